@@ -1,0 +1,96 @@
+//! Why the pipeline dropped a packet. `Copy`, cheap to count, and a metric label.
+
+/// Every reason the pipeline drops a packet. Each is counted per worker and exported as
+/// the `reason` label of the drop counters, so the set is bounded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DropReason {
+    /// The frame could not be parsed (truncated, bad lengths, bad header fields).
+    Malformed,
+    /// An L3/L4 protocol the director does not handle.
+    UnsupportedProtocol,
+    /// Not addressed to the director, a VIP, or a tracked connection.
+    NotForUs,
+    /// Addressed to a VIP but no service listens on that protocol and port.
+    NoService,
+    /// The service has no real that may take a new connection.
+    NoReal,
+    /// A packet that cannot open a connection (e.g. TCP without SYN) and matches none.
+    NoConnection,
+    /// The connection table is full.
+    TableFull,
+    /// No FULLNAT local port is free.
+    NoLocalPort,
+    /// TTL or hop limit exhausted.
+    TtlExceeded,
+    /// No route to the next hop.
+    NoRoute,
+    /// The queue of packets waiting for neighbour resolution is full.
+    NeighborQueueFull,
+    /// The packet grew past the egress MTU and may not be fragmented.
+    TooBig,
+    /// No buffer was available to build a packet.
+    NoBuffer,
+    /// An ICMP error whose quoted packet matches no connection.
+    IcmpNoConnection,
+}
+
+impl DropReason {
+    /// Every reason, in label order.
+    pub const ALL: [DropReason; 14] = [
+        DropReason::Malformed,
+        DropReason::UnsupportedProtocol,
+        DropReason::NotForUs,
+        DropReason::NoService,
+        DropReason::NoReal,
+        DropReason::NoConnection,
+        DropReason::TableFull,
+        DropReason::NoLocalPort,
+        DropReason::TtlExceeded,
+        DropReason::NoRoute,
+        DropReason::NeighborQueueFull,
+        DropReason::TooBig,
+        DropReason::NoBuffer,
+        DropReason::IcmpNoConnection,
+    ];
+
+    /// The metric label (snake case).
+    pub const fn label(self) -> &'static str {
+        match self {
+            DropReason::Malformed => "malformed",
+            DropReason::UnsupportedProtocol => "unsupported_protocol",
+            DropReason::NotForUs => "not_for_us",
+            DropReason::NoService => "no_service",
+            DropReason::NoReal => "no_real",
+            DropReason::NoConnection => "no_connection",
+            DropReason::TableFull => "table_full",
+            DropReason::NoLocalPort => "no_local_port",
+            DropReason::TtlExceeded => "ttl_exceeded",
+            DropReason::NoRoute => "no_route",
+            DropReason::NeighborQueueFull => "neighbor_queue_full",
+            DropReason::TooBig => "too_big",
+            DropReason::NoBuffer => "no_buffer",
+            DropReason::IcmpNoConnection => "icmp_no_connection",
+        }
+    }
+
+    /// Index into per-reason counter arrays (`0..ALL.len()`).
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_is_in_index_order_and_labels_are_unique() {
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+        let mut labels: Vec<_> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), DropReason::ALL.len());
+    }
+}
