@@ -6,12 +6,54 @@
 //!
 //! CONTRACT (shared with dataplane; extend, do not break): [`Proto`], [`ConnKey`],
 //! [`ForwardMode`], [`Direction`], [`TcpState`], [`TcpFlags`], [`Timeouts`], [`NewConn`],
-//! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]
-//! listed in its doc.
+//! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]:
+//! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
+//! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
+//! `capacity`, `iter`.
+//!
+//! Design:
+//! - **Capacity** is fixed at construction: a slab of connection slots, an
+//!   open-addressed index of both keys of every connection (load at most 1/2, no
+//!   tombstones, never rehashed), a timer wheel, and templates with their own fixed
+//!   capacity (default: a quarter of the connection capacity). A full table refuses new
+//!   connections with [`InsertError::TableFull`] and leaves the others alone.
+//! - **Expiry** uses a timer wheel of [`TICK_MS`] (100 ms) ticks: never before
+//!   `expires_ms`, at most one tick after it; refreshes are lazy (re-checked when the
+//!   slot fires), shortened timeouts re-file at once; `expire` costs O(expired + ticks
+//!   advanced).
+//! - **Counts** follow IPVS: a new connection is bound to its real as inactive, TCP
+//!   moves it to active in ESTABLISHED and back when it leaves; UDP and ICMP stay
+//!   inactive; templates count as persistent; the overload flag follows the thresholds as
+//!   `ip_vs_bind_dest`/`ip_vs_unbind_dest` do (see [`dest_load`]).
+//! - **Templates** expire `timeout` after their last use (lookup, new connection, or a
+//!   packet of a connection using them) and never while a connection uses them (see
+//!   [`template`]).
+//!
+//! Modules: [`tcp_state`] (the IPVS transition table), [`timeout`] (per-state and
+//! per-protocol timeouts), `wheel` (the timer wheel, granularity [`TICK_MS`]), `index`
+//! (the open-addressed key index), `slab` (preallocated slots), [`template`]
+//! (persistence templates and the refresh rule), [`dest_load`] (per-real counts and the
+//! overload flag, as IPVS keeps them) and `table` ([`ConnTable`]).
 
 use std::net::{IpAddr, SocketAddr};
 
 pub use rvs_schedulers::{DestId, LoadView, RealLoad};
+
+pub mod dest_load;
+mod index;
+mod slab;
+mod table;
+pub mod tcp_state;
+pub mod template;
+pub mod timeout;
+mod wheel;
+
+pub use dest_load::{DestLoad, DestLoads};
+pub use table::{ConnTable, MAX_CAPACITY};
+pub use tcp_state::TableDir;
+pub use template::Template;
+pub use timeout::ICMP_TIMEOUT_S;
+pub use wheel::{SLOTS as WHEEL_SLOTS, TICK_MS};
 
 /// Stable identity of a virtual service across configuration snapshots.
 pub type ServiceId = u32;
@@ -239,29 +281,4 @@ impl Conn {
             dport: to.port(),
         }
     }
-}
-
-/// One worker's connection table.
-///
-/// SKELETON CONTRACT, methods the dataplane calls (the conntrack work implements them):
-/// - `ConnTable::new(capacity: usize, timeouts: Timeouts) -> ConnTable`
-/// - `lookup(&self, key: &ConnKey) -> Option<(ConnId, Direction)>`
-/// - `get(&self, id: ConnId) -> &Conn`
-/// - `insert(&mut self, conn: NewConn, now_ms: u64) -> Result<ConnId, InsertError>`
-///   (starts in the state a first packet from the client puts it in: for TCP, call
-///   `on_packet` right after with the SYN's flags; for UDP/ICMP it is live at once)
-/// - `on_packet(&mut self, id: ConnId, dir: Direction, flags: TcpFlags, bytes: usize, now_ms: u64)`
-///   (state machine, counters, expiry refresh, per-real active/inactive counts)
-/// - `expire(&mut self, now_ms: u64, on_expired: impl FnMut(&Conn)) -> usize`
-///   (O(expired); `on_expired` sees each connection before it is removed so the
-///   caller can release its FULLNAT local port)
-/// - `template_lookup(&mut self, key: &TemplateKey, now_ms: u64) -> Option<DestId>`
-/// - `template_insert(&mut self, key: TemplateKey, dest: DestId, timeout_s: u32, now_ms: u64) -> Result<(), InsertError>`
-/// - `set_timeouts(&mut self, t: Timeouts)`, `timeouts(&self) -> Timeouts`
-/// - `set_dest_thresholds(&mut self, dest: DestId, upper: u32, lower: u32)`
-/// - `loads(&self) -> &impl LoadView` (active/inactive/overloaded per real)
-/// - `len(&self) -> usize`, `capacity(&self) -> usize`, `iter(&self) -> impl Iterator<Item = (ConnId, &Conn)>`
-#[derive(Debug)]
-pub struct ConnTable {
-    _skeleton: (),
 }

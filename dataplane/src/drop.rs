@@ -32,11 +32,15 @@ pub enum DropReason {
     NoBuffer,
     /// An ICMP error whose quoted packet matches no connection.
     IcmpNoConnection,
+    /// An IP fragment (reassembly is not supported yet).
+    Fragment,
+    /// The next hop never answered resolution; its waiting packets were dropped.
+    NeighborUnresolved,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -51,6 +55,8 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::NoBuffer,
         DropReason::IcmpNoConnection,
+        DropReason::Fragment,
+        DropReason::NeighborUnresolved,
     ];
 
     /// The metric label (snake case).
@@ -70,6 +76,8 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::NoBuffer => "no_buffer",
             DropReason::IcmpNoConnection => "icmp_no_connection",
+            DropReason::Fragment => "fragment",
+            DropReason::NeighborUnresolved => "neighbor_unresolved",
         }
     }
 

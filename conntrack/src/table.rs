@@ -1,0 +1,443 @@
+//! [`ConnTable`]: one worker's connection table.
+
+use rvs_schedulers::DestId;
+
+use crate::dest_load::{Count, DestLoads};
+use crate::index::{Index, KeyHasher};
+use crate::slab::Slab;
+use crate::tcp_state::TableDir;
+use crate::template::{Template, Templates};
+use crate::timeout::ms;
+use crate::wheel::Wheel;
+use crate::{
+    Conn, ConnCounters, ConnId, ConnKey, Direction, ForwardMode, InsertError, NewConn, Proto,
+    TcpFlags, TcpState, TemplateKey, Timeouts,
+};
+
+/// The largest connection capacity (slot numbers and a direction bit share a `u32`).
+pub const MAX_CAPACITY: usize = (1 << 31) - 1;
+
+/// No template linked.
+const NO_TEMPLATE: u32 = u32::MAX;
+
+/// A connection slot: the public [`Conn`] plus the table's bookkeeping.
+#[derive(Debug)]
+struct Entry {
+    conn: Conn,
+    /// Slot of the linked template, or `NO_TEMPLATE`.
+    template: u32,
+    /// Counted against its real (the real was known at insert).
+    bound: bool,
+    /// Counted as inactive (IPVS's `IP_VS_CONN_F_INACTIVE`).
+    inactive: bool,
+    /// No packet from the real seen yet on a DR/TUN connection (IPVS's
+    /// `IP_VS_CONN_F_NOOUTPUT`): client packets use the INPUT_ONLY transitions.
+    no_output: bool,
+}
+
+fn encode(slot: u32, dir: Direction) -> u32 {
+    slot << 1 | u32::from(dir == Direction::Reply)
+}
+
+fn decode(value: u32) -> (u32, Direction) {
+    let dir = if value & 1 == 0 {
+        Direction::Original
+    } else {
+        Direction::Reply
+    };
+    (value >> 1, dir)
+}
+
+/// One worker's connection table.
+///
+/// Fixed capacity, preallocated at construction: a slab of connection slots, an
+/// open-addressed index holding both keys of every connection (load factor at most 1/2),
+/// a timer wheel, the persistence templates (own fixed capacity) and per-real loads.
+/// After construction, [`lookup`](Self::lookup), [`insert`](Self::insert),
+/// [`on_packet`](Self::on_packet), [`remove`](Self::remove) and
+/// [`expire`](Self::expire) never allocate; only
+/// [`set_dest_thresholds`](Self::set_dest_thresholds) may (control path).
+///
+/// Time is the caller's monotonic millisecond clock. Expiry granularity is
+/// [`TICK_MS`](crate::TICK_MS): a connection never expires before its `expires_ms`, and
+/// at most one tick after it (plus however late `expire` is called).
+#[derive(Debug)]
+pub struct ConnTable {
+    slab: Slab<Entry>,
+    index: Index,
+    wheel: Wheel,
+    hasher: KeyHasher,
+    timeouts: Timeouts,
+    templates: Templates,
+    loads: DestLoads,
+}
+
+impl ConnTable {
+    /// A table of `capacity` connections (at most [`MAX_CAPACITY`]) and
+    /// `capacity.div_ceil(4)` persistence templates.
+    pub fn new(capacity: usize, timeouts: Timeouts) -> ConnTable {
+        Self::with_template_capacity(capacity, capacity.div_ceil(4), timeouts)
+    }
+
+    /// A table of `capacity` connections and `template_capacity` templates (both at
+    /// most [`MAX_CAPACITY`]; larger values panic).
+    pub fn with_template_capacity(
+        capacity: usize,
+        template_capacity: usize,
+        timeouts: Timeouts,
+    ) -> ConnTable {
+        assert!(capacity <= MAX_CAPACITY, "connection capacity too large");
+        assert!(
+            template_capacity <= MAX_CAPACITY,
+            "template capacity too large"
+        );
+        ConnTable {
+            slab: Slab::new(capacity),
+            index: Index::with_max_entries(capacity * 2),
+            wheel: Wheel::new(capacity),
+            hasher: KeyHasher::default(),
+            timeouts: Timeouts::default().updated(timeouts),
+            templates: Templates::new(template_capacity),
+            loads: DestLoads::default(),
+        }
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.slab.len()
+    }
+
+    /// Whether there is no live connection.
+    pub fn is_empty(&self) -> bool {
+        self.slab.len() == 0
+    }
+
+    /// The fixed connection capacity.
+    pub fn capacity(&self) -> usize {
+        self.slab.capacity()
+    }
+
+    /// Memory held by the whole table (connections, index, wheels, templates), in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        self.slab.bytes() + self.index.bytes() + self.wheel.bytes() + self.templates.bytes()
+    }
+
+    /// Memory per connection slot excluding the index (slot, free-list entry, timer
+    /// links), in bytes. The index adds 8 bytes per bucket, with between 4 and 8 buckets
+    /// per connection depending on power-of-two rounding.
+    pub const fn slot_bytes() -> usize {
+        std::mem::size_of::<Option<Entry>>() + std::mem::size_of::<u32>() + Wheel::bytes_per_entry()
+    }
+
+    fn key_at(&self, value: u32) -> Option<ConnKey> {
+        let (slot, dir) = decode(value);
+        let conn = &self.slab.get(slot)?.conn;
+        Some(match dir {
+            Direction::Original => conn.original_key(),
+            Direction::Reply => conn.reply_key(),
+        })
+    }
+
+    fn find(&self, hash: u32, key: &ConnKey) -> Option<u32> {
+        self.index
+            .find(hash, |v| self.key_at(v).is_some_and(|k| k == *key))
+    }
+
+    /// The connection a packet with tuple `key` belongs to, and which way it travels.
+    pub fn lookup(&self, key: &ConnKey) -> Option<(ConnId, Direction)> {
+        let value = self.find(self.hasher.hash(key), key)?;
+        let (slot, dir) = decode(value);
+        Some((ConnId(slot), dir))
+    }
+
+    /// The live connection `id`.
+    ///
+    /// # Panics
+    /// When `id` is not live (it was removed or expired): a caller bug.
+    pub fn get(&self, id: ConnId) -> &Conn {
+        match self.try_get(id) {
+            Some(conn) => conn,
+            None => panic!("stale ConnId {}", id.0),
+        }
+    }
+
+    /// The connection `id`, if live.
+    pub fn try_get(&self, id: ConnId) -> Option<&Conn> {
+        self.slab.get(id.0).map(|e| &e.conn)
+    }
+
+    /// Live connections, in slot order (O(capacity): control path only).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
+        self.slab.iter().map(|(i, e)| (ConnId(i), &e.conn))
+    }
+
+    /// Creates a connection.
+    ///
+    /// It starts as a first packet from the client finds it: TCP in state NONE (call
+    /// [`on_packet`](Self::on_packet) with the opening segment right after), UDP and
+    /// ICMP live at once with their timeout. It is counted as inactive against its
+    /// real, as IPVS does, if the real is known ([`set_dest_thresholds`](
+    /// Self::set_dest_thresholds)); a connection to an unknown real is not counted.
+    /// When `conn.template` names a live template, the connection references it (the
+    /// template is refreshed and cannot expire before the connection); otherwise the
+    /// connection has no template (`Conn::template` is `None`).
+    ///
+    /// # Errors
+    /// [`InsertError::TableFull`] at capacity (nothing else changes);
+    /// [`InsertError::Exists`] when either key is already in the table, or when both
+    /// keys would be the same tuple.
+    pub fn insert(&mut self, conn: NewConn, now_ms: u64) -> Result<ConnId, InsertError> {
+        if self.slab.is_full() {
+            return Err(InsertError::TableFull);
+        }
+        let state = TcpState::None;
+        let expires_ms = now_ms + ms(self.timeouts.for_conn(conn.proto, state));
+        let c = Conn {
+            proto: conn.proto,
+            client: conn.client,
+            vip: conn.vip,
+            local: conn.local,
+            real: conn.real,
+            mode: conn.mode,
+            service: conn.service,
+            dest: conn.dest,
+            state,
+            expires_ms,
+            counters: ConnCounters::default(),
+            template: None,
+        };
+        let (original, reply) = (c.original_key(), c.reply_key());
+        if original == reply {
+            return Err(InsertError::Exists);
+        }
+        let (h_original, h_reply) = (self.hasher.hash(&original), self.hasher.hash(&reply));
+        if self.find(h_original, &original).is_some() || self.find(h_reply, &reply).is_some() {
+            return Err(InsertError::Exists);
+        }
+        let entry = Entry {
+            conn: c,
+            template: NO_TEMPLATE,
+            bound: false,
+            inactive: true,
+            no_output: matches!(conn.mode, ForwardMode::Dr | ForwardMode::Tun),
+        };
+        let Ok(slot) = self.slab.insert(entry) else {
+            return Err(InsertError::TableFull);
+        };
+        let template = conn
+            .template
+            .and_then(|key| Some((key, self.templates.acquire(&key, now_ms)?)));
+        let bound = self.loads.bind(conn.dest, Count::Inactive);
+        if let Some(e) = self.slab.get_mut(slot) {
+            e.bound = bound;
+            if let Some((key, tslot)) = template {
+                e.template = tslot;
+                e.conn.template = Some(key);
+            }
+        }
+        self.index
+            .insert(h_original, encode(slot, Direction::Original));
+        self.index.insert(h_reply, encode(slot, Direction::Reply));
+        self.wheel.schedule(slot, expires_ms);
+        debug_assert_eq!(self.index.len(), 2 * self.slab.len());
+        Ok(ConnId(slot))
+    }
+
+    /// Accounts a packet of connection `id` travelling `dir`: counters, the TCP state
+    /// machine (with the real's active/inactive counts), the expiry (now + the timeout of
+    /// the resulting state, with the timeouts in force now) and the template's expiry.
+    /// A stale `id` is ignored.
+    pub fn on_packet(
+        &mut self,
+        id: ConnId,
+        dir: Direction,
+        flags: TcpFlags,
+        bytes: usize,
+        now_ms: u64,
+    ) {
+        let Some(e) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        let bytes = bytes as u64;
+        let counters = &mut e.conn.counters;
+        let table = match dir {
+            Direction::Original => {
+                counters.in_pkts += 1;
+                counters.in_bytes += bytes;
+                if e.no_output {
+                    TableDir::InputOnly
+                } else {
+                    TableDir::Input
+                }
+            }
+            Direction::Reply => {
+                counters.out_pkts += 1;
+                counters.out_bytes += bytes;
+                e.no_output = false;
+                TableDir::Output
+            }
+        };
+        if e.conn.proto == Proto::Tcp {
+            let new = e.conn.state.next(table, flags);
+            if new != e.conn.state {
+                let active = new.is_active();
+                if e.inactive == active {
+                    e.inactive = !active;
+                    if e.bound {
+                        self.loads.set_active(e.conn.dest, active);
+                    }
+                }
+                e.conn.state = new;
+            }
+        }
+        let old = e.conn.expires_ms;
+        let expires = now_ms + ms(self.timeouts.for_conn(e.conn.proto, e.conn.state));
+        e.conn.expires_ms = expires;
+        let template = e.template;
+        self.wheel.update(id.0, old, expires);
+        if template != NO_TEMPLATE {
+            self.templates.touch(template, now_ms);
+        }
+    }
+
+    /// Takes connection `id` out of the index, its real's counts and its template.
+    fn release(&mut self, slot: u32) -> Option<Conn> {
+        let e = self.slab.remove(slot)?;
+        let original = self.hasher.hash(&e.conn.original_key());
+        let reply = self.hasher.hash(&e.conn.reply_key());
+        let had_original = self
+            .index
+            .remove(original, encode(slot, Direction::Original));
+        let had_reply = self.index.remove(reply, encode(slot, Direction::Reply));
+        debug_assert!(
+            had_original && had_reply,
+            "connection keys missing from the index"
+        );
+        debug_assert_eq!(self.index.len(), 2 * self.slab.len());
+        if e.bound {
+            let count = if e.inactive {
+                Count::Inactive
+            } else {
+                Count::Active
+            };
+            self.loads.unbind(e.conn.dest, count);
+        }
+        if e.template != NO_TEMPLATE {
+            self.templates.release(e.template);
+        }
+        Some(e.conn)
+    }
+
+    /// Removes connection `id` now (no expiry callback); `None` if it is not live.
+    pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
+        self.slab.get(id.0)?;
+        self.wheel.unlink(id.0);
+        self.release(id.0)
+    }
+
+    /// Removes every connection whose time has come, then every template whose time has
+    /// come; returns the number of connections removed. `on_expired` sees each
+    /// connection just before it goes (to release a FULLNAT local port, say).
+    /// Cost: O(expired + wheel ticks advanced), never a scan of the table.
+    pub fn expire(&mut self, now_ms: u64, on_expired: impl FnMut(&Conn)) -> usize {
+        self.expire_at_most(now_ms, usize::MAX, on_expired)
+    }
+
+    /// [`expire`](Self::expire) removing at most `max` connections per call (to bound a
+    /// poll-loop iteration); the rest go at the next calls.
+    pub fn expire_at_most(
+        &mut self,
+        now_ms: u64,
+        max: usize,
+        mut on_expired: impl FnMut(&Conn),
+    ) -> usize {
+        let slab = &self.slab;
+        self.wheel
+            .collect_due(now_ms, |i| slab.get(i).map_or(0, |e| e.conn.expires_ms));
+        let mut n = 0;
+        while n < max {
+            let Some(slot) = self.wheel.pop_due() else {
+                break;
+            };
+            let Some(e) = self.slab.get(slot) else {
+                continue;
+            };
+            if e.conn.expires_ms > now_ms {
+                // Refreshed while waiting on the due list.
+                self.wheel.schedule(slot, e.conn.expires_ms);
+                continue;
+            }
+            on_expired(&e.conn);
+            self.release(slot);
+            n += 1;
+        }
+        self.templates.expire(now_ms, &mut self.loads);
+        n
+    }
+
+    /// The real of the live persistence template `key`, refreshing the template
+    /// (expiry pushed to now + its timeout).
+    pub fn template_lookup(&mut self, key: &TemplateKey, now_ms: u64) -> Option<DestId> {
+        self.templates.lookup(key, now_ms)
+    }
+
+    /// Creates a persistence template, or, when `key` exists, points it at `dest` with
+    /// the new timeout and refreshes it. It counts as a persistent connection of `dest`.
+    ///
+    /// # Errors
+    /// [`InsertError::TableFull`] when the template capacity is reached.
+    pub fn template_insert(
+        &mut self,
+        key: TemplateKey,
+        dest: DestId,
+        timeout_s: u32,
+        now_ms: u64,
+    ) -> Result<(), InsertError> {
+        self.templates
+            .insert(key, dest, timeout_s, now_ms, &mut self.loads)
+    }
+
+    /// The template of `key`, without refreshing it (listing, tests).
+    pub fn template(&self, key: &TemplateKey) -> Option<&Template> {
+        self.templates.get(key)
+    }
+
+    /// All templates (O(template capacity): control path only).
+    pub fn templates(&self) -> impl Iterator<Item = &Template> + '_ {
+        self.templates.iter()
+    }
+
+    /// Number of templates held.
+    pub fn template_len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// The fixed template capacity.
+    pub fn template_capacity(&self) -> usize {
+        self.templates.capacity()
+    }
+
+    /// Changes the timeouts (`--set tcp tcpfin udp`); a zero field keeps its current
+    /// value. Connections pick the new values up at their next packet.
+    pub fn set_timeouts(&mut self, t: Timeouts) {
+        self.timeouts = self.timeouts.updated(t);
+    }
+
+    /// The timeouts in force.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Sets the `-x`/`-y` thresholds of real `dest` and makes it known to the table:
+    /// connections to a real are counted only if it was known when they were created.
+    /// May allocate (grows the per-real array up to `dest`): call it from the control
+    /// path, before the first connection to `dest`.
+    pub fn set_dest_thresholds(&mut self, dest: DestId, upper: u32, lower: u32) {
+        self.loads.set_thresholds(dest, upper, lower);
+    }
+
+    /// Per-real active/inactive/persistent counts and overload flags.
+    pub fn loads(&self) -> &DestLoads {
+        &self.loads
+    }
+}

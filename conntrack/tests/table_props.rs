@@ -1,0 +1,232 @@
+//! Property: any interleaving of inserts, lookups, packets, removals, template use and
+//! clock advances keeps both keys of every live connection pointing at it, keeps the
+//! per-real counts equal to what the live connections say, never expires anything early,
+//! and leaves nothing behind once everything has expired.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use proptest::prelude::*;
+use rvs_conntrack::{
+    ConnKey, ConnTable, Direction, ForwardMode, LoadView, Proto, TcpFlags, TcpState, Timeouts,
+};
+
+const DESTS: u32 = 4; // dest ids 0..4 are known, 4 is not
+
+#[derive(Clone, Debug)]
+enum Op {
+    Insert {
+        proto: u8,
+        mode: u8,
+        client: u16,
+        port: u16,
+        dest: u32,
+        template: bool,
+    },
+    Packet {
+        pick: usize,
+        reply: bool,
+        flags: u8,
+        bytes: u16,
+    },
+    Lookup {
+        pick: usize,
+    },
+    Remove {
+        pick: usize,
+    },
+    Advance {
+        ms: u32,
+    },
+    TemplateInsert {
+        client: u16,
+        dest: u32,
+        timeout_s: u16,
+    },
+    TemplateLookup {
+        client: u16,
+    },
+    SetTimeouts {
+        tcp: u16,
+        tcpfin: u16,
+        udp: u16,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..3, 0u8..4, 0u16..6, 0u16..3, 0u32..=DESTS, any::<bool>()).prop_map(
+            |(proto, mode, client, port, dest, template)| Op::Insert {
+                proto, mode, client, port, dest, template
+            }
+        ),
+        6 => (any::<usize>(), any::<bool>(), 0u8..16, 0u16..1500)
+            .prop_map(|(pick, reply, flags, bytes)| Op::Packet { pick, reply, flags, bytes }),
+        2 => any::<usize>().prop_map(|pick| Op::Lookup { pick }),
+        1 => any::<usize>().prop_map(|pick| Op::Remove { pick }),
+        3 => (0u32..400_000).prop_map(|ms| Op::Advance { ms }),
+        2 => (0u16..6, 0u32..=DESTS, 1u16..400)
+            .prop_map(|(client, dest, timeout_s)| Op::TemplateInsert { client, dest, timeout_s }),
+        1 => (0u16..6).prop_map(|client| Op::TemplateLookup { client }),
+        1 => (0u16..400, 0u16..400, 0u16..400)
+            .prop_map(|(tcp, tcpfin, udp)| Op::SetTimeouts { tcp, tcpfin, udp }),
+    ]
+}
+
+fn flags(bits: u8) -> TcpFlags {
+    TcpFlags {
+        syn: bits & 1 != 0,
+        ack: bits & 2 != 0,
+        fin: bits & 4 != 0,
+        rst: bits & 8 != 0,
+    }
+}
+
+fn check(t: &ConnTable, seen: &HashSet<ConnKey>) -> Result<(), TestCaseError> {
+    let live: Vec<_> = t.iter().map(|(id, c)| (id, *c)).collect();
+    prop_assert_eq!(live.len(), t.len());
+    let mut expected = vec![(0u32, 0u32, 0u32); DESTS as usize];
+    for (id, c) in &live {
+        prop_assert_eq!(
+            t.lookup(&c.original_key()),
+            Some((*id, Direction::Original))
+        );
+        prop_assert_eq!(t.lookup(&c.reply_key()), Some((*id, Direction::Reply)));
+        if let Some(e) = expected.get_mut(c.dest as usize) {
+            if c.proto == Proto::Tcp && c.state == TcpState::Established {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        }
+        if let Some(k) = c.template {
+            prop_assert!(t.template(&k).is_some());
+        }
+    }
+    for tpl in t.templates() {
+        let users = live
+            .iter()
+            .filter(|(_, c)| c.template == Some(tpl.key))
+            .count();
+        prop_assert_eq!(tpl.conns as usize, users);
+        if let Some(e) = expected.get_mut(tpl.dest as usize) {
+            e.2 += 1;
+        }
+    }
+    for (d, (active, inactive, persistent)) in expected.into_iter().enumerate() {
+        let l = t.loads().get(d as u32).copied().unwrap_or_default();
+        prop_assert_eq!(
+            (l.active, l.inactive, l.persistent),
+            (active, inactive, persistent)
+        );
+    }
+    prop_assert_eq!(t.loads().load(DESTS), Default::default());
+    // Every key ever used either misses or finds a connection that really has it.
+    for k in seen {
+        if let Some((id, dir)) = t.lookup(k) {
+            let c = t.get(id);
+            let key = match dir {
+                Direction::Original => c.original_key(),
+                Direction::Reply => c.reply_key(),
+            };
+            prop_assert_eq!(key, *k);
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn keys_counts_and_expiry_stay_consistent(ops in prop::collection::vec(op(), 1..80)) {
+        let mut t = ConnTable::with_template_capacity(8, 4, Timeouts::default());
+        for d in 0..DESTS {
+            t.set_dest_thresholds(d, d * 2, d);
+        }
+        let mut now = 0u64;
+        let mut seen = HashSet::new();
+        let mut early = Vec::new();
+        for op in ops {
+            match op {
+                Op::Insert { proto, mode, client, port, dest, template } => {
+                    let proto = [Proto::Tcp, Proto::Udp, Proto::Icmp][proto as usize];
+                    let mode = [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr,
+                        ForwardMode::Tun][mode as usize];
+                    let mut c = conn(proto, mode, client, port);
+                    c.dest = dest;
+                    c.template = template.then(|| template_key(client));
+                    if let Ok(id) = t.insert(c, now) {
+                        let c = t.get(id);
+                        prop_assert_eq!(c.state, TcpState::None);
+                        seen.insert(c.original_key());
+                        seen.insert(c.reply_key());
+                    }
+                }
+                Op::Packet { pick, reply, flags: f, bytes } => {
+                    let ids: Vec<_> = t.iter().map(|(id, _)| id).collect();
+                    if !ids.is_empty() {
+                        let id = ids[pick % ids.len()];
+                        let dir = if reply { Direction::Reply } else { Direction::Original };
+                        let before = t.get(id).counters;
+                        t.on_packet(id, dir, flags(f), bytes.into(), now);
+                        let c = t.get(id);
+                        prop_assert!(c.expires_ms > now);
+                        prop_assert_eq!(
+                            c.counters.in_pkts + c.counters.out_pkts,
+                            before.in_pkts + before.out_pkts + 1
+                        );
+                    }
+                }
+                Op::Lookup { pick } => {
+                    let live: Vec<_> = t.iter().map(|(id, c)| (id, *c)).collect();
+                    if !live.is_empty() {
+                        let (id, c) = live[pick % live.len()];
+                        prop_assert_eq!(t.lookup(&c.original_key()), Some((id, Direction::Original)));
+                        prop_assert_eq!(t.lookup(&c.reply_key()), Some((id, Direction::Reply)));
+                    }
+                }
+                Op::Remove { pick } => {
+                    let ids: Vec<_> = t.iter().map(|(id, _)| id).collect();
+                    if !ids.is_empty() {
+                        let id = ids[pick % ids.len()];
+                        let c = t.remove(id).unwrap();
+                        prop_assert_ne!(t.lookup(&c.original_key()), Some((id, Direction::Original)));
+                    }
+                }
+                Op::Advance { ms } => {
+                    now += u64::from(ms);
+                    t.expire(now, |c| if c.expires_ms > now { early.push(*c) });
+                }
+                Op::TemplateInsert { client, dest, timeout_s } => {
+                    let _ = t.template_insert(template_key(client), dest, timeout_s.into(), now);
+                }
+                Op::TemplateLookup { client } => {
+                    if let Some(d) = t.template_lookup(&template_key(client), now) {
+                        prop_assert_eq!(t.template(&template_key(client)).unwrap().dest, d);
+                    }
+                }
+                Op::SetTimeouts { tcp, tcpfin, udp } => {
+                    t.set_timeouts(Timeouts { tcp: tcp.into(), tcpfin: tcpfin.into(), udp: udp.into() });
+                }
+            }
+            check(&t, &seen)?;
+        }
+        prop_assert!(early.is_empty(), "expired early: {:?}", early);
+        // Let everything run out.
+        now += 2_000_000;
+        t.expire(now, |_| {});
+        prop_assert!(t.is_empty());
+        prop_assert_eq!(t.template_len(), 0);
+        prop_assert_eq!(t.templates().count(), 0);
+        for d in 0..=DESTS {
+            let l = t.loads().get(d).copied().unwrap_or_default();
+            prop_assert_eq!((l.active, l.inactive, l.persistent, l.overloaded), (0, 0, 0, false));
+        }
+        for k in &seen {
+            prop_assert_eq!(t.lookup(k), None);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+/* Exported wrappers over DPDK static-inline functions; see shim.h. */
+#include "shim.h"
+
+uint16_t rvs_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port, queue, pkts, n);
+}
+
+uint16_t rvs_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_tx_burst(port, queue, pkts, n);
+}
+
+struct rte_mbuf *rvs_pktmbuf_alloc(struct rte_mempool *mp) { return rte_pktmbuf_alloc(mp); }
+
+int rvs_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned int n)
+{
+	return rte_pktmbuf_alloc_bulk(mp, mbufs, n);
+}
+
+void rvs_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
+void *rvs_pktmbuf_mtod(struct rte_mbuf *m) { return rte_pktmbuf_mtod(m, void *); }
+uint16_t rvs_pktmbuf_data_len(const struct rte_mbuf *m) { return rte_pktmbuf_data_len(m); }
+uint32_t rvs_pktmbuf_pkt_len(const struct rte_mbuf *m) { return rte_pktmbuf_pkt_len(m); }
+uint16_t rvs_pktmbuf_headroom(const struct rte_mbuf *m) { return rte_pktmbuf_headroom(m); }
+uint16_t rvs_pktmbuf_tailroom(const struct rte_mbuf *m) { return rte_pktmbuf_tailroom(m); }
+int rvs_pktmbuf_is_contiguous(const struct rte_mbuf *m) { return rte_pktmbuf_is_contiguous(m); }
+void *rvs_pktmbuf_prepend(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_prepend(m, len); }
+void *rvs_pktmbuf_adj(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_adj(m, len); }
+void *rvs_pktmbuf_append(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_append(m, len); }
+int rvs_pktmbuf_trim(struct rte_mbuf *m, uint16_t len) { return rte_pktmbuf_trim(m, len); }
+void rvs_pktmbuf_reset(struct rte_mbuf *m) { rte_pktmbuf_reset(m); }
+
+uint64_t rvs_mbuf_ol_flags(const struct rte_mbuf *m) { return m->ol_flags; }
+void rvs_mbuf_set_ol_flags(struct rte_mbuf *m, uint64_t flags) { m->ol_flags = flags; }
+
+void rvs_mbuf_set_tx_lens(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len)
+{
+	m->l2_len = l2_len;
+	m->l3_len = l3_len;
+}
+
+uint32_t rvs_mbuf_rss_hash(const struct rte_mbuf *m) { return m->hash.rss; }
+
+unsigned int rvs_lcore_id(void) { return rte_lcore_id(); }
+int rvs_errno(void) { return rte_errno; }
+uint64_t rvs_rdtsc(void) { return rte_rdtsc(); }
+
+unsigned int rvs_ring_sp_enqueue_burst(struct rte_ring *r, void *const *objs, unsigned int n)
+{
+	return rte_ring_sp_enqueue_burst(r, objs, n, NULL);
+}
+
+unsigned int rvs_ring_sc_dequeue_burst(struct rte_ring *r, void **objs, unsigned int n)
+{
+	return rte_ring_sc_dequeue_burst(r, objs, n, NULL);
+}
+
+unsigned int rvs_ring_count(const struct rte_ring *r) { return rte_ring_count(r); }
+
+uint64_t rvs_rss_hf_ip_tcp_udp(void) { return RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP; }
+uint64_t rvs_tx_offload_ipv4_cksum(void) { return RTE_ETH_TX_OFFLOAD_IPV4_CKSUM; }
+uint64_t rvs_tx_offload_tcp_cksum(void) { return RTE_ETH_TX_OFFLOAD_TCP_CKSUM; }
+uint64_t rvs_tx_offload_udp_cksum(void) { return RTE_ETH_TX_OFFLOAD_UDP_CKSUM; }
+uint64_t rvs_rx_offload_ipv4_cksum(void) { return RTE_ETH_RX_OFFLOAD_IPV4_CKSUM; }
+uint64_t rvs_rx_offload_tcp_cksum(void) { return RTE_ETH_RX_OFFLOAD_TCP_CKSUM; }
+uint64_t rvs_rx_offload_udp_cksum(void) { return RTE_ETH_RX_OFFLOAD_UDP_CKSUM; }
+uint64_t rvs_link_speed_unknown(void) { return RTE_ETH_SPEED_NUM_UNKNOWN; }

@@ -1,0 +1,283 @@
+//! Owned packet mbufs.
+
+use std::ptr::NonNull;
+
+use crate::ffi;
+
+/// Most mbufs moved by one burst call (rx, tx, ring, bulk allocation).
+pub const MAX_BURST: usize = 64;
+
+/// The mbuf has no room for the requested growth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no room in mbuf")]
+pub struct NoRoom;
+
+/// One packet in a single-segment mbuf, owned: freed back to its pool on drop.
+///
+/// Method names and semantics match `rvs_dataplane::packet::PacketBuf`. Every `Mbuf`
+/// is one segment: allocation gives one, and receive drops chained ones.
+pub struct Mbuf {
+    ptr: NonNull<ffi::rte_mbuf>,
+}
+
+// SAFETY: an Mbuf is the only owner of its rte_mbuf; moving it to another thread moves
+// that ownership, and freeing to the (thread-safe) pool works from any thread.
+unsafe impl Send for Mbuf {}
+// SAFETY: &Mbuf only reads the mbuf, and no other handle can write it meanwhile.
+unsafe impl Sync for Mbuf {}
+
+impl Drop for Mbuf {
+    fn drop(&mut self) {
+        // SAFETY: we own the mbuf and its pool outlives it; it is freed exactly once.
+        unsafe { ffi::rvs_pktmbuf_free(self.ptr.as_ptr()) }
+    }
+}
+
+/// Validity of a checksum as the receiving device saw it (`RTE_MBUF_F_RX_*_CKSUM_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RxCksum {
+    /// The device did not check it.
+    Unknown,
+    /// Checked and correct.
+    Good,
+    /// Checked and wrong.
+    Bad,
+    /// The field in the packet is not correct but the data is known intact
+    /// (e.g. a partial checksum from a local sender): compute it before forwarding.
+    Partial,
+}
+
+impl RxCksum {
+    fn from_bits(bits: u64, bad: u64, good: u64) -> Self {
+        match (bits & bad != 0, bits & good != 0) {
+            (false, false) => Self::Unknown,
+            (false, true) => Self::Good,
+            (true, false) => Self::Bad,
+            (true, true) => Self::Partial,
+        }
+    }
+}
+
+/// The L4 protocol whose checksum the device should compute on transmit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L4Cksum {
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+/// Checksum work requested from the device for one transmitted packet.
+///
+/// Preconditions DPDK sets: with `ip_cksum` the IPv4 checksum field must be 0; with
+/// `l4` the L4 checksum field must hold the pseudo-header checksum (not inverted).
+/// Request only what the port enabled (`Port::offloads`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxOffload {
+    /// True for IPv4, false for IPv6.
+    pub ipv4: bool,
+    /// Compute the IPv4 header checksum (IPv4 only).
+    pub ip_cksum: bool,
+    /// Compute this L4 checksum.
+    pub l4: Option<L4Cksum>,
+    /// Length of the L2 header (Ethernet plus VLAN tags).
+    pub l2_len: u8,
+    /// Length of the L3 header, options included.
+    pub l3_len: u16,
+}
+
+/// All transmit-offload request bits, cleared before new ones are set.
+const TX_BITS: u64 = ffi::RTE_MBUF_F_TX_IPV4
+    | ffi::RTE_MBUF_F_TX_IPV6
+    | ffi::RTE_MBUF_F_TX_IP_CKSUM
+    | ffi::RTE_MBUF_F_TX_L4_MASK;
+
+impl Mbuf {
+    /// Take ownership of a raw mbuf.
+    ///
+    /// # Safety
+    /// `ptr` is a valid single-segment mbuf that nothing else refers to, and its pool
+    /// stays alive at least as long as the returned value.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<ffi::rte_mbuf>) -> Self {
+        Self { ptr }
+    }
+
+    /// Give up ownership without freeing (the mbuf went to DPDK).
+    pub(crate) fn into_raw(self) -> *mut ffi::rte_mbuf {
+        let ptr = self.ptr.as_ptr();
+        std::mem::forget(self);
+        ptr
+    }
+
+    /// The raw pointer, ownership kept.
+    pub(crate) fn as_ptr(&self) -> *mut ffi::rte_mbuf {
+        self.ptr.as_ptr()
+    }
+
+    /// The frame bytes.
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: we own a valid single-segment mbuf: mtod points at data_len
+        // initialised bytes inside its buffer, borrowed no longer than &self.
+        unsafe {
+            let m = self.ptr.as_ptr();
+            std::slice::from_raw_parts(
+                ffi::rvs_pktmbuf_mtod(m).cast::<u8>(),
+                usize::from(ffi::rvs_pktmbuf_data_len(m)),
+            )
+        }
+    }
+
+    /// The frame bytes, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `data`; &mut self makes the borrow exclusive.
+        unsafe {
+            let m = self.ptr.as_ptr();
+            std::slice::from_raw_parts_mut(
+                ffi::rvs_pktmbuf_mtod(m).cast::<u8>(),
+                usize::from(ffi::rvs_pktmbuf_data_len(m)),
+            )
+        }
+    }
+
+    /// Frame length in bytes.
+    pub fn len(&self) -> usize {
+        // SAFETY: we own a valid mbuf; reads a field.
+        usize::from(unsafe { ffi::rvs_pktmbuf_data_len(self.ptr.as_ptr()) })
+    }
+
+    /// True when the frame is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Free bytes in front of the frame.
+    pub fn headroom(&self) -> usize {
+        // SAFETY: we own a valid mbuf; reads fields.
+        usize::from(unsafe { ffi::rvs_pktmbuf_headroom(self.ptr.as_ptr()) })
+    }
+
+    /// Free bytes behind the frame.
+    pub fn tailroom(&self) -> usize {
+        // SAFETY: we own a valid mbuf; reads fields.
+        usize::from(unsafe { ffi::rvs_pktmbuf_tailroom(self.ptr.as_ptr()) })
+    }
+
+    /// Grow the frame by `len` bytes at the front (their content is unspecified).
+    pub fn prepend(&mut self, len: usize) -> Result<(), NoRoom> {
+        let len = u16::try_from(len).map_err(|_| NoRoom)?;
+        // SAFETY: we own a valid single-segment mbuf; prepend checks the headroom and
+        // returns NULL without change when it is too small.
+        let p = unsafe { ffi::rvs_pktmbuf_prepend(self.ptr.as_ptr(), len) };
+        if p.is_null() {
+            Err(NoRoom)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Remove `len` bytes from the front (at most the whole frame).
+    pub fn adj(&mut self, len: usize) {
+        let len = len.min(self.len()) as u16;
+        // SAFETY: we own a valid mbuf and `len` does not exceed data_len, so adj succeeds.
+        unsafe { ffi::rvs_pktmbuf_adj(self.ptr.as_ptr(), len) };
+    }
+
+    /// Grow the frame by `len` bytes at the end (their content is unspecified).
+    pub fn append(&mut self, len: usize) -> Result<(), NoRoom> {
+        let len = u16::try_from(len).map_err(|_| NoRoom)?;
+        // SAFETY: we own a valid single-segment mbuf; append checks the tailroom and
+        // returns NULL without change when it is too small.
+        let p = unsafe { ffi::rvs_pktmbuf_append(self.ptr.as_ptr(), len) };
+        if p.is_null() {
+            Err(NoRoom)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Remove `len` bytes from the end (at most the whole frame).
+    pub fn trim(&mut self, len: usize) {
+        let len = len.min(self.len()) as u16;
+        // SAFETY: we own a valid single-segment mbuf and `len` does not exceed data_len,
+        // so trim succeeds.
+        unsafe { ffi::rvs_pktmbuf_trim(self.ptr.as_ptr(), len) };
+    }
+
+    /// Replace the content with a copy of `frame`, default headroom and offload
+    /// flags restored.
+    pub fn set_frame(&mut self, frame: &[u8]) -> Result<(), NoRoom> {
+        // SAFETY: we own a valid mbuf; reset restores an empty single segment.
+        unsafe { ffi::rvs_pktmbuf_reset(self.ptr.as_ptr()) };
+        self.append(frame.len())?;
+        self.data_mut().copy_from_slice(frame);
+        Ok(())
+    }
+
+    /// The RSS hash the device computed (0 when it did not).
+    pub fn rss_hash(&self) -> u32 {
+        // SAFETY: we own a valid mbuf; reads a field.
+        unsafe { ffi::rvs_mbuf_rss_hash(self.ptr.as_ptr()) }
+    }
+
+    fn ol_flags(&self) -> u64 {
+        // SAFETY: we own a valid mbuf; reads a field.
+        unsafe { ffi::rvs_mbuf_ol_flags(self.ptr.as_ptr()) }
+    }
+
+    /// The IPv4 header checksum status the receiving device reported.
+    pub fn rx_ip_cksum(&self) -> RxCksum {
+        RxCksum::from_bits(
+            self.ol_flags(),
+            u64::from(ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD),
+            u64::from(ffi::RTE_MBUF_F_RX_IP_CKSUM_GOOD),
+        )
+    }
+
+    /// The L4 checksum status the receiving device reported.
+    pub fn rx_l4_cksum(&self) -> RxCksum {
+        RxCksum::from_bits(
+            self.ol_flags(),
+            u64::from(ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD),
+            u64::from(ffi::RTE_MBUF_F_RX_L4_CKSUM_GOOD),
+        )
+    }
+
+    /// Ask the device to compute checksums on transmit (replaces earlier requests).
+    pub fn set_tx_offload(&mut self, offload: TxOffload) {
+        let mut flags = self.ol_flags() & !TX_BITS;
+        flags |= if offload.ipv4 {
+            ffi::RTE_MBUF_F_TX_IPV4
+        } else {
+            ffi::RTE_MBUF_F_TX_IPV6
+        };
+        if offload.ipv4 && offload.ip_cksum {
+            flags |= ffi::RTE_MBUF_F_TX_IP_CKSUM;
+        }
+        flags |= match offload.l4 {
+            None => 0,
+            Some(L4Cksum::Tcp) => ffi::RTE_MBUF_F_TX_TCP_CKSUM,
+            Some(L4Cksum::Udp) => ffi::RTE_MBUF_F_TX_UDP_CKSUM,
+        };
+        // SAFETY: we own a valid mbuf; writes metadata fields only.
+        unsafe {
+            ffi::rvs_mbuf_set_ol_flags(self.ptr.as_ptr(), flags);
+            ffi::rvs_mbuf_set_tx_lens(self.ptr.as_ptr(), offload.l2_len.into(), offload.l3_len);
+        }
+    }
+
+    /// Drop every transmit checksum request.
+    pub fn clear_tx_offload(&mut self) {
+        let flags = self.ol_flags() & !TX_BITS;
+        // SAFETY: we own a valid mbuf; writes a metadata field only.
+        unsafe { ffi::rvs_mbuf_set_ol_flags(self.ptr.as_ptr(), flags) };
+    }
+}
+
+impl std::fmt::Debug for Mbuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mbuf")
+            .field("len", &self.len())
+            .field("headroom", &self.headroom())
+            .finish()
+    }
+}

@@ -1,0 +1,251 @@
+//! Everything that needs a live EAL, in one test: DPDK initialises once per process.
+//! Runs without hugepages (`--no-huge --no-shconf`) on the null and ring PMDs. If the
+//! EAL cannot start here, the test fails and says why.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rvs_dpdk::{
+    ring, Eal, Error, L4Cksum, Mbuf, Mempool, NoRoom, Port, PortConfig, TxOffload, HEADROOM,
+};
+
+/// A 60-byte Ethernet frame whose bytes count up from `seed`.
+fn frame(seed: u8) -> Vec<u8> {
+    (0..60u8).map(|i| seed.wrapping_add(i)).collect()
+}
+
+fn init() -> Eal {
+    let args = [
+        "-l",
+        "0,1",
+        "--no-huge",
+        "--no-shconf",
+        "--no-pci",
+        "--no-telemetry",
+        "-m",
+        "256",
+        "--vdev",
+        "net_null0",
+        "--vdev",
+        "net_ring0",
+    ];
+    Eal::init(args).unwrap_or_else(|e| {
+        panic!(
+            "DPDK EAL init failed, so the DPDK layer cannot be tested here: {e}\n\
+             (needs DPDK 22.11 with its PMD plugins, two CPUs, and permission to lock \
+             memory and open /dev/ files: run as root)"
+        )
+    })
+}
+
+fn alloc_frame(pool: &Mempool, seed: u8) -> Mbuf {
+    let mut m = pool.alloc().expect("pool has mbufs");
+    m.set_frame(&frame(seed)).expect("frame fits");
+    m
+}
+
+#[test]
+fn dpdk_layer_on_null_and_ring_pmds() {
+    let eal = init();
+    assert_eq!(
+        Eal::init(["--no-huge"]).unwrap_err(),
+        Error::AlreadyInitialised
+    );
+    assert_eq!(eal.port_count(), 2);
+    assert_eq!(rvs_dpdk::current_lcore(), Some(eal.main_lcore()));
+    assert_eq!(eal.worker_lcores(), vec![1]);
+    assert!(eal.tsc_hz() > 0);
+    let t0 = rvs_dpdk::rdtsc();
+    assert!(rvs_dpdk::rdtsc() >= t0);
+
+    let pool = Mempool::new(&eal, "test_pool", 2047).expect("mempool");
+    mbufs(&pool);
+    null_port(&eal, &pool);
+    ring_port(&eal, &pool);
+    hotplug(&eal, &pool);
+    steering_and_workers(&eal, &pool);
+    pool_outlived_by_mbuf(&eal);
+    assert_eq!(pool.in_use(), 0, "every mbuf went back to the pool");
+}
+
+fn mbufs(pool: &Mempool) {
+    let mut m = pool.alloc().expect("alloc");
+    assert!(m.is_empty());
+    assert_eq!(m.headroom(), usize::from(HEADROOM));
+    m.set_frame(&[1, 2, 3]).unwrap();
+    assert_eq!(m.data(), &[1, 2, 3]);
+    m.prepend(2).unwrap();
+    m.data_mut()[..2].copy_from_slice(&[9, 8]);
+    assert_eq!(m.data(), &[9, 8, 1, 2, 3]);
+    m.adj(3);
+    assert_eq!(m.data(), &[2, 3]);
+    assert_eq!(m.prepend(m.headroom() + 1), Err(NoRoom));
+    m.append(2).unwrap();
+    assert_eq!(m.len(), 4);
+    m.trim(10);
+    assert!(m.is_empty());
+    assert_eq!(m.append(m.tailroom() + 1), Err(NoRoom));
+    assert_eq!(m.append(usize::from(u16::MAX) + 1), Err(NoRoom));
+
+    m.set_frame(&frame(0)).unwrap();
+    m.set_tx_offload(TxOffload {
+        ipv4: true,
+        ip_cksum: true,
+        l4: Some(L4Cksum::Tcp),
+        l2_len: 14,
+        l3_len: 20,
+    });
+    m.clear_tx_offload();
+
+    let mut bulk = Vec::new();
+    pool.alloc_bulk(&mut bulk, 100).expect("alloc_bulk");
+    assert_eq!(bulk.len(), 100);
+    assert_eq!(pool.in_use(), 101);
+    drop(bulk);
+    drop(m);
+    assert_eq!(pool.in_use(), 0);
+    let mut too_many = Vec::new();
+    assert!(pool.alloc_bulk(&mut too_many, 5000).is_err());
+    assert!(too_many.is_empty());
+}
+
+fn null_port(eal: &Eal, pool: &Mempool) {
+    let config = PortConfig {
+        rx_queues: 2,
+        tx_queues: 2,
+        rx_desc: 256,
+        tx_desc: 256,
+        ..PortConfig::default()
+    };
+    let port = Port::open(eal, "net_null0", pool, &config).expect("open net_null0");
+    assert_eq!(port.name(), "net_null0");
+    assert_eq!(port.info().driver, "net_null");
+    assert_eq!(port.rx_queue_count(), 2);
+    assert!(matches!(
+        Port::open(eal, "net_null0", pool, &config),
+        Err(Error::PortInUse(_))
+    ));
+    eprintln!(
+        "net_null0: {:?}, rss {}, offloads {:?}",
+        port.info(),
+        port.rss(),
+        port.offloads()
+    );
+    port.start().expect("start");
+    assert!(port.link().expect("link").up);
+    port.mac().expect("mac");
+
+    let mut rx = port.rx_queue(0).expect("rx queue 0");
+    assert!(matches!(port.rx_queue(0), Err(Error::QueueTaken { .. })));
+    assert!(matches!(port.rx_queue(2), Err(Error::NoSuchQueue { .. })));
+    let mut tx = port.tx_queue(1).expect("tx queue 1");
+
+    let mut pkts: Vec<Mbuf> = (0..32).map(|i| alloc_frame(pool, i)).collect();
+    assert_eq!(tx.tx_burst(&mut pkts), 32);
+    assert!(pkts.is_empty());
+    // net_null invents 64-byte frames on receive.
+    let mut got = Vec::with_capacity(64);
+    assert_eq!(rx.rx_burst(&mut got, 16), 16);
+    assert!(got.iter().all(|m| m.len() == 64));
+    drop(got);
+    let stats = port.stats().expect("stats");
+    assert_eq!(stats.opackets, 32);
+    assert_eq!(stats.ipackets, 16);
+
+    assert!(matches!(port.stop(), Err(Error::QueuesInUse(_))));
+    drop((rx, tx));
+    port.stop().expect("stop");
+    port.start().expect("restart");
+}
+
+fn ring_port(eal: &Eal, pool: &Mempool) {
+    let port = Port::open(eal, "net_ring0", pool, &PortConfig::default()).expect("open net_ring0");
+    port.start().expect("start");
+    let (mut rx, mut tx) = (port.rx_queue(0).unwrap(), port.tx_queue(0).unwrap());
+    // net_ring created from --vdev uses one ring for rx and tx: what is sent comes back.
+    let mut pkts: Vec<Mbuf> = (0..8).map(|i| alloc_frame(pool, i * 10)).collect();
+    assert_eq!(tx.tx_burst(&mut pkts), 8);
+    let mut got = Vec::new();
+    assert_eq!(rx.rx_burst(&mut got, 32), 8);
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(m.data(), frame(i as u8 * 10).as_slice());
+    }
+    assert_eq!(port.stats().unwrap().ipackets, 8);
+}
+
+fn hotplug(eal: &Eal, pool: &Mempool) {
+    let port = Port::open(eal, "net_null1,size=128", pool, &PortConfig::default())
+        .expect("probe net_null1 after init");
+    port.start().unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let mut got = Vec::new();
+    assert_eq!(rx.rx_burst(&mut got, 4), 4);
+    assert!(got.iter().all(|m| m.len() == 128));
+    assert!(matches!(
+        Port::open(eal, "net_nosuchdriver0", pool, &PortConfig::default()),
+        Err(Error::PortNotFound { .. })
+    ));
+}
+
+fn steering_and_workers(eal: &Eal, pool: &Mempool) {
+    let (mut producer, mut consumer) = ring::spsc(eal, "steer_0_1", 16).expect("ring");
+    let mut pkts: Vec<Mbuf> = (0..20).map(|i| alloc_frame(pool, i)).collect();
+    assert_eq!(
+        producer.enqueue_burst(&mut pkts),
+        16,
+        "ring holds exactly 16"
+    );
+    assert_eq!(pkts.len(), 4);
+    assert_eq!(producer.len(), 16);
+
+    // A worker lcore drains the ring and reports the first byte of each frame.
+    let (done, result) = mpsc::channel();
+    eal.launch(1, move || {
+        assert!(rvs_dpdk::current_lcore() == Some(1));
+        let mut got = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while got.len() < 20 && Instant::now() < deadline {
+            consumer.dequeue_burst(&mut got, 32);
+        }
+        done.send(got.iter().map(|m| m.data()[0]).collect::<Vec<u8>>())
+            .unwrap();
+    })
+    .expect("launch on lcore 1");
+    assert!(
+        matches!(eal.launch(1, || {}), Err(Error::Launch { .. })),
+        "lcore 1 is busy"
+    );
+    while !pkts.is_empty() {
+        producer.enqueue_burst(&mut pkts);
+    }
+    eal.wait(1).expect("worker finished");
+    assert_eq!(result.recv().unwrap(), (0..20).collect::<Vec<u8>>());
+
+    eal.launch(1, || panic!("worker panics on purpose"))
+        .unwrap();
+    assert_eq!(eal.wait_all(), Err(Error::WorkerPanicked(1)));
+
+    let other_thread = std::thread::spawn({
+        let eal = eal.clone();
+        move || eal.launch(1, || {}).unwrap_err()
+    });
+    assert!(matches!(
+        other_thread.join().unwrap(),
+        Error::NotMainLcore(_)
+    ));
+
+    // Mbufs left in a ring are freed with it.
+    let (mut producer, consumer) = ring::spsc(eal, "steer_leftover", 8).unwrap();
+    let mut pkts = vec![alloc_frame(pool, 1)];
+    assert_eq!(producer.enqueue_burst(&mut pkts), 1);
+    drop((producer, consumer));
+}
+
+fn pool_outlived_by_mbuf(eal: &Eal) {
+    let pool = Mempool::new(eal, "short_lived", 63).unwrap();
+    let m = alloc_frame(&pool, 5);
+    drop(pool);
+    // The pool is kept while its mbuf is out.
+    assert_eq!(m.data(), frame(5).as_slice());
+    drop(m);
+}

@@ -1,0 +1,267 @@
+//! Configuration errors: where in the file, and what is wrong.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use super::net::{IpNet, IpNetError, MaskError};
+
+/// A 1-based line and column (the column counts characters, not bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// Line, from 1.
+    pub line: usize,
+    /// Column, from 1.
+    pub column: usize,
+}
+
+impl Location {
+    /// The location of byte `offset` in `text` (clamped to the text; never panics).
+    pub fn of_offset(text: &str, offset: usize) -> Self {
+        let mut end = offset.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let before = &text[..end];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Self {
+            line: before.matches('\n').count() + 1,
+            column: before[line_start..].chars().count() + 1,
+        }
+    }
+}
+
+/// The file an error is about, and where in it when known. Displays as `file:line:column`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// The file name as given to [`super::Config::parse`] or [`super::Config::from_file`].
+    pub file: String,
+    /// Where in the file, when the error has a position.
+    pub at: Option<Location>,
+}
+
+impl Origin {
+    /// The origin of byte range `span` of `text`.
+    pub(super) fn of_span(file: &str, text: &str, span: Option<Range<usize>>) -> Self {
+        Self {
+            file: file.to_owned(),
+            at: span.map(|s| Location::of_offset(text, s.start)),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.at {
+            Some(at) => write!(f, "{}:{}:{}", self.file, at.line, at.column),
+            None => f.write_str(&self.file),
+        }
+    }
+}
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, a missing key, or a value of the wrong type.
+    #[error("{origin}: {message}")]
+    Syntax {
+        /// Where.
+        origin: Origin,
+        /// The parser's message, on one line.
+        message: String,
+    },
+    /// Well-formed TOML describing an invalid configuration.
+    #[error("{origin}: {context}{problem}")]
+    Invalid {
+        /// Where.
+        origin: Origin,
+        /// The object the problem is in, e.g. `service 10.0.0.100:80/tcp: real 10.1.0.11:8080: `
+        /// (empty for top-level settings).
+        context: String,
+        /// What is wrong.
+        problem: Problem,
+    },
+}
+
+impl ConfigError {
+    /// Where in the file the error is, when known.
+    pub fn location(&self) -> Option<Location> {
+        match self {
+            ConfigError::Read { .. } => None,
+            ConfigError::Syntax { origin, .. } | ConfigError::Invalid { origin, .. } => origin.at,
+        }
+    }
+
+    /// The semantic problem, for [`ConfigError::Invalid`].
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            ConfigError::Invalid { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+/// What is wrong in a well-formed configuration.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// A count or duration that must be positive is 0.
+    #[error("`{0}` must be at least 1")]
+    Zero(&'static str),
+    /// Not an IP address.
+    #[error("bad IP address {0:?}")]
+    BadAddress(String),
+    /// Not an `address/length` prefix.
+    #[error("bad prefix {value:?}: {reason}")]
+    BadPrefix {
+        /// The text.
+        value: String,
+        /// Why.
+        reason: IpNetError,
+    },
+    /// A route prefix with bits set past its length.
+    #[error("prefix {value:?} has host bits set (the network is {network})")]
+    HostBitsSet {
+        /// The text.
+        value: String,
+        /// The prefix with the host bits cleared.
+        network: IpNet,
+    },
+    /// Not a MAC address.
+    #[error("bad MAC address {0:?} (expected six hex octets such as \"02:00:00:00:00:01\")")]
+    BadMac(String),
+    /// A multicast, broadcast or all-zero MAC where a station address is needed.
+    #[error("MAC address {0:?} is not a unicast address")]
+    NotUnicastMac(String),
+    /// A port name that cannot be used as a file name or `--replay NAME=FILE` argument.
+    #[error("bad port name {0:?} (use letters, digits, '-', '_' and '.', not starting with '.')")]
+    BadPortName(String),
+    /// Two ports with one name.
+    #[error("duplicate port name {name:?} (first at line {first_line})")]
+    DuplicatePort {
+        /// The name.
+        name: String,
+        /// Line of the first definition.
+        first_line: usize,
+    },
+    /// More ports than a port index can count.
+    #[error("too many ports (at most 65535)")]
+    TooManyPorts,
+    /// One director address on two ports, or twice on one.
+    #[error("address {0} is configured twice")]
+    DuplicatePortAddress(IpAddr),
+    /// A route or neighbour names a port that is not configured.
+    #[error("unknown port {0:?}")]
+    UnknownPort(String),
+    /// The next hop of a route is not in the prefix's address family.
+    #[error("next hop {via} is not in the address family of prefix {prefix}")]
+    RouteFamily {
+        /// The route prefix.
+        prefix: IpNet,
+        /// The next hop.
+        via: IpAddr,
+    },
+    /// Two routes for one prefix.
+    #[error("duplicate route (first at line {first_line})")]
+    DuplicateRoute {
+        /// Line of the first definition.
+        first_line: usize,
+    },
+    /// Two static entries for one (port, address).
+    #[error("duplicate neighbour (first at line {first_line})")]
+    DuplicateNeighbor {
+        /// Line of the first definition.
+        first_line: usize,
+    },
+    /// The control socket path is empty.
+    #[error("`socket` must not be empty")]
+    EmptySocketPath,
+    /// Not an `address:port` socket address.
+    #[error("bad socket address {0:?} (expected \"127.0.0.1:9779\" or \"[::1]:9779\")")]
+    BadSocketAddr(String),
+    /// Not `tcp` or `udp`.
+    #[error("unknown protocol {0:?} (expected \"tcp\" or \"udp\")")]
+    UnknownProto(String),
+    /// Not a scheduler rvs knows.
+    #[error(
+        "unknown scheduler {0:?} (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash)"
+    )]
+    UnknownScheduler(String),
+    /// Not a scheduler flag.
+    #[error("unknown scheduler flag {0:?} (known: sh-port sh-fallback mh-port mh-fallback)")]
+    UnknownFlag(String),
+    /// A flag of another scheduler.
+    #[error("scheduler flag {flag:?} does not apply to scheduler {scheduler:?}")]
+    FlagNotForScheduler {
+        /// The flag.
+        flag: String,
+        /// The service's scheduler.
+        scheduler: &'static str,
+    },
+    /// A persistence mask that is not a netmask or prefix length for the VIP's family.
+    #[error("bad persistence_mask {value:?}: {reason}")]
+    BadPersistenceMask {
+        /// The text.
+        value: String,
+        /// Why.
+        reason: MaskError,
+    },
+    /// Port 0 on a service without persistence (IPVS refuses it too).
+    #[error("port 0 needs persistence (a port-less service must be persistent)")]
+    ZeroPortNeedsPersistence,
+    /// Two services with one protocol, VIP and port.
+    #[error("duplicate service (first at line {first_line})")]
+    DuplicateService {
+        /// Line of the first definition.
+        first_line: usize,
+    },
+    /// One local address listed twice.
+    #[error("local address {0} is listed twice")]
+    DuplicateLaddr(IpAddr),
+    /// A local address in another family than the VIP.
+    #[error("local address {0} is not in the VIP's address family")]
+    LaddrFamily(IpAddr),
+    /// Not one of nat, fullnat, dr, tun.
+    #[error("unknown forward mode {0:?} (expected \"nat\", \"fullnat\", \"dr\" or \"tun\")")]
+    UnknownForward(String),
+    /// Two reals with one address and port in a service.
+    #[error("duplicate real (first at line {first_line})")]
+    DuplicateReal {
+        /// Line of the first definition.
+        first_line: usize,
+    },
+    /// A FULLNAT real in a service without local addresses.
+    #[error("forward \"fullnat\" needs laddrs in the service")]
+    FullnatNeedsLaddrs,
+    /// A NAT, FULLNAT or DR real in another family than the VIP.
+    #[error("forward {0:?} needs the real in the VIP's address family (only \"tun\" may mix)")]
+    RealFamily(&'static str),
+    /// DR and TUN cannot change the destination port.
+    #[error("forward {forward:?} keeps the service port {service_port}; the real's port {real_port} differs")]
+    PortChangeNotPossible {
+        /// The forward mode.
+        forward: &'static str,
+        /// The real's port.
+        real_port: u16,
+        /// The service's port.
+        service_port: u16,
+    },
+    /// Weight above ipvsadm's limit.
+    #[error("weight {0} is above the limit 65535")]
+    WeightTooLarge(u32),
+    /// `upper` below `lower`.
+    #[error("upper threshold {upper} is below lower threshold {lower}")]
+    UpperBelowLower {
+        /// `upper`.
+        upper: u32,
+        /// `lower`.
+        lower: u32,
+    },
+}

@@ -1,0 +1,223 @@
+//! The rvsd configuration file (TOML), parsed and validated into a typed [`Config`].
+//!
+//! The format is the one of `INTERFACES.md`; `examples/rvs.toml` documents every key.
+//! A file is refused as a whole with a [`ConfigError`] naming the file, the line and
+//! column, the object and the problem; rvsd never starts half-configured.
+//!
+//! Defaults (a missing key takes these):
+//!
+//! | key | default |
+//! |---|---|
+//! | `dataplane.workers` | [`DEFAULT_WORKERS`] |
+//! | `dataplane.conn_capacity` | [`DEFAULT_CONN_CAPACITY`] |
+//! | `dpdk.eal_args`, `port.addresses`, routes, neighbours, services | empty |
+//! | `port.mac` | none: the device's own MAC |
+//! | `timeouts` | IPVS's: tcp 900, tcpfin 120, udp 300 |
+//! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
+//! | `service.scheduler` | `wlc` (ipvsadm's default) |
+//! | `service.persistence`, `service.flags`, `service.laddrs` | off / none |
+//! | `service.persistence_mask` | the whole address (`255.255.255.255`, `128`) |
+//! | `real.port` | the service's port |
+//! | `real.weight`, `real.forward`, `real.upper`, `real.lower` | 1, `dr` (ipvsadm's `-g`), 0, 0 |
+
+mod error;
+mod net;
+mod raw;
+mod service;
+#[cfg(test)]
+mod tests;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+
+use rvs_conntrack::{ForwardMode, Proto, Timeouts};
+use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
+
+pub use error::{ConfigError, Location, Origin, Problem};
+pub use net::{mask_addr, IpNet, IpNetError, MaskError};
+
+/// Default number of workers.
+pub const DEFAULT_WORKERS: u16 = 1;
+/// Default connections per worker.
+pub const DEFAULT_CONN_CAPACITY: u32 = 1 << 20;
+/// Default control socket path.
+pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
+/// Default Prometheus endpoint (loopback).
+pub const DEFAULT_METRICS: SocketAddr =
+    SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 9779));
+
+/// Index of a port in [`Config::ports`] (configuration order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PortId(pub u16);
+
+impl PortId {
+    /// The index as `usize`.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// `[dataplane]`.
+    pub dataplane: DataplaneConfig,
+    /// `[dpdk]` (ignored in replay).
+    pub dpdk: DpdkConfig,
+    /// `[[port]]`, in file order; [`PortId`] indexes this.
+    pub ports: Vec<PortConfig>,
+    /// `[[route]]`, in file order.
+    pub routes: Vec<RouteConfig>,
+    /// `[[neighbor]]`: static neighbour entries, in file order.
+    pub neighbors: Vec<NeighborConfig>,
+    /// `[timeouts]`.
+    pub timeouts: Timeouts,
+    /// `[ctl]`.
+    pub ctl: CtlConfig,
+    /// `[[service]]`, in file order.
+    pub services: Vec<ServiceConfig>,
+}
+
+/// `[dataplane]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataplaneConfig {
+    /// Worker cores (at least 1).
+    pub workers: u16,
+    /// Connections per worker, preallocated (at least 1, at most `u32::MAX`).
+    pub conn_capacity: usize,
+}
+
+/// `[dpdk]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DpdkConfig {
+    /// Appended to the EAL command line.
+    pub eal_args: Vec<String>,
+}
+
+/// `[[port]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Unique name (letters, digits, `-`, `_`, `.`; not starting with `.`).
+    pub name: String,
+    /// DPDK vdev string or PCI address (not opened in replay).
+    pub device: String,
+    /// Unicast MAC to use instead of the device's.
+    pub mac: Option<[u8; 6]>,
+    /// The director's own addresses on this port, with their on-link prefix length.
+    pub addresses: Vec<IpNet>,
+}
+
+/// `[[route]]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteConfig {
+    /// Destination prefix (host bits clear).
+    pub prefix: IpNet,
+    /// Next hop, same family as the prefix; `None` for an on-link route.
+    pub via: Option<IpAddr>,
+    /// Egress port.
+    pub port: PortId,
+}
+
+/// `[[neighbor]]`: a static neighbour entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighborConfig {
+    /// Neighbour address.
+    pub ip: IpAddr,
+    /// Its unicast MAC.
+    pub mac: [u8; 6],
+    /// The port it is reached on.
+    pub port: PortId,
+}
+
+/// `[ctl]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtlConfig {
+    /// Unix socket of the control API.
+    pub socket: PathBuf,
+    /// Prometheus endpoint.
+    pub metrics: SocketAddr,
+}
+
+/// `[[service]]`: a virtual service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// [`Proto::Tcp`] or [`Proto::Udp`].
+    pub proto: Proto,
+    /// Virtual address.
+    pub vip: IpAddr,
+    /// Virtual port (0 only for a persistent, port-less service).
+    pub port: u16,
+    /// Scheduler.
+    pub scheduler: SchedKind,
+    /// Scheduler flags (only those of the service's scheduler).
+    pub flags: SchedFlags,
+    /// Persistence timeout in seconds, 0 = off.
+    pub persistence: u32,
+    /// Persistence mask as a prefix length of the VIP's family.
+    pub persistence_prefix: u8,
+    /// FULLNAT local addresses, same family as the VIP, no duplicates.
+    pub laddrs: Vec<IpAddr>,
+    /// Real servers, in file order, no duplicate (address, port).
+    pub reals: Vec<RealConfig>,
+}
+
+impl ServiceConfig {
+    /// The scheduler build parameters of this service (its flags, default table sizes).
+    pub fn sched_params(&self) -> SchedParams {
+        SchedParams {
+            flags: self.flags,
+            ..SchedParams::default()
+        }
+    }
+
+    /// The client address with the persistence mask applied (the template key's address).
+    pub fn persistence_client(&self, client: IpAddr) -> IpAddr {
+        mask_addr(client, self.persistence_prefix)
+    }
+}
+
+/// `[[service.real]]`: a real server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RealConfig {
+    /// Real address (VIP's family unless `forward` is `tun`).
+    pub ip: IpAddr,
+    /// Real port (the service's port for `dr` and `tun`).
+    pub port: u16,
+    /// Weight, 0..=65535; 0 quiesces.
+    pub weight: u32,
+    /// Forwarding mode.
+    pub forward: ForwardMode,
+    /// `-x`: upper connection threshold, 0 = none.
+    pub upper: u32,
+    /// `-y`: lower connection threshold, 0 = none.
+    pub lower: u32,
+}
+
+impl Config {
+    /// Read and validate the file at `path`; errors name it as given.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    /// Parse and validate `text`; errors name the file `file`.
+    pub fn parse(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let raw: raw::RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            origin: Origin::of_span(file, text, e.span()),
+            message: e.message().trim().lines().collect::<Vec<_>>().join("; "),
+        })?;
+        validate::build(raw, &validate::Checker { file, text })
+    }
+
+    /// The id of the port named `name`.
+    pub fn port_id(&self, name: &str) -> Option<PortId> {
+        let i = self.ports.iter().position(|p| p.name == name)?;
+        u16::try_from(i).ok().map(PortId)
+    }
+}

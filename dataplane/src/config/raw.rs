@@ -1,0 +1,124 @@
+//! The file as written: serde structures with spans on every validated value.
+//!
+//! Unknown keys are refused; values stay strings until validation so that every
+//! error can name the text and its position.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A string with its byte span in the file.
+pub(super) type SStr = Spanned<String>;
+
+/// The whole file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfig {
+    #[serde(default)]
+    pub dataplane: RawDataplane,
+    #[serde(default)]
+    pub dpdk: RawDpdk,
+    #[serde(default)]
+    pub port: Vec<RawPort>,
+    #[serde(default)]
+    pub route: Vec<RawRoute>,
+    #[serde(default)]
+    pub neighbor: Vec<RawNeighbor>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    #[serde(default)]
+    pub ctl: RawCtl,
+    #[serde(default)]
+    pub service: Vec<RawService>,
+}
+
+/// `[dataplane]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDataplane {
+    pub workers: Option<Spanned<u16>>,
+    pub conn_capacity: Option<Spanned<u32>>,
+}
+
+/// `[dpdk]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDpdk {
+    #[serde(default)]
+    pub eal_args: Vec<String>,
+}
+
+/// `[[port]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPort {
+    pub name: SStr,
+    pub device: String,
+    pub mac: Option<SStr>,
+    #[serde(default)]
+    pub addresses: Vec<SStr>,
+}
+
+/// `[[route]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRoute {
+    pub prefix: SStr,
+    pub via: Option<SStr>,
+    pub port: SStr,
+}
+
+/// `[[neighbor]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawNeighbor {
+    pub ip: SStr,
+    pub mac: SStr,
+    pub port: SStr,
+}
+
+/// `[timeouts]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawTimeouts {
+    pub tcp: Option<Spanned<u32>>,
+    pub tcpfin: Option<Spanned<u32>>,
+    pub udp: Option<Spanned<u32>>,
+}
+
+/// `[ctl]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCtl {
+    pub socket: Option<SStr>,
+    pub metrics: Option<SStr>,
+}
+
+/// `[[service]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawService {
+    pub proto: SStr,
+    pub vip: SStr,
+    pub port: Spanned<u16>,
+    pub scheduler: Option<SStr>,
+    pub persistence: Option<u32>,
+    pub persistence_mask: Option<SStr>,
+    #[serde(default)]
+    pub flags: Vec<SStr>,
+    #[serde(default)]
+    pub laddrs: Vec<SStr>,
+    #[serde(default)]
+    pub real: Vec<RawReal>,
+}
+
+/// `[[service.real]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawReal {
+    pub ip: SStr,
+    pub port: Option<Spanned<u16>>,
+    pub weight: Option<Spanned<u32>>,
+    pub forward: Option<SStr>,
+    pub upper: Option<Spanned<u32>>,
+    pub lower: Option<Spanned<u32>>,
+}

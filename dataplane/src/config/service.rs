@@ -1,0 +1,227 @@
+//! Semantic checks of `[[service]]` and `[[service.real]]`.
+
+use std::net::SocketAddr;
+
+use hashbrown::HashMap;
+use rvs_conntrack::{ForwardMode, Proto};
+use rvs_schedulers::{SchedFlags, SchedKind};
+
+use super::error::{ConfigError, Problem};
+use super::net::{max_len, parse_persistence_mask};
+use super::raw::{RawReal, RawService, SStr};
+use super::validate::Checker;
+use super::{RealConfig, ServiceConfig};
+
+/// Forward mode names as the file spells them.
+const FORWARDS: [(&str, ForwardMode); 4] = [
+    ("nat", ForwardMode::Nat),
+    ("fullnat", ForwardMode::FullNat),
+    ("dr", ForwardMode::Dr),
+    ("tun", ForwardMode::Tun),
+];
+
+fn forward_name(mode: ForwardMode) -> &'static str {
+    FORWARDS
+        .iter()
+        .find(|(_, m)| *m == mode)
+        .map_or("?", |(n, _)| n)
+}
+
+/// ipvsadm's weight limit (`-w 0..65535`).
+const MAX_WEIGHT: u32 = 65535;
+
+/// Validate every service; (proto, vip, port) is unique.
+pub(super) fn services(
+    raw: &[RawService],
+    ck: &Checker<'_>,
+) -> Result<Vec<ServiceConfig>, ConfigError> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for s in raw {
+        let svc = service(s, ck)?;
+        let key = (svc.proto, svc.vip, svc.port);
+        if let Some(&first_line) = seen.get(&key) {
+            let context = service_context(&svc);
+            return Err(ck.err(
+                s.vip.span(),
+                &context,
+                Problem::DuplicateService { first_line },
+            ));
+        }
+        seen.insert(key, ck.line(&s.vip.span()));
+        out.push(svc);
+    }
+    Ok(out)
+}
+
+fn service_context(s: &ServiceConfig) -> String {
+    let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
+    format!("service {}/{proto}: ", SocketAddr::new(s.vip, s.port))
+}
+
+fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigError> {
+    let proto = match s.proto.get_ref().as_str() {
+        "tcp" => Proto::Tcp,
+        "udp" => Proto::Udp,
+        other => {
+            return Err(ck.err(
+                s.proto.span(),
+                "service: ",
+                Problem::UnknownProto(other.to_owned()),
+            ))
+        }
+    };
+    let vip = ck.addr(&s.vip, "service: ")?;
+    let mut svc = ServiceConfig {
+        proto,
+        vip,
+        port: *s.port.get_ref(),
+        scheduler: SchedKind::Wlc,
+        flags: SchedFlags::default(),
+        persistence: s.persistence.unwrap_or(0),
+        persistence_prefix: max_len(vip),
+        laddrs: Vec::with_capacity(s.laddrs.len()),
+        reals: Vec::with_capacity(s.real.len()),
+    };
+    let context = service_context(&svc);
+    if svc.port == 0 && svc.persistence == 0 {
+        return Err(ck.err(s.port.span(), &context, Problem::ZeroPortNeedsPersistence));
+    }
+    if let Some(n) = &s.scheduler {
+        svc.scheduler = n.get_ref().parse().map_err(|_| {
+            ck.err(
+                n.span(),
+                &context,
+                Problem::UnknownScheduler(n.get_ref().clone()),
+            )
+        })?;
+    }
+    for f in &s.flags {
+        flag(&mut svc.flags, f, svc.scheduler, &context, ck)?;
+    }
+    if let Some(m) = &s.persistence_mask {
+        svc.persistence_prefix =
+            parse_persistence_mask(m.get_ref(), vip.is_ipv4()).map_err(|reason| {
+                let value = m.get_ref().clone();
+                ck.err(
+                    m.span(),
+                    &context,
+                    Problem::BadPersistenceMask { value, reason },
+                )
+            })?;
+    }
+    for l in &s.laddrs {
+        let laddr = ck.addr(l, &context)?;
+        if laddr.is_ipv4() != vip.is_ipv4() {
+            return Err(ck.err(l.span(), &context, Problem::LaddrFamily(laddr)));
+        }
+        if svc.laddrs.contains(&laddr) {
+            return Err(ck.err(l.span(), &context, Problem::DuplicateLaddr(laddr)));
+        }
+        svc.laddrs.push(laddr);
+    }
+    let mut seen = HashMap::new();
+    for r in &s.real {
+        let real = real(r, &svc, &context, ck)?;
+        if let Some(&first_line) = seen.get(&(real.ip, real.port)) {
+            let context = format!("{context}real {}: ", SocketAddr::new(real.ip, real.port));
+            return Err(ck.err(r.ip.span(), &context, Problem::DuplicateReal { first_line }));
+        }
+        seen.insert((real.ip, real.port), ck.line(&r.ip.span()));
+        svc.reals.push(real);
+    }
+    Ok(svc)
+}
+
+/// Apply one scheduler flag; a flag of another scheduler is refused.
+fn flag(
+    flags: &mut SchedFlags,
+    f: &SStr,
+    kind: SchedKind,
+    context: &str,
+    ck: &Checker<'_>,
+) -> Result<(), ConfigError> {
+    let (slot, for_kind) = match f.get_ref().as_str() {
+        "sh-port" => (&mut flags.sh_port, SchedKind::Sh),
+        "sh-fallback" => (&mut flags.sh_fallback, SchedKind::Sh),
+        "mh-port" => (&mut flags.mh_port, SchedKind::Mh),
+        "mh-fallback" => (&mut flags.mh_fallback, SchedKind::Mh),
+        other => return Err(ck.err(f.span(), context, Problem::UnknownFlag(other.to_owned()))),
+    };
+    if kind != for_kind {
+        let problem = Problem::FlagNotForScheduler {
+            flag: f.get_ref().clone(),
+            scheduler: kind.name(),
+        };
+        return Err(ck.err(f.span(), context, problem));
+    }
+    *slot = true;
+    Ok(())
+}
+
+fn real(
+    r: &RawReal,
+    svc: &ServiceConfig,
+    svc_context: &str,
+    ck: &Checker<'_>,
+) -> Result<RealConfig, ConfigError> {
+    let ip = ck.addr(&r.ip, svc_context)?;
+    let port = r.port.as_ref().map_or(svc.port, |p| *p.get_ref());
+    let context = format!("{svc_context}real {}: ", SocketAddr::new(ip, port));
+    let forward = match &r.forward {
+        None => ForwardMode::Dr,
+        Some(f) => FORWARDS
+            .iter()
+            .find(|(name, _)| name == f.get_ref())
+            .map(|&(_, m)| m)
+            .ok_or_else(|| {
+                ck.err(
+                    f.span(),
+                    &context,
+                    Problem::UnknownForward(f.get_ref().clone()),
+                )
+            })?,
+    };
+    // Errors about the mode point at `forward` when written, else at the real's address.
+    let forward_span = r.forward.as_ref().map_or(r.ip.span(), |f| f.span());
+    if forward != ForwardMode::Tun && ip.is_ipv4() != svc.vip.is_ipv4() {
+        return Err(ck.err(
+            forward_span,
+            &context,
+            Problem::RealFamily(forward_name(forward)),
+        ));
+    }
+    if forward == ForwardMode::FullNat && svc.laddrs.is_empty() {
+        return Err(ck.err(forward_span, &context, Problem::FullnatNeedsLaddrs));
+    }
+    if matches!(forward, ForwardMode::Dr | ForwardMode::Tun) && port != svc.port {
+        let span = r.port.as_ref().map_or(r.ip.span(), |p| p.span());
+        let problem = Problem::PortChangeNotPossible {
+            forward: forward_name(forward),
+            real_port: port,
+            service_port: svc.port,
+        };
+        return Err(ck.err(span, &context, problem));
+    }
+    let weight = match &r.weight {
+        None => 1,
+        Some(w) if *w.get_ref() > MAX_WEIGHT => {
+            return Err(ck.err(w.span(), &context, Problem::WeightTooLarge(*w.get_ref())))
+        }
+        Some(w) => *w.get_ref(),
+    };
+    let upper = r.upper.as_ref().map_or(0, |u| *u.get_ref());
+    let lower = r.lower.as_ref().map_or(0, |l| *l.get_ref());
+    if upper != 0 && lower != 0 && upper < lower {
+        let span = r.upper.as_ref().map_or(r.ip.span(), |u| u.span());
+        return Err(ck.err(span, &context, Problem::UpperBelowLower { upper, lower }));
+    }
+    Ok(RealConfig {
+        ip,
+        port,
+        weight,
+        forward,
+        upper,
+        lower,
+    })
+}

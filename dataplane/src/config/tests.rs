@@ -1,0 +1,483 @@
+//! Configuration tests: the example file, defaults, every refusal with its line, and
+//! never panicking on arbitrary or mutated input.
+
+use std::net::IpAddr;
+
+use proptest::prelude::*;
+use rvs_conntrack::{ForwardMode, Proto, Timeouts};
+use rvs_schedulers::SchedKind;
+
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../../examples/rvs.toml");
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn refused(text: &str) -> ConfigError {
+    match Config::parse(text, "rvs.toml") {
+        Ok(c) => panic!("accepted: {c:?}"),
+        Err(e) => e,
+    }
+}
+
+/// The problem and the line it was reported at.
+fn problem(text: &str) -> (Problem, usize) {
+    let e = refused(text);
+    let line = e.location().expect("a position").line;
+    (
+        e.problem()
+            .unwrap_or_else(|| panic!("not semantic: {e}"))
+            .clone(),
+        line,
+    )
+}
+
+#[test]
+fn the_example_parses() {
+    let c = Config::parse(EXAMPLE, "rvs.toml").unwrap();
+    assert_eq!(c.dataplane.workers, 2);
+    assert_eq!(c.dataplane.conn_capacity, 1_048_576);
+    assert_eq!(c.dpdk.eal_args, ["--no-huge", "--no-shconf"]);
+    assert_eq!(c.ports.len(), 2);
+    assert_eq!(c.ports[0].mac, Some([2, 0, 0, 0, 0, 1]));
+    assert_eq!(c.ports[1].mac, None);
+    assert_eq!(c.ports[0].addresses[1].to_string(), "2001:db8::1/64");
+    assert_eq!(c.port_id("lan0"), Some(PortId(1)));
+    assert_eq!(c.port_id("nope"), None);
+    assert_eq!(c.routes[1].prefix.to_string(), "::/0");
+    assert_eq!(c.routes[1].via, Some(ip("2001:db8::fffe")));
+    assert_eq!(c.routes[1].port, PortId(0));
+    assert_eq!(c.neighbors[0].port, PortId(1));
+    assert_eq!(c.neighbors[0].mac, [2, 0, 0, 0, 1, 0x11]);
+    assert_eq!(c.timeouts, Timeouts::default());
+    assert_eq!(c.ctl.metrics, DEFAULT_METRICS);
+    let web = &c.services[0];
+    assert_eq!(
+        (web.proto, web.vip, web.port),
+        (Proto::Tcp, ip("10.0.0.100"), 80)
+    );
+    assert_eq!(web.scheduler, SchedKind::Wrr);
+    assert_eq!(web.persistence_prefix, 32);
+    assert_eq!(web.laddrs, [ip("10.1.0.2"), ip("10.1.0.3")]);
+    assert_eq!(web.reals[1].weight, 2);
+    assert_eq!(web.reals[0].forward, ForwardMode::FullNat);
+    let v6 = &c.services[1];
+    assert_eq!(v6.scheduler, SchedKind::Mh);
+    assert!(v6.flags.mh_fallback && !v6.flags.mh_port);
+    assert_eq!(v6.sched_params().flags, v6.flags);
+    assert_eq!((v6.persistence, v6.persistence_prefix), (360, 64));
+    assert_eq!(
+        v6.persistence_client(ip("2001:db8:1:2:3::9")),
+        ip("2001:db8:1:2::")
+    );
+    assert_eq!(v6.reals[1].ip, ip("fd00:1::12"));
+}
+
+#[test]
+fn from_file_reads_and_names_the_file() {
+    let dir = std::env::temp_dir().join(format!("rvs-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[dataplane]\nworkers = 0\n").unwrap();
+    let e = Config::from_file(&path).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}:2:11: dataplane: `workers` must be at least 1",
+            path.display()
+        )
+    );
+    std::fs::write(&path, EXAMPLE).unwrap();
+    assert!(Config::from_file(&path).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let missing = Config::from_file(dir.join("missing.toml")).unwrap_err();
+    assert!(matches!(missing, ConfigError::Read { .. }));
+    assert!(missing.to_string().contains("missing.toml: cannot read"));
+}
+
+#[test]
+fn an_empty_file_takes_the_defaults() {
+    let c = Config::parse("", "empty.toml").unwrap();
+    assert_eq!(c.dataplane.workers, DEFAULT_WORKERS);
+    assert_eq!(c.dataplane.conn_capacity, DEFAULT_CONN_CAPACITY as usize);
+    assert_eq!(
+        c.timeouts,
+        Timeouts {
+            tcp: 900,
+            tcpfin: 120,
+            udp: 300
+        }
+    );
+    assert_eq!(c.ctl.socket.to_str(), Some(DEFAULT_SOCKET));
+    assert!(c.ports.is_empty() && c.services.is_empty());
+}
+
+#[test]
+fn service_and_real_defaults() {
+    let c = Config::parse(
+        "[[service]]\nproto = \"udp\"\nvip = \"2001:db8::5\"\nport = 53\n[[service.real]]\nip = \"2001:db8::6\"\n",
+        "t",
+    )
+    .unwrap();
+    let s = &c.services[0];
+    assert_eq!(s.proto, Proto::Udp);
+    assert_eq!(s.scheduler, SchedKind::Wlc);
+    assert_eq!((s.persistence, s.persistence_prefix), (0, 128));
+    let r = &s.reals[0];
+    assert_eq!(
+        (r.port, r.weight, r.forward, r.upper, r.lower),
+        (53, 1, ForwardMode::Dr, 0, 0)
+    );
+}
+
+#[test]
+fn the_display_names_file_line_column_object_and_problem() {
+    let text = "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n\n[[service.real]]\nip = \"10.1.0.11\"\nport = 8080\n        forward = \"fullnat\"\n";
+    assert_eq!(
+        refused(text).to_string(),
+        "rvs.toml:9:19: service 10.0.0.100:80/tcp: real 10.1.0.11:8080: forward \"fullnat\" needs laddrs in the service"
+    );
+}
+
+#[test]
+fn syntax_and_type_errors_have_positions() {
+    let cases = [
+        ("[dataplane]\nworkers = 2\nbogus = 1\n", 3, "unknown field `bogus`"),
+        ("[dataplane]\nworkers = \"two\"\n", 2, "invalid type"),
+        ("[dataplane]\nworkers = 70000\n", 2, "70000"),
+        ("[dataplane]\nworkers = -1\n", 2, "-1"),
+        ("[[port]]\nname = \"a\"\n", 1, "missing field `device`"),
+        ("[dataplane\nworkers = 2\n", 1, ""),
+        ("\n\n[nonsense]\n", 3, "unknown field `nonsense`"),
+        ("[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.1\"\nport = 1\n[[service.real]]\nip = \"10.0.0.2\"\nwieght = 3\n", 7, "wieght"),
+    ];
+    for (text, line, needle) in cases {
+        let e = refused(text);
+        assert!(matches!(e, ConfigError::Syntax { .. }), "{e}");
+        assert_eq!(e.location().map(|l| l.line), Some(line), "{text}: {e}");
+        assert!(
+            e.to_string().starts_with(&format!("rvs.toml:{line}:")),
+            "{e}"
+        );
+        assert!(e.to_string().contains(needle), "{e}");
+        assert!(!e.to_string().contains('\n'), "one line: {e}");
+    }
+}
+
+const PORTS: &str = "[[port]]\nname = \"wan0\"\ndevice = \"x\"\naddresses = [\"10.0.0.1/24\"]\n";
+
+#[test]
+fn top_level_refusals() {
+    let cases: Vec<(String, Problem, usize)> = vec![
+        ("[dataplane]\nconn_capacity = 0\n".into(), Problem::Zero("conn_capacity"), 2),
+        ("[timeouts]\ntcp = 1\nudp = 0\n".into(), Problem::Zero("udp"), 3),
+        ("[ctl]\nsocket = \"\"\n".into(), Problem::EmptySocketPath, 2),
+        ("[ctl]\nmetrics = \"localhost:1\"\n".into(), Problem::BadSocketAddr("localhost:1".into()), 2),
+        (format!("{PORTS}[[port]]\nname = \"wan0\"\ndevice = \"y\"\n"),
+            Problem::DuplicatePort { name: "wan0".into(), first_line: 2 }, 6),
+        ("[[port]]\nname = \"../x\"\ndevice = \"y\"\n".into(), Problem::BadPortName("../x".into()), 2),
+        ("[[port]]\nname = \"a=b\"\ndevice = \"y\"\n".into(), Problem::BadPortName("a=b".into()), 2),
+        ("[[port]]\nname = \"\"\ndevice = \"y\"\n".into(), Problem::BadPortName(String::new()), 2),
+        ("[[port]]\nname = \"p\"\ndevice = \"y\"\nmac = \"02:00:00:00:00\"\n".into(),
+            Problem::BadMac("02:00:00:00:00".into()), 4),
+        ("[[port]]\nname = \"p\"\ndevice = \"y\"\nmac = \"ff:ff:ff:ff:ff:ff\"\n".into(),
+            Problem::NotUnicastMac("ff:ff:ff:ff:ff:ff".into()), 4),
+        ("[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/33\"]\n".into(),
+            Problem::BadPrefix { value: "10.0.0.1/33".into(), reason: IpNetError::LengthTooLarge }, 4),
+        (format!("{PORTS}[[port]]\nname = \"lan0\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/16\"]\n"),
+            Problem::DuplicatePortAddress(ip("10.0.0.1")), 8),
+        (format!("{PORTS}[[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"lan0\"\n"),
+            Problem::UnknownPort("lan0".into()), 8),
+        (format!("{PORTS}[[route]]\nprefix = \"::/0\"\nvia = \"10.0.0.254\"\nport = \"wan0\"\n"),
+            Problem::RouteFamily { prefix: "::/0".parse().unwrap(), via: ip("10.0.0.254") }, 7),
+        (format!("{PORTS}[[route]]\nprefix = \"10.9.0.1/16\"\nport = \"wan0\"\n"),
+            Problem::HostBitsSet { value: "10.9.0.1/16".into(), network: "10.9.0.0/16".parse().unwrap() }, 6),
+        (format!("{PORTS}[[route]]\nprefix = \"10.9.0.0/16\"\nport = \"wan0\"\n[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.0.2\"\nport = \"wan0\"\n"),
+            Problem::DuplicateRoute { first_line: 6 }, 9),
+        (format!("{PORTS}[[route]]\nprefix = \"10.9.0.0/16\"\nvia = \"10.0.0.256\"\nport = \"wan0\"\n"),
+            Problem::BadAddress("10.0.0.256".into()), 7),
+        (format!("{PORTS}[[neighbor]]\nip = \"10.0.0.9\"\nmac = \"02:00:00:00:00:09\"\nport = \"lan9\"\n"),
+            Problem::UnknownPort("lan9".into()), 8),
+        (format!("{PORTS}[[neighbor]]\nip = \"10.0.0.9\"\nmac = \"02:00:00:00:00:0g\"\nport = \"wan0\"\n"),
+            Problem::BadMac("02:00:00:00:00:0g".into()), 7),
+        (format!("{PORTS}[[neighbor]]\nip = \"fe80::1\"\nmac = \"02:00:00:00:00:09\"\nport = \"wan0\"\n[[neighbor]]\nip = \"fe80::1\"\nmac = \"02:00:00:00:00:0a\"\nport = \"wan0\"\n"),
+            Problem::DuplicateNeighbor { first_line: 6 }, 10),
+    ];
+    for (text, want, line) in cases {
+        assert_eq!(problem(&text), (want, line), "{text}");
+    }
+}
+
+/// A service header, then `extra` lines.
+fn svc(vip: &str, port: u16, extra: &str) -> String {
+    format!("[[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = {port}\n{extra}")
+}
+
+#[test]
+fn service_refusals() {
+    let real = "[[service.real]]\nip = \"10.1.0.11\"\nport = 8080\n";
+    let cases: Vec<(String, Problem, usize)> = vec![
+        (
+            "[[service]]\nproto = \"sctp\"\nvip = \"10.0.0.1\"\nport = 1\n".into(),
+            Problem::UnknownProto("sctp".into()),
+            2,
+        ),
+        (
+            svc("10.0.0.300", 80, ""),
+            Problem::BadAddress("10.0.0.300".into()),
+            3,
+        ),
+        (
+            svc("10.0.0.1", 80, "scheduler = \"wlcx\"\n"),
+            Problem::UnknownScheduler("wlcx".into()),
+            5,
+        ),
+        (
+            svc(
+                "10.0.0.1",
+                80,
+                "scheduler = \"sh\"\nflags = [\"sh-port\", \"sh-bogus\"]\n",
+            ),
+            Problem::UnknownFlag("sh-bogus".into()),
+            6,
+        ),
+        (
+            svc("10.0.0.1", 80, "flags = [\"sh-port\"]\n"),
+            Problem::FlagNotForScheduler {
+                flag: "sh-port".into(),
+                scheduler: "wlc",
+            },
+            5,
+        ),
+        (
+            svc(
+                "10.0.0.1",
+                80,
+                "scheduler = \"sh\"\nflags = [\"mh-port\"]\n",
+            ),
+            Problem::FlagNotForScheduler {
+                flag: "mh-port".into(),
+                scheduler: "sh",
+            },
+            6,
+        ),
+        (
+            svc("10.0.0.1", 80, "persistence_mask = \"255.0.255.0\"\n"),
+            Problem::BadPersistenceMask {
+                value: "255.0.255.0".into(),
+                reason: MaskError::NotContiguous,
+            },
+            5,
+        ),
+        (
+            svc("::1", 80, "persistence_mask = \"255.255.255.0\"\n"),
+            Problem::BadPersistenceMask {
+                value: "255.255.255.0".into(),
+                reason: MaskError::DottedForIpv6,
+            },
+            5,
+        ),
+        (
+            svc("::1", 80, "persistence_mask = \"/129\"\n"),
+            Problem::BadPersistenceMask {
+                value: "/129".into(),
+                reason: MaskError::TooLong,
+            },
+            5,
+        ),
+        (svc("10.0.0.1", 0, ""), Problem::ZeroPortNeedsPersistence, 4),
+        (
+            svc("10.0.0.1", 80, "laddrs = [\"10.1.0.2\", \"fd00::2\"]\n"),
+            Problem::LaddrFamily(ip("fd00::2")),
+            5,
+        ),
+        (
+            svc("10.0.0.1", 80, "laddrs = [\"10.1.0.2\", \"10.1.0.2\"]\n"),
+            Problem::DuplicateLaddr(ip("10.1.0.2")),
+            5,
+        ),
+        (
+            format!("{}{}", svc("10.0.0.1", 80, ""), svc("10.0.0.1", 80, "")),
+            Problem::DuplicateService { first_line: 3 },
+            7,
+        ),
+        (
+            svc("10.0.0.1", 80, &format!("{real}forward = \"masq\"\n")),
+            Problem::UnknownForward("masq".into()),
+            8,
+        ),
+        (
+            svc(
+                "10.0.0.1",
+                80,
+                &format!("{real}forward = \"nat\"\n{real}forward = \"nat\"\n"),
+            ),
+            Problem::DuplicateReal { first_line: 6 },
+            10,
+        ),
+        (
+            svc("10.0.0.1", 80, &format!("{real}forward = \"fullnat\"\n")),
+            Problem::FullnatNeedsLaddrs,
+            8,
+        ),
+        (
+            svc(
+                "::1",
+                80,
+                &format!("laddrs = [\"::2\"]\n{real}forward = \"fullnat\"\n"),
+            ),
+            Problem::RealFamily("fullnat"),
+            9,
+        ),
+        (
+            svc("::1", 80, &format!("{real}forward = \"nat\"\n")),
+            Problem::RealFamily("nat"),
+            8,
+        ),
+        (
+            svc("::1", 80, "[[service.real]]\nip = \"10.1.0.11\"\n"),
+            Problem::RealFamily("dr"),
+            6,
+        ),
+        (
+            svc("10.0.0.1", 80, real),
+            Problem::PortChangeNotPossible {
+                forward: "dr",
+                real_port: 8080,
+                service_port: 80,
+            },
+            7,
+        ),
+        (
+            svc("10.0.0.1", 80, &format!("{real}forward = \"tun\"\n")),
+            Problem::PortChangeNotPossible {
+                forward: "tun",
+                real_port: 8080,
+                service_port: 80,
+            },
+            7,
+        ),
+        (
+            svc(
+                "10.0.0.1",
+                80,
+                &format!("{real}forward = \"nat\"\nweight = 65536\n"),
+            ),
+            Problem::WeightTooLarge(65536),
+            9,
+        ),
+        (
+            svc(
+                "10.0.0.1",
+                80,
+                &format!("{real}forward = \"nat\"\nupper = 10\nlower = 20\n"),
+            ),
+            Problem::UpperBelowLower {
+                upper: 10,
+                lower: 20,
+            },
+            9,
+        ),
+    ];
+    for (text, want, line) in cases {
+        assert_eq!(problem(&text), (want, line), "{text}");
+    }
+}
+
+#[test]
+fn service_acceptances() {
+    // tun may cross families; port 0 with persistence; weight 65535 and 0; upper without lower.
+    let text = svc(
+        "::1",
+        0,
+        "persistence = 60\n[[service.real]]\nip = \"10.1.0.11\"\nforward = \"tun\"\nweight = 65535\n[[service.real]]\nip = \"::5\"\nforward = \"nat\"\nweight = 0\nupper = 10\n",
+    );
+    let c = Config::parse(&text, "t").unwrap();
+    assert_eq!(c.services[0].reals[0].weight, 65535);
+    assert_eq!(c.services[0].reals[1].upper, 10);
+    // Two services differing only by protocol, two reals differing only by port.
+    let mut two = svc("10.0.0.1", 80, "[[service.real]]\nip = \"10.0.0.2\"\n");
+    two.push_str("[[service]]\nproto = \"udp\"\nvip = \"10.0.0.1\"\nport = 80\n");
+    two.push_str("[[service.real]]\nip = \"10.0.0.2\"\nport = 1\nforward = \"nat\"\n");
+    two.push_str("[[service.real]]\nip = \"10.0.0.2\"\nport = 2\nforward = \"nat\"\n");
+    assert_eq!(Config::parse(&two, "t").unwrap().services.len(), 2);
+    // Dotted and length forms of an IPv4 mask.
+    let m = svc(
+        "10.0.0.1",
+        80,
+        "persistence = 5\npersistence_mask = \"255.255.0.0\"\n",
+    );
+    assert_eq!(
+        Config::parse(&m, "t").unwrap().services[0].persistence_prefix,
+        16
+    );
+    let m = svc("10.0.0.1", 80, "persistence_mask = \"24\"\n");
+    assert_eq!(
+        Config::parse(&m, "t").unwrap().services[0].persistence_prefix,
+        24
+    );
+}
+
+#[test]
+fn positions_count_characters_not_bytes() {
+    let e = refused("# héllo\n[dataplane]  # ünïcode\nworkers = 0\n");
+    assert_eq!(
+        e.location(),
+        Some(Location {
+            line: 3,
+            column: 11
+        })
+    );
+    assert_eq!(
+        Location::of_offset("aé", 2),
+        Location { line: 1, column: 2 }
+    );
+    assert_eq!(
+        Location::of_offset("a\nb", 99),
+        Location { line: 2, column: 2 }
+    );
+}
+
+/// Mutations of the example: delete, insert or replace a run of bytes.
+fn mutated() -> impl Strategy<Value = String> {
+    let len = EXAMPLE.len();
+    (0..len, 0..8usize, "[ -~\n]{0,8}").prop_map(move |(at, del, ins)| {
+        let mut b = EXAMPLE.as_bytes().to_vec();
+        let end = (at + del).min(b.len());
+        b.splice(at..end, ins.bytes());
+        String::from_utf8_lossy(&b).into_owned()
+    })
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC*") {
+        let _ = Config::parse(&text, "fuzz.toml");
+    }
+
+    #[test]
+    fn mutated_examples_never_panic_and_errors_point_into_the_file(text in mutated()) {
+        if let Err(e) = Config::parse(&text, "fuzz.toml") {
+            let msg = e.to_string();
+            prop_assert!(msg.starts_with("fuzz.toml"));
+            if let Some(at) = e.location() {
+                prop_assert!(at.line >= 1 && at.line <= text.lines().count() + 1, "{}", msg);
+            }
+        }
+    }
+}
+
+#[test]
+fn ipv6_in_every_address_field() {
+    let text = format!(
+        "{PORTS}[[route]]\nprefix = \"2001:db8:5::/48\"\nvia = \"fe80::1\"\nport = \"wan0\"\n\
+         [[neighbor]]\nip = \"fe80::1\"\nmac = \"02:00:00:00:00:09\"\nport = \"wan0\"\n\
+         [ctl]\nmetrics = \"[::1]:9779\"\n"
+    );
+    let c = Config::parse(&text, "t").unwrap();
+    assert_eq!(c.routes[0].via, Some(ip("fe80::1")));
+    assert_eq!(c.neighbors[0].ip, ip("fe80::1"));
+    assert_eq!(c.ctl.metrics.to_string(), "[::1]:9779");
+}

@@ -1,0 +1,293 @@
+//! Semantic checks of the top-level sections: dataplane, ports, routes, neighbours,
+//! timeouts, ctl. Services are checked in `service.rs`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use hashbrown::HashMap;
+use rvs_conntrack::Timeouts;
+use toml::Spanned;
+
+use super::error::{ConfigError, Location, Origin, Problem};
+use super::net::{is_unicast_mac, parse_mac, IpNet};
+use super::raw::{
+    RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute, RawTimeouts, SStr,
+};
+use super::{
+    service, Config, CtlConfig, DataplaneConfig, DpdkConfig, NeighborConfig, PortConfig, PortId,
+    RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+};
+
+/// The file being validated: turns spans into positioned errors.
+pub(super) struct Checker<'a> {
+    /// File name for errors.
+    pub file: &'a str,
+    /// The text, to turn byte spans into lines.
+    pub text: &'a str,
+}
+
+impl Checker<'_> {
+    /// An error at `span` in the object described by `context`.
+    pub fn err(&self, span: Range<usize>, context: &str, problem: Problem) -> ConfigError {
+        ConfigError::Invalid {
+            origin: Origin::of_span(self.file, self.text, Some(span)),
+            context: context.to_owned(),
+            problem,
+        }
+    }
+
+    /// The line of `span`.
+    pub fn line(&self, span: &Range<usize>) -> usize {
+        Location::of_offset(self.text, span.start).line
+    }
+
+    /// Parse an IP address.
+    pub fn addr(&self, s: &SStr, context: &str) -> Result<IpAddr, ConfigError> {
+        s.get_ref()
+            .parse()
+            .map_err(|_| self.err(s.span(), context, Problem::BadAddress(s.get_ref().clone())))
+    }
+
+    /// Parse a unicast MAC address.
+    fn mac(&self, s: &SStr, context: &str) -> Result<[u8; 6], ConfigError> {
+        let text = s.get_ref();
+        let mac = parse_mac(text)
+            .ok_or_else(|| self.err(s.span(), context, Problem::BadMac(text.clone())))?;
+        if !is_unicast_mac(mac) {
+            return Err(self.err(s.span(), context, Problem::NotUnicastMac(text.clone())));
+        }
+        Ok(mac)
+    }
+
+    /// Parse a prefix.
+    fn net(&self, s: &SStr, context: &str) -> Result<IpNet, ConfigError> {
+        s.get_ref().parse().map_err(|reason| {
+            let value = s.get_ref().clone();
+            self.err(s.span(), context, Problem::BadPrefix { value, reason })
+        })
+    }
+}
+
+/// A positive count: the value or its default; 0 is refused.
+fn positive<T: Copy + Default + PartialEq>(
+    ck: &Checker<'_>,
+    v: &Option<Spanned<T>>,
+    default: T,
+    context: &str,
+    name: &'static str,
+) -> Result<T, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) if *s.get_ref() == T::default() => {
+            Err(ck.err(s.span(), context, Problem::Zero(name)))
+        }
+        Some(s) => Ok(*s.get_ref()),
+    }
+}
+
+/// Validate the whole file.
+pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigError> {
+    let dataplane = dataplane(&raw.dataplane, ck)?;
+    let (ports, names) = ports(&raw.port, ck)?;
+    let routes = routes(&raw.route, &names, ck)?;
+    let neighbors = neighbors(&raw.neighbor, &names, ck)?;
+    Ok(Config {
+        dataplane,
+        dpdk: DpdkConfig {
+            eal_args: raw.dpdk.eal_args,
+        },
+        ports,
+        routes,
+        neighbors,
+        timeouts: timeouts(&raw.timeouts, ck)?,
+        ctl: ctl(&raw.ctl, ck)?,
+        services: service::services(&raw.service, ck)?,
+    })
+}
+
+fn dataplane(raw: &RawDataplane, ck: &Checker<'_>) -> Result<DataplaneConfig, ConfigError> {
+    let context = "dataplane: ";
+    let capacity = positive(
+        ck,
+        &raw.conn_capacity,
+        DEFAULT_CONN_CAPACITY,
+        context,
+        "conn_capacity",
+    )?;
+    Ok(DataplaneConfig {
+        workers: positive(ck, &raw.workers, DEFAULT_WORKERS, context, "workers")?,
+        // u32 always fits in usize on the 32- and 64-bit targets rvs supports.
+        conn_capacity: capacity as usize,
+    })
+}
+
+/// A port name usable as a file name and in `--replay NAME=FILE`.
+fn valid_port_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Ports, and a name -> id map for routes and neighbours.
+fn ports(
+    raw: &[RawPort],
+    ck: &Checker<'_>,
+) -> Result<(Vec<PortConfig>, HashMap<String, PortId>), ConfigError> {
+    let mut names = HashMap::new();
+    let mut first_line = HashMap::new();
+    let mut addrs = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, p) in raw.iter().enumerate() {
+        let name = p.name.get_ref();
+        let context = format!("port {name}: ");
+        if !valid_port_name(name) {
+            return Err(ck.err(p.name.span(), "", Problem::BadPortName(name.clone())));
+        }
+        if let Some(&first_line) = first_line.get(name) {
+            let problem = Problem::DuplicatePort {
+                name: name.clone(),
+                first_line,
+            };
+            return Err(ck.err(p.name.span(), "", problem));
+        }
+        let id = u16::try_from(i)
+            .map(PortId)
+            .map_err(|_| ck.err(p.name.span(), &context, Problem::TooManyPorts))?;
+        first_line.insert(name.clone(), ck.line(&p.name.span()));
+        names.insert(name.clone(), id);
+        let mac = p.mac.as_ref().map(|m| ck.mac(m, &context)).transpose()?;
+        let mut addresses = Vec::with_capacity(p.addresses.len());
+        for a in &p.addresses {
+            let net = ck.net(a, &context)?;
+            if addrs.insert(net.addr(), ()).is_some() {
+                return Err(ck.err(
+                    a.span(),
+                    &context,
+                    Problem::DuplicatePortAddress(net.addr()),
+                ));
+            }
+            addresses.push(net);
+        }
+        out.push(PortConfig {
+            name: name.clone(),
+            device: p.device.clone(),
+            mac,
+            addresses,
+        });
+    }
+    Ok((out, names))
+}
+
+fn port_ref(
+    s: &SStr,
+    names: &HashMap<String, PortId>,
+    context: &str,
+    ck: &Checker<'_>,
+) -> Result<PortId, ConfigError> {
+    names
+        .get(s.get_ref())
+        .copied()
+        .ok_or_else(|| ck.err(s.span(), context, Problem::UnknownPort(s.get_ref().clone())))
+}
+
+fn routes(
+    raw: &[RawRoute],
+    names: &HashMap<String, PortId>,
+    ck: &Checker<'_>,
+) -> Result<Vec<RouteConfig>, ConfigError> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        let context = format!("route {}: ", r.prefix.get_ref());
+        let prefix = ck.net(&r.prefix, &context)?;
+        if prefix.network() != prefix {
+            let problem = Problem::HostBitsSet {
+                value: r.prefix.get_ref().clone(),
+                network: prefix.network(),
+            };
+            return Err(ck.err(r.prefix.span(), &context, problem));
+        }
+        let via = match &r.via {
+            None => None,
+            Some(v) => {
+                let via = ck.addr(v, &context)?;
+                if via.is_ipv4() != prefix.is_ipv4() {
+                    let problem = Problem::RouteFamily { prefix, via };
+                    return Err(ck.err(v.span(), &context, problem));
+                }
+                Some(via)
+            }
+        };
+        let port = port_ref(&r.port, names, &context, ck)?;
+        if let Some(&first_line) = seen.get(&prefix) {
+            return Err(ck.err(
+                r.prefix.span(),
+                &context,
+                Problem::DuplicateRoute { first_line },
+            ));
+        }
+        seen.insert(prefix, ck.line(&r.prefix.span()));
+        out.push(RouteConfig { prefix, via, port });
+    }
+    Ok(out)
+}
+
+fn neighbors(
+    raw: &[RawNeighbor],
+    names: &HashMap<String, PortId>,
+    ck: &Checker<'_>,
+) -> Result<Vec<NeighborConfig>, ConfigError> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for n in raw {
+        let context = format!("neighbor {}: ", n.ip.get_ref());
+        let ip = ck.addr(&n.ip, &context)?;
+        let mac = ck.mac(&n.mac, &context)?;
+        let port = port_ref(&n.port, names, &context, ck)?;
+        if let Some(&first_line) = seen.get(&(port, ip)) {
+            return Err(ck.err(
+                n.ip.span(),
+                &context,
+                Problem::DuplicateNeighbor { first_line },
+            ));
+        }
+        seen.insert((port, ip), ck.line(&n.ip.span()));
+        out.push(NeighborConfig { ip, mac, port });
+    }
+    Ok(out)
+}
+
+fn timeouts(raw: &RawTimeouts, ck: &Checker<'_>) -> Result<Timeouts, ConfigError> {
+    let d = Timeouts::default();
+    let context = "timeouts: ";
+    Ok(Timeouts {
+        tcp: positive(ck, &raw.tcp, d.tcp, context, "tcp")?,
+        tcpfin: positive(ck, &raw.tcpfin, d.tcpfin, context, "tcpfin")?,
+        udp: positive(ck, &raw.udp, d.udp, context, "udp")?,
+    })
+}
+
+fn ctl(raw: &RawCtl, ck: &Checker<'_>) -> Result<CtlConfig, ConfigError> {
+    let context = "ctl: ";
+    let socket = match &raw.socket {
+        None => PathBuf::from(DEFAULT_SOCKET),
+        Some(s) if s.get_ref().is_empty() => {
+            return Err(ck.err(s.span(), context, Problem::EmptySocketPath))
+        }
+        Some(s) => PathBuf::from(s.get_ref()),
+    };
+    let metrics = match &raw.metrics {
+        None => DEFAULT_METRICS,
+        Some(m) => m.get_ref().parse::<SocketAddr>().map_err(|_| {
+            ck.err(
+                m.span(),
+                context,
+                Problem::BadSocketAddr(m.get_ref().clone()),
+            )
+        })?,
+    };
+    Ok(CtlConfig { socket, metrics })
+}

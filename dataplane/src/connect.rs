@@ -1,0 +1,172 @@
+//! Find the connection a packet belongs to, or make one: the part of the pipeline between
+//! parsing and rewriting, independent of packet layout.
+//!
+//! A miss toward a service opens a connection when the packet may open one (a TCP SYN
+//! without ACK or RST, any UDP datagram): the persistence template is consulted first,
+//! then the scheduler; FULLNAT takes a local port from the worker's pool; the connection
+//! and, for persistent services, the template are inserted into the worker's table.
+
+use std::net::SocketAddr;
+
+use rvs_conntrack::{
+    ConnId, ConnKey, ConnTable, Direction, ForwardMode, InsertError, NewConn, Proto, TcpFlags,
+    TemplateKey,
+};
+use rvs_schedulers::{Flow, SchedState};
+
+use crate::drop::DropReason;
+use crate::laddr::LocalPorts;
+use crate::service::{Service, Services};
+
+/// The per-worker state the connection path needs, borrowed from the worker.
+pub struct ConnectCtx<'a> {
+    /// The services of the current snapshot.
+    pub services: &'a Services,
+    /// Per-service scheduler state, parallel to `services.list()`.
+    pub sched_states: &'a mut [SchedState],
+    /// The worker's connection table.
+    pub conns: &'a mut ConnTable,
+    /// The worker's FULLNAT local ports.
+    pub lports: &'a mut LocalPorts,
+    /// Round-robin cursor over a service's local addresses.
+    pub laddr_cursor: &'a mut usize,
+}
+
+/// A packet's tuple and what the state machine needs of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketTuple {
+    /// The tuple as on the wire.
+    pub key: ConnKey,
+    /// TCP flags (all false for UDP/ICMP).
+    pub flags: TcpFlags,
+}
+
+/// What the connection path decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Connected {
+    /// An existing connection matched.
+    Existing(ConnId, Direction),
+    /// A new connection was made (its direction is `Original`).
+    New(ConnId),
+}
+
+impl Connected {
+    /// The connection and the packet's direction.
+    pub fn id_dir(self) -> (ConnId, Direction) {
+        match self {
+            Connected::Existing(id, dir) => (id, dir),
+            Connected::New(id) => (id, Direction::Original),
+        }
+    }
+}
+
+/// Whether a packet that matches no connection may open one.
+fn may_open(t: &PacketTuple) -> bool {
+    match t.key.proto {
+        Proto::Tcp => t.flags.syn && !t.flags.ack && !t.flags.rst,
+        Proto::Udp => true,
+        Proto::Icmp => false,
+    }
+}
+
+impl ConnectCtx<'_> {
+    /// Look the packet up; on a miss toward a service, schedule and insert a connection.
+    pub fn connect(&mut self, t: &PacketTuple, now_ms: u64) -> Result<Connected, DropReason> {
+        if let Some((id, dir)) = self.conns.lookup(&t.key) {
+            return Ok(Connected::Existing(id, dir));
+        }
+        let services = self.services;
+        let Some((idx, svc)) = services.find(t.key.proto, t.key.dst, t.key.dport) else {
+            return Err(if services.is_vip(t.key.dst) {
+                DropReason::NoService
+            } else {
+                DropReason::NotForUs
+            });
+        };
+        if !may_open(t) {
+            return Err(DropReason::NoConnection);
+        }
+        let (real_idx, template) = self.choose_real(idx, svc, t, now_ms)?;
+        let real = &svc.sched.reals()[real_idx];
+        let mode = svc.modes[real_idx];
+        let local = if mode == ForwardMode::FullNat {
+            let start = *self.laddr_cursor;
+            *self.laddr_cursor = self.laddr_cursor.wrapping_add(1);
+            let (addr, port) = self
+                .lports
+                .alloc(&svc.laddrs, start)
+                .ok_or(DropReason::NoLocalPort)?;
+            Some(SocketAddr::new(addr, port))
+        } else {
+            None
+        };
+        let new = NewConn {
+            proto: t.key.proto,
+            client: SocketAddr::new(t.key.src, t.key.sport),
+            vip: SocketAddr::new(t.key.dst, t.key.dport),
+            local,
+            real: SocketAddr::new(real.addr, real.port),
+            mode,
+            service: svc.id,
+            dest: real.id,
+            template: template.map(|(k, _)| k),
+        };
+        let id = match self.conns.insert(new, now_ms) {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(l) = local {
+                    self.lports.release(l.ip(), l.port());
+                }
+                return Err(match e {
+                    InsertError::TableFull => DropReason::TableFull,
+                    InsertError::Exists => DropReason::NoConnection,
+                });
+            }
+        };
+        if let Some((key, false)) = template {
+            // A template that cannot be stored only costs persistence for later clients.
+            let _ = self
+                .conns
+                .template_insert(key, real.id, svc.persistence_s, now_ms);
+        }
+        Ok(Connected::New(id))
+    }
+
+    /// The real for a new connection, and the persistence template (with whether it
+    /// already existed).
+    fn choose_real(
+        &mut self,
+        idx: usize,
+        svc: &Service,
+        t: &PacketTuple,
+        now_ms: u64,
+    ) -> Result<(usize, Option<(TemplateKey, bool)>), DropReason> {
+        let template = (svc.persistence_s > 0).then(|| TemplateKey {
+            service: svc.id,
+            client: svc.mask_client(t.key.src),
+            port: 0,
+        });
+        if let Some(key) = template {
+            let known = self
+                .conns
+                .template_lookup(&key, now_ms)
+                .and_then(|dest| svc.real_index(dest))
+                .filter(|&i| svc.sched.reals()[i].available);
+            if let Some(i) = known {
+                return Ok((i, Some((key, true))));
+            }
+        }
+        let flow = Flow {
+            client: t.key.src,
+            client_port: t.key.sport,
+            dest: t.key.dst,
+            dest_port: t.key.dport,
+            now_ms,
+        };
+        let picked = svc
+            .sched
+            .pick(&mut self.sched_states[idx], &flow, self.conns.loads())
+            .ok_or(DropReason::NoReal)?;
+        Ok((picked, template.map(|k| (k, false))))
+    }
+}

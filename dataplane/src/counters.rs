@@ -1,0 +1,155 @@
+//! Per-worker counters: plain integers owned by one worker, summed on read.
+
+use serde::Serialize;
+
+use crate::drop::DropReason;
+
+/// Packet and byte counts of one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PacketBytes {
+    /// Packets.
+    pub packets: u64,
+    /// Bytes (whole frames).
+    pub bytes: u64,
+}
+
+impl PacketBytes {
+    /// Count one frame of `len` bytes.
+    #[inline]
+    pub fn count(&mut self, len: usize) {
+        self.packets += 1;
+        self.bytes += len as u64;
+    }
+
+    fn add(&mut self, other: &PacketBytes) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Everything one worker counts. Aligned to a cache line so workers never share one.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[repr(align(64))]
+pub struct WorkerCounters {
+    /// Frames received, all ports.
+    pub rx: PacketBytes,
+    /// Frames transmitted, all ports.
+    pub tx: PacketBytes,
+    /// Drops, indexed by [`DropReason::index`].
+    pub drops: [u64; DropReason::ALL.len()],
+    /// Connections created.
+    pub conns_created: u64,
+    /// Connections expired.
+    pub conns_expired: u64,
+    /// Packets handed to another worker because this one does not own them.
+    pub redirected: u64,
+    /// ARP replies and ICMP echo replies and neighbour advertisements sent.
+    pub duties_answered: u64,
+    /// ARP requests and neighbour solicitations sent.
+    pub neighbor_requests: u64,
+    /// Neighbours learned from replies.
+    pub neighbors_learned: u64,
+}
+
+impl WorkerCounters {
+    /// Count a drop.
+    #[inline]
+    pub fn drop(&mut self, reason: DropReason) {
+        self.drops[reason.index()] += 1;
+    }
+
+    /// Add `other` into `self` (summing workers on read).
+    pub fn add(&mut self, other: &WorkerCounters) {
+        self.rx.add(&other.rx);
+        self.tx.add(&other.tx);
+        for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
+            *a += b;
+        }
+        self.conns_created += other.conns_created;
+        self.conns_expired += other.conns_expired;
+        self.redirected += other.redirected;
+        self.duties_answered += other.duties_answered;
+        self.neighbor_requests += other.neighbor_requests;
+        self.neighbors_learned += other.neighbors_learned;
+    }
+
+    /// Total drops over all reasons.
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    /// A JSON-friendly summary (drops by label, zero reasons left out).
+    pub fn summary(&self) -> CounterSummary {
+        CounterSummary {
+            received: self.rx,
+            transmitted: self.tx,
+            dropped: DropReason::ALL
+                .iter()
+                .filter(|r| self.drops[r.index()] > 0)
+                .map(|r| (r.label(), self.drops[r.index()]))
+                .collect(),
+            connections_created: self.conns_created,
+            connections_expired: self.conns_expired,
+            redirected: self.redirected,
+            duties_answered: self.duties_answered,
+            neighbor_requests: self.neighbor_requests,
+            neighbors_learned: self.neighbors_learned,
+        }
+    }
+}
+
+/// The counters as printed at the end of a replay and served to the control plane.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CounterSummary {
+    /// Frames received.
+    pub received: PacketBytes,
+    /// Frames transmitted.
+    pub transmitted: PacketBytes,
+    /// Drops by reason label.
+    pub dropped: std::collections::BTreeMap<&'static str, u64>,
+    /// Connections created.
+    pub connections_created: u64,
+    /// Connections expired.
+    pub connections_expired: u64,
+    /// Packets handed between workers.
+    pub redirected: u64,
+    /// ARP/ND/echo answers sent.
+    pub duties_answered: u64,
+    /// ARP requests / neighbour solicitations sent.
+    pub neighbor_requests: u64,
+    /// Neighbours learned.
+    pub neighbors_learned: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_sum_on_read() {
+        let mut a = WorkerCounters::default();
+        let mut b = WorkerCounters::default();
+        a.rx.count(60);
+        b.rx.count(100);
+        a.drop(DropReason::NoService);
+        b.drop(DropReason::NoService);
+        b.drop(DropReason::Malformed);
+        b.conns_created = 3;
+        let mut total = WorkerCounters::default();
+        total.add(&a);
+        total.add(&b);
+        assert_eq!(
+            total.rx,
+            PacketBytes {
+                packets: 2,
+                bytes: 160
+            }
+        );
+        assert_eq!(total.dropped(), 3);
+        let s = total.summary();
+        assert_eq!(s.dropped.get("no_service"), Some(&2));
+        assert_eq!(s.dropped.get("table_full"), None);
+        assert_eq!(s.connections_created, 3);
+        assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
+    }
+}

@@ -1,0 +1,175 @@
+//! Virtual services as the workers see them: an immutable table built on the control core.
+//!
+//! Services and reals keep stable ids across rebuilds ([`IdRegistry`]), so a connection
+//! made under one table is still counted against the same real under the next.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
+use rvs_conntrack::{DestId, ForwardMode, Proto, ServiceId};
+use rvs_schedulers::{BuildError, RealServer, SchedParams, Scheduler};
+
+use crate::config::{mask_addr, ServiceConfig};
+
+/// Hands out stable service and real ids, remembered across rebuilds.
+#[derive(Debug, Default)]
+pub struct IdRegistry {
+    services: HashMap<(Proto, SocketAddr), ServiceId>,
+    dests: HashMap<(ServiceId, SocketAddr), DestId>,
+}
+
+impl IdRegistry {
+    /// The id of service `(proto, vip)`, assigned on first sight.
+    pub fn service(&mut self, proto: Proto, vip: SocketAddr) -> ServiceId {
+        let next = self.services.len() as ServiceId;
+        *self.services.entry((proto, vip)).or_insert(next)
+    }
+
+    /// The id of real `addr` in service `svc`, assigned on first sight.
+    pub fn dest(&mut self, svc: ServiceId, addr: SocketAddr) -> DestId {
+        let next = self.dests.len() as DestId;
+        *self.dests.entry((svc, addr)).or_insert(next)
+    }
+
+    /// One more than the largest real id handed out (the size of per-real arrays).
+    pub fn dest_count(&self) -> usize {
+        self.dests.len()
+    }
+}
+
+/// One service, built.
+#[derive(Debug)]
+pub struct Service {
+    /// Stable id.
+    pub id: ServiceId,
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// VIP and port.
+    pub vip: SocketAddr,
+    /// The scheduler table; its `reals()` are the service's reals in configuration order.
+    pub sched: Arc<dyn Scheduler>,
+    /// Forwarding mode of each real, parallel to `sched.reals()`.
+    pub modes: Vec<ForwardMode>,
+    /// Persistence timeout in seconds, 0 = off.
+    pub persistence_s: u32,
+    /// Persistence netmask as a prefix length.
+    pub persistence_prefix: u8,
+    /// FULLNAT local addresses.
+    pub laddrs: Vec<IpAddr>,
+}
+
+impl Service {
+    /// The client address with the persistence mask applied.
+    pub fn mask_client(&self, client: IpAddr) -> IpAddr {
+        mask_addr(client, self.persistence_prefix)
+    }
+
+    /// The index of real `dest` in `sched.reals()`.
+    pub fn real_index(&self, dest: DestId) -> Option<usize> {
+        self.sched.reals().iter().position(|r| r.id == dest)
+    }
+}
+
+/// Every service, indexed for the per-packet lookup.
+#[derive(Debug, Default)]
+pub struct Services {
+    list: Vec<Service>,
+    by_key: HashMap<(Proto, IpAddr, u16), usize>,
+    vips: HashSet<IpAddr>,
+    laddrs: HashSet<IpAddr>,
+}
+
+impl Services {
+    /// Build all services, assigning ids through `ids`.
+    pub fn build(specs: &[ServiceConfig], ids: &mut IdRegistry) -> Result<Self, BuildError> {
+        let mut out = Services::default();
+        for spec in specs {
+            let vip = SocketAddr::new(spec.vip, spec.port);
+            let id = ids.service(spec.proto, vip);
+            let reals = spec
+                .reals
+                .iter()
+                .map(|r| RealServer {
+                    id: ids.dest(id, SocketAddr::new(r.ip, r.port)),
+                    addr: r.ip,
+                    port: r.port,
+                    weight: r.weight,
+                    upper: r.upper,
+                    lower: r.lower,
+                    available: true,
+                })
+                .collect();
+            let params = SchedParams {
+                flags: spec.flags,
+                ..SchedParams::default()
+            };
+            let sched = rvs_schedulers::build(spec.scheduler, reals, &params)?;
+            out.by_key
+                .insert((spec.proto, spec.vip, spec.port), out.list.len());
+            out.vips.insert(spec.vip);
+            out.laddrs.extend(spec.laddrs.iter().copied());
+            out.list.push(Service {
+                id,
+                proto: spec.proto,
+                vip,
+                sched,
+                modes: spec.reals.iter().map(|r| r.forward).collect(),
+                persistence_s: spec.persistence,
+                persistence_prefix: spec.persistence_prefix,
+                laddrs: spec.laddrs.clone(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The service listening on `(proto, addr, port)`, with its index.
+    #[inline]
+    pub fn find(&self, proto: Proto, addr: IpAddr, port: u16) -> Option<(usize, &Service)> {
+        let &i = self.by_key.get(&(proto, addr, port))?;
+        Some((i, &self.list[i]))
+    }
+
+    /// True when `addr` is a VIP of some service.
+    #[inline]
+    pub fn is_vip(&self, addr: IpAddr) -> bool {
+        self.vips.contains(&addr)
+    }
+
+    /// True when `addr` is a FULLNAT local address of some service.
+    #[inline]
+    pub fn is_laddr(&self, addr: IpAddr) -> bool {
+        self.laddrs.contains(&addr)
+    }
+
+    /// All services in configuration order.
+    pub fn list(&self) -> &[Service] {
+        &self.list
+    }
+
+    /// Every FULLNAT local address.
+    pub fn laddrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.laddrs.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_across_rebuilds() {
+        let mut ids = IdRegistry::default();
+        let vip: SocketAddr = "10.0.0.100:80".parse().unwrap();
+        let r1: SocketAddr = "10.1.0.11:80".parse().unwrap();
+        let r2: SocketAddr = "10.1.0.12:80".parse().unwrap();
+        let s = ids.service(Proto::Tcp, vip);
+        let d1 = ids.dest(s, r1);
+        let d2 = ids.dest(s, r2);
+        assert_ne!(d1, d2);
+        assert_eq!(ids.service(Proto::Tcp, vip), s);
+        assert_ne!(ids.service(Proto::Udp, vip), s);
+        assert_eq!(ids.dest(s, r2), d2);
+        assert_eq!(ids.dest_count(), 2);
+    }
+}

@@ -1,0 +1,133 @@
+//! The immutable view of the configuration that workers forward with.
+//!
+//! Built on the control core from a validated [`Config`]; workers hold it behind an `Arc`
+//! and take up a new one between bursts.
+
+use std::net::IpAddr;
+
+use hashbrown::HashSet;
+use rvs_conntrack::Timeouts;
+use rvs_schedulers::BuildError;
+
+use crate::config::{Config, IpNet, NeighborConfig, PortId};
+use crate::route::RouteTable;
+use crate::service::{IdRegistry, Services};
+
+/// A port as the pipeline sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortView {
+    /// Configured name.
+    pub name: String,
+    /// The MAC the director uses on this port.
+    pub mac: [u8; 6],
+    /// The director's own addresses on this port.
+    pub addresses: Vec<IpNet>,
+    /// Finish L4 checksums in software on frames received or sent here (a port without
+    /// checksum offload fed by a kernel that hands out partial checksums, such as veth).
+    pub sw_checksum: bool,
+    /// Largest IP packet the port sends (tunnel encapsulation checks against it).
+    pub mtu: usize,
+}
+
+impl PortView {
+    /// The first address of the port in `addr`'s family (a tunnel's outer source).
+    pub fn address_like(&self, addr: IpAddr) -> Option<IpAddr> {
+        self.addresses
+            .iter()
+            .map(|n| n.addr())
+            .find(|a| a.is_ipv4() == addr.is_ipv4())
+    }
+}
+
+/// The MAC a port uses when neither the configuration nor a device gives one: locally
+/// administered, unicast, numbered by port.
+pub fn default_mac(port: PortId) -> [u8; 6] {
+    let [hi, lo] = port.0.to_be_bytes();
+    [0x02, 0x72, 0x76, 0x73, hi, lo.wrapping_add(1)]
+}
+
+/// Everything a worker reads per packet, built once per configuration change.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// Ports, indexed by [`PortId`].
+    pub ports: Vec<PortView>,
+    /// Virtual services.
+    pub services: Services,
+    /// Routes (configured and connected).
+    pub routes: RouteTable,
+    /// Static neighbours.
+    pub neighbors: Vec<NeighborConfig>,
+    /// The director's own addresses (all ports).
+    pub own: HashSet<IpAddr>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Worker count (steering).
+    pub workers: u16,
+    /// Connections per worker.
+    pub conn_capacity: usize,
+}
+
+/// Ethernet MTU assumed for every port until ports carry their own.
+pub const DEFAULT_MTU: usize = 1500;
+
+impl Snapshot {
+    /// Build from `config`. `device_macs[i]`, when given, is port `i`'s device MAC (used
+    /// unless the configuration sets one); `sw_checksum[i]` says port `i` lacks offload.
+    pub fn build(
+        config: &Config,
+        device_macs: &[Option<[u8; 6]>],
+        sw_checksum: &[bool],
+        ids: &mut IdRegistry,
+    ) -> Result<Self, BuildError> {
+        let ports = config
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PortView {
+                name: p.name.clone(),
+                mac: p
+                    .mac
+                    .or(device_macs.get(i).copied().flatten())
+                    .unwrap_or_else(|| default_mac(PortId(i as u16))),
+                addresses: p.addresses.clone(),
+                sw_checksum: sw_checksum.get(i).copied().unwrap_or(false),
+                mtu: DEFAULT_MTU,
+            })
+            .collect::<Vec<_>>();
+        let own = ports
+            .iter()
+            .flat_map(|p| p.addresses.iter().map(|n| n.addr()))
+            .collect();
+        Ok(Self {
+            services: Services::build(&config.services, ids)?,
+            routes: RouteTable::from_config(config),
+            neighbors: config.neighbors.clone(),
+            own,
+            timeouts: config.timeouts,
+            workers: config.dataplane.workers,
+            conn_capacity: config.dataplane.conn_capacity,
+            ports,
+        })
+    }
+
+    /// The port with `id`.
+    #[inline]
+    pub fn port(&self, id: PortId) -> &PortView {
+        &self.ports[id.index()]
+    }
+
+    /// The port named `name`.
+    pub fn port_by_name(&self, name: &str) -> Option<PortId> {
+        self.ports
+            .iter()
+            .position(|p| p.name == name)
+            .map(|i| PortId(i as u16))
+    }
+
+    /// True when the director answers ARP, neighbour solicitations and echo for `addr`:
+    /// its own addresses, VIPs, and FULLNAT local addresses (reals reply to those).
+    #[inline]
+    pub fn answers_for(&self, addr: IpAddr) -> bool {
+        self.own.contains(&addr) || self.services.is_vip(addr) || self.services.is_laddr(addr)
+    }
+}

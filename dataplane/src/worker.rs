@@ -1,0 +1,449 @@
+//! The worker pipeline: one frame in, zero or more frames out.
+//!
+//! `parse -> (director duty | connection lookup/schedule -> rewrite) -> route ->
+//! neighbour -> transmit`. A worker owns its connection table, local ports, neighbour
+//! table, scheduler state and counters; it reads the configuration through an immutable
+//! [`Snapshot`]. Every refusal is a counted [`DropReason`]; nothing here panics on input,
+//! locks, or allocates per packet.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rvs_conntrack::{Conn, ConnTable, Direction, ForwardMode};
+use rvs_schedulers::SchedState;
+
+use crate::checksum::fill_l4_checksum;
+use crate::config::PortId;
+use crate::connect::{ConnectCtx, Connected, PacketTuple};
+use crate::counters::WorkerCounters;
+use crate::drop::DropReason;
+use crate::laddr::LocalPorts;
+use crate::neigh::{NeighLimits, NeighTable, Resolution};
+use crate::packet::PacketBuf;
+use crate::rewrite;
+use crate::route::RouteHit;
+use crate::snapshot::Snapshot;
+use crate::duties;
+use crate::wire::{ethertype, icmpv6, parse_frame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr};
+
+/// Where a worker sends frames and takes fresh buffers from.
+pub trait Io {
+    /// The buffer type of this I/O.
+    type Buf: PacketBuf;
+    /// A fresh, empty buffer (headroom reserved), or `None` when the pool is dry.
+    fn alloc(&mut self) -> Option<Self::Buf>;
+    /// Queue `buf` for transmission on `port`.
+    fn send(&mut self, port: PortId, buf: Self::Buf);
+}
+
+/// One worker's pipeline and state.
+#[derive(Debug)]
+pub struct Worker<B: PacketBuf> {
+    id: u16,
+    snap: Arc<Snapshot>,
+    sched_states: Vec<SchedState>,
+    conns: ConnTable,
+    lports: LocalPorts,
+    laddr_cursor: usize,
+    neigh: NeighTable<B>,
+    counters: WorkerCounters,
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// Worker `id` with a table of `snap.conn_capacity` connections; `seed` orders the
+    /// local ports it hands out.
+    pub fn new(id: u16, snap: Arc<Snapshot>, seed: u64) -> Self {
+        let mut w = Self {
+            id,
+            sched_states: Vec::new(),
+            conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
+            lports: LocalPorts::new(id, snap.workers, seed),
+            laddr_cursor: 0,
+            neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
+            counters: WorkerCounters::default(),
+            snap: snap.clone(),
+        };
+        w.take_snapshot(snap);
+        w
+    }
+
+    /// Take up a new configuration (between bursts). Connections, local ports in use and
+    /// learned neighbours are kept; scheduler state starts afresh.
+    pub fn take_snapshot(&mut self, snap: Arc<Snapshot>) {
+        self.sched_states = snap
+            .services
+            .list()
+            .iter()
+            .map(|s| s.sched.new_state())
+            .collect();
+        for laddr in snap.services.laddrs() {
+            self.lports.ensure(laddr);
+        }
+        for svc in snap.services.list() {
+            for r in svc.sched.reals() {
+                self.conns.set_dest_thresholds(r.id, r.upper, r.lower);
+            }
+        }
+        self.conns.set_timeouts(snap.timeouts);
+        self.snap = snap;
+    }
+
+    /// This worker's id.
+    pub fn id(&self) -> u16 {
+        self.id
+    }
+
+    /// The counters (the neighbour table's folded in).
+    pub fn counters(&self) -> WorkerCounters {
+        let mut c = self.counters.clone();
+        let n = self.neigh.counters();
+        c.neighbor_requests = n.requests;
+        c
+    }
+
+    /// The connection table (read-only: listings and tests).
+    pub fn conns(&self) -> &ConnTable {
+        &self.conns
+    }
+
+    /// Advance the clock: expire connections and unanswered neighbours.
+    pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, _io: &mut I) {
+        let lports = &mut self.lports;
+        let expired = self.conns.expire(now_ms, |c: &Conn| {
+            if let Some(l) = c.local {
+                lports.release(l.ip(), l.port());
+            }
+        });
+        self.counters.conns_expired += expired as u64;
+        let counters = &mut self.counters;
+        self.neigh.expire(now_ms, |_pkt| {
+            counters.drop(DropReason::NeighborUnresolved);
+        });
+    }
+
+    /// Run one received frame through the pipeline.
+    pub fn process<I: Io<Buf = B>>(&mut self, port: PortId, buf: B, now_ms: u64, io: &mut I) {
+        self.counters.rx.count(buf.len());
+        if let Err(reason) = self.dispatch(port, buf, now_ms, io) {
+            self.counters.drop(reason);
+        }
+    }
+
+    fn dispatch<I: Io<Buf = B>>(
+        &mut self,
+        port: PortId,
+        buf: B,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        let info = parse_frame(buf.data())?;
+        match info.ip {
+            Some(ip) => self.ip(port, buf, &info, &ip, now_ms, io),
+            None => self.non_ip(port, buf, &info, now_ms, io),
+        }
+    }
+
+    fn ip<I: Io<Buf = B>>(
+        &mut self,
+        port: PortId,
+        buf: B,
+        info: &FrameInfo,
+        ip: &IpInfo,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        if ip.is_fragment {
+            return Err(DropReason::Fragment);
+        }
+        match ip.l4 {
+            L4Info::Tcp { .. } | L4Info::Udp { .. } => {
+                let key = ip.conn_key().ok_or(DropReason::Malformed)?;
+                let tuple = PacketTuple {
+                    key,
+                    flags: ip.tcp_flags(),
+                };
+                let mut ctx = ConnectCtx {
+                    services: &self.snap.services,
+                    sched_states: &mut self.sched_states,
+                    conns: &mut self.conns,
+                    lports: &mut self.lports,
+                    laddr_cursor: &mut self.laddr_cursor,
+                };
+                let connected = ctx.connect(&tuple, now_ms)?;
+                if let Connected::New(_) = connected {
+                    self.counters.conns_created += 1;
+                }
+                let (id, dir) = connected.id_dir();
+                self.conns
+                    .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
+                let conn = *self.conns.get(id);
+                self.forward(port, buf, info, &conn, dir, now_ms, io)
+            }
+            L4Info::IcmpError { quoted, .. } => {
+                let key = quoted.conn_key().ok_or(DropReason::IcmpNoConnection)?;
+                let reversed = rvs_conntrack::ConnKey {
+                    src: key.dst,
+                    sport: key.dport,
+                    dst: key.src,
+                    dport: key.sport,
+                    ..key
+                };
+                let (id, dir) = self
+                    .conns
+                    .lookup(&reversed)
+                    .ok_or(DropReason::IcmpNoConnection)?;
+                let conn = *self.conns.get(id);
+                self.forward_icmp_error(port, buf, info, &conn, dir, now_ms, io)
+            }
+            _ => self.local_ip(port, buf, info, ip, now_ms, io),
+        }
+    }
+
+    /// Forward a packet of `conn` travelling `dir`.
+    #[allow(clippy::too_many_arguments)]
+    fn forward<I: Io<Buf = B>>(
+        &mut self,
+        in_port: PortId,
+        mut buf: B,
+        info: &FrameInfo,
+        conn: &Conn,
+        dir: Direction,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        let toward = match dir {
+            Direction::Original => conn.real.ip(),
+            Direction::Reply => conn.client.ip(),
+        };
+        let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
+        let frame = buf.data_mut();
+        match (conn.mode, dir) {
+            (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real)?,
+            (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip)?,
+            (ForwardMode::FullNat, Direction::Original) => {
+                let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+                rewrite::fullnat_in(frame, info, local, conn.real)?
+            }
+            (ForwardMode::FullNat, Direction::Reply) => {
+                rewrite::fullnat_out(frame, info, conn.vip, conn.client)?
+            }
+            (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => {}
+            (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => {
+                return Err(DropReason::NotForUs)
+            }
+        }
+        if self.needs_sw_checksum(in_port, hit.port) {
+            fill_l4_checksum(buf.data_mut(), info)?;
+        }
+        if conn.mode == ForwardMode::Tun {
+            let out = self.snap.port(hit.port);
+            let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
+            rewrite::tun_encap(&mut buf, info, src, toward, out.mtu)?;
+        }
+        self.transmit(hit, buf, now_ms, io)
+    }
+
+    /// Translate and forward an ICMP error quoting a packet of `conn`; the error travels
+    /// `dir` (opposite to the packet it quotes).
+    #[allow(clippy::too_many_arguments)]
+    fn forward_icmp_error<I: Io<Buf = B>>(
+        &mut self,
+        in_port: PortId,
+        mut buf: B,
+        info: &FrameInfo,
+        conn: &Conn,
+        dir: Direction,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        let toward = match dir {
+            Direction::Original => conn.real.ip(),
+            Direction::Reply => conn.client.ip(),
+        };
+        let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
+        let frame = buf.data_mut();
+        let vip = Some(conn.vip);
+        match (conn.mode, dir) {
+            (ForwardMode::Nat, Direction::Reply) => {
+                rewrite::icmp_error(frame, info, Some(conn.vip.ip()), None, None, vip)?
+            }
+            (ForwardMode::Nat, Direction::Original) => {
+                rewrite::icmp_error(frame, info, None, Some(conn.real.ip()), Some(conn.real), None)?
+            }
+            (ForwardMode::FullNat, Direction::Reply) => rewrite::icmp_error(
+                frame,
+                info,
+                Some(conn.vip.ip()),
+                Some(conn.client.ip()),
+                Some(conn.client),
+                vip,
+            )?,
+            (ForwardMode::FullNat, Direction::Original) => {
+                let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+                rewrite::icmp_error(
+                    frame,
+                    info,
+                    Some(local.ip()),
+                    Some(conn.real.ip()),
+                    Some(conn.real),
+                    Some(local),
+                )?
+            }
+            (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => {}
+            (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => {
+                return Err(DropReason::NotForUs)
+            }
+        }
+        let _ = in_port;
+        if conn.mode == ForwardMode::Tun {
+            let out = self.snap.port(hit.port);
+            let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
+            rewrite::tun_encap(&mut buf, info, src, toward, out.mtu)?;
+        }
+        self.transmit(hit, buf, now_ms, io)
+    }
+
+    /// True when frames between these ports need their L4 checksum finished in software.
+    fn needs_sw_checksum(&self, a: PortId, b: PortId) -> bool {
+        self.snap.port(a).sw_checksum || self.snap.port(b).sw_checksum
+    }
+
+    /// Resolve the next hop and send, or park the frame until the neighbour answers.
+    fn transmit<I: Io<Buf = B>>(
+        &mut self,
+        hit: RouteHit,
+        buf: B,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        let src_mac = self.snap.port(hit.port).mac;
+        match self.neigh.resolve(hit.port, hit.next_hop, buf, now_ms) {
+            Resolution::Ready(mac, mut buf) => {
+                rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(mac));
+                self.send(hit.port, buf, io);
+                Ok(())
+            }
+            Resolution::Queued { request } => {
+                if request {
+                    self.solicit(hit.port, hit.next_hop, io);
+                }
+                Ok(())
+            }
+            Resolution::Full(_) => Err(DropReason::NeighborQueueFull),
+        }
+    }
+
+    /// Count and hand a finished frame to the I/O.
+    fn send<I: Io<Buf = B>>(&mut self, port: PortId, buf: B, io: &mut I) {
+        self.counters.tx.count(buf.len());
+        io.send(port, buf);
+    }
+
+    /// A neighbour answered: note it and send what waited for it.
+    fn learned<I: Io<Buf = B>>(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6], io: &mut I) {
+        let src_mac = self.snap.port(port).mac;
+        let counters = &mut self.counters;
+        let released = self.neigh.learn(port, ip, mac, |mut buf| {
+            rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(mac));
+            counters.tx.count(buf.len());
+            io.send(port, buf);
+        });
+        let _ = released;
+        self.counters.neighbors_learned += 1;
+    }
+
+    /// ARP: learn from replies, answer requests for our addresses and VIPs.
+    fn non_ip<I: Io<Buf = B>>(
+        &mut self,
+        port: PortId,
+        mut buf: B,
+        info: &FrameInfo,
+        _now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        if info.ethertype != ethertype::ARP {
+            return Err(DropReason::UnsupportedProtocol);
+        }
+        if let Some((ip, mac)) = duties::learn_neighbor(buf.data(), info) {
+            self.learned(port, ip, mac.0, io);
+            return Ok(());
+        }
+        let snap = &self.snap;
+        let mac = MacAddr(snap.port(port).mac);
+        duties::arp_reply(buf.data_mut(), info, mac, |t| {
+            snap.answers_for(IpAddr::V4(t))
+        })?;
+        self.counters.duties_answered += 1;
+        self.send(port, buf, io);
+        Ok(())
+    }
+
+    /// IP traffic that belongs to no connection: echo and neighbour discovery for the
+    /// director's addresses and VIPs; everything else is dropped.
+    fn local_ip<I: Io<Buf = B>>(
+        &mut self,
+        port: PortId,
+        mut buf: B,
+        info: &FrameInfo,
+        ip: &IpInfo,
+        _now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        let snap = &self.snap;
+        let mac = MacAddr(snap.port(port).mac);
+        match ip.l4 {
+            L4Info::IcmpEcho { request: true, .. } if snap.answers_for(ip.dst) => {
+                duties::echo_reply(buf.data_mut(), info)?;
+            }
+            L4Info::Icmp {
+                msg_type: icmpv6::NEIGHBOR_SOLICIT,
+                ..
+            } if ip.version == IpVersion::V6 => {
+                duties::neighbor_advert_reply(&mut buf, info, mac, |t| {
+                    snap.answers_for(IpAddr::V6(t))
+                })?;
+            }
+            L4Info::Icmp {
+                msg_type: icmpv6::NEIGHBOR_ADVERT,
+                ..
+            } if ip.version == IpVersion::V6 => {
+                let (ip, mac) =
+                    duties::learn_neighbor(buf.data(), info).ok_or(DropReason::Malformed)?;
+                self.learned(port, ip, mac.0, io);
+                return Ok(());
+            }
+            _ if snap.answers_for(ip.dst) => return Err(DropReason::UnsupportedProtocol),
+            _ => return Err(DropReason::NotForUs),
+        }
+        self.counters.duties_answered += 1;
+        self.send(port, buf, io);
+        Ok(())
+    }
+
+    /// Ask who has `next_hop` on `port` (ARP request or neighbour solicitation).
+    fn solicit<I: Io<Buf = B>>(&mut self, port: PortId, next_hop: IpAddr, io: &mut I) {
+        let p = self.snap.port(port);
+        let (mac, src) = (MacAddr(p.mac), p.address_like(next_hop));
+        let Some(mut buf) = io.alloc() else {
+            self.counters.drop(DropReason::NoBuffer);
+            return;
+        };
+        let built = match (src, next_hop) {
+            (Some(IpAddr::V4(s)), IpAddr::V4(t)) => duties::build_arp_request(&mut buf, mac, s, t),
+            (Some(IpAddr::V6(s)), IpAddr::V6(t)) => {
+                duties::build_neighbor_solicit(&mut buf, mac, s, t)
+            }
+            _ => Err(DropReason::NoRoute),
+        };
+        match built {
+            Ok(()) => self.send(port, buf, io),
+            Err(reason) => self.counters.drop(reason),
+        }
+    }
+
+    /// Count a received frame too large for any buffer (dropped as malformed).
+    pub fn count_oversize(&mut self, len: usize) {
+        self.counters.rx.count(len);
+        self.counters.drop(DropReason::Malformed);
+    }
+}

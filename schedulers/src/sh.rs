@@ -1,0 +1,104 @@
+//! `sh`: source hashing. The client address (and with `sh-port` the client port) picks a
+//! bucket of a [`BucketTable`]; with `sh-fallback` an unusable real's clients move on to
+//! another real, without it they get none (as IPVS).
+
+use crate::bucket::BucketTable;
+use crate::state::{next_table_id, SchedState};
+use crate::{Flow, LoadView, RealServer, SchedFlags, Scheduler};
+
+/// Source hashing.
+#[derive(Debug)]
+pub(crate) struct Sh {
+    id: u64,
+    reals: Vec<RealServer>,
+    table: BucketTable,
+    port: bool,
+    fallback: bool,
+}
+
+impl Sh {
+    pub(crate) fn new(reals: Vec<RealServer>, flags: SchedFlags) -> Self {
+        Self {
+            id: next_table_id(),
+            table: BucketTable::new(&reals),
+            reals,
+            port: flags.sh_port,
+            fallback: flags.sh_fallback,
+        }
+    }
+}
+
+impl Scheduler for Sh {
+    fn name(&self) -> &'static str {
+        "sh"
+    }
+
+    fn reals(&self) -> &[RealServer] {
+        &self.reals
+    }
+
+    fn new_state(&self) -> SchedState {
+        SchedState::stateless(self.id)
+    }
+
+    fn pick(&self, _state: &mut SchedState, flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
+        let port = if self.port { flow.client_port } else { 0 };
+        self.table
+            .get(&self.reals, loads, &flow.client, port, self.fallback)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::{flow, reals};
+    use crate::{build, Flow, RealLoad, SchedFlags, SchedKind, SchedParams};
+
+    fn params(flags: &str) -> SchedParams {
+        SchedParams {
+            flags: SchedFlags::parse(flags).unwrap(),
+            ..SchedParams::default()
+        }
+    }
+
+    #[test]
+    fn port_flag_and_fallback() {
+        let rs = reals(&[1; 8]);
+        let loads = vec![RealLoad::default(); 8];
+        let plain = build(SchedKind::Sh, rs.clone(), &params("")).unwrap();
+        let port = build(SchedKind::Sh, rs.clone(), &params("sh-port")).unwrap();
+        let mut st = plain.new_state();
+        let f = flow(7);
+        let by_addr = plain.pick(&mut st, &f, &loads).unwrap();
+        // Without sh-port the client port does not matter.
+        let mut ports_plain = std::collections::HashSet::new();
+        let mut ports_hashed = std::collections::HashSet::new();
+        for p in 0..64 {
+            let g = Flow {
+                client_port: 1000 + p,
+                ..f
+            };
+            ports_plain.insert(plain.pick(&mut st, &g, &loads).unwrap());
+            ports_hashed.insert(port.pick(&mut st, &g, &loads).unwrap());
+        }
+        assert_eq!(ports_plain.into_iter().collect::<Vec<_>>(), vec![by_addr]);
+        assert!(ports_hashed.len() > 4);
+        // The client's real goes down: no real without sh-fallback, another with it.
+        let mut down = loads.clone();
+        down[by_addr].overloaded = true;
+        assert_eq!(plain.pick(&mut st, &f, &down), None);
+        let fb = build(SchedKind::Sh, rs, &params("sh-fallback")).unwrap();
+        let other = fb.pick(&mut st, &f, &down).unwrap();
+        assert_ne!(other, by_addr);
+        // Deterministic.
+        assert_eq!(fb.pick(&mut st, &f, &down), Some(other));
+        // Everyone down: none, even with the fallback.
+        let all_down = vec![
+            RealLoad {
+                overloaded: true,
+                ..RealLoad::default()
+            };
+            8
+        ];
+        assert_eq!(fb.pick(&mut st, &f, &all_down), None);
+    }
+}
