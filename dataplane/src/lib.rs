@@ -9,6 +9,7 @@ pub mod connect;
 pub mod counters;
 pub mod drop;
 pub mod laddr;
+pub mod live;
 pub mod neigh;
 pub mod packet;
 pub mod replay;

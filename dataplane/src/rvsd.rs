@@ -3,9 +3,13 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
+use serde::Serialize;
 
+use crate::config::Config;
+use crate::live::{self, LiveOptions};
 use crate::replay::{self, ReplayPlan};
 use crate::replay_io::ReplayInput;
 
@@ -22,9 +26,21 @@ pub struct Args {
     /// Replay: the directory that receives one capture per port.
     #[arg(long, value_name = "DIR", requires = "replay")]
     pub out: Option<PathBuf>,
-    /// Replay: the seed for everything random on a live director.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// The seed for everything random on a live director (replay: default 0; live:
+    /// default from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Live: run without hugepages (adds `--no-huge --no-shconf` to the EAL arguments).
+    /// For development and tests, not for a director.
+    #[arg(long, conflicts_with = "replay")]
+    pub no_huge: bool,
+    /// Live: stop after this many seconds instead of waiting for SIGINT/SIGTERM.
+    #[arg(long, value_name = "SECONDS", conflicts_with = "replay")]
+    pub duration: Option<f64>,
+    /// Live: an idle worker sleeps this many microseconds per round instead of
+    /// spinning (development machines shared with other work; 0 = spin).
+    #[arg(long, value_name = "MICROS", default_value_t = 0, conflicts_with = "replay")]
+    pub idle_sleep_us: u64,
 }
 
 /// Run rvsd with `args` (the program name first); the exit code says how it went.
@@ -37,28 +53,65 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     if args.replay.is_empty() {
-        eprintln!("rvsd: live mode (DPDK workers) is not available yet; use --replay");
-        return ExitCode::from(1);
+        return run_live(&args);
     }
     let plan = ReplayPlan {
         config: args.config,
         inputs: args.replay,
         out: args.out.unwrap_or_else(|| PathBuf::from(".")),
-        seed: args.seed,
+        seed: args.seed.unwrap_or(0),
     };
     match replay::run(&plan) {
-        Ok(summary) => match serde_json::to_string_pretty(&summary) {
-            Ok(json) => {
-                println!("{json}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("rvsd: printing the summary: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Ok(summary) => print_json(&summary),
         Err(e) => {
             eprintln!("rvsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A live director until SIGINT/SIGTERM; prints the counters as JSON at the end.
+fn run_live(args: &Args) -> ExitCode {
+    let config = match Config::from_file(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let run_for = match args.duration.map(Duration::try_from_secs_f64) {
+        None => None,
+        Some(Ok(d)) => Some(d),
+        Some(Err(_)) => {
+            eprintln!("rvsd: --duration must be a non-negative number of seconds");
+            return ExitCode::from(2);
+        }
+    };
+    let options = LiveOptions {
+        no_huge: args.no_huge,
+        run_for,
+        idle_sleep: (args.idle_sleep_us > 0).then(|| Duration::from_micros(args.idle_sleep_us)),
+        seed: args.seed,
+        preload: Vec::new(),
+    };
+    match live::run(&config, &options) {
+        Ok(report) => print_json(&report),
+        Err(e) => {
+            eprintln!("rvsd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Print `value` as pretty JSON on stdout.
+fn print_json(value: &impl Serialize) -> ExitCode {
+    match serde_json::to_string_pretty(value) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rvsd: printing the summary: {e}");
             ExitCode::FAILURE
         }
     }

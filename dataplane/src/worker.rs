@@ -216,6 +216,11 @@ impl<B: PacketBuf> Worker<B> {
             Direction::Reply => conn.client.ip(),
         };
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
+        // Finish the checksum before the rewrite, which then updates it incrementally
+        // (`info` describes the packet as received: its addresses are the old ones).
+        if self.needs_sw_checksum(in_port, hit.port) {
+            fill_l4_checksum(buf.data_mut(), info)?;
+        }
         let frame = buf.data_mut();
         match (conn.mode, dir) {
             (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real)?,
@@ -231,9 +236,6 @@ impl<B: PacketBuf> Worker<B> {
             (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => {
                 return Err(DropReason::NotForUs)
             }
-        }
-        if self.needs_sw_checksum(in_port, hit.port) {
-            fill_l4_checksum(buf.data_mut(), info)?;
         }
         if conn.mode == ForwardMode::Tun {
             let out = self.snap.port(hit.port);

@@ -11,6 +11,8 @@ use std::net::IpAddr;
 
 /// Seed of the sh and dh bucket index.
 pub(crate) const SEED_BUCKET: u64 = 0x5348_4448_6275_636b;
+/// Seed of an sh/dh real's rendezvous stream key.
+pub(crate) const SEED_RENDEZVOUS: u64 = 0x7368_6468_7276_7a21;
 /// Seed of a Maglev real's permutation offset.
 pub(crate) const SEED_MH_OFFSET: u64 = 0x6d68_6f66_6673_6574;
 /// Seed of a Maglev real's permutation skip.
@@ -60,6 +62,13 @@ pub(crate) fn addr_port(seed: u64, addr: &IpAddr, port: u16, salt: u32) -> u64 {
     avalanche(h ^ (u64::from(port) | u64::from(salt) << 16))
 }
 
+/// Draw `n` of the pseudo-random stream named by `key` (a hash itself): draws of one
+/// stream, and of streams with different keys, are independent 64-bit values.
+#[inline]
+pub(crate) fn draw(key: u64, n: u64) -> u64 {
+    avalanche(key.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,20 +79,27 @@ mod tests {
     fn values_are_stable() {
         let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
         let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+        let key = addr_port(SEED_RENDEZVOUS, &v4, 80, 0);
         let got = [
             addr_port(SEED_BUCKET, &v4, 0, 0),
             addr_port(SEED_BUCKET, &v4, 80, 0),
             addr_port(SEED_BUCKET, &v4, 80, 7),
             addr_port(SEED_MH_KEY, &v6, 443, 0),
+            key,
+            draw(key, 0),
+            draw(key, 1),
         ];
         assert_eq!(got, PINNED);
     }
 
-    const PINNED: [u64; 4] = [
+    const PINNED: [u64; 7] = [
         9033117284786687242,
         6446184001193039975,
         8647222214086644462,
         5072003384698469532,
+        13091087529694730041,
+        5864672010550452557,
+        3653951181455688722,
     ];
 
     #[test]

@@ -1,0 +1,264 @@
+//! A worker's I/O: buffers from the pool, transmit buffers per port, and outboxes to the
+//! other workers' steering rings. Nothing here allocates after construction.
+//!
+//! A steering ring carries two kinds of frames, told apart by a 3-byte tag the sender
+//! puts in the mbuf's headroom (in front of the frame) and the receiver strips:
+//! - `RX`: a frame received on a port that the receiving worker owns (or a copy of an
+//!   ARP reply / neighbour advertisement every worker must see): process it as received
+//!   on that port;
+//! - `TX`: a finished frame for a port whose transmit queue the receiving worker holds
+//!   (the port has fewer transmit queues than there are workers): send it.
+
+use rvs_dpdk::ring::Producer;
+use rvs_dpdk::{Mbuf, Mempool, TxQueue, MAX_BURST};
+
+use super::buf::MbufBuf;
+use crate::config::PortId;
+use crate::worker::Io;
+
+/// Bytes of the steering tag.
+const TAG_LEN: usize = 3;
+const KIND_RX: u8 = 0x52;
+const KIND_TX: u8 = 0x54;
+
+/// What a frame in a steering ring is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// Process it as received on this port.
+    Rx(PortId),
+    /// Transmit it on this port.
+    Tx(PortId),
+}
+
+impl Tag {
+    /// Put the tag in front of the frame; `false` when the headroom is too small.
+    fn push(self, m: &mut Mbuf) -> bool {
+        let (kind, port) = match self {
+            Tag::Rx(p) => (KIND_RX, p),
+            Tag::Tx(p) => (KIND_TX, p),
+        };
+        if m.prepend(TAG_LEN).is_err() {
+            return false;
+        }
+        let [hi, lo] = port.0.to_be_bytes();
+        m.data_mut()[..TAG_LEN].copy_from_slice(&[kind, hi, lo]);
+        true
+    }
+
+    /// Take the tag off the front of a frame from a steering ring.
+    pub fn pop(m: &mut Mbuf) -> Option<Tag> {
+        let &[kind, hi, lo] = m.data().get(..TAG_LEN)? else {
+            return None;
+        };
+        let port = PortId(u16::from_be_bytes([hi, lo]));
+        let tag = match kind {
+            KIND_RX => Tag::Rx(port),
+            KIND_TX => Tag::Tx(port),
+            _ => return None,
+        };
+        m.adj(TAG_LEN);
+        Some(tag)
+    }
+}
+
+/// Counts of the live I/O layer (the pipeline counts the rest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IoCounters {
+    /// Frames handed to their owner through a steering ring.
+    pub redirected: u64,
+    /// Copies of ARP replies / neighbour advertisements sent to the other workers.
+    pub neighbor_copies: u64,
+    /// Frames handed to the worker holding a port's transmit queue.
+    pub tx_handoffs: u64,
+    /// Frames the device refused to transmit (freed).
+    pub tx_refused: u64,
+    /// Frames dropped because a steering ring was full.
+    pub ring_full: u64,
+    /// Frames dropped because no mbuf was free (copies) or the headroom had no room for
+    /// the steering tag.
+    pub no_buffer: u64,
+    /// Multi-segment frames the receive queues dropped.
+    pub rx_chained: u64,
+}
+
+impl IoCounters {
+    /// Add `other` into `self`.
+    pub fn add(&mut self, other: &IoCounters) {
+        self.redirected += other.redirected;
+        self.neighbor_copies += other.neighbor_copies;
+        self.tx_handoffs += other.tx_handoffs;
+        self.tx_refused += other.tx_refused;
+        self.ring_full += other.ring_full;
+        self.no_buffer += other.no_buffer;
+        self.rx_chained += other.rx_chained;
+    }
+}
+
+/// How a worker transmits on one port.
+pub enum PortTx {
+    /// Through its own transmit queue, buffered until the end of the burst.
+    Queue {
+        /// The queue.
+        queue: TxQueue,
+        /// Frames waiting for the next flush.
+        pending: Vec<Mbuf>,
+    },
+    /// Through the worker holding the port's queue.
+    Handoff {
+        /// That worker.
+        holder: u16,
+    },
+}
+
+impl PortTx {
+    /// Transmit through `queue`.
+    pub fn queue(queue: TxQueue) -> Self {
+        PortTx::Queue {
+            queue,
+            pending: Vec::with_capacity(2 * MAX_BURST),
+        }
+    }
+}
+
+/// The sending end of the steering ring toward one other worker.
+pub struct Outbox {
+    ring: Producer,
+    pending: Vec<Mbuf>,
+}
+
+impl Outbox {
+    /// An outbox over `ring`.
+    pub fn new(ring: Producer) -> Self {
+        Self {
+            ring,
+            pending: Vec::with_capacity(2 * MAX_BURST),
+        }
+    }
+}
+
+/// One worker's [`Io`].
+pub struct LiveIo {
+    pool: Mempool,
+    /// Indexed by [`PortId`].
+    ports: Vec<PortTx>,
+    /// Indexed by worker id; `None` for this worker itself.
+    outboxes: Vec<Option<Outbox>>,
+    /// What this layer counted.
+    pub counters: IoCounters,
+}
+
+impl LiveIo {
+    /// The I/O of a worker: `ports[p]` says how it transmits on port `p`, `outboxes[w]`
+    /// leads to worker `w` (`None` for itself).
+    pub fn new(pool: Mempool, ports: Vec<PortTx>, outboxes: Vec<Option<Outbox>>) -> Self {
+        Self {
+            pool,
+            ports,
+            outboxes,
+            counters: IoCounters::default(),
+        }
+    }
+
+    /// Hand `m` to worker `to` with `tag`.
+    pub fn steer(&mut self, to: u16, tag: Tag, mut m: Mbuf) {
+        let Some(Some(outbox)) = self.outboxes.get_mut(usize::from(to)) else {
+            // No ring to that worker (it is this one): nothing sensible to do but drop.
+            self.counters.ring_full += 1;
+            return;
+        };
+        if !tag.push(&mut m) {
+            self.counters.no_buffer += 1;
+            return;
+        }
+        outbox.pending.push(m);
+        if outbox.pending.len() >= MAX_BURST {
+            self.counters.ring_full += flush_outbox(outbox);
+        }
+    }
+
+    /// Send a copy of `frame`, received on `port`, to every other worker.
+    pub fn copy_to_all(&mut self, port: PortId, frame: &[u8]) {
+        for to in 0..self.outboxes.len() {
+            if self.outboxes[to].is_none() {
+                continue;
+            }
+            let Some(mut m) = self.pool.alloc() else {
+                self.counters.no_buffer += 1;
+                continue;
+            };
+            if m.set_frame(frame).is_err() {
+                self.counters.no_buffer += 1;
+                continue;
+            }
+            self.counters.neighbor_copies += 1;
+            self.steer(to as u16, Tag::Rx(port), m);
+        }
+    }
+
+    /// Queue a finished frame on `port`'s transmit queue, which this worker holds.
+    pub fn transmit(&mut self, port: PortId, m: Mbuf) {
+        match self.ports.get_mut(port.index()) {
+            Some(PortTx::Queue { queue, pending }) => {
+                pending.push(m);
+                if pending.len() >= MAX_BURST {
+                    self.counters.tx_refused += flush_queue(queue, pending);
+                }
+            }
+            Some(&mut PortTx::Handoff { holder }) => {
+                self.counters.tx_handoffs += 1;
+                self.steer(holder, Tag::Tx(port), m);
+            }
+            None => self.counters.tx_refused += 1,
+        }
+    }
+
+    /// Send everything buffered: the transmit queues and the outboxes.
+    pub fn flush(&mut self) {
+        for outbox in self.outboxes.iter_mut().flatten() {
+            self.counters.ring_full += flush_outbox(outbox);
+        }
+        for port in &mut self.ports {
+            if let PortTx::Queue { queue, pending } = port {
+                self.counters.tx_refused += flush_queue(queue, pending);
+            }
+        }
+    }
+}
+
+/// Transmit `pending`; returns how many the device refused (they are freed).
+fn flush_queue(queue: &mut TxQueue, pending: &mut Vec<Mbuf>) -> u64 {
+    while !pending.is_empty() {
+        if queue.tx_burst(pending) == 0 {
+            let refused = pending.len() as u64;
+            pending.clear();
+            return refused;
+        }
+    }
+    0
+}
+
+/// Move `outbox`'s frames into its ring; returns how many did not fit (they are freed).
+fn flush_outbox(outbox: &mut Outbox) -> u64 {
+    while !outbox.pending.is_empty() {
+        if outbox.ring.enqueue_burst(&mut outbox.pending) == 0 {
+            let full = outbox.pending.len() as u64;
+            outbox.pending.clear();
+            return full;
+        }
+    }
+    0
+}
+
+impl Io for LiveIo {
+    type Buf = MbufBuf;
+
+    #[inline]
+    fn alloc(&mut self) -> Option<MbufBuf> {
+        self.pool.alloc().map(MbufBuf)
+    }
+
+    #[inline]
+    fn send(&mut self, port: PortId, buf: MbufBuf) {
+        self.transmit(port, buf.0);
+    }
+}

@@ -1,0 +1,300 @@
+//! The live director: DPDK ports polled by one worker per lcore.
+//!
+//! [`run`] starts the EAL from `[dpdk] eal_args` (see [`plan`] for what rvsd adds: lcores,
+//! `--no-huge`, memory), creates one mbuf pool sized for every queue, cache, ring and
+//! parked frame, opens each `[[port]]` with one receive and one transmit queue per
+//! worker where the device has that many (RSS on when the device has it, promiscuous),
+//! and launches one [`Worker`](crate::worker::Worker) per worker lcore.
+//!
+//! A device with fewer queues than workers is shared: the workers beyond its receive
+//! queues poll nothing on it (what they own reaches them through the steering rings),
+//! and the workers beyond its transmit queues hand finished frames to the worker holding
+//! one (worker `w` to `w mod queues`) through the same rings. One SPSC ring links each
+//! ordered pair of workers.
+//!
+//! The calling thread is the control core: it waits for SIGINT or SIGTERM (or the run
+//! time the caller set), raises the stop flag, waits for the workers, stops the ports and
+//! returns the counters. A second signal while stopping exits at once (status 1).
+
+mod buf;
+mod error;
+mod io;
+mod plan;
+mod poll;
+mod ports;
+mod report;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rvs_dpdk::{ring, Eal, Mbuf, Mempool, Port};
+
+pub use buf::MbufBuf;
+pub use error::LiveError;
+pub use io::IoCounters;
+pub use report::{LiveReport, PortReport, WorkerReport};
+
+use io::{LiveIo, Outbox, PortTx};
+use poll::{Clock, Published, WorkerLoop};
+
+use crate::config::{Config, PortId};
+use crate::service::IdRegistry;
+use crate::snapshot::Snapshot;
+use crate::steer;
+use crate::wire::parse_frame;
+use crate::worker::Worker;
+
+/// How often the control core looks at the stop flag and the workers.
+const CONTROL_POLL: Duration = Duration::from_millis(20);
+
+/// How a live run behaves beyond its configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct LiveOptions {
+    /// Add `--no-huge --no-shconf` to the EAL arguments (development without hugepages).
+    pub no_huge: bool,
+    /// Stop after this long instead of waiting for a signal.
+    pub run_for: Option<Duration>,
+    /// An idle worker (no frame for 1024 rounds in a row) sleeps this long per round
+    /// instead of spinning: for development machines shared with other work.
+    pub idle_sleep: Option<Duration>,
+    /// Seed for the local-port order; `None` takes one from the clock.
+    pub seed: Option<u64>,
+    /// Frames transmitted once at start, each by the worker that owns it, on the given
+    /// port (the packets-per-second harness loops them through a ring device).
+    pub preload: Vec<(PortId, Vec<u8>)>,
+}
+
+/// Run a live director with `config` until SIGINT/SIGTERM (or `options.run_for`).
+pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveError> {
+    let workers = config.dataplane.workers;
+    let mbufs = plan::pool_mbufs(config.ports.len(), workers, options.preload.len());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
+    eprintln!("rvsd: EAL arguments: {}", args.join(" "));
+    let eal = Eal::init(args).map_err(|source| LiveError::Eal { source })?;
+    let lcores = eal.worker_lcores();
+    if lcores.len() < usize::from(workers) {
+        return Err(LiveError::Lcores {
+            wanted: workers,
+            found: lcores.len(),
+        });
+    }
+    let pool = Mempool::new(&eal, "rvs_mbufs", mbufs)
+        .map_err(|source| LiveError::Pool { mbufs, source })?;
+    let ports = ports::open(&eal, &pool, config)?;
+    let macs: Vec<_> = ports.iter().map(|p| p.mac().ok()).collect();
+    let sw: Vec<_> = ports.iter().map(ports::needs_sw_checksum).collect();
+    let snap = Arc::new(Snapshot::build(
+        config,
+        &macs,
+        &sw,
+        &mut IdRegistry::default(),
+    )?);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let loops = build_loops(&eal, &pool, &ports, &snap, &stop, options)?;
+    install_signals(&stop)?;
+
+    let mut running = Vec::with_capacity(loops.len());
+    let mut slots = Vec::with_capacity(loops.len());
+    let started = Instant::now();
+    for (w, lp) in loops.into_iter().enumerate() {
+        let alive = Arc::new(AtomicBool::new(true));
+        slots.push(Arc::clone(&lp.slot));
+        running.push(Arc::clone(&alive));
+        let launched = eal.launch(lcores[w], move || {
+            let _alive = AliveGuard(alive);
+            lp.run();
+        });
+        if let Err(source) = launched {
+            stop.store(true, Ordering::SeqCst);
+            let _ = eal.wait_all();
+            return Err(LiveError::Dpdk {
+                what: "launching a worker",
+                source,
+            });
+        }
+    }
+    eprintln!(
+        "rvsd: running {workers} worker(s) on lcores {:?}; stop with SIGINT or SIGTERM",
+        &lcores[..usize::from(workers)]
+    );
+
+    let died = control(&stop, &running, started, options.run_for);
+    let elapsed = started.elapsed().as_secs_f64();
+    let waited = eal.wait_all();
+    let published: Vec<_> = slots
+        .iter()
+        .enumerate()
+        .map(|(w, slot)| {
+            let p = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            (w as u16, lcores[w], p)
+        })
+        .collect();
+    let port_reports = config
+        .ports
+        .iter()
+        .zip(&ports)
+        .map(|(p, port)| PortReport::new(&p.name, port))
+        .collect();
+    for (p, port) in config.ports.iter().zip(&ports) {
+        if let Err(e) = port.stop() {
+            eprintln!("rvsd: port {}: stopping: {e}", p.name);
+        }
+    }
+    if let Some(w) = died {
+        return Err(LiveError::WorkerDied {
+            worker: w,
+            lcore: lcores[usize::from(w)],
+        });
+    }
+    waited.map_err(|source| LiveError::Dpdk {
+        what: "waiting for the workers",
+        source,
+    })?;
+    Ok(LiveReport::new(&published, port_reports, elapsed))
+}
+
+/// Clears a worker's alive flag when its job ends, normally or by panic.
+struct AliveGuard(Arc<AtomicBool>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+}
+
+/// The control core's wait: until the stop flag (a signal), the run time, or a worker
+/// that ended on its own (returned). Raises the stop flag before returning.
+fn control(
+    stop: &AtomicBool,
+    running: &[Arc<AtomicBool>],
+    started: Instant,
+    run_for: Option<Duration>,
+) -> Option<u16> {
+    loop {
+        std::thread::sleep(CONTROL_POLL);
+        if stop.load(Ordering::SeqCst) {
+            return None;
+        }
+        if run_for.is_some_and(|d| started.elapsed() >= d) {
+            stop.store(true, Ordering::SeqCst);
+            return None;
+        }
+        if let Some(w) = running.iter().position(|a| !a.load(Ordering::SeqCst)) {
+            stop.store(true, Ordering::SeqCst);
+            return Some(w as u16);
+        }
+    }
+}
+
+/// SIGINT and SIGTERM raise `stop`; a second one while stopping exits at once.
+fn install_signals(stop: &Arc<AtomicBool>) -> Result<(), LiveError> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as it was before this signal.
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(stop))
+            .map_err(LiveError::Signals)?;
+        signal_hook::flag::register(sig, Arc::clone(stop)).map_err(LiveError::Signals)?;
+    }
+    Ok(())
+}
+
+/// Everything each worker lcore will own: queues, rings, I/O, pipeline.
+fn build_loops(
+    eal: &Eal,
+    pool: &Mempool,
+    ports: &[Port],
+    snap: &Arc<Snapshot>,
+    stop: &Arc<AtomicBool>,
+    options: &LiveOptions,
+) -> Result<Vec<WorkerLoop>, LiveError> {
+    let workers = snap.workers;
+    let dpdk = |what| move |source| LiveError::Dpdk { what, source };
+    let (mut outboxes, mut inboxes): (Vec<Vec<Option<Outbox>>>, Vec<Vec<_>>) = (0..workers)
+        .map(|_| ((0..workers).map(|_| None).collect(), Vec::new()))
+        .unzip();
+    for from in 0..workers {
+        for to in (0..workers).filter(|&to| to != from) {
+            let name = format!("rvs_steer_{from}_{to}");
+            let (p, c) = ring::spsc(eal, &name, plan::RING_SIZE)
+                .map_err(dpdk("creating a steering ring"))?;
+            outboxes[usize::from(from)][usize::from(to)] = Some(Outbox::new(p));
+            inboxes[usize::from(to)].push(c);
+        }
+    }
+    let mut preloads = preload(pool, snap, &options.preload)?;
+    let seed = options.seed.unwrap_or_else(clock_seed);
+    let clock = Clock::new(unix_ms(), eal.tsc_hz());
+    let mut loops = Vec::with_capacity(usize::from(workers));
+    for ((w, out), inbox) in (0..workers).zip(outboxes).zip(inboxes) {
+        let mut rx = Vec::new();
+        let mut tx = Vec::with_capacity(ports.len());
+        for (i, port) in ports.iter().enumerate() {
+            if let Some(q) = plan::rx_queue(w, port.rx_queue_count()) {
+                let queue = port.rx_queue(q).map_err(dpdk("taking a receive queue"))?;
+                rx.push((PortId(i as u16), queue));
+            }
+            let holder = plan::tx_holder(w, port.tx_queue_count());
+            tx.push(if holder == w {
+                PortTx::queue(port.tx_queue(w).map_err(dpdk("taking a transmit queue"))?)
+            } else {
+                PortTx::Handoff { holder }
+            });
+        }
+        loops.push(WorkerLoop {
+            worker: Worker::new(w, Arc::clone(snap), seed.wrapping_add(u64::from(w))),
+            snap: Arc::clone(snap),
+            rx,
+            inbox,
+            io: LiveIo::new(pool.clone(), tx, out),
+            clock,
+            stop: Arc::clone(stop),
+            slot: Arc::new(Mutex::new(Published::default())),
+            preload: std::mem::take(&mut preloads[usize::from(w)]),
+            idle_sleep: options.idle_sleep,
+        });
+    }
+    Ok(loops)
+}
+
+/// The preloaded frames in mbufs, per owning worker (frames nobody owns go to worker 0).
+fn preload(
+    pool: &Mempool,
+    snap: &Snapshot,
+    frames: &[(PortId, Vec<u8>)],
+) -> Result<Vec<Vec<(PortId, Mbuf)>>, LiveError> {
+    let mut per: Vec<Vec<(PortId, Mbuf)>> = (0..snap.workers).map(|_| Vec::new()).collect();
+    for (i, (port, frame)) in frames.iter().enumerate() {
+        let owner = parse_frame(frame)
+            .ok()
+            .and_then(|info| steer::owner(snap, &info))
+            .unwrap_or(0);
+        let mut m = pool.alloc().ok_or(LiveError::Preload {
+            frame: i,
+            reason: "the pool is out of mbufs",
+        })?;
+        m.set_frame(frame).map_err(|_| LiveError::Preload {
+            frame: i,
+            reason: "the frame does not fit an mbuf",
+        })?;
+        per[usize::from(owner)].push((*port, m));
+    }
+    Ok(per)
+}
+
+/// Milliseconds since the Unix epoch (the pipeline's clock starts there, as in replay).
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A seed from the clock, for a live director's local-port order.
+fn clock_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    steer::mix64(nanos ^ u64::from(std::process::id()))
+}

@@ -1,0 +1,192 @@
+//! The poll loop of one worker lcore.
+//!
+//! Each round: receive a burst from each of the worker's queues; steer every frame (not
+//! ours: to its owner's ring; ours: through the pipeline); take in what the other workers
+//! put in our rings; flush the transmit buffers and outboxes. The pipeline's clock is
+//! advanced from the timestamp counter once per round and `tick`ed once per millisecond;
+//! counters are published every [`PUBLISH_MS`].
+//!
+//! ARP replies and neighbour advertisements are learned by every worker, since each has
+//! its own neighbour table and its own parked frames: the worker that receives one also
+//! sends a copy to every other worker.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use rvs_dpdk::ring::Consumer;
+use rvs_dpdk::{Mbuf, RxQueue, MAX_BURST};
+
+use super::buf::MbufBuf;
+use super::io::{IoCounters, LiveIo, Tag};
+use crate::config::PortId;
+use crate::counters::WorkerCounters;
+use crate::duties::learn_neighbor;
+use crate::snapshot::Snapshot;
+use crate::steer;
+use crate::wire::parse_frame;
+use crate::worker::Worker;
+
+/// How often a worker publishes its counters, in milliseconds.
+pub const PUBLISH_MS: u64 = 100;
+
+/// Empty rounds in a row after which an idle worker sleeps (when sleeping is enabled).
+const IDLE_ROUNDS: u32 = 1024;
+
+/// Milliseconds from the timestamp counter.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    tsc0: u64,
+    ticks_per_ms: u64,
+    base_ms: u64,
+}
+
+impl Clock {
+    /// A clock reading `base_ms` now, counting `tsc_hz` ticks per second.
+    pub fn new(base_ms: u64, tsc_hz: u64) -> Self {
+        Self {
+            tsc0: rvs_dpdk::rdtsc(),
+            ticks_per_ms: (tsc_hz / 1000).max(1),
+            base_ms,
+        }
+    }
+
+    /// Milliseconds now.
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.base_ms + rvs_dpdk::rdtsc().wrapping_sub(self.tsc0) / self.ticks_per_ms
+    }
+}
+
+/// What a worker publishes for the control core.
+#[derive(Clone, Debug, Default)]
+pub struct Published {
+    /// The pipeline's counters (`redirected` filled in from the I/O layer).
+    pub pipeline: WorkerCounters,
+    /// The I/O layer's counters.
+    pub io: IoCounters,
+}
+
+/// Everything one worker lcore owns.
+pub struct WorkerLoop {
+    /// The pipeline.
+    pub worker: Worker<MbufBuf>,
+    /// The configuration it forwards with (for steering).
+    pub snap: Arc<Snapshot>,
+    /// The receive queues it polls, with their ports.
+    pub rx: Vec<(PortId, RxQueue)>,
+    /// The rings the other workers fill for it.
+    pub inbox: Vec<Consumer>,
+    /// Its I/O.
+    pub io: LiveIo,
+    /// The clock.
+    pub clock: Clock,
+    /// Set when the director stops.
+    pub stop: Arc<AtomicBool>,
+    /// Where its counters go.
+    pub slot: Arc<Mutex<Published>>,
+    /// Frames to transmit once before polling (the pps harness's traffic).
+    pub preload: Vec<(PortId, Mbuf)>,
+    /// Sleep this long after [`IDLE_ROUNDS`] empty rounds; `None` to spin.
+    pub idle_sleep: Option<Duration>,
+}
+
+impl WorkerLoop {
+    /// Poll until the stop flag is set, then flush and publish a last time.
+    pub fn run(mut self) {
+        for (port, m) in std::mem::take(&mut self.preload) {
+            self.io.transmit(port, m);
+        }
+        self.io.flush();
+        let mut burst: Vec<Mbuf> = Vec::with_capacity(MAX_BURST);
+        let mut last_tick = 0;
+        let mut next_publish = 0;
+        let mut idle = 0u32;
+        while !self.stop.load(Ordering::Relaxed) {
+            let now = self.clock.now_ms();
+            if now != last_tick {
+                self.worker.tick(now, &mut self.io);
+                last_tick = now;
+            }
+            if now >= next_publish {
+                self.publish();
+                next_publish = now + PUBLISH_MS;
+            }
+            let mut got = 0;
+            for (port, queue) in &mut self.rx {
+                got += queue.rx_burst(&mut burst, MAX_BURST);
+                for m in burst.drain(..) {
+                    received(&mut self.worker, &self.snap, &mut self.io, *port, m, now);
+                }
+            }
+            for ring in &mut self.inbox {
+                got += ring.dequeue_burst(&mut burst, MAX_BURST);
+                for m in burst.drain(..) {
+                    steered(&mut self.worker, &mut self.io, m, now);
+                }
+            }
+            self.io.flush();
+            if got > 0 {
+                idle = 0;
+            } else if let Some(pause) = self.idle_sleep {
+                idle += 1;
+                if idle >= IDLE_ROUNDS {
+                    std::thread::sleep(pause);
+                }
+            }
+        }
+        self.io.flush();
+        self.publish();
+    }
+
+    /// Copy the counters into the slot.
+    fn publish(&mut self) {
+        let mut io = self.io.counters;
+        io.rx_chained = self.rx.iter().map(|(_, q)| q.chained_drops()).sum();
+        let mut pipeline = self.worker.counters();
+        pipeline.redirected = io.redirected;
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        slot.pipeline = pipeline;
+        slot.io = io;
+    }
+}
+
+/// A frame from one of our receive queues: steer it to its owner, or run it here.
+#[inline]
+fn received(
+    worker: &mut Worker<MbufBuf>,
+    snap: &Snapshot,
+    io: &mut LiveIo,
+    port: PortId,
+    m: Mbuf,
+    now_ms: u64,
+) {
+    // A frame that does not parse goes to the pipeline, which counts the drop.
+    if let Ok(info) = parse_frame(m.data()) {
+        match steer::owner(snap, &info) {
+            Some(owner) if owner != worker.id() => {
+                io.counters.redirected += 1;
+                io.steer(owner, Tag::Rx(port), m);
+                return;
+            }
+            Some(_) => {}
+            None => {
+                if snap.workers > 1 && learn_neighbor(m.data(), &info).is_some() {
+                    io.copy_to_all(port, m.data());
+                }
+            }
+        }
+    }
+    worker.process(port, MbufBuf(m), now_ms, io);
+}
+
+/// A frame from another worker's ring.
+#[inline]
+fn steered(worker: &mut Worker<MbufBuf>, io: &mut LiveIo, mut m: Mbuf, now_ms: u64) {
+    match Tag::pop(&mut m) {
+        Some(Tag::Rx(port)) => worker.process(port, MbufBuf(m), now_ms, io),
+        Some(Tag::Tx(port)) => io.transmit(port, m),
+        // Cannot happen: only outboxes fill the rings, and they tag every frame.
+        None => drop(m),
+    }
+}

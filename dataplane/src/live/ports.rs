@@ -1,0 +1,93 @@
+//! Open the configured ports: one receive and one transmit queue per worker where the
+//! device has them, RSS when it can, promiscuous, started, link state logged.
+
+use std::time::{Duration, Instant};
+
+use rvs_dpdk::{Eal, Mempool, Port, PortConfig as DevConfig};
+
+use super::error::LiveError;
+use super::plan::{RX_DESC, TX_DESC};
+use crate::config::Config;
+
+/// How long to wait for a link to come up before logging it as down.
+const LINK_WAIT: Duration = Duration::from_secs(2);
+
+/// Open, configure and start every `[[port]]` of `config`, in order.
+pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, LiveError> {
+    let workers = config.dataplane.workers;
+    let mut ports = Vec::with_capacity(config.ports.len());
+    for p in &config.ports {
+        let fail = |source| LiveError::Port {
+            port: p.name.clone(),
+            device: p.device.clone(),
+            source,
+        };
+        let dev = DevConfig {
+            rx_queues: workers,
+            tx_queues: workers,
+            rx_desc: RX_DESC,
+            tx_desc: TX_DESC,
+            rss: true,
+            promiscuous: true,
+            mac: p.mac,
+            // The pipeline does its own checksum work (incremental, or complete on ports
+            // marked sw_checksum); it requests no offload per packet.
+            checksum_offload: false,
+        };
+        let port = Port::open(eal, &p.device, pool, &dev).map_err(fail)?;
+        port.start().map_err(fail)?;
+        log_port(&p.name, &port);
+        ports.push(port);
+    }
+    Ok(ports)
+}
+
+/// True when the pipeline must finish L4 checksums in software for frames of `port`:
+/// the device cannot compute TCP and UDP checksums (such devices are fed by the kernel,
+/// which hands out partial checksums).
+pub fn needs_sw_checksum(port: &Port) -> bool {
+    let capa = port.info().checksum_capa;
+    !(capa.tx_tcp && capa.tx_udp)
+}
+
+/// Log what the port is and its link state (waiting briefly for the link).
+fn log_port(name: &str, port: &Port) {
+    let info = port.info();
+    let deadline = Instant::now() + LINK_WAIT;
+    let link = loop {
+        match port.link() {
+            Ok(l) if !l.up && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            other => break other,
+        }
+    };
+    let link = match link {
+        Ok(l) if l.up => format!(
+            "up{}{}",
+            l.speed_mbps.map(|s| format!(" {s} Mb/s")).unwrap_or_default(),
+            if l.full_duplex { " full-duplex" } else { "" }
+        ),
+        Ok(_) => "down".to_owned(),
+        Err(e) => format!("unknown ({e})"),
+    };
+    let mac = port
+        .mac()
+        .map(|m| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_else(|e| format!("unknown ({e})"));
+    eprintln!(
+        "rvsd: port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {}, \
+         software checksums {}, link {link}",
+        port.name(),
+        info.driver,
+        port.rx_queue_count(),
+        port.tx_queue_count(),
+        if port.rss() { "on" } else { "off" },
+        if needs_sw_checksum(port) { "on" } else { "off" },
+    );
+}

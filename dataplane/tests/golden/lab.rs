@@ -1,0 +1,314 @@
+//! The software lab: one worker, an in-memory port pair and a fixed configuration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rvs_conntrack::Conn;
+use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::drop::DropReason;
+use rvs_dataplane::packet::{HeapBuf, PacketBuf};
+use rvs_dataplane::service::IdRegistry;
+use rvs_dataplane::snapshot::Snapshot;
+use rvs_dataplane::worker::{Io, Worker};
+
+/// A transmitted frame: port name and bytes.
+pub type Out = (&'static str, Vec<u8>);
+
+/// Connections per worker in most fixtures.
+pub const DEFAULT_CAPACITY: usize = 1024;
+
+/// Test I/O: records what is sent; can run dry of buffers.
+#[derive(Default)]
+struct TestIo {
+    sent: Vec<(PortId, HeapBuf)>,
+    dry: bool,
+}
+
+impl Io for TestIo {
+    type Buf = HeapBuf;
+
+    fn alloc(&mut self) -> Option<HeapBuf> {
+        (!self.dry).then(HeapBuf::new)
+    }
+
+    fn send(&mut self, port: PortId, buf: HeapBuf) {
+        self.sent.push((port, buf));
+    }
+}
+
+/// One worker over the fixture configuration.
+pub struct Lab {
+    worker: Worker<HeapBuf>,
+    io: TestIo,
+    now_ms: u64,
+}
+
+/// The fixture configuration: every mode on its own virtual port, IPv4 and IPv6.
+pub fn config_text(capacity: usize) -> String {
+    format!(
+        r#"
+[dataplane]
+workers = 1
+conn_capacity = {capacity}
+
+[[port]]
+name = "wan0"
+device = "mem"
+mac = "02:00:00:00:00:01"
+addresses = ["10.0.0.1/24", "2001:db8::1/64"]
+
+[[port]]
+name = "lan0"
+device = "mem"
+mac = "02:00:00:00:00:02"
+addresses = ["10.1.0.1/24", "2001:db8:1::1/64"]
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "wan0"
+
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:fe"
+port = "wan0"
+
+[[neighbor]]
+ip = "2001:db8::c1"
+mac = "02:00:00:00:00:c1"
+port = "wan0"
+{neighbors}
+{services}
+"#,
+        neighbors = (11..=14)
+            .flat_map(|h| {
+                [
+                    format!("[[neighbor]]\nip = \"10.1.0.{h}\"\nmac = \"02:00:00:00:01:{h}\"\nport = \"lan0\"\n"),
+                    format!("[[neighbor]]\nip = \"2001:db8:1::{h}\"\nmac = \"02:00:00:00:01:{h}\"\nport = \"lan0\"\n"),
+                ]
+            })
+            .collect::<String>(),
+        services = SERVICES,
+    )
+}
+
+const SERVICES: &str = r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "10.1.0.11"
+port = 8080
+forward = "nat"
+
+[[service]]
+proto = "udp"
+vip = "10.0.0.100"
+port = 53
+scheduler = "rr"
+[[service.real]]
+ip = "10.1.0.11"
+port = 5353
+forward = "nat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 81
+scheduler = "rr"
+laddrs = ["10.1.0.2"]
+[[service.real]]
+ip = "10.1.0.12"
+port = 8080
+forward = "fullnat"
+
+[[service]]
+proto = "udp"
+vip = "10.0.0.100"
+port = 54
+scheduler = "rr"
+laddrs = ["10.1.0.2"]
+[[service.real]]
+ip = "10.1.0.12"
+port = 53
+forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 82
+scheduler = "rr"
+[[service.real]]
+ip = "10.1.0.13"
+forward = "dr"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 83
+scheduler = "rr"
+[[service.real]]
+ip = "10.1.0.14"
+forward = "tun"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 84
+scheduler = "wlc"
+[[service.real]]
+ip = "10.1.0.11"
+weight = 0
+forward = "nat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 86
+scheduler = "rr"
+[[service.real]]
+ip = "10.1.0.20"
+forward = "nat"
+
+[[service]]
+proto = "tcp"
+vip = "2001:db8::100"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:1::11"
+port = 8080
+forward = "nat"
+
+[[service]]
+proto = "udp"
+vip = "2001:db8::100"
+port = 53
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:1::11"
+port = 5353
+forward = "nat"
+
+[[service]]
+proto = "tcp"
+vip = "2001:db8::100"
+port = 81
+scheduler = "rr"
+laddrs = ["2001:db8:1::2"]
+[[service.real]]
+ip = "2001:db8:1::12"
+port = 8080
+forward = "fullnat"
+
+[[service]]
+proto = "udp"
+vip = "2001:db8::100"
+port = 54
+scheduler = "rr"
+laddrs = ["2001:db8:1::2"]
+[[service.real]]
+ip = "2001:db8:1::12"
+port = 53
+forward = "fullnat"
+
+[[service]]
+proto = "udp"
+vip = "2001:db8::100"
+port = 82
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:1::13"
+forward = "dr"
+
+[[service]]
+proto = "tcp"
+vip = "2001:db8::100"
+port = 83
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:1::14"
+forward = "tun"
+
+[[service]]
+proto = "tcp"
+vip = "2001:db8::100"
+port = 85
+scheduler = "rr"
+[[service.real]]
+ip = "2001:db8:99::1"
+forward = "nat"
+"#;
+
+impl Lab {
+    /// A lab whose worker holds `capacity` connections, its clock at 1000 s.
+    pub fn new(capacity: usize) -> Self {
+        let config = Config::parse(&config_text(capacity), "golden.toml").expect("fixture config");
+        let mut ids = IdRegistry::default();
+        let snap = Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot");
+        Self {
+            worker: Worker::new(0, Arc::new(snap), 0),
+            io: TestIo::default(),
+            now_ms: 1_000_000,
+        }
+    }
+
+    /// Receive `frame` on `port` and return what the pipeline sent.
+    pub fn send(&mut self, port: &str, frame: &[u8]) -> Vec<Out> {
+        let id = match port {
+            "wan0" => PortId(0),
+            "lan0" => PortId(1),
+            other => panic!("no port {other}"),
+        };
+        self.now_ms += 1;
+        self.worker.tick(self.now_ms, &mut self.io);
+        let buf = HeapBuf::from_frame(frame).expect("frame fits");
+        self.worker.process(id, buf, self.now_ms, &mut self.io);
+        self.io
+            .sent
+            .drain(..)
+            .map(|(p, b)| (if p.0 == 0 { "wan0" } else { "lan0" }, b.data().to_vec()))
+            .collect()
+    }
+
+    /// Move the clock forward.
+    pub fn advance_ms(&mut self, ms: u64) {
+        self.now_ms += ms;
+    }
+
+    /// Make buffer allocation fail (or succeed again).
+    pub fn set_dry(&mut self, dry: bool) {
+        self.io.dry = dry;
+    }
+
+    /// Drops by reason, zero reasons left out.
+    pub fn drops(&self) -> BTreeMap<DropReason, u64> {
+        let c = self.worker.counters();
+        DropReason::ALL
+            .iter()
+            .filter(|r| c.drops[r.index()] > 0)
+            .map(|&r| (r, c.drops[r.index()]))
+            .collect()
+    }
+
+    /// Drops for one reason.
+    pub fn drop_count(&self, reason: DropReason) -> u64 {
+        self.worker.counters().drops[reason.index()]
+    }
+
+    /// The one connection whose client port is `cport` (FULLNAT fixtures read its local
+    /// endpoint from the table, independently of the frame that carried it).
+    pub fn conn_by_client_port(&self, cport: u16) -> Conn {
+        let mut it = self
+            .worker
+            .conns()
+            .iter()
+            .filter(|(_, c)| c.client.port() == cport)
+            .map(|(_, c)| *c);
+        let c = it.next().expect("a connection for that client port");
+        assert!(it.next().is_none(), "one connection per client port");
+        c
+    }
+}
