@@ -146,7 +146,11 @@ forward = "fullnat"
         assert!(["10.1.0.2", "10.1.0.3"].contains(&seen.src.to_string().as_str()));
         assert_eq!(seen.dport, 8080);
         assert_eq!(seen.src_mac, mac(LAN_MAC));
-        let real_mac = if seen.dst.to_string() == "10.1.0.11" { REAL1_MAC } else { REAL2_MAC };
+        let real_mac = if seen.dst.to_string() == "10.1.0.11" {
+            REAL1_MAC
+        } else {
+            REAL2_MAC
+        };
         assert_eq!(seen.dst_mac, mac(real_mac));
         assert_eq!(seen.ttl, 63, "forwarding decrements the TTL");
         // The real answers its peer, the local address.
@@ -171,11 +175,18 @@ forward = "fullnat"
         .collect();
     lports.sort();
     lports.dedup();
-    assert_eq!(lports.len(), n as usize, "every connection has its own local endpoint");
+    assert_eq!(
+        lports.len(),
+        n as usize,
+        "every connection has its own local endpoint"
+    );
 
     // Pass 2: the same SYNs, then every real's answer.
     let second = replay("fullnat-2", &cfg, &[("wan0", syns), ("lan0", replies)], &[]);
-    assert_eq!(second.out["lan0"], first.out["lan0"], "replay is deterministic");
+    assert_eq!(
+        second.out["lan0"], first.out["lan0"],
+        "replay is deterministic"
+    );
     let back = &second.out["wan0"];
     assert_eq!(back.len(), n as usize, "every reply comes back");
     for (ts, frame) in back {
@@ -215,7 +226,14 @@ forward = "nat"
     );
     let syns: Vec<Record> = (0..400u32)
         .map(|i| {
-            let f = tcp(GW_MAC, WAN_MAC, (&client(i), 40000), ("10.0.0.100", 80), SYN, b"");
+            let f = tcp(
+                GW_MAC,
+                WAN_MAC,
+                (&client(i), 40000),
+                ("10.0.0.100", 80),
+                SYN,
+                b"",
+            );
             (secs(1.0 + f64::from(i) * 0.01), f)
         })
         .collect();
@@ -226,7 +244,10 @@ forward = "nat"
     assert_eq!(by_real.get(&ip("10.1.0.12")), Some(&100));
     for (_, f) in &run.out["lan0"] {
         let s = verify(f);
-        assert_eq!(s.dport, 80, "NAT keeps the port when the real has the service's");
+        assert_eq!(
+            s.dport, 80,
+            "NAT keeps the port when the real has the service's"
+        );
     }
 }
 
@@ -272,7 +293,14 @@ fn many_clients() -> (Vec<Record>, Vec<(String, u16)>) {
     for round in 0..6u16 {
         for c in 0..21u32 {
             let port = 30000 + round * 100 + c as u16;
-            let f = tcp(GW_MAC, WAN_MAC, (&client(c), port), ("10.0.0.100", 80), SYN, b"");
+            let f = tcp(
+                GW_MAC,
+                WAN_MAC,
+                (&client(c), port),
+                ("10.0.0.100", 80),
+                SYN,
+                b"",
+            );
             records.push((secs(1.0 + records.len() as f64 * 0.01), f));
             who.push((client(c), port));
         }
@@ -300,7 +328,10 @@ fn persistence_and_sh_keep_each_client_on_one_real() {
     // Without persistence rr alternates, so the same clients do reach both reals.
     let run = replay("rr", &nat_service("rr", ""), &[("wan0", syns)], &[]);
     let per = reals_per_client(&run.out["lan0"], &who);
-    assert!(per.values().any(|r| r.len() == 2), "rr without persistence moves clients");
+    assert!(
+        per.values().any(|r| r.len() == 2),
+        "rr without persistence moves clients"
+    );
 }
 
 #[test]
@@ -323,15 +354,29 @@ forward = "nat"
 "#,
     );
     let dgram = |t: f64| {
-        let f = udp(GW_MAC, WAN_MAC, (&client(1), 5353), ("10.0.0.100", 53), b"query");
+        let f = udp(
+            GW_MAC,
+            WAN_MAC,
+            (&client(1), 5353),
+            ("10.0.0.100", 53),
+            b"query",
+        );
         (secs(t), f)
     };
     // udp timeout is 5 s: 1.0 and 4.0 share a connection; 12.0 comes 8 s after the last.
-    let run = replay("idle", &cfg, &[("wan0", vec![dgram(1.0), dgram(4.0), dgram(12.0)])], &[]);
+    let run = replay(
+        "idle",
+        &cfg,
+        &[("wan0", vec![dgram(1.0), dgram(4.0), dgram(12.0)])],
+        &[],
+    );
     let out = &run.out["lan0"];
     assert_eq!(out.len(), 3);
     let reals: Vec<IpAddr> = out.iter().map(|(_, f)| verify(f).dst).collect();
-    assert_eq!(reals[0], reals[1], "within the timeout the flow keeps its real");
+    assert_eq!(
+        reals[0], reals[1],
+        "within the timeout the flow keeps its real"
+    );
     assert_ne!(reals[1], reals[2], "after the timeout rr schedules afresh");
     assert_eq!(verify(&out[0].1).payload, b"query");
     assert_eq!(run.summary["connections_created"], 2);

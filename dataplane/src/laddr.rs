@@ -158,7 +158,9 @@ mod tests {
         let order = |seed| {
             let mut lp = LocalPorts::new(0, 1, seed);
             lp.ensure(a);
-            (0..8).map(|_| lp.alloc(&[a], 0).unwrap().1).collect::<Vec<_>>()
+            (0..8)
+                .map(|_| lp.alloc(&[a], 0).unwrap().1)
+                .collect::<Vec<_>>()
         };
         assert_eq!(order(1), order(1));
         assert_ne!(order(1), order(2));

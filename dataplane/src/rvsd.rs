@@ -39,7 +39,12 @@ pub struct Args {
     pub duration: Option<f64>,
     /// Live: an idle worker sleeps this many microseconds per round instead of
     /// spinning (development machines shared with other work; 0 = spin).
-    #[arg(long, value_name = "MICROS", default_value_t = 0, conflicts_with = "replay")]
+    #[arg(
+        long,
+        value_name = "MICROS",
+        default_value_t = 0,
+        conflicts_with = "replay"
+    )]
     pub idle_sleep_us: u64,
 }
 

@@ -17,13 +17,13 @@ use crate::config::PortId;
 use crate::connect::{ConnectCtx, Connected, PacketTuple};
 use crate::counters::WorkerCounters;
 use crate::drop::DropReason;
+use crate::duties;
 use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable, Resolution};
 use crate::packet::PacketBuf;
 use crate::rewrite;
 use crate::route::RouteHit;
 use crate::snapshot::Snapshot;
-use crate::duties;
 use crate::wire::{ethertype, icmpv6, parse_frame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr};
 
 /// Where a worker sends frames and takes fresh buffers from.
@@ -269,9 +269,14 @@ impl<B: PacketBuf> Worker<B> {
             (ForwardMode::Nat, Direction::Reply) => {
                 rewrite::icmp_error(frame, info, Some(conn.vip.ip()), None, None, vip)?
             }
-            (ForwardMode::Nat, Direction::Original) => {
-                rewrite::icmp_error(frame, info, None, Some(conn.real.ip()), Some(conn.real), None)?
-            }
+            (ForwardMode::Nat, Direction::Original) => rewrite::icmp_error(
+                frame,
+                info,
+                None,
+                Some(conn.real.ip()),
+                Some(conn.real),
+                None,
+            )?,
             (ForwardMode::FullNat, Direction::Reply) => rewrite::icmp_error(
                 frame,
                 info,

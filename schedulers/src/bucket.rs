@@ -27,6 +27,13 @@
 //! IPVS's fill is exact per round, but its fixed 256 buckets cannot give 100 reals equal
 //! shares either.
 //!
+//! Availability does not enter the layout (see [`crate::build`]): an unavailable real keeps
+//! its buckets, and its keys find no real or, with `sh-fallback`, walk on. So a real added,
+//! or made heavier, while unavailable takes its buckets at once and their keys wait for it
+//! (or walk) until it is back; and a walking key may land on another real when a real on its
+//! walk changes. Keys whose own bucket's real is usable move only to or from the changed
+//! real.
+//!
 //! The bucket count is the same for every table: a count that followed the cluster size
 //! would send keys to other buckets, hence other reals, whenever it changed. 65536 buckets
 //! of 4 bytes (256 KiB, as a default-size `mh` table) keep the shares close for a few
@@ -38,8 +45,8 @@
 //! bucket, the sum of the gaps so far divided by the weight is the arrival's score, and the
 //! real's score in a bucket is its first arrival there. That is a Poisson process per real,
 //! so every (bucket, real) score is an independent exponential of rate proportional to the
-//! weight, depending on that real alone: the same table per-pair scoring would give, in
-//! distribution and in stability. Streams are advanced together to a rising score level;
+//! weight, depending on that real alone: per-pair scoring's distribution and stability,
+//! though not its exact table. Streams are advanced together to a rising score level;
 //! once every bucket has an arrival below the level no later arrival can win one, and the
 //! table is done after about `65536 * ln 65536`, some 800 thousand, draws however many reals
 //! there are.
@@ -139,9 +146,10 @@ impl BucketTable {
         }
         // Each step of the level lets about BUCKETS arrivals in, over all streams.
         let step = BUCKETS as f64 / streams.iter().map(|s| s.weight).sum::<f64>();
-        // Per bucket: the best (score, stream key) so far and its stream.
-        let mut best = vec![(f64::INFINITY, 0u64); BUCKETS];
-        let mut owner = vec![u32::MAX; BUCKETS];
+        let keys: Vec<u64> = streams.iter().map(|s| s.key).collect();
+        // Per bucket: the best score so far and its stream.
+        const NONE: u32 = u32::MAX;
+        let mut best = vec![(f64::INFINITY, NONE); BUCKETS];
         let mut empty = BUCKETS;
         let mut steps = 0u32;
         while empty > 0 {
@@ -149,20 +157,24 @@ impl BucketTable {
             let level = f64::from(steps) * step;
             for (i, s) in streams.iter_mut().enumerate() {
                 while s.score < level {
-                    let b = s.bucket;
-                    // Ties (equal scores) go to the smaller key, then to the earlier real.
-                    if (s.score, s.key) < best[b] {
-                        if owner[b] == u32::MAX {
+                    let (score, owner) = &mut best[s.bucket];
+                    // Equal scores go to the smaller key, then to the earlier real. Scores are
+                    // finite, so an empty bucket (infinite score) never reaches `keys[NONE]`.
+                    if s.score < *score || (s.score <= *score && s.key < keys[*owner as usize]) {
+                        if *owner == NONE {
                             empty -= 1;
                         }
-                        best[b] = (s.score, s.key);
-                        owner[b] = i as u32;
+                        *score = s.score;
+                        *owner = i as u32;
                     }
                     s.advance();
                 }
             }
         }
-        let buckets = owner.iter().map(|&i| streams[i as usize].real).collect();
+        let buckets = best
+            .iter()
+            .map(|&(_, i)| streams[i as usize].real)
+            .collect();
         Self { buckets }
     }
 
@@ -235,11 +247,14 @@ mod tests {
         // 1000 equal reals: about 65.5 buckets each, every one has some.
         let t = BucketTable::new(&reals(&[1; 1000]));
         let s = t.shares(1000);
-        assert!(s.iter().all(|&c| c >= 20 && c <= 130), "{s:?}");
+        assert!(s.iter().all(|c| (20..=130).contains(c)), "{s:?}");
         assert!(BucketTable::new(&reals(&[0, 0])).buckets.is_empty());
         assert!(BucketTable::new(&[]).buckets.is_empty());
         // One real takes everything; huge weights neither overflow nor starve the others.
-        assert_eq!(BucketTable::new(&reals(&[0, 5])).shares(2), vec![0, BUCKETS]);
+        assert_eq!(
+            BucketTable::new(&reals(&[0, 5])).shares(2),
+            vec![0, BUCKETS]
+        );
         let s = BucketTable::new(&reals(&[u32::MAX, 1 << 24])).shares(2);
         assert!(s[1] > 100 && s[1] < 400, "{s:?}");
     }

@@ -1,5 +1,10 @@
 //! `dh`: destination hashing. The destination address picks a bucket of a
 //! [`BucketTable`]; an unusable real's destinations get no real (IPVS has no dh fallback).
+//!
+//! Unlike IPVS, the buckets are filled by weighted rendezvous hashing (see the `bucket`
+//! module), so a destination stays on its real across every rebuild that does not touch
+//! that real: adding, removing or re-weighting another real moves only destinations to or
+//! from it.
 
 use crate::bucket::BucketTable;
 use crate::state::{next_table_id, SchedState};
@@ -71,5 +76,22 @@ mod tests {
         let mut down = loads.clone();
         down[chosen].overloaded = true;
         assert_eq!(s.pick(&mut st, &Flow { dest: d, ..flow(0) }, &down), None);
+    }
+
+    /// Weights 3:1 give 75% and 25% of many destinations, within a percent.
+    #[test]
+    fn destination_shares_follow_weights() {
+        let s = build(SchedKind::Dh, reals(&[3, 1]), &SchedParams::default()).unwrap();
+        let mut st = s.new_state();
+        let loads = vec![RealLoad::default(); 2];
+        let n = 100_000u32;
+        let first = (0..n)
+            .filter(|&k| {
+                let dest = IpAddr::V4(Ipv4Addr::from(k.wrapping_mul(2_654_435_761)));
+                s.pick(&mut st, &Flow { dest, ..flow(0) }, &loads) == Some(0)
+            })
+            .count();
+        let share = first as f64 / f64::from(n);
+        assert!((share - 0.75).abs() < 0.01, "{share}");
     }
 }

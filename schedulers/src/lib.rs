@@ -342,7 +342,9 @@ pub const MAX_REALS: usize = 1 << 24;
 /// (sh, dh, mh, conhash) are laid out over the reals with a weight above zero whether or not
 /// they are available, so a health-check flap of one real moves no other real's keys; the
 /// keys of an unavailable real find no real unless `*-fallback` is set (conhash always
-/// walks on to the next real of its ring).
+/// walks on to the next real of its ring). sh, dh and conhash (unless the heaviest real
+/// changes) also move only the keys to or from a real that is added, removed or
+/// re-weighted; mh (Maglev) moves a small share of other reals' keys too.
 pub fn build(
     kind: SchedKind,
     reals: Vec<RealServer>,

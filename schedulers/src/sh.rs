@@ -1,6 +1,10 @@
 //! `sh`: source hashing. The client address (and with `sh-port` the client port) picks a
 //! bucket of a [`BucketTable`]; with `sh-fallback` an unusable real's clients move on to
 //! another real, without it they get none (as IPVS).
+//!
+//! Unlike IPVS, the buckets are filled by weighted rendezvous hashing (see the `bucket`
+//! module), so a client stays on its real across every rebuild that does not touch that
+//! real: adding, removing or re-weighting another real moves only clients to or from it.
 
 use crate::bucket::BucketTable;
 use crate::state::{next_table_id, SchedState};
@@ -52,6 +56,7 @@ impl Scheduler for Sh {
 mod tests {
     use crate::testutil::{flow, reals};
     use crate::{build, Flow, RealLoad, SchedFlags, SchedKind, SchedParams};
+    use std::net::{IpAddr, Ipv4Addr};
 
     fn params(flags: &str) -> SchedParams {
         SchedParams {
@@ -100,5 +105,29 @@ mod tests {
             8
         ];
         assert_eq!(fb.pick(&mut st, &f, &all_down), None);
+    }
+
+    /// Weights 3:1 give 75% and 25% of many clients, within a percent.
+    #[test]
+    fn client_shares_follow_weights() {
+        let rs = reals(&[3, 1]);
+        let loads = vec![RealLoad::default(); 2];
+        for flags in ["", "sh-port"] {
+            let s = build(SchedKind::Sh, rs.clone(), &params(flags)).unwrap();
+            let mut st = s.new_state();
+            let n = 100_000u32;
+            let first = (0..n)
+                .filter(|&c| {
+                    let f = Flow {
+                        client: IpAddr::V4(Ipv4Addr::from(c.wrapping_mul(2_654_435_761))),
+                        client_port: c as u16,
+                        ..flow(0)
+                    };
+                    s.pick(&mut st, &f, &loads) == Some(0)
+                })
+                .count();
+            let share = first as f64 / f64::from(n);
+            assert!((share - 0.75).abs() < 0.01, "{flags:?}: {share}");
+        }
     }
 }

@@ -1,9 +1,12 @@
 //! Properties every scheduler keeps, checked with proptest through the public API.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use proptest::prelude::*;
-use rvs_schedulers::{build, Flow, RealLoad, RealServer, SchedFlags, SchedKind, SchedParams};
+use rvs_schedulers::{
+    build, Flow, RealLoad, RealServer, SchedFlags, SchedKind, SchedParams, Scheduler,
+};
 
 fn real(id: u32, weight: u32, available: bool) -> RealServer {
     RealServer {
@@ -238,5 +241,135 @@ fn gcd(a: u32, b: u32) -> u32 {
         a
     } else {
         gcd(b, a % b)
+    }
+}
+
+/// What a rebuild does to one real X.
+#[derive(Clone, Copy, Debug)]
+enum Touch {
+    /// X joins.
+    Add,
+    /// X leaves.
+    Remove,
+    /// X gets a new weight.
+    Reweight(u32),
+    /// X is taken out by, or brought back from, health checks.
+    Toggle,
+}
+
+fn touch() -> impl Strategy<Value = Touch> {
+    prop_oneof![
+        Just(Touch::Add),
+        Just(Touch::Remove),
+        (1u32..=10).prop_map(Touch::Reweight),
+        Just(Touch::Toggle),
+    ]
+}
+
+/// `rs` with real `x` available (when it is there).
+fn with_up(rs: &[RealServer], x: u32) -> Vec<RealServer> {
+    let mut rs = rs.to_vec();
+    rs.iter_mut()
+        .filter(|r| r.id == x)
+        .for_each(|r| r.available = true);
+    rs
+}
+
+/// The real id `s` picks for `f` with idle loads.
+fn pick_id(s: &Arc<dyn Scheduler>, f: &Flow) -> Option<u32> {
+    let loads = vec![RealLoad::default(); s.reals().len()];
+    s.pick(&mut s.new_state(), f, &loads)
+        .map(|i| s.reals()[i].id)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// sh and dh move only the keys of the one real X that a rebuild adds, removes,
+    /// re-weights or takes out / brings back: when the rebuild takes from X (X removed,
+    /// lighter, or unavailable), every key whose real was not X keeps its real; when it
+    /// gives to X (X added, heavier, or available again), every key whose real is not X
+    /// afterwards had that real before.
+    ///
+    /// Keys: the client address, the client address and port (`sh-port`), the destination
+    /// address (dh); with and without `sh-fallback`; other reals may be unavailable, their
+    /// keys then find none or walk on (the walk stays put too). The table is laid out over
+    /// unavailable reals as well, so while X is unavailable the keys of X's buckets find no
+    /// real or walk on: the membership and weight changes are therefore checked with X
+    /// available on both sides (the tables themselves when X is available), and X's
+    /// availability with each layout.
+    #[test]
+    fn sh_dh_move_only_the_touched_reals_keys(
+        spec in prop::collection::vec((1u32..=10, prop::bool::weighted(0.8)), 2..50),
+        x in any::<prop::sample::Index>(),
+        touch in touch(),
+        sh_port in any::<bool>(),
+        sh_fallback in any::<bool>(),
+        clients in prop::collection::vec((any::<u32>(), any::<u16>()), 200),
+    ) {
+        let all: Vec<_> = spec.iter().enumerate().map(|(i, &(w, av))| real(i as u32, w, av)).collect();
+        let x = x.index(all.len());
+        let xid = all[x].id;
+        let without_x = || {
+            let mut v = all.clone();
+            v.remove(x);
+            v
+        };
+        let (before, after) = match touch {
+            Touch::Add => (without_x(), all.clone()),
+            Touch::Remove => (all.clone(), without_x()),
+            Touch::Reweight(w) => {
+                let mut v = all.clone();
+                v[x].weight = w;
+                (all.clone(), v)
+            }
+            Touch::Toggle => {
+                let mut v = all.clone();
+                v[x].available = !v[x].available;
+                (all.clone(), v)
+            }
+        };
+        let gives_x = |from: &[RealServer], to: &[RealServer]| {
+            let w = |rs: &[RealServer]| rs.iter().find(|r| r.id == xid).map_or(0, |r| r.weight);
+            let up = |rs: &[RealServer]| rs.iter().any(|r| r.id == xid && r.available);
+            w(to) >= w(from) && up(to) >= up(from)
+        };
+        // Both hold when nothing changes (re-weighting to the same weight).
+        let takes_from_x = gives_x(&after, &before);
+        let gives_to_x = gives_x(&before, &after);
+        prop_assert!(takes_from_x || gives_to_x);
+        let sh_params = SchedParams {
+            flags: SchedFlags { sh_port, sh_fallback, ..SchedFlags::default() },
+            ..SchedParams::default()
+        };
+        // Every key of `from` whose real is not X is on the same real in `to`.
+        let kept = |from: Option<u32>, to: Option<u32>| from.map_or(true, |f| f == xid || to == Some(f));
+        for (kind, params) in [(SchedKind::Sh, sh_params), (SchedKind::Dh, SchedParams::default())] {
+            // Each side as configured, and with X available.
+            let tables = |rs: &[RealServer]| {
+                let t = build(kind, rs.to_vec(), &params).unwrap();
+                let up = with_up(rs, xid);
+                let t_up = if up == rs { t.clone() } else { build(kind, up, &params).unwrap() };
+                (t, t_up)
+            };
+            let (a, a_up) = tables(&before);
+            let (b, b_up) = tables(&after);
+            for &(c, p) in &clients {
+                let f = flow(c, p, 0);
+                // dh keys on the destination: give each flow its own.
+                let f = Flow { dest: f.client, ..f };
+                let (ia, ia_up) = (pick_id(&a, &f), pick_id(&a_up, &f));
+                let (ib, ib_up) = (pick_id(&b, &f), pick_id(&b_up, &f));
+                let what = format!("{kind} {touch:?} of {xid}: {ia:?}/{ia_up:?} -> {ib:?}/{ib_up:?}");
+                if takes_from_x {
+                    prop_assert!(kept(ia_up, ib_up), "{}", what);
+                }
+                if gives_to_x {
+                    prop_assert!(kept(ib_up, ia_up), "{}", what);
+                }
+                // X unavailable: keys whose real would not be X keep it.
+                prop_assert!(kept(ia_up, ia) && kept(ib_up, ib), "{}", what);
+            }
+        }
     }
 }

@@ -44,13 +44,33 @@ pub struct Flags {
 }
 
 /// SYN.
-pub const SYN: Flags = Flags { syn: true, ack: false, fin: false, rst: false };
+pub const SYN: Flags = Flags {
+    syn: true,
+    ack: false,
+    fin: false,
+    rst: false,
+};
 /// SYN+ACK.
-pub const SYNACK: Flags = Flags { syn: true, ack: true, fin: false, rst: false };
+pub const SYNACK: Flags = Flags {
+    syn: true,
+    ack: true,
+    fin: false,
+    rst: false,
+};
 /// ACK.
-pub const ACK: Flags = Flags { syn: false, ack: true, fin: false, rst: false };
+pub const ACK: Flags = Flags {
+    syn: false,
+    ack: true,
+    fin: false,
+    rst: false,
+};
 /// FIN+ACK.
-pub const FINACK: Flags = Flags { syn: false, ack: true, fin: true, rst: false };
+pub const FINACK: Flags = Flags {
+    syn: false,
+    ack: true,
+    fin: true,
+    rst: false,
+};
 
 /// An Ethernet frame carrying TCP over IPv4 or IPv6 (addresses must share a family).
 pub fn tcp(
@@ -81,10 +101,18 @@ pub fn tcp(
 }
 
 /// An Ethernet frame carrying UDP over IPv4 or IPv6.
-pub fn udp(src_mac: &str, dst_mac: &str, src: (&str, u16), dst: (&str, u16), payload: &[u8]) -> Vec<u8> {
+pub fn udp(
+    src_mac: &str,
+    dst_mac: &str,
+    src: (&str, u16),
+    dst: (&str, u16),
+    payload: &[u8],
+) -> Vec<u8> {
     let b = ip_builder(src_mac, dst_mac, src.0, dst.0);
     let mut out = Vec::new();
-    b.udp(src.1, dst.1).write(&mut out, payload).expect("build udp");
+    b.udp(src.1, dst.1)
+        .write(&mut out, payload)
+        .expect("build udp");
     out
 }
 
@@ -95,7 +123,10 @@ fn ip_builder(
     dst: &str,
 ) -> etherparse::PacketBuilderStep<etherparse::IpHeaders> {
     let eth = PacketBuilder::ethernet2(mac(src_mac), mac(dst_mac));
-    match (src.parse::<IpAddr>().unwrap(), dst.parse::<IpAddr>().unwrap()) {
+    match (
+        src.parse::<IpAddr>().unwrap(),
+        dst.parse::<IpAddr>().unwrap(),
+    ) {
         (IpAddr::V4(s), IpAddr::V4(d)) => eth.ipv4(s.octets(), d.octets(), 64),
         (IpAddr::V6(s), IpAddr::V6(d)) => eth.ipv6(s.octets(), d.octets(), 64),
         _ => panic!("mixed address families"),
@@ -248,7 +279,12 @@ pub struct ReplayRun {
 
 /// Run `rvsd --replay` with `config` and one capture per named port; panics unless rvsd
 /// exits 0.
-pub fn replay(name: &str, config: &str, inputs: &[(&str, Vec<Record>)], extra: &[&str]) -> ReplayRun {
+pub fn replay(
+    name: &str,
+    config: &str,
+    inputs: &[(&str, Vec<Record>)],
+    extra: &[&str],
+) -> ReplayRun {
     let dir = test_dir(name);
     let cfg = dir.join("rvs.toml");
     std::fs::write(&cfg, config).unwrap();
@@ -258,7 +294,8 @@ pub fn replay(name: &str, config: &str, inputs: &[(&str, Vec<Record>)], extra: &
     for (port, records) in inputs {
         let path = dir.join(format!("in-{port}.pcap"));
         write_pcap(&path, records);
-        cmd.arg("--replay").arg(format!("{port}={}", path.display()));
+        cmd.arg("--replay")
+            .arg(format!("{port}={}", path.display()));
     }
     cmd.args(extra);
     let res = cmd.output().expect("run rvsd");
@@ -276,7 +313,11 @@ pub fn replay(name: &str, config: &str, inputs: &[(&str, Vec<Record>)], extra: &
         let port = path.file_stem().unwrap().to_string_lossy().into_owned();
         outs.insert(port, read_pcap(&path));
     }
-    ReplayRun { out: outs, summary, dir }
+    ReplayRun {
+        out: outs,
+        summary,
+        dir,
+    }
 }
 
 /// Seconds as a capture timestamp.

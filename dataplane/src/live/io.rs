@@ -10,9 +10,10 @@
 //!   (the port has fewer transmit queues than there are workers): send it.
 
 use rvs_dpdk::ring::Producer;
-use rvs_dpdk::{Mbuf, Mempool, TxQueue, MAX_BURST};
+use rvs_dpdk::{Mbuf, Mempool, TxQueue};
 
 use super::buf::MbufBuf;
+use super::plan::BURST;
 use crate::config::PortId;
 use crate::worker::Io;
 
@@ -115,7 +116,7 @@ impl PortTx {
     pub fn queue(queue: TxQueue) -> Self {
         PortTx::Queue {
             queue,
-            pending: Vec::with_capacity(2 * MAX_BURST),
+            pending: Vec::with_capacity(2 * BURST),
         }
     }
 }
@@ -131,7 +132,7 @@ impl Outbox {
     pub fn new(ring: Producer) -> Self {
         Self {
             ring,
-            pending: Vec::with_capacity(2 * MAX_BURST),
+            pending: Vec::with_capacity(2 * BURST),
         }
     }
 }
@@ -171,7 +172,7 @@ impl LiveIo {
             return;
         }
         outbox.pending.push(m);
-        if outbox.pending.len() >= MAX_BURST {
+        if outbox.pending.len() >= BURST {
             self.counters.ring_full += flush_outbox(outbox);
         }
     }
@@ -200,7 +201,7 @@ impl LiveIo {
         match self.ports.get_mut(port.index()) {
             Some(PortTx::Queue { queue, pending }) => {
                 pending.push(m);
-                if pending.len() >= MAX_BURST {
+                if pending.len() >= BURST {
                     self.counters.tx_refused += flush_queue(queue, pending);
                 }
             }

@@ -28,9 +28,11 @@
 //! ```
 //! (`workers` queues per port is an upper bound: a device may have fewer.)
 
-use rvs_dpdk::MAX_BURST;
-
 use crate::neigh::NeighLimits;
+
+/// Frames a worker takes per receive or ring poll, and buffers per transmit queue or
+/// outbox before it flushes early.
+pub const BURST: usize = 32;
 
 /// Receive descriptors asked for per queue (the device may adjust).
 pub const RX_DESC: u16 = 1024;
@@ -48,7 +50,7 @@ const EAL_BASE_MB: u64 = 128;
 /// Mbufs the pool needs for `ports` ports, `workers` workers and `extra` injected frames.
 pub fn pool_mbufs(ports: usize, workers: u16, extra: usize) -> u32 {
     let (p, w) = (ports as u64, u64::from(workers));
-    let burst = MAX_BURST as u64;
+    let burst = BURST as u64;
     let descriptors = p * w * (u64::from(RX_DESC) + u64::from(TX_DESC));
     let per_worker = w * (u64::from(POOL_CACHE) + burst * (1 + 2 * p + w));
     let rings = w * w.saturating_sub(1) * u64::from(RING_SIZE);
@@ -68,9 +70,8 @@ fn has_lcores(args: &[String]) -> bool {
 
 /// True when `args` already size the memory (`-m`, `--socket-mem`).
 fn has_memory(args: &[String]) -> bool {
-    args.iter().any(|a| {
-        a == "--socket-mem" || a.starts_with("--socket-mem=") || a.starts_with("-m")
-    })
+    args.iter()
+        .any(|a| a == "--socket-mem" || a.starts_with("--socket-mem=") || a.starts_with("-m"))
 }
 
 /// The EAL command line for `workers` workers (see the module documentation). `cpus` is
@@ -151,7 +152,10 @@ mod tests {
             strings(&["--no-huge", "--no-shconf", "-l", "0-1", "-m", "148"])
         );
         let a = eal_args(&strings(&["-m", "512"]), 1, true, 4, 8192);
-        assert_eq!(a, strings(&["-m", "512", "--no-huge", "--no-shconf", "-l", "0-1"]));
+        assert_eq!(
+            a,
+            strings(&["-m", "512", "--no-huge", "--no-shconf", "-l", "0-1"])
+        );
     }
 
     #[test]

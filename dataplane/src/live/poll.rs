@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rvs_dpdk::ring::Consumer;
-use rvs_dpdk::{Mbuf, RxQueue, MAX_BURST};
+use rvs_dpdk::{Mbuf, RxQueue};
 
 use super::buf::MbufBuf;
 use super::io::{IoCounters, LiveIo, Tag};
+use super::plan::BURST;
 use crate::config::PortId;
 use crate::counters::WorkerCounters;
 use crate::duties::learn_neighbor;
@@ -98,7 +99,7 @@ impl WorkerLoop {
             self.io.transmit(port, m);
         }
         self.io.flush();
-        let mut burst: Vec<Mbuf> = Vec::with_capacity(MAX_BURST);
+        let mut burst: Vec<Mbuf> = Vec::with_capacity(BURST);
         let mut last_tick = 0;
         let mut next_publish = 0;
         let mut idle = 0u32;
@@ -114,13 +115,13 @@ impl WorkerLoop {
             }
             let mut got = 0;
             for (port, queue) in &mut self.rx {
-                got += queue.rx_burst(&mut burst, MAX_BURST);
+                got += queue.rx_burst(&mut burst, BURST);
                 for m in burst.drain(..) {
                     received(&mut self.worker, &self.snap, &mut self.io, *port, m, now);
                 }
             }
             for ring in &mut self.inbox {
-                got += ring.dequeue_burst(&mut burst, MAX_BURST);
+                got += ring.dequeue_burst(&mut burst, BURST);
                 for m in burst.drain(..) {
                     steered(&mut self.worker, &mut self.io, m, now);
                 }

@@ -29,18 +29,40 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             tx_desc: TX_DESC,
             rss: true,
             promiscuous: true,
-            mac: p.mac,
+            // Set below, where a device that cannot change its MAC is tolerated.
+            mac: None,
             // The pipeline does its own checksum work (incremental, or complete on ports
             // marked sw_checksum); it requests no offload per packet.
             checksum_offload: false,
         };
         let port = Port::open(eal, &p.device, pool, &dev).map_err(fail)?;
+        if let Some(mac) = p.mac {
+            set_mac(&p.name, &port, mac).map_err(fail)?;
+        }
         port.start().map_err(fail)?;
         log_port(&p.name, &port);
         ports.push(port);
     }
     Ok(ports)
 }
+
+/// Give the device the configured MAC. A device that cannot change it (ENOTSUP) keeps
+/// its own: the port is promiscuous, so frames to the configured MAC, which the pipeline
+/// uses, still arrive.
+fn set_mac(name: &str, port: &Port, mac: [u8; 6]) -> Result<(), rvs_dpdk::Error> {
+    match port.set_mac(mac) {
+        Err(rvs_dpdk::Error::Port { code: ENOTSUP, .. }) => {
+            eprintln!(
+                "rvsd: port {name}: the device cannot change its MAC; relying on promiscuous mode"
+            );
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// `-ENOTSUP`: what a PMD returns for an operation it lacks.
+const ENOTSUP: i32 = -95;
 
 /// True when the pipeline must finish L4 checksums in software for frames of `port`:
 /// the device cannot compute TCP and UDP checksums (such devices are fed by the kernel,
@@ -65,7 +87,9 @@ fn log_port(name: &str, port: &Port) {
     let link = match link {
         Ok(l) if l.up => format!(
             "up{}{}",
-            l.speed_mbps.map(|s| format!(" {s} Mb/s")).unwrap_or_default(),
+            l.speed_mbps
+                .map(|s| format!(" {s} Mb/s"))
+                .unwrap_or_default(),
             if l.full_duplex { " full-duplex" } else { "" }
         ),
         Ok(_) => "down".to_owned(),

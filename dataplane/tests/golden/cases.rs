@@ -19,7 +19,13 @@ fn case(
     verdict: Verdict,
     expect: fn(&Lab) -> Vec<Out>,
 ) -> Case {
-    Case { what, before, input: Box::new(move |_| input.clone()), verdict, expect }
+    Case {
+        what,
+        before,
+        input: Box::new(move |_| input.clone()),
+        verdict,
+        expect,
+    }
 }
 
 /// A case whose input needs the lab (FULLNAT replies address the local port).
@@ -29,16 +35,30 @@ fn case_with(
     input: fn(&Lab) -> (&'static str, Vec<u8>),
     expect: fn(&Lab) -> Vec<Out>,
 ) -> Case {
-    Case { what, before, input: Box::new(input), verdict: Verdict::Send, expect }
+    Case {
+        what,
+        before,
+        input: Box::new(input),
+        verdict: Verdict::Send,
+        expect,
+    }
 }
 
-fn drop_case(what: &'static str, before: Vec<(&'static str, Vec<u8>)>, input: (&'static str, Vec<u8>), r: DropReason) -> Case {
+fn drop_case(
+    what: &'static str,
+    before: Vec<(&'static str, Vec<u8>)>,
+    input: (&'static str, Vec<u8>),
+    r: DropReason,
+) -> Case {
     case(what, before, input, Verdict::Drop(r), none)
 }
 
 /// The local port of the connection opened from client port `cport`.
 fn lport(lab: &Lab, cport: u16) -> u16 {
-    lab.conn_by_client_port(cport).local.expect("FULLNAT connection").port()
+    lab.conn_by_client_port(cport)
+        .local
+        .expect("FULLNAT connection")
+        .port()
 }
 
 fn syn4(dport: u16, cport: u16) -> (&'static str, Vec<u8>) {
@@ -71,13 +91,25 @@ pub fn cases() -> Vec<Case> {
 
 fn modes_v4() -> Vec<Case> {
     vec![
-        case("NAT v4 TCP in: destination becomes the real", vec![], syn4(80, 40000), Verdict::Send, |_| {
-            vec![("lan0", v4_tcp(LAN, real_mac(11), C1, r4(11), 40000, 8080, SYN, 63))]
-        }),
+        case(
+            "NAT v4 TCP in: destination becomes the real",
+            vec![],
+            syn4(80, 40000),
+            Verdict::Send,
+            |_| {
+                vec![(
+                    "lan0",
+                    v4_tcp(LAN, real_mac(11), C1, r4(11), 40000, 8080, SYN, 63),
+                )]
+            },
+        ),
         case(
             "NAT v4 TCP out: source becomes the VIP",
             vec![syn4(80, 40000)],
-            ("lan0", v4_tcp(real_mac(11), LAN, r4(11), C1, 8080, 40000, SYNACK, 64)),
+            (
+                "lan0",
+                v4_tcp(real_mac(11), LAN, r4(11), C1, 8080, 40000, SYNACK, 64),
+            ),
             Verdict::Send,
             |_| vec![("wan0", v4_tcp(WAN, GW, VIP, C1, 80, 40000, SYNACK, 63))],
         ),
@@ -113,23 +145,54 @@ fn modes_v4() -> Vec<Case> {
             vec![],
             ("wan0", v4_udp(GW, WAN, C1, VIP, 5000, 53, 64)),
             Verdict::Send,
-            |_| vec![("lan0", v4_udp(LAN, real_mac(11), C1, r4(11), 5000, 5353, 63))],
+            |_| {
+                vec![(
+                    "lan0",
+                    v4_udp(LAN, real_mac(11), C1, r4(11), 5000, 5353, 63),
+                )]
+            },
         ),
         case(
             "NAT v4 UDP out",
             vec![("wan0", v4_udp(GW, WAN, C1, VIP, 5000, 53, 64))],
-            ("lan0", v4_udp(real_mac(11), LAN, r4(11), C1, 5353, 5000, 64)),
+            (
+                "lan0",
+                v4_udp(real_mac(11), LAN, r4(11), C1, 5353, 5000, 64),
+            ),
             Verdict::Send,
             |_| vec![("wan0", v4_udp(WAN, GW, VIP, C1, 53, 5000, 63))],
         ),
-        case("FULLNAT v4 TCP in: source local, destination real", vec![], syn4(81, 40000), Verdict::Send, |lab| {
-            let lp = lport(lab, 40000);
-            vec![("lan0", v4_tcp(LAN, real_mac(12), LADDR, r4(12), lp, 8080, SYN, 63))]
-        }),
+        case(
+            "FULLNAT v4 TCP in: source local, destination real",
+            vec![],
+            syn4(81, 40000),
+            Verdict::Send,
+            |lab| {
+                let lp = lport(lab, 40000);
+                vec![(
+                    "lan0",
+                    v4_tcp(LAN, real_mac(12), LADDR, r4(12), lp, 8080, SYN, 63),
+                )]
+            },
+        ),
         case_with(
             "FULLNAT v4 TCP out: back to the client from the VIP",
             vec![syn4(81, 40000)],
-            |lab| ("lan0", v4_tcp(real_mac(12), LAN, r4(12), LADDR, 8080, lport(lab, 40000), SYNACK, 64)),
+            |lab| {
+                (
+                    "lan0",
+                    v4_tcp(
+                        real_mac(12),
+                        LAN,
+                        r4(12),
+                        LADDR,
+                        8080,
+                        lport(lab, 40000),
+                        SYNACK,
+                        64,
+                    ),
+                )
+            },
             |_| vec![("wan0", v4_tcp(WAN, GW, VIP, C1, 81, 40000, SYNACK, 63))],
         ),
         case(
@@ -137,33 +200,73 @@ fn modes_v4() -> Vec<Case> {
             vec![],
             ("wan0", v4_udp(GW, WAN, C1, VIP, 5000, 54, 64)),
             Verdict::Send,
-            |lab| vec![("lan0", v4_udp(LAN, real_mac(12), LADDR, r4(12), lport(lab, 5000), 53, 63))],
+            |lab| {
+                vec![(
+                    "lan0",
+                    v4_udp(LAN, real_mac(12), LADDR, r4(12), lport(lab, 5000), 53, 63),
+                )]
+            },
         ),
         case_with(
             "FULLNAT v4 UDP out",
             vec![("wan0", v4_udp(GW, WAN, C1, VIP, 5000, 54, 64))],
-            |lab| ("lan0", v4_udp(real_mac(12), LAN, r4(12), LADDR, 53, lport(lab, 5000), 64)),
+            |lab| {
+                (
+                    "lan0",
+                    v4_udp(real_mac(12), LAN, r4(12), LADDR, 53, lport(lab, 5000), 64),
+                )
+            },
             |_| vec![("wan0", v4_udp(WAN, GW, VIP, C1, 54, 5000, 63))],
         ),
-        case("DR v4 TCP: only the MACs change", vec![], syn4(82, 40000), Verdict::Send, |_| {
-            vec![("lan0", v4_tcp(LAN, real_mac(13), C1, VIP, 40000, 82, SYN, 64))]
-        }),
-        case("TUN v4 TCP: IPIP toward the real, inner untouched", vec![], syn4(83, 40000), Verdict::Send, |_| {
-            let inner = ip_of(&syn4(83, 40000).1);
-            vec![("lan0", v4_tunnel(LAN, real_mac(14), LAN_IP, r4(14), 64, &inner))]
-        }),
+        case(
+            "DR v4 TCP: only the MACs change",
+            vec![],
+            syn4(82, 40000),
+            Verdict::Send,
+            |_| {
+                vec![(
+                    "lan0",
+                    v4_tcp(LAN, real_mac(13), C1, VIP, 40000, 82, SYN, 64),
+                )]
+            },
+        ),
+        case(
+            "TUN v4 TCP: IPIP toward the real, inner untouched",
+            vec![],
+            syn4(83, 40000),
+            Verdict::Send,
+            |_| {
+                let inner = ip_of(&syn4(83, 40000).1);
+                vec![(
+                    "lan0",
+                    v4_tunnel(LAN, real_mac(14), LAN_IP, r4(14), 64, &inner),
+                )]
+            },
+        ),
     ]
 }
 
 fn modes_v6() -> Vec<Case> {
     vec![
-        case("NAT v6 TCP in", vec![], syn6(80, 40000), Verdict::Send, |_| {
-            vec![("lan0", v6_tcp(LAN, real_mac(11), C6, r6(11), 40000, 8080, SYN, 63))]
-        }),
+        case(
+            "NAT v6 TCP in",
+            vec![],
+            syn6(80, 40000),
+            Verdict::Send,
+            |_| {
+                vec![(
+                    "lan0",
+                    v6_tcp(LAN, real_mac(11), C6, r6(11), 40000, 8080, SYN, 63),
+                )]
+            },
+        ),
         case(
             "NAT v6 TCP out",
             vec![syn6(80, 40000)],
-            ("lan0", v6_tcp(real_mac(11), LAN, r6(11), C6, 8080, 40000, SYNACK, 64)),
+            (
+                "lan0",
+                v6_tcp(real_mac(11), LAN, r6(11), C6, 8080, 40000, SYNACK, 64),
+            ),
             Verdict::Send,
             |_| vec![("wan0", v6_tcp(WAN, C6_MAC, VIP6, C6, 80, 40000, SYNACK, 63))],
         ),
@@ -172,23 +275,54 @@ fn modes_v6() -> Vec<Case> {
             vec![],
             ("wan0", v6_udp(C6_MAC, WAN, C6, VIP6, 5000, 53, 64)),
             Verdict::Send,
-            |_| vec![("lan0", v6_udp(LAN, real_mac(11), C6, r6(11), 5000, 5353, 63))],
+            |_| {
+                vec![(
+                    "lan0",
+                    v6_udp(LAN, real_mac(11), C6, r6(11), 5000, 5353, 63),
+                )]
+            },
         ),
         case(
             "NAT v6 UDP out",
             vec![("wan0", v6_udp(C6_MAC, WAN, C6, VIP6, 5000, 53, 64))],
-            ("lan0", v6_udp(real_mac(11), LAN, r6(11), C6, 5353, 5000, 64)),
+            (
+                "lan0",
+                v6_udp(real_mac(11), LAN, r6(11), C6, 5353, 5000, 64),
+            ),
             Verdict::Send,
             |_| vec![("wan0", v6_udp(WAN, C6_MAC, VIP6, C6, 53, 5000, 63))],
         ),
-        case("FULLNAT v6 TCP in", vec![], syn6(81, 40000), Verdict::Send, |lab| {
-            let lp = lport(lab, 40000);
-            vec![("lan0", v6_tcp(LAN, real_mac(12), LADDR6, r6(12), lp, 8080, SYN, 63))]
-        }),
+        case(
+            "FULLNAT v6 TCP in",
+            vec![],
+            syn6(81, 40000),
+            Verdict::Send,
+            |lab| {
+                let lp = lport(lab, 40000);
+                vec![(
+                    "lan0",
+                    v6_tcp(LAN, real_mac(12), LADDR6, r6(12), lp, 8080, SYN, 63),
+                )]
+            },
+        ),
         case_with(
             "FULLNAT v6 TCP out",
             vec![syn6(81, 40000)],
-            |lab| ("lan0", v6_tcp(real_mac(12), LAN, r6(12), LADDR6, 8080, lport(lab, 40000), SYNACK, 64)),
+            |lab| {
+                (
+                    "lan0",
+                    v6_tcp(
+                        real_mac(12),
+                        LAN,
+                        r6(12),
+                        LADDR6,
+                        8080,
+                        lport(lab, 40000),
+                        SYNACK,
+                        64,
+                    ),
+                )
+            },
             |_| vec![("wan0", v6_tcp(WAN, C6_MAC, VIP6, C6, 81, 40000, SYNACK, 63))],
         ),
         case(
@@ -196,12 +330,22 @@ fn modes_v6() -> Vec<Case> {
             vec![],
             ("wan0", v6_udp(C6_MAC, WAN, C6, VIP6, 5000, 54, 64)),
             Verdict::Send,
-            |lab| vec![("lan0", v6_udp(LAN, real_mac(12), LADDR6, r6(12), lport(lab, 5000), 53, 63))],
+            |lab| {
+                vec![(
+                    "lan0",
+                    v6_udp(LAN, real_mac(12), LADDR6, r6(12), lport(lab, 5000), 53, 63),
+                )]
+            },
         ),
         case_with(
             "FULLNAT v6 UDP out",
             vec![("wan0", v6_udp(C6_MAC, WAN, C6, VIP6, 5000, 54, 64))],
-            |lab| ("lan0", v6_udp(real_mac(12), LAN, r6(12), LADDR6, 53, lport(lab, 5000), 64)),
+            |lab| {
+                (
+                    "lan0",
+                    v6_udp(real_mac(12), LAN, r6(12), LADDR6, 53, lport(lab, 5000), 64),
+                )
+            },
             |_| vec![("wan0", v6_udp(WAN, C6_MAC, VIP6, C6, 54, 5000, 63))],
         ),
         case(
@@ -211,10 +355,19 @@ fn modes_v6() -> Vec<Case> {
             Verdict::Send,
             |_| vec![("lan0", v6_udp(LAN, real_mac(13), C6, VIP6, 5000, 82, 64))],
         ),
-        case("TUN v6 TCP: IPv6-in-IPv6 toward the real", vec![], syn6(83, 40000), Verdict::Send, |_| {
-            let inner = ip_of(&syn6(83, 40000).1);
-            vec![("lan0", v6_tunnel(LAN, real_mac(14), LAN6, r6(14), 64, &inner))]
-        }),
+        case(
+            "TUN v6 TCP: IPv6-in-IPv6 toward the real",
+            vec![],
+            syn6(83, 40000),
+            Verdict::Send,
+            |_| {
+                let inner = ip_of(&syn6(83, 40000).1);
+                vec![(
+                    "lan0",
+                    v6_tunnel(LAN, real_mac(14), LAN6, r6(14), 64, &inner),
+                )]
+            },
+        ),
     ]
 }
 
@@ -225,12 +378,31 @@ fn icmp_errors() -> Vec<Case> {
             vec![syn4(80, 40001)],
             ("lan0", {
                 let fwd = v4_tcp(LAN, real_mac(11), C1, r4(11), 40001, 8080, SYN, 63);
-                v4_icmp_error(real_mac(11), LAN, r4(11), C1, 64, port_unreachable(), &quote(&fwd, 20))
+                v4_icmp_error(
+                    real_mac(11),
+                    LAN,
+                    r4(11),
+                    C1,
+                    64,
+                    port_unreachable(),
+                    &quote(&fwd, 20),
+                )
             }),
             Verdict::Send,
             |_| {
                 let as_sent = v4_tcp(GW, WAN, C1, VIP, 40001, 80, SYN, 63);
-                vec![("wan0", v4_icmp_error(WAN, GW, VIP, C1, 63, port_unreachable(), &quote(&as_sent, 20)))]
+                vec![(
+                    "wan0",
+                    v4_icmp_error(
+                        WAN,
+                        GW,
+                        VIP,
+                        C1,
+                        63,
+                        port_unreachable(),
+                        &quote(&as_sent, 20),
+                    ),
+                )]
             },
         ),
         case(
@@ -238,7 +410,15 @@ fn icmp_errors() -> Vec<Case> {
             vec![syn4(81, 40002)],
             ("wan0", {
                 let reply = v4_tcp(WAN, GW, VIP, C1, 81, 40002, SYNACK, 63);
-                v4_icmp_error(GW, WAN, ROUTER, VIP, 64, frag_needed(1400), &quote(&reply, 20))
+                v4_icmp_error(
+                    GW,
+                    WAN,
+                    ROUTER,
+                    VIP,
+                    64,
+                    frag_needed(1400),
+                    &quote(&reply, 20),
+                )
             }),
             Verdict::Send,
             |lab| {
@@ -246,7 +426,15 @@ fn icmp_errors() -> Vec<Case> {
                 let as_sent = v4_tcp(real_mac(12), LAN, r4(12), LADDR, 8080, lp, SYNACK, 63);
                 vec![(
                     "lan0",
-                    v4_icmp_error(LAN, real_mac(12), LADDR, r4(12), 63, frag_needed(1400), &quote(&as_sent, 20)),
+                    v4_icmp_error(
+                        LAN,
+                        real_mac(12),
+                        LADDR,
+                        r4(12),
+                        63,
+                        frag_needed(1400),
+                        &quote(&as_sent, 20),
+                    ),
                 )]
             },
         ),
@@ -255,12 +443,31 @@ fn icmp_errors() -> Vec<Case> {
             vec![syn6(80, 40003)],
             ("lan0", {
                 let fwd = v6_tcp(LAN, real_mac(11), C6, r6(11), 40003, 8080, SYN, 63);
-                v6_icmp(real_mac(11), LAN, r6(11), C6, 64, v6_port_unreachable(), &quote(&fwd, 40))
+                v6_icmp(
+                    real_mac(11),
+                    LAN,
+                    r6(11),
+                    C6,
+                    64,
+                    v6_port_unreachable(),
+                    &quote(&fwd, 40),
+                )
             }),
             Verdict::Send,
             |_| {
                 let as_sent = v6_tcp(C6_MAC, WAN, C6, VIP6, 40003, 80, SYN, 63);
-                vec![("wan0", v6_icmp(WAN, C6_MAC, VIP6, C6, 63, v6_port_unreachable(), &quote(&as_sent, 40)))]
+                vec![(
+                    "wan0",
+                    v6_icmp(
+                        WAN,
+                        C6_MAC,
+                        VIP6,
+                        C6,
+                        63,
+                        v6_port_unreachable(),
+                        &quote(&as_sent, 40),
+                    ),
+                )]
             },
         ),
         case(
@@ -273,7 +480,18 @@ fn icmp_errors() -> Vec<Case> {
             Verdict::Send,
             |_| {
                 let as_sent = v6_tcp(real_mac(11), LAN, r6(11), C6, 8080, 40004, SYNACK, 63);
-                vec![("lan0", v6_icmp(LAN, real_mac(11), C6, r6(11), 63, too_big(1280), &quote(&as_sent, 40)))]
+                vec![(
+                    "lan0",
+                    v6_icmp(
+                        LAN,
+                        real_mac(11),
+                        C6,
+                        r6(11),
+                        63,
+                        too_big(1280),
+                        &quote(&as_sent, 40),
+                    ),
+                )]
             },
         ),
     ]
@@ -292,14 +510,31 @@ fn duties() -> Vec<Case> {
         case(
             "ARP request for a FULLNAT local address is answered on lan0",
             vec![],
-            ("lan0", arp(1, real_mac(12), BCAST, (real_mac(12), r4(12)), (ZERO_MAC, LADDR))),
+            (
+                "lan0",
+                arp(
+                    1,
+                    real_mac(12),
+                    BCAST,
+                    (real_mac(12), r4(12)),
+                    (ZERO_MAC, LADDR),
+                ),
+            ),
             Verdict::Send,
-            |_| vec![("lan0", arp(2, LAN, real_mac(12), (LAN, LADDR), (real_mac(12), r4(12))))],
+            |_| {
+                vec![(
+                    "lan0",
+                    arp(2, LAN, real_mac(12), (LAN, LADDR), (real_mac(12), r4(12))),
+                )]
+            },
         ),
         case(
             "ARP request for the director's own address is answered",
             vec![],
-            ("wan0", arp(1, GW, BCAST, (GW, GW_IP), (ZERO_MAC, [10, 0, 0, 1]))),
+            (
+                "wan0",
+                arp(1, GW, BCAST, (GW, GW_IP), (ZERO_MAC, [10, 0, 0, 1])),
+            ),
             Verdict::Send,
             |_| vec![("wan0", arp(2, WAN, GW, (WAN, [10, 0, 0, 1]), (GW, GW_IP)))],
         ),
@@ -308,14 +543,27 @@ fn duties() -> Vec<Case> {
             vec![],
             syn4(86, 40000),
             Verdict::Send,
-            |_| vec![("lan0", arp(1, LAN, BCAST, (LAN, LAN_IP), (ZERO_MAC, r4(20))))],
+            |_| {
+                vec![(
+                    "lan0",
+                    arp(1, LAN, BCAST, (LAN, LAN_IP), (ZERO_MAC, r4(20))),
+                )]
+            },
         ),
         case(
             "The ARP reply releases the waiting packet",
             vec![syn4(86, 40000)],
-            ("lan0", arp(2, r20_mac, LAN, (r20_mac, r4(20)), (LAN, LAN_IP))),
+            (
+                "lan0",
+                arp(2, r20_mac, LAN, (r20_mac, r4(20)), (LAN, LAN_IP)),
+            ),
             Verdict::Send,
-            |_| vec![("lan0", v4_tcp(LAN, [2, 0, 0, 0, 1, 0x20], C1, r4(20), 40000, 86, SYN, 63))],
+            |_| {
+                vec![(
+                    "lan0",
+                    v4_tcp(LAN, [2, 0, 0, 0, 1, 0x20], C1, r4(20), 40000, 86, SYN, 63),
+                )]
+            },
         ),
         case(
             "ICMP echo to the VIP is answered",
@@ -348,18 +596,34 @@ fn drops() -> Vec<Case> {
     let mut lldp = v4_udp(GW, WAN, C1, VIP, 5000, 53, 64);
     lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
     vec![
-        drop_case("A truncated frame is malformed", vec![], ("wan0", syn4(80, 40000).1[..30].to_vec()), DropReason::Malformed),
-        drop_case("LLDP is not handled", vec![], ("wan0", lldp), DropReason::UnsupportedProtocol),
+        drop_case(
+            "A truncated frame is malformed",
+            vec![],
+            ("wan0", syn4(80, 40000).1[..30].to_vec()),
+            DropReason::Malformed,
+        ),
+        drop_case(
+            "LLDP is not handled",
+            vec![],
+            ("wan0", lldp),
+            DropReason::UnsupportedProtocol,
+        ),
         drop_case(
             "TCP to an address that is not ours",
             vec![],
-            ("wan0", v4_tcp(GW, WAN, C1, [10, 0, 0, 77], 40000, 80, SYN, 64)),
+            (
+                "wan0",
+                v4_tcp(GW, WAN, C1, [10, 0, 0, 77], 40000, 80, SYN, 64),
+            ),
             DropReason::NotForUs,
         ),
         drop_case(
             "ARP for an address that is not ours",
             vec![],
-            ("wan0", arp(1, GW, BCAST, (GW, GW_IP), (ZERO_MAC, [10, 0, 0, 77]))),
+            (
+                "wan0",
+                arp(1, GW, BCAST, (GW, GW_IP), (ZERO_MAC, [10, 0, 0, 77])),
+            ),
             DropReason::NotForUs,
         ),
         drop_case(
@@ -368,8 +632,18 @@ fn drops() -> Vec<Case> {
             ("wan0", v4_echo(GW, WAN, C1, [10, 0, 0, 77], 64, true)),
             DropReason::NotForUs,
         ),
-        drop_case("A VIP port without a service", vec![], syn4(9999, 40000), DropReason::NoService),
-        drop_case("A service whose only real is quiesced", vec![], syn4(84, 40000), DropReason::NoReal),
+        drop_case(
+            "A VIP port without a service",
+            vec![],
+            syn4(9999, 40000),
+            DropReason::NoService,
+        ),
+        drop_case(
+            "A service whose only real is quiesced",
+            vec![],
+            syn4(84, 40000),
+            DropReason::NoReal,
+        ),
         drop_case(
             "A mid-stream ACK with no connection",
             vec![],
@@ -382,18 +656,46 @@ fn drops() -> Vec<Case> {
             ("wan0", v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 1)),
             DropReason::TtlExceeded,
         ),
-        drop_case("A real with no route", vec![], syn6(85, 40000), DropReason::NoRoute),
-        drop_case("The 17th packet waiting for one neighbour", queue, syn4(86, 42000), DropReason::NeighborQueueFull),
-        drop_case("TUN: a DF packet that no longer fits the MTU", vec![], ("wan0", tcp4_big(83)), DropReason::TooBig),
+        drop_case(
+            "A real with no route",
+            vec![],
+            syn6(85, 40000),
+            DropReason::NoRoute,
+        ),
+        drop_case(
+            "The 17th packet waiting for one neighbour",
+            queue,
+            syn4(86, 42000),
+            DropReason::NeighborQueueFull,
+        ),
+        drop_case(
+            "TUN: a DF packet that no longer fits the MTU",
+            vec![],
+            ("wan0", tcp4_big(83)),
+            DropReason::TooBig,
+        ),
         drop_case(
             "An ICMP error about no known connection",
             vec![],
             ("lan0", {
                 let unknown = v4_tcp(LAN, real_mac(11), C2, r4(11), 1, 2, SYN, 63);
-                v4_icmp_error(real_mac(11), LAN, r4(11), C2, 64, port_unreachable(), &quote(&unknown, 20))
+                v4_icmp_error(
+                    real_mac(11),
+                    LAN,
+                    r4(11),
+                    C2,
+                    64,
+                    port_unreachable(),
+                    &quote(&unknown, 20),
+                )
             }),
             DropReason::IcmpNoConnection,
         ),
-        drop_case("An IPv4 fragment", vec![], ("wan0", fragment), DropReason::Fragment),
+        drop_case(
+            "An IPv4 fragment",
+            vec![],
+            ("wan0", fragment),
+            DropReason::Fragment,
+        ),
     ]
 }

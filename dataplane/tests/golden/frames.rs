@@ -44,7 +44,9 @@ pub const fn r4(h: u8) -> [u8; 4] {
 pub const fn v6(n: u16, h: u16) -> [u8; 16] {
     let n = n.to_be_bytes();
     let h = h.to_be_bytes();
-    [0x20, 0x01, 0x0d, 0xb8, n[0], n[1], 0, 0, 0, 0, 0, 0, 0, 0, h[0], h[1]]
+    [
+        0x20, 0x01, 0x0d, 0xb8, n[0], n[1], 0, 0, 0, 0, 0, 0, 0, 0, h[0], h[1],
+    ]
 }
 
 /// The on-link IPv6 client `2001:db8::c1`.
@@ -71,11 +73,20 @@ pub struct Flags {
 }
 
 /// SYN.
-pub const SYN: Flags = Flags { syn: true, ack: false };
+pub const SYN: Flags = Flags {
+    syn: true,
+    ack: false,
+};
 /// SYN+ACK.
-pub const SYNACK: Flags = Flags { syn: true, ack: true };
+pub const SYNACK: Flags = Flags {
+    syn: true,
+    ack: true,
+};
 /// ACK.
-pub const ACK: Flags = Flags { syn: false, ack: true };
+pub const ACK: Flags = Flags {
+    syn: false,
+    ack: true,
+};
 
 /// The TCP segment (payload "hello") after an IP builder step.
 fn tcp_frame(b: PacketBuilderStep<IpHeaders>, sport: u16, dport: u16, f: Flags) -> Vec<u8> {
@@ -93,14 +104,32 @@ fn tcp_frame(b: PacketBuilderStep<IpHeaders>, sport: u16, dport: u16, f: Flags) 
 
 /// TCP over IPv4.
 #[allow(clippy::too_many_arguments)]
-pub fn v4_tcp(sm: Mac, dm: Mac, s: [u8; 4], d: [u8; 4], sp: u16, dp: u16, f: Flags, ttl: u8) -> Vec<u8> {
+pub fn v4_tcp(
+    sm: Mac,
+    dm: Mac,
+    s: [u8; 4],
+    d: [u8; 4],
+    sp: u16,
+    dp: u16,
+    f: Flags,
+    ttl: u8,
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(sm, dm).ipv4(s, d, ttl);
     tcp_frame(b, sp, dp, f)
 }
 
 /// TCP over IPv6.
 #[allow(clippy::too_many_arguments)]
-pub fn v6_tcp(sm: Mac, dm: Mac, s: [u8; 16], d: [u8; 16], sp: u16, dp: u16, f: Flags, hl: u8) -> Vec<u8> {
+pub fn v6_tcp(
+    sm: Mac,
+    dm: Mac,
+    s: [u8; 16],
+    d: [u8; 16],
+    sp: u16,
+    dp: u16,
+    f: Flags,
+    hl: u8,
+) -> Vec<u8> {
     let b = PacketBuilder::ethernet2(sm, dm).ipv6(s, d, hl);
     tcp_frame(b, sp, dp, f)
 }
@@ -138,7 +167,15 @@ pub fn quote(frame: &[u8], ip_header_len: usize) -> Vec<u8> {
 }
 
 /// An ICMP error over IPv4 quoting `quoted`.
-pub fn v4_icmp_error(sm: Mac, dm: Mac, s: [u8; 4], d: [u8; 4], ttl: u8, t: Icmpv4Type, quoted: &[u8]) -> Vec<u8> {
+pub fn v4_icmp_error(
+    sm: Mac,
+    dm: Mac,
+    s: [u8; 4],
+    d: [u8; 4],
+    ttl: u8,
+    t: Icmpv4Type,
+    quoted: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
     PacketBuilder::ethernet2(sm, dm)
         .ipv4(s, d, ttl)
@@ -161,7 +198,15 @@ pub fn frag_needed(mtu: u16) -> Icmpv4Type {
 }
 
 /// An ICMPv6 message over IPv6.
-pub fn v6_icmp(sm: Mac, dm: Mac, s: [u8; 16], d: [u8; 16], hl: u8, t: Icmpv6Type, payload: &[u8]) -> Vec<u8> {
+pub fn v6_icmp(
+    sm: Mac,
+    dm: Mac,
+    s: [u8; 16],
+    d: [u8; 16],
+    hl: u8,
+    t: Icmpv6Type,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
     PacketBuilder::ethernet2(sm, dm)
         .ipv6(s, d, hl)
@@ -184,25 +229,39 @@ pub fn too_big(mtu: u32) -> Icmpv6Type {
 /// An ICMP echo request (IPv4).
 pub fn v4_echo(sm: Mac, dm: Mac, s: [u8; 4], d: [u8; 4], ttl: u8, request: bool) -> Vec<u8> {
     let echo = IcmpEchoHeader { id: 0x1234, seq: 7 };
-    let t = if request { Icmpv4Type::EchoRequest(echo) } else { Icmpv4Type::EchoReply(echo) };
+    let t = if request {
+        Icmpv4Type::EchoRequest(echo)
+    } else {
+        Icmpv4Type::EchoReply(echo)
+    };
     v4_icmp_error(sm, dm, s, d, ttl, t, b"ping-data")
 }
 
 /// An ICMPv6 echo request or reply.
 pub fn v6_echo(sm: Mac, dm: Mac, s: [u8; 16], d: [u8; 16], hl: u8, request: bool) -> Vec<u8> {
     let echo = IcmpEchoHeader { id: 0x1234, seq: 7 };
-    let t = if request { Icmpv6Type::EchoRequest(echo) } else { Icmpv6Type::EchoReply(echo) };
+    let t = if request {
+        Icmpv6Type::EchoRequest(echo)
+    } else {
+        Icmpv6Type::EchoReply(echo)
+    };
     v6_icmp(sm, dm, s, d, hl, t, b"ping-data")
 }
 
 /// A neighbour solicitation for `target` (to its solicited-node address).
 pub fn v6_ns(sm: Mac, s: [u8; 16], target: [u8; 16]) -> Vec<u8> {
-    let snm = [0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15]];
+    let snm = [
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, target[13], target[14], target[15],
+    ];
     let dm = [0x33, 0x33, 0xff, target[13], target[14], target[15]];
     let mut payload = target.to_vec();
     payload.extend_from_slice(&[1, 1]);
     payload.extend_from_slice(&sm);
-    let t = Icmpv6Type::Unknown { type_u8: 135, code_u8: 0, bytes5to8: [0; 4] };
+    let t = Icmpv6Type::Unknown {
+        type_u8: 135,
+        code_u8: 0,
+        bytes5to8: [0; 4],
+    };
     v6_icmp(sm, dm, s, snm, 255, t, &payload)
 }
 
@@ -211,7 +270,11 @@ pub fn v6_na(mac: Mac, dm: Mac, target: [u8; 16], dst: [u8; 16]) -> Vec<u8> {
     let mut payload = target.to_vec();
     payload.extend_from_slice(&[2, 1]);
     payload.extend_from_slice(&mac);
-    let t = Icmpv6Type::Unknown { type_u8: 136, code_u8: 0, bytes5to8: [0x60, 0, 0, 0] };
+    let t = Icmpv6Type::Unknown {
+        type_u8: 136,
+        code_u8: 0,
+        bytes5to8: [0x60, 0, 0, 0],
+    };
     v6_icmp(mac, dm, target, dst, 255, t, &payload)
 }
 
@@ -264,7 +327,10 @@ pub fn check_frame(frame: &[u8]) -> Result<(), String> {
             }
             (h.source().to_vec(), h.destination().to_vec())
         }
-        NetSlice::Ipv6(v6) => (v6.header().source().to_vec(), v6.header().destination().to_vec()),
+        NetSlice::Ipv6(v6) => (
+            v6.header().source().to_vec(),
+            v6.header().destination().to_vec(),
+        ),
     };
     let ok = match &p.transport {
         Some(TransportSlice::Tcp(t)) => {
@@ -278,16 +344,28 @@ pub fn check_frame(frame: &[u8]) -> Result<(), String> {
         Some(TransportSlice::Udp(u)) => {
             let h = u.to_header();
             let want = if src.len() == 4 {
-                h.calc_checksum_ipv4_raw(src[..].try_into().unwrap(), dst[..].try_into().unwrap(), u.payload())
+                h.calc_checksum_ipv4_raw(
+                    src[..].try_into().unwrap(),
+                    dst[..].try_into().unwrap(),
+                    u.payload(),
+                )
             } else {
-                h.calc_checksum_ipv6_raw(src[..].try_into().unwrap(), dst[..].try_into().unwrap(), u.payload())
+                h.calc_checksum_ipv6_raw(
+                    src[..].try_into().unwrap(),
+                    dst[..].try_into().unwrap(),
+                    u.payload(),
+                )
             };
             want.map_err(|e| e.to_string())? == u.checksum()
         }
         Some(TransportSlice::Icmpv4(i)) => i.icmp_type().calc_checksum(i.payload()) == i.checksum(),
         Some(TransportSlice::Icmpv6(i)) => {
             i.icmp_type()
-                .calc_checksum(src[..].try_into().unwrap(), dst[..].try_into().unwrap(), i.payload())
+                .calc_checksum(
+                    src[..].try_into().unwrap(),
+                    dst[..].try_into().unwrap(),
+                    i.payload(),
+                )
                 .map_err(|e| e.to_string())?
                 == i.checksum()
         }

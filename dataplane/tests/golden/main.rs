@@ -22,13 +22,16 @@ enum Verdict {
     Drop(DropReason),
 }
 
+/// A frame to receive, with the port it arrives on.
+type In = (&'static str, Vec<u8>);
+
 /// One golden fixture.
 struct Case {
     what: &'static str,
     /// Frames sent first; what they produce is not checked.
-    before: Vec<(&'static str, Vec<u8>)>,
+    before: Vec<In>,
     /// The input, given the lab after `before` (FULLNAT replies address the local port).
-    input: Box<dyn Fn(&Lab) -> (&'static str, Vec<u8>)>,
+    input: Box<dyn Fn(&Lab) -> In>,
     verdict: Verdict,
     /// The exact output frames, given the lab after the input (for FULLNAT local ports).
     expect: fn(&Lab) -> Vec<Out>,
@@ -106,7 +109,11 @@ fn a_full_table_refuses_new_connections_and_keeps_the_old_one() {
     assert!(lab.send("wan0", &second).is_empty());
     assert_eq!(lab.drop_count(DropReason::TableFull), 1);
     let again = v4_tcp(GW, WAN, C1, VIP, 40000, 80, ACK, 64);
-    assert_eq!(lab.send("wan0", &again).len(), 1, "the established one still flows");
+    assert_eq!(
+        lab.send("wan0", &again).len(),
+        1,
+        "the established one still flows"
+    );
 }
 
 #[test]
