@@ -1,8 +1,17 @@
-//! The rvs forwarding core.
+//! The rvs forwarding core and the `rvsd` daemon.
 //!
-//! - [`wire`]: zero-copy, checked packet views (Ethernet, ARP, IPv4, IPv6, TCP, UDP, ICMP).
-//! - [`packet`]: the packet buffer abstraction shared by the DPDK and in-memory ports.
-//! - [`drop`]: the hot-path drop reason, also a metric label.
+//! Packets: [`wire`] (checked zero-copy views and the one-pass [`wire::parse_frame`]),
+//! [`checksum`] (full and RFC 1624 incremental), [`rewrite`] (NAT, FULLNAT, DR, TUN, ICMP
+//! error translation), [`duties`] (ARP, echo, neighbour discovery), [`packet`] (buffers).
+//!
+//! The worker: [`worker`] (the pipeline), [`connect`] (lookup or schedule and insert),
+//! [`steer`] (which worker owns a packet), [`laddr`] (FULLNAT local ports), [`neigh`],
+//! [`route`], [`counters`], and [`drop::DropReason`], the hot-path drop reason that is also
+//! a metric label.
+//!
+//! Configuration: [`config`] (the validated TOML file), [`service`] and [`snapshot`] (what
+//! workers forward with). Running: [`replay`] with [`replay_io`] (captures in and out, no
+//! DPDK), [`live`] (DPDK ports and worker lcores), [`rvsd`] (the command line).
 
 pub mod checksum;
 pub mod config;

@@ -107,7 +107,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Advance the clock: expire connections and unanswered neighbours.
-    pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, _io: &mut I) {
+    pub fn tick(&mut self, now_ms: u64) {
         let lports = &mut self.lports;
         let expired = self.conns.expire(now_ms, |c: &Conn| {
             if let Some(l) = c.local {
@@ -177,7 +177,15 @@ impl<B: PacketBuf> Worker<B> {
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                 let conn = *self.conns.get(id);
-                self.forward(port, buf, info, &conn, dir, now_ms, io)
+                self.forward(
+                    Carried::Segment { in_port: port },
+                    buf,
+                    info,
+                    &conn,
+                    dir,
+                    now_ms,
+                    io,
+                )
             }
             L4Info::IcmpError { quoted, .. } => {
                 let key = quoted.conn_key().ok_or(DropReason::IcmpNoConnection)?;
@@ -193,17 +201,18 @@ impl<B: PacketBuf> Worker<B> {
                     .lookup(&reversed)
                     .ok_or(DropReason::IcmpNoConnection)?;
                 let conn = *self.conns.get(id);
-                self.forward_icmp_error(port, buf, info, &conn, dir, now_ms, io)
+                self.forward(Carried::IcmpError, buf, info, &conn, dir, now_ms, io)
             }
             _ => self.local_ip(port, buf, info, ip, now_ms, io),
         }
     }
 
-    /// Forward a packet of `conn` travelling `dir`.
+    /// Forward a packet of `conn` travelling `dir`: rewrite it for the connection's mode,
+    /// encapsulate it for TUN, route it toward the connection's peer and transmit it.
     #[allow(clippy::too_many_arguments)]
     fn forward<I: Io<Buf = B>>(
         &mut self,
-        in_port: PortId,
+        carried: Carried,
         mut buf: B,
         info: &FrameInfo,
         conn: &Conn,
@@ -216,92 +225,17 @@ impl<B: PacketBuf> Worker<B> {
             Direction::Reply => conn.client.ip(),
         };
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
-        // Finish the checksum before the rewrite, which then updates it incrementally
-        // (`info` describes the packet as received: its addresses are the old ones).
-        if self.needs_sw_checksum(in_port, hit.port) {
-            fill_l4_checksum(buf.data_mut(), info)?;
+        match carried {
+            Carried::Segment { in_port } => {
+                // Finish the checksum before the rewrite, which then updates it
+                // incrementally (`info` holds the addresses as received).
+                if self.needs_sw_checksum(in_port, hit.port) {
+                    fill_l4_checksum(buf.data_mut(), info)?;
+                }
+                rewrite_segment(buf.data_mut(), info, conn, dir)?;
+            }
+            Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, conn, dir)?,
         }
-        let frame = buf.data_mut();
-        match (conn.mode, dir) {
-            (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real)?,
-            (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip)?,
-            (ForwardMode::FullNat, Direction::Original) => {
-                let local = conn.local.ok_or(DropReason::NoLocalPort)?;
-                rewrite::fullnat_in(frame, info, local, conn.real)?
-            }
-            (ForwardMode::FullNat, Direction::Reply) => {
-                rewrite::fullnat_out(frame, info, conn.vip, conn.client)?
-            }
-            (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => {}
-            (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => {
-                return Err(DropReason::NotForUs)
-            }
-        }
-        if conn.mode == ForwardMode::Tun {
-            let out = self.snap.port(hit.port);
-            let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
-            rewrite::tun_encap(&mut buf, info, src, toward, out.mtu)?;
-        }
-        self.transmit(hit, buf, now_ms, io)
-    }
-
-    /// Translate and forward an ICMP error quoting a packet of `conn`; the error travels
-    /// `dir` (opposite to the packet it quotes).
-    #[allow(clippy::too_many_arguments)]
-    fn forward_icmp_error<I: Io<Buf = B>>(
-        &mut self,
-        in_port: PortId,
-        mut buf: B,
-        info: &FrameInfo,
-        conn: &Conn,
-        dir: Direction,
-        now_ms: u64,
-        io: &mut I,
-    ) -> Result<(), DropReason> {
-        let toward = match dir {
-            Direction::Original => conn.real.ip(),
-            Direction::Reply => conn.client.ip(),
-        };
-        let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
-        let frame = buf.data_mut();
-        let vip = Some(conn.vip);
-        match (conn.mode, dir) {
-            (ForwardMode::Nat, Direction::Reply) => {
-                rewrite::icmp_error(frame, info, Some(conn.vip.ip()), None, None, vip)?
-            }
-            (ForwardMode::Nat, Direction::Original) => rewrite::icmp_error(
-                frame,
-                info,
-                None,
-                Some(conn.real.ip()),
-                Some(conn.real),
-                None,
-            )?,
-            (ForwardMode::FullNat, Direction::Reply) => rewrite::icmp_error(
-                frame,
-                info,
-                Some(conn.vip.ip()),
-                Some(conn.client.ip()),
-                Some(conn.client),
-                vip,
-            )?,
-            (ForwardMode::FullNat, Direction::Original) => {
-                let local = conn.local.ok_or(DropReason::NoLocalPort)?;
-                rewrite::icmp_error(
-                    frame,
-                    info,
-                    Some(local.ip()),
-                    Some(conn.real.ip()),
-                    Some(conn.real),
-                    Some(local),
-                )?
-            }
-            (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => {}
-            (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => {
-                return Err(DropReason::NotForUs)
-            }
-        }
-        let _ = in_port;
         if conn.mode == ForwardMode::Tun {
             let out = self.snap.port(hit.port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
@@ -350,12 +284,11 @@ impl<B: PacketBuf> Worker<B> {
     fn learned<I: Io<Buf = B>>(&mut self, port: PortId, ip: IpAddr, mac: [u8; 6], io: &mut I) {
         let src_mac = self.snap.port(port).mac;
         let counters = &mut self.counters;
-        let released = self.neigh.learn(port, ip, mac, |mut buf| {
+        self.neigh.learn(port, ip, mac, |mut buf| {
             rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(mac));
             counters.tx.count(buf.len());
             io.send(port, buf);
         });
-        let _ = released;
         self.counters.neighbors_learned += 1;
     }
 
@@ -452,5 +385,80 @@ impl<B: PacketBuf> Worker<B> {
     pub fn count_oversize(&mut self, len: usize) {
         self.counters.rx.count(len);
         self.counters.drop(DropReason::Malformed);
+    }
+}
+
+/// What a forwarded packet carries for its connection.
+#[derive(Clone, Copy, Debug)]
+enum Carried {
+    /// A TCP/UDP segment of the connection, received on `in_port`.
+    Segment {
+        /// The port it arrived on (software checksums depend on it).
+        in_port: PortId,
+    },
+    /// An ICMP error quoting a packet of the connection (its checksum is recomputed whole).
+    IcmpError,
+}
+
+/// Rewrite a TCP/UDP packet of `conn` travelling `dir` for the connection's mode.
+fn rewrite_segment(
+    frame: &mut [u8],
+    info: &FrameInfo,
+    conn: &Conn,
+    dir: Direction,
+) -> Result<(), DropReason> {
+    match (conn.mode, dir) {
+        (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real),
+        (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip),
+        (ForwardMode::FullNat, Direction::Original) => {
+            let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+            rewrite::fullnat_in(frame, info, local, conn.real)
+        }
+        (ForwardMode::FullNat, Direction::Reply) => {
+            rewrite::fullnat_out(frame, info, conn.vip, conn.client)
+        }
+        (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => Ok(()),
+        // Replies of DR and TUN connections go straight from the real to the client.
+        (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
+    }
+}
+
+/// Translate an ICMP error quoting a packet of `conn`; the error travels `dir`, opposite
+/// to the packet it quotes (see [`rewrite::icmp_error`] for what each side becomes).
+fn rewrite_icmp_error(
+    frame: &mut [u8],
+    info: &FrameInfo,
+    conn: &Conn,
+    dir: Direction,
+) -> Result<(), DropReason> {
+    let (vip, real, client) = (conn.vip, conn.real, conn.client);
+    match (conn.mode, dir) {
+        (ForwardMode::Nat, Direction::Reply) => {
+            rewrite::icmp_error(frame, info, Some(vip.ip()), None, None, Some(vip))
+        }
+        (ForwardMode::Nat, Direction::Original) => {
+            rewrite::icmp_error(frame, info, None, Some(real.ip()), Some(real), None)
+        }
+        (ForwardMode::FullNat, Direction::Reply) => rewrite::icmp_error(
+            frame,
+            info,
+            Some(vip.ip()),
+            Some(client.ip()),
+            Some(client),
+            Some(vip),
+        ),
+        (ForwardMode::FullNat, Direction::Original) => {
+            let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+            rewrite::icmp_error(
+                frame,
+                info,
+                Some(local.ip()),
+                Some(real.ip()),
+                Some(real),
+                Some(local),
+            )
+        }
+        (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => Ok(()),
+        (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }

@@ -32,7 +32,9 @@ pub fn cluster(n: u32) -> (Vec<RealServer>, Vec<RealLoad>) {
 pub fn flows() -> Vec<Flow> {
     (0..1024u32)
         .map(|k| Flow {
-            client: IpAddr::V4(Ipv4Addr::from(0x6400_0000 + k.wrapping_mul(2_654_435_761))),
+            client: IpAddr::V4(Ipv4Addr::from(
+                k.wrapping_mul(2_654_435_761).wrapping_add(0x6400_0000),
+            )),
             client_port: 1024 + k as u16,
             dest: IpAddr::V4(Ipv4Addr::new(172, 16, 0, (k % 64) as u8)),
             dest_port: 80,

@@ -1,10 +1,10 @@
 //! The live director: DPDK ports polled by one worker per lcore.
 //!
-//! [`run`] starts the EAL from `[dpdk] eal_args` (see [`plan`] for what rvsd adds: lcores,
+//! [`run`] starts the EAL from `[dpdk] eal_args` (see the `plan` module for what rvsd adds: lcores,
 //! `--no-huge`, memory), creates one mbuf pool sized for every queue, cache, ring and
 //! parked frame, opens each `[[port]]` with one receive and one transmit queue per
 //! worker where the device has that many (RSS on when the device has it, promiscuous),
-//! and launches one [`Worker`](crate::worker::Worker) per worker lcore.
+//! and launches one [`crate::worker::Worker`] per worker lcore.
 //!
 //! A device with fewer queues than workers is shared: the workers beyond its receive
 //! queues poll nothing on it (what they own reaches them through the steering rings),

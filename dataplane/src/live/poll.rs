@@ -106,7 +106,7 @@ impl WorkerLoop {
         while !self.stop.load(Ordering::Relaxed) {
             let now = self.clock.now_ms();
             if now != last_tick {
-                self.worker.tick(now, &mut self.io);
+                self.worker.tick(now);
                 last_tick = now;
             }
             if now >= next_publish {

@@ -263,7 +263,7 @@ impl Lab {
             other => panic!("no port {other}"),
         };
         self.now_ms += 1;
-        self.worker.tick(self.now_ms, &mut self.io);
+        self.worker.tick(self.now_ms);
         let buf = HeapBuf::from_frame(frame).expect("frame fits");
         self.worker.process(id, buf, self.now_ms, &mut self.io);
         self.io
