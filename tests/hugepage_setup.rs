@@ -1,10 +1,11 @@
-//! `hugepage-setup --check` tells the truth about this machine, whatever state it is in.
+//! `hugepage-setup --check` tells the truth about this machine, whatever state it is in,
+//! and after `hugepage-setup` it says "ready".
 //!
 //! A fresh machine is "not ready" (no hugepages reserved) until `hugepage-setup` runs, so
-//! the test does not ask for "ready": it reads the same facts from sysfs and `pkg-config`
-//! and checks that the report agrees with them, names each missing thing with its fix,
-//! and counts them right. It changes nothing (the full setup round trip, which reserves
-//! pages, is `hugepage-setup/test.sh`, run as root).
+//! the first check reads the same facts from sysfs and `pkg-config` and checks that the
+//! report agrees with them, names each missing thing with its fix, and counts them right.
+//! Then the setup runs (as root: it reserves 256 pages of 2 MiB and mounts hugetlbfs, as
+//! an operator would) and the check must say "ready"; a second setup changes nothing.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,7 +29,26 @@ fn read_num(path: &str) -> u64 {
 }
 
 #[test]
-fn check_reports_what_is_missing_or_ready() {
+fn check_tells_the_truth_and_setup_makes_the_machine_ready() {
+    check_agrees_with_the_machine();
+    let setup = run(&[]);
+    assert!(
+        setup.status.success(),
+        "hugepage-setup failed (it needs root): {}{}",
+        String::from_utf8_lossy(&setup.stdout),
+        String::from_utf8_lossy(&setup.stderr)
+    );
+    for round in ["after setup", "after a second setup"] {
+        let out = run(&["--check"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{round}:\n{text}");
+        assert_eq!(text.lines().last(), Some("ready"), "{round}:\n{text}");
+        check_agrees_with_the_machine();
+        assert!(run(&[]).status.success(), "setup is idempotent");
+    }
+}
+
+fn check_agrees_with_the_machine() {
     let out = run(&["--check"]);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();

@@ -382,3 +382,178 @@ forward = "nat"
     assert_eq!(run.summary["connections_created"], 2);
     assert_eq!(run.summary["connections_expired"], 1);
 }
+
+fn fullnat_config() -> String {
+    config(
+        r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.2"]
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
+"#,
+    )
+}
+
+fn syns(n: u32) -> Vec<Record> {
+    (0..n)
+        .map(|i| {
+            let f = tcp(
+                GW_MAC,
+                WAN_MAC,
+                (&client(i), 3000),
+                ("10.0.0.100", 80),
+                SYN,
+                b"",
+            );
+            (secs(1.0 + f64::from(i)), f)
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_seed_gives_identical_captures_and_another_seed_other_local_ports() {
+    let cfg = fullnat_config();
+    let run = |name: &str, seed: &str| {
+        let r = replay(name, &cfg, &[("wan0", syns(20))], &["--seed", seed]);
+        raw_outputs(&r.dir.join("out"))
+    };
+    let a = run("seed-a", "1");
+    let b = run("seed-b", "1");
+    let c = run("seed-c", "2");
+    assert_eq!(a, b, "same inputs and seed: byte-identical captures");
+    assert_eq!(
+        a["wan0.pcap"], c["wan0.pcap"],
+        "nothing was sent on wan0 either way"
+    );
+    assert_ne!(
+        a["lan0.pcap"], c["lan0.pcap"],
+        "another seed picks other local ports"
+    );
+}
+
+#[test]
+fn unknown_neighbours_are_resolved_from_replies_in_the_captures() {
+    // No static neighbour for 10.1.0.13: the SYN waits for ARP.
+    let cfg = config(
+        r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+
+[[service.real]]
+ip = "10.1.0.13"
+forward = "nat"
+"#,
+    );
+    let syn = tcp(
+        GW_MAC,
+        WAN_MAC,
+        (&client(0), 3000),
+        ("10.0.0.100", 80),
+        SYN,
+        b"",
+    );
+    let real_mac = mac("02:00:00:00:01:13");
+    let mut arp_reply = Vec::new();
+    arp_reply.extend_from_slice(&mac(LAN_MAC));
+    arp_reply.extend_from_slice(&real_mac);
+    arp_reply.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 2]);
+    arp_reply.extend_from_slice(&real_mac);
+    arp_reply.extend_from_slice(&[10, 1, 0, 13]);
+    arp_reply.extend_from_slice(&mac(LAN_MAC));
+    arp_reply.extend_from_slice(&[10, 1, 0, 1]);
+    let run = replay(
+        "arp",
+        &cfg,
+        &[
+            ("wan0", vec![(secs(1.0), syn)]),
+            ("lan0", vec![(secs(1.5), arp_reply)]),
+        ],
+        &[],
+    );
+    let out = &run.out["lan0"];
+    assert_eq!(out.len(), 2, "an ARP request, then the SYN");
+    let (t0, request) = &out[0];
+    assert_eq!(*t0, secs(1.0));
+    assert_eq!(&request[0..6], &[0xff; 6], "broadcast");
+    assert_eq!(&request[12..14], &[0x08, 0x06], "ARP");
+    assert_eq!(&request[20..22], &[0, 1], "request");
+    assert_eq!(&request[38..42], &[10, 1, 0, 13], "asks for the real");
+    let (t1, forwarded) = &out[1];
+    assert_eq!(*t1, secs(1.5), "stamped with the reply that released it");
+    let seen = verify(forwarded);
+    assert_eq!(seen.dst_mac, real_mac);
+    assert_eq!(seen.dst.to_string(), "10.1.0.13");
+    assert_eq!(run.summary["neighbors_learned"], 1);
+}
+
+#[test]
+fn a_malformed_capture_fails_naming_the_file() {
+    let dir = test_dir("bad-capture");
+    let cfg = dir.join("rvs.toml");
+    std::fs::write(&cfg, fullnat_config()).unwrap();
+    let bad = dir.join("garbage.pcap");
+    std::fs::write(&bad, b"this is not a capture at all").unwrap();
+    let replay_arg = format!("wan0={}", bad.display());
+    let out = rvsd(&[
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--replay".as_ref(),
+        replay_arg.as_ref(),
+        "--out".as_ref(),
+        dir.join("out").as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("garbage.pcap"), "{err}");
+    assert!(out.stdout.is_empty(), "no summary for a failed replay");
+}
+
+#[test]
+fn an_invalid_configuration_is_refused_with_its_file_and_line() {
+    let dir = test_dir("bad-config");
+    let text = fullnat_config().replace("scheduler = \"rr\"", "scheduler = \"fastest\"");
+    let line = text.lines().position(|l| l.contains("fastest")).unwrap() + 1;
+    let cfg = dir.join("rvs.toml");
+    std::fs::write(&cfg, text).unwrap();
+    let input = dir.join("in.pcap");
+    write_pcap(&input, &syns(1));
+    let replay_arg = format!("wan0={}", input.display());
+    let out = rvsd(&[
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--replay".as_ref(),
+        replay_arg.as_ref(),
+        "--out".as_ref(),
+        dir.join("out").as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("rvs.toml:{line}:")), "{err}");
+    assert!(err.contains("fastest"), "{err}");
+    assert!(
+        !dir.join("out").exists(),
+        "nothing is written for a refused configuration"
+    );
+
+    let unknown_port = format!("dmz0={}", input.display());
+    std::fs::write(&cfg, fullnat_config()).unwrap();
+    let out = rvsd(&[
+        "--config".as_ref(),
+        cfg.as_os_str(),
+        "--replay".as_ref(),
+        unknown_port.as_ref(),
+        "--out".as_ref(),
+        dir.join("out").as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dmz0"));
+}

@@ -320,6 +320,26 @@ pub fn replay(
     }
 }
 
+/// Run rvsd with `args` and return its raw output (exit status not checked).
+pub fn rvsd(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_rvsd"))
+        .args(args)
+        .output()
+        .expect("run rvsd")
+}
+
+/// Read every output capture of a replay directory into bytes, by port.
+pub fn raw_outputs(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("output dir")
+        .map(|e| {
+            let path = e.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read(&path).unwrap())
+        })
+        .collect()
+}
+
 /// Seconds as a capture timestamp.
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)

@@ -245,9 +245,15 @@ forward = "nat"
 impl Lab {
     /// A lab whose worker holds `capacity` connections, its clock at 1000 s.
     pub fn new(capacity: usize) -> Self {
+        Self::with_sw_checksum(capacity, false)
+    }
+
+    /// A lab whose ports, when `sw_checksum`, lack checksum offload (as af_packet on veth).
+    pub fn with_sw_checksum(capacity: usize, sw_checksum: bool) -> Self {
         let config = Config::parse(&config_text(capacity), "golden.toml").expect("fixture config");
         let mut ids = IdRegistry::default();
-        let snap = Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot");
+        let sw = [sw_checksum; 2];
+        let snap = Snapshot::build(&config, &[], &sw, &mut ids).expect("snapshot");
         Self {
             worker: Worker::new(0, Arc::new(snap), 0),
             io: TestIo::default(),

@@ -149,6 +149,28 @@ fn unanswered_neighbours_drop_their_queue_and_a_dry_pool_counts_no_buffer() {
 }
 
 #[test]
+fn ports_without_offload_finish_partial_checksums_in_software() {
+    // A kernel hands over TCP with only the pseudo-header summed: model it with a wrong
+    // checksum. Where offload is assumed it stays wrong; without offload rvs sums it whole.
+    let mut partial = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
+    let ck = 14 + 20 + 16;
+    partial[ck] ^= 0x5a;
+    let want = v4_tcp(LAN, real_mac(11), C1, r4(11), 40000, 8080, SYN, 63);
+
+    let mut offload = Lab::new(lab::DEFAULT_CAPACITY);
+    let out = offload.send("wan0", &partial);
+    assert_eq!(out.len(), 1);
+    assert!(
+        check_frame(&out[0].1).is_err(),
+        "incremental update keeps a bad sum bad"
+    );
+
+    let mut software = Lab::with_sw_checksum(lab::DEFAULT_CAPACITY, true);
+    let out = software.send("wan0", &partial);
+    assert_eq!(out, vec![("lan0", want)]);
+}
+
+#[test]
 fn every_drop_reason_is_covered_by_a_fixture_or_a_test() {
     let covered: Vec<DropReason> = cases()
         .iter()
