@@ -503,14 +503,7 @@ fn a_malformed_capture_fails_naming_the_file() {
     let bad = dir.join("garbage.pcap");
     std::fs::write(&bad, b"this is not a capture at all").unwrap();
     let replay_arg = format!("wan0={}", bad.display());
-    let out = rvsd(&[
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--replay".as_ref(),
-        replay_arg.as_ref(),
-        "--out".as_ref(),
-        dir.join("out").as_os_str(),
-    ]);
+    let out = rvsd_replay(&cfg, &replay_arg, &dir.join("out"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("garbage.pcap"), "{err}");
@@ -527,14 +520,7 @@ fn an_invalid_configuration_is_refused_with_its_file_and_line() {
     let input = dir.join("in.pcap");
     write_pcap(&input, &syns(1));
     let replay_arg = format!("wan0={}", input.display());
-    let out = rvsd(&[
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--replay".as_ref(),
-        replay_arg.as_ref(),
-        "--out".as_ref(),
-        dir.join("out").as_os_str(),
-    ]);
+    let out = rvsd_replay(&cfg, &replay_arg, &dir.join("out"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("rvs.toml:{line}:")), "{err}");
@@ -546,14 +532,29 @@ fn an_invalid_configuration_is_refused_with_its_file_and_line() {
 
     let unknown_port = format!("dmz0={}", input.display());
     std::fs::write(&cfg, fullnat_config()).unwrap();
-    let out = rvsd(&[
-        "--config".as_ref(),
-        cfg.as_os_str(),
-        "--replay".as_ref(),
-        unknown_port.as_ref(),
-        "--out".as_ref(),
-        dir.join("out").as_os_str(),
-    ]);
+    let out = rvsd_replay(&cfg, &unknown_port, &dir.join("out"));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dmz0"));
+}
+
+#[test]
+fn a_persistence_template_lives_as_long_as_the_connections_it_controls() {
+    // persistence 10 s; the first connection stays established for 20 s; a second
+    // connection from the same client at 21 s must still reach the first one's real.
+    let cfg = nat_service("rr", "persistence = 10");
+    let c = client(7);
+    let at = |t: f64, sport: u16, flags: Flags| {
+        let f = tcp(GW_MAC, WAN_MAC, (&c, sport), ("10.0.0.100", 80), flags, b"");
+        (secs(t), f)
+    };
+    let mut input = vec![at(1.0, 4000, SYN)];
+    input.extend((1..=4).map(|k| at(1.0 + 5.0 * f64::from(k), 4000, ACK)));
+    input.push(at(21.5, 4001, SYN));
+    let run = replay("persist-alive", &cfg, &[("wan0", input)], &[]);
+    let out = &run.out["lan0"];
+    assert_eq!(out.len(), 6);
+    let first = verify(&out[0].1).dst;
+    let second = verify(&out[5].1);
+    assert_eq!(second.sport, 4001);
+    assert_eq!(second.dst, first, "a template in use must not expire");
 }

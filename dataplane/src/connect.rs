@@ -100,6 +100,18 @@ impl ConnectCtx<'_> {
         } else {
             None
         };
+        // A new template goes in first, so the connection is bound to it and keeps it
+        // alive as long as it lives (IPVS: the template controls its connections).
+        // One that cannot be stored only costs persistence for this client's next ones.
+        let template = match template {
+            Some((key, false)) => self
+                .conns
+                .template_insert(key, real.id, svc.persistence_s, now_ms)
+                .ok()
+                .map(|()| key),
+            Some((key, true)) => Some(key),
+            None => None,
+        };
         let new = NewConn {
             proto: t.key.proto,
             client: SocketAddr::new(t.key.src, t.key.sport),
@@ -109,7 +121,7 @@ impl ConnectCtx<'_> {
             mode,
             service: svc.id,
             dest: real.id,
-            template: template.map(|(k, _)| k),
+            template,
         };
         let id = match self.conns.insert(new, now_ms) {
             Ok(id) => id,
@@ -123,12 +135,6 @@ impl ConnectCtx<'_> {
                 });
             }
         };
-        if let Some((key, false)) = template {
-            // A template that cannot be stored only costs persistence for later clients.
-            let _ = self
-                .conns
-                .template_insert(key, real.id, svc.persistence_s, now_ms);
-        }
         Ok(Connected::New(id))
     }
 

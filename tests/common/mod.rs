@@ -320,10 +320,16 @@ pub fn replay(
     }
 }
 
-/// Run rvsd with `args` and return its raw output (exit status not checked).
-pub fn rvsd(args: &[&std::ffi::OsStr]) -> std::process::Output {
+/// Run `rvsd --config CONFIG --replay REPLAY --out OUT` and return its raw output (exit
+/// status not checked).
+pub fn rvsd_replay(config: &Path, replay: &str, out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_rvsd"))
-        .args(args)
+        .arg("--config")
+        .arg(config)
+        .arg("--replay")
+        .arg(replay)
+        .arg("--out")
+        .arg(out)
         .output()
         .expect("run rvsd")
 }
