@@ -106,3 +106,120 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod owner_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::laddr::LocalPorts;
+    use crate::service::IdRegistry;
+    use crate::wire::parse_frame;
+    use crate::wire::test_frames::{Spec, L4};
+
+    const WORKERS: u16 = 4;
+
+    fn snapshot() -> Arc<Snapshot> {
+        let text = format!(
+            r#"
+[dataplane]
+workers = {WORKERS}
+[[port]]
+name = "p0"
+device = "mem"
+addresses = ["10.0.0.1/24"]
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+laddrs = ["10.1.0.2"]
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
+"#
+        );
+        let config = Config::parse(&text, "steer.toml").unwrap();
+        Arc::new(Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap())
+    }
+
+    fn tcp(src: &str, dst: &str) -> Vec<u8> {
+        Spec::new(src, dst, L4::Tcp { flags_syn: true }).build()
+    }
+
+    /// An ICMP port unreachable from `from` to `to` quoting `quoted` (an IP packet).
+    fn error(from: &str, to: &str, quoted: &[u8]) -> Vec<u8> {
+        let l4 = L4::Error {
+            msg_type: 3,
+            code: 3,
+            rest: [0; 4],
+            quoted: quoted[..28].to_vec(),
+        };
+        Spec::new(&format!("{from}:0"), &format!("{to}:0"), l4).build()
+    }
+
+    fn owner_of(snap: &Snapshot, frame: &[u8]) -> Option<u16> {
+        owner(snap, &parse_frame(frame).unwrap())
+    }
+
+    #[test]
+    fn both_directions_and_their_icmp_errors_meet_on_one_worker() {
+        let snap = snapshot();
+        let mut pools: Vec<LocalPorts> = (0..WORKERS)
+            .map(|w| {
+                let mut lp = LocalPorts::new(w, WORKERS, 9);
+                lp.ensure("10.1.0.2".parse().unwrap());
+                lp
+            })
+            .collect();
+        let mut seen = [0u32; WORKERS as usize];
+        for i in 0..200u32 {
+            let client = format!("198.51.100.{}:{}", i % 250, 20000 + i);
+            let cip = client.split(':').next().unwrap();
+            let to_vip = tcp(&client, "10.0.0.100:80");
+            let w = owner_of(&snap, &to_vip).expect("owned");
+            seen[w as usize] += 1;
+
+            // NAT: the reply, and errors about either direction.
+            let nat_reply = tcp("10.1.0.11:80", &client);
+            assert_eq!(owner_of(&snap, &nat_reply), Some(w), "NAT reply");
+            let fwd_ip =
+                Spec::new(&client, "10.1.0.11:80", L4::Tcp { flags_syn: true }).ip_packet();
+            assert_eq!(owner_of(&snap, &error("10.1.0.11", cip, &fwd_ip)), Some(w));
+            let reply_ip =
+                Spec::new("10.0.0.100:80", &client, L4::Tcp { flags_syn: true }).ip_packet();
+            assert_eq!(
+                owner_of(&snap, &error("203.0.113.1", "10.0.0.100", &reply_ip)),
+                Some(w)
+            );
+
+            // FULLNAT: the owner allocates the local port; the reply and errors about the
+            // packet sent to the real come back to it.
+            let (laddr, lport) = pools[w as usize]
+                .alloc(&["10.1.0.2".parse().unwrap()], 0)
+                .unwrap();
+            let local = format!("{laddr}:{lport}");
+            assert_eq!(
+                owner_of(&snap, &tcp("10.1.0.11:80", &local)),
+                Some(w),
+                "FULLNAT reply"
+            );
+            let sent_ip =
+                Spec::new(&local, "10.1.0.11:80", L4::Tcp { flags_syn: true }).ip_packet();
+            assert_eq!(
+                owner_of(&snap, &error("10.1.0.11", "10.1.0.2", &sent_ip)),
+                Some(w)
+            );
+        }
+        assert!(
+            seen.iter().all(|&n| n > 20),
+            "flows spread over workers: {seen:?}"
+        );
+        let arp_like = Spec::new("10.0.0.9:0", "10.0.0.1:0", L4::EchoRequest { ident: 1 }).build();
+        assert_eq!(
+            owner_of(&snap, &arp_like),
+            None,
+            "the director's own traffic is anyone's"
+        );
+    }
+}
