@@ -37,10 +37,16 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 const NAT_VIP: &str = "10.0.0.100";
 const FULLNAT_VIP: &str = "10.0.0.101";
 
-/// The HTTP server of a real: answers every GET with "NAME CLIENT-ADDRESS".
+/// The HTTP server of a real: answers every GET with "NAME CLIENT-ADDRESS". It exits when
+/// its stdin (a pipe from the test) closes, so that it does not outlive a test process
+/// that was killed before it could clean up.
 const SERVER: &str = r#"
-import http.server, sys
+import http.server, os, sys, threading
 name = sys.argv[1]
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = ("%s %s\n" % (name, self.client_address[0])).encode()
@@ -151,6 +157,11 @@ impl Lab {
         };
         for role in ["c", "d", "r1", "r2"] {
             let ns = lab.ns(role);
+            // A namespace of this name can only be left over from a killed earlier run
+            // with the same process id: take it back.
+            if Path::new("/run/netns").join(&ns).exists() {
+                let _ = run(&["ip", "netns", "del", &ns]);
+            }
             must(&["ip", "netns", "add", &ns]);
             lab.namespaces.push(ns.clone());
             must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
@@ -200,7 +211,7 @@ impl Lab {
                 .args(["netns", "exec", &lab.ns(real), "python3"])
                 .arg(&script)
                 .arg(real)
-                .stdin(Stdio::null())
+                .stdin(Stdio::piped())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -337,6 +348,9 @@ impl Drop for Lab {
 struct Rvsd {
     child: Child,
     stderr: Receiver<String>,
+    /// Everything rvsd printed on stdout, once it closed it (read all along, so that a
+    /// report bigger than the pipe cannot block its exit).
+    stdout: Receiver<String>,
     log: Vec<String>,
 }
 
@@ -361,9 +375,17 @@ impl Rvsd {
                 }
             }
         });
+        let (out_tx, out_rx) = mpsc::channel();
+        let mut out = child.stdout.take().expect("stdout");
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut out, &mut text);
+            let _ = out_tx.send(text);
+        });
         let mut rvsd = Rvsd {
             child,
             stderr: rx,
+            stdout: out_rx,
             log: Vec::new(),
         };
         let deadline = Instant::now() + START_TIMEOUT;
@@ -389,7 +411,9 @@ impl Rvsd {
 
     /// SIGTERM, then the JSON report it prints.
     fn stop(mut self) -> serde_json::Value {
-        must(&["kill", "-TERM", &self.child.id().to_string()]);
+        // The shell's builtin `kill`: a minimal CI image may have no kill binary.
+        let pid = self.child.id().to_string();
+        must(&["sh", "-c", "kill -TERM \"$1\"", "sh", &pid]);
         let deadline = Instant::now() + STOP_TIMEOUT;
         let status = loop {
             if let Some(s) = self.child.try_wait().expect("wait rvsd") {
@@ -402,9 +426,10 @@ impl Rvsd {
             );
             std::thread::sleep(Duration::from_millis(50));
         };
-        let mut out = String::new();
-        std::io::Read::read_to_string(self.child.stdout.as_mut().expect("stdout"), &mut out)
-            .expect("read rvsd stdout");
+        let out = self
+            .stdout
+            .recv_timeout(STOP_TIMEOUT)
+            .unwrap_or_else(|_| panic!("rvsd's stdout did not close:\n{}", self.log()));
         assert!(
             status.success(),
             "rvsd exited with {status}:\n{}",
@@ -538,8 +563,11 @@ fn a_missing_device_is_a_clear_error() {
     let iface = format!("rv{:x}none", std::process::id());
     let device = format!("net_af_packet0,iface={iface}");
     let config = dir.join("rvs.toml");
+    // No PCI probe: this rvsd runs in the machine's own namespace, whose NICs it must
+    // leave alone (some PMDs, mlx5 for one, drive NICs bound to their kernel driver).
     let text = format!(
-        "[dataplane]\nworkers = 1\nconn_capacity = 16\n\n[[port]]\nname = \"wan\"\ndevice = \"{device}\"\n"
+        "[dataplane]\nworkers = 1\nconn_capacity = 16\n\n[dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
+         [[port]]\nname = \"wan\"\ndevice = \"{device}\"\n"
     );
     std::fs::write(&config, text).expect("write config");
     let out = Command::new(env!("CARGO_BIN_EXE_rvsd"))

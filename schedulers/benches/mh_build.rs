@@ -1,24 +1,11 @@
 //! Maglev table build at M = 65537 (the paper reports 1.8 ms).
 
 use criterion::{criterion_main, BenchmarkId, Criterion};
-use std::net::{IpAddr, Ipv4Addr};
 
-use rvs_schedulers::{build, RealServer, SchedKind, SchedParams};
+use rvs_schedulers::{build, SchedKind, SchedParams};
 
-/// `n` reals with weights 1..=4.
-fn reals(n: u32) -> Vec<RealServer> {
-    (0..n)
-        .map(|i| RealServer {
-            id: i,
-            addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
-            port: 80,
-            weight: 1 + i % 4,
-            upper: 0,
-            lower: 0,
-            available: true,
-        })
-        .collect()
-}
+mod support;
+use support::reals;
 
 fn mh_build(c: &mut Criterion) {
     let mut group = c.benchmark_group("mh_build");

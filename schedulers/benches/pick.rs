@@ -1,44 +1,20 @@
 //! `pick` per scheduler, with 10 and 1000 reals.
 
 use criterion::{criterion_main, BenchmarkId, Criterion};
-use std::net::{IpAddr, Ipv4Addr};
 
-use rvs_schedulers::{build, Flow, RealLoad, RealServer, SchedFlags, SchedKind, SchedParams};
+use rvs_schedulers::{build, Flow, SchedFlags, SchedKind, SchedParams};
 
-/// `n` reals with weights 1..=4 and a spread of connection counts.
-pub fn cluster(n: u32) -> (Vec<RealServer>, Vec<RealLoad>) {
-    (0..n)
-        .map(|i| {
-            let real = RealServer {
-                id: i,
-                addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
-                port: 80,
-                weight: 1 + i % 4,
-                upper: 0,
-                lower: 0,
-                available: true,
-            };
-            let load = RealLoad {
-                active: (i * 7) % 13,
-                inactive: (i * 11) % 17,
-                overloaded: false,
-            };
-            (real, load)
-        })
-        .unzip()
-}
+mod support;
+use support::{client_flow, cluster};
 
-/// 1024 flows from distinct clients to a handful of destinations.
-pub fn flows() -> Vec<Flow> {
+/// 1024 flows from distinct clients and ports to a handful of destinations.
+fn flows() -> Vec<Flow> {
     (0..1024u32)
         .map(|k| Flow {
-            client: IpAddr::V4(Ipv4Addr::from(
-                k.wrapping_mul(2_654_435_761).wrapping_add(0x6400_0000),
-            )),
             client_port: 1024 + k as u16,
-            dest: IpAddr::V4(Ipv4Addr::new(172, 16, 0, (k % 64) as u8)),
-            dest_port: 80,
+            dest: std::net::IpAddr::V4(std::net::Ipv4Addr::new(172, 16, 0, (k % 64) as u8)),
             now_ms: u64::from(k),
+            ..client_flow(k)
         })
         .collect()
 }

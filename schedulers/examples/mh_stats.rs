@@ -4,24 +4,13 @@
 //!
 //! Run with `cargo run --release -p rvs-schedulers --example mh_stats`.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
-use rvs_schedulers::{build, mh_table_shares, Flow, RealLoad, RealServer, SchedKind, SchedParams};
+use rvs_schedulers::{build, mh_table_shares, RealLoad, SchedKind, SchedParams};
 
-fn reals(n: u32) -> Vec<RealServer> {
-    (0..n)
-        .map(|i| RealServer {
-            id: i,
-            addr: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i)),
-            port: 80,
-            weight: 1,
-            upper: 0,
-            lower: 0,
-            available: true,
-        })
-        .collect()
-}
+#[path = "../benches/support/mod.rs"]
+mod support;
+use support::{client_flow, equal_reals as reals};
 
 fn main() {
     let params = SchedParams::default();
@@ -48,13 +37,7 @@ fn main() {
     let keys = 1_000_000u32;
     let (mut moved, mut moved_other) = (0u32, 0u32);
     for k in 0..keys {
-        let f = Flow {
-            client: IpAddr::V4(Ipv4Addr::from(0x6400_0000 + k.wrapping_mul(2_654_435_761))),
-            client_port: 0,
-            dest: IpAddr::V4(Ipv4Addr::new(10, 255, 0, 1)),
-            dest_port: 80,
-            now_ms: 0,
-        };
+        let f = client_flow(k);
         let ia = a.reals()[a.pick(&mut sa, &f, &loads).unwrap()].id;
         let ib = b.reals()[b.pick(&mut sb, &f, &loads).unwrap()].id;
         if ia != ib {

@@ -58,7 +58,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use crate::hash;
-use crate::select::usable;
+use crate::select::hashed_lookup;
 use crate::{LoadView, RealServer};
 
 /// log2 of [`BUCKETS`].
@@ -89,6 +89,7 @@ struct Stream {
 }
 
 impl Stream {
+    /// The stream of real `r`, index `real`, at its first arrival.
     fn new(real: usize, r: &RealServer) -> Self {
         let mut s = Stream {
             real: real as u32,
@@ -178,6 +179,7 @@ impl BucketTable {
         Self { buckets }
     }
 
+    /// The bucket of `(addr, port)` hashed with `salt`.
     fn bucket(&self, addr: &IpAddr, port: u16, salt: u32) -> usize {
         (hash::addr_port(hash::SEED_BUCKET, addr, port, salt) as usize) & (BUCKETS - 1)
     }
@@ -192,24 +194,9 @@ impl BucketTable {
         port: u16,
         fallback: bool,
     ) -> Option<usize> {
-        if self.buckets.is_empty() {
-            return None;
-        }
-        let ok = |i: usize| usable(&reals[i], &loads.load(reals[i].id));
-        let ihash = self.bucket(addr, port, 0);
-        let first = self.buckets[ihash] as usize;
-        if ok(first) {
-            return Some(first);
-        }
-        // Skip the walk when it cannot succeed.
-        if !fallback || !(0..reals.len()).any(ok) {
-            return None;
-        }
-        (0..BUCKETS)
-            .map(|off| {
-                self.buckets[self.bucket(addr, port, ((ihash + off) % BUCKETS) as u32)] as usize
-            })
-            .find(|&i| ok(i))
+        hashed_lookup(&self.buckets, reals, loads, fallback, |salt| {
+            self.bucket(addr, port, salt)
+        })
     }
 
     /// Buckets held by each real (tests and statistics).

@@ -37,6 +37,7 @@ impl fmt::Debug for Conhash {
 }
 
 impl Conhash {
+    /// Put the points of `reals` with a weight above zero on the ring.
     pub(crate) fn new(reals: Vec<RealServer>) -> Self {
         let max = u64::from(reals.iter().map(|r| r.weight).max().unwrap_or(0));
         let mut ring = Vec::new();
@@ -88,7 +89,7 @@ impl Scheduler for Conhash {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{flow, reals};
+    use crate::testutil::{all_overloaded, flow, reals};
     use crate::{build, RealLoad, SchedKind, SchedParams};
 
     #[test]
@@ -132,9 +133,6 @@ mod tests {
         loads[home].overloaded = true;
         let next = s.pick(&mut st, &flow(1), &loads).unwrap();
         assert_ne!(next, home);
-        for l in loads.iter_mut() {
-            l.overloaded = true;
-        }
-        assert_eq!(s.pick(&mut st, &flow(1), &loads), None);
+        assert_eq!(s.pick(&mut st, &flow(1), &all_overloaded(3)), None);
     }
 }

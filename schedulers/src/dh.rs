@@ -19,6 +19,7 @@ pub(crate) struct Dh {
 }
 
 impl Dh {
+    /// Lay the buckets out over `reals`.
     pub(crate) fn new(reals: Vec<RealServer>) -> Self {
         Self {
             id: next_table_id(),

@@ -1,48 +1,18 @@
 //! `fo`: weighted failover, the usable real with the highest weight (the first of equals).
 
-use crate::select::usable;
-use crate::state::{next_table_id, SchedState};
-use crate::{Flow, LoadView, RealServer, Scheduler};
+use crate::load_table::LoadRule;
+use crate::select::heaviest;
+use crate::{LoadView, RealServer};
 
 /// Weighted failover.
 #[derive(Debug)]
-pub(crate) struct Fo {
-    id: u64,
-    reals: Vec<RealServer>,
-}
+pub(crate) struct Fo;
 
-impl Fo {
-    pub(crate) fn new(reals: Vec<RealServer>) -> Self {
-        Self {
-            id: next_table_id(),
-            reals,
-        }
-    }
-}
+impl LoadRule for Fo {
+    const NAME: &'static str = "fo";
 
-impl Scheduler for Fo {
-    fn name(&self) -> &'static str {
-        "fo"
-    }
-
-    fn reals(&self) -> &[RealServer] {
-        &self.reals
-    }
-
-    fn new_state(&self) -> SchedState {
-        SchedState::stateless(self.id)
-    }
-
-    fn pick(&self, _state: &mut SchedState, _flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        for (i, r) in self.reals.iter().enumerate() {
-            if usable(r, &loads.load(r.id))
-                && best.map_or(true, |b| r.weight > self.reals[b].weight)
-            {
-                best = Some(i);
-            }
-        }
-        best
+    fn pick(reals: &[RealServer], loads: &dyn LoadView) -> Option<usize> {
+        heaviest(reals, loads, |_, _| true)
     }
 }
 

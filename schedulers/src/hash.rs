@@ -40,6 +40,7 @@ fn avalanche(mut x: u64) -> u64 {
     x ^ (x >> 32)
 }
 
+/// Fold one input word into the hash state.
 #[inline]
 fn absorb(state: u64, word: u64) -> u64 {
     avalanche(state ^ word).wrapping_add(0x9e37_79b9_7f4a_7c15)

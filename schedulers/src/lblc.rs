@@ -4,7 +4,7 @@
 //! connections than its weight while another real is under half its weight). Otherwise a
 //! new real is chosen by weighted least connection and cached.
 //!
-//! Cache entries live in a per-worker [`LocalityMap`](crate::state::LocalityMap): unused
+//! Cache entries live in a per-worker [`LocalityMap`]: unused
 //! for a day they expire; under pressure, entries idle for six minutes make room.
 
 use crate::select::{conn_overhead, locality_overloaded, usable, weighted_least};
@@ -19,6 +19,7 @@ pub(crate) struct Lblc {
 }
 
 impl Lblc {
+    /// A table over `reals`, in configuration order.
     pub(crate) fn new(reals: Vec<RealServer>) -> Self {
         Self {
             id: next_table_id(),

@@ -5,7 +5,7 @@
 //! set. A set with more than one member that has not changed for a day drops its most
 //! loaded member (IPVS's `lblcr_expiration`).
 //!
-//! Sets live in a per-worker [`LocalityMap`](crate::state::LocalityMap) with at most
+//! Sets live in a per-worker [`LocalityMap`] with at most
 //! [`SET_CAPACITY`](crate::state::SET_CAPACITY) members each.
 
 use crate::select::{conn_overhead, heavier, locality_overloaded, usable, weighted_least};
@@ -20,6 +20,7 @@ pub(crate) struct Lblcr {
 }
 
 impl Lblcr {
+    /// A table over `reals`, in configuration order.
     pub(crate) fn new(reals: Vec<RealServer>) -> Self {
         Self {
             id: next_table_id(),

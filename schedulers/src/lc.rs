@@ -1,42 +1,21 @@
 //! `lc`: least connection, by IPVS's overhead `active * 256 + inactive` (weights only
 //! decide who may take connections, not how many).
 
+use crate::load_table::LoadRule;
 use crate::select::{conn_overhead, usable};
-use crate::state::{next_table_id, SchedState};
-use crate::{Flow, LoadView, RealServer, Scheduler};
+use crate::{LoadView, RealServer};
 
 /// Least connection.
 #[derive(Debug)]
-pub(crate) struct Lc {
-    id: u64,
-    reals: Vec<RealServer>,
-}
+pub(crate) struct Lc;
 
-impl Lc {
-    pub(crate) fn new(reals: Vec<RealServer>) -> Self {
-        Self {
-            id: next_table_id(),
-            reals,
-        }
-    }
-}
+impl LoadRule for Lc {
+    const NAME: &'static str = "lc";
 
-impl Scheduler for Lc {
-    fn name(&self) -> &'static str {
-        "lc"
-    }
-
-    fn reals(&self) -> &[RealServer] {
-        &self.reals
-    }
-
-    fn new_state(&self) -> SchedState {
-        SchedState::stateless(self.id)
-    }
-
-    fn pick(&self, _state: &mut SchedState, _flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
+    /// The usable real with the smallest overhead; ties go to the earlier real.
+    fn pick(reals: &[RealServer], loads: &dyn LoadView) -> Option<usize> {
         let mut least: Option<(usize, u64)> = None;
-        for (i, r) in self.reals.iter().enumerate() {
+        for (i, r) in reals.iter().enumerate() {
             let load = loads.load(r.id);
             if !usable(r, &load) {
                 continue;

@@ -21,6 +21,7 @@ mod hash;
 mod lblc;
 mod lblcr;
 mod lc;
+mod load_table;
 mod mh;
 mod nq;
 mod ovf;
@@ -35,6 +36,7 @@ mod wrr;
 #[cfg(test)]
 mod testutil;
 
+use load_table::LoadTable;
 pub use state::SchedState;
 
 /// Stable identity of a real server (an IPVS "destination"), kept across configuration
@@ -356,16 +358,16 @@ pub fn build(
     Ok(match kind {
         SchedKind::Rr => Arc::new(rr::Rr::new(reals)),
         SchedKind::Wrr => Arc::new(wrr::Wrr::new(reals)),
-        SchedKind::Lc => Arc::new(lc::Lc::new(reals)),
-        SchedKind::Wlc => Arc::new(wlc::Wlc::new(reals)),
+        SchedKind::Lc => Arc::new(LoadTable::<lc::Lc>::new(reals)),
+        SchedKind::Wlc => Arc::new(LoadTable::<wlc::Wlc>::new(reals)),
         SchedKind::Lblc => Arc::new(lblc::Lblc::new(reals)),
         SchedKind::Lblcr => Arc::new(lblcr::Lblcr::new(reals)),
         SchedKind::Dh => Arc::new(dh::Dh::new(reals)),
         SchedKind::Sh => Arc::new(sh::Sh::new(reals, params.flags)),
-        SchedKind::Sed => Arc::new(sed::Sed::new(reals)),
-        SchedKind::Nq => Arc::new(nq::Nq::new(reals)),
-        SchedKind::Fo => Arc::new(fo::Fo::new(reals)),
-        SchedKind::Ovf => Arc::new(ovf::Ovf::new(reals)),
+        SchedKind::Sed => Arc::new(LoadTable::<sed::Sed>::new(reals)),
+        SchedKind::Nq => Arc::new(LoadTable::<nq::Nq>::new(reals)),
+        SchedKind::Fo => Arc::new(LoadTable::<fo::Fo>::new(reals)),
+        SchedKind::Ovf => Arc::new(LoadTable::<ovf::Ovf>::new(reals)),
         SchedKind::Mh => Arc::new(mh::Mh::new(reals, params)?),
         SchedKind::Conhash => Arc::new(conhash::Conhash::new(reals)),
     })

@@ -12,7 +12,7 @@
 use std::fmt;
 
 use crate::hash;
-use crate::select::{usable, weight_gcd};
+use crate::select::{hashed_lookup, weight_gcd};
 use crate::state::{next_table_id, SchedState};
 use crate::{BuildError, Flow, LoadView, RealServer, SchedParams, Scheduler};
 
@@ -29,11 +29,15 @@ pub(crate) fn is_prime(n: u32) -> bool {
 
 /// A Maglev lookup table: position -> real index.
 pub(crate) struct Mh {
+    /// Table id (see `SchedState`).
     id: u64,
+    /// The configured reals.
     reals: Vec<RealServer>,
     /// Empty when no real has a weight.
     table: Vec<u32>,
+    /// `mh-port`: hash the client port too.
     port: bool,
+    /// `mh-fallback`: walk on from an unusable real.
     fallback: bool,
 }
 
@@ -49,6 +53,7 @@ impl fmt::Debug for Mh {
 }
 
 impl Mh {
+    /// Build the lookup table of `params.mh_table_size` positions over `reals`.
     pub(crate) fn new(reals: Vec<RealServer>, params: &SchedParams) -> Result<Self, BuildError> {
         let m = params.mh_table_size;
         if m > MAX_TABLE_SIZE || !is_prime(m) {
@@ -70,6 +75,7 @@ impl Mh {
         })
     }
 
+    /// The table position of the flow's key hashed with `salt`.
     fn slot(&self, flow: &Flow, salt: u32) -> usize {
         let port = if self.port { flow.client_port } else { 0 };
         let h = hash::addr_port(hash::SEED_MH_KEY, &flow.client, port, salt);
@@ -147,30 +153,16 @@ impl Scheduler for Mh {
     }
 
     fn pick(&self, _state: &mut SchedState, flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
-        if self.table.is_empty() {
-            return None;
-        }
-        let ok = |i: usize| usable(&self.reals[i], &loads.load(self.reals[i].id));
-        let ihash = self.slot(flow, 0);
-        let first = self.table[ihash] as usize;
-        if ok(first) {
-            return Some(first);
-        }
-        // Skip the walk when it cannot succeed.
-        if !self.fallback || !(0..self.reals.len()).any(ok) {
-            return None;
-        }
-        let m = self.table.len();
-        (0..m)
-            .map(|off| self.table[self.slot(flow, ((ihash + off) % m) as u32)] as usize)
-            .find(|&i| ok(i))
+        hashed_lookup(&self.table, &self.reals, loads, self.fallback, |salt| {
+            self.slot(flow, salt)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{flow, real, reals};
+    use crate::testutil::{all_overloaded, flow, real, reals};
     use crate::{build, RealLoad, SchedFlags, SchedKind};
 
     fn params(m: u32) -> SchedParams {
@@ -244,14 +236,7 @@ mod tests {
         assert_eq!(plain.pick(&mut st, &f, &down), None);
         let other = fb.pick(&mut st, &f, &down).unwrap();
         assert_ne!(other, home);
-        let all_down = vec![
-            RealLoad {
-                overloaded: true,
-                ..RealLoad::default()
-            };
-            8
-        ];
-        assert_eq!(fb.pick(&mut st, &f, &all_down), None);
+        assert_eq!(fb.pick(&mut st, &f, &all_overloaded(8)), None);
     }
 
     /// Balance and disruption at M = 65537 (numbers from `examples/mh_stats.rs`: max/min

@@ -1,56 +1,26 @@
 //! `nq`: never queue. The first usable real with no active connection; when every one is
 //! busy, the shortest expected delay `(active + 1) / weight`.
 
-use crate::select::{expected_delay, heavier, usable};
-use crate::state::{next_table_id, SchedState};
-use crate::{Flow, LoadView, RealServer, Scheduler};
+use crate::load_table::LoadRule;
+use crate::select::{expected_delay, usable, weighted_least};
+use crate::{LoadView, RealServer};
 
 /// Never queue.
 #[derive(Debug)]
-pub(crate) struct Nq {
-    id: u64,
-    reals: Vec<RealServer>,
-}
+pub(crate) struct Nq;
 
-impl Nq {
-    pub(crate) fn new(reals: Vec<RealServer>) -> Self {
-        Self {
-            id: next_table_id(),
-            reals,
-        }
-    }
-}
+impl LoadRule for Nq {
+    const NAME: &'static str = "nq";
 
-impl Scheduler for Nq {
-    fn name(&self) -> &'static str {
-        "nq"
-    }
-
-    fn reals(&self) -> &[RealServer] {
-        &self.reals
-    }
-
-    fn new_state(&self) -> SchedState {
-        SchedState::stateless(self.id)
-    }
-
-    fn pick(&self, _state: &mut SchedState, _flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
-        let mut least: Option<(usize, u64)> = None;
-        for (i, r) in self.reals.iter().enumerate() {
-            let load = loads.load(r.id);
-            if !usable(r, &load) {
-                continue;
-            }
-            if load.active == 0 {
-                return Some(i);
-            }
-            let doh = expected_delay(&load);
-            match least {
-                Some((l, loh)) if !heavier(loh, self.reals[l].weight, doh, r.weight) => {}
-                _ => least = Some((i, doh)),
-            }
-        }
-        least.map(|(i, _)| i)
+    /// The first usable idle real, else sed's choice (a second pass only when nobody is idle).
+    fn pick(reals: &[RealServer], loads: &dyn LoadView) -> Option<usize> {
+        reals
+            .iter()
+            .position(|r| {
+                let load = loads.load(r.id);
+                usable(r, &load) && load.active == 0
+            })
+            .or_else(|| weighted_least(reals, loads, expected_delay))
     }
 }
 

@@ -1,51 +1,19 @@
 //! `ovf`: weighted overflow. The highest-weight usable real whose active connections do not
 //! exceed its weight (the first of equals); inactive connections do not count.
 
-use crate::select::usable;
-use crate::state::{next_table_id, SchedState};
-use crate::{Flow, LoadView, RealServer, Scheduler};
+use crate::load_table::LoadRule;
+use crate::select::heaviest;
+use crate::{LoadView, RealServer};
 
 /// Weighted overflow.
 #[derive(Debug)]
-pub(crate) struct Ovf {
-    id: u64,
-    reals: Vec<RealServer>,
-}
+pub(crate) struct Ovf;
 
-impl Ovf {
-    pub(crate) fn new(reals: Vec<RealServer>) -> Self {
-        Self {
-            id: next_table_id(),
-            reals,
-        }
-    }
-}
+impl LoadRule for Ovf {
+    const NAME: &'static str = "ovf";
 
-impl Scheduler for Ovf {
-    fn name(&self) -> &'static str {
-        "ovf"
-    }
-
-    fn reals(&self) -> &[RealServer] {
-        &self.reals
-    }
-
-    fn new_state(&self) -> SchedState {
-        SchedState::stateless(self.id)
-    }
-
-    fn pick(&self, _state: &mut SchedState, _flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
-        let mut best: Option<usize> = None;
-        for (i, r) in self.reals.iter().enumerate() {
-            let load = loads.load(r.id);
-            if !usable(r, &load) || load.active > r.weight {
-                continue;
-            }
-            if best.map_or(true, |b| r.weight > self.reals[b].weight) {
-                best = Some(i);
-            }
-        }
-        best
+    fn pick(reals: &[RealServer], loads: &dyn LoadView) -> Option<usize> {
+        heaviest(reals, loads, |r, load| load.active <= r.weight)
     }
 }
 

@@ -12,6 +12,7 @@ pub(crate) struct Rr {
 }
 
 impl Rr {
+    /// A table over `reals`, in configuration order.
     pub(crate) fn new(reals: Vec<RealServer>) -> Self {
         Self {
             id: next_table_id(),

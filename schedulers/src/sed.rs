@@ -1,41 +1,19 @@
 //! `sed`: shortest expected delay, the smallest `(active + 1) / weight` (inactive
 //! connections do not count), compared by cross-multiplication.
 
+use crate::load_table::LoadRule;
 use crate::select::{expected_delay, weighted_least};
-use crate::state::{next_table_id, SchedState};
-use crate::{Flow, LoadView, RealServer, Scheduler};
+use crate::{LoadView, RealServer};
 
 /// Shortest expected delay.
 #[derive(Debug)]
-pub(crate) struct Sed {
-    id: u64,
-    reals: Vec<RealServer>,
-}
+pub(crate) struct Sed;
 
-impl Sed {
-    pub(crate) fn new(reals: Vec<RealServer>) -> Self {
-        Self {
-            id: next_table_id(),
-            reals,
-        }
-    }
-}
+impl LoadRule for Sed {
+    const NAME: &'static str = "sed";
 
-impl Scheduler for Sed {
-    fn name(&self) -> &'static str {
-        "sed"
-    }
-
-    fn reals(&self) -> &[RealServer] {
-        &self.reals
-    }
-
-    fn new_state(&self) -> SchedState {
-        SchedState::stateless(self.id)
-    }
-
-    fn pick(&self, _state: &mut SchedState, _flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
-        weighted_least(&self.reals, loads, expected_delay)
+    fn pick(reals: &[RealServer], loads: &dyn LoadView) -> Option<usize> {
+        weighted_least(reals, loads, expected_delay)
     }
 }
 

@@ -50,6 +50,54 @@ pub(crate) fn weighted_least(
     least.map(|(i, _)| i)
 }
 
+/// fo/ovf's choice: the usable real of the highest weight among those `accept` lets
+/// through. Ties go to the earlier real.
+pub(crate) fn heaviest(
+    reals: &[RealServer],
+    loads: &dyn LoadView,
+    accept: impl Fn(&RealServer, &RealLoad) -> bool,
+) -> Option<usize> {
+    let mut best: Option<usize> = None;
+    for (i, r) in reals.iter().enumerate() {
+        let load = loads.load(r.id);
+        if usable(r, &load) && accept(r, &load) && best.map_or(true, |b| r.weight > reals[b].weight)
+        {
+            best = Some(i);
+        }
+    }
+    best
+}
+
+/// The lookup of a hashing scheduler (sh, dh, mh) in `table` (position -> real index):
+/// `slot(salt)` is the key's position hashed with `salt`. The real at `slot(0)` if usable;
+/// otherwise, with `fallback`, the first usable real along the key's re-hash walk over salts
+/// `slot(0), slot(0) + 1, ...` (modulo the table length), as IPVS's sh and mh fall back.
+pub(crate) fn hashed_lookup(
+    table: &[u32],
+    reals: &[RealServer],
+    loads: &dyn LoadView,
+    fallback: bool,
+    slot: impl Fn(u32) -> usize,
+) -> Option<usize> {
+    if table.is_empty() {
+        return None;
+    }
+    let ok = |i: usize| usable(&reals[i], &loads.load(reals[i].id));
+    let ihash = slot(0);
+    let first = table[ihash] as usize;
+    if ok(first) {
+        return Some(first);
+    }
+    // Skip the walk when it cannot succeed.
+    if !fallback || !(0..reals.len()).any(ok) {
+        return None;
+    }
+    let m = table.len();
+    (0..m)
+        .map(|off| table[slot(((ihash + off) % m) as u32)] as usize)
+        .find(|&i| ok(i))
+}
+
 /// lblc/lblcr's extra overload rule: the real has more active connections than its weight
 /// while some available real is under half of its own weight.
 pub(crate) fn locality_overloaded(reals: &[RealServer], loads: &dyn LoadView, i: usize) -> bool {

@@ -13,14 +13,20 @@ use crate::{Flow, LoadView, RealServer, SchedFlags, Scheduler};
 /// Source hashing.
 #[derive(Debug)]
 pub(crate) struct Sh {
+    /// Table id (see `SchedState`).
     id: u64,
+    /// The configured reals.
     reals: Vec<RealServer>,
+    /// Bucket -> real.
     table: BucketTable,
+    /// `sh-port`: hash the client port too.
     port: bool,
+    /// `sh-fallback`: walk on from an unusable real.
     fallback: bool,
 }
 
 impl Sh {
+    /// Lay the buckets out over `reals`; `flags` gives `sh-port` and `sh-fallback`.
     pub(crate) fn new(reals: Vec<RealServer>, flags: SchedFlags) -> Self {
         Self {
             id: next_table_id(),
@@ -54,7 +60,7 @@ impl Scheduler for Sh {
 
 #[cfg(test)]
 mod tests {
-    use crate::testutil::{flow, reals};
+    use crate::testutil::{all_overloaded, flow, reals};
     use crate::{build, Flow, RealLoad, SchedFlags, SchedKind, SchedParams};
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -97,14 +103,7 @@ mod tests {
         // Deterministic.
         assert_eq!(fb.pick(&mut st, &f, &down), Some(other));
         // Everyone down: none, even with the fallback.
-        let all_down = vec![
-            RealLoad {
-                overloaded: true,
-                ..RealLoad::default()
-            };
-            8
-        ];
-        assert_eq!(fb.pick(&mut st, &f, &all_down), None);
+        assert_eq!(fb.pick(&mut st, &f, &all_overloaded(8)), None);
     }
 
     /// Weights 3:1 give 75% and 25% of many clients, within a percent.

@@ -181,6 +181,7 @@ impl<V: Copy + Default> LocalityMap<V> {
         }
     }
 
+    /// The ways of the set `addr` belongs to.
     fn set(&mut self, addr: &IpAddr) -> &mut [Slot<V>] {
         let set = (hash::addr_port(hash::SEED_LOCALITY, addr, 0, 0) as usize) & (SETS - 1);
         &mut self.slots[set * WAYS..(set + 1) * WAYS]
@@ -196,13 +197,14 @@ impl<V: Copy + Default> LocalityMap<V> {
         Some(slot)
     }
 
-    /// Insert (or overwrite) the entry for `addr`, last used `now`. Returns false when the
-    /// set has no room (see the type's documentation).
+    /// Insert (or overwrite, in its own slot) the entry for `addr`, last used `now`.
+    /// Returns false when the set has no room (see the type's documentation).
     pub(crate) fn insert(&mut self, addr: &IpAddr, now: u64, val: V) -> bool {
         let set = self.set(addr);
         let pos = set
             .iter()
-            .position(|s| s.key == Some(*addr) || s.key.is_none())
+            .position(|s| s.key == Some(*addr))
+            .or_else(|| set.iter().position(|s| s.key.is_none()))
             .or_else(|| {
                 let (i, lru) = set.iter().enumerate().min_by_key(|(_, s)| s.lastuse)?;
                 (now.saturating_sub(lru.lastuse) >= ENTRY_TIMEOUT_MS).then_some(i)
@@ -288,6 +290,18 @@ mod tests {
         IpAddr::V4(Ipv4Addr::from(i))
     }
 
+    /// `n` addresses that land in one set of a [`LocalityMap`].
+    fn same_set(n: usize) -> Vec<IpAddr> {
+        let set_of =
+            |x: &IpAddr| hash::addr_port(hash::SEED_LOCALITY, x, 0, 0) as usize & (SETS - 1);
+        let target = set_of(&a(0));
+        (0..)
+            .map(a)
+            .filter(|x| set_of(x) == target)
+            .take(n)
+            .collect()
+    }
+
     #[test]
     fn entries_expire_after_a_day() {
         let mut m = LocalityMap::<u32>::new();
@@ -303,15 +317,7 @@ mod tests {
     #[test]
     fn full_set_evicts_only_entries_idle_for_six_minutes() {
         let mut m = LocalityMap::<u32>::new();
-        // Find WAYS + 1 addresses that land in one set.
-        let target = hash::addr_port(hash::SEED_LOCALITY, &a(0), 0, 0) as usize & (SETS - 1);
-        let same: Vec<IpAddr> = (0..)
-            .map(a)
-            .filter(|x| {
-                hash::addr_port(hash::SEED_LOCALITY, x, 0, 0) as usize & (SETS - 1) == target
-            })
-            .take(WAYS + 1)
-            .collect();
+        let same = same_set(WAYS + 1);
         for (i, x) in same[..WAYS].iter().enumerate() {
             assert!(m.insert(x, i as u64, i as u32));
         }
@@ -324,6 +330,26 @@ mod tests {
         assert_eq!(m.get(&same[1], ENTRY_TIMEOUT_MS).map(|s| s.val), Some(1));
         m.clear();
         assert!(m.get(&same[1], ENTRY_TIMEOUT_MS).is_none());
+    }
+
+    /// Re-inserting a live key overwrites its slot, even when a free slot comes before it
+    /// in the set: a second copy would take a way and could later bring the old value back.
+    #[test]
+    fn reinserting_a_key_reuses_its_slot() {
+        let mut m = LocalityMap::<u32>::new();
+        let same = same_set(WAYS + 1);
+        let (b, x) = (same[0], same[1]);
+        assert!(m.insert(&b, 0, 1));
+        assert!(m.insert(&x, EXPIRATION_MS, 2));
+        // b expires, freeing the slot before x's.
+        assert!(m.get(&b, EXPIRATION_MS).is_none());
+        assert!(m.insert(&x, EXPIRATION_MS, 3));
+        assert_eq!(m.get(&x, EXPIRATION_MS).map(|s| s.val), Some(3));
+        // One copy of x: the other WAYS - 1 ways all take a new key.
+        for (i, y) in same[2..].iter().enumerate() {
+            assert!(m.insert(y, EXPIRATION_MS + 1, 10 + i as u32), "way {i}");
+        }
+        assert_eq!(m.get(&x, EXPIRATION_MS + 1).map(|s| s.val), Some(3));
     }
 
     #[test]

@@ -48,3 +48,14 @@ pub(crate) fn loads(pairs: &[(u32, u32)]) -> Vec<RealLoad> {
         })
         .collect()
 }
+
+/// Loads of `n` idle reals, every one flagged overloaded.
+pub(crate) fn all_overloaded(n: usize) -> Vec<RealLoad> {
+    vec![
+        RealLoad {
+            overloaded: true,
+            ..RealLoad::default()
+        };
+        n
+    ]
+}

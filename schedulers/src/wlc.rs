@@ -1,41 +1,19 @@
 //! `wlc`: weighted least connection (IPVS's default): the smallest
 //! `(active * 256 + inactive) / weight`, compared by cross-multiplication.
 
+use crate::load_table::LoadRule;
 use crate::select::{conn_overhead, weighted_least};
-use crate::state::{next_table_id, SchedState};
-use crate::{Flow, LoadView, RealServer, Scheduler};
+use crate::{LoadView, RealServer};
 
 /// Weighted least connection.
 #[derive(Debug)]
-pub(crate) struct Wlc {
-    id: u64,
-    reals: Vec<RealServer>,
-}
+pub(crate) struct Wlc;
 
-impl Wlc {
-    pub(crate) fn new(reals: Vec<RealServer>) -> Self {
-        Self {
-            id: next_table_id(),
-            reals,
-        }
-    }
-}
+impl LoadRule for Wlc {
+    const NAME: &'static str = "wlc";
 
-impl Scheduler for Wlc {
-    fn name(&self) -> &'static str {
-        "wlc"
-    }
-
-    fn reals(&self) -> &[RealServer] {
-        &self.reals
-    }
-
-    fn new_state(&self) -> SchedState {
-        SchedState::stateless(self.id)
-    }
-
-    fn pick(&self, _state: &mut SchedState, _flow: &Flow, loads: &dyn LoadView) -> Option<usize> {
-        weighted_least(&self.reals, loads, conn_overhead)
+    fn pick(reals: &[RealServer], loads: &dyn LoadView) -> Option<usize> {
+        weighted_least(reals, loads, conn_overhead)
     }
 }
 

@@ -21,6 +21,7 @@ pub(crate) struct Wrr {
 }
 
 impl Wrr {
+    /// A table over `reals`, with the pass step and first pass weight of its available reals.
     pub(crate) fn new(reals: Vec<RealServer>) -> Self {
         let weights = || reals.iter().filter(|r| r.available).map(|r| r.weight);
         let di = i64::from(weight_gcd(weights()).max(1));
@@ -33,6 +34,7 @@ impl Wrr {
         }
     }
 
+    /// May real `i` take a connection in the pass at weight `cw`?
     fn eligible(&self, i: usize, cw: i64, loads: &dyn LoadView) -> bool {
         let r = &self.reals[i];
         r.available && !loads.load(r.id).overloaded && i64::from(r.weight) >= cw

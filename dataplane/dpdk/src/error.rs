@@ -103,8 +103,12 @@ pub enum Error {
         /// The queue asked for.
         queue: u16,
     },
-    /// The port cannot stop while queue handles are held (a worker may be polling them).
-    #[error("port {0:?} cannot stop while its queue handles are held")]
+    /// The port cannot start or stop while queue handles are held (a worker may be
+    /// polling them).
+    #[error(
+        "port {0:?} cannot start or stop while its queue handles are held (take the queues \
+         after starting; drop them before stopping)"
+    )]
     QueuesInUse(String),
     /// Creating a ring failed.
     #[error("creating ring {name:?} failed: {reason} ({code})")]

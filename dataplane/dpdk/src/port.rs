@@ -15,7 +15,8 @@ use crate::queue::{RxQueue, TxQueue};
 /// Most queues per direction a port is configured with (a bit each in a u64).
 pub const MAX_QUEUES: u16 = 63;
 
-/// The bit of a taken-queue mask that `Port::stop` holds while it stops the port.
+/// The bit of a taken-queue mask that `Port::start` and `Port::stop` hold while they
+/// run, so that no queue handle is taken meanwhile.
 const STOPPING: u64 = 1 << 63;
 
 /// Ports with a live `Port`: a second open would reconfigure a device in use.
@@ -158,6 +159,7 @@ pub struct Link {
 
 /// Device counters (`rte_eth_stats`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PortStats {
     /// Packets received.
     pub ipackets: u64,
@@ -435,24 +437,42 @@ impl Port {
         self.inner.rss
     }
 
-    /// Start the port (`rte_eth_dev_start`).
+    /// Start the port (`rte_eth_dev_start`). Refused while queue handles are held:
+    /// starting installs the device's burst functions, which a worker polling a queue
+    /// meanwhile would read as they change.
     pub fn start(&self) -> Result<()> {
-        let _ctl = self.lock();
-        // SAFETY: a configured port with all queues set up.
-        check(&self.inner.name, "rte_eth_dev_start", unsafe {
-            ffi::rte_eth_dev_start(self.inner.id)
-        })?;
-        self.inner.started.store(true, Ordering::SeqCst);
-        Ok(())
+        self.without_queue_handles(|inner| {
+            // SAFETY: a configured port with all queues set up, and no queue handle
+            // exists or can be taken meanwhile, so no burst call runs during the start.
+            let rc = unsafe { ffi::rte_eth_dev_start(inner.id) };
+            if rc == 0 {
+                inner.started.store(true, Ordering::SeqCst);
+            }
+            check(&inner.name, "rte_eth_dev_start", rc)
+        })
     }
 
     /// Stop the port (`rte_eth_dev_stop`). Refused while queue handles are held,
     /// since a worker may be polling them.
     pub fn stop(&self) -> Result<()> {
+        self.without_queue_handles(|inner| {
+            // SAFETY: valid port, and no queue handle exists or can be taken meanwhile,
+            // so no burst call runs during the stop.
+            let rc = unsafe { ffi::rte_eth_dev_stop(inner.id) };
+            if rc == 0 {
+                inner.started.store(false, Ordering::SeqCst);
+            }
+            check(&inner.name, "rte_eth_dev_stop", rc)
+        })
+    }
+
+    /// Run `op` under the control lock with no queue handle out, holding both
+    /// taken-queue masks so that none can be taken meanwhile; `QueuesInUse` when a
+    /// handle is out.
+    fn without_queue_handles(&self, op: impl FnOnce(&PortInner) -> Result<()>) -> Result<()> {
         let _ctl = self.lock();
-        let inner = &self.inner;
+        let inner = &*self.inner;
         let busy = || Error::QueuesInUse(inner.name.clone());
-        // Hold both masks while stopping so that no queue handle is taken meanwhile.
         inner
             .rx_taken
             .compare_exchange(0, STOPPING, Ordering::SeqCst, Ordering::SeqCst)
@@ -465,15 +485,10 @@ impl Port {
             inner.rx_taken.store(0, Ordering::SeqCst);
             return Err(busy());
         }
-        // SAFETY: valid port, and no queue handle exists or can be taken until the
-        // masks are released, so no burst call runs during the stop.
-        let rc = unsafe { ffi::rte_eth_dev_stop(inner.id) };
-        if rc == 0 {
-            inner.started.store(false, Ordering::SeqCst);
-        }
+        let result = op(inner);
         inner.rx_taken.store(0, Ordering::SeqCst);
         inner.tx_taken.store(0, Ordering::SeqCst);
-        check(&inner.name, "rte_eth_dev_stop", rc)
+        result
     }
 
     /// The handle for receive queue `queue`; one holder at a time.

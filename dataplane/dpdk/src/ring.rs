@@ -109,21 +109,6 @@ impl Producer {
         }
         sent
     }
-
-    /// Mbufs waiting in the ring.
-    pub fn len(&self) -> usize {
-        ring_count(&self.ring)
-    }
-
-    /// True when the ring is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The ring's name.
-    pub fn name(&self) -> &str {
-        &self.ring.name
-    }
 }
 
 impl Consumer {
@@ -144,24 +129,30 @@ impl Consumer {
         }
         n
     }
-
-    /// Mbufs waiting in the ring.
-    pub fn len(&self) -> usize {
-        ring_count(&self.ring)
-    }
-
-    /// True when the ring is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The ring's name.
-    pub fn name(&self) -> &str {
-        &self.ring.name
-    }
 }
 
-fn ring_count(ring: &RingInner) -> usize {
-    // SAFETY: the ring is alive; reads its head and tail.
-    unsafe { ffi::rvs_ring_count(ring.ptr.as_ptr()) as usize }
+/// What both ends of a ring answer alike.
+macro_rules! ring_end {
+    ($($end:ident),+) => {$(
+        impl $end {
+            /// Mbufs waiting in the ring.
+            pub fn len(&self) -> usize {
+                // SAFETY: the ring is alive (this end holds it); rte_ring_count only
+                // reads its head and tail indices.
+                unsafe { ffi::rvs_ring_count(self.ring.ptr.as_ptr()) as usize }
+            }
+
+            /// True when the ring is empty.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// The ring's name.
+            pub fn name(&self) -> &str {
+                &self.ring.name
+            }
+        }
+    )+};
 }
+
+ring_end!(Producer, Consumer);

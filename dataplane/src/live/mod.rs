@@ -14,7 +14,9 @@
 //!
 //! The calling thread is the control core: it waits for SIGINT or SIGTERM (or the run
 //! time the caller set), raises the stop flag, waits for the workers, stops the ports and
-//! returns the counters. A second signal while stopping exits at once (status 1).
+//! returns the counters. The handlers are in place before DPDK starts: a signal during
+//! start-up lets the workers start and stop at once, so the ports are stopped and closed
+//! in order. A second signal while stopping exits at once (status 1).
 
 mod buf;
 mod error;
@@ -67,6 +69,12 @@ pub struct LiveOptions {
 
 /// Run a live director with `config` until SIGINT/SIGTERM (or `options.run_for`).
 pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveError> {
+    // Handlers first: a signal while DPDK starts and the ports come up (seconds, with
+    // link waits) raises the stop flag, and the director then stops in order, ports
+    // stopped and closed, instead of dying with devices configured (af_xdp leaves its
+    // XDP program on the interface).
+    let stop = Arc::new(AtomicBool::new(false));
+    install_signals(&stop)?;
     let workers = config.dataplane.workers;
     let mbufs = plan::pool_mbufs(config.ports.len(), workers, options.preload.len());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -92,9 +100,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
         &mut IdRegistry::default(),
     )?);
 
-    let stop = Arc::new(AtomicBool::new(false));
     let loops = build_loops(&eal, &pool, &ports, &snap, &stop, options)?;
-    install_signals(&stop)?;
 
     let mut running = Vec::with_capacity(loops.len());
     let mut slots = Vec::with_capacity(loops.len());

@@ -50,28 +50,15 @@ pub struct PortReport {
     pub rx_queues: u16,
     /// Transmit queues used.
     pub tx_queues: u16,
-    /// Packets the device received.
-    pub ipackets: u64,
-    /// Packets the device sent.
-    pub opackets: u64,
-    /// Bytes received.
-    pub ibytes: u64,
-    /// Bytes sent.
-    pub obytes: u64,
-    /// Packets the device dropped for lack of a receive descriptor.
-    pub imissed: u64,
-    /// Erroneous packets received.
-    pub ierrors: u64,
-    /// Failed transmissions.
-    pub oerrors: u64,
-    /// Receive mbuf allocation failures.
-    pub rx_nombuf: u64,
+    /// The device's counters (`ipackets`, `opackets`, … as fields of the report).
+    #[serde(flatten)]
+    pub stats: PortStats,
 }
 
 impl PortReport {
     /// The report of `port`, configured as `name`.
     pub fn new(name: &str, port: &Port) -> Self {
-        let s = port.stats().unwrap_or_else(|e| {
+        let stats = port.stats().unwrap_or_else(|e| {
             eprintln!("rvsd: port {name}: reading device counters: {e}");
             PortStats::default()
         });
@@ -81,14 +68,7 @@ impl PortReport {
             driver: port.info().driver.clone(),
             rx_queues: port.rx_queue_count(),
             tx_queues: port.tx_queue_count(),
-            ipackets: s.ipackets,
-            opackets: s.opackets,
-            ibytes: s.ibytes,
-            obytes: s.obytes,
-            imissed: s.imissed,
-            ierrors: s.ierrors,
-            oerrors: s.oerrors,
-            rx_nombuf: s.rx_nombuf,
+            stats,
         }
     }
 }
@@ -122,5 +102,36 @@ impl LiveReport {
             workers,
             ports,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_counters_are_fields_of_the_port_report() {
+        let report = PortReport {
+            name: "wan".to_owned(),
+            device: "net_null0".to_owned(),
+            driver: "net_null".to_owned(),
+            rx_queues: 2,
+            tx_queues: 1,
+            stats: PortStats {
+                ipackets: 1,
+                opackets: 2,
+                ibytes: 3,
+                obytes: 4,
+                imissed: 5,
+                ierrors: 6,
+                oerrors: 7,
+                rx_nombuf: 8,
+            },
+        };
+        let json = serde_json::to_string(&report).expect("serialize");
+        assert_eq!(
+            json,
+            r#"{"name":"wan","device":"net_null0","driver":"net_null","rx_queues":2,"tx_queues":1,"ipackets":1,"opackets":2,"ibytes":3,"obytes":4,"imissed":5,"ierrors":6,"oerrors":7,"rx_nombuf":8}"#
+        );
     }
 }
