@@ -106,16 +106,6 @@ pub fn delta_bytes(old: &[u8], new: &[u8]) -> u64 {
     words as u64 * 0xffff - u64::from(fold(sum(&old[..words * 2]))) + sum(&new[..words * 2])
 }
 
-/// The difference term of an address change (mixed families contribute nothing).
-#[inline]
-pub fn delta_addr(old: IpAddr, new: IpAddr) -> u64 {
-    match (old, new) {
-        (IpAddr::V4(o), IpAddr::V4(n)) => delta_bytes(&o.octets(), &n.octets()),
-        (IpAddr::V6(o), IpAddr::V6(n)) => delta_bytes(&o.octets(), &n.octets()),
-        _ => 0,
-    }
-}
-
 /// RFC 1624 equation 3 with an accumulated difference: `HC' = ~(~HC + delta)`.
 #[inline]
 pub fn apply_delta(hc: u16, delta: u64) -> u16 {
@@ -172,6 +162,17 @@ pub fn fill_l4_checksum(frame: &mut [u8], info: &FrameInfo) -> Result<(), DropRe
     if seg.len() < ck_off + 2 {
         return Err(DropReason::Malformed);
     }
+    // UDP covers its length field's bytes (which parse_frame checked to lie within the IP
+    // payload), not any octets after them inside the IP packet.
+    let seg = if is_udp {
+        let udp_len = usize::from(u16::from_be_bytes([seg[4], seg[5]]));
+        match seg.get_mut(..udp_len) {
+            Some(s) if udp_len >= 8 => s,
+            _ => return Err(DropReason::Malformed),
+        }
+    } else {
+        seg
+    };
     if is_udp && ip.src.is_ipv4() && seg[ck_off] == 0 && seg[ck_off + 1] == 0 {
         return Ok(());
     }
@@ -268,6 +269,51 @@ mod tests {
             &[0, 0],
             "UDP/IPv4 without checksum stays so"
         );
+    }
+
+    #[test]
+    fn fill_l4_checksum_covers_the_udp_length_not_the_ip_payload() {
+        use crate::wire::test_frames::{Spec, L4};
+        use etherparse::UdpHeader;
+        let data = [1u8, 2, 3, 4];
+        for (src, dst) in [
+            ("192.0.2.10:40000", "10.0.0.100:53"),
+            ("[2001:db8:c::10]:40000", "[2001:db8::100]:53"),
+        ] {
+            // UDP length 12; the IP payload carries 3 more octets after the datagram.
+            let mut bytes = vec![0x9c, 0x40, 0, 53, 0, 12, 0x12, 0x34];
+            bytes.extend_from_slice(&data);
+            bytes.extend_from_slice(&[0xee; 3]);
+            let spec = Spec::new(
+                src,
+                dst,
+                L4::Raw {
+                    protocol: 17,
+                    bytes,
+                },
+            );
+            let mut f = spec.build();
+            let info = crate::wire::parse_frame(&f).unwrap();
+            fill_l4_checksum(&mut f, &info).unwrap();
+            let h = UdpHeader {
+                source_port: 40000,
+                destination_port: 53,
+                length: 12,
+                checksum: 0,
+            };
+            let want = match (spec.src.ip(), spec.dst.ip()) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => {
+                    h.calc_checksum_ipv4_raw(s.octets(), d.octets(), &data)
+                }
+                (IpAddr::V6(s), IpAddr::V6(d)) => {
+                    h.calc_checksum_ipv6_raw(s.octets(), d.octets(), &data)
+                }
+                _ => unreachable!(),
+            }
+            .unwrap();
+            let at = info.ip.unwrap().l4_offset + 6;
+            assert_eq!(u16::from_be_bytes([f[at], f[at + 1]]), want, "{src}");
+        }
     }
 
     proptest! {

@@ -1,28 +1,15 @@
 //! ICMP / ICMPv6 errors that quote a tracked connection, translated in place.
 
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
-use super::nat::{decrement_ttl, fix_checksum, same_family, write_addr, write_port};
+use super::nat::{decrement_ttl, rewrite_addrs, rewrite_l4, same_family, Endpoints};
 use crate::checksum;
 use crate::drop::DropReason;
-use crate::wire::tcp::TCP_CHECKSUM_OFFSET;
-use crate::wire::udp::UDP_CHECKSUM_OFFSET;
-use crate::wire::{icmpv4, icmpv6, ip_proto, FrameInfo, IpVersion, L4Info};
+use crate::wire::icmpv6::icmpv6_sum;
+use crate::wire::{icmpv4, icmpv6, ip_proto, FrameInfo, IpVersion, Ipv6Packet, L4Info};
 
-const V4_CHECKSUM: usize = 10;
-const V4_SRC: usize = 12;
-const V4_DST: usize = 16;
-const V6_SRC: usize = 8;
-const V6_DST: usize = 24;
+/// Offset of the checksum in an ICMP / ICMPv6 header.
 const ICMP_CHECKSUM: usize = 2;
-const ECHO_IDENT: usize = 4;
-
-fn addr_offsets(v: IpVersion) -> (usize, usize) {
-    match v {
-        IpVersion::V4 => (V4_SRC, V4_DST),
-        IpVersion::V6 => (V6_SRC, V6_DST),
-    }
-}
 
 /// Translate an ICMP / ICMPv6 error that quotes a packet of a tracked connection.
 ///
@@ -70,66 +57,35 @@ pub fn icmp_error(
     }
     decrement_ttl(frame, ip)?;
 
-    // Outer addresses.
-    let (src_off, dst_off) = addr_offsets(v);
+    // Outer addresses, then the quoted IP header.
     let l3 = ip.l3_offset;
-    let mut d = 0;
-    if let Some(a) = outer_src {
-        d += write_addr(frame, l3 + src_off, a);
-    }
-    if let Some(a) = outer_dst {
-        d += write_addr(frame, l3 + dst_off, a);
-    }
-    if v == IpVersion::V4 {
-        fix_checksum(frame, l3 + V4_CHECKSUM, d, false);
-    }
+    rewrite_addrs(frame, l3, v, outer_src, outer_dst);
+    let qd = rewrite_addrs(
+        frame,
+        q.l3_offset,
+        v,
+        quoted_src.map(|e| e.ip()),
+        quoted_dst.map(|e| e.ip()),
+    );
 
-    // Quoted IP header.
-    let (ql3, ql4) = (q.l3_offset, q.l4_offset);
-    let mut qd = 0;
-    if let Some(e) = quoted_src {
-        qd += write_addr(frame, ql3 + src_off, e.ip());
-    }
-    if let Some(e) = quoted_dst {
-        qd += write_addr(frame, ql3 + dst_off, e.ip());
-    }
-    if v == IpVersion::V4 {
-        fix_checksum(frame, ql3 + V4_CHECKSUM, qd, false);
-    }
-
-    // Quoted upper layer.
-    match q.protocol {
-        ip_proto::TCP | ip_proto::UDP => {
-            let mut pd = qd;
-            if let Some(e) = quoted_src {
-                pd += write_port(frame, ql4, e.port());
-            }
-            if let Some(e) = quoted_dst {
-                pd += write_port(frame, ql4 + 2, e.port());
-            }
-            let udp = q.protocol == ip_proto::UDP;
-            let ck = if udp {
-                UDP_CHECKSUM_OFFSET
-            } else {
-                TCP_CHECKSUM_OFFSET
-            };
-            let present = q.l4_len >= ck + 2;
-            let none =
-                udp && v == IpVersion::V4 && frame[ql4 + ck] == 0 && frame[ql4 + ck + 1] == 0;
-            if present && !none {
-                fix_checksum(frame, ql4 + ck, pd, udp);
-            }
-        }
-        _ => {
-            // A quoted echo (parse_frame accepts no other quote).
-            let request = matches!(frame[ql4], icmpv4::ECHO_REQUEST | icmpv6::ECHO_REQUEST);
-            let mut pd = if v == IpVersion::V6 { qd } else { 0 };
-            if let Some(e) = if request { quoted_src } else { quoted_dst } {
-                pd += write_port(frame, ql4 + ECHO_IDENT, e.port());
-            }
-            fix_checksum(frame, ql4 + ICMP_CHECKSUM, pd, false);
-        }
-    }
+    // Quoted upper layer (parse_frame accepts TCP, UDP and echo quotes only).
+    let ql4 = q.l4_offset;
+    let kind = match q.protocol {
+        ip_proto::TCP => Endpoints::Tcp,
+        ip_proto::UDP => Endpoints::Udp,
+        _ => Endpoints::Echo {
+            request: matches!(frame[ql4], icmpv4::ECHO_REQUEST | icmpv6::ECHO_REQUEST),
+        },
+    };
+    rewrite_l4(
+        frame,
+        v,
+        ql4..ql4 + q.l4_len,
+        kind,
+        qd,
+        quoted_src,
+        quoted_dst,
+    );
 
     // The ICMP message checksum, recomputed.
     let (l4, end) = (ip.l4_offset, ip.l3_offset + ip.l3_len);
@@ -137,17 +93,8 @@ pub fn icmp_error(
     let c = match v {
         IpVersion::V4 => checksum::internet_checksum(&frame[l4..end]),
         IpVersion::V6 => {
-            let a = |at: usize| {
-                let mut o = [0u8; 16];
-                o.copy_from_slice(&frame[l3 + at..l3 + at + 16]);
-                Ipv6Addr::from(o)
-            };
-            let (s, dst) = (a(V6_SRC), a(V6_DST));
-            let msg = &frame[l4..end];
-            !checksum::fold(
-                checksum::pseudo_header_v6(s, dst, ip_proto::ICMPV6, msg.len() as u32)
-                    + checksum::sum(msg),
-            )
+            let outer = Ipv6Packet::new_unchecked(&frame[l3..]);
+            !checksum::fold(icmpv6_sum(outer.src(), outer.dst(), &frame[l4..end]))
         }
     };
     frame[l4 + ICMP_CHECKSUM..l4 + ICMP_CHECKSUM + 2].copy_from_slice(&c.to_be_bytes());

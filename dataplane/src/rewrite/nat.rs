@@ -1,6 +1,7 @@
 //! NAT and FULLNAT: rewrite source and/or destination address and port in place.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 use crate::checksum::{apply_delta, delta_bytes, delta_u16};
 use crate::drop::DropReason;
@@ -76,6 +77,99 @@ pub(super) fn fix_checksum(b: &mut [u8], at: usize, delta: u64, udp: bool) {
     put16(b, at, c);
 }
 
+/// Offsets of the source and destination address in an IP header of `version`.
+#[inline]
+pub(super) const fn addr_offsets(version: IpVersion) -> (usize, usize) {
+    match version {
+        IpVersion::V4 => (V4_SRC, V4_DST),
+        IpVersion::V6 => (V6_SRC, V6_DST),
+    }
+}
+
+/// Write the new source and/or destination address into the IP header at `l3` (of
+/// `version`), fix the IPv4 header checksum for them, and return the difference term of
+/// the change (what an upper-layer pseudo-header checksum needs).
+#[inline]
+pub(super) fn rewrite_addrs(
+    frame: &mut [u8],
+    l3: usize,
+    version: IpVersion,
+    src: Option<IpAddr>,
+    dst: Option<IpAddr>,
+) -> u64 {
+    let (src_at, dst_at) = addr_offsets(version);
+    let mut delta = 0;
+    if let Some(a) = src {
+        delta += write_addr(frame, l3 + src_at, a);
+    }
+    if let Some(a) = dst {
+        delta += write_addr(frame, l3 + dst_at, a);
+    }
+    if version == IpVersion::V4 {
+        fix_checksum(frame, l3 + V4_CHECKSUM, delta, false);
+    }
+    delta
+}
+
+/// The upper-layer header whose endpoints a rewrite changes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Endpoints {
+    /// TCP: ports, checksum at [`TCP_CHECKSUM_OFFSET`].
+    Tcp,
+    /// UDP: ports, checksum at [`UDP_CHECKSUM_OFFSET`] (0 over IPv4 means "none").
+    Udp,
+    /// ICMP / ICMPv6 echo: the identifier is the requester's "port".
+    Echo {
+        /// True for a request (the identifier follows the source), false for a reply.
+        request: bool,
+    },
+}
+
+/// Rewrite the ports (TCP, UDP) or echo identifier of the upper-layer header whose bytes
+/// present in `frame` are `l4` (the header starts at `l4.start`), and fix its checksum incrementally with `addr_delta`
+/// (the pseudo-header change from [`rewrite_addrs`]; ICMPv4 has no pseudo-header and
+/// ignores it). An echo takes `new_src`'s port as identifier for a request, `new_dst`'s
+/// for a reply. A checksum past `l4.end` (a truncated quote) is left alone; UDP over IPv4
+/// with checksum 0 stays 0, and a UDP result of 0 is sent as 0xffff.
+#[inline]
+pub(super) fn rewrite_l4(
+    frame: &mut [u8],
+    version: IpVersion,
+    l4: Range<usize>,
+    kind: Endpoints,
+    addr_delta: u64,
+    new_src: Option<SocketAddr>,
+    new_dst: Option<SocketAddr>,
+) {
+    let (l4_len, l4) = (l4.len(), l4.start);
+    let (ck, udp, mut delta) = match kind {
+        Endpoints::Tcp | Endpoints::Udp => {
+            let mut delta = addr_delta;
+            if let Some(s) = new_src {
+                delta += write_port(frame, l4, s.port());
+            }
+            if let Some(d) = new_dst {
+                delta += write_port(frame, l4 + 2, d.port());
+            }
+            match kind {
+                Endpoints::Udp => (UDP_CHECKSUM_OFFSET, true, delta),
+                _ => (TCP_CHECKSUM_OFFSET, false, delta),
+            }
+        }
+        Endpoints::Echo { .. } if version == IpVersion::V4 => (ECHO_CHECKSUM, false, 0),
+        Endpoints::Echo { .. } => (ECHO_CHECKSUM, false, addr_delta),
+    };
+    if let Endpoints::Echo { request } = kind {
+        if let Some(e) = if request { new_src } else { new_dst } {
+            delta += write_port(frame, l4 + ECHO_IDENT, e.port());
+        }
+    }
+    if l4_len < ck + 2 || (udp && version == IpVersion::V4 && get16(frame, l4 + ck) == 0) {
+        return;
+    }
+    fix_checksum(frame, l4 + ck, delta, udp);
+}
+
 /// Check and decrement the TTL / hop limit of the IP header at `l3`, fixing the IPv4
 /// header checksum for it. Returns [`DropReason::TtlExceeded`] (frame untouched) when the
 /// packet arrived with TTL 0 or 1.
@@ -122,57 +216,32 @@ pub fn nat_l3l4(
     if !family_ok(new_src) || !family_ok(new_dst) {
         return Err(DropReason::Malformed);
     }
-    let (l4_ck, udp) = match ip.l4 {
-        _ if ip.non_first_fragment => (None, false),
-        L4Info::Tcp { .. } => (Some(TCP_CHECKSUM_OFFSET), false),
-        L4Info::Udp { .. } => (Some(UDP_CHECKSUM_OFFSET), true),
-        L4Info::IcmpEcho { .. } => (Some(ECHO_CHECKSUM), false),
+    let kind = match ip.l4 {
+        _ if ip.non_first_fragment => None,
+        L4Info::Tcp { .. } => Some(Endpoints::Tcp),
+        L4Info::Udp { .. } => Some(Endpoints::Udp),
+        L4Info::IcmpEcho { request, .. } => Some(Endpoints::Echo { request }),
         _ => return Err(DropReason::UnsupportedProtocol),
     };
     decrement_ttl(frame, ip)?;
-
-    let l3 = ip.l3_offset;
-    let (src_at, dst_at) = match ip.version {
-        IpVersion::V4 => (l3 + V4_SRC, l3 + V4_DST),
-        IpVersion::V6 => (l3 + V6_SRC, l3 + V6_DST),
-    };
-    let mut addr_delta = 0;
-    if let Some(s) = new_src {
-        addr_delta += write_addr(frame, src_at, s.ip());
+    let addr_delta = rewrite_addrs(
+        frame,
+        ip.l3_offset,
+        ip.version,
+        new_src.map(|e| e.ip()),
+        new_dst.map(|e| e.ip()),
+    );
+    if let Some(kind) = kind {
+        rewrite_l4(
+            frame,
+            ip.version,
+            ip.l4_offset..ip.l4_offset + ip.payload_len,
+            kind,
+            addr_delta,
+            new_src,
+            new_dst,
+        );
     }
-    if let Some(d) = new_dst {
-        addr_delta += write_addr(frame, dst_at, d.ip());
-    }
-    if ip.version == IpVersion::V4 {
-        fix_checksum(frame, l3 + V4_CHECKSUM, addr_delta, false);
-    }
-
-    let Some(ck) = l4_ck else { return Ok(()) };
-    let l4 = ip.l4_offset;
-    let mut delta = addr_delta;
-    match ip.l4 {
-        L4Info::IcmpEcho { request, .. } => {
-            // ICMPv4's checksum has no pseudo-header; ICMPv6's does.
-            if ip.version == IpVersion::V4 {
-                delta = 0;
-            }
-            if let Some(e) = if request { new_src } else { new_dst } {
-                delta += write_port(frame, l4 + ECHO_IDENT, e.port());
-            }
-        }
-        _ => {
-            if let Some(s) = new_src {
-                delta += write_port(frame, l4, s.port());
-            }
-            if let Some(d) = new_dst {
-                delta += write_port(frame, l4 + 2, d.port());
-            }
-            if udp && ip.version == IpVersion::V4 && get16(frame, l4 + ck) == 0 {
-                return Ok(());
-            }
-        }
-    }
-    fix_checksum(frame, l4 + ck, delta, udp);
     Ok(())
 }
 

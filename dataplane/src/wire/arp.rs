@@ -34,11 +34,13 @@ pub const REPLY: u16 = 2;
 
 impl<T: AsRef<[u8]>> ArpPacket<T> {
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received packet: 28 bytes, Ethernet hardware, IPv4 protocol, lengths 6 and 4.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let b = buffer.as_ref();
         if b.len() < field::LEN
@@ -53,26 +55,31 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
     }
 
     /// Operation (1 request, 2 reply).
+    #[inline]
     pub fn operation(&self) -> u16 {
         be16(self.buffer.as_ref(), field::OPER)
     }
 
     /// Sender hardware address.
+    #[inline]
     pub fn sender_mac(&self) -> MacAddr {
         MacAddr(array(self.buffer.as_ref(), field::SHA))
     }
 
     /// Sender protocol address.
+    #[inline]
     pub fn sender_ip(&self) -> Ipv4Addr {
         Ipv4Addr::from(array::<4>(self.buffer.as_ref(), field::SPA))
     }
 
     /// Target hardware address.
+    #[inline]
     pub fn target_mac(&self) -> MacAddr {
         MacAddr(array(self.buffer.as_ref(), field::THA))
     }
 
     /// Target protocol address.
+    #[inline]
     pub fn target_ip(&self) -> Ipv4Addr {
         Ipv4Addr::from(array::<4>(self.buffer.as_ref(), field::TPA))
     }
@@ -80,6 +87,7 @@ impl<T: AsRef<[u8]>> ArpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     /// Write the fixed Ethernet/IPv4 header fields (hardware/protocol types and lengths).
+    #[inline]
     pub fn set_ethernet_ipv4(&mut self) {
         let b = self.buffer.as_mut();
         put16(b, field::HTYPE, 1);
@@ -89,26 +97,31 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> ArpPacket<T> {
     }
 
     /// Set the operation.
+    #[inline]
     pub fn set_operation(&mut self, op: u16) {
         put16(self.buffer.as_mut(), field::OPER, op);
     }
 
     /// Set the sender hardware address.
+    #[inline]
     pub fn set_sender_mac(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::SHA..field::SHA + 6].copy_from_slice(&mac.0);
     }
 
     /// Set the sender protocol address.
+    #[inline]
     pub fn set_sender_ip(&mut self, ip: Ipv4Addr) {
         self.buffer.as_mut()[field::SPA..field::SPA + 4].copy_from_slice(&ip.octets());
     }
 
     /// Set the target hardware address.
+    #[inline]
     pub fn set_target_mac(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::THA..field::THA + 6].copy_from_slice(&mac.0);
     }
 
     /// Set the target protocol address.
+    #[inline]
     pub fn set_target_ip(&mut self, ip: Ipv4Addr) {
         self.buffer.as_mut()[field::TPA..field::TPA + 4].copy_from_slice(&ip.octets());
     }

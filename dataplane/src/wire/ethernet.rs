@@ -16,12 +16,14 @@ impl MacAddr {
     pub const ZERO: MacAddr = MacAddr([0; 6]);
 
     /// The multicast MAC of an IPv6 multicast address (33:33 + its low 32 bits, RFC 2464).
+    #[inline]
     pub fn ipv6_multicast(addr: std::net::Ipv6Addr) -> MacAddr {
         let o = addr.octets();
         MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
     }
 
     /// True for group (multicast or broadcast) addresses.
+    #[inline]
     pub fn is_multicast(&self) -> bool {
         self.0[0] & 1 == 1
     }
@@ -57,11 +59,13 @@ pub struct EthernetFrame<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> EthernetFrame<T> {
     /// Wrap without checks (for buffers built by the caller).
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received frame: the header (with its tag, if any) must be present.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let f = Self::new_unchecked(buffer);
         let len = f.buffer.as_ref().len();
@@ -72,37 +76,44 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// The wrapped buffer.
+    #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
     /// Destination MAC.
+    #[inline]
     pub fn dst(&self) -> MacAddr {
         MacAddr(array(self.buffer.as_ref(), field::DST.start))
     }
 
     /// Source MAC.
+    #[inline]
     pub fn src(&self) -> MacAddr {
         MacAddr(array(self.buffer.as_ref(), field::SRC.start))
     }
 
     /// The EtherType right after the addresses (0x8100 when tagged).
+    #[inline]
     pub fn outer_ethertype(&self) -> u16 {
         be16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
     /// True when an 802.1Q tag follows the addresses.
+    #[inline]
     pub fn is_tagged(&self) -> bool {
         self.outer_ethertype() == ethertype::VLAN
     }
 
     /// The 802.1Q tag control information (priority, DEI, VLAN id), when tagged.
+    #[inline]
     pub fn vlan_tci(&self) -> Option<u16> {
         self.is_tagged()
             .then(|| be16(self.buffer.as_ref(), field::VLAN_TCI))
     }
 
     /// The EtherType of the payload (past the tag, if any).
+    #[inline]
     pub fn ethertype(&self) -> u16 {
         if self.is_tagged() {
             be16(self.buffer.as_ref(), field::INNER_ETHERTYPE)
@@ -112,6 +123,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// Header length: 14, or 18 with a tag.
+    #[inline]
     pub fn header_len(&self) -> usize {
         if self.is_tagged() {
             field::VLAN_HEADER_LEN
@@ -121,6 +133,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
     }
 
     /// The payload (the L3 packet and any padding).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
@@ -128,16 +141,19 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     /// Set the destination MAC.
+    #[inline]
     pub fn set_dst(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&mac.0);
     }
 
     /// Set the source MAC.
+    #[inline]
     pub fn set_src(&mut self, mac: MacAddr) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&mac.0);
     }
 
     /// Set the payload EtherType (past the tag, if any).
+    #[inline]
     pub fn set_ethertype(&mut self, value: u16) {
         let at = if self.is_tagged() {
             field::INNER_ETHERTYPE
@@ -148,6 +164,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
     }
 
     /// The payload, writable.
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let h = self.header_len();
         &mut self.buffer.as_mut()[h..]

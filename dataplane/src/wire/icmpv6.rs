@@ -59,11 +59,13 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     pub const HEADER_LEN: usize = field::HEADER_LEN;
 
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received message: at least the 8-byte header.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         if buffer.as_ref().len() < field::HEADER_LEN {
             return Err(DropReason::Malformed);
@@ -72,31 +74,37 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 
     /// Message type.
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
 
     /// Message code.
+    #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Echo identifier (meaningful for echo messages).
+    #[inline]
     pub fn echo_ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
 
     /// Echo sequence number (meaningful for echo messages).
+    #[inline]
     pub fn echo_seq(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SEQ)
     }
 
     /// MTU of a "packet too big" message.
+    #[inline]
     pub fn mtu(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_be_bytes([
@@ -108,16 +116,19 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
     }
 
     /// True when this is an error message quoting a packet.
+    #[inline]
     pub fn is_error(&self) -> bool {
         is_error(self.msg_type())
     }
 
     /// Everything after the 8-byte header: echo data, or an error's quoted packet.
+    #[inline]
     pub fn data(&self) -> &[u8] {
         &self.buffer.as_ref()[field::HEADER_LEN..]
     }
 
     /// True when the checksum (with the pseudo-header of `src`, `dst`) verifies.
+    #[inline]
     pub fn verify_checksum(&self, src: Ipv6Addr, dst: Ipv6Addr) -> bool {
         checksum::fold(icmpv6_sum(src, dst, self.buffer.as_ref())) == 0xffff
     }
@@ -125,26 +136,31 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     /// Set the message type.
+    #[inline]
     pub fn set_msg_type(&mut self, v: u8) {
         self.buffer.as_mut()[field::TYPE] = v;
     }
 
     /// Set the message code.
+    #[inline]
     pub fn set_code(&mut self, v: u8) {
         self.buffer.as_mut()[field::CODE] = v;
     }
 
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Set the echo identifier.
+    #[inline]
     pub fn set_echo_ident(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::IDENT, v);
     }
 
     /// Compute and store the checksum (pseudo-header of `src`, `dst` included).
+    #[inline]
     pub fn fill_checksum(&mut self, src: Ipv6Addr, dst: Ipv6Addr) {
         self.set_checksum(0);
         let c = !checksum::fold(icmpv6_sum(src, dst, self.buffer.as_ref()));
@@ -152,6 +168,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
     }
 
     /// The data after the header, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         &mut self.buffer.as_mut()[field::HEADER_LEN..]
     }

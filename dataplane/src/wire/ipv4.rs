@@ -39,12 +39,14 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     pub const MIN_HEADER_LEN: usize = IPV4_HEADER_LEN;
 
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received packet: version 4, `20 <= header_len <= total_len <= buffer length`.
     /// Bytes past `total_len` (Ethernet padding) are allowed and ignored by [`Self::payload`].
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let b = buffer.as_ref();
         if b.len() < field::MIN_HEADER_LEN || b[field::VER_IHL] >> 4 != 4 {
@@ -59,81 +61,97 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
     }
 
     /// Version field (4 once checked).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] >> 4
     }
 
     /// Header length in bytes (IHL * 4), options included.
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
     /// Type of service byte (DSCP and ECN).
+    #[inline]
     pub fn tos(&self) -> u8 {
         self.buffer.as_ref()[field::TOS]
     }
 
     /// Total length field.
+    #[inline]
     pub fn total_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
     /// Identification.
+    #[inline]
     pub fn ident(&self) -> u16 {
         be16(self.buffer.as_ref(), field::IDENT)
     }
 
     /// Don't Fragment flag.
+    #[inline]
     pub fn dont_frag(&self) -> bool {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG) & DF != 0
     }
 
     /// More Fragments flag.
+    #[inline]
     pub fn more_frags(&self) -> bool {
         be16(self.buffer.as_ref(), field::FLAGS_FRAG) & MF != 0
     }
 
     /// Fragment offset in bytes.
+    #[inline]
     pub fn frag_offset(&self) -> u16 {
         (be16(self.buffer.as_ref(), field::FLAGS_FRAG) & OFFSET_MASK) * 8
     }
 
     /// Time to live.
+    #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
     /// Protocol of the payload.
+    #[inline]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTOCOL]
     }
 
     /// Header checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// Source address.
+    #[inline]
     pub fn src(&self) -> Ipv4Addr {
         Ipv4Addr::from(array::<4>(self.buffer.as_ref(), field::SRC))
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst(&self) -> Ipv4Addr {
         Ipv4Addr::from(array::<4>(self.buffer.as_ref(), field::DST))
     }
 
     /// True when the header checksum verifies.
+    #[inline]
     pub fn verify_checksum(&self) -> bool {
         checksum::internet_checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
     }
 
     /// The options (between the fixed header and the payload).
+    #[inline]
     pub fn options(&self) -> &[u8] {
         &self.buffer.as_ref()[field::MIN_HEADER_LEN..self.header_len()]
     }
 
     /// The payload: from the end of the header to `total_len` (padding excluded).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..usize::from(self.total_len())]
     }
@@ -141,26 +159,31 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     /// Set version 4 and the header length in bytes (a multiple of 4, 20..=60).
+    #[inline]
     pub fn set_version_and_header_len(&mut self, header_len: usize) {
         self.buffer.as_mut()[field::VER_IHL] = 0x40 | ((header_len / 4) as u8 & 0x0f);
     }
 
     /// Set the type of service byte.
+    #[inline]
     pub fn set_tos(&mut self, v: u8) {
         self.buffer.as_mut()[field::TOS] = v;
     }
 
     /// Set the total length.
+    #[inline]
     pub fn set_total_len(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::TOTAL_LEN, v);
     }
 
     /// Set the identification.
+    #[inline]
     pub fn set_ident(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::IDENT, v);
     }
 
     /// Set flags and fragment offset: DF as given, MF clear, offset 0 (an unfragmented packet).
+    #[inline]
     pub fn set_unfragmented(&mut self, dont_frag: bool) {
         put16(
             self.buffer.as_mut(),
@@ -170,31 +193,37 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// Set the time to live.
+    #[inline]
     pub fn set_ttl(&mut self, v: u8) {
         self.buffer.as_mut()[field::TTL] = v;
     }
 
     /// Set the protocol.
+    #[inline]
     pub fn set_protocol(&mut self, v: u8) {
         self.buffer.as_mut()[field::PROTOCOL] = v;
     }
 
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
 
     /// Set the source address.
+    #[inline]
     pub fn set_src(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&a.octets());
     }
 
     /// Set the destination address.
+    #[inline]
     pub fn set_dst(&mut self, a: Ipv4Addr) {
         self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&a.octets());
     }
 
     /// Compute and store the header checksum (options included).
+    #[inline]
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let hl = self.header_len();
@@ -203,6 +232,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     }
 
     /// The payload, writable (padding excluded).
+    #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (h, t) = (self.header_len(), usize::from(self.total_len()));
         &mut self.buffer.as_mut()[h..t]

@@ -99,12 +99,14 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     pub const HEADER_LEN: usize = IPV6_HEADER_LEN;
 
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received packet: version 6 and `40 + payload_len <= buffer length`
     /// (a jumbogram's zero payload length is accepted as an empty payload).
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let b = buffer.as_ref();
         if b.len() < field::HEADER_LEN
@@ -117,54 +119,64 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
     }
 
     /// Version field (6 once checked).
+    #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_TC_FLOW] >> 4
     }
 
     /// Traffic class.
+    #[inline]
     pub fn traffic_class(&self) -> u8 {
         let b = self.buffer.as_ref();
         (b[0] << 4) | (b[1] >> 4)
     }
 
     /// Flow label (20 bits).
+    #[inline]
     pub fn flow_label(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_be_bytes([0, b[1] & 0x0f, b[2], b[3]])
     }
 
     /// Payload length (extension headers included).
+    #[inline]
     pub fn payload_len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::PAYLOAD_LEN)
     }
 
     /// The first next-header value.
+    #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
     /// Hop limit.
+    #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
     /// Source address.
+    #[inline]
     pub fn src(&self) -> Ipv6Addr {
         Ipv6Addr::from(array::<16>(self.buffer.as_ref(), field::SRC))
     }
 
     /// Destination address.
+    #[inline]
     pub fn dst(&self) -> Ipv6Addr {
         Ipv6Addr::from(array::<16>(self.buffer.as_ref(), field::DST))
     }
 
     /// Everything after the fixed header up to `payload_len` (padding excluded).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()
             [field::HEADER_LEN..field::HEADER_LEN + usize::from(self.payload_len())]
     }
 
     /// Skip extension headers to the upper-layer protocol (bounded, see [`MAX_EXT_HEADERS`]).
+    #[inline]
     pub fn upper_layer(&self) -> Result<UpperLayer, DropReason> {
         let end = field::HEADER_LEN + usize::from(self.payload_len());
         walk_ext(
@@ -178,32 +190,38 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
     /// Set version 6, the traffic class and the flow label.
+    #[inline]
     pub fn set_version_tc_flow(&mut self, traffic_class: u8, flow_label: u32) {
         let v = (6u32 << 28) | (u32::from(traffic_class) << 20) | (flow_label & 0x000f_ffff);
         self.buffer.as_mut()[0..4].copy_from_slice(&v.to_be_bytes());
     }
 
     /// Set the payload length.
+    #[inline]
     pub fn set_payload_len(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::PAYLOAD_LEN, v);
     }
 
     /// Set the first next-header value.
+    #[inline]
     pub fn set_next_header(&mut self, v: u8) {
         self.buffer.as_mut()[field::NEXT_HEADER] = v;
     }
 
     /// Set the hop limit.
+    #[inline]
     pub fn set_hop_limit(&mut self, v: u8) {
         self.buffer.as_mut()[field::HOP_LIMIT] = v;
     }
 
     /// Set the source address.
+    #[inline]
     pub fn set_src(&mut self, a: Ipv6Addr) {
         self.buffer.as_mut()[field::SRC..field::SRC + 16].copy_from_slice(&a.octets());
     }
 
     /// Set the destination address.
+    #[inline]
     pub fn set_dst(&mut self, a: Ipv6Addr) {
         self.buffer.as_mut()[field::DST..field::DST + 16].copy_from_slice(&a.octets());
     }

@@ -36,11 +36,13 @@ pub struct NdiscPacket<T: AsRef<[u8]>> {
 
 impl<T: AsRef<[u8]>> NdiscPacket<T> {
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received NS or NA: type 135 or 136 and at least 24 bytes.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let b = buffer.as_ref();
         if b.len() < field::OPTIONS
@@ -55,22 +57,26 @@ impl<T: AsRef<[u8]>> NdiscPacket<T> {
     }
 
     /// ICMPv6 type (135 NS, 136 NA).
+    #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
 
     /// Advertisement flags byte (R, S, O in the high bits).
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLAGS]
     }
 
     /// Target address.
+    #[inline]
     pub fn target(&self) -> Ipv6Addr {
         Ipv6Addr::from(array::<16>(self.buffer.as_ref(), field::TARGET))
     }
 
     /// The Ethernet address of the first link-layer option of `kind` (1 source, 2 target).
     /// A zero-length option (invalid per RFC 4861) ends the walk.
+    #[inline]
     pub fn link_layer_option(&self, kind: u8) -> Option<MacAddr> {
         let b = self.buffer.as_ref();
         let mut off = field::OPTIONS;
@@ -90,17 +96,20 @@ impl<T: AsRef<[u8]>> NdiscPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> NdiscPacket<T> {
     /// Set the flags byte and clear the reserved bytes after it.
+    #[inline]
     pub fn set_flags(&mut self, flags: u8) {
         self.buffer.as_mut()[field::FLAGS..field::TARGET].copy_from_slice(&[flags, 0, 0, 0]);
     }
 
     /// Set the target address.
+    #[inline]
     pub fn set_target(&mut self, a: Ipv6Addr) {
         self.buffer.as_mut()[field::TARGET..field::OPTIONS].copy_from_slice(&a.octets());
     }
 
     /// Write one Ethernet link-layer option of `kind` as the first option (the buffer
     /// must hold 32 bytes).
+    #[inline]
     pub fn set_link_layer_option(&mut self, kind: u8, mac: MacAddr) {
         let o = &mut self.buffer.as_mut()[field::OPTIONS..field::OPTIONS + LL_OPTION_LEN];
         o[0] = kind;

@@ -42,11 +42,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     pub const MIN_HEADER_LEN: usize = field::MIN_HEADER_LEN;
 
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received segment: `20 <= data offset * 4 <= buffer length`.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let b = buffer.as_ref();
         if b.len() < field::MIN_HEADER_LEN {
@@ -60,16 +62,19 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Sequence number.
+    #[inline]
     pub fn seq(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_be_bytes([
@@ -81,6 +86,7 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Acknowledgement number.
+    #[inline]
     pub fn ack(&self) -> u32 {
         let b = self.buffer.as_ref();
         u32::from_be_bytes([
@@ -92,26 +98,31 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
     }
 
     /// Header length in bytes (data offset * 4).
+    #[inline]
     pub fn header_len(&self) -> usize {
         usize::from(self.buffer.as_ref()[field::DATA_OFF] >> 4) * 4
     }
 
     /// The flags byte (CWR ECE URG ACK PSH RST SYN FIN).
+    #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[field::FLAGS]
     }
 
     /// Window.
+    #[inline]
     pub fn window(&self) -> u16 {
         be16(self.buffer.as_ref(), field::WINDOW)
     }
 
     /// Checksum field.
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// The segment's data (after the header).
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
     }
@@ -119,21 +130,25 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     /// Set the source port.
+    #[inline]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
     /// Set the destination port.
+    #[inline]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
     /// Set the flags byte.
+    #[inline]
     pub fn set_flags(&mut self, v: u8) {
         self.buffer.as_mut()[field::FLAGS] = v;
     }
 
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }

@@ -37,6 +37,20 @@ pub enum L4 {
     },
 }
 
+/// Call `v4` or `v6` with the octets of `src` and `dst`, which are of one family.
+fn by_family<R>(
+    src: IpAddr,
+    dst: IpAddr,
+    v4: impl FnOnce([u8; 4], [u8; 4]) -> R,
+    v6: impl FnOnce([u8; 16], [u8; 16]) -> R,
+) -> R {
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => v4(s.octets(), d.octets()),
+        (IpAddr::V6(s), IpAddr::V6(d)) => v6(s.octets(), d.octets()),
+        _ => unreachable!("test packets never mix families"),
+    }
+}
+
 /// Description of a test frame.
 #[derive(Clone, Debug)]
 pub struct Spec {
@@ -123,15 +137,13 @@ impl Spec {
                 let mut h = TcpHeader::new(self.src.port(), self.dst.port(), 1000, 65535);
                 h.syn = *flags_syn;
                 h.ack = !*flags_syn;
-                h.checksum = match (s, d) {
-                    (IpAddr::V4(s), IpAddr::V4(d)) => {
-                        h.calc_checksum_ipv4_raw(s.octets(), d.octets(), p).unwrap()
-                    }
-                    (IpAddr::V6(s), IpAddr::V6(d)) => {
-                        h.calc_checksum_ipv6_raw(s.octets(), d.octets(), p).unwrap()
-                    }
-                    _ => unreachable!(),
-                };
+                h.checksum = by_family(
+                    s,
+                    d,
+                    |s, d| h.calc_checksum_ipv4_raw(s, d, p),
+                    |s, d| h.calc_checksum_ipv6_raw(s, d, p),
+                )
+                .unwrap();
                 let mut v = h.to_bytes().to_vec();
                 v.extend_from_slice(p);
                 (6, v)
@@ -144,15 +156,13 @@ impl Spec {
                     checksum: 0,
                 };
                 if !zero_checksum {
-                    h.checksum = match (s, d) {
-                        (IpAddr::V4(s), IpAddr::V4(d)) => {
-                            h.calc_checksum_ipv4_raw(s.octets(), d.octets(), p).unwrap()
-                        }
-                        (IpAddr::V6(s), IpAddr::V6(d)) => {
-                            h.calc_checksum_ipv6_raw(s.octets(), d.octets(), p).unwrap()
-                        }
-                        _ => unreachable!(),
-                    };
+                    h.checksum = by_family(
+                        s,
+                        d,
+                        |s, d| h.calc_checksum_ipv4_raw(s, d, p),
+                        |s, d| h.calc_checksum_ipv6_raw(s, d, p),
+                    )
+                    .unwrap();
                 }
                 let mut v = h.to_bytes().to_vec();
                 v.extend_from_slice(p);
@@ -293,29 +303,25 @@ pub fn verify(frame: &[u8]) -> Seen {
     };
     let (sport, dport) = match h.transport.as_ref().expect("transport") {
         TransportHeader::Tcp(t) => {
-            let want = match (src, dst) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => t
-                    .calc_checksum_ipv4_raw(s.octets(), d.octets(), &payload)
-                    .unwrap(),
-                (IpAddr::V6(s), IpAddr::V6(d)) => t
-                    .calc_checksum_ipv6_raw(s.octets(), d.octets(), &payload)
-                    .unwrap(),
-                _ => unreachable!(),
-            };
+            let want = by_family(
+                src,
+                dst,
+                |s, d| t.calc_checksum_ipv4_raw(s, d, &payload),
+                |s, d| t.calc_checksum_ipv6_raw(s, d, &payload),
+            )
+            .unwrap();
             assert_eq!(t.checksum, want, "TCP checksum");
             (t.source_port, t.destination_port)
         }
         TransportHeader::Udp(u) => {
             if u.checksum != 0 || dst.is_ipv6() {
-                let want = match (src, dst) {
-                    (IpAddr::V4(s), IpAddr::V4(d)) => u
-                        .calc_checksum_ipv4_raw(s.octets(), d.octets(), &payload)
-                        .unwrap(),
-                    (IpAddr::V6(s), IpAddr::V6(d)) => u
-                        .calc_checksum_ipv6_raw(s.octets(), d.octets(), &payload)
-                        .unwrap(),
-                    _ => unreachable!(),
-                };
+                let want = by_family(
+                    src,
+                    dst,
+                    |s, d| u.calc_checksum_ipv4_raw(s, d, &payload),
+                    |s, d| u.calc_checksum_ipv6_raw(s, d, &payload),
+                )
+                .unwrap();
                 assert_eq!(u.checksum, want, "UDP checksum");
             }
             (u.source_port, u.destination_port)

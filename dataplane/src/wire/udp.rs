@@ -25,11 +25,13 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     pub const HEADER_LEN: usize = field::HEADER_LEN;
 
     /// Wrap without checks.
+    #[inline]
     pub const fn new_unchecked(buffer: T) -> Self {
         Self { buffer }
     }
 
     /// Wrap a received datagram: `8 <= length field <= buffer length`.
+    #[inline]
     pub fn new_checked(buffer: T) -> Result<Self, DropReason> {
         let b = buffer.as_ref();
         if b.len() < field::HEADER_LEN {
@@ -43,31 +45,37 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
     }
 
     /// Source port.
+    #[inline]
     pub fn src_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
     /// Destination port.
+    #[inline]
     pub fn dst_port(&self) -> u16 {
         be16(self.buffer.as_ref(), field::DST_PORT)
     }
 
     /// Length field (header included).
+    #[inline]
     pub fn len(&self) -> u16 {
         be16(self.buffer.as_ref(), field::LENGTH)
     }
 
     /// True when the length field says there is no data.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         usize::from(self.len()) <= field::HEADER_LEN
     }
 
     /// Checksum field (0 over IPv4 means "none").
+    #[inline]
     pub fn checksum(&self) -> u16 {
         be16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
     /// The datagram's data, up to the length field.
+    #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::HEADER_LEN..usize::from(self.len())]
     }
@@ -75,21 +83,25 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
     /// Set the source port.
+    #[inline]
     pub fn set_src_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::SRC_PORT, v);
     }
 
     /// Set the destination port.
+    #[inline]
     pub fn set_dst_port(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::DST_PORT, v);
     }
 
     /// Set the length field.
+    #[inline]
     pub fn set_len(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::LENGTH, v);
     }
 
     /// Set the checksum field.
+    #[inline]
     pub fn set_checksum(&mut self, v: u16) {
         put16(self.buffer.as_mut(), field::CHECKSUM, v);
     }
