@@ -31,11 +31,6 @@ impl IdRegistry {
         let next = self.dests.len() as DestId;
         *self.dests.entry((svc, addr)).or_insert(next)
     }
-
-    /// One more than the largest real id handed out (the size of per-real arrays).
-    pub fn dest_count(&self) -> usize {
-        self.dests.len()
-    }
 }
 
 /// One service, built.
@@ -170,6 +165,5 @@ mod tests {
         assert_eq!(ids.service(Proto::Tcp, vip), s);
         assert_ne!(ids.service(Proto::Udp, vip), s);
         assert_eq!(ids.dest(s, r2), d2);
-        assert_eq!(ids.dest_count(), 2);
     }
 }
