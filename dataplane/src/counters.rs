@@ -49,6 +49,8 @@ pub struct WorkerCounters {
     pub neighbor_requests: u64,
     /// Neighbours learned from replies.
     pub neighbors_learned: u64,
+    /// ICMP errors the director sent itself (fragmentation needed / packet too big).
+    pub icmp_sent: u64,
 }
 
 impl WorkerCounters {
@@ -71,6 +73,7 @@ impl WorkerCounters {
         self.duties_answered += other.duties_answered;
         self.neighbor_requests += other.neighbor_requests;
         self.neighbors_learned += other.neighbors_learned;
+        self.icmp_sent += other.icmp_sent;
     }
 
     /// Total drops over all reasons.
@@ -94,6 +97,7 @@ impl WorkerCounters {
             duties_answered: self.duties_answered,
             neighbor_requests: self.neighbor_requests,
             neighbors_learned: self.neighbors_learned,
+            icmp_sent: self.icmp_sent,
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct CounterSummary {
     pub neighbor_requests: u64,
     /// Neighbours learned.
     pub neighbors_learned: u64,
+    /// ICMP errors sent by the director itself.
+    pub icmp_sent: u64,
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ pub enum DropReason {
     NoRoute,
     /// The queue of packets waiting for neighbour resolution is full.
     NeighborQueueFull,
-    /// The packet grew past the egress MTU and may not be fragmented.
+    /// The packet grew past the egress MTU and may not be fragmented (its sender is told
+    /// the path MTU with ICMP fragmentation needed / packet too big).
     TooBig,
     /// No buffer was available to build a packet.
     NoBuffer,

@@ -46,6 +46,7 @@ pub struct Worker<B: PacketBuf> {
     lports: LocalPorts,
     laddr_cursor: usize,
     neigh: NeighTable<B>,
+    icmp_budget: IcmpBudget,
     counters: WorkerCounters,
 }
 
@@ -60,6 +61,7 @@ impl<B: PacketBuf> Worker<B> {
             lports: LocalPorts::new(id, snap.workers, seed),
             laddr_cursor: 0,
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
+            icmp_budget: IcmpBudget::default(),
             counters: WorkerCounters::default(),
             snap: snap.clone(),
         };
@@ -239,9 +241,42 @@ impl<B: PacketBuf> Worker<B> {
         if conn.mode == ForwardMode::Tun {
             let out = self.snap.port(hit.port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
-            rewrite::tun_encap(&mut buf, info, src, toward, out.mtu)?;
+            let outer = if toward.is_ipv4() { 20 } else { 40 };
+            let path_mtu = out.mtu.saturating_sub(outer) as u32;
+            if let Err(reason) = rewrite::tun_encap(&mut buf, info, src, toward, out.mtu) {
+                // Tell the sender its path MTU (never about an ICMP error: RFC 1122).
+                if reason == DropReason::TooBig && matches!(carried, Carried::Segment { .. }) {
+                    self.tell_too_big(buf, info, path_mtu, now_ms, io);
+                }
+                return Err(reason);
+            }
         }
         self.transmit(hit, buf, now_ms, io)
+    }
+
+    /// Answer a packet that outgrew the path with "fragmentation needed" / "packet too
+    /// big" carrying `mtu`, toward its sender, within the worker's ICMP budget. The packet
+    /// itself is counted as dropped by the caller.
+    fn tell_too_big<I: Io<Buf = B>>(
+        &mut self,
+        mut buf: B,
+        info: &FrameInfo,
+        mtu: u32,
+        now_ms: u64,
+        io: &mut I,
+    ) {
+        let Some(sender) = info.ip.map(|ip| ip.src) else {
+            return;
+        };
+        let Some(hit) = self.snap.routes.lookup(sender) else {
+            return;
+        };
+        if !self.icmp_budget.take(now_ms) || duties::too_big_reply(&mut buf, info, mtu).is_err() {
+            return;
+        }
+        if self.transmit(hit, buf, now_ms, io).is_ok() {
+            self.counters.icmp_sent += 1;
+        }
     }
 
     /// True when frames between these ports need their L4 checksum finished in software.
@@ -460,5 +495,30 @@ fn rewrite_icmp_error(
         }
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => Ok(()),
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
+    }
+}
+
+/// ICMP errors one worker may send per second. Linux limits per destination
+/// (`icmp_ratelimit`); one budget per worker keeps this allocation-free and still stops a
+/// flood of oversize packets from turning into a flood of errors.
+pub const ICMP_ERRORS_PER_SECOND: u32 = 1000;
+
+/// The worker's ICMP error budget for the current second.
+#[derive(Clone, Copy, Debug, Default)]
+struct IcmpBudget {
+    second: u64,
+    sent: u32,
+}
+
+impl IcmpBudget {
+    /// Take one error from the budget of the second `now_ms` falls in.
+    fn take(&mut self, now_ms: u64) -> bool {
+        let second = now_ms / 1000;
+        if second != self.second {
+            (self.second, self.sent) = (second, 0);
+        }
+        let ok = self.sent < ICMP_ERRORS_PER_SECOND;
+        self.sent += u32::from(ok);
+        ok
     }
 }

@@ -1,4 +1,5 @@
-//! The director's own traffic: ARP, ICMP echo, IPv6 neighbour discovery.
+//! The director's own traffic: ARP, ICMP echo, IPv6 neighbour discovery, and the ICMP
+//! errors it sends itself (fragmentation needed / packet too big).
 //!
 //! Replies are built in place in the received buffer where the size allows (ARP reply,
 //! echo reply), or in the same buffer resized (neighbour advertisement). Requests for
@@ -9,11 +10,13 @@ mod arp;
 mod echo;
 mod learn;
 mod ndisc;
+mod too_big;
 
 pub use arp::{arp_reply, build_arp_request};
 pub use echo::{echo_reply, OWN_TTL};
 pub use learn::learn_neighbor;
 pub use ndisc::{build_neighbor_solicit, neighbor_advert_reply, solicited_node};
+pub use too_big::too_big_reply;
 
 use crate::drop::DropReason;
 use crate::packet::PacketBuf;

@@ -69,13 +69,26 @@ fn syn6(dport: u16, cport: u16) -> (&'static str, Vec<u8>) {
     ("wan0", v6_tcp(C6_MAC, WAN, C6, VIP6, cport, dport, SYN, 64))
 }
 
-fn tcp4_big(dport: u16) -> Vec<u8> {
+/// A full-size (1500-byte IP) TCP SYN with DF toward the IPv4 VIP.
+pub fn tcp4_big(dport: u16) -> Vec<u8> {
     let mut out = Vec::new();
     PacketBuilder::ethernet2(GW, WAN)
         .ipv4(C1, VIP, 64)
         .tcp(40000, dport, 1, 64240)
         .syn()
         .write(&mut out, &[0u8; 1460])
+        .expect("big tcp");
+    out
+}
+
+/// A full-size (1500-byte IP) TCP SYN toward the IPv6 VIP.
+fn tcp6_big(dport: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(C6_MAC, WAN)
+        .ipv6(C6, VIP6, 64)
+        .tcp(40000, dport, 1, 64240)
+        .syn()
+        .write(&mut out, &[0u8; 1440])
         .expect("big tcp");
     out
 }
@@ -668,11 +681,31 @@ fn drops() -> Vec<Case> {
             syn4(86, 42000),
             DropReason::NeighborQueueFull,
         ),
-        drop_case(
-            "TUN: a DF packet that no longer fits the MTU",
+        case(
+            "TUN: a DF packet that no longer fits is dropped and its sender told the MTU",
             vec![],
             ("wan0", tcp4_big(83)),
-            DropReason::TooBig,
+            Verdict::Drop(DropReason::TooBig),
+            |_| {
+                let quoted = &ip_of(&tcp4_big(83))[..576 - 28];
+                vec![(
+                    "wan0",
+                    v4_icmp_error(WAN, GW, VIP, C1, 64, frag_needed(1480), quoted),
+                )]
+            },
+        ),
+        case(
+            "TUN v6: a packet that no longer fits is dropped and its sender told the MTU",
+            vec![],
+            ("wan0", tcp6_big(83)),
+            Verdict::Drop(DropReason::TooBig),
+            |_| {
+                let quoted = &ip_of(&tcp6_big(83))[..1280 - 48];
+                vec![(
+                    "wan0",
+                    v6_icmp(WAN, C6_MAC, VIP6, C6, 64, too_big(1460), quoted),
+                )]
+            },
         ),
         drop_case(
             "An ICMP error about no known connection",

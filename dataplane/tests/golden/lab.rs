@@ -43,6 +43,15 @@ pub struct Lab {
     now_ms: u64,
 }
 
+/// The fixture port named `name`.
+fn port_id(name: &str) -> PortId {
+    match name {
+        "wan0" => PortId(0),
+        "lan0" => PortId(1),
+        other => panic!("no port {other}"),
+    }
+}
+
 /// The fixture configuration: every mode on its own virtual port, IPv4 and IPv6.
 pub fn config_text(capacity: usize) -> String {
     format!(
@@ -263,11 +272,7 @@ impl Lab {
 
     /// Receive `frame` on `port` and return what the pipeline sent.
     pub fn send(&mut self, port: &str, frame: &[u8]) -> Vec<Out> {
-        let id = match port {
-            "wan0" => PortId(0),
-            "lan0" => PortId(1),
-            other => panic!("no port {other}"),
-        };
+        let id = port_id(port);
         self.now_ms += 1;
         self.worker.tick(self.now_ms);
         let buf = HeapBuf::from_frame(frame).expect("frame fits");
@@ -277,6 +282,19 @@ impl Lab {
             .drain(..)
             .map(|(p, b)| (if p.0 == 0 { "wan0" } else { "lan0" }, b.data().to_vec()))
             .collect()
+    }
+
+    /// Receive `n` copies of `frame` on `port` in one burst (one clock reading); returns
+    /// how many frames the pipeline sent.
+    pub fn send_burst(&mut self, port: &str, frame: &[u8], n: usize) -> usize {
+        let id = port_id(port);
+        self.now_ms += 1;
+        self.worker.tick(self.now_ms);
+        for _ in 0..n {
+            let buf = HeapBuf::from_frame(frame).expect("frame fits");
+            self.worker.process(id, buf, self.now_ms, &mut self.io);
+        }
+        self.io.sent.drain(..).count()
     }
 
     /// Move the clock forward.

@@ -18,7 +18,7 @@ use rvs_dataplane::drop::DropReason;
 enum Verdict {
     /// Send exactly the expected frames.
     Send,
-    /// Drop it for this reason (and send nothing).
+    /// Drop it for this reason (sending only what the case expects, e.g. an ICMP error).
     Drop(DropReason),
 }
 
@@ -168,6 +168,24 @@ fn ports_without_offload_finish_partial_checksums_in_software() {
     let mut software = Lab::with_sw_checksum(lab::DEFAULT_CAPACITY, true);
     let out = software.send("wan0", &partial);
     assert_eq!(out, vec![("lan0", want)]);
+}
+
+#[test]
+fn too_big_errors_are_rate_limited_per_worker() {
+    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
+    let big = cases::tcp4_big(83);
+    assert_eq!(
+        lab.send_burst("wan0", &big, 1100),
+        1000,
+        "one second's budget"
+    );
+    assert_eq!(lab.drop_count(DropReason::TooBig), 1100);
+    lab.advance_ms(1000);
+    assert_eq!(
+        lab.send("wan0", &big).len(),
+        1,
+        "a new second, a new budget"
+    );
 }
 
 #[test]
