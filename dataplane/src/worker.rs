@@ -126,7 +126,25 @@ impl<B: PacketBuf> Worker<B> {
     /// Run one received frame through the pipeline.
     pub fn process<I: Io<Buf = B>>(&mut self, port: PortId, buf: B, now_ms: u64, io: &mut I) {
         self.counters.rx.count(buf.len());
-        if let Err(reason) = self.dispatch(port, buf, now_ms, io) {
+        let result =
+            parse_frame(buf.data()).and_then(|info| self.dispatch(port, buf, &info, now_ms, io));
+        if let Err(reason) = result {
+            self.counters.drop(reason);
+        }
+    }
+
+    /// Run one received frame that the caller already parsed (steering does) into `info`,
+    /// which must describe `buf` as it is.
+    pub fn process_parsed<I: Io<Buf = B>>(
+        &mut self,
+        port: PortId,
+        buf: B,
+        info: &FrameInfo,
+        now_ms: u64,
+        io: &mut I,
+    ) {
+        self.counters.rx.count(buf.len());
+        if let Err(reason) = self.dispatch(port, buf, info, now_ms, io) {
             self.counters.drop(reason);
         }
     }
@@ -135,13 +153,13 @@ impl<B: PacketBuf> Worker<B> {
         &mut self,
         port: PortId,
         buf: B,
+        info: &FrameInfo,
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        let info = parse_frame(buf.data())?;
         match info.ip {
-            Some(ip) => self.ip(port, buf, &info, &ip, now_ms, io),
-            None => self.non_ip(port, buf, &info, now_ms, io),
+            Some(ip) => self.ip(port, buf, info, &ip, now_ms, io),
+            None => self.non_ip(port, buf, info, now_ms, io),
         }
     }
 

@@ -163,22 +163,25 @@ fn received(
     now_ms: u64,
 ) {
     // A frame that does not parse goes to the pipeline, which counts the drop.
-    if let Ok(info) = parse_frame(m.data()) {
-        match steer::owner(snap, &info) {
-            Some(owner) if owner != worker.id() => {
-                io.counters.redirected += 1;
-                io.steer(owner, Tag::Rx(port), m);
-                return;
-            }
-            Some(_) => {}
-            None => {
-                if snap.workers > 1 && learn_neighbor(m.data(), &info).is_some() {
-                    io.copy_to_all(port, m.data());
-                }
+    let Ok(info) = parse_frame(m.data()) else {
+        worker.process(port, MbufBuf(m), now_ms, io);
+        return;
+    };
+    match steer::owner(snap, &info) {
+        Some(owner) if owner != worker.id() => {
+            io.counters.redirected += 1;
+            io.steer(owner, Tag::Rx(port), m);
+            return;
+        }
+        Some(_) => {}
+        None => {
+            if snap.workers > 1 && learn_neighbor(m.data(), &info).is_some() {
+                io.copy_to_all(port, m.data());
             }
         }
     }
-    worker.process(port, MbufBuf(m), now_ms, io);
+    // The pipeline reuses the parse that steering needed.
+    worker.process_parsed(port, MbufBuf(m), &info, now_ms, io);
 }
 
 /// A frame from another worker's ring.
