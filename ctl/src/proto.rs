@@ -1,0 +1,534 @@
+//! The control protocol, version [`VERSION`]: requests, responses and the data they carry.
+//!
+//! Every request travels in a [`RequestEnvelope`] and every answer in a
+//! [`ResponseEnvelope`], both framed by [`crate::frame`]. The daemon reads the envelope's
+//! `version` before anything else, so a client of another version gets a
+//! [`ErrorKind::Version`] error naming both versions instead of a decoding failure.
+//!
+//! Changes ([`Change`]) travel in batches ([`Request::Apply`]) applied all or nothing: a
+//! batch with one refused change leaves the running state as it was.
+
+use std::net::{IpAddr, SocketAddr};
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+
+/// A request with its protocol version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEnvelope {
+    /// Must be [`VERSION`].
+    pub version: u32,
+    /// What is asked.
+    pub request: Request,
+}
+
+/// An answer with the daemon's protocol version.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResponseEnvelope {
+    /// The daemon's [`VERSION`].
+    pub version: u32,
+    /// The answer, or why the request was refused.
+    pub result: Result<Response, ErrorReply>,
+}
+
+/// What a client may ask.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    /// The daemon's state in a few numbers.
+    Status,
+    /// Services with their reals, counters and rates; one service when `service` is set.
+    Services {
+        /// Only this service.
+        service: Option<ServiceKey>,
+    },
+    /// The connection timeouts (`ipvsadm -L --timeout`).
+    Timeouts,
+    /// Connection entries of every worker (`ipvsadm -Lnc`), at most `limit`.
+    Conns {
+        /// Most entries to return.
+        limit: usize,
+    },
+    /// Per-worker counters.
+    Workers,
+    /// Per-port state and device counters.
+    Ports,
+    /// Neighbour entries (static and learned).
+    Neighbors,
+    /// The route table.
+    Routes,
+    /// Drops by reason, summed over the workers.
+    Drops,
+    /// Apply a batch of changes, all or nothing.
+    Apply {
+        /// The changes, in order.
+        changes: Vec<Change>,
+    },
+    /// Zero the counters of one service (with its reals) or of all.
+    Zero {
+        /// Only this service.
+        service: Option<ServiceKey>,
+    },
+    /// The running state as a configuration file.
+    ConfigSave,
+    /// Re-read a configuration file and apply its difference to the running state.
+    ConfigReload {
+        /// The file; `None` re-reads the file the daemon started with.
+        path: Option<String>,
+    },
+}
+
+/// One change to the running state (an ipvsadm command).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// `-A`: add a service (refused when it exists).
+    AddService(ServiceSpec),
+    /// `-E`: replace a service's scheduler, flags and persistence; reals and local
+    /// addresses stay.
+    EditService(ServiceSpec),
+    /// `-D`: delete a service with its reals and local addresses.
+    DeleteService(ServiceKey),
+    /// `-C`: delete every service.
+    Clear,
+    /// `-a`: add a real to a service.
+    AddReal {
+        /// The service.
+        service: ServiceKey,
+        /// The real.
+        real: RealSpec,
+    },
+    /// `-e`: replace a real's forwarding, weight and thresholds.
+    EditReal {
+        /// The service.
+        service: ServiceKey,
+        /// The real (found by address and port).
+        real: RealSpec,
+    },
+    /// `-d`: delete a real; its established connections finish.
+    DeleteReal {
+        /// The service.
+        service: ServiceKey,
+        /// The real's address and port.
+        addr: SocketAddr,
+    },
+    /// `-P -z`: add a FULLNAT local address to a service.
+    AddLaddr {
+        /// The service.
+        service: ServiceKey,
+        /// The local address.
+        addr: IpAddr,
+    },
+    /// `-Q -z`: delete a FULLNAT local address from a service.
+    DeleteLaddr {
+        /// The service.
+        service: ServiceKey,
+        /// The local address.
+        addr: IpAddr,
+    },
+    /// `--set tcp tcpfin udp`: change timeouts; 0 keeps a value.
+    SetTimeouts(TimeoutsInfo),
+}
+
+/// Transport protocol of a service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// TCP (`-t`).
+    Tcp,
+    /// UDP (`-u`).
+    Udp,
+}
+
+impl Protocol {
+    /// As ipvsadm prints it in listings: `TCP`, `UDP`.
+    pub fn upper(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+/// Identifies a virtual service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ServiceKey {
+    /// Protocol.
+    pub proto: Protocol,
+    /// VIP and port.
+    pub addr: SocketAddr,
+}
+
+/// How a real is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forward {
+    /// Masquerading (`-m`), `Masq`.
+    Nat,
+    /// Full NAT (`-b` on a real), `FullNat`.
+    FullNat,
+    /// Direct routing (`-g`), `Route`.
+    Dr,
+    /// IPIP tunnel (`-i`), `Tunnel`.
+    Tun,
+}
+
+impl Forward {
+    /// The name ipvsadm prints in the Forward column.
+    pub fn ipvsadm_name(self) -> &'static str {
+        match self {
+            Forward::Nat => "Masq",
+            Forward::FullNat => "FullNat",
+            Forward::Dr => "Route",
+            Forward::Tun => "Tunnel",
+        }
+    }
+
+    /// The option ipvsadm takes for it in a real-server command (`-m`, `-b`, `-g`, `-i`).
+    pub fn ipvsadm_flag(self) -> &'static str {
+        match self {
+            Forward::Nat => "-m",
+            Forward::FullNat => "-b",
+            Forward::Dr => "-g",
+            Forward::Tun => "-i",
+        }
+    }
+
+    /// The name the configuration file uses (`nat`, `fullnat`, `dr`, `tun`).
+    pub fn config_name(self) -> &'static str {
+        match self {
+            Forward::Nat => "nat",
+            Forward::FullNat => "fullnat",
+            Forward::Dr => "dr",
+            Forward::Tun => "tun",
+        }
+    }
+}
+
+/// A service as `-A`/`-E` give it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// Which service.
+    pub key: ServiceKey,
+    /// Scheduler name (`rr`, `wlc`, ...).
+    pub scheduler: String,
+    /// Scheduler flags (`sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`).
+    pub flags: Vec<String>,
+    /// Persistence timeout in seconds; 0 = not persistent.
+    pub persistence: u32,
+    /// Persistence netmask as a prefix length (32 or 128 = the whole address).
+    pub netmask: u8,
+}
+
+/// A real as `-a`/`-e` give it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealSpec {
+    /// Address and port.
+    pub addr: SocketAddr,
+    /// Forwarding method.
+    pub forward: Forward,
+    /// Weight, 0..=65535; 0 quiesces.
+    pub weight: u32,
+    /// Upper connection threshold (`-x`), 0 = none.
+    pub upper: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    pub lower: u32,
+}
+
+/// Cumulative counters (ipvsadm `--stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Connections scheduled.
+    pub conns: u64,
+    /// Packets client to real.
+    pub inpkts: u64,
+    /// Packets real to client.
+    pub outpkts: u64,
+    /// Bytes client to real.
+    pub inbytes: u64,
+    /// Bytes real to client.
+    pub outbytes: u64,
+}
+
+/// Rates from the 2-second estimator (ipvsadm `--rate`), per second.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rates {
+    /// Connections per second.
+    pub cps: u64,
+    /// Packets per second, client to real.
+    pub inpps: u64,
+    /// Packets per second, real to client.
+    pub outpps: u64,
+    /// Bytes per second, client to real.
+    pub inbps: u64,
+    /// Bytes per second, real to client.
+    pub outbps: u64,
+}
+
+/// A service as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    /// Its definition.
+    pub spec: ServiceSpec,
+    /// FULLNAT local addresses.
+    pub laddrs: Vec<IpAddr>,
+    /// Counters.
+    pub stats: Stats,
+    /// Rates.
+    pub rates: Rates,
+    /// Its reals, in configuration order.
+    pub reals: Vec<RealInfo>,
+}
+
+/// A real as listed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealInfo {
+    /// Its definition.
+    pub spec: RealSpec,
+    /// Established connections.
+    pub active: u64,
+    /// Connections in any other state.
+    pub inactive: u64,
+    /// Persistence templates pointing at it (`--persistent-conn`).
+    pub persistent: u64,
+    /// True while a `-x` threshold holds it overloaded.
+    pub overloaded: bool,
+    /// Counters.
+    pub stats: Stats,
+    /// Rates.
+    pub rates: Rates,
+}
+
+/// Timeouts in seconds (`--set`, `--timeout`); in [`Change::SetTimeouts`] 0 keeps a value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimeoutsInfo {
+    /// TCP ESTABLISHED.
+    pub tcp: u32,
+    /// TCP FIN_WAIT.
+    pub tcpfin: u32,
+    /// UDP.
+    pub udp: u32,
+}
+
+/// One connection entry (`-Lnc`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnInfo {
+    /// Protocol.
+    pub proto: Protocol,
+    /// Milliseconds until it expires.
+    pub expire_ms: u64,
+    /// State as IPVS names it (`ESTABLISHED`, `SYN_RECV`, ...; `UDP` for UDP).
+    pub state: String,
+    /// Client address and port.
+    pub client: SocketAddr,
+    /// VIP and port.
+    pub vip: SocketAddr,
+    /// FULLNAT local address and port.
+    pub local: Option<SocketAddr>,
+    /// Real address and port.
+    pub real: SocketAddr,
+    /// Forwarding method.
+    pub forward: Forward,
+    /// The worker that owns it.
+    pub worker: u16,
+}
+
+/// Daemon status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// rvsd's version.
+    pub version: String,
+    /// Seconds since start.
+    pub uptime_s: u64,
+    /// `live` or `replay`.
+    pub mode: String,
+    /// The configuration file it started with.
+    pub config_file: String,
+    /// Configuration generation: 1 at start, +1 per applied change batch or reload.
+    pub generation: u64,
+    /// Worker count.
+    pub workers: u16,
+    /// Services.
+    pub services: usize,
+    /// Reals over all services.
+    pub reals: usize,
+    /// Connection entries over all workers.
+    pub connections: u64,
+    /// Frames received, all workers.
+    pub rx_packets: u64,
+    /// Frames transmitted, all workers.
+    pub tx_packets: u64,
+    /// Frames dropped, all reasons.
+    pub dropped: u64,
+}
+
+/// One worker's counters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// Worker id.
+    pub id: u16,
+    /// The lcore it runs on.
+    pub lcore: u32,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames transmitted.
+    pub tx_packets: u64,
+    /// Bytes transmitted.
+    pub tx_bytes: u64,
+    /// Drops by reason label (every reason present, zeros included).
+    pub drops: Vec<(String, u64)>,
+    /// Frames handed to another worker.
+    pub redirected: u64,
+    /// Connections created.
+    pub conns_created: u64,
+    /// Connections expired.
+    pub conns_expired: u64,
+    /// Connection entries now in its table.
+    pub conns: u64,
+    /// Its table's capacity.
+    pub conn_capacity: u64,
+    /// Poll rounds that found work, over all rounds since start (0..=1).
+    pub busy_ratio: f64,
+    /// Configuration generation the worker forwards with.
+    pub generation: u64,
+}
+
+/// One port.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortInfo {
+    /// Name.
+    pub name: String,
+    /// DPDK device string.
+    pub device: String,
+    /// MAC in use.
+    pub mac: String,
+    /// Addresses with prefix length.
+    pub addresses: Vec<String>,
+    /// Link up (live only).
+    pub link_up: bool,
+    /// Device counters: frames received.
+    pub rx_packets: u64,
+    /// Device counters: frames transmitted.
+    pub tx_packets: u64,
+    /// Device counters: frames the device missed or dropped on receive.
+    pub rx_missed: u64,
+    /// Mbufs in use in the pool (the same pool for every port).
+    pub mempool_in_use: u64,
+    /// Mbufs in the pool.
+    pub mempool_size: u64,
+}
+
+/// One neighbour entry of one worker.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborInfo {
+    /// Address.
+    pub ip: IpAddr,
+    /// MAC, empty while unresolved.
+    pub mac: String,
+    /// Port name.
+    pub port: String,
+    /// `static`, `reachable` or `incomplete`.
+    pub state: String,
+    /// The worker whose table holds it.
+    pub worker: u16,
+}
+
+/// One route.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteInfo {
+    /// Destination prefix (`10.0.0.0/24`).
+    pub prefix: String,
+    /// Next hop, `None` when on-link.
+    pub via: Option<IpAddr>,
+    /// Egress port name.
+    pub port: String,
+    /// `static` or `connected`.
+    pub kind: String,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Response {
+    /// The request was carried out.
+    Done,
+    /// [`Request::Status`].
+    Status(StatusInfo),
+    /// [`Request::Services`].
+    Services(Vec<ServiceInfo>),
+    /// [`Request::Timeouts`].
+    Timeouts(TimeoutsInfo),
+    /// [`Request::Conns`].
+    Conns {
+        /// The entries.
+        conns: Vec<ConnInfo>,
+        /// True when there were more than the limit.
+        truncated: bool,
+    },
+    /// [`Request::Workers`].
+    Workers(Vec<WorkerInfo>),
+    /// [`Request::Ports`].
+    Ports(Vec<PortInfo>),
+    /// [`Request::Neighbors`].
+    Neighbors(Vec<NeighborInfo>),
+    /// [`Request::Routes`].
+    Routes(Vec<RouteInfo>),
+    /// [`Request::Drops`]: (reason label, count), every reason.
+    Drops(Vec<(String, u64)>),
+    /// [`Request::ConfigSave`]: the file's text.
+    Config(String),
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ErrorReply {
+    /// The class of the error.
+    pub kind: ErrorKind,
+    /// What is wrong, for a person.
+    pub message: String,
+}
+
+impl ErrorReply {
+    /// An error of `kind` saying `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Classes of refusal; rvsadm maps the ipvsadm ones to ipvsadm's messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The client speaks another protocol version.
+    Version,
+    /// The request is not valid JSON of this protocol.
+    Malformed,
+    /// The request is over [`crate::frame::MAX_REQUEST`].
+    TooLarge,
+    /// `-A` of a service that exists ("Service already exists").
+    ServiceExists,
+    /// No such service ("No such service").
+    NoService,
+    /// `-a` of a real that exists ("Destination already exists").
+    RealExists,
+    /// No such real ("No such destination").
+    NoReal,
+    /// `-P` of a local address the service has.
+    LaddrExists,
+    /// `-Q` of a local address the service does not have.
+    NoLaddr,
+    /// The change would make an invalid configuration (the message says why).
+    Invalid,
+    /// Something rvs does not do (fwmark services, one-packet scheduling, ...).
+    Unsupported,
+    /// The daemon failed to carry out a valid request.
+    Internal,
+}
