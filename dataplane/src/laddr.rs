@@ -26,11 +26,18 @@ pub fn worker_mask(workers: u16) -> u16 {
 
 /// The free ports of one local address, for one worker.
 #[derive(Debug)]
-struct PortPool {
+pub struct PortPool {
     free: VecDeque<u16>,
 }
 
 impl PortPool {
+    /// The pool of `laddr` for worker `worker` of `workers`, whose local ports are
+    /// ordered by `seed` (the worker's [`LocalPorts`] seed). Allocates: the control core
+    /// builds these for local addresses added while the director runs.
+    pub fn for_worker(laddr: IpAddr, worker: u16, workers: u16, seed: u64) -> Self {
+        Self::new(worker, workers, pool_seed(seed, laddr, worker))
+    }
+
     fn new(worker: u16, workers: u16, seed: u64) -> Self {
         let mask = worker_mask(workers);
         let mut ports: Vec<u16> = (FIRST_LOCAL_PORT..=u16::MAX)
@@ -69,11 +76,22 @@ impl LocalPorts {
     /// Make sure `laddr` has a pool (allocates; call when a configuration is taken up,
     /// never per packet). Existing pools, and the ports they have handed out, are kept.
     pub fn ensure(&mut self, laddr: IpAddr) {
-        let (worker, workers) = (self.worker, self.workers);
-        let seed = self.seed ^ mix64(addr_bits(laddr)) ^ u64::from(worker);
+        let (worker, workers, seed) = (self.worker, self.workers, self.seed);
         self.pools
             .entry(laddr)
-            .or_insert_with(|| PortPool::new(worker, workers, seed));
+            .or_insert_with(|| PortPool::for_worker(laddr, worker, workers, seed));
+    }
+
+    /// A new pool for `laddr` as this worker would build it, or `None` when it has one.
+    pub fn pool_for(&self, laddr: IpAddr) -> Option<PortPool> {
+        (!self.pools.contains_key(&laddr))
+            .then(|| PortPool::for_worker(laddr, self.worker, self.workers, self.seed))
+    }
+
+    /// Take up `pool` for `laddr` unless `laddr` already has one (ports handed out from
+    /// an existing pool stay accounted for).
+    pub fn adopt(&mut self, laddr: IpAddr, pool: PortPool) {
+        self.pools.entry(laddr).or_insert(pool);
     }
 
     /// Take a free port from the first of `laddrs` (tried from `start`, wrapping) that has one.
@@ -101,6 +119,11 @@ impl LocalPorts {
     pub fn free(&self, laddr: IpAddr) -> Option<usize> {
         self.pools.get(&laddr).map(|p| p.free.len())
     }
+}
+
+/// The shuffle seed of `laddr`'s pool on `worker`, from the worker's seed.
+fn pool_seed(seed: u64, laddr: IpAddr, worker: u16) -> u64 {
+    seed ^ mix64(addr_bits(laddr)) ^ u64::from(worker)
 }
 
 /// The address folded into 64 bits.

@@ -16,6 +16,7 @@
 pub mod checksum;
 pub mod config;
 pub mod connect;
+pub mod control;
 pub mod counters;
 pub mod drop;
 pub mod duties;
@@ -31,5 +32,7 @@ pub mod rvsd;
 pub mod service;
 pub mod snapshot;
 pub mod steer;
+pub mod traffic;
+pub mod update;
 pub mod wire;
 pub mod worker;

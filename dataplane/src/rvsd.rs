@@ -98,6 +98,7 @@ fn run_live(args: &Args) -> ExitCode {
         idle_sleep: (args.idle_sleep_us > 0).then(|| Duration::from_micros(args.idle_sleep_us)),
         seed: args.seed,
         preload: Vec::new(),
+        control_file: Some(args.config.clone()),
     };
     match live::run(&config, &options) {
         Ok(report) => print_json(&report),

@@ -52,6 +52,8 @@ pub struct Service {
     pub persistence_prefix: u8,
     /// FULLNAT local addresses.
     pub laddrs: Vec<IpAddr>,
+    /// The configuration it was built from.
+    pub config: ServiceConfig,
 }
 
 impl Service {
@@ -66,6 +68,41 @@ impl Service {
     }
 }
 
+/// Whether two configurations of a service give the same scheduler table.
+fn same_scheduling(a: &ServiceConfig, b: &ServiceConfig) -> bool {
+    let key = |r: &crate::config::RealConfig| (r.ip, r.port, r.weight, r.upper, r.lower);
+    a.scheduler == b.scheduler
+        && a.flags == b.flags
+        && a.reals.len() == b.reals.len()
+        && a.reals.iter().map(key).eq(b.reals.iter().map(key))
+}
+
+/// The scheduler table of `spec` (service `id`), assigning real ids through `ids`.
+fn build_sched(
+    spec: &ServiceConfig,
+    id: ServiceId,
+    ids: &mut IdRegistry,
+) -> Result<Arc<dyn Scheduler>, BuildError> {
+    let reals = spec
+        .reals
+        .iter()
+        .map(|r| RealServer {
+            id: ids.dest(id, SocketAddr::new(r.ip, r.port)),
+            addr: r.ip,
+            port: r.port,
+            weight: r.weight,
+            upper: r.upper,
+            lower: r.lower,
+            available: true,
+        })
+        .collect();
+    let params = SchedParams {
+        flags: spec.flags,
+        ..SchedParams::default()
+    };
+    rvs_schedulers::build(spec.scheduler, reals, &params)
+}
+
 /// Every service, indexed for the per-packet lookup.
 #[derive(Debug, Default)]
 pub struct Services {
@@ -78,28 +115,33 @@ pub struct Services {
 impl Services {
     /// Build all services, assigning ids through `ids`.
     pub fn build(specs: &[ServiceConfig], ids: &mut IdRegistry) -> Result<Self, BuildError> {
+        Self::rebuild(specs, ids, None)
+    }
+
+    /// Build all services, reusing the scheduler table of each service of `previous`
+    /// whose scheduler, flags and reals are unchanged (so workers keep its state).
+    pub fn rebuild(
+        specs: &[ServiceConfig],
+        ids: &mut IdRegistry,
+        previous: Option<&Services>,
+    ) -> Result<Self, BuildError> {
         let mut out = Services::default();
+        // A local address removed from the configuration is still answered for and
+        // steered by its port, so the connections that use it can finish.
+        if let Some(p) = previous {
+            out.laddrs.extend(p.laddrs.iter().copied());
+        }
         for spec in specs {
             let vip = SocketAddr::new(spec.vip, spec.port);
             let id = ids.service(spec.proto, vip);
-            let reals = spec
-                .reals
-                .iter()
-                .map(|r| RealServer {
-                    id: ids.dest(id, SocketAddr::new(r.ip, r.port)),
-                    addr: r.ip,
-                    port: r.port,
-                    weight: r.weight,
-                    upper: r.upper,
-                    lower: r.lower,
-                    available: true,
-                })
-                .collect();
-            let params = SchedParams {
-                flags: spec.flags,
-                ..SchedParams::default()
+            let unchanged = previous
+                .and_then(|p| p.find(spec.proto, spec.vip, spec.port))
+                .map(|(_, old)| old)
+                .filter(|old| same_scheduling(&old.config, spec));
+            let sched = match unchanged {
+                Some(old) => Arc::clone(&old.sched),
+                None => build_sched(spec, id, ids)?,
             };
-            let sched = rvs_schedulers::build(spec.scheduler, reals, &params)?;
             out.by_key
                 .insert((spec.proto, spec.vip, spec.port), out.list.len());
             out.vips.insert(spec.vip);
@@ -113,6 +155,7 @@ impl Services {
                 persistence_s: spec.persistence,
                 persistence_prefix: spec.persistence_prefix,
                 laddrs: spec.laddrs.clone(),
+                config: spec.clone(),
             });
         }
         Ok(out)
@@ -140,6 +183,24 @@ impl Services {
     /// All services in configuration order.
     pub fn list(&self) -> &[Service] {
         &self.list
+    }
+
+    /// One past the highest service id and one past the highest real id in use.
+    pub fn id_bounds(&self) -> (usize, usize) {
+        let services = self
+            .list
+            .iter()
+            .map(|s| s.id as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let dests = self
+            .list
+            .iter()
+            .flat_map(|s| s.sched.reals())
+            .map(|r| r.id as usize + 1)
+            .max()
+            .unwrap_or(0);
+        (services, dests)
     }
 
     /// Every FULLNAT local address.

@@ -110,6 +110,23 @@ impl Snapshot {
         })
     }
 
+    /// The snapshot of `config` for a director already running with `self`: ports keep
+    /// their MACs and checksum needs, the worker count and table size stay, and every
+    /// service whose scheduling is unchanged keeps its scheduler table (and so, on every
+    /// worker, its scheduler state).
+    pub fn rebuild(&self, config: &Config, ids: &mut IdRegistry) -> Result<Self, BuildError> {
+        Ok(Self {
+            services: Services::rebuild(&config.services, ids, Some(&self.services))?,
+            routes: RouteTable::from_config(config),
+            neighbors: config.neighbors.clone(),
+            own: self.own.clone(),
+            timeouts: config.timeouts,
+            workers: self.workers,
+            conn_capacity: self.conn_capacity,
+            ports: self.ports.clone(),
+        })
+    }
+
     /// The port with `id`.
     #[inline]
     pub fn port(&self, id: PortId) -> &PortView {

@@ -24,6 +24,8 @@ use crate::packet::PacketBuf;
 use crate::rewrite;
 use crate::route::RouteHit;
 use crate::snapshot::Snapshot;
+use crate::traffic::TrafficTable;
+use crate::update::{Dump, Garbage, Update};
 use crate::wire::{ethertype, icmpv6, parse_frame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr};
 
 /// Where a worker sends frames and takes fresh buffers from.
@@ -48,6 +50,8 @@ pub struct Worker<B: PacketBuf> {
     neigh: NeighTable<B>,
     icmp_budget: IcmpBudget,
     counters: WorkerCounters,
+    traffic: TrafficTable,
+    generation: u64,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -63,31 +67,92 @@ impl<B: PacketBuf> Worker<B> {
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),
             counters: WorkerCounters::default(),
+            traffic: TrafficTable::default(),
+            generation: 0,
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
         w
     }
 
-    /// Take up a new configuration (between bursts). Connections, local ports in use and
-    /// learned neighbours are kept; scheduler state starts afresh.
+    /// Take up a new configuration, building here what it needs (allocates: tests,
+    /// replay and start-up; a running director uses [`Worker::take_update`]).
+    /// Connections, local ports in use, learned neighbours, counters and the scheduler
+    /// state of every service whose scheduler table is unchanged are kept.
     pub fn take_snapshot(&mut self, snap: Arc<Snapshot>) {
-        self.sched_states = snap
-            .services
-            .list()
-            .iter()
-            .map(|s| s.sched.new_state())
-            .collect();
-        for laddr in snap.services.laddrs() {
-            self.lports.ensure(laddr);
+        let update = Update::for_worker(
+            self.generation + 1,
+            snap,
+            &self.snap,
+            self.generation == 0,
+            |laddr| self.lports.pool_for(laddr),
+            self.traffic.capacity(),
+        );
+        drop(self.take_update(update));
+    }
+
+    /// Take up a configuration the control core prepared (between bursts): no
+    /// allocation beyond the thresholds of reals the worker has never seen. Returns what
+    /// it replaced, for the control core to free.
+    pub fn take_update(&mut self, mut update: Update) -> Garbage {
+        let mut garbage = Garbage::default();
+        let old_list = self.snap.services.list();
+        let new_list = update.snap.services.list();
+        for (i, svc) in new_list.iter().enumerate() {
+            if !update.keep_state.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let kept = old_list
+                .iter()
+                .position(|o| o.id == svc.id && Arc::ptr_eq(&o.sched, &svc.sched))
+                .and_then(|j| self.sched_states.get_mut(j));
+            if let (Some(old), Some(new)) = (kept, update.sched_states.get_mut(i)) {
+                std::mem::swap(old, new);
+            }
         }
-        for svc in snap.services.list() {
+        garbage.sched_states = std::mem::replace(
+            &mut self.sched_states,
+            std::mem::take(&mut update.sched_states),
+        );
+        for (laddr, pool) in update.pools.drain(..) {
+            self.lports.adopt(laddr, pool);
+        }
+        if let Some(larger) = update.traffic.take() {
+            let old = std::mem::take(&mut self.traffic);
+            self.traffic = old.moved_into(larger);
+            garbage.traffic = Some(old);
+        }
+        for svc in update.snap.services.list() {
             for r in svc.sched.reals() {
                 self.conns.set_dest_thresholds(r.id, r.upper, r.lower);
             }
         }
-        self.conns.set_timeouts(snap.timeouts);
-        self.snap = snap;
+        self.conns.set_timeouts(update.snap.timeouts);
+        garbage.snap = Some(std::mem::replace(&mut self.snap, update.snap));
+        self.generation = update.generation;
+        garbage
+    }
+
+    /// The configuration generation this worker forwards with.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Copy connections and neighbours into `dump`, as many as its vectors have room for
+    /// (no allocation).
+    pub fn fill_dump(&self, dump: &mut Dump, now_ms: u64) {
+        dump.now_ms = now_ms;
+        dump.conns_total = self.conns.len();
+        let room = dump.conns.capacity() - dump.conns.len();
+        dump.conns
+            .extend(self.conns.iter().take(room).map(|(_, c)| *c));
+        let room = dump.neighbors.capacity() - dump.neighbors.len();
+        dump.neighbors.extend(self.neigh.iter().take(room));
+    }
+
+    /// Per-service and per-real counters.
+    pub fn traffic(&self) -> &TrafficTable {
+        &self.traffic
     }
 
     /// This worker's id.
@@ -190,13 +255,14 @@ impl<B: PacketBuf> Worker<B> {
                     laddr_cursor: &mut self.laddr_cursor,
                 };
                 let connected = ctx.connect(&tuple, now_ms)?;
-                if let Connected::New(_) = connected {
-                    self.counters.conns_created += 1;
-                }
+                let new = matches!(connected, Connected::New(_));
+                self.counters.conns_created += u64::from(new);
                 let (id, dir) = connected.id_dir();
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                 let conn = *self.conns.get(id);
+                self.traffic
+                    .count(conn.service, conn.dest, dir, buf.len(), new);
                 self.forward(
                     Carried::Segment { in_port: port },
                     buf,

@@ -212,6 +212,7 @@ fn main() -> ExitCode {
         idle_sleep: None,
         seed: Some(1),
         preload: traffic(&p),
+        control_file: None,
     };
     match live::run(&config(p.workers), &options) {
         Ok(report) => {

@@ -27,6 +27,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 mod validate;
+mod write;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 
 pub use error::{ConfigError, Location, Origin, Problem};
 pub use net::{mask_addr, IpNet, IpNetError, MaskError};
+pub use write::{flag_names, forward_name, to_toml};
 
 /// Default number of workers.
 pub const DEFAULT_WORKERS: u16 = 1;

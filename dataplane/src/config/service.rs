@@ -10,6 +10,7 @@ use super::error::{ConfigError, Problem};
 use super::net::{max_len, parse_persistence_mask};
 use super::raw::{RawReal, RawService, SStr};
 use super::validate::Checker;
+use super::write::forward_name;
 use super::{RealConfig, ServiceConfig};
 
 /// Forward mode names as the file spells them.
@@ -19,13 +20,6 @@ const FORWARDS: [(&str, ForwardMode); 4] = [
     ("dr", ForwardMode::Dr),
     ("tun", ForwardMode::Tun),
 ];
-
-fn forward_name(mode: ForwardMode) -> &'static str {
-    FORWARDS
-        .iter()
-        .find(|(_, m)| *m == mode)
-        .map_or("?", |(n, _)| n)
-}
 
 /// ipvsadm's weight limit (`-w 0..65535`).
 const MAX_WEIGHT: u32 = 65535;

@@ -8,6 +8,9 @@ pub enum LiveError {
     /// The configuration file is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The control socket could not be opened.
+    #[error(transparent)]
+    Control(#[from] crate::control::server::ServerError),
     /// The DPDK environment (EAL) did not start: missing hugepages, devices that were not
     /// probed, a bad EAL argument.
     #[error("starting DPDK: {source} (rvsd --no-huge runs without hugepages, for development)")]

@@ -19,6 +19,7 @@
 //! in order. A second signal while stopping exits at once (status 1).
 
 mod buf;
+mod core;
 mod error;
 mod io;
 mod plan;
@@ -26,6 +27,7 @@ mod poll;
 mod ports;
 mod report;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,13 +39,17 @@ pub use error::LiveError;
 pub use io::IoCounters;
 pub use report::{LiveReport, PortReport, WorkerReport};
 
+use self::core::{port_source, ControlCore};
 use io::{LiveIo, Outbox, PortTx};
-use poll::{Clock, Published, WorkerLoop};
+pub use poll::Published;
+use poll::{Clock, WorkerLoop};
 
 use crate::config::{Config, PortId};
+use crate::control::{Control, WorkerLink};
 use crate::service::IdRegistry;
 use crate::snapshot::Snapshot;
 use crate::steer;
+use crate::update::Mailbox;
 use crate::wire::parse_frame;
 use crate::worker::Worker;
 
@@ -65,6 +71,9 @@ pub struct LiveOptions {
     /// Frames transmitted once at start, each by the worker that owns it, on the given
     /// port (the packets-per-second harness loops them through a ring device).
     pub preload: Vec<(PortId, Vec<u8>)>,
+    /// Serve the control socket and answer SIGHUP with a reload of this file (rvsd);
+    /// `None` runs without a control core (the packets-per-second harness).
+    pub control_file: Option<PathBuf>,
 }
 
 /// Run a live director with `config` until SIGINT/SIGTERM (or `options.run_for`).
@@ -93,14 +102,21 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     let ports = ports::open(&eal, &pool, config)?;
     let macs: Vec<_> = ports.iter().map(|p| p.mac().ok()).collect();
     let sw: Vec<_> = ports.iter().map(ports::needs_sw_checksum).collect();
-    let snap = Arc::new(Snapshot::build(
-        config,
-        &macs,
-        &sw,
-        &mut IdRegistry::default(),
-    )?);
+    let mut ids = IdRegistry::default();
+    let snap = Arc::new(Snapshot::build(config, &macs, &sw, &mut ids)?);
 
-    let loops = build_loops(&eal, &pool, &ports, &snap, &stop, options)?;
+    let seed = options.seed.unwrap_or_else(clock_seed);
+    let loops = build_loops(&eal, &pool, &ports, &snap, &stop, seed, options)?;
+    let links: Vec<WorkerLink> = loops
+        .iter()
+        .enumerate()
+        .map(|(w, lp)| WorkerLink {
+            mailbox: Arc::clone(&lp.mailbox),
+            published: Arc::clone(&lp.slot),
+            lcore: lcores[w],
+            seed: worker_seed(seed, w as u16),
+        })
+        .collect();
 
     let mut running = Vec::with_capacity(loops.len());
     let mut slots = Vec::with_capacity(loops.len());
@@ -127,7 +143,32 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
         &lcores[..usize::from(workers)]
     );
 
-    let died = control(&stop, &running, started, options.run_for);
+    let core = match &options.control_file {
+        Some(file) => {
+            let control = Control::new(
+                config.clone(),
+                file.clone(),
+                ids,
+                Arc::clone(&snap),
+                links,
+                port_source(config, &ports, &pool),
+            );
+            match ControlCore::start(control, &config.ctl.socket, &stop) {
+                Ok(core) => Some(core),
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    let _ = eal.wait_all();
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+    let mut core = core;
+    let died = control(&stop, &running, started, options.run_for, core.as_mut());
+    if let Some(core) = core {
+        core.stop();
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let waited = eal.wait_all();
     let published: Vec<_> = slots
@@ -172,15 +213,20 @@ impl Drop for AliveGuard {
 }
 
 /// The control core's wait: until the stop flag (a signal), the run time, or a worker
-/// that ended on its own (returned). Raises the stop flag before returning.
+/// that ended on its own (returned). Raises the stop flag before returning. Meanwhile
+/// it runs the rate estimator and answers SIGHUP with a reload.
 fn control(
     stop: &AtomicBool,
     running: &[Arc<AtomicBool>],
     started: Instant,
     run_for: Option<Duration>,
+    mut core: Option<&mut ControlCore>,
 ) -> Option<u16> {
     loop {
         std::thread::sleep(CONTROL_POLL);
+        if let Some(core) = core.as_deref_mut() {
+            core.tick();
+        }
         if stop.load(Ordering::SeqCst) {
             return None;
         }
@@ -214,6 +260,7 @@ fn build_loops(
     ports: &[Port],
     snap: &Arc<Snapshot>,
     stop: &Arc<AtomicBool>,
+    seed: u64,
     options: &LiveOptions,
 ) -> Result<Vec<WorkerLoop>, LiveError> {
     let workers = snap.workers;
@@ -231,7 +278,6 @@ fn build_loops(
         }
     }
     let mut preloads = preload(pool, snap, &options.preload)?;
-    let seed = options.seed.unwrap_or_else(clock_seed);
     let clock = Clock::new(unix_ms(), eal.tsc_hz());
     let mut loops = Vec::with_capacity(usize::from(workers));
     for ((w, out), inbox) in (0..workers).zip(outboxes).zip(inboxes) {
@@ -249,8 +295,11 @@ fn build_loops(
                 PortTx::Handoff { holder }
             });
         }
+        let worker = Worker::new(w, Arc::clone(snap), worker_seed(seed, w));
         loops.push(WorkerLoop {
-            worker: Worker::new(w, Arc::clone(snap), seed.wrapping_add(u64::from(w))),
+            mailbox: Mailbox::new(worker.generation()),
+            rounds: (0, 0),
+            worker,
             snap: Arc::clone(snap),
             rx,
             inbox,
@@ -288,6 +337,11 @@ fn preload(
         per[usize::from(owner)].push((*port, m));
     }
     Ok(per)
+}
+
+/// Worker `w`'s local-port seed.
+fn worker_seed(seed: u64, w: u16) -> u64 {
+    seed.wrapping_add(u64::from(w))
 }
 
 /// Milliseconds since the Unix epoch (the pipeline's clock starts there, as in replay).

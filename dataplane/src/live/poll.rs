@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use rvs_conntrack::DestLoads;
 use rvs_dpdk::ring::Consumer;
 use rvs_dpdk::{Mbuf, RxQueue};
 
@@ -25,6 +26,8 @@ use crate::counters::WorkerCounters;
 use crate::duties::learn_neighbor;
 use crate::snapshot::Snapshot;
 use crate::steer;
+use crate::traffic::TrafficTable;
+use crate::update::{Mailbox, Update};
 use crate::wire::parse_frame;
 use crate::worker::Worker;
 
@@ -66,6 +69,18 @@ pub struct Published {
     pub pipeline: WorkerCounters,
     /// The I/O layer's counters.
     pub io: IoCounters,
+    /// Per-service and per-real counters.
+    pub traffic: TrafficTable,
+    /// Per-real connection counts.
+    pub loads: DestLoads,
+    /// Connection entries in its table.
+    pub conns: u64,
+    /// Its table's capacity.
+    pub conn_capacity: u64,
+    /// Poll rounds since start, and those that found work.
+    pub rounds: u64,
+    /// Poll rounds that received at least one frame.
+    pub busy_rounds: u64,
 }
 
 /// Everything one worker lcore owns.
@@ -90,6 +105,10 @@ pub struct WorkerLoop {
     pub preload: Vec<(PortId, Mbuf)>,
     /// Sleep this long after [`IDLE_ROUNDS`] empty rounds; `None` to spin.
     pub idle_sleep: Option<Duration>,
+    /// Configuration updates and table dumps from the control core.
+    pub mailbox: Arc<Mailbox>,
+    /// Poll rounds, and those that found work.
+    pub rounds: (u64, u64),
 }
 
 impl WorkerLoop {
@@ -104,7 +123,14 @@ impl WorkerLoop {
         let mut next_publish = 0;
         let mut idle = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
+            if let Some(update) = self.mailbox.take() {
+                self.take_update(*update);
+            }
             let now = self.clock.now_ms();
+            if let Some(mut dump) = self.mailbox.dump_to_fill() {
+                self.worker.fill_dump(&mut dump, now);
+                self.mailbox.dumped(dump);
+            }
             if now != last_tick {
                 self.worker.tick(now);
                 last_tick = now;
@@ -127,7 +153,9 @@ impl WorkerLoop {
                 }
             }
             self.io.flush();
+            self.rounds.0 += 1;
             if got > 0 {
+                self.rounds.1 += 1;
                 idle = 0;
             } else if let Some(pause) = self.idle_sleep {
                 idle += 1;
@@ -140,7 +168,16 @@ impl WorkerLoop {
         self.publish();
     }
 
-    /// Copy the counters into the slot.
+    /// Switch steering and the pipeline to a new configuration together, between
+    /// bursts, and hand what they replaced back to the control core.
+    fn take_update(&mut self, update: Update) {
+        let generation = update.generation;
+        self.snap = Arc::clone(&update.snap);
+        let garbage = self.worker.take_update(update);
+        self.mailbox.taken(generation, garbage);
+    }
+
+    /// Copy the counters into the slot (reusing the slot's allocations).
     fn publish(&mut self) {
         let mut io = self.io.counters;
         io.rx_chained = self.rx.iter().map(|(_, q)| q.chained_drops()).sum();
@@ -149,6 +186,11 @@ impl WorkerLoop {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         slot.pipeline = pipeline;
         slot.io = io;
+        slot.traffic.clone_from(self.worker.traffic());
+        slot.loads.clone_from(self.worker.conns().loads());
+        slot.conns = self.worker.conns().len() as u64;
+        slot.conn_capacity = self.worker.conns().capacity() as u64;
+        (slot.rounds, slot.busy_rounds) = self.rounds;
     }
 }
 

@@ -1,0 +1,164 @@
+//! A [`Config`] written back as a configuration file (`rvsctl config save`).
+//!
+//! The text parses back to an equal [`Config`]: every key is written, defaults included,
+//! so a saved file does not change meaning if a default changes later.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use rvs_conntrack::{ForwardMode, Proto};
+
+use super::{Config, RealConfig, ServiceConfig};
+
+/// The configuration as TOML text.
+pub fn to_toml(config: &Config) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    // Writing to a String cannot fail; `let _` keeps the code free of unwraps.
+    let _ = writeln!(
+        w,
+        "# rvsd configuration written by rvsd from its running state"
+    );
+    let _ = writeln!(w, "\n[dataplane]");
+    let _ = writeln!(w, "workers = {}", config.dataplane.workers);
+    let _ = writeln!(w, "conn_capacity = {}", config.dataplane.conn_capacity);
+    let _ = writeln!(w, "\n[dpdk]");
+    let _ = writeln!(w, "eal_args = {}", strings(&config.dpdk.eal_args));
+    for p in &config.ports {
+        let _ = writeln!(w, "\n[[port]]");
+        let _ = writeln!(w, "name = {}", quote(&p.name));
+        let _ = writeln!(w, "device = {}", quote(&p.device));
+        if let Some(mac) = p.mac {
+            let _ = writeln!(w, "mac = {}", quote(&mac_text(mac)));
+        }
+        let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(w, "addresses = {}", strings(&addrs));
+    }
+    for r in &config.routes {
+        let _ = writeln!(w, "\n[[route]]");
+        let _ = writeln!(w, "prefix = {}", quote(&r.prefix.to_string()));
+        if let Some(via) = r.via {
+            let _ = writeln!(w, "via = {}", quote(&via.to_string()));
+        }
+        let _ = writeln!(w, "port = {}", quote(&config.ports[r.port.index()].name));
+    }
+    for n in &config.neighbors {
+        let _ = writeln!(w, "\n[[neighbor]]");
+        let _ = writeln!(w, "ip = {}", quote(&n.ip.to_string()));
+        let _ = writeln!(w, "mac = {}", quote(&mac_text(n.mac)));
+        let _ = writeln!(w, "port = {}", quote(&config.ports[n.port.index()].name));
+    }
+    let t = config.timeouts;
+    let _ = writeln!(w, "\n[timeouts]");
+    let _ = writeln!(w, "tcp = {}\ntcpfin = {}\nudp = {}", t.tcp, t.tcpfin, t.udp);
+    let _ = writeln!(w, "\n[ctl]");
+    let socket = config.ctl.socket.display().to_string();
+    let _ = writeln!(w, "socket = {}", quote(&socket));
+    let _ = writeln!(w, "metrics = {}", quote(&config.ctl.metrics.to_string()));
+    for s in &config.services {
+        service(w, s);
+    }
+    out
+}
+
+fn service(w: &mut String, s: &ServiceConfig) {
+    let _ = writeln!(w, "\n[[service]]");
+    let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
+    let _ = writeln!(w, "proto = {}", quote(proto));
+    let _ = writeln!(w, "vip = {}", quote(&s.vip.to_string()));
+    let _ = writeln!(w, "port = {}", s.port);
+    let _ = writeln!(w, "scheduler = {}", quote(s.scheduler.name()));
+    let _ = writeln!(w, "persistence = {}", s.persistence);
+    let _ = writeln!(
+        w,
+        "persistence_mask = {}",
+        quote(&s.persistence_prefix.to_string())
+    );
+    let _ = writeln!(w, "flags = {}", strings(&flag_names(s)));
+    let laddrs: Vec<String> = s.laddrs.iter().map(IpAddr::to_string).collect();
+    let _ = writeln!(w, "laddrs = {}", strings(&laddrs));
+    for r in &s.reals {
+        real(w, r);
+    }
+}
+
+fn real(w: &mut String, r: &RealConfig) {
+    let _ = writeln!(w, "\n[[service.real]]");
+    let _ = writeln!(w, "ip = {}", quote(&r.ip.to_string()));
+    let _ = writeln!(w, "port = {}", r.port);
+    let _ = writeln!(w, "weight = {}", r.weight);
+    let _ = writeln!(w, "forward = {}", quote(forward_name(r.forward)));
+    let _ = writeln!(w, "upper = {}\nlower = {}", r.upper, r.lower);
+}
+
+/// The file's name of a forwarding mode.
+pub fn forward_name(mode: ForwardMode) -> &'static str {
+    match mode {
+        ForwardMode::Nat => "nat",
+        ForwardMode::FullNat => "fullnat",
+        ForwardMode::Dr => "dr",
+        ForwardMode::Tun => "tun",
+    }
+}
+
+/// The scheduler flags of `s` as the file names them.
+pub fn flag_names(s: &ServiceConfig) -> Vec<String> {
+    let f = s.flags;
+    [
+        (f.sh_port, "sh-port"),
+        (f.sh_fallback, "sh-fallback"),
+        (f.mh_port, "mh-port"),
+        (f.mh_fallback, "mh-fallback"),
+    ]
+    .iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, n)| (*n).to_owned())
+    .collect()
+}
+
+fn mac_text(mac: [u8; 6]) -> String {
+    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
+    parts.join(":")
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(q, "\\u{:04X}", u32::from(c));
+            }
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+fn strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_round_trips() {
+        let text = include_str!("../../../examples/rvs.toml");
+        let config = Config::parse(text, "rvs.toml").unwrap();
+        let written = to_toml(&config);
+        let back = Config::parse(&written, "saved.toml").unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
+    }
+}

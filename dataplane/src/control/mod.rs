@@ -1,0 +1,344 @@
+//! The control core: owns the running configuration, validates and applies changes,
+//! publishes them to the workers, and answers the control protocol's requests from what
+//! the workers publish.
+//!
+//! [`Control`] is the library (state and validation); [`server`] is the thin Unix-socket
+//! server around it. A change batch is applied to a copy of the configuration, checked
+//! by the same rules as a file, turned into a new [`Snapshot`] (services whose
+//! scheduling is unchanged keep their scheduler tables) and one [`Update`] per worker,
+//! built here with everything the worker would otherwise allocate. The request returns
+//! once every worker has taken the update (or after [`TAKE_TIMEOUT`]).
+//!
+//! What a reload may change: services, routes and timeouts. Workers, the table size,
+//! ports, static neighbours, DPDK arguments and the control endpoints need a restart; a
+//! file that changes them is refused, naming the section.
+
+mod edit;
+mod estimator;
+pub mod server;
+mod views;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hashbrown::HashSet;
+use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
+
+use crate::config::{to_toml, Config};
+use crate::laddr::PortPool;
+use crate::live::Published;
+use crate::service::IdRegistry;
+use crate::snapshot::Snapshot;
+use crate::traffic::TrafficTable;
+use crate::update::{Dump, Mailbox, Update};
+
+use estimator::Estimate;
+
+pub use edit::{apply, validate};
+
+/// How long a change waits for every worker to take it up.
+pub const TAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a listing waits for the workers' copies of their tables.
+pub const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most connections one listing returns.
+pub const MAX_CONNS_LISTED: usize = 100_000;
+/// Most neighbour entries one worker lists.
+const MAX_NEIGHBORS_LISTED: usize = 4096;
+
+/// What the control core holds of one worker.
+#[derive(Clone, Debug)]
+pub struct WorkerLink {
+    /// Updates and dumps to the worker, garbage and acknowledgements back.
+    pub mailbox: Arc<Mailbox>,
+    /// The counters the worker publishes.
+    pub published: Arc<Mutex<Published>>,
+    /// The lcore it runs on.
+    pub lcore: u32,
+    /// The seed its local-port pools are shuffled with.
+    pub seed: u64,
+}
+
+/// Per-port facts only the live runtime knows (device counters, link, mempool).
+pub type PortSource = Box<dyn Fn() -> Vec<PortInfo> + Send>;
+
+/// Identifies a service or a real in the estimator's and zeroing's books.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum StatKey {
+    Service(u32),
+    Dest(u32),
+}
+
+/// The control core's state.
+pub struct Control {
+    config: Config,
+    file: PathBuf,
+    ids: IdRegistry,
+    snap: Arc<Snapshot>,
+    generation: u64,
+    workers: Vec<WorkerLink>,
+    pooled: HashSet<IpAddr>,
+    traffic_capacity: (usize, usize),
+    started: Instant,
+    ports: PortSource,
+    estimates: HashMap<StatKey, Estimate>,
+    zeroed: TrafficTable,
+}
+
+impl Control {
+    /// The control core of a director that started from `config` (read from `file`),
+    /// with workers forwarding `snap` (generation 1), whose ids came from `ids`.
+    pub fn new(
+        config: Config,
+        file: PathBuf,
+        ids: IdRegistry,
+        snap: Arc<Snapshot>,
+        workers: Vec<WorkerLink>,
+        ports: PortSource,
+    ) -> Self {
+        let (services, dests) = snap.services.id_bounds();
+        Self {
+            pooled: snap.services.laddrs().collect(),
+            traffic_capacity: (
+                services.next_power_of_two().max(64),
+                dests.next_power_of_two().max(256),
+            ),
+            config,
+            file,
+            ids,
+            snap,
+            generation: 1,
+            workers,
+            started: Instant::now(),
+            ports,
+            estimates: HashMap::new(),
+            zeroed: TrafficTable::default(),
+        }
+    }
+
+    /// Answer one request.
+    pub fn handle(&mut self, request: Request) -> Result<Response, ErrorReply> {
+        match request {
+            Request::Status => Ok(Response::Status(self.status())),
+            Request::Services { service } => {
+                self.services(service.as_ref()).map(Response::Services)
+            }
+            Request::Timeouts => Ok(Response::Timeouts(views::timeouts(self.config.timeouts))),
+            Request::Conns { limit } => Ok(self.conns(limit)),
+            Request::Workers => Ok(Response::Workers(self.worker_infos())),
+            Request::Ports => Ok(Response::Ports((self.ports)())),
+            Request::Neighbors => Ok(Response::Neighbors(self.neighbors())),
+            Request::Routes => Ok(Response::Routes(views::routes(&self.snap))),
+            Request::Drops => Ok(Response::Drops(self.drops())),
+            Request::Apply { changes } => {
+                let mut config = self.config.clone();
+                edit::apply(&mut config, &changes)?;
+                let config = edit::validate(&config)?;
+                self.publish(config)?;
+                Ok(Response::Done)
+            }
+            Request::Zero { service } => self.zero(service.as_ref()).map(|()| Response::Done),
+            Request::ConfigSave => Ok(Response::Config(to_toml(&self.config))),
+            Request::ConfigReload { path } => {
+                let path = path.map_or_else(|| self.file.clone(), PathBuf::from);
+                self.reload(&path).map(|()| Response::Done)
+            }
+        }
+    }
+
+    /// Re-read `path` and apply what changed (SIGHUP and `rvsctl config reload`).
+    pub fn reload(&mut self, path: &Path) -> Result<(), ErrorReply> {
+        let new = Config::from_file(path)
+            .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
+        let fixed = [
+            ("[dataplane]", self.config.dataplane != new.dataplane),
+            ("[dpdk]", self.config.dpdk != new.dpdk),
+            ("[[port]]", self.config.ports != new.ports),
+            ("[[neighbor]]", self.config.neighbors != new.neighbors),
+            ("[ctl]", self.config.ctl != new.ctl),
+        ];
+        let changed: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
+        if !changed.is_empty() {
+            return Err(ErrorReply::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{}: {} changed; these take effect only when rvsd restarts (nothing was applied)",
+                    path.display(),
+                    changed.join(", ")
+                ),
+            ));
+        }
+        self.publish(new)
+    }
+
+    /// Run the rate estimator (call every 2 seconds) and free what workers handed back.
+    pub fn tick_estimator(&mut self) {
+        let traffic = self.traffic();
+        for svc in self.snap.services.list() {
+            let key = StatKey::Service(svc.id);
+            let now = traffic
+                .services
+                .get(svc.id as usize)
+                .copied()
+                .unwrap_or_default();
+            self.estimates.entry(key).or_default().update(&now);
+            for r in svc.sched.reals() {
+                let now = traffic
+                    .dests
+                    .get(r.id as usize)
+                    .copied()
+                    .unwrap_or_default();
+                self.estimates
+                    .entry(StatKey::Dest(r.id))
+                    .or_default()
+                    .update(&now);
+            }
+        }
+        self.collect_garbage();
+    }
+
+    /// Free what the workers handed back after taking updates.
+    pub fn collect_garbage(&self) {
+        for w in &self.workers {
+            w.mailbox.collect_garbage();
+        }
+    }
+
+    /// The file the director started with (what SIGHUP re-reads).
+    pub fn config_file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The current configuration generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Build and hand every worker the snapshot of `config`; wait for them to take it.
+    fn publish(&mut self, config: Config) -> Result<(), ErrorReply> {
+        let snap = self
+            .snap
+            .rebuild(&config, &mut self.ids)
+            .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
+        let snap = Arc::new(snap);
+        self.generation += 1;
+        let workers = self.snap.workers;
+        let mut capacity = self.traffic_capacity;
+        for (w, link) in self.workers.iter().enumerate() {
+            let pooled = &self.pooled;
+            let update = Update::for_worker(
+                self.generation,
+                Arc::clone(&snap),
+                &self.snap,
+                false,
+                |laddr| {
+                    (!pooled.contains(&laddr))
+                        .then(|| PortPool::for_worker(laddr, w as u16, workers, link.seed))
+                },
+                self.traffic_capacity,
+            );
+            if let Some(t) = &update.traffic {
+                capacity = t.capacity();
+            }
+            link.mailbox.post(Box::new(update));
+        }
+        self.traffic_capacity = capacity;
+        self.pooled.extend(snap.services.laddrs());
+        self.snap = snap;
+        self.config = config;
+        self.wait_taken();
+        self.collect_garbage();
+        Ok(())
+    }
+
+    /// Wait until every worker forwards with the current generation (bounded).
+    fn wait_taken(&self) {
+        let deadline = Instant::now() + TAKE_TIMEOUT;
+        while Instant::now() < deadline {
+            if self
+                .workers
+                .iter()
+                .all(|w| w.mailbox.generation() >= self.generation)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        eprintln!(
+            "rvsd: a worker has not taken configuration generation {} after {:?}",
+            self.generation, TAKE_TIMEOUT
+        );
+    }
+
+    /// Every worker's published counters, summed.
+    fn traffic(&self) -> TrafficTable {
+        let mut sum = TrafficTable::default();
+        for w in &self.workers {
+            sum.add(&lock(&w.published).traffic);
+        }
+        sum
+    }
+
+    fn zero(&mut self, service: Option<&ServiceKey>) -> Result<(), ErrorReply> {
+        let traffic = self.traffic();
+        let services: Vec<_> = match service {
+            None => self.snap.services.list().iter().collect(),
+            Some(key) => vec![views::find_service(&self.snap, key)?],
+        };
+        let grow = |v: &mut Vec<crate::traffic::Traffic>, i: usize| {
+            if v.len() <= i {
+                v.resize(i + 1, Default::default());
+            }
+        };
+        for svc in services {
+            let i = svc.id as usize;
+            grow(&mut self.zeroed.services, i);
+            let now = traffic.services.get(i).copied().unwrap_or_default();
+            self.zeroed.services[i] = now;
+            self.estimates
+                .entry(StatKey::Service(svc.id))
+                .or_default()
+                .reset(&now);
+            for r in svc.sched.reals() {
+                let j = r.id as usize;
+                grow(&mut self.zeroed.dests, j);
+                let now = traffic.dests.get(j).copied().unwrap_or_default();
+                self.zeroed.dests[j] = now;
+                self.estimates
+                    .entry(StatKey::Dest(r.id))
+                    .or_default()
+                    .reset(&now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ask every worker for a copy of its tables and collect the copies (bounded wait).
+    fn dumps(&self, conns_each: usize) -> Vec<(u16, Box<Dump>)> {
+        for w in &self.workers {
+            w.mailbox
+                .request_dump(Dump::with_capacity(conns_each, MAX_NEIGHBORS_LISTED));
+        }
+        let deadline = Instant::now() + DUMP_TIMEOUT;
+        let mut out: Vec<Option<Box<Dump>>> = self.workers.iter().map(|_| None).collect();
+        while Instant::now() < deadline && out.iter().any(Option::is_none) {
+            for (slot, w) in out.iter_mut().zip(&self.workers) {
+                if slot.is_none() {
+                    *slot = w.mailbox.take_dumped();
+                }
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        out.into_iter()
+            .enumerate()
+            .filter_map(|(w, d)| d.map(|d| (w as u16, d)))
+            .collect()
+    }
+}
+
+/// Lock a worker's published counters (a poisoned lock still holds the last counters).
+fn lock(m: &Mutex<Published>) -> std::sync::MutexGuard<'_, Published> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,194 @@
+//! The control socket: a Unix stream socket (mode 0600) speaking the framed, versioned
+//! protocol of `rvs_ctl`.
+//!
+//! Each client gets its own thread, up to [`MAX_CLIENTS`] at once (one more is told so
+//! and closed). Reads and writes time out after [`CLIENT_TIMEOUT`], and the control lock
+//! is held only while a request is carried out, never while a client is read or written:
+//! a slow, silent or dead client costs its own thread and nothing else. A request over
+//! [`MAX_REQUEST`] bytes, one that is not JSON of the protocol, and one of another
+//! protocol version each get an error saying so.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rvs_ctl::frame::{read_frame_bytes, write_frame, FrameError, MAX_REQUEST};
+use rvs_ctl::proto::{ErrorKind, ErrorReply, RequestEnvelope, Response, ResponseEnvelope, VERSION};
+
+use super::Control;
+
+/// Most clients served at once.
+pub const MAX_CLIENTS: usize = 64;
+/// How long a client may take to send a request or read an answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the accept loop looks at the stop flag.
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
+
+/// Why the control socket could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Another daemon answers on the socket.
+    #[error("control socket {0}: another rvsd is listening there")]
+    InUse(PathBuf),
+    /// Creating, binding or setting up the socket failed.
+    #[error("control socket {path}: {source}")]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Listen on `path` and serve `control` until `stop` is set; the socket file is removed
+/// when the server stops.
+pub fn spawn(
+    path: &Path,
+    control: Arc<Mutex<Control>>,
+    stop: Arc<AtomicBool>,
+) -> Result<JoinHandle<()>, ServerError> {
+    let io_err = |source| ServerError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+    }
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(ServerError::InUse(path.to_path_buf()));
+        }
+        std::fs::remove_file(path).map_err(io_err)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io_err)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+    listener.set_nonblocking(true).map_err(io_err)?;
+    let path = path.to_path_buf();
+    let clients = Arc::new(AtomicUsize::new(0));
+    Ok(std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((stream, _)) => admit(stream, &control, &clients),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(ACCEPT_POLL);
+                }
+                Err(e) => {
+                    eprintln!("rvsd: control socket: accept: {e}");
+                    std::thread::sleep(ACCEPT_POLL);
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }))
+}
+
+/// Serve `stream` on its own thread, or refuse it when [`MAX_CLIENTS`] are connected.
+fn admit(stream: UnixStream, control: &Arc<Mutex<Control>>, clients: &Arc<AtomicUsize>) {
+    let setup = stream
+        .set_nonblocking(false)
+        .and_then(|()| stream.set_read_timeout(Some(CLIENT_TIMEOUT)))
+        .and_then(|()| stream.set_write_timeout(Some(CLIENT_TIMEOUT)));
+    if setup.is_err() {
+        return;
+    }
+    if clients.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+        clients.fetch_sub(1, Ordering::AcqRel);
+        let mut stream = stream;
+        let busy = ErrorReply::new(
+            ErrorKind::Internal,
+            format!("too many control clients (at most {MAX_CLIENTS} at once); try again"),
+        );
+        let _ = write_frame(&mut stream, &envelope(Err(busy)));
+        return;
+    }
+    let control = Arc::clone(control);
+    let clients = Arc::clone(clients);
+    std::thread::spawn(move || {
+        serve(stream, &control);
+        clients.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
+/// Answer requests on `stream` until the client closes, errs or times out.
+fn serve(mut stream: UnixStream, control: &Mutex<Control>) {
+    loop {
+        let answer = match read_frame_bytes(&mut stream, MAX_REQUEST) {
+            Ok(bytes) => match decode(&bytes) {
+                Ok(request) => control
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .handle(request.request),
+                Err(e) => Err(e),
+            },
+            Err(FrameError::TooLarge { len, limit }) => {
+                let e = ErrorReply::new(
+                    ErrorKind::TooLarge,
+                    format!("request of {len} bytes is over the limit of {limit} bytes"),
+                );
+                // The rest of the oversized request is never read: answer and close.
+                let _ = write_frame(&mut stream, &envelope(Err(e)));
+                return;
+            }
+            Err(_) => return,
+        };
+        if write_frame(&mut stream, &envelope(answer)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Decode a request, checking its version before its body.
+pub fn decode(bytes: &[u8]) -> Result<RequestEnvelope, ErrorReply> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ErrorReply::new(ErrorKind::Malformed, format!("request is not JSON: {e}")))?;
+    let version = value.get("version").and_then(serde_json::Value::as_u64);
+    match version {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => {
+            return Err(ErrorReply::new(
+                ErrorKind::Version,
+                format!("client speaks control protocol version {v}, rvsd speaks {VERSION}: use clients of the same release"),
+            ))
+        }
+        None => {
+            return Err(ErrorReply::new(
+                ErrorKind::Malformed,
+                "request has no protocol version",
+            ))
+        }
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ErrorReply::new(ErrorKind::Malformed, format!("malformed request: {e}")))
+}
+
+fn envelope(result: Result<Response, ErrorReply>) -> ResponseEnvelope {
+    ResponseEnvelope {
+        version: VERSION,
+        result,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_checks_version_then_body() {
+        let ok = br#"{"version":1,"request":{"type":"status"}}"#;
+        assert!(decode(ok).is_ok());
+        let e = decode(br#"{"version":7,"request":{"type":"status"}}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Version);
+        assert!(e.message.contains("version 7"));
+        let e = decode(br#"{"version":1,"request":{"type":"launch"}}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed);
+        let e = decode(b"\xff\x00").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed);
+        let e = decode(br#"{"request":{"type":"status"}}"#).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed);
+    }
+}

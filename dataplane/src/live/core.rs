@@ -1,0 +1,121 @@
+//! The control core of a live director: the control socket, SIGHUP reloads, the rate
+//! estimator, and the per-port facts only the live runtime has.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rvs_ctl::proto::PortInfo;
+use rvs_dpdk::{Mempool, Port};
+
+use super::error::LiveError;
+use crate::config::Config;
+use crate::control::{server, Control, PortSource};
+
+/// Seconds between rate estimator runs (IPVS's 2-second estimator).
+const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
+
+/// The running control core.
+pub struct ControlCore {
+    control: Arc<Mutex<Control>>,
+    server: JoinHandle<()>,
+    server_stop: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+    next_estimate: Instant,
+}
+
+impl ControlCore {
+    /// Serve `control` on `socket`; SIGHUP reloads the configuration file.
+    pub fn start(
+        control: Control,
+        socket: &Path,
+        _stop: &Arc<AtomicBool>,
+    ) -> Result<Self, LiveError> {
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            .map_err(LiveError::Signals)?;
+        let control = Arc::new(Mutex::new(control));
+        let server_stop = Arc::new(AtomicBool::new(false));
+        let server = server::spawn(socket, Arc::clone(&control), Arc::clone(&server_stop))?;
+        eprintln!("rvsd: control socket {}", socket.display());
+        Ok(Self {
+            control,
+            server,
+            server_stop,
+            hup,
+            next_estimate: Instant::now() + ESTIMATOR_PERIOD,
+        })
+    }
+
+    /// Called every control poll: SIGHUP reloads, the estimator every 2 seconds.
+    pub fn tick(&mut self) {
+        if self.hup.swap(false, Ordering::SeqCst) {
+            let mut control = self.lock();
+            let file = control.config_file().to_path_buf();
+            match control.reload(&file) {
+                Ok(()) => eprintln!(
+                    "rvsd: SIGHUP: reloaded {} (generation {})",
+                    file.display(),
+                    control.generation()
+                ),
+                Err(e) => eprintln!("rvsd: SIGHUP: reload refused: {e}"),
+            }
+        }
+        if Instant::now() >= self.next_estimate {
+            self.next_estimate += ESTIMATOR_PERIOD;
+            self.lock().tick_estimator();
+        }
+    }
+
+    /// Stop serving and remove the socket.
+    pub fn stop(self) {
+        self.server_stop.store(true, Ordering::SeqCst);
+        let _ = self.server.join();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Port listings from the devices themselves.
+pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSource {
+    let named: Vec<(String, String, Vec<String>, Port)> = config
+        .ports
+        .iter()
+        .zip(ports)
+        .map(|(c, p)| {
+            let addrs = c.addresses.iter().map(ToString::to_string).collect();
+            (c.name.clone(), c.device.clone(), addrs, p.clone())
+        })
+        .collect();
+    let pool = pool.clone();
+    Box::new(move || {
+        named
+            .iter()
+            .map(|(name, device, addresses, port)| {
+                let stats = port.stats().unwrap_or_default();
+                PortInfo {
+                    name: name.clone(),
+                    device: device.clone(),
+                    mac: port
+                        .mac()
+                        .map(|m| {
+                            let parts: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
+                            parts.join(":")
+                        })
+                        .unwrap_or_default(),
+                    addresses: addresses.clone(),
+                    link_up: port.link().is_ok_and(|l| l.up),
+                    rx_packets: stats.ipackets,
+                    tx_packets: stats.opackets,
+                    rx_missed: stats.imissed,
+                    mempool_in_use: u64::from(pool.in_use()),
+                    mempool_size: u64::from(pool.capacity()),
+                }
+            })
+            .collect()
+    })
+}
