@@ -586,3 +586,348 @@ fn a_missing_device_is_a_clear_error() {
     );
     assert!(out.stdout.is_empty(), "no report after a failed start");
 }
+
+/// A real's server for the control-plane lab: `GET /` answers "NAME CLIENT-ADDRESS";
+/// `GET /slow` sends [`SLOW_CHUNKS`] chunks of 64 KiB, a pause between chunks, so the
+/// connection stays established while the director is reconfigured.
+const SLOW_SERVER: &str = r#"
+import http.server, os, sys, threading, time
+name, port = sys.argv[1], int(sys.argv[2])
+chunk = bytes(i % 251 for i in range(65536))
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def do_GET(self):
+        if self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Length", str(40 * len(chunk)))
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(0.15)
+            return
+        body = ("%s %s\n" % (name, self.client_address[0])).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+"#;
+
+/// Chunks of 64 KiB a slow download carries.
+const SLOW_CHUNKS: usize = 40;
+/// The VIP of the service the control-plane lab never touches.
+const UNTOUCHED_VIP: &str = "10.0.0.102";
+
+mod control_lab {
+    use super::*;
+    use rvs_ctl::client;
+    use rvs_ctl::proto::{
+        Change, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec,
+    };
+
+    fn key(vip: &str) -> ServiceKey {
+        ServiceKey {
+            proto: Protocol::Tcp,
+            addr: format!("{vip}:80").parse().expect("service address"),
+        }
+    }
+
+    fn real(addr: &str, forward: Forward, weight: u32) -> RealSpec {
+        RealSpec {
+            addr: addr.parse().expect("real address"),
+            forward,
+            weight,
+            upper: 0,
+            lower: 0,
+        }
+    }
+
+    /// The lab's configuration: NAT, FULLNAT and an untouched NAT service, each over the
+    /// slow-capable servers on port 8081 of both reals; the control socket in the lab.
+    fn config(lab: &Lab, fullnat_reals: &[&str]) -> String {
+        let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
+        let mut text = format!(
+            "[dataplane]\nworkers = 2\nconn_capacity = 4096\n\n[dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
+             [ctl]\nsocket = \"{}\"\n\n\
+             [[port]]\nname = \"wan\"\ndevice = \"{}\"\naddresses = [\"10.0.0.1/24\"]\n\n\
+             [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
+             [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n",
+            lab.dir.join("rvsd.sock").display(),
+            dev(0, "dw"),
+            dev(1, "d1"),
+            dev(2, "d2"),
+        );
+        for (vip, forward, reals, laddrs) in [
+            (NAT_VIP, "nat", &["10.1.1.11", "10.1.2.11"][..], ""),
+            (
+                FULLNAT_VIP,
+                "fullnat",
+                fullnat_reals,
+                "laddrs = [\"10.9.0.1\", \"10.9.0.2\"]\n",
+            ),
+            (UNTOUCHED_VIP, "nat", &["10.1.1.11", "10.1.2.11"][..], ""),
+        ] {
+            text += &format!(
+                "\n[[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\n{laddrs}"
+            );
+            for ip in reals {
+                text += &format!(
+                    "[[service.real]]\nip = \"{ip}\"\nport = 8081\nforward = \"{forward}\"\n"
+                );
+            }
+        }
+        text
+    }
+
+    fn call(lab: &Lab, request: Request) -> Response {
+        client::call(&lab.dir.join("rvsd.sock"), request).expect("control request")
+    }
+
+    fn apply(lab: &Lab, changes: Vec<Change>) {
+        assert_eq!(call(lab, Request::Apply { changes }), Response::Done);
+    }
+
+    /// Start a slow download from the client into `file`.
+    fn slow_download(lab: &Lab, vip: &str, file: &Path) -> Child {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.ns("c"),
+                "curl",
+                "-s",
+                "-m",
+                "60",
+                "-o",
+            ])
+            .arg(file)
+            .arg(format!("http://{vip}/slow"))
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start a slow download")
+    }
+
+    /// Which worker served the last connection from the client port `port` to `vip`, and
+    /// which real, from the director's connection listing.
+    fn served_by(lab: &Lab, vip: &str, port: u16) -> (u16, String) {
+        let Response::Conns { conns, .. } = call(lab, Request::Conns { limit: 10_000 }) else {
+            panic!("not a connection listing");
+        };
+        let c = conns
+            .iter()
+            .find(|c| c.vip.ip().to_string() == vip && c.client.port() == port)
+            .unwrap_or_else(|| panic!("no connection from port {port} to {vip}: {conns:?}"));
+        (c.worker, c.real.to_string())
+    }
+
+    /// `curl` to the untouched service from client port `port`: (worker, real).
+    fn untouched_request(lab: &Lab, port: u16) -> (u16, String) {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("c"),
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "--local-port",
+            &port.to_string(),
+            &format!("http://{UNTOUCHED_VIP}/"),
+        ]);
+        assert!(
+            out.status.success(),
+            "a request to the untouched service failed"
+        );
+        served_by(lab, UNTOUCHED_VIP, port)
+    }
+
+    #[test]
+    fn lab_reconfigure_under_load_keeps_every_connection() {
+        preflight();
+        let _one = ONE_LAB_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut lab = Lab::new('k');
+        let script = lab.dir.join("slow.py");
+        std::fs::write(&script, SLOW_SERVER).expect("slow server script");
+        for (real, addr) in [("r1", "10.1.1.11"), ("r2", "10.1.2.11")] {
+            let child = Command::new("ip")
+                .args(["netns", "exec", &lab.ns(real), "python3"])
+                .arg(&script)
+                .args([&format!("{real}-8081"), "8081"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start a slow server");
+            lab.servers.push(child);
+            let url = format!("http://{addr}:8081/");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !run(&[
+                "ip",
+                "netns",
+                "exec",
+                &lab.ns(real),
+                "curl",
+                "-s",
+                "-m",
+                "1",
+                &url,
+            ])
+            .status
+            .success()
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "the slow server of {real} did not start"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let path = lab.dir.join("control.toml");
+        std::fs::write(&path, config(&lab, &["10.1.1.11", "10.1.2.11"])).expect("config");
+        let mut rvsd = Rvsd::start(&lab, &path);
+
+        // The untouched service: each worker's rr has just picked the first real.
+        let mut last: std::collections::HashMap<u16, (usize, String)> = Default::default();
+        let mut port = 41000u16;
+        while last.len() < 2 || last.values().any(|(n, _)| n % 2 == 0) {
+            assert!(
+                port < 41040,
+                "could not get an odd pick count on both workers: {last:?}"
+            );
+            let (w, real) = untouched_request(&lab, port);
+            let e = last.entry(w).or_insert((0, String::new()));
+            *e = (e.0 + 1, real);
+            port += 1;
+        }
+
+        // Slow downloads through NAT and FULLNAT, established before any change.
+        let mut downloads = Vec::new();
+        for (i, vip) in [NAT_VIP, NAT_VIP, FULLNAT_VIP, FULLNAT_VIP]
+            .iter()
+            .enumerate()
+        {
+            let file = lab.dir.join(format!("download-{i}"));
+            downloads.push((vip, file.clone(), slow_download(&lab, vip, &file)));
+        }
+        std::thread::sleep(Duration::from_millis(800));
+
+        // Add a real, change a scheduler and weights, quiesce one real, remove another.
+        let (nat, fullnat) = (key(NAT_VIP), key(FULLNAT_VIP));
+        apply(
+            &lab,
+            vec![Change::AddReal {
+                service: nat,
+                real: real("10.1.1.11:8080", Forward::Nat, 1),
+            }],
+        );
+        apply(
+            &lab,
+            vec![
+                Change::EditService(ServiceSpec {
+                    key: fullnat,
+                    scheduler: "wrr".into(),
+                    flags: vec![],
+                    persistence: 0,
+                    netmask: 32,
+                }),
+                Change::EditReal {
+                    service: fullnat,
+                    real: real("10.1.1.11:8081", Forward::FullNat, 3),
+                },
+            ],
+        );
+        apply(
+            &lab,
+            vec![Change::EditReal {
+                service: nat,
+                real: real("10.1.2.11:8081", Forward::Nat, 0),
+            }],
+        );
+        apply(
+            &lab,
+            vec![Change::DeleteReal {
+                service: nat,
+                addr: "10.1.1.11:8081".parse().expect("address"),
+            }],
+        );
+        // New NAT connections: only the added real (one removed, one quiesced).
+        for _ in 0..4 {
+            let body = lab
+                .get(NAT_VIP)
+                .unwrap_or_else(|| panic!("NAT request failed:\n{}", rvsd.log()));
+            assert!(
+                body.starts_with("r1 "),
+                "a new NAT connection went to {body}"
+            );
+        }
+        // FULLNAT under wrr 3:1: 4 new connections split 3:1 over the workers' cycles.
+        let mut r1 = 0;
+        for _ in 0..8 {
+            let body = lab.get(FULLNAT_VIP).expect("FULLNAT request");
+            r1 += usize::from(body.starts_with("r1-8081 "));
+        }
+        assert!(r1 >= 5, "wrr 3:1 gave r1 {r1} of 8 new FULLNAT connections");
+
+        // Reload an edited file: FULLNAT keeps only the second real.
+        std::fs::write(&path, config(&lab, &["10.1.2.11"])).expect("edited config");
+        assert_eq!(
+            call(&lab, Request::ConfigReload { path: None }),
+            Response::Done
+        );
+        for _ in 0..4 {
+            let body = lab.get(FULLNAT_VIP).expect("FULLNAT request after reload");
+            assert!(
+                body.starts_with("r2-8081 "),
+                "after the reload a FULLNAT connection went to {body}"
+            );
+        }
+
+        // Every download established before the changes completes intact.
+        let chunk: Vec<u8> = (0..65536).map(|i| (i % 251) as u8).collect();
+        for (vip, file, mut child) in downloads {
+            let status = child.wait().expect("wait for curl");
+            assert!(
+                status.success(),
+                "a slow download from {vip} failed ({status}):\n{}",
+                rvsd.log()
+            );
+            let body = std::fs::read(&file).expect("downloaded file");
+            assert_eq!(
+                body.len(),
+                SLOW_CHUNKS * chunk.len(),
+                "{vip}: download truncated"
+            );
+            assert!(
+                body.chunks(chunk.len()).all(|c| c == chunk.as_slice()),
+                "{vip}: download corrupted"
+            );
+        }
+
+        // The untouched service's rr continued where each worker was: the second real.
+        let mut next: std::collections::HashMap<u16, String> = Default::default();
+        while next.len() < 2 {
+            assert!(port < 41080, "could not reach both workers again");
+            let (w, real) = untouched_request(&lab, port);
+            next.entry(w).or_insert(real);
+            port += 1;
+        }
+        for (w, real) in &next {
+            assert_ne!(
+                real, &last[w].1,
+                "worker {w}: the untouched service's rr position was reset"
+            );
+        }
+        let report = rvsd.stop();
+        assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
+    }
+}
