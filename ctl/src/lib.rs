@@ -1,8 +1,10 @@
 //! The rvs control plane as clients see it: the versioned wire protocol ([`proto`]),
-//! its framing over a Unix stream socket ([`frame`]), and the client side ([`client`]).
+//! its framing over a Unix stream socket ([`frame`]), the client side ([`client`]), and
+//! the Prometheus exposition the daemon serves ([`metrics`]).
 //!
 //! Nothing here links DPDK: `rvsadm` and `rvsctl` build and run on any machine.
 
 pub mod client;
 pub mod frame;
+pub mod metrics;
 pub mod proto;

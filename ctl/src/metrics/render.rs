@@ -1,0 +1,921 @@
+//! rvsd's metrics in the Prometheus text format: [`render`] turns what the control core
+//! knows ([`MetricsInput`]) into the body of a `/metrics` answer.
+//!
+//! The director-wide counters and the backend gauges keep node_exporter's IPVS names with
+//! `rvs_` for `node_`ipvs: dashboards and queries written for node_exporter carry over.
+//! Their labels are set as node_exporter sets them: `local_address` and `local_port` are the
+//! service's VIP and port, `remote_address` and `remote_port` the real's, `proto` is `TCP`
+//! or `UDP`, and `local_mark` (the firewall mark of a fwmark service) is empty, which
+//! Prometheus stores as no label at all. Addresses print as `10.1.0.11` or `2001:db8::11`.
+//!
+//! Rates (ipvsadm `--rate`) are not exported: Prometheus computes them with `rate()`.
+//! Series with equal labels are combined (counts summed, as node_exporter does), so no input
+//! yields a duplicate series.
+//!
+//! | name | type | labels | meaning |
+//! |---|---|---|---|
+//! | `rvs_up` | gauge | | 1: rvsd answered this scrape |
+//! | `rvs_build_info` | gauge | `version`, `mode` | always 1; rvsd's version and mode (`live`, `replay`) |
+//! | `rvs_uptime_seconds` | gauge | | seconds since rvsd started |
+//! | `rvs_config_generation` | gauge | | configuration generation: 1 at start, +1 per applied change batch or reload |
+//! | `rvs_connections_total` | counter | | connections scheduled, all services |
+//! | `rvs_incoming_packets_total` | counter | | packets client to real, all services |
+//! | `rvs_outgoing_packets_total` | counter | | packets real to client, all services |
+//! | `rvs_incoming_bytes_total` | counter | | bytes client to real, all services |
+//! | `rvs_outgoing_bytes_total` | counter | | bytes real to client, all services |
+//! | `rvs_backend_connections_active` | gauge | backend | established connections to the real |
+//! | `rvs_backend_connections_inactive` | gauge | backend | connections to the real in any other state |
+//! | `rvs_backend_weight` | gauge | backend | the real's weight (0: quiesced) |
+//! | `rvs_backend_connections_persistent` | gauge | backend | persistence templates pointing at the real |
+//! | `rvs_backend_overloaded` | gauge | backend | 1 while the real's upper threshold (`-x`) holds it overloaded |
+//! | `rvs_backend_connections_total` | counter | backend | connections scheduled to the real |
+//! | `rvs_backend_incoming_packets_total` | counter | backend | packets client to the real |
+//! | `rvs_backend_outgoing_packets_total` | counter | backend | packets the real sent to clients |
+//! | `rvs_backend_incoming_bytes_total` | counter | backend | bytes client to the real |
+//! | `rvs_backend_outgoing_bytes_total` | counter | backend | bytes the real sent to clients |
+//! | `rvs_service_connections_total` | counter | service | connections scheduled by the service |
+//! | `rvs_service_incoming_packets_total` | counter | service | packets client to real through the service |
+//! | `rvs_service_outgoing_packets_total` | counter | service | packets real to client through the service |
+//! | `rvs_service_incoming_bytes_total` | counter | service | bytes client to real through the service |
+//! | `rvs_service_outgoing_bytes_total` | counter | service | bytes real to client through the service |
+//! | `rvs_worker_rx_packets_total` | counter | `worker` | frames the worker received |
+//! | `rvs_worker_rx_bytes_total` | counter | `worker` | bytes the worker received |
+//! | `rvs_worker_tx_packets_total` | counter | `worker` | frames the worker transmitted |
+//! | `rvs_worker_tx_bytes_total` | counter | `worker` | bytes the worker transmitted |
+//! | `rvs_worker_drops_total` | counter | `worker`, `reason` | frames the worker dropped, by drop reason (a fixed set) |
+//! | `rvs_worker_redirected_packets_total` | counter | `worker` | frames the worker handed to the worker that owns their flow |
+//! | `rvs_worker_connections_created_total` | counter | `worker` | connection entries the worker created |
+//! | `rvs_worker_connections_expired_total` | counter | `worker` | connection entries that expired in the worker's table |
+//! | `rvs_worker_conntrack_entries` | gauge | `worker` | connection entries in the worker's table now |
+//! | `rvs_worker_conntrack_capacity` | gauge | `worker` | connection entries the worker's table holds at most |
+//! | `rvs_worker_busy_ratio` | gauge | `worker` | poll rounds that found work, over all rounds since start (0 to 1) |
+//! | `rvs_worker_config_generation` | gauge | `worker` | configuration generation the worker forwards with |
+//! | `rvs_port_rx_packets_total` | counter | `port` | frames the device received |
+//! | `rvs_port_tx_packets_total` | counter | `port` | frames the device transmitted |
+//! | `rvs_port_rx_missed_packets_total` | counter | `port` | frames the device missed or dropped on receive |
+//! | `rvs_port_link_up` | gauge | `port` | 1 while the link is up |
+//! | `rvs_mempool_mbufs_in_use` | gauge | | packet buffers in use (one pool serves every port) |
+//! | `rvs_mempool_mbufs` | gauge | | packet buffers in the pool |
+//!
+//! backend = `local_address`, `local_port`, `remote_address`, `remote_port`, `proto`,
+//! `local_mark` (node_exporter's set); service = `local_address`, `local_port`, `proto` (the
+//! same names, so service and backend series join on them).
+//!
+//! The director-wide counters are the sums over the services present, as IPVS's own totals
+//! are; deleting a service lowers them, which Prometheus reads as a counter reset.
+
+use crate::proto::{PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo};
+
+use super::exposition::{write_family, Family, Kind, Merge};
+
+/// Everything a scrape shows, as the control core gathers it from the control protocol's
+/// listings.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricsInput {
+    /// The daemon's status ([`crate::proto::Request::Status`]).
+    pub status: StatusInfo,
+    /// Per-worker counters ([`crate::proto::Request::Workers`]).
+    pub workers: Vec<WorkerInfo>,
+    /// Services with their reals ([`crate::proto::Request::Services`]).
+    pub services: Vec<ServiceInfo>,
+    /// Ports ([`crate::proto::Request::Ports`]).
+    pub ports: Vec<PortInfo>,
+}
+
+/// Label names node_exporter's IPVS collector puts on backend series, in its order.
+const BACKEND: &[&str] = &[
+    "local_address",
+    "local_port",
+    "remote_address",
+    "remote_port",
+    "proto",
+    "local_mark",
+];
+/// Label names of service series.
+const SERVICE: &[&str] = &["local_address", "local_port", "proto"];
+/// Label names of worker series.
+const WORKER: &[&str] = &["worker"];
+/// Label names of port series.
+const PORT: &[&str] = &["port"];
+
+const fn counter(
+    name: &'static str,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> Family {
+    Family {
+        name,
+        kind: Kind::Counter,
+        help,
+        labels,
+        merge: Merge::Sum,
+    }
+}
+
+const fn gauge(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Family {
+    Family {
+        name,
+        kind: Kind::Gauge,
+        help,
+        labels,
+        merge: Merge::Sum,
+    }
+}
+
+/// A gauge whose duplicates keep the larger value (flags, ratios, generations).
+const fn state(name: &'static str, labels: &'static [&'static str], help: &'static str) -> Family {
+    Family {
+        merge: Merge::Max,
+        ..gauge(name, labels, help)
+    }
+}
+
+/// A family with the reader of its value from one input item.
+type Field<T> = (Family, fn(&T) -> u64);
+
+/// Readers of the five [`Stats`] counters, in the order of the family arrays below.
+const STATS: [fn(&Stats) -> u64; 5] = [
+    |s| s.conns,
+    |s| s.inpkts,
+    |s| s.outpkts,
+    |s| s.inbytes,
+    |s| s.outbytes,
+];
+
+/// The node_exporter names of the director-wide counters, in [`STATS`] order.
+const TOTALS: [Family; 5] = [
+    counter(
+        "rvs_connections_total",
+        &[],
+        "The total number of connections made.",
+    ),
+    counter(
+        "rvs_incoming_packets_total",
+        &[],
+        "The total number of incoming packets.",
+    ),
+    counter(
+        "rvs_outgoing_packets_total",
+        &[],
+        "The total number of outgoing packets.",
+    ),
+    counter(
+        "rvs_incoming_bytes_total",
+        &[],
+        "The total amount of incoming data in bytes.",
+    ),
+    counter(
+        "rvs_outgoing_bytes_total",
+        &[],
+        "The total amount of outgoing data in bytes.",
+    ),
+];
+
+/// Per-backend counters, in [`STATS`] order.
+const BACKEND_STATS: [Family; 5] = [
+    counter(
+        "rvs_backend_connections_total",
+        BACKEND,
+        "Connections scheduled to the backend.",
+    ),
+    counter(
+        "rvs_backend_incoming_packets_total",
+        BACKEND,
+        "Packets client to the backend.",
+    ),
+    counter(
+        "rvs_backend_outgoing_packets_total",
+        BACKEND,
+        "Packets the backend sent to clients.",
+    ),
+    counter(
+        "rvs_backend_incoming_bytes_total",
+        BACKEND,
+        "Bytes client to the backend.",
+    ),
+    counter(
+        "rvs_backend_outgoing_bytes_total",
+        BACKEND,
+        "Bytes the backend sent to clients.",
+    ),
+];
+
+/// Per-service counters, in [`STATS`] order.
+const SERVICE_STATS: [Family; 5] = [
+    counter(
+        "rvs_service_connections_total",
+        SERVICE,
+        "Connections the service scheduled.",
+    ),
+    counter(
+        "rvs_service_incoming_packets_total",
+        SERVICE,
+        "Packets client to real through the service.",
+    ),
+    counter(
+        "rvs_service_outgoing_packets_total",
+        SERVICE,
+        "Packets real to client through the service.",
+    ),
+    counter(
+        "rvs_service_incoming_bytes_total",
+        SERVICE,
+        "Bytes client to real through the service.",
+    ),
+    counter(
+        "rvs_service_outgoing_bytes_total",
+        SERVICE,
+        "Bytes real to client through the service.",
+    ),
+];
+
+/// Renders `input` in the Prometheus text exposition format 0.0.4: every family of the
+/// module's table, each with its `# HELP` and `# TYPE` once, samples from the input.
+pub fn render(input: &MetricsInput) -> String {
+    let mut out = String::with_capacity(4096 + 2048 * input.services.len());
+    render_status(&mut out, &input.status);
+    render_services(&mut out, &input.services);
+    render_workers(&mut out, &input.workers);
+    render_ports(&mut out, &input.ports);
+    out
+}
+
+fn render_status(out: &mut String, status: &StatusInfo) {
+    let up = state("rvs_up", &[], "1: rvsd answered this scrape.");
+    write_family(out, up, |s| s.add(vec![], 1u64));
+    let build = state(
+        "rvs_build_info",
+        &["version", "mode"],
+        "Always 1; rvsd's version and mode (live, replay).",
+    );
+    write_family(out, build, |s| {
+        s.add(vec![status.version.clone(), status.mode.clone()], 1u64)
+    });
+    let uptime = state("rvs_uptime_seconds", &[], "Seconds since rvsd started.");
+    write_family(out, uptime, |s| s.add(vec![], status.uptime_s));
+    let generation = state(
+        "rvs_config_generation",
+        &[],
+        "Configuration generation: 1 at start, +1 per applied change batch or reload.",
+    );
+    write_family(out, generation, |s| s.add(vec![], status.generation));
+}
+
+fn render_services(out: &mut String, services: &[ServiceInfo]) {
+    for (family, get) in TOTALS.into_iter().zip(STATS) {
+        write_family(out, family, |s| {
+            services
+                .iter()
+                .for_each(|svc| s.add(vec![], get(&svc.stats)))
+        });
+    }
+
+    let backends = || {
+        services
+            .iter()
+            .flat_map(|svc| svc.reals.iter().map(move |real| (svc, real)))
+    };
+    let backend_gauges: [Field<RealInfo>; 5] = [
+        (
+            gauge(
+                "rvs_backend_connections_active",
+                BACKEND,
+                "The current active connections by local and remote address.",
+            ),
+            |r| r.active,
+        ),
+        (
+            gauge(
+                "rvs_backend_connections_inactive",
+                BACKEND,
+                "The current inactive connections by local and remote address.",
+            ),
+            |r| r.inactive,
+        ),
+        (
+            gauge(
+                "rvs_backend_weight",
+                BACKEND,
+                "The current backend weight by local and remote address.",
+            ),
+            |r| u64::from(r.spec.weight),
+        ),
+        (
+            gauge(
+                "rvs_backend_connections_persistent",
+                BACKEND,
+                "Persistence templates pointing at the backend.",
+            ),
+            |r| r.persistent,
+        ),
+        (
+            state(
+                "rvs_backend_overloaded",
+                BACKEND,
+                "1 while the backend's upper connection threshold holds it overloaded.",
+            ),
+            |r| u64::from(r.overloaded),
+        ),
+    ];
+    for (family, get) in backend_gauges {
+        write_family(out, family, |s| {
+            backends().for_each(|(svc, real)| s.add(backend_labels(svc, real), get(real)))
+        });
+    }
+
+    for (family, get) in BACKEND_STATS.into_iter().zip(STATS) {
+        write_family(out, family, |s| {
+            backends().for_each(|(svc, real)| s.add(backend_labels(svc, real), get(&real.stats)))
+        });
+    }
+    for (family, get) in SERVICE_STATS.into_iter().zip(STATS) {
+        write_family(out, family, |s| {
+            services
+                .iter()
+                .for_each(|svc| s.add(service_labels(svc), get(&svc.stats)))
+        });
+    }
+}
+
+fn render_workers(out: &mut String, workers: &[WorkerInfo]) {
+    let counters: [Field<WorkerInfo>; 7] = [
+        (
+            counter(
+                "rvs_worker_rx_packets_total",
+                WORKER,
+                "Frames the worker received.",
+            ),
+            |w| w.rx_packets,
+        ),
+        (
+            counter(
+                "rvs_worker_rx_bytes_total",
+                WORKER,
+                "Bytes the worker received.",
+            ),
+            |w| w.rx_bytes,
+        ),
+        (
+            counter(
+                "rvs_worker_tx_packets_total",
+                WORKER,
+                "Frames the worker transmitted.",
+            ),
+            |w| w.tx_packets,
+        ),
+        (
+            counter(
+                "rvs_worker_tx_bytes_total",
+                WORKER,
+                "Bytes the worker transmitted.",
+            ),
+            |w| w.tx_bytes,
+        ),
+        (
+            counter(
+                "rvs_worker_redirected_packets_total",
+                WORKER,
+                "Frames the worker handed to the worker that owns their flow.",
+            ),
+            |w| w.redirected,
+        ),
+        (
+            counter(
+                "rvs_worker_connections_created_total",
+                WORKER,
+                "Connection entries the worker created.",
+            ),
+            |w| w.conns_created,
+        ),
+        (
+            counter(
+                "rvs_worker_connections_expired_total",
+                WORKER,
+                "Connection entries that expired in the worker's table.",
+            ),
+            |w| w.conns_expired,
+        ),
+    ];
+    for (family, get) in counters {
+        write_family(out, family, |s| {
+            workers.iter().for_each(|w| s.add(worker_labels(w), get(w)))
+        });
+    }
+
+    let drops = counter(
+        "rvs_worker_drops_total",
+        &["worker", "reason"],
+        "Frames the worker dropped, by reason.",
+    );
+    write_family(out, drops, |s| {
+        for w in workers {
+            for (reason, n) in &w.drops {
+                s.add(vec![w.id.to_string(), reason.clone()], *n);
+            }
+        }
+    });
+
+    let gauges: [Field<WorkerInfo>; 3] = [
+        (
+            gauge(
+                "rvs_worker_conntrack_entries",
+                WORKER,
+                "Connection entries in the worker's table.",
+            ),
+            |w| w.conns,
+        ),
+        (
+            gauge(
+                "rvs_worker_conntrack_capacity",
+                WORKER,
+                "Connection entries the worker's table holds at most.",
+            ),
+            |w| w.conn_capacity,
+        ),
+        (
+            state(
+                "rvs_worker_config_generation",
+                WORKER,
+                "Configuration generation the worker forwards with.",
+            ),
+            |w| w.generation,
+        ),
+    ];
+    for (family, get) in gauges {
+        write_family(out, family, |s| {
+            workers.iter().for_each(|w| s.add(worker_labels(w), get(w)))
+        });
+    }
+    let busy = state(
+        "rvs_worker_busy_ratio",
+        WORKER,
+        "Poll rounds that found work, over all rounds since start (0 to 1).",
+    );
+    write_family(out, busy, |s| {
+        workers
+            .iter()
+            .for_each(|w| s.add(worker_labels(w), w.busy_ratio))
+    });
+}
+
+fn render_ports(out: &mut String, ports: &[PortInfo]) {
+    let counters: [Field<PortInfo>; 3] = [
+        (
+            counter(
+                "rvs_port_rx_packets_total",
+                PORT,
+                "Frames the device received.",
+            ),
+            |p| p.rx_packets,
+        ),
+        (
+            counter(
+                "rvs_port_tx_packets_total",
+                PORT,
+                "Frames the device transmitted.",
+            ),
+            |p| p.tx_packets,
+        ),
+        (
+            counter(
+                "rvs_port_rx_missed_packets_total",
+                PORT,
+                "Frames the device missed or dropped on receive.",
+            ),
+            |p| p.rx_missed,
+        ),
+    ];
+    for (family, get) in counters {
+        write_family(out, family, |s| {
+            ports
+                .iter()
+                .for_each(|p| s.add(vec![p.name.clone()], get(p)))
+        });
+    }
+    let link = state("rvs_port_link_up", PORT, "1 while the port's link is up.");
+    write_family(out, link, |s| {
+        ports
+            .iter()
+            .for_each(|p| s.add(vec![p.name.clone()], p.link_up))
+    });
+
+    // Every port reports the one pool they share: keep the largest report.
+    let pool: [Field<PortInfo>; 2] = [
+        (
+            state("rvs_mempool_mbufs_in_use", &[], "Packet buffers in use."),
+            |p| p.mempool_in_use,
+        ),
+        (
+            state("rvs_mempool_mbufs", &[], "Packet buffers in the pool."),
+            |p| p.mempool_size,
+        ),
+    ];
+    for (family, get) in pool {
+        write_family(out, family, |s| {
+            ports.iter().for_each(|p| s.add(vec![], get(p)))
+        });
+    }
+}
+
+fn backend_labels(svc: &ServiceInfo, real: &RealInfo) -> Vec<String> {
+    let vip = svc.spec.key.addr;
+    let rip = real.spec.addr;
+    vec![
+        vip.ip().to_string(),
+        vip.port().to_string(),
+        rip.ip().to_string(),
+        rip.port().to_string(),
+        svc.spec.key.proto.upper().to_string(),
+        String::new(),
+    ]
+}
+
+fn service_labels(svc: &ServiceInfo) -> Vec<String> {
+    let vip = svc.spec.key.addr;
+    vec![
+        vip.ip().to_string(),
+        vip.port().to_string(),
+        svc.spec.key.proto.upper().to_string(),
+    ]
+}
+
+fn worker_labels(w: &WorkerInfo) -> Vec<String> {
+    vec![w.id.to_string()]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::proto::{Forward, Protocol, Rates, RealSpec, ServiceKey, ServiceSpec};
+
+    fn stats(base: u64) -> Stats {
+        Stats {
+            conns: base,
+            inpkts: base * 10,
+            outpkts: base * 9,
+            inbytes: base * 1000,
+            outbytes: base * 900,
+        }
+    }
+
+    fn real(addr: &str, weight: u32, active: u64, base: u64) -> RealInfo {
+        RealInfo {
+            spec: RealSpec {
+                addr: addr.parse().expect("addr"),
+                forward: Forward::FullNat,
+                weight,
+                upper: 0,
+                lower: 0,
+            },
+            active,
+            inactive: active + 1,
+            persistent: 2,
+            overloaded: weight == 3,
+            stats: stats(base),
+            rates: Rates::default(),
+        }
+    }
+
+    fn service(proto: Protocol, addr: &str, reals: Vec<RealInfo>, base: u64) -> ServiceInfo {
+        ServiceInfo {
+            spec: ServiceSpec {
+                key: ServiceKey {
+                    proto,
+                    addr: addr.parse::<SocketAddr>().expect("vip"),
+                },
+                scheduler: "wrr".into(),
+                flags: vec![],
+                persistence: 0,
+                netmask: 32,
+            },
+            laddrs: vec![],
+            stats: stats(base),
+            rates: Rates::default(),
+            reals,
+        }
+    }
+
+    fn worker(id: u16, rx: u64, drops: &[(&str, u64)]) -> WorkerInfo {
+        WorkerInfo {
+            id,
+            lcore: u32::from(id) + 1,
+            rx_packets: rx,
+            rx_bytes: rx * 100,
+            tx_packets: rx - 1,
+            tx_bytes: (rx - 1) * 100,
+            drops: drops.iter().map(|(r, n)| (r.to_string(), *n)).collect(),
+            redirected: 4,
+            conns_created: 30,
+            conns_expired: 20,
+            conns: 10,
+            conn_capacity: 1 << 20,
+            busy_ratio: 0.25,
+            generation: 3,
+        }
+    }
+
+    fn port(name: &str, up: bool) -> PortInfo {
+        PortInfo {
+            name: name.into(),
+            device: "net_null0".into(),
+            mac: "02:00:00:00:00:01".into(),
+            addresses: vec![],
+            link_up: up,
+            rx_packets: 1000,
+            tx_packets: 900,
+            rx_missed: 5,
+            mempool_in_use: 300,
+            mempool_size: 8191,
+        }
+    }
+
+    fn sample_input() -> MetricsInput {
+        MetricsInput {
+            status: StatusInfo {
+                version: "0.1.0".into(),
+                uptime_s: 42,
+                mode: "live".into(),
+                generation: 3,
+                workers: 2,
+                ..StatusInfo::default()
+            },
+            workers: vec![
+                worker(0, 100, &[("no_service", 3), ("bad_checksum", 1)]),
+                worker(1, 200, &[("no_service", 5), ("bad_checksum", 0)]),
+            ],
+            services: vec![
+                service(
+                    Protocol::Tcp,
+                    "10.0.0.100:80",
+                    vec![
+                        real("10.1.0.11:8080", 1, 7, 2),
+                        real("10.1.0.12:8080", 3, 0, 1),
+                    ],
+                    3,
+                ),
+                service(
+                    Protocol::Udp,
+                    "[2001:db8::100]:53",
+                    vec![real("[2001:db8:0:0::11]:5353", 2, 4, 5)],
+                    5,
+                ),
+            ],
+            ports: vec![port("wan0", true), port("lan0", false)],
+        }
+    }
+
+    /// Families and types the module documentation's table lists.
+    fn documented() -> BTreeMap<String, String> {
+        include_str!("render.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//! | `"))
+            .filter_map(|l| {
+                let (name, rest) = l.split_once("` | ")?;
+                let kind = rest.split(' ').next()?;
+                Some((name.to_string(), kind.to_string()))
+            })
+            .collect()
+    }
+
+    /// Checks the structure of `text` and returns each family's type and samples
+    /// (labels text, value text).
+    fn parse(text: &str) -> BTreeMap<String, (String, Vec<(String, String)>)> {
+        let mut families: BTreeMap<String, (String, Vec<(String, String)>)> = BTreeMap::new();
+        let mut helped = BTreeSet::new();
+        let mut current = String::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().expect("help name");
+                assert!(helped.insert(name.to_string()), "HELP twice for {name}");
+                current = name.to_string();
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("type line");
+                assert_eq!(name, current, "TYPE right after its HELP");
+                assert!(
+                    families
+                        .insert(name.to_string(), (kind.to_string(), vec![]))
+                        .is_none(),
+                    "TYPE twice for {name}"
+                );
+            } else {
+                let (series, value) = line.rsplit_once(' ').expect("sample");
+                let (name, labels) = match series.split_once('{') {
+                    Some((n, l)) => (n, l.strip_suffix('}').expect("closing brace")),
+                    None => (series, ""),
+                };
+                assert_eq!(name, current, "sample {line} outside its family");
+                assert!(value.parse::<f64>().is_ok(), "value of {line}");
+                let family = families.get_mut(name).expect("declared");
+                family.1.push((labels.to_string(), value.to_string()));
+            }
+        }
+        families
+    }
+
+    fn value(text: &str, series: &str) -> String {
+        let prefix = format!("{series} ");
+        let found: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect();
+        assert_eq!(found.len(), 1, "{series} in\n{text}");
+        found[0].to_string()
+    }
+
+    const B11: &str = "local_address=\"10.0.0.100\",local_port=\"80\",\
+                       remote_address=\"10.1.0.11\",remote_port=\"8080\",proto=\"TCP\",local_mark=\"\"";
+
+    #[test]
+    fn every_documented_family_is_rendered_once_with_its_type() {
+        let docs = documented();
+        assert!(docs.len() >= 40, "{docs:?}");
+        for input in [sample_input(), MetricsInput::default()] {
+            let families = parse(&render(&input));
+            let rendered: BTreeMap<String, String> = families
+                .iter()
+                .map(|(name, (kind, _))| (name.clone(), kind.clone()))
+                .collect();
+            assert_eq!(rendered, docs);
+        }
+    }
+
+    #[test]
+    fn every_family_has_samples_from_a_full_input() {
+        for (name, (_, samples)) in parse(&render(&sample_input())) {
+            assert!(!samples.is_empty(), "{name} has no samples");
+        }
+    }
+
+    #[test]
+    fn counters_end_in_total_and_gauges_do_not() {
+        for (name, kind) in documented() {
+            match kind.as_str() {
+                "counter" => assert!(name.ends_with("_total"), "{name}"),
+                "gauge" => assert!(!name.ends_with("_total"), "{name}"),
+                other => panic!("{name}: type {other}"),
+            }
+            assert!(
+                name.starts_with("rvs_")
+                    && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn node_exporter_backend_series_carry_input_values() {
+        let text = render(&sample_input());
+        assert_eq!(
+            value(&text, &format!("rvs_backend_connections_active{{{B11}}}")),
+            "7"
+        );
+        assert_eq!(
+            value(&text, &format!("rvs_backend_connections_inactive{{{B11}}}")),
+            "8"
+        );
+        assert_eq!(value(&text, &format!("rvs_backend_weight{{{B11}}}")), "1");
+        assert_eq!(
+            value(&text, &format!("rvs_backend_overloaded{{{B11}}}")),
+            "0"
+        );
+        assert_eq!(
+            value(
+                &text,
+                &format!("rvs_backend_connections_persistent{{{B11}}}")
+            ),
+            "2"
+        );
+        assert_eq!(
+            value(&text, &format!("rvs_backend_incoming_bytes_total{{{B11}}}")),
+            "2000"
+        );
+        let v6 = "local_address=\"2001:db8::100\",local_port=\"53\",\
+                  remote_address=\"2001:db8::11\",remote_port=\"5353\",proto=\"UDP\",local_mark=\"\"";
+        assert_eq!(
+            value(&text, &format!("rvs_backend_connections_active{{{v6}}}")),
+            "4"
+        );
+        assert_eq!(
+            value(&text, &format!("rvs_backend_connections_total{{{v6}}}")),
+            "5"
+        );
+    }
+
+    #[test]
+    fn director_totals_are_sums_over_services() {
+        let text = render(&sample_input());
+        assert_eq!(value(&text, "rvs_connections_total"), "8");
+        assert_eq!(value(&text, "rvs_incoming_packets_total"), "80");
+        assert_eq!(value(&text, "rvs_outgoing_packets_total"), "72");
+        assert_eq!(value(&text, "rvs_incoming_bytes_total"), "8000");
+        assert_eq!(value(&text, "rvs_outgoing_bytes_total"), "7200");
+        let svc = "local_address=\"10.0.0.100\",local_port=\"80\",proto=\"TCP\"";
+        assert_eq!(
+            value(
+                &text,
+                &format!("rvs_service_outgoing_packets_total{{{svc}}}")
+            ),
+            "27"
+        );
+    }
+
+    #[test]
+    fn worker_port_and_status_series_carry_input_values() {
+        let text = render(&sample_input());
+        assert_eq!(
+            value(&text, "rvs_worker_rx_packets_total{worker=\"1\"}"),
+            "200"
+        );
+        assert_eq!(
+            value(&text, "rvs_worker_tx_bytes_total{worker=\"0\"}"),
+            "9900"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "rvs_worker_drops_total{worker=\"1\",reason=\"no_service\"}"
+            ),
+            "5"
+        );
+        assert_eq!(
+            value(
+                &text,
+                "rvs_worker_drops_total{worker=\"1\",reason=\"bad_checksum\"}"
+            ),
+            "0"
+        );
+        assert_eq!(value(&text, "rvs_worker_busy_ratio{worker=\"0\"}"), "0.25");
+        assert_eq!(
+            value(&text, "rvs_worker_conntrack_capacity{worker=\"0\"}"),
+            "1048576"
+        );
+        assert_eq!(value(&text, "rvs_port_link_up{port=\"wan0\"}"), "1");
+        assert_eq!(value(&text, "rvs_port_link_up{port=\"lan0\"}"), "0");
+        assert_eq!(
+            value(&text, "rvs_port_rx_missed_packets_total{port=\"lan0\"}"),
+            "5"
+        );
+        assert_eq!(value(&text, "rvs_mempool_mbufs"), "8191");
+        assert_eq!(value(&text, "rvs_mempool_mbufs_in_use"), "300");
+        assert_eq!(
+            value(&text, "rvs_build_info{version=\"0.1.0\",mode=\"live\"}"),
+            "1"
+        );
+        assert_eq!(value(&text, "rvs_uptime_seconds"), "42");
+        assert_eq!(value(&text, "rvs_config_generation"), "3");
+        assert_eq!(value(&text, "rvs_up"), "1");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut input = sample_input();
+        input.status.version = "1.0 \"beta\"\n\\".into();
+        input.workers[0].drops = vec![("we\"ird".into(), 2)];
+        input.ports[0].name = "a\\b".into();
+        let text = render(&input);
+        parse(&text);
+        assert_eq!(
+            value(
+                &text,
+                r#"rvs_build_info{version="1.0 \"beta\"\n\\",mode="live"}"#
+            ),
+            "1"
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"rvs_worker_drops_total{worker="0",reason="we\"ird"}"#
+            ),
+            "2"
+        );
+        assert_eq!(value(&text, r#"rvs_port_link_up{port="a\\b"}"#), "1");
+    }
+
+    #[test]
+    fn duplicate_series_are_merged() {
+        let mut input = sample_input();
+        input.workers[0].drops.push(("no_service".into(), 10));
+        let dup = input.services[0].reals[0].clone();
+        input.services[0].reals.push(dup);
+        let text = render(&input);
+        parse(&text);
+        assert_eq!(
+            value(
+                &text,
+                "rvs_worker_drops_total{worker=\"0\",reason=\"no_service\"}"
+            ),
+            "13"
+        );
+        assert_eq!(
+            value(&text, &format!("rvs_backend_connections_active{{{B11}}}")),
+            "14"
+        );
+        assert_eq!(
+            value(&text, &format!("rvs_backend_overloaded{{{B11}}}")),
+            "0"
+        );
+    }
+}
