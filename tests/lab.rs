@@ -191,6 +191,32 @@ impl Lab {
         for i in ["dw", "d1", "d2"] {
             must(&["ip", "-n", &d, "link", "set", &lab.iface(i), "up"]);
         }
+        // Frames no larger than the MTU, as a NIC delivers them: veth would otherwise
+        // hand the director 64 KiB TSO/GRO frames, which no director receives on a wire.
+        for (role, iface) in [
+            ("c", "cw"),
+            ("d", "dw"),
+            ("d", "d1"),
+            ("d", "d2"),
+            ("r1", "r1"),
+            ("r2", "r2"),
+        ] {
+            must(&[
+                "ip",
+                "netns",
+                "exec",
+                &lab.ns(role),
+                "ethtool",
+                "-K",
+                &lab.iface(iface),
+                "tso",
+                "off",
+                "gso",
+                "off",
+                "gro",
+                "off",
+            ]);
+        }
         let hosts = [
             ("c", "cw", "10.0.0.2/24", None),
             ("r1", "r1", "10.1.1.11/24", Some("10.1.1.1")),
@@ -247,6 +273,9 @@ conn_capacity = 4096
 [dpdk]
 eal_args = ["--no-pci", "--no-telemetry"]
 
+[ctl]
+socket = "{socket}"
+
 [[port]]
 name = "wan"
 device = "{wan}"
@@ -294,6 +323,7 @@ forward = "fullnat"
             wan = dev(0, "dw"),
             lan1 = dev(1, "d1"),
             lan2 = dev(2, "d2"),
+            socket = self.dir.join("rvsd.sock").display(),
         );
         let path = self.dir.join(format!("{pmd:?}.toml"));
         std::fs::write(&path, text).expect("write config");
@@ -896,9 +926,12 @@ mod control_lab {
         let chunk: Vec<u8> = (0..65536).map(|i| (i % 251) as u8).collect();
         for (vip, file, mut child) in downloads {
             let status = child.wait().expect("wait for curl");
+            let got = std::fs::metadata(&file).map_or(0, |m| m.len());
             assert!(
                 status.success(),
-                "a slow download from {vip} failed ({status}):\n{}",
+                "a slow download from {vip} failed ({status}) after {got} bytes; drops {:?}, conns {:?}:\n{}",
+                call(&lab, Request::Drops),
+                call(&lab, Request::Conns { limit: 100 }),
                 rvsd.log()
             );
             let body = std::fs::read(&file).expect("downloaded file");

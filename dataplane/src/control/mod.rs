@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use hashbrown::HashSet;
+use rvs_ctl::metrics::MetricsInput;
 use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
 
 use crate::config::{to_toml, Config};
@@ -203,6 +204,16 @@ impl Control {
     pub fn collect_garbage(&self) {
         for w in &self.workers {
             w.mailbox.collect_garbage();
+        }
+    }
+
+    /// Everything the Prometheus endpoint exports.
+    pub fn metrics_input(&self) -> MetricsInput {
+        MetricsInput {
+            status: self.status(),
+            workers: self.worker_infos(),
+            services: self.services(None).unwrap_or_default(),
+            ports: (self.ports)(),
         }
     }
 

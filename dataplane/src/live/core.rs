@@ -1,12 +1,14 @@
 //! The control core of a live director: the control socket, SIGHUP reloads, the rate
 //! estimator, and the per-port facts only the live runtime has.
 
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rvs_ctl::metrics::{http, render};
 use rvs_ctl::proto::PortInfo;
 use rvs_dpdk::{Mempool, Port};
 
@@ -20,29 +22,44 @@ const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 /// The running control core.
 pub struct ControlCore {
     control: Arc<Mutex<Control>>,
-    server: JoinHandle<()>,
+    servers: Vec<JoinHandle<()>>,
     server_stop: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
     next_estimate: Instant,
 }
 
 impl ControlCore {
-    /// Serve `control` on `socket`; SIGHUP reloads the configuration file.
-    pub fn start(
-        control: Control,
-        socket: &Path,
-        _stop: &Arc<AtomicBool>,
-    ) -> Result<Self, LiveError> {
+    /// Serve `control` on `socket` and Prometheus metrics on `metrics`; SIGHUP reloads
+    /// the configuration file.
+    pub fn start(control: Control, socket: &Path, metrics: SocketAddr) -> Result<Self, LiveError> {
         let hup = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
             .map_err(LiveError::Signals)?;
+        let metrics_err = |source| LiveError::Metrics {
+            addr: metrics,
+            source,
+        };
+        let listener = TcpListener::bind(metrics).map_err(metrics_err)?;
         let control = Arc::new(Mutex::new(control));
         let server_stop = Arc::new(AtomicBool::new(false));
         let server = server::spawn(socket, Arc::clone(&control), Arc::clone(&server_stop))?;
-        eprintln!("rvsd: control socket {}", socket.display());
+        let source = Arc::clone(&control);
+        let text: http::Source = Arc::new(move || {
+            let input = source
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .metrics_input();
+            render(&input)
+        });
+        let metrics_server =
+            http::spawn(listener, text, Arc::clone(&server_stop)).map_err(metrics_err)?;
+        eprintln!(
+            "rvsd: control socket {}, metrics http://{metrics}/metrics",
+            socket.display()
+        );
         Ok(Self {
             control,
-            server,
+            servers: vec![server, metrics_server],
             server_stop,
             hup,
             next_estimate: Instant::now() + ESTIMATOR_PERIOD,
@@ -69,10 +86,12 @@ impl ControlCore {
         }
     }
 
-    /// Stop serving and remove the socket.
+    /// Stop serving the socket (removing it) and the metrics endpoint.
     pub fn stop(self) {
         self.server_stop.store(true, Ordering::SeqCst);
-        let _ = self.server.join();
+        for s in self.servers {
+            let _ = s.join();
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {

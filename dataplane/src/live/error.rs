@@ -8,6 +8,14 @@ pub enum LiveError {
     /// The configuration file is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The Prometheus endpoint could not be opened.
+    #[error("metrics endpoint {addr} ([ctl] metrics): {source}")]
+    Metrics {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The control socket could not be opened.
     #[error(transparent)]
     Control(#[from] crate::control::server::ServerError),

@@ -153,7 +153,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
                 links,
                 port_source(config, &ports, &pool),
             );
-            match ControlCore::start(control, &config.ctl.socket, &stop) {
+            match ControlCore::start(control, &config.ctl.socket, config.ctl.metrics) {
                 Ok(core) => Some(core),
                 Err(e) => {
                     stop.store(true, Ordering::SeqCst);
