@@ -1,8 +1,11 @@
 //! The rvs control plane as clients see it: the versioned wire protocol ([`proto`]),
-//! its framing over a Unix stream socket ([`frame`]), and the client side ([`client`]).
+//! its framing over a Unix stream socket ([`frame`]), the client side ([`client`]), and the
+//! logic of the two clients: `rvsadm` ([`adm`]) and `rvsctl` ([`rvsctl`]).
 //!
 //! Nothing here links DPDK: `rvsadm` and `rvsctl` build and run on any machine.
 
+pub mod adm;
 pub mod client;
 pub mod frame;
 pub mod proto;
+pub mod rvsctl;
