@@ -194,6 +194,7 @@ pub fn table() -> Vec<ServiceInfo> {
     vec![v6, udp, web, mh]
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn conn(
     proto: Protocol,
     expire_ms: u64,
