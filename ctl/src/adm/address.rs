@@ -16,7 +16,7 @@ pub struct HostPort {
 }
 
 /// Parse `a.b.c.d[:port]`, `[v6]:port` or a bare IPv6 address, numeric only.
-/// `None` when the text is none of these (ipvsadm then says "illegal ... address[:port]").
+/// `None` when the text is none of these (ipvsadm then says "illegal ... `address[:port]`").
 pub fn parse_host_port(text: &str) -> Option<HostPort> {
     if text.is_empty() || text.bytes().all(|b| b.is_ascii_digit()) {
         return None;
