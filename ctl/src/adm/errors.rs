@@ -1,7 +1,7 @@
 //! The daemon's refusals in ipvsadm's words (libipvs's `ipvs_strerror`, and DPVS's for local
 //! addresses). Refusals without an ipvsadm wording print the daemon's own message.
 
-use crate::adm::args::Cmd;
+use crate::adm::options::Cmd;
 use crate::proto::{ErrorKind, ErrorReply};
 
 /// What rvsadm prints for `reply` to command `cmd` (`None` for a `-R` batch, whose failing
@@ -16,12 +16,7 @@ fn mapped(cmd: Cmd, kind: ErrorKind) -> Option<&'static str> {
         (ErrorKind::ServiceExists, _) => "Service already exists",
         (
             ErrorKind::NoService,
-            Cmd::AddReal
-            | Cmd::EditReal
-            | Cmd::DeleteReal
-            | Cmd::AddLaddr
-            | Cmd::DeleteLaddr
-            | Cmd::GetLaddr,
+            Cmd::AddReal | Cmd::EditReal | Cmd::DeleteReal | Cmd::AddLaddr | Cmd::DeleteLaddr,
         ) => "Service not defined",
         (ErrorKind::NoService, _) => "No such service",
         (ErrorKind::RealExists, _) => "Destination already exists",

@@ -266,7 +266,7 @@ fn execute(path: &Path, inv: &Invocation, stdin: &mut dyn Read) -> Result<Output
         Action::ListLaddrs(service) => {
             let found = services(path, *service)?;
             if service.is_some() && found.is_empty() {
-                return Err(Failure::Missing("Service not defined"));
+                return Err(Failure::Missing("No such service"));
             }
             list::laddrs(&found, format.nosort)
         }
