@@ -1,8 +1,9 @@
 //! rvsadm: ipvsadm's command line and listings over the rvs control protocol.
 //!
-//! [`args`] parses ipvsadm's syntax, [`list`] and [`save`] print ipvsadm's formats,
-//! [`restore`] reads `-R` input, [`errors`] words refusals as libipvs does, and [`run`] ties
-//! them to the daemon.
+//! [`options`] knows ipvsadm's commands and options, [`args`] parses its command lines,
+//! [`address`] and [`sched_flags`] read and write the values they carry, [`list`] and
+//! [`save`] print ipvsadm's formats, [`restore`] reads `-R` input, [`errors`] words refusals
+//! as libipvs does, and [`run`] ties them to the daemon.
 //!
 //! # Where rvsadm differs from ipvsadm 1.31, and why
 //!
