@@ -4,7 +4,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::frame::{read_frame, write_frame, FrameError, MAX_RESPONSE};
+use crate::frame::{read_frame_bytes, write_frame, FrameError, MAX_RESPONSE};
 use crate::proto::{ErrorReply, Request, RequestEnvelope, Response, ResponseEnvelope, VERSION};
 
 /// Where the daemon listens unless told otherwise.
@@ -36,6 +36,19 @@ pub enum ClientError {
     /// The daemon refused the request.
     #[error("{0}")]
     Refused(ErrorReply),
+    /// The daemon answered in another protocol version (exit status 2 in the clients).
+    #[error(
+        "rvsd at {path} speaks control protocol version {daemon}, this client speaks version \
+         {client}: use the rvsadm and rvsctl that came with this rvsd"
+    )]
+    Version {
+        /// The socket path.
+        path: PathBuf,
+        /// The daemon's protocol version.
+        daemon: u32,
+        /// This crate's [`VERSION`].
+        client: u32,
+    },
 }
 
 impl ClientError {
@@ -43,7 +56,9 @@ impl ClientError {
     pub fn exit_status(&self) -> u8 {
         match self {
             ClientError::Refused(_) => 1,
-            ClientError::Unreachable { .. } | ClientError::Exchange { .. } => 2,
+            ClientError::Unreachable { .. }
+            | ClientError::Exchange { .. }
+            | ClientError::Version { .. } => 2,
         }
     }
 }
@@ -75,6 +90,25 @@ pub fn call(path: &Path, request: Request) -> Result<Response, ClientError> {
         request,
     };
     write_frame(&mut stream, &envelope).map_err(exchange)?;
-    let answer: ResponseEnvelope = read_frame(&mut stream, MAX_RESPONSE).map_err(exchange)?;
+    let body = read_frame_bytes(&mut stream, MAX_RESPONSE).map_err(exchange)?;
+    // The version first, so that an answer of another version is named as such rather than
+    // failing to decode.
+    let probe: VersionProbe =
+        serde_json::from_slice(&body).map_err(|e| exchange(FrameError::Json(e)))?;
+    if probe.version != VERSION {
+        return Err(ClientError::Version {
+            path: path.to_path_buf(),
+            daemon: probe.version,
+            client: VERSION,
+        });
+    }
+    let answer: ResponseEnvelope =
+        serde_json::from_slice(&body).map_err(|e| exchange(FrameError::Json(e)))?;
     answer.result.map_err(ClientError::Refused)
+}
+
+/// The one field every envelope of every version has.
+#[derive(serde::Deserialize)]
+struct VersionProbe {
+    version: u32,
 }

@@ -1,0 +1,532 @@
+//! ipvsadm 1.31's command line (with DPVS's `-P`/`-Q`/`-G` for FULLNAT local addresses),
+//! parsed into what rvsadm asks the daemon.
+//!
+//! Rules kept from ipvsadm: the command comes first; short options cluster (`-Ln`, `-srr`);
+//! long options take `--name value` or `--name=value`; `-p` takes an optional value (360 when
+//! absent); every option may appear once; ipvsadm's table of which options each command
+//! requires or refuses, with its messages; usage errors exit 2, and an unknown option or a
+//! missing command exits 255 (ipvsadm's `-1`). rvs does no name resolution: hosts, ports and
+//! netmasks must be numeric. Scheduler names are checked by the daemon, as the kernel checks
+//! them for ipvsadm.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::adm::address::{self, HostPort};
+pub use crate::adm::options::Cmd;
+use crate::adm::options::{check_options, long_spec, short_spec, Arg, Opt, Tok, SORT_NOOP};
+use crate::adm::sched_flags;
+use crate::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
+
+/// The default scheduler.
+pub const DEFAULT_SCHEDULER: &str = "wlc";
+/// `-p` without a value.
+pub const DEFAULT_PERSISTENCE: u32 = 360;
+/// The longest timeout ipvsadm accepts (31 days).
+pub const MAX_TIMEOUT: u32 = 86400 * 31;
+
+/// Exit status of a usage error (ipvsadm's `fail(2, ...)`).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status of an unknown option or a missing command (ipvsadm returns -1).
+pub const EXIT_TRY_HELP: u8 = 255;
+
+/// The line ipvsadm prints when it cannot make sense of the command line.
+pub const TRY_HELP: &str = "Try `rvsadm -h' or 'rvsadm --help' for more information.";
+
+/// A command line rvsadm refuses, with the exit status to leave with.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    /// What to print on stderr.
+    pub message: String,
+    /// [`EXIT_USAGE`] or [`EXIT_TRY_HELP`].
+    pub status: u8,
+}
+
+impl UsageError {
+    pub(super) fn fail(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            status: EXIT_USAGE,
+        }
+    }
+
+    fn popt(arg: &str, what: &str) -> Self {
+        Self {
+            message: format!("{arg}: {what}"),
+            status: EXIT_TRY_HELP,
+        }
+    }
+
+    fn try_help() -> Self {
+        Self {
+            message: TRY_HELP.to_string(),
+            status: EXIT_TRY_HELP,
+        }
+    }
+}
+
+/// How listings are printed (`-L` options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListFormat {
+    /// `--stats`.
+    pub stats: bool,
+    /// `--rate`.
+    pub rate: bool,
+    /// `--thresholds`.
+    pub thresholds: bool,
+    /// `--persistent-conn`.
+    pub persistent_conn: bool,
+    /// `--exact`.
+    pub exact: bool,
+    /// `--nosort`: keep the daemon's order.
+    pub nosort: bool,
+}
+
+/// What rvsadm does for a parsed command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Apply one change (`-A -E -D -C -a -e -d -P -Q --set`).
+    Apply(Change),
+    /// `-L`: every service (`None`) or one.
+    ListServices(Option<ServiceKey>),
+    /// `-L -c`.
+    ListConns,
+    /// `-L --timeout`.
+    ListTimeouts,
+    /// `-S`.
+    Save,
+    /// `-R`.
+    Restore,
+    /// `-Z`.
+    Zero(Option<ServiceKey>),
+    /// `-G`: local addresses of every service or one.
+    ListLaddrs(Option<ServiceKey>),
+}
+
+/// A command line ready to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invocation {
+    /// The ipvsadm command (for its error messages).
+    pub cmd: Cmd,
+    /// What to do.
+    pub action: Action,
+    /// Listing options.
+    pub format: ListFormat,
+}
+
+/// The outcome of parsing a command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// `-h`: print the usage text.
+    Help,
+    /// `-v`: print the version.
+    Version,
+    /// Run this.
+    Run(Invocation),
+}
+
+/// Values gathered from the options, checked as they arrive where ipvsadm checks them then.
+#[derive(Default)]
+struct Values {
+    given: u32,
+    proto: Option<Protocol>,
+    service: Option<HostPort>,
+    scheduler: Option<String>,
+    persistence: Option<u32>,
+    netmask: Option<String>,
+    real: Option<HostPort>,
+    forward: Option<Forward>,
+    weight: Option<u32>,
+    upper: Option<u32>,
+    lower: Option<u32>,
+    sched_flags: Option<String>,
+    laddr: Option<IpAddr>,
+    format: ListFormat,
+}
+
+/// ipvsadm's `string_to_number`: a whole decimal number within `min..=max`.
+fn number(text: &str, min: u32, max: u32) -> Option<u32> {
+    let n: i64 = text.parse().ok()?;
+    (i64::from(min)..=i64::from(max))
+        .contains(&n)
+        .then_some(n as u32)
+}
+
+fn timeout(text: &str, min: u32) -> Result<u32, UsageError> {
+    number(text, min, MAX_TIMEOUT)
+        .ok_or_else(|| UsageError::fail(format!("invalid timeout value `{text}' specified")))
+}
+
+impl Values {
+    fn set(&mut self, opt: Opt, arg: Option<&str>) -> Result<(), UsageError> {
+        if self.given & opt.bit() != 0 {
+            return Err(UsageError::fail(format!(
+                "multiple '{}' options specified",
+                opt.name()
+            )));
+        }
+        self.given |= opt.bit();
+        let value = arg.unwrap_or_default();
+        match opt {
+            Opt::Service => {
+                self.service = Some(address::parse_host_port(value).ok_or_else(|| {
+                    UsageError::fail("illegal virtual server address[:port] specified")
+                })?);
+            }
+            Opt::Scheduler => self.scheduler = Some(value.to_string()),
+            Opt::Persistent => {
+                self.persistence = Some(match arg {
+                    Some(text) => timeout(text, 1)?,
+                    None => DEFAULT_PERSISTENCE,
+                })
+            }
+            Opt::Netmask => self.netmask = Some(value.to_string()),
+            Opt::RealServer => {
+                self.real = Some(address::parse_host_port(value).ok_or_else(|| {
+                    UsageError::fail("illegal real server address[:port] specified")
+                })?);
+            }
+            Opt::Weight => {
+                self.weight = Some(
+                    number(value, 0, 65535)
+                        .ok_or_else(|| UsageError::fail("illegal weight specified"))?,
+                )
+            }
+            Opt::UThreshold => {
+                self.upper = Some(
+                    number(value, 0, i32::MAX as u32)
+                        .ok_or_else(|| UsageError::fail("illegal u_threshold specified"))?,
+                )
+            }
+            Opt::LThreshold => {
+                self.lower = Some(
+                    number(value, 0, i32::MAX as u32)
+                        .ok_or_else(|| UsageError::fail("illegal l_threshold specified"))?,
+                )
+            }
+            Opt::SchedFlags => self.sched_flags = Some(value.to_string()),
+            Opt::LocalAddress => {
+                self.laddr = Some(address::parse_ip(value).ok_or_else(|| {
+                    UsageError::fail(format!("illegal local address `{value}' specified"))
+                })?)
+            }
+            Opt::Stats => self.format.stats = true,
+            Opt::Rate => self.format.rate = true,
+            Opt::Thresholds => self.format.thresholds = true,
+            Opt::PersistentConn => self.format.persistent_conn = true,
+            Opt::NoSort => self.format.nosort = true,
+            Opt::Exact => self.format.exact = true,
+            // Flags with no value of their own; -F is accepted for DPVS scripts and ignored.
+            Opt::Numeric | Opt::Connection | Opt::Timeout | Opt::Forward | Opt::Ifname => {}
+        }
+        Ok(())
+    }
+
+    fn service_key(&self) -> Option<ServiceKey> {
+        let hp = self.service?;
+        Some(ServiceKey {
+            proto: self.proto?,
+            addr: SocketAddr::new(hp.ip, hp.port.unwrap_or(0)),
+        })
+    }
+}
+
+/// Parse an rvsadm command line (without the program name and without `--socket`).
+pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
+    if args.is_empty() {
+        return Ok(Parsed::Run(Invocation {
+            cmd: Cmd::List,
+            action: Action::ListServices(None),
+            format: ListFormat::default(),
+        }));
+    }
+    parse_args(args, false)
+}
+
+/// Parse one line of `-R` input (the words of one command, as `-S` writes them) into a change.
+pub fn parse_restore_line(words: &[String]) -> Result<Change, UsageError> {
+    match parse_args(words, true)? {
+        Parsed::Run(Invocation {
+            action: Action::Apply(change),
+            ..
+        }) => Ok(change),
+        _ => Err(UsageError::fail(
+            "only commands that change the table (-A -E -D -C -a -e -d -P -Q --set) can be restored",
+        )),
+    }
+}
+
+fn parse_args(args: &[String], restoring: bool) -> Result<Parsed, UsageError> {
+    let mut cmd: Option<Cmd> = None;
+    let mut values = Values::default();
+    let mut positional: Vec<&str> = Vec::new();
+    let mut only_positional = false;
+    let mut i = 0;
+    while i < args.len() {
+        let word = args[i].as_str();
+        i += 1;
+        if only_positional || word == "-" || !word.starts_with('-') {
+            if cmd.is_none() {
+                return Err(UsageError::try_help());
+            }
+            positional.push(word);
+            continue;
+        }
+        if word == "--" {
+            only_positional = true;
+            continue;
+        }
+        // (option text for messages, argument kind, meaning, inline argument)
+        let mut found: Vec<(String, Arg, Tok, Option<String>)> = Vec::new();
+        if let Some(long) = word.strip_prefix("--") {
+            let (name, inline) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            if name == SORT_NOOP && cmd.is_some() {
+                continue;
+            }
+            let Some((arg, tok)) = long_spec(name) else {
+                return Err(if cmd.is_none() {
+                    UsageError::try_help()
+                } else {
+                    UsageError::popt(word, "unknown option")
+                });
+            };
+            if arg == Arg::None && inline.is_some() {
+                return Err(UsageError::popt(word, "option does not take an argument"));
+            }
+            found.push((format!("--{name}"), arg, tok, inline));
+        } else {
+            let chars: Vec<char> = word[1..].chars().collect();
+            let mut k = 0;
+            while k < chars.len() {
+                let c = chars[k];
+                k += 1;
+                let real_cmd = cmd.is_some_and(Cmd::is_real)
+                    || found
+                        .iter()
+                        .any(|f| matches!(f.2, Tok::Command(c) if c.is_real()));
+                let Some((arg, tok)) = short_spec(c, real_cmd) else {
+                    return Err(if cmd.is_none() && found.is_empty() {
+                        UsageError::try_help()
+                    } else {
+                        UsageError::popt(word, "unknown option")
+                    });
+                };
+                let inline = if arg != Arg::None && k < chars.len() {
+                    let rest: String = chars[k..].iter().collect();
+                    k = chars.len();
+                    Some(rest)
+                } else {
+                    None
+                };
+                found.push((format!("-{c}"), arg, tok, inline));
+            }
+        }
+        for (text, arg, tok, inline) in found {
+            let value = match (arg, inline) {
+                (Arg::None, _) => None,
+                (_, Some(v)) => Some(v),
+                (Arg::Required, None) => match args.get(i) {
+                    Some(next) => {
+                        i += 1;
+                        Some(next.clone())
+                    }
+                    None => return Err(UsageError::popt(&text, "missing argument")),
+                },
+                (Arg::Optional, None) => match args.get(i) {
+                    Some(next) if !next.starts_with('-') => {
+                        i += 1;
+                        Some(next.clone())
+                    }
+                    _ => None,
+                },
+            };
+            match (tok, cmd) {
+                (Tok::Help, None) if !restoring => return Ok(Parsed::Help),
+                (Tok::Version, None) if !restoring => return Ok(Parsed::Version),
+                (Tok::Command(Cmd::Restore), None) if restoring => {
+                    return Err(UsageError::try_help())
+                }
+                (Tok::Command(c), None) => cmd = Some(c),
+                (Tok::Command(_), Some(_)) => {
+                    return Err(UsageError::fail("multiple commands specified"))
+                }
+                (Tok::Refused(why), _) => return Err(UsageError::fail(why)),
+                (_, None) => return Err(UsageError::try_help()),
+                (Tok::Help | Tok::Version, Some(_)) => {
+                    return Err(UsageError::fail(format!("invalid option `{text}'")))
+                }
+                (Tok::Forward(f), Some(_)) => {
+                    values.set(Opt::Forward, None)?;
+                    values.forward = Some(f);
+                }
+                (Tok::Service(proto), Some(_)) => {
+                    values.set(Opt::Service, value.as_deref())?;
+                    values.proto = Some(proto);
+                }
+                (Tok::Option(opt), Some(_)) => values.set(opt, value.as_deref())?,
+            }
+        }
+    }
+    let cmd = cmd.ok_or_else(UsageError::try_help)?;
+    finish(cmd, values, &positional)
+}
+
+fn finish(cmd: Cmd, values: Values, positional: &[&str]) -> Result<Parsed, UsageError> {
+    let mut rest = positional.iter();
+    let timeouts = if cmd == Cmd::SetTimeouts {
+        let mut take = || {
+            rest.next()
+                .ok_or_else(|| UsageError::fail("--set option requires 3 timeout values"))
+        };
+        let (tcp, tcpfin, udp) = (take()?, take()?, take()?);
+        Some(TimeoutsInfo {
+            tcp: timeout(tcp, 0)?,
+            tcpfin: timeout(tcpfin, 0)?,
+            udp: timeout(udp, 0)?,
+        })
+    } else {
+        None
+    };
+    if let Some(extra) = rest.next() {
+        return Err(UsageError::fail(format!("unexpected argument {extra}")));
+    }
+    let scheduler = values
+        .scheduler
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SCHEDULER.to_string());
+    let flags = match &values.sched_flags {
+        Some(text) => {
+            let bits = sched_flags::parse(&scheduler, text)
+                .map_err(|e| UsageError::fail(e.to_string()))?;
+            sched_flags::names(&scheduler, bits)
+        }
+        None => Vec::new(),
+    };
+    check_options(cmd, values.given)?;
+    let key = values.service_key();
+    let need_key = || key.ok_or_else(UsageError::try_help);
+    let action = match cmd {
+        Cmd::AddService | Cmd::EditService => {
+            let key = need_key()?;
+            let persistence = values.persistence.unwrap_or(0);
+            if key.addr.port() == 0 && persistence == 0 {
+                return Err(UsageError::fail(
+                    "Zero port specified for non-persistent service",
+                ));
+            }
+            let spec = ServiceSpec {
+                key,
+                scheduler,
+                flags,
+                persistence,
+                netmask: netmask(&key.addr.ip(), values.netmask.as_deref())?,
+            };
+            Action::Apply(if cmd == Cmd::AddService {
+                Change::AddService(spec)
+            } else {
+                Change::EditService(spec)
+            })
+        }
+        Cmd::DeleteService => Action::Apply(Change::DeleteService(need_key()?)),
+        Cmd::Clear => Action::Apply(Change::Clear),
+        Cmd::AddReal | Cmd::EditReal => {
+            let service = need_key()?;
+            let real = real_spec(&values, &service)?;
+            Action::Apply(if cmd == Cmd::AddReal {
+                Change::AddReal { service, real }
+            } else {
+                Change::EditReal { service, real }
+            })
+        }
+        Cmd::DeleteReal => {
+            let service = need_key()?;
+            let real = values.real.ok_or_else(UsageError::try_help)?;
+            let addr = SocketAddr::new(real.ip, real.port.unwrap_or(service.addr.port()));
+            Action::Apply(Change::DeleteReal { service, addr })
+        }
+        Cmd::SetTimeouts => Action::Apply(Change::SetTimeouts(
+            timeouts.ok_or_else(UsageError::try_help)?,
+        )),
+        Cmd::AddLaddr | Cmd::DeleteLaddr => {
+            let service = need_key()?;
+            let addr = values.laddr.ok_or_else(UsageError::try_help)?;
+            Action::Apply(if cmd == Cmd::AddLaddr {
+                Change::AddLaddr { service, addr }
+            } else {
+                Change::DeleteLaddr { service, addr }
+            })
+        }
+        Cmd::List => list_action(&values, key)?,
+        Cmd::Save => Action::Save,
+        Cmd::Restore => Action::Restore,
+        Cmd::Zero => Action::Zero(key),
+        Cmd::GetLaddr => Action::ListLaddrs(key),
+    };
+    Ok(Parsed::Run(Invocation {
+        cmd,
+        action,
+        format: values.format,
+    }))
+}
+
+/// The persistence netmask as a prefix length: a dotted mask for IPv4, 1..=128 for IPv6.
+fn netmask(vip: &IpAddr, text: Option<&str>) -> Result<u8, UsageError> {
+    let Some(text) = text else {
+        return Ok(address::full_prefix(vip));
+    };
+    match vip {
+        IpAddr::V4(_) => text
+            .parse()
+            .ok()
+            .and_then(address::mask_to_prefix)
+            .ok_or_else(|| UsageError::fail("illegal virtual server persistent mask specified")),
+        IpAddr::V6(_) => number(text, 1, 128)
+            .map(|n| n as u8)
+            .ok_or_else(|| UsageError::fail("illegal ipv6 netmask specified")),
+    }
+}
+
+fn real_spec(values: &Values, service: &ServiceKey) -> Result<RealSpec, UsageError> {
+    let real = values.real.ok_or_else(UsageError::try_help)?;
+    let forward = values.forward.unwrap_or(Forward::Dr);
+    // DR and TUN reals listen on the service's port.
+    let port = match (forward, real.port) {
+        (Forward::Dr | Forward::Tun, _) | (_, None) => service.addr.port(),
+        (_, Some(port)) => port,
+    };
+    // ipvsadm allows another address family only for tunnels; FULLNAT translates both.
+    if real.ip.is_ipv6() != service.addr.is_ipv6()
+        && !matches!(forward, Forward::Tun | Forward::FullNat)
+    {
+        return Err(UsageError::fail(
+            "Different address family is allowed only for tunneling servers",
+        ));
+    }
+    Ok(RealSpec {
+        addr: SocketAddr::new(real.ip, port),
+        forward,
+        weight: values.weight.unwrap_or(1),
+        upper: values.upper.unwrap_or(0),
+        lower: values.lower.unwrap_or(0),
+    })
+}
+
+fn list_action(values: &Values, key: Option<ServiceKey>) -> Result<Action, UsageError> {
+    let has = |opt: Opt| values.given & opt.bit() != 0;
+    let f = values.format;
+    if ((has(Opt::Connection) || has(Opt::Timeout)) && (f.stats || f.rate || f.thresholds))
+        || (has(Opt::Timeout) && f.persistent_conn)
+    {
+        return Err(UsageError::fail("options conflicts in the list command"));
+    }
+    Ok(if has(Opt::Connection) {
+        Action::ListConns
+    } else if has(Opt::Timeout) {
+        Action::ListTimeouts
+    } else {
+        Action::ListServices(key)
+    })
+}

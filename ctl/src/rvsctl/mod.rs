@@ -1,0 +1,223 @@
+//! rvsctl: what ipvsadm has no word for (daemon status, workers, ports, neighbours, routes,
+//! drops, connections, the configuration file).
+//!
+//! Exit status: 0 done; 1 the daemon refused (its reason on stderr) or a file could not be
+//! written; 2 the daemon cannot be reached or understood, or a usage error.
+
+pub mod table;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::client::{self, ClientError};
+use crate::proto::{Request, Response};
+
+/// The command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "rvsctl",
+    version,
+    about = "Inspect and configure a running rvsd"
+)]
+pub struct Cli {
+    /// The daemon's socket (default: $RVS_SOCKET, else /run/rvs/rvsd.sock).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--json`: print the daemon's data as JSON instead of a table.
+#[derive(Debug, Args)]
+pub struct Output {
+    /// Print the data as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// rvsctl's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The daemon's state in a few numbers.
+    Status(Output),
+    /// Per-worker counters.
+    Workers(Output),
+    /// Ports with their device counters.
+    Ports(Output),
+    /// Neighbour entries.
+    Neighbors(Output),
+    /// The route table.
+    Routes(Output),
+    /// Drops by reason.
+    Drops(Output),
+    /// Connection entries.
+    Conns {
+        /// Most entries to list.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// Output format.
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `rvsctl config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Write the running state as a configuration file (to FILE, else stdout).
+    Save {
+        /// Where to write it.
+        file: Option<PathBuf>,
+    },
+    /// Apply a changed configuration file (FILE, else the daemon's own) without dropping
+    /// connections.
+    Reload {
+        /// The file to read.
+        file: Option<PathBuf>,
+    },
+}
+
+/// Why an rvsctl command failed, with its exit status.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    #[error("rvsd gave an unexpected answer to `{0}'")]
+    Unexpected(&'static str),
+    #[error("{0}")]
+    Local(String),
+}
+
+impl Failure {
+    fn status(&self) -> u8 {
+        match self {
+            Failure::Client(e) => e.exit_status(),
+            Failure::Local(_) => 1,
+            Failure::Unexpected(_) => 2,
+        }
+    }
+}
+
+/// Run `cli`, printing to `out` and `err`; returns the exit status.
+pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let path = client::socket_path(cli.socket.as_deref());
+    match execute(&path, cli.command) {
+        Ok(report) => {
+            let _ = out.write_all(report.text.as_bytes());
+            if let Some(note) = report.note {
+                let _ = writeln!(err, "{note}");
+            }
+            0
+        }
+        Err(failure) => {
+            let _ = writeln!(err, "rvsctl: {failure}");
+            failure.status()
+        }
+    }
+}
+
+/// What a successful command prints: stdout text and an optional note for stderr.
+struct Report {
+    text: String,
+    note: Option<String>,
+}
+
+impl From<String> for Report {
+    fn from(text: String) -> Self {
+        Report { text, note: None }
+    }
+}
+
+/// The data as pretty JSON, or the table.
+fn show<T: Serialize + ?Sized>(json: bool, data: &T, table: impl FnOnce(&T) -> String) -> String {
+    if json {
+        // Serializing the protocol's own types cannot fail: they are plain data.
+        let mut text = serde_json::to_string_pretty(data).unwrap_or_default();
+        text.push('\n');
+        text
+    } else {
+        table(data)
+    }
+}
+
+fn execute(path: &Path, command: Command) -> Result<Report, Failure> {
+    let text = match command {
+        Command::Status(o) => match client::call(path, Request::Status)? {
+            Response::Status(s) => show(o.json, &s, table::status),
+            _ => return Err(Failure::Unexpected("status")),
+        },
+        Command::Workers(o) => match client::call(path, Request::Workers)? {
+            Response::Workers(list) => show(o.json, &list, |l| table::workers(l)),
+            _ => return Err(Failure::Unexpected("workers")),
+        },
+        Command::Ports(o) => match client::call(path, Request::Ports)? {
+            Response::Ports(list) => show(o.json, &list, |l| table::ports(l)),
+            _ => return Err(Failure::Unexpected("ports")),
+        },
+        Command::Neighbors(o) => match client::call(path, Request::Neighbors)? {
+            Response::Neighbors(list) => show(o.json, &list, |l| table::neighbors(l)),
+            _ => return Err(Failure::Unexpected("neighbors")),
+        },
+        Command::Routes(o) => match client::call(path, Request::Routes)? {
+            Response::Routes(list) => show(o.json, &list, |l| table::routes(l)),
+            _ => return Err(Failure::Unexpected("routes")),
+        },
+        Command::Drops(o) => match client::call(path, Request::Drops)? {
+            Response::Drops(list) => show(o.json, &list, |l| table::drops(l)),
+            _ => return Err(Failure::Unexpected("drops")),
+        },
+        Command::Conns { limit, output } => match client::call(path, Request::Conns { limit })? {
+            Response::Conns { conns, truncated } => {
+                if output.json {
+                    let data = serde_json::json!({ "conns": conns, "truncated": truncated });
+                    show(true, &data, |_| String::new())
+                } else {
+                    return Ok(Report {
+                        text: table::conns(&conns),
+                        note: truncated
+                            .then(|| format!("rvsctl: more than {limit} entries; raise --limit")),
+                    });
+                }
+            }
+            _ => return Err(Failure::Unexpected("conns")),
+        },
+        Command::Config(ConfigCommand::Save { file }) => {
+            match client::call(path, Request::ConfigSave)? {
+                Response::Config(text) => match file {
+                    Some(file) => {
+                        std::fs::write(&file, text).map_err(|e| {
+                            Failure::Local(format!("writing {}: {e}", file.display()))
+                        })?;
+                        String::new()
+                    }
+                    None => text,
+                },
+                _ => return Err(Failure::Unexpected("config save")),
+            }
+        }
+        Command::Config(ConfigCommand::Reload { file }) => {
+            let path_text = file.map(|f| absolute_text(&f)).transpose()?;
+            match client::call(path, Request::ConfigReload { path: path_text })? {
+                Response::Done => String::new(),
+                _ => return Err(Failure::Unexpected("config reload")),
+            }
+        }
+    };
+    Ok(text.into())
+}
+
+/// `file` made absolute (the daemon has another working directory), as UTF-8 text.
+fn absolute_text(file: &Path) -> Result<String, Failure> {
+    let abs = std::path::absolute(file)
+        .map_err(|e| Failure::Local(format!("{}: {e}", file.display())))?;
+    abs.to_str()
+        .map(str::to_string)
+        .ok_or_else(|| Failure::Local(format!("{}: path is not UTF-8", abs.display())))
+}

@@ -1,0 +1,214 @@
+//! Readable tables of what the daemon reports, for rvsctl without `--json`.
+
+use std::fmt::Write as _;
+
+use crate::adm::address::format_addr;
+use crate::proto::{ConnInfo, NeighborInfo, PortInfo, RouteInfo, StatusInfo, WorkerInfo};
+
+/// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
+pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (cell, w) in row.iter().zip(&widths) {
+            let _ = write!(line, "{cell:<w$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `rvsctl status`: one `name: value` line per field.
+pub fn status(s: &StatusInfo) -> String {
+    let fields: [(&str, String); 12] = [
+        ("version", s.version.clone()),
+        ("mode", s.mode.clone()),
+        ("uptime", format!("{} s", s.uptime_s)),
+        ("config file", s.config_file.clone()),
+        ("generation", s.generation.to_string()),
+        ("workers", s.workers.to_string()),
+        ("services", s.services.to_string()),
+        ("reals", s.reals.to_string()),
+        ("connections", s.connections.to_string()),
+        ("rx packets", s.rx_packets.to_string()),
+        ("tx packets", s.tx_packets.to_string()),
+        ("dropped", s.dropped.to_string()),
+    ];
+    let mut out = String::new();
+    for (name, value) in fields {
+        let _ = writeln!(out, "{:<13}{value}", format!("{name}:"));
+    }
+    out
+}
+
+/// `rvsctl workers`.
+pub fn workers(list: &[WorkerInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|w| {
+            vec![
+                w.id.to_string(),
+                w.lcore.to_string(),
+                w.rx_packets.to_string(),
+                w.rx_bytes.to_string(),
+                w.tx_packets.to_string(),
+                w.tx_bytes.to_string(),
+                w.drops.iter().map(|(_, n)| n).sum::<u64>().to_string(),
+                w.redirected.to_string(),
+                format!("{}/{}", w.conns, w.conn_capacity),
+                w.conns_created.to_string(),
+                w.conns_expired.to_string(),
+                format!("{:.1}%", w.busy_ratio * 100.0),
+                w.generation.to_string(),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "ID",
+            "LCORE",
+            "RX_PKTS",
+            "RX_BYTES",
+            "TX_PKTS",
+            "TX_BYTES",
+            "DROPS",
+            "REDIRECTED",
+            "CONNS",
+            "CREATED",
+            "EXPIRED",
+            "BUSY",
+            "GEN",
+        ],
+        &rows,
+    )
+}
+
+/// `rvsctl ports`.
+pub fn ports(list: &[PortInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.device.clone(),
+                p.mac.clone(),
+                if p.link_up { "up" } else { "down" }.to_string(),
+                p.addresses.join(","),
+                p.rx_packets.to_string(),
+                p.tx_packets.to_string(),
+                p.rx_missed.to_string(),
+                format!("{}/{}", p.mempool_in_use, p.mempool_size),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "NAME",
+            "DEVICE",
+            "MAC",
+            "LINK",
+            "ADDRESSES",
+            "RX_PKTS",
+            "TX_PKTS",
+            "RX_MISSED",
+            "MBUFS",
+        ],
+        &rows,
+    )
+}
+
+/// `rvsctl neighbors`.
+pub fn neighbors(list: &[NeighborInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|n| {
+            vec![
+                n.ip.to_string(),
+                if n.mac.is_empty() {
+                    "-".to_string()
+                } else {
+                    n.mac.clone()
+                },
+                n.port.clone(),
+                n.state.clone(),
+                n.worker.to_string(),
+            ]
+        })
+        .collect();
+    render(&["IP", "MAC", "PORT", "STATE", "WORKER"], &rows)
+}
+
+/// `rvsctl routes`.
+pub fn routes(list: &[RouteInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|r| {
+            vec![
+                r.prefix.clone(),
+                r.via.map_or_else(|| "-".to_string(), |v| v.to_string()),
+                r.port.clone(),
+                r.kind.clone(),
+            ]
+        })
+        .collect();
+    render(&["PREFIX", "VIA", "PORT", "KIND"], &rows)
+}
+
+/// `rvsctl drops`.
+pub fn drops(list: &[(String, u64)]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|(reason, n)| vec![reason.clone(), n.to_string()])
+        .collect();
+    render(&["REASON", "COUNT"], &rows)
+}
+
+/// `rvsctl conns`.
+pub fn conns(list: &[ConnInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            vec![
+                c.proto.upper().to_string(),
+                format!("{:.1}", c.expire_ms as f64 / 1000.0),
+                c.state.clone(),
+                format_addr(&c.client),
+                format_addr(&c.vip),
+                c.local
+                    .as_ref()
+                    .map_or_else(|| "-".to_string(), format_addr),
+                format_addr(&c.real),
+                c.forward.ipvsadm_name().to_string(),
+                c.worker.to_string(),
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "PROTO", "EXPIRE_S", "STATE", "CLIENT", "VIRTUAL", "LOCAL", "REAL", "FORWARD", "WORKER",
+        ],
+        &rows,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_align() {
+        let rows = vec![
+            vec!["a".to_string(), "1".to_string()],
+            vec!["long".to_string(), "22".to_string()],
+        ];
+        assert_eq!(render(&["K", "V"], &rows), "K     V\na     1\nlong  22\n");
+    }
+}

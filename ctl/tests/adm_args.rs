@@ -1,0 +1,513 @@
+//! rvsadm's command line: every command form, ipvsadm's defaults, and ipvsadm's refusals
+//! with their messages and exit statuses. Unknown scheduler names are left to the daemon
+//! (as ipvsadm leaves them to the kernel).
+
+use rvs_ctl::adm::args::{self, Action, Cmd, Invocation, ListFormat, Parsed, UsageError};
+use rvs_ctl::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
+
+fn words(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
+fn run(line: &str) -> Invocation {
+    match args::parse(&words(line)) {
+        Ok(Parsed::Run(inv)) => inv,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+fn change(line: &str) -> Change {
+    match run(line).action {
+        Action::Apply(c) => c,
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+fn error(line: &str) -> UsageError {
+    match args::parse(&words(line)) {
+        Err(e) => e,
+        Ok(other) => panic!("{line}: accepted as {other:?}"),
+    }
+}
+
+fn key(proto: Protocol, addr: &str) -> ServiceKey {
+    ServiceKey {
+        proto,
+        addr: addr.parse().unwrap(),
+    }
+}
+
+fn tcp(addr: &str) -> ServiceKey {
+    key(Protocol::Tcp, addr)
+}
+
+fn spec(
+    key: ServiceKey,
+    sched: &str,
+    flags: &[&str],
+    persistence: u32,
+    netmask: u8,
+) -> ServiceSpec {
+    ServiceSpec {
+        key,
+        scheduler: sched.to_string(),
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+        persistence,
+        netmask,
+    }
+}
+
+fn real(addr: &str, forward: Forward, weight: u32, upper: u32, lower: u32) -> RealSpec {
+    RealSpec {
+        addr: addr.parse().unwrap(),
+        forward,
+        weight,
+        upper,
+        lower,
+    }
+}
+
+#[test]
+fn add_service_defaults() {
+    assert_eq!(
+        change("-A -t 10.0.0.100:80"),
+        Change::AddService(spec(tcp("10.0.0.100:80"), "wlc", &[], 0, 32))
+    );
+    assert_eq!(
+        change("-A -u [2001:db8::1]:53"),
+        Change::AddService(spec(
+            key(Protocol::Udp, "[2001:db8::1]:53"),
+            "wlc",
+            &[],
+            0,
+            128
+        ))
+    );
+}
+
+#[test]
+fn persistence_with_and_without_value() {
+    assert_eq!(
+        change("-A -t 10.0.0.100:80 -s rr -p"),
+        Change::AddService(spec(tcp("10.0.0.100:80"), "rr", &[], 360, 32))
+    );
+    assert_eq!(
+        change("-A -t 10.0.0.100:80 -p -s rr"),
+        Change::AddService(spec(tcp("10.0.0.100:80"), "rr", &[], 360, 32))
+    );
+    assert_eq!(
+        change("-A -t 10.0.0.100:80 -p 600 -M 255.255.0.0"),
+        Change::AddService(spec(tcp("10.0.0.100:80"), "wlc", &[], 600, 16))
+    );
+    assert_eq!(
+        change("-A -t 10.0.0.100:80 --persistent=42"),
+        Change::AddService(spec(tcp("10.0.0.100:80"), "wlc", &[], 42, 32))
+    );
+    // A persistent service may have port 0 (all ports).
+    assert_eq!(
+        change("-A -t 10.0.0.100 -p"),
+        Change::AddService(spec(tcp("10.0.0.100:0"), "wlc", &[], 360, 32))
+    );
+}
+
+#[test]
+fn long_forms_and_sched_flags() {
+    assert_eq!(
+        change("--add-service --tcp-service=10.0.0.1:80 --scheduler=sh --sched-flags sh-port"),
+        Change::AddService(spec(tcp("10.0.0.1:80"), "sh", &["sh-port"], 0, 32))
+    );
+    assert_eq!(
+        change("-E -u [2001:db8::1]:53 -s mh -b mh-port,mh-fallback -p 30 -M 64"),
+        Change::EditService(spec(
+            key(Protocol::Udp, "[2001:db8::1]:53"),
+            "mh",
+            &["mh-fallback", "mh-port"],
+            30,
+            64
+        ))
+    );
+    // Clustered short options, an argument glued to its option.
+    assert_eq!(
+        change("-At 10.0.0.1:80 -srr"),
+        Change::AddService(spec(tcp("10.0.0.1:80"), "rr", &[], 0, 32))
+    );
+}
+
+#[test]
+fn unknown_scheduler_is_left_to_the_daemon() {
+    assert_eq!(
+        change("-A -t 10.0.0.1:80 -s nosuch"),
+        Change::AddService(spec(tcp("10.0.0.1:80"), "nosuch", &[], 0, 32))
+    );
+}
+
+#[test]
+fn delete_and_clear() {
+    assert_eq!(
+        change("-D -t 1.2.3.4:80"),
+        Change::DeleteService(tcp("1.2.3.4:80"))
+    );
+    assert_eq!(
+        change("--delete-service -u 1.2.3.4:53"),
+        Change::DeleteService(key(Protocol::Udp, "1.2.3.4:53"))
+    );
+    assert_eq!(change("-C"), Change::Clear);
+    assert_eq!(change("--clear"), Change::Clear);
+}
+
+#[test]
+fn real_server_forms() {
+    let svc = tcp("10.0.0.100:80");
+    let add = |r| Change::AddReal {
+        service: svc,
+        real: r,
+    };
+    // Defaults: -g, weight 1, the service's port.
+    assert_eq!(
+        change("-a -t 10.0.0.100:80 -r 192.168.1.2"),
+        add(real("192.168.1.2:80", Forward::Dr, 1, 0, 0))
+    );
+    assert_eq!(
+        change("-a -t 10.0.0.100:80 -r 192.168.1.2:8080 -m -w 5 -x 100 -y 50"),
+        add(real("192.168.1.2:8080", Forward::Nat, 5, 100, 50))
+    );
+    // DR and TUN reals take the service's port.
+    assert_eq!(
+        change("-a -t 10.0.0.100:80 -r 192.168.1.2:8080 -g"),
+        add(real("192.168.1.2:80", Forward::Dr, 1, 0, 0))
+    );
+    assert_eq!(
+        change("-a -t 10.0.0.100:80 -r 192.168.1.2:8080 -i"),
+        add(real("192.168.1.2:80", Forward::Tun, 1, 0, 0))
+    );
+    // -b is FULLNAT in a real-server command.
+    assert_eq!(
+        change("-a -t 10.0.0.100:80 -r 192.168.1.2:8080 -b"),
+        add(real("192.168.1.2:8080", Forward::FullNat, 1, 0, 0))
+    );
+    assert_eq!(
+        change("--add-server -t 10.0.0.100:80 --real-server 192.168.1.2:8080 --fullnat --weight 0"),
+        add(real("192.168.1.2:8080", Forward::FullNat, 0, 0, 0))
+    );
+    // FULLNAT may translate between families.
+    assert_eq!(
+        change("-a -t 10.0.0.100:80 -r [2001:db8::2]:80 -b"),
+        add(real("[2001:db8::2]:80", Forward::FullNat, 1, 0, 0))
+    );
+    assert_eq!(
+        change("-e -t 10.0.0.100:80 -r 192.168.1.2 -m -w 0"),
+        Change::EditReal {
+            service: svc,
+            real: real("192.168.1.2:80", Forward::Nat, 0, 0, 0)
+        }
+    );
+    assert_eq!(
+        change("-d -t 10.0.0.100:80 -r 192.168.1.2"),
+        Change::DeleteReal {
+            service: svc,
+            addr: "192.168.1.2:80".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        change("-d -u [2001:db8::1]:53 -r [2001:db8::2]:5353"),
+        Change::DeleteReal {
+            service: key(Protocol::Udp, "[2001:db8::1]:53"),
+            addr: "[2001:db8::2]:5353".parse().unwrap()
+        }
+    );
+}
+
+#[test]
+fn timeouts_and_local_addresses() {
+    assert_eq!(
+        change("--set 900 0 300"),
+        Change::SetTimeouts(TimeoutsInfo {
+            tcp: 900,
+            tcpfin: 0,
+            udp: 300
+        })
+    );
+    assert_eq!(
+        change("-P -t 10.0.0.100:80 -z 10.1.0.2"),
+        Change::AddLaddr {
+            service: tcp("10.0.0.100:80"),
+            addr: "10.1.0.2".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        change("-Q -t [2001:db8::1]:80 -z [2001:db8::5]"),
+        Change::DeleteLaddr {
+            service: tcp("[2001:db8::1]:80"),
+            addr: "2001:db8::5".parse().unwrap()
+        }
+    );
+    assert_eq!(
+        change("--add-laddr -t 10.0.0.100:80 --local-address 10.1.0.3 -F lan0"),
+        Change::AddLaddr {
+            service: tcp("10.0.0.100:80"),
+            addr: "10.1.0.3".parse().unwrap()
+        }
+    );
+}
+
+#[test]
+fn listing_forms() {
+    let none = ListFormat::default();
+    let no_args = args::parse(&[]).unwrap();
+    assert_eq!(
+        no_args,
+        Parsed::Run(Invocation {
+            cmd: Cmd::List,
+            action: Action::ListServices(None),
+            format: none
+        })
+    );
+    assert_eq!(run("-Ln").action, Action::ListServices(None));
+    assert_eq!(run("-l").action, Action::ListServices(None));
+    let inv = run("-L -n --stats --exact");
+    assert_eq!(
+        inv.format,
+        ListFormat {
+            stats: true,
+            exact: true,
+            ..none
+        }
+    );
+    let inv = run("--list --rate --thresholds --persistent-conn --nosort --sort -X");
+    assert_eq!(
+        inv.format,
+        ListFormat {
+            rate: true,
+            thresholds: true,
+            persistent_conn: true,
+            nosort: true,
+            exact: true,
+            ..none
+        }
+    );
+    assert_eq!(run("-Lnc").action, Action::ListConns);
+    assert_eq!(run("-L --timeout").action, Action::ListTimeouts);
+    assert_eq!(
+        run("-l -t 10.0.0.100:80").action,
+        Action::ListServices(Some(tcp("10.0.0.100:80")))
+    );
+    assert_eq!(run("-Z").action, Action::Zero(None));
+    assert_eq!(
+        run("-Z -u 10.0.0.100:53").action,
+        Action::Zero(Some(key(Protocol::Udp, "10.0.0.100:53")))
+    );
+    assert_eq!(run("-S -n").action, Action::Save);
+    assert_eq!(run("-S").action, Action::Save);
+    assert_eq!(run("-R").action, Action::Restore);
+    assert_eq!(run("-G").action, Action::ListLaddrs(None));
+    assert_eq!(
+        run("-G -t 10.0.0.100:80").action,
+        Action::ListLaddrs(Some(tcp("10.0.0.100:80")))
+    );
+    assert_eq!(args::parse(&words("-h")), Ok(Parsed::Help));
+    assert_eq!(args::parse(&words("--version")), Ok(Parsed::Version));
+}
+
+/// (command line, ipvsadm's message, exit status)
+const REFUSED: &[(&str, &str, u8)] = &[
+    (
+        "-a -t 10.0.0.100:80",
+        "You need to supply the 'real-server' option for the 'add-server' command",
+        2,
+    ),
+    (
+        "-A",
+        "You need to supply the 'service-address' option for the 'add-service' command",
+        2,
+    ),
+    (
+        "-P -t 1.1.1.1:80",
+        "You need to supply the 'local-address' option for the 'add-laddr' command",
+        2,
+    ),
+    (
+        "-A -t 10.0.0.300:80",
+        "illegal virtual server address[:port] specified",
+        2,
+    ),
+    (
+        "-A -t 10.0.0.1:http",
+        "illegal virtual server address[:port] specified",
+        2,
+    ),
+    (
+        "-A -t www.example.com:80",
+        "illegal virtual server address[:port] specified",
+        2,
+    ),
+    (
+        "-A -t [::1]",
+        "illegal virtual server address[:port] specified",
+        2,
+    ),
+    (
+        "-a -t 1.2.3.4:80 -r bad",
+        "illegal real server address[:port] specified",
+        2,
+    ),
+    (
+        "-A -t 1.2.3.4:80 -w 3",
+        "Illegal 'weight' option with the 'add-service' command",
+        2,
+    ),
+    (
+        "-d -t 1.2.3.4:80 -r 5.6.7.8 -w 3",
+        "Illegal 'weight' option with the 'delete-server' command",
+        2,
+    ),
+    (
+        "-a -t 1.2.3.4:80 -r 5.6.7.8 -s rr",
+        "Illegal 'scheduler' option with the 'add-server' command",
+        2,
+    ),
+    (
+        "-A -t 1.2.3.4:80 --fullnat",
+        "Illegal 'forwarding-method' option with the 'add-service' command",
+        2,
+    ),
+    (
+        "-C -t 1.2.3.4:80",
+        "Illegal 'service-address' option with the 'flush' command",
+        2,
+    ),
+    (
+        "-A -t 1.2.3.4:0",
+        "Zero port specified for non-persistent service",
+        2,
+    ),
+    (
+        "-A -t 1.2.3.4:80 -b sh-port",
+        "incompatible scheduler flag `sh-port'",
+        2,
+    ),
+    (
+        "-A -t 1.2.3.4:80 -s sh -b mh-port",
+        "incompatible scheduler flag `mh-port'",
+        2,
+    ),
+    (
+        "-A -t 1.2.3.4:80 -b bogus",
+        "invalid scheduler flag `bogus'",
+        2,
+    ),
+    (
+        "-A -t 1.1.1.1:80 -p 0",
+        "invalid timeout value `0' specified",
+        2,
+    ),
+    (
+        "-A -t 1.1.1.1:80 -p 2678401",
+        "invalid timeout value `2678401' specified",
+        2,
+    ),
+    (
+        "-A -t 1.1.1.1:80 -p -M 255.0.255.0",
+        "illegal virtual server persistent mask specified",
+        2,
+    ),
+    (
+        "-A -t [::1]:80 -p -M 129",
+        "illegal ipv6 netmask specified",
+        2,
+    ),
+    (
+        "-a -t 1.1.1.1:80 -r 2.2.2.2 -w 65536",
+        "illegal weight specified",
+        2,
+    ),
+    (
+        "-a -t 1.1.1.1:80 -r 2.2.2.2 -x -1",
+        "illegal u_threshold specified",
+        2,
+    ),
+    (
+        "-a -t 1.1.1.1:80 -r 2.2.2.2 -y many",
+        "illegal l_threshold specified",
+        2,
+    ),
+    (
+        "-a -t 1.1.1.1:80 -r 2.2.2.2 -m -g",
+        "multiple 'forwarding-method' options specified",
+        2,
+    ),
+    (
+        "-A -t 1.1.1.1:80 -u 1.1.1.1:80",
+        "multiple 'service-address' options specified",
+        2,
+    ),
+    ("-A -D", "multiple commands specified", 2),
+    (
+        "-a -t 10.0.0.1:80 -r [2001:db8::1]:80 -m",
+        "Different address family is allowed only for tunneling servers",
+        2,
+    ),
+    ("--set 1 2", "--set option requires 3 timeout values", 2),
+    ("--set 1 2 x", "invalid timeout value `x' specified", 2),
+    ("--set 1 2 3 4", "unexpected argument 4", 2),
+    ("-L extra", "unexpected argument extra", 2),
+    ("-L -c --stats", "options conflicts in the list command", 2),
+    (
+        "-L --timeout --persistent-conn",
+        "options conflicts in the list command",
+        2,
+    ),
+    (
+        "-L -c --timeout",
+        "The option 'timeout' conflicts with the 'connection' option in the 'list' command",
+        2,
+    ),
+    (
+        "-L -t 1.1.1.1:80 -c",
+        "The option 'service-address' conflicts with the 'connection' option in the 'list' command",
+        2,
+    ),
+    (
+        "-S -c",
+        "Illegal 'connection' option with the 'save' command",
+        2,
+    ),
+    ("-A -t 1.1.1.1:80 -h", "invalid option `-h'", 2),
+    ("-t 1.1.1.1:80", args::TRY_HELP, 255),
+    ("--bogus", args::TRY_HELP, 255),
+    ("-q", args::TRY_HELP, 255),
+    ("stray", args::TRY_HELP, 255),
+    ("-A -t 1.1.1.1:80 --bogus", "--bogus: unknown option", 255),
+    ("-Lq", "-Lq: unknown option", 255),
+    ("-A -t", "-t: missing argument", 255),
+    (
+        "-C --clear=yes",
+        "--clear=yes: option does not take an argument",
+        255,
+    ),
+];
+
+#[test]
+fn refusals_match_ipvsadm() {
+    for &(line, message, status) in REFUSED {
+        let e = error(line);
+        assert_eq!((e.message.as_str(), e.status), (message, status), "{line}");
+    }
+}
+
+#[test]
+fn unsupported_features_are_refused_clearly() {
+    for line in [
+        "-A -f 1",
+        "-A --fwmark-service 7 -6",
+        "-A -u 1.1.1.1:53 -o",
+        "-A -t 1.1.1.1:80 --pe sip",
+        "-A --sctp-service 1.1.1.1:80",
+        "--start-daemon master",
+        "-L --daemon",
+        "-a -t 1.1.1.1:80 -r 2.2.2.2 -i --tun-type gue",
+    ] {
+        let e = error(line);
+        assert_eq!(e.status, 2, "{line}");
+        assert!(e.message.starts_with("rvs "), "{line}: {}", e.message);
+    }
+}

@@ -1,0 +1,122 @@
+//! `-S` output pinned to ipvsadm's save formats, and `-S` fed back through the `-R` parser
+//! giving the changes that rebuild the same table (IPv4 and IPv6, persistence and masks,
+//! scheduler flags, thresholds, FULLNAT local addresses).
+
+mod common;
+
+use rvs_ctl::adm::list::{sorted_reals, sorted_services};
+use rvs_ctl::adm::restore::parse_restore;
+use rvs_ctl::adm::save::save;
+use rvs_ctl::adm::sched_flags;
+use rvs_ctl::proto::{Change, ServiceInfo};
+
+/// ipvsadm's rule formats: "-A %s -s %s", then " -p %u", " -M %s" (dotted for IPv4, "%i" for
+/// IPv6) when persistent, " -b %s" scheduler flags; reals "-a %s -r %s %s -w %d"; service
+/// as "-t|-u addr:port" ([addr]:port for IPv6). rvs's additions: "-P %s -z %s" per local
+/// address between the service and its reals, " -x %u -y %u" when a threshold is set, and
+/// "-b" for a FULLNAT real.
+const SAVED: &str = concat!(
+    "-A -t 10.0.0.5:443 -s mh -b mh-fallback,mh-port\n",
+    "-P -t 10.0.0.5:443 -z 10.1.0.9\n",
+    "-a -t 10.0.0.5:443 -r 192.168.1.20:443 -b -w 1\n",
+    "-A -t 10.0.0.100:80 -s wlc -p 360 -M 255.255.255.0\n",
+    "-P -t 10.0.0.100:80 -z 10.1.0.2\n",
+    "-P -t 10.0.0.100:80 -z 10.1.0.3\n",
+    "-a -t 10.0.0.100:80 -r 192.168.1.2:80 -m -w 1\n",
+    "-a -t 10.0.0.100:80 -r 192.168.1.10:8080 -b -w 100 -x 5000 -y 4000\n",
+    "-A -u 10.0.0.100:53 -s rr\n",
+    "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -g -w 0\n",
+    "-A -t [2001:db8::100]:443 -s sh -p 1800 -M 64 -b sh-fallback,sh-port\n",
+    "-a -t [2001:db8::100]:443 -r [2001:db8::11]:443 -g -w 2\n",
+    "-a -t [2001:db8::100]:443 -r [2001:db8::12]:443 -i -w 3\n",
+);
+
+#[test]
+fn save_numeric() {
+    assert_eq!(save(&common::table()), SAVED);
+    assert_eq!(save(&[]), "");
+}
+
+/// The changes that rebuild `table`, in `-S` order.
+fn rebuild(table: &[ServiceInfo]) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for service in sorted_services(table, false) {
+        let mut spec = service.spec.clone();
+        spec.flags = sched_flags::canonical(&spec.scheduler, &spec.flags);
+        let key = spec.key;
+        changes.push(Change::AddService(spec));
+        for addr in &service.laddrs {
+            changes.push(Change::AddLaddr {
+                service: key,
+                addr: *addr,
+            });
+        }
+        for real in sorted_reals(service, false) {
+            changes.push(Change::AddReal {
+                service: key,
+                real: real.spec,
+            });
+        }
+    }
+    changes
+}
+
+#[test]
+fn save_then_restore_gives_the_same_changes() {
+    let table = common::table();
+    let restored = parse_restore(&save(&table)).expect("-S output must restore");
+    assert_eq!(restored, rebuild(&table));
+    assert_eq!(restored.len(), 13);
+}
+
+#[test]
+fn restore_skips_blank_and_comment_lines_and_takes_every_change() {
+    let text = "\n# saved by hand\n-C\n--set 900 120 300\n  -A -t 10.0.0.1:80 -s rr  \n-E -t 10.0.0.1:80 -s wrr\n-e -t 10.0.0.1:80 -r 10.1.1.1 -m\n-d -t 10.0.0.1:80 -r 10.1.1.1\n-Q -t 10.0.0.1:80 -z 10.2.0.1\n-D -t 10.0.0.1:80\n";
+    let changes = parse_restore(text).unwrap();
+    let kinds: Vec<&str> = changes
+        .iter()
+        .map(|c| match c {
+            Change::Clear => "clear",
+            Change::SetTimeouts(_) => "set",
+            Change::AddService(_) => "add-service",
+            Change::EditService(_) => "edit-service",
+            Change::EditReal { .. } => "edit-real",
+            Change::DeleteReal { .. } => "delete-real",
+            Change::DeleteLaddr { .. } => "delete-laddr",
+            Change::DeleteService(_) => "delete-service",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "clear",
+            "set",
+            "add-service",
+            "edit-service",
+            "edit-real",
+            "delete-real",
+            "delete-laddr",
+            "delete-service"
+        ]
+    );
+}
+
+#[test]
+fn restore_names_the_bad_line() {
+    let e = parse_restore("-A -t 10.0.0.1:80\n\n-a -t 10.0.0.1:80\n").unwrap_err();
+    assert_eq!(e.line, 3);
+    assert_eq!(
+        e.to_string(),
+        "line 3: You need to supply the 'real-server' option for the 'add-server' command"
+    );
+    for (text, line) in [
+        ("-L -n\n", 1),
+        ("-C\n-S\n", 2),
+        ("-C\n-R\n", 2),
+        ("-C\n-Z\n", 2),
+        ("-C\n-G\n", 2),
+    ] {
+        assert_eq!(parse_restore(text).unwrap_err().line, line, "{text:?}");
+    }
+}

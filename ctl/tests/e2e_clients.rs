@@ -1,0 +1,439 @@
+//! rvsadm and rvsctl as binaries against a fake daemon: a thread on a Unix socket that speaks
+//! the framing and protocol, records each request and answers from a table.
+
+mod common;
+
+use std::io::Write;
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rvs_ctl::frame::{read_frame, write_frame, MAX_REQUEST};
+use rvs_ctl::proto::{
+    Change, ErrorKind, ErrorReply, Forward, Protocol, RealSpec, Request, RequestEnvelope, Response,
+    ResponseEnvelope, StatusInfo, VERSION,
+};
+
+type Answer = Box<dyn Fn(&Request) -> ResponseEnvelope + Send>;
+
+struct FakeDaemon {
+    dir: PathBuf,
+    socket: PathBuf,
+    requests: Arc<Mutex<Vec<RequestEnvelope>>>,
+}
+
+impl FakeDaemon {
+    fn start(answer: Answer) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rvs-ctl-e2e-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("rvsd.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&requests);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let Ok(request) = read_frame::<_, RequestEnvelope>(&mut stream, MAX_REQUEST) else {
+                    continue;
+                };
+                let reply = answer(&request.request);
+                seen.lock().unwrap().push(request);
+                let _ = write_frame(&mut stream, &reply);
+            }
+        });
+        FakeDaemon {
+            dir,
+            socket,
+            requests,
+        }
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        let seen = self.requests.lock().unwrap();
+        assert!(seen.iter().all(|r| r.version == VERSION));
+        seen.iter().map(|r| r.request.clone()).collect()
+    }
+}
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ok(response: Response) -> ResponseEnvelope {
+    ResponseEnvelope {
+        version: VERSION,
+        result: Ok(response),
+    }
+}
+
+fn refused(kind: ErrorKind, message: &str) -> ResponseEnvelope {
+    ResponseEnvelope {
+        version: VERSION,
+        result: Err(ErrorReply::new(kind, message)),
+    }
+}
+
+fn run(bin: &str, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env_remove("RVS_SOCKET")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn rvsadm(daemon: &FakeDaemon, args: &[&str]) -> Output {
+    let mut all = vec!["--socket", daemon.socket.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(env!("CARGO_BIN_EXE_rvsadm"), &all, "")
+}
+
+fn rvsctl(daemon: &FakeDaemon, args: &[&str]) -> Output {
+    let mut all = vec!["--socket", daemon.socket.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run(env!("CARGO_BIN_EXE_rvsctl"), &all, "")
+}
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap()
+}
+
+fn services_daemon() -> FakeDaemon {
+    FakeDaemon::start(Box::new(|request| match request {
+        Request::Services { service: None } => ok(Response::Services(common::table())),
+        Request::Services { service: Some(key) } => ok(Response::Services(
+            common::table()
+                .into_iter()
+                .filter(|s| s.spec.key == *key)
+                .collect(),
+        )),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }))
+}
+
+#[test]
+fn rvsadm_lists_the_table() {
+    let daemon = services_daemon();
+    let out = rvsadm(&daemon, &["-Ln"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(concat!(
+        "IP Virtual Server version 1.2.1 (size=4096)\n",
+        "Prot LocalAddress:Port Scheduler Flags\n",
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        "TCP  10.0.0.5:443 mh (mh-fallback,mh-port)\n",
+        "  -> 192.168.1.20:443             FullNat 1      0          0         \n",
+    )));
+    assert_eq!(stdout.lines().count(), 13);
+    assert_eq!(daemon.requests(), [Request::Services { service: None }]);
+}
+
+#[test]
+fn rvsadm_lists_one_service_or_says_it_is_missing() {
+    let daemon = services_daemon();
+    let out = rvsadm(&daemon, &["-L", "-n", "-u", "10.0.0.100:53"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        concat!(
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+            "UDP  10.0.0.100:53 rr\n",
+            "  -> 192.168.1.3:53               Route   0      0          7         \n",
+        )
+    );
+    let out = rvsadm(&daemon, &["-L", "-t", "10.9.9.9:80"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "No such service\n");
+}
+
+#[test]
+fn rvsadm_prints_ipvsadm_messages_for_refusals() {
+    let daemon = FakeDaemon::start(Box::new(|_| {
+        refused(ErrorKind::NoService, "no service tcp 10.0.0.1:80")
+    }));
+    let out = rvsadm(
+        &daemon,
+        &["-a", "-t", "10.0.0.1:80", "-r", "10.1.1.1:8080", "-m"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "Service not defined\n");
+    assert_eq!(text(&out.stdout), "");
+    let out = rvsadm(&daemon, &["-D", "-t", "10.0.0.1:80"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "No such service\n");
+    let expected = RealSpec {
+        addr: "10.1.1.1:8080".parse().unwrap(),
+        forward: Forward::Nat,
+        weight: 1,
+        upper: 0,
+        lower: 0,
+    };
+    let service = common::key(Protocol::Tcp, "10.0.0.1:80");
+    assert_eq!(
+        daemon.requests(),
+        [
+            Request::Apply {
+                changes: vec![Change::AddReal {
+                    service,
+                    real: expected
+                }]
+            },
+            Request::Apply {
+                changes: vec![Change::DeleteService(service)]
+            },
+        ]
+    );
+}
+
+#[test]
+fn rvsadm_restore_sends_one_batch() {
+    let daemon = FakeDaemon::start(Box::new(|_| ok(Response::Done)));
+    let saved = rvs_ctl::adm::save::save(&common::table());
+    let socket = daemon.socket.to_str().unwrap();
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &["-R", "--socket", socket],
+        &saved,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let requests = daemon.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(matches!(&requests[0], Request::Apply { changes } if changes.len() == 13));
+    // A bad line: nothing is sent.
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &["-R", "--socket", socket],
+        "-C\n-a -t 1.1.1.1:80\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("line 2: You need to supply the 'real-server'"));
+    assert_eq!(daemon.requests().len(), 1);
+}
+
+#[test]
+fn rvsadm_without_a_daemon_exits_2() {
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &["--socket", "/nonexistent/rvsd.sock", "-Ln"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot reach rvsd at /nonexistent/rvsd.sock"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsctl"),
+        &["--socket", "/nonexistent/rvsd.sock", "status"],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn rvsadm_usage_errors_do_not_need_a_daemon() {
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &[
+            "--socket",
+            "/nonexistent/rvsd.sock",
+            "-a",
+            "-t",
+            "1.1.1.1:80",
+        ],
+        "",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "You need to supply the 'real-server' option for the 'add-server' command\n"
+    );
+    let out = run(env!("CARGO_BIN_EXE_rvsadm"), &["-t", "1.1.1.1:80"], "");
+    assert_eq!(out.status.code(), Some(255));
+    let out = run(env!("CARGO_BIN_EXE_rvsadm"), &["-h"], "");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("numeric"));
+}
+
+#[test]
+fn rvsadm_finds_the_socket_in_the_environment() {
+    let daemon = FakeDaemon::start(Box::new(|_| {
+        ok(Response::Timeouts(rvs_ctl::proto::TimeoutsInfo {
+            tcp: 900,
+            tcpfin: 120,
+            udp: 300,
+        }))
+    }));
+    let out = Command::new(env!("CARGO_BIN_EXE_rvsadm"))
+        .args(["-L", "--timeout"])
+        .env("RVS_SOCKET", &daemon.socket)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), "Timeout (tcp tcpfin udp): 900 120 300\n");
+}
+
+#[test]
+fn clients_report_a_daemon_of_another_version() {
+    let daemon = FakeDaemon::start(Box::new(|_| ResponseEnvelope {
+        version: VERSION + 1,
+        result: Ok(Response::Done),
+    }));
+    let out = rvsadm(&daemon, &["-C"]);
+    assert_eq!(out.status.code(), Some(2));
+    let expected = format!(
+        "speaks control protocol version {}, this client speaks version {VERSION}",
+        VERSION + 1
+    );
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = rvsctl(&daemon, &["status"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn clients_print_a_version_refusal() {
+    let daemon = FakeDaemon::start(Box::new(|_| {
+        refused(
+            ErrorKind::Version,
+            "client speaks protocol 1, rvsd speaks 2",
+        )
+    }));
+    let out = rvsctl(&daemon, &["workers"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "rvsctl: client speaks protocol 1, rvsd speaks 2\n"
+    );
+}
+
+fn status() -> StatusInfo {
+    StatusInfo {
+        version: "0.1.0".into(),
+        uptime_s: 42,
+        mode: "live".into(),
+        config_file: "/etc/rvs/rvs.toml".into(),
+        generation: 3,
+        workers: 2,
+        services: 4,
+        reals: 6,
+        connections: 1000,
+        rx_packets: 5,
+        tx_packets: 4,
+        dropped: 1,
+    }
+}
+
+#[test]
+fn rvsctl_status_json_and_table() {
+    let daemon = FakeDaemon::start(Box::new(|_| ok(Response::Status(status()))));
+    let out = rvsctl(&daemon, &["status", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let parsed: StatusInfo = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed, status());
+    let out = rvsctl(&daemon, &["status"]);
+    assert!(
+        text(&out.stdout).contains("generation:  3\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn rvsctl_conns_and_drops() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::Conns { limit } => ok(Response::Conns {
+            conns: common::conns_fullnat().into_iter().take(*limit).collect(),
+            truncated: *limit < 4,
+        }),
+        Request::Drops => ok(Response::Drops(vec![
+            ("no_route".into(), 3),
+            ("ttl".into(), 0),
+        ])),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let out = rvsctl(&daemon, &["conns", "--limit", "2", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["truncated"], true);
+    assert_eq!(value["conns"].as_array().unwrap().len(), 2);
+    let out = rvsctl(&daemon, &["conns"]);
+    let table = text(&out.stdout);
+    assert!(table.starts_with("PROTO  EXPIRE_S  STATE"), "{table}");
+    assert!(table.contains("10.1.0.2:1025"));
+    let out = rvsctl(&daemon, &["drops"]);
+    assert_eq!(
+        text(&out.stdout),
+        "REASON    COUNT\nno_route  3\nttl       0\n"
+    );
+    assert_eq!(daemon.requests()[0], Request::Conns { limit: 2 });
+}
+
+#[test]
+fn rvsctl_config_save_and_reload() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::ConfigSave => ok(Response::Config("[dataplane]\nworkers = 2\n".into())),
+        Request::ConfigReload { path: Some(p) } if p.ends_with("missing.toml") => refused(
+            ErrorKind::Invalid,
+            "missing.toml: No such file or directory",
+        ),
+        Request::ConfigReload { .. } => ok(Response::Done),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let out = rvsctl(&daemon, &["config", "save"]);
+    assert_eq!(text(&out.stdout), "[dataplane]\nworkers = 2\n");
+    let file = daemon.dir.join("saved.toml");
+    let out = rvsctl(&daemon, &["config", "save", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "[dataplane]\nworkers = 2\n"
+    );
+    let out = rvsctl(&daemon, &["config", "reload", "relative/rvs.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = rvsctl(&daemon, &["config", "reload"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = rvsctl(&daemon, &["config", "reload", "missing.toml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "rvsctl: missing.toml: No such file or directory\n"
+    );
+    let requests = daemon.requests();
+    let expected = std::env::current_dir().unwrap().join("relative/rvs.toml");
+    assert_eq!(
+        requests[2],
+        Request::ConfigReload {
+            path: Some(expected.to_str().unwrap().to_string())
+        }
+    );
+    assert_eq!(requests[3], Request::ConfigReload { path: None });
+}
