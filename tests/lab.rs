@@ -960,7 +960,89 @@ mod control_lab {
                 "worker {w}: the untouched service's rr position was reset"
             );
         }
+        save_clear_restore(&lab);
         let report = rvsd.stop();
         assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
+    }
+
+    /// `rvsadm` next to `rvsd` (built by `cargo test --workspace`).
+    fn rvsadm(lab: &Lab, args: &[&str], stdin: Option<&str>) -> String {
+        let bin = Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name("rvsadm");
+        assert!(
+            bin.exists(),
+            "{} is missing: build the workspace (scripts/test does)",
+            bin.display()
+        );
+        let mut child = Command::new(&bin)
+            .arg("--socket")
+            .arg(lab.dir.join("rvsd.sock"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rvsadm");
+        let input = stdin.unwrap_or("").to_owned();
+        let mut pipe = child.stdin.take().expect("stdin");
+        std::thread::spawn(move || std::io::Write::write_all(&mut pipe, input.as_bytes()));
+        let out = child.wait_with_output().expect("rvsadm output");
+        assert!(
+            out.status.success(),
+            "rvsadm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// IPv4 and IPv6 services with persistence, thresholds and local addresses survive
+    /// `rvsadm -S -n`, `-C`, `-R`.
+    fn save_clear_restore(lab: &Lab) {
+        for cmd in [
+            "-A -t [2001:db8::100]:443 -s sh -b sh-port -p 600 -M 64",
+            "-P -t [2001:db8::100]:443 -z fd00:9::1",
+            "-a -t [2001:db8::100]:443 -r [fd00:1::11]:443 -b -w 5 -x 100 -y 50",
+            "-a -t [2001:db8::100]:443 -r [fd00:1::12]:8443 -m -w 2",
+            "-A -u 10.0.0.103:53 -s wlc -p",
+            "-a -u 10.0.0.103:53 -r 10.1.1.11:53 -m -x 10 -y 5",
+            "-e -t 10.0.0.100:80 -r 10.1.2.11:8081 -m -w 4 -x 200",
+        ] {
+            let args: Vec<&str> = cmd.split_whitespace().collect();
+            rvsadm(lab, &args, None);
+        }
+        let saved = rvsadm(lab, &["-S", "-n"], None);
+        let listing = rvsadm(lab, &["-L", "-n", "--thresholds"], None);
+        let config = call(lab, Request::ConfigSave);
+        assert!(
+            saved.contains("-P -t [2001:db8::100]:443 -z fd00:9::1"),
+            "{saved}"
+        );
+        rvsadm(lab, &["-C"], None);
+        assert_eq!(
+            rvsadm(lab, &["-S", "-n"], None).lines().count(),
+            0,
+            "-C left services"
+        );
+        rvsadm(lab, &["-R"], Some(&saved));
+        assert_eq!(
+            rvsadm(lab, &["-S", "-n"], None),
+            saved,
+            "-R did not restore -S"
+        );
+        assert_eq!(rvsadm(lab, &["-L", "-n", "--thresholds"], None), listing);
+        // The same services (`-S` lists them sorted, so their order may differ).
+        let sorted = |r: Response| {
+            let Response::Config(text) = r else {
+                panic!("not a configuration");
+            };
+            let mut c = rvs_dataplane::config::Config::parse(&text, "saved").expect("saved config");
+            c.services
+                .sort_by_key(|s| format!("{:?} {} {}", s.proto, s.vip, s.port));
+            c
+        };
+        assert_eq!(
+            sorted(call(lab, Request::ConfigSave)),
+            sorted(config),
+            "the running state differs"
+        );
     }
 }
