@@ -960,9 +960,68 @@ mod control_lab {
                 "worker {w}: the untouched service's rr position was reset"
             );
         }
+        scrape_metrics(&lab);
         save_clear_restore(&lab);
         let report = rvsd.stop();
         assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
+    }
+
+    /// `/metrics` from inside the director's namespace (the endpoint is on its loopback).
+    fn metrics(lab: &Lab) -> String {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("d"),
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "http://127.0.0.1:9779/metrics",
+        ]);
+        assert!(out.status.success(), "scraping /metrics failed");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The value of the sample whose line starts with `prefix`.
+    fn sample(text: &str, prefix: &str) -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {prefix}:\n{text}"))
+    }
+
+    /// The families, with node_exporter's IPVS labels, and counters that move.
+    fn scrape_metrics(lab: &Lab) {
+        let before = metrics(lab);
+        for family in [
+            "# TYPE rvs_connections_total counter",
+            "# TYPE rvs_incoming_packets_total counter",
+            "# TYPE rvs_backend_connections_active gauge",
+            "# TYPE rvs_backend_weight gauge",
+            "# TYPE rvs_worker_drops_total counter",
+            "# TYPE rvs_worker_redirected_packets_total counter",
+        ] {
+            assert!(before.contains(family), "{family} missing:\n{before}");
+        }
+        let weight = "rvs_backend_weight{local_address=\"10.0.0.100\",local_port=\"80\",\
+                      remote_address=\"10.1.2.11\",remote_port=\"8081\",proto=\"TCP\",local_mark=\"\"}";
+        assert_eq!(sample(&before, weight), 1.0, "the weight the reloaded file gives");
+        let rx = "rvs_worker_rx_packets_total{worker=\"0\"}";
+        let conns = "rvs_service_connections_total{local_address=\"10.0.0.101\"";
+        let (rx0, conns0) = (sample(&before, rx), sample(&before, conns));
+        for _ in 0..3 {
+            lab.get(FULLNAT_VIP).expect("FULLNAT request");
+        }
+        std::thread::sleep(Duration::from_millis(300)); // workers publish every 100 ms
+        let after = metrics(lab);
+        assert!(sample(&after, rx) > rx0, "received packets did not move");
+        assert_eq!(
+            sample(&after, conns) - conns0,
+            3.0,
+            "FULLNAT connections counted"
+        );
     }
 
     /// `rvsadm` next to `rvsd` (built by `cargo test --workspace`).
