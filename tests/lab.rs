@@ -1007,7 +1007,11 @@ mod control_lab {
         }
         let weight = "rvs_backend_weight{local_address=\"10.0.0.100\",local_port=\"80\",\
                       remote_address=\"10.1.2.11\",remote_port=\"8081\",proto=\"TCP\",local_mark=\"\"}";
-        assert_eq!(sample(&before, weight), 1.0, "the weight the reloaded file gives");
+        assert_eq!(
+            sample(&before, weight),
+            1.0,
+            "the weight the reloaded file gives"
+        );
         let rx = "rvs_worker_rx_packets_total{worker=\"0\"}";
         let conns = "rvs_service_connections_total{local_address=\"10.0.0.101\"";
         let (rx0, conns0) = (sample(&before, rx), sample(&before, conns));

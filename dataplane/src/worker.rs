@@ -102,10 +102,14 @@ impl<B: PacketBuf> Worker<B> {
             if !update.keep_state.get(i).copied().unwrap_or(false) {
                 continue;
             }
-            let kept = old_list
-                .iter()
-                .position(|o| o.id == svc.id && Arc::ptr_eq(&o.sched, &svc.sched))
-                .and_then(|j| self.sched_states.get_mut(j));
+            // Services usually keep their place: look there first, then search.
+            let same =
+                |o: &crate::service::Service| o.id == svc.id && Arc::ptr_eq(&o.sched, &svc.sched);
+            let j = match old_list.get(i) {
+                Some(o) if same(o) => Some(i),
+                _ => old_list.iter().position(same),
+            };
+            let kept = j.and_then(|j| self.sched_states.get_mut(j));
             if let (Some(old), Some(new)) = (kept, update.sched_states.get_mut(i)) {
                 std::mem::swap(old, new);
             }

@@ -34,7 +34,8 @@ pub(super) fn services(
     for s in raw {
         let svc = service(s, ck)?;
         let key = (svc.proto, svc.vip, svc.port);
-        if let Some(&first_line) = seen.get(&key) {
+        if let Some(&first) = seen.get(&key) {
+            let first_line = ck.line_at(first);
             let context = service_context(&svc);
             return Err(ck.err(
                 s.vip.span(),
@@ -42,7 +43,7 @@ pub(super) fn services(
                 Problem::DuplicateService { first_line },
             ));
         }
-        seen.insert(key, ck.line(&s.vip.span()));
+        seen.insert(key, s.vip.span().start);
         out.push(svc);
     }
     Ok(out)
@@ -117,11 +118,12 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
     let mut seen = HashMap::new();
     for r in &s.real {
         let real = real(r, &svc, &context, ck)?;
-        if let Some(&first_line) = seen.get(&(real.ip, real.port)) {
+        if let Some(&first) = seen.get(&(real.ip, real.port)) {
+            let first_line = ck.line_at(first);
             let context = format!("{context}real {}: ", SocketAddr::new(real.ip, real.port));
             return Err(ck.err(r.ip.span(), &context, Problem::DuplicateReal { first_line }));
         }
-        seen.insert((real.ip, real.port), ck.line(&r.ip.span()));
+        seen.insert((real.ip, real.port), r.ip.span().start);
         svc.reals.push(real);
     }
     Ok(svc)

@@ -37,9 +37,9 @@ impl Checker<'_> {
         }
     }
 
-    /// The line of `span`.
-    pub fn line(&self, span: &Range<usize>) -> usize {
-        Location::of_offset(self.text, span.start).line
+    /// The line of byte `offset` (computed only for an error: it scans the text).
+    pub fn line_at(&self, offset: usize) -> usize {
+        Location::of_offset(self.text, offset).line
     }
 
     /// Parse an IP address.
@@ -137,7 +137,7 @@ fn ports(
     ck: &Checker<'_>,
 ) -> Result<(Vec<PortConfig>, HashMap<String, PortId>), ConfigError> {
     let mut names = HashMap::new();
-    let mut first_line = HashMap::new();
+    let mut first_seen = HashMap::new();
     let mut addrs = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.iter().enumerate() {
@@ -146,7 +146,8 @@ fn ports(
         if !valid_port_name(name) {
             return Err(ck.err(p.name.span(), "", Problem::BadPortName(name.clone())));
         }
-        if let Some(&first_line) = first_line.get(name) {
+        if let Some(&first) = first_seen.get(name) {
+            let first_line = ck.line_at(first);
             let problem = Problem::DuplicatePort {
                 name: name.clone(),
                 first_line,
@@ -156,7 +157,7 @@ fn ports(
         let id = u16::try_from(i)
             .map(PortId)
             .map_err(|_| ck.err(p.name.span(), &context, Problem::TooManyPorts))?;
-        first_line.insert(name.clone(), ck.line(&p.name.span()));
+        first_seen.insert(name.clone(), p.name.span().start);
         names.insert(name.clone(), id);
         let mac = p.mac.as_ref().map(|m| ck.mac(m, &context)).transpose()?;
         let mut addresses = Vec::with_capacity(p.addresses.len());
@@ -222,14 +223,15 @@ fn routes(
             }
         };
         let port = port_ref(&r.port, names, &context, ck)?;
-        if let Some(&first_line) = seen.get(&prefix) {
+        if let Some(&first) = seen.get(&prefix) {
+            let first_line = ck.line_at(first);
             return Err(ck.err(
                 r.prefix.span(),
                 &context,
                 Problem::DuplicateRoute { first_line },
             ));
         }
-        seen.insert(prefix, ck.line(&r.prefix.span()));
+        seen.insert(prefix, r.prefix.span().start);
         out.push(RouteConfig { prefix, via, port });
     }
     Ok(out)
@@ -247,14 +249,15 @@ fn neighbors(
         let ip = ck.addr(&n.ip, &context)?;
         let mac = ck.mac(&n.mac, &context)?;
         let port = port_ref(&n.port, names, &context, ck)?;
-        if let Some(&first_line) = seen.get(&(port, ip)) {
+        if let Some(&first) = seen.get(&(port, ip)) {
+            let first_line = ck.line_at(first);
             return Err(ck.err(
                 n.ip.span(),
                 &context,
                 Problem::DuplicateNeighbor { first_line },
             ));
         }
-        seen.insert((port, ip), ck.line(&n.ip.span()));
+        seen.insert((port, ip), n.ip.span().start);
         out.push(NeighborConfig { ip, mac, port });
     }
     Ok(out)

@@ -26,8 +26,8 @@ use super::Control;
 pub const MAX_CLIENTS: usize = 64;
 /// How long a client may take to send a request or read an answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
-/// How often the accept loop looks at the stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(20);
+/// The pause after a failed accept (out of file descriptors, say) before the next.
+const ACCEPT_PAUSE: Duration = Duration::from_millis(20);
 
 /// Why the control socket could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +45,26 @@ pub enum ServerError {
     },
 }
 
-/// Listen on `path` and serve `control` until `stop` is set; the socket file is removed
-/// when the server stops.
-pub fn spawn(
-    path: &Path,
-    control: Arc<Mutex<Control>>,
+/// The running control socket.
+pub struct Server {
+    path: PathBuf,
     stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<()>, ServerError> {
+    thread: JoinHandle<()>,
+}
+
+impl Server {
+    /// Stop accepting, remove the socket file and wait for the accept loop (clients being
+    /// served finish on their own, within [`CLIENT_TIMEOUT`]).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // The accept loop blocks in accept(): a connection wakes it to see the flag.
+        let _ = UnixStream::connect(&self.path);
+        let _ = self.thread.join();
+    }
+}
+
+/// Listen on `path` and serve `control` until [`Server::stop`].
+pub fn spawn(path: &Path, control: Arc<Mutex<Control>>) -> Result<Server, ServerError> {
     let io_err = |source| ServerError::Io {
         path: path.to_path_buf(),
         source,
@@ -67,31 +80,36 @@ pub fn spawn(
     }
     let listener = UnixListener::bind(path).map_err(io_err)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
-    listener.set_nonblocking(true).map_err(io_err)?;
-    let path = path.to_path_buf();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let socket = path.to_path_buf();
     let clients = Arc::new(AtomicUsize::new(0));
-    Ok(std::thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
+    let thread = std::thread::spawn(move || {
+        while !flag.load(Ordering::SeqCst) {
             match listener.accept() {
-                Ok((stream, _)) => admit(stream, &control, &clients),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(ACCEPT_POLL);
+                Ok((stream, _)) if !flag.load(Ordering::SeqCst) => {
+                    admit(stream, &control, &clients);
                 }
+                Ok(_) => break,
                 Err(e) => {
                     eprintln!("rvsd: control socket: accept: {e}");
-                    std::thread::sleep(ACCEPT_POLL);
+                    std::thread::sleep(ACCEPT_PAUSE);
                 }
             }
         }
-        let _ = std::fs::remove_file(&path);
-    }))
+        let _ = std::fs::remove_file(&socket);
+    });
+    Ok(Server {
+        path: path.to_path_buf(),
+        stop,
+        thread,
+    })
 }
 
 /// Serve `stream` on its own thread, or refuse it when [`MAX_CLIENTS`] are connected.
 fn admit(stream: UnixStream, control: &Arc<Mutex<Control>>, clients: &Arc<AtomicUsize>) {
     let setup = stream
-        .set_nonblocking(false)
-        .and_then(|()| stream.set_read_timeout(Some(CLIENT_TIMEOUT)))
+        .set_read_timeout(Some(CLIENT_TIMEOUT))
         .and_then(|()| stream.set_write_timeout(Some(CLIENT_TIMEOUT)));
     if setup.is_err() {
         return;

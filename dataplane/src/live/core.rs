@@ -14,7 +14,8 @@ use rvs_dpdk::{Mempool, Port};
 
 use super::error::LiveError;
 use crate::config::Config;
-use crate::control::{server, Control, PortSource};
+use crate::control::server::{self, Server};
+use crate::control::{Control, PortSource};
 
 /// Seconds between rate estimator runs (IPVS's 2-second estimator).
 const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
@@ -22,7 +23,8 @@ const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 /// The running control core.
 pub struct ControlCore {
     control: Arc<Mutex<Control>>,
-    servers: Vec<JoinHandle<()>>,
+    server: Server,
+    metrics_server: JoinHandle<()>,
     server_stop: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
     next_estimate: Instant,
@@ -42,7 +44,7 @@ impl ControlCore {
         let listener = TcpListener::bind(metrics).map_err(metrics_err)?;
         let control = Arc::new(Mutex::new(control));
         let server_stop = Arc::new(AtomicBool::new(false));
-        let server = server::spawn(socket, Arc::clone(&control), Arc::clone(&server_stop))?;
+        let server = server::spawn(socket, Arc::clone(&control))?;
         let source = Arc::clone(&control);
         let text: http::Source = Arc::new(move || {
             let input = source
@@ -59,7 +61,8 @@ impl ControlCore {
         );
         Ok(Self {
             control,
-            servers: vec![server, metrics_server],
+            server,
+            metrics_server,
             server_stop,
             hup,
             next_estimate: Instant::now() + ESTIMATOR_PERIOD,
@@ -89,9 +92,8 @@ impl ControlCore {
     /// Stop serving the socket (removing it) and the metrics endpoint.
     pub fn stop(self) {
         self.server_stop.store(true, Ordering::SeqCst);
-        for s in self.servers {
-            let _ = s.join();
-        }
+        self.server.stop();
+        let _ = self.metrics_server.join();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
