@@ -655,6 +655,15 @@ const SLOW_CHUNKS: usize = 40;
 /// The VIP of the service the control-plane lab never touches.
 const UNTOUCHED_VIP: &str = "10.0.0.102";
 
+/// A kernel veth between the test's own namespace and the director's, for Prometheus to
+/// scrape rvsd's metrics endpoint from outside the lab: the test's side.
+const MGMT_HOST: &str = "169.254.77.1";
+/// The director's side of that veth, where rvsd serves `/metrics` in the control lab.
+const MGMT_DIRECTOR: &str = "169.254.77.2";
+
+#[path = "../ctl/tests/support/prometheus.rs"]
+mod prometheus;
+
 mod control_lab {
     use super::*;
     use rvs_ctl::client;
@@ -685,7 +694,7 @@ mod control_lab {
         let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
         let mut text = format!(
             "[dataplane]\nworkers = 2\nconn_capacity = 4096\n\n[dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
-             [ctl]\nsocket = \"{}\"\n\n\
+             [ctl]\nsocket = \"{}\"\nmetrics = \"{MGMT_DIRECTOR}:9779\"\n\n\
              [[port]]\nname = \"wan\"\ndevice = \"{}\"\naddresses = [\"10.0.0.1/24\"]\n\n\
              [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
              [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n",
@@ -786,6 +795,7 @@ mod control_lab {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut lab = Lab::new('k');
+        let mgmt = Mgmt::new(&lab);
         let script = lab.dir.join("slow.py");
         std::fs::write(&script, SLOW_SERVER).expect("slow server script");
         for (real, addr) in [("r1", "10.1.1.11"), ("r2", "10.1.2.11")] {
@@ -961,23 +971,112 @@ mod control_lab {
             );
         }
         scrape_metrics(&lab);
+        prometheus_queries(&lab);
+        abuse_the_control_socket(&lab);
         save_clear_restore(&lab);
         let report = rvsd.stop();
+        drop(mgmt);
         assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
     }
 
-    /// `/metrics` from inside the director's namespace (the endpoint is on its loopback).
-    fn metrics(lab: &Lab) -> String {
+    /// The management veth; removed on drop (its director side goes with the namespace).
+    struct Mgmt(String);
+
+    impl Mgmt {
+        fn new(lab: &Lab) -> Mgmt {
+            let (host, director) = (lab.iface("mh"), lab.iface("md"));
+            must(&[
+                "ip",
+                "link",
+                "add",
+                &host,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &director,
+                "netns",
+                &lab.ns("d"),
+            ]);
+            let mgmt = Mgmt(host.clone());
+            must(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{MGMT_HOST}/30"),
+                "dev",
+                &host,
+            ]);
+            must(&["ip", "link", "set", &host, "up"]);
+            let d = lab.ns("d");
+            must(&[
+                "ip",
+                "-n",
+                &d,
+                "addr",
+                "add",
+                &format!("{MGMT_DIRECTOR}/30"),
+                "dev",
+                &director,
+            ]);
+            must(&["ip", "-n", &d, "link", "set", &director, "up"]);
+            mgmt
+        }
+    }
+
+    impl Drop for Mgmt {
+        fn drop(&mut self) {
+            let _ = run(&["ip", "link", "del", &self.0]);
+        }
+    }
+
+    /// A real Prometheus scrapes rvsd during traffic; PromQL over `rvs_` series.
+    fn prometheus_queries(lab: &Lab) {
+        let target: std::net::SocketAddr = format!("{MGMT_DIRECTOR}:9779").parse().expect("target");
+        let prom = prometheus::Prometheus::start("lab", &[target]).expect("start prometheus");
+        prom.wait_targets_up(1, Duration::from_secs(30))
+            .expect("rvsd scraped");
+        let before = prom
+            .query("sum(rvs_service_connections_total{local_address=\"10.0.0.101\"})")
+            .expect("query");
+        let before = before.first().map_or(0.0, |s| s.value);
+        for _ in 0..5 {
+            lab.get(FULLNAT_VIP).expect("FULLNAT request");
+        }
+        let want = before + 5.0;
+        prom.wait_for(
+            "sum(rvs_service_connections_total{local_address=\"10.0.0.101\"})",
+            Duration::from_secs(30),
+            |s| s.first().is_some_and(|x| x.value == want),
+        )
+        .expect("new connections seen by Prometheus");
+        let weights = prom
+            .query("rvs_backend_weight{local_address=\"10.0.0.100\",proto=\"TCP\"}")
+            .expect("weights");
+        assert_eq!(weights.len(), 2, "{weights:?}");
+        prom.wait_for(
+            "sum(rate(rvs_worker_rx_packets_total[5s]))",
+            Duration::from_secs(30),
+            |s| s.first().is_some_and(|x| x.value > 0.0),
+        )
+        .expect("a received-packet rate");
+        let drops = prom
+            .query("sum by (reason) (rvs_worker_drops_total)")
+            .expect("drops by reason");
+        assert!(
+            drops.len() >= 16,
+            "every drop reason is a series: {drops:?}"
+        );
+    }
+
+    /// `/metrics` over the management veth.
+    fn metrics() -> String {
         let out = run(&[
-            "ip",
-            "netns",
-            "exec",
-            &lab.ns("d"),
             "curl",
             "-s",
             "-m",
             "5",
-            "http://127.0.0.1:9779/metrics",
+            &format!("http://{MGMT_DIRECTOR}:9779/metrics"),
         ]);
         assert!(out.status.success(), "scraping /metrics failed");
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -994,7 +1093,7 @@ mod control_lab {
 
     /// The families, with node_exporter's IPVS labels, and counters that move.
     fn scrape_metrics(lab: &Lab) {
-        let before = metrics(lab);
+        let before = metrics();
         for family in [
             "# TYPE rvs_connections_total counter",
             "# TYPE rvs_incoming_packets_total counter",
@@ -1019,13 +1118,119 @@ mod control_lab {
             lab.get(FULLNAT_VIP).expect("FULLNAT request");
         }
         std::thread::sleep(Duration::from_millis(300)); // workers publish every 100 ms
-        let after = metrics(lab);
+        let after = metrics();
         assert!(sample(&after, rx) > rx0, "received packets did not move");
         assert_eq!(
             sample(&after, conns) - conns0,
             3.0,
             "FULLNAT connections counted"
         );
+    }
+
+    /// Send `bytes` as one raw exchange and read the daemon's answer.
+    fn raw_exchange(lab: &Lab, bytes: &[u8]) -> rvs_ctl::proto::ResponseEnvelope {
+        use std::io::Write;
+        let mut s = std::os::unix::net::UnixStream::connect(lab.dir.join("rvsd.sock"))
+            .expect("connect to the control socket");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        s.write_all(bytes).expect("send");
+        rvs_ctl::frame::read_frame(&mut s, rvs_ctl::frame::MAX_RESPONSE).expect("an answer")
+    }
+
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Malformed, oversized and wrong-version requests, 50 clients at once, a client that
+    /// sends nothing and one that never reads its answers, while connections flow.
+    fn abuse_the_control_socket(lab: &Lab) {
+        use rvs_ctl::proto::ErrorKind;
+        let traffic = {
+            let ns = lab.ns("c");
+            std::thread::spawn(move || {
+                (0..60)
+                    .filter(|_| {
+                        !run(&[
+                            "ip",
+                            "netns",
+                            "exec",
+                            &ns,
+                            "curl",
+                            "-s",
+                            "-m",
+                            "5",
+                            &format!("http://{NAT_VIP}/"),
+                        ])
+                        .status
+                        .success()
+                    })
+                    .count()
+            })
+        };
+        // Clients that hold their connection and never read or never send.
+        let socket = lab.dir.join("rvsd.sock");
+        let silent = std::os::unix::net::UnixStream::connect(&socket).expect("silent client");
+        let mut deaf = std::os::unix::net::UnixStream::connect(&socket).expect("deaf client");
+        let listing = serde_json::to_vec(&rvs_ctl::proto::RequestEnvelope {
+            version: rvs_ctl::proto::VERSION,
+            request: Request::Services { service: None },
+        })
+        .expect("request");
+        for _ in 0..200 {
+            if std::io::Write::write_all(&mut deaf, &framed(&listing)).is_err() {
+                break;
+            }
+        }
+        let refusal = |bytes: &[u8]| match raw_exchange(lab, bytes).result {
+            Err(e) => e,
+            Ok(r) => panic!("a bad request was answered {r:?}"),
+        };
+        let e = refusal(&framed(b"{not json"));
+        assert_eq!(e.kind, ErrorKind::Malformed, "{e:?}");
+        let e = refusal(&framed(br#"{"version":1,"request":{"type":"reboot"}}"#));
+        assert_eq!(e.kind, ErrorKind::Malformed, "{e:?}");
+        let e = refusal(&framed(br#"{"version":99,"request":{"type":"status"}}"#));
+        assert_eq!(e.kind, ErrorKind::Version, "{e:?}");
+        assert!(e.message.contains("99"), "{e:?}");
+        let mut huge = (64u32 << 20).to_be_bytes().to_vec();
+        huge.extend_from_slice(&[b' '; 1024]);
+        let e = refusal(&huge);
+        assert_eq!(e.kind, ErrorKind::TooLarge, "{e:?}");
+        // 50 clients at once, each with a few requests.
+        let clients: Vec<_> = (0..50)
+            .map(|_| {
+                let socket = socket.clone();
+                std::thread::spawn(move || {
+                    (0..5).all(|_| {
+                        matches!(
+                            client::call(&socket, Request::Status),
+                            Ok(Response::Status(_))
+                        )
+                    })
+                })
+            })
+            .collect();
+        for c in clients {
+            assert!(
+                c.join().expect("client thread"),
+                "a concurrent client was refused"
+            );
+        }
+        let started = Instant::now();
+        call(lab, Request::Status);
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "the control core stalled"
+        );
+        assert_eq!(
+            traffic.join().expect("traffic"),
+            0,
+            "connections failed during the abuse"
+        );
+        drop((silent, deaf));
     }
 
     /// `rvsadm` next to `rvsd` (built by `cargo test --workspace`).
