@@ -171,6 +171,19 @@ impl ConnTable {
         self.slab.iter().map(|(i, e)| (ConnId(i), &e.conn))
     }
 
+    /// Live connections in slots `range` of the table's [`capacity`](Self::capacity)
+    /// slots: a listing copies a large table a piece at a time between bursts.
+    pub fn iter_slots(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
+        let end = range.end.min(self.slab.capacity());
+        (range.start.min(end)..end).filter_map(move |i| {
+            let i = i as u32;
+            self.slab.get(i).map(|e| (ConnId(i), &e.conn))
+        })
+    }
+
     /// Creates a connection.
     ///
     /// It starts as a first packet from the client finds it: TCP in state NONE (call

@@ -129,6 +129,8 @@ pub struct Dump {
     pub conns_total: usize,
     /// Neighbour entries, at most `neighbors.capacity()`.
     pub neighbors: Vec<(PortId, IpAddr, NeighState)>,
+    /// The next table slot to copy from (the worker copies a piece per poll round).
+    pub cursor: usize,
     /// Set by the worker when the copy is complete.
     pub done: bool,
 }

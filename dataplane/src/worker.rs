@@ -142,16 +142,26 @@ impl<B: PacketBuf> Worker<B> {
         self.generation
     }
 
-    /// Copy connections and neighbours into `dump`, as many as its vectors have room for
-    /// (no allocation).
-    pub fn fill_dump(&self, dump: &mut Dump, now_ms: u64) {
+    /// Copy the next piece of the connection table, at most `slots` slots, into `dump`
+    /// (neighbours with the first piece), as many entries as its vectors have room for
+    /// (no allocation). True when the copy is complete.
+    pub fn fill_dump(&self, dump: &mut Dump, now_ms: u64, slots: usize) -> bool {
+        if dump.cursor == 0 {
+            let room = dump.neighbors.capacity() - dump.neighbors.len();
+            dump.neighbors.extend(self.neigh.iter().take(room));
+        }
         dump.now_ms = now_ms;
         dump.conns_total = self.conns.len();
+        let end = dump.cursor.saturating_add(slots);
         let room = dump.conns.capacity() - dump.conns.len();
-        dump.conns
-            .extend(self.conns.iter().take(room).map(|(_, c)| *c));
-        let room = dump.neighbors.capacity() - dump.neighbors.len();
-        dump.neighbors.extend(self.neigh.iter().take(room));
+        dump.conns.extend(
+            self.conns
+                .iter_slots(dump.cursor..end)
+                .take(room)
+                .map(|(_, c)| *c),
+        );
+        dump.cursor = end;
+        dump.cursor >= self.conns.capacity() || dump.conns.len() == dump.conns.capacity()
     }
 
     /// Per-service and per-real counters.

@@ -299,6 +299,7 @@ fn build_loops(
         loops.push(WorkerLoop {
             mailbox: Mailbox::new(worker.generation()),
             rounds: (0, 0),
+            dump: None,
             worker,
             snap: Arc::clone(snap),
             rx,

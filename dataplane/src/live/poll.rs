@@ -27,12 +27,16 @@ use crate::duties::learn_neighbor;
 use crate::snapshot::Snapshot;
 use crate::steer;
 use crate::traffic::TrafficTable;
-use crate::update::{Mailbox, Update};
+use crate::update::{Dump, Mailbox, Update};
 use crate::wire::parse_frame;
 use crate::worker::Worker;
 
 /// How often a worker publishes its counters, in milliseconds.
 pub const PUBLISH_MS: u64 = 100;
+
+/// Connection-table slots a worker copies per poll round for a listing (a few
+/// microseconds of work, so a listing never stalls forwarding).
+const DUMP_SLOTS_PER_ROUND: usize = 4096;
 
 /// Empty rounds in a row after which an idle worker sleeps (when sleeping is enabled).
 const IDLE_ROUNDS: u32 = 1024;
@@ -109,6 +113,8 @@ pub struct WorkerLoop {
     pub mailbox: Arc<Mailbox>,
     /// Poll rounds, and those that found work.
     pub rounds: (u64, u64),
+    /// A table copy under way for the control core.
+    pub dump: Option<Box<Dump>>,
 }
 
 impl WorkerLoop {
@@ -127,9 +133,15 @@ impl WorkerLoop {
                 self.take_update(*update);
             }
             let now = self.clock.now_ms();
-            if let Some(mut dump) = self.mailbox.dump_to_fill() {
-                self.worker.fill_dump(&mut dump, now);
-                self.mailbox.dumped(dump);
+            if self.dump.is_none() {
+                self.dump = self.mailbox.dump_to_fill();
+            }
+            if let Some(mut dump) = self.dump.take() {
+                if self.worker.fill_dump(&mut dump, now, DUMP_SLOTS_PER_ROUND) {
+                    self.mailbox.dumped(dump);
+                } else {
+                    self.dump = Some(dump);
+                }
             }
             if now != last_tick {
                 self.worker.tick(now);
