@@ -23,7 +23,7 @@ use rvs_ctl::proto::{ErrorKind, ErrorReply, RequestEnvelope, Response, ResponseE
 use super::Control;
 
 /// Most clients served at once.
-pub const MAX_CLIENTS: usize = 64;
+pub const MAX_CLIENTS: usize = 256;
 /// How long a client may take to send a request or read an answer.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause after a failed accept (out of file descriptors, say) before the next.
