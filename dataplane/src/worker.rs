@@ -126,9 +126,14 @@ impl<B: PacketBuf> Worker<B> {
             self.traffic = old.moved_into(larger);
             garbage.traffic = Some(old);
         }
+        let workers = update.snap.workers;
         for svc in update.snap.services.list() {
             for r in svc.sched.reals() {
-                self.conns.set_dest_thresholds(r.id, r.upper, r.lower);
+                let (upper, lower) = (
+                    worker_share(r.upper, workers),
+                    worker_share(r.lower, workers),
+                );
+                self.conns.set_dest_thresholds(r.id, upper, lower);
             }
         }
         self.conns.set_timeouts(update.snap.timeouts);
@@ -521,6 +526,18 @@ impl<B: PacketBuf> Worker<B> {
     }
 }
 
+/// One worker's share of a real's `-x`/`-y` threshold: each worker counts only its own
+/// connections, so a threshold is split evenly (rounded up, at least 1; 0 stays "none").
+/// IPVS counts one global number; rvs keeps counts per worker so that no new connection
+/// touches a shared cache line, and a real is held overloaded a little early or late when
+/// connections are spread unevenly over the workers.
+pub fn worker_share(threshold: u32, workers: u16) -> u32 {
+    match threshold {
+        0 => 0,
+        t => t.div_ceil(u32::from(workers.max(1))).max(1),
+    }
+}
+
 /// What a forwarded packet carries for its connection.
 #[derive(Clone, Copy, Debug)]
 enum Carried {
@@ -618,5 +635,20 @@ impl IcmpBudget {
         let ok = self.sent < ICMP_ERRORS_PER_SECOND;
         self.sent += u32::from(ok);
         ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_share;
+
+    #[test]
+    fn thresholds_split_over_workers() {
+        assert_eq!(worker_share(0, 4), 0);
+        assert_eq!(worker_share(100, 1), 100);
+        assert_eq!(worker_share(100, 2), 50);
+        assert_eq!(worker_share(101, 2), 51);
+        assert_eq!(worker_share(1, 4), 1);
+        assert_eq!(worker_share(7, 0), 7);
     }
 }
