@@ -9,7 +9,7 @@ use hashbrown::HashSet;
 use rvs_conntrack::Timeouts;
 use rvs_schedulers::BuildError;
 
-use crate::config::{Config, IpNet, NeighborConfig, PortId};
+use crate::config::{Behaviour, Config, IpNet, NeighborConfig, PortId};
 use crate::route::RouteTable;
 use crate::service::{IdRegistry, Services};
 
@@ -61,6 +61,8 @@ pub struct Snapshot {
     pub own: HashSet<IpAddr>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// IPVS's sysctls (`[behaviour]`).
+    pub behaviour: Behaviour,
     /// Worker count (steering).
     pub workers: u16,
     /// Connections per worker.
@@ -104,6 +106,7 @@ impl Snapshot {
             neighbors: config.neighbors.clone(),
             own,
             timeouts: config.timeouts,
+            behaviour: config.behaviour,
             workers: config.dataplane.workers,
             conn_capacity: config.dataplane.conn_capacity,
             ports,

@@ -108,6 +108,11 @@ impl<B: PacketBuf> Worker<B> {
         &self.conns
     }
 
+    /// Free FULLNAT local ports of `laddr` on this worker (`None`: not a local address).
+    pub fn local_ports_free(&self, laddr: IpAddr) -> Option<usize> {
+        self.lports.free(laddr)
+    }
+
     /// Advance the clock: expire connections and unanswered neighbours.
     pub fn tick(&mut self, now_ms: u64) {
         let lports = &mut self.lports;
@@ -188,6 +193,8 @@ impl<B: PacketBuf> Worker<B> {
                     conns: &mut self.conns,
                     lports: &mut self.lports,
                     laddr_cursor: &mut self.laddr_cursor,
+                    behaviour: self.snap.behaviour,
+                    counters: &mut self.counters,
                 };
                 let connected = ctx.connect(&tuple, now_ms)?;
                 if let Connected::New(_) = connected {
