@@ -311,6 +311,31 @@ forward = "fullnat"
             .to_owned()
     }
 
+    /// SYNs the client's kernel retransmitted so far (`TcpExt: TCPSynRetrans` of its
+    /// namespace): a connection that got through on its first SYN adds none.
+    fn client_syn_retransmits(&self) -> u64 {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns("c"),
+            "cat",
+            "/proc/net/netstat",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut tcp_ext = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (tcp_ext.next(), tcp_ext.next());
+        let (Some(names), Some(values)) = (names, values) else {
+            panic!("no TcpExt counters in the client namespace:\n{text}");
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "TCPSynRetrans")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("TCPSynRetrans")
+    }
+
     /// `curl` from the client to `vip`: the body, or `None` when the connection failed.
     fn get(&self, vip: &str) -> Option<String> {
         let url = format!("http://{vip}/");
@@ -543,6 +568,56 @@ fn lab_run(pmd: Pmd, tag: char) {
     );
     assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
     assert_eq!(report["io"]["ring_full"].as_u64(), Some(0), "{report:#}");
+}
+
+/// rvsd starts per PMD in the start-up test.
+const STARTS: usize = 12;
+
+/// Start rvsd [`STARTS`] times on one lab and open the first connections at once after
+/// the "running" line, one per service: each must get through on its first SYN (the
+/// client's kernel retransmits none) with no packet dropped for a neighbour.
+fn first_connections_after_start(pmd: Pmd, tag: char) {
+    preflight();
+    let _one = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = Lab::new(tag);
+    let config = lab.config(pmd);
+    let mut failed = Vec::new();
+    for start in 0..STARTS {
+        let retransmits = lab.client_syn_retransmits();
+        let mut rvsd = Rvsd::start(&lab, &config);
+        let nat = lab.get(NAT_VIP);
+        let fullnat = lab.get(FULLNAT_VIP);
+        let retransmitted = lab.client_syn_retransmits() - retransmits;
+        let log = rvsd.log();
+        let report = rvsd.stop();
+        let neighbour_drops = ["neighbor_unresolved", "neighbor_queue_full"]
+            .iter()
+            .any(|r| !report["dropped"][r].is_null());
+        if nat.is_none() || fullnat.is_none() || retransmitted > 0 || neighbour_drops {
+            failed.push(format!(
+                "start {start}: nat {nat:?}, fullnat {fullnat:?}, {retransmitted} SYN(s) \
+                 retransmitted: {report:#}\n{log}"
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{pmd:?}: {} of {STARTS} starts lost packets of the first connections:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn lab_af_xdp_first_connections_after_start_connect_at_once() {
+    first_connections_after_start(Pmd::AfXdp, 's');
+}
+
+#[test]
+fn lab_af_packet_first_connections_after_start_connect_at_once() {
+    first_connections_after_start(Pmd::AfPacket, 'q');
 }
 
 #[test]

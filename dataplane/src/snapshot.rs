@@ -57,6 +57,9 @@ pub struct Snapshot {
     pub routes: RouteTable,
     /// Static neighbours.
     pub neighbors: Vec<NeighborConfig>,
+    /// Every next hop forwarding will need, on its port: route gateways and the next hop
+    /// of each real (resolved ahead of traffic when a live director starts).
+    pub next_hops: Vec<(PortId, IpAddr)>,
     /// The director's own addresses (all ports).
     pub own: HashSet<IpAddr>,
     /// Timeouts.
@@ -67,6 +70,21 @@ pub struct Snapshot {
     pub workers: u16,
     /// Connections per worker.
     pub conn_capacity: usize,
+}
+
+/// Route gateways and the next hop of every real, each once.
+fn next_hops(config: &Config, services: &Services, routes: &RouteTable) -> Vec<(PortId, IpAddr)> {
+    let gateways = config.routes.iter().filter_map(|r| Some((r.port, r.via?)));
+    let reals = services
+        .list()
+        .iter()
+        .flat_map(|s| s.sched.reals())
+        .filter_map(|r| routes.lookup(r.addr))
+        .map(|hit| (hit.port, hit.next_hop));
+    let mut all: Vec<_> = gateways.chain(reals).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// Ethernet MTU assumed for every port until ports carry their own.
@@ -100,9 +118,13 @@ impl Snapshot {
             .iter()
             .flat_map(|p| p.addresses.iter().map(|n| n.addr()))
             .collect();
+        let services = Services::build(&config.services, ids)?;
+        let routes = RouteTable::from_config(config);
+        let next_hops = next_hops(config, &services, &routes);
         Ok(Self {
-            services: Services::build(&config.services, ids)?,
-            routes: RouteTable::from_config(config),
+            services,
+            routes,
+            next_hops,
             neighbors: config.neighbors.clone(),
             own,
             timeouts: config.timeouts,

@@ -48,6 +48,8 @@ pub struct Worker<B: PacketBuf> {
     neigh: NeighTable<B>,
     icmp_budget: IcmpBudget,
     counters: WorkerCounters,
+    /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
+    asks: Vec<(PortId, IpAddr)>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -63,6 +65,7 @@ impl<B: PacketBuf> Worker<B> {
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),
             counters: WorkerCounters::default(),
+            asks: Vec::with_capacity(ASKS_PER_TICK),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -113,8 +116,9 @@ impl<B: PacketBuf> Worker<B> {
         self.lports.free(laddr)
     }
 
-    /// Advance the clock: expire connections and unanswered neighbours.
-    pub fn tick(&mut self, now_ms: u64) {
+    /// Advance the clock: expire connections; ask unanswered neighbours again and
+    /// forget those past their deadline (see [`crate::neigh`]).
+    pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
         let expired = self.conns.expire(now_ms, |c: &Conn| {
             if let Some(l) = c.local {
@@ -122,10 +126,37 @@ impl<B: PacketBuf> Worker<B> {
             }
         });
         self.counters.conns_expired += expired as u64;
-        let counters = &mut self.counters;
-        self.neigh.expire(now_ms, |_pkt| {
-            counters.drop(DropReason::NeighborUnresolved);
-        });
+        let (counters, asks) = (&mut self.counters, &mut self.asks);
+        self.neigh.poll(
+            now_ms,
+            |_pkt| counters.drop(DropReason::NeighborUnresolved),
+            |port, ip| {
+                // Bounded per tick; the rest are asked at the next one.
+                let room = asks.len() < asks.capacity();
+                if room {
+                    asks.push((port, ip));
+                }
+                room
+            },
+        );
+        for i in 0..self.asks.len() {
+            let (port, ip) = self.asks[i];
+            self.solicit(port, ip, io);
+        }
+        self.asks.clear();
+    }
+
+    /// Ask for every next hop the configuration will need (route gateways, reals)
+    /// that is not resolved yet, before traffic needs them: a live director calls it
+    /// when it starts. Unanswered, they are asked again like any pending neighbour and
+    /// forgotten at the deadline (no packet waits on them).
+    pub fn resolve_next_hops<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
+        let snap = Arc::clone(&self.snap);
+        for &(port, ip) in &snap.next_hops {
+            if self.neigh.needs_request(port, ip, now_ms) {
+                self.solicit(port, ip, io);
+            }
+        }
     }
 
     /// Run one received frame through the pipeline.
@@ -522,6 +553,9 @@ fn rewrite_icmp_error(
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }
+
+/// Most neighbour requests one tick sends again (the others are due at the next tick).
+const ASKS_PER_TICK: usize = 64;
 
 /// ICMP errors one worker may send per second. Linux limits per destination
 /// (`icmp_ratelimit`); one budget per worker keeps this allocation-free and still stops a

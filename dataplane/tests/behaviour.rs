@@ -136,7 +136,7 @@ impl Bench {
         let tcp = if syn { tcp.syn() } else { tcp.ack(1) };
         tcp.write(&mut frame, &[]).expect("frame");
         self.now_ms += 10;
-        self.worker.tick(self.now_ms);
+        self.worker.tick(self.now_ms, &mut self.io);
         let buf = HeapBuf::from_frame(&frame).expect("fits");
         self.worker
             .process(PortId(0), buf, self.now_ms, &mut self.io);

@@ -8,7 +8,9 @@
 //!
 //! ARP replies and neighbour advertisements are learned by every worker, since each has
 //! its own neighbour table and its own parked frames: the worker that receives one also
-//! sends a copy to every other worker.
+//! sends a copy to every other worker. Before its first round each worker asks for every
+//! configured next hop (route gateways, reals), so that connections do not wait for
+//! resolution after a start.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -98,6 +100,10 @@ impl WorkerLoop {
         for (port, m) in std::mem::take(&mut self.preload) {
             self.io.transmit(port, m);
         }
+        // Ask for the gateways and reals now, so that the first connection finds them
+        // resolved instead of waiting (and retrying) behind them.
+        self.worker
+            .resolve_next_hops(self.clock.now_ms(), &mut self.io);
         self.io.flush();
         let mut burst: Vec<Mbuf> = Vec::with_capacity(BURST);
         let mut last_tick = 0;
@@ -106,7 +112,7 @@ impl WorkerLoop {
         while !self.stop.load(Ordering::Relaxed) {
             let now = self.clock.now_ms();
             if now != last_tick {
-                self.worker.tick(now);
+                self.worker.tick(now, &mut self.io);
                 last_tick = now;
             }
             if now >= next_publish {

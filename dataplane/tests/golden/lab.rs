@@ -286,7 +286,7 @@ impl Lab {
     pub fn send(&mut self, port: &str, frame: &[u8]) -> Vec<Out> {
         let id = port_id(port);
         self.now_ms += 1;
-        self.worker.tick(self.now_ms);
+        self.worker.tick(self.now_ms, &mut self.io);
         let buf = HeapBuf::from_frame(frame).expect("frame fits");
         self.worker.process(id, buf, self.now_ms, &mut self.io);
         self.io
@@ -301,7 +301,7 @@ impl Lab {
     pub fn send_burst(&mut self, port: &str, frame: &[u8], n: usize) -> usize {
         let id = port_id(port);
         self.now_ms += 1;
-        self.worker.tick(self.now_ms);
+        self.worker.tick(self.now_ms, &mut self.io);
         for _ in 0..n {
             let buf = HeapBuf::from_frame(frame).expect("frame fits");
             self.worker.process(id, buf, self.now_ms, &mut self.io);
