@@ -14,6 +14,12 @@
 //! default route points at the director (NAT needs it; FULLNAT would need only a route to
 //! the local addresses).
 //!
+//! Scenarios: both services over two workers on each PMD; rvsd started again and again
+//! with the first connections sent at once (none may lose a packet to neighbour
+//! resolution); a connection-per-request load from one client address over a narrow
+//! port range (every connection the client opens is one the director creates, ports
+//! reused while their last connection is in TIME_WAIT).
+//!
 //! Needs root and the tools `scripts/setup` installs (iproute2, curl, iputils-ping,
 //! python3); without them the test fails and says so. Everything it creates is named
 //! with the process id and removed when the lab is dropped, on failure too.
@@ -57,6 +63,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+"#;
+
+/// A client opening one connection per HTTP request (`Connection: close`), as wrk does
+/// with that header: `python3 - HOST COUNT THREADS SECONDS` makes COUNT requests over
+/// THREADS threads, stopping at SECONDS, and prints `OPENED FAILED` (connections
+/// established, and attempts that failed). The server closes first, so the client's
+/// ports are free again at once and a small port range is reused quickly.
+const CLIENT: &str = r#"
+import socket, sys, threading, time
+host, count, threads, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+deadline = time.monotonic() + seconds
+lock = threading.Lock()
+done = {"opened": 0, "failed": 0, "left": count}
+def worker():
+    while time.monotonic() < deadline:
+        with lock:
+            if done["left"] == 0:
+                return
+            done["left"] -= 1
+        try:
+            s = socket.create_connection((host, 80), timeout=5)
+        except OSError:
+            with lock:
+                done["failed"] += 1
+            continue
+        with lock:
+            done["opened"] += 1
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(done["opened"], done["failed"])
 "#;
 
 /// Fail unless the test can build the lab: root, and the tools.
@@ -607,6 +653,78 @@ fn first_connections_after_start(pmd: Pmd, tag: char) {
         "{pmd:?}: {} of {STARTS} starts lost packets of the first connections:\n{}",
         failed.len(),
         failed.join("\n")
+    );
+}
+
+/// Requests of the connection-per-request test, and the size of the client's port range
+/// (Linux's `connect` takes every other port of it): each port serves dozens of
+/// requests, each time while the director still holds its last connection in TIME_WAIT.
+const REQUESTS: usize = 3000;
+const PORTS: u16 = 200;
+
+#[test]
+fn lab_af_xdp_connection_per_request_load_creates_every_connection_opened() {
+    preflight();
+    let _one = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = Lab::new('w');
+    let client = lab.ns("c");
+    let range = format!(
+        "net.ipv4.ip_local_port_range={} {}",
+        50000,
+        50000 + PORTS - 1
+    );
+    must(&["ip", "netns", "exec", &client, "sysctl", "-qw", &range]);
+    let script = lab.dir.join("client.py");
+    std::fs::write(&script, CLIENT).expect("client script");
+    let mut rvsd = Rvsd::start(&lab, &lab.config(Pmd::AfXdp));
+    let started = Instant::now();
+    let out = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &client,
+        "python3",
+        script.to_str().expect("utf-8 path"),
+        NAT_VIP,
+        &REQUESTS.to_string(),
+        "4",
+        "120",
+    ]);
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counts: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let log = rvsd.log();
+    let report = rvsd.stop();
+    let [opened, failed] = counts[..] else {
+        panic!(
+            "the client printed {text:?}: {}\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    eprintln!(
+        "{opened} connections opened, {failed} failed, in {took:?}; director: {} created, {} \
+         reused",
+        report["connections_created"], report["connections_reused"]
+    );
+    assert_eq!(
+        (opened, failed),
+        (REQUESTS as u64, 0),
+        "every request connects: {report:#}\n{log}"
+    );
+    assert_eq!(
+        report["connections_created"].as_u64(),
+        Some(opened),
+        "one director connection per client connection: {report:#}"
+    );
+    let reused = report["connections_reused"].as_u64().unwrap_or(0);
+    assert!(
+        reused > 0,
+        "the client reused ports the director still held: {report:#}"
     );
 }
 
