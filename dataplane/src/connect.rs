@@ -170,7 +170,7 @@ impl ConnectCtx<'_> {
             && may_open(t)
             && self
                 .conns
-                .gives_way_to_new_syn(id, true, mode & Behaviour::REUSE_FIN_WAIT != 0)
+                .gives_way_to_new_syn(id, mode & Behaviour::REUSE_FIN_WAIT != 0)
         {
             self.expire_now(id);
             self.counters.conns_reused += 1;
