@@ -14,8 +14,8 @@
 //! Learning only completes or refreshes entries the table already has: an unsolicited
 //! answer creates nothing (as Linux with `arp_accept = 0`), so a flood of forged
 //! answers cannot fill the table. Learned entries do not age; a new answer replaces the MAC.
-//! [`NeighTable::needs_request`] makes a pending entry without a packet: the worker uses
-//! it to resolve the next hops it will need before traffic comes.
+//! [`NeighTable::needs_request`] and [`NeighTable::watch`] make a pending entry without a
+//! packet: workers use them to resolve the next hops they will need before traffic comes.
 //!
 //! Nothing allocates after [`NeighTable::new`]: the entry map and the packet pool are
 //! sized there, and packets leave through caller-supplied closures.
@@ -284,6 +284,17 @@ impl<B: PacketBuf> NeighTable<B> {
             self.counters.requests += 1;
         }
         due
+    }
+
+    /// Wait for an answer about `ip` on `port` without asking now: a pending entry (made
+    /// when there is room) as if asked at `now_ms`, so that an answer another worker
+    /// asked for completes it and, without one, [`poll`](Self::poll) asks after an
+    /// interval. Does nothing for a resolved or already pending neighbour.
+    pub fn watch(&mut self, port: PortId, ip: IpAddr, now_ms: u64) {
+        let max = self.max_entries();
+        if let Some(e) = Self::pending_entry(&mut self.entries, max, (port, ip), now_ms) {
+            e.last_request_ms.get_or_insert(now_ms);
+        }
     }
 
     /// Send `pkt` toward `ip` on `port`: ready with the MAC, queued (with whether a request
@@ -640,5 +651,31 @@ mod tests {
         );
         assert_eq!((dropped, more), (vec![1], 0));
         assert_eq!(t.lookup(P1, b), Some(MAC));
+    }
+
+    #[test]
+    fn a_watched_neighbour_learns_without_asking_and_asks_after_an_interval() {
+        let mut t = table(NeighLimits::default());
+        let (a, b) = (ip("10.1.0.20"), ip("10.1.0.21"));
+        t.watch(P0, a, 0);
+        t.watch(P0, b, 0);
+        t.watch(P1, ip("10.1.0.11"), 0); // static: nothing to wait for
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.counters().requests, 0);
+        assert_eq!(t.learn(P0, a, MAC, |_| panic!("nothing waits")), 0);
+        assert_eq!(t.lookup(P0, a), Some(MAC));
+        let mut asked = Vec::new();
+        for now in [100, 199, 200, 300] {
+            t.poll(
+                now,
+                |_| {},
+                |_, i| {
+                    asked.push((now, i));
+                    true
+                },
+            );
+        }
+        assert_eq!(asked, [(200, b)], "b unanswered: asked one interval later");
+        assert_eq!(t.counters().requests, 1);
     }
 }

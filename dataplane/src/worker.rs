@@ -146,14 +146,18 @@ impl<B: PacketBuf> Worker<B> {
         self.asks.clear();
     }
 
-    /// Ask for every next hop the configuration will need (route gateways, reals)
-    /// that is not resolved yet, before traffic needs them: a live director calls it
-    /// when it starts. Unanswered, they are asked again like any pending neighbour and
-    /// forgotten at the deadline (no packet waits on them).
-    pub fn resolve_next_hops<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
+    /// Resolve every next hop the configuration will need (route gateways, reals) that
+    /// is not resolved yet, before traffic needs them: a live director does it when it
+    /// starts. With `ask`, send the requests now; without, only wait for the answers (one
+    /// worker asks, and every worker learns each answer). Unanswered, they are asked
+    /// again like any pending neighbour, and forgotten at the deadline (no packet waits
+    /// on them).
+    pub fn resolve_next_hops<I: Io<Buf = B>>(&mut self, now_ms: u64, ask: bool, io: &mut I) {
         let snap = Arc::clone(&self.snap);
         for &(port, ip) in &snap.next_hops {
-            if self.neigh.needs_request(port, ip, now_ms) {
+            if !ask {
+                self.neigh.watch(port, ip, now_ms);
+            } else if self.neigh.needs_request(port, ip, now_ms) {
                 self.solicit(port, ip, io);
             }
         }

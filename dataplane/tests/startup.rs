@@ -213,7 +213,7 @@ fn next_hops_resolved_at_start_let_the_first_syn_through_at_once() {
     let mut w = worker();
     let mut io = TestIo::default();
     let mut seen = Seen::default();
-    w.resolve_next_hops(T0, &mut io);
+    w.resolve_next_hops(T0, true, &mut io);
     seen.take(&mut io, T0);
     assert_eq!(
         seen.requests,
@@ -239,7 +239,7 @@ fn next_hops_resolved_at_start_let_the_first_syn_through_at_once() {
     assert_eq!(seen.syns, [600], "forwarded as it came, nothing parked");
     // An unanswered next hop is forgotten at the deadline without a drop.
     let mut w = worker();
-    w.resolve_next_hops(T0, &mut io);
+    w.resolve_next_hops(T0, true, &mut io);
     for step in 1..=40 {
         w.tick(T0 + step * 100, &mut io);
     }
@@ -249,4 +249,16 @@ fn next_hops_resolved_at_start_let_the_first_syn_through_at_once() {
         "asked every 200 ms until the 3 s deadline"
     );
     assert_eq!(w.counters().dropped(), 0);
+    // A worker that does not ask learns the asking worker's answer (its copy).
+    io.sent.clear();
+    let mut quiet = worker();
+    quiet.resolve_next_hops(T0, false, &mut io);
+    assert!(io.sent.is_empty(), "nothing asked");
+    let reply = HeapBuf::from_frame(&arp_reply()).unwrap();
+    quiet.process(PortId(1), reply, T0 + 1, &mut io);
+    let syn = HeapBuf::from_frame(&syn()).unwrap();
+    quiet.process(PortId(0), syn, T0 + 2, &mut io);
+    let mut seen = Seen::default();
+    seen.take(&mut io, T0 + 2);
+    assert_eq!((seen.requests.len(), seen.syns.len()), (0, 1));
 }
