@@ -156,3 +156,64 @@ impl Snapshot {
         self.own.contains(&addr) || self.services.is_vip(addr) || self.services.is_laddr(addr)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hops_are_gateways_and_reals_once_each() {
+        let text = r#"
+[[port]]
+name = "wan0"
+device = "mem"
+addresses = ["10.0.0.1/24"]
+[[port]]
+name = "lan0"
+device = "mem"
+addresses = ["10.1.0.1/24"]
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "wan0"
+[[route]]
+prefix = "10.2.0.0/16"
+via = "10.1.0.254"
+port = "lan0"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+[[service.real]]
+ip = "10.2.0.5"
+forward = "nat"
+[[service]]
+proto = "udp"
+vip = "10.0.0.100"
+port = 53
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+[[service.real]]
+ip = "2001:db8::5"
+forward = "tun"
+"#;
+        let config = Config::parse(text, "t.toml").unwrap();
+        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (wan, lan) = (PortId(0), PortId(1));
+        // 10.2.0.5 is behind 10.1.0.254; 10.1.0.11 is on-link (twice, listed once);
+        // 2001:db8::5 has no route and is left out.
+        assert_eq!(
+            snap.next_hops,
+            [
+                (wan, ip("10.0.0.254")),
+                (lan, ip("10.1.0.11")),
+                (lan, ip("10.1.0.254"))
+            ]
+        );
+    }
+}
