@@ -14,6 +14,12 @@
 //! default route points at the director (NAT needs it; FULLNAT would need only a route to
 //! the local addresses).
 //!
+//! Scenarios: both services over two workers on each PMD; rvsd started again and again
+//! with the first connections sent at once (none may lose a packet to neighbour
+//! resolution); a connection-per-request load from one client address over a narrow
+//! port range (every connection the client opens is one the director creates, ports
+//! reused while their last connection is in TIME_WAIT).
+//!
 //! Needs root and the tools `scripts/setup` installs (iproute2, curl, iputils-ping,
 //! python3); without them the test fails and says so. Everything it creates is named
 //! with the process id and removed when the lab is dropped, on failure too.
@@ -57,6 +63,46 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
+"#;
+
+/// A client opening one connection per HTTP request (`Connection: close`), as wrk does
+/// with that header: `python3 - HOST COUNT THREADS SECONDS` makes COUNT requests over
+/// THREADS threads, stopping at SECONDS, and prints `OPENED FAILED` (connections
+/// established, and attempts that failed). The server closes first, so the client's
+/// ports are free again at once and a small port range is reused quickly.
+const CLIENT: &str = r#"
+import socket, sys, threading, time
+host, count, threads, seconds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+deadline = time.monotonic() + seconds
+lock = threading.Lock()
+done = {"opened": 0, "failed": 0, "left": count}
+def worker():
+    while time.monotonic() < deadline:
+        with lock:
+            if done["left"] == 0:
+                return
+            done["left"] -= 1
+        try:
+            s = socket.create_connection((host, 80), timeout=5)
+        except OSError:
+            with lock:
+                done["failed"] += 1
+            continue
+        with lock:
+            done["opened"] += 1
+        try:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):
+                pass
+        except OSError:
+            pass
+        s.close()
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+print(done["opened"], done["failed"])
 "#;
 
 /// Fail unless the test can build the lab: root, and the tools.
@@ -341,6 +387,31 @@ forward = "fullnat"
             .to_owned()
     }
 
+    /// SYNs the client's kernel retransmitted so far (`TcpExt: TCPSynRetrans` of its
+    /// namespace): a connection that got through on its first SYN adds none.
+    fn client_syn_retransmits(&self) -> u64 {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns("c"),
+            "cat",
+            "/proc/net/netstat",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut tcp_ext = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (tcp_ext.next(), tcp_ext.next());
+        let (Some(names), Some(values)) = (names, values) else {
+            panic!("no TcpExt counters in the client namespace:\n{text}");
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(name, _)| *name == "TCPSynRetrans")
+            .and_then(|(_, v)| v.parse().ok())
+            .expect("TCPSynRetrans")
+    }
+
     /// `curl` from the client to `vip`: the body, or `None` when the connection failed.
     fn get(&self, vip: &str) -> Option<String> {
         let url = format!("http://{vip}/");
@@ -573,6 +644,128 @@ fn lab_run(pmd: Pmd, tag: char) {
     );
     assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
     assert_eq!(report["io"]["ring_full"].as_u64(), Some(0), "{report:#}");
+}
+
+/// rvsd starts per PMD in the start-up test.
+const STARTS: usize = 12;
+
+/// Start rvsd [`STARTS`] times on one lab and open the first connections at once after
+/// the "running" line, one per service: each must get through on its first SYN (the
+/// client's kernel retransmits none) with no packet dropped for a neighbour.
+fn first_connections_after_start(pmd: Pmd, tag: char) {
+    preflight();
+    let _one = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = Lab::new(tag);
+    let config = lab.config(pmd);
+    let mut failed = Vec::new();
+    for start in 0..STARTS {
+        let retransmits = lab.client_syn_retransmits();
+        let mut rvsd = Rvsd::start(&lab, &config);
+        let nat = lab.get(NAT_VIP);
+        let fullnat = lab.get(FULLNAT_VIP);
+        let retransmitted = lab.client_syn_retransmits() - retransmits;
+        let log = rvsd.log();
+        let report = rvsd.stop();
+        let neighbour_drops = ["neighbor_unresolved", "neighbor_queue_full"]
+            .iter()
+            .any(|r| !report["dropped"][r].is_null());
+        if nat.is_none() || fullnat.is_none() || retransmitted > 0 || neighbour_drops {
+            failed.push(format!(
+                "start {start}: nat {nat:?}, fullnat {fullnat:?}, {retransmitted} SYN(s) \
+                 retransmitted: {report:#}\n{log}"
+            ));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{pmd:?}: {} of {STARTS} starts lost packets of the first connections:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+/// Requests of the connection-per-request test, and the size of the client's port range
+/// (Linux's `connect` takes every other port of it): each port serves dozens of
+/// requests, each time while the director still holds its last connection in TIME_WAIT.
+const REQUESTS: usize = 3000;
+const PORTS: u16 = 200;
+
+#[test]
+fn lab_af_xdp_connection_per_request_load_creates_every_connection_opened() {
+    preflight();
+    let _one = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = Lab::new('w');
+    let client = lab.ns("c");
+    let range = format!(
+        "net.ipv4.ip_local_port_range={} {}",
+        50000,
+        50000 + PORTS - 1
+    );
+    must(&["ip", "netns", "exec", &client, "sysctl", "-qw", &range]);
+    let script = lab.dir.join("client.py");
+    std::fs::write(&script, CLIENT).expect("client script");
+    let mut rvsd = Rvsd::start(&lab, &lab.config(Pmd::AfXdp));
+    let started = Instant::now();
+    let out = run(&[
+        "ip",
+        "netns",
+        "exec",
+        &client,
+        "python3",
+        script.to_str().expect("utf-8 path"),
+        NAT_VIP,
+        &REQUESTS.to_string(),
+        "4",
+        "120",
+    ]);
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let counts: Vec<u64> = text
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let log = rvsd.log();
+    let report = rvsd.stop();
+    let [opened, failed] = counts[..] else {
+        panic!(
+            "the client printed {text:?}: {}\n{log}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    eprintln!(
+        "{opened} connections opened, {failed} failed, in {took:?}; director: {} created, {} \
+         reused",
+        report["connections_created"], report["connections_reused"]
+    );
+    assert_eq!(
+        (opened, failed),
+        (REQUESTS as u64, 0),
+        "every request connects: {report:#}\n{log}"
+    );
+    assert_eq!(
+        report["connections_created"].as_u64(),
+        Some(opened),
+        "one director connection per client connection: {report:#}"
+    );
+    let reused = report["connections_reused"].as_u64().unwrap_or(0);
+    assert!(
+        reused > 0,
+        "the client reused ports the director still held: {report:#}"
+    );
+}
+
+#[test]
+fn lab_af_xdp_first_connections_after_start_connect_at_once() {
+    first_connections_after_start(Pmd::AfXdp, 's');
+}
+
+#[test]
+fn lab_af_packet_first_connections_after_start_connect_at_once() {
+    first_connections_after_start(Pmd::AfPacket, 'q');
 }
 
 #[test]

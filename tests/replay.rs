@@ -480,18 +480,24 @@ forward = "nat"
         &[],
     );
     let out = &run.out["lan0"];
-    assert_eq!(out.len(), 2, "an ARP request, then the SYN");
-    let (t0, request) = &out[0];
-    assert_eq!(*t0, secs(1.0));
-    assert_eq!(&request[0..6], &[0xff; 6], "broadcast");
-    assert_eq!(&request[12..14], &[0x08, 0x06], "ARP");
-    assert_eq!(&request[20..22], &[0, 1], "request");
-    assert_eq!(&request[38..42], &[10, 1, 0, 13], "asks for the real");
-    let (t1, forwarded) = &out[1];
-    assert_eq!(*t1, secs(1.5), "stamped with the reply that released it");
+    // Unanswered, the neighbour is asked again every 200 ms; the replay clock moves with
+    // the frames, so the request due at 1.2 s goes out with the reply's frame at 1.5 s,
+    // just before the reply is learned.
+    assert_eq!(out.len(), 3, "an ARP request, a second one, then the SYN");
+    for (i, t) in [(0, 1.0), (1, 1.5)] {
+        let (ts, request) = &out[i];
+        assert_eq!(*ts, secs(t));
+        assert_eq!(&request[0..6], &[0xff; 6], "broadcast");
+        assert_eq!(&request[12..14], &[0x08, 0x06], "ARP");
+        assert_eq!(&request[20..22], &[0, 1], "request");
+        assert_eq!(&request[38..42], &[10, 1, 0, 13], "asks for the real");
+    }
+    let (t2, forwarded) = &out[2];
+    assert_eq!(*t2, secs(1.5), "stamped with the reply that released it");
     let seen = verify(forwarded);
     assert_eq!(seen.dst_mac, real_mac);
     assert_eq!(seen.dst.to_string(), "10.1.0.13");
+    assert_eq!(run.summary["neighbor_requests"], 2);
     assert_eq!(run.summary["neighbors_learned"], 1);
 }
 
@@ -557,4 +563,205 @@ fn a_persistence_template_lives_as_long_as_the_connections_it_controls() {
     let second = verify(&out[5].1);
     assert_eq!(second.sport, 4001);
     assert_eq!(second.dst, first, "a template in use must not expire");
+}
+
+/// A service of two reals under `[behaviour] conn_reuse_mode = MODE` (plus `extra`
+/// service lines), forwarding with `forward`.
+fn reuse_config(mode: u8, forward: &str, extra: &str) -> String {
+    config(&format!(
+        r#"
+[behaviour]
+conn_reuse_mode = {mode}
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+{extra}
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "{forward}"
+
+[[service.real]]
+ip = "10.1.0.12"
+forward = "{forward}"
+"#
+    ))
+}
+
+/// A segment from client 1, port `sport`, to the VIP at `t` seconds.
+fn from_client(t: f64, sport: u16, flags: Flags) -> Record {
+    let f = tcp(
+        GW_MAC,
+        WAN_MAC,
+        (&client(1), sport),
+        ("10.0.0.100", 80),
+        flags,
+        b"",
+    );
+    (secs(t), f)
+}
+
+/// A NAT segment from real 1 (10.1.0.11:80) to client 1, port `dport`, at `t` seconds.
+fn from_real1(t: f64, dport: u16, flags: Flags) -> Record {
+    let f = tcp(
+        REAL1_MAC,
+        LAN_MAC,
+        ("10.1.0.11", 80),
+        (&client(1), dport),
+        flags,
+        b"",
+    );
+    (secs(t), f)
+}
+
+/// The real (by destination MAC: DR keeps the VIP as destination) each frame toward the
+/// reals went to, in order.
+fn reals_reached(run: &ReplayRun) -> Vec<&'static str> {
+    run.out["lan0"]
+        .iter()
+        .map(|(_, f)| match verify(f).dst_mac {
+            m if m == mac(REAL1_MAC) => "real1",
+            m if m == mac(REAL2_MAC) => "real2",
+            other => panic!("a frame to {other:x?}"),
+        })
+        .collect()
+}
+
+const RST: Flags = Flags {
+    syn: false,
+    ack: false,
+    fin: false,
+    rst: true,
+};
+
+/// A NAT connection from client 1 port 5000 to real 1, closed down to TIME_WAIT (`close`
+/// false) or reset to CLOSE (`close` true), then a new SYN on the same port at 10 s.
+fn closed_then_syn(close: bool) -> (Vec<Record>, Vec<Record>) {
+    let mut wan = vec![from_client(1.0, 5000, SYN), from_client(1.2, 5000, ACK)];
+    let mut lan = vec![from_real1(1.1, 5000, SYNACK)];
+    if close {
+        wan.push(from_client(2.0, 5000, RST)); // ESTABLISHED -> CLOSE
+    } else {
+        wan.push(from_client(2.0, 5000, FINACK)); // -> CLOSE_WAIT
+        lan.push(from_real1(2.1, 5000, FINACK)); // -> TIME_WAIT
+        wan.push(from_client(2.2, 5000, ACK));
+    }
+    wan.push(from_client(10.0, 5000, SYN));
+    (wan, lan)
+}
+
+#[test]
+fn a_new_syn_on_a_time_wait_or_close_entry_is_scheduled_afresh_unless_mode_0() {
+    for close in [false, true] {
+        let state = if close { "CLOSE" } else { "TIME_WAIT" };
+        let (wan, lan) = closed_then_syn(close);
+        let sent = wan.len();
+        let fresh = replay(
+            &format!("reuse-1-{close}"),
+            &reuse_config(1, "nat", ""),
+            &[("wan0", wan.clone()), ("lan0", lan.clone())],
+            &[],
+        );
+        let reached = reals_reached(&fresh);
+        assert_eq!(
+            reached.len(),
+            sent,
+            "{state}: every client segment forwarded"
+        );
+        assert!(
+            reached[..sent - 1].iter().all(|r| *r == "real1"),
+            "{state}: {reached:?}"
+        );
+        assert_eq!(
+            reached[sent - 1],
+            "real2",
+            "{state}: mode 1: the new SYN is a new connection, rr's next pick"
+        );
+        let s = &fresh.summary;
+        assert_eq!(s["connections_created"], 2, "{state}: {s}");
+        assert_eq!(s["connections_reused"], 1, "{state}: {s}");
+        assert_eq!(
+            s["connections_expired"], 1,
+            "{state}: the old entry went: {s}"
+        );
+        assert_eq!(s["dropped"], serde_json::json!({}), "{state}: {s}");
+        let last = verify(&fresh.out["lan0"][sent - 1].1);
+        assert_eq!(
+            (last.dst.to_string().as_str(), last.sport),
+            ("10.1.0.12", 5000)
+        );
+
+        let kept = replay(
+            &format!("reuse-0-{close}"),
+            &reuse_config(0, "nat", ""),
+            &[("wan0", wan), ("lan0", lan)],
+            &[],
+        );
+        let reached = reals_reached(&kept);
+        assert_eq!(
+            reached,
+            vec!["real1"; sent],
+            "{state}: mode 0 keeps the old real"
+        );
+        assert_eq!(kept.summary["connections_created"], 1, "{state}");
+        assert_eq!(kept.summary["connections_reused"], 0, "{state}");
+    }
+}
+
+#[test]
+fn bit_2_lets_a_new_syn_replace_a_direct_routing_entry_in_fin_wait() {
+    // DR: the director sees only the client's side; a client FIN from ESTABLISHED is
+    // FIN_WAIT, the last state it sees before the client reuses the port.
+    let wan = vec![
+        from_client(1.0, 6000, SYN),
+        from_client(1.1, 6000, ACK),
+        from_client(2.0, 6000, FINACK),
+        from_client(5.0, 6000, SYN),
+    ];
+    let run = |mode: u8| {
+        let r = replay(
+            &format!("finwait-{mode}"),
+            &reuse_config(mode, "dr", ""),
+            &[("wan0", wan.clone())],
+            &[],
+        );
+        (reals_reached(&r), r.summary)
+    };
+    let (reached, s) = run(3);
+    assert_eq!(reached, ["real1", "real1", "real1", "real2"], "mode 3");
+    assert_eq!(
+        (
+            s["connections_created"].as_u64(),
+            s["connections_reused"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    let (reached, s) = run(1);
+    assert_eq!(reached, ["real1"; 4], "mode 1 leaves FIN_WAIT alone");
+    assert_eq!(
+        (
+            s["connections_created"].as_u64(),
+            s["connections_reused"].as_u64()
+        ),
+        (Some(1), Some(0))
+    );
+}
+
+#[test]
+fn a_persistent_service_keeps_the_template_real_for_a_reused_port() {
+    let (wan, lan) = closed_then_syn(false);
+    let sent = wan.len();
+    let run = replay(
+        "reuse-persistent",
+        &reuse_config(1, "nat", "persistence = 300"),
+        &[("wan0", wan), ("lan0", lan)],
+        &[],
+    );
+    // rr's next pick would be real 2: the template's real 1 wins, on the old entry.
+    assert_eq!(reals_reached(&run), vec!["real1"; sent]);
+    assert_eq!(run.summary["connections_created"], 1);
+    assert_eq!(run.summary["connections_reused"], 0);
 }

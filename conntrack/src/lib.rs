@@ -9,7 +9,7 @@
 //! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]:
 //! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
-//! `capacity`, `iter`.
+//! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`.
 //!
 //! Design:
 //! - **Capacity** is fixed at construction: a slab of connection slots, an

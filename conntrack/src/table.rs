@@ -166,6 +166,26 @@ impl ConnTable {
         self.slab.get(id.0).map(|e| &e.conn)
     }
 
+    /// Whether a new SYN from the client may take the place of connection `id` (IPVS's
+    /// `is_new_conn_expected`, for a non-zero `conn_reuse_mode`): a TCP connection in
+    /// TIME_WAIT or CLOSE, or, when `fin_wait` is set (mode bit 2), in FIN_WAIT with
+    /// nothing seen from the real (DR and TUN: FIN_WAIT is the last state the director
+    /// sees there). A connection controlled by a persistence template never gives way, so
+    /// the client stays on the template's real. `false` for a stale `id`.
+    pub fn gives_way_to_new_syn(&self, id: ConnId, fin_wait: bool) -> bool {
+        let Some(e) = self.slab.get(id.0) else {
+            return false;
+        };
+        if e.conn.proto != Proto::Tcp || e.template != NO_TEMPLATE {
+            return false;
+        }
+        match e.conn.state {
+            TcpState::TimeWait | TcpState::Close => true,
+            TcpState::FinWait => fin_wait && e.no_output,
+            _ => false,
+        }
+    }
+
     /// Live connections, in slot order (O(capacity): control path only).
     pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
         self.slab.iter().map(|(i, e)| (ConnId(i), &e.conn))

@@ -485,3 +485,49 @@ fn memory_accounting_is_reported() {
     let per_conn = t.memory_bytes() / t.capacity();
     assert!(per_conn >= ConnTable::slot_bytes() + 32, "{per_conn}");
 }
+
+#[test]
+fn only_closing_uncontrolled_tcp_connections_give_way_to_a_new_syn() {
+    let mut t = table();
+    // NAT: ESTABLISHED never, CLOSE_WAIT never, TIME_WAIT always.
+    let id = established(&mut t, 1, 0);
+    assert!(!t.gives_way_to_new_syn(id, true));
+    step(&mut t, id, IN, FIN_ACK, S, TcpState::CloseWait, 60);
+    assert!(!t.gives_way_to_new_syn(id, true));
+    step(&mut t, id, OUT, FIN_ACK, S, TcpState::TimeWait, 120);
+    assert!(t.gives_way_to_new_syn(id, false));
+    // CLOSE (a reset).
+    let id = established(&mut t, 2, 0);
+    step(&mut t, id, IN, RST, S, TcpState::Close, 10);
+    assert!(t.gives_way_to_new_syn(id, false));
+    // FIN_WAIT seen from the real's side (NAT): IPVS keeps it even with bit 2.
+    let id = established(&mut t, 3, 0);
+    step(&mut t, id, OUT, FIN_ACK, S, TcpState::FinWait, 120);
+    assert!(!t.gives_way_to_new_syn(id, true));
+    // FIN_WAIT of a DR connection (no reply ever seen): only with bit 2.
+    let id = t
+        .insert(conn(Proto::Tcp, ForwardMode::Dr, 4, 40000), 0)
+        .unwrap();
+    step(&mut t, id, IN, SYN, 0, TcpState::SynRecv, 60);
+    step(&mut t, id, IN, ACK, 0, TcpState::Established, 900);
+    step(&mut t, id, IN, FIN_ACK, S, TcpState::FinWait, 120);
+    assert!(!t.gives_way_to_new_syn(id, false));
+    assert!(t.gives_way_to_new_syn(id, true));
+    // UDP never; a connection controlled by a template never; a stale id never.
+    let udp = t
+        .insert(conn(Proto::Udp, ForwardMode::Nat, 5, 40000), 0)
+        .unwrap();
+    assert!(!t.gives_way_to_new_syn(udp, true));
+    t.template_insert(template_key(6), 0, 60, 0).unwrap();
+    let controlled = NewConn {
+        template: Some(template_key(6)),
+        ..tcp_nat(6)
+    };
+    let id = t.insert(controlled, 0).unwrap();
+    step(&mut t, id, IN, SYN, 0, TcpState::SynRecv, 60);
+    step(&mut t, id, IN, ACK, 0, TcpState::Established, 900);
+    step(&mut t, id, IN, RST, S, TcpState::Close, 10);
+    assert!(!t.gives_way_to_new_syn(id, true));
+    t.remove(id);
+    assert!(!t.gives_way_to_new_syn(id, true));
+}

@@ -265,7 +265,7 @@ fn bench(c: &mut Criterion) {
                     }
                     spent += start.elapsed();
                     clock += 61_000;
-                    w.tick(clock);
+                    w.tick(clock, &mut io);
                 }
                 spent
             })

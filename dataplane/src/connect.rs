@@ -5,6 +5,12 @@
 //! without ACK or RST, any UDP datagram): the persistence template is consulted first,
 //! then the scheduler; FULLNAT takes a local port from the worker's pool; the connection
 //! and, for persistent services, the template are inserted into the worker's table.
+//!
+//! A hit from the client side is first held against `[behaviour]` (IPVS's sysctls, see
+//! [`crate::config`]): a new SYN on a closing connection expires it and is scheduled
+//! afresh (`conn_reuse_mode`); a connection whose real left the current snapshot is
+//! expired with its packet (`expire_nodest_conn`). A persistence template whose real has
+//! weight 0 is given up at its next use (`expire_quiescent_template`).
 
 use std::net::SocketAddr;
 
@@ -14,6 +20,8 @@ use rvs_conntrack::{
 };
 use rvs_schedulers::{Flow, SchedState};
 
+use crate::config::Behaviour;
+use crate::counters::WorkerCounters;
 use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
 use crate::service::{Service, Services};
@@ -30,6 +38,10 @@ pub struct ConnectCtx<'a> {
     pub lports: &'a mut LocalPorts,
     /// Round-robin cursor over a service's local addresses.
     pub laddr_cursor: &'a mut usize,
+    /// IPVS's sysctls of the current snapshot.
+    pub behaviour: Behaviour,
+    /// The worker's counters (connections expired, reused, ...).
+    pub counters: &'a mut WorkerCounters,
 }
 
 /// A packet's tuple and what the state machine needs of it.
@@ -73,7 +85,9 @@ impl ConnectCtx<'_> {
     /// Look the packet up; on a miss toward a service, schedule and insert a connection.
     pub fn connect(&mut self, t: &PacketTuple, now_ms: u64) -> Result<Connected, DropReason> {
         if let Some((id, dir)) = self.conns.lookup(&t.key) {
-            return Ok(Connected::Existing(id, dir));
+            if let Some(existing) = self.existing(id, dir, t)? {
+                return Ok(existing);
+            }
         }
         let services = self.services;
         let Some((idx, svc)) = services.find(t.key.proto, t.key.dst, t.key.dport) else {
@@ -138,6 +152,48 @@ impl ConnectCtx<'_> {
         Ok(Connected::New(id))
     }
 
+    /// A packet found connection `id`: use it (`Some`), or, when `[behaviour]` says so,
+    /// expire it and schedule the packet afresh (`None`: port reuse) or drop the packet
+    /// with it (the real was removed). Only packets from the client are held back.
+    fn existing(
+        &mut self,
+        id: ConnId,
+        dir: Direction,
+        t: &PacketTuple,
+    ) -> Result<Option<Connected>, DropReason> {
+        if dir == Direction::Reply {
+            return Ok(Some(Connected::Existing(id, dir)));
+        }
+        let mode = self.behaviour.conn_reuse_mode;
+        if mode != 0
+            && t.key.proto == Proto::Tcp
+            && may_open(t)
+            && self
+                .conns
+                .gives_way_to_new_syn(id, mode & Behaviour::REUSE_FIN_WAIT != 0)
+        {
+            self.expire_now(id);
+            self.counters.conns_reused += 1;
+            return Ok(None);
+        }
+        if self.behaviour.expire_nodest_conn && !self.services.has_dest(self.conns.get(id).dest) {
+            self.expire_now(id);
+            self.counters.nodest_expired += 1;
+            return Err(DropReason::RealRemoved);
+        }
+        Ok(Some(Connected::Existing(id, dir)))
+    }
+
+    /// Remove connection `id` at once, its FULLNAT local port back to the pool.
+    fn expire_now(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(id) {
+            if let Some(l) = c.local {
+                self.lports.release(l.ip(), l.port());
+            }
+            self.counters.conns_expired += 1;
+        }
+    }
+
     /// The real for a new connection, and the persistence template (with whether it
     /// already existed).
     fn choose_real(
@@ -156,10 +212,15 @@ impl ConnectCtx<'_> {
             let known = self
                 .conns
                 .template_lookup(&key, now_ms)
-                .and_then(|dest| svc.real_index(dest))
-                .filter(|&i| svc.sched.reals()[i].available);
+                .and_then(|dest| svc.real_index(dest));
             if let Some(i) = known {
-                return Ok((i, Some((key, true))));
+                let real = &svc.sched.reals()[i];
+                if self.behaviour.expire_quiescent_template && real.weight == 0 {
+                    // Scheduled afresh below; the template is pointed at the new pick.
+                    self.counters.quiescent_templates_expired += 1;
+                } else if real.available {
+                    return Ok((i, Some((key, true))));
+                }
             }
         }
         let flow = Flow {

@@ -39,8 +39,16 @@ pub struct WorkerCounters {
     pub drops: [u64; DropReason::ALL.len()],
     /// Connections created.
     pub conns_created: u64,
-    /// Connections expired.
+    /// Connections expired (timed out, or taken out by the three below).
     pub conns_expired: u64,
+    /// Closing connections a new SYN on their tuple expired to be scheduled afresh
+    /// (`conn_reuse_mode`).
+    pub conns_reused: u64,
+    /// Connections expired because their real was removed (`expire_nodest_conn`).
+    pub nodest_expired: u64,
+    /// Persistence templates given up because their real has weight 0
+    /// (`expire_quiescent_template`).
+    pub quiescent_templates_expired: u64,
     /// Packets handed to another worker because this one does not own them.
     pub redirected: u64,
     /// ARP replies and ICMP echo replies and neighbour advertisements sent.
@@ -69,6 +77,9 @@ impl WorkerCounters {
         }
         self.conns_created += other.conns_created;
         self.conns_expired += other.conns_expired;
+        self.conns_reused += other.conns_reused;
+        self.nodest_expired += other.nodest_expired;
+        self.quiescent_templates_expired += other.quiescent_templates_expired;
         self.redirected += other.redirected;
         self.duties_answered += other.duties_answered;
         self.neighbor_requests += other.neighbor_requests;
@@ -93,6 +104,9 @@ impl WorkerCounters {
                 .collect(),
             connections_created: self.conns_created,
             connections_expired: self.conns_expired,
+            connections_reused: self.conns_reused,
+            nodest_expired: self.nodest_expired,
+            quiescent_templates_expired: self.quiescent_templates_expired,
             redirected: self.redirected,
             duties_answered: self.duties_answered,
             neighbor_requests: self.neighbor_requests,
@@ -115,6 +129,12 @@ pub struct CounterSummary {
     pub connections_created: u64,
     /// Connections expired.
     pub connections_expired: u64,
+    /// Closing connections replaced by a new SYN on their tuple (`conn_reuse_mode`).
+    pub connections_reused: u64,
+    /// Connections expired because their real was removed (`expire_nodest_conn`).
+    pub nodest_expired: u64,
+    /// Templates given up because their real has weight 0 (`expire_quiescent_template`).
+    pub quiescent_templates_expired: u64,
     /// Packets handed between workers.
     pub redirected: u64,
     /// ARP/ND/echo answers sent.

@@ -37,11 +37,14 @@ pub enum DropReason {
     Fragment,
     /// The next hop never answered resolution; its waiting packets were dropped.
     NeighborUnresolved,
+    /// A client packet of a connection whose real was removed from its service; the
+    /// connection was expired with it (`expire_nodest_conn`).
+    RealRemoved,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -58,6 +61,7 @@ impl DropReason {
         DropReason::IcmpNoConnection,
         DropReason::Fragment,
         DropReason::NeighborUnresolved,
+        DropReason::RealRemoved,
     ];
 
     /// The metric label (snake case).
@@ -79,6 +83,7 @@ impl DropReason {
             DropReason::IcmpNoConnection => "icmp_no_connection",
             DropReason::Fragment => "fragment",
             DropReason::NeighborUnresolved => "neighbor_unresolved",
+            DropReason::RealRemoved => "real_removed",
         }
     }
 

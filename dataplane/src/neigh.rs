@@ -1,16 +1,21 @@
 //! The per-worker neighbour table (ARP for IPv4, ND for IPv6): (port, address) -> MAC.
 //!
 //! Entries are static (from the configuration; never changed by learning), learned (an
-//! answer arrived) or pending (a packet is waiting and requests are going out). Packets
+//! answer arrived) or pending (requests are going out; packets may be waiting). Packets
 //! for a pending neighbour wait in one preallocated pool shared by all neighbours, with a
 //! per-neighbour and a total limit; past either the packet is refused and counts as
-//! [`DropReason::NeighborQueueFull`]. Requests are rate-limited to one per
-//! [`NeighLimits::request_interval_ms`] per neighbour; a neighbour that stays unanswered
-//! for [`NeighLimits::pending_timeout_ms`] is forgotten and its packets are dropped.
+//! [`DropReason::NeighborQueueFull`]. A pending neighbour is asked again every
+//! [`NeighLimits::request_interval_ms`] from the periodic [`NeighTable::poll`], whether
+//! or not more packets come for it, until it answers or
+//! [`NeighLimits::pending_timeout_ms`] has passed: then it is forgotten and its packets
+//! are dropped. A request or an answer lost (say, in the moments after the director
+//! started) thus costs one interval, not the waiting packets.
 //!
 //! Learning only completes or refreshes entries the table already has: an unsolicited
 //! answer creates nothing (as Linux with `arp_accept = 0`), so a flood of forged
 //! answers cannot fill the table. Learned entries do not age; a new answer replaces the MAC.
+//! [`NeighTable::needs_request`] and [`NeighTable::watch`] make a pending entry without a
+//! packet: workers use them to resolve the next hops they will need before traffic comes.
 //!
 //! Nothing allocates after [`NeighTable::new`]: the entry map and the packet pool are
 //! sized there, and packets leave through caller-supplied closures.
@@ -32,7 +37,7 @@ pub struct NeighLimits {
     pub queue_total: usize,
     /// Packets waiting for one neighbour.
     pub queue_per_neighbor: usize,
-    /// Least time between two requests for one neighbour.
+    /// Time between two requests for one unanswered neighbour.
     pub request_interval_ms: u64,
     /// A pending neighbour unanswered this long is forgotten, its packets dropped.
     pub pending_timeout_ms: u64,
@@ -40,13 +45,15 @@ pub struct NeighLimits {
 
 impl Default for NeighLimits {
     /// 4096 entries; 1024 waiting packets, 16 per neighbour (Linux's `unres_qlen` order
-    /// of magnitude); one request per second; 3 s to answer (Linux: 3 probes, 1 s apart).
+    /// of magnitude); a request every 200 ms until answered, 3 s to answer (Linux: 3
+    /// probes 1 s apart; more often here, so that one lost request or answer costs a
+    /// waiting SYN 200 ms instead of a TCP retransmission).
     fn default() -> Self {
         Self {
             max_entries: 4096,
             queue_total: 1024,
             queue_per_neighbor: 16,
-            request_interval_ms: 1000,
+            request_interval_ms: 200,
             pending_timeout_ms: 3000,
         }
     }
@@ -279,6 +286,17 @@ impl<B: PacketBuf> NeighTable<B> {
         due
     }
 
+    /// Wait for an answer about `ip` on `port` without asking now: a pending entry (made
+    /// when there is room) as if asked at `now_ms`, so that an answer another worker
+    /// asked for completes it and, without one, [`poll`](Self::poll) asks after an
+    /// interval. Does nothing for a resolved or already pending neighbour.
+    pub fn watch(&mut self, port: PortId, ip: IpAddr, now_ms: u64) {
+        let max = self.max_entries();
+        if let Some(e) = Self::pending_entry(&mut self.entries, max, (port, ip), now_ms) {
+            e.last_request_ms.get_or_insert(now_ms);
+        }
+    }
+
     /// Send `pkt` toward `ip` on `port`: ready with the MAC, queued (with whether a request
     /// is due), or refused when the neighbour's queue, the pool or the table is full.
     pub fn resolve(&mut self, port: PortId, ip: IpAddr, pkt: B, now_ms: u64) -> Resolution<B> {
@@ -324,20 +342,41 @@ impl<B: PacketBuf> NeighTable<B> {
         }
     }
 
-    /// Forget pending neighbours unanswered for [`NeighLimits::pending_timeout_ms`]; their
-    /// packets go to `dropped` (counted as unresolved). Scans the table: call it
-    /// periodically (e.g. every 100 ms), not per packet. Returns the entries removed.
-    pub fn expire(&mut self, now_ms: u64, mut dropped: impl FnMut(B)) -> usize {
-        let timeout = self.limits.pending_timeout_ms;
+    /// The periodic work: forget pending neighbours unanswered for
+    /// [`NeighLimits::pending_timeout_ms`], their packets going to `dropped` (counted as
+    /// unresolved); for every other pending neighbour whose last request is
+    /// [`NeighLimits::request_interval_ms`] old, call `ask`, which sends a request now
+    /// and says so (counted), or returns false to be asked at the next call. Scans the table: call it periodically (every few milliseconds), not per
+    /// packet. Returns the entries removed.
+    pub fn poll(
+        &mut self,
+        now_ms: u64,
+        mut dropped: impl FnMut(B),
+        mut ask: impl FnMut(PortId, IpAddr) -> bool,
+    ) -> usize {
+        let (timeout, interval) = (
+            self.limits.pending_timeout_ms,
+            self.limits.request_interval_ms,
+        );
         let (pool, counters) = (&mut self.pool, &mut self.counters);
         let before = self.entries.len();
-        self.entries.retain(|_, e| {
-            let stale =
-                matches!(e.kind, Kind::Pending) && now_ms >= e.since_ms.saturating_add(timeout);
-            if stale {
-                counters.unresolved += pool.drain(e, &mut dropped) as u64;
+        self.entries.retain(|&(port, ip), e| {
+            if !matches!(e.kind, Kind::Pending) {
+                return true;
             }
-            !stale
+            if now_ms >= e.since_ms.saturating_add(timeout) {
+                counters.unresolved += pool.drain(e, &mut dropped) as u64;
+                return false;
+            }
+            let due = match e.last_request_ms {
+                None => true,
+                Some(last) => now_ms >= last.saturating_add(interval),
+            };
+            if due && ask(port, ip) {
+                e.last_request_ms = Some(now_ms);
+                counters.requests += 1;
+            }
+            true
         });
         let removed = before - self.entries.len();
         counters.expired += removed as u64;
@@ -457,13 +496,13 @@ mod tests {
         let mut t = table(NeighLimits::default());
         let (a, b) = (ip("10.1.0.20"), ip("2001:db8::20"));
         assert!(t.needs_request(P0, a, 1000));
-        assert!(!t.needs_request(P0, a, 1999));
+        assert!(!t.needs_request(P0, a, 1199));
         assert!(
-            t.needs_request(P0, b, 1999),
+            t.needs_request(P0, b, 1199),
             "another neighbour has its own budget"
         );
-        assert!(t.needs_request(P0, a, 2000));
-        assert!(!t.needs_request(P0, a, 2500));
+        assert!(t.needs_request(P0, a, 1200));
+        assert!(!t.needs_request(P0, a, 1300));
         assert_eq!(t.counters().requests, 3);
         t.learn(P0, a, MAC, |_| {});
         assert!(
@@ -521,8 +560,9 @@ mod tests {
         t.resolve(P0, a, pkt(2), 10);
         t.resolve(P0, b, pkt(3), 2000);
         let mut dropped = Vec::new();
-        assert_eq!(t.expire(2999, |p| dropped.push(p.data()[0])), 0);
-        assert_eq!(t.expire(3000, |p| dropped.push(p.data()[0])), 1);
+        let no_ask = |_: PortId, _: IpAddr| true;
+        assert_eq!(t.poll(2999, |p| dropped.push(p.data()[0]), no_ask), 0);
+        assert_eq!(t.poll(3000, |p| dropped.push(p.data()[0]), no_ask), 1);
         assert_eq!(dropped, [1, 2]);
         assert_eq!(t.counters().unresolved, 2);
         assert_eq!(t.counters().expired, 1);
@@ -556,6 +596,86 @@ mod tests {
             t.resolve(P0, ip("10.0.0.1"), pkt(1), 0),
             Resolution::Full(_)
         ));
-        assert_eq!(t.expire(u64::MAX, |_| {}), 1);
+        assert_eq!(t.poll(u64::MAX, |_| {}, |_, _| true), 1);
+    }
+
+    #[test]
+    fn unanswered_neighbours_are_asked_again_every_interval_until_the_deadline() {
+        let mut t = table(NeighLimits::default());
+        let (a, b) = (ip("10.1.0.20"), ip("10.1.0.21"));
+        assert!(is_queued(&t.resolve(P0, a, pkt(1), 0), true));
+        // b has no packet: a worker resolving a next hop before traffic comes.
+        assert!(t.needs_request(P1, b, 50));
+        let mut asked = Vec::new();
+        for now in (0..3000).step_by(10) {
+            t.poll(
+                now,
+                |_| panic!("nothing is due yet"),
+                |p, i| {
+                    asked.push((now, p, i));
+                    true
+                },
+            );
+        }
+        let times = |who| -> Vec<u64> {
+            asked
+                .iter()
+                .filter(|(_, _, i)| *i == who)
+                .map(|(t, _, _)| *t)
+                .collect()
+        };
+        let want: Vec<u64> = (1..15).map(|k| k * 200).collect();
+        assert_eq!(times(a), want, "every 200 ms after the first");
+        assert_eq!(
+            times(b),
+            want.iter()
+                .map(|t| t + 50)
+                .filter(|&t| t < 3000)
+                .collect::<Vec<_>>()
+        );
+        assert!(asked
+            .iter()
+            .all(|(_, p, i)| *p == if *i == a { P0 } else { P1 }));
+        assert_eq!(t.counters().requests, 2 + asked.len() as u64);
+        // An answer stops the requests; the deadline drops what still waits.
+        t.learn(P1, b, MAC, |_| {});
+        let mut dropped = Vec::new();
+        let mut more = 0;
+        t.poll(
+            3000,
+            |p| dropped.push(p.data()[0]),
+            |_, _| {
+                more += 1;
+                true
+            },
+        );
+        assert_eq!((dropped, more), (vec![1], 0));
+        assert_eq!(t.lookup(P1, b), Some(MAC));
+    }
+
+    #[test]
+    fn a_watched_neighbour_learns_without_asking_and_asks_after_an_interval() {
+        let mut t = table(NeighLimits::default());
+        let (a, b) = (ip("10.1.0.20"), ip("10.1.0.21"));
+        t.watch(P0, a, 0);
+        t.watch(P0, b, 0);
+        t.watch(P1, ip("10.1.0.11"), 0); // static: nothing to wait for
+        assert_eq!(t.len(), 3);
+        assert_eq!(t.counters().requests, 0);
+        assert_eq!(t.learn(P0, a, MAC, |_| panic!("nothing waits")), 0);
+        assert_eq!(t.lookup(P0, a), Some(MAC));
+        let mut asked = Vec::new();
+        for now in [100, 199, 200, 300] {
+            t.poll(
+                now,
+                |_| {},
+                |_, i| {
+                    asked.push((now, i));
+                    true
+                },
+            );
+        }
+        assert_eq!(asked, [(200, b)], "b unanswered: asked one interval later");
+        assert_eq!(t.counters().requests, 1);
     }
 }

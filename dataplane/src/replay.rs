@@ -110,7 +110,7 @@ pub fn run_config(
             .ok_or_else(|| ReplayError::UnknownPort {
                 port: frame.port.into(),
             })?;
-        worker.tick(now);
+        worker.tick(now, &mut io);
         match HeapBuf::from_frame(frame.data) {
             Ok(buf) => worker.process(port, buf, now, &mut io),
             Err(_) => worker.count_oversize(frame.data.len()),

@@ -110,6 +110,9 @@ pub struct Services {
     by_key: HashMap<(Proto, IpAddr, u16), usize>,
     vips: HashSet<IpAddr>,
     laddrs: HashSet<IpAddr>,
+    /// Indexed by [`DestId`]: whether the real is in this table (ids are dense and each
+    /// belongs to one service, so this says "still among its service's reals").
+    dests: Vec<bool>,
 }
 
 impl Services {
@@ -146,6 +149,13 @@ impl Services {
                 .insert((spec.proto, spec.vip, spec.port), out.list.len());
             out.vips.insert(spec.vip);
             out.laddrs.extend(spec.laddrs.iter().copied());
+            for r in sched.reals() {
+                let i = r.id as usize;
+                if i >= out.dests.len() {
+                    out.dests.resize(i + 1, false);
+                }
+                out.dests[i] = true;
+            }
             out.list.push(Service {
                 id,
                 proto: spec.proto,
@@ -178,6 +188,13 @@ impl Services {
     #[inline]
     pub fn is_laddr(&self, addr: IpAddr) -> bool {
         self.laddrs.contains(&addr)
+    }
+
+    /// True when real `dest` is among the reals of its service in this table (false once
+    /// it was removed, or its service was).
+    #[inline]
+    pub fn has_dest(&self, dest: DestId) -> bool {
+        self.dests.get(dest as usize).copied().unwrap_or(false)
     }
 
     /// All services in configuration order.

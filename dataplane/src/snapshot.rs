@@ -9,7 +9,7 @@ use hashbrown::HashSet;
 use rvs_conntrack::Timeouts;
 use rvs_schedulers::BuildError;
 
-use crate::config::{Config, IpNet, NeighborConfig, PortId};
+use crate::config::{Behaviour, Config, IpNet, NeighborConfig, PortId};
 use crate::route::RouteTable;
 use crate::service::{IdRegistry, Services};
 
@@ -57,14 +57,34 @@ pub struct Snapshot {
     pub routes: RouteTable,
     /// Static neighbours.
     pub neighbors: Vec<NeighborConfig>,
+    /// Every next hop forwarding will need, on its port: route gateways and the next hop
+    /// of each real (resolved ahead of traffic when a live director starts).
+    pub next_hops: Vec<(PortId, IpAddr)>,
     /// The director's own addresses (all ports).
     pub own: HashSet<IpAddr>,
     /// Timeouts.
     pub timeouts: Timeouts,
+    /// IPVS's sysctls (`[behaviour]`).
+    pub behaviour: Behaviour,
     /// Worker count (steering).
     pub workers: u16,
     /// Connections per worker.
     pub conn_capacity: usize,
+}
+
+/// Route gateways and the next hop of every real, each once.
+fn next_hops(config: &Config, services: &Services, routes: &RouteTable) -> Vec<(PortId, IpAddr)> {
+    let gateways = config.routes.iter().filter_map(|r| Some((r.port, r.via?)));
+    let reals = services
+        .list()
+        .iter()
+        .flat_map(|s| s.sched.reals())
+        .filter_map(|r| routes.lookup(r.addr))
+        .map(|hit| (hit.port, hit.next_hop));
+    let mut all: Vec<_> = gateways.chain(reals).collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 /// Ethernet MTU assumed for every port until ports carry their own.
@@ -98,12 +118,17 @@ impl Snapshot {
             .iter()
             .flat_map(|p| p.addresses.iter().map(|n| n.addr()))
             .collect();
+        let services = Services::build(&config.services, ids)?;
+        let routes = RouteTable::from_config(config);
+        let next_hops = next_hops(config, &services, &routes);
         Ok(Self {
-            services: Services::build(&config.services, ids)?,
-            routes: RouteTable::from_config(config),
+            services,
+            routes,
+            next_hops,
             neighbors: config.neighbors.clone(),
             own,
             timeouts: config.timeouts,
+            behaviour: config.behaviour,
             workers: config.dataplane.workers,
             conn_capacity: config.dataplane.conn_capacity,
             ports,
@@ -115,12 +140,16 @@ impl Snapshot {
     /// service whose scheduling is unchanged keeps its scheduler table (and so, on every
     /// worker, its scheduler state).
     pub fn rebuild(&self, config: &Config, ids: &mut IdRegistry) -> Result<Self, BuildError> {
+        let services = Services::rebuild(&config.services, ids, Some(&self.services))?;
+        let routes = RouteTable::from_config(config);
         Ok(Self {
-            services: Services::rebuild(&config.services, ids, Some(&self.services))?,
-            routes: RouteTable::from_config(config),
+            next_hops: next_hops(config, &services, &routes),
+            services,
+            routes,
             neighbors: config.neighbors.clone(),
             own: self.own.clone(),
             timeouts: config.timeouts,
+            behaviour: config.behaviour,
             workers: self.workers,
             conn_capacity: self.conn_capacity,
             ports: self.ports.clone(),
@@ -146,5 +175,66 @@ impl Snapshot {
     #[inline]
     pub fn answers_for(&self, addr: IpAddr) -> bool {
         self.own.contains(&addr) || self.services.is_vip(addr) || self.services.is_laddr(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_hops_are_gateways_and_reals_once_each() {
+        let text = r#"
+[[port]]
+name = "wan0"
+device = "mem"
+addresses = ["10.0.0.1/24"]
+[[port]]
+name = "lan0"
+device = "mem"
+addresses = ["10.1.0.1/24"]
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "wan0"
+[[route]]
+prefix = "10.2.0.0/16"
+via = "10.1.0.254"
+port = "lan0"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+[[service.real]]
+ip = "10.2.0.5"
+forward = "nat"
+[[service]]
+proto = "udp"
+vip = "10.0.0.100"
+port = 53
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+[[service.real]]
+ip = "2001:db8::5"
+forward = "tun"
+"#;
+        let config = Config::parse(text, "t.toml").unwrap();
+        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let (wan, lan) = (PortId(0), PortId(1));
+        // 10.2.0.5 is behind 10.1.0.254; 10.1.0.11 is on-link (twice, listed once);
+        // 2001:db8::5 has no route and is left out.
+        assert_eq!(
+            snap.next_hops,
+            [
+                (wan, ip("10.0.0.254")),
+                (lan, ip("10.1.0.11")),
+                (lan, ip("10.1.0.254"))
+            ]
+        );
     }
 }

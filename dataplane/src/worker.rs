@@ -52,6 +52,8 @@ pub struct Worker<B: PacketBuf> {
     counters: WorkerCounters,
     traffic: TrafficTable,
     generation: u64,
+    /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
+    asks: Vec<(PortId, IpAddr)>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -69,6 +71,7 @@ impl<B: PacketBuf> Worker<B> {
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),
             generation: 0,
+            asks: Vec::with_capacity(ASKS_PER_TICK),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -192,8 +195,14 @@ impl<B: PacketBuf> Worker<B> {
         &self.conns
     }
 
-    /// Advance the clock: expire connections and unanswered neighbours.
-    pub fn tick(&mut self, now_ms: u64) {
+    /// Free FULLNAT local ports of `laddr` on this worker (`None`: not a local address).
+    pub fn local_ports_free(&self, laddr: IpAddr) -> Option<usize> {
+        self.lports.free(laddr)
+    }
+
+    /// Advance the clock: expire connections; ask unanswered neighbours again and
+    /// forget those past their deadline (see [`crate::neigh`]).
+    pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
         let expired = self.conns.expire(now_ms, |c: &Conn| {
             if let Some(l) = c.local {
@@ -201,10 +210,41 @@ impl<B: PacketBuf> Worker<B> {
             }
         });
         self.counters.conns_expired += expired as u64;
-        let counters = &mut self.counters;
-        self.neigh.expire(now_ms, |_pkt| {
-            counters.drop(DropReason::NeighborUnresolved);
-        });
+        let (counters, asks) = (&mut self.counters, &mut self.asks);
+        self.neigh.poll(
+            now_ms,
+            |_pkt| counters.drop(DropReason::NeighborUnresolved),
+            |port, ip| {
+                // Bounded per tick; the rest are asked at the next one.
+                let room = asks.len() < asks.capacity();
+                if room {
+                    asks.push((port, ip));
+                }
+                room
+            },
+        );
+        for i in 0..self.asks.len() {
+            let (port, ip) = self.asks[i];
+            self.solicit(port, ip, io);
+        }
+        self.asks.clear();
+    }
+
+    /// Resolve every next hop the configuration will need (route gateways, reals) that
+    /// is not resolved yet, before traffic needs them: a live director does it when it
+    /// starts. With `ask`, send the requests now; without, only wait for the answers (one
+    /// worker asks, and every worker learns each answer). Unanswered, they are asked
+    /// again like any pending neighbour, and forgotten at the deadline (no packet waits
+    /// on them).
+    pub fn resolve_next_hops<I: Io<Buf = B>>(&mut self, now_ms: u64, ask: bool, io: &mut I) {
+        let snap = Arc::clone(&self.snap);
+        for &(port, ip) in &snap.next_hops {
+            if !ask {
+                self.neigh.watch(port, ip, now_ms);
+            } else if self.neigh.needs_request(port, ip, now_ms) {
+                self.solicit(port, ip, io);
+            }
+        }
     }
 
     /// Run one received frame through the pipeline.
@@ -272,6 +312,8 @@ impl<B: PacketBuf> Worker<B> {
                     conns: &mut self.conns,
                     lports: &mut self.lports,
                     laddr_cursor: &mut self.laddr_cursor,
+                    behaviour: self.snap.behaviour,
+                    counters: &mut self.counters,
                 };
                 let connected = ctx.connect(&tuple, now_ms)?;
                 let new = matches!(connected, Connected::New(_));
@@ -612,6 +654,9 @@ fn rewrite_icmp_error(
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }
+
+/// Most neighbour requests one tick sends again (the others are due at the next tick).
+const ASKS_PER_TICK: usize = 64;
 
 /// ICMP errors one worker may send per second. Linux limits per destination
 /// (`icmp_ratelimit`); one budget per worker keeps this allocation-free and still stops a

@@ -180,6 +180,9 @@ pub enum Problem {
         /// Line of the first definition.
         first_line: usize,
     },
+    /// A `conn_reuse_mode` with bits other than 1 and 2.
+    #[error("conn_reuse_mode {0} has unknown bits (expected 0..=3: bit 1 TIME_WAIT and CLOSE, bit 2 also FIN_WAIT)")]
+    BadConnReuseMode(u8),
     /// The control socket path is empty.
     #[error("`socket` must not be empty")]
     EmptySocketPath,

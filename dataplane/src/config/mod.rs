@@ -13,12 +13,34 @@
 //! | `dpdk.eal_args`, `port.addresses`, routes, neighbours, services | empty |
 //! | `port.mac` | none: the device's own MAC |
 //! | `timeouts` | IPVS's: tcp 900, tcpfin 120, udp 300 |
+//! | `behaviour` | IPVS's sysctls: `conn_reuse_mode` 1, `expire_nodest_conn` and `expire_quiescent_template` false |
 //! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
 //! | `service.scheduler` | `wlc` (ipvsadm's default) |
 //! | `service.persistence`, `service.flags`, `service.laddrs` | off / none |
 //! | `service.persistence_mask` | the whole address (`255.255.255.255`, `128`) |
 //! | `real.port` | the service's port |
 //! | `real.weight`, `real.forward`, `real.upper`, `real.lower` | 1, `dr` (ipvsadm's `-g`), 0, 0 |
+//!
+//! # `[behaviour]`: IPVS's sysctls, and where rvs departs from them
+//!
+//! - `conn_reuse_mode` (0..=3): as IPVS, a new SYN (SYN without ACK or RST) from the
+//!   client that finds its tuple's old connection in TIME_WAIT or CLOSE expires it (a
+//!   FULLNAT local port goes back to the pool) and is scheduled afresh; bit 2 adds
+//!   FIN_WAIT for connections whose real was never seen answering (DR and TUN, IPVS's
+//!   `NOOUTPUT`), where FIN_WAIT is the last state the director sees. A connection
+//!   controlled by a persistence template is kept, so it stays on the template's real.
+//!   0 keeps the old entry (and its real). Values with other bits are refused, where
+//!   IPVS accepts any integer.
+//! - `expire_nodest_conn`: when set, a client packet of a connection whose real is no
+//!   longer among its service's reals in the current snapshot expires the connection and
+//!   is dropped (`real_removed`). **Departure:** when unset, IPVS drops such packets and
+//!   keeps the entry; rvs forwards them to the real the connection already has (the
+//!   connection keeps its address, so a removed real drains gracefully).
+//! - `expire_quiescent_template`: when set, a persistence template whose real has weight
+//!   0 is dropped at its next use and the client scheduled afresh (a new template is
+//!   made); connections already on the quiesced real continue. rvs re-points the
+//!   template in place rather than invalidating it and making another, which is the
+//!   same for every client.
 
 mod error;
 mod net;
@@ -75,6 +97,8 @@ pub struct Config {
     pub neighbors: Vec<NeighborConfig>,
     /// `[timeouts]`.
     pub timeouts: Timeouts,
+    /// `[behaviour]`.
+    pub behaviour: Behaviour,
     /// `[ctl]`.
     pub ctl: CtlConfig,
     /// `[[service]]`, in file order.
@@ -130,6 +154,38 @@ pub struct NeighborConfig {
     pub mac: [u8; 6],
     /// The port it is reached on.
     pub port: PortId,
+}
+
+/// `[behaviour]`: IPVS's sysctls of the same names (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Behaviour {
+    /// Bit 1 ([`Behaviour::REUSE_CLOSED`]): a new SYN on a TIME_WAIT or CLOSE entry is
+    /// scheduled afresh; bit 2 ([`Behaviour::REUSE_FIN_WAIT`]): FIN_WAIT too; 0: reuse.
+    pub conn_reuse_mode: u8,
+    /// Expire a connection whose real was removed at its next client packet.
+    pub expire_nodest_conn: bool,
+    /// Expire a persistence template whose real has weight 0 at its next use.
+    pub expire_quiescent_template: bool,
+}
+
+impl Behaviour {
+    /// `conn_reuse_mode` bit: TIME_WAIT and CLOSE entries give way to a new SYN.
+    pub const REUSE_CLOSED: u8 = 1;
+    /// `conn_reuse_mode` bit: FIN_WAIT entries of DR/TUN connections too.
+    pub const REUSE_FIN_WAIT: u8 = 2;
+    /// Every valid `conn_reuse_mode` bit.
+    pub const REUSE_ALL: u8 = Self::REUSE_CLOSED | Self::REUSE_FIN_WAIT;
+}
+
+impl Default for Behaviour {
+    /// IPVS's defaults: `conn_reuse_mode` 1, both expiries off.
+    fn default() -> Self {
+        Self {
+            conn_reuse_mode: Self::REUSE_CLOSED,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false,
+        }
+    }
 }
 
 /// `[ctl]`.

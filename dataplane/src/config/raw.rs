@@ -26,6 +26,8 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub timeouts: RawTimeouts,
     #[serde(default)]
+    pub behaviour: RawBehaviour,
+    #[serde(default)]
     pub ctl: RawCtl,
     #[serde(default)]
     pub service: Vec<RawService>,
@@ -83,6 +85,15 @@ pub(super) struct RawTimeouts {
     pub tcp: Option<Spanned<u32>>,
     pub tcpfin: Option<Spanned<u32>>,
     pub udp: Option<Spanned<u32>>,
+}
+
+/// `[behaviour]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBehaviour {
+    pub conn_reuse_mode: Option<Spanned<u8>>,
+    pub expire_nodest_conn: Option<bool>,
+    pub expire_quiescent_template: Option<bool>,
 }
 
 /// `[ctl]`.

@@ -52,6 +52,7 @@ fn the_example_parses() {
     assert_eq!(c.neighbors[0].port, PortId(1));
     assert_eq!(c.neighbors[0].mac, [2, 0, 0, 0, 1, 0x11]);
     assert_eq!(c.timeouts, Timeouts::default());
+    assert_eq!(c.behaviour, Behaviour::default());
     assert_eq!(c.ctl.metrics, DEFAULT_METRICS);
     let web = &c.services[0];
     assert_eq!(
@@ -112,6 +113,36 @@ fn an_empty_file_takes_the_defaults() {
     );
     assert_eq!(c.ctl.socket.to_str(), Some(DEFAULT_SOCKET));
     assert!(c.ports.is_empty() && c.services.is_empty());
+    assert_eq!(
+        c.behaviour,
+        Behaviour {
+            conn_reuse_mode: 1,
+            expire_nodest_conn: false,
+            expire_quiescent_template: false
+        }
+    );
+}
+
+#[test]
+fn behaviour_takes_ipvs_sysctls() {
+    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\n";
+    let c = Config::parse(text, "b.toml").unwrap();
+    assert_eq!(
+        c.behaviour,
+        Behaviour {
+            conn_reuse_mode: Behaviour::REUSE_ALL,
+            expire_nodest_conn: true,
+            expire_quiescent_template: true
+        }
+    );
+    let c = Config::parse("[behaviour]\nconn_reuse_mode = 0\n", "b.toml").unwrap();
+    assert_eq!(c.behaviour.conn_reuse_mode, 0);
+    assert!(!c.behaviour.expire_nodest_conn);
+    assert_eq!(
+        refused("\n[behaviour]\nconn_reuse_mode = 8\n").to_string(),
+        "rvs.toml:3:19: behaviour: conn_reuse_mode 8 has unknown bits (expected 0..=3: bit 1 \
+         TIME_WAIT and CLOSE, bit 2 also FIN_WAIT)"
+    );
 }
 
 #[test]
@@ -151,6 +182,9 @@ fn syntax_and_type_errors_have_positions() {
         ("[[port]]\nname = \"a\"\n", 1, "missing field `device`"),
         ("[dataplane\nworkers = 2\n", 1, ""),
         ("\n\n[nonsense]\n", 3, "unknown field `nonsense`"),
+        ("[behaviour]\nconn_reuse_mode = 256\n", 2, "256"),
+        ("[behaviour]\nexpire_nodest_conn = 1\n", 2, "invalid type"),
+        ("[behaviour]\nexpire_quiescent = true\n", 2, "unknown field `expire_quiescent`"),
         ("[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.1\"\nport = 1\n[[service.real]]\nip = \"10.0.0.2\"\nwieght = 3\n", 7, "wieght"),
     ];
     for (text, line, needle) in cases {
@@ -173,6 +207,9 @@ fn top_level_refusals() {
     let cases: Vec<(String, Problem, usize)> = vec![
         ("[dataplane]\nconn_capacity = 0\n".into(), Problem::Zero("conn_capacity"), 2),
         ("[timeouts]\ntcp = 1\nudp = 0\n".into(), Problem::Zero("udp"), 3),
+        ("[behaviour]\nexpire_nodest_conn = true\nconn_reuse_mode = 4\n".into(),
+            Problem::BadConnReuseMode(4), 3),
+        ("[behaviour]\nconn_reuse_mode = 255\n".into(), Problem::BadConnReuseMode(255), 2),
         ("[ctl]\nsocket = \"\"\n".into(), Problem::EmptySocketPath, 2),
         ("[ctl]\nmetrics = \"localhost:1\"\n".into(), Problem::BadSocketAddr("localhost:1".into()), 2),
         (format!("{PORTS}[[port]]\nname = \"wan0\"\ndevice = \"y\"\n"),

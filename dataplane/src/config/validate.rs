@@ -12,11 +12,12 @@ use toml::Spanned;
 use super::error::{ConfigError, Location, Origin, Problem};
 use super::net::{is_unicast_mac, parse_mac, IpNet};
 use super::raw::{
-    RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute, RawTimeouts, SStr,
+    RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute, RawTimeouts,
+    SStr,
 };
 use super::{
-    service, Config, CtlConfig, DataplaneConfig, DpdkConfig, NeighborConfig, PortConfig, PortId,
-    RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+    service, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, NeighborConfig, PortConfig,
+    PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
 
 /// The file being validated: turns spans into positioned errors.
@@ -101,6 +102,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         routes,
         neighbors,
         timeouts: timeouts(&raw.timeouts, ck)?,
+        behaviour: behaviour(&raw.behaviour, ck)?,
         ctl: ctl(&raw.ctl, ck)?,
         services: service::services(&raw.service, ck)?,
     })
@@ -270,6 +272,25 @@ fn timeouts(raw: &RawTimeouts, ck: &Checker<'_>) -> Result<Timeouts, ConfigError
         tcp: positive(ck, &raw.tcp, d.tcp, context, "tcp")?,
         tcpfin: positive(ck, &raw.tcpfin, d.tcpfin, context, "tcpfin")?,
         udp: positive(ck, &raw.udp, d.udp, context, "udp")?,
+    })
+}
+
+fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigError> {
+    let d = Behaviour::default();
+    let conn_reuse_mode = match &raw.conn_reuse_mode {
+        None => d.conn_reuse_mode,
+        Some(m) if *m.get_ref() & !Behaviour::REUSE_ALL != 0 => {
+            let problem = Problem::BadConnReuseMode(*m.get_ref());
+            return Err(ck.err(m.span(), "behaviour: ", problem));
+        }
+        Some(m) => *m.get_ref(),
+    };
+    Ok(Behaviour {
+        conn_reuse_mode,
+        expire_nodest_conn: raw.expire_nodest_conn.unwrap_or(d.expire_nodest_conn),
+        expire_quiescent_template: raw
+            .expire_quiescent_template
+            .unwrap_or(d.expire_quiescent_template),
     })
 }
 

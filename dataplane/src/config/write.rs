@@ -51,6 +51,15 @@ pub fn to_toml(config: &Config) -> String {
     let t = config.timeouts;
     let _ = writeln!(w, "\n[timeouts]");
     let _ = writeln!(w, "tcp = {}\ntcpfin = {}\nudp = {}", t.tcp, t.tcpfin, t.udp);
+    let b = config.behaviour;
+    let _ = writeln!(w, "\n[behaviour]");
+    let _ = writeln!(w, "conn_reuse_mode = {}", b.conn_reuse_mode);
+    let _ = writeln!(w, "expire_nodest_conn = {}", b.expire_nodest_conn);
+    let _ = writeln!(
+        w,
+        "expire_quiescent_template = {}",
+        b.expire_quiescent_template
+    );
     let _ = writeln!(w, "\n[ctl]");
     let socket = config.ctl.socket.display().to_string();
     let _ = writeln!(w, "socket = {}", quote(&socket));

@@ -8,7 +8,9 @@
 //!
 //! ARP replies and neighbour advertisements are learned by every worker, since each has
 //! its own neighbour table and its own parked frames: the worker that receives one also
-//! sends a copy to every other worker.
+//! sends a copy to every other worker. Before the first round, worker 0 asks for every
+//! configured next hop (route gateways, reals) and the others wait for the answers, so
+//! that connections do not wait for resolution after a start.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -123,6 +125,12 @@ impl WorkerLoop {
         for (port, m) in std::mem::take(&mut self.preload) {
             self.io.transmit(port, m);
         }
+        // Resolve the gateways and reals now, so that the first connections find them
+        // resolved instead of waiting behind them. Worker 0 asks; the others learn the
+        // answers from its copies (and ask themselves if none came within an interval).
+        let ask = self.worker.id() == 0;
+        self.worker
+            .resolve_next_hops(self.clock.now_ms(), ask, &mut self.io);
         self.io.flush();
         let mut burst: Vec<Mbuf> = Vec::with_capacity(BURST);
         let mut last_tick = 0;
@@ -144,7 +152,7 @@ impl WorkerLoop {
                 }
             }
             if now != last_tick {
-                self.worker.tick(now);
+                self.worker.tick(now, &mut self.io);
                 last_tick = now;
             }
             if now >= next_publish {
@@ -187,6 +195,10 @@ impl WorkerLoop {
         self.snap = Arc::clone(&update.snap);
         let garbage = self.worker.take_update(update);
         self.mailbox.taken(generation, garbage);
+        // New reals and gateways are resolved before their first connection needs them.
+        let ask = self.worker.id() == 0;
+        self.worker
+            .resolve_next_hops(self.clock.now_ms(), ask, &mut self.io);
     }
 
     /// Copy the counters into the slot (reusing the slot's allocations).

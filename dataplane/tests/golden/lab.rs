@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use rvs_conntrack::Conn;
 use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::counters::WorkerCounters;
 use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
@@ -41,6 +42,8 @@ pub struct Lab {
     worker: Worker<HeapBuf>,
     io: TestIo,
     now_ms: u64,
+    /// Kept so that a new configuration keeps the ids of services and reals.
+    ids: IdRegistry,
 }
 
 /// The fixture port named `name`.
@@ -267,14 +270,23 @@ impl Lab {
             worker: Worker::new(0, Arc::new(snap), 0),
             io: TestIo::default(),
             now_ms: 1_000_000,
+            ids,
         }
+    }
+
+    /// Hand the worker a new snapshot of `text` (the fixture configuration changed), as
+    /// the control plane will between bursts.
+    pub fn reconfigure(&mut self, text: &str) {
+        let config = Config::parse(text, "golden.toml").expect("fixture config");
+        let snap = Snapshot::build(&config, &[], &[false; 2], &mut self.ids).expect("snapshot");
+        self.worker.take_snapshot(Arc::new(snap));
     }
 
     /// Receive `frame` on `port` and return what the pipeline sent.
     pub fn send(&mut self, port: &str, frame: &[u8]) -> Vec<Out> {
         let id = port_id(port);
         self.now_ms += 1;
-        self.worker.tick(self.now_ms);
+        self.worker.tick(self.now_ms, &mut self.io);
         let buf = HeapBuf::from_frame(frame).expect("frame fits");
         self.worker.process(id, buf, self.now_ms, &mut self.io);
         self.io
@@ -289,7 +301,7 @@ impl Lab {
     pub fn send_burst(&mut self, port: &str, frame: &[u8], n: usize) -> usize {
         let id = port_id(port);
         self.now_ms += 1;
-        self.worker.tick(self.now_ms);
+        self.worker.tick(self.now_ms, &mut self.io);
         for _ in 0..n {
             let buf = HeapBuf::from_frame(frame).expect("frame fits");
             self.worker.process(id, buf, self.now_ms, &mut self.io);
@@ -315,6 +327,16 @@ impl Lab {
             .filter(|r| c.drops[r.index()] > 0)
             .map(|&r| (r, c.drops[r.index()]))
             .collect()
+    }
+
+    /// The worker's counters.
+    pub fn counters(&self) -> WorkerCounters {
+        self.worker.counters()
+    }
+
+    /// Live connections.
+    pub fn conns_len(&self) -> usize {
+        self.worker.conns().len()
     }
 
     /// Drops for one reason.

@@ -189,6 +189,33 @@ fn too_big_errors_are_rate_limited_per_worker() {
 }
 
 #[test]
+fn a_removed_real_takes_its_connection_with_it_under_expire_nodest_conn() {
+    let base = lab::config_text(lab::DEFAULT_CAPACITY);
+    // The NAT service on port 80 loses its only real; another takes its place.
+    let removed = base.replacen(
+        "ip = \"10.1.0.11\"\nport = 8080",
+        "ip = \"10.1.0.13\"\nport = 8080",
+        1,
+    );
+    assert_ne!(removed, base);
+    let behaviour = "\n[behaviour]\nexpire_nodest_conn = true\n";
+    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
+    lab.reconfigure(&format!("{base}{behaviour}"));
+    let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
+    assert_eq!(lab.send("wan0", &syn).len(), 1);
+    lab.reconfigure(&format!("{removed}{behaviour}"));
+    let ack = v4_tcp(GW, WAN, C1, VIP, 40000, 80, ACK, 64);
+    assert!(lab.send("wan0", &ack).is_empty(), "dropped, not forwarded");
+    assert_eq!(lab.drop_count(DropReason::RealRemoved), 1);
+    let c = lab.counters();
+    assert_eq!((c.nodest_expired, c.conns_expired), (1, 1));
+    assert!(lab.conns_len() == 0, "the connection went with its packet");
+    // The next SYN on the tuple is a new connection, to the real the service has now.
+    let want = v4_tcp(LAN, real_mac(13), C1, r4(13), 40000, 8080, SYN, 63);
+    assert_eq!(lab.send("wan0", &syn), vec![("lan0", want)]);
+}
+
+#[test]
 fn every_drop_reason_is_covered_by_a_fixture_or_a_test() {
     let covered: Vec<DropReason> = cases()
         .iter()
@@ -201,6 +228,7 @@ fn every_drop_reason_is_covered_by_a_fixture_or_a_test() {
             DropReason::NoLocalPort,
             DropReason::NeighborUnresolved,
             DropReason::NoBuffer,
+            DropReason::RealRemoved,
         ])
         .collect();
     for r in DropReason::ALL {
