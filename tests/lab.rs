@@ -1165,6 +1165,8 @@ mod control_lab {
         }
         scrape_metrics(&lab);
         prometheus_queries(&lab);
+        sighup_reloads(&lab, &rvsd, &path);
+        listings_follow_ipvsadm(&lab);
         abuse_the_control_socket(&lab);
         save_clear_restore(&lab);
         let report = rvsd.stop();
@@ -1421,6 +1423,60 @@ mod control_lab {
             "connections failed during the abuse"
         );
         drop((silent, deaf));
+    }
+
+    /// SIGHUP re-reads the file rvsd started with.
+    fn sighup_reloads(lab: &Lab, rvsd: &Rvsd, path: &Path) {
+        let generation = |lab: &Lab| match call(lab, Request::Status) {
+            Response::Status(s) => s.generation,
+            other => panic!("not a status: {other:?}"),
+        };
+        let before = generation(lab);
+        std::fs::write(path, config(lab, &["10.1.1.11", "10.1.2.11"])).expect("edited config");
+        let pid = rvsd.child.id().to_string();
+        must(&["sh", "-c", "kill -HUP \"$1\"", "sh", &pid]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while generation(lab) == before {
+            assert!(Instant::now() < deadline, "SIGHUP did not reload");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let Response::Services(services) = call(
+            lab,
+            Request::Services {
+                service: Some(key(FULLNAT_VIP)),
+            },
+        ) else {
+            panic!("not a service listing");
+        };
+        assert_eq!(services[0].reals.len(), 2, "{services:?}");
+    }
+
+    /// `rvsadm -Ln` and `--stats` on the live daemon: ipvsadm's layout, FULLNAT reals,
+    /// counters that saw the traffic.
+    fn listings_follow_ipvsadm(lab: &Lab) {
+        let list = rvsadm(lab, &["-L", "-n"], None);
+        let mut lines = list.lines();
+        assert_eq!(
+            lines.next(),
+            Some("IP Virtual Server version 1.2.1 (size=4096)")
+        );
+        assert_eq!(lines.next(), Some("Prot LocalAddress:Port Scheduler Flags"));
+        assert!(
+            list.contains(&format!("TCP  {FULLNAT_VIP}:80 rr\n")),
+            "{list}"
+        );
+        assert!(
+            list.contains(&format!("  -> {:<28} FullNat", "10.1.2.11:8081")),
+            "{list}"
+        );
+        let stats = rvsadm(lab, &["-L", "-n", "--stats", "--exact"], None);
+        let fullnat_conns: u64 = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("TCP  {FULLNAT_VIP}:80")))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no FULLNAT service line:\n{stats}"));
+        assert!(fullnat_conns >= 20, "FULLNAT connections counted: {stats}");
     }
 
     /// `rvsadm` next to `rvsd` (built by `cargo test --workspace`).
