@@ -220,6 +220,12 @@ impl Services {
         (services, dests)
     }
 
+    /// Answer for and steer replies to `addrs` as local addresses, without handing out
+    /// their ports (the first step of adding local addresses to a running director).
+    pub fn also_steer(&mut self, addrs: &[IpAddr]) {
+        self.laddrs.extend(addrs.iter().copied());
+    }
+
     /// Every FULLNAT local address.
     pub fn laddrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.laddrs.iter().copied()

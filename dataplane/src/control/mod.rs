@@ -9,6 +9,12 @@
 //! built here with everything the worker would otherwise allocate. The request returns
 //! once every worker has taken the update (or after [`TAKE_TIMEOUT`]).
 //!
+//! Each worker switches its steering and its pipeline together, between two bursts;
+//! the workers switch within a poll round of each other, not at one instant. That is
+//! safe because steering depends only on which addresses are local addresses: new ones
+//! are made steerable on every worker before any worker may hand out their ports, and
+//! removed ones stay steerable (and answered for) so their connections can finish.
+//!
 //! What a reload may change: services, routes and timeouts. Workers, the table size,
 //! ports, static neighbours, DPDK arguments and the control endpoints need a restart; a
 //! file that changes them is refused, naming the section.
@@ -228,12 +234,35 @@ impl Control {
     }
 
     /// Build and hand every worker the snapshot of `config`; wait for them to take it.
+    ///
+    /// New FULLNAT local addresses go out first in a snapshot of their own, which only
+    /// makes them steerable (replies to them are steered by port): once every worker has
+    /// it, the configuration that hands out their ports follows, so no worker can see a
+    /// reply to a local port it cannot steer yet.
     fn publish(&mut self, config: Config) -> Result<(), ErrorReply> {
-        let snap = self
-            .snap
-            .rebuild(&config, &mut self.ids)
-            .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
-        let snap = Arc::new(snap);
+        let invalid =
+            |e: rvs_schedulers::BuildError| ErrorReply::new(ErrorKind::Invalid, e.to_string());
+        let snap = self.snap.rebuild(&config, &mut self.ids).map_err(invalid)?;
+        let new_laddrs: Vec<IpAddr> = snap
+            .services
+            .laddrs()
+            .filter(|a| !self.snap.services.is_laddr(*a))
+            .collect();
+        if !new_laddrs.is_empty() {
+            let mut steer_first = self
+                .snap
+                .rebuild(&self.config, &mut self.ids)
+                .map_err(invalid)?;
+            steer_first.services.also_steer(&new_laddrs);
+            self.hand_out(Arc::new(steer_first));
+        }
+        self.hand_out(Arc::new(snap));
+        self.config = config;
+        Ok(())
+    }
+
+    /// Give every worker `snap` as the next generation and wait for them to take it.
+    fn hand_out(&mut self, snap: Arc<Snapshot>) {
         self.generation += 1;
         let workers = self.snap.workers;
         let mut capacity = self.traffic_capacity;
@@ -258,10 +287,8 @@ impl Control {
         self.traffic_capacity = capacity;
         self.pooled.extend(snap.services.laddrs());
         self.snap = snap;
-        self.config = config;
         self.wait_taken();
         self.collect_garbage();
-        Ok(())
     }
 
     /// Wait until every worker forwards with the current generation (bounded).
