@@ -50,9 +50,22 @@ pub(crate) enum Count {
 }
 
 /// Per-real loads indexed by [`DestId`]; grown only by [`ConnTable::set_dest_thresholds`](crate::ConnTable::set_dest_thresholds).
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct DestLoads {
     dests: Vec<DestLoad>,
+}
+
+impl Clone for DestLoads {
+    fn clone(&self) -> Self {
+        Self {
+            dests: self.dests.clone(),
+        }
+    }
+
+    /// Reuses `self`'s storage (workers publish their loads this way, without allocating).
+    fn clone_from(&mut self, source: &Self) {
+        self.dests.clone_from(&source.dests);
+    }
 }
 
 impl DestLoads {
@@ -69,6 +82,18 @@ impl DestLoads {
     /// Whether no real is known.
     pub fn is_empty(&self) -> bool {
         self.dests.is_empty()
+    }
+
+    /// Move the loads into `room` (empty, with a larger capacity) so that reals added
+    /// later become known without allocating; returns the storage given up (`room`
+    /// itself when it is not larger).
+    pub(crate) fn move_into(&mut self, mut room: Vec<DestLoad>) -> Vec<DestLoad> {
+        if room.capacity() <= self.dests.capacity() {
+            return room;
+        }
+        room.clear();
+        room.extend_from_slice(&self.dests);
+        std::mem::replace(&mut self.dests, room)
     }
 
     /// Sets the thresholds of real `id`, making it known (may allocate: control path).

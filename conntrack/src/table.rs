@@ -2,7 +2,7 @@
 
 use rvs_schedulers::DestId;
 
-use crate::dest_load::{Count, DestLoads};
+use crate::dest_load::{Count, DestLoad, DestLoads};
 use crate::index::{Index, KeyHasher};
 use crate::slab::Slab;
 use crate::tcp_state::TableDir;
@@ -467,6 +467,13 @@ impl ConnTable {
     /// path, before the first connection to `dest`.
     pub fn set_dest_thresholds(&mut self, dest: DestId, upper: u32, lower: u32) {
         self.loads.set_thresholds(dest, upper, lower);
+    }
+
+    /// Take `room` (empty, larger) as the storage of the per-real loads, so that reals
+    /// added later cost the worker no allocation; returns the storage given up, for the
+    /// control core to free.
+    pub fn reserve_dests(&mut self, room: Vec<DestLoad>) -> Vec<DestLoad> {
+        self.loads.move_into(room)
     }
 
     /// Per-real active/inactive/persistent counts and overload flags.

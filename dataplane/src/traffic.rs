@@ -61,12 +61,28 @@ impl Traffic {
 }
 
 /// One worker's per-service and per-real counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct TrafficTable {
     /// Indexed by service id.
     pub services: Vec<Traffic>,
     /// Indexed by real (destination) id.
     pub dests: Vec<Traffic>,
+}
+
+impl Clone for TrafficTable {
+    fn clone(&self) -> Self {
+        Self {
+            services: self.services.clone(),
+            dests: self.dests.clone(),
+        }
+    }
+
+    /// Reuses `self`'s storage (workers publish their counters this way, without
+    /// allocating once the sizes match).
+    fn clone_from(&mut self, source: &Self) {
+        self.services.clone_from(&source.services);
+        self.dests.clone_from(&source.dests);
+    }
 }
 
 impl TrafficTable {

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rvs_conntrack::Conn;
+use rvs_conntrack::{Conn, DestLoad};
 use rvs_schedulers::SchedState;
 
 use crate::config::PortId;
@@ -43,6 +43,8 @@ pub struct Update {
     pub pools: Vec<(IpAddr, PortPool)>,
     /// A larger counter table, when the new ids do not fit the current one.
     pub traffic: Option<TrafficTable>,
+    /// Room for the per-real loads of as many reals, given with a larger counter table.
+    pub dest_room: Option<Vec<DestLoad>>,
 }
 
 impl Update {
@@ -95,6 +97,7 @@ impl Update {
                 dests.next_power_of_two().max(256),
             )
         });
+        let dest_room = traffic.as_ref().map(|t| Vec::with_capacity(t.capacity().1));
         Self {
             generation,
             snap,
@@ -102,6 +105,7 @@ impl Update {
             keep_state,
             pools,
             traffic,
+            dest_room,
         }
     }
 }
@@ -115,6 +119,8 @@ pub struct Garbage {
     pub sched_states: Vec<SchedState>,
     /// The previous counter table, when it was replaced by a larger one.
     pub traffic: Option<TrafficTable>,
+    /// The previous storage of the per-real loads.
+    pub dest_room: Option<Vec<DestLoad>>,
 }
 
 /// A copy of a worker's connection and neighbour tables, bounded by the capacity of

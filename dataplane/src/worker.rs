@@ -94,9 +94,8 @@ impl<B: PacketBuf> Worker<B> {
         drop(self.take_update(update));
     }
 
-    /// Take up a configuration the control core prepared (between bursts): no
-    /// allocation beyond the thresholds of reals the worker has never seen. Returns what
-    /// it replaced, for the control core to free.
+    /// Take up a configuration the control core prepared (between bursts), without
+    /// allocating. Returns what it replaced, for the control core to free.
     pub fn take_update(&mut self, mut update: Update) -> Garbage {
         let mut garbage = Garbage::default();
         let old_list = self.snap.services.list();
@@ -128,6 +127,9 @@ impl<B: PacketBuf> Worker<B> {
             let old = std::mem::take(&mut self.traffic);
             self.traffic = old.moved_into(larger);
             garbage.traffic = Some(old);
+        }
+        if let Some(room) = update.dest_room.take() {
+            garbage.dest_room = Some(self.conns.reserve_dests(room));
         }
         let workers = update.snap.workers;
         for svc in update.snap.services.list() {
