@@ -778,6 +778,108 @@ fn lab_af_xdp_nat_and_fullnat_over_two_workers() {
     lab_run(Pmd::AfXdp, 'x');
 }
 
+/// The kernel exception path: a service on the director's own address, served by the
+/// director namespace's kernel through the TAP interface rvsd mirrors its wan port with,
+/// while rvsd keeps forwarding the VIPs itself.
+#[test]
+fn lab_kernel_exception_path_serves_the_directors_own_address() {
+    preflight();
+    let _one = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut lab = Lab::new('e');
+    let kernel = lab.iface("k");
+    let path = lab.config(Pmd::AfPacket);
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text = text.replacen(
+        "addresses = [\"10.0.0.1/24\"]",
+        &format!("addresses = [\"10.0.0.1/24\"]\nkernel = \"{kernel}\""),
+        1,
+    );
+    std::fs::write(&path, text).expect("config");
+    let mut rvsd = Rvsd::start(&lab, &path);
+    let addr = run(&[
+        "ip",
+        "-n",
+        &lab.ns("d"),
+        "-4",
+        "addr",
+        "show",
+        "dev",
+        &kernel,
+    ]);
+    assert!(
+        String::from_utf8_lossy(&addr.stdout).contains("10.0.0.1/24"),
+        "rvsd did not bring {kernel} up with the port's address:\n{}",
+        rvsd.log()
+    );
+    let script = lab.dir.join("slow.py");
+    std::fs::write(&script, SLOW_SERVER).expect("server script");
+    let server = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("d"), "python3"])
+        .arg(&script)
+        .args(["director", "2222"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the director's own server");
+    lab.servers.push(server);
+    let url = "http://10.0.0.1:2222/";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("c"),
+            "curl",
+            "-s",
+            "-m",
+            "2",
+            url,
+        ]);
+        if out.status.success() {
+            break String::from_utf8_lossy(&out.stdout).into_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the director's own service never answered through the exception path:\n{}",
+            rvsd.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(body.starts_with("director 10.0.0.2"), "{body}");
+    for _ in 0..5 {
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("c"),
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            url,
+        ]);
+        assert!(
+            out.status.success(),
+            "a later request to the director failed"
+        );
+    }
+    let vip = lab.get(NAT_VIP).expect("the VIP still works");
+    assert!(vip.starts_with("r1 ") || vip.starts_with("r2 "), "{vip}");
+    let report = rvsd.stop();
+    assert!(
+        report["kernel_sent"].as_u64().unwrap_or(0) >= 6,
+        "{report:#}"
+    );
+    assert!(
+        report["kernel_received"].as_u64().unwrap_or(0) >= 6,
+        "{report:#}"
+    );
+}
+
 #[test]
 fn a_missing_device_is_a_clear_error() {
     preflight();

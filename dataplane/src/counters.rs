@@ -59,6 +59,10 @@ pub struct WorkerCounters {
     pub neighbors_learned: u64,
     /// ICMP errors the director sent itself (fragmentation needed / packet too big).
     pub icmp_sent: u64,
+    /// Frames handed to the kernel exception path.
+    pub kernel_sent: u64,
+    /// Frames the kernel sent out through a port.
+    pub kernel_received: u64,
 }
 
 impl WorkerCounters {
@@ -85,6 +89,8 @@ impl WorkerCounters {
         self.neighbor_requests += other.neighbor_requests;
         self.neighbors_learned += other.neighbors_learned;
         self.icmp_sent += other.icmp_sent;
+        self.kernel_sent += other.kernel_sent;
+        self.kernel_received += other.kernel_received;
     }
 
     /// Total drops over all reasons.
@@ -112,6 +118,8 @@ impl WorkerCounters {
             neighbor_requests: self.neighbor_requests,
             neighbors_learned: self.neighbors_learned,
             icmp_sent: self.icmp_sent,
+            kernel_sent: self.kernel_sent,
+            kernel_received: self.kernel_received,
         }
     }
 }
@@ -145,6 +153,10 @@ pub struct CounterSummary {
     pub neighbors_learned: u64,
     /// ICMP errors sent by the director itself.
     pub icmp_sent: u64,
+    /// Frames handed to the kernel exception path.
+    pub kernel_sent: u64,
+    /// Frames the kernel sent out through a port.
+    pub kernel_received: u64,
 }
 
 #[cfg(test)]

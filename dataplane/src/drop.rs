@@ -40,11 +40,13 @@ pub enum DropReason {
     /// A client packet of a connection whose real was removed from its service; the
     /// connection was expired with it (`expire_nodest_conn`).
     RealRemoved,
+    /// Traffic for the director's own addresses over the kernel exception path's budget.
+    KernelLimited,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 18] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -62,6 +64,7 @@ impl DropReason {
         DropReason::Fragment,
         DropReason::NeighborUnresolved,
         DropReason::RealRemoved,
+        DropReason::KernelLimited,
     ];
 
     /// The metric label (snake case).
@@ -84,6 +87,7 @@ impl DropReason {
             DropReason::Fragment => "fragment",
             DropReason::NeighborUnresolved => "neighbor_unresolved",
             DropReason::RealRemoved => "real_removed",
+            DropReason::KernelLimited => "kernel_limited",
         }
     }
 

@@ -188,6 +188,7 @@ mod tests {
             device: String::new(),
             mac: None,
             addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
+            kernel: None,
         }
     }
 

@@ -27,6 +27,10 @@ pub struct PortView {
     pub sw_checksum: bool,
     /// Largest IP packet the port sends (tunnel encapsulation checks against it).
     pub mtu: usize,
+    /// The kernel interface mirroring this port (the exception path), as a port.
+    pub kernel: Option<PortId>,
+    /// For a kernel mirror: the port it mirrors (what the kernel sends leaves there).
+    pub mirror_of: Option<PortId>,
 }
 
 impl PortView {
@@ -99,7 +103,7 @@ impl Snapshot {
         sw_checksum: &[bool],
         ids: &mut IdRegistry,
     ) -> Result<Self, BuildError> {
-        let ports = config
+        let mut ports = config
             .ports
             .iter()
             .enumerate()
@@ -112,8 +116,23 @@ impl Snapshot {
                 addresses: p.addresses.clone(),
                 sw_checksum: sw_checksum.get(i).copied().unwrap_or(false),
                 mtu: DEFAULT_MTU,
+                kernel: None,
+                mirror_of: None,
             })
             .collect::<Vec<_>>();
+        for (main, mirror, p) in config.kernel_mirrors() {
+            ports[main.index()].kernel = Some(mirror);
+            ports.push(PortView {
+                name: p.kernel.clone().unwrap_or_default(),
+                // The kernel interface carries the port's MAC, so replies reach either.
+                mac: ports[main.index()].mac,
+                addresses: Vec::new(),
+                sw_checksum: sw_checksum.get(mirror.index()).copied().unwrap_or(false),
+                mtu: DEFAULT_MTU,
+                kernel: None,
+                mirror_of: Some(main),
+            });
+        }
         let own = ports
             .iter()
             .flat_map(|p| p.addresses.iter().map(|n| n.addr()))

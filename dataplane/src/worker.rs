@@ -49,6 +49,7 @@ pub struct Worker<B: PacketBuf> {
     laddr_cursor: usize,
     neigh: NeighTable<B>,
     icmp_budget: IcmpBudget,
+    kernel_budget: KernelBudget,
     counters: WorkerCounters,
     traffic: TrafficTable,
     generation: u64,
@@ -68,6 +69,7 @@ impl<B: PacketBuf> Worker<B> {
             laddr_cursor: 0,
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),
+            kernel_budget: KernelBudget::default(),
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),
             generation: 0,
@@ -252,6 +254,10 @@ impl<B: PacketBuf> Worker<B> {
     /// Run one received frame through the pipeline.
     pub fn process<I: Io<Buf = B>>(&mut self, port: PortId, buf: B, now_ms: u64, io: &mut I) {
         self.counters.rx.count(buf.len());
+        if let Some(out) = self.snap.port(port).mirror_of {
+            self.relay_from_kernel(out, buf, io);
+            return;
+        }
         let result =
             parse_frame(buf.data()).and_then(|info| self.dispatch(port, buf, &info, now_ms, io));
         if let Err(reason) = result {
@@ -270,9 +276,66 @@ impl<B: PacketBuf> Worker<B> {
         io: &mut I,
     ) {
         self.counters.rx.count(buf.len());
+        if let Some(out) = self.snap.port(port).mirror_of {
+            self.relay_from_kernel(out, buf, io);
+            return;
+        }
         if let Err(reason) = self.dispatch(port, buf, info, now_ms, io) {
             self.counters.drop(reason);
         }
+    }
+
+    /// A frame the kernel sent out of a port's mirror: it leaves through the port as it is.
+    fn relay_from_kernel<I: Io<Buf = B>>(&mut self, out: PortId, buf: B, io: &mut I) {
+        self.counters.kernel_received += 1;
+        self.send(out, buf, io);
+    }
+
+    /// Hand a frame for one of the director's own addresses that rvs does not handle
+    /// itself to the kernel mirror of the port it came in on (the exception path), within
+    /// the worker's budget; `otherwise` is the drop when the port has no mirror.
+    fn hand_to_kernel<I: Io<Buf = B>>(
+        &mut self,
+        port: PortId,
+        mut buf: B,
+        info: &FrameInfo,
+        now_ms: u64,
+        io: &mut I,
+        otherwise: DropReason,
+    ) -> Result<(), DropReason> {
+        let Some(kernel) = self.snap.port(port).kernel else {
+            return Err(otherwise);
+        };
+        if !self.kernel_budget.take(now_ms) {
+            return Err(DropReason::KernelLimited);
+        }
+        // The kernel checks what it receives: finish what a sender left partial.
+        if self.snap.port(port).sw_checksum {
+            fill_l4_checksum(buf.data_mut(), info)?;
+        }
+        self.counters.kernel_sent += 1;
+        self.send(kernel, buf, io);
+        Ok(())
+    }
+
+    /// Give the kernel mirror of `port` a copy of a neighbour's answer, so the kernel's
+    /// own neighbour table fills too. Worker 0 does it: every answer reaches it (the
+    /// receiving worker copies answers to every other).
+    fn copy_to_kernel<I: Io<Buf = B>>(&mut self, port: PortId, frame: &B, io: &mut I) {
+        let Some(kernel) = self.snap.port(port).kernel.filter(|_| self.id == 0) else {
+            return;
+        };
+        let Some(mut copy) = io.alloc() else {
+            self.counters.drop(DropReason::NoBuffer);
+            return;
+        };
+        if copy.append(frame.len()).is_err() {
+            self.counters.drop(DropReason::NoBuffer);
+            return;
+        }
+        copy.data_mut().copy_from_slice(frame.data());
+        self.counters.kernel_sent += 1;
+        self.send(kernel, copy, io);
     }
 
     fn dispatch<I: Io<Buf = B>>(
@@ -317,7 +380,20 @@ impl<B: PacketBuf> Worker<B> {
                     behaviour: self.snap.behaviour,
                     counters: &mut self.counters,
                 };
-                let connected = ctx.connect(&tuple, now_ms)?;
+                let connected = match ctx.connect(&tuple, now_ms) {
+                    Ok(c) => c,
+                    Err(DropReason::NotForUs) if self.snap.own.contains(&ip.dst) => {
+                        return self.hand_to_kernel(
+                            port,
+                            buf,
+                            info,
+                            now_ms,
+                            io,
+                            DropReason::NotForUs,
+                        );
+                    }
+                    Err(reason) => return Err(reason),
+                };
                 let new = matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
                 let (id, dir) = connected.id_dir();
@@ -345,10 +421,13 @@ impl<B: PacketBuf> Worker<B> {
                     dport: key.sport,
                     ..key
                 };
-                let (id, dir) = self
-                    .conns
-                    .lookup(&reversed)
-                    .ok_or(DropReason::IcmpNoConnection)?;
+                let Some((id, dir)) = self.conns.lookup(&reversed) else {
+                    if self.snap.own.contains(&ip.dst) {
+                        let reason = DropReason::IcmpNoConnection;
+                        return self.hand_to_kernel(port, buf, info, now_ms, io, reason);
+                    }
+                    return Err(DropReason::IcmpNoConnection);
+                };
                 let conn = *self.conns.get(id);
                 self.forward(Carried::IcmpError, buf, info, &conn, dir, now_ms, io)
             }
@@ -487,6 +566,7 @@ impl<B: PacketBuf> Worker<B> {
             return Err(DropReason::UnsupportedProtocol);
         }
         if let Some((ip, mac)) = duties::learn_neighbor(buf.data(), info) {
+            self.copy_to_kernel(port, &buf, io);
             self.learned(port, ip, mac.0, io);
             return Ok(());
         }
@@ -508,7 +588,7 @@ impl<B: PacketBuf> Worker<B> {
         mut buf: B,
         info: &FrameInfo,
         ip: &IpInfo,
-        _now_ms: u64,
+        now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
         let snap = &self.snap;
@@ -531,8 +611,13 @@ impl<B: PacketBuf> Worker<B> {
             } if ip.version == IpVersion::V6 => {
                 let (ip, mac) =
                     duties::learn_neighbor(buf.data(), info).ok_or(DropReason::Malformed)?;
+                self.copy_to_kernel(port, &buf, io);
                 self.learned(port, ip, mac.0, io);
                 return Ok(());
+            }
+            _ if snap.own.contains(&ip.dst) => {
+                let reason = DropReason::UnsupportedProtocol;
+                return self.hand_to_kernel(port, buf, info, now_ms, io, reason);
             }
             _ if snap.answers_for(ip.dst) => return Err(DropReason::UnsupportedProtocol),
             _ => return Err(DropReason::NotForUs),
@@ -665,25 +750,36 @@ const ASKS_PER_TICK: usize = 64;
 /// flood of oversize packets from turning into a flood of errors.
 pub const ICMP_ERRORS_PER_SECOND: u32 = 1000;
 
-/// The worker's ICMP error budget for the current second.
+/// Frames one worker hands to the kernel exception path per second: ample for routing
+/// daemons and remote logins, and a bound on what a flood to the director's own
+/// addresses can cost the workers (the rest is dropped as `kernel_limited`).
+pub const KERNEL_FRAMES_PER_SECOND: u32 = 20_000;
+
+/// A per-second budget of `LIMIT` events.
 #[derive(Clone, Copy, Debug, Default)]
-struct IcmpBudget {
+struct Budget<const LIMIT: u32> {
     second: u64,
-    sent: u32,
+    used: u32,
 }
 
-impl IcmpBudget {
-    /// Take one error from the budget of the second `now_ms` falls in.
+impl<const LIMIT: u32> Budget<LIMIT> {
+    /// Take one event from the budget of the second `now_ms` falls in.
     fn take(&mut self, now_ms: u64) -> bool {
         let second = now_ms / 1000;
         if second != self.second {
-            (self.second, self.sent) = (second, 0);
+            (self.second, self.used) = (second, 0);
         }
-        let ok = self.sent < ICMP_ERRORS_PER_SECOND;
-        self.sent += u32::from(ok);
+        let ok = self.used < LIMIT;
+        self.used += u32::from(ok);
         ok
     }
 }
+
+/// The worker's ICMP error budget.
+type IcmpBudget = Budget<ICMP_ERRORS_PER_SECOND>;
+
+/// The worker's exception-path budget.
+type KernelBudget = Budget<KERNEL_FRAMES_PER_SECOND>;
 
 #[cfg(test)]
 mod tests {

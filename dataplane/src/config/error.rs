@@ -143,6 +143,12 @@ pub enum Problem {
     /// A port name that cannot be used as a file name or `--replay NAME=FILE` argument.
     #[error("bad port name {0:?} (use letters, digits, '-', '_' and '.', not starting with '.')")]
     BadPortName(String),
+    /// A `kernel` interface name Linux would refuse.
+    #[error("kernel interface name {0:?} must be 1 to 15 letters, digits, '-', '_' or '.'")]
+    BadKernelInterface(String),
+    /// Two ports mirrored by one kernel interface.
+    #[error("kernel interface {0:?} already mirrors another port")]
+    DuplicateKernelInterface(String),
     /// Two ports with one name.
     #[error("duplicate port name {name:?} (first at line {first_line})")]
     DuplicatePort {

@@ -132,6 +132,19 @@ pub struct PortConfig {
     pub mac: Option<[u8; 6]>,
     /// The director's own addresses on this port, with their on-link prefix length.
     pub addresses: Vec<IpNet>,
+    /// A kernel interface mirroring this port (the exception path): traffic for the
+    /// port's addresses that rvs does not handle itself goes there, and what the kernel
+    /// sends out of it leaves through the port.
+    pub kernel: Option<String>,
+}
+
+impl PortConfig {
+    /// The DPDK device of this port's kernel mirror, `index` numbering the mirrors.
+    pub fn kernel_device(&self, index: usize) -> Option<String> {
+        self.kernel
+            .as_ref()
+            .map(|iface| format!("net_tap{index},iface={iface}"))
+    }
 }
 
 /// `[[route]]`.
@@ -271,6 +284,18 @@ impl Config {
             message: e.message().trim().lines().collect::<Vec<_>>().join("; "),
         })?;
         validate::build(raw, &validate::Checker { file, text })
+    }
+
+    /// The kernel mirrors of the ports that have one, in port order: the mirrored
+    /// port, and the mirror's own id (mirrors are numbered after every configured port).
+    pub fn kernel_mirrors(&self) -> impl Iterator<Item = (PortId, PortId, &PortConfig)> + '_ {
+        let first = self.ports.len();
+        self.ports
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kernel.is_some())
+            .enumerate()
+            .map(move |(k, (i, p))| (PortId(i as u16), PortId((first + k) as u16), p))
     }
 
     /// The id of the port named `name`.

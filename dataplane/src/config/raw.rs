@@ -58,6 +58,7 @@ pub(super) struct RawPort {
     pub mac: Option<SStr>,
     #[serde(default)]
     pub addresses: Vec<SStr>,
+    pub kernel: Option<SStr>,
 }
 
 /// `[[route]]`.

@@ -141,6 +141,7 @@ fn ports(
     let mut names = HashMap::new();
     let mut first_seen = HashMap::new();
     let mut addrs = HashMap::new();
+    let mut kernels = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.iter().enumerate() {
         let name = p.name.get_ref();
@@ -174,14 +175,35 @@ fn ports(
             }
             addresses.push(net);
         }
+        let kernel = match &p.kernel {
+            None => None,
+            Some(k) if !valid_interface_name(k.get_ref()) => {
+                let problem = Problem::BadKernelInterface(k.get_ref().clone());
+                return Err(ck.err(k.span(), &context, problem));
+            }
+            Some(k) if kernels.insert(k.get_ref().clone(), ()).is_some() => {
+                let problem = Problem::DuplicateKernelInterface(k.get_ref().clone());
+                return Err(ck.err(k.span(), &context, problem));
+            }
+            Some(k) => Some(k.get_ref().clone()),
+        };
         out.push(PortConfig {
             name: name.clone(),
             device: p.device.clone(),
             mac,
             addresses,
+            kernel,
         });
     }
     Ok((out, names))
+}
+
+/// A Linux interface name: 1 to 15 bytes of letters, digits, `-`, `_` and `.`.
+fn valid_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 fn port_ref(

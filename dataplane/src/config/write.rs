@@ -33,6 +33,9 @@ pub fn to_toml(config: &Config) -> String {
         }
         let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
         let _ = writeln!(w, "addresses = {}", strings(&addrs));
+        if let Some(kernel) = &p.kernel {
+            let _ = writeln!(w, "kernel = {}", quote(kernel));
+        }
     }
     for r in &config.routes {
         let _ = writeln!(w, "\n[[route]]");
@@ -164,6 +167,23 @@ mod tests {
         let written = to_toml(&config);
         let back = Config::parse(&written, "saved.toml").unwrap();
         assert_eq!(back, config);
+    }
+
+    #[test]
+    fn a_kernel_mirror_round_trips() {
+        let text = "[[port]]\nname = \"wan0\"\ndevice = \"x\"\nkernel = \"rvs-wan0\"\n";
+        let config = Config::parse(text, "k.toml").unwrap();
+        assert_eq!(config.ports[0].kernel.as_deref(), Some("rvs-wan0"));
+        assert_eq!(Config::parse(&to_toml(&config), "saved").unwrap(), config);
+        let mirrors: Vec<_> = config
+            .kernel_mirrors()
+            .map(|(m, k, _)| (m.0, k.0))
+            .collect();
+        assert_eq!(mirrors, vec![(0, 1)]);
+        assert_eq!(
+            config.ports[0].kernel_device(0).as_deref(),
+            Some("net_tap0,iface=rvs-wan0")
+        );
     }
 
     #[test]

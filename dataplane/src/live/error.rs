@@ -8,6 +8,14 @@ pub enum LiveError {
     /// The configuration file is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A kernel mirror could not be brought up.
+    #[error("kernel interface {iface:?}: {what}")]
+    Kernel {
+        /// The interface.
+        iface: String,
+        /// What failed.
+        what: String,
+    },
     /// The Prometheus endpoint could not be opened.
     #[error("metrics endpoint {addr} ([ctl] metrics): {source}")]
     Metrics {

@@ -22,6 +22,7 @@ mod buf;
 mod core;
 mod error;
 mod io;
+mod kernel;
 mod plan;
 mod poll;
 mod ports;
@@ -85,7 +86,8 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     let stop = Arc::new(AtomicBool::new(false));
     install_signals(&stop)?;
     let workers = config.dataplane.workers;
-    let mbufs = plan::pool_mbufs(config.ports.len(), workers, options.preload.len());
+    let devices = config.ports.len() + config.kernel_mirrors().count();
+    let mbufs = plan::pool_mbufs(devices, workers, options.preload.len());
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
     eprintln!("rvsd: EAL arguments: {}", args.join(" "));

@@ -228,7 +228,12 @@ fn received(
     m: Mbuf,
     now_ms: u64,
 ) {
-    // A frame that does not parse goes to the pipeline, which counts the drop.
+    // What the kernel sends out of a port's mirror leaves at once; a frame that does
+    // not parse goes to the pipeline, which counts the drop.
+    if snap.port(port).mirror_of.is_some() {
+        worker.process(port, MbufBuf(m), now_ms, io);
+        return;
+    }
     let Ok(info) = parse_frame(m.data()) else {
         worker.process(port, MbufBuf(m), now_ms, io);
         return;

@@ -6,13 +6,16 @@ use std::time::{Duration, Instant};
 use rvs_dpdk::{Eal, Mempool, Port, PortConfig as DevConfig};
 
 use super::error::LiveError;
+use super::kernel;
 use super::plan::{RX_DESC, TX_DESC};
 use crate::config::Config;
 
 /// How long to wait for a link to come up before logging it as down.
 const LINK_WAIT: Duration = Duration::from_secs(2);
 
-/// Open, configure and start every `[[port]]` of `config`, in order.
+/// Open, configure and start every `[[port]]` of `config`, in order, then the kernel
+/// mirrors of those that have one (numbered after them), each brought up with its port's
+/// MAC and addresses.
 pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, LiveError> {
     let workers = config.dataplane.workers;
     let mut ports = Vec::with_capacity(config.ports.len());
@@ -41,6 +44,34 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
         }
         port.start().map_err(fail)?;
         log_port(&p.name, &port);
+        ports.push(port);
+    }
+    for (k, (main, _, p)) in config.kernel_mirrors().enumerate() {
+        let (Some(iface), Some(device)) = (&p.kernel, p.kernel_device(k)) else {
+            continue;
+        };
+        let fail = |source| LiveError::Port {
+            port: iface.clone(),
+            device: device.clone(),
+            source,
+        };
+        let dev = DevConfig {
+            rx_queues: workers,
+            tx_queues: workers,
+            rx_desc: RX_DESC,
+            tx_desc: TX_DESC,
+            rss: true,
+            promiscuous: false,
+            mac: None,
+            checksum_offload: false,
+        };
+        let port = Port::open(eal, &device, pool, &dev).map_err(fail)?;
+        // The kernel interface answers with the port's MAC, so frames to either reach both.
+        let mac = ports[main.index()].mac().map_err(fail)?;
+        port.set_mac(mac).map_err(fail)?;
+        port.start().map_err(fail)?;
+        kernel::bring_up(iface, &p.addresses)?;
+        log_port(iface, &port);
         ports.push(port);
     }
     Ok(ports)

@@ -51,7 +51,19 @@ fn port_id(name: &str) -> PortId {
     match name {
         "wan0" => PortId(0),
         "lan0" => PortId(1),
+        KERNEL => PortId(2),
         other => panic!("no port {other}"),
+    }
+}
+
+/// The kernel mirror of `wan0` when a fixture configures one (it is port 2).
+pub const KERNEL: &str = "rvs-wan0";
+
+fn port_name(id: PortId) -> &'static str {
+    match id.0 {
+        0 => "wan0",
+        1 => "lan0",
+        _ => KERNEL,
     }
 }
 
@@ -292,7 +304,7 @@ impl Lab {
         self.io
             .sent
             .drain(..)
-            .map(|(p, b)| (if p.0 == 0 { "wan0" } else { "lan0" }, b.data().to_vec()))
+            .map(|(p, b)| (port_name(p), b.data().to_vec()))
             .collect()
     }
 

@@ -215,6 +215,75 @@ fn a_removed_real_takes_its_connection_with_it_under_expire_nodest_conn() {
     assert_eq!(lab.send("wan0", &syn), vec![("lan0", want)]);
 }
 
+/// The fixture configuration with `wan0` mirrored by a kernel interface.
+fn with_kernel_mirror() -> Lab {
+    let base = lab::config_text(lab::DEFAULT_CAPACITY);
+    let text = base.replacen(
+        "addresses = [\"10.0.0.1/24\", \"2001:db8::1/64\"]",
+        &format!(
+            "addresses = [\"10.0.0.1/24\", \"2001:db8::1/64\"]\nkernel = \"{}\"",
+            lab::KERNEL
+        ),
+        1,
+    );
+    assert_ne!(text, base);
+    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
+    lab.reconfigure(&text);
+    lab
+}
+
+const WAN_IP: [u8; 4] = [10, 0, 0, 1];
+
+#[test]
+fn the_exception_path_carries_what_rvs_does_not_handle_for_its_own_addresses() {
+    let mut lab = with_kernel_mirror();
+    // BGP to the director's own address goes to the kernel as it came.
+    let bgp = v4_tcp(GW, WAN, ROUTER, WAN_IP, 40179, 179, SYN, 64);
+    assert_eq!(lab.send("wan0", &bgp), vec![(lab::KERNEL, bgp.clone())]);
+    // What the kernel sends leaves through the port as it is.
+    let answer = v4_tcp(WAN, GW, WAN_IP, ROUTER, 179, 40179, SYNACK, 64);
+    assert_eq!(
+        lab.send(lab::KERNEL, &answer),
+        vec![("wan0", answer.clone())]
+    );
+    // A neighbour's answer is learned and copied to the kernel.
+    let reply = arp(2, GW, WAN, (GW, ROUTER), (WAN, WAN_IP));
+    assert_eq!(lab.send("wan0", &reply), vec![(lab::KERNEL, reply.clone())]);
+    // rvs still answers echo and forwards VIP traffic itself.
+    let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
+    let out = lab.send("wan0", &syn);
+    assert!(
+        out.iter().all(|(p, _)| *p == "lan0") && out.len() == 1,
+        "{out:?}"
+    );
+    let c = lab.counters();
+    assert_eq!((c.kernel_sent, c.kernel_received), (2, 1));
+    assert_eq!(lab.drops().values().sum::<u64>(), 0);
+}
+
+#[test]
+fn the_exception_path_has_a_budget_per_worker_and_second() {
+    let mut lab = with_kernel_mirror();
+    let flood = v4_udp(GW, WAN, ROUTER, WAN_IP, 4000, 9999, 64);
+    let n = rvs_dataplane::worker::KERNEL_FRAMES_PER_SECOND as usize + 50;
+    assert_eq!(lab.send_burst("wan0", &flood, n), n - 50);
+    assert_eq!(lab.drop_count(DropReason::KernelLimited), 50);
+    // Established traffic carries on meanwhile.
+    let syn = v4_tcp(GW, WAN, C1, VIP, 40001, 80, SYN, 64);
+    assert_eq!(lab.send("wan0", &syn).len(), 1);
+    // The next second has a fresh budget.
+    lab.advance_ms(1000);
+    assert_eq!(lab.send("wan0", &flood).len(), 1);
+}
+
+#[test]
+fn without_a_mirror_traffic_for_the_director_itself_is_dropped() {
+    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
+    let bgp = v4_tcp(GW, WAN, ROUTER, WAN_IP, 40179, 179, SYN, 64);
+    assert!(lab.send("wan0", &bgp).is_empty());
+    assert_eq!(lab.drop_count(DropReason::NotForUs), 1);
+}
+
 #[test]
 fn every_drop_reason_is_covered_by_a_fixture_or_a_test() {
     let covered: Vec<DropReason> = cases()
@@ -229,6 +298,7 @@ fn every_drop_reason_is_covered_by_a_fixture_or_a_test() {
             DropReason::NeighborUnresolved,
             DropReason::NoBuffer,
             DropReason::RealRemoved,
+            DropReason::KernelLimited,
         ])
         .collect();
     for r in DropReason::ALL {
