@@ -362,6 +362,12 @@ pub struct StatusInfo {
     pub tx_packets: u64,
     /// Frames dropped, all reasons.
     pub dropped: u64,
+    /// VIPs whose routes this director announces (`[announce]`).
+    #[serde(default)]
+    pub announced: Vec<String>,
+    /// VIP announcements and withdrawals since start.
+    #[serde(default)]
+    pub announce_transitions: u64,
 }
 
 /// One worker's counters.

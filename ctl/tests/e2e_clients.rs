@@ -349,6 +349,8 @@ fn status() -> StatusInfo {
         rx_packets: 5,
         tx_packets: 4,
         dropped: 1,
+        announced: vec!["10.0.0.100".into()],
+        announce_transitions: 1,
     }
 }
 
@@ -361,7 +363,8 @@ fn rvsctl_status_json_and_table() {
     assert_eq!(parsed, status());
     let out = rvsctl(&daemon, &["status"]);
     assert!(
-        text(&out.stdout).contains("generation:  3\n"),
+        text(&out.stdout).contains("generation:       3\n")
+            && text(&out.stdout).contains("announced:        10.0.0.100\n"),
         "{}",
         text(&out.stdout)
     );

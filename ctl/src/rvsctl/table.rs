@@ -28,7 +28,12 @@ pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// `rvsctl status`: one `name: value` line per field.
 pub fn status(s: &StatusInfo) -> String {
-    let fields: [(&str, String); 12] = [
+    let announced = if s.announced.is_empty() {
+        "none".to_owned()
+    } else {
+        s.announced.join(" ")
+    };
+    let fields: [(&str, String); 14] = [
         ("version", s.version.clone()),
         ("mode", s.mode.clone()),
         ("uptime", format!("{} s", s.uptime_s)),
@@ -41,10 +46,12 @@ pub fn status(s: &StatusInfo) -> String {
         ("rx packets", s.rx_packets.to_string()),
         ("tx packets", s.tx_packets.to_string()),
         ("dropped", s.dropped.to_string()),
+        ("announced", announced),
+        ("announce changes", s.announce_transitions.to_string()),
     ];
     let mut out = String::new();
     for (name, value) in fields {
-        let _ = writeln!(out, "{:<13}{value}", format!("{name}:"));
+        let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
     }
     out
 }

@@ -143,6 +143,12 @@ pub enum Problem {
     /// A port name that cannot be used as a file name or `--replay NAME=FILE` argument.
     #[error("bad port name {0:?} (use letters, digits, '-', '_' and '.', not starting with '.')")]
     BadPortName(String),
+    /// `[announce] file` is empty.
+    #[error("file must name the file of VIP routes")]
+    EmptyAnnounceFile,
+    /// A BGP community that is not `AS:VALUE` with both 0..=65535.
+    #[error("community {0:?} must be AS:VALUE, each 0..=65535")]
+    BadCommunity(String),
     /// A `kernel` interface name Linux would refuse.
     #[error("kernel interface name {0:?} must be 1 to 15 letters, digits, '-', '_' or '.'")]
     BadKernelInterface(String),

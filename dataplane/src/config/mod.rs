@@ -101,6 +101,8 @@ pub struct Config {
     pub behaviour: Behaviour,
     /// `[ctl]`.
     pub ctl: CtlConfig,
+    /// `[announce]`: VIP routes for a routing daemon, when set.
+    pub announce: Option<AnnounceConfig>,
     /// `[[service]]`, in file order.
     pub services: Vec<ServiceConfig>,
 }
@@ -210,6 +212,34 @@ pub struct CtlConfig {
     pub metrics: SocketAddr,
 }
 
+/// `[announce]`: the file of VIP routes a routing daemon includes, and how to tell it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnounceConfig {
+    /// rvsd rewrites it with one static route per announced IPv4 VIP; IPv6 VIPs go to
+    /// [`AnnounceConfig::file6`].
+    pub file: PathBuf,
+    /// Run after each rewrite (e.g. `["birdc", "configure"]`); empty: nothing is run.
+    pub reload: Vec<String>,
+}
+
+impl AnnounceConfig {
+    /// The file of IPv6 VIP routes: `file` with `6` before its extension
+    /// (`rvs-vips.conf` -> `rvs-vips6.conf`), since a BIRD static protocol carries one
+    /// address family.
+    pub fn file6(&self) -> PathBuf {
+        let stem = self
+            .file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = match self.file.extension() {
+            Some(ext) => format!("{stem}6.{}", ext.to_string_lossy()),
+            None => format!("{stem}6"),
+        };
+        self.file.with_file_name(name)
+    }
+}
+
 /// `[[service]]`: a virtual service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceConfig {
@@ -231,6 +261,12 @@ pub struct ServiceConfig {
     pub laddrs: Vec<IpAddr>,
     /// Real servers, in file order, no duplicate (address, port).
     pub reals: Vec<RealConfig>,
+    /// Whether the VIP is announced while this service has a real up (`[announce]`).
+    pub announce: bool,
+    /// BGP MED on the VIP's route (site preference).
+    pub announce_med: Option<u32>,
+    /// BGP communities on the VIP's route, as (AS, value).
+    pub announce_communities: Vec<(u16, u16)>,
 }
 
 impl ServiceConfig {

@@ -29,6 +29,7 @@ pub(super) struct RawConfig {
     pub behaviour: RawBehaviour,
     #[serde(default)]
     pub ctl: RawCtl,
+    pub announce: Option<RawAnnounce>,
     #[serde(default)]
     pub service: Vec<RawService>,
 }
@@ -105,6 +106,15 @@ pub(super) struct RawCtl {
     pub metrics: Option<SStr>,
 }
 
+/// `[announce]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAnnounce {
+    pub file: SStr,
+    #[serde(default)]
+    pub reload: Vec<String>,
+}
+
 /// `[[service]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -119,6 +129,10 @@ pub(super) struct RawService {
     pub flags: Vec<SStr>,
     #[serde(default)]
     pub laddrs: Vec<SStr>,
+    pub announce: Option<bool>,
+    pub announce_med: Option<u32>,
+    #[serde(default)]
+    pub announce_communities: Vec<SStr>,
     #[serde(default)]
     pub real: Vec<RawReal>,
 }

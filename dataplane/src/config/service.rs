@@ -77,6 +77,9 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         persistence_prefix: max_len(vip),
         laddrs: Vec::with_capacity(s.laddrs.len()),
         reals: Vec::with_capacity(s.real.len()),
+        announce: s.announce.unwrap_or(true),
+        announce_med: s.announce_med,
+        announce_communities: Vec::with_capacity(s.announce_communities.len()),
     };
     let context = service_context(&svc);
     if svc.port == 0 && svc.persistence == 0 {
@@ -115,6 +118,16 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         }
         svc.laddrs.push(laddr);
     }
+    for c in &s.announce_communities {
+        let community = parse_community(c.get_ref()).ok_or_else(|| {
+            ck.err(
+                c.span(),
+                &context,
+                Problem::BadCommunity(c.get_ref().clone()),
+            )
+        })?;
+        svc.announce_communities.push(community);
+    }
     let mut seen = HashMap::new();
     for r in &s.real {
         let real = real(r, &svc, &context, ck)?;
@@ -127,6 +140,12 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         svc.reals.push(real);
     }
     Ok(svc)
+}
+
+/// A BGP community `AS:VALUE`.
+fn parse_community(s: &str) -> Option<(u16, u16)> {
+    let (a, v) = s.split_once(':')?;
+    Some((a.parse().ok()?, v.parse().ok()?))
 }
 
 /// Apply one scheduler flag; a flag of another scheduler is refused.

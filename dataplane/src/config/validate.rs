@@ -12,12 +12,13 @@ use toml::Spanned;
 use super::error::{ConfigError, Location, Origin, Problem};
 use super::net::{is_unicast_mac, parse_mac, IpNet};
 use super::raw::{
-    RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute, RawTimeouts,
-    SStr,
+    RawAnnounce, RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute,
+    RawTimeouts, SStr,
 };
 use super::{
-    service, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, NeighborConfig, PortConfig,
-    PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
+    NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS,
+    DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
 
 /// The file being validated: turns spans into positioned errors.
@@ -104,6 +105,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         timeouts: timeouts(&raw.timeouts, ck)?,
         behaviour: behaviour(&raw.behaviour, ck)?,
         ctl: ctl(&raw.ctl, ck)?,
+        announce: raw.announce.as_ref().map(|a| announce(a, ck)).transpose()?,
         services: service::services(&raw.service, ck)?,
     })
 }
@@ -313,6 +315,16 @@ fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigEr
         expire_quiescent_template: raw
             .expire_quiescent_template
             .unwrap_or(d.expire_quiescent_template),
+    })
+}
+
+fn announce(raw: &RawAnnounce, ck: &Checker<'_>) -> Result<AnnounceConfig, ConfigError> {
+    if raw.file.get_ref().is_empty() {
+        return Err(ck.err(raw.file.span(), "announce: ", Problem::EmptyAnnounceFile));
+    }
+    Ok(AnnounceConfig {
+        file: PathBuf::from(raw.file.get_ref()),
+        reload: raw.reload.clone(),
     })
 }
 

@@ -67,6 +67,11 @@ pub fn to_toml(config: &Config) -> String {
     let socket = config.ctl.socket.display().to_string();
     let _ = writeln!(w, "socket = {}", quote(&socket));
     let _ = writeln!(w, "metrics = {}", quote(&config.ctl.metrics.to_string()));
+    if let Some(a) = &config.announce {
+        let _ = writeln!(w, "\n[announce]");
+        let _ = writeln!(w, "file = {}", quote(&a.file.display().to_string()));
+        let _ = writeln!(w, "reload = {}", strings(&a.reload));
+    }
     for s in &config.services {
         service(w, s);
     }
@@ -89,6 +94,16 @@ fn service(w: &mut String, s: &ServiceConfig) {
     let _ = writeln!(w, "flags = {}", strings(&flag_names(s)));
     let laddrs: Vec<String> = s.laddrs.iter().map(IpAddr::to_string).collect();
     let _ = writeln!(w, "laddrs = {}", strings(&laddrs));
+    let _ = writeln!(w, "announce = {}", s.announce);
+    if let Some(med) = s.announce_med {
+        let _ = writeln!(w, "announce_med = {med}");
+    }
+    let communities: Vec<String> = s
+        .announce_communities
+        .iter()
+        .map(|(a, v)| format!("{a}:{v}"))
+        .collect();
+    let _ = writeln!(w, "announce_communities = {}", strings(&communities));
     for r in &s.reals {
         real(w, r);
     }

@@ -52,6 +52,9 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 persistence_prefix: 0,
                 laddrs: Vec::new(),
                 reals: Vec::new(),
+                announce: true,
+                announce_med: None,
+                announce_communities: Vec::new(),
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);

@@ -19,6 +19,7 @@
 //! ports, static neighbours, DPDK arguments and the control endpoints need a restart; a
 //! file that changes them is refused, naming the section.
 
+mod announce;
 mod edit;
 mod estimator;
 pub mod server;
@@ -42,6 +43,7 @@ use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Mailbox, Update};
 
+use announce::Announcer;
 use estimator::Estimate;
 
 pub use edit::{apply, validate};
@@ -92,6 +94,7 @@ pub struct Control {
     ports: PortSource,
     estimates: HashMap<StatKey, Estimate>,
     zeroed: TrafficTable,
+    announcer: Option<Announcer>,
 }
 
 impl Control {
@@ -106,7 +109,8 @@ impl Control {
         ports: PortSource,
     ) -> Self {
         let (services, dests) = snap.services.id_bounds();
-        Self {
+        let announcer = config.announce.clone().map(Announcer::new);
+        let mut control = Self {
             pooled: snap.services.laddrs().collect(),
             traffic_capacity: (
                 services.next_power_of_two().max(64),
@@ -122,6 +126,29 @@ impl Control {
             ports,
             estimates: HashMap::new(),
             zeroed: TrafficTable::default(),
+            announcer,
+        };
+        control.refresh_announcements();
+        control
+    }
+
+    /// Bring the announced VIP routes in line with the running state.
+    fn refresh_announcements(&mut self) {
+        if self.config.announce != self.announcer.as_ref().map(|a| a.config().clone()) {
+            if let Some(old) = self.announcer.as_mut() {
+                log_transition(old.withdraw_all());
+            }
+            self.announcer = self.config.announce.clone().map(Announcer::new);
+        }
+        if let Some(a) = self.announcer.as_mut() {
+            log_transition(a.update(&self.snap, true));
+        }
+    }
+
+    /// Withdraw every announced route (the director stops).
+    pub fn shutdown(&mut self) {
+        if let Some(a) = self.announcer.as_mut() {
+            log_transition(a.withdraw_all());
         }
     }
 
@@ -258,6 +285,7 @@ impl Control {
         }
         self.hand_out(Arc::new(snap));
         self.config = config;
+        self.refresh_announcements();
         Ok(())
     }
 
@@ -373,6 +401,21 @@ impl Control {
             .enumerate()
             .filter_map(|(w, d)| d.map(|d| (w as u16, d)))
             .collect()
+    }
+}
+
+/// Log what an announcement update did.
+fn log_transition(result: Result<announce::Transition, String>) {
+    match result {
+        Ok(t) => {
+            for vip in t.announced {
+                eprintln!("rvsd: announce: {vip} announced");
+            }
+            for vip in t.withdrawn {
+                eprintln!("rvsd: announce: {vip} withdrawn");
+            }
+        }
+        Err(e) => eprintln!("rvsd: announce: {e}"),
     }
 }
 

@@ -37,6 +37,12 @@ impl Control {
                 .iter()
                 .flat_map(|w| w.drops.iter().map(|(_, n)| n))
                 .sum(),
+            announced: self
+                .announcer
+                .as_ref()
+                .map(|a| a.announced().iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            announce_transitions: self.announcer.as_ref().map_or(0, |a| a.transitions()),
         }
     }
 

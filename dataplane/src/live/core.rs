@@ -91,6 +91,7 @@ impl ControlCore {
 
     /// Stop serving the socket (removing it) and the metrics endpoint.
     pub fn stop(self) {
+        self.lock().shutdown();
         self.server_stop.store(true, Ordering::SeqCst);
         self.server.stop();
         let _ = self.metrics_server.join();
