@@ -880,6 +880,177 @@ fn lab_kernel_exception_path_serves_the_directors_own_address() {
     );
 }
 
+/// A BIRD daemon in a lab namespace; killed on drop.
+struct Bird {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Bird {
+    fn start(lab: &Lab, role: &str, config: &str) -> Bird {
+        let conf = lab.dir.join(format!("bird-{role}.conf"));
+        std::fs::write(&conf, config).expect("bird config");
+        let socket = lab.dir.join(format!("bird-{role}.ctl"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns(role), "bird", "-f", "-c"])
+            .arg(&conf)
+            .arg("-s")
+            .arg(&socket)
+            .arg("-P")
+            .arg(lab.dir.join(format!("bird-{role}.pid")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bird (scripts/setup installs bird2)");
+        Bird { child, socket }
+    }
+
+    /// `birdc show route` for `prefix`, as BIRD prints it.
+    fn route(&self, prefix: &str) -> String {
+        let out = run(&[
+            "birdc",
+            "-s",
+            &self.socket.display().to_string(),
+            "show",
+            "route",
+            prefix,
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Wait until the route for `prefix` is there (`want`) or gone.
+    fn wait_route(&self, prefix: &str, want: bool) -> Duration {
+        let started = Instant::now();
+        loop {
+            let table = self.route(prefix);
+            if table.contains(prefix) == want {
+                return started.elapsed();
+            }
+            if started.elapsed() >= Duration::from_secs(30) {
+                let protocols = run(&[
+                    "birdc",
+                    "-s",
+                    &self.socket.display().to_string(),
+                    "show",
+                    "protocols",
+                    "all",
+                ]);
+                panic!(
+                    "route {prefix} never {}:\n{table}\n{}",
+                    if want { "appeared" } else { "went away" },
+                    String::from_utf8_lossy(&protocols.stdout)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Bird {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// VIP announcement over BGP: BIRD on the director (reached through the kernel
+/// exception path) announces the VIPs rvsd writes for it to a BIRD router in the client
+/// namespace; a VIP with no real left is withdrawn, and every VIP when rvsd stops.
+#[test]
+fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
+    preflight();
+    let _one = ONE_LAB_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lab = Lab::new('b');
+    let kernel = lab.iface("k");
+    let routes = lab.dir.join("rvs-vips.conf");
+    let bird_ctl = lab.dir.join("bird-d.ctl");
+    let path = lab.config(Pmd::AfPacket);
+    let text = std::fs::read_to_string(&path).expect("config");
+    let text = text.replacen(
+        "addresses = [\"10.0.0.1/24\"]",
+        &format!("addresses = [\"10.0.0.1/24\"]\nkernel = \"{kernel}\""),
+        1,
+    ) + &format!(
+        "\n[announce]\nfile = \"{}\"\nreload = [\"birdc\", \"-s\", \"{}\", \"configure\"]\n",
+        routes.display(),
+        bird_ctl.display()
+    );
+    let text = text.replacen("[[service]]", "[[service]]\nannounce_med = 50", 1);
+    std::fs::write(&path, text).expect("config");
+    let rvsd = Rvsd::start(&lab, &path);
+    let director = Bird::start(
+        &lab,
+        "d",
+        &format!(
+            "router id 10.0.0.1;\nprotocol device {{}}\nprotocol static rvs_vips {{\n  ipv4;\n  include \"{}\";\n}}\n\
+             protocol bgp uplink {{\n  local 10.0.0.1 as 65001;\n  neighbor 10.0.0.2 as 65000;\n  hold time 9;\n\
+               ipv4 {{ import none; export where source = RTS_STATIC; }};\n}}\n",
+            routes.display()
+        ),
+    );
+    let router = Bird::start(
+        &lab,
+        "c",
+        "router id 10.0.0.2;\nprotocol device {}\nprotocol bgp director {\n  local 10.0.0.2 as 65000;\n\
+         neighbor 10.0.0.1 as 65001;\n  hold time 9;\n  ipv4 { import all; export none; };\n}\n",
+    );
+    let up = router.wait_route("10.0.0.100/32", true);
+    router.wait_route("10.0.0.101/32", true);
+    eprintln!("lab: BGP up and both VIPs announced after {up:?}");
+    let route = router.route("10.0.0.100/32");
+    assert!(
+        route.contains("10.0.0.1"),
+        "announced via the director: {route}"
+    );
+    let detail = run(&[
+        "birdc",
+        "-s",
+        &router.socket.display().to_string(),
+        "show",
+        "route",
+        "10.0.0.100/32",
+        "all",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&detail.stdout).contains("BGP.med: 50"),
+        "the service's MED: {}",
+        String::from_utf8_lossy(&detail.stdout)
+    );
+    // The NAT service loses both reals: its VIP is withdrawn, the other stays.
+    for real in ["10.1.1.11:8080", "10.1.2.11:8080"] {
+        let out = Command::new(Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name("rvsadm"))
+            .arg("--socket")
+            .arg(lab.dir.join("rvsd.sock"))
+            .args(["-d", "-t", &format!("{NAT_VIP}:80"), "-r", real])
+            .output()
+            .expect("rvsadm");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let gone = router.wait_route("10.0.0.100/32", false);
+    eprintln!("lab: withdrawn at the router {gone:?} after its last real went");
+    assert!(router.route("10.0.0.101/32").contains("10.0.0.101/32"));
+    // rvsd stops: the remaining VIP is withdrawn before the workers stop.
+    let report = rvsd.stop();
+    let gone = router.wait_route("10.0.0.101/32", false);
+    eprintln!("lab: withdrawn at the router {gone:?} after rvsd stopped");
+    assert!(
+        gone < Duration::from_secs(5),
+        "withdrawn, not timed out ({gone:?})"
+    );
+    assert!(
+        report["kernel_sent"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
+    drop((director, router));
+}
+
 #[test]
 fn a_missing_device_is_a_clear_error() {
     preflight();

@@ -145,11 +145,15 @@ impl Control {
         }
     }
 
-    /// Withdraw every announced route (the director stops).
-    pub fn shutdown(&mut self) {
-        if let Some(a) = self.announcer.as_mut() {
-            log_transition(a.withdraw_all());
-        }
+    /// Withdraw every announced route (the director stops); true when one was.
+    pub fn shutdown(&mut self) -> bool {
+        let Some(a) = self.announcer.as_mut() else {
+            return false;
+        };
+        let result = a.withdraw_all();
+        let withdrew = result.as_ref().is_ok_and(|t| !t.withdrawn.is_empty());
+        log_transition(result);
+        withdrew
     }
 
     /// Answer one request.

@@ -17,6 +17,10 @@ use crate::config::Config;
 use crate::control::server::{self, Server};
 use crate::control::{Control, PortSource};
 
+/// How long the workers keep forwarding after the announced routes were withdrawn, so
+/// the routing daemon's withdrawal reaches its peers through them.
+const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+
 /// Seconds between rate estimator runs (IPVS's 2-second estimator).
 const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 
@@ -89,9 +93,13 @@ impl ControlCore {
         }
     }
 
-    /// Stop serving the socket (removing it) and the metrics endpoint.
+    /// Withdraw the announced routes, then stop serving the socket (removing it) and the
+    /// metrics endpoint.
     pub fn stop(self) {
-        self.lock().shutdown();
+        if self.lock().shutdown() {
+            // The workers still run: give the routing daemon time to send the withdrawal.
+            std::thread::sleep(WITHDRAW_GRACE);
+        }
         self.server_stop.store(true, Ordering::SeqCst);
         self.server.stop();
         let _ = self.metrics_server.join();

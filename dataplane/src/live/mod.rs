@@ -108,7 +108,10 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     let snap = Arc::new(Snapshot::build(config, &macs, &sw, &mut ids)?);
 
     let seed = options.seed.unwrap_or_else(clock_seed);
-    let loops = build_loops(&eal, &pool, &ports, &snap, &stop, seed, options)?;
+    // Signals raise `stop`; the workers run until `halt`, raised once the control core
+    // has withdrawn what it announces (the withdrawal leaves through the workers).
+    let halt = Arc::new(AtomicBool::new(false));
+    let loops = build_loops(&eal, &pool, &ports, &snap, &halt, seed, options)?;
     let links: Vec<WorkerLink> = loops
         .iter()
         .enumerate()
@@ -132,7 +135,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
             lp.run();
         });
         if let Err(source) = launched {
-            stop.store(true, Ordering::SeqCst);
+            halt.store(true, Ordering::SeqCst);
             let _ = eal.wait_all();
             return Err(LiveError::Dpdk {
                 what: "launching a worker",
@@ -158,7 +161,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
             match ControlCore::start(control, &config.ctl.socket, config.ctl.metrics) {
                 Ok(core) => Some(core),
                 Err(e) => {
-                    stop.store(true, Ordering::SeqCst);
+                    halt.store(true, Ordering::SeqCst);
                     let _ = eal.wait_all();
                     return Err(e);
                 }
@@ -171,6 +174,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     if let Some(core) = core {
         core.stop();
     }
+    halt.store(true, Ordering::SeqCst);
     let elapsed = started.elapsed().as_secs_f64();
     let waited = eal.wait_all();
     let published: Vec<_> = slots
@@ -261,7 +265,7 @@ fn build_loops(
     pool: &Mempool,
     ports: &[Port],
     snap: &Arc<Snapshot>,
-    stop: &Arc<AtomicBool>,
+    halt: &Arc<AtomicBool>,
     seed: u64,
     options: &LiveOptions,
 ) -> Result<Vec<WorkerLoop>, LiveError> {
@@ -308,7 +312,7 @@ fn build_loops(
             inbox,
             io: LiveIo::new(pool.clone(), tx, out),
             clock,
-            stop: Arc::clone(stop),
+            stop: Arc::clone(halt),
             slot: Arc::new(Mutex::new(Published::default())),
             preload: std::mem::take(&mut preloads[usize::from(w)]),
             idle_sleep: options.idle_sleep,
