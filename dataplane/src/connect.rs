@@ -97,7 +97,7 @@ impl ConnectCtx<'_> {
                 DropReason::NotForUs
             });
         };
-        if !may_open(t) {
+        if !may_open(t) && !self.sloppy_open(t) {
             return Err(DropReason::NoConnection);
         }
         let (real_idx, template) = self.choose_real(idx, svc, t, now_ms)?;
@@ -150,6 +150,14 @@ impl ConnectCtx<'_> {
             }
         };
         Ok(Connected::New(id))
+    }
+
+    /// `sloppy_tcp`: any TCP segment but a RST opens a connection (IPVS's sysctl of that
+    /// name), for flows that another director started, as when routers spread a VIP's
+    /// traffic over several directors and the spread changes. Used with a scheduler that
+    /// every director computes alike (mh, sh), the flow lands on the real it had.
+    fn sloppy_open(&self, t: &PacketTuple) -> bool {
+        self.behaviour.sloppy_tcp && t.key.proto == Proto::Tcp && !t.flags.rst
     }
 
     /// A packet found connection `id`: use it (`Some`), or, when `[behaviour]` says so,

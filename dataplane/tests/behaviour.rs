@@ -264,3 +264,41 @@ fn a_reused_port_gives_the_old_fullnat_local_port_back() {
     );
     assert_eq!(b.worker.conns().len(), 1);
 }
+
+#[test]
+fn sloppy_tcp_lets_a_second_director_take_over_a_flow_on_the_real_mh_gave_it() {
+    // Two directors with the same configuration (different local-port seeds): the
+    // first saw the flow's SYN; routers then send the flow to the second.
+    let reals = [(11, 1), (12, 1)];
+    for sloppy in [false, true] {
+        let behaviour = format!("sloppy_tcp = {sloppy}");
+        let text = config(&behaviour, "", "dr", &reals).replace(
+            "scheduler = \"rr\"",
+            "scheduler = \"mh\"\nflags = [\"mh-port\"]",
+        );
+        let mut first = Bench::new(&text);
+        let mut second = Bench::new(&text);
+        second.worker =
+            rvs_dataplane::worker::Worker::new(0, Bench::snapshot(&text, &mut second.ids), 99);
+        for sport in 2000..2032 {
+            let real = first.client(sport, true).expect("the SYN is forwarded");
+            let taken_over = second.client(sport, false);
+            if sloppy {
+                assert_eq!(
+                    taken_over,
+                    Some(real),
+                    "port {sport}: the same real on the second director"
+                );
+            } else {
+                assert_eq!(taken_over, None, "port {sport}: no SYN, no connection");
+            }
+        }
+        let c = second.counters();
+        assert_eq!(c.conns_created, if sloppy { 32 } else { 0 });
+        assert_eq!(
+            second.drops(DropReason::NoConnection),
+            if sloppy { 0 } else { 32 }
+        );
+        assert_eq!(second.worker.conns().len(), if sloppy { 32 } else { 0 });
+    }
+}

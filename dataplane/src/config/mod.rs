@@ -181,6 +181,9 @@ pub struct Behaviour {
     pub expire_nodest_conn: bool,
     /// Expire a persistence template whose real has weight 0 at its next use.
     pub expire_quiescent_template: bool,
+    /// Open connections on any TCP segment but a RST, not only on a SYN (directors
+    /// behind ECMP take over flows started elsewhere).
+    pub sloppy_tcp: bool,
 }
 
 impl Behaviour {
@@ -193,12 +196,13 @@ impl Behaviour {
 }
 
 impl Default for Behaviour {
-    /// IPVS's defaults: `conn_reuse_mode` 1, both expiries off.
+    /// IPVS's defaults: `conn_reuse_mode` 1, both expiries and `sloppy_tcp` off.
     fn default() -> Self {
         Self {
             conn_reuse_mode: Self::REUSE_CLOSED,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
+            sloppy_tcp: false,
         }
     }
 }

@@ -315,6 +315,7 @@ fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigEr
         expire_quiescent_template: raw
             .expire_quiescent_template
             .unwrap_or(d.expire_quiescent_template),
+        sloppy_tcp: raw.sloppy_tcp.unwrap_or(d.sloppy_tcp),
     })
 }
 
