@@ -172,7 +172,7 @@ impl Mailbox {
     }
 
     /// Control core: leave `update` for the worker. An update the worker has not taken
-    /// yet is replaced; its local-port pools carry over into `update`.
+    /// yet is replaced; its local-port pools and larger tables carry over into `update`.
     pub fn post(&self, mut update: Box<Update>) {
         let mut slot = self.update.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(old) = slot.take() {
@@ -180,6 +180,15 @@ impl Mailbox {
                 if !update.pools.iter().any(|(a, _)| *a == addr) {
                     update.pools.push((addr, pool));
                 }
+            }
+            // Room the replaced update brought for new ids is still needed.
+            let larger = |new: &Option<TrafficTable>, old: &Option<TrafficTable>| {
+                let cap = |t: &Option<TrafficTable>| t.as_ref().map_or((0, 0), |t| t.capacity());
+                cap(old) > cap(new)
+            };
+            if larger(&update.traffic, &old.traffic) {
+                update.traffic = old.traffic;
+                update.dest_room = old.dest_room;
             }
         }
         *slot = Some(update);
