@@ -105,6 +105,7 @@ fn input(tick: u64) -> MetricsInput {
             mempool_size: 4095,
             ..PortInfo::default()
         }],
+        health: vec![],
     }
 }
 

@@ -77,6 +77,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         persistence_prefix: max_len(vip),
         laddrs: Vec::with_capacity(s.laddrs.len()),
         reals: Vec::with_capacity(s.real.len()),
+        check: None,
     };
     let context = service_context(&svc);
     if svc.port == 0 && svc.persistence == 0 {
@@ -125,6 +126,9 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         }
         seen.insert((real.ip, real.port), r.ip.span().start);
         svc.reals.push(real);
+    }
+    if let Some(c) = &s.check {
+        svc.check = Some(super::check::check(c, &svc, &context, ck)?);
     }
     Ok(svc)
 }
@@ -219,5 +223,6 @@ fn real(
         forward,
         upper,
         lower,
+        check: r.check.unwrap_or(true),
     })
 }

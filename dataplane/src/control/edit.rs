@@ -52,6 +52,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 persistence_prefix: 0,
                 laddrs: Vec::new(),
                 reals: Vec::new(),
+                check: None,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);
@@ -80,7 +81,12 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
             let i = find(config, service)?;
             let svc = &mut config.services[i];
             let j = real_index(svc, real.addr).ok_or_else(|| no_real(service, real.addr))?;
-            svc.reals[j] = real_config(real);
+            // `-e` changes what ipvsadm knows of; whether the real is probed stays.
+            let check = svc.reals[j].check;
+            svc.reals[j] = RealConfig {
+                check,
+                ..real_config(real)
+            };
         }
         Change::DeleteReal { service, addr } => {
             let i = find(config, service)?;
@@ -208,6 +214,7 @@ fn real_config(r: &RealSpec) -> RealConfig {
         forward: forward_mode(r.forward),
         upper: r.upper,
         lower: r.lower,
+        check: true,
     }
 }
 

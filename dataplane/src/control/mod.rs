@@ -29,6 +29,7 @@ use rvs_ctl::metrics::MetricsInput;
 use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
 
 use crate::config::{to_toml, Config};
+use crate::health::Health;
 use crate::laddr::PortPool;
 use crate::live::Published;
 use crate::service::IdRegistry;
@@ -86,6 +87,7 @@ pub struct Control {
     ports: PortSource,
     estimates: HashMap<StatKey, Estimate>,
     zeroed: TrafficTable,
+    health: Health,
 }
 
 impl Control {
@@ -100,7 +102,10 @@ impl Control {
         ports: PortSource,
     ) -> Self {
         let (services, dests) = snap.services.id_bounds();
+        let mut health = Health::default();
+        health.configure(&config);
         Self {
+            health,
             pooled: snap.services.laddrs().collect(),
             traffic_capacity: (
                 services.next_power_of_two().max(64),
@@ -146,6 +151,7 @@ impl Control {
                 let path = path.map_or_else(|| self.file.clone(), PathBuf::from);
                 self.reload(&path).map(|()| Response::Done)
             }
+            Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
         }
     }
 
@@ -200,6 +206,16 @@ impl Control {
         self.collect_garbage();
     }
 
+    /// Take the health checks' results (call every control poll); a transition publishes
+    /// a new snapshot of the running configuration under the new health overlay.
+    pub fn tick_health(&mut self) {
+        if self.health.poll(&self.config) {
+            if let Err(e) = self.publish(self.config.clone()) {
+                eprintln!("rvsd: health: the new state was not applied: {e}");
+            }
+        }
+    }
+
     /// Free what the workers handed back after taking updates.
     pub fn collect_garbage(&self) {
         for w in &self.workers {
@@ -214,6 +230,7 @@ impl Control {
             workers: self.worker_infos(),
             services: self.services(None).unwrap_or_default(),
             ports: (self.ports)(),
+            health: self.health.infos(&self.config),
         }
     }
 
@@ -231,7 +248,7 @@ impl Control {
     fn publish(&mut self, config: Config) -> Result<(), ErrorReply> {
         let snap = self
             .snap
-            .rebuild(&config, &mut self.ids)
+            .rebuild(&config, &self.health.overlay(&config), &mut self.ids)
             .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
         let snap = Arc::new(snap);
         self.generation += 1;
@@ -259,6 +276,7 @@ impl Control {
         self.pooled.extend(snap.services.laddrs());
         self.snap = snap;
         self.config = config;
+        self.health.configure(&self.config);
         self.wait_taken();
         self.collect_garbage();
         Ok(())
