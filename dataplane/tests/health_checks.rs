@@ -223,11 +223,29 @@ fn misc_exit_codes_dynamic_weights_substitution_and_timeout() {
         run_probe(target, &c),
         Err(ProbeFailure::Spawn(std::io::ErrorKind::NotFound))
     );
-    c.timeout = Duration::from_millis(200);
-    c.command = sh("sleep 30; exit 0");
+    // A command that hangs is killed at the timeout, with what it started.
+    let pid_file = std::env::temp_dir().join(format!("rvs-misc-{}", std::process::id()));
+    c.timeout = Duration::from_millis(300);
+    c.command = sh(&format!(
+        "sleep 30 & echo $! > {}; wait; exit 0",
+        pid_file.display()
+    ));
     let start = Instant::now();
     assert_eq!(run_probe(target, &c), Err(ProbeFailure::TimedOut));
     assert!(start.elapsed() < Duration::from_secs(3), "killed");
+    let pid = std::fs::read_to_string(&pid_file).expect("the script ran");
+    let _ = std::fs::remove_file(&pid_file);
+    let stat = format!("/proc/{}/stat", pid.trim());
+    let gone = (0..100).any(|_| {
+        let running = std::fs::read_to_string(&stat)
+            .map(|s| !s.contains(") Z "))
+            .unwrap_or(false);
+        if running {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        !running
+    });
+    assert!(gone, "the command's child outlived the timeout");
 }
 
 /// A configuration with one TCP service on 10.0.0.100:80 checked by `check_lines`, with
