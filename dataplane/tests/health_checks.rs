@@ -2,7 +2,8 @@
 //! tiny HTTP server answering a chosen status and body, a UDP echo, commands with chosen
 //! exit codes, servers that never answer), then rise and fall through the prober as the
 //! control core runs it: a real whose server goes away is taken down, and comes back
-//! when the server does, while hanging targets next to it change nothing.
+//! when the server does, while hanging targets next to it change nothing; and a misc
+//! check's exit codes driving the overlay (inhibit, dynamic weight, the sorry server).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -352,4 +353,52 @@ fn rise_and_fall_through_the_prober_with_hanging_neighbours() {
     println!("recovery: {rose:?} (interval 100 ms x rise 2)");
     assert_eq!(info(&health).transitions, 2);
     assert_eq!(info(&health).successes, 2);
+}
+
+#[test]
+fn misc_results_drive_the_overlay_inhibit_dynamic_weight_and_sorry() {
+    use rvs_conntrack::Proto;
+    use rvs_dataplane::health::RealEffect;
+
+    let code = std::env::temp_dir().join(format!("rvs-misc-code-{}", std::process::id()));
+    std::fs::write(&code, "0").unwrap();
+    let real: SocketAddr = "10.1.0.11:80".parse().unwrap();
+    let config = health_config(
+        &format!(
+            "kind = \"misc\"\ninterval = 0.05\ntimeout = 0.05\nrise = 1\nfall = 1\n\
+             on_fail = \"inhibit\"\ndynamic = true\nsorry = \"10.1.0.99:80\"\n\
+             command = [\"sh\", \"-c\", \"exit $(cat {})\"]",
+            code.display()
+        ),
+        &[real],
+    );
+    let vip: SocketAddr = "10.0.0.100:80".parse().unwrap();
+    let effect = |h: &Health| {
+        h.overlay(&config)
+            .effect(Proto::Tcp, vip, real.ip(), real.port())
+    };
+    let mut health = Health::default();
+    health.configure(&config);
+    let limit = Duration::from_secs(5);
+    let info = |h: &Health| h.infos(&config).remove(0);
+    assert!(poll_until(&mut health, &config, limit, |h| info(h).checks >= 2).is_some());
+    assert_eq!((effect(&health), info(&health).weight), (None, 1));
+
+    std::fs::write(&code, "1").unwrap();
+    assert!(poll_until(&mut health, &config, limit, |h| !info(h).up).is_some());
+    assert_eq!(effect(&health), Some(RealEffect::Inhibited));
+    let down = info(&health);
+    assert_eq!(down.weight, 0);
+    assert_eq!(
+        down.sorry,
+        Some("10.1.0.99:80".parse().unwrap()),
+        "no real up"
+    );
+    assert_eq!(down.last, "misc: exit status 1");
+
+    std::fs::write(&code, "7").unwrap();
+    assert!(poll_until(&mut health, &config, limit, |h| info(h).up).is_some());
+    assert_eq!(effect(&health), Some(RealEffect::Weight(5)));
+    assert_eq!((info(&health).weight, info(&health).sorry), (5, None));
+    let _ = std::fs::remove_file(&code);
 }

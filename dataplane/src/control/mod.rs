@@ -9,6 +9,12 @@
 //! built here with everything the worker would otherwise allocate. The request returns
 //! once every worker has taken the update (or after [`TAKE_TIMEOUT`]).
 //!
+//! Health checks ([`crate::health`]) run beside it: [`Control::tick_health`] takes their
+//! results, and a transition publishes the running configuration again under the new
+//! health overlay (the configuration itself never changes, so `config save` writes the
+//! configured weights). Listings show what is scheduled: reals a check removed are
+//! hidden, inhibited ones show weight 0, a sorry server in use is listed.
+//!
 //! What a reload may change: services, routes and timeouts. Workers, the table size,
 //! ports, static neighbours, DPDK arguments and the control endpoints need a restart; a
 //! file that changes them is refused, naming the section.

@@ -4,8 +4,10 @@
 //!
 //! # How it runs
 //!
-//! Probes never run on the control core: [`prober`] keeps a schedule per real on its own
-//! thread and runs the probes on a bounded pool; results come back through a channel
+//! Probes never run on the control core: a scheduler thread keeps a schedule per real
+//! and runs the probes on a bounded pool (at most 16 threads; every probe ends within its
+//! timeout, so hanging targets stretch intervals at worst, never the control core's
+//! loop); results come back through a channel
 //! that [`Health::poll`] drains in the control core's tick. A transition changes the
 //! [`Overlay`], and the control core publishes a new snapshot of the *configured*
 //! [`Config`] under the new overlay, through the same path as every other change: the
@@ -40,6 +42,8 @@
 //!   (`rvsd: health: service tcp 10.0.0.100:80 real 10.1.0.11:8080 down (http: status 503)`)
 //!   and counted per real (`rvs_backend_health_transitions_total`).
 //!
+//! Checks run on a live director only; replay schedules every real as configured.
+//!
 //! # Network path
 //!
 //! Probes are ordinary sockets of the rvsd process (and commands it runs), so they leave
@@ -51,7 +55,7 @@
 mod http;
 mod misc;
 mod overlay;
-pub mod prober;
+mod prober;
 mod state;
 mod tcp;
 mod udp;
@@ -67,11 +71,11 @@ use rvs_ctl::proto::{HealthInfo, Protocol, ServiceKey};
 
 use crate::config::{CheckConfig, CheckKind, Config, OnFail, ServiceConfig};
 
-pub use http::{HttpCheck, MAX_RESPONSE};
-pub use misc::MiscUp;
+use http::HttpCheck;
+use misc::MiscUp;
 pub use overlay::{Overlay, RealEffect};
-pub use prober::{Prober, Report, Target};
-pub use state::RealState;
+use prober::{Prober, Report, Target};
+use state::RealState;
 
 /// One probe's verdict: up (with the weight a dynamic misc check set) or why not.
 pub type ProbeResult = Result<Option<u32>, ProbeFailure>;
@@ -269,9 +273,13 @@ impl Health {
                 Ok(_) => "ok".to_owned(),
                 Err(e) => format!("{}: {e}", check.kind.name()),
             };
+            let weight = state.dynamic_weight;
             if state.record(report.result, report.took, check.rise, check.fall, now) {
                 let word = if state.up { "up" } else { "down" };
                 eprintln!("rvsd: health: {} {word} ({reason})", report.key);
+            }
+            if let Some(w) = state.dynamic_weight.filter(|&w| Some(w) != weight) {
+                eprintln!("rvsd: health: {} weight {w} (misc_dynamic)", report.key);
             }
         }
         let after = self.overlay(config);
