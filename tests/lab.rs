@@ -19,8 +19,8 @@
 //! resolution); a connection-per-request load from one client address over a narrow
 //! port range (every connection the client opens is one the director creates, ports
 //! reused while their last connection is in TIME_WAIT); health checks taking a real
-//! whose server was killed out of rotation and back (`health_lab`, which gives the
-//! director's kernel a probe path to the reals).
+//! whose server was killed out of rotation and back, and the sorry server while no real
+//! is up (`health_lab`, which gives the director's kernel a probe path to the reals).
 //!
 //! Needs root and the tools `scripts/setup` installs (iproute2, curl, iputils-ping,
 //! python3); without them the test fails and says so. Everything it creates is named
@@ -1508,7 +1508,9 @@ mod control_lab {
 }
 
 /// Health checks live: rvsd's control core probes the reals through a kernel path of its
-/// own, a real's HTTP server is killed mid-test and revived.
+/// own; one real's HTTP server is killed mid-test (out of rotation, unlisted), then the
+/// other's (the sorry server, a second server in real 2's namespace, takes the new
+/// connections), then both are revived (back in rotation, the sorry server unused).
 ///
 /// ```text
 ///  director ns kernel: hp1 172.31.1.1/30 --veth-- 172.31.1.2 hr1 (real ns 1)
@@ -1524,6 +1526,10 @@ mod health_lab {
     use super::*;
     use rvs_ctl::client;
     use rvs_ctl::proto::{HealthInfo, Request, Response};
+    use std::collections::BTreeMap;
+
+    /// The sorry server: a second HTTP server in real 2's namespace.
+    const SORRY: &str = "10.1.2.11:8081";
 
     /// Seconds between probes and consecutive failures to go down: detection within
     /// about `INTERVAL * FALL`.
@@ -1586,7 +1592,7 @@ mod health_lab {
              [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
              [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n\n\
              [[service]]\nproto = \"tcp\"\nvip = \"{NAT_VIP}\"\nport = 80\nscheduler = \"rr\"\n\n\
-             [service.check]\nkind = \"http\"\ninterval = {INTERVAL}\ntimeout = 0.4\nrise = {RISE}\nfall = {FALL}\npath = \"/\"\n\n\
+             [service.check]\nkind = \"http\"\ninterval = {INTERVAL}\ntimeout = 0.4\nrise = {RISE}\nfall = {FALL}\npath = \"/\"\nsorry = \"{SORRY}\"\n\n\
              [[service.real]]\nip = \"10.1.1.11\"\nport = 8080\nforward = \"nat\"\n\n\
              [[service.real]]\nip = \"10.1.2.11\"\nport = 8080\nforward = \"nat\"\n",
             lab.dir.join("rvsd.sock").display(),
@@ -1623,18 +1629,33 @@ mod health_lab {
         }
     }
 
-    /// `count` requests through the VIP: how many each real served (failures panic).
-    fn spread(lab: &Lab, count: usize) -> (usize, usize) {
-        let mut served = (0, 0);
+    /// `count` requests through the VIP: how many each server (by name) answered
+    /// (failures panic).
+    fn spread(lab: &Lab, count: usize) -> BTreeMap<String, usize> {
+        let mut served = BTreeMap::new();
         for _ in 0..count {
             let body = lab.get(NAT_VIP).expect("a request through the VIP failed");
-            match body.split_whitespace().next() {
-                Some("r1") => served.0 += 1,
-                Some("r2") => served.1 += 1,
-                _ => panic!("unexpected answer {body:?}"),
-            }
+            let name = body.split_whitespace().next().unwrap_or_default();
+            *served.entry(name.to_owned()).or_insert(0) += 1;
         }
         served
+    }
+
+    fn only(name: &str, count: usize) -> BTreeMap<String, usize> {
+        BTreeMap::from([(name.to_owned(), count)])
+    }
+
+    /// The reals `rvsadm -Ln` would list for the service.
+    fn listed(lab: &Lab) -> Vec<String> {
+        let request = Request::Services { service: None };
+        match client::call(&lab.dir.join("rvsd.sock"), request).expect("services") {
+            Response::Services(list) => list[0]
+                .reals
+                .iter()
+                .map(|r| r.spec.addr.to_string())
+                .collect(),
+            other => panic!("not a listing: {other:?}"),
+        }
     }
 
     fn start_server(lab: &mut Lab, real: &str) -> usize {
@@ -1651,6 +1672,13 @@ mod health_lab {
         lab.servers.len() - 1
     }
 
+    /// Kill the HTTP server at `index` of the lab's servers.
+    fn kill_server(lab: &mut Lab, index: usize) {
+        let server = &mut lab.servers[index];
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+
     #[test]
     fn lab_af_packet_health_check_takes_a_dead_real_out_and_back() {
         preflight();
@@ -1659,6 +1687,18 @@ mod health_lab {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut lab = Lab::new('h');
         probe_paths(&lab);
+        let script = lab.dir.join("sorry.py");
+        std::fs::write(&script, SLOW_SERVER).expect("sorry server script");
+        let sorry = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("r2"), "python3"])
+            .arg(&script)
+            .args(["sorry", "8081"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the sorry server");
+        lab.servers.push(sorry);
         let path = lab.dir.join("health.toml");
         std::fs::write(&path, config(&lab)).expect("config");
         let mut rvsd = Rvsd::start(&lab, &path);
@@ -1688,60 +1728,69 @@ mod health_lab {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let (r1, r2) = spread(&lab, 8);
-        assert!(r1 > 0 && r2 > 0, "both reals serve: {r1}/{r2}");
+        let served = spread(&lab, 8);
+        assert_eq!(
+            served.keys().collect::<Vec<_>>(),
+            ["r1", "r2"],
+            "{served:?}"
+        );
 
-        // r1's server dies (the lab started r1's server first).
-        let server = &mut lab.servers[0];
-        let _ = server.kill();
-        let _ = server.wait();
+        // r1's server dies (the lab started r1's server first, then r2's).
+        kill_server(&mut lab, 0);
         let detected = wait_state(&lab, "10.1.1.11", false, limit);
         println!(
             "health lab: detection {detected:?} (interval {INTERVAL} s x fall {FALL} = {} s)",
             INTERVAL * f64::from(FALL)
         );
-        let (r1, r2) = spread(&lab, 8);
-        assert_eq!((r1, r2), (0, 8), "no new connection to the dead real");
-        let listing = match client::call(
-            &lab.dir.join("rvsd.sock"),
-            Request::Services { service: None },
-        )
-        .expect("services")
-        {
-            Response::Services(list) => list,
-            other => panic!("{other:?}"),
-        };
-        let listed: Vec<String> = listing[0]
-            .reals
-            .iter()
-            .map(|r| r.spec.addr.to_string())
-            .collect();
-        assert_eq!(listed, ["10.1.2.11:8080"], "removed reals are not listed");
+        assert_eq!(
+            spread(&lab, 8),
+            only("r2", 8),
+            "no new connection to the dead real"
+        );
+        assert_eq!(
+            listed(&lab),
+            ["10.1.2.11:8080"],
+            "removed reals are not listed"
+        );
 
-        // Revived: back in rotation after `rise` good probes.
+        // r2's dies too: the sorry server takes the new connections.
+        kill_server(&mut lab, 1);
+        let detected = wait_state(&lab, "10.1.2.11", false, limit);
+        println!("health lab: detection {detected:?} (second real)");
+        assert_eq!(spread(&lab, 4), only("sorry", 4), "the sorry server");
+        assert_eq!(
+            listed(&lab),
+            [SORRY],
+            "the sorry server is listed while in use"
+        );
+
+        // Revived: back in rotation after `rise` good probes, the sorry server unused.
         start_server(&mut lab, "r1");
-        let recovered = wait_state(
-            &lab,
-            "10.1.1.11",
-            true,
-            Duration::from_secs_f64(INTERVAL * f64::from(RISE) + 2.0 * INTERVAL + 5.0),
-        );
+        start_server(&mut lab, "r2");
+        let rise_limit = Duration::from_secs_f64(INTERVAL * f64::from(RISE) + 2.0 * INTERVAL + 5.0);
+        let recovered = wait_state(&lab, "10.1.1.11", true, rise_limit);
         println!("health lab: recovery {recovered:?} (interval {INTERVAL} s x rise {RISE})");
-        let (r1, r2) = spread(&lab, 8);
-        assert!(r1 > 0 && r2 > 0, "the revived real serves again: {r1}/{r2}");
+        wait_state(&lab, "10.1.2.11", true, rise_limit);
+        let served = spread(&lab, 8);
+        assert_eq!(
+            served.keys().collect::<Vec<_>>(),
+            ["r1", "r2"],
+            "{served:?}"
+        );
         let log = rvsd.log();
+        for line in [
+            "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 down (http: connect",
+            "rvsd: health: service tcp 10.0.0.100:80: no real up, sorry server 10.1.2.11:8081 in use",
+            "rvsd: health: service tcp 10.0.0.100:80: a real is up, sorry server 10.1.2.11:8081 out of use",
+            "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 up (ok)",
+        ] {
+            assert!(log.contains(line), "{line}\n{log}");
+        }
         assert!(
-            log.contains(
-                "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 down (http: connect"
-            ),
-            "{log}"
+            health(&lab).iter().all(|h| h.transitions == 2),
+            "{:?}",
+            health(&lab)
         );
-        assert!(
-            log.contains("rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 up (ok)"),
-            "{log}"
-        );
-        let info = health(&lab);
-        assert_eq!(info[0].transitions, 2, "{info:?}");
         rvsd.stop();
     }
 }
