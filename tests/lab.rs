@@ -18,7 +18,9 @@
 //! with the first connections sent at once (none may lose a packet to neighbour
 //! resolution); a connection-per-request load from one client address over a narrow
 //! port range (every connection the client opens is one the director creates, ports
-//! reused while their last connection is in TIME_WAIT).
+//! reused while their last connection is in TIME_WAIT); health checks taking a real
+//! whose server was killed out of rotation and back, and the sorry server while no real
+//! is up (`health_lab`, which gives the director's kernel a probe path to the reals).
 //!
 //! Needs root and the tools `scripts/setup` installs (iproute2, curl, iputils-ping,
 //! python3); without them the test fails and says so. Everything it creates is named
@@ -1831,5 +1833,293 @@ mod control_lab {
             sorted(config),
             "the running state differs"
         );
+    }
+}
+
+/// Health checks live: rvsd's control core probes the reals through a kernel path of its
+/// own; one real's HTTP server is killed mid-test (out of rotation, unlisted), then the
+/// other's (the sorry server, a second server in real 2's namespace, takes the new
+/// connections), then both are revived (back in rotation, the sorry server unused).
+///
+/// ```text
+///  director ns kernel: hp1 172.31.1.1/30 --veth-- 172.31.1.2 hr1 (real ns 1)
+///                      hp2 172.31.2.1/30 --veth-- 172.31.2.2 hr2 (real ns 2)
+///  routes: 10.1.1.11 via 172.31.1.2, 10.1.2.11 via 172.31.2.2
+/// ```
+/// The dataplane veths of the director have no kernel addresses, so the probes (ordinary
+/// sockets of rvsd, leaving through the director namespace's kernel) need this second
+/// path: a host route per real address over a probe veth. The reals accept the probes on
+/// their own address (Linux answers for a local address on any interface) and answer
+/// back over the probe veth, whose /30 is connected on their side.
+mod health_lab {
+    use super::*;
+    use rvs_ctl::client;
+    use rvs_ctl::proto::{HealthInfo, Request, Response};
+    use std::collections::BTreeMap;
+
+    /// The sorry server: a second HTTP server in real 2's namespace.
+    const SORRY: &str = "10.1.2.11:8081";
+
+    /// Seconds between probes and consecutive failures to go down: detection within
+    /// about `INTERVAL * FALL`.
+    const INTERVAL: f64 = 0.5;
+    const FALL: u32 = 2;
+    const RISE: u32 = 2;
+
+    /// Give the director's kernel a path to each real's address (see the module).
+    fn probe_paths(lab: &Lab) {
+        let d = lab.ns("d");
+        for (i, real, addr) in [(1, "r1", "10.1.1.11"), (2, "r2", "10.1.2.11")] {
+            let (dir_if, real_if) = (lab.iface(&format!("hp{i}")), lab.iface(&format!("hr{i}")));
+            let ns = lab.ns(real);
+            must(&[
+                "ip", "link", "add", &dir_if, "netns", &d, "type", "veth", "peer", "name",
+                &real_if, "netns", &ns,
+            ]);
+            let (dir_addr, real_addr) = (format!("172.31.{i}.1"), format!("172.31.{i}.2"));
+            must(&[
+                "ip",
+                "-n",
+                &d,
+                "addr",
+                "add",
+                &format!("{dir_addr}/30"),
+                "dev",
+                &dir_if,
+            ]);
+            must(&["ip", "-n", &d, "link", "set", &dir_if, "up"]);
+            must(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{real_addr}/30"),
+                "dev",
+                &real_if,
+            ]);
+            must(&["ip", "-n", &ns, "link", "set", &real_if, "up"]);
+            must(&[
+                "ip",
+                "-n",
+                &d,
+                "route",
+                "add",
+                &format!("{addr}/32"),
+                "via",
+                &real_addr,
+            ]);
+        }
+    }
+
+    fn config(lab: &Lab) -> String {
+        let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
+        format!(
+            "[dataplane]\nworkers = 2\nconn_capacity = 4096\n\n[dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
+             [ctl]\nsocket = \"{}\"\n\n\
+             [[port]]\nname = \"wan\"\ndevice = \"{}\"\naddresses = [\"10.0.0.1/24\"]\n\n\
+             [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
+             [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n\n\
+             [[service]]\nproto = \"tcp\"\nvip = \"{NAT_VIP}\"\nport = 80\nscheduler = \"rr\"\n\n\
+             [service.check]\nkind = \"http\"\ninterval = {INTERVAL}\ntimeout = 0.4\nrise = {RISE}\nfall = {FALL}\npath = \"/\"\nsorry = \"{SORRY}\"\n\n\
+             [[service.real]]\nip = \"10.1.1.11\"\nport = 8080\nforward = \"nat\"\n\n\
+             [[service.real]]\nip = \"10.1.2.11\"\nport = 8080\nforward = \"nat\"\n",
+            lab.dir.join("rvsd.sock").display(),
+            dev(0, "dw"),
+            dev(1, "d1"),
+            dev(2, "d2"),
+        )
+    }
+
+    fn health(lab: &Lab) -> Vec<HealthInfo> {
+        match client::call(&lab.dir.join("rvsd.sock"), Request::Health).expect("health request") {
+            Response::Health(list) => list,
+            other => panic!("not a health listing: {other:?}"),
+        }
+    }
+
+    /// Poll `rvsctl health` until real `addr` is `up` (bounded): the time it took.
+    fn wait_state(lab: &Lab, addr: &str, up: bool, limit: Duration) -> Duration {
+        let start = Instant::now();
+        loop {
+            let list = health(lab);
+            if list
+                .iter()
+                .any(|h| h.real.ip().to_string() == addr && h.up == up)
+            {
+                return start.elapsed();
+            }
+            assert!(
+                start.elapsed() < limit,
+                "{addr} not {} after {limit:?}: {list:?}",
+                if up { "up" } else { "down" }
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `count` requests through the VIP: how many each server (by name) answered
+    /// (failures panic).
+    fn spread(lab: &Lab, count: usize) -> BTreeMap<String, usize> {
+        let mut served = BTreeMap::new();
+        for _ in 0..count {
+            let body = lab.get(NAT_VIP).expect("a request through the VIP failed");
+            let name = body.split_whitespace().next().unwrap_or_default();
+            *served.entry(name.to_owned()).or_insert(0) += 1;
+        }
+        served
+    }
+
+    fn only(name: &str, count: usize) -> BTreeMap<String, usize> {
+        BTreeMap::from([(name.to_owned(), count)])
+    }
+
+    /// The reals `rvsadm -Ln` would list for the service.
+    fn listed(lab: &Lab) -> Vec<String> {
+        let request = Request::Services { service: None };
+        match client::call(&lab.dir.join("rvsd.sock"), request).expect("services") {
+            Response::Services(list) => list[0]
+                .reals
+                .iter()
+                .map(|r| r.spec.addr.to_string())
+                .collect(),
+            other => panic!("not a listing: {other:?}"),
+        }
+    }
+
+    fn start_server(lab: &mut Lab, real: &str) -> usize {
+        let child = Command::new("ip")
+            .args(["netns", "exec", &lab.ns(real), "python3"])
+            .arg(lab.dir.join("server.py"))
+            .arg(real)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start a real's HTTP server");
+        lab.servers.push(child);
+        lab.servers.len() - 1
+    }
+
+    /// Kill the HTTP server at `index` of the lab's servers.
+    fn kill_server(lab: &mut Lab, index: usize) {
+        let server = &mut lab.servers[index];
+        let _ = server.kill();
+        let _ = server.wait();
+    }
+
+    #[test]
+    fn lab_af_packet_health_check_takes_a_dead_real_out_and_back() {
+        preflight();
+        let _one = ONE_LAB_AT_A_TIME
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut lab = Lab::new('h');
+        probe_paths(&lab);
+        let script = lab.dir.join("sorry.py");
+        std::fs::write(&script, SLOW_SERVER).expect("sorry server script");
+        let sorry = Command::new("ip")
+            .args(["netns", "exec", &lab.ns("r2"), "python3"])
+            .arg(&script)
+            .args(["sorry", "8081"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the sorry server");
+        lab.servers.push(sorry);
+        let path = lab.dir.join("health.toml");
+        std::fs::write(&path, config(&lab)).expect("config");
+        let mut rvsd = Rvsd::start(&lab, &path);
+        // The control socket comes up just after the workers.
+        let socket = lab.dir.join("rvsd.sock");
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(
+                start.elapsed() < START_TIMEOUT,
+                "no control socket:\n{}",
+                rvsd.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+
+        let limit = Duration::from_secs_f64(INTERVAL * f64::from(FALL) + 2.0 * INTERVAL + 2.0);
+        let start = Instant::now();
+        while !health(&lab)
+            .iter()
+            .all(|h| h.up && h.checks >= 2 && h.last == "ok")
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "probes do not pass: {:?}\n{}",
+                health(&lab),
+                rvsd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let served = spread(&lab, 8);
+        assert_eq!(
+            served.keys().collect::<Vec<_>>(),
+            ["r1", "r2"],
+            "{served:?}"
+        );
+
+        // r1's server dies (the lab started r1's server first, then r2's).
+        kill_server(&mut lab, 0);
+        let detected = wait_state(&lab, "10.1.1.11", false, limit);
+        println!(
+            "health lab: detection {detected:?} (interval {INTERVAL} s x fall {FALL} = {} s)",
+            INTERVAL * f64::from(FALL)
+        );
+        assert_eq!(
+            spread(&lab, 8),
+            only("r2", 8),
+            "no new connection to the dead real"
+        );
+        assert_eq!(
+            listed(&lab),
+            ["10.1.2.11:8080"],
+            "removed reals are not listed"
+        );
+
+        // r2's dies too: the sorry server takes the new connections.
+        kill_server(&mut lab, 1);
+        let detected = wait_state(&lab, "10.1.2.11", false, limit);
+        println!("health lab: detection {detected:?} (second real)");
+        assert_eq!(spread(&lab, 4), only("sorry", 4), "the sorry server");
+        assert_eq!(
+            listed(&lab),
+            [SORRY],
+            "the sorry server is listed while in use"
+        );
+
+        // Revived: back in rotation after `rise` good probes, the sorry server unused.
+        start_server(&mut lab, "r1");
+        start_server(&mut lab, "r2");
+        let rise_limit = Duration::from_secs_f64(INTERVAL * f64::from(RISE) + 2.0 * INTERVAL + 5.0);
+        let recovered = wait_state(&lab, "10.1.1.11", true, rise_limit);
+        println!("health lab: recovery {recovered:?} (interval {INTERVAL} s x rise {RISE})");
+        wait_state(&lab, "10.1.2.11", true, rise_limit);
+        let served = spread(&lab, 8);
+        assert_eq!(
+            served.keys().collect::<Vec<_>>(),
+            ["r1", "r2"],
+            "{served:?}"
+        );
+        let log = rvsd.log();
+        for line in [
+            "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 down (http: connect",
+            "rvsd: health: service tcp 10.0.0.100:80: no real up, sorry server 10.1.2.11:8081 in use",
+            "rvsd: health: service tcp 10.0.0.100:80: a real is up, sorry server 10.1.2.11:8081 out of use",
+            "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 up (ok)",
+        ] {
+            assert!(log.contains(line), "{line}\n{log}");
+        }
+        assert!(
+            health(&lab).iter().all(|h| h.transitions == 2),
+            "{:?}",
+            health(&lab)
+        );
+        rvsd.stop();
     }
 }

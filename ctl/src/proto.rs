@@ -78,6 +78,8 @@ pub enum Request {
         /// The file; `None` re-reads the file the daemon started with.
         path: Option<String>,
     },
+    /// The health state of every checked real.
+    Health,
 }
 
 /// One change to the running state (an ipvsadm command).
@@ -487,6 +489,46 @@ pub enum Response {
     Drops(Vec<(String, u64)>),
     /// [`Request::ConfigSave`]: the file's text.
     Config(String),
+    /// [`Request::Health`]: every checked real, in configuration order.
+    Health(Vec<HealthInfo>),
+}
+
+/// The health state of one checked real.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthInfo {
+    /// Its service.
+    pub service: ServiceKey,
+    /// The real.
+    pub real: SocketAddr,
+    /// The checker: `tcp`, `http`, `udp` or `misc`.
+    pub kind: String,
+    /// The address probed.
+    pub target: SocketAddr,
+    /// Up (scheduled) or down.
+    pub up: bool,
+    /// Consecutive successes.
+    pub successes: u32,
+    /// Consecutive failures.
+    pub failures: u32,
+    /// The last result: `ok`, the reason of a failure, or empty before the first probe.
+    pub last: String,
+    /// Seconds in the current state (since checking started when it never changed).
+    pub since_s: u64,
+    /// Probes so far.
+    pub checks: u64,
+    /// Up/down transitions so far.
+    pub transitions: u64,
+    /// How long the last probe took, in microseconds.
+    pub last_duration_us: u64,
+    /// `remove` or `inhibit`.
+    pub on_fail: String,
+    /// The configured weight.
+    pub configured_weight: u32,
+    /// The weight it is scheduled with (0 when inhibited or while the sorry server
+    /// serves; a dynamic misc check's weight).
+    pub weight: u32,
+    /// The service's sorry server while it takes the new connections.
+    pub sorry: Option<SocketAddr>,
 }
 
 /// Why a request was refused.

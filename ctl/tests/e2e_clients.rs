@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use rvs_ctl::frame::{read_frame, write_frame, MAX_REQUEST};
 use rvs_ctl::proto::{
-    Change, ErrorKind, ErrorReply, Forward, Protocol, RealSpec, Request, RequestEnvelope, Response,
-    ResponseEnvelope, StatusInfo, VERSION,
+    Change, ErrorKind, ErrorReply, Forward, HealthInfo, Protocol, RealSpec, Request,
+    RequestEnvelope, Response, ResponseEnvelope, StatusInfo, VERSION,
 };
 
 type Answer = Box<dyn Fn(&Request) -> ResponseEnvelope + Send>;
@@ -368,6 +368,57 @@ fn rvsctl_status_json_and_table() {
         "{}",
         text(&out.stdout)
     );
+}
+
+fn health() -> Vec<HealthInfo> {
+    let real = |addr: &str, up: bool, last: &str| HealthInfo {
+        service: rvs_ctl::proto::ServiceKey {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.100:80".parse().unwrap(),
+        },
+        real: addr.parse().unwrap(),
+        kind: "http".into(),
+        target: addr.parse().unwrap(),
+        up,
+        successes: u32::from(up) * 5,
+        failures: u32::from(!up) * 3,
+        last: last.into(),
+        since_s: 12,
+        checks: 40,
+        transitions: u64::from(!up),
+        last_duration_us: 800,
+        on_fail: "remove".into(),
+        configured_weight: 2,
+        weight: 2,
+        sorry: None,
+    };
+    vec![
+        real("10.1.0.11:8080", true, "ok"),
+        real("10.1.0.12:8080", false, "http: status 503"),
+    ]
+}
+
+#[test]
+fn rvsctl_health_json_and_table() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::Health => ok(Response::Health(health())),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let out = rvsctl(&daemon, &["health", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let parsed: Vec<HealthInfo> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed, health());
+    let out = rvsctl(&daemon, &["health"]);
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("SERVICE  "), "{table}");
+    assert!(
+        lines[2].contains("10.1.0.12:8080") && lines[2].contains("down"),
+        "{table}"
+    );
+    assert!(lines[2].ends_with("http: status 503"), "{table}");
+    assert_eq!(daemon.requests(), [Request::Health, Request::Health]);
 }
 
 #[test]

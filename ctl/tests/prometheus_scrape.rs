@@ -12,8 +12,8 @@ use std::time::Duration;
 use rvs_ctl::metrics::http::{self, Source};
 use rvs_ctl::metrics::{render, MetricsInput};
 use rvs_ctl::proto::{
-    Forward, PortInfo, Protocol, RealInfo, RealSpec, ServiceInfo, ServiceKey, ServiceSpec, Stats,
-    StatusInfo, WorkerInfo,
+    Forward, HealthInfo, PortInfo, Protocol, RealInfo, RealSpec, ServiceInfo, ServiceKey,
+    ServiceSpec, Stats, StatusInfo, WorkerInfo,
 };
 use support::prometheus::{Prometheus, Sample};
 
@@ -105,6 +105,27 @@ fn input(tick: u64) -> MetricsInput {
             mempool_size: 4095,
             ..PortInfo::default()
         }],
+        health: vec![HealthInfo {
+            service: ServiceKey {
+                proto: Protocol::Tcp,
+                addr: "10.0.0.100:80".parse().expect("vip"),
+            },
+            real: "10.1.0.12:8080".parse().expect("real"),
+            kind: "http".into(),
+            target: "10.1.0.12:8080".parse().expect("target"),
+            up: false,
+            successes: 0,
+            failures: 2,
+            last: "http: status 503".into(),
+            since_s: tick,
+            checks: 10 + tick,
+            transitions: 3,
+            last_duration_us: 2500,
+            on_fail: "inhibit".into(),
+            configured_weight: 1,
+            weight: 0,
+            sorry: None,
+        }],
     }
 }
 
@@ -193,6 +214,9 @@ fn prometheus_scrapes_the_exposition_and_promql_sees_the_input() {
     check(r#"rvs_worker_busy_ratio{worker="1"}"#, 0.5);
     check(r#"rvs_port_link_up{port="wan0"}"#, 1.0);
     check("rvs_mempool_mbufs", 4095.0);
+    check(r#"rvs_backend_up{remote_address="10.1.0.12"}"#, 0.0);
+    check("sum(rvs_backend_health_transitions_total)", 3.0);
+    check("rvs_backend_health_check_duration_seconds", 0.0025);
 
     // The escaped label value arrives as it was.
     let info = prom.query("rvs_build_info").expect("build info");

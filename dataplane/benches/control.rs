@@ -18,6 +18,7 @@ use rvs_ctl::client;
 use rvs_ctl::proto::{Change, Forward, Protocol, RealSpec, Request, ServiceKey};
 use rvs_dataplane::config::Config;
 use rvs_dataplane::control::{server, Control, WorkerLink};
+use rvs_dataplane::health::Overlay;
 use rvs_dataplane::live::Published;
 use rvs_dataplane::packet::HeapBuf;
 use rvs_dataplane::service::IdRegistry;
@@ -67,7 +68,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("control");
     g.bench_function("build_update_on_control_core", |b| {
         b.iter(|| {
-            let snap = Arc::new(current.rebuild(&configs[1], &mut ids).expect("rebuild"));
+            let snap = Arc::new(
+                current
+                    .rebuild(&configs[1], &Overlay::default(), &mut ids)
+                    .expect("rebuild"),
+            );
             Update::for_worker(2, snap, &current, false, |_| None, (64, 2048))
         })
     });
@@ -76,7 +81,11 @@ fn bench(c: &mut Criterion) {
             || {
                 next ^= 1;
                 generation += 1;
-                let snap = Arc::new(current.rebuild(&configs[next], &mut ids).expect("rebuild"));
+                let snap = Arc::new(
+                    current
+                        .rebuild(&configs[next], &Overlay::default(), &mut ids)
+                        .expect("rebuild"),
+                );
                 let update = Update::for_worker(
                     generation,
                     Arc::clone(&snap),

@@ -20,6 +20,7 @@ pub mod control;
 pub mod counters;
 pub mod drop;
 pub mod duties;
+pub mod health;
 pub mod laddr;
 pub mod live;
 pub mod neigh;

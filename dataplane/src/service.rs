@@ -8,9 +8,10 @@ use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 use rvs_conntrack::{DestId, ForwardMode, Proto, ServiceId};
-use rvs_schedulers::{BuildError, RealServer, SchedParams, Scheduler};
+use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
 use crate::config::{mask_addr, ServiceConfig};
+use crate::health::{sorry_in_use, Overlay, RealEffect};
 
 /// Hands out stable service and real ids, remembered across rebuilds.
 #[derive(Debug, Default)]
@@ -42,7 +43,8 @@ pub struct Service {
     pub proto: Proto,
     /// VIP and port.
     pub vip: SocketAddr,
-    /// The scheduler table; its `reals()` are the service's reals in configuration order.
+    /// The scheduler table; its `reals()` are the service's reals in configuration order
+    /// as health checking leaves them, then the sorry server while it is in use.
     pub sched: Arc<dyn Scheduler>,
     /// Forwarding mode of each real, parallel to `sched.reals()`.
     pub modes: Vec<ForwardMode>,
@@ -68,39 +70,60 @@ impl Service {
     }
 }
 
-/// Whether two configurations of a service give the same scheduler table.
-fn same_scheduling(a: &ServiceConfig, b: &ServiceConfig) -> bool {
-    let key = |r: &crate::config::RealConfig| (r.ip, r.port, r.weight, r.upper, r.lower);
-    a.scheduler == b.scheduler
-        && a.flags == b.flags
-        && a.reals.len() == b.reals.len()
-        && a.reals.iter().map(key).eq(b.reals.iter().map(key))
-}
-
-/// The scheduler table of `spec` (service `id`), assigning real ids through `ids`.
-fn build_sched(
+/// The reals of `spec` as scheduled under `overlay`, with their forwarding modes, ids
+/// assigned through `ids` (service `id`): a removed real is unavailable, an inhibited one
+/// has weight 0, a dynamic misc check sets the weight. While no real is up and the
+/// service has a sorry server, every real has weight 0 (so hashing schedulers hand all
+/// their buckets to it) and the sorry server is appended with weight 1.
+fn scheduled_reals(
     spec: &ServiceConfig,
     id: ServiceId,
     ids: &mut IdRegistry,
-) -> Result<Arc<dyn Scheduler>, BuildError> {
-    let reals = spec
+    overlay: &Overlay,
+) -> (Vec<RealServer>, Vec<ForwardMode>) {
+    let vip = SocketAddr::new(spec.vip, spec.port);
+    let effects: Vec<Option<RealEffect>> = spec
         .reals
         .iter()
-        .map(|r| RealServer {
-            id: ids.dest(id, SocketAddr::new(r.ip, r.port)),
-            addr: r.ip,
-            port: r.port,
-            weight: r.weight,
-            upper: r.upper,
-            lower: r.lower,
-            available: true,
+        .map(|r| overlay.effect(spec.proto, vip, r.ip, r.port))
+        .collect();
+    let sorry = sorry_in_use(spec, overlay);
+    let mut reals: Vec<RealServer> = spec
+        .reals
+        .iter()
+        .zip(&effects)
+        .map(|(r, effect)| {
+            let weight = match effect {
+                _ if sorry.is_some() => 0,
+                Some(RealEffect::Inhibited) => 0,
+                Some(RealEffect::Weight(w)) => *w,
+                Some(RealEffect::Removed) | None => r.weight,
+            };
+            RealServer {
+                id: ids.dest(id, SocketAddr::new(r.ip, r.port)),
+                addr: r.ip,
+                port: r.port,
+                weight,
+                upper: r.upper,
+                lower: r.lower,
+                available: *effect != Some(RealEffect::Removed),
+            }
         })
         .collect();
-    let params = SchedParams {
-        flags: spec.flags,
-        ..SchedParams::default()
-    };
-    rvs_schedulers::build(spec.scheduler, reals, &params)
+    let mut modes: Vec<ForwardMode> = spec.reals.iter().map(|r| r.forward).collect();
+    if let Some(addr) = sorry {
+        reals.push(RealServer {
+            id: ids.dest(id, addr),
+            addr: addr.ip(),
+            port: addr.port(),
+            weight: 1,
+            upper: 0,
+            lower: 0,
+            available: true,
+        });
+        modes.push(spec.sorry_forward());
+    }
+    (reals, modes)
 }
 
 /// Every service, indexed for the per-packet lookup.
@@ -118,15 +141,17 @@ pub struct Services {
 impl Services {
     /// Build all services, assigning ids through `ids`.
     pub fn build(specs: &[ServiceConfig], ids: &mut IdRegistry) -> Result<Self, BuildError> {
-        Self::rebuild(specs, ids, None)
+        Self::rebuild(specs, ids, None, &Overlay::default())
     }
 
-    /// Build all services, reusing the scheduler table of each service of `previous`
-    /// whose scheduler, flags and reals are unchanged (so workers keep its state).
+    /// Build all services under the health `overlay`, reusing the scheduler table of
+    /// each service of `previous` whose scheduler, flags and scheduled reals are unchanged
+    /// (so workers keep its state).
     pub fn rebuild(
         specs: &[ServiceConfig],
         ids: &mut IdRegistry,
         previous: Option<&Services>,
+        overlay: &Overlay,
     ) -> Result<Self, BuildError> {
         let mut out = Services::default();
         // A local address removed from the configuration is still answered for and
@@ -137,13 +162,18 @@ impl Services {
         for spec in specs {
             let vip = SocketAddr::new(spec.vip, spec.port);
             let id = ids.service(spec.proto, vip);
+            let (reals, modes) = scheduled_reals(spec, id, ids, overlay);
             let unchanged = previous
                 .and_then(|p| p.find(spec.proto, spec.vip, spec.port))
                 .map(|(_, old)| old)
-                .filter(|old| same_scheduling(&old.config, spec));
+                .filter(|old| {
+                    old.config.scheduler == spec.scheduler
+                        && old.config.flags == spec.flags
+                        && old.sched.reals() == reals.as_slice()
+                });
             let sched = match unchanged {
                 Some(old) => Arc::clone(&old.sched),
-                None => build_sched(spec, id, ids)?,
+                None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
             };
             out.by_key
                 .insert((spec.proto, spec.vip, spec.port), out.list.len());
@@ -161,7 +191,7 @@ impl Services {
                 proto: spec.proto,
                 vip,
                 sched,
-                modes: spec.reals.iter().map(|r| r.forward).collect(),
+                modes,
                 persistence_s: spec.persistence,
                 persistence_prefix: spec.persistence_prefix,
                 laddrs: spec.laddrs.clone(),

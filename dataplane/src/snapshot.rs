@@ -10,6 +10,7 @@ use rvs_conntrack::Timeouts;
 use rvs_schedulers::BuildError;
 
 use crate::config::{Behaviour, Config, IpNet, NeighborConfig, PortId};
+use crate::health::Overlay;
 use crate::route::RouteTable;
 use crate::service::{IdRegistry, Services};
 
@@ -157,9 +158,14 @@ impl Snapshot {
     /// The snapshot of `config` for a director already running with `self`: ports keep
     /// their MACs and checksum needs, the worker count and table size stay, and every
     /// service whose scheduling is unchanged keeps its scheduler table (and so, on every
-    /// worker, its scheduler state).
-    pub fn rebuild(&self, config: &Config, ids: &mut IdRegistry) -> Result<Self, BuildError> {
-        let services = Services::rebuild(&config.services, ids, Some(&self.services))?;
+    /// worker, its scheduler state). Reals are scheduled as the health `overlay` says.
+    pub fn rebuild(
+        &self,
+        config: &Config,
+        overlay: &Overlay,
+        ids: &mut IdRegistry,
+    ) -> Result<Self, BuildError> {
+        let services = Services::rebuild(&config.services, ids, Some(&self.services), overlay)?;
         let routes = RouteTable::from_config(config);
         Ok(Self {
             next_hops: next_hops(config, &services, &routes),

@@ -33,6 +33,10 @@
 //! | `rvs_backend_outgoing_packets_total` | counter | backend | packets the real sent to clients |
 //! | `rvs_backend_incoming_bytes_total` | counter | backend | bytes client to the real |
 //! | `rvs_backend_outgoing_bytes_total` | counter | backend | bytes the real sent to clients |
+//! | `rvs_backend_up` | gauge | backend | health checks: 1 while the real is up, 0 while down (checked reals only) |
+//! | `rvs_backend_health_transitions_total` | counter | backend | health checks: up/down transitions of the real |
+//! | `rvs_backend_health_checks_total` | counter | backend | health checks: probes of the real |
+//! | `rvs_backend_health_check_duration_seconds` | gauge | backend | health checks: how long the last probe took |
 //! | `rvs_service_connections_total` | counter | service | connections scheduled by the service |
 //! | `rvs_service_incoming_packets_total` | counter | service | packets client to real through the service |
 //! | `rvs_service_outgoing_packets_total` | counter | service | packets real to client through the service |
@@ -64,7 +68,7 @@
 //! The director-wide counters are the sums over the services present, as IPVS's own totals
 //! are; deleting a service lowers them, which Prometheus reads as a counter reset.
 
-use crate::proto::{PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo};
+use crate::proto::{HealthInfo, PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo};
 
 use super::exposition::{write_family, Family, Kind, Merge};
 
@@ -80,6 +84,8 @@ pub struct MetricsInput {
     pub services: Vec<ServiceInfo>,
     /// Ports ([`crate::proto::Request::Ports`]).
     pub ports: Vec<PortInfo>,
+    /// Checked reals ([`crate::proto::Request::Health`]).
+    pub health: Vec<HealthInfo>,
 }
 
 /// Label names node_exporter's IPVS collector puts on backend series, in its order.
@@ -237,7 +243,62 @@ pub fn render(input: &MetricsInput) -> String {
     render_services(&mut out, &input.services);
     render_workers(&mut out, &input.workers);
     render_ports(&mut out, &input.ports);
+    render_health(&mut out, &input.health);
     out
+}
+
+fn render_health(out: &mut String, health: &[HealthInfo]) {
+    let labels = |h: &HealthInfo| {
+        vec![
+            h.service.addr.ip().to_string(),
+            h.service.addr.port().to_string(),
+            h.real.ip().to_string(),
+            h.real.port().to_string(),
+            h.service.proto.upper().to_string(),
+            String::new(),
+        ]
+    };
+    let fields: [Field<HealthInfo>; 3] = [
+        (
+            state(
+                "rvs_backend_up",
+                BACKEND,
+                "Health checks: 1 while the backend is up, 0 while it is down.",
+            ),
+            |h| u64::from(h.up),
+        ),
+        (
+            counter(
+                "rvs_backend_health_transitions_total",
+                BACKEND,
+                "Health checks: up/down transitions of the backend.",
+            ),
+            |h| h.transitions,
+        ),
+        (
+            counter(
+                "rvs_backend_health_checks_total",
+                BACKEND,
+                "Health checks: probes of the backend.",
+            ),
+            |h| h.checks,
+        ),
+    ];
+    for (family, get) in fields {
+        write_family(out, family, |s| {
+            health.iter().for_each(|h| s.add(labels(h), get(h)))
+        });
+    }
+    let duration = state(
+        "rvs_backend_health_check_duration_seconds",
+        BACKEND,
+        "Health checks: how long the last probe of the backend took.",
+    );
+    write_family(out, duration, |s| {
+        health
+            .iter()
+            .for_each(|h| s.add(labels(h), h.last_duration_us as f64 / 1e6))
+    });
 }
 
 fn render_status(out: &mut String, status: &StatusInfo) {
@@ -664,6 +725,27 @@ mod tests {
                 ),
             ],
             ports: vec![port("wan0", true), port("lan0", false)],
+            health: vec![HealthInfo {
+                service: ServiceKey {
+                    proto: Protocol::Tcp,
+                    addr: "10.0.0.100:80".parse().unwrap(),
+                },
+                real: "10.1.0.11:8080".parse().unwrap(),
+                kind: "http".into(),
+                target: "10.1.0.11:8080".parse().unwrap(),
+                up: false,
+                successes: 0,
+                failures: 3,
+                last: "http: status 503".into(),
+                since_s: 4,
+                checks: 9,
+                transitions: 1,
+                last_duration_us: 1500,
+                on_fail: "remove".into(),
+                configured_weight: 1,
+                weight: 1,
+                sorry: None,
+            }],
         }
     }
 

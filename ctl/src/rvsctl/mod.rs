@@ -1,5 +1,5 @@
 //! rvsctl: what ipvsadm has no word for (daemon status, workers, ports, neighbours, routes,
-//! drops, connections, the configuration file).
+//! drops, health checks, connections, the configuration file).
 //!
 //! Exit status: 0 done; 1 the daemon refused (its reason on stderr) or a file could not be
 //! written; 2 the daemon cannot be reached or understood, or a usage error.
@@ -54,6 +54,8 @@ pub enum Command {
     Routes(Output),
     /// Drops by reason.
     Drops(Output),
+    /// The health state of every checked real.
+    Health(Output),
     /// Connection entries.
     Conns {
         /// Most entries to list.
@@ -172,6 +174,10 @@ fn execute(path: &Path, command: Command) -> Result<Report, Failure> {
         Command::Drops(o) => match client::call(path, Request::Drops)? {
             Response::Drops(list) => show(o.json, &list, |l| table::drops(l)),
             _ => return Err(Failure::Unexpected("drops")),
+        },
+        Command::Health(o) => match client::call(path, Request::Health)? {
+            Response::Health(list) => show(o.json, &list, |l| table::health(l)),
+            _ => return Err(Failure::Unexpected("health")),
         },
         Command::Conns { limit, output } => match client::call(path, Request::Conns { limit })? {
             Response::Conns { conns, truncated } => {

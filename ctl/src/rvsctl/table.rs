@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 
 use crate::adm::address::format_addr;
-use crate::proto::{ConnInfo, NeighborInfo, PortInfo, RouteInfo, StatusInfo, WorkerInfo};
+use crate::proto::{
+    ConnInfo, HealthInfo, NeighborInfo, PortInfo, RouteInfo, StatusInfo, WorkerInfo,
+};
 
 /// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
 pub fn render(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -201,6 +203,41 @@ pub fn conns(list: &[ConnInfo]) -> String {
     render(
         &[
             "PROTO", "EXPIRE_S", "STATE", "CLIENT", "VIRTUAL", "LOCAL", "REAL", "FORWARD", "WORKER",
+        ],
+        &rows,
+    )
+}
+
+/// `rvsctl health`: one row per checked real.
+pub fn health(list: &[HealthInfo]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|h| {
+            vec![
+                format!(
+                    "{} {}",
+                    h.service.proto.upper(),
+                    format_addr(&h.service.addr)
+                ),
+                format_addr(&h.real),
+                h.kind.clone(),
+                if h.up { "up" } else { "down" }.to_owned(),
+                format!("{}/{}", h.successes, h.failures),
+                format!("{} s", h.since_s),
+                format!("{} ({})", h.weight, h.configured_weight),
+                h.on_fail.clone(),
+                h.transitions.to_string(),
+                match h.sorry {
+                    Some(s) => format!("{} [sorry {} in use]", h.last, format_addr(&s)),
+                    None => h.last.clone(),
+                },
+            ]
+        })
+        .collect();
+    render(
+        &[
+            "SERVICE", "REAL", "CHECK", "STATE", "OK/FAIL", "SINCE", "WEIGHT", "ON_FAIL", "FLIPS",
+            "LAST",
         ],
         &rows,
     )

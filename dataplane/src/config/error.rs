@@ -279,4 +279,50 @@ pub enum Problem {
         /// `lower`.
         lower: u32,
     },
+    /// A check kind other than tcp, http, udp, misc.
+    #[error("unknown check kind {0:?} (tcp, http, udp, misc)")]
+    UnknownCheckKind(String),
+    /// An `on_fail` other than remove, inhibit.
+    #[error("unknown on_fail {0:?} (remove, inhibit)")]
+    UnknownOnFail(String),
+    /// A duration that is not a number of seconds in range.
+    #[error("`{0}` must be a number of seconds from 0.01 to 86400")]
+    BadSeconds(&'static str),
+    /// A check timeout longer than its interval.
+    #[error("check timeout is longer than the interval")]
+    TimeoutAboveInterval,
+    /// An HTTP path not starting with `/` or holding blanks or control characters.
+    #[error("http path {0:?} must start with / and hold no blank or control character")]
+    BadPath(String),
+    /// `expect` is not `[low, high]` within 100..=599.
+    #[error("expect must be [low, high] with 100 <= low <= high <= 599")]
+    BadExpect,
+    /// A misc check without a command.
+    #[error("check kind \"misc\" needs `command` (argv, at least the program)")]
+    MissingCommand,
+    /// A key that belongs to another check kind.
+    #[error("`{key}` is not a key of check kind {kind:?}")]
+    KeyNotForKind {
+        /// The key.
+        key: &'static str,
+        /// The check's kind.
+        kind: &'static str,
+    },
+    /// A sorry server that is not `ip:port`.
+    #[error("bad sorry server {0:?}: expected ip:port ([v6]:port)")]
+    BadSorry(String),
+    /// A sorry server outside the VIP's family.
+    #[error("sorry server {0} is not in the VIP's address family")]
+    SorryFamily(String),
+    /// A sorry server that is one of the service's reals.
+    #[error("sorry server {0} is one of the service's reals")]
+    SorryIsReal(String),
+    /// A sorry server whose port differs from the service's under dr or tun.
+    #[error("sorry server: forward {forward:?} keeps the service port {service_port}")]
+    SorryPort {
+        /// The reals' forward mode.
+        forward: &'static str,
+        /// The service's port.
+        service_port: u16,
+    },
 }

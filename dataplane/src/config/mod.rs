@@ -20,6 +20,26 @@
 //! | `service.persistence_mask` | the whole address (`255.255.255.255`, `128`) |
 //! | `real.port` | the service's port |
 //! | `real.weight`, `real.forward`, `real.upper`, `real.lower` | 1, `dr` (ipvsadm's `-g`), 0, 0 |
+//! | `real.check` | true (probed when the service has a `[service.check]`) |
+//! | `check.interval`, `check.timeout`, `check.rise`, `check.fall` | 2.0 s, 1.0 s, 2, 2 |
+//! | `check.port` | the real's port |
+//! | `check.on_fail` | `remove` |
+//! | `check.path`, `check.expect` | `/`, `[200, 399]` |
+//! | `check.body`, `check.send`, `check.command`, `check.sorry` | empty / none |
+//! | `check.dynamic` | false |
+//!
+//! # `[service.check]`: health checks
+//!
+//! `kind` is `tcp` (connect), `http` (GET, status in `expect`, body holding `body`),
+//! `udp` (send `send`, any reply is up) or `misc` (run `command`, exit 0 is up; with
+//! `dynamic`, exit 2..=255 is up with weight `code - 2`). `interval` and `timeout` are
+//! seconds (fractions allowed, at least 0.01; `timeout` at most `interval`); `rise` and
+//! `fall` at least 1. `path` starts with `/`; `expect` is `[low, high]` within
+//! 100..=599; `command` is required for `misc` and refused for the other kinds, as are
+//! the other kind-specific keys (`path`, `expect`, `body` for http; `send` for udp;
+//! `dynamic` for misc). `sorry` is `ip:port` (`[v6]:port`) in the VIP's family, not one
+//! of the service's reals, and keeps the service port when the reals are `dr` or `tun`.
+//! See the `health` module for what the checks do at run time.
 //!
 //! # `[behaviour]`: IPVS's sysctls, and where rvs departs from them
 //!
@@ -42,6 +62,7 @@
 //!   template in place rather than invalidating it and making another, which is the
 //!   same for every client.
 
+mod check;
 mod error;
 mod net;
 mod raw;
@@ -53,10 +74,12 @@ mod write;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rvs_conntrack::{ForwardMode, Proto, Timeouts};
 use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 
+pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
 pub use error::{ConfigError, Location, Origin, Problem};
 pub use net::{mask_addr, IpNet, IpNetError, MaskError};
 pub use write::{flag_names, forward_name, to_toml};
@@ -271,6 +294,8 @@ pub struct ServiceConfig {
     pub announce_med: Option<u32>,
     /// BGP communities on the VIP's route, as (AS, value).
     pub announce_communities: Vec<(u16, u16)>,
+    /// `[service.check]`: the health check of the service's reals.
+    pub check: Option<CheckConfig>,
 }
 
 impl ServiceConfig {
@@ -279,6 +304,17 @@ impl ServiceConfig {
         SchedParams {
             flags: self.flags,
             ..SchedParams::default()
+        }
+    }
+
+    /// How the sorry server is reached: as the service's first real (keepalived uses the
+    /// virtual server's one `lb_kind`); a service without reals uses FULLNAT when it has
+    /// local addresses, else NAT.
+    pub fn sorry_forward(&self) -> ForwardMode {
+        match self.reals.first() {
+            Some(r) => r.forward,
+            None if !self.laddrs.is_empty() => ForwardMode::FullNat,
+            None => ForwardMode::Nat,
         }
     }
 
@@ -303,6 +339,75 @@ pub struct RealConfig {
     pub upper: u32,
     /// `-y`: lower connection threshold, 0 = none.
     pub lower: u32,
+    /// Probed by the service's check (`check = false` leaves it out; it then counts as up).
+    pub check: bool,
+}
+
+/// What a health check probes with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// A TCP connect (keepalived's TCP_CHECK).
+    Tcp,
+    /// An HTTP GET (HTTP_GET).
+    Http,
+    /// A UDP datagram; any reply is up (UDP_CHECK).
+    Udp,
+    /// A command; exit 0 is up (MISC_CHECK).
+    Misc,
+}
+
+impl CheckKind {
+    /// The file's name of the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Http => "http",
+            CheckKind::Udp => "udp",
+            CheckKind::Misc => "misc",
+        }
+    }
+}
+
+/// What a failed check does to its real.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OnFail {
+    /// Out of scheduling (the real stays configured, `available = false`).
+    Remove,
+    /// Weight 0 (keepalived's `inhibit_on_failure`).
+    Inhibit,
+}
+
+/// `[service.check]`: keepalived's checkers, per service, for every real with `check`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// The checker.
+    pub kind: CheckKind,
+    /// Time between the starts of two probes of one real.
+    pub interval: Duration,
+    /// Most time one probe takes (connect, exchange, or the command's run).
+    pub timeout: Duration,
+    /// Consecutive successes that bring a down real back.
+    pub rise: u32,
+    /// Consecutive failures that take an up real down.
+    pub fall: u32,
+    /// Port probed instead of the real's.
+    pub port: Option<u16>,
+    /// What a failure does.
+    pub on_fail: OnFail,
+    /// http: the request path.
+    pub path: String,
+    /// http: the accepted status range, both ends included.
+    pub expect: (u16, u16),
+    /// http: a substring the body must hold (empty: any body).
+    pub body: String,
+    /// udp: the payload sent.
+    pub send: String,
+    /// misc: the argv, `{ip}` and `{port}` substituted.
+    pub command: Vec<String>,
+    /// misc: exit codes 2..=255 mean up with weight `code - 2` (misc_dynamic).
+    pub dynamic: bool,
+    /// Where new connections go while no real of the service is up.
+    pub sorry: Option<SocketAddr>,
 }
 
 impl Config {

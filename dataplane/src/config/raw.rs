@@ -136,6 +136,27 @@ pub(super) struct RawService {
     pub announce_communities: Vec<SStr>,
     #[serde(default)]
     pub real: Vec<RawReal>,
+    pub check: Option<RawCheck>,
+}
+
+/// `[service.check]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCheck {
+    pub kind: SStr,
+    pub interval: Option<Spanned<f64>>,
+    pub timeout: Option<Spanned<f64>>,
+    pub rise: Option<Spanned<u32>>,
+    pub fall: Option<Spanned<u32>>,
+    pub port: Option<Spanned<u16>>,
+    pub on_fail: Option<SStr>,
+    pub path: Option<SStr>,
+    pub expect: Option<Spanned<Vec<u16>>>,
+    pub body: Option<SStr>,
+    pub send: Option<SStr>,
+    pub command: Option<Spanned<Vec<String>>>,
+    pub dynamic: Option<Spanned<bool>>,
+    pub sorry: Option<SStr>,
 }
 
 /// `[[service.real]]`.
@@ -148,4 +169,5 @@ pub(super) struct RawReal {
     pub forward: Option<SStr>,
     pub upper: Option<Spanned<u32>>,
     pub lower: Option<Spanned<u32>>,
+    pub check: Option<bool>,
 }

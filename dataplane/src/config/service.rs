@@ -80,6 +80,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         announce: s.announce.unwrap_or(true),
         announce_med: s.announce_med,
         announce_communities: Vec::with_capacity(s.announce_communities.len()),
+        check: None,
     };
     let context = service_context(&svc);
     if svc.port == 0 && svc.persistence == 0 {
@@ -138,6 +139,9 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         }
         seen.insert((real.ip, real.port), r.ip.span().start);
         svc.reals.push(real);
+    }
+    if let Some(c) = &s.check {
+        svc.check = Some(super::check::check(c, &svc, &context, ck)?);
     }
     Ok(svc)
 }
@@ -238,5 +242,6 @@ fn real(
         forward,
         upper,
         lower,
+        check: r.check.unwrap_or(true),
     })
 }

@@ -74,6 +74,134 @@ fn the_example_parses() {
         ip("2001:db8:1:2::")
     );
     assert_eq!(v6.reals[1].ip, ip("fd00:1::12"));
+    let check = web.check.as_ref().expect("web has a check");
+    assert_eq!(check.kind, CheckKind::Http);
+    assert_eq!((check.rise, check.fall, check.port), (2, 2, Some(8080)));
+    assert_eq!(check.path, "/healthz");
+    assert_eq!(check.sorry, Some("10.1.0.99:8080".parse().unwrap()));
+    assert!(web.reals.iter().all(|r| r.check));
+    assert_eq!(v6.check, None);
+}
+
+/// A TCP service on 10.0.0.100:80 with two NAT reals (line 9 and 13) and the
+/// `[service.check]` lines `check` (from line 5).
+fn with_check(check: &str) -> String {
+    format!(
+        "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n{check}\n\
+         [[service.real]]\nip = \"10.1.0.11\"\nforward = \"nat\"\ncheck = false\n\
+         [[service.real]]\nip = \"10.1.0.12\"\nforward = \"nat\"\n"
+    )
+}
+
+#[test]
+fn checks_take_defaults_and_every_key() {
+    let c = Config::parse(&with_check("[service.check]\nkind = \"tcp\""), "c.toml").unwrap();
+    let svc = &c.services[0];
+    let check = svc.check.as_ref().unwrap();
+    assert_eq!(
+        (check.interval, check.timeout, check.rise, check.fall),
+        (DEFAULT_INTERVAL, DEFAULT_TIMEOUT, 2, 2)
+    );
+    assert_eq!(
+        (check.on_fail, check.port, check.sorry),
+        (OnFail::Remove, None, None)
+    );
+    assert_eq!((check.path.as_str(), check.expect), ("/", DEFAULT_EXPECT));
+    assert_eq!((svc.reals[0].check, svc.reals[1].check), (false, true));
+    let misc = "[service.check]\nkind = \"misc\"\ninterval = 1\ntimeout = 0.25\nrise = 1\n\
+                fall = 5\non_fail = \"inhibit\"\ncommand = [\"check\", \"{ip}\"]\ndynamic = true\n\
+                sorry = \"10.1.0.99:80\"";
+    let c = Config::parse(&with_check(misc), "c.toml").unwrap();
+    let check = c.services[0].check.as_ref().unwrap();
+    assert_eq!(check.interval, std::time::Duration::from_secs(1));
+    assert_eq!(check.timeout, std::time::Duration::from_millis(250));
+    assert_eq!(
+        (check.rise, check.fall, check.on_fail),
+        (1, 5, OnFail::Inhibit)
+    );
+    assert_eq!(check.command, ["check", "{ip}"]);
+    assert!(check.dynamic);
+    let back = Config::parse(&to_toml(&c), "saved.toml").unwrap();
+    assert_eq!(back, c, "written back");
+    let udp = "[service.check]\nkind = \"udp\"\nsend = \"ping\"\nport = 53";
+    let c = Config::parse(&with_check(udp), "c.toml").unwrap();
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+}
+
+#[test]
+fn bad_checks_are_refused_at_their_line() {
+    let cases: [(&str, Problem, usize); 14] = [
+        (
+            "kind = \"icmp\"",
+            Problem::UnknownCheckKind("icmp".into()),
+            6,
+        ),
+        (
+            "kind = \"tcp\"\ninterval = 0",
+            Problem::BadSeconds("interval"),
+            7,
+        ),
+        (
+            "kind = \"tcp\"\ntimeout = -1.0",
+            Problem::BadSeconds("timeout"),
+            7,
+        ),
+        (
+            "kind = \"tcp\"\ninterval = 1\ntimeout = 2",
+            Problem::TimeoutAboveInterval,
+            8,
+        ),
+        ("kind = \"tcp\"\nrise = 0", Problem::Zero("rise"), 7),
+        ("kind = \"tcp\"\nfall = 0", Problem::Zero("fall"), 7),
+        (
+            "kind = \"tcp\"\non_fail = \"drop\"",
+            Problem::UnknownOnFail("drop".into()),
+            7,
+        ),
+        (
+            "kind = \"http\"\npath = \"healthz\"",
+            Problem::BadPath("healthz".into()),
+            7,
+        ),
+        (
+            "kind = \"http\"\nexpect = [300, 200]",
+            Problem::BadExpect,
+            7,
+        ),
+        ("kind = \"misc\"", Problem::MissingCommand, 6),
+        (
+            "kind = \"tcp\"\npath = \"/\"",
+            Problem::KeyNotForKind {
+                key: "path",
+                kind: "tcp",
+            },
+            7,
+        ),
+        (
+            "kind = \"tcp\"\nsorry = \"10.1.0.99\"",
+            Problem::BadSorry("10.1.0.99".into()),
+            7,
+        ),
+        (
+            "kind = \"tcp\"\nsorry = \"[fd00::1]:80\"",
+            Problem::SorryFamily("[fd00::1]:80".into()),
+            7,
+        ),
+        (
+            "kind = \"tcp\"\nsorry = \"10.1.0.12:80\"",
+            Problem::SorryIsReal("10.1.0.12:80".into()),
+            7,
+        ),
+    ];
+    for (lines, want, line) in cases {
+        let text = with_check(&format!("[service.check]\n{lines}"));
+        assert_eq!(problem(&text), (want, line), "{lines}");
+    }
+    let e = refused(&with_check("[service.check]\nkind = \"tcp\"\nrise = 0"));
+    assert_eq!(
+        e.to_string(),
+        "rvs.toml:7:8: service 10.0.0.100:80/tcp: check: `rise` must be at least 1"
+    );
 }
 
 #[test]

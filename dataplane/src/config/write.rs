@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use rvs_conntrack::{ForwardMode, Proto};
 
-use super::{Config, RealConfig, ServiceConfig};
+use super::{CheckConfig, CheckKind, Config, OnFail, RealConfig, ServiceConfig};
 
 /// The configuration as TOML text.
 pub fn to_toml(config: &Config) -> String {
@@ -105,8 +105,45 @@ fn service(w: &mut String, s: &ServiceConfig) {
         .map(|(a, v)| format!("{a}:{v}"))
         .collect();
     let _ = writeln!(w, "announce_communities = {}", strings(&communities));
+    if let Some(c) = &s.check {
+        check(w, c);
+    }
     for r in &s.reals {
         real(w, r);
+    }
+}
+
+fn check(w: &mut String, c: &CheckConfig) {
+    let _ = writeln!(w, "\n[service.check]");
+    let _ = writeln!(w, "kind = {}", quote(c.kind.name()));
+    let _ = writeln!(w, "interval = {:?}", c.interval.as_secs_f64());
+    let _ = writeln!(w, "timeout = {:?}", c.timeout.as_secs_f64());
+    let _ = writeln!(w, "rise = {}\nfall = {}", c.rise, c.fall);
+    if let Some(port) = c.port {
+        let _ = writeln!(w, "port = {port}");
+    }
+    let on_fail = match c.on_fail {
+        OnFail::Remove => "remove",
+        OnFail::Inhibit => "inhibit",
+    };
+    let _ = writeln!(w, "on_fail = {}", quote(on_fail));
+    match c.kind {
+        CheckKind::Tcp => {}
+        CheckKind::Http => {
+            let _ = writeln!(w, "path = {}", quote(&c.path));
+            let _ = writeln!(w, "expect = [{}, {}]", c.expect.0, c.expect.1);
+            let _ = writeln!(w, "body = {}", quote(&c.body));
+        }
+        CheckKind::Udp => {
+            let _ = writeln!(w, "send = {}", quote(&c.send));
+        }
+        CheckKind::Misc => {
+            let _ = writeln!(w, "command = {}", strings(&c.command));
+            let _ = writeln!(w, "dynamic = {}", c.dynamic);
+        }
+    }
+    if let Some(sorry) = c.sorry {
+        let _ = writeln!(w, "sorry = {}", quote(&sorry.to_string()));
     }
 }
 
@@ -117,6 +154,7 @@ fn real(w: &mut String, r: &RealConfig) {
     let _ = writeln!(w, "weight = {}", r.weight);
     let _ = writeln!(w, "forward = {}", quote(forward_name(r.forward)));
     let _ = writeln!(w, "upper = {}\nlower = {}", r.upper, r.lower);
+    let _ = writeln!(w, "check = {}", r.check);
 }
 
 /// The file's name of a forwarding mode.

@@ -18,14 +18,14 @@
 //!
 //! A VIP is announced while one of its services that may be announced
 //! (`announce = true`, the default) has a real that takes connections (available and of
-//! non-zero weight). A service's `announce_med` and `announce_communities` go on its
+//! non-zero weight, as health checks leave it; a sorry server does not count). A service's `announce_med` and `announce_communities` go on its
 //! VIP's route (the first such service of the VIP sets them). Every change is logged;
 //! the files are replaced atomically (written beside, then renamed); on shutdown every
 //! route is withdrawn.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -137,11 +137,12 @@ impl Announcer {
 pub fn wanted(snap: &Snapshot) -> BTreeMap<IpAddr, RouteAttrs> {
     let mut out = BTreeMap::new();
     for svc in snap.services.list() {
-        let up = svc
-            .sched
-            .reals()
-            .iter()
-            .any(|r| r.available && r.weight > 0);
+        // A sorry server stands in while every real is down: it does not keep the VIP up.
+        let sorry = svc.config.check.as_ref().and_then(|c| c.sorry);
+        let up =
+            svc.sched.reals().iter().any(|r| {
+                r.available && r.weight > 0 && Some(SocketAddr::new(r.addr, r.port)) != sorry
+            });
         if svc.config.announce && up {
             out.entry(svc.vip.ip()).or_insert_with(|| RouteAttrs {
                 med: svc.config.announce_med,

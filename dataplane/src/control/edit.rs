@@ -55,6 +55,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 announce: true,
                 announce_med: None,
                 announce_communities: Vec::new(),
+                check: None,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);
@@ -83,7 +84,12 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
             let i = find(config, service)?;
             let svc = &mut config.services[i];
             let j = real_index(svc, real.addr).ok_or_else(|| no_real(service, real.addr))?;
-            svc.reals[j] = real_config(real);
+            // `-e` changes what ipvsadm knows of; whether the real is probed stays.
+            let check = svc.reals[j].check;
+            svc.reals[j] = RealConfig {
+                check,
+                ..real_config(real)
+            };
         }
         Change::DeleteReal { service, addr } => {
             let i = find(config, service)?;
@@ -211,6 +217,7 @@ fn real_config(r: &RealSpec) -> RealConfig {
         forward: forward_mode(r.forward),
         upper: r.upper,
         lower: r.lower,
+        check: true,
     }
 }
 

@@ -15,6 +15,12 @@
 //! are made steerable on every worker before any worker may hand out their ports, and
 //! removed ones stay steerable (and answered for) so their connections can finish.
 //!
+//! Health checks ([`crate::health`]) run beside it: [`Control::tick_health`] takes their
+//! results, and a transition publishes the running configuration again under the new
+//! health overlay (the configuration itself never changes, so `config save` writes the
+//! configured weights). Listings show what is scheduled: reals a check removed are
+//! hidden, inhibited ones show weight 0, a sorry server in use is listed.
+//!
 //! What a reload may change: services, routes and timeouts. Workers, the table size,
 //! ports, static neighbours, DPDK arguments and the control endpoints need a restart; a
 //! file that changes them is refused, naming the section.
@@ -36,6 +42,7 @@ use rvs_ctl::metrics::MetricsInput;
 use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
 
 use crate::config::{to_toml, Config};
+use crate::health::Health;
 use crate::laddr::PortPool;
 use crate::live::Published;
 use crate::service::IdRegistry;
@@ -95,6 +102,7 @@ pub struct Control {
     estimates: HashMap<StatKey, Estimate>,
     zeroed: TrafficTable,
     announcer: Option<Announcer>,
+    health: Health,
 }
 
 impl Control {
@@ -110,7 +118,10 @@ impl Control {
     ) -> Self {
         let (services, dests) = snap.services.id_bounds();
         let announcer = config.announce.clone().map(Announcer::new);
+        let mut health = Health::default();
+        health.configure(&config);
         let mut control = Self {
+            health,
             pooled: snap.services.laddrs().collect(),
             traffic_capacity: (
                 services.next_power_of_two().max(64),
@@ -183,6 +194,7 @@ impl Control {
                 let path = path.map_or_else(|| self.file.clone(), PathBuf::from);
                 self.reload(&path).map(|()| Response::Done)
             }
+            Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
         }
     }
 
@@ -237,6 +249,16 @@ impl Control {
         self.collect_garbage();
     }
 
+    /// Take the health checks' results (call every control poll); a transition publishes
+    /// a new snapshot of the running configuration under the new health overlay.
+    pub fn tick_health(&mut self) {
+        if self.health.poll(&self.config) {
+            if let Err(e) = self.publish(self.config.clone()) {
+                eprintln!("rvsd: health: the new state was not applied: {e}");
+            }
+        }
+    }
+
     /// Free what the workers handed back after taking updates.
     pub fn collect_garbage(&self) {
         for w in &self.workers {
@@ -251,6 +273,7 @@ impl Control {
             workers: self.worker_infos(),
             services: self.services(None).unwrap_or_default(),
             ports: (self.ports)(),
+            health: self.health.infos(&self.config),
         }
     }
 
@@ -273,22 +296,28 @@ impl Control {
     fn publish(&mut self, config: Config) -> Result<(), ErrorReply> {
         let invalid =
             |e: rvs_schedulers::BuildError| ErrorReply::new(ErrorKind::Invalid, e.to_string());
-        let snap = self.snap.rebuild(&config, &mut self.ids).map_err(invalid)?;
+        let overlay = self.health.overlay(&config);
+        let snap = self
+            .snap
+            .rebuild(&config, &overlay, &mut self.ids)
+            .map_err(invalid)?;
         let new_laddrs: Vec<IpAddr> = snap
             .services
             .laddrs()
             .filter(|a| !self.snap.services.is_laddr(*a))
             .collect();
         if !new_laddrs.is_empty() {
+            let current = self.health.overlay(&self.config);
             let mut steer_first = self
                 .snap
-                .rebuild(&self.config, &mut self.ids)
+                .rebuild(&self.config, &current, &mut self.ids)
                 .map_err(invalid)?;
             steer_first.services.also_steer(&new_laddrs);
             self.hand_out(Arc::new(steer_first));
         }
         self.hand_out(Arc::new(snap));
         self.config = config;
+        self.health.configure(&self.config);
         self.refresh_announcements();
         Ok(())
     }

@@ -92,12 +92,16 @@ impl Control {
                     traffic.services.get(svc.id as usize),
                     self.zeroed.services.get(svc.id as usize),
                 );
+                // What IPVS would list under keepalived: reals taken out by a failed
+                // health check (`on_fail = "remove"`) are hidden, an inhibited one shows
+                // weight 0, a sorry server in use is listed.
                 let reals = svc
                     .sched
                     .reals()
                     .iter()
-                    .zip(&c.reals)
-                    .map(|(rs, rc)| {
+                    .zip(&svc.modes)
+                    .filter(|(rs, _)| rs.available)
+                    .map(|(rs, &mode)| {
                         let l = loads.get(rs.id as usize).copied().unwrap_or_default();
                         let (stats, rates) = stats(
                             StatKey::Dest(rs.id),
@@ -106,11 +110,11 @@ impl Control {
                         );
                         RealInfo {
                             spec: RealSpec {
-                                addr: SocketAddr::new(rc.ip, rc.port),
-                                forward: forward(rc.forward),
-                                weight: rc.weight,
-                                upper: rc.upper,
-                                lower: rc.lower,
+                                addr: SocketAddr::new(rs.addr, rs.port),
+                                forward: forward(mode),
+                                weight: rs.weight,
+                                upper: rs.upper,
+                                lower: rs.lower,
                             },
                             active: u64::from(l.active),
                             inactive: u64::from(l.inactive),

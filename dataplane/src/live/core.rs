@@ -73,8 +73,10 @@ impl ControlCore {
         })
     }
 
-    /// Called every control poll: SIGHUP reloads, the estimator every 2 seconds.
+    /// Called every control poll: SIGHUP reloads, health check results, the estimator
+    /// every 2 seconds.
     pub fn tick(&mut self) {
+        self.lock().tick_health();
         if self.hup.swap(false, Ordering::SeqCst) {
             let mut control = self.lock();
             let file = control.config_file().to_path_buf();
