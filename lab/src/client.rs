@@ -39,7 +39,13 @@ impl Lab {
         let script = script.to_str().expect("utf-8 path");
         let out = self.exec(
             "c",
-            &["python3", script, host, &port.to_string(), &count.to_string()],
+            &[
+                "python3",
+                script,
+                host,
+                &port.to_string(),
+                &count.to_string(),
+            ],
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()

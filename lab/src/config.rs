@@ -118,7 +118,9 @@ impl Lab {
             "dw".to_owned(),
             addr::DIRECTOR_WAN.map(str::to_owned),
         )];
-        ports.extend((1..=REALS).map(|i| (format!("lan{i}"), format!("d{i}"), addr::director_lan(i))));
+        ports.extend(
+            (1..=REALS).map(|i| (format!("lan{i}"), format!("d{i}"), addr::director_lan(i))),
+        );
         for (index, (name, iface, [a4, a6])) in ports.iter().enumerate() {
             let _ = write!(
                 text,

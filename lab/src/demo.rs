@@ -49,7 +49,9 @@ pub fn run() -> Result {
     );
     let adm = Rvsadm(rvsadm_bin, lab.socket());
 
-    section(&format!("{REQUESTS} HTTP requests from the client to http://{VIP}/, one connection each"));
+    section(&format!(
+        "{REQUESTS} HTTP requests from the client to http://{VIP}/, one connection each"
+    ));
     let bodies = lab.burst(VIP, REQUESTS);
     print_spread(&bodies, REQUESTS);
     if bodies.len() != REQUESTS {
@@ -58,8 +60,13 @@ pub fn run() -> Result {
     if spread(&bodies).contains(&0) {
         return Err("a real served no request".into());
     }
-    if let Some(b) = bodies.iter().find(|b| !LADDRS.iter().any(|l| b.ends_with(l))) {
-        return Err(format!("a real saw another source than a local address: {b}"));
+    if let Some(b) = bodies
+        .iter()
+        .find(|b| !LADDRS.iter().any(|l| b.ends_with(l)))
+    {
+        return Err(format!(
+            "a real saw another source than a local address: {b}"
+        ));
     }
 
     // Workers publish their counters every 100 ms.
@@ -67,7 +74,9 @@ pub fn run() -> Result {
     section("rvsadm -Ln --stats");
     print!("{}", adm.run(&["-Ln", "--stats"])?);
 
-    section(&format!("a few lines of http://{METRICS}/metrics (in the director's namespace)"));
+    section(&format!(
+        "a few lines of http://{METRICS}/metrics (in the director's namespace)"
+    ));
     let url = format!("http://{METRICS}/metrics");
     let out = lab.exec("d", &["curl", "-s", "-m", "5", &url]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -112,7 +121,9 @@ pub fn run() -> Result {
     println!("{AFTER} requests after the change:");
     print_spread(&after, AFTER);
     if after.len() != AFTER || spread(&after)[FAILING - 1] != 0 {
-        return Err(format!("{failing} is still in rotation, or requests failed"));
+        return Err(format!(
+            "{failing} is still in rotation, or requests failed"
+        ));
     }
 
     section("rvsd stops (SIGTERM) and reports");
@@ -132,7 +143,11 @@ fn section(title: &str) {
 
 fn print_spread(bodies: &[String], sent: usize) {
     for (i, n) in spread(bodies).iter().enumerate() {
-        println!("  {}  {n:4}  {}", addr::real_name(i + 1), "#".repeat(n * 60 / sent.max(1)));
+        println!(
+            "  {}  {n:4}  {}",
+            addr::real_name(i + 1),
+            "#".repeat(n * 60 / sent.max(1))
+        );
     }
     if bodies.len() < sent {
         println!("  failed {:3}", sent - bodies.len());

@@ -21,7 +21,14 @@ impl Mgmt {
             "ip", "link", "add", &host, "type", "veth", "peer", "name", &director, "netns", &d,
         ]);
         let mgmt = Mgmt(host.clone());
-        must(&["ip", "addr", "add", &format!("{MGMT_HOST}/30"), "dev", &host]);
+        must(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{MGMT_HOST}/30"),
+            "dev",
+            &host,
+        ]);
         must(&["ip", "link", "set", &host, "up"]);
         let addr = format!("{MGMT_DIRECTOR}/30");
         must(&["ip", "-n", &d, "addr", "add", &addr, "dev", &director]);

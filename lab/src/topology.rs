@@ -122,10 +122,26 @@ impl Lab {
     /// The veths: client-director (wan), real N-director, real N-client bridge (direct).
     fn links(&self) {
         let (c, d) = (self.ns("c"), self.ns("d"));
-        must(&["ip", "-n", &c, "link", "add", &self.iface("cb"), "type", "bridge"]);
+        must(&[
+            "ip",
+            "-n",
+            &c,
+            "link",
+            "add",
+            &self.iface("cb"),
+            "type",
+            "bridge",
+        ]);
         let mut pairs = vec![("c", "cw", "d", "dw")];
         let names: Vec<_> = (1..=REALS)
-            .map(|i| (addr::real_name(i), format!("d{i}"), format!("x{i}"), format!("cx{i}")))
+            .map(|i| {
+                (
+                    addr::real_name(i),
+                    format!("d{i}"),
+                    format!("x{i}"),
+                    format!("cx{i}"),
+                )
+            })
             .collect();
         for (r, di, xi, cxi) in &names {
             pairs.push((r, r, "d", di));
@@ -134,15 +150,37 @@ impl Lab {
         for (a_ns, a, b_ns, b) in pairs {
             let (a, b) = (self.iface(a), self.iface(b));
             must(&[
-                "ip", "link", "add", &a, "netns", &self.ns(a_ns), "type", "veth", "peer",
-                "name", &b, "netns", &self.ns(b_ns),
+                "ip",
+                "link",
+                "add",
+                &a,
+                "netns",
+                &self.ns(a_ns),
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &b,
+                "netns",
+                &self.ns(b_ns),
             ]);
             // Frames no larger than the MTU, as a NIC delivers them: veth would otherwise
             // hand the director 64 KiB TSO/GRO frames, which no director receives on a wire.
             for (ns, iface) in [(a_ns, &a), (b_ns, &b)] {
                 must(&[
-                    "ip", "netns", "exec", &self.ns(ns), "ethtool", "-K", iface, "tso", "off",
-                    "gso", "off", "gro", "off",
+                    "ip",
+                    "netns",
+                    "exec",
+                    &self.ns(ns),
+                    "ethtool",
+                    "-K",
+                    iface,
+                    "tso",
+                    "off",
+                    "gso",
+                    "off",
+                    "gro",
+                    "off",
                 ]);
             }
             if b_ns == "d" {
@@ -151,7 +189,16 @@ impl Lab {
         }
         for (_, _, _, cxi) in &names {
             let cxi = self.iface(cxi);
-            must(&["ip", "-n", &c, "link", "set", &cxi, "master", &self.iface("cb")]);
+            must(&[
+                "ip",
+                "-n",
+                &c,
+                "link",
+                "set",
+                &cxi,
+                "master",
+                &self.iface("cb"),
+            ]);
             must(&["ip", "-n", &c, "link", "set", &cxi, "up"]);
         }
     }
@@ -182,15 +229,29 @@ impl Lab {
             self.iface(&format!("x{i}")),
             self.iface(&format!("t{i}")),
         );
-        let [gw4, gw6] = addr::director_lan(i).map(|a| a.split('/').next().unwrap_or("").to_owned());
+        let [gw4, gw6] =
+            addr::director_lan(i).map(|a| a.split('/').next().unwrap_or("").to_owned());
         let ip = |args: &[&str]| {
             let mut all = vec!["ip", "-n", &ns];
             all.extend_from_slice(args);
             must(&all);
         };
         ip(&["addr", "add", &format!("{}/24", addr::real(i)), "dev", &lan]);
-        ip(&["addr", "add", &format!("{}/64", addr::real6(i)), "dev", &lan, "nodad"]);
-        ip(&["addr", "add", &format!("{}/24", addr::real_direct(i)), "dev", &direct]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/64", addr::real6(i)),
+            "dev",
+            &lan,
+            "nodad",
+        ]);
+        ip(&[
+            "addr",
+            "add",
+            &format!("{}/24", addr::real_direct(i)),
+            "dev",
+            &direct,
+        ]);
         for vip in [addr::DR_VIP, addr::TUN_VIP] {
             ip(&["addr", "add", &format!("{vip}/32"), "dev", "lo"]);
         }
@@ -200,7 +261,15 @@ impl Lab {
         }
         ip(&["route", "add", "default", "via", &gw4]);
         ip(&["-6", "route", "add", "default", "via", &gw6]);
-        ip(&["route", "add", "default", "via", addr::CLIENT_DIRECT, "table", DIRECT_TABLE]);
+        ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            addr::CLIENT_DIRECT,
+            "table",
+            DIRECT_TABLE,
+        ]);
         for vip in [addr::DR_VIP, addr::TUN_VIP] {
             ip(&["rule", "add", "from", vip, "table", DIRECT_TABLE]);
         }
@@ -226,7 +295,11 @@ impl Lab {
     /// answers.
     pub fn start_http(&mut self, i: usize) {
         let name = addr::real_name(i);
-        self.spawn(&name, "http", &["real_http.py", &name, &HTTP_PORT.to_string()]);
+        self.spawn(
+            &name,
+            "http",
+            &["real_http.py", &name, &HTTP_PORT.to_string()],
+        );
         let url = format!("http://{}:{HTTP_PORT}/", addr::real(i));
         let ns = self.ns(&name);
         let deadline = Instant::now() + Duration::from_secs(20);
