@@ -1,7 +1,8 @@
-//! The network-namespace lab: rvsd forwarding real TCP connections on DPDK ports.
+//! The network-namespace lab (the `rvs-lab` crate: client, director, three reals) with
+//! rvsd forwarding real TCP connections on DPDK ports.
 //!
 //! ```text
-//!  client ns            director ns (rvsd, 2 workers)           real ns 1, 2
+//!  client ns            director ns (rvsd, 2 workers)           real ns 1, 2 (3 idle here)
 //!  10.0.0.2 --veth-- wan 10.0.0.1   VIPs 10.0.0.100 (NAT)
 //!                                         10.0.0.101 (FULLNAT, laddrs 10.9.0.1-2)
 //!                    lan1 10.1.1.1 --veth-- 10.1.1.11:8080 (HTTP)
@@ -10,19 +11,18 @@
 //! The director's veths have no kernel addresses: rvsd opens them as `net_af_packet` (one
 //! run) or `net_af_xdp` (another) devices with `--no-huge`. Each real answers HTTP with its
 //! name and the client address it saw, so the test sees which real served a connection
-//! and whether the director translated the source (FULLNAT) or not (NAT). The reals'
-//! default route points at the director (NAT needs it; FULLNAT would need only a route to
-//! the local addresses).
+//! and whether the director translated the source (FULLNAT) or not (NAT).
 //!
 //! Scenarios: both services over two workers on each PMD; rvsd started again and again
 //! with the first connections sent at once (none may lose a packet to neighbour
 //! resolution); a connection-per-request load from one client address over a narrow
 //! port range (every connection the client opens is one the director creates, ports
-//! reused while their last connection is in TIME_WAIT).
+//! reused while their last connection is in TIME_WAIT); the control plane reconfiguring
+//! rvsd under load. `tests/modes.rs` covers every forwarding mode.
 //!
-//! Needs root and the tools `scripts/setup` installs (iproute2, curl, iputils-ping,
-//! python3); without them the test fails and says so. Everything it creates is named
-//! with the process id and removed when the lab is dropped, on failure too.
+//! Needs root and the tools `scripts/setup` installs; without them the test fails and
+//! says so. Everything the lab creates is named with the process id and removed when the
+//! lab is dropped, on failure too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -12,9 +12,6 @@ pub const DIRECTOR_WAN: [&str; 2] = ["10.0.0.1/24", "fd00::1/64"];
 /// The client's address on the direct segment where DR and TUN reals answer it.
 pub const CLIENT_DIRECT: &str = "10.2.0.2";
 
-/// Prefix of the VIPs clients reach the director at: `10.0.0.x` on the wan segment, so the
-/// director answers ARP for them there.
-pub const VIP_NET: &str = "10.0.0.";
 /// The DR VIP; every real holds it on `lo`.
 pub const DR_VIP: &str = "10.0.0.110";
 /// The TUN VIP; every real holds it on `lo` and receives it through its decapsulator.

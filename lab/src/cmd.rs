@@ -4,9 +4,9 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 /// The tools the lab runs; `scripts/setup` installs them.
-pub const TOOLS: &[&str] = &["ip", "ethtool", "curl", "ping", "python3"];
+const TOOLS: &[&str] = &["ip", "ethtool", "curl", "ping", "python3"];
 
-/// Panics unless the lab can be built here: root, and every tool in [`TOOLS`].
+/// Panics unless the lab can be built here: root, and the tools it runs.
 pub fn preflight() {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let uid = status
@@ -30,7 +30,7 @@ pub fn preflight() {
 }
 
 /// Where `tool` is on the `PATH`.
-pub fn find_in_path(tool: &str) -> Option<PathBuf> {
+fn find_in_path(tool: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())

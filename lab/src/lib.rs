@@ -34,8 +34,9 @@
 //! what a health check would notice.
 //!
 //! Everything is named with the process id (and a per-lab tag) and removed when the
-//! [`Lab`] is dropped, on failure too. One lab runs at a time on the machine ([`LabLock`]):
-//! busy-polling workers of two labs would starve each other. Needs root and the tools
+//! [`Lab`] is dropped, on failure too. One lab runs at a time on the machine (a lock on a
+//! file in the temporary directory, whichever process holds it): busy-polling workers of
+//! two labs would starve each other on a small machine. Needs root and the tools
 //! `scripts/setup` installs.
 
 pub mod addr;
@@ -49,9 +50,8 @@ pub mod scripts;
 mod topology;
 
 pub use client::spread;
-pub use cmd::{find_in_path, must, preflight, run, TOOLS};
+pub use cmd::{must, preflight, run};
 pub use config::{Pmd, Service};
-pub use lock::LabLock;
 pub use mgmt::{Mgmt, MGMT_DIRECTOR, MGMT_HOST};
-pub use rvsd::{Rvsd, START_TIMEOUT, STOP_TIMEOUT};
+pub use rvsd::Rvsd;
 pub use topology::{Lab, HTTP_PORT, UDP_PORT};

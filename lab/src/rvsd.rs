@@ -10,9 +10,9 @@ use crate::cmd::must;
 use crate::topology::Lab;
 
 /// How long rvsd may take to start, and to stop after SIGTERM.
-pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long rvsd may take to stop after SIGTERM.
-pub const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running rvsd; killed on drop if still running.
 pub struct Rvsd {
