@@ -2,6 +2,8 @@
 //! rvsd in the namespace lab during traffic: every panel's query returns data, so no panel
 //! is empty or broken by a renamed metric.
 //!
+//! The template variables' `label_values` queries are checked the same way.
+//!
 //! Prometheus runs in the test's own namespace and scrapes rvsd over the lab's management
 //! veth ([`rvs_lab::Mgmt`]). Grafana's interval variables become `10s` (Prometheus scrapes
 //! every second), template variables `.*` (the dashboard's "All").
@@ -37,6 +39,28 @@ fn queries(dashboard: &Value) -> Vec<(String, String)> {
     let mut out = Vec::new();
     walk(&dashboard["panels"], &mut out);
     out
+}
+
+/// The template variables' `label_values(SELECTOR, LABEL)` as PromQL: `count by (LABEL)
+/// (SELECTOR)`, which has data exactly when Grafana would find values.
+fn variable_queries(dashboard: &Value) -> Vec<(String, String)> {
+    let vars = dashboard["templating"]["list"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    vars.map(|v| {
+        let name = format!("variable {}", v["name"]);
+        let def = v["definition"].as_str().unwrap_or("");
+        let args = def
+            .strip_prefix("label_values(")
+            .and_then(|a| a.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("{name}: not label_values(...): {def}"));
+        let (selector, label) = args
+            .rsplit_once(',')
+            .expect("label_values(selector, label)");
+        (name, format!("count by ({}) ({selector})", label.trim()))
+    })
+    .collect()
 }
 
 /// Grafana's variables as the test evaluates them: `$__interval`-like ones `10s`, template
@@ -82,8 +106,9 @@ fn lab_grafana_dashboard_queries_return_data() {
         dashboard["__inputs"][0]["name"], "DS_PROMETHEUS",
         "the datasource is an import input"
     );
-    let queries = queries(&dashboard);
+    let mut queries = queries(&dashboard);
     assert!(queries.len() >= 20, "{queries:?}");
+    queries.extend(variable_queries(&dashboard));
 
     preflight();
     let lab = Lab::new('g');

@@ -5,7 +5,9 @@
 //! - HTTP over TCP through NAT, FULLNAT, DR and TUN (IPv4), and through NAT and FULLNAT over
 //!   IPv6: every real serves, and each real saw the source it should (the client for NAT,
 //!   DR and TUN, a local address for FULLNAT). DR and TUN answers take the reals' direct
-//!   segment to the client: the director counts no packet from those reals.
+//!   segment to the client: the director counts no packet from those reals. TUN packets
+//!   reach the reals encapsulated (their TUN devices receive what the decapsulator
+//!   unwrapped), DR packets not.
 //! - A UDP request/response service; persistence (`-p`: one client stays on one real);
 //!   weights (wrr 3:1:0 shares over a bounded number of connections).
 //!
@@ -78,9 +80,28 @@ fn lab_http_through_nat_fullnat_dr_and_tun() {
     with_lab('h', Pmd::AfPacket, &services, |lab, rvsd| {
         http_through(lab, rvsd, NAT_VIP, &[addr::CLIENT]);
         http_through(lab, rvsd, FULLNAT_VIP, &LADDRS);
-        for vip in [addr::DR_VIP, addr::TUN_VIP] {
-            http_through(lab, rvsd, &format!("{vip}:{HTTP_PORT}"), &[addr::CLIENT]);
-        }
+        let tun_rx = || {
+            (1..=addr::REALS)
+                .map(|i| lab.tun_rx_packets(i))
+                .collect::<Vec<_>>()
+        };
+        // DR hands the reals the client's packets as they are: nothing to decapsulate.
+        http_through(
+            lab,
+            rvsd,
+            &format!("{}:{HTTP_PORT}", addr::DR_VIP),
+            &[addr::CLIENT],
+        );
+        assert_eq!(tun_rx(), [0; addr::REALS], "DR packets came encapsulated");
+        // TUN encapsulates: every real's decapsulator fed its TUN device.
+        http_through(
+            lab,
+            rvsd,
+            &format!("{}:{HTTP_PORT}", addr::TUN_VIP),
+            &[addr::CLIENT],
+        );
+        let rx = tun_rx();
+        assert!(!rx.contains(&0), "a real decapsulated nothing: {rx:?}");
         // Workers publish their counters every 100 ms.
         std::thread::sleep(std::time::Duration::from_millis(300));
         for s in listing(lab) {

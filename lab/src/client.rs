@@ -53,6 +53,28 @@ impl Lab {
             .collect()
     }
 
+    /// Packets real `i`'s TUN device received: what its decapsulator wrote into it.
+    pub fn tun_rx_packets(&self, i: usize) -> u64 {
+        let real = crate::addr::real_name(i);
+        let tun = self.iface(&format!("t{i}"));
+        let out = run(&[
+            "ip",
+            "-n",
+            &self.ns(&real),
+            "-s",
+            "-j",
+            "link",
+            "show",
+            "dev",
+            &tun,
+        ]);
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        json[0]["stats64"]["rx"]["packets"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counters for {tun}: {json}"))
+    }
+
     /// The MAC of the director's wan veth (the port uses the device's MAC).
     pub fn director_mac(&self) -> String {
         let out = run(&["ip", "-n", &self.ns("d"), "link", "show", &self.iface("dw")]);
