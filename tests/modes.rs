@@ -11,6 +11,9 @@
 //! - A UDP request/response service; persistence (`-p`: one client stays on one real);
 //!   weights (wrr 3:1:0 shares over a bounded number of connections).
 //!
+//! The director's kernel reaches the reals only once the lab's probe path is added (what
+//! health checks will use).
+//!
 //! Needs root and the tools `scripts/setup` installs; one lab at a time on the machine.
 
 use std::path::Path;
@@ -199,4 +202,25 @@ fn lab_wrr_weights_share_connections() {
             "wrr 3:1:0 over {WEIGHTED} connections gave r1 {r1}, r2 {r2}"
         );
     });
+}
+
+#[test]
+fn lab_probe_path_reaches_every_real_from_the_director_kernel() {
+    preflight();
+    let lab = Lab::new('k');
+    let probe = |i| {
+        let url = format!("http://{}:{HTTP_PORT}/", addr::real(i));
+        lab.exec("d", &["curl", "-s", "-m", "2", &url])
+    };
+    assert!(
+        (1..=addr::REALS).all(|i| !probe(i).status.success()),
+        "without the probe path the director's kernel has no way to the reals"
+    );
+    lab.add_probe_path();
+    for i in 1..=addr::REALS {
+        let out = probe(i);
+        let body = String::from_utf8_lossy(&out.stdout);
+        let want = format!("{} {}", addr::real_name(i), rvs_lab::DIRECTOR_DIRECT);
+        assert_eq!(body.trim(), want, "probe of real {i}");
+    }
 }

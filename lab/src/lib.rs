@@ -31,7 +31,10 @@
 //! Each real runs an HTTP server on [`HTTP_PORT`] (IPv4 and IPv6; it answers `NAME CLIENT`,
 //! the client address it saw) and a UDP server on [`UDP_PORT`] (`NAME CLIENT PAYLOAD`).
 //! Servers can be stopped and started again ([`Lab::stop_server`], [`Lab::start_http`]):
-//! what a health check would notice.
+//! what a health check would notice. Probes that leave through the director's kernel (not
+//! its DPDK ports) need [`Lab::add_probe_path`]: a kernel veth from the director onto the
+//! direct segment ([`DIRECTOR_DIRECT`]) with a route to each real; without it the reals are
+//! reachable only through the dataplane.
 //!
 //! Everything is named with the process id (and a per-lab tag) and removed when the
 //! [`Lab`] is dropped, on failure too. One lab runs at a time on the machine (a lock on a
@@ -45,6 +48,7 @@ mod cmd;
 mod config;
 mod lock;
 mod mgmt;
+mod probe;
 mod rvsd;
 pub mod scripts;
 mod topology;
@@ -53,5 +57,6 @@ pub use client::spread;
 pub use cmd::{must, preflight, run};
 pub use config::{Pmd, Service};
 pub use mgmt::{Mgmt, MGMT_DIRECTOR, MGMT_HOST};
+pub use probe::DIRECTOR_DIRECT;
 pub use rvsd::Rvsd;
 pub use topology::{Lab, HTTP_PORT, UDP_PORT};
