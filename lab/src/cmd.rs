@@ -56,3 +56,9 @@ pub fn must(args: &[&str]) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Runs a command written as one line of words that must succeed (the lab's names and
+/// addresses hold no spaces, so nothing needs quoting).
+pub(crate) fn must_line(line: &str) {
+    must(&line.split_whitespace().collect::<Vec<_>>());
+}

@@ -1,7 +1,7 @@
 //! A management veth between the lab process's own namespace and the director's, so that
 //! a Prometheus running outside the lab can scrape rvsd's `/metrics`.
 
-use crate::cmd::{must, run};
+use crate::cmd::{must_line, run};
 use crate::topology::Lab;
 
 /// The management veth's address on the lab process's side.
@@ -17,22 +17,16 @@ impl Mgmt {
     pub fn new(lab: &Lab) -> Mgmt {
         let (host, director) = (lab.iface("mh"), lab.iface("md"));
         let d = lab.ns("d");
-        must(&[
-            "ip", "link", "add", &host, "type", "veth", "peer", "name", &director, "netns", &d,
-        ]);
+        must_line(&format!(
+            "ip link add {host} type veth peer name {director} netns {d}"
+        ));
         let mgmt = Mgmt(host.clone());
-        must(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("{MGMT_HOST}/30"),
-            "dev",
-            &host,
-        ]);
-        must(&["ip", "link", "set", &host, "up"]);
-        let addr = format!("{MGMT_DIRECTOR}/30");
-        must(&["ip", "-n", &d, "addr", "add", &addr, "dev", &director]);
-        must(&["ip", "-n", &d, "link", "set", &director, "up"]);
+        must_line(&format!("ip addr add {MGMT_HOST}/30 dev {host}"));
+        must_line(&format!("ip link set {host} up"));
+        must_line(&format!(
+            "ip -n {d} addr add {MGMT_DIRECTOR}/30 dev {director}"
+        ));
+        must_line(&format!("ip -n {d} link set {director} up"));
         mgmt
     }
 }

@@ -4,7 +4,7 @@
 //! real's address through that real's address on the segment.
 
 use crate::addr::{self, REALS};
-use crate::cmd::must;
+use crate::cmd::must_line;
 use crate::topology::Lab;
 
 /// The director kernel's address on the direct segment.
@@ -15,29 +15,16 @@ impl Lab {
     /// at [`addr::real`] (IPv4), without rvsd.
     pub fn add_probe_path(&self) {
         let (c, d) = (self.ns("c"), self.ns("d"));
-        let (dp, cp) = (self.iface("dp"), self.iface("cp"));
-        must(&[
-            "ip", "link", "add", &dp, "netns", &d, "type", "veth", "peer", "name", &cp, "netns", &c,
-        ]);
-        must(&[
-            "ip",
-            "-n",
-            &c,
-            "link",
-            "set",
-            &cp,
-            "master",
-            &self.iface("cb"),
-        ]);
-        must(&["ip", "-n", &c, "link", "set", &cp, "up"]);
-        let own = format!("{DIRECTOR_DIRECT}/24");
-        must(&["ip", "-n", &d, "addr", "add", &own, "dev", &dp]);
-        must(&["ip", "-n", &d, "link", "set", &dp, "up"]);
+        let (dp, cp, bridge) = (self.iface("dp"), self.iface("cp"), self.iface("cb"));
+        must_line(&format!(
+            "ip link add {dp} netns {d} type veth peer name {cp} netns {c}"
+        ));
+        must_line(&format!("ip -n {c} link set {cp} master {bridge} up"));
+        must_line(&format!("ip -n {d} addr add {DIRECTOR_DIRECT}/24 dev {dp}"));
+        must_line(&format!("ip -n {d} link set {dp} up"));
         for i in 1..=REALS {
             let (real, via) = (addr::real(i), addr::real_direct(i));
-            must(&[
-                "ip", "-n", &d, "route", "add", &real, "via", &via, "dev", &dp,
-            ]);
+            must_line(&format!("ip -n {d} route add {real} via {via} dev {dp}"));
         }
     }
 }

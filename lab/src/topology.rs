@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::addr::{self, REALS};
-use crate::cmd::{must, run};
+use crate::cmd::{must, must_line, run};
 use crate::lock::LabLock;
 use crate::scripts;
 
@@ -54,7 +54,7 @@ impl Lab {
         ] {
             std::fs::write(lab.dir.join(name), text).expect("lab script");
         }
-        lab.namespaces();
+        lab.add_namespaces();
         lab.links();
         lab.client();
         for i in 1..=REALS {
@@ -88,7 +88,7 @@ impl Lab {
         self.dir.join("rvsd.sock")
     }
 
-    fn namespaces(&mut self) {
+    fn add_namespaces(&mut self) {
         let mut roles = vec!["c".to_owned(), "d".to_owned()];
         roles.extend((1..=REALS).map(addr::real_name));
         for role in roles {
@@ -122,84 +122,32 @@ impl Lab {
     /// The veths: client-director (wan), real N-director, real N-client bridge (direct).
     fn links(&self) {
         let (c, d) = (self.ns("c"), self.ns("d"));
-        must(&[
-            "ip",
-            "-n",
-            &c,
-            "link",
-            "add",
-            &self.iface("cb"),
-            "type",
-            "bridge",
-        ]);
-        let mut pairs = vec![("c", "cw", "d", "dw")];
-        let names: Vec<_> = (1..=REALS)
-            .map(|i| {
-                (
-                    addr::real_name(i),
-                    format!("d{i}"),
-                    format!("x{i}"),
-                    format!("cx{i}"),
-                )
-            })
-            .collect();
-        for (r, di, xi, cxi) in &names {
-            pairs.push((r, r, "d", di));
-            pairs.push((r, xi, "c", cxi));
+        let bridge = self.iface("cb");
+        must_line(&format!("ip -n {c} link add {bridge} type bridge"));
+        let mut pairs = vec![("c".to_owned(), "cw".to_owned(), "d", "dw".to_owned())];
+        for i in 1..=REALS {
+            let r = addr::real_name(i);
+            pairs.push((r.clone(), r.clone(), "d", format!("d{i}")));
+            pairs.push((r, format!("x{i}"), "c", format!("cx{i}")));
         }
-        for (a_ns, a, b_ns, b) in pairs {
+        for (a_ns, a, b_ns, b) in &pairs {
             let (a, b) = (self.iface(a), self.iface(b));
-            must(&[
-                "ip",
-                "link",
-                "add",
-                &a,
-                "netns",
-                &self.ns(a_ns),
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &b,
-                "netns",
-                &self.ns(b_ns),
-            ]);
+            let (a_ns, b_ns) = (self.ns(a_ns), self.ns(b_ns));
+            must_line(&format!(
+                "ip link add {a} netns {a_ns} type veth peer name {b} netns {b_ns}"
+            ));
             // Frames no larger than the MTU, as a NIC delivers them: veth would otherwise
             // hand the director 64 KiB TSO/GRO frames, which no director receives on a wire.
-            for (ns, iface) in [(a_ns, &a), (b_ns, &b)] {
-                must(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    &self.ns(ns),
-                    "ethtool",
-                    "-K",
-                    iface,
-                    "tso",
-                    "off",
-                    "gso",
-                    "off",
-                    "gro",
-                    "off",
-                ]);
+            for (ns, iface) in [(&a_ns, &a), (&b_ns, &b)] {
+                must_line(&format!(
+                    "ip netns exec {ns} ethtool -K {iface} tso off gso off gro off"
+                ));
             }
-            if b_ns == "d" {
-                must(&["ip", "-n", &d, "link", "set", &b, "up"]);
+            if b_ns == d {
+                must_line(&format!("ip -n {d} link set {b} up"));
+            } else if b_ns == c {
+                must_line(&format!("ip -n {c} link set {b} master {bridge} up"));
             }
-        }
-        for (_, _, _, cxi) in &names {
-            let cxi = self.iface(cxi);
-            must(&[
-                "ip",
-                "-n",
-                &c,
-                "link",
-                "set",
-                &cxi,
-                "master",
-                &self.iface("cb"),
-            ]);
-            must(&["ip", "-n", &c, "link", "set", &cxi, "up"]);
         }
     }
 
