@@ -1,7 +1,8 @@
-//! The network-namespace lab: rvsd forwarding real TCP connections on DPDK ports.
+//! The network-namespace lab (the `rvs-lab` crate: client, director, three reals) with
+//! rvsd forwarding real TCP connections on DPDK ports.
 //!
 //! ```text
-//!  client ns            director ns (rvsd, 2 workers)           real ns 1, 2
+//!  client ns            director ns (rvsd, 2 workers)           real ns 1, 2 (3 idle here)
 //!  10.0.0.2 --veth-- wan 10.0.0.1   VIPs 10.0.0.100 (NAT)
 //!                                         10.0.0.101 (FULLNAT, laddrs 10.9.0.1-2)
 //!                    lan1 10.1.1.1 --veth-- 10.1.1.11:8080 (HTTP)
@@ -10,62 +11,49 @@
 //! The director's veths have no kernel addresses: rvsd opens them as `net_af_packet` (one
 //! run) or `net_af_xdp` (another) devices with `--no-huge`. Each real answers HTTP with its
 //! name and the client address it saw, so the test sees which real served a connection
-//! and whether the director translated the source (FULLNAT) or not (NAT). The reals'
-//! default route points at the director (NAT needs it; FULLNAT would need only a route to
-//! the local addresses).
+//! and whether the director translated the source (FULLNAT) or not (NAT).
 //!
 //! Scenarios: both services over two workers on each PMD; rvsd started again and again
 //! with the first connections sent at once (none may lose a packet to neighbour
 //! resolution); a connection-per-request load from one client address over a narrow
 //! port range (every connection the client opens is one the director creates, ports
-//! reused while their last connection is in TIME_WAIT); health checks taking a real
-//! whose server was killed out of rotation and back, and the sorry server while no real
-//! is up (`health_lab`, which gives the director's kernel a probe path to the reals).
+//! reused while their last connection is in TIME_WAIT); the control plane reconfiguring
+//! rvsd under load. `tests/modes.rs` covers every forwarding mode.
 //!
-//! Needs root and the tools `scripts/setup` installs (iproute2, curl, iputils-ping,
-//! python3); without them the test fails and says so. Everything it creates is named
-//! with the process id and removed when the lab is dropped, on failure too.
+//! Needs root and the tools `scripts/setup` installs; without them the test fails and
+//! says so. Everything the lab creates is named with the process id and removed when the
+//! lab is dropped, on failure too.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::Mutex;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Lab runs share the machine's CPUs with busy-polling workers: one at a time.
-static ONE_LAB_AT_A_TIME: Mutex<()> = Mutex::new(());
+use rvs_lab::{must, preflight, run, Lab, Mgmt, Pmd, Rvsd, Service, MGMT_DIRECTOR};
 
 /// Connections per service per run.
 const CONNECTIONS: usize = 8;
-/// How long rvsd may take to start, and to stop after SIGTERM.
-const START_TIMEOUT: Duration = Duration::from_secs(60);
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 
 const NAT_VIP: &str = "10.0.0.100";
 const FULLNAT_VIP: &str = "10.0.0.101";
 
-/// The HTTP server of a real: answers every GET with "NAME CLIENT-ADDRESS". It exits when
-/// its stdin (a pipe from the test) closes, so that it does not outlive a test process
-/// that was killed before it could clean up.
-const SERVER: &str = r#"
-import http.server, os, sys, threading
-name = sys.argv[1]
-def orphaned():
-    sys.stdin.read()
-    os._exit(0)
-threading.Thread(target=orphaned, daemon=True).start()
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = ("%s %s\n" % (name, self.client_address[0])).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *args):
-        pass
-http.server.ThreadingHTTPServer(("0.0.0.0", 8080), Handler).serve_forever()
-"#;
+/// The NAT and FULLNAT services over reals 1 and 2, round robin.
+fn config(lab: &Lab, pmd: Pmd) -> PathBuf {
+    let service = |vip, forward| {
+        Service::new("tcp", vip, 80, "rr")
+            .real("10.1.1.11", 8080, forward, 1)
+            .real("10.1.2.11", 8080, forward, 1)
+    };
+    let services = [
+        service(NAT_VIP, "nat"),
+        service(FULLNAT_VIP, "fullnat").laddrs(&["10.9.0.1", "10.9.0.2"]),
+    ];
+    lab.write_config(&format!("{pmd:?}"), pmd, None, &services)
+}
+
+/// rvsd of this build in the lab.
+fn start_rvsd(lab: &Lab, config: &Path) -> Rvsd {
+    Rvsd::start(lab, Path::new(env!("CARGO_BIN_EXE_rvsd")), config)
+}
 
 /// A client opening one connection per HTTP request (`Connection: close`), as wrk does
 /// with that header: `python3 - HOST COUNT THREADS SECONDS` makes COUNT requests over
@@ -106,460 +94,11 @@ for t in ts:
     t.join()
 print(done["opened"], done["failed"])
 "#;
-
-/// Fail unless the test can build the lab: root, and the tools.
-fn preflight() {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let uid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("?");
-    assert_eq!(
-        uid, "0",
-        "the namespace lab needs root (it creates network namespaces and veth pairs); \
-         run the tests as root, e.g. through scripts/test"
-    );
-    let missing: Vec<_> = ["ip", "curl", "ping", "python3"]
-        .into_iter()
-        .filter(|tool| find_in_path(tool).is_none())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the namespace lab needs {missing:?}: run scripts/setup (iproute2, curl, iputils-ping, python3)"
-    );
-}
-
-fn find_in_path(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
-}
-
-/// Run a command to completion.
-fn run(args: &[&str]) -> Output {
-    Command::new(args[0])
-        .args(&args[1..])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {args:?}: {e}"))
-}
-
-/// Run a command that must succeed.
-fn must(args: &[&str]) {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "{args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// The PMD a lab run opens the director's veths with.
-#[derive(Clone, Copy, Debug)]
-enum Pmd {
-    AfPacket,
-    AfXdp,
-}
-
-impl Pmd {
-    fn device(self, index: usize, iface: &str) -> String {
-        match self {
-            Pmd::AfPacket => format!("net_af_packet{index},iface={iface}"),
-            Pmd::AfXdp => format!("net_af_xdp{index},iface={iface},start_queue=0,queue_count=1"),
-        }
-    }
-}
-
-/// Namespaces, veths and servers of one lab; removed on drop.
-struct Lab {
-    /// Names: `{prefix}c` (client), `{prefix}d` (director), `{prefix}r1`, `{prefix}r2`.
-    prefix: String,
-    namespaces: Vec<String>,
-    servers: Vec<Child>,
-    dir: PathBuf,
-}
-
-impl Lab {
-    fn ns(&self, role: &str) -> String {
-        format!("{}{role}", self.prefix)
-    }
-
-    /// Interface `role` (`cw`, `dw`, `d1`, `d2`, `r1`, `r2`): at most 15 bytes.
-    fn iface(&self, role: &str) -> String {
-        format!("{}{role}", self.prefix)
-    }
-
-    fn new(tag: char) -> Lab {
-        let prefix = format!("rv{:x}{tag}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("rvs-lab-{prefix}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("lab dir");
-        let mut lab = Lab {
-            prefix,
-            namespaces: Vec::new(),
-            servers: Vec::new(),
-            dir,
-        };
-        for role in ["c", "d", "r1", "r2"] {
-            let ns = lab.ns(role);
-            // A namespace of this name can only be left over from a killed earlier run
-            // with the same process id: take it back.
-            if Path::new("/run/netns").join(&ns).exists() {
-                let _ = run(&["ip", "netns", "del", &ns]);
-            }
-            must(&["ip", "netns", "add", &ns]);
-            lab.namespaces.push(ns.clone());
-            must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
-        }
-        let (c, d) = (lab.ns("c"), lab.ns("d"));
-        for (a, a_ns, b, b_ns) in [
-            ("cw", &c, "dw", &d),
-            ("r1", &lab.ns("r1"), "d1", &d),
-            ("r2", &lab.ns("r2"), "d2", &d),
-        ] {
-            let (a, b) = (lab.iface(a), lab.iface(b));
-            must(&[
-                "ip", "link", "add", &a, "netns", a_ns, "type", "veth", "peer", "name", &b,
-                "netns", b_ns,
-            ]);
-        }
-        // The director's kernel stays quiet on its veths: no addresses, no IPv6.
-        must(&[
-            "ip",
-            "netns",
-            "exec",
-            &d,
-            "sysctl",
-            "-qw",
-            "net.ipv6.conf.all.disable_ipv6=1",
-        ]);
-        for i in ["dw", "d1", "d2"] {
-            must(&["ip", "-n", &d, "link", "set", &lab.iface(i), "up"]);
-        }
-        // Frames no larger than the MTU, as a NIC delivers them: veth would otherwise
-        // hand the director 64 KiB TSO/GRO frames, which no director receives on a wire.
-        for (role, iface) in [
-            ("c", "cw"),
-            ("d", "dw"),
-            ("d", "d1"),
-            ("d", "d2"),
-            ("r1", "r1"),
-            ("r2", "r2"),
-        ] {
-            must(&[
-                "ip",
-                "netns",
-                "exec",
-                &lab.ns(role),
-                "ethtool",
-                "-K",
-                &lab.iface(iface),
-                "tso",
-                "off",
-                "gso",
-                "off",
-                "gro",
-                "off",
-            ]);
-        }
-        let hosts = [
-            ("c", "cw", "10.0.0.2/24", None),
-            ("r1", "r1", "10.1.1.11/24", Some("10.1.1.1")),
-            ("r2", "r2", "10.1.2.11/24", Some("10.1.2.1")),
-        ];
-        for (role, iface, addr, gateway) in hosts {
-            let (ns, iface) = (lab.ns(role), lab.iface(iface));
-            must(&["ip", "-n", &ns, "addr", "add", addr, "dev", &iface]);
-            must(&["ip", "-n", &ns, "link", "set", &iface, "up"]);
-            if let Some(gw) = gateway {
-                must(&["ip", "-n", &ns, "route", "add", "default", "via", gw]);
-            }
-        }
-        let script = lab.dir.join("server.py");
-        std::fs::write(&script, SERVER).expect("server script");
-        for real in ["r1", "r2"] {
-            let child = Command::new("ip")
-                .args(["netns", "exec", &lab.ns(real), "python3"])
-                .arg(&script)
-                .arg(real)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start a real's HTTP server");
-            lab.servers.push(child);
-        }
-        for (real, addr) in [("r1", "10.1.1.11"), ("r2", "10.1.2.11")] {
-            let url = format!("http://{addr}:8080/");
-            let ns = lab.ns(real);
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !run(&["ip", "netns", "exec", &ns, "curl", "-s", "-m", "1", &url])
-                .status
-                .success()
-            {
-                assert!(
-                    Instant::now() < deadline,
-                    "the HTTP server of {real} did not start"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        }
-        lab
-    }
-
-    fn config(&self, pmd: Pmd) -> PathBuf {
-        let dev = |i, role| pmd.device(i, &self.iface(role));
-        let text = format!(
-            r#"
-[dataplane]
-workers = 2
-conn_capacity = 4096
-
-[dpdk]
-eal_args = ["--no-pci", "--no-telemetry"]
-
-[ctl]
-socket = "{socket}"
-
-[[port]]
-name = "wan"
-device = "{wan}"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan1"
-device = "{lan1}"
-addresses = ["10.1.1.1/24"]
-
-[[port]]
-name = "lan2"
-device = "{lan2}"
-addresses = ["10.1.2.1/24"]
-
-[[service]]
-proto = "tcp"
-vip = "{NAT_VIP}"
-port = 80
-scheduler = "rr"
-[[service.real]]
-ip = "10.1.1.11"
-port = 8080
-forward = "nat"
-[[service.real]]
-ip = "10.1.2.11"
-port = 8080
-forward = "nat"
-
-[[service]]
-proto = "tcp"
-vip = "{FULLNAT_VIP}"
-port = 80
-scheduler = "rr"
-laddrs = ["10.9.0.1", "10.9.0.2"]
-[[service.real]]
-ip = "10.1.1.11"
-port = 8080
-forward = "fullnat"
-[[service.real]]
-ip = "10.1.2.11"
-port = 8080
-forward = "fullnat"
-"#,
-            wan = dev(0, "dw"),
-            lan1 = dev(1, "d1"),
-            lan2 = dev(2, "d2"),
-            socket = self.dir.join("rvsd.sock").display(),
-        );
-        let path = self.dir.join(format!("{pmd:?}.toml"));
-        std::fs::write(&path, text).expect("write config");
-        path
-    }
-
-    /// The MAC of the director's wan veth (the port uses the device's MAC).
-    fn director_mac(&self) -> String {
-        let out = run(&["ip", "-n", &self.ns("d"), "link", "show", &self.iface("dw")]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        text.split_whitespace()
-            .skip_while(|w| *w != "link/ether")
-            .nth(1)
-            .expect("director mac")
-            .to_owned()
-    }
-
-    /// SYNs the client's kernel retransmitted so far (`TcpExt: TCPSynRetrans` of its
-    /// namespace): a connection that got through on its first SYN adds none.
-    fn client_syn_retransmits(&self) -> u64 {
-        let out = run(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns("c"),
-            "cat",
-            "/proc/net/netstat",
-        ]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut tcp_ext = text.lines().filter(|l| l.starts_with("TcpExt:"));
-        let (names, values) = (tcp_ext.next(), tcp_ext.next());
-        let (Some(names), Some(values)) = (names, values) else {
-            panic!("no TcpExt counters in the client namespace:\n{text}");
-        };
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(name, _)| *name == "TCPSynRetrans")
-            .and_then(|(_, v)| v.parse().ok())
-            .expect("TCPSynRetrans")
-    }
-
-    /// `curl` from the client to `vip`: the body, or `None` when the connection failed.
-    fn get(&self, vip: &str) -> Option<String> {
-        let url = format!("http://{vip}/");
-        let out = run(&[
-            "ip",
-            "netns",
-            "exec",
-            &self.ns("c"),
-            "curl",
-            "-s",
-            "-m",
-            "5",
-            &url,
-        ]);
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for s in &mut self.servers {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
-        for ns in &self.namespaces {
-            let _ = run(&["ip", "netns", "del", ns]);
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A running rvsd; killed on drop if still running.
-struct Rvsd {
-    child: Child,
-    stderr: Receiver<String>,
-    /// Everything rvsd printed on stdout, once it closed it (read all along, so that a
-    /// report bigger than the pipe cannot block its exit).
-    stdout: Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Rvsd {
-    fn start(lab: &Lab, config: &Path) -> Rvsd {
-        let mut child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("d"), env!("CARGO_BIN_EXE_rvsd")])
-            .arg("--config")
-            .arg(config)
-            .args(["--no-huge", "--idle-sleep-us", "50"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start rvsd");
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (out_tx, out_rx) = mpsc::channel();
-        let mut out = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = std::io::Read::read_to_string(&mut out, &mut text);
-            let _ = out_tx.send(text);
-        });
-        let mut rvsd = Rvsd {
-            child,
-            stderr: rx,
-            stdout: out_rx,
-            log: Vec::new(),
-        };
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rvsd.stderr.recv_timeout(left) {
-                Ok(line) => {
-                    let ready = line.starts_with("rvsd: running");
-                    rvsd.log.push(line);
-                    if ready {
-                        return rvsd;
-                    }
-                }
-                Err(_) => panic!("rvsd did not start:\n{}", rvsd.log()),
-            }
-        }
-    }
-
-    fn log(&mut self) -> String {
-        self.log.extend(self.stderr.try_iter());
-        self.log.join("\n")
-    }
-
-    /// SIGTERM, then the JSON report it prints.
-    fn stop(mut self) -> serde_json::Value {
-        // The shell's builtin `kill`: a minimal CI image may have no kill binary.
-        let pid = self.child.id().to_string();
-        must(&["sh", "-c", "kill -TERM \"$1\"", "sh", &pid]);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        let status = loop {
-            if let Some(s) = self.child.try_wait().expect("wait rvsd") {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rvsd did not stop on SIGTERM:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        let out = self
-            .stdout
-            .recv_timeout(STOP_TIMEOUT)
-            .unwrap_or_else(|_| panic!("rvsd's stdout did not close:\n{}", self.log()));
-        assert!(
-            status.success(),
-            "rvsd exited with {status}:\n{}",
-            self.log()
-        );
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("rvsd printed no JSON report ({e}):\n{out}\n{}", self.log()))
-    }
-}
-
-impl Drop for Rvsd {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// The whole scenario on one PMD.
 fn lab_run(pmd: Pmd, tag: char) {
     preflight();
-    let _one = ONE_LAB_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::new(tag);
-    let mut rvsd = Rvsd::start(&lab, &lab.config(pmd));
+    let mut rvsd = start_rvsd(&lab, &config(&lab, pmd));
 
     // ARP and ping for both VIPs.
     for vip in [NAT_VIP, FULLNAT_VIP] {
@@ -656,15 +195,12 @@ const STARTS: usize = 12;
 /// client's kernel retransmits none) with no packet dropped for a neighbour.
 fn first_connections_after_start(pmd: Pmd, tag: char) {
     preflight();
-    let _one = ONE_LAB_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::new(tag);
-    let config = lab.config(pmd);
+    let config = config(&lab, pmd);
     let mut failed = Vec::new();
     for start in 0..STARTS {
         let retransmits = lab.client_syn_retransmits();
-        let mut rvsd = Rvsd::start(&lab, &config);
+        let mut rvsd = start_rvsd(&lab, &config);
         let nat = lab.get(NAT_VIP);
         let fullnat = lab.get(FULLNAT_VIP);
         let retransmitted = lab.client_syn_retransmits() - retransmits;
@@ -697,9 +233,6 @@ const PORTS: u16 = 200;
 #[test]
 fn lab_af_xdp_connection_per_request_load_creates_every_connection_opened() {
     preflight();
-    let _one = ONE_LAB_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::new('w');
     let client = lab.ns("c");
     let range = format!(
@@ -708,9 +241,9 @@ fn lab_af_xdp_connection_per_request_load_creates_every_connection_opened() {
         50000 + PORTS - 1
     );
     must(&["ip", "netns", "exec", &client, "sysctl", "-qw", &range]);
-    let script = lab.dir.join("client.py");
+    let script = lab.dir().join("client.py");
     std::fs::write(&script, CLIENT).expect("client script");
-    let mut rvsd = Rvsd::start(&lab, &lab.config(Pmd::AfXdp));
+    let mut rvsd = start_rvsd(&lab, &config(&lab, Pmd::AfXdp));
     let started = Instant::now();
     let out = run(&[
         "ip",
@@ -786,20 +319,17 @@ fn lab_af_xdp_nat_and_fullnat_over_two_workers() {
 #[test]
 fn lab_kernel_exception_path_serves_the_directors_own_address() {
     preflight();
-    let _one = ONE_LAB_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let mut lab = Lab::new('e');
     let kernel = lab.iface("k");
-    let path = lab.config(Pmd::AfPacket);
+    let path = config(&lab, Pmd::AfPacket);
     let text = std::fs::read_to_string(&path).expect("config");
     let text = text.replacen(
-        "addresses = [\"10.0.0.1/24\"]",
-        &format!("addresses = [\"10.0.0.1/24\"]\nkernel = \"{kernel}\""),
+        "addresses = [\"10.0.0.1/24\", \"fd00::1/64\"]",
+        &format!("addresses = [\"10.0.0.1/24\", \"fd00::1/64\"]\nkernel = \"{kernel}\""),
         1,
     );
     std::fs::write(&path, text).expect("config");
-    let mut rvsd = Rvsd::start(&lab, &path);
+    let mut rvsd = start_rvsd(&lab, &path);
     let addr = run(&[
         "ip",
         "-n",
@@ -815,18 +345,8 @@ fn lab_kernel_exception_path_serves_the_directors_own_address() {
         "rvsd did not bring {kernel} up with the port's address:\n{}",
         rvsd.log()
     );
-    let script = lab.dir.join("slow.py");
-    std::fs::write(&script, SLOW_SERVER).expect("server script");
-    let server = Command::new("ip")
-        .args(["netns", "exec", &lab.ns("d"), "python3"])
-        .arg(&script)
-        .args(["director", "2222"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the director's own server");
-    lab.servers.push(server);
+    std::fs::write(lab.dir().join("slow.py"), SLOW_SERVER).expect("server script");
+    lab.spawn("d", "own", &["slow.py", "director", "2222"]);
     let url = "http://10.0.0.1:2222/";
     let deadline = Instant::now() + Duration::from_secs(20);
     let body = loop {
@@ -870,7 +390,7 @@ fn lab_kernel_exception_path_serves_the_directors_own_address() {
         );
     }
     let vip = lab.get(NAT_VIP).expect("the VIP still works");
-    assert!(vip.starts_with("r1 ") || vip.starts_with("r2 "), "{vip}");
+    assert!(vip.starts_with('r'), "{vip}");
     let report = rvsd.stop();
     assert!(
         report["kernel_sent"].as_u64().unwrap_or(0) >= 6,
@@ -890,16 +410,16 @@ struct Bird {
 
 impl Bird {
     fn start(lab: &Lab, role: &str, config: &str) -> Bird {
-        let conf = lab.dir.join(format!("bird-{role}.conf"));
+        let conf = lab.dir().join(format!("bird-{role}.conf"));
         std::fs::write(&conf, config).expect("bird config");
-        let socket = lab.dir.join(format!("bird-{role}.ctl"));
+        let socket = lab.dir().join(format!("bird-{role}.ctl"));
         let child = Command::new("ip")
             .args(["netns", "exec", &lab.ns(role), "bird", "-f", "-c"])
             .arg(&conf)
             .arg("-s")
             .arg(&socket)
             .arg("-P")
-            .arg(lab.dir.join(format!("bird-{role}.pid")))
+            .arg(lab.dir().join(format!("bird-{role}.pid")))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -962,18 +482,15 @@ impl Drop for Bird {
 #[test]
 fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
     preflight();
-    let _one = ONE_LAB_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let lab = Lab::new('b');
     let kernel = lab.iface("k");
-    let routes = lab.dir.join("rvs-vips.conf");
-    let bird_ctl = lab.dir.join("bird-d.ctl");
-    let path = lab.config(Pmd::AfPacket);
+    let routes = lab.dir().join("rvs-vips.conf");
+    let bird_ctl = lab.dir().join("bird-d.ctl");
+    let path = config(&lab, Pmd::AfPacket);
     let text = std::fs::read_to_string(&path).expect("config");
     let text = text.replacen(
-        "addresses = [\"10.0.0.1/24\"]",
-        &format!("addresses = [\"10.0.0.1/24\"]\nkernel = \"{kernel}\""),
+        "addresses = [\"10.0.0.1/24\", \"fd00::1/64\"]",
+        &format!("addresses = [\"10.0.0.1/24\", \"fd00::1/64\"]\nkernel = \"{kernel}\""),
         1,
     ) + &format!(
         "\n[announce]\nfile = \"{}\"\nreload = [\"birdc\", \"-s\", \"{}\", \"configure\"]\n",
@@ -982,7 +499,7 @@ fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
     );
     let text = text.replacen("[[service]]", "[[service]]\nannounce_med = 50", 1);
     std::fs::write(&path, text).expect("config");
-    let rvsd = Rvsd::start(&lab, &path);
+    let rvsd = start_rvsd(&lab, &path);
     let director = Bird::start(
         &lab,
         "d",
@@ -1025,7 +542,7 @@ fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
     for real in ["10.1.1.11:8080", "10.1.2.11:8080"] {
         let out = Command::new(Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name("rvsadm"))
             .arg("--socket")
-            .arg(lab.dir.join("rvsd.sock"))
+            .arg(lab.dir().join("rvsd.sock"))
             .args(["-d", "-t", &format!("{NAT_VIP}:80"), "-r", real])
             .output()
             .expect("rvsadm");
@@ -1123,12 +640,6 @@ const SLOW_CHUNKS: usize = 40;
 /// The VIP of the service the control-plane lab never touches.
 const UNTOUCHED_VIP: &str = "10.0.0.102";
 
-/// A kernel veth between the test's own namespace and the director's, for Prometheus to
-/// scrape rvsd's metrics endpoint from outside the lab: the test's side.
-const MGMT_HOST: &str = "169.254.77.1";
-/// The director's side of that veth, where rvsd serves `/metrics` in the control lab.
-const MGMT_DIRECTOR: &str = "169.254.77.2";
-
 #[path = "../ctl/tests/support/prometheus.rs"]
 mod prometheus;
 
@@ -1166,7 +677,7 @@ mod control_lab {
              [[port]]\nname = \"wan\"\ndevice = \"{}\"\naddresses = [\"10.0.0.1/24\"]\n\n\
              [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
              [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n",
-            lab.dir.join("rvsd.sock").display(),
+            lab.socket().display(),
             dev(0, "dw"),
             dev(1, "d1"),
             dev(2, "d2"),
@@ -1194,7 +705,7 @@ mod control_lab {
     }
 
     fn call(lab: &Lab, request: Request) -> Response {
-        client::call(&lab.dir.join("rvsd.sock"), request).expect("control request")
+        client::call(&lab.socket(), request).expect("control request")
     }
 
     fn apply(lab: &Lab, changes: Vec<Change>) {
@@ -1259,24 +770,12 @@ mod control_lab {
     #[test]
     fn lab_reconfigure_under_load_keeps_every_connection() {
         preflight();
-        let _one = ONE_LAB_AT_A_TIME
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut lab = Lab::new('k');
         let mgmt = Mgmt::new(&lab);
-        let script = lab.dir.join("slow.py");
+        let script = lab.dir().join("slow.py");
         std::fs::write(&script, SLOW_SERVER).expect("slow server script");
         for (real, addr) in [("r1", "10.1.1.11"), ("r2", "10.1.2.11")] {
-            let child = Command::new("ip")
-                .args(["netns", "exec", &lab.ns(real), "python3"])
-                .arg(&script)
-                .args([&format!("{real}-8081"), "8081"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start a slow server");
-            lab.servers.push(child);
+            lab.spawn(real, "slow", &["slow.py", &format!("{real}-8081"), "8081"]);
             let url = format!("http://{addr}:8081/");
             let deadline = Instant::now() + Duration::from_secs(20);
             while !run(&[
@@ -1300,9 +799,9 @@ mod control_lab {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        let path = lab.dir.join("control.toml");
+        let path = lab.dir().join("control.toml");
         std::fs::write(&path, config(&lab, &["10.1.1.11", "10.1.2.11"])).expect("config");
-        let mut rvsd = Rvsd::start(&lab, &path);
+        let mut rvsd = start_rvsd(&lab, &path);
 
         // The untouched service: each worker's rr has just picked the first real.
         let mut last: std::collections::HashMap<u16, (usize, String)> = Default::default();
@@ -1324,7 +823,7 @@ mod control_lab {
             .iter()
             .enumerate()
         {
-            let file = lab.dir.join(format!("download-{i}"));
+            let file = lab.dir().join(format!("download-{i}"));
             downloads.push((vip, file.clone(), slow_download(&lab, vip, &file)));
         }
         std::thread::sleep(Duration::from_millis(800));
@@ -1440,64 +939,13 @@ mod control_lab {
         }
         scrape_metrics(&lab);
         prometheus_queries(&lab);
+        abuse_the_control_socket(&lab);
         sighup_reloads(&lab, &rvsd, &path);
         listings_follow_ipvsadm(&lab);
-        abuse_the_control_socket(&lab);
         save_clear_restore(&lab);
         let report = rvsd.stop();
         drop(mgmt);
         assert_eq!(report["io"]["tx_refused"].as_u64(), Some(0), "{report:#}");
-    }
-
-    /// The management veth; removed on drop (its director side goes with the namespace).
-    struct Mgmt(String);
-
-    impl Mgmt {
-        fn new(lab: &Lab) -> Mgmt {
-            let (host, director) = (lab.iface("mh"), lab.iface("md"));
-            must(&[
-                "ip",
-                "link",
-                "add",
-                &host,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                &director,
-                "netns",
-                &lab.ns("d"),
-            ]);
-            let mgmt = Mgmt(host.clone());
-            must(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("{MGMT_HOST}/30"),
-                "dev",
-                &host,
-            ]);
-            must(&["ip", "link", "set", &host, "up"]);
-            let d = lab.ns("d");
-            must(&[
-                "ip",
-                "-n",
-                &d,
-                "addr",
-                "add",
-                &format!("{MGMT_DIRECTOR}/30"),
-                "dev",
-                &director,
-            ]);
-            must(&["ip", "-n", &d, "link", "set", &director, "up"]);
-            mgmt
-        }
-    }
-
-    impl Drop for Mgmt {
-        fn drop(&mut self) {
-            let _ = run(&["ip", "link", "del", &self.0]);
-        }
     }
 
     /// A real Prometheus scrapes rvsd during traffic; PromQL over `rvs_` series.
@@ -1600,7 +1048,7 @@ mod control_lab {
     /// Send `bytes` as one raw exchange and read the daemon's answer.
     fn raw_exchange(lab: &Lab, bytes: &[u8]) -> rvs_ctl::proto::ResponseEnvelope {
         use std::io::Write;
-        let mut s = std::os::unix::net::UnixStream::connect(lab.dir.join("rvsd.sock"))
+        let mut s = std::os::unix::net::UnixStream::connect(lab.socket())
             .expect("connect to the control socket");
         s.set_read_timeout(Some(Duration::from_secs(10)))
             .expect("timeout");
@@ -1641,7 +1089,7 @@ mod control_lab {
             })
         };
         // Clients that hold their connection and never read or never send.
-        let socket = lab.dir.join("rvsd.sock");
+        let socket = lab.socket();
         let silent = std::os::unix::net::UnixStream::connect(&socket).expect("silent client");
         let mut deaf = std::os::unix::net::UnixStream::connect(&socket).expect("deaf client");
         let listing = serde_json::to_vec(&rvs_ctl::proto::RequestEnvelope {
@@ -1708,7 +1156,7 @@ mod control_lab {
         };
         let before = generation(lab);
         std::fs::write(path, config(lab, &["10.1.1.11", "10.1.2.11"])).expect("edited config");
-        let pid = rvsd.child.id().to_string();
+        let pid = rvsd.pid().to_string();
         must(&["sh", "-c", "kill -HUP \"$1\"", "sh", &pid]);
         let deadline = Instant::now() + Duration::from_secs(10);
         while generation(lab) == before {
@@ -1764,7 +1212,7 @@ mod control_lab {
         );
         let mut child = Command::new(&bin)
             .arg("--socket")
-            .arg(lab.dir.join("rvsd.sock"))
+            .arg(lab.socket())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -1836,21 +1284,6 @@ mod control_lab {
     }
 }
 
-/// Health checks live: rvsd's control core probes the reals through a kernel path of its
-/// own; one real's HTTP server is killed mid-test (out of rotation, unlisted), then the
-/// other's (the sorry server, a second server in real 2's namespace, takes the new
-/// connections), then both are revived (back in rotation, the sorry server unused).
-///
-/// ```text
-///  director ns kernel: hp1 172.31.1.1/30 --veth-- 172.31.1.2 hr1 (real ns 1)
-///                      hp2 172.31.2.1/30 --veth-- 172.31.2.2 hr2 (real ns 2)
-///  routes: 10.1.1.11 via 172.31.1.2, 10.1.2.11 via 172.31.2.2
-/// ```
-/// The dataplane veths of the director have no kernel addresses, so the probes (ordinary
-/// sockets of rvsd, leaving through the director namespace's kernel) need this second
-/// path: a host route per real address over a probe veth. The reals accept the probes on
-/// their own address (Linux answers for a local address on any interface) and answer
-/// back over the probe veth, whose /30 is connected on their side.
 mod health_lab {
     use super::*;
     use rvs_ctl::client;
@@ -1866,52 +1299,6 @@ mod health_lab {
     const FALL: u32 = 2;
     const RISE: u32 = 2;
 
-    /// Give the director's kernel a path to each real's address (see the module).
-    fn probe_paths(lab: &Lab) {
-        let d = lab.ns("d");
-        for (i, real, addr) in [(1, "r1", "10.1.1.11"), (2, "r2", "10.1.2.11")] {
-            let (dir_if, real_if) = (lab.iface(&format!("hp{i}")), lab.iface(&format!("hr{i}")));
-            let ns = lab.ns(real);
-            must(&[
-                "ip", "link", "add", &dir_if, "netns", &d, "type", "veth", "peer", "name",
-                &real_if, "netns", &ns,
-            ]);
-            let (dir_addr, real_addr) = (format!("172.31.{i}.1"), format!("172.31.{i}.2"));
-            must(&[
-                "ip",
-                "-n",
-                &d,
-                "addr",
-                "add",
-                &format!("{dir_addr}/30"),
-                "dev",
-                &dir_if,
-            ]);
-            must(&["ip", "-n", &d, "link", "set", &dir_if, "up"]);
-            must(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{real_addr}/30"),
-                "dev",
-                &real_if,
-            ]);
-            must(&["ip", "-n", &ns, "link", "set", &real_if, "up"]);
-            must(&[
-                "ip",
-                "-n",
-                &d,
-                "route",
-                "add",
-                &format!("{addr}/32"),
-                "via",
-                &real_addr,
-            ]);
-        }
-    }
-
     fn config(lab: &Lab) -> String {
         let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
         format!(
@@ -1924,7 +1311,7 @@ mod health_lab {
              [service.check]\nkind = \"http\"\ninterval = {INTERVAL}\ntimeout = 0.4\nrise = {RISE}\nfall = {FALL}\npath = \"/\"\nsorry = \"{SORRY}\"\n\n\
              [[service.real]]\nip = \"10.1.1.11\"\nport = 8080\nforward = \"nat\"\n\n\
              [[service.real]]\nip = \"10.1.2.11\"\nport = 8080\nforward = \"nat\"\n",
-            lab.dir.join("rvsd.sock").display(),
+            lab.dir().join("rvsd.sock").display(),
             dev(0, "dw"),
             dev(1, "d1"),
             dev(2, "d2"),
@@ -1932,7 +1319,7 @@ mod health_lab {
     }
 
     fn health(lab: &Lab) -> Vec<HealthInfo> {
-        match client::call(&lab.dir.join("rvsd.sock"), Request::Health).expect("health request") {
+        match client::call(&lab.dir().join("rvsd.sock"), Request::Health).expect("health request") {
             Response::Health(list) => list,
             other => panic!("not a health listing: {other:?}"),
         }
@@ -1977,7 +1364,7 @@ mod health_lab {
     /// The reals `rvsadm -Ln` would list for the service.
     fn listed(lab: &Lab) -> Vec<String> {
         let request = Request::Services { service: None };
-        match client::call(&lab.dir.join("rvsd.sock"), request).expect("services") {
+        match client::call(&lab.dir().join("rvsd.sock"), request).expect("services") {
             Response::Services(list) => list[0]
                 .reals
                 .iter()
@@ -1987,56 +1374,22 @@ mod health_lab {
         }
     }
 
-    fn start_server(lab: &mut Lab, real: &str) -> usize {
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns(real), "python3"])
-            .arg(lab.dir.join("server.py"))
-            .arg(real)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start a real's HTTP server");
-        lab.servers.push(child);
-        lab.servers.len() - 1
-    }
-
-    /// Kill the HTTP server at `index` of the lab's servers.
-    fn kill_server(lab: &mut Lab, index: usize) {
-        let server = &mut lab.servers[index];
-        let _ = server.kill();
-        let _ = server.wait();
-    }
-
     #[test]
     fn lab_af_packet_health_check_takes_a_dead_real_out_and_back() {
         preflight();
-        let _one = ONE_LAB_AT_A_TIME
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut lab = Lab::new('h');
-        probe_paths(&lab);
-        let script = lab.dir.join("sorry.py");
-        std::fs::write(&script, SLOW_SERVER).expect("sorry server script");
-        let sorry = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("r2"), "python3"])
-            .arg(&script)
-            .args(["sorry", "8081"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the sorry server");
-        lab.servers.push(sorry);
-        let path = lab.dir.join("health.toml");
+        lab.add_probe_path();
+        std::fs::write(lab.dir().join("sorry.py"), SLOW_SERVER).expect("sorry server script");
+        lab.spawn("r2", "sorry", &["sorry.py", "sorry", "8081"]);
+        let path = lab.dir().join("health.toml");
         std::fs::write(&path, config(&lab)).expect("config");
-        let mut rvsd = Rvsd::start(&lab, &path);
+        let mut rvsd = start_rvsd(&lab, &path);
         // The control socket comes up just after the workers.
-        let socket = lab.dir.join("rvsd.sock");
+        let socket = lab.dir().join("rvsd.sock");
         let start = Instant::now();
         while !socket.exists() {
             assert!(
-                start.elapsed() < START_TIMEOUT,
+                start.elapsed() < Duration::from_secs(60),
                 "no control socket:\n{}",
                 rvsd.log()
             );
@@ -2064,8 +1417,8 @@ mod health_lab {
             "{served:?}"
         );
 
-        // r1's server dies (the lab started r1's server first, then r2's).
-        kill_server(&mut lab, 0);
+        // r1's server dies.
+        lab.stop_server("r1", "http");
         let detected = wait_state(&lab, "10.1.1.11", false, limit);
         println!(
             "health lab: detection {detected:?} (interval {INTERVAL} s x fall {FALL} = {} s)",
@@ -2083,7 +1436,7 @@ mod health_lab {
         );
 
         // r2's dies too: the sorry server takes the new connections.
-        kill_server(&mut lab, 1);
+        lab.stop_server("r2", "http");
         let detected = wait_state(&lab, "10.1.2.11", false, limit);
         println!("health lab: detection {detected:?} (second real)");
         assert_eq!(spread(&lab, 4), only("sorry", 4), "the sorry server");
@@ -2094,8 +1447,8 @@ mod health_lab {
         );
 
         // Revived: back in rotation after `rise` good probes, the sorry server unused.
-        start_server(&mut lab, "r1");
-        start_server(&mut lab, "r2");
+        lab.start_http(1);
+        lab.start_http(2);
         let rise_limit = Duration::from_secs_f64(INTERVAL * f64::from(RISE) + 2.0 * INTERVAL + 5.0);
         let recovered = wait_state(&lab, "10.1.1.11", true, rise_limit);
         println!("health lab: recovery {recovered:?} (interval {INTERVAL} s x rise {RISE})");

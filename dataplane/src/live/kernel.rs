@@ -8,16 +8,17 @@ use super::error::LiveError;
 use crate::config::IpNet;
 
 /// Bring `iface` up and give it `addresses` (IPv6 ones without duplicate detection: the
-/// address is the port's, already in use on the wire by rvs itself).
+/// address is the port's, already in use on the wire by rvs itself). A host whose kernel
+/// has IPv6 disabled keeps the IPv4 ones only, with a warning.
 pub fn bring_up(iface: &str, addresses: &[IpNet]) -> Result<(), LiveError> {
     ip(iface, &["link", "set", "dev", iface, "up"])?;
     for net in addresses {
         let addr = net.to_string();
-        let mut args = vec!["addr", "replace", addr.as_str(), "dev", iface];
-        if net.addr().is_ipv6() {
-            args.push("nodad");
+        if net.addr().is_ipv4() {
+            ip(iface, &["addr", "replace", &addr, "dev", iface])?;
+        } else if let Err(e) = ip(iface, &["addr", "replace", &addr, "dev", iface, "nodad"]) {
+            eprintln!("rvsd: {e}; the kernel side of the port has no IPv6 address {addr}");
         }
-        ip(iface, &args)?;
     }
     Ok(())
 }

@@ -1,0 +1,86 @@
+//! The small programs the lab runs in its namespaces (python3, standard library only).
+//! Each exits when its stdin (a pipe from the lab) closes, so none outlives a lab process
+//! that was killed before it could clean up.
+
+/// HTTP server of a real: `real_http.py NAME PORT` answers every GET with `NAME CLIENT\n`, the
+/// client address as the real saw it (IPv4 or IPv6, on one dual-stack socket). One
+/// connection per request (HTTP/1.0).
+pub const HTTP_SERVER: &str = r#"
+import http.server, os, socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        client = self.client_address[0].removeprefix("::ffff:")
+        body = ("%s %s\n" % (name, client)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+class Server(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+Server(("::", port), Handler).serve_forever()
+"#;
+
+/// UDP request/response server of a real: `real_udp.py NAME PORT` answers every datagram with
+/// `NAME CLIENT PAYLOAD`.
+pub const UDP_SERVER: &str = r#"
+import os, socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
+while True:
+    data, addr = s.recvfrom(65535)
+    client = addr[0].removeprefix("::ffff:")
+    s.sendto(("%s %s %s" % (name, client, data.decode(errors="replace"))).encode(), addr)
+"#;
+
+/// UDP client: `udp_client.py HOST PORT COUNT` sends COUNT datagrams, each from a fresh
+/// socket (a new source port, so a new connection for the director), and prints each
+/// answer on a line, or `-` when none came within a second.
+pub const UDP_CLIENT: &str = r#"
+import socket, sys
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+for i in range(count):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    s.sendto(("ping-%d" % i).encode(), (host, port))
+    try:
+        print(s.recv(65535).decode(errors="replace"), flush=True)
+    except OSError:
+        print("-", flush=True)
+    s.close()
+"#;
+
+/// The TUN real's decapsulator, for kernels without the `ipip` module: `tun_decap.py TUN`
+/// receives IPIP packets (IP protocol 4) on a raw socket and writes the inner packet into
+/// the TUN device `TUN` (made beforehand with `ip tuntap`), whose kernel then receives it
+/// as if it had arrived on that interface.
+pub const TUN_DECAP: &str = r#"
+import fcntl, os, socket, struct, sys, threading
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+tun = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", sys.argv[1].encode(), IFF_TUN | IFF_NO_PI))
+raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+while True:
+    outer = raw.recv(65535)
+    os.write(tun, outer[(outer[0] & 0x0F) * 4:])
+"#;
