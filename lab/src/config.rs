@@ -34,6 +34,7 @@ pub struct Service {
     scheduler: &'static str,
     persistence: u32,
     laddrs: Vec<String>,
+    check: Option<String>,
     reals: Vec<String>,
 }
 
@@ -47,8 +48,15 @@ impl Service {
             scheduler,
             persistence: 0,
             laddrs: Vec::new(),
+            check: None,
             reals: Vec::new(),
         }
+    }
+
+    /// A health check: `[service.check]` with these `key = value` lines.
+    pub fn check(mut self, lines: &str) -> Service {
+        self.check = Some(lines.to_owned());
+        self
     }
 
     /// Persistence (`-p`) in seconds.
@@ -88,6 +96,9 @@ impl Service {
         if !self.laddrs.is_empty() {
             let quoted: Vec<String> = self.laddrs.iter().map(|a| format!("\"{a}\"")).collect();
             let _ = writeln!(t, "laddrs = [{}]", quoted.join(", "));
+        }
+        if let Some(check) = &self.check {
+            let _ = writeln!(t, "\n[service.check]\n{}", check.trim_end());
         }
         t + &self.reals.concat()
     }

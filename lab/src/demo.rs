@@ -15,6 +15,10 @@ const AFTER: usize = 60;
 const METRICS: &str = "127.0.0.1:9779";
 /// The real that fails.
 const FAILING: usize = 3;
+/// The service's health check: HTTP GET every half second, two failures in a row take a
+/// real out, two successes bring it back.
+const CHECK: &str =
+    "kind = \"http\"\ninterval = 0.5\ntimeout = 0.4\nrise = 2\nfall = 2\npath = \"/\"\n";
 
 type Result<T = ()> = std::result::Result<T, String>;
 
@@ -27,15 +31,19 @@ pub fn run() -> Result {
         .map(Path::to_path_buf)
         .unwrap_or_default();
     let (rvsd_bin, rvsadm_bin) = (bins.join("rvsd"), bins.join("rvsadm"));
-    for b in [&rvsd_bin, &rvsadm_bin] {
+    for b in [&rvsd_bin, &rvsadm_bin, &bins.join("rvsctl")] {
         if !b.exists() {
             return Err(format!("{} is missing: cargo build --release", b.display()));
         }
     }
     section("the lab: a client, a director (rvsd, 2 workers on net_af_packet veths, no hugepages), reals r1 r2 r3");
     let mut lab = Lab::new('m');
+    // Health probes leave through the director's own kernel, which reaches the reals
+    // over the lab's direct segment.
+    lab.add_probe_path();
     let service = Service::new("tcp", VIP, 80, "wrr")
         .laddrs(&LADDRS)
+        .check(CHECK)
         .all_reals(HTTP_PORT, "fullnat");
     let config = lab.write_config("demo", Pmd::AfPacket, Some(METRICS), &[service]);
     let rvsd = Rvsd::start(&lab, &rvsd_bin, &config);
@@ -47,7 +55,7 @@ pub fn run() -> Result {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let adm = Rvsadm(rvsadm_bin, lab.socket());
+    let adm = Client(rvsadm_bin, lab.socket());
 
     section(&format!(
         "{REQUESTS} HTTP requests from the client to http://{VIP}/, one connection each"
@@ -101,24 +109,38 @@ pub fn run() -> Result {
 
     let failing = addr::real_name(FAILING);
     let real = format!("{}:{HTTP_PORT}", addr::real(FAILING));
-    section(&format!("{failing} fails: its HTTP server stops"));
+    section(&format!(
+        "{failing} fails: its HTTP server stops, and the health check takes it out"
+    ));
+    let ctl = Client(bins.join("rvsctl"), lab.socket());
     lab.stop_server(&failing, "http");
-    let during = lab.burst(VIP, AFTER);
+    let stopped = std::time::Instant::now();
+    loop {
+        let health = ctl.run(&["health", "--json"])?;
+        let list: serde_json::Value =
+            serde_json::from_str(&health).map_err(|e| format!("rvsctl health: {e}"))?;
+        let down =
+            list.as_array().into_iter().flatten().any(|h| {
+                h["real"].as_str() == Some(real.as_str()) && h["up"].as_bool() == Some(false)
+            });
+        if down {
+            break;
+        }
+        if stopped.elapsed() > std::time::Duration::from_secs(10) {
+            return Err(format!(
+                "the health check did not take {failing} out: {health}"
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     println!(
-        "{AFTER} requests: {} answered, {} refused ({failing} still takes its share)",
-        during.len(),
-        AFTER - during.len()
+        "health: {failing} down {:.2} s after its server stopped (interval 0.5 s x fall 2)",
+        stopped.elapsed().as_secs_f64()
     );
-    println!(
-        "health checks are not part of this demo yet: the operator takes {failing} out of \
-         rotation by hand, as a check with inhibit_on_failure does (weight 0)"
-    );
-    let service = format!("{VIP}:80");
-    println!("$ rvsadm -e -t {service} -r {real} -b -w 0");
-    adm.run(&["-e", "-t", &service, "-r", &real, "-b", "-w", "0"])?;
+    print!("{}", ctl.run(&["health"])?);
     print!("{}", adm.run(&["-Ln"])?);
     let after = lab.burst(VIP, AFTER);
-    println!("{AFTER} requests after the change:");
+    println!("{AFTER} requests after the health transition:");
     print_spread(&after, AFTER);
     if after.len() != AFTER || spread(&after)[FAILING - 1] != 0 {
         return Err(format!(
@@ -155,19 +177,21 @@ fn print_spread(bodies: &[String], sent: usize) {
 }
 
 /// `rvsadm --socket SOCKET`.
-struct Rvsadm(PathBuf, PathBuf);
+/// A control client (`rvsadm`, `rvsctl`) talking to the lab's rvsd.
+struct Client(PathBuf, PathBuf);
 
-impl Rvsadm {
+impl Client {
     fn run(&self, args: &[&str]) -> Result<String> {
+        let name = self.0.display();
         let out = Command::new(&self.0)
             .arg("--socket")
             .arg(&self.1)
             .args(args)
             .output()
-            .map_err(|e| format!("rvsadm: {e}"))?;
+            .map_err(|e| format!("{name}: {e}"))?;
         if !out.status.success() {
             return Err(format!(
-                "rvsadm {args:?}: {}",
+                "{name} {args:?}: {}",
                 String::from_utf8_lossy(&out.stderr)
             ));
         }

@@ -7,7 +7,7 @@ use std::process::Command;
 #[test]
 fn lab_demo_runs_every_step() {
     let bin = Path::new(env!("CARGO_BIN_EXE_rvs-lab"));
-    for other in ["rvsd", "rvsadm"] {
+    for other in ["rvsd", "rvsadm", "rvsctl"] {
         assert!(
             bin.with_file_name(other).exists(),
             "{other} is missing next to rvs-lab: build the workspace (scripts/test does)"
@@ -27,7 +27,8 @@ fn lab_demo_runs_every_step() {
         "300 HTTP requests",
         "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes",
         "rvs_connections_total ",
-        "FullNat 0",
+        "health: r3 down",
+        "60 requests after the health transition",
         "demo: OK",
     ] {
         assert!(text.contains(step), "no {step:?} in:\n{text}");
