@@ -113,8 +113,12 @@ fn lab_grafana_dashboard_queries_return_data() {
     preflight();
     let lab = Lab::new('g');
     let _mgmt = Mgmt::new(&lab);
+    // The health panels need a checked service, whose probes need the probe path.
+    lab.add_probe_path();
     let services = [
-        Service::new("tcp", "10.0.0.100", 80, "rr").all_reals(HTTP_PORT, "nat"),
+        Service::new("tcp", "10.0.0.100", 80, "rr")
+            .check("kind = \"tcp\"\ninterval = 0.5\ntimeout = 0.4\n")
+            .all_reals(HTTP_PORT, "nat"),
         Service::new("tcp", "10.0.0.101", 80, "wlc")
             .persistence(60)
             .laddrs(&["10.9.0.1", "10.9.0.2"])
