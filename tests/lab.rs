@@ -1475,4 +1475,91 @@ mod health_lab {
         );
         rvsd.stop();
     }
+
+    /// The weights `rvsadm -Ln` lists for the first service's reals, by address.
+    fn weights(lab: &Lab) -> BTreeMap<String, u32> {
+        let request = Request::Services { service: None };
+        match client::call(&lab.socket(), request).expect("services") {
+            Response::Services(list) => list[0]
+                .reals
+                .iter()
+                .map(|r| (r.spec.addr.ip().to_string(), r.spec.weight))
+                .collect(),
+            other => panic!("not a listing: {other:?}"),
+        }
+    }
+
+    /// Wait until the listed weights are `want` (bounded).
+    fn wait_weights(lab: &Lab, want: &[(&str, u32)]) {
+        let want: BTreeMap<String, u32> = want.iter().map(|(a, w)| ((*a).to_owned(), *w)).collect();
+        let start = Instant::now();
+        while weights(lab) != want {
+            assert!(
+                start.elapsed() < Duration::from_secs(15),
+                "weights {:?}, not {want:?}: {:?}",
+                weights(lab),
+                health(lab)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A MISC check with `dynamic` weights (keepalived's misc_dynamic: exit 2..255 sets
+    /// weight = code - 2) and `inhibit` on failure (weight 0, still listed), live.
+    #[test]
+    fn lab_af_packet_misc_dynamic_weights_and_inhibit() {
+        preflight();
+        let lab = Lab::new('i');
+        let exit_file = |ip: &str| lab.dir().join(format!("exit-{ip}"));
+        let set_exit = |ip: &str, code: u8| {
+            std::fs::write(exit_file(ip), code.to_string()).expect("exit code file")
+        };
+        set_exit("10.1.1.11", 5); // weight 3
+        set_exit("10.1.2.11", 3); // weight 1
+        let command = format!(
+            "[\"sh\", \"-c\", \"exit $(cat {}/exit-{{ip}})\"]",
+            lab.dir().display()
+        );
+        let text = config(&lab)
+            .replace("scheduler = \"rr\"", "scheduler = \"wrr\"")
+            .replace(
+                &format!("kind = \"http\"\ninterval = {INTERVAL}\ntimeout = 0.4\nrise = {RISE}\nfall = {FALL}\npath = \"/\"\nsorry = \"{SORRY}\"\n"),
+                &format!("kind = \"misc\"\ninterval = 0.5\ntimeout = 0.4\nrise = 1\nfall = 1\ncommand = {command}\ndynamic = true\non_fail = \"inhibit\"\n"),
+            );
+        assert!(text.contains("kind = \"misc\""), "{text}");
+        let path = lab.dir().join("misc.toml");
+        std::fs::write(&path, text).expect("config");
+        let mut rvsd = start_rvsd(&lab, &path);
+        wait_weights(&lab, &[("10.1.1.11", 3), ("10.1.2.11", 1)]);
+        let served = spread(&lab, 40);
+        let (r1, r2) = (
+            served.get("r1").copied().unwrap_or(0),
+            served.get("r2").copied().unwrap_or(0),
+        );
+        assert!(
+            r2 > 0 && r1 >= 2 * r2,
+            "wrr with dynamic weights 3:1: {served:?}"
+        );
+        // r2's command fails: inhibited, weight 0, still listed; new connections avoid it.
+        set_exit("10.1.2.11", 1);
+        wait_weights(&lab, &[("10.1.1.11", 3), ("10.1.2.11", 0)]);
+        assert!(health(&lab)
+            .iter()
+            .any(|h| h.real.ip().to_string() == "10.1.2.11" && !h.up));
+        assert_eq!(
+            spread(&lab, 12),
+            only("r1", 12),
+            "an inhibited real takes nothing new"
+        );
+        // It recovers with another dynamic weight.
+        set_exit("10.1.2.11", 4);
+        wait_weights(&lab, &[("10.1.1.11", 3), ("10.1.2.11", 2)]);
+        assert!(
+            spread(&lab, 20).get("r2").copied().unwrap_or(0) > 0,
+            "back in rotation"
+        );
+        let log = rvsd.log();
+        assert!(log.contains("10.1.2.11:8080 down"), "{log}");
+        rvsd.stop();
+    }
 }
