@@ -40,11 +40,17 @@ pub enum DropReason {
     /// A client packet of a connection whose real was removed from its service; the
     /// connection was expired with it (`expire_nodest_conn`).
     RealRemoved,
+    /// A source address no host can send from: unspecified, loopback, multicast,
+    /// broadcast or reserved (IPv4 0/8, 127/8, 224/4, 240/4; IPv6 ::, ::1, ff00::/8).
+    MartianSource,
+    /// A source address of the director itself: a VIP (a LAND attack when the
+    /// destination is the same), a FULLNAT local address or a port address.
+    OwnSource,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 17] = [
+    pub const ALL: [DropReason; 19] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -62,6 +68,8 @@ impl DropReason {
         DropReason::Fragment,
         DropReason::NeighborUnresolved,
         DropReason::RealRemoved,
+        DropReason::MartianSource,
+        DropReason::OwnSource,
     ];
 
     /// The metric label (snake case).
@@ -84,6 +92,8 @@ impl DropReason {
             DropReason::Fragment => "fragment",
             DropReason::NeighborUnresolved => "neighbor_unresolved",
             DropReason::RealRemoved => "real_removed",
+            DropReason::MartianSource => "martian_source",
+            DropReason::OwnSource => "own_source",
         }
     }
 

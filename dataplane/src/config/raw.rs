@@ -94,6 +94,7 @@ pub(super) struct RawBehaviour {
     pub conn_reuse_mode: Option<Spanned<u8>>,
     pub expire_nodest_conn: Option<bool>,
     pub expire_quiescent_template: Option<bool>,
+    pub table_full_evict: Option<bool>,
 }
 
 /// `[ctl]`.

@@ -118,21 +118,23 @@ fn an_empty_file_takes_the_defaults() {
         Behaviour {
             conn_reuse_mode: 1,
             expire_nodest_conn: false,
-            expire_quiescent_template: false
+            expire_quiescent_template: false,
+            table_full_evict: false,
         }
     );
 }
 
 #[test]
 fn behaviour_takes_ipvs_sysctls() {
-    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\n";
+    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\ntable_full_evict = true\n";
     let c = Config::parse(text, "b.toml").unwrap();
     assert_eq!(
         c.behaviour,
         Behaviour {
             conn_reuse_mode: Behaviour::REUSE_ALL,
             expire_nodest_conn: true,
-            expire_quiescent_template: true
+            expire_quiescent_template: true,
+            table_full_evict: true,
         }
     );
     let c = Config::parse("[behaviour]\nconn_reuse_mode = 0\n", "b.toml").unwrap();

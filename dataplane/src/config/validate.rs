@@ -291,6 +291,7 @@ fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigEr
         expire_quiescent_template: raw
             .expire_quiescent_template
             .unwrap_or(d.expire_quiescent_template),
+        table_full_evict: raw.table_full_evict.unwrap_or(d.table_full_evict),
     })
 }
 

@@ -6,6 +6,7 @@
 //! every field and checksum. Outputs are also re-parsed and their checksums re-verified.
 
 mod frames;
+mod hostile;
 mod lab;
 mod no_panic;
 
