@@ -54,6 +54,10 @@ fn the_example_parses() {
     assert_eq!(c.timeouts, Timeouts::default());
     assert_eq!(c.behaviour, Behaviour::default());
     assert_eq!(c.ctl.metrics, DEFAULT_METRICS);
+    assert!(
+        c.ctl.metrics.ip().is_loopback(),
+        "metrics stay on loopback unless configured"
+    );
     let web = &c.services[0];
     assert_eq!(
         (web.proto, web.vip, web.port),
