@@ -11,8 +11,11 @@ use super::cases;
 use super::frames::*;
 use super::lab::{self, Lab};
 
+/// A scenario: runs its labs, asserts as it goes, returns the reasons they counted.
+pub type Scenario = fn() -> BTreeSet<DropReason>;
+
 /// Every scenario, by name.
-pub const ALL: [(&str, fn() -> BTreeSet<DropReason>); 7] = [
+pub const ALL: [(&str, Scenario); 7] = [
     ("full table", full_table),
     ("local ports used up", local_ports_used_up),
     (
