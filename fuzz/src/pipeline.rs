@@ -65,10 +65,18 @@ pub mod addr {
 pub fn config_text(mode: Mode) -> String {
     let fwd = mode.word();
     let (rport, laddrs4, laddrs6) = match mode {
-        Mode::Nat | Mode::FullNat => ("port = 8080\n", "laddrs = [\"10.1.0.2\"]\n", "laddrs = [\"2001:db8:1::2\"]\n"),
+        Mode::Nat | Mode::FullNat => (
+            "port = 8080\n",
+            "laddrs = [\"10.1.0.2\"]\n",
+            "laddrs = [\"2001:db8:1::2\"]\n",
+        ),
         Mode::Dr | Mode::Tun => ("", "", ""),
     };
-    let (laddrs4, laddrs6) = if mode == Mode::FullNat { (laddrs4, laddrs6) } else { ("", "") };
+    let (laddrs4, laddrs6) = if mode == Mode::FullNat {
+        (laddrs4, laddrs6)
+    } else {
+        ("", "")
+    };
     let mut text = String::from(
         r#"
 [dataplane]
@@ -109,13 +117,17 @@ port = "wan0"
              [[neighbor]]\nip = \"2001:db8:1::{h}\"\nmac = \"02:00:00:00:01:{h}\"\nport = \"lan0\"\n"
         );
     }
-    for (vip, net, laddrs) in [("10.0.0.100", "10.1.0.", laddrs4), ("2001:db8::100", "2001:db8:1::", laddrs6)] {
+    for (vip, net, laddrs) in [
+        ("10.0.0.100", "10.1.0.", laddrs4),
+        ("2001:db8::100", "2001:db8:1::", laddrs6),
+    ] {
         for (proto, port) in [("tcp", 80), ("udp", 53)] {
             text += &format!(
                 "[[service]]\nproto = \"{proto}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"rr\"\npersistence = 0\n{laddrs}"
             );
             for h in [11, 12] {
-                text += &format!("[[service.real]]\nip = \"{net}{h}\"\n{rport}forward = \"{fwd}\"\n");
+                text +=
+                    &format!("[[service.real]]\nip = \"{net}{h}\"\n{rport}forward = \"{fwd}\"\n");
             }
         }
     }
@@ -178,7 +190,11 @@ pub fn run(mode: Mode, mut data: &[u8]) {
         worker.process(PortId(u16::from(ctl & 1)), buf, now_ms, &mut io);
         for (port, out) in io.sent.drain(..) {
             if let Err(e) = parse_frame(out.data()) {
-                panic!("sent on port {} a frame that does not parse ({e:?}): {:02x?}", port.0, out.data());
+                panic!(
+                    "sent on port {} a frame that does not parse ({e:?}): {:02x?}",
+                    port.0,
+                    out.data()
+                );
             }
         }
     }

@@ -9,7 +9,9 @@ use rvs_fuzz::pipeline::addr::*;
 use rvs_fuzz::pipeline::{config_text, Mode};
 
 const CLIENT4: [u8; 4] = [198, 51, 100, 7];
-const CLIENT6: [u8; 16] = [0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7];
+const CLIENT6: [u8; 16] = [
+    0x20, 0x01, 0x0d, 0xb8, 0, 0x99, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7,
+];
 
 /// One input record: `port` 0 (`wan0`) or 1 (`lan0`), then the frame.
 fn rec(port: u8, frame: &[u8]) -> Vec<u8> {
@@ -19,8 +21,16 @@ fn rec(port: u8, frame: &[u8]) -> Vec<u8> {
     v
 }
 
-fn tcp4(src_mac: [u8; 6], dst_mac: [u8; 6], s: ([u8; 4], u16), d: ([u8; 4], u16), syn: bool) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv4(s.0, d.0, 64).tcp(s.1, d.1, 1, 64240);
+fn tcp4(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    s: ([u8; 4], u16),
+    d: ([u8; 4], u16),
+    syn: bool,
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4(s.0, d.0, 64)
+        .tcp(s.1, d.1, 1, 64240);
     let b = if syn { b.syn() } else { b.ack(1) };
     let mut out = Vec::new();
     b.write(&mut out, b"hi").expect("tcp4");
@@ -37,8 +47,16 @@ fn udp4(src_mac: [u8; 6], dst_mac: [u8; 6], s: ([u8; 4], u16), d: ([u8; 4], u16)
     out
 }
 
-fn tcp6(src_mac: [u8; 6], dst_mac: [u8; 6], s: ([u8; 16], u16), d: ([u8; 16], u16), syn: bool) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(src_mac, dst_mac).ipv6(s.0, d.0, 64).tcp(s.1, d.1, 1, 64240);
+fn tcp6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    s: ([u8; 16], u16),
+    d: ([u8; 16], u16),
+    syn: bool,
+) -> Vec<u8> {
+    let b = PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv6(s.0, d.0, 64)
+        .tcp(s.1, d.1, 1, 64240);
     let b = if syn { b.syn() } else { b.ack(1) };
     let mut out = Vec::new();
     b.write(&mut out, b"hi").expect("tcp6");
@@ -84,7 +102,12 @@ fn first_local_port(mode: Mode, syn: &[u8]) -> Option<u16> {
     let config = Config::parse(&config_text(mode), "seed.toml").ok()?;
     let snap = Snapshot::build(&config, &[], &[false; 2], &mut IdRegistry::default()).ok()?;
     let mut w: Worker<HeapBuf> = Worker::new(0, std::sync::Arc::new(snap), 0);
-    w.process(PortId(0), HeapBuf::from_frame(syn).ok()?, 1_000_000, &mut Null);
+    w.process(
+        PortId(0),
+        HeapBuf::from_frame(syn).ok()?,
+        1_000_000,
+        &mut Null,
+    );
     let local = w.conns().iter().next()?.1.local?;
     Some(local.port())
 }
@@ -94,7 +117,13 @@ fn pipeline_seeds(mode: Mode) -> Vec<Vec<u8>> {
     let syn = tcp4(GW_MAC, WAN_MAC, (CLIENT4, 40000), vip4, true);
     let ack = tcp4(GW_MAC, WAN_MAC, (CLIENT4, 40000), vip4, false);
     let reply = match mode {
-        Mode::Nat => Some(tcp4(real_mac(11), LAN_MAC, (REAL4, 8080), (CLIENT4, 40000), false)),
+        Mode::Nat => Some(tcp4(
+            real_mac(11),
+            LAN_MAC,
+            (REAL4, 8080),
+            (CLIENT4, 40000),
+            false,
+        )),
         Mode::FullNat => first_local_port(mode, &syn)
             .map(|lp| tcp4(real_mac(11), LAN_MAC, (REAL4, 8080), (LADDR4, lp), false)),
         Mode::Dr | Mode::Tun => None,
@@ -105,8 +134,14 @@ fn pipeline_seeds(mode: Mode) -> Vec<Vec<u8>> {
     }
     let udp = rec(0, &udp4(GW_MAC, WAN_MAC, (CLIENT4, 5000), (VIP4, 53)));
     let v6 = [
-        rec(0, &tcp6(GW_MAC, WAN_MAC, (CLIENT6, 40000), (VIP6, 80), true)),
-        rec(0, &tcp6(GW_MAC, WAN_MAC, (CLIENT6, 40000), (VIP6, 80), false)),
+        rec(
+            0,
+            &tcp6(GW_MAC, WAN_MAC, (CLIENT6, 40000), (VIP6, 80), true),
+        ),
+        rec(
+            0,
+            &tcp6(GW_MAC, WAN_MAC, (CLIENT6, 40000), (VIP6, 80), false),
+        ),
     ]
     .concat();
     vec![flow, udp, v6, rec(0, &arp_request()), rec(0, &echo4())]
@@ -124,7 +159,12 @@ fn write(dir: &Path, target: &str, seeds: &[Vec<u8>]) -> std::io::Result<()> {
 fn main() -> std::io::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "seeds".into());
     let dir = Path::new(&dir);
-    for (name, mode) in [("nat", Mode::Nat), ("fullnat", Mode::FullNat), ("dr", Mode::Dr), ("tun", Mode::Tun)] {
+    for (name, mode) in [
+        ("nat", Mode::Nat),
+        ("fullnat", Mode::FullNat),
+        ("dr", Mode::Dr),
+        ("tun", Mode::Tun),
+    ] {
         write(dir, &format!("pipeline_{name}"), &pipeline_seeds(mode))?;
     }
     write(
@@ -136,7 +176,14 @@ fn main() -> std::io::Result<()> {
             br#"{"version":9,"request":{}}"#.to_vec(),
         ],
     )?;
-    write(dir, "config_parse", &[config_text(Mode::FullNat).into_bytes(), config_text(Mode::Tun).into_bytes()])?;
+    write(
+        dir,
+        "config_parse",
+        &[
+            config_text(Mode::FullNat).into_bytes(),
+            config_text(Mode::Tun).into_bytes(),
+        ],
+    )?;
     let words = |s: &str| s.split(' ').collect::<Vec<_>>().join("\0").into_bytes();
     write(
         dir,
