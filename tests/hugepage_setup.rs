@@ -6,6 +6,8 @@
 //! report agrees with them, names each missing thing with its fix, and counts them right.
 //! Then the setup runs (as root: it reserves 256 pages of 2 MiB and mounts hugetlbfs, as
 //! an operator would) and the check must say "ready"; a second setup changes nothing.
+//! Afterwards the test puts the machine back as it found it, even when it fails: the
+//! number of reserved pages is restored and a hugetlbfs it mounted is unmounted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,8 +30,59 @@ fn read_num(path: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Where the setup mounts hugetlbfs for 2 MiB pages, and where it reserves them.
+const MOUNT: &str = "/dev/hugepages";
+const NR_HUGEPAGES: &str = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+
+fn hugetlbfs_mounted() -> bool {
+    std::fs::read_to_string("/proc/mounts").is_ok_and(|m| {
+        m.lines().any(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.get(1) == Some(&MOUNT) && f.get(2) == Some(&"hugetlbfs")
+        })
+    })
+}
+
+/// The machine's hugepage state before the test; dropping it restores that state.
+struct Restore {
+    pages: u64,
+    mounted: bool,
+}
+
+impl Restore {
+    fn record() -> Self {
+        Self {
+            pages: read_num(NR_HUGEPAGES),
+            mounted: hugetlbfs_mounted(),
+        }
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if !self.mounted && hugetlbfs_mounted() {
+            let ok = Command::new("umount")
+                .arg(MOUNT)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("hugepage test: could not unmount the hugetlbfs at {MOUNT}");
+            }
+        }
+        if read_num(NR_HUGEPAGES) != self.pages
+            && std::fs::write(NR_HUGEPAGES, self.pages.to_string()).is_err()
+        {
+            eprintln!(
+                "hugepage test: could not restore {} reserved hugepages",
+                self.pages
+            );
+        }
+    }
+}
+
 #[test]
 fn check_tells_the_truth_and_setup_makes_the_machine_ready() {
+    let before = Restore::record();
     check_agrees_with_the_machine();
     let setup = run(&[]);
     assert!(
@@ -46,6 +99,10 @@ fn check_tells_the_truth_and_setup_makes_the_machine_ready() {
         check_agrees_with_the_machine();
         assert!(run(&[]).status.success(), "setup is idempotent");
     }
+    let (pages, mounted) = (before.pages, before.mounted);
+    drop(before);
+    assert_eq!(read_num(NR_HUGEPAGES), pages, "reserved pages restored");
+    assert_eq!(hugetlbfs_mounted(), mounted, "hugetlbfs mount restored");
 }
 
 fn check_agrees_with_the_machine() {

@@ -70,6 +70,8 @@ pub struct ConnTable {
     timeouts: Timeouts,
     templates: Templates,
     loads: DestLoads,
+    /// Where the next search for an embryonic connection to evict starts (a clock hand).
+    evict_hand: u32,
 }
 
 impl ConnTable {
@@ -99,7 +101,40 @@ impl ConnTable {
             timeouts: Timeouts::default().updated(timeouts),
             templates: Templates::new(template_capacity),
             loads: DestLoads::default(),
+            evict_hand: 0,
         }
+    }
+
+    /// Evicts one embryonic connection (TCP that never finished its handshake: NONE,
+    /// SYN_RECV or SYN_SENT) to make room, looking at up to `probes` slots from where the
+    /// last search stopped (a clock hand sweeping the slab); `on_evicted` sees it just
+    /// before it goes. Established, closing and UDP connections are never evicted.
+    /// Returns whether one was. Never allocates.
+    pub fn evict_embryonic(&mut self, probes: usize, on_evicted: impl FnOnce(&Conn)) -> bool {
+        let cap = self.slab.capacity() as u32;
+        if cap == 0 {
+            return false;
+        }
+        for _ in 0..probes {
+            let slot = self.evict_hand;
+            self.evict_hand = (slot + 1) % cap;
+            let embryonic = self.slab.get(slot).is_some_and(|e| {
+                e.conn.proto == Proto::Tcp
+                    && matches!(
+                        e.conn.state,
+                        TcpState::None | TcpState::SynRecv | TcpState::SynSent
+                    )
+            });
+            if embryonic {
+                if let Some(e) = self.slab.get(slot) {
+                    on_evicted(&e.conn);
+                }
+                self.wheel.unlink(slot);
+                self.release(slot);
+                return true;
+            }
+        }
+        false
     }
 
     /// Number of live connections.

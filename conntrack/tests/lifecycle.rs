@@ -531,3 +531,35 @@ fn only_closing_uncontrolled_tcp_connections_give_way_to_a_new_syn() {
     t.remove(id);
     assert!(!t.gives_way_to_new_syn(id, true));
 }
+
+#[test]
+fn only_embryonic_connections_are_evicted_and_their_room_is_reused() {
+    let mut t = ConnTable::new(4, Timeouts::default());
+    t.set_dest_thresholds(0, 0, 0);
+    let est = established(&mut t, 1, 0);
+    let udp = t
+        .insert(conn(Proto::Udp, ForwardMode::Nat, 2, 53), 0)
+        .unwrap();
+    let syn = t.insert(tcp_nat(3), 0).unwrap();
+    t.on_packet(syn, IN, SYN, 60, 0);
+    let fresh = t.insert(tcp_nat(4), 0).unwrap();
+    assert_eq!(t.insert(tcp_nat(5), 0), Err(InsertError::TableFull));
+    let mut gone = Vec::new();
+    assert!(t.evict_embryonic(4, |c| gone.push(c.client)));
+    assert!(t.evict_embryonic(4, |c| gone.push(c.client)));
+    assert!(!t.evict_embryonic(8, |_| panic!("nothing embryonic is left")));
+    assert_eq!(gone, vec![t_client(3), t_client(4)]);
+    assert!(t.try_get(syn).is_none() && t.try_get(fresh).is_none());
+    assert_eq!(t.get(est).state, TcpState::Established);
+    assert!(t.try_get(udp).is_some());
+    assert_eq!(
+        t.loads().load(0).active,
+        1,
+        "the evicted ones left the real's counts"
+    );
+    t.insert(tcp_nat(5), 0).expect("room again");
+}
+
+fn t_client(client: u16) -> std::net::SocketAddr {
+    tcp_nat(client).client
+}

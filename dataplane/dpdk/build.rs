@@ -69,7 +69,9 @@ fn main() {
         .opaque_type("rte_l2tpv2_.*")
         .opaque_type("rte_gtp_.*")
         .derive_default(true)
-        .layout_tests(false)
+        // Size, alignment and offset checks of every struct, at compile time: ethdev
+        // structs are read by value, so a layout bindgen got wrong must not build.
+        .layout_tests(true)
         .generate_comments(false)
         .generate()
         .expect("bindgen over the DPDK headers failed");

@@ -40,6 +40,14 @@ void rvs_mbuf_set_tx_lens(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len)
 	m->l3_len = l3_len;
 }
 
+uint16_t rvs_mbuf_l2_len(const struct rte_mbuf *m) { return m->l2_len; }
+uint16_t rvs_mbuf_l3_len(const struct rte_mbuf *m) { return m->l3_len; }
+
+const char *rvs_mempool_ops_name(const struct rte_mempool *mp)
+{
+	return rte_mempool_get_ops(mp->ops_index)->name;
+}
+
 uint32_t rvs_mbuf_rss_hash(const struct rte_mbuf *m) { return m->hash.rss; }
 
 unsigned int rvs_lcore_id(void) { return rte_lcore_id(); }

@@ -42,6 +42,9 @@ void rvs_pktmbuf_reset(struct rte_mbuf *m);
 uint64_t rvs_mbuf_ol_flags(const struct rte_mbuf *m);
 void rvs_mbuf_set_ol_flags(struct rte_mbuf *m, uint64_t flags);
 void rvs_mbuf_set_tx_lens(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len);
+uint16_t rvs_mbuf_l2_len(const struct rte_mbuf *m);
+uint16_t rvs_mbuf_l3_len(const struct rte_mbuf *m);
+const char *rvs_mempool_ops_name(const struct rte_mempool *mp);
 uint32_t rvs_mbuf_rss_hash(const struct rte_mbuf *m);
 
 /* Lcores, errno, time. */

@@ -12,7 +12,9 @@
 //! expired with its packet (`expire_nodest_conn`). A persistence template whose real has
 //! weight 0 is given up at its next use (`expire_quiescent_template`).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use hashbrown::HashSet;
 
 use rvs_conntrack::{
     ConnId, ConnKey, ConnTable, Direction, ForwardMode, InsertError, NewConn, Proto, TcpFlags,
@@ -42,6 +44,8 @@ pub struct ConnectCtx<'a> {
     pub behaviour: Behaviour,
     /// The worker's counters (connections expired, reused, ...).
     pub counters: &'a mut WorkerCounters,
+    /// The director's port addresses (no connection may come from one).
+    pub own: &'a HashSet<IpAddr>,
 }
 
 /// A packet's tuple and what the state machine needs of it.
@@ -69,6 +73,24 @@ impl Connected {
             Connected::Existing(id, dir) => (id, dir),
             Connected::New(id) => (id, Direction::Original),
         }
+    }
+}
+
+/// Slots looked at for an embryonic connection to evict from a full table: enough to
+/// find one when a flood fills the table with them, few enough to bound the work a
+/// refused connection costs when established ones fill it.
+const EVICT_PROBES: usize = 64;
+
+/// True for a source address no host can send from: unspecified, loopback, multicast,
+/// broadcast and reserved (IPv4 `0/8`, `127/8`, `224/4`, `240/4`; IPv6 `::`, `::1`,
+/// `ff00::/8`, and IPv4-mapped martians).
+pub fn martian(src: IpAddr) -> bool {
+    match src {
+        IpAddr::V4(a) => matches!(a.octets()[0], 0 | 127 | 224..=255),
+        IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => martian(IpAddr::V4(v4)),
+            None => a.is_unspecified() || a.is_loopback() || a.is_multicast(),
+        },
     }
 }
 
@@ -100,6 +122,7 @@ impl ConnectCtx<'_> {
         if !may_open(t) && !self.sloppy_open(t) {
             return Err(DropReason::NoConnection);
         }
+        self.check_source(t.key.src)?;
         let (real_idx, template) = self.choose_real(idx, svc, t, now_ms)?;
         let real = &svc.sched.reals()[real_idx];
         let mode = svc.modes[real_idx];
@@ -137,7 +160,20 @@ impl ConnectCtx<'_> {
             dest: real.id,
             template,
         };
-        let id = match self.conns.insert(new, now_ms) {
+        let mut inserted = self.conns.insert(new, now_ms);
+        if matches!(inserted, Err(InsertError::TableFull)) && self.behaviour.table_full_evict {
+            let lports = &mut *self.lports;
+            let evicted = self.conns.evict_embryonic(EVICT_PROBES, |c| {
+                if let Some(l) = c.local {
+                    lports.release(l.ip(), l.port());
+                }
+            });
+            if evicted {
+                self.counters.embryonic_evicted += 1;
+                inserted = self.conns.insert(new, now_ms);
+            }
+        }
+        let id = match inserted {
             Ok(id) => id,
             Err(e) => {
                 if let Some(l) = local {
@@ -190,6 +226,19 @@ impl ConnectCtx<'_> {
             return Err(DropReason::RealRemoved);
         }
         Ok(Some(Connected::Existing(id, dir)))
+    }
+
+    /// Refuse a connection from an address no client can have (see [`martian`]) or
+    /// from the director's own addresses. Only new connections are checked: a
+    /// connection's packets match it by the addresses it was checked with.
+    fn check_source(&self, src: IpAddr) -> Result<(), DropReason> {
+        if martian(src) {
+            return Err(DropReason::MartianSource);
+        }
+        if self.own.contains(&src) || self.services.is_vip(src) || self.services.is_laddr(src) {
+            return Err(DropReason::OwnSource);
+        }
+        Ok(())
     }
 
     /// Remove connection `id` at once, its FULLNAT local port back to the pool.

@@ -49,6 +49,8 @@ pub struct WorkerCounters {
     /// Persistence templates given up because their real has weight 0
     /// (`expire_quiescent_template`).
     pub quiescent_templates_expired: u64,
+    /// Embryonic connections evicted for new ones from a full table (`table_full_evict`).
+    pub embryonic_evicted: u64,
     /// Packets handed to another worker because this one does not own them.
     pub redirected: u64,
     /// ARP replies and ICMP echo replies and neighbour advertisements sent.
@@ -84,6 +86,7 @@ impl WorkerCounters {
         self.conns_reused += other.conns_reused;
         self.nodest_expired += other.nodest_expired;
         self.quiescent_templates_expired += other.quiescent_templates_expired;
+        self.embryonic_evicted += other.embryonic_evicted;
         self.redirected += other.redirected;
         self.duties_answered += other.duties_answered;
         self.neighbor_requests += other.neighbor_requests;
@@ -113,6 +116,7 @@ impl WorkerCounters {
             connections_reused: self.conns_reused,
             nodest_expired: self.nodest_expired,
             quiescent_templates_expired: self.quiescent_templates_expired,
+            embryonic_evicted: self.embryonic_evicted,
             redirected: self.redirected,
             duties_answered: self.duties_answered,
             neighbor_requests: self.neighbor_requests,
@@ -143,6 +147,8 @@ pub struct CounterSummary {
     pub nodest_expired: u64,
     /// Templates given up because their real has weight 0 (`expire_quiescent_template`).
     pub quiescent_templates_expired: u64,
+    /// Embryonic connections evicted for new ones from a full table (`table_full_evict`).
+    pub embryonic_evicted: u64,
     /// Packets handed between workers.
     pub redirected: u64,
     /// ARP/ND/echo answers sent.

@@ -42,11 +42,17 @@ pub enum DropReason {
     RealRemoved,
     /// Traffic for the director's own addresses over the kernel exception path's budget.
     KernelLimited,
+    /// A source address no host can send from: unspecified, loopback, multicast,
+    /// broadcast or reserved (IPv4 0/8, 127/8, 224/4, 240/4; IPv6 ::, ::1, ff00::/8).
+    MartianSource,
+    /// A source address of the director itself: a VIP (a LAND attack when the
+    /// destination is the same), a FULLNAT local address or a port address.
+    OwnSource,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 18] = [
+    pub const ALL: [DropReason; 20] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -65,6 +71,8 @@ impl DropReason {
         DropReason::NeighborUnresolved,
         DropReason::RealRemoved,
         DropReason::KernelLimited,
+        DropReason::MartianSource,
+        DropReason::OwnSource,
     ];
 
     /// The metric label (snake case).
@@ -88,6 +96,8 @@ impl DropReason {
             DropReason::NeighborUnresolved => "neighbor_unresolved",
             DropReason::RealRemoved => "real_removed",
             DropReason::KernelLimited => "kernel_limited",
+            DropReason::MartianSource => "martian_source",
+            DropReason::OwnSource => "own_source",
         }
     }
 

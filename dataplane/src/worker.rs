@@ -258,8 +258,10 @@ impl<B: PacketBuf> Worker<B> {
             self.relay_from_kernel(out, buf, io);
             return;
         }
-        let result =
-            parse_frame(buf.data()).and_then(|info| self.dispatch(port, buf, &info, now_ms, io));
+        let result = parse_frame(buf.data()).and_then(|info| {
+            check_source_mac(buf.data())?;
+            self.dispatch(port, buf, &info, now_ms, io)
+        });
         if let Err(reason) = result {
             self.counters.drop(reason);
         }
@@ -280,7 +282,9 @@ impl<B: PacketBuf> Worker<B> {
             self.relay_from_kernel(out, buf, io);
             return;
         }
-        if let Err(reason) = self.dispatch(port, buf, info, now_ms, io) {
+        let result =
+            check_source_mac(buf.data()).and_then(|()| self.dispatch(port, buf, info, now_ms, io));
+        if let Err(reason) = result {
             self.counters.drop(reason);
         }
     }
@@ -379,6 +383,7 @@ impl<B: PacketBuf> Worker<B> {
                     laddr_cursor: &mut self.laddr_cursor,
                     behaviour: self.snap.behaviour,
                     counters: &mut self.counters,
+                    own: &self.snap.own,
                 };
                 let connected = match ctx.connect(&tuple, now_ms) {
                     Ok(c) => c,
@@ -402,7 +407,7 @@ impl<B: PacketBuf> Worker<B> {
                 let conn = *self.conns.get(id);
                 self.traffic
                     .count(conn.service, conn.dest, dir, buf.len(), new);
-                self.forward(
+                let sent = self.forward(
                     Carried::Segment { in_port: port },
                     buf,
                     info,
@@ -410,7 +415,13 @@ impl<B: PacketBuf> Worker<B> {
                     dir,
                     now_ms,
                     io,
-                )
+                );
+                if new && sent.is_err() {
+                    // The packet that made it went nowhere (TTL 1, no route, too big):
+                    // keep no entry for it, so such packets cannot fill the table.
+                    self.unmake(id);
+                }
+                sent
             }
             L4Info::IcmpError { quoted, .. } => {
                 let key = quoted.conn_key().ok_or(DropReason::IcmpNoConnection)?;
@@ -432,6 +443,17 @@ impl<B: PacketBuf> Worker<B> {
                 self.forward(Carried::IcmpError, buf, info, &conn, dir, now_ms, io)
             }
             _ => self.local_ip(port, buf, info, ip, now_ms, io),
+        }
+    }
+
+    /// Take back a connection made for a packet that could not be forwarded, its FULLNAT
+    /// local port returned to the pool.
+    fn unmake(&mut self, id: rvs_conntrack::ConnId) {
+        if let Some(c) = self.conns.remove(id) {
+            if let Some(l) = c.local {
+                self.lports.release(l.ip(), l.port());
+            }
+            self.counters.conns_created -= 1;
         }
     }
 
@@ -595,6 +617,10 @@ impl<B: PacketBuf> Worker<B> {
         let mac = MacAddr(snap.port(port).mac);
         match ip.l4 {
             L4Info::IcmpEcho { request: true, .. } if snap.answers_for(ip.dst) => {
+                // Never answer toward a broadcast or multicast source (smurf).
+                if crate::connect::martian(ip.src) {
+                    return Err(DropReason::MartianSource);
+                }
                 duties::echo_reply(buf.data_mut(), info)?;
             }
             L4Info::Icmp {
@@ -664,6 +690,15 @@ pub fn worker_share(threshold: u32, workers: u16) -> u32 {
     match threshold {
         0 => 0,
         t => t.div_ceil(u32::from(workers.max(1))).max(1),
+    }
+}
+
+/// Refuse a frame whose Ethernet source is a group (multicast or broadcast) address: no
+/// station sends from one. `frame` has been parsed, so its header is there.
+fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
+    match frame.get(6) {
+        Some(b) if b & 1 == 1 => Err(DropReason::MartianSource),
+        _ => Ok(()),
     }
 }
 

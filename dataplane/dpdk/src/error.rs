@@ -45,6 +45,10 @@ pub enum Error {
     /// A call that must run on the main lcore ran on another thread.
     #[error("{0} must be called on the main lcore (the thread that initialised the EAL)")]
     NotMainLcore(&'static str),
+    /// The lcore is not one of the EAL's enabled worker lcores (the main lcore, a
+    /// disabled one, or past `RTE_MAX_LCORE`).
+    #[error("lcore {0} is not an enabled worker lcore")]
+    NotWorkerLcore(u32),
     /// Creating a mempool failed.
     #[error("creating mempool {name:?} failed: {reason} ({code})")]
     Mempool {

@@ -34,19 +34,32 @@ unsafe extern "C" fn trampoline(arg: *mut c_void) -> c_int {
 }
 
 impl Eal {
+    /// Refuse anything but an enabled worker lcore, called from the main lcore: DPDK
+    /// indexes its lcore table with the id unchecked, and waits forever on the main
+    /// lcore or on one the EAL never started.
+    fn check_worker(&self, lcore: u32, call: &'static str) -> Result<()> {
+        if current() != Some(self.main_lcore()) {
+            return Err(Error::NotMainLcore(call));
+        }
+        if !self.worker_lcores().contains(&lcore) {
+            return Err(Error::NotWorkerLcore(lcore));
+        }
+        Ok(())
+    }
+
     /// Run `job` on the worker `lcore` (`rte_eal_remote_launch`). Call on the main lcore;
-    /// the worker must be idle (launched jobs finished and waited for).
+    /// `lcore` must be one of [`Eal::worker_lcores`] and idle (launched jobs finished
+    /// and waited for).
     pub fn launch<F>(&self, lcore: u32, job: F) -> Result<()>
     where
         F: FnOnce() + Send + 'static,
     {
-        if current() != Some(self.main_lcore()) {
-            return Err(Error::NotMainLcore("Eal::launch"));
-        }
+        self.check_worker(lcore, "Eal::launch")?;
         let raw = Box::into_raw(Box::new(Box::new(job) as Job)).cast::<c_void>();
         // SAFETY: `trampoline` matches lcore_function_t and takes ownership of `raw`,
         // a leaked Box<Job> whose closure is Send + 'static, so running it on another
-        // thread at any later time is sound. Called on the main lcore as required.
+        // thread at any later time is sound. Called on the main lcore as required, for
+        // an enabled worker lcore (checked).
         let rc = unsafe { ffi::rte_eal_remote_launch(Some(trampoline), raw, lcore) };
         if rc != 0 {
             // SAFETY: the launch failed, so the EAL never handed `raw` to the
@@ -62,12 +75,12 @@ impl Eal {
     }
 
     /// Wait until the job on worker `lcore` has finished (`rte_eal_wait_lcore`).
-    /// Returns at once when the worker is idle. Call on the main lcore.
+    /// Returns at once when the worker is idle. Call on the main lcore, with one of
+    /// [`Eal::worker_lcores`].
     pub fn wait(&self, lcore: u32) -> Result<()> {
-        if current() != Some(self.main_lcore()) {
-            return Err(Error::NotMainLcore("Eal::wait"));
-        }
-        // SAFETY: called on the main lcore of an initialised EAL.
+        self.check_worker(lcore, "Eal::wait")?;
+        // SAFETY: called on the main lcore of an initialised EAL, for an enabled
+        // worker lcore (checked), whose table entry exists and whose thread runs.
         let rc = unsafe { ffi::rte_eal_wait_lcore(lcore) };
         if rc == PANICKED {
             return Err(Error::WorkerPanicked(lcore));

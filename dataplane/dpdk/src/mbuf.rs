@@ -92,6 +92,72 @@ const TX_BITS: u64 = ffi::RTE_MBUF_F_TX_IPV4
     | ffi::RTE_MBUF_F_TX_IP_CKSUM
     | ffi::RTE_MBUF_F_TX_L4_MASK;
 
+/// Why [`Mbuf::set_tx_offload`] refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BadTxOffload {
+    /// The IPv4 header checksum was asked of an IPv6 packet.
+    #[error("IPv4 header checksum asked of an IPv6 packet")]
+    IpCksumOnIpv6,
+    /// `l2_len` is shorter than an Ethernet header or longer than its 7-bit field.
+    #[error("l2_len {0} outside 14..=127")]
+    L2Len(u8),
+    /// `l3_len` is shorter than the IP header or longer than its 9-bit field.
+    #[error("l3_len {0} outside the IP header's bounds")]
+    L3Len(u16),
+    /// The frame does not carry an IP header of the stated version at `l2_len`.
+    #[error("no IPv{0} header at l2_len")]
+    NotIp(u8),
+    /// The IPv4 checksum field is not zero (DPDK adds to it).
+    #[error("IPv4 header checksum field not zero")]
+    IpCksumNotZero,
+    /// The headers end past the frame.
+    #[error("headers of {headers} bytes exceed the {frame}-byte frame")]
+    Truncated {
+        /// L2 + L3 + L4 header bytes.
+        headers: usize,
+        /// The frame's length.
+        frame: usize,
+    },
+}
+
+/// Largest value of the mbuf's 7-bit `l2_len` and 9-bit `l3_len` fields.
+const L2_LEN_MAX: u8 = 127;
+const L3_LEN_MAX: u16 = 511;
+
+/// Check `offload` against `frame` (see [`Mbuf::set_tx_offload`]).
+fn check_tx_offload(frame: &[u8], offload: &TxOffload) -> Result<(), BadTxOffload> {
+    let (l2, l3) = (usize::from(offload.l2_len), usize::from(offload.l3_len));
+    if !offload.ipv4 && offload.ip_cksum {
+        return Err(BadTxOffload::IpCksumOnIpv6);
+    }
+    if !(14..=L2_LEN_MAX).contains(&offload.l2_len) {
+        return Err(BadTxOffload::L2Len(offload.l2_len));
+    }
+    let (version, min_l3) = if offload.ipv4 { (4, 20) } else { (6, 40) };
+    if !(min_l3..=L3_LEN_MAX).contains(&offload.l3_len) {
+        return Err(BadTxOffload::L3Len(offload.l3_len));
+    }
+    let l4 = match offload.l4 {
+        None => 0,
+        Some(L4Cksum::Tcp) => 20,
+        Some(L4Cksum::Udp) => 8,
+    };
+    let headers = l2 + l3 + l4;
+    if headers > frame.len() {
+        return Err(BadTxOffload::Truncated {
+            headers,
+            frame: frame.len(),
+        });
+    }
+    if frame[l2] >> 4 != version {
+        return Err(BadTxOffload::NotIp(version));
+    }
+    if offload.ip_cksum && frame[l2 + 10..l2 + 12] != [0, 0] {
+        return Err(BadTxOffload::IpCksumNotZero);
+    }
+    Ok(())
+}
+
 impl Mbuf {
     /// Take ownership of a raw mbuf.
     ///
@@ -243,14 +309,22 @@ impl Mbuf {
     }
 
     /// Ask the device to compute checksums on transmit (replaces earlier requests).
-    pub fn set_tx_offload(&mut self, offload: TxOffload) {
+    ///
+    /// Checks what DPDK and the devices take for granted, since a device trusts these
+    /// lengths to find the fields it writes: `l2_len` fits its 7-bit field and holds
+    /// an Ethernet header; `l3_len` fits its 9-bit field and holds an IP header of the
+    /// stated version, which the frame carries at `l2_len` (a zero checksum field when
+    /// the IPv4 checksum is asked); the L4 header fits the frame; and the IPv4 header
+    /// checksum is never asked of IPv6. A refused request leaves the mbuf unchanged.
+    pub fn set_tx_offload(&mut self, offload: TxOffload) -> Result<(), BadTxOffload> {
+        check_tx_offload(self.data(), &offload)?;
         let mut flags = self.ol_flags() & !TX_BITS;
         flags |= if offload.ipv4 {
             ffi::RTE_MBUF_F_TX_IPV4
         } else {
             ffi::RTE_MBUF_F_TX_IPV6
         };
-        if offload.ipv4 && offload.ip_cksum {
+        if offload.ip_cksum {
             flags |= ffi::RTE_MBUF_F_TX_IP_CKSUM;
         }
         flags |= match offload.l4 {
@@ -258,11 +332,40 @@ impl Mbuf {
             Some(L4Cksum::Tcp) => ffi::RTE_MBUF_F_TX_TCP_CKSUM,
             Some(L4Cksum::Udp) => ffi::RTE_MBUF_F_TX_UDP_CKSUM,
         };
-        // SAFETY: we own a valid mbuf; writes metadata fields only.
+        // SAFETY: we own a valid mbuf; writes metadata fields only, with lengths
+        // checked above to fit their bit-fields and the frame.
         unsafe {
             ffi::rvs_mbuf_set_ol_flags(self.ptr.as_ptr(), flags);
             ffi::rvs_mbuf_set_tx_lens(self.ptr.as_ptr(), offload.l2_len.into(), offload.l3_len);
         }
+        Ok(())
+    }
+
+    /// The transmit checksum work requested (`None`: nothing requested).
+    pub fn tx_offload(&self) -> Option<TxOffload> {
+        let flags = self.ol_flags();
+        if flags & TX_BITS == 0 {
+            return None;
+        }
+        let l4 = match flags & ffi::RTE_MBUF_F_TX_L4_MASK {
+            ffi::RTE_MBUF_F_TX_TCP_CKSUM => Some(L4Cksum::Tcp),
+            ffi::RTE_MBUF_F_TX_UDP_CKSUM => Some(L4Cksum::Udp),
+            _ => None,
+        };
+        // SAFETY: we own a valid mbuf; reads two metadata fields.
+        let (l2_len, l3_len) = unsafe {
+            (
+                ffi::rvs_mbuf_l2_len(self.ptr.as_ptr()),
+                ffi::rvs_mbuf_l3_len(self.ptr.as_ptr()),
+            )
+        };
+        Some(TxOffload {
+            ipv4: flags & ffi::RTE_MBUF_F_TX_IPV4 != 0,
+            ip_cksum: flags & ffi::RTE_MBUF_F_TX_IP_CKSUM != 0,
+            l4,
+            l2_len: l2_len as u8,
+            l3_len,
+        })
     }
 
     /// Drop every transmit checksum request.

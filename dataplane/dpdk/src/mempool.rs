@@ -18,8 +18,18 @@ pub const DEFAULT_DATA_ROOM: u16 = ffi::RTE_MBUF_DEFAULT_BUF_SIZE as u16;
 /// Largest per-lcore cache DPDK accepts, and the one we use for big pools.
 const CACHE_MAX: u32 = 256;
 
-/// A pool of packet mbufs (`rte_pktmbuf_pool_create`). Clones share the pool; it is
-/// freed when the last clone goes and every mbuf is back. Allocation is thread-safe.
+/// The mempool handler every pool is created with: a ring safe for many producers and
+/// many consumers, which the `Sync` of [`Mempool`] and the `Send` of [`Mbuf`] rely on.
+/// Named explicitly so that `--mbuf-pool-ops-name` in the EAL arguments (say
+/// `ring_sp_sc`) cannot swap in a handler that is unsafe to share between threads.
+pub const POOL_OPS: &str = "ring_mp_mc";
+
+/// A pool of packet mbufs (`rte_pktmbuf_pool_create_by_ops` with [`POOL_OPS`]). Clones
+/// share the pool. Allocation and freeing are thread-safe.
+///
+/// A pool lives as long as the process (with the EAL under it): pools are made once at
+/// start-up, and no moment is safe to free one, since a free of its last mbuf may still
+/// be running on another thread when its count says every mbuf is back.
 #[derive(Clone)]
 pub struct Mempool {
     inner: Arc<PoolInner>,
@@ -32,26 +42,18 @@ struct PoolInner {
     eal: Arc<EalGuard>,
 }
 
-// SAFETY: an rte_mempool created with the default (multi-producer, multi-consumer)
-// handler may be used from any thread at once; PoolInner only holds its pointer.
+// SAFETY: the pool is created with the multi-producer, multi-consumer handler
+// POOL_OPS (never the EAL's configurable default), so it may be used from any thread at
+// once; PoolInner only holds its pointer, and the pool is never freed.
 unsafe impl Send for PoolInner {}
 // SAFETY: as above; every method takes &self and DPDK synchronises internally.
 unsafe impl Sync for PoolInner {}
 
 impl Drop for PoolInner {
     fn drop(&mut self) {
-        // SAFETY: the pool is alive (only this drop frees it); avail_count reads it.
-        let available = unsafe { ffi::rte_mempool_avail_count(self.ptr.as_ptr()) };
-        if available < self.size {
-            // Mbufs are still out (held by an Mbuf, a ring or a device queue) and will
-            // be returned to this pool: keep the pool, and the EAL under it, for the
-            // rest of the process.
-            std::mem::forget(Arc::clone(&self.eal));
-            return;
-        }
-        // SAFETY: every object is back in the pool, no Mbuf refers to it, and no
-        // other handle exists (this is the last Arc): nothing can touch it again.
-        unsafe { ffi::rte_mempool_free(self.ptr.as_ptr()) };
+        // Keep the pool, and the EAL under it, for the rest of the process: an mbuf
+        // may be out, or be being freed right now on another thread (see `Mempool`).
+        std::mem::forget(Arc::clone(&self.eal));
     }
 }
 
@@ -65,18 +67,20 @@ impl Mempool {
     /// A pool of `count` mbufs of `data_room` bytes each (headroom included).
     pub fn with_data_room(eal: &Eal, name: &str, count: u32, data_room: u16) -> Result<Self> {
         let cname = CString::new(name).map_err(|_| Error::NulByte(name.to_owned()))?;
+        let ops = CString::new(POOL_OPS).expect("no NUL in POOL_OPS");
         // DPDK refuses a cache larger than count / 1.5.
         let cache = CACHE_MAX.min(count / 2);
-        // SAFETY: the EAL is initialised (`eal` exists) and the name is a valid C
-        // string; DPDK copies it.
+        // SAFETY: the EAL is initialised (`eal` exists); the name and the ops name are
+        // valid C strings, which DPDK copies.
         let ptr = unsafe {
-            ffi::rte_pktmbuf_pool_create(
+            ffi::rte_pktmbuf_pool_create_by_ops(
                 cname.as_ptr(),
                 count,
                 cache,
                 0,
                 data_room,
                 eal.socket_id() as i32,
+                ops.as_ptr(),
             )
         };
         let ptr = NonNull::new(ptr).ok_or_else(|| {
@@ -152,6 +156,14 @@ impl Mempool {
     pub fn in_use(&self) -> u32 {
         // SAFETY: as in `available`.
         unsafe { ffi::rte_mempool_in_use_count(self.inner.ptr.as_ptr()) }
+    }
+
+    /// The name of the handler the pool was created with (always [`POOL_OPS`]).
+    pub fn ops_name(&self) -> String {
+        // SAFETY: the pool is alive; DPDK returns the NUL-terminated name held in its
+        // static table of handlers.
+        let name = unsafe { std::ffi::CStr::from_ptr(ffi::rvs_mempool_ops_name(self.as_ptr())) };
+        name.to_string_lossy().into_owned()
     }
 
     /// The raw pool, for queue setup.

@@ -6,7 +6,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use rvs_dpdk::{
-    ring, Eal, Error, L4Cksum, Mbuf, Mempool, NoRoom, Port, PortConfig, TxOffload, HEADROOM,
+    ring, BadTxOffload, Eal, Error, L4Cksum, Mbuf, Mempool, NoRoom, Port, PortConfig, TxOffload,
+    HEADROOM,
 };
 
 /// A 60-byte Ethernet frame whose bytes count up from `seed`.
@@ -28,6 +29,10 @@ fn init() -> Eal {
         "net_null0",
         "--vdev",
         "net_ring0",
+        // A handler unsafe to share between threads as the EAL default: pools must not
+        // pick it up.
+        "--mbuf-pool-ops-name",
+        "ring_sp_sc",
     ];
     Eal::init(args).unwrap_or_else(|e| {
         panic!(
@@ -59,6 +64,11 @@ fn dpdk_layer_on_null_and_ring_pmds() {
     assert!(rvs_dpdk::rdtsc() >= t0);
 
     let pool = Mempool::new(&eal, "test_pool", 2047).expect("mempool");
+    assert_eq!(
+        pool.ops_name(),
+        rvs_dpdk::POOL_OPS,
+        "not the EAL's default ops"
+    );
     mbufs(&pool);
     null_port(&eal, &pool);
     ring_port(&eal, &pool);
@@ -87,15 +97,7 @@ fn mbufs(pool: &Mempool) {
     assert_eq!(m.append(m.tailroom() + 1), Err(NoRoom));
     assert_eq!(m.append(usize::from(u16::MAX) + 1), Err(NoRoom));
 
-    m.set_frame(&frame(0)).unwrap();
-    m.set_tx_offload(TxOffload {
-        ipv4: true,
-        ip_cksum: true,
-        l4: Some(L4Cksum::Tcp),
-        l2_len: 14,
-        l3_len: 20,
-    });
-    m.clear_tx_offload();
+    tx_offload(&mut m);
 
     let mut bulk = Vec::new();
     pool.alloc_bulk(&mut bulk, 100).expect("alloc_bulk");
@@ -107,6 +109,77 @@ fn mbufs(pool: &Mempool) {
     let mut too_many = Vec::new();
     assert!(pool.alloc_bulk(&mut too_many, 5000).is_err());
     assert!(too_many.is_empty());
+}
+
+/// An 80-byte IPv4/TCP frame: Ethernet, a 20-byte IP header with a zero checksum, TCP.
+fn tcp4_frame() -> Vec<u8> {
+    let mut f: Vec<u8> = (0..80).collect();
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14] = 0x45;
+    f[24..26].copy_from_slice(&[0, 0]);
+    f
+}
+
+fn tx_offload(m: &mut Mbuf) {
+    m.set_frame(&tcp4_frame()).unwrap();
+    assert_eq!(m.tx_offload(), None, "a fresh frame asks for nothing");
+    let good = TxOffload {
+        ipv4: true,
+        ip_cksum: true,
+        l4: Some(L4Cksum::Tcp),
+        l2_len: 14,
+        l3_len: 20,
+    };
+    m.set_tx_offload(good).expect("valid request");
+    assert_eq!(m.tx_offload(), Some(good), "flags and lengths read back");
+    let udp6 = TxOffload {
+        ipv4: false,
+        ip_cksum: false,
+        l4: Some(L4Cksum::Udp),
+        l3_len: 40,
+        ..good
+    };
+    // Each refusal leaves the previous request in place.
+    let refused = [
+        (
+            TxOffload {
+                ip_cksum: true,
+                ..udp6
+            },
+            BadTxOffload::IpCksumOnIpv6,
+        ),
+        (
+            TxOffload {
+                l2_len: 200,
+                ..good
+            },
+            BadTxOffload::L2Len(200),
+        ),
+        (TxOffload { l2_len: 4, ..good }, BadTxOffload::L2Len(4)),
+        (
+            TxOffload {
+                l3_len: 600,
+                ..good
+            },
+            BadTxOffload::L3Len(600),
+        ),
+        (
+            TxOffload { l3_len: 60, ..good },
+            BadTxOffload::Truncated {
+                headers: 94,
+                frame: 80,
+            },
+        ),
+        (udp6, BadTxOffload::NotIp(6)),
+    ];
+    for (request, why) in refused {
+        assert_eq!(m.set_tx_offload(request), Err(why), "{request:?}");
+        assert_eq!(m.tx_offload(), Some(good));
+    }
+    m.data_mut()[24] = 1;
+    assert_eq!(m.set_tx_offload(good), Err(BadTxOffload::IpCksumNotZero));
+    m.clear_tx_offload();
+    assert_eq!(m.tx_offload(), None);
 }
 
 fn null_port(eal: &Eal, pool: &Mempool) {
@@ -226,6 +299,13 @@ fn steering_and_workers(eal: &Eal, pool: &Mempool) {
     eal.launch(1, || panic!("worker panics on purpose"))
         .unwrap();
     assert_eq!(eal.wait_all(), Err(Error::WorkerPanicked(1)));
+
+    // Only enabled worker lcores: not the main one, not one the EAL never started, not
+    // one past DPDK's table (each would index it unchecked or wait forever).
+    for lcore in [eal.main_lcore(), 2, 5000, u32::MAX] {
+        assert_eq!(eal.launch(lcore, || {}), Err(Error::NotWorkerLcore(lcore)));
+        assert_eq!(eal.wait(lcore), Err(Error::NotWorkerLcore(lcore)));
+    }
 
     let other_thread = std::thread::spawn({
         let eal = eal.clone();

@@ -13,7 +13,7 @@
 //! | `dpdk.eal_args`, `port.addresses`, routes, neighbours, services | empty |
 //! | `port.mac` | none: the device's own MAC |
 //! | `timeouts` | IPVS's: tcp 900, tcpfin 120, udp 300 |
-//! | `behaviour` | IPVS's sysctls: `conn_reuse_mode` 1, `expire_nodest_conn` and `expire_quiescent_template` false |
+//! | `behaviour` | IPVS's sysctls: `conn_reuse_mode` 1, `expire_nodest_conn` and `expire_quiescent_template` false; `table_full_evict` false |
 //! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
 //! | `service.scheduler` | `wlc` (ipvsadm's default) |
 //! | `service.persistence`, `service.flags`, `service.laddrs` | off / none |
@@ -61,6 +61,13 @@
 //!   made); connections already on the quiesced real continue. rvs re-points the
 //!   template in place rather than invalidating it and making another, which is the
 //!   same for every client.
+//! - `table_full_evict`: rvs's answer to IPVS's `drop_entry` (a defence against a table
+//!   filled by a SYN flood). When set, a new connection that finds its worker's table
+//!   full evicts a connection that never finished its handshake (TCP in NONE, SYN_RECV
+//!   or SYN_SENT), found by probing a few random slots, and takes its place
+//!   (`embryonic_evicted`); established connections are never evicted. When unset, or
+//!   when the probes find none, the new connection is refused (`table_full`). IPVS's
+//!   `drop_entry` instead drops embryonic entries at random under memory pressure.
 
 mod check;
 mod error;
@@ -207,6 +214,8 @@ pub struct Behaviour {
     /// Open connections on any TCP segment but a RST, not only on a SYN (directors
     /// behind ECMP take over flows started elsewhere).
     pub sloppy_tcp: bool,
+    /// When the table is full, a new connection evicts an embryonic one.
+    pub table_full_evict: bool,
 }
 
 impl Behaviour {
@@ -226,6 +235,7 @@ impl Default for Behaviour {
             expire_nodest_conn: false,
             expire_quiescent_template: false,
             sloppy_tcp: false,
+            table_full_evict: false,
         }
     }
 }

@@ -97,6 +97,7 @@ pub(super) struct RawBehaviour {
     pub expire_nodest_conn: Option<bool>,
     pub expire_quiescent_template: Option<bool>,
     pub sloppy_tcp: Option<bool>,
+    pub table_full_evict: Option<bool>,
 }
 
 /// `[ctl]`.

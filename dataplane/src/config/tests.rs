@@ -54,6 +54,10 @@ fn the_example_parses() {
     assert_eq!(c.timeouts, Timeouts::default());
     assert_eq!(c.behaviour, Behaviour::default());
     assert_eq!(c.ctl.metrics, DEFAULT_METRICS);
+    assert!(
+        c.ctl.metrics.ip().is_loopback(),
+        "metrics stay on loopback unless configured"
+    );
     let web = &c.services[0];
     assert_eq!(
         (web.proto, web.vip, web.port),
@@ -247,14 +251,15 @@ fn an_empty_file_takes_the_defaults() {
             conn_reuse_mode: 1,
             expire_nodest_conn: false,
             expire_quiescent_template: false,
-            sloppy_tcp: false
+            sloppy_tcp: false,
+            table_full_evict: false,
         }
     );
 }
 
 #[test]
 fn behaviour_takes_ipvs_sysctls() {
-    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\nsloppy_tcp = true\n";
+    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\nsloppy_tcp = true\ntable_full_evict = true\n";
     let c = Config::parse(text, "b.toml").unwrap();
     assert_eq!(
         c.behaviour,
@@ -262,7 +267,8 @@ fn behaviour_takes_ipvs_sysctls() {
             conn_reuse_mode: Behaviour::REUSE_ALL,
             expire_nodest_conn: true,
             expire_quiescent_template: true,
-            sloppy_tcp: true
+            sloppy_tcp: true,
+            table_full_evict: true,
         }
     );
     let c = Config::parse("[behaviour]\nconn_reuse_mode = 0\n", "b.toml").unwrap();

@@ -316,6 +316,7 @@ fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigEr
             .expire_quiescent_template
             .unwrap_or(d.expire_quiescent_template),
         sloppy_tcp: raw.sloppy_tcp.unwrap_or(d.sloppy_tcp),
+        table_full_evict: raw.table_full_evict.unwrap_or(d.table_full_evict),
     })
 }
 

@@ -263,3 +263,62 @@ impl Io for LiveIo {
         self.transmit(port, buf.0);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rvs_dpdk::{Eal, Port, PortConfig};
+
+    use super::*;
+
+    /// The only EAL of this test binary (DPDK initialises once per process). Needs DPDK's
+    /// PMD plugins and root, as the DPDK layer's own tests do.
+    #[test]
+    fn a_full_transmit_queue_is_counted_and_recovered_from() {
+        let args = [
+            "-l",
+            "0",
+            "--no-huge",
+            "--no-shconf",
+            "--no-pci",
+            "--no-telemetry",
+            "-m",
+            "128",
+            "--vdev",
+            "net_ring0",
+        ];
+        let eal = Eal::init(args).expect("DPDK EAL (run as root, with DPDK 22.11)");
+        let pool = Mempool::new(&eal, "tx_full", 4095).expect("mempool");
+        let port = Port::open(&eal, "net_ring0", &pool, &PortConfig::default()).expect("port");
+        port.start().expect("start");
+        // net_ring from --vdev uses one ring for rx and tx: what is sent waits to be read.
+        let (mut rx, tx) = (port.rx_queue(0).unwrap(), port.tx_queue(0).unwrap());
+        let mut io = LiveIo::new(pool.clone(), vec![PortTx::queue(tx)], vec![None]);
+        let send = |io: &mut LiveIo, n: usize, first: u8| {
+            for i in 0..n {
+                let mut m = pool.alloc().expect("mbuf");
+                m.set_frame(&[first.wrapping_add(i as u8); 60]).unwrap();
+                io.transmit(PortId(0), m);
+            }
+            io.flush();
+        };
+        // Nobody reads the ring: it fills, and what does not fit is counted and freed.
+        send(&mut io, 3000, 0);
+        let refused = io.counters.tx_refused;
+        let mut got = Vec::new();
+        while rx.rx_burst(&mut got, 64) > 0 {}
+        assert!(refused > 0, "the ring filled");
+        assert_eq!(
+            got.len() as u64 + refused,
+            3000,
+            "every frame sent or counted"
+        );
+        got.clear();
+        assert_eq!(pool.in_use(), 0, "refused frames were freed");
+        // Recovery: the ring drained, frames flow again, nothing more refused.
+        send(&mut io, 32, 7);
+        rx.rx_burst(&mut got, 64);
+        assert_eq!(got.len(), 32);
+        assert_eq!(got[0].data(), &[7; 60]);
+        assert_eq!(io.counters.tx_refused, refused);
+    }
+}

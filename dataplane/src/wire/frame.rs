@@ -349,6 +349,11 @@ fn parse_l4(
                 }
             } else {
                 let u = UdpPacket::new_checked(seg)?;
+                // A zero checksum means "none": legal over IPv4, forbidden over IPv6
+                // (RFC 8200 section 8.1), where no rewrite could update it correctly.
+                if version == IpVersion::V6 && u.checksum() == 0 {
+                    return Err(DropReason::Malformed);
+                }
                 L4Info::Udp {
                     sport: u.src_port(),
                     dport: u.dst_port(),

@@ -730,5 +730,17 @@ fn drops() -> Vec<Case> {
             ("wan0", fragment),
             DropReason::Fragment,
         ),
+        drop_case(
+            "A SYN from a broadcast source",
+            vec![],
+            ("wan0", v4_tcp(GW, WAN, [255; 4], VIP, 40000, 80, SYN, 64)),
+            DropReason::MartianSource,
+        ),
+        drop_case(
+            "LAND: a SYN from the VIP to itself",
+            vec![],
+            ("wan0", v4_tcp(GW, WAN, VIP, VIP, 80, 80, SYN, 64)),
+            DropReason::OwnSource,
+        ),
     ]
 }

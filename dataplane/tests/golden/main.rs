@@ -6,8 +6,12 @@
 //! every field and checksum. Outputs are also re-parsed and their checksums re-verified.
 
 mod frames;
+mod hostile;
 mod lab;
 mod no_panic;
+mod scenarios;
+
+use std::collections::BTreeSet;
 
 use frames::*;
 use lab::{Lab, Out};
@@ -101,207 +105,20 @@ mod cases;
 use cases::cases;
 
 #[test]
-fn a_full_table_refuses_new_connections_and_keeps_the_old_one() {
-    let mut lab = Lab::new(1);
-    let first = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
-    assert_eq!(lab.send("wan0", &first).len(), 1);
-    let second = v4_tcp(GW, WAN, C2, VIP, 40001, 80, SYN, 64);
-    assert!(lab.send("wan0", &second).is_empty());
-    assert_eq!(lab.drop_count(DropReason::TableFull), 1);
-    let again = v4_tcp(GW, WAN, C1, VIP, 40000, 80, ACK, 64);
-    assert_eq!(
-        lab.send("wan0", &again).len(),
-        1,
-        "the established one still flows"
-    );
-}
-
-#[test]
-fn exhausted_local_ports_refuse_fullnat_connections() {
-    // UDP (300 s timeout): the 64512 datagrams, 1 ms apart, all stay connected.
-    let mut lab = Lab::new(70_000);
-    let ports = 65536 - 1024;
-    for i in 0..ports {
-        let client = [198, 18, (i >> 8) as u8, i as u8];
-        let first = v4_udp(GW, WAN, client, VIP, 1000, 54, 64);
-        assert_eq!(lab.send("wan0", &first).len(), 1, "connection {i}");
-    }
-    let one_more = v4_udp(GW, WAN, [198, 19, 0, 1], VIP, 1000, 54, 64);
-    assert!(lab.send("wan0", &one_more).is_empty());
-    assert_eq!(lab.drop_count(DropReason::NoLocalPort), 1);
-}
-
-#[test]
-fn unanswered_neighbours_drop_their_queue_and_a_dry_pool_counts_no_buffer() {
-    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
-    let out = lab.send("wan0", &v4_tcp(GW, WAN, C1, VIP, 40000, 86, SYN, 64));
-    assert_eq!(out.len(), 1, "an ARP request goes out");
-    lab.advance_ms(4000);
-    lab.send("wan0", &v4_tcp(GW, WAN, C2, VIP, 40000, 99, SYN, 64));
-    assert_eq!(lab.drop_count(DropReason::NeighborUnresolved), 1);
-
-    let mut dry = Lab::new(lab::DEFAULT_CAPACITY);
-    dry.set_dry(true);
-    assert!(dry
-        .send("wan0", &v4_tcp(GW, WAN, C1, VIP, 40000, 86, SYN, 64))
-        .is_empty());
-    assert_eq!(dry.drop_count(DropReason::NoBuffer), 1);
-}
-
-#[test]
-fn ports_without_offload_finish_partial_checksums_in_software() {
-    // A kernel hands over TCP with only the pseudo-header summed: model it with a wrong
-    // checksum. Where offload is assumed it stays wrong; without offload rvs sums it whole.
-    let mut partial = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
-    let ck = 14 + 20 + 16;
-    partial[ck] ^= 0x5a;
-    let want = v4_tcp(LAN, real_mac(11), C1, r4(11), 40000, 8080, SYN, 63);
-
-    let mut offload = Lab::new(lab::DEFAULT_CAPACITY);
-    let out = offload.send("wan0", &partial);
-    assert_eq!(out.len(), 1);
-    assert!(
-        check_frame(&out[0].1).is_err(),
-        "incremental update keeps a bad sum bad"
-    );
-
-    let mut software = Lab::with_sw_checksum(lab::DEFAULT_CAPACITY, true);
-    let out = software.send("wan0", &partial);
-    assert_eq!(out, vec![("lan0", want)]);
-}
-
-#[test]
-fn too_big_errors_are_rate_limited_per_worker() {
-    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
-    let big = cases::tcp4_big(83);
-    assert_eq!(
-        lab.send_burst("wan0", &big, 1100),
-        1000,
-        "one second's budget"
-    );
-    assert_eq!(lab.drop_count(DropReason::TooBig), 1100);
-    lab.advance_ms(1000);
-    assert_eq!(
-        lab.send("wan0", &big).len(),
-        1,
-        "a new second, a new budget"
-    );
-}
-
-#[test]
-fn a_removed_real_takes_its_connection_with_it_under_expire_nodest_conn() {
-    let base = lab::config_text(lab::DEFAULT_CAPACITY);
-    // The NAT service on port 80 loses its only real; another takes its place.
-    let removed = base.replacen(
-        "ip = \"10.1.0.11\"\nport = 8080",
-        "ip = \"10.1.0.13\"\nport = 8080",
-        1,
-    );
-    assert_ne!(removed, base);
-    let behaviour = "\n[behaviour]\nexpire_nodest_conn = true\n";
-    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
-    lab.reconfigure(&format!("{base}{behaviour}"));
-    let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
-    assert_eq!(lab.send("wan0", &syn).len(), 1);
-    lab.reconfigure(&format!("{removed}{behaviour}"));
-    let ack = v4_tcp(GW, WAN, C1, VIP, 40000, 80, ACK, 64);
-    assert!(lab.send("wan0", &ack).is_empty(), "dropped, not forwarded");
-    assert_eq!(lab.drop_count(DropReason::RealRemoved), 1);
-    let c = lab.counters();
-    assert_eq!((c.nodest_expired, c.conns_expired), (1, 1));
-    assert!(lab.conns_len() == 0, "the connection went with its packet");
-    // The next SYN on the tuple is a new connection, to the real the service has now.
-    let want = v4_tcp(LAN, real_mac(13), C1, r4(13), 40000, 8080, SYN, 63);
-    assert_eq!(lab.send("wan0", &syn), vec![("lan0", want)]);
-}
-
-/// The fixture configuration with `wan0` mirrored by a kernel interface.
-fn with_kernel_mirror() -> Lab {
-    let base = lab::config_text(lab::DEFAULT_CAPACITY);
-    let text = base.replacen(
-        "addresses = [\"10.0.0.1/24\", \"2001:db8::1/64\"]",
-        &format!(
-            "addresses = [\"10.0.0.1/24\", \"2001:db8::1/64\"]\nkernel = \"{}\"",
-            lab::KERNEL
-        ),
-        1,
-    );
-    assert_ne!(text, base);
-    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
-    lab.reconfigure(&text);
-    lab
-}
-
-const WAN_IP: [u8; 4] = [10, 0, 0, 1];
-
-#[test]
-fn the_exception_path_carries_what_rvs_does_not_handle_for_its_own_addresses() {
-    let mut lab = with_kernel_mirror();
-    // BGP to the director's own address goes to the kernel as it came.
-    let bgp = v4_tcp(GW, WAN, ROUTER, WAN_IP, 40179, 179, SYN, 64);
-    assert_eq!(lab.send("wan0", &bgp), vec![(lab::KERNEL, bgp.clone())]);
-    // What the kernel sends leaves through the port as it is.
-    let answer = v4_tcp(WAN, GW, WAN_IP, ROUTER, 179, 40179, SYNACK, 64);
-    assert_eq!(
-        lab.send(lab::KERNEL, &answer),
-        vec![("wan0", answer.clone())]
-    );
-    // A neighbour's answer is learned and copied to the kernel.
-    let reply = arp(2, GW, WAN, (GW, ROUTER), (WAN, WAN_IP));
-    assert_eq!(lab.send("wan0", &reply), vec![(lab::KERNEL, reply.clone())]);
-    // rvs still answers echo and forwards VIP traffic itself.
-    let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
-    let out = lab.send("wan0", &syn);
-    assert!(
-        out.iter().all(|(p, _)| *p == "lan0") && out.len() == 1,
-        "{out:?}"
-    );
-    let c = lab.counters();
-    assert_eq!((c.kernel_sent, c.kernel_received), (2, 1));
-    assert_eq!(lab.drops().values().sum::<u64>(), 0);
-}
-
-#[test]
-fn the_exception_path_has_a_budget_per_worker_and_second() {
-    let mut lab = with_kernel_mirror();
-    let flood = v4_udp(GW, WAN, ROUTER, WAN_IP, 4000, 9999, 64);
-    let n = rvs_dataplane::worker::KERNEL_FRAMES_PER_SECOND as usize + 50;
-    assert_eq!(lab.send_burst("wan0", &flood, n), n - 50);
-    assert_eq!(lab.drop_count(DropReason::KernelLimited), 50);
-    // Established traffic carries on meanwhile.
-    let syn = v4_tcp(GW, WAN, C1, VIP, 40001, 80, SYN, 64);
-    assert_eq!(lab.send("wan0", &syn).len(), 1);
-    // The next second has a fresh budget.
-    lab.advance_ms(1000);
-    assert_eq!(lab.send("wan0", &flood).len(), 1);
-}
-
-#[test]
-fn without_a_mirror_traffic_for_the_director_itself_is_dropped() {
-    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
-    let bgp = v4_tcp(GW, WAN, ROUTER, WAN_IP, 40179, 179, SYN, 64);
-    assert!(lab.send("wan0", &bgp).is_empty());
-    assert_eq!(lab.drop_count(DropReason::NotForUs), 1);
-}
-
-#[test]
-fn every_drop_reason_is_covered_by_a_fixture_or_a_test() {
-    let covered: Vec<DropReason> = cases()
+fn every_drop_reason_is_covered_by_a_fixture_or_a_scenario() {
+    // Fixtures by their verdict (each checked by `golden_fixtures`); scenarios by the
+    // reasons their labs actually counted when run here.
+    let mut covered: BTreeSet<DropReason> = cases()
         .iter()
         .filter_map(|c| match c.verdict {
             Verdict::Drop(r) => Some(r),
             Verdict::Send => None,
         })
-        .chain([
-            DropReason::TableFull,
-            DropReason::NoLocalPort,
-            DropReason::NeighborUnresolved,
-            DropReason::NoBuffer,
-            DropReason::RealRemoved,
-            DropReason::KernelLimited,
-        ])
         .collect();
+    for (_, scenario) in scenarios::ALL {
+        covered.extend(scenario());
+    }
     for r in DropReason::ALL {
-        assert!(covered.contains(&r), "no fixture for {r:?}");
+        assert!(covered.contains(&r), "no fixture or scenario counts {r:?}");
     }
 }
