@@ -1117,6 +1117,13 @@ mod control_lab {
         huge.extend_from_slice(&[b' '; 1024]);
         let e = refusal(&huge);
         assert_eq!(e.kind, ErrorKind::TooLarge, "{e:?}");
+        // Only root may talk to the daemon.
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(lab.socket())
+            .expect("socket")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "the control socket's mode");
         // 50 clients at once, each with a few requests.
         let clients: Vec<_> = (0..50)
             .map(|_| {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -69,10 +69,11 @@ struct Harness {
 
 impl Harness {
     fn new(probe: IpAddr) -> Self {
-        let file = std::env::temp_dir().join(format!(
-            "rvs-control-test-{}-{probe}.toml",
-            std::process::id()
-        ));
+        // One file per harness: tests run in parallel and some rewrite theirs.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file =
+            std::env::temp_dir().join(format!("rvs-control-test-{}-{n}.toml", std::process::id()));
         std::fs::write(&file, CONFIG).expect("config file");
         let config = Config::from_file(&file).expect("config");
         let mut ids = IdRegistry::default();
