@@ -38,6 +38,26 @@ pub trait Io {
     fn send(&mut self, port: PortId, buf: Self::Buf);
 }
 
+/// An [`Io`] that keeps every frame the worker sends, with fresh heap buffers: tests
+/// drive a worker with it and look at what came out.
+#[derive(Debug, Default)]
+pub struct CollectIo {
+    /// The frames sent, in order, with their port.
+    pub sent: Vec<(PortId, crate::packet::HeapBuf)>,
+}
+
+impl Io for CollectIo {
+    type Buf = crate::packet::HeapBuf;
+
+    fn alloc(&mut self) -> Option<Self::Buf> {
+        Some(crate::packet::HeapBuf::new())
+    }
+
+    fn send(&mut self, port: PortId, buf: Self::Buf) {
+        self.sent.push((port, buf));
+    }
+}
+
 /// One worker's pipeline and state.
 #[derive(Debug)]
 pub struct Worker<B: PacketBuf> {

@@ -14,34 +14,17 @@ use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
-use rvs_dataplane::worker::{Io, Worker};
+use rvs_dataplane::worker::{CollectIo, Worker};
 
 const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 const LADDR: &str = "10.1.0.2";
 
-#[derive(Default)]
-struct TestIo {
-    sent: Vec<(PortId, HeapBuf)>,
-}
-
-impl Io for TestIo {
-    type Buf = HeapBuf;
-
-    fn alloc(&mut self) -> Option<HeapBuf> {
-        Some(HeapBuf::new())
-    }
-
-    fn send(&mut self, port: PortId, buf: HeapBuf) {
-        self.sent.push((port, buf));
-    }
-}
-
 /// One worker, its I/O, its clock and the id registry that keeps ids across snapshots.
 struct Bench {
     worker: Worker<HeapBuf>,
-    io: TestIo,
+    io: CollectIo,
     ids: IdRegistry,
     now_ms: u64,
 }
@@ -109,7 +92,7 @@ impl Bench {
         let snap = Self::snapshot(text, &mut ids);
         Self {
             worker: Worker::new(0, snap, 0),
-            io: TestIo::default(),
+            io: CollectIo::default(),
             ids,
             now_ms: 1_000_000,
         }

@@ -15,28 +15,11 @@ use rvs_dataplane::health::{Overlay, RealEffect};
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
-use rvs_dataplane::worker::{Io, Worker};
+use rvs_dataplane::worker::{CollectIo, Worker};
 
 const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
-
-#[derive(Default)]
-struct TestIo {
-    sent: Vec<(PortId, HeapBuf)>,
-}
-
-impl Io for TestIo {
-    type Buf = HeapBuf;
-
-    fn alloc(&mut self) -> Option<HeapBuf> {
-        Some(HeapBuf::new())
-    }
-
-    fn send(&mut self, port: PortId, buf: HeapBuf) {
-        self.sent.push((port, buf));
-    }
-}
 
 /// Client 10.0.0.2; reals 10.1.0.11 and .12 (NAT, port 80); sorry server 10.1.0.99:80;
 /// the checked service on 10.0.0.100:80 (`scheduler`, `on_fail`; `sh` hashes the client
@@ -116,7 +99,7 @@ struct Bench {
     config: Config,
     worker: Worker<HeapBuf>,
     snap: Arc<Snapshot>,
-    io: TestIo,
+    io: CollectIo,
     ids: IdRegistry,
     now_ms: u64,
 }
@@ -129,7 +112,7 @@ impl Bench {
             config,
             worker: Worker::new(0, Arc::clone(&snap), 0),
             snap,
-            io: TestIo::default(),
+            io: CollectIo::default(),
             ids,
             now_ms: 1_000_000,
         }

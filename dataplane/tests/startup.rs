@@ -18,7 +18,7 @@ use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
-use rvs_dataplane::worker::{Io, Worker};
+use rvs_dataplane::worker::{CollectIo, Worker};
 
 const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
@@ -58,23 +58,6 @@ scheduler = "rr"
 ip = "10.1.0.11"
 forward = "nat"
 "#;
-
-#[derive(Default)]
-struct TestIo {
-    sent: Vec<(PortId, HeapBuf)>,
-}
-
-impl Io for TestIo {
-    type Buf = HeapBuf;
-
-    fn alloc(&mut self) -> Option<HeapBuf> {
-        Some(HeapBuf::new())
-    }
-
-    fn send(&mut self, port: PortId, buf: HeapBuf) {
-        self.sent.push((port, buf));
-    }
-}
 
 fn worker() -> Worker<HeapBuf> {
     let config = Config::parse(CONFIG, "startup.toml").expect("config");
@@ -117,7 +100,7 @@ struct Seen {
 }
 
 impl Seen {
-    fn take(&mut self, io: &mut TestIo, now: u64) {
+    fn take(&mut self, io: &mut CollectIo, now: u64) {
         for (port, buf) in io.sent.drain(..) {
             assert_eq!(port, PortId(1), "everything here goes toward the real");
             let data = buf.data();
@@ -142,7 +125,7 @@ impl Seen {
 /// the clock ticks every 10 ms, as the live poll loop ticks every millisecond.
 fn first_connection(ready_ms: u64) -> (Seen, u64) {
     let mut w = worker();
-    let mut io = TestIo::default();
+    let mut io = CollectIo::default();
     let mut seen = Seen::default();
     let mut answered = 0;
     for step in 0..=400u64 {
@@ -211,7 +194,7 @@ fn a_start_up_window_spanning_the_retransmission_does_not_drop_the_parked_syns()
 #[test]
 fn next_hops_resolved_at_start_let_the_first_syn_through_at_once() {
     let mut w = worker();
-    let mut io = TestIo::default();
+    let mut io = CollectIo::default();
     let mut seen = Seen::default();
     w.resolve_next_hops(T0, true, &mut io);
     seen.take(&mut io, T0);
