@@ -143,11 +143,6 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
             });
         }
     }
-    eprintln!(
-        "rvsd: running {workers} worker(s) on lcores {:?}; stop with SIGINT or SIGTERM",
-        &lcores[..usize::from(workers)]
-    );
-
     let core = match &options.control_file {
         Some(file) => {
             let control = Control::new(
@@ -169,6 +164,11 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
         }
         None => None,
     };
+    // Said once the control socket answers too: clients may talk to rvsd from here on.
+    eprintln!(
+        "rvsd: running {workers} worker(s) on lcores {:?}; stop with SIGINT or SIGTERM",
+        &lcores[..usize::from(workers)]
+    );
     let mut core = core;
     let died = control(&stop, &running, started, options.run_for, core.as_mut());
     if let Some(core) = core {
