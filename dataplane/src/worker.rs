@@ -26,7 +26,9 @@ use crate::route::RouteHit;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Update};
-use crate::wire::{ethertype, icmpv6, parse_frame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr};
+use crate::wire::{
+    ethertype, icmpv6, parse_frame, EthernetFrame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr,
+};
 
 /// Where a worker sends frames and takes fresh buffers from.
 pub trait Io {
@@ -273,15 +275,11 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Run one received frame through the pipeline.
     pub fn process<I: Io<Buf = B>>(&mut self, port: PortId, buf: B, now_ms: u64, io: &mut I) {
-        self.counters.rx.count(buf.len());
-        if let Some(out) = self.snap.port(port).mirror_of {
-            self.relay_from_kernel(out, buf, io);
+        let Some(buf) = self.admit(port, buf, io) else {
             return;
-        }
-        let result = parse_frame(buf.data()).and_then(|info| {
-            check_source_mac(buf.data())?;
-            self.dispatch(port, buf, &info, now_ms, io)
-        });
+        };
+        let result =
+            parse_frame(buf.data()).and_then(|info| self.dispatch(port, buf, &info, now_ms, io));
         if let Err(reason) = result {
             self.counters.drop(reason);
         }
@@ -297,22 +295,25 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) {
-        self.counters.rx.count(buf.len());
-        if let Some(out) = self.snap.port(port).mirror_of {
-            self.relay_from_kernel(out, buf, io);
+        let Some(buf) = self.admit(port, buf, io) else {
             return;
-        }
-        let result =
-            check_source_mac(buf.data()).and_then(|()| self.dispatch(port, buf, info, now_ms, io));
-        if let Err(reason) = result {
+        };
+        if let Err(reason) = self.dispatch(port, buf, info, now_ms, io) {
             self.counters.drop(reason);
         }
     }
 
-    /// A frame the kernel sent out of a port's mirror: it leaves through the port as it is.
-    fn relay_from_kernel<I: Io<Buf = B>>(&mut self, out: PortId, buf: B, io: &mut I) {
+    /// Count a received frame; a frame the kernel sent out of a port's mirror leaves
+    /// through the port as it is (`None`), any other is for the pipeline.
+    #[inline]
+    fn admit<I: Io<Buf = B>>(&mut self, port: PortId, buf: B, io: &mut I) -> Option<B> {
+        self.counters.rx.count(buf.len());
+        let Some(out) = self.snap.port(port).mirror_of else {
+            return Some(buf);
+        };
         self.counters.kernel_received += 1;
         self.send(out, buf, io);
+        None
     }
 
     /// Hand a frame for one of the director's own addresses that rvs does not handle
@@ -370,6 +371,7 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
+        check_source_mac(buf.data())?;
         match info.ip {
             Some(ip) => self.ip(port, buf, info, &ip, now_ms, io),
             None => self.non_ip(port, buf, info, now_ms, io),
@@ -716,10 +718,10 @@ pub fn worker_share(threshold: u32, workers: u16) -> u32 {
 /// Refuse a frame whose Ethernet source is a group (multicast or broadcast) address: no
 /// station sends from one. `frame` has been parsed, so its header is there.
 fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
-    match frame.get(6) {
-        Some(b) if b & 1 == 1 => Err(DropReason::MartianSource),
-        _ => Ok(()),
+    if EthernetFrame::new_checked(frame)?.src().is_multicast() {
+        return Err(DropReason::MartianSource);
     }
+    Ok(())
 }
 
 /// What a forwarded packet carries for its connection.

@@ -9,6 +9,7 @@ use std::net::IpAddr;
 use rvs_conntrack::{ForwardMode, Proto};
 
 use super::{CheckConfig, CheckKind, Config, OnFail, RealConfig, ServiceConfig};
+use crate::wire::MacAddr;
 
 /// The configuration as TOML text.
 pub fn to_toml(config: &Config) -> String {
@@ -29,7 +30,7 @@ pub fn to_toml(config: &Config) -> String {
         let _ = writeln!(w, "name = {}", quote(&p.name));
         let _ = writeln!(w, "device = {}", quote(&p.device));
         if let Some(mac) = p.mac {
-            let _ = writeln!(w, "mac = {}", quote(&mac_text(mac)));
+            let _ = writeln!(w, "mac = {}", quote(&MacAddr(mac).to_string()));
         }
         let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
         let _ = writeln!(w, "addresses = {}", strings(&addrs));
@@ -48,7 +49,7 @@ pub fn to_toml(config: &Config) -> String {
     for n in &config.neighbors {
         let _ = writeln!(w, "\n[[neighbor]]");
         let _ = writeln!(w, "ip = {}", quote(&n.ip.to_string()));
-        let _ = writeln!(w, "mac = {}", quote(&mac_text(n.mac)));
+        let _ = writeln!(w, "mac = {}", quote(&MacAddr(n.mac).to_string()));
         let _ = writeln!(w, "port = {}", quote(&config.ports[n.port.index()].name));
     }
     let t = config.timeouts;
@@ -168,24 +169,14 @@ pub fn forward_name(mode: ForwardMode) -> &'static str {
     }
 }
 
-/// The scheduler flags of `s` as the file names them.
+/// The scheduler flags of `s` as the file names them (`SchedFlags`' own names).
 pub fn flag_names(s: &ServiceConfig) -> Vec<String> {
-    let f = s.flags;
-    [
-        (f.sh_port, "sh-port"),
-        (f.sh_fallback, "sh-fallback"),
-        (f.mh_port, "mh-port"),
-        (f.mh_fallback, "mh-fallback"),
-    ]
-    .iter()
-    .filter(|(on, _)| *on)
-    .map(|(_, n)| (*n).to_owned())
-    .collect()
-}
-
-fn mac_text(mac: [u8; 6]) -> String {
-    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
-    parts.join(":")
+    s.flags
+        .to_string()
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A TOML basic string.

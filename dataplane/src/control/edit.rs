@@ -143,38 +143,10 @@ fn set_scheduling(svc: &mut ServiceConfig, spec: &ServiceSpec) -> Result<(), Err
             format!("unknown scheduler {:?}", spec.scheduler),
         )
     })?;
-    let mut flags = SchedFlags::default();
-    for f in &spec.flags {
-        let (slot, owner) = match f.as_str() {
-            "sh-port" => (&mut flags.sh_port, SchedKind::Sh),
-            "sh-fallback" => (&mut flags.sh_fallback, SchedKind::Sh),
-            "mh-port" => (&mut flags.mh_port, SchedKind::Mh),
-            "mh-fallback" => (&mut flags.mh_fallback, SchedKind::Mh),
-            other => {
-                return Err(ErrorReply::new(
-                    ErrorKind::Invalid,
-                    format!("unknown scheduler flag {other:?}"),
-                ))
-            }
-        };
-        if owner != kind {
-            return Err(ErrorReply::new(
-                ErrorKind::Invalid,
-                format!("scheduler flag {f} is not for scheduler {}", kind.name()),
-            ));
-        }
-        *slot = true;
-    }
-    let max = if svc.vip.is_ipv4() { 32 } else { 128 };
-    if spec.netmask > max {
-        return Err(ErrorReply::new(
-            ErrorKind::Invalid,
-            format!(
-                "persistence netmask /{} is longer than the address",
-                spec.netmask
-            ),
-        ));
-    }
+    // Which scheduler a flag belongs to, and the netmask's length, are checked with the
+    // rest of the configuration (`validate`), by the same rules as a file.
+    let flags = SchedFlags::parse(&spec.flags.join(","))
+        .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
     svc.scheduler = kind;
     svc.flags = flags;
     svc.persistence = spec.persistence;

@@ -268,9 +268,10 @@ impl Control {
 
     /// Everything the Prometheus endpoint exports.
     pub fn metrics_input(&self) -> MetricsInput {
+        let workers = self.worker_infos();
         MetricsInput {
-            status: self.status(),
-            workers: self.worker_infos(),
+            status: self.status_of(&workers),
+            workers,
             services: self.services(None).unwrap_or_default(),
             ports: (self.ports)(),
             health: self.health.infos(&self.config),

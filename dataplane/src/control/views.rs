@@ -17,10 +17,15 @@ use crate::route::RouteKind;
 use crate::service::Service;
 use crate::snapshot::Snapshot;
 use crate::traffic::Traffic;
+use crate::wire::MacAddr;
 
 impl Control {
     pub(super) fn status(&self) -> StatusInfo {
-        let workers = self.worker_infos();
+        self.status_of(&self.worker_infos())
+    }
+
+    /// The status, with the workers' counters already read.
+    pub(super) fn status_of(&self, workers: &[WorkerInfo]) -> StatusInfo {
         StatusInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_s: self.started.elapsed().as_secs(),
@@ -182,8 +187,8 @@ impl Control {
         for (worker, dump) in self.dumps(0) {
             for &(port, ip, state) in &dump.neighbors {
                 let (mac, state) = match state {
-                    NeighState::Static(m) => (mac_text(m), "static"),
-                    NeighState::Learned(m) => (mac_text(m), "reachable"),
+                    NeighState::Static(m) => (MacAddr(m).to_string(), "static"),
+                    NeighState::Learned(m) => (MacAddr(m).to_string(), "reachable"),
                     NeighState::Pending { .. } => (String::new(), "incomplete"),
                 };
                 out.push(NeighborInfo {
@@ -315,9 +320,4 @@ fn to_stats(t: &Traffic) -> Stats {
         inbytes: t.inbytes,
         outbytes: t.outbytes,
     }
-}
-
-fn mac_text(mac: [u8; 6]) -> String {
-    let parts: Vec<String> = mac.iter().map(|b| format!("{b:02x}")).collect();
-    parts.join(":")
 }

@@ -16,6 +16,7 @@ use super::error::LiveError;
 use crate::config::Config;
 use crate::control::server::{self, Server};
 use crate::control::{Control, PortSource};
+use crate::wire::MacAddr;
 
 /// How long the workers keep forwarding after the announced routes were withdrawn, so
 /// the routing daemon's withdrawal reaches its peers through them.
@@ -134,10 +135,7 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                     device: device.clone(),
                     mac: port
                         .mac()
-                        .map(|m| {
-                            let parts: Vec<String> = m.iter().map(|b| format!("{b:02x}")).collect();
-                            parts.join(":")
-                        })
+                        .map(|m| MacAddr(m).to_string())
                         .unwrap_or_default(),
                     addresses: addresses.clone(),
                     link_up: port.link().is_ok_and(|l| l.up),

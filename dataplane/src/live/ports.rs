@@ -9,6 +9,7 @@ use super::error::LiveError;
 use super::kernel;
 use super::plan::{RX_DESC, TX_DESC};
 use crate::config::Config;
+use crate::wire::MacAddr;
 
 /// How long to wait for a link to come up before logging it as down.
 const LINK_WAIT: Duration = Duration::from_secs(2);
@@ -128,12 +129,7 @@ fn log_port(name: &str, port: &Port) {
     };
     let mac = port
         .mac()
-        .map(|m| {
-            m.iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
-        })
+        .map(|m| MacAddr(m).to_string())
         .unwrap_or_else(|e| format!("unknown ({e})"));
     eprintln!(
         "rvsd: port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {}, \
