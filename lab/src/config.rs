@@ -116,8 +116,20 @@ impl Lab {
         metrics: Option<&str>,
         services: &[Service],
     ) -> PathBuf {
-        let mut text = String::from(
-            "[dataplane]\nworkers = 2\nconn_capacity = 4096\n\n\
+        self.write_config_sized(name, pmd, (2, 4096), metrics, services)
+    }
+
+    /// [`Lab::write_config`] with `(workers, conn_capacity)` of the caller's choosing.
+    pub fn write_config_sized(
+        &self,
+        name: &str,
+        pmd: Pmd,
+        (workers, conn_capacity): (u16, u32),
+        metrics: Option<&str>,
+        services: &[Service],
+    ) -> PathBuf {
+        let mut text = format!(
+            "[dataplane]\nworkers = {workers}\nconn_capacity = {conn_capacity}\n\n\
              [dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n",
         );
         let _ = writeln!(text, "[ctl]\nsocket = \"{}\"", self.socket().display());

@@ -45,6 +45,7 @@
 pub mod addr;
 mod client;
 mod cmd;
+pub mod compare;
 mod config;
 mod lock;
 mod mgmt;

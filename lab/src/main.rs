@@ -2,24 +2,137 @@
 //! FULLNAT service over three reals, sends a bounded burst of HTTP requests through the
 //! VIP and shows what the director did; then one real fails and leaves rotation. Exits
 //! non-zero when anything did not work; the lab is removed in every case.
+//!
+//! `rvs-lab compare`: rvsd side by side with nftables DNAT, HAProxy and the client
+//! straight to the reals, under wrk (`rvs_lab::compare`); prints Markdown tables.
 
 mod demo;
 
+use std::path::Path;
 use std::process::ExitCode;
+
+use rvs_lab::compare::{self, Load, Options, Scenario, Wrk};
+
+const USAGE: &str = "usage (as root; rvsd and rvsadm next to rvs-lab):
+  rvs-lab demo
+  rvs-lab compare [--rounds N] [--seconds S] [--connections C] [--threads T]
+                  [--scenarios direct,rvsd-af_xdp,rvsd-af_packet,nftables,haproxy]
+                  [--loads keep-alive,close]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["demo"] => match demo::run() {
+    match args.first().map(String::as_str) {
+        Some("demo") if args.len() == 1 => match demo::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("demo: FAILED: {e}");
                 ExitCode::FAILURE
             }
         },
+        Some("compare") => match compare_options(&args[1..]) {
+            Ok(options) => {
+                println!("{}", compare_header(&options));
+                let samples = compare::run(&options, |s| {
+                    eprintln!("compare: {}", compare::run_line(s));
+                });
+                println!("{}", compare::render(&samples));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("rvs-lab compare: {e}\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("usage: rvs-lab demo   (as root; rvsd and rvsadm next to rvs-lab)");
+            eprintln!("{USAGE}");
             ExitCode::from(2)
         }
     }
+}
+
+/// The comparison's options from the command line (defaults: 3 rounds of 10 s, 3 wrk
+/// threads with 48 connections, every scenario, both loads).
+fn compare_options(args: &[String]) -> Result<Options, String> {
+    let rvsd = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name("rvsd");
+    if !rvsd.exists() {
+        return Err(format!(
+            "{} is missing: cargo build --release",
+            rvsd.display()
+        ));
+    }
+    let mut o = Options {
+        rounds: 3,
+        scenarios: Scenario::ALL.to_vec(),
+        loads: vec![Load::KeepAlive, Load::Close],
+        wrk: Wrk {
+            threads: 3,
+            connections: 48,
+            seconds: 10,
+        },
+        rvsd,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value"))?
+            .as_str();
+        let number = || {
+            value
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{flag}: {value:?} is not a positive number"))
+        };
+        match flag.as_str() {
+            "--rounds" => o.rounds = number()?,
+            "--seconds" => {
+                o.wrk.seconds = u32::try_from(number()?).map_err(|e| format!("{flag}: {e}"))?
+            }
+            "--connections" => o.wrk.connections = number()?,
+            "--threads" => o.wrk.threads = number()?,
+            "--scenarios" => {
+                o.scenarios = value
+                    .split(',')
+                    .map(|n| Scenario::from_name(n).ok_or_else(|| format!("no scenario {n:?}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "--loads" => {
+                o.loads = value
+                    .split(',')
+                    .map(|n| match n {
+                        "keep-alive" => Ok(Load::KeepAlive),
+                        "close" => Ok(Load::Close),
+                        _ => Err(format!("no load {n:?}")),
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    if o.wrk.connections < o.wrk.threads {
+        return Err("--connections must be at least --threads".into());
+    }
+    Ok(o)
+}
+
+/// What the run is, for the top of its output.
+fn compare_header(o: &Options) -> String {
+    format!(
+        "## rvs-lab compare: {} rounds, wrk {} threads / {} connections / {} s per run, {} on {}\n\n\
+         Ceiling = the client straight to the reals. Ratios are medians of same-round ratios.",
+        o.rounds,
+        o.wrk.threads,
+        o.wrk.connections,
+        o.wrk.seconds,
+        Path::new(&o.rvsd)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::fs::read_to_string("/proc/cpuinfo")
+            .map(|t| format!("{} CPUs", t.matches("processor\t:").count()))
+            .unwrap_or_default()
+    )
 }

@@ -267,16 +267,25 @@ impl Lab {
     /// namespace `role` for the lab's life, named `role/kind`.
     pub fn spawn(&mut self, role: &str, kind: &str, script_and_args: &[&str]) {
         let (script, args) = script_and_args.split_first().expect("a script");
+        let script = self.dir.join(script);
+        let mut argv = vec!["python3", script.to_str().expect("utf-8 path")];
+        argv.extend_from_slice(args);
+        self.spawn_command(role, kind, &argv);
+    }
+
+    /// Runs `argv` in namespace `role` for the lab's life (in the lab's directory), named
+    /// `role/kind`: a server that stays in the foreground as one process, so that killing
+    /// it leaves nothing behind.
+    pub fn spawn_command(&mut self, role: &str, kind: &str, argv: &[&str]) {
         let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(role), "python3"])
-            .arg(self.dir.join(script))
-            .args(args)
+            .args(["netns", "exec", &self.ns(role)])
+            .args(argv)
             .current_dir(&self.dir)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("start {script} in {role}: {e}"));
+            .unwrap_or_else(|e| panic!("start {argv:?} in {role}: {e}"));
         self.servers.push((format!("{role}/{kind}"), child));
     }
 

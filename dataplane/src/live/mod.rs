@@ -87,7 +87,13 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     install_signals(&stop)?;
     let workers = config.dataplane.workers;
     let devices = config.ports.len() + config.kernel_mirrors().count();
-    let mbufs = plan::pool_mbufs(devices, workers, options.preload.len());
+    let af_xdp = config
+        .ports
+        .iter()
+        .filter(|p| p.device.starts_with("net_af_xdp"))
+        .count();
+    let mbufs = plan::pool_mbufs(devices, workers, options.preload.len())
+        .saturating_add(plan::af_xdp_mbufs(af_xdp));
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
     eprintln!("rvsd: EAL arguments: {}", args.join(" "));

@@ -25,6 +25,7 @@
 //!       + workers × (workers − 1) × RING_SIZE             full steering rings
 //!       + workers × NEIGH_QUEUE                           frames parked for ARP/ND
 //!       + extra                                           frames injected at start (pps harness)
+//!       + af_xdp ports × AF_XDP_HELD                      what net_af_xdp holds beyond its descriptors
 //! ```
 //! (`workers` queues per port is an upper bound: a device may have fewer.)
 
@@ -57,6 +58,18 @@ pub fn pool_mbufs(ports: usize, workers: u16, extra: usize) -> u32 {
     let parked = w * NeighLimits::default().queue_total as u64;
     let total = descriptors + per_worker + rings + parked + extra as u64;
     u32::try_from(total).unwrap_or(u32::MAX)
+}
+
+/// Mbufs one `net_af_xdp` queue holds beyond the receive and transmit descriptors asked
+/// for: the PMD sizes its own rings (2048 descriptors each in DPDK 22.11), keeps its umem
+/// fill ring stocked from the pool, and frames it sent stay out until the kernel completes
+/// them. Without this, one worker with four af_xdp ports left the last port's fill ring
+/// empty: it received nothing (counted as `imissed`).
+pub const AF_XDP_HELD: u32 = 4096;
+
+/// Mbufs `af_xdp_ports` `net_af_xdp` ports (one queue each) hold beyond [`pool_mbufs`].
+pub fn af_xdp_mbufs(af_xdp_ports: usize) -> u32 {
+    u32::try_from(af_xdp_ports).map_or(u32::MAX, |n| n.saturating_mul(AF_XDP_HELD))
 }
 
 /// True when `args` already choose the lcores (`-l`, `--lcores`, `-c`).
@@ -164,6 +177,12 @@ mod tests {
         assert_eq!(pool_mbufs(2, 2, 0), 8192 + 960 + 2048 + 2048);
         assert_eq!(pool_mbufs(2, 2, 10), pool_mbufs(2, 2, 0) + 10);
         assert!(pool_mbufs(1, 1, 0) < pool_mbufs(1, 2, 0));
+    }
+
+    #[test]
+    fn af_xdp_ports_add_what_the_pmd_holds() {
+        assert_eq!(af_xdp_mbufs(0), 0);
+        assert_eq!(af_xdp_mbufs(4), 4 * AF_XDP_HELD);
     }
 
     #[test]
