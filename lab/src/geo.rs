@@ -15,7 +15,8 @@
 //!   mirror of its wan port (the exception path) and exports the static routes rvsd
 //!   writes (`[announce]`). The router's BIRD merges equal BGP routes into one multipath
 //!   kernel route (`merge paths`), and its kernel hashes flows over the next hops by
-//!   their ports (`fib_multipath_hash_policy = 1`). BGP hold time [`HOLD_TIME`] seconds.
+//!   their ports (`fib_multipath_hash_policy = 1`). BGP hold time [`HOLD_TIME`] seconds;
+//!   a session that failed is retried after a second or two, not BIRD's default minute.
 //! - **DR.** Every real holds [`VIP`] on `lo` (`arp_ignore=1`, `arp_announce=2`) and
 //!   routes by default through the router: answers go straight back to the client, so a
 //!   flow that moves to the other director keeps its real when both run `mh` with
@@ -421,7 +422,7 @@ impl GeoLab {
         for i in 1..=DIRECTORS {
             config += &format!(
                 "protocol bgp d{i} {{\n  local {} as {ROUTER_AS};\n  neighbor {} as {};\n\
-                 hold time {HOLD_TIME};\n  keepalive time 1;\n  connect retry time 1;\n\
+                 hold time {HOLD_TIME};\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n\
                  ipv4 {{ import all; export none; }};\n}}\n",
                 router_wan(i),
                 director_wan(i),
@@ -431,32 +432,43 @@ impl GeoLab {
         Bird::start(&self.ns("g"), &self.dir, "g", &config)
     }
 
-    /// Starts director `i`: rvsd (`bin`, `config`), a kernel route to the reals through
-    /// the router for its health checks, and its BIRD announcing what rvsd writes.
+    /// Starts director `i`: [`GeoLab::start_rvsd`], then [`GeoLab::start_bird`].
     pub fn start_director(&self, i: usize, bin: &Path, config: &Path) -> (Rvsd, Bird) {
+        let rvsd = self.start_rvsd(i, bin, config);
+        (rvsd, self.start_bird(i))
+    }
+
+    /// Starts director `i`'s rvsd (`bin`, `config`) and gives its kernel a route to the
+    /// reals through the router (over the kernel mirror rvsd made) for health checks.
+    pub fn start_rvsd(&self, i: usize, bin: &Path, config: &Path) -> Rvsd {
         let ns = self.ns(&format!("d{i}"));
         let rvsd = Rvsd::start_in(&ns, bin, config);
         must_line(&format!(
             "ip -n {ns} route replace 10.30.0.0/24 via {}",
             router_wan(i)
         ));
+        rvsd
+    }
+
+    /// Starts director `i`'s BIRD: the static routes rvsd writes, exported to the router
+    /// over the kernel mirror (start it after rvsd, which makes both).
+    pub fn start_bird(&self, i: usize) -> Bird {
         let wan = director_wan(i);
-        let bird = Bird::start(
-            &ns,
+        Bird::start(
+            &self.ns(&format!("d{i}")),
             &self.dir,
             &format!("d{i}"),
             &format!(
                 "router id {wan};\nprotocol device {{}}\n\
                  protocol static rvs_vips {{\n  ipv4;\n  include \"{}\";\n}}\n\
                  protocol bgp uplink {{\n  local {wan} as {};\n  neighbor {} as {ROUTER_AS};\n\
-                 hold time {HOLD_TIME};\n  keepalive time 1;\n  connect retry time 1;\n\
+                 hold time {HOLD_TIME};\n  keepalive time 1;\n  connect retry time 1;\n  error wait time 1, 2;\n\
                  ipv4 {{ import none; export where source = RTS_STATIC; }};\n}}\n",
                 self.dir.join(format!("vips-d{i}.conf")).display(),
                 director_as(i),
                 router_wan(i),
             ),
-        );
-        (rvsd, bird)
+        )
     }
 }
 
