@@ -174,7 +174,7 @@ fn wait_site(lab: &GeoLab, director: usize, real: &str) -> (Duration, Duration) 
 /// Acceptance 2: site A (AS 65001, real r1) and site B (AS 65002, real r2, its AS
 /// prepended twice) announce one VIP; the router prefers A. A's reals fail: the client
 /// moves to B, and back when they recover; A's director is killed: B after the hold time,
-/// A again once it restarts.
+/// A again once it restarts; A's director stops (SIGTERM): B at once.
 #[test]
 fn lab_geo_preferred_site_fails_over_and_back() {
     preflight();
@@ -247,7 +247,27 @@ fn lab_geo_preferred_site_fails_over_and_back() {
          client on A after {reached:?}"
     );
     assert!(routed < Duration::from_secs(20), "{routed:?}");
-    drop((rvsd_a, rvsd_b, bird_a, bird_b, router));
+
+    // An orderly stop (SIGTERM) of site A's director withdraws at once.
+    let (moved, report) = std::thread::scope(|scope| {
+        let watch = scope.spawn(|| wait_site(&lab, 2, "r2"));
+        let report = rvsd_a.stop();
+        (watch.join().expect("site watch"), report)
+    });
+    let (routed, reached) = moved;
+    eprintln!(
+        "lab: site A's director stopped (SIGTERM): router on B after {routed:?}, client on B \
+         after {reached:?}"
+    );
+    assert!(
+        routed < Duration::from_secs(3),
+        "withdrawn, not timed out: {routed:?}"
+    );
+    assert!(
+        report["kernel_sent"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
+    drop((rvsd_b, bird_a, bird_b, router));
 }
 
 /// The client of the flow-takeover test: `python3 - HOST PORT N SECONDS` opens N
