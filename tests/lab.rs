@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rvs_lab::{must, preflight, run, Lab, Mgmt, Pmd, Rvsd, Service, MGMT_DIRECTOR};
+use rvs_lab::{must, preflight, run, Bird, Lab, Mgmt, Pmd, Rvsd, Service, MGMT_DIRECTOR};
 
 /// Connections per service per run.
 const CONNECTIONS: usize = 8;
@@ -402,80 +402,6 @@ fn lab_kernel_exception_path_serves_the_directors_own_address() {
     );
 }
 
-/// A BIRD daemon in a lab namespace; killed on drop.
-struct Bird {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Bird {
-    fn start(lab: &Lab, role: &str, config: &str) -> Bird {
-        let conf = lab.dir().join(format!("bird-{role}.conf"));
-        std::fs::write(&conf, config).expect("bird config");
-        let socket = lab.dir().join(format!("bird-{role}.ctl"));
-        let child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns(role), "bird", "-f", "-c"])
-            .arg(&conf)
-            .arg("-s")
-            .arg(&socket)
-            .arg("-P")
-            .arg(lab.dir().join(format!("bird-{role}.pid")))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bird (scripts/setup installs bird2)");
-        Bird { child, socket }
-    }
-
-    /// `birdc show route` for `prefix`, as BIRD prints it.
-    fn route(&self, prefix: &str) -> String {
-        let out = run(&[
-            "birdc",
-            "-s",
-            &self.socket.display().to_string(),
-            "show",
-            "route",
-            prefix,
-        ]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Wait until the route for `prefix` is there (`want`) or gone.
-    fn wait_route(&self, prefix: &str, want: bool) -> Duration {
-        let started = Instant::now();
-        loop {
-            let table = self.route(prefix);
-            if table.contains(prefix) == want {
-                return started.elapsed();
-            }
-            if started.elapsed() >= Duration::from_secs(30) {
-                let protocols = run(&[
-                    "birdc",
-                    "-s",
-                    &self.socket.display().to_string(),
-                    "show",
-                    "protocols",
-                    "all",
-                ]);
-                panic!(
-                    "route {prefix} never {}:\n{table}\n{}",
-                    if want { "appeared" } else { "went away" },
-                    String::from_utf8_lossy(&protocols.stdout)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Bird {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// VIP announcement over BGP: BIRD on the director (reached through the kernel
 /// exception path) announces the VIPs rvsd writes for it to a BIRD router in the client
 /// namespace; a VIP with no real left is withdrawn, and every VIP when rvsd stops.
@@ -501,7 +427,8 @@ fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
     std::fs::write(&path, text).expect("config");
     let rvsd = start_rvsd(&lab, &path);
     let director = Bird::start(
-        &lab,
+        &lab.ns("d"),
+        lab.dir(),
         "d",
         &format!(
             "router id 10.0.0.1;\nprotocol device {{}}\nprotocol static rvs_vips {{\n  ipv4;\n  include \"{}\";\n}}\n\
@@ -511,7 +438,8 @@ fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
         ),
     );
     let router = Bird::start(
-        &lab,
+        &lab.ns("c"),
+        lab.dir(),
         "c",
         "router id 10.0.0.2;\nprotocol device {}\nprotocol bgp director {\n  local 10.0.0.2 as 65000;\n\
          neighbor 10.0.0.1 as 65001;\n  hold time 9;\n  ipv4 { import all; export none; };\n}\n",
@@ -527,7 +455,7 @@ fn lab_vips_are_announced_to_a_bgp_router_through_bird() {
     let detail = run(&[
         "birdc",
         "-s",
-        &router.socket.display().to_string(),
+        &router.socket().display().to_string(),
         "show",
         "route",
         "10.0.0.100/32",

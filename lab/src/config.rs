@@ -35,6 +35,7 @@ pub struct Service {
     persistence: u32,
     laddrs: Vec<String>,
     check: Option<String>,
+    keys: String,
     reals: Vec<String>,
 }
 
@@ -49,6 +50,7 @@ impl Service {
             persistence: 0,
             laddrs: Vec::new(),
             check: None,
+            keys: String::new(),
             reals: Vec::new(),
         }
     }
@@ -56,6 +58,13 @@ impl Service {
     /// A health check: `[service.check]` with these `key = value` lines.
     pub fn check(mut self, lines: &str) -> Service {
         self.check = Some(lines.to_owned());
+        self
+    }
+
+    /// More `key = value` lines of the service's table (`announce_med = 50`, `flags = [...]`).
+    pub fn keys(mut self, lines: &str) -> Service {
+        self.keys.push_str(lines.trim_end());
+        self.keys.push('\n');
         self
     }
 
@@ -88,7 +97,8 @@ impl Service {
         })
     }
 
-    fn toml(&self) -> String {
+    /// The `[[service]]` table.
+    pub(crate) fn toml(&self) -> String {
         let mut t = format!(
             "\n[[service]]\nproto = \"{}\"\nvip = \"{}\"\nport = {}\nscheduler = \"{}\"\npersistence = {}\n",
             self.proto, self.vip, self.port, self.scheduler, self.persistence
@@ -97,6 +107,7 @@ impl Service {
             let quoted: Vec<String> = self.laddrs.iter().map(|a| format!("\"{a}\"")).collect();
             let _ = writeln!(t, "laddrs = [{}]", quoted.join(", "));
         }
+        t += &self.keys;
         if let Some(check) = &self.check {
             let _ = writeln!(t, "\n[service.check]\n{}", check.trim_end());
         }

@@ -36,6 +36,9 @@
 //! direct segment ([`DIRECTOR_DIRECT`]) with a route to each real; without it the reals are
 //! reachable only through the dataplane.
 //!
+//! [`geo::GeoLab`] is a second topology: a BGP router with ECMP in front of two
+//! directors (rvsd and BIRD each) and shared DR reals, for scaled-out and geo tests.
+//!
 //! Everything is named with the process id (and a per-lab tag) and removed when the
 //! [`Lab`] is dropped, on failure too. One lab runs at a time on the machine (a lock on a
 //! file in the temporary directory, whichever process holds it): busy-polling workers of
@@ -43,10 +46,12 @@
 //! `scripts/setup` installs.
 
 pub mod addr;
+mod bird;
 mod client;
 mod cmd;
 pub mod compare;
 mod config;
+pub mod geo;
 mod lock;
 mod mgmt;
 mod probe;
@@ -54,6 +59,7 @@ mod rvsd;
 pub mod scripts;
 mod topology;
 
+pub use bird::Bird;
 pub use client::spread;
 pub use cmd::{must, preflight, run};
 pub use config::{Pmd, Service};

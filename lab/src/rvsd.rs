@@ -28,8 +28,14 @@ impl Rvsd {
     /// Starts the rvsd binary `bin` in the director's namespace with `config`, without
     /// hugepages, and waits for its "running" line.
     pub fn start(lab: &Lab, bin: &Path, config: &Path) -> Rvsd {
+        Rvsd::start_in(&lab.ns("d"), bin, config)
+    }
+
+    /// [`Rvsd::start`] in namespace `ns`. Several may run at once (`--no-huge` implies
+    /// `--no-shconf`: no shared DPDK runtime files).
+    pub fn start_in(ns: &str, bin: &Path, config: &Path) -> Rvsd {
         let mut child = Command::new("ip")
-            .args(["netns", "exec", &lab.ns("d")])
+            .args(["netns", "exec", ns])
             .arg(bin)
             .arg("--config")
             .arg(config)
@@ -86,6 +92,13 @@ impl Rvsd {
     pub fn log(&mut self) -> String {
         self.log.extend(self.stderr.try_iter());
         self.log.join("\n")
+    }
+
+    /// SIGKILL: the director dies without withdrawing anything; its kernel mirror goes
+    /// with it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM, then the JSON report it prints.

@@ -84,3 +84,26 @@ while True:
     outer = raw.recv(65535)
     os.write(tun, outer[(outer[0] & 0x0F) * 4:])
 "#;
+
+/// Line echo server of a real: `real_echo.py NAME PORT` answers every line of a
+/// connection with `NAME LINE`, for as long as the client keeps it open: long-lived
+/// connections whose every exchange says which real holds them.
+pub const ECHO_SERVER: &str = r#"
+import os, socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+def serve(conn):
+    with conn, conn.makefile("rb") as lines:
+        for line in lines:
+            conn.sendall(name.encode() + b" " + line)
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", port))
+s.listen(128)
+while True:
+    conn, _ = s.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"#;

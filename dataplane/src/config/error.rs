@@ -146,6 +146,12 @@ pub enum Problem {
     /// `[announce] file` is empty.
     #[error("file must name the file of VIP routes")]
     EmptyAnnounceFile,
+    /// `announce_prepend` above the limit.
+    #[error("announce_prepend must be at most {0}")]
+    PrependTooLong(u8),
+    /// A service prepends its AS but `[announce]` names no `asn`.
+    #[error("announce_prepend needs the director's AS number: [announce] asn")]
+    PrependWithoutAsn,
     /// A BGP community that is not `AS:VALUE` with both 0..=65535.
     #[error("community {0:?} must be AS:VALUE, each 0..=65535")]
     BadCommunity(String),

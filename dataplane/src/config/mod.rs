@@ -257,6 +257,8 @@ pub struct AnnounceConfig {
     pub file: PathBuf,
     /// Run after each rewrite (e.g. `["birdc", "configure"]`); empty: nothing is run.
     pub reload: Vec<String>,
+    /// The director's own AS number, which `announce_prepend` repeats on a VIP's path.
+    pub asn: Option<u32>,
 }
 
 impl AnnounceConfig {
@@ -302,6 +304,9 @@ pub struct ServiceConfig {
     pub announce: bool,
     /// BGP MED on the VIP's route (site preference).
     pub announce_med: Option<u32>,
+    /// How many times the VIP's route carries `[announce] asn` prepended to its AS path
+    /// (site preference across ASes); 0: none.
+    pub announce_prepend: u8,
     /// BGP communities on the VIP's route, as (AS, value).
     pub announce_communities: Vec<(u16, u16)>,
     /// `[service.check]`: the health check of the service's reals.

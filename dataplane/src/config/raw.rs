@@ -115,6 +115,7 @@ pub(super) struct RawAnnounce {
     pub file: SStr,
     #[serde(default)]
     pub reload: Vec<String>,
+    pub asn: Option<u32>,
 }
 
 /// `[[service]]`.
@@ -133,6 +134,7 @@ pub(super) struct RawService {
     pub laddrs: Vec<SStr>,
     pub announce: Option<bool>,
     pub announce_med: Option<u32>,
+    pub announce_prepend: Option<Spanned<u8>>,
     #[serde(default)]
     pub announce_communities: Vec<SStr>,
     #[serde(default)]

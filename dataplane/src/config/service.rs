@@ -13,6 +13,9 @@ use super::validate::Checker;
 use super::write::forward_name;
 use super::{RealConfig, ServiceConfig};
 
+/// The most times a service's route may repeat the director's AS (`announce_prepend`).
+const MAX_PREPEND: u8 = 16;
+
 /// Forward mode names as the file spells them.
 const FORWARDS: [(&str, ForwardMode); 4] = [
     ("nat", ForwardMode::Nat),
@@ -79,6 +82,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         reals: Vec::with_capacity(s.real.len()),
         announce: s.announce.unwrap_or(true),
         announce_med: s.announce_med,
+        announce_prepend: 0,
         announce_communities: Vec::with_capacity(s.announce_communities.len()),
         check: None,
     };
@@ -118,6 +122,12 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
             return Err(ck.err(l.span(), &context, Problem::DuplicateLaddr(laddr)));
         }
         svc.laddrs.push(laddr);
+    }
+    if let Some(p) = &s.announce_prepend {
+        if *p.get_ref() > MAX_PREPEND {
+            return Err(ck.err(p.span(), &context, Problem::PrependTooLong(MAX_PREPEND)));
+        }
+        svc.announce_prepend = *p.get_ref();
     }
     for c in &s.announce_communities {
         let community = parse_community(c.get_ref()).ok_or_else(|| {

@@ -566,6 +566,29 @@ fn service_refusals() {
 }
 
 #[test]
+fn as_path_prepend_needs_the_directors_asn() {
+    let announce = "[announce]\nfile = \"v.conf\"\n";
+    let text = format!(
+        "{announce}{}",
+        svc("10.0.0.1", 80, "announce_prepend = 2\n")
+    );
+    assert_eq!(problem(&text), (Problem::PrependWithoutAsn, 7));
+    let text = format!(
+        "{announce}asn = 65002\n{}",
+        svc("10.0.0.1", 80, "announce_prepend = 17\n")
+    );
+    assert_eq!(problem(&text), (Problem::PrependTooLong(16), 8));
+    let text = format!(
+        "{announce}asn = 65002\n{}",
+        svc("10.0.0.1", 80, "announce_prepend = 2\n")
+    );
+    let c = Config::parse(&text, "t").unwrap();
+    assert_eq!(c.announce.as_ref().and_then(|a| a.asn), Some(65002));
+    assert_eq!(c.services[0].announce_prepend, 2);
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+}
+
+#[test]
 fn service_acceptances() {
     // tun may cross families; port 0 with persistence; weight 65535 and 0; upper without lower.
     let text = svc(

@@ -94,6 +94,16 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
     let (ports, names) = ports(&raw.port, ck)?;
     let routes = routes(&raw.route, &names, ck)?;
     let neighbors = neighbors(&raw.neighbor, &names, ck)?;
+    let announce = raw.announce.as_ref().map(|a| announce(a, ck)).transpose()?;
+    if announce.as_ref().and_then(|a| a.asn).is_none() {
+        let prepending = raw
+            .service
+            .iter()
+            .filter_map(|s| s.announce_prepend.as_ref());
+        if let Some(p) = prepending.into_iter().find(|p| *p.get_ref() > 0) {
+            return Err(ck.err(p.span(), "service: ", Problem::PrependWithoutAsn));
+        }
+    }
     Ok(Config {
         dataplane,
         dpdk: DpdkConfig {
@@ -105,7 +115,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         timeouts: timeouts(&raw.timeouts, ck)?,
         behaviour: behaviour(&raw.behaviour, ck)?,
         ctl: ctl(&raw.ctl, ck)?,
-        announce: raw.announce.as_ref().map(|a| announce(a, ck)).transpose()?,
+        announce,
         services: service::services(&raw.service, ck)?,
     })
 }
@@ -327,6 +337,7 @@ fn announce(raw: &RawAnnounce, ck: &Checker<'_>) -> Result<AnnounceConfig, Confi
     Ok(AnnounceConfig {
         file: PathBuf::from(raw.file.get_ref()),
         reload: raw.reload.clone(),
+        asn: raw.asn,
     })
 }
 

@@ -74,6 +74,9 @@ pub fn to_toml(config: &Config) -> String {
         let _ = writeln!(w, "\n[announce]");
         let _ = writeln!(w, "file = {}", quote(&a.file.display().to_string()));
         let _ = writeln!(w, "reload = {}", strings(&a.reload));
+        if let Some(asn) = a.asn {
+            let _ = writeln!(w, "asn = {asn}");
+        }
     }
     for s in &config.services {
         service(w, s);
@@ -100,6 +103,9 @@ fn service(w: &mut String, s: &ServiceConfig) {
     let _ = writeln!(w, "announce = {}", s.announce);
     if let Some(med) = s.announce_med {
         let _ = writeln!(w, "announce_med = {med}");
+    }
+    if s.announce_prepend > 0 {
+        let _ = writeln!(w, "announce_prepend = {}", s.announce_prepend);
     }
     let communities: Vec<String> = s
         .announce_communities

@@ -18,8 +18,10 @@
 //!
 //! A VIP is announced while one of its services that may be announced
 //! (`announce = true`, the default) has a real that takes connections (available and of
-//! non-zero weight, as health checks leave it; a sorry server does not count). A service's `announce_med` and `announce_communities` go on its
-//! VIP's route (the first such service of the VIP sets them). Every change is logged;
+//! non-zero weight, as health checks leave it; a sorry server does not count). A
+//! service's `announce_med`, `announce_communities` and `announce_prepend` (`[announce]
+//! asn` repeated that many times at the head of the AS path) go on its VIP's route (the
+//! first such service of the VIP sets them). Every change is logged;
 //! the files are replaced atomically (written beside, then renamed); on shutdown every
 //! route is withdrawn.
 
@@ -43,6 +45,8 @@ pub struct RouteAttrs {
     pub med: Option<u32>,
     /// Communities (AS, value).
     pub communities: Vec<(u16, u16)>,
+    /// AS numbers prepended to the path, in order.
+    pub prepend: Vec<u32>,
 }
 
 /// What the announcer did on an update.
@@ -94,7 +98,7 @@ impl Announcer {
     /// false); rewrite and reload only when that changed.
     pub fn update(&mut self, snap: &Snapshot, healthy: bool) -> Result<Transition, String> {
         let wanted = if healthy {
-            wanted(snap)
+            wanted(snap, self.config.asn)
         } else {
             BTreeMap::new()
         };
@@ -133,8 +137,9 @@ impl Announcer {
     }
 }
 
-/// Every VIP with a service that may be announced and has a real taking connections.
-pub fn wanted(snap: &Snapshot) -> BTreeMap<IpAddr, RouteAttrs> {
+/// Every VIP with a service that may be announced and has a real taking connections;
+/// `asn` is what `announce_prepend` repeats (configuration checks it is there when used).
+pub fn wanted(snap: &Snapshot, asn: Option<u32>) -> BTreeMap<IpAddr, RouteAttrs> {
     let mut out = BTreeMap::new();
     for svc in snap.services.list() {
         // A sorry server stands in while every real is down: it does not keep the VIP up.
@@ -147,6 +152,9 @@ pub fn wanted(snap: &Snapshot) -> BTreeMap<IpAddr, RouteAttrs> {
             out.entry(svc.vip.ip()).or_insert_with(|| RouteAttrs {
                 med: svc.config.announce_med,
                 communities: svc.config.announce_communities.clone(),
+                prepend: asn
+                    .map(|a| vec![a; usize::from(svc.config.announce_prepend)])
+                    .unwrap_or_default(),
             });
         }
     }
@@ -165,6 +173,9 @@ pub fn routes_text(routes: &BTreeMap<IpAddr, RouteAttrs>, v4: bool) -> String {
         }
         for (a, v) in &attrs.communities {
             let _ = write!(cmds, " bgp_community.add(({a},{v}));");
+        }
+        for asn in &attrs.prepend {
+            let _ = write!(cmds, " bgp_path.prepend({asn});");
         }
         if cmds.is_empty() {
             let _ = writeln!(text, "route {vip}/{len} blackhole;");
@@ -225,13 +236,15 @@ mod tests {
             RouteAttrs {
                 med: Some(100),
                 communities: vec![(65000, 1)],
+                prepend: vec![65001, 65001],
             },
         );
         routes.insert("10.0.0.101".parse().unwrap(), RouteAttrs::default());
         routes.insert("2001:db8::100".parse().unwrap(), RouteAttrs::default());
         let v4 = routes_text(&routes, true);
         assert!(v4.contains(
-            "route 10.0.0.100/32 blackhole { bgp_med = 100; bgp_community.add((65000,1)); };\n"
+            "route 10.0.0.100/32 blackhole { bgp_med = 100; bgp_community.add((65000,1)); \
+             bgp_path.prepend(65001); bgp_path.prepend(65001); };\n"
         ));
         assert!(v4.contains("route 10.0.0.101/32 blackhole;\n"));
         assert!(!v4.contains("2001:db8"));
@@ -250,6 +263,7 @@ mod tests {
                 "-c".into(),
                 format!("echo x >> {}", marker.display()),
             ],
+            asn: None,
         };
         assert_eq!(config.file6(), dir.join("vips6.conf"));
         let mut a = Announcer::new(config);

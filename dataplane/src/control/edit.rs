@@ -54,6 +54,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 reals: Vec::new(),
                 announce: true,
                 announce_med: None,
+                announce_prepend: 0,
                 announce_communities: Vec::new(),
                 check: None,
             };
