@@ -18,7 +18,7 @@ use super::raw::{
 use super::{
     service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
     NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS,
-    DEFAULT_SOCKET, DEFAULT_WORKERS,
+    DEFAULT_SOCKET, DEFAULT_WORKERS, DEFAULT_IDLE_MAX_US, IdlePolicy,
 };
 
 /// The file being validated: turns spans into positioned errors.
@@ -119,10 +119,25 @@ fn dataplane(raw: &RawDataplane, ck: &Checker<'_>) -> Result<DataplaneConfig, Co
         context,
         "conn_capacity",
     )?;
+    let max_sleep_us = positive(
+        ck,
+        &raw.idle_max_us,
+        DEFAULT_IDLE_MAX_US,
+        context,
+        "idle_max_us",
+    )?;
+    let idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("busy", _)) => IdlePolicy::Busy,
+        Some(("backoff", _)) => IdlePolicy::Backoff { max_sleep_us },
+        Some((other, span)) => {
+            return Err(ck.err(span, context, Problem::UnknownIdle(other.to_owned())))
+        }
+    };
     Ok(DataplaneConfig {
         workers: positive(ck, &raw.workers, DEFAULT_WORKERS, context, "workers")?,
         // u32 always fits in usize on the 32- and 64-bit targets rvs supports.
         conn_capacity: capacity as usize,
+        idle,
     })
 }
 
