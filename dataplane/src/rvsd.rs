@@ -102,6 +102,7 @@ fn run_live(args: &Args) -> ExitCode {
         no_huge: args.no_huge,
         run_for,
         seed: args.seed,
+        stop: None,
         control_file: Some(args.config.clone()),
     };
     match live::run(&config, &options) {

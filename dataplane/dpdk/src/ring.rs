@@ -167,14 +167,20 @@ pub struct DeviceQueue {
     pub tx: Consumer,
 }
 
-/// Create an ethernet device named `name` (it must start with `net_ring`) with `queues`
-/// receive and transmit queues, each over its own SPSC ring of `capacity` mbufs, and
-/// return the program's end of each queue. Unlike a `net_ring` vdev, whose queues loop
-/// back, the program sits between transmit and receive.
+/// Create an ethernet device named `net_ring_{name}` (the driver adds the prefix) with
+/// `queues` receive and transmit queues, each over its own SPSC ring of `capacity`
+/// mbufs, and return the device's name and the program's end of each queue. Unlike a
+/// `net_ring` vdev, whose queues loop back, the program sits between transmit and
+/// receive.
 ///
 /// The device exists until the process ends (DPDK has no call that destroys it while
 /// leaving the rings to their owner), so its ends of the rings are kept as long.
-pub fn device(eal: &Eal, name: &str, queues: u16, capacity: u32) -> Result<Vec<DeviceQueue>> {
+pub fn device(
+    eal: &Eal,
+    name: &str,
+    queues: u16,
+    capacity: u32,
+) -> Result<(String, Vec<DeviceQueue>)> {
     let cname = CString::new(name).map_err(|_| Error::NulByte(name.to_owned()))?;
     let mut ours = Vec::with_capacity(usize::from(queues));
     let (mut rx_ptrs, mut tx_ptrs) = (Vec::new(), Vec::new());
@@ -211,5 +217,5 @@ pub fn device(eal: &Eal, name: &str, queues: u16, capacity: u32) -> Result<Vec<D
             reason: strerror(code),
         });
     }
-    Ok(ours)
+    Ok((format!("net_ring_{name}"), ours))
 }

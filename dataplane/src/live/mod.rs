@@ -65,6 +65,9 @@ pub struct LiveOptions {
     pub run_for: Option<Duration>,
     /// Seed for the local-port order; `None` takes one from the clock.
     pub seed: Option<u64>,
+    /// A flag the caller raises to stop the director, as a signal would (the
+    /// packets-per-second harness ends its run with it).
+    pub stop: Option<Arc<AtomicBool>>,
     /// Serve the control socket and answer SIGHUP with a reload of this file (rvsd);
     /// `None` runs without a control core (the packets-per-second harness).
     pub control_file: Option<PathBuf>,
@@ -76,7 +79,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     // link waits) raises the stop flag, and the director then stops in order, ports
     // stopped and closed, instead of dying with devices configured (af_xdp leaves its
     // XDP program on the interface).
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = options.stop.clone().unwrap_or_default();
     install_signals(&stop)?;
     let eal = init_eal(config, options, 0)?;
     run_with(&eal, &stop, config, options)
@@ -97,7 +100,7 @@ pub fn init_eal(config: &Config, options: &LiveOptions, extra_mbufs: u32) -> Res
 /// Run a live director as [`run`] does, on an EAL the caller started with [`init_eal`]
 /// (and on which it may have created devices the configuration names).
 pub fn run_on(eal: &Eal, config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveError> {
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = options.stop.clone().unwrap_or_default();
     install_signals(&stop)?;
     run_with(eal, &stop, config, options)
 }
