@@ -29,6 +29,10 @@ const WARMUP_LIMIT: Duration = Duration::from_secs(300);
 /// Time left for frames in flight to come back before the idle measurement.
 const DRAIN: Duration = Duration::from_millis(300);
 
+/// How long a lane may get nothing back, with its receive ring empty, before the feeder
+/// takes it that the director dropped its frames and adds new ones.
+const STALL: Duration = Duration::from_millis(50);
+
 /// What the feeder does, in order.
 #[derive(Clone, Copy, Debug)]
 pub struct Schedule {
@@ -72,6 +76,8 @@ struct Lane {
     next: usize,
     /// Frames back since the window opened.
     back: u64,
+    /// Since when nothing came back while the receive ring was empty.
+    stalled_since: Option<Instant>,
 }
 
 impl Lane {
@@ -118,6 +124,7 @@ impl Feeder {
                 next_syn: 0,
                 next: 0,
                 back: 0,
+                stalled_since: None,
             })
             .collect();
         Self {
@@ -188,12 +195,18 @@ impl Feeder {
             let lane = &mut self.lanes[w];
             let n = lane.ends.tx.dequeue_burst(&mut self.burst, BURST);
             if n == 0 {
-                // Frames the director dropped do not come back: keep the lane supplied.
+                // Frames the director dropped do not come back: when the lane has run
+                // dry for a while, supply it again.
                 if feeding && lane.ends.rx.is_empty() {
-                    self.top_up(w, BURST, warming);
+                    let since = *lane.stalled_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > STALL {
+                        lane.stalled_since = None;
+                        self.top_up(w, BURST, warming);
+                    }
                 }
                 continue;
             }
+            lane.stalled_since = None;
             lane.back += n as u64;
             if !feeding {
                 self.burst.clear();
