@@ -110,7 +110,9 @@ impl Reta {
         let size = size.max(1).next_power_of_two();
         let queues = queues.max(1);
         Self {
-            entries: (0..size).map(|i| (i % usize::from(queues)) as u16).collect(),
+            entries: (0..size)
+                .map(|i| (i % usize::from(queues)) as u16)
+                .collect(),
         }
     }
 
@@ -130,13 +132,8 @@ pub fn forward_owner(reta: &Reta, client: (IpAddr, u16), vip: (IpAddr, u16)) -> 
 /// FULLNAT reply's queue that the local port contributes.
 pub fn port_class(port: u16, workers: u16) -> u16 {
     let mask = u32::from(workers.max(1).next_power_of_two() - 1);
-    let alone = tuple(
-        IpAddr::from([0u8; 4]),
-        IpAddr::from([0u8; 4]),
-        0,
-        port,
-    )
-    .map_or(0, |(b, len)| toeplitz(&SYMMETRIC_KEY, &b[..len]));
+    let alone = tuple(IpAddr::from([0u8; 4]), IpAddr::from([0u8; 4]), 0, port)
+        .map_or(0, |(b, len)| toeplitz(&SYMMETRIC_KEY, &b[..len]));
     (alone & mask) as u16
 }
 
@@ -157,9 +154,9 @@ mod tests {
 
     /// The key of Microsoft's RSS verification suite.
     const MS_KEY: [u8; 40] = [
-        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
-        0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
-        0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
     ];
 
     #[test]
@@ -173,7 +170,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(toeplitz(&MS_KEY, &b[..8]), 0x323e_8fc2, "IPv4 only");
-        assert_eq!(toeplitz(&MS_KEY, &b[..len]), 0x51cc_c178, "IPv4 with TCP ports");
+        assert_eq!(
+            toeplitz(&MS_KEY, &b[..len]),
+            0x51cc_c178,
+            "IPv4 with TCP ports"
+        );
         // 199.92.111.2:14230 -> 65.69.140.83:4739.
         let (b, len) = tuple(
             Ipv4Addr::new(199, 92, 111, 2).into(),

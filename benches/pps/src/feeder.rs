@@ -147,7 +147,11 @@ impl Feeder {
         result
     }
 
-    fn run_schedule(&mut self, schedule: Schedule, stop: &AtomicBool) -> Result<FeedReport, String> {
+    fn run_schedule(
+        &mut self,
+        schedule: Schedule,
+        stop: &AtomicBool,
+    ) -> Result<FeedReport, String> {
         let mut report = FeedReport::default();
         let started = Instant::now();
         for w in 0..self.lanes.len() {

@@ -16,9 +16,9 @@ use super::raw::{
     RawTimeouts, SStr,
 };
 use super::{
-    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
-    NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS,
-    DEFAULT_SOCKET, DEFAULT_WORKERS, DEFAULT_IDLE_MAX_US, IdlePolicy,
+    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, IdlePolicy,
+    NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US,
+    DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
 
 /// The file being validated: turns spans into positioned errors.

@@ -88,7 +88,11 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
 /// Start the EAL as [`run`] does, with memory for `extra_mbufs` more buffers than the
 /// director's pool (a caller that creates devices and pools of its own before
 /// [`run_on`]).
-pub fn init_eal(config: &Config, options: &LiveOptions, extra_mbufs: u32) -> Result<Eal, LiveError> {
+pub fn init_eal(
+    config: &Config,
+    options: &LiveOptions,
+    extra_mbufs: u32,
+) -> Result<Eal, LiveError> {
     let workers = config.dataplane.workers;
     let mbufs = pool_size(config).saturating_add(extra_mbufs);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

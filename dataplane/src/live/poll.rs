@@ -320,12 +320,20 @@ mod tests {
     fn backoff_doubles_to_its_maximum_and_a_frame_resets_it() {
         let mut b = Backoff::new(IdlePolicy::Backoff { max_sleep_us: 20 }).unwrap();
         for _ in 0..IDLE_ROUNDS {
-            assert_eq!(micros(&mut b, 0), None, "spins through the first empty rounds");
+            assert_eq!(
+                micros(&mut b, 0),
+                None,
+                "spins through the first empty rounds"
+            );
         }
         let sleeps: Vec<_> = (0..7).map(|_| micros(&mut b, 0)).collect();
         let want = [1, 2, 4, 8, 16, 20, 20].map(Some);
         assert_eq!(sleeps, want);
         assert_eq!(micros(&mut b, 3), None, "a frame: back to polling");
-        assert_eq!(micros(&mut b, 0), None, "and the count of empty rounds starts again");
+        assert_eq!(
+            micros(&mut b, 0),
+            None,
+            "and the count of empty rounds starts again"
+        );
     }
 }
