@@ -94,7 +94,7 @@ pub fn init_eal(
     extra_mbufs: u32,
 ) -> Result<Eal, LiveError> {
     let workers = config.dataplane.workers;
-    let mbufs = pool_size(config).saturating_add(extra_mbufs);
+    let mbufs = pool_size(config, extra_mbufs);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
     eprintln!("rvsd: EAL arguments: {}", args.join(" "));
@@ -109,10 +109,11 @@ pub fn run_on(eal: &Eal, config: &Config, options: &LiveOptions) -> Result<LiveR
     run_with(eal, &stop, config, options)
 }
 
-/// Mbufs of the director's pool for `config`.
-fn pool_size(config: &Config) -> u32 {
+/// Mbufs of the director's pool for `config`, plus `extra` (the memory `init_eal` asks
+/// for covers buffers the caller's own pools hold).
+fn pool_size(config: &Config, extra: u32) -> u32 {
     let devices = config.ports.len() + config.kernel_mirrors().count();
-    plan::pool_mbufs(devices, config.dataplane.workers, 0)
+    plan::pool_mbufs(devices, config.dataplane.workers, extra as usize)
 }
 
 fn run_with(
@@ -122,7 +123,7 @@ fn run_with(
     options: &LiveOptions,
 ) -> Result<LiveReport, LiveError> {
     let workers = config.dataplane.workers;
-    let mbufs = pool_size(config);
+    let mbufs = pool_size(config, 0);
     let lcores = eal.worker_lcores();
     if lcores.len() < usize::from(workers) {
         return Err(LiveError::Lcores {
