@@ -21,6 +21,11 @@ fn main() {
             panic!("DPDK 22.11 or newer not found by pkg-config ({e}); install libdpdk-dev")
         });
 
+    // The ring driver's constructor (`rte_eth_from_rings`, for ring-backed test and
+    // benchmark devices) is called directly, so its library is linked, not only loaded
+    // as a plugin.
+    println!("cargo:rustc-link-lib=rte_net_ring");
+
     // The compile flags verbatim: they carry `-include rte_config.h` and `-march=...`,
     // which the pkg-config crate does not report, and without which the inline
     // functions in the DPDK headers do not compile.

@@ -29,6 +29,7 @@ pub mod replay;
 pub mod replay_io;
 pub mod rewrite;
 pub mod route;
+pub mod rss;
 pub mod rvsd;
 pub mod service;
 pub mod snapshot;

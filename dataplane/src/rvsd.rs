@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Serialize;
 
-use crate::config::Config;
+use crate::config::{Config, IdlePolicy};
 use crate::live::{self, LiveOptions};
 use crate::replay::{self, ReplayPlan};
 use crate::replay_io::ReplayInput;
@@ -37,15 +37,16 @@ pub struct Args {
     /// Live: stop after this many seconds instead of waiting for SIGINT/SIGTERM.
     #[arg(long, value_name = "SECONDS", conflicts_with = "replay")]
     pub duration: Option<f64>,
-    /// Live: an idle worker sleeps this many microseconds per round instead of
-    /// spinning (development machines shared with other work; 0 = spin).
+    /// Live: idle workers back off, sleeping up to this many microseconds between
+    /// polls, whatever `[dataplane] idle` says (development machines shared with other
+    /// work; 0 = as configured).
     #[arg(
         long,
         value_name = "MICROS",
         default_value_t = 0,
         conflicts_with = "replay"
     )]
-    pub idle_sleep_us: u64,
+    pub idle_sleep_us: u32,
 }
 
 /// Run rvsd with `args` (the program name first); the exit code says how it went.
@@ -77,13 +78,18 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// A live director until SIGINT/SIGTERM; prints the counters as JSON at the end.
 fn run_live(args: &Args) -> ExitCode {
-    let config = match Config::from_file(&args.config) {
+    let mut config = match Config::from_file(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rvsd: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if args.idle_sleep_us > 0 {
+        config.dataplane.idle = IdlePolicy::Backoff {
+            max_sleep_us: args.idle_sleep_us,
+        };
+    }
     let run_for = match args.duration.map(Duration::try_from_secs_f64) {
         None => None,
         Some(Ok(d)) => Some(d),
@@ -95,9 +101,8 @@ fn run_live(args: &Args) -> ExitCode {
     let options = LiveOptions {
         no_huge: args.no_huge,
         run_for,
-        idle_sleep: (args.idle_sleep_us > 0).then(|| Duration::from_micros(args.idle_sleep_us)),
         seed: args.seed,
-        preload: Vec::new(),
+        stop: None,
         control_file: Some(args.config.clone()),
     };
     match live::run(&config, &options) {

@@ -1,110 +1,183 @@
 //! rvs-pps: packets per second through rvsd's live pipeline, without a NIC.
 //!
-//! One `net_ring` port whose queues loop back (what a worker transmits on queue `w` it
-//! receives again on queue `w`), a DR service, and, preloaded at start, the frames of
-//! established client connections to the VIP: each worker is handed the flows it owns.
-//! DR rewrites only the Ethernet header (no TTL change), so every frame circulates until
-//! the run ends and each pass is a full trip through the pipeline: receive, parse, steer,
-//! connection lookup and TCP state, route, neighbour, L2 rewrite, transmit. The ring port
-//! has no checksum offload, so each pass also recomputes the TCP checksum in software.
+//! The director runs on a ring device (`net_ring`) whose queue `w` is a pair of rings
+//! that worker `w` receives from and transmits into; a feeder thread sits between them
+//! and keeps every receive ring supplied with the frames of the connections that worker
+//! owns, visited in random order (see `feeder` and `traffic`). Before the director, the
+//! same feeder measures the I/O floor on a second ring device: a bare receive-transmit
+//! loop per worker lcore, no rvs processing.
 //!
 //! ```text
-//! rvs-pps [--workers N] [--seconds S] [--flows F] [--frames-per-flow K] [--hugepages]
+//! rvs-pps [--mode nat|fullnat|dr|tun] [--workers N] [--flows F] [--seconds S]
+//!         [--inflight K] [--idle busy|backoff] [--idle-max-us U] [--idle-seconds I]
+//!         [--no-floor] [--hugepages]
 //! ```
-//! Prints per-worker and total Mpps, then rvsd's JSON report.
+//! Prints the floor, per-worker and total Mpps of the director, the idle CPU use, then
+//! rvsd's JSON report.
 
-use std::net::Ipv4Addr;
+mod feeder;
+mod floor;
+mod traffic;
+
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rvs_dataplane::checksum::fill_l4_checksum;
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::{Config, IdlePolicy, DEFAULT_IDLE_MAX_US};
 use rvs_dataplane::live::{self, LiveOptions, LiveReport};
-use rvs_dataplane::steer::owner_by_client;
-use rvs_dataplane::wire::parse_frame;
+use rvs_dpdk::{ring, Eal, Mempool};
 
-/// The VIP and port the preloaded flows go to.
-const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);
-const VPORT: u16 = 80;
-/// Frames a `net_ring` queue holds (a ring of 1024 slots keeps one free): more frames per
-/// worker would be refused at start.
-const RING_CAPACITY: usize = 1023;
+use feeder::{FeedReport, Feeder, Schedule};
+use traffic::{Mode, REAL, VIP, VPORT};
+
+/// The director's device (`net_ring_` and this) and the floor's.
+const LIVE_DEVICE: &str = "pps";
+const FLOOR_DEVICE: &str = "floor";
+/// Mbufs each of a device's rings holds.
+const RING_SLOTS: u32 = 1024;
+/// Most frames in flight per worker (they must fit one ring).
+const MAX_INFLIGHT: usize = 960;
+/// FULLNAT connections per local address and worker the harness plans for (a local
+/// address has 64512 ports, split between the workers).
+const PORTS_PER_LADDR: usize = 30_000;
 
 /// What to run.
 #[derive(Clone, Copy, Debug)]
 struct Params {
+    mode: Mode,
     workers: u16,
     seconds: f64,
     flows: usize,
-    frames_per_flow: usize,
+    inflight: usize,
+    idle: IdlePolicy,
+    idle_seconds: f64,
+    floor: bool,
     hugepages: bool,
 }
 
 impl Default for Params {
     fn default() -> Self {
         Self {
+            mode: Mode::Dr,
             workers: 1,
             seconds: 5.0,
             flows: 64,
-            frames_per_flow: 4,
+            inflight: 256,
+            idle: IdlePolicy::Busy,
+            idle_seconds: 2.0,
+            floor: true,
             hugepages: false,
         }
     }
 }
 
+const USAGE: &str = "usage: rvs-pps [--mode nat|fullnat|dr|tun] [--workers N] [--flows F] \
+    [--seconds S] [--inflight K] [--idle busy|backoff] [--idle-max-us U] [--idle-seconds I] \
+    [--no-floor] [--hugepages]";
+
 fn parse_args() -> Result<Params, String> {
     let mut p = Params::default();
+    let mut max_us = DEFAULT_IDLE_MAX_US;
+    let mut backoff = false;
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
-        if flag == "--hugepages" {
-            p.hugepages = true;
-            continue;
+        match flag.as_str() {
+            "--hugepages" => {
+                p.hugepages = true;
+                continue;
+            }
+            "--no-floor" => {
+                p.floor = false;
+                continue;
+            }
+            _ => {}
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
         let bad = format!("{flag}: bad value {value:?}");
         match flag.as_str() {
+            "--mode" => p.mode = Mode::parse(&value).ok_or(bad)?,
             "--workers" => p.workers = value.parse().map_err(|_| bad)?,
             "--seconds" => p.seconds = value.parse().map_err(|_| bad)?,
             "--flows" => p.flows = value.parse().map_err(|_| bad)?,
-            "--frames-per-flow" => p.frames_per_flow = value.parse().map_err(|_| bad)?,
+            "--inflight" => p.inflight = value.parse().map_err(|_| bad)?,
+            "--idle" => {
+                backoff = match value.as_str() {
+                    "busy" => false,
+                    "backoff" => true,
+                    _ => return Err(bad),
+                }
+            }
+            "--idle-max-us" => max_us = value.parse().map_err(|_| bad)?,
+            "--idle-seconds" => p.idle_seconds = value.parse().map_err(|_| bad)?,
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
-    if p.workers == 0
-        || p.flows == 0
-        || p.frames_per_flow == 0
-        || !p.seconds.is_finite()
-        || p.seconds <= 0.0
-    {
-        return Err("workers, flows, frames per flow and seconds must be positive".into());
+    if backoff {
+        p.idle = IdlePolicy::Backoff {
+            max_sleep_us: max_us.max(1),
+        };
     }
-    if p.flows.saturating_mul(p.frames_per_flow) > RING_CAPACITY {
-        return Err(format!(
-            "flows x frames per flow must fit a ring queue: at most {RING_CAPACITY}"
-        ));
+    let finite = |s: f64| s.is_finite() && s >= 0.0;
+    if p.workers == 0 || p.flows == 0 || !finite(p.seconds) || p.seconds == 0.0 {
+        return Err("workers, flows and seconds must be positive".into());
+    }
+    if !finite(p.idle_seconds) {
+        return Err("--idle-seconds must be a non-negative number".into());
+    }
+    if p.inflight == 0 || p.inflight > MAX_INFLIGHT {
+        return Err(format!("--inflight must be 1..={MAX_INFLIGHT}"));
     }
     Ok(p)
 }
 
-/// The director: one ring port, one DR service whose real is a static neighbour.
-fn config(workers: u16) -> Config {
+/// The director: one ring port, one service with one real in `p.mode`, a default route
+/// for NAT replies to clients, and enough FULLNAT local addresses for every connection.
+fn config(p: &Params) -> Config {
+    let laddrs: Vec<String> = (0..p.flows.div_ceil(PORTS_PER_LADDR).clamp(1, 250))
+        .map(|i| format!("\"10.0.1.{}\"", i + 1))
+        .collect();
+    let laddrs = if p.mode == Mode::FullNat {
+        format!("laddrs = [{}]", laddrs.join(", "))
+    } else {
+        String::new()
+    };
+    let idle = match p.idle {
+        IdlePolicy::Busy => "idle = \"busy\"".to_owned(),
+        IdlePolicy::Backoff { max_sleep_us } => {
+            format!("idle = \"backoff\"\nidle_max_us = {max_sleep_us}")
+        }
+    };
+    // Every connection may land on one worker; a little room for the director's own.
+    let capacity = p.flows + 4096;
     let text = format!(
         r#"
 [dataplane]
 workers = {workers}
-conn_capacity = 65536
+conn_capacity = {capacity}
+{idle}
 
 [dpdk]
 eal_args = ["--no-pci", "--no-telemetry"]
 
 [[port]]
 name = "ring0"
-device = "net_ring0"
+device = "net_ring_{LIVE_DEVICE}"
 mac = "02:00:00:00:00:01"
 addresses = ["10.0.0.1/24"]
 
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "ring0"
+
 [[neighbor]]
-ip = "10.0.0.50"
+ip = "10.0.0.254"
+mac = "02:00:00:00:00:02"
+port = "ring0"
+
+[[neighbor]]
+ip = "{REAL}"
 mac = "02:00:00:00:00:50"
 port = "ring0"
 
@@ -113,85 +186,67 @@ proto = "tcp"
 vip = "{VIP}"
 port = {VPORT}
 scheduler = "rr"
+{laddrs}
 [[service.real]]
-ip = "10.0.0.50"
-forward = "dr"
-"#
+ip = "{REAL}"
+forward = "{mode}"
+"#,
+        workers = p.workers,
+        mode = p.mode.name(),
     );
     Config::parse(&text, "rvs-pps.toml").expect("the harness's configuration is valid")
 }
 
-/// A 60-byte Ethernet frame: TCP from `client` to the VIP, checksums correct.
-fn frame(client: Ipv4Addr, sport: u16, syn: bool) -> Vec<u8> {
-    let mut f = vec![0u8; 60];
-    f[..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-    f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&40u16.to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 6;
-    ip[12..16].copy_from_slice(&client.octets());
-    ip[16..20].copy_from_slice(&VIP.octets());
-    let sum = ip
-        .chunks(2)
-        .fold(0u32, |s, w| s + u32::from(u16::from_be_bytes([w[0], w[1]])));
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let ck = !(((folded & 0xffff) + (folded >> 16)) as u16);
-    ip[10..12].copy_from_slice(&ck.to_be_bytes());
-    let tcp = &mut f[34..54];
-    tcp[0..2].copy_from_slice(&sport.to_be_bytes());
-    tcp[2..4].copy_from_slice(&VPORT.to_be_bytes());
-    tcp[4..8].copy_from_slice(&1u32.to_be_bytes());
-    tcp[12] = 5 << 4;
-    tcp[13] = if syn { 0x02 } else { 0x10 };
-    tcp[14..16].copy_from_slice(&64240u16.to_be_bytes());
-    let info = parse_frame(&f).expect("the harness builds valid frames");
-    fill_l4_checksum(&mut f, &info).expect("the harness builds valid frames");
-    f
+fn mpps(frames: u64, secs: f64) -> f64 {
+    frames as f64 / secs.max(f64::MIN_POSITIVE) / 1e6
 }
 
-/// `flows` connections per worker, each a SYN then `frames_per_flow - 1` ACKs, in the
-/// order the owning worker transmits them.
-fn traffic(p: &Params) -> Vec<(PortId, Vec<u8>)> {
-    let mut per_worker = vec![0usize; usize::from(p.workers)];
-    let mut frames = Vec::new();
-    let mut n: u32 = 0;
-    while per_worker.iter().any(|&c| c < p.flows) {
-        let client = Ipv4Addr::from(0x0a02_0000 + (n >> 10));
-        let sport = 10_000 + (n & 0x3ff) as u16;
-        n += 1;
-        let owner = usize::from(owner_by_client(client.into(), sport, p.workers));
-        if per_worker[owner] >= p.flows {
-            continue;
-        }
-        per_worker[owner] += 1;
-        frames.push((PortId(0), frame(client, sport, true)));
-        for _ in 1..p.frames_per_flow {
-            frames.push((PortId(0), frame(client, sport, false)));
-        }
+fn print_floor(floor: &FeedReport) {
+    for (w, &n) in floor.per_worker.iter().enumerate() {
+        println!("floor worker {w}: {:.2} Mpps", mpps(n, floor.load_secs));
     }
-    frames
+    println!(
+        "floor {:.2} Mpps (bare rx/tx loop, same device, feeder and burst)",
+        floor.total_mpps()
+    );
 }
 
-fn print(report: &LiveReport) {
-    let secs = report.elapsed_seconds.max(f64::MIN_POSITIVE);
-    println!("worker  lcore  packets        Mpps   dropped");
-    let mut total = 0.0;
-    for w in &report.workers {
-        let mpps = w.counters.received.packets as f64 / secs / 1e6;
-        total += mpps;
-        let dropped: u64 = w.counters.dropped.values().sum();
+fn print_live(p: &Params, feed: &FeedReport, report: &LiveReport) {
+    if feed.warmup_secs > 0.0 {
         println!(
-            "{:>6}  {:>5}  {:>12}  {:>6.2}  {:>8}",
-            w.worker, w.lcore, w.counters.received.packets, mpps, dropped
+            "warm-up: {} connections opened in {:.2} s{}",
+            p.flows,
+            feed.warmup_secs,
+            if p.mode.has_replies() {
+                format!(", {} replies learned", feed.learned)
+            } else {
+                String::new()
+            }
         );
     }
-    println!("total {total:.2} Mpps over {secs:.2} s");
-    match serde_json::to_string_pretty(report) {
-        Ok(json) => println!("{json}"),
-        Err(e) => eprintln!("rvs-pps: printing the report: {e}"),
+    println!("worker  lcore  packets        Mpps   dropped");
+    for (w, &n) in feed.per_worker.iter().enumerate() {
+        let (lcore, dropped) = report
+            .workers
+            .get(w)
+            .map(|r| (r.lcore, r.counters.dropped.values().sum::<u64>()))
+            .unwrap_or_default();
+        println!(
+            "{w:>6}  {lcore:>5}  {n:>12}  {:>6.2}  {dropped:>8}",
+            mpps(n, feed.load_secs)
+        );
+    }
+    println!(
+        "total {:.2} Mpps over {:.2} s",
+        feed.total_mpps(),
+        feed.load_secs
+    );
+    if let Some(cpu) = feed.idle_cpu {
+        println!(
+            "idle ({}): {:.1}% of one CPU for the whole process, no traffic",
+            p.idle,
+            cpu * 100.0
+        );
     }
 }
 
@@ -200,28 +255,92 @@ fn main() -> ExitCode {
         Ok(p) => p,
         Err(e) => {
             eprintln!("rvs-pps: {e}");
-            eprintln!(
-                "usage: rvs-pps [--workers N] [--seconds S] [--flows F] [--frames-per-flow K] [--hugepages]"
-            );
+            eprintln!("{USAGE}");
             return ExitCode::from(2);
         }
     };
-    let options = LiveOptions {
-        no_huge: !p.hugepages,
-        run_for: Some(Duration::from_secs_f64(p.seconds)),
-        idle_sleep: None,
-        seed: Some(1),
-        preload: traffic(&p),
-        control_file: None,
-    };
-    match live::run(&config(p.workers), &options) {
-        Ok(report) => {
-            print(&report);
-            ExitCode::SUCCESS
-        }
+    match run(&p) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rvs-pps: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(p: &Params) -> Result<(), String> {
+    let config = config(p);
+    let options = LiveOptions {
+        no_huge: !p.hugepages,
+        run_for: None,
+        seed: Some(1),
+        stop: Some(Arc::new(AtomicBool::new(false))),
+        control_file: None,
+    };
+    let queues = p.workers;
+    // Per device and worker: a full receive ring of the feeder's frames at most.
+    let feed_mbufs = 2 * u32::from(queues) * RING_SLOTS;
+    let eal = live::init_eal(&config, &options, feed_mbufs).map_err(|e| e.to_string())?;
+    let pool = Mempool::new(&eal, "pps_feed", feed_mbufs).map_err(|e| e.to_string())?;
+    let (_, live_queues) =
+        ring::device(&eal, LIVE_DEVICE, queues, RING_SLOTS).map_err(|e| e.to_string())?;
+    println!(
+        "rvs-pps: mode {}, {} worker(s), {} connections in random order, {} frames in flight per worker, idle {}",
+        p.mode.name(),
+        p.workers,
+        p.flows,
+        p.inflight,
+        p.idle
+    );
+    let mut traffic = traffic::build(p.mode, p.flows, p.workers, 1);
+    let load = Duration::from_secs_f64(p.seconds);
+    if p.floor {
+        traffic = floor(&eal, &pool, p, traffic, load)?;
+    }
+    let mut feeder = Feeder::new(pool, live_queues, traffic, p.inflight);
+    let schedule = Schedule {
+        warmup: true,
+        load,
+        idle: (p.idle_seconds > 0.0).then(|| Duration::from_secs_f64(p.idle_seconds)),
+    };
+    let stop = options.stop.clone().unwrap_or_default();
+    let feeding = std::thread::spawn(move || feeder.run(schedule, &stop));
+    let report = live::run_on(&eal, &config, &options);
+    let feed = feeding
+        .join()
+        .map_err(|_| "the feeder panicked".to_owned())?;
+    let report = report.map_err(|e| e.to_string())?;
+    let feed = feed?;
+    print_live(p, &feed, &report);
+    match serde_json::to_string_pretty(&report) {
+        Ok(json) => println!("{json}"),
+        Err(e) => eprintln!("rvs-pps: printing the report: {e}"),
+    }
+    Ok(())
+}
+
+/// Measure the floor on its own device; gives the traffic back for the director's run.
+fn floor(
+    eal: &Eal,
+    pool: &Mempool,
+    p: &Params,
+    traffic: Vec<traffic::WorkerTraffic>,
+    load: Duration,
+) -> Result<Vec<traffic::WorkerTraffic>, String> {
+    let (device, queues) =
+        ring::device(eal, FLOOR_DEVICE, p.workers, RING_SLOTS).map_err(|e| e.to_string())?;
+    let lcores: Vec<u32> = eal
+        .worker_lcores()
+        .into_iter()
+        .take(usize::from(p.workers))
+        .collect();
+    let mut feeder = Feeder::new(pool.clone(), queues, traffic, p.inflight);
+    let schedule = Schedule {
+        warmup: false,
+        load,
+        idle: None,
+    };
+    let report = floor::run(eal, pool, &device, &lcores, &mut feeder, schedule)?;
+    print_floor(&report);
+    Ok(feeder.into_traffic())
 }

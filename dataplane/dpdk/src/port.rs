@@ -142,6 +142,11 @@ pub struct PortInfo {
     pub max_tx_queues: u16,
     /// True when the device can hash IP + TCP/UDP flows to queues.
     pub rss: bool,
+    /// Entries of its RSS redirection table (0 without RSS).
+    pub reta_size: u16,
+    /// Bytes of its RSS hash key (0 when it does not say): a Toeplitz device takes the
+    /// symmetric key of this length.
+    pub hash_key_size: u8,
     /// The checksum offloads the device has.
     pub checksum_capa: ChecksumOffloads,
 }
@@ -291,6 +296,8 @@ fn dev_info(id: u16, name: &str) -> Result<(ffi::rte_eth_dev_info, PortInfo)> {
         max_rx_queues: raw.max_rx_queues,
         max_tx_queues: raw.max_tx_queues,
         rss: raw.flow_type_rss_offloads & rss_hf != 0,
+        reta_size: raw.reta_size,
+        hash_key_size: raw.hash_key_size,
         checksum_capa: ChecksumOffloads::from_capa(raw.rx_offload_capa, raw.tx_offload_capa),
     };
     Ok((raw, info))

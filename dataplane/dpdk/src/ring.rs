@@ -1,4 +1,5 @@
-//! Single-producer single-consumer rings of mbufs, for steering packets between workers.
+//! Single-producer single-consumer rings of mbufs, for steering packets between workers,
+//! and ethernet devices over such rings (for tests and benchmarks without a NIC).
 
 use std::ffi::{c_void, CString};
 use std::ptr::NonNull;
@@ -156,3 +157,65 @@ macro_rules! ring_end {
 }
 
 ring_end!(Producer, Consumer);
+
+/// The ends of a ring device's queue that the program holds: what it puts in `rx` the
+/// device receives on that queue; what the device transmits on that queue arrives in `tx`.
+pub struct DeviceQueue {
+    /// Frames put here are received on the queue.
+    pub rx: Producer,
+    /// Frames transmitted on the queue arrive here.
+    pub tx: Consumer,
+}
+
+/// Create an ethernet device named `net_ring_{name}` (the driver adds the prefix) with
+/// `queues` receive and transmit queues, each over its own SPSC ring of `capacity`
+/// mbufs, and return the device's name and the program's end of each queue. Unlike a
+/// `net_ring` vdev, whose queues loop back, the program sits between transmit and
+/// receive.
+///
+/// The device exists until the process ends (DPDK has no call that destroys it while
+/// leaving the rings to their owner), so its ends of the rings are kept as long.
+pub fn device(
+    eal: &Eal,
+    name: &str,
+    queues: u16,
+    capacity: u32,
+) -> Result<(String, Vec<DeviceQueue>)> {
+    let cname = CString::new(name).map_err(|_| Error::NulByte(name.to_owned()))?;
+    let mut ours = Vec::with_capacity(usize::from(queues));
+    let (mut rx_ptrs, mut tx_ptrs) = (Vec::new(), Vec::new());
+    for q in 0..queues {
+        let (rx, device_rx) = spsc(eal, &format!("{name}_rx{q}"), capacity)?;
+        let (device_tx, tx) = spsc(eal, &format!("{name}_tx{q}"), capacity)?;
+        rx_ptrs.push(device_rx.ring.ptr.as_ptr());
+        tx_ptrs.push(device_tx.ring.ptr.as_ptr());
+        // The device's ends: never dropped, so the rings outlive the device.
+        std::mem::forget(device_rx);
+        std::mem::forget(device_tx);
+        ours.push(DeviceQueue { rx, tx });
+    }
+    let n = u32::from(queues);
+    // SAFETY: the EAL is initialised; the name is a valid C string DPDK copies; the two
+    // arrays hold `n` valid rings each, which stay allocated for the rest of the process
+    // (their device-side ends were forgotten above). The device receives from each rx
+    // ring (its only consumer) and transmits into each tx ring (its only producer).
+    let id = unsafe {
+        ffi::rte_eth_from_rings(
+            cname.as_ptr(),
+            rx_ptrs.as_ptr(),
+            n,
+            tx_ptrs.as_ptr(),
+            n,
+            eal.socket_id(),
+        )
+    };
+    if id < 0 {
+        let code = errno();
+        return Err(Error::Ring {
+            name: name.to_owned(),
+            code,
+            reason: strerror(code),
+        });
+    }
+    Ok((format!("net_ring_{name}"), ours))
+}

@@ -204,6 +204,10 @@ fn null_port(eal: &Eal, pool: &Mempool) {
         port.rss(),
         port.offloads()
     );
+    // The capability query RSS-aligned ownership would start from: net_null has RSS
+    // with a 128-entry redirection table.
+    assert!(port.info().rss && port.rss());
+    assert_eq!(port.info().reta_size, 128);
     port.start().expect("start");
     assert!(port.link().expect("link").up);
     port.mac().expect("mac");

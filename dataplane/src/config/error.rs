@@ -252,6 +252,9 @@ pub enum Problem {
     /// Not one of nat, fullnat, dr, tun.
     #[error("unknown forward mode {0:?} (expected \"nat\", \"fullnat\", \"dr\" or \"tun\")")]
     UnknownForward(String),
+    /// An `idle` policy other than busy and backoff.
+    #[error("unknown idle policy {0:?} (expected \"busy\" or \"backoff\")")]
+    UnknownIdle(String),
     /// Two reals with one address and port in a service.
     #[error("duplicate real (first at line {first_line})")]
     DuplicateReal {

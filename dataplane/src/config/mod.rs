@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `dataplane.workers` | [`DEFAULT_WORKERS`] |
 //! | `dataplane.conn_capacity` | [`DEFAULT_CONN_CAPACITY`] |
+//! | `dataplane.idle`, `dataplane.idle_max_us` | `busy`, [`DEFAULT_IDLE_MAX_US`] |
 //! | `dpdk.eal_args`, `port.addresses`, routes, neighbours, services | empty |
 //! | `port.mac` | none: the device's own MAC |
 //! | `timeouts` | IPVS's: tcp 900, tcpfin 120, udp 300 |
@@ -95,6 +96,8 @@ pub use write::{flag_names, forward_name, to_toml};
 pub const DEFAULT_WORKERS: u16 = 1;
 /// Default connections per worker.
 pub const DEFAULT_CONN_CAPACITY: u32 = 1 << 20;
+/// Longest sleep of an idle worker under `idle = "backoff"`, in microseconds.
+pub const DEFAULT_IDLE_MAX_US: u32 = 100;
 /// Default control socket path.
 pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
 /// Default Prometheus endpoint (loopback).
@@ -144,6 +147,30 @@ pub struct DataplaneConfig {
     pub workers: u16,
     /// Connections per worker, preallocated (at least 1, at most `u32::MAX`).
     pub conn_capacity: usize,
+    /// What a worker does when its queues are empty.
+    pub idle: IdlePolicy,
+}
+
+/// `[dataplane] idle`: what a worker does when its queues are empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdlePolicy {
+    /// `"busy"`: poll without pause (a whole core per worker, the lowest latency).
+    Busy,
+    /// `"backoff"`: after a run of empty polls, sleep between polls, doubling the sleep
+    /// from 1 µs up to `max_sleep_us` while nothing arrives; the first frame resets it.
+    Backoff {
+        /// The longest sleep (`idle_max_us`), at least 1.
+        max_sleep_us: u32,
+    },
+}
+
+impl std::fmt::Display for IdlePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdlePolicy::Busy => f.write_str("busy"),
+            IdlePolicy::Backoff { .. } => f.write_str("backoff"),
+        }
+    }
 }
 
 /// `[dpdk]`.

@@ -40,6 +40,8 @@ pub(super) struct RawConfig {
 pub(super) struct RawDataplane {
     pub workers: Option<Spanned<u16>>,
     pub conn_capacity: Option<Spanned<u32>>,
+    pub idle: Option<SStr>,
+    pub idle_max_us: Option<Spanned<u32>>,
 }
 
 /// `[dpdk]`.

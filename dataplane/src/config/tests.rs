@@ -235,6 +235,7 @@ fn an_empty_file_takes_the_defaults() {
     let c = Config::parse("", "empty.toml").unwrap();
     assert_eq!(c.dataplane.workers, DEFAULT_WORKERS);
     assert_eq!(c.dataplane.conn_capacity, DEFAULT_CONN_CAPACITY as usize);
+    assert_eq!(c.dataplane.idle, IdlePolicy::Busy);
     assert_eq!(
         c.timeouts,
         Timeouts {
@@ -342,6 +343,9 @@ const PORTS: &str = "[[port]]\nname = \"wan0\"\ndevice = \"x\"\naddresses = [\"1
 fn top_level_refusals() {
     let cases: Vec<(String, Problem, usize)> = vec![
         ("[dataplane]\nconn_capacity = 0\n".into(), Problem::Zero("conn_capacity"), 2),
+        ("[dataplane]\nidle = \"sleep\"\n".into(), Problem::UnknownIdle("sleep".into()), 2),
+        ("[dataplane]\nidle = \"backoff\"\nidle_max_us = 0\n".into(),
+            Problem::Zero("idle_max_us"), 3),
         ("[timeouts]\ntcp = 1\nudp = 0\n".into(), Problem::Zero("udp"), 3),
         ("[behaviour]\nexpire_nodest_conn = true\nconn_reuse_mode = 4\n".into(),
             Problem::BadConnReuseMode(4), 3),
@@ -682,4 +686,17 @@ fn ipv6_in_every_address_field() {
     assert_eq!(c.routes[0].via, Some(ip("fe80::1")));
     assert_eq!(c.neighbors[0].ip, ip("fe80::1"));
     assert_eq!(c.ctl.metrics.to_string(), "[::1]:9779");
+}
+
+#[test]
+fn idle_backoff_parses_and_is_written_back() {
+    let c = Config::parse("[dataplane]\nidle = \"backoff\"\n", "idle.toml").unwrap();
+    let default = IdlePolicy::Backoff {
+        max_sleep_us: DEFAULT_IDLE_MAX_US,
+    };
+    assert_eq!(c.dataplane.idle, default);
+    let text = "[dataplane]\nidle = \"backoff\"\nidle_max_us = 250\n";
+    let c = Config::parse(text, "idle.toml").unwrap();
+    assert_eq!(c.dataplane.idle, IdlePolicy::Backoff { max_sleep_us: 250 });
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
 }

@@ -16,9 +16,9 @@ use super::raw::{
     RawTimeouts, SStr,
 };
 use super::{
-    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
-    NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_METRICS,
-    DEFAULT_SOCKET, DEFAULT_WORKERS,
+    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, IdlePolicy,
+    NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US,
+    DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
 
 /// The file being validated: turns spans into positioned errors.
@@ -129,10 +129,25 @@ fn dataplane(raw: &RawDataplane, ck: &Checker<'_>) -> Result<DataplaneConfig, Co
         context,
         "conn_capacity",
     )?;
+    let max_sleep_us = positive(
+        ck,
+        &raw.idle_max_us,
+        DEFAULT_IDLE_MAX_US,
+        context,
+        "idle_max_us",
+    )?;
+    let idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("busy", _)) => IdlePolicy::Busy,
+        Some(("backoff", _)) => IdlePolicy::Backoff { max_sleep_us },
+        Some((other, span)) => {
+            return Err(ck.err(span, context, Problem::UnknownIdle(other.to_owned())))
+        }
+    };
     Ok(DataplaneConfig {
         workers: positive(ck, &raw.workers, DEFAULT_WORKERS, context, "workers")?,
         // u32 always fits in usize on the 32- and 64-bit targets rvs supports.
         conn_capacity: capacity as usize,
+        idle,
     })
 }
 

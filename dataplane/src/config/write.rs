@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use rvs_conntrack::{ForwardMode, Proto};
 
-use super::{CheckConfig, CheckKind, Config, OnFail, RealConfig, ServiceConfig};
+use super::{CheckConfig, CheckKind, Config, IdlePolicy, OnFail, RealConfig, ServiceConfig};
 use crate::wire::MacAddr;
 
 /// The configuration as TOML text.
@@ -23,6 +23,10 @@ pub fn to_toml(config: &Config) -> String {
     let _ = writeln!(w, "\n[dataplane]");
     let _ = writeln!(w, "workers = {}", config.dataplane.workers);
     let _ = writeln!(w, "conn_capacity = {}", config.dataplane.conn_capacity);
+    let _ = writeln!(w, "idle = {}", quote(&config.dataplane.idle.to_string()));
+    if let IdlePolicy::Backoff { max_sleep_us } = config.dataplane.idle {
+        let _ = writeln!(w, "idle_max_us = {max_sleep_us}");
+    }
     let _ = writeln!(w, "\n[dpdk]");
     let _ = writeln!(w, "eal_args = {}", strings(&config.dpdk.eal_args));
     for p in &config.ports {

@@ -85,12 +85,4 @@ pub enum LiveError {
         /// Its lcore.
         lcore: u32,
     },
-    /// A preloaded frame could not be put in an mbuf.
-    #[error("preloaded frame {frame}: {reason}")]
-    Preload {
-        /// Its index.
-        frame: usize,
-        /// Why.
-        reason: &'static str,
-    },
 }

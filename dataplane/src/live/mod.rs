@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rvs_dpdk::{ring, Eal, Mbuf, Mempool, Port};
+use rvs_dpdk::{ring, Eal, Mempool, Port};
 
 pub use buf::MbufBuf;
 pub use error::LiveError;
@@ -43,7 +43,7 @@ pub use report::{LiveReport, PortReport, WorkerReport};
 use self::core::{port_source, ControlCore};
 use io::{LiveIo, Outbox, PortTx};
 pub use poll::Published;
-use poll::{Clock, WorkerLoop};
+use poll::{Backoff, Clock, WorkerLoop};
 
 use crate::config::{Config, PortId};
 use crate::control::{Control, WorkerLink};
@@ -51,7 +51,6 @@ use crate::service::IdRegistry;
 use crate::snapshot::Snapshot;
 use crate::steer;
 use crate::update::Mailbox;
-use crate::wire::parse_frame;
 use crate::worker::Worker;
 
 /// How often the control core looks at the stop flag and the workers.
@@ -64,14 +63,11 @@ pub struct LiveOptions {
     pub no_huge: bool,
     /// Stop after this long instead of waiting for a signal.
     pub run_for: Option<Duration>,
-    /// An idle worker (no frame for 1024 rounds in a row) sleeps this long per round
-    /// instead of spinning: for development machines shared with other work.
-    pub idle_sleep: Option<Duration>,
     /// Seed for the local-port order; `None` takes one from the clock.
     pub seed: Option<u64>,
-    /// Frames transmitted once at start, each by the worker that owns it, on the given
-    /// port (the packets-per-second harness loops them through a ring device).
-    pub preload: Vec<(PortId, Vec<u8>)>,
+    /// A flag the caller raises to stop the director, as a signal would (the
+    /// packets-per-second harness ends its run with it).
+    pub stop: Option<Arc<AtomicBool>>,
     /// Serve the control socket and answer SIGHUP with a reload of this file (rvsd);
     /// `None` runs without a control core (the packets-per-second harness).
     pub control_file: Option<PathBuf>,
@@ -83,21 +79,57 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     // link waits) raises the stop flag, and the director then stops in order, ports
     // stopped and closed, instead of dying with devices configured (af_xdp leaves its
     // XDP program on the interface).
-    let stop = Arc::new(AtomicBool::new(false));
+    let stop = options.stop.clone().unwrap_or_default();
     install_signals(&stop)?;
+    let eal = init_eal(config, options, 0)?;
+    run_with(&eal, &stop, config, options)
+}
+
+/// Start the EAL as [`run`] does, with memory for `extra_mbufs` more buffers than the
+/// director's pool (a caller that creates devices and pools of its own before
+/// [`run_on`]).
+pub fn init_eal(
+    config: &Config,
+    options: &LiveOptions,
+    extra_mbufs: u32,
+) -> Result<Eal, LiveError> {
     let workers = config.dataplane.workers;
+    let mbufs = pool_size(config, extra_mbufs);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
+    eprintln!("rvsd: EAL arguments: {}", args.join(" "));
+    Eal::init(args).map_err(|source| LiveError::Eal { source })
+}
+
+/// Run a live director as [`run`] does, on an EAL the caller started with [`init_eal`]
+/// (and on which it may have created devices the configuration names).
+pub fn run_on(eal: &Eal, config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveError> {
+    let stop = options.stop.clone().unwrap_or_default();
+    install_signals(&stop)?;
+    run_with(eal, &stop, config, options)
+}
+
+/// Mbufs of the director's pool for `config`, plus `extra` (the memory `init_eal` asks
+/// for covers buffers the caller's own pools hold).
+fn pool_size(config: &Config, extra: u32) -> u32 {
     let devices = config.ports.len() + config.kernel_mirrors().count();
     let af_xdp = config
         .ports
         .iter()
         .filter(|p| p.device.starts_with("net_af_xdp"))
         .count();
-    let mbufs = plan::pool_mbufs(devices, workers, options.preload.len())
-        .saturating_add(plan::af_xdp_mbufs(af_xdp));
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
-    eprintln!("rvsd: EAL arguments: {}", args.join(" "));
-    let eal = Eal::init(args).map_err(|source| LiveError::Eal { source })?;
+    plan::pool_mbufs(devices, config.dataplane.workers, extra as usize)
+        .saturating_add(plan::af_xdp_mbufs(af_xdp))
+}
+
+fn run_with(
+    eal: &Eal,
+    stop: &Arc<AtomicBool>,
+    config: &Config,
+    options: &LiveOptions,
+) -> Result<LiveReport, LiveError> {
+    let workers = config.dataplane.workers;
+    let mbufs = pool_size(config, 0);
     let lcores = eal.worker_lcores();
     if lcores.len() < usize::from(workers) {
         return Err(LiveError::Lcores {
@@ -105,9 +137,9 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
             found: lcores.len(),
         });
     }
-    let pool = Mempool::new(&eal, "rvs_mbufs", mbufs)
+    let pool = Mempool::new(eal, "rvs_mbufs", mbufs)
         .map_err(|source| LiveError::Pool { mbufs, source })?;
-    let ports = ports::open(&eal, &pool, config)?;
+    let ports = ports::open(eal, &pool, config)?;
     let macs: Vec<_> = ports.iter().map(|p| p.mac().ok()).collect();
     let sw: Vec<_> = ports.iter().map(ports::needs_sw_checksum).collect();
     let mut ids = IdRegistry::default();
@@ -117,7 +149,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     // Signals raise `stop`; the workers run until `halt`, raised once the control core
     // has withdrawn what it announces (the withdrawal leaves through the workers).
     let halt = Arc::new(AtomicBool::new(false));
-    let loops = build_loops(&eal, &pool, &ports, &snap, &halt, seed, options)?;
+    let loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, config)?;
     let links: Vec<WorkerLink> = loops
         .iter()
         .enumerate()
@@ -176,7 +208,7 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
         &lcores[..usize::from(workers)]
     );
     let mut core = core;
-    let died = control(&stop, &running, started, options.run_for, core.as_mut());
+    let died = control(stop, &running, started, options.run_for, core.as_mut());
     if let Some(core) = core {
         core.stop();
     }
@@ -273,7 +305,7 @@ fn build_loops(
     snap: &Arc<Snapshot>,
     halt: &Arc<AtomicBool>,
     seed: u64,
-    options: &LiveOptions,
+    config: &Config,
 ) -> Result<Vec<WorkerLoop>, LiveError> {
     let workers = snap.workers;
     let dpdk = |what| move |source| LiveError::Dpdk { what, source };
@@ -289,7 +321,6 @@ fn build_loops(
             inboxes[usize::from(to)].push(c);
         }
     }
-    let mut preloads = preload(pool, snap, &options.preload)?;
     let clock = Clock::new(unix_ms(), eal.tsc_hz());
     let mut loops = Vec::with_capacity(usize::from(workers));
     for ((w, out), inbox) in (0..workers).zip(outboxes).zip(inboxes) {
@@ -320,36 +351,10 @@ fn build_loops(
             clock,
             stop: Arc::clone(halt),
             slot: Arc::new(Mutex::new(Published::default())),
-            preload: std::mem::take(&mut preloads[usize::from(w)]),
-            idle_sleep: options.idle_sleep,
+            backoff: Backoff::new(config.dataplane.idle),
         });
     }
     Ok(loops)
-}
-
-/// The preloaded frames in mbufs, per owning worker (frames nobody owns go to worker 0).
-fn preload(
-    pool: &Mempool,
-    snap: &Snapshot,
-    frames: &[(PortId, Vec<u8>)],
-) -> Result<Vec<Vec<(PortId, Mbuf)>>, LiveError> {
-    let mut per: Vec<Vec<(PortId, Mbuf)>> = (0..snap.workers).map(|_| Vec::new()).collect();
-    for (i, (port, frame)) in frames.iter().enumerate() {
-        let owner = parse_frame(frame)
-            .ok()
-            .and_then(|info| steer::owner(snap, &info))
-            .unwrap_or(0);
-        let mut m = pool.alloc().ok_or(LiveError::Preload {
-            frame: i,
-            reason: "the pool is out of mbufs",
-        })?;
-        m.set_frame(frame).map_err(|_| LiveError::Preload {
-            frame: i,
-            reason: "the frame does not fit an mbuf",
-        })?;
-        per[usize::from(owner)].push((*port, m));
-    }
-    Ok(per)
 }
 
 /// Worker `w`'s local-port seed.

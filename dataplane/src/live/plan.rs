@@ -24,7 +24,7 @@
 //!                                                         cache, rx burst, tx buffers, outboxes
 //!       + workers × (workers − 1) × RING_SIZE             full steering rings
 //!       + workers × NEIGH_QUEUE                           frames parked for ARP/ND
-//!       + extra                                           frames injected at start (pps harness)
+//!       + extra                                           the caller's own pools (pps harness's feeder; memory only)
 //!       + af_xdp ports × AF_XDP_HELD                      what net_af_xdp holds beyond its descriptors
 //! ```
 //! (`workers` queues per port is an upper bound: a device may have fewer.)
@@ -48,7 +48,7 @@ const MBUF_FOOTPRINT: u64 = 2560;
 /// DPDK memory beyond the pool (rings, device structures, heap), in MiB.
 const EAL_BASE_MB: u64 = 128;
 
-/// Mbufs the pool needs for `ports` ports, `workers` workers and `extra` injected frames.
+/// Mbufs the pool needs for `ports` ports, `workers` workers and `extra` more buffers.
 pub fn pool_mbufs(ports: usize, workers: u16, extra: usize) -> u32 {
     let (p, w) = (ports as u64, u64::from(workers));
     let burst = BURST as u64;

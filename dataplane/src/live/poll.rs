@@ -6,6 +6,14 @@
 //! advanced from the timestamp counter once per round and `tick`ed once per millisecond;
 //! counters are published every [`PUBLISH_MS`].
 //!
+//! With `[dataplane] idle = "backoff"` a worker whose polls keep coming back empty
+//! sleeps between them ([`Backoff`]): after [`IDLE_ROUNDS`] empty rounds in a row it
+//! sleeps 1 µs, then twice as long after each further empty round, up to `idle_max_us`;
+//! the first frame puts it back to busy polling. The kernel's timer slack (50 µs by
+//! default for normal threads) lengthens the short sleeps, so a frame arriving at an
+//! idle worker waits up to about `idle_max_us` + 50 µs, and the receive ring must hold
+//! what arrives meanwhile. Busy polling (`idle = "busy"`, the default) never sleeps.
+//!
 //! ARP replies and neighbour advertisements are learned by every worker, since each has
 //! its own neighbour table and its own parked frames: the worker that receives one also
 //! sends a copy to every other worker. Before the first round, worker 0 asks for every
@@ -23,7 +31,7 @@ use rvs_dpdk::{Mbuf, RxQueue};
 use super::buf::MbufBuf;
 use super::io::{IoCounters, LiveIo, Tag};
 use super::plan::BURST;
-use crate::config::PortId;
+use crate::config::{IdlePolicy, PortId};
 use crate::counters::WorkerCounters;
 use crate::duties::learn_neighbor;
 use crate::snapshot::Snapshot;
@@ -40,8 +48,46 @@ pub const PUBLISH_MS: u64 = 100;
 /// microseconds of work, so a listing never stalls forwarding).
 const DUMP_SLOTS_PER_ROUND: usize = 4096;
 
-/// Empty rounds in a row after which an idle worker sleeps (when sleeping is enabled).
-const IDLE_ROUNDS: u32 = 1024;
+/// Empty rounds in a row after which an idle worker starts sleeping (`idle = "backoff"`).
+pub const IDLE_ROUNDS: u32 = 1024;
+
+/// The idle back-off of one worker: how long to sleep after a poll round.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    empty_rounds: u32,
+    sleep_us: u32,
+    max_us: u32,
+}
+
+impl Backoff {
+    /// The back-off for `policy`; `None` for busy polling.
+    pub fn new(policy: IdlePolicy) -> Option<Self> {
+        match policy {
+            IdlePolicy::Busy => None,
+            IdlePolicy::Backoff { max_sleep_us } => Some(Self {
+                empty_rounds: 0,
+                sleep_us: 0,
+                max_us: max_sleep_us.max(1),
+            }),
+        }
+    }
+
+    /// After a round that received `got` frames: the pause to take before the next one.
+    #[inline]
+    pub fn after_round(&mut self, got: usize) -> Option<Duration> {
+        if got > 0 {
+            self.empty_rounds = 0;
+            self.sleep_us = 0;
+            return None;
+        }
+        if self.empty_rounds < IDLE_ROUNDS {
+            self.empty_rounds += 1;
+            return None;
+        }
+        self.sleep_us = self.sleep_us.saturating_mul(2).clamp(1, self.max_us);
+        Some(Duration::from_micros(u64::from(self.sleep_us)))
+    }
+}
 
 /// Milliseconds from the timestamp counter.
 #[derive(Clone, Copy, Debug)]
@@ -107,10 +153,8 @@ pub struct WorkerLoop {
     pub stop: Arc<AtomicBool>,
     /// Where its counters go.
     pub slot: Arc<Mutex<Published>>,
-    /// Frames to transmit once before polling (the pps harness's traffic).
-    pub preload: Vec<(PortId, Mbuf)>,
-    /// Sleep this long after [`IDLE_ROUNDS`] empty rounds; `None` to spin.
-    pub idle_sleep: Option<Duration>,
+    /// The idle back-off; `None` to poll without pause.
+    pub backoff: Option<Backoff>,
     /// Configuration updates and table dumps from the control core.
     pub mailbox: Arc<Mailbox>,
     /// Poll rounds, and those that found work.
@@ -122,9 +166,6 @@ pub struct WorkerLoop {
 impl WorkerLoop {
     /// Poll until the stop flag is set, then flush and publish a last time.
     pub fn run(mut self) {
-        for (port, m) in std::mem::take(&mut self.preload) {
-            self.io.transmit(port, m);
-        }
         // Resolve the gateways and reals now, so that the first connections find them
         // resolved instead of waiting behind them. Worker 0 asks; the others learn the
         // answers from its copies (and ask themselves if none came within an interval).
@@ -135,7 +176,6 @@ impl WorkerLoop {
         let mut burst: Vec<Mbuf> = Vec::with_capacity(BURST);
         let mut last_tick = 0;
         let mut next_publish = 0;
-        let mut idle = 0u32;
         while !self.stop.load(Ordering::Relaxed) {
             if let Some(update) = self.mailbox.take() {
                 self.take_update(*update);
@@ -176,12 +216,9 @@ impl WorkerLoop {
             self.rounds.0 += 1;
             if got > 0 {
                 self.rounds.1 += 1;
-                idle = 0;
-            } else if let Some(pause) = self.idle_sleep {
-                idle += 1;
-                if idle >= IDLE_ROUNDS {
-                    std::thread::sleep(pause);
-                }
+            }
+            if let Some(pause) = self.backoff.as_mut().and_then(|b| b.after_round(got)) {
+                std::thread::sleep(pause);
             }
         }
         self.io.flush();
@@ -263,5 +300,40 @@ fn steered(worker: &mut Worker<MbufBuf>, io: &mut LiveIo, mut m: Mbuf, now_ms: u
         Some(Tag::Tx(port)) => io.transmit(port, m),
         // Cannot happen: only outboxes fill the rings, and they tag every frame.
         None => drop(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn micros(b: &mut Backoff, got: usize) -> Option<u128> {
+        b.after_round(got).map(|d| d.as_micros())
+    }
+
+    #[test]
+    fn busy_polling_never_sleeps() {
+        assert!(Backoff::new(IdlePolicy::Busy).is_none());
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_maximum_and_a_frame_resets_it() {
+        let mut b = Backoff::new(IdlePolicy::Backoff { max_sleep_us: 20 }).unwrap();
+        for _ in 0..IDLE_ROUNDS {
+            assert_eq!(
+                micros(&mut b, 0),
+                None,
+                "spins through the first empty rounds"
+            );
+        }
+        let sleeps: Vec<_> = (0..7).map(|_| micros(&mut b, 0)).collect();
+        let want = [1, 2, 4, 8, 16, 20, 20].map(Some);
+        assert_eq!(sleeps, want);
+        assert_eq!(micros(&mut b, 3), None, "a frame: back to polling");
+        assert_eq!(
+            micros(&mut b, 0),
+            None,
+            "and the count of empty rounds starts again"
+        );
     }
 }

@@ -131,14 +131,21 @@ fn log_port(name: &str, port: &Port) {
         .mac()
         .map(|m| MacAddr(m).to_string())
         .unwrap_or_else(|e| format!("unknown ({e})"));
+    let rss = if port.rss() {
+        format!(
+            "on (RETA {} entries, key {} bytes)",
+            info.reta_size, info.hash_key_size
+        )
+    } else {
+        "off".to_owned()
+    };
     eprintln!(
-        "rvsd: port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {}, \
+        "rvsd: port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {rss}, \
          software checksums {}, link {link}",
         port.name(),
         info.driver,
         port.rx_queue_count(),
         port.tx_queue_count(),
-        if port.rss() { "on" } else { "off" },
         if needs_sw_checksum(port) { "on" } else { "off" },
     );
 }
