@@ -206,6 +206,8 @@ pub(crate) struct PortInner {
     info: PortInfo,
     offloads: ChecksumOffloads,
     rss: bool,
+    /// The hashed fields RSS was configured with (0 without RSS).
+    rss_hf: u64,
     /// Receive queues allocate from this pool: it must outlive the port.
     _pool: Mempool,
     _eal: Arc<EalGuard>,
@@ -328,11 +330,12 @@ impl Port {
             .clamp(1, raw.max_tx_queues.clamp(1, MAX_QUEUES));
         let mut conf = ffi::rte_eth_conf::default();
         let rss = config.rss && info.rss && rxq > 1;
+        let mut rss_hf = 0;
         if rss {
             conf.rxmode.mq_mode = ffi::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
             // SAFETY: returns a constant.
-            conf.rx_adv_conf.rss_conf.rss_hf =
-                unsafe { ffi::rvs_rss_hf_ip_tcp_udp() } & raw.flow_type_rss_offloads;
+            rss_hf = unsafe { ffi::rvs_rss_hf_ip_tcp_udp() } & raw.flow_type_rss_offloads;
+            conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
         }
         let offloads = if config.checksum_offload {
             info.checksum_capa
@@ -382,6 +385,7 @@ impl Port {
                 info,
                 offloads,
                 rss,
+                rss_hf,
                 _pool: pool.clone(),
                 _eal: Arc::clone(&eal.guard),
                 _claim: claim,
@@ -442,6 +446,107 @@ impl Port {
     /// True when RSS spreads flows over the receive queues.
     pub fn rss(&self) -> bool {
         self.inner.rss
+    }
+
+    /// Program the RSS hash key (`rte_eth_dev_rss_hash_update`), keeping the hashed
+    /// fields the port was configured with. Call it once the port is started: some PMDs
+    /// reprogram the key from the configuration when they start. `key` must be as long
+    /// as the device's key ([`PortInfo::hash_key_size`]).
+    pub fn set_rss_key(&self, key: &[u8]) -> Result<()> {
+        let _ctl = self.lock();
+        let name = &self.inner.name;
+        let len =
+            u8::try_from(key.len()).map_err(|_| einval(name, "rte_eth_dev_rss_hash_update"))?;
+        if !self.inner.rss {
+            return Err(einval(name, "rte_eth_dev_rss_hash_update"));
+        }
+        let mut key = key.to_vec();
+        let mut conf = ffi::rte_eth_rss_conf {
+            rss_key: key.as_mut_ptr(),
+            rss_key_len: len,
+            rss_hf: self.inner.rss_hf,
+            ..Default::default()
+        };
+        // SAFETY: valid port; `conf` points at `key`, which outlives the call, and
+        // DPDK copies the key.
+        check(name, "rte_eth_dev_rss_hash_update", unsafe {
+            ffi::rte_eth_dev_rss_hash_update(self.inner.id, &mut conf)
+        })
+    }
+
+    /// The RSS hash key the device uses (`rte_eth_dev_rss_hash_conf_get`).
+    pub fn rss_key(&self) -> Result<Vec<u8>> {
+        let _ctl = self.lock();
+        let mut key = vec![0u8; usize::from(self.inner.info.hash_key_size.max(40))];
+        let mut conf = ffi::rte_eth_rss_conf {
+            rss_key: key.as_mut_ptr(),
+            rss_key_len: key.len() as u8,
+            ..Default::default()
+        };
+        // SAFETY: valid port; `conf.rss_key` points at `rss_key_len` writable bytes.
+        check(&self.inner.name, "rte_eth_dev_rss_hash_conf_get", unsafe {
+            ffi::rte_eth_dev_rss_hash_conf_get(self.inner.id, &mut conf)
+        })?;
+        key.truncate(usize::from(conf.rss_key_len));
+        Ok(key)
+    }
+
+    /// Program the redirection table (`rte_eth_dev_rss_reta_update`): entry `i` sends
+    /// the frames whose hash's low bits are `i` to receive queue `reta[i]`. `reta` has
+    /// as many entries as the device's table ([`PortInfo::reta_size`]), each a queue of
+    /// this port. Call it once the port is started, as [`Port::set_rss_key`].
+    pub fn set_reta(&self, reta: &[u16]) -> Result<()> {
+        let _ctl = self.lock();
+        let name = &self.inner.name;
+        let op = "rte_eth_dev_rss_reta_update";
+        if !self.inner.rss
+            || reta.len() != usize::from(self.inner.info.reta_size)
+            || reta.iter().any(|&q| q >= self.inner.rx_queues)
+        {
+            return Err(einval(name, op));
+        }
+        let mut conf: Vec<ffi::rte_eth_rss_reta_entry64> = reta
+            .chunks(RETA_GROUP)
+            .map(|group| {
+                let mut e = ffi::rte_eth_rss_reta_entry64 {
+                    mask: u64::MAX >> (RETA_GROUP - group.len()),
+                    ..Default::default()
+                };
+                e.reta[..group.len()].copy_from_slice(group);
+                e
+            })
+            .collect();
+        // SAFETY: valid port; `conf` holds `reta.len()` entries in groups of 64, as the
+        // size passed says.
+        check(name, op, unsafe {
+            ffi::rte_eth_dev_rss_reta_update(
+                self.inner.id,
+                conf.as_mut_ptr(),
+                self.inner.info.reta_size,
+            )
+        })
+    }
+
+    /// The redirection table the device uses (`rte_eth_dev_rss_reta_query`).
+    pub fn reta(&self) -> Result<Vec<u16>> {
+        let _ctl = self.lock();
+        let size = usize::from(self.inner.info.reta_size);
+        let mut conf = vec![
+            ffi::rte_eth_rss_reta_entry64 {
+                mask: u64::MAX,
+                ..Default::default()
+            };
+            size.div_ceil(RETA_GROUP)
+        ];
+        // SAFETY: valid port; `conf` has room for `reta_size` entries in groups of 64.
+        check(&self.inner.name, "rte_eth_dev_rss_reta_query", unsafe {
+            ffi::rte_eth_dev_rss_reta_query(
+                self.inner.id,
+                conf.as_mut_ptr(),
+                self.inner.info.reta_size,
+            )
+        })?;
+        Ok(conf.iter().flat_map(|e| e.reta).take(size).collect())
     }
 
     /// Start the port (`rte_eth_dev_start`). Refused while queue handles are held:
@@ -606,6 +711,22 @@ impl std::fmt::Debug for Port {
 
 /// ENOTSUP: what a PMD returns for an operation it lacks.
 const ENOTSUP: c_int = 95;
+
+/// EINVAL: what a bad argument gets, from DPDK or from the checks before calling it.
+const EINVAL: c_int = 22;
+
+/// Redirection table entries per `rte_eth_rss_reta_entry64`.
+const RETA_GROUP: usize = 64;
+
+/// The error of `op` refused for a bad argument.
+fn einval(port: &str, op: &'static str) -> Error {
+    Error::Port {
+        port: port.to_owned(),
+        op,
+        code: -EINVAL,
+        reason: strerror(-EINVAL),
+    }
+}
 
 /// Mark `queue` taken in `bits`.
 fn take(

@@ -209,6 +209,7 @@ fn null_port(eal: &Eal, pool: &Mempool) {
     assert!(port.info().rss && port.rss());
     assert_eq!(port.info().reta_size, 128);
     port.start().expect("start");
+    rss_key_and_reta(&port);
     assert!(port.link().expect("link").up);
     port.mac().expect("mac");
 
@@ -235,6 +236,33 @@ fn null_port(eal: &Eal, pool: &Mempool) {
     drop((rx, tx));
     port.stop().expect("stop");
     port.start().expect("restart");
+}
+
+/// RSS-aligned ownership programs a symmetric key and a round-robin table once a port
+/// has started; the device takes them and reads them back, and refuses a table of the
+/// wrong size or naming a queue the port lacks. (net_null keeps both but hashes nothing:
+/// no frame here shows where a NIC would deliver it.)
+fn rss_key_and_reta(port: &Port) {
+    let size = usize::from(port.info().reta_size);
+    let key: Vec<u8> = (0..40)
+        .map(|i| if i % 2 == 0 { 0x6d } else { 0x5a })
+        .collect();
+    assert_ne!(port.rss_key().expect("default key"), key);
+    port.set_rss_key(&key).expect("symmetric key");
+    assert_eq!(port.rss_key().expect("key read back"), key);
+
+    let reta: Vec<u16> = (0..size).map(|i| (i % 2) as u16).collect();
+    port.set_reta(&reta).expect("round-robin table");
+    assert_eq!(port.reta().expect("table read back"), reta);
+    let mut other = reta.clone();
+    other.reverse();
+    port.set_reta(&other).expect("another table");
+    assert_eq!(port.reta().expect("table read back"), other);
+
+    let bad = |r: Result<(), Error>| matches!(r, Err(Error::Port { code: -22, .. }));
+    assert!(bad(port.set_reta(&reta[..64])), "wrong size");
+    assert!(bad(port.set_reta(&vec![2; size])), "queue 2 of 2");
+    assert_eq!(port.reta().expect("table kept"), other);
 }
 
 fn ring_port(eal: &Eal, pool: &Mempool) {
