@@ -465,7 +465,6 @@ impl Port {
             rss_key: key.as_mut_ptr(),
             rss_key_len: len,
             rss_hf: self.inner.rss_hf,
-            ..Default::default()
         };
         // SAFETY: valid port; `conf` points at `key`, which outlives the call, and
         // DPDK copies the key.
