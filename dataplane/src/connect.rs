@@ -131,7 +131,7 @@ impl ConnectCtx<'_> {
             *self.laddr_cursor = self.laddr_cursor.wrapping_add(1);
             let (addr, port) = self
                 .lports
-                .alloc(&svc.laddrs, start)
+                .alloc(&svc.laddrs, start, (real.addr, real.port))
                 .ok_or(DropReason::NoLocalPort)?;
             Some(SocketAddr::new(addr, port))
         } else {

@@ -1,19 +1,28 @@
 //! FULLNAT local port pools, one set per worker.
 //!
-//! A worker hands out local ports only from the ports whose low bits equal its id
-//! (`port & mask == worker`, `mask = workers.next_power_of_two() - 1`), so a reply that
-//! arrives on any queue can be steered to its owner from the port alone. Each local
-//! address has a FIFO of free ports built once: allocation and release are O(1), with no
-//! trial-and-error loop, and a released port goes to the back so it is reused as late as
-//! possible. The initial order is a shuffle seeded per worker and address, so local ports
-//! are not predictable on a live director (random seed) and are reproducible in replay
-//! (`--seed`).
+//! How a worker picks its local ports depends on how replies find it
+//! ([`PortScheme`], from the snapshot):
+//! - by low bits (no RSS): a worker hands out only the ports whose low bits equal its id
+//!   (`port & mask == worker`, `mask = workers.next_power_of_two() - 1`), so a reply
+//!   that arrives on any queue can be steered to its owner from the port alone;
+//! - by RSS class: every worker may use every port, bucketed by the low bits of the
+//!   port's RSS hash contribution ([`crate::rss::port_hash`]); for a connection to a
+//!   real it takes a port from a bucket that makes the reply hash to a table entry
+//!   naming its own queue, so the NIC delivers the reply to it. Two workers never pick
+//!   the same port for the same real, laddr and real port: the reply's queue names one.
+//!
+//! Each bucket is a FIFO of free ports built once: allocation and release are O(1) (by
+//! RSS class, at most one try per table entry of the worker when buckets run dry), and
+//! a released port goes to the back so it is reused as late as possible. The initial
+//! order is a shuffle seeded per worker and address, so local ports are not predictable
+//! on a live director (random seed) and are reproducible in replay (`--seed`).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
 use hashbrown::HashMap;
 
+use crate::rss::{port_hash, reply_base_hash, Reta};
 use crate::steer::mix64;
 
 /// Lowest local port handed out (the ports below are left to well-known services).
@@ -24,50 +33,128 @@ pub fn worker_mask(workers: u16) -> u16 {
     workers.max(1).next_power_of_two() - 1
 }
 
+/// How local ports are assigned to workers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortScheme {
+    /// By their low bits, among this many workers.
+    LowBits(u16),
+    /// By the RSS queue their replies hash to, with the devices' tables modelled by this.
+    Rss(Reta),
+}
+
 /// The free ports of one local address, for one worker.
 #[derive(Debug)]
 pub struct PortPool {
-    free: VecDeque<u16>,
+    /// Free ports: one bucket by low bits, one per table entry by RSS class.
+    buckets: Vec<VecDeque<u16>>,
+    /// By RSS class: the table entries naming this worker's queue.
+    entries: Vec<u16>,
+    /// By RSS class: the entry to try first, rotating.
+    next: usize,
 }
 
 impl PortPool {
-    /// The pool of `laddr` for worker `worker` of `workers`, whose local ports are
+    /// The pool of `laddr` for worker `worker` under `scheme`, whose local ports are
     /// ordered by `seed` (the worker's [`LocalPorts`] seed). Allocates: the control core
     /// builds these for local addresses added while the director runs.
-    pub fn for_worker(laddr: IpAddr, worker: u16, workers: u16, seed: u64) -> Self {
-        Self::new(worker, workers, pool_seed(seed, laddr, worker))
-    }
-
-    fn new(worker: u16, workers: u16, seed: u64) -> Self {
-        let mask = worker_mask(workers);
+    pub fn for_worker(laddr: IpAddr, worker: u16, scheme: &PortScheme, seed: u64) -> Self {
         let mut ports: Vec<u16> = (FIRST_LOCAL_PORT..=u16::MAX)
-            .filter(|p| p & mask == worker & mask)
+            .filter(|&p| owns(scheme, worker, p))
             .collect();
-        let mut state = seed;
+        let mut state = pool_seed(seed, laddr, worker);
         for i in (1..ports.len()).rev() {
             state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
             let j = (mix64(state) % (i as u64 + 1)) as usize;
             ports.swap(i, j);
         }
-        Self { free: ports.into() }
+        match scheme {
+            PortScheme::LowBits(_) => Self {
+                buckets: vec![ports.into()],
+                entries: Vec::new(),
+                next: 0,
+            },
+            PortScheme::Rss(reta) => {
+                let mut buckets = vec![VecDeque::new(); reta.len()];
+                for p in ports {
+                    buckets[class(reta, p)].push_back(p);
+                }
+                Self {
+                    buckets,
+                    entries: reta.entries_of(worker),
+                    next: 0,
+                }
+            }
+        }
     }
+
+    /// A free port for a connection to `real` from `laddr`.
+    fn take(&mut self, laddr: IpAddr, real: (IpAddr, u16)) -> Option<u16> {
+        if self.entries.is_empty() {
+            return self.buckets.first_mut()?.pop_front();
+        }
+        let mask = self.buckets.len() - 1;
+        let base = reply_base_hash(real, laddr) as usize & mask;
+        let n = self.entries.len();
+        let start = self.next;
+        self.next = (self.next + 1) % n;
+        (0..n).find_map(|i| {
+            let entry = usize::from(self.entries[(start + i) % n]);
+            self.buckets[entry ^ base].pop_front()
+        })
+    }
+
+    /// Give `port` back (one of ours).
+    fn give(&mut self, port: u16) {
+        let bucket = if self.entries.is_empty() {
+            0
+        } else {
+            port_hash(port) as usize & (self.buckets.len() - 1)
+        };
+        self.buckets[bucket].push_back(port);
+    }
+
+    /// Free ports.
+    fn len(&self) -> usize {
+        self.buckets.iter().map(VecDeque::len).sum()
+    }
+}
+
+/// True when `worker` may hand out `port` under `scheme`.
+fn owns(scheme: &PortScheme, worker: u16, port: u16) -> bool {
+    match scheme {
+        PortScheme::LowBits(workers) => {
+            let mask = worker_mask(*workers);
+            port & mask == worker & mask
+        }
+        PortScheme::Rss(_) => true,
+    }
+}
+
+/// The bucket of `port` by RSS class.
+fn class(reta: &Reta, port: u16) -> usize {
+    port_hash(port) as usize & (reta.len() - 1)
 }
 
 /// All local port pools of one worker, keyed by local address.
 #[derive(Debug)]
 pub struct LocalPorts {
     worker: u16,
-    workers: u16,
+    scheme: PortScheme,
     seed: u64,
     pools: HashMap<IpAddr, PortPool>,
 }
 
 impl LocalPorts {
-    /// Empty pools for worker `worker` of `workers`; `seed` orders the ports.
+    /// Empty pools for worker `worker` of `workers`, by low bits; `seed` orders the ports.
     pub fn new(worker: u16, workers: u16, seed: u64) -> Self {
+        Self::with_scheme(worker, PortScheme::LowBits(workers), seed)
+    }
+
+    /// Empty pools for worker `worker` under `scheme`; `seed` orders the ports.
+    pub fn with_scheme(worker: u16, scheme: PortScheme, seed: u64) -> Self {
         Self {
             worker,
-            workers,
+            scheme,
             seed,
             pools: HashMap::new(),
         }
@@ -76,16 +163,16 @@ impl LocalPorts {
     /// Make sure `laddr` has a pool (allocates; call when a configuration is taken up,
     /// never per packet). Existing pools, and the ports they have handed out, are kept.
     pub fn ensure(&mut self, laddr: IpAddr) {
-        let (worker, workers, seed) = (self.worker, self.workers, self.seed);
+        let (worker, scheme, seed) = (self.worker, &self.scheme, self.seed);
         self.pools
             .entry(laddr)
-            .or_insert_with(|| PortPool::for_worker(laddr, worker, workers, seed));
+            .or_insert_with(|| PortPool::for_worker(laddr, worker, scheme, seed));
     }
 
     /// A new pool for `laddr` as this worker would build it, or `None` when it has one.
     pub fn pool_for(&self, laddr: IpAddr) -> Option<PortPool> {
         (!self.pools.contains_key(&laddr))
-            .then(|| PortPool::for_worker(laddr, self.worker, self.workers, self.seed))
+            .then(|| PortPool::for_worker(laddr, self.worker, &self.scheme, self.seed))
     }
 
     /// Take up `pool` for `laddr` unless `laddr` already has one (ports handed out from
@@ -94,30 +181,35 @@ impl LocalPorts {
         self.pools.entry(laddr).or_insert(pool);
     }
 
-    /// Take a free port from the first of `laddrs` (tried from `start`, wrapping) that has one.
-    pub fn alloc(&mut self, laddrs: &[IpAddr], start: usize) -> Option<(IpAddr, u16)> {
+    /// Take a free port for a connection to `real` from the first of `laddrs` (tried
+    /// from `start`, wrapping) that has one.
+    pub fn alloc(
+        &mut self,
+        laddrs: &[IpAddr],
+        start: usize,
+        real: (IpAddr, u16),
+    ) -> Option<(IpAddr, u16)> {
         let n = laddrs.len();
         (0..n).find_map(|i| {
             let addr = laddrs[(start + i) % n];
-            let port = self.pools.get_mut(&addr)?.free.pop_front()?;
+            let port = self.pools.get_mut(&addr)?.take(addr, real)?;
             Some((addr, port))
         })
     }
 
     /// Give a port back (a port of an address without a pool, or not ours, is ignored).
     pub fn release(&mut self, laddr: IpAddr, port: u16) {
-        let mask = worker_mask(self.workers);
-        if port < FIRST_LOCAL_PORT || port & mask != self.worker & mask {
+        if port < FIRST_LOCAL_PORT || !owns(&self.scheme, self.worker, port) {
             return;
         }
         if let Some(pool) = self.pools.get_mut(&laddr) {
-            pool.free.push_back(port);
+            pool.give(port);
         }
     }
 
     /// Free ports left on `laddr` (`None` when it has no pool).
     pub fn free(&self, laddr: IpAddr) -> Option<usize> {
-        self.pools.get(&laddr).map(|p| p.free.len())
+        self.pools.get(&laddr).map(PortPool::len)
     }
 }
 
@@ -145,13 +237,15 @@ mod tests {
         s.parse().unwrap()
     }
 
+    const REAL: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, 11)), 80);
+
     #[test]
     fn ports_carry_the_worker_in_their_low_bits() {
         for workers in [1u16, 2, 3, 4, 8] {
             for worker in 0..workers {
                 let mut lp = LocalPorts::new(worker, workers, 7);
                 lp.ensure(ip("10.1.0.2"));
-                let (_, port) = lp.alloc(&[ip("10.1.0.2")], 0).unwrap();
+                let (_, port) = lp.alloc(&[ip("10.1.0.2")], 0, REAL).unwrap();
                 assert_eq!(port & worker_mask(workers), worker);
                 assert!(port >= FIRST_LOCAL_PORT);
             }
@@ -168,11 +262,11 @@ mod tests {
         assert_eq!(per_addr, (65536 - 1024) / 2);
         let mut seen = hashbrown::HashSet::new();
         for _ in 0..2 * per_addr {
-            assert!(seen.insert(lp.alloc(&[a, b], 0).unwrap()));
+            assert!(seen.insert(lp.alloc(&[a, b], 0, REAL).unwrap()));
         }
-        assert_eq!(lp.alloc(&[a, b], 0), None);
+        assert_eq!(lp.alloc(&[a, b], 0, REAL), None);
         lp.release(b, 1025);
-        assert_eq!(lp.alloc(&[a, b], 0), Some((b, 1025)));
+        assert_eq!(lp.alloc(&[a, b], 0, REAL), Some((b, 1025)));
     }
 
     #[test]
@@ -182,7 +276,7 @@ mod tests {
             let mut lp = LocalPorts::new(0, 1, seed);
             lp.ensure(a);
             (0..8)
-                .map(|_| lp.alloc(&[a], 0).unwrap().1)
+                .map(|_| lp.alloc(&[a], 0, REAL).unwrap().1)
                 .collect::<Vec<_>>()
         };
         assert_eq!(order(1), order(1));
@@ -194,14 +288,14 @@ mod tests {
         let a = ip("2001:db8::2");
         let mut lp = LocalPorts::new(0, 1, 0);
         lp.ensure(a);
-        let (_, first) = lp.alloc(&[a], 0).unwrap();
+        let (_, first) = lp.alloc(&[a], 0, REAL).unwrap();
         lp.release(a, first);
-        let (_, next) = lp.alloc(&[a], 0).unwrap();
+        let (_, next) = lp.alloc(&[a], 0, REAL).unwrap();
         assert_ne!(next, first);
         let before = lp.free(a).unwrap();
         lp.release(a, 80);
         lp.release(ip("10.9.9.9"), 2000);
         assert_eq!(lp.free(a), Some(before));
-        assert_eq!(lp.alloc(&[], 0), None);
+        assert_eq!(lp.alloc(&[], 0, REAL), None);
     }
 }

@@ -189,6 +189,7 @@ mod tests {
             mac: None,
             addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             kernel: None,
+            rss: Default::default(),
         }
     }
 

@@ -16,24 +16,30 @@
 //!   queue of the client -> VIP tuple, which the symmetric key makes the queue of the
 //!   VIP -> client tuple as well;
 //! - FULLNAT replies (real -> local address), when the owner picks the local port so
-//!   that the reply hashes to its own queue: by linearity the reply's queue is
-//!   `class(real, laddr, rport) ^ class(lport)` ([`reply_base_class`],
-//!   [`port_class`]) for a power-of-two worker count, so the owner keeps its free
-//!   ports bucketed by class and takes one from bucket `w ^ class(real, laddr, rport)`.
-//!   The reply's owner is then its RSS queue, computable from the reply alone. Today's
-//!   local-port allocation (`laddr`: low bits name the owner) does not do this, so
-//!   FULLNAT replies keep crossing a steering ring when they arrive elsewhere; a NIC
-//!   flow rule per worker (destination port & mask == w -> queue w) is the other way.
+//!   that the reply hashes to its own queue: by linearity the reply's hash is
+//!   [`reply_base_hash`]`(real, laddr) ^ `[`port_hash`]`(lport)`, so the owner keeps its
+//!   free ports bucketed by the low bits of their hash and takes one from a bucket
+//!   `e ^ base` where table entry `e` names its queue ([`crate::laddr`]). The reply's
+//!   owner is then its RSS queue, computable from the reply alone.
 //! - NAT replies (real -> client) cannot be aligned: their hash mixes the real's address
 //!   and port where the forward hash has the VIP's, and neither end of the connection
-//!   is chosen by the director. They keep the steering rings, as does every device
-//!   without RSS (af_packet, af_xdp and ring vdevs).
+//!   is chosen by the director. They are owned by the forward owner, found through the
+//!   real ([`RssOwnership`]), and cross a steering ring when RSS delivers them elsewhere,
+//!   as does everything a device without RSS (af_packet, af_xdp, ring vdevs) receives.
 //!
-//! The live path is not switched to this ownership yet: [`crate::steer`] still owns
-//! flows by its own hash, and steering rings carry what RSS delivers elsewhere. This
-//! module is the model, tested against a software RETA, for that switch.
+//! With the symmetric key the hash depends only on the XOR of the input's 16-bit words
+//! (every 16th bit position meets the same 32 key bits), so [`symmetric_hash`] folds the
+//! tuple and looks the fold up in two 256-entry tables: a handful of operations per
+//! packet instead of a bit loop. The same property is the key's known weakness: tuples
+//! whose words XOR alike share a queue.
 
 use std::net::IpAddr;
+
+use hashbrown::{HashMap, HashSet};
+use rvs_conntrack::{ForwardMode, Proto};
+
+use crate::service::Services;
+use crate::steer::owner_by_client;
 
 /// The symmetric Toeplitz key: `0x6d5a` repeated over 40 bytes (enough for IPv6 with
 /// ports: 36 bytes of input need 36 + 4 bytes of key).
@@ -46,6 +52,13 @@ pub const SYMMETRIC_KEY: [u8; 40] = {
     }
     k
 };
+
+/// The symmetric key (`0x6d5a` repeated) for a device whose key has `len` bytes.
+pub fn symmetric_key(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| if i % 2 == 0 { 0x6d } else { 0x5a })
+        .collect()
+}
 
 /// The Toeplitz hash of `input` with `key` (at least `input.len() + 4` bytes; missing
 /// key bits count as 0).
@@ -69,6 +82,7 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
     hash
 }
 
+#[cfg(test)]
 /// The hash input of an IP + TCP/UDP tuple, as NICs lay it out: source address,
 /// destination address, source port, destination port (12 bytes for IPv4, 36 for IPv6).
 /// `None` when the two addresses are of different families.
@@ -92,9 +106,65 @@ fn tuple(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> Option<([u8; 36], 
     Some((b, len + 4))
 }
 
-/// The symmetric RSS hash of a tuple (0 for mixed families).
+/// The symmetric RSS hash of a tuple (0 for mixed families): what [`toeplitz`] with
+/// [`SYMMETRIC_KEY`] gives, computed from the fold of the tuple's 16-bit words.
+#[inline]
 pub fn symmetric_hash(src: IpAddr, dst: IpAddr, sport: u16, dport: u16) -> u32 {
-    tuple(src, dst, sport, dport).map_or(0, |(b, len)| toeplitz(&SYMMETRIC_KEY, &b[..len]))
+    match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
+            hash_of_fold(fold(src) ^ fold(dst) ^ sport ^ dport)
+        }
+        _ => 0,
+    }
+}
+
+/// An address's 16-bit words XORed together.
+#[inline]
+fn fold(addr: IpAddr) -> u16 {
+    match addr {
+        IpAddr::V4(a) => {
+            let v = u32::from(a);
+            (v >> 16) as u16 ^ v as u16
+        }
+        IpAddr::V6(a) => {
+            let v = u128::from(a);
+            let v = (v >> 64) as u64 ^ v as u64;
+            let v = (v >> 32) as u32 ^ v as u32;
+            (v >> 16) as u16 ^ v as u16
+        }
+    }
+}
+
+/// The symmetric hash of one 16-bit word in a tuple (at an even byte offset).
+#[inline]
+fn hash_of_fold(word: u16) -> u32 {
+    FOLD_HI[usize::from(word >> 8)] ^ FOLD_LO[usize::from(word & 0xff)]
+}
+
+/// [`toeplitz`] of a word's high byte (`FOLD_HI`) or low byte (`FOLD_LO`), the other
+/// byte zero, with the symmetric key.
+const FOLD_HI: [u32; 256] = fold_table(0);
+const FOLD_LO: [u32; 256] = fold_table(8);
+
+/// The hash of each byte value at bit offset `shift` of a 16-bit word.
+const fn fold_table(shift: u32) -> [u32; 256] {
+    // The 32 key bits the input bit at offset i (0..16) meets: the key rotated by i.
+    let key = 0x6d5a_6d5au32;
+    let mut table = [0u32; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let mut h = 0;
+        let mut bit = 0;
+        while bit < 8 {
+            if byte & (0x80 >> bit) != 0 {
+                h ^= key.rotate_left(shift + bit);
+            }
+            bit += 1;
+        }
+        table[byte as usize] = h;
+        byte += 1;
+    }
+    table
 }
 
 /// A redirection table: hash low bits -> receive queue.
@@ -117,31 +187,165 @@ impl Reta {
     }
 
     /// The queue a frame with RSS hash `hash` arrives on.
+    #[inline]
     pub fn queue(&self, hash: u32) -> u16 {
         self.entries[hash as usize & (self.entries.len() - 1)]
+    }
+
+    /// Entries in the table (a power of two).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Always false: a table has at least one entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries naming `queue`.
+    pub fn entries_of(&self, queue: u16) -> Vec<u16> {
+        (0..self.entries.len() as u16)
+            .filter(|&e| self.entries[usize::from(e)] == queue)
+            .collect()
+    }
+
+    /// This table repeated over a device table of `size` entries (a power of two no
+    /// smaller than this one): the device then delivers every hash where this table
+    /// says, since the hash's extra low bits only pick a repetition.
+    pub fn device_table(&self, size: usize) -> Vec<u16> {
+        (0..size)
+            .map(|i| self.entries[i & (self.entries.len() - 1)])
+            .collect()
     }
 }
 
 /// The owner of a connection from `client` to `vip`: the queue RSS delivers the client's
 /// frames to, and (symmetric key) the VIP's frames to the client.
+#[inline]
 pub fn forward_owner(reta: &Reta, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
     reta.queue(symmetric_hash(client.0, vip.0, client.1, vip.1))
 }
 
-/// The class of a local port for `workers` workers (a power of two): the part of a
-/// FULLNAT reply's queue that the local port contributes.
-pub fn port_class(port: u16, workers: u16) -> u16 {
-    let mask = u32::from(workers.max(1).next_power_of_two() - 1);
-    let alone = tuple(IpAddr::from([0u8; 4]), IpAddr::from([0u8; 4]), 0, port)
-        .map_or(0, |(b, len)| toeplitz(&SYMMETRIC_KEY, &b[..len]));
-    (alone & mask) as u16
+/// The part of a FULLNAT reply's hash that its local port contributes.
+#[inline]
+pub fn port_hash(port: u16) -> u32 {
+    hash_of_fold(port)
 }
 
-/// The class of a FULLNAT reply from `real` to local address `laddr` with the local
-/// port left out: the owner needs a local port of class `owner ^ this`.
-pub fn reply_base_class(real: (IpAddr, u16), laddr: IpAddr, workers: u16) -> u16 {
-    let mask = u32::from(workers.max(1).next_power_of_two() - 1);
-    (symmetric_hash(real.0, laddr, real.1, 0) & mask) as u16
+/// The hash of a FULLNAT reply from `real` to local address `laddr` with the local port
+/// left out: the reply hashes to `this ^ port_hash(local port)`.
+#[inline]
+pub fn reply_base_hash(real: (IpAddr, u16), laddr: IpAddr) -> u32 {
+    symmetric_hash(real.0, laddr, real.1, 0)
+}
+
+/// Flow ownership on a director whose ports deliver by RSS: the owner of a connection
+/// is the queue its client -> VIP frames arrive on, so that they are never handed over.
+/// Part of the [`crate::snapshot::Snapshot`]: every worker computes the same owner for
+/// both directions of a connection.
+#[derive(Debug)]
+pub struct RssOwnership {
+    reta: Reta,
+    workers: u16,
+    /// The service `(VIP, port)` each NAT real endpoint `(proto, address, port)` serves,
+    /// `None` when it serves more than one (its replies cannot name their VIP).
+    nat_reals: HashMap<(Proto, IpAddr, u16), Option<(IpAddr, u16)>>,
+    /// Services owned by client hash, as without RSS: those with a NAT real that
+    /// serves another service too.
+    by_client: HashSet<(Proto, IpAddr, u16)>,
+}
+
+impl RssOwnership {
+    /// Ownership for `services` with the device tables modelled by `reta` (round-robin
+    /// over the workers' queues). NAT reals of `previous` that `services` no longer has
+    /// keep their entry, so that the connections still open to them keep their owner.
+    pub fn build(
+        reta: Reta,
+        workers: u16,
+        services: &Services,
+        previous: Option<&RssOwnership>,
+    ) -> Self {
+        let mut nat_reals: HashMap<_, Option<(IpAddr, u16)>> = HashMap::new();
+        for svc in services.list() {
+            let vip = (svc.vip.ip(), svc.vip.port());
+            let spec = &svc.config;
+            let reals = spec
+                .reals
+                .iter()
+                .filter(|r| r.forward == ForwardMode::Nat)
+                .map(|r| (r.ip, r.port));
+            let sorry = spec
+                .check
+                .as_ref()
+                .and_then(|c| c.sorry)
+                .filter(|_| spec.sorry_forward() == ForwardMode::Nat)
+                .map(|s| (s.ip(), s.port()));
+            for (ip, port) in reals.chain(sorry) {
+                nat_reals
+                    .entry((svc.proto, ip, port))
+                    .and_modify(|v| {
+                        if *v != Some(vip) {
+                            *v = None
+                        }
+                    })
+                    .or_insert(Some(vip));
+            }
+        }
+        if let Some(p) = previous {
+            for (k, v) in &p.nat_reals {
+                nat_reals.entry(*k).or_insert(*v);
+            }
+        }
+        let mut by_client = HashSet::new();
+        for svc in services.list() {
+            let vip = (svc.vip.ip(), svc.vip.port());
+            let shared = svc.config.reals.iter().any(|r| {
+                r.forward == ForwardMode::Nat
+                    && nat_reals.get(&(svc.proto, r.ip, r.port)) == Some(&None)
+            });
+            if shared {
+                by_client.insert((svc.proto, vip.0, vip.1));
+            }
+        }
+        Self {
+            reta,
+            workers,
+            nat_reals,
+            by_client,
+        }
+    }
+
+    /// The table the devices are programmed after.
+    pub fn reta(&self) -> &Reta {
+        &self.reta
+    }
+
+    /// The owner of `client`'s connection to `vip`.
+    #[inline]
+    pub fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
+        if !self.by_client.is_empty() && self.by_client.contains(&(proto, vip.0, vip.1)) {
+            return owner_by_client(client.0, client.1, self.workers);
+        }
+        forward_owner(&self.reta, client, vip)
+    }
+
+    /// The owner of a NAT reply from `real` to `client`: the owner of the client's
+    /// connection to the VIP the real serves.
+    #[inline]
+    pub fn nat_reply(&self, proto: Proto, real: (IpAddr, u16), client: (IpAddr, u16)) -> u16 {
+        match self.nat_reals.get(&(proto, real.0, real.1)) {
+            Some(Some(vip)) => self.toward_vip(proto, client, *vip),
+            _ => owner_by_client(client.0, client.1, self.workers),
+        }
+    }
+
+    /// The owner of a FULLNAT reply from `remote` to `local` (a local address and the
+    /// port its owner chose so that the reply arrives on its queue).
+    #[inline]
+    pub fn to_local(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> u16 {
+        self.reta
+            .queue(symmetric_hash(remote.0, local.0, remote.1, local.1))
+    }
 }
 
 #[cfg(test)]
@@ -222,32 +426,56 @@ mod tests {
             prop_assert_eq!(to_client, owner);
         }
 
-        /// A FULLNAT reply arrives on the queue its local port's class says: an owner
-        /// that picks a port of class `owner ^ base` receives the reply itself.
+        /// The folded hash is the Toeplitz hash with the symmetric key.
         #[test]
-        fn a_fullnat_reply_lands_where_its_local_port_class_says(
-            (real, laddr) in pair(), rport in any::<u16>(), lport in any::<u16>(),
-            log_workers in 0u32..=4, size in prop::sample::select(vec![64usize, 128, 512]),
+        fn the_folded_hash_is_toeplitz(
+            (a, b) in pair(), pa in any::<u16>(), pb in any::<u16>(),
         ) {
-            let workers = 1u16 << log_workers;
+            let (bytes, len) = tuple(a, b, pa, pb).unwrap();
+            prop_assert_eq!(
+                symmetric_hash(a, b, pa, pb),
+                toeplitz(&SYMMETRIC_KEY, &bytes[..len])
+            );
+        }
+
+        /// A FULLNAT reply's hash is its base hash XOR its local port's: an owner that
+        /// picks a port whose hash completes the base to one of its entries receives
+        /// the reply itself, whatever the worker count.
+        #[test]
+        fn a_fullnat_reply_hashes_as_base_xor_port(
+            (real, laddr) in pair(), rport in any::<u16>(), lport in any::<u16>(),
+            workers in 1u16..=16, size in prop::sample::select(vec![64usize, 128, 512]),
+        ) {
             let reta = Reta::round_robin(size, workers);
             let arrives = reta.queue(symmetric_hash(real, laddr, rport, lport));
-            let predicted = reply_base_class((real, rport), laddr, workers)
-                ^ port_class(lport, workers);
+            let predicted = reta.queue(reply_base_hash((real, rport), laddr) ^ port_hash(lport));
             prop_assert_eq!(arrives, predicted);
+        }
+
+        /// A device with a bigger table programmed after the model delivers as the model.
+        #[test]
+        fn a_bigger_device_table_delivers_as_the_model(
+            hash in any::<u32>(), workers in 1u16..=16,
+            model in prop::sample::select(vec![64usize, 128]),
+            device in prop::sample::select(vec![128usize, 512]),
+        ) {
+            let reta = Reta::round_robin(model, workers);
+            let table = reta.device_table(device);
+            prop_assert_eq!(table[hash as usize % device], reta.queue(hash));
         }
     }
 
     #[test]
-    fn every_worker_finds_local_ports_of_every_class() {
-        for workers in [2u16, 4, 8, 16] {
-            let mut seen = vec![0u32; usize::from(workers)];
+    fn local_ports_fill_every_table_entry() {
+        for size in [64usize, 128, 512] {
+            let mut seen = vec![0u32; size];
             for port in 1024..=u16::MAX {
-                seen[usize::from(port_class(port, workers))] += 1;
+                seen[port_hash(port) as usize & (size - 1)] += 1;
             }
             assert!(
-                seen.iter().all(|&n| n > 1000),
-                "{workers} workers: ports per class {seen:?}"
+                seen.iter().all(|&n| n >= 100),
+                "{size} entries: ports per entry {:?}",
+                seen.iter().min()
             );
         }
     }

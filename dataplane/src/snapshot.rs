@@ -11,7 +11,9 @@ use rvs_schedulers::BuildError;
 
 use crate::config::{Behaviour, Config, IpNet, NeighborConfig, PortId};
 use crate::health::Overlay;
+use crate::laddr::PortScheme;
 use crate::route::RouteTable;
+use crate::rss::{Reta, RssOwnership};
 use crate::service::{IdRegistry, Services};
 
 /// A port as the pipeline sees it.
@@ -75,6 +77,9 @@ pub struct Snapshot {
     pub workers: u16,
     /// Connections per worker.
     pub conn_capacity: usize,
+    /// Ownership by RSS queue, when ports deliver by RSS (`None`: by hash, see
+    /// [`crate::steer`]).
+    pub rss: Option<RssOwnership>,
 }
 
 /// Route gateways and the next hop of every real, each once.
@@ -152,7 +157,28 @@ impl Snapshot {
             workers: config.dataplane.workers,
             conn_capacity: config.dataplane.conn_capacity,
             ports,
+            rss: None,
         })
+    }
+
+    /// This snapshot with flows owned by RSS queue, the devices' tables programmed
+    /// after `reta` (round-robin over the workers' queues).
+    pub fn with_rss(mut self, reta: Reta) -> Self {
+        self.rss = Some(RssOwnership::build(
+            reta,
+            self.workers,
+            &self.services,
+            None,
+        ));
+        self
+    }
+
+    /// How workers choose FULLNAT local ports under this snapshot's ownership.
+    pub fn port_scheme(&self) -> PortScheme {
+        match &self.rss {
+            Some(o) => PortScheme::Rss(o.reta().clone()),
+            None => PortScheme::LowBits(self.workers),
+        }
     }
 
     /// The snapshot of `config` for a director already running with `self`: ports keep
@@ -167,6 +193,11 @@ impl Snapshot {
     ) -> Result<Self, BuildError> {
         let services = Services::rebuild(&config.services, ids, Some(&self.services), overlay)?;
         let routes = RouteTable::from_config(config);
+        // NAT reals removed keep their owner while their connections finish.
+        let rss = self
+            .rss
+            .as_ref()
+            .map(|o| RssOwnership::build(o.reta().clone(), self.workers, &services, Some(o)));
         Ok(Self {
             next_hops: next_hops(config, &services, &routes),
             services,
@@ -178,6 +209,7 @@ impl Snapshot {
             workers: self.workers,
             conn_capacity: self.conn_capacity,
             ports: self.ports.clone(),
+            rss,
         })
     }
 

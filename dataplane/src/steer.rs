@@ -1,44 +1,105 @@
-//! Flow ownership: which worker owns a packet, as a pure function of the packet.
+//! Flow ownership: which worker owns a packet, as a pure function of the packet and the
+//! snapshot.
 //!
 //! Both directions of a connection must meet on the worker that holds it, without a
-//! shared table:
+//! shared table. By hash (devices without RSS, or RSS off):
 //! - toward a VIP: `hash(client address, client port)`;
 //! - a NAT reply (destination = the client): the same hash of its destination;
 //! - a FULLNAT reply (destination = a local address): the low bits of the local port,
 //!   which the owner allocated (see [`crate::laddr`]).
+//!
+//! By RSS queue (the snapshot has an [`RssOwnership`]): toward a VIP, the queue RSS
+//! delivers the client's frames to; a FULLNAT reply, its own RSS queue (the owner chose
+//! the local port for that); a NAT reply, the owner of the connection toward the VIP its
+//! real serves, reached through a steering ring when RSS delivers it elsewhere.
 
 use std::net::IpAddr;
 
+use rvs_conntrack::Proto;
+
 use crate::laddr::{addr_bits, worker_mask};
+use crate::rss::RssOwnership;
 use crate::snapshot::Snapshot;
-use crate::wire::{FrameInfo, L4Info};
+use crate::wire::{ip_proto, FrameInfo, L4Info};
 
 /// The worker that owns a parsed frame, or `None` when any worker may handle it (ARP,
 /// neighbour discovery, echo: the director's own traffic, answered where received).
 pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
     let ip = info.ip.as_ref()?;
-    let workers = snap.workers;
     let services = &snap.services;
+    let own = Owners {
+        workers: snap.workers,
+        rss: snap.rss.as_ref(),
+    };
     match ip.l4 {
         L4Info::Tcp { sport, dport, .. } | L4Info::Udp { sport, dport } => {
+            let proto = match ip.l4 {
+                L4Info::Tcp { .. } => Proto::Tcp,
+                _ => Proto::Udp,
+            };
+            let (src, dst) = ((ip.src, sport), (ip.dst, dport));
             Some(if services.is_laddr(ip.dst) {
-                owner_by_local_port(dport, workers)
+                own.to_local(dst, src)
             } else if services.is_vip(ip.dst) {
-                owner_by_client(ip.src, sport, workers)
+                own.toward_vip(proto, src, dst)
             } else {
-                owner_by_client(ip.dst, dport, workers)
+                own.nat_reply(proto, src, dst)
             })
         }
         // The quoted packet is one the director sent: toward a real from a local address
         // (FULLNAT) or from the client (NAT), or toward the client from the VIP.
-        L4Info::IcmpError { quoted: q, .. } => Some(if services.is_laddr(q.src) {
-            owner_by_local_port(q.sport, workers)
-        } else if services.is_vip(q.src) {
-            owner_by_client(q.dst, q.dport, workers)
-        } else {
-            owner_by_client(q.src, q.sport, workers)
-        }),
+        L4Info::IcmpError { quoted: q, .. } => {
+            let proto = match q.protocol {
+                ip_proto::TCP => Proto::Tcp,
+                ip_proto::UDP => Proto::Udp,
+                _ => Proto::Icmp,
+            };
+            let (src, dst) = ((q.src, q.sport), (q.dst, q.dport));
+            Some(if services.is_laddr(q.src) {
+                own.to_local(src, dst)
+            } else if services.is_vip(q.src) {
+                own.toward_vip(proto, dst, src)
+            } else {
+                own.nat_reply(proto, dst, src)
+            })
+        }
         _ => None,
+    }
+}
+
+/// The ownership rules of one snapshot.
+struct Owners<'a> {
+    workers: u16,
+    rss: Option<&'a RssOwnership>,
+}
+
+impl Owners<'_> {
+    /// A frame from `client` to `vip`.
+    #[inline]
+    fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
+        match self.rss {
+            Some(rss) => rss.toward_vip(proto, client, vip),
+            None => owner_by_client(client.0, client.1, self.workers),
+        }
+    }
+
+    /// A NAT reply from `real` to `client` (or anything else toward neither a VIP nor a
+    /// local address).
+    #[inline]
+    fn nat_reply(&self, proto: Proto, real: (IpAddr, u16), client: (IpAddr, u16)) -> u16 {
+        match self.rss {
+            Some(rss) => rss.nat_reply(proto, real, client),
+            None => owner_by_client(client.0, client.1, self.workers),
+        }
+    }
+
+    /// A FULLNAT reply from `remote` to `local`.
+    #[inline]
+    fn to_local(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> u16 {
+        match self.rss {
+            Some(rss) => rss.to_local(local, remote),
+            None => owner_by_local_port(local.1, self.workers),
+        }
     }
 }
 
@@ -99,7 +160,7 @@ mod tests {
                 let mut lp = LocalPorts::new(w, workers, 3);
                 lp.ensure(laddr);
                 for _ in 0..50 {
-                    let (_, port) = lp.alloc(&[laddr], 0).unwrap();
+                    let (_, port) = lp.alloc(&[laddr], 0, (laddr, 80)).unwrap();
                     assert_eq!(owner_by_local_port(port, workers), w);
                 }
             }
@@ -196,7 +257,11 @@ forward = "fullnat"
             // FULLNAT: the owner allocates the local port; the reply and errors about the
             // packet sent to the real come back to it.
             let (laddr, lport) = pools[w as usize]
-                .alloc(&["10.1.0.2".parse().unwrap()], 0)
+                .alloc(
+                    &["10.1.0.2".parse().unwrap()],
+                    0,
+                    ("10.1.0.11".parse().unwrap(), 80),
+                )
                 .unwrap();
             let local = format!("{laddr}:{lport}");
             assert_eq!(

@@ -87,7 +87,7 @@ impl<B: PacketBuf> Worker<B> {
             id,
             sched_states: Vec::new(),
             conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
-            lports: LocalPorts::new(id, snap.workers, seed),
+            lports: LocalPorts::with_scheme(id, snap.port_scheme(), seed),
             laddr_cursor: 0,
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),

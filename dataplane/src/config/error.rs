@@ -255,6 +255,9 @@ pub enum Problem {
     /// An `idle` policy other than busy and backoff.
     #[error("unknown idle policy {0:?} (expected \"busy\" or \"backoff\")")]
     UnknownIdle(String),
+    /// A port `rss` setting other than auto and off.
+    #[error("unknown rss setting {0:?} (expected \"auto\" or \"off\")")]
+    UnknownRss(String),
     /// Two reals with one address and port in a service.
     #[error("duplicate real (first at line {first_line})")]
     DuplicateReal {

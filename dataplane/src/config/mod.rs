@@ -13,6 +13,7 @@
 //! | `dataplane.idle`, `dataplane.idle_max_us` | `busy`, [`DEFAULT_IDLE_MAX_US`] |
 //! | `dpdk.eal_args`, `port.addresses`, routes, neighbours, services | empty |
 //! | `port.mac` | none: the device's own MAC |
+//! | `port.rss` | `auto` (see [`RssMode`]) |
 //! | `timeouts` | IPVS's: tcp 900, tcpfin 120, udp 300 |
 //! | `behaviour` | IPVS's sysctls: `conn_reuse_mode` 1, `expire_nodest_conn` and `expire_quiescent_template` false; `table_full_evict` false |
 //! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
@@ -195,6 +196,21 @@ pub struct PortConfig {
     /// port's addresses that rvs does not handle itself goes there, and what the kernel
     /// sends out of it leaves through the port.
     pub kernel: Option<String>,
+    /// Whether the device spreads flows over the workers' queues by RSS.
+    pub rss: RssMode,
+}
+
+/// `[[port]] rss`: receive-side scaling on a port.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RssMode {
+    /// `"auto"`: on when the device has an RSS redirection table and more than one
+    /// worker polls the port; it then hashes with the symmetric key and a round-robin
+    /// table over the workers' queues, and flows are owned by the queue they arrive on.
+    #[default]
+    Auto,
+    /// `"off"`: no RSS (the device delivers to one queue, or spreads as it likes);
+    /// flows are owned by hash and handed over through the steering rings.
+    Off,
 }
 
 impl PortConfig {

@@ -62,6 +62,7 @@ pub(super) struct RawPort {
     #[serde(default)]
     pub addresses: Vec<SStr>,
     pub kernel: Option<SStr>,
+    pub rss: Option<SStr>,
 }
 
 /// `[[route]]`.

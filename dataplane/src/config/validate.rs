@@ -17,8 +17,8 @@ use super::raw::{
 };
 use super::{
     service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, IdlePolicy,
-    NeighborConfig, PortConfig, PortId, RouteConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US,
-    DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+    NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, DEFAULT_CONN_CAPACITY,
+    DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
 
 /// The file being validated: turns spans into positioned errors.
@@ -214,12 +214,20 @@ fn ports(
             }
             Some(k) => Some(k.get_ref().clone()),
         };
+        let rss = match p.rss.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("auto", _)) => RssMode::Auto,
+            Some(("off", _)) => RssMode::Off,
+            Some((other, span)) => {
+                return Err(ck.err(span, &context, Problem::UnknownRss(other.to_owned())))
+            }
+        };
         out.push(PortConfig {
             name: name.clone(),
             device: p.device.clone(),
             mac,
             addresses,
             kernel,
+            rss,
         });
     }
     Ok((out, names))

@@ -8,7 +8,9 @@ use std::net::IpAddr;
 
 use rvs_conntrack::{ForwardMode, Proto};
 
-use super::{CheckConfig, CheckKind, Config, IdlePolicy, OnFail, RealConfig, ServiceConfig};
+use super::{
+    CheckConfig, CheckKind, Config, IdlePolicy, OnFail, RealConfig, RssMode, ServiceConfig,
+};
 use crate::wire::MacAddr;
 
 /// The configuration as TOML text.
@@ -40,6 +42,9 @@ pub fn to_toml(config: &Config) -> String {
         let _ = writeln!(w, "addresses = {}", strings(&addrs));
         if let Some(kernel) = &p.kernel {
             let _ = writeln!(w, "kernel = {}", quote(kernel));
+        }
+        if p.rss == RssMode::Off {
+            let _ = writeln!(w, "rss = \"off\"");
         }
     }
     for r in &config.routes {

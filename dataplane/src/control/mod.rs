@@ -326,7 +326,7 @@ impl Control {
     /// Give every worker `snap` as the next generation and wait for them to take it.
     fn hand_out(&mut self, snap: Arc<Snapshot>) {
         self.generation += 1;
-        let workers = self.snap.workers;
+        let scheme = self.snap.port_scheme();
         let mut capacity = self.traffic_capacity;
         for (w, link) in self.workers.iter().enumerate() {
             let pooled = &self.pooled;
@@ -337,7 +337,7 @@ impl Control {
                 false,
                 |laddr| {
                     (!pooled.contains(&laddr))
-                        .then(|| PortPool::for_worker(laddr, w as u16, workers, link.seed))
+                        .then(|| PortPool::for_worker(laddr, w as u16, &scheme, link.seed))
                 },
                 self.traffic_capacity,
             );

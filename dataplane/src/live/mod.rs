@@ -143,7 +143,11 @@ fn run_with(
     let macs: Vec<_> = ports.iter().map(|p| p.mac().ok()).collect();
     let sw: Vec<_> = ports.iter().map(ports::needs_sw_checksum).collect();
     let mut ids = IdRegistry::default();
-    let snap = Arc::new(Snapshot::build(config, &macs, &sw, &mut ids)?);
+    let mut snap = Snapshot::build(config, &macs, &sw, &mut ids)?;
+    if let Some(model) = ports::align_rss(&ports, config) {
+        snap = snap.with_rss(model);
+    }
+    let snap = Arc::new(snap);
 
     let seed = options.seed.unwrap_or_else(clock_seed);
     // Signals raise `stop`; the workers run until `halt`, raised once the control core

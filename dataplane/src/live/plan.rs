@@ -28,8 +28,17 @@
 //!       + af_xdp ports × AF_XDP_HELD                      what net_af_xdp holds beyond its descriptors
 //! ```
 //! (`workers` queues per port is an upper bound: a device may have fewer.)
+//!
+//! # RSS
+//!
+//! A port with `rss = "auto"` whose device has RSS, one receive queue per worker and a
+//! redirection table (a power of two entries) is aligned: it hashes with the symmetric
+//! key, and its table repeats one round-robin model over the workers' queues, the size
+//! of the smallest aligned port's table, so that every aligned port delivers a flow to
+//! the same worker and the snapshot can own flows by that queue ([`rss_model`]).
 
 use crate::neigh::NeighLimits;
+use crate::rss::Reta;
 
 /// Frames a worker takes per receive or ring poll, and buffers per transmit queue or
 /// outbox before it flushes early.
@@ -131,6 +140,22 @@ pub fn tx_holder(worker: u16, tx_queues: u16) -> u16 {
     worker % tx_queues.max(1)
 }
 
+/// True when a port with `rx_queues` receive queues, RSS on and a table of `reta_size`
+/// entries can deliver by the model over `workers` workers.
+pub fn rss_alignable(rss: bool, rx_queues: u16, reta_size: u16, workers: u16) -> bool {
+    rss && workers > 1
+        && rx_queues == workers
+        && reta_size.is_power_of_two()
+        && reta_size >= workers
+}
+
+/// The table model the aligned ports, of table sizes `reta_sizes`, are programmed after:
+/// round-robin over `workers` queues, as big as the smallest table; `None` without any.
+pub fn rss_model(reta_sizes: &[u16], workers: u16) -> Option<Reta> {
+    let size = reta_sizes.iter().copied().min()?;
+    Some(Reta::round_robin(usize::from(size), workers))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +208,23 @@ mod tests {
     fn af_xdp_ports_add_what_the_pmd_holds() {
         assert_eq!(af_xdp_mbufs(0), 0);
         assert_eq!(af_xdp_mbufs(4), 4 * AF_XDP_HELD);
+    }
+
+    #[test]
+    fn rss_aligns_ports_with_a_queue_per_worker_after_the_smallest_table() {
+        assert!(rss_alignable(true, 4, 128, 4));
+        assert!(rss_alignable(true, 3, 64, 3));
+        assert!(!rss_alignable(false, 4, 128, 4), "rss off");
+        assert!(!rss_alignable(true, 1, 128, 1), "one worker");
+        assert!(!rss_alignable(true, 2, 128, 4), "fewer queues than workers");
+        assert!(!rss_alignable(true, 4, 0, 4), "no table");
+        assert!(!rss_alignable(true, 4, 100, 4), "not a power of two");
+        assert_eq!(rss_model(&[], 4), None);
+        let model = rss_model(&[512, 128], 3).unwrap();
+        assert_eq!(model, Reta::round_robin(128, 3));
+        let big = model.device_table(512);
+        assert_eq!(big.len(), 512);
+        assert_eq!(&big[..128], &big[384..]);
     }
 
     #[test]

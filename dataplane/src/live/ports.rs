@@ -1,5 +1,6 @@
 //! Open the configured ports: one receive and one transmit queue per worker where the
-//! device has them, RSS when it can, promiscuous, started, link state logged.
+//! device has them, RSS when it can (aligned with flow ownership where the port allows,
+//! see [`super::plan`]), promiscuous, started, link state logged.
 
 use std::time::{Duration, Instant};
 
@@ -7,8 +8,9 @@ use rvs_dpdk::{Eal, Mempool, Port, PortConfig as DevConfig};
 
 use super::error::LiveError;
 use super::kernel;
-use super::plan::{RX_DESC, TX_DESC};
-use crate::config::Config;
+use super::plan::{rss_alignable, rss_model, RX_DESC, TX_DESC};
+use crate::config::{Config, RssMode};
+use crate::rss::{symmetric_key, Reta};
 use crate::wire::MacAddr;
 
 /// How long to wait for a link to come up before logging it as down.
@@ -31,7 +33,7 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             tx_queues: workers,
             rx_desc: RX_DESC,
             tx_desc: TX_DESC,
-            rss: true,
+            rss: p.rss == RssMode::Auto,
             promiscuous: true,
             // Set below, where a device that cannot change its MAC is tolerated.
             mac: None,
@@ -77,6 +79,51 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
     }
     Ok(ports)
 }
+
+/// Align the started configured `ports` (in `config`'s order) that allow it with flow
+/// ownership: the symmetric key and a table after one model over the workers' queues.
+/// Returns the model when at least one port took it (flows are then owned by RSS queue);
+/// a port that refuses the key or the table keeps its own spread, and the steering rings
+/// carry what it delivers elsewhere.
+pub fn align_rss(ports: &[Port], config: &Config) -> Option<Reta> {
+    let workers = config.dataplane.workers;
+    let candidates: Vec<(&str, &Port)> = config
+        .ports
+        .iter()
+        .zip(ports)
+        .filter(|(_, port)| {
+            let info = port.info();
+            rss_alignable(port.rss(), port.rx_queue_count(), info.reta_size, workers)
+        })
+        .map(|(c, port)| (c.name.as_str(), port))
+        .collect();
+    let sizes: Vec<u16> = candidates.iter().map(|(_, p)| p.info().reta_size).collect();
+    let model = rss_model(&sizes, workers)?;
+    let mut aligned = 0;
+    for (name, port) in candidates {
+        let info = port.info();
+        let key = symmetric_key(usize::from(info.hash_key_size).max(SYMMETRIC_KEY_MIN));
+        let table = model.device_table(usize::from(info.reta_size));
+        match port.set_rss_key(&key).and_then(|()| port.set_reta(&table)) {
+            Ok(()) => {
+                aligned += 1;
+                eprintln!(
+                    "rvsd: port {name}: rss aligned with flow ownership (symmetric key, \
+                     {} entries round-robin over {workers} queues)",
+                    model.len()
+                );
+            }
+            Err(e) => eprintln!(
+                "rvsd: port {name}: rss not aligned ({e}); steering rings carry its flows"
+            ),
+        }
+    }
+    (aligned > 0).then_some(model)
+}
+
+/// Key bytes programmed when a device does not say its key size: enough for IPv6 with
+/// ports.
+const SYMMETRIC_KEY_MIN: usize = 40;
 
 /// Give the device the configured MAC. A device that cannot change it (ENOTSUP) keeps
 /// its own: the port is promiscuous, so frames to the configured MAC, which the pipeline
