@@ -288,3 +288,276 @@ forward = "fullnat"
         );
     }
 }
+
+/// RSS-aligned ownership against a model of the NIC: a device table programmed after the
+/// snapshot's model, fed the Toeplitz hash (bit by bit, with the symmetric key) of the
+/// tuple etherparse reads from each frame.
+#[cfg(test)]
+mod rss_tests {
+    use std::sync::Arc;
+
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::laddr::LocalPorts;
+    use crate::rss::{toeplitz, Reta, SYMMETRIC_KEY};
+    use crate::service::IdRegistry;
+    use crate::wire::parse_frame;
+    use crate::wire::test_frames::{Spec, L4};
+
+    const VIP: &str = "10.0.0.100";
+    const VIP6: &str = "2001:db8::100";
+    const LADDR: &str = "10.1.0.2";
+    const LADDR6: &str = "2001:db8:1::2";
+    /// A FULLNAT real (port 80 -> 8080, both families).
+    const FULLNAT_REAL: (&str, u16) = ("10.1.0.11", 8080);
+    const FULLNAT_REAL6: (&str, u16) = ("2001:db8:1::11", 8080);
+    /// A NAT real of port 443 only.
+    const NAT_REAL: (&str, u16) = ("10.1.0.12", 8443);
+    /// A NAT real shared by ports 8000 and 8001: its replies cannot name their VIP.
+    const SHARED_REAL: (&str, u16) = ("10.1.0.13", 9000);
+
+    fn snapshot(workers: u16, model: usize) -> Arc<Snapshot> {
+        let text = format!(
+            r#"
+[dataplane]
+workers = {workers}
+[[port]]
+name = "p0"
+device = "mem"
+addresses = ["10.0.0.1/24", "10.1.0.1/24"]
+[[service]]
+proto = "tcp"
+vip = "{VIP}"
+port = 80
+laddrs = ["{LADDR}"]
+[[service.real]]
+ip = "{}"
+port = {}
+forward = "fullnat"
+[[service]]
+proto = "tcp"
+vip = "{VIP6}"
+port = 80
+laddrs = ["{LADDR6}"]
+[[service.real]]
+ip = "{}"
+port = {}
+forward = "fullnat"
+[[service]]
+proto = "tcp"
+vip = "{VIP}"
+port = 443
+[[service.real]]
+ip = "{}"
+port = {}
+forward = "nat"
+[[service]]
+proto = "tcp"
+vip = "{VIP}"
+port = 8000
+[[service.real]]
+ip = "{}"
+port = {}
+forward = "nat"
+[[service]]
+proto = "tcp"
+vip = "{VIP}"
+port = 8001
+[[service.real]]
+ip = "{}"
+port = {}
+forward = "nat"
+"#,
+            FULLNAT_REAL.0,
+            FULLNAT_REAL.1,
+            FULLNAT_REAL6.0,
+            FULLNAT_REAL6.1,
+            NAT_REAL.0,
+            NAT_REAL.1,
+            SHARED_REAL.0,
+            SHARED_REAL.1,
+            SHARED_REAL.0,
+            SHARED_REAL.1,
+        );
+        let config = Config::parse(&text, "rss.toml").unwrap();
+        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+        Arc::new(snap.with_rss(Reta::round_robin(model, workers)))
+    }
+
+    fn at(ip: &str, port: u16) -> String {
+        match ip.parse::<IpAddr>().unwrap() {
+            IpAddr::V4(_) => format!("{ip}:{port}"),
+            IpAddr::V6(_) => format!("[{ip}]:{port}"),
+        }
+    }
+
+    fn tcp(src: &str, dst: &str) -> Vec<u8> {
+        Spec::new(src, dst, L4::Tcp { flags_syn: true }).build()
+    }
+
+    /// A NIC with RSS: the queue `frame` arrives on, its table of `size` entries
+    /// programmed after `snap`'s model.
+    fn nic_queue(snap: &Snapshot, size: usize, frame: &[u8]) -> u16 {
+        let p = SlicedPacket::from_ethernet(frame).expect("etherparse reads the frame");
+        let mut input = Vec::new();
+        match p.net.expect("IP") {
+            NetSlice::Ipv4(v4) => {
+                input.extend(v4.header().source());
+                input.extend(v4.header().destination());
+            }
+            NetSlice::Ipv6(v6) => {
+                input.extend(v6.header().source());
+                input.extend(v6.header().destination());
+            }
+        }
+        match p.transport.expect("TCP") {
+            TransportSlice::Tcp(t) => {
+                input.extend(t.source_port().to_be_bytes());
+                input.extend(t.destination_port().to_be_bytes());
+            }
+            other => panic!("not TCP: {other:?}"),
+        }
+        let table = snap.rss.as_ref().unwrap().reta().device_table(size);
+        let hash = toeplitz(&SYMMETRIC_KEY, &input);
+        table[hash as usize & (size - 1)]
+    }
+
+    fn owner_of(snap: &Snapshot, frame: &[u8]) -> u16 {
+        owner(snap, &parse_frame(frame).unwrap()).expect("owned")
+    }
+
+    fn pools(snap: &Snapshot) -> Vec<LocalPorts> {
+        (0..snap.workers)
+            .map(|w| {
+                let mut lp = LocalPorts::with_scheme(w, snap.port_scheme(), 5);
+                lp.ensure(LADDR.parse().unwrap());
+                lp.ensure(LADDR6.parse().unwrap());
+                lp
+            })
+            .collect()
+    }
+
+    fn client() -> impl Strategy<Value = (IpAddr, u16)> {
+        let v4 = any::<u32>().prop_map(|a| IpAddr::from(a.to_be_bytes()));
+        let v6 = any::<u128>().prop_map(|a| IpAddr::from(a.to_be_bytes()));
+        (prop_oneof![v4, v6], 1024u16..)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Client -> VIP frames are owned by the queue the NIC delivers them to, and a
+        /// FULLNAT reply to the local port its owner allocated arrives on the owner's
+        /// queue and is owned there: neither crosses a steering ring.
+        #[test]
+        fn rss_delivers_fullnat_flows_to_their_owner_both_ways(
+            clients in prop::collection::vec(client(), 1..24),
+            workers in prop::sample::select(vec![2u16, 3, 4, 8]),
+            model in prop::sample::select(vec![64usize, 128]),
+            device in prop::sample::select(vec![128usize, 512]),
+        ) {
+            let snap = snapshot(workers, model);
+            let mut pools = pools(&snap);
+            for (cip, cport) in clients {
+                let (vip, laddr, real) = if cip.is_ipv4() {
+                    (VIP, LADDR, FULLNAT_REAL)
+                } else {
+                    (VIP6, LADDR6, FULLNAT_REAL6)
+                };
+                let to_vip = tcp(&at(&cip.to_string(), cport), &at(vip, 80));
+                let w = nic_queue(&snap, device, &to_vip);
+                prop_assert_eq!(owner_of(&snap, &to_vip), w, "client -> VIP");
+
+                let real_at = (real.0.parse().unwrap(), real.1);
+                let laddr_ip: IpAddr = laddr.parse().unwrap();
+                let (l, lport) = pools[usize::from(w)].alloc(&[laddr_ip], 0, real_at).unwrap();
+                prop_assert_eq!(l, laddr_ip);
+                let reply = tcp(&at(real.0, real.1), &at(laddr, lport));
+                prop_assert_eq!(nic_queue(&snap, device, &reply), w, "FULLNAT reply delivered");
+                prop_assert_eq!(owner_of(&snap, &reply), w, "FULLNAT reply owned");
+                // An ICMP error about the packet sent to the real names the owner too.
+                let sent = Spec::new(&at(laddr, lport), &at(real.0, real.1),
+                    L4::Tcp { flags_syn: true }).ip_packet();
+                if cip.is_ipv4() {
+                    let error = icmp_error(real.0, laddr, &sent);
+                    prop_assert_eq!(owner_of(&snap, &error), w, "ICMP error");
+                }
+            }
+        }
+
+        /// NAT replies are owned by the owner of their connection toward the VIP, which
+        /// the NIC may deliver elsewhere: the worker that receives one hands it over.
+        #[test]
+        fn nat_replies_are_owned_by_the_forward_owner(
+            clients in prop::collection::vec(client(), 1..24),
+            workers in prop::sample::select(vec![2u16, 3, 4, 8]),
+            model in prop::sample::select(vec![64usize, 128]),
+        ) {
+            let snap = snapshot(workers, model);
+            for (cip, cport) in clients.into_iter().filter(|(ip, _)| ip.is_ipv4()) {
+                let c = at(&cip.to_string(), cport);
+                let to_vip = tcp(&c, &at(VIP, 443));
+                let w = nic_queue(&snap, 128, &to_vip);
+                prop_assert_eq!(owner_of(&snap, &to_vip), w);
+                let reply = tcp(&at(NAT_REAL.0, NAT_REAL.1), &c);
+                prop_assert_eq!(owner_of(&snap, &reply), w, "NAT reply");
+
+                // A real serving two services: both are owned by client hash, so both
+                // directions still meet, through the rings.
+                let hashed = owner_by_client(cip, cport, workers);
+                for port in [8000, 8001] {
+                    prop_assert_eq!(owner_of(&snap, &tcp(&c, &at(VIP, port))), hashed);
+                }
+                let reply = tcp(&at(SHARED_REAL.0, SHARED_REAL.1), &c);
+                prop_assert_eq!(owner_of(&snap, &reply), hashed, "shared NAT real");
+            }
+        }
+    }
+
+    /// An ICMP port unreachable from `from` to `to` quoting `quoted` (an IP packet).
+    fn icmp_error(from: &str, to: &str, quoted: &[u8]) -> Vec<u8> {
+        let l4 = L4::Error {
+            msg_type: 3,
+            code: 3,
+            rest: [0; 4],
+            quoted: quoted[..28].to_vec(),
+        };
+        Spec::new(&format!("{from}:0"), &format!("{to}:0"), l4).build()
+    }
+
+    #[test]
+    fn some_nat_replies_arrive_elsewhere_and_cross_a_ring() {
+        let snap = snapshot(4, 128);
+        let elsewhere = (0..500u16)
+            .filter(|&i| {
+                let c = format!("198.51.100.{}:{}", i % 250, 20000 + i);
+                let w = owner_of(&snap, &tcp(&c, &at(VIP, 443)));
+                let reply = tcp(&at(NAT_REAL.0, NAT_REAL.1), &c);
+                assert_eq!(owner_of(&snap, &reply), w);
+                nic_queue(&snap, 128, &reply) != w
+            })
+            .count();
+        assert!(
+            elsewhere > 100,
+            "{elsewhere} of 500 NAT replies delivered elsewhere"
+        );
+    }
+
+    #[test]
+    fn a_rebuilt_snapshot_keeps_the_owner_of_a_removed_nat_real() {
+        let snap = snapshot(4, 128);
+        let empty = Config::parse("[dataplane]\nworkers = 4\n", "empty.toml").unwrap();
+        let rebuilt = snap
+            .rebuild(&empty, &Default::default(), &mut IdRegistry::default())
+            .unwrap();
+        for i in 0..50 {
+            let c = format!("198.51.100.{i}:{}", 40000 + i);
+            let w = owner_of(&snap, &tcp(&c, &at(VIP, 443)));
+            let reply = tcp(&at(NAT_REAL.0, NAT_REAL.1), &c);
+            assert_eq!(owner_of(&rebuilt, &reply), w, "{c}");
+        }
+    }
+}
