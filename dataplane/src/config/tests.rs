@@ -360,6 +360,8 @@ fn top_level_refusals() {
             Problem::BadKernelInterface("sixteen-letters0".into()), 4),
         ("[[port]]\nname = \"p\"\ndevice = \"y\"\nkernel = \"a b\"\n".into(),
             Problem::BadKernelInterface("a b".into()), 4),
+        ("[[port]]\nname = \"p\"\ndevice = \"y\"\nrss = \"on\"\n".into(),
+            Problem::UnknownRss("on".into()), 4),
         ("[[port]]\nname = \"p\"\ndevice = \"y\"\nkernel = \"k\"\n[[port]]\nname = \"q\"\ndevice = \"z\"\nkernel = \"k\"\n".into(),
             Problem::DuplicateKernelInterface("k".into()), 8),
         ("[[port]]\nname = \"\"\ndevice = \"y\"\n".into(), Problem::BadPortName(String::new()), 2),

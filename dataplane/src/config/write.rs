@@ -231,6 +231,15 @@ mod tests {
     }
 
     #[test]
+    fn rss_defaults_to_auto_and_off_round_trips() {
+        let text = "[[port]]\nname = \"a\"\ndevice = \"x\"\n[[port]]\nname = \"b\"\ndevice = \"y\"\nrss = \"off\"\n";
+        let config = Config::parse(text, "r.toml").unwrap();
+        assert_eq!(config.ports[0].rss, RssMode::Auto);
+        assert_eq!(config.ports[1].rss, RssMode::Off);
+        assert_eq!(Config::parse(&to_toml(&config), "saved").unwrap(), config);
+    }
+
+    #[test]
     fn a_kernel_mirror_round_trips() {
         let text = "[[port]]\nname = \"wan0\"\ndevice = \"x\"\nkernel = \"rvs-wan0\"\n";
         let config = Config::parse(text, "k.toml").unwrap();
