@@ -38,7 +38,7 @@ use std::net::IpAddr;
 use hashbrown::{HashMap, HashSet};
 use rvs_conntrack::{ForwardMode, Proto};
 
-use crate::service::Services;
+use crate::service::{Service, Services};
 use crate::steer::owner_by_client;
 
 /// The symmetric Toeplitz key: `0x6d5a` repeated over 40 bytes (enough for IPv6 with
@@ -239,6 +239,23 @@ pub fn reply_base_hash(real: (IpAddr, u16), laddr: IpAddr) -> u32 {
     symmetric_hash(real.0, laddr, real.1, 0)
 }
 
+/// The NAT reals of `svc`, its sorry server included when reached by NAT.
+fn nat_endpoints(svc: &Service) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
+    let spec = &svc.config;
+    let reals = spec
+        .reals
+        .iter()
+        .filter(|r| r.forward == ForwardMode::Nat)
+        .map(|r| (r.ip, r.port));
+    let sorry = spec
+        .check
+        .as_ref()
+        .and_then(|c| c.sorry)
+        .filter(|_| spec.sorry_forward() == ForwardMode::Nat)
+        .map(|s| (s.ip(), s.port()));
+    reals.chain(sorry)
+}
+
 /// Flow ownership on a director whose ports deliver by RSS: the owner of a connection
 /// is the queue its client -> VIP frames arrive on, so that they are never handed over.
 /// Part of the [`crate::snapshot::Snapshot`]: every worker computes the same owner for
@@ -268,19 +285,7 @@ impl RssOwnership {
         let mut nat_reals: HashMap<_, Option<(IpAddr, u16)>> = HashMap::new();
         for svc in services.list() {
             let vip = (svc.vip.ip(), svc.vip.port());
-            let spec = &svc.config;
-            let reals = spec
-                .reals
-                .iter()
-                .filter(|r| r.forward == ForwardMode::Nat)
-                .map(|r| (r.ip, r.port));
-            let sorry = spec
-                .check
-                .as_ref()
-                .and_then(|c| c.sorry)
-                .filter(|_| spec.sorry_forward() == ForwardMode::Nat)
-                .map(|s| (s.ip(), s.port()));
-            for (ip, port) in reals.chain(sorry) {
+            for (ip, port) in nat_endpoints(svc) {
                 nat_reals
                     .entry((svc.proto, ip, port))
                     .and_modify(|v| {
@@ -296,17 +301,15 @@ impl RssOwnership {
                 nat_reals.entry(*k).or_insert(*v);
             }
         }
-        let mut by_client = HashSet::new();
-        for svc in services.list() {
-            let vip = (svc.vip.ip(), svc.vip.port());
-            let shared = svc.config.reals.iter().any(|r| {
-                r.forward == ForwardMode::Nat
-                    && nat_reals.get(&(svc.proto, r.ip, r.port)) == Some(&None)
-            });
-            if shared {
-                by_client.insert((svc.proto, vip.0, vip.1));
-            }
-        }
+        let by_client = services
+            .list()
+            .iter()
+            .filter(|svc| {
+                nat_endpoints(svc)
+                    .any(|(ip, port)| nat_reals.get(&(svc.proto, ip, port)) == Some(&None))
+            })
+            .map(|svc| (svc.proto, svc.vip.ip(), svc.vip.port()))
+            .collect();
         Self {
             reta,
             workers,

@@ -561,3 +561,59 @@ forward = "nat"
         }
     }
 }
+
+/// A NAT sorry server shared by two services makes both owned by client hash, like a
+/// shared real: its replies cannot name their VIP.
+#[cfg(test)]
+mod rss_sorry_tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::rss::Reta;
+    use crate::service::IdRegistry;
+    use crate::wire::parse_frame;
+    use crate::wire::test_frames::{Spec, L4};
+
+    #[test]
+    fn a_shared_nat_sorry_server_falls_back_to_client_hash() {
+        let service = |port: u16, real: &str| {
+            format!(
+                "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = {port}\n\
+                 [[service.real]]\nip = \"{real}\"\nforward = \"nat\"\n\
+                 [service.check]\nkind = \"tcp\"\nsorry = \"10.1.0.99:80\"\n"
+            )
+        };
+        let text = format!(
+            "[dataplane]\nworkers = 4\n{}{}",
+            service(80, "10.1.0.11"),
+            service(81, "10.1.0.12")
+        );
+        let config = Config::parse(&text, "sorry.toml").unwrap();
+        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default())
+            .unwrap()
+            .with_rss(Reta::round_robin(128, 4));
+        let owner_of = |src: &str, dst: &str| {
+            let f = Spec::new(src, dst, L4::Tcp { flags_syn: true }).build();
+            owner(&snap, &parse_frame(&f).unwrap()).unwrap()
+        };
+        let by_rss = (0..64u16)
+            .filter(|i| {
+                let c = format!("198.51.100.{i}:{}", 30000 + i);
+                let hashed =
+                    owner_by_client(format!("198.51.100.{i}").parse().unwrap(), 30000 + i, 4);
+                assert_eq!(owner_of(&c, "10.0.0.100:80"), hashed);
+                assert_eq!(owner_of(&c, "10.0.0.100:81"), hashed);
+                assert_eq!(owner_of("10.1.0.99:80", &c), hashed, "sorry reply");
+                assert_eq!(owner_of("10.1.0.11:80", &c), hashed, "real reply");
+                snap.rss.as_ref().unwrap().toward_vip(
+                    Proto::Tcp,
+                    (format!("198.51.100.{i}").parse().unwrap(), 30000 + i),
+                    ("10.0.0.100".parse().unwrap(), 82),
+                ) != hashed
+            })
+            .count();
+        assert!(
+            by_rss > 16,
+            "a service without NAT reals stays owned by RSS queue"
+        );
+    }
+}
