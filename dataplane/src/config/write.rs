@@ -43,9 +43,11 @@ pub fn to_toml(config: &Config) -> String {
         if let Some(kernel) = &p.kernel {
             let _ = writeln!(w, "kernel = {}", quote(kernel));
         }
-        if p.rss == RssMode::Off {
-            let _ = writeln!(w, "rss = \"off\"");
-        }
+        let rss = match p.rss {
+            RssMode::Auto => "auto",
+            RssMode::Off => "off",
+        };
+        let _ = writeln!(w, "rss = {}", quote(rss));
     }
     for r in &config.routes {
         let _ = writeln!(w, "\n[[route]]");
