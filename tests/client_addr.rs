@@ -326,3 +326,91 @@ fn proxy_v2_header_shift_sack_and_retransmission_v4_v6() {
     proxy_case(2, V4, "pp2-v4");
     proxy_case(2, V6, "pp2-v6");
 }
+
+fn toa_option(e: Ends) -> Vec<u8> {
+    let mut o = vec![254, 0];
+    o.extend(e.client.1.to_be_bytes());
+    match e.client.0.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => o.extend(a.octets()),
+        std::net::IpAddr::V6(a) => o.extend(a.octets()),
+    }
+    o[1] = o.len() as u8;
+    o
+}
+
+/// One TOA connection: the option rides in the third ACK and the client's segments until
+/// the real sends data; a segment with full options and one at the MTU go without it.
+fn toa_case(e: Ends, name: &str) {
+    let cfg = config("toa");
+    let lport = local_port(&format!("{name}-port"), &cfg, e);
+    let toa = toa_option(e);
+    let with_toa = |opts: &[u8]| [opts, toa.as_slice()].concat();
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let v6 = e.client.0.contains(':');
+    // 40 option bytes (timestamps padded with NOPs up to the limit).
+    let full_opts: Vec<u8> = [vec![1u8; 30], vec![8, 10, 0, 0, 0, 1, 0, 0, 0, 2]].concat();
+    // A segment exactly at the 1500-byte MTU.
+    let at_mtu = vec![b'x'; 1500 - if v6 { 40 } else { 20 } - 20];
+    let client_in = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], b""),
+        seg(c_isn + 1, Some(r_isn + 1), &[], b"hello"),
+        seg(c_isn + 6, Some(r_isn + 1), &full_opts, b"full"),
+        seg(c_isn + 10, Some(r_isn + 1), &[], &at_mtu),
+        seg(
+            c_isn + 10 + at_mtu.len() as u32,
+            Some(r_isn + 6),
+            &[],
+            b"late",
+        ),
+    ];
+    let real_in = [
+        syn(r_isn, Some(c_isn + 1), 1460),
+        seg(r_isn + 1, Some(c_isn + 6), &[], b"hello"),
+    ];
+    let t = |i: usize| secs(1.0 + i as f64 * 0.01);
+    let wan: Vec<Record> = [0, 2, 3, 4, 5, 7]
+        .iter()
+        .zip(&client_in)
+        .map(|(&i, s)| (t(i), from_client(e, s)))
+        .collect();
+    let lan: Vec<Record> = [1, 6]
+        .iter()
+        .zip(&real_in)
+        .map(|(&i, s)| (t(i), from_real(e, lport, s)))
+        .collect();
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let mut want_real = client_in.clone();
+    want_real[1].opts = with_toa(&[]);
+    want_real[2].opts = with_toa(&[]);
+    let want_real = want_real.map(|s| to_real(e, lport, &s));
+    let mut want_client = real_in.clone();
+    want_client[0] = syn(r_isn, Some(c_isn + 1), 1460 - toa.len() as u16);
+    let want_client = want_client.map(|s| to_client(e, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_frames(&frames(&run.out["wan0"]), &want_client, "toward the client");
+    assert_eq!(run.summary["toa_added"], 2, "{}", run.summary);
+    assert_eq!(run.summary["toa_skipped"], 2, "{}", run.summary);
+}
+
+#[test]
+fn toa_v4_v6_placement_and_no_room() {
+    toa_case(V4, "toa-v4");
+    toa_case(V6, "toa-v6");
+}
+
+#[test]
+fn client_address_needs_a_fullnat_tcp_service() {
+    let cfg = config("proxy-v2").replace("forward = \"fullnat\"", "forward = \"nat\"");
+    let dir = test_dir("client-addr-nat");
+    let path = dir.join("rvs.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = rvsd_replay(&path, "wan0=none.pcap", &dir.join("out"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("client_address \"proxy-v2\" needs a TCP service"),
+        "{err}"
+    );
+    assert!(err.contains("rvs.toml:53:"), "names the line: {err}");
+}
