@@ -4,7 +4,7 @@
 //! Each iteration copies the frame into a fresh buffer; `copy_only` is that cost alone.
 
 use std::hint::black_box;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 use criterion::{criterion_main, Criterion};
 use etherparse::PacketBuilder;
