@@ -256,6 +256,23 @@ pub struct Conn {
     pub counters: ConnCounters,
     /// The persistence template this connection refreshes.
     pub template: Option<TemplateKey>,
+    /// TCP stream adjustments (FULLNAT client address); default: none.
+    pub stream: StreamAdjust,
+}
+
+/// Per-connection state of the FULLNAT features that edit the TCP stream (TOA, PROXY
+/// protocol): what to do, how far it got, and the sequence shift it implies. The
+/// dataplane owns the meaning of `kind` and `flags`; the table only keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamAdjust {
+    /// What the real is given (the dataplane's code; 0: nothing).
+    pub kind: u8,
+    /// Progress bits (the dataplane's).
+    pub flags: u8,
+    /// Bytes inserted in front of the client's byte stream (the PROXY header's length).
+    pub inserted: u16,
+    /// The client's initial sequence number, from its SYN.
+    pub client_isn: u32,
 }
 
 impl Conn {

@@ -11,7 +11,7 @@ use crate::timeout::ms;
 use crate::wheel::Wheel;
 use crate::{
     Conn, ConnCounters, ConnId, ConnKey, Direction, ForwardMode, InsertError, NewConn, Proto,
-    TcpFlags, TcpState, TemplateKey, Timeouts,
+    StreamAdjust, TcpFlags, TcpState, TemplateKey, Timeouts,
 };
 
 /// The largest connection capacity (slot numbers and a direction bit share a `u32`).
@@ -201,6 +201,11 @@ impl ConnTable {
         self.slab.get(id.0).map(|e| &e.conn)
     }
 
+    /// The stream adjustments of connection `id`, writable (`None` for a stale `id`).
+    pub fn stream_mut(&mut self, id: ConnId) -> Option<&mut StreamAdjust> {
+        self.slab.get_mut(id.0).map(|e| &mut e.conn.stream)
+    }
+
     /// Whether a new SYN from the client may take the place of connection `id` (IPVS's
     /// `is_new_conn_expected`, for a non-zero `conn_reuse_mode`): a TCP connection in
     /// TIME_WAIT or CLOSE, or, when `fin_wait` is set (mode bit 2), in FIN_WAIT with
@@ -273,6 +278,7 @@ impl ConnTable {
             expires_ms,
             counters: ConnCounters::default(),
             template: None,
+            stream: StreamAdjust::default(),
         };
         let (original, reply) = (c.original_key(), c.reply_key());
         if original == reply {

@@ -185,6 +185,9 @@ impl ConnectCtx<'_> {
                 });
             }
         };
+        if mode == ForwardMode::FullNat {
+            crate::rewrite::client_addr::init(self.conns, id, svc.config.client_address);
+        }
         Ok(Connected::New(id))
     }
 

@@ -430,7 +430,7 @@ impl<B: PacketBuf> Worker<B> {
                 self.traffic
                     .count(conn.service, conn.dest, dir, buf.len(), new);
                 let sent = self.forward(
-                    Carried::Segment { in_port: port },
+                    Carried::Segment { in_port: port, id },
                     buf,
                     info,
                     &conn,
@@ -498,13 +498,16 @@ impl<B: PacketBuf> Worker<B> {
         };
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
         match carried {
-            Carried::Segment { in_port } => {
+            Carried::Segment { in_port, id } => {
                 // Finish the checksum before the rewrite, which then updates it
                 // incrementally (`info` holds the addresses as received).
                 if self.needs_sw_checksum(in_port, hit.port) {
                     fill_l4_checksum(buf.data_mut(), info)?;
                 }
                 rewrite_segment(buf.data_mut(), info, conn, dir)?;
+                if rewrite::client_addr::active(&conn.stream) {
+                    self.client_addr(&mut buf, info, conn, id, dir, hit.port)?;
+                }
             }
             Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, conn, dir)?,
         }
@@ -522,6 +525,35 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         self.transmit(hit, buf, now_ms, io)
+    }
+
+    /// Give a FULLNAT real the client's address (TOA, PROXY protocol) in a segment of
+    /// `conn` (id `id`) already rewritten, leaving by `out`; keep the connection's state.
+    #[allow(clippy::too_many_arguments)]
+    fn client_addr(
+        &mut self,
+        buf: &mut B,
+        info: &FrameInfo,
+        conn: &Conn,
+        id: rvs_conntrack::ConnId,
+        dir: Direction,
+        out: PortId,
+    ) -> Result<(), DropReason> {
+        let mut stream = conn.stream;
+        let mtu = self.snap.port(out).mtu;
+        let edit = rewrite::client_addr::on_segment(buf, info, conn, &mut stream, dir, mtu);
+        if stream != conn.stream {
+            if let Some(s) = self.conns.stream_mut(id) {
+                *s = stream;
+            }
+        }
+        match edit? {
+            rewrite::client_addr::Edit::Nothing => {}
+            rewrite::client_addr::Edit::HeaderSent => self.counters.proxy_headers_sent += 1,
+            rewrite::client_addr::Edit::ToaAdded => self.counters.toa_added += 1,
+            rewrite::client_addr::Edit::ToaSkipped => self.counters.toa_skipped += 1,
+        }
+        Ok(())
     }
 
     /// Answer a packet that outgrew the path with "fragmentation needed" / "packet too
@@ -731,6 +763,8 @@ enum Carried {
     Segment {
         /// The port it arrived on (software checksums depend on it).
         in_port: PortId,
+        /// Its connection.
+        id: rvs_conntrack::ConnId,
     },
     /// An ICMP error quoting a packet of the connection (its checksum is recomputed whole).
     IcmpError,
