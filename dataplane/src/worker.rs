@@ -284,8 +284,8 @@ impl<B: PacketBuf> Worker<B> {
         let Some(buf) = self.admit(port, buf, io) else {
             return;
         };
-        let result =
-            parse_frame(buf.data()).and_then(|info| self.dispatch(port, buf, &info, None, now_ms, io));
+        let result = parse_frame(buf.data())
+            .and_then(|info| self.dispatch(port, buf, &info, None, now_ms, io));
         if let Err(reason) = result {
             self.counters.drop(reason);
         }
