@@ -463,7 +463,10 @@ fn bench_mode(c: &mut Criterion, mode: &Mode) {
                     let mut at = 0;
                     spent += drive(&mut w, &mut io, WAN, &frames, &mut at, n, clock);
                     clock += 61_000;
-                    w.tick(clock, &mut io);
+                    while w.conns().len() > CONNS as usize {
+                        clock += 1;
+                        w.tick(clock, &mut io);
+                    }
                 }
                 spent
             })

@@ -232,15 +232,18 @@ impl<B: PacketBuf> Worker<B> {
         self.lports.free(laddr)
     }
 
-    /// Advance the clock: expire connections; ask unanswered neighbours again and
-    /// forget those past their deadline (see [`crate::neigh`]).
+    /// Advance the clock: expire connections (at most [`EXPIRE_PER_TICK`]; the rest at
+    /// the next ticks); ask unanswered neighbours again and forget those past their
+    /// deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
-        let expired = self.conns.expire(now_ms, |c: &Conn| {
-            if let Some(l) = c.local {
-                lports.release(l.ip(), l.port());
-            }
-        });
+        let expired = self
+            .conns
+            .expire_at_most(now_ms, EXPIRE_PER_TICK, |c: &Conn| {
+                if let Some(l) = c.local {
+                    lports.release(l.ip(), l.port());
+                }
+            });
         self.counters.conns_expired += expired as u64;
         let (counters, asks) = (&mut self.counters, &mut self.asks);
         self.neigh.poll(
@@ -788,6 +791,11 @@ fn rewrite_icmp_error(
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }
+
+/// Most connections one tick expires: a poll loop ticks every millisecond, so up to
+/// about 2M expiries a second, while a timeout that ends for a million connections at
+/// once stalls no round by more than a few hundred microseconds.
+pub const EXPIRE_PER_TICK: usize = 2048;
 
 /// Most neighbour requests one tick sends again (the others are due at the next tick).
 const ASKS_PER_TICK: usize = 64;
