@@ -304,7 +304,7 @@ const MODES: [Mode; 5] = [
 
 impl Mode {
     /// A packet from client `i` to the service: the opening one, or a later one.
-    fn from_client(&self, i: u32, open: bool) -> Vec<u8> {
+    fn client_packet(&self, i: u32, open: bool) -> Vec<u8> {
         let dst = (VIP, self.vport);
         if self.udp {
             udp((GW_MAC, WAN_MAC), client(i), dst)
@@ -379,10 +379,10 @@ fn loaded_worker(mode: &Mode, now: u64) -> (Worker<HeapBuf>, SinkIo) {
     let mut w = Worker::new(0, Arc::new(snap), 0);
     let mut io = SinkIo::default();
     for i in 0..CONNS {
-        let buf = io.rx(&mode.from_client(i, true));
+        let buf = io.rx(&mode.client_packet(i, true));
         w.process(WAN, buf, now, &mut io);
         if !mode.udp {
-            let buf = io.rx(&mode.from_client(i, false));
+            let buf = io.rx(&mode.client_packet(i, false));
             w.process(WAN, buf, now, &mut io);
         }
     }
@@ -420,8 +420,8 @@ fn bench_mode(c: &mut Criterion, mode: &Mode) {
     let mut clock = 1_000;
     let (mut w, mut io) = loaded_worker(mode, clock);
     let order = shuffled(CONNS, 0x5eed);
-    let random_in = Frames::new(order.iter().map(|&i| mode.from_client(i, false)));
-    let hot_in = Frames::new((0..HOT).map(|i| mode.from_client(i, false)));
+    let random_in = Frames::new(order.iter().map(|&i| mode.client_packet(i, false)));
+    let hot_in = Frames::new((0..HOT).map(|i| mode.client_packet(i, false)));
     let mut sets = vec![("in", WAN, random_in, hot_in)];
     if mode.replies {
         let (random_out, hot_out) = replies(&w, &order);
