@@ -9,7 +9,8 @@
 //! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]:
 //! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
-//! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`.
+//! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`, `hash`, `lookup_hashed`,
+//! `bucket_of`, `entry_of`.
 //!
 //! Design:
 //! - **Capacity** is fixed at construction: a slab of connection slots, an
@@ -49,7 +50,7 @@ pub mod timeout;
 mod wheel;
 
 pub use dest_load::{DestLoad, DestLoads};
-pub use table::{ConnTable, MAX_CAPACITY};
+pub use table::{ConnTable, KeyHash, MAX_CAPACITY};
 pub use tcp_state::TableDir;
 pub use template::Template;
 pub use timeout::ICMP_TIMEOUT_S;
