@@ -74,6 +74,18 @@ pub struct WorkerCounters {
 }
 
 impl WorkerCounters {
+    /// Count what giving a FULLNAT real the client's address did to a segment.
+    #[inline]
+    pub fn count_client_addr(&mut self, edit: crate::rewrite::client_addr::Edit) {
+        use crate::rewrite::client_addr::Edit;
+        match edit {
+            Edit::Nothing => {}
+            Edit::HeaderSent => self.proxy_headers_sent += 1,
+            Edit::ToaAdded => self.toa_added += 1,
+            Edit::ToaSkipped => self.toa_skipped += 1,
+        }
+    }
+
     /// Count a drop.
     #[inline]
     pub fn drop(&mut self, reason: DropReason) {

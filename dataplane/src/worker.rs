@@ -485,6 +485,7 @@ impl<B: PacketBuf> Worker<B> {
         io: &mut I,
     ) -> Result<(), DropReason> {
         let conn = self.conns.get(id);
+        let mode = conn.mode;
         let toward = match dir {
             Direction::Original => conn.real.ip(),
             Direction::Reply => conn.client.ip(),
@@ -499,12 +500,27 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 rewrite_segment(buf.data_mut(), info, conn, dir)?;
                 if rewrite::client_addr::active(&conn.stream) {
-                    self.client_addr(&mut buf, info, conn, id, dir, hit.port)?;
+                    let mtu = self.snap.port(hit.port).mtu;
+                    let mut stream = conn.stream;
+                    let edit = rewrite::client_addr::on_segment(
+                        &mut buf,
+                        info,
+                        conn,
+                        &mut stream,
+                        dir,
+                        mtu,
+                    );
+                    if stream != conn.stream {
+                        if let Some(s) = self.conns.stream_mut(id) {
+                            *s = stream;
+                        }
+                    }
+                    self.counters.count_client_addr(edit?);
                 }
             }
             Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, conn, dir)?,
         }
-        if conn.mode == ForwardMode::Tun {
+        if mode == ForwardMode::Tun {
             let out = self.snap.port(hit.port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
             let outer = if toward.is_ipv4() { 20 } else { 40 };
@@ -518,35 +534,6 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         self.transmit(hit, buf, now_ms, io)
-    }
-
-    /// Give a FULLNAT real the client's address (TOA, PROXY protocol) in a segment of
-    /// `conn` (id `id`) already rewritten, leaving by `out`; keep the connection's state.
-    #[allow(clippy::too_many_arguments)]
-    fn client_addr(
-        &mut self,
-        buf: &mut B,
-        info: &FrameInfo,
-        conn: &Conn,
-        id: rvs_conntrack::ConnId,
-        dir: Direction,
-        out: PortId,
-    ) -> Result<(), DropReason> {
-        let mut stream = conn.stream;
-        let mtu = self.snap.port(out).mtu;
-        let edit = rewrite::client_addr::on_segment(buf, info, conn, &mut stream, dir, mtu);
-        if stream != conn.stream {
-            if let Some(s) = self.conns.stream_mut(id) {
-                *s = stream;
-            }
-        }
-        match edit? {
-            rewrite::client_addr::Edit::Nothing => {}
-            rewrite::client_addr::Edit::HeaderSent => self.counters.proxy_headers_sent += 1,
-            rewrite::client_addr::Edit::ToaAdded => self.counters.toa_added += 1,
-            rewrite::client_addr::Edit::ToaSkipped => self.counters.toa_skipped += 1,
-        }
-        Ok(())
     }
 
     /// Answer a packet that outgrew the path with "fragmentation needed" / "packet too
