@@ -73,6 +73,17 @@ impl Index {
         }
     }
 
+    /// The bucket a search for `hash` reads first.
+    pub(crate) fn home_bucket(&self, hash: u32) -> &impl Sized {
+        &self.buckets[self.home(hash)]
+    }
+
+    /// The first value filed under `hash`, the likeliest match of a search (no key is
+    /// confirmed: the caller only prefetches what it names).
+    pub(crate) fn first(&self, hash: u32) -> Option<u32> {
+        self.find(hash, |_| true)
+    }
+
     /// Adds an entry. The caller keeps the number of entries within `max_entries`.
     pub(crate) fn insert(&mut self, hash: u32, value: u32) {
         debug_assert_ne!(value, EMPTY);

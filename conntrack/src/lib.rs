@@ -9,7 +9,8 @@
 //! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]:
 //! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
-//! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`.
+//! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`, `hash`, `lookup_hashed`,
+//! `bucket_of`, `entry_of`.
 //!
 //! Design:
 //! - **Capacity** is fixed at construction: a slab of connection slots, an
@@ -49,7 +50,7 @@ pub mod timeout;
 mod wheel;
 
 pub use dest_load::{DestLoad, DestLoads};
-pub use table::{ConnTable, MAX_CAPACITY};
+pub use table::{ConnTable, KeyHash, MAX_CAPACITY};
 pub use tcp_state::TableDir;
 pub use template::Template;
 pub use timeout::ICMP_TIMEOUT_S;
@@ -256,6 +257,23 @@ pub struct Conn {
     pub counters: ConnCounters,
     /// The persistence template this connection refreshes.
     pub template: Option<TemplateKey>,
+    /// TCP stream adjustments (FULLNAT client address); default: none.
+    pub stream: StreamAdjust,
+}
+
+/// Per-connection state of the FULLNAT features that edit the TCP stream (TOA, PROXY
+/// protocol): what to do, how far it got, and the sequence shift it implies. The
+/// dataplane owns the meaning of `kind` and `flags`; the table only keeps them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamAdjust {
+    /// What the real is given (the dataplane's code; 0: nothing).
+    pub kind: u8,
+    /// Progress bits (the dataplane's).
+    pub flags: u8,
+    /// Bytes inserted in front of the client's byte stream (the PROXY header's length).
+    pub inserted: u16,
+    /// The client's initial sequence number, from its SYN.
+    pub client_isn: u32,
 }
 
 impl Conn {

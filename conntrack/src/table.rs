@@ -11,11 +11,16 @@ use crate::timeout::ms;
 use crate::wheel::Wheel;
 use crate::{
     Conn, ConnCounters, ConnId, ConnKey, Direction, ForwardMode, InsertError, NewConn, Proto,
-    TcpFlags, TcpState, TemplateKey, Timeouts,
+    StreamAdjust, TcpFlags, TcpState, TemplateKey, Timeouts,
 };
 
 /// The largest connection capacity (slot numbers and a direction bit share a `u32`).
 pub const MAX_CAPACITY: usize = (1 << 31) - 1;
+
+/// A key's hash in one [`ConnTable`] (tables are seeded apart: use it only with the
+/// table that computed it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyHash(u32);
 
 /// No template linked.
 const NO_TEMPLATE: u32 = u32::MAX;
@@ -180,9 +185,36 @@ impl ConnTable {
 
     /// The connection a packet with tuple `key` belongs to, and which way it travels.
     pub fn lookup(&self, key: &ConnKey) -> Option<(ConnId, Direction)> {
-        let value = self.find(self.hasher.hash(key), key)?;
+        self.lookup_hashed(key, self.hash(key))
+    }
+
+    /// The hash of `key` in this table, for [`lookup_hashed`](Self::lookup_hashed) and
+    /// the prefetch hints: a burst hashes every packet first, then prefetches, then looks up.
+    pub fn hash(&self, key: &ConnKey) -> KeyHash {
+        KeyHash(self.hasher.hash(key))
+    }
+
+    /// [`lookup`](Self::lookup) with the key's hash already computed by
+    /// [`hash`](Self::hash) on this table.
+    pub fn lookup_hashed(&self, key: &ConnKey, hash: KeyHash) -> Option<(ConnId, Direction)> {
+        let value = self.find(hash.0, key)?;
         let (slot, dir) = decode(value);
         Some((ConnId(slot), dir))
+    }
+
+    /// The memory a lookup of `hash` reads first (its index bucket), for the caller to
+    /// prefetch before the lookup.
+    pub fn bucket_of(&self, hash: KeyHash) -> &impl Sized {
+        self.index.home_bucket(hash.0)
+    }
+
+    /// The connection slot a lookup of `hash` most likely ends at (the first one the
+    /// index files under that hash), for the caller to prefetch; `None` when the index
+    /// holds no entry with this hash (the lookup will miss). Reads the index: cheap once
+    /// [`bucket_of`](Self::bucket_of) is in cache.
+    pub fn entry_of(&self, hash: KeyHash) -> Option<&impl Sized> {
+        let (slot, _) = decode(self.index.first(hash.0)?);
+        self.slab.slot(slot)
     }
 
     /// The live connection `id`.
@@ -199,6 +231,11 @@ impl ConnTable {
     /// The connection `id`, if live.
     pub fn try_get(&self, id: ConnId) -> Option<&Conn> {
         self.slab.get(id.0).map(|e| &e.conn)
+    }
+
+    /// The stream adjustments of connection `id`, writable (`None` for a stale `id`).
+    pub fn stream_mut(&mut self, id: ConnId) -> Option<&mut StreamAdjust> {
+        self.slab.get_mut(id.0).map(|e| &mut e.conn.stream)
     }
 
     /// Whether a new SYN from the client may take the place of connection `id` (IPVS's
@@ -273,6 +310,7 @@ impl ConnTable {
             expires_ms,
             counters: ConnCounters::default(),
             template: None,
+            stream: StreamAdjust::default(),
         };
         let (original, reply) = (c.original_key(), c.reply_key());
         if original == reply {

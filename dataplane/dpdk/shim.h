@@ -27,8 +27,6 @@ uint16_t rvs_eth_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts,
 struct rte_mbuf *rvs_pktmbuf_alloc(struct rte_mempool *mp);
 int rvs_pktmbuf_alloc_bulk(struct rte_mempool *mp, struct rte_mbuf **mbufs, unsigned int n);
 void rvs_pktmbuf_free(struct rte_mbuf *m);
-void *rvs_pktmbuf_mtod(struct rte_mbuf *m);
-uint16_t rvs_pktmbuf_data_len(const struct rte_mbuf *m);
 uint32_t rvs_pktmbuf_pkt_len(const struct rte_mbuf *m);
 uint16_t rvs_pktmbuf_headroom(const struct rte_mbuf *m);
 uint16_t rvs_pktmbuf_tailroom(const struct rte_mbuf *m);

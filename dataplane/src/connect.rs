@@ -17,8 +17,8 @@ use std::net::{IpAddr, SocketAddr};
 use hashbrown::HashSet;
 
 use rvs_conntrack::{
-    ConnId, ConnKey, ConnTable, Direction, ForwardMode, InsertError, NewConn, Proto, TcpFlags,
-    TemplateKey,
+    ConnId, ConnKey, ConnTable, Direction, ForwardMode, InsertError, KeyHash, NewConn, Proto,
+    TcpFlags, TemplateKey,
 };
 use rvs_schedulers::{Flow, SchedState};
 
@@ -55,6 +55,8 @@ pub struct PacketTuple {
     pub key: ConnKey,
     /// TCP flags (all false for UDP/ICMP).
     pub flags: TcpFlags,
+    /// The hash of `key` in the worker's connection table ([`ConnTable::hash`]).
+    pub hash: KeyHash,
 }
 
 /// What the connection path decided.
@@ -106,7 +108,7 @@ fn may_open(t: &PacketTuple) -> bool {
 impl ConnectCtx<'_> {
     /// Look the packet up; on a miss toward a service, schedule and insert a connection.
     pub fn connect(&mut self, t: &PacketTuple, now_ms: u64) -> Result<Connected, DropReason> {
-        if let Some((id, dir)) = self.conns.lookup(&t.key) {
+        if let Some((id, dir)) = self.conns.lookup_hashed(&t.key, t.hash) {
             if let Some(existing) = self.existing(id, dir, t)? {
                 return Ok(existing);
             }
@@ -185,6 +187,9 @@ impl ConnectCtx<'_> {
                 });
             }
         };
+        if mode == ForwardMode::FullNat {
+            crate::rewrite::client_addr::init(self.conns, id, svc.config.client_address);
+        }
         Ok(Connected::New(id))
     }
 

@@ -65,9 +65,27 @@ pub struct WorkerCounters {
     pub kernel_sent: u64,
     /// Frames the kernel sent out through a port.
     pub kernel_received: u64,
+    /// PROXY protocol headers sent toward reals (retransmissions included).
+    pub proxy_headers_sent: u64,
+    /// Client segments that carried the TOA option to a real.
+    pub toa_added: u64,
+    /// Client segments that went without the TOA option: no room in the options or MTU.
+    pub toa_skipped: u64,
 }
 
 impl WorkerCounters {
+    /// Count what giving a FULLNAT real the client's address did to a segment.
+    #[inline]
+    pub fn count_client_addr(&mut self, edit: crate::rewrite::client_addr::Edit) {
+        use crate::rewrite::client_addr::Edit;
+        match edit {
+            Edit::Nothing => {}
+            Edit::HeaderSent => self.proxy_headers_sent += 1,
+            Edit::ToaAdded => self.toa_added += 1,
+            Edit::ToaSkipped => self.toa_skipped += 1,
+        }
+    }
+
     /// Count a drop.
     #[inline]
     pub fn drop(&mut self, reason: DropReason) {
@@ -94,6 +112,9 @@ impl WorkerCounters {
         self.icmp_sent += other.icmp_sent;
         self.kernel_sent += other.kernel_sent;
         self.kernel_received += other.kernel_received;
+        self.proxy_headers_sent += other.proxy_headers_sent;
+        self.toa_added += other.toa_added;
+        self.toa_skipped += other.toa_skipped;
     }
 
     /// Total drops over all reasons.
@@ -124,6 +145,9 @@ impl WorkerCounters {
             icmp_sent: self.icmp_sent,
             kernel_sent: self.kernel_sent,
             kernel_received: self.kernel_received,
+            proxy_headers_sent: self.proxy_headers_sent,
+            toa_added: self.toa_added,
+            toa_skipped: self.toa_skipped,
         }
     }
 }
@@ -163,6 +187,12 @@ pub struct CounterSummary {
     pub kernel_sent: u64,
     /// Frames the kernel sent out through a port.
     pub kernel_received: u64,
+    /// PROXY protocol headers sent toward reals.
+    pub proxy_headers_sent: u64,
+    /// Client segments that carried the TOA option.
+    pub toa_added: u64,
+    /// Client segments that went without the TOA option (no room).
+    pub toa_skipped: u64,
 }
 
 #[cfg(test)]

@@ -218,6 +218,10 @@ pub struct NeighTable<B: PacketBuf> {
     statics: usize,
     pool: Pool<B>,
     counters: NeighCounters,
+    /// The earliest time [`poll`](Self::poll) has anything to do (a pending entry's
+    /// request or deadline comes due); `u64::MAX` with nothing pending. Lets the periodic
+    /// poll skip its scan of the table.
+    next_poll_ms: u64,
 }
 
 impl<B: PacketBuf> NeighTable<B> {
@@ -235,6 +239,7 @@ impl<B: PacketBuf> NeighTable<B> {
             entries,
             pool: Pool::new(limits.queue_total),
             counters: NeighCounters::default(),
+            next_poll_ms: u64::MAX,
         }
     }
 
@@ -246,18 +251,22 @@ impl<B: PacketBuf> NeighTable<B> {
         }
     }
 
-    /// The pending entry for `key`, created when there is room; `None` when resolved or
-    /// when the table is full.
-    fn pending_entry(
-        entries: &mut HashMap<(PortId, IpAddr), Entry>,
+    /// The pending entry for `key`, created when there is room (the next poll then
+    /// scans); `None` when resolved or when the table is full.
+    fn pending_entry<'a>(
+        entries: &'a mut HashMap<(PortId, IpAddr), Entry>,
+        next_poll_ms: &mut u64,
         max: usize,
         key: (PortId, IpAddr),
         now_ms: u64,
-    ) -> Option<&mut Entry> {
+    ) -> Option<&'a mut Entry> {
         if entries.len() >= max && !entries.contains_key(&key) {
             return None;
         }
-        let e = entries.entry(key).or_insert_with(|| Entry::pending(now_ms));
+        let e = entries.entry(key).or_insert_with(|| {
+            *next_poll_ms = 0;
+            Entry::pending(now_ms)
+        });
         matches!(e.kind, Kind::Pending).then_some(e)
     }
 
@@ -272,7 +281,13 @@ impl<B: PacketBuf> NeighTable<B> {
     pub fn needs_request(&mut self, port: PortId, ip: IpAddr, now_ms: u64) -> bool {
         let interval = self.limits.request_interval_ms;
         let max = self.max_entries();
-        let Some(e) = Self::pending_entry(&mut self.entries, max, (port, ip), now_ms) else {
+        let Some(e) = Self::pending_entry(
+            &mut self.entries,
+            &mut self.next_poll_ms,
+            max,
+            (port, ip),
+            now_ms,
+        ) else {
             return false;
         };
         let due = match e.last_request_ms {
@@ -292,7 +307,13 @@ impl<B: PacketBuf> NeighTable<B> {
     /// interval. Does nothing for a resolved or already pending neighbour.
     pub fn watch(&mut self, port: PortId, ip: IpAddr, now_ms: u64) {
         let max = self.max_entries();
-        if let Some(e) = Self::pending_entry(&mut self.entries, max, (port, ip), now_ms) {
+        if let Some(e) = Self::pending_entry(
+            &mut self.entries,
+            &mut self.next_poll_ms,
+            max,
+            (port, ip),
+            now_ms,
+        ) {
             e.last_request_ms.get_or_insert(now_ms);
         }
     }
@@ -305,7 +326,13 @@ impl<B: PacketBuf> NeighTable<B> {
         }
         let per_neighbor = self.limits.queue_per_neighbor;
         let max = self.max_entries();
-        let Some(e) = Self::pending_entry(&mut self.entries, max, (port, ip), now_ms) else {
+        let Some(e) = Self::pending_entry(
+            &mut self.entries,
+            &mut self.next_poll_ms,
+            max,
+            (port, ip),
+            now_ms,
+        ) else {
             self.counters.queue_full += 1;
             return Resolution::Full(pkt);
         };
@@ -346,8 +373,10 @@ impl<B: PacketBuf> NeighTable<B> {
     /// [`NeighLimits::pending_timeout_ms`], their packets going to `dropped` (counted as
     /// unresolved); for every other pending neighbour whose last request is
     /// [`NeighLimits::request_interval_ms`] old, call `ask`, which sends a request now
-    /// and says so (counted), or returns false to be asked at the next call. Scans the table: call it periodically (every few milliseconds), not per
-    /// packet. Returns the entries removed.
+    /// and says so (counted), or returns false to be asked at the next call. Scans the table
+    /// only when some pending entry's request or deadline has come (so a call every
+    /// millisecond costs nothing while nothing is pending); never call it per packet.
+    /// Returns the entries removed.
     pub fn poll(
         &mut self,
         now_ms: u64,
@@ -358,13 +387,18 @@ impl<B: PacketBuf> NeighTable<B> {
             self.limits.pending_timeout_ms,
             self.limits.request_interval_ms,
         );
+        if now_ms < self.next_poll_ms {
+            return 0;
+        }
         let (pool, counters) = (&mut self.pool, &mut self.counters);
+        let mut next = u64::MAX;
         let before = self.entries.len();
         self.entries.retain(|&(port, ip), e| {
             if !matches!(e.kind, Kind::Pending) {
                 return true;
             }
-            if now_ms >= e.since_ms.saturating_add(timeout) {
+            let deadline = e.since_ms.saturating_add(timeout);
+            if now_ms >= deadline {
                 counters.unresolved += pool.drain(e, &mut dropped) as u64;
                 return false;
             }
@@ -372,12 +406,21 @@ impl<B: PacketBuf> NeighTable<B> {
                 None => true,
                 Some(last) => now_ms >= last.saturating_add(interval),
             };
-            if due && ask(port, ip) {
+            let asked = due && ask(port, ip);
+            if asked {
                 e.last_request_ms = Some(now_ms);
                 counters.requests += 1;
             }
+            let next_request = match e.last_request_ms {
+                // Due but not asked (no room): at the next call.
+                _ if due && !asked => now_ms,
+                Some(last) => last.saturating_add(interval),
+                None => now_ms,
+            };
+            next = next.min(deadline).min(next_request);
             true
         });
+        self.next_poll_ms = next;
         let removed = before - self.entries.len();
         counters.expired += removed as u64;
         removed

@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, ConnTable, Direction, ForwardMode};
+use rvs_conntrack::{Conn, ConnId, ConnTable, Direction, ForwardMode, KeyHash};
 use rvs_schedulers::SchedState;
 
 use crate::checksum::fill_l4_checksum;
@@ -29,6 +29,9 @@ use crate::update::{Dump, Garbage, Update};
 use crate::wire::{
     ethertype, icmpv6, parse_frame, EthernetFrame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr,
 };
+
+mod burst;
+pub use burst::MAX_STAGED;
 
 /// Where a worker sends frames and takes fresh buffers from.
 pub trait Io {
@@ -77,6 +80,8 @@ pub struct Worker<B: PacketBuf> {
     generation: u64,
     /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
     asks: Vec<(PortId, IpAddr)>,
+    /// Frames of the burst under way, between the stages (preallocated).
+    staged: Vec<burst::Staged<B>>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -96,6 +101,7 @@ impl<B: PacketBuf> Worker<B> {
             traffic: TrafficTable::default(),
             generation: 0,
             asks: Vec::with_capacity(ASKS_PER_TICK),
+            staged: Vec::with_capacity(MAX_STAGED),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -226,15 +232,18 @@ impl<B: PacketBuf> Worker<B> {
         self.lports.free(laddr)
     }
 
-    /// Advance the clock: expire connections; ask unanswered neighbours again and
-    /// forget those past their deadline (see [`crate::neigh`]).
+    /// Advance the clock: expire connections (at most [`EXPIRE_PER_TICK`]; the rest at
+    /// the next ticks); ask unanswered neighbours again and forget those past their
+    /// deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
-        let expired = self.conns.expire(now_ms, |c: &Conn| {
-            if let Some(l) = c.local {
-                lports.release(l.ip(), l.port());
-            }
-        });
+        let expired = self
+            .conns
+            .expire_at_most(now_ms, EXPIRE_PER_TICK, |c: &Conn| {
+                if let Some(l) = c.local {
+                    lports.release(l.ip(), l.port());
+                }
+            });
         self.counters.conns_expired += expired as u64;
         let (counters, asks) = (&mut self.counters, &mut self.asks);
         self.neigh.poll(
@@ -278,27 +287,9 @@ impl<B: PacketBuf> Worker<B> {
         let Some(buf) = self.admit(port, buf, io) else {
             return;
         };
-        let result =
-            parse_frame(buf.data()).and_then(|info| self.dispatch(port, buf, &info, now_ms, io));
+        let result = parse_frame(buf.data())
+            .and_then(|info| self.dispatch(port, buf, &info, None, now_ms, io));
         if let Err(reason) = result {
-            self.counters.drop(reason);
-        }
-    }
-
-    /// Run one received frame that the caller already parsed (steering does) into `info`,
-    /// which must describe `buf` as it is.
-    pub fn process_parsed<I: Io<Buf = B>>(
-        &mut self,
-        port: PortId,
-        buf: B,
-        info: &FrameInfo,
-        now_ms: u64,
-        io: &mut I,
-    ) {
-        let Some(buf) = self.admit(port, buf, io) else {
-            return;
-        };
-        if let Err(reason) = self.dispatch(port, buf, info, now_ms, io) {
             self.counters.drop(reason);
         }
     }
@@ -363,27 +354,32 @@ impl<B: PacketBuf> Worker<B> {
         self.send(kernel, copy, io);
     }
 
+    /// Take a parsed frame to its handler; `hash` is the hash of its lookup tuple
+    /// ([`burst::lookup_key`]) when a burst stage computed it.
     fn dispatch<I: Io<Buf = B>>(
         &mut self,
         port: PortId,
         buf: B,
         info: &FrameInfo,
+        hash: Option<KeyHash>,
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
         check_source_mac(buf.data())?;
         match info.ip {
-            Some(ip) => self.ip(port, buf, info, &ip, now_ms, io),
+            Some(ip) => self.ip(port, buf, info, &ip, hash, now_ms, io),
             None => self.non_ip(port, buf, info, now_ms, io),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn ip<I: Io<Buf = B>>(
         &mut self,
         port: PortId,
         buf: B,
         info: &FrameInfo,
         ip: &IpInfo,
+        hash: Option<KeyHash>,
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
@@ -396,6 +392,7 @@ impl<B: PacketBuf> Worker<B> {
                 let tuple = PacketTuple {
                     key,
                     flags: ip.tcp_flags(),
+                    hash: hash.unwrap_or_else(|| self.conns.hash(&key)),
                 };
                 let mut ctx = ConnectCtx {
                     services: &self.snap.services,
@@ -426,14 +423,14 @@ impl<B: PacketBuf> Worker<B> {
                 let (id, dir) = connected.id_dir();
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
-                let conn = *self.conns.get(id);
+                let conn = self.conns.get(id);
                 self.traffic
                     .count(conn.service, conn.dest, dir, buf.len(), new);
                 let sent = self.forward(
-                    Carried::Segment { in_port: port },
+                    Carried::Segment { in_port: port, id },
                     buf,
                     info,
-                    &conn,
+                    id,
                     dir,
                     now_ms,
                     io,
@@ -447,22 +444,16 @@ impl<B: PacketBuf> Worker<B> {
             }
             L4Info::IcmpError { quoted, .. } => {
                 let key = quoted.conn_key().ok_or(DropReason::IcmpNoConnection)?;
-                let reversed = rvs_conntrack::ConnKey {
-                    src: key.dst,
-                    sport: key.dport,
-                    dst: key.src,
-                    dport: key.sport,
-                    ..key
-                };
-                let Some((id, dir)) = self.conns.lookup(&reversed) else {
+                let reversed = burst::reversed(key);
+                let hash = hash.unwrap_or_else(|| self.conns.hash(&reversed));
+                let Some((id, dir)) = self.conns.lookup_hashed(&reversed, hash) else {
                     if self.snap.own.contains(&ip.dst) {
                         let reason = DropReason::IcmpNoConnection;
                         return self.hand_to_kernel(port, buf, info, now_ms, io, reason);
                     }
                     return Err(DropReason::IcmpNoConnection);
                 };
-                let conn = *self.conns.get(id);
-                self.forward(Carried::IcmpError, buf, info, &conn, dir, now_ms, io)
+                self.forward(Carried::IcmpError, buf, info, id, dir, now_ms, io)
             }
             _ => self.local_ip(port, buf, info, ip, now_ms, io),
         }
@@ -470,7 +461,7 @@ impl<B: PacketBuf> Worker<B> {
 
     /// Take back a connection made for a packet that could not be forwarded, its FULLNAT
     /// local port returned to the pool.
-    fn unmake(&mut self, id: rvs_conntrack::ConnId) {
+    fn unmake(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             if let Some(l) = c.local {
                 self.lports.release(l.ip(), l.port());
@@ -479,36 +470,57 @@ impl<B: PacketBuf> Worker<B> {
         }
     }
 
-    /// Forward a packet of `conn` travelling `dir`: rewrite it for the connection's mode,
-    /// encapsulate it for TUN, route it toward the connection's peer and transmit it.
+    /// Forward a packet of connection `id` travelling `dir`: rewrite it for the
+    /// connection's mode, encapsulate it for TUN, route it toward the connection's peer
+    /// and transmit it. The connection is read in place, not copied.
     #[allow(clippy::too_many_arguments)]
     fn forward<I: Io<Buf = B>>(
         &mut self,
         carried: Carried,
         mut buf: B,
         info: &FrameInfo,
-        conn: &Conn,
+        id: ConnId,
         dir: Direction,
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
+        let conn = self.conns.get(id);
+        let mode = conn.mode;
         let toward = match dir {
             Direction::Original => conn.real.ip(),
             Direction::Reply => conn.client.ip(),
         };
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
         match carried {
-            Carried::Segment { in_port } => {
+            Carried::Segment { in_port, id } => {
                 // Finish the checksum before the rewrite, which then updates it
                 // incrementally (`info` holds the addresses as received).
                 if self.needs_sw_checksum(in_port, hit.port) {
                     fill_l4_checksum(buf.data_mut(), info)?;
                 }
                 rewrite_segment(buf.data_mut(), info, conn, dir)?;
+                if rewrite::client_addr::active(&conn.stream) {
+                    let mtu = self.snap.port(hit.port).mtu;
+                    let mut stream = conn.stream;
+                    let edit = rewrite::client_addr::on_segment(
+                        &mut buf,
+                        info,
+                        conn,
+                        &mut stream,
+                        dir,
+                        mtu,
+                    );
+                    if stream != conn.stream {
+                        if let Some(s) = self.conns.stream_mut(id) {
+                            *s = stream;
+                        }
+                    }
+                    self.counters.count_client_addr(edit?);
+                }
             }
             Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, conn, dir)?,
         }
-        if conn.mode == ForwardMode::Tun {
+        if mode == ForwardMode::Tun {
             let out = self.snap.port(hit.port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
             let outer = if toward.is_ipv4() { 20 } else { 40 };
@@ -731,6 +743,8 @@ enum Carried {
     Segment {
         /// The port it arrived on (software checksums depend on it).
         in_port: PortId,
+        /// Its connection.
+        id: rvs_conntrack::ConnId,
     },
     /// An ICMP error quoting a packet of the connection (its checksum is recomputed whole).
     IcmpError,
@@ -798,6 +812,11 @@ fn rewrite_icmp_error(
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }
+
+/// Most connections one tick expires: a poll loop ticks every millisecond, so up to
+/// about 2M expiries a second, while a timeout that ends for a million connections at
+/// once stalls no round by more than a few hundred microseconds.
+pub const EXPIRE_PER_TICK: usize = 2048;
 
 /// Most neighbour requests one tick sends again (the others are due at the next tick).
 const ASKS_PER_TICK: usize = 64;

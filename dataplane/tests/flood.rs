@@ -234,3 +234,29 @@ fn a_million_spoofed_syns_keep_memory_bounded_and_established_connections_served
         }
     }
 }
+
+#[test]
+fn a_tick_expires_a_bounded_number_and_the_next_ticks_the_rest() {
+    use rvs_dataplane::worker::EXPIRE_PER_TICK;
+    let config = Config::parse(&config(false), "flood.toml").expect("config");
+    let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).expect("snapshot");
+    let mut w: Worker<HeapBuf> = Worker::new(0, Arc::new(snap), 0);
+    let mut io = CountIo::default();
+    let opened = EXPIRE_PER_TICK * 2 + 100;
+    let mut syn = tcp([100, 64, 0, 0], 1024, true);
+    for i in 0..opened as u32 {
+        let [_, a, b, c] = i.to_be_bytes();
+        respoof(&mut syn, [100, 64 | a, b, c]);
+        let buf = HeapBuf::from_frame(&syn).expect("frame");
+        w.process(PortId(0), buf, 1_000, &mut io);
+    }
+    assert_eq!(w.conns().len(), opened);
+    // Every one is past SYN_RECV's 60 s: three ticks take them all, one tick a bound.
+    let now = 1_000 + 61_000;
+    for left in [opened - EXPIRE_PER_TICK, 100, 0] {
+        let before = w.counters().conns_expired;
+        w.tick(now, &mut io);
+        assert_eq!(w.conns().len(), left);
+        assert!(w.counters().conns_expired - before <= EXPIRE_PER_TICK as u64);
+    }
+}

@@ -20,6 +20,7 @@ mod lcore;
 mod mbuf;
 mod mempool;
 mod port;
+mod prefetch;
 mod queue;
 pub mod ring;
 
@@ -29,4 +30,5 @@ pub use lcore::current as current_lcore;
 pub use mbuf::{BadTxOffload, L4Cksum, Mbuf, NoRoom, RxCksum, TxOffload, MAX_BURST};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM, POOL_OPS};
 pub use port::{ChecksumOffloads, Link, Port, PortConfig, PortInfo, PortStats, MAX_QUEUES};
+pub use prefetch::prefetch;
 pub use queue::{RxQueue, TxQueue};

@@ -180,35 +180,41 @@ impl Mbuf {
         self.ptr.as_ptr()
     }
 
-    /// The frame bytes.
-    pub fn data(&self) -> &[u8] {
-        // SAFETY: we own a valid single-segment mbuf: mtod points at data_len
-        // initialised bytes inside its buffer, borrowed no longer than &self.
+    /// The first byte of the frame and the frame length, read from the mbuf's fields
+    /// here rather than through a C call (this runs several times per packet).
+    #[inline(always)]
+    fn frame_raw(&self) -> (*mut u8, usize) {
+        // SAFETY: we own a valid mbuf; reads three plain fields. `buf_addr + data_off` is
+        // `rte_pktmbuf_mtod`: inside the mbuf's buffer, which holds `data_len` bytes
+        // there (single segment).
         unsafe {
-            let m = self.ptr.as_ptr();
-            std::slice::from_raw_parts(
-                ffi::rvs_pktmbuf_mtod(m).cast::<u8>(),
-                usize::from(ffi::rvs_pktmbuf_data_len(m)),
-            )
+            let m = &*self.ptr.as_ptr();
+            let start = m.buf_addr.cast::<u8>().add(usize::from(m.data_off));
+            (start, usize::from(m.data_len))
         }
+    }
+
+    /// The frame bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        let (start, len) = self.frame_raw();
+        // SAFETY: we own a valid single-segment mbuf: `start` points at `len`
+        // initialised bytes inside its buffer, borrowed no longer than &self.
+        unsafe { std::slice::from_raw_parts(start, len) }
     }
 
     /// The frame bytes, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
+        let (start, len) = self.frame_raw();
         // SAFETY: as in `data`; &mut self makes the borrow exclusive.
-        unsafe {
-            let m = self.ptr.as_ptr();
-            std::slice::from_raw_parts_mut(
-                ffi::rvs_pktmbuf_mtod(m).cast::<u8>(),
-                usize::from(ffi::rvs_pktmbuf_data_len(m)),
-            )
-        }
+        unsafe { std::slice::from_raw_parts_mut(start, len) }
     }
 
     /// Frame length in bytes.
+    #[inline]
     pub fn len(&self) -> usize {
-        // SAFETY: we own a valid mbuf; reads a field.
-        usize::from(unsafe { ffi::rvs_pktmbuf_data_len(self.ptr.as_ptr()) })
+        self.frame_raw().1
     }
 
     /// True when the frame is empty.

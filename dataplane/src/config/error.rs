@@ -146,6 +146,12 @@ pub enum Problem {
     /// `[announce] file` is empty.
     #[error("file must name the file of VIP routes")]
     EmptyAnnounceFile,
+    /// A `client_address` value that is not one of the known ones.
+    #[error("unknown client_address {0:?} (none, toa, proxy-v1, proxy-v2)")]
+    UnknownClientAddress(String),
+    /// `client_address` on a service that is not TCP with only FULLNAT reals.
+    #[error("client_address {0:?} needs a TCP service whose reals are all forward = \"fullnat\"")]
+    ClientAddressNeedsFullnat(&'static str),
     /// `announce_prepend` above the limit.
     #[error("announce_prepend must be at most {0}")]
     PrependTooLong(u8),

@@ -354,9 +354,51 @@ pub struct ServiceConfig {
     pub announce_communities: Vec<(u16, u16)>,
     /// `[service.check]`: the health check of the service's reals.
     pub check: Option<CheckConfig>,
+    /// How a FULLNAT real learns the client's address (`client_address`).
+    pub client_address: ClientAddress,
+}
+
+/// How a FULLNAT real learns the client's address (`client_address`, REFERENCE.md
+/// "FULLNAT"): not at all, the TOA TCP option, or a PROXY protocol header.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ClientAddress {
+    /// The real sees the local address only.
+    #[default]
+    None,
+    /// TCP option 254 in the client's first segments.
+    Toa,
+    /// PROXY protocol version 1 (a text line) in front of the client's bytes.
+    ProxyV1,
+    /// PROXY protocol version 2 (binary) in front of the client's bytes.
+    ProxyV2,
+}
+
+impl ClientAddress {
+    /// Every value with its name in the file.
+    pub const NAMES: [(&'static str, ClientAddress); 4] = [
+        ("none", ClientAddress::None),
+        ("toa", ClientAddress::Toa),
+        ("proxy-v1", ClientAddress::ProxyV1),
+        ("proxy-v2", ClientAddress::ProxyV2),
+    ];
+
+    /// The name the file uses.
+    pub fn name(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(_, c)| *c == self)
+            .map_or("none", |(n, _)| n)
+    }
 }
 
 impl ServiceConfig {
+    /// Whether `client_address` may be other than `none`: a TCP service whose reals are
+    /// all FULLNAT (a service with no reals yet may have it: reals added later are held
+    /// to it).
+    pub fn client_address_allowed(&self) -> bool {
+        self.proto == Proto::Tcp && self.reals.iter().all(|r| r.forward == ForwardMode::FullNat)
+    }
+
     /// The scheduler build parameters of this service (its flags, default table sizes).
     pub fn sched_params(&self) -> SchedParams {
         SchedParams {

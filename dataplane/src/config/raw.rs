@@ -143,6 +143,7 @@ pub(super) struct RawService {
     #[serde(default)]
     pub real: Vec<RawReal>,
     pub check: Option<RawCheck>,
+    pub client_address: Option<SStr>,
 }
 
 /// `[service.check]`.

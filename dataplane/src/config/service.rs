@@ -11,7 +11,7 @@ use super::net::{max_len, parse_persistence_mask};
 use super::raw::{RawReal, RawService, SStr};
 use super::validate::Checker;
 use super::write::forward_name;
-use super::{RealConfig, ServiceConfig};
+use super::{ClientAddress, RealConfig, ServiceConfig};
 
 /// The most times a service's route may repeat the director's AS (`announce_prepend`).
 const MAX_PREPEND: u8 = 16;
@@ -85,6 +85,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         announce_prepend: 0,
         announce_communities: Vec::with_capacity(s.announce_communities.len()),
         check: None,
+        client_address: ClientAddress::None,
     };
     let context = service_context(&svc);
     if svc.port == 0 && svc.persistence == 0 {
@@ -153,7 +154,36 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
     if let Some(c) = &s.check {
         svc.check = Some(super::check::check(c, &svc, &context, ck)?);
     }
+    if let Some(c) = &s.client_address {
+        svc.client_address = client_address(c, &svc, &context, ck)?;
+    }
     Ok(svc)
+}
+
+/// `client_address`: a known name, and anything but `none` only on a TCP service whose
+/// reals are all FULLNAT.
+fn client_address(
+    c: &SStr,
+    svc: &ServiceConfig,
+    context: &str,
+    ck: &Checker<'_>,
+) -> Result<ClientAddress, ConfigError> {
+    let value = ClientAddress::NAMES
+        .iter()
+        .find(|(name, _)| name == c.get_ref())
+        .map(|&(_, v)| v)
+        .ok_or_else(|| {
+            ck.err(
+                c.span(),
+                context,
+                Problem::UnknownClientAddress(c.get_ref().clone()),
+            )
+        })?;
+    if value != ClientAddress::None && !svc.client_address_allowed() {
+        let problem = Problem::ClientAddressNeedsFullnat(value.name());
+        return Err(ck.err(c.span(), context, problem));
+    }
+    Ok(value)
 }
 
 /// A BGP community `AS:VALUE`.

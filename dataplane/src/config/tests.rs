@@ -595,6 +595,24 @@ fn as_path_prepend_needs_the_directors_asn() {
 }
 
 #[test]
+fn client_address_holds_the_reals_to_fullnat() {
+    // No reals yet: accepted (rvsadm adds them later), and written back.
+    let c = Config::parse(&svc("10.0.0.1", 80, "client_address = \"toa\"\n"), "t").unwrap();
+    assert_eq!(c.services[0].client_address, ClientAddress::Toa);
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+    // A NAT real is refused at the key's line.
+    let nat = svc(
+        "10.0.0.1",
+        80,
+        "client_address = \"toa\"\n[[service.real]]\nip = \"10.0.0.2\"\nforward = \"nat\"\n",
+    );
+    assert!(matches!(
+        problem(&nat).0,
+        Problem::ClientAddressNeedsFullnat("toa")
+    ));
+}
+
+#[test]
 fn service_acceptances() {
     // tun may cross families; port 0 with persistence; weight 65535 and 0; upper without lower.
     let text = svc(

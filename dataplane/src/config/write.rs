@@ -9,7 +9,8 @@ use std::net::IpAddr;
 use rvs_conntrack::{ForwardMode, Proto};
 
 use super::{
-    CheckConfig, CheckKind, Config, IdlePolicy, OnFail, RealConfig, RssMode, ServiceConfig,
+    CheckConfig, CheckKind, ClientAddress, Config, IdlePolicy, OnFail, RealConfig, RssMode,
+    ServiceConfig,
 };
 use crate::wire::MacAddr;
 
@@ -124,6 +125,9 @@ fn service(w: &mut String, s: &ServiceConfig) {
         .map(|(a, v)| format!("{a}:{v}"))
         .collect();
     let _ = writeln!(w, "announce_communities = {}", strings(&communities));
+    if s.client_address != ClientAddress::None {
+        let _ = writeln!(w, "client_address = {}", quote(s.client_address.name()));
+    }
     if let Some(c) = &s.check {
         check(w, c);
     }

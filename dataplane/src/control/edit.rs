@@ -12,7 +12,7 @@ use rvs_ctl::proto::{
 };
 use rvs_schedulers::{SchedFlags, SchedKind};
 
-use crate::config::{to_toml, Config, ConfigError, RealConfig, ServiceConfig};
+use crate::config::{to_toml, ClientAddress, Config, ConfigError, RealConfig, ServiceConfig};
 
 /// Apply `changes` to `config` in order; the first refusal stops (the caller discards
 /// `config` then).
@@ -57,6 +57,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 announce_prepend: 0,
                 announce_communities: Vec::new(),
                 check: None,
+                client_address: ClientAddress::None,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);

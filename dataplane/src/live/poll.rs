@@ -1,8 +1,9 @@
 //! The poll loop of one worker lcore.
 //!
 //! Each round: receive a burst from each of the worker's queues; steer every frame (not
-//! ours: to its owner's ring; ours: through the pipeline); take in what the other workers
-//! put in our rings; flush the transmit buffers and outboxes. The pipeline's clock is
+//! ours: to its owner's ring; ours: staged, then through the pipeline as one burst, see
+//! `Worker::run_staged`); take in what the other workers put in our rings (also as a
+//! burst); flush the transmit buffers and outboxes. The pipeline's clock is
 //! advanced from the timestamp counter once per round and `tick`ed once per millisecond;
 //! counters are published every [`PUBLISH_MS`].
 //!
@@ -205,12 +206,14 @@ impl WorkerLoop {
                 for m in burst.drain(..) {
                     received(&mut self.worker, &self.snap, &mut self.io, *port, m, now);
                 }
+                self.worker.run_staged(now, &mut self.io);
             }
             for ring in &mut self.inbox {
                 got += ring.dequeue_burst(&mut burst, BURST);
                 for m in burst.drain(..) {
                     steered(&mut self.worker, &mut self.io, m, now);
                 }
+                self.worker.run_staged(now, &mut self.io);
             }
             self.io.flush();
             self.rounds.0 += 1;
@@ -268,11 +271,11 @@ fn received(
     // What the kernel sends out of a port's mirror leaves at once; a frame that does
     // not parse goes to the pipeline, which counts the drop.
     if snap.port(port).mirror_of.is_some() {
-        worker.process(port, MbufBuf(m), now_ms, io);
+        worker.stage(port, MbufBuf(m), now_ms, io);
         return;
     }
     let Ok(info) = parse_frame(m.data()) else {
-        worker.process(port, MbufBuf(m), now_ms, io);
+        worker.stage(port, MbufBuf(m), now_ms, io);
         return;
     };
     match steer::owner(snap, &info) {
@@ -289,14 +292,14 @@ fn received(
         }
     }
     // The pipeline reuses the parse that steering needed.
-    worker.process_parsed(port, MbufBuf(m), &info, now_ms, io);
+    worker.stage_parsed(port, MbufBuf(m), &info, now_ms, io);
 }
 
 /// A frame from another worker's ring.
 #[inline]
 fn steered(worker: &mut Worker<MbufBuf>, io: &mut LiveIo, mut m: Mbuf, now_ms: u64) {
     match Tag::pop(&mut m) {
-        Some(Tag::Rx(port)) => worker.process(port, MbufBuf(m), now_ms, io),
+        Some(Tag::Rx(port)) => worker.stage(port, MbufBuf(m), now_ms, io),
         Some(Tag::Tx(port)) => io.transmit(port, m),
         // Cannot happen: only outboxes fill the rings, and they tag every frame.
         None => drop(m),

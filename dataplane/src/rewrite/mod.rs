@@ -10,6 +10,7 @@
 //! | DR | nothing but [`set_macs`] |
 //! | TUN | [`tun_encap`], then [`set_macs`] |
 //! | ICMP error quoting a connection | [`icmp_error`] |
+//! | FULLNAT TCP, after the above, client address (TOA, PROXY) | [`client_addr::on_segment`] |
 //!
 //! All of them take the [`FrameInfo`](crate::wire::FrameInfo) that
 //! [`parse_frame`](crate::wire::parse_frame) returned for the same bytes; the info is stale
@@ -25,9 +26,14 @@
 //! honest and loops bounded. DR leaves the IP header alone (as IPVS does), and TUN copies
 //! the inner TTL into the outer header without touching the inner one (see [`tun_encap`]).
 
+pub mod client_addr;
 mod icmp_error;
 mod l2;
 mod nat;
+pub mod proxy_protocol;
+pub mod seq_shift;
+mod tcp_edit;
+pub mod toa;
 mod tun;
 
 pub use icmp_error::icmp_error;

@@ -22,12 +22,12 @@ const ECHO_CHECKSUM: usize = 2;
 const ECHO_IDENT: usize = 4;
 
 #[inline]
-fn get16(b: &[u8], at: usize) -> u16 {
+pub(super) fn get16(b: &[u8], at: usize) -> u16 {
     u16::from_be_bytes([b[at], b[at + 1]])
 }
 
 #[inline]
-fn put16(b: &mut [u8], at: usize, v: u16) {
+pub(super) fn put16(b: &mut [u8], at: usize, v: u16) {
     b[at..at + 2].copy_from_slice(&v.to_be_bytes());
 }
 

@@ -308,17 +308,42 @@ impl Lab {
             .collect()
     }
 
-    /// Receive `n` copies of `frame` on `port` in one burst (one clock reading); returns
-    /// how many frames the pipeline sent.
+    /// Receive `n` copies of `frame` on `port` in one burst (one clock reading, through
+    /// the staged burst path as the live poll loop runs them); returns how many frames
+    /// the pipeline sent.
     pub fn send_burst(&mut self, port: &str, frame: &[u8], n: usize) -> usize {
         let id = port_id(port);
         self.now_ms += 1;
         self.worker.tick(self.now_ms, &mut self.io);
         for _ in 0..n {
             let buf = HeapBuf::from_frame(frame).expect("frame fits");
-            self.worker.process(id, buf, self.now_ms, &mut self.io);
+            self.worker.stage(id, buf, self.now_ms, &mut self.io);
         }
+        self.worker.run_staged(self.now_ms, &mut self.io);
         self.io.sent.drain(..).count()
+    }
+
+    /// Receive `frames` (port, frame) at one clock reading, one at a time (`staged`
+    /// false) or as one staged burst; returns what the pipeline sent.
+    pub fn send_all(&mut self, frames: &[(&str, Vec<u8>)], staged: bool) -> Vec<Out> {
+        self.now_ms += 1;
+        self.worker.tick(self.now_ms, &mut self.io);
+        for (port, frame) in frames {
+            let buf = HeapBuf::from_frame(frame).expect("frame fits");
+            if staged {
+                self.worker
+                    .stage(port_id(port), buf, self.now_ms, &mut self.io);
+            } else {
+                self.worker
+                    .process(port_id(port), buf, self.now_ms, &mut self.io);
+            }
+        }
+        self.worker.run_staged(self.now_ms, &mut self.io);
+        self.io
+            .sent
+            .drain(..)
+            .map(|(p, b)| (port_name(p), b.data().to_vec()))
+            .collect()
     }
 
     /// Move the clock forward.

@@ -101,6 +101,44 @@ fn golden_fixtures() {
     }
 }
 
+#[test]
+fn a_staged_burst_does_what_frames_one_at_a_time_do() {
+    for case in &cases() {
+        // The input may address what `before` made (a FULLNAT local port): learn it on a
+        // lab of its own (local ports do not depend on the clock).
+        let mut probe = Lab::new(lab::DEFAULT_CAPACITY);
+        for (port, frame) in &case.before {
+            probe.send(port, frame);
+        }
+        let mut frames = case.before.clone();
+        frames.push((case.input)(&probe));
+        // Twice over, so that the second pass meets the connections the first made, and
+        // with more frames than one burst holds.
+        let frames: Vec<In> = frames
+            .iter()
+            .cycle()
+            .take(2 * frames.len())
+            .cloned()
+            .collect();
+        let many: Vec<In> = frames.iter().cycle().take(150).cloned().collect();
+        let (mut one_by_one, mut staged) = (
+            Lab::new(lab::DEFAULT_CAPACITY),
+            Lab::new(lab::DEFAULT_CAPACITY),
+        );
+        for frames in [&frames, &many] {
+            let want = one_by_one.send_all(frames, false);
+            let got = staged.send_all(frames, true);
+            assert_eq!(got, want, "{}: staged output differs", case.what);
+            assert_eq!(
+                staged.drops(),
+                one_by_one.drops(),
+                "{}: staged drops differ",
+                case.what
+            );
+        }
+    }
+}
+
 mod cases;
 use cases::cases;
 

@@ -1,0 +1,416 @@
+//! FULLNAT client address through `rvsd --replay`: TOA and PROXY protocol v1/v2, every
+//! output frame compared byte for byte with one built independently by etherparse.
+
+mod common;
+
+use common::*;
+use etherparse::PacketBuilder;
+
+const WAN_MAC: &str = "02:00:00:00:00:01";
+const LAN_MAC: &str = "02:00:00:00:00:02";
+const GW_MAC: &str = "02:00:00:00:00:fe";
+const REAL_MAC: &str = "02:00:00:00:01:11";
+
+/// One port toward clients, one toward the real, one FULLNAT service of each family.
+fn config(client_address: &str) -> String {
+    format!(
+        r#"
+[dataplane]
+workers = 1
+conn_capacity = 1024
+
+[[port]]
+name = "wan0"
+device = "replay"
+mac = "{WAN_MAC}"
+addresses = ["10.0.0.1/24", "2001:db8::1/64"]
+
+[[port]]
+name = "lan0"
+device = "replay"
+mac = "{LAN_MAC}"
+addresses = ["10.1.0.1/24", "2001:db8:1::1/64"]
+
+[[route]]
+prefix = "0.0.0.0/0"
+via = "10.0.0.254"
+port = "wan0"
+
+[[route]]
+prefix = "::/0"
+via = "2001:db8::fe"
+port = "wan0"
+
+[[neighbor]]
+ip = "10.0.0.254"
+mac = "{GW_MAC}"
+port = "wan0"
+
+[[neighbor]]
+ip = "2001:db8::fe"
+mac = "{GW_MAC}"
+port = "wan0"
+
+[[neighbor]]
+ip = "10.1.0.11"
+mac = "{REAL_MAC}"
+port = "lan0"
+
+[[neighbor]]
+ip = "2001:db8:1::11"
+mac = "{REAL_MAC}"
+port = "lan0"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+laddrs = ["10.1.0.2"]
+client_address = "{client_address}"
+
+[[service.real]]
+ip = "10.1.0.11"
+port = 8080
+forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "2001:db8::100"
+port = 80
+laddrs = ["2001:db8:1::2"]
+client_address = "{client_address}"
+
+[[service.real]]
+ip = "2001:db8:1::11"
+port = 8080
+forward = "fullnat"
+"#
+    )
+}
+
+/// The endpoints of one test connection.
+#[derive(Clone, Copy)]
+struct Ends {
+    client: (&'static str, u16),
+    vip: (&'static str, u16),
+    local: (&'static str, u16),
+    real: (&'static str, u16),
+}
+
+const V4: Ends = Ends {
+    client: ("192.0.2.10", 40000),
+    vip: ("10.0.0.100", 80),
+    local: ("10.1.0.2", 0),
+    real: ("10.1.0.11", 8080),
+};
+
+const V6: Ends = Ends {
+    client: ("2001:db8:c::10", 40000),
+    vip: ("2001:db8::100", 80),
+    local: ("2001:db8:1::2", 0),
+    real: ("2001:db8:1::11", 8080),
+};
+
+/// A TCP segment: sequence, acknowledgment (none for a SYN), raw options, payload.
+#[derive(Clone)]
+struct Seg {
+    seq: u32,
+    ack: Option<u32>,
+    syn: bool,
+    opts: Vec<u8>,
+    payload: Vec<u8>,
+}
+
+fn seg(seq: u32, ack: Option<u32>, opts: &[u8], payload: &[u8]) -> Seg {
+    Seg {
+        seq,
+        ack,
+        syn: false,
+        opts: opts.to_vec(),
+        payload: payload.to_vec(),
+    }
+}
+
+fn syn(seq: u32, ack: Option<u32>, mss: u16) -> Seg {
+    let m = mss.to_be_bytes();
+    Seg {
+        syn: true,
+        ..seg(seq, ack, &[2, 4, m[0], m[1]], b"")
+    }
+}
+
+/// The frame of `s` from `src` to `dst` between the MACs, with `ttl`.
+fn frame(macs: (&str, &str), src: (&str, u16), dst: (&str, u16), ttl: u8, s: &Seg) -> Vec<u8> {
+    let eth = PacketBuilder::ethernet2(mac(macs.0), mac(macs.1));
+    let ip = match (
+        src.0.parse::<std::net::IpAddr>().unwrap(),
+        dst.0.parse::<std::net::IpAddr>().unwrap(),
+    ) {
+        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => eth.ipv4(a.octets(), b.octets(), ttl),
+        (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), ttl),
+        _ => panic!("mixed families"),
+    };
+    let mut t = ip.tcp(src.1, dst.1, s.seq, 64240);
+    if s.syn {
+        t = t.syn();
+    }
+    if let Some(a) = s.ack {
+        t = t.ack(a);
+    }
+    let t = t.options_raw(&s.opts).expect("options fit");
+    let mut out = Vec::new();
+    t.write(&mut out, &s.payload).expect("build");
+    out
+}
+
+fn from_client(e: Ends, s: &Seg) -> Vec<u8> {
+    frame((GW_MAC, WAN_MAC), e.client, e.vip, 64, s)
+}
+fn from_real(e: Ends, lport: u16, s: &Seg) -> Vec<u8> {
+    frame((REAL_MAC, LAN_MAC), e.real, (e.local.0, lport), 64, s)
+}
+fn to_real(e: Ends, lport: u16, s: &Seg) -> Vec<u8> {
+    frame((LAN_MAC, REAL_MAC), (e.local.0, lport), e.real, 63, s)
+}
+fn to_client(e: Ends, s: &Seg) -> Vec<u8> {
+    frame((WAN_MAC, GW_MAC), e.vip, e.client, 63, s)
+}
+
+/// The local port the director picks for `e`'s client (replay is deterministic).
+fn local_port(name: &str, cfg: &str, e: Ends) -> u16 {
+    let run = replay(
+        name,
+        cfg,
+        &[(
+            "wan0",
+            vec![(secs(1.0), from_client(e, &syn(1000, None, 1460)))],
+        )],
+        &[],
+    );
+    verify(&run.out["lan0"][0].1).sport
+}
+
+fn frames(records: &[Record]) -> Vec<Vec<u8>> {
+    records.iter().map(|(_, f)| f.clone()).collect()
+}
+
+/// Compare frame by frame, naming the first that differs.
+fn assert_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        verify(g);
+        assert_eq!(g, w, "{what}: frame {i} differs");
+    }
+    assert_eq!(got.len(), want.len(), "{what}: frame count");
+}
+
+/// SACK option (NOP NOP SACK) with one block.
+fn sack(l: u32, r: u32) -> Vec<u8> {
+    let mut o = vec![1, 1, 5, 10];
+    o.extend(l.to_be_bytes());
+    o.extend(r.to_be_bytes());
+    o
+}
+
+fn proxy_header(version: u8, e: Ends) -> Vec<u8> {
+    let v6 = e.client.0.contains(':');
+    if version == 1 {
+        let fam = if v6 { "TCP6" } else { "TCP4" };
+        return format!(
+            "PROXY {fam} {} {} {} {}\r\n",
+            e.client.0, e.vip.0, e.client.1, e.vip.1
+        )
+        .into_bytes();
+    }
+    let mut h = vec![13, 10, 13, 10, 0, 13, 10, 81, 85, 73, 84, 10, 0x21];
+    let addr = |s: &str| -> Vec<u8> {
+        match s.parse::<std::net::IpAddr>().unwrap() {
+            std::net::IpAddr::V4(a) => a.octets().to_vec(),
+            std::net::IpAddr::V6(a) => a.octets().to_vec(),
+        }
+    };
+    let (fam, len): (u8, u16) = if v6 { (0x21, 36) } else { (0x11, 12) };
+    h.push(fam);
+    h.extend(len.to_be_bytes());
+    h.extend(addr(e.client.0));
+    h.extend(addr(e.vip.0));
+    h.extend(e.client.1.to_be_bytes());
+    h.extend(e.vip.1.to_be_bytes());
+    h
+}
+
+/// One PROXY connection: handshake, header in the third ACK, two client segments, the
+/// real's partial and full acknowledgments with SACK, and the first segment again.
+fn proxy_case(version: u8, e: Ends, name: &str) {
+    let cfg = config(&format!("proxy-v{version}"));
+    let lport = local_port(&format!("{name}-port"), &cfg, e);
+    let h = proxy_header(version, e);
+    let n = h.len() as u32;
+    let with_header = |payload: &[u8]| [h.as_slice(), payload].concat();
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let get = b"GET / HTTP/1.0\r\n\r\n".to_vec();
+    let more = b"more".to_vec();
+    let second = c_isn + 1 + get.len() as u32;
+
+    let client_in = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], b""),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &get),
+        seg(
+            second,
+            Some(r_isn + 1),
+            &sack(r_isn + 100, r_isn + 200),
+            &more,
+        ),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &get),
+    ];
+    let real_in = [
+        syn(r_isn, Some(c_isn + 1), 1460),
+        seg(r_isn + 1, Some(c_isn + 1 + n / 2), &[], b""),
+        seg(
+            r_isn + 1,
+            Some(c_isn + 1 + n + 4),
+            &sack(c_isn + 1 + n + 10, second + n + 4),
+            b"HTTP/1.0 200 OK\r\n",
+        ),
+    ];
+    let t = |i: usize| secs(1.0 + i as f64 * 0.01);
+    let wan: Vec<Record> = [0, 2, 4, 6, 7]
+        .iter()
+        .zip(&client_in)
+        .map(|(&i, s)| (t(i), from_client(e, s)))
+        .collect();
+    let lan: Vec<Record> = [1, 3, 5]
+        .iter()
+        .zip(&real_in)
+        .map(|(&i, s)| (t(i), from_real(e, lport, s)))
+        .collect();
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+
+    let want_real = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &with_header(b"")),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &with_header(&get)),
+        seg(
+            second + n,
+            Some(r_isn + 1),
+            &sack(r_isn + 100, r_isn + 200),
+            &more,
+        ),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &with_header(&get)),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    let want_client = [
+        syn(r_isn, Some(c_isn + 1), 1460 - n as u16),
+        seg(r_isn + 1, Some(c_isn + 1), &[], b""),
+        seg(
+            r_isn + 1,
+            Some(c_isn + 5),
+            &sack(c_isn + 11, second + 4),
+            b"HTTP/1.0 200 OK\r\n",
+        ),
+    ]
+    .map(|s| to_client(e, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_frames(&frames(&run.out["wan0"]), &want_client, "toward the client");
+    assert_eq!(run.summary["proxy_headers_sent"], 3, "{}", run.summary);
+}
+
+#[test]
+fn proxy_v1_header_shift_sack_and_retransmission_v4_v6() {
+    proxy_case(1, V4, "pp1-v4");
+    proxy_case(1, V6, "pp1-v6");
+}
+
+#[test]
+fn proxy_v2_header_shift_sack_and_retransmission_v4_v6() {
+    proxy_case(2, V4, "pp2-v4");
+    proxy_case(2, V6, "pp2-v6");
+}
+
+fn toa_option(e: Ends) -> Vec<u8> {
+    let mut o = vec![254, 0];
+    o.extend(e.client.1.to_be_bytes());
+    match e.client.0.parse::<std::net::IpAddr>().unwrap() {
+        std::net::IpAddr::V4(a) => o.extend(a.octets()),
+        std::net::IpAddr::V6(a) => o.extend(a.octets()),
+    }
+    o[1] = o.len() as u8;
+    o
+}
+
+/// One TOA connection: the option rides in the third ACK and the client's segments until
+/// the real sends data; a segment with full options and one at the MTU go without it.
+fn toa_case(e: Ends, name: &str) {
+    let cfg = config("toa");
+    let lport = local_port(&format!("{name}-port"), &cfg, e);
+    let toa = toa_option(e);
+    let with_toa = |opts: &[u8]| [opts, toa.as_slice()].concat();
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let v6 = e.client.0.contains(':');
+    // 40 option bytes (timestamps padded with NOPs up to the limit).
+    let full_opts: Vec<u8> = [vec![1u8; 30], vec![8, 10, 0, 0, 0, 1, 0, 0, 0, 2]].concat();
+    // A segment exactly at the 1500-byte MTU.
+    let at_mtu = vec![b'x'; 1500 - if v6 { 40 } else { 20 } - 20];
+    let client_in = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], b""),
+        seg(c_isn + 1, Some(r_isn + 1), &[], b"hello"),
+        seg(c_isn + 6, Some(r_isn + 1), &full_opts, b"full"),
+        seg(c_isn + 10, Some(r_isn + 1), &[], &at_mtu),
+        seg(
+            c_isn + 10 + at_mtu.len() as u32,
+            Some(r_isn + 6),
+            &[],
+            b"late",
+        ),
+    ];
+    let real_in = [
+        syn(r_isn, Some(c_isn + 1), 1460),
+        seg(r_isn + 1, Some(c_isn + 6), &[], b"hello"),
+    ];
+    let t = |i: usize| secs(1.0 + i as f64 * 0.01);
+    let wan: Vec<Record> = [0, 2, 3, 4, 5, 7]
+        .iter()
+        .zip(&client_in)
+        .map(|(&i, s)| (t(i), from_client(e, s)))
+        .collect();
+    let lan: Vec<Record> = [1, 6]
+        .iter()
+        .zip(&real_in)
+        .map(|(&i, s)| (t(i), from_real(e, lport, s)))
+        .collect();
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let mut want_real = client_in.clone();
+    want_real[1].opts = with_toa(&[]);
+    want_real[2].opts = with_toa(&[]);
+    let want_real = want_real.map(|s| to_real(e, lport, &s));
+    let mut want_client = real_in.clone();
+    want_client[0] = syn(r_isn, Some(c_isn + 1), 1460 - toa.len() as u16);
+    let want_client = want_client.map(|s| to_client(e, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_frames(&frames(&run.out["wan0"]), &want_client, "toward the client");
+    assert_eq!(run.summary["toa_added"], 2, "{}", run.summary);
+    assert_eq!(run.summary["toa_skipped"], 2, "{}", run.summary);
+}
+
+#[test]
+fn toa_v4_v6_placement_and_no_room() {
+    toa_case(V4, "toa-v4");
+    toa_case(V6, "toa-v6");
+}
+
+#[test]
+fn client_address_needs_a_fullnat_tcp_service() {
+    let cfg = config("proxy-v2").replace("forward = \"fullnat\"", "forward = \"nat\"");
+    let dir = test_dir("client-addr-nat");
+    let path = dir.join("rvs.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = rvsd_replay(&path, "wan0=none.pcap", &dir.join("out"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("client_address \"proxy-v2\" needs a TCP service"),
+        "{err}"
+    );
+    assert!(err.contains("rvs.toml:53:"), "names the line: {err}");
+}
