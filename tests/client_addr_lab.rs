@@ -8,12 +8,17 @@
 //!                       VIP 10.0.0.101 proxy-v1, laddr 10.9.0.1
 //!                       VIP 10.0.0.102 proxy-v2, laddr 10.9.0.2
 //!                       VIP 10.0.0.103 toa -> r1's lab HTTP server, laddr 10.9.0.3
+//!                       VIP 10.0.0.104 proxy-v1 + synproxy, laddr 10.9.0.4 (own lab)
 //! ```
 //! Needs root and the tools `scripts/setup` installs (nginx among them).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rvs_ctl::client;
+use rvs_ctl::proto::{Request, Response};
 
 use rvs_lab::{preflight, Lab, Pmd, Rvsd, Service, HTTP_PORT};
 
@@ -314,4 +319,164 @@ fn lab_af_packet_nginx_logs_the_client_through_proxy_protocol_and_toa_reaches_th
         "{report:#}"
     );
     assert!(report["toa_added"].as_u64().unwrap_or(0) >= 1, "{report:#}");
+}
+
+/// The SYN-proxied service (PROXY v1 too) and its local address.
+const SYN_PROXY_VIP: &str = "10.0.0.104";
+const SYN_PROXY_LADDR: &str = "10.9.0.4";
+/// Spoofed SYNs in the flood.
+const FLOOD: usize = 20_000;
+
+/// `python3 - IFACE MAC VIP COUNT`: COUNT SYNs to VIP:80 from random sources in
+/// 100.64.0.0/10 and random ports, written as frames to MAC on IFACE.
+const SYN_FLOOD: &str = r#"
+import random, socket, struct, sys
+iface, mac, vip, count = sys.argv[1], bytes.fromhex(sys.argv[2].replace(":", "")), sys.argv[3], int(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((iface, 0))
+src_mac = s.getsockname()[4]
+def csum(b):
+    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    t = (t & 0xffff) + (t >> 16)
+    return ~((t & 0xffff) + (t >> 16)) & 0xffff
+dst = socket.inet_aton(vip)
+for i in range(count):
+    src = struct.pack("!I", (100 << 24) | (64 << 16) | random.getrandbits(22))
+    tcp = struct.pack("!HHIIBBHHH", random.randrange(1024, 65536), 80, random.getrandbits(32), 0, 5 << 4, 0x02, 64240, 0, 0)
+    tcp = tcp[:16] + struct.pack("!H", csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)) + tcp[18:]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40, i & 0xffff, 0, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+    s.send(mac + src_mac + b"\x08\x00" + ip + tcp)
+"#;
+
+/// Connection entries over rvsd's workers (`rvsctl status`).
+fn connections(lab: &Lab) -> u64 {
+    match client::call(&lab.socket(), Request::Status).expect("status request") {
+        Response::Status(s) => s.connections,
+        other => panic!("not a status: {other:?}"),
+    }
+}
+
+/// With `synproxy = true` (and PROXY v1): curl works through the director's cookie
+/// handshake, and a bounded flood of spoofed SYNs adds no connection entry while a
+/// download carries on intact; nginx logs the client's address for every request.
+#[test]
+fn lab_af_packet_syn_proxy_serves_curl_and_a_spoofed_flood_adds_no_connections() {
+    preflight();
+    let mut lab = Lab::new('s');
+    let dir = lab.dir().to_path_buf();
+    std::fs::create_dir_all(dir.join("www")).expect("www");
+    std::fs::write(dir.join("www/small"), "small\n").expect("small file");
+    let big = random_file(&dir.join("www/big"), BIG);
+    start_nginx(&mut lab);
+    let service = NGINX_REALS
+        .iter()
+        .fold(
+            Service::new("tcp", SYN_PROXY_VIP, 80, "rr"),
+            |s, (_, ip)| s.real(ip, NGINX_PORT, "fullnat", 1),
+        )
+        .laddrs(&[SYN_PROXY_LADDR])
+        .keys("client_address = \"proxy-v1\"\nsynproxy = true");
+    let config = lab.write_config("synproxy", Pmd::AfPacket, None, &[service]);
+    // The flood's sources route through the client (which drops the cookie SYN-ACKs).
+    let mut text = std::fs::read_to_string(&config).expect("lab config");
+    text.push_str("\n[[route]]\nprefix = \"100.64.0.0/10\"\nvia = \"10.0.0.2\"\nport = \"wan\"\n");
+    std::fs::write(&config, text).expect("lab config");
+    let mut rvsd = Rvsd::start(&lab, Path::new(env!("CARGO_BIN_EXE_rvsd")), &config);
+
+    let small = |lab: &Lab| {
+        let url = format!("http://{SYN_PROXY_VIP}/small?[1-20]");
+        let bodies = curl(lab, "synproxy", &["-H", "Connection: close", &url]);
+        bodies.lines().filter(|l| *l == "small").count()
+    };
+    assert_eq!(small(&lab), 20, "before the flood:\n{}", rvsd.log());
+
+    // A download slow enough to span the flood.
+    let got = dir.join("download");
+    let mut download = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("c"),
+            "curl",
+            "-s",
+            "-S",
+            "-f",
+            "-m",
+            "120",
+        ])
+        .args(["--limit-rate", "4M", "-o"])
+        .arg(&got)
+        .arg(format!("http://{SYN_PROXY_VIP}/big"))
+        .spawn()
+        .expect("start the download");
+    std::thread::sleep(Duration::from_millis(500));
+    let before = connections(&lab);
+    let mut flood = Command::new("ip")
+        .args(["netns", "exec", &lab.ns("c"), "python3", "-c", SYN_FLOOD])
+        .arg(lab.iface("cw"))
+        .arg(lab.director_mac())
+        .args([SYN_PROXY_VIP, &FLOOD.to_string()])
+        .spawn()
+        .expect("start the flood");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut most = before;
+    let flooded = loop {
+        most = most.max(connections(&lab));
+        if let Some(status) = flood.try_wait().expect("flood") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the flood did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(flooded.success(), "the flood script failed");
+    most = most.max(connections(&lab));
+    assert!(
+        download.wait().expect("download").success(),
+        "the download failed during the flood:\n{}",
+        rvsd.log()
+    );
+    let got = std::fs::read(&got).expect("downloaded file");
+    assert!(
+        got == big,
+        "the download arrived changed ({} of {BIG} bytes)",
+        got.len()
+    );
+    assert_eq!(small(&lab), 20, "after the flood:\n{}", rvsd.log());
+
+    let report = rvsd.stop();
+    println!(
+        "synproxy flood: {FLOOD} SYNs sent, {} cookies made, {} connections created, \
+         entries {before} before and at most {most} during the flood",
+        report["syn_cookies_sent"], report["connections_created"]
+    );
+    assert!(
+        most <= before,
+        "the flood added entries: {before} -> {most}: {report:#}"
+    );
+    // 20 + 1 + 20 client connections, nothing for the flood.
+    assert_eq!(
+        report["connections_created"].as_u64(),
+        Some(41),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["syn_cookies_accepted"].as_u64(),
+        Some(41),
+        "{report:#}"
+    );
+    assert!(
+        report["syn_cookies_sent"].as_u64().unwrap_or(0) > 41 + FLOOD as u64 / 2,
+        "the flood reached rvsd and was answered: {report:#}"
+    );
+    for (name, _) in NGINX_REALS {
+        let log = std::fs::read_to_string(dir.join(format!("nginx-{name}.access")))
+            .expect("nginx access log");
+        for line in log.lines().filter(|l| !l.contains(" /ready ")) {
+            assert!(
+                line.starts_with(&format!("{CLIENT}:")) && line.contains(SYN_PROXY_LADDR),
+                "nginx logged {line:?}"
+            );
+        }
+    }
 }

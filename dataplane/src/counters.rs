@@ -71,7 +71,7 @@ pub struct WorkerCounters {
     pub toa_added: u64,
     /// Client segments that went without the TOA option: no room in the options or MTU.
     pub toa_skipped: u64,
-    /// SYN-ACKs with a cookie the SYN proxy answered client SYNs with.
+    /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
     pub syn_cookies_sent: u64,
     /// ACKs with a valid cookie: connections the SYN proxy opened.
     pub syn_cookies_accepted: u64,
@@ -201,7 +201,7 @@ pub struct CounterSummary {
     pub toa_added: u64,
     /// Client segments that went without the TOA option (no room).
     pub toa_skipped: u64,
-    /// SYN-ACKs with a cookie the SYN proxy sent.
+    /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
     pub syn_cookies_sent: u64,
     /// Connections the SYN proxy opened on a valid cookie.
     pub syn_cookies_accepted: u64,
