@@ -72,14 +72,14 @@ impl CookieKey {
         let h = match (key.src, key.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 let addrs = u64::from(u32::from(s)) << 32 | u64::from(u32::from(d));
-                siphash(self.k0, self.k1, &[addrs, ports, tail])
+                siphash(self.k0, self.k1, [addrs, ports, tail])
             }
             (s, d) => {
                 let (s, d) = (v6_bits(s), v6_bits(d));
                 siphash(
                     self.k0,
                     self.k1,
-                    &[
+                    [
                         (s >> 64) as u64,
                         s as u64,
                         (d >> 64) as u64,
@@ -129,7 +129,8 @@ fn splitmix(s: &mut u64) -> u64 {
 }
 
 /// SipHash-2-4 of `words` (little-endian 8-byte blocks) under the key `k0, k1`.
-fn siphash(k0: u64, k1: u64, words: &[u64]) -> u64 {
+#[inline]
+fn siphash<const N: usize>(k0: u64, k1: u64, words: [u64; N]) -> u64 {
     let mut v = [
         k0 ^ 0x736f_6d65_7073_6575,
         k1 ^ 0x646f_7261_6e64_6f6d,
@@ -148,13 +149,17 @@ fn siphash(k0: u64, k1: u64, words: &[u64]) -> u64 {
         v[1] = v[1].rotate_left(17) ^ v[2];
         v[2] = v[2].rotate_left(32);
     }
-    let last = ((words.len() as u64 * 8) & 0xff) << 56;
-    for &m in words.iter().chain(std::iter::once(&last)) {
+    let last = ((N as u64 * 8) & 0xff) << 56;
+    let mut block = |m: u64| {
         v[3] ^= m;
         round(&mut v);
         round(&mut v);
         v[0] ^= m;
+    };
+    for m in words {
+        block(m);
     }
+    block(last);
     v[2] ^= 0xff;
     for _ in 0..4 {
         round(&mut v);
@@ -184,7 +189,7 @@ mod tests {
         let k0 = u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]);
         let k1 = u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]);
         let m = u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]);
-        assert_eq!(siphash(k0, k1, &[m]), 0x93f5_f579_9a93_2462);
+        assert_eq!(siphash(k0, k1, [m]), 0x93f5_f579_9a93_2462);
     }
 
     #[test]
