@@ -214,6 +214,16 @@ fn sack(l: u32, r: u32) -> Vec<u8> {
     o
 }
 
+/// SACK option with one block whose edges sit at odd offsets in the header
+/// (NOP SACK ... NOP): their checksum updates take the byte-swapped path.
+fn sack_odd(l: u32, r: u32) -> Vec<u8> {
+    let mut o = vec![1, 5, 10];
+    o.extend(l.to_be_bytes());
+    o.extend(r.to_be_bytes());
+    o.push(1);
+    o
+}
+
 fn proxy_header(version: u8, e: Ends) -> Vec<u8> {
     let v6 = e.client.0.contains(':');
     if version == 1 {
@@ -453,7 +463,7 @@ fn cookie_for(name: &str, cfg: &str, e: Ends, at: f64) -> u32 {
 /// ACK opening the connection (the director's SYN to the real), client data before the
 /// real answered dropped, the real's SYN-ACK turned into the client's ACK with the
 /// header, then both shifts (the real's numbers by the ISN difference, the client's by
-/// the header) with SACK blocks both ways.
+/// the header) with SACK blocks both ways (edges at odd offsets).
 fn synproxy_case(e: Ends, name: &str) {
     let cfg = synproxy_config("proxy-v2");
     let lport = local_port(&format!("{name}-port"), &config("proxy-v2"), e);
@@ -473,7 +483,7 @@ fn synproxy_case(e: Ends, name: &str) {
         seg(
             after_get,
             Some(cookie + 1 + reply.len() as u32),
-            &sack(cookie + 100, cookie + 200),
+            &sack_odd(cookie + 100, cookie + 201),
             b"",
         ),
     ];
@@ -482,7 +492,7 @@ fn synproxy_case(e: Ends, name: &str) {
         seg(
             r_isn + 1,
             Some(after_get + n),
-            &sack(c_isn + 1 + n + 2, c_isn + 1 + n + 4),
+            &sack_odd(c_isn + 1 + n + 2, c_isn + 1 + n + 5),
             &reply,
         ),
     ];
@@ -509,7 +519,7 @@ fn synproxy_case(e: Ends, name: &str) {
             &seg(
                 cookie + 1,
                 Some(after_get),
-                &sack(c_isn + 3, c_isn + 5),
+                &sack_odd(c_isn + 3, c_isn + 6),
                 &reply,
             ),
         ),
@@ -526,7 +536,7 @@ fn synproxy_case(e: Ends, name: &str) {
         seg(
             after_get + n,
             Some(r_isn + 1 + reply.len() as u32),
-            &sack(r_isn + 100, r_isn + 200),
+            &sack_odd(r_isn + 100, r_isn + 201),
             b"",
         ),
     ]
@@ -624,4 +634,82 @@ fn synproxy_needs_a_fullnat_tcp_service() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("synproxy needs a TCP service"), "{err}");
+}
+
+/// The SYN proxy with TOA: the cookie SYN-ACK's MSS leaves room for the option, and the
+/// ACK the director makes from the real's SYN-ACK carries it.
+#[test]
+fn synproxy_with_toa_v4() {
+    let e = V4;
+    let cfg = synproxy_config("toa");
+    let lport = local_port("syn-toa-port", &config("toa"), e);
+    let cookie = cookie_for("syn-toa-cookie", &cfg, e, 1.0);
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(c_isn, None, 1460))),
+        (
+            secs(1.01),
+            from_client(e, &seg(c_isn + 1, Some(cookie + 1), &[], b"")),
+        ),
+    ];
+    let lan = vec![(
+        secs(1.02),
+        from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+    )];
+    let run = replay("syn-toa", &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let syn_ack = proxy_made(syn(cookie, Some(c_isn + 1), 1500 - 40 - 8));
+    assert_frames(
+        &frames(&run.out["wan0"]),
+        &[frame((WAN_MAC, GW_MAC), e.vip, e.client, 64, &syn_ack)],
+        "toward the client",
+    );
+    let want_real = [
+        proxy_made(syn(c_isn, None, 1460)),
+        proxy_made(seg(c_isn + 1, Some(r_isn + 1), &toa_option(e), b"")),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_eq!(run.summary["toa_added"], 1, "{}", run.summary);
+}
+
+/// The handshake-completing ACK that carried the PROXY header is lost: the real, still
+/// in SYN_RECV, sends its SYN-ACK again, the client answers with an ACK (a duplicate or
+/// a challenge ACK), and that ACK carries the header again.
+#[test]
+fn proxy_header_rides_again_when_the_first_ack_is_lost() {
+    let e = V4;
+    let cfg = config("proxy-v1");
+    let lport = local_port("pp-lost-port", &cfg, e);
+    let h = proxy_header(1, e);
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(c_isn, None, 1460))),
+        (
+            secs(1.02),
+            from_client(e, &seg(c_isn + 1, Some(r_isn + 1), &[], b"")),
+        ),
+        (
+            secs(2.02),
+            from_client(e, &seg(c_isn + 1, Some(r_isn + 1), &[], b"")),
+        ),
+    ];
+    let lan = vec![
+        (
+            secs(1.01),
+            from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+        ),
+        (
+            secs(2.01),
+            from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+        ),
+    ];
+    let run = replay("pp-lost", &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let want_real = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &h),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &h),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_eq!(run.summary["proxy_headers_sent"], 2, "{}", run.summary);
 }

@@ -4,7 +4,8 @@
 //! cookie + 1 and gives back the counter (top 8 bits: the cookie's age) and the index of
 //! the client's MSS in a small table (low bits), so that no state is kept for a SYN.
 //!
-//! The hash is SipHash-2-4 under a per-worker key; the counter advances every
+//! The hash is SipHash-2-4 under a per-worker key (random on a live director, from
+//! the seed in replay); the counter advances every
 //! [`PERIOD_MS`] and a cookie is good for [`MAX_AGE`] counters (its own and the next):
 //! hashing the counter in derives a fresh key per period, the rotation.
 
@@ -35,6 +36,17 @@ impl CookieKey {
         Self {
             k0: splitmix(&mut s),
             k1: splitmix(&mut s),
+        }
+    }
+
+    /// A key from the operating system's randomness (a live director's: cookies made
+    /// under a key an attacker can guess could be forged).
+    pub fn random() -> Self {
+        use std::hash::BuildHasher;
+        let s = std::collections::hash_map::RandomState::new();
+        Self {
+            k0: s.hash_one(0u64),
+            k1: s.hash_one(1u64),
         }
     }
 

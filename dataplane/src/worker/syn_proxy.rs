@@ -13,6 +13,11 @@ use crate::synproxy;
 use crate::wire::FrameInfo;
 
 impl<B: PacketBuf> Worker<B> {
+    /// Key the worker's SYN cookies with `key` (by default drawn from the worker's seed).
+    pub fn set_cookie_key(&mut self, key: synproxy::CookieKey) {
+        self.cookie_key = key;
+    }
+
     /// Answer a client SYN (`key`) toward a SYN-proxied service with the cookie SYN-ACK,
     /// its MSS that of the port it came in by less the room `how` needs.
     #[allow(clippy::too_many_arguments)]
