@@ -1,5 +1,6 @@
-//! FULLNAT client address through `rvsd --replay`: TOA and PROXY protocol v1/v2, every
-//! output frame compared byte for byte with one built independently by etherparse.
+//! FULLNAT client address through `rvsd --replay`: TOA and PROXY protocol v1/v2, and the
+//! SYN proxy; every output frame compared byte for byte with one built independently by
+//! etherparse.
 
 mod common;
 
@@ -119,6 +120,7 @@ struct Seg {
     syn: bool,
     opts: Vec<u8>,
     payload: Vec<u8>,
+    window: u16,
 }
 
 fn seg(seq: u32, ack: Option<u32>, opts: &[u8], payload: &[u8]) -> Seg {
@@ -128,6 +130,7 @@ fn seg(seq: u32, ack: Option<u32>, opts: &[u8], payload: &[u8]) -> Seg {
         syn: false,
         opts: opts.to_vec(),
         payload: payload.to_vec(),
+        window: 64240,
     }
 }
 
@@ -150,7 +153,7 @@ fn frame(macs: (&str, &str), src: (&str, u16), dst: (&str, u16), ttl: u8, s: &Se
         (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), ttl),
         _ => panic!("mixed families"),
     };
-    let mut t = ip.tcp(src.1, dst.1, s.seq, 64240);
+    let mut t = ip.tcp(src.1, dst.1, s.seq, s.window);
     if s.syn {
         t = t.syn();
     }
@@ -208,6 +211,16 @@ fn sack(l: u32, r: u32) -> Vec<u8> {
     let mut o = vec![1, 1, 5, 10];
     o.extend(l.to_be_bytes());
     o.extend(r.to_be_bytes());
+    o
+}
+
+/// SACK option with one block whose edges sit at odd offsets in the header
+/// (NOP SACK ... NOP): their checksum updates take the byte-swapped path.
+fn sack_odd(l: u32, r: u32) -> Vec<u8> {
+    let mut o = vec![1, 5, 10];
+    o.extend(l.to_be_bytes());
+    o.extend(r.to_be_bytes());
+    o.push(1);
     o
 }
 
@@ -413,4 +426,290 @@ fn client_address_needs_a_fullnat_tcp_service() {
         "{err}"
     );
     assert!(err.contains("rvs.toml:53:"), "names the line: {err}");
+}
+
+/// The configuration with `synproxy = true` on both services.
+fn synproxy_config(client_address: &str) -> String {
+    config(client_address).replace("client_address = ", "synproxy = true\nclient_address = ")
+}
+
+/// A segment with the window the SYN proxy announces in what it makes up.
+fn proxy_made(s: Seg) -> Seg {
+    Seg { window: 65535, ..s }
+}
+
+/// The cookie SYN-ACK the director answers `e`'s client SYN (ISN 1000, MSS 1460) with
+/// at `at`: its sequence number.
+fn cookie_for(name: &str, cfg: &str, e: Ends, at: f64) -> u32 {
+    let run = replay(
+        name,
+        cfg,
+        &[(
+            "wan0",
+            vec![(secs(at), from_client(e, &syn(1000, None, 1460)))],
+        )],
+        &[],
+    );
+    let out = frames(&run.out["wan0"]);
+    assert_eq!(out.len(), 1, "one SYN-ACK");
+    let tcp = etherparse::SlicedPacket::from_ethernet(&out[0]).unwrap();
+    match tcp.transport {
+        Some(etherparse::TransportSlice::Tcp(t)) => t.sequence_number(),
+        _ => panic!("not TCP"),
+    }
+}
+
+/// A SYN-proxied PROXY v2 connection: the cookie SYN-ACK (no entry made), the client's
+/// ACK opening the connection (the director's SYN to the real), client data before the
+/// real answered dropped, the real's SYN-ACK turned into the client's ACK with the
+/// header, then both shifts (the real's numbers by the ISN difference, the client's by
+/// the header) with SACK blocks both ways (edges at odd offsets).
+fn synproxy_case(e: Ends, name: &str) {
+    let cfg = synproxy_config("proxy-v2");
+    let lport = local_port(&format!("{name}-port"), &config("proxy-v2"), e);
+    let cookie = cookie_for(&format!("{name}-cookie"), &cfg, e, 1.0);
+    let v6 = e.client.0.contains(':');
+    let h = proxy_header(2, e);
+    let n = h.len() as u32;
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let get = b"GET / HTTP/1.0\r\n\r\n".to_vec();
+    let reply = b"HTTP/1.0 200 OK\r\n".to_vec();
+    let after_get = c_isn + 1 + get.len() as u32;
+    let client_in = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(cookie + 1), &[], b""),
+        seg(c_isn + 1, Some(cookie + 1), &[], &get),
+        seg(c_isn + 1, Some(cookie + 1), &[], &get),
+        seg(
+            after_get,
+            Some(cookie + 1 + reply.len() as u32),
+            &sack_odd(cookie + 100, cookie + 201),
+            b"",
+        ),
+    ];
+    let real_in = [
+        syn(r_isn, Some(c_isn + 1), 1460),
+        seg(
+            r_isn + 1,
+            Some(after_get + n),
+            &sack_odd(c_isn + 1 + n + 2, c_isn + 1 + n + 5),
+            &reply,
+        ),
+    ];
+    let t = |i: usize| secs(1.0 + i as f64 * 0.01);
+    let wan: Vec<Record> = [0, 1, 2, 4, 6]
+        .iter()
+        .zip(&client_in)
+        .map(|(&i, s)| (t(i), from_client(e, s)))
+        .collect();
+    let lan: Vec<Record> = [3, 5]
+        .iter()
+        .zip(&real_in)
+        .map(|(&i, s)| (t(i), from_real(e, lport, s)))
+        .collect();
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+
+    // The port's MTU less the IP and TCP headers and the longest v2 header.
+    let mss = if v6 { 1500 - 60 - 52 } else { 1500 - 40 - 28 };
+    let syn_ack = proxy_made(syn(cookie, Some(c_isn + 1), mss));
+    let want_client = [
+        frame((WAN_MAC, GW_MAC), e.vip, e.client, 64, &syn_ack),
+        to_client(
+            e,
+            &seg(
+                cookie + 1,
+                Some(after_get),
+                &sack_odd(c_isn + 3, c_isn + 6),
+                &reply,
+            ),
+        ),
+    ];
+    let want_real = [
+        proxy_made(syn(c_isn, None, 1460)),
+        proxy_made(seg(c_isn + 1, Some(r_isn + 1), &[], &h)),
+        seg(
+            c_isn + 1,
+            Some(r_isn + 1),
+            &[],
+            &[h.as_slice(), &get].concat(),
+        ),
+        seg(
+            after_get + n,
+            Some(r_isn + 1 + reply.len() as u32),
+            &sack_odd(r_isn + 100, r_isn + 201),
+            b"",
+        ),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["wan0"]), &want_client, "toward the client");
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_eq!(run.summary["syn_cookies_sent"], 1, "{}", run.summary);
+    assert_eq!(run.summary["syn_cookies_accepted"], 1, "{}", run.summary);
+    assert_eq!(run.summary["connections_created"], 1, "{}", run.summary);
+    assert_eq!(run.summary["proxy_headers_sent"], 2, "{}", run.summary);
+    assert_eq!(
+        run.summary["dropped"]["synproxy_waiting"], 1,
+        "{}",
+        run.summary
+    );
+}
+
+#[test]
+fn synproxy_handshake_and_shift_with_proxy_v2_v4_v6() {
+    synproxy_case(V4, "syn-v4");
+    synproxy_case(V6, "syn-v6");
+}
+
+/// SYNs toward a SYN-proxied service make no connection; an ACK whose cookie is wrong
+/// (off by one, from another tuple, or with no SYN before it) or too old is dropped as
+/// `synproxy_bad_cookie`, and nothing reaches the real.
+#[test]
+fn synproxy_drops_invalid_cookies_and_keeps_no_state_for_syns() {
+    let cfg = synproxy_config("none");
+    let e = V4;
+    let cookie = cookie_for("syn-bad-cookie", &cfg, e, 1.0);
+    let other = Ends {
+        client: ("192.0.2.10", 40001),
+        ..e
+    };
+    let mut wan: Vec<Record> = (0..50u16)
+        .map(|i| {
+            let from = Ends {
+                client: ("192.0.2.77", 20000 + i),
+                ..e
+            };
+            (secs(1.0), from_client(from, &syn(7, None, 1460)))
+        })
+        .collect();
+    wan.extend([
+        (secs(1.0), from_client(e, &syn(1000, None, 1460))),
+        (
+            secs(1.1),
+            from_client(e, &seg(1001, Some(cookie + 2), &[], b"")),
+        ),
+        (
+            secs(1.1),
+            from_client(other, &seg(1001, Some(cookie + 1), &[], b"")),
+        ),
+        (secs(1.1), from_client(e, &seg(4242, Some(777), &[], b""))),
+        // Two counters (128 s) later the cookie is stale.
+        (
+            secs(130.0),
+            from_client(e, &seg(1001, Some(cookie + 1), &[], b"")),
+        ),
+    ]);
+    let run = replay("syn-bad", &cfg, &[("wan0", wan)], &[]);
+    assert!(
+        !run.out.get("lan0").is_some_and(|o| !o.is_empty()),
+        "nothing to the real"
+    );
+    assert_eq!(run.out["wan0"].len(), 51, "a SYN-ACK per SYN");
+    assert_eq!(run.summary["syn_cookies_sent"], 51, "{}", run.summary);
+    assert_eq!(run.summary["connections_created"], 0, "{}", run.summary);
+    assert_eq!(
+        run.summary["dropped"]["synproxy_bad_cookie"], 4,
+        "{}",
+        run.summary
+    );
+    // The same ACK in time opens the connection.
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(1000, None, 1460))),
+        (
+            secs(60.0),
+            from_client(e, &seg(1001, Some(cookie + 1), &[], b"")),
+        ),
+    ];
+    let run = replay("syn-good", &cfg, &[("wan0", wan)], &[]);
+    assert_eq!(run.summary["connections_created"], 1, "{}", run.summary);
+    assert_eq!(run.out["lan0"].len(), 1, "the SYN to the real");
+}
+
+#[test]
+fn synproxy_needs_a_fullnat_tcp_service() {
+    let cfg = synproxy_config("none").replace("forward = \"fullnat\"", "forward = \"nat\"");
+    let dir = test_dir("synproxy-nat");
+    let path = dir.join("rvs.toml");
+    std::fs::write(&path, cfg).unwrap();
+    let out = rvsd_replay(&path, "wan0=none.pcap", &dir.join("out"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("synproxy needs a TCP service"), "{err}");
+}
+
+/// The SYN proxy with TOA: the cookie SYN-ACK's MSS leaves room for the option, and the
+/// ACK the director makes from the real's SYN-ACK carries it.
+#[test]
+fn synproxy_with_toa_v4() {
+    let e = V4;
+    let cfg = synproxy_config("toa");
+    let lport = local_port("syn-toa-port", &config("toa"), e);
+    let cookie = cookie_for("syn-toa-cookie", &cfg, e, 1.0);
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(c_isn, None, 1460))),
+        (
+            secs(1.01),
+            from_client(e, &seg(c_isn + 1, Some(cookie + 1), &[], b"")),
+        ),
+    ];
+    let lan = vec![(
+        secs(1.02),
+        from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+    )];
+    let run = replay("syn-toa", &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let syn_ack = proxy_made(syn(cookie, Some(c_isn + 1), 1500 - 40 - 8));
+    assert_frames(
+        &frames(&run.out["wan0"]),
+        &[frame((WAN_MAC, GW_MAC), e.vip, e.client, 64, &syn_ack)],
+        "toward the client",
+    );
+    let want_real = [
+        proxy_made(syn(c_isn, None, 1460)),
+        proxy_made(seg(c_isn + 1, Some(r_isn + 1), &toa_option(e), b"")),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_eq!(run.summary["toa_added"], 1, "{}", run.summary);
+}
+
+/// The handshake-completing ACK that carried the PROXY header is lost: the real, still
+/// in SYN_RECV, sends its SYN-ACK again, the client answers with an ACK (a duplicate or
+/// a challenge ACK), and that ACK carries the header again.
+#[test]
+fn proxy_header_rides_again_when_the_first_ack_is_lost() {
+    let e = V4;
+    let cfg = config("proxy-v1");
+    let lport = local_port("pp-lost-port", &cfg, e);
+    let h = proxy_header(1, e);
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(c_isn, None, 1460))),
+        (
+            secs(1.02),
+            from_client(e, &seg(c_isn + 1, Some(r_isn + 1), &[], b"")),
+        ),
+        (
+            secs(2.02),
+            from_client(e, &seg(c_isn + 1, Some(r_isn + 1), &[], b"")),
+        ),
+    ];
+    let lan = vec![
+        (
+            secs(1.01),
+            from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+        ),
+        (
+            secs(2.01),
+            from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+        ),
+    ];
+    let run = replay("pp-lost", &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let want_real = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &h),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &h),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    assert_eq!(run.summary["proxy_headers_sent"], 2, "{}", run.summary);
 }

@@ -274,6 +274,11 @@ pub struct StreamAdjust {
     pub inserted: u16,
     /// The client's initial sequence number, from its SYN.
     pub client_isn: u32,
+    /// SYN proxy progress (the dataplane's code; 0: not proxied).
+    pub syn_proxy: u8,
+    /// SYN proxy: the director's cookie ISN while the real has not answered, then the
+    /// real's ISN minus it (the shift of the real's sequence space).
+    pub server_shift: u32,
 }
 
 impl Conn {

@@ -1,7 +1,10 @@
 //! Per-packet cost of the FULLNAT client-address features, on one IPv4 segment already
 //! rewritten by FULLNAT: the PROXY sequence shift each way (SACK included on the way
-//! out), the PROXY v2 header insertion (first segment), and the TOA option insertion.
-//! Each iteration copies the frame into a fresh buffer; `copy_only` is that cost alone.
+//! out), the PROXY v2 header insertion (first segment), and the TOA option insertion;
+//! and the SYN proxy's: a cookie made and checked, a client SYN turned into the cookie
+//! SYN-ACK, and the sequence shift each way once both halves are open. Each iteration
+//! but the cookie ones copies the frame into a fresh buffer; `copy_only` is that cost
+//! alone.
 
 use std::hint::black_box;
 use std::net::{IpAddr, SocketAddr};
@@ -9,11 +12,12 @@ use std::net::{IpAddr, SocketAddr};
 use criterion::{criterion_main, Criterion};
 use etherparse::PacketBuilder;
 use rvs_conntrack::{
-    Conn, ConnTable, Direction, ForwardMode, NewConn, Proto, StreamAdjust, Timeouts,
+    Conn, ConnKey, ConnTable, Direction, ForwardMode, NewConn, Proto, StreamAdjust, Timeouts,
 };
 use rvs_dataplane::config::ClientAddress;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::rewrite::client_addr::on_segment;
+use rvs_dataplane::synproxy::{self, CookieKey};
 use rvs_dataplane::wire::{parse_frame, FrameInfo};
 
 const MTU: usize = 1500;
@@ -126,11 +130,69 @@ fn bench(cr: &mut Criterion) {
             b.iter(|| run(&mut buf, &reply, &ri, &c, established, Direction::Reply))
         });
     }
+    syn_proxy(cr, &mut buf);
     cr.bench_function("client_addr/copy_only", |b| {
         b.iter(|| {
             refill(&mut buf, &later);
             black_box(buf.data());
         })
+    });
+}
+
+/// The SYN proxy's per-packet work.
+fn syn_proxy(cr: &mut Criterion, buf: &mut HeapBuf) {
+    let (vip, client) = (sa("10.0.0.100:80"), sa("192.0.2.10:40000"));
+    let (local, real) = (sa("10.1.0.2:5001"), sa("10.1.0.11:8080"));
+    let key = ConnKey {
+        proto: Proto::Tcp,
+        src: client.ip(),
+        sport: client.port(),
+        dst: vip.ip(),
+        dport: vip.port(),
+    };
+    let cookies = CookieKey::new(1);
+    let now = 1_000_000;
+    let cookie = cookies.make(&key, 1000, 3, now);
+    cr.bench_function("synproxy/cookie_make", |b| {
+        b.iter(|| cookies.make(black_box(&key), black_box(1000), 3, now))
+    });
+    cr.bench_function("synproxy/cookie_check", |b| {
+        b.iter(|| cookies.check(black_box(&key), 1000, black_box(cookie), now))
+    });
+    let mss = [2, 4, 0x05, 0xb4];
+    let syn = frame(client, vip, 1000, true, &mss);
+    let si = parse_frame(&syn).unwrap();
+    cr.bench_function("synproxy/answer_syn", |b| {
+        b.iter(|| {
+            refill(buf, &syn);
+            synproxy::answer_syn(buf, &si, &key, &cookies, 1432, now).unwrap();
+            black_box(buf.data());
+        })
+    });
+    // Both halves open: the real's SYN-ACK taken, the shift noted.
+    let (c, _t) = conn(ClientAddress::None);
+    let mut open = c.stream;
+    synproxy::sent_syn(&mut open, cookie);
+    let syn_ack = frame(real, local, 5000, true, &mss);
+    refill(buf, &syn_ack);
+    synproxy::ack_from_synack(buf, &parse_frame(&syn_ack).unwrap(), &key, &mut open).unwrap();
+    let later = frame(local, real, 2001, false, &[]);
+    let sack = [1, 1, 5, 10, 0, 0, 0x07, 0xd0, 0, 0, 0x0b, 0xb8];
+    let later_sack = frame(local, real, 2001, false, &sack);
+    let reply = frame(vip, client, 5001, false, &[]);
+    let (li, lsi, ri) = (
+        parse_frame(&later).unwrap(),
+        parse_frame(&later_sack).unwrap(),
+        parse_frame(&reply).unwrap(),
+    );
+    cr.bench_function("synproxy/shift_in", |b| {
+        b.iter(|| run(buf, &later, &li, &c, open, Direction::Original))
+    });
+    cr.bench_function("synproxy/shift_in_with_sack", |b| {
+        b.iter(|| run(buf, &later_sack, &lsi, &c, open, Direction::Original))
+    });
+    cr.bench_function("synproxy/shift_out", |b| {
+        b.iter(|| run(buf, &reply, &ri, &c, open, Direction::Reply))
     });
 }
 

@@ -22,7 +22,7 @@ use rvs_conntrack::{
 };
 use rvs_schedulers::{Flow, SchedState};
 
-use crate::config::Behaviour;
+use crate::config::{Behaviour, ClientAddress};
 use crate::counters::WorkerCounters;
 use crate::drop::DropReason;
 use crate::laddr::LocalPorts;
@@ -66,14 +66,20 @@ pub enum Connected {
     Existing(ConnId, Direction),
     /// A new connection was made (its direction is `Original`).
     New(ConnId),
+    /// No connection: a SYN or an ACK toward a SYN-proxied service (`synproxy`), for
+    /// the worker to answer with a cookie or to check the cookie of
+    /// ([`crate::synproxy`]), then [`ConnectCtx::open_by_cookie`]. Carries the service's
+    /// `client_address` (the room the cookie SYN-ACK's MSS leaves).
+    Cookie(ClientAddress),
 }
 
 impl Connected {
-    /// The connection and the packet's direction.
-    pub fn id_dir(self) -> (ConnId, Direction) {
+    /// The connection and the packet's direction (`None` for [`Connected::Cookie`]).
+    pub fn id_dir(self) -> Option<(ConnId, Direction)> {
         match self {
-            Connected::Existing(id, dir) => (id, dir),
-            Connected::New(id) => (id, Direction::Original),
+            Connected::Existing(id, dir) => Some((id, dir)),
+            Connected::New(id) => Some((id, Direction::Original)),
+            Connected::Cookie(_) => None,
         }
     }
 }
@@ -113,6 +119,26 @@ impl ConnectCtx<'_> {
                 return Ok(existing);
             }
         }
+        self.open(t, now_ms, false)
+    }
+
+    /// Open the connection of a client SYN made from an ACK whose SYN cookie was valid
+    /// ([`crate::synproxy::syn_from_ack`]): the SYN proxy's gate is passed.
+    pub fn open_by_cookie(
+        &mut self,
+        t: &PacketTuple,
+        now_ms: u64,
+    ) -> Result<Connected, DropReason> {
+        self.open(t, now_ms, true)
+    }
+
+    /// A miss: schedule and insert a connection for a packet that may open one.
+    fn open(
+        &mut self,
+        t: &PacketTuple,
+        now_ms: u64,
+        cookie_passed: bool,
+    ) -> Result<Connected, DropReason> {
         let services = self.services;
         let Some((idx, svc)) = services.find(t.key.proto, t.key.dst, t.key.dport) else {
             return Err(if services.is_vip(t.key.dst) {
@@ -121,6 +147,15 @@ impl ConnectCtx<'_> {
                 DropReason::NotForUs
             });
         };
+        if svc.config.synproxy && !cookie_passed {
+            self.check_source(t.key.src)?;
+            let f = t.flags;
+            return if !f.rst && f.syn != f.ack {
+                Ok(Connected::Cookie(svc.config.client_address))
+            } else {
+                Err(DropReason::NoConnection)
+            };
+        }
         if !may_open(t) && !self.sloppy_open(t) {
             return Err(DropReason::NoConnection);
         }

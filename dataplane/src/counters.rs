@@ -71,6 +71,10 @@ pub struct WorkerCounters {
     pub toa_added: u64,
     /// Client segments that went without the TOA option: no room in the options or MTU.
     pub toa_skipped: u64,
+    /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
+    pub syn_cookies_sent: u64,
+    /// ACKs with a valid cookie: connections the SYN proxy opened.
+    pub syn_cookies_accepted: u64,
 }
 
 impl WorkerCounters {
@@ -115,6 +119,8 @@ impl WorkerCounters {
         self.proxy_headers_sent += other.proxy_headers_sent;
         self.toa_added += other.toa_added;
         self.toa_skipped += other.toa_skipped;
+        self.syn_cookies_sent += other.syn_cookies_sent;
+        self.syn_cookies_accepted += other.syn_cookies_accepted;
     }
 
     /// Total drops over all reasons.
@@ -148,6 +154,8 @@ impl WorkerCounters {
             proxy_headers_sent: self.proxy_headers_sent,
             toa_added: self.toa_added,
             toa_skipped: self.toa_skipped,
+            syn_cookies_sent: self.syn_cookies_sent,
+            syn_cookies_accepted: self.syn_cookies_accepted,
         }
     }
 }
@@ -193,6 +201,10 @@ pub struct CounterSummary {
     pub toa_added: u64,
     /// Client segments that went without the TOA option (no room).
     pub toa_skipped: u64,
+    /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
+    pub syn_cookies_sent: u64,
+    /// Connections the SYN proxy opened on a valid cookie.
+    pub syn_cookies_accepted: u64,
 }
 
 #[cfg(test)]

@@ -48,11 +48,17 @@ pub enum DropReason {
     /// A source address of the director itself: a VIP (a LAND attack when the
     /// destination is the same), a FULLNAT local address or a port address.
     OwnSource,
+    /// An ACK toward a SYN-proxied service that matches no connection and carries no
+    /// valid cookie.
+    SynproxyBadCookie,
+    /// A segment of a SYN-proxied connection whose real has not answered the director's
+    /// SYN yet (the client retransmits it).
+    SynproxyWaiting,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -73,6 +79,8 @@ impl DropReason {
         DropReason::KernelLimited,
         DropReason::MartianSource,
         DropReason::OwnSource,
+        DropReason::SynproxyBadCookie,
+        DropReason::SynproxyWaiting,
     ];
 
     /// The metric label (snake case).
@@ -98,6 +106,8 @@ impl DropReason {
             DropReason::KernelLimited => "kernel_limited",
             DropReason::MartianSource => "martian_source",
             DropReason::OwnSource => "own_source",
+            DropReason::SynproxyBadCookie => "synproxy_bad_cookie",
+            DropReason::SynproxyWaiting => "synproxy_waiting",
         }
     }
 

@@ -34,6 +34,7 @@ pub mod rvsd;
 pub mod service;
 pub mod snapshot;
 pub mod steer;
+pub mod synproxy;
 pub mod traffic;
 pub mod update;
 pub mod wire;

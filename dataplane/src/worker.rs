@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, ConnId, ConnTable, Direction, ForwardMode, KeyHash};
+use rvs_conntrack::{Conn, ConnId, ConnTable, Direction, ForwardMode, KeyHash, TcpFlags};
 use rvs_schedulers::SchedState;
 
 use crate::checksum::fill_l4_checksum;
@@ -31,6 +31,7 @@ use crate::wire::{
 };
 
 mod burst;
+mod syn_proxy;
 pub use burst::MAX_STAGED;
 
 /// Where a worker sends frames and takes fresh buffers from.
@@ -78,6 +79,8 @@ pub struct Worker<B: PacketBuf> {
     counters: WorkerCounters,
     traffic: TrafficTable,
     generation: u64,
+    /// The SYN proxy's cookie key.
+    cookie_key: crate::synproxy::CookieKey,
     /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
     asks: Vec<(PortId, IpAddr)>,
     /// Frames of the burst under way, between the stages (preallocated).
@@ -100,6 +103,7 @@ impl<B: PacketBuf> Worker<B> {
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),
             generation: 0,
+            cookie_key: crate::synproxy::CookieKey::new(seed),
             asks: Vec::with_capacity(ASKS_PER_TICK),
             staged: Vec::with_capacity(MAX_STAGED),
             snap: snap.clone(),
@@ -376,7 +380,7 @@ impl<B: PacketBuf> Worker<B> {
     fn ip<I: Io<Buf = B>>(
         &mut self,
         port: PortId,
-        buf: B,
+        mut buf: B,
         info: &FrameInfo,
         ip: &IpInfo,
         hash: Option<KeyHash>,
@@ -389,7 +393,7 @@ impl<B: PacketBuf> Worker<B> {
         match ip.l4 {
             L4Info::Tcp { .. } | L4Info::Udp { .. } => {
                 let key = ip.conn_key().ok_or(DropReason::Malformed)?;
-                let tuple = PacketTuple {
+                let mut tuple = PacketTuple {
                     key,
                     flags: ip.tcp_flags(),
                     hash: hash.unwrap_or_else(|| self.conns.hash(&key)),
@@ -404,7 +408,7 @@ impl<B: PacketBuf> Worker<B> {
                     counters: &mut self.counters,
                     own: &self.snap.own,
                 };
-                let connected = match ctx.connect(&tuple, now_ms) {
+                let mut connected = match ctx.connect(&tuple, now_ms) {
                     Ok(c) => c,
                     Err(DropReason::NotForUs) if self.snap.own.contains(&ip.dst) => {
                         return self.hand_to_kernel(
@@ -418,9 +422,50 @@ impl<B: PacketBuf> Worker<B> {
                     }
                     Err(reason) => return Err(reason),
                 };
+                // The SYN proxy: a SYN is answered with a cookie; an ACK with a valid
+                // one becomes the client's SYN and opens the connection.
+                let (syn_from_ack, ack_from_synack);
+                let mut info = info;
+                let mut cookie_isn = None;
+                if let Connected::Cookie(how) = connected {
+                    if tuple.flags.syn {
+                        return self.answer_syn(port, buf, info, &key, how, now_ms, io);
+                    }
+                    let isn = crate::synproxy::syn_from_ack(
+                        &mut buf,
+                        info,
+                        &key,
+                        &self.cookie_key,
+                        now_ms,
+                    )?;
+                    syn_from_ack = parse_frame(buf.data())?;
+                    info = &syn_from_ack;
+                    tuple.flags = TcpFlags {
+                        syn: true,
+                        ..TcpFlags::default()
+                    };
+                    connected = ctx.open_by_cookie(&tuple, now_ms)?;
+                    self.counters.syn_cookies_accepted += 1;
+                    cookie_isn = Some(isn);
+                }
                 let new = matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
-                let (id, dir) = connected.id_dir();
+                let (id, mut dir) = connected.id_dir().ok_or(DropReason::NoConnection)?;
+                if dir == Direction::Reply && self.real_answers_syn_proxy(id, &tuple) {
+                    // The real's SYN-ACK becomes the client's handshake-completing ACK.
+                    self.conns
+                        .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
+                    self.syn_proxy_ack(id, &mut buf, info)?;
+                    ack_from_synack = parse_frame(buf.data())?;
+                    info = &ack_from_synack;
+                    (dir, tuple.flags) = (
+                        Direction::Original,
+                        TcpFlags {
+                            ack: true,
+                            ..TcpFlags::default()
+                        },
+                    );
+                }
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                 let conn = self.conns.get(id);
@@ -439,6 +484,8 @@ impl<B: PacketBuf> Worker<B> {
                     // The packet that made it went nowhere (TTL 1, no route, too big):
                     // keep no entry for it, so such packets cannot fill the table.
                     self.unmake(id);
+                } else if let Some(isn) = cookie_isn {
+                    self.syn_proxy_sent(id, isn);
                 }
                 sent
             }

@@ -152,6 +152,9 @@ pub enum Problem {
     /// `client_address` on a service that is not TCP with only FULLNAT reals.
     #[error("client_address {0:?} needs a TCP service whose reals are all forward = \"fullnat\"")]
     ClientAddressNeedsFullnat(&'static str),
+    /// `synproxy = true` on a service that is not TCP with only FULLNAT reals.
+    #[error("synproxy needs a TCP service whose reals are all forward = \"fullnat\"")]
+    SynproxyNeedsFullnat,
     /// `announce_prepend` above the limit.
     #[error("announce_prepend must be at most {0}")]
     PrependTooLong(u8),

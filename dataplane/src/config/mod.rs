@@ -356,6 +356,9 @@ pub struct ServiceConfig {
     pub check: Option<CheckConfig>,
     /// How a FULLNAT real learns the client's address (`client_address`).
     pub client_address: ClientAddress,
+    /// Answer the client's SYN with a cookie SYN-ACK and open the connection to the real
+    /// only on a valid ACK (`synproxy`; TCP, FULLNAT reals only).
+    pub synproxy: bool,
 }
 
 /// How a FULLNAT real learns the client's address (`client_address`, REFERENCE.md

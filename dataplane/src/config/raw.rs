@@ -144,6 +144,7 @@ pub(super) struct RawService {
     pub real: Vec<RawReal>,
     pub check: Option<RawCheck>,
     pub client_address: Option<SStr>,
+    pub synproxy: Option<Spanned<bool>>,
 }
 
 /// `[service.check]`.

@@ -86,6 +86,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         announce_communities: Vec::with_capacity(s.announce_communities.len()),
         check: None,
         client_address: ClientAddress::None,
+        synproxy: false,
     };
     let context = service_context(&svc);
     if svc.port == 0 && svc.persistence == 0 {
@@ -156,6 +157,12 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
     }
     if let Some(c) = &s.client_address {
         svc.client_address = client_address(c, &svc, &context, ck)?;
+    }
+    if let Some(on) = &s.synproxy {
+        if *on.get_ref() && !svc.client_address_allowed() {
+            return Err(ck.err(on.span(), &context, Problem::SynproxyNeedsFullnat));
+        }
+        svc.synproxy = *on.get_ref();
     }
     Ok(svc)
 }

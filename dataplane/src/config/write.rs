@@ -128,6 +128,9 @@ fn service(w: &mut String, s: &ServiceConfig) {
     if s.client_address != ClientAddress::None {
         let _ = writeln!(w, "client_address = {}", quote(s.client_address.name()));
     }
+    if s.synproxy {
+        let _ = writeln!(w, "synproxy = true");
+    }
     if let Some(c) = &s.check {
         check(w, c);
     }

@@ -58,6 +58,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 announce_communities: Vec::new(),
                 check: None,
                 client_address: ClientAddress::None,
+                synproxy: false,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);

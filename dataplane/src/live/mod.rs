@@ -342,7 +342,9 @@ fn build_loops(
                 PortTx::Handoff { holder }
             });
         }
-        let worker = Worker::new(w, Arc::clone(snap), worker_seed(seed, w));
+        let mut worker = Worker::new(w, Arc::clone(snap), worker_seed(seed, w));
+        // The seed may be guessed (the clock); the cookie key must not be.
+        worker.set_cookie_key(crate::synproxy::CookieKey::random());
         loops.push(WorkerLoop {
             mailbox: Mailbox::new(worker.generation()),
             rounds: (0, 0),

@@ -57,10 +57,26 @@ pub fn init(conns: &mut ConnTable, id: ConnId, how: ClientAddress) {
     }
 }
 
-/// True when connection segments need [`on_segment`].
+/// True when connection segments need [`on_segment`] (the client's address, or the
+/// SYN proxy's shift).
 #[inline]
 pub fn active(stream: &StreamAdjust) -> bool {
-    stream.kind != 0
+    stream.kind != 0 || crate::synproxy::proxied(stream)
+}
+
+/// The most bytes `how` adds to a client segment of the family (`v6`), without building
+/// the header: what an MSS announced before the connection exists (the SYN proxy's
+/// cookie SYN-ACK) leaves free. PROXY v1's longest lines: 56 bytes (TCP4), 104 (TCP6).
+pub fn max_growth(how: ClientAddress, v6: bool) -> u16 {
+    match (how, v6) {
+        (ClientAddress::None, _) => 0,
+        (ClientAddress::Toa, false) => 8,
+        (ClientAddress::Toa, true) => toa::MAX_LEN as u16,
+        (ClientAddress::ProxyV1, false) => 56,
+        (ClientAddress::ProxyV1, true) => 104,
+        (ClientAddress::ProxyV2, false) => 28,
+        (ClientAddress::ProxyV2, true) => 52,
+    }
 }
 
 /// What [`on_segment`] did, for the worker's counters.
@@ -94,6 +110,12 @@ pub fn on_segment<B: PacketBuf>(
     mtu: usize,
 ) -> Result<Edit, DropReason> {
     let seg = Segment::of(buf.data(), info)?;
+    if crate::synproxy::proxied(stream) {
+        crate::synproxy::shift(buf.data_mut(), &seg, stream, dir)?;
+    }
+    if stream.kind == 0 {
+        return Ok(Edit::Nothing);
+    }
     let flags = seg.flags(buf.data());
     match dir {
         Direction::Original => {

@@ -32,7 +32,7 @@ mod l2;
 mod nat;
 pub mod proxy_protocol;
 pub mod seq_shift;
-mod tcp_edit;
+pub(crate) mod tcp_edit;
 pub mod toa;
 mod tun;
 

@@ -122,6 +122,13 @@ impl Segment {
         })
     }
 
+    /// The MSS option's value, if the segment has one.
+    pub fn mss(&self, f: &[u8]) -> Option<u16> {
+        self.options(f)
+            .find(|&(_, kind, len)| kind == OPT_MSS && len == 4)
+            .map(|(at, _, _)| get16(f, at + 2))
+    }
+
     /// Lower the MSS option to `mss - by` (not below 536); no change without one.
     pub fn clamp_mss(&self, f: &mut [u8], by: u16) {
         let Some((at, _, _)) = self

@@ -15,7 +15,7 @@ use super::lab::{self, Lab};
 pub type Scenario = fn() -> BTreeSet<DropReason>;
 
 /// Every scenario, by name.
-pub const ALL: [(&str, Scenario); 10] = [
+pub const ALL: [(&str, Scenario); 11] = [
     ("full table", full_table),
     ("local ports used up", local_ports_used_up),
     (
@@ -26,6 +26,7 @@ pub const ALL: [(&str, Scenario); 10] = [
     ("software checksums", software_checksums),
     ("too-big rate limit", too_big_rate_limit),
     ("removed real", removed_real),
+    ("syn proxy", syn_proxy),
     ("kernel exception path", kernel_exception_path),
     ("kernel exception budget", kernel_exception_budget),
     ("no kernel mirror", no_kernel_mirror),
@@ -243,6 +244,57 @@ pub fn removed_real() -> BTreeSet<DropReason> {
     let want = v4_tcp(LAN, real_mac(13), C1, r4(13), 40000, 8080, SYN, 63);
     assert_eq!(lab.send("wan0", &syn), vec![("lan0", want)]);
     counted(&[&lab])
+}
+
+/// The SYN proxy on the FULLNAT service (port 81): a SYN is answered from the director
+/// and makes no connection; an ACK with a wrong cookie is `synproxy_bad_cookie`; the
+/// right one opens the connection (the SYN goes to the real); a client segment before
+/// the real answered is `synproxy_waiting`.
+pub fn syn_proxy() -> BTreeSet<DropReason> {
+    let base = lab::config_text(lab::DEFAULT_CAPACITY);
+    let on = base.replacen(
+        "port = 81\nscheduler = \"rr\"\n",
+        "port = 81\nscheduler = \"rr\"\nsynproxy = true\n",
+        1,
+    );
+    assert_ne!(on, base);
+    let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
+    lab.reconfigure(&on);
+    let out = lab.send("wan0", &v4_tcp(GW, WAN, C1, VIP, 40000, 81, SYN, 64));
+    assert_eq!(out.len(), 1, "the cookie SYN-ACK");
+    assert_eq!(out[0].0, "wan0");
+    let cookie = match etherparse::SlicedPacket::from_ethernet(&out[0].1)
+        .expect("a frame")
+        .transport
+    {
+        Some(etherparse::TransportSlice::Tcp(t)) => t.sequence_number(),
+        other => panic!("not TCP: {other:?}"),
+    };
+    assert_eq!(lab.conns_len(), 0, "no state for a SYN");
+    let wrong = v4_tcp(GW, WAN, C1, VIP, 40000, 81, ACK, 64);
+    assert!(lab.send("wan0", &wrong).is_empty());
+    assert_eq!(lab.drop_count(DropReason::SynproxyBadCookie), 1);
+    let ack = |payload: &[u8]| {
+        let t = etherparse::PacketBuilder::ethernet2(GW, WAN)
+            .ipv4(C1, VIP, 64)
+            .tcp(40000, 81, 1001, 64240)
+            .ack(cookie.wrapping_add(1));
+        let mut f = Vec::new();
+        t.write(&mut f, payload).expect("tcp");
+        f
+    };
+    let out = lab.send("wan0", &ack(b""));
+    assert_eq!(out.len(), 1, "the SYN to the real");
+    assert_eq!(out[0].0, "lan0");
+    assert_eq!(lab.conns_len(), 1);
+    assert!(lab.send("wan0", &ack(b"hello")).is_empty());
+    assert_eq!(lab.drop_count(DropReason::SynproxyWaiting), 1);
+    counted(&[&lab])
+}
+
+#[test]
+fn the_syn_proxy_answers_syns_statelessly_and_opens_on_a_valid_cookie() {
+    syn_proxy();
 }
 
 #[test]

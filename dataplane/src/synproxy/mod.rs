@@ -1,0 +1,283 @@
+//! The SYN proxy (`synproxy = true`, FULLNAT TCP services): the director completes the
+//! client's handshake itself with a SYN cookie ([`cookie`]) and keeps no state for a SYN;
+//! only an ACK with a valid cookie opens a connection, and then the director makes the
+//! real's handshake:
+//!
+//! 1. client SYN -> [`answer_syn`]: the same frame turned into the cookie SYN-ACK
+//!    (MSS only: no window scale, SACK or timestamps are offered, so the client uses
+//!    none, and the director's SYN to the real offers none either).
+//! 2. client ACK, cookie valid -> [`syn_from_ack`]: the frame turned into the client's
+//!    SYN (its ISN, the MSS the cookie carried), which opens the connection and goes to
+//!    the real like any SYN. Payload in that ACK is dropped (the client sends it again).
+//!    An invalid cookie is [`DropReason::SynproxyBadCookie`].
+//! 3. the real's SYN-ACK -> [`ack_from_synack`]: turned into the client's
+//!    handshake-completing ACK (client -> VIP), which goes to the real like any client
+//!    ACK (a PROXY header or TOA rides in it). Client segments that come before it are
+//!    dropped ([`DropReason::SynproxyWaiting`]); the client retransmits them.
+//! 4. afterwards [`shift`]: the real's sequence numbers move by the difference of the
+//!    two ISNs toward the client, and the client's acknowledgments (SACK edges too)
+//!    move back toward the real.
+
+pub mod cookie;
+
+use rvs_conntrack::{ConnKey, Direction, StreamAdjust};
+
+use crate::checksum::internet_checksum;
+use crate::drop::DropReason;
+use crate::packet::PacketBuf;
+use crate::rewrite::tcp_edit::{Segment, ACK, RST, SYN};
+use crate::wire::{FrameInfo, IpVersion};
+pub use cookie::CookieKey;
+
+/// [`StreamAdjust::syn_proxy`]: the SYN went to the real, its SYN-ACK not back yet.
+const WAITING: u8 = 1;
+/// [`StreamAdjust::syn_proxy`]: both halves open, sequence numbers shift.
+const SHIFTING: u8 = 2;
+
+/// TCP header bytes with one MSS option.
+const HEADER_WITH_MSS: usize = 24;
+/// The window the cookie SYN-ACK and the made-up ACK announce (no scaling).
+const WINDOW: u16 = 65535;
+
+/// True while the connection waits for the real's SYN-ACK.
+#[inline]
+pub fn waiting(stream: &StreamAdjust) -> bool {
+    stream.syn_proxy == WAITING
+}
+
+/// True for a connection the SYN proxy opened.
+#[inline]
+pub fn proxied(stream: &StreamAdjust) -> bool {
+    stream.syn_proxy != 0
+}
+
+/// The connection's SYN went to the real; `cookie_isn` is the director's ISN toward
+/// the client.
+pub fn sent_syn(stream: &mut StreamAdjust, cookie_isn: u32) {
+    stream.syn_proxy = WAITING;
+    stream.server_shift = cookie_isn;
+}
+
+/// Turn the client's SYN (`key`: client -> VIP) into the cookie SYN-ACK back to it,
+/// announcing `mss`.
+///
+/// # Errors
+/// [`DropReason::Malformed`] for a frame that is not a TCP segment, and
+/// [`DropReason::NoBuffer`] when the buffer cannot hold the answer.
+pub fn answer_syn<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+    key: &ConnKey,
+    cookies: &CookieKey,
+    mss: u16,
+    now_ms: u64,
+) -> Result<(), DropReason> {
+    let seg = Segment::of(buf.data(), info)?;
+    let f = buf.data();
+    let v6 = seg.version == IpVersion::V6;
+    let client_isn = seg.seq(f);
+    let index = cookie::mss_index(v6, seg.mss(f));
+    let isn = cookies.make(key, client_isn, index, now_ms);
+    let seg = rebuild(buf, seg, Some(mss))?;
+    let f = buf.data_mut();
+    swap_ends(f, seg);
+    seg.set_seq(f, isn);
+    seg.set_ack(f, client_isn.wrapping_add(1));
+    f[seg.l4 + 13] = SYN | ACK;
+    seg.finish_checksum(f, key.dst, key.src);
+    Ok(())
+}
+
+/// Check the cookie of the client's ACK (`key`: client -> VIP) and turn the frame into
+/// the client's SYN with the MSS the cookie carried. Returns the cookie (the director's
+/// ISN toward the client).
+///
+/// # Errors
+/// [`DropReason::SynproxyBadCookie`] for a cookie this worker did not make for this
+/// tuple within the last two counters; [`DropReason::Malformed`], [`DropReason::NoBuffer`]
+/// as [`answer_syn`].
+pub fn syn_from_ack<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+    key: &ConnKey,
+    cookies: &CookieKey,
+    now_ms: u64,
+) -> Result<u32, DropReason> {
+    let seg = Segment::of(buf.data(), info)?;
+    let f = buf.data();
+    let client_isn = seg.seq(f).wrapping_sub(1);
+    let isn = seg.ack(f).wrapping_sub(1);
+    let index = cookies
+        .check(key, client_isn, isn, now_ms)
+        .ok_or(DropReason::SynproxyBadCookie)?;
+    let mss = cookie::mss_at(seg.version == IpVersion::V6, index);
+    let seg = rebuild(buf, seg, Some(mss))?;
+    let f = buf.data_mut();
+    seg.set_seq(f, client_isn);
+    seg.set_ack(f, 0);
+    f[seg.l4 + 13] = SYN;
+    seg.finish_checksum(f, key.src, key.dst);
+    Ok(isn)
+}
+
+/// Turn the real's SYN-ACK of a [`waiting`] connection (`client`: its client -> VIP
+/// tuple) into the client's handshake-completing ACK, and note the shift between the
+/// real's ISN and the cookie.
+///
+/// # Errors
+/// [`DropReason::Malformed`], [`DropReason::NoBuffer`] as [`answer_syn`].
+pub fn ack_from_synack<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+    client: &ConnKey,
+    stream: &mut StreamAdjust,
+) -> Result<(), DropReason> {
+    let seg = Segment::of(buf.data(), info)?;
+    let f = buf.data();
+    let (real_isn, next) = (seg.seq(f), seg.ack(f));
+    let cookie_isn = stream.server_shift;
+    let seg = rebuild(buf, seg, None)?;
+    let f = buf.data_mut();
+    set_ends(f, seg, client);
+    seg.set_seq(f, next);
+    seg.set_ack(f, cookie_isn.wrapping_add(1));
+    f[seg.l4 + 13] = ACK;
+    match seg.version {
+        IpVersion::V4 => f[seg.l3 + 8] = 64,
+        IpVersion::V6 => f[seg.l3 + 7] = 64,
+    }
+    fix_ip_checksum(f, seg);
+    seg.finish_checksum(f, client.src, client.dst);
+    stream.syn_proxy = SHIFTING;
+    stream.server_shift = real_isn.wrapping_sub(cookie_isn);
+    Ok(())
+}
+
+/// Shift a segment of a [`proxied`] connection travelling `dir` (already rewritten by
+/// FULLNAT; checksums kept right).
+///
+/// # Errors
+/// [`DropReason::SynproxyWaiting`] for a client segment, or a real's segment other
+/// than a RST, before the real's SYN-ACK ([`ack_from_synack`] takes that one).
+pub fn shift(
+    f: &mut [u8],
+    seg: &Segment,
+    stream: &StreamAdjust,
+    dir: Direction,
+) -> Result<(), DropReason> {
+    let flags = seg.flags(f);
+    if stream.syn_proxy == WAITING {
+        // The real refused: the client hears the RST in its own numbers.
+        if dir == Direction::Reply && flags & RST != 0 {
+            seg.set_seq(f, stream.server_shift.wrapping_add(1));
+            return Ok(());
+        }
+        return Err(DropReason::SynproxyWaiting);
+    }
+    let d = stream.server_shift;
+    match dir {
+        Direction::Original => {
+            if flags & ACK != 0 {
+                seg.set_ack(f, seg.ack(f).wrapping_add(d));
+            }
+            seg.map_sack(f, |e| e.wrapping_add(d));
+        }
+        Direction::Reply => seg.set_seq(f, seg.seq(f).wrapping_sub(d)),
+    }
+    Ok(())
+}
+
+/// The segment cut to a bare TCP header (with an MSS option when given), no payload,
+/// its IP length fixed (the IPv4 checksum too); the caller fills the TCP fields and the
+/// checksum. The window becomes [`WINDOW`], urgent pointer 0.
+fn rebuild<B: PacketBuf>(
+    buf: &mut B,
+    seg: Segment,
+    mss: Option<u16>,
+) -> Result<Segment, DropReason> {
+    let header = if mss.is_some() { HEADER_WITH_MSS } else { 20 };
+    let end = seg.l4 + header;
+    let len = buf.len();
+    if len > end {
+        buf.trim(len - end);
+    } else {
+        buf.append(end - len).map_err(|_| DropReason::NoBuffer)?;
+    }
+    let f = buf.data_mut();
+    let mut out = Segment {
+        end,
+        header_len: header,
+        ..seg
+    };
+    out.set_header_len(f, header);
+    f[seg.l4 + 14..seg.l4 + 16].copy_from_slice(&WINDOW.to_be_bytes());
+    f[seg.l4 + 18..seg.l4 + 20].copy_from_slice(&[0, 0]);
+    if let Some(m) = mss {
+        let m = m.to_be_bytes();
+        f[seg.l4 + 20..end].copy_from_slice(&[2, 4, m[0], m[1]]);
+    }
+    match seg.version {
+        IpVersion::V4 => {
+            let total = (end - seg.l3) as u16;
+            f[seg.l3 + 2..seg.l3 + 4].copy_from_slice(&total.to_be_bytes());
+        }
+        IpVersion::V6 => {
+            let payload = (end - seg.l3 - 40) as u16;
+            f[seg.l3 + 4..seg.l3 + 6].copy_from_slice(&payload.to_be_bytes());
+        }
+    }
+    fix_ip_checksum(f, out);
+    Ok(out)
+}
+
+/// Swap the segment's addresses and ports (an answer to its sender), TTL / hop limit 64.
+fn swap_ends(f: &mut [u8], seg: Segment) {
+    let (l3, l4) = (seg.l3, seg.l4);
+    match seg.version {
+        IpVersion::V4 => {
+            let (a, b) = f[l3 + 12..l3 + 20].split_at_mut(4);
+            a.swap_with_slice(b);
+            f[l3 + 8] = 64;
+        }
+        IpVersion::V6 => {
+            let (a, b) = f[l3 + 8..l3 + 40].split_at_mut(16);
+            a.swap_with_slice(b);
+            f[l3 + 7] = 64;
+        }
+    }
+    let (a, b) = f[l4..l4 + 4].split_at_mut(2);
+    a.swap_with_slice(b);
+    fix_ip_checksum(f, seg);
+}
+
+/// Set the segment's addresses and ports to `key`'s (same family as the frame).
+fn set_ends(f: &mut [u8], seg: Segment, key: &ConnKey) {
+    let (l3, l4) = (seg.l3, seg.l4);
+    match (key.src, key.dst) {
+        (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) => {
+            f[l3 + 12..l3 + 16].copy_from_slice(&s.octets());
+            f[l3 + 16..l3 + 20].copy_from_slice(&d.octets());
+        }
+        (s, d) => {
+            let v6 = |a: std::net::IpAddr| match a {
+                std::net::IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+                std::net::IpAddr::V6(a) => a.octets(),
+            };
+            f[l3 + 8..l3 + 24].copy_from_slice(&v6(s));
+            f[l3 + 24..l3 + 40].copy_from_slice(&v6(d));
+        }
+    }
+    f[l4..l4 + 2].copy_from_slice(&key.sport.to_be_bytes());
+    f[l4 + 2..l4 + 4].copy_from_slice(&key.dport.to_be_bytes());
+}
+
+/// Recompute an IPv4 header's checksum (nothing for IPv6).
+fn fix_ip_checksum(f: &mut [u8], seg: Segment) {
+    if seg.version == IpVersion::V4 {
+        let l3 = seg.l3;
+        let ihl = usize::from(f[l3] & 0x0f) * 4;
+        f[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+        let c = internet_checksum(&f[l3..l3 + ihl]);
+        f[l3 + 10..l3 + 12].copy_from_slice(&c.to_be_bytes());
+    }
+}
