@@ -208,6 +208,7 @@ impl Control {
             ("[[port]]", self.config.ports != new.ports),
             ("[[neighbor]]", self.config.neighbors != new.neighbors),
             ("[ctl]", self.config.ctl != new.ctl),
+            ("[ha]", self.config.ha != new.ha),
         ];
         let changed: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
         if !changed.is_empty() {
