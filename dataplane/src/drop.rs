@@ -48,11 +48,16 @@ pub enum DropReason {
     /// A source address of the director itself: a VIP (a LAND attack when the
     /// destination is the same), a FULLNAT local address or a port address.
     OwnSource,
+    /// Traffic for the virtual router's addresses (VIPs, local and floating addresses)
+    /// reaching a director that is backup under `[ha]`: it neither answers nor forwards.
+    HaBackup,
+    /// A VRRP frame the control core had no room for (its queue was full).
+    HaQueueFull,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 20] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -73,6 +78,8 @@ impl DropReason {
         DropReason::KernelLimited,
         DropReason::MartianSource,
         DropReason::OwnSource,
+        DropReason::HaBackup,
+        DropReason::HaQueueFull,
     ];
 
     /// The metric label (snake case).
@@ -98,6 +105,8 @@ impl DropReason {
             DropReason::KernelLimited => "kernel_limited",
             DropReason::MartianSource => "martian_source",
             DropReason::OwnSource => "own_source",
+            DropReason::HaBackup => "ha_backup",
+            DropReason::HaQueueFull => "ha_queue_full",
         }
     }
 

@@ -79,9 +79,12 @@ peers = ["10.1.0.3"]
     assert_eq!(Config::parse(&saved, "saved").unwrap(), c, "{saved}");
 }
 
+/// A `[ha]` body, the text of the line it is refused at, and the expected problem.
+type Case = (&'static str, &'static str, fn(&Problem) -> bool);
+
 #[test]
 fn refusals_name_their_line() {
-    let cases: &[(&str, &str, fn(&Problem) -> bool)] = &[
+    let cases: &[Case] = &[
         ("vrid = 0", "vrid = 0", |p| *p == Problem::HaVrid),
         ("vrid = 1\npriority = 255", "priority", |p| {
             *p == Problem::HaPriority(255)
