@@ -18,6 +18,7 @@ use crate::connect::{ConnectCtx, Connected, PacketTuple};
 use crate::counters::WorkerCounters;
 use crate::drop::DropReason;
 use crate::duties;
+use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable, Resolution};
 use crate::packet::PacketBuf;
@@ -77,6 +78,11 @@ pub struct Worker<B: PacketBuf> {
     generation: u64,
     /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
     asks: Vec<(PortId, IpAddr)>,
+    /// The link to the control core's VRRP, under `[ha]`.
+    ha: Option<Arc<HaLink>>,
+    /// Whether this director serves the virtual router's addresses (read from `ha` at
+    /// each tick; always true without `[ha]`).
+    serving: bool,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -96,6 +102,8 @@ impl<B: PacketBuf> Worker<B> {
             traffic: TrafficTable::default(),
             generation: 0,
             asks: Vec::with_capacity(ASKS_PER_TICK),
+            ha: None,
+            serving: true,
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -169,6 +177,54 @@ impl<B: PacketBuf> Worker<B> {
         garbage.snap = Some(std::mem::replace(&mut self.snap, update.snap));
         self.generation = update.generation;
         garbage
+    }
+
+    /// Take part in high availability through `link`: serve the virtual router's
+    /// addresses only while the link says so, hand VRRP frames to the control core, and
+    /// (worker 0) send the frames it queues.
+    pub fn attach_ha(&mut self, link: Arc<HaLink>) {
+        self.serving = link.serving();
+        self.ha = Some(link);
+    }
+
+    /// True while a backup under `[ha]` must drop a packet to `dst`: it forwards nothing
+    /// and serves only its own fixed addresses.
+    #[inline]
+    fn withheld(&self, dst: IpAddr) -> bool {
+        !self.serving && !self.snap.own_fixed(dst)
+    }
+
+    /// Worker 0 sends what the control core queued for VRRP (a bounded number per tick).
+    fn send_ha_frames<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
+        for _ in 0..HA_FRAMES_PER_TICK {
+            let Some(frame) = self.ha.as_ref().and_then(|l| l.next_to_send()) else {
+                return;
+            };
+            let Some(mut buf) = io.alloc() else {
+                self.counters.drop(DropReason::NoBuffer);
+                return;
+            };
+            if buf.append(frame.data().len()).is_err() {
+                self.counters.drop(DropReason::NoBuffer);
+                continue;
+            }
+            buf.data_mut().copy_from_slice(frame.data());
+            if !frame.routed() {
+                self.send(frame.port(), buf, io);
+                continue;
+            }
+            let hit = parse_frame(buf.data())
+                .ok()
+                .and_then(|info| info.ip)
+                .and_then(|ip| self.snap.routes.lookup(ip.dst));
+            let sent = match hit {
+                Some(hit) => self.transmit(hit, buf, now_ms, io),
+                None => Err(DropReason::NoRoute),
+            };
+            if let Err(reason) = sent {
+                self.counters.drop(reason);
+            }
+        }
     }
 
     /// The configuration generation this worker forwards with.
@@ -254,6 +310,12 @@ impl<B: PacketBuf> Worker<B> {
             self.solicit(port, ip, io);
         }
         self.asks.clear();
+        if let Some(link) = &self.ha {
+            self.serving = link.serving();
+            if self.id == 0 {
+                self.send_ha_frames(now_ms, io);
+            }
+        }
     }
 
     /// Resolve every next hop the configuration will need (route gateways, reals) that
@@ -390,7 +452,11 @@ impl<B: PacketBuf> Worker<B> {
         if ip.is_fragment {
             return Err(DropReason::Fragment);
         }
+        let backup_drops = self.withheld(ip.dst);
         match ip.l4 {
+            L4Info::Tcp { .. } | L4Info::Udp { .. } | L4Info::IcmpError { .. } if backup_drops => {
+                Err(DropReason::HaBackup)
+            }
             L4Info::Tcp { .. } | L4Info::Udp { .. } => {
                 let key = ip.conn_key().ok_or(DropReason::Malformed)?;
                 let tuple = PacketTuple {
@@ -614,10 +680,20 @@ impl<B: PacketBuf> Worker<B> {
             self.learned(port, ip, mac.0, io);
             return Ok(());
         }
-        let snap = &self.snap;
+        let (snap, serving) = (&self.snap, self.serving);
         let mac = MacAddr(snap.port(port).mac);
+        let withheld = std::cell::Cell::new(false);
         duties::arp_reply(buf.data_mut(), info, mac, |t| {
-            snap.answers_for(IpAddr::V4(t))
+            let t = IpAddr::V4(t);
+            withheld.set(!serving && snap.moves(t));
+            snap.answers_for(t) && !withheld.get()
+        })
+        .map_err(|e| {
+            if withheld.get() {
+                DropReason::HaBackup
+            } else {
+                e
+            }
         })?;
         self.counters.duties_answered += 1;
         self.send(port, buf, io);
@@ -635,8 +711,17 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        let snap = &self.snap;
+        if ip.protocol == crate::wire::vrrp::PROTOCOL {
+            if let Some(link) = &self.ha {
+                return link.deliver(port, buf.data());
+            }
+        }
+        if !self.serving && self.snap.moves(ip.dst) {
+            return Err(DropReason::HaBackup);
+        }
+        let (snap, serving) = (&self.snap, self.serving);
         let mac = MacAddr(snap.port(port).mac);
+        let withheld = std::cell::Cell::new(false);
         match ip.l4 {
             L4Info::IcmpEcho { request: true, .. } if snap.answers_for(ip.dst) => {
                 // Never answer toward a broadcast or multicast source (smurf).
@@ -650,7 +735,16 @@ impl<B: PacketBuf> Worker<B> {
                 ..
             } if ip.version == IpVersion::V6 => {
                 duties::neighbor_advert_reply(&mut buf, info, mac, |t| {
-                    snap.answers_for(IpAddr::V6(t))
+                    let t = IpAddr::V6(t);
+                    withheld.set(!serving && snap.moves(t));
+                    snap.answers_for(t) && !withheld.get()
+                })
+                .map_err(|e| {
+                    if withheld.get() {
+                        DropReason::HaBackup
+                    } else {
+                        e
+                    }
                 })?;
             }
             L4Info::Icmp {
@@ -798,6 +892,10 @@ fn rewrite_icmp_error(
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }
+
+/// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
+/// few milliseconds).
+const HA_FRAMES_PER_TICK: usize = 64;
 
 /// Most neighbour requests one tick sends again (the others are due at the next tick).
 const ASKS_PER_TICK: usize = 64;

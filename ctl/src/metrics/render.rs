@@ -320,6 +320,52 @@ fn render_status(out: &mut String, status: &StatusInfo) {
         "Configuration generation: 1 at start, +1 per applied change batch or reload.",
     );
     write_family(out, generation, |s| s.add(vec![], status.generation));
+    if let Some(ha) = &status.ha {
+        render_ha(out, ha);
+    }
+}
+
+/// `[ha]`: the VRRP state and its counters (absent without `[ha]`).
+fn render_ha(out: &mut String, ha: &crate::proto::HaStatus) {
+    let vrid = || vec![ha.vrid.to_string()];
+    let st = gauge(
+        "rvs_ha_state",
+        &["vrid"],
+        "VRRP state of this director: 0 init, 1 backup, 2 master.",
+    );
+    write_family(out, st, |s| s.add(vrid(), u64::from(ha.state_code)));
+    let counters: [(&'static str, &'static str, u64); 5] = [
+        (
+            "rvs_ha_transitions_total",
+            "VRRP state changes since start.",
+            ha.transitions,
+        ),
+        (
+            "rvs_ha_adverts_sent_total",
+            "VRRP adverts sent.",
+            ha.adverts_sent,
+        ),
+        (
+            "rvs_ha_adverts_received_total",
+            "VRRP adverts of this virtual router received.",
+            ha.adverts_received,
+        ),
+        (
+            "rvs_ha_adverts_refused_total",
+            "VRRP frames refused: bad checksum, TTL or version, another virtual router.",
+            ha.adverts_refused + ha.other_vrid,
+        ),
+        (
+            "rvs_ha_split_brain_total",
+            "Adverts of another master with a weaker claim received while master.",
+            ha.split_brain,
+        ),
+    ];
+    for (name, help, value) in counters {
+        write_family(out, counter(name, &["vrid"], help), |s| {
+            s.add(vrid(), value)
+        });
+    }
 }
 
 fn render_services(out: &mut String, services: &[ServiceInfo]) {

@@ -47,6 +47,7 @@ use poll::{Clock, WorkerLoop};
 
 use crate::config::{Config, PortId};
 use crate::control::{Control, WorkerLink};
+use crate::ha::HaLink;
 use crate::service::IdRegistry;
 use crate::snapshot::Snapshot;
 use crate::steer;
@@ -117,7 +118,15 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     // Signals raise `stop`; the workers run until `halt`, raised once the control core
     // has withdrawn what it announces (the withdrawal leaves through the workers).
     let halt = Arc::new(AtomicBool::new(false));
-    let loops = build_loops(&eal, &pool, &ports, &snap, &halt, seed, options)?;
+    let mut loops = build_loops(&eal, &pool, &ports, &snap, &halt, seed, options)?;
+    // Under [ha] the director starts as backup: the workers serve nothing until the
+    // control core's VRRP makes it master.
+    let ha_link = config.ha.as_ref().map(|_| Arc::new(HaLink::new(false)));
+    if let Some(link) = &ha_link {
+        for lp in &mut loops {
+            lp.worker.attach_ha(Arc::clone(link));
+        }
+    }
     let links: Vec<WorkerLink> = loops
         .iter()
         .enumerate()
@@ -159,6 +168,10 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
                 links,
                 port_source(config, &ports, &pool),
             );
+            let mut control = control;
+            if let (Some(link), Some(ha)) = (&ha_link, &config.ha) {
+                control.attach_ha(Arc::clone(link), snap.port(ha.port).mac);
+            }
             match ControlCore::start(control, &config.ctl.socket, config.ctl.metrics) {
                 Ok(core) => Some(core),
                 Err(e) => {

@@ -1,0 +1,239 @@
+//! The control core's VRRP: runs [`Machine`] on the frames the workers hand over,
+//! sends adverts and announcements through the [`HaLink`], flips the workers' serving
+//! flag, runs the `notify` command and logs each transition.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rvs_ctl::proto::HaStatus;
+
+use crate::config::{Config, HaConfig};
+use crate::ha::frames;
+use crate::ha::vrrp::{Action, Advert, Machine, Params, State};
+use crate::ha::{HaFrame, HaLink};
+use crate::wire::vrrp::{GROUP_V4, PROTOCOL, TTL};
+use crate::wire::{parse_frame, MacAddr, VrrpPacket, VrrpRepr};
+
+/// Received frames refused before the state machine, by why.
+#[derive(Clone, Copy, Debug, Default)]
+struct Refused {
+    /// Not a valid VRRPv3 advert (lengths, version, checksum, TTL not 255).
+    invalid: u64,
+    /// Another virtual router's advert.
+    other_vrid: u64,
+}
+
+/// One director's part in the virtual router.
+pub struct HaRunner {
+    config: HaConfig,
+    machine: Machine,
+    link: Arc<HaLink>,
+    mac: MacAddr,
+    /// The IPv4 VIPs, carried in adverts.
+    vips: Vec<Ipv4Addr>,
+    /// Every address announced on takeover: VIPs, local addresses, floating addresses.
+    announced: Vec<IpAddr>,
+    actions: Vec<Action>,
+    ident: u16,
+    refused: Refused,
+    since: Instant,
+    notifying: Vec<Child>,
+    started: Instant,
+}
+
+impl HaRunner {
+    /// The runner of `config.ha` (which must be set), sending with `mac` on the HA port.
+    pub fn new(config: &Config, ha: &HaConfig, link: Arc<HaLink>, mac: [u8; 6]) -> Self {
+        let params = Params {
+            priority: ha.priority,
+            advert_interval: (ha.advert_interval.as_millis() / 10) as u16,
+            preempt: ha.preempt,
+            address: ha.source,
+        };
+        let mut vips: Vec<Ipv4Addr> = Vec::new();
+        let mut announced: Vec<IpAddr> = Vec::new();
+        for s in &config.services {
+            if let IpAddr::V4(v) = s.vip {
+                if !vips.contains(&v) {
+                    vips.push(v);
+                }
+            }
+            for a in std::iter::once(&s.vip).chain(&s.laddrs) {
+                if !announced.contains(a) {
+                    announced.push(*a);
+                }
+            }
+        }
+        announced.extend(ha.floating.iter().map(|n| n.addr()));
+        Self {
+            config: ha.clone(),
+            machine: Machine::new(params),
+            link,
+            mac: MacAddr(mac),
+            vips,
+            announced,
+            actions: Vec::new(),
+            ident: 0,
+            refused: Refused::default(),
+            since: Instant::now(),
+            notifying: Vec::new(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Milliseconds since the runner was made (the machine's clock).
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Take the received adverts, fire the timers and carry out what follows. Call often
+    /// (every control poll); the first call starts the machine.
+    pub fn tick(&mut self) {
+        let now = self.now_ms();
+        if self.machine.state() == State::Init {
+            let mut out = std::mem::take(&mut self.actions);
+            self.machine.start(now, &mut out);
+            self.carry_out(&mut out);
+            self.actions = out;
+        }
+        while let Some(frame) = self.link.take_received() {
+            if let Some(adv) = self.accept(&frame) {
+                let mut out = std::mem::take(&mut self.actions);
+                self.machine.on_advert(now, adv, &mut out);
+                self.carry_out(&mut out);
+                self.actions = out;
+            }
+        }
+        let mut out = std::mem::take(&mut self.actions);
+        self.machine.on_timer(now, &mut out);
+        self.carry_out(&mut out);
+        self.actions = out;
+        self.notifying
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+
+    /// Stop: a master sends priority 0 so a backup takes over at once; the workers stop
+    /// serving.
+    pub fn shutdown(&mut self) {
+        let mut out = std::mem::take(&mut self.actions);
+        self.machine.shutdown(&mut out);
+        self.carry_out(&mut out);
+        self.actions = out;
+    }
+
+    /// The state for `rvsctl status` and the metrics.
+    pub fn status(&self) -> HaStatus {
+        let stats = self.machine.stats();
+        HaStatus {
+            state: self.machine.state().name().to_owned(),
+            state_code: self.machine.state().gauge(),
+            vrid: self.config.vrid,
+            priority: self.config.priority,
+            master: self.machine.master().map(|m| m.to_string()),
+            since_s: self.since.elapsed().as_secs(),
+            transitions: stats.transitions,
+            adverts_sent: stats.adverts_sent,
+            adverts_received: stats.adverts_received,
+            adverts_refused: self.refused.invalid,
+            other_vrid: self.refused.other_vrid,
+            split_brain: stats.split_brain,
+            send_queue_full: self.link.outbound_dropped(),
+        }
+    }
+
+    /// A received frame as an advert of our virtual router, or `None` (counted).
+    fn accept(&mut self, frame: &HaFrame) -> Option<Advert> {
+        let parsed = parse_frame(frame.data()).ok().and_then(|info| info.ip);
+        let Some(ip) = parsed.filter(|ip| ip.protocol == PROTOCOL && ip.ttl == TTL) else {
+            self.refused.invalid += 1;
+            return None;
+        };
+        let (IpAddr::V4(src), IpAddr::V4(dst)) = (ip.src, ip.dst) else {
+            self.refused.invalid += 1;
+            return None;
+        };
+        let body = frame
+            .data()
+            .get(ip.l4_offset..ip.l4_offset + ip.payload_len)?;
+        let p = match VrrpPacket::new_checked(body) {
+            Ok(p) if p.verify_checksum(src, dst) && src != self.config.source => p,
+            _ => {
+                self.refused.invalid += 1;
+                return None;
+            }
+        };
+        if p.vrid() != self.config.vrid {
+            self.refused.other_vrid += 1;
+            return None;
+        }
+        Some(Advert {
+            priority: p.priority(),
+            max_adver_int: p.max_adver_int(),
+            src,
+        })
+    }
+
+    fn carry_out(&mut self, actions: &mut Vec<Action>) {
+        for a in actions.drain(..) {
+            match a {
+                Action::Advertise { priority } => self.advertise(priority),
+                Action::Announce => {
+                    for addr in &self.announced {
+                        if let Some(f) = frames::announce(self.config.port, self.mac, *addr) {
+                            self.link.queue_send(f);
+                        }
+                    }
+                }
+                Action::Transition { from, to } => self.transition(from, to),
+            }
+        }
+    }
+
+    fn advertise(&mut self, priority: u8) {
+        let repr = VrrpRepr {
+            vrid: self.config.vrid,
+            priority,
+            max_adver_int: self.machine.params().advert_interval,
+            addresses: &self.vips,
+        };
+        let peers: Vec<Ipv4Addr> = if self.config.unicast_peers.is_empty() {
+            vec![GROUP_V4]
+        } else {
+            self.config.unicast_peers.clone()
+        };
+        for dst in peers {
+            self.ident = self.ident.wrapping_add(1);
+            let (port, src) = (self.config.port, self.config.source);
+            if let Some(f) = frames::advert(port, self.mac, src, dst, &repr, self.ident) {
+                self.link.queue_send(f);
+            }
+        }
+    }
+
+    fn transition(&mut self, from: State, to: State) {
+        // Serving starts before the announcements leave, and stops at once.
+        self.link.set_serving(to == State::Master);
+        self.since = Instant::now();
+        eprintln!(
+            "rvsd: ha: vrid {} {} -> {} (priority {})",
+            self.config.vrid,
+            from.name(),
+            to.name(),
+            self.config.priority
+        );
+        if let Some((program, args)) = self.config.notify.split_first() {
+            let state = to.name();
+            let args = args.iter().map(|a| a.replace("{state}", state));
+            match Command::new(program.replace("{state}", state))
+                .args(args)
+                .stdin(Stdio::null())
+                .spawn()
+            {
+                Ok(child) => self.notifying.push(child),
+                Err(e) => eprintln!("rvsd: ha: notify {program}: {e}"),
+            }
+        }
+    }
+}
