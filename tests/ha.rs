@@ -1,0 +1,187 @@
+//! High availability on the HA lab (`rvs_lab::ha`): rvsd's VRRPv3 against a real
+//! keepalived in one virtual router, and two rvsd directors failing over.
+//!
+//! Each scenario prints what it measured (`lab: ...`). Needs root and the tools
+//! `scripts/setup` installs (keepalived among them).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rvs_ctl::client;
+use rvs_ctl::proto::{HaStatus, Request, Response};
+use rvs_lab::ha::{ha_real, HaLab, HA_VIP, KEEPALIVED_ADDR};
+use rvs_lab::{preflight, Service, HTTP_PORT};
+
+fn bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_rvsd"))
+}
+
+/// The NAT service on the VIP over both reals.
+fn nat_service() -> Service {
+    Service::new("tcp", HA_VIP, HTTP_PORT, "rr")
+        .real(&ha_real(1), HTTP_PORT, "nat", 1)
+        .real(&ha_real(2), HTTP_PORT, "nat", 1)
+}
+
+/// Director's `[ha]` status through its control socket.
+fn ha_status(socket: &Path) -> HaStatus {
+    match client::call(socket, Request::Status).expect("status") {
+        Response::Status(s) => *s.ha.expect("an [ha] block in the status"),
+        other => panic!("status answered {other:?}"),
+    }
+}
+
+/// The director's non-zero drops by reason, and its neighbours: what a failure shows.
+fn diagnose(socket: &Path) -> String {
+    let drops = match client::call(socket, Request::Drops) {
+        Ok(Response::Drops(d)) => format!(
+            "{:?}",
+            d.into_iter().filter(|(_, n)| *n > 0).collect::<Vec<_>>()
+        ),
+        other => format!("{other:?}"),
+    };
+    let neigh = client::call(socket, Request::Neighbors);
+    format!("drops {drops}\nneighbours {neigh:?}")
+}
+
+/// Waits (at most `limit`) until `done` holds, polling every 10 ms: how long it took.
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// Waits until director `socket` is in `state`.
+fn wait_rvsd(socket: &Path, state: &str, limit: Duration) -> Duration {
+    wait_for(&format!("rvsd {state}"), limit, || {
+        ha_status(socket).state == state
+    })
+}
+
+/// Waits until keepalived's last notified state is `state`.
+fn wait_keepalived(lab: &HaLab, state: &str, limit: Duration) -> Duration {
+    wait_for(&format!("keepalived {state}"), limit, || {
+        lab.keepalived_states().last().map(String::as_str) == Some(state)
+    })
+}
+
+/// Advert interval of both routers in the keepalived test, in seconds.
+const INTERVAL: f64 = 1.0;
+
+/// Master down interval of a backup at `priority` (RFC 5798: 3 x interval + skew).
+fn master_down(priority: u8) -> Duration {
+    let skew = (256.0 - f64::from(priority)) * INTERVAL / 256.0;
+    Duration::from_secs_f64(3.0 * INTERVAL + skew)
+}
+
+/// Acceptance 2: rvsd and keepalived in one virtual router see each other's adverts, the
+/// higher priority is master as priorities change, and a backup rvsd answers no ARP for
+/// the VIP.
+#[test]
+fn lab_ha_interoperates_with_keepalived() {
+    preflight();
+    let lab = HaLab::new('k');
+    let rvsd_mac = lab.mac("d1", "w1");
+    let keepalived_mac = lab.mac("k", "k0");
+    let socket: PathBuf = lab.socket(1);
+    let slack = Duration::from_secs(2);
+
+    // keepalived alone becomes master.
+    let keepalived = lab.start_keepalived(100, INTERVAL);
+    let alone = wait_keepalived(&lab, "MASTER", master_down(100) + slack);
+    eprintln!("lab: keepalived alone became master after {alone:?}");
+
+    // rvsd at 150 preempts it.
+    let high = lab.write_config(1, 150, INTERVAL, "", &[nat_service()]);
+    let started = Instant::now();
+    let mut rvsd = lab.start_rvsd(1, bin(), &high);
+    wait_keepalived(&lab, "BACKUP", master_down(150) + slack * 2);
+    wait_rvsd(&socket, "master", slack);
+    eprintln!(
+        "lab: rvsd (150) took over from keepalived (100) {:?} after it started",
+        started.elapsed()
+    );
+    let s = ha_status(&socket);
+    assert!(
+        s.adverts_received > 0 && s.adverts_refused == 0,
+        "rvsd took keepalived's adverts: {s:?}"
+    );
+    // keepalived stays backup: it takes rvsd's adverts.
+    std::thread::sleep(master_down(100) + Duration::from_millis(500));
+    assert_eq!(
+        lab.keepalived_states().last().map(String::as_str),
+        Some("BACKUP"),
+        "keepalived: {:?}\n{}",
+        lab.keepalived_states(),
+        lab.keepalived_log()
+    );
+    assert_eq!(lab.arp_answers(HA_VIP), [rvsd_mac.as_str()], "rvsd master");
+    let answer = lab
+        .get(2.0)
+        .unwrap_or_else(|| panic!("{}\n{}", diagnose(&socket), rvsd.log()));
+    assert!(answer.starts_with('r'), "{answer}");
+
+    // SIGTERM: rvsd leaves with priority 0, keepalived takes over at once (skew time).
+    let stopping = Instant::now();
+    rvsd.stop();
+    let quick = wait_keepalived(&lab, "MASTER", slack);
+    eprintln!(
+        "lab: rvsd stopped (priority 0): keepalived master {:?} after SIGTERM",
+        stopping.elapsed()
+    );
+    assert!(quick < Duration::from_secs_f64(INTERVAL + 1.0), "{quick:?}");
+    assert_eq!(lab.arp_answers(HA_VIP), [keepalived_mac.as_str()]);
+
+    // rvsd back at 50: it stays backup, sees keepalived's adverts, answers no ARP.
+    let low = lab.write_config(1, 50, INTERVAL, "", &[nat_service()]);
+    let mut rvsd = lab.start_rvsd(1, bin(), &low);
+    std::thread::sleep(master_down(50) + Duration::from_millis(500));
+    let s = ha_status(&socket);
+    assert_eq!(s.state, "backup", "{s:?}\n{}", rvsd.log());
+    assert_eq!(s.master.as_deref(), Some(KEEPALIVED_ADDR), "{s:?}");
+    assert!(s.adverts_received >= 3 && s.adverts_sent == 0, "{s:?}");
+    assert_eq!(
+        lab.arp_answers(HA_VIP),
+        [keepalived_mac.as_str()],
+        "rvsd backup"
+    );
+
+    // keepalived dies without a word: rvsd takes over after its master down interval.
+    let killed = Instant::now();
+    lab.crash_keepalived(keepalived);
+    let took = wait_rvsd(&socket, "master", master_down(50) + slack);
+    eprintln!(
+        "lab: keepalived SIGKILLed: rvsd (50) master after {took:?} (master down interval {:?})",
+        master_down(50)
+    );
+    // The timer runs from the last advert, at most an interval before the kill.
+    let earliest = master_down(50) - Duration::from_secs_f64(INTERVAL + 0.1);
+    assert!(killed.elapsed() >= earliest, "{took:?}");
+    assert_eq!(lab.arp_answers(HA_VIP), [rvsd_mac.as_str()]);
+    assert!(lab.get(2.0).is_some(), "{}", rvsd.log());
+
+    // keepalived back at 200 preempts rvsd.
+    let back = Instant::now();
+    let _keepalived = lab.start_keepalived(200, INTERVAL);
+    wait_rvsd(&socket, "backup", master_down(200) + slack);
+    wait_keepalived(&lab, "MASTER", slack);
+    eprintln!(
+        "lab: keepalived (200) back: rvsd backup {:?} after keepalived started",
+        back.elapsed()
+    );
+    assert_eq!(lab.arp_answers(HA_VIP), [keepalived_mac]);
+    let s = ha_status(&socket);
+    assert!(s.transitions >= 2 && s.split_brain == 0, "{s:?}");
+    let states = std::fs::read_to_string(lab.notify_file(1)).unwrap_or_default();
+    assert!(
+        states.lines().any(|l| l == "master"),
+        "rvsd notify: {states}"
+    );
+    eprintln!(
+        "lab: rvsd notified states {:?}",
+        states.lines().collect::<Vec<_>>()
+    );
+}
