@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use rvs_ctl::client;
 use rvs_ctl::proto::{HaStatus, Request, Response};
-use rvs_lab::ha::{ha_real, HaLab, HA_VIP, KEEPALIVED_ADDR};
+use rvs_lab::ha::{ha_director, ha_real, HaLab, HA_VIP, KEEPALIVED_ADDR};
 use rvs_lab::{preflight, Service, HTTP_PORT};
 
 fn bin() -> &'static Path {
@@ -73,8 +73,21 @@ const INTERVAL: f64 = 1.0;
 
 /// Master down interval of a backup at `priority` (RFC 5798: 3 x interval + skew).
 fn master_down(priority: u8) -> Duration {
-    let skew = (256.0 - f64::from(priority)) * INTERVAL / 256.0;
-    Duration::from_secs_f64(3.0 * INTERVAL + skew)
+    master_down_at(priority, INTERVAL)
+}
+
+/// [`master_down`] with an advert interval of `interval` seconds.
+fn master_down_at(priority: u8, interval: f64) -> Duration {
+    let skew = (256.0 - f64::from(priority)) * interval / 256.0;
+    Duration::from_secs_f64(3.0 * interval + skew)
+}
+
+/// The director's count of drops for `reason`.
+fn drops(socket: &Path, reason: &str) -> u64 {
+    match client::call(socket, Request::Drops).expect("drops") {
+        Response::Drops(d) => d.iter().find(|(r, _)| r == reason).map_or(0, |(_, n)| *n),
+        other => panic!("drops answered {other:?}"),
+    }
 }
 
 /// Acceptance 2: rvsd and keepalived in one virtual router see each other's adverts, the
@@ -184,4 +197,111 @@ fn lab_ha_interoperates_with_keepalived() {
         "lab: rvsd notified states {:?}",
         states.lines().collect::<Vec<_>>()
     );
+}
+
+/// Advert interval of the two rvsd directors, in seconds.
+const PAIR_INTERVAL: f64 = 0.5;
+
+/// Requests until one succeeds (each at most `timeout_s`), for at most `limit`: how
+/// long until a new connection succeeded.
+fn first_answer(lab: &HaLab, timeout_s: f64, limit: Duration) -> Duration {
+    let start = Instant::now();
+    while lab.get(timeout_s).is_none() {
+        assert!(
+            start.elapsed() < limit,
+            "no new connection within {limit:?}"
+        );
+    }
+    start.elapsed()
+}
+
+/// Two rvsd directors, no connection sync: SIGKILL of the master, the backup takes over
+/// within its master down interval and new connections succeed through it; the first
+/// comes back and, with preemption, takes the VIP back.
+#[test]
+fn lab_ha_two_directors_fail_over() {
+    preflight();
+    let lab = HaLab::new('f');
+    let macs = [lab.mac("d1", "w1"), lab.mac("d2", "w2")];
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let c1 = lab.write_config(1, 150, PAIR_INTERVAL, "", &[nat_service()]);
+    let c2 = lab.write_config(2, 100, PAIR_INTERVAL, "", &[nat_service()]);
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+    assert_eq!(lab.arp_answers(HA_VIP), [macs[0].as_str()]);
+    assert!(
+        drops(&sockets[1], "ha_backup") > 0,
+        "the backup counts what it withholds"
+    );
+    for _ in 0..5 {
+        let answer = lab
+            .get(2.0)
+            .unwrap_or_else(|| panic!("{}", diagnose(&sockets[0])));
+        assert!(answer.starts_with('r'), "{answer}");
+    }
+    let s2 = ha_status(&sockets[1]);
+    assert_eq!(
+        s2.master.as_deref(),
+        Some(ha_director(1).as_str()),
+        "{s2:?}"
+    );
+
+    // The master dies.
+    let killed = Instant::now();
+    rvsd1.kill();
+    let took = wait_rvsd(
+        &sockets[1],
+        "master",
+        master_down_at(100, PAIR_INTERVAL) + slack,
+    );
+    let served = first_answer(&lab, 0.5, Duration::from_secs(10)) + took;
+    let bound = master_down_at(100, PAIR_INTERVAL);
+    eprintln!(
+        "lab: master SIGKILLed: backup master after {took:?} (bound: 3 x {PAIR_INTERVAL} s + skew = \
+         {bound:?}), first new connection through it after {served:?} (from the kill: {:?})",
+        killed.elapsed()
+    );
+    assert!(
+        took <= bound + Duration::from_millis(100),
+        "{took:?} > {bound:?}"
+    );
+    assert_eq!(lab.arp_answers(HA_VIP), [macs[1].as_str()]);
+    for _ in 0..5 {
+        assert!(
+            lab.get(2.0).is_some(),
+            "{}\n{}",
+            diagnose(&sockets[1]),
+            rvsd2.log()
+        );
+    }
+
+    // It comes back and takes the VIP back (preemption).
+    let back = Instant::now();
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+    eprintln!(
+        "lab: the first director back: master again {:?} after it started",
+        back.elapsed()
+    );
+    assert_eq!(lab.arp_answers(HA_VIP), [macs[0].as_str()]);
+    let served = first_answer(&lab, 0.5, Duration::from_secs(10));
+    eprintln!("lab: first new connection after the preemption in {served:?}");
+    for _ in 0..5 {
+        assert!(lab.get(2.0).is_some(), "{}", diagnose(&sockets[0]));
+    }
+    let s1 = ha_status(&sockets[0]);
+    assert_eq!(s1.split_brain, 0, "{s1:?}");
+    drop(rvsd1);
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use rvs_ctl::proto::HaStatus;
 
-use crate::config::{Config, HaConfig};
+use crate::config::{Config, HaConfig, PortId};
 use crate::ha::frames;
 use crate::ha::vrrp::{Action, Advert, Machine, Params, State};
 use crate::ha::{HaFrame, HaLink};
@@ -30,11 +30,14 @@ pub struct HaRunner {
     config: HaConfig,
     machine: Machine,
     link: Arc<HaLink>,
+    /// The HA port's MAC (adverts' source).
     mac: MacAddr,
     /// The IPv4 VIPs, carried in adverts.
     vips: Vec<Ipv4Addr>,
-    /// Every address announced on takeover: VIPs, local addresses, floating addresses.
-    announced: Vec<IpAddr>,
+    /// Every address announced on takeover, with the port (and its MAC) it is announced
+    /// on: VIPs on the HA port, floating addresses on the port that holds them, local
+    /// addresses on every port (reals answer them on whichever faces them).
+    announced: Vec<(PortId, MacAddr, IpAddr)>,
     actions: Vec<Action>,
     ident: u16,
     refused: Refused,
@@ -44,34 +47,46 @@ pub struct HaRunner {
 }
 
 impl HaRunner {
-    /// The runner of `config.ha` (which must be set), sending with `mac` on the HA port.
-    pub fn new(config: &Config, ha: &HaConfig, link: Arc<HaLink>, mac: [u8; 6]) -> Self {
+    /// The runner of `ha` (`config.ha`); `macs` are the ports' MACs, by port index.
+    pub fn new(config: &Config, ha: &HaConfig, link: Arc<HaLink>, macs: &[[u8; 6]]) -> Self {
         let params = Params {
             priority: ha.priority,
             advert_interval: (ha.advert_interval.as_millis() / 10) as u16,
             preempt: ha.preempt,
             address: ha.source,
         };
+        let on = |port: PortId| (port, MacAddr(macs[port.index()]));
         let mut vips: Vec<Ipv4Addr> = Vec::new();
-        let mut announced: Vec<IpAddr> = Vec::new();
+        let mut announced: Vec<(PortId, MacAddr, IpAddr)> = Vec::new();
+        let mut add = |(port, mac): (PortId, MacAddr), addr: IpAddr| {
+            if !announced.contains(&(port, mac, addr)) {
+                announced.push((port, mac, addr));
+            }
+        };
         for s in &config.services {
             if let IpAddr::V4(v) = s.vip {
                 if !vips.contains(&v) {
                     vips.push(v);
                 }
             }
-            for a in std::iter::once(&s.vip).chain(&s.laddrs) {
-                if !announced.contains(a) {
-                    announced.push(*a);
-                }
+            add(on(ha.port), s.vip);
+            for (i, a) in (0..config.ports.len()).flat_map(|i| s.laddrs.iter().map(move |a| (i, a)))
+            {
+                add(on(PortId(i as u16)), *a);
             }
         }
-        announced.extend(ha.floating.iter().map(|n| n.addr()));
+        for f in &ha.floating {
+            let holder = config.ports.iter().position(|p| p.addresses.contains(f));
+            add(
+                on(PortId(holder.unwrap_or(ha.port.index()) as u16)),
+                f.addr(),
+            );
+        }
         Self {
             config: ha.clone(),
             machine: Machine::new(params),
             link,
-            mac: MacAddr(mac),
+            mac: on(ha.port).1,
             vips,
             announced,
             actions: Vec::new(),
@@ -180,8 +195,8 @@ impl HaRunner {
             match a {
                 Action::Advertise { priority } => self.advertise(priority),
                 Action::Announce => {
-                    for addr in &self.announced {
-                        if let Some(f) = frames::announce(self.config.port, self.mac, *addr) {
+                    for &(port, mac, addr) in &self.announced {
+                        if let Some(f) = frames::announce(port, mac, addr) {
                             self.link.queue_send(f);
                         }
                     }

@@ -173,10 +173,11 @@ impl Control {
         withdrew
     }
 
-    /// Run `[ha]` through `link` (shared with the workers), sending with `mac`.
-    pub fn attach_ha(&mut self, link: Arc<crate::ha::HaLink>, mac: [u8; 6]) {
+    /// Run `[ha]` through `link` (shared with the workers); `macs` are the ports' MACs,
+    /// by port index.
+    pub fn attach_ha(&mut self, link: Arc<crate::ha::HaLink>, macs: &[[u8; 6]]) {
         if let Some(ha) = &self.config.ha {
-            self.ha = Some(ha::HaRunner::new(&self.config, ha, link, mac));
+            self.ha = Some(ha::HaRunner::new(&self.config, ha, link, macs));
         }
     }
 

@@ -169,8 +169,11 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
                 port_source(config, &ports, &pool),
             );
             let mut control = control;
-            if let (Some(link), Some(ha)) = (&ha_link, &config.ha) {
-                control.attach_ha(Arc::clone(link), snap.port(ha.port).mac);
+            if let Some(link) = &ha_link {
+                let macs: Vec<[u8; 6]> = (0..config.ports.len())
+                    .map(|i| snap.port(PortId(i as u16)).mac)
+                    .collect();
+                control.attach_ha(Arc::clone(link), &macs);
             }
             match ControlCore::start(control, &config.ctl.socket, config.ctl.metrics) {
                 Ok(core) => Some(core),
