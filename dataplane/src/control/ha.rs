@@ -252,3 +252,81 @@ impl HaRunner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::{EtherType, Ethernet2Slice};
+
+    const CONFIG: &str = r#"
+[[port]]
+name = "wan"
+device = "net_null0"
+addresses = ["10.0.0.2/24"]
+
+[[port]]
+name = "lan"
+device = "net_null1"
+addresses = ["10.1.0.2/24", "10.1.0.1/24"]
+
+[ha]
+port = "wan"
+vrid = 51
+floating = ["10.1.0.1/24"]
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.10"
+port = 80
+scheduler = "rr"
+laddrs = ["10.9.0.1"]
+
+[[service.real]]
+ip = "10.1.0.11"
+port = 80
+forward = "fullnat"
+"#;
+
+    /// Announced address -> (port, source MAC) of each gratuitous ARP, read by etherparse.
+    fn announcements(link: &HaLink) -> Vec<(Ipv4Addr, PortId, [u8; 6])> {
+        let mut out = Vec::new();
+        while let Some(f) = link.next_to_send() {
+            let eth = Ethernet2Slice::from_slice_without_fcs(f.data()).expect("Ethernet II");
+            assert_eq!(eth.destination(), [0xff; 6], "broadcast");
+            assert_eq!(eth.ether_type(), EtherType::ARP);
+            // ARP for IPv4 over Ethernet: sender MAC at 8, sender IP at 14, target IP at 24.
+            let arp = eth.payload_slice();
+            assert_eq!(&arp[8..14], eth.source(), "sender MAC");
+            assert_eq!(
+                arp[14..18],
+                arp[24..28],
+                "gratuitous: sender and target alike"
+            );
+            let spa: [u8; 4] = arp[14..18].try_into().unwrap();
+            out.push((Ipv4Addr::from(spa), f.port(), eth.source()));
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn each_address_is_announced_on_the_port_that_holds_it() {
+        let config = Config::parse(CONFIG, "rvs.toml").unwrap();
+        let link = Arc::new(HaLink::new(false));
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
+        let ha = config.ha.clone().unwrap();
+        let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);
+        runner.carry_out(&mut vec![Action::Announce]);
+        let (wan, lan) = ((PortId(0), macs[0]), (PortId(1), macs[1]));
+        let at = |ip: [u8; 4], (port, mac): (PortId, [u8; 6])| (Ipv4Addr::from(ip), port, mac);
+        assert_eq!(
+            announcements(&link),
+            [
+                at([10, 0, 0, 10], wan),
+                at([10, 1, 0, 1], lan),
+                at([10, 9, 0, 1], wan),
+                at([10, 9, 0, 1], lan),
+            ]
+        );
+    }
+}
