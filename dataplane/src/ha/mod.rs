@@ -13,6 +13,7 @@
 //! on either side of the queues.
 
 pub mod frames;
+pub mod sync_wire;
 pub mod vrrp;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
