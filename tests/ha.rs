@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 use rvs_ctl::client;
 use rvs_ctl::proto::{HaStatus, Request, Response};
-use rvs_lab::ha::{ha_director, ha_real, HaLab, HA_VIP, KEEPALIVED_ADDR};
+use rvs_lab::ha::{
+    ha_director, ha_real, HaLab, HA_LADDR, HA_VIP, HA_VIP2, KEEPALIVED_ADDR, SLOW_CHUNK,
+    SLOW_CHUNKS,
+};
 use rvs_lab::{preflight, Service, HTTP_PORT};
 
 fn bin() -> &'static Path {
@@ -303,5 +306,138 @@ fn lab_ha_two_directors_fail_over() {
     }
     let s1 = ha_status(&sockets[0]);
     assert_eq!(s1.split_brain, 0, "{s1:?}");
+    drop(rvsd1);
+}
+
+/// The FULLNAT service on the second VIP over both reals.
+fn fullnat_service() -> Service {
+    Service::new("tcp", HA_VIP2, HTTP_PORT, "rr")
+        .laddrs(&[HA_LADDR])
+        .real(&ha_real(1), HTTP_PORT, "fullnat", 1)
+        .real(&ha_real(2), HTTP_PORT, "fullnat", 1)
+}
+
+/// The sync counters of a director.
+fn sync_status(socket: &Path) -> rvs_ctl::proto::HaSyncStatus {
+    ha_status(socket).sync.expect("a sync block in the status")
+}
+
+/// Acceptance 1: with connection sync, slow NAT and FULLNAT downloads survive the
+/// master's SIGKILL and its return (preemption), and new connections succeed throughout.
+#[test]
+fn lab_ha_sync_keeps_connections_across_failover() {
+    preflight();
+    let lab = HaLab::new('s');
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let services = [nat_service(), fullnat_service()];
+    let c1 = lab.write_config(1, 150, PAIR_INTERVAL, &lab.sync_section(1), &services);
+    let c2 = lab.write_config(2, 100, PAIR_INTERVAL, &lab.sync_section(2), &services);
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+    for vip in [HA_VIP, HA_VIP2] {
+        assert!(
+            lab.get_from(vip, 2.0).is_some(),
+            "{vip}: {}",
+            diagnose(&sockets[0])
+        );
+    }
+
+    // Long-lived downloads through both services.
+    const EACH: usize = 4;
+    let mut downloads: Vec<(&str, std::process::Child)> = Vec::new();
+    for _ in 0..EACH {
+        for vip in [HA_VIP, HA_VIP2] {
+            downloads.push((vip, lab.slow_download(vip, 60)));
+        }
+    }
+    let y = downloads.len();
+    // The backup learns them (a sync pass every 250 ms).
+    wait_for(
+        "the backup installs the downloads",
+        Duration::from_secs(5),
+        || sync_status(&sockets[1]).installed >= y as u64,
+    );
+
+    // The master dies.
+    let killed = Instant::now();
+    rvsd1.kill();
+    let took = wait_rvsd(
+        &sockets[1],
+        "master",
+        master_down_at(100, PAIR_INTERVAL) + slack,
+    );
+    let served = first_answer(&lab, 0.5, Duration::from_secs(10));
+    eprintln!(
+        "lab: sync: master SIGKILLed: backup master after {took:?}, first new connection {:?} after the kill",
+        killed.elapsed()
+    );
+    let _ = served;
+    let mut new_ok = 0;
+    for vip in [HA_VIP, HA_VIP2].iter().cycle().take(10) {
+        new_ok += usize::from(lab.get_from(vip, 2.0).is_some());
+    }
+    assert_eq!(
+        new_ok,
+        10,
+        "new connections after the takeover: {}",
+        diagnose(&sockets[1])
+    );
+
+    // It comes back and preempts; the downloads carry on again.
+    std::thread::sleep(Duration::from_secs(1));
+    let back = Instant::now();
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack * 2,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+    eprintln!(
+        "lab: sync: the first director back, master again {:?} after it started; it had installed {:?}",
+        back.elapsed(),
+        sync_status(&sockets[0])
+    );
+    let mut new_ok = 0;
+    for vip in [HA_VIP, HA_VIP2].iter().cycle().take(10) {
+        new_ok += usize::from(lab.get_from(vip, 2.0).is_some());
+    }
+
+    // Every download completes intact (curl checks the length it was promised).
+    let want = format!("{} 200", SLOW_CHUNKS * SLOW_CHUNK);
+    let mut survived = 0;
+    let mut failed = Vec::new();
+    for (vip, child) in downloads {
+        let out = child.wait_with_output().expect("wait for curl");
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && said == want {
+            survived += 1;
+        } else {
+            failed.push(format!("{vip}: {} {said}", out.status));
+        }
+    }
+    eprintln!(
+        "lab: sync: survived {survived} of {y} long-lived downloads ({EACH} NAT, {EACH} FULLNAT) \
+         across SIGKILL of the master and its return; failed: {failed:?}"
+    );
+    eprintln!(
+        "lab: sync: director 1 {:?}\nlab: sync: director 2 {:?}",
+        sync_status(&sockets[0]),
+        sync_status(&sockets[1])
+    );
+    assert_eq!(
+        new_ok,
+        10,
+        "new connections after the return: {}",
+        diagnose(&sockets[0])
+    );
+    assert_eq!(survived, y, "{failed:?}\n{}", rvsd2.log());
     drop(rvsd1);
 }

@@ -404,6 +404,32 @@ pub struct HaStatus {
     pub split_brain: u64,
     /// Frames that found the send queue full.
     pub send_queue_full: u64,
+    /// Connection sync (`[ha.sync]`), when configured.
+    #[serde(default)]
+    pub sync: Option<HaSyncStatus>,
+}
+
+/// `[ha.sync]`: connection sync counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaSyncStatus {
+    /// Messages sent (one per peer and batch).
+    pub messages_sent: u64,
+    /// Records sent (once per batch).
+    pub records_sent: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Records received and queued for their worker.
+    pub records_received: u64,
+    /// Messages refused (format, version, worker count, or received while master).
+    pub messages_refused: u64,
+    /// Messages lost on the way (gaps in the sender's sequence).
+    pub messages_lost: u64,
+    /// Records that found a full queue.
+    pub records_dropped: u64,
+    /// Records the workers installed or refreshed.
+    pub installed: u64,
+    /// Records the workers refused (no such service or real, table full).
+    pub install_refused: u64,
 }
 
 /// One worker's counters.

@@ -12,7 +12,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use crate::steer::mix64;
 
@@ -28,6 +28,9 @@ pub fn worker_mask(workers: u16) -> u16 {
 #[derive(Debug)]
 pub struct PortPool {
     free: VecDeque<u16>,
+    /// Ports that connections synced from another director hold (still in `free`: they
+    /// are skipped until released).
+    held: HashSet<u16>,
 }
 
 impl PortPool {
@@ -49,7 +52,10 @@ impl PortPool {
             let j = (mix64(state) % (i as u64 + 1)) as usize;
             ports.swap(i, j);
         }
-        Self { free: ports.into() }
+        Self {
+            free: ports.into(),
+            held: HashSet::new(),
+        }
     }
 }
 
@@ -99,9 +105,34 @@ impl LocalPorts {
         let n = laddrs.len();
         (0..n).find_map(|i| {
             let addr = laddrs[(start + i) % n];
-            let port = self.pools.get_mut(&addr)?.free.pop_front()?;
-            Some((addr, port))
+            let pool = self.pools.get_mut(&addr)?;
+            for _ in 0..pool.free.len() {
+                let port = pool.free.pop_front()?;
+                if pool.held.is_empty() || !pool.held.contains(&port) {
+                    return Some((addr, port));
+                }
+                pool.free.push_back(port);
+            }
+            None
         })
+    }
+
+    /// Keep `port` of `laddr` out of this worker's allocations while a connection synced
+    /// from another director holds it (until [`release`](Self::release)); false when the
+    /// port is not this worker's to give.
+    pub fn hold(&mut self, laddr: IpAddr, port: u16) -> bool {
+        let mask = worker_mask(self.workers);
+        if port < FIRST_LOCAL_PORT || port & mask != self.worker & mask {
+            return false;
+        }
+        self.ensure(laddr);
+        match self.pools.get_mut(&laddr) {
+            Some(pool) => {
+                pool.held.insert(port);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Give a port back (a port of an address without a pool, or not ours, is ignored).
@@ -111,7 +142,10 @@ impl LocalPorts {
             return;
         }
         if let Some(pool) = self.pools.get_mut(&laddr) {
-            pool.free.push_back(port);
+            // A held port never left `free`.
+            if !pool.held.remove(&port) {
+                pool.free.push_back(port);
+            }
         }
     }
 
@@ -143,6 +177,30 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn held_ports_are_skipped_until_released() {
+        let a = ip("10.1.0.2");
+        let mut lp = LocalPorts::new(0, 2, 3);
+        assert!(!lp.hold(a, 1025), "an odd port is worker 1's");
+        assert!(!lp.hold(a, 80), "below the pool");
+        // Hold every port but one: that one is all alloc gives.
+        let ports: Vec<u16> = (FIRST_LOCAL_PORT..=u16::MAX)
+            .filter(|p| p % 2 == 0)
+            .collect();
+        for &p in &ports[1..] {
+            assert!(lp.hold(a, p));
+        }
+        assert_eq!(lp.alloc(&[a], 0), Some((a, ports[0])));
+        assert_eq!(lp.alloc(&[a], 0), None);
+        // A synced connection ends: its port is ours again, once.
+        lp.release(a, ports[7]);
+        assert_eq!(lp.alloc(&[a], 0), Some((a, ports[7])));
+        assert_eq!(lp.alloc(&[a], 0), None);
+        lp.release(a, ports[7]);
+        lp.release(a, ports[0]);
+        assert_eq!(lp.free(a), Some(ports.len()));
     }
 
     #[test]

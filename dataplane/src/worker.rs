@@ -27,6 +27,8 @@ use crate::route::RouteHit;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Update};
+mod ha_sync;
+
 use crate::wire::{
     ethertype, icmpv6, parse_frame, EthernetFrame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr,
 };
@@ -83,6 +85,8 @@ pub struct Worker<B: PacketBuf> {
     /// Whether this director serves the virtual router's addresses (read from `ha` at
     /// each tick; always true without `[ha]`).
     serving: bool,
+    /// Connection sync's walk over the table (`[ha.sync]`).
+    sync: ha_sync::SyncScan,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -104,6 +108,7 @@ impl<B: PacketBuf> Worker<B> {
             asks: Vec::with_capacity(ASKS_PER_TICK),
             ha: None,
             serving: true,
+            sync: ha_sync::SyncScan::default(),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -192,6 +197,22 @@ impl<B: PacketBuf> Worker<B> {
     #[inline]
     fn withheld(&self, dst: IpAddr) -> bool {
         !self.serving && !self.snap.own_fixed(dst)
+    }
+
+    /// True for connection sync messages to this director (`[ha.sync]`).
+    #[inline]
+    fn is_sync(&self, dst: IpAddr, dport: u16) -> bool {
+        self.ha
+            .as_ref()
+            .is_some_and(|l| l.sync_target() == Some((dst, dport)))
+    }
+
+    /// Hands a sync message to the control core.
+    fn take_sync(&self, port: PortId, buf: &B) -> Result<(), DropReason> {
+        match &self.ha {
+            Some(link) => link.deliver(port, buf.data()),
+            None => Err(DropReason::NotForUs),
+        }
     }
 
     /// Worker 0 sends what the control core queued for VRRP (a bounded number per tick).
@@ -310,11 +331,12 @@ impl<B: PacketBuf> Worker<B> {
             self.solicit(port, ip, io);
         }
         self.asks.clear();
-        if let Some(link) = &self.ha {
+        if let Some(link) = self.ha.clone() {
             self.serving = link.serving();
             if self.id == 0 {
                 self.send_ha_frames(now_ms, io);
             }
+            self.sync_tick(&link, now_ms);
         }
     }
 
@@ -454,6 +476,7 @@ impl<B: PacketBuf> Worker<B> {
         }
         let backup_drops = self.withheld(ip.dst);
         match ip.l4 {
+            L4Info::Udp { dport, .. } if self.is_sync(ip.dst, dport) => self.take_sync(port, &buf),
             L4Info::Tcp { .. } | L4Info::Udp { .. } | L4Info::IcmpError { .. } if backup_drops => {
                 Err(DropReason::HaBackup)
             }

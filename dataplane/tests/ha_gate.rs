@@ -107,7 +107,7 @@ impl Bench {
         let config = Config::parse(CONFIG, "ha.toml").unwrap();
         let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
         let mut worker = Worker::new(0, Arc::new(snap), 1);
-        let link = Arc::new(HaLink::new(false));
+        let link = Arc::new(HaLink::new(false, 1, None));
         worker.attach_ha(Arc::clone(&link));
         Self {
             worker,

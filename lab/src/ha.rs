@@ -28,11 +28,14 @@ use crate::cmd::{must, must_line, run};
 use crate::config::Service;
 use crate::lock::LabLock;
 use crate::rvsd::Rvsd;
-use crate::scripts;
 use crate::topology::HTTP_PORT;
 
 /// The VIP of the virtual router (on the client segment).
 pub const HA_VIP: &str = "10.50.0.10";
+/// A second VIP (the FULLNAT service's in the sync test).
+pub const HA_VIP2: &str = "10.50.0.11";
+/// A FULLNAT local address, on the real segment.
+pub const HA_LADDR: &str = "10.60.0.200";
 /// The reals' gateway: a port address of the master (`[ha] floating`).
 pub const FLOATING: &str = "10.60.0.254";
 /// The client's address.
@@ -57,6 +60,44 @@ pub fn ha_director(i: usize) -> String {
 pub fn ha_real(i: usize) -> String {
     format!("10.60.0.1{i}")
 }
+
+/// Chunks a slow download carries ([`HaLab::slow_download`]).
+pub const SLOW_CHUNKS: usize = 100;
+/// Bytes in each chunk.
+pub const SLOW_CHUNK: usize = 16384;
+
+/// A real's HTTP server: `real_http.py NAME PORT`; `GET /` answers `NAME CLIENT`, `GET
+/// /slow` sends [`SLOW_CHUNKS`] chunks of [`SLOW_CHUNK`] bytes 0.15 s apart (15 s: a
+/// long-lived connection across failovers). It exits when its stdin closes.
+const REAL_HTTP: &str = r#"
+import http.server, os, sys, threading, time
+name, port = sys.argv[1], int(sys.argv[2])
+chunk = bytes(i % 251 for i in range(16384))
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.0"
+    def do_GET(self):
+        if self.path == "/slow":
+            self.send_response(200)
+            self.send_header("Content-Length", str(100 * len(chunk)))
+            self.end_headers()
+            for _ in range(100):
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(0.15)
+            return
+        body = ("%s %s\n" % (name, self.client_address[0])).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+"#;
 
 /// Sends an ARP request for an address and prints the sender MAC of every reply that
 /// came within a second, one a line: who answers ARP for it (raw socket, no helper).
@@ -153,10 +194,7 @@ impl HaLab {
             dir,
             _lock: lock,
         };
-        for (name, text) in [
-            ("real_http.py", scripts::HTTP_SERVER),
-            ("arp_who.py", ARP_WHO),
-        ] {
+        for (name, text) in [("real_http.py", REAL_HTTP), ("arp_who.py", ARP_WHO)] {
             std::fs::write(lab.dir.join(name), text).expect("lab script");
         }
         lab.add_namespaces();
@@ -357,10 +395,43 @@ impl HaLab {
             .collect()
     }
 
+    /// Starts a slow download (`GET /slow`, see [`SLOW_CHUNKS`]) from the client through
+    /// `vip`, at most `limit_s` seconds; curl prints `BYTES CODE` when done.
+    pub fn slow_download(&self, vip: &str, limit_s: u32) -> Child {
+        let url = format!("http://{vip}:{HTTP_PORT}/slow");
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns("c"),
+                "curl",
+                "-s",
+                "-o",
+                "/dev/null",
+            ])
+            .args([
+                "-w",
+                "%{size_download} %{http_code}",
+                "-m",
+                &limit_s.to_string(),
+                &url,
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start curl: {e}"))
+    }
+
     /// One HTTP request from the client to the VIP (at most `timeout_s` seconds): the
     /// answer (`NAME CLIENT`), or `None`.
     pub fn get(&self, timeout_s: f64) -> Option<String> {
-        let url = format!("http://{HA_VIP}:{HTTP_PORT}/");
+        self.get_from(HA_VIP, timeout_s)
+    }
+
+    /// [`HaLab::get`] through `vip`.
+    pub fn get_from(&self, vip: &str, timeout_s: f64) -> Option<String> {
+        let url = format!("http://{vip}:{HTTP_PORT}/");
         let out = self.exec(
             "c",
             &[
@@ -375,6 +446,17 @@ impl HaLab {
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// `[ha.sync]` for director `i`: over the wan port, from its wan address to the
+    /// other director's.
+    pub fn sync_section(&self, i: usize) -> String {
+        let peer = if i == 1 { 2 } else { 1 };
+        format!(
+            "[ha.sync]\nport = \"wan\"\naddress = \"{}\"\npeers = [\"{}\"]\n",
+            ha_director(i),
+            ha_director(peer)
+        )
     }
 
     /// Writes director `i`'s configuration: one worker, the wan port (VRRP, the VIP) and

@@ -7,8 +7,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rvs_ctl::proto::HaStatus;
+use rvs_ctl::proto::{HaStatus, HaSyncStatus};
 
+use super::ha_sync::SyncRunner;
 use crate::config::{Config, HaConfig, PortId};
 use crate::ha::frames;
 use crate::ha::vrrp::{Action, Advert, Machine, Params, State};
@@ -44,6 +45,8 @@ pub struct HaRunner {
     since: Instant,
     notifying: Vec<Child>,
     started: Instant,
+    /// Connection sync, under `[ha.sync]`.
+    sync: Option<SyncRunner>,
 }
 
 impl HaRunner {
@@ -95,6 +98,10 @@ impl HaRunner {
             since: Instant::now(),
             notifying: Vec::new(),
             started: Instant::now(),
+            sync: ha
+                .sync
+                .as_ref()
+                .map(|s| SyncRunner::new(s, config.dataplane.workers, macs[s.port.index()])),
         }
     }
 
@@ -114,6 +121,11 @@ impl HaRunner {
             self.actions = out;
         }
         while let Some(frame) = self.link.take_received() {
+            if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
+                let master = self.machine.state() == State::Master;
+                sync.receive(&frame, master, &self.link);
+                continue;
+            }
             if let Some(adv) = self.accept(&frame) {
                 let mut out = std::mem::take(&mut self.actions);
                 self.machine.on_advert(now, adv, &mut out);
@@ -127,6 +139,11 @@ impl HaRunner {
         self.actions = out;
         self.notifying
             .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        if let Some(sync) = self.sync.as_mut() {
+            if self.machine.state() == State::Master {
+                sync.send(&self.link);
+            }
+        }
     }
 
     /// Stop: a master sends priority 0 so a backup takes over at once; the workers stop
@@ -155,6 +172,21 @@ impl HaRunner {
             other_vrid: self.refused.other_vrid,
             split_brain: stats.split_brain,
             send_queue_full: self.link.outbound_dropped(),
+            sync: self.sync.as_ref().map(|s| {
+                let c = s.counters();
+                let (installed, install_refused) = self.link.installs();
+                HaSyncStatus {
+                    messages_sent: c.messages_sent,
+                    records_sent: c.records_sent,
+                    messages_received: c.messages_received,
+                    records_received: c.records_received,
+                    messages_refused: c.messages_refused,
+                    messages_lost: c.messages_lost,
+                    records_dropped: self.link.records_dropped(),
+                    installed,
+                    install_refused,
+                }
+            }),
         }
     }
 
@@ -312,7 +344,7 @@ forward = "fullnat"
     #[test]
     fn each_address_is_announced_on_the_port_that_holds_it() {
         let config = Config::parse(CONFIG, "rvs.toml").unwrap();
-        let link = Arc::new(HaLink::new(false));
+        let link = Arc::new(HaLink::new(false, 1, None));
         let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
         let ha = config.ha.clone().unwrap();
         let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);

@@ -29,6 +29,7 @@ mod announce;
 mod edit;
 mod estimator;
 pub mod ha;
+pub mod ha_sync;
 pub mod server;
 mod views;
 

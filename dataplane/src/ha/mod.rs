@@ -11,23 +11,32 @@
 //! and forwards nothing for the VIPs, FULLNAT local addresses and floating addresses
 //! (a counted drop, `ha_backup`). Frames are fixed-size values: nothing is allocated
 //! on either side of the queues.
+//!
+//! Connection sync (`[ha.sync]`) rides the same link: a master's workers walk their
+//! tables and queue [`SyncRecord`]s for the control core, which batches them into UDP
+//! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
+//! receives to the control core, which queues each record for the worker that owns the
+//! connection; that worker installs it at its tick.
 
 pub mod frames;
 pub mod sync_wire;
 pub mod vrrp;
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
 use crate::config::PortId;
 use crate::drop::DropReason;
+use sync_wire::SyncRecord;
 
-/// Largest frame the link carries (an advert with 50 addresses fits).
-pub const MAX_FRAME: usize = 256;
-/// VRRP frames waiting for the control core (it takes them every 20 ms; a master sends
-/// one per interval, so only a flood fills it).
-pub const INBOUND_FRAMES: usize = 64;
+/// Largest frame the link carries: a full-size Ethernet frame (sync messages).
+pub const MAX_FRAME: usize = 1514;
+/// VRRP and sync frames waiting for the control core (it takes them every 20 ms).
+pub const INBOUND_FRAMES: usize = 256;
+/// Sync records waiting for the control core (master), and for each worker (backup).
+pub const SYNC_RECORDS: usize = 8192;
 /// Frames waiting for worker 0 (a takeover queues an advert and one per address).
 pub const OUTBOUND_FRAMES: usize = 1024;
 
@@ -89,18 +98,99 @@ pub struct HaLink {
     inbound: ArrayQueue<HaFrame>,
     outbound: ArrayQueue<HaFrame>,
     outbound_dropped: AtomicU64,
+    /// `[ha.sync]`: the address and UDP port sync messages come to.
+    sync_target: Option<(IpAddr, u16)>,
+    /// Master: records from the workers to the control core.
+    records: ArrayQueue<SyncRecord>,
+    /// Backup: records for each worker to install, by worker id.
+    installs: Box<[ArrayQueue<SyncRecord>]>,
+    /// Records that found a full queue (either way).
+    records_dropped: AtomicU64,
+    /// Backup: records the workers installed, and refused (no such service or real,
+    /// table full).
+    installed: AtomicU64,
+    install_refused: AtomicU64,
 }
 
 impl HaLink {
     /// A link; `serving` is where the workers start (false for a director under `[ha]`:
-    /// it starts as backup).
-    pub fn new(serving: bool) -> Self {
+    /// it starts as backup). With `sync_target` (`[ha.sync]` address and port), the
+    /// link carries connection sync for `workers` workers.
+    pub fn new(serving: bool, workers: u16, sync_target: Option<(IpAddr, u16)>) -> Self {
+        let queues = if sync_target.is_some() { workers } else { 0 };
         Self {
             serving: AtomicBool::new(serving),
             inbound: ArrayQueue::new(INBOUND_FRAMES),
             outbound: ArrayQueue::new(OUTBOUND_FRAMES),
             outbound_dropped: AtomicU64::new(0),
+            sync_target,
+            records: ArrayQueue::new(if queues > 0 { SYNC_RECORDS } else { 1 }),
+            installs: (0..queues).map(|_| ArrayQueue::new(SYNC_RECORDS)).collect(),
+            records_dropped: AtomicU64::new(0),
+            installed: AtomicU64::new(0),
+            install_refused: AtomicU64::new(0),
         }
+    }
+
+    /// `[ha.sync]`'s address and UDP port, when the link carries sync.
+    pub fn sync_target(&self) -> Option<(IpAddr, u16)> {
+        self.sync_target
+    }
+
+    /// Worker side (master): queue a record for the control core; false (counted) when
+    /// the queue is full.
+    pub fn push_record(&self, record: SyncRecord) -> bool {
+        let queued = self.records.push(record).is_ok();
+        if !queued {
+            self.records_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Control side (master): the next record to send.
+    pub fn take_record(&self) -> Option<SyncRecord> {
+        self.records.pop()
+    }
+
+    /// Control side (backup): queue a record for worker `owner`; false (counted) when its
+    /// queue is full or there is no such worker.
+    pub fn push_install(&self, owner: u16, record: SyncRecord) -> bool {
+        let queued = self
+            .installs
+            .get(usize::from(owner))
+            .is_some_and(|q| q.push(record).is_ok());
+        if !queued {
+            self.records_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Worker side (backup): the next record worker `id` installs.
+    pub fn take_install(&self, id: u16) -> Option<SyncRecord> {
+        self.installs.get(usize::from(id))?.pop()
+    }
+
+    /// Worker side (backup): count a record installed, or refused.
+    pub fn count_install(&self, installed: bool) {
+        let c = if installed {
+            &self.installed
+        } else {
+            &self.install_refused
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records installed and refused by the workers.
+    pub fn installs(&self) -> (u64, u64) {
+        (
+            self.installed.load(Ordering::Relaxed),
+            self.install_refused.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Sync records that found a full queue.
+    pub fn records_dropped(&self) -> u64 {
+        self.records_dropped.load(Ordering::Relaxed)
     }
 
     /// Whether this director serves the virtual router's addresses (master).
@@ -150,7 +240,7 @@ mod tests {
 
     #[test]
     fn frames_cross_in_order_and_a_full_queue_is_counted() {
-        let link = HaLink::new(false);
+        let link = HaLink::new(false, 1, None);
         assert!(!link.serving());
         link.set_serving(true);
         assert!(link.serving());

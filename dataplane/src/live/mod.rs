@@ -121,7 +121,10 @@ pub fn run(config: &Config, options: &LiveOptions) -> Result<LiveReport, LiveErr
     let mut loops = build_loops(&eal, &pool, &ports, &snap, &halt, seed, options)?;
     // Under [ha] the director starts as backup: the workers serve nothing until the
     // control core's VRRP makes it master.
-    let ha_link = config.ha.as_ref().map(|_| Arc::new(HaLink::new(false)));
+    let ha_link = config.ha.as_ref().map(|ha| {
+        let sync = ha.sync.as_ref().map(|s| (s.address, s.udp_port));
+        Arc::new(HaLink::new(false, config.dataplane.workers, sync))
+    });
     if let Some(link) = &ha_link {
         for lp in &mut loops {
             lp.worker.attach_ha(Arc::clone(link));
