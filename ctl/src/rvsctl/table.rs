@@ -79,6 +79,23 @@ pub fn status(s: &StatusInfo) -> String {
         for (name, value) in ha_fields {
             let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
         }
+        if let Some(y) = &ha.sync {
+            let _ = writeln!(
+                out,
+                "{:<18}{} messages / {} records sent; {} / {} received, {} refused, {} lost; \
+                 {} installed, {} refused, {} dropped",
+                "ha sync:",
+                y.messages_sent,
+                y.records_sent,
+                y.messages_received,
+                y.records_received,
+                y.messages_refused,
+                y.messages_lost,
+                y.installed,
+                y.install_refused,
+                y.records_dropped
+            );
+        }
     }
     out
 }
