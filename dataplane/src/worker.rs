@@ -307,10 +307,12 @@ impl<B: PacketBuf> Worker<B> {
     /// forget those past their deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
+        let sync = ha_sync::expiry_sink(&self.ha, self.serving);
         let expired = self.conns.expire(now_ms, |c: &Conn| {
             if let Some(l) = c.local {
                 lports.release(l.ip(), l.port());
             }
+            ha_sync::send_expiry(sync, c);
         });
         self.counters.conns_expired += expired as u64;
         let (counters, asks) = (&mut self.counters, &mut self.asks);

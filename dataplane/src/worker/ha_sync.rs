@@ -10,16 +10,19 @@
 //! - **Backup**: install the records the control core queued for this worker (it owns
 //!   them: the same worker count means the same owner): without scheduling, the real
 //!   found by its address, the state and expiry as the master had them; a FULLNAT
-//!   entry's local port is held out of this worker's pool.
+//!   entry's local port is held out of this worker's pool. Persistence templates go
+//!   first in each pass, so that connections link to theirs; a connection the master
+//!   expires is removed at once (an expiry record, sent from the worker's expiry).
 
 use std::net::SocketAddr;
 
-use rvs_conntrack::{Conn, ConnKey, NewConn, TemplateKey};
+use rvs_conntrack::{Conn, ConnKey, NewConn, TcpState, Template, TemplateKey};
 
 use super::Worker;
 use crate::ha::sync_wire::{RecordKind, SyncRecord};
 use crate::ha::HaLink;
 use crate::packet::PacketBuf;
+use crate::service::Services;
 
 /// Shortest time between the starts of two passes over the table.
 pub const SYNC_PERIOD_MS: u64 = 250;
@@ -33,8 +36,28 @@ const INSTALLS_PER_TICK: usize = 512;
 pub(super) struct SyncScan {
     /// The next slot to visit.
     cursor: usize,
+    /// Templates sent in this pass (they go first, so that connections find theirs).
+    templates_sent: usize,
     /// When the next pass may start (while `cursor` is 0).
     next_pass_ms: u64,
+}
+
+/// Where a master's worker sends the expiry of a connection: the link, while it serves
+/// under `[ha.sync]`.
+pub(super) fn expiry_sink(ha: &Option<std::sync::Arc<HaLink>>, serving: bool) -> Option<&HaLink> {
+    ha.as_deref()
+        .filter(|l| serving && l.sync_target().is_some())
+}
+
+/// Tell the backups that `c` expired (bounded: a full queue drops it, counted; the
+/// backup's entry then ends with its own timer).
+pub(super) fn send_expiry(sink: Option<&HaLink>, c: &Conn) {
+    if let Some(link) = sink {
+        link.push_record(SyncRecord {
+            kind: RecordKind::Expire,
+            ..record(c, c.expires_ms)
+        });
+    }
 }
 
 /// The record of a live connection at `now_ms`.
@@ -74,11 +97,28 @@ impl<B: PacketBuf> Worker<B> {
 
     fn sync_scan(&mut self, link: &HaLink, now_ms: u64) {
         let scan = &mut self.sync;
-        if scan.cursor == 0 && now_ms < scan.next_pass_ms {
+        if scan.cursor == 0 && scan.templates_sent == 0 && now_ms < scan.next_pass_ms {
             return;
         }
-        if scan.cursor == 0 {
+        if scan.cursor == 0 && scan.templates_sent == 0 {
             scan.next_pass_ms = now_ms + SYNC_PERIOD_MS;
+        }
+        if scan.cursor == 0 && scan.templates_sent < self.conns.template_len() {
+            let services = &self.snap.services;
+            let batch = self
+                .conns
+                .templates()
+                .skip(scan.templates_sent)
+                .take(SLOTS_PER_TICK);
+            for t in batch {
+                scan.templates_sent += 1;
+                if let Some(r) = template_record(services, t, now_ms) {
+                    if !link.push_record(r) {
+                        break;
+                    }
+                }
+            }
+            return;
         }
         let range = scan.cursor..scan.cursor + SLOTS_PER_TICK;
         for (_, c) in self.conns.iter_slots(range) {
@@ -89,6 +129,7 @@ impl<B: PacketBuf> Worker<B> {
         scan.cursor += SLOTS_PER_TICK;
         if scan.cursor >= self.conns.capacity() {
             scan.cursor = 0;
+            scan.templates_sent = 0;
         }
     }
 
@@ -104,12 +145,16 @@ impl<B: PacketBuf> Worker<B> {
         };
         let existing = self.conns.lookup(&key).map(|(id, _)| id);
         if r.kind == RecordKind::Expire {
-            if let Some(id) = existing {
-                self.unmake(id);
+            let gone = existing.and_then(|id| self.conns.remove(id));
+            if let Some(l) = gone.and_then(|c| c.local) {
+                self.lports.release(l.ip(), l.port());
             }
             return true;
         }
         let expires = now_ms + u64::from(r.timeout_ms);
+        if r.kind == RecordKind::Template {
+            return self.install_template(r, now_ms);
+        }
         if let Some(id) = existing {
             self.conns.restore(id, r.state, expires);
             return true;
@@ -148,4 +193,54 @@ impl<B: PacketBuf> Worker<B> {
         }
         true
     }
+
+    /// Installs (or refreshes) a persistence template: the client (masked) keeps its
+    /// real on this director too.
+    fn install_template(&mut self, r: &SyncRecord, now_ms: u64) -> bool {
+        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
+            return false;
+        };
+        let Some(dest) = svc
+            .sched
+            .reals()
+            .iter()
+            .find(|d| d.addr == r.real.ip() && d.port == r.real.port())
+            .map(|d| d.id)
+        else {
+            return false;
+        };
+        let key = TemplateKey {
+            service: svc.id,
+            client: r.client.ip(),
+            port: r.client.port(),
+        };
+        if self.conns.template_lookup(&key, now_ms).is_some() {
+            return true;
+        }
+        let timeout_s = r.timeout_ms.div_ceil(1000).max(1);
+        self.conns
+            .template_insert(key, dest, timeout_s, now_ms)
+            .is_ok()
+    }
+}
+
+/// The record of a persistence template: its service's VIP and protocol, the masked
+/// client and port as the client endpoint, its real; `None` when its service or real
+/// is gone.
+fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<SyncRecord> {
+    let svc = services.list().iter().find(|s| s.id == t.key.service)?;
+    let at = svc.real_index(t.dest)?;
+    let real = &svc.sched.reals()[at];
+    Some(SyncRecord {
+        kind: RecordKind::Template,
+        proto: svc.proto,
+        mode: svc.modes[at],
+        state: TcpState::None,
+        timeout_ms: u32::try_from(t.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
+        client: SocketAddr::new(t.key.client, t.key.port),
+        vip: svc.vip,
+        real: SocketAddr::new(real.addr, real.port),
+        local: None,
+        template: None,
+    })
 }
