@@ -271,8 +271,9 @@ fn lab_ha_two_directors_fail_over() {
          {bound:?}), first new connection through it after {served:?} (from the kill: {:?})",
         killed.elapsed()
     );
+    // Measured through the status socket: the 20 ms control poll and this loop's own.
     assert!(
-        took <= bound + Duration::from_millis(100),
+        took <= bound + Duration::from_millis(200),
         "{took:?} > {bound:?}"
     );
     assert_eq!(lab.arp_answers(HA_VIP), [macs[1].as_str()]);
