@@ -327,13 +327,28 @@ fn sync_status(socket: &Path) -> rvs_ctl::proto::HaSyncStatus {
 /// master's SIGKILL and its return (preemption), and new connections succeed throughout.
 #[test]
 fn lab_ha_sync_keeps_connections_across_failover() {
+    sync_failover('s', 1);
+}
+
+/// [`lab_ha_sync_keeps_connections_across_failover`] with two workers per director:
+/// each synced connection lands on the worker that owns it.
+#[test]
+fn lab_ha_sync_keeps_connections_across_failover_two_workers() {
+    sync_failover('w', 2);
+}
+
+/// The sync failover scenario in lab `tag` with `workers` workers per director.
+fn sync_failover(tag: char, workers: u16) {
     preflight();
-    let lab = HaLab::new('s');
+    let lab = HaLab::new(tag);
     let sockets = [lab.socket(1), lab.socket(2)];
     let slack = Duration::from_secs(2);
     let services = [nat_service(), fullnat_service()];
-    let c1 = lab.write_config(1, 150, PAIR_INTERVAL, &lab.sync_section(1), &services);
-    let c2 = lab.write_config(2, 100, PAIR_INTERVAL, &lab.sync_section(2), &services);
+    let config = |i, priority| {
+        let sync = lab.sync_section(i);
+        lab.write_config_workers(i, workers, priority, PAIR_INTERVAL, &sync, &services)
+    };
+    let (c1, c2) = (config(1, 150), config(2, 100));
     let rvsd1 = lab.start_rvsd(1, bin(), &c1);
     let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
     wait_rvsd(
@@ -365,6 +380,26 @@ fn lab_ha_sync_keeps_connections_across_failover() {
         Duration::from_secs(5),
         || sync_status(&sockets[1]).installed >= y as u64,
     );
+
+    // The backup holds them, each on the worker that owns it (a FULLNAT one on the
+    // worker its local port names).
+    let held = match client::call(&sockets[1], Request::Conns { limit: 100 }).expect("conns") {
+        Response::Conns { conns, .. } => conns,
+        other => panic!("conns answered {other:?}"),
+    };
+    let owners: std::collections::BTreeSet<u16> = held.iter().map(|c| c.worker).collect();
+    eprintln!(
+        "lab: sync: the backup holds {} connections on workers {owners:?}",
+        held.len()
+    );
+    assert!(held.len() >= y, "{held:?}");
+    for c in held.iter().filter(|c| c.local.is_some()) {
+        let port = c.local.map_or(0, |l| l.port());
+        assert_eq!(port % workers, c.worker, "{c:?}");
+    }
+    if workers > 1 {
+        assert!(owners.len() > 1, "every connection on one worker: {held:?}");
+    }
 
     // The master dies.
     let killed = Instant::now();
@@ -425,8 +460,8 @@ fn lab_ha_sync_keeps_connections_across_failover() {
         }
     }
     eprintln!(
-        "lab: sync: survived {survived} of {y} long-lived downloads ({EACH} NAT, {EACH} FULLNAT) \
-         across SIGKILL of the master and its return; failed: {failed:?}"
+        "lab: sync ({workers} worker(s)): survived {survived} of {y} long-lived downloads \
+         ({EACH} NAT, {EACH} FULLNAT) across SIGKILL of the master and its return; failed: {failed:?}"
     );
     eprintln!(
         "lab: sync: director 1 {:?}\nlab: sync: director 2 {:?}",
@@ -441,4 +476,38 @@ fn lab_ha_sync_keeps_connections_across_failover() {
     );
     assert_eq!(survived, y, "{failed:?}\n{}", rvsd2.log());
     drop(rvsd1);
+}
+
+/// Directors with different worker counts: the backup refuses the sync messages (a
+/// connection would land on the wrong worker), says why once in its log, counts them.
+#[test]
+fn lab_ha_sync_refuses_a_worker_count_mismatch() {
+    preflight();
+    let lab = HaLab::new('m');
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let services = [nat_service()];
+    let c1 = lab.write_config_workers(1, 1, 150, PAIR_INTERVAL, &lab.sync_section(1), &services);
+    let c2 = lab.write_config_workers(2, 2, 100, PAIR_INTERVAL, &lab.sync_section(2), &services);
+    let _rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    let _download = lab.slow_download(HA_VIP, 20);
+    wait_for("the backup refuses sync", Duration::from_secs(5), || {
+        sync_status(&sockets[1]).messages_refused > 0
+    });
+    let s = sync_status(&sockets[1]);
+    assert_eq!((s.records_received, s.installed), (0, 0), "{s:?}");
+    let log = rvsd2.log();
+    let said: Vec<&str> = log.lines().filter(|l| l.contains("ha.sync")).collect();
+    eprintln!("lab: sync between 1 and 2 workers: {said:?}");
+    assert_eq!(said.len(), 1, "said once: {said:?}");
+    assert!(
+        said[0].contains("the sender runs 1 workers, this director 2"),
+        "{said:?}"
+    );
 }

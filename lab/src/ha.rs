@@ -471,9 +471,22 @@ impl HaLab {
         extra: &str,
         services: &[Service],
     ) -> PathBuf {
+        self.write_config_workers(i, 1, priority, advert_interval, extra, services)
+    }
+
+    /// [`HaLab::write_config`] with `workers` workers.
+    pub fn write_config_workers(
+        &self,
+        i: usize,
+        workers: u16,
+        priority: u8,
+        advert_interval: f64,
+        extra: &str,
+        services: &[Service],
+    ) -> PathBuf {
         let notify = self.notify_file(i);
         let mut text = format!(
-            "[dataplane]\nworkers = 1\nconn_capacity = 4096\n\n\
+            "[dataplane]\nworkers = {workers}\nconn_capacity = 4096\n\n\
              [dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
              [ctl]\nsocket = \"{}\"\n\n\
              [[port]]\nname = \"wan\"\ndevice = \"net_af_packet0,iface={}\"\naddresses = [\"{}/24\"]\n\n\
