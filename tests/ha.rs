@@ -496,7 +496,7 @@ fn lab_ha_sync_refuses_a_worker_count_mismatch() {
         "master",
         master_down_at(150, PAIR_INTERVAL) + slack,
     );
-    let _download = lab.slow_download(HA_VIP, 20);
+    let mut download = lab.slow_download(HA_VIP, 20);
     wait_for("the backup refuses sync", Duration::from_secs(5), || {
         sync_status(&sockets[1]).messages_refused > 0
     });
@@ -510,4 +510,6 @@ fn lab_ha_sync_refuses_a_worker_count_mismatch() {
         said[0].contains("the sender runs 1 workers, this director 2"),
         "{said:?}"
     );
+    let _ = download.kill();
+    let _ = download.wait();
 }
