@@ -513,3 +513,46 @@ fn lab_ha_sync_refuses_a_worker_count_mismatch() {
     let _ = download.kill();
     let _ = download.wait();
 }
+
+/// Acceptance 2 with unicast adverts both ways (keepalived's `unicast_peer`, rvsd's
+/// `unicast_peers`): each takes the other's, the higher priority is master, SIGTERM
+/// hands over at once.
+#[test]
+fn lab_ha_interoperates_with_keepalived_over_unicast() {
+    preflight();
+    let lab = HaLab::new('u');
+    let socket = lab.socket(1);
+    let slack = Duration::from_secs(2);
+    let keepalived = lab.start_keepalived_to(100, INTERVAL, &[1]);
+    wait_keepalived(&lab, "MASTER", master_down(100) + slack);
+    let peers = format!("unicast_peers = [\"{KEEPALIVED_ADDR}\"]");
+    let config = lab.write_config(1, 150, INTERVAL, &peers, &[nat_service()]);
+    let started = Instant::now();
+    let rvsd = lab.start_rvsd(1, bin(), &config);
+    wait_keepalived(&lab, "BACKUP", master_down(150) + slack * 2);
+    wait_rvsd(&socket, "master", slack);
+    eprintln!(
+        "lab: unicast: rvsd (150) took over from keepalived (100) {:?} after it started",
+        started.elapsed()
+    );
+    let s = ha_status(&socket);
+    assert!(
+        s.adverts_received > 0 && s.adverts_refused == 0,
+        "rvsd took keepalived's unicast adverts: {s:?}"
+    );
+    std::thread::sleep(master_down(100) + Duration::from_millis(500));
+    assert_eq!(
+        lab.keepalived_states().last().map(String::as_str),
+        Some("BACKUP"),
+        "keepalived takes rvsd's unicast adverts:\n{}",
+        lab.keepalived_log()
+    );
+    let stopping = Instant::now();
+    rvsd.stop();
+    wait_keepalived(&lab, "MASTER", slack);
+    eprintln!(
+        "lab: unicast: rvsd stopped (priority 0): keepalived master {:?} after SIGTERM",
+        stopping.elapsed()
+    );
+    keepalived.stop();
+}

@@ -514,10 +514,30 @@ impl HaLab {
     }
 
     /// Starts keepalived (VRRPv3, the VIP, `priority`, `advert_interval` seconds,
-    /// preemption) in the keepalived namespace, in the foreground with its own pid files;
-    /// its notify script appends each state to [`HaLab::keepalived_file`]. Waits until
-    /// its first state is written.
+    /// preemption, multicast adverts) in the keepalived namespace, in the foreground with
+    /// its own pid files; its notify script appends each state to
+    /// [`HaLab::keepalived_file`]. Waits until its first state is written.
     pub fn start_keepalived(&self, priority: u8, advert_interval: f64) -> Keepalived {
+        self.start_keepalived_to(priority, advert_interval, &[])
+    }
+
+    /// [`HaLab::start_keepalived`] sending its adverts to `unicast_peers` (director
+    /// numbers) instead of the multicast group.
+    pub fn start_keepalived_to(
+        &self,
+        priority: u8,
+        advert_interval: f64,
+        unicast_peers: &[usize],
+    ) -> Keepalived {
+        let unicast = if unicast_peers.is_empty() {
+            String::new()
+        } else {
+            let peers: Vec<String> = unicast_peers.iter().map(|&i| ha_director(i)).collect();
+            format!(
+                "  unicast_src_ip {KEEPALIVED_ADDR}\n  unicast_peer {{\n    {}\n  }}\n",
+                peers.join("\n    ")
+            )
+        };
         let states = self.keepalived_file();
         let script = self.dir.join("keepalived-notify.sh");
         std::fs::write(
@@ -535,7 +555,7 @@ impl HaLab {
             format!(
                 "global_defs {{\n  router_id lab_{prefix}\n  vrrp_version 3\n  script_user root\n}}\n\
                  vrrp_instance lab {{\n  state BACKUP\n  interface {iface}\n  virtual_router_id {VRID}\n\
-                 priority {priority}\n  advert_int {advert_interval}\n  notify {script}\n\
+                 priority {priority}\n  advert_int {advert_interval}\n  notify {script}\n{unicast}\
                  virtual_ipaddress {{\n    {HA_VIP}/24\n  }}\n}}\n",
                 prefix = self.prefix,
                 iface = self.iface("k0"),
