@@ -262,3 +262,33 @@ fn an_expiry_on_the_master_removes_the_entry_on_the_backup() {
     assert!(backup.conns().is_empty());
     assert_eq!(backup.link.installs(), (2, 0));
 }
+
+#[test]
+fn a_full_queue_holds_the_walk_instead_of_skipping_connections() {
+    use rvs_dataplane::ha::SYNC_RECORDS;
+    let mut master = Director::new(true);
+    master.packet(&segment(2, 40001, [10, 0, 0, 101], true), 0);
+    master.packet(&segment(3, 40002, [10, 0, 0, 101], true), 0);
+    // The control core is behind: the queue is full.
+    let filler = {
+        master.worker.tick(1, &mut master.io);
+        let r = master.link.take_record().expect("a record");
+        while master.link.take_record().is_some() {}
+        r
+    };
+    for _ in 0..SYNC_RECORDS {
+        assert!(master.link.offer_record(filler));
+    }
+    // A new pass finds no room: it waits, nothing is counted as lost.
+    master.worker.tick(1 + 300, &mut master.io);
+    assert_eq!(master.link.records_dropped(), 0);
+    while master.link.take_record().is_some() {}
+    // Room again: the walk goes on where it stopped, both connections sent.
+    master.worker.tick(1 + 301, &mut master.io);
+    let mut clients = Vec::new();
+    while let Some(r) = master.link.take_record() {
+        clients.push(r.client.port());
+    }
+    clients.sort_unstable();
+    assert_eq!(clients, [40001, 40002]);
+}

@@ -147,6 +147,12 @@ impl HaLink {
         queued
     }
 
+    /// Worker side (master): queue a record if there is room (false: try it again
+    /// later; nothing is counted).
+    pub fn offer_record(&self, record: SyncRecord) -> bool {
+        self.records.push(record).is_ok()
+    }
+
     /// Control side (master): the next record to send.
     pub fn take_record(&self) -> Option<SyncRecord> {
         self.records.pop()
