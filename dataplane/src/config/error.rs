@@ -358,6 +358,9 @@ pub enum Problem {
     /// The sync source address is not an address of the sync port.
     #[error("address {0} is not an address of port {1:?}")]
     HaSyncAddress(IpAddr, String),
+    /// An IPv6 sync address (connection sync runs over IPv4; it carries IPv6 connections).
+    #[error("address {0}: connection sync runs over IPv4 (it carries IPv6 connections too)")]
+    HaSyncFamily(IpAddr),
     /// `[ha.sync]` without peers.
     #[error("peers must list at least one backup director")]
     HaSyncNoPeers,

@@ -131,6 +131,9 @@ fn sync(
         )
     })?;
     let address = ck.addr(&raw.address, context)?;
+    if address.is_ipv6() {
+        return Err(err(raw.address.span(), Problem::HaSyncFamily(address)));
+    }
     if !ports[port.index()]
         .addresses
         .iter()

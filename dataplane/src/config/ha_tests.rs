@@ -124,6 +124,11 @@ fn refusals_name_their_line() {
             |p| matches!(p, Problem::HaSyncAddress(..)),
         ),
         (
+            "vrid = 1\n[ha.sync]\nport = \"lan0\"\naddress = \"fd01::2\"\npeers = [\"fd01::3\"]",
+            "address = ",
+            |p| matches!(p, Problem::HaSyncFamily(_)),
+        ),
+        (
             "vrid = 1\n[ha.sync]\nport = \"lan0\"\naddress = \"10.1.0.2\"",
             "port = \"lan0\"",
             |p| *p == Problem::HaSyncNoPeers,

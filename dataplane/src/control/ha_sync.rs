@@ -1,7 +1,8 @@
 //! The control core's connection sync (`[ha.sync]`): a master batches the records its
 //! workers queue into UDP messages to each peer (sent by worker 0); a backup reads the
 //! messages its workers hand over and queues each record for the worker that owns the
-//! connection ([`crate::steer`]). Bounded per poll, counted; IPv4 sync addresses.
+//! connection ([`crate::steer`]). Bounded per poll, counted; over IPv4 (the records
+//! carry IPv6 connections too).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -55,12 +56,10 @@ pub struct SyncRunner {
 impl SyncRunner {
     /// Sync per `config` for `workers` workers, sending with `mac` (the sync port's).
     pub fn new(config: &HaSyncConfig, workers: u16, mac: [u8; 6]) -> Self {
+        // The configuration refuses IPv6 sync addresses.
         let source = match config.address {
             IpAddr::V4(a) => Some(a),
-            IpAddr::V6(_) => {
-                eprintln!("rvsd: ha.sync: IPv6 sync addresses are not supported yet; sync is off");
-                None
-            }
+            IpAddr::V6(_) => None,
         };
         Self {
             config: config.clone(),
