@@ -27,7 +27,7 @@ use crate::route::RouteHit;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Update};
-mod ha_sync;
+mod ha;
 
 use crate::wire::{
     ethertype, icmpv6, parse_frame, EthernetFrame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr,
@@ -86,7 +86,7 @@ pub struct Worker<B: PacketBuf> {
     /// each tick; always true without `[ha]`).
     serving: bool,
     /// Connection sync's walk over the table (`[ha.sync]`).
-    sync: ha_sync::SyncScan,
+    sync: ha::SyncScan,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -108,7 +108,7 @@ impl<B: PacketBuf> Worker<B> {
             asks: Vec::with_capacity(ASKS_PER_TICK),
             ha: None,
             serving: true,
-            sync: ha_sync::SyncScan::default(),
+            sync: ha::SyncScan::default(),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -184,70 +184,6 @@ impl<B: PacketBuf> Worker<B> {
         garbage
     }
 
-    /// Take part in high availability through `link`: serve the virtual router's
-    /// addresses only while the link says so, hand VRRP frames to the control core, and
-    /// (worker 0) send the frames it queues.
-    pub fn attach_ha(&mut self, link: Arc<HaLink>) {
-        self.serving = link.serving();
-        self.ha = Some(link);
-    }
-
-    /// True while a backup under `[ha]` must drop a packet to `dst`: it forwards nothing
-    /// and serves only its own fixed addresses.
-    #[inline]
-    fn withheld(&self, dst: IpAddr) -> bool {
-        !self.serving && !self.snap.own_fixed(dst)
-    }
-
-    /// True for connection sync messages to this director (`[ha.sync]`).
-    #[inline]
-    fn is_sync(&self, dst: IpAddr, dport: u16) -> bool {
-        self.ha
-            .as_ref()
-            .is_some_and(|l| l.sync_target() == Some((dst, dport)))
-    }
-
-    /// Hands a sync message to the control core.
-    fn take_sync(&self, port: PortId, buf: &B) -> Result<(), DropReason> {
-        match &self.ha {
-            Some(link) => link.deliver(port, buf.data()),
-            None => Err(DropReason::NotForUs),
-        }
-    }
-
-    /// Worker 0 sends what the control core queued for VRRP (a bounded number per tick).
-    fn send_ha_frames<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
-        for _ in 0..HA_FRAMES_PER_TICK {
-            let Some(frame) = self.ha.as_ref().and_then(|l| l.next_to_send()) else {
-                return;
-            };
-            let Some(mut buf) = io.alloc() else {
-                self.counters.drop(DropReason::NoBuffer);
-                return;
-            };
-            if buf.append(frame.data().len()).is_err() {
-                self.counters.drop(DropReason::NoBuffer);
-                continue;
-            }
-            buf.data_mut().copy_from_slice(frame.data());
-            if !frame.routed() {
-                self.send(frame.port(), buf, io);
-                continue;
-            }
-            let hit = parse_frame(buf.data())
-                .ok()
-                .and_then(|info| info.ip)
-                .and_then(|ip| self.snap.routes.lookup(ip.dst));
-            let sent = match hit {
-                Some(hit) => self.transmit(hit, buf, now_ms, io),
-                None => Err(DropReason::NoRoute),
-            };
-            if let Err(reason) = sent {
-                self.counters.drop(reason);
-            }
-        }
-    }
-
     /// The configuration generation this worker forwards with.
     pub fn generation(&self) -> u64 {
         self.generation
@@ -307,12 +243,12 @@ impl<B: PacketBuf> Worker<B> {
     /// forget those past their deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
-        let sync = ha_sync::expiry_sink(&self.ha, self.serving);
+        let sync = ha::expiry_sink(&self.ha, self.serving);
         let expired = self.conns.expire(now_ms, |c: &Conn| {
             if let Some(l) = c.local {
                 lports.release(l.ip(), l.port());
             }
-            ha_sync::send_expiry(sync, c);
+            ha::send_expiry(sync, c);
         });
         self.counters.conns_expired += expired as u64;
         let (counters, asks) = (&mut self.counters, &mut self.asks);
@@ -917,10 +853,6 @@ fn rewrite_icmp_error(
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Reply) => Err(DropReason::NotForUs),
     }
 }
-
-/// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
-/// few milliseconds).
-const HA_FRAMES_PER_TICK: usize = 64;
 
 /// Most neighbour requests one tick sends again (the others are due at the next tick).
 const ASKS_PER_TICK: usize = 64;

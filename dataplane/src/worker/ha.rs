@@ -1,4 +1,6 @@
-//! A worker's part in connection sync (`[ha.sync]`), run at its millisecond tick.
+//! A worker's part in high availability: the `[ha]` link (serving or not, the frames
+//! worker 0 sends for the control core's VRRP) and connection sync (`[ha.sync]`), run
+//! at its millisecond tick.
 //!
 //! - **Master**: walk the connection table a bounded number of slots per tick and queue
 //!   a record of each live connection for the control core. A pass over the table
@@ -16,16 +18,23 @@
 //!   first in each pass, so that connections link to theirs; a connection the master
 //!   expires is removed at once (an expiry record, sent from the worker's expiry).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use rvs_conntrack::{Conn, ConnKey, NewConn, TcpState, Template, TemplateKey};
 
-use super::Worker;
+use super::{Io, Worker};
+use crate::config::PortId;
+use crate::drop::DropReason;
 use crate::ha::sync_wire::{RecordKind, SyncRecord};
 use crate::ha::HaLink;
 use crate::packet::PacketBuf;
 use crate::service::Services;
+use crate::wire::parse_frame;
 
+/// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
+/// few milliseconds).
+const HA_FRAMES_PER_TICK: usize = 64;
 /// Shortest time between the starts of two passes over the table.
 pub const SYNC_PERIOD_MS: u64 = 250;
 /// Table slots a master's worker visits per tick.
@@ -81,6 +90,70 @@ fn record(c: &Conn, now_ms: u64) -> SyncRecord {
 }
 
 impl<B: PacketBuf> Worker<B> {
+    /// Take part in high availability through `link`: serve the virtual router's
+    /// addresses only while the link says so, hand VRRP frames to the control core, and
+    /// (worker 0) send the frames it queues.
+    pub fn attach_ha(&mut self, link: Arc<HaLink>) {
+        self.serving = link.serving();
+        self.ha = Some(link);
+    }
+
+    /// True while a backup under `[ha]` must drop a packet to `dst`: it forwards nothing
+    /// and serves only its own fixed addresses.
+    #[inline]
+    pub(super) fn withheld(&self, dst: IpAddr) -> bool {
+        !self.serving && !self.snap.own_fixed(dst)
+    }
+
+    /// Worker 0 sends what the control core queued for VRRP (a bounded number per tick).
+    pub(super) fn send_ha_frames<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
+        for _ in 0..HA_FRAMES_PER_TICK {
+            let Some(frame) = self.ha.as_ref().and_then(|l| l.next_to_send()) else {
+                return;
+            };
+            let Some(mut buf) = io.alloc() else {
+                self.counters.drop(DropReason::NoBuffer);
+                return;
+            };
+            if buf.append(frame.data().len()).is_err() {
+                self.counters.drop(DropReason::NoBuffer);
+                continue;
+            }
+            buf.data_mut().copy_from_slice(frame.data());
+            if !frame.routed() {
+                self.send(frame.port(), buf, io);
+                continue;
+            }
+            let hit = parse_frame(buf.data())
+                .ok()
+                .and_then(|info| info.ip)
+                .and_then(|ip| self.snap.routes.lookup(ip.dst));
+            let sent = match hit {
+                Some(hit) => self.transmit(hit, buf, now_ms, io),
+                None => Err(DropReason::NoRoute),
+            };
+            if let Err(reason) = sent {
+                self.counters.drop(reason);
+            }
+        }
+    }
+
+    /// True for connection sync messages to this director (`[ha.sync]`).
+    #[inline]
+    pub(super) fn is_sync(&self, dst: IpAddr, dport: u16) -> bool {
+        self.ha
+            .as_ref()
+            .is_some_and(|l| l.sync_target() == Some((dst, dport)))
+    }
+
+    /// Hands a sync message to the control core.
+    pub(super) fn take_sync(&self, port: PortId, buf: &B) -> Result<(), DropReason> {
+        match &self.ha {
+            Some(link) => link.deliver(port, buf.data()),
+            None => Err(DropReason::NotForUs),
+        }
+    }
+
     /// Connection sync at the tick: send while serving, install while not.
     pub(super) fn sync_tick(&mut self, link: &HaLink, now_ms: u64) {
         if link.sync_target().is_none() {
