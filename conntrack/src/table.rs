@@ -406,6 +406,28 @@ impl ConnTable {
         }
     }
 
+    /// Sets connection `id`'s TCP state and expiry as another director reported them
+    /// (connection sync), with the real's active/inactive count following the state. A
+    /// stale `id` is ignored.
+    pub fn restore(&mut self, id: ConnId, state: TcpState, expires_ms: u64) {
+        let Some(e) = self.slab.get_mut(id.0) else {
+            return;
+        };
+        if e.conn.proto == Proto::Tcp && state != e.conn.state {
+            let active = state.is_active();
+            if e.inactive == active {
+                e.inactive = !active;
+                if e.bound {
+                    self.loads.set_active(e.conn.dest, active);
+                }
+            }
+            e.conn.state = state;
+        }
+        let old = e.conn.expires_ms;
+        e.conn.expires_ms = expires_ms;
+        self.wheel.update(id.0, old, expires_ms);
+    }
+
     /// Takes connection `id` out of the index, its real's counts and its template.
     fn release(&mut self, slot: u32) -> Option<Conn> {
         let e = self.slab.remove(slot)?;

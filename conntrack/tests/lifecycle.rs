@@ -563,3 +563,24 @@ fn only_embryonic_connections_are_evicted_and_their_room_is_reused() {
 fn t_client(client: u16) -> std::net::SocketAddr {
     tcp_nat(client).client
 }
+
+/// A synced entry takes the state and expiry the master reported, counts as active
+/// against its real once established, and expires when the master said.
+#[test]
+fn restore_takes_the_reported_state_and_expiry() {
+    let mut t = table();
+    let id = t.insert(tcp_nat(1), 0).unwrap();
+    t.restore(id, TcpState::Established, 700 * S);
+    assert_eq!(t.get(id).state, TcpState::Established);
+    assert_eq!(t.loads().load(0).active, 1);
+    assert_eq!(t.loads().load(0).inactive, 0);
+    expires_exactly(&mut t, id);
+    assert_empty(&t);
+    // A later report moves the expiry either way.
+    let id = t.insert(tcp_nat(2), 800 * S).unwrap();
+    t.restore(id, TcpState::Established, 1700 * S);
+    t.restore(id, TcpState::FinWait, 810 * S);
+    assert_eq!(t.loads().load(0).active, 0);
+    expires_exactly(&mut t, id);
+    assert_empty(&t);
+}

@@ -370,6 +370,66 @@ pub struct StatusInfo {
     /// VIP announcements and withdrawals since start.
     #[serde(default)]
     pub announce_transitions: u64,
+    /// The director's part in its VRRP virtual router (`[ha]`), when configured.
+    #[serde(default)]
+    pub ha: Option<Box<HaStatus>>,
+}
+
+/// `[ha]`: this director's VRRP state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaStatus {
+    /// `init`, `backup` or `master`.
+    pub state: String,
+    /// The state as the `rvs_ha_state` gauge has it: 0 init, 1 backup, 2 master.
+    pub state_code: u8,
+    /// Virtual router id.
+    pub vrid: u8,
+    /// This director's priority.
+    pub priority: u8,
+    /// The master last heard, while backup.
+    pub master: Option<String>,
+    /// Seconds in the current state.
+    pub since_s: u64,
+    /// State changes since start.
+    pub transitions: u64,
+    /// Adverts sent.
+    pub adverts_sent: u64,
+    /// Adverts of this virtual router taken in.
+    pub adverts_received: u64,
+    /// Received VRRP frames refused (bad checksum, TTL, version, or our own).
+    pub adverts_refused: u64,
+    /// Adverts of other virtual routers on the segment.
+    pub other_vrid: u64,
+    /// Adverts of another master with a weaker claim while master (split brain).
+    pub split_brain: u64,
+    /// Frames that found the send queue full.
+    pub send_queue_full: u64,
+    /// Connection sync (`[ha.sync]`), when configured.
+    #[serde(default)]
+    pub sync: Option<HaSyncStatus>,
+}
+
+/// `[ha.sync]`: connection sync counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaSyncStatus {
+    /// Messages sent (one per peer and batch).
+    pub messages_sent: u64,
+    /// Records sent (once per batch).
+    pub records_sent: u64,
+    /// Messages received.
+    pub messages_received: u64,
+    /// Records received and queued for their worker.
+    pub records_received: u64,
+    /// Messages refused (format, version, worker count, or received while master).
+    pub messages_refused: u64,
+    /// Messages lost on the way (gaps in the sender's sequence).
+    pub messages_lost: u64,
+    /// Records that found a full queue.
+    pub records_dropped: u64,
+    /// Records the workers installed or refreshed.
+    pub installed: u64,
+    /// Records the workers refused (no such service or real, table full).
+    pub install_refused: u64,
 }
 
 /// One worker's counters.

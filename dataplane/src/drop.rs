@@ -54,11 +54,16 @@ pub enum DropReason {
     /// A segment of a SYN-proxied connection whose real has not answered the director's
     /// SYN yet (the client retransmits it).
     SynproxyWaiting,
+    /// Traffic for the virtual router's addresses (VIPs, local and floating addresses)
+    /// reaching a director that is backup under `[ha]`: it neither answers nor forwards.
+    HaBackup,
+    /// A VRRP frame the control core had no room for (its queue was full).
+    HaQueueFull,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 22] = [
+    pub const ALL: [DropReason; 24] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -81,6 +86,8 @@ impl DropReason {
         DropReason::OwnSource,
         DropReason::SynproxyBadCookie,
         DropReason::SynproxyWaiting,
+        DropReason::HaBackup,
+        DropReason::HaQueueFull,
     ];
 
     /// The metric label (snake case).
@@ -108,6 +115,8 @@ impl DropReason {
             DropReason::OwnSource => "own_source",
             DropReason::SynproxyBadCookie => "synproxy_bad_cookie",
             DropReason::SynproxyWaiting => "synproxy_waiting",
+            DropReason::HaBackup => "ha_backup",
+            DropReason::HaQueueFull => "ha_queue_full",
         }
     }
 

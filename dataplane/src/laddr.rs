@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use hashbrown::HashMap;
+use hashbrown::{HashMap, HashSet};
 
 use crate::rss::{port_hash, reply_base_hash, Reta};
 use crate::steer::mix64;
@@ -51,6 +51,9 @@ pub struct PortPool {
     entries: Vec<u16>,
     /// By RSS class: the entry to try first, rotating.
     next: usize,
+    /// Ports that connections synced from another director hold (still in their
+    /// bucket: skipped until released).
+    held: HashSet<u16>,
 }
 
 impl PortPool {
@@ -72,6 +75,7 @@ impl PortPool {
                 buckets: vec![ports.into()],
                 entries: Vec::new(),
                 next: 0,
+                held: HashSet::new(),
             },
             PortScheme::Rss(reta) => {
                 let mut buckets = vec![VecDeque::new(); reta.len()];
@@ -82,6 +86,7 @@ impl PortPool {
                     buckets,
                     entries: reta.entries_of(worker),
                     next: 0,
+                    held: HashSet::new(),
                 }
             }
         }
@@ -89,8 +94,9 @@ impl PortPool {
 
     /// A free port for a connection to `real` from `laddr`.
     fn take(&mut self, laddr: IpAddr, real: (IpAddr, u16)) -> Option<u16> {
+        let held = &self.held;
         if self.entries.is_empty() {
-            return self.buckets.first_mut()?.pop_front();
+            return pop_free(self.buckets.first_mut()?, held);
         }
         let mask = self.buckets.len() - 1;
         let base = reply_base_hash(real, laddr) as usize & mask;
@@ -99,12 +105,15 @@ impl PortPool {
         self.next = (self.next + 1) % n;
         (0..n).find_map(|i| {
             let entry = usize::from(self.entries[(start + i) % n]);
-            self.buckets[entry ^ base].pop_front()
+            pop_free(&mut self.buckets[entry ^ base], held)
         })
     }
 
-    /// Give `port` back (one of ours).
+    /// Give `port` back (one of ours). A held port never left its bucket.
     fn give(&mut self, port: u16) {
+        if self.held.remove(&port) {
+            return;
+        }
         let bucket = if self.entries.is_empty() {
             0
         } else {
@@ -117,6 +126,18 @@ impl PortPool {
     fn len(&self) -> usize {
         self.buckets.iter().map(VecDeque::len).sum()
     }
+}
+
+/// The first port of `bucket` that is not held (held ones go to the back).
+fn pop_free(bucket: &mut VecDeque<u16>, held: &HashSet<u16>) -> Option<u16> {
+    for _ in 0..bucket.len() {
+        let port = bucket.pop_front()?;
+        if held.is_empty() || !held.contains(&port) {
+            return Some(port);
+        }
+        bucket.push_back(port);
+    }
+    None
 }
 
 /// True when `worker` may hand out `port` under `scheme`.
@@ -197,6 +218,24 @@ impl LocalPorts {
         })
     }
 
+    /// Keep `port` of `laddr` out of this worker's allocations while a connection synced
+    /// from another director holds it (until [`release`](Self::release)); false when the
+    /// port is not this worker's to give. Allocates (at the worker's tick, never per
+    /// packet).
+    pub fn hold(&mut self, laddr: IpAddr, port: u16) -> bool {
+        if port < FIRST_LOCAL_PORT || !owns(&self.scheme, self.worker, port) {
+            return false;
+        }
+        self.ensure(laddr);
+        match self.pools.get_mut(&laddr) {
+            Some(pool) => {
+                pool.held.insert(port);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Give a port back (a port of an address without a pool, or not ours, is ignored).
     pub fn release(&mut self, laddr: IpAddr, port: u16) {
         if port < FIRST_LOCAL_PORT || !owns(&self.scheme, self.worker, port) {
@@ -238,6 +277,30 @@ mod tests {
     }
 
     const REAL: (IpAddr, u16) = (IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 0, 11)), 80);
+
+    #[test]
+    fn held_ports_are_skipped_until_released() {
+        let a = ip("10.1.0.2");
+        let mut lp = LocalPorts::new(0, 2, 3);
+        assert!(!lp.hold(a, 1025), "an odd port is worker 1's");
+        assert!(!lp.hold(a, 80), "below the pool");
+        // Hold every port but one: that one is all alloc gives.
+        let ports: Vec<u16> = (FIRST_LOCAL_PORT..=u16::MAX)
+            .filter(|p| p % 2 == 0)
+            .collect();
+        for &p in &ports[1..] {
+            assert!(lp.hold(a, p));
+        }
+        assert_eq!(lp.alloc(&[a], 0, REAL), Some((a, ports[0])));
+        assert_eq!(lp.alloc(&[a], 0, REAL), None);
+        // A synced connection ends: its port is ours again, once.
+        lp.release(a, ports[7]);
+        assert_eq!(lp.alloc(&[a], 0, REAL), Some((a, ports[7])));
+        assert_eq!(lp.alloc(&[a], 0, REAL), None);
+        lp.release(a, ports[7]);
+        lp.release(a, ports[0]);
+        assert_eq!(lp.free(a), Some(ports.len()));
+    }
 
     #[test]
     fn ports_carry_the_worker_in_their_low_bits() {

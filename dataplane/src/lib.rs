@@ -9,6 +9,8 @@
 //! [`route`], [`counters`], and [`drop::DropReason`], the hot-path drop reason that is also
 //! a metric label.
 //!
+//! High availability: [`ha`] (VRRPv3 and the link between workers and control core).
+//!
 //! Configuration: [`config`] (the validated TOML file), [`service`] and [`snapshot`] (what
 //! workers forward with). Running: [`replay`] with [`replay_io`] (captures in and out, no
 //! DPDK), [`live`] (DPDK ports and worker lcores), [`rvsd`] (the command line).
@@ -20,6 +22,7 @@ pub mod control;
 pub mod counters;
 pub mod drop;
 pub mod duties;
+pub mod ha;
 pub mod health;
 pub mod laddr;
 pub mod live;

@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub next_hops: Vec<(PortId, IpAddr)>,
     /// The director's own addresses (all ports).
     pub own: HashSet<IpAddr>,
+    /// `[ha] floating`: own addresses that move with mastership.
+    pub floating: HashSet<IpAddr>,
     /// Timeouts.
     pub timeouts: Timeouts,
     /// IPVS's sysctls (`[behaviour]`).
@@ -80,6 +82,15 @@ pub struct Snapshot {
     /// Ownership by RSS queue, when ports deliver by RSS (`None`: by hash, see
     /// [`crate::steer`]).
     pub rss: Option<RssOwnership>,
+}
+
+/// The floating addresses of `[ha]` (none without it).
+fn floating(config: &Config) -> HashSet<IpAddr> {
+    config
+        .ha
+        .iter()
+        .flat_map(|ha| ha.floating.iter().map(|n| n.addr()))
+        .collect()
 }
 
 /// Route gateways and the next hop of every real, each once.
@@ -152,6 +163,7 @@ impl Snapshot {
             next_hops,
             neighbors: config.neighbors.clone(),
             own,
+            floating: floating(config),
             timeouts: config.timeouts,
             behaviour: config.behaviour,
             workers: config.dataplane.workers,
@@ -204,6 +216,7 @@ impl Snapshot {
             routes,
             neighbors: config.neighbors.clone(),
             own: self.own.clone(),
+            floating: self.floating.clone(),
             timeouts: config.timeouts,
             behaviour: config.behaviour,
             workers: self.workers,
@@ -225,6 +238,19 @@ impl Snapshot {
             .iter()
             .position(|p| p.name == name)
             .map(|i| PortId(i as u16))
+    }
+
+    /// True for the virtual router's addresses under `[ha]`, which only a master serves:
+    /// VIPs, FULLNAT local addresses and floating addresses.
+    #[inline]
+    pub fn moves(&self, addr: IpAddr) -> bool {
+        self.services.is_vip(addr) || self.services.is_laddr(addr) || self.floating.contains(&addr)
+    }
+
+    /// True for the director's own addresses that stay with it whatever its `[ha]` state.
+    #[inline]
+    pub fn own_fixed(&self, addr: IpAddr) -> bool {
+        self.own.contains(&addr) && !self.floating.contains(&addr)
     }
 
     /// True when the director answers ARP, neighbour solicitations and echo for `addr`:

@@ -18,6 +18,7 @@ use crate::connect::{ConnectCtx, Connected, PacketTuple};
 use crate::counters::WorkerCounters;
 use crate::drop::DropReason;
 use crate::duties;
+use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable, Resolution};
 use crate::packet::PacketBuf;
@@ -26,6 +27,8 @@ use crate::route::RouteHit;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Update};
+mod ha;
+
 use crate::wire::{
     ethertype, icmpv6, parse_frame, EthernetFrame, FrameInfo, IpInfo, IpVersion, L4Info, MacAddr,
 };
@@ -85,6 +88,13 @@ pub struct Worker<B: PacketBuf> {
     asks: Vec<(PortId, IpAddr)>,
     /// Frames of the burst under way, between the stages (preallocated).
     staged: Vec<burst::Staged<B>>,
+    /// The link to the control core's VRRP, under `[ha]`.
+    ha: Option<Arc<HaLink>>,
+    /// Whether this director serves the virtual router's addresses (read from `ha` at
+    /// each tick; always true without `[ha]`).
+    serving: bool,
+    /// Connection sync's walk over the table (`[ha.sync]`).
+    sync: ha::SyncScan,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -106,6 +116,9 @@ impl<B: PacketBuf> Worker<B> {
             cookie_key: crate::synproxy::CookieKey::new(seed),
             asks: Vec::with_capacity(ASKS_PER_TICK),
             staged: Vec::with_capacity(MAX_STAGED),
+            ha: None,
+            serving: true,
+            sync: ha::SyncScan::default(),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -241,12 +254,14 @@ impl<B: PacketBuf> Worker<B> {
     /// deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
         let lports = &mut self.lports;
+        let sync = ha::expiry_sink(&self.ha, self.serving);
         let expired = self
             .conns
             .expire_at_most(now_ms, EXPIRE_PER_TICK, |c: &Conn| {
                 if let Some(l) = c.local {
                     lports.release(l.ip(), l.port());
                 }
+                ha::send_expiry(sync, c);
             });
         self.counters.conns_expired += expired as u64;
         let (counters, asks) = (&mut self.counters, &mut self.asks);
@@ -267,6 +282,13 @@ impl<B: PacketBuf> Worker<B> {
             self.solicit(port, ip, io);
         }
         self.asks.clear();
+        if let Some(link) = self.ha.clone() {
+            self.serving = link.serving();
+            if self.id == 0 {
+                self.send_ha_frames(now_ms, io);
+            }
+            self.sync_tick(&link, now_ms);
+        }
     }
 
     /// Resolve every next hop the configuration will need (route gateways, reals) that
@@ -390,7 +412,12 @@ impl<B: PacketBuf> Worker<B> {
         if ip.is_fragment {
             return Err(DropReason::Fragment);
         }
+        let backup_drops = self.withheld(ip.dst);
         match ip.l4 {
+            L4Info::Udp { dport, .. } if self.is_sync(ip.dst, dport) => self.take_sync(port, &buf),
+            L4Info::Tcp { .. } | L4Info::Udp { .. } | L4Info::IcmpError { .. } if backup_drops => {
+                Err(DropReason::HaBackup)
+            }
             L4Info::Tcp { .. } | L4Info::Udp { .. } => {
                 let key = ip.conn_key().ok_or(DropReason::Malformed)?;
                 let mut tuple = PacketTuple {
@@ -673,10 +700,20 @@ impl<B: PacketBuf> Worker<B> {
             self.learned(port, ip, mac.0, io);
             return Ok(());
         }
-        let snap = &self.snap;
+        let (snap, serving) = (&self.snap, self.serving);
         let mac = MacAddr(snap.port(port).mac);
+        let withheld = std::cell::Cell::new(false);
         duties::arp_reply(buf.data_mut(), info, mac, |t| {
-            snap.answers_for(IpAddr::V4(t))
+            let t = IpAddr::V4(t);
+            withheld.set(!serving && snap.moves(t));
+            snap.answers_for(t) && !withheld.get()
+        })
+        .map_err(|e| {
+            if withheld.get() {
+                DropReason::HaBackup
+            } else {
+                e
+            }
         })?;
         self.counters.duties_answered += 1;
         self.send(port, buf, io);
@@ -694,8 +731,17 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        let snap = &self.snap;
+        if ip.protocol == crate::wire::vrrp::PROTOCOL {
+            if let Some(link) = &self.ha {
+                return link.deliver(port, buf.data());
+            }
+        }
+        if !self.serving && self.snap.moves(ip.dst) {
+            return Err(DropReason::HaBackup);
+        }
+        let (snap, serving) = (&self.snap, self.serving);
         let mac = MacAddr(snap.port(port).mac);
+        let withheld = std::cell::Cell::new(false);
         match ip.l4 {
             L4Info::IcmpEcho { request: true, .. } if snap.answers_for(ip.dst) => {
                 // Never answer toward a broadcast or multicast source (smurf).
@@ -709,7 +755,16 @@ impl<B: PacketBuf> Worker<B> {
                 ..
             } if ip.version == IpVersion::V6 => {
                 duties::neighbor_advert_reply(&mut buf, info, mac, |t| {
-                    snap.answers_for(IpAddr::V6(t))
+                    let t = IpAddr::V6(t);
+                    withheld.set(!serving && snap.moves(t));
+                    snap.answers_for(t) && !withheld.get()
+                })
+                .map_err(|e| {
+                    if withheld.get() {
+                        DropReason::HaBackup
+                    } else {
+                        e
+                    }
                 })?;
             }
             L4Info::Icmp {

@@ -38,6 +38,8 @@
 //!
 //! [`geo::GeoLab`] is a second topology: a BGP router with ECMP in front of two
 //! directors (rvsd and BIRD each) and shared DR reals, for scaled-out and geo tests.
+//! [`ha::HaLab`] is a third: two directors of one VRRP virtual router (and a keepalived
+//! host) on a shared client segment and a shared real segment, for failover tests.
 //!
 //! Everything is named with the process id (and a per-lab tag) and removed when the
 //! [`Lab`] is dropped, on failure too. One lab runs at a time on the machine (a lock on a
@@ -52,6 +54,7 @@ mod cmd;
 pub mod compare;
 mod config;
 pub mod geo;
+pub mod ha;
 mod lock;
 mod mgmt;
 mod probe;

@@ -320,6 +320,104 @@ fn render_status(out: &mut String, status: &StatusInfo) {
         "Configuration generation: 1 at start, +1 per applied change batch or reload.",
     );
     write_family(out, generation, |s| s.add(vec![], status.generation));
+    if let Some(ha) = &status.ha {
+        render_ha(out, ha);
+    }
+}
+
+/// `[ha]`: the VRRP state and its counters (absent without `[ha]`).
+fn render_ha(out: &mut String, ha: &crate::proto::HaStatus) {
+    let vrid = || vec![ha.vrid.to_string()];
+    let st = gauge(
+        "rvs_ha_state",
+        &["vrid"],
+        "VRRP state of this director: 0 init, 1 backup, 2 master.",
+    );
+    write_family(out, st, |s| s.add(vrid(), u64::from(ha.state_code)));
+    let counters: [(&'static str, &'static str, u64); 5] = [
+        (
+            "rvs_ha_transitions_total",
+            "VRRP state changes since start.",
+            ha.transitions,
+        ),
+        (
+            "rvs_ha_adverts_sent_total",
+            "VRRP adverts sent.",
+            ha.adverts_sent,
+        ),
+        (
+            "rvs_ha_adverts_received_total",
+            "VRRP adverts of this virtual router received.",
+            ha.adverts_received,
+        ),
+        (
+            "rvs_ha_adverts_refused_total",
+            "VRRP frames refused: bad checksum, TTL or version, another virtual router.",
+            ha.adverts_refused + ha.other_vrid,
+        ),
+        (
+            "rvs_ha_split_brain_total",
+            "Adverts of another master with a weaker claim received while master.",
+            ha.split_brain,
+        ),
+    ];
+    for (name, help, value) in counters {
+        write_family(out, counter(name, &["vrid"], help), |s| {
+            s.add(vrid(), value)
+        });
+    }
+    if let Some(sync) = &ha.sync {
+        render_ha_sync(out, sync);
+    }
+}
+
+/// `[ha.sync]`: connection sync's counters.
+fn render_ha_sync(out: &mut String, sync: &crate::proto::HaSyncStatus) {
+    let counters: [(&'static str, &'static str, u64); 8] = [
+        (
+            "rvs_ha_sync_messages_sent_total",
+            "Connection sync messages sent (one per peer and batch).",
+            sync.messages_sent,
+        ),
+        (
+            "rvs_ha_sync_records_sent_total",
+            "Connection sync records sent.",
+            sync.records_sent,
+        ),
+        (
+            "rvs_ha_sync_messages_received_total",
+            "Connection sync messages received.",
+            sync.messages_received,
+        ),
+        (
+            "rvs_ha_sync_messages_refused_total",
+            "Connection sync messages refused: format, version, worker count, or while master.",
+            sync.messages_refused,
+        ),
+        (
+            "rvs_ha_sync_messages_lost_total",
+            "Connection sync messages lost on the way (gaps in the sender's sequence).",
+            sync.messages_lost,
+        ),
+        (
+            "rvs_ha_sync_records_dropped_total",
+            "Connection sync records that found a full queue.",
+            sync.records_dropped,
+        ),
+        (
+            "rvs_ha_sync_installed_total",
+            "Synced connections installed or refreshed by the workers.",
+            sync.installed,
+        ),
+        (
+            "rvs_ha_sync_install_refused_total",
+            "Synced connections refused: no such service or real, table full.",
+            sync.install_refused,
+        ),
+    ];
+    for (name, help, value) in counters {
+        write_family(out, counter(name, &[], help), |s| s.add(vec![], value));
+    }
 }
 
 fn render_services(out: &mut String, services: &[ServiceInfo]) {
@@ -998,6 +1096,52 @@ mod tests {
         assert_eq!(
             value(&text, &format!("rvs_backend_overloaded{{{B11}}}")),
             "0"
+        );
+    }
+}
+
+#[cfg(test)]
+mod ha_tests {
+    use super::*;
+    use crate::proto::{HaStatus, HaSyncStatus};
+
+    #[test]
+    fn ha_and_sync_series_are_rendered_only_when_configured() {
+        let mut input = MetricsInput {
+            status: StatusInfo::default(),
+            workers: vec![],
+            services: vec![],
+            ports: vec![],
+            health: vec![],
+        };
+        assert!(!render(&input).contains("rvs_ha_"));
+        input.status.ha = Some(Box::new(HaStatus {
+            state: "master".into(),
+            state_code: 2,
+            vrid: 51,
+            transitions: 3,
+            ..HaStatus::default()
+        }));
+        let text = render(&input);
+        assert!(text.contains("rvs_ha_state{vrid=\"51\"} 2"), "{text}");
+        assert!(
+            text.contains("rvs_ha_transitions_total{vrid=\"51\"} 3"),
+            "{text}"
+        );
+        assert!(!text.contains("rvs_ha_sync_"), "{text}");
+        if let Some(ha) = input.status.ha.as_mut() {
+            ha.sync = Some(HaSyncStatus {
+                installed: 7,
+                messages_lost: 2,
+                ..HaSyncStatus::default()
+            });
+        }
+        let text = render(&input);
+        assert!(text.contains("rvs_ha_sync_installed_total 7"), "{text}");
+        assert!(text.contains("rvs_ha_sync_messages_lost_total 2"), "{text}");
+        assert!(
+            text.contains("# TYPE rvs_ha_sync_records_sent_total counter"),
+            "{text}"
         );
     }
 }

@@ -55,6 +55,48 @@ pub fn status(s: &StatusInfo) -> String {
     for (name, value) in fields {
         let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
     }
+    if let Some(ha) = &s.ha {
+        let master = ha.master.as_deref().unwrap_or("-");
+        let ha_fields = [
+            (
+                "ha",
+                format!(
+                    "{} for {} s (vrid {}, priority {})",
+                    ha.state, ha.since_s, ha.vrid, ha.priority
+                ),
+            ),
+            ("ha master heard", master.to_owned()),
+            ("ha transitions", ha.transitions.to_string()),
+            (
+                "ha adverts",
+                format!(
+                    "{} sent, {} received, {} refused, {} other vrid",
+                    ha.adverts_sent, ha.adverts_received, ha.adverts_refused, ha.other_vrid
+                ),
+            ),
+            ("ha split brain", ha.split_brain.to_string()),
+        ];
+        for (name, value) in ha_fields {
+            let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
+        }
+        if let Some(y) = &ha.sync {
+            let _ = writeln!(
+                out,
+                "{:<18}{} messages / {} records sent; {} / {} received, {} refused, {} lost; \
+                 {} installed, {} refused, {} dropped",
+                "ha sync:",
+                y.messages_sent,
+                y.records_sent,
+                y.messages_received,
+                y.records_received,
+                y.messages_refused,
+                y.messages_lost,
+                y.installed,
+                y.install_refused,
+                y.records_dropped
+            );
+        }
+    }
     out
 }
 

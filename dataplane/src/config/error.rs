@@ -346,4 +346,37 @@ pub enum Problem {
         /// The service's port.
         service_port: u16,
     },
+    /// `[ha] vrid` is 0.
+    #[error("vrid must be 1..=255")]
+    HaVrid,
+    /// `[ha] priority` outside 1..=254 (255 is for an address owner, which rvs never is).
+    #[error("priority {0} is outside 1..=254")]
+    HaPriority(u8),
+    /// `[ha] advert_interval` not a multiple of 0.01 s within 0.01..=40.95.
+    #[error("advert_interval {0} must be 0.01..=40.95 seconds in steps of 0.01")]
+    HaAdvertInterval(String),
+    /// The `[ha]` port has no IPv4 address (other than floating ones) to send adverts from.
+    #[error("port {0:?} has no IPv4 address of its own (not floating) to send VRRP adverts from")]
+    HaPortWithoutIpv4(String),
+    /// An IPv6 VRRP peer (rvs speaks VRRPv3 over IPv4 only).
+    #[error("peer {0}: VRRP over IPv6 is not supported; peers are IPv4")]
+    HaPeerFamily(IpAddr),
+    /// A peer that is one of the director's addresses, a duplicate, not unicast, or of
+    /// another family than the sync address.
+    #[error(
+        "peer {0} must be another director's unicast address, once, in the family of the source"
+    )]
+    HaBadPeer(IpAddr),
+    /// A floating address that is not one of the ports' addresses (or listed twice).
+    #[error("floating address {0:?} must be one of the [[port]] addresses, listed once")]
+    HaFloating(String),
+    /// The sync source address is not an address of the sync port.
+    #[error("address {0} is not an address of port {1:?}")]
+    HaSyncAddress(IpAddr, String),
+    /// An IPv6 sync address (connection sync runs over IPv4; it carries IPv6 connections).
+    #[error("address {0}: connection sync runs over IPv4 (it carries IPv6 connections too)")]
+    HaSyncFamily(IpAddr),
+    /// `[ha.sync]` without peers.
+    #[error("peers must list at least one backup director")]
+    HaSyncNoPeers,
 }

@@ -16,6 +16,9 @@
 //! | `port.rss` | `auto` (see [`RssMode`]) |
 //! | `timeouts` | IPVS's: tcp 900, tcpfin 120, udp 300 |
 //! | `behaviour` | IPVS's sysctls: `conn_reuse_mode` 1, `expire_nodest_conn` and `expire_quiescent_template` false; `table_full_evict` false |
+//! | `ha.priority`, `ha.advert_interval`, `ha.preempt` | 100, 1.0 s, true |
+//! | `ha.unicast_peers`, `ha.notify`, `ha.floating`, `ha.sync` | empty / none |
+//! | `ha.sync.udp_port` | 8848 |
 //! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
 //! | `service.scheduler` | `wlc` (ipvsadm's default) |
 //! | `service.persistence`, `service.flags`, `service.laddrs` | off / none |
@@ -73,6 +76,9 @@
 
 mod check;
 mod error;
+mod ha;
+#[cfg(test)]
+mod ha_tests;
 mod net;
 mod raw;
 mod service;
@@ -90,6 +96,7 @@ use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 
 pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
 pub use error::{ConfigError, Location, Origin, Problem};
+pub use ha::{DEFAULT_ADVERT_INTERVAL, DEFAULT_PRIORITY, DEFAULT_SYNC_PORT};
 pub use net::{mask_addr, IpNet, IpNetError, MaskError};
 pub use write::{flag_names, forward_name, to_toml};
 
@@ -137,6 +144,8 @@ pub struct Config {
     pub ctl: CtlConfig,
     /// `[announce]`: VIP routes for a routing daemon, when set.
     pub announce: Option<AnnounceConfig>,
+    /// `[ha]`: VRRP between directors, when set.
+    pub ha: Option<HaConfig>,
     /// `[[service]]`, in file order.
     pub services: Vec<ServiceConfig>,
 }
@@ -320,6 +329,44 @@ impl AnnounceConfig {
         };
         self.file.with_file_name(name)
     }
+}
+
+/// `[ha]`: this director's part in a VRRPv3 virtual router (RFC 5798) with the others.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaConfig {
+    /// The dataplane port that carries VRRP and the VIPs.
+    pub port: PortId,
+    /// The port's first IPv4 address that is not floating: the adverts' source.
+    pub source: Ipv4Addr,
+    /// Virtual router id, 1..=255.
+    pub vrid: u8,
+    /// Priority, 1..=254; the highest alive director is master.
+    pub priority: u8,
+    /// Time between two adverts of a master (a multiple of 10 ms, at most 40.95 s).
+    pub advert_interval: Duration,
+    /// A higher-priority backup takes over from a lower-priority master.
+    pub preempt: bool,
+    /// Adverts go to these addresses; empty: multicast to 224.0.0.18.
+    pub unicast_peers: Vec<Ipv4Addr>,
+    /// Argv run on each transition, `{state}` substituted; empty: nothing is run.
+    pub notify: Vec<String>,
+    /// Port addresses that move with mastership (VIPs and local addresses always do).
+    pub floating: Vec<IpNet>,
+    /// `[ha.sync]`: connection sync, when set.
+    pub sync: Option<HaSyncConfig>,
+}
+
+/// `[ha.sync]`: connection sync from the master to the backups.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HaSyncConfig {
+    /// The dataplane port the sync messages use.
+    pub port: PortId,
+    /// Their source address (an address of `port`).
+    pub address: IpAddr,
+    /// The other directors (unicast UDP).
+    pub peers: Vec<IpAddr>,
+    /// The UDP port, both ends.
+    pub udp_port: u16,
 }
 
 /// `[[service]]`: a virtual service.

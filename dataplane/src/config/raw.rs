@@ -30,6 +30,7 @@ pub(super) struct RawConfig {
     #[serde(default)]
     pub ctl: RawCtl,
     pub announce: Option<RawAnnounce>,
+    pub ha: Option<RawHa>,
     #[serde(default)]
     pub service: Vec<RawService>,
 }
@@ -178,4 +179,33 @@ pub(super) struct RawReal {
     pub upper: Option<Spanned<u32>>,
     pub lower: Option<Spanned<u32>>,
     pub check: Option<bool>,
+}
+
+/// `[ha]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHa {
+    pub port: SStr,
+    pub vrid: Spanned<u8>,
+    pub priority: Option<Spanned<u8>>,
+    pub advert_interval: Option<Spanned<f64>>,
+    pub preempt: Option<bool>,
+    #[serde(default)]
+    pub unicast_peers: Vec<SStr>,
+    #[serde(default)]
+    pub notify: Vec<String>,
+    #[serde(default)]
+    pub floating: Vec<SStr>,
+    pub sync: Option<RawHaSync>,
+}
+
+/// `[ha.sync]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHaSync {
+    pub port: SStr,
+    pub address: SStr,
+    #[serde(default)]
+    pub peers: Vec<SStr>,
+    pub udp_port: Option<Spanned<u16>>,
 }

@@ -104,6 +104,11 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
             return Err(ck.err(p.span(), "service: ", Problem::PrependWithoutAsn));
         }
     }
+    let ha = raw
+        .ha
+        .as_ref()
+        .map(|h| super::ha::ha(h, &ports, &names, ck))
+        .transpose()?;
     Ok(Config {
         dataplane,
         dpdk: DpdkConfig {
@@ -116,6 +121,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         behaviour: behaviour(&raw.behaviour, ck)?,
         ctl: ctl(&raw.ctl, ck)?,
         announce,
+        ha,
         services: service::services(&raw.service, ck)?,
     })
 }

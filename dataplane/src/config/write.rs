@@ -9,8 +9,8 @@ use std::net::IpAddr;
 use rvs_conntrack::{ForwardMode, Proto};
 
 use super::{
-    CheckConfig, CheckKind, ClientAddress, Config, IdlePolicy, OnFail, RealConfig, RssMode,
-    ServiceConfig,
+    CheckConfig, CheckKind, ClientAddress, Config, HaConfig, IdlePolicy, OnFail, RealConfig,
+    RssMode, ServiceConfig,
 };
 use crate::wire::MacAddr;
 
@@ -90,10 +90,37 @@ pub fn to_toml(config: &Config) -> String {
             let _ = writeln!(w, "asn = {asn}");
         }
     }
+    if let Some(ha) = &config.ha {
+        high_availability(w, config, ha);
+    }
     for s in &config.services {
         service(w, s);
     }
     out
+}
+
+fn high_availability(w: &mut String, config: &Config, ha: &HaConfig) {
+    let port_name = |id: crate::config::PortId| quote(&config.ports[id.index()].name);
+    let _ = writeln!(w, "\n[ha]");
+    let _ = writeln!(w, "port = {}", port_name(ha.port));
+    let _ = writeln!(w, "vrid = {}", ha.vrid);
+    let _ = writeln!(w, "priority = {}", ha.priority);
+    let centis = ha.advert_interval.as_millis() / 10;
+    let _ = writeln!(w, "advert_interval = {}.{:02}", centis / 100, centis % 100);
+    let _ = writeln!(w, "preempt = {}", ha.preempt);
+    let peers: Vec<String> = ha.unicast_peers.iter().map(|p| p.to_string()).collect();
+    let _ = writeln!(w, "unicast_peers = {}", strings(&peers));
+    let _ = writeln!(w, "notify = {}", strings(&ha.notify));
+    let floating: Vec<String> = ha.floating.iter().map(|f| f.to_string()).collect();
+    let _ = writeln!(w, "floating = {}", strings(&floating));
+    if let Some(s) = &ha.sync {
+        let _ = writeln!(w, "\n[ha.sync]");
+        let _ = writeln!(w, "port = {}", port_name(s.port));
+        let _ = writeln!(w, "address = {}", quote(&s.address.to_string()));
+        let peers: Vec<String> = s.peers.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(w, "peers = {}", strings(&peers));
+        let _ = writeln!(w, "udp_port = {}", s.udp_port);
+    }
 }
 
 fn service(w: &mut String, s: &ServiceConfig) {

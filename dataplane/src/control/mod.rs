@@ -28,6 +28,8 @@
 mod announce;
 mod edit;
 mod estimator;
+pub mod ha;
+pub mod ha_sync;
 pub mod server;
 mod views;
 
@@ -103,6 +105,7 @@ pub struct Control {
     zeroed: TrafficTable,
     announcer: Option<Announcer>,
     health: Health,
+    ha: Option<ha::HaRunner>,
 }
 
 impl Control {
@@ -138,6 +141,7 @@ impl Control {
             estimates: HashMap::new(),
             zeroed: TrafficTable::default(),
             announcer,
+            ha: None,
         };
         control.refresh_announcements();
         control
@@ -158,6 +162,9 @@ impl Control {
 
     /// Withdraw every announced route (the director stops); true when one was.
     pub fn shutdown(&mut self) -> bool {
+        if let Some(ha) = self.ha.as_mut() {
+            ha.shutdown();
+        }
         let Some(a) = self.announcer.as_mut() else {
             return false;
         };
@@ -165,6 +172,26 @@ impl Control {
         let withdrew = result.as_ref().is_ok_and(|t| !t.withdrawn.is_empty());
         log_transition(result);
         withdrew
+    }
+
+    /// Run `[ha]` through `link` (shared with the workers); `macs` are the ports' MACs,
+    /// by port index.
+    pub fn attach_ha(&mut self, link: Arc<crate::ha::HaLink>, macs: &[[u8; 6]]) {
+        if let Some(ha) = &self.config.ha {
+            self.ha = Some(ha::HaRunner::new(&self.config, ha, link, macs));
+        }
+    }
+
+    /// True when the director runs `[ha]`.
+    pub fn ha_attached(&self) -> bool {
+        self.ha.is_some()
+    }
+
+    /// Run VRRP: received adverts, timers, transitions (every control poll).
+    pub fn tick_ha(&mut self) {
+        if let Some(ha) = self.ha.as_mut() {
+            ha.tick();
+        }
     }
 
     /// Answer one request.
@@ -208,6 +235,7 @@ impl Control {
             ("[[port]]", self.config.ports != new.ports),
             ("[[neighbor]]", self.config.neighbors != new.neighbors),
             ("[ctl]", self.config.ctl != new.ctl),
+            ("[ha]", self.config.ha != new.ha),
         ];
         let changed: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
         if !changed.is_empty() {

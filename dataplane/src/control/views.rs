@@ -48,6 +48,7 @@ impl Control {
                 .map(|a| a.announced().iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
             announce_transitions: self.announcer.as_ref().map_or(0, |a| a.transitions()),
+            ha: self.ha.as_ref().map(|h| Box::new(h.status())),
         }
     }
 

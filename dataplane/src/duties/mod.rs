@@ -15,7 +15,9 @@ mod too_big;
 pub use arp::{arp_reply, build_arp_request};
 pub use echo::{echo_reply, OWN_TTL};
 pub use learn::learn_neighbor;
-pub use ndisc::{build_neighbor_solicit, neighbor_advert_reply, solicited_node};
+pub use ndisc::{
+    build_neighbor_solicit, build_unsolicited_advert, neighbor_advert_reply, solicited_node,
+};
 pub use too_big::too_big_reply;
 
 use crate::drop::DropReason;

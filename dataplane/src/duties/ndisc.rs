@@ -150,6 +150,31 @@ pub fn build_neighbor_solicit<B: PacketBuf>(
     Ok(())
 }
 
+/// Build into `buf` (its content replaced) an unsolicited neighbour advertisement for
+/// `target` (RFC 4861 7.2.6, a new master taking an address over): from `target` to
+/// all-nodes (ff02::1, 33:33:00:00:00:01), flag Override, a target link-layer option with
+/// `src_mac`, hop limit 255.
+pub fn build_unsolicited_advert<B: PacketBuf>(
+    buf: &mut B,
+    src_mac: MacAddr,
+    target: Ipv6Addr,
+) -> Result<(), DropReason> {
+    set_len(buf, 14 + 40 + ND_MSG_LEN)?;
+    let f = buf.data_mut();
+    f[12..14].copy_from_slice(&ethertype::IPV6.to_be_bytes());
+    write_nd(
+        f,
+        14,
+        (src_mac, MacAddr::ipv6_multicast(ALL_NODES)),
+        target,
+        ALL_NODES,
+        (NEIGHBOR_ADVERT, FLAG_OVERRIDE),
+        target,
+        (OPT_TARGET_LL, src_mac),
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,9 @@ const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
 /// Seconds between rate estimator runs (IPVS's 2-second estimator).
 const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 
+/// How long a stopping director waits for its priority-0 advert to leave.
+const HA_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The running control core.
 pub struct ControlCore {
     control: Arc<Mutex<Control>>,
@@ -77,6 +80,7 @@ impl ControlCore {
     /// Called every control poll: SIGHUP reloads, health check results, the estimator
     /// every 2 seconds.
     pub fn tick(&mut self) {
+        self.lock().tick_ha();
         self.lock().tick_health();
         if self.hup.swap(false, Ordering::SeqCst) {
             let mut control = self.lock();
@@ -99,7 +103,15 @@ impl ControlCore {
     /// Withdraw the announced routes, then stop serving the socket (removing it) and the
     /// metrics endpoint.
     pub fn stop(self) {
-        if self.lock().shutdown() {
+        let (withdrew, ha) = {
+            let mut control = self.lock();
+            (control.shutdown(), control.ha_attached())
+        };
+        if ha {
+            // The priority-0 advert leaves through worker 0 at its next tick.
+            std::thread::sleep(HA_GRACE);
+        }
+        if withdrew {
             // The workers still run: give the routing daemon time to send the withdrawal.
             std::thread::sleep(WITHDRAW_GRACE);
         }

@@ -47,6 +47,7 @@ use poll::{Backoff, Clock, WorkerLoop};
 
 use crate::config::{Config, PortId};
 use crate::control::{Control, WorkerLink};
+use crate::ha::HaLink;
 use crate::service::IdRegistry;
 use crate::snapshot::Snapshot;
 use crate::steer;
@@ -153,7 +154,18 @@ fn run_with(
     // Signals raise `stop`; the workers run until `halt`, raised once the control core
     // has withdrawn what it announces (the withdrawal leaves through the workers).
     let halt = Arc::new(AtomicBool::new(false));
-    let loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, config)?;
+    let mut loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, config)?;
+    // Under [ha] the director starts as backup: the workers serve nothing until the
+    // control core's VRRP makes it master.
+    let ha_link = config.ha.as_ref().map(|ha| {
+        let sync = ha.sync.as_ref().map(|s| (s.address, s.udp_port));
+        Arc::new(HaLink::new(false, config.dataplane.workers, sync))
+    });
+    if let Some(link) = &ha_link {
+        for lp in &mut loops {
+            lp.worker.attach_ha(Arc::clone(link));
+        }
+    }
     let links: Vec<WorkerLink> = loops
         .iter()
         .enumerate()
@@ -195,6 +207,13 @@ fn run_with(
                 links,
                 port_source(config, &ports, &pool),
             );
+            let mut control = control;
+            if let Some(link) = &ha_link {
+                let macs: Vec<[u8; 6]> = (0..config.ports.len())
+                    .map(|i| snap.port(PortId(i as u16)).mac)
+                    .collect();
+                control.attach_ha(Arc::clone(link), &macs);
+            }
             match ControlCore::start(control, &config.ctl.socket, config.ctl.metrics) {
                 Ok(core) => Some(core),
                 Err(e) => {

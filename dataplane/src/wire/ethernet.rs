@@ -22,6 +22,14 @@ impl MacAddr {
         MacAddr([0x33, 0x33, o[12], o[13], o[14], o[15]])
     }
 
+    /// The multicast MAC of an IPv4 multicast address (01:00:5e + its low 23 bits,
+    /// RFC 1112).
+    #[inline]
+    pub fn ipv4_multicast(addr: std::net::Ipv4Addr) -> MacAddr {
+        let o = addr.octets();
+        MacAddr([0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]])
+    }
+
     /// True for group (multicast or broadcast) addresses.
     #[inline]
     pub fn is_multicast(&self) -> bool {

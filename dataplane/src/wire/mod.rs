@@ -21,6 +21,7 @@ pub mod ipv6;
 pub mod ndisc;
 pub mod tcp;
 pub mod udp;
+pub mod vrrp;
 
 #[cfg(test)]
 mod robustness;
@@ -37,6 +38,7 @@ pub use ipv6::{Ipv6Packet, UpperLayer};
 pub use ndisc::NdiscPacket;
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;
+pub use vrrp::{VrrpPacket, VrrpRepr};
 
 /// EtherType values the director handles.
 pub mod ethertype {

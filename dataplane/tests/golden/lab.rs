@@ -346,6 +346,11 @@ impl Lab {
             .collect()
     }
 
+    /// Take part in `[ha]` through `link` (what rvsd does when the configuration has it).
+    pub fn attach_ha(&mut self, link: Arc<rvs_dataplane::ha::HaLink>) {
+        self.worker.attach_ha(link);
+    }
+
     /// Move the clock forward.
     pub fn advance_ms(&mut self, ms: u64) {
         self.now_ms += ms;

@@ -15,7 +15,7 @@ use super::lab::{self, Lab};
 pub type Scenario = fn() -> BTreeSet<DropReason>;
 
 /// Every scenario, by name.
-pub const ALL: [(&str, Scenario); 11] = [
+pub const ALL: [(&str, Scenario); 12] = [
     ("full table", full_table),
     ("local ports used up", local_ports_used_up),
     (
@@ -30,6 +30,7 @@ pub const ALL: [(&str, Scenario); 11] = [
     ("kernel exception path", kernel_exception_path),
     ("kernel exception budget", kernel_exception_budget),
     ("no kernel mirror", no_kernel_mirror),
+    ("ha backup", ha_backup),
 ];
 
 /// The reasons `labs` counted.
@@ -412,4 +413,42 @@ fn the_exception_path_has_a_budget_per_worker_and_second() {
 #[test]
 fn without_a_mirror_traffic_for_the_director_itself_is_dropped() {
     no_kernel_mirror();
+}
+
+/// An HA backup forwards nothing for the VIP (`ha_backup`) and hands VRRP to the
+/// control core until its queue is full (`ha_queue_full`); as master it forwards, and
+/// the control core taking the frames makes room again.
+pub fn ha_backup() -> BTreeSet<DropReason> {
+    use rvs_dataplane::ha::{HaLink, INBOUND_FRAMES};
+    let mut lab = Lab::new(4);
+    let link = std::sync::Arc::new(HaLink::new(false, 1, None));
+    lab.attach_ha(std::sync::Arc::clone(&link));
+    let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
+    assert!(
+        lab.send("wan0", &syn).is_empty(),
+        "a backup forwards nothing"
+    );
+    assert_eq!(lab.drop_count(DropReason::HaBackup), 1);
+    let mut vrrp = Vec::new();
+    etherparse::PacketBuilder::ethernet2(GW, [1, 0, 0x5e, 0, 0, 0x12])
+        .ipv4([10, 0, 0, 9], [224, 0, 0, 18], 255)
+        .write(
+            &mut vrrp,
+            etherparse::IpNumber(112),
+            &[0x31, 51, 100, 0, 0, 100, 0, 0],
+        )
+        .unwrap();
+    assert_eq!(lab.send_burst("wan0", &vrrp, INBOUND_FRAMES + 1), 0);
+    assert_eq!(lab.drop_count(DropReason::HaQueueFull), 1);
+    while link.take_received().is_some() {}
+    assert_eq!(lab.send_burst("wan0", &vrrp, 1), 0);
+    assert_eq!(lab.drop_count(DropReason::HaQueueFull), 1, "room again");
+    link.set_serving(true);
+    assert_eq!(lab.send("wan0", &syn).len(), 1, "a master forwards");
+    counted(&[&lab])
+}
+
+#[test]
+fn a_backup_forwards_nothing_and_a_full_vrrp_queue_is_counted() {
+    ha_backup();
 }

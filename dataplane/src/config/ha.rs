@@ -1,0 +1,182 @@
+//! Semantic checks of `[ha]` and `[ha.sync]` (high availability between directors).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use super::error::{ConfigError, Problem};
+use super::raw::{RawHa, RawHaSync};
+use super::validate::Checker;
+use super::{HaConfig, HaSyncConfig, IpNet, PortConfig, PortId};
+
+/// Default VRRP priority (keepalived's).
+pub const DEFAULT_PRIORITY: u8 = 100;
+/// Default advertisement interval.
+pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
+/// Default UDP port of connection sync.
+pub const DEFAULT_SYNC_PORT: u16 = 8848;
+/// Longest advertisement interval VRRPv3 can carry: 4095 centiseconds.
+const MAX_ADVERT_CENTIS: f64 = 4095.0;
+
+/// Validate `[ha]` against the ports (already validated, `names` maps their names).
+pub(super) fn ha(
+    raw: &RawHa,
+    ports: &[PortConfig],
+    names: &hashbrown::HashMap<String, PortId>,
+    ck: &Checker<'_>,
+) -> Result<HaConfig, ConfigError> {
+    let context = "ha: ";
+    let err = |span, problem| ck.err(span, context, problem);
+    let port = *names.get(raw.port.get_ref()).ok_or_else(|| {
+        err(
+            raw.port.span(),
+            Problem::UnknownPort(raw.port.get_ref().clone()),
+        )
+    })?;
+    let vrid = match &raw.vrid {
+        v if *v.get_ref() == 0 => return Err(err(v.span(), Problem::HaVrid)),
+        v => *v.get_ref(),
+    };
+    let priority = match &raw.priority {
+        None => DEFAULT_PRIORITY,
+        Some(p) if !(1..=254).contains(p.get_ref()) => {
+            return Err(err(p.span(), Problem::HaPriority(*p.get_ref())))
+        }
+        Some(p) => *p.get_ref(),
+    };
+    let advert_interval = match &raw.advert_interval {
+        None => DEFAULT_ADVERT_INTERVAL,
+        Some(s) => {
+            let centis = s.get_ref() * 100.0;
+            if !(1.0..=MAX_ADVERT_CENTIS).contains(&centis)
+                || (centis - centis.round()).abs() > 1e-6
+            {
+                return Err(err(
+                    s.span(),
+                    Problem::HaAdvertInterval(s.get_ref().to_string()),
+                ));
+            }
+            Duration::from_millis(centis.round() as u64 * 10)
+        }
+    };
+    let mut unicast_peers = Vec::with_capacity(raw.unicast_peers.len());
+    for p in &raw.unicast_peers {
+        let ip = ck.addr(p, context)?;
+        let IpAddr::V4(v4) = ip else {
+            return Err(err(p.span(), Problem::HaPeerFamily(ip)));
+        };
+        if is_own(ports, ip) || unicast_peers.contains(&v4) || !usable_peer(v4) {
+            return Err(err(p.span(), Problem::HaBadPeer(ip)));
+        }
+        unicast_peers.push(v4);
+    }
+    let mut floating = Vec::with_capacity(raw.floating.len());
+    for f in &raw.floating {
+        let net: IpNet = f.get_ref().parse().map_err(|reason| {
+            let value = f.get_ref().clone();
+            err(f.span(), Problem::BadPrefix { value, reason })
+        })?;
+        let on_port = ports.iter().any(|p| p.addresses.contains(&net));
+        if !on_port || floating.contains(&net) {
+            return Err(err(f.span(), Problem::HaFloating(f.get_ref().clone())));
+        }
+        floating.push(net);
+    }
+    // Adverts come from a port address that stays with this director.
+    let source = ports[port.index()]
+        .addresses
+        .iter()
+        .filter(|a| !floating.contains(a))
+        .find_map(|a| match a.addr() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        })
+        .ok_or_else(|| {
+            err(
+                raw.port.span(),
+                Problem::HaPortWithoutIpv4(raw.port.get_ref().clone()),
+            )
+        })?;
+    let sync = raw
+        .sync
+        .as_ref()
+        .map(|s| sync(s, ports, names, ck))
+        .transpose()?;
+    Ok(HaConfig {
+        port,
+        source,
+        vrid,
+        priority,
+        advert_interval,
+        preempt: raw.preempt.unwrap_or(true),
+        unicast_peers,
+        notify: raw.notify.clone(),
+        floating,
+        sync,
+    })
+}
+
+fn sync(
+    raw: &RawHaSync,
+    ports: &[PortConfig],
+    names: &hashbrown::HashMap<String, PortId>,
+    ck: &Checker<'_>,
+) -> Result<HaSyncConfig, ConfigError> {
+    let context = "ha.sync: ";
+    let err = |span, problem| ck.err(span, context, problem);
+    let port = *names.get(raw.port.get_ref()).ok_or_else(|| {
+        err(
+            raw.port.span(),
+            Problem::UnknownPort(raw.port.get_ref().clone()),
+        )
+    })?;
+    let address = ck.addr(&raw.address, context)?;
+    if address.is_ipv6() {
+        return Err(err(raw.address.span(), Problem::HaSyncFamily(address)));
+    }
+    if !ports[port.index()]
+        .addresses
+        .iter()
+        .any(|a| a.addr() == address)
+    {
+        return Err(err(
+            raw.address.span(),
+            Problem::HaSyncAddress(address, raw.port.get_ref().clone()),
+        ));
+    }
+    if raw.peers.is_empty() {
+        return Err(err(raw.port.span(), Problem::HaSyncNoPeers));
+    }
+    let mut seen = HashMap::new();
+    let mut peers = Vec::with_capacity(raw.peers.len());
+    for p in &raw.peers {
+        let ip = ck.addr(p, context)?;
+        if ip.is_ipv4() != address.is_ipv4() || is_own(ports, ip) || seen.insert(ip, ()).is_some() {
+            return Err(err(p.span(), Problem::HaBadPeer(ip)));
+        }
+        peers.push(ip);
+    }
+    let udp_port = match &raw.udp_port {
+        None => DEFAULT_SYNC_PORT,
+        Some(p) if *p.get_ref() == 0 => return Err(err(p.span(), Problem::Zero("udp_port"))),
+        Some(p) => *p.get_ref(),
+    };
+    Ok(HaSyncConfig {
+        port,
+        address,
+        peers,
+        udp_port,
+    })
+}
+
+/// True when `ip` is one of the director's port addresses.
+fn is_own(ports: &[PortConfig], ip: IpAddr) -> bool {
+    ports
+        .iter()
+        .any(|p| p.addresses.iter().any(|a| a.addr() == ip))
+}
+
+/// A unicast peer address: not unspecified, loopback, multicast or broadcast.
+fn usable_peer(ip: Ipv4Addr) -> bool {
+    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast() || ip.is_broadcast())
+}
