@@ -534,6 +534,12 @@ fn synproxy_case(e: Ends, name: &str) {
             &[h.as_slice(), &get].concat(),
         ),
         seg(
+            c_isn + 1,
+            Some(r_isn + 1),
+            &[],
+            &[h.as_slice(), &get].concat(),
+        ),
+        seg(
             after_get + n,
             Some(r_isn + 1 + reply.len() as u32),
             &sack_odd(r_isn + 100, r_isn + 201),
@@ -546,9 +552,117 @@ fn synproxy_case(e: Ends, name: &str) {
     assert_eq!(run.summary["syn_cookies_sent"], 1, "{}", run.summary);
     assert_eq!(run.summary["syn_cookies_accepted"], 1, "{}", run.summary);
     assert_eq!(run.summary["connections_created"], 1, "{}", run.summary);
-    assert_eq!(run.summary["proxy_headers_sent"], 2, "{}", run.summary);
+    assert_eq!(run.summary["proxy_headers_sent"], 3, "{}", run.summary);
+    assert_eq!(run.summary["synproxy_held"], 1, "{}", run.summary);
+    assert_eq!(run.summary["synproxy_released"], 1, "{}", run.summary);
+    assert!(
+        run.summary["dropped"].get("synproxy_waiting").is_none(),
+        "{}",
+        run.summary
+    );
+}
+
+/// The client's request rides in the cookie ACK and one more segment comes before the
+/// real's SYN-ACK: both are held and follow the handshake-completing ACK to the real,
+/// shifted, the first one with the PROXY header as on a connection without the proxy.
+fn synproxy_held_case(e: Ends, client_address: &str, name: &str) {
+    let cfg = synproxy_config(client_address);
+    let lport = local_port(&format!("{name}-port"), &config(client_address), e);
+    let cookie = cookie_for(&format!("{name}-cookie"), &cfg, e, 1.0);
+    let h = match client_address {
+        "proxy-v1" => proxy_header(1, e),
+        "proxy-v2" => proxy_header(2, e),
+        _ => Vec::new(),
+    };
+    let n = h.len() as u32;
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let more = b"Accept: */*\r\n\r\n".to_vec();
+    let after_get = c_isn + 1 + get.len() as u32;
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(c_isn, None, 1460))),
+        (
+            secs(1.01),
+            from_client(e, &seg(c_isn + 1, Some(cookie + 1), &[], &get)),
+        ),
+        (
+            secs(1.02),
+            from_client(e, &seg(after_get, Some(cookie + 1), &[], &more)),
+        ),
+    ];
+    let lan = vec![(
+        secs(1.03),
+        from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+    )];
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let want_real = [
+        proxy_made(syn(c_isn, None, 1460)),
+        proxy_made(seg(c_isn + 1, Some(r_isn + 1), &[], &h)),
+        seg(
+            c_isn + 1,
+            Some(r_isn + 1),
+            &[],
+            &[h.as_slice(), &get].concat(),
+        ),
+        seg(after_get + n, Some(r_isn + 1), &[], &more),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
     assert_eq!(
-        run.summary["dropped"]["synproxy_waiting"], 1,
+        run.out["wan0"].len(),
+        1,
+        "only the cookie SYN-ACK to the client"
+    );
+    assert_eq!(run.summary["synproxy_held"], 2, "{}", run.summary);
+    assert_eq!(run.summary["synproxy_released"], 2, "{}", run.summary);
+    assert_eq!(
+        run.summary["dropped"],
+        serde_json::json!({}),
+        "{}",
+        run.summary
+    );
+}
+
+#[test]
+fn synproxy_holds_the_cookie_ack_data_and_early_segments_until_the_real_answers() {
+    synproxy_held_case(V4, "none", "syn-held-v4");
+    synproxy_held_case(V6, "none", "syn-held-v6");
+    synproxy_held_case(V4, "proxy-v1", "syn-held-pp1-v4");
+    synproxy_held_case(V6, "proxy-v2", "syn-held-pp2-v6");
+}
+
+/// A waiting connection holds at most two segments; the third, and data-less client
+/// segments, are dropped as `synproxy_waiting` (the client sends them again).
+#[test]
+fn synproxy_drops_what_it_cannot_hold() {
+    let e = V4;
+    let cfg = synproxy_config("none");
+    let cookie = cookie_for("syn-full-cookie", &cfg, e, 1.0);
+    let c = 1001u32;
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(1000, None, 1460))),
+        (
+            secs(1.01),
+            from_client(e, &seg(c, Some(cookie + 1), &[], b"a")),
+        ),
+        (
+            secs(1.02),
+            from_client(e, &seg(c + 1, Some(cookie + 1), &[], b"b")),
+        ),
+        (
+            secs(1.03),
+            from_client(e, &seg(c + 2, Some(cookie + 1), &[], b"c")),
+        ),
+        (
+            secs(1.04),
+            from_client(e, &seg(c + 3, Some(cookie + 1), &[], b"")),
+        ),
+    ];
+    let run = replay("syn-full", &cfg, &[("wan0", wan)], &[]);
+    assert_eq!(run.out["lan0"].len(), 1, "only the SYN to the real");
+    assert_eq!(run.summary["synproxy_held"], 2, "{}", run.summary);
+    assert_eq!(
+        run.summary["dropped"]["synproxy_waiting"], 2,
         "{}",
         run.summary
     );

@@ -13,6 +13,8 @@ use crate::wire::{FrameInfo, IpVersion, L4Info};
 
 /// TCP flag bits (byte 13 of the header): SYN.
 pub const SYN: u8 = 0x02;
+/// TCP flag FIN.
+pub const FIN: u8 = 0x01;
 /// RST.
 pub const RST: u8 = 0x04;
 /// ACK.

@@ -8,26 +8,30 @@
 //!    none, and the director's SYN to the real offers none either).
 //! 2. client ACK, cookie valid -> [`syn_from_ack`]: the frame turned into the client's
 //!    SYN (its ISN, the MSS the cookie carried), which opens the connection and goes to
-//!    the real like any SYN. Payload in that ACK is dropped (the client sends it again).
+//!    the real like any SYN. Payload in that ACK is held ([`held`]).
 //!    An invalid cookie is [`DropReason::SynproxyBadCookie`].
 //! 3. the real's SYN-ACK -> [`ack_from_synack`]: turned into the client's
 //!    handshake-completing ACK (client -> VIP), which goes to the real like any client
-//!    ACK (a PROXY header or TOA rides in it). Client segments that come before it are
-//!    dropped ([`DropReason::SynproxyWaiting`]); the client retransmits them.
+//!    ACK (a PROXY header or TOA rides in it). Client segments with data that come
+//!    before it are held ([`held`], a few per connection) and follow that ACK; those
+//!    without data, and those the table has no room for, are dropped
+//!    ([`DropReason::SynproxyWaiting`]; the client retransmits them).
 //! 4. afterwards [`shift`]: the real's sequence numbers move by the difference of the
 //!    two ISNs toward the client, and the client's acknowledgments (SACK edges too)
 //!    move back toward the real.
 
 pub mod cookie;
+pub mod held;
 
 use rvs_conntrack::{ConnKey, Direction, StreamAdjust};
 
 use crate::checksum::internet_checksum;
 use crate::drop::DropReason;
 use crate::packet::PacketBuf;
-use crate::rewrite::tcp_edit::{Segment, ACK, RST, SYN};
+use crate::rewrite::tcp_edit::{Segment, ACK, FIN, RST, SYN};
 use crate::wire::{FrameInfo, IpVersion};
 pub use cookie::CookieKey;
+pub use held::HeldSegments;
 
 /// [`StreamAdjust::syn_proxy`]: the SYN went to the real, its SYN-ACK not back yet.
 const WAITING: u8 = 1;
@@ -43,6 +47,19 @@ const WINDOW: u16 = 65535;
 #[inline]
 pub fn waiting(stream: &StreamAdjust) -> bool {
     stream.syn_proxy == WAITING
+}
+
+/// True while the connection waits for the real's SYN-ACK with cookie ISN `cookie`
+/// (what names the connection of a held segment, [`held`]).
+#[inline]
+pub fn waiting_with(stream: &StreamAdjust, cookie: u32) -> bool {
+    stream.syn_proxy == WAITING && stream.server_shift == cookie
+}
+
+/// The cookie ISN of a [`waiting`] connection.
+#[inline]
+pub fn cookie_of(stream: &StreamAdjust) -> Option<u32> {
+    waiting(stream).then_some(stream.server_shift)
 }
 
 /// True for a connection the SYN proxy opened.
@@ -88,36 +105,70 @@ pub fn answer_syn<B: PacketBuf>(
     Ok(())
 }
 
-/// Check the cookie of the client's ACK (`key`: client -> VIP) and turn the frame into
-/// the client's SYN with the MSS the cookie carried. Returns the cookie (the director's
-/// ISN toward the client).
+/// What a valid cookie ACK carried ([`check_ack`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CookieAck {
+    /// The client's ISN.
+    pub client_isn: u32,
+    /// The cookie: the director's ISN toward the client.
+    pub cookie: u32,
+    /// The MSS the cookie carried.
+    pub mss: u16,
+    /// True when the ACK carries data (or a FIN) to hold until the real answers.
+    pub carries_data: bool,
+}
+
+/// Check the cookie of the client's ACK (`key`: client -> VIP).
 ///
 /// # Errors
 /// [`DropReason::SynproxyBadCookie`] for a cookie this worker did not make for this
-/// tuple within the last two counters; [`DropReason::Malformed`], [`DropReason::NoBuffer`]
-/// as [`answer_syn`].
-pub fn syn_from_ack<B: PacketBuf>(
-    buf: &mut B,
+/// tuple within the last two counters; [`DropReason::Malformed`] for a frame that is
+/// not a TCP segment.
+pub fn check_ack(
+    frame: &[u8],
     info: &FrameInfo,
     key: &ConnKey,
     cookies: &CookieKey,
     now_ms: u64,
-) -> Result<u32, DropReason> {
-    let seg = Segment::of(buf.data(), info)?;
-    let f = buf.data();
-    let client_isn = seg.seq(f).wrapping_sub(1);
-    let isn = seg.ack(f).wrapping_sub(1);
+) -> Result<CookieAck, DropReason> {
+    let seg = Segment::of(frame, info)?;
+    let client_isn = seg.seq(frame).wrapping_sub(1);
+    let cookie = seg.ack(frame).wrapping_sub(1);
     let index = cookies
-        .check(key, client_isn, isn, now_ms)
+        .check(key, client_isn, cookie, now_ms)
         .ok_or(DropReason::SynproxyBadCookie)?;
-    let mss = cookie::mss_at(seg.version == IpVersion::V6, index);
-    let seg = rebuild(buf, seg, Some(mss))?;
+    Ok(CookieAck {
+        client_isn,
+        cookie,
+        mss: cookie::mss_at(seg.version == IpVersion::V6, index),
+        carries_data: carries_data(frame, &seg),
+    })
+}
+
+/// True for a segment with payload or a FIN: what is worth holding while waiting.
+pub fn carries_data(frame: &[u8], seg: &Segment) -> bool {
+    seg.payload_len() > 0 || seg.flags(frame) & FIN != 0
+}
+
+/// Turn the client's ACK whose cookie was valid ([`check_ack`]) into the client's SYN
+/// with the MSS the cookie carried (its payload cut off).
+///
+/// # Errors
+/// [`DropReason::Malformed`], [`DropReason::NoBuffer`] as [`answer_syn`].
+pub fn syn_from_ack<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+    key: &ConnKey,
+    ack: &CookieAck,
+) -> Result<(), DropReason> {
+    let seg = Segment::of(buf.data(), info)?;
+    let seg = rebuild(buf, seg, Some(ack.mss))?;
     let f = buf.data_mut();
-    seg.set_seq(f, client_isn);
+    seg.set_seq(f, ack.client_isn);
     seg.set_ack(f, 0);
     f[seg.l4 + 13] = SYN;
     seg.finish_checksum(f, key.src, key.dst);
-    Ok(isn)
+    Ok(())
 }
 
 /// Turn the real's SYN-ACK of a [`waiting`] connection (`client`: its client -> VIP
