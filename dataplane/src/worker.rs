@@ -431,11 +431,11 @@ impl<B: PacketBuf> Worker<B> {
                 // one becomes the client's SYN and opens the connection.
                 let (syn_from_ack, ack_from_synack);
                 let mut info = info;
-                let mut cookie_isn = None;
+                let mut cookie_ack = None;
                 let mut held_copy = None;
-                if let Connected::Cookie(how) = connected {
+                if let Connected::Cookie(how, wscale) = connected {
                     if tuple.flags.syn {
-                        return self.answer_syn(port, buf, info, &key, how, now_ms, io);
+                        return self.answer_syn(port, buf, info, &key, (how, wscale), now_ms, io);
                     }
                     let ack = crate::synproxy::check_ack(
                         buf.data(),
@@ -457,13 +457,13 @@ impl<B: PacketBuf> Worker<B> {
                     };
                     connected = ctx.open_by_cookie(&tuple, now_ms)?;
                     self.counters.syn_cookies_accepted += 1;
-                    cookie_isn = Some(ack.cookie);
+                    cookie_ack = Some(ack);
                 }
                 let new = matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
                 let (id, mut dir) = connected.id_dir().ok_or(DropReason::NoConnection)?;
                 let mut release = None;
-                if dir == Direction::Original && cookie_isn.is_none() {
+                if dir == Direction::Original && cookie_ack.is_none() {
                     if let Some(cookie) = self.waits_with_data(id, &buf, info) {
                         return self.hold(id, cookie, port, buf);
                     }
@@ -503,10 +503,10 @@ impl<B: PacketBuf> Worker<B> {
                     // The packet that made it went nowhere (TTL 1, no route, too big):
                     // keep no entry for it, so such packets cannot fill the table.
                     self.unmake(id);
-                } else if let Some(isn) = cookie_isn {
-                    self.syn_proxy_sent(id, isn);
+                } else if let Some(ack) = cookie_ack {
+                    self.syn_proxy_sent(id, &ack);
                     if let Some(copy) = held_copy {
-                        if let Err(reason) = self.hold(id, isn, port, copy) {
+                        if let Err(reason) = self.hold(id, ack.cookie, port, copy) {
                             self.counters.drop(reason);
                         }
                     }

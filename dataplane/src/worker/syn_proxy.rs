@@ -21,7 +21,8 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Answer a client SYN (`key`) toward a SYN-proxied service with the cookie SYN-ACK,
-    /// its MSS that of the port it came in by less the room `how` needs.
+    /// its MSS that of the port it came in by less the room `how` needs, announcing
+    /// window scale `wscale` when it goes with timestamps.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn answer_syn<I: Io<Buf = B>>(
         &mut self,
@@ -29,7 +30,7 @@ impl<B: PacketBuf> Worker<B> {
         mut buf: B,
         info: &FrameInfo,
         key: &ConnKey,
-        how: ClientAddress,
+        (how, wscale): (ClientAddress, u8),
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
@@ -37,7 +38,7 @@ impl<B: PacketBuf> Worker<B> {
         let headers = if v6 { 60 } else { 40 } + client_addr::max_growth(how, v6);
         let mtu = u16::try_from(self.snap.port(port).mtu).unwrap_or(u16::MAX);
         let mss = mtu.saturating_sub(headers);
-        synproxy::answer_syn(&mut buf, info, key, &self.cookie_key, mss, now_ms)?;
+        synproxy::answer_syn(&mut buf, info, key, &self.cookie_key, mss, wscale, now_ms)?;
         let hit = self
             .snap
             .routes
@@ -64,10 +65,10 @@ impl<B: PacketBuf> Worker<B> {
         synproxy::ack_from_synack(buf, info, &client, stream)
     }
 
-    /// Connection `id`'s SYN went to the real; `cookie_isn` was the director's ISN.
-    pub(super) fn syn_proxy_sent(&mut self, id: ConnId, cookie_isn: u32) {
+    /// Connection `id`'s SYN went to the real; `ack` is what the cookie ACK carried.
+    pub(super) fn syn_proxy_sent(&mut self, id: ConnId, ack: &synproxy::CookieAck) {
         if let Some(s) = self.conns.stream_mut(id) {
-            synproxy::sent_syn(s, cookie_isn);
+            synproxy::sent_syn(s, ack);
         }
     }
 }
