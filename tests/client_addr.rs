@@ -971,12 +971,11 @@ fn synproxy_options_case(e: Ends, name: &str) {
             syn: true,
             ..proxy_made(seg(c_isn, None, &to_real_syn, b""))
         },
-        proxy_made(seg(
-            c_isn + 1,
-            Some(r_isn + 1),
-            &ts_opt(c_ts + 1, r_ts),
-            b"",
-        )),
+        // The made-up ACK's window: 65535 in the client's scale (8).
+        Seg {
+            window: 65535 >> 8,
+            ..seg(c_isn + 1, Some(r_isn + 1), &ts_opt(c_ts + 1, r_ts), b"")
+        },
         seg(c_isn + 1, Some(r_next), &ts_opt(c_ts + 9, r_ts + 10), b""),
     ]
     .map(|s| to_real(e, lport, &s));

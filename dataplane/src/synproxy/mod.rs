@@ -62,7 +62,8 @@ const MAX_WSCALE: u8 = 14;
 /// The most option bytes the SYN proxy writes (MSS, SACK-permitted, timestamps, window
 /// scale).
 const MAX_OPTIONS: usize = 20;
-/// The window the cookie SYN-ACK and the made-up ACK announce (no scaling).
+/// The window the cookie SYN-ACK and the made-up ACK announce (the latter scaled down
+/// by the client's window scale when that is on).
 const WINDOW: u16 = 65535;
 
 /// True while the connection waits for the real's SYN-ACK.
@@ -292,7 +293,13 @@ pub fn ack_from_synack<B: PacketBuf>(
     let real_ts = seg.handshake_options(f).timestamps;
     let mut syn_proxy = SHIFTING;
     let mut opts = Options::new(None, false, None, None);
+    let mut window = WINDOW;
     if let (true, Some((val, ecr))) = (stream.syn_proxy & TIMESTAMPS != 0, real_ts) {
+        // The real scales this window by the client's shift (kept in the cookie TSval).
+        let ws = stream.ts_shift & NO_WSCALE;
+        if ws != NO_WSCALE {
+            window >>= ws;
+        }
         // The client's TSval came back as the real's TSecr; the TSecr is in the
         // client's view (the cookie's clock), as the shift that follows expects.
         opts.put(&[1, 1, 8, 10]);
@@ -307,6 +314,7 @@ pub fn ack_from_synack<B: PacketBuf>(
     seg.set_seq(f, next);
     seg.set_ack(f, cookie_isn.wrapping_add(1));
     f[seg.l4 + 13] = ACK;
+    f[seg.l4 + 14..seg.l4 + 16].copy_from_slice(&window.to_be_bytes());
     match seg.version {
         IpVersion::V4 => f[seg.l3 + 8] = 64,
         IpVersion::V6 => f[seg.l3 + 7] = 64,
