@@ -534,6 +534,12 @@ fn synproxy_case(e: Ends, name: &str) {
             &[h.as_slice(), &get].concat(),
         ),
         seg(
+            c_isn + 1,
+            Some(r_isn + 1),
+            &[],
+            &[h.as_slice(), &get].concat(),
+        ),
+        seg(
             after_get + n,
             Some(r_isn + 1 + reply.len() as u32),
             &sack_odd(r_isn + 100, r_isn + 201),
@@ -546,9 +552,117 @@ fn synproxy_case(e: Ends, name: &str) {
     assert_eq!(run.summary["syn_cookies_sent"], 1, "{}", run.summary);
     assert_eq!(run.summary["syn_cookies_accepted"], 1, "{}", run.summary);
     assert_eq!(run.summary["connections_created"], 1, "{}", run.summary);
-    assert_eq!(run.summary["proxy_headers_sent"], 2, "{}", run.summary);
+    assert_eq!(run.summary["proxy_headers_sent"], 3, "{}", run.summary);
+    assert_eq!(run.summary["synproxy_held"], 1, "{}", run.summary);
+    assert_eq!(run.summary["synproxy_released"], 1, "{}", run.summary);
+    assert!(
+        run.summary["dropped"].get("synproxy_waiting").is_none(),
+        "{}",
+        run.summary
+    );
+}
+
+/// The client's request rides in the cookie ACK and one more segment comes before the
+/// real's SYN-ACK: both are held and follow the handshake-completing ACK to the real,
+/// shifted, the first one with the PROXY header as on a connection without the proxy.
+fn synproxy_held_case(e: Ends, client_address: &str, name: &str) {
+    let cfg = synproxy_config(client_address);
+    let lport = local_port(&format!("{name}-port"), &config(client_address), e);
+    let cookie = cookie_for(&format!("{name}-cookie"), &cfg, e, 1.0);
+    let h = match client_address {
+        "proxy-v1" => proxy_header(1, e),
+        "proxy-v2" => proxy_header(2, e),
+        _ => Vec::new(),
+    };
+    let n = h.len() as u32;
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let get = b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec();
+    let more = b"Accept: */*\r\n\r\n".to_vec();
+    let after_get = c_isn + 1 + get.len() as u32;
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(c_isn, None, 1460))),
+        (
+            secs(1.01),
+            from_client(e, &seg(c_isn + 1, Some(cookie + 1), &[], &get)),
+        ),
+        (
+            secs(1.02),
+            from_client(e, &seg(after_get, Some(cookie + 1), &[], &more)),
+        ),
+    ];
+    let lan = vec![(
+        secs(1.03),
+        from_real(e, lport, &syn(r_isn, Some(c_isn + 1), 1460)),
+    )];
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let want_real = [
+        proxy_made(syn(c_isn, None, 1460)),
+        proxy_made(seg(c_isn + 1, Some(r_isn + 1), &[], &h)),
+        seg(
+            c_isn + 1,
+            Some(r_isn + 1),
+            &[],
+            &[h.as_slice(), &get].concat(),
+        ),
+        seg(after_get + n, Some(r_isn + 1), &[], &more),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
     assert_eq!(
-        run.summary["dropped"]["synproxy_waiting"], 1,
+        run.out["wan0"].len(),
+        1,
+        "only the cookie SYN-ACK to the client"
+    );
+    assert_eq!(run.summary["synproxy_held"], 2, "{}", run.summary);
+    assert_eq!(run.summary["synproxy_released"], 2, "{}", run.summary);
+    assert_eq!(
+        run.summary["dropped"],
+        serde_json::json!({}),
+        "{}",
+        run.summary
+    );
+}
+
+#[test]
+fn synproxy_holds_the_cookie_ack_data_and_early_segments_until_the_real_answers() {
+    synproxy_held_case(V4, "none", "syn-held-v4");
+    synproxy_held_case(V6, "none", "syn-held-v6");
+    synproxy_held_case(V4, "proxy-v1", "syn-held-pp1-v4");
+    synproxy_held_case(V6, "proxy-v2", "syn-held-pp2-v6");
+}
+
+/// A waiting connection holds at most two segments; the third, and data-less client
+/// segments, are dropped as `synproxy_waiting` (the client sends them again).
+#[test]
+fn synproxy_drops_what_it_cannot_hold() {
+    let e = V4;
+    let cfg = synproxy_config("none");
+    let cookie = cookie_for("syn-full-cookie", &cfg, e, 1.0);
+    let c = 1001u32;
+    let wan = vec![
+        (secs(1.0), from_client(e, &syn(1000, None, 1460))),
+        (
+            secs(1.01),
+            from_client(e, &seg(c, Some(cookie + 1), &[], b"a")),
+        ),
+        (
+            secs(1.02),
+            from_client(e, &seg(c + 1, Some(cookie + 1), &[], b"b")),
+        ),
+        (
+            secs(1.03),
+            from_client(e, &seg(c + 2, Some(cookie + 1), &[], b"c")),
+        ),
+        (
+            secs(1.04),
+            from_client(e, &seg(c + 3, Some(cookie + 1), &[], b"")),
+        ),
+    ];
+    let run = replay("syn-full", &cfg, &[("wan0", wan)], &[]);
+    assert_eq!(run.out["lan0"].len(), 1, "only the SYN to the real");
+    assert_eq!(run.summary["synproxy_held"], 2, "{}", run.summary);
+    assert_eq!(
+        run.summary["dropped"]["synproxy_waiting"], 2,
         "{}",
         run.summary
     );
@@ -712,4 +826,227 @@ fn proxy_header_rides_again_when_the_first_ack_is_lost() {
     .map(|s| to_real(e, lport, &s));
     assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
     assert_eq!(run.summary["proxy_headers_sent"], 2, "{}", run.summary);
+}
+
+/// Timestamps option with NOP NOP in front.
+fn ts_opt(val: u32, ecr: u32) -> Vec<u8> {
+    let mut o = vec![1, 1, 8, 10];
+    o.extend(val.to_be_bytes());
+    o.extend(ecr.to_be_bytes());
+    o
+}
+
+/// The handshake options Linux sends: MSS, SACK-permitted, timestamps, window scale.
+fn handshake_opts(mss: u16, ts: (u32, u32), wscale: u8) -> Vec<u8> {
+    let mut o = vec![2, 4];
+    o.extend(mss.to_be_bytes());
+    o.extend([4, 2, 8, 10]);
+    o.extend(ts.0.to_be_bytes());
+    o.extend(ts.1.to_be_bytes());
+    o.extend([1, 3, 3, wscale]);
+    o
+}
+
+/// The director's answer to `s` from `e`'s client at 1 s.
+fn syn_ack_to(name: &str, cfg: &str, e: Ends, s: &Seg) -> Vec<u8> {
+    let run = replay(
+        name,
+        cfg,
+        &[("wan0", vec![(secs(1.0), from_client(e, s))])],
+        &[],
+    );
+    let out = frames(&run.out["wan0"]);
+    assert_eq!(out.len(), 1, "one SYN-ACK");
+    out[0].clone()
+}
+
+/// The SYN-ACK's sequence number and timestamps option (TSval, TSecr), read with
+/// etherparse.
+fn seq_and_ts(frame: &[u8]) -> (u32, Option<(u32, u32)>) {
+    let p = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    let ts = t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::Timestamp(v, e)) => Some((v, e)),
+        _ => None,
+    });
+    (t.sequence_number(), ts)
+}
+
+/// A client that offers timestamps, SACK and window scale 8: the cookie SYN-ACK offers
+/// them back (window scale `synproxy_wscale` = 7 by default) with the client's window
+/// scale and SACK-permitted in its TSval's low bits; the director's SYN to the real
+/// offers the client's own options; the ACK made from the real's SYN-ACK echoes its
+/// TSval; afterwards the real's TSval moves to the cookie's clock toward the client and
+/// the client's TSecr back. A client without timestamps gets the MSS only.
+fn synproxy_options_case(e: Ends, name: &str) {
+    let cfg = synproxy_config("none");
+    let lport = local_port(&format!("{name}-port"), &config("none"), e);
+    let v6 = e.client.0.contains(':');
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let (c_ts, r_ts) = (111_111u32, 900_000u32);
+    let client_syn = Seg {
+        syn: true,
+        ..seg(c_isn, None, &handshake_opts(1460, (c_ts, 0), 8), b"")
+    };
+    let answer = syn_ack_to(&format!("{name}-cookie"), &cfg, e, &client_syn);
+    let (cookie, ts) = seq_and_ts(&answer);
+    let (t, echo) = ts.expect("timestamps offered back");
+    assert_eq!(echo, c_ts, "the client's TSval echoed");
+    assert_eq!(
+        t & 0x3f,
+        0x10 | 8,
+        "SACK-permitted and window scale 8 in the TSval"
+    );
+    let mss = 1500 - if v6 { 60 } else { 40 };
+    let want = Seg {
+        syn: true,
+        ..proxy_made(seg(
+            cookie,
+            Some(c_isn + 1),
+            &handshake_opts(mss, (t, c_ts), 7),
+            b"",
+        ))
+    };
+    assert_frames(
+        &[answer],
+        &[frame((WAN_MAC, GW_MAC), e.vip, e.client, 64, &want)],
+        "the cookie SYN-ACK",
+    );
+
+    let reply = b"HTTP/1.0 200 OK\r\n".to_vec();
+    let r_next = r_isn + 1 + reply.len() as u32;
+    let wan = vec![
+        (secs(1.0), from_client(e, &client_syn)),
+        (
+            secs(1.01),
+            from_client(
+                e,
+                &seg(c_isn + 1, Some(cookie + 1), &ts_opt(c_ts + 1, t), b""),
+            ),
+        ),
+        (
+            secs(1.04),
+            from_client(
+                e,
+                &seg(
+                    c_isn + 1,
+                    Some(cookie + 1 + reply.len() as u32),
+                    &ts_opt(c_ts + 9, t + 10),
+                    b"",
+                ),
+            ),
+        ),
+    ];
+    let real_syn_ack = Seg {
+        syn: true,
+        ..seg(
+            r_isn,
+            Some(c_isn + 1),
+            &handshake_opts(1460, (r_ts, c_ts + 1), 7),
+            b"",
+        )
+    };
+    let lan = vec![
+        (secs(1.02), from_real(e, lport, &real_syn_ack)),
+        (
+            secs(1.03),
+            from_real(
+                e,
+                lport,
+                &seg(
+                    r_isn + 1,
+                    Some(c_isn + 1),
+                    &ts_opt(r_ts + 10, c_ts + 1),
+                    &reply,
+                ),
+            ),
+        ),
+    ];
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let to_real_syn = handshake_opts(1460, (c_ts + 1, 0), 8);
+    let want_real = [
+        Seg {
+            syn: true,
+            ..proxy_made(seg(c_isn, None, &to_real_syn, b""))
+        },
+        // The made-up ACK's window: 65535 in the client's scale (8).
+        Seg {
+            window: 65535 >> 8,
+            ..seg(c_isn + 1, Some(r_isn + 1), &ts_opt(c_ts + 1, r_ts), b"")
+        },
+        seg(c_isn + 1, Some(r_next), &ts_opt(c_ts + 9, r_ts + 10), b""),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    let want_client = [
+        frame((WAN_MAC, GW_MAC), e.vip, e.client, 64, &want),
+        to_client(
+            e,
+            &seg(
+                cookie + 1,
+                Some(c_isn + 1),
+                &ts_opt(t + 10, c_ts + 1),
+                &reply,
+            ),
+        ),
+    ];
+    assert_frames(&frames(&run.out["wan0"]), &want_client, "toward the client");
+
+    // No timestamps: the MSS only, whatever else the client offers.
+    let mut no_ts = vec![2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 8];
+    no_ts.extend([1, 1, 1, 1]);
+    let plain = Seg {
+        syn: true,
+        ..seg(c_isn, None, &no_ts, b"")
+    };
+    let answer = syn_ack_to(&format!("{name}-plain"), &cfg, e, &plain);
+    let (cookie, ts) = seq_and_ts(&answer);
+    assert_eq!(ts, None);
+    let want = proxy_made(syn(cookie, Some(c_isn + 1), mss));
+    assert_frames(
+        &[answer],
+        &[frame((WAN_MAC, GW_MAC), e.vip, e.client, 64, &want)],
+        "the MSS-only SYN-ACK",
+    );
+}
+
+#[test]
+fn synproxy_negotiates_timestamps_sack_and_window_scale_v4_v6() {
+    synproxy_options_case(V4, "syn-opts-v4");
+    synproxy_options_case(V6, "syn-opts-v6");
+}
+
+/// `synproxy_wscale` is the window scale announced to clients with timestamps (at most
+/// 14).
+#[test]
+fn synproxy_wscale_is_configured_per_service() {
+    let e = V4;
+    let cfg =
+        synproxy_config("none").replace("synproxy = true", "synproxy = true\nsynproxy_wscale = 9");
+    let client_syn = Seg {
+        syn: true,
+        ..seg(1000, None, &handshake_opts(1460, (5, 0), 2), b"")
+    };
+    let answer = syn_ack_to("syn-wscale", &cfg, e, &client_syn);
+    let p = etherparse::SlicedPacket::from_ethernet(&answer).unwrap();
+    let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    let ws = t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::WindowScale(w)) => Some(w),
+        _ => None,
+    });
+    assert_eq!(ws, Some(9));
+
+    let bad =
+        synproxy_config("none").replace("synproxy = true", "synproxy = true\nsynproxy_wscale = 15");
+    let dir = test_dir("synproxy-wscale");
+    let path = dir.join("rvs.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = rvsd_replay(&path, "wan0=none.pcap", &dir.join("out"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("synproxy_wscale must be at most 14"), "{err}");
 }

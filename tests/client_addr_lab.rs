@@ -389,7 +389,16 @@ fn lab_af_packet_syn_proxy_serves_curl_and_a_spoofed_flood_adds_no_connections()
         let bodies = curl(lab, "synproxy", &["-H", "Connection: close", &url]);
         bodies.lines().filter(|l| *l == "small").count()
     };
+    // The requests ride in (or right after) the cookie ACK and are held until the real
+    // answers: no client retransmission (200 ms at least each) is waited for.
+    let started = Instant::now();
     assert_eq!(small(&lab), 20, "before the flood:\n{}", rvsd.log());
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "20 requests took {took:?}: waited for retransmissions?\n{}",
+        rvsd.log()
+    );
 
     // A download slow enough to span the flood.
     let got = dir.join("download");
@@ -447,8 +456,16 @@ fn lab_af_packet_syn_proxy_serves_curl_and_a_spoofed_flood_adds_no_connections()
     let report = rvsd.stop();
     println!(
         "synproxy flood: {FLOOD} SYNs sent, {} cookies made, {} connections created, \
-         entries {before} before and at most {most} during the flood",
-        report["syn_cookies_sent"], report["connections_created"]
+         entries {before} before and at most {most} during the flood; 20 requests in \
+         {took:?}, {} client segments held, {} sent on",
+        report["syn_cookies_sent"],
+        report["connections_created"],
+        report["synproxy_held"],
+        report["synproxy_released"]
+    );
+    assert!(
+        report["synproxy_released"].as_u64().unwrap_or(0) > 0,
+        "no request was held: {report:#}"
     );
     assert!(
         most <= before,

@@ -279,6 +279,9 @@ pub struct StreamAdjust {
     /// SYN proxy: the director's cookie ISN while the real has not answered, then the
     /// real's ISN minus it (the shift of the real's sequence space).
     pub server_shift: u32,
+    /// SYN proxy with timestamps: the director's TSval in the cookie SYN-ACK while the
+    /// real has not answered, then it minus the real's TSval (the shift of its clock).
+    pub ts_shift: u32,
 }
 
 impl Conn {

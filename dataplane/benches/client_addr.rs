@@ -165,17 +165,70 @@ fn syn_proxy(cr: &mut Criterion, buf: &mut HeapBuf) {
     cr.bench_function("synproxy/answer_syn", |b| {
         b.iter(|| {
             refill(buf, &syn);
-            synproxy::answer_syn(buf, &si, &key, &cookies, 1432, now).unwrap();
+            synproxy::answer_syn(buf, &si, &key, &cookies, 1432, 7, now).unwrap();
             black_box(buf.data());
+        })
+    });
+    // MSS, SACK-permitted, timestamps, window scale: the options go in the TSval.
+    let full = [
+        2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 9, 0, 0, 0, 0, 1, 3, 3, 7,
+    ];
+    let syn_ts = frame(client, vip, 1000, true, &full);
+    let sti = parse_frame(&syn_ts).unwrap();
+    cr.bench_function("synproxy/answer_syn_with_timestamps", |b| {
+        b.iter(|| {
+            refill(buf, &syn_ts);
+            synproxy::answer_syn(buf, &sti, &key, &cookies, 1432, 7, now).unwrap();
+            black_box(buf.data());
+        })
+    });
+    cr.bench_function("synproxy/hold_and_release", |b| {
+        let mut held = synproxy::HeldSegments::new(1024);
+        b.iter(|| {
+            let id = rvs_conntrack::ConnId(black_box(77));
+            held.hold(id, 5, 1usize, |_, _| true, |_| ()).unwrap();
+            held.release(id, 5, |x| {
+                black_box(x);
+            });
         })
     });
     // Both halves open: the real's SYN-ACK taken, the shift noted.
     let (c, _t) = conn(ClientAddress::None);
     let mut open = c.stream;
-    synproxy::sent_syn(&mut open, cookie);
+    let mut ack = synproxy::CookieAck {
+        client_isn: 1000,
+        cookie,
+        mss: 1460,
+        carries_data: false,
+        timestamps: None,
+        wscale: None,
+        sack: false,
+    };
+    synproxy::sent_syn(&mut open, &ack);
     let syn_ack = frame(real, local, 5000, true, &mss);
     refill(buf, &syn_ack);
     synproxy::ack_from_synack(buf, &parse_frame(&syn_ack).unwrap(), &key, &mut open).unwrap();
+    // The same with timestamps on.
+    let mut open_ts = c.stream;
+    ack.timestamps = Some((9, 0x1234_5678));
+    synproxy::sent_syn(&mut open_ts, &ack);
+    let syn_ack_ts = frame(real, local, 5000, true, &full);
+    refill(buf, &syn_ack_ts);
+    let sati = parse_frame(&syn_ack_ts).unwrap();
+    synproxy::ack_from_synack(buf, &sati, &key, &mut open_ts).unwrap();
+    let ts = [1, 1, 8, 10, 0, 0, 0, 10, 0, 0, 0, 9];
+    let later_ts = frame(local, real, 2001, false, &ts);
+    let reply_ts = frame(vip, client, 5001, false, &ts);
+    let (lti, rti) = (
+        parse_frame(&later_ts).unwrap(),
+        parse_frame(&reply_ts).unwrap(),
+    );
+    cr.bench_function("synproxy/shift_in_with_timestamps", |b| {
+        b.iter(|| run(buf, &later_ts, &lti, &c, open_ts, Direction::Original))
+    });
+    cr.bench_function("synproxy/shift_out_with_timestamps", |b| {
+        b.iter(|| run(buf, &reply_ts, &rti, &c, open_ts, Direction::Reply))
+    });
     let later = frame(local, real, 2001, false, &[]);
     let sack = [1, 1, 5, 10, 0, 0, 0x07, 0xd0, 0, 0, 0x0b, 0xb8];
     let later_sack = frame(local, real, 2001, false, &sack);

@@ -69,8 +69,9 @@ pub enum Connected {
     /// No connection: a SYN or an ACK toward a SYN-proxied service (`synproxy`), for
     /// the worker to answer with a cookie or to check the cookie of
     /// ([`crate::synproxy`]), then [`ConnectCtx::open_by_cookie`]. Carries the service's
-    /// `client_address` (the room the cookie SYN-ACK's MSS leaves).
-    Cookie(ClientAddress),
+    /// `client_address` (the room the cookie SYN-ACK's MSS leaves) and
+    /// `synproxy_wscale`.
+    Cookie(ClientAddress, u8),
 }
 
 impl Connected {
@@ -79,7 +80,7 @@ impl Connected {
         match self {
             Connected::Existing(id, dir) => Some((id, dir)),
             Connected::New(id) => Some((id, Direction::Original)),
-            Connected::Cookie(_) => None,
+            Connected::Cookie(..) => None,
         }
     }
 }
@@ -151,7 +152,10 @@ impl ConnectCtx<'_> {
             self.check_source(t.key.src)?;
             let f = t.flags;
             return if !f.rst && f.syn != f.ack {
-                Ok(Connected::Cookie(svc.config.client_address))
+                Ok(Connected::Cookie(
+                    svc.config.client_address,
+                    svc.config.synproxy_wscale,
+                ))
             } else {
                 Err(DropReason::NoConnection)
             };

@@ -75,6 +75,10 @@ pub struct WorkerCounters {
     pub syn_cookies_sent: u64,
     /// ACKs with a valid cookie: connections the SYN proxy opened.
     pub syn_cookies_accepted: u64,
+    /// Client segments the SYN proxy held until the real answered.
+    pub synproxy_held: u64,
+    /// Held client segments sent on after the real's handshake.
+    pub synproxy_released: u64,
 }
 
 impl WorkerCounters {
@@ -121,6 +125,8 @@ impl WorkerCounters {
         self.toa_skipped += other.toa_skipped;
         self.syn_cookies_sent += other.syn_cookies_sent;
         self.syn_cookies_accepted += other.syn_cookies_accepted;
+        self.synproxy_held += other.synproxy_held;
+        self.synproxy_released += other.synproxy_released;
     }
 
     /// Total drops over all reasons.
@@ -156,6 +162,8 @@ impl WorkerCounters {
             toa_skipped: self.toa_skipped,
             syn_cookies_sent: self.syn_cookies_sent,
             syn_cookies_accepted: self.syn_cookies_accepted,
+            synproxy_held: self.synproxy_held,
+            synproxy_released: self.synproxy_released,
         }
     }
 }
@@ -205,6 +213,10 @@ pub struct CounterSummary {
     pub syn_cookies_sent: u64,
     /// Connections the SYN proxy opened on a valid cookie.
     pub syn_cookies_accepted: u64,
+    /// Client segments the SYN proxy held until the real answered.
+    pub synproxy_held: u64,
+    /// Held client segments sent on after the real's handshake.
+    pub synproxy_released: u64,
 }
 
 #[cfg(test)]

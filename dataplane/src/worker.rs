@@ -95,6 +95,9 @@ pub struct Worker<B: PacketBuf> {
     serving: bool,
     /// Connection sync's walk over the table (`[ha.sync]`).
     sync: ha::SyncScan,
+    /// Client segments of SYN-proxied connections waiting for the real, with the port
+    /// they came in by (preallocated).
+    held: crate::synproxy::HeldSegments<(PortId, B)>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -119,6 +122,7 @@ impl<B: PacketBuf> Worker<B> {
             ha: None,
             serving: true,
             sync: ha::SyncScan::default(),
+            held: crate::synproxy::HeldSegments::new(snap.conn_capacity),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -264,6 +268,7 @@ impl<B: PacketBuf> Worker<B> {
                 ha::send_expiry(sync, c);
             });
         self.counters.conns_expired += expired as u64;
+        self.sweep_held();
         let (counters, asks) = (&mut self.counters, &mut self.asks);
         self.neigh.poll(
             now_ms,
@@ -453,18 +458,24 @@ impl<B: PacketBuf> Worker<B> {
                 // one becomes the client's SYN and opens the connection.
                 let (syn_from_ack, ack_from_synack);
                 let mut info = info;
-                let mut cookie_isn = None;
-                if let Connected::Cookie(how) = connected {
+                let mut cookie_ack = None;
+                let mut held_copy = None;
+                if let Connected::Cookie(how, wscale) = connected {
                     if tuple.flags.syn {
-                        return self.answer_syn(port, buf, info, &key, how, now_ms, io);
+                        return self.answer_syn(port, buf, info, &key, (how, wscale), now_ms, io);
                     }
-                    let isn = crate::synproxy::syn_from_ack(
-                        &mut buf,
+                    let ack = crate::synproxy::check_ack(
+                        buf.data(),
                         info,
                         &key,
                         &self.cookie_key,
                         now_ms,
                     )?;
+                    // Its data waits in a copy for the real's handshake.
+                    if ack.carries_data {
+                        held_copy = syn_proxy::copy_frame(&buf, io);
+                    }
+                    crate::synproxy::syn_from_ack(&mut buf, info, &key, &ack)?;
                     syn_from_ack = parse_frame(buf.data())?;
                     info = &syn_from_ack;
                     tuple.flags = TcpFlags {
@@ -473,13 +484,21 @@ impl<B: PacketBuf> Worker<B> {
                     };
                     connected = ctx.open_by_cookie(&tuple, now_ms)?;
                     self.counters.syn_cookies_accepted += 1;
-                    cookie_isn = Some(isn);
+                    cookie_ack = Some(ack);
                 }
                 let new = matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
                 let (id, mut dir) = connected.id_dir().ok_or(DropReason::NoConnection)?;
+                let mut release = None;
+                if dir == Direction::Original && cookie_ack.is_none() {
+                    if let Some(cookie) = self.waits_with_data(id, &buf, info) {
+                        return self.hold(id, cookie, port, buf);
+                    }
+                }
                 if dir == Direction::Reply && self.real_answers_syn_proxy(id, &tuple) {
-                    // The real's SYN-ACK becomes the client's handshake-completing ACK.
+                    // The real's SYN-ACK becomes the client's handshake-completing ACK;
+                    // the client's held segments follow it.
+                    release = crate::synproxy::cookie_of(&self.conns.get(id).stream);
                     self.conns
                         .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                     self.syn_proxy_ack(id, &mut buf, info)?;
@@ -511,8 +530,16 @@ impl<B: PacketBuf> Worker<B> {
                     // The packet that made it went nowhere (TTL 1, no route, too big):
                     // keep no entry for it, so such packets cannot fill the table.
                     self.unmake(id);
-                } else if let Some(isn) = cookie_isn {
-                    self.syn_proxy_sent(id, isn);
+                } else if let Some(ack) = cookie_ack {
+                    self.syn_proxy_sent(id, &ack);
+                    if let Some(copy) = held_copy {
+                        if let Err(reason) = self.hold(id, ack.cookie, port, copy) {
+                            self.counters.drop(reason);
+                        }
+                    }
+                }
+                if let (Some(cookie), Ok(())) = (release, &sent) {
+                    self.release_held(id, cookie, now_ms, io);
                 }
                 sent
             }

@@ -155,6 +155,9 @@ pub enum Problem {
     /// `synproxy = true` on a service that is not TCP with only FULLNAT reals.
     #[error("synproxy needs a TCP service whose reals are all forward = \"fullnat\"")]
     SynproxyNeedsFullnat,
+    /// `synproxy_wscale` above the largest window scale.
+    #[error("synproxy_wscale must be at most {0}")]
+    SynproxyWscaleTooLarge(u8),
     /// `announce_prepend` above the limit.
     #[error("announce_prepend must be at most {0}")]
     PrependTooLong(u8),

@@ -82,6 +82,7 @@ mod ha_tests;
 mod net;
 mod raw;
 mod service;
+pub use service::DEFAULT_SYNPROXY_WSCALE;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -406,6 +407,10 @@ pub struct ServiceConfig {
     /// Answer the client's SYN with a cookie SYN-ACK and open the connection to the real
     /// only on a valid ACK (`synproxy`; TCP, FULLNAT reals only).
     pub synproxy: bool,
+    /// The window scale the SYN proxy announces to clients that offer timestamps
+    /// (`synproxy_wscale`, default 7): it must equal what the reals announce (their
+    /// `tcp_window_scaling` result), as with Linux's nft synproxy `wscale`.
+    pub synproxy_wscale: u8,
 }
 
 /// How a FULLNAT real learns the client's address (`client_address`, REFERENCE.md

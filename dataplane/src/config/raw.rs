@@ -146,6 +146,7 @@ pub(super) struct RawService {
     pub check: Option<RawCheck>,
     pub client_address: Option<SStr>,
     pub synproxy: Option<Spanned<bool>>,
+    pub synproxy_wscale: Option<Spanned<u8>>,
 }
 
 /// `[service.check]`.

@@ -15,6 +15,10 @@ use super::{ClientAddress, RealConfig, ServiceConfig};
 
 /// The most times a service's route may repeat the director's AS (`announce_prepend`).
 const MAX_PREPEND: u8 = 16;
+/// The SYN proxy's window scale unless configured (`synproxy_wscale`): Linux's usual.
+pub const DEFAULT_SYNPROXY_WSCALE: u8 = 7;
+/// The largest window scale (RFC 7323).
+const MAX_WSCALE: u8 = 14;
 
 /// Forward mode names as the file spells them.
 const FORWARDS: [(&str, ForwardMode); 4] = [
@@ -87,6 +91,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         check: None,
         client_address: ClientAddress::None,
         synproxy: false,
+        synproxy_wscale: DEFAULT_SYNPROXY_WSCALE,
     };
     let context = service_context(&svc);
     if svc.port == 0 && svc.persistence == 0 {
@@ -163,6 +168,16 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
             return Err(ck.err(on.span(), &context, Problem::SynproxyNeedsFullnat));
         }
         svc.synproxy = *on.get_ref();
+    }
+    if let Some(w) = &s.synproxy_wscale {
+        if *w.get_ref() > MAX_WSCALE {
+            return Err(ck.err(
+                w.span(),
+                &context,
+                Problem::SynproxyWscaleTooLarge(MAX_WSCALE),
+            ));
+        }
+        svc.synproxy_wscale = *w.get_ref();
     }
     Ok(svc)
 }

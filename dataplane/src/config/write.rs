@@ -158,6 +158,9 @@ fn service(w: &mut String, s: &ServiceConfig) {
     if s.synproxy {
         let _ = writeln!(w, "synproxy = true");
     }
+    if s.synproxy_wscale != super::service::DEFAULT_SYNPROXY_WSCALE {
+        let _ = writeln!(w, "synproxy_wscale = {}", s.synproxy_wscale);
+    }
     if let Some(c) = &s.check {
         check(w, c);
     }

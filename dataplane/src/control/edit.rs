@@ -59,6 +59,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 check: None,
                 client_address: ClientAddress::None,
                 synproxy: false,
+                synproxy_wscale: crate::config::DEFAULT_SYNPROXY_WSCALE,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);

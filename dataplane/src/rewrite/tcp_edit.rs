@@ -11,8 +11,21 @@ use crate::packet::PacketBuf;
 use crate::wire::tcp::TCP_CHECKSUM_OFFSET;
 use crate::wire::{FrameInfo, IpVersion, L4Info};
 
+/// The options a handshake negotiates beyond the MSS ([`Segment::handshake_options`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HandshakeOptions {
+    /// Window scale shift.
+    pub wscale: Option<u8>,
+    /// SACK-permitted.
+    pub sack: bool,
+    /// Timestamps: (TSval, TSecr).
+    pub timestamps: Option<(u32, u32)>,
+}
+
 /// TCP flag bits (byte 13 of the header): SYN.
 pub const SYN: u8 = 0x02;
+/// TCP flag FIN.
+pub const FIN: u8 = 0x01;
 /// RST.
 pub const RST: u8 = 0x04;
 /// ACK.
@@ -23,6 +36,9 @@ const OPT_END: u8 = 0;
 const OPT_NOP: u8 = 1;
 const OPT_MSS: u8 = 2;
 const OPT_SACK: u8 = 5;
+const OPT_WSCALE: u8 = 3;
+const OPT_SACK_PERM: u8 = 4;
+const OPT_TIMESTAMPS: u8 = 8;
 
 /// The longest TCP header.
 pub const MAX_TCP_HEADER: usize = 60;
@@ -141,6 +157,40 @@ impl Segment {
         let new = old.saturating_sub(by).max(MIN_MSS).min(old);
         put16(f, at + 2, new);
         fix_checksum(f, self.l4 + TCP_CHECKSUM_OFFSET, delta_u16(old, new), false);
+    }
+
+    /// The handshake options of a SYN or SYN-ACK: window scale, SACK-permitted and
+    /// timestamps (TSval, TSecr).
+    pub fn handshake_options(&self, f: &[u8]) -> HandshakeOptions {
+        let mut o = HandshakeOptions::default();
+        for (at, kind, len) in self.options(f) {
+            match (kind, len) {
+                (OPT_WSCALE, 3) => o.wscale = Some(f[at + 2]),
+                (OPT_SACK_PERM, 2) => o.sack = true,
+                (OPT_TIMESTAMPS, 10) => o.timestamps = Some((get32(f, at + 2), get32(f, at + 6))),
+                _ => {}
+            }
+        }
+        o
+    }
+
+    /// Map the timestamps option's TSval and TSecr (checksum fixed); no change without
+    /// one.
+    pub fn map_timestamps(
+        &self,
+        f: &mut [u8],
+        tsval: impl Fn(u32) -> u32,
+        tsecr: impl Fn(u32) -> u32,
+    ) {
+        let Some((at, _, _)) = self
+            .options(f)
+            .find(|&(_, kind, len)| kind == OPT_TIMESTAMPS && len == 10)
+        else {
+            return;
+        };
+        let (v, e) = (get32(f, at + 2), get32(f, at + 6));
+        set32(f, self.l4, at + 2 - self.l4, tsval(v));
+        set32(f, self.l4, at + 6 - self.l4, tsecr(e));
     }
 
     /// Map every SACK block edge through `map` (checksum fixed).

@@ -250,7 +250,7 @@ pub fn removed_real() -> BTreeSet<DropReason> {
 /// The SYN proxy on the FULLNAT service (port 81): a SYN is answered from the director
 /// and makes no connection; an ACK with a wrong cookie is `synproxy_bad_cookie`; the
 /// right one opens the connection (the SYN goes to the real); a client segment before
-/// the real answered is `synproxy_waiting`.
+/// the real answered is held when it carries data, `synproxy_waiting` when not.
 pub fn syn_proxy() -> BTreeSet<DropReason> {
     let base = lab::config_text(lab::DEFAULT_CAPACITY);
     let on = base.replacen(
@@ -288,7 +288,9 @@ pub fn syn_proxy() -> BTreeSet<DropReason> {
     assert_eq!(out.len(), 1, "the SYN to the real");
     assert_eq!(out[0].0, "lan0");
     assert_eq!(lab.conns_len(), 1);
-    assert!(lab.send("wan0", &ack(b"hello")).is_empty());
+    assert!(lab.send("wan0", &ack(b"hello")).is_empty(), "held");
+    assert_eq!(lab.counters().synproxy_held, 1);
+    assert!(lab.send("wan0", &ack(b"")).is_empty());
     assert_eq!(lab.drop_count(DropReason::SynproxyWaiting), 1);
     counted(&[&lab])
 }
