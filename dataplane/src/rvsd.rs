@@ -78,18 +78,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 
 /// A live director until SIGINT/SIGTERM; prints the counters as JSON at the end.
 fn run_live(args: &Args) -> ExitCode {
-    let mut config = match Config::from_file(&args.config) {
+    let config = match Config::from_file(&args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rvsd: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if args.idle_sleep_us > 0 {
-        config.dataplane.idle = IdlePolicy::Backoff {
-            max_sleep_us: args.idle_sleep_us,
-        };
-    }
     let run_for = match args.duration.map(Duration::try_from_secs_f64) {
         None => None,
         Some(Ok(d)) => Some(d),
@@ -104,6 +99,9 @@ fn run_live(args: &Args) -> ExitCode {
         seed: args.seed,
         stop: None,
         control_file: Some(args.config.clone()),
+        idle: (args.idle_sleep_us > 0).then_some(IdlePolicy::Backoff {
+            max_sleep_us: args.idle_sleep_us,
+        }),
     };
     match live::run(&config, &options) {
         Ok(report) => print_json(&report),

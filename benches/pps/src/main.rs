@@ -276,6 +276,7 @@ fn run(p: &Params) -> Result<(), String> {
         seed: Some(1),
         stop: Some(Arc::new(AtomicBool::new(false))),
         control_file: None,
+        idle: None,
     };
     let queues = p.workers;
     // Per device and worker: a full receive ring of the feeder's frames at most.

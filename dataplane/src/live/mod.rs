@@ -45,7 +45,7 @@ use io::{LiveIo, Outbox, PortTx};
 pub use poll::Published;
 use poll::{Backoff, Clock, WorkerLoop};
 
-use crate::config::{Config, PortId};
+use crate::config::{Config, IdlePolicy, PortId};
 use crate::control::{Control, WorkerLink};
 use crate::ha::HaLink;
 use crate::service::IdRegistry;
@@ -72,6 +72,9 @@ pub struct LiveOptions {
     /// Serve the control socket and answer SIGHUP with a reload of this file (rvsd);
     /// `None` runs without a control core (the packets-per-second harness).
     pub control_file: Option<PathBuf>,
+    /// The workers' idle policy instead of the file's `[dataplane] idle` (a command-line
+    /// override: the configuration, and what a reload compares against, stay the file's).
+    pub idle: Option<IdlePolicy>,
 }
 
 /// Run a live director with `config` until SIGINT/SIGTERM (or `options.run_for`).
@@ -154,7 +157,8 @@ fn run_with(
     // Signals raise `stop`; the workers run until `halt`, raised once the control core
     // has withdrawn what it announces (the withdrawal leaves through the workers).
     let halt = Arc::new(AtomicBool::new(false));
-    let mut loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, config)?;
+    let idle = options.idle.unwrap_or(config.dataplane.idle);
+    let mut loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, idle)?;
     // Under [ha] the director starts as backup: the workers serve nothing until the
     // control core's VRRP makes it master.
     let ha_link = config.ha.as_ref().map(|ha| {
@@ -328,7 +332,7 @@ fn build_loops(
     snap: &Arc<Snapshot>,
     halt: &Arc<AtomicBool>,
     seed: u64,
-    config: &Config,
+    idle: IdlePolicy,
 ) -> Result<Vec<WorkerLoop>, LiveError> {
     let workers = snap.workers;
     let dpdk = |what| move |source| LiveError::Dpdk { what, source };
@@ -376,7 +380,7 @@ fn build_loops(
             clock,
             stop: Arc::clone(halt),
             slot: Arc::new(Mutex::new(Published::default())),
-            backoff: Backoff::new(config.dataplane.idle),
+            backoff: Backoff::new(idle),
         });
     }
     Ok(loops)
