@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use criterion::{criterion_main, Criterion};
 use etherparse::PacketBuilder;
 use rvs_conntrack::{
-    Conn, ConnTable, Direction, ForwardMode, NewConn, Proto, StreamAdjust, Timeouts,
+    ConnId, ConnTable, ConnView, Direction, ForwardMode, NewConn, Proto, StreamAdjust, Timeouts,
 };
 use rvs_dataplane::config::ClientAddress;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
@@ -40,7 +40,7 @@ fn frame(src: SocketAddr, dst: SocketAddr, seq: u32, syn: bool, opts: &[u8]) -> 
     v
 }
 
-fn conn(how: ClientAddress) -> (Conn, ConnTable) {
+fn conn(how: ClientAddress) -> (ConnId, ConnTable) {
     let mut t = ConnTable::new(16, Timeouts::default());
     let id = t
         .insert(
@@ -59,7 +59,7 @@ fn conn(how: ClientAddress) -> (Conn, ConnTable) {
         )
         .unwrap();
     rvs_dataplane::rewrite::client_addr::init(&mut t, id, how);
-    (*t.get(id), t)
+    (id, t)
 }
 
 /// Refill `b` (allocated once) with `f`.
@@ -74,7 +74,7 @@ fn run(
     b: &mut HeapBuf,
     f: &[u8],
     info: &FrameInfo,
-    c: &Conn,
+    c: &ConnView<'_>,
     st: StreamAdjust,
     dir: Direction,
 ) -> StreamAdjust {
@@ -97,13 +97,14 @@ fn bench(cr: &mut Criterion) {
     let mut buf = HeapBuf::new();
 
     for how in [ClientAddress::ProxyV2, ClientAddress::Toa] {
-        let (c, _t) = conn(how);
+        let (id, t) = conn(how);
+        let c = t.view(id);
         let after_syn = run(
             &mut buf,
             &syn,
             &info(&syn),
             &c,
-            c.stream,
+            c.stream(),
             Direction::Original,
         );
         let established = run(

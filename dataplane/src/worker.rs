@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, ConnId, ConnTable, Direction, ForwardMode, KeyHash};
+use rvs_conntrack::{Conn, ConnId, ConnTable, ConnView, Direction, ForwardMode, KeyHash};
 use rvs_schedulers::SchedState;
 
 use crate::checksum::fill_l4_checksum;
@@ -198,7 +198,7 @@ impl<B: PacketBuf> Worker<B> {
             self.conns
                 .iter_slots(dump.cursor..end)
                 .take(room)
-                .map(|(_, c)| *c),
+                .map(|(_, c)| c),
         );
         dump.cursor = end;
         dump.cursor >= self.conns.capacity() || dump.conns.len() == dump.conns.capacity()
@@ -423,9 +423,9 @@ impl<B: PacketBuf> Worker<B> {
                 let (id, dir) = connected.id_dir();
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
-                let conn = self.conns.get(id);
+                let conn = self.conns.view(id);
                 self.traffic
-                    .count(conn.service, conn.dest, dir, buf.len(), new);
+                    .count(conn.service(), conn.dest(), dir, buf.len(), new);
                 let sent = self.forward(
                     Carried::Segment { in_port: port, id },
                     buf,
@@ -484,12 +484,9 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        let conn = self.conns.get(id);
-        let mode = conn.mode;
-        let toward = match dir {
-            Direction::Original => conn.real.ip(),
-            Direction::Reply => conn.client.ip(),
-        };
+        let conn = self.conns.view(id);
+        let mode = conn.mode();
+        let toward = conn.peer_ip(dir);
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
         match carried {
             Carried::Segment { in_port, id } => {
@@ -498,19 +495,20 @@ impl<B: PacketBuf> Worker<B> {
                 if self.needs_sw_checksum(in_port, hit.port) {
                     fill_l4_checksum(buf.data_mut(), info)?;
                 }
-                rewrite_segment(buf.data_mut(), info, conn, dir)?;
-                if rewrite::client_addr::active(&conn.stream) {
+                rewrite_segment(buf.data_mut(), info, &conn, dir)?;
+                let before = conn.stream();
+                if rewrite::client_addr::active(&before) {
                     let mtu = self.snap.port(hit.port).mtu;
-                    let mut stream = conn.stream;
+                    let mut stream = before;
                     let edit = rewrite::client_addr::on_segment(
                         &mut buf,
                         info,
-                        conn,
+                        &conn,
                         &mut stream,
                         dir,
                         mtu,
                     );
-                    if stream != conn.stream {
+                    if stream != before {
                         if let Some(s) = self.conns.stream_mut(id) {
                             *s = stream;
                         }
@@ -518,7 +516,7 @@ impl<B: PacketBuf> Worker<B> {
                     self.counters.count_client_addr(edit?);
                 }
             }
-            Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, conn, dir)?,
+            Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, &conn, dir)?,
         }
         if mode == ForwardMode::Tun {
             let out = self.snap.port(hit.port);
@@ -754,18 +752,18 @@ enum Carried {
 fn rewrite_segment(
     frame: &mut [u8],
     info: &FrameInfo,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     dir: Direction,
 ) -> Result<(), DropReason> {
-    match (conn.mode, dir) {
-        (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real),
-        (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip),
+    match (conn.mode(), dir) {
+        (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real()),
+        (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip()),
         (ForwardMode::FullNat, Direction::Original) => {
-            let local = conn.local.ok_or(DropReason::NoLocalPort)?;
-            rewrite::fullnat_in(frame, info, local, conn.real)
+            let local = conn.local().ok_or(DropReason::NoLocalPort)?;
+            rewrite::fullnat_in(frame, info, local, conn.real())
         }
         (ForwardMode::FullNat, Direction::Reply) => {
-            rewrite::fullnat_out(frame, info, conn.vip, conn.client)
+            rewrite::fullnat_out(frame, info, conn.vip(), conn.client())
         }
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => Ok(()),
         // Replies of DR and TUN connections go straight from the real to the client.
@@ -778,11 +776,11 @@ fn rewrite_segment(
 fn rewrite_icmp_error(
     frame: &mut [u8],
     info: &FrameInfo,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     dir: Direction,
 ) -> Result<(), DropReason> {
-    let (vip, real, client) = (conn.vip, conn.real, conn.client);
-    match (conn.mode, dir) {
+    let (vip, real, client) = (conn.vip(), conn.real(), conn.client());
+    match (conn.mode(), dir) {
         (ForwardMode::Nat, Direction::Reply) => {
             rewrite::icmp_error(frame, info, Some(vip.ip()), None, None, Some(vip))
         }
@@ -798,7 +796,7 @@ fn rewrite_icmp_error(
             Some(vip),
         ),
         (ForwardMode::FullNat, Direction::Original) => {
-            let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+            let local = conn.local().ok_or(DropReason::NoLocalPort)?;
             rewrite::icmp_error(
                 frame,
                 info,
