@@ -1,8 +1,8 @@
 //! How a connection is stored: a hot cache line per connection with everything a
 //! forwarded packet reads or writes except its counters (key check, state, expiry, mode,
 //! the rewrite addresses and ports in compact form, real, service, template slot, stream
-//! adjustments), the counters in the line right after it (same page: one TLB entry for
-//! both), and the rest (IPv6 addresses, the template key) in a parallel cold array that
+//! adjustments), the counters and the forwarding path's hints in the line right after
+//! it (same page: one TLB entry for both), and the rest (IPv6 addresses, the template key) in a parallel cold array that
 //! IPv4 packets never touch. Fixed at construction, with a free list.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
@@ -10,8 +10,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use rvs_schedulers::DestId;
 
 use crate::{
-    Conn, ConnCounters, ConnKey, Direction, ForwardMode, NewConn, Proto, StreamAdjust, TcpState,
-    TemplateKey,
+    Conn, ConnCounters, ConnKey, Direction, ForwardMode, NewConn, PathHint, Proto, StreamAdjust,
+    TcpState, TemplateKey,
 };
 
 /// Position of each endpoint in the address and port arrays.
@@ -81,11 +81,14 @@ const VACANT: Hot = Hot {
     state: TcpState::None,
 };
 
-/// The per-packet counters, in the line after the hot one.
+/// The per-packet counters and the forwarding path's hints, in the line after the hot
+/// one.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub(crate) struct Warm {
     pub(crate) counters: ConnCounters,
+    /// Per direction (original, reply).
+    pub(crate) hints: [PathHint; 2],
 }
 
 /// A slot's hot line and, right after it, its warm part.
@@ -280,6 +283,11 @@ impl ConnView<'_> {
     /// TCP stream adjustments.
     pub fn stream(&self) -> StreamAdjust {
         self.hot.stream
+    }
+
+    /// The path hint of packets travelling `dir` (reads the warm line).
+    pub fn path_hint(&self, dir: Direction) -> PathHint {
+        self.warm.hints[dir as usize]
     }
 
     /// The whole connection, copied out (reads every part: control path).

@@ -10,7 +10,7 @@
 //! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
 //! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`, `hash`, `lookup_hashed`,
-//! `bucket_of`, `entry_of`, `view`, `try_view` ([`ConnView`]: a connection read in
+//! `bucket_of`, `entry_of`, `view`, `try_view`, `set_path_hint` ([`PathHint`]) ([`ConnView`]: a connection read in
 //! place; `get`, `try_get` and `iter` copy connections out).
 //!
 //! Design:
@@ -33,8 +33,9 @@
 //!
 //! - **Layout**: each connection keeps what its packets read and write (key check,
 //!   state, expiry, mode, IPv4 endpoints as numbers, real, service, template slot,
-//!   stream adjustments) in one 64-byte line, its counters in a 32-byte line of their
-//!   own, and the rest (IPv6 addresses, template key) apart (see `entry`).
+//!   stream adjustments) in one 64-byte line, its counters and the forwarding path's
+//!   [`PathHint`]s in the next line of the same page, and the rest (IPv6 addresses,
+//!   template key) in a parallel array that IPv4 packets never touch (see `entry`).
 //!
 //! Modules: [`tcp_state`] (the IPVS transition table), [`timeout`] (per-state and
 //! per-protocol timeouts), `wheel` (the timer wheel, granularity [`TICK_MS`]), `index`
@@ -249,6 +250,17 @@ pub struct ConnCounters {
     pub out_pkts: u64,
     /// Bytes from the real.
     pub out_bytes: u64,
+}
+
+/// Where the forwarding path last sent a connection's packets one way (its next hop,
+/// opaque to the table): the table keeps one per direction next to the counters, all
+/// zero when the connection is made, and never reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathHint {
+    /// The version of the routes and neighbours it was found with (0: nothing yet).
+    pub stamp: u64,
+    /// What was found, in the forwarding path's encoding.
+    pub word: u64,
 }
 
 /// Why a connection could not be inserted.

@@ -10,8 +10,8 @@ use crate::template::{Template, Templates};
 use crate::timeout::ms;
 use crate::wheel::Wheel;
 use crate::{
-    Conn, ConnId, ConnKey, Direction, InsertError, NewConn, Proto, StreamAdjust, TcpFlags,
-    TcpState, TemplateKey, Timeouts,
+    Conn, ConnId, ConnKey, Direction, InsertError, NewConn, PathHint, Proto, StreamAdjust,
+    TcpFlags, TcpState, TemplateKey, Timeouts,
 };
 
 /// The largest connection capacity (slot numbers and a direction bit share a `u32`).
@@ -190,7 +190,7 @@ impl ConnTable {
     pub fn entry_of(&self, hash: KeyHash) -> Option<&impl Sized> {
         let (slot, _) = decode(self.index.first(hash.0)?);
         let i = slot as usize;
-        Some(self.slab.lines.get(i)?)
+        self.slab.lines.get(i)
     }
 
     /// The live connection `id`, copied out (reads every part of the entry: the
@@ -227,6 +227,16 @@ impl ConnTable {
     /// The stream adjustments of connection `id`, writable (`None` for a stale `id`).
     pub fn stream_mut(&mut self, id: ConnId) -> Option<&mut StreamAdjust> {
         self.slab.hot_mut(id.0).map(|h| &mut h.stream)
+    }
+
+    /// Keep `hint` as the path hint of connection `id`'s packets travelling `dir` (a
+    /// stale `id` is ignored).
+    pub fn set_path_hint(&mut self, id: ConnId, dir: Direction, hint: PathHint) {
+        if let Some(lines) = self.slab.lines.get_mut(id.0 as usize) {
+            if lines.hot.is_live() {
+                lines.warm.hints[dir as usize] = hint;
+            }
+        }
     }
 
     /// Whether a new SYN from the client may take the place of connection `id` (IPVS's

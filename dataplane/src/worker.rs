@@ -31,6 +31,7 @@ use crate::wire::{
 };
 
 mod burst;
+mod next_hop;
 pub use burst::MAX_STAGED;
 
 /// Where a worker sends frames and takes fresh buffers from.
@@ -78,6 +79,9 @@ pub struct Worker<B: PacketBuf> {
     counters: WorkerCounters,
     traffic: TrafficTable,
     generation: u64,
+    /// Configurations taken up: with the neighbour table's
+    /// [`changes`](NeighTable::changes), the path stamp of next-hop hints.
+    configs_taken: u64,
     /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
     asks: Vec<(PortId, IpAddr)>,
     /// Frames of the burst under way, between the stages (preallocated).
@@ -100,6 +104,7 @@ impl<B: PacketBuf> Worker<B> {
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),
             generation: 0,
+            configs_taken: 0,
             asks: Vec::with_capacity(ASKS_PER_TICK),
             staged: Vec::with_capacity(MAX_STAGED),
             snap: snap.clone(),
@@ -174,7 +179,15 @@ impl<B: PacketBuf> Worker<B> {
         self.conns.set_timeouts(update.snap.timeouts);
         garbage.snap = Some(std::mem::replace(&mut self.snap, update.snap));
         self.generation = update.generation;
+        self.configs_taken += 1;
         garbage
+    }
+
+    /// The version of the routes, ports and neighbours next-hop hints are found with:
+    /// it moves with every configuration taken up and every changed neighbour MAC, and
+    /// is never 0 once the worker has a configuration.
+    fn path_stamp(&self) -> u64 {
+        self.configs_taken + self.neigh.changes()
     }
 
     /// The configuration generation this worker forwards with.
@@ -487,18 +500,23 @@ impl<B: PacketBuf> Worker<B> {
         let conn = self.conns.view(id);
         let mode = conn.mode();
         let toward = conn.peer_ip(dir);
-        let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
+        let stamp = self.path_stamp();
+        let path = match next_hop::cached(conn.path_hint(dir), stamp) {
+            Some(hop) => Path::Known(hop),
+            None => Path::Route(self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?),
+        };
+        let out_port = path.port();
         match carried {
             Carried::Segment { in_port, id } => {
                 // Finish the checksum before the rewrite, which then updates it
                 // incrementally (`info` holds the addresses as received).
-                if self.needs_sw_checksum(in_port, hit.port) {
+                if self.needs_sw_checksum(in_port, out_port) {
                     fill_l4_checksum(buf.data_mut(), info)?;
                 }
                 rewrite_segment(buf.data_mut(), info, &conn, dir)?;
                 let before = conn.stream();
                 if rewrite::client_addr::active(&before) {
-                    let mtu = self.snap.port(hit.port).mtu;
+                    let mtu = self.snap.port(out_port).mtu;
                     let mut stream = before;
                     let edit = rewrite::client_addr::on_segment(
                         &mut buf,
@@ -519,7 +537,7 @@ impl<B: PacketBuf> Worker<B> {
             Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, &conn, dir)?,
         }
         if mode == ForwardMode::Tun {
-            let out = self.snap.port(hit.port);
+            let out = self.snap.port(out_port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
             let outer = if toward.is_ipv4() { 20 } else { 40 };
             let path_mtu = out.mtu.saturating_sub(outer) as u32;
@@ -531,7 +549,27 @@ impl<B: PacketBuf> Worker<B> {
                 return Err(reason);
             }
         }
-        self.transmit(hit, buf, now_ms, io)
+        match path {
+            Path::Known(hop) => self.send_to(hop, buf, io),
+            Path::Route(hit) => {
+                if let Some(mac) = self.transmit(hit, buf, now_ms, io)? {
+                    let hop = next_hop::Hop {
+                        port: hit.port,
+                        mac,
+                    };
+                    self.conns
+                        .set_path_hint(id, dir, next_hop::hint(hop, stamp));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Send a finished frame to a known next hop.
+    fn send_to<I: Io<Buf = B>>(&mut self, hop: next_hop::Hop, mut buf: B, io: &mut I) {
+        let src_mac = self.snap.port(hop.port).mac;
+        rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(hop.mac));
+        self.send(hop.port, buf, io);
     }
 
     /// Answer a packet that outgrew the path with "fragmentation needed" / "packet too
@@ -564,26 +602,32 @@ impl<B: PacketBuf> Worker<B> {
         self.snap.port(a).sw_checksum || self.snap.port(b).sw_checksum
     }
 
-    /// Resolve the next hop and send, or park the frame until the neighbour answers.
+    /// Resolve the next hop and send (returning the neighbour's MAC), or park the frame
+    /// until the neighbour answers (`None`).
     fn transmit<I: Io<Buf = B>>(
         &mut self,
         hit: RouteHit,
         buf: B,
         now_ms: u64,
         io: &mut I,
-    ) -> Result<(), DropReason> {
-        let src_mac = self.snap.port(hit.port).mac;
+    ) -> Result<Option<[u8; 6]>, DropReason> {
         match self.neigh.resolve(hit.port, hit.next_hop, buf, now_ms) {
-            Resolution::Ready(mac, mut buf) => {
-                rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(mac));
-                self.send(hit.port, buf, io);
-                Ok(())
+            Resolution::Ready(mac, buf) => {
+                self.send_to(
+                    next_hop::Hop {
+                        port: hit.port,
+                        mac,
+                    },
+                    buf,
+                    io,
+                );
+                Ok(Some(mac))
             }
             Resolution::Queued { request } => {
                 if request {
                     self.solicit(hit.port, hit.next_hop, io);
                 }
-                Ok(())
+                Ok(None)
             }
             Resolution::Full(_) => Err(DropReason::NeighborQueueFull),
         }
@@ -732,6 +776,26 @@ fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
         return Err(DropReason::MartianSource);
     }
     Ok(())
+}
+
+/// Where a forwarded packet goes: a next hop its connection remembers, or a route to
+/// resolve.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    /// The connection's hint, still valid.
+    Known(next_hop::Hop),
+    /// The route's lookup (the neighbour still to resolve).
+    Route(RouteHit),
+}
+
+impl Path {
+    /// The egress port.
+    fn port(&self) -> PortId {
+        match self {
+            Path::Known(hop) => hop.port,
+            Path::Route(hit) => hit.port,
+        }
+    }
 }
 
 /// What a forwarded packet carries for its connection.
