@@ -10,7 +10,8 @@
 //! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
 //! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`, `hash`, `lookup_hashed`,
-//! `bucket_of`, `entry_of`.
+//! `bucket_of`, `entry_of`, `view`, `try_view`, `set_path_hint` ([`PathHint`]) ([`ConnView`]: a connection read in
+//! place; `get`, `try_get` and `iter` copy connections out).
 //!
 //! Design:
 //! - **Capacity** is fixed at construction: a slab of connection slots, an
@@ -30,9 +31,16 @@
 //!   packet of a connection using them) and never while a connection uses them (see
 //!   [`template`]).
 //!
+//! - **Layout**: each connection keeps what its packets read and write (key check,
+//!   state, expiry, mode, IPv4 endpoints as numbers, real, service, template slot,
+//!   stream adjustments) in one 64-byte line, its counters and the forwarding path's
+//!   [`PathHint`]s in the next line of the same page, and the rest (IPv6 addresses,
+//!   template key) in a parallel array that IPv4 packets never touch (see `entry`).
+//!
 //! Modules: [`tcp_state`] (the IPVS transition table), [`timeout`] (per-state and
 //! per-protocol timeouts), `wheel` (the timer wheel, granularity [`TICK_MS`]), `index`
-//! (the open-addressed key index), `slab` (preallocated slots), [`template`]
+//! (the open-addressed key index), `entry` (the connection slots in hot, warm and cold
+//! parts), `slab` (preallocated slots of templates), [`template`]
 //! (persistence templates and the refresh rule), [`dest_load`] (per-real counts and the
 //! overload flag, as IPVS keeps them) and `table` ([`ConnTable`]).
 
@@ -41,6 +49,7 @@ use std::net::{IpAddr, SocketAddr};
 pub use rvs_schedulers::{DestId, LoadView, RealLoad};
 
 pub mod dest_load;
+mod entry;
 mod index;
 mod slab;
 mod table;
@@ -50,6 +59,7 @@ pub mod timeout;
 mod wheel;
 
 pub use dest_load::{DestLoad, DestLoads};
+pub use entry::ConnView;
 pub use table::{ConnTable, KeyHash, MAX_CAPACITY};
 pub use tcp_state::TableDir;
 pub use template::Template;
@@ -202,6 +212,29 @@ pub struct NewConn {
     pub template: Option<TemplateKey>,
 }
 
+impl NewConn {
+    /// The key of packets from the client: `client -> vip`.
+    pub fn original_key(&self) -> ConnKey {
+        endpoints_key(self.proto, self.client, self.vip)
+    }
+
+    /// The key of packets from the real: `real -> local` (FULLNAT) or `real -> client`.
+    pub fn reply_key(&self) -> ConnKey {
+        endpoints_key(self.proto, self.real, self.local.unwrap_or(self.client))
+    }
+}
+
+/// The key of packets from `src` to `dst`.
+fn endpoints_key(proto: Proto, src: SocketAddr, dst: SocketAddr) -> ConnKey {
+    ConnKey {
+        proto,
+        src: src.ip(),
+        sport: src.port(),
+        dst: dst.ip(),
+        dport: dst.port(),
+    }
+}
+
 /// Handle of a live connection inside one worker's table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConnId(pub u32);
@@ -217,6 +250,17 @@ pub struct ConnCounters {
     pub out_pkts: u64,
     /// Bytes from the real.
     pub out_bytes: u64,
+}
+
+/// Where the forwarding path last sent a connection's packets one way (its next hop,
+/// opaque to the table): the table keeps one per direction next to the counters, all
+/// zero when the connection is made, and never reads it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PathHint {
+    /// The version of the routes and neighbours it was found with (0: nothing yet).
+    pub stamp: u64,
+    /// What was found, in the forwarding path's encoding.
+    pub word: u64,
 }
 
 /// Why a connection could not be inserted.
@@ -287,24 +331,11 @@ pub struct StreamAdjust {
 impl Conn {
     /// The key of packets from the client: `client -> vip`.
     pub fn original_key(&self) -> ConnKey {
-        ConnKey {
-            proto: self.proto,
-            src: self.client.ip(),
-            sport: self.client.port(),
-            dst: self.vip.ip(),
-            dport: self.vip.port(),
-        }
+        endpoints_key(self.proto, self.client, self.vip)
     }
 
     /// The key of packets from the real: `real -> local` (FULLNAT) or `real -> client`.
     pub fn reply_key(&self) -> ConnKey {
-        let to = self.local.unwrap_or(self.client);
-        ConnKey {
-            proto: self.proto,
-            src: self.real.ip(),
-            sport: self.real.port(),
-            dst: to.ip(),
-            dport: to.port(),
-        }
+        endpoints_key(self.proto, self.real, self.local.unwrap_or(self.client))
     }
 }

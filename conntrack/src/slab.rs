@@ -61,11 +61,6 @@ impl<T> Slab<T> {
         self.slots.get(i as usize)?.as_ref()
     }
 
-    /// Slot `i` itself, occupied or not (for prefetching).
-    pub(crate) fn slot(&self, i: u32) -> Option<&Option<T>> {
-        self.slots.get(i as usize)
-    }
-
     /// The value in slot `i`, mutably.
     pub(crate) fn get_mut(&mut self, i: u32) -> Option<&mut T> {
         self.slots.get_mut(i as usize)?.as_mut()

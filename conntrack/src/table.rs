@@ -3,15 +3,15 @@
 use rvs_schedulers::DestId;
 
 use crate::dest_load::{Count, DestLoad, DestLoads};
+use crate::entry::{ConnView, Slots, BOUND, INACTIVE, NO_OUTPUT, NO_TEMPLATE};
 use crate::index::{Index, KeyHasher};
-use crate::slab::Slab;
 use crate::tcp_state::TableDir;
 use crate::template::{Template, Templates};
 use crate::timeout::ms;
 use crate::wheel::Wheel;
 use crate::{
-    Conn, ConnCounters, ConnId, ConnKey, Direction, ForwardMode, InsertError, NewConn, Proto,
-    StreamAdjust, TcpFlags, TcpState, TemplateKey, Timeouts,
+    Conn, ConnId, ConnKey, Direction, InsertError, NewConn, PathHint, Proto, StreamAdjust,
+    TcpFlags, TcpState, TemplateKey, Timeouts,
 };
 
 /// The largest connection capacity (slot numbers and a direction bit share a `u32`).
@@ -21,24 +21,6 @@ pub const MAX_CAPACITY: usize = (1 << 31) - 1;
 /// table that computed it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct KeyHash(u32);
-
-/// No template linked.
-const NO_TEMPLATE: u32 = u32::MAX;
-
-/// A connection slot: the public [`Conn`] plus the table's bookkeeping.
-#[derive(Debug)]
-struct Entry {
-    conn: Conn,
-    /// Slot of the linked template, or `NO_TEMPLATE`.
-    template: u32,
-    /// Counted against its real (the real was known at insert).
-    bound: bool,
-    /// Counted as inactive (IPVS's `IP_VS_CONN_F_INACTIVE`).
-    inactive: bool,
-    /// No packet from the real seen yet on a DR/TUN connection (IPVS's
-    /// `IP_VS_CONN_F_NOOUTPUT`): client packets use the INPUT_ONLY transitions.
-    no_output: bool,
-}
 
 fn encode(slot: u32, dir: Direction) -> u32 {
     slot << 1 | u32::from(dir == Direction::Reply)
@@ -68,7 +50,7 @@ fn decode(value: u32) -> (u32, Direction) {
 /// at most one tick after it (plus however late `expire` is called).
 #[derive(Debug)]
 pub struct ConnTable {
-    slab: Slab<Entry>,
+    slab: Slots,
     index: Index,
     wheel: Wheel,
     hasher: KeyHasher,
@@ -99,7 +81,7 @@ impl ConnTable {
             "template capacity too large"
         );
         ConnTable {
-            slab: Slab::new(capacity),
+            slab: Slots::new(capacity),
             index: Index::with_max_entries(capacity * 2),
             wheel: Wheel::new(capacity),
             hasher: KeyHasher::default(),
@@ -123,19 +105,18 @@ impl ConnTable {
         for _ in 0..probes {
             let slot = self.evict_hand;
             self.evict_hand = (slot + 1) % cap;
-            let embryonic = self.slab.get(slot).is_some_and(|e| {
-                e.conn.proto == Proto::Tcp
+            let embryonic = self.slab.hot(slot).is_some_and(|h| {
+                h.proto() == Proto::Tcp
                     && matches!(
-                        e.conn.state,
+                        h.state,
                         TcpState::None | TcpState::SynRecv | TcpState::SynSent
                     )
             });
             if embryonic {
-                if let Some(e) = self.slab.get(slot) {
-                    on_evicted(&e.conn);
-                }
                 self.wheel.unlink(slot);
-                self.release(slot);
+                if let Some(conn) = self.release(slot) {
+                    on_evicted(&conn);
+                }
                 return true;
             }
         }
@@ -166,21 +147,14 @@ impl ConnTable {
     /// links), in bytes. The index adds 8 bytes per bucket, with between 4 and 8 buckets
     /// per connection depending on power-of-two rounding.
     pub const fn slot_bytes() -> usize {
-        std::mem::size_of::<Option<Entry>>() + std::mem::size_of::<u32>() + Wheel::bytes_per_entry()
-    }
-
-    fn key_at(&self, value: u32) -> Option<ConnKey> {
-        let (slot, dir) = decode(value);
-        let conn = &self.slab.get(slot)?.conn;
-        Some(match dir {
-            Direction::Original => conn.original_key(),
-            Direction::Reply => conn.reply_key(),
-        })
+        Slots::bytes_per_slot() + Wheel::bytes_per_entry()
     }
 
     fn find(&self, hash: u32, key: &ConnKey) -> Option<u32> {
-        self.index
-            .find(hash, |v| self.key_at(v).is_some_and(|k| k == *key))
+        self.index.find(hash, |v| {
+            let (slot, dir) = decode(v);
+            self.slab.matches(slot, dir, key)
+        })
     }
 
     /// The connection a packet with tuple `key` belongs to, and which way it travels.
@@ -208,34 +182,63 @@ impl ConnTable {
         self.index.home_bucket(hash.0)
     }
 
-    /// The connection slot a lookup of `hash` most likely ends at (the first one the
-    /// index files under that hash), for the caller to prefetch; `None` when the index
-    /// holds no entry with this hash (the lookup will miss). Reads the index: cheap once
+    /// What a packet of the connection a lookup of `hash` most likely ends at (the
+    /// first one the index files under that hash) reads and writes: its hot line and its
+    /// counters, for the caller to prefetch; `None` when the index holds no entry with
+    /// this hash (the lookup will miss). Reads the index: cheap once
     /// [`bucket_of`](Self::bucket_of) is in cache.
     pub fn entry_of(&self, hash: KeyHash) -> Option<&impl Sized> {
         let (slot, _) = decode(self.index.first(hash.0)?);
-        self.slab.slot(slot)
+        let i = slot as usize;
+        self.slab.lines.get(i)
     }
 
-    /// The live connection `id`.
+    /// The live connection `id`, copied out (reads every part of the entry: the
+    /// forwarding path uses [`view`](Self::view)).
     ///
     /// # Panics
     /// When `id` is not live (it was removed or expired): a caller bug.
-    pub fn get(&self, id: ConnId) -> &Conn {
-        match self.try_get(id) {
-            Some(conn) => conn,
+    pub fn get(&self, id: ConnId) -> Conn {
+        self.view(id).to_conn()
+    }
+
+    /// The connection `id`, copied out, if live.
+    pub fn try_get(&self, id: ConnId) -> Option<Conn> {
+        self.slab.view(id.0).map(|v| v.to_conn())
+    }
+
+    /// The live connection `id` read in place: its accessors read the entry's hot
+    /// cache line (and the cold part only for IPv6 addresses).
+    ///
+    /// # Panics
+    /// When `id` is not live (it was removed or expired): a caller bug.
+    pub fn view(&self, id: ConnId) -> ConnView<'_> {
+        match self.slab.view(id.0) {
+            Some(v) => v,
             None => panic!("stale ConnId {}", id.0),
         }
     }
 
-    /// The connection `id`, if live.
-    pub fn try_get(&self, id: ConnId) -> Option<&Conn> {
-        self.slab.get(id.0).map(|e| &e.conn)
+    /// The connection `id` read in place, if live.
+    pub fn try_view(&self, id: ConnId) -> Option<ConnView<'_>> {
+        self.slab.view(id.0)
     }
 
-    /// The stream adjustments of connection `id`, writable (`None` for a stale `id`).
-    pub fn stream_mut(&mut self, id: ConnId) -> Option<&mut StreamAdjust> {
-        self.slab.get_mut(id.0).map(|e| &mut e.conn.stream)
+    /// Replaces the stream adjustments of connection `id` (a stale `id` is ignored).
+    pub fn set_stream(&mut self, id: ConnId, stream: &StreamAdjust) {
+        if let Some(h) = self.slab.hot_mut(id.0) {
+            h.set_stream(stream);
+        }
+    }
+
+    /// Keep `hint` as the path hint of connection `id`'s packets travelling `dir` (a
+    /// stale `id` is ignored).
+    pub fn set_path_hint(&mut self, id: ConnId, dir: Direction, hint: PathHint) {
+        if let Some(lines) = self.slab.lines.get_mut(id.0 as usize) {
+            if lines.hot.is_live() {
+                lines.warm.hints[dir as usize] = hint;
+            }
+        }
     }
 
     /// Whether a new SYN from the client may take the place of connection `id` (IPVS's
@@ -245,22 +248,22 @@ impl ConnTable {
     /// sees there). A connection controlled by a persistence template never gives way, so
     /// the client stays on the template's real. `false` for a stale `id`.
     pub fn gives_way_to_new_syn(&self, id: ConnId, fin_wait: bool) -> bool {
-        let Some(e) = self.slab.get(id.0) else {
+        let Some(h) = self.slab.hot(id.0) else {
             return false;
         };
-        if e.conn.proto != Proto::Tcp || e.template != NO_TEMPLATE {
+        if h.proto() != Proto::Tcp || h.template != NO_TEMPLATE {
             return false;
         }
-        match e.conn.state {
+        match h.state {
             TcpState::TimeWait | TcpState::Close => true,
-            TcpState::FinWait => fin_wait && e.no_output,
+            TcpState::FinWait => fin_wait && h.has(NO_OUTPUT),
             _ => false,
         }
     }
 
-    /// Live connections, in slot order (O(capacity): control path only).
-    pub fn iter(&self) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
-        self.slab.iter().map(|(i, e)| (ConnId(i), &e.conn))
+    /// Live connections, copied out, in slot order (O(capacity): control path only).
+    pub fn iter(&self) -> impl Iterator<Item = (ConnId, Conn)> + '_ {
+        self.iter_slots(0..self.slab.capacity())
     }
 
     /// Live connections in slots `range` of the table's [`capacity`](Self::capacity)
@@ -268,11 +271,11 @@ impl ConnTable {
     pub fn iter_slots(
         &self,
         range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = (ConnId, &Conn)> + '_ {
+    ) -> impl Iterator<Item = (ConnId, Conn)> + '_ {
         let end = range.end.min(self.slab.capacity());
         (range.start.min(end)..end).filter_map(move |i| {
             let i = i as u32;
-            self.slab.get(i).map(|e| (ConnId(i), &e.conn))
+            self.slab.view(i).map(|v| (ConnId(i), v.to_conn()))
         })
     }
 
@@ -295,24 +298,8 @@ impl ConnTable {
         if self.slab.is_full() {
             return Err(InsertError::TableFull);
         }
-        let state = TcpState::None;
-        let expires_ms = now_ms + ms(self.timeouts.for_conn(conn.proto, state));
-        let c = Conn {
-            proto: conn.proto,
-            client: conn.client,
-            vip: conn.vip,
-            local: conn.local,
-            real: conn.real,
-            mode: conn.mode,
-            service: conn.service,
-            dest: conn.dest,
-            state,
-            expires_ms,
-            counters: ConnCounters::default(),
-            template: None,
-            stream: StreamAdjust::default(),
-        };
-        let (original, reply) = (c.original_key(), c.reply_key());
+        let expires_ms = now_ms + ms(self.timeouts.for_conn(conn.proto, TcpState::None));
+        let (original, reply) = (conn.original_key(), conn.reply_key());
         if original == reply {
             return Err(InsertError::Exists);
         }
@@ -320,26 +307,19 @@ impl ConnTable {
         if self.find(h_original, &original).is_some() || self.find(h_reply, &reply).is_some() {
             return Err(InsertError::Exists);
         }
-        let entry = Entry {
-            conn: c,
-            template: NO_TEMPLATE,
-            bound: false,
-            inactive: true,
-            no_output: matches!(conn.mode, ForwardMode::Dr | ForwardMode::Tun),
-        };
-        let Ok(slot) = self.slab.insert(entry) else {
+        let Some(slot) = self.slab.insert(&conn, expires_ms) else {
             return Err(InsertError::TableFull);
         };
         let template = conn
             .template
             .and_then(|key| Some((key, self.templates.acquire(&key, now_ms)?)));
         let bound = self.loads.bind(conn.dest, Count::Inactive);
-        if let Some(e) = self.slab.get_mut(slot) {
-            e.bound = bound;
-            if let Some((key, tslot)) = template {
-                e.template = tslot;
-                e.conn.template = Some(key);
-            }
+        let i = slot as usize;
+        let hot = &mut self.slab.lines[i].hot;
+        hot.set(BOUND, bound);
+        if let Some((key, tslot)) = template {
+            hot.template = tslot;
+            self.slab.cold[i].template = key;
         }
         self.index
             .insert(h_original, encode(slot, Direction::Original));
@@ -361,16 +341,17 @@ impl ConnTable {
         bytes: usize,
         now_ms: u64,
     ) {
-        let Some(e) = self.slab.get_mut(id.0) else {
+        let i = id.0 as usize;
+        let Some(lines) = self.slab.lines.get_mut(i).filter(|l| l.hot.is_live()) else {
             return;
         };
         let bytes = bytes as u64;
-        let counters = &mut e.conn.counters;
+        let (e, counters) = (&mut lines.hot, &mut lines.warm.counters);
         let table = match dir {
             Direction::Original => {
                 counters.in_pkts += 1;
                 counters.in_bytes += bytes;
-                if e.no_output {
+                if e.has(NO_OUTPUT) {
                     TableDir::InputOnly
                 } else {
                     TableDir::Input
@@ -379,26 +360,26 @@ impl ConnTable {
             Direction::Reply => {
                 counters.out_pkts += 1;
                 counters.out_bytes += bytes;
-                e.no_output = false;
+                e.set(NO_OUTPUT, false);
                 TableDir::Output
             }
         };
-        if e.conn.proto == Proto::Tcp {
-            let new = e.conn.state.next(table, flags);
-            if new != e.conn.state {
+        if e.proto() == Proto::Tcp {
+            let new = e.state.next(table, flags);
+            if new != e.state {
                 let active = new.is_active();
-                if e.inactive == active {
-                    e.inactive = !active;
-                    if e.bound {
-                        self.loads.set_active(e.conn.dest, active);
+                if e.has(INACTIVE) == active {
+                    e.set(INACTIVE, !active);
+                    if e.has(BOUND) {
+                        self.loads.set_active(e.dest, active);
                     }
                 }
-                e.conn.state = new;
+                e.state = new;
             }
         }
-        let old = e.conn.expires_ms;
-        let expires = now_ms + ms(self.timeouts.for_conn(e.conn.proto, e.conn.state));
-        e.conn.expires_ms = expires;
+        let old = e.expires_ms;
+        let expires = now_ms + ms(self.timeouts.for_conn(e.proto(), e.state));
+        e.expires_ms = expires;
         let template = e.template;
         self.wheel.update(id.0, old, expires);
         if template != NO_TEMPLATE {
@@ -410,29 +391,31 @@ impl ConnTable {
     /// (connection sync), with the real's active/inactive count following the state. A
     /// stale `id` is ignored.
     pub fn restore(&mut self, id: ConnId, state: TcpState, expires_ms: u64) {
-        let Some(e) = self.slab.get_mut(id.0) else {
+        let Some(e) = self.slab.hot_mut(id.0) else {
             return;
         };
-        if e.conn.proto == Proto::Tcp && state != e.conn.state {
+        if e.proto() == Proto::Tcp && state != e.state {
             let active = state.is_active();
-            if e.inactive == active {
-                e.inactive = !active;
-                if e.bound {
-                    self.loads.set_active(e.conn.dest, active);
+            if e.has(INACTIVE) == active {
+                e.set(INACTIVE, !active);
+                if e.has(BOUND) {
+                    self.loads.set_active(e.dest, active);
                 }
             }
-            e.conn.state = state;
+            e.state = state;
         }
-        let old = e.conn.expires_ms;
-        e.conn.expires_ms = expires_ms;
+        let old = e.expires_ms;
+        e.expires_ms = expires_ms;
         self.wheel.update(id.0, old, expires_ms);
     }
 
     /// Takes connection `id` out of the index, its real's counts and its template.
     fn release(&mut self, slot: u32) -> Option<Conn> {
-        let e = self.slab.remove(slot)?;
-        let original = self.hasher.hash(&e.conn.original_key());
-        let reply = self.hasher.hash(&e.conn.reply_key());
+        let conn = self.slab.view(slot)?.to_conn();
+        let e = *self.slab.hot(slot)?;
+        let original = self.hasher.hash(&self.slab.key(slot, Direction::Original));
+        let reply = self.hasher.hash(&self.slab.key(slot, Direction::Reply));
+        self.slab.remove(slot);
         let had_original = self
             .index
             .remove(original, encode(slot, Direction::Original));
@@ -442,23 +425,23 @@ impl ConnTable {
             "connection keys missing from the index"
         );
         debug_assert_eq!(self.index.len(), 2 * self.slab.len());
-        if e.bound {
-            let count = if e.inactive {
+        if e.has(BOUND) {
+            let count = if e.has(INACTIVE) {
                 Count::Inactive
             } else {
                 Count::Active
             };
-            self.loads.unbind(e.conn.dest, count);
+            self.loads.unbind(e.dest, count);
         }
         if e.template != NO_TEMPLATE {
             self.templates.release(e.template);
         }
-        Some(e.conn)
+        Some(conn)
     }
 
     /// Removes connection `id` now (no expiry callback); `None` if it is not live.
     pub fn remove(&mut self, id: ConnId) -> Option<Conn> {
-        self.slab.get(id.0)?;
+        self.slab.hot(id.0)?;
         self.wheel.unlink(id.0);
         self.release(id.0)
     }
@@ -481,22 +464,23 @@ impl ConnTable {
     ) -> usize {
         let slab = &self.slab;
         self.wheel
-            .collect_due(now_ms, |i| slab.get(i).map_or(0, |e| e.conn.expires_ms));
+            .collect_due(now_ms, |i| slab.hot(i).map_or(0, |h| h.expires_ms));
         let mut n = 0;
         while n < max {
             let Some(slot) = self.wheel.pop_due() else {
                 break;
             };
-            let Some(e) = self.slab.get(slot) else {
+            let Some(expires_ms) = self.slab.hot(slot).map(|h| h.expires_ms) else {
                 continue;
             };
-            if e.conn.expires_ms > now_ms {
+            if expires_ms > now_ms {
                 // Refreshed while waiting on the due list.
-                self.wheel.schedule(slot, e.conn.expires_ms);
+                self.wheel.schedule(slot, expires_ms);
                 continue;
             }
-            on_expired(&e.conn);
-            self.release(slot);
+            if let Some(conn) = self.release(slot) {
+                on_expired(&conn);
+            }
             n += 1;
         }
         self.templates.expire(now_ms, &mut self.loads);

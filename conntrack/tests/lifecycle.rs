@@ -270,7 +270,7 @@ fn both_directions_find_the_connection() {
     let mut t = table();
     for mode in [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr] {
         let id = t.insert(conn(Proto::Tcp, mode, 7, 1234), 0).unwrap();
-        let c = *t.get(id);
+        let c = t.get(id);
         assert_eq!(t.lookup(&c.original_key()), Some((id, IN)));
         assert_eq!(t.lookup(&c.reply_key()), Some((id, OUT)));
         if mode == ForwardMode::FullNat {
@@ -307,10 +307,10 @@ fn full_table_refuses_and_keeps_established_connections() {
     t.set_dest_thresholds(0, 0, 0);
     let a = established(&mut t, 1, 0);
     let b = established(&mut t, 2, 0);
-    let before = (*t.get(a), *t.get(b));
+    let before = (t.get(a), t.get(b));
     assert_eq!(t.insert(tcp_nat(3), S), Err(InsertError::TableFull));
     assert_eq!(t.insert(tcp_nat(1), S), Err(InsertError::TableFull));
-    assert_eq!((*t.get(a), *t.get(b)), before);
+    assert_eq!((t.get(a), t.get(b)), before);
     assert_eq!(t.lookup(&before.0.original_key()), Some((a, IN)));
     assert_eq!(t.lookup(&before.1.reply_key()), Some((b, OUT)));
     assert_eq!(t.loads().load(0).active, 2);
@@ -319,7 +319,7 @@ fn full_table_refuses_and_keeps_established_connections() {
     t.expire(11 * S + TICK_MS, |_| {});
     let c = t.insert(tcp_nat(3), 12 * S).unwrap();
     assert_eq!(t.get(c).client, tcp_nat(3).client);
-    assert_eq!(*t.get(b), before.1);
+    assert_eq!(t.get(b), before.1);
 }
 
 #[test]

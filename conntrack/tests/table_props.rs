@@ -85,7 +85,7 @@ fn flags(bits: u8) -> TcpFlags {
 }
 
 fn check(t: &ConnTable, seen: &HashSet<ConnKey>) -> Result<(), TestCaseError> {
-    let live: Vec<_> = t.iter().map(|(id, c)| (id, *c)).collect();
+    let live: Vec<_> = t.iter().collect();
     prop_assert_eq!(live.len(), t.len());
     let mut expected = vec![(0u32, 0u32, 0u32); DESTS as usize];
     for (id, c) in &live {
@@ -181,7 +181,7 @@ proptest! {
                     }
                 }
                 Op::Lookup { pick } => {
-                    let live: Vec<_> = t.iter().map(|(id, c)| (id, *c)).collect();
+                    let live: Vec<_> = t.iter().collect();
                     if !live.is_empty() {
                         let (id, c) = live[pick % live.len()];
                         prop_assert_eq!(t.lookup(&c.original_key()), Some((id, Direction::Original)));

@@ -12,7 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 use criterion::{criterion_main, Criterion};
 use etherparse::PacketBuilder;
 use rvs_conntrack::{
-    Conn, ConnKey, ConnTable, Direction, ForwardMode, NewConn, Proto, StreamAdjust, Timeouts,
+    ConnId, ConnKey, ConnTable, ConnView, Direction, ForwardMode, NewConn, Proto, StreamAdjust,
+    Timeouts,
 };
 use rvs_dataplane::config::ClientAddress;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
@@ -44,7 +45,7 @@ fn frame(src: SocketAddr, dst: SocketAddr, seq: u32, syn: bool, opts: &[u8]) -> 
     v
 }
 
-fn conn(how: ClientAddress) -> (Conn, ConnTable) {
+fn conn(how: ClientAddress) -> (ConnId, ConnTable) {
     let mut t = ConnTable::new(16, Timeouts::default());
     let id = t
         .insert(
@@ -63,7 +64,7 @@ fn conn(how: ClientAddress) -> (Conn, ConnTable) {
         )
         .unwrap();
     rvs_dataplane::rewrite::client_addr::init(&mut t, id, how);
-    (*t.get(id), t)
+    (id, t)
 }
 
 /// Refill `b` (allocated once) with `f`.
@@ -78,7 +79,7 @@ fn run(
     b: &mut HeapBuf,
     f: &[u8],
     info: &FrameInfo,
-    c: &Conn,
+    c: &ConnView<'_>,
     st: StreamAdjust,
     dir: Direction,
 ) -> StreamAdjust {
@@ -101,13 +102,14 @@ fn bench(cr: &mut Criterion) {
     let mut buf = HeapBuf::new();
 
     for how in [ClientAddress::ProxyV2, ClientAddress::Toa] {
-        let (c, _t) = conn(how);
+        let (id, t) = conn(how);
+        let c = t.view(id);
         let after_syn = run(
             &mut buf,
             &syn,
             &info(&syn),
             &c,
-            c.stream,
+            c.stream(),
             Direction::Original,
         );
         let established = run(
@@ -193,8 +195,9 @@ fn syn_proxy(cr: &mut Criterion, buf: &mut HeapBuf) {
         })
     });
     // Both halves open: the real's SYN-ACK taken, the shift noted.
-    let (c, _t) = conn(ClientAddress::None);
-    let mut open = c.stream;
+    let (id, t) = conn(ClientAddress::None);
+    let c = t.view(id);
+    let mut open = c.stream();
     let mut ack = synproxy::CookieAck {
         client_isn: 1000,
         cookie,
@@ -209,7 +212,7 @@ fn syn_proxy(cr: &mut Criterion, buf: &mut HeapBuf) {
     refill(buf, &syn_ack);
     synproxy::ack_from_synack(buf, &parse_frame(&syn_ack).unwrap(), &key, &mut open).unwrap();
     // The same with timestamps on.
-    let mut open_ts = c.stream;
+    let mut open_ts = c.stream();
     ack.timestamps = Some((9, 0x1234_5678));
     synproxy::sent_syn(&mut open_ts, &ack);
     let syn_ack_ts = frame(real, local, 5000, true, &full);

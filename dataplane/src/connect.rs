@@ -264,7 +264,8 @@ impl ConnectCtx<'_> {
             self.counters.conns_reused += 1;
             return Ok(None);
         }
-        if self.behaviour.expire_nodest_conn && !self.services.has_dest(self.conns.get(id).dest) {
+        if self.behaviour.expire_nodest_conn && !self.services.has_dest(self.conns.view(id).dest())
+        {
             self.expire_now(id);
             self.counters.nodest_expired += 1;
             return Err(DropReason::RealRemoved);

@@ -222,6 +222,8 @@ pub struct NeighTable<B: PacketBuf> {
     /// request or deadline comes due); `u64::MAX` with nothing pending. Lets the periodic
     /// poll skip its scan of the table.
     next_poll_ms: u64,
+    /// How many times a resolved neighbour's MAC changed (see [`changes`](Self::changes)).
+    changes: u64,
 }
 
 impl<B: PacketBuf> NeighTable<B> {
@@ -240,6 +242,7 @@ impl<B: PacketBuf> NeighTable<B> {
             pool: Pool::new(limits.queue_total),
             counters: NeighCounters::default(),
             next_poll_ms: u64::MAX,
+            changes: 0,
         }
     }
 
@@ -358,7 +361,8 @@ impl<B: PacketBuf> NeighTable<B> {
         };
         match e.kind {
             Kind::Static(_) => 0,
-            Kind::Learned(_) => {
+            Kind::Learned(old) => {
+                self.changes += u64::from(old != mac);
                 e.kind = Kind::Learned(mac);
                 0
             }
@@ -424,6 +428,14 @@ impl<B: PacketBuf> NeighTable<B> {
         let removed = before - self.entries.len();
         counters.expired += removed as u64;
         removed
+    }
+
+    /// A count that moves whenever a MAC [`lookup`](Self::lookup) gave may no longer be
+    /// right (a learned neighbour answered with another MAC; resolved entries are never
+    /// removed): a MAC remembered with the count it was looked up at is still valid
+    /// while the count has not moved.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Every entry with its state, in no particular order (for listings).
@@ -513,6 +525,21 @@ mod tests {
             Resolution::Ready(mac, p) => assert_eq!((mac, p.data()[0]), ([2, 0, 0, 0, 1, 0x11], 1)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn changes_move_only_when_a_resolved_mac_changes() {
+        let mut t = table(NeighLimits::default());
+        let (static_ip, gw) = (ip("10.1.0.11"), ip("10.0.0.254"));
+        t.learn(P1, static_ip, MAC, |_| panic!());
+        assert!(t.needs_request(P0, gw, 0));
+        t.learn(P0, gw, MAC, |_| {});
+        assert_eq!(t.changes(), 0, "pending to learned, statics untouched");
+        t.learn(P0, gw, MAC, |_| {});
+        assert_eq!(t.changes(), 0, "the same answer again");
+        t.learn(P0, gw, [2, 0, 0, 0, 0, 0x77], |_| {});
+        assert_eq!(t.changes(), 1);
+        assert_eq!(t.lookup(P0, gw), Some([2, 0, 0, 0, 0, 0x77]));
     }
 
     #[test]

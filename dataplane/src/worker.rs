@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, ConnId, ConnTable, Direction, ForwardMode, KeyHash, TcpFlags};
+use rvs_conntrack::{Conn, ConnId, ConnTable, ConnView, Direction, ForwardMode, KeyHash, TcpFlags};
 use rvs_schedulers::SchedState;
 
 use crate::checksum::fill_l4_checksum;
@@ -34,6 +34,7 @@ use crate::wire::{
 };
 
 mod burst;
+mod next_hop;
 mod syn_proxy;
 pub use burst::MAX_STAGED;
 
@@ -84,6 +85,9 @@ pub struct Worker<B: PacketBuf> {
     generation: u64,
     /// The SYN proxy's cookie key.
     cookie_key: crate::synproxy::CookieKey,
+    /// Configurations taken up: with the neighbour table's
+    /// [`changes`](NeighTable::changes), the path stamp of next-hop hints.
+    configs_taken: u64,
     /// Neighbours to ask again, gathered by [`NeighTable::poll`] (preallocated).
     asks: Vec<(PortId, IpAddr)>,
     /// Frames of the burst under way, between the stages (preallocated).
@@ -117,6 +121,7 @@ impl<B: PacketBuf> Worker<B> {
             traffic: TrafficTable::default(),
             generation: 0,
             cookie_key: crate::synproxy::CookieKey::new(seed),
+            configs_taken: 0,
             asks: Vec::with_capacity(ASKS_PER_TICK),
             staged: Vec::with_capacity(MAX_STAGED),
             ha: None,
@@ -195,7 +200,15 @@ impl<B: PacketBuf> Worker<B> {
         self.conns.set_timeouts(update.snap.timeouts);
         garbage.snap = Some(std::mem::replace(&mut self.snap, update.snap));
         self.generation = update.generation;
+        self.configs_taken += 1;
         garbage
+    }
+
+    /// The version of the routes, ports and neighbours next-hop hints are found with:
+    /// it moves with every configuration taken up and every changed neighbour MAC, and
+    /// is never 0 once the worker has a configuration.
+    fn path_stamp(&self) -> u64 {
+        self.configs_taken + self.neigh.changes()
     }
 
     /// The configuration generation this worker forwards with.
@@ -219,7 +232,7 @@ impl<B: PacketBuf> Worker<B> {
             self.conns
                 .iter_slots(dump.cursor..end)
                 .take(room)
-                .map(|(_, c)| *c),
+                .map(|(_, c)| c),
         );
         dump.cursor = end;
         dump.cursor >= self.conns.capacity() || dump.conns.len() == dump.conns.capacity()
@@ -498,7 +511,7 @@ impl<B: PacketBuf> Worker<B> {
                 if dir == Direction::Reply && self.real_answers_syn_proxy(id, &tuple) {
                     // The real's SYN-ACK becomes the client's handshake-completing ACK;
                     // the client's held segments follow it.
-                    release = crate::synproxy::cookie_of(&self.conns.get(id).stream);
+                    release = crate::synproxy::cookie_of(&self.conns.view(id).stream());
                     self.conns
                         .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                     self.syn_proxy_ack(id, &mut buf, info)?;
@@ -514,9 +527,9 @@ impl<B: PacketBuf> Worker<B> {
                 }
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
-                let conn = self.conns.get(id);
+                let conn = self.conns.view(id);
                 self.traffic
-                    .count(conn.service, conn.dest, dir, buf.len(), new);
+                    .count(conn.service(), conn.dest(), dir, buf.len(), new);
                 let sent = self.forward(
                     Carried::Segment { in_port: port, id },
                     buf,
@@ -585,44 +598,45 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        let conn = self.conns.get(id);
-        let mode = conn.mode;
-        let toward = match dir {
-            Direction::Original => conn.real.ip(),
-            Direction::Reply => conn.client.ip(),
+        let conn = self.conns.view(id);
+        let mode = conn.mode();
+        let toward = conn.peer_ip(dir);
+        let stamp = self.path_stamp();
+        let path = match next_hop::cached(conn.path_hint(dir), stamp) {
+            Some(hop) => Path::Known(hop),
+            None => Path::Route(self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?),
         };
-        let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
+        let out_port = path.port();
         match carried {
             Carried::Segment { in_port, id } => {
                 // Finish the checksum before the rewrite, which then updates it
                 // incrementally (`info` holds the addresses as received).
-                if self.needs_sw_checksum(in_port, hit.port) {
+                if self.needs_sw_checksum(in_port, out_port) {
                     fill_l4_checksum(buf.data_mut(), info)?;
                 }
-                rewrite_segment(buf.data_mut(), info, conn, dir)?;
-                if rewrite::client_addr::active(&conn.stream) {
-                    let mtu = self.snap.port(hit.port).mtu;
-                    let mut stream = conn.stream;
+                rewrite_segment(buf.data_mut(), info, &conn, dir)?;
+                let before = conn.stream();
+                if rewrite::client_addr::active(&before) {
+                    let mtu = self.snap.port(out_port).mtu;
+                    let mut stream = before;
                     let edit = rewrite::client_addr::on_segment(
                         &mut buf,
                         info,
-                        conn,
+                        &conn,
                         &mut stream,
                         dir,
                         mtu,
                     );
-                    if stream != conn.stream {
-                        if let Some(s) = self.conns.stream_mut(id) {
-                            *s = stream;
-                        }
+                    if stream != before {
+                        self.conns.set_stream(id, &stream);
                     }
                     self.counters.count_client_addr(edit?);
                 }
             }
-            Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, conn, dir)?,
+            Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, &conn, dir)?,
         }
         if mode == ForwardMode::Tun {
-            let out = self.snap.port(hit.port);
+            let out = self.snap.port(out_port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
             let outer = if toward.is_ipv4() { 20 } else { 40 };
             let path_mtu = out.mtu.saturating_sub(outer) as u32;
@@ -634,7 +648,27 @@ impl<B: PacketBuf> Worker<B> {
                 return Err(reason);
             }
         }
-        self.transmit(hit, buf, now_ms, io)
+        match path {
+            Path::Known(hop) => self.send_to(hop, buf, io),
+            Path::Route(hit) => {
+                if let Some(mac) = self.transmit(hit, buf, now_ms, io)? {
+                    let hop = next_hop::Hop {
+                        port: hit.port,
+                        mac,
+                    };
+                    self.conns
+                        .set_path_hint(id, dir, next_hop::hint(hop, stamp));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Send a finished frame to a known next hop.
+    fn send_to<I: Io<Buf = B>>(&mut self, hop: next_hop::Hop, mut buf: B, io: &mut I) {
+        let src_mac = self.snap.port(hop.port).mac;
+        rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(hop.mac));
+        self.send(hop.port, buf, io);
     }
 
     /// Answer a packet that outgrew the path with "fragmentation needed" / "packet too
@@ -667,26 +701,32 @@ impl<B: PacketBuf> Worker<B> {
         self.snap.port(a).sw_checksum || self.snap.port(b).sw_checksum
     }
 
-    /// Resolve the next hop and send, or park the frame until the neighbour answers.
+    /// Resolve the next hop and send (returning the neighbour's MAC), or park the frame
+    /// until the neighbour answers (`None`).
     fn transmit<I: Io<Buf = B>>(
         &mut self,
         hit: RouteHit,
         buf: B,
         now_ms: u64,
         io: &mut I,
-    ) -> Result<(), DropReason> {
-        let src_mac = self.snap.port(hit.port).mac;
+    ) -> Result<Option<[u8; 6]>, DropReason> {
         match self.neigh.resolve(hit.port, hit.next_hop, buf, now_ms) {
-            Resolution::Ready(mac, mut buf) => {
-                rewrite::set_macs(buf.data_mut(), MacAddr(src_mac), MacAddr(mac));
-                self.send(hit.port, buf, io);
-                Ok(())
+            Resolution::Ready(mac, buf) => {
+                self.send_to(
+                    next_hop::Hop {
+                        port: hit.port,
+                        mac,
+                    },
+                    buf,
+                    io,
+                );
+                Ok(Some(mac))
             }
             Resolution::Queued { request } => {
                 if request {
                     self.solicit(hit.port, hit.next_hop, io);
                 }
-                Ok(())
+                Ok(None)
             }
             Resolution::Full(_) => Err(DropReason::NeighborQueueFull),
         }
@@ -865,6 +905,26 @@ fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// Where a forwarded packet goes: a next hop its connection remembers, or a route to
+/// resolve.
+#[derive(Clone, Copy, Debug)]
+enum Path {
+    /// The connection's hint, still valid.
+    Known(next_hop::Hop),
+    /// The route's lookup (the neighbour still to resolve).
+    Route(RouteHit),
+}
+
+impl Path {
+    /// The egress port.
+    fn port(&self) -> PortId {
+        match self {
+            Path::Known(hop) => hop.port,
+            Path::Route(hit) => hit.port,
+        }
+    }
+}
+
 /// What a forwarded packet carries for its connection.
 #[derive(Clone, Copy, Debug)]
 enum Carried {
@@ -883,18 +943,18 @@ enum Carried {
 fn rewrite_segment(
     frame: &mut [u8],
     info: &FrameInfo,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     dir: Direction,
 ) -> Result<(), DropReason> {
-    match (conn.mode, dir) {
-        (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real),
-        (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip),
+    match (conn.mode(), dir) {
+        (ForwardMode::Nat, Direction::Original) => rewrite::nat_in(frame, info, conn.real()),
+        (ForwardMode::Nat, Direction::Reply) => rewrite::nat_out(frame, info, conn.vip()),
         (ForwardMode::FullNat, Direction::Original) => {
-            let local = conn.local.ok_or(DropReason::NoLocalPort)?;
-            rewrite::fullnat_in(frame, info, local, conn.real)
+            let local = conn.local().ok_or(DropReason::NoLocalPort)?;
+            rewrite::fullnat_in(frame, info, local, conn.real())
         }
         (ForwardMode::FullNat, Direction::Reply) => {
-            rewrite::fullnat_out(frame, info, conn.vip, conn.client)
+            rewrite::fullnat_out(frame, info, conn.vip(), conn.client())
         }
         (ForwardMode::Dr | ForwardMode::Tun, Direction::Original) => Ok(()),
         // Replies of DR and TUN connections go straight from the real to the client.
@@ -907,11 +967,11 @@ fn rewrite_segment(
 fn rewrite_icmp_error(
     frame: &mut [u8],
     info: &FrameInfo,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     dir: Direction,
 ) -> Result<(), DropReason> {
-    let (vip, real, client) = (conn.vip, conn.real, conn.client);
-    match (conn.mode, dir) {
+    let (vip, real, client) = (conn.vip(), conn.real(), conn.client());
+    match (conn.mode(), dir) {
         (ForwardMode::Nat, Direction::Reply) => {
             rewrite::icmp_error(frame, info, Some(vip.ip()), None, None, Some(vip))
         }
@@ -927,7 +987,7 @@ fn rewrite_icmp_error(
             Some(vip),
         ),
         (ForwardMode::FullNat, Direction::Original) => {
-            let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+            let local = conn.local().ok_or(DropReason::NoLocalPort)?;
             rewrite::icmp_error(
                 frame,
                 info,

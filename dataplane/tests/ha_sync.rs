@@ -126,7 +126,7 @@ impl Director {
     }
 
     fn conns(&self) -> Vec<Conn> {
-        let mut v: Vec<Conn> = self.worker.conns().iter().map(|(_, c)| *c).collect();
+        let mut v: Vec<Conn> = self.worker.conns().iter().map(|(_, c)| c).collect();
         v.sort_by_key(|c| (c.vip, c.client));
         v
     }

@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 
-use rvs_conntrack::{Conn, ConnId, ConnTable, Direction, StreamAdjust};
+use rvs_conntrack::{ConnId, ConnTable, ConnView, Direction, StreamAdjust};
 
 use super::proxy_protocol::ProxyHeader;
 use super::seq_shift::{at_or_after, toward_client, toward_real};
@@ -49,12 +49,13 @@ pub fn init(conns: &mut ConnTable, id: ConnId, how: ClientAddress) {
         ClientAddress::ProxyV1 => KIND_PROXY_V1,
         ClientAddress::ProxyV2 => KIND_PROXY_V2,
     };
-    if let Some(s) = conns.stream_mut(id) {
-        *s = StreamAdjust {
+    conns.set_stream(
+        id,
+        &StreamAdjust {
             kind,
             ..StreamAdjust::default()
-        };
-    }
+        },
+    );
 }
 
 /// True when connection segments need [`on_segment`] (the client's address, or the
@@ -104,7 +105,7 @@ pub enum Edit {
 pub fn on_segment<B: PacketBuf>(
     buf: &mut B,
     info: &FrameInfo,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     stream: &mut StreamAdjust,
     dir: Direction,
     mtu: usize,
@@ -167,16 +168,16 @@ fn first_byte(stream: &StreamAdjust) -> u32 {
 }
 
 /// Bytes a client segment may grow by: what the MSS clamp takes off.
-fn room(kind: u8, conn: &Conn) -> u16 {
+fn room(kind: u8, conn: &ConnView<'_>) -> u16 {
     match kind {
-        KIND_TOA => toa::option(conn.client).1 as u16,
+        KIND_TOA => toa::option(conn.client()).1 as u16,
         _ => header(kind, conn).map_or(0, |h| h.as_bytes().len() as u16),
     }
 }
 
 /// The PROXY header of `conn` (client, VIP).
-fn header(kind: u8, conn: &Conn) -> Option<ProxyHeader> {
-    let (src, dst): (SocketAddr, SocketAddr) = (conn.client, conn.vip);
+fn header(kind: u8, conn: &ConnView<'_>) -> Option<ProxyHeader> {
+    let (src, dst): (SocketAddr, SocketAddr) = (conn.client(), conn.vip());
     match kind {
         KIND_PROXY_V1 => ProxyHeader::v1(src, dst),
         _ => ProxyHeader::v2(src, dst),
@@ -187,7 +188,7 @@ fn toward_real_proxy<B: PacketBuf>(
     buf: &mut B,
     seg: Segment,
     flags: u8,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     stream: &mut StreamAdjust,
     mtu: usize,
 ) -> Result<Edit, DropReason> {
@@ -198,14 +199,14 @@ fn toward_real_proxy<B: PacketBuf>(
         && seq == first
         && (seg.payload_len() > 0 || stream.flags & HEADER_ACKED == 0);
     if carries_header {
-        let local = conn.local.ok_or(DropReason::NoLocalPort)?;
+        let local = conn.local().ok_or(DropReason::NoLocalPort)?;
         let h = header(stream.kind, conn).ok_or(DropReason::Malformed)?;
         let h = h.as_bytes();
         if seg.ip_len() + h.len() > mtu {
             return Err(DropReason::TooBig);
         }
         let grown = seg.insert(buf, seg.l4 + seg.header_len, h)?;
-        grown.finish_checksum(buf.data_mut(), local.ip(), conn.real.ip());
+        grown.finish_checksum(buf.data_mut(), local.ip(), conn.real().ip());
         stream.inserted = h.len() as u16;
         stream.flags |= HEADER_SENT;
         return Ok(Edit::HeaderSent);
@@ -223,15 +224,15 @@ fn toward_real_toa<B: PacketBuf>(
     buf: &mut B,
     seg: Segment,
     flags: u8,
-    conn: &Conn,
+    conn: &ConnView<'_>,
     stream: &mut StreamAdjust,
     mtu: usize,
 ) -> Result<Edit, DropReason> {
     if stream.flags & REAL_SPOKE != 0 || flags & RST != 0 || flags & ACK == 0 {
         return Ok(Edit::Nothing);
     }
-    let local = conn.local.ok_or(DropReason::NoLocalPort)?;
-    let (opt, n) = toa::option(conn.client);
+    let local = conn.local().ok_or(DropReason::NoLocalPort)?;
+    let (opt, n) = toa::option(conn.client());
     if seg.header_len + n > MAX_TCP_HEADER || seg.ip_len() + n > mtu {
         return Ok(Edit::ToaSkipped);
     }
@@ -240,6 +241,6 @@ fn toward_real_toa<B: PacketBuf>(
     };
     let f = buf.data_mut();
     grown.set_header_len(f, seg.header_len + n);
-    grown.finish_checksum(f, local.ip(), conn.real.ip());
+    grown.finish_checksum(f, local.ip(), conn.real().ip());
     Ok(Edit::ToaAdded)
 }

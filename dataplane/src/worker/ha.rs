@@ -205,7 +205,7 @@ impl<B: PacketBuf> Worker<B> {
         // pace): every connection gets its turn, however big the table.
         let end = scan.cursor + SLOTS_PER_TICK;
         for (id, c) in self.conns.iter_slots(scan.cursor..end) {
-            if !link.offer_record(record(c, now_ms)) {
+            if !link.offer_record(record(&c, now_ms)) {
                 scan.cursor = id.0 as usize;
                 return;
             }

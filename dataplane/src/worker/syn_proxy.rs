@@ -45,12 +45,12 @@ impl<B: PacketBuf> Worker<B> {
             .lookup(key.src)
             .ok_or(DropReason::NoRoute)?;
         self.counters.syn_cookies_sent += 1;
-        self.transmit(hit, buf, now_ms, io)
+        self.transmit(hit, buf, now_ms, io).map(|_| ())
     }
 
     /// True for the real's SYN-ACK on a connection waiting for it.
     pub(super) fn real_answers_syn_proxy(&self, id: ConnId, t: &PacketTuple) -> bool {
-        t.flags.syn && t.flags.ack && synproxy::waiting(&self.conns.get(id).stream)
+        t.flags.syn && t.flags.ack && synproxy::waiting(&self.conns.view(id).stream())
     }
 
     /// Turn the real's SYN-ACK of connection `id` into its client's ACK.
@@ -60,15 +60,19 @@ impl<B: PacketBuf> Worker<B> {
         buf: &mut B,
         info: &FrameInfo,
     ) -> Result<(), DropReason> {
-        let client = self.conns.get(id).original_key();
-        let stream = self.conns.stream_mut(id).ok_or(DropReason::NoConnection)?;
-        synproxy::ack_from_synack(buf, info, &client, stream)
+        let conn = self.conns.try_view(id).ok_or(DropReason::NoConnection)?;
+        let (client, mut stream) = (conn.to_conn().original_key(), conn.stream());
+        let made = synproxy::ack_from_synack(buf, info, &client, &mut stream);
+        self.conns.set_stream(id, &stream);
+        made
     }
 
     /// Connection `id`'s SYN went to the real; `ack` is what the cookie ACK carried.
     pub(super) fn syn_proxy_sent(&mut self, id: ConnId, ack: &synproxy::CookieAck) {
-        if let Some(s) = self.conns.stream_mut(id) {
-            synproxy::sent_syn(s, ack);
+        if let Some(conn) = self.conns.try_view(id) {
+            let mut stream = conn.stream();
+            synproxy::sent_syn(&mut stream, ack);
+            self.conns.set_stream(id, &stream);
         }
     }
 }
@@ -80,7 +84,7 @@ impl<B: PacketBuf> Worker<B> {
     /// The cookie ISN of connection `id` when it waits for the real's SYN-ACK and the
     /// client segment in `buf` carries data (worth holding).
     pub(super) fn waits_with_data(&self, id: ConnId, buf: &B, info: &FrameInfo) -> Option<u32> {
-        let cookie = synproxy::cookie_of(&self.conns.get(id).stream)?;
+        let cookie = synproxy::cookie_of(&self.conns.view(id).stream())?;
         let seg = Segment::of(buf.data(), info).ok()?;
         synproxy::carries_data(buf.data(), &seg).then_some(cookie)
     }
@@ -100,8 +104,8 @@ impl<B: PacketBuf> Worker<B> {
         let (conns, counters) = (&self.conns, &mut self.counters);
         let live = |id, cookie| {
             conns
-                .try_get(id)
-                .is_some_and(|c| synproxy::waiting_with(&c.stream, cookie))
+                .try_view(id)
+                .is_some_and(|c| synproxy::waiting_with(&c.stream(), cookie))
         };
         let dropped = |_| counters.drop(DropReason::SynproxyWaiting);
         match self.held.hold(id, cookie, (port, buf), live, dropped) {
@@ -148,9 +152,9 @@ impl<B: PacketBuf> Worker<B> {
         let flags = info.ip.as_ref().ok_or(DropReason::Malformed)?.tcp_flags();
         let dir = Direction::Original;
         self.conns.on_packet(id, dir, flags, buf.len(), now_ms);
-        let conn = self.conns.get(id);
+        let conn = self.conns.view(id);
         self.traffic
-            .count(conn.service, conn.dest, dir, buf.len(), false);
+            .count(conn.service(), conn.dest(), dir, buf.len(), false);
         self.counters.synproxy_released += 1;
         let carried = Carried::Segment { in_port: port, id };
         self.forward(carried, buf, &info, id, dir, now_ms, io)
@@ -163,8 +167,8 @@ impl<B: PacketBuf> Worker<B> {
             HELD_SWEEP_PER_TICK,
             |id, cookie| {
                 conns
-                    .try_get(id)
-                    .is_some_and(|c| synproxy::waiting_with(&c.stream, cookie))
+                    .try_view(id)
+                    .is_some_and(|c| synproxy::waiting_with(&c.stream(), cookie))
             },
             |_| counters.drop(DropReason::SynproxyWaiting),
         );

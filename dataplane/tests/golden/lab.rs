@@ -394,7 +394,7 @@ impl Lab {
             .conns()
             .iter()
             .filter(|(_, c)| c.client.port() == cport)
-            .map(|(_, c)| *c);
+            .map(|(_, c)| c);
         let c = it.next().expect("a connection for that client port");
         assert!(it.next().is_none(), "one connection per client port");
         c
