@@ -80,7 +80,7 @@ impl SyncRunner {
         self.counters
     }
 
-    /// Master: send what the workers queued, at most [`MESSAGES_PER_POLL`] batches.
+    /// Master: send what the workers queued, at most `MESSAGES_PER_POLL` batches.
     pub fn send(&mut self, link: &HaLink) {
         let Some(src) = self.source else {
             return;

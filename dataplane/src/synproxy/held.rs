@@ -3,7 +3,7 @@
 //! handshake is done instead of being left to the client's retransmission timer.
 //!
 //! A bounded, per-worker table preallocated at start: slot `id % capacity` and the
-//! next [`WAYS`] - 1 slots may hold a connection's segments, at most [`PER_CONN`] of
+//! next `WAYS` - 1 slots may hold a connection's segments, at most [`PER_CONN`] of
 //! them. An entry names its connection by id and cookie ISN, so a slot whose
 //! connection is gone (expired, reset, its id taken by another) is recognised and
 //! freed ([`HeldSegments::sweep`], or when its slot is wanted).
@@ -38,7 +38,7 @@ pub struct HeldSegments<B> {
 
 impl<B> HeldSegments<B> {
     /// A table for a worker of `conn_capacity` connections: as many slots, at least
-    /// [`WAYS`], at most [`MAX_SLOTS`].
+    /// `WAYS`, at most [`MAX_SLOTS`].
     pub fn new(conn_capacity: usize) -> Self {
         let n = conn_capacity.clamp(WAYS, MAX_SLOTS);
         Self {
