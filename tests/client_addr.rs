@@ -7,50 +7,13 @@ mod common;
 use common::*;
 use etherparse::PacketBuilder;
 
-const WAN_MAC: &str = "02:00:00:00:00:01";
-const LAN_MAC: &str = "02:00:00:00:00:02";
-const GW_MAC: &str = "02:00:00:00:00:fe";
 const REAL_MAC: &str = "02:00:00:00:01:11";
 
 /// One port toward clients, one toward the real, one FULLNAT service of each family.
 fn config(client_address: &str) -> String {
     format!(
         r#"
-[dataplane]
-workers = 1
-conn_capacity = 1024
-
-[[port]]
-name = "wan0"
-device = "replay"
-mac = "{WAN_MAC}"
-addresses = ["10.0.0.1/24", "2001:db8::1/64"]
-
-[[port]]
-name = "lan0"
-device = "replay"
-mac = "{LAN_MAC}"
-addresses = ["10.1.0.1/24", "2001:db8:1::1/64"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-port = "wan0"
-
-[[route]]
-prefix = "::/0"
-via = "2001:db8::fe"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.0.0.254"
-mac = "{GW_MAC}"
-port = "wan0"
-
-[[neighbor]]
-ip = "2001:db8::fe"
-mac = "{GW_MAC}"
-port = "wan0"
+{}
 
 [[neighbor]]
 ip = "10.1.0.11"
@@ -85,7 +48,8 @@ client_address = "{client_address}"
 ip = "2001:db8:1::11"
 port = 8080
 forward = "fullnat"
-"#
+"#,
+        two_port_director(1024)
     )
 }
 

@@ -8,9 +8,6 @@ use std::net::IpAddr;
 
 use common::*;
 
-const WAN_MAC: &str = "02:00:00:00:00:01";
-const LAN_MAC: &str = "02:00:00:00:00:02";
-const GW_MAC: &str = "02:00:00:00:00:fe";
 const REAL1_MAC: &str = "02:00:00:00:01:11";
 const REAL2_MAC: &str = "02:00:00:00:01:12";
 
@@ -18,41 +15,7 @@ const REAL2_MAC: &str = "02:00:00:00:01:12";
 fn config(service: &str) -> String {
     format!(
         r#"
-[dataplane]
-workers = 1
-conn_capacity = 4096
-
-[[port]]
-name = "wan0"
-device = "replay"
-mac = "{WAN_MAC}"
-addresses = ["10.0.0.1/24", "2001:db8::1/64"]
-
-[[port]]
-name = "lan0"
-device = "replay"
-mac = "{LAN_MAC}"
-addresses = ["10.1.0.1/24", "2001:db8:1::1/64"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-port = "wan0"
-
-[[route]]
-prefix = "::/0"
-via = "2001:db8::fe"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.0.0.254"
-mac = "{GW_MAC}"
-port = "wan0"
-
-[[neighbor]]
-ip = "2001:db8::fe"
-mac = "{GW_MAC}"
-port = "wan0"
+{}
 
 [[neighbor]]
 ip = "10.1.0.11"
@@ -80,7 +43,8 @@ tcpfin = 120
 udp = 5
 
 {service}
-"#
+"#,
+        two_port_director(4096)
     )
 }
 
