@@ -957,6 +957,13 @@ mod control_lab {
             1.0,
             "the weight the reloaded file gives"
         );
+        // The tables went through rvsd's table allocator: without hugepages (the lab
+        // runs `--no-huge`), into pages advised for transparent hugepages.
+        assert!(sample(&before, "rvs_table_memory_bytes{pages=\"transparent\"}") > 0.0);
+        assert_eq!(
+            sample(&before, "rvs_table_memory_bytes{pages=\"hugetlb\"}"),
+            0.0
+        );
         let rx = "rvs_worker_rx_packets_total{worker=\"0\"}";
         let conns = "rvs_service_connections_total{local_address=\"10.0.0.101\"";
         let (rx0, conns0) = (sample(&before, rx), sample(&before, conns));

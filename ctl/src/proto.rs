@@ -488,6 +488,12 @@ pub struct PortInfo {
     pub mempool_in_use: u64,
     /// Mbufs in the pool.
     pub mempool_size: u64,
+    /// Bytes of the workers' tables from the hugepage pool (process-wide, like the pool).
+    #[serde(default)]
+    pub table_hugetlb_bytes: u64,
+    /// Bytes of the workers' tables in pages advised for transparent hugepages.
+    #[serde(default)]
+    pub table_transparent_bytes: u64,
 }
 
 /// One neighbour entry of one worker.

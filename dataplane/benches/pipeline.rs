@@ -23,6 +23,10 @@
 //! steering between workers, the poll loop's clock and timer work (`tick` runs only
 //! between samples), and expiry of the new connections (untimed, between chunks).
 //!
+//! The tables sit where rvsd with hugepages puts them: in the hugepage pool when it has
+//! room, else in transparent hugepages (`RVS_TABLE_PAGES=normal` for ordinary 4 KiB
+//! pages, `transparent` to skip the pool); each mode's set-up prints which.
+//!
 //! `cargo bench -p rvs-dataplane --bench pipeline` (about 2 minutes; each mode's set-up
 //! builds and preloads 1M connections). Filter with a mode name:
 //! `cargo bench -p rvs-dataplane --bench pipeline -- fullnat`.
@@ -39,6 +43,10 @@ use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{Io, Worker};
+
+/// Large tables as rvsd makes them (see `rvs_dpdk::tables`).
+#[global_allocator]
+static ALLOC: rvs_dpdk::TableAlloc = rvs_dpdk::TableAlloc;
 
 /// Connections preloaded into the table before measuring.
 const CONNS: u32 = 1_000_000;
@@ -376,7 +384,15 @@ fn drive(
 fn loaded_worker(mode: &Mode, now: u64) -> (Worker<HeapBuf>, SinkIo) {
     let config = Config::parse(&config(), "bench.toml").expect("config");
     let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).expect("snapshot");
-    let mut w = Worker::new(0, Arc::new(snap), 0);
+    rvs_dpdk::prefer_hugetlb(true);
+    let mut w = rvs_dpdk::tables(|| Worker::new(0, Arc::new(snap), 0));
+    let memory = rvs_dpdk::table_memory();
+    println!(
+        "tables: {} MiB from the hugepage pool, {} MiB transparent hugepages requested, {} MiB in all",
+        memory.hugetlb_bytes >> 20,
+        memory.transparent_bytes >> 20,
+        w.conns().memory_bytes() >> 20
+    );
     let mut io = SinkIo::default();
     for i in 0..CONNS {
         let buf = io.rx(&mode.client_packet(i, true));

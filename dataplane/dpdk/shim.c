@@ -1,6 +1,8 @@
 /* Exported wrappers over DPDK static-inline functions; see shim.h. */
 #include "shim.h"
 
+#include <sys/mman.h>
+
 uint16_t rvs_eth_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n)
 {
 	return rte_eth_rx_burst(port, queue, pkts, n);
@@ -72,3 +74,37 @@ uint64_t rvs_rx_offload_ipv4_cksum(void) { return RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
 uint64_t rvs_rx_offload_tcp_cksum(void) { return RTE_ETH_RX_OFFLOAD_TCP_CKSUM; }
 uint64_t rvs_rx_offload_udp_cksum(void) { return RTE_ETH_RX_OFFLOAD_UDP_CKSUM; }
 uint64_t rvs_link_speed_unknown(void) { return RTE_ETH_SPEED_NUM_UNKNOWN; }
+
+#define RVS_TABLE_ALIGN ((size_t)2 << 20)
+
+void *rvs_table_map(size_t len, int hugetlb)
+{
+    if (len == 0 || len % RVS_TABLE_ALIGN != 0)
+        return NULL;
+    if (hugetlb) {
+        /* Hugetlb mappings are aligned to the page size, and reserve their pages now:
+         * a short pool fails here, not with SIGBUS on first touch. */
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    /* Over-map by one alignment unit and trim both ends, so the kernel can back every
+     * 2 MiB of the table with one transparent hugepage. */
+    size_t span = len + RVS_TABLE_ALIGN;
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t start = ((uintptr_t)raw + RVS_TABLE_ALIGN - 1) & ~(uintptr_t)(RVS_TABLE_ALIGN - 1);
+    char *p = (char *)start;
+    size_t head = (size_t)(p - raw);
+    if (head > 0)
+        munmap(raw, head);
+    size_t tail = span - head - len;
+    if (tail > 0)
+        munmap(p + len, tail);
+    /* A kernel without transparent hugepages refuses the advice: ordinary pages then. */
+    (void)madvise(p, len, MADV_HUGEPAGE);
+    return p;
+}
+
+int rvs_table_unmap(void *addr, size_t len) { return munmap(addr, len); }

@@ -3,6 +3,7 @@
 #ifndef RVS_DPDK_SHIM_H
 #define RVS_DPDK_SHIM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <rte_config.h>
@@ -65,5 +66,13 @@ uint64_t rvs_rx_offload_ipv4_cksum(void);
 uint64_t rvs_rx_offload_tcp_cksum(void);
 uint64_t rvs_rx_offload_udp_cksum(void);
 uint64_t rvs_link_speed_unknown(void);
+
+/* Memory for large tables (plain Linux, not DPDK): anonymous mappings aligned to 2 MiB.
+ * `len` is a multiple of 2 MiB. With `hugetlb`, the mapping takes reserved hugepages
+ * (the pool the EAL draws from) and fails when too few are free; without, it is made of
+ * ordinary pages with transparent hugepages requested. NULL on failure. */
+void *rvs_table_map(size_t len, int hugetlb);
+/* Unmaps what rvs_table_map returned (same length); 0 on success. */
+int rvs_table_unmap(void *addr, size_t len);
 
 #endif

@@ -31,6 +31,11 @@ use rvs_dpdk::{ring, Eal, Mempool};
 use feeder::{FeedReport, Feeder, Schedule};
 use traffic::{Mode, REAL, VIP, VPORT};
 
+/// Tables in hugepages as in rvsd (`--hugepages`: the pool; otherwise transparent
+/// hugepages; `RVS_TABLE_PAGES=normal` for ordinary pages).
+#[global_allocator]
+static ALLOC: rvs_dpdk::TableAlloc = rvs_dpdk::TableAlloc;
+
 /// The director's device (`net_ring_` and this) and the floor's.
 const LIVE_DEVICE: &str = "pps";
 const FLOOR_DEVICE: &str = "floor";

@@ -60,6 +60,7 @@
 //! | `rvs_port_link_up` | gauge | `port` | 1 while the link is up |
 //! | `rvs_mempool_mbufs_in_use` | gauge | | packet buffers in use (one pool serves every port) |
 //! | `rvs_mempool_mbufs` | gauge | | packet buffers in the pool |
+//! | `rvs_table_memory_bytes` | gauge | `pages` | bytes of the workers' connection tables in 2 MiB pages: `hugetlb` (the hugepage pool) or `transparent` (transparent hugepages requested) |
 //!
 //! backend = `local_address`, `local_port`, `remote_address`, `remote_port`, `proto`,
 //! `local_mark` (node_exporter's set); service = `local_address`, `local_port`, `proto` (the
@@ -674,6 +675,17 @@ fn render_ports(out: &mut String, ports: &[PortInfo]) {
             ports.iter().for_each(|p| s.add(vec![], get(p)))
         });
     }
+    let tables = state(
+        "rvs_table_memory_bytes",
+        &["pages"],
+        "Bytes of the workers' connection tables in 2 MiB pages, by kind.",
+    );
+    write_family(out, tables, |s| {
+        for p in ports {
+            s.add(vec!["hugetlb".into()], p.table_hugetlb_bytes);
+            s.add(vec!["transparent".into()], p.table_transparent_bytes);
+        }
+    });
 }
 
 fn backend_labels(svc: &ServiceInfo, real: &RealInfo) -> Vec<String> {
@@ -788,6 +800,8 @@ mod tests {
             rx_missed: 5,
             mempool_in_use: 300,
             mempool_size: 8191,
+            table_hugetlb_bytes: 256 << 20,
+            table_transparent_bytes: 0,
         }
     }
 
@@ -1040,6 +1054,14 @@ mod tests {
         );
         assert_eq!(value(&text, "rvs_mempool_mbufs"), "8191");
         assert_eq!(value(&text, "rvs_mempool_mbufs_in_use"), "300");
+        assert_eq!(
+            value(&text, "rvs_table_memory_bytes{pages=\"hugetlb\"}"),
+            "268435456"
+        );
+        assert_eq!(
+            value(&text, "rvs_table_memory_bytes{pages=\"transparent\"}"),
+            "0"
+        );
         assert_eq!(
             value(&text, "rvs_build_info{version=\"0.1.0\",mode=\"live\"}"),
             "1"

@@ -93,6 +93,9 @@ impl Eal {
             });
         }
 
+        // Tables built from now on may take hugepages from the pool the EAL uses.
+        crate::table_memory::prefer_hugetlb(!args.iter().any(|a| a == "--no-huge"));
+
         // SAFETY: the EAL is initialised; this reads its configuration.
         let main_lcore = unsafe { ffi::rte_get_main_lcore() };
         let eal = Eal {

@@ -8,6 +8,7 @@
 //! - [`Mempool`] and [`Mbuf`]: packet buffers; an `Mbuf` is owned and freed on drop.
 //! - [`Port`], [`RxQueue`], [`TxQueue`]: configure a device, poll its queues in bursts.
 //! - [`ring::spsc`]: single-producer single-consumer mbuf rings for steering.
+//! - [`TableAlloc`] and [`tables`]: large tables in hugepages (a global allocator).
 //!
 //! Lifetimes are enforced by shared ownership: pools, ports and rings keep the EAL
 //! alive; ports keep their receive pool alive; a pool dropped while mbufs are still
@@ -23,6 +24,7 @@ mod port;
 mod prefetch;
 mod queue;
 pub mod ring;
+mod table_memory;
 
 pub use eal::{rdtsc, Eal};
 pub use error::{Error, Result};
@@ -32,3 +34,4 @@ pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM, POOL_OPS};
 pub use port::{ChecksumOffloads, Link, Port, PortConfig, PortInfo, PortStats, MAX_QUEUES};
 pub use prefetch::prefetch;
 pub use queue::{RxQueue, TxQueue};
+pub use table_memory::{prefer_hugetlb, table_memory, tables, TableAlloc, TableMemory, TABLE_PAGE};

@@ -142,6 +142,7 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
             .iter()
             .map(|(name, device, addresses, port)| {
                 let stats = port.stats().unwrap_or_default();
+                let tables = rvs_dpdk::table_memory();
                 PortInfo {
                     name: name.clone(),
                     device: device.clone(),
@@ -156,6 +157,8 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                     rx_missed: stats.imissed,
                     mempool_in_use: u64::from(pool.in_use()),
                     mempool_size: u64::from(pool.capacity()),
+                    table_hugetlb_bytes: tables.hugetlb_bytes as u64,
+                    table_transparent_bytes: tables.transparent_bytes as u64,
                 }
             })
             .collect()

@@ -365,7 +365,10 @@ fn build_loops(
                 PortTx::Handoff { holder }
             });
         }
-        let mut worker = Worker::new(w, Arc::clone(snap), worker_seed(seed, w));
+        // The connection table and its index are the large, randomly read tables: in
+        // hugepages when the binary installs `rvs_dpdk::TableAlloc` (rvsd does).
+        let mut worker =
+            rvs_dpdk::tables(|| Worker::new(w, Arc::clone(snap), worker_seed(seed, w)));
         // The seed may be guessed (the clock); the cookie key must not be.
         worker.set_cookie_key(crate::synproxy::CookieKey::random());
         loops.push(WorkerLoop {
