@@ -159,6 +159,12 @@ fn run_with(
     let halt = Arc::new(AtomicBool::new(false));
     let idle = options.idle.unwrap_or(config.dataplane.idle);
     let mut loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, idle)?;
+    let tables = rvs_dpdk::table_memory();
+    eprintln!(
+        "rvsd: connection tables: {} MiB from the hugepage pool, {} MiB in pages advised for transparent hugepages",
+        tables.hugetlb_bytes >> 20,
+        tables.transparent_bytes >> 20
+    );
     // Under [ha] the director starts as backup: the workers serve nothing until the
     // control core's VRRP makes it master.
     let ha_link = config.ha.as_ref().map(|ha| {
