@@ -530,6 +530,72 @@ fn a_missing_device_is_a_clear_error() {
     assert!(out.stdout.is_empty(), "no report after a failed start");
 }
 
+/// With hugepages (no `--no-huge`), rvsd maps its connection tables from the hugepage
+/// pool: its start-up line says so, and the pool's free count shows it while it runs.
+/// Needs 32 free 2 MiB hugepages (`scripts/setup` reserves 64).
+#[test]
+fn rvsd_with_hugepages_maps_its_connection_tables_from_the_pool() {
+    preflight();
+    let free = |name: &str| -> u64 {
+        let info = std::fs::read_to_string("/proc/meminfo").expect("meminfo");
+        info.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .expect("a hugepage count")
+    };
+    let before = free("HugePages_Free");
+    assert!(
+        before >= 32,
+        "{before} free hugepages; run scripts/setup (it reserves 64)"
+    );
+    let dir = std::env::temp_dir().join(format!("rvs-lab-{}-huge", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("test dir");
+    let config = dir.join("rvs.toml");
+    // 65536 connections: about 22 MiB of tables. `--in-memory`: no hugetlbfs files, and
+    // no clash with another DPDK process; no PCI probe in the machine's own namespace.
+    let text = "[dataplane]\nworkers = 1\nconn_capacity = 65536\n\n[dpdk]\n\
+                eal_args = [\"--in-memory\", \"--no-pci\", \"--no-telemetry\"]\n\n\
+                [[port]]\nname = \"wan\"\ndevice = \"net_null0\"\n";
+    std::fs::write(&config, text).expect("write config");
+    let child = Command::new(env!("CARGO_BIN_EXE_rvsd"))
+        .arg("--config")
+        .arg(&config)
+        .args(["--duration", "3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rvsd");
+    std::thread::sleep(Duration::from_millis(1500));
+    let during = free("HugePages_Free");
+    let out = child.wait_with_output().expect("rvsd exits");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("rvsd: connection tables:"))
+        .unwrap_or_else(|| panic!("no connection tables line:\n{stderr}"));
+    let mib: Vec<u64> = line
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    assert!(
+        mib.len() == 2 && mib[0] >= 16 && mib[1] == 0,
+        "tables not in the pool: {line}"
+    );
+    // The tables (and the EAL's own memory) came out of the pool, and went back.
+    assert!(
+        before - during >= mib[0] / 2,
+        "the pool did not shrink by the tables: {before} -> {during} pages, {line}"
+    );
+    assert_eq!(
+        free("HugePages_Free"),
+        before,
+        "pages not returned after exit"
+    );
+}
+
 /// A real's server for the control-plane lab: `GET /` answers "NAME CLIENT-ADDRESS";
 /// `GET /slow` sends [`SLOW_CHUNKS`] chunks of 64 KiB, a pause between chunks, so the
 /// connection stays established while the director is reconfigured.
