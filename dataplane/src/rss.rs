@@ -23,9 +23,20 @@
 //!   owner is then its RSS queue, computable from the reply alone.
 //! - NAT replies (real -> client) cannot be aligned: their hash mixes the real's address
 //!   and port where the forward hash has the VIP's, and neither end of the connection
-//!   is chosen by the director. They are owned by the forward owner, found through the
-//!   real ([`RssOwnership`]), and cross a steering ring when RSS delivers them elsewhere,
-//!   as does everything a device without RSS (af_packet, af_xdp, ring vdevs) receives.
+//!   is chosen by the director. Nor can they name their VIP: a real may serve several
+//!   services, and edits share it, unshare it or move it while its connections drain.
+//!
+//! So ownership must not depend on which services a real serves. The rule
+//! ([`RssOwnership`]): a service that reaches an endpoint (real or sorry server) by NAT
+//! is owned by client hash in both directions, as without RSS, and every NAT reply is
+//! owned by the hash of its destination; any other service is owned by the RSS queue of
+//! the client -> VIP tuple. A service's class is decided when it first has an endpoint
+//! and kept while it exists, since its open connections were placed by it: a service
+//! that loses its NAT reals stays owned by client hash, and one owned by RSS queue
+//! refuses a NAT endpoint (delete and add it again). FULLNAT replies are owned by their
+//! RSS queue in every class, the owner having chosen the local port for that. Frames
+//! RSS delivers elsewhere cross a steering ring, as does everything a device without
+//! RSS (af_packet, af_xdp, ring vdevs) receives.
 //!
 //! With the symmetric key the hash depends only on the XOR of the input's 16-bit words
 //! (every 16th bit position meets the same 32 key bits), so [`symmetric_hash`] folds the

@@ -8,10 +8,12 @@
 //! - a FULLNAT reply (destination = a local address): the low bits of the local port,
 //!   which the owner allocated (see [`crate::laddr`]).
 //!
-//! By RSS queue (the snapshot has an [`RssOwnership`]): toward a VIP, the queue RSS
-//! delivers the client's frames to; a FULLNAT reply, its own RSS queue (the owner chose
-//! the local port for that); a NAT reply, the owner of the connection toward the VIP its
-//! real serves, reached through a steering ring when RSS delivers it elsewhere.
+//! By RSS queue (the snapshot's [`Ownership`] is [`Ownership::ByRss`]): toward a VIP,
+//! the queue RSS delivers the client's frames to, unless the service reaches an endpoint
+//! by NAT (then by client hash, as is every NAT reply: a reply does not name its VIP);
+//! a FULLNAT reply, its own RSS queue (the owner chose the local port for that). Each
+//! service keeps its class while it exists, so that service edits move no open
+//! connection (see [`crate::rss`]). [`Ownership`] is the one place that decides.
 
 use std::net::IpAddr;
 
@@ -582,8 +584,8 @@ forward = "nat"
     }
 }
 
-/// A NAT sorry server shared by two services makes both owned by client hash, like a
-/// shared real: its replies cannot name their VIP.
+/// A NAT sorry server makes its services owned by client hash, like a NAT real: its
+/// replies cannot name their VIP.
 #[cfg(test)]
 mod rss_sorry_tests {
     use super::*;
@@ -594,7 +596,7 @@ mod rss_sorry_tests {
     use crate::wire::test_frames::{Spec, L4};
 
     #[test]
-    fn a_shared_nat_sorry_server_falls_back_to_client_hash() {
+    fn a_nat_sorry_server_makes_its_services_owned_by_client_hash() {
         let service = |port: u16, real: &str| {
             format!(
                 "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = {port}\n\
@@ -728,12 +730,14 @@ mod rss_edit_tests {
         ]
     }
 
-    /// Edits: the services before, after, and the open connection (port, real).
-    fn edits() -> Vec<(
+    /// An edit: the services before, after, and the open connection (port, real).
+    type Edit = (
         Vec<Svc<'static>>,
         Vec<Svc<'static>>,
         (u16, (&'static str, u16)),
-    )> {
+    );
+
+    fn edits() -> Vec<Edit> {
         vec![
             // A NAT real becomes shared between two services.
             (
