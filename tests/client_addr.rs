@@ -7,24 +7,14 @@ mod common;
 use common::*;
 use etherparse::PacketBuilder;
 
+/// The MAC the configuration gives real .11 (`testbed::real_mac`).
 const REAL_MAC: &str = "02:00:00:00:01:11";
 
 /// One port toward clients, one toward the real, one FULLNAT service of each family.
 fn config(client_address: &str) -> String {
-    format!(
-        r#"
-{}
-
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "{REAL_MAC}"
-port = "lan0"
-
-[[neighbor]]
-ip = "2001:db8:1::11"
-mac = "{REAL_MAC}"
-port = "lan0"
-
+    replay_director(1024).real(11).to_toml()
+        + &format!(
+            r#"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
@@ -48,9 +38,8 @@ client_address = "{client_address}"
 ip = "2001:db8:1::11"
 port = 8080
 forward = "fullnat"
-"#,
-        two_port_director(1024)
-    )
+"#
+        )
 }
 
 /// The endpoints of one test connection.
@@ -381,6 +370,11 @@ fn client_address_needs_a_fullnat_tcp_service() {
     let cfg = config("proxy-v2").replace("forward = \"fullnat\"", "forward = \"nat\"");
     let dir = test_dir("client-addr-nat");
     let path = dir.join("rvs.toml");
+    // The first service's `client_address` line, counted from 1.
+    let line = 1 + cfg
+        .lines()
+        .position(|l| l.starts_with("client_address"))
+        .expect("a client_address line");
     std::fs::write(&path, cfg).unwrap();
     let out = rvsd_replay(&path, "wan0=none.pcap", &dir.join("out"));
     assert!(!out.status.success());
@@ -389,7 +383,10 @@ fn client_address_needs_a_fullnat_tcp_service() {
         err.contains("client_address \"proxy-v2\" needs a TCP service"),
         "{err}"
     );
-    assert!(err.contains("rvs.toml:53:"), "names the line: {err}");
+    assert!(
+        err.contains(&format!("rvs.toml:{line}:")),
+        "names the line: {err}"
+    );
 }
 
 /// The configuration with `synproxy = true` on both services.

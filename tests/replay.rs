@@ -8,44 +8,24 @@ use std::net::IpAddr;
 
 use common::*;
 
+/// The MACs the configuration gives reals .11 and .12 (`testbed::real_mac`).
 const REAL1_MAC: &str = "02:00:00:00:01:11";
+/// See [`REAL1_MAC`].
 const REAL2_MAC: &str = "02:00:00:00:01:12";
 
 /// Two ports (clients behind a gateway on wan0, two reals on lan0) and one service.
 fn config(service: &str) -> String {
-    format!(
-        r#"
-{}
-
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "{REAL1_MAC}"
-port = "lan0"
-
-[[neighbor]]
-ip = "10.1.0.12"
-mac = "{REAL2_MAC}"
-port = "lan0"
-
-[[neighbor]]
-ip = "2001:db8:1::11"
-mac = "{REAL1_MAC}"
-port = "lan0"
-
-[[neighbor]]
-ip = "2001:db8:1::12"
-mac = "{REAL2_MAC}"
-port = "lan0"
-
+    replay_director(4096).real(11).real(12).to_toml()
+        + &format!(
+            r#"
 [timeouts]
 tcp = 900
 tcpfin = 120
 udp = 5
 
 {service}
-"#,
-        two_port_director(4096)
-    )
+"#
+        )
 }
 
 /// A client address from a number (198.18.0.0/15, benchmarking space).

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion, Throughput};
 use etherparse::PacketBuilder;
+use rvs_dataplane::config::testbed::{real_mac, TwoPortDirector, GATEWAY_MAC, LAN_MAC, WAN_MAC};
 use rvs_dataplane::config::{Config, PortId};
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
@@ -62,10 +63,7 @@ const NEW_CONN_CHUNK: u64 = 50_000;
 
 const WAN: PortId = PortId(0);
 const LAN: PortId = PortId(1);
-const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-const REAL_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x11];
+const REAL_MAC: [u8; 6] = real_mac(11);
 const VIP: [u8; 4] = [10, 0, 0, 100];
 const REAL: [u8; 4] = [10, 1, 0, 11];
 
@@ -73,39 +71,12 @@ const REAL: [u8; 4] = [10, 1, 0, 11];
 /// FULLNAT, timeouts long enough that nothing preloaded expires during a run.
 fn config() -> String {
     let laddrs: Vec<String> = (100..120).map(|i| format!("\"10.1.0.{i}\"")).collect();
-    format!(
-        r#"
-[dataplane]
-workers = 1
-conn_capacity = 1100000
-
-[[port]]
-name = "wan0"
-device = "bench"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "bench"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.0.0.254"
-mac = "02:00:00:00:00:fe"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "02:00:00:00:01:11"
-port = "lan0"
-
+    TwoPortDirector::new("bench", 1_100_000)
+        .gateway()
+        .real(11)
+        .to_toml()
+        + &format!(
+            r#"
 [timeouts]
 tcp = 1000000
 udp = 1000000
@@ -156,8 +127,8 @@ scheduler = "wrr"
 ip = "10.1.0.11"
 forward = "tun"
 "#,
-        laddrs = laddrs.join(", ")
-    )
+            laddrs = laddrs.join(", ")
+        )
 }
 
 /// Takes what is sent back into its buffer pool, after touching it (as a NIC reads it),
@@ -315,9 +286,9 @@ impl Mode {
     fn client_packet(&self, i: u32, open: bool) -> Vec<u8> {
         let dst = (VIP, self.vport);
         if self.udp {
-            udp((GW_MAC, WAN_MAC), client(i), dst)
+            udp((GATEWAY_MAC, WAN_MAC), client(i), dst)
         } else {
-            tcp((GW_MAC, WAN_MAC), client(i), dst, open)
+            tcp((GATEWAY_MAC, WAN_MAC), client(i), dst, open)
         }
     }
 }
@@ -471,9 +442,9 @@ fn bench_mode(c: &mut Criterion, mode: &Mode) {
                         let src = ([172, 16 + a % 16, b, c], 1024 + u16::from(d));
                         let dst = (VIP, mode.vport);
                         if mode.udp {
-                            udp((GW_MAC, WAN_MAC), src, dst)
+                            udp((GATEWAY_MAC, WAN_MAC), src, dst)
                         } else {
-                            tcp((GW_MAC, WAN_MAC), src, dst, true)
+                            tcp((GATEWAY_MAC, WAN_MAC), src, dst, true)
                         }
                     }));
                     let mut at = 0;

@@ -23,9 +23,20 @@
 //!   owner is then its RSS queue, computable from the reply alone.
 //! - NAT replies (real -> client) cannot be aligned: their hash mixes the real's address
 //!   and port where the forward hash has the VIP's, and neither end of the connection
-//!   is chosen by the director. They are owned by the forward owner, found through the
-//!   real ([`RssOwnership`]), and cross a steering ring when RSS delivers them elsewhere,
-//!   as does everything a device without RSS (af_packet, af_xdp, ring vdevs) receives.
+//!   is chosen by the director. Nor can they name their VIP: a real may serve several
+//!   services, and edits share it, unshare it or move it while its connections drain.
+//!
+//! So ownership must not depend on which services a real serves. The rule
+//! ([`RssOwnership`]): a service that reaches an endpoint (real or sorry server) by NAT
+//! is owned by client hash in both directions, as without RSS, and every NAT reply is
+//! owned by the hash of its destination; any other service is owned by the RSS queue of
+//! the client -> VIP tuple. A service's class is decided when it first has an endpoint
+//! and kept while it exists, since its open connections were placed by it: a service
+//! that loses its NAT reals stays owned by client hash, and one owned by RSS queue
+//! refuses a NAT endpoint (delete and add it again). FULLNAT replies are owned by their
+//! RSS queue in every class, the owner having chosen the local port for that. Frames
+//! RSS delivers elsewhere cross a steering ring, as does everything a device without
+//! RSS (af_packet, af_xdp, ring vdevs) receives.
 //!
 //! With the symmetric key the hash depends only on the XOR of the input's 16-bit words
 //! (every 16th bit position meets the same 32 key bits), so [`symmetric_hash`] folds the
@@ -35,7 +46,7 @@
 
 use std::net::IpAddr;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashSet;
 use rvs_conntrack::{ForwardMode, Proto};
 
 use crate::service::{Service, Services};
@@ -239,88 +250,159 @@ pub fn reply_base_hash(real: (IpAddr, u16), laddr: IpAddr) -> u32 {
     symmetric_hash(real.0, laddr, real.1, 0)
 }
 
-/// The NAT reals of `svc`, its sorry server included when reached by NAT.
-fn nat_endpoints(svc: &Service) -> impl Iterator<Item = (IpAddr, u16)> + '_ {
-    let spec = &svc.config;
-    let reals = spec
-        .reals
-        .iter()
-        .filter(|r| r.forward == ForwardMode::Nat)
-        .map(|r| (r.ip, r.port));
-    let sorry = spec
-        .check
-        .as_ref()
-        .and_then(|c| c.sorry)
-        .filter(|_| spec.sorry_forward() == ForwardMode::Nat)
-        .map(|s| (s.ip(), s.port()));
-    reals.chain(sorry)
+/// A service's key: protocol, VIP, port.
+type ServiceKey = (Proto, IpAddr, u16);
+
+/// How the connections of a service are owned under RSS.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owned {
+    /// By the RSS queue of the client -> VIP tuple: no NAT endpoint.
+    ByQueue,
+    /// By client hash, as without RSS: the service reaches an endpoint by NAT, whose
+    /// replies carry the client but not the VIP.
+    ByClient,
 }
 
-/// Flow ownership on a director whose ports deliver by RSS: the owner of a connection
-/// is the queue its client -> VIP frames arrive on, so that they are never handed over.
-/// Part of the [`crate::snapshot::Snapshot`]: every worker computes the same owner for
-/// both directions of a connection.
+/// The key of `svc`.
+fn key_of(svc: &Service) -> ServiceKey {
+    (svc.proto, svc.vip.ip(), svc.vip.port())
+}
+
+/// The class a service takes when it first has an endpoint (a real or a sorry server),
+/// `None` while it has none (and so no connection).
+fn class_of(svc: &Service) -> Option<Owned> {
+    let spec = &svc.config;
+    let sorry = spec.check.as_ref().and_then(|c| c.sorry);
+    if spec.reals.is_empty() && sorry.is_none() {
+        return None;
+    }
+    let nat_real = spec.reals.iter().any(|r| r.forward == ForwardMode::Nat);
+    let nat_sorry = sorry.is_some() && spec.sorry_forward() == ForwardMode::Nat;
+    Some(if nat_real || nat_sorry {
+        Owned::ByClient
+    } else {
+        Owned::ByQueue
+    })
+}
+
+/// A service edit that would move the owner of its open connections.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OwnershipError {
+    /// A NAT endpoint added to a service owned by RSS queue: its replies would be owned
+    /// by client hash, its forward packets by RSS queue.
+    #[error(
+        "service {proto:?} {vip}:{port} is owned by RSS queue (its first reals were not \
+         NAT) and keeps that while it exists, so it cannot take a NAT real or sorry \
+         server: delete the service and add it again, or set rss = \"off\""
+    )]
+    NatOnQueueOwned {
+        /// The service's protocol.
+        proto: Proto,
+        /// Its VIP.
+        vip: IpAddr,
+        /// Its port.
+        port: u16,
+    },
+}
+
+/// Flow ownership on a director whose ports deliver by RSS. Part of the
+/// [`crate::snapshot::Snapshot`], reached through [`crate::steer::Ownership`].
+///
+/// The rule, stable under service edits: a service is owned by the RSS queue of the
+/// client -> VIP tuple ([`forward_owner`]) unless it reaches an endpoint by NAT, in
+/// which case it is owned by client hash ([`owner_by_client`]), as is every NAT reply:
+/// a reply names its real and client but not its VIP, and a real may serve several
+/// services or move between them. A service's class is decided when it first has an
+/// endpoint and kept while it exists: one that had NAT stays owned by client hash when
+/// its NAT reals go (their connections drain), and a service owned by RSS queue refuses
+/// a NAT endpoint ([`OwnershipError`]). FULLNAT replies are owned by their own RSS queue,
+/// which the owner's choice of local port makes its own, whatever the service's class.
 #[derive(Debug)]
 pub struct RssOwnership {
     reta: Reta,
     workers: u16,
-    /// The service `(VIP, port)` each NAT real endpoint `(proto, address, port)` serves,
-    /// `None` when it serves more than one (its replies cannot name their VIP).
-    nat_reals: HashMap<(Proto, IpAddr, u16), Option<(IpAddr, u16)>>,
-    /// Services owned by client hash, as without RSS: those with a NAT real that
-    /// serves another service too.
-    by_client: HashSet<(Proto, IpAddr, u16)>,
+    /// Services owned by client hash (the per-packet lookup).
+    by_client: HashSet<ServiceKey>,
+    /// Services owned by RSS queue (kept so that the class survives edits).
+    by_queue: HashSet<ServiceKey>,
 }
 
 impl RssOwnership {
     /// Ownership for `services` with the device tables modelled by `reta` (round-robin
-    /// over the workers' queues). NAT reals of `previous` that `services` no longer has
-    /// keep their entry, so that the connections still open to them keep their owner.
-    pub fn build(
+    /// over the workers' queues): each service takes its class from its endpoints.
+    pub fn new(reta: Reta, workers: u16, services: &Services) -> Self {
+        Self::classify(reta, workers, services, None)
+    }
+
+    /// This ownership for the services of a new configuration: services it knows keep
+    /// their class, the others take theirs from their endpoints. Refused when a service
+    /// owned by RSS queue now has a NAT endpoint.
+    pub fn rebuilt(&self, services: &Services) -> Result<Self, OwnershipError> {
+        let refused = services.list().iter().find(|svc| {
+            self.class(key_of(svc)) == Some(Owned::ByQueue)
+                && class_of(svc) == Some(Owned::ByClient)
+        });
+        if let Some(svc) = refused {
+            return Err(OwnershipError::NatOnQueueOwned {
+                proto: svc.proto,
+                vip: svc.vip.ip(),
+                port: svc.vip.port(),
+            });
+        }
+        Ok(Self::classify(
+            self.reta.clone(),
+            self.workers,
+            services,
+            Some(self),
+        ))
+    }
+
+    /// Each service's class: the one `previous` gave it, else its endpoints' (services
+    /// without endpoints stay undecided).
+    fn classify(
         reta: Reta,
         workers: u16,
         services: &Services,
         previous: Option<&RssOwnership>,
     ) -> Self {
-        let mut nat_reals: HashMap<_, Option<(IpAddr, u16)>> = HashMap::new();
+        let mut by_client = HashSet::new();
+        let mut by_queue = HashSet::new();
         for svc in services.list() {
-            let vip = (svc.vip.ip(), svc.vip.port());
-            for (ip, port) in nat_endpoints(svc) {
-                nat_reals
-                    .entry((svc.proto, ip, port))
-                    .and_modify(|v| {
-                        if *v != Some(vip) {
-                            *v = None
-                        }
-                    })
-                    .or_insert(Some(vip));
-            }
+            let key = key_of(svc);
+            let kept = previous.and_then(|p| p.class(key));
+            match kept.or_else(|| class_of(svc)) {
+                Some(Owned::ByClient) => by_client.insert(key),
+                Some(Owned::ByQueue) => by_queue.insert(key),
+                None => false,
+            };
         }
-        if let Some(p) = previous {
-            for (k, v) in &p.nat_reals {
-                nat_reals.entry(*k).or_insert(*v);
-            }
-        }
-        let by_client = services
-            .list()
-            .iter()
-            .filter(|svc| {
-                nat_endpoints(svc)
-                    .any(|(ip, port)| nat_reals.get(&(svc.proto, ip, port)) == Some(&None))
-            })
-            .map(|svc| (svc.proto, svc.vip.ip(), svc.vip.port()))
-            .collect();
         Self {
             reta,
             workers,
-            nat_reals,
             by_client,
+            by_queue,
+        }
+    }
+
+    /// The class `key` has, if decided.
+    fn class(&self, key: ServiceKey) -> Option<Owned> {
+        if self.by_client.contains(&key) {
+            Some(Owned::ByClient)
+        } else if self.by_queue.contains(&key) {
+            Some(Owned::ByQueue)
+        } else {
+            None
         }
     }
 
     /// The table the devices are programmed after.
     pub fn reta(&self) -> &Reta {
         &self.reta
+    }
+
+    /// The worker count.
+    pub fn workers(&self) -> u16 {
+        self.workers
     }
 
     /// The owner of `client`'s connection to `vip`.
@@ -330,16 +412,6 @@ impl RssOwnership {
             return owner_by_client(client.0, client.1, self.workers);
         }
         forward_owner(&self.reta, client, vip)
-    }
-
-    /// The owner of a NAT reply from `real` to `client`: the owner of the client's
-    /// connection to the VIP the real serves.
-    #[inline]
-    pub fn nat_reply(&self, proto: Proto, real: (IpAddr, u16), client: (IpAddr, u16)) -> u16 {
-        match self.nat_reals.get(&(proto, real.0, real.1)) {
-            Some(Some(vip)) => self.toward_vip(proto, client, *vip),
-            _ => owner_by_client(client.0, client.1, self.workers),
-        }
     }
 
     /// The owner of a FULLNAT reply from `remote` to `local` (a local address and the

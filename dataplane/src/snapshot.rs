@@ -13,8 +13,9 @@ use crate::config::{Behaviour, Config, IpNet, NeighborConfig, PortId};
 use crate::health::Overlay;
 use crate::laddr::PortScheme;
 use crate::route::RouteTable;
-use crate::rss::{Reta, RssOwnership};
+use crate::rss::{OwnershipError, Reta, RssOwnership};
 use crate::service::{IdRegistry, Services};
+use crate::steer::Ownership;
 
 /// A port as the pipeline sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,9 +80,8 @@ pub struct Snapshot {
     pub workers: u16,
     /// Connections per worker.
     pub conn_capacity: usize,
-    /// Ownership by RSS queue, when ports deliver by RSS (`None`: by hash, see
-    /// [`crate::steer`]).
-    pub rss: Option<RssOwnership>,
+    /// Who owns each flow (see [`crate::steer`]).
+    pub ownership: Ownership,
 }
 
 /// The floating addresses of `[ha]` (none without it).
@@ -106,6 +106,17 @@ fn next_hops(config: &Config, services: &Services, routes: &RouteTable) -> Vec<(
     all.sort_unstable();
     all.dedup();
     all
+}
+
+/// Why a running director refuses a new configuration's snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    /// A service's scheduler cannot be built.
+    #[error(transparent)]
+    Scheduler(#[from] BuildError),
+    /// An edit would move the owner of a service's open connections.
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
 }
 
 /// Ethernet MTU assumed for every port until ports carry their own.
@@ -169,47 +180,38 @@ impl Snapshot {
             workers: config.dataplane.workers,
             conn_capacity: config.dataplane.conn_capacity,
             ports,
-            rss: None,
+            ownership: Ownership::ByHash(config.dataplane.workers),
         })
     }
 
     /// This snapshot with flows owned by RSS queue, the devices' tables programmed
     /// after `reta` (round-robin over the workers' queues).
     pub fn with_rss(mut self, reta: Reta) -> Self {
-        self.rss = Some(RssOwnership::build(
-            reta,
-            self.workers,
-            &self.services,
-            None,
-        ));
+        self.ownership = Ownership::ByRss(RssOwnership::new(reta, self.workers, &self.services));
         self
     }
 
     /// How workers choose FULLNAT local ports under this snapshot's ownership.
     pub fn port_scheme(&self) -> PortScheme {
-        match &self.rss {
-            Some(o) => PortScheme::Rss(o.reta().clone()),
-            None => PortScheme::LowBits(self.workers),
-        }
+        self.ownership.port_scheme()
     }
 
     /// The snapshot of `config` for a director already running with `self`: ports keep
     /// their MACs and checksum needs, the worker count and table size stay, and every
     /// service whose scheduling is unchanged keeps its scheduler table (and so, on every
     /// worker, its scheduler state). Reals are scheduled as the health `overlay` says.
+    /// Every service keeps the owner of its flows ([`Ownership::rebuilt`]): an edit that
+    /// would move it is refused.
     pub fn rebuild(
         &self,
         config: &Config,
         overlay: &Overlay,
         ids: &mut IdRegistry,
-    ) -> Result<Self, BuildError> {
+    ) -> Result<Self, RebuildError> {
         let services = Services::rebuild(&config.services, ids, Some(&self.services), overlay)?;
         let routes = RouteTable::from_config(config);
-        // NAT reals removed keep their owner while their connections finish.
-        let rss = self
-            .rss
-            .as_ref()
-            .map(|o| RssOwnership::build(o.reta().clone(), self.workers, &services, Some(o)));
+        // Every service keeps the ownership its open connections have.
+        let ownership = self.ownership.rebuilt(&services)?;
         Ok(Self {
             next_hops: next_hops(config, &services, &routes),
             services,
@@ -222,7 +224,7 @@ impl Snapshot {
             workers: self.workers,
             conn_capacity: self.conn_capacity,
             ports: self.ports.clone(),
-            rss,
+            ownership,
         })
     }
 

@@ -8,17 +8,20 @@
 //! - a FULLNAT reply (destination = a local address): the low bits of the local port,
 //!   which the owner allocated (see [`crate::laddr`]).
 //!
-//! By RSS queue (the snapshot has an [`RssOwnership`]): toward a VIP, the queue RSS
-//! delivers the client's frames to; a FULLNAT reply, its own RSS queue (the owner chose
-//! the local port for that); a NAT reply, the owner of the connection toward the VIP its
-//! real serves, reached through a steering ring when RSS delivers it elsewhere.
+//! By RSS queue (the snapshot's [`Ownership`] is [`Ownership::ByRss`]): toward a VIP,
+//! the queue RSS delivers the client's frames to, unless the service reaches an endpoint
+//! by NAT (then by client hash, as is every NAT reply: a reply does not name its VIP);
+//! a FULLNAT reply, its own RSS queue (the owner chose the local port for that). Each
+//! service keeps its class while it exists, so that service edits move no open
+//! connection (see [`crate::rss`]). [`Ownership`] is the one place that decides.
 
 use std::net::IpAddr;
 
 use rvs_conntrack::Proto;
 
-use crate::laddr::{addr_bits, worker_mask};
-use crate::rss::RssOwnership;
+use crate::laddr::{addr_bits, worker_mask, PortScheme};
+use crate::rss::{OwnershipError, RssOwnership};
+use crate::service::Services;
 use crate::snapshot::Snapshot;
 use crate::wire::{ip_proto, FrameInfo, L4Info};
 
@@ -27,10 +30,7 @@ use crate::wire::{ip_proto, FrameInfo, L4Info};
 pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
     let ip = info.ip.as_ref()?;
     let services = &snap.services;
-    let own = Owners {
-        workers: snap.workers,
-        rss: snap.rss.as_ref(),
-    };
+    let own = &snap.ownership;
     match ip.l4 {
         L4Info::Tcp { sport, dport, .. } | L4Info::Udp { sport, dport } => {
             let proto = match ip.l4 {
@@ -43,7 +43,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             } else if services.is_vip(ip.dst) {
                 own.toward_vip(proto, src, dst)
             } else {
-                own.nat_reply(proto, src, dst)
+                own.nat_reply(dst)
             })
         }
         // The quoted packet is one the director sent: toward a real from a local address
@@ -60,45 +60,71 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             } else if services.is_vip(q.src) {
                 own.toward_vip(proto, dst, src)
             } else {
-                own.nat_reply(proto, dst, src)
+                own.nat_reply(src)
             })
         }
         _ => None,
     }
 }
 
-/// The ownership rules of one snapshot.
-struct Owners<'a> {
-    workers: u16,
-    rss: Option<&'a RssOwnership>,
+/// How a snapshot's flows are owned: the one place that decides, for every kind of
+/// packet and for the FULLNAT local ports workers hand out.
+#[derive(Debug)]
+pub enum Ownership {
+    /// By hash, among this many workers (devices without RSS, or `rss = "off"`).
+    ByHash(u16),
+    /// By RSS queue where that is stable (see [`RssOwnership`]).
+    ByRss(RssOwnership),
 }
 
-impl Owners<'_> {
+impl Ownership {
     /// A frame from `client` to `vip`.
     #[inline]
-    fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
-        match self.rss {
-            Some(rss) => rss.toward_vip(proto, client, vip),
-            None => owner_by_client(client.0, client.1, self.workers),
+    pub fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
+        match self {
+            Self::ByRss(rss) => rss.toward_vip(proto, client, vip),
+            Self::ByHash(workers) => owner_by_client(client.0, client.1, *workers),
         }
     }
 
-    /// A NAT reply from `real` to `client` (or anything else toward neither a VIP nor a
-    /// local address).
+    /// A NAT reply to `client` (or anything else toward neither a VIP nor a local
+    /// address): by client hash, with or without RSS, since its VIP is not in it.
     #[inline]
-    fn nat_reply(&self, proto: Proto, real: (IpAddr, u16), client: (IpAddr, u16)) -> u16 {
-        match self.rss {
-            Some(rss) => rss.nat_reply(proto, real, client),
-            None => owner_by_client(client.0, client.1, self.workers),
-        }
+    pub fn nat_reply(&self, client: (IpAddr, u16)) -> u16 {
+        owner_by_client(client.0, client.1, self.workers())
     }
 
     /// A FULLNAT reply from `remote` to `local`.
     #[inline]
-    fn to_local(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> u16 {
-        match self.rss {
-            Some(rss) => rss.to_local(local, remote),
-            None => owner_by_local_port(local.1, self.workers),
+    pub fn to_local(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> u16 {
+        match self {
+            Self::ByRss(rss) => rss.to_local(local, remote),
+            Self::ByHash(workers) => owner_by_local_port(local.1, *workers),
+        }
+    }
+
+    /// How workers choose FULLNAT local ports so that replies come back to them.
+    pub fn port_scheme(&self) -> PortScheme {
+        match self {
+            Self::ByRss(rss) => PortScheme::Rss(rss.reta().clone()),
+            Self::ByHash(workers) => PortScheme::LowBits(*workers),
+        }
+    }
+
+    /// This ownership for the services of a new configuration: every service keeps
+    /// the class it has (refused when an edit needs another).
+    pub fn rebuilt(&self, services: &Services) -> Result<Self, OwnershipError> {
+        Ok(match self {
+            Self::ByRss(rss) => Self::ByRss(rss.rebuilt(services)?),
+            Self::ByHash(workers) => Self::ByHash(*workers),
+        })
+    }
+
+    /// The worker count.
+    fn workers(&self) -> u16 {
+        match self {
+            Self::ByRss(rss) => rss.workers(),
+            Self::ByHash(workers) => *workers,
         }
     }
 }
@@ -420,7 +446,10 @@ forward = "nat"
             }
             other => panic!("not TCP: {other:?}"),
         }
-        let table = snap.rss.as_ref().unwrap().reta().device_table(size);
+        let PortScheme::Rss(reta) = snap.port_scheme() else {
+            panic!("not owned by RSS")
+        };
+        let table = reta.device_table(size);
         let hash = toeplitz(&SYMMETRIC_KEY, &input);
         table[hash as usize & (size - 1)]
     }
@@ -488,10 +517,11 @@ forward = "nat"
             }
         }
 
-        /// NAT replies are owned by the owner of their connection toward the VIP, which
-        /// the NIC may deliver elsewhere: the worker that receives one hands it over.
+        /// A NAT service is owned by client hash in both directions, whether its real
+        /// serves it alone or several services: the NIC delivers its frames anywhere,
+        /// and the worker that receives one hands it over.
         #[test]
-        fn nat_replies_are_owned_by_the_forward_owner(
+        fn nat_services_are_owned_by_client_hash_both_ways(
             clients in prop::collection::vec(client(), 1..24),
             workers in prop::sample::select(vec![2u16, 3, 4, 8]),
             model in prop::sample::select(vec![64usize, 128]),
@@ -499,20 +529,12 @@ forward = "nat"
             let snap = snapshot(workers, model);
             for (cip, cport) in clients.into_iter().filter(|(ip, _)| ip.is_ipv4()) {
                 let c = at(&cip.to_string(), cport);
-                let to_vip = tcp(&c, &at(VIP, 443));
-                let w = nic_queue(&snap, 128, &to_vip);
-                prop_assert_eq!(owner_of(&snap, &to_vip), w);
-                let reply = tcp(&at(NAT_REAL.0, NAT_REAL.1), &c);
-                prop_assert_eq!(owner_of(&snap, &reply), w, "NAT reply");
-
-                // A real serving two services: both are owned by client hash, so both
-                // directions still meet, through the rings.
                 let hashed = owner_by_client(cip, cport, workers);
-                for port in [8000, 8001] {
+                for (port, real) in [(443, NAT_REAL), (8000, SHARED_REAL), (8001, SHARED_REAL)] {
                     prop_assert_eq!(owner_of(&snap, &tcp(&c, &at(VIP, port))), hashed);
+                    let reply = tcp(&at(real.0, real.1), &c);
+                    prop_assert_eq!(owner_of(&snap, &reply), hashed, "NAT reply");
                 }
-                let reply = tcp(&at(SHARED_REAL.0, SHARED_REAL.1), &c);
-                prop_assert_eq!(owner_of(&snap, &reply), hashed, "shared NAT real");
             }
         }
     }
@@ -562,8 +584,8 @@ forward = "nat"
     }
 }
 
-/// A NAT sorry server shared by two services makes both owned by client hash, like a
-/// shared real: its replies cannot name their VIP.
+/// A NAT sorry server makes its services owned by client hash, like a NAT real: its
+/// replies cannot name their VIP.
 #[cfg(test)]
 mod rss_sorry_tests {
     use super::*;
@@ -574,7 +596,7 @@ mod rss_sorry_tests {
     use crate::wire::test_frames::{Spec, L4};
 
     #[test]
-    fn a_shared_nat_sorry_server_falls_back_to_client_hash() {
+    fn a_nat_sorry_server_makes_its_services_owned_by_client_hash() {
         let service = |port: u16, real: &str| {
             format!(
                 "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = {port}\n\
@@ -604,7 +626,7 @@ mod rss_sorry_tests {
                 assert_eq!(owner_of(&c, "10.0.0.100:81"), hashed);
                 assert_eq!(owner_of("10.1.0.99:80", &c), hashed, "sorry reply");
                 assert_eq!(owner_of("10.1.0.11:80", &c), hashed, "real reply");
-                snap.rss.as_ref().unwrap().toward_vip(
+                snap.ownership.toward_vip(
                     Proto::Tcp,
                     (format!("198.51.100.{i}").parse().unwrap(), 30000 + i),
                     ("10.0.0.100".parse().unwrap(), 82),
@@ -615,5 +637,257 @@ mod rss_sorry_tests {
             by_rss > 16,
             "a service without NAT reals stays owned by RSS queue"
         );
+    }
+}
+
+/// Service edits on a director with RSS: an open NAT connection keeps its owner, in both
+/// directions and for the ICMP errors that quote it, whatever the edit does to the
+/// sharing of its real.
+#[cfg(test)]
+mod rss_edit_tests {
+    use std::net::Ipv4Addr;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::rss::{forward_owner, OwnershipError, Reta};
+    use crate::service::IdRegistry;
+    use crate::snapshot::RebuildError;
+    use crate::wire::parse_frame;
+    use crate::wire::test_frames::{Spec, L4};
+
+    const VIP: &str = "10.0.0.100";
+    const REAL_A: (&str, u16) = ("10.1.0.12", 8443);
+    const REAL_B: (&str, u16) = ("10.1.0.13", 9000);
+
+    /// A FULLNAT real (with the local address every service has).
+    const FULLNAT: (&str, u16, &str) = ("10.1.0.11", 8080, "fullnat");
+    const NAT_A: (&str, u16, &str) = (REAL_A.0, REAL_A.1, "nat");
+    const NAT_B: (&str, u16, &str) = (REAL_B.0, REAL_B.1, "nat");
+
+    /// A service: its port and its reals (address, port, forward mode).
+    type Svc<'a> = (u16, &'a [(&'a str, u16, &'a str)]);
+
+    fn config(workers: u16, services: &[Svc]) -> Config {
+        let mut text = format!(
+            "[dataplane]\nworkers = {workers}\n[[port]]\nname = \"p0\"\ndevice = \"mem\"\n\
+             addresses = [\"10.0.0.1/24\", \"10.1.0.1/24\"]\n"
+        );
+        for (port, reals) in services {
+            text += &format!(
+                "[[service]]\nproto = \"tcp\"\nvip = \"{VIP}\"\nport = {port}\n\
+                 laddrs = [\"10.1.0.2\"]\n"
+            );
+            for (ip, rport, forward) in *reals {
+                text += &format!(
+                    "[[service.real]]\nip = \"{ip}\"\nport = {rport}\nforward = \"{forward}\"\n"
+                );
+            }
+        }
+        Config::parse(&text, "edit.toml").unwrap()
+    }
+
+    fn owner_of(snap: &Snapshot, frame: &[u8]) -> u16 {
+        owner(snap, &parse_frame(frame).unwrap()).expect("owned")
+    }
+
+    fn tcp(src: &str, dst: &str) -> Spec {
+        Spec::new(src, dst, L4::Tcp { flags_syn: false })
+    }
+
+    /// An ICMP port unreachable from `from` to `to` quoting `quoted`.
+    fn icmp_error(from: &str, to: &str, quoted: &Spec) -> Vec<u8> {
+        let l4 = L4::Error {
+            msg_type: 3,
+            code: 3,
+            rest: [0; 4],
+            quoted: quoted.ip_packet()[..28].to_vec(),
+        };
+        Spec::new(&format!("{from}:0"), &format!("{to}:0"), l4).build()
+    }
+
+    /// The owners of every packet of `client`'s NAT connection to the VIP's `port`
+    /// through `real`: client -> VIP, the real's reply, an error from the real about
+    /// the packet sent to it, an error toward the VIP about the reply sent to the client.
+    fn nat_owners(
+        snap: &Snapshot,
+        client: (Ipv4Addr, u16),
+        port: u16,
+        real: (&str, u16),
+    ) -> [u16; 4] {
+        let c = format!("{}:{}", client.0, client.1);
+        let vip = format!("{VIP}:{port}");
+        let r = format!("{}:{}", real.0, real.1);
+        [
+            owner_of(snap, &tcp(&c, &vip).build()),
+            owner_of(snap, &tcp(&r, &c).build()),
+            owner_of(
+                snap,
+                &icmp_error(real.0, &client.0.to_string(), &tcp(&c, &r)),
+            ),
+            owner_of(snap, &icmp_error("203.0.113.1", VIP, &tcp(&vip, &c))),
+        ]
+    }
+
+    /// An edit: the services before, after, and the open connection (port, real).
+    type Edit = (
+        Vec<Svc<'static>>,
+        Vec<Svc<'static>>,
+        (u16, (&'static str, u16)),
+    );
+
+    fn edits() -> Vec<Edit> {
+        vec![
+            // A NAT real becomes shared between two services.
+            (
+                vec![(443, &[NAT_A])],
+                vec![(443, &[NAT_A]), (444, &[NAT_A])],
+                (443, REAL_A),
+            ),
+            // A shared NAT real is no longer shared.
+            (
+                vec![(8000, &[NAT_B]), (8001, &[NAT_B])],
+                vec![(8000, &[NAT_B])],
+                (8000, REAL_B),
+            ),
+            // A NAT real moves to another service while its connections drain.
+            (
+                vec![(443, &[NAT_A]), (444, &[NAT_B])],
+                vec![(443, &[NAT_B]), (444, &[NAT_A])],
+                (443, REAL_A),
+            ),
+            // A service's last NAT real goes, a FULLNAT real takes its place.
+            (
+                vec![(443, &[NAT_A, FULLNAT])],
+                vec![(443, &[FULLNAT])],
+                (443, REAL_A),
+            ),
+            // A NAT real of a service with a FULLNAT real becomes shared.
+            (
+                vec![(443, &[FULLNAT, NAT_A])],
+                vec![(443, &[FULLNAT, NAT_A]), (444, &[NAT_A])],
+                (443, REAL_A),
+            ),
+        ]
+    }
+
+    fn snapshot(workers: u16, services: &[Svc], ids: &mut IdRegistry) -> Snapshot {
+        Snapshot::build(&config(workers, services), &[], &[], ids)
+            .unwrap()
+            .with_rss(Reta::round_robin(128, workers))
+    }
+
+    fn to_vip(snap: &Snapshot, client: (&str, u16), port: u16) -> u16 {
+        let vip = (VIP.parse().unwrap(), port);
+        snap.ownership
+            .toward_vip(Proto::Tcp, (client.0.parse().unwrap(), client.1), vip)
+    }
+
+    /// Clients of which `forward_owner` and `owner_by_client` disagree on the VIP's port 80.
+    fn clients_told_apart(workers: u16) -> Vec<(&'static str, u16)> {
+        let reta = Reta::round_robin(128, workers);
+        let vip = (VIP.parse().unwrap(), 80);
+        let clients: Vec<_> = (30000..30064u16)
+            .map(|p| ("198.51.100.7", p))
+            .filter(|&(ip, p)| {
+                let ip: IpAddr = ip.parse().unwrap();
+                forward_owner(&reta, (ip, p), vip) != owner_by_client(ip, p, workers)
+            })
+            .collect();
+        assert!(clients.len() > 16, "{} clients told apart", clients.len());
+        clients
+    }
+
+    #[test]
+    fn a_service_owned_by_rss_queue_refuses_a_nat_real_until_added_again() {
+        let mut ids = IdRegistry::default();
+        let fullnat = snapshot(4, &[(80, &[FULLNAT])], &mut ids);
+        let with_nat = config(4, &[(80, &[FULLNAT, NAT_A])]);
+        let refused = fullnat.rebuild(&with_nat, &Default::default(), &mut ids);
+        assert!(
+            matches!(
+                refused,
+                Err(RebuildError::Ownership(OwnershipError::NatOnQueueOwned {
+                    port: 80,
+                    ..
+                }))
+            ),
+            "{refused:?}"
+        );
+        // Deleted, then added again with its NAT real: owned by client hash.
+        let deleted = fullnat
+            .rebuild(&config(4, &[]), &Default::default(), &mut ids)
+            .unwrap();
+        let added = deleted
+            .rebuild(&with_nat, &Default::default(), &mut ids)
+            .unwrap();
+        for c in clients_told_apart(4) {
+            let ip = c.0.parse().unwrap();
+            let reta = Reta::round_robin(128, 4);
+            let queued = forward_owner(&reta, (ip, c.1), (VIP.parse().unwrap(), 80));
+            assert_eq!(to_vip(&fullnat, c, 80), queued);
+            assert_eq!(to_vip(&added, c, 80), owner_by_client(ip, c.1, 4));
+        }
+    }
+
+    #[test]
+    fn a_service_keeps_its_class_when_its_reals_change() {
+        let mut ids = IdRegistry::default();
+        // Empty services are undecided; their first reals decide.
+        let empty = snapshot(4, &[(80, &[]), (81, &[])], &mut ids);
+        let first = empty
+            .rebuild(
+                &config(4, &[(80, &[NAT_A]), (81, &[FULLNAT])]),
+                &Default::default(),
+                &mut ids,
+            )
+            .unwrap();
+        // 80 loses its NAT real, 81 loses every real: both keep their class.
+        let later = first
+            .rebuild(
+                &config(4, &[(80, &[FULLNAT]), (81, &[])]),
+                &Default::default(),
+                &mut ids,
+            )
+            .unwrap();
+        let reta = Reta::round_robin(128, 4);
+        for c in clients_told_apart(4) {
+            let ip: IpAddr = c.0.parse().unwrap();
+            let hashed = owner_by_client(ip, c.1, 4);
+            let queued = forward_owner(&reta, (ip, c.1), (VIP.parse().unwrap(), 81));
+            for snap in [&first, &later] {
+                assert_eq!(to_vip(snap, c, 80), hashed);
+                assert_eq!(to_vip(snap, c, 81), queued);
+            }
+        }
+        // 81 is still owned by RSS queue: a NAT real is refused.
+        let refused = later.rebuild(&config(4, &[(81, &[NAT_B])]), &Default::default(), &mut ids);
+        assert!(refused.is_err());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn an_open_nat_connection_keeps_its_owner_across_service_edits(
+            clients in prop::collection::vec((any::<u32>(), 1024u16..), 1..16),
+            workers in prop::sample::select(vec![2u16, 3, 4, 8]),
+        ) {
+            for (before, after, (port, real)) in edits() {
+                let mut ids = IdRegistry::default();
+                let old = snapshot(workers, &before, &mut ids);
+                let new = old
+                    .rebuild(&config(workers, &after), &Default::default(), &mut ids)
+                    .unwrap();
+                for &(ip, cport) in &clients {
+                    let client = (Ipv4Addr::from(ip), cport);
+                    let was = nat_owners(&old, client, port, real);
+                    prop_assert!(was.iter().all(|&w| w == was[0]), "before the edit: {:?}", was);
+                    let is = nat_owners(&new, client, port, real);
+                    prop_assert_eq!(is, was, "{:?} -> {:?}: {:?}", before, after, client);
+                }
+            }
+        }
     }
 }

@@ -4,20 +4,19 @@
 //! local port. Frames are built with etherparse; the real a frame reached is read back
 //! from its destination address.
 
+mod common;
+
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use etherparse::{PacketBuilder, SlicedPacket};
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::testbed::{CLIENT_MAC, WAN_MAC};
+use rvs_dataplane::config::PortId;
 use rvs_dataplane::counters::WorkerCounters;
 use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{CollectIo, Worker};
 
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 const LADDR: &str = "10.1.0.2";
 
@@ -33,39 +32,9 @@ struct Bench {
 /// TCP service on the VIP's port 80 with `service` lines and `reals` (each
 /// `(last octet, weight)`), forwarding with `forward`, under `behaviour`.
 fn config(behaviour: &str, service: &str, forward: &str, reals: &[(u8, u32)]) -> String {
-    let mut text = format!(
+    let mut text = common::director().real(11).real(12).to_toml();
+    text.push_str(&format!(
         r#"
-[dataplane]
-workers = 1
-conn_capacity = 64
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-
-[[neighbor]]
-ip = "10.0.0.2"
-mac = "02:00:00:00:00:c1"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "02:00:00:00:01:11"
-port = "lan0"
-
-[[neighbor]]
-ip = "10.1.0.12"
-mac = "02:00:00:00:01:12"
-port = "lan0"
-
 [behaviour]
 {behaviour}
 
@@ -77,7 +46,7 @@ scheduler = "rr"
 laddrs = ["{LADDR}"]
 {service}
 "#
-    );
+    ));
     for (host, weight) in reals {
         text.push_str(&format!(
             "[[service.real]]\nip = \"10.1.0.{host}\"\nweight = {weight}\nforward = \"{forward}\"\n"
@@ -89,7 +58,7 @@ laddrs = ["{LADDR}"]
 impl Bench {
     fn new(text: &str) -> Self {
         let mut ids = IdRegistry::default();
-        let snap = Self::snapshot(text, &mut ids);
+        let snap = common::snapshot(text, &mut ids);
         Self {
             worker: Worker::new(0, snap, 0),
             io: CollectIo::default(),
@@ -98,14 +67,9 @@ impl Bench {
         }
     }
 
-    fn snapshot(text: &str, ids: &mut IdRegistry) -> Arc<Snapshot> {
-        let config = Config::parse(text, "behaviour.toml").expect("config");
-        Arc::new(Snapshot::build(&config, &[], &[], ids).expect("snapshot"))
-    }
-
     /// The control plane publishes a changed configuration.
     fn reconfigure(&mut self, text: &str) {
-        let snap = Self::snapshot(text, &mut self.ids);
+        let snap = common::snapshot(text, &mut self.ids);
         self.worker.take_snapshot(snap);
     }
 
@@ -262,7 +226,7 @@ fn sloppy_tcp_lets_a_second_director_take_over_a_flow_on_the_real_mh_gave_it() {
         let mut first = Bench::new(&text);
         let mut second = Bench::new(&text);
         second.worker =
-            rvs_dataplane::worker::Worker::new(0, Bench::snapshot(&text, &mut second.ids), 99);
+            rvs_dataplane::worker::Worker::new(0, common::snapshot(&text, &mut second.ids), 99);
         for sport in 2000..2032 {
             let real = first.client(sport, true).expect("the SYN is forwarded");
             let taken_over = second.client(sport, false);

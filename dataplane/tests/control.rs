@@ -11,6 +11,7 @@ use std::time::Duration;
 use rvs_ctl::proto::{
     Change, ErrorKind, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec,
 };
+use rvs_dataplane::config::testbed::TwoPortDirector;
 use rvs_dataplane::config::Config;
 use rvs_dataplane::control::{Control, WorkerLink};
 use rvs_dataplane::live::Published;
@@ -18,21 +19,10 @@ use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::update::{Garbage, Mailbox};
 
-const CONFIG: &str = r#"
-[dataplane]
-workers = 1
-conn_capacity = 1024
-
-[[port]]
-name = "wan"
-device = "test"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan"
-device = "test"
-addresses = ["10.1.0.1/24"]
-
+/// Two services on the two-port director: FULLNAT with a local address, and NAT.
+fn config() -> String {
+    TwoPortDirector::new("mem", 1024).to_toml()
+        + r#"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
@@ -53,7 +43,8 @@ scheduler = "rr"
 ip = "10.1.0.12"
 port = 8080
 forward = "nat"
-"#;
+"#
+}
 
 /// What the stand-in worker saw of each update: generation, whether the probed address
 /// is steered as a local address, whether the first service hands it out.
@@ -74,7 +65,7 @@ impl Harness {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let file =
             std::env::temp_dir().join(format!("rvs-control-test-{}-{n}.toml", std::process::id()));
-        std::fs::write(&file, CONFIG).expect("config file");
+        std::fs::write(&file, config()).expect("config file");
         let config = Config::from_file(&file).expect("config");
         let mut ids = IdRegistry::default();
         let snap = Arc::new(Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot"));
@@ -253,7 +244,7 @@ fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
     let mut h = Harness::new("10.1.0.3".parse().unwrap());
     std::fs::write(
         &h.file,
-        CONFIG.replace("scheduler = \"rr\"", "scheduler = \"wrr\""),
+        config().replace("scheduler = \"rr\"", "scheduler = \"wrr\""),
     )
     .unwrap();
     assert_eq!(
@@ -261,7 +252,7 @@ fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
         Ok(Response::Done)
     );
     assert!(h.saved().contains("scheduler = \"wrr\""));
-    std::fs::write(&h.file, CONFIG.replace("workers = 1", "workers = 2")).unwrap();
+    std::fs::write(&h.file, config().replace("workers = 1", "workers = 2")).unwrap();
     let e = h
         .control
         .handle(Request::ConfigReload { path: None })

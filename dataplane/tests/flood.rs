@@ -5,18 +5,15 @@
 //!
 //! Run with `--nocapture` to see the numbers.
 
-use std::sync::Arc;
+mod common;
 
 use etherparse::PacketBuilder;
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::testbed::{TwoPortDirector, GATEWAY_MAC, WAN_MAC};
+use rvs_dataplane::config::PortId;
 use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{Io, Worker};
 
-const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 const REAL: [u8; 4] = [10, 1, 0, 11];
 const CAPACITY: usize = 65_536;
@@ -25,36 +22,17 @@ const FLOOD: u32 = 1_000_000;
 const ESTABLISHED: u16 = 100;
 const EVERY: u32 = 1000;
 
+/// The director with clients behind the gateway, real 10.1.0.11, a NAT service, and
+/// the defence on when `evict`.
 fn config(evict: bool) -> String {
-    format!(
-        r#"
-[dataplane]
-workers = 1
-conn_capacity = {CAPACITY}
+    TwoPortDirector::new("mem", CAPACITY)
+        .gateway()
+        .real(11)
+        .to_toml()
+        + &format!(
+            r#"
 [behaviour]
 table_full_evict = {evict}
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-port = "wan0"
-[[neighbor]]
-ip = "10.0.0.254"
-mac = "02:00:00:00:00:fe"
-port = "wan0"
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "02:00:00:00:01:11"
-port = "lan0"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
@@ -65,7 +43,7 @@ ip = "10.1.0.11"
 port = 8080
 forward = "nat"
 "#
-    )
+        )
 }
 
 /// Counts what the worker sends toward the real, keeps nothing.
@@ -87,7 +65,7 @@ impl Io for CountIo {
 }
 
 fn tcp(src: [u8; 4], sport: u16, syn: bool) -> Vec<u8> {
-    let b = PacketBuilder::ethernet2(GW_MAC, WAN_MAC)
+    let b = PacketBuilder::ethernet2(GATEWAY_MAC, WAN_MAC)
         .ipv4(src, VIP, 64)
         .tcp(sport, 80, 1, 64240);
     let b = if syn { b.syn() } else { b.ack(1) };
@@ -136,10 +114,7 @@ struct Outcome {
 }
 
 fn flood(evict: bool) -> Outcome {
-    let config = Config::parse(&config(evict), "flood.toml").expect("config");
-    let snap =
-        Snapshot::build(&config, &[], &[false; 2], &mut IdRegistry::default()).expect("snapshot");
-    let mut w: Worker<HeapBuf> = Worker::new(0, Arc::new(snap), 0);
+    let mut w = common::worker(&config(evict), 0);
     let mut io = CountIo::default();
     let mut now = 1_000_000u64;
     let send = |w: &mut Worker<HeapBuf>, io: &mut CountIo, f: &[u8], now| {
@@ -238,9 +213,7 @@ fn a_million_spoofed_syns_keep_memory_bounded_and_established_connections_served
 #[test]
 fn a_tick_expires_a_bounded_number_and_the_next_ticks_the_rest() {
     use rvs_dataplane::worker::EXPIRE_PER_TICK;
-    let config = Config::parse(&config(false), "flood.toml").expect("config");
-    let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).expect("snapshot");
-    let mut w: Worker<HeapBuf> = Worker::new(0, Arc::new(snap), 0);
+    let mut w = common::worker(&config(false), 0);
     let mut io = CountIo::default();
     let opened = EXPIRE_PER_TICK * 2 + 100;
     let mut syn = tcp([100, 64, 0, 0], 1024, true);

@@ -3,44 +3,26 @@
 //! address, hands VRRP frames to the control core, and serves once the link says master;
 //! worker 0 sends what the control core queued. Frames are built with etherparse.
 
+mod common;
+
 use std::sync::Arc;
 
 use etherparse::{PacketBuilder, SlicedPacket};
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::testbed::CLIENT_MAC;
+use rvs_dataplane::config::PortId;
 use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::ha::{HaFrame, HaLink};
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{CollectIo, Worker};
 
-const CONFIG: &str = r#"
-[dataplane]
-workers = 1
-conn_capacity = 64
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24", "10.1.0.254/24"]
-
-[[neighbor]]
-ip = "10.0.0.2"
-mac = "02:00:00:00:00:c1"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "02:00:00:00:01:11"
-port = "lan0"
-
+/// The director, with real 10.1.0.11, a floating address on lan0, `[ha]` and a NAT
+/// service on the VIP.
+fn config() -> String {
+    common::director()
+        .lan_address("10.1.0.254/24")
+        .real(11)
+        .to_toml()
+        + r#"
 [ha]
 port = "wan0"
 vrid = 51
@@ -55,9 +37,8 @@ scheduler = "rr"
 [[service.real]]
 ip = "10.1.0.11"
 forward = "nat"
-"#;
-
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
+"#
+}
 
 fn arp_request(target: [u8; 4]) -> Vec<u8> {
     let mut f = vec![0xff; 6];
@@ -104,9 +85,7 @@ struct Bench {
 
 impl Bench {
     fn new() -> Self {
-        let config = Config::parse(CONFIG, "ha.toml").unwrap();
-        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
-        let mut worker = Worker::new(0, Arc::new(snap), 1);
+        let mut worker = common::worker(&config(), 1);
         let link = Arc::new(HaLink::new(false, 1, None));
         worker.attach_ha(Arc::clone(&link));
         Self {

@@ -5,55 +5,27 @@
 //! UDP, owners) is unit-tested in `control::ha_sync`; here the records cross by hand.
 //! Frames are built with etherparse.
 
+mod common;
+
 use std::sync::Arc;
 
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use rvs_conntrack::{Conn, TcpState};
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::PortId;
 use rvs_dataplane::ha::sync_wire::RecordKind;
 use rvs_dataplane::ha::HaLink;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{CollectIo, Worker};
 
-const CONFIG: &str = r#"
-[dataplane]
-workers = 1
-conn_capacity = 64
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-
-[[neighbor]]
-ip = "10.0.0.2"
-mac = "02:00:00:00:00:c1"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.0.0.3"
-mac = "02:00:00:00:00:c2"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.1.0.11"
-mac = "02:00:00:00:01:11"
-port = "lan0"
-
-[[neighbor]]
-ip = "10.1.0.12"
-mac = "02:00:00:00:01:12"
-port = "lan0"
-
+/// The director, with a second client (10.0.0.3) and reals 10.1.0.11 and .12, `[ha]`
+/// with sync, a persistent NAT service and a FULLNAT one.
+fn config() -> String {
+    common::director()
+        .neighbor("10.0.0.3", [2, 0, 0, 0, 0, 0xc2], "wan0")
+        .real(11)
+        .real(12)
+        .to_toml()
+        + r#"
 [ha]
 port = "wan0"
 vrid = 51
@@ -88,7 +60,8 @@ laddrs = ["10.1.0.200"]
 [[service.real]]
 ip = "10.1.0.11"
 forward = "fullnat"
-"#;
+"#
+}
 
 struct Director {
     worker: Worker<HeapBuf>,
@@ -100,9 +73,7 @@ impl Director {
     /// A director's only worker; both use the same seed, so they would hand out the
     /// same local ports in the same order.
     fn new(master: bool) -> Self {
-        let config = Config::parse(CONFIG, "ha.toml").unwrap();
-        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
-        let mut worker = Worker::new(0, Arc::new(snap), 1);
+        let mut worker = common::worker(&config(), 1);
         let target = Some(("10.0.0.1".parse().unwrap(), 8848));
         let link = Arc::new(HaLink::new(master, 1, target));
         worker.attach_ha(Arc::clone(&link));

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use etherparse::{PacketBuilder, SlicedPacket};
 use rvs_conntrack::Proto;
+use rvs_dataplane::config::testbed::{TwoPortDirector, CLIENT_MAC, WAN_MAC};
 use rvs_dataplane::config::{Config, PortId};
 use rvs_dataplane::health::{Overlay, RealEffect};
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
@@ -17,8 +18,6 @@ use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{CollectIo, Worker};
 
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const VIP: [u8; 4] = [10, 0, 0, 100];
 
 /// Client 10.0.0.2; reals 10.1.0.11 and .12 (NAT, port 80); sorry server 10.1.0.99:80;
@@ -32,24 +31,19 @@ fn config(scheduler: &str, on_fail: &str) -> Config {
     } else {
         "[]"
     };
-    let mut text = format!(
-        r#"
-[dataplane]
-workers = 1
-conn_capacity = 256
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-
+    let mut director = TwoPortDirector::new("mem", 256);
+    for host in ["10.0.0.2", "10.1.0.11", "10.1.0.12", "10.1.0.99"] {
+        let port = if host.starts_with("10.0.") {
+            "wan0"
+        } else {
+            "lan0"
+        };
+        let last: u8 = host.rsplit('.').next().unwrap().parse().unwrap();
+        director = director.neighbor(host, [2, 0, 0, 0, 1, last], port);
+    }
+    let text = director.to_toml()
+        + &format!(
+            r#"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
@@ -80,18 +74,7 @@ scheduler = "rr"
 ip = "10.1.0.11"
 forward = "nat"
 "#
-    );
-    for host in ["10.0.0.2", "10.1.0.11", "10.1.0.12", "10.1.0.99"] {
-        let port = if host.starts_with("10.0.") {
-            "wan0"
-        } else {
-            "lan0"
-        };
-        let last: u8 = host.rsplit('.').next().unwrap().parse().unwrap();
-        text.push_str(&format!(
-            "\n[[neighbor]]\nip = \"{host}\"\nmac = \"02:00:00:00:01:{last:02x}\"\nport = \"{port}\"\n"
-        ));
-    }
+        );
     Config::parse(&text, "health.toml").expect("config")
 }
 

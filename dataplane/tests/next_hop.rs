@@ -4,17 +4,15 @@
 //! through a gateway, both show in the very next packet. Frames are built with etherparse, and
 //! the MACs of what leaves are read back with it.
 
-use std::sync::Arc;
+mod common;
 
 use etherparse::{PacketBuilder, SlicedPacket};
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::testbed::{CLIENT_MAC, LAN_MAC, WAN_MAC};
+use rvs_dataplane::config::PortId;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{CollectIo, Worker};
 
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const REAL_MAC_A: [u8; 6] = [2, 0, 0, 0, 1, 0xa];
 const REAL_MAC_B: [u8; 6] = [2, 0, 0, 0, 1, 0xb];
 const REAL: [u8; 4] = [10, 1, 0, 11];
@@ -23,31 +21,9 @@ const LAN_ADDR: [u8; 4] = [10, 1, 0, 1];
 /// A NAT service on 10.0.0.100:80 with one real, 10.1.0.11 on lan0, whose MAC is not
 /// configured: the worker has to ask for it; `route` is more of the configuration.
 fn config(route: &str) -> String {
-    format!(
-        r#"
-[dataplane]
-workers = 1
-conn_capacity = 64
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-
-{route}
-
-[[neighbor]]
-ip = "10.0.0.2"
-mac = "02:00:00:00:00:c1"
-port = "wan0"
-
+    common::director().to_toml()
+        + route
+        + r#"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
@@ -59,7 +35,6 @@ ip = "10.1.0.11"
 weight = 1
 forward = "nat"
 "#
-    )
 }
 
 struct Bench {
@@ -72,7 +47,7 @@ struct Bench {
 impl Bench {
     fn new(text: &str) -> Self {
         let mut ids = IdRegistry::default();
-        let snap = snapshot(text, &mut ids);
+        let snap = common::snapshot(text, &mut ids);
         Self {
             worker: Worker::new(0, snap, 0),
             io: CollectIo::default(),
@@ -126,12 +101,6 @@ impl Bench {
     }
 }
 
-fn snapshot(text: &str, ids: &mut IdRegistry) -> Arc<Snapshot> {
-    let config = Config::parse(text, "next_hop.toml").expect("config");
-    Arc::new(Snapshot::build(&config, &[], &[], ids).expect("snapshot"))
-}
-
-const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const IPV4: u16 = 0x0800;
 const ARP: u16 = 0x0806;
 const BROADCAST: [u8; 6] = [0xff; 6];
@@ -162,7 +131,7 @@ fn a_new_route_toward_the_real_shows_in_the_next_packet() {
         assert_eq!(b.client(false), [(1, LAN_MAC, REAL_MAC_A, IPV4)]);
     }
     let via_gateway = "[[route]]\nprefix = \"10.1.0.11/32\"\nvia = \"10.1.0.254\"\nport = \"lan0\"";
-    let snap = snapshot(&config(via_gateway), &mut b.ids);
+    let snap = common::snapshot(&config(via_gateway), &mut b.ids);
     b.worker.take_snapshot(snap);
     assert_eq!(
         b.client(false),

@@ -9,46 +9,25 @@
 //! parked packet, and the next retransmission got through. These tests model that
 //! window exactly: the peer answers only the requests sent from `ready` on.
 
+mod common;
+
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use etherparse::{PacketBuilder, SlicedPacket};
-use rvs_dataplane::config::{Config, PortId};
+use rvs_dataplane::config::testbed::{CLIENT_MAC, LAN_MAC, WAN_MAC};
+use rvs_dataplane::config::PortId;
 use rvs_dataplane::drop::DropReason;
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::{CollectIo, Worker};
 
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-const CLIENT_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xc1];
 const REAL_MAC: [u8; 6] = [2, 0, 0, 0, 1, 0x11];
 const REAL: [u8; 4] = [10, 1, 0, 11];
 const T0: u64 = 1_000_000;
 
-const CONFIG: &str = r#"
-[dataplane]
-workers = 1
-conn_capacity = 64
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24"]
-
-[[neighbor]]
-ip = "10.0.0.2"
-mac = "02:00:00:00:00:c1"
-port = "wan0"
-
+/// The director with a NAT service on 10.0.0.100:80 and one real, 10.1.0.11, whose MAC
+/// is not configured.
+fn worker() -> Worker<HeapBuf> {
+    let service = r#"
 [[service]]
 proto = "tcp"
 vip = "10.0.0.100"
@@ -58,11 +37,7 @@ scheduler = "rr"
 ip = "10.1.0.11"
 forward = "nat"
 "#;
-
-fn worker() -> Worker<HeapBuf> {
-    let config = Config::parse(CONFIG, "startup.toml").expect("config");
-    let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).expect("snapshot");
-    Worker::new(0, Arc::new(snap), 0)
+    common::worker(&(common::director().to_toml() + service), 0)
 }
 
 /// The client's SYN toward the VIP.

@@ -7,6 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use rvs_dataplane::config::testbed::{TwoPortDirector, GATEWAY, GATEWAY_MAC};
 use rvs_dataplane::config::{Config, PortId};
 use rvs_dataplane::packet::{HeapBuf, PacketBuf};
 use rvs_dataplane::service::IdRegistry;
@@ -40,12 +41,8 @@ impl Mode {
 
 /// The director's addresses, shared with the seed generator.
 pub mod addr {
-    /// `wan0`'s MAC.
-    pub const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-    /// `lan0`'s MAC.
-    pub const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
-    /// The IPv4 gateway's MAC (clients arrive from it).
-    pub const GW_MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xfe];
+    // The ports' MACs, and the IPv4 gateway's (clients arrive from it).
+    pub use rvs_dataplane::config::testbed::{GATEWAY_MAC as GW_MAC, LAN_MAC, WAN_MAC};
     /// The IPv4 VIP.
     pub const VIP4: [u8; 4] = [10, 0, 0, 100];
     /// The IPv6 VIP.
@@ -77,46 +74,15 @@ pub fn config_text(mode: Mode) -> String {
     } else {
         ("", "")
     };
-    let mut text = String::from(
-        r#"
-[dataplane]
-workers = 1
-conn_capacity = 256
-
-[[port]]
-name = "wan0"
-device = "mem"
-mac = "02:00:00:00:00:01"
-addresses = ["10.0.0.1/24", "2001:db8::1/64"]
-
-[[port]]
-name = "lan0"
-device = "mem"
-mac = "02:00:00:00:00:02"
-addresses = ["10.1.0.1/24", "2001:db8:1::1/64"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-port = "wan0"
-
-[[route]]
-prefix = "::/0"
-via = "2001:db8::fe"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.0.0.254"
-mac = "02:00:00:00:00:fe"
-port = "wan0"
-"#,
-    );
-    for h in [11, 12] {
-        text += &format!(
-            "[[neighbor]]\nip = \"10.1.0.{h}\"\nmac = \"02:00:00:00:01:{h}\"\nport = \"lan0\"\n\
-             [[neighbor]]\nip = \"2001:db8:1::{h}\"\nmac = \"02:00:00:00:01:{h}\"\nport = \"lan0\"\n"
-        );
-    }
+    // The IPv6 gateway stays unresolved: replies toward IPv6 clients wait on
+    // neighbour discovery.
+    let mut text = TwoPortDirector::new("mem", 256)
+        .dual_stack()
+        .default_routes()
+        .neighbor(GATEWAY, GATEWAY_MAC, "wan0")
+        .real(11)
+        .real(12)
+        .to_toml();
     for (vip, net, laddrs) in [
         ("10.0.0.100", "10.1.0.", laddrs4),
         ("2001:db8::100", "2001:db8:1::", laddrs6),

@@ -36,6 +36,7 @@ use crate::bird::Bird;
 use crate::cmd::{must, must_line, run};
 use crate::config::Service;
 use crate::lock::LabLock;
+use crate::netns;
 use crate::rvsd::Rvsd;
 use crate::scripts;
 use crate::topology::HTTP_PORT;
@@ -156,12 +157,6 @@ impl GeoLab {
         roles.extend((1..=GEO_REALS).map(|i| format!("r{i}")));
         for role in roles {
             let ns = self.ns(&role);
-            if Path::new("/run/netns").join(&ns).exists() {
-                let _ = run(&["ip", "netns", "del", &ns]);
-            }
-            must(&["ip", "netns", "add", &ns]);
-            self.namespaces.push(ns.clone());
-            must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             let sysctls: &[&str] = match role.as_bytes()[0] {
                 // The directors' kernels keep to their mirrors: no IPv6 chatter on the
                 // DPDK ports' veths.
@@ -179,23 +174,16 @@ impl GeoLab {
                     "net.ipv4.conf.default.rp_filter=0",
                 ],
             };
-            for s in sysctls {
-                must(&["ip", "netns", "exec", &ns, "sysctl", "-qw", s]);
-            }
+            // Listed first, so that a failed step still removes it.
+            self.namespaces.push(ns.clone());
+            netns::add(&ns, sysctls);
         }
     }
 
     /// A veth `a` in `a_ns` to `b` in `b_ns`, offloads off (wire-sized frames).
     fn veth(&self, a_ns: &str, a: &str, b_ns: &str, b: &str) {
         let (a_ns, b_ns, a, b) = (self.ns(a_ns), self.ns(b_ns), self.iface(a), self.iface(b));
-        must_line(&format!(
-            "ip link add {a} netns {a_ns} type veth peer name {b} netns {b_ns}"
-        ));
-        for (ns, iface) in [(&a_ns, &a), (&b_ns, &b)] {
-            must_line(&format!(
-                "ip netns exec {ns} ethtool -K {iface} tso off gso off gro off"
-            ));
-        }
+        netns::veth(&a_ns, &a, &b_ns, &b);
     }
 
     /// Client-router veth, the router's bridge for the reals' segment.
@@ -478,9 +466,7 @@ impl Drop for GeoLab {
             let _ = s.kill();
             let _ = s.wait();
         }
-        for ns in &self.namespaces {
-            let _ = run(&["ip", "netns", "del", ns]);
-        }
+        netns::remove(&self.namespaces);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

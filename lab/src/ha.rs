@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use crate::cmd::{must, must_line, run};
 use crate::config::Service;
 use crate::lock::LabLock;
+use crate::netns;
 use crate::rvsd::Rvsd;
 use crate::topology::HTTP_PORT;
 
@@ -249,12 +250,6 @@ impl HaLab {
         roles.extend((1..=HA_REALS).map(|i| format!("r{i}")));
         for role in roles {
             let ns = self.ns(&role);
-            if Path::new("/run/netns").join(&ns).exists() {
-                let _ = run(&["ip", "netns", "del", &ns]);
-            }
-            must(&["ip", "netns", "add", &ns]);
-            self.namespaces.push(ns.clone());
-            must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             let mut sysctls = vec![
                 "net.ipv4.conf.all.rp_filter=0",
                 "net.ipv4.conf.default.rp_filter=0",
@@ -263,9 +258,9 @@ impl HaLab {
                 // No kernel chatter on the bridges and the DPDK ports' veths.
                 sysctls.push("net.ipv6.conf.all.disable_ipv6=1");
             }
-            for s in sysctls {
-                must(&["ip", "netns", "exec", &ns, "sysctl", "-qw", s]);
-            }
+            // Listed first, so that a failed step still removes it.
+            self.namespaces.push(ns.clone());
+            netns::add(&ns, &sysctls);
         }
     }
 
@@ -274,14 +269,7 @@ impl HaLab {
     fn bridged(&self, a_ns: &str, a: &str, b: &str, bridge: &str) {
         let (a_ns, hub) = (self.ns(a_ns), self.ns("b"));
         let (a, b, bridge) = (self.iface(a), self.iface(b), self.iface(bridge));
-        must_line(&format!(
-            "ip link add {a} netns {a_ns} type veth peer name {b} netns {hub}"
-        ));
-        for (ns, iface) in [(&a_ns, &a), (&hub, &b)] {
-            must_line(&format!(
-                "ip netns exec {ns} ethtool -K {iface} tso off gso off gro off"
-            ));
-        }
+        netns::veth(&a_ns, &a, &hub, &b);
         must_line(&format!("ip -n {hub} link set {b} master {bridge} up"));
         must_line(&format!("ip -n {a_ns} link set {a} up"));
     }
@@ -638,9 +626,7 @@ impl Drop for HaLab {
             let _ = s.kill();
             let _ = s.wait();
         }
-        for ns in &self.namespaces {
-            let _ = run(&["ip", "netns", "del", ns]);
-        }
+        netns::remove(&self.namespaces);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

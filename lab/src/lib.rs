@@ -57,6 +57,7 @@ pub mod geo;
 pub mod ha;
 mod lock;
 mod mgmt;
+mod netns;
 mod probe;
 mod rvsd;
 pub mod scripts;

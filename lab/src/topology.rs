@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::addr::{self, REALS};
 use crate::cmd::{must, must_line, run};
 use crate::lock::LabLock;
+use crate::netns;
 use crate::scripts;
 
 /// The port of every real's HTTP server (DR and TUN services use it as their port too).
@@ -93,14 +94,6 @@ impl Lab {
         roles.extend((1..=REALS).map(addr::real_name));
         for role in roles {
             let ns = self.ns(&role);
-            // A namespace of this name can only be left over from a killed earlier run
-            // with the same process id: take it back.
-            if Path::new("/run/netns").join(&ns).exists() {
-                let _ = run(&["ip", "netns", "del", &ns]);
-            }
-            must(&["ip", "netns", "add", &ns]);
-            self.namespaces.push(ns.clone());
-            must(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
             let sysctls: &[&str] = if role == "d" {
                 // The director's kernel stays quiet on its veths: no addresses, no IPv6.
                 &["net.ipv6.conf.all.disable_ipv6=1"]
@@ -113,9 +106,9 @@ impl Lab {
                     "net.ipv4.conf.default.rp_filter=0",
                 ]
             };
-            for s in sysctls {
-                must(&["ip", "netns", "exec", &ns, "sysctl", "-qw", s]);
-            }
+            // Listed first, so that a failed step still removes it.
+            self.namespaces.push(ns.clone());
+            netns::add(&ns, sysctls);
         }
     }
 
@@ -133,16 +126,7 @@ impl Lab {
         for (a_ns, a, b_ns, b) in &pairs {
             let (a, b) = (self.iface(a), self.iface(b));
             let (a_ns, b_ns) = (self.ns(a_ns), self.ns(b_ns));
-            must_line(&format!(
-                "ip link add {a} netns {a_ns} type veth peer name {b} netns {b_ns}"
-            ));
-            // Frames no larger than the MTU, as a NIC delivers them: veth would otherwise
-            // hand the director 64 KiB TSO/GRO frames, which no director receives on a wire.
-            for (ns, iface) in [(&a_ns, &a), (&b_ns, &b)] {
-                must_line(&format!(
-                    "ip netns exec {ns} ethtool -K {iface} tso off gso off gro off"
-                ));
-            }
+            netns::veth(&a_ns, &a, &b_ns, &b);
             if b_ns == d {
                 must_line(&format!("ip -n {d} link set {b} up"));
             } else if b_ns == c {
@@ -309,9 +293,7 @@ impl Drop for Lab {
             let _ = s.kill();
             let _ = s.wait();
         }
-        for ns in &self.namespaces {
-            let _ = run(&["ip", "netns", "del", ns]);
-        }
+        netns::remove(&self.namespaces);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use rvs_dataplane::config::testbed::TwoPortDirector;
 
 /// A fresh, empty directory for one test.
 pub fn test_dir(name: &str) -> PathBuf {
@@ -351,54 +352,20 @@ pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
-/// The MACs of the two-port replay director: its wan and lan ports, and the gateway
-/// behind which the clients are.
+/// The MACs of the replay director (`testbed::WAN_MAC`, `LAN_MAC` and `GATEWAY_MAC`
+/// written out, as the frame helpers take them): its wan port.
 pub const WAN_MAC: &str = "02:00:00:00:00:01";
 /// The director's lan port.
 pub const LAN_MAC: &str = "02:00:00:00:00:02";
 /// The clients' gateway on wan0.
 pub const GW_MAC: &str = "02:00:00:00:00:fe";
 
-/// The two-port replay director of the whole-system tests, as TOML: `[dataplane]` with
-/// one worker and `conn_capacity` connections, wan0 (10.0.0.1/24, 2001:db8::1/64) with
-/// default routes through the gateway and its static neighbours, lan0 (10.1.0.1/24,
-/// 2001:db8:1::1/64). The caller adds the reals' neighbours and the services.
-pub fn two_port_director(conn_capacity: u32) -> String {
-    format!(
-        r#"[dataplane]
-workers = 1
-conn_capacity = {conn_capacity}
-
-[[port]]
-name = "wan0"
-device = "replay"
-mac = "{WAN_MAC}"
-addresses = ["10.0.0.1/24", "2001:db8::1/64"]
-
-[[port]]
-name = "lan0"
-device = "replay"
-mac = "{LAN_MAC}"
-addresses = ["10.1.0.1/24", "2001:db8:1::1/64"]
-
-[[route]]
-prefix = "0.0.0.0/0"
-via = "10.0.0.254"
-port = "wan0"
-
-[[route]]
-prefix = "::/0"
-via = "2001:db8::fe"
-port = "wan0"
-
-[[neighbor]]
-ip = "10.0.0.254"
-mac = "{GW_MAC}"
-port = "wan0"
-
-[[neighbor]]
-ip = "2001:db8::fe"
-mac = "{GW_MAC}"
-port = "wan0""#
-    )
+/// The two-port director of the replay tests (see `TwoPortDirector`): one worker with
+/// `conn_capacity` connections, both ports dual-stack, clients behind the gateway on wan0
+/// (default routes and the gateways as static neighbours). The caller adds the reals and
+/// the services.
+pub fn replay_director(conn_capacity: usize) -> TwoPortDirector {
+    TwoPortDirector::new("replay", conn_capacity)
+        .dual_stack()
+        .gateway()
 }

@@ -3,6 +3,8 @@
 //! The format is the one of `INTERFACES.md`; `examples/rvs.toml` documents every key.
 //! A file is refused as a whole with a [`ConfigError`] naming the file, the line and
 //! column, the object and the problem; rvsd never starts half-configured.
+//! [`testbed`] writes the small director that rvs's own tests, benches and fuzz targets
+//! configure.
 //!
 //! Defaults (a missing key takes these):
 //!
@@ -83,6 +85,7 @@ mod net;
 mod raw;
 mod service;
 pub use service::DEFAULT_SYNPROXY_WSCALE;
+pub mod testbed;
 #[cfg(test)]
 mod tests;
 mod validate;

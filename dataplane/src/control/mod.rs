@@ -324,7 +324,7 @@ impl Control {
     /// reply to a local port it cannot steer yet.
     fn publish(&mut self, config: Config) -> Result<(), ErrorReply> {
         let invalid =
-            |e: rvs_schedulers::BuildError| ErrorReply::new(ErrorKind::Invalid, e.to_string());
+            |e: crate::snapshot::RebuildError| ErrorReply::new(ErrorKind::Invalid, e.to_string());
         let overlay = self.health.overlay(&config);
         let snap = self
             .snap
