@@ -142,7 +142,7 @@ struct Director {
     workers: Vec<Worker<HeapBuf>>,
     /// What steering reads: the snapshot every worker forwards with.
     snap: Arc<Snapshot>,
-    posted: Vec<Arc<Mutex<Vec<Box<Update>>>>>,
+    posted: Vec<Arc<Mutex<Vec<Update>>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     io: CollectIo,
@@ -181,7 +181,7 @@ impl Director {
                 while !stop.load(Ordering::Relaxed) {
                     if let Some(u) = mailbox.take() {
                         let generation = u.generation;
-                        kept.lock().unwrap().push(u);
+                        kept.lock().unwrap().push(*u);
                         mailbox.taken(generation, Garbage::default());
                     }
                     std::thread::sleep(Duration::from_micros(50));
@@ -221,7 +221,7 @@ impl Director {
             assert!(!updates.is_empty(), "worker {w} was posted the change");
             for u in updates {
                 self.snap = Arc::clone(&u.snap);
-                drop(self.workers[w].take_update(*u));
+                drop(self.workers[w].take_update(u));
             }
         }
     }
