@@ -20,6 +20,7 @@ pub mod config;
 pub mod connect;
 pub mod control;
 pub mod counters;
+pub mod draining;
 pub mod drop;
 pub mod duties;
 pub mod ha;

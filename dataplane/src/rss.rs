@@ -33,7 +33,9 @@
 //! the client -> VIP tuple. A service's class is decided when it first has an endpoint
 //! and kept while it exists, since its open connections were placed by it: a service
 //! that loses its NAT reals stays owned by client hash, and one owned by RSS queue
-//! refuses a NAT endpoint (delete and add it again). FULLNAT replies are owned by their
+//! refuses a NAT endpoint (delete and add it again). A deleted service owned by client
+//! hash keeps its class while its connections drain (bounded, see [`crate::draining`]),
+//! and takes it up again if it is added again. FULLNAT replies are owned by their
 //! RSS queue in every class, the owner having chosen the local port for that. Frames
 //! RSS delivers elsewhere cross a steering ring, as does everything a device without
 //! RSS (af_packet, af_xdp, ring vdevs) receives.
@@ -49,6 +51,7 @@ use std::net::IpAddr;
 use hashbrown::HashSet;
 use rvs_conntrack::{ForwardMode, Proto};
 
+use crate::draining::Draining;
 use crate::service::{Service, Services};
 use crate::steer::owner_by_client;
 
@@ -315,7 +318,8 @@ pub enum OwnershipError {
 /// services or move between them. A service's class is decided when it first has an
 /// endpoint and kept while it exists: one that had NAT stays owned by client hash when
 /// its NAT reals go (their connections drain), and a service owned by RSS queue refuses
-/// a NAT endpoint ([`OwnershipError`]). FULLNAT replies are owned by their own RSS queue,
+/// a NAT endpoint ([`OwnershipError`]); one deleted keeps the class client hash gave it
+/// while its connections drain. FULLNAT replies are owned by their own RSS queue,
 /// which the owner's choice of local port makes its own, whatever the service's class.
 #[derive(Debug)]
 pub struct RssOwnership {
@@ -325,6 +329,10 @@ pub struct RssOwnership {
     by_client: HashSet<ServiceKey>,
     /// Services owned by RSS queue (kept so that the class survives edits).
     by_queue: HashSet<ServiceKey>,
+    /// Deleted services that were owned by client hash: their connections drain (see
+    /// [`crate::draining`]), owned as they were made, and the service keeps the class
+    /// if it is added again.
+    former_by_client: Draining<ServiceKey>,
 }
 
 impl RssOwnership {
@@ -367,6 +375,11 @@ impl RssOwnership {
     ) -> Self {
         let mut by_client = HashSet::new();
         let mut by_queue = HashSet::new();
+        let former_by_client = previous.map_or_else(Draining::default, |p| {
+            let configured = |key: &ServiceKey| services.find(key.0, key.1, key.2).is_some();
+            p.former_by_client
+                .after_edit(p.by_client.iter().copied(), configured)
+        });
         for svc in services.list() {
             let key = key_of(svc);
             let kept = previous.and_then(|p| p.class(key));
@@ -381,12 +394,14 @@ impl RssOwnership {
             workers,
             by_client,
             by_queue,
+            former_by_client,
         }
     }
 
-    /// The class `key` has, if decided.
+    /// The class `key` has, if decided (a deleted service owned by client hash keeps it
+    /// while its connections may drain).
     fn class(&self, key: ServiceKey) -> Option<Owned> {
-        if self.by_client.contains(&key) {
+        if self.by_client.contains(&key) || self.former_by_client.contains(&key) {
             Some(Owned::ByClient)
         } else if self.by_queue.contains(&key) {
             Some(Owned::ByQueue)
@@ -408,7 +423,10 @@ impl RssOwnership {
     /// The owner of `client`'s connection to `vip`.
     #[inline]
     pub fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
-        if !self.by_client.is_empty() && self.by_client.contains(&(proto, vip.0, vip.1)) {
+        let key = (proto, vip.0, vip.1);
+        if (!self.by_client.is_empty() && self.by_client.contains(&key))
+            || self.former_by_client.contains(&key)
+        {
             return owner_by_client(client.0, client.1, self.workers);
         }
         forward_owner(&self.reta, client, vip)

@@ -11,6 +11,7 @@ use rvs_conntrack::{DestId, ForwardMode, Proto, ServiceId};
 use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
 use crate::config::{mask_addr, ServiceConfig};
+use crate::draining::Draining;
 use crate::health::{sorry_in_use, Overlay, RealEffect};
 
 /// Hands out stable service and real ids, remembered across rebuilds.
@@ -132,6 +133,8 @@ pub struct Services {
     list: Vec<Service>,
     by_key: HashMap<(Proto, IpAddr, u16), usize>,
     vips: HashSet<IpAddr>,
+    /// VIPs no service has any more, steered as VIPs so their connections can finish.
+    former_vips: Draining<IpAddr>,
     laddrs: HashSet<IpAddr>,
     /// Indexed by [`DestId`]: whether the real is in this table (ids are dense and each
     /// belongs to one service, so this says "still among its service's reals").
@@ -198,6 +201,12 @@ impl Services {
                 config: spec.clone(),
             });
         }
+        // A VIP whose last service was deleted is still steered as a VIP (not answered
+        // for), so the connections made to it reach the worker that holds them.
+        if let Some(p) = previous {
+            let before = p.list.iter().map(|s| s.vip.ip());
+            out.former_vips = p.former_vips.after_edit(before, |a| out.vips.contains(a));
+        }
         Ok(out)
     }
 
@@ -212,6 +221,15 @@ impl Services {
     #[inline]
     pub fn is_vip(&self, addr: IpAddr) -> bool {
         self.vips.contains(&addr)
+    }
+
+    /// True when frames to `addr` are steered as frames toward a VIP: it is one, or was
+    /// one until its last service was deleted and its connections may still drain
+    /// (bounded, see [`crate::draining`]). Steering only: the director neither answers
+    /// for a former VIP nor opens connections to it.
+    #[inline]
+    pub fn steered_as_vip(&self, addr: IpAddr) -> bool {
+        self.vips.contains(&addr) || self.former_vips.contains(&addr)
     }
 
     /// True when `addr` is a FULLNAT local address of some service.

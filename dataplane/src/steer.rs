@@ -14,6 +14,11 @@
 //! a FULLNAT reply, its own RSS queue (the owner chose the local port for that). Each
 //! service keeps its class while it exists, so that service edits move no open
 //! connection (see [`crate::rss`]). [`Ownership`] is the one place that decides.
+//!
+//! A VIP whose last service was deleted is still steered as a VIP
+//! ([`Services::steered_as_vip`]), and a deleted service owned by client hash keeps that
+//! class, so the connections made to it drain on the worker that holds them, as IPVS
+//! keeps forwarding a deleted service's connections (bounded: see [`crate::draining`]).
 
 use std::net::IpAddr;
 
@@ -40,7 +45,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             let (src, dst) = ((ip.src, sport), (ip.dst, dport));
             Some(if services.is_laddr(ip.dst) {
                 own.to_local(dst, src)
-            } else if services.is_vip(ip.dst) {
+            } else if services.steered_as_vip(ip.dst) {
                 own.toward_vip(proto, src, dst)
             } else {
                 own.nat_reply(dst)
@@ -57,7 +62,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             let (src, dst) = ((q.src, q.sport), (q.dst, q.dport));
             Some(if services.is_laddr(q.src) {
                 own.to_local(src, dst)
-            } else if services.is_vip(q.src) {
+            } else if services.steered_as_vip(q.src) {
                 own.toward_vip(proto, dst, src)
             } else {
                 own.nat_reply(src)
@@ -312,6 +317,35 @@ forward = "fullnat"
             None,
             "the director's own traffic is anyone's"
         );
+    }
+
+    #[test]
+    fn a_former_vip_is_steered_as_a_vip_but_not_answered_for() {
+        let snap = snapshot();
+        let empty = Config::parse("[dataplane]\nworkers = 4\n", "empty.toml").unwrap();
+        let gone = snap
+            .rebuild(&empty, &Default::default(), &mut IdRegistry::default())
+            .unwrap();
+        let vip: IpAddr = "10.0.0.100".parse().unwrap();
+        assert!(gone.services.steered_as_vip(vip));
+        assert!(!gone.services.is_vip(vip));
+        assert!(
+            !gone.answers_for(vip) && !gone.moves(vip),
+            "no ARP, no HA claim"
+        );
+        for i in 0..100u32 {
+            let client = format!("198.51.100.{}:{}", i % 250, 20000 + i);
+            let to_vip = tcp(&client, "10.0.0.100:80");
+            assert_eq!(owner_of(&gone, &to_vip), owner_of(&snap, &to_vip));
+            let reply_ip =
+                Spec::new("10.0.0.100:80", &client, L4::Tcp { flags_syn: true }).ip_packet();
+            let error = error("203.0.113.1", "10.0.0.100", &reply_ip);
+            assert_eq!(
+                owner_of(&gone, &error),
+                owner_of(&snap, &to_vip),
+                "ICMP error"
+            );
+        }
     }
 }
 

@@ -13,7 +13,9 @@
 //! the workers switch within a poll round of each other, not at one instant. That is
 //! safe because steering depends only on which addresses are local addresses: new ones
 //! are made steerable on every worker before any worker may hand out their ports, and
-//! removed ones stay steerable (and answered for) so their connections can finish.
+//! removed ones stay steerable (and answered for) so their connections can finish. A
+//! VIP whose last service is deleted stays steered as a VIP (not answered for), so its
+//! connections drain on their workers ([`crate::draining`]).
 //!
 //! Health checks ([`crate::health`]) run beside it: [`Control::tick_health`] takes their
 //! results, and a transition publishes the running configuration again under the new
