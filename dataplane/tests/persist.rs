@@ -26,7 +26,7 @@ const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const CLIENT: [u8; 4] = [10, 0, 0, 2];
 const NEIGHBOUR: [u8; 4] = [10, 0, 0, 3];
 /// Connections each test client opens, from consecutive ports.
-const PORTS: std::ops::Range<u16> = 30000..30016;
+const PORTS: std::ops::Range<u16> = 20000..20016;
 
 /// How a service reaches its reals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,7 +292,9 @@ fn skew(d: &mut Director, svc: Svc) {
     let workers = d.workers.len();
     let mut need: Vec<usize> = (0..workers).collect();
     for k in 0..=255u8 {
-        for port in [41000u16, 42000, 43000] {
+        // Ports of this service's own: NAT services share reals, and a NAT connection's
+        // reply tuple (real -> client) must be unique.
+        for port in [41000u16, 42000, 43000].map(|p| p + u16::from(svc.vip[3])) {
             let client = (Ipv4Addr::new(10, 100, k, 7).octets(), port);
             let syn = segment((mac_of_client(254), WAN_MAC), client, (svc.vip, 80), false);
             let w = usize::from(d.owner(&syn));
@@ -321,7 +323,7 @@ fn every_connection_reaches_one_real(workers: u16, rss: bool) {
         }
         let mut reached = Vec::new();
         for &host in &clients {
-            for port in PORTS {
+            for port in PORTS.map(|p| p + 100 * u16::from(svc.vip[3] - 100)) {
                 reached.push(connect(&mut d, svc, (host, port)));
             }
         }
@@ -351,4 +353,65 @@ fn persistence_holds_across_two_workers_by_rss() {
 #[test]
 fn persistence_holds_across_four_workers_by_rss() {
     every_connection_reaches_one_real(4, true);
+}
+
+/// A NAT service persistent per netmask wider than one address: its replies are owned
+/// by the client's address alone, so with several workers the configuration refuses it.
+#[test]
+fn nat_persistence_per_netmask_needs_one_worker() {
+    let text = |workers: u16| {
+        format!(
+            "[dataplane]\nworkers = {workers}\n[[service]]\nproto = \"tcp\"\n\
+             vip = \"10.0.0.100\"\nport = 80\npersistence = 300\n\
+             persistence_mask = \"255.255.255.0\"\n\
+             [[service.real]]\nip = \"10.1.0.11\"\nforward = \"nat\"\n"
+        )
+    };
+    assert!(Config::parse(&text(1), "one.toml").is_ok());
+    let refused = Config::parse(&text(2), "two.toml").unwrap_err();
+    assert!(
+        refused.to_string().contains("persistence_mask"),
+        "{refused}"
+    );
+}
+
+/// What a backup's connection sync installs lands on the worker its client's frames
+/// will reach: a persistence template (masked client, port 0) on the worker of every
+/// connection of its clients, a connection on the worker of its frames.
+#[test]
+fn synced_templates_and_connections_land_where_their_clients_go() {
+    for rss in [false, true] {
+        for workers in [2u16, 4] {
+            let d = Director::new(workers, rss);
+            let own = &d.snap.ownership;
+            for svc in services() {
+                let vip = std::net::SocketAddr::from((svc.vip, 80));
+                let real = std::net::SocketAddr::from(([10, 1, 0, svc.mode.reals()[0]], 8080));
+                for host in 2..40u8 {
+                    let masked = if svc.per_24 {
+                        [10, 0, 0, 0]
+                    } else {
+                        [10, 0, 0, host]
+                    };
+                    let template = std::net::SocketAddr::from((masked, 0));
+                    let at =
+                        own.of_connection(rvs_conntrack::Proto::Tcp, template, vip, real, None);
+                    for port in [20000u16, 20001, 33333] {
+                        let client = ([10, 0, 0, host], port);
+                        let syn =
+                            segment((mac_of_client(host), WAN_MAC), client, (svc.vip, 80), false);
+                        assert_eq!(d.owner(&syn), at, "{svc:?} {client:?}");
+                        let synced = own.of_connection(
+                            rvs_conntrack::Proto::Tcp,
+                            client.into(),
+                            vip,
+                            real,
+                            None,
+                        );
+                        assert_eq!(synced, at, "{svc:?} {client:?}: a synced connection");
+                    }
+                }
+            }
+        }
+    }
 }
