@@ -23,7 +23,8 @@
 //! a service that loses its NAT reals or its persistence, or narrows its persistence
 //! netmask, keeps its class; an edit that needs a coarser class (a service owned per
 //! connection made persistent or given a NAT endpoint, a persistence netmask widened) is
-//! refused ([`OwnershipError`]): delete the service and add it again. A deleted service
+//! refused ([`OwnershipError`]), as is a NAT endpoint added to a service owned per
+//! netmask: delete the service and add it again. A deleted service
 //! owned by client address keeps its class while its connections drain (bounded, see
 //! [`crate::draining`]) and takes it up again if it is added again.
 
@@ -66,6 +67,24 @@ pub enum OwnershipError {
         /// Its port.
         port: u16,
     },
+    /// A NAT endpoint added to a service whose clients are placed per netmask wider
+    /// than one address: its replies would be owned by the client's address.
+    #[error(
+        "service {proto:?} {vip}:{port} places its clients on workers per /{kept} (it was \
+         persistent per netmask) and keeps that while it exists, so it cannot take a NAT \
+         real or sorry server, whose replies are steered by client address: delete the \
+         service and add it again"
+    )]
+    NatOnNetmaskOwned {
+        /// The service's protocol.
+        proto: Proto,
+        /// Its VIP.
+        vip: IpAddr,
+        /// Its port.
+        port: u16,
+        /// The prefix length its clients are owned by.
+        kept: u8,
+    },
     /// A persistence netmask wider than the one the service's connections are owned by.
     #[error(
         "service {proto:?} {vip}:{port} places its clients on workers per /{kept} and keeps \
@@ -97,15 +116,21 @@ pub fn class_of(svc: &Service) -> Option<Class> {
     if spec.reals.is_empty() && sorry.is_none() {
         return None;
     }
-    let nat_real = spec.reals.iter().any(|r| r.forward == ForwardMode::Nat);
-    let nat_sorry = sorry.is_some() && spec.sorry_forward() == ForwardMode::Nat;
-    Some(if nat_real || nat_sorry {
+    Some(if has_nat_endpoint(svc) {
         Class::PerClient(host_len(svc.vip.ip()))
     } else if svc.persistence_s > 0 {
         Class::PerClient(svc.persistence_prefix)
     } else {
         Class::PerConnection
     })
+}
+
+/// True when `svc` reaches a real or its sorry server by NAT.
+fn has_nat_endpoint(svc: &Service) -> bool {
+    let spec = &svc.config;
+    let sorry = spec.check.as_ref().and_then(|c| c.sorry);
+    spec.reals.iter().any(|r| r.forward == ForwardMode::Nat)
+        || (sorry.is_some() && spec.sorry_forward() == ForwardMode::Nat)
 }
 
 /// The prefix length of one address of `addr`'s family.
@@ -152,6 +177,16 @@ impl ServiceClasses {
         match (self.class(key_of(svc)), class_of(svc)) {
             (Some(Class::PerConnection), Some(Class::PerClient(_))) => {
                 Err(OwnershipError::PerConnectionOwned { proto, vip, port })
+            }
+            (Some(Class::PerClient(kept)), Some(_))
+                if has_nat_endpoint(svc) && kept < host_len(vip) =>
+            {
+                Err(OwnershipError::NatOnNetmaskOwned {
+                    proto,
+                    vip,
+                    port,
+                    kept,
+                })
             }
             (Some(Class::PerClient(kept)), Some(Class::PerClient(wanted))) if wanted < kept => {
                 Err(OwnershipError::NetmaskWidened {
@@ -294,6 +329,12 @@ mod tests {
             let edited = classes.rebuilt(&services(Some(edit), &mut ids), 4).unwrap();
             assert_eq!(edited.class(key()), Some(Class::PerClient(24)), "{edit:?}");
         }
+        // Persistence off, then a NAT real: its replies could not follow the /24.
+        let nat = services(Some(("nat", 0, None)), &mut ids);
+        assert!(matches!(
+            classes.rebuilt(&nat, 4),
+            Err(OwnershipError::NatOnNetmaskOwned { kept: 24, .. })
+        ));
         let wider = services(Some(("dr", 300, Some("255.255.0.0"))), &mut ids);
         assert_eq!(
             classes.rebuilt(&wider, 4).unwrap_err(),
