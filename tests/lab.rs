@@ -661,7 +661,7 @@ mod control_lab {
         }
     }
 
-    /// The lab's configuration: NAT, FULLNAT and an untouched NAT service, each over the
+    /// The lab's configuration: NAT, FULLNAT and an untouched FULLNAT service, each over the
     /// slow-capable servers on port 8081 of both reals; the control socket in the lab.
     fn config(lab: &Lab, fullnat_reals: &[&str]) -> String {
         let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
@@ -684,7 +684,14 @@ mod control_lab {
                 fullnat_reals,
                 "laddrs = [\"10.9.0.1\", \"10.9.0.2\"]\n",
             ),
-            (UNTOUCHED_VIP, "nat", &["10.1.1.11", "10.1.2.11"][..], ""),
+            // FULLNAT, owned per connection: one client's connections reach both
+            // workers (a NAT service's would all go to its address's worker).
+            (
+                UNTOUCHED_VIP,
+                "fullnat",
+                &["10.1.1.11", "10.1.2.11"][..],
+                "laddrs = [\"10.9.0.1\", \"10.9.0.2\"]\n",
+            ),
         ] {
             text += &format!(
                 "\n[[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = 80\nscheduler = \"rr\"\n{laddrs}"
@@ -1247,7 +1254,7 @@ mod control_lab {
             "-A -t [2001:db8::100]:443 -s sh -b sh-port -p 600 -M 64",
             "-P -t [2001:db8::100]:443 -z fd00:9::1",
             "-a -t [2001:db8::100]:443 -r [fd00:1::11]:443 -b -w 5 -x 100 -y 50",
-            "-a -t [2001:db8::100]:443 -r [fd00:1::12]:8443 -m -w 2",
+            "-a -t [2001:db8::100]:443 -r [fd00:1::12]:8443 -b -w 2",
             "-A -u 10.0.0.103:53 -s wlc -p",
             "-a -u 10.0.0.103:53 -r 10.1.1.11:53 -m -x 10 -y 5",
             "-e -t 10.0.0.100:80 -r 10.1.2.11:8081 -m -w 4 -x 200",

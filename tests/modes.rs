@@ -168,6 +168,28 @@ fn lab_persistence_keeps_a_client_on_one_real() {
         .persistence(300)
         .all_reals(HTTP_PORT, "nat")];
     with_lab('p', Pmd::AfPacket, &services, |lab, _| {
+        // Another client connects first: steering owns a persistent service by client
+        // address, so this advances one worker's rr and not the other's. Were the
+        // client's connections spread over both workers, each would keep a template of
+        // its own, pointing at another real.
+        let other = "10.0.0.3";
+        let (c, cw) = (lab.ns("c"), lab.iface("cw"));
+        let added = lab.exec(
+            "c",
+            &[
+                "ip",
+                "addr",
+                "add",
+                &format!("{other}/24"),
+                "dev",
+                &cw,
+                "nodad",
+            ],
+        );
+        assert!(added.status.success(), "address {other} in {c}");
+        let url = format!("http://{NAT_VIP}/");
+        let first = lab.exec("c", &["curl", "-s", "-m", "5", "--interface", other, &url]);
+        assert!(first.status.success(), "the other client is answered");
         let bodies = lab.burst(NAT_VIP, 3 * REQUESTS);
         let counts = spread(&bodies);
         assert_eq!(bodies.len(), 3 * REQUESTS, "{bodies:?}");

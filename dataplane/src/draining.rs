@@ -1,6 +1,6 @@
 //! What a configuration edit removed while open connections may still use it: former
 //! VIPs (steered as VIPs, see [`crate::service::Services::steered_as_vip`]) and the
-//! ownership class of deleted services (see [`crate::rss`]). IPVS keeps forwarding a
+//! ownership class of deleted services (see [`crate::owner_class`]). IPVS keeps forwarding a
 //! deleted service's connections until they expire; so does rvs, and their frames must
 //! keep reaching the worker that holds them.
 //!
@@ -65,6 +65,11 @@ impl<T: Copy + Eq + Hash> Draining<T> {
     #[inline]
     pub fn contains(&self, item: &T) -> bool {
         !self.set.is_empty() && self.set.contains(item)
+    }
+
+    /// The items remembered, oldest removal first.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.order.iter()
     }
 
     /// Items remembered.

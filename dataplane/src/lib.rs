@@ -28,6 +28,7 @@ pub mod health;
 pub mod laddr;
 pub mod live;
 pub mod neigh;
+pub mod owner_class;
 pub mod packet;
 pub mod replay;
 pub mod replay_io;

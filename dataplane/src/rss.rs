@@ -27,18 +27,15 @@
 //!   services, and edits share it, unshare it or move it while its connections drain.
 //!
 //! So ownership must not depend on which services a real serves. The rule
-//! ([`RssOwnership`]): a service that reaches an endpoint (real or sorry server) by NAT
-//! is owned by client hash in both directions, as without RSS, and every NAT reply is
-//! owned by the hash of its destination; any other service is owned by the RSS queue of
-//! the client -> VIP tuple. A service's class is decided when it first has an endpoint
-//! and kept while it exists, since its open connections were placed by it: a service
-//! that loses its NAT reals stays owned by client hash, and one owned by RSS queue
-//! refuses a NAT endpoint (delete and add it again). A deleted service owned by client
-//! hash keeps its class while its connections drain (bounded, see [`crate::draining`]),
-//! and takes it up again if it is added again. FULLNAT replies are owned by their
-//! RSS queue in every class, the owner having chosen the local port for that. Frames
-//! RSS delivers elsewhere cross a steering ring, as does everything a device without
-//! RSS (af_packet, af_xdp, ring vdevs) receives.
+//! ([`crate::steer::Ownership`]): a service owned by client address (one that reaches an
+//! endpoint by NAT, or is persistent: see [`crate::owner_class`]) is owned by the hash
+//! of the client's address in both directions, as without RSS, and every NAT reply is
+//! owned by the hash of its destination's address; any other service is owned by the
+//! RSS queue of the client -> VIP tuple. A service keeps its class while it exists, and
+//! a deleted one owned by client address while its connections drain. FULLNAT replies
+//! are owned by their RSS queue in every class, the owner having chosen the local port
+//! for that. Frames RSS delivers elsewhere cross a steering ring, as does everything a
+//! device without RSS (af_packet, af_xdp, ring vdevs) receives.
 //!
 //! With the symmetric key the hash depends only on the XOR of the input's 16-bit words
 //! (every 16th bit position meets the same 32 key bits), so [`symmetric_hash`] folds the
@@ -47,13 +44,6 @@
 //! whose words XOR alike share a queue.
 
 use std::net::IpAddr;
-
-use hashbrown::HashSet;
-use rvs_conntrack::{ForwardMode, Proto};
-
-use crate::draining::Draining;
-use crate::service::{Service, Services};
-use crate::steer::owner_by_client;
 
 /// The symmetric Toeplitz key: `0x6d5a` repeated over 40 bytes (enough for IPv6 with
 /// ports: 36 bytes of input need 36 + 4 bytes of key).
@@ -251,194 +241,6 @@ pub fn port_hash(port: u16) -> u32 {
 #[inline]
 pub fn reply_base_hash(real: (IpAddr, u16), laddr: IpAddr) -> u32 {
     symmetric_hash(real.0, laddr, real.1, 0)
-}
-
-/// A service's key: protocol, VIP, port.
-type ServiceKey = (Proto, IpAddr, u16);
-
-/// How the connections of a service are owned under RSS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Owned {
-    /// By the RSS queue of the client -> VIP tuple: no NAT endpoint.
-    ByQueue,
-    /// By client hash, as without RSS: the service reaches an endpoint by NAT, whose
-    /// replies carry the client but not the VIP.
-    ByClient,
-}
-
-/// The key of `svc`.
-fn key_of(svc: &Service) -> ServiceKey {
-    (svc.proto, svc.vip.ip(), svc.vip.port())
-}
-
-/// The class a service takes when it first has an endpoint (a real or a sorry server),
-/// `None` while it has none (and so no connection).
-fn class_of(svc: &Service) -> Option<Owned> {
-    let spec = &svc.config;
-    let sorry = spec.check.as_ref().and_then(|c| c.sorry);
-    if spec.reals.is_empty() && sorry.is_none() {
-        return None;
-    }
-    let nat_real = spec.reals.iter().any(|r| r.forward == ForwardMode::Nat);
-    let nat_sorry = sorry.is_some() && spec.sorry_forward() == ForwardMode::Nat;
-    Some(if nat_real || nat_sorry {
-        Owned::ByClient
-    } else {
-        Owned::ByQueue
-    })
-}
-
-/// A service edit that would move the owner of its open connections.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum OwnershipError {
-    /// A NAT endpoint added to a service owned by RSS queue: its replies would be owned
-    /// by client hash, its forward packets by RSS queue.
-    #[error(
-        "service {proto:?} {vip}:{port} is owned by RSS queue (its first reals were not \
-         NAT) and keeps that while it exists, so it cannot take a NAT real or sorry \
-         server: delete the service and add it again, or set rss = \"off\""
-    )]
-    NatOnQueueOwned {
-        /// The service's protocol.
-        proto: Proto,
-        /// Its VIP.
-        vip: IpAddr,
-        /// Its port.
-        port: u16,
-    },
-}
-
-/// Flow ownership on a director whose ports deliver by RSS. Part of the
-/// [`crate::snapshot::Snapshot`], reached through [`crate::steer::Ownership`].
-///
-/// The rule, stable under service edits: a service is owned by the RSS queue of the
-/// client -> VIP tuple ([`forward_owner`]) unless it reaches an endpoint by NAT, in
-/// which case it is owned by client hash ([`owner_by_client`]), as is every NAT reply:
-/// a reply names its real and client but not its VIP, and a real may serve several
-/// services or move between them. A service's class is decided when it first has an
-/// endpoint and kept while it exists: one that had NAT stays owned by client hash when
-/// its NAT reals go (their connections drain), and a service owned by RSS queue refuses
-/// a NAT endpoint ([`OwnershipError`]); one deleted keeps the class client hash gave it
-/// while its connections drain. FULLNAT replies are owned by their own RSS queue,
-/// which the owner's choice of local port makes its own, whatever the service's class.
-#[derive(Debug)]
-pub struct RssOwnership {
-    reta: Reta,
-    workers: u16,
-    /// Services owned by client hash (the per-packet lookup).
-    by_client: HashSet<ServiceKey>,
-    /// Services owned by RSS queue (kept so that the class survives edits).
-    by_queue: HashSet<ServiceKey>,
-    /// Deleted services that were owned by client hash: their connections drain (see
-    /// [`crate::draining`]), owned as they were made, and the service keeps the class
-    /// if it is added again.
-    former_by_client: Draining<ServiceKey>,
-}
-
-impl RssOwnership {
-    /// Ownership for `services` with the device tables modelled by `reta` (round-robin
-    /// over the workers' queues): each service takes its class from its endpoints.
-    pub fn new(reta: Reta, workers: u16, services: &Services) -> Self {
-        Self::classify(reta, workers, services, None)
-    }
-
-    /// This ownership for the services of a new configuration: services it knows keep
-    /// their class, the others take theirs from their endpoints. Refused when a service
-    /// owned by RSS queue now has a NAT endpoint.
-    pub fn rebuilt(&self, services: &Services) -> Result<Self, OwnershipError> {
-        let refused = services.list().iter().find(|svc| {
-            self.class(key_of(svc)) == Some(Owned::ByQueue)
-                && class_of(svc) == Some(Owned::ByClient)
-        });
-        if let Some(svc) = refused {
-            return Err(OwnershipError::NatOnQueueOwned {
-                proto: svc.proto,
-                vip: svc.vip.ip(),
-                port: svc.vip.port(),
-            });
-        }
-        Ok(Self::classify(
-            self.reta.clone(),
-            self.workers,
-            services,
-            Some(self),
-        ))
-    }
-
-    /// Each service's class: the one `previous` gave it, else its endpoints' (services
-    /// without endpoints stay undecided).
-    fn classify(
-        reta: Reta,
-        workers: u16,
-        services: &Services,
-        previous: Option<&RssOwnership>,
-    ) -> Self {
-        let mut by_client = HashSet::new();
-        let mut by_queue = HashSet::new();
-        let former_by_client = previous.map_or_else(Draining::default, |p| {
-            let configured = |key: &ServiceKey| services.find(key.0, key.1, key.2).is_some();
-            p.former_by_client
-                .after_edit(p.by_client.iter().copied(), configured)
-        });
-        for svc in services.list() {
-            let key = key_of(svc);
-            let kept = previous.and_then(|p| p.class(key));
-            match kept.or_else(|| class_of(svc)) {
-                Some(Owned::ByClient) => by_client.insert(key),
-                Some(Owned::ByQueue) => by_queue.insert(key),
-                None => false,
-            };
-        }
-        Self {
-            reta,
-            workers,
-            by_client,
-            by_queue,
-            former_by_client,
-        }
-    }
-
-    /// The class `key` has, if decided (a deleted service owned by client hash keeps it
-    /// while its connections may drain).
-    fn class(&self, key: ServiceKey) -> Option<Owned> {
-        if self.by_client.contains(&key) || self.former_by_client.contains(&key) {
-            Some(Owned::ByClient)
-        } else if self.by_queue.contains(&key) {
-            Some(Owned::ByQueue)
-        } else {
-            None
-        }
-    }
-
-    /// The table the devices are programmed after.
-    pub fn reta(&self) -> &Reta {
-        &self.reta
-    }
-
-    /// The worker count.
-    pub fn workers(&self) -> u16 {
-        self.workers
-    }
-
-    /// The owner of `client`'s connection to `vip`.
-    #[inline]
-    pub fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
-        let key = (proto, vip.0, vip.1);
-        if (!self.by_client.is_empty() && self.by_client.contains(&key))
-            || self.former_by_client.contains(&key)
-        {
-            return owner_by_client(client.0, client.1, self.workers);
-        }
-        forward_owner(&self.reta, client, vip)
-    }
-
-    /// The owner of a FULLNAT reply from `remote` to `local` (a local address and the
-    /// port its owner chose so that the reply arrives on its queue).
-    #[inline]
-    pub fn to_local(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> u16 {
-        self.reta
-            .queue(symmetric_hash(remote.0, local.0, remote.1, local.1))
-    }
 }
 
 #[cfg(test)]

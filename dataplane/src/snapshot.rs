@@ -12,8 +12,9 @@ use rvs_schedulers::BuildError;
 use crate::config::{Behaviour, Config, IpNet, NeighborConfig, PortId};
 use crate::health::Overlay;
 use crate::laddr::PortScheme;
+use crate::owner_class::OwnershipError;
 use crate::route::RouteTable;
-use crate::rss::{OwnershipError, Reta, RssOwnership};
+use crate::rss::Reta;
 use crate::service::{IdRegistry, Services};
 use crate::steer::Ownership;
 
@@ -168,6 +169,7 @@ impl Snapshot {
         let services = Services::build(&config.services, ids)?;
         let routes = RouteTable::from_config(config);
         let next_hops = next_hops(config, &services, &routes);
+        let ownership = Ownership::by_hash(config.dataplane.workers, &services);
         Ok(Self {
             services,
             routes,
@@ -180,14 +182,14 @@ impl Snapshot {
             workers: config.dataplane.workers,
             conn_capacity: config.dataplane.conn_capacity,
             ports,
-            ownership: Ownership::ByHash(config.dataplane.workers),
+            ownership,
         })
     }
 
     /// This snapshot with flows owned by RSS queue, the devices' tables programmed
     /// after `reta` (round-robin over the workers' queues).
     pub fn with_rss(mut self, reta: Reta) -> Self {
-        self.ownership = Ownership::ByRss(RssOwnership::new(reta, self.workers, &self.services));
+        self.ownership = Ownership::by_rss(reta, self.workers, &self.services);
         self
     }
 

@@ -2,30 +2,41 @@
 //! snapshot.
 //!
 //! Both directions of a connection must meet on the worker that holds it, without a
-//! shared table. By hash (devices without RSS, or RSS off):
-//! - toward a VIP: `hash(client address, client port)`;
-//! - a NAT reply (destination = the client): the same hash of its destination;
-//! - a FULLNAT reply (destination = a local address): the low bits of the local port,
-//!   which the owner allocated (see [`crate::laddr`]).
+//! shared table; so must every connection of a persistent client, whose template lives
+//! in one worker's table. Each service has a class ([`crate::owner_class`]), kept while
+//! it exists so that service edits move no open connection:
+//! - owned by client address: a persistent service (the address masked by its
+//!   persistence netmask) or one that reaches an endpoint by NAT (the whole address):
+//!   toward its VIP, `hash(masked client address)`;
+//! - owned per connection, any other: toward its VIP, `hash(client address, client
+//!   port)`, or by RSS queue (the snapshot's [`Ownership`] was made
+//!   [`Ownership::by_rss`]) the queue RSS delivers the client's frames to.
 //!
-//! By RSS queue (the snapshot's [`Ownership`] is [`Ownership::ByRss`]): toward a VIP,
-//! the queue RSS delivers the client's frames to, unless the service reaches an endpoint
-//! by NAT (then by client hash, as is every NAT reply: a reply does not name its VIP);
-//! a FULLNAT reply, its own RSS queue (the owner chose the local port for that). Each
-//! service keeps its class while it exists, so that service edits move no open
-//! connection (see [`crate::rss`]). [`Ownership`] is the one place that decides.
+//! Replies: a NAT reply (destination = the client) names no VIP, so every one is owned
+//! by `hash(its destination address)`, which is why NAT services are owned by client
+//! address; a FULLNAT reply (destination = a local address) by the low bits of the local
+//! port, or under RSS by its own RSS queue, the owner having chosen the port for that
+//! (see [`crate::laddr`], [`crate::rss`]); DR and TUN have no replies through the
+//! director. ICMP errors are owned as the packet they quote. The cost: a client
+//! address (a netmask of them for a persistent service) keeps all its connections to
+//! NAT and persistent services on one worker, however many it opens.
+//! [`Ownership`] is the one place that decides; the connection sync installs synced
+//! connections and templates on the worker it names ([`Ownership::of_connection`]).
 //!
 //! A VIP whose last service was deleted is still steered as a VIP
-//! ([`Services::steered_as_vip`]), and a deleted service owned by client hash keeps that
-//! class, so the connections made to it drain on the worker that holds them, as IPVS
-//! keeps forwarding a deleted service's connections (bounded: see [`crate::draining`]).
+//! ([`Services::steered_as_vip`]), and a deleted service owned by client address keeps
+//! that class, so the connections made to it drain on the worker that holds them, as
+//! IPVS keeps forwarding a deleted service's connections (bounded: see
+//! [`crate::draining`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rvs_conntrack::Proto;
 
+use crate::config::mask_addr;
 use crate::laddr::{addr_bits, worker_mask, PortScheme};
-use crate::rss::{OwnershipError, RssOwnership};
+use crate::owner_class::{OwnershipError, ServiceClasses};
+use crate::rss::{forward_owner, symmetric_hash, Reta};
 use crate::service::Services;
 use crate::snapshot::Snapshot;
 use crate::wire::{ip_proto, FrameInfo, L4Info};
@@ -75,66 +86,110 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
 /// How a snapshot's flows are owned: the one place that decides, for every kind of
 /// packet and for the FULLNAT local ports workers hand out.
 #[derive(Debug)]
-pub enum Ownership {
-    /// By hash, among this many workers (devices without RSS, or `rss = "off"`).
-    ByHash(u16),
-    /// By RSS queue where that is stable (see [`RssOwnership`]).
-    ByRss(RssOwnership),
+pub struct Ownership {
+    workers: u16,
+    /// Each service's class (per connection or per client address).
+    classes: ServiceClasses,
+    /// The table the devices are programmed after, when flows are owned by RSS queue
+    /// where that is stable; `None`: by hash (devices without RSS, or `rss = "off"`).
+    rss: Option<Reta>,
 }
 
 impl Ownership {
+    /// By hash among `workers`, each service of `services` taking its class.
+    pub fn by_hash(workers: u16, services: &Services) -> Self {
+        Self {
+            workers,
+            classes: ServiceClasses::new(services),
+            rss: None,
+        }
+    }
+
+    /// By RSS queue where that is stable, the devices' tables programmed after `reta`
+    /// (round-robin over the workers' queues), each service taking its class.
+    pub fn by_rss(reta: Reta, workers: u16, services: &Services) -> Self {
+        Self {
+            workers,
+            classes: ServiceClasses::new(services),
+            rss: Some(reta),
+        }
+    }
+
     /// A frame from `client` to `vip`.
     #[inline]
     pub fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
-        match self {
-            Self::ByRss(rss) => rss.toward_vip(proto, client, vip),
-            Self::ByHash(workers) => owner_by_client(client.0, client.1, *workers),
+        if let Some(prefix) = self.classes.per_client_prefix((proto, vip.0, vip.1)) {
+            return owner_by_client_addr(mask_addr(client.0, prefix), self.workers);
+        }
+        match &self.rss {
+            Some(reta) => forward_owner(reta, client, vip),
+            None => owner_by_client(client.0, client.1, self.workers),
         }
     }
 
     /// A NAT reply to `client` (or anything else toward neither a VIP nor a local
-    /// address): by client hash, with or without RSS, since its VIP is not in it.
+    /// address): by the hash of the client's address, with or without RSS, since its
+    /// VIP is not in it.
     #[inline]
     pub fn nat_reply(&self, client: (IpAddr, u16)) -> u16 {
-        owner_by_client(client.0, client.1, self.workers())
+        owner_by_client_addr(client.0, self.workers)
     }
 
     /// A FULLNAT reply from `remote` to `local`.
     #[inline]
     pub fn to_local(&self, local: (IpAddr, u16), remote: (IpAddr, u16)) -> u16 {
-        match self {
-            Self::ByRss(rss) => rss.to_local(local, remote),
-            Self::ByHash(workers) => owner_by_local_port(local.1, *workers),
+        match &self.rss {
+            Some(reta) => reta.queue(symmetric_hash(remote.0, local.0, remote.1, local.1)),
+            None => owner_by_local_port(local.1, self.workers),
+        }
+    }
+
+    /// The owner of a connection known by its endpoints (one a peer synced): a FULLNAT
+    /// one by its local endpoint (its owner chose the port to come back to it), any
+    /// other, and a persistence template (client: the masked address, port 0), as its
+    /// client's frames toward the VIP.
+    pub fn of_connection(
+        &self,
+        proto: Proto,
+        client: SocketAddr,
+        vip: SocketAddr,
+        real: SocketAddr,
+        local: Option<SocketAddr>,
+    ) -> u16 {
+        match local {
+            Some(l) => self.to_local((l.ip(), l.port()), (real.ip(), real.port())),
+            None => self.toward_vip(proto, (client.ip(), client.port()), (vip.ip(), vip.port())),
         }
     }
 
     /// How workers choose FULLNAT local ports so that replies come back to them.
     pub fn port_scheme(&self) -> PortScheme {
-        match self {
-            Self::ByRss(rss) => PortScheme::Rss(rss.reta().clone()),
-            Self::ByHash(workers) => PortScheme::LowBits(*workers),
+        match &self.rss {
+            Some(reta) => PortScheme::Rss(reta.clone()),
+            None => PortScheme::LowBits(self.workers),
         }
     }
 
     /// This ownership for the services of a new configuration: every service keeps
     /// the class it has (refused when an edit needs another).
     pub fn rebuilt(&self, services: &Services) -> Result<Self, OwnershipError> {
-        Ok(match self {
-            Self::ByRss(rss) => Self::ByRss(rss.rebuilt(services)?),
-            Self::ByHash(workers) => Self::ByHash(*workers),
+        Ok(Self {
+            workers: self.workers,
+            classes: self.classes.rebuilt(services, self.workers)?,
+            rss: self.rss.clone(),
         })
-    }
-
-    /// The worker count.
-    fn workers(&self) -> u16 {
-        match self {
-            Self::ByRss(rss) => rss.workers(),
-            Self::ByHash(workers) => *workers,
-        }
     }
 }
 
-/// Owner of a packet from the client (or of a NAT reply, hashed on its destination).
+/// Owner of every connection of a client address (of a service owned by client
+/// address: persistent, or reaching an endpoint by NAT), and of a NAT reply, hashed on
+/// its destination's address. `addr` is already masked by the service's prefix.
+#[inline]
+pub fn owner_by_client_addr(addr: IpAddr, workers: u16) -> u16 {
+    owner_by_client(addr, 0, workers)
+}
+
+/// Owner of a connection from `addr`, `port`, of a service owned per connection.
 pub fn owner_by_client(addr: IpAddr, port: u16, workers: u16) -> u16 {
     if workers <= 1 {
         return 0;
@@ -229,6 +284,14 @@ laddrs = ["10.1.0.2"]
 [[service.real]]
 ip = "10.1.0.11"
 forward = "fullnat"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 443
+[[service.real]]
+ip = "10.1.0.12"
+port = 80
+forward = "nat"
 "#
         );
         let config = Config::parse(&text, "steer.toml").unwrap();
@@ -272,12 +335,23 @@ forward = "fullnat"
             let w = owner_of(&snap, &to_vip).expect("owned");
             seen[w as usize] += 1;
 
-            // NAT: the reply, and errors about either direction.
-            let nat_reply = tcp("10.1.0.11:80", &client);
-            assert_eq!(owner_of(&snap, &nat_reply), Some(w), "NAT reply");
+            // NAT (port 443): the reply, and errors about either direction.
+            let nat = owner_of(&snap, &tcp(&client, "10.0.0.100:443")).expect("owned");
+            let nat_reply = tcp("10.1.0.12:80", &client);
+            assert_eq!(owner_of(&snap, &nat_reply), Some(nat), "NAT reply");
             let fwd_ip =
-                Spec::new(&client, "10.1.0.11:80", L4::Tcp { flags_syn: true }).ip_packet();
-            assert_eq!(owner_of(&snap, &error("10.1.0.11", cip, &fwd_ip)), Some(w));
+                Spec::new(&client, "10.1.0.12:80", L4::Tcp { flags_syn: true }).ip_packet();
+            assert_eq!(
+                owner_of(&snap, &error("10.1.0.12", cip, &fwd_ip)),
+                Some(nat)
+            );
+            let reply_ip =
+                Spec::new("10.0.0.100:443", &client, L4::Tcp { flags_syn: true }).ip_packet();
+            assert_eq!(
+                owner_of(&snap, &error("203.0.113.1", "10.0.0.100", &reply_ip)),
+                Some(nat)
+            );
+            // An error toward the VIP about a FULLNAT reply sent to the client.
             let reply_ip =
                 Spec::new("10.0.0.100:80", &client, L4::Tcp { flags_syn: true }).ip_packet();
             assert_eq!(
@@ -551,11 +625,11 @@ forward = "nat"
             }
         }
 
-        /// A NAT service is owned by client hash in both directions, whether its real
-        /// serves it alone or several services: the NIC delivers its frames anywhere,
-        /// and the worker that receives one hands it over.
+        /// A NAT service is owned by the hash of the client's address in both
+        /// directions, whether its real serves it alone or several services: the NIC
+        /// delivers its frames anywhere, and the worker that receives one hands it over.
         #[test]
-        fn nat_services_are_owned_by_client_hash_both_ways(
+        fn nat_services_are_owned_by_client_address_both_ways(
             clients in prop::collection::vec(client(), 1..24),
             workers in prop::sample::select(vec![2u16, 3, 4, 8]),
             model in prop::sample::select(vec![64usize, 128]),
@@ -563,7 +637,7 @@ forward = "nat"
             let snap = snapshot(workers, model);
             for (cip, cport) in clients.into_iter().filter(|(ip, _)| ip.is_ipv4()) {
                 let c = at(&cip.to_string(), cport);
-                let hashed = owner_by_client(cip, cport, workers);
+                let hashed = owner_by_client_addr(cip, workers);
                 for (port, real) in [(443, NAT_REAL), (8000, SHARED_REAL), (8001, SHARED_REAL)] {
                     prop_assert_eq!(owner_of(&snap, &tcp(&c, &at(VIP, port))), hashed);
                     let reply = tcp(&at(real.0, real.1), &c);
@@ -618,7 +692,7 @@ forward = "nat"
     }
 }
 
-/// A NAT sorry server makes its services owned by client hash, like a NAT real: its
+/// A NAT sorry server makes its services owned by client address, like a NAT real: its
 /// replies cannot name their VIP.
 #[cfg(test)]
 mod rss_sorry_tests {
@@ -630,7 +704,7 @@ mod rss_sorry_tests {
     use crate::wire::test_frames::{Spec, L4};
 
     #[test]
-    fn a_nat_sorry_server_makes_its_services_owned_by_client_hash() {
+    fn a_nat_sorry_server_makes_its_services_owned_by_client_address() {
         let service = |port: u16, real: &str| {
             format!(
                 "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = {port}\n\
@@ -654,8 +728,7 @@ mod rss_sorry_tests {
         let by_rss = (0..64u16)
             .filter(|i| {
                 let c = format!("198.51.100.{i}:{}", 30000 + i);
-                let hashed =
-                    owner_by_client(format!("198.51.100.{i}").parse().unwrap(), 30000 + i, 4);
+                let hashed = owner_by_client_addr(format!("198.51.100.{i}").parse().unwrap(), 4);
                 assert_eq!(owner_of(&c, "10.0.0.100:80"), hashed);
                 assert_eq!(owner_of(&c, "10.0.0.100:81"), hashed);
                 assert_eq!(owner_of("10.1.0.99:80", &c), hashed, "sorry reply");
@@ -685,7 +758,8 @@ mod rss_edit_tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::rss::{forward_owner, OwnershipError, Reta};
+    use crate::owner_class::OwnershipError;
+    use crate::rss::{forward_owner, Reta};
     use crate::service::IdRegistry;
     use crate::snapshot::RebuildError;
     use crate::wire::parse_frame;
@@ -818,7 +892,8 @@ mod rss_edit_tests {
             .toward_vip(Proto::Tcp, (client.0.parse().unwrap(), client.1), vip)
     }
 
-    /// Clients of which `forward_owner` and `owner_by_client` disagree on the VIP's port 80.
+    /// Clients of which `forward_owner` and `owner_by_client_addr` disagree on the VIP's
+    /// port 80.
     fn clients_told_apart(workers: u16) -> Vec<(&'static str, u16)> {
         let reta = Reta::round_robin(128, workers);
         let vip = (VIP.parse().unwrap(), 80);
@@ -826,7 +901,7 @@ mod rss_edit_tests {
             .map(|p| ("198.51.100.7", p))
             .filter(|&(ip, p)| {
                 let ip: IpAddr = ip.parse().unwrap();
-                forward_owner(&reta, (ip, p), vip) != owner_by_client(ip, p, workers)
+                forward_owner(&reta, (ip, p), vip) != owner_by_client_addr(ip, workers)
             })
             .collect();
         assert!(clients.len() > 16, "{} clients told apart", clients.len());
@@ -842,10 +917,9 @@ mod rss_edit_tests {
         assert!(
             matches!(
                 refused,
-                Err(RebuildError::Ownership(OwnershipError::NatOnQueueOwned {
-                    port: 80,
-                    ..
-                }))
+                Err(RebuildError::Ownership(
+                    OwnershipError::PerConnectionOwned { port: 80, .. }
+                ))
             ),
             "{refused:?}"
         );
@@ -861,7 +935,7 @@ mod rss_edit_tests {
             let reta = Reta::round_robin(128, 4);
             let queued = forward_owner(&reta, (ip, c.1), (VIP.parse().unwrap(), 80));
             assert_eq!(to_vip(&fullnat, c, 80), queued);
-            assert_eq!(to_vip(&added, c, 80), owner_by_client(ip, c.1, 4));
+            assert_eq!(to_vip(&added, c, 80), owner_by_client_addr(ip, 4));
         }
     }
 
@@ -888,7 +962,7 @@ mod rss_edit_tests {
         let reta = Reta::round_robin(128, 4);
         for c in clients_told_apart(4) {
             let ip: IpAddr = c.0.parse().unwrap();
-            let hashed = owner_by_client(ip, c.1, 4);
+            let hashed = owner_by_client_addr(ip, 4);
             let queued = forward_owner(&reta, (ip, c.1), (VIP.parse().unwrap(), 81));
             for snap in [&first, &later] {
                 assert_eq!(to_vip(snap, c, 80), hashed);

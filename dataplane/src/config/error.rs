@@ -161,6 +161,15 @@ pub enum Problem {
     /// `announce_prepend` above the limit.
     #[error("announce_prepend must be at most {0}")]
     PrependTooLong(u8),
+    /// A service reaching an endpoint by NAT, persistent per netmask wider than one
+    /// address, on a director with several workers: its replies name only the client's
+    /// address, so its clients are placed on workers by address and a netmask's clients
+    /// could reach different workers, each with its own template.
+    #[error(
+        "persistence_mask wider than one address needs workers = 1 on a service with a \
+         NAT real or sorry server (NAT replies are steered by client address)"
+    )]
+    NatPersistenceMask,
     /// A service prepends its AS but `[announce]` names no `asn`.
     #[error("announce_prepend needs the director's AS number: [announce] asn")]
     PrependWithoutAsn,

@@ -6,18 +6,18 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 use hashbrown::HashMap;
-use rvs_conntrack::Timeouts;
+use rvs_conntrack::{ForwardMode, Timeouts};
 use toml::Spanned;
 
 use super::error::{ConfigError, Location, Origin, Problem};
 use super::net::{is_unicast_mac, parse_mac, IpNet};
 use super::raw::{
     RawAnnounce, RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute,
-    RawTimeouts, SStr,
+    RawService, RawTimeouts, SStr,
 };
 use super::{
     service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, IdlePolicy,
-    NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, DEFAULT_CONN_CAPACITY,
+    NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, ServiceConfig, DEFAULT_CONN_CAPACITY,
     DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
 
@@ -109,6 +109,10 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         .as_ref()
         .map(|h| super::ha::ha(h, &ports, &names, ck))
         .transpose()?;
+    let services = service::services(&raw.service, ck)?;
+    if dataplane.workers > 1 {
+        nat_persistence_per_address(&raw.service, &services, ck)?;
+    }
     Ok(Config {
         dataplane,
         dpdk: DpdkConfig {
@@ -122,8 +126,28 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         ctl: ctl(&raw.ctl, ck)?,
         announce,
         ha,
-        services: service::services(&raw.service, ck)?,
+        services,
     })
+}
+
+/// With several workers, refuse a NAT service persistent per netmask wider than one
+/// address (see [`Problem::NatPersistenceMask`] and `crate::owner_class`).
+fn nat_persistence_per_address(
+    raw: &[RawService],
+    services: &[ServiceConfig],
+    ck: &Checker<'_>,
+) -> Result<(), ConfigError> {
+    for (r, s) in raw.iter().zip(services) {
+        let host = if s.vip.is_ipv4() { 32 } else { 128 };
+        let sorry = s.check.as_ref().and_then(|c| c.sorry).is_some();
+        let nat = s.reals.iter().any(|r| r.forward == ForwardMode::Nat)
+            || (sorry && s.sorry_forward() == ForwardMode::Nat);
+        if nat && s.persistence > 0 && s.persistence_prefix < host {
+            let span = r.persistence_mask.as_ref().map_or(0..0, |m| m.span());
+            return Err(ck.err(span, "service: ", Problem::NatPersistenceMask));
+        }
+    }
+    Ok(())
 }
 
 fn dataplane(raw: &RawDataplane, ck: &Checker<'_>) -> Result<DataplaneConfig, ConfigError> {

@@ -14,6 +14,7 @@ use crate::config::{Config, HaConfig, PortId};
 use crate::ha::frames;
 use crate::ha::vrrp::{Action, Advert, Machine, Params, State};
 use crate::ha::{HaFrame, HaLink};
+use crate::steer::Ownership;
 use crate::wire::vrrp::{GROUP_V4, PROTOCOL, TTL};
 use crate::wire::{parse_frame, MacAddr, VrrpPacket, VrrpRepr};
 
@@ -111,8 +112,9 @@ impl HaRunner {
     }
 
     /// Take the received adverts, fire the timers and carry out what follows. Call often
-    /// (every control poll); the first call starts the machine.
-    pub fn tick(&mut self) {
+    /// (every control poll); the first call starts the machine. Synced connections go to
+    /// the workers `ownership` (the running snapshot's) names.
+    pub fn tick(&mut self, ownership: &Ownership) {
         let now = self.now_ms();
         if self.machine.state() == State::Init {
             let mut out = std::mem::take(&mut self.actions);
@@ -123,7 +125,7 @@ impl HaRunner {
         while let Some(frame) = self.link.take_received() {
             if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
                 let master = self.machine.state() == State::Master;
-                sync.receive(&frame, master, &self.link);
+                sync.receive(&frame, master, &self.link, ownership);
                 continue;
             }
             if let Some(adv) = self.accept(&frame) {

@@ -10,7 +10,7 @@ use crate::checksum::{fold, pseudo_header_v4, sum};
 use crate::config::HaSyncConfig;
 use crate::ha::sync_wire::{self, SyncError, SyncRecord, MAX_RECORDS};
 use crate::ha::{HaFrame, HaLink, MAX_FRAME};
-use crate::steer::{owner_by_client, owner_by_local_port};
+use crate::steer::Ownership;
 use crate::wire::{ethertype, parse_frame, EthernetFrame, Ipv4Packet, L4Info, MacAddr};
 
 /// IP protocol number of UDP.
@@ -154,9 +154,10 @@ impl SyncRunner {
             })
     }
 
-    /// Backup: queue the records of a received message for their workers; a master
-    /// refuses them (counted).
-    pub fn receive(&mut self, frame: &HaFrame, master: bool, link: &HaLink) {
+    /// Backup: queue the records of a received message for the workers that own them
+    /// under `ownership` (the running snapshot's, as steering uses it: templates land
+    /// where their clients' frames go); a master refuses them (counted).
+    pub fn receive(&mut self, frame: &HaFrame, master: bool, link: &HaLink, ownership: &Ownership) {
         let Some(ip) = parse_frame(frame.data()).ok().and_then(|i| i.ip) else {
             return;
         };
@@ -182,7 +183,7 @@ impl SyncRunner {
         }
         self.expected = Some(header.sequence.wrapping_add(1));
         for r in sync_wire::records(msg, header).flatten() {
-            if link.push_install(owner(&r, self.workers), r) {
+            if link.push_install(owner(&r, ownership), r) {
                 self.counters.records_received += 1;
             }
         }
@@ -200,13 +201,9 @@ fn lost(want: u32, got: u32) -> u64 {
     }
 }
 
-/// The worker that owns a synced connection: the one its client packets hash to (for
-/// FULLNAT the local port's low bits say the same: its owner allocated it).
-fn owner(r: &SyncRecord, workers: u16) -> u16 {
-    match r.local {
-        Some(l) => owner_by_local_port(l.port(), workers),
-        None => owner_by_client(r.client.ip(), r.client.port(), workers),
-    }
+/// The worker that owns a synced connection or template.
+fn owner(r: &SyncRecord, ownership: &Ownership) -> u16 {
+    ownership.of_connection(r.proto, r.client, r.vip, r.real, r.local)
 }
 
 #[cfg(test)]
@@ -215,6 +212,8 @@ mod tests {
 
     use super::*;
     use crate::ha::sync_wire::RecordKind;
+    use crate::service::Services;
+    use crate::steer::owner_by_client;
     use rvs_conntrack::{ForwardMode, Proto, TcpState};
 
     fn sync_config() -> HaSyncConfig {
@@ -293,24 +292,25 @@ mod tests {
         let mut backup_config = sync_config();
         backup_config.address = "10.50.0.2".parse().unwrap();
         let mut backup = SyncRunner::new(&backup_config, 2, [2, 0, 0, 0, 0, 2]);
+        let own = Ownership::by_hash(2, &Services::default());
         for f in &frames {
             assert!(backup.is_sync(f));
-            backup.receive(f, false, &backup_link);
+            backup.receive(f, false, &backup_link, &own);
         }
         assert_eq!(backup.counters().records_received, records.len() as u64);
         let mut got = 0;
         for w in 0..2u16 {
             while let Some(r) = backup_link.take_install(w) {
-                assert_eq!(owner(&r, 2), w);
+                assert_eq!(owner(&r, &own), w);
                 assert_eq!(owner_by_client(r.client.ip(), r.client.port(), 2), w);
                 got += 1;
             }
         }
         assert_eq!(got, records.len());
         // A master refuses; another worker count is refused.
-        backup.receive(&frames[0], true, &backup_link);
+        backup.receive(&frames[0], true, &backup_link, &own);
         let mut three = SyncRunner::new(&backup_config, 3, [2, 0, 0, 0, 0, 2]);
-        three.receive(&frames[0], false, &backup_link);
+        three.receive(&frames[0], false, &backup_link, &own);
         assert_eq!(backup.counters().messages_refused, 1);
         assert_eq!(three.counters().messages_refused, 1);
         assert_eq!(three.counters().records_received, 0);

@@ -192,7 +192,7 @@ impl Control {
     /// Run VRRP: received adverts, timers, transitions (every control poll).
     pub fn tick_ha(&mut self) {
         if let Some(ha) = self.ha.as_mut() {
-            ha.tick();
+            ha.tick(&self.snap.ownership);
         }
     }
 
