@@ -7,7 +7,7 @@
 //! CONTRACT (shared with dataplane; extend, do not break): [`Proto`], [`ConnKey`],
 //! [`ForwardMode`], [`Direction`], [`TcpState`], [`TcpFlags`], [`Timeouts`], [`NewConn`],
 //! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]:
-//! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
+//! `new`, `lookup`, `get`, `insert`, `insert_after_miss`, `on_packet`, `expire`, `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
 //! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`, `hash`, `lookup_hashed`,
 //! `bucket_of`, `entry_of`, `view`, `try_view`, `set_path_hint` ([`PathHint`]) ([`ConnView`]: a connection read in

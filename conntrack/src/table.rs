@@ -295,6 +295,53 @@ impl ConnTable {
     /// [`InsertError::Exists`] when either key is already in the table, or when both
     /// keys would be the same tuple.
     pub fn insert(&mut self, conn: NewConn, now_ms: u64) -> Result<ConnId, InsertError> {
+        let original = self.hash(&conn.original_key());
+        let reply = self.hash(&conn.reply_key());
+        self.insert_hashed(conn, original, reply, true, now_ms)
+    }
+
+    /// [`insert`](Self::insert) for the connection path, which has just looked the new
+    /// connection's original key up and missed: one index probe (the reply key's)
+    /// instead of three, and no hashing.
+    ///
+    /// Contract: `original` and `reply` are [`hash`](Self::hash) of
+    /// `conn.original_key()` and `conn.reply_key()` on this table, and the last lookup of
+    /// `conn.original_key()` missed with no insert into this table since (removals and
+    /// evictions are fine). The original key is then known to be absent and is not
+    /// probed again; the reply key still is, since another connection may hold it (a
+    /// FULLNAT local port, a NAT client behind the same real). Debug builds assert the
+    /// contract; breaking it in a release build files the original key twice.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert): [`InsertError::TableFull`] at capacity,
+    /// [`InsertError::Exists`] when the reply key is in the table or both keys are the
+    /// same tuple.
+    pub fn insert_after_miss(
+        &mut self,
+        conn: NewConn,
+        original: KeyHash,
+        reply: KeyHash,
+        now_ms: u64,
+    ) -> Result<ConnId, InsertError> {
+        debug_assert_eq!(original, self.hash(&conn.original_key()), "original hash");
+        debug_assert_eq!(reply, self.hash(&conn.reply_key()), "reply hash");
+        debug_assert!(
+            self.find(original.0, &conn.original_key()).is_none(),
+            "insert_after_miss with the original key in the table"
+        );
+        self.insert_hashed(conn, original, reply, false, now_ms)
+    }
+
+    /// Files `conn` under its keys' hashes; the original key is checked for presence
+    /// only when `check_original` is set.
+    fn insert_hashed(
+        &mut self,
+        conn: NewConn,
+        h_original: KeyHash,
+        h_reply: KeyHash,
+        check_original: bool,
+        now_ms: u64,
+    ) -> Result<ConnId, InsertError> {
         if self.slab.is_full() {
             return Err(InsertError::TableFull);
         }
@@ -303,8 +350,10 @@ impl ConnTable {
         if original == reply {
             return Err(InsertError::Exists);
         }
-        let (h_original, h_reply) = (self.hasher.hash(&original), self.hasher.hash(&reply));
-        if self.find(h_original, &original).is_some() || self.find(h_reply, &reply).is_some() {
+        let (h_original, h_reply) = (h_original.0, h_reply.0);
+        if (check_original && self.find(h_original, &original).is_some())
+            || self.find(h_reply, &reply).is_some()
+        {
             return Err(InsertError::Exists);
         }
         let Some(slot) = self.slab.insert(&conn, expires_ms) else {

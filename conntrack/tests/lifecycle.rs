@@ -301,6 +301,58 @@ fn duplicate_keys_are_refused() {
     assert_eq!(t.get(id).client, tcp_nat(1).client);
 }
 
+/// [`ConnTable::insert_after_miss`] as the connection path calls it: the lookup of the
+/// original key has just missed, with its hash.
+fn insert_after_lookup(t: &mut ConnTable, conn: NewConn) -> Result<ConnId, InsertError> {
+    let original = t.hash(&conn.original_key());
+    assert_eq!(t.lookup_hashed(&conn.original_key(), original), None);
+    let reply = t.hash(&conn.reply_key());
+    t.insert_after_miss(conn, original, reply, 0)
+}
+
+#[test]
+fn insert_after_a_miss_files_both_keys_and_still_refuses_a_taken_reply_key() {
+    let mut t = table();
+    for mode in [ForwardMode::Nat, ForwardMode::FullNat] {
+        let new = conn(Proto::Tcp, mode, 7, 1234);
+        let id = insert_after_lookup(&mut t, new).unwrap();
+        assert_eq!(t.lookup(&new.original_key()), Some((id, IN)));
+        assert_eq!(t.lookup(&new.reply_key()), Some((id, OUT)));
+        // Another client whose reply tuple is the first one's (NAT: the same client
+        // behind another VIP; FULLNAT: the same local port).
+        let mut other = new;
+        other.vip = v4(10, 0, 0, 101, 80);
+        if mode == ForwardMode::FullNat {
+            other.client = v4(10, 9, 9, 9, 999);
+        }
+        assert_eq!(other.reply_key(), new.reply_key());
+        assert_eq!(insert_after_lookup(&mut t, other), Err(InsertError::Exists));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.loads().load(0).inactive, 1);
+        t.remove(id).unwrap();
+    }
+    // Both keys the same tuple.
+    let mut looped = tcp_nat(1);
+    looped.real = looped.vip;
+    looped.client = looped.vip;
+    assert_eq!(
+        insert_after_lookup(&mut t, looped),
+        Err(InsertError::Exists)
+    );
+    assert_empty(&t);
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "original key in the table")]
+fn insert_after_a_miss_asserts_the_miss_in_debug_builds() {
+    let mut t = table();
+    t.insert(tcp_nat(1), 0).unwrap();
+    let new = tcp_nat(1);
+    let (original, reply) = (t.hash(&new.original_key()), t.hash(&new.reply_key()));
+    let _ = t.insert_after_miss(new, original, reply, 0);
+}
+
 #[test]
 fn full_table_refuses_and_keeps_established_connections() {
     let mut t = ConnTable::new(2, Timeouts::default());

@@ -201,7 +201,12 @@ impl ConnectCtx<'_> {
             dest: real.id,
             template,
         };
-        let mut inserted = self.conns.insert(new, now_ms);
+        // `open` runs only after the lookup of `t.key` missed (or found a connection that
+        // `existing` just removed), and nothing was inserted since.
+        let reply_hash = self.conns.hash(&new.reply_key());
+        let mut inserted = self
+            .conns
+            .insert_after_miss(new, t.hash, reply_hash, now_ms);
         if matches!(inserted, Err(InsertError::TableFull)) && self.behaviour.table_full_evict {
             let lports = &mut *self.lports;
             let evicted = self.conns.evict_embryonic(EVICT_PROBES, |c| {
@@ -211,7 +216,9 @@ impl ConnectCtx<'_> {
             });
             if evicted {
                 self.counters.embryonic_evicted += 1;
-                inserted = self.conns.insert(new, now_ms);
+                inserted = self
+                    .conns
+                    .insert_after_miss(new, t.hash, reply_hash, now_ms);
             }
         }
         let id = match inserted {
