@@ -351,14 +351,18 @@ impl ConnTable {
             return Err(InsertError::Exists);
         }
         let (h_original, h_reply) = (h_original.0, h_reply.0);
-        if (check_original && self.find(h_original, &original).is_some())
-            || self.find(h_reply, &reply).is_some()
-        {
+        if check_original && self.find(h_original, &original).is_some() {
             return Err(InsertError::Exists);
         }
         let Some(slot) = self.slab.insert(&conn, expires_ms) else {
             return Err(InsertError::TableFull);
         };
+        // The reply key is probed after the slot is written (stores that need not wait),
+        // giving a bucket prefetched by the caller time to arrive.
+        if self.find(h_reply, &reply).is_some() {
+            self.slab.remove(slot);
+            return Err(InsertError::Exists);
+        }
         let template = conn
             .template
             .and_then(|key| Some((key, self.templates.acquire(&key, now_ms)?)));

@@ -329,6 +329,13 @@ fn insert_after_a_miss_files_both_keys_and_still_refuses_a_taken_reply_key() {
         assert_eq!(insert_after_lookup(&mut t, other), Err(InsertError::Exists));
         assert_eq!(t.len(), 1);
         assert_eq!(t.loads().load(0).inactive, 1);
+        // The refused one left nothing behind: a third goes in and all are found.
+        let third = conn(Proto::Tcp, mode, 8, 1235);
+        let id3 = insert_after_lookup(&mut t, third).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.lookup(&third.reply_key()), Some((id3, OUT)));
+        assert_eq!(t.lookup(&new.reply_key()), Some((id, OUT)));
+        t.remove(id3).unwrap();
         t.remove(id).unwrap();
     }
     // Both keys the same tuple.
