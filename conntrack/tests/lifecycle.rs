@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use rvs_conntrack::{
-    ConnId, ConnTable, Direction, ForwardMode, InsertError, LoadView, NewConn, Proto, TcpFlags,
-    TcpState, Timeouts, ICMP_TIMEOUT_S, TICK_MS,
+    ConnId, ConnTable, Direction, ForwardMode, InsertError, LoadView, NewConn, Prefetch, Proto,
+    TcpFlags, TcpState, Timeouts, EXPIRE_BATCH, ICMP_TIMEOUT_S, TICK_MS,
 };
 
 use Direction::{Original as IN, Reply as OUT};
@@ -442,6 +442,42 @@ fn expire_hands_out_each_connection_once_and_can_be_bounded() {
     seen.dedup();
     assert_eq!(seen.len(), 9);
     assert_eq!(t.get(survivor).state, TcpState::SynRecv);
+}
+
+/// Counts the prefetches asked for.
+#[derive(Default)]
+struct CountingPrefetch(std::cell::Cell<usize>);
+
+impl Prefetch for CountingPrefetch {
+    fn prefetch<T: ?Sized>(&self, _value: &T) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn batched_expiry_expires_what_plain_expiry_does_in_the_same_order() {
+    let (mut plain, mut batched) = (table(), table());
+    // More than two batches; one in three refreshed while waiting.
+    for t in [&mut plain, &mut batched] {
+        for i in 0..(2 * EXPIRE_BATCH as u16 + 5) {
+            let id = t.insert(tcp_nat(i), 0).unwrap();
+            if i % 3 == 0 {
+                t.on_packet(id, IN, SYN, 40, 30 * S);
+            }
+        }
+    }
+    let prefetch = CountingPrefetch::default();
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    for (max, now) in [(7, 10 * S), (usize::MAX, 10 * S), (usize::MAX, 100 * S)] {
+        let a = plain.expire_at_most(now, max, |c| want.push(c.client));
+        let b = batched.expire_prefetched(now, max, &prefetch, |c| got.push(c.client));
+        assert_eq!(a, b, "bounded by {max} at {now}");
+        assert_eq!(plain.len(), batched.len());
+    }
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 2 * EXPIRE_BATCH + 5);
+    assert_eq!(prefetch.0.get(), 2 * got.len(), "both buckets of each");
+    assert_empty(&batched);
 }
 
 #[test]
