@@ -319,8 +319,9 @@ impl ConnTable {
     }
 
     /// [`insert`](Self::insert) for the connection path, which has just looked the new
-    /// connection's original key up and missed: one index probe (the reply key's)
-    /// instead of three, and no hashing.
+    /// connection's original key up and missed: only the reply key is probed (`insert`
+    /// probes both), so a new connection costs two index probes instead of three, and
+    /// no key is hashed twice.
     ///
     /// Contract: `original` and `reply` are [`hash`](Self::hash) of
     /// `conn.original_key()` and `conn.reply_key()` on this table, and the last lookup of
