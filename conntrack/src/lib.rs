@@ -7,7 +7,8 @@
 //! CONTRACT (shared with dataplane; extend, do not break): [`Proto`], [`ConnKey`],
 //! [`ForwardMode`], [`Direction`], [`TcpState`], [`TcpFlags`], [`Timeouts`], [`NewConn`],
 //! [`Conn`], [`ConnId`], [`TemplateKey`], [`InsertError`], and the methods of [`ConnTable`]:
-//! `new`, `lookup`, `get`, `insert`, `on_packet`, `expire`, `template_lookup`,
+//! `new`, `lookup`, `get`, `insert`, `insert_after_miss`, `on_packet`, `expire`,
+//! `expire_prefetched` ([`Prefetch`]), `template_lookup`,
 //! `template_insert`, `set_timeouts`, `timeouts`, `set_dest_thresholds`, `loads`, `len`,
 //! `capacity`, `iter`, `remove`, `gives_way_to_new_syn`, `hash`, `lookup_hashed`,
 //! `bucket_of`, `entry_of`, `view`, `try_view`, `set_path_hint` ([`PathHint`]) ([`ConnView`]: a connection read in
@@ -60,7 +61,7 @@ mod wheel;
 
 pub use dest_load::{DestLoad, DestLoads};
 pub use entry::ConnView;
-pub use table::{ConnTable, KeyHash, MAX_CAPACITY};
+pub use table::{ConnTable, KeyHash, Prefetch, EXPIRE_BATCH, MAX_CAPACITY};
 pub use tcp_state::TableDir;
 pub use template::Template;
 pub use timeout::ICMP_TIMEOUT_S;

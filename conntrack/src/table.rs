@@ -17,6 +17,24 @@ use crate::{
 /// The largest connection capacity (slot numbers and a direction bit share a `u32`).
 pub const MAX_CAPACITY: usize = (1 << 31) - 1;
 
+/// Connections expired per batch by [`ConnTable::expire_prefetched`]: enough index
+/// misses in flight to fill the CPU's line fill buffers (two buckets per connection).
+pub const EXPIRE_BATCH: usize = 8;
+
+/// A software prefetch, supplied by the caller (the DPDK layer has one; the table does
+/// not depend on it): start loading the memory `value` occupies for a read soon after.
+pub trait Prefetch {
+    /// Start loading `value`'s cache lines; a hint that changes nothing.
+    fn prefetch<T: ?Sized>(&self, value: &T);
+}
+
+/// No prefetching, for callers without a prefetch instruction to offer.
+struct NoPrefetch;
+
+impl Prefetch for NoPrefetch {
+    fn prefetch<T: ?Sized>(&self, _value: &T) {}
+}
+
 /// A key's hash in one [`ConnTable`] (tables are seeded apart: use it only with the
 /// table that computed it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -295,6 +313,54 @@ impl ConnTable {
     /// [`InsertError::Exists`] when either key is already in the table, or when both
     /// keys would be the same tuple.
     pub fn insert(&mut self, conn: NewConn, now_ms: u64) -> Result<ConnId, InsertError> {
+        let original = self.hash(&conn.original_key());
+        let reply = self.hash(&conn.reply_key());
+        self.insert_hashed(conn, original, reply, true, now_ms)
+    }
+
+    /// [`insert`](Self::insert) for the connection path, which has just looked the new
+    /// connection's original key up and missed: only the reply key is probed (`insert`
+    /// probes both), so a new connection costs two index probes instead of three, and
+    /// no key is hashed twice.
+    ///
+    /// Contract: `original` and `reply` are [`hash`](Self::hash) of
+    /// `conn.original_key()` and `conn.reply_key()` on this table, and the last lookup of
+    /// `conn.original_key()` missed with no insert into this table since (removals and
+    /// evictions are fine). The original key is then known to be absent and is not
+    /// probed again; the reply key still is, since another connection may hold it (a
+    /// FULLNAT local port, a NAT client behind the same real). Debug builds assert the
+    /// contract; breaking it in a release build files the original key twice.
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert): [`InsertError::TableFull`] at capacity,
+    /// [`InsertError::Exists`] when the reply key is in the table or both keys are the
+    /// same tuple.
+    pub fn insert_after_miss(
+        &mut self,
+        conn: NewConn,
+        original: KeyHash,
+        reply: KeyHash,
+        now_ms: u64,
+    ) -> Result<ConnId, InsertError> {
+        debug_assert_eq!(original, self.hash(&conn.original_key()), "original hash");
+        debug_assert_eq!(reply, self.hash(&conn.reply_key()), "reply hash");
+        debug_assert!(
+            self.find(original.0, &conn.original_key()).is_none(),
+            "insert_after_miss with the original key in the table"
+        );
+        self.insert_hashed(conn, original, reply, false, now_ms)
+    }
+
+    /// Files `conn` under its keys' hashes; the original key is checked for presence
+    /// only when `check_original` is set.
+    fn insert_hashed(
+        &mut self,
+        conn: NewConn,
+        h_original: KeyHash,
+        h_reply: KeyHash,
+        check_original: bool,
+        now_ms: u64,
+    ) -> Result<ConnId, InsertError> {
         if self.slab.is_full() {
             return Err(InsertError::TableFull);
         }
@@ -303,13 +369,19 @@ impl ConnTable {
         if original == reply {
             return Err(InsertError::Exists);
         }
-        let (h_original, h_reply) = (self.hasher.hash(&original), self.hasher.hash(&reply));
-        if self.find(h_original, &original).is_some() || self.find(h_reply, &reply).is_some() {
+        let (h_original, h_reply) = (h_original.0, h_reply.0);
+        if check_original && self.find(h_original, &original).is_some() {
             return Err(InsertError::Exists);
         }
         let Some(slot) = self.slab.insert(&conn, expires_ms) else {
             return Err(InsertError::TableFull);
         };
+        // The reply key is probed after the slot is written (stores that need not wait),
+        // giving a bucket prefetched by the caller time to arrive.
+        if self.find(h_reply, &reply).is_some() {
+            self.slab.remove(slot);
+            return Err(InsertError::Exists);
+        }
         let template = conn
             .template
             .and_then(|key| Some((key, self.templates.acquire(&key, now_ms)?)));
@@ -409,12 +481,25 @@ impl ConnTable {
         self.wheel.update(id.0, old, expires_ms);
     }
 
+    /// The hashes of live slot `slot`'s original and reply keys.
+    fn key_hashes(&self, slot: u32) -> (u32, u32) {
+        (
+            self.hasher.hash(&self.slab.key(slot, Direction::Original)),
+            self.hasher.hash(&self.slab.key(slot, Direction::Reply)),
+        )
+    }
+
     /// Takes connection `id` out of the index, its real's counts and its template.
     fn release(&mut self, slot: u32) -> Option<Conn> {
+        self.slab.hot(slot)?;
+        let (original, reply) = self.key_hashes(slot);
+        self.release_hashed(slot, original, reply)
+    }
+
+    /// [`release`](Self::release) with the keys' hashes already computed.
+    fn release_hashed(&mut self, slot: u32, original: u32, reply: u32) -> Option<Conn> {
         let conn = self.slab.view(slot)?.to_conn();
         let e = *self.slab.hot(slot)?;
-        let original = self.hasher.hash(&self.slab.key(slot, Direction::Original));
-        let reply = self.hasher.hash(&self.slab.key(slot, Direction::Reply));
         self.slab.remove(slot);
         let had_original = self
             .index
@@ -460,28 +545,56 @@ impl ConnTable {
         &mut self,
         now_ms: u64,
         max: usize,
+        on_expired: impl FnMut(&Conn),
+    ) -> usize {
+        self.expire_prefetched(now_ms, max, &NoPrefetch, on_expired)
+    }
+
+    /// [`expire_at_most`](Self::expire_at_most) in batches of [`EXPIRE_BATCH`]: the
+    /// index buckets of a batch's keys are prefetched with `prefetcher` before any is
+    /// removed, so that their cache misses overlap (each removal probes two random
+    /// buckets). Connections go in the same order, with the same callbacks.
+    pub fn expire_prefetched(
+        &mut self,
+        now_ms: u64,
+        max: usize,
+        prefetcher: &impl Prefetch,
         mut on_expired: impl FnMut(&Conn),
     ) -> usize {
         let slab = &self.slab;
         self.wheel
             .collect_due(now_ms, |i| slab.hot(i).map_or(0, |h| h.expires_ms));
+        let mut batch = [(0u32, 0u32, 0u32); EXPIRE_BATCH];
         let mut n = 0;
         while n < max {
-            let Some(slot) = self.wheel.pop_due() else {
+            let mut k = 0;
+            while k < EXPIRE_BATCH.min(max - n) {
+                let Some(slot) = self.wheel.pop_due() else {
+                    break;
+                };
+                let Some(expires_ms) = self.slab.hot(slot).map(|h| h.expires_ms) else {
+                    continue;
+                };
+                if expires_ms > now_ms {
+                    // Refreshed while waiting on the due list.
+                    self.wheel.schedule(slot, expires_ms);
+                    continue;
+                }
+                let (original, reply) = self.key_hashes(slot);
+                prefetcher.prefetch(self.index.home_bucket(original));
+                prefetcher.prefetch(self.index.home_bucket(reply));
+                batch[k] = (slot, original, reply);
+                k += 1;
+            }
+            if k == 0 {
                 break;
-            };
-            let Some(expires_ms) = self.slab.hot(slot).map(|h| h.expires_ms) else {
-                continue;
-            };
-            if expires_ms > now_ms {
-                // Refreshed while waiting on the due list.
-                self.wheel.schedule(slot, expires_ms);
-                continue;
             }
-            if let Some(conn) = self.release(slot) {
-                on_expired(&conn);
+            for &(slot, original, reply) in &batch[..k] {
+                if let Some(conn) = self.release_hashed(slot, original, reply) {
+                    on_expired(&conn);
+                }
+                n += 1;
             }
-            n += 1;
         }
         self.templates.expire(now_ms, &mut self.loads);
         n

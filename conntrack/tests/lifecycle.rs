@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use rvs_conntrack::{
-    ConnId, ConnTable, Direction, ForwardMode, InsertError, LoadView, NewConn, Proto, TcpFlags,
-    TcpState, Timeouts, ICMP_TIMEOUT_S, TICK_MS,
+    ConnId, ConnTable, Direction, ForwardMode, InsertError, LoadView, NewConn, Prefetch, Proto,
+    TcpFlags, TcpState, Timeouts, EXPIRE_BATCH, ICMP_TIMEOUT_S, TICK_MS,
 };
 
 use Direction::{Original as IN, Reply as OUT};
@@ -301,6 +301,65 @@ fn duplicate_keys_are_refused() {
     assert_eq!(t.get(id).client, tcp_nat(1).client);
 }
 
+/// [`ConnTable::insert_after_miss`] as the connection path calls it: the lookup of the
+/// original key has just missed, with its hash.
+fn insert_after_lookup(t: &mut ConnTable, conn: NewConn) -> Result<ConnId, InsertError> {
+    let original = t.hash(&conn.original_key());
+    assert_eq!(t.lookup_hashed(&conn.original_key(), original), None);
+    let reply = t.hash(&conn.reply_key());
+    t.insert_after_miss(conn, original, reply, 0)
+}
+
+#[test]
+fn insert_after_a_miss_files_both_keys_and_still_refuses_a_taken_reply_key() {
+    let mut t = table();
+    for mode in [ForwardMode::Nat, ForwardMode::FullNat] {
+        let new = conn(Proto::Tcp, mode, 7, 1234);
+        let id = insert_after_lookup(&mut t, new).unwrap();
+        assert_eq!(t.lookup(&new.original_key()), Some((id, IN)));
+        assert_eq!(t.lookup(&new.reply_key()), Some((id, OUT)));
+        // Another client whose reply tuple is the first one's (NAT: the same client
+        // behind another VIP; FULLNAT: the same local port).
+        let mut other = new;
+        other.vip = v4(10, 0, 0, 101, 80);
+        if mode == ForwardMode::FullNat {
+            other.client = v4(10, 9, 9, 9, 999);
+        }
+        assert_eq!(other.reply_key(), new.reply_key());
+        assert_eq!(insert_after_lookup(&mut t, other), Err(InsertError::Exists));
+        assert_eq!(t.len(), 1);
+        assert_eq!(t.loads().load(0).inactive, 1);
+        // The refused one left nothing behind: a third goes in and all are found.
+        let third = conn(Proto::Tcp, mode, 8, 1235);
+        let id3 = insert_after_lookup(&mut t, third).unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.lookup(&third.reply_key()), Some((id3, OUT)));
+        assert_eq!(t.lookup(&new.reply_key()), Some((id, OUT)));
+        t.remove(id3).unwrap();
+        t.remove(id).unwrap();
+    }
+    // Both keys the same tuple.
+    let mut looped = tcp_nat(1);
+    looped.real = looped.vip;
+    looped.client = looped.vip;
+    assert_eq!(
+        insert_after_lookup(&mut t, looped),
+        Err(InsertError::Exists)
+    );
+    assert_empty(&t);
+}
+
+#[test]
+#[cfg(debug_assertions)]
+#[should_panic(expected = "original key in the table")]
+fn insert_after_a_miss_asserts_the_miss_in_debug_builds() {
+    let mut t = table();
+    t.insert(tcp_nat(1), 0).unwrap();
+    let new = tcp_nat(1);
+    let (original, reply) = (t.hash(&new.original_key()), t.hash(&new.reply_key()));
+    let _ = t.insert_after_miss(new, original, reply, 0);
+}
+
 #[test]
 fn full_table_refuses_and_keeps_established_connections() {
     let mut t = ConnTable::new(2, Timeouts::default());
@@ -383,6 +442,42 @@ fn expire_hands_out_each_connection_once_and_can_be_bounded() {
     seen.dedup();
     assert_eq!(seen.len(), 9);
     assert_eq!(t.get(survivor).state, TcpState::SynRecv);
+}
+
+/// Counts the prefetches asked for.
+#[derive(Default)]
+struct CountingPrefetch(std::cell::Cell<usize>);
+
+impl Prefetch for CountingPrefetch {
+    fn prefetch<T: ?Sized>(&self, _value: &T) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+#[test]
+fn batched_expiry_expires_what_plain_expiry_does_in_the_same_order() {
+    let (mut plain, mut batched) = (table(), table());
+    // More than two batches; one in three refreshed while waiting.
+    for t in [&mut plain, &mut batched] {
+        for i in 0..(2 * EXPIRE_BATCH as u16 + 5) {
+            let id = t.insert(tcp_nat(i), 0).unwrap();
+            if i % 3 == 0 {
+                t.on_packet(id, IN, SYN, 40, 30 * S);
+            }
+        }
+    }
+    let prefetch = CountingPrefetch::default();
+    let (mut want, mut got) = (Vec::new(), Vec::new());
+    for (max, now) in [(7, 10 * S), (usize::MAX, 10 * S), (usize::MAX, 100 * S)] {
+        let a = plain.expire_at_most(now, max, |c| want.push(c.client));
+        let b = batched.expire_prefetched(now, max, &prefetch, |c| got.push(c.client));
+        assert_eq!(a, b, "bounded by {max} at {now}");
+        assert_eq!(plain.len(), batched.len());
+    }
+    assert_eq!(got, want);
+    assert_eq!(got.len(), 2 * EXPIRE_BATCH + 5);
+    assert_eq!(prefetch.0.get(), 2 * got.len(), "both buckets of each");
+    assert_empty(&batched);
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! Property: any interleaving of inserts, lookups, packets, removals, template use and
-//! clock advances keeps both keys of every live connection pointing at it, keeps the
+//! Property: any interleaving of inserts (plain, or after a missed lookup as the
+//! connection path makes them), lookups, packets, removals, template use and clock
+//! advances (plain or batched expiry) keeps both keys of every live connection pointing at it, keeps the
 //! per-real counts equal to what the live connections say, never expires anything early,
 //! and leaves nothing behind once everything has expired.
 
@@ -10,10 +11,18 @@ use std::collections::HashSet;
 use common::*;
 use proptest::prelude::*;
 use rvs_conntrack::{
-    ConnKey, ConnTable, Direction, ForwardMode, LoadView, Proto, TcpFlags, TcpState, Timeouts,
+    Conn, ConnKey, ConnTable, Direction, ForwardMode, LoadView, Prefetch, Proto, TcpFlags,
+    TcpState, Timeouts,
 };
 
 const DESTS: u32 = 4; // dest ids 0..4 are known, 4 is not
+
+/// Batched expiry without prefetching (the order and callbacks are what is checked).
+struct NoPrefetch;
+
+impl Prefetch for NoPrefetch {
+    fn prefetch<T: ?Sized>(&self, _value: &T) {}
+}
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -24,6 +33,7 @@ enum Op {
         port: u16,
         dest: u32,
         template: bool,
+        after_miss: bool,
     },
     Packet {
         pick: usize,
@@ -39,6 +49,7 @@ enum Op {
     },
     Advance {
         ms: u32,
+        batched: bool,
     },
     TemplateInsert {
         client: u16,
@@ -57,16 +68,15 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..3, 0u8..4, 0u16..6, 0u16..3, 0u32..=DESTS, any::<bool>()).prop_map(
-            |(proto, mode, client, port, dest, template)| Op::Insert {
-                proto, mode, client, port, dest, template
-            }
-        ),
+        4 => (0u8..3, 0u8..4, 0u16..6, 0u16..3, 0u32..=DESTS, any::<bool>(), any::<bool>())
+            .prop_map(|(proto, mode, client, port, dest, template, after_miss)| Op::Insert {
+                proto, mode, client, port, dest, template, after_miss
+            }),
         6 => (any::<usize>(), any::<bool>(), 0u8..16, 0u16..1500)
             .prop_map(|(pick, reply, flags, bytes)| Op::Packet { pick, reply, flags, bytes }),
         2 => any::<usize>().prop_map(|pick| Op::Lookup { pick }),
         1 => any::<usize>().prop_map(|pick| Op::Remove { pick }),
-        3 => (0u32..400_000).prop_map(|ms| Op::Advance { ms }),
+        3 => (0u32..400_000, any::<bool>()).prop_map(|(ms, batched)| Op::Advance { ms, batched }),
         2 => (0u16..6, 0u32..=DESTS, 1u16..400)
             .prop_map(|(client, dest, timeout_s)| Op::TemplateInsert { client, dest, timeout_s }),
         1 => (0u16..6).prop_map(|client| Op::TemplateLookup { client }),
@@ -151,14 +161,23 @@ proptest! {
         let mut early = Vec::new();
         for op in ops {
             match op {
-                Op::Insert { proto, mode, client, port, dest, template } => {
+                Op::Insert { proto, mode, client, port, dest, template, after_miss } => {
                     let proto = [Proto::Tcp, Proto::Udp, Proto::Icmp][proto as usize];
                     let mode = [ForwardMode::Nat, ForwardMode::FullNat, ForwardMode::Dr,
                         ForwardMode::Tun][mode as usize];
                     let mut c = conn(proto, mode, client, port);
                     c.dest = dest;
                     c.template = template.then(|| template_key(client));
-                    if let Ok(id) = t.insert(c, now) {
+                    let original = t.hash(&c.original_key());
+                    let missed = t.lookup_hashed(&c.original_key(), original).is_none();
+                    let inserted = if after_miss && missed {
+                        let reply = t.hash(&c.reply_key());
+                        t.insert_after_miss(c, original, reply, now)
+                    } else {
+                        t.insert(c, now)
+                    };
+                    prop_assert!(missed || inserted.is_err(), "a present key inserted again");
+                    if let Ok(id) = inserted {
                         let c = t.get(id);
                         prop_assert_eq!(c.state, TcpState::None);
                         seen.insert(c.original_key());
@@ -196,9 +215,15 @@ proptest! {
                         prop_assert_ne!(t.lookup(&c.original_key()), Some((id, Direction::Original)));
                     }
                 }
-                Op::Advance { ms } => {
+                Op::Advance { ms, batched } => {
                     now += u64::from(ms);
-                    t.expire(now, |c| if c.expires_ms > now { early.push(*c) });
+                    let mut on_expired = |c: &Conn| if c.expires_ms > now { early.push(*c) };
+                    if batched {
+                        // A few at a time, as ticks do.
+                        while t.expire_prefetched(now, 3, &NoPrefetch, &mut on_expired) > 0 {}
+                    } else {
+                        t.expire(now, on_expired);
+                    }
                 }
                 Op::TemplateInsert { client, dest, timeout_s } => {
                     let _ = t.template_insert(template_key(client), dest, timeout_s.into(), now);

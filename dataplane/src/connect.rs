@@ -20,6 +20,7 @@ use rvs_conntrack::{
     ConnId, ConnKey, ConnTable, Direction, ForwardMode, InsertError, KeyHash, NewConn, Proto,
     TcpFlags, TemplateKey,
 };
+use rvs_dpdk::prefetch;
 use rvs_schedulers::{Flow, SchedState};
 
 use crate::config::{Behaviour, ClientAddress};
@@ -178,19 +179,7 @@ impl ConnectCtx<'_> {
         } else {
             None
         };
-        // A new template goes in first, so the connection is bound to it and keeps it
-        // alive as long as it lives (IPVS: the template controls its connections).
-        // One that cannot be stored only costs persistence for this client's next ones.
-        let template = match template {
-            Some((key, false)) => self
-                .conns
-                .template_insert(key, real.id, svc.persistence_s, now_ms)
-                .ok()
-                .map(|()| key),
-            Some((key, true)) => Some(key),
-            None => None,
-        };
-        let new = NewConn {
+        let mut new = NewConn {
             proto: t.key.proto,
             client: SocketAddr::new(t.key.src, t.key.sport),
             vip: SocketAddr::new(t.key.dst, t.key.dport),
@@ -199,9 +188,29 @@ impl ConnectCtx<'_> {
             mode,
             service: svc.id,
             dest: real.id,
-            template,
+            template: None,
         };
-        let mut inserted = self.conns.insert(new, now_ms);
+        // The reply key's bucket is a cold miss that no burst stage covers (its tuple is
+        // known only now): ask for it before the bookkeeping that precedes its probe.
+        let reply_hash = self.conns.hash(&new.reply_key());
+        prefetch(self.conns.bucket_of(reply_hash));
+        // A new template goes in first, so the connection is bound to it and keeps it
+        // alive as long as it lives (IPVS: the template controls its connections).
+        // One that cannot be stored only costs persistence for this client's next ones.
+        new.template = match template {
+            Some((key, false)) => self
+                .conns
+                .template_insert(key, real.id, svc.persistence_s, now_ms)
+                .ok()
+                .map(|()| key),
+            Some((key, true)) => Some(key),
+            None => None,
+        };
+        // `open` runs only after the lookup of `t.key` missed (or found a connection that
+        // `existing` just removed), and nothing was inserted since.
+        let mut inserted = self
+            .conns
+            .insert_after_miss(new, t.hash, reply_hash, now_ms);
         if matches!(inserted, Err(InsertError::TableFull)) && self.behaviour.table_full_evict {
             let lports = &mut *self.lports;
             let evicted = self.conns.evict_embryonic(EVICT_PROBES, |c| {
@@ -211,7 +220,9 @@ impl ConnectCtx<'_> {
             });
             if evicted {
                 self.counters.embryonic_evicted += 1;
-                inserted = self.conns.insert(new, now_ms);
+                inserted = self
+                    .conns
+                    .insert_after_miss(new, t.hash, reply_hash, now_ms);
             }
         }
         let id = match inserted {

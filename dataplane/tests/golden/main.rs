@@ -139,6 +139,43 @@ fn a_staged_burst_does_what_frames_one_at_a_time_do() {
     }
 }
 
+#[test]
+fn two_first_packets_of_one_flow_in_one_burst_make_one_connection() {
+    // NAT and FULLNAT, TCP and UDP: the second first packet must find the connection
+    // the first made in the same burst (the new-connection path skips re-probing the
+    // key it has just missed, so this pins that the miss is fresh).
+    type Opening = fn(u16) -> Vec<u8>;
+    let opening: [(Opening, bool); 4] = [
+        (|cport| v4_tcp(GW, WAN, C1, VIP, cport, 80, SYN, 64), false),
+        (|cport| v4_tcp(GW, WAN, C1, VIP, cport, 81, SYN, 64), true),
+        (|cport| v4_udp(GW, WAN, C1, VIP, cport, 53, 64), false),
+        (|cport| v4_udp(GW, WAN, C1, VIP, cport, 54, 64), true),
+    ];
+    for (frame, fullnat) in opening {
+        let (first, other) = (frame(41000), frame(41001));
+        let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
+        let burst = [
+            ("wan0", first.clone()),
+            ("wan0", other),
+            ("wan0", first.clone()),
+        ];
+        let out = lab.send_all(&burst, true);
+        assert_eq!(lab.drops(), Default::default(), "no drop");
+        assert_eq!(lab.conns_len(), 2, "fullnat {fullnat}: one per flow");
+        assert_eq!(lab.counters().conns_created, 2);
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0], out[2], "both copies forwarded alike");
+        let p = etherparse::SlicedPacket::from_ethernet(&out[0].1).expect("output parses");
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+            panic!("IPv4 out");
+        };
+        let real = ip.header().destination();
+        assert!((11..=14).any(|h| real == r4(h)), "to a real: {real:?}");
+        let src = if fullnat { LADDR } else { C1 };
+        assert_eq!(ip.header().source(), src);
+    }
+}
+
 mod cases;
 use cases::cases;
 
