@@ -3,36 +3,23 @@
 //! real (`ipvsadm -d`) leaves the connections already made forwarding to their real
 //! until they end. Each edit goes through the control core's change path and reaches
 //! every worker as the update the control core built for it; each frame is handed to the
-//! worker steering names ([`steer::owner`]), which must be the worker holding its
+//! worker steering names (`steer::owner`), which must be the worker holding its
 //! connection. Frames are built and checked (addresses, ports, checksums) with
 //! etherparse.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
 
-use etherparse::{Icmpv4Type, LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use rvs_ctl::proto::{Change, Protocol, Request, Response, ServiceKey};
-use rvs_dataplane::config::{Config, PortId};
-use rvs_dataplane::control::{Control, WorkerLink};
+use common::multi::{
+    mac_of_client, mac_of_real, ports_and_neighbours, segment, sent_tcp, Director, Owned, LAN, WAN,
+};
+use etherparse::{Icmpv4Type, NetSlice, PacketBuilder, SlicedPacket};
+use rvs_ctl::proto::{Change, Protocol, ServiceKey};
+use rvs_dataplane::config::testbed::{LAN_MAC, WAN_MAC};
 use rvs_dataplane::drop::DropReason;
-use rvs_dataplane::live::Published;
-use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::rss::Reta;
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
-use rvs_dataplane::steer;
-use rvs_dataplane::update::{Garbage, Mailbox, Update};
-use rvs_dataplane::wire::parse_frame;
-use rvs_dataplane::worker::{CollectIo, Worker};
+use rvs_dataplane::packet::PacketBuf;
 
-const WAN: PortId = PortId(0);
-const LAN: PortId = PortId(1);
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 const LADDR: [u8; 4] = [10, 1, 0, 2];
 const ROUTER: [u8; 4] = [10, 0, 0, 254];
 /// Clients 10.0.0.2 ..= 10.0.0.5, each from several ports.
@@ -78,36 +65,10 @@ impl Mode {
     }
 }
 
-fn mac_of_client(host: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 0xc0, host]
-}
-
-fn mac_of_real(host: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 1, host]
-}
-
 fn config(workers: u16, behaviour: &str) -> String {
-    let mut text = format!(
-        "[dataplane]\nworkers = {workers}\nconn_capacity = 4096\n\
-         [[port]]\nname = \"wan0\"\ndevice = \"mem\"\nmac = \"02:00:00:00:00:01\"\n\
-         addresses = [\"10.0.0.1/24\"]\n\
-         [[port]]\nname = \"lan0\"\ndevice = \"mem\"\nmac = \"02:00:00:00:00:02\"\n\
-         addresses = [\"10.1.0.1/24\"]\n[behaviour]\n{behaviour}\n"
-    );
-    for host in CLIENT_HOSTS {
-        text += &format!(
-            "[[neighbor]]\nip = \"10.0.0.{host}\"\nmac = \"02:00:00:00:c0:{host:02x}\"\n\
-             port = \"wan0\"\n"
-        );
-    }
-    for mode in Mode::ALL {
-        for host in mode.reals() {
-            text += &format!(
-                "[[neighbor]]\nip = \"10.1.0.{host}\"\nmac = \"02:00:00:00:01:{host:02x}\"\n\
-                 port = \"lan0\"\n"
-            );
-        }
-    }
+    let reals = Mode::ALL.iter().flat_map(|m| m.reals());
+    let mut text = ports_and_neighbours(workers, CLIENT_HOSTS, reals);
+    text += &format!("[behaviour]\n{behaviour}\n");
     for mode in Mode::ALL {
         let [a, b, c, d] = mode.vip();
         text += &format!(
@@ -126,202 +87,6 @@ fn config(workers: u16, behaviour: &str) -> String {
         }
     }
     text
-}
-
-/// How the director's flows are owned.
-#[derive(Clone, Copy, Debug)]
-enum Owned {
-    ByHash,
-    ByRss,
-}
-
-/// A director in memory: the control core, its workers, and stand-ins for the worker
-/// lcores' mailbox polling that keep each update for the test to hand its worker.
-struct Director {
-    control: Control,
-    workers: Vec<Worker<HeapBuf>>,
-    /// What steering reads: the snapshot every worker forwards with.
-    snap: Arc<Snapshot>,
-    posted: Vec<Arc<Mutex<Vec<Update>>>>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-    io: CollectIo,
-    now_ms: u64,
-    file: PathBuf,
-}
-
-impl Director {
-    fn new(workers: u16, owned: Owned, behaviour: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let file =
-            std::env::temp_dir().join(format!("rvs-drain-test-{}-{n}.toml", std::process::id()));
-        std::fs::write(&file, config(workers, behaviour)).expect("config file");
-        let config = Config::from_file(&file).expect("config");
-        let mut ids = IdRegistry::default();
-        let mut snap = Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot");
-        if let Owned::ByRss = owned {
-            snap = snap.with_rss(Reta::round_robin(128, workers));
-        }
-        let snap = Arc::new(snap);
-        let stop = Arc::new(AtomicBool::new(false));
-        let (mut links, mut posted, mut threads) = (Vec::new(), Vec::new(), Vec::new());
-        for w in 0..workers {
-            let mailbox = Mailbox::new(1);
-            links.push(WorkerLink {
-                mailbox: Arc::clone(&mailbox),
-                published: Arc::new(Mutex::new(Published::default())),
-                lcore: u32::from(w) + 1,
-                seed: u64::from(w),
-            });
-            let kept = Arc::new(Mutex::new(Vec::new()));
-            posted.push(Arc::clone(&kept));
-            let stop = Arc::clone(&stop);
-            threads.push(std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Some(u) = mailbox.take() {
-                        let generation = u.generation;
-                        kept.lock().unwrap().push(*u);
-                        mailbox.taken(generation, Garbage::default());
-                    }
-                    std::thread::sleep(Duration::from_micros(50));
-                }
-            }));
-        }
-        let workers = (0..workers)
-            .map(|w| Worker::new(w, Arc::clone(&snap), u64::from(w)))
-            .collect();
-        let control = Control::new(
-            config,
-            file.clone(),
-            ids,
-            Arc::clone(&snap),
-            links,
-            Box::new(Vec::new),
-        );
-        Self {
-            control,
-            workers,
-            snap,
-            posted,
-            stop,
-            threads,
-            io: CollectIo::default(),
-            now_ms: 1_000_000,
-            file,
-        }
-    }
-
-    /// Apply `changes` as rvsadm does, and hand every worker the updates it was posted.
-    fn apply(&mut self, changes: Vec<Change>) {
-        let done = self.control.handle(Request::Apply { changes });
-        assert_eq!(done, Ok(Response::Done));
-        for (w, posted) in self.posted.iter().enumerate() {
-            let updates: Vec<_> = posted.lock().unwrap().drain(..).collect();
-            assert!(!updates.is_empty(), "worker {w} was posted the change");
-            for u in updates {
-                self.snap = Arc::clone(&u.snap);
-                drop(self.workers[w].take_update(u));
-            }
-        }
-    }
-
-    /// Receive `frame` on `port`: steering's owner and what that worker sent.
-    fn receive(&mut self, port: PortId, frame: &[u8]) -> (u16, Vec<(PortId, HeapBuf)>) {
-        let info = parse_frame(frame).expect("the pipeline parses it");
-        let owner = steer::owner(&self.snap, &info).expect("a flow has an owner");
-        self.now_ms += 1;
-        let buf = HeapBuf::from_frame(frame).expect("fits");
-        self.workers[usize::from(owner)].process(port, buf, self.now_ms, &mut self.io);
-        (owner, self.io.sent.drain(..).collect())
-    }
-
-    /// Drops for `reason`, all workers.
-    fn drops(&self, reason: DropReason) -> u64 {
-        self.workers
-            .iter()
-            .map(|w| w.counters().drops[reason.index()])
-            .sum()
-    }
-
-    fn conns_created(&self) -> u64 {
-        self.workers
-            .iter()
-            .map(|w| w.counters().conns_created)
-            .sum()
-    }
-}
-
-impl Drop for Director {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-        let _ = std::fs::remove_file(&self.file);
-    }
-}
-
-/// A TCP segment with `payload`; `syn` alone for a SYN, else ACK (with SYN for a
-/// SYN-ACK when `syn`, with PSH when it carries data).
-fn segment(
-    macs: ([u8; 6], [u8; 6]),
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    syn: bool,
-    ack: bool,
-    payload: &[u8],
-) -> Vec<u8> {
-    let tcp = PacketBuilder::ethernet2(macs.0, macs.1)
-        .ipv4(src.0, dst.0, 64)
-        .tcp(src.1, dst.1, 1000, 64240);
-    let tcp = match (syn, ack) {
-        (true, false) => tcp.syn(),
-        (true, true) => tcp.syn().ack(1),
-        _ if payload.is_empty() => tcp.ack(1),
-        _ => tcp.ack(1).psh(),
-    };
-    let mut frame = Vec::new();
-    tcp.write(&mut frame, payload).expect("frame");
-    frame
-}
-
-/// What a TCP frame the director sent carries, its checksums checked.
-#[derive(Debug, PartialEq, Eq)]
-struct Sent {
-    dst_mac: [u8; 6],
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    payload: Vec<u8>,
-}
-
-fn sent_tcp(frame: &[u8]) -> Sent {
-    let p = SlicedPacket::from_ethernet(frame).expect("etherparse reads it");
-    let Some(LinkSlice::Ethernet2(eth)) = p.link else {
-        panic!("not Ethernet II");
-    };
-    let Some(NetSlice::Ipv4(v4)) = p.net else {
-        panic!("not IPv4");
-    };
-    let ip = v4.header();
-    assert_eq!(
-        ip.header_checksum(),
-        ip.to_header().calc_header_checksum(),
-        "IPv4 header checksum"
-    );
-    let Some(TransportSlice::Tcp(tcp)) = p.transport else {
-        panic!("not TCP");
-    };
-    let want = tcp
-        .calc_checksum_ipv4(ip.source(), ip.destination())
-        .expect("fits");
-    assert_eq!(tcp.checksum(), want, "TCP checksum");
-    Sent {
-        dst_mac: eth.destination(),
-        src: (ip.source(), tcp.source_port()),
-        dst: (ip.destination(), tcp.destination_port()),
-        payload: tcp.payload().to_vec(),
-    }
 }
 
 /// An ICMP port unreachable from the router to `to`, quoting the first 28 bytes of the
@@ -539,7 +304,7 @@ fn connections_of_a_deleted_service_drain_on_the_worker_that_holds_them() {
         (2, Owned::ByRss),
         (4, Owned::ByRss),
     ] {
-        let mut d = Director::new(workers, owned, "");
+        let mut d = Director::new(&config(workers, ""), workers, owned);
         let flows = open_flows(&mut d);
         let created = d.conns_created();
         assert_eq!(created, flows.len() as u64);
@@ -586,7 +351,8 @@ fn connections_of_a_deleted_service_drain_on_the_worker_that_holds_them() {
 fn connections_to_a_removed_real_drain_unless_expire_nodest_conn() {
     for on in [false, true] {
         for (workers, owned) in [(2, Owned::ByHash), (4, Owned::ByRss)] {
-            let mut d = Director::new(workers, owned, &format!("expire_nodest_conn = {on}"));
+            let behaviour = format!("expire_nodest_conn = {on}");
+            let mut d = Director::new(&config(workers, &behaviour), workers, owned);
             let flows = open_flows(&mut d);
             // Each service loses its first real.
             d.apply(

@@ -2,26 +2,20 @@
 //! connection of a client (of its persistence netmask, `-M`) reaches the real its first
 //! one reached while the template lives, even when the workers' schedulers stand at
 //! different places because other clients connected first. Each frame is handed to the
-//! worker steering names ([`steer::owner`]), which must also be the worker that holds
+//! worker steering names (`steer::owner`), which must also be the worker that holds
 //! its connection in the other direction. Frames are built and read with etherparse.
 
+mod common;
+
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
-use etherparse::{LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
-use rvs_dataplane::config::{Config, PortId};
-use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::rss::Reta;
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
-use rvs_dataplane::steer;
-use rvs_dataplane::wire::parse_frame;
-use rvs_dataplane::worker::{CollectIo, Worker};
+use common::multi::{
+    mac_of_client, mac_of_real, ports_and_neighbours, segment, sent_tcp, Director, Owned, LAN, WAN,
+};
+use rvs_dataplane::config::testbed::{LAN_MAC, WAN_MAC};
+use rvs_dataplane::config::Config;
+use rvs_dataplane::packet::PacketBuf;
 
-const WAN: PortId = PortId(0);
-const LAN: PortId = PortId(1);
-const WAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 1];
-const LAN_MAC: [u8; 6] = [2, 0, 0, 0, 0, 2];
 /// The persistent client, and another in its /24.
 const CLIENT: [u8; 4] = [10, 0, 0, 2];
 const NEIGHBOUR: [u8; 4] = [10, 0, 0, 3];
@@ -100,36 +94,9 @@ fn services() -> Vec<Svc> {
     list
 }
 
-fn mac_of_client(host: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 0xc0, host]
-}
-
-fn mac_of_real(host: u8) -> [u8; 6] {
-    [2, 0, 0, 0, 1, host]
-}
-
 fn config(workers: u16) -> String {
-    let mut text = format!(
-        "[dataplane]\nworkers = {workers}\nconn_capacity = 4096\n\
-         [[port]]\nname = \"wan0\"\ndevice = \"mem\"\nmac = \"02:00:00:00:00:01\"\n\
-         addresses = [\"10.0.0.1/24\"]\n\
-         [[port]]\nname = \"lan0\"\ndevice = \"mem\"\nmac = \"02:00:00:00:00:02\"\n\
-         addresses = [\"10.1.0.1/24\"]\n"
-    );
-    for host in [CLIENT[3], NEIGHBOUR[3]] {
-        text += &format!(
-            "[[neighbor]]\nip = \"10.0.0.{host}\"\nmac = \"02:00:00:00:c0:{host:02x}\"\n\
-             port = \"wan0\"\n"
-        );
-    }
-    for mode in Mode::ALL {
-        for host in mode.reals() {
-            text += &format!(
-                "[[neighbor]]\nip = \"10.1.0.{host}\"\nmac = \"02:00:00:00:01:{host:02x}\"\n\
-                 port = \"lan0\"\n"
-            );
-        }
-    }
+    let reals = Mode::ALL.iter().flat_map(|m| m.reals());
+    let mut text = ports_and_neighbours(workers, [CLIENT[3], NEIGHBOUR[3]], reals);
     for svc in services() {
         let [a, b, c, d] = svc.vip;
         text += &format!(
@@ -154,109 +121,12 @@ fn config(workers: u16) -> String {
     text
 }
 
-/// A director in memory: its workers, each frame handed to the one steering names.
-struct Director {
-    snap: Arc<Snapshot>,
-    workers: Vec<Worker<HeapBuf>>,
-    io: CollectIo,
-    now_ms: u64,
-}
-
-impl Director {
-    fn new(workers: u16, rss: bool) -> Self {
-        let config = Config::parse(&config(workers), "persist.toml").expect("config");
-        let mut snap =
-            Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).expect("snapshot");
-        if rss {
-            snap = snap.with_rss(Reta::round_robin(128, workers));
-        }
-        let snap = Arc::new(snap);
-        let workers = (0..workers)
-            .map(|w| Worker::new(w, Arc::clone(&snap), u64::from(w)))
-            .collect();
-        Self {
-            snap,
-            workers,
-            io: CollectIo::default(),
-            now_ms: 1_000_000,
-        }
-    }
-
-    /// The worker steering names for `frame`.
-    fn owner(&self, frame: &[u8]) -> u16 {
-        let info = parse_frame(frame).expect("the pipeline parses it");
-        steer::owner(&self.snap, &info).expect("a flow has an owner")
-    }
-
-    /// Receive `frame` on `port`: its owner and what that worker sent.
-    fn receive(&mut self, port: PortId, frame: &[u8]) -> (u16, Vec<(PortId, HeapBuf)>) {
-        let owner = self.owner(frame);
-        self.now_ms += 1;
-        let buf = HeapBuf::from_frame(frame).expect("fits");
-        self.workers[usize::from(owner)].process(port, buf, self.now_ms, &mut self.io);
-        (owner, self.io.sent.drain(..).collect())
-    }
-}
-
-/// A TCP segment: a SYN, or a SYN-ACK when `ack`.
-fn segment(
-    macs: ([u8; 6], [u8; 6]),
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-    ack: bool,
-) -> Vec<u8> {
-    let tcp = PacketBuilder::ethernet2(macs.0, macs.1)
-        .ipv4(src.0, dst.0, 64)
-        .tcp(src.1, dst.1, 1000, 64240)
-        .syn();
-    let tcp = if ack { tcp.ack(1) } else { tcp };
-    let mut frame = Vec::new();
-    tcp.write(&mut frame, &[]).expect("frame");
-    frame
-}
-
-/// What a TCP frame the director sent carries, its checksums checked.
-#[derive(Debug, PartialEq, Eq)]
-struct Sent {
-    dst_mac: [u8; 6],
-    src: ([u8; 4], u16),
-    dst: ([u8; 4], u16),
-}
-
-fn sent_tcp(frame: &[u8]) -> Sent {
-    let p = SlicedPacket::from_ethernet(frame).expect("etherparse reads it");
-    let Some(LinkSlice::Ethernet2(eth)) = p.link else {
-        panic!("not Ethernet II");
-    };
-    let Some(NetSlice::Ipv4(v4)) = p.net else {
-        panic!("not IPv4");
-    };
-    let ip = v4.header();
-    assert_eq!(
-        ip.header_checksum(),
-        ip.to_header().calc_header_checksum(),
-        "IPv4 header checksum"
-    );
-    let Some(TransportSlice::Tcp(tcp)) = p.transport else {
-        panic!("not TCP");
-    };
-    let want = tcp
-        .calc_checksum_ipv4(ip.source(), ip.destination())
-        .expect("fits");
-    assert_eq!(tcp.checksum(), want, "TCP checksum");
-    Sent {
-        dst_mac: eth.destination(),
-        src: (ip.source(), tcp.source_port()),
-        dst: (ip.destination(), tcp.destination_port()),
-    }
-}
-
 /// Open a connection from `client` to `svc`, its handshake forwarded both ways (the
 /// real's SYN-ACK owned by the worker that made it): the real it reached, and that
 /// worker.
 fn connect(d: &mut Director, svc: Svc, client: ([u8; 4], u16)) -> (u8, u16) {
     let mac = mac_of_client(client.0[3]);
-    let syn = segment((mac, WAN_MAC), client, (svc.vip, 80), false);
+    let syn = segment((mac, WAN_MAC), client, (svc.vip, 80), true, false, &[]);
     let (holder, out) = d.receive(WAN, &syn);
     assert_eq!(out.len(), 1, "{svc:?} {client:?}: the SYN is forwarded");
     assert_eq!(out[0].0, LAN);
@@ -273,7 +143,14 @@ fn connect(d: &mut Director, svc: Svc, client: ([u8; 4], u16)) -> (u8, u16) {
     }
     let real_addr = ([10, 1, 0, real], svc.mode.real_port());
     assert_eq!(got.dst, real_addr, "{svc:?}");
-    let syn_ack = segment((mac_of_real(real), LAN_MAC), real_addr, got.src, true);
+    let syn_ack = segment(
+        (mac_of_real(real), LAN_MAC),
+        real_addr,
+        got.src,
+        true,
+        true,
+        &[],
+    );
     let (owner, out) = d.receive(LAN, &syn_ack);
     assert_eq!(owner, holder, "{svc:?} {client:?}: the reply's owner");
     assert_eq!(out.len(), 1, "{svc:?} {client:?}: the SYN-ACK is forwarded");
@@ -289,14 +166,21 @@ fn connect(d: &mut Director, svc: Svc, client: ([u8; 4], u16)) -> (u8, u16) {
 /// Set the workers' schedulers apart: worker `w` makes `w` connections to `svc` from
 /// other clients (each in a /24 of its own, so each makes its own template).
 fn skew(d: &mut Director, svc: Svc) {
-    let workers = d.workers.len();
+    let workers = d.worker_count();
     let mut need: Vec<usize> = (0..workers).collect();
     for k in 0..=255u8 {
         // Ports of this service's own: NAT services share reals, and a NAT connection's
         // reply tuple (real -> client) must be unique.
         for port in [41000u16, 42000, 43000].map(|p| p + u16::from(svc.vip[3])) {
             let client = (Ipv4Addr::new(10, 100, k, 7).octets(), port);
-            let syn = segment((mac_of_client(254), WAN_MAC), client, (svc.vip, 80), false);
+            let syn = segment(
+                (mac_of_client(254), WAN_MAC),
+                client,
+                (svc.vip, 80),
+                true,
+                false,
+                &[],
+            );
             let w = usize::from(d.owner(&syn));
             if need[w] > 0 {
                 let (_, out) = d.receive(WAN, &syn);
@@ -313,8 +197,8 @@ fn skew(d: &mut Director, svc: Svc) {
 
 /// Every connection of the persistent client (and of its /24 where the service is
 /// persistent per /24) reaches one real.
-fn every_connection_reaches_one_real(workers: u16, rss: bool) {
-    let mut d = Director::new(workers, rss);
+fn every_connection_reaches_one_real(workers: u16, owned: Owned) {
+    let mut d = Director::new(&config(workers), workers, owned);
     for svc in services() {
         skew(&mut d, svc);
         let mut clients = vec![CLIENT];
@@ -330,29 +214,29 @@ fn every_connection_reaches_one_real(workers: u16, rss: bool) {
         let first = reached[0].0;
         assert!(
             reached.iter().all(|&(real, _)| real == first),
-            "{workers} workers, rss {rss}, {svc:?}: reals and workers {reached:?}"
+            "{workers} workers {owned:?}, {svc:?}: reals and workers {reached:?}"
         );
     }
 }
 
 #[test]
 fn persistence_holds_across_two_workers_by_hash() {
-    every_connection_reaches_one_real(2, false);
+    every_connection_reaches_one_real(2, Owned::ByHash);
 }
 
 #[test]
 fn persistence_holds_across_four_workers_by_hash() {
-    every_connection_reaches_one_real(4, false);
+    every_connection_reaches_one_real(4, Owned::ByHash);
 }
 
 #[test]
 fn persistence_holds_across_two_workers_by_rss() {
-    every_connection_reaches_one_real(2, true);
+    every_connection_reaches_one_real(2, Owned::ByRss);
 }
 
 #[test]
 fn persistence_holds_across_four_workers_by_rss() {
-    every_connection_reaches_one_real(4, true);
+    every_connection_reaches_one_real(4, Owned::ByRss);
 }
 
 /// A NAT service persistent per netmask wider than one address: its replies are owned
@@ -380,9 +264,9 @@ fn nat_persistence_per_netmask_needs_one_worker() {
 /// connection of its clients, a connection on the worker of its frames.
 #[test]
 fn synced_templates_and_connections_land_where_their_clients_go() {
-    for rss in [false, true] {
+    for owned in [Owned::ByHash, Owned::ByRss] {
         for workers in [2u16, 4] {
-            let d = Director::new(workers, rss);
+            let d = Director::new(&config(workers), workers, owned);
             let own = &d.snap.ownership;
             for svc in services() {
                 let vip = std::net::SocketAddr::from((svc.vip, 80));
@@ -398,8 +282,14 @@ fn synced_templates_and_connections_land_where_their_clients_go() {
                         own.of_connection(rvs_conntrack::Proto::Tcp, template, vip, real, None);
                     for port in [20000u16, 20001, 33333] {
                         let client = ([10, 0, 0, host], port);
-                        let syn =
-                            segment((mac_of_client(host), WAN_MAC), client, (svc.vip, 80), false);
+                        let syn = segment(
+                            (mac_of_client(host), WAN_MAC),
+                            client,
+                            (svc.vip, 80),
+                            true,
+                            false,
+                            &[],
+                        );
                         assert_eq!(d.owner(&syn), at, "{svc:?} {client:?}");
                         let synced = own.of_connection(
                             rvs_conntrack::Proto::Tcp,

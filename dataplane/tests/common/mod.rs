@@ -1,5 +1,6 @@
 //! Shared helpers of the worker-level tests: the in-memory two-port director they
-//! configure, and the snapshot and worker built from its text.
+//! configure, and the snapshot and worker built from its text; [`multi`] for the
+//! tests of a director with several workers.
 #![allow(dead_code)] // each test binary uses its own subset
 
 use std::sync::Arc;
@@ -10,6 +11,8 @@ use rvs_dataplane::packet::HeapBuf;
 use rvs_dataplane::service::IdRegistry;
 use rvs_dataplane::snapshot::Snapshot;
 use rvs_dataplane::worker::Worker;
+
+pub mod multi;
 
 /// The director of the worker-level tests: ports on in-memory devices, room for 64
 /// connections, the client 10.0.0.2 as a static neighbour on wan0. Tests add reals,
