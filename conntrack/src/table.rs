@@ -3,7 +3,7 @@
 use rvs_schedulers::DestId;
 
 use crate::dest_load::{Count, DestLoad, DestLoads};
-use crate::entry::{ConnView, Slots, BOUND, INACTIVE, NO_OUTPUT, NO_TEMPLATE};
+use crate::entry::{ConnView, Hot, Slots, BOUND, INACTIVE, NO_OUTPUT, NO_TEMPLATE};
 use crate::index::{Index, KeyHasher};
 use crate::tcp_state::TableDir;
 use crate::template::{Template, Templates};
@@ -51,6 +51,23 @@ fn decode(value: u32) -> (u32, Direction) {
         Direction::Reply
     };
     (value >> 1, dir)
+}
+
+/// Moves TCP entry `e` to `state`, its real's active/inactive count following (IPVS
+/// counts ESTABLISHED as active, every other state as inactive).
+#[inline]
+fn set_tcp_state(e: &mut Hot, state: TcpState, loads: &mut DestLoads) {
+    if state == e.state {
+        return;
+    }
+    let active = state.is_active();
+    if e.has(INACTIVE) == active {
+        e.set(INACTIVE, !active);
+        if e.has(BOUND) {
+            loads.set_active(e.dest, active);
+        }
+    }
+    e.state = state;
 }
 
 /// One worker's connection table.
@@ -438,16 +455,7 @@ impl ConnTable {
         };
         if e.proto() == Proto::Tcp {
             let new = e.state.next(table, flags);
-            if new != e.state {
-                let active = new.is_active();
-                if e.has(INACTIVE) == active {
-                    e.set(INACTIVE, !active);
-                    if e.has(BOUND) {
-                        self.loads.set_active(e.dest, active);
-                    }
-                }
-                e.state = new;
-            }
+            set_tcp_state(e, new, &mut self.loads);
         }
         let old = e.expires_ms;
         let expires = now_ms + ms(self.timeouts.for_conn(e.proto(), e.state));
@@ -466,15 +474,8 @@ impl ConnTable {
         let Some(e) = self.slab.hot_mut(id.0) else {
             return;
         };
-        if e.proto() == Proto::Tcp && state != e.state {
-            let active = state.is_active();
-            if e.has(INACTIVE) == active {
-                e.set(INACTIVE, !active);
-                if e.has(BOUND) {
-                    self.loads.set_active(e.dest, active);
-                }
-            }
-            e.state = state;
+        if e.proto() == Proto::Tcp {
+            set_tcp_state(e, state, &mut self.loads);
         }
         let old = e.expires_ms;
         e.expires_ms = expires_ms;

@@ -185,30 +185,30 @@ fn unmap(ptr: *mut u8, size: usize) -> bool {
     if size < TABLE_PAGE {
         return false;
     }
-    for slot in &MAPPINGS {
+    let Some((slot, tag)) = registered(ptr) else {
+        return false;
+    };
+    // The caller owns the block, so nothing else frees it or reuses its slot meanwhile.
+    slot.store(0, Ordering::Release);
+    let kind = if tag & HUGETLB_BIT != 0 {
+        Kind::Hugetlb
+    } else {
+        Kind::Transparent
+    };
+    let len = mapped_len(size);
+    BYTES[kind as usize].fetch_sub(len, Ordering::Relaxed);
+    // SAFETY: the registry held `ptr` as a live mapping of `len` bytes made by `map` for
+    // this allocation, and its owner is freeing it: nothing refers to it.
+    unsafe { ffi::rvs_table_unmap(ptr.cast(), len) };
+    true
+}
+
+/// The registry slot of the live table mapping at `ptr`, with its tag.
+fn registered(ptr: *mut u8) -> Option<(&'static AtomicUsize, usize)> {
+    MAPPINGS.iter().find_map(|slot| {
         let tag = slot.load(Ordering::Acquire);
-        if tag & !HUGETLB_BIT != ptr as usize {
-            continue;
-        }
-        if slot
-            .compare_exchange(tag, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            continue;
-        }
-        let kind = if tag & HUGETLB_BIT != 0 {
-            Kind::Hugetlb
-        } else {
-            Kind::Transparent
-        };
-        let len = mapped_len(size);
-        BYTES[kind as usize].fetch_sub(len, Ordering::Relaxed);
-        // SAFETY: the registry held `ptr` as a live mapping of `len` bytes made by
-        // `map` for this allocation, and its owner is freeing it: nothing refers to it.
-        unsafe { ffi::rvs_table_unmap(ptr.cast(), len) };
-        return true;
-    }
-    false
+        (tag & !HUGETLB_BIT == ptr as usize).then_some((slot, tag))
+    })
 }
 
 /// A global allocator that maps large allocations made inside [`tables`] as table
@@ -254,7 +254,7 @@ unsafe impl GlobalAlloc for TableAlloc {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let mapped = layout.size() >= TABLE_PAGE && is_mapping(ptr);
+        let mapped = layout.size() >= TABLE_PAGE && registered(ptr).is_some();
         // SAFETY: the caller guarantees `layout.align()` with `new_size` is a valid layout.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
         if !mapped && !wants_mapping(new_layout) {
@@ -271,10 +271,4 @@ unsafe impl GlobalAlloc for TableAlloc {
         }
         new
     }
-}
-
-fn is_mapping(ptr: *mut u8) -> bool {
-    MAPPINGS
-        .iter()
-        .any(|slot| slot.load(Ordering::Acquire) & !HUGETLB_BIT == ptr as usize)
 }
