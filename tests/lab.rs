@@ -1289,7 +1289,7 @@ mod control_lab {
             let Response::Config(text) = r else {
                 panic!("not a configuration");
             };
-            let mut c = rvs_dataplane::config::Config::parse(&text, "saved").expect("saved config");
+            let mut c = rvs_config::Config::parse(&text, "saved").expect("saved config");
             c.services
                 .sort_by_key(|s| format!("{:?} {} {}", s.proto, s.vip, s.port));
             c

@@ -48,7 +48,6 @@ const char *rvs_mempool_ops_name(const struct rte_mempool *mp)
 	return rte_mempool_get_ops(mp->ops_index)->name;
 }
 
-uint32_t rvs_mbuf_rss_hash(const struct rte_mbuf *m) { return m->hash.rss; }
 
 unsigned int rvs_lcore_id(void) { return rte_lcore_id(); }
 int rvs_errno(void) { return rte_errno; }

@@ -45,7 +45,6 @@ void rvs_mbuf_set_tx_lens(struct rte_mbuf *m, uint16_t l2_len, uint16_t l3_len);
 uint16_t rvs_mbuf_l2_len(const struct rte_mbuf *m);
 uint16_t rvs_mbuf_l3_len(const struct rte_mbuf *m);
 const char *rvs_mempool_ops_name(const struct rte_mempool *mp);
-uint32_t rvs_mbuf_rss_hash(const struct rte_mbuf *m);
 
 /* Lcores, errno, time. */
 unsigned int rvs_lcore_id(void);

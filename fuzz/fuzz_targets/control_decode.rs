@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = rvs_dataplane::control::server::decode(data);
+    let _ = rvs_control::server::decode(data);
 });

@@ -1,8 +1,8 @@
 //! The configuration parser target.
 
-use rvs_dataplane::config::Config;
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
+use rvs_config::Config;
+use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::snapshot::Snapshot;
 
 /// Parse `data` as a configuration file; a configuration it accepts must also build a
 /// snapshot or be refused with an error (never a panic).

@@ -7,13 +7,13 @@
 
 use std::sync::{Arc, OnceLock};
 
-use rvs_dataplane::config::testbed::{TwoPortDirector, GATEWAY, GATEWAY_MAC};
-use rvs_dataplane::config::{Config, PortId};
-use rvs_dataplane::packet::{HeapBuf, PacketBuf};
-use rvs_dataplane::service::IdRegistry;
-use rvs_dataplane::snapshot::Snapshot;
-use rvs_dataplane::wire::parse_frame;
-use rvs_dataplane::worker::{Io, Worker};
+use rvs_config::testbed::{TwoPortDirector, GATEWAY, GATEWAY_MAC};
+use rvs_config::{Config, PortId};
+use rvs_packet::packet::{HeapBuf, PacketBuf};
+use rvs_packet::wire::parse_frame;
+use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::snapshot::Snapshot;
+use rvs_pipeline::worker::{Io, Worker};
 
 /// The forwarding mode every service of the fuzzed director uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Mode {
 /// The director's addresses, shared with the seed generator.
 pub mod addr {
     // The ports' MACs, and the IPv4 gateway's (clients arrive from it).
-    pub use rvs_dataplane::config::testbed::{GATEWAY_MAC as GW_MAC, LAN_MAC, WAN_MAC};
+    pub use rvs_config::testbed::{GATEWAY_MAC as GW_MAC, LAN_MAC, WAN_MAC};
     /// The IPv4 VIP.
     pub const VIP4: [u8; 4] = [10, 0, 0, 100];
     /// The IPv6 VIP.

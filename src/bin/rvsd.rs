@@ -6,5 +6,5 @@
 static ALLOC: rvs_dpdk::TableAlloc = rvs_dpdk::TableAlloc;
 
 fn main() -> std::process::ExitCode {
-    rvs_dataplane::rvsd::main(std::env::args_os())
+    rvs_runtime::rvsd::main(std::env::args_os())
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-use rvs_dataplane::config::testbed::TwoPortDirector;
+use rvs_config::testbed::TwoPortDirector;
 
 /// A fresh, empty directory for one test.
 pub fn test_dir(name: &str) -> PathBuf {

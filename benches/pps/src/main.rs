@@ -24,9 +24,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rvs_dataplane::config::{Config, IdlePolicy, DEFAULT_IDLE_MAX_US};
-use rvs_dataplane::live::{self, LiveOptions, LiveReport};
+use rvs_config::{Config, IdlePolicy, DEFAULT_IDLE_MAX_US};
 use rvs_dpdk::{ring, Eal, Mempool};
+use rvs_runtime::live::{self, LiveOptions, LiveReport};
 
 use feeder::{FeedReport, Feeder, Schedule};
 use traffic::{Mode, REAL, VIP, VPORT};

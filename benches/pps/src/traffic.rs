@@ -11,9 +11,10 @@
 
 use std::net::Ipv4Addr;
 
-use rvs_dataplane::checksum::fill_l4_checksum;
-use rvs_dataplane::steer::{mix64, owner_by_client};
-use rvs_dataplane::wire::parse_frame;
+use rvs_packet::checksum::fill_l4_checksum;
+use rvs_packet::wire::parse_frame;
+use rvs_pipeline::flow_hash::mix64;
+use rvs_pipeline::ownership::owner_by_client;
 
 /// The VIP and port the connections go to.
 pub const VIP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 100);

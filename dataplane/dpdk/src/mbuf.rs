@@ -4,8 +4,7 @@ use std::ptr::NonNull;
 
 use crate::ffi;
 
-/// Most mbufs moved by one burst call (rx, tx, ring, bulk allocation).
-pub const MAX_BURST: usize = 64;
+pub use rvs_dpdk_burst::MAX_BURST;
 
 /// The mbuf has no room for the requested growth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -14,7 +13,7 @@ pub struct NoRoom;
 
 /// One packet in a single-segment mbuf, owned: freed back to its pool on drop.
 ///
-/// Method names and semantics match `rvs_dataplane::packet::PacketBuf`. Every `Mbuf`
+/// Method names and semantics match `rvs_packet::packet::PacketBuf`. Every `Mbuf`
 /// is one segment: allocation gives one, and receive drops chained ones.
 pub struct Mbuf {
     ptr: NonNull<ffi::rte_mbuf>,
@@ -30,31 +29,6 @@ impl Drop for Mbuf {
     fn drop(&mut self) {
         // SAFETY: we own the mbuf and its pool outlives it; it is freed exactly once.
         unsafe { ffi::rvs_pktmbuf_free(self.ptr.as_ptr()) }
-    }
-}
-
-/// Validity of a checksum as the receiving device saw it (`RTE_MBUF_F_RX_*_CKSUM_*`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RxCksum {
-    /// The device did not check it.
-    Unknown,
-    /// Checked and correct.
-    Good,
-    /// Checked and wrong.
-    Bad,
-    /// The field in the packet is not correct but the data is known intact
-    /// (e.g. a partial checksum from a local sender): compute it before forwarding.
-    Partial,
-}
-
-impl RxCksum {
-    fn from_bits(bits: u64, bad: u64, good: u64) -> Self {
-        match (bits & bad != 0, bits & good != 0) {
-            (false, false) => Self::Unknown,
-            (false, true) => Self::Good,
-            (true, false) => Self::Bad,
-            (true, true) => Self::Partial,
-        }
     }
 }
 
@@ -285,33 +259,9 @@ impl Mbuf {
         Ok(())
     }
 
-    /// The RSS hash the device computed (0 when it did not).
-    pub fn rss_hash(&self) -> u32 {
-        // SAFETY: we own a valid mbuf; reads a field.
-        unsafe { ffi::rvs_mbuf_rss_hash(self.ptr.as_ptr()) }
-    }
-
     fn ol_flags(&self) -> u64 {
         // SAFETY: we own a valid mbuf; reads a field.
         unsafe { ffi::rvs_mbuf_ol_flags(self.ptr.as_ptr()) }
-    }
-
-    /// The IPv4 header checksum status the receiving device reported.
-    pub fn rx_ip_cksum(&self) -> RxCksum {
-        RxCksum::from_bits(
-            self.ol_flags(),
-            u64::from(ffi::RTE_MBUF_F_RX_IP_CKSUM_BAD),
-            u64::from(ffi::RTE_MBUF_F_RX_IP_CKSUM_GOOD),
-        )
-    }
-
-    /// The L4 checksum status the receiving device reported.
-    pub fn rx_l4_cksum(&self) -> RxCksum {
-        RxCksum::from_bits(
-            self.ol_flags(),
-            u64::from(ffi::RTE_MBUF_F_RX_L4_CKSUM_BAD),
-            u64::from(ffi::RTE_MBUF_F_RX_L4_CKSUM_GOOD),
-        )
     }
 
     /// Ask the device to compute checksums on transmit (replaces earlier requests).

@@ -86,11 +86,11 @@ fn echo4() -> Vec<u8> {
 
 /// The local port worker 0 of the `mode` director gives the first connection (seeded).
 fn first_local_port(mode: Mode, syn: &[u8]) -> Option<u16> {
-    use rvs_dataplane::config::{Config, PortId};
-    use rvs_dataplane::packet::HeapBuf;
-    use rvs_dataplane::service::IdRegistry;
-    use rvs_dataplane::snapshot::Snapshot;
-    use rvs_dataplane::worker::{Io, Worker};
+    use rvs_config::{Config, PortId};
+    use rvs_packet::packet::HeapBuf;
+    use rvs_pipeline::service::IdRegistry;
+    use rvs_pipeline::snapshot::Snapshot;
+    use rvs_pipeline::worker::{Io, Worker};
     struct Null;
     impl Io for Null {
         type Buf = HeapBuf;

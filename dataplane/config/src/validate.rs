@@ -1,0 +1,417 @@
+//! Semantic checks of the top-level sections: dataplane, ports, routes, neighbours,
+//! timeouts, ctl. Services are checked in `service.rs`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::path::PathBuf;
+
+use hashbrown::HashMap;
+use rvs_conntrack::{ForwardMode, Timeouts};
+use toml::Spanned;
+
+use super::error::{ConfigError, Location, Origin, Problem};
+use super::net::{is_unicast_mac, parse_mac, IpNet};
+use super::raw::{
+    RawAnnounce, RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute,
+    RawService, RawTimeouts, SStr,
+};
+use super::{
+    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, IdlePolicy,
+    NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, ServiceConfig, DEFAULT_CONN_CAPACITY,
+    DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+};
+
+/// The file being validated: turns spans into positioned errors.
+pub(super) struct Checker<'a> {
+    /// File name for errors.
+    pub file: &'a str,
+    /// The text, to turn byte spans into lines.
+    pub text: &'a str,
+}
+
+impl Checker<'_> {
+    /// An error at `span` in the object described by `context`.
+    pub fn err(&self, span: Range<usize>, context: &str, problem: Problem) -> ConfigError {
+        ConfigError::Invalid {
+            origin: Origin::of_span(self.file, self.text, Some(span)),
+            context: context.to_owned(),
+            problem,
+        }
+    }
+
+    /// The line of byte `offset` (computed only for an error: it scans the text).
+    pub fn line_at(&self, offset: usize) -> usize {
+        Location::of_offset(self.text, offset).line
+    }
+
+    /// Parse an IP address.
+    pub fn addr(&self, s: &SStr, context: &str) -> Result<IpAddr, ConfigError> {
+        s.get_ref()
+            .parse()
+            .map_err(|_| self.err(s.span(), context, Problem::BadAddress(s.get_ref().clone())))
+    }
+
+    /// Parse a unicast MAC address.
+    fn mac(&self, s: &SStr, context: &str) -> Result<[u8; 6], ConfigError> {
+        let text = s.get_ref();
+        let mac = parse_mac(text)
+            .ok_or_else(|| self.err(s.span(), context, Problem::BadMac(text.clone())))?;
+        if !is_unicast_mac(mac) {
+            return Err(self.err(s.span(), context, Problem::NotUnicastMac(text.clone())));
+        }
+        Ok(mac)
+    }
+
+    /// Parse a prefix.
+    fn net(&self, s: &SStr, context: &str) -> Result<IpNet, ConfigError> {
+        s.get_ref().parse().map_err(|reason| {
+            let value = s.get_ref().clone();
+            self.err(s.span(), context, Problem::BadPrefix { value, reason })
+        })
+    }
+}
+
+/// A positive count: the value or its default; 0 is refused.
+fn positive<T: Copy + Default + PartialEq>(
+    ck: &Checker<'_>,
+    v: &Option<Spanned<T>>,
+    default: T,
+    context: &str,
+    name: &'static str,
+) -> Result<T, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) if *s.get_ref() == T::default() => {
+            Err(ck.err(s.span(), context, Problem::Zero(name)))
+        }
+        Some(s) => Ok(*s.get_ref()),
+    }
+}
+
+/// Validate the whole file.
+pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigError> {
+    let dataplane = dataplane(&raw.dataplane, ck)?;
+    let (ports, names) = ports(&raw.port, ck)?;
+    let routes = routes(&raw.route, &names, ck)?;
+    let neighbors = neighbors(&raw.neighbor, &names, ck)?;
+    let announce = raw.announce.as_ref().map(|a| announce(a, ck)).transpose()?;
+    if announce.as_ref().and_then(|a| a.asn).is_none() {
+        let prepending = raw
+            .service
+            .iter()
+            .filter_map(|s| s.announce_prepend.as_ref());
+        if let Some(p) = prepending.into_iter().find(|p| *p.get_ref() > 0) {
+            return Err(ck.err(p.span(), "service: ", Problem::PrependWithoutAsn));
+        }
+    }
+    let ha = raw
+        .ha
+        .as_ref()
+        .map(|h| super::ha::ha(h, &ports, &names, ck))
+        .transpose()?;
+    let services = service::services(&raw.service, ck)?;
+    if dataplane.workers > 1 {
+        nat_persistence_per_address(&raw.service, &services, ck)?;
+    }
+    Ok(Config {
+        dataplane,
+        dpdk: DpdkConfig {
+            eal_args: raw.dpdk.eal_args,
+        },
+        ports,
+        routes,
+        neighbors,
+        timeouts: timeouts(&raw.timeouts, ck)?,
+        behaviour: behaviour(&raw.behaviour, ck)?,
+        ctl: ctl(&raw.ctl, ck)?,
+        announce,
+        ha,
+        services,
+    })
+}
+
+/// With several workers, refuse a NAT service persistent per netmask wider than one
+/// address (see [`Problem::NatPersistenceMask`] and `rvs_pipeline::owner_class`).
+fn nat_persistence_per_address(
+    raw: &[RawService],
+    services: &[ServiceConfig],
+    ck: &Checker<'_>,
+) -> Result<(), ConfigError> {
+    for (r, s) in raw.iter().zip(services) {
+        let host = if s.vip.is_ipv4() { 32 } else { 128 };
+        let sorry = s.check.as_ref().and_then(|c| c.sorry).is_some();
+        let nat = s.reals.iter().any(|r| r.forward == ForwardMode::Nat)
+            || (sorry && s.sorry_forward() == ForwardMode::Nat);
+        if nat && s.persistence > 0 && s.persistence_prefix < host {
+            let span = r.persistence_mask.as_ref().map_or(0..0, |m| m.span());
+            return Err(ck.err(span, "service: ", Problem::NatPersistenceMask));
+        }
+    }
+    Ok(())
+}
+
+fn dataplane(raw: &RawDataplane, ck: &Checker<'_>) -> Result<DataplaneConfig, ConfigError> {
+    let context = "dataplane: ";
+    let capacity = positive(
+        ck,
+        &raw.conn_capacity,
+        DEFAULT_CONN_CAPACITY,
+        context,
+        "conn_capacity",
+    )?;
+    let max_sleep_us = positive(
+        ck,
+        &raw.idle_max_us,
+        DEFAULT_IDLE_MAX_US,
+        context,
+        "idle_max_us",
+    )?;
+    let idle = match raw.idle.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("busy", _)) => IdlePolicy::Busy,
+        Some(("backoff", _)) => IdlePolicy::Backoff { max_sleep_us },
+        Some((other, span)) => {
+            return Err(ck.err(span, context, Problem::UnknownIdle(other.to_owned())))
+        }
+    };
+    Ok(DataplaneConfig {
+        workers: positive(ck, &raw.workers, DEFAULT_WORKERS, context, "workers")?,
+        // u32 always fits in usize on the 32- and 64-bit targets rvs supports.
+        conn_capacity: capacity as usize,
+        idle,
+    })
+}
+
+/// A port name usable as a file name and in `--replay NAME=FILE`.
+fn valid_port_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Ports, and a name -> id map for routes and neighbours.
+fn ports(
+    raw: &[RawPort],
+    ck: &Checker<'_>,
+) -> Result<(Vec<PortConfig>, HashMap<String, PortId>), ConfigError> {
+    let mut names = HashMap::new();
+    let mut first_seen = HashMap::new();
+    let mut addrs = HashMap::new();
+    let mut kernels = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, p) in raw.iter().enumerate() {
+        let name = p.name.get_ref();
+        let context = format!("port {name}: ");
+        if !valid_port_name(name) {
+            return Err(ck.err(p.name.span(), "", Problem::BadPortName(name.clone())));
+        }
+        if let Some(&first) = first_seen.get(name) {
+            let first_line = ck.line_at(first);
+            let problem = Problem::DuplicatePort {
+                name: name.clone(),
+                first_line,
+            };
+            return Err(ck.err(p.name.span(), "", problem));
+        }
+        let id = u16::try_from(i)
+            .map(PortId)
+            .map_err(|_| ck.err(p.name.span(), &context, Problem::TooManyPorts))?;
+        first_seen.insert(name.clone(), p.name.span().start);
+        names.insert(name.clone(), id);
+        let mac = p.mac.as_ref().map(|m| ck.mac(m, &context)).transpose()?;
+        let mut addresses = Vec::with_capacity(p.addresses.len());
+        for a in &p.addresses {
+            let net = ck.net(a, &context)?;
+            if addrs.insert(net.addr(), ()).is_some() {
+                return Err(ck.err(
+                    a.span(),
+                    &context,
+                    Problem::DuplicatePortAddress(net.addr()),
+                ));
+            }
+            addresses.push(net);
+        }
+        let kernel = match &p.kernel {
+            None => None,
+            Some(k) if !valid_interface_name(k.get_ref()) => {
+                let problem = Problem::BadKernelInterface(k.get_ref().clone());
+                return Err(ck.err(k.span(), &context, problem));
+            }
+            Some(k) if kernels.insert(k.get_ref().clone(), ()).is_some() => {
+                let problem = Problem::DuplicateKernelInterface(k.get_ref().clone());
+                return Err(ck.err(k.span(), &context, problem));
+            }
+            Some(k) => Some(k.get_ref().clone()),
+        };
+        let rss = match p.rss.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            None | Some(("auto", _)) => RssMode::Auto,
+            Some(("off", _)) => RssMode::Off,
+            Some((other, span)) => {
+                return Err(ck.err(span, &context, Problem::UnknownRss(other.to_owned())))
+            }
+        };
+        out.push(PortConfig {
+            name: name.clone(),
+            device: p.device.clone(),
+            mac,
+            addresses,
+            kernel,
+            rss,
+        });
+    }
+    Ok((out, names))
+}
+
+/// A Linux interface name: 1 to 15 bytes of letters, digits, `-`, `_` and `.`.
+fn valid_interface_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn port_ref(
+    s: &SStr,
+    names: &HashMap<String, PortId>,
+    context: &str,
+    ck: &Checker<'_>,
+) -> Result<PortId, ConfigError> {
+    names
+        .get(s.get_ref())
+        .copied()
+        .ok_or_else(|| ck.err(s.span(), context, Problem::UnknownPort(s.get_ref().clone())))
+}
+
+fn routes(
+    raw: &[RawRoute],
+    names: &HashMap<String, PortId>,
+    ck: &Checker<'_>,
+) -> Result<Vec<RouteConfig>, ConfigError> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for r in raw {
+        let context = format!("route {}: ", r.prefix.get_ref());
+        let prefix = ck.net(&r.prefix, &context)?;
+        if prefix.network() != prefix {
+            let problem = Problem::HostBitsSet {
+                value: r.prefix.get_ref().clone(),
+                network: prefix.network(),
+            };
+            return Err(ck.err(r.prefix.span(), &context, problem));
+        }
+        let via = match &r.via {
+            None => None,
+            Some(v) => {
+                let via = ck.addr(v, &context)?;
+                if via.is_ipv4() != prefix.is_ipv4() {
+                    let problem = Problem::RouteFamily { prefix, via };
+                    return Err(ck.err(v.span(), &context, problem));
+                }
+                Some(via)
+            }
+        };
+        let port = port_ref(&r.port, names, &context, ck)?;
+        if let Some(&first) = seen.get(&prefix) {
+            let first_line = ck.line_at(first);
+            return Err(ck.err(
+                r.prefix.span(),
+                &context,
+                Problem::DuplicateRoute { first_line },
+            ));
+        }
+        seen.insert(prefix, r.prefix.span().start);
+        out.push(RouteConfig { prefix, via, port });
+    }
+    Ok(out)
+}
+
+fn neighbors(
+    raw: &[RawNeighbor],
+    names: &HashMap<String, PortId>,
+    ck: &Checker<'_>,
+) -> Result<Vec<NeighborConfig>, ConfigError> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for n in raw {
+        let context = format!("neighbor {}: ", n.ip.get_ref());
+        let ip = ck.addr(&n.ip, &context)?;
+        let mac = ck.mac(&n.mac, &context)?;
+        let port = port_ref(&n.port, names, &context, ck)?;
+        if let Some(&first) = seen.get(&(port, ip)) {
+            let first_line = ck.line_at(first);
+            return Err(ck.err(
+                n.ip.span(),
+                &context,
+                Problem::DuplicateNeighbor { first_line },
+            ));
+        }
+        seen.insert((port, ip), n.ip.span().start);
+        out.push(NeighborConfig { ip, mac, port });
+    }
+    Ok(out)
+}
+
+fn timeouts(raw: &RawTimeouts, ck: &Checker<'_>) -> Result<Timeouts, ConfigError> {
+    let d = Timeouts::default();
+    let context = "timeouts: ";
+    Ok(Timeouts {
+        tcp: positive(ck, &raw.tcp, d.tcp, context, "tcp")?,
+        tcpfin: positive(ck, &raw.tcpfin, d.tcpfin, context, "tcpfin")?,
+        udp: positive(ck, &raw.udp, d.udp, context, "udp")?,
+    })
+}
+
+fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigError> {
+    let d = Behaviour::default();
+    let conn_reuse_mode = match &raw.conn_reuse_mode {
+        None => d.conn_reuse_mode,
+        Some(m) if *m.get_ref() & !Behaviour::REUSE_ALL != 0 => {
+            let problem = Problem::BadConnReuseMode(*m.get_ref());
+            return Err(ck.err(m.span(), "behaviour: ", problem));
+        }
+        Some(m) => *m.get_ref(),
+    };
+    Ok(Behaviour {
+        conn_reuse_mode,
+        expire_nodest_conn: raw.expire_nodest_conn.unwrap_or(d.expire_nodest_conn),
+        expire_quiescent_template: raw
+            .expire_quiescent_template
+            .unwrap_or(d.expire_quiescent_template),
+        sloppy_tcp: raw.sloppy_tcp.unwrap_or(d.sloppy_tcp),
+        table_full_evict: raw.table_full_evict.unwrap_or(d.table_full_evict),
+    })
+}
+
+fn announce(raw: &RawAnnounce, ck: &Checker<'_>) -> Result<AnnounceConfig, ConfigError> {
+    if raw.file.get_ref().is_empty() {
+        return Err(ck.err(raw.file.span(), "announce: ", Problem::EmptyAnnounceFile));
+    }
+    Ok(AnnounceConfig {
+        file: PathBuf::from(raw.file.get_ref()),
+        reload: raw.reload.clone(),
+        asn: raw.asn,
+    })
+}
+
+fn ctl(raw: &RawCtl, ck: &Checker<'_>) -> Result<CtlConfig, ConfigError> {
+    let context = "ctl: ";
+    let socket = match &raw.socket {
+        None => PathBuf::from(DEFAULT_SOCKET),
+        Some(s) if s.get_ref().is_empty() => {
+            return Err(ck.err(s.span(), context, Problem::EmptySocketPath))
+        }
+        Some(s) => PathBuf::from(s.get_ref()),
+    };
+    let metrics = match &raw.metrics {
+        None => DEFAULT_METRICS,
+        Some(m) => m.get_ref().parse::<SocketAddr>().map_err(|_| {
+            ck.err(
+                m.span(),
+                context,
+                Problem::BadSocketAddr(m.get_ref().clone()),
+            )
+        })?,
+    };
+    Ok(CtlConfig { socket, metrics })
+}

@@ -1,0 +1,302 @@
+//! A [`Config`] written back as a configuration file (`rvsctl config save`).
+//!
+//! The text parses back to an equal [`Config`]: every key is written, defaults included,
+//! so a saved file does not change meaning if a default changes later.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use rvs_conntrack::{ForwardMode, Proto};
+
+use super::{
+    CheckConfig, CheckKind, ClientAddress, Config, HaConfig, IdlePolicy, OnFail, RealConfig,
+    RssMode, ServiceConfig,
+};
+use rvs_packet::wire::MacAddr;
+
+/// The configuration as TOML text.
+pub fn to_toml(config: &Config) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    // Writing to a String cannot fail; `let _` keeps the code free of unwraps.
+    let _ = writeln!(
+        w,
+        "# rvsd configuration written by rvsd from its running state"
+    );
+    let _ = writeln!(w, "\n[dataplane]");
+    let _ = writeln!(w, "workers = {}", config.dataplane.workers);
+    let _ = writeln!(w, "conn_capacity = {}", config.dataplane.conn_capacity);
+    let _ = writeln!(w, "idle = {}", quote(&config.dataplane.idle.to_string()));
+    if let IdlePolicy::Backoff { max_sleep_us } = config.dataplane.idle {
+        let _ = writeln!(w, "idle_max_us = {max_sleep_us}");
+    }
+    let _ = writeln!(w, "\n[dpdk]");
+    let _ = writeln!(w, "eal_args = {}", strings(&config.dpdk.eal_args));
+    for p in &config.ports {
+        let _ = writeln!(w, "\n[[port]]");
+        let _ = writeln!(w, "name = {}", quote(&p.name));
+        let _ = writeln!(w, "device = {}", quote(&p.device));
+        if let Some(mac) = p.mac {
+            let _ = writeln!(w, "mac = {}", quote(&MacAddr(mac).to_string()));
+        }
+        let addrs: Vec<String> = p.addresses.iter().map(ToString::to_string).collect();
+        let _ = writeln!(w, "addresses = {}", strings(&addrs));
+        if let Some(kernel) = &p.kernel {
+            let _ = writeln!(w, "kernel = {}", quote(kernel));
+        }
+        let rss = match p.rss {
+            RssMode::Auto => "auto",
+            RssMode::Off => "off",
+        };
+        let _ = writeln!(w, "rss = {}", quote(rss));
+    }
+    for r in &config.routes {
+        let _ = writeln!(w, "\n[[route]]");
+        let _ = writeln!(w, "prefix = {}", quote(&r.prefix.to_string()));
+        if let Some(via) = r.via {
+            let _ = writeln!(w, "via = {}", quote(&via.to_string()));
+        }
+        let _ = writeln!(w, "port = {}", quote(&config.ports[r.port.index()].name));
+    }
+    for n in &config.neighbors {
+        let _ = writeln!(w, "\n[[neighbor]]");
+        let _ = writeln!(w, "ip = {}", quote(&n.ip.to_string()));
+        let _ = writeln!(w, "mac = {}", quote(&MacAddr(n.mac).to_string()));
+        let _ = writeln!(w, "port = {}", quote(&config.ports[n.port.index()].name));
+    }
+    let t = config.timeouts;
+    let _ = writeln!(w, "\n[timeouts]");
+    let _ = writeln!(w, "tcp = {}\ntcpfin = {}\nudp = {}", t.tcp, t.tcpfin, t.udp);
+    let b = config.behaviour;
+    let _ = writeln!(w, "\n[behaviour]");
+    let _ = writeln!(w, "conn_reuse_mode = {}", b.conn_reuse_mode);
+    let _ = writeln!(w, "expire_nodest_conn = {}", b.expire_nodest_conn);
+    let _ = writeln!(
+        w,
+        "expire_quiescent_template = {}",
+        b.expire_quiescent_template
+    );
+    let _ = writeln!(w, "sloppy_tcp = {}", b.sloppy_tcp);
+    let _ = writeln!(w, "table_full_evict = {}", b.table_full_evict);
+    let _ = writeln!(w, "\n[ctl]");
+    let socket = config.ctl.socket.display().to_string();
+    let _ = writeln!(w, "socket = {}", quote(&socket));
+    let _ = writeln!(w, "metrics = {}", quote(&config.ctl.metrics.to_string()));
+    if let Some(a) = &config.announce {
+        let _ = writeln!(w, "\n[announce]");
+        let _ = writeln!(w, "file = {}", quote(&a.file.display().to_string()));
+        let _ = writeln!(w, "reload = {}", strings(&a.reload));
+        if let Some(asn) = a.asn {
+            let _ = writeln!(w, "asn = {asn}");
+        }
+    }
+    if let Some(ha) = &config.ha {
+        high_availability(w, config, ha);
+    }
+    for s in &config.services {
+        service(w, s);
+    }
+    out
+}
+
+fn high_availability(w: &mut String, config: &Config, ha: &HaConfig) {
+    let port_name = |id: crate::PortId| quote(&config.ports[id.index()].name);
+    let _ = writeln!(w, "\n[ha]");
+    let _ = writeln!(w, "port = {}", port_name(ha.port));
+    let _ = writeln!(w, "vrid = {}", ha.vrid);
+    let _ = writeln!(w, "priority = {}", ha.priority);
+    let centis = ha.advert_interval.as_millis() / 10;
+    let _ = writeln!(w, "advert_interval = {}.{:02}", centis / 100, centis % 100);
+    let _ = writeln!(w, "preempt = {}", ha.preempt);
+    let peers: Vec<String> = ha.unicast_peers.iter().map(|p| p.to_string()).collect();
+    let _ = writeln!(w, "unicast_peers = {}", strings(&peers));
+    let _ = writeln!(w, "notify = {}", strings(&ha.notify));
+    let floating: Vec<String> = ha.floating.iter().map(|f| f.to_string()).collect();
+    let _ = writeln!(w, "floating = {}", strings(&floating));
+    if let Some(s) = &ha.sync {
+        let _ = writeln!(w, "\n[ha.sync]");
+        let _ = writeln!(w, "port = {}", port_name(s.port));
+        let _ = writeln!(w, "address = {}", quote(&s.address.to_string()));
+        let peers: Vec<String> = s.peers.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(w, "peers = {}", strings(&peers));
+        let _ = writeln!(w, "udp_port = {}", s.udp_port);
+    }
+}
+
+fn service(w: &mut String, s: &ServiceConfig) {
+    let _ = writeln!(w, "\n[[service]]");
+    let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
+    let _ = writeln!(w, "proto = {}", quote(proto));
+    let _ = writeln!(w, "vip = {}", quote(&s.vip.to_string()));
+    let _ = writeln!(w, "port = {}", s.port);
+    let _ = writeln!(w, "scheduler = {}", quote(s.scheduler.name()));
+    let _ = writeln!(w, "persistence = {}", s.persistence);
+    let _ = writeln!(
+        w,
+        "persistence_mask = {}",
+        quote(&s.persistence_prefix.to_string())
+    );
+    let _ = writeln!(w, "flags = {}", strings(&flag_names(s)));
+    let laddrs: Vec<String> = s.laddrs.iter().map(IpAddr::to_string).collect();
+    let _ = writeln!(w, "laddrs = {}", strings(&laddrs));
+    let _ = writeln!(w, "announce = {}", s.announce);
+    if let Some(med) = s.announce_med {
+        let _ = writeln!(w, "announce_med = {med}");
+    }
+    if s.announce_prepend > 0 {
+        let _ = writeln!(w, "announce_prepend = {}", s.announce_prepend);
+    }
+    let communities: Vec<String> = s
+        .announce_communities
+        .iter()
+        .map(|(a, v)| format!("{a}:{v}"))
+        .collect();
+    let _ = writeln!(w, "announce_communities = {}", strings(&communities));
+    if s.client_address != ClientAddress::None {
+        let _ = writeln!(w, "client_address = {}", quote(s.client_address.name()));
+    }
+    if s.synproxy {
+        let _ = writeln!(w, "synproxy = true");
+    }
+    if s.synproxy_wscale != super::service::DEFAULT_SYNPROXY_WSCALE {
+        let _ = writeln!(w, "synproxy_wscale = {}", s.synproxy_wscale);
+    }
+    if let Some(c) = &s.check {
+        check(w, c);
+    }
+    for r in &s.reals {
+        real(w, r);
+    }
+}
+
+fn check(w: &mut String, c: &CheckConfig) {
+    let _ = writeln!(w, "\n[service.check]");
+    let _ = writeln!(w, "kind = {}", quote(c.kind.name()));
+    let _ = writeln!(w, "interval = {:?}", c.interval.as_secs_f64());
+    let _ = writeln!(w, "timeout = {:?}", c.timeout.as_secs_f64());
+    let _ = writeln!(w, "rise = {}\nfall = {}", c.rise, c.fall);
+    if let Some(port) = c.port {
+        let _ = writeln!(w, "port = {port}");
+    }
+    let on_fail = match c.on_fail {
+        OnFail::Remove => "remove",
+        OnFail::Inhibit => "inhibit",
+    };
+    let _ = writeln!(w, "on_fail = {}", quote(on_fail));
+    match c.kind {
+        CheckKind::Tcp => {}
+        CheckKind::Http => {
+            let _ = writeln!(w, "path = {}", quote(&c.path));
+            let _ = writeln!(w, "expect = [{}, {}]", c.expect.0, c.expect.1);
+            let _ = writeln!(w, "body = {}", quote(&c.body));
+        }
+        CheckKind::Udp => {
+            let _ = writeln!(w, "send = {}", quote(&c.send));
+        }
+        CheckKind::Misc => {
+            let _ = writeln!(w, "command = {}", strings(&c.command));
+            let _ = writeln!(w, "dynamic = {}", c.dynamic);
+        }
+    }
+    if let Some(sorry) = c.sorry {
+        let _ = writeln!(w, "sorry = {}", quote(&sorry.to_string()));
+    }
+}
+
+fn real(w: &mut String, r: &RealConfig) {
+    let _ = writeln!(w, "\n[[service.real]]");
+    let _ = writeln!(w, "ip = {}", quote(&r.ip.to_string()));
+    let _ = writeln!(w, "port = {}", r.port);
+    let _ = writeln!(w, "weight = {}", r.weight);
+    let _ = writeln!(w, "forward = {}", quote(forward_name(r.forward)));
+    let _ = writeln!(w, "upper = {}\nlower = {}", r.upper, r.lower);
+    let _ = writeln!(w, "check = {}", r.check);
+}
+
+/// The file's name of a forwarding mode.
+pub fn forward_name(mode: ForwardMode) -> &'static str {
+    match mode {
+        ForwardMode::Nat => "nat",
+        ForwardMode::FullNat => "fullnat",
+        ForwardMode::Dr => "dr",
+        ForwardMode::Tun => "tun",
+    }
+}
+
+/// The scheduler flags of `s` as the file names them (`SchedFlags`' own names).
+pub fn flag_names(s: &ServiceConfig) -> Vec<String> {
+    s.flags
+        .to_string()
+        .split(',')
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A TOML basic string.
+fn quote(s: &str) -> String {
+    let mut q = String::with_capacity(s.len() + 2);
+    q.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => q.push_str("\\\""),
+            '\\' => q.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(q, "\\u{:04X}", u32::from(c));
+            }
+            c => q.push(c),
+        }
+    }
+    q.push('"');
+    q
+}
+
+fn strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_round_trips() {
+        let text = include_str!("../../../examples/rvs.toml");
+        let config = Config::parse(text, "rvs.toml").unwrap();
+        let written = to_toml(&config);
+        let back = Config::parse(&written, "saved.toml").unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn rss_defaults_to_auto_and_off_round_trips() {
+        let text = "[[port]]\nname = \"a\"\ndevice = \"x\"\n[[port]]\nname = \"b\"\ndevice = \"y\"\nrss = \"off\"\n";
+        let config = Config::parse(text, "r.toml").unwrap();
+        assert_eq!(config.ports[0].rss, RssMode::Auto);
+        assert_eq!(config.ports[1].rss, RssMode::Off);
+        assert_eq!(Config::parse(&to_toml(&config), "saved").unwrap(), config);
+    }
+
+    #[test]
+    fn a_kernel_mirror_round_trips() {
+        let text = "[[port]]\nname = \"wan0\"\ndevice = \"x\"\nkernel = \"rvs-wan0\"\n";
+        let config = Config::parse(text, "k.toml").unwrap();
+        assert_eq!(config.ports[0].kernel.as_deref(), Some("rvs-wan0"));
+        assert_eq!(Config::parse(&to_toml(&config), "saved").unwrap(), config);
+        let mirrors: Vec<_> = config
+            .kernel_mirrors()
+            .map(|(m, k, _)| (m.0, k.0))
+            .collect();
+        assert_eq!(mirrors, vec![(0, 1)]);
+        assert_eq!(
+            config.ports[0].kernel_device(0).as_deref(),
+            Some("net_tap0,iface=rvs-wan0")
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        assert_eq!(quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\u000A\"");
+    }
+}

@@ -1,0 +1,141 @@
+//! The control core as rvsd runs it: the control socket, the Prometheus endpoint, SIGHUP
+//! reloads, the VRRP and health ticks and the rate estimator. The runtime starts it with
+//! a [`Control`] (whose port listings it supplies) and ticks it from its main thread.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rvs_ctl::metrics::{http, render};
+
+use crate::server::{self, Server, ServerError};
+use crate::Control;
+
+/// How long the workers keep forwarding after the announced routes were withdrawn, so
+/// the routing daemon's withdrawal reaches its peers through them.
+const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
+
+/// Seconds between rate estimator runs (IPVS's 2-second estimator).
+const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
+
+/// How long a stopping director waits for its priority-0 advert to leave.
+const HA_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Why the control core could not start. Every variant says what the operator can do.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The Prometheus endpoint could not be opened.
+    #[error("metrics endpoint {addr} ([ctl] metrics): {source}")]
+    Metrics {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The control socket could not be opened.
+    #[error(transparent)]
+    Socket(#[from] ServerError),
+    /// The SIGHUP handler could not be installed.
+    #[error("installing the SIGHUP handler: {0}")]
+    Sighup(std::io::Error),
+}
+
+/// The running control core.
+pub struct ControlCore {
+    control: Arc<Mutex<Control>>,
+    server: Server,
+    metrics_server: JoinHandle<()>,
+    server_stop: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+    next_estimate: Instant,
+}
+
+impl ControlCore {
+    /// Serve `control` on `socket` and Prometheus metrics on `metrics`; SIGHUP reloads
+    /// the configuration file.
+    pub fn start(control: Control, socket: &Path, metrics: SocketAddr) -> Result<Self, StartError> {
+        let hup = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&hup))
+            .map_err(StartError::Sighup)?;
+        let metrics_err = |source| StartError::Metrics {
+            addr: metrics,
+            source,
+        };
+        let listener = TcpListener::bind(metrics).map_err(metrics_err)?;
+        let control = Arc::new(Mutex::new(control));
+        let server_stop = Arc::new(AtomicBool::new(false));
+        let server = server::spawn(socket, Arc::clone(&control))?;
+        let source = Arc::clone(&control);
+        let text: http::Source = Arc::new(move || {
+            let input = source
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .metrics_input();
+            render(&input)
+        });
+        let metrics_server =
+            http::spawn(listener, text, Arc::clone(&server_stop)).map_err(metrics_err)?;
+        eprintln!(
+            "rvsd: control socket {}, metrics http://{metrics}/metrics",
+            socket.display()
+        );
+        Ok(Self {
+            control,
+            server,
+            metrics_server,
+            server_stop,
+            hup,
+            next_estimate: Instant::now() + ESTIMATOR_PERIOD,
+        })
+    }
+
+    /// Called every control poll: SIGHUP reloads, health check results, the estimator
+    /// every 2 seconds.
+    pub fn tick(&mut self) {
+        self.lock().tick_ha();
+        self.lock().tick_health();
+        if self.hup.swap(false, Ordering::SeqCst) {
+            let mut control = self.lock();
+            let file = control.config_file().to_path_buf();
+            match control.reload(&file) {
+                Ok(()) => eprintln!(
+                    "rvsd: SIGHUP: reloaded {} (generation {})",
+                    file.display(),
+                    control.generation()
+                ),
+                Err(e) => eprintln!("rvsd: SIGHUP: reload refused: {e}"),
+            }
+        }
+        if Instant::now() >= self.next_estimate {
+            self.next_estimate += ESTIMATOR_PERIOD;
+            self.lock().tick_estimator();
+        }
+    }
+
+    /// Withdraw the announced routes, then stop serving the socket (removing it) and the
+    /// metrics endpoint.
+    pub fn stop(self) {
+        let (withdrew, ha) = {
+            let mut control = self.lock();
+            (control.shutdown(), control.ha_attached())
+        };
+        if ha {
+            // The priority-0 advert leaves through worker 0 at its next tick.
+            std::thread::sleep(HA_GRACE);
+        }
+        if withdrew {
+            // The workers still run: give the routing daemon time to send the withdrawal.
+            std::thread::sleep(WITHDRAW_GRACE);
+        }
+        self.server_stop.store(true, Ordering::SeqCst);
+        self.server.stop();
+        let _ = self.metrics_server.join();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

@@ -1,0 +1,504 @@
+//! rvs-control: the control core of rvs, and everything that runs beside the workers.
+//!
+//! It owns the running configuration and its changes ([`Control`], [`apply`],
+//! [`validate`]), the control socket ([`server`]), health checks ([`health`]), VRRP
+//! ([`vrrp`], the state machine, and [`ha`], its runner) and connection sync
+//! ([`ha_sync`]), route announcement through the routing daemon, the rate estimator, the
+//! inputs of the Prometheus rendering, and the control core's loop as rvsd runs it
+//! ([`daemon`]). It may import `rvs-packet`, `rvs-config`, `rvs-pipeline`, `rvs-ctl`
+//! (the protocol and the metrics text), `rvs-conntrack` and `rvs-schedulers`; never
+//! DPDK: what only the live runtime knows (its ports) reaches it as a [`PortSource`].
+//!
+//! The control core: owns the running configuration, validates and applies changes,
+//! publishes them to the workers, and answers the control protocol's requests from what
+//! the workers publish.
+//!
+//! [`Control`] is the library (state and validation); [`server`] is the thin Unix-socket
+//! server around it. A change batch is applied to a copy of the configuration, checked
+//! by the same rules as a file, turned into a new [`Snapshot`] (services whose
+//! scheduling is unchanged keep their scheduler tables) and one [`Update`] per worker,
+//! built here with everything the worker would otherwise allocate. The request returns
+//! once every worker has taken the update (or after [`TAKE_TIMEOUT`]).
+//!
+//! Each worker switches its steering and its pipeline together, between two bursts;
+//! the workers switch within a poll round of each other, not at one instant. That is
+//! safe because steering depends only on which addresses are local addresses: new ones
+//! are made steerable on every worker before any worker may hand out their ports, and
+//! removed ones stay steerable (and answered for) so their connections can finish. A
+//! VIP whose last service is deleted stays steered as a VIP (not answered for), so its
+//! connections drain on their workers ([`rvs_pipeline::draining`]).
+//!
+//! Health checks ([`crate::health`]) run beside it: [`Control::tick_health`] takes their
+//! results, and a transition publishes the running configuration again under the new
+//! health overlay (the configuration itself never changes, so `config save` writes the
+//! configured weights). Listings show what is scheduled: reals a check removed are
+//! hidden, inhibited ones show weight 0, a sorry server in use is listed.
+//!
+//! What a reload may change: services, routes and timeouts. Workers, the table size,
+//! ports, static neighbours, DPDK arguments and the control endpoints need a restart; a
+//! file that changes them is refused, naming the section.
+
+mod announce;
+pub mod daemon;
+mod edit;
+mod estimator;
+pub mod ha;
+pub mod ha_sync;
+pub mod health;
+pub mod server;
+mod views;
+pub mod vrrp;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use hashbrown::HashSet;
+use rvs_ctl::metrics::MetricsInput;
+use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
+
+use crate::health::Health;
+use rvs_config::{to_toml, Config};
+use rvs_pipeline::laddr::PortPool;
+use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::snapshot::Snapshot;
+use rvs_pipeline::traffic::TrafficTable;
+use rvs_pipeline::update::Published;
+use rvs_pipeline::update::{Dump, Mailbox, Update};
+
+use announce::Announcer;
+use estimator::Estimate;
+
+pub use edit::{apply, validate};
+
+/// How long a change waits for every worker to take it up.
+pub const TAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a listing waits for the workers' copies of their tables.
+pub const DUMP_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most connections one listing returns.
+pub const MAX_CONNS_LISTED: usize = 100_000;
+/// Most neighbour entries one worker lists.
+const MAX_NEIGHBORS_LISTED: usize = 4096;
+
+/// What the control core holds of one worker.
+#[derive(Clone, Debug)]
+pub struct WorkerLink {
+    /// Updates and dumps to the worker, garbage and acknowledgements back.
+    pub mailbox: Arc<Mailbox>,
+    /// The counters the worker publishes.
+    pub published: Arc<Mutex<Published>>,
+    /// The lcore it runs on.
+    pub lcore: u32,
+    /// The seed its local-port pools are shuffled with.
+    pub seed: u64,
+}
+
+/// Per-port facts only the live runtime knows (device counters, link, mempool).
+pub type PortSource = Box<dyn Fn() -> Vec<PortInfo> + Send>;
+
+/// Identifies a service or a real in the estimator's and zeroing's books.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum StatKey {
+    Service(u32),
+    Dest(u32),
+}
+
+/// The control core's state.
+pub struct Control {
+    config: Config,
+    file: PathBuf,
+    ids: IdRegistry,
+    snap: Arc<Snapshot>,
+    generation: u64,
+    workers: Vec<WorkerLink>,
+    pooled: HashSet<IpAddr>,
+    traffic_capacity: (usize, usize),
+    started: Instant,
+    ports: PortSource,
+    estimates: HashMap<StatKey, Estimate>,
+    zeroed: TrafficTable,
+    announcer: Option<Announcer>,
+    health: Health,
+    ha: Option<ha::HaRunner>,
+}
+
+impl Control {
+    /// The control core of a director that started from `config` (read from `file`),
+    /// with workers forwarding `snap` (generation 1), whose ids came from `ids`.
+    pub fn new(
+        config: Config,
+        file: PathBuf,
+        ids: IdRegistry,
+        snap: Arc<Snapshot>,
+        workers: Vec<WorkerLink>,
+        ports: PortSource,
+    ) -> Self {
+        let (services, dests) = snap.services.id_bounds();
+        let announcer = config.announce.clone().map(Announcer::new);
+        let mut health = Health::default();
+        health.configure(&config);
+        let mut control = Self {
+            health,
+            pooled: snap.services.laddrs().collect(),
+            traffic_capacity: (
+                services.next_power_of_two().max(64),
+                dests.next_power_of_two().max(256),
+            ),
+            config,
+            file,
+            ids,
+            snap,
+            generation: 1,
+            workers,
+            started: Instant::now(),
+            ports,
+            estimates: HashMap::new(),
+            zeroed: TrafficTable::default(),
+            announcer,
+            ha: None,
+        };
+        control.refresh_announcements();
+        control
+    }
+
+    /// Bring the announced VIP routes in line with the running state.
+    fn refresh_announcements(&mut self) {
+        if self.config.announce != self.announcer.as_ref().map(|a| a.config().clone()) {
+            if let Some(old) = self.announcer.as_mut() {
+                log_transition(old.withdraw_all());
+            }
+            self.announcer = self.config.announce.clone().map(Announcer::new);
+        }
+        if let Some(a) = self.announcer.as_mut() {
+            log_transition(a.update(&self.snap, true));
+        }
+    }
+
+    /// Withdraw every announced route (the director stops); true when one was.
+    pub fn shutdown(&mut self) -> bool {
+        if let Some(ha) = self.ha.as_mut() {
+            ha.shutdown();
+        }
+        let Some(a) = self.announcer.as_mut() else {
+            return false;
+        };
+        let result = a.withdraw_all();
+        let withdrew = result.as_ref().is_ok_and(|t| !t.withdrawn.is_empty());
+        log_transition(result);
+        withdrew
+    }
+
+    /// Run `[ha]` through `link` (shared with the workers); `macs` are the ports' MACs,
+    /// by port index.
+    pub fn attach_ha(&mut self, link: Arc<rvs_pipeline::ha::HaLink>, macs: &[[u8; 6]]) {
+        if let Some(ha) = &self.config.ha {
+            self.ha = Some(ha::HaRunner::new(&self.config, ha, link, macs));
+        }
+    }
+
+    /// True when the director runs `[ha]`.
+    pub fn ha_attached(&self) -> bool {
+        self.ha.is_some()
+    }
+
+    /// Run VRRP: received adverts, timers, transitions (every control poll).
+    pub fn tick_ha(&mut self) {
+        if let Some(ha) = self.ha.as_mut() {
+            ha.tick(&self.snap.ownership);
+        }
+    }
+
+    /// Answer one request.
+    pub fn handle(&mut self, request: Request) -> Result<Response, ErrorReply> {
+        match request {
+            Request::Status => Ok(Response::Status(self.status())),
+            Request::Services { service } => {
+                self.services(service.as_ref()).map(Response::Services)
+            }
+            Request::Timeouts => Ok(Response::Timeouts(views::timeouts(self.config.timeouts))),
+            Request::Conns { limit } => Ok(self.conns(limit)),
+            Request::Workers => Ok(Response::Workers(self.worker_infos())),
+            Request::Ports => Ok(Response::Ports((self.ports)())),
+            Request::Neighbors => Ok(Response::Neighbors(self.neighbors())),
+            Request::Routes => Ok(Response::Routes(views::routes(&self.snap))),
+            Request::Drops => Ok(Response::Drops(self.drops())),
+            Request::Apply { changes } => {
+                let mut config = self.config.clone();
+                edit::apply(&mut config, &changes)?;
+                let config = edit::validate(&config)?;
+                self.publish(config)?;
+                Ok(Response::Done)
+            }
+            Request::Zero { service } => self.zero(service.as_ref()).map(|()| Response::Done),
+            Request::ConfigSave => Ok(Response::Config(to_toml(&self.config))),
+            Request::ConfigReload { path } => {
+                let path = path.map_or_else(|| self.file.clone(), PathBuf::from);
+                self.reload(&path).map(|()| Response::Done)
+            }
+            Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
+        }
+    }
+
+    /// Re-read `path` and apply what changed (SIGHUP and `rvsctl config reload`).
+    pub fn reload(&mut self, path: &Path) -> Result<(), ErrorReply> {
+        let new = Config::from_file(path)
+            .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
+        let fixed = [
+            ("[dataplane]", self.config.dataplane != new.dataplane),
+            ("[dpdk]", self.config.dpdk != new.dpdk),
+            ("[[port]]", self.config.ports != new.ports),
+            ("[[neighbor]]", self.config.neighbors != new.neighbors),
+            ("[ctl]", self.config.ctl != new.ctl),
+            ("[ha]", self.config.ha != new.ha),
+        ];
+        let changed: Vec<&str> = fixed.iter().filter(|(_, c)| *c).map(|(n, _)| *n).collect();
+        if !changed.is_empty() {
+            return Err(ErrorReply::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{}: {} changed; these take effect only when rvsd restarts (nothing was applied)",
+                    path.display(),
+                    changed.join(", ")
+                ),
+            ));
+        }
+        self.publish(new)
+    }
+
+    /// Run the rate estimator (call every 2 seconds) and free what workers handed back.
+    pub fn tick_estimator(&mut self) {
+        let traffic = self.traffic();
+        for svc in self.snap.services.list() {
+            let key = StatKey::Service(svc.id);
+            let now = traffic
+                .services
+                .get(svc.id as usize)
+                .copied()
+                .unwrap_or_default();
+            self.estimates.entry(key).or_default().update(&now);
+            for r in svc.sched.reals() {
+                let now = traffic
+                    .dests
+                    .get(r.id as usize)
+                    .copied()
+                    .unwrap_or_default();
+                self.estimates
+                    .entry(StatKey::Dest(r.id))
+                    .or_default()
+                    .update(&now);
+            }
+        }
+        self.collect_garbage();
+    }
+
+    /// Take the health checks' results (call every control poll); a transition publishes
+    /// a new snapshot of the running configuration under the new health overlay.
+    pub fn tick_health(&mut self) {
+        if self.health.poll(&self.config) {
+            if let Err(e) = self.publish(self.config.clone()) {
+                eprintln!("rvsd: health: the new state was not applied: {e}");
+            }
+        }
+    }
+
+    /// Free what the workers handed back after taking updates.
+    pub fn collect_garbage(&self) {
+        for w in &self.workers {
+            w.mailbox.collect_garbage();
+        }
+    }
+
+    /// Everything the Prometheus endpoint exports.
+    pub fn metrics_input(&self) -> MetricsInput {
+        let workers = self.worker_infos();
+        MetricsInput {
+            status: self.status_of(&workers),
+            workers,
+            services: self.services(None).unwrap_or_default(),
+            ports: (self.ports)(),
+            health: self.health.infos(&self.config),
+        }
+    }
+
+    /// The file the director started with (what SIGHUP re-reads).
+    pub fn config_file(&self) -> &Path {
+        &self.file
+    }
+
+    /// The current configuration generation.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// Build and hand every worker the snapshot of `config`; wait for them to take it.
+    ///
+    /// New FULLNAT local addresses go out first in a snapshot of their own, which only
+    /// makes them steerable (replies to them are steered by port): once every worker has
+    /// it, the configuration that hands out their ports follows, so no worker can see a
+    /// reply to a local port it cannot steer yet.
+    fn publish(&mut self, config: Config) -> Result<(), ErrorReply> {
+        let invalid = |e: rvs_pipeline::snapshot::RebuildError| {
+            ErrorReply::new(ErrorKind::Invalid, e.to_string())
+        };
+        let overlay = self.health.overlay(&config);
+        let snap = self
+            .snap
+            .rebuild(&config, &overlay, &mut self.ids)
+            .map_err(invalid)?;
+        let new_laddrs: Vec<IpAddr> = snap
+            .services
+            .laddrs()
+            .filter(|a| !self.snap.services.is_laddr(*a))
+            .collect();
+        if !new_laddrs.is_empty() {
+            let current = self.health.overlay(&self.config);
+            let mut steer_first = self
+                .snap
+                .rebuild(&self.config, &current, &mut self.ids)
+                .map_err(invalid)?;
+            steer_first.services.also_steer(&new_laddrs);
+            self.hand_out(Arc::new(steer_first));
+        }
+        self.hand_out(Arc::new(snap));
+        self.config = config;
+        self.health.configure(&self.config);
+        self.refresh_announcements();
+        Ok(())
+    }
+
+    /// Give every worker `snap` as the next generation and wait for them to take it.
+    fn hand_out(&mut self, snap: Arc<Snapshot>) {
+        self.generation += 1;
+        let scheme = self.snap.port_scheme();
+        let mut capacity = self.traffic_capacity;
+        for (w, link) in self.workers.iter().enumerate() {
+            let pooled = &self.pooled;
+            let update = Update::for_worker(
+                self.generation,
+                Arc::clone(&snap),
+                &self.snap,
+                false,
+                |laddr| {
+                    (!pooled.contains(&laddr))
+                        .then(|| PortPool::for_worker(laddr, w as u16, &scheme, link.seed))
+                },
+                self.traffic_capacity,
+            );
+            if let Some(t) = &update.traffic {
+                capacity = t.capacity();
+            }
+            link.mailbox.post(Box::new(update));
+        }
+        self.traffic_capacity = capacity;
+        self.pooled.extend(snap.services.laddrs());
+        self.snap = snap;
+        self.wait_taken();
+        self.collect_garbage();
+    }
+
+    /// Wait until every worker forwards with the current generation (bounded).
+    fn wait_taken(&self) {
+        let deadline = Instant::now() + TAKE_TIMEOUT;
+        while Instant::now() < deadline {
+            if self
+                .workers
+                .iter()
+                .all(|w| w.mailbox.generation() >= self.generation)
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        eprintln!(
+            "rvsd: a worker has not taken configuration generation {} after {:?}",
+            self.generation, TAKE_TIMEOUT
+        );
+    }
+
+    /// Every worker's published counters, summed.
+    fn traffic(&self) -> TrafficTable {
+        let mut sum = TrafficTable::default();
+        for w in &self.workers {
+            sum.add(&lock(&w.published).traffic);
+        }
+        sum
+    }
+
+    fn zero(&mut self, service: Option<&ServiceKey>) -> Result<(), ErrorReply> {
+        let traffic = self.traffic();
+        let services: Vec<_> = match service {
+            None => self.snap.services.list().iter().collect(),
+            Some(key) => vec![views::find_service(&self.snap, key)?],
+        };
+        let grow = |v: &mut Vec<rvs_pipeline::traffic::Traffic>, i: usize| {
+            if v.len() <= i {
+                v.resize(i + 1, Default::default());
+            }
+        };
+        for svc in services {
+            let i = svc.id as usize;
+            grow(&mut self.zeroed.services, i);
+            let now = traffic.services.get(i).copied().unwrap_or_default();
+            self.zeroed.services[i] = now;
+            self.estimates
+                .entry(StatKey::Service(svc.id))
+                .or_default()
+                .reset(&now);
+            for r in svc.sched.reals() {
+                let j = r.id as usize;
+                grow(&mut self.zeroed.dests, j);
+                let now = traffic.dests.get(j).copied().unwrap_or_default();
+                self.zeroed.dests[j] = now;
+                self.estimates
+                    .entry(StatKey::Dest(r.id))
+                    .or_default()
+                    .reset(&now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Ask every worker for a copy of its tables and collect the copies (bounded wait).
+    fn dumps(&self, conns_each: usize) -> Vec<(u16, Box<Dump>)> {
+        for w in &self.workers {
+            w.mailbox
+                .request_dump(Dump::with_capacity(conns_each, MAX_NEIGHBORS_LISTED));
+        }
+        let deadline = Instant::now() + DUMP_TIMEOUT;
+        let mut out: Vec<Option<Box<Dump>>> = self.workers.iter().map(|_| None).collect();
+        while Instant::now() < deadline && out.iter().any(Option::is_none) {
+            for (slot, w) in out.iter_mut().zip(&self.workers) {
+                if slot.is_none() {
+                    *slot = w.mailbox.take_dumped();
+                }
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        out.into_iter()
+            .enumerate()
+            .filter_map(|(w, d)| d.map(|d| (w as u16, d)))
+            .collect()
+    }
+}
+
+/// Log what an announcement update did.
+fn log_transition(result: Result<announce::Transition, String>) {
+    match result {
+        Ok(t) => {
+            for vip in t.announced {
+                eprintln!("rvsd: announce: {vip} announced");
+            }
+            for vip in t.withdrawn {
+                eprintln!("rvsd: announce: {vip} withdrawn");
+            }
+        }
+        Err(e) => eprintln!("rvsd: announce: {e}"),
+    }
+}
+
+/// Lock a worker's published counters (a poisoned lock still holds the last counters).
+fn lock(m: &Mutex<Published>) -> std::sync::MutexGuard<'_, Published> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

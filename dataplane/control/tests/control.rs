@@ -1,0 +1,299 @@
+//! The control core without DPDK: change batches, their refusals, reloads, and what the
+//! workers are handed (one stand-in worker thread takes every update and records it).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rvs_config::testbed::TwoPortDirector;
+use rvs_config::Config;
+use rvs_control::{Control, WorkerLink};
+use rvs_ctl::proto::{
+    Change, ErrorKind, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec,
+};
+use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::snapshot::Snapshot;
+use rvs_pipeline::update::Published;
+use rvs_pipeline::update::{Garbage, Mailbox};
+
+/// Two services on the two-port director: FULLNAT with a local address, and NAT.
+fn config() -> String {
+    TwoPortDirector::new("mem", 1024).to_toml()
+        + r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.2"]
+[[service.real]]
+ip = "10.1.0.11"
+port = 8080
+forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.101"
+port = 80
+scheduler = "rr"
+[[service.real]]
+ip = "10.1.0.12"
+port = 8080
+forward = "nat"
+"#
+}
+
+/// What the stand-in worker saw of each update: generation, whether the probed address
+/// is steered as a local address, whether the first service hands it out.
+type Seen = Vec<(u64, bool, bool)>;
+
+struct Harness {
+    control: Control,
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
+    worker: Option<JoinHandle<()>>,
+    file: PathBuf,
+}
+
+impl Harness {
+    fn new(probe: IpAddr) -> Self {
+        // One file per harness: tests run in parallel and some rewrite theirs.
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let file =
+            std::env::temp_dir().join(format!("rvs-control-test-{}-{n}.toml", std::process::id()));
+        std::fs::write(&file, config()).expect("config file");
+        let config = Config::from_file(&file).expect("config");
+        let mut ids = IdRegistry::default();
+        let snap = Arc::new(Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot"));
+        let mailbox = Mailbox::new(1);
+        let link = WorkerLink {
+            mailbox: Arc::clone(&mailbox),
+            published: Arc::new(Mutex::new(Published::default())),
+            lcore: 1,
+            seed: 0,
+        };
+        let control = Control::new(
+            config,
+            file.clone(),
+            ids,
+            snap,
+            vec![link],
+            Box::new(Vec::new),
+        );
+        let (seen, stop) = (
+            Arc::new(Mutex::new(Vec::new())),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let (seen2, stop2) = (Arc::clone(&seen), Arc::clone(&stop));
+        let worker = std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                if let Some(u) = mailbox.take() {
+                    let steered = u.snap.services.is_laddr(probe);
+                    let handed = u.snap.services.list()[0].laddrs.contains(&probe);
+                    seen2.lock().unwrap().push((u.generation, steered, handed));
+                    mailbox.taken(u.generation, Garbage::default());
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        });
+        Self {
+            control,
+            seen,
+            stop,
+            worker: Some(worker),
+            file,
+        }
+    }
+
+    fn apply(&mut self, changes: Vec<Change>) -> Result<Response, rvs_ctl::proto::ErrorReply> {
+        self.control.handle(Request::Apply { changes })
+    }
+
+    fn saved(&mut self) -> String {
+        match self.control.handle(Request::ConfigSave) {
+            Ok(Response::Config(text)) => text,
+            other => panic!("not a configuration: {other:?}"),
+        }
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
+        }
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+fn key(vip: &str) -> ServiceKey {
+    ServiceKey {
+        proto: Protocol::Tcp,
+        addr: format!("{vip}:80").parse().unwrap(),
+    }
+}
+
+fn real(addr: &str, forward: Forward) -> RealSpec {
+    RealSpec {
+        addr: addr.parse().unwrap(),
+        forward,
+        weight: 1,
+        upper: 0,
+        lower: 0,
+    }
+}
+
+#[test]
+fn a_new_local_address_is_steered_everywhere_before_its_ports_are_handed_out() {
+    let probe: IpAddr = "10.1.0.3".parse().unwrap();
+    let mut h = Harness::new(probe);
+    let changes = vec![Change::AddLaddr {
+        service: key("10.0.0.100"),
+        addr: probe,
+    }];
+    assert_eq!(h.apply(changes), Ok(Response::Done));
+    assert_eq!(
+        *h.seen.lock().unwrap(),
+        vec![(2, true, false), (3, true, true)]
+    );
+}
+
+#[test]
+fn a_refused_batch_changes_nothing() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let before = h.saved();
+    let batch = vec![
+        Change::AddReal {
+            service: key("10.0.0.101"),
+            real: real("10.1.0.13:8080", Forward::Nat),
+        },
+        Change::AddReal {
+            service: key("10.0.0.101"),
+            real: real("10.1.0.13:8080", Forward::Nat),
+        },
+    ];
+    assert_eq!(h.apply(batch).unwrap_err().kind, ErrorKind::RealExists);
+    // Valid change by change, invalid as a whole: FULLNAT needs a local address.
+    let batch = vec![Change::AddReal {
+        service: key("10.0.0.101"),
+        real: real("10.1.0.13:8080", Forward::FullNat),
+    }];
+    let e = h.apply(batch).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("10.1.0.13:8080"), "{e:?}");
+    assert_eq!(h.saved(), before);
+    assert!(
+        h.seen.lock().unwrap().is_empty(),
+        "a refused batch reached a worker"
+    );
+}
+
+#[test]
+fn ipvsadm_refusals_have_their_kinds() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let spec = |vip: &str| ServiceSpec {
+        key: key(vip),
+        scheduler: "wlc".into(),
+        flags: vec![],
+        persistence: 0,
+        netmask: 32,
+    };
+    assert_eq!(
+        h.apply(vec![Change::AddService(spec("10.0.0.100"))])
+            .unwrap_err()
+            .kind,
+        ErrorKind::ServiceExists
+    );
+    assert_eq!(
+        h.apply(vec![Change::DeleteService(key("10.0.0.9"))])
+            .unwrap_err()
+            .kind,
+        ErrorKind::NoService
+    );
+    let gone = Change::DeleteReal {
+        service: key("10.0.0.101"),
+        addr: "10.1.0.99:80".parse().unwrap(),
+    };
+    assert_eq!(h.apply(vec![gone]).unwrap_err().kind, ErrorKind::NoReal);
+    let dup = Change::AddLaddr {
+        service: key("10.0.0.100"),
+        addr: "10.1.0.2".parse().unwrap(),
+    };
+    assert_eq!(h.apply(vec![dup]).unwrap_err().kind, ErrorKind::LaddrExists);
+    let mut bad = spec("10.0.0.102");
+    bad.scheduler = "fastest".into();
+    assert_eq!(
+        h.apply(vec![Change::AddService(bad)]).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+    let mut flags = spec("10.0.0.102");
+    flags.flags = vec!["mh-port".into()];
+    assert_eq!(
+        h.apply(vec![Change::AddService(flags)]).unwrap_err().kind,
+        ErrorKind::Invalid
+    );
+}
+
+#[test]
+fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    std::fs::write(
+        &h.file,
+        config().replace("scheduler = \"rr\"", "scheduler = \"wrr\""),
+    )
+    .unwrap();
+    assert_eq!(
+        h.control.handle(Request::ConfigReload { path: None }),
+        Ok(Response::Done)
+    );
+    assert!(h.saved().contains("scheduler = \"wrr\""));
+    std::fs::write(&h.file, config().replace("workers = 1", "workers = 2")).unwrap();
+    let e = h
+        .control
+        .handle(Request::ConfigReload { path: None })
+        .unwrap_err();
+    assert!(
+        e.message.contains("[dataplane]") && e.message.contains("nothing was applied"),
+        "{e:?}"
+    );
+    assert!(
+        h.saved().contains("scheduler = \"wrr\""),
+        "a refused reload changed the state"
+    );
+    std::fs::write(&h.file, "[dataplane]\nworkers = 0\n").unwrap();
+    let e = h
+        .control
+        .handle(Request::ConfigReload { path: None })
+        .unwrap_err();
+    assert!(e.message.contains(":2:"), "the file's line is named: {e:?}");
+}
+
+#[test]
+fn the_saved_state_reads_back_as_the_same_configuration() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    h.apply(vec![
+        Change::AddReal {
+            service: key("10.0.0.101"),
+            real: real("10.1.0.13:8080", Forward::Nat),
+        },
+        Change::SetTimeouts(rvs_ctl::proto::TimeoutsInfo {
+            tcp: 60,
+            tcpfin: 0,
+            udp: 30,
+        }),
+    ])
+    .unwrap();
+    let saved = h.saved();
+    let back = Config::parse(&saved, "saved").expect("the saved file parses");
+    assert_eq!(back.services[1].reals.len(), 2);
+    assert_eq!(
+        (back.timeouts.tcp, back.timeouts.tcpfin, back.timeouts.udp),
+        (60, 120, 30)
+    );
+    assert_eq!(rvs_config::to_toml(&back), saved);
+}

@@ -1,0 +1,277 @@
+//! High availability between directors: VRRPv3 ([`vrrp`], the pure state machine),
+//! the frames it sends ([`frames`]), and the [`HaLink`] between the workers and the
+//! control core.
+//!
+//! The control core runs the state machine (`control::ha`). Workers never block on it:
+//! a worker that receives a VRRP frame copies it into a bounded lock-free queue
+//! ([`HaLink::deliver`]); the control core queues the frames it sends (adverts,
+//! gratuitous ARP, unsolicited NA) in another, which worker 0 drains at its millisecond
+//! tick. Whether this director serves the virtual router's addresses is one atomic flag
+//! that each worker reads at its tick: while it is down the worker answers no ARP/ND
+//! and forwards nothing for the VIPs, FULLNAT local addresses and floating addresses
+//! (a counted drop, `ha_backup`). Frames are fixed-size values: nothing is allocated
+//! on either side of the queues.
+//!
+//! Connection sync (`[ha.sync]`) rides the same link: a master's workers walk their
+//! tables and queue [`SyncRecord`]s for the control core, which batches them into UDP
+//! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
+//! receives to the control core, which queues each record for the worker that owns the
+//! connection; that worker installs it at its tick.
+
+pub mod frames;
+pub mod sync_wire;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crossbeam_queue::ArrayQueue;
+
+use rvs_config::PortId;
+use rvs_packet::drop::DropReason;
+use sync_wire::SyncRecord;
+
+/// Largest frame the link carries: a full-size Ethernet frame (sync messages).
+pub const MAX_FRAME: usize = 1514;
+/// VRRP and sync frames waiting for the control core (it takes them every 20 ms).
+pub const INBOUND_FRAMES: usize = 256;
+/// Sync records waiting for the control core (master), and for each worker (backup).
+pub const SYNC_RECORDS: usize = 8192;
+/// Frames waiting for worker 0 (a takeover queues an advert and one per address).
+pub const OUTBOUND_FRAMES: usize = 1024;
+
+/// A frame between the workers and the control core, by value.
+#[derive(Clone, Copy)]
+pub struct HaFrame {
+    port: PortId,
+    /// Send through the routing table (unicast IP, resolved by the worker), or as it is.
+    routed: bool,
+    len: u16,
+    bytes: [u8; MAX_FRAME],
+}
+
+impl std::fmt::Debug for HaFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HaFrame")
+            .field("port", &self.port)
+            .field("routed", &self.routed)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+impl HaFrame {
+    /// A copy of `data` for `port`; `None` when longer than [`MAX_FRAME`]. `routed`
+    /// frames have their Ethernet addresses set by the worker from its route and
+    /// neighbour tables (unicast adverts).
+    pub fn new(port: PortId, routed: bool, data: &[u8]) -> Option<Self> {
+        let mut bytes = [0; MAX_FRAME];
+        bytes.get_mut(..data.len())?.copy_from_slice(data);
+        Some(Self {
+            port,
+            routed,
+            len: data.len() as u16,
+            bytes,
+        })
+    }
+
+    /// The port it came in on or leaves by.
+    pub fn port(&self) -> PortId {
+        self.port
+    }
+
+    /// True when the worker routes it (see [`HaFrame::new`]).
+    pub fn routed(&self) -> bool {
+        self.routed
+    }
+
+    /// The frame's bytes.
+    pub fn data(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+/// What the workers and the control core share for high availability.
+#[derive(Debug)]
+pub struct HaLink {
+    serving: AtomicBool,
+    inbound: ArrayQueue<HaFrame>,
+    outbound: ArrayQueue<HaFrame>,
+    outbound_dropped: AtomicU64,
+    /// `[ha.sync]`: the address and UDP port sync messages come to.
+    sync_target: Option<(IpAddr, u16)>,
+    /// Master: records from the workers to the control core.
+    records: ArrayQueue<SyncRecord>,
+    /// Backup: records for each worker to install, by worker id.
+    installs: Box<[ArrayQueue<SyncRecord>]>,
+    /// Records that found a full queue (either way).
+    records_dropped: AtomicU64,
+    /// Backup: records the workers installed, and refused (no such service or real,
+    /// table full).
+    installed: AtomicU64,
+    install_refused: AtomicU64,
+}
+
+impl HaLink {
+    /// A link; `serving` is where the workers start (false for a director under `[ha]`:
+    /// it starts as backup). With `sync_target` (`[ha.sync]` address and port), the
+    /// link carries connection sync for `workers` workers.
+    pub fn new(serving: bool, workers: u16, sync_target: Option<(IpAddr, u16)>) -> Self {
+        let queues = if sync_target.is_some() { workers } else { 0 };
+        Self {
+            serving: AtomicBool::new(serving),
+            inbound: ArrayQueue::new(INBOUND_FRAMES),
+            outbound: ArrayQueue::new(OUTBOUND_FRAMES),
+            outbound_dropped: AtomicU64::new(0),
+            sync_target,
+            records: ArrayQueue::new(if queues > 0 { SYNC_RECORDS } else { 1 }),
+            installs: (0..queues).map(|_| ArrayQueue::new(SYNC_RECORDS)).collect(),
+            records_dropped: AtomicU64::new(0),
+            installed: AtomicU64::new(0),
+            install_refused: AtomicU64::new(0),
+        }
+    }
+
+    /// `[ha.sync]`'s address and UDP port, when the link carries sync.
+    pub fn sync_target(&self) -> Option<(IpAddr, u16)> {
+        self.sync_target
+    }
+
+    /// Worker side (master): queue a record for the control core; false (counted) when
+    /// the queue is full.
+    pub fn push_record(&self, record: SyncRecord) -> bool {
+        let queued = self.records.push(record).is_ok();
+        if !queued {
+            self.records_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Worker side (master): queue a record if there is room (false: try it again
+    /// later; nothing is counted).
+    pub fn offer_record(&self, record: SyncRecord) -> bool {
+        self.records.push(record).is_ok()
+    }
+
+    /// Control side (master): the next record to send.
+    pub fn take_record(&self) -> Option<SyncRecord> {
+        self.records.pop()
+    }
+
+    /// Control side (backup): queue a record for worker `owner`; false (counted) when its
+    /// queue is full or there is no such worker.
+    pub fn push_install(&self, owner: u16, record: SyncRecord) -> bool {
+        let queued = self
+            .installs
+            .get(usize::from(owner))
+            .is_some_and(|q| q.push(record).is_ok());
+        if !queued {
+            self.records_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Worker side (backup): the next record worker `id` installs.
+    pub fn take_install(&self, id: u16) -> Option<SyncRecord> {
+        self.installs.get(usize::from(id))?.pop()
+    }
+
+    /// Worker side (backup): count a record installed, or refused.
+    pub fn count_install(&self, installed: bool) {
+        let c = if installed {
+            &self.installed
+        } else {
+            &self.install_refused
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records installed and refused by the workers.
+    pub fn installs(&self) -> (u64, u64) {
+        (
+            self.installed.load(Ordering::Relaxed),
+            self.install_refused.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Sync records that found a full queue.
+    pub fn records_dropped(&self) -> u64 {
+        self.records_dropped.load(Ordering::Relaxed)
+    }
+
+    /// Whether this director serves the virtual router's addresses (master).
+    pub fn serving(&self) -> bool {
+        self.serving.load(Ordering::Relaxed)
+    }
+
+    /// Set by the control core on each transition.
+    pub fn set_serving(&self, serving: bool) {
+        self.serving.store(serving, Ordering::Relaxed);
+    }
+
+    /// Worker side: hand a received VRRP frame to the control core.
+    pub fn deliver(&self, port: PortId, frame: &[u8]) -> Result<(), DropReason> {
+        let f = HaFrame::new(port, false, frame).ok_or(DropReason::Malformed)?;
+        self.inbound.push(f).map_err(|_| DropReason::HaQueueFull)
+    }
+
+    /// Control side: the next received frame.
+    pub fn take_received(&self) -> Option<HaFrame> {
+        self.inbound.pop()
+    }
+
+    /// Control side: queue a frame for worker 0 to send; counted and false when full.
+    pub fn queue_send(&self, frame: HaFrame) -> bool {
+        let queued = self.outbound.push(frame).is_ok();
+        if !queued {
+            self.outbound_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        queued
+    }
+
+    /// Worker side: the next frame to send.
+    pub fn next_to_send(&self) -> Option<HaFrame> {
+        self.outbound.pop()
+    }
+
+    /// Frames the control core could not queue (the queue was full).
+    pub fn outbound_dropped(&self) -> u64 {
+        self.outbound_dropped.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_cross_in_order_and_a_full_queue_is_counted() {
+        let link = HaLink::new(false, 1, None);
+        assert!(!link.serving());
+        link.set_serving(true);
+        assert!(link.serving());
+        for i in 0..INBOUND_FRAMES {
+            link.deliver(PortId(1), &[i as u8; 60]).unwrap();
+        }
+        assert_eq!(
+            link.deliver(PortId(1), &[0; 60]),
+            Err(DropReason::HaQueueFull)
+        );
+        assert_eq!(
+            link.deliver(PortId(1), &[0; MAX_FRAME + 1]),
+            Err(DropReason::Malformed)
+        );
+        let first = link.take_received().unwrap();
+        assert_eq!((first.port(), first.data()), (PortId(1), &[0u8; 60][..]));
+        assert_eq!(link.take_received().unwrap().data()[0], 1);
+
+        let f = HaFrame::new(PortId(0), true, &[7; 42]).unwrap();
+        for _ in 0..OUTBOUND_FRAMES {
+            assert!(link.queue_send(f));
+        }
+        assert!(!link.queue_send(f));
+        assert_eq!(link.outbound_dropped(), 1);
+        let out = link.next_to_send().unwrap();
+        assert!(out.routed());
+        assert_eq!(out.data(), &[7; 42]);
+    }
+}

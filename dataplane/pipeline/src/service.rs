@@ -1,0 +1,301 @@
+//! Virtual services as the workers see them: an immutable table built on the control core.
+//!
+//! Services and reals keep stable ids across rebuilds ([`IdRegistry`]), so a connection
+//! made under one table is still counted against the same real under the next.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use hashbrown::{HashMap, HashSet};
+use rvs_conntrack::{DestId, ForwardMode, Proto, ServiceId};
+use rvs_schedulers::{BuildError, RealServer, Scheduler};
+
+use crate::draining::Draining;
+use crate::overlay::{sorry_in_use, Overlay, RealEffect};
+use rvs_config::{mask_addr, ServiceConfig};
+
+/// Hands out stable service and real ids, remembered across rebuilds.
+#[derive(Debug, Default)]
+pub struct IdRegistry {
+    services: HashMap<(Proto, SocketAddr), ServiceId>,
+    dests: HashMap<(ServiceId, SocketAddr), DestId>,
+}
+
+impl IdRegistry {
+    /// The id of service `(proto, vip)`, assigned on first sight.
+    pub fn service(&mut self, proto: Proto, vip: SocketAddr) -> ServiceId {
+        let next = self.services.len() as ServiceId;
+        *self.services.entry((proto, vip)).or_insert(next)
+    }
+
+    /// The id of real `addr` in service `svc`, assigned on first sight.
+    pub fn dest(&mut self, svc: ServiceId, addr: SocketAddr) -> DestId {
+        let next = self.dests.len() as DestId;
+        *self.dests.entry((svc, addr)).or_insert(next)
+    }
+}
+
+/// One service, built.
+#[derive(Debug)]
+pub struct Service {
+    /// Stable id.
+    pub id: ServiceId,
+    /// TCP or UDP.
+    pub proto: Proto,
+    /// VIP and port.
+    pub vip: SocketAddr,
+    /// The scheduler table; its `reals()` are the service's reals in configuration order
+    /// as health checking leaves them, then the sorry server while it is in use.
+    pub sched: Arc<dyn Scheduler>,
+    /// Forwarding mode of each real, parallel to `sched.reals()`.
+    pub modes: Vec<ForwardMode>,
+    /// Persistence timeout in seconds, 0 = off.
+    pub persistence_s: u32,
+    /// Persistence netmask as a prefix length.
+    pub persistence_prefix: u8,
+    /// FULLNAT local addresses.
+    pub laddrs: Vec<IpAddr>,
+    /// The configuration it was built from.
+    pub config: ServiceConfig,
+}
+
+impl Service {
+    /// The client address with the persistence mask applied.
+    pub fn mask_client(&self, client: IpAddr) -> IpAddr {
+        mask_addr(client, self.persistence_prefix)
+    }
+
+    /// The index of real `dest` in `sched.reals()`.
+    pub fn real_index(&self, dest: DestId) -> Option<usize> {
+        self.sched.reals().iter().position(|r| r.id == dest)
+    }
+}
+
+/// The reals of `spec` as scheduled under `overlay`, with their forwarding modes, ids
+/// assigned through `ids` (service `id`): a removed real is unavailable, an inhibited one
+/// has weight 0, a dynamic misc check sets the weight. While no real is up and the
+/// service has a sorry server, every real has weight 0 (so hashing schedulers hand all
+/// their buckets to it) and the sorry server is appended with weight 1.
+fn scheduled_reals(
+    spec: &ServiceConfig,
+    id: ServiceId,
+    ids: &mut IdRegistry,
+    overlay: &Overlay,
+) -> (Vec<RealServer>, Vec<ForwardMode>) {
+    let vip = SocketAddr::new(spec.vip, spec.port);
+    let effects: Vec<Option<RealEffect>> = spec
+        .reals
+        .iter()
+        .map(|r| overlay.effect(spec.proto, vip, r.ip, r.port))
+        .collect();
+    let sorry = sorry_in_use(spec, overlay);
+    let mut reals: Vec<RealServer> = spec
+        .reals
+        .iter()
+        .zip(&effects)
+        .map(|(r, effect)| {
+            let weight = match effect {
+                _ if sorry.is_some() => 0,
+                Some(RealEffect::Inhibited) => 0,
+                Some(RealEffect::Weight(w)) => *w,
+                Some(RealEffect::Removed) | None => r.weight,
+            };
+            RealServer {
+                id: ids.dest(id, SocketAddr::new(r.ip, r.port)),
+                addr: r.ip,
+                port: r.port,
+                weight,
+                upper: r.upper,
+                lower: r.lower,
+                available: *effect != Some(RealEffect::Removed),
+            }
+        })
+        .collect();
+    let mut modes: Vec<ForwardMode> = spec.reals.iter().map(|r| r.forward).collect();
+    if let Some(addr) = sorry {
+        reals.push(RealServer {
+            id: ids.dest(id, addr),
+            addr: addr.ip(),
+            port: addr.port(),
+            weight: 1,
+            upper: 0,
+            lower: 0,
+            available: true,
+        });
+        modes.push(spec.sorry_forward());
+    }
+    (reals, modes)
+}
+
+/// Every service, indexed for the per-packet lookup.
+#[derive(Debug, Default)]
+pub struct Services {
+    list: Vec<Service>,
+    by_key: HashMap<(Proto, IpAddr, u16), usize>,
+    vips: HashSet<IpAddr>,
+    /// VIPs no service has any more, steered as VIPs so their connections can finish.
+    former_vips: Draining<IpAddr>,
+    laddrs: HashSet<IpAddr>,
+    /// Indexed by [`DestId`]: whether the real is in this table (ids are dense and each
+    /// belongs to one service, so this says "still among its service's reals").
+    dests: Vec<bool>,
+}
+
+impl Services {
+    /// Build all services, assigning ids through `ids`.
+    pub fn build(specs: &[ServiceConfig], ids: &mut IdRegistry) -> Result<Self, BuildError> {
+        Self::rebuild(specs, ids, None, &Overlay::default())
+    }
+
+    /// Build all services under the health `overlay`, reusing the scheduler table of
+    /// each service of `previous` whose scheduler, flags and scheduled reals are unchanged
+    /// (so workers keep its state).
+    pub fn rebuild(
+        specs: &[ServiceConfig],
+        ids: &mut IdRegistry,
+        previous: Option<&Services>,
+        overlay: &Overlay,
+    ) -> Result<Self, BuildError> {
+        let mut out = Services::default();
+        // A local address removed from the configuration is still answered for and
+        // steered by its port, so the connections that use it can finish.
+        if let Some(p) = previous {
+            out.laddrs.extend(p.laddrs.iter().copied());
+        }
+        for spec in specs {
+            let vip = SocketAddr::new(spec.vip, spec.port);
+            let id = ids.service(spec.proto, vip);
+            let (reals, modes) = scheduled_reals(spec, id, ids, overlay);
+            let unchanged = previous
+                .and_then(|p| p.find(spec.proto, spec.vip, spec.port))
+                .map(|(_, old)| old)
+                .filter(|old| {
+                    old.config.scheduler == spec.scheduler
+                        && old.config.flags == spec.flags
+                        && old.sched.reals() == reals.as_slice()
+                });
+            let sched = match unchanged {
+                Some(old) => Arc::clone(&old.sched),
+                None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
+            };
+            out.by_key
+                .insert((spec.proto, spec.vip, spec.port), out.list.len());
+            out.vips.insert(spec.vip);
+            out.laddrs.extend(spec.laddrs.iter().copied());
+            for r in sched.reals() {
+                let i = r.id as usize;
+                if i >= out.dests.len() {
+                    out.dests.resize(i + 1, false);
+                }
+                out.dests[i] = true;
+            }
+            out.list.push(Service {
+                id,
+                proto: spec.proto,
+                vip,
+                sched,
+                modes,
+                persistence_s: spec.persistence,
+                persistence_prefix: spec.persistence_prefix,
+                laddrs: spec.laddrs.clone(),
+                config: spec.clone(),
+            });
+        }
+        // A VIP whose last service was deleted is still steered as a VIP (not answered
+        // for), so the connections made to it reach the worker that holds them.
+        if let Some(p) = previous {
+            let before = p.list.iter().map(|s| s.vip.ip());
+            out.former_vips = p.former_vips.after_edit(before, |a| out.vips.contains(a));
+        }
+        Ok(out)
+    }
+
+    /// The service listening on `(proto, addr, port)`, with its index.
+    #[inline]
+    pub fn find(&self, proto: Proto, addr: IpAddr, port: u16) -> Option<(usize, &Service)> {
+        let &i = self.by_key.get(&(proto, addr, port))?;
+        Some((i, &self.list[i]))
+    }
+
+    /// True when `addr` is a VIP of some service.
+    #[inline]
+    pub fn is_vip(&self, addr: IpAddr) -> bool {
+        self.vips.contains(&addr)
+    }
+
+    /// True when frames to `addr` are steered as frames toward a VIP: it is one, or was
+    /// one until its last service was deleted and its connections may still drain
+    /// (bounded, see [`crate::draining`]). Steering only: the director neither answers
+    /// for a former VIP nor opens connections to it.
+    #[inline]
+    pub fn steered_as_vip(&self, addr: IpAddr) -> bool {
+        self.vips.contains(&addr) || self.former_vips.contains(&addr)
+    }
+
+    /// True when `addr` is a FULLNAT local address of some service.
+    #[inline]
+    pub fn is_laddr(&self, addr: IpAddr) -> bool {
+        self.laddrs.contains(&addr)
+    }
+
+    /// True when real `dest` is among the reals of its service in this table (false once
+    /// it was removed, or its service was).
+    #[inline]
+    pub fn has_dest(&self, dest: DestId) -> bool {
+        self.dests.get(dest as usize).copied().unwrap_or(false)
+    }
+
+    /// All services in configuration order.
+    pub fn list(&self) -> &[Service] {
+        &self.list
+    }
+
+    /// One past the highest service id and one past the highest real id in use.
+    pub fn id_bounds(&self) -> (usize, usize) {
+        let services = self
+            .list
+            .iter()
+            .map(|s| s.id as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let dests = self
+            .list
+            .iter()
+            .flat_map(|s| s.sched.reals())
+            .map(|r| r.id as usize + 1)
+            .max()
+            .unwrap_or(0);
+        (services, dests)
+    }
+
+    /// Answer for and steer replies to `addrs` as local addresses, without handing out
+    /// their ports (the first step of adding local addresses to a running director).
+    pub fn also_steer(&mut self, addrs: &[IpAddr]) {
+        self.laddrs.extend(addrs.iter().copied());
+    }
+
+    /// Every FULLNAT local address.
+    pub fn laddrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.laddrs.iter().copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_stable_across_rebuilds() {
+        let mut ids = IdRegistry::default();
+        let vip: SocketAddr = "10.0.0.100:80".parse().unwrap();
+        let r1: SocketAddr = "10.1.0.11:80".parse().unwrap();
+        let r2: SocketAddr = "10.1.0.12:80".parse().unwrap();
+        let s = ids.service(Proto::Tcp, vip);
+        let d1 = ids.dest(s, r1);
+        let d2 = ids.dest(s, r2);
+        assert_ne!(d1, d2);
+        assert_eq!(ids.service(Proto::Tcp, vip), s);
+        assert_ne!(ids.service(Proto::Udp, vip), s);
+        assert_eq!(ids.dest(s, r2), d2);
+    }
+}

@@ -1,0 +1,329 @@
+//! A worker's part in high availability: the `[ha]` link (serving or not, the frames
+//! worker 0 sends for the control core's VRRP) and connection sync (`[ha.sync]`), run
+//! at its millisecond tick.
+//!
+//! - **Master**: walk the connection table a bounded number of slots per tick and queue
+//!   a record of each live connection for the control core. A pass over the table
+//!   starts at most every [`SYNC_PERIOD_MS`]: every connection is sent again each
+//!   pass, with its state and the time it has left, so a backup learns new
+//!   connections, state changes and timer refreshes within a pass, a lost message
+//!   costs only until the next pass, and a backup that joins late gets everything
+//!   (the bulk transfer) with the next pass. While the queue to the control core is
+//!   full the walk waits where it is: a pass over a big table takes as long as the
+//!   control core takes to send it (about 30 000 records a second), never skips.
+//! - **Backup**: install the records the control core queued for this worker (it owns
+//!   them: the same worker count means the same owner): without scheduling, the real
+//!   found by its address, the state and expiry as the master had them; a FULLNAT
+//!   entry's local port is held out of this worker's pool. Persistence templates go
+//!   first in each pass, so that connections link to theirs; a connection the master
+//!   expires is removed at once (an expiry record, sent from the worker's expiry).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use rvs_conntrack::{Conn, ConnKey, NewConn, TcpState, Template, TemplateKey};
+
+use super::{Io, Worker};
+use crate::ha::sync_wire::{RecordKind, SyncRecord};
+use crate::ha::HaLink;
+use crate::service::Services;
+use rvs_config::PortId;
+use rvs_packet::drop::DropReason;
+use rvs_packet::packet::PacketBuf;
+use rvs_packet::wire::parse_frame;
+
+/// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
+/// few milliseconds).
+const HA_FRAMES_PER_TICK: usize = 64;
+/// Shortest time between the starts of two passes over the table.
+pub const SYNC_PERIOD_MS: u64 = 250;
+/// Table slots a master's worker visits per tick.
+const SLOTS_PER_TICK: usize = 512;
+/// Records a backup's worker installs per tick.
+const INSTALLS_PER_TICK: usize = 512;
+
+/// Where a master's worker is in its walk over the table.
+#[derive(Debug, Default)]
+pub(super) struct SyncScan {
+    /// A pass is under way.
+    in_pass: bool,
+    /// The next slot to visit.
+    cursor: usize,
+    /// Templates sent in this pass (they go first, so that connections find theirs).
+    templates_sent: usize,
+    /// When the next pass may start.
+    next_pass_ms: u64,
+}
+
+/// Where a master's worker sends the expiry of a connection: the link, while it serves
+/// under `[ha.sync]`.
+pub(super) fn expiry_sink(ha: &Option<std::sync::Arc<HaLink>>, serving: bool) -> Option<&HaLink> {
+    ha.as_deref()
+        .filter(|l| serving && l.sync_target().is_some())
+}
+
+/// Tell the backups that `c` expired (bounded: a full queue drops it, counted; the
+/// backup's entry then ends with its own timer).
+pub(super) fn send_expiry(sink: Option<&HaLink>, c: &Conn) {
+    if let Some(link) = sink {
+        link.push_record(SyncRecord {
+            kind: RecordKind::Expire,
+            ..record(c, c.expires_ms)
+        });
+    }
+}
+
+/// The record of a live connection at `now_ms`.
+fn record(c: &Conn, now_ms: u64) -> SyncRecord {
+    SyncRecord {
+        kind: RecordKind::Conn,
+        proto: c.proto,
+        mode: c.mode,
+        state: c.state,
+        timeout_ms: u32::try_from(c.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
+        client: c.client,
+        vip: c.vip,
+        real: c.real,
+        local: c.local,
+        template: c.template.map(|t| SocketAddr::new(t.client, t.port)),
+    }
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// Take part in high availability through `link`: serve the virtual router's
+    /// addresses only while the link says so, hand VRRP frames to the control core, and
+    /// (worker 0) send the frames it queues.
+    pub fn attach_ha(&mut self, link: Arc<HaLink>) {
+        self.serving = link.serving();
+        self.ha = Some(link);
+    }
+
+    /// True while a backup under `[ha]` must drop a packet to `dst`: it forwards nothing
+    /// and serves only its own fixed addresses.
+    #[inline]
+    pub(super) fn withheld(&self, dst: IpAddr) -> bool {
+        !self.serving && !self.snap.own_fixed(dst)
+    }
+
+    /// Worker 0 sends what the control core queued for VRRP (a bounded number per tick).
+    pub(super) fn send_ha_frames<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
+        for _ in 0..HA_FRAMES_PER_TICK {
+            let Some(frame) = self.ha.as_ref().and_then(|l| l.next_to_send()) else {
+                return;
+            };
+            let Some(mut buf) = io.alloc() else {
+                self.counters.drop(DropReason::NoBuffer);
+                return;
+            };
+            if buf.append(frame.data().len()).is_err() {
+                self.counters.drop(DropReason::NoBuffer);
+                continue;
+            }
+            buf.data_mut().copy_from_slice(frame.data());
+            if !frame.routed() {
+                self.send(frame.port(), buf, io);
+                continue;
+            }
+            let hit = parse_frame(buf.data())
+                .ok()
+                .and_then(|info| info.ip)
+                .and_then(|ip| self.snap.routes.lookup(ip.dst));
+            let sent = match hit {
+                Some(hit) => self.transmit(hit, buf, now_ms, io),
+                None => Err(DropReason::NoRoute),
+            };
+            if let Err(reason) = sent {
+                self.counters.drop(reason);
+            }
+        }
+    }
+
+    /// True for connection sync messages to this director (`[ha.sync]`).
+    #[inline]
+    pub(super) fn is_sync(&self, dst: IpAddr, dport: u16) -> bool {
+        self.ha
+            .as_ref()
+            .is_some_and(|l| l.sync_target() == Some((dst, dport)))
+    }
+
+    /// Hands a sync message to the control core.
+    pub(super) fn take_sync(&self, port: PortId, buf: &B) -> Result<(), DropReason> {
+        match &self.ha {
+            Some(link) => link.deliver(port, buf.data()),
+            None => Err(DropReason::NotForUs),
+        }
+    }
+
+    /// Connection sync at the tick: send while serving, install while not.
+    pub(super) fn sync_tick(&mut self, link: &HaLink, now_ms: u64) {
+        if link.sync_target().is_none() {
+            return;
+        }
+        if self.serving {
+            self.sync_scan(link, now_ms);
+        } else {
+            for _ in 0..INSTALLS_PER_TICK {
+                let Some(r) = link.take_install(self.id) else {
+                    break;
+                };
+                let installed = self.install(&r, now_ms);
+                link.count_install(installed);
+            }
+        }
+    }
+
+    fn sync_scan(&mut self, link: &HaLink, now_ms: u64) {
+        let scan = &mut self.sync;
+        if !scan.in_pass {
+            if now_ms < scan.next_pass_ms {
+                return;
+            }
+            *scan = SyncScan {
+                in_pass: true,
+                next_pass_ms: now_ms + SYNC_PERIOD_MS,
+                ..SyncScan::default()
+            };
+        }
+        if scan.templates_sent < self.conns.template_len() && scan.cursor == 0 {
+            let services = &self.snap.services;
+            let batch = self
+                .conns
+                .templates()
+                .skip(scan.templates_sent)
+                .take(SLOTS_PER_TICK);
+            for t in batch {
+                if let Some(r) = template_record(services, t, now_ms) {
+                    if !link.offer_record(r) {
+                        return;
+                    }
+                }
+                scan.templates_sent += 1;
+            }
+            return;
+        }
+        // A full queue holds the walk where it is (the control core sends at its own
+        // pace): every connection gets its turn, however big the table.
+        let end = scan.cursor + SLOTS_PER_TICK;
+        for (id, c) in self.conns.iter_slots(scan.cursor..end) {
+            if !link.offer_record(record(&c, now_ms)) {
+                scan.cursor = id.0 as usize;
+                return;
+            }
+        }
+        scan.cursor = end;
+        if scan.cursor >= self.conns.capacity() {
+            scan.in_pass = false;
+        }
+    }
+
+    /// Installs (or refreshes, or removes) one synced connection; false when it names
+    /// no service or real of ours, or the table is full.
+    fn install(&mut self, r: &SyncRecord, now_ms: u64) -> bool {
+        let key = ConnKey {
+            proto: r.proto,
+            src: r.client.ip(),
+            sport: r.client.port(),
+            dst: r.vip.ip(),
+            dport: r.vip.port(),
+        };
+        let existing = self.conns.lookup(&key).map(|(id, _)| id);
+        if r.kind == RecordKind::Expire {
+            let gone = existing.and_then(|id| self.conns.remove(id));
+            if let Some(l) = gone.and_then(|c| c.local) {
+                self.lports.release(l.ip(), l.port());
+            }
+            return true;
+        }
+        let expires = now_ms + u64::from(r.timeout_ms);
+        if r.kind == RecordKind::Template {
+            return self.install_template(r, now_ms);
+        }
+        if let Some(id) = existing {
+            self.conns.restore(id, r.state, expires);
+            return true;
+        }
+        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
+            return false;
+        };
+        let reals = svc.sched.reals();
+        let Some(at) = reals
+            .iter()
+            .position(|d| d.addr == r.real.ip() && d.port == r.real.port())
+        else {
+            return false;
+        };
+        let conn = NewConn {
+            proto: r.proto,
+            client: r.client,
+            vip: r.vip,
+            local: r.local,
+            real: r.real,
+            mode: svc.modes[at],
+            service: svc.id,
+            dest: reals[at].id,
+            template: r.template.map(|t| TemplateKey {
+                service: svc.id,
+                client: t.ip(),
+                port: t.port(),
+            }),
+        };
+        let Ok(id) = self.conns.insert(conn, now_ms) else {
+            return false;
+        };
+        self.conns.restore(id, r.state, expires);
+        if let Some(l) = r.local {
+            self.lports.hold(l.ip(), l.port());
+        }
+        true
+    }
+
+    /// Installs (or refreshes) a persistence template: the client (masked) keeps its
+    /// real on this director too.
+    fn install_template(&mut self, r: &SyncRecord, now_ms: u64) -> bool {
+        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
+            return false;
+        };
+        let Some(dest) = svc
+            .sched
+            .reals()
+            .iter()
+            .find(|d| d.addr == r.real.ip() && d.port == r.real.port())
+            .map(|d| d.id)
+        else {
+            return false;
+        };
+        let key = TemplateKey {
+            service: svc.id,
+            client: r.client.ip(),
+            port: r.client.port(),
+        };
+        if self.conns.template_lookup(&key, now_ms).is_some() {
+            return true;
+        }
+        let timeout_s = r.timeout_ms.div_ceil(1000).max(1);
+        self.conns
+            .template_insert(key, dest, timeout_s, now_ms)
+            .is_ok()
+    }
+}
+
+/// The record of a persistence template: its service's VIP and protocol, the masked
+/// client and port as the client endpoint, its real; `None` when its service or real
+/// is gone.
+fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<SyncRecord> {
+    let svc = services.list().iter().find(|s| s.id == t.key.service)?;
+    let at = svc.real_index(t.dest)?;
+    let real = &svc.sched.reals()[at];
+    Some(SyncRecord {
+        kind: RecordKind::Template,
+        proto: svc.proto,
+        mode: svc.modes[at],
+        state: TcpState::None,
+        timeout_ms: u32::try_from(t.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
+        client: SocketAddr::new(t.key.client, t.key.port),
+        vip: svc.vip,
+        real: SocketAddr::new(real.addr, real.port),
+        local: None,
+        template: None,
+    })
+}

@@ -1,0 +1,265 @@
+//! Connection sync at the worker level: a master's worker queues a record of each
+//! connection and persistence template at its tick (and one for each expiry); a
+//! backup's worker installs them without scheduling, with their state, timers, FULLNAT
+//! local port (held out of its pool) and template. The control core's part (batching,
+//! UDP, owners) is unit-tested in `control::ha_sync`; here the records cross by hand.
+//! Frames are built with etherparse.
+
+mod common;
+
+use std::sync::Arc;
+
+use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use rvs_config::PortId;
+use rvs_conntrack::{Conn, TcpState};
+use rvs_packet::packet::{HeapBuf, PacketBuf};
+use rvs_pipeline::ha::sync_wire::RecordKind;
+use rvs_pipeline::ha::HaLink;
+use rvs_pipeline::worker::{CollectIo, Worker};
+
+/// The director, with a second client (10.0.0.3) and reals 10.1.0.11 and .12, `[ha]`
+/// with sync, a persistent NAT service and a FULLNAT one.
+fn config() -> String {
+    common::director()
+        .neighbor("10.0.0.3", [2, 0, 0, 0, 0, 0xc2], "wan0")
+        .real(11)
+        .real(12)
+        .to_toml()
+        + r#"
+[ha]
+port = "wan0"
+vrid = 51
+
+[ha.sync]
+port = "wan0"
+address = "10.0.0.1"
+peers = ["10.0.0.9"]
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "rr"
+persistence = 300
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+
+[[service.real]]
+ip = "10.1.0.12"
+forward = "nat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.101"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.200"]
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
+"#
+}
+
+struct Director {
+    worker: Worker<HeapBuf>,
+    io: CollectIo,
+    link: Arc<HaLink>,
+}
+
+impl Director {
+    /// A director's only worker; both use the same seed, so they would hand out the
+    /// same local ports in the same order.
+    fn new(master: bool) -> Self {
+        let mut worker = common::worker(&config(), 1);
+        let target = Some(("10.0.0.1".parse().unwrap(), 8848));
+        let link = Arc::new(HaLink::new(master, 1, target));
+        worker.attach_ha(Arc::clone(&link));
+        Self {
+            worker,
+            io: CollectIo::default(),
+            link,
+        }
+    }
+
+    /// A client segment in; what went out (port, frame).
+    fn packet(&mut self, frame: &[u8], now: u64) -> Vec<(PortId, Vec<u8>)> {
+        self.io.sent.clear();
+        let buf = HeapBuf::from_frame(frame).unwrap();
+        self.worker.process(PortId(0), buf, now, &mut self.io);
+        self.io
+            .sent
+            .iter()
+            .map(|(p, b)| (*p, b.data().to_vec()))
+            .collect()
+    }
+
+    fn conns(&self) -> Vec<Conn> {
+        let mut v: Vec<Conn> = self.worker.conns().iter().map(|(_, c)| c).collect();
+        v.sort_by_key(|c| (c.vip, c.client));
+        v
+    }
+}
+
+/// A TCP segment from `client` (10.0.0.2 or .3 by `host`) to `vip`:80.
+fn segment(host: u8, sport: u16, vip: [u8; 4], syn: bool) -> Vec<u8> {
+    let mac = [2, 0, 0, 0, 0, 0xc0 + host - 1];
+    let b = PacketBuilder::ethernet2(mac, [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, host], vip, 64)
+        .tcp(sport, 80, 1, 64240);
+    let b = if syn { b.syn() } else { b.ack(1) };
+    let mut out = Vec::new();
+    b.write(&mut out, &[]).unwrap();
+    out
+}
+
+/// The source port of a forwarded frame (a FULLNAT local port), by etherparse.
+fn source_port(frame: &[u8]) -> u16 {
+    match SlicedPacket::from_ethernet(frame).unwrap().transport {
+        Some(TransportSlice::Tcp(t)) => t.source_port(),
+        other => panic!("not TCP: {other:?}"),
+    }
+}
+
+#[test]
+fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
+    const NAT_VIP: [u8; 4] = [10, 0, 0, 100];
+    const FULLNAT_VIP: [u8; 4] = [10, 0, 0, 101];
+    let mut master = Director::new(true);
+    let mut backup = Director::new(false);
+    let t0 = 1_000;
+    // An established NAT connection (with its persistence template) and a FULLNAT one.
+    assert_eq!(
+        master.packet(&segment(2, 40000, NAT_VIP, true), t0).len(),
+        1
+    );
+    assert_eq!(
+        master.packet(&segment(2, 40000, NAT_VIP, false), t0).len(),
+        1
+    );
+    let out = master.packet(&segment(2, 40001, FULLNAT_VIP, true), t0);
+    let synced_port = source_port(&out[0].1);
+    let had = master.conns();
+    assert_eq!(had.len(), 2);
+    assert_eq!(master.worker.conns().template_len(), 1);
+
+    // A pass: the template first, then the connections.
+    master.worker.tick(t0 + 1, &mut master.io);
+    master.worker.tick(t0 + 2, &mut master.io);
+    let mut records = Vec::new();
+    while let Some(r) = master.link.take_record() {
+        records.push(r);
+    }
+    let kinds: Vec<RecordKind> = records.iter().map(|r| r.kind).collect();
+    assert_eq!(
+        kinds,
+        [RecordKind::Template, RecordKind::Conn, RecordKind::Conn]
+    );
+    // No new pass before the period is over.
+    master.worker.tick(t0 + 3, &mut master.io);
+    assert!(master.link.take_record().is_none());
+
+    // The backup installs them 100 ms later, timers as they were left.
+    let t1 = t0 + 100;
+    for r in &records {
+        assert!(backup.link.push_install(0, *r));
+    }
+    backup.worker.tick(t1, &mut backup.io);
+    assert_eq!(backup.link.installs(), (3, 0));
+    let got = backup.conns();
+    assert_eq!(got.len(), 2);
+    for (g, h) in got.iter().zip(&had) {
+        assert_eq!(
+            (g.client, g.vip, g.real, g.local, g.mode, g.state),
+            (h.client, h.vip, h.real, h.local, h.mode, h.state)
+        );
+        let left = h.expires_ms - (t0 + 2);
+        assert_eq!(g.expires_ms, t1 + left, "the master's time left");
+    }
+    assert_eq!(got[0].state, TcpState::Established);
+    assert!(got[0].template.is_some(), "linked to the synced template");
+    assert_eq!(backup.worker.conns().template_len(), 1);
+
+    // Taking over: the synced NAT connection carries on to its real, unscheduled; a
+    // new FULLNAT connection does not get the synced local port.
+    backup.link.set_serving(true);
+    backup.worker.tick(t1 + 1, &mut backup.io);
+    let out = backup.packet(&segment(2, 40000, NAT_VIP, false), t1 + 2);
+    assert_eq!(out.len(), 1);
+    let real = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = real.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(
+        std::net::IpAddr::from(ip.header().destination()),
+        had[0].real.ip()
+    );
+    let out = backup.packet(&segment(3, 40002, FULLNAT_VIP, true), t1 + 3);
+    let backup_port = source_port(&out[0].1);
+    assert_ne!(backup_port, synced_port, "a synced local port was reused");
+    // With the same seed the master hands out second the port the backup gave first:
+    // only the hold kept the backup from giving the synced one.
+    let out = master.packet(&segment(3, 40002, FULLNAT_VIP, true), t0 + 4);
+    assert_eq!(source_port(&out[0].1), backup_port);
+}
+
+#[test]
+fn an_expiry_on_the_master_removes_the_entry_on_the_backup() {
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let mut master = Director::new(true);
+    let mut backup = Director::new(false);
+    master.packet(&segment(2, 40001, VIP, true), 0);
+    let synced = master.conns()[0];
+    master.worker.tick(1, &mut master.io);
+    let r = master.link.take_record().expect("the connection");
+    assert!(backup.link.push_install(0, r));
+    backup.worker.tick(2, &mut backup.io);
+    assert_eq!(backup.conns().len(), 1);
+    // The master's SYN_RECV entry times out: an expiry record, the backup drops it.
+    master
+        .worker
+        .tick(synced.expires_ms + rvs_conntrack::TICK_MS, &mut master.io);
+    assert!(master.conns().is_empty());
+    let mut last = None;
+    while let Some(r) = master.link.take_record() {
+        last = Some(r);
+    }
+    let r = last.expect("an expiry record");
+    assert_eq!(r.kind, RecordKind::Expire);
+    assert!(backup.link.push_install(0, r));
+    backup.worker.tick(3, &mut backup.io);
+    assert!(backup.conns().is_empty());
+    assert_eq!(backup.link.installs(), (2, 0));
+}
+
+#[test]
+fn a_full_queue_holds_the_walk_instead_of_skipping_connections() {
+    use rvs_pipeline::ha::SYNC_RECORDS;
+    let mut master = Director::new(true);
+    master.packet(&segment(2, 40001, [10, 0, 0, 101], true), 0);
+    master.packet(&segment(3, 40002, [10, 0, 0, 101], true), 0);
+    // The control core is behind: the queue is full.
+    let filler = {
+        master.worker.tick(1, &mut master.io);
+        let r = master.link.take_record().expect("a record");
+        while master.link.take_record().is_some() {}
+        r
+    };
+    for _ in 0..SYNC_RECORDS {
+        assert!(master.link.offer_record(filler));
+    }
+    // A new pass finds no room: it waits, nothing is counted as lost.
+    master.worker.tick(1 + 300, &mut master.io);
+    assert_eq!(master.link.records_dropped(), 0);
+    while master.link.take_record().is_some() {}
+    // Room again: the walk goes on where it stopped, both connections sent.
+    master.worker.tick(1 + 301, &mut master.io);
+    let mut clients = Vec::new();
+    while let Some(r) = master.link.take_record() {
+        clients.push(r.client.port());
+    }
+    clients.sort_unstable();
+    assert_eq!(clients, [40001, 40002]);
+}

@@ -1,0 +1,80 @@
+//! Why a live director could not start or stopped badly.
+
+use rvs_config::ConfigError;
+
+/// A live run failed. Every variant says what the operator can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    /// The configuration file is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A kernel mirror could not be brought up.
+    #[error("kernel interface {iface:?}: {what}")]
+    Kernel {
+        /// The interface.
+        iface: String,
+        /// What failed.
+        what: String,
+    },
+    /// The control core (socket, metrics endpoint, SIGHUP handler) did not start.
+    #[error(transparent)]
+    Control(#[from] rvs_control::daemon::StartError),
+    /// The DPDK environment (EAL) did not start: missing hugepages, devices that were not
+    /// probed, a bad EAL argument.
+    #[error("starting DPDK: {source} (rvsd --no-huge runs without hugepages, for development)")]
+    Eal {
+        /// The DPDK layer's error.
+        source: rvs_dpdk::Error,
+    },
+    /// The EAL gave fewer worker lcores than `[dataplane] workers` asks for.
+    #[error(
+        "[dataplane] workers = {wanted} but the EAL enabled {found} worker lcore(s): give \
+         -l/--lcores with one lcore for the control core plus one per worker"
+    )]
+    Lcores {
+        /// Workers configured.
+        wanted: u16,
+        /// Worker lcores the EAL enabled.
+        found: usize,
+    },
+    /// The packet buffer pool could not be created (usually: not enough DPDK memory).
+    #[error("creating the packet buffer pool of {mbufs} mbufs: {source} (give the EAL more memory: -m MB, or more hugepages)")]
+    Pool {
+        /// Mbufs asked for.
+        mbufs: u32,
+        /// The DPDK layer's error.
+        source: rvs_dpdk::Error,
+    },
+    /// A configured port's device could not be opened, configured or started.
+    #[error("port {port:?} (device {device:?}): {source}")]
+    Port {
+        /// The port's configured name.
+        port: String,
+        /// Its device string.
+        device: String,
+        /// The DPDK layer's error.
+        source: rvs_dpdk::Error,
+    },
+    /// A steering ring or worker launch failed in DPDK.
+    #[error("{what}: {source}")]
+    Dpdk {
+        /// What was being done.
+        what: &'static str,
+        /// The DPDK layer's error.
+        source: rvs_dpdk::Error,
+    },
+    /// A scheduler table could not be built from the configuration.
+    #[error("building the services: {0}")]
+    Build(#[from] rvs_schedulers::BuildError),
+    /// The signal handlers could not be installed.
+    #[error("installing the SIGINT/SIGTERM handlers: {0}")]
+    Signals(std::io::Error),
+    /// A worker stopped on its own (it panicked); the others were stopped.
+    #[error("worker {worker} on lcore {lcore} stopped unexpectedly; the director was shut down")]
+    WorkerDied {
+        /// The worker id.
+        worker: u16,
+        /// Its lcore.
+        lcore: u32,
+    },
+}

@@ -1,0 +1,238 @@
+//! Sizing and layout decisions made before DPDK starts: the EAL command line, the packet
+//! buffer pool, and which worker uses which queue of a port.
+//!
+//! # EAL command line
+//!
+//! `[dpdk] eal_args` as configured, then:
+//! - `--no-huge --no-shconf` when rvsd runs with `--no-huge` (development: no hugepages,
+//!   no shared runtime files);
+//! - when the arguments give no lcores (`-l`, `--lcores`, `-c`): one lcore for the control
+//!   core plus one per worker, `-l 0-N` when the process may use more than N CPUs, else
+//!   `--lcores (0-N)@(0-M)` (all lcores float over the M+1 CPUs there are: a development
+//!   machine, not a director). On a director, give `-l` yourself to pin workers to
+//!   isolated cores;
+//! - without hugepages and without `-m`/`--socket-mem`: `-m` sized for the pool below.
+//!
+//! # Pool
+//!
+//! One pool of mbufs serves every port and worker (each worker allocates through its own
+//! per-lcore cache). It holds what can be out at once:
+//!
+//! ```text
+//! mbufs = ports × workers × (RX_DESC + TX_DESC)           every descriptor of every queue
+//!       + workers × (POOL_CACHE + BURST × (1 + 2 × ports + workers))
+//!                                                         cache, rx burst, tx buffers, outboxes
+//!       + workers × (workers − 1) × RING_SIZE             full steering rings
+//!       + workers × NEIGH_QUEUE                           frames parked for ARP/ND
+//!       + extra                                           the caller's own pools (pps harness's feeder; memory only)
+//!       + af_xdp ports × AF_XDP_HELD                      what net_af_xdp holds beyond its descriptors
+//! ```
+//! (`workers` queues per port is an upper bound: a device may have fewer.)
+//!
+//! # RSS
+//!
+//! A port with `rss = "auto"` whose device has RSS, one receive queue per worker and a
+//! redirection table (a power of two entries) is aligned: it hashes with the symmetric
+//! key, and its table repeats one round-robin model over the workers' queues, the size
+//! of the smallest aligned port's table, so that every aligned port delivers a flow to
+//! the same worker and the snapshot can own flows by that queue ([`rss_model`]).
+
+use rvs_pipeline::neigh::NeighLimits;
+use rvs_pipeline::rss::Reta;
+
+/// Frames a worker takes per receive or ring poll, and buffers per transmit queue or
+/// outbox before it flushes early.
+pub const BURST: usize = 32;
+
+/// Receive descriptors asked for per queue (the device may adjust).
+pub const RX_DESC: u16 = 1024;
+/// Transmit descriptors asked for per queue (the device may adjust).
+pub const TX_DESC: u16 = 1024;
+/// Capacity of each steering ring (one per ordered pair of workers).
+pub const RING_SIZE: u32 = 1024;
+/// Per-lcore mempool cache DPDK keeps for a big pool.
+pub const POOL_CACHE: u32 = 256;
+/// Bytes of memory one mbuf takes, data room and headers included (rounded up).
+const MBUF_FOOTPRINT: u64 = 2560;
+/// DPDK memory beyond the pool (rings, device structures, heap), in MiB.
+const EAL_BASE_MB: u64 = 128;
+
+/// Mbufs the pool needs for `ports` ports, `workers` workers and `extra` more buffers.
+pub fn pool_mbufs(ports: usize, workers: u16, extra: usize) -> u32 {
+    let (p, w) = (ports as u64, u64::from(workers));
+    let burst = BURST as u64;
+    let descriptors = p * w * (u64::from(RX_DESC) + u64::from(TX_DESC));
+    let per_worker = w * (u64::from(POOL_CACHE) + burst * (1 + 2 * p + w));
+    let rings = w * w.saturating_sub(1) * u64::from(RING_SIZE);
+    let parked = w * NeighLimits::default().queue_total as u64;
+    let total = descriptors + per_worker + rings + parked + extra as u64;
+    u32::try_from(total).unwrap_or(u32::MAX)
+}
+
+/// Mbufs one `net_af_xdp` queue holds beyond the receive and transmit descriptors asked
+/// for: the PMD sizes its own rings (2048 descriptors each in DPDK 22.11), keeps its umem
+/// fill ring stocked from the pool, and frames it sent stay out until the kernel completes
+/// them. Without this, one worker with four af_xdp ports left the last port's fill ring
+/// empty: it received nothing (counted as `imissed`).
+pub const AF_XDP_HELD: u32 = 4096;
+
+/// Mbufs `af_xdp_ports` `net_af_xdp` ports (one queue each) hold beyond [`pool_mbufs`].
+pub fn af_xdp_mbufs(af_xdp_ports: usize) -> u32 {
+    u32::try_from(af_xdp_ports).map_or(u32::MAX, |n| n.saturating_mul(AF_XDP_HELD))
+}
+
+/// True when `args` already choose the lcores (`-l`, `--lcores`, `-c`).
+fn has_lcores(args: &[String]) -> bool {
+    args.iter().any(|a| {
+        a == "--lcores"
+            || a.starts_with("--lcores=")
+            || (a.starts_with("-l") || a.starts_with("-c")) && !a.starts_with("--")
+    })
+}
+
+/// True when `args` already size the memory (`-m`, `--socket-mem`).
+fn has_memory(args: &[String]) -> bool {
+    args.iter()
+        .any(|a| a == "--socket-mem" || a.starts_with("--socket-mem=") || a.starts_with("-m"))
+}
+
+/// The EAL command line for `workers` workers (see the module documentation). `cpus` is
+/// how many CPUs the process may use; `mbufs` the pool size.
+pub fn eal_args(
+    configured: &[String],
+    workers: u16,
+    no_huge: bool,
+    cpus: usize,
+    mbufs: u32,
+) -> Vec<String> {
+    let mut args = configured.to_vec();
+    for flag in ["--no-huge", "--no-shconf"] {
+        if no_huge && !args.iter().any(|a| a == flag) {
+            args.push(flag.to_owned());
+        }
+    }
+    if !has_lcores(&args) {
+        let last = workers;
+        if cpus > usize::from(workers) {
+            args.extend(["-l".to_owned(), format!("0-{last}")]);
+        } else {
+            let cpu_last = cpus.max(1) - 1;
+            args.extend(["--lcores".to_owned(), format!("(0-{last})@(0-{cpu_last})")]);
+        }
+    }
+    if args.iter().any(|a| a == "--no-huge") && !has_memory(&args) {
+        let mb = u64::from(mbufs) * MBUF_FOOTPRINT / (1 << 20) + EAL_BASE_MB;
+        args.extend(["-m".to_owned(), mb.to_string()]);
+    }
+    args
+}
+
+/// The receive queue worker `worker` polls on a port with `rx_queues` queues: its own
+/// when the port has one per worker, none for the workers beyond the port's queues.
+pub fn rx_queue(worker: u16, rx_queues: u16) -> Option<u16> {
+    (worker < rx_queues).then_some(worker)
+}
+
+/// The worker that holds the transmit queue worker `worker` sends through on a port with
+/// `tx_queues` queues: itself when the port has one per worker; otherwise the workers
+/// beyond the port's queues hand their frames to a holder through their steering ring.
+pub fn tx_holder(worker: u16, tx_queues: u16) -> u16 {
+    worker % tx_queues.max(1)
+}
+
+/// True when a port with `rx_queues` receive queues, RSS on and a table of `reta_size`
+/// entries can deliver by the model over `workers` workers.
+pub fn rss_alignable(rss: bool, rx_queues: u16, reta_size: u16, workers: u16) -> bool {
+    rss && workers > 1
+        && rx_queues == workers
+        && reta_size.is_power_of_two()
+        && reta_size >= workers
+}
+
+/// The table model the aligned ports, of table sizes `reta_sizes`, are programmed after:
+/// round-robin over `workers` queues, as big as the smallest table; `None` without any.
+pub fn rss_model(reta_sizes: &[u16], workers: u16) -> Option<Reta> {
+    let size = reta_sizes.iter().copied().min()?;
+    Some(Reta::round_robin(usize::from(size), workers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn lcores_are_added_only_when_missing() {
+        let a = eal_args(&strings(&["--in-memory"]), 2, false, 8, 1000);
+        assert_eq!(a, strings(&["--in-memory", "-l", "0-2"]));
+        let a = eal_args(&strings(&["-l", "4-6"]), 2, false, 8, 1000);
+        assert_eq!(a, strings(&["-l", "4-6"]));
+        let a = eal_args(&strings(&["--lcores=1@2"]), 2, false, 8, 1000);
+        assert_eq!(a, strings(&["--lcores=1@2"]));
+        let a = eal_args(&strings(&["-c0x7"]), 2, false, 8, 1000);
+        assert_eq!(a, strings(&["-c0x7"]));
+    }
+
+    #[test]
+    fn too_few_cpus_float_the_lcores() {
+        let a = eal_args(&[], 2, false, 2, 1000);
+        assert_eq!(a, strings(&["--lcores", "(0-2)@(0-1)"]));
+    }
+
+    #[test]
+    fn no_huge_adds_its_flags_and_memory_once() {
+        let a = eal_args(&strings(&["--no-huge"]), 1, true, 4, 8192);
+        assert_eq!(
+            a,
+            strings(&["--no-huge", "--no-shconf", "-l", "0-1", "-m", "148"])
+        );
+        let a = eal_args(&strings(&["-m", "512"]), 1, true, 4, 8192);
+        assert_eq!(
+            a,
+            strings(&["-m", "512", "--no-huge", "--no-shconf", "-l", "0-1"])
+        );
+    }
+
+    #[test]
+    fn pool_covers_descriptors_rings_and_parked_frames() {
+        // 2 ports, 2 workers: 2*2*2048 + 2*(256+32*(1+4+2)) + 2*1*1024 + 2*1024.
+        assert_eq!(pool_mbufs(2, 2, 0), 8192 + 960 + 2048 + 2048);
+        assert_eq!(pool_mbufs(2, 2, 10), pool_mbufs(2, 2, 0) + 10);
+        assert!(pool_mbufs(1, 1, 0) < pool_mbufs(1, 2, 0));
+    }
+
+    #[test]
+    fn af_xdp_ports_add_what_the_pmd_holds() {
+        assert_eq!(af_xdp_mbufs(0), 0);
+        assert_eq!(af_xdp_mbufs(4), 4 * AF_XDP_HELD);
+    }
+
+    #[test]
+    fn rss_aligns_ports_with_a_queue_per_worker_after_the_smallest_table() {
+        assert!(rss_alignable(true, 4, 128, 4));
+        assert!(rss_alignable(true, 3, 64, 3));
+        assert!(!rss_alignable(false, 4, 128, 4), "rss off");
+        assert!(!rss_alignable(true, 1, 128, 1), "one worker");
+        assert!(!rss_alignable(true, 2, 128, 4), "fewer queues than workers");
+        assert!(!rss_alignable(true, 4, 0, 4), "no table");
+        assert!(!rss_alignable(true, 4, 100, 4), "not a power of two");
+        assert_eq!(rss_model(&[], 4), None);
+        let model = rss_model(&[512, 128], 3).unwrap();
+        assert_eq!(model, Reta::round_robin(128, 3));
+        let big = model.device_table(512);
+        assert_eq!(big.len(), 512);
+        assert_eq!(&big[..128], &big[384..]);
+    }
+
+    #[test]
+    fn queues_beyond_the_device_are_shared() {
+        assert_eq!(rx_queue(1, 2), Some(1));
+        assert_eq!(rx_queue(1, 1), None);
+        assert_eq!(tx_holder(1, 2), 1);
+        assert_eq!(tx_holder(3, 2), 1);
+        assert_eq!(tx_holder(2, 1), 0);
+    }
+}
