@@ -118,7 +118,8 @@ impl TcpState {
     }
 
     /// Whether a connection in this state counts as active for its real
-    /// (REFERENCE.md: active = ESTABLISHED, inactive = every other state).
+    /// (as `set_tcp_state()` in the Linux kernel's `net/netfilter/ipvs/ip_vs_proto_tcp.c`
+    /// counted them before Linux 4.8: active = ESTABLISHED, inactive = every other state).
     pub fn is_active(self) -> bool {
         self == Self::Established
     }

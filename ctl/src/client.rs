@@ -52,7 +52,7 @@ pub enum ClientError {
 }
 
 impl ClientError {
-    /// The exit status INTERFACES.md gives this error: 1 refused, 2 unreachable.
+    /// The exit status `docs/config.md` gives this error: 1 refused, 2 unreachable.
     pub fn exit_status(&self) -> u8 {
         match self {
             ClientError::Refused(_) => 1,

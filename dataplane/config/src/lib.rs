@@ -9,7 +9,8 @@
 //!
 //! The rvsd configuration file (TOML), parsed and validated into a typed [`Config`].
 //!
-//! The format is the one of `INTERFACES.md`; `examples/rvs.toml` documents every key.
+//! The format is the one of `docs/config.md`, which documents every key; `examples/rvs.toml`
+//! is a commented example.
 //! A file is refused as a whole with a [`ConfigError`] naming the file, the line and
 //! column, the object and the problem; rvsd never starts half-configured.
 //! [`testbed`] writes the small director that rvs's own tests, benches and fuzz targets
@@ -425,8 +426,8 @@ pub struct ServiceConfig {
     pub synproxy_wscale: u8,
 }
 
-/// How a FULLNAT real learns the client's address (`client_address`, REFERENCE.md
-/// "FULLNAT"): not at all, the TOA TCP option, or a PROXY protocol header.
+/// How a FULLNAT real learns the client's address (`client_address`, see `docs/config.md`):
+/// not at all, the TOA TCP option, or a PROXY protocol header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum ClientAddress {
     /// The real sees the local address only.

@@ -1,4 +1,4 @@
-//! The client's address for FULLNAT reals (REFERENCE.md "FULLNAT"), per connection:
+//! The client's address for FULLNAT reals (`client_address` in `docs/config.md`), per connection:
 //!
 //! - TOA: option 254 with the client's port and address goes into the client's segments
 //!   from the handshake-completing ACK until the real sends data; a segment whose options
