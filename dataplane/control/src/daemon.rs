@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rvs_ctl::metrics::{http, render};
+use crate::metrics::{http, render};
 
 use crate::server::{self, Server, ServerError};
 use crate::Control;

@@ -4,9 +4,10 @@
 //! [`validate`]), the control socket ([`server`]), health checks ([`health`]), VRRP
 //! ([`vrrp`], the state machine, and [`ha`], its runner) and connection sync
 //! ([`ha_sync`]), route announcement through the routing daemon, the rate estimator, the
-//! inputs of the Prometheus rendering, and the control core's loop as rvsd runs it
-//! ([`daemon`]). It may import `rvs-packet`, `rvs-config`, `rvs-pipeline`, `rvs-ctl`
-//! (the protocol and the metrics text), `rvs-conntrack` and `rvs-schedulers`; never
+//! Prometheus exposition ([`metrics`]: the rendering and its HTTP endpoint), and the
+//! control core's loop as rvsd runs it ([`daemon`]). It may import `rvs-packet`,
+//! `rvs-config`, `rvs-pipeline`, `rvs-ctl` (the protocol), `rvs-conntrack` and
+//! `rvs-schedulers`; never
 //! DPDK: what only the live runtime knows (its ports) reaches it as a [`PortSource`].
 //!
 //! The control core: owns the running configuration, validates and applies changes,
@@ -45,6 +46,7 @@ mod estimator;
 pub mod ha;
 pub mod ha_sync;
 pub mod health;
+pub mod metrics;
 pub mod server;
 mod views;
 pub mod vrrp;
@@ -55,8 +57,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::metrics::MetricsInput;
 use hashbrown::HashSet;
-use rvs_ctl::metrics::MetricsInput;
 use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
 
 use crate::health::Health;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use rvs_ctl::metrics::http::{self, Source};
-use rvs_ctl::metrics::{render, MetricsInput};
+use rvs_control::metrics::http::{self, Source};
+use rvs_control::metrics::{render, MetricsInput};
 use rvs_ctl::proto::{
     Forward, HealthInfo, PortInfo, Protocol, RealInfo, RealSpec, ServiceInfo, ServiceKey,
     ServiceSpec, Stats, StatusInfo, WorkerInfo,

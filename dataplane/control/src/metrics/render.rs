@@ -69,7 +69,7 @@
 //! The director-wide counters are the sums over the services present, as IPVS's own totals
 //! are; deleting a service lowers them, which Prometheus reads as a counter reset.
 
-use crate::proto::{HealthInfo, PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo};
+use rvs_ctl::proto::{HealthInfo, PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo};
 
 use super::exposition::{write_family, Family, Kind, Merge};
 
@@ -77,15 +77,15 @@ use super::exposition::{write_family, Family, Kind, Merge};
 /// listings.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricsInput {
-    /// The daemon's status ([`crate::proto::Request::Status`]).
+    /// The daemon's status ([`rvs_ctl::proto::Request::Status`]).
     pub status: StatusInfo,
-    /// Per-worker counters ([`crate::proto::Request::Workers`]).
+    /// Per-worker counters ([`rvs_ctl::proto::Request::Workers`]).
     pub workers: Vec<WorkerInfo>,
-    /// Services with their reals ([`crate::proto::Request::Services`]).
+    /// Services with their reals ([`rvs_ctl::proto::Request::Services`]).
     pub services: Vec<ServiceInfo>,
-    /// Ports ([`crate::proto::Request::Ports`]).
+    /// Ports ([`rvs_ctl::proto::Request::Ports`]).
     pub ports: Vec<PortInfo>,
-    /// Checked reals ([`crate::proto::Request::Health`]).
+    /// Checked reals ([`rvs_ctl::proto::Request::Health`]).
     pub health: Vec<HealthInfo>,
 }
 
@@ -327,7 +327,7 @@ fn render_status(out: &mut String, status: &StatusInfo) {
 }
 
 /// `[ha]`: the VRRP state and its counters (absent without `[ha]`).
-fn render_ha(out: &mut String, ha: &crate::proto::HaStatus) {
+fn render_ha(out: &mut String, ha: &rvs_ctl::proto::HaStatus) {
     let vrid = || vec![ha.vrid.to_string()];
     let st = gauge(
         "rvs_ha_state",
@@ -373,7 +373,7 @@ fn render_ha(out: &mut String, ha: &crate::proto::HaStatus) {
 }
 
 /// `[ha.sync]`: connection sync's counters.
-fn render_ha_sync(out: &mut String, sync: &crate::proto::HaSyncStatus) {
+fn render_ha_sync(out: &mut String, sync: &rvs_ctl::proto::HaSyncStatus) {
     let counters: [(&'static str, &'static str, u64); 8] = [
         (
             "rvs_ha_sync_messages_sent_total",
@@ -720,7 +720,7 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::proto::{Forward, Protocol, Rates, RealSpec, ServiceKey, ServiceSpec};
+    use rvs_ctl::proto::{Forward, Protocol, Rates, RealSpec, ServiceKey, ServiceSpec};
 
     fn stats(base: u64) -> Stats {
         Stats {
@@ -1125,7 +1125,7 @@ mod tests {
 #[cfg(test)]
 mod ha_tests {
     use super::*;
-    use crate::proto::{HaStatus, HaSyncStatus};
+    use rvs_ctl::proto::{HaStatus, HaSyncStatus};
 
     #[test]
     fn ha_and_sync_series_are_rendered_only_when_configured() {
