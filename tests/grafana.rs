@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rvs_lab::{preflight, Lab, Mgmt, Pmd, Rvsd, Service, HTTP_PORT, MGMT_DIRECTOR};
 use serde_json::Value;
 
-#[path = "../ctl/tests/support/prometheus.rs"]
+#[path = "../dataplane/control/tests/support/prometheus.rs"]
 mod prometheus;
 
 /// How long the traffic runs at most, and how long each query may take to return data.

@@ -636,7 +636,7 @@ const SLOW_CHUNKS: usize = 40;
 /// The VIP of the service the control-plane lab never touches.
 const UNTOUCHED_VIP: &str = "10.0.0.102";
 
-#[path = "../ctl/tests/support/prometheus.rs"]
+#[path = "../dataplane/control/tests/support/prometheus.rs"]
 mod prometheus;
 
 mod control_lab {

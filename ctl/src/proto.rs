@@ -197,16 +197,6 @@ impl Forward {
             Forward::Tun => "-i",
         }
     }
-
-    /// The name the configuration file uses (`nat`, `fullnat`, `dr`, `tun`).
-    pub fn config_name(self) -> &'static str {
-        match self {
-            Forward::Nat => "nat",
-            Forward::FullNat => "fullnat",
-            Forward::Dr => "dr",
-            Forward::Tun => "tun",
-        }
-    }
 }
 
 /// A service as `-A`/`-E` give it.

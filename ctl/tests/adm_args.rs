@@ -2,7 +2,8 @@
 //! with their messages and exit statuses. Unknown scheduler names are left to the daemon
 //! (as ipvsadm leaves them to the kernel).
 
-use rvs_ctl::adm::args::{self, Action, Cmd, Invocation, ListFormat, Parsed, UsageError};
+use rvs_ctl::adm::args::{self, Action, Cmd, Invocation, ListFormat, Parsed};
+use rvs_ctl::adm::usage::{UsageError, TRY_HELP};
 use rvs_ctl::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
 
 fn words(line: &str) -> Vec<String> {
@@ -472,10 +473,10 @@ const REFUSED: &[(&str, &str, u8)] = &[
         2,
     ),
     ("-A -t 1.1.1.1:80 -h", "invalid option `-h'", 2),
-    ("-t 1.1.1.1:80", args::TRY_HELP, 255),
-    ("--bogus", args::TRY_HELP, 255),
-    ("-q", args::TRY_HELP, 255),
-    ("stray", args::TRY_HELP, 255),
+    ("-t 1.1.1.1:80", TRY_HELP, 255),
+    ("--bogus", TRY_HELP, 255),
+    ("-q", TRY_HELP, 255),
+    ("stray", TRY_HELP, 255),
     ("-A -t 1.1.1.1:80 --bogus", "--bogus: unknown option", 255),
     ("-Lq", "-Lq: unknown option", 255),
     ("-A -t", "-t: missing argument", 255),

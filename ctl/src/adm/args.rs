@@ -15,6 +15,7 @@ use crate::adm::address::{self, HostPort};
 pub use crate::adm::options::Cmd;
 use crate::adm::options::{check_options, long_spec, short_spec, Arg, Opt, Tok, SORT_NOOP};
 use crate::adm::sched_flags;
+use crate::adm::usage::UsageError;
 use crate::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
 
 /// The default scheduler.
@@ -23,47 +24,6 @@ pub const DEFAULT_SCHEDULER: &str = "wlc";
 pub const DEFAULT_PERSISTENCE: u32 = 360;
 /// The longest timeout ipvsadm accepts (31 days).
 pub const MAX_TIMEOUT: u32 = 86400 * 31;
-
-/// Exit status of a usage error (ipvsadm's `fail(2, ...)`).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit status of an unknown option or a missing command (ipvsadm returns -1).
-pub const EXIT_TRY_HELP: u8 = 255;
-
-/// The line ipvsadm prints when it cannot make sense of the command line.
-pub const TRY_HELP: &str = "Try `rvsadm -h' or 'rvsadm --help' for more information.";
-
-/// A command line rvsadm refuses, with the exit status to leave with.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct UsageError {
-    /// What to print on stderr.
-    pub message: String,
-    /// [`EXIT_USAGE`] or [`EXIT_TRY_HELP`].
-    pub status: u8,
-}
-
-impl UsageError {
-    pub(super) fn fail(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            status: EXIT_USAGE,
-        }
-    }
-
-    fn popt(arg: &str, what: &str) -> Self {
-        Self {
-            message: format!("{arg}: {what}"),
-            status: EXIT_TRY_HELP,
-        }
-    }
-
-    fn try_help() -> Self {
-        Self {
-            message: TRY_HELP.to_string(),
-            status: EXIT_TRY_HELP,
-        }
-    }
-}
 
 /// How listings are printed (`-L` options).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

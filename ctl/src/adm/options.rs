@@ -3,7 +3,7 @@
 //! messages ipvsadm gives). Options rvs does not support are known here too, so that they
 //! are refused with a reason rather than as unknown.
 
-use crate::adm::args::UsageError;
+use crate::adm::usage::UsageError;
 use crate::proto::{Forward, Protocol};
 
 /// An ipvsadm command (the first option), named in messages as ipvsadm names it.

@@ -4,7 +4,8 @@
 //! Blank lines and lines starting with `#` are skipped. Only commands that change the table
 //! may appear; the first bad line stops the restore before anything is sent.
 
-use crate::adm::args::{parse_restore_line, UsageError};
+use crate::adm::args::parse_restore_line;
+use crate::adm::usage::UsageError;
 use crate::proto::Change;
 
 /// A line of `-R` input that could not be used.

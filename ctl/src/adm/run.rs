@@ -6,9 +6,10 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use crate::adm::args::{self, Action, Cmd, Invocation, Parsed, UsageError};
+use crate::adm::args::{self, Action, Cmd, Invocation, Parsed};
 use crate::adm::errors::ipvsadm_message;
 use crate::adm::restore::parse_restore;
+use crate::adm::usage::{UsageError, EXIT_TRY_HELP};
 use crate::adm::{list, save};
 use crate::client::{self, ClientError};
 use crate::proto::{Request, Response, ServiceInfo, ServiceKey};
@@ -136,7 +137,7 @@ fn take_socket(args: &mut Vec<String>) -> Result<Option<PathBuf>, UsageError> {
     }
     Err(UsageError {
         message: "--socket: missing argument".to_string(),
-        status: args::EXIT_TRY_HELP,
+        status: EXIT_TRY_HELP,
     })
 }
 

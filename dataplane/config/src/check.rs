@@ -6,10 +6,10 @@ use std::time::Duration;
 use rvs_conntrack::ForwardMode;
 use toml::Spanned;
 
+use super::checker::Checker;
 use super::error::{ConfigError, Problem};
+use super::forward::forward_name;
 use super::raw::RawCheck;
-use super::validate::Checker;
-use super::write::forward_name;
 use super::{CheckConfig, CheckKind, OnFail, ServiceConfig};
 
 /// Default seconds between probes of one real.

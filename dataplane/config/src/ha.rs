@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use super::checker::Checker;
 use super::error::{ConfigError, Problem};
 use super::raw::{RawHa, RawHaSync};
-use super::validate::Checker;
-use super::{HaConfig, HaSyncConfig, IpNet, PortConfig, PortId};
+use super::{HaConfig, HaSyncConfig, PortConfig, PortId};
 
 /// Default VRRP priority (keepalived's).
 pub const DEFAULT_PRIORITY: u8 = 100;
@@ -27,12 +27,7 @@ pub(super) fn ha(
 ) -> Result<HaConfig, ConfigError> {
     let context = "ha: ";
     let err = |span, problem| ck.err(span, context, problem);
-    let port = *names.get(raw.port.get_ref()).ok_or_else(|| {
-        err(
-            raw.port.span(),
-            Problem::UnknownPort(raw.port.get_ref().clone()),
-        )
-    })?;
+    let port = ck.port(&raw.port, names, context)?;
     let vrid = match &raw.vrid {
         v if *v.get_ref() == 0 => return Err(err(v.span(), Problem::HaVrid)),
         v => *v.get_ref(),
@@ -72,10 +67,7 @@ pub(super) fn ha(
     }
     let mut floating = Vec::with_capacity(raw.floating.len());
     for f in &raw.floating {
-        let net: IpNet = f.get_ref().parse().map_err(|reason| {
-            let value = f.get_ref().clone();
-            err(f.span(), Problem::BadPrefix { value, reason })
-        })?;
+        let net = ck.net(f, context)?;
         let on_port = ports.iter().any(|p| p.addresses.contains(&net));
         if !on_port || floating.contains(&net) {
             return Err(err(f.span(), Problem::HaFloating(f.get_ref().clone())));
@@ -124,12 +116,7 @@ fn sync(
 ) -> Result<HaSyncConfig, ConfigError> {
     let context = "ha.sync: ";
     let err = |span, problem| ck.err(span, context, problem);
-    let port = *names.get(raw.port.get_ref()).ok_or_else(|| {
-        err(
-            raw.port.span(),
-            Problem::UnknownPort(raw.port.get_ref().clone()),
-        )
-    })?;
+    let port = ck.port(&raw.port, names, context)?;
     let address = ck.addr(&raw.address, context)?;
     if address.is_ipv6() {
         return Err(err(raw.address.span(), Problem::HaSyncFamily(address)));

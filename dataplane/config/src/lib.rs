@@ -87,7 +87,9 @@
 //!   `drop_entry` instead drops embryonic entries at random under memory pressure.
 
 mod check;
+mod checker;
 mod error;
+mod forward;
 mod ha;
 #[cfg(test)]
 mod ha_tests;
@@ -110,9 +112,10 @@ use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 
 pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
 pub use error::{ConfigError, Location, Origin, Problem};
+pub use forward::forward_name;
 pub use ha::{DEFAULT_ADVERT_INTERVAL, DEFAULT_PRIORITY, DEFAULT_SYNC_PORT};
 pub use net::{mask_addr, IpNet, IpNetError, MaskError};
-pub use write::{flag_names, forward_name, to_toml};
+pub use write::{flag_names, to_toml};
 
 /// Default number of workers.
 pub const DEFAULT_WORKERS: u16 = 1;
@@ -596,7 +599,7 @@ impl Config {
             origin: Origin::of_span(file, text, e.span()),
             message: e.message().trim().lines().collect::<Vec<_>>().join("; "),
         })?;
-        validate::build(raw, &validate::Checker { file, text })
+        validate::build(raw, &checker::Checker { file, text })
     }
 
     /// The kernel mirrors of the ports that have one, in port order: the mirrored

@@ -6,11 +6,12 @@ use hashbrown::HashMap;
 use rvs_conntrack::{ForwardMode, Proto};
 use rvs_schedulers::{SchedFlags, SchedKind};
 
+use super::check::check;
+use super::checker::Checker;
 use super::error::{ConfigError, Problem};
+use super::forward::{forward_name, parse_forward};
 use super::net::{max_len, parse_persistence_mask};
 use super::raw::{RawReal, RawService, SStr};
-use super::validate::Checker;
-use super::write::forward_name;
 use super::{ClientAddress, RealConfig, ServiceConfig};
 
 /// The most times a service's route may repeat the director's AS (`announce_prepend`).
@@ -19,14 +20,6 @@ const MAX_PREPEND: u8 = 16;
 pub const DEFAULT_SYNPROXY_WSCALE: u8 = 7;
 /// The largest window scale (RFC 7323).
 const MAX_WSCALE: u8 = 14;
-
-/// Forward mode names as the file spells them.
-const FORWARDS: [(&str, ForwardMode); 4] = [
-    ("nat", ForwardMode::Nat),
-    ("fullnat", ForwardMode::FullNat),
-    ("dr", ForwardMode::Dr),
-    ("tun", ForwardMode::Tun),
-];
 
 /// ipvsadm's weight limit (`-w 0..65535`).
 const MAX_WEIGHT: u32 = 65535;
@@ -158,7 +151,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         svc.reals.push(real);
     }
     if let Some(c) = &s.check {
-        svc.check = Some(super::check::check(c, &svc, &context, ck)?);
+        svc.check = Some(check(c, &svc, &context, ck)?);
     }
     if let Some(c) = &s.client_address {
         svc.client_address = client_address(c, &svc, &context, ck)?;
@@ -251,17 +244,13 @@ fn real(
     let context = format!("{svc_context}real {}: ", SocketAddr::new(ip, port));
     let forward = match &r.forward {
         None => ForwardMode::Dr,
-        Some(f) => FORWARDS
-            .iter()
-            .find(|(name, _)| name == f.get_ref())
-            .map(|&(_, m)| m)
-            .ok_or_else(|| {
-                ck.err(
-                    f.span(),
-                    &context,
-                    Problem::UnknownForward(f.get_ref().clone()),
-                )
-            })?,
+        Some(f) => parse_forward(f.get_ref()).ok_or_else(|| {
+            ck.err(
+                f.span(),
+                &context,
+                Problem::UnknownForward(f.get_ref().clone()),
+            )
+        })?,
     };
     // Errors about the mode point at `forward` when written, else at the real's address.
     let forward_span = r.forward.as_ref().map_or(r.ip.span(), |f| f.span());

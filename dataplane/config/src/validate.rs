@@ -1,75 +1,25 @@
-//! Semantic checks of the top-level sections: dataplane, ports, routes, neighbours,
-//! timeouts, ctl. Services are checked in `service.rs`.
+//! Semantic checks of the whole file: the top-level sections (dataplane, ports, routes,
+//! neighbours, timeouts, behaviour, ctl, announce) here, `[ha]` in `ha.rs` and services
+//! in `service.rs`. Nothing else in the configuration code imports this module.
 
-use std::net::{IpAddr, SocketAddr};
-use std::ops::Range;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use hashbrown::HashMap;
 use rvs_conntrack::{ForwardMode, Timeouts};
 use toml::Spanned;
 
-use super::error::{ConfigError, Location, Origin, Problem};
-use super::net::{is_unicast_mac, parse_mac, IpNet};
+use super::checker::Checker;
+use super::error::{ConfigError, Problem};
 use super::raw::{
     RawAnnounce, RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute,
-    RawService, RawTimeouts, SStr,
+    RawService, RawTimeouts,
 };
 use super::{
-    service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig, IdlePolicy,
-    NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, ServiceConfig, DEFAULT_CONN_CAPACITY,
-    DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+    ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
+    IdlePolicy, NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, ServiceConfig,
+    DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
-
-/// The file being validated: turns spans into positioned errors.
-pub(super) struct Checker<'a> {
-    /// File name for errors.
-    pub file: &'a str,
-    /// The text, to turn byte spans into lines.
-    pub text: &'a str,
-}
-
-impl Checker<'_> {
-    /// An error at `span` in the object described by `context`.
-    pub fn err(&self, span: Range<usize>, context: &str, problem: Problem) -> ConfigError {
-        ConfigError::Invalid {
-            origin: Origin::of_span(self.file, self.text, Some(span)),
-            context: context.to_owned(),
-            problem,
-        }
-    }
-
-    /// The line of byte `offset` (computed only for an error: it scans the text).
-    pub fn line_at(&self, offset: usize) -> usize {
-        Location::of_offset(self.text, offset).line
-    }
-
-    /// Parse an IP address.
-    pub fn addr(&self, s: &SStr, context: &str) -> Result<IpAddr, ConfigError> {
-        s.get_ref()
-            .parse()
-            .map_err(|_| self.err(s.span(), context, Problem::BadAddress(s.get_ref().clone())))
-    }
-
-    /// Parse a unicast MAC address.
-    fn mac(&self, s: &SStr, context: &str) -> Result<[u8; 6], ConfigError> {
-        let text = s.get_ref();
-        let mac = parse_mac(text)
-            .ok_or_else(|| self.err(s.span(), context, Problem::BadMac(text.clone())))?;
-        if !is_unicast_mac(mac) {
-            return Err(self.err(s.span(), context, Problem::NotUnicastMac(text.clone())));
-        }
-        Ok(mac)
-    }
-
-    /// Parse a prefix.
-    fn net(&self, s: &SStr, context: &str) -> Result<IpNet, ConfigError> {
-        s.get_ref().parse().map_err(|reason| {
-            let value = s.get_ref().clone();
-            self.err(s.span(), context, Problem::BadPrefix { value, reason })
-        })
-    }
-}
 
 /// A positive count: the value or its default; 0 is refused.
 fn positive<T: Copy + Default + PartialEq>(
@@ -107,7 +57,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
     let ha = raw
         .ha
         .as_ref()
-        .map(|h| super::ha::ha(h, &ports, &names, ck))
+        .map(|h| ha::ha(h, &ports, &names, ck))
         .transpose()?;
     let services = service::services(&raw.service, ck)?;
     if dataplane.workers > 1 {
@@ -271,18 +221,6 @@ fn valid_interface_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-fn port_ref(
-    s: &SStr,
-    names: &HashMap<String, PortId>,
-    context: &str,
-    ck: &Checker<'_>,
-) -> Result<PortId, ConfigError> {
-    names
-        .get(s.get_ref())
-        .copied()
-        .ok_or_else(|| ck.err(s.span(), context, Problem::UnknownPort(s.get_ref().clone())))
-}
-
 fn routes(
     raw: &[RawRoute],
     names: &HashMap<String, PortId>,
@@ -311,7 +249,7 @@ fn routes(
                 Some(via)
             }
         };
-        let port = port_ref(&r.port, names, &context, ck)?;
+        let port = ck.port(&r.port, names, &context)?;
         if let Some(&first) = seen.get(&prefix) {
             let first_line = ck.line_at(first);
             return Err(ck.err(
@@ -337,7 +275,7 @@ fn neighbors(
         let context = format!("neighbor {}: ", n.ip.get_ref());
         let ip = ck.addr(&n.ip, &context)?;
         let mac = ck.mac(&n.mac, &context)?;
-        let port = port_ref(&n.port, names, &context, ck)?;
+        let port = ck.port(&n.port, names, &context)?;
         if let Some(&first) = seen.get(&(port, ip)) {
             let first_line = ck.line_at(first);
             return Err(ck.err(

@@ -6,8 +6,10 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use rvs_conntrack::{ForwardMode, Proto};
+use rvs_conntrack::Proto;
 
+use super::forward::forward_name;
+use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
     CheckConfig, CheckKind, ClientAddress, Config, HaConfig, IdlePolicy, OnFail, RealConfig,
     RssMode, ServiceConfig,
@@ -158,7 +160,7 @@ fn service(w: &mut String, s: &ServiceConfig) {
     if s.synproxy {
         let _ = writeln!(w, "synproxy = true");
     }
-    if s.synproxy_wscale != super::service::DEFAULT_SYNPROXY_WSCALE {
+    if s.synproxy_wscale != DEFAULT_SYNPROXY_WSCALE {
         let _ = writeln!(w, "synproxy_wscale = {}", s.synproxy_wscale);
     }
     if let Some(c) = &s.check {
@@ -211,16 +213,6 @@ fn real(w: &mut String, r: &RealConfig) {
     let _ = writeln!(w, "forward = {}", quote(forward_name(r.forward)));
     let _ = writeln!(w, "upper = {}\nlower = {}", r.upper, r.lower);
     let _ = writeln!(w, "check = {}", r.check);
-}
-
-/// The file's name of a forwarding mode.
-pub fn forward_name(mode: ForwardMode) -> &'static str {
-    match mode {
-        ForwardMode::Nat => "nat",
-        ForwardMode::FullNat => "fullnat",
-        ForwardMode::Dr => "dr",
-        ForwardMode::Tun => "tun",
-    }
 }
 
 /// The scheduler flags of `s` as the file names them (`SchedFlags`' own names).
