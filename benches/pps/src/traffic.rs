@@ -11,7 +11,7 @@
 
 use std::net::Ipv4Addr;
 
-use rvs_packet::checksum::fill_l4_checksum;
+use rvs_packet::wire::fill_l4_checksum;
 use rvs_packet::wire::parse_frame;
 use rvs_pipeline::flow_hash::mix64;
 use rvs_pipeline::ownership::owner_by_client;

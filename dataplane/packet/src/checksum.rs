@@ -7,21 +7,16 @@
 //! word ([`update_u16`]), an IPv4 address ([`update_v4`]) and an IPv6 address
 //! ([`update_v6`]); they are proven equal to a full recompute by the proptests below.
 //!
-//! # When to use [`fill_l4_checksum`]
+//! # When to use [`crate::wire::fill_l4_checksum`]
 //! Rewrites fix checksums incrementally, which is only right when the received checksum
 //! was complete. Frames that come from a kernel device (veth, tap) through `af_packet` or
 //! `af_xdp` may carry a *partial* checksum (the kernel's `CHECKSUM_PARTIAL`: the field holds
 //! the pseudo-header sum and the NIC was supposed to finish it). When the egress port has no
-//! TX L4 checksum offload, the pipeline must call [`fill_l4_checksum`] after the rewrite on
+//! TX L4 checksum offload, the pipeline must call `fill_l4_checksum` after the rewrite on
 //! packets that may carry one (everything received on such a port); it overwrites the
 //! incrementally updated value with a full software sum.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-use crate::drop::DropReason;
-use crate::wire::tcp::TCP_CHECKSUM_OFFSET;
-use crate::wire::udp::UDP_CHECKSUM_OFFSET;
-use crate::wire::{ip_proto, FrameInfo, L4Info};
 
 /// Ones'-complement sum of `data` as big-endian 16-bit words (odd tail padded with zero),
 /// unfolded. Add sums together and finish with [`fold`].
@@ -141,52 +136,6 @@ pub fn update_addr(hc: u16, old: IpAddr, new: IpAddr) -> u16 {
     }
 }
 
-/// Recompute in software the full TCP or UDP checksum of the parsed packet in `frame`
-/// (pseudo-header included), e.g. to finish a kernel partial checksum on a port without
-/// TX offload (see the module doc for when). UDP over IPv4 with checksum 0 ("none") is
-/// left at 0; a computed 0 is stored as `0xffff` for UDP. Other protocols and non-first
-/// fragments are left alone; a first fragment cannot be summed alone and is refused.
-pub fn fill_l4_checksum(frame: &mut [u8], info: &FrameInfo) -> Result<(), DropReason> {
-    let ip = info.ip.as_ref().ok_or(DropReason::Malformed)?;
-    let (ck_off, is_udp) = match ip.l4 {
-        L4Info::Tcp { .. } => (TCP_CHECKSUM_OFFSET, false),
-        L4Info::Udp { .. } => (UDP_CHECKSUM_OFFSET, true),
-        _ => return Ok(()),
-    };
-    if ip.is_fragment {
-        return Err(DropReason::Malformed);
-    }
-    let l4 = ip.l4_offset;
-    let end = l4 + ip.payload_len;
-    let seg = frame.get_mut(l4..end).ok_or(DropReason::Malformed)?;
-    if seg.len() < ck_off + 2 {
-        return Err(DropReason::Malformed);
-    }
-    // UDP covers its length field's bytes (which parse_frame checked to lie within the IP
-    // payload), not any octets after them inside the IP packet.
-    let seg = if is_udp {
-        let udp_len = usize::from(u16::from_be_bytes([seg[4], seg[5]]));
-        match seg.get_mut(..udp_len) {
-            Some(s) if udp_len >= 8 => s,
-            _ => return Err(DropReason::Malformed),
-        }
-    } else {
-        seg
-    };
-    if is_udp && ip.src.is_ipv4() && seg[ck_off] == 0 && seg[ck_off + 1] == 0 {
-        return Ok(());
-    }
-    seg[ck_off] = 0;
-    seg[ck_off + 1] = 0;
-    let proto = if is_udp { ip_proto::UDP } else { ip_proto::TCP };
-    let mut c = !fold(pseudo_header(ip.src, ip.dst, proto, seg.len() as u32) + sum(seg));
-    if is_udp && c == 0 {
-        c = 0xffff;
-    }
-    seg[ck_off..ck_off + 2].copy_from_slice(&c.to_be_bytes());
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,89 +180,6 @@ mod tests {
         b6.extend_from_slice(&d6.octets());
         b6.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 17]);
         assert_eq!(fold(pseudo_header_v6(s6, d6, 17, 65536)), fold(sum(&b6)));
-    }
-
-    #[test]
-    fn fill_l4_checksum_finishes_partial_checksums() {
-        use crate::wire::test_frames::{verify, Spec, L4};
-        for spec in [
-            Spec::v4_tcp(),
-            Spec::v4_udp().vlan(),
-            Spec::v6_tcp(),
-            Spec::v6_udp(),
-        ] {
-            let mut f = spec.build();
-            let info = crate::wire::parse_frame(&f).unwrap();
-            let ip = info.ip.unwrap();
-            let at = ip.l4_offset + if ip.protocol == ip_proto::TCP { 16 } else { 6 };
-            // What a kernel hands over with CHECKSUM_PARTIAL: the folded pseudo-header sum.
-            let partial = fold(pseudo_header(
-                ip.src,
-                ip.dst,
-                ip.protocol,
-                ip.payload_len as u32,
-            ));
-            f[at..at + 2].copy_from_slice(&partial.to_be_bytes());
-            fill_l4_checksum(&mut f, &info).unwrap();
-            verify(&f);
-        }
-        let mut spec = Spec::v4_udp();
-        spec.l4 = L4::Udp {
-            zero_checksum: true,
-        };
-        let mut f = spec.build();
-        let info = crate::wire::parse_frame(&f).unwrap();
-        fill_l4_checksum(&mut f, &info).unwrap();
-        assert_eq!(
-            &f[14 + 26..14 + 28],
-            &[0, 0],
-            "UDP/IPv4 without checksum stays so"
-        );
-    }
-
-    #[test]
-    fn fill_l4_checksum_covers_the_udp_length_not_the_ip_payload() {
-        use crate::wire::test_frames::{Spec, L4};
-        use etherparse::UdpHeader;
-        let data = [1u8, 2, 3, 4];
-        for (src, dst) in [
-            ("192.0.2.10:40000", "10.0.0.100:53"),
-            ("[2001:db8:c::10]:40000", "[2001:db8::100]:53"),
-        ] {
-            // UDP length 12; the IP payload carries 3 more octets after the datagram.
-            let mut bytes = vec![0x9c, 0x40, 0, 53, 0, 12, 0x12, 0x34];
-            bytes.extend_from_slice(&data);
-            bytes.extend_from_slice(&[0xee; 3]);
-            let spec = Spec::new(
-                src,
-                dst,
-                L4::Raw {
-                    protocol: 17,
-                    bytes,
-                },
-            );
-            let mut f = spec.build();
-            let info = crate::wire::parse_frame(&f).unwrap();
-            fill_l4_checksum(&mut f, &info).unwrap();
-            let h = UdpHeader {
-                source_port: 40000,
-                destination_port: 53,
-                length: 12,
-                checksum: 0,
-            };
-            let want = match (spec.src.ip(), spec.dst.ip()) {
-                (IpAddr::V4(s), IpAddr::V4(d)) => {
-                    h.calc_checksum_ipv4_raw(s.octets(), d.octets(), &data)
-                }
-                (IpAddr::V6(s), IpAddr::V6(d)) => {
-                    h.calc_checksum_ipv6_raw(s.octets(), d.octets(), &data)
-                }
-                _ => unreachable!(),
-            }
-            .unwrap();
-            let at = info.ip.unwrap().l4_offset + 6;
-            assert_eq!(u16::from_be_bytes([f[at], f[at + 1]]), want, "{src}");
-        }
     }
 
     proptest! {

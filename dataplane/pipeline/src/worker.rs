@@ -22,11 +22,11 @@ use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Update};
 use rvs_config::PortId;
-use rvs_packet::checksum::fill_l4_checksum;
 use rvs_packet::drop::DropReason;
 use rvs_packet::duties;
 use rvs_packet::packet::PacketBuf;
 use rvs_packet::rewrite;
+use rvs_packet::wire::fill_l4_checksum;
 mod ha;
 
 use rvs_packet::wire::{
