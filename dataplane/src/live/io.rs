@@ -62,37 +62,40 @@ impl Tag {
     }
 }
 
-/// Counts of the live I/O layer (the pipeline counts the rest).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct IoCounters {
-    /// Frames handed to their owner through a steering ring.
-    pub redirected: u64,
-    /// Copies of ARP replies / neighbour advertisements sent to the other workers.
-    pub neighbor_copies: u64,
-    /// Frames handed to the worker holding a port's transmit queue.
-    pub tx_handoffs: u64,
-    /// Frames the device refused to transmit (freed).
-    pub tx_refused: u64,
-    /// Frames dropped because a steering ring was full.
-    pub ring_full: u64,
-    /// Frames dropped because no mbuf was free (copies) or the headroom had no room for
-    /// the steering tag.
-    pub no_buffer: u64,
-    /// Multi-segment frames the receive queues dropped.
-    pub rx_chained: u64,
+/// Defines [`IoCounters`] from one list of its counts: the fields and their sum.
+macro_rules! io_counters {
+    ($( $(#[doc = $doc:literal])* $count:ident, )*) => {
+        /// Counts of the live I/O layer (the pipeline counts the rest).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+        pub struct IoCounters {
+            $( $(#[doc = $doc])* pub $count: u64, )*
+        }
+
+        impl IoCounters {
+            /// Add `other` into `self`.
+            pub fn add(&mut self, other: &IoCounters) {
+                $( self.$count += other.$count; )*
+            }
+        }
+    };
 }
 
-impl IoCounters {
-    /// Add `other` into `self`.
-    pub fn add(&mut self, other: &IoCounters) {
-        self.redirected += other.redirected;
-        self.neighbor_copies += other.neighbor_copies;
-        self.tx_handoffs += other.tx_handoffs;
-        self.tx_refused += other.tx_refused;
-        self.ring_full += other.ring_full;
-        self.no_buffer += other.no_buffer;
-        self.rx_chained += other.rx_chained;
-    }
+io_counters! {
+    /// Frames handed to their owner through a steering ring.
+    redirected,
+    /// Copies of ARP replies / neighbour advertisements sent to the other workers.
+    neighbor_copies,
+    /// Frames handed to the worker holding a port's transmit queue.
+    tx_handoffs,
+    /// Frames the device refused to transmit (freed).
+    tx_refused,
+    /// Frames dropped because a steering ring was full.
+    ring_full,
+    /// Frames dropped because no mbuf was free (copies) or the headroom had no room for
+    /// the steering tag.
+    no_buffer,
+    /// Multi-segment frames the receive queues dropped.
+    rx_chained,
 }
 
 /// How a worker transmits on one port.
