@@ -769,18 +769,8 @@ impl<B: PacketBuf> Worker<B> {
         }
         let (snap, serving) = (&self.snap, self.serving);
         let mac = MacAddr(snap.port(port).mac);
-        let withheld = std::cell::Cell::new(false);
-        duties::arp_reply(buf.data_mut(), info, mac, |t| {
-            let t = IpAddr::V4(t);
-            withheld.set(!serving && snap.moves(t));
-            snap.answers_for(t) && !withheld.get()
-        })
-        .map_err(|e| {
-            if withheld.get() {
-                DropReason::HaBackup
-            } else {
-                e
-            }
+        answer_neighbor(snap, serving, |is_ours| {
+            duties::arp_reply(buf.data_mut(), info, mac, is_ours)
         })?;
         self.counters.duties_answered += 1;
         self.send(port, buf, io);
@@ -808,7 +798,6 @@ impl<B: PacketBuf> Worker<B> {
         }
         let (snap, serving) = (&self.snap, self.serving);
         let mac = MacAddr(snap.port(port).mac);
-        let withheld = std::cell::Cell::new(false);
         match ip.l4 {
             L4Info::IcmpEcho { request: true, .. } if snap.answers_for(ip.dst) => {
                 // Never answer toward a broadcast or multicast source (smurf).
@@ -821,17 +810,8 @@ impl<B: PacketBuf> Worker<B> {
                 msg_type: icmpv6::NEIGHBOR_SOLICIT,
                 ..
             } if ip.version == IpVersion::V6 => {
-                duties::neighbor_advert_reply(&mut buf, info, mac, |t| {
-                    let t = IpAddr::V6(t);
-                    withheld.set(!serving && snap.moves(t));
-                    snap.answers_for(t) && !withheld.get()
-                })
-                .map_err(|e| {
-                    if withheld.get() {
-                        DropReason::HaBackup
-                    } else {
-                        e
-                    }
+                answer_neighbor(snap, serving, |is_ours| {
+                    duties::neighbor_advert_reply(&mut buf, info, mac, is_ours)
                 })?;
             }
             L4Info::Icmp {
@@ -894,6 +874,24 @@ pub fn worker_share(threshold: u32, workers: u16) -> u32 {
         0 => 0,
         t => t.div_ceil(u32::from(workers.max(1))).max(1),
     }
+}
+
+/// Run a neighbour duty (ARP reply, neighbour advertisement) with the test of the target
+/// addresses it may answer for: those the director answers for, less the virtual router's
+/// while this director is a backup under `[ha]` (`serving` false). A question refused for
+/// that reason is [`DropReason::HaBackup`], whatever the duty's own refusal.
+fn answer_neighbor<A: Into<IpAddr>>(
+    snap: &Snapshot,
+    serving: bool,
+    duty: impl FnOnce(&mut dyn FnMut(A) -> bool) -> Result<(), DropReason>,
+) -> Result<(), DropReason> {
+    let mut withheld = false;
+    let answered = duty(&mut |target: A| {
+        let target = target.into();
+        withheld = !serving && snap.moves(target);
+        snap.answers_for(target) && !withheld
+    });
+    answered.map_err(|e| if withheld { DropReason::HaBackup } else { e })
 }
 
 /// Refuse a frame whose Ethernet source is a group (multicast or broadcast) address: no
