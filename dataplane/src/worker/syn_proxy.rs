@@ -4,7 +4,8 @@
 
 use rvs_conntrack::{ConnId, ConnKey, Direction};
 
-use super::{Carried, Io, Worker};
+use super::forward::Carried;
+use super::{Io, Worker};
 use crate::config::{ClientAddress, PortId};
 use crate::connect::PacketTuple;
 use crate::drop::DropReason;
