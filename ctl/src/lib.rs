@@ -7,6 +7,7 @@
 
 pub mod adm;
 pub mod client;
+mod counters;
 pub mod frame;
 pub mod proto;
 pub mod rvsctl;

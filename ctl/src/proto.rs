@@ -422,38 +422,57 @@ pub struct HaSyncStatus {
     pub install_refused: u64,
 }
 
-/// One worker's counters.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct WorkerInfo {
-    /// Worker id.
-    pub id: u16,
-    /// The lcore it runs on.
-    pub lcore: u32,
-    /// Frames received.
-    pub rx_packets: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Frames transmitted.
-    pub tx_packets: u64,
-    /// Bytes transmitted.
-    pub tx_bytes: u64,
-    /// Drops by reason label (every reason present, zeros included).
-    pub drops: Vec<(String, u64)>,
-    /// Frames handed to another worker.
-    pub redirected: u64,
-    /// Connections created.
-    pub conns_created: u64,
-    /// Connections expired.
-    pub conns_expired: u64,
-    /// Connection entries now in its table.
-    pub conns: u64,
-    /// Its table's capacity.
-    pub conn_capacity: u64,
-    /// Poll rounds that found work, over all rounds since start (0..=1).
-    pub busy_ratio: f64,
-    /// Configuration generation the worker forwards with.
-    pub generation: u64,
+/// Defines [`WorkerInfo`], its counter fields taken from the list of worker counters.
+macro_rules! worker_info {
+    (
+        frames { $(
+            $(#[doc = $frame_doc:literal])*
+            $frame:ident => $frame_key:ident:
+                $( $frame_wire:ident = $part:ident ($frame_metric:literal, $frame_help:literal) ),+;
+        )* }
+        drops {
+            $(#[doc = $drops_doc:literal])*
+            $drops:ident => $drops_key:ident:
+                $drops_wire:ident ($drops_metric:literal, $drops_help:literal);
+        }
+        counts { $(
+            $(#[doc = $count_doc:literal])*
+            $count:ident => $count_key:ident
+                $( : $count_wire:ident ($count_metric:literal, $count_help:literal) )?;
+        )* }
+    ) => {
+        /// One worker's counters.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+        pub struct WorkerInfo {
+            /// Worker id.
+            pub id: u16,
+            /// The lcore it runs on.
+            pub lcore: u32,
+            $( $(
+                #[doc = $frame_help]
+                pub $frame_wire: u64,
+            )+ )*
+            #[doc = $drops_help]
+            ///
+            /// Every reason is listed by its label, zeros included.
+            pub $drops_wire: Vec<(String, u64)>,
+            $( $(
+                #[doc = $count_help]
+                pub $count_wire: u64,
+            )? )*
+            /// Connection entries now in its table.
+            pub conns: u64,
+            /// Its table's capacity.
+            pub conn_capacity: u64,
+            /// Poll rounds that found work, over all rounds since start (0..=1).
+            pub busy_ratio: f64,
+            /// Configuration generation the worker forwards with.
+            pub generation: u64,
+        }
+    };
 }
+
+crate::worker_counters!(worker_info);
 
 /// One port.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

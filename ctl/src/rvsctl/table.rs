@@ -100,46 +100,36 @@ pub fn status(s: &StatusInfo) -> String {
     out
 }
 
+/// A table column: its header and the cell it shows for one item.
+type Column<T> = (&'static str, fn(&T) -> String);
+
+/// The columns of `rvsctl workers`, in order.
+const WORKER_COLUMNS: [Column<WorkerInfo>; 13] = [
+    ("ID", |w| w.id.to_string()),
+    ("LCORE", |w| w.lcore.to_string()),
+    ("RX_PKTS", |w| w.rx_packets.to_string()),
+    ("RX_BYTES", |w| w.rx_bytes.to_string()),
+    ("TX_PKTS", |w| w.tx_packets.to_string()),
+    ("TX_BYTES", |w| w.tx_bytes.to_string()),
+    ("DROPS", |w| {
+        w.drops.iter().map(|(_, n)| n).sum::<u64>().to_string()
+    }),
+    ("REDIRECTED", |w| w.redirected.to_string()),
+    ("CONNS", |w| format!("{}/{}", w.conns, w.conn_capacity)),
+    ("CREATED", |w| w.conns_created.to_string()),
+    ("EXPIRED", |w| w.conns_expired.to_string()),
+    ("BUSY", |w| format!("{:.1}%", w.busy_ratio * 100.0)),
+    ("GEN", |w| w.generation.to_string()),
+];
+
 /// `rvsctl workers`.
 pub fn workers(list: &[WorkerInfo]) -> String {
+    let headers = WORKER_COLUMNS.map(|(header, _)| header);
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|w| {
-            vec![
-                w.id.to_string(),
-                w.lcore.to_string(),
-                w.rx_packets.to_string(),
-                w.rx_bytes.to_string(),
-                w.tx_packets.to_string(),
-                w.tx_bytes.to_string(),
-                w.drops.iter().map(|(_, n)| n).sum::<u64>().to_string(),
-                w.redirected.to_string(),
-                format!("{}/{}", w.conns, w.conn_capacity),
-                w.conns_created.to_string(),
-                w.conns_expired.to_string(),
-                format!("{:.1}%", w.busy_ratio * 100.0),
-                w.generation.to_string(),
-            ]
-        })
+        .map(|w| WORKER_COLUMNS.iter().map(|(_, cell)| cell(w)).collect())
         .collect();
-    render(
-        &[
-            "ID",
-            "LCORE",
-            "RX_PKTS",
-            "RX_BYTES",
-            "TX_PKTS",
-            "TX_BYTES",
-            "DROPS",
-            "REDIRECTED",
-            "CONNS",
-            "CREATED",
-            "EXPIRED",
-            "BUSY",
-            "GEN",
-        ],
-        &rows,
-    )
+    render(&headers, &rows)
 }
 
 /// `rvsctl ports`.

@@ -211,21 +211,9 @@ impl Control {
             .enumerate()
             .map(|(id, w)| {
                 let p = lock(&w.published);
-                let c = &p.pipeline;
-                WorkerInfo {
+                let mut info = WorkerInfo {
                     id: id as u16,
                     lcore: w.lcore,
-                    rx_packets: c.rx.packets,
-                    rx_bytes: c.rx.bytes,
-                    tx_packets: c.tx.packets,
-                    tx_bytes: c.tx.bytes,
-                    drops: DropReason::ALL
-                        .iter()
-                        .map(|r| (r.label().to_owned(), c.drops[r.index()]))
-                        .collect(),
-                    redirected: c.redirected,
-                    conns_created: c.conns_created,
-                    conns_expired: c.conns_expired,
                     conns: p.conns,
                     conn_capacity: p.conn_capacity,
                     busy_ratio: if p.rounds == 0 {
@@ -234,7 +222,10 @@ impl Control {
                         p.busy_rounds as f64 / p.rounds as f64
                     },
                     generation: w.mailbox.generation(),
-                }
+                    ..WorkerInfo::default()
+                };
+                p.pipeline.export_to(&mut info);
+                info
             })
             .collect()
     }

@@ -1,5 +1,11 @@
 //! Per-worker counters: plain integers owned by one worker, summed on read.
+//!
+//! The counters themselves are listed once, in [`rvs_ctl::worker_counters!`]: the
+//! struct, its sum, its summary and its copy into the control protocol come from there.
 
+use std::collections::BTreeMap;
+
+use rvs_ctl::proto::WorkerInfo;
 use serde::Serialize;
 
 use rvs_packet::drop::DropReason;
@@ -27,59 +33,100 @@ impl PacketBytes {
     }
 }
 
-/// Everything one worker counts. Aligned to a cache line so workers never share one.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[repr(align(64))]
-pub struct WorkerCounters {
-    /// Frames received, all ports.
-    pub rx: PacketBytes,
-    /// Frames transmitted, all ports.
-    pub tx: PacketBytes,
-    /// Drops, indexed by [`DropReason::index`].
-    pub drops: [u64; DropReason::ALL.len()],
-    /// Connections created.
-    pub conns_created: u64,
-    /// Connections expired (timed out, or taken out by the three below).
-    pub conns_expired: u64,
-    /// Closing connections a new SYN on their tuple expired to be scheduled afresh
-    /// (`conn_reuse_mode`).
-    pub conns_reused: u64,
-    /// Connections expired because their real was removed (`expire_nodest_conn`).
-    pub nodest_expired: u64,
-    /// Persistence templates given up because their real has weight 0
-    /// (`expire_quiescent_template`).
-    pub quiescent_templates_expired: u64,
-    /// Embryonic connections evicted for new ones from a full table (`table_full_evict`).
-    pub embryonic_evicted: u64,
-    /// Packets handed to another worker because this one does not own them.
-    pub redirected: u64,
-    /// ARP replies and ICMP echo replies and neighbour advertisements sent.
-    pub duties_answered: u64,
-    /// ARP requests and neighbour solicitations sent.
-    pub neighbor_requests: u64,
-    /// Neighbours learned from replies.
-    pub neighbors_learned: u64,
-    /// ICMP errors the director sent itself (fragmentation needed / packet too big).
-    pub icmp_sent: u64,
-    /// Frames handed to the kernel exception path.
-    pub kernel_sent: u64,
-    /// Frames the kernel sent out through a port.
-    pub kernel_received: u64,
-    /// PROXY protocol headers sent toward reals (retransmissions included).
-    pub proxy_headers_sent: u64,
-    /// Client segments that carried the TOA option to a real.
-    pub toa_added: u64,
-    /// Client segments that went without the TOA option: no room in the options or MTU.
-    pub toa_skipped: u64,
-    /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
-    pub syn_cookies_sent: u64,
-    /// ACKs with a valid cookie: connections the SYN proxy opened.
-    pub syn_cookies_accepted: u64,
-    /// Client segments the SYN proxy held until the real answered.
-    pub synproxy_held: u64,
-    /// Held client segments sent on after the real's handshake.
-    pub synproxy_released: u64,
+/// Defines [`WorkerCounters`] and [`CounterSummary`] from the list of worker counters
+/// ([`rvs_ctl::worker_counters!`]): the fields, the sum over workers, the summary and the
+/// copy into the control protocol's [`WorkerInfo`].
+macro_rules! define_worker_counters {
+    (
+        frames { $(
+            $(#[doc = $frame_doc:literal])*
+            $frame:ident => $frame_key:ident:
+                $( $frame_wire:ident = $part:ident ($frame_metric:literal, $frame_help:literal) ),+;
+        )* }
+        drops {
+            $(#[doc = $drops_doc:literal])*
+            $drops:ident => $drops_key:ident:
+                $drops_wire:ident ($drops_metric:literal, $drops_help:literal);
+        }
+        counts { $(
+            $(#[doc = $count_doc:literal])*
+            $count:ident => $count_key:ident
+                $( : $count_wire:ident ($count_metric:literal, $count_help:literal) )?;
+        )* }
+    ) => {
+        /// Everything one worker counts. Aligned to a cache line so workers never share one.
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[repr(align(64))]
+        pub struct WorkerCounters {
+            $(
+                $(#[doc = $frame_doc])*
+                pub $frame: PacketBytes,
+            )*
+            $(#[doc = $drops_doc])*
+            ///
+            /// Indexed by [`DropReason::index`].
+            pub $drops: [u64; DropReason::ALL.len()],
+            $(
+                $(#[doc = $count_doc])*
+                pub $count: u64,
+            )*
+        }
+
+        impl WorkerCounters {
+            /// Add `other` into `self` (summing workers on read).
+            pub fn add(&mut self, other: &WorkerCounters) {
+                $( self.$frame.add(&other.$frame); )*
+                for (a, b) in self.$drops.iter_mut().zip(other.$drops.iter()) {
+                    *a += b;
+                }
+                $( self.$count += other.$count; )*
+            }
+
+            /// A JSON-friendly summary (drops by label, zero reasons left out).
+            pub fn summary(&self) -> CounterSummary {
+                CounterSummary {
+                    $( $frame_key: self.$frame, )*
+                    $drops_key: DropReason::ALL
+                        .iter()
+                        .filter(|r| self.$drops[r.index()] > 0)
+                        .map(|r| (r.label(), self.$drops[r.index()]))
+                        .collect(),
+                    $( $count_key: self.$count, )*
+                }
+            }
+
+            /// Copy the counters the control protocol carries into `info` (every drop
+            /// reason, zeros included).
+            pub fn export_to(&self, info: &mut WorkerInfo) {
+                $( $( info.$frame_wire = self.$frame.$part; )+ )*
+                info.$drops_wire = DropReason::ALL
+                    .iter()
+                    .map(|r| (r.label().to_owned(), self.$drops[r.index()]))
+                    .collect();
+                $( $( info.$count_wire = self.$count; )? )*
+            }
+        }
+
+        /// The counters as printed at the end of a replay and served to the control plane.
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+        pub struct CounterSummary {
+            $(
+                $(#[doc = $frame_doc])*
+                pub $frame_key: PacketBytes,
+            )*
+            $(#[doc = $drops_doc])*
+            ///
+            /// Keyed by reason label; reasons with no drop are left out.
+            pub $drops_key: BTreeMap<&'static str, u64>,
+            $(
+                $(#[doc = $count_doc])*
+                pub $count_key: u64,
+            )*
+        }
+    };
 }
+
+rvs_ctl::worker_counters!(define_worker_counters);
 
 impl WorkerCounters {
     /// Count what giving a FULLNAT real the client's address did to a segment.
@@ -100,156 +147,46 @@ impl WorkerCounters {
         self.drops[reason.index()] += 1;
     }
 
-    /// Add `other` into `self` (summing workers on read).
-    pub fn add(&mut self, other: &WorkerCounters) {
-        self.rx.add(&other.rx);
-        self.tx.add(&other.tx);
-        for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
-            *a += b;
-        }
-        self.conns_created += other.conns_created;
-        self.conns_expired += other.conns_expired;
-        self.conns_reused += other.conns_reused;
-        self.nodest_expired += other.nodest_expired;
-        self.quiescent_templates_expired += other.quiescent_templates_expired;
-        self.embryonic_evicted += other.embryonic_evicted;
-        self.redirected += other.redirected;
-        self.duties_answered += other.duties_answered;
-        self.neighbor_requests += other.neighbor_requests;
-        self.neighbors_learned += other.neighbors_learned;
-        self.icmp_sent += other.icmp_sent;
-        self.kernel_sent += other.kernel_sent;
-        self.kernel_received += other.kernel_received;
-        self.proxy_headers_sent += other.proxy_headers_sent;
-        self.toa_added += other.toa_added;
-        self.toa_skipped += other.toa_skipped;
-        self.syn_cookies_sent += other.syn_cookies_sent;
-        self.syn_cookies_accepted += other.syn_cookies_accepted;
-        self.synproxy_held += other.synproxy_held;
-        self.synproxy_released += other.synproxy_released;
-    }
-
     /// Total drops over all reasons.
     pub fn dropped(&self) -> u64 {
         self.drops.iter().sum()
     }
+}
 
-    /// A JSON-friendly summary (drops by label, zero reasons left out).
-    pub fn summary(&self) -> CounterSummary {
-        CounterSummary {
-            received: self.rx,
-            transmitted: self.tx,
-            dropped: DropReason::ALL
-                .iter()
-                .filter(|r| self.drops[r.index()] > 0)
-                .map(|r| (r.label(), self.drops[r.index()]))
-                .collect(),
-            connections_created: self.conns_created,
-            connections_expired: self.conns_expired,
-            connections_reused: self.conns_reused,
-            nodest_expired: self.nodest_expired,
-            quiescent_templates_expired: self.quiescent_templates_expired,
-            embryonic_evicted: self.embryonic_evicted,
-            redirected: self.redirected,
-            duties_answered: self.duties_answered,
-            neighbor_requests: self.neighbor_requests,
-            neighbors_learned: self.neighbors_learned,
-            icmp_sent: self.icmp_sent,
-            kernel_sent: self.kernel_sent,
-            kernel_received: self.kernel_received,
-            proxy_headers_sent: self.proxy_headers_sent,
-            toa_added: self.toa_added,
-            toa_skipped: self.toa_skipped,
-            syn_cookies_sent: self.syn_cookies_sent,
-            syn_cookies_accepted: self.syn_cookies_accepted,
-            synproxy_held: self.synproxy_held,
-            synproxy_released: self.synproxy_released,
+/// Defines [`IoCounters`] from one list of its counts: the fields and their sum.
+macro_rules! io_counters {
+    ($( $(#[doc = $doc:literal])* $count:ident, )*) => {
+        /// Counts of the live I/O layer (the pipeline counts the rest).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+        pub struct IoCounters {
+            $( $(#[doc = $doc])* pub $count: u64, )*
         }
-    }
+
+        impl IoCounters {
+            /// Add `other` into `self`.
+            pub fn add(&mut self, other: &IoCounters) {
+                $( self.$count += other.$count; )*
+            }
+        }
+    };
 }
 
-/// The counters as printed at the end of a replay and served to the control plane.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CounterSummary {
-    /// Frames received.
-    pub received: PacketBytes,
-    /// Frames transmitted.
-    pub transmitted: PacketBytes,
-    /// Drops by reason label.
-    pub dropped: std::collections::BTreeMap<&'static str, u64>,
-    /// Connections created.
-    pub connections_created: u64,
-    /// Connections expired.
-    pub connections_expired: u64,
-    /// Closing connections replaced by a new SYN on their tuple (`conn_reuse_mode`).
-    pub connections_reused: u64,
-    /// Connections expired because their real was removed (`expire_nodest_conn`).
-    pub nodest_expired: u64,
-    /// Templates given up because their real has weight 0 (`expire_quiescent_template`).
-    pub quiescent_templates_expired: u64,
-    /// Embryonic connections evicted for new ones from a full table (`table_full_evict`).
-    pub embryonic_evicted: u64,
-    /// Packets handed between workers.
-    pub redirected: u64,
-    /// ARP/ND/echo answers sent.
-    pub duties_answered: u64,
-    /// ARP requests / neighbour solicitations sent.
-    pub neighbor_requests: u64,
-    /// Neighbours learned.
-    pub neighbors_learned: u64,
-    /// ICMP errors sent by the director itself.
-    pub icmp_sent: u64,
-    /// Frames handed to the kernel exception path.
-    pub kernel_sent: u64,
-    /// Frames the kernel sent out through a port.
-    pub kernel_received: u64,
-    /// PROXY protocol headers sent toward reals.
-    pub proxy_headers_sent: u64,
-    /// Client segments that carried the TOA option.
-    pub toa_added: u64,
-    /// Client segments that went without the TOA option (no room).
-    pub toa_skipped: u64,
-    /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
-    pub syn_cookies_sent: u64,
-    /// Connections the SYN proxy opened on a valid cookie.
-    pub syn_cookies_accepted: u64,
-    /// Client segments the SYN proxy held until the real answered.
-    pub synproxy_held: u64,
-    /// Held client segments sent on after the real's handshake.
-    pub synproxy_released: u64,
-}
-
-/// Counts of the live I/O layer (the pipeline counts the rest).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct IoCounters {
+io_counters! {
     /// Frames handed to their owner through a steering ring.
-    pub redirected: u64,
+    redirected,
     /// Copies of ARP replies / neighbour advertisements sent to the other workers.
-    pub neighbor_copies: u64,
+    neighbor_copies,
     /// Frames handed to the worker holding a port's transmit queue.
-    pub tx_handoffs: u64,
+    tx_handoffs,
     /// Frames the device refused to transmit (freed).
-    pub tx_refused: u64,
+    tx_refused,
     /// Frames dropped because a steering ring was full.
-    pub ring_full: u64,
+    ring_full,
     /// Frames dropped because no mbuf was free (copies) or the headroom had no room for
     /// the steering tag.
-    pub no_buffer: u64,
+    no_buffer,
     /// Multi-segment frames the receive queues dropped.
-    pub rx_chained: u64,
-}
-
-impl IoCounters {
-    /// Add `other` into `self`.
-    pub fn add(&mut self, other: &IoCounters) {
-        self.redirected += other.redirected;
-        self.neighbor_copies += other.neighbor_copies;
-        self.tx_handoffs += other.tx_handoffs;
-        self.tx_refused += other.tx_refused;
-        self.ring_full += other.ring_full;
-        self.no_buffer += other.no_buffer;
-        self.rx_chained += other.rx_chained;
-    }
+    rx_chained,
 }
 
 #[cfg(test)]
@@ -282,5 +219,21 @@ mod tests {
         assert_eq!(s.dropped.get("table_full"), None);
         assert_eq!(s.connections_created, 3);
         assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
+    }
+
+    #[test]
+    fn the_control_protocol_carries_its_share() {
+        let mut c = WorkerCounters::default();
+        c.tx.count(80);
+        c.drop(DropReason::NoService);
+        c.redirected = 4;
+        c.conns_expired = 2;
+        c.toa_added = 9;
+        let mut info = WorkerInfo::default();
+        c.export_to(&mut info);
+        assert_eq!((info.tx_packets, info.tx_bytes), (1, 80));
+        assert_eq!((info.redirected, info.conns_expired), (4, 2));
+        assert_eq!(info.drops.len(), DropReason::ALL.len());
+        assert!(info.drops.contains(&("no_service".to_owned(), 1)));
     }
 }

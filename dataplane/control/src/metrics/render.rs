@@ -497,77 +497,46 @@ fn render_services(out: &mut String, services: &[ServiceInfo]) {
     }
 }
 
+/// Defines the per-worker counter families, taken from the list of worker counters.
+macro_rules! worker_families {
+    (
+        frames { $(
+            $(#[doc = $frame_doc:literal])*
+            $frame:ident => $frame_key:ident:
+                $( $frame_wire:ident = $part:ident ($frame_metric:literal, $frame_help:literal) ),+;
+        )* }
+        drops {
+            $(#[doc = $drops_doc:literal])*
+            $drops:ident => $drops_key:ident:
+                $drops_wire:ident ($drops_metric:literal, $drops_help:literal);
+        }
+        counts { $(
+            $(#[doc = $count_doc:literal])*
+            $count:ident => $count_key:ident
+                $( : $count_wire:ident ($count_metric:literal, $count_help:literal) )?;
+        )* }
+    ) => {
+        /// The worker counters carried by [`WorkerInfo`], one family each.
+        const WORKER_COUNTERS: &[Field<WorkerInfo>] = &[
+            $( $( (counter($frame_metric, WORKER, $frame_help), |w| w.$frame_wire), )+ )*
+            $( $( (counter($count_metric, WORKER, $count_help), |w| w.$count_wire), )? )*
+        ];
+
+        /// The worker drops, by worker and reason.
+        const WORKER_DROPS: Family = counter($drops_metric, &["worker", "reason"], $drops_help);
+    };
+}
+
+rvs_ctl::worker_counters!(worker_families);
+
 fn render_workers(out: &mut String, workers: &[WorkerInfo]) {
-    let counters: [Field<WorkerInfo>; 7] = [
-        (
-            counter(
-                "rvs_worker_rx_packets_total",
-                WORKER,
-                "Frames the worker received.",
-            ),
-            |w| w.rx_packets,
-        ),
-        (
-            counter(
-                "rvs_worker_rx_bytes_total",
-                WORKER,
-                "Bytes the worker received.",
-            ),
-            |w| w.rx_bytes,
-        ),
-        (
-            counter(
-                "rvs_worker_tx_packets_total",
-                WORKER,
-                "Frames the worker transmitted.",
-            ),
-            |w| w.tx_packets,
-        ),
-        (
-            counter(
-                "rvs_worker_tx_bytes_total",
-                WORKER,
-                "Bytes the worker transmitted.",
-            ),
-            |w| w.tx_bytes,
-        ),
-        (
-            counter(
-                "rvs_worker_redirected_packets_total",
-                WORKER,
-                "Frames the worker handed to the worker that owns their flow.",
-            ),
-            |w| w.redirected,
-        ),
-        (
-            counter(
-                "rvs_worker_connections_created_total",
-                WORKER,
-                "Connection entries the worker created.",
-            ),
-            |w| w.conns_created,
-        ),
-        (
-            counter(
-                "rvs_worker_connections_expired_total",
-                WORKER,
-                "Connection entries that expired in the worker's table.",
-            ),
-            |w| w.conns_expired,
-        ),
-    ];
-    for (family, get) in counters {
+    for &(family, get) in WORKER_COUNTERS {
         write_family(out, family, |s| {
             workers.iter().for_each(|w| s.add(worker_labels(w), get(w)))
         });
     }
 
-    let drops = counter(
-        "rvs_worker_drops_total",
-        &["worker", "reason"],
-        "Frames the worker dropped, by reason.",
-    );
-    write_family(out, drops, |s| {
+    write_family(out, WORKER_DROPS, |s| {
         for w in workers {
             for (reason, n) in &w.drops {
                 s.add(vec![w.id.to_string(), reason.clone()], *n);

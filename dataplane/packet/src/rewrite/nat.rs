@@ -5,6 +5,7 @@ use std::ops::Range;
 
 use crate::checksum::{apply_delta, delta_bytes, delta_u16};
 use crate::drop::DropReason;
+use crate::wire::bytes::{be16, put16};
 use crate::wire::tcp::TCP_CHECKSUM_OFFSET;
 use crate::wire::udp::UDP_CHECKSUM_OFFSET;
 use crate::wire::{FrameInfo, IpInfo, IpVersion, L4Info};
@@ -20,16 +21,6 @@ const V6_DST: usize = 24;
 /// Checksum and identifier offsets in an ICMP / ICMPv6 echo header.
 const ECHO_CHECKSUM: usize = 2;
 const ECHO_IDENT: usize = 4;
-
-#[inline]
-pub(super) fn get16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-#[inline]
-pub(super) fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
 
 /// True when `addr` is of the packet's family.
 #[inline]
@@ -62,7 +53,7 @@ pub(super) fn write_addr(b: &mut [u8], at: usize, addr: IpAddr) -> u64 {
 /// Write a port (or echo identifier) at `at` and return the difference term.
 #[inline]
 pub(super) fn write_port(b: &mut [u8], at: usize, port: u16) -> u64 {
-    let d = delta_u16(get16(b, at), port);
+    let d = delta_u16(be16(b, at), port);
     put16(b, at, port);
     d
 }
@@ -70,7 +61,7 @@ pub(super) fn write_port(b: &mut [u8], at: usize, port: u16) -> u64 {
 /// Apply `delta` to the 16-bit checksum at `at`. `udp`: a result of 0 is sent as 0xffff.
 #[inline]
 pub(super) fn fix_checksum(b: &mut [u8], at: usize, delta: u64, udp: bool) {
-    let mut c = apply_delta(get16(b, at), delta);
+    let mut c = apply_delta(be16(b, at), delta);
     if udp && c == 0 {
         c = 0xffff;
     }
@@ -164,7 +155,7 @@ pub(super) fn rewrite_l4(
             delta += write_port(frame, l4 + ECHO_IDENT, e.port());
         }
     }
-    if l4_len < ck + 2 || (udp && version == IpVersion::V4 && get16(frame, l4 + ck) == 0) {
+    if l4_len < ck + 2 || (udp && version == IpVersion::V4 && be16(frame, l4 + ck) == 0) {
         return;
     }
     fix_checksum(frame, l4 + ck, delta, udp);
@@ -181,9 +172,9 @@ pub(super) fn decrement_ttl(frame: &mut [u8], ip: &IpInfo) -> Result<(), DropRea
     let l3 = ip.l3_offset;
     match ip.version {
         IpVersion::V4 => {
-            let old = get16(frame, l3 + V4_TTL);
+            let old = be16(frame, l3 + V4_TTL);
             frame[l3 + V4_TTL] = ip.ttl - 1;
-            let d = delta_u16(old, get16(frame, l3 + V4_TTL));
+            let d = delta_u16(old, be16(frame, l3 + V4_TTL));
             fix_checksum(frame, l3 + V4_CHECKSUM, d, false);
         }
         IpVersion::V6 => frame[l3 + V6_HOP_LIMIT] = ip.ttl - 1,
@@ -404,14 +395,14 @@ mod tests {
         nat_in(&mut probe, &info, sa("10.1.0.11:8080")).unwrap();
         // With payload word w the rewritten sum is S + w, where ~S = c is the probe's
         // checksum: w = c makes the sum 0xffff, i.e. a computed checksum of 0.
-        let w = get16(&probe, 14 + 20 + 6);
+        let w = be16(&probe, 14 + 20 + 6);
         let mut spec2 = spec.clone();
         spec2.payload = w.to_be_bytes().to_vec();
         frame = spec2.build();
         let info = parse_frame(&frame).unwrap();
         nat_in(&mut frame, &info, sa("10.1.0.11:8080")).unwrap();
         verify(&frame);
-        assert_eq!(get16(&frame, 14 + 20 + 6), 0xffff);
+        assert_eq!(be16(&frame, 14 + 20 + 6), 0xffff);
     }
 
     #[test]

@@ -4,10 +4,11 @@
 
 use std::net::IpAddr;
 
-use super::nat::{fix_checksum, get16, put16};
+use super::nat::fix_checksum;
 use crate::checksum::{delta_u16, fold, pseudo_header, sum};
 use crate::drop::DropReason;
 use crate::packet::PacketBuf;
+use crate::wire::bytes::{be16, put16};
 use crate::wire::tcp::TCP_CHECKSUM_OFFSET;
 use crate::wire::{FrameInfo, IpVersion, L4Info};
 
@@ -142,7 +143,7 @@ impl Segment {
     pub fn mss(&self, f: &[u8]) -> Option<u16> {
         self.options(f)
             .find(|&(_, kind, len)| kind == OPT_MSS && len == 4)
-            .map(|(at, _, _)| get16(f, at + 2))
+            .map(|(at, _, _)| be16(f, at + 2))
     }
 
     /// Lower the MSS option to `mss - by` (not below 536); no change without one.
@@ -153,7 +154,7 @@ impl Segment {
         else {
             return;
         };
-        let old = get16(f, at + 2);
+        let old = be16(f, at + 2);
         let new = old.saturating_sub(by).max(MIN_MSS).min(old);
         put16(f, at + 2, new);
         fix_checksum(f, self.l4 + TCP_CHECKSUM_OFFSET, delta_u16(old, new), false);
@@ -235,12 +236,12 @@ impl Segment {
         let grown = n as u16;
         match self.version {
             IpVersion::V4 => {
-                let old = get16(f, self.l3 + 2);
+                let old = be16(f, self.l3 + 2);
                 put16(f, self.l3 + 2, old + grown);
                 fix_checksum(f, self.l3 + 10, delta_u16(old, old + grown), false);
             }
             IpVersion::V6 => {
-                let old = get16(f, self.l3 + 4);
+                let old = be16(f, self.l3 + 4);
                 put16(f, self.l3 + 4, old + grown);
             }
         }
@@ -276,7 +277,7 @@ fn get32(f: &[u8], at: usize) -> u32 {
 /// Write `v` at `l4 + field` and fix the TCP checksum for it.
 fn set32(f: &mut [u8], l4: usize, field: usize, v: u32) {
     let at = l4 + field;
-    let (hi, lo) = (get16(f, at), get16(f, at + 2));
+    let (hi, lo) = (be16(f, at), be16(f, at + 2));
     let (nhi, nlo) = ((v >> 16) as u16, v as u16);
     // A field at an odd offset enters the checksum byte-swapped.
     let d = if field % 2 == 0 {

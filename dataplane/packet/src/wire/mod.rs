@@ -12,6 +12,7 @@
 //! [`parse_frame`] reports it as [`L4Info::Tunnel`] and [`parse_ip`] parses the inner packet.
 
 pub mod arp;
+pub(crate) mod bytes;
 pub mod ethernet;
 mod frame;
 pub mod icmpv4;
@@ -28,6 +29,9 @@ pub mod vrrp;
 mod robustness;
 #[cfg(any(test, feature = "test-frames"))]
 pub mod test_frames;
+
+// What the views below read and write their fields with.
+use bytes::{array, be16, put16};
 
 pub use arp::ArpPacket;
 pub use ethernet::{EthernetFrame, MacAddr};
@@ -78,24 +82,4 @@ pub mod ip_proto {
     pub const NO_NEXT: u8 = 59;
     /// IPv6 destination options.
     pub const DST_OPTS: u8 = 60;
-}
-
-/// Read a big-endian u16 at `at` (callers have checked the bounds).
-#[inline]
-fn be16(b: &[u8], at: usize) -> u16 {
-    u16::from_be_bytes([b[at], b[at + 1]])
-}
-
-/// Write a big-endian u16 at `at` (callers have checked the bounds).
-#[inline]
-fn put16(b: &mut [u8], at: usize, v: u16) {
-    b[at..at + 2].copy_from_slice(&v.to_be_bytes());
-}
-
-/// Copy `N` bytes starting at `at` (callers have checked the bounds).
-#[inline]
-fn array<const N: usize>(b: &[u8], at: usize) -> [u8; N] {
-    let mut a = [0; N];
-    a.copy_from_slice(&b[at..at + N]);
-    a
 }
