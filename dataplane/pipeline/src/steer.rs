@@ -10,7 +10,7 @@
 //!   toward its VIP, `hash(masked client address)`;
 //! - owned per connection, any other: toward its VIP, `hash(client address, client
 //!   port)`, or by RSS queue (the snapshot's [`Ownership`] was made
-//!   [`Ownership::by_rss`]) the queue RSS delivers the client's frames to.
+//!   [`Ownership::by_rss`](crate::ownership::Ownership::by_rss)) the queue RSS delivers the client's frames to.
 //!
 //! Replies: a NAT reply (destination = the client) names no VIP, so every one is owned
 //! by `hash(its destination address)`, which is why NAT services are owned by client
@@ -21,13 +21,17 @@
 //! address (a netmask of them for a persistent service) keeps all its connections to
 //! NAT and persistent services on one worker, however many it opens.
 //! [`Ownership`] is the one place that decides; the connection sync installs synced
-//! connections and templates on the worker it names ([`Ownership::of_connection`]).
+//! connections and templates on the worker it names
+//! ([`Ownership::of_connection`](crate::ownership::Ownership::of_connection)).
 //!
 //! A VIP whose last service was deleted is still steered as a VIP
 //! ([`Services::steered_as_vip`]), and a deleted service owned by client address keeps
 //! that class, so the connections made to it drain on the worker that holds them, as
 //! IPVS keeps forwarding a deleted service's connections (bounded: see
 //! [`crate::draining`]).
+//!
+//! [`Ownership`]: crate::ownership::Ownership
+//! [`Services::steered_as_vip`]: crate::service::Services::steered_as_vip
 
 use rvs_conntrack::Proto;
 

@@ -10,7 +10,7 @@
 //! | DR | nothing but [`set_macs`] |
 //! | TUN | [`tun_encap`], then [`set_macs`] |
 //! | ICMP error quoting a connection | [`icmp_error`] |
-//! | FULLNAT TCP, after the above, client address (TOA, PROXY) | [`client_addr::on_segment`] |
+//! | FULLNAT TCP, after the above, client address (TOA, PROXY) | `rvs_pipeline::client_addr::on_segment` (it keeps per-connection state) |
 //!
 //! All of them take the [`FrameInfo`](crate::wire::FrameInfo) that
 //! [`parse_frame`](crate::wire::parse_frame) returned for the same bytes; the info is stale

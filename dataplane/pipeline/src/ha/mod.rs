@@ -1,8 +1,8 @@
-//! High availability between directors: VRRPv3 ([`vrrp`], the pure state machine),
-//! the frames it sends ([`frames`]), and the [`HaLink`] between the workers and the
-//! control core.
+//! High availability between directors, the workers' side: the VRRPv3 frames the
+//! control core sends ([`frames`]; its state machine is `rvs_control::vrrp`), and the
+//! [`HaLink`] between the workers and the control core.
 //!
-//! The control core runs the state machine (`control::ha`). Workers never block on it:
+//! The control core runs the state machine (`rvs_control::ha`). Workers never block on it:
 //! a worker that receives a VRRP frame copies it into a bounded lock-free queue
 //! ([`HaLink::deliver`]); the control core queues the frames it sends (adverts,
 //! gratuitous ARP, unsolicited NA) in another, which worker 0 drains at its millisecond
