@@ -10,9 +10,10 @@
 //! and takes changes as [`update`]s between bursts; [`ha`] is its side of the link to
 //! the control core's VRRP and connection sync.
 //!
-//! It may import `rvs-packet`, `rvs-config`, `rvs-conntrack`, `rvs-schedulers` and, of
-//! the DPDK layer, only `rvs-dpdk-burst` (the burst size and the prefetch hint): it
-//! builds and its tests run without libdpdk. The control core and the runtime import it.
+//! It may import `rvs-packet`, `rvs-config`, `rvs-conntrack`, `rvs-schedulers`,
+//! `rvs-ctl` (for the one list of the worker counters) and, of the DPDK layer, only
+//! `rvs-dpdk-burst` (the burst size and the prefetch hint): it builds and its tests run
+//! without libdpdk. The control core and the runtime import it.
 
 pub mod client_addr;
 pub mod connect;
