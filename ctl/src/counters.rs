@@ -3,14 +3,15 @@
 //! The list is the single place a worker counter is named and described. Each user of it
 //! expands the list through a macro of its own, which reads what it needs:
 //!
-//! - the dataplane: the per-worker counter struct, the sum over workers, and the summary
-//!   printed at the end of a run (its JSON keys) together with the copy into the control
-//!   protocol's worker listing;
+//! - `rvs-pipeline`'s `counters`: the per-worker counter struct, the sum over workers,
+//!   and the summary printed at the end of a run (its JSON keys) together with the copy
+//!   into the control protocol's worker listing;
 //! - [`crate::proto`]: the counter fields of [`crate::proto::WorkerInfo`];
-//! - [`crate::metrics`]: the names and help texts of the per-worker Prometheus families.
+//! - `rvs-control`'s `metrics`: the names and help texts of the per-worker Prometheus
+//!   families.
 //!
-//! It lives in this crate because both sides need it and this crate is the one that links
-//! no DPDK.
+//! It lives in this crate because the daemon's crates and the clients all depend on it,
+//! and it depends on none of them (nor on DPDK).
 
 /// Hands the list of a worker's counters to `$callback!`, in the order they are reported.
 ///
