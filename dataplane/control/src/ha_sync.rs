@@ -222,6 +222,9 @@ mod tests {
             address: "10.50.0.1".parse().unwrap(),
             peers: vec!["10.50.0.2".parse().unwrap()],
             udp_port: 8848,
+            key_file: None,
+            key: None,
+            insecure: true,
         }
     }
 

@@ -34,6 +34,7 @@ vrid = 51
 port = "wan0"
 address = "10.0.0.1"
 peers = ["10.0.0.9"]
+insecure = true
 
 [[service]]
 proto = "tcp"
