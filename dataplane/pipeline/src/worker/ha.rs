@@ -272,7 +272,10 @@ impl<B: PacketBuf> Worker<B> {
         };
         self.conns.restore(id, r.state, expires);
         if let Some(l) = r.local {
-            self.lports.hold(l.ip(), l.port());
+            // Only in the pool the address has: a synced record builds none.
+            let _ = self
+                .lports
+                .hold(l.ip(), l.port(), (r.real.ip(), r.real.port()));
         }
         true
     }
