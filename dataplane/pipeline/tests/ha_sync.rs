@@ -13,6 +13,7 @@ use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use rvs_config::PortId;
 use rvs_conntrack::{Conn, TcpState};
 use rvs_packet::packet::{HeapBuf, PacketBuf};
+use rvs_pipeline::ha::sync_filter::SyncFilter;
 use rvs_pipeline::ha::sync_wire::RecordKind;
 use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::worker::{CollectIo, Worker};
@@ -75,8 +76,9 @@ impl Director {
     /// same local ports in the same order.
     fn new(master: bool) -> Self {
         let mut worker = common::worker(&config(), 1);
-        let target = Some(("10.0.0.1".parse().unwrap(), 8848));
-        let link = Arc::new(HaLink::new(master, 1, target));
+        let peers = ["10.0.0.9".parse().unwrap()];
+        let sync = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
+        let link = Arc::new(HaLink::new(master, 1, Some(sync)));
         worker.attach_ha(Arc::clone(&link));
         Self {
             worker,
