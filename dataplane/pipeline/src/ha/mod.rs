@@ -16,11 +16,13 @@
 //! tables and queue [`SyncRecord`]s for the control core, which batches them into UDP
 //! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
 //! receives to the control core ([`sync_filter`] says which), which checks and queues
-//! each record for the worker that owns the connection; that worker installs it at its
-//! tick. Every refusal on the way is counted here by reason ([`SyncRefusal`]).
+//! each record for the worker that owns the connection; that worker checks it against
+//! its configuration ([`sync_check`]) and installs it at its tick. Every refusal on the
+//! way is counted here by reason ([`SyncRefusal`]).
 
 pub mod frames;
 pub mod refusal;
+pub mod sync_check;
 pub mod sync_filter;
 pub mod sync_wire;
 

@@ -12,9 +12,8 @@
 //!   full the walk waits where it is: a pass over a big table takes as long as the
 //!   control core takes to send it (about 30 000 records a second), never skips.
 //! - **Backup**: install the records the control core queued for this worker (it owns
-//!   them: the same worker count and port scheme mean the same owner): without
-//!   scheduling, the real found by its address, the state and expiry as the master had
-//!   them; a FULLNAT entry's local port is held out of this worker's pool. Persistence
+//!   them: the same worker count and port scheme mean the same owner), each checked
+//!   against this director's configuration first (`sync_install`). Persistence
 //!   templates go first in each pass, so that connections link to theirs; a connection
 //!   the master expires is removed at once (an expiry record, sent from the worker's
 //!   expiry).
@@ -22,10 +21,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, ConnKey, NewConn, StreamAdjust, TcpState, Template, TemplateKey};
+use rvs_conntrack::{Conn, StreamAdjust, TcpState, Template};
 
 use super::{Io, Worker};
-use crate::ha::refusal::SyncRefusal;
 use crate::ha::sync_wire::{RecordKind, SyncRecord};
 use crate::ha::HaLink;
 use crate::service::Services;
@@ -218,98 +216,6 @@ impl<B: PacketBuf> Worker<B> {
         if scan.cursor >= self.conns.capacity() {
             scan.in_pass = false;
         }
-    }
-
-    /// Installs (or refreshes, or removes) one synced connection, or says why not.
-    fn install(&mut self, r: &SyncRecord, now_ms: u64, _link: &HaLink) -> Result<(), SyncRefusal> {
-        let key = ConnKey {
-            proto: r.proto,
-            src: r.client.ip(),
-            sport: r.client.port(),
-            dst: r.vip.ip(),
-            dport: r.vip.port(),
-        };
-        let existing = self.conns.lookup(&key).map(|(id, _)| id);
-        if r.kind == RecordKind::Expire {
-            let gone = existing.and_then(|id| self.conns.remove(id));
-            if let Some(l) = gone.and_then(|c| c.local) {
-                self.lports.release(l.ip(), l.port());
-            }
-            return Ok(());
-        }
-        let expires = now_ms + u64::from(r.timeout_ms);
-        if r.kind == RecordKind::Template {
-            return self.install_template(r, now_ms);
-        }
-        if let Some(id) = existing {
-            self.conns.restore(id, r.state, expires);
-            return Ok(());
-        }
-        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
-            return Err(SyncRefusal::Service);
-        };
-        let reals = svc.sched.reals();
-        let Some(at) = reals
-            .iter()
-            .position(|d| d.addr == r.real.ip() && d.port == r.real.port())
-        else {
-            return Err(SyncRefusal::Real);
-        };
-        let conn = NewConn {
-            proto: r.proto,
-            client: r.client,
-            vip: r.vip,
-            local: r.local,
-            real: r.real,
-            mode: svc.modes[at],
-            service: svc.id,
-            dest: reals[at].id,
-            template: r.template.map(|t| TemplateKey {
-                service: svc.id,
-                client: t.ip(),
-                port: t.port(),
-            }),
-        };
-        let Ok(id) = self.conns.insert(conn, now_ms) else {
-            return Err(SyncRefusal::TableFull);
-        };
-        self.conns.restore(id, r.state, expires);
-        if let Some(l) = r.local {
-            // Only in the pool the address has: a synced record builds none.
-            let _ = self
-                .lports
-                .hold(l.ip(), l.port(), (r.real.ip(), r.real.port()));
-        }
-        Ok(())
-    }
-
-    /// Installs (or refreshes) a persistence template: the client (masked) keeps its
-    /// real on this director too.
-    fn install_template(&mut self, r: &SyncRecord, now_ms: u64) -> Result<(), SyncRefusal> {
-        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
-            return Err(SyncRefusal::Service);
-        };
-        let Some(dest) = svc
-            .sched
-            .reals()
-            .iter()
-            .find(|d| d.addr == r.real.ip() && d.port == r.real.port())
-            .map(|d| d.id)
-        else {
-            return Err(SyncRefusal::Real);
-        };
-        let key = TemplateKey {
-            service: svc.id,
-            client: r.client.ip(),
-            port: r.client.port(),
-        };
-        if self.conns.template_lookup(&key, now_ms).is_some() {
-            return Ok(());
-        }
-        let timeout_s = r.timeout_ms.div_ceil(1000).max(1);
-        self.conns
-            .template_insert(key, dest, timeout_s, now_ms)
-            .map_err(|_| SyncRefusal::TableFull)
     }
 }
 
