@@ -410,16 +410,46 @@ pub struct HaSyncStatus {
     pub messages_received: u64,
     /// Records received and queued for their worker.
     pub records_received: u64,
-    /// Messages refused (format, version, worker count, or received while master).
+    /// Messages refused, for any reason (by reason in `refused`).
     pub messages_refused: u64,
-    /// Messages lost on the way (gaps in the sender's sequence).
+    /// Messages lost on the way (gaps in the senders' sequences, all peers).
     pub messages_lost: u64,
     /// Records that found a full queue.
     pub records_dropped: u64,
     /// Records the workers installed or refreshed.
     pub installed: u64,
-    /// Records the workers refused (no such service or real, table full).
+    /// Records refused: unreadable, or refused by the workers (by reason in `refused`).
     pub install_refused: u64,
+    /// Messages and records refused, by reason: `(label, count)` for every reason, in
+    /// a fixed order (see `docs/sync.md`). Empty from a director before this field.
+    #[serde(default)]
+    pub refused: Vec<(String, u64)>,
+    /// Records whose time left was cut to this director's timeout for their state.
+    #[serde(default)]
+    pub timeouts_clamped: u64,
+    /// True when messages are signed and checked with `[ha.sync] key_file`; false under
+    /// `insecure = true`.
+    #[serde(default)]
+    pub authenticated: bool,
+    /// What this director took from each peer.
+    #[serde(default)]
+    pub peers: Vec<HaSyncPeer>,
+}
+
+/// `[ha.sync]`: what a director took from one peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HaSyncPeer {
+    /// The peer's address.
+    pub address: String,
+    /// The epoch of its messages taken last (it draws one at each start); `None` before
+    /// the first.
+    pub epoch: Option<u32>,
+    /// The highest sequence number taken in that epoch.
+    pub sequence: u32,
+    /// Messages taken from it.
+    pub messages_accepted: u64,
+    /// Its messages lost on the way (sequence numbers skipped and not seen since).
+    pub messages_lost: u64,
 }
 
 /// Defines [`WorkerInfo`], its counter fields taken from the list of worker counters.

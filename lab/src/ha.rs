@@ -437,14 +437,38 @@ impl HaLab {
     }
 
     /// `[ha.sync]` for director `i`: over the wan port, from its wan address to the
-    /// other director's.
+    /// other director's, authenticated with [`HaLab::sync_key_file`].
     pub fn sync_section(&self, i: usize) -> String {
         let peer = if i == 1 { 2 } else { 1 };
         format!(
-            "[ha.sync]\nport = \"wan\"\naddress = \"{}\"\npeers = [\"{}\"]\n",
+            "[ha.sync]\nport = \"wan\"\naddress = \"{}\"\npeers = [\"{}\"]\nkey_file = \"{}\"\n",
             ha_director(i),
-            ha_director(peer)
+            ha_director(peer),
+            self.sync_key_file().display()
         )
+    }
+
+    /// The key both directors sign their sync messages with: a file in the lab's
+    /// directory, made on first use with mode 0600 (rvsd refuses a key file that group
+    /// or others may read).
+    pub fn sync_key_file(&self) -> PathBuf {
+        use std::io::Write;
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let path = self.dir.join("sync.key");
+        if !path.exists() {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .expect("sync key file");
+            // Not secret (a throwaway lab), only long enough: 32 bytes from the prefix.
+            writeln!(f, "{:0>32}", self.prefix).expect("sync key");
+        }
+        // The mode a process umask could not have widened, set again.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .expect("sync key mode");
+        path
     }
 
     /// Writes director `i`'s configuration: one worker, the wan port (VRRP, the VIP) and

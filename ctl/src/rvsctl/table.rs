@@ -95,6 +95,39 @@ pub fn status(s: &StatusInfo) -> String {
                 y.install_refused,
                 y.records_dropped
             );
+            let auth = if y.authenticated {
+                "HMAC-SHA256 (key_file)"
+            } else {
+                "none (insecure)"
+            };
+            let _ = writeln!(out, "{:<18}{auth}", "ha sync auth:");
+            let refused: Vec<String> = y
+                .refused
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            let refused = if refused.is_empty() {
+                "none".to_owned()
+            } else {
+                refused.join(", ")
+            };
+            let _ = writeln!(out, "{:<18}{refused}", "ha sync refused:");
+            if y.timeouts_clamped > 0 {
+                let _ = writeln!(
+                    out,
+                    "{:<18}{} records' time left cut to this director's timeouts",
+                    "ha sync clamped:", y.timeouts_clamped
+                );
+            }
+            for p in &y.peers {
+                let epoch = p.epoch.map_or("-".to_owned(), |e| format!("{e:#010x}"));
+                let _ = writeln!(
+                    out,
+                    "{:<18}{}: epoch {epoch}, sequence {}, {} messages taken, {} lost",
+                    "ha sync peer:", p.address, p.sequence, p.messages_accepted, p.messages_lost
+                );
+            }
         }
     }
     out
@@ -286,5 +319,52 @@ mod tests {
             vec!["long".to_string(), "22".to_string()],
         ];
         assert_eq!(render(&["K", "V"], &rows), "K     V\na     1\nlong  22\n");
+    }
+
+    #[test]
+    fn the_sync_section_names_refusals_and_peers() {
+        use crate::proto::{HaStatus, HaSyncPeer, HaSyncStatus};
+        let sync = HaSyncStatus {
+            messages_received: 10,
+            messages_refused: 3,
+            refused: vec![
+                ("source".into(), 2),
+                ("auth".into(), 0),
+                ("replay".into(), 1),
+            ],
+            timeouts_clamped: 4,
+            authenticated: true,
+            peers: vec![HaSyncPeer {
+                address: "10.0.0.9".into(),
+                epoch: Some(0xabc),
+                sequence: 8,
+                messages_accepted: 7,
+                messages_lost: 1,
+            }],
+            ..HaSyncStatus::default()
+        };
+        let info = StatusInfo {
+            ha: Some(Box::new(HaStatus {
+                sync: Some(sync),
+                ..HaStatus::default()
+            })),
+            ..StatusInfo::default()
+        };
+        let text = status(&info);
+        assert!(
+            text.contains("ha sync auth:     HMAC-SHA256 (key_file)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ha sync refused:  source 2, replay 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("ha sync clamped:  4 records'"), "{text}");
+        assert!(
+            text.contains(
+                "ha sync peer:     10.0.0.9: epoch 0x00000abc, sequence 8, 7 messages taken, 1 lost\n"
+            ),
+            "{text}"
+        );
     }
 }

@@ -4,13 +4,14 @@
 
 use std::net::IpAddr;
 use std::ops::Range;
+use std::path::Path;
 
 use hashbrown::HashMap;
 
 use super::error::{ConfigError, Location, Origin, Problem};
 use super::net::{is_unicast_mac, parse_mac, IpNet};
 use super::raw::SStr;
-use super::PortId;
+use super::{PortId, SyncKey};
 
 /// The file being validated: turns spans into positioned errors.
 pub(super) struct Checker<'a> {
@@ -18,6 +19,9 @@ pub(super) struct Checker<'a> {
     pub file: &'a str,
     /// The text, to turn byte spans into lines.
     pub text: &'a str,
+    /// A sync key already read, with the file it came from: a `key_file` naming that
+    /// file takes it instead of reading the file again (see `Config::revalidate`).
+    pub known_key: Option<(&'a Path, &'a SyncKey)>,
 }
 
 impl Checker<'_> {

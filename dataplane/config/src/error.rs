@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::ops::Range;
 
 use super::net::{IpNet, IpNetError, MaskError};
+use super::sync_key::{KeyFileProblem, MIN_SYNC_KEY_LEN};
 
 /// A 1-based line and column (the column counts characters, not bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -391,4 +392,25 @@ pub enum Problem {
     /// `[ha.sync]` without peers.
     #[error("peers must list at least one backup director")]
     HaSyncNoPeers,
+    /// `[ha.sync] key_file` cannot serve as the sync key.
+    #[error("key_file {file:?}: {problem}")]
+    HaSyncKeyFile {
+        /// The file, as resolved.
+        file: Box<str>,
+        /// Why.
+        problem: KeyFileProblem,
+    },
+    /// `[ha.sync]` with neither `key_file` nor `insecure = true`.
+    #[error(
+        "no key_file: without a key, anyone who can send a UDP datagram to {address}:{udp_port}          could install connections on this director. Set key_file to a file of at least          {MIN_SYNC_KEY_LEN} secret bytes (mode 0600, the same key on every director), or set          insecure = true to run connection sync without authentication"
+    )]
+    HaSyncNoKey {
+        /// The sync address.
+        address: IpAddr,
+        /// The sync UDP port.
+        udp_port: u16,
+    },
+    /// `[ha.sync]` with both `key_file` and `insecure = true`.
+    #[error("key_file and insecure = true contradict each other: keep one")]
+    HaSyncKeyAndInsecure,
 }

@@ -2,11 +2,13 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::checker::Checker;
 use super::error::{ConfigError, Problem};
 use super::raw::{RawHa, RawHaSync};
+use super::sync_key::read_key_file;
 use super::{HaConfig, HaSyncConfig, PortConfig, PortId};
 
 /// Default VRRP priority (keepalived's).
@@ -148,12 +150,49 @@ fn sync(
         Some(p) if *p.get_ref() == 0 => return Err(err(p.span(), Problem::Zero("udp_port"))),
         Some(p) => *p.get_ref(),
     };
+    let insecure = raw.insecure.as_ref().is_some_and(|i| *i.get_ref());
+    let (key_file, key) = match (&raw.key_file, &raw.insecure) {
+        (Some(_), Some(i)) if *i.get_ref() => {
+            return Err(err(i.span(), Problem::HaSyncKeyAndInsecure));
+        }
+        (Some(f), _) => {
+            let path = key_path(ck.file, f.get_ref());
+            let key = match ck.known_key {
+                Some((known, key)) if known == path => key.clone(),
+                _ => read_key_file(&path).map_err(|problem| {
+                    let file = path.display().to_string().into();
+                    err(f.span(), Problem::HaSyncKeyFile { file, problem })
+                })?,
+            };
+            (Some(path), Some(key))
+        }
+        (None, _) if insecure => (None, None),
+        (None, _) => {
+            return Err(err(
+                raw.port.span(),
+                Problem::HaSyncNoKey { address, udp_port },
+            ))
+        }
+    };
     Ok(HaSyncConfig {
         port,
         address,
         peers,
         udp_port,
+        key_file,
+        key,
+        insecure,
     })
+}
+
+/// `key_file` as written, resolved against the folder of the configuration file `file`
+/// when relative.
+fn key_path(file: &str, key_file: &str) -> PathBuf {
+    let key_file = Path::new(key_file);
+    match Path::new(file).parent() {
+        Some(dir) if key_file.is_relative() => dir.join(key_file),
+        _ => key_file.to_path_buf(),
+    }
 }
 
 /// True when `ip` is one of the director's port addresses.

@@ -61,6 +61,7 @@ floating = ["10.0.0.2/24", "10.1.0.1/24"]
 port = "lan0"
 address = "10.1.0.2"
 peers = ["10.1.0.3"]
+insecure = true
 "#,
     );
     let c = Config::parse(&text, "f").unwrap();
@@ -74,6 +75,7 @@ peers = ["10.1.0.3"]
     let sync = ha.sync.unwrap();
     assert_eq!(sync.port, PortId(1));
     assert_eq!(sync.udp_port, DEFAULT_SYNC_PORT);
+    assert!(sync.insecure && sync.key.is_none() && sync.key_file.is_none());
     // `config save` writes it back to an equal configuration.
     let saved = to_toml(&c);
     assert_eq!(Config::parse(&saved, "saved").unwrap(), c, "{saved}");
@@ -158,4 +160,116 @@ fn refusals_name_their_line() {
         "f",
     );
     assert!(e.unwrap_err().to_string().contains("vmac"));
+}
+
+/// A folder of its own for this test's key files.
+fn key_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rvs-ha-key-{}-{test}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes `bytes` to `dir/name` with `mode`.
+fn write_key(dir: &std::path::Path, name: &str, bytes: &[u8], mode: u32) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn sync_with(keys: &str) -> String {
+    with_ha(&format!(
+        "[ha]\nport = \"wan0\"\nvrid = 1\n[ha.sync]\nport = \"lan0\"\naddress = \"10.1.0.2\"\n\
+         peers = [\"10.1.0.3\"]\n{keys}\n"
+    ))
+}
+
+#[test]
+fn the_key_file_is_read_and_saved_by_name() {
+    let dir = key_dir("read");
+    let file = write_key(&dir, "sync.key", b"correct horse battery staple\n", 0o600);
+    let text = sync_with(&format!("key_file = {:?}", file.display().to_string()));
+    let c = Config::parse(&text, "rvs.toml").unwrap();
+    let sync = c.ha.clone().unwrap().sync.unwrap();
+    assert_eq!(
+        sync.key.as_ref().unwrap().bytes(),
+        b"correct horse battery staple"
+    );
+    assert_eq!(sync.key_file.as_deref(), Some(file.as_path()));
+    assert!(!sync.insecure);
+    // The key is never shown, and `config save` writes the file's name, not the key.
+    assert!(!format!("{c:?}").contains("horse"));
+    let saved = to_toml(&c);
+    assert!(!saved.contains("horse"), "{saved}");
+    assert_eq!(Config::parse(&saved, "saved").unwrap(), c, "{saved}");
+    // A relative key_file is found beside the configuration file.
+    let conf = dir.join("rvs.toml");
+    std::fs::write(&conf, sync_with("key_file = \"sync.key\"")).unwrap();
+    let c = Config::from_file(&conf).unwrap();
+    assert_eq!(c.ha.unwrap().sync.unwrap().key_file, Some(file.clone()));
+    // An edit revalidates with the key it holds: the file may be gone by then.
+    let c = Config::parse(&text, "rvs.toml").unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(c.revalidate("running configuration").unwrap(), c);
+    assert!(
+        Config::parse(&text, "rvs.toml").is_err(),
+        "read again: gone"
+    );
+}
+
+#[test]
+fn a_bad_key_file_or_none_is_refused_at_its_line() {
+    let dir = key_dir("bad");
+    let short = write_key(&dir, "short.key", b"fifteen-bytes!!\n", 0o600);
+    let open = write_key(&dir, "open.key", b"sixteen-bytes!!!", 0o644);
+    let missing = dir.join("missing.key");
+    for (file, want) in [
+        (&short, "the key is 15 bytes long; at least 16 are needed"),
+        (&open, "mode 0644 gives group or others access"),
+        (&missing, "cannot read it"),
+    ] {
+        let text = sync_with(&format!("key_file = {:?}", file.display().to_string()));
+        let e = Config::parse(&text, "rvs.toml").unwrap_err();
+        assert!(
+            matches!(e.problem(), Some(Problem::HaSyncKeyFile { .. })),
+            "{e}"
+        );
+        let said = e.to_string();
+        assert!(said.contains(want), "{said}");
+        assert!(said.contains(&file.display().to_string()), "{said}");
+        assert!(said.contains("ha.sync: key_file"), "{said}");
+        assert_eq!(e.location().unwrap().line, line_of(&text, "key_file"));
+    }
+    // Neither key nor insecure: refused, and the error says why.
+    let text = sync_with("");
+    let e = Config::parse(&text, "rvs.toml").unwrap_err();
+    assert_eq!(
+        e.problem(),
+        Some(&Problem::HaSyncNoKey {
+            address: "10.1.0.2".parse().unwrap(),
+            udp_port: DEFAULT_SYNC_PORT
+        })
+    );
+    let said = e.to_string();
+    assert!(said.contains("anyone who can send"), "{said}");
+    assert!(said.contains("insecure = true"), "{said}");
+    assert_eq!(
+        e.location().unwrap().line,
+        line_of(&text, "port = \"lan0\"")
+    );
+    // Both: refused at insecure.
+    let good = write_key(&dir, "good.key", b"sixteen-bytes!!!", 0o400);
+    let text = sync_with(&format!(
+        "key_file = {:?}\ninsecure = true",
+        good.display().to_string()
+    ));
+    let (p, line) = problem(&text);
+    assert_eq!(p, Problem::HaSyncKeyAndInsecure);
+    assert_eq!(line, line_of(&text, "insecure"));
+    // insecure = false is no way around the key.
+    assert!(matches!(
+        problem(&sync_with("insecure = false")).0,
+        Problem::HaSyncNoKey { .. }
+    ));
 }

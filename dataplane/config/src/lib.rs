@@ -31,6 +31,7 @@
 //! | `ha.priority`, `ha.advert_interval`, `ha.preempt` | 100, 1.0 s, true |
 //! | `ha.unicast_peers`, `ha.notify`, `ha.floating`, `ha.sync` | empty / none |
 //! | `ha.sync.udp_port` | 8848 |
+//! | `ha.sync.key_file`, `ha.sync.insecure` | none, false: one of them must be set |
 //! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
 //! | `service.scheduler` | `wlc` (ipvsadm's default) |
 //! | `service.persistence`, `service.flags`, `service.laddrs` | off / none |
@@ -97,6 +98,8 @@ mod net;
 mod raw;
 mod service;
 pub use service::DEFAULT_SYNPROXY_WSCALE;
+mod sync_key;
+pub use sync_key::{read_key_file, KeyFileProblem, SyncKey, MAX_SYNC_KEY_FILE, MIN_SYNC_KEY_LEN};
 pub mod testbed;
 #[cfg(test)]
 mod tests;
@@ -384,6 +387,14 @@ pub struct HaSyncConfig {
     pub peers: Vec<IpAddr>,
     /// The UDP port, both ends.
     pub udp_port: u16,
+    /// `key_file`, resolved against the configuration file's folder when relative.
+    pub key_file: Option<PathBuf>,
+    /// The key read from `key_file`: messages carry an HMAC-SHA256 made with it, and
+    /// those that do not verify are refused.
+    pub key: Option<SyncKey>,
+    /// `insecure = true`: sync runs without a key (messages are neither signed nor
+    /// checked). Never set together with `key_file`.
+    pub insecure: bool,
 }
 
 /// `[[service]]`: a virtual service.
@@ -599,7 +610,39 @@ impl Config {
             origin: Origin::of_span(file, text, e.span()),
             message: e.message().trim().lines().collect::<Vec<_>>().join("; "),
         })?;
-        validate::build(raw, &checker::Checker { file, text })
+        validate::build(
+            raw,
+            &checker::Checker {
+                file,
+                text,
+                known_key: None,
+            },
+        )
+    }
+
+    /// Validate this configuration again from its own text (what an rvsadm edit goes
+    /// through), keeping the sync key it holds instead of reading `key_file` again: a
+    /// key file changed or removed since start-up refuses no edit. Errors name the file
+    /// `file`.
+    pub fn revalidate(&self, file: &str) -> Result<Self, ConfigError> {
+        let text = to_toml(self);
+        let raw: raw::RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+            origin: Origin::of_span(file, &text, e.span()),
+            message: e.message().trim().lines().collect::<Vec<_>>().join("; "),
+        })?;
+        let known_key = self
+            .ha
+            .as_ref()
+            .and_then(|ha| ha.sync.as_ref())
+            .and_then(|s| Some((s.key_file.as_deref()?, s.key.as_ref()?)));
+        validate::build(
+            raw,
+            &checker::Checker {
+                file,
+                text: &text,
+                known_key,
+            },
+        )
     }
 
     /// The kernel mirrors of the ports that have one, in port order: the mirrored

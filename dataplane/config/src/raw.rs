@@ -209,4 +209,6 @@ pub(super) struct RawHaSync {
     #[serde(default)]
     pub peers: Vec<SStr>,
     pub udp_port: Option<Spanned<u16>>,
+    pub key_file: Option<SStr>,
+    pub insecure: Option<Spanned<bool>>,
 }

@@ -122,6 +122,12 @@ fn high_availability(w: &mut String, config: &Config, ha: &HaConfig) {
         let peers: Vec<String> = s.peers.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(w, "peers = {}", strings(&peers));
         let _ = writeln!(w, "udp_port = {}", s.udp_port);
+        if let Some(file) = &s.key_file {
+            let _ = writeln!(w, "key_file = {}", quote(&file.display().to_string()));
+        }
+        if s.insecure {
+            let _ = writeln!(w, "insecure = true");
+        }
     }
 }
 

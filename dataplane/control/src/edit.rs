@@ -12,7 +12,7 @@ use rvs_ctl::proto::{
 };
 use rvs_schedulers::{SchedFlags, SchedKind};
 
-use rvs_config::{to_toml, ClientAddress, Config, ConfigError, RealConfig, ServiceConfig};
+use rvs_config::{ClientAddress, Config, ConfigError, RealConfig, ServiceConfig};
 
 /// Apply `changes` to `config` in order; the first refusal stops (the caller discards
 /// `config` then).
@@ -25,12 +25,14 @@ pub fn apply(config: &mut Config, changes: &[Change]) -> Result<(), ErrorReply> 
 
 /// Check `config` as if it were read from a file: every rule of the file format holds.
 pub fn validate(config: &Config) -> Result<Config, ErrorReply> {
-    Config::parse(&to_toml(config), "running configuration").map_err(|e| match e {
-        ConfigError::Invalid {
-            context, problem, ..
-        } => ErrorReply::new(ErrorKind::Invalid, format!("{context}{problem}")),
-        other => ErrorReply::new(ErrorKind::Internal, other.to_string()),
-    })
+    config
+        .revalidate("running configuration")
+        .map_err(|e| match e {
+            ConfigError::Invalid {
+                context, problem, ..
+            } => ErrorReply::new(ErrorKind::Invalid, format!("{context}{problem}")),
+            other => ErrorReply::new(ErrorKind::Internal, other.to_string()),
+        })
 }
 
 fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {

@@ -7,14 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rvs_ctl::proto::{HaStatus, HaSyncStatus};
+use rvs_ctl::proto::HaStatus;
 
-use super::ha_sync::SyncRunner;
+use super::ha_sync::{unix_ms, SyncRunner};
 use crate::vrrp::{Action, Advert, Machine, Params, State};
 use rvs_config::{Config, HaConfig, PortId};
 use rvs_packet::wire::vrrp::{GROUP_V4, PROTOCOL, TTL};
 use rvs_packet::wire::{parse_frame, MacAddr, VrrpPacket, VrrpRepr};
 use rvs_pipeline::ha::frames;
+use rvs_pipeline::ha::sync_wire::SchemeTag;
 use rvs_pipeline::ha::{HaFrame, HaLink};
 use rvs_pipeline::ownership::Ownership;
 
@@ -48,6 +49,8 @@ pub struct HaRunner {
     started: Instant,
     /// Connection sync, under `[ha.sync]`.
     sync: Option<SyncRunner>,
+    /// The Unix clock in milliseconds that sync stamps and checks messages with.
+    clock: fn() -> u64,
 }
 
 impl HaRunner {
@@ -103,7 +106,14 @@ impl HaRunner {
                 .sync
                 .as_ref()
                 .map(|s| SyncRunner::new(s, config.dataplane.workers, macs[s.port.index()])),
+            clock: unix_ms,
         }
+    }
+
+    /// The same runner with sync's clock read from `clock` (Unix milliseconds; tests).
+    pub fn with_clock(mut self, clock: fn() -> u64) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// Milliseconds since the runner was made (the machine's clock).
@@ -122,10 +132,11 @@ impl HaRunner {
             self.carry_out(&mut out);
             self.actions = out;
         }
+        let unix_ms = (self.clock)();
         while let Some(frame) = self.link.take_received() {
             if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
                 let master = self.machine.state() == State::Master;
-                sync.receive(&frame, master, &self.link, ownership);
+                sync.receive(&frame, master, &self.link, ownership, unix_ms);
                 continue;
             }
             if let Some(adv) = self.accept(&frame) {
@@ -143,7 +154,7 @@ impl HaRunner {
             .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
         if let Some(sync) = self.sync.as_mut() {
             if self.machine.state() == State::Master {
-                sync.send(&self.link);
+                sync.send(&self.link, SchemeTag::of_ownership(ownership), unix_ms);
             }
         }
     }
@@ -174,21 +185,7 @@ impl HaRunner {
             other_vrid: self.refused.other_vrid,
             split_brain: stats.split_brain,
             send_queue_full: self.link.outbound_dropped(),
-            sync: self.sync.as_ref().map(|s| {
-                let c = s.counters();
-                let (installed, install_refused) = self.link.installs();
-                HaSyncStatus {
-                    messages_sent: c.messages_sent,
-                    records_sent: c.records_sent,
-                    messages_received: c.messages_received,
-                    records_received: c.records_received,
-                    messages_refused: c.messages_refused,
-                    messages_lost: c.messages_lost,
-                    records_dropped: self.link.records_dropped(),
-                    installed,
-                    install_refused,
-                }
-            }),
+            sync: self.sync.as_ref().map(|s| s.status(&self.link)),
         }
     }
 

@@ -59,11 +59,15 @@ pub enum DropReason {
     HaBackup,
     /// A VRRP frame the control core had no room for (its queue was full).
     HaQueueFull,
+    /// A datagram to the connection sync address and port that sync refused before
+    /// queueing it: another port than `[ha.sync] port`, a source that is not a peer, or
+    /// a bad UDP checksum (counted by reason with the other sync refusals).
+    HaSyncRefused,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 24] = [
+    pub const ALL: [DropReason; 25] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -88,6 +92,7 @@ impl DropReason {
         DropReason::SynproxyWaiting,
         DropReason::HaBackup,
         DropReason::HaQueueFull,
+        DropReason::HaSyncRefused,
     ];
 
     /// The metric label (snake case).
@@ -117,6 +122,7 @@ impl DropReason {
             DropReason::SynproxyWaiting => "synproxy_waiting",
             DropReason::HaBackup => "ha_backup",
             DropReason::HaQueueFull => "ha_queue_full",
+            DropReason::HaSyncRefused => "ha_sync_refused",
         }
     }
 

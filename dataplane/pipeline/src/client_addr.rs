@@ -41,14 +41,23 @@ const HEADER_ACKED: u8 = 4;
 /// The real sent data (TOA stops).
 const REAL_SPOKE: u8 = 8;
 
-/// Mark the new FULLNAT connection `id` for `how`.
-pub fn init(conns: &mut ConnTable, id: ConnId, how: ClientAddress) {
-    let kind = match how {
-        ClientAddress::None => return,
+/// The [`StreamAdjust::kind`] of a connection of a service whose reals learn the
+/// client's address `how` (0: nothing to do).
+pub fn stream_kind(how: ClientAddress) -> u8 {
+    match how {
+        ClientAddress::None => 0,
         ClientAddress::Toa => KIND_TOA,
         ClientAddress::ProxyV1 => KIND_PROXY_V1,
         ClientAddress::ProxyV2 => KIND_PROXY_V2,
-    };
+    }
+}
+
+/// Mark the new FULLNAT connection `id` for `how`.
+pub fn init(conns: &mut ConnTable, id: ConnId, how: ClientAddress) {
+    let kind = stream_kind(how);
+    if kind == 0 {
+        return;
+    }
     conns.set_stream(
         id,
         &StreamAdjust {

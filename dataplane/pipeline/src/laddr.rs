@@ -20,10 +20,10 @@
 use std::collections::VecDeque;
 use std::net::IpAddr;
 
-use hashbrown::{HashMap, HashSet};
+use hashbrown::HashMap;
 
 use crate::flow_hash::{addr_bits, mix64};
-use crate::rss::{port_hash, reply_base_hash, Reta};
+use crate::rss::{port_hash, reply_base_hash, symmetric_hash, Reta};
 
 /// Lowest local port handed out (the ports below are left to well-known services).
 pub const FIRST_LOCAL_PORT: u16 = 1024;
@@ -53,7 +53,55 @@ pub struct PortPool {
     next: usize,
     /// Ports that connections synced from another director hold (still in their
     /// bucket: skipped until released).
-    held: HashSet<u16>,
+    held: PortSet,
+}
+
+/// A set of ports: one bit per port, allocated once with its pool, so that holding and
+/// releasing a port never allocates.
+#[derive(Debug)]
+struct PortSet {
+    bits: Box<[u64]>,
+    len: usize,
+}
+
+impl PortSet {
+    /// An empty set.
+    fn new() -> Self {
+        Self {
+            bits: vec![0; (usize::from(u16::MAX) + 1) / 64].into_boxed_slice(),
+            len: 0,
+        }
+    }
+
+    /// True when `port` is in it.
+    fn contains(&self, port: u16) -> bool {
+        self.bits[usize::from(port / 64)] & (1 << (port % 64)) != 0
+    }
+
+    /// Adds `port`; false when it was in already.
+    fn insert(&mut self, port: u16) -> bool {
+        let word = &mut self.bits[usize::from(port / 64)];
+        let bit = 1 << (port % 64);
+        let added = *word & bit == 0;
+        *word |= bit;
+        self.len += usize::from(added);
+        added
+    }
+
+    /// Takes `port` out; false when it was not in.
+    fn remove(&mut self, port: u16) -> bool {
+        let word = &mut self.bits[usize::from(port / 64)];
+        let bit = 1 << (port % 64);
+        let had = *word & bit != 0;
+        *word &= !bit;
+        self.len -= usize::from(had);
+        had
+    }
+
+    /// True when it holds no port.
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
 }
 
 impl PortPool {
@@ -75,7 +123,7 @@ impl PortPool {
                 buckets: vec![ports.into()],
                 entries: Vec::new(),
                 next: 0,
-                held: HashSet::new(),
+                held: PortSet::new(),
             },
             PortScheme::Rss(reta) => {
                 let mut buckets = vec![VecDeque::new(); reta.len()];
@@ -86,7 +134,7 @@ impl PortPool {
                     buckets,
                     entries: reta.entries_of(worker),
                     next: 0,
-                    held: HashSet::new(),
+                    held: PortSet::new(),
                 }
             }
         }
@@ -111,7 +159,7 @@ impl PortPool {
 
     /// Give `port` back (one of ours). A held port never left its bucket.
     fn give(&mut self, port: u16) {
-        if self.held.remove(&port) {
+        if self.held.remove(port) {
             return;
         }
         let bucket = if self.entries.is_empty() {
@@ -129,10 +177,10 @@ impl PortPool {
 }
 
 /// The first port of `bucket` that is not held (held ones go to the back).
-fn pop_free(bucket: &mut VecDeque<u16>, held: &HashSet<u16>) -> Option<u16> {
+fn pop_free(bucket: &mut VecDeque<u16>, held: &PortSet) -> Option<u16> {
     for _ in 0..bucket.len() {
         let port = bucket.pop_front()?;
-        if held.is_empty() || !held.contains(&port) {
+        if held.is_empty() || !held.contains(port) {
             return Some(port);
         }
         bucket.push_back(port);
@@ -154,6 +202,21 @@ fn owns(scheme: &PortScheme, worker: u16, port: u16) -> bool {
 /// The bucket of `port` by RSS class.
 fn class(reta: &Reta, port: u16) -> usize {
     port_hash(port) as usize & (reta.len() - 1)
+}
+
+/// Why [`LocalPorts::hold`] refused a port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HoldError {
+    /// The worker would not hand the port out (below the pool, or its replies go to
+    /// another worker).
+    #[error("not a local port of this worker")]
+    NotOurs,
+    /// The address has no pool on this worker.
+    #[error("no local port pool for the address")]
+    NoPool,
+    /// Another synced connection holds it already.
+    #[error("the local port is held already")]
+    Held,
 }
 
 /// All local port pools of one worker, keyed by local address.
@@ -218,22 +281,41 @@ impl LocalPorts {
         })
     }
 
-    /// Keep `port` of `laddr` out of this worker's allocations while a connection synced
-    /// from another director holds it (until [`release`](Self::release)); false when the
-    /// port is not this worker's to give. Allocates (at the worker's tick, never per
-    /// packet).
-    pub fn hold(&mut self, laddr: IpAddr, port: u16) -> bool {
-        if port < FIRST_LOCAL_PORT || !owns(&self.scheme, self.worker, port) {
-            return false;
-        }
-        self.ensure(laddr);
-        match self.pools.get_mut(&laddr) {
-            Some(pool) => {
-                pool.held.insert(port);
-                true
+    /// True when this worker would hand out `port` of `laddr` for a connection to
+    /// `real`: a reply from `real` to it reaches this worker.
+    pub fn would_own(&self, laddr: IpAddr, port: u16, real: (IpAddr, u16)) -> bool {
+        port >= FIRST_LOCAL_PORT
+            && match &self.scheme {
+                PortScheme::LowBits(_) => owns(&self.scheme, self.worker, port),
+                PortScheme::Rss(reta) => {
+                    reta.queue(symmetric_hash(real.0, laddr, real.1, port)) == self.worker
+                }
             }
-            None => false,
+    }
+
+    /// Keep `port` of `laddr` out of this worker's allocations while a connection synced
+    /// from another director to `real` holds it (until [`release`](Self::release)).
+    /// Only in a pool `laddr` already has: this builds none, and allocates nothing.
+    pub fn hold(&mut self, laddr: IpAddr, port: u16, real: (IpAddr, u16)) -> Result<(), HoldError> {
+        if !self.would_own(laddr, port, real) {
+            return Err(HoldError::NotOurs);
         }
+        let pool = self.pools.get_mut(&laddr).ok_or(HoldError::NoPool)?;
+        if pool.held.insert(port) {
+            Ok(())
+        } else {
+            Err(HoldError::Held)
+        }
+    }
+
+    /// How many local addresses have a pool on this worker.
+    pub fn pools(&self) -> usize {
+        self.pools.len()
+    }
+
+    /// Ports of `laddr` that synced connections hold (`None` when it has no pool).
+    pub fn held(&self, laddr: IpAddr) -> Option<usize> {
+        self.pools.get(&laddr).map(|p| p.held.len)
     }
 
     /// Give a port back (a port of an address without a pool, or not ours, is ignored).
@@ -271,15 +353,32 @@ mod tests {
     fn held_ports_are_skipped_until_released() {
         let a = ip("10.1.0.2");
         let mut lp = LocalPorts::new(0, 2, 3);
-        assert!(!lp.hold(a, 1025), "an odd port is worker 1's");
-        assert!(!lp.hold(a, 80), "below the pool");
+        assert_eq!(
+            lp.hold(a, 1026, REAL),
+            Err(HoldError::NoPool),
+            "builds none"
+        );
+        assert_eq!(lp.pools(), 0);
+        lp.ensure(a);
+        assert_eq!(
+            lp.hold(a, 1025, REAL),
+            Err(HoldError::NotOurs),
+            "worker 1's"
+        );
+        assert_eq!(
+            lp.hold(a, 80, REAL),
+            Err(HoldError::NotOurs),
+            "below the pool"
+        );
         // Hold every port but one: that one is all alloc gives.
         let ports: Vec<u16> = (FIRST_LOCAL_PORT..=u16::MAX)
             .filter(|p| p % 2 == 0)
             .collect();
         for &p in &ports[1..] {
-            assert!(lp.hold(a, p));
+            assert_eq!(lp.hold(a, p, REAL), Ok(()));
         }
+        assert_eq!(lp.hold(a, ports[1], REAL), Err(HoldError::Held));
+        assert_eq!(lp.held(a), Some(ports.len() - 1));
         assert_eq!(lp.alloc(&[a], 0, REAL), Some((a, ports[0])));
         assert_eq!(lp.alloc(&[a], 0, REAL), None);
         // A synced connection ends: its port is ours again, once.

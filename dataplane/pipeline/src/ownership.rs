@@ -93,6 +93,11 @@ impl Ownership {
         }
     }
 
+    /// The redirection table flows are owned after, when they are owned by RSS queue.
+    pub fn reta(&self) -> Option<&Reta> {
+        self.rss.as_ref()
+    }
+
     /// How workers choose FULLNAT local ports so that replies come back to them.
     pub fn port_scheme(&self) -> PortScheme {
         match &self.rss {

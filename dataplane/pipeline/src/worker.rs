@@ -35,6 +35,7 @@ mod io;
 mod next_hop;
 mod own_traffic;
 mod syn_proxy;
+mod sync_install;
 
 pub use burst::MAX_STAGED;
 pub use io::{CollectIo, Io};
@@ -237,6 +238,11 @@ impl<B: PacketBuf> Worker<B> {
     /// Free FULLNAT local ports of `laddr` on this worker (`None`: not a local address).
     pub fn local_ports_free(&self, laddr: IpAddr) -> Option<usize> {
         self.lports.free(laddr)
+    }
+
+    /// This worker's FULLNAT local port pools (read-only: tests).
+    pub fn local_ports(&self) -> &LocalPorts {
+        &self.lports
     }
 
     /// Advance the clock: expire connections (at most [`EXPIRE_PER_TICK`]; the rest at

@@ -3,7 +3,10 @@
 //! backup's worker installs them without scheduling, with their state, timers, FULLNAT
 //! local port (held out of its pool) and template. The control core's part (batching,
 //! UDP, owners) is unit-tested in `control::ha_sync`; here the records cross by hand.
-//! Frames are built with etherparse.
+//! What a worker refuses is tested here too: sync datagrams from elsewhere than a
+//! peer on the sync port with a good checksum (never queued), and records that do not
+//! fit this director's configuration (never installed, no pool built). Frames are built
+//! with etherparse.
 
 mod common;
 
@@ -12,8 +15,11 @@ use std::sync::Arc;
 use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
 use rvs_config::PortId;
 use rvs_conntrack::{Conn, TcpState};
+use rvs_packet::drop::DropReason;
 use rvs_packet::packet::{HeapBuf, PacketBuf};
-use rvs_pipeline::ha::sync_wire::RecordKind;
+use rvs_pipeline::ha::refusal::SyncRefusal;
+use rvs_pipeline::ha::sync_filter::SyncFilter;
+use rvs_pipeline::ha::sync_wire::{RecordKind, SyncRecord};
 use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::worker::{CollectIo, Worker};
 
@@ -34,6 +40,7 @@ vrid = 51
 port = "wan0"
 address = "10.0.0.1"
 peers = ["10.0.0.9"]
+insecure = true
 
 [[service]]
 proto = "tcp"
@@ -60,6 +67,18 @@ laddrs = ["10.1.0.200"]
 [[service.real]]
 ip = "10.1.0.11"
 forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.103"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.201"]
+client_address = "toa"
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
 "#
 }
 
@@ -74,8 +93,9 @@ impl Director {
     /// same local ports in the same order.
     fn new(master: bool) -> Self {
         let mut worker = common::worker(&config(), 1);
-        let target = Some(("10.0.0.1".parse().unwrap(), 8848));
-        let link = Arc::new(HaLink::new(master, 1, target));
+        let peers = ["10.0.0.9".parse().unwrap()];
+        let sync = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
+        let link = Arc::new(HaLink::new(master, 1, Some(sync)));
         worker.attach_ha(Arc::clone(&link));
         Self {
             worker,
@@ -86,9 +106,14 @@ impl Director {
 
     /// A client segment in; what went out (port, frame).
     fn packet(&mut self, frame: &[u8], now: u64) -> Vec<(PortId, Vec<u8>)> {
+        self.packet_on(PortId(0), frame, now)
+    }
+
+    /// A frame in on `port`; what went out (port, frame).
+    fn packet_on(&mut self, port: PortId, frame: &[u8], now: u64) -> Vec<(PortId, Vec<u8>)> {
         self.io.sent.clear();
         let buf = HeapBuf::from_frame(frame).unwrap();
-        self.worker.process(PortId(0), buf, now, &mut self.io);
+        self.worker.process(port, buf, now, &mut self.io);
         self.io
             .sent
             .iter()
@@ -262,4 +287,210 @@ fn a_full_queue_holds_the_walk_instead_of_skipping_connections() {
     }
     clients.sort_unstable();
     assert_eq!(clients, [40001, 40002]);
+}
+
+/// A UDP datagram from `src` to `dst`:`dport` (from port 8848), its checksum right.
+fn datagram(src: [u8; 4], dst: [u8; 4], dport: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 9], [2, 0, 0, 0, 0, 1])
+        .ipv4(src, dst, 64)
+        .udp(8848, dport)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+impl Director {
+    /// Refusals of `reason` counted by the link.
+    fn refused(&self, reason: SyncRefusal) -> u64 {
+        self.link.refusals()[reason.index()]
+    }
+
+    /// Frames the link queued for the control core.
+    fn queued(&self) -> usize {
+        std::iter::from_fn(|| self.link.take_received()).count()
+    }
+
+    /// Install `records` at `now` (worker 0's tick).
+    fn install(&mut self, records: &[SyncRecord], now: u64) {
+        for r in records {
+            assert!(self.link.push_install(0, *r));
+        }
+        self.worker.tick(now, &mut self.io);
+    }
+}
+
+/// Only a peer's datagram, on the sync port, to the sync address and UDP port, with a
+/// good checksum reaches the control core; each other is refused by the worker and
+/// counted by reason, and takes no place in the queue.
+#[test]
+fn a_worker_queues_only_a_peers_sync_datagram() {
+    let mut backup = Director::new(false);
+    let payload = b"RVSS, or anything: the control core reads it";
+    let from_peer = datagram([10, 0, 0, 9], [10, 0, 0, 1], 8848, payload);
+    backup.packet(&from_peer, 1);
+    assert_eq!(backup.queued(), 1, "a peer's datagram is taken");
+
+    // From an address that is not a peer (10.0.0.2, a client).
+    backup.packet(&datagram([10, 0, 0, 2], [10, 0, 0, 1], 8848, payload), 2);
+    assert_eq!(backup.queued(), 0);
+    assert_eq!(backup.refused(SyncRefusal::Source), 1);
+    // The peer's datagram on another dataplane port (lan0).
+    backup.packet_on(PortId(1), &from_peer, 3);
+    assert_eq!(backup.queued(), 0);
+    assert_eq!(backup.refused(SyncRefusal::Port), 1);
+    // A bit flipped on the way; no checksum at all.
+    let mut flipped = from_peer.clone();
+    *flipped.last_mut().unwrap() ^= 0x20;
+    backup.packet(&flipped, 4);
+    let mut unchecked = from_peer.clone();
+    unchecked[14 + 20 + 6..14 + 20 + 8].fill(0);
+    backup.packet(&unchecked, 5);
+    assert_eq!(backup.queued(), 0);
+    assert_eq!(backup.refused(SyncRefusal::Checksum), 2);
+    let drops = backup.worker.counters().drops[DropReason::HaSyncRefused.index()];
+    assert_eq!(drops, 4, "each dropped as ha_sync_refused");
+    // To another UDP port, or another of the director's addresses: not sync at all.
+    backup.packet(&datagram([10, 0, 0, 9], [10, 0, 0, 1], 8849, payload), 6);
+    let lan = datagram([10, 0, 0, 9], [10, 1, 0, 1], 8848, payload);
+    backup.packet(&lan, 7);
+    assert_eq!(backup.queued(), 0);
+    assert_eq!(backup.link.refusals().iter().sum::<u64>(), 4);
+}
+
+/// A FULLNAT connection record of the master, for `client_port`.
+fn fullnat_record(master: &mut Director, client_port: u16) -> SyncRecord {
+    master.packet(&segment(2, client_port, [10, 0, 0, 101], true), 0);
+    master.worker.tick(1, &mut master.io);
+    let r = master.link.take_record().expect("the connection");
+    while master.link.take_record().is_some() {}
+    r
+}
+
+/// Records that do not fit this director's configuration are refused by reason; none
+/// is installed, none builds a port pool or holds a port.
+#[test]
+fn a_record_is_checked_against_the_configuration_before_anything_is_installed() {
+    let mut master = Director::new(true);
+    let good = fullnat_record(&mut master, 40001);
+    let local = good.local.expect("a FULLNAT local endpoint");
+    let mut backup = Director::new(false);
+    let pools = backup.worker.local_ports().pools();
+    let held = backup.worker.local_ports().held(local.ip());
+    assert_eq!(held, Some(0));
+
+    let foreign_local = SyncRecord {
+        local: Some("10.9.9.9:2048".parse().unwrap()),
+        ..good
+    };
+    let low_port = SyncRecord {
+        local: Some(std::net::SocketAddr::new(local.ip(), 80)),
+        ..good
+    };
+    let unknown_real = SyncRecord {
+        real: "10.1.0.13:80".parse().unwrap(),
+        ..good
+    };
+    let other_mode = SyncRecord {
+        mode: rvs_conntrack::ForwardMode::Dr,
+        local: None,
+        ..good
+    };
+    let unknown_service = SyncRecord {
+        vip: "10.0.0.199:80".parse().unwrap(),
+        ..good
+    };
+    let udp_established = SyncRecord {
+        proto: rvs_conntrack::Proto::Udp,
+        vip: "10.0.0.100:80".parse().unwrap(),
+        ..good
+    };
+    let template_of_no_persistence = SyncRecord {
+        kind: RecordKind::Template,
+        state: TcpState::None,
+        local: None,
+        client: "10.0.0.2:0".parse().unwrap(),
+        ..good
+    };
+    backup.install(
+        &[
+            foreign_local,
+            low_port,
+            unknown_real,
+            other_mode,
+            unknown_service,
+            udp_established,
+            template_of_no_persistence,
+        ],
+        10,
+    );
+    assert!(backup.conns().is_empty(), "nothing installed");
+    assert_eq!(backup.worker.conns().template_len(), 0);
+    assert_eq!(backup.worker.local_ports().pools(), pools, "no pool built");
+    assert_eq!(backup.worker.local_ports().held(local.ip()), Some(0));
+    assert_eq!(
+        backup
+            .worker
+            .local_ports()
+            .held("10.9.9.9".parse().unwrap()),
+        None
+    );
+    for reason in [
+        SyncRefusal::LocalAddress,
+        SyncRefusal::LocalPort,
+        SyncRefusal::Real,
+        SyncRefusal::ForwardMode,
+        SyncRefusal::Template,
+    ] {
+        assert_eq!(backup.refused(reason), 1, "{reason:?}");
+    }
+    // Another VIP, and UDP where the VIP has only TCP: no such service.
+    assert_eq!(backup.refused(SyncRefusal::Service), 2);
+    assert_eq!(backup.link.installs(), (0, 7));
+
+    // The good record goes in; another naming its local port is refused.
+    let same_port = SyncRecord {
+        client: "10.0.0.3:40009".parse().unwrap(),
+        ..good
+    };
+    backup.install(&[good, same_port], 20);
+    assert_eq!(backup.conns().len(), 1);
+    assert_eq!(backup.refused(SyncRefusal::LocalPort), 2);
+    assert_eq!(backup.worker.local_ports().held(local.ip()), Some(1));
+    assert_eq!(backup.worker.local_ports().pools(), pools);
+}
+
+/// A time left of 49 days is cut to the timeout of the state (`[timeouts] tcp`,
+/// 900 s), and counted.
+#[test]
+fn an_absurd_time_left_is_cut_to_the_configured_timeout() {
+    let mut master = Director::new(true);
+    let r = SyncRecord {
+        state: TcpState::Established,
+        timeout_ms: u32::MAX,
+        ..fullnat_record(&mut master, 40001)
+    };
+    let mut backup = Director::new(false);
+    backup.install(&[r], 100);
+    let got = backup.conns();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].expires_ms, 100 + 900_000);
+    assert_eq!(backup.link.clamped(), 1);
+    assert_eq!(backup.link.installs(), (1, 0));
+}
+
+/// The stream state of a connection (here TOA's) crosses with it.
+#[test]
+fn stream_state_crosses_with_the_connection() {
+    let mut master = Director::new(true);
+    master.packet(&segment(2, 40005, [10, 0, 0, 103], true), 0);
+    let had = master.conns()[0];
+    assert_ne!(had.stream, rvs_conntrack::StreamAdjust::default());
+    master.worker.tick(1, &mut master.io);
+    let r = master.link.take_record().expect("the connection");
+    assert_eq!(r.stream, had.stream);
+    let mut backup = Director::new(false);
+    backup.install(&[r], 2);
+    assert_eq!(backup.link.installs(), (1, 0));
+    assert_eq!(backup.conns()[0].stream, had.stream);
 }

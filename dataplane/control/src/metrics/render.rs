@@ -374,7 +374,7 @@ fn render_ha(out: &mut String, ha: &rvs_ctl::proto::HaStatus) {
 
 /// `[ha.sync]`: connection sync's counters.
 fn render_ha_sync(out: &mut String, sync: &rvs_ctl::proto::HaSyncStatus) {
-    let counters: [(&'static str, &'static str, u64); 8] = [
+    let counters: [(&'static str, &'static str, u64); 9] = [
         (
             "rvs_ha_sync_messages_sent_total",
             "Connection sync messages sent (one per peer and batch).",
@@ -392,7 +392,7 @@ fn render_ha_sync(out: &mut String, sync: &rvs_ctl::proto::HaSyncStatus) {
         ),
         (
             "rvs_ha_sync_messages_refused_total",
-            "Connection sync messages refused: format, version, worker count, or while master.",
+            "Connection sync messages refused, for any reason (rvs_ha_sync_refused_total says which).",
             sync.messages_refused,
         ),
         (
@@ -412,12 +412,52 @@ fn render_ha_sync(out: &mut String, sync: &rvs_ctl::proto::HaSyncStatus) {
         ),
         (
             "rvs_ha_sync_install_refused_total",
-            "Synced connections refused: no such service or real, table full.",
+            "Synced records refused, for any reason (rvs_ha_sync_refused_total says which).",
             sync.install_refused,
+        ),
+        (
+            "rvs_ha_sync_timeouts_clamped_total",
+            "Synced records whose time left was cut to this director's timeout.",
+            sync.timeouts_clamped,
         ),
     ];
     for (name, help, value) in counters {
         write_family(out, counter(name, &[], help), |s| s.add(vec![], value));
+    }
+    let refused = counter(
+        "rvs_ha_sync_refused_total",
+        &["reason"],
+        "Connection sync messages and records refused, by reason (see docs/sync.md).",
+    );
+    write_family(out, refused, |s| {
+        for (reason, n) in &sync.refused {
+            s.add(vec![reason.clone()], *n);
+        }
+    });
+    let peers: [Field<rvs_ctl::proto::HaSyncPeer>; 2] = [
+        (
+            counter(
+                "rvs_ha_sync_peer_messages_accepted_total",
+                &["peer"],
+                "Connection sync messages taken from each peer.",
+            ),
+            |p| p.messages_accepted,
+        ),
+        (
+            counter(
+                "rvs_ha_sync_peer_messages_lost_total",
+                &["peer"],
+                "Connection sync messages of each peer lost on the way.",
+            ),
+            |p| p.messages_lost,
+        ),
+    ];
+    for (family, get) in peers {
+        write_family(out, family, |s| {
+            for p in &sync.peers {
+                s.add(vec![p.address.clone()], get(p));
+            }
+        });
     }
 }
 
@@ -1124,12 +1164,35 @@ mod ha_tests {
             ha.sync = Some(HaSyncStatus {
                 installed: 7,
                 messages_lost: 2,
+                refused: vec![("source".into(), 4), ("auth".into(), 0)],
+                peers: vec![rvs_ctl::proto::HaSyncPeer {
+                    address: "10.0.0.9".into(),
+                    messages_accepted: 12,
+                    messages_lost: 2,
+                    ..Default::default()
+                }],
                 ..HaSyncStatus::default()
             });
         }
         let text = render(&input);
         assert!(text.contains("rvs_ha_sync_installed_total 7"), "{text}");
         assert!(text.contains("rvs_ha_sync_messages_lost_total 2"), "{text}");
+        assert!(
+            text.contains("rvs_ha_sync_refused_total{reason=\"source\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rvs_ha_sync_refused_total{reason=\"auth\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rvs_ha_sync_peer_messages_accepted_total{peer=\"10.0.0.9\"} 12"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rvs_ha_sync_peer_messages_lost_total{peer=\"10.0.0.9\"} 2"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE rvs_ha_sync_records_sent_total counter"),
             "{text}"

@@ -16,6 +16,8 @@ use rvs_ctl::proto::{Change, Request, Response};
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::HeapBuf;
 use rvs_packet::wire::parse_frame;
+use rvs_pipeline::ha::sync_filter::SyncFilter;
+use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::rss::Reta;
 use rvs_pipeline::service::IdRegistry;
 use rvs_pipeline::snapshot::Snapshot;
@@ -198,6 +200,66 @@ impl Director {
             .iter()
             .map(|w| w.counters().drops[reason.index()])
             .sum()
+    }
+
+    /// Run the configuration's `[ha]` (and `[ha.sync]`) through a new link that the
+    /// control core and every worker share, as a live director does: the link.
+    pub fn attach_ha(&mut self) -> Arc<HaLink> {
+        let config = Config::from_file(&self.file).expect("config");
+        let ha = config.ha.as_ref().expect("an [ha] section");
+        let sync = ha.sync.as_ref().map(SyncFilter::of);
+        let link = Arc::new(HaLink::new(false, config.dataplane.workers, sync));
+        for w in &mut self.workers {
+            w.attach_ha(Arc::clone(&link));
+        }
+        let macs: Vec<[u8; 6]> = self.snap.ports.iter().map(|p| p.mac).collect();
+        self.control.attach_ha(Arc::clone(&link), &macs);
+        link
+    }
+
+    /// The control core's poll of `[ha]`: it takes what the workers handed over.
+    pub fn tick_ha(&mut self) {
+        self.control.tick_ha();
+    }
+
+    /// Every worker's tick (a backup's workers install what sync queued for them); what
+    /// they sent is dropped.
+    pub fn tick_workers(&mut self) {
+        self.now_ms += 1;
+        for w in &mut self.workers {
+            w.tick(self.now_ms, &mut self.io);
+        }
+        self.io.sent.clear();
+    }
+
+    /// Each worker's FULLNAT local port pools, and the ports synced connections hold
+    /// in the pools of `laddr`.
+    pub fn local_ports(&self, laddr: std::net::IpAddr) -> Vec<(usize, Option<usize>)> {
+        self.workers
+            .iter()
+            .map(|w| (w.local_ports().pools(), w.local_ports().held(laddr)))
+            .collect()
+    }
+
+    /// Connections in the tables, all workers.
+    pub fn conns(&self) -> Vec<rvs_conntrack::Conn> {
+        self.workers
+            .iter()
+            .flat_map(|w| w.conns().iter().map(|(_, c)| c))
+            .collect()
+    }
+
+    /// What `rvsctl status` shows.
+    pub fn status(&mut self) -> rvs_ctl::proto::StatusInfo {
+        match self.control.handle(Request::Status) {
+            Ok(Response::Status(s)) => s,
+            other => panic!("status: {other:?}"),
+        }
+    }
+
+    /// What the Prometheus endpoint shows.
+    pub fn metrics(&self) -> String {
+        rvs_control::metrics::render(&self.control.metrics_input())
     }
 
     /// Connections made, all workers.

@@ -15,10 +15,15 @@
 //! Connection sync (`[ha.sync]`) rides the same link: a master's workers walk their
 //! tables and queue [`SyncRecord`]s for the control core, which batches them into UDP
 //! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
-//! receives to the control core, which queues each record for the worker that owns the
-//! connection; that worker installs it at its tick.
+//! receives to the control core ([`sync_filter`] says which), which checks and queues
+//! each record for the worker that owns the connection; that worker checks it against
+//! its configuration ([`sync_check`]) and installs it at its tick. Every refusal on the
+//! way is counted here by reason ([`SyncRefusal`]).
 
 pub mod frames;
+pub mod refusal;
+pub mod sync_check;
+pub mod sync_filter;
 pub mod sync_wire;
 
 use std::net::IpAddr;
@@ -26,8 +31,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crossbeam_queue::ArrayQueue;
 
+use refusal::SyncRefusal;
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
+use rvs_packet::wire::IpInfo;
+use sync_filter::SyncFilter;
 use sync_wire::SyncRecord;
 
 /// Largest frame the link carries: a full-size Ethernet frame (sync messages).
@@ -97,43 +105,80 @@ pub struct HaLink {
     inbound: ArrayQueue<HaFrame>,
     outbound: ArrayQueue<HaFrame>,
     outbound_dropped: AtomicU64,
-    /// `[ha.sync]`: the address and UDP port sync messages come to.
-    sync_target: Option<(IpAddr, u16)>,
+    /// `[ha.sync]`: the datagrams sync takes.
+    sync: Option<SyncFilter>,
     /// Master: records from the workers to the control core.
     records: ArrayQueue<SyncRecord>,
     /// Backup: records for each worker to install, by worker id.
     installs: Box<[ArrayQueue<SyncRecord>]>,
     /// Records that found a full queue (either way).
     records_dropped: AtomicU64,
-    /// Backup: records the workers installed, and refused (no such service or real,
-    /// table full).
+    /// Backup: records the workers installed.
     installed: AtomicU64,
-    install_refused: AtomicU64,
+    /// Messages and records refused, by [`SyncRefusal::index`].
+    refused: [AtomicU64; SyncRefusal::ALL.len()],
+    /// Backup: records whose time left was cut to this director's timeout.
+    clamped: AtomicU64,
 }
 
 impl HaLink {
     /// A link; `serving` is where the workers start (false for a director under `[ha]`:
-    /// it starts as backup). With `sync_target` (`[ha.sync]` address and port), the
-    /// link carries connection sync for `workers` workers.
-    pub fn new(serving: bool, workers: u16, sync_target: Option<(IpAddr, u16)>) -> Self {
-        let queues = if sync_target.is_some() { workers } else { 0 };
+    /// it starts as backup). With `sync` (from `[ha.sync]`), the link carries
+    /// connection sync for `workers` workers.
+    pub fn new(serving: bool, workers: u16, sync: Option<SyncFilter>) -> Self {
+        let queues = if sync.is_some() { workers } else { 0 };
         Self {
             serving: AtomicBool::new(serving),
             inbound: ArrayQueue::new(INBOUND_FRAMES),
             outbound: ArrayQueue::new(OUTBOUND_FRAMES),
             outbound_dropped: AtomicU64::new(0),
-            sync_target,
+            sync,
             records: ArrayQueue::new(if queues > 0 { SYNC_RECORDS } else { 1 }),
             installs: (0..queues).map(|_| ArrayQueue::new(SYNC_RECORDS)).collect(),
             records_dropped: AtomicU64::new(0),
             installed: AtomicU64::new(0),
-            install_refused: AtomicU64::new(0),
+            refused: std::array::from_fn(|_| AtomicU64::new(0)),
+            clamped: AtomicU64::new(0),
         }
     }
 
     /// `[ha.sync]`'s address and UDP port, when the link carries sync.
     pub fn sync_target(&self) -> Option<(IpAddr, u16)> {
-        self.sync_target
+        self.sync.as_ref().map(SyncFilter::target)
+    }
+
+    /// Worker side: hand a datagram to the sync target to the control core, if
+    /// [`SyncFilter::admit`] takes it (a refusal is counted by reason).
+    pub fn deliver_sync(&self, port: PortId, frame: &[u8], ip: &IpInfo) -> Result<(), DropReason> {
+        let Some(filter) = &self.sync else {
+            return Err(DropReason::NotForUs);
+        };
+        if let Err(reason) = filter.admit(port, frame, ip) {
+            self.refuse(reason);
+            return Err(DropReason::HaSyncRefused);
+        }
+        self.deliver(port, frame)
+    }
+
+    /// Count a sync message or record refused for `reason`.
+    pub fn refuse(&self, reason: SyncRefusal) {
+        self.refused[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sync messages and records refused, by [`SyncRefusal::index`].
+    pub fn refusals(&self) -> [u64; SyncRefusal::ALL.len()] {
+        std::array::from_fn(|i| self.refused[i].load(Ordering::Relaxed))
+    }
+
+    /// Worker side (backup): count a record whose time left was cut to this director's
+    /// timeout.
+    pub fn count_clamped(&self) {
+        self.clamped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records whose time left was cut to this director's timeout.
+    pub fn clamped(&self) -> u64 {
+        self.clamped.load(Ordering::Relaxed)
     }
 
     /// Worker side (master): queue a record for the control core; false (counted) when
@@ -175,22 +220,25 @@ impl HaLink {
         self.installs.get(usize::from(id))?.pop()
     }
 
-    /// Worker side (backup): count a record installed, or refused.
-    pub fn count_install(&self, installed: bool) {
-        let c = if installed {
-            &self.installed
-        } else {
-            &self.install_refused
-        };
-        c.fetch_add(1, Ordering::Relaxed);
+    /// Worker side (backup): count a record installed, or refused for `reason`.
+    pub fn count_install(&self, result: Result<(), SyncRefusal>) {
+        match result {
+            Ok(()) => {
+                self.installed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(reason) => self.refuse(reason),
+        }
     }
 
-    /// Records installed and refused by the workers.
+    /// Records the workers installed, and records refused (by the control core, which
+    /// could not read them, and by the workers).
     pub fn installs(&self) -> (u64, u64) {
-        (
-            self.installed.load(Ordering::Relaxed),
-            self.install_refused.load(Ordering::Relaxed),
-        )
+        let refused = SyncRefusal::ALL
+            .iter()
+            .filter(|r| !r.is_message())
+            .map(|r| self.refused[r.index()].load(Ordering::Relaxed))
+            .sum();
+        (self.installed.load(Ordering::Relaxed), refused)
     }
 
     /// Sync records that found a full queue.

@@ -12,16 +12,16 @@
 //!   full the walk waits where it is: a pass over a big table takes as long as the
 //!   control core takes to send it (about 30 000 records a second), never skips.
 //! - **Backup**: install the records the control core queued for this worker (it owns
-//!   them: the same worker count means the same owner): without scheduling, the real
-//!   found by its address, the state and expiry as the master had them; a FULLNAT
-//!   entry's local port is held out of this worker's pool. Persistence templates go
-//!   first in each pass, so that connections link to theirs; a connection the master
-//!   expires is removed at once (an expiry record, sent from the worker's expiry).
+//!   them: the same worker count and port scheme mean the same owner), each checked
+//!   against this director's configuration first (`sync_install`). Persistence
+//!   templates go first in each pass, so that connections link to theirs; a connection
+//!   the master expires is removed at once (an expiry record, sent from the worker's
+//!   expiry).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, ConnKey, NewConn, TcpState, Template, TemplateKey};
+use rvs_conntrack::{Conn, StreamAdjust, TcpState, Template};
 
 use super::{Io, Worker};
 use crate::ha::sync_wire::{RecordKind, SyncRecord};
@@ -30,7 +30,7 @@ use crate::service::Services;
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
-use rvs_packet::wire::parse_frame;
+use rvs_packet::wire::{parse_frame, IpInfo};
 
 /// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
 /// few milliseconds).
@@ -86,6 +86,7 @@ fn record(c: &Conn, now_ms: u64) -> SyncRecord {
         real: c.real,
         local: c.local,
         template: c.template.map(|t| SocketAddr::new(t.client, t.port)),
+        stream: c.stream,
     }
 }
 
@@ -146,10 +147,11 @@ impl<B: PacketBuf> Worker<B> {
             .is_some_and(|l| l.sync_target() == Some((dst, dport)))
     }
 
-    /// Hands a sync message to the control core.
-    pub(super) fn take_sync(&self, port: PortId, buf: &B) -> Result<(), DropReason> {
+    /// Hands a sync message to the control core, if it came in on the sync port from a
+    /// peer with a valid checksum ([`HaLink::deliver_sync`]).
+    pub(super) fn take_sync(&self, port: PortId, buf: &B, ip: &IpInfo) -> Result<(), DropReason> {
         match &self.ha {
-            Some(link) => link.deliver(port, buf.data()),
+            Some(link) => link.deliver_sync(port, buf.data(), ip),
             None => Err(DropReason::NotForUs),
         }
     }
@@ -166,8 +168,8 @@ impl<B: PacketBuf> Worker<B> {
                 let Some(r) = link.take_install(self.id) else {
                     break;
                 };
-                let installed = self.install(&r, now_ms);
-                link.count_install(installed);
+                let result = self.install(&r, now_ms, link);
+                link.count_install(result);
             }
         }
     }
@@ -215,96 +217,6 @@ impl<B: PacketBuf> Worker<B> {
             scan.in_pass = false;
         }
     }
-
-    /// Installs (or refreshes, or removes) one synced connection; false when it names
-    /// no service or real of ours, or the table is full.
-    fn install(&mut self, r: &SyncRecord, now_ms: u64) -> bool {
-        let key = ConnKey {
-            proto: r.proto,
-            src: r.client.ip(),
-            sport: r.client.port(),
-            dst: r.vip.ip(),
-            dport: r.vip.port(),
-        };
-        let existing = self.conns.lookup(&key).map(|(id, _)| id);
-        if r.kind == RecordKind::Expire {
-            let gone = existing.and_then(|id| self.conns.remove(id));
-            if let Some(l) = gone.and_then(|c| c.local) {
-                self.lports.release(l.ip(), l.port());
-            }
-            return true;
-        }
-        let expires = now_ms + u64::from(r.timeout_ms);
-        if r.kind == RecordKind::Template {
-            return self.install_template(r, now_ms);
-        }
-        if let Some(id) = existing {
-            self.conns.restore(id, r.state, expires);
-            return true;
-        }
-        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
-            return false;
-        };
-        let reals = svc.sched.reals();
-        let Some(at) = reals
-            .iter()
-            .position(|d| d.addr == r.real.ip() && d.port == r.real.port())
-        else {
-            return false;
-        };
-        let conn = NewConn {
-            proto: r.proto,
-            client: r.client,
-            vip: r.vip,
-            local: r.local,
-            real: r.real,
-            mode: svc.modes[at],
-            service: svc.id,
-            dest: reals[at].id,
-            template: r.template.map(|t| TemplateKey {
-                service: svc.id,
-                client: t.ip(),
-                port: t.port(),
-            }),
-        };
-        let Ok(id) = self.conns.insert(conn, now_ms) else {
-            return false;
-        };
-        self.conns.restore(id, r.state, expires);
-        if let Some(l) = r.local {
-            self.lports.hold(l.ip(), l.port());
-        }
-        true
-    }
-
-    /// Installs (or refreshes) a persistence template: the client (masked) keeps its
-    /// real on this director too.
-    fn install_template(&mut self, r: &SyncRecord, now_ms: u64) -> bool {
-        let Some((_, svc)) = self.snap.services.find(r.proto, r.vip.ip(), r.vip.port()) else {
-            return false;
-        };
-        let Some(dest) = svc
-            .sched
-            .reals()
-            .iter()
-            .find(|d| d.addr == r.real.ip() && d.port == r.real.port())
-            .map(|d| d.id)
-        else {
-            return false;
-        };
-        let key = TemplateKey {
-            service: svc.id,
-            client: r.client.ip(),
-            port: r.client.port(),
-        };
-        if self.conns.template_lookup(&key, now_ms).is_some() {
-            return true;
-        }
-        let timeout_s = r.timeout_ms.div_ceil(1000).max(1);
-        self.conns
-            .template_insert(key, dest, timeout_s, now_ms)
-            .is_ok()
-    }
 }
 
 /// The record of a persistence template: its service's VIP and protocol, the masked
@@ -325,5 +237,6 @@ fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<Syn
         real: SocketAddr::new(real.addr, real.port),
         local: None,
         template: None,
+        stream: StreamAdjust::default(),
     })
 }

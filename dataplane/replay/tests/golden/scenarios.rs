@@ -419,11 +419,20 @@ fn without_a_mirror_traffic_for_the_director_itself_is_dropped() {
 
 /// An HA backup forwards nothing for the VIP (`ha_backup`) and hands VRRP to the
 /// control core until its queue is full (`ha_queue_full`); as master it forwards, and
-/// the control core taking the frames makes room again.
+/// the control core taking the frames makes room again. A sync datagram goes to the
+/// control core only from the peer (`ha_sync_refused` otherwise).
 pub fn ha_backup() -> BTreeSet<DropReason> {
+    use rvs_pipeline::ha::sync_filter::SyncFilter;
     use rvs_pipeline::ha::{HaLink, INBOUND_FRAMES};
     let mut lab = Lab::new(4);
-    let link = std::sync::Arc::new(HaLink::new(false, 1, None));
+    let peers = ["10.0.0.9".parse().unwrap()];
+    let sync = SyncFilter::new(
+        rvs_config::PortId(0),
+        "10.0.0.1".parse().unwrap(),
+        8848,
+        &peers,
+    );
+    let link = std::sync::Arc::new(HaLink::new(false, 1, Some(sync)));
     lab.attach_ha(std::sync::Arc::clone(&link));
     let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
     assert!(
@@ -445,6 +454,24 @@ pub fn ha_backup() -> BTreeSet<DropReason> {
     while link.take_received().is_some() {}
     assert_eq!(lab.send_burst("wan0", &vrrp, 1), 0);
     assert_eq!(lab.drop_count(DropReason::HaQueueFull), 1, "room again");
+    while link.take_received().is_some() {}
+    let sync_from = |src: [u8; 4]| {
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2(GW, WAN)
+            .ipv4(src, [10, 0, 0, 1], 64)
+            .udp(8848, 8848)
+            .write(&mut frame, b"RVSS")
+            .unwrap();
+        frame
+    };
+    assert!(lab.send("wan0", &sync_from([10, 0, 0, 9])).is_empty());
+    assert!(
+        link.take_received().is_some(),
+        "the peer's, to the control core"
+    );
+    assert!(lab.send("wan0", &sync_from([10, 0, 0, 8])).is_empty());
+    assert!(link.take_received().is_none(), "not a peer's");
+    assert_eq!(lab.drop_count(DropReason::HaSyncRefused), 1);
     link.set_serving(true);
     assert_eq!(lab.send("wan0", &syn).len(), 1, "a master forwards");
     counted(&[&lab])

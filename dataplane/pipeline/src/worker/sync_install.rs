@@ -1,0 +1,147 @@
+//! A backup's worker installs what connection sync queued for it: each record checked
+//! against the running configuration first ([`crate::ha::sync_check`]), then the
+//! FULLNAT local port held in the pool its address already has (never a pool built for
+//! it), then the entry made or refreshed. A refused record leaves nothing behind, and
+//! nothing here allocates: the table, the templates and the held-port sets are
+//! preallocated.
+
+use rvs_conntrack::{Conn, ConnKey, InsertError, NewConn};
+
+use super::Worker;
+use crate::ha::refusal::SyncRefusal;
+use crate::ha::sync_check;
+use crate::ha::sync_wire::{RecordKind, SyncRecord};
+use crate::ha::HaLink;
+use crate::laddr::HoldError;
+use rvs_packet::packet::PacketBuf;
+
+impl<B: PacketBuf> Worker<B> {
+    /// Installs, refreshes or removes what `r` says, or says why not (`link` counts the
+    /// records whose time left was cut).
+    pub(super) fn install(
+        &mut self,
+        r: &SyncRecord,
+        now_ms: u64,
+        link: &HaLink,
+    ) -> Result<(), SyncRefusal> {
+        match r.kind {
+            RecordKind::Expire => self.install_expiry(r),
+            RecordKind::Template => self.install_template(r, now_ms, link),
+            RecordKind::Conn => self.install_conn(r, now_ms, link),
+        }
+    }
+
+    /// Removes the connection the master expired, when this worker has it with the
+    /// record's real and local endpoint; its held local port goes back.
+    fn install_expiry(&mut self, r: &SyncRecord) -> Result<(), SyncRefusal> {
+        let Some((id, _)) = self.conns.lookup(&original_key(r)) else {
+            return Ok(());
+        };
+        if !same_endpoints(&self.conns.get(id), r) {
+            return Err(SyncRefusal::Conflict);
+        }
+        if let Some(l) = self.conns.remove(id).and_then(|c| c.local) {
+            self.lports.release(l.ip(), l.port());
+        }
+        Ok(())
+    }
+
+    /// Installs (or refreshes) one synced connection.
+    fn install_conn(
+        &mut self,
+        r: &SyncRecord,
+        now_ms: u64,
+        link: &HaLink,
+    ) -> Result<(), SyncRefusal> {
+        let checked = sync_check::conn(r, &self.snap)?;
+        if checked.clamped {
+            link.count_clamped();
+        }
+        let expires = now_ms + u64::from(checked.timeout_ms);
+        if let Some((id, _)) = self.conns.lookup(&original_key(r)) {
+            if !same_endpoints(&self.conns.get(id), r) {
+                return Err(SyncRefusal::Conflict);
+            }
+            self.conns.restore(id, r.state, expires);
+            self.conns.set_stream(id, &r.stream);
+            return Ok(());
+        }
+        if let Some(l) = r.local {
+            let real = (r.real.ip(), r.real.port());
+            self.lports
+                .hold(l.ip(), l.port(), real)
+                .map_err(|e| match e {
+                    HoldError::NoPool => SyncRefusal::LocalAddress,
+                    HoldError::NotOurs | HoldError::Held => SyncRefusal::LocalPort,
+                })?;
+        }
+        let conn = NewConn {
+            proto: r.proto,
+            client: r.client,
+            vip: r.vip,
+            local: r.local,
+            real: r.real,
+            mode: r.mode,
+            service: checked.service,
+            dest: checked.dest,
+            template: checked.template,
+        };
+        let id = match self.conns.insert(conn, now_ms) {
+            Ok(id) => id,
+            Err(e) => {
+                if let Some(l) = r.local {
+                    self.lports.release(l.ip(), l.port());
+                }
+                return Err(match e {
+                    InsertError::TableFull => SyncRefusal::TableFull,
+                    InsertError::Exists => SyncRefusal::Conflict,
+                });
+            }
+        };
+        self.conns.restore(id, r.state, expires);
+        self.conns.set_stream(id, &r.stream);
+        Ok(())
+    }
+
+    /// Installs a persistence template, unless this worker has it: the client (masked)
+    /// keeps its real on this director too.
+    fn install_template(
+        &mut self,
+        r: &SyncRecord,
+        now_ms: u64,
+        link: &HaLink,
+    ) -> Result<(), SyncRefusal> {
+        let checked = sync_check::template(r, &self.snap)?;
+        if checked.clamped {
+            link.count_clamped();
+        }
+        let key = rvs_conntrack::TemplateKey {
+            service: checked.service,
+            client: r.client.ip(),
+            port: r.client.port(),
+        };
+        if self.conns.template_lookup(&key, now_ms).is_some() {
+            return Ok(());
+        }
+        let timeout_s = checked.timeout_ms.div_ceil(1000).max(1);
+        self.conns
+            .template_insert(key, checked.dest, timeout_s, now_ms)
+            .map_err(|_| SyncRefusal::TableFull)
+    }
+}
+
+/// The key of the client's packets of the record's connection.
+fn original_key(r: &SyncRecord) -> ConnKey {
+    ConnKey {
+        proto: r.proto,
+        src: r.client.ip(),
+        sport: r.client.port(),
+        dst: r.vip.ip(),
+        dport: r.vip.port(),
+    }
+}
+
+/// True when `c` goes where the record says: the same real, mode and local endpoint.
+fn same_endpoints(c: &Conn, r: &SyncRecord) -> bool {
+    c.real == r.real && c.local == r.local && c.mode == r.mode
+}
