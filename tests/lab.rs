@@ -24,6 +24,7 @@
 //! says so. Everything the lab creates is named with the process id and removed when the
 //! lab is dropped, on failure too.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -563,7 +564,7 @@ fn rvsd_with_hugepages_maps_its_connection_tables_from_the_pool() {
                 eal_args = [\"--in-memory\", \"--no-pci\", \"--no-telemetry\"]\n\n\
                 [[port]]\nname = \"wan\"\ndevice = \"net_null0\"\n";
     std::fs::write(&config, text).expect("write config");
-    let child = Command::new(env!("CARGO_BIN_EXE_rvsd"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rvsd"))
         .arg("--config")
         .arg(&config)
         .args(["--duration", "3"])
@@ -572,16 +573,36 @@ fn rvsd_with_hugepages_maps_its_connection_tables_from_the_pool() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("run rvsd");
-    std::thread::sleep(Duration::from_millis(1500));
-    let during = free();
-    let out = child.wait_with_output().expect("rvsd exits");
+    // Sample the pool once rvsd says where its tables went (they are mapped by then), not
+    // after a fixed delay: a loaded machine can take longer than any guess to start DPDK.
+    let (tx, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("rvsd's stderr");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut during = None;
+    while let Ok(l) = lines.recv_timeout(Duration::from_secs(60)) {
+        let tables = l.starts_with("rvsd: connection tables:");
+        seen.push(l);
+        if tables {
+            during = Some(free());
+            break;
+        }
+    }
+    let status = child.wait().expect("rvsd exits");
+    let _ = reader.join();
+    seen.extend(lines.try_iter());
     let _ = std::fs::remove_dir_all(&dir);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let line = stderr
-        .lines()
+    let stderr = seen.join("\n");
+    assert!(status.success(), "{stderr}");
+    let during = during.unwrap_or_else(|| panic!("no connection tables line:\n{stderr}"));
+    let line = seen
+        .iter()
         .find(|l| l.starts_with("rvsd: connection tables:"))
-        .unwrap_or_else(|| panic!("no connection tables line:\n{stderr}"));
+        .expect("the line sampled above");
     let mib: Vec<u64> = line
         .split_whitespace()
         .filter_map(|w| w.parse().ok())
