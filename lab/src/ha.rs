@@ -17,8 +17,12 @@
 //! - The directors' ports have no kernel addresses; their kernels have IPv6 off. The
 //!   keepalived host is an ordinary kernel: keepalived puts the VIP on `k0` as master.
 //!
-//! The reals serve HTTP on [`crate::HTTP_PORT`] (`NAME CLIENT`). Everything is named
-//! with the process id and a tag, removed on drop; the lab lock is held for its life.
+//! The reals serve HTTP on [`crate::HTTP_PORT`] (`NAME CLIENT`); a test may start nginx
+//! on them too, behind a PROXY protocol listener on [`PROXY_PORT`]
+//! ([`HaLab::start_nginx`]), watch the real segment for TOA ([`HaLab::watch_toa`]),
+//! capture frames on the client segment and send its own from the client
+//! ([`HaLab::capture_udp`], [`HaLab::send_frames`]). Everything is named with the process
+//! id and a tag, removed on drop; the lab lock is held for its life.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +34,12 @@ use crate::lock::LabLock;
 use crate::netns;
 use crate::rvsd::Rvsd;
 use crate::topology::HTTP_PORT;
+
+mod frames;
+mod proxy;
+
+pub use frames::sent_counts;
+pub use proxy::{ToaWatch, PROXY_PORT, SLOW_RATE};
 
 /// The VIP of the virtual router (on the client segment).
 pub const HA_VIP: &str = "10.50.0.10";

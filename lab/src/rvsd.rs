@@ -88,6 +88,17 @@ impl Rvsd {
         self.child.id()
     }
 
+    /// rvsd's resident memory (`VmRSS` of `/proc/PID/status`) in KiB; `None` once it has
+    /// exited.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+    }
+
     /// Everything rvsd logged so far.
     pub fn log(&mut self) -> String {
         self.log.extend(self.stderr.try_iter());
