@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use rvs_ctl::client;
 use rvs_ctl::proto::{HaStatus, Request, Response};
 use rvs_lab::ha::{
-    ha_director, ha_real, HaLab, HA_LADDR, HA_VIP, HA_VIP2, KEEPALIVED_ADDR, SLOW_CHUNK,
-    SLOW_CHUNKS,
+    ha_director, ha_real, HaLab, HA_CLIENT, HA_LADDR, HA_VIP, HA_VIP2, KEEPALIVED_ADDR, PROXY_PORT,
+    SLOW_CHUNK, SLOW_CHUNKS,
 };
 use rvs_lab::{preflight, Service, HTTP_PORT};
 
@@ -556,3 +556,326 @@ fn lab_ha_interoperates_with_keepalived_over_unicast() {
     );
     keepalived.stop();
 }
+
+/// The client address services of [`lab_ha_sync_keeps_client_address_features_across_failover`]:
+/// PROXY v2 to nginx.
+const PP2_VIP: &str = "10.50.0.12";
+/// SYN proxy with PROXY v1, to nginx.
+const SYN_VIP: &str = "10.50.0.13";
+/// TOA, to the reals' plain HTTP server.
+const TOA_VIP: &str = "10.50.0.14";
+/// The three services' local addresses, in the same order.
+const CA_LADDRS: [&str; 3] = ["10.60.0.201", "10.60.0.202", "10.60.0.203"];
+/// The file nginx serves for the long downloads: at [`rvs_lab::ha::SLOW_RATE`] (256 KiB/s)
+/// 4 MiB take 16 s, twice the time from a download's start to the takeover's end.
+const BIG: usize = 4 << 20;
+/// Downloads per service.
+const PER_SERVICE: usize = 2;
+
+/// The three FULLNAT services over both reals: PROXY v2 and SYN proxy (with PROXY v1)
+/// to nginx's PROXY listener, TOA to the plain HTTP server.
+fn client_address_services() -> Vec<Service> {
+    let fullnat = |vip: &str, laddr: &str, port: u16, keys: &str| {
+        Service::new("tcp", vip, 80, "rr")
+            .laddrs(&[laddr])
+            .real(&ha_real(1), port, "fullnat", 1)
+            .real(&ha_real(2), port, "fullnat", 1)
+            .keys(keys)
+    };
+    vec![
+        fullnat(
+            PP2_VIP,
+            CA_LADDRS[0],
+            PROXY_PORT,
+            "client_address = \"proxy-v2\"",
+        ),
+        fullnat(
+            SYN_VIP,
+            CA_LADDRS[1],
+            PROXY_PORT,
+            "client_address = \"proxy-v1\"\nsynproxy = true",
+        ),
+        fullnat(TOA_VIP, CA_LADDRS[2], HTTP_PORT, "client_address = \"toa\""),
+    ]
+}
+
+/// `len` pseudo-random bytes (xorshift: a stream shifted by a few bytes matches nowhere).
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// What the reals' plain HTTP server sends for `GET /slow` (`rvs_lab::ha`'s script).
+fn slow_body() -> Vec<u8> {
+    let chunk: Vec<u8> = (0..SLOW_CHUNK).map(|i| (i % 251) as u8).collect();
+    chunk.repeat(SLOW_CHUNKS)
+}
+
+/// A download from the client into `out`, at most `limit_s` seconds; curl prints
+/// `BYTES CODE` when done.
+fn download_to(lab: &HaLab, url: &str, out: &Path, limit_s: u32) -> std::process::Child {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.ns("c"), "curl", "-s", "-o"])
+        .arg(out)
+        .args(["-w", "%{size_download} %{http_code}"])
+        .args(["-m", &limit_s.to_string(), url])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start curl: {e}"))
+}
+
+/// One request from the client (at most `timeout_s`): the HTTP code and the client's
+/// port, or `None` when it failed.
+fn request(lab: &HaLab, url: &str, timeout_s: f64) -> Option<(String, u16)> {
+    let out = lab.exec(
+        "c",
+        &[
+            "curl",
+            "-s",
+            "-m",
+            &timeout_s.to_string(),
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{local_port}",
+            url,
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (code, port) = said.split_once(' ')?;
+    if !out.status.success() || code == "000" {
+        return None;
+    }
+    Some((code.to_owned(), port.parse().ok()?))
+}
+
+/// Requests `url` until one succeeds (each at most `timeout_s`, for at most `limit`).
+fn first_success(lab: &HaLab, url: &str, timeout_s: f64, limit: Duration) -> (String, u16) {
+    let start = Instant::now();
+    loop {
+        if let Some(answer) = request(lab, url, timeout_s) {
+            return answer;
+        }
+        assert!(start.elapsed() < limit, "{url}: no answer within {limit:?}");
+    }
+}
+
+/// The client's request through `vip` to `/small` on nginx (PROXY protocol): answered,
+/// and logged by one of the reals with the client's own address and port from the
+/// header, through local address `laddr`.
+fn check_logged(lab: &HaLab, vip: &str, laddr: &str, when: &str) -> String {
+    let (code, port) = first_success(
+        lab,
+        &format!("http://{vip}/small"),
+        3.0,
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, "200", "{vip} {when}");
+    let client = format!("{HA_CLIENT}:{port}");
+    // nginx writes the line when it has answered: it is there once curl has its answer,
+    // but give the file system a moment on a loaded machine.
+    let mut line = None;
+    let _ = wait_for("nginx logs the request", Duration::from_secs(5), || {
+        line = (1..=2)
+            .flat_map(|i| lab.nginx_log(i))
+            .find(|l| l.starts_with(&format!("{client} ")) && l.contains(" /small "));
+        line.is_some()
+    });
+    let line = line.unwrap_or_default();
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(
+        fields,
+        [client.as_str(), laddr, "GET", "/small", "200", "6"],
+        "{vip} {when}: nginx's line"
+    );
+    line
+}
+
+/// The client's request through the TOA service: answered, and its segments to the real
+/// carry TOA with the client's port and address.
+fn check_toa(lab: &HaLab, when: &str) -> String {
+    let watch = lab.watch_toa(30);
+    let (code, port) = first_success(
+        lab,
+        &format!("http://{TOA_VIP}/"),
+        3.0,
+        Duration::from_secs(10),
+    );
+    assert_eq!(code, "200", "TOA {when}");
+    let seen = watch.address_for(port, Duration::from_secs(5));
+    assert_eq!(
+        seen.as_deref(),
+        Some(HA_CLIENT),
+        "TOA {when}: the option for client port {port}"
+    );
+    format!("{port} {HA_CLIENT}")
+}
+
+/// The backup's ESTABLISHED connections through `vip`.
+fn established_through(socket: &Path, vip: &str) -> usize {
+    let vip: std::net::IpAddr = vip.parse().expect("a VIP");
+    match client::call(socket, Request::Conns { limit: 1000 }).expect("conns") {
+        Response::Conns { conns, .. } => conns
+            .iter()
+            .filter(|c| c.vip.ip() == vip && c.state == "ESTABLISHED")
+            .count(),
+        other => panic!("conns answered {other:?}"),
+    }
+}
+
+/// Issue 21, acceptance 1: with connection sync, long FULLNAT downloads through a PROXY
+/// v2 service, a SYN-proxied PROXY v1 service (both to nginx) and a TOA service survive
+/// SIGKILL of the master byte for byte, and the reals learn the client's address for
+/// new connections before and after the takeover (nginx's log, the TOA option).
+#[test]
+fn lab_ha_sync_keeps_client_address_features_across_failover() {
+    preflight();
+    let mut lab = HaLab::new('a');
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let www = lab.www();
+    let big = random_bytes(BIG);
+    std::fs::write(www.join("big"), &big).expect("big file");
+    std::fs::write(www.join("small"), "small\n").expect("small file");
+    for i in 1..=2 {
+        lab.start_nginx(i);
+    }
+    let services = client_address_services();
+    let config = |i, priority| {
+        let sync = lab.sync_section(i);
+        lab.write_config(i, priority, PAIR_INTERVAL, &sync, &services)
+    };
+    let (c1, c2) = (config(1, 150), config(2, 100));
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+
+    // Before: the reals learn the client's address through each service.
+    let before = [
+        check_logged(&lab, PP2_VIP, CA_LADDRS[0], "before"),
+        check_logged(&lab, SYN_VIP, CA_LADDRS[1], "before"),
+        check_toa(&lab, "before"),
+    ];
+    eprintln!("lab: client address before the failover: {before:?}");
+
+    // Long downloads through each.
+    let started = Instant::now();
+    let mut downloads = Vec::new();
+    for n in 0..PER_SERVICE {
+        for (vip, path, want) in [
+            (PP2_VIP, "/slow/big", BIG),
+            (SYN_VIP, "/slow/big", BIG),
+            (TOA_VIP, "/slow", SLOW_CHUNKS * SLOW_CHUNK),
+        ] {
+            let out = lab.dir().join(format!("download-{vip}-{n}"));
+            let child = download_to(&lab, &format!("http://{vip}{path}"), &out, 90);
+            downloads.push((vip, out, want, child));
+        }
+    }
+    // The backup holds every one, established (a sync pass every 250 ms); a second
+    // more, so that passes after the handshakes carry each stream's settled state.
+    let held = wait_for(
+        "the backup holds the downloads, established",
+        Duration::from_secs(10),
+        || {
+            [PP2_VIP, SYN_VIP, TOA_VIP]
+                .iter()
+                .all(|vip| established_through(&sockets[1], vip) >= PER_SERVICE)
+        },
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    for (vip, _, _, child) in &mut downloads {
+        assert!(
+            child.try_wait().expect("curl").is_none(),
+            "{vip}: a download ended before the failover"
+        );
+    }
+
+    // The master dies.
+    let killed = Instant::now();
+    let into = started.elapsed();
+    rvsd1.kill();
+    let took = wait_rvsd(
+        &sockets[1],
+        "master",
+        master_down_at(100, PAIR_INTERVAL) + slack,
+    );
+    eprintln!(
+        "lab: client address: the backup held the downloads {held:?} after they started; \
+         master SIGKILLed {into:?} into them, backup master after {took:?}"
+    );
+
+    // After: new connections through the new master, the client's address again.
+    let after = [
+        check_logged(&lab, PP2_VIP, CA_LADDRS[0], "after"),
+        check_logged(&lab, SYN_VIP, CA_LADDRS[1], "after"),
+        check_toa(&lab, "after"),
+    ];
+    eprintln!(
+        "lab: client address after the failover ({:?} after the kill): {after:?}",
+        killed.elapsed()
+    );
+
+    // Every download completes, byte for byte.
+    let slow = slow_body();
+    let mut failed = Vec::new();
+    let mut ended = Vec::new();
+    for (vip, out, want, child) in downloads {
+        let done = child.wait_with_output().expect("wait for curl");
+        ended.push(started.elapsed());
+        let said = String::from_utf8_lossy(&done.stdout).trim().to_owned();
+        let got = std::fs::read(&out).unwrap_or_default();
+        let expected: &[u8] = if want == BIG { &big } else { &slow };
+        if said != format!("{want} 200") || got != expected {
+            let first_diff = got.iter().zip(expected).position(|(a, b)| a != b);
+            failed.push(format!(
+                "{vip}: curl {} said {said:?}; {} of {want} bytes, first difference at {first_diff:?}",
+                done.status,
+                got.len()
+            ));
+        }
+    }
+    let s2 = sync_status(&sockets[1]);
+    eprintln!(
+        "lab: client address: {} of {} downloads intact ({PER_SERVICE} each through PROXY v2, \
+         SYN proxy + PROXY v1, TOA), ended {ended:?} after they started; failed: {failed:?}\n\
+         lab: client address: the survivor's sync {s2:?}",
+        PER_SERVICE * 3 - failed.len(),
+        PER_SERVICE * 3
+    );
+    assert!(
+        failed.is_empty(),
+        "{failed:#?}\n{}\n{}",
+        diagnose(&sockets[1]),
+        rvsd2.log()
+    );
+    // nginx logged every long download with the client's address too (the header went
+    // before the failover; the bytes after it came through the new master).
+    let logged: Vec<String> = (1..=2)
+        .flat_map(|i| lab.nginx_log(i))
+        .filter(|l| l.contains(" /slow/big "))
+        .collect();
+    assert_eq!(logged.len(), 2 * PER_SERVICE, "{logged:#?}");
+    for line in &logged {
+        let f: Vec<&str> = line.split(' ').collect();
+        assert!(
+            f[0].starts_with(&format!("{HA_CLIENT}:")) && f[4] == "200" && f[5] == BIG.to_string(),
+            "{line}"
+        );
+    }
+}
+
