@@ -879,3 +879,321 @@ fn lab_ha_sync_keeps_client_address_features_across_failover() {
     }
 }
 
+/// The hostile stream at the backup's sync port: frames a second, and how long.
+const JUNK_RATE: u32 = 2000;
+/// Seconds the hostile stream lasts.
+const JUNK_SECONDS: u32 = 10;
+/// How much the backup's resident memory may grow over the stream. The sync path
+/// allocates nothing per message (fixed queues, a fixed-size frame per place); the
+/// margin takes the pages the connection table and the control socket's answers touch
+/// for the first time meanwhile, and is far below what keeping anything per junk frame
+/// would cost (20 000 frames of 100 to 1 400 bytes).
+const RSS_MARGIN_KIB: u64 = 2048;
+/// The client endpoint of the connection the forged messages carry: never installed.
+const FORGED_CLIENT: &str = "10.50.0.100:40001";
+
+/// The kinds of junk sent at the backup, and the refusal reason each is counted under.
+#[derive(Clone, Copy, Debug)]
+enum Junk {
+    /// From the client's own address, not a peer.
+    NotAPeer,
+    /// From the master's address, with a wrong UDP checksum.
+    BadChecksum,
+    /// From the master's address, without a UDP checksum.
+    NoChecksum,
+    /// From the master's address, well formed and signed with another key.
+    WrongKey,
+    /// From the master's address, well formed and not signed at all.
+    Unsigned,
+    /// From the master's address, not a sync message.
+    Garbage,
+    /// From the master's address, format version 1.
+    OldVersion,
+    /// A genuine message of the master, captured on the client segment, sent again.
+    Replay,
+}
+
+impl Junk {
+    /// The sync refusal reason (`rvsctl status`) it is counted under.
+    fn reason(self) -> &'static str {
+        match self {
+            Junk::NotAPeer => "source",
+            Junk::BadChecksum | Junk::NoChecksum => "checksum",
+            Junk::WrongKey | Junk::Unsigned => "auth",
+            Junk::Garbage => "malformed",
+            Junk::OldVersion => "version",
+            Junk::Replay => "replay",
+        }
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff` as bytes.
+fn mac_bytes(mac: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (b, part) in out.iter_mut().zip(mac.split(':')) {
+        *b = u8::from_str_radix(part, 16).expect("a MAC address");
+    }
+    out
+}
+
+/// An Ethernet frame to `dst_mac` carrying a UDP datagram `src` -> `dst` between the
+/// sync ports, with a correct checksum (the source MAC is the sender's to fill).
+fn sync_datagram(dst_mac: [u8; 6], src: &str, dst: &str, payload: &[u8]) -> Vec<u8> {
+    let ip = |a: &str| a.parse::<std::net::Ipv4Addr>().expect("IPv4").octets();
+    let mut out = Vec::new();
+    etherparse::PacketBuilder::ethernet2([0; 6], dst_mac)
+        .ipv4(ip(src), ip(dst), 64)
+        .udp(rvs_config::DEFAULT_SYNC_PORT, rvs_config::DEFAULT_SYNC_PORT)
+        .write(&mut out, payload)
+        .expect("a datagram");
+    out
+}
+
+/// Offset of the UDP checksum in [`sync_datagram`]'s frames.
+const UDP_CHECKSUM_AT: usize = 14 + 20 + 6;
+
+/// A well-formed format-2 message with one record that, if a backup believed it,
+/// would install a FULLNAT connection of [`FORGED_CLIENT`]; signed with `key`, or not
+/// signed at all.
+fn forged_message(key: Option<&[u8]>) -> Vec<u8> {
+    use rvs_conntrack::{ForwardMode, Proto, StreamAdjust, TcpState};
+    use rvs_pipeline::ha::sync_wire::{self, MessageAuth, RecordKind, SchemeTag, Stamp};
+    let endpoint = |s: String| s.parse().expect("an endpoint");
+    let record = sync_wire::SyncRecord {
+        kind: RecordKind::Conn,
+        proto: Proto::Tcp,
+        mode: ForwardMode::FullNat,
+        state: TcpState::Established,
+        timeout_ms: 60_000,
+        client: endpoint(FORGED_CLIENT.to_owned()),
+        vip: endpoint(format!("{HA_VIP2}:{HTTP_PORT}")),
+        real: endpoint(format!("{}:{HTTP_PORT}", ha_real(1))),
+        local: Some(endpoint(format!("{HA_LADDR}:40001"))),
+        template: None,
+        stream: StreamAdjust::default(),
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_millis() as u64;
+    let stamp = Stamp {
+        workers: 1,
+        scheme: SchemeTag::LowBits,
+        epoch: now_ms as u32 | 1,
+        sequence: 1,
+        sent_ms: now_ms,
+    };
+    let auth = key.map(MessageAuth::new);
+    let mut out = [0u8; 1500];
+    let len = sync_wire::encode(&stamp, &[record], auth.as_ref(), &mut out).expect("a message");
+    out[..len].to_vec()
+}
+
+/// The backup's sync refusals by reason.
+fn refusals(socket: &Path) -> std::collections::BTreeMap<String, u64> {
+    sync_status(socket).refused.into_iter().collect()
+}
+
+/// Issue 21, acceptance 2: while the pair serves traffic, 10 s of junk at the backup's
+/// sync address and port from the client's namespace (from a non-peer, bad and missing
+/// UDP checksums, messages signed with another key or not at all, garbage, format 1,
+/// replays of the master's genuine messages) install nothing, are counted by reason,
+/// crowd out neither VRRP nor the genuine sync (a download that started during the
+/// stream survives the takeover), and leave the backup's memory as it was; after
+/// SIGKILL of the master, 20 of 20 new connections succeed.
+#[test]
+fn lab_ha_sync_backup_withstands_a_hostile_sync_stream() {
+    preflight();
+    let lab = HaLab::new('j');
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let services = [nat_service(), fullnat_service()];
+    let config = |i, priority| {
+        let sync = lab.sync_section(i);
+        lab.write_config(i, priority, PAIR_INTERVAL, &sync, &services)
+    };
+    let (c1, c2) = (config(1, 150), config(2, 100));
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+    for vip in [HA_VIP, HA_VIP2] {
+        assert!(
+            lab.get_from(vip, 2.0).is_some(),
+            "{vip}: {}",
+            diagnose(&sockets[0])
+        );
+    }
+
+    // Traffic, and genuine sync messages to capture on their way to the backup.
+    let first = lab.dir().join("download-first");
+    let url = format!("http://{HA_VIP2}:{HTTP_PORT}/slow");
+    let first_child = download_to(&lab, &url, &first, 60);
+    let backup = ha_director(2);
+    let genuine = lab.capture_udp("bw2", &backup, rvs_config::DEFAULT_SYNC_PORT, 4, 5);
+    assert!(!genuine.is_empty(), "no sync message to the backup seen");
+
+    // The junk, in the order the sender goes round.
+    let mac = mac_bytes(&lab.mac("d2", "w2"));
+    let master = ha_director(1);
+    let other_key = forged_message(Some(b"not the key the directors share"));
+    let unsigned = forged_message(None);
+    let mut old = unsigned.clone();
+    old[4] = 1;
+    let mut bad_sum = sync_datagram(mac, &master, &backup, &other_key);
+    bad_sum[UDP_CHECKSUM_AT] ^= 0x5a;
+    let mut no_sum = sync_datagram(mac, &master, &backup, &other_key);
+    no_sum[UDP_CHECKSUM_AT..UDP_CHECKSUM_AT + 2].fill(0);
+    let mut junk = vec![
+        (
+            Junk::NotAPeer,
+            sync_datagram(mac, HA_CLIENT, &backup, &other_key),
+        ),
+        (Junk::BadChecksum, bad_sum),
+        (Junk::NoChecksum, no_sum),
+        (
+            Junk::WrongKey,
+            sync_datagram(mac, &master, &backup, &other_key),
+        ),
+        (
+            Junk::Unsigned,
+            sync_datagram(mac, &master, &backup, &unsigned),
+        ),
+        (
+            Junk::Garbage,
+            sync_datagram(mac, &master, &backup, &[0x55; 100]),
+        ),
+        (Junk::OldVersion, sync_datagram(mac, &master, &backup, &old)),
+    ];
+    junk.extend(genuine.iter().map(|f| (Junk::Replay, f.clone())));
+    let frames: Vec<Vec<u8>> = junk.iter().map(|(_, f)| f.clone()).collect();
+
+    let refused_before = refusals(&sockets[1]);
+    let s2 = ha_status(&sockets[1]);
+    let accepted_before = s2.sync.as_ref().map_or(0, |s| s.peers[0].messages_accepted);
+    let rss_before = rvsd2.rss_kib().expect("the backup's RSS");
+    let stream_start = Instant::now();
+    let sender = lab.send_frames(&frames, JUNK_RATE, JUNK_SECONDS);
+    // Halfway through, a download that must outlive the takeover.
+    std::thread::sleep(Duration::from_secs(u64::from(JUNK_SECONDS) / 2));
+    let second = lab.dir().join("download-second");
+    let mut second_child = download_to(&lab, &url, &second, 60);
+    let sent = rvs_lab::ha::sent_counts(sender);
+    let streamed = stream_start.elapsed();
+    assert_eq!(sent.len(), junk.len());
+    // Let the control core take what is queued (it polls every 20 ms).
+    std::thread::sleep(Duration::from_millis(500));
+    let rss_after = rvsd2.rss_kib().expect("the backup's RSS");
+    let refused_after = refusals(&sockets[1]);
+    let s2 = ha_status(&sockets[1]);
+
+    // Counted by reason: each at least half of what was sent (frames may be lost on a
+    // loaded machine: a full receive ring or queue), never more; no other reason.
+    let mut expected: std::collections::BTreeMap<&str, u64> = Default::default();
+    for ((kind, _), n) in junk.iter().zip(&sent) {
+        *expected.entry(kind.reason()).or_default() += n;
+    }
+    let counted = |reason: &str| {
+        refused_after.get(reason).copied().unwrap_or(0)
+            - refused_before.get(reason).copied().unwrap_or(0)
+    };
+    let report: Vec<String> = refused_after
+        .keys()
+        .filter(|r| counted(r) > 0 || expected.contains_key(r.as_str()))
+        .map(|r| {
+            format!(
+                "{r} {} of {}",
+                counted(r),
+                expected.get(r.as_str()).copied().unwrap_or(0)
+            )
+        })
+        .collect();
+    let accepted = s2.sync.as_ref().map_or(0, |s| s.peers[0].messages_accepted) - accepted_before;
+    eprintln!(
+        "lab: hostile sync: {} frames in {streamed:?} ({} kinds, {} replayed messages), \
+         counted by reason: {report:?}; genuine messages taken meanwhile {accepted}; \
+         backup RSS {rss_before} KiB before, {rss_after} KiB after",
+        sent.iter().sum::<u64>(),
+        junk.len() - genuine.len() + 1,
+        genuine.len(),
+    );
+    for (reason, want) in &expected {
+        let got = counted(reason);
+        assert!(
+            got * 2 >= *want && got <= *want,
+            "{reason}: {got} counted of {want} sent: {report:?}\n{}",
+            diagnose(&sockets[1])
+        );
+    }
+    for reason in refused_after.keys() {
+        assert!(
+            counted(reason) == 0 || expected.contains_key(reason.as_str()),
+            "refused for {reason} too: {report:?}"
+        );
+    }
+    // VRRP and the genuine sync went on (a pass every 250 ms: about 40 messages).
+    assert_eq!(s2.state, "backup", "{s2:?}");
+    assert_eq!(s2.split_brain, 0, "{s2:?}");
+    assert!(accepted >= 10, "genuine messages taken: {accepted}: {s2:?}");
+    let forged: std::net::SocketAddr = FORGED_CLIENT.parse().expect("an endpoint");
+    match client::call(&sockets[1], Request::Conns { limit: 1000 }).expect("conns") {
+        Response::Conns { conns, .. } => assert!(
+            conns.iter().all(|c| c.client != forged),
+            "a forged connection was installed: {conns:?}"
+        ),
+        other => panic!("conns answered {other:?}"),
+    }
+    assert!(
+        rss_after <= rss_before + RSS_MARGIN_KIB,
+        "the backup's RSS grew from {rss_before} to {rss_after} KiB"
+    );
+
+    // The master dies: every new connection afterwards succeeds, and the download
+    // that began during the stream carries on.
+    assert!(
+        second_child.try_wait().expect("curl").is_none(),
+        "the second download ended before the failover"
+    );
+    let killed = Instant::now();
+    rvsd1.kill();
+    let took = wait_rvsd(
+        &sockets[1],
+        "master",
+        master_down_at(100, PAIR_INTERVAL) + slack,
+    );
+    let mut new_ok = 0;
+    for vip in [HA_VIP, HA_VIP2].iter().cycle().take(20) {
+        new_ok += usize::from(lab.get_from(vip, 3.0).is_some());
+    }
+    eprintln!(
+        "lab: hostile sync: master SIGKILLed, backup master after {took:?}; {new_ok} of 20 new \
+         connections afterwards ({:?} after the kill)",
+        killed.elapsed()
+    );
+    assert_eq!(
+        new_ok,
+        20,
+        "new connections after the takeover: {}\n{}",
+        diagnose(&sockets[1]),
+        rvsd2.log()
+    );
+    let slow = slow_body();
+    for (name, child, path) in [
+        ("first", first_child, first),
+        ("second", second_child, second),
+    ] {
+        let done = child.wait_with_output().expect("wait for curl");
+        let said = String::from_utf8_lossy(&done.stdout).trim().to_owned();
+        let got = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            said == format!("{} 200", slow.len()) && got == slow,
+            "the {name} download: curl said {said:?}, {} of {} bytes",
+            got.len(),
+            slow.len()
+        );
+    }
+}
