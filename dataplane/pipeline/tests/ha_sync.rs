@@ -494,3 +494,67 @@ fn stream_state_crosses_with_the_connection() {
     assert_eq!(backup.link.installs(), (1, 0));
     assert_eq!(backup.conns()[0].stream, had.stream);
 }
+
+/// A backup that holds a client's tuple and gets a connection record for it with
+/// another real or local endpoint (the master expired the old connection for a new SYN
+/// on the reused port, and the expiry was lost or is still on its way) replaces its
+/// entry: the client goes to its new real after a takeover, and the old entry's local
+/// port goes back.
+#[test]
+fn a_record_for_a_held_tuple_with_new_endpoints_replaces_the_entry() {
+    let mut master = Director::new(true);
+    let old = fullnat_record(&mut master, 40001);
+    let mut backup = Director::new(false);
+    backup.install(&[old], 10);
+    let laddr = old.local.expect("FULLNAT").ip();
+    assert_eq!(backup.worker.local_ports().held(laddr), Some(1));
+
+    let moved = SyncRecord {
+        local: Some(std::net::SocketAddr::new(
+            laddr,
+            old.local.unwrap().port() + 2,
+        )),
+        ..old
+    };
+    backup.install(&[moved], 20);
+    assert_eq!(backup.refused(SyncRefusal::Conflict), 0);
+    let got = backup.conns();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].local, moved.local, "the new local endpoint");
+    assert_eq!(
+        backup.worker.local_ports().held(laddr),
+        Some(1),
+        "the old local port went back"
+    );
+
+    // Another real of the service (NAT, persistent service 10.0.0.100).
+    let nat = SyncRecord {
+        vip: "10.0.0.100:80".parse().unwrap(),
+        mode: rvs_conntrack::ForwardMode::Nat,
+        local: None,
+        ..old
+    };
+    let other_real = SyncRecord {
+        real: "10.1.0.12:80".parse().unwrap(),
+        ..nat
+    };
+    backup.install(&[nat, other_real], 30);
+    let got: Vec<_> = backup
+        .conns()
+        .into_iter()
+        .filter(|c| c.vip == nat.vip)
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].real, other_real.real, "the new real");
+    assert_eq!(backup.link.installs(), (4, 0));
+
+    // The new entry is checked like any record: an unknown real is refused, and the
+    // entry it named stays as it was.
+    let unknown = SyncRecord {
+        real: "10.1.0.13:80".parse().unwrap(),
+        ..nat
+    };
+    backup.install(&[unknown], 40);
+    assert_eq!(backup.refused(SyncRefusal::Real), 1);
+    assert!(backup.conns().iter().any(|c| c.real == other_real.real));
+}

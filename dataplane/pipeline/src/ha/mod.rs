@@ -191,6 +191,13 @@ impl HaLink {
         queued
     }
 
+    /// Worker side (master): tell the backups that connection `c` is gone, whatever
+    /// removed it (bounded: a full queue drops it, counted; the backup's entry then
+    /// ends with its own timer).
+    pub fn push_expiry(&self, c: &rvs_conntrack::Conn) {
+        self.push_record(SyncRecord::expiry_of(c));
+    }
+
     /// Worker side (master): queue a record if there is room (false: try it again
     /// later; nothing is counted).
     pub fn offer_record(&self, record: SyncRecord) -> bool {

@@ -96,6 +96,7 @@ impl<B: PacketBuf> Worker<B> {
                     behaviour: self.snap.behaviour,
                     counters: &mut self.counters,
                     own: &self.snap.own,
+                    expiries: super::ha::expiry_sink(&self.ha, self.serving),
                 };
                 let mut connected = match ctx.connect(&tuple, now_ms) {
                     Ok(c) => c,
@@ -218,7 +219,10 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Take back a connection made for a packet that could not be forwarded, its FULLNAT
-    /// local port returned to the pool.
+    /// local port returned to the pool. No expiry goes to the backups: connection sync
+    /// sends a connection's records only from the worker's tick, so one taken back
+    /// within the packet that made it never reached them (and a flood of such packets
+    /// costs the sync link nothing).
     fn unmake(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             if let Some(l) = c.local {

@@ -62,31 +62,10 @@ pub(super) fn expiry_sink(ha: &Option<std::sync::Arc<HaLink>>, serving: bool) ->
         .filter(|l| serving && l.sync_target().is_some())
 }
 
-/// Tell the backups that `c` expired (bounded: a full queue drops it, counted; the
-/// backup's entry then ends with its own timer).
+/// Tell the backups that `c` is gone (see [`HaLink::push_expiry`]).
 pub(super) fn send_expiry(sink: Option<&HaLink>, c: &Conn) {
     if let Some(link) = sink {
-        link.push_record(SyncRecord {
-            kind: RecordKind::Expire,
-            ..record(c, c.expires_ms)
-        });
-    }
-}
-
-/// The record of a live connection at `now_ms`.
-fn record(c: &Conn, now_ms: u64) -> SyncRecord {
-    SyncRecord {
-        kind: RecordKind::Conn,
-        proto: c.proto,
-        mode: c.mode,
-        state: c.state,
-        timeout_ms: u32::try_from(c.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
-        client: c.client,
-        vip: c.vip,
-        real: c.real,
-        local: c.local,
-        template: c.template.map(|t| SocketAddr::new(t.client, t.port)),
-        stream: c.stream,
+        link.push_expiry(c);
     }
 }
 
@@ -207,7 +186,7 @@ impl<B: PacketBuf> Worker<B> {
         // pace): every connection gets its turn, however big the table.
         let end = scan.cursor + SLOTS_PER_TICK;
         for (id, c) in self.conns.iter_slots(scan.cursor..end) {
-            if !link.offer_record(record(&c, now_ms)) {
+            if !link.offer_record(SyncRecord::of_conn(&c, now_ms)) {
                 scan.cursor = id.0 as usize;
                 return;
             }

@@ -1,7 +1,8 @@
 //! A backup's worker installs what connection sync queued for it: each record checked
 //! against the running configuration first ([`crate::ha::sync_check`]), then the
 //! FULLNAT local port held in the pool its address already has (never a pool built for
-//! it), then the entry made or refreshed. A refused record leaves nothing behind, and
+//! it), then the entry made, refreshed, or replaced (the master moved the client's tuple
+//! to another real or local endpoint). A refused record leaves nothing behind, and
 //! nothing here allocates: the table, the templates and the held-port sets are
 //! preallocated.
 
@@ -40,10 +41,15 @@ impl<B: PacketBuf> Worker<B> {
         if !same_endpoints(&self.conns.get(id), r) {
             return Err(SyncRefusal::Conflict);
         }
+        self.remove_synced(id);
+        Ok(())
+    }
+
+    /// Removes connection `id`, its held local port back.
+    fn remove_synced(&mut self, id: rvs_conntrack::ConnId) {
         if let Some(l) = self.conns.remove(id).and_then(|c| c.local) {
             self.lports.release(l.ip(), l.port());
         }
-        Ok(())
     }
 
     /// Installs (or refreshes) one synced connection.
@@ -59,12 +65,15 @@ impl<B: PacketBuf> Worker<B> {
         }
         let expires = now_ms + u64::from(checked.timeout_ms);
         if let Some((id, _)) = self.conns.lookup(&original_key(r)) {
-            if !same_endpoints(&self.conns.get(id), r) {
-                return Err(SyncRefusal::Conflict);
+            if same_endpoints(&self.conns.get(id), r) {
+                self.conns.restore(id, r.state, expires);
+                self.conns.set_stream(id, &r.stream);
+                return Ok(());
             }
-            self.conns.restore(id, r.state, expires);
-            self.conns.set_stream(id, &r.stream);
-            return Ok(());
+            // The master gave the client's tuple to another real or local endpoint (a
+            // reused client port): the new connection, checked above, takes the old
+            // one's place, whose local port goes back.
+            self.remove_synced(id);
         }
         if let Some(l) = r.local {
             let real = (r.real.ip(), r.real.port());
