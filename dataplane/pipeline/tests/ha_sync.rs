@@ -558,3 +558,94 @@ fn a_record_for_a_held_tuple_with_new_endpoints_replaces_the_entry() {
     assert_eq!(backup.refused(SyncRefusal::Real), 1);
     assert!(backup.conns().iter().any(|c| c.real == other_real.real));
 }
+
+/// A persistence template held by a live connection crosses with the service's whole
+/// persistence (not what was left of its own time, nothing once the connection idled
+/// past it), and keeps that persistence as its timeout on the backup: after a takeover
+/// the client's next connection still goes to its real.
+#[test]
+fn a_synced_template_keeps_its_persistence_and_the_client_its_real() {
+    const VIP: [u8; 4] = [10, 0, 0, 100];
+    let mut master = Director::new(true);
+    let mut backup = Director::new(false);
+    // rr: the client .3 gets real .11, the client .2 (with its template) real .12.
+    master.packet(&segment(3, 40000, VIP, true), 0);
+    master.packet(&segment(2, 40000, VIP, true), 0);
+    master.packet(&segment(2, 40000, VIP, false), 0);
+    // The connection idles past the template's own 300 s (ESTABLISHED keeps 900 s).
+    let t = 400_000;
+    master.worker.tick(t, &mut master.io);
+    master.worker.tick(t + 1, &mut master.io);
+    let records = std::iter::from_fn(|| master.link.take_record()).collect::<Vec<_>>();
+    let template = records
+        .iter()
+        .find(|r| r.kind == RecordKind::Template && r.real.ip().to_string() == "10.1.0.12")
+        .copied()
+        .expect("the template of the client .2");
+    assert_eq!(template.timeout_ms, 300_000, "held: the whole persistence");
+    let conn = records
+        .iter()
+        .find(|r| r.kind == RecordKind::Conn && r.client.port() == 40000 && r.template.is_some())
+        .copied()
+        .expect("its connection");
+
+    let t1 = 500_000;
+    backup.install(&[template, conn], t1);
+    let tpl = backup.worker.conns().templates().next().copied().unwrap();
+    assert_eq!(
+        tpl.timeout_s, 300,
+        "the service's persistence, not a time left"
+    );
+    assert_eq!(tpl.expires_ms, t1 + 300_000);
+    assert_eq!(tpl.conns, 1, "the connection holds it");
+
+    // Taking over, the connection ends (a reset), and the client comes back 200 s
+    // later: its template still holds, so it goes to .12 where the backup's own rr
+    // would pick .11 first.
+    backup.link.set_serving(true);
+    backup.worker.tick(t1 + 1, &mut backup.io);
+    let mut rst = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, 2], VIP, 64)
+        .tcp(40000, 80, 1, 64240)
+        .rst()
+        .write(&mut rst, &[])
+        .unwrap();
+    backup.packet(&rst, t1 + 2);
+    backup.worker.tick(t1 + 20_000, &mut backup.io);
+    assert!(backup.conns().is_empty(), "the connection is gone");
+    let out = backup.packet(&segment(2, 40001, VIP, true), t1 + 200_000);
+    let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(ip.header().destination(), [10, 1, 0, 12], "sticky");
+}
+
+/// A template that had 10 s left on the master expires 10 s later on the backup, and a
+/// use before then refreshes it by the whole persistence (300 s), not by 10 s.
+#[test]
+fn a_template_with_little_time_left_is_refreshed_by_the_persistence() {
+    let template = SyncRecord {
+        kind: RecordKind::Template,
+        proto: rvs_conntrack::Proto::Tcp,
+        mode: rvs_conntrack::ForwardMode::Nat,
+        state: TcpState::None,
+        timeout_ms: 10_000,
+        client: "10.0.0.2:0".parse().unwrap(),
+        vip: "10.0.0.100:80".parse().unwrap(),
+        real: "10.1.0.12:80".parse().unwrap(),
+        local: None,
+        template: None,
+        stream: rvs_conntrack::StreamAdjust::default(),
+    };
+    let mut backup = Director::new(false);
+    backup.install(&[template], 1_000);
+    let tpl = backup.worker.conns().templates().next().copied().unwrap();
+    assert_eq!((tpl.timeout_s, tpl.expires_ms), (300, 11_000));
+    backup.link.set_serving(true);
+    backup.worker.tick(1_001, &mut backup.io);
+    backup.packet(&segment(2, 40001, [10, 0, 0, 100], true), 5_000);
+    let tpl = backup.worker.conns().templates().next().copied().unwrap();
+    assert_eq!(tpl.expires_ms, 305_000, "refreshed by the persistence");
+}

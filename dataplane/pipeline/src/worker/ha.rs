@@ -199,8 +199,9 @@ impl<B: PacketBuf> Worker<B> {
 }
 
 /// The record of a persistence template: its service's VIP and protocol, the masked
-/// client and port as the client endpoint, its real; `None` when its service or real
-/// is gone.
+/// client and port as the client endpoint, its real, and its time left: the whole
+/// persistence timeout while connections hold it (it expires only that long after the
+/// last one goes), else what remains of it. `None` when its service or real is gone.
 fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<SyncRecord> {
     let svc = services.list().iter().find(|s| s.id == t.key.service)?;
     let at = svc.real_index(t.dest)?;
@@ -210,7 +211,7 @@ fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<Syn
         proto: svc.proto,
         mode: svc.modes[at],
         state: TcpState::None,
-        timeout_ms: u32::try_from(t.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
+        timeout_ms: template_time_left(t, now_ms),
         client: SocketAddr::new(t.key.client, t.key.port),
         vip: svc.vip,
         real: SocketAddr::new(real.addr, real.port),
@@ -218,4 +219,14 @@ fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<Syn
         template: None,
         stream: StreamAdjust::default(),
     })
+}
+
+/// What a template has left, in milliseconds, as a backup should count it.
+fn template_time_left(t: &Template, now_ms: u64) -> u32 {
+    let left = if t.conns > 0 {
+        u64::from(t.timeout_s) * 1000
+    } else {
+        t.expires_ms.saturating_sub(now_ms)
+    };
+    u32::try_from(left).unwrap_or(u32::MAX)
 }

@@ -112,8 +112,10 @@ impl<B: PacketBuf> Worker<B> {
         Ok(())
     }
 
-    /// Installs a persistence template, unless this worker has it: the client (masked)
-    /// keeps its real on this director too.
+    /// Installs or updates a persistence template: the client (masked) keeps its real
+    /// on this director too. It expires when the master said, and each later use
+    /// refreshes it by this director's persistence timeout for the service, as one
+    /// made here would be (not by the time it had left when it was sent).
     fn install_template(
         &mut self,
         r: &SyncRecord,
@@ -129,12 +131,9 @@ impl<B: PacketBuf> Worker<B> {
             client: r.client.ip(),
             port: r.client.port(),
         };
-        if self.conns.template_lookup(&key, now_ms).is_some() {
-            return Ok(());
-        }
-        let timeout_s = checked.timeout_ms.div_ceil(1000).max(1);
+        let expires_ms = now_ms + u64::from(checked.timeout_ms);
         self.conns
-            .template_insert(key, checked.dest, timeout_s, now_ms)
+            .template_restore(key, checked.dest, checked.persistence_s, expires_ms)
             .map_err(|_| SyncRefusal::TableFull)
     }
 }
