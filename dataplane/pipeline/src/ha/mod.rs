@@ -209,6 +209,26 @@ impl HaLink {
         self.records.pop()
     }
 
+    /// Control side: drop every record the workers queued for sending; returns how
+    /// many. A director that is not master sends nothing, and what a worker queued just
+    /// before it saw the transition would otherwise be sent at the next mastership,
+    /// with times left counted from when it was made.
+    pub fn discard_records(&self) -> usize {
+        std::iter::from_fn(|| self.records.pop()).count()
+    }
+
+    /// Control side, at each VRRP transition: drop the records queued for sending and
+    /// those queued for the workers to install; returns how many. Neither may be
+    /// replayed in the new role: their times left are relative to when they were made.
+    pub fn flush_sync(&self) -> usize {
+        let installs: usize = self
+            .installs
+            .iter()
+            .map(|q| std::iter::from_fn(|| q.pop()).count())
+            .sum();
+        self.discard_records() + installs
+    }
+
     /// Control side (backup): queue a record for worker `owner`; false (counted) when its
     /// queue is full or there is no such worker.
     pub fn push_install(&self, owner: u16, record: SyncRecord) -> bool {
@@ -297,6 +317,31 @@ impl HaLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flush_empties_every_sync_queue() {
+        let peers = ["10.0.0.9".parse().unwrap()];
+        let filter = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
+        let link = HaLink::new(true, 2, Some(filter));
+        let r = SyncRecord {
+            kind: sync_wire::RecordKind::Conn,
+            proto: rvs_conntrack::Proto::Udp,
+            mode: rvs_conntrack::ForwardMode::Nat,
+            state: rvs_conntrack::TcpState::None,
+            timeout_ms: 1000,
+            client: "10.0.0.2:1000".parse().unwrap(),
+            vip: "10.0.0.100:53".parse().unwrap(),
+            real: "10.1.0.11:53".parse().unwrap(),
+            local: None,
+            template: None,
+            stream: rvs_conntrack::StreamAdjust::default(),
+        };
+        assert!(link.push_record(r) && link.push_record(r));
+        assert!(link.push_install(0, r) && link.push_install(1, r));
+        assert_eq!(link.flush_sync(), 4);
+        assert!(link.take_record().is_none());
+        assert!(link.take_install(0).is_none() && link.take_install(1).is_none());
+    }
 
     #[test]
     fn frames_cross_in_order_and_a_full_queue_is_counted() {
