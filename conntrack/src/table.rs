@@ -652,12 +652,13 @@ impl ConnTable {
     }
 
     /// The templates in slots `range` of the [`template_capacity`](
-    /// Self::template_capacity) slots, in slot order: a walk over the templates a piece
-    /// at a time, as [`iter_slots`](Self::iter_slots) over the connections.
+    /// Self::template_capacity) slots, each with its slot, in slot order: a walk over
+    /// the templates a piece at a time, as [`iter_slots`](Self::iter_slots) over the
+    /// connections.
     pub fn iter_template_slots(
         &self,
         range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = &Template> + '_ {
+    ) -> impl Iterator<Item = (usize, &Template)> + '_ {
         self.templates.iter_slots(range)
     }
 

@@ -89,13 +89,14 @@ impl Templates {
         self.slab.iter().map(|(_, t)| t)
     }
 
-    /// The templates in slots `range` (of [`capacity`](Self::capacity)), in slot order.
+    /// The templates in slots `range` (of [`capacity`](Self::capacity)) with their
+    /// slots, in slot order.
     pub(crate) fn iter_slots(
         &self,
         range: std::ops::Range<usize>,
-    ) -> impl Iterator<Item = &Template> + '_ {
+    ) -> impl Iterator<Item = (usize, &Template)> + '_ {
         let end = range.end.min(self.slab.capacity());
-        (range.start.min(end)..end).filter_map(move |i| self.slab.get(i as u32))
+        (range.start.min(end)..end).filter_map(move |i| Some((i, self.slab.get(i as u32)?)))
     }
 
     /// The slot of a live (not yet due) template.

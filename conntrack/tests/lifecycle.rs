@@ -594,7 +594,10 @@ fn template_slots_read_by_range() {
     let seen: Vec<_> = (0..10)
         .step_by(3)
         .flat_map(|start| t.iter_template_slots(start..start + 3))
-        .map(|tpl| tpl.key)
+        .map(|(slot, tpl)| {
+            assert!(slot < 10);
+            tpl.key
+        })
         .collect();
     assert_eq!(seen.len(), 7);
     let distinct: std::collections::HashSet<_> = seen.iter().collect();

@@ -36,6 +36,7 @@ mod next_hop;
 mod own_traffic;
 mod syn_proxy;
 mod sync_install;
+mod sync_walk;
 
 pub use burst::MAX_STAGED;
 pub use io::{CollectIo, Io};

@@ -26,7 +26,12 @@ use rvs_pipeline::worker::{CollectIo, Worker};
 /// The director, with a second client (10.0.0.3) and reals 10.1.0.11 and .12, `[ha]`
 /// with sync, a persistent NAT service and a FULLNAT one.
 fn config() -> String {
-    common::director()
+    config_of(common::director())
+}
+
+/// [`config`] on `director`.
+fn config_of(director: rvs_config::testbed::TwoPortDirector) -> String {
+    director
         .neighbor("10.0.0.3", [2, 0, 0, 0, 0, 0xc2], "wan0")
         .real(11)
         .real(12)
@@ -92,7 +97,12 @@ impl Director {
     /// A director's only worker; both use the same seed, so they would hand out the
     /// same local ports in the same order.
     fn new(master: bool) -> Self {
-        let mut worker = common::worker(&config(), 1);
+        Self::with_config(master, &config())
+    }
+
+    /// A director's only worker under `text`.
+    fn with_config(master: bool, text: &str) -> Self {
+        let mut worker = common::worker(text, 1);
         let peers = ["10.0.0.9".parse().unwrap()];
         let sync = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
         let link = Arc::new(HaLink::new(master, 1, Some(sync)));
@@ -170,7 +180,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
     assert_eq!(had.len(), 2);
     assert_eq!(master.worker.conns().template_len(), 1);
 
-    // A pass: the template first, then the connections.
+    // A pass (in one tick here): the template first, then the connections.
     master.worker.tick(t0 + 1, &mut master.io);
     master.worker.tick(t0 + 2, &mut master.io);
     let mut records = Vec::new();
@@ -200,7 +210,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
             (g.client, g.vip, g.real, g.local, g.mode, g.state),
             (h.client, h.vip, h.real, h.local, h.mode, h.state)
         );
-        let left = h.expires_ms - (t0 + 2);
+        let left = h.expires_ms - (t0 + 1);
         assert_eq!(g.expires_ms, t1 + left, "the master's time left");
     }
     assert_eq!(got[0].state, TcpState::Established);
@@ -648,4 +658,61 @@ fn a_template_with_little_time_left_is_refreshed_by_the_persistence() {
     backup.packet(&segment(2, 40001, [10, 0, 0, 100], true), 5_000);
     let tpl = backup.worker.conns().templates().next().copied().unwrap();
     assert_eq!(tpl.expires_ms, 305_000, "refreshed by the persistence");
+}
+
+/// A SYN from the client 10.0.`x`.`y` (on the wan0 side) to `vip`:80.
+fn syn_from(x: u8, y: u8, sport: u16, vip: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, x, y], vip, 64)
+        .tcp(sport, 80, 1, 64240)
+        .syn()
+        .write(&mut out, &[])
+        .unwrap();
+    out
+}
+
+/// A pass sends every persistence template once, also when one expires while the
+/// pass is under way (more templates than a tick visits: the pass takes several).
+#[test]
+fn a_pass_sends_each_template_once_while_templates_change() {
+    const VIP: [u8; 4] = [10, 0, 0, 100];
+    let text = config_of(rvs_config::testbed::TwoPortDirector::new("mem", 4096).client());
+    let mut master = Director::with_config(true, &text);
+    // The first client's template takes slot 0 and expires at 300 s (its SYN_RECV
+    // connection goes at 60 s); 600 more clients come at 200 s.
+    master.packet(&syn_from(1, 1, 1000, VIP), 0);
+    for i in 0..600u16 {
+        let [x, y] = (0x200 + i).to_be_bytes();
+        master.packet(&syn_from(x, y, 1000, VIP), 200_000);
+    }
+    assert_eq!(master.worker.conns().template_len(), 601);
+    // A pass starts just before the first template expires, and ends after.
+    master.worker.tick(299_950, &mut master.io);
+    let mut sent = taken_templates(&master);
+    for t in 1..=20 {
+        master.worker.tick(300_100 + t, &mut master.io);
+        sent.extend(taken_templates(&master));
+    }
+    assert_eq!(master.worker.conns().template_len(), 600, "one expired");
+    let distinct: std::collections::HashSet<_> = sent.iter().copied().collect();
+    assert_eq!(distinct.len(), sent.len(), "none twice");
+    let kept: std::collections::HashSet<_> = master
+        .worker
+        .conns()
+        .templates()
+        .map(|t| t.key.client)
+        .collect();
+    assert!(
+        kept.is_subset(&distinct),
+        "every template still there was sent"
+    );
+}
+
+/// The clients of the template records the master queued since the last take.
+fn taken_templates(master: &Director) -> Vec<std::net::IpAddr> {
+    std::iter::from_fn(|| master.link.take_record())
+        .filter(|r| r.kind == RecordKind::Template)
+        .map(|r| r.client.ip())
+        .collect()
 }

@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use rvs_conntrack::{Conn, StreamAdjust, TcpState, Template};
 
+use super::sync_walk::SlotWalk;
 use super::{Io, Worker};
 use crate::ha::sync_wire::{RecordKind, SyncRecord};
 use crate::ha::HaLink;
@@ -47,10 +48,8 @@ const INSTALLS_PER_TICK: usize = 512;
 pub(super) struct SyncScan {
     /// A pass is under way.
     in_pass: bool,
-    /// The next slot to visit.
-    cursor: usize,
-    /// Templates sent in this pass (they go first, so that connections find theirs).
-    templates_sent: usize,
+    /// Where the pass is: templates first, so that connections find theirs.
+    walk: SlotWalk,
     /// When the next pass may start.
     next_pass_ms: u64,
 }
@@ -165,34 +164,16 @@ impl<B: PacketBuf> Worker<B> {
                 ..SyncScan::default()
             };
         }
-        if scan.templates_sent < self.conns.template_len() && scan.cursor == 0 {
-            let services = &self.snap.services;
-            let batch = self
-                .conns
-                .templates()
-                .skip(scan.templates_sent)
-                .take(SLOTS_PER_TICK);
-            for t in batch {
-                if let Some(r) = template_record(services, t, now_ms) {
-                    if !link.offer_record(r) {
-                        return;
-                    }
-                }
-                scan.templates_sent += 1;
-            }
-            return;
-        }
         // A full queue holds the walk where it is (the control core sends at its own
-        // pace): every connection gets its turn, however big the table.
-        let end = scan.cursor + SLOTS_PER_TICK;
-        for (id, c) in self.conns.iter_slots(scan.cursor..end) {
-            if !link.offer_record(SyncRecord::of_conn(&c, now_ms)) {
-                scan.cursor = id.0 as usize;
-                return;
-            }
-        }
-        scan.cursor = end;
-        if scan.cursor >= self.conns.capacity() {
+        // pace): every entry gets its turn, however big the table.
+        let services = &self.snap.services;
+        let done = scan.walk.step(
+            &self.conns,
+            SLOTS_PER_TICK,
+            |t| template_record(services, t, now_ms).map_or(true, |r| link.offer_record(r)),
+            |c| link.offer_record(SyncRecord::of_conn(c, now_ms)),
+        );
+        if done {
             scan.in_pass = false;
         }
     }
