@@ -84,6 +84,31 @@ client_address = "toa"
 [[service.real]]
 ip = "10.1.0.11"
 forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.104"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.202"]
+client_address = "proxy-v2"
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.105"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.203"]
+client_address = "toa"
+synproxy = true
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
 "#
 }
 
@@ -487,6 +512,114 @@ fn an_absurd_time_left_is_cut_to_the_configured_timeout() {
     assert_eq!(got[0].expires_ms, 100 + 900_000);
     assert_eq!(backup.link.clamped(), 1);
     assert_eq!(backup.link.installs(), (1, 0));
+}
+
+/// A client segment to `vip`:80 from 10.0.0.2:`sport`, with `seq`, `ack` and
+/// `payload`.
+fn client_segment(vip: [u8; 4], sport: u16, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, 2], vip, 64)
+        .tcp(sport, 80, seq, 64240)
+        .ack(ack)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// The TCP segment in `frame`: (sequence, acknowledgement, source port).
+fn tcp_of(frame: &[u8]) -> (u32, u32, u16) {
+    match SlicedPacket::from_ethernet(frame).unwrap().transport {
+        Some(TransportSlice::Tcp(t)) => (
+            t.sequence_number(),
+            t.acknowledgment_number(),
+            t.source_port(),
+        ),
+        other => panic!("not TCP: {other:?}"),
+    }
+}
+
+/// The connection records the master queues at its tick at `now`.
+fn conn_records(master: &mut Director, now: u64) -> Vec<SyncRecord> {
+    master.worker.tick(now, &mut master.io);
+    std::iter::from_fn(|| master.link.take_record())
+        .filter(|r| r.kind == RecordKind::Conn)
+        .collect()
+}
+
+/// A SYN-proxied connection is not sent while it waits for its real (its sequence
+/// shift is not known yet); once the real answered, its stream state (SYN proxy shifts
+/// and TOA) crosses, as a PROXY v2 connection's does, and the backup holds the same.
+#[test]
+fn a_syn_proxied_connection_crosses_once_its_real_answered() {
+    const VIP: [u8; 4] = [10, 0, 0, 105];
+    let mut master = Director::new(true);
+    let syn = segment(2, 40007, VIP, true);
+    let out = master.packet(&syn, 0);
+    let (cookie, _, _) = tcp_of(&out[0].1);
+    let out = master.packet(
+        &client_segment(VIP, 40007, 2, cookie.wrapping_add(1), b""),
+        1,
+    );
+    assert_eq!(out.len(), 1, "the SYN to the real");
+    assert!(
+        conn_records(&mut master, 2).is_empty(),
+        "half open: not sent"
+    );
+    assert!(
+        conn_records(&mut master, 400).is_empty(),
+        "not at the next pass either"
+    );
+
+    // The real answers: a SYN-ACK to the local endpoint, from the real's MAC.
+    let to_real = &out[0].1;
+    let (real_syn_seq, _, local_port) = tcp_of(to_real);
+    let mut synack = Vec::new();
+    let (dst_mac, src_mac): ([u8; 6], [u8; 6]) = (
+        to_real[6..12].try_into().unwrap(),
+        to_real[0..6].try_into().unwrap(),
+    );
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4([10, 1, 0, 11], [10, 1, 0, 203], 64)
+        .tcp(80, local_port, 7000, 64240)
+        .syn()
+        .ack(real_syn_seq.wrapping_add(1))
+        .write(&mut synack, &[])
+        .unwrap();
+    assert_eq!(master.packet_on(PortId(1), &synack, 3).len(), 1, "the ACK");
+    let had = master.conns()[0];
+    assert_ne!(had.stream.syn_proxy, 0);
+    let sent = conn_records(&mut master, 800);
+    let r = sent.iter().find(|r| r.vip == had.vip).expect("sent now");
+    assert_eq!(r.stream, had.stream);
+    let mut backup = Director::new(false);
+    backup.install(&[*r], 900);
+    assert_eq!(backup.link.installs(), (1, 0));
+    assert_eq!(backup.conns()[0].stream, had.stream);
+
+    // PROXY v2: the header goes in front of the client's first bytes.
+    const V2: [u8; 4] = [10, 0, 0, 104];
+    master.packet(&segment(2, 40008, V2, true), 1000);
+    master.packet(&client_segment(V2, 40008, 2, 1, b"GET /"), 1001);
+    let had = *master
+        .conns()
+        .iter()
+        .find(|c| c.vip.port() == 80 && c.client.port() == 40008)
+        .unwrap();
+    assert_ne!(had.stream.inserted, 0, "the PROXY header is in");
+    let sent = conn_records(&mut master, 1400);
+    let r = sent
+        .iter()
+        .find(|r| r.client.port() == 40008)
+        .expect("sent");
+    assert_eq!(r.stream, had.stream);
+    backup.install(&[*r], 1500);
+    let got = backup
+        .conns()
+        .into_iter()
+        .find(|c| c.client.port() == 40008)
+        .unwrap();
+    assert_eq!(got.stream, had.stream);
 }
 
 /// The stream state of a connection (here TOA's) crosses with it.

@@ -171,7 +171,7 @@ impl<B: PacketBuf> Worker<B> {
             &self.conns,
             SLOTS_PER_TICK,
             |t| template_record(services, t, now_ms).map_or(true, |r| link.offer_record(r)),
-            |c| link.offer_record(SyncRecord::of_conn(c, now_ms)),
+            |c| !ready_to_sync(c) || link.offer_record(SyncRecord::of_conn(c, now_ms)),
         );
         if done {
             scan.in_pass = false;
@@ -210,4 +210,11 @@ fn template_time_left(t: &Template, now_ms: u64) -> u32 {
         t.expires_ms.saturating_sub(now_ms)
     };
     u32::try_from(left).unwrap_or(u32::MAX)
+}
+
+/// False for a connection a backup could not carry on with yet: a SYN-proxied one
+/// whose real has not answered (its sequence shift is still unknown, and the client's
+/// held segments stay on this director). It is sent once the real answered.
+fn ready_to_sync(c: &Conn) -> bool {
+    !crate::synproxy::waiting(&c.stream)
 }
