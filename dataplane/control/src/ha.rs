@@ -154,11 +154,13 @@ impl HaRunner {
         self.notifying
             .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
         if let Some(sync) = self.sync.as_mut() {
+            let scheme = SchemeTag::of_ownership(ownership);
             if self.machine.state() == State::Master {
-                sync.send(&self.link, SchemeTag::of_ownership(ownership), unix_ms);
+                sync.send(&self.link, scheme, unix_ms);
             } else {
                 // Queued by a worker that had not yet seen the last transition.
                 self.link.discard_records();
+                sync.send_request(&self.link, scheme, unix_ms);
             }
         }
     }
@@ -265,9 +267,13 @@ impl HaRunner {
     fn transition(&mut self, from: State, to: State) {
         // Serving starts before the announcements leave, and stops at once.
         self.link.set_serving(to == State::Master);
-        if self.sync.is_some() {
+        if let Some(sync) = self.sync.as_mut() {
             // Records made in the old role are not replayed in the new one.
             self.link.flush_sync();
+            if to == State::Backup {
+                // A new backup asks the master for everything it has.
+                sync.request_everything();
+            }
         }
         self.since = Instant::now();
         eprintln!(

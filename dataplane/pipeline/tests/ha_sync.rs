@@ -127,16 +127,23 @@ impl Director {
 
     /// A director's only worker under `text`.
     fn with_config(master: bool, text: &str) -> Self {
+        Self::with_refresh(master, text, rvs_config::DEFAULT_SYNC_REFRESH)
+    }
+
+    /// A director's only worker under `text`, refreshing every `refresh`.
+    fn with_refresh(master: bool, text: &str, refresh: std::time::Duration) -> Self {
         let mut worker = common::worker(text, 1);
         let peers = ["10.0.0.9".parse().unwrap()];
         let sync = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
-        let link = Arc::new(HaLink::new(master, 1, Some(sync)));
+        let link = Arc::new(HaLink::new(master, 1, Some(sync)).with_sync_refresh(refresh));
         worker.attach_ha(Arc::clone(&link));
-        Self {
-            worker,
-            io: CollectIo::default(),
-            link,
+        let mut io = CollectIo::default();
+        // A master's first ticks: the bulk pass of a new master, over an empty table.
+        let slots = worker.conns().capacity() + worker.conns().template_capacity();
+        for _ in 0..slots.div_ceil(rvs_pipeline::worker::BULK_SLOTS_PER_TICK) {
+            worker.tick(0, &mut io);
         }
+        Self { worker, io, link }
     }
 
     /// A client segment in; what went out (port, frame).
@@ -205,7 +212,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
     assert_eq!(had.len(), 2);
     assert_eq!(master.worker.conns().template_len(), 1);
 
-    // A pass (in one tick here): the template first, then the connections.
+    // At the next tick, each new connection (the template first).
     master.worker.tick(t0 + 1, &mut master.io);
     master.worker.tick(t0 + 2, &mut master.io);
     let mut records = Vec::new();
@@ -217,7 +224,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
         kinds,
         [RecordKind::Template, RecordKind::Conn, RecordKind::Conn]
     );
-    // No new pass before the period is over.
+    // Nothing more until a refresh is due.
     master.worker.tick(t0 + 3, &mut master.io);
     assert!(master.link.take_record().is_none());
 
@@ -294,34 +301,49 @@ fn an_expiry_on_the_master_removes_the_entry_on_the_backup() {
     assert_eq!(backup.link.installs(), (2, 0));
 }
 
+/// A full queue to the control core loses nothing: changes wait in the worker's
+/// ring, and a bulk pass waits where it is while the queue is more than half full.
 #[test]
-fn a_full_queue_holds_the_walk_instead_of_skipping_connections() {
-    use rvs_pipeline::ha::SYNC_RECORDS;
+fn a_full_queue_holds_changes_and_passes_instead_of_losing_them() {
+    use rvs_pipeline::ha::{SYNC_RECORDS, SYNC_WALK_RESERVE};
     let mut master = Director::new(true);
-    master.packet(&segment(2, 40001, [10, 0, 0, 101], true), 0);
-    master.packet(&segment(3, 40002, [10, 0, 0, 101], true), 0);
+    let filler = fullnat_record(&mut master, 40000);
     // The control core is behind: the queue is full.
-    let filler = {
-        master.worker.tick(1, &mut master.io);
-        let r = master.link.take_record().expect("a record");
-        while master.link.take_record().is_some() {}
-        r
-    };
     for _ in 0..SYNC_RECORDS {
         assert!(master.link.offer_record(filler));
     }
-    // A new pass finds no room: it waits, nothing is counted as lost.
-    master.worker.tick(1 + 300, &mut master.io);
+    master.packet(&segment(2, 40001, [10, 0, 0, 101], true), 10);
+    master.packet(&segment(3, 40002, [10, 0, 0, 101], true), 10);
+    master.worker.tick(11, &mut master.io);
     assert_eq!(master.link.records_dropped(), 0);
-    while master.link.take_record().is_some() {}
-    // Room again: the walk goes on where it stopped, both connections sent.
-    master.worker.tick(1 + 301, &mut master.io);
-    let mut clients = Vec::new();
-    while let Some(r) = master.link.take_record() {
-        clients.push(r.client.port());
+    let clients = |m: &Director| {
+        let mut v: Vec<u16> = std::iter::from_fn(|| m.link.take_record())
+            .filter(|r| r.kind == RecordKind::Conn && r.client != filler.client)
+            .map(|r| r.client.port())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert!(clients(&master).is_empty(), "no room: nothing sent");
+    // Room again: the changes go.
+    master.worker.tick(12, &mut master.io);
+    assert_eq!(clients(&master), [40001, 40002]);
+
+    // A backup asks for everything while the queue is more than half full: the pass
+    // waits, then sends every connection once there is room.
+    for _ in 0..SYNC_RECORDS - SYNC_WALK_RESERVE {
+        assert!(master.link.offer_record(filler));
     }
-    clients.sort_unstable();
-    assert_eq!(clients, [40001, 40002]);
+    master.link.request_bulk();
+    master.worker.tick(13, &mut master.io);
+    let mut waited = Vec::new();
+    for _ in 0..SYNC_RECORDS - SYNC_WALK_RESERVE {
+        waited.push(master.link.take_record().unwrap());
+    }
+    assert!(waited.iter().all(|r| *r == filler), "the pass waited");
+    master.worker.tick(14, &mut master.io);
+    assert_eq!(clients(&master), [40001, 40002]);
+    assert_eq!(master.link.records_dropped(), 0);
 }
 
 /// A UDP datagram from `src` to `dst`:`dport` (from port 8848), its checksum right.
@@ -806,12 +828,16 @@ fn syn_from(x: u8, y: u8, sport: u16, vip: [u8; 4]) -> Vec<u8> {
 }
 
 /// A pass sends every persistence template once, also when one expires while the
-/// pass is under way (more templates than a tick visits: the pass takes several).
+/// pass is under way (the pass takes several ticks: here the queue has room for only
+/// part of it at first).
 #[test]
 fn a_pass_sends_each_template_once_while_templates_change() {
+    use rvs_pipeline::ha::{SYNC_RECORDS, SYNC_WALK_RESERVE};
     const VIP: [u8; 4] = [10, 0, 0, 100];
     let text = config_of(rvs_config::testbed::TwoPortDirector::new("mem", 4096).client());
-    let mut master = Director::with_config(true, &text);
+    // Refresh passes (which send templates again, by design) out of the way.
+    let hour = std::time::Duration::from_secs(3600);
+    let mut master = Director::with_refresh(true, &text, hour);
     // The first client's template takes slot 0 and expires at 300 s (its SYN_RECV
     // connection goes at 60 s); 600 more clients come at 200 s.
     master.packet(&syn_from(1, 1, 1000, VIP), 0);
@@ -819,10 +845,25 @@ fn a_pass_sends_each_template_once_while_templates_change() {
         let [x, y] = (0x200 + i).to_be_bytes();
         master.packet(&syn_from(x, y, 1000, VIP), 200_000);
     }
+    // Their records, then their expiries (SYN_RECV: 60 s), are sent.
+    master.worker.tick(200_001, &mut master.io);
+    master.worker.tick(260_200, &mut master.io);
+    while master.link.take_record().is_some() {}
+    assert!(master.worker.conns().is_empty());
     assert_eq!(master.worker.conns().template_len(), 601);
-    // A pass starts just before the first template expires, and ends after.
+    // A backup asks for everything just before the first template expires; the queue
+    // has room for 300 templates of the pass before it waits.
+    let filler = SyncRecord {
+        kind: RecordKind::Expire,
+        ..fullnat_record(&mut Director::new(true), 40000)
+    };
+    for _ in 0..SYNC_RECORDS - SYNC_WALK_RESERVE - 300 {
+        assert!(master.link.offer_record(filler));
+    }
+    master.link.request_bulk();
     master.worker.tick(299_950, &mut master.io);
     let mut sent = taken_templates(&master);
+    assert_eq!(sent.len(), 300);
     for t in 1..=20 {
         master.worker.tick(300_100 + t, &mut master.io);
         sent.extend(taken_templates(&master));
@@ -848,4 +889,75 @@ fn taken_templates(master: &Director) -> Vec<std::net::IpAddr> {
         .filter(|r| r.kind == RecordKind::Template)
         .map(|r| r.client.ip())
         .collect()
+}
+
+/// The connection records `master` queues at its tick at `now`, by client port.
+fn conn_ports(master: &mut Director, now: u64) -> Vec<u16> {
+    conn_records(master, now)
+        .iter()
+        .map(|r| r.client.port())
+        .collect()
+}
+
+/// A master sends a connection when it is made and when its TCP state changes, at the
+/// next tick, and otherwise only once per `refresh` (here 1 s): no pass resends the
+/// table every 250 ms any more.
+#[test]
+fn changes_go_at_the_next_tick_and_each_entry_again_once_per_refresh() {
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let second = std::time::Duration::from_secs(1);
+    let mut master = Director::with_refresh(true, &config(), second);
+    master.packet(&segment(2, 40001, VIP, true), 10);
+    let made = conn_records(&mut master, 11);
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].state, TcpState::SynRecv);
+    master.packet(&segment(2, 40001, VIP, false), 12);
+    let established = conn_records(&mut master, 13);
+    assert_eq!(established.len(), 1);
+    assert_eq!(established[0].state, TcpState::Established);
+    // Packets that change no state send nothing.
+    master.packet(&segment(2, 40001, VIP, false), 14);
+    assert!(conn_ports(&mut master, 15).is_empty());
+    // Then once a second: ten times in ten seconds of millisecond ticks.
+    let mut refreshed = 0;
+    for now in 16..10_016 {
+        refreshed += conn_ports(&mut master, now).len();
+    }
+    assert!((9..=11).contains(&refreshed), "{refreshed} refreshes");
+}
+
+/// A tick sends at most `CHANGES_PER_TICK` changes; the rest go at the next ticks.
+#[test]
+fn a_tick_sends_a_bounded_number_of_changes() {
+    use rvs_pipeline::worker::CHANGES_PER_TICK;
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let text = config_of(rvs_config::testbed::TwoPortDirector::new("mem", 4096).client());
+    let mut master = Director::with_config(true, &text);
+    for sport in 0..3000 {
+        master.packet(&segment(2, 10_000 + sport, VIP, true), 10);
+    }
+    assert_eq!(master.worker.conns().len(), 3000);
+    assert_eq!(conn_ports(&mut master, 11).len(), CHANGES_PER_TICK);
+    assert_eq!(conn_ports(&mut master, 12).len(), 3000 - CHANGES_PER_TICK);
+    assert!(conn_ports(&mut master, 13).is_empty());
+}
+
+/// Nothing noted as master is sent after the director became backup; becoming master
+/// again starts a bulk pass that sends every connection once.
+#[test]
+fn a_role_change_drops_the_changes_and_a_new_master_sends_everything() {
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let mut master = Director::new(true);
+    master.packet(&segment(2, 40001, VIP, true), 10);
+    master.packet(&segment(3, 40002, VIP, true), 10);
+    master.link.set_serving(false);
+    assert!(
+        conn_ports(&mut master, 11).is_empty(),
+        "backup: nothing sent"
+    );
+    master.link.set_serving(true);
+    let mut sent = conn_ports(&mut master, 12);
+    sent.sort_unstable();
+    assert_eq!(sent, [40001, 40002], "the bulk pass, each once");
+    assert!(conn_ports(&mut master, 13).is_empty());
 }

@@ -20,6 +20,7 @@
 //! its configuration ([`sync_check`]) and installs it at its tick. Every refusal on the
 //! way is counted here by reason ([`SyncRefusal`]).
 
+pub mod change_log;
 pub mod frames;
 pub mod refusal;
 pub mod sync_check;
@@ -28,6 +29,7 @@ pub mod sync_wire;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
@@ -42,8 +44,12 @@ use sync_wire::SyncRecord;
 pub const MAX_FRAME: usize = 1514;
 /// VRRP and sync frames waiting for the control core (it takes them every 20 ms).
 pub const INBOUND_FRAMES: usize = 256;
-/// Sync records waiting for the control core (master), and for each worker (backup).
-pub const SYNC_RECORDS: usize = 8192;
+/// Sync records waiting for the control core (master), and for each worker (backup):
+/// at a 20 ms control poll, room for 800 000 records a second.
+pub const SYNC_RECORDS: usize = 16384;
+/// Room a master's workers leave in the record queue for changes when they walk their
+/// tables (refresh and bulk passes wait while the queue has less).
+pub const SYNC_WALK_RESERVE: usize = SYNC_RECORDS / 2;
 /// Frames waiting for worker 0 (a takeover queues an advert and one per address).
 pub const OUTBOUND_FRAMES: usize = 1024;
 
@@ -119,6 +125,11 @@ pub struct HaLink {
     refused: [AtomicU64; SyncRefusal::ALL.len()],
     /// Backup: records whose time left was cut to this director's timeout.
     clamped: AtomicU64,
+    /// `[ha.sync] refresh`: how often a master's workers send each entry again.
+    refresh: Duration,
+    /// Master: full passes the backups asked for (a count; a worker that sees it move
+    /// starts one).
+    bulk_requests: AtomicU64,
 }
 
 impl HaLink {
@@ -139,6 +150,55 @@ impl HaLink {
             installed: AtomicU64::new(0),
             refused: std::array::from_fn(|_| AtomicU64::new(0)),
             clamped: AtomicU64::new(0),
+            refresh: rvs_config::DEFAULT_SYNC_REFRESH,
+            bulk_requests: AtomicU64::new(0),
+        }
+    }
+
+    /// The link of a director under `ha` with `workers` workers, as it starts: backup,
+    /// with `[ha.sync]`'s filter and refresh period when sync is on.
+    pub fn of_config(ha: &rvs_config::HaConfig, workers: u16) -> Self {
+        let link = Self::new(false, workers, ha.sync.as_ref().map(SyncFilter::of));
+        match &ha.sync {
+            Some(s) => link.with_sync_refresh(s.refresh),
+            None => link,
+        }
+    }
+
+    /// The same link with `refresh` (`[ha.sync] refresh`) as the period of the
+    /// workers' refresh passes.
+    pub fn with_sync_refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// How often a master's workers send each connection and template again.
+    pub fn sync_refresh(&self) -> Duration {
+        self.refresh
+    }
+
+    /// Control side (master): a backup asked for everything: each worker starts a full
+    /// pass over its tables, after the one it is in (a worker also starts one when the
+    /// director becomes master).
+    pub fn request_bulk(&self) {
+        self.bulk_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Full passes asked for so far (see [`request_bulk`](Self::request_bulk)).
+    pub fn bulk_requests(&self) -> u64 {
+        self.bulk_requests.load(Ordering::Relaxed)
+    }
+
+    /// Free places in the record queue to the control core.
+    pub fn record_room(&self) -> usize {
+        self.records.capacity() - self.records.len()
+    }
+
+    /// Worker side (master): count `n` records lost before they reached the queue (a
+    /// worker's full change ring).
+    pub fn count_records_dropped(&self, n: u64) {
+        if n > 0 {
+            self.records_dropped.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -306,6 +366,11 @@ impl HaLink {
     /// Worker side: the next frame to send.
     pub fn next_to_send(&self) -> Option<HaFrame> {
         self.outbound.pop()
+    }
+
+    /// Free places in the queue of frames for worker 0 to send.
+    pub fn outbound_room(&self) -> usize {
+        self.outbound.capacity() - self.outbound.len()
     }
 
     /// Frames the control core could not queue (the queue was full).

@@ -147,6 +147,8 @@ impl<B: PacketBuf> Worker<B> {
                 let new = matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
                 let (id, mut dir) = connected.id_dir().ok_or(DropReason::NoConnection)?;
+                // Connection sync (master): the state before this packet.
+                let state_before = self.sync.recording().then(|| self.conns.view(id).state());
                 let mut release = None;
                 if dir == Direction::Original && cookie_ack.is_none() {
                     if let Some(cookie) = self.waits_with_data(id, &buf, info) {
@@ -173,6 +175,13 @@ impl<B: PacketBuf> Worker<B> {
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                 let conn = self.conns.view(id);
+                if let Some(before) = state_before {
+                    // A SYN-proxied connection is first sent when its real answers.
+                    let first = new || release.is_some();
+                    if first || conn.state() != before {
+                        self.sync.note(id, first);
+                    }
+                }
                 self.traffic
                     .count(conn.service(), conn.dest(), dir, buf.len(), new);
                 let sent = self.forward(
