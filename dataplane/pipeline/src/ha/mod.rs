@@ -42,8 +42,9 @@ use sync_wire::SyncRecord;
 
 /// Largest frame the link carries: a full-size Ethernet frame (sync messages).
 pub const MAX_FRAME: usize = 1514;
-/// VRRP and sync frames waiting for the control core (it takes them every 20 ms).
-pub const INBOUND_FRAMES: usize = 256;
+/// VRRP and sync frames waiting for the control core (it takes them every 20 ms): what a
+/// master's worker 0 sends meanwhile (64 frames a millisecond at most), and more.
+pub const INBOUND_FRAMES: usize = 2048;
 /// Sync records waiting for the control core (master), and for each worker (backup):
 /// at a 20 ms control poll, room for 800 000 records a second.
 pub const SYNC_RECORDS: usize = 16384;
