@@ -374,7 +374,7 @@ fn sync_failover(tag: char, workers: u16) {
         }
     }
     let y = downloads.len();
-    // The backup learns them (a sync pass every 250 ms).
+    // The backup learns them (each new connection at the master's next tick).
     wait_for(
         "the backup installs the downloads",
         Duration::from_secs(5),
