@@ -73,16 +73,15 @@ impl SyncSender {
 
     /// A role change: nothing noted in the old role is sent; a new master (`master`:
     /// serving under `[ha.sync]`) starts with a bulk pass, `bulk_seen` being the link's
-    /// bulk requests now.
+    /// bulk requests now. Allocates nothing.
     pub(super) fn set_role(&mut self, master: bool, bulk_seen: u64) {
-        *self = SyncSender {
-            recording: master,
-            changes: std::mem::take(&mut self.changes),
-            bulk: master.then(SlotWalk::default),
-            bulk_seen,
-            ..SyncSender::default()
-        };
+        self.recording = master;
         self.changes.clear();
+        self.bulk = master.then(SlotWalk::default);
+        self.bulk_seen = bulk_seen;
+        self.refresh = SlotWalk::default();
+        self.refresh_at_ms = None;
+        self.refresh_credit = 0;
     }
 }
 
