@@ -12,8 +12,9 @@
 //! (a counted drop, `ha_backup`). Frames are fixed-size values: nothing is allocated
 //! on either side of the queues.
 //!
-//! Connection sync (`[ha.sync]`) rides the same link: a master's workers walk their
-//! tables and queue [`SyncRecord`]s for the control core, which batches them into UDP
+//! Connection sync (`[ha.sync]`) rides the same link: a master's workers queue
+//! [`SyncRecord`]s of what changed ([`change_log`]) and of their passes over the table
+//! for the control core, which batches them into UDP
 //! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
 //! receives to the control core ([`sync_filter`] says which), which checks and queues
 //! each record for the worker that owns the connection; that worker checks it against
