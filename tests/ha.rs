@@ -374,7 +374,7 @@ fn sync_failover(tag: char, workers: u16) {
         }
     }
     let y = downloads.len();
-    // The backup learns them (a sync pass every 250 ms).
+    // The backup learns them (each new connection at the master's next tick).
     wait_for(
         "the backup installs the downloads",
         Duration::from_secs(5),
@@ -983,6 +983,7 @@ fn forged_message(key: Option<&[u8]>) -> Vec<u8> {
         epoch: now_ms as u32 | 1,
         sequence: 1,
         sent_ms: now_ms,
+        request: false,
     };
     let auth = key.map(MessageAuth::new);
     let mut out = [0u8; 1500];

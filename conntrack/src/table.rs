@@ -623,6 +623,24 @@ impl ConnTable {
             .insert(key, dest, timeout_s, now_ms, &mut self.loads)
     }
 
+    /// Sets the persistence template of `key` as another director reported it
+    /// (connection sync): created, or re-pointed, with `timeout_s` as its persistence
+    /// timeout (what each later use refreshes it by) and expiring at `expires_ms`. It
+    /// counts as a persistent connection of `dest`.
+    ///
+    /// # Errors
+    /// [`InsertError::TableFull`] when the template capacity is reached.
+    pub fn template_restore(
+        &mut self,
+        key: TemplateKey,
+        dest: DestId,
+        timeout_s: u32,
+        expires_ms: u64,
+    ) -> Result<(), InsertError> {
+        self.templates
+            .insert_until(key, dest, timeout_s, expires_ms, &mut self.loads)
+    }
+
     /// The template of `key`, without refreshing it (listing, tests).
     pub fn template(&self, key: &TemplateKey) -> Option<&Template> {
         self.templates.get(key)
@@ -631,6 +649,17 @@ impl ConnTable {
     /// All templates (O(template capacity): control path only).
     pub fn templates(&self) -> impl Iterator<Item = &Template> + '_ {
         self.templates.iter()
+    }
+
+    /// The templates in slots `range` of the [`template_capacity`](
+    /// Self::template_capacity) slots, each with its slot, in slot order: a walk over
+    /// the templates a piece at a time, as [`iter_slots`](Self::iter_slots) over the
+    /// connections.
+    pub fn iter_template_slots(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (usize, &Template)> + '_ {
+        self.templates.iter_slots(range)
     }
 
     /// Number of templates held.

@@ -89,6 +89,16 @@ impl Templates {
         self.slab.iter().map(|(_, t)| t)
     }
 
+    /// The templates in slots `range` (of [`capacity`](Self::capacity)) with their
+    /// slots, in slot order.
+    pub(crate) fn iter_slots(
+        &self,
+        range: std::ops::Range<usize>,
+    ) -> impl Iterator<Item = (usize, &Template)> + '_ {
+        let end = range.end.min(self.slab.capacity());
+        (range.start.min(end)..end).filter_map(move |i| Some((i, self.slab.get(i as u32)?)))
+    }
+
     /// The slot of a live (not yet due) template.
     fn find_live(&self, key: &TemplateKey, now_ms: u64) -> Option<u32> {
         let slot = self.find(key)?;
@@ -110,7 +120,8 @@ impl Templates {
         self.slab.get(slot).map(|t| t.dest)
     }
 
-    /// Creates the template of `key`, or re-points and refreshes the existing one.
+    /// Creates the template of `key`, or re-points and refreshes the existing one, to
+    /// expire `timeout_s` from `now_ms`.
     pub(crate) fn insert(
         &mut self,
         key: TemplateKey,
@@ -119,7 +130,19 @@ impl Templates {
         now_ms: u64,
         loads: &mut DestLoads,
     ) -> Result<(), InsertError> {
-        let expires_ms = now_ms + ms(timeout_s);
+        self.insert_until(key, dest, timeout_s, now_ms + ms(timeout_s), loads)
+    }
+
+    /// [`insert`](Self::insert) with the expiry given: `expires_ms`, whatever the
+    /// timeout (the time another director said it has left).
+    pub(crate) fn insert_until(
+        &mut self,
+        key: TemplateKey,
+        dest: DestId,
+        timeout_s: u32,
+        expires_ms: u64,
+        loads: &mut DestLoads,
+    ) -> Result<(), InsertError> {
         if let Some(slot) = self.find(&key) {
             let Some(t) = self.slab.get_mut(slot) else {
                 return Ok(());

@@ -561,6 +561,55 @@ fn template_insert_repoints_and_missing_template_is_not_linked() {
     assert_eq!(t.template_len(), 0);
 }
 
+/// A synced template keeps its persistence timeout for later uses and expires when the
+/// other director said.
+#[test]
+fn template_restore_sets_timeout_and_expiry_apart() {
+    let mut t = table();
+    t.set_dest_thresholds(1, 0, 0);
+    let k = template_key(1);
+    t.template_restore(k, 0, 300, 20 * S).unwrap();
+    let tpl = *t.template(&k).unwrap();
+    assert_eq!((tpl.dest, tpl.timeout_s, tpl.expires_ms), (0, 300, 20 * S));
+    assert_eq!(t.loads().get(0).unwrap().persistent, 1);
+    // A use refreshes it by its persistence timeout, not by the time it was given.
+    assert_eq!(t.template_lookup(&k, 10 * S), Some(0));
+    assert_eq!(t.template(&k).unwrap().expires_ms, 310 * S);
+    // Restored again: re-pointed, the expiry as said (shorter: re-filed at once).
+    t.template_restore(k, 1, 300, 15 * S).unwrap();
+    let tpl = *t.template(&k).unwrap();
+    assert_eq!((tpl.dest, tpl.expires_ms), (1, 15 * S));
+    assert_eq!(t.loads().get(1).unwrap().persistent, 1);
+    t.expire(15 * S + TICK_MS, |_| {});
+    assert_eq!(t.template_len(), 0);
+}
+
+/// Template slots read a range at a time: every template once over a whole walk.
+#[test]
+fn template_slots_read_by_range() {
+    let mut t = ConnTable::with_template_capacity(64, 10, Timeouts::default());
+    for i in 0..7 {
+        t.template_insert(template_key(i), 0, 60, 0).unwrap();
+    }
+    let seen: Vec<_> = (0..10)
+        .step_by(3)
+        .flat_map(|start| t.iter_template_slots(start..start + 3))
+        .map(|(slot, tpl)| {
+            assert!(slot < 10);
+            tpl.key
+        })
+        .collect();
+    assert_eq!(seen.len(), 7);
+    let distinct: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(distinct.len(), 7);
+    assert_eq!(
+        t.iter_template_slots(10..20).count(),
+        0,
+        "past the capacity"
+    );
+    assert_eq!(t.iter_template_slots(5..5).count(), 0, "an empty range");
+}
+
 #[test]
 fn template_capacity_is_fixed() {
     let mut t = ConnTable::with_template_capacity(4, 1, Timeouts::default());

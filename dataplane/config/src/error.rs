@@ -389,6 +389,9 @@ pub enum Problem {
     /// An IPv6 sync address (connection sync runs over IPv4; it carries IPv6 connections).
     #[error("address {0}: connection sync runs over IPv4 (it carries IPv6 connections too)")]
     HaSyncFamily(IpAddr),
+    /// `[ha.sync] refresh` outside 1..=3600 seconds.
+    #[error("refresh {0} must be 1..=3600 seconds")]
+    HaSyncRefresh(u64),
     /// `[ha.sync]` without peers.
     #[error("peers must list at least one backup director")]
     HaSyncNoPeers,

@@ -17,6 +17,13 @@ pub const DEFAULT_PRIORITY: u8 = 100;
 pub const DEFAULT_ADVERT_INTERVAL: Duration = Duration::from_secs(1);
 /// Default UDP port of connection sync.
 pub const DEFAULT_SYNC_PORT: u16 = 8848;
+/// Default `[ha.sync] refresh`: how often a master sends each connection again, changed
+/// or not. Well under the shortest timeout that packets keep pushing back (FIN_WAIT's
+/// 120 s, UDP's 300 s, ESTABLISHED's 900 s by default), so that a backup's entry never
+/// ends before the master's does.
+pub const DEFAULT_SYNC_REFRESH: Duration = Duration::from_secs(30);
+/// Longest `[ha.sync] refresh`, in seconds.
+const MAX_SYNC_REFRESH_S: u64 = 3600;
 /// Longest advertisement interval VRRPv3 can carry: 4095 centiseconds.
 const MAX_ADVERT_CENTIS: f64 = 4095.0;
 
@@ -150,6 +157,13 @@ fn sync(
         Some(p) if *p.get_ref() == 0 => return Err(err(p.span(), Problem::Zero("udp_port"))),
         Some(p) => *p.get_ref(),
     };
+    let refresh = match &raw.refresh {
+        None => DEFAULT_SYNC_REFRESH,
+        Some(r) if !(1..=MAX_SYNC_REFRESH_S).contains(r.get_ref()) => {
+            return Err(err(r.span(), Problem::HaSyncRefresh(*r.get_ref())));
+        }
+        Some(r) => Duration::from_secs(*r.get_ref()),
+    };
     let insecure = raw.insecure.as_ref().is_some_and(|i| *i.get_ref());
     let (key_file, key) = match (&raw.key_file, &raw.insecure) {
         (Some(_), Some(i)) if *i.get_ref() => {
@@ -182,6 +196,7 @@ fn sync(
         key_file,
         key,
         insecure,
+        refresh,
     })
 }
 

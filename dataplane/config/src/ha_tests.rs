@@ -76,6 +76,7 @@ insecure = true
     assert_eq!(sync.port, PortId(1));
     assert_eq!(sync.udp_port, DEFAULT_SYNC_PORT);
     assert!(sync.insecure && sync.key.is_none() && sync.key_file.is_none());
+    assert_eq!(sync.refresh, crate::DEFAULT_SYNC_REFRESH);
     // `config save` writes it back to an equal configuration.
     let saved = to_toml(&c);
     assert_eq!(Config::parse(&saved, "saved").unwrap(), c, "{saved}");
@@ -139,6 +140,11 @@ fn refusals_name_their_line() {
             "vrid = 1\n[ha.sync]\nport = \"lan0\"\naddress = \"10.1.0.2\"\npeers = [\"10.1.0.3\"]\nudp_port = 0",
             "udp_port",
             |p| *p == Problem::Zero("udp_port"),
+        ),
+        (
+            "vrid = 1\n[ha.sync]\nport = \"lan0\"\naddress = \"10.1.0.2\"\npeers = [\"10.1.0.3\"]\ninsecure = true\nrefresh = 0",
+            "refresh",
+            |p| *p == Problem::HaSyncRefresh(0),
         ),
     ];
     for (body, at, expected) in cases {

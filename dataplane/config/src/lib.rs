@@ -116,7 +116,7 @@ use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
 pub use error::{ConfigError, Location, Origin, Problem};
 pub use forward::forward_name;
-pub use ha::{DEFAULT_ADVERT_INTERVAL, DEFAULT_PRIORITY, DEFAULT_SYNC_PORT};
+pub use ha::{DEFAULT_ADVERT_INTERVAL, DEFAULT_PRIORITY, DEFAULT_SYNC_PORT, DEFAULT_SYNC_REFRESH};
 pub use net::{mask_addr, IpNet, IpNetError, MaskError};
 pub use write::{flag_names, to_toml};
 
@@ -395,6 +395,9 @@ pub struct HaSyncConfig {
     /// `insecure = true`: sync runs without a key (messages are neither signed nor
     /// checked). Never set together with `key_file`.
     pub insecure: bool,
+    /// `refresh`: how often a master sends each connection and template again, changed
+    /// or not (1 s to 1 h; default [`DEFAULT_SYNC_REFRESH`]).
+    pub refresh: std::time::Duration,
 }
 
 /// `[[service]]`: a virtual service.

@@ -211,4 +211,5 @@ pub(super) struct RawHaSync {
     pub udp_port: Option<Spanned<u16>>,
     pub key_file: Option<SStr>,
     pub insecure: Option<Spanned<bool>>,
+    pub refresh: Option<Spanned<u64>>,
 }

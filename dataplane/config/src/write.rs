@@ -128,6 +128,7 @@ fn high_availability(w: &mut String, config: &Config, ha: &HaConfig) {
         if s.insecure {
             let _ = writeln!(w, "insecure = true");
         }
+        let _ = writeln!(w, "refresh = {}", s.refresh.as_secs());
     }
 }
 

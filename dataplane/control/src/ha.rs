@@ -1,6 +1,7 @@
 //! The control core's VRRP: runs [`Machine`] on the frames the workers hand over,
 //! sends adverts and announcements through the [`HaLink`], flips the workers' serving
-//! flag, runs the `notify` command and logs each transition.
+//! flag, empties connection sync's queues, runs the `notify` command and logs each
+//! transition.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Child, Command, Stdio};
@@ -153,8 +154,13 @@ impl HaRunner {
         self.notifying
             .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
         if let Some(sync) = self.sync.as_mut() {
+            let scheme = SchemeTag::of_ownership(ownership);
             if self.machine.state() == State::Master {
-                sync.send(&self.link, SchemeTag::of_ownership(ownership), unix_ms);
+                sync.send(&self.link, scheme, unix_ms);
+            } else {
+                // Queued by a worker that had not yet seen the last transition.
+                self.link.discard_records();
+                sync.send_request(&self.link, scheme, unix_ms);
             }
         }
     }
@@ -261,6 +267,14 @@ impl HaRunner {
     fn transition(&mut self, from: State, to: State) {
         // Serving starts before the announcements leave, and stops at once.
         self.link.set_serving(to == State::Master);
+        if let Some(sync) = self.sync.as_mut() {
+            // Records made in the old role are not replayed in the new one.
+            self.link.flush_sync();
+            if to == State::Backup {
+                // A new backup asks the master for everything it has.
+                sync.request_everything();
+            }
+        }
         self.since = Instant::now();
         eprintln!(
             "rvsd: ha: vrid {} {} -> {} (priority {})",
@@ -338,6 +352,62 @@ forward = "fullnat"
         }
         out.sort();
         out
+    }
+
+    /// Every transition empties sync's queues both ways: what was queued in one role
+    /// is never sent or installed in the next, with times left from another moment. A
+    /// director that is not master also drops what a worker queued late.
+    #[test]
+    fn every_transition_flushes_the_sync_queues() {
+        use rvs_conntrack::{ForwardMode, Proto, StreamAdjust, TcpState};
+        use rvs_pipeline::ha::sync_filter::SyncFilter;
+        use rvs_pipeline::ha::sync_wire::{RecordKind, SyncRecord};
+        use rvs_pipeline::service::Services;
+        let text = format!(
+            "{CONFIG}\n[ha.sync]\nport = \"wan\"\naddress = \"10.0.0.2\"\npeers = [\"10.0.0.3\"]\ninsecure = true\n"
+        );
+        let config = Config::parse(&text, "rvs.toml").unwrap();
+        let ha = config.ha.clone().unwrap();
+        let s = ha.sync.clone().unwrap();
+        let filter = SyncFilter::new(s.port, s.address, s.udp_port, &s.peers);
+        let link = Arc::new(HaLink::new(false, 2, Some(filter)));
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
+        let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);
+        let r = SyncRecord {
+            kind: RecordKind::Conn,
+            proto: Proto::Tcp,
+            mode: ForwardMode::FullNat,
+            state: TcpState::Established,
+            timeout_ms: 900_000,
+            client: "10.0.0.50:40000".parse().unwrap(),
+            vip: "10.0.0.10:80".parse().unwrap(),
+            real: "10.1.0.11:80".parse().unwrap(),
+            local: Some("10.9.0.1:2048".parse().unwrap()),
+            template: None,
+            stream: StreamAdjust::default(),
+        };
+        let fill = || {
+            assert!(link.push_record(r) && link.push_install(0, r) && link.push_install(1, r));
+        };
+        for (from, to) in [
+            (State::Backup, State::Master),
+            (State::Master, State::Backup),
+            (State::Init, State::Backup),
+        ] {
+            fill();
+            runner.transition(from, to);
+            assert!(link.take_record().is_none(), "{from:?} -> {to:?}: records");
+            let installs = link.take_install(0).or(link.take_install(1));
+            assert!(installs.is_none(), "{from:?} -> {to:?}: installs");
+        }
+        // A backup's poll drops records a worker queued late; its installs stay. (The
+        // first poll starts the machine: a transition to backup.)
+        let ownership = Ownership::by_hash(2, &Services::default());
+        runner.tick(&ownership);
+        assert!(link.push_record(r) && link.push_install(0, r));
+        runner.tick(&ownership);
+        assert!(link.take_record().is_none());
+        assert!(link.take_install(0).is_some());
     }
 
     #[test]

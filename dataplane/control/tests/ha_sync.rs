@@ -99,6 +99,7 @@ impl Peer {
             key_file: None,
             key: Some(SyncKey::new(key).unwrap()),
             insecure: false,
+            refresh: rvs_config::DEFAULT_SYNC_REFRESH,
         };
         let peers = [BACKUP.parse().unwrap()];
         let filter = SyncFilter::new(PortId(0), config.address, udp_port, &peers);

@@ -24,6 +24,7 @@ use rvs_dpdk_burst::prefetch;
 use rvs_schedulers::{Flow, SchedState};
 
 use crate::counters::WorkerCounters;
+use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::service::{Service, Services};
 use rvs_config::{Behaviour, ClientAddress};
@@ -47,6 +48,9 @@ pub struct ConnectCtx<'a> {
     pub counters: &'a mut WorkerCounters,
     /// The director's port addresses (no connection may come from one).
     pub own: &'a HashSet<IpAddr>,
+    /// Where a connection removed here (port reuse, its real gone, evicted) is
+    /// reported: the `[ha.sync]` link while this director is master, else `None`.
+    pub expiries: Option<&'a HaLink>,
 }
 
 /// A packet's tuple and what the state machine needs of it.
@@ -212,10 +216,13 @@ impl ConnectCtx<'_> {
             .conns
             .insert_after_miss(new, t.hash, reply_hash, now_ms);
         if matches!(inserted, Err(InsertError::TableFull)) && self.behaviour.table_full_evict {
-            let lports = &mut *self.lports;
+            let (lports, expiries) = (&mut *self.lports, self.expiries);
             let evicted = self.conns.evict_embryonic(EVICT_PROBES, |c| {
                 if let Some(l) = c.local {
                     lports.release(l.ip(), l.port());
+                }
+                if let Some(link) = expiries {
+                    link.push_expiry(c);
                 }
             });
             if evicted {
@@ -297,11 +304,15 @@ impl ConnectCtx<'_> {
         Ok(())
     }
 
-    /// Remove connection `id` at once, its FULLNAT local port back to the pool.
+    /// Remove connection `id` at once, its FULLNAT local port back to the pool, and
+    /// tell the backups (master under `[ha.sync]`).
     fn expire_now(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             if let Some(l) = c.local {
                 self.lports.release(l.ip(), l.port());
+            }
+            if let Some(link) = self.expiries {
+                link.push_expiry(&c);
             }
             self.counters.conns_expired += 1;
         }

@@ -36,11 +36,14 @@ mod next_hop;
 mod own_traffic;
 mod syn_proxy;
 mod sync_install;
+mod sync_send;
+mod sync_walk;
 
 pub use burst::MAX_STAGED;
 pub use io::{CollectIo, Io};
 use own_traffic::{IcmpBudget, KernelBudget};
 pub use own_traffic::{ICMP_ERRORS_PER_SECOND, KERNEL_FRAMES_PER_SECOND};
+pub use sync_send::{BULK_SLOTS_PER_TICK, CHANGES_PER_TICK};
 
 /// One worker's pipeline and state.
 #[derive(Debug)]
@@ -71,8 +74,8 @@ pub struct Worker<B: PacketBuf> {
     /// Whether this director serves the virtual router's addresses (read from `ha` at
     /// each tick; always true without `[ha]`).
     serving: bool,
-    /// Connection sync's walk over the table (`[ha.sync]`).
-    sync: ha::SyncScan,
+    /// What connection sync sends as master (`[ha.sync]`).
+    sync: sync_send::SyncSender,
     /// Client segments of SYN-proxied connections waiting for the real, with the port
     /// they came in by (preallocated).
     held: crate::synproxy::HeldSegments<(PortId, B)>,
@@ -100,7 +103,7 @@ impl<B: PacketBuf> Worker<B> {
             staged: Vec::with_capacity(MAX_STAGED),
             ha: None,
             serving: true,
-            sync: ha::SyncScan::default(),
+            sync: sync_send::SyncSender::default(),
             held: crate::synproxy::HeldSegments::new(snap.conn_capacity),
             snap: snap.clone(),
         };
@@ -280,7 +283,10 @@ impl<B: PacketBuf> Worker<B> {
         }
         self.asks.clear();
         if let Some(link) = self.ha.clone() {
-            self.serving = link.serving();
+            if link.serving() != self.serving {
+                self.serving = link.serving();
+                self.set_sync_role(&link);
+            }
             if self.id == 0 {
                 self.send_ha_frames(now_ms, io);
             }

@@ -1,7 +1,7 @@
 //! `[behaviour]` (IPVS's sysctls) at the worker level, where the test can hand the worker
 //! a new snapshot mid-run as the control plane does: `expire_nodest_conn` and
 //! `expire_quiescent_template` each on and off, and port reuse releasing a FULLNAT
-//! local port. Frames are built with etherparse; the real a frame reached is read back
+//! local port; a master under `[ha.sync]` reports each connection these remove. Frames are built with etherparse; the real a frame reached is read back
 //! from its destination address.
 
 mod common;
@@ -14,6 +14,9 @@ use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::{HeapBuf, PacketBuf};
 use rvs_pipeline::counters::WorkerCounters;
+use rvs_pipeline::ha::sync_filter::SyncFilter;
+use rvs_pipeline::ha::sync_wire::RecordKind;
+use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::service::IdRegistry;
 use rvs_pipeline::worker::{CollectIo, Worker};
 
@@ -248,4 +251,114 @@ fn sloppy_tcp_lets_a_second_director_take_over_a_flow_on_the_real_mh_gave_it() {
         );
         assert_eq!(second.worker.conns().len(), if sloppy { 32 } else { 0 });
     }
+}
+
+impl Bench {
+    /// Make this worker a master under `[ha.sync]`: the link its records go to.
+    fn syncing(&mut self) -> std::sync::Arc<HaLink> {
+        let peers = ["10.0.0.9".parse().unwrap()];
+        let filter = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
+        let link = std::sync::Arc::new(HaLink::new(true, 1, Some(filter)));
+        self.worker.attach_ha(std::sync::Arc::clone(&link));
+        link
+    }
+
+    /// A client reset on port `sport`.
+    fn client_reset(&mut self, sport: u16) {
+        let mut rst = Vec::new();
+        PacketBuilder::ethernet2(CLIENT_MAC, WAN_MAC)
+            .ipv4([10, 0, 0, 2], VIP, 64)
+            .tcp(sport, 80, 1, 64240)
+            .rst()
+            .write(&mut rst, &[])
+            .unwrap();
+        let buf = HeapBuf::from_frame(&rst).unwrap();
+        self.worker
+            .process(PortId(0), buf, self.now_ms, &mut self.io);
+        self.io.sent.clear();
+    }
+}
+
+/// The expiry records `link` holds, as (client port, real's last octet).
+fn expiries(link: &HaLink) -> Vec<(u16, u8)> {
+    std::iter::from_fn(|| link.take_record())
+        .filter(|r| r.kind == RecordKind::Expire)
+        .map(|r| match r.real.ip() {
+            IpAddr::V4(a) => (r.client.port(), a.octets()[3]),
+            IpAddr::V6(_) => panic!("IPv4 reals only"),
+        })
+        .collect()
+}
+
+/// A master that expires a connection for a new SYN on its closed tuple
+/// (`conn_reuse_mode`) tells the backups, as a timer expiry does.
+#[test]
+fn a_reused_port_sends_the_old_connections_expiry() {
+    let mut b = Bench::new(&config(
+        "conn_reuse_mode = 1",
+        "",
+        "nat",
+        &[(11, 1), (12, 1)],
+    ));
+    let link = b.syncing();
+    assert_eq!(b.client(3000, true), Some(11));
+    assert_eq!(b.client(3000, false), Some(11), "ESTABLISHED");
+    b.client_reset(3000);
+    while link.take_record().is_some() {}
+    assert_eq!(b.client(3000, true), Some(12), "scheduled afresh");
+    assert_eq!(b.counters().conns_reused, 1);
+    assert_eq!(expiries(&link), [(3000, 11)], "the old connection's expiry");
+}
+
+/// A master that expires a connection whose real was removed (`expire_nodest_conn`)
+/// tells the backups.
+#[test]
+fn a_connection_expired_with_its_real_sends_its_expiry() {
+    let behaviour = "expire_nodest_conn = true";
+    let mut b = Bench::new(&config(behaviour, "", "nat", &[(11, 1), (12, 1)]));
+    let link = b.syncing();
+    assert_eq!(b.client(1000, true), Some(11));
+    b.reconfigure(&config(behaviour, "", "nat", &[(12, 1)]));
+    while link.take_record().is_some() {}
+    assert_eq!(b.client(1000, false), None, "dropped with its connection");
+    assert_eq!(expiries(&link), [(1000, 11)]);
+}
+
+/// A master that evicts an embryonic connection from its full table
+/// (`table_full_evict`) tells the backups.
+#[test]
+fn an_evicted_connection_sends_its_expiry() {
+    let mut b = Bench::new(&config("table_full_evict = true", "", "nat", &[(11, 1)]));
+    let link = b.syncing();
+    let capacity = b.worker.conns().capacity() as u16;
+    for sport in 0..capacity {
+        assert_eq!(b.client(5000 + sport, true), Some(11));
+    }
+    while link.take_record().is_some() {}
+    assert_eq!(b.client(6000, true), Some(11), "room made");
+    assert_eq!(b.counters().embryonic_evicted, 1);
+    assert_eq!(expiries(&link).len(), 1);
+}
+
+/// A connection taken back within the packet that made it (here: TTL 1, nothing
+/// forwarded) never reached the backups, so nothing at all is sent for it.
+#[test]
+fn a_connection_taken_back_at_once_sends_nothing() {
+    let mut b = Bench::new(&config("", "", "nat", &[(11, 1)]));
+    let link = b.syncing();
+    let mut frame = Vec::new();
+    PacketBuilder::ethernet2(CLIENT_MAC, WAN_MAC)
+        .ipv4([10, 0, 0, 2], VIP, 1)
+        .tcp(7000, 80, 1, 64240)
+        .syn()
+        .write(&mut frame, &[])
+        .unwrap();
+    let buf = HeapBuf::from_frame(&frame).unwrap();
+    b.worker.process(PortId(0), buf, b.now_ms, &mut b.io);
+    assert_eq!(b.drops(DropReason::TtlExceeded), 1);
+    assert!(b.worker.conns().is_empty(), "taken back");
+    for t in 1..=1000 {
+        b.worker.tick(b.now_ms + t, &mut b.io);
+    }
+    assert!(link.take_record().is_none(), "no record of it");
 }

@@ -26,7 +26,12 @@ use rvs_pipeline::worker::{CollectIo, Worker};
 /// The director, with a second client (10.0.0.3) and reals 10.1.0.11 and .12, `[ha]`
 /// with sync, a persistent NAT service and a FULLNAT one.
 fn config() -> String {
-    common::director()
+    config_of(common::director())
+}
+
+/// [`config`] on `director`.
+fn config_of(director: rvs_config::testbed::TwoPortDirector) -> String {
+    director
         .neighbor("10.0.0.3", [2, 0, 0, 0, 0, 0xc2], "wan0")
         .real(11)
         .real(12)
@@ -79,6 +84,31 @@ client_address = "toa"
 [[service.real]]
 ip = "10.1.0.11"
 forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.104"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.202"]
+client_address = "proxy-v2"
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.105"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.203"]
+client_address = "toa"
+synproxy = true
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "fullnat"
 "#
 }
 
@@ -92,16 +122,28 @@ impl Director {
     /// A director's only worker; both use the same seed, so they would hand out the
     /// same local ports in the same order.
     fn new(master: bool) -> Self {
-        let mut worker = common::worker(&config(), 1);
+        Self::with_config(master, &config())
+    }
+
+    /// A director's only worker under `text`.
+    fn with_config(master: bool, text: &str) -> Self {
+        Self::with_refresh(master, text, rvs_config::DEFAULT_SYNC_REFRESH)
+    }
+
+    /// A director's only worker under `text`, refreshing every `refresh`.
+    fn with_refresh(master: bool, text: &str, refresh: std::time::Duration) -> Self {
+        let mut worker = common::worker(text, 1);
         let peers = ["10.0.0.9".parse().unwrap()];
         let sync = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
-        let link = Arc::new(HaLink::new(master, 1, Some(sync)));
+        let link = Arc::new(HaLink::new(master, 1, Some(sync)).with_sync_refresh(refresh));
         worker.attach_ha(Arc::clone(&link));
-        Self {
-            worker,
-            io: CollectIo::default(),
-            link,
+        let mut io = CollectIo::default();
+        // A master's first ticks: the bulk pass of a new master, over an empty table.
+        let slots = worker.conns().capacity() + worker.conns().template_capacity();
+        for _ in 0..slots.div_ceil(rvs_pipeline::worker::BULK_SLOTS_PER_TICK) {
+            worker.tick(0, &mut io);
         }
+        Self { worker, io, link }
     }
 
     /// A client segment in; what went out (port, frame).
@@ -170,7 +212,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
     assert_eq!(had.len(), 2);
     assert_eq!(master.worker.conns().template_len(), 1);
 
-    // A pass: the template first, then the connections.
+    // At the next tick, each new connection (the template first).
     master.worker.tick(t0 + 1, &mut master.io);
     master.worker.tick(t0 + 2, &mut master.io);
     let mut records = Vec::new();
@@ -182,7 +224,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
         kinds,
         [RecordKind::Template, RecordKind::Conn, RecordKind::Conn]
     );
-    // No new pass before the period is over.
+    // Nothing more until a refresh is due.
     master.worker.tick(t0 + 3, &mut master.io);
     assert!(master.link.take_record().is_none());
 
@@ -200,7 +242,7 @@ fn a_backup_installs_what_the_master_had_and_keeps_its_local_ports() {
             (g.client, g.vip, g.real, g.local, g.mode, g.state),
             (h.client, h.vip, h.real, h.local, h.mode, h.state)
         );
-        let left = h.expires_ms - (t0 + 2);
+        let left = h.expires_ms - (t0 + 1);
         assert_eq!(g.expires_ms, t1 + left, "the master's time left");
     }
     assert_eq!(got[0].state, TcpState::Established);
@@ -259,34 +301,49 @@ fn an_expiry_on_the_master_removes_the_entry_on_the_backup() {
     assert_eq!(backup.link.installs(), (2, 0));
 }
 
+/// A full queue to the control core loses nothing: changes wait in the worker's
+/// ring, and a bulk pass waits where it is while the queue is more than half full.
 #[test]
-fn a_full_queue_holds_the_walk_instead_of_skipping_connections() {
-    use rvs_pipeline::ha::SYNC_RECORDS;
+fn a_full_queue_holds_changes_and_passes_instead_of_losing_them() {
+    use rvs_pipeline::ha::{SYNC_RECORDS, SYNC_WALK_RESERVE};
     let mut master = Director::new(true);
-    master.packet(&segment(2, 40001, [10, 0, 0, 101], true), 0);
-    master.packet(&segment(3, 40002, [10, 0, 0, 101], true), 0);
+    let filler = fullnat_record(&mut master, 40000);
     // The control core is behind: the queue is full.
-    let filler = {
-        master.worker.tick(1, &mut master.io);
-        let r = master.link.take_record().expect("a record");
-        while master.link.take_record().is_some() {}
-        r
-    };
     for _ in 0..SYNC_RECORDS {
         assert!(master.link.offer_record(filler));
     }
-    // A new pass finds no room: it waits, nothing is counted as lost.
-    master.worker.tick(1 + 300, &mut master.io);
+    master.packet(&segment(2, 40001, [10, 0, 0, 101], true), 10);
+    master.packet(&segment(3, 40002, [10, 0, 0, 101], true), 10);
+    master.worker.tick(11, &mut master.io);
     assert_eq!(master.link.records_dropped(), 0);
-    while master.link.take_record().is_some() {}
-    // Room again: the walk goes on where it stopped, both connections sent.
-    master.worker.tick(1 + 301, &mut master.io);
-    let mut clients = Vec::new();
-    while let Some(r) = master.link.take_record() {
-        clients.push(r.client.port());
+    let clients = |m: &Director| {
+        let mut v: Vec<u16> = std::iter::from_fn(|| m.link.take_record())
+            .filter(|r| r.kind == RecordKind::Conn && r.client != filler.client)
+            .map(|r| r.client.port())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    assert!(clients(&master).is_empty(), "no room: nothing sent");
+    // Room again: the changes go.
+    master.worker.tick(12, &mut master.io);
+    assert_eq!(clients(&master), [40001, 40002]);
+
+    // A backup asks for everything while the queue is more than half full: the pass
+    // waits, then sends every connection once there is room.
+    for _ in 0..SYNC_RECORDS - SYNC_WALK_RESERVE {
+        assert!(master.link.offer_record(filler));
     }
-    clients.sort_unstable();
-    assert_eq!(clients, [40001, 40002]);
+    master.link.request_bulk();
+    master.worker.tick(13, &mut master.io);
+    let mut waited = Vec::new();
+    for _ in 0..SYNC_RECORDS - SYNC_WALK_RESERVE {
+        waited.push(master.link.take_record().unwrap());
+    }
+    assert!(waited.iter().all(|r| *r == filler), "the pass waited");
+    master.worker.tick(14, &mut master.io);
+    assert_eq!(clients(&master), [40001, 40002]);
+    assert_eq!(master.link.records_dropped(), 0);
 }
 
 /// A UDP datagram from `src` to `dst`:`dport` (from port 8848), its checksum right.
@@ -479,6 +536,114 @@ fn an_absurd_time_left_is_cut_to_the_configured_timeout() {
     assert_eq!(backup.link.installs(), (1, 0));
 }
 
+/// A client segment to `vip`:80 from 10.0.0.2:`sport`, with `seq`, `ack` and
+/// `payload`.
+fn client_segment(vip: [u8; 4], sport: u16, seq: u32, ack: u32, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, 2], vip, 64)
+        .tcp(sport, 80, seq, 64240)
+        .ack(ack)
+        .write(&mut out, payload)
+        .unwrap();
+    out
+}
+
+/// The TCP segment in `frame`: (sequence, acknowledgement, source port).
+fn tcp_of(frame: &[u8]) -> (u32, u32, u16) {
+    match SlicedPacket::from_ethernet(frame).unwrap().transport {
+        Some(TransportSlice::Tcp(t)) => (
+            t.sequence_number(),
+            t.acknowledgment_number(),
+            t.source_port(),
+        ),
+        other => panic!("not TCP: {other:?}"),
+    }
+}
+
+/// The connection records the master queues at its tick at `now`.
+fn conn_records(master: &mut Director, now: u64) -> Vec<SyncRecord> {
+    master.worker.tick(now, &mut master.io);
+    std::iter::from_fn(|| master.link.take_record())
+        .filter(|r| r.kind == RecordKind::Conn)
+        .collect()
+}
+
+/// A SYN-proxied connection is not sent while it waits for its real (its sequence
+/// shift is not known yet); once the real answered, its stream state (SYN proxy shifts
+/// and TOA) crosses, as a PROXY v2 connection's does, and the backup holds the same.
+#[test]
+fn a_syn_proxied_connection_crosses_once_its_real_answered() {
+    const VIP: [u8; 4] = [10, 0, 0, 105];
+    let mut master = Director::new(true);
+    let syn = segment(2, 40007, VIP, true);
+    let out = master.packet(&syn, 0);
+    let (cookie, _, _) = tcp_of(&out[0].1);
+    let out = master.packet(
+        &client_segment(VIP, 40007, 2, cookie.wrapping_add(1), b""),
+        1,
+    );
+    assert_eq!(out.len(), 1, "the SYN to the real");
+    assert!(
+        conn_records(&mut master, 2).is_empty(),
+        "half open: not sent"
+    );
+    assert!(
+        conn_records(&mut master, 400).is_empty(),
+        "not at the next pass either"
+    );
+
+    // The real answers: a SYN-ACK to the local endpoint, from the real's MAC.
+    let to_real = &out[0].1;
+    let (real_syn_seq, _, local_port) = tcp_of(to_real);
+    let mut synack = Vec::new();
+    let (dst_mac, src_mac): ([u8; 6], [u8; 6]) = (
+        to_real[6..12].try_into().unwrap(),
+        to_real[0..6].try_into().unwrap(),
+    );
+    PacketBuilder::ethernet2(src_mac, dst_mac)
+        .ipv4([10, 1, 0, 11], [10, 1, 0, 203], 64)
+        .tcp(80, local_port, 7000, 64240)
+        .syn()
+        .ack(real_syn_seq.wrapping_add(1))
+        .write(&mut synack, &[])
+        .unwrap();
+    assert_eq!(master.packet_on(PortId(1), &synack, 3).len(), 1, "the ACK");
+    let had = master.conns()[0];
+    assert_ne!(had.stream.syn_proxy, 0);
+    let sent = conn_records(&mut master, 800);
+    let r = sent.iter().find(|r| r.vip == had.vip).expect("sent now");
+    assert_eq!(r.stream, had.stream);
+    let mut backup = Director::new(false);
+    backup.install(&[*r], 900);
+    assert_eq!(backup.link.installs(), (1, 0));
+    assert_eq!(backup.conns()[0].stream, had.stream);
+
+    // PROXY v2: the header goes in front of the client's first bytes.
+    const V2: [u8; 4] = [10, 0, 0, 104];
+    master.packet(&segment(2, 40008, V2, true), 1000);
+    master.packet(&client_segment(V2, 40008, 2, 1, b"GET /"), 1001);
+    let had = *master
+        .conns()
+        .iter()
+        .find(|c| c.vip.port() == 80 && c.client.port() == 40008)
+        .unwrap();
+    assert_ne!(had.stream.inserted, 0, "the PROXY header is in");
+    let sent = conn_records(&mut master, 1400);
+    let r = sent
+        .iter()
+        .find(|r| r.client.port() == 40008)
+        .expect("sent");
+    assert_eq!(r.stream, had.stream);
+    backup.install(&[*r], 1500);
+    let got = backup
+        .conns()
+        .into_iter()
+        .find(|c| c.client.port() == 40008)
+        .unwrap();
+    assert_eq!(got.stream, had.stream);
+}
+
 /// The stream state of a connection (here TOA's) crosses with it.
 #[test]
 fn stream_state_crosses_with_the_connection() {
@@ -493,4 +658,306 @@ fn stream_state_crosses_with_the_connection() {
     backup.install(&[r], 2);
     assert_eq!(backup.link.installs(), (1, 0));
     assert_eq!(backup.conns()[0].stream, had.stream);
+}
+
+/// A backup that holds a client's tuple and gets a connection record for it with
+/// another real or local endpoint (the master expired the old connection for a new SYN
+/// on the reused port, and the expiry was lost or is still on its way) replaces its
+/// entry: the client goes to its new real after a takeover, and the old entry's local
+/// port goes back.
+#[test]
+fn a_record_for_a_held_tuple_with_new_endpoints_replaces_the_entry() {
+    let mut master = Director::new(true);
+    let old = fullnat_record(&mut master, 40001);
+    let mut backup = Director::new(false);
+    backup.install(&[old], 10);
+    let laddr = old.local.expect("FULLNAT").ip();
+    assert_eq!(backup.worker.local_ports().held(laddr), Some(1));
+
+    let moved = SyncRecord {
+        local: Some(std::net::SocketAddr::new(
+            laddr,
+            old.local.unwrap().port() + 2,
+        )),
+        ..old
+    };
+    backup.install(&[moved], 20);
+    assert_eq!(backup.refused(SyncRefusal::Conflict), 0);
+    let got = backup.conns();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].local, moved.local, "the new local endpoint");
+    assert_eq!(
+        backup.worker.local_ports().held(laddr),
+        Some(1),
+        "the old local port went back"
+    );
+
+    // Another real of the service (NAT, persistent service 10.0.0.100).
+    let nat = SyncRecord {
+        vip: "10.0.0.100:80".parse().unwrap(),
+        mode: rvs_conntrack::ForwardMode::Nat,
+        local: None,
+        ..old
+    };
+    let other_real = SyncRecord {
+        real: "10.1.0.12:80".parse().unwrap(),
+        ..nat
+    };
+    backup.install(&[nat, other_real], 30);
+    let got: Vec<_> = backup
+        .conns()
+        .into_iter()
+        .filter(|c| c.vip == nat.vip)
+        .collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].real, other_real.real, "the new real");
+    assert_eq!(backup.link.installs(), (4, 0));
+
+    // The new entry is checked like any record: an unknown real is refused, and the
+    // entry it named stays as it was.
+    let unknown = SyncRecord {
+        real: "10.1.0.13:80".parse().unwrap(),
+        ..nat
+    };
+    backup.install(&[unknown], 40);
+    assert_eq!(backup.refused(SyncRefusal::Real), 1);
+    assert!(backup.conns().iter().any(|c| c.real == other_real.real));
+}
+
+/// A persistence template held by a live connection crosses with the service's whole
+/// persistence (not what was left of its own time, nothing once the connection idled
+/// past it), and keeps that persistence as its timeout on the backup: after a takeover
+/// the client's next connection still goes to its real.
+#[test]
+fn a_synced_template_keeps_its_persistence_and_the_client_its_real() {
+    const VIP: [u8; 4] = [10, 0, 0, 100];
+    let mut master = Director::new(true);
+    let mut backup = Director::new(false);
+    // rr: the client .3 gets real .11, the client .2 (with its template) real .12.
+    master.packet(&segment(3, 40000, VIP, true), 0);
+    master.packet(&segment(2, 40000, VIP, true), 0);
+    master.packet(&segment(2, 40000, VIP, false), 0);
+    // The connection idles past the template's own 300 s (ESTABLISHED keeps 900 s).
+    let t = 400_000;
+    master.worker.tick(t, &mut master.io);
+    master.worker.tick(t + 1, &mut master.io);
+    let records = std::iter::from_fn(|| master.link.take_record()).collect::<Vec<_>>();
+    let template = records
+        .iter()
+        .find(|r| r.kind == RecordKind::Template && r.real.ip().to_string() == "10.1.0.12")
+        .copied()
+        .expect("the template of the client .2");
+    assert_eq!(template.timeout_ms, 300_000, "held: the whole persistence");
+    let conn = records
+        .iter()
+        .find(|r| r.kind == RecordKind::Conn && r.client.port() == 40000 && r.template.is_some())
+        .copied()
+        .expect("its connection");
+
+    let t1 = 500_000;
+    backup.install(&[template, conn], t1);
+    let tpl = backup.worker.conns().templates().next().copied().unwrap();
+    assert_eq!(
+        tpl.timeout_s, 300,
+        "the service's persistence, not a time left"
+    );
+    assert_eq!(tpl.expires_ms, t1 + 300_000);
+    assert_eq!(tpl.conns, 1, "the connection holds it");
+
+    // Taking over, the connection ends (a reset), and the client comes back 200 s
+    // later: its template still holds, so it goes to .12 where the backup's own rr
+    // would pick .11 first.
+    backup.link.set_serving(true);
+    backup.worker.tick(t1 + 1, &mut backup.io);
+    let mut rst = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, 0, 2], VIP, 64)
+        .tcp(40000, 80, 1, 64240)
+        .rst()
+        .write(&mut rst, &[])
+        .unwrap();
+    backup.packet(&rst, t1 + 2);
+    backup.worker.tick(t1 + 20_000, &mut backup.io);
+    assert!(backup.conns().is_empty(), "the connection is gone");
+    let out = backup.packet(&segment(2, 40001, VIP, true), t1 + 200_000);
+    let p = SlicedPacket::from_ethernet(&out[0].1).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    assert_eq!(ip.header().destination(), [10, 1, 0, 12], "sticky");
+}
+
+/// A template that had 10 s left on the master expires 10 s later on the backup, and a
+/// use before then refreshes it by the whole persistence (300 s), not by 10 s.
+#[test]
+fn a_template_with_little_time_left_is_refreshed_by_the_persistence() {
+    let template = SyncRecord {
+        kind: RecordKind::Template,
+        proto: rvs_conntrack::Proto::Tcp,
+        mode: rvs_conntrack::ForwardMode::Nat,
+        state: TcpState::None,
+        timeout_ms: 10_000,
+        client: "10.0.0.2:0".parse().unwrap(),
+        vip: "10.0.0.100:80".parse().unwrap(),
+        real: "10.1.0.12:80".parse().unwrap(),
+        local: None,
+        template: None,
+        stream: rvs_conntrack::StreamAdjust::default(),
+    };
+    let mut backup = Director::new(false);
+    backup.install(&[template], 1_000);
+    let tpl = backup.worker.conns().templates().next().copied().unwrap();
+    assert_eq!((tpl.timeout_s, tpl.expires_ms), (300, 11_000));
+    backup.link.set_serving(true);
+    backup.worker.tick(1_001, &mut backup.io);
+    backup.packet(&segment(2, 40001, [10, 0, 0, 100], true), 5_000);
+    let tpl = backup.worker.conns().templates().next().copied().unwrap();
+    assert_eq!(tpl.expires_ms, 305_000, "refreshed by the persistence");
+}
+
+/// A SYN from the client 10.0.`x`.`y` (on the wan0 side) to `vip`:80.
+fn syn_from(x: u8, y: u8, sport: u16, vip: [u8; 4]) -> Vec<u8> {
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0xc1], [2, 0, 0, 0, 0, 1])
+        .ipv4([10, 0, x, y], vip, 64)
+        .tcp(sport, 80, 1, 64240)
+        .syn()
+        .write(&mut out, &[])
+        .unwrap();
+    out
+}
+
+/// A pass sends every persistence template once, also when one expires while the
+/// pass is under way (the pass takes several ticks: here the queue has room for only
+/// part of it at first).
+#[test]
+fn a_pass_sends_each_template_once_while_templates_change() {
+    use rvs_pipeline::ha::{SYNC_RECORDS, SYNC_WALK_RESERVE};
+    const VIP: [u8; 4] = [10, 0, 0, 100];
+    let text = config_of(rvs_config::testbed::TwoPortDirector::new("mem", 4096).client());
+    // Refresh passes (which send templates again, by design) out of the way.
+    let hour = std::time::Duration::from_secs(3600);
+    let mut master = Director::with_refresh(true, &text, hour);
+    // The first client's template takes slot 0 and expires at 300 s (its SYN_RECV
+    // connection goes at 60 s); 600 more clients come at 200 s.
+    master.packet(&syn_from(1, 1, 1000, VIP), 0);
+    for i in 0..600u16 {
+        let [x, y] = (0x200 + i).to_be_bytes();
+        master.packet(&syn_from(x, y, 1000, VIP), 200_000);
+    }
+    // Their records, then their expiries (SYN_RECV: 60 s), are sent.
+    master.worker.tick(200_001, &mut master.io);
+    master.worker.tick(260_200, &mut master.io);
+    while master.link.take_record().is_some() {}
+    assert!(master.worker.conns().is_empty());
+    assert_eq!(master.worker.conns().template_len(), 601);
+    // A backup asks for everything just before the first template expires; the queue
+    // has room for 300 templates of the pass before it waits.
+    let filler = SyncRecord {
+        kind: RecordKind::Expire,
+        ..fullnat_record(&mut Director::new(true), 40000)
+    };
+    for _ in 0..SYNC_RECORDS - SYNC_WALK_RESERVE - 300 {
+        assert!(master.link.offer_record(filler));
+    }
+    master.link.request_bulk();
+    master.worker.tick(299_950, &mut master.io);
+    let mut sent = taken_templates(&master);
+    assert_eq!(sent.len(), 300);
+    for t in 1..=20 {
+        master.worker.tick(300_100 + t, &mut master.io);
+        sent.extend(taken_templates(&master));
+    }
+    assert_eq!(master.worker.conns().template_len(), 600, "one expired");
+    let distinct: std::collections::HashSet<_> = sent.iter().copied().collect();
+    assert_eq!(distinct.len(), sent.len(), "none twice");
+    let kept: std::collections::HashSet<_> = master
+        .worker
+        .conns()
+        .templates()
+        .map(|t| t.key.client)
+        .collect();
+    assert!(
+        kept.is_subset(&distinct),
+        "every template still there was sent"
+    );
+}
+
+/// The clients of the template records the master queued since the last take.
+fn taken_templates(master: &Director) -> Vec<std::net::IpAddr> {
+    std::iter::from_fn(|| master.link.take_record())
+        .filter(|r| r.kind == RecordKind::Template)
+        .map(|r| r.client.ip())
+        .collect()
+}
+
+/// The connection records `master` queues at its tick at `now`, by client port.
+fn conn_ports(master: &mut Director, now: u64) -> Vec<u16> {
+    conn_records(master, now)
+        .iter()
+        .map(|r| r.client.port())
+        .collect()
+}
+
+/// A master sends a connection when it is made and when its TCP state changes, at the
+/// next tick, and otherwise only once per `refresh` (here 1 s): no pass resends the
+/// table every 250 ms any more.
+#[test]
+fn changes_go_at_the_next_tick_and_each_entry_again_once_per_refresh() {
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let second = std::time::Duration::from_secs(1);
+    let mut master = Director::with_refresh(true, &config(), second);
+    master.packet(&segment(2, 40001, VIP, true), 10);
+    let made = conn_records(&mut master, 11);
+    assert_eq!(made.len(), 1);
+    assert_eq!(made[0].state, TcpState::SynRecv);
+    master.packet(&segment(2, 40001, VIP, false), 12);
+    let established = conn_records(&mut master, 13);
+    assert_eq!(established.len(), 1);
+    assert_eq!(established[0].state, TcpState::Established);
+    // Packets that change no state send nothing.
+    master.packet(&segment(2, 40001, VIP, false), 14);
+    assert!(conn_ports(&mut master, 15).is_empty());
+    // Then once a second: ten times in ten seconds of millisecond ticks.
+    let mut refreshed = 0;
+    for now in 16..10_016 {
+        refreshed += conn_ports(&mut master, now).len();
+    }
+    assert!((9..=11).contains(&refreshed), "{refreshed} refreshes");
+}
+
+/// A tick sends at most `CHANGES_PER_TICK` changes; the rest go at the next ticks.
+#[test]
+fn a_tick_sends_a_bounded_number_of_changes() {
+    use rvs_pipeline::worker::CHANGES_PER_TICK;
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let text = config_of(rvs_config::testbed::TwoPortDirector::new("mem", 4096).client());
+    let mut master = Director::with_config(true, &text);
+    for sport in 0..3000 {
+        master.packet(&segment(2, 10_000 + sport, VIP, true), 10);
+    }
+    assert_eq!(master.worker.conns().len(), 3000);
+    assert_eq!(conn_ports(&mut master, 11).len(), CHANGES_PER_TICK);
+    assert_eq!(conn_ports(&mut master, 12).len(), 3000 - CHANGES_PER_TICK);
+    assert!(conn_ports(&mut master, 13).is_empty());
+}
+
+/// Nothing noted as master is sent after the director became backup; becoming master
+/// again starts a bulk pass that sends every connection once.
+#[test]
+fn a_role_change_drops_the_changes_and_a_new_master_sends_everything() {
+    const VIP: [u8; 4] = [10, 0, 0, 101];
+    let mut master = Director::new(true);
+    master.packet(&segment(2, 40001, VIP, true), 10);
+    master.packet(&segment(3, 40002, VIP, true), 10);
+    master.link.set_serving(false);
+    assert!(
+        conn_ports(&mut master, 11).is_empty(),
+        "backup: nothing sent"
+    );
+    master.link.set_serving(true);
+    let mut sent = conn_ports(&mut master, 12);
+    sent.sort_unstable();
+    assert_eq!(sent, [40001, 40002], "the bulk pass, each once");
+    assert!(conn_ports(&mut master, 13).is_empty());
 }

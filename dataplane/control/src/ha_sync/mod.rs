@@ -29,8 +29,12 @@ use replay::PeerWindow;
 
 /// IP protocol number of UDP.
 const UDP: u8 = 17;
-/// Most messages a master sends per control poll (20 ms): about 25 000 records a second.
-const MESSAGES_PER_POLL: usize = 48;
+/// Most batches a master sends per control poll (20 ms): up to 280 000 records a
+/// second, each batch one message per peer.
+pub const MESSAGES_PER_POLL: usize = 512;
+/// Places in the queue of frames to send that sync leaves to VRRP (adverts,
+/// announcements): a batch waits for the next poll rather than take them.
+const VRRP_ROOM: usize = 64;
 /// Ethernet, IPv4 and UDP headers before a message.
 const HEADERS: usize = 14 + 20 + 8;
 
@@ -46,6 +50,10 @@ pub struct SyncCounters {
     pub messages_received: u64,
     /// Records received and queued for their worker.
     pub records_received: u64,
+    /// Requests for every connection sent (as a new backup).
+    pub requests_sent: u64,
+    /// Requests for every connection taken (as master): each starts a full pass.
+    pub requests_received: u64,
 }
 
 /// One director's connection sync.
@@ -67,6 +75,9 @@ pub struct SyncRunner {
     /// The last refusal logged, logged once until another kind comes.
     last_refusal: Option<SyncRefusal>,
     counters: SyncCounters,
+    /// A request for every connection waits to be sent (this director just became
+    /// backup).
+    request_due: bool,
 }
 
 impl SyncRunner {
@@ -95,6 +106,7 @@ impl SyncRunner {
                 .collect(),
             last_refusal: None,
             counters: SyncCounters::default(),
+            request_due: false,
         }
     }
 
@@ -150,14 +162,15 @@ impl SyncRunner {
         }
     }
 
-    /// Master: send what the workers queued, at most `MESSAGES_PER_POLL` batches,
-    /// stamped with `scheme` (this director's, [`SchemeTag::of_ownership`]) and
-    /// `now_ms` (the Unix clock, in milliseconds).
+    /// Master: send what the workers queued, at most [`MESSAGES_PER_POLL`] batches and
+    /// while the frame queue keeps room for VRRP, stamped with `scheme` (this
+    /// director's, [`SchemeTag::of_ownership`]) and `now_ms` (the Unix clock, in
+    /// milliseconds).
     pub fn send(&mut self, link: &HaLink, scheme: SchemeTag, now_ms: u64) {
-        let Some(src) = self.source else {
-            return;
-        };
         for _ in 0..MESSAGES_PER_POLL {
+            if link.outbound_room() < self.config.peers.len() + VRRP_ROOM {
+                return;
+            }
             self.batch.clear();
             while self.batch.len() < MAX_RECORDS {
                 match link.take_record() {
@@ -165,32 +178,67 @@ impl SyncRunner {
                     None => break,
                 }
             }
-            if self.batch.is_empty() {
+            if self.batch.is_empty() || !self.send_message(link, scheme, now_ms, false) {
                 return;
             }
-            self.sequence = self.sequence.wrapping_add(1);
-            let stamp = Stamp {
-                workers: self.workers,
-                scheme,
-                epoch: self.epoch,
-                sequence: self.sequence,
-                sent_ms: now_ms,
-            };
-            let mut payload = [0u8; MAX_FRAME - HEADERS];
-            let auth = self.auth.as_ref();
-            let Some(len) = sync_wire::encode(&stamp, &self.batch, auth, &mut payload) else {
-                return;
-            };
             self.counters.records_sent += self.batch.len() as u64;
-            for peer in &self.config.peers {
-                let IpAddr::V4(dst) = *peer else { continue };
-                self.ident = self.ident.wrapping_add(1);
-                let frame = self.frame(src, dst, &payload[..len]);
-                if frame.is_some_and(|f| link.queue_send(f)) {
-                    self.counters.messages_sent += 1;
-                }
+        }
+    }
+
+    /// This director just became backup: ask the peers for every connection at the
+    /// next [`send_request`](Self::send_request).
+    pub fn request_everything(&mut self) {
+        self.request_due = true;
+    }
+
+    /// Backup: send the request [`request_everything`](Self::request_everything) made
+    /// due, if any: a message without records, flagged, to each peer. A master that
+    /// takes it starts a full pass; one that is lost leaves this backup to learn the
+    /// rest with the master's refresh passes.
+    pub fn send_request(&mut self, link: &HaLink, scheme: SchemeTag, now_ms: u64) {
+        if std::mem::take(&mut self.request_due) {
+            self.batch.clear();
+            if self.send_message(link, scheme, now_ms, true) {
+                self.counters.requests_sent += 1;
             }
         }
+    }
+
+    /// Sends `self.batch` as one message (`request`: flagged as a request) to each
+    /// peer; false when it could not be made.
+    fn send_message(
+        &mut self,
+        link: &HaLink,
+        scheme: SchemeTag,
+        now_ms: u64,
+        request: bool,
+    ) -> bool {
+        let Some(src) = self.source else {
+            return false;
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        let stamp = Stamp {
+            workers: self.workers,
+            scheme,
+            epoch: self.epoch,
+            sequence: self.sequence,
+            sent_ms: now_ms,
+            request,
+        };
+        let mut payload = [0u8; MAX_FRAME - HEADERS];
+        let auth = self.auth.as_ref();
+        let Some(len) = sync_wire::encode(&stamp, &self.batch, auth, &mut payload) else {
+            return false;
+        };
+        for peer in &self.config.peers {
+            let IpAddr::V4(dst) = *peer else { continue };
+            self.ident = self.ident.wrapping_add(1);
+            let frame = self.frame(src, dst, &payload[..len]);
+            if frame.is_some_and(|f| link.queue_send(f)) {
+                self.counters.messages_sent += 1;
+            }
+        }
+        true
     }
 
     /// A UDP datagram carrying `payload` from `src` to `dst` (routed by the worker).
@@ -235,8 +283,9 @@ impl SyncRunner {
     /// Backup: check a received message and queue its records for the workers that own
     /// them under `ownership` (the running snapshot's, as steering uses it: templates
     /// land where their clients' frames go). `now_ms` is the Unix clock in milliseconds.
-    /// A master refuses every message; each refusal is counted in `link` by reason, and
-    /// logged once until another reason comes.
+    /// A master refuses every message but a backup's request for everything, which
+    /// starts a full pass on its workers (after the same checks); each refusal is
+    /// counted in `link` by reason, and logged once until another reason comes.
     pub fn receive(
         &mut self,
         frame: &HaFrame,
@@ -258,7 +307,7 @@ impl SyncRunner {
             Ok(h) => h,
             Err(e) => return self.refuse(link, e.refusal(), ip.src, &e),
         };
-        if master {
+        if master && !header.stamp.request {
             link.refuse(SyncRefusal::Master);
             return;
         }
@@ -273,6 +322,14 @@ impl SyncRunner {
                 replay::ReplayError::Epoch { .. } => SyncRefusal::Epoch,
             };
             return self.refuse(link, reason, ip.src, &e);
+        }
+        if header.stamp.request {
+            // A backup that just took that role: a master sends it everything.
+            if master {
+                link.request_bulk();
+                self.counters.requests_received += 1;
+            }
+            return;
         }
         for r in sync_wire::records(msg, header) {
             match r {

@@ -150,6 +150,7 @@ mod tests {
             epoch,
             sequence,
             sent_ms,
+            request: false,
         }
     }
 

@@ -25,6 +25,7 @@ fn sync_config(address: &str, peer: &str, key: Option<&[u8]>) -> HaSyncConfig {
         key_file: None,
         key: key.map(|k| SyncKey::new(k).unwrap()),
         insecure: key.is_none(),
+        refresh: rvs_config::DEFAULT_SYNC_REFRESH,
     }
 }
 
@@ -261,4 +262,80 @@ fn losses_are_counted_per_peer() {
     backup.receive(&frames[1], false, &link, &own, NOW);
     assert_eq!(backup.status(&link).messages_lost, 0);
     assert_eq!(queued(&link, 1), 3);
+}
+
+/// A new backup's request for everything crosses to the master, which starts a full
+/// pass on its workers; it passes the checks every message does (a copy is a replay,
+/// one without the key is refused), and a backup that gets one ignores it.
+#[test]
+fn a_new_backups_request_starts_a_full_pass_on_the_master() {
+    let (mut asking, asking_link) = backup(Some(KEY), 1);
+    asking.send_request(&asking_link, SchemeTag::LowBits, NOW);
+    assert!(asking_link.next_to_send().is_none(), "nothing due yet");
+    asking.request_everything();
+    asking.send_request(&asking_link, SchemeTag::LowBits, NOW);
+    let frames: Vec<_> = std::iter::from_fn(|| asking_link.next_to_send()).collect();
+    assert_eq!(frames.len(), 1, "one per peer");
+    assert_eq!(asking.counters().requests_sent, 1);
+
+    // The master 10.50.0.1 takes it from its peer 10.50.0.2.
+    let config = sync_config("10.50.0.1", "10.50.0.2", Some(KEY));
+    let mut master = SyncRunner::new(&config, 1, [2, 0, 0, 0, 0, 1]);
+    let master_link = link(true, 1, "10.50.0.1", "10.50.0.2");
+    let own = Ownership::by_hash(1, &Services::default());
+    assert!(master.is_sync(&frames[0]));
+    master.receive(&frames[0], true, &master_link, &own, NOW + 5);
+    assert_eq!(master_link.bulk_requests(), 1);
+    assert_eq!(master.counters().requests_received, 1);
+    master.receive(&frames[0], true, &master_link, &own, NOW + 6);
+    assert_eq!(master_link.bulk_requests(), 1, "a replay is refused");
+    assert_eq!(
+        refused(&master.status(&master_link), SyncRefusal::Replay),
+        1
+    );
+
+    // Without the key: refused before anything.
+    let (mut keyless, keyless_link) = backup(None, 1);
+    keyless.request_everything();
+    keyless.send_request(&keyless_link, SchemeTag::LowBits, NOW);
+    let unsigned = keyless_link.next_to_send().unwrap();
+    master.receive(&unsigned, true, &master_link, &own, NOW + 7);
+    assert_eq!(master_link.bulk_requests(), 1);
+    assert_eq!(refused(&master.status(&master_link), SyncRefusal::Auth), 1);
+
+    // A backup that gets a request does nothing with it.
+    asking.request_everything();
+    asking.send_request(&asking_link, SchemeTag::LowBits, NOW + 10);
+    let again = asking_link.next_to_send().unwrap();
+    let mut other = SyncRunner::new(&config, 1, [2, 0, 0, 0, 0, 1]);
+    let other_link = link(false, 1, "10.50.0.1", "10.50.0.2");
+    other.receive(&again, false, &other_link, &own, NOW + 11);
+    assert_eq!(other_link.bulk_requests(), 0);
+    assert_eq!(other.counters().requests_received, 0);
+}
+
+/// A master sends at most `MESSAGES_PER_POLL` batches a poll, and leaves room in the
+/// frame queue for VRRP: the rest wait for the next poll, nothing is lost.
+#[test]
+fn a_master_sends_within_its_budget_and_leaves_vrrp_its_room() {
+    use rvs_pipeline::ha::{OUTBOUND_FRAMES, SYNC_RECORDS};
+    let config = sync_config("10.50.0.1", "10.50.0.2", Some(KEY));
+    let mut master = SyncRunner::new(&config, 1, [2, 0, 0, 0, 0, 1]);
+    let link = link(true, 1, "10.50.0.1", "10.50.0.2");
+    for p in 0..SYNC_RECORDS {
+        assert!(link.push_record(record(p as u16)));
+    }
+    master.send(&link, SchemeTag::LowBits, NOW);
+    let sent = master.counters().messages_sent as usize;
+    assert_eq!(sent, MESSAGES_PER_POLL.min(OUTBOUND_FRAMES - 64));
+    assert!(link.outbound_room() >= 64);
+    let mut total = master.counters().records_sent;
+    while link.next_to_send().is_some() {}
+    while total < SYNC_RECORDS as u64 {
+        master.send(&link, SchemeTag::LowBits, NOW);
+        while link.next_to_send().is_some() {}
+        total = master.counters().records_sent;
+    }
+    assert_eq!(total, SYNC_RECORDS as u64);
+    assert_eq!(link.records_dropped(), 0);
 }

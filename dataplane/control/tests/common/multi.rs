@@ -16,7 +16,6 @@ use rvs_ctl::proto::{Change, Request, Response};
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::HeapBuf;
 use rvs_packet::wire::parse_frame;
-use rvs_pipeline::ha::sync_filter::SyncFilter;
 use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::rss::Reta;
 use rvs_pipeline::service::IdRegistry;
@@ -207,8 +206,7 @@ impl Director {
     pub fn attach_ha(&mut self) -> Arc<HaLink> {
         let config = Config::from_file(&self.file).expect("config");
         let ha = config.ha.as_ref().expect("an [ha] section");
-        let sync = ha.sync.as_ref().map(SyncFilter::of);
-        let link = Arc::new(HaLink::new(false, config.dataplane.workers, sync));
+        let link = Arc::new(HaLink::of_config(ha, config.dataplane.workers));
         for w in &mut self.workers {
             w.attach_ha(Arc::clone(&link));
         }

@@ -12,14 +12,16 @@
 //! (a counted drop, `ha_backup`). Frames are fixed-size values: nothing is allocated
 //! on either side of the queues.
 //!
-//! Connection sync (`[ha.sync]`) rides the same link: a master's workers walk their
-//! tables and queue [`SyncRecord`]s for the control core, which batches them into UDP
+//! Connection sync (`[ha.sync]`) rides the same link: a master's workers queue
+//! [`SyncRecord`]s of what changed ([`change_log`]) and of their passes over the table
+//! for the control core, which batches them into UDP
 //! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
 //! receives to the control core ([`sync_filter`] says which), which checks and queues
 //! each record for the worker that owns the connection; that worker checks it against
 //! its configuration ([`sync_check`]) and installs it at its tick. Every refusal on the
 //! way is counted here by reason ([`SyncRefusal`]).
 
+pub mod change_log;
 pub mod frames;
 pub mod refusal;
 pub mod sync_check;
@@ -28,6 +30,7 @@ pub mod sync_wire;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
@@ -40,10 +43,15 @@ use sync_wire::SyncRecord;
 
 /// Largest frame the link carries: a full-size Ethernet frame (sync messages).
 pub const MAX_FRAME: usize = 1514;
-/// VRRP and sync frames waiting for the control core (it takes them every 20 ms).
-pub const INBOUND_FRAMES: usize = 256;
-/// Sync records waiting for the control core (master), and for each worker (backup).
-pub const SYNC_RECORDS: usize = 8192;
+/// VRRP and sync frames waiting for the control core (it takes them every 20 ms): what a
+/// master's worker 0 sends meanwhile (64 frames a millisecond at most), and more.
+pub const INBOUND_FRAMES: usize = 2048;
+/// Sync records waiting for the control core (master), and for each worker (backup):
+/// at a 20 ms control poll, room for 800 000 records a second.
+pub const SYNC_RECORDS: usize = 16384;
+/// Room a master's workers leave in the record queue for changes when they walk their
+/// tables (refresh and bulk passes wait while the queue has less).
+pub const SYNC_WALK_RESERVE: usize = SYNC_RECORDS / 2;
 /// Frames waiting for worker 0 (a takeover queues an advert and one per address).
 pub const OUTBOUND_FRAMES: usize = 1024;
 
@@ -119,6 +127,11 @@ pub struct HaLink {
     refused: [AtomicU64; SyncRefusal::ALL.len()],
     /// Backup: records whose time left was cut to this director's timeout.
     clamped: AtomicU64,
+    /// `[ha.sync] refresh`: how often a master's workers send each entry again.
+    refresh: Duration,
+    /// Master: full passes the backups asked for (a count; a worker that sees it move
+    /// starts one).
+    bulk_requests: AtomicU64,
 }
 
 impl HaLink {
@@ -139,6 +152,55 @@ impl HaLink {
             installed: AtomicU64::new(0),
             refused: std::array::from_fn(|_| AtomicU64::new(0)),
             clamped: AtomicU64::new(0),
+            refresh: rvs_config::DEFAULT_SYNC_REFRESH,
+            bulk_requests: AtomicU64::new(0),
+        }
+    }
+
+    /// The link of a director under `ha` with `workers` workers, as it starts: backup,
+    /// with `[ha.sync]`'s filter and refresh period when sync is on.
+    pub fn of_config(ha: &rvs_config::HaConfig, workers: u16) -> Self {
+        let link = Self::new(false, workers, ha.sync.as_ref().map(SyncFilter::of));
+        match &ha.sync {
+            Some(s) => link.with_sync_refresh(s.refresh),
+            None => link,
+        }
+    }
+
+    /// The same link with `refresh` (`[ha.sync] refresh`) as the period of the
+    /// workers' refresh passes.
+    pub fn with_sync_refresh(mut self, refresh: Duration) -> Self {
+        self.refresh = refresh;
+        self
+    }
+
+    /// How often a master's workers send each connection and template again.
+    pub fn sync_refresh(&self) -> Duration {
+        self.refresh
+    }
+
+    /// Control side (master): a backup asked for everything: each worker starts a full
+    /// pass over its tables, after the one it is in (a worker also starts one when the
+    /// director becomes master).
+    pub fn request_bulk(&self) {
+        self.bulk_requests.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Full passes asked for so far (see [`request_bulk`](Self::request_bulk)).
+    pub fn bulk_requests(&self) -> u64 {
+        self.bulk_requests.load(Ordering::Relaxed)
+    }
+
+    /// Free places in the record queue to the control core.
+    pub fn record_room(&self) -> usize {
+        self.records.capacity() - self.records.len()
+    }
+
+    /// Worker side (master): count `n` records lost before they reached the queue (a
+    /// worker's full change ring).
+    pub fn count_records_dropped(&self, n: u64) {
+        if n > 0 {
+            self.records_dropped.fetch_add(n, Ordering::Relaxed);
         }
     }
 
@@ -191,6 +253,13 @@ impl HaLink {
         queued
     }
 
+    /// Worker side (master): tell the backups that connection `c` is gone, whatever
+    /// removed it (bounded: a full queue drops it, counted; the backup's entry then
+    /// ends with its own timer).
+    pub fn push_expiry(&self, c: &rvs_conntrack::Conn) {
+        self.push_record(SyncRecord::expiry_of(c));
+    }
+
     /// Worker side (master): queue a record if there is room (false: try it again
     /// later; nothing is counted).
     pub fn offer_record(&self, record: SyncRecord) -> bool {
@@ -200,6 +269,26 @@ impl HaLink {
     /// Control side (master): the next record to send.
     pub fn take_record(&self) -> Option<SyncRecord> {
         self.records.pop()
+    }
+
+    /// Control side: drop every record the workers queued for sending; returns how
+    /// many. A director that is not master sends nothing, and what a worker queued just
+    /// before it saw the transition would otherwise be sent at the next mastership,
+    /// with times left counted from when it was made.
+    pub fn discard_records(&self) -> usize {
+        std::iter::from_fn(|| self.records.pop()).count()
+    }
+
+    /// Control side, at each VRRP transition: drop the records queued for sending and
+    /// those queued for the workers to install; returns how many. Neither may be
+    /// replayed in the new role: their times left are relative to when they were made.
+    pub fn flush_sync(&self) -> usize {
+        let installs: usize = self
+            .installs
+            .iter()
+            .map(|q| std::iter::from_fn(|| q.pop()).count())
+            .sum();
+        self.discard_records() + installs
     }
 
     /// Control side (backup): queue a record for worker `owner`; false (counted) when its
@@ -281,6 +370,11 @@ impl HaLink {
         self.outbound.pop()
     }
 
+    /// Free places in the queue of frames for worker 0 to send.
+    pub fn outbound_room(&self) -> usize {
+        self.outbound.capacity() - self.outbound.len()
+    }
+
     /// Frames the control core could not queue (the queue was full).
     pub fn outbound_dropped(&self) -> u64 {
         self.outbound_dropped.load(Ordering::Relaxed)
@@ -290,6 +384,31 @@ impl HaLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flush_empties_every_sync_queue() {
+        let peers = ["10.0.0.9".parse().unwrap()];
+        let filter = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
+        let link = HaLink::new(true, 2, Some(filter));
+        let r = SyncRecord {
+            kind: sync_wire::RecordKind::Conn,
+            proto: rvs_conntrack::Proto::Udp,
+            mode: rvs_conntrack::ForwardMode::Nat,
+            state: rvs_conntrack::TcpState::None,
+            timeout_ms: 1000,
+            client: "10.0.0.2:1000".parse().unwrap(),
+            vip: "10.0.0.100:53".parse().unwrap(),
+            real: "10.1.0.11:53".parse().unwrap(),
+            local: None,
+            template: None,
+            stream: rvs_conntrack::StreamAdjust::default(),
+        };
+        assert!(link.push_record(r) && link.push_record(r));
+        assert!(link.push_install(0, r) && link.push_install(1, r));
+        assert_eq!(link.flush_sync(), 4);
+        assert!(link.take_record().is_none());
+        assert!(link.take_install(0).is_none() && link.take_install(1).is_none());
+    }
 
     #[test]
     fn frames_cross_in_order_and_a_full_queue_is_counted() {

@@ -4,7 +4,7 @@
 //! is one of the service's; a template (or a connection's link to one) is one the
 //! service's persistence makes; stream state is one the service's features make; and
 //! the time left is cut to the timeout this director gives the state (or the service's
-//! persistence, for a template). Whether this worker owns a FULLNAT local port is
+//! persistence, for a template, which also keeps that persistence as its timeout). Whether this worker owns a FULLNAT local port is
 //! [`crate::laddr::LocalPorts::hold`]'s to say. Pure: it reads the snapshot, never
 //! allocates, and a refusal says why.
 
@@ -27,6 +27,9 @@ pub struct Checked {
     pub template: Option<TemplateKey>,
     /// The time left, cut to this director's timeout.
     pub timeout_ms: u32,
+    /// A template's persistence timeout in seconds, this director's (what each later
+    /// use refreshes it by); 0 for a connection.
+    pub persistence_s: u32,
     /// True when the record's time left was longer than that timeout.
     pub clamped: bool,
 }
@@ -89,7 +92,10 @@ pub fn template(r: &SyncRecord, snap: &Snapshot) -> Result<Checked, SyncRefusal>
         return Err(SyncRefusal::Stream);
     }
     let limit = u64::from(svc.persistence_s) * 1000;
-    Ok(clamp(r, svc.id, dest, None, limit))
+    Ok(Checked {
+        persistence_s: svc.persistence_s,
+        ..clamp(r, svc.id, dest, None, limit)
+    })
 }
 
 /// The service the record names.
@@ -144,6 +150,7 @@ fn clamp(
         dest,
         template,
         timeout_ms: r.timeout_ms.min(limit),
+        persistence_s: 0,
         clamped: r.timeout_ms > limit,
     }
 }

@@ -96,6 +96,7 @@ impl<B: PacketBuf> Worker<B> {
                     behaviour: self.snap.behaviour,
                     counters: &mut self.counters,
                     own: &self.snap.own,
+                    expiries: super::ha::expiry_sink(&self.ha, self.serving),
                 };
                 let mut connected = match ctx.connect(&tuple, now_ms) {
                     Ok(c) => c,
@@ -146,6 +147,8 @@ impl<B: PacketBuf> Worker<B> {
                 let new = matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
                 let (id, mut dir) = connected.id_dir().ok_or(DropReason::NoConnection)?;
+                // Connection sync (master): the state before this packet.
+                let state_before = self.sync.recording().then(|| self.conns.view(id).state());
                 let mut release = None;
                 if dir == Direction::Original && cookie_ack.is_none() {
                     if let Some(cookie) = self.waits_with_data(id, &buf, info) {
@@ -172,6 +175,13 @@ impl<B: PacketBuf> Worker<B> {
                 self.conns
                     .on_packet(id, dir, tuple.flags, buf.len(), now_ms);
                 let conn = self.conns.view(id);
+                if let Some(before) = state_before {
+                    // A SYN-proxied connection is first sent when its real answers.
+                    let first = new || release.is_some();
+                    if first || conn.state() != before {
+                        self.sync.note(id, first);
+                    }
+                }
                 self.traffic
                     .count(conn.service(), conn.dest(), dir, buf.len(), new);
                 let sent = self.forward(
@@ -218,7 +228,10 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Take back a connection made for a packet that could not be forwarded, its FULLNAT
-    /// local port returned to the pool.
+    /// local port returned to the pool. No expiry goes to the backups: connection sync
+    /// sends a connection's records only from the worker's tick, so one taken back
+    /// within the packet that made it never reached them (and a flood of such packets
+    /// costs the sync link nothing).
     fn unmake(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             if let Some(l) = c.local {

@@ -2,31 +2,24 @@
 //! worker 0 sends for the control core's VRRP) and connection sync (`[ha.sync]`), run
 //! at its millisecond tick.
 //!
-//! - **Master**: walk the connection table a bounded number of slots per tick and queue
-//!   a record of each live connection for the control core. A pass over the table
-//!   starts at most every [`SYNC_PERIOD_MS`]: every connection is sent again each
-//!   pass, with its state and the time it has left, so a backup learns new
-//!   connections, state changes and timer refreshes within a pass, a lost message
-//!   costs only until the next pass, and a backup that joins late gets everything
-//!   (the bulk transfer) with the next pass. While the queue to the control core is
-//!   full the walk waits where it is: a pass over a big table takes as long as the
-//!   control core takes to send it (about 30 000 records a second), never skips.
+//! - **Master**: send new connections, state changes and expiries as they happen, a
+//!   full pass for a backup that asks, and every entry again once per `refresh`
+//!   (`sync_send`).
 //! - **Backup**: install the records the control core queued for this worker (it owns
 //!   them: the same worker count and port scheme mean the same owner), each checked
 //!   against this director's configuration first (`sync_install`). Persistence
-//!   templates go first in each pass, so that connections link to theirs; a connection
-//!   the master expires is removed at once (an expiry record, sent from the worker's
-//!   expiry).
+//!   templates go before the connections that use them, so that connections link to
+//!   theirs; a connection the master removes is removed at once (an expiry record).
+//!
+//! Each change of role starts afresh: nothing noted as master is sent later.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use rvs_conntrack::{Conn, StreamAdjust, TcpState, Template};
+use rvs_conntrack::Conn;
 
 use super::{Io, Worker};
-use crate::ha::sync_wire::{RecordKind, SyncRecord};
 use crate::ha::HaLink;
-use crate::service::Services;
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
@@ -35,25 +28,8 @@ use rvs_packet::wire::{parse_frame, IpInfo};
 /// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
 /// few milliseconds).
 const HA_FRAMES_PER_TICK: usize = 64;
-/// Shortest time between the starts of two passes over the table.
-pub const SYNC_PERIOD_MS: u64 = 250;
-/// Table slots a master's worker visits per tick.
-const SLOTS_PER_TICK: usize = 512;
 /// Records a backup's worker installs per tick.
 const INSTALLS_PER_TICK: usize = 512;
-
-/// Where a master's worker is in its walk over the table.
-#[derive(Debug, Default)]
-pub(super) struct SyncScan {
-    /// A pass is under way.
-    in_pass: bool,
-    /// The next slot to visit.
-    cursor: usize,
-    /// Templates sent in this pass (they go first, so that connections find theirs).
-    templates_sent: usize,
-    /// When the next pass may start.
-    next_pass_ms: u64,
-}
 
 /// Where a master's worker sends the expiry of a connection: the link, while it serves
 /// under `[ha.sync]`.
@@ -62,31 +38,10 @@ pub(super) fn expiry_sink(ha: &Option<std::sync::Arc<HaLink>>, serving: bool) ->
         .filter(|l| serving && l.sync_target().is_some())
 }
 
-/// Tell the backups that `c` expired (bounded: a full queue drops it, counted; the
-/// backup's entry then ends with its own timer).
+/// Tell the backups that `c` is gone (see [`HaLink::push_expiry`]).
 pub(super) fn send_expiry(sink: Option<&HaLink>, c: &Conn) {
     if let Some(link) = sink {
-        link.push_record(SyncRecord {
-            kind: RecordKind::Expire,
-            ..record(c, c.expires_ms)
-        });
-    }
-}
-
-/// The record of a live connection at `now_ms`.
-fn record(c: &Conn, now_ms: u64) -> SyncRecord {
-    SyncRecord {
-        kind: RecordKind::Conn,
-        proto: c.proto,
-        mode: c.mode,
-        state: c.state,
-        timeout_ms: u32::try_from(c.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
-        client: c.client,
-        vip: c.vip,
-        real: c.real,
-        local: c.local,
-        template: c.template.map(|t| SocketAddr::new(t.client, t.port)),
-        stream: c.stream,
+        link.push_expiry(c);
     }
 }
 
@@ -96,7 +51,14 @@ impl<B: PacketBuf> Worker<B> {
     /// (worker 0) send the frames it queues.
     pub fn attach_ha(&mut self, link: Arc<HaLink>) {
         self.serving = link.serving();
+        self.set_sync_role(&link);
         self.ha = Some(link);
+    }
+
+    /// Takes up the role `link` gives (at attachment and at each change of role).
+    pub(super) fn set_sync_role(&mut self, link: &HaLink) {
+        let master = self.serving && link.sync_target().is_some();
+        self.sync.set_role(master, link.bulk_requests());
     }
 
     /// True while a backup under `[ha]` must drop a packet to `dst`: it forwards nothing
@@ -162,7 +124,7 @@ impl<B: PacketBuf> Worker<B> {
             return;
         }
         if self.serving {
-            self.sync_scan(link, now_ms);
+            self.sync_send(link, now_ms);
         } else {
             for _ in 0..INSTALLS_PER_TICK {
                 let Some(r) = link.take_install(self.id) else {
@@ -173,70 +135,4 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
     }
-
-    fn sync_scan(&mut self, link: &HaLink, now_ms: u64) {
-        let scan = &mut self.sync;
-        if !scan.in_pass {
-            if now_ms < scan.next_pass_ms {
-                return;
-            }
-            *scan = SyncScan {
-                in_pass: true,
-                next_pass_ms: now_ms + SYNC_PERIOD_MS,
-                ..SyncScan::default()
-            };
-        }
-        if scan.templates_sent < self.conns.template_len() && scan.cursor == 0 {
-            let services = &self.snap.services;
-            let batch = self
-                .conns
-                .templates()
-                .skip(scan.templates_sent)
-                .take(SLOTS_PER_TICK);
-            for t in batch {
-                if let Some(r) = template_record(services, t, now_ms) {
-                    if !link.offer_record(r) {
-                        return;
-                    }
-                }
-                scan.templates_sent += 1;
-            }
-            return;
-        }
-        // A full queue holds the walk where it is (the control core sends at its own
-        // pace): every connection gets its turn, however big the table.
-        let end = scan.cursor + SLOTS_PER_TICK;
-        for (id, c) in self.conns.iter_slots(scan.cursor..end) {
-            if !link.offer_record(record(&c, now_ms)) {
-                scan.cursor = id.0 as usize;
-                return;
-            }
-        }
-        scan.cursor = end;
-        if scan.cursor >= self.conns.capacity() {
-            scan.in_pass = false;
-        }
-    }
-}
-
-/// The record of a persistence template: its service's VIP and protocol, the masked
-/// client and port as the client endpoint, its real; `None` when its service or real
-/// is gone.
-fn template_record(services: &Services, t: &Template, now_ms: u64) -> Option<SyncRecord> {
-    let svc = services.list().iter().find(|s| s.id == t.key.service)?;
-    let at = svc.real_index(t.dest)?;
-    let real = &svc.sched.reals()[at];
-    Some(SyncRecord {
-        kind: RecordKind::Template,
-        proto: svc.proto,
-        mode: svc.modes[at],
-        state: TcpState::None,
-        timeout_ms: u32::try_from(t.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
-        client: SocketAddr::new(t.key.client, t.key.port),
-        vip: svc.vip,
-        real: SocketAddr::new(real.addr, real.port),
-        local: None,
-        template: None,
-        stream: StreamAdjust::default(),
-    })
 }

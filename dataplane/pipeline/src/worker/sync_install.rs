@@ -1,7 +1,8 @@
 //! A backup's worker installs what connection sync queued for it: each record checked
 //! against the running configuration first ([`crate::ha::sync_check`]), then the
 //! FULLNAT local port held in the pool its address already has (never a pool built for
-//! it), then the entry made or refreshed. A refused record leaves nothing behind, and
+//! it), then the entry made, refreshed, or replaced (the master moved the client's tuple
+//! to another real or local endpoint). A refused record leaves nothing behind, and
 //! nothing here allocates: the table, the templates and the held-port sets are
 //! preallocated.
 
@@ -40,10 +41,15 @@ impl<B: PacketBuf> Worker<B> {
         if !same_endpoints(&self.conns.get(id), r) {
             return Err(SyncRefusal::Conflict);
         }
+        self.remove_synced(id);
+        Ok(())
+    }
+
+    /// Removes connection `id`, its held local port back.
+    fn remove_synced(&mut self, id: rvs_conntrack::ConnId) {
         if let Some(l) = self.conns.remove(id).and_then(|c| c.local) {
             self.lports.release(l.ip(), l.port());
         }
-        Ok(())
     }
 
     /// Installs (or refreshes) one synced connection.
@@ -59,12 +65,15 @@ impl<B: PacketBuf> Worker<B> {
         }
         let expires = now_ms + u64::from(checked.timeout_ms);
         if let Some((id, _)) = self.conns.lookup(&original_key(r)) {
-            if !same_endpoints(&self.conns.get(id), r) {
-                return Err(SyncRefusal::Conflict);
+            if same_endpoints(&self.conns.get(id), r) {
+                self.conns.restore(id, r.state, expires);
+                self.conns.set_stream(id, &r.stream);
+                return Ok(());
             }
-            self.conns.restore(id, r.state, expires);
-            self.conns.set_stream(id, &r.stream);
-            return Ok(());
+            // The master gave the client's tuple to another real or local endpoint (a
+            // reused client port): the new connection, checked above, takes the old
+            // one's place, whose local port goes back.
+            self.remove_synced(id);
         }
         if let Some(l) = r.local {
             let real = (r.real.ip(), r.real.port());
@@ -103,8 +112,10 @@ impl<B: PacketBuf> Worker<B> {
         Ok(())
     }
 
-    /// Installs a persistence template, unless this worker has it: the client (masked)
-    /// keeps its real on this director too.
+    /// Installs or updates a persistence template: the client (masked) keeps its real
+    /// on this director too. It expires when the master said, and each later use
+    /// refreshes it by this director's persistence timeout for the service, as one
+    /// made here would be (not by the time it had left when it was sent).
     fn install_template(
         &mut self,
         r: &SyncRecord,
@@ -120,12 +131,9 @@ impl<B: PacketBuf> Worker<B> {
             client: r.client.ip(),
             port: r.client.port(),
         };
-        if self.conns.template_lookup(&key, now_ms).is_some() {
-            return Ok(());
-        }
-        let timeout_s = checked.timeout_ms.div_ceil(1000).max(1);
+        let expires_ms = now_ms + u64::from(checked.timeout_ms);
         self.conns
-            .template_insert(key, checked.dest, timeout_s, now_ms)
+            .template_restore(key, checked.dest, checked.persistence_s, expires_ms)
             .map_err(|_| SyncRefusal::TableFull)
     }
 }

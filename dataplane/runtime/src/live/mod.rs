@@ -47,7 +47,6 @@ use rvs_control::daemon::ControlCore;
 use rvs_config::{Config, IdlePolicy, PortId};
 use rvs_control::{Control, WorkerLink};
 use rvs_pipeline::flow_hash;
-use rvs_pipeline::ha::sync_filter::SyncFilter;
 use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::service::IdRegistry;
 use rvs_pipeline::snapshot::Snapshot;
@@ -167,10 +166,10 @@ fn run_with(
     );
     // Under [ha] the director starts as backup: the workers serve nothing until the
     // control core's VRRP makes it master.
-    let ha_link = config.ha.as_ref().map(|ha| {
-        let sync = ha.sync.as_ref().map(SyncFilter::of);
-        Arc::new(HaLink::new(false, config.dataplane.workers, sync))
-    });
+    let ha_link = config
+        .ha
+        .as_ref()
+        .map(|ha| Arc::new(HaLink::of_config(ha, config.dataplane.workers)));
     if let Some(link) = &ha_link {
         for lp in &mut loops {
             lp.worker.attach_ha(Arc::clone(link));

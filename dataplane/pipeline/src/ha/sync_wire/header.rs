@@ -1,7 +1,8 @@
 //! A sync message's header: [`HEADER_LEN`] bytes in front of its records.
 //!
 //! ```text
-//!   0 magic "RVSS" | 4 version u8 (2) | 5 auth u8 | 6 workers u16 | 8 scheme u8 | 9 0 u8
+//!   0 magic "RVSS" | 4 version u8 (2) | 5 auth u8 | 6 workers u16 | 8 scheme u8
+//!   9 flags u8 (bit 0: a request for every connection)
 //!  10 RSS table entries u16 | 12 epoch u32 | 16 sequence u32 | 20 sent_ms u64
 //!  28 count u16 | 30 record length u16 | 32 tag (32 bytes)
 //! ```
@@ -20,6 +21,9 @@ pub const HEADER_LEN: usize = TAG_AT + TAG_LEN;
 pub const TAG_AT: usize = 32;
 /// Length of the authentication tag (an HMAC-SHA256).
 pub const TAG_LEN: usize = 32;
+/// Header flag: the sender, a backup, asks the master for every connection (a
+/// message without records).
+const FLAG_REQUEST: u8 = 1;
 
 /// How a message is authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +47,9 @@ pub struct Stamp {
     pub sequence: u32,
     /// The sender's clock when it sent the message: milliseconds since the Unix epoch.
     pub sent_ms: u64,
+    /// The sender, a backup, asks for every connection and template (a backup that
+    /// just took that role): the master starts a full pass over its tables.
+    pub request: bool,
 }
 
 /// A message's header.
@@ -70,6 +77,7 @@ pub(super) fn write(header: &SyncHeader, out: &mut [u8]) {
     h[6..8].copy_from_slice(&s.workers.to_be_bytes());
     let (scheme, table) = s.scheme.code();
     h[8] = scheme;
+    h[9] = if s.request { FLAG_REQUEST } else { 0 };
     h[10..12].copy_from_slice(&table.to_be_bytes());
     h[12..16].copy_from_slice(&s.epoch.to_be_bytes());
     h[16..20].copy_from_slice(&s.sequence.to_be_bytes());
@@ -100,6 +108,9 @@ pub fn parse(msg: &[u8]) -> Result<SyncHeader, SyncError> {
         _ => return Err(SyncError::Magic),
     };
     let scheme = SchemeTag::from_code(h[8], be16(10)).ok_or(SyncError::Magic)?;
+    if h[9] & !FLAG_REQUEST != 0 {
+        return Err(SyncError::Magic);
+    }
     if usize::from(be16(30)) != RECORD_LEN {
         return Err(SyncError::Magic);
     }
@@ -113,6 +124,7 @@ pub fn parse(msg: &[u8]) -> Result<SyncHeader, SyncError> {
             epoch: be32(12),
             sequence: be32(16),
             sent_ms: u64::from_be_bytes(sent),
+            request: h[9] & FLAG_REQUEST != 0,
         },
         count: be16(28),
     };

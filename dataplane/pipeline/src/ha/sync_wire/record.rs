@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use rvs_conntrack::{ForwardMode, Proto, StreamAdjust, TcpState};
+use rvs_conntrack::{Conn, ForwardMode, Proto, StreamAdjust, TcpState};
 
 use super::error::SyncError;
 
@@ -65,6 +65,35 @@ pub struct SyncRecord {
     /// The connection's TCP stream state (client address insertion, SYN proxy shifts);
     /// all zero for a connection that edits no stream, an expiry and a template.
     pub stream: StreamAdjust,
+}
+
+impl SyncRecord {
+    /// The record of live connection `c` at `now_ms`: its state, stream state and the
+    /// time it has left.
+    pub fn of_conn(c: &Conn, now_ms: u64) -> Self {
+        SyncRecord {
+            kind: RecordKind::Conn,
+            proto: c.proto,
+            mode: c.mode,
+            state: c.state,
+            timeout_ms: u32::try_from(c.expires_ms.saturating_sub(now_ms)).unwrap_or(u32::MAX),
+            client: c.client,
+            vip: c.vip,
+            real: c.real,
+            local: c.local,
+            template: c.template.map(|t| SocketAddr::new(t.client, t.port)),
+            stream: c.stream,
+        }
+    }
+
+    /// The record that tells a backup connection `c` is gone.
+    pub fn expiry_of(c: &Conn) -> Self {
+        SyncRecord {
+            kind: RecordKind::Expire,
+            timeout_ms: 0,
+            ..Self::of_conn(c, c.expires_ms)
+        }
+    }
 }
 
 /// Writes `r` into `out` ([`RECORD_LEN`] bytes, zeroed).

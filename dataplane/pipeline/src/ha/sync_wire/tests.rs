@@ -52,6 +52,7 @@ fn stamp(workers: u16, sequence: u32) -> Stamp {
         epoch: 0xdead_beef,
         sequence,
         sent_ms: 1_700_000_000_123,
+        request: false,
     }
 }
 
@@ -111,6 +112,24 @@ fn a_batch_round_trips_and_fits_a_datagram() {
     let over = [fullnat(); MAX_RECORDS + 1];
     assert_eq!(encode(&stamp(1, 0), &over, None, &mut buf), None);
     assert_eq!(encode(&stamp(1, 0), &batch, None, &mut buf[..100]), None);
+}
+
+/// A backup's request for everything: a signed header without records, flag bit 0 of
+/// byte 9; other flag bits are refused.
+#[test]
+fn a_request_is_a_flagged_header_without_records() {
+    let mut buf = [0u8; 1500];
+    let asking = Stamp {
+        request: true,
+        ..stamp(2, 3)
+    };
+    let len = encode(&asking, &[], Some(&key()), &mut buf).unwrap();
+    assert_eq!((len, buf[9]), (HEADER_LEN, 1));
+    let h = open(&buf[..len], Some(&key()), expect(2)).unwrap();
+    assert!(h.stamp.request);
+    assert_eq!(h.count, 0);
+    buf[9] = 3;
+    assert_eq!(header::parse(&buf[..len]), Err(SyncError::Magic));
 }
 
 #[test]
