@@ -368,25 +368,30 @@ fn sync_failover(tag: char, workers: u16) {
     // Long-lived downloads through both services.
     const EACH: usize = 4;
     let mut downloads: Vec<(&str, std::process::Child)> = Vec::new();
-    for _ in 0..EACH {
-        for vip in [HA_VIP, HA_VIP2] {
-            downloads.push((vip, lab.slow_download(vip, 60)));
-        }
+    let fullnat_ports = ports_owned_in_turn(workers, EACH);
+    for port in fullnat_ports {
+        downloads.push((HA_VIP, lab.slow_download(HA_VIP, 60)));
+        downloads.push((HA_VIP2, lab.slow_download_from(HA_VIP2, 60, port)));
     }
     let y = downloads.len();
-    // The backup learns them (each new connection at the master's next tick).
+    // The backup learns them (each new connection and state change at the master's next
+    // tick): it holds every download as an established connection.
+    let backup_conns = || match client::call(&sockets[1], Request::Conns { limit: 100 }) {
+        Ok(Response::Conns { conns, .. }) => conns,
+        other => panic!("conns answered {other:?}"),
+    };
+    let established = |conns: &[rvs_ctl::proto::ConnInfo]| {
+        conns.iter().filter(|c| c.state == "ESTABLISHED").count()
+    };
     wait_for(
-        "the backup installs the downloads",
+        "the backup holds the downloads",
         Duration::from_secs(5),
-        || sync_status(&sockets[1]).installed >= y as u64,
+        || established(&backup_conns()) >= y,
     );
 
     // The backup holds them, each on the worker that owns it (a FULLNAT one on the
     // worker its local port names).
-    let held = match client::call(&sockets[1], Request::Conns { limit: 100 }).expect("conns") {
-        Response::Conns { conns, .. } => conns,
-        other => panic!("conns answered {other:?}"),
-    };
+    let held = backup_conns();
     let owners: std::collections::BTreeSet<u16> = held.iter().map(|c| c.worker).collect();
     eprintln!(
         "lab: sync: the backup holds {} connections on workers {owners:?}",
@@ -476,6 +481,26 @@ fn sync_failover(tag: char, workers: u16) {
     );
     assert_eq!(survived, y, "{failed:?}\n{}", rvsd2.log());
     drop(rvsd1);
+}
+
+/// Client ports for `n` FULLNAT connections of the lab client, owned by each of `workers`
+/// workers in turn (a FULLNAT service is owned per connection, by a hash of the client's
+/// address and port), so that a test with several workers sees connections on each of
+/// them rather than on one by chance (1 in 16 for 5 connections over 2 workers); `None`
+/// (any port) with one worker.
+fn ports_owned_in_turn(workers: u16, n: usize) -> Vec<Option<u16>> {
+    if workers <= 1 {
+        return vec![None; n];
+    }
+    let client: std::net::IpAddr = HA_CLIENT.parse().expect("the lab client's address");
+    let mut candidates = 20_000u16..;
+    (0..n)
+        .map(|i| {
+            let want = (i % usize::from(workers)) as u16;
+            candidates
+                .find(|&p| rvs_pipeline::ownership::owner_by_client(client, p, workers) == want)
+        })
+        .collect()
 }
 
 /// Directors with different worker counts: the backup refuses the sync messages (a
@@ -1034,9 +1059,21 @@ fn lab_ha_sync_backup_withstands_a_hostile_sync_stream() {
     // Traffic, and genuine sync messages to capture on their way to the backup.
     let first = lab.dir().join("download-first");
     let url = format!("http://{HA_VIP2}:{HTTP_PORT}/slow");
-    let first_child = download_to(&lab, &url, &first, 60);
     let backup = ha_director(2);
-    let genuine = lab.capture_udp("bw2", &backup, rvs_config::DEFAULT_SYNC_PORT, 4, 5);
+    // The master sends a message when connections are made or change state, so the
+    // capture listens first, and requests go through until it has its messages (bounded).
+    let (genuine, first_child) = std::thread::scope(|s| {
+        let capture =
+            s.spawn(|| lab.capture_udp("bw2", &backup, rvs_config::DEFAULT_SYNC_PORT, 4, 10));
+        let child = download_to(&lab, &url, &first, 60);
+        for vip in [HA_VIP, HA_VIP2].iter().cycle().take(40) {
+            if capture.is_finished() {
+                break;
+            }
+            let _ = lab.get_from(vip, 2.0);
+        }
+        (capture.join().expect("the capture"), child)
+    });
     assert!(!genuine.is_empty(), "no sync message to the backup seen");
 
     // The junk, in the order the sender goes round.

@@ -396,7 +396,14 @@ impl HaLab {
     /// Starts a slow download (`GET /slow`, see [`SLOW_CHUNKS`]) from the client through
     /// `vip`, at most `limit_s` seconds; curl prints `BYTES CODE` when done.
     pub fn slow_download(&self, vip: &str, limit_s: u32) -> Child {
+        self.slow_download_from(vip, limit_s, None)
+    }
+
+    /// [`slow_download`](Self::slow_download) from the client port `local_port` when one
+    /// is given (the test then knows which worker owns the connection).
+    pub fn slow_download_from(&self, vip: &str, limit_s: u32, local_port: Option<u16>) -> Child {
         let url = format!("http://{vip}:{HTTP_PORT}/slow");
+        let port = local_port.map(|p| p.to_string());
         Command::new("ip")
             .args([
                 "netns",
@@ -407,6 +414,7 @@ impl HaLab {
                 "-o",
                 "/dev/null",
             ])
+            .args(port.iter().flat_map(|p| ["--local-port", p.as_str()]))
             .args([
                 "-w",
                 "%{size_download} %{http_code}",
