@@ -7,7 +7,8 @@
 //!   and the summary printed at the end of a run (its JSON keys) together with the copy
 //!   into the control protocol's worker listing;
 //! - [`crate::proto`]: the counter fields of [`crate::proto::WorkerInfo`] and
-//!   [`WorkerInfo::COUNTERS`](crate::proto::WorkerInfo::COUNTERS), the list of them;
+//!   [`WorkerInfo::COUNTERS`](crate::proto::WorkerInfo::COUNTERS), the list of them that
+//!   `rvsctl counters` ([`crate::rvsctl::counters`]) walks;
 //! - `rvs-control`'s `metrics`: the names and help texts of the per-worker Prometheus
 //!   families.
 //!
