@@ -18,7 +18,9 @@
 //! resolution); a connection-per-request load from one client address over a narrow
 //! port range (every connection the client opens is one the director creates, ports
 //! reused while their last connection is in TIME_WAIT); the control plane reconfiguring
-//! rvsd under load. `tests/modes.rs` covers every forwarding mode.
+//! rvsd under load; a service rvsadm adds to a director started without one, counted in
+//! its statistics, Prometheus and `rvsctl counters`. `tests/modes.rs` covers every
+//! forwarding mode.
 //!
 //! Needs root and the tools `scripts/setup` installs; without them the test fails and
 //! says so. Everything the lab creates is named with the process id and removed when the
@@ -664,7 +666,7 @@ mod control_lab {
     use super::*;
     use rvs_ctl::client;
     use rvs_ctl::proto::{
-        Change, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec,
+        Change, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec, WorkerInfo,
     };
 
     fn key(vip: &str) -> ServiceKey {
@@ -687,18 +689,7 @@ mod control_lab {
     /// The lab's configuration: NAT, FULLNAT and an untouched FULLNAT service, each over the
     /// slow-capable servers on port 8081 of both reals; the control socket in the lab.
     fn config(lab: &Lab, fullnat_reals: &[&str]) -> String {
-        let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
-        let mut text = format!(
-            "[dataplane]\nworkers = 2\nconn_capacity = 4096\n\n[dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
-             [ctl]\nsocket = \"{}\"\nmetrics = \"{MGMT_DIRECTOR}:9779\"\n\n\
-             [[port]]\nname = \"wan\"\ndevice = \"{}\"\naddresses = [\"10.0.0.1/24\"]\n\n\
-             [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
-             [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n",
-            lab.socket().display(),
-            dev(0, "dw"),
-            dev(1, "d1"),
-            dev(2, "d2"),
-        );
+        let mut text = ports(lab, MGMT_DIRECTOR);
         for (vip, forward, reals, laddrs) in [
             (NAT_VIP, "nat", &["10.1.1.11", "10.1.2.11"][..], ""),
             (
@@ -726,6 +717,23 @@ mod control_lab {
             }
         }
         text
+    }
+
+    /// Two workers and the lab's three ports, no service; the control socket in the lab
+    /// and `/metrics` on `metrics`, port 9779.
+    fn ports(lab: &Lab, metrics: &str) -> String {
+        let dev = |i, role| Pmd::AfPacket.device(i, &lab.iface(role));
+        format!(
+            "[dataplane]\nworkers = 2\nconn_capacity = 4096\n\n[dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
+             [ctl]\nsocket = \"{}\"\nmetrics = \"{metrics}:9779\"\n\n\
+             [[port]]\nname = \"wan\"\ndevice = \"{}\"\naddresses = [\"10.0.0.1/24\"]\n\n\
+             [[port]]\nname = \"lan1\"\ndevice = \"{}\"\naddresses = [\"10.1.1.1/24\"]\n\n\
+             [[port]]\nname = \"lan2\"\ndevice = \"{}\"\naddresses = [\"10.1.2.1/24\"]\n",
+            lab.socket().display(),
+            dev(0, "dw"),
+            dev(1, "d1"),
+            dev(2, "d2"),
+        )
     }
 
     fn call(lab: &Lab, request: Request) -> Response {
@@ -1241,9 +1249,102 @@ mod control_lab {
         assert!(fullnat_conns >= 20, "FULLNAT connections counted: {stats}");
     }
 
+    /// A director started without a service, given one by rvsadm as a new user would
+    /// give it: the connections through it are counted in `rvsadm -Ln --stats` and in
+    /// the Prometheus totals, and the worker counters beyond `rvsctl workers` are in
+    /// `rvsctl counters` and `/metrics`.
+    #[test]
+    fn lab_af_packet_a_service_rvsadm_adds_counts_its_connections() {
+        const CONNS: usize = 20;
+        preflight();
+        let lab = Lab::new('n');
+        // `/metrics` on the director namespace's loopback: no management veth, which
+        // another test of this binary may hold at the same time.
+        must(&["ip", "-n", &lab.ns("d"), "link", "set", "lo", "up"]);
+        let path = lab.dir().join("empty.toml");
+        std::fs::write(&path, ports(&lab, "127.0.0.1")).expect("config");
+        let mut rvsd = start_rvsd(&lab, &path);
+        for cmd in [
+            "-A -t 10.0.0.100:80 -s rr",
+            "-a -t 10.0.0.100:80 -r 10.1.1.11:8080 -m",
+            "-a -t 10.0.0.100:80 -r 10.1.2.11:8080 -m",
+        ] {
+            let args: Vec<&str> = cmd.split_whitespace().collect();
+            rvsadm(&lab, &args, None);
+        }
+        for _ in 0..CONNS {
+            if lab.get(NAT_VIP).is_none() {
+                panic!(
+                    "a connection through the added service failed:\n{}",
+                    rvsd.log()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(300)); // workers publish every 100 ms
+        let stats = rvsadm(&lab, &["-L", "-n", "--stats", "--exact"], None);
+        let numbers = |prefix: &str| -> Vec<u64> {
+            let line = stats.lines().find(|l| l.trim_start().starts_with(prefix));
+            let line = line.unwrap_or_else(|| panic!("no line {prefix}:\n{stats}"));
+            line.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        };
+        // Conns, InPkts, OutPkts, InBytes, OutBytes.
+        let service = numbers(&format!("TCP  {NAT_VIP}:80"));
+        assert_eq!(service[0], CONNS as u64, "{stats}");
+        assert!(service[1] >= 3 * CONNS as u64 && service[2] > 0, "{stats}");
+        let reals: u64 = ["-> 10.1.1.11:8080", "-> 10.1.2.11:8080"]
+            .map(|r| numbers(r)[0])
+            .iter()
+            .sum();
+        assert_eq!(reals, CONNS as u64, "{stats}");
+        let out = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &lab.ns("d"),
+            "curl",
+            "-s",
+            "-m",
+            "5",
+            "http://127.0.0.1:9779/metrics",
+        ]);
+        assert!(out.status.success(), "scraping /metrics failed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(sample(&text, "rvs_connections_total"), CONNS as f64);
+        assert!(sample(&text, "rvs_incoming_packets_total") >= 3.0 * CONNS as f64);
+        for counter in WorkerInfo::COUNTERS {
+            let family = format!("# TYPE {} counter\n", counter.metric);
+            assert!(text.contains(&family), "{family} missing:\n{text}");
+        }
+        let counters = client(&lab, "rvsctl", &["counters"], None);
+        let row = |name: &str| -> Vec<u64> {
+            let line = counters
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(name));
+            let line = line.unwrap_or_else(|| panic!("no row {name}:\n{counters}"));
+            line.split_whitespace()
+                .skip(1)
+                .map(|n| n.parse().expect("a count"))
+                .collect()
+        };
+        assert_eq!(row("conns_created")[2], CONNS as u64, "{counters}");
+        assert!(row("duties_answered")[2] > 0, "{counters}");
+        for name in ["embryonic_evicted", "syn_cookies_sent", "synproxy_held"] {
+            assert_eq!(row(name), [0, 0, 0], "{counters}");
+        }
+        let report = rvsd.stop();
+        assert_eq!(report["connections_created"].as_u64(), Some(CONNS as u64));
+    }
+
     /// `rvsadm` next to `rvsd` (built by `cargo test --workspace`).
     fn rvsadm(lab: &Lab, args: &[&str], stdin: Option<&str>) -> String {
-        let bin = Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name("rvsadm");
+        client(lab, "rvsadm", args, stdin)
+    }
+
+    /// The client `name` (`rvsadm`, `rvsctl`) next to `rvsd` on the lab's socket.
+    fn client(lab: &Lab, name: &str, args: &[&str], stdin: Option<&str>) -> String {
+        let bin = Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name(name);
         assert!(
             bin.exists(),
             "{} is missing: build the workspace (scripts/test does)",
@@ -1257,14 +1358,14 @@ mod control_lab {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("run rvsadm");
+            .unwrap_or_else(|e| panic!("run {name}: {e}"));
         let input = stdin.unwrap_or("").to_owned();
         let mut pipe = child.stdin.take().expect("stdin");
         std::thread::spawn(move || std::io::Write::write_all(&mut pipe, input.as_bytes()));
-        let out = child.wait_with_output().expect("rvsadm output");
+        let out = child.wait_with_output().expect("client output");
         assert!(
             out.status.success(),
-            "rvsadm {args:?} failed: {}",
+            "{name} {args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()

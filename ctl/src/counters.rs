@@ -6,9 +6,14 @@
 //! - `rvs-pipeline`'s `counters`: the per-worker counter struct, the sum over workers,
 //!   and the summary printed at the end of a run (its JSON keys) together with the copy
 //!   into the control protocol's worker listing;
-//! - [`crate::proto`]: the counter fields of [`crate::proto::WorkerInfo`];
+//! - [`crate::proto`]: the counter fields of [`crate::proto::WorkerInfo`] and
+//!   [`WorkerInfo::COUNTERS`](crate::proto::WorkerInfo::COUNTERS), the list of them that
+//!   `rvsctl counters` ([`crate::rvsctl::counters`]) walks;
 //! - `rvs-control`'s `metrics`: the names and help texts of the per-worker Prometheus
 //!   families.
+//!
+//! Every entry carries its control-protocol field and its Prometheus family, and every
+//! user's pattern requires them: a counter cannot be listed without being exported.
 //!
 //! It lives in this crate because the daemon's crates and the clients all depend on it,
 //! and it depends on none of them (nor on DPDK).
@@ -22,10 +27,14 @@
 ///   the run summary, then one control-protocol field per part (`packets`, `bytes`) with
 ///   the Prometheus family it is exported as.
 /// - `drops`: the drop counts by reason, as `field => json_key: wire (metric, help)`.
-/// - `counts`: plain counts, as `field => json_key` followed, for the counts the control
-///   protocol carries, by `: wire (metric, help)`.
+/// - `counts`: plain counts, as `field => json_key: wire (metric, help)`.
 ///
-/// Each entry's doc comment describes the counter wherever it appears.
+/// Every entry names its control-protocol field and its Prometheus family: the users'
+/// patterns require them, so a counter cannot be added without being exported to
+/// `rvsctl` and Prometheus. Each entry's doc comment describes the counter wherever it
+/// appears; the help text says the same for Prometheus (a family's help is one line).
+/// Families are named `rvs_worker_<what>_total`, the thing counted in the plural
+/// (`packets`, `segments`, `connections`, ...) before `_total`.
 #[macro_export]
 macro_rules! worker_counters {
     ($callback:ident) => {
@@ -70,44 +79,112 @@ macro_rules! worker_counters {
                     );
                 /// Closing connections a new SYN on their tuple expired to be scheduled
                 /// afresh (`conn_reuse_mode`).
-                conns_reused => connections_reused;
+                conns_reused => connections_reused:
+                    conns_reused (
+                        "rvs_worker_connections_reused_total",
+                        "Closing connections a new SYN on their tuple expired (conn_reuse_mode)."
+                    );
                 /// Connections expired because their real was removed
                 /// (`expire_nodest_conn`).
-                nodest_expired => nodest_expired;
+                nodest_expired => nodest_expired:
+                    nodest_expired (
+                        "rvs_worker_nodest_connections_expired_total",
+                        "Connections expired because their real was removed (expire_nodest_conn)."
+                    );
                 /// Persistence templates given up because their real has weight 0
                 /// (`expire_quiescent_template`).
-                quiescent_templates_expired => quiescent_templates_expired;
+                quiescent_templates_expired => quiescent_templates_expired:
+                    quiescent_templates_expired (
+                        "rvs_worker_quiescent_templates_expired_total",
+                        "Templates of reals at weight 0 given up (expire_quiescent_template)."
+                    );
                 /// Embryonic connections evicted for new ones from a full table
                 /// (`table_full_evict`).
-                embryonic_evicted => embryonic_evicted;
+                embryonic_evicted => embryonic_evicted:
+                    embryonic_evicted (
+                        "rvs_worker_embryonic_connections_evicted_total",
+                        "Unfinished handshakes evicted from a full table (table_full_evict)."
+                    );
                 /// ARP replies, ICMP echo replies and neighbour advertisements sent.
-                duties_answered => duties_answered;
+                duties_answered => duties_answered:
+                    duties_answered (
+                        "rvs_worker_duty_replies_total",
+                        "ARP replies, ICMP echo replies and neighbour advertisements sent."
+                    );
                 /// ARP requests and neighbour solicitations sent.
-                neighbor_requests => neighbor_requests;
+                neighbor_requests => neighbor_requests:
+                    neighbor_requests (
+                        "rvs_worker_neighbor_requests_total",
+                        "ARP requests and neighbour solicitations the worker sent."
+                    );
                 /// Neighbours learned from replies.
-                neighbors_learned => neighbors_learned;
+                neighbors_learned => neighbors_learned:
+                    neighbors_learned (
+                        "rvs_worker_neighbors_learned_total",
+                        "Neighbours the worker learned from replies."
+                    );
                 /// ICMP errors the director sent itself (fragmentation needed / packet too
                 /// big).
-                icmp_sent => icmp_sent;
+                icmp_sent => icmp_sent:
+                    icmp_sent (
+                        "rvs_worker_icmp_errors_sent_total",
+                        "ICMP errors the worker sent itself (fragmentation needed, too big)."
+                    );
                 /// Frames handed to the kernel exception path.
-                kernel_sent => kernel_sent;
+                kernel_sent => kernel_sent:
+                    kernel_sent (
+                        "rvs_worker_kernel_sent_packets_total",
+                        "Frames the worker handed to the kernel exception path."
+                    );
                 /// Frames the kernel sent out through a port.
-                kernel_received => kernel_received;
+                kernel_received => kernel_received:
+                    kernel_received (
+                        "rvs_worker_kernel_received_packets_total",
+                        "Frames from the kernel the worker sent out through a port."
+                    );
                 /// PROXY protocol headers sent toward reals (retransmissions included).
-                proxy_headers_sent => proxy_headers_sent;
+                proxy_headers_sent => proxy_headers_sent:
+                    proxy_headers_sent (
+                        "rvs_worker_proxy_headers_sent_total",
+                        "PROXY protocol headers sent toward reals (retransmissions included)."
+                    );
                 /// Client segments that carried the TOA option to a real.
-                toa_added => toa_added;
+                toa_added => toa_added:
+                    toa_added (
+                        "rvs_worker_toa_added_segments_total",
+                        "Client segments the worker gave the TOA option toward a real."
+                    );
                 /// Client segments that went without the TOA option: no room in the
                 /// options or MTU.
-                toa_skipped => toa_skipped;
+                toa_skipped => toa_skipped:
+                    toa_skipped (
+                        "rvs_worker_toa_skipped_segments_total",
+                        "Client segments sent without TOA: no room in the options or MTU."
+                    );
                 /// SYN-ACKs with a cookie the SYN proxy made (answers to client SYNs).
-                syn_cookies_sent => syn_cookies_sent;
+                syn_cookies_sent => syn_cookies_sent:
+                    syn_cookies_sent (
+                        "rvs_worker_syn_cookies_sent_total",
+                        "SYN-ACKs with a cookie the worker's SYN proxy sent to client SYNs."
+                    );
                 /// ACKs with a valid cookie: connections the SYN proxy opened.
-                syn_cookies_accepted => syn_cookies_accepted;
+                syn_cookies_accepted => syn_cookies_accepted:
+                    syn_cookies_accepted (
+                        "rvs_worker_syn_cookies_accepted_total",
+                        "ACKs with a valid cookie: connections the worker's SYN proxy opened."
+                    );
                 /// Client segments the SYN proxy held until the real answered.
-                synproxy_held => synproxy_held;
+                synproxy_held => synproxy_held:
+                    synproxy_held (
+                        "rvs_worker_synproxy_held_segments_total",
+                        "Client segments the worker's SYN proxy held until the real answered."
+                    );
                 /// Held client segments sent on after the real's handshake.
-                synproxy_released => synproxy_released;
+                synproxy_released => synproxy_released:
+                    synproxy_released (
+                        "rvs_worker_synproxy_released_segments_total",
+                        "Held client segments sent on after the real's handshake."
+                    );
             }
         }
     };

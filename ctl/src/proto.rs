@@ -452,7 +452,22 @@ pub struct HaSyncPeer {
     pub messages_lost: u64,
 }
 
-/// Defines [`WorkerInfo`], its counter fields taken from the list of worker counters.
+/// One counter of [`WorkerInfo`] (a part of a frame count, or a plain count), as the
+/// list of worker counters ([`crate::worker_counters!`]) names it.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerCounter {
+    /// Its field in [`WorkerInfo`], which is also its key in the JSON.
+    pub name: &'static str,
+    /// The Prometheus family it is exported as (with a `worker` label).
+    pub metric: &'static str,
+    /// The family's help text.
+    pub help: &'static str,
+    /// Reads it from one worker's listing.
+    pub get: fn(&WorkerInfo) -> u64,
+}
+
+/// Defines [`WorkerInfo`], its counter fields taken from the list of worker counters,
+/// and [`WorkerInfo::COUNTERS`], the list of them.
 macro_rules! worker_info {
     (
         frames { $(
@@ -467,11 +482,11 @@ macro_rules! worker_info {
         }
         counts { $(
             $(#[doc = $count_doc:literal])*
-            $count:ident => $count_key:ident
-                $( : $count_wire:ident ($count_metric:literal, $count_help:literal) )?;
+            $count:ident => $count_key:ident:
+                $count_wire:ident ($count_metric:literal, $count_help:literal);
         )* }
     ) => {
-        /// One worker's counters.
+        /// One worker's counters. A counter an older director does not send reads as 0.
         #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
         pub struct WorkerInfo {
             /// Worker id.
@@ -480,16 +495,19 @@ macro_rules! worker_info {
             pub lcore: u32,
             $( $(
                 #[doc = $frame_help]
+                #[serde(default)]
                 pub $frame_wire: u64,
             )+ )*
             #[doc = $drops_help]
             ///
             /// Every reason is listed by its label, zeros included.
+            #[serde(default)]
             pub $drops_wire: Vec<(String, u64)>,
-            $( $(
+            $(
                 #[doc = $count_help]
+                #[serde(default)]
                 pub $count_wire: u64,
-            )? )*
+            )*
             /// Connection entries now in its table.
             pub conns: u64,
             /// Its table's capacity.
@@ -498,6 +516,29 @@ macro_rules! worker_info {
             pub busy_ratio: f64,
             /// Configuration generation the worker forwards with.
             pub generation: u64,
+        }
+
+        impl WorkerInfo {
+            /// Every counter but the drops (by reason, in [`WorkerInfo::drops`]), in the
+            /// order of the list.
+            pub const COUNTERS: &'static [WorkerCounter] = &[
+                $( $(
+                    WorkerCounter {
+                        name: stringify!($frame_wire),
+                        metric: $frame_metric,
+                        help: $frame_help,
+                        get: |w| w.$frame_wire,
+                    },
+                )+ )*
+                $(
+                    WorkerCounter {
+                        name: stringify!($count_wire),
+                        metric: $count_metric,
+                        help: $count_help,
+                        get: |w| w.$count_wire,
+                    },
+                )*
+            ];
         }
     };
 }

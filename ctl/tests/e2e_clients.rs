@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use rvs_ctl::frame::{read_frame, write_frame, MAX_REQUEST};
 use rvs_ctl::proto::{
     Change, ErrorKind, ErrorReply, Forward, HealthInfo, Protocol, RealSpec, Request,
-    RequestEnvelope, Response, ResponseEnvelope, StatusInfo, VERSION,
+    RequestEnvelope, Response, ResponseEnvelope, StatusInfo, WorkerInfo, VERSION,
 };
 
 type Answer = Box<dyn Fn(&Request) -> ResponseEnvelope + Send>;
@@ -450,6 +450,59 @@ fn rvsctl_conns_and_drops() {
         "REASON    COUNT\nno_route  3\nttl       0\n"
     );
     assert_eq!(daemon.requests()[0], Request::Conns { limit: 2 });
+}
+
+#[test]
+fn rvsctl_counters_lists_every_counter_per_worker_and_in_total() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::Workers => ok(Response::Workers(
+            (0..2)
+                .map(|id| WorkerInfo {
+                    id,
+                    syn_cookies_sent: 5 + u64::from(id),
+                    drops: vec![("no_route".into(), u64::from(id)), ("ttl".into(), 0)],
+                    ..WorkerInfo::default()
+                })
+                .collect(),
+        )),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let out = rvsctl(&daemon, &["counters"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["COUNTER", "W0", "W1", "TOTAL"], "{table}");
+    assert_eq!(lines.len(), 1 + WorkerInfo::COUNTERS.len() + 2, "{table}");
+    assert!(
+        lines.contains(&vec!["syn_cookies_sent", "5", "6", "11"]),
+        "{table}"
+    );
+    assert!(
+        lines.contains(&vec!["embryonic_evicted", "0", "0", "0"]),
+        "{table}"
+    );
+    assert_eq!(lines[lines.len() - 2], ["drops", "0", "1", "1"], "{table}");
+    assert_eq!(lines[lines.len() - 1], ["drops.no_route", "0", "1", "1"]);
+    let out = rvsctl(&daemon, &["counters", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["workers"], serde_json::json!([0, 1]));
+    let row = value["counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "synproxy_held")
+        .expect("a synproxy_held row");
+    assert_eq!(row["total"], 0);
+    assert_eq!(daemon.requests(), [Request::Workers, Request::Workers]);
+    let help = run(env!("CARGO_BIN_EXE_rvsctl"), &["--help"], "");
+    assert!(
+        text(&help.stdout).contains("Every worker counter, per worker and in total"),
+        "{}",
+        text(&help.stdout)
+    );
 }
 
 #[test]

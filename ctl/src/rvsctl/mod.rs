@@ -1,9 +1,10 @@
-//! rvsctl: what ipvsadm has no word for (daemon status, workers, ports, neighbours, routes,
-//! drops, health checks, connections, the configuration file).
+//! rvsctl: what ipvsadm has no word for (daemon status, workers and every worker counter,
+//! ports, neighbours, routes, drops, health checks, connections, the configuration file).
 //!
 //! Exit status: 0 done; 1 the daemon refused (its reason on stderr) or a file could not be
 //! written; 2 the daemon cannot be reached or understood, or a usage error.
 
+pub mod counters;
 pub mod table;
 
 use std::io::Write;
@@ -44,8 +45,10 @@ pub struct Output {
 pub enum Command {
     /// The daemon's state in a few numbers.
     Status(Output),
-    /// Per-worker counters.
+    /// Per-worker counters, the main ones (all of them: `counters`).
     Workers(Output),
+    /// Every worker counter, per worker and in total (drops by each reason counted).
+    Counters(Output),
     /// Ports with their device counters.
     Ports(Output),
     /// Neighbour entries.
@@ -158,6 +161,10 @@ fn execute(path: &Path, command: Command) -> Result<Report, Failure> {
         Command::Workers(o) => match client::call(path, Request::Workers)? {
             Response::Workers(list) => show(o.json, &list, |l| table::workers(l)),
             _ => return Err(Failure::Unexpected("workers")),
+        },
+        Command::Counters(o) => match client::call(path, Request::Workers)? {
+            Response::Workers(list) => show(o.json, &counters::view(&list), counters::table),
+            _ => return Err(Failure::Unexpected("counters")),
         },
         Command::Ports(o) => match client::call(path, Request::Ports)? {
             Response::Ports(list) => show(o.json, &list, |l| table::ports(l)),

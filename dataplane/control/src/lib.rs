@@ -116,6 +116,7 @@ pub struct Control {
     generation: u64,
     workers: Vec<WorkerLink>,
     pooled: HashSet<IpAddr>,
+    /// The room (service ids, real ids) of every worker's counter table.
     traffic_capacity: (usize, usize),
     started: Instant,
     ports: PortSource,
@@ -137,17 +138,14 @@ impl Control {
         workers: Vec<WorkerLink>,
         ports: PortSource,
     ) -> Self {
-        let (services, dests) = snap.services.id_bounds();
         let announcer = config.announce.clone().map(Announcer::new);
         let mut health = Health::default();
         health.configure(&config);
         let mut control = Self {
             health,
             pooled: snap.services.laddrs().collect(),
-            traffic_capacity: (
-                services.next_power_of_two().max(64),
-                dests.next_power_of_two().max(256),
-            ),
+            // What each worker's first update gave it (`Worker::new`).
+            traffic_capacity: TrafficTable::room_for(snap.services.id_bounds()),
             config,
             file,
             ids,

@@ -4,7 +4,8 @@
 //! workers that own their connections. What does not come from a peer on the sync port
 //! with a good checksum, verify with the key, come fresh, and fit the configuration is
 //! refused and counted by reason (in `rvsctl status` and the Prometheus text), and
-//! installs nothing and builds no local port pool.
+//! installs nothing and builds no local port pool. What is installed for a service
+//! added while the backup runs is counted in that service's statistics once it serves.
 
 mod common;
 
@@ -12,12 +13,17 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use common::multi::{mac_of_client, ports_and_neighbours, Director, Owned, LAN, WAN};
+use common::multi::{
+    mac_of_client, ports_and_neighbours, segment, sent_tcp, Director, Owned, LAN, WAN,
+};
+use rvs_config::testbed::WAN_MAC;
 use rvs_config::{HaSyncConfig, PortId, SyncKey};
 use rvs_conntrack::{ForwardMode, Proto, StreamAdjust, TcpState};
 use rvs_control::ha_sync::{unix_ms, SyncRunner};
-use rvs_ctl::proto::HaSyncStatus;
+use rvs_ctl::proto::{Change, Forward, HaSyncStatus, Protocol, RealSpec, ServiceKey, ServiceSpec};
+use rvs_packet::packet::PacketBuf;
 use rvs_pipeline::ha::sync_filter::SyncFilter;
 use rvs_pipeline::ha::sync_wire::{RecordKind, SchemeTag, SyncRecord};
 use rvs_pipeline::ha::HaLink;
@@ -46,6 +52,17 @@ fn key_file(test: &str) -> PathBuf {
 
 /// The backup: two workers, `[ha.sync]` on wan0 with the key, a FULLNAT service.
 fn backup(test: &str) -> Director {
+    let service = format!(
+        "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.101\"\nport = 80\nscheduler = \"rr\"\n\
+         laddrs = [\"{LADDR}\"]\n\
+         [[service.real]]\nip = \"10.1.0.11\"\nforward = \"fullnat\"\n"
+    );
+    backup_with(test, &service).0
+}
+
+/// The backup of [`backup`] with `services` (configuration text), and the `[ha]` link
+/// its control core and workers share.
+fn backup_with(test: &str, services: &str) -> (Director, Arc<HaLink>) {
     let key = key_file(test);
     let text = ports_and_neighbours(2, [9], [11])
         + &format!(
@@ -54,15 +71,11 @@ fn backup(test: &str) -> Director {
              key_file = {:?}\n",
             key.display().to_string()
         )
-        + &format!(
-            "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.101\"\nport = 80\nscheduler = \"rr\"\n\
-             laddrs = [\"{LADDR}\"]\n\
-             [[service.real]]\nip = \"10.1.0.11\"\nforward = \"fullnat\"\n"
-        );
+        + services;
     let mut d = Director::new(&text, 2, Owned::ByHash);
-    d.attach_ha();
+    let link = d.attach_ha();
     let _ = std::fs::remove_file(key);
-    d
+    (d, link)
 }
 
 /// A FULLNAT connection of client port `client_port` on local port `local_port`.
@@ -312,4 +325,74 @@ fn records_that_do_not_fit_the_configuration_are_refused_by_the_workers() {
         pools.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
         "no pool built for 10.9.9.9"
     );
+}
+
+#[test]
+fn connections_synced_to_a_service_added_at_runtime_count_their_traffic() {
+    // The backup started without a service; rvsadm adds the one its peer syncs.
+    let (mut d, link) = backup_with("runtime", "");
+    let service = ServiceKey {
+        proto: Protocol::Tcp,
+        addr: "10.0.0.101:80".parse().unwrap(),
+    };
+    d.apply(vec![
+        Change::AddService(ServiceSpec {
+            key: service,
+            scheduler: "rr".into(),
+            flags: vec![],
+            persistence: 0,
+            netmask: 32,
+        }),
+        Change::AddLaddr {
+            service,
+            addr: LADDR.parse().unwrap(),
+        },
+        Change::AddReal {
+            service,
+            real: RealSpec {
+                addr: "10.1.0.11:80".parse().unwrap(),
+                forward: Forward::FullNat,
+                weight: 1,
+                upper: 0,
+                lower: 0,
+            },
+        },
+    ]);
+    // Each connection on a local port of the worker that owns its client's frames, as
+    // the peer's worker would have picked it.
+    let from_client = |client_port: u16| {
+        segment(
+            (mac_of_client(2), WAN_MAC),
+            ([10, 0, 0, 2], client_port),
+            ([10, 0, 0, 101], 80),
+            false,
+            true,
+            b"GET / HTTP/1.0\r\n\r\n",
+        )
+    };
+    let clients = [40000, 40001, 40002, 40003];
+    let records: Vec<SyncRecord> = clients
+        .iter()
+        .zip(0u16..)
+        .map(|(&port, i)| record(port, 2048 + 2 * i + d.owner(&from_client(port))))
+        .collect();
+    let mut peer = Peer::new(PEER, 8848, KEY, 1);
+    let msg = peer.message(&records, unix_ms());
+    deliver(&mut d, WAN, &msg);
+    assert_eq!(sync_status(&mut d).installed, 4);
+    // Taking over, the backup forwards the synced connections and counts them.
+    link.set_serving(true);
+    d.tick_workers();
+    for port in clients {
+        let (_, out) = d.receive(WAN, &from_client(port));
+        assert_eq!(out.len(), 1, "client port {port}: forwarded");
+        assert_eq!(out[0].0, LAN);
+        assert_eq!(sent_tcp(out[0].1.data()).dst, ([10, 1, 0, 11], 80));
+    }
+    d.publish();
+    let listed = d.services();
+    let svc = &listed[0];
+    // Synced connections were scheduled by the peer: packets count here, connections not.
+    assert_eq!((svc.stats.conns, svc.stats.inpkts), (0, 4), "{svc:?}");
+    assert_eq!(svc.reals[0].stats.inpkts, 4, "{svc:?}");
 }

@@ -1,7 +1,8 @@
 //! Per-worker counters: plain integers owned by one worker, summed on read.
 //!
 //! The counters themselves are listed once, in [`rvs_ctl::worker_counters!`]: the
-//! struct, its sum, its summary and its copy into the control protocol come from there.
+//! struct, its sum, its summary and its copy into the control protocol (every counter)
+//! come from there.
 
 use std::collections::BTreeMap;
 
@@ -50,8 +51,8 @@ macro_rules! define_worker_counters {
         }
         counts { $(
             $(#[doc = $count_doc:literal])*
-            $count:ident => $count_key:ident
-                $( : $count_wire:ident ($count_metric:literal, $count_help:literal) )?;
+            $count:ident => $count_key:ident:
+                $count_wire:ident ($count_metric:literal, $count_help:literal);
         )* }
     ) => {
         /// Everything one worker counts. Aligned to a cache line so workers never share one.
@@ -95,15 +96,24 @@ macro_rules! define_worker_counters {
                 }
             }
 
-            /// Copy the counters the control protocol carries into `info` (every drop
-            /// reason, zeros included).
+            /// Copy every counter into the control protocol's `info` (every drop reason,
+            /// zeros included).
             pub fn export_to(&self, info: &mut WorkerInfo) {
                 $( $( info.$frame_wire = self.$frame.$part; )+ )*
                 info.$drops_wire = DropReason::ALL
                     .iter()
                     .map(|r| (r.label().to_owned(), self.$drops[r.index()]))
                     .collect();
-                $( $( info.$count_wire = self.$count; )? )*
+                $( info.$count_wire = self.$count; )*
+            }
+
+            /// Every counter but the drops, by its control-protocol name, to set in tests.
+            #[cfg(test)]
+            fn each_mut(&mut self) -> Vec<(&'static str, &mut u64)> {
+                vec![
+                    $( $( (stringify!($frame_wire), &mut self.$frame.$part), )+ )*
+                    $( (stringify!($count_wire), &mut self.$count), )*
+                ]
             }
         }
 
@@ -235,5 +245,26 @@ mod tests {
         assert_eq!((info.redirected, info.conns_expired), (4, 2));
         assert_eq!(info.drops.len(), DropReason::ALL.len());
         assert!(info.drops.contains(&("no_service".to_owned(), 1)));
+    }
+
+    #[test]
+    fn every_counter_reaches_the_control_protocol() {
+        let mut c = WorkerCounters::default();
+        let mut set = Vec::new();
+        for (value, (name, field)) in (1000..).zip(c.each_mut()) {
+            *field = value;
+            set.push((name, value));
+        }
+        let mut info = WorkerInfo::default();
+        c.export_to(&mut info);
+        let names: Vec<&str> = WorkerInfo::COUNTERS.iter().map(|w| w.name).collect();
+        assert_eq!(
+            set.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            names,
+            "the pipeline's counters are the protocol's"
+        );
+        for (w, (name, value)) in WorkerInfo::COUNTERS.iter().zip(&set) {
+            assert_eq!((w.get)(&info), *value, "{name}");
+        }
     }
 }

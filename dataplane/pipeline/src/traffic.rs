@@ -60,6 +60,11 @@ impl Traffic {
     }
 }
 
+/// The fewest service ids a table has room for.
+const MIN_SERVICES: usize = 64;
+/// The fewest real ids a table has room for.
+const MIN_DESTS: usize = 256;
+
 /// One worker's per-service and per-real counters.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct TrafficTable {
@@ -113,6 +118,19 @@ impl TrafficTable {
         if let Some(d) = self.dests.get_mut(dest as usize) {
             d.count(dir, len, new);
         }
+    }
+
+    /// The capacity a worker's table is given for the ids below `bounds` (services,
+    /// reals), one past the highest of each a snapshot uses: the next power of two, at
+    /// least 64 services and 256 reals, so that most edits fit the table they find.
+    ///
+    /// The control core and the workers both size tables by it: a worker's first table
+    /// is this size even for a snapshot without a service, as the control core assumes.
+    pub fn room_for(bounds: (usize, usize)) -> (usize, usize) {
+        (
+            bounds.0.next_power_of_two().max(MIN_SERVICES),
+            bounds.1.next_power_of_two().max(MIN_DESTS),
+        )
     }
 
     /// How many service ids and real ids fit.
@@ -169,5 +187,12 @@ mod tests {
         sum.add(&grown);
         sum.add(&t);
         assert_eq!(sum.dests[1].inpkts, 2);
+    }
+
+    #[test]
+    fn room_is_a_power_of_two_with_a_floor_even_for_no_ids() {
+        assert_eq!(TrafficTable::room_for((0, 0)), (64, 256));
+        assert_eq!(TrafficTable::room_for((64, 257)), (64, 512));
+        assert_eq!(TrafficTable::room_for((65, 3)), (128, 256));
     }
 }

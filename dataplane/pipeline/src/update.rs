@@ -53,7 +53,7 @@ impl Update {
     /// scheduler state for every service whose table is new (every service when
     /// `fresh_all`), a pool from `pool_for` for each local address the worker may lack,
     /// and a larger counter table when the worker's, of `traffic_capacity` (services,
-    /// reals), is too small for the new ids.
+    /// reals), is smaller than [`TrafficTable::room_for`] the new ids.
     pub fn for_worker(
         generation: u64,
         snap: Arc<Snapshot>,
@@ -90,12 +90,16 @@ impl Update {
             .laddrs()
             .filter_map(|a| pool_for(a).map(|p| (a, p)))
             .collect();
-        let (services, dests) = snap.services.id_bounds();
-        let fits = traffic_capacity.0 >= services && traffic_capacity.1 >= dests;
+        // Compared with the room the ids call for, not with the ids themselves: a
+        // worker's empty first table fits a snapshot without ids, and would stay empty
+        // while the control core counted on the room it gives every worker.
+        let room = TrafficTable::room_for(snap.services.id_bounds());
+        let fits = traffic_capacity.0 >= room.0 && traffic_capacity.1 >= room.1;
         let traffic = (!fits).then(|| {
+            // Never smaller than the table it replaces, in either dimension.
             TrafficTable::with_capacity(
-                services.next_power_of_two().max(64),
-                dests.next_power_of_two().max(256),
+                room.0.max(traffic_capacity.0),
+                room.1.max(traffic_capacity.1),
             )
         });
         let dest_room = traffic.as_ref().map(|t| Vec::with_capacity(t.capacity().1));

@@ -23,7 +23,7 @@ use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable};
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
-use crate::update::{Dump, Garbage, Update};
+use crate::update::{Dump, Garbage, Published, Update};
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
@@ -215,11 +215,6 @@ impl<B: PacketBuf> Worker<B> {
         dump.cursor >= self.conns.capacity() || dump.conns.len() == dump.conns.capacity()
     }
 
-    /// Per-service and per-real counters.
-    pub fn traffic(&self) -> &TrafficTable {
-        &self.traffic
-    }
-
     /// This worker's id.
     pub fn id(&self) -> u16 {
         self.id
@@ -231,6 +226,18 @@ impl<B: PacketBuf> Worker<B> {
         let n = self.neigh.counters();
         c.neighbor_requests = n.requests;
         c
+    }
+
+    /// Copy what the control core reads of this worker into `slot`: its counters, its
+    /// per-service and per-real counters and loads, and its table's fill. The slot's
+    /// vectors are reused, so this allocates only when the tables grew since the last
+    /// copy.
+    pub fn publish_to(&self, slot: &mut Published) {
+        slot.pipeline = self.counters();
+        slot.traffic.clone_from(&self.traffic);
+        slot.loads.clone_from(self.conns.loads());
+        slot.conns = self.conns.len() as u64;
+        slot.conn_capacity = self.conns.capacity() as u64;
     }
 
     /// The connection table (read-only: listings and tests).

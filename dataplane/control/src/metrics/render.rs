@@ -50,6 +50,23 @@
 //! | `rvs_worker_redirected_packets_total` | counter | `worker` | frames the worker handed to the worker that owns their flow |
 //! | `rvs_worker_connections_created_total` | counter | `worker` | connection entries the worker created |
 //! | `rvs_worker_connections_expired_total` | counter | `worker` | connection entries that expired in the worker's table |
+//! | `rvs_worker_connections_reused_total` | counter | `worker` | closing connections expired for a new SYN on their tuple, which was scheduled afresh (`conn_reuse_mode`) |
+//! | `rvs_worker_nodest_connections_expired_total` | counter | `worker` | connections expired because their real was removed (`expire_nodest_conn`) |
+//! | `rvs_worker_quiescent_templates_expired_total` | counter | `worker` | persistence templates given up because their real has weight 0 (`expire_quiescent_template`) |
+//! | `rvs_worker_embryonic_connections_evicted_total` | counter | `worker` | connections that never finished their handshake, evicted from a full table for new ones (`table_full_evict`) |
+//! | `rvs_worker_duty_replies_total` | counter | `worker` | ARP replies, ICMP echo replies and neighbour advertisements sent |
+//! | `rvs_worker_neighbor_requests_total` | counter | `worker` | ARP requests and neighbour solicitations sent |
+//! | `rvs_worker_neighbors_learned_total` | counter | `worker` | neighbours learned from replies |
+//! | `rvs_worker_icmp_errors_sent_total` | counter | `worker` | ICMP errors the director sent itself (fragmentation needed, packet too big) |
+//! | `rvs_worker_kernel_sent_packets_total` | counter | `worker` | frames handed to the kernel exception path |
+//! | `rvs_worker_kernel_received_packets_total` | counter | `worker` | frames from the kernel sent out through a port |
+//! | `rvs_worker_proxy_headers_sent_total` | counter | `worker` | PROXY protocol headers sent toward reals (retransmissions included) |
+//! | `rvs_worker_toa_added_segments_total` | counter | `worker` | client segments given the TOA option toward a real |
+//! | `rvs_worker_toa_skipped_segments_total` | counter | `worker` | client segments sent without the TOA option (no room in the options or the MTU) |
+//! | `rvs_worker_syn_cookies_sent_total` | counter | `worker` | SYN-ACKs with a cookie the SYN proxy sent to client SYNs |
+//! | `rvs_worker_syn_cookies_accepted_total` | counter | `worker` | ACKs with a valid cookie: connections the SYN proxy opened |
+//! | `rvs_worker_synproxy_held_segments_total` | counter | `worker` | client segments the SYN proxy held until the real answered |
+//! | `rvs_worker_synproxy_released_segments_total` | counter | `worker` | held client segments sent on after the real's handshake |
 //! | `rvs_worker_conntrack_entries` | gauge | `worker` | connection entries in the worker's table now |
 //! | `rvs_worker_conntrack_capacity` | gauge | `worker` | connection entries the worker's table holds at most |
 //! | `rvs_worker_busy_ratio` | gauge | `worker` | poll rounds that found work, over all rounds since start (0 to 1) |
@@ -65,6 +82,10 @@
 //! backend = `local_address`, `local_port`, `remote_address`, `remote_port`, `proto`,
 //! `local_mark` (node_exporter's set); service = `local_address`, `local_port`, `proto` (the
 //! same names, so service and backend series join on them).
+//!
+//! The per-worker counter families (`rvs_worker_..._total`, drops included) are generated
+//! from the list of worker counters (`rvs_ctl::worker_counters!`), one per counter; the list
+//! cannot hold a counter without its family, and `rvsctl counters` shows the same counters.
 //!
 //! The director-wide counters are the sums over the services present, as IPVS's own totals
 //! are; deleting a service lowers them, which Prometheus reads as a counter reset.
@@ -552,14 +573,14 @@ macro_rules! worker_families {
         }
         counts { $(
             $(#[doc = $count_doc:literal])*
-            $count:ident => $count_key:ident
-                $( : $count_wire:ident ($count_metric:literal, $count_help:literal) )?;
+            $count:ident => $count_key:ident:
+                $count_wire:ident ($count_metric:literal, $count_help:literal);
         )* }
     ) => {
-        /// The worker counters carried by [`WorkerInfo`], one family each.
+        /// Every worker counter but the drops, one family each.
         const WORKER_COUNTERS: &[Field<WorkerInfo>] = &[
             $( $( (counter($frame_metric, WORKER, $frame_help), |w| w.$frame_wire), )+ )*
-            $( $( (counter($count_metric, WORKER, $count_help), |w| w.$count_wire), )? )*
+            $( (counter($count_metric, WORKER, $count_help), |w| w.$count_wire), )*
         ];
 
         /// The worker drops, by worker and reason.
@@ -794,6 +815,7 @@ mod tests {
             conn_capacity: 1 << 20,
             busy_ratio: 0.25,
             generation: 3,
+            ..WorkerInfo::default()
         }
     }
 
@@ -1005,6 +1027,32 @@ mod tests {
             value(&text, &format!("rvs_backend_connections_total{{{v6}}}")),
             "5"
         );
+    }
+
+    #[test]
+    fn every_worker_counter_is_a_documented_family_with_its_help_and_values() {
+        let mut input = sample_input();
+        for (w, info) in (1u64..).zip(input.workers.iter_mut()) {
+            // Each counter of each worker a value of its own, set as a director sends it.
+            let mut json = serde_json::to_value(&*info).expect("json");
+            for (i, c) in (0u64..).zip(WorkerInfo::COUNTERS) {
+                json[c.name] = (1000 * w + i).into();
+            }
+            *info = serde_json::from_value(json).expect("read back");
+        }
+        let text = render(&input);
+        let docs = documented();
+        for c in WorkerInfo::COUNTERS {
+            assert_eq!(docs.get(c.metric).map(String::as_str), Some("counter"));
+            let help = format!("# HELP {} {}\n", c.metric, c.help);
+            assert!(text.contains(&help), "{help} in\n{text}");
+            for w in &input.workers {
+                let series = format!("{}{{worker=\"{}\"}}", c.metric, w.id);
+                assert_eq!(value(&text, &series), (c.get)(w).to_string());
+            }
+        }
+        let drops = "rvs_worker_drops_total{worker=\"1\",reason=\"no_service\"}";
+        assert_eq!(value(&text, drops), "5");
     }
 
     #[test]

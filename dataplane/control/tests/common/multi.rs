@@ -12,7 +12,7 @@ use std::time::Duration;
 use etherparse::{LinkSlice, NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use rvs_config::{Config, PortId};
 use rvs_control::{Control, WorkerLink};
-use rvs_ctl::proto::{Change, Request, Response};
+use rvs_ctl::proto::{Change, Request, Response, ServiceInfo};
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::HeapBuf;
 use rvs_packet::wire::parse_frame;
@@ -88,6 +88,8 @@ pub struct Director {
     /// What steering reads: the snapshot every worker forwards with.
     pub snap: Arc<Snapshot>,
     posted: Vec<Arc<Mutex<Vec<Update>>>>,
+    /// Each worker's slot of published counters, which the control core reads.
+    published: Vec<Arc<Mutex<Published>>>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     io: CollectIo,
@@ -113,11 +115,14 @@ impl Director {
         let snap = Arc::new(snap);
         let stop = Arc::new(AtomicBool::new(false));
         let (mut links, mut posted, mut threads) = (Vec::new(), Vec::new(), Vec::new());
+        let mut published = Vec::new();
         for w in 0..workers {
             let mailbox = Mailbox::new(1);
+            let slot = Arc::new(Mutex::new(Published::default()));
+            published.push(Arc::clone(&slot));
             links.push(WorkerLink {
                 mailbox: Arc::clone(&mailbox),
-                published: Arc::new(Mutex::new(Published::default())),
+                published: slot,
                 lcore: u32::from(w) + 1,
                 seed: u64::from(w),
             });
@@ -151,6 +156,7 @@ impl Director {
             workers,
             snap,
             posted,
+            published,
             stop,
             threads,
             io: CollectIo::default(),
@@ -168,6 +174,20 @@ impl Director {
     pub fn apply(&mut self, changes: Vec<Change>) {
         let done = self.control.handle(Request::Apply { changes });
         assert_eq!(done, Ok(Response::Done));
+        self.hand_updates();
+    }
+
+    /// Rewrite the director's configuration file with `text` and reload it as
+    /// `rvsctl config reload` and SIGHUP do; hand every worker its updates.
+    pub fn reload(&mut self, text: &str) {
+        std::fs::write(&self.file, text).expect("config file");
+        let done = self.control.handle(Request::ConfigReload { path: None });
+        assert_eq!(done, Ok(Response::Done));
+        self.hand_updates();
+    }
+
+    /// Hand every worker the updates the control core posted it (each was posted one).
+    fn hand_updates(&mut self) {
         for (w, posted) in self.posted.iter().enumerate() {
             let updates: Vec<_> = posted.lock().unwrap().drain(..).collect();
             assert!(!updates.is_empty(), "worker {w} was posted the change");
@@ -245,6 +265,22 @@ impl Director {
             .iter()
             .flat_map(|w| w.conns().iter().map(|(_, c)| c))
             .collect()
+    }
+
+    /// Every worker publishes its counters for the control core, as a worker lcore does
+    /// between its poll rounds.
+    pub fn publish(&self) {
+        for (w, slot) in self.workers.iter().zip(&self.published) {
+            w.publish_to(&mut slot.lock().unwrap());
+        }
+    }
+
+    /// What `rvsadm -Ln --stats` lists: every service with its reals and counters.
+    pub fn services(&mut self) -> Vec<ServiceInfo> {
+        match self.control.handle(Request::Services { service: None }) {
+            Ok(Response::Services(list)) => list,
+            other => panic!("services: {other:?}"),
+        }
     }
 
     /// What `rvsctl status` shows.

@@ -221,15 +221,10 @@ impl WorkerLoop {
     fn publish(&mut self) {
         let mut io = self.io.counters;
         io.rx_chained = self.rx.iter().map(|(_, q)| q.chained_drops()).sum();
-        let mut pipeline = self.worker.counters();
-        pipeline.redirected = io.redirected;
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        slot.pipeline = pipeline;
+        self.worker.publish_to(&mut slot);
+        slot.pipeline.redirected = io.redirected;
         slot.io = io;
-        slot.traffic.clone_from(self.worker.traffic());
-        slot.loads.clone_from(self.worker.conns().loads());
-        slot.conns = self.worker.conns().len() as u64;
-        slot.conn_capacity = self.worker.conns().capacity() as u64;
         (slot.rounds, slot.busy_rounds) = self.rounds;
     }
 }
