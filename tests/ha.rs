@@ -13,7 +13,7 @@ use rvs_lab::ha::{
     ha_director, ha_real, HaLab, HA_CLIENT, HA_LADDR, HA_VIP, HA_VIP2, KEEPALIVED_ADDR, PROXY_PORT,
     SLOW_CHUNK, SLOW_CHUNKS,
 };
-use rvs_lab::{preflight, Service, HTTP_PORT};
+use rvs_lab::{preflight, Rvsd, Service, HTTP_PORT};
 
 fn bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_rvsd"))
@@ -337,6 +337,27 @@ fn lab_ha_sync_keeps_connections_across_failover_two_workers() {
     sync_failover('w', 2);
 }
 
+/// Starts the synced pair of `lab`, each director with `workers` workers and `services`:
+/// director 1 (priority 150) once master, director 2 (100) once backup. Returns both and
+/// director 1's configuration file (to start it again).
+fn start_synced_pair(lab: &HaLab, workers: u16, services: &[Service]) -> (Rvsd, Rvsd, PathBuf) {
+    let slack = Duration::from_secs(2);
+    let config = |i, priority| {
+        let sync = lab.sync_section(i);
+        lab.write_config_workers(i, workers, priority, PAIR_INTERVAL, &sync, services)
+    };
+    let (c1, c2) = (config(1, 150), config(2, 100));
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &lab.socket(1),
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&lab.socket(2), "backup", slack);
+    (rvsd1, rvsd2, c1)
+}
+
 /// The sync failover scenario in lab `tag` with `workers` workers per director.
 fn sync_failover(tag: char, workers: u16) {
     preflight();
@@ -344,19 +365,7 @@ fn sync_failover(tag: char, workers: u16) {
     let sockets = [lab.socket(1), lab.socket(2)];
     let slack = Duration::from_secs(2);
     let services = [nat_service(), fullnat_service()];
-    let config = |i, priority| {
-        let sync = lab.sync_section(i);
-        lab.write_config_workers(i, workers, priority, PAIR_INTERVAL, &sync, &services)
-    };
-    let (c1, c2) = (config(1, 150), config(2, 100));
-    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
-    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
-    wait_rvsd(
-        &sockets[0],
-        "master",
-        master_down_at(150, PAIR_INTERVAL) + slack,
-    );
-    wait_rvsd(&sockets[1], "backup", slack);
+    let (rvsd1, mut rvsd2, c1) = start_synced_pair(&lab, workers, &services);
     for vip in [HA_VIP, HA_VIP2] {
         assert!(
             lab.get_from(vip, 2.0).is_some(),
@@ -775,19 +784,7 @@ fn lab_ha_sync_keeps_client_address_features_across_failover() {
         lab.start_nginx(i);
     }
     let services = client_address_services();
-    let config = |i, priority| {
-        let sync = lab.sync_section(i);
-        lab.write_config(i, priority, PAIR_INTERVAL, &sync, &services)
-    };
-    let (c1, c2) = (config(1, 150), config(2, 100));
-    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
-    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
-    wait_rvsd(
-        &sockets[0],
-        "master",
-        master_down_at(150, PAIR_INTERVAL) + slack,
-    );
-    wait_rvsd(&sockets[1], "backup", slack);
+    let (rvsd1, mut rvsd2, _) = start_synced_pair(&lab, 1, &services);
 
     // Before: the reals learn the client's address through each service.
     let before = [
@@ -1035,19 +1032,7 @@ fn lab_ha_sync_backup_withstands_a_hostile_sync_stream() {
     let sockets = [lab.socket(1), lab.socket(2)];
     let slack = Duration::from_secs(2);
     let services = [nat_service(), fullnat_service()];
-    let config = |i, priority| {
-        let sync = lab.sync_section(i);
-        lab.write_config(i, priority, PAIR_INTERVAL, &sync, &services)
-    };
-    let (c1, c2) = (config(1, 150), config(2, 100));
-    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
-    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
-    wait_rvsd(
-        &sockets[0],
-        "master",
-        master_down_at(150, PAIR_INTERVAL) + slack,
-    );
-    wait_rvsd(&sockets[1], "backup", slack);
+    let (rvsd1, mut rvsd2, _) = start_synced_pair(&lab, 1, &services);
     for vip in [HA_VIP, HA_VIP2] {
         assert!(
             lab.get_from(vip, 2.0).is_some(),
