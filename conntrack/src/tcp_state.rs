@@ -55,7 +55,7 @@ use TcpState::{
     SynRecv as SR, SynSent as SS, TimeWait as TW,
 };
 
-/// One row per event (syn, fin, ack, rst); columns in [`ORDER`].
+/// One row per event (syn, fin, ack, rst); columns in [`TcpState::ALL`]'s order.
 type Rows = [[TcpState; STATES]; 4];
 
 /// Transitions of packets from the client.
@@ -83,6 +83,32 @@ const INPUT_ONLY: Rows = [
 ];
 
 impl TcpState {
+    /// Every state in the kernel's numbering (`IP_VS_TCP_S_*`): a state's place here is
+    /// its [`code`](Self::code).
+    pub const ALL: [TcpState; STATES] = [
+        TcpState::None,
+        TcpState::Established,
+        TcpState::SynSent,
+        TcpState::SynRecv,
+        TcpState::FinWait,
+        TcpState::TimeWait,
+        TcpState::Close,
+        TcpState::CloseWait,
+        TcpState::LastAck,
+        TcpState::Listen,
+        TcpState::SynAck,
+    ];
+
+    /// The kernel's number of this state (`IP_VS_TCP_S_*`), as connection sync carries it.
+    pub fn code(self) -> u8 {
+        self.column() as u8
+    }
+
+    /// The state the kernel numbers `code`, if any.
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.get(usize::from(code)).copied()
+    }
+
     /// Column of this state in the transition table (the kernel's numbering).
     fn column(self) -> usize {
         match self {
@@ -149,21 +175,6 @@ mod tests {
     use super::*;
     use TcpState::{None as NO, SynAck as SA};
 
-    /// Column order of the table rows (the kernel's state numbering).
-    const ORDER: [TcpState; STATES] = [
-        TcpState::None,
-        TcpState::Established,
-        TcpState::SynSent,
-        TcpState::SynRecv,
-        TcpState::FinWait,
-        TcpState::TimeWait,
-        TcpState::Close,
-        TcpState::CloseWait,
-        TcpState::LastAck,
-        TcpState::Listen,
-        TcpState::SynAck,
-    ];
-
     const SYN: TcpFlags = TcpFlags {
         syn: true,
         ack: false,
@@ -191,7 +202,7 @@ mod tests {
 
     #[test]
     fn columns_follow_the_kernel_order() {
-        for (i, s) in ORDER.iter().enumerate() {
+        for (i, s) in TcpState::ALL.iter().enumerate() {
             assert_eq!(s.column(), i);
         }
     }
@@ -218,7 +229,7 @@ mod tests {
 
     #[test]
     fn no_flags_go_to_close() {
-        for s in ORDER {
+        for s in TcpState::ALL {
             assert_eq!(
                 s.next(TableDir::Input, TcpFlags::default()),
                 TcpState::Close
@@ -251,7 +262,7 @@ mod tests {
 
     #[test]
     fn only_established_is_active() {
-        for s in ORDER {
+        for s in TcpState::ALL {
             assert_eq!(s.is_active(), s == ES, "{}", s.name());
         }
     }

@@ -114,10 +114,7 @@ pub(super) fn encode_record(r: &SyncRecord, out: &mut [u8]) {
         ForwardMode::Dr => 3,
         ForwardMode::Tun => 4,
     };
-    out[3] = STATES
-        .iter()
-        .position(|s| *s == r.state)
-        .unwrap_or_default() as u8;
+    out[3] = r.state.code();
     out[4] = (u8::from(r.local.is_some()) * FLAG_LOCAL)
         | (u8::from(r.template.is_some()) * FLAG_TEMPLATE);
     let s = &r.stream;
@@ -173,7 +170,7 @@ pub(super) fn decode_record(b: &[u8]) -> Result<SyncRecord, SyncError> {
         4 => ForwardMode::Tun,
         _ => return Err(SyncError::Record),
     };
-    let state = *STATES.get(usize::from(b[3])).ok_or(SyncError::Record)?;
+    let state = TcpState::from_code(b[3]).ok_or(SyncError::Record)?;
     let be32 = |at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
     let endpoint = |i: usize| {
         let at = ENDPOINTS_AT + i * ENDPOINT_LEN;
@@ -217,18 +214,3 @@ pub(super) fn decode_record(b: &[u8]) -> Result<SyncRecord, SyncError> {
         },
     })
 }
-
-/// TCP states by their code on the wire.
-const STATES: [TcpState; 11] = [
-    TcpState::None,
-    TcpState::Established,
-    TcpState::SynSent,
-    TcpState::SynRecv,
-    TcpState::FinWait,
-    TcpState::TimeWait,
-    TcpState::Close,
-    TcpState::CloseWait,
-    TcpState::LastAck,
-    TcpState::Listen,
-    TcpState::SynAck,
-];
