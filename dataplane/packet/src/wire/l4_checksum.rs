@@ -1,57 +1,99 @@
-//! Finishing a TCP or UDP checksum in software over a parsed frame: what a port without
-//! transmit checksum offload needs for a frame whose sender (a veth, the kernel) left a
-//! partial checksum.
+//! TCP and UDP checksums in software over a parsed frame: finishing one, what a port
+//! without transmit checksum offload needs for a frame whose sender (a veth, the kernel)
+//! left a partial checksum, and checking one.
 
 use super::tcp::TCP_CHECKSUM_OFFSET;
 use super::udp::UDP_CHECKSUM_OFFSET;
-use super::{ip_proto, FrameInfo, L4Info};
+use std::ops::Range;
+
+use super::{ip_proto, FrameInfo, IpInfo, L4Info};
 use crate::checksum::{fold, pseudo_header, sum};
 use crate::drop::DropReason;
 
 /// Recompute in software the full TCP or UDP checksum of the parsed packet in `frame`
 /// (pseudo-header included), e.g. to finish a kernel partial checksum on a port without
-/// TX offload (see the `checksum` module's doc for when). UDP over IPv4 with checksum 0 ("none") is
-/// left at 0; a computed 0 is stored as `0xffff` for UDP. Other protocols and non-first
-/// fragments are left alone; a first fragment cannot be summed alone and is refused.
+/// TX offload (see the `checksum` module's doc for when). UDP over IPv4 with checksum 0
+/// ("none") is left at 0; a computed 0 is stored as `0xffff` for UDP. Other protocols and
+/// non-first fragments are left alone; a first fragment cannot be summed alone and is
+/// refused.
 pub fn fill_l4_checksum(frame: &mut [u8], info: &FrameInfo) -> Result<(), DropReason> {
     let ip = info.ip.as_ref().ok_or(DropReason::Malformed)?;
-    let (ck_off, is_udp) = match ip.l4 {
-        L4Info::Tcp { .. } => (TCP_CHECKSUM_OFFSET, false),
-        L4Info::Udp { .. } => (UDP_CHECKSUM_OFFSET, true),
-        _ => return Ok(()),
+    let Some(covered) = covered(frame, ip)? else {
+        return Ok(());
     };
-    if ip.is_fragment {
-        return Err(DropReason::Malformed);
-    }
-    let l4 = ip.l4_offset;
-    let end = l4 + ip.payload_len;
-    let seg = frame.get_mut(l4..end).ok_or(DropReason::Malformed)?;
-    if seg.len() < ck_off + 2 {
-        return Err(DropReason::Malformed);
-    }
-    // UDP covers its length field's bytes (which parse_frame checked to lie within the IP
-    // payload), not any octets after them inside the IP packet.
-    let seg = if is_udp {
-        let udp_len = usize::from(u16::from_be_bytes([seg[4], seg[5]]));
-        match seg.get_mut(..udp_len) {
-            Some(s) if udp_len >= 8 => s,
-            _ => return Err(DropReason::Malformed),
-        }
-    } else {
-        seg
-    };
+    let ck_off = covered.checksum_at;
+    let is_udp = covered.proto == ip_proto::UDP;
+    let seg = &mut frame[covered.segment];
     if is_udp && ip.src.is_ipv4() && seg[ck_off] == 0 && seg[ck_off + 1] == 0 {
         return Ok(());
     }
     seg[ck_off] = 0;
     seg[ck_off + 1] = 0;
-    let proto = if is_udp { ip_proto::UDP } else { ip_proto::TCP };
-    let mut c = !fold(pseudo_header(ip.src, ip.dst, proto, seg.len() as u32) + sum(seg));
+    let mut c = !fold(pseudo_header(ip.src, ip.dst, covered.proto, seg.len() as u32) + sum(seg));
     if is_udp && c == 0 {
         c = 0xffff;
     }
     seg[ck_off..ck_off + 2].copy_from_slice(&c.to_be_bytes());
     Ok(())
+}
+
+/// True when the TCP or UDP packet `ip` describes in `frame` carries a checksum that is
+/// right over the bytes it covers (pseudo-header included); false for any other packet,
+/// a fragment, or one whose lengths do not fit. A UDP checksum of 0 ("none") is not right.
+pub fn l4_checksum_ok(frame: &[u8], ip: &IpInfo) -> bool {
+    let Ok(Some(covered)) = covered(frame, ip) else {
+        return false;
+    };
+    let seg = &frame[covered.segment];
+    let field = [seg[covered.checksum_at], seg[covered.checksum_at + 1]];
+    field != [0, 0]
+        && fold(pseudo_header(ip.src, ip.dst, covered.proto, seg.len() as u32) + sum(seg)) == 0xffff
+}
+
+/// The bytes a TCP or UDP checksum covers in a frame, besides the pseudo-header.
+struct Covered {
+    /// The segment (a UDP datagram: as long as its length field says) in the frame.
+    segment: Range<usize>,
+    /// Where the checksum field sits in the segment.
+    checksum_at: usize,
+    /// `ip_proto::TCP` or `ip_proto::UDP`.
+    proto: u8,
+}
+
+/// What the checksum of the TCP or UDP packet `ip` describes covers in `frame`; `None`
+/// for other protocols; refused for a fragment or lengths that do not fit.
+fn covered(frame: &[u8], ip: &IpInfo) -> Result<Option<Covered>, DropReason> {
+    let (checksum_at, proto) = match ip.l4 {
+        L4Info::Tcp { .. } => (TCP_CHECKSUM_OFFSET, ip_proto::TCP),
+        L4Info::Udp { .. } => (UDP_CHECKSUM_OFFSET, ip_proto::UDP),
+        _ => return Ok(None),
+    };
+    if ip.is_fragment {
+        return Err(DropReason::Malformed);
+    }
+    let l4 = ip.l4_offset;
+    let seg = frame
+        .get(l4..l4 + ip.payload_len)
+        .ok_or(DropReason::Malformed)?;
+    if seg.len() < checksum_at + 2 {
+        return Err(DropReason::Malformed);
+    }
+    // UDP covers its length field's bytes (which parse_frame checked to lie within the IP
+    // payload), not any octets after them inside the IP packet.
+    let len = if proto == ip_proto::UDP {
+        let udp_len = usize::from(u16::from_be_bytes([seg[4], seg[5]]));
+        if udp_len < 8 || udp_len > seg.len() {
+            return Err(DropReason::Malformed);
+        }
+        udp_len
+    } else {
+        seg.len()
+    };
+    Ok(Some(Covered {
+        segment: l4..l4 + len,
+        checksum_at,
+        proto,
+    }))
 }
 
 #[cfg(test)]
@@ -82,8 +124,13 @@ mod tests {
                 ip.payload_len as u32,
             ));
             f[at..at + 2].copy_from_slice(&partial.to_be_bytes());
+            assert!(
+                !l4_checksum_ok(&f, info.ip.as_ref().unwrap()),
+                "a partial checksum is not right"
+            );
             fill_l4_checksum(&mut f, &info).unwrap();
             verify(&f);
+            assert!(l4_checksum_ok(&f, info.ip.as_ref().unwrap()));
         }
         let mut spec = Spec::v4_udp();
         spec.l4 = L4::Udp {

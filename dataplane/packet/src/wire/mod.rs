@@ -40,7 +40,7 @@ pub use icmpv4::Icmpv4Packet;
 pub use icmpv6::Icmpv6Packet;
 pub use ipv4::Ipv4Packet;
 pub use ipv6::{Ipv6Packet, UpperLayer};
-pub use l4_checksum::fill_l4_checksum;
+pub use l4_checksum::{fill_l4_checksum, l4_checksum_ok};
 pub use ndisc::NdiscPacket;
 pub use tcp::TcpPacket;
 pub use udp::UdpPacket;

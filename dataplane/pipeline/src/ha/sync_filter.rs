@@ -7,8 +7,7 @@
 use std::net::IpAddr;
 
 use rvs_config::{HaSyncConfig, PortId};
-use rvs_packet::checksum::{fold, pseudo_header_v4, sum};
-use rvs_packet::wire::IpInfo;
+use rvs_packet::wire::{l4_checksum_ok, IpInfo};
 
 use super::refusal::SyncRefusal;
 
@@ -65,21 +64,7 @@ impl SyncFilter {
 /// A zero checksum (none computed, which IPv4 allows) is refused: a sync sender always
 /// computes one.
 fn udp_checksum_ok(frame: &[u8], ip: &IpInfo) -> bool {
-    let (IpAddr::V4(src), IpAddr::V4(dst)) = (ip.src, ip.dst) else {
-        return false;
-    };
-    let Some(header) = frame.get(ip.l4_offset..ip.l4_offset + 8) else {
-        return false;
-    };
-    let len = usize::from(u16::from_be_bytes([header[4], header[5]]));
-    let checksum = u16::from_be_bytes([header[6], header[7]]);
-    if checksum == 0 || len < 8 || len > ip.payload_len {
-        return false;
-    }
-    let Some(datagram) = frame.get(ip.l4_offset..ip.l4_offset + len) else {
-        return false;
-    };
-    fold(pseudo_header_v4(src, dst, UDP, len as u16) + sum(datagram)) == 0xffff
+    ip.src.is_ipv4() && ip.protocol == UDP && l4_checksum_ok(frame, ip)
 }
 
 #[cfg(test)]
