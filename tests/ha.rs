@@ -1102,8 +1102,20 @@ fn lab_ha_sync_backup_withstands_a_hostile_sync_stream() {
     let rss_before = rvsd2.rss_kib().expect("the backup's RSS");
     let stream_start = Instant::now();
     let sender = lab.send_frames(&frames, JUNK_RATE, JUNK_SECONDS);
+    // Requests meanwhile, so that the master has changes to send (it sends connections as
+    // they are made and change state): up to 20 over the first half of the stream.
+    let half = Duration::from_secs(u64::from(JUNK_SECONDS) / 2);
+    for vip in [HA_VIP, HA_VIP2].iter().cycle().take(20) {
+        if stream_start.elapsed() >= half {
+            break;
+        }
+        let _ = lab.get_from(vip, 1.0);
+        std::thread::sleep(Duration::from_millis(200));
+    }
     // Halfway through, a download that must outlive the takeover.
-    std::thread::sleep(Duration::from_secs(u64::from(JUNK_SECONDS) / 2));
+    if let Some(rest) = half.checked_sub(stream_start.elapsed()) {
+        std::thread::sleep(rest);
+    }
     let second = lab.dir().join("download-second");
     let mut second_child = download_to(&lab, &url, &second, 60);
     let sent = rvs_lab::ha::sent_counts(sender);
@@ -1159,7 +1171,7 @@ fn lab_ha_sync_backup_withstands_a_hostile_sync_stream() {
             "refused for {reason} too: {report:?}"
         );
     }
-    // VRRP and the genuine sync went on (a pass every 250 ms: about 40 messages).
+    // VRRP and the genuine sync went on (the requests above made the master send).
     assert_eq!(s2.state, "backup", "{s2:?}");
     assert_eq!(s2.split_brain, 0, "{s2:?}");
     assert!(accepted >= 10, "genuine messages taken: {accepted}: {s2:?}");
