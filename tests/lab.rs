@@ -917,12 +917,34 @@ mod control_lab {
         }
         assert!(r1 >= 5, "wrr 3:1 gave r1 {r1} of 8 new FULLNAT connections");
 
-        // Reload an edited file: FULLNAT keeps only the second real.
+        // Reload an edited file: FULLNAT keeps only the second real. The file does not
+        // carry the runtime changes above, so a plain reload is refused and changes
+        // nothing; the operator discards them explicitly.
         std::fs::write(&path, config(&lab, &["10.1.2.11"])).expect("edited config");
-        assert_eq!(
-            call(&lab, Request::ConfigReload { path: None }),
-            Response::Done
+        let reload = |discard_runtime| Request::ConfigReload {
+            path: None,
+            dry_run: false,
+            discard_runtime,
+        };
+        let refused = client::call(&lab.socket(), reload(false));
+        let Err(client::ClientError::Refused(refused)) = refused else {
+            panic!("a reload undoing runtime changes was not refused: {refused:?}");
+        };
+        assert!(
+            refused.message.contains("--discard-runtime")
+                && refused.message.contains("real 10.1.1.11:8080 of tcp"),
+            "{refused:?}"
         );
+        match call(&lab, reload(true)) {
+            Response::Reloaded(r) => assert!(
+                r.applied
+                    && r.runtime_undone
+                        .iter()
+                        .any(|l| l.contains("scheduler rr -> wrr")),
+                "{r:?}"
+            ),
+            other => panic!("reload: {other:?}"),
+        }
         for _ in 0..4 {
             let body = lab.get(FULLNAT_VIP).expect("FULLNAT request after reload");
             assert!(

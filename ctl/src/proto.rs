@@ -74,9 +74,17 @@ pub enum Request {
     /// The running state as a configuration file.
     ConfigSave,
     /// Re-read a configuration file and apply its difference to the running state.
+    /// Refused when it would undo a runtime change (rvsadm, an earlier reload's file
+    /// edited since) that the file does not carry, unless `discard_runtime`.
     ConfigReload {
-        /// The file; `None` re-reads the file the daemon started with.
+        /// The file; `None` re-reads the file the daemon loaded last.
         path: Option<String>,
+        /// Only say what the reload would change; apply nothing.
+        #[serde(default)]
+        dry_run: bool,
+        /// Apply the file even where it undoes runtime changes.
+        #[serde(default)]
+        discard_runtime: bool,
     },
     /// The health state of every checked real.
     Health,
@@ -336,7 +344,7 @@ pub struct StatusInfo {
     pub uptime_s: u64,
     /// `live` or `replay`.
     pub mode: String,
-    /// The configuration file it started with.
+    /// The configuration file it loaded last (what SIGHUP re-reads).
     pub config_file: String,
     /// Configuration generation: 1 at start, +1 per applied change batch or reload.
     pub generation: u64,
@@ -637,6 +645,25 @@ pub enum Response {
     Config(String),
     /// [`Request::Health`]: every checked real, in configuration order.
     Health(Vec<HealthInfo>),
+    /// [`Request::ConfigReload`]: what the reload changed (or would change).
+    Reloaded(ReloadReport),
+}
+
+/// What a reload changed, or with `dry_run` would change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// The file read (absolute as the daemon saw it).
+    pub file: String,
+    /// False for a dry run.
+    pub applied: bool,
+    /// The configuration generation after the reload.
+    pub generation: u64,
+    /// One line: services and reals added, removed and changed.
+    pub summary: String,
+    /// Each difference, one line each (`service tcp 10.0.0.1:80 added`, ...).
+    pub changes: Vec<String>,
+    /// Runtime changes the reload undid (with `discard_runtime`), or would undo.
+    pub runtime_undone: Vec<String>,
 }
 
 /// The health state of one checked real.

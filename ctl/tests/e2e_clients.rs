@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use rvs_ctl::frame::{read_frame, write_frame, MAX_REQUEST};
 use rvs_ctl::proto::{
-    Change, ErrorKind, ErrorReply, Forward, HealthInfo, Protocol, RealSpec, Request,
+    Change, ErrorKind, ErrorReply, Forward, HealthInfo, Protocol, RealSpec, ReloadReport, Request,
     RequestEnvelope, Response, ResponseEnvelope, StatusInfo, WorkerInfo, VERSION,
 };
 
@@ -509,11 +509,18 @@ fn rvsctl_counters_lists_every_counter_per_worker_and_in_total() {
 fn rvsctl_config_save_and_reload() {
     let daemon = FakeDaemon::start(Box::new(|request| match request {
         Request::ConfigSave => ok(Response::Config("[dataplane]\nworkers = 2\n".into())),
-        Request::ConfigReload { path: Some(p) } if p.ends_with("missing.toml") => refused(
+        Request::ConfigReload { path: Some(p), .. } if p.ends_with("missing.toml") => refused(
             ErrorKind::Invalid,
             "missing.toml: No such file or directory",
         ),
-        Request::ConfigReload { .. } => ok(Response::Done),
+        Request::ConfigReload { path, dry_run, .. } => ok(Response::Reloaded(ReloadReport {
+            file: path.clone().unwrap_or_else(|| "/etc/rvs/rvs.toml".into()),
+            applied: !*dry_run,
+            generation: 7,
+            summary: "services +0 -0 ~0, reals +1 -0 ~0".into(),
+            changes: vec!["real 10.1.0.13:80 of tcp 10.0.0.10:80 added".into()],
+            runtime_undone: vec![],
+        })),
         _ => refused(ErrorKind::Internal, "unexpected"),
     }));
     let out = rvsctl(&daemon, &["config", "save"]);
@@ -529,6 +536,10 @@ fn rvsctl_config_save_and_reload() {
     assert_eq!(out.status.code(), Some(0));
     let out = rvsctl(&daemon, &["config", "reload"]);
     assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        "reloaded /etc/rvs/rvs.toml (generation 7): services +0 -0 ~0, reals +1 -0 ~0\n  real 10.1.0.13:80 of tcp 10.0.0.10:80 added\n"
+    );
     let out = rvsctl(&daemon, &["config", "reload", "missing.toml"]);
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
@@ -540,8 +551,35 @@ fn rvsctl_config_save_and_reload() {
     assert_eq!(
         requests[2],
         Request::ConfigReload {
-            path: Some(expected.to_str().unwrap().to_string())
+            path: Some(expected.to_str().unwrap().to_string()),
+            dry_run: false,
+            discard_runtime: false,
         }
     );
-    assert_eq!(requests[3], Request::ConfigReload { path: None });
+    assert_eq!(
+        requests[3],
+        Request::ConfigReload {
+            path: None,
+            dry_run: false,
+            discard_runtime: false,
+        }
+    );
+    let out = rvsctl(
+        &daemon,
+        &["config", "reload", "--dry-run", "--discard-runtime"],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).starts_with("would reload "),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(
+        daemon.requests()[5],
+        Request::ConfigReload {
+            path: None,
+            dry_run: true,
+            discard_runtime: true,
+        }
+    );
 }

@@ -81,11 +81,18 @@ pub enum ConfigCommand {
         /// Where to write it.
         file: Option<PathBuf>,
     },
-    /// Apply a changed configuration file (FILE, else the daemon's own) without dropping
-    /// connections.
+    /// Apply a changed configuration file (FILE, else the one the daemon loaded last)
+    /// without dropping connections; prints what changed. Refused when it would undo
+    /// changes made at runtime (rvsadm) that the file does not carry.
     Reload {
-        /// The file to read.
+        /// The file to read; it becomes the one SIGHUP and later reloads read.
         file: Option<PathBuf>,
+        /// Only print what the reload would change.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply the file even where it undoes runtime changes (they are listed).
+        #[arg(long)]
+        discard_runtime: bool,
     },
 }
 
@@ -215,10 +222,19 @@ fn execute(path: &Path, command: Command) -> Result<Report, Failure> {
                 _ => return Err(Failure::Unexpected("config save")),
             }
         }
-        Command::Config(ConfigCommand::Reload { file }) => {
+        Command::Config(ConfigCommand::Reload {
+            file,
+            dry_run,
+            discard_runtime,
+        }) => {
             let path_text = file.map(|f| absolute_text(&f)).transpose()?;
-            match client::call(path, Request::ConfigReload { path: path_text })? {
-                Response::Done => String::new(),
+            let request = Request::ConfigReload {
+                path: path_text,
+                dry_run,
+                discard_runtime,
+            };
+            match client::call(path, request)? {
+                Response::Reloaded(report) => table::reload(&report),
                 _ => return Err(Failure::Unexpected("config reload")),
             }
         }

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::adm::address::format_addr;
 use crate::proto::{
-    ConnInfo, HealthInfo, NeighborInfo, PortInfo, RouteInfo, StatusInfo, WorkerInfo,
+    ConnInfo, HealthInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo, StatusInfo, WorkerInfo,
 };
 
 /// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
@@ -306,6 +306,32 @@ pub fn health(list: &[HealthInfo]) -> String {
         ],
         &rows,
     )
+}
+
+/// `rvsctl config reload`: the summary, each change, and the runtime changes undone.
+pub fn reload(r: &ReloadReport) -> String {
+    let mut out = String::new();
+    let verb = if r.applied {
+        "reloaded"
+    } else {
+        "would reload"
+    };
+    let _ = writeln!(
+        out,
+        "{verb} {} (generation {}): {}",
+        r.file, r.generation, r.summary
+    );
+    for c in &r.changes {
+        let _ = writeln!(out, "  {c}");
+    }
+    if !r.runtime_undone.is_empty() {
+        let verb = if r.applied { "undid" } else { "would undo" };
+        let _ = writeln!(out, "{verb} these runtime changes:");
+        for c in &r.runtime_undone {
+            let _ = writeln!(out, "  {c}");
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -100,13 +100,9 @@ impl ControlCore {
         if self.hup.swap(false, Ordering::SeqCst) {
             let mut control = self.lock();
             let file = control.config_file().to_path_buf();
-            match control.reload(&file) {
-                Ok(()) => eprintln!(
-                    "rvsd: SIGHUP: reloaded {} (generation {})",
-                    file.display(),
-                    control.generation()
-                ),
-                Err(e) => eprintln!("rvsd: SIGHUP: reload refused: {e}"),
+            // An applied reload logs what it changed.
+            if let Err(e) = control.reload(&file, crate::ReloadHow::default()) {
+                eprintln!("rvsd: SIGHUP: reload refused: {e}");
             }
         }
         if Instant::now() >= self.next_estimate {

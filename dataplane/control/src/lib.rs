@@ -59,9 +59,12 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::MetricsInput;
 use hashbrown::HashSet;
-use rvs_ctl::proto::{ErrorKind, ErrorReply, PortInfo, Request, Response, ServiceKey};
+use rvs_ctl::proto::{
+    ErrorKind, ErrorReply, PortInfo, ReloadReport, Request, Response, ServiceKey,
+};
 
 use crate::health::Health;
+use rvs_config::diff::ConfigDiff;
 use rvs_config::{to_toml, Config};
 use rvs_pipeline::laddr::PortPool;
 use rvs_pipeline::service::IdRegistry;
@@ -110,6 +113,9 @@ enum StatKey {
 /// The control core's state.
 pub struct Control {
     config: Config,
+    /// The configuration as last read from `file` (at start or by a reload): what the
+    /// running one differs from by the runtime changes.
+    loaded: Config,
     file: PathBuf,
     ids: IdRegistry,
     snap: Arc<Snapshot>,
@@ -146,6 +152,7 @@ impl Control {
             pooled: snap.services.laddrs().collect(),
             // What each worker's first update gave it (`Worker::new`).
             traffic_capacity: TrafficTable::room_for(snap.services.id_bounds()),
+            loaded: config.clone(),
             config,
             file,
             ids,
@@ -228,21 +235,37 @@ impl Control {
                 let mut config = self.config.clone();
                 edit::apply(&mut config, &changes)?;
                 let config = edit::validate(&config)?;
+                let diff = ConfigDiff::between(&self.config, &config);
                 self.publish(config)?;
+                log_diff(
+                    &format!("runtime change (generation {})", self.generation),
+                    &diff,
+                );
                 Ok(Response::Done)
             }
             Request::Zero { service } => self.zero(service.as_ref()).map(|()| Response::Done),
             Request::ConfigSave => Ok(Response::Config(to_toml(&self.config))),
-            Request::ConfigReload { path } => {
+            Request::ConfigReload {
+                path,
+                dry_run,
+                discard_runtime,
+            } => {
                 let path = path.map_or_else(|| self.file.clone(), PathBuf::from);
-                self.reload(&path).map(|()| Response::Done)
+                let how = ReloadHow {
+                    dry_run,
+                    discard_runtime,
+                };
+                self.reload(&path, how).map(Response::Reloaded)
             }
             Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
         }
     }
 
-    /// Re-read `path` and apply what changed (SIGHUP and `rvsctl config reload`).
-    pub fn reload(&mut self, path: &Path) -> Result<(), ErrorReply> {
+    /// Re-read `path` and apply what changed (SIGHUP and `rvsctl config reload`); log
+    /// and return what changed. Refused (nothing applied) when `path` changes what needs
+    /// a restart, or would undo a runtime change it does not carry unless
+    /// `how.discard_runtime`. A reload applied makes `path` the file the next one reads.
+    pub fn reload(&mut self, path: &Path, how: ReloadHow) -> Result<ReloadReport, ErrorReply> {
         let new = Config::from_file(path)
             .map_err(|e| ErrorReply::new(ErrorKind::Invalid, e.to_string()))?;
         let fixed = [
@@ -264,7 +287,63 @@ impl Control {
                 ),
             ));
         }
-        self.publish(new)
+        let runtime = ConfigDiff::between(&self.loaded, &self.config);
+        let undone = runtime.undone_by(&self.config, &new);
+        let diff = ConfigDiff::between(&self.config, &new);
+        let mut changes: Vec<String> = diff.differences.iter().map(ToString::to_string).collect();
+        let sections = [
+            ("[[route]]", self.config.routes != new.routes),
+            ("[behaviour]", self.config.behaviour != new.behaviour),
+            ("[announce]", self.config.announce != new.announce),
+        ];
+        changes.extend(
+            sections
+                .iter()
+                .filter(|(_, c)| *c)
+                .map(|(n, _)| format!("{n} changed")),
+        );
+        let mut report = ReloadReport {
+            file: path.display().to_string(),
+            applied: false,
+            generation: self.generation,
+            summary: diff.summary(),
+            changes,
+            runtime_undone: undone.iter().map(ToString::to_string).collect(),
+        };
+        if how.dry_run {
+            return Ok(report);
+        }
+        if !undone.is_empty() && !how.discard_runtime {
+            return Err(ErrorReply::new(
+                ErrorKind::Invalid,
+                format!(
+                    "{}: the reload would undo {} change(s) made at runtime that the file does not carry ({}); save the running state into the file first (rvsctl config save FILE) or reload with --discard-runtime (nothing was applied)",
+                    path.display(),
+                    undone.len(),
+                    first_lines(&report.runtime_undone, 5)
+                ),
+            ));
+        }
+        self.publish(new.clone())?;
+        self.loaded = new;
+        self.file = path.to_path_buf();
+        report.applied = true;
+        report.generation = self.generation;
+        eprintln!(
+            "rvsd: reloaded {} (generation {}): {}",
+            report.file, report.generation, report.summary
+        );
+        for line in report.changes.iter().take(LOGGED_CHANGES) {
+            eprintln!("rvsd:   {line}");
+        }
+        for line in report.runtime_undone.iter().take(LOGGED_CHANGES) {
+            eprintln!("rvsd:   runtime change undone: {line}");
+        }
+        let more = report.changes.len() + report.runtime_undone.len();
+        if more > 2 * LOGGED_CHANGES {
+            eprintln!("rvsd:   (rvsctl config reload --dry-run lists every change)");
+        }
+        Ok(report)
     }
 
     /// Run the rate estimator (call every 2 seconds) and free what workers handed back.
@@ -481,6 +560,41 @@ impl Control {
             .filter_map(|(w, d)| d.map(|d| (w as u16, d)))
             .collect()
     }
+}
+
+/// Lines of a reload's or a runtime change's differences logged at most.
+const LOGGED_CHANGES: usize = 50;
+
+/// How a reload goes (`rvsctl config reload` options).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ReloadHow {
+    /// Say what would change; apply nothing.
+    pub dry_run: bool,
+    /// Apply even where the file undoes runtime changes.
+    pub discard_runtime: bool,
+}
+
+/// Log `diff` under `what`: its summary, then one line per difference (bounded).
+fn log_diff(what: &str, diff: &ConfigDiff) {
+    eprintln!("rvsd: {what}: {}", diff.summary());
+    for d in diff.differences.iter().take(LOGGED_CHANGES) {
+        eprintln!("rvsd:   {d}");
+    }
+    if diff.differences.len() > LOGGED_CHANGES {
+        eprintln!(
+            "rvsd:   and {} more",
+            diff.differences.len() - LOGGED_CHANGES
+        );
+    }
+}
+
+/// The first `n` of `lines` joined with `; `, and how many more.
+fn first_lines(lines: &[String], n: usize) -> String {
+    let mut text = lines.iter().take(n).cloned().collect::<Vec<_>>().join("; ");
+    if lines.len() > n {
+        text.push_str(&format!("; and {} more", lines.len() - n));
+    }
+    text
 }
 
 /// Log what an announcement update did.

@@ -2,7 +2,7 @@
 //! workers are handed (one stand-in worker thread takes every update and records it).
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -239,6 +239,137 @@ fn ipvsadm_refusals_have_their_kinds() {
     );
 }
 
+/// `rvsctl config reload [FILE] [--dry-run] [--discard-runtime]`.
+fn reload(path: Option<&Path>, dry_run: bool, discard_runtime: bool) -> Request {
+    Request::ConfigReload {
+        path: path.map(|p| p.to_str().unwrap().to_owned()),
+        dry_run,
+        discard_runtime,
+    }
+}
+
+/// A service added, a real quiesced and the timeouts set, as rvsadm does.
+fn runtime_changes(h: &mut Harness) {
+    let extra = ServiceSpec {
+        key: key("10.0.0.102"),
+        scheduler: "rr".into(),
+        flags: vec![],
+        persistence: 0,
+        netmask: 32,
+    };
+    h.apply(vec![
+        Change::AddService(extra),
+        Change::EditReal {
+            service: key("10.0.0.101"),
+            real: RealSpec {
+                weight: 0,
+                ..real("10.1.0.12:8080", Forward::Nat)
+            },
+        },
+        Change::SetTimeouts(rvs_ctl::proto::TimeoutsInfo {
+            tcp: 30,
+            tcpfin: 20,
+            udp: 10,
+        }),
+    ])
+    .unwrap();
+}
+
+#[test]
+fn a_reload_that_would_undo_runtime_changes_is_refused_naming_them() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    runtime_changes(&mut h);
+    let before = h.saved();
+    // The unchanged file would remove the service, put the real back to weight 1 and the
+    // timeouts back to their defaults.
+    let e = h.control.handle(reload(None, false, false)).unwrap_err();
+    for part in [
+        "would undo 3 change(s) made at runtime",
+        "service tcp 10.0.0.102:80 added",
+        "real 10.1.0.12:8080 of tcp 10.0.0.101:80: weight 1 -> 0",
+        "timeouts",
+        "--discard-runtime",
+        "nothing was applied",
+    ] {
+        assert!(e.message.contains(part), "{part:?} not in {e:?}");
+    }
+    assert_eq!(h.saved(), before, "a refused reload changed the state");
+    // A dry run says the same and applies nothing.
+    match h.control.handle(reload(None, true, false)) {
+        Ok(Response::Reloaded(r)) => {
+            assert!(!r.applied);
+            assert_eq!(r.runtime_undone.len(), 3, "{r:?}");
+            assert_eq!(
+                r.summary,
+                "services +0 -1 ~0, reals +0 -0 ~1, timeouts changed"
+            );
+        }
+        other => panic!("dry run: {other:?}"),
+    }
+    assert_eq!(h.saved(), before, "a dry run changed the state");
+    // Discarded explicitly, they are gone.
+    match h.control.handle(reload(None, false, true)) {
+        Ok(Response::Reloaded(r)) => assert!(r.applied && r.runtime_undone.len() == 3),
+        other => panic!("reload --discard-runtime: {other:?}"),
+    }
+    let after = h.saved();
+    assert!(
+        !after.contains("10.0.0.102") && !after.contains("weight = 0"),
+        "{after}"
+    );
+    // Nothing left to undo: the next plain reload goes through.
+    assert!(h.control.handle(reload(None, false, false)).is_ok());
+}
+
+#[test]
+fn runtime_changes_saved_into_the_file_survive_reloads() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    runtime_changes(&mut h);
+    let saved = h.saved();
+    std::fs::write(&h.file, &saved).unwrap();
+    match h.control.handle(reload(None, false, false)) {
+        Ok(Response::Reloaded(r)) => {
+            assert!(r.changes.is_empty() && r.runtime_undone.is_empty(), "{r:?}")
+        }
+        other => panic!("reload of the saved state: {other:?}"),
+    }
+    assert_eq!(h.saved(), saved);
+}
+
+#[test]
+fn a_reload_of_another_file_makes_it_the_one_later_reloads_read() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let other = h.file.with_extension("other.toml");
+    std::fs::write(
+        &other,
+        config().replace("scheduler = \"rr\"", "scheduler = \"wlc\""),
+    )
+    .unwrap();
+    // Refused: the first file stays the one read.
+    std::fs::write(&other, "[dataplane]\nworkers = 0\n").unwrap();
+    assert!(h
+        .control
+        .handle(reload(Some(&other), false, false))
+        .is_err());
+    assert_eq!(h.control.config_file(), h.file.as_path());
+    std::fs::write(
+        &other,
+        config().replace("scheduler = \"rr\"", "scheduler = \"wlc\""),
+    )
+    .unwrap();
+    assert!(h.control.handle(reload(Some(&other), false, false)).is_ok());
+    assert_eq!(h.control.config_file(), other.as_path());
+    // The next reload without a file (SIGHUP) reads the other file: an edit there shows.
+    std::fs::write(
+        &other,
+        config().replace("scheduler = \"rr\"", "scheduler = \"sh\""),
+    )
+    .unwrap();
+    assert!(h.control.handle(reload(None, false, false)).is_ok());
+    assert!(h.saved().contains("scheduler = \"sh\""));
+    std::fs::remove_file(&other).unwrap();
+}
+
 #[test]
 fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
     let mut h = Harness::new("10.1.0.3".parse().unwrap());
@@ -247,16 +378,17 @@ fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
         config().replace("scheduler = \"rr\"", "scheduler = \"wrr\""),
     )
     .unwrap();
-    assert_eq!(
-        h.control.handle(Request::ConfigReload { path: None }),
-        Ok(Response::Done)
-    );
+    match h.control.handle(reload(None, false, false)) {
+        Ok(Response::Reloaded(r)) => {
+            assert!(r.applied, "{r:?}");
+            assert_eq!(r.changes.len(), 2, "{r:?}");
+            assert!(r.changes[0].ends_with("scheduler rr -> wrr"), "{r:?}");
+        }
+        other => panic!("reload: {other:?}"),
+    }
     assert!(h.saved().contains("scheduler = \"wrr\""));
     std::fs::write(&h.file, config().replace("workers = 1", "workers = 2")).unwrap();
-    let e = h
-        .control
-        .handle(Request::ConfigReload { path: None })
-        .unwrap_err();
+    let e = h.control.handle(reload(None, false, false)).unwrap_err();
     assert!(
         e.message.contains("[dataplane]") && e.message.contains("nothing was applied"),
         "{e:?}"
@@ -266,10 +398,7 @@ fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
         "a refused reload changed the state"
     );
     std::fs::write(&h.file, "[dataplane]\nworkers = 0\n").unwrap();
-    let e = h
-        .control
-        .handle(Request::ConfigReload { path: None })
-        .unwrap_err();
+    let e = h.control.handle(reload(None, false, false)).unwrap_err();
     assert!(e.message.contains(":2:"), "the file's line is named: {e:?}");
 }
 

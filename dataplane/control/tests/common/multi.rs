@@ -181,8 +181,12 @@ impl Director {
     /// `rvsctl config reload` and SIGHUP do; hand every worker its updates.
     pub fn reload(&mut self, text: &str) {
         std::fs::write(&self.file, text).expect("config file");
-        let done = self.control.handle(Request::ConfigReload { path: None });
-        assert_eq!(done, Ok(Response::Done));
+        let done = self.control.handle(Request::ConfigReload {
+            path: None,
+            dry_run: false,
+            discard_runtime: false,
+        });
+        assert!(matches!(done, Ok(Response::Reloaded(_))), "{done:?}");
         self.hand_updates();
     }
 
