@@ -46,6 +46,7 @@ mod estimator;
 pub mod ha;
 pub mod ha_sync;
 pub mod health;
+mod last_real;
 pub mod metrics;
 pub mod server;
 mod views;
@@ -75,6 +76,7 @@ use rvs_pipeline::update::{Dump, Mailbox, Update};
 
 use announce::Announcer;
 use estimator::Estimate;
+use last_real::LastReal;
 
 pub use edit::{apply, validate};
 
@@ -131,6 +133,8 @@ pub struct Control {
     announcer: Option<Announcer>,
     health: Health,
     ha: Option<ha::HaRunner>,
+    /// Services without a usable real, for the log.
+    last_real: LastReal,
 }
 
 impl Control {
@@ -165,7 +169,9 @@ impl Control {
             zeroed: TrafficTable::default(),
             announcer,
             ha: None,
+            last_real: LastReal::default(),
         };
+        control.log_services_without_reals();
         control.refresh_announcements();
         control
     }
@@ -441,10 +447,18 @@ impl Control {
             self.hand_out(Arc::new(steer_first));
         }
         self.hand_out(Arc::new(snap));
+        self.log_services_without_reals();
         self.config = config;
         self.health.configure(&self.config);
         self.refresh_announcements();
         Ok(())
+    }
+
+    /// Log each service that lost its last usable real, or got one back.
+    fn log_services_without_reals(&mut self) {
+        for line in self.last_real.update(&self.snap) {
+            eprintln!("rvsd: {line}");
+        }
     }
 
     /// Give every worker `snap` as the next generation and wait for them to take it.
