@@ -9,5 +9,6 @@ pub mod adm;
 pub mod client;
 mod counters;
 pub mod frame;
+mod labelled;
 pub mod proto;
 pub mod rvsctl;

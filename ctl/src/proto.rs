@@ -177,7 +177,8 @@ pub struct ServiceKey {
 pub enum Forward {
     /// Masquerading (`-m`), `Masq`.
     Nat,
-    /// Full NAT (`-b` on a real), `FullNat`.
+    /// Full NAT (`-b` on a real), `FullNat`; `fullnat` in JSON, as in the file.
+    #[serde(rename = "fullnat")]
     FullNat,
     /// Direct routing (`-g`), `Route`.
     Dr,
@@ -508,8 +509,8 @@ macro_rules! worker_info {
             )+ )*
             #[doc = $drops_help]
             ///
-            /// Every reason is listed by its label, zeros included.
-            #[serde(default)]
+            /// Every reason is listed by its label, zeros included (a JSON object).
+            #[serde(default, with = "crate::labelled")]
             pub $drops_wire: Vec<(String, u64)>,
             $(
                 #[doc = $count_help]
@@ -640,7 +641,7 @@ pub enum Response {
     /// [`Request::Routes`].
     Routes(Vec<RouteInfo>),
     /// [`Request::Drops`]: (reason label, count), every reason.
-    Drops(Vec<(String, u64)>),
+    Drops(#[serde(with = "crate::labelled")] Vec<(String, u64)>),
     /// [`Request::ConfigSave`]: the file's text.
     Config(String),
     /// [`Request::Health`]: every checked real, in configuration order.

@@ -435,11 +435,16 @@ fn rvsctl_conns_and_drops() {
         ])),
         _ => refused(ErrorKind::Internal, "unexpected"),
     }));
-    let out = rvsctl(&daemon, &["conns", "--limit", "2", "--json"]);
+    // `--json` before or after the subcommand; a bare array, the truncation on stderr.
+    let out = rvsctl(&daemon, &["--json", "conns", "--limit", "2"]);
     assert_eq!(out.status.code(), Some(0));
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(value["truncated"], true);
-    assert_eq!(value["conns"].as_array().unwrap().len(), 2);
+    assert_eq!(value.as_array().unwrap().len(), 2);
+    assert_eq!(value[0]["forward"], "fullnat", "one spelling, the file's");
+    assert!(text(&out.stderr).contains("raise --limit"));
+    let out = rvsctl(&daemon, &["drops", "--json"]);
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value, serde_json::json!({"no_route": 3, "ttl": 0}));
     let out = rvsctl(&daemon, &["conns"]);
     let table = text(&out.stdout);
     assert!(table.starts_with("PROTO  EXPIRE_S  STATE"), "{table}");
@@ -450,6 +455,8 @@ fn rvsctl_conns_and_drops() {
         "REASON    COUNT\nno_route  3\nttl       0\n"
     );
     assert_eq!(daemon.requests()[0], Request::Conns { limit: 2 });
+    let out = rvsctl(&daemon, &["--json", "drops"]);
+    assert_eq!(out.status.code(), Some(0));
 }
 
 #[test]

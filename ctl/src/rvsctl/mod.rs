@@ -10,7 +10,7 @@ pub mod table;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::client::{self, ClientError};
@@ -27,46 +27,38 @@ pub struct Cli {
     /// The daemon's socket (default: $RVS_SOCKET, else /run/rvs/rvsd.sock).
     #[arg(long, global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+    /// Print the daemon's data as JSON instead of a table (before or after the command).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// `--json`: print the daemon's data as JSON instead of a table.
-#[derive(Debug, Args)]
-pub struct Output {
-    /// Print the data as JSON.
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// rvsctl's subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The daemon's state in a few numbers.
-    Status(Output),
+    Status,
     /// Per-worker counters, the main ones (all of them: `counters`).
-    Workers(Output),
+    Workers,
     /// Every worker counter, per worker and in total (drops by each reason counted).
-    Counters(Output),
+    Counters,
     /// Ports with their device counters.
-    Ports(Output),
+    Ports,
     /// Neighbour entries.
-    Neighbors(Output),
+    Neighbors,
     /// The route table.
-    Routes(Output),
+    Routes,
     /// Drops by reason.
-    Drops(Output),
+    Drops,
     /// The health state of every checked real.
-    Health(Output),
+    Health,
     /// Connection entries.
     Conns {
         /// Most entries to list.
         #[arg(long, default_value_t = 1000)]
         limit: usize,
-        /// Output format.
-        #[command(flatten)]
-        output: Output,
     },
     /// The configuration file.
     #[command(subcommand)]
@@ -120,7 +112,7 @@ impl Failure {
 /// Run `cli`, printing to `out` and `err`; returns the exit status.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
     let path = client::socket_path(cli.socket.as_deref());
-    match execute(&path, cli.command) {
+    match execute(&path, cli.command, cli.json) {
         Ok(report) => {
             let _ = out.write_all(report.text.as_bytes());
             if let Some(note) = report.note {
@@ -159,52 +151,47 @@ fn show<T: Serialize + ?Sized>(json: bool, data: &T, table: impl FnOnce(&T) -> S
     }
 }
 
-fn execute(path: &Path, command: Command) -> Result<Report, Failure> {
+fn execute(path: &Path, command: Command, json: bool) -> Result<Report, Failure> {
     let text = match command {
-        Command::Status(o) => match client::call(path, Request::Status)? {
-            Response::Status(s) => show(o.json, &s, table::status),
+        Command::Status => match client::call(path, Request::Status)? {
+            Response::Status(s) => show(json, &s, table::status),
             _ => return Err(Failure::Unexpected("status")),
         },
-        Command::Workers(o) => match client::call(path, Request::Workers)? {
-            Response::Workers(list) => show(o.json, &list, |l| table::workers(l)),
+        Command::Workers => match client::call(path, Request::Workers)? {
+            Response::Workers(list) => show(json, &list, |l| table::workers(l)),
             _ => return Err(Failure::Unexpected("workers")),
         },
-        Command::Counters(o) => match client::call(path, Request::Workers)? {
-            Response::Workers(list) => show(o.json, &counters::view(&list), counters::table),
+        Command::Counters => match client::call(path, Request::Workers)? {
+            Response::Workers(list) => show(json, &counters::view(&list), counters::table),
             _ => return Err(Failure::Unexpected("counters")),
         },
-        Command::Ports(o) => match client::call(path, Request::Ports)? {
-            Response::Ports(list) => show(o.json, &list, |l| table::ports(l)),
+        Command::Ports => match client::call(path, Request::Ports)? {
+            Response::Ports(list) => show(json, &list, |l| table::ports(l)),
             _ => return Err(Failure::Unexpected("ports")),
         },
-        Command::Neighbors(o) => match client::call(path, Request::Neighbors)? {
-            Response::Neighbors(list) => show(o.json, &list, |l| table::neighbors(l)),
+        Command::Neighbors => match client::call(path, Request::Neighbors)? {
+            Response::Neighbors(list) => show(json, &list, |l| table::neighbors(l)),
             _ => return Err(Failure::Unexpected("neighbors")),
         },
-        Command::Routes(o) => match client::call(path, Request::Routes)? {
-            Response::Routes(list) => show(o.json, &list, |l| table::routes(l)),
+        Command::Routes => match client::call(path, Request::Routes)? {
+            Response::Routes(list) => show(json, &list, |l| table::routes(l)),
             _ => return Err(Failure::Unexpected("routes")),
         },
-        Command::Drops(o) => match client::call(path, Request::Drops)? {
-            Response::Drops(list) => show(o.json, &list, |l| table::drops(l)),
+        Command::Drops => match client::call(path, Request::Drops)? {
+            Response::Drops(list) => show(json, &list, |l| table::drops(l)),
             _ => return Err(Failure::Unexpected("drops")),
         },
-        Command::Health(o) => match client::call(path, Request::Health)? {
-            Response::Health(list) => show(o.json, &list, |l| table::health(l)),
+        Command::Health => match client::call(path, Request::Health)? {
+            Response::Health(list) => show(json, &list, |l| table::health(l)),
             _ => return Err(Failure::Unexpected("health")),
         },
-        Command::Conns { limit, output } => match client::call(path, Request::Conns { limit })? {
+        Command::Conns { limit } => match client::call(path, Request::Conns { limit })? {
             Response::Conns { conns, truncated } => {
-                if output.json {
-                    let data = serde_json::json!({ "conns": conns, "truncated": truncated });
-                    show(true, &data, |_| String::new())
-                } else {
-                    return Ok(Report {
-                        text: table::conns(&conns),
-                        note: truncated
-                            .then(|| format!("rvsctl: more than {limit} entries; raise --limit")),
-                    });
-                }
+                return Ok(Report {
+                    text: show(json, &conns, |c| table::conns(c)),
+                    note: truncated
+                        .then(|| format!("rvsctl: more than {limit} entries; raise --limit")),
+                });
             }
             _ => return Err(Failure::Unexpected("conns")),
         },
