@@ -47,6 +47,7 @@ pub mod ha;
 pub mod ha_sync;
 pub mod health;
 mod last_real;
+pub mod log;
 pub mod metrics;
 pub mod server;
 mod views;
