@@ -48,6 +48,7 @@ pub mod ha_sync;
 pub mod health;
 pub mod metrics;
 pub mod server;
+pub mod stopping;
 mod views;
 pub mod vrrp;
 

@@ -97,9 +97,7 @@ pub fn spawn(path: &Path, control: Arc<Mutex<Control>>) -> Result<Server, Server
                         admit(stream, &control, &clients);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(ACCEPT_POLL)
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     eprintln!("rvsd: control socket: accept: {e}");
@@ -109,18 +107,15 @@ pub fn spawn(path: &Path, control: Arc<Mutex<Control>>) -> Result<Server, Server
         }
         remove_if_ours(&socket, &ino);
     });
-    Ok(Server {
-        stop,
-        thread,
-    })
+    Ok(Server { stop, thread })
 }
 
 /// Bind a listener at `path` that is mode 0600 from the moment it can be reached: bound
 /// in a fresh private directory beside `path`, then renamed over it.
 fn bind_private(path: &Path) -> io::Result<UnixListener> {
-    let name = path.file_name().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, "the path names no file")
-    })?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
     let mut private = path.to_path_buf().into_os_string();
     private.push(format!(".{}.new", std::process::id()));
     let private = PathBuf::from(private);
