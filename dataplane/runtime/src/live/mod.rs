@@ -275,6 +275,14 @@ fn run_with(
         }
     }
     watchdog.disarm();
+    let tables = rvs_dpdk::table_memory();
+    if tables.unmap_failures > 0 {
+        eprintln!(
+            "rvsd: connection tables: the kernel refused to unmap {} table(s); {} MiB stay mapped",
+            tables.unmap_failures,
+            tables.leaked_bytes >> 20
+        );
+    }
     abandoned.extend(log.unfinished().into_iter().map(|(what, _)| what));
     if let Some(w) = died {
         return Err(LiveError::WorkerDied {
