@@ -113,6 +113,7 @@ impl ControlCore {
         if Instant::now() >= self.next_estimate {
             self.next_estimate += ESTIMATOR_PERIOD;
             self.lock().tick_estimator();
+            self.lock().retire_ids();
         }
     }
 

@@ -47,6 +47,7 @@ pub mod ha;
 pub mod ha_sync;
 pub mod health;
 pub mod metrics;
+mod retire;
 pub mod server;
 pub mod stopping;
 mod views;
