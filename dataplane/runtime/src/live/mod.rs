@@ -124,8 +124,7 @@ fn pool_size(config: &Config, extra: u32) -> u32 {
         .iter()
         .filter(|p| p.device.starts_with("net_af_xdp"))
         .count();
-    let conn_capacity = usize::try_from(config.dataplane.conn_capacity).unwrap_or(usize::MAX);
-    let held = rvs_pipeline::synproxy::held::slots(conn_capacity);
+    let held = rvs_pipeline::synproxy::held::slots(config.dataplane.conn_capacity);
     plan::pool_mbufs(devices, config.dataplane.workers, held, extra as usize)
         .saturating_add(plan::af_xdp_mbufs(af_xdp))
 }
