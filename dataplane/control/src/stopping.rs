@@ -35,6 +35,11 @@ impl StopLog {
         out
     }
 
+    /// True while no step has begun.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     /// The steps begun and not ended, with how long each has run.
     pub fn unfinished(&self) -> Vec<(String, Duration)> {
         self.lock()
@@ -56,6 +61,7 @@ mod tests {
     #[test]
     fn a_step_is_unfinished_until_it_returns() {
         let log = StopLog::default();
+        assert!(log.is_empty());
         let seen = log.step("outer", || {
             log.step("inner", || ());
             log.unfinished()

@@ -55,7 +55,16 @@ impl Watchdog {
             let began = *seen.get_or_init(Instant::now);
             let left = bound.saturating_sub(began.elapsed());
             if let Err(RecvTimeoutError::Timeout) = disarmed.recv_timeout(left) {
-                abandon(&log.unfinished());
+                let unfinished = log.unfinished();
+                if log.is_empty() {
+                    // The stop never began: the control core was busy when the signal
+                    // came (a reload, a VRRP or health tick).
+                    abandon(&[(
+                        "the control core's work under way when the stop was asked for".to_owned(),
+                        began.elapsed(),
+                    )]);
+                }
+                abandon(&unfinished);
                 eprintln!(
                     "rvsd: stop: not done within shutdown_timeout ({:.1} s): exiting with status {EXIT_STOP_TIMEOUT}",
                     bound.as_secs_f64()
