@@ -14,9 +14,10 @@
 //!
 //! The calling thread is the control core: it waits for SIGINT or SIGTERM (or the run
 //! time the caller set), raises the stop flag, waits for the workers, stops the ports and
-//! returns the counters, all within `[ctl] shutdown_timeout` (see the `stop` module). The handlers are in place before DPDK starts: a signal during
-//! start-up lets the workers start and stop at once, so the ports are stopped and closed
-//! in order. A second signal while stopping exits at once (status 1).
+//! returns the counters, all within `[ctl] shutdown_timeout` (see the `stop` module).
+//! The handlers are in place before DPDK starts: a signal during start-up lets the
+//! workers start and stop at once, so the ports are stopped and closed in order. A
+//! second signal while stopping exits at once (status 1).
 
 mod buf;
 
@@ -284,6 +285,7 @@ fn run_with(
             tables.leaked_bytes >> 20
         );
     }
+    // The control core's steps given up at its share of the bound, still running.
     abandoned.extend(log.unfinished().into_iter().map(|(what, _)| what));
     if let Some(w) = died {
         return Err(LiveError::WorkerDied {

@@ -87,8 +87,8 @@ impl Watchdog {
 }
 
 /// Stop `core` on its own thread and wait for it until its share of `bound` (counted
-/// from `began`) has passed. Returns the steps abandoned (each logged), empty when it
-/// finished.
+/// from `began`) has passed; what of it still runs then is logged as abandoned, one line
+/// each (and stays in `log` as unfinished). Returns the failures: a stop that panicked.
 pub fn stop_core(core: ControlCore, log: &StopLog, began: Instant, bound: Duration) -> Vec<String> {
     let share = bound - bound / RESERVE_PART;
     let (done, finished) = mpsc::channel::<()>();
@@ -106,9 +106,8 @@ pub fn stop_core(core: ControlCore, log: &StopLog, began: Instant, bound: Durati
             vec![what]
         }
         Err(RecvTimeoutError::Timeout) => {
-            let unfinished = log.unfinished();
-            abandon(&unfinished);
-            unfinished.into_iter().map(|(what, _)| what).collect()
+            abandon(&log.unfinished());
+            Vec::new()
         }
     }
 }
