@@ -185,6 +185,46 @@ macro_rules! worker_counters {
                         "rvs_worker_synproxy_released_segments_total",
                         "Held client segments sent on after the real's handshake."
                     );
+                /// Live I/O: copies of ARP replies and neighbour advertisements sent to
+                /// the other workers (each keeps its own neighbour table).
+                neighbor_copies => neighbor_copies:
+                    neighbor_copies (
+                        "rvs_worker_neighbor_copies_total",
+                        "Copies of ARP replies and neighbour advertisements sent to the other workers."
+                    );
+                /// Live I/O: frames handed to the worker holding a port's transmit queue
+                /// (the port has fewer transmit queues than there are workers).
+                tx_handoffs => tx_handoffs:
+                    tx_handoffs (
+                        "rvs_worker_tx_handoff_packets_total",
+                        "Frames handed to the worker that holds the port's transmit queue."
+                    );
+                /// Live I/O: frames the device refused to transmit (freed).
+                tx_refused => tx_refused:
+                    tx_refused (
+                        "rvs_worker_tx_refused_packets_total",
+                        "Frames the device refused to transmit (freed)."
+                    );
+                /// Live I/O: frames dropped because a steering ring to another worker was
+                /// full.
+                ring_full => ring_full:
+                    ring_full (
+                        "rvs_worker_ring_full_packets_total",
+                        "Frames dropped because a steering ring to another worker was full."
+                    );
+                /// Live I/O: frames dropped for want of an mbuf (neighbour copies) or of
+                /// headroom for the steering tag.
+                no_buffer => no_buffer:
+                    no_buffer (
+                        "rvs_worker_no_buffer_packets_total",
+                        "Frames dropped for want of a packet buffer or of headroom for steering."
+                    );
+                /// Live I/O: multi-segment frames the receive queues dropped.
+                rx_chained => rx_chained:
+                    rx_chained (
+                        "rvs_worker_rx_chained_packets_total",
+                        "Multi-segment frames the worker's receive queues dropped."
+                    );
             }
         }
     };

@@ -76,6 +76,16 @@ uint64_t rvs_link_speed_unknown(void) { return RTE_ETH_SPEED_NUM_UNKNOWN; }
 
 #define RVS_TABLE_ALIGN ((size_t)2 << 20)
 
+/* 2 MiB pages from the hugetlb pool whatever the host's default hugepage size: on a host
+ * booted with default_hugepagesz=1G, MAP_HUGETLB alone takes a whole 1 GiB page per
+ * table, and munmap of a 2 MiB multiple of it fails. */
+#ifndef MAP_HUGE_SHIFT
+#define MAP_HUGE_SHIFT 26
+#endif
+#ifndef MAP_HUGE_2MB
+#define MAP_HUGE_2MB (21 << MAP_HUGE_SHIFT)
+#endif
+
 void *rvs_table_map(size_t len, int hugetlb)
 {
     if (len == 0 || len % RVS_TABLE_ALIGN != 0)
@@ -84,7 +94,7 @@ void *rvs_table_map(size_t len, int hugetlb)
         /* Hugetlb mappings are aligned to the page size, and reserve their pages now:
          * a short pool fails here, not with SIGBUS on first touch. */
         void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB, -1, 0);
         return p == MAP_FAILED ? NULL : p;
     }
     /* Over-map by one alignment unit and trim both ends, so the kernel can back every
@@ -96,11 +106,13 @@ void *rvs_table_map(size_t len, int hugetlb)
     uintptr_t start = ((uintptr_t)raw + RVS_TABLE_ALIGN - 1) & ~(uintptr_t)(RVS_TABLE_ALIGN - 1);
     char *p = (char *)start;
     size_t head = (size_t)(p - raw);
-    if (head > 0)
-        munmap(raw, head);
     size_t tail = span - head - len;
-    if (tail > 0)
-        munmap(p + len, tail);
+    /* A trim that fails would leave memory nobody accounts for: give the whole span back
+     * (what is left of it) and let the caller fall back. */
+    if ((head > 0 && munmap(raw, head) != 0) || (tail > 0 && munmap(p + len, tail) != 0)) {
+        (void)munmap(raw, span);
+        return NULL;
+    }
     /* A kernel without transparent hugepages refuses the advice: ordinary pages then. */
     (void)madvise(p, len, MADV_HUGEPAGE);
     return p;

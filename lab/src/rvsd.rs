@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
@@ -110,6 +110,31 @@ impl Rvsd {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait up to `limit` for rvsd to exit: its exit status (`None`: still
+    /// running at the limit, then killed), how long it took, and its log.
+    pub fn terminate(mut self, limit: Duration) -> (Option<ExitStatus>, Duration, String) {
+        let pid = self.child.id().to_string();
+        let sent = Instant::now();
+        must(&["sh", "-c", "kill -TERM \"$1\"", "sh", &pid]);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().expect("wait rvsd") {
+                break Some(s);
+            }
+            if sent.elapsed() >= limit {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let took = sent.elapsed();
+        if status.is_some() {
+            // Its stderr closes with it (unless a child of it holds it): read to the end.
+            while let Ok(line) = self.stderr.recv_timeout(Duration::from_secs(2)) {
+                self.log.push(line);
+            }
+        }
+        (status, took, self.log())
     }
 
     /// SIGTERM, then the JSON report it prints.

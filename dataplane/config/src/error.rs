@@ -322,6 +322,9 @@ pub enum Problem {
     /// A duration that is not a number of seconds in range.
     #[error("`{0}` must be a number of seconds from 0.01 to 86400")]
     BadSeconds(&'static str),
+    /// A `[ctl] shutdown_timeout` out of its range.
+    #[error("`shutdown_timeout` must be a number of seconds from 0.1 to 60")]
+    BadShutdownTimeout,
     /// A check timeout longer than its interval.
     #[error("check timeout is longer than the interval")]
     TimeoutAboveInterval,

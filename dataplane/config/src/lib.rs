@@ -32,7 +32,7 @@
 //! | `ha.unicast_peers`, `ha.notify`, `ha.floating`, `ha.sync` | empty / none |
 //! | `ha.sync.udp_port` | 8848 |
 //! | `ha.sync.key_file`, `ha.sync.insecure` | none, false: one of them must be set |
-//! | `ctl.socket`, `ctl.metrics` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`] |
+//! | `ctl.socket`, `ctl.metrics`, `ctl.shutdown_timeout` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`], [`DEFAULT_SHUTDOWN_TIMEOUT`] |
 //! | `service.scheduler` | `wlc` (ipvsadm's default) |
 //! | `service.persistence`, `service.flags`, `service.laddrs` | off / none |
 //! | `service.persistence_mask` | the whole address (`255.255.255.255`, `128`) |
@@ -132,6 +132,11 @@ pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
 /// Default Prometheus endpoint (loopback).
 pub const DEFAULT_METRICS: SocketAddr =
     SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 1), 9779));
+
+/// Default bound on a director's whole stop sequence.
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(2);
+/// The shortest and longest `[ctl] shutdown_timeout`, in seconds.
+pub const SHUTDOWN_TIMEOUT_RANGE: std::ops::RangeInclusive<f64> = 0.1..=60.0;
 
 /// Index of a port in [`Config::ports`] (configuration order).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -320,6 +325,8 @@ pub struct CtlConfig {
     pub socket: PathBuf,
     /// Prometheus endpoint.
     pub metrics: SocketAddr,
+    /// How long stopping may take, whatever fails on the way.
+    pub shutdown_timeout: Duration,
 }
 
 /// `[announce]`: the file of VIP routes a routing daemon includes, and how to tell it.

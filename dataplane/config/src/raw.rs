@@ -110,6 +110,7 @@ pub(super) struct RawBehaviour {
 pub(super) struct RawCtl {
     pub socket: Option<SStr>,
     pub metrics: Option<SStr>,
+    pub shutdown_timeout: Option<Spanned<f64>>,
 }
 
 /// `[announce]`.

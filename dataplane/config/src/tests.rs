@@ -245,6 +245,7 @@ fn an_empty_file_takes_the_defaults() {
         }
     );
     assert_eq!(c.ctl.socket.to_str(), Some(DEFAULT_SOCKET));
+    assert_eq!(c.ctl.shutdown_timeout, DEFAULT_SHUTDOWN_TIMEOUT);
     assert!(c.ports.is_empty() && c.services.is_empty());
     assert_eq!(
         c.behaviour,
@@ -352,6 +353,8 @@ fn top_level_refusals() {
         ("[behaviour]\nconn_reuse_mode = 255\n".into(), Problem::BadConnReuseMode(255), 2),
         ("[ctl]\nsocket = \"\"\n".into(), Problem::EmptySocketPath, 2),
         ("[ctl]\nmetrics = \"localhost:1\"\n".into(), Problem::BadSocketAddr("localhost:1".into()), 2),
+        ("[ctl]\nshutdown_timeout = 0.0\n".into(), Problem::BadShutdownTimeout, 2),
+        ("[ctl]\nshutdown_timeout = 61.0\n".into(), Problem::BadShutdownTimeout, 2),
         (format!("{PORTS}[[port]]\nname = \"wan0\"\ndevice = \"y\"\n"),
             Problem::DuplicatePort { name: "wan0".into(), first_line: 2 }, 6),
         ("[[port]]\nname = \"../x\"\ndevice = \"y\"\n".into(), Problem::BadPortName("../x".into()), 2),

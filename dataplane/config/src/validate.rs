@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use hashbrown::HashMap;
 use rvs_conntrack::{ForwardMode, Timeouts};
@@ -351,5 +352,16 @@ fn ctl(raw: &RawCtl, ck: &Checker<'_>) -> Result<CtlConfig, ConfigError> {
             )
         })?,
     };
-    Ok(CtlConfig { socket, metrics })
+    let shutdown_timeout = match &raw.shutdown_timeout {
+        None => crate::DEFAULT_SHUTDOWN_TIMEOUT,
+        Some(t) if crate::SHUTDOWN_TIMEOUT_RANGE.contains(t.get_ref()) => {
+            Duration::from_secs_f64(*t.get_ref())
+        }
+        Some(t) => return Err(ck.err(t.span(), context, Problem::BadShutdownTimeout)),
+    };
+    Ok(CtlConfig {
+        socket,
+        metrics,
+        shutdown_timeout,
+    })
 }

@@ -84,6 +84,11 @@ pub fn to_toml(config: &Config) -> String {
     let socket = config.ctl.socket.display().to_string();
     let _ = writeln!(w, "socket = {}", quote(&socket));
     let _ = writeln!(w, "metrics = {}", quote(&config.ctl.metrics.to_string()));
+    let _ = writeln!(
+        w,
+        "shutdown_timeout = {:?}",
+        config.ctl.shutdown_timeout.as_secs_f64()
+    );
     if let Some(a) = &config.announce {
         let _ = writeln!(w, "\n[announce]");
         let _ = writeln!(w, "file = {}", quote(&a.file.display().to_string()));

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::metrics::{http, render};
 
 use crate::server::{self, Server, ServerError};
+use crate::stopping::StopLog;
 use crate::Control;
 
 /// How long the workers keep forwarding after the announced routes were withdrawn, so
@@ -108,15 +109,22 @@ impl ControlCore {
         if Instant::now() >= self.next_estimate {
             self.next_estimate += ESTIMATOR_PERIOD;
             self.lock().tick_estimator();
+            self.lock().retire_ids();
         }
     }
 
     /// Withdraw the announced routes, then stop serving the socket (removing it) and the
-    /// metrics endpoint.
-    pub fn stop(self) {
+    /// metrics endpoint; each step goes in `log`, so that a bound over the stop can name
+    /// the one that hangs.
+    pub fn stop(self, log: &StopLog) {
         let (withdrew, ha) = {
-            let mut control = self.lock();
-            (control.shutdown(), control.ha_attached())
+            let mut control = log.step("taking the control lock from a request under way", || {
+                self.lock()
+            });
+            log.step(
+                "leaving VRRP and withdrawing the announced routes ([announce] reload)",
+                || (control.shutdown(), control.ha_attached()),
+            )
         };
         if ha {
             // The priority-0 advert leaves through worker 0 at its next tick.
@@ -127,8 +135,10 @@ impl ControlCore {
             std::thread::sleep(WITHDRAW_GRACE);
         }
         self.server_stop.store(true, Ordering::SeqCst);
-        self.server.stop();
-        let _ = self.metrics_server.join();
+        log.step("closing the control socket", || self.server.stop());
+        log.step("closing the metrics endpoint", || {
+            let _ = self.metrics_server.join();
+        });
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {

@@ -49,7 +49,9 @@ pub mod health;
 mod last_real;
 pub mod log;
 pub mod metrics;
+mod retire;
 pub mod server;
+pub mod stopping;
 mod views;
 pub mod vrrp;
 

@@ -1,6 +1,12 @@
 //! The control socket: a Unix stream socket (mode 0600) speaking the framed, versioned
 //! protocol of `rvs_ctl`.
 //!
+//! The socket is bound inside a private directory (mode 0700) made beside the configured
+//! path, given mode 0600 there, and renamed into place: it is never reachable with wider
+//! permissions, and whatever was at the path (a stale socket, a planted symlink) is
+//! replaced, not followed. The accept loop polls its stop flag, so stopping needs
+//! nothing from the socket file (which may be gone by then).
+//!
 //! Each client gets its own thread, up to [`MAX_CLIENTS`] at once (one more is told so
 //! and closed). Reads and writes time out after [`CLIENT_TIMEOUT`], and the control lock
 //! is held only while a request is carried out, never while a client is read or written:
@@ -9,7 +15,7 @@
 //! protocol version each get an error saying so.
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -28,6 +34,8 @@ pub const MAX_CLIENTS: usize = 256;
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause after a failed accept (out of file descriptors, say) before the next.
 const ACCEPT_PAUSE: Duration = Duration::from_millis(20);
+/// How often the idle accept loop looks at its stop flag.
+const ACCEPT_POLL: Duration = Duration::from_millis(20);
 
 /// Why the control socket could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -47,18 +55,16 @@ pub enum ServerError {
 
 /// The running control socket.
 pub struct Server {
-    path: PathBuf,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
 }
 
 impl Server {
-    /// Stop accepting, remove the socket file and wait for the accept loop (clients being
-    /// served finish on their own, within [`CLIENT_TIMEOUT`]).
+    /// Stop accepting, remove the socket file (when it is still ours) and wait for the
+    /// accept loop, which sees the flag within [`ACCEPT_POLL`] (clients being served
+    /// finish on their own, within [`CLIENT_TIMEOUT`]).
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
-        // The accept loop blocks in accept(): a connection wakes it to see the flag.
-        let _ = UnixStream::connect(&self.path);
         let _ = self.thread.join();
     }
 }
@@ -72,14 +78,13 @@ pub fn spawn(path: &Path, control: Arc<Mutex<Control>>) -> Result<Server, Server
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(io_err)?;
     }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
-            return Err(ServerError::InUse(path.to_path_buf()));
-        }
-        std::fs::remove_file(path).map_err(io_err)?;
+    // Not `exists()`: that follows a symlink, and a dangling one would make bind fail.
+    if std::fs::symlink_metadata(path).is_ok() && UnixStream::connect(path).is_ok() {
+        return Err(ServerError::InUse(path.to_path_buf()));
     }
-    let listener = UnixListener::bind(path).map_err(io_err)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_err)?;
+    let listener = bind_private(path).map_err(io_err)?;
+    listener.set_nonblocking(true).map_err(io_err)?;
+    let ino = std::fs::symlink_metadata(path).map_err(io_err)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     let socket = path.to_path_buf();
@@ -87,23 +92,63 @@ pub fn spawn(path: &Path, control: Arc<Mutex<Control>>) -> Result<Server, Server
     let thread = std::thread::spawn(move || {
         while !flag.load(Ordering::SeqCst) {
             match listener.accept() {
-                Ok((stream, _)) if !flag.load(Ordering::SeqCst) => {
-                    admit(stream, &control, &clients);
+                Ok((stream, _)) => {
+                    if stream.set_nonblocking(false).is_ok() {
+                        admit(stream, &control, &clients);
+                    }
                 }
-                Ok(_) => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     eprintln!("rvsd: control socket: accept: {e}");
                     std::thread::sleep(ACCEPT_PAUSE);
                 }
             }
         }
-        let _ = std::fs::remove_file(&socket);
+        remove_if_ours(&socket, &ino);
     });
-    Ok(Server {
-        path: path.to_path_buf(),
-        stop,
-        thread,
-    })
+    Ok(Server { stop, thread })
+}
+
+/// Bind a listener at `path` that is mode 0600 from the moment it can be reached: bound
+/// in a fresh private directory beside `path`, then renamed over it.
+fn bind_private(path: &Path) -> io::Result<UnixListener> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"))?;
+    let mut private = path.to_path_buf().into_os_string();
+    private.push(format!(".{}.new", std::process::id()));
+    let private = PathBuf::from(private);
+    // A leftover of an rvsd of the same process id (a crash); never anyone else's: the
+    // directory is created exclusively below, so a planted one is refused.
+    if std::fs::symlink_metadata(&private).is_ok_and(|m| m.is_dir()) {
+        let _ = std::fs::remove_dir_all(&private);
+    }
+    std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    let inside = private.join(name);
+    let bound = UnixListener::bind(&inside).and_then(|l| {
+        std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&inside, path)?;
+        Ok(l)
+    });
+    let _ = std::fs::remove_file(&inside);
+    let _ = std::fs::remove_dir(&private);
+    bound
+}
+
+/// Remove the socket file at `path` if it is still the one bound (`bound` is its
+/// metadata then): another rvsd may have taken the path since, and the directory may be
+/// gone.
+fn remove_if_ours(path: &Path, bound: &std::fs::Metadata) {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() && m.ino() == bound.ino() && m.dev() == bound.dev() => {
+            if let Err(e) = std::fs::remove_file(path) {
+                eprintln!("rvsd: control socket {}: removing: {e}", path.display());
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Serve `stream` on its own thread, or refuse it when [`MAX_CLIENTS`] are connected.

@@ -13,9 +13,11 @@ use rvs_config::Config;
 use rvs_control::{Control, WorkerLink};
 use rvs_ctl::proto::{
     Change, ErrorKind, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec,
+    Stats,
 };
-use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::service::{IdRegistry, Retired};
 use rvs_pipeline::snapshot::Snapshot;
+use rvs_pipeline::traffic::{Traffic, TrafficTable};
 use rvs_pipeline::update::Published;
 use rvs_pipeline::update::{Garbage, Mailbox};
 
@@ -53,6 +55,8 @@ type Seen = Vec<(u64, bool, bool)>;
 struct Harness {
     control: Control,
     seen: Arc<Mutex<Seen>>,
+    /// What the stand-in worker publishes (the tests write it).
+    published: Arc<Mutex<Published>>,
     stop: Arc<AtomicBool>,
     worker: Option<JoinHandle<()>>,
     file: PathBuf,
@@ -70,9 +74,10 @@ impl Harness {
         let mut ids = IdRegistry::default();
         let snap = Arc::new(Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot"));
         let mailbox = Mailbox::new(1);
+        let published = Arc::new(Mutex::new(Published::default()));
         let link = WorkerLink {
             mailbox: Arc::clone(&mailbox),
-            published: Arc::new(Mutex::new(Published::default())),
+            published: Arc::clone(&published),
             lcore: 1,
             seed: 0,
         };
@@ -103,6 +108,7 @@ impl Harness {
         Self {
             control,
             seen,
+            published,
             stop,
             worker: Some(worker),
             file,
@@ -425,4 +431,65 @@ fn the_saved_state_reads_back_as_the_same_configuration() {
         (60, 120, 30)
     );
     assert_eq!(rvs_config::to_toml(&back), saved);
+}
+
+/// The statistics `rvsadm -Ln --stats` shows for real `addr` of service `vip`.
+fn real_stats(h: &mut Harness, vip: &str, addr: &str) -> Stats {
+    let addr: std::net::SocketAddr = addr.parse().unwrap();
+    match h.control.handle(Request::Services {
+        service: Some(key(vip)),
+    }) {
+        Ok(Response::Services(list)) => {
+            list[0]
+                .reals
+                .iter()
+                .find(|r| r.spec.addr == addr)
+                .expect("the real is listed")
+                .stats
+        }
+        other => panic!("not a service listing: {other:?}"),
+    }
+}
+
+#[test]
+fn a_real_added_again_after_its_id_was_freed_starts_its_statistics_at_zero() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let add = || Change::AddReal {
+        service: key("10.0.0.101"),
+        real: real("10.1.0.13:8080", Forward::Nat),
+    };
+    h.apply(vec![add()]).unwrap();
+    // Ids are handed out lowest first: the two configured reals have 0 and 1.
+    let id = 2;
+    {
+        let mut p = h.published.lock().unwrap();
+        p.traffic = TrafficTable::with_capacity(64, 256);
+        p.traffic.dests[id] = Traffic {
+            conns: 5,
+            inpkts: 50,
+            outpkts: 40,
+            inbytes: 5000,
+            outbytes: 4000,
+        };
+        p.generation = h.control.generation();
+    }
+    assert_eq!(real_stats(&mut h, "10.0.0.101", "10.1.0.13:8080").conns, 5);
+    h.apply(vec![Change::DeleteReal {
+        service: key("10.0.0.101"),
+        addr: "10.1.0.13:8080".parse().unwrap(),
+    }])
+    .unwrap();
+    // Not before the worker has published under the configuration without the real (a
+    // connection it made before could still point at it).
+    assert_eq!(h.control.retire_ids(), Retired::default());
+    h.published.lock().unwrap().generation = h.control.generation();
+    assert_eq!(h.control.retire_ids().dests, [id as u32]);
+    // Added again: the freed id, the old counts still in the worker's table, none shown.
+    h.apply(vec![add()]).unwrap();
+    assert_eq!(
+        real_stats(&mut h, "10.0.0.101", "10.1.0.13:8080"),
+        Stats::default()
+    );
+    h.published.lock().unwrap().traffic.dests[id].conns += 1;
+    assert_eq!(real_stats(&mut h, "10.0.0.101", "10.1.0.13:8080").conns, 1);
 }

@@ -87,6 +87,17 @@ pub enum Error {
         /// Its description.
         reason: String,
     },
+    /// An RSS key whose length is not the device's key size (a PMD may read its own
+    /// size from the key, whatever length it is given).
+    #[error("port {port:?}: an RSS key of {given} bytes, the device takes {device}")]
+    RssKeyLength {
+        /// The port's device name.
+        port: String,
+        /// The key's length.
+        given: usize,
+        /// The device's key size (`hash_key_size`; 0: it does not say, so no key fits).
+        device: u8,
+    },
     /// The queue index is beyond the port's configured queues.
     #[error("port {port:?} has no {dir} queue {queue}")]
     NoSuchQueue {

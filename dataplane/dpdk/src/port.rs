@@ -450,13 +450,23 @@ impl Port {
 
     /// Program the RSS hash key (`rte_eth_dev_rss_hash_update`), keeping the hashed
     /// fields the port was configured with. Call it once the port is started: some PMDs
-    /// reprogram the key from the configuration when they start. `key` must be as long
-    /// as the device's key ([`PortInfo::hash_key_size`]).
+    /// reprogram the key from the configuration when they start. A key that is not
+    /// exactly as long as the device's ([`PortInfo::hash_key_size`]) is refused
+    /// ([`Error::RssKeyLength`]), as is any key for a device that does not say its size.
     pub fn set_rss_key(&self, key: &[u8]) -> Result<()> {
         let _ctl = self.lock();
         let name = &self.inner.name;
-        let len =
-            u8::try_from(key.len()).map_err(|_| einval(name, "rte_eth_dev_rss_hash_update"))?;
+        let device = self.inner.info.hash_key_size;
+        let len = match u8::try_from(key.len()) {
+            Ok(len) if len == device && device > 0 => len,
+            _ => {
+                return Err(Error::RssKeyLength {
+                    port: name.clone(),
+                    given: key.len(),
+                    device,
+                })
+            }
+        };
         if !self.inner.rss {
             return Err(einval(name, "rte_eth_dev_rss_hash_update"));
         }

@@ -55,6 +55,11 @@ static MAPPINGS: [AtomicUsize; MAX_MAPPINGS] = [const { AtomicUsize::new(0) }; M
 /// Bytes mapped now from the hugepage pool and with transparent hugepages requested.
 static BYTES: [AtomicUsize; 2] = [const { AtomicUsize::new(0) }; 2];
 
+/// Table mappings whose `munmap` failed, and their bytes (still mapped, no longer a
+/// table's). The allocator cannot log (that would allocate): the runtime reports them.
+static UNMAP_FAILURES: AtomicUsize = AtomicUsize::new(0);
+static LEAKED_BYTES: AtomicUsize = AtomicUsize::new(0);
+
 /// The environment variable that overrides the kind of table memory.
 const OVERRIDE: &str = "RVS_TABLE_PAGES";
 
@@ -89,6 +94,10 @@ pub struct TableMemory {
     /// Ordinary pages with transparent hugepages requested (how many the kernel granted
     /// shows in `/proc/self/smaps`, `AnonHugePages`).
     pub transparent_bytes: usize,
+    /// Freed tables whose unmapping the kernel refused (their memory stays mapped).
+    pub unmap_failures: usize,
+    /// The bytes of those tables.
+    pub leaked_bytes: usize,
 }
 
 /// The table memory mapped now.
@@ -96,6 +105,8 @@ pub fn table_memory() -> TableMemory {
     TableMemory {
         hugetlb_bytes: BYTES[Kind::Hugetlb as usize].load(Ordering::Relaxed),
         transparent_bytes: BYTES[Kind::Transparent as usize].load(Ordering::Relaxed),
+        unmap_failures: UNMAP_FAILURES.load(Ordering::Relaxed),
+        leaked_bytes: LEAKED_BYTES.load(Ordering::Relaxed),
     }
 }
 
@@ -173,7 +184,8 @@ fn map(size: usize) -> *mut u8 {
             return p;
         }
         // SAFETY: `p` is the mapping just made, of `len` bytes, which nothing uses.
-        unsafe { ffi::rvs_table_unmap(p.cast(), len) };
+        let code = unsafe { ffi::rvs_table_unmap(p.cast(), len) };
+        count_unmap(code, len);
         return std::ptr::null_mut();
     }
     std::ptr::null_mut()
@@ -199,8 +211,17 @@ fn unmap(ptr: *mut u8, size: usize) -> bool {
     BYTES[kind as usize].fetch_sub(len, Ordering::Relaxed);
     // SAFETY: the registry held `ptr` as a live mapping of `len` bytes made by `map` for
     // this allocation, and its owner is freeing it: nothing refers to it.
-    unsafe { ffi::rvs_table_unmap(ptr.cast(), len) };
+    let code = unsafe { ffi::rvs_table_unmap(ptr.cast(), len) };
+    count_unmap(code, len);
     true
+}
+
+/// Count an unmapping of `len` bytes that returned `code` (0: done).
+fn count_unmap(code: i32, len: usize) {
+    if code != 0 {
+        UNMAP_FAILURES.fetch_add(1, Ordering::Relaxed);
+        LEAKED_BYTES.fetch_add(len, Ordering::Relaxed);
+    }
 }
 
 /// The registry slot of the live table mapping at `ptr`, with its tag.

@@ -239,17 +239,23 @@ fn null_port(eal: &Eal, pool: &Mempool) {
 }
 
 /// RSS-aligned ownership programs a symmetric key and a round-robin table once a port
-/// has started; the device takes them and reads them back, and refuses a table of the
-/// wrong size or naming a queue the port lacks. (net_null keeps both but hashes nothing:
-/// no frame here shows where a NIC would deliver it.)
+/// has started; the device takes the table and reads it back, and refuses a table of the
+/// wrong size or naming a queue the port lacks. A key is checked against the device's
+/// key size before DPDK sees it: net_null does not say its size (0), so it takes no key
+/// (a PMD may read its own fixed size from whatever pointer it is given). (net_null
+/// hashes nothing: no frame here shows where a NIC would deliver it.)
 fn rss_key_and_reta(port: &Port) {
     let size = usize::from(port.info().reta_size);
-    let key: Vec<u8> = (0..40)
-        .map(|i| if i % 2 == 0 { 0x6d } else { 0x5a })
-        .collect();
-    assert_ne!(port.rss_key().expect("default key"), key);
-    port.set_rss_key(&key).expect("symmetric key");
-    assert_eq!(port.rss_key().expect("key read back"), key);
+    let before = port.rss_key().expect("default key");
+    assert_eq!(port.info().hash_key_size, 0);
+    for len in [0, 39, 40, 41, 52] {
+        let r = port.set_rss_key(&vec![0x6d; len]);
+        assert!(
+            matches!(r, Err(Error::RssKeyLength { given, device: 0, .. }) if given == len),
+            "{len}: {r:?}"
+        );
+    }
+    assert_eq!(port.rss_key().expect("key kept"), before);
 
     let reta: Vec<u16> = (0..size).map(|i| (i % 2) as u16).collect();
     port.set_reta(&reta).expect("round-robin table");

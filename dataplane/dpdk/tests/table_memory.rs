@@ -37,6 +37,41 @@ fn smaps_of(addr: usize) -> Option<String> {
     block
 }
 
+/// The `/proc/self/smaps` block of the mapping that holds `addr`.
+fn smaps_holding(addr: usize) -> String {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+    let mut block: Option<String> = None;
+    for line in smaps.lines() {
+        let range = line.split_once(' ').and_then(|(r, _)| r.split_once('-'));
+        let bounds = range.and_then(|(a, b)| {
+            Some((
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            ))
+        });
+        if let Some((start, end)) = bounds {
+            if block.is_some() {
+                break;
+            }
+            if (start..end).contains(&addr) {
+                block = Some(String::new());
+            }
+        }
+        if let Some(b) = block.as_mut() {
+            b.push_str(line);
+            b.push('\n');
+        }
+    }
+    block.unwrap_or_else(|| panic!("no mapping holds {addr:#x}"))
+}
+
+/// Whether the mapping holding `addr` was advised `MADV_HUGEPAGE` (`hg` in `VmFlags`).
+fn advised(addr: usize) -> bool {
+    field(&smaps_holding(addr), "VmFlags")
+        .split_whitespace()
+        .any(|f| f == "hg")
+}
+
 fn field(block: &str, name: &str) -> String {
     block
         .lines()
@@ -63,7 +98,13 @@ fn tables_take_hugepages_and_everything_else_stays_put() {
     // Outside `tables`: the system allocator, even for a large block.
     let plain = vec![1u8; 8 * MIB];
     assert_eq!(table_memory(), TableMemory::default());
-    assert!(smaps_of(plain.as_ptr() as usize).is_none_or(|b| !b.contains("MADV_HUGEPAGE")));
+    // The system allocator's block starts inside its mapping (after malloc's header):
+    // look at the mapping that holds it. Its flags must not say advised (`hg`), which
+    // they say of the table below (the same check, so it can fail).
+    assert!(
+        !advised(plain.as_ptr() as usize),
+        "a block outside `tables` was advised for transparent hugepages"
+    );
 
     // Inside, without the pool: ordinary pages advised for transparent hugepages,
     // aligned to 2 MiB. Small blocks are untouched.
@@ -75,16 +116,16 @@ fn tables_take_hugepages_and_everything_else_stays_put() {
         TableMemory {
             hugetlb_bytes: 0,
             transparent_bytes: 24 * MIB,
+            ..TableMemory::default()
         }
     );
     let block = smaps_of(thp.as_ptr() as usize).expect("the table is a mapping of its own");
     assert_eq!(field(&block, "Size"), "24576 kB");
     assert!(
-        field(&block, "VmFlags")
-            .split_whitespace()
-            .any(|f| f == "hg"),
+        advised(thp.as_ptr() as usize + 4096),
         "not advised for transparent hugepages:\n{block}"
     );
+    assert!(!advised(plain.as_ptr() as usize));
     assert!(thp.iter().all(|&v| v == 3) && small.iter().all(|&v| v == 2));
 
     // Growing a table moves it into a new mapping and keeps its contents; freeing it
@@ -112,6 +153,7 @@ fn tables_take_hugepages_and_everything_else_stays_put() {
         TableMemory {
             hugetlb_bytes: 32 * MIB,
             transparent_bytes: 0,
+            ..TableMemory::default()
         }
     );
     let block = smaps_of(huge.as_ptr() as usize).expect("hugetlb mapping");
@@ -129,6 +171,7 @@ fn tables_take_hugepages_and_everything_else_stays_put() {
         TableMemory {
             hugetlb_bytes: 0,
             transparent_bytes: too_big,
+            ..TableMemory::default()
         }
     );
     drop(fallback);

@@ -3,6 +3,7 @@
 //! Services and reals keep stable ids across rebuilds ([`IdRegistry`]), so a connection
 //! made under one table is still counted against the same real under the next.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -14,25 +15,111 @@ use crate::draining::Draining;
 use crate::overlay::{sorry_in_use, Overlay, RealEffect};
 use rvs_config::{mask_addr, ServiceConfig};
 
-/// Hands out stable service and real ids, remembered across rebuilds.
+/// Hands out stable service and real ids, remembered across rebuilds while they are
+/// configured or referenced, and reused once neither ([`IdRegistry::retire`]).
+///
+/// Connections, persistence templates and every worker's per-id tables (traffic
+/// counters, loads) are indexed by these ids, so an id goes back to the free list only
+/// when no snapshot configures it and no connection or template points at it; a real
+/// re-added before then gets its old id back, counts included (as IPVS takes a removed
+/// real back from its trash). Ids are handed out lowest first, so the tables indexed by
+/// them stay as large as the most ids held at once, however many reals come and go.
 #[derive(Debug, Default)]
 pub struct IdRegistry {
     services: HashMap<(Proto, SocketAddr), ServiceId>,
     dests: HashMap<(ServiceId, SocketAddr), DestId>,
+    free_services: BTreeSet<ServiceId>,
+    free_dests: BTreeSet<DestId>,
+    /// One past the highest id ever handed out, of each kind.
+    next: (ServiceId, DestId),
+}
+
+/// Ids an [`IdRegistry::retire`] freed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Retired {
+    /// Service ids.
+    pub services: Vec<ServiceId>,
+    /// Real ids.
+    pub dests: Vec<DestId>,
 }
 
 impl IdRegistry {
-    /// The id of service `(proto, vip)`, assigned on first sight.
+    /// The id of service `(proto, vip)`: its own while it is held, else the lowest free.
     pub fn service(&mut self, proto: Proto, vip: SocketAddr) -> ServiceId {
-        let next = self.services.len() as ServiceId;
-        *self.services.entry((proto, vip)).or_insert(next)
+        if let Some(&id) = self.services.get(&(proto, vip)) {
+            return id;
+        }
+        let id = take_lowest(&mut self.free_services, &mut self.next.0);
+        self.services.insert((proto, vip), id);
+        id
     }
 
-    /// The id of real `addr` in service `svc`, assigned on first sight.
+    /// The id of real `addr` in service `svc`: its own while it is held, else the lowest
+    /// free.
     pub fn dest(&mut self, svc: ServiceId, addr: SocketAddr) -> DestId {
-        let next = self.dests.len() as DestId;
-        *self.dests.entry((svc, addr)).or_insert(next)
+        if let Some(&id) = self.dests.get(&(svc, addr)) {
+            return id;
+        }
+        let id = take_lowest(&mut self.free_dests, &mut self.next.1);
+        self.dests.insert((svc, addr), id);
+        id
     }
+
+    /// Free every real id that `configured` does not use and `held` says no connection
+    /// or template points at, then every service id that `configured` does not use and
+    /// that no real id left belongs to. `held` must see every connection made under an
+    /// earlier configuration (the control core asks it of workers that published after
+    /// taking `configured`).
+    pub fn retire(&mut self, configured: &Services, held: impl Fn(DestId) -> bool) -> Retired {
+        let (mut in_use, mut used_dests) = (HashSet::new(), HashSet::new());
+        for svc in configured.list() {
+            in_use.insert(svc.id);
+            used_dests.extend(svc.sched.reals().iter().map(|r| r.id));
+        }
+        let mut retired = Retired::default();
+        self.dests.retain(|_, id| {
+            let keep = used_dests.contains(id) || held(*id);
+            if !keep {
+                retired.dests.push(*id);
+            }
+            keep
+        });
+        let owners: HashSet<ServiceId> = self.dests.keys().map(|(svc, _)| *svc).collect();
+        self.services.retain(|_, id| {
+            let keep = in_use.contains(id) || owners.contains(id);
+            if !keep {
+                retired.services.push(*id);
+            }
+            keep
+        });
+        retired.dests.sort_unstable();
+        retired.services.sort_unstable();
+        self.free_dests.extend(&retired.dests);
+        self.free_services.extend(&retired.services);
+        retired
+    }
+
+    /// Ids held now (services, reals).
+    pub fn held(&self) -> (usize, usize) {
+        (self.services.len(), self.dests.len())
+    }
+
+    /// One past the highest id ever handed out (services, reals): what tables indexed
+    /// by them may need.
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.next.0 as usize, self.next.1 as usize)
+    }
+}
+
+/// The lowest id of `free`, or `next` (then advanced). Service and real ids are both
+/// `u32`.
+fn take_lowest(free: &mut BTreeSet<u32>, next: &mut u32) -> u32 {
+    if let Some(id) = free.pop_first() {
+        return id;
+    }
+    let id = *next;
+    *next += 1;
+    id
 }
 
 /// One service, built.

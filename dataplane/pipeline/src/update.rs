@@ -286,4 +286,6 @@ pub struct Published {
     pub rounds: u64,
     /// Poll rounds that received at least one frame.
     pub busy_rounds: u64,
+    /// The configuration generation the worker forwarded with when it published.
+    pub generation: u64,
 }

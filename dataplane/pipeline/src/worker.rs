@@ -238,6 +238,7 @@ impl<B: PacketBuf> Worker<B> {
         slot.loads.clone_from(self.conns.loads());
         slot.conns = self.conns.len() as u64;
         slot.conn_capacity = self.conns.capacity() as u64;
+        slot.generation = self.generation();
     }
 
     /// The connection table (read-only: listings and tests).

@@ -104,6 +104,12 @@ fn run_live(args: &Args) -> ExitCode {
         }),
     };
     match live::run(&config, &options) {
+        // Printed either way; the status says the stop was not clean (each step given
+        // up was logged).
+        Ok(report) if !report.stop_abandoned.is_empty() => {
+            let _ = print_json(&report);
+            ExitCode::from(live::EXIT_STOP_TIMEOUT)
+        }
         Ok(report) => print_json(&report),
         Err(e) => {
             eprintln!("rvsd: {e}");

@@ -67,6 +67,12 @@
 //! | `rvs_worker_syn_cookies_accepted_total` | counter | `worker` | ACKs with a valid cookie: connections the SYN proxy opened |
 //! | `rvs_worker_synproxy_held_segments_total` | counter | `worker` | client segments the SYN proxy held until the real answered |
 //! | `rvs_worker_synproxy_released_segments_total` | counter | `worker` | held client segments sent on after the real's handshake |
+//! | `rvs_worker_neighbor_copies_total` | counter | `worker` | live I/O: copies of ARP replies and neighbour advertisements sent to the other workers |
+//! | `rvs_worker_tx_handoff_packets_total` | counter | `worker` | live I/O: frames handed to the worker that holds the port's transmit queue |
+//! | `rvs_worker_tx_refused_packets_total` | counter | `worker` | live I/O: frames the device refused to transmit (freed) |
+//! | `rvs_worker_ring_full_packets_total` | counter | `worker` | live I/O: frames dropped because a steering ring to another worker was full |
+//! | `rvs_worker_no_buffer_packets_total` | counter | `worker` | live I/O: frames dropped for want of a packet buffer (neighbour copies) or of headroom for the steering tag |
+//! | `rvs_worker_rx_chained_packets_total` | counter | `worker` | live I/O: multi-segment frames the worker's receive queues dropped |
 //! | `rvs_worker_conntrack_entries` | gauge | `worker` | connection entries in the worker's table now |
 //! | `rvs_worker_conntrack_capacity` | gauge | `worker` | connection entries the worker's table holds at most |
 //! | `rvs_worker_busy_ratio` | gauge | `worker` | poll rounds that found work, over all rounds since start (0 to 1) |

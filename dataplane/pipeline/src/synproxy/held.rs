@@ -17,6 +17,13 @@ const WAYS: usize = 4;
 /// The largest table (slots per worker).
 pub const MAX_SLOTS: usize = 1024;
 
+/// Slots (so segments, at most) of the table of a worker of `conn_capacity`
+/// connections: as many, at least `WAYS`, at most [`MAX_SLOTS`]. The packet-buffer pool
+/// counts them.
+pub fn slots(conn_capacity: usize) -> usize {
+    conn_capacity.clamp(WAYS, MAX_SLOTS)
+}
+
 /// One held segment: the frame as the client sent it.
 #[derive(Debug)]
 struct Held<B> {
@@ -37,10 +44,9 @@ pub struct HeldSegments<B> {
 }
 
 impl<B> HeldSegments<B> {
-    /// A table for a worker of `conn_capacity` connections: as many slots, at least
-    /// `WAYS`, at most [`MAX_SLOTS`].
+    /// A table for a worker of `conn_capacity` connections, of [`slots`] slots.
     pub fn new(conn_capacity: usize) -> Self {
-        let n = conn_capacity.clamp(WAYS, MAX_SLOTS);
+        let n = slots(conn_capacity);
         Self {
             slots: (0..n).map(|_| None).collect(),
             stamp: 0,

@@ -14,9 +14,10 @@
 //!
 //! The calling thread is the control core: it waits for SIGINT or SIGTERM (or the run
 //! time the caller set), raises the stop flag, waits for the workers, stops the ports and
-//! returns the counters. The handlers are in place before DPDK starts: a signal during
-//! start-up lets the workers start and stop at once, so the ports are stopped and closed
-//! in order. A second signal while stopping exits at once (status 1).
+//! returns the counters, all within `[ctl] shutdown_timeout` (see the `stop` module).
+//! The handlers are in place before DPDK starts: a signal during start-up lets the
+//! workers start and stop at once, so the ports are stopped and closed in order. A
+//! second signal while stopping exits at once (status 1).
 
 mod buf;
 
@@ -27,6 +28,7 @@ mod plan;
 mod poll;
 mod ports;
 mod report;
+mod stop;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,11 +40,13 @@ use rvs_dpdk::{ring, Eal, Mempool, Port};
 pub use buf::MbufBuf;
 pub use error::LiveError;
 pub use report::{LiveReport, PortReport, WorkerReport};
+pub use stop::EXIT_STOP_TIMEOUT;
 
 use io::{LiveIo, Outbox, PortTx};
 use poll::{Backoff, Clock, WorkerLoop};
 use ports::port_source;
 use rvs_control::daemon::ControlCore;
+use rvs_control::stopping::StopLog;
 
 use rvs_config::{Config, IdlePolicy, PortId};
 use rvs_control::{Control, WorkerLink};
@@ -121,7 +125,8 @@ fn pool_size(config: &Config, extra: u32) -> u32 {
         .iter()
         .filter(|p| p.device.starts_with("net_af_xdp"))
         .count();
-    plan::pool_mbufs(devices, config.dataplane.workers, extra as usize)
+    let held = rvs_pipeline::synproxy::held::slots(config.dataplane.conn_capacity);
+    plan::pool_mbufs(devices, config.dataplane.workers, held, extra as usize)
         .saturating_add(plan::af_xdp_mbufs(af_xdp))
 }
 
@@ -240,13 +245,18 @@ fn run_with(
         &lcores[..usize::from(workers)]
     );
     let mut core = core;
+    // Once the stop flag is up the stop is bounded (`stop` module): what hangs is
+    // abandoned, and named.
+    let (log, bound) = (StopLog::default(), config.ctl.shutdown_timeout);
+    let watchdog = stop::Watchdog::arm(&log, stop, bound);
     let died = control(stop, &running, started, options.run_for, core.as_mut());
-    if let Some(core) = core {
-        core.stop();
-    }
+    let mut abandoned = match core {
+        Some(core) => stop::stop_core(core, &log, watchdog.began(), bound),
+        None => Vec::new(),
+    };
     halt.store(true, Ordering::SeqCst);
     let elapsed = started.elapsed().as_secs_f64();
-    let waited = eal.wait_all();
+    let waited = log.step("waiting for the workers to stop", || eal.wait_all());
     let published: Vec<_> = slots
         .iter()
         .enumerate()
@@ -262,10 +272,21 @@ fn run_with(
         .map(|(p, port)| PortReport::new(&p.name, port))
         .collect();
     for (p, port) in config.ports.iter().zip(&ports) {
-        if let Err(e) = port.stop() {
+        if let Err(e) = log.step(format!("stopping port {}", p.name), || port.stop()) {
             eprintln!("rvsd: port {}: stopping: {e}", p.name);
         }
     }
+    watchdog.disarm();
+    let tables = rvs_dpdk::table_memory();
+    if tables.unmap_failures > 0 {
+        eprintln!(
+            "rvsd: connection tables: the kernel refused to unmap {} table(s); {} MiB stay mapped",
+            tables.unmap_failures,
+            tables.leaked_bytes >> 20
+        );
+    }
+    // The control core's steps given up at its share of the bound, still running.
+    abandoned.extend(log.unfinished().into_iter().map(|(what, _)| what));
     if let Some(w) = died {
         return Err(LiveError::WorkerDied {
             worker: w,
@@ -276,7 +297,9 @@ fn run_with(
         what: "waiting for the workers",
         source,
     })?;
-    Ok(LiveReport::new(&published, port_reports, elapsed))
+    let mut report = LiveReport::new(&published, port_reports, elapsed);
+    report.stop_abandoned = abandoned;
+    Ok(report)
 }
 
 /// Clears a worker's alive flag when its job ends, normally or by panic.

@@ -24,6 +24,8 @@
 //!                                                         cache, rx burst, tx buffers, outboxes
 //!       + workers × (workers − 1) × RING_SIZE             full steering rings
 //!       + workers × NEIGH_QUEUE                           frames parked for ARP/ND
+//!       + workers × held                                  SYN-proxy client segments held
+//!                                                         (one per slot, `held::slots`)
 //!       + extra                                           the caller's own pools (pps harness's feeder; memory only)
 //!       + af_xdp ports × AF_XDP_HELD                      what net_af_xdp holds beyond its descriptors
 //! ```
@@ -57,15 +59,17 @@ const MBUF_FOOTPRINT: u64 = 2560;
 /// DPDK memory beyond the pool (rings, device structures, heap), in MiB.
 const EAL_BASE_MB: u64 = 128;
 
-/// Mbufs the pool needs for `ports` ports, `workers` workers and `extra` more buffers.
-pub fn pool_mbufs(ports: usize, workers: u16, extra: usize) -> u32 {
+/// Mbufs the pool needs for `ports` ports, `workers` workers each holding up to `held`
+/// SYN-proxy segments, and `extra` more buffers.
+pub fn pool_mbufs(ports: usize, workers: u16, held: usize, extra: usize) -> u32 {
     let (p, w) = (ports as u64, u64::from(workers));
     let burst = BURST as u64;
     let descriptors = p * w * (u64::from(RX_DESC) + u64::from(TX_DESC));
     let per_worker = w * (u64::from(POOL_CACHE) + burst * (1 + 2 * p + w));
     let rings = w * w.saturating_sub(1) * u64::from(RING_SIZE);
     let parked = w * NeighLimits::default().queue_total as u64;
-    let total = descriptors + per_worker + rings + parked + extra as u64;
+    let held = w * held as u64;
+    let total = descriptors + per_worker + rings + parked + held + extra as u64;
     u32::try_from(total).unwrap_or(u32::MAX)
 }
 
@@ -159,6 +163,7 @@ pub fn rss_model(reta_sizes: &[u16], workers: u16) -> Option<Reta> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rvs_pipeline::synproxy::held;
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()
@@ -199,9 +204,19 @@ mod tests {
     #[test]
     fn pool_covers_descriptors_rings_and_parked_frames() {
         // 2 ports, 2 workers: 2*2*2048 + 2*(256+32*(1+4+2)) + 2*1*1024 + 2*1024.
-        assert_eq!(pool_mbufs(2, 2, 0), 8192 + 960 + 2048 + 2048);
-        assert_eq!(pool_mbufs(2, 2, 10), pool_mbufs(2, 2, 0) + 10);
-        assert!(pool_mbufs(1, 1, 0) < pool_mbufs(1, 2, 0));
+        assert_eq!(pool_mbufs(2, 2, 0, 0), 8192 + 960 + 2048 + 2048);
+        assert_eq!(pool_mbufs(2, 2, 0, 10), pool_mbufs(2, 2, 0, 0) + 10);
+        assert!(pool_mbufs(1, 1, 0, 0) < pool_mbufs(1, 2, 0, 0));
+    }
+
+    #[test]
+    fn pool_covers_the_segments_the_syn_proxy_holds() {
+        // A worker of a million connections holds up to 1024 client segments; one of
+        // 16 connections up to 16: each worker's table counts.
+        let (big, small) = (held::slots(1 << 20), held::slots(16));
+        assert_eq!((big, small), (held::MAX_SLOTS, 16));
+        assert_eq!(pool_mbufs(2, 3, big, 0), pool_mbufs(2, 3, 0, 0) + 3 * 1024);
+        assert_eq!(pool_mbufs(1, 1, small, 0), pool_mbufs(1, 1, 0, 0) + 16);
     }
 
     #[test]

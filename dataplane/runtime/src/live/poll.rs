@@ -223,7 +223,7 @@ impl WorkerLoop {
         io.rx_chained = self.rx.iter().map(|(_, q)| q.chained_drops()).sum();
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         self.worker.publish_to(&mut slot);
-        slot.pipeline.redirected = io.redirected;
+        io.publish_to(&mut slot.pipeline);
         slot.io = io;
         (slot.rounds, slot.busy_rounds) = self.rounds;
     }

@@ -123,8 +123,9 @@ pub fn align_rss(ports: &[Port], config: &Config) -> Option<Reta> {
     (aligned > 0).then_some(model)
 }
 
-/// Key bytes programmed when a device does not say its key size: enough for IPv6 with
-/// ports.
+/// Key bytes the symmetric hash needs (IPv6 with ports). A device whose key is shorter,
+/// or that does not say its size, refuses the longer key (`Port::set_rss_key` takes
+/// only the device's own size) and is not aligned.
 const SYMMETRIC_KEY_MIN: usize = 40;
 
 /// Give the device the configured MAC. A device that cannot change it (ENOTSUP) keeps

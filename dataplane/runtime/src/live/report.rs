@@ -21,6 +21,8 @@ pub struct LiveReport {
     pub workers: Vec<WorkerReport>,
     /// Each port's device counters.
     pub ports: Vec<PortReport>,
+    /// The stop steps given up at `[ctl] shutdown_timeout` (empty: a clean stop).
+    pub stop_abandoned: Vec<String>,
 }
 
 /// One worker's counters.
@@ -101,6 +103,7 @@ impl LiveReport {
             elapsed_seconds,
             workers,
             ports,
+            stop_abandoned: Vec::new(),
         }
     }
 }
