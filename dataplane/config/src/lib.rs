@@ -89,6 +89,7 @@
 
 mod check;
 mod checker;
+pub mod device;
 mod error;
 mod forward;
 mod ha;
