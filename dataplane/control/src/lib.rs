@@ -227,7 +227,7 @@ impl Control {
             Request::Apply { changes } => {
                 let mut config = self.config.clone();
                 edit::apply(&mut config, &changes)?;
-                let config = edit::validate(&config)?;
+                let config = edit::validate(&config, &changes)?;
                 self.publish(config)?;
                 Ok(Response::Done)
             }
@@ -238,6 +238,7 @@ impl Control {
                 self.reload(&path).map(|()| Response::Done)
             }
             Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
+            Request::ConfiguredServices => Ok(Response::Services(views::configured(&self.config))),
         }
     }
 
