@@ -165,6 +165,15 @@ fn lab_run(pmd: Pmd, tag: char) {
         }
     }
 
+    // One queue per veth for two workers: said at start, per port.
+    let log = rvsd.log();
+    assert!(
+        log.contains(
+            "rvsd: warning: port wan: 1 receive queue(s) for 2 workers: worker 1 receives \
+             nothing from it"
+        ),
+        "{pmd:?}: no warning of the shared queue:\n{log}"
+    );
     let report = rvsd.stop();
     let conns = report["connections_created"].as_u64().unwrap_or(0);
     assert_eq!(
@@ -527,8 +536,14 @@ fn a_missing_device_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains(&format!("port \"wan\" (device \"{device}\")")),
-        "the error names neither the port nor the device:\n{stderr}"
+        stderr.contains(&format!(
+            "port \"wan\" (device \"{device}\"): there is no interface \"{iface}\""
+        )),
+        "the error does not name the port, the device and the missing interface:\n{stderr}"
+    );
+    assert!(
+        !stderr.contains("EAL"),
+        "the interface is checked before DPDK starts:\n{stderr}"
     );
     assert!(out.stdout.is_empty(), "no report after a failed start");
 }
@@ -1523,6 +1538,23 @@ mod health_lab {
         BTreeMap::from([(name.to_owned(), count)])
     }
 
+    /// What `rvsadm -S -n` prints (the binary next to rvsd).
+    fn save(lab: &Lab) -> String {
+        let bin = Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name("rvsadm");
+        let out = Command::new(&bin)
+            .arg("--socket")
+            .arg(lab.dir().join("rvsd.sock"))
+            .args(["-S", "-n"])
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// The reals `rvsadm -Ln` would list for the service.
     fn listed(lab: &Lab) -> Vec<String> {
         let request = Request::Services { service: None };
@@ -1595,6 +1627,11 @@ mod health_lab {
             listed(&lab),
             ["10.1.2.11:8080"],
             "removed reals are not listed"
+        );
+        let saved = save(&lab);
+        assert!(
+            saved.contains("-a -t 10.0.0.100:80 -r 10.1.1.11:8080 -m -w 1\n"),
+            "rvsadm -S saves the configured reals, a removed one too:\n{saved}"
         );
 
         // r2's dies too: the sorry server takes the new connections.

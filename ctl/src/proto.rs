@@ -88,6 +88,10 @@ pub enum Request {
     },
     /// The health state of every checked real.
     Health,
+    /// Every service as configured, for `rvsadm -S`: all its reals with their configured
+    /// weights, those a health check took out included, and no sorry server (answered
+    /// with [`Response::Services`], counters and rates zero).
+    ConfiguredServices,
 }
 
 /// One change to the running state (an ipvsadm command).
@@ -713,6 +717,11 @@ pub struct ErrorReply {
     pub kind: ErrorKind,
     /// What is wrong, for a person.
     pub message: String,
+    /// For a refused [`Request::Apply`]: the index in the batch of the change refused
+    /// (`rvsadm -R` turns it into the input's line number). Absent when the refusal
+    /// concerns no single change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<usize>,
 }
 
 impl ErrorReply {
@@ -721,6 +730,15 @@ impl ErrorReply {
         Self {
             kind,
             message: message.into(),
+            change: None,
+        }
+    }
+
+    /// This refusal, blamed on change `index` of its batch.
+    pub fn at_change(self, index: usize) -> Self {
+        Self {
+            change: Some(index),
+            ..self
         }
     }
 }

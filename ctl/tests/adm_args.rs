@@ -2,8 +2,9 @@
 //! with their messages and exit statuses. Unknown scheduler names are left to the daemon
 //! (as ipvsadm leaves them to the kernel).
 
+use rvs_ctl::adm::address::Names;
 use rvs_ctl::adm::args::{self, Action, Cmd, Invocation, ListFormat, Parsed};
-use rvs_ctl::adm::usage::{UsageError, TRY_HELP};
+use rvs_ctl::adm::usage::UsageError;
 use rvs_ctl::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
 
 fn words(line: &str) -> Vec<String> {
@@ -11,7 +12,7 @@ fn words(line: &str) -> Vec<String> {
 }
 
 fn run(line: &str) -> Invocation {
-    match args::parse(&words(line)) {
+    match args::parse(&words(line), &FakeNames) {
         Ok(Parsed::Run(inv)) => inv,
         other => panic!("{line}: {other:?}"),
     }
@@ -25,7 +26,7 @@ fn change(line: &str) -> Change {
 }
 
 fn error(line: &str) -> UsageError {
-    match args::parse(&words(line)) {
+    match args::parse(&words(line), &FakeNames) {
         Err(e) => e,
         Ok(other) => panic!("{line}: accepted as {other:?}"),
     }
@@ -254,7 +255,7 @@ fn timeouts_and_local_addresses() {
 #[test]
 fn listing_forms() {
     let none = ListFormat::default();
-    let no_args = args::parse(&[]).unwrap();
+    let no_args = args::parse(&[], &FakeNames).unwrap();
     assert_eq!(
         no_args,
         Parsed::Run(Invocation {
@@ -305,8 +306,11 @@ fn listing_forms() {
         run("-G -t 10.0.0.100:80").action,
         Action::ListLaddrs(Some(tcp("10.0.0.100:80")))
     );
-    assert_eq!(args::parse(&words("-h")), Ok(Parsed::Help));
-    assert_eq!(args::parse(&words("--version")), Ok(Parsed::Version));
+    assert_eq!(args::parse(&words("-h"), &FakeNames), Ok(Parsed::Help));
+    assert_eq!(
+        args::parse(&words("--version"), &FakeNames),
+        Ok(Parsed::Version)
+    );
 }
 
 /// (command line, ipvsadm's message, exit status)
@@ -332,23 +336,13 @@ const REFUSED: &[(&str, &str, u8)] = &[
         2,
     ),
     (
-        "-A -t 10.0.0.1:http",
-        "illegal virtual server address[:port] specified",
-        2,
-    ),
-    (
-        "-A -t www.example.com:80",
-        "illegal virtual server address[:port] specified",
-        2,
-    ),
-    (
         "-A -t [::1]",
         "illegal virtual server address[:port] specified",
         2,
     ),
     (
         "-a -t 1.2.3.4:80 -r bad",
-        "illegal real server address[:port] specified",
+        "illegal real server address[:port] specified: host \"bad\" is unknown",
         2,
     ),
     (
@@ -473,10 +467,34 @@ const REFUSED: &[(&str, &str, u8)] = &[
         2,
     ),
     ("-A -t 1.1.1.1:80 -h", "invalid option `-h'", 2),
-    ("-t 1.1.1.1:80", TRY_HELP, 255),
-    ("--bogus", TRY_HELP, 255),
-    ("-q", TRY_HELP, 255),
-    ("stray", TRY_HELP, 255),
+    (
+        "-t 1.1.1.1:80",
+        "-t: the command comes first (-A -E -D -C -R -S -a -e -d -L -Z --set -P -Q -G -h -v)\n\
+         Try `rvsadm -h' or 'rvsadm --help' for more information.",
+        255,
+    ),
+    (
+        "--bogus",
+        "--bogus: unknown option\nTry `rvsadm -h' or 'rvsadm --help' for more information.",
+        255,
+    ),
+    (
+        "-Y foo",
+        "-Y: unknown option\nTry `rvsadm -h' or 'rvsadm --help' for more information.",
+        255,
+    ),
+    (
+        "-X foo",
+        "-X: the command comes first (-A -E -D -C -R -S -a -e -d -L -Z --set -P -Q -G -h -v)\n\
+         Try `rvsadm -h' or 'rvsadm --help' for more information.",
+        255,
+    ),
+    (
+        "stray",
+        "stray: the command comes first (-A -E -D -C -R -S -a -e -d -L -Z --set -P -Q -G -h -v)\n\
+         Try `rvsadm -h' or 'rvsadm --help' for more information.",
+        255,
+    ),
     ("-A -t 1.1.1.1:80 --bogus", "--bogus: unknown option", 255),
     ("-Lq", "-Lq: unknown option", 255),
     ("-A -t", "-t: missing argument", 255),
@@ -510,5 +528,71 @@ fn unsupported_features_are_refused_clearly() {
         let e = error(line);
         assert_eq!(e.status, 2, "{line}");
         assert!(e.message.starts_with("rvs "), "{line}: {}", e.message);
+    }
+}
+
+/// `web1` is 10.1.0.11, `http` 80 over TCP and `domain` 53 over UDP; nothing else
+/// resolves (the system's resolver is left out of these tests).
+struct FakeNames;
+
+impl Names for FakeNames {
+    fn host(&self, name: &str) -> Result<std::net::Ipv4Addr, String> {
+        match name {
+            "web1" => Ok(std::net::Ipv4Addr::new(10, 1, 0, 11)),
+            _ => Err(format!("host {name:?} is unknown")),
+        }
+    }
+    fn port(&self, name: &str, proto: Protocol) -> Result<u16, String> {
+        match (name, proto) {
+            ("http", Protocol::Tcp) => Ok(80),
+            ("domain", Protocol::Udp) => Ok(53),
+            _ => Err(format!("port {name:?} is not a {proto:?} service")),
+        }
+    }
+}
+
+fn change_named(line: &str) -> Result<Change, UsageError> {
+    match args::parse(&words(line), &FakeNames)? {
+        Parsed::Run(Invocation {
+            action: Action::Apply(c),
+            ..
+        }) => Ok(c),
+        other => panic!("{line}: {other:?}"),
+    }
+}
+
+/// ipvsadm resolves host names to IPv4 and port names for the service's protocol; so does
+/// rvsadm, and a name that does not resolve is refused saying why.
+#[test]
+fn names_resolve_as_in_ipvsadm() {
+    assert_eq!(
+        change_named("-A -t 10.0.0.1:http -s rr").unwrap(),
+        change("-A -t 10.0.0.1:80 -s rr")
+    );
+    assert_eq!(
+        change_named("-a -t 10.0.0.1:http -r web1:http -m -w 2").unwrap(),
+        change("-a -t 10.0.0.1:80 -r 10.1.0.11:80 -m -w 2")
+    );
+    assert_eq!(
+        change_named("-A -u 10.0.0.1:domain").unwrap(),
+        change("-A -u 10.0.0.1:53")
+    );
+    for (line, message) in [
+        (
+            "-A -t 10.0.0.1:domain",
+            "illegal virtual server address[:port] specified: port \"domain\" is not a Tcp service",
+        ),
+        (
+            "-a -t 10.0.0.1:80 -r nohost:80",
+            "illegal real server address[:port] specified: host \"nohost\" is unknown",
+        ),
+        (
+            "-a -r web1:http -t 10.0.0.1:80",
+            "illegal real server address[:port] specified: port \"http\": a port name needs \
+             the service's protocol (-t or -u) before it",
+        ),
+    ] {
+        let e = change_named(line).unwrap_err();
+        assert_eq!((e.message.as_str(), e.status), (message, 2), "{line}");
     }
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+use rvs_ctl::adm::address::SystemNames;
 use rvs_ctl::adm::list::{sorted_reals, sorted_services};
 use rvs_ctl::adm::restore::parse_restore;
 use rvs_ctl::adm::save::save;
@@ -64,7 +65,9 @@ fn rebuild(table: &[ServiceInfo]) -> Vec<Change> {
 #[test]
 fn save_then_restore_gives_the_same_changes() {
     let table = common::table();
-    let restored = parse_restore(&save(&table)).expect("-S output must restore");
+    let restored = parse_restore(&save(&table), &SystemNames)
+        .expect("-S output must restore")
+        .changes;
     assert_eq!(restored, rebuild(&table));
     assert_eq!(restored.len(), 13);
 }
@@ -72,7 +75,7 @@ fn save_then_restore_gives_the_same_changes() {
 #[test]
 fn restore_skips_blank_and_comment_lines_and_takes_every_change() {
     let text = "\n# saved by hand\n-C\n--set 900 120 300\n  -A -t 10.0.0.1:80 -s rr  \n-E -t 10.0.0.1:80 -s wrr\n-e -t 10.0.0.1:80 -r 10.1.1.1 -m\n-d -t 10.0.0.1:80 -r 10.1.1.1\n-Q -t 10.0.0.1:80 -z 10.2.0.1\n-D -t 10.0.0.1:80\n";
-    let changes = parse_restore(text).unwrap();
+    let changes = parse_restore(text, &SystemNames).unwrap().changes;
     let kinds: Vec<&str> = changes
         .iter()
         .map(|c| match c {
@@ -104,7 +107,7 @@ fn restore_skips_blank_and_comment_lines_and_takes_every_change() {
 
 #[test]
 fn restore_names_the_bad_line() {
-    let e = parse_restore("-A -t 10.0.0.1:80\n\n-a -t 10.0.0.1:80\n").unwrap_err();
+    let e = parse_restore("-A -t 10.0.0.1:80\n\n-a -t 10.0.0.1:80\n", &SystemNames).unwrap_err();
     assert_eq!(e.line, 3);
     assert_eq!(
         e.to_string(),
@@ -117,6 +120,10 @@ fn restore_names_the_bad_line() {
         ("-C\n-Z\n", 2),
         ("-C\n-G\n", 2),
     ] {
-        assert_eq!(parse_restore(text).unwrap_err().line, line, "{text:?}");
+        assert_eq!(
+            parse_restore(text, &SystemNames).unwrap_err().line,
+            line,
+            "{text:?}"
+        );
     }
 }

@@ -229,6 +229,95 @@ fn rvsadm_restore_sends_one_batch() {
     assert_eq!(daemon.requests().len(), 1);
 }
 
+/// A change the daemon refuses in a `-R` batch is reported at its input line (comments
+/// and blank lines counted), with the daemon's words.
+#[test]
+fn rvsadm_restore_names_the_line_the_daemon_refused() {
+    let daemon = FakeDaemon::start(Box::new(|_| ResponseEnvelope {
+        version: VERSION,
+        result: Err(ErrorReply::new(
+            ErrorKind::RealExists,
+            "real 10.1.1.1:8080 already exists in tcp 10.0.0.1:80",
+        )
+        .at_change(2)),
+    }));
+    let socket = daemon.socket.to_str().unwrap();
+    let input = "# saved\n-A -t 10.0.0.1:80 -s rr\n\n-a -t 10.0.0.1:80 -r 10.1.1.1:8080 -m\n\
+                 -a -t 10.0.0.1:80 -r 10.1.1.1:8080 -m\n";
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &["-R", "--socket", socket],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr),
+        "line 5: real 10.1.1.1:8080 already exists in tcp 10.0.0.1:80\n"
+    );
+}
+
+/// `ipvsadm -S` without `-n` writes host and service names; `-R` resolves them as
+/// ipvsadm does (the host through the resolver, the port from /etc/services).
+#[test]
+fn rvsadm_restores_ipvsadm_output_with_names() {
+    let daemon = FakeDaemon::start(Box::new(|_| ok(Response::Done)));
+    let socket = daemon.socket.to_str().unwrap();
+    let input = "-A -t 10.0.0.1:http -s wlc\n-a -t 10.0.0.1:http -r localhost:http -m -w 1\n";
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &["-R", "--socket", socket],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let service = common::key(Protocol::Tcp, "10.0.0.1:80");
+    let Request::Apply { changes } = &daemon.requests()[0] else {
+        panic!("not a batch");
+    };
+    assert_eq!(changes.len(), 2);
+    assert!(matches!(&changes[0], Change::AddService(spec) if spec.key == service));
+    assert_eq!(
+        changes[1],
+        Change::AddReal {
+            service,
+            real: RealSpec {
+                addr: "127.0.0.1:80".parse().unwrap(),
+                forward: Forward::Nat,
+                weight: 1,
+                upper: 0,
+                lower: 0,
+            }
+        }
+    );
+    // A name that does not resolve says why, at its line.
+    let out = run(
+        env!("CARGO_BIN_EXE_rvsadm"),
+        &["-R", "--socket", socket],
+        "-A -t 10.0.0.1:nosuchservice-rvs\n",
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr),
+        "line 1: illegal virtual server address[:port] specified: port \"nosuchservice-rvs\" \
+         is not a tcp service in /etc/services\n"
+    );
+}
+
+/// `-S` asks for the configured table: reals a health check took out are saved too.
+#[test]
+fn rvsadm_save_asks_for_the_configured_table() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::ConfiguredServices => ok(Response::Services(common::table())),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let out = rvsadm(&daemon, &["-S", "-n"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        rvs_ctl::adm::save::save(&common::table())
+    );
+    assert_eq!(daemon.requests(), [Request::ConfiguredServices]);
+}
+
 #[test]
 fn rvsadm_without_a_daemon_exits_2() {
     let out = run(
@@ -270,9 +359,12 @@ fn rvsadm_usage_errors_do_not_need_a_daemon() {
     );
     let out = run(env!("CARGO_BIN_EXE_rvsadm"), &["-t", "1.1.1.1:80"], "");
     assert_eq!(out.status.code(), Some(255));
+    let out = run(env!("CARGO_BIN_EXE_rvsadm"), &["-X", "foo"], "");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(text(&out.stderr).starts_with("-X: the command comes first"));
     let out = run(env!("CARGO_BIN_EXE_rvsadm"), &["-h"], "");
     assert_eq!(out.status.code(), Some(0));
-    assert!(text(&out.stdout).contains("numeric"));
+    assert!(text(&out.stdout).contains("/etc/services"));
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use rvs_lab::compare::{self, Load, Options, Scenario, Wrk};
 
 const USAGE: &str = "usage (as root; rvsd and rvsadm next to rvs-lab):
+  rvs-lab --help | --version
   rvs-lab demo
   rvs-lab compare [--rounds N] [--seconds S] [--connections C] [--threads T]
                   [--scenarios direct,rvsd-af_xdp,rvsd-af_packet,nftables,haproxy]
@@ -22,6 +23,14 @@ const USAGE: &str = "usage (as root; rvsd and rvsadm next to rvs-lab):
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
+        Some("--help" | "-h" | "help") => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("--version" | "-V") => {
+            println!("rvs-lab {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
         Some("demo") if args.len() == 1 => match demo::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -5,13 +5,14 @@
 //! long options take `--name value` or `--name=value`; `-p` takes an optional value (360 when
 //! absent); every option may appear once; ipvsadm's table of which options each command
 //! requires or refuses, with its messages; usage errors exit 2, and an unknown option or a
-//! missing command exits 255 (ipvsadm's `-1`). rvs does no name resolution: hosts, ports and
-//! netmasks must be numeric. Scheduler names are checked by the daemon, as the kernel checks
-//! them for ipvsadm.
+//! missing command exits 255 (ipvsadm's `-1`), with the unknown option named. Host and port
+//! names are resolved as ipvsadm resolves them (see [`address::Names`]); netmasks must be
+//! numeric. Scheduler names are checked by the daemon, as the kernel checks them for
+//! ipvsadm.
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::adm::address::{self, HostPort};
+use crate::adm::address::{self, AddrError, HostPort, Names};
 pub use crate::adm::options::Cmd;
 use crate::adm::options::{check_options, long_spec, short_spec, Arg, Opt, Tok, SORT_NOOP};
 use crate::adm::sched_flags;
@@ -117,8 +118,18 @@ fn timeout(text: &str, min: u32) -> Result<u32, UsageError> {
         .ok_or_else(|| UsageError::fail(format!("invalid timeout value `{text}' specified")))
 }
 
+/// ipvsadm's refusal of an address argument (`what`: "virtual server", "real server"),
+/// with why a name did not resolve.
+fn bad_address(what: &str, e: AddrError) -> UsageError {
+    let base = format!("illegal {what} address[:port] specified");
+    UsageError::fail(match e {
+        AddrError::Malformed => base,
+        AddrError::Unresolved(why) => format!("{base}: {why}"),
+    })
+}
+
 impl Values {
-    fn set(&mut self, opt: Opt, arg: Option<&str>) -> Result<(), UsageError> {
+    fn set(&mut self, opt: Opt, arg: Option<&str>, names: &dyn Names) -> Result<(), UsageError> {
         if self.given & opt.bit() != 0 {
             return Err(UsageError::fail(format!(
                 "multiple '{}' options specified",
@@ -129,9 +140,10 @@ impl Values {
         let value = arg.unwrap_or_default();
         match opt {
             Opt::Service => {
-                self.service = Some(address::parse_host_port(value).ok_or_else(|| {
-                    UsageError::fail("illegal virtual server address[:port] specified")
-                })?);
+                self.service = Some(
+                    address::parse_host_port(value, self.proto, names)
+                        .map_err(|e| bad_address("virtual server", e))?,
+                );
             }
             Opt::Scheduler => self.scheduler = Some(value.to_string()),
             Opt::Persistent => {
@@ -142,9 +154,10 @@ impl Values {
             }
             Opt::Netmask => self.netmask = Some(value.to_string()),
             Opt::RealServer => {
-                self.real = Some(address::parse_host_port(value).ok_or_else(|| {
-                    UsageError::fail("illegal real server address[:port] specified")
-                })?);
+                self.real = Some(
+                    address::parse_host_port(value, self.proto, names)
+                        .map_err(|e| bad_address("real server", e))?,
+                );
             }
             Opt::Weight => {
                 self.weight = Some(
@@ -191,8 +204,9 @@ impl Values {
     }
 }
 
-/// Parse an rvsadm command line (without the program name and without `--socket`).
-pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
+/// Parse an rvsadm command line (without the program name and without `--socket`),
+/// resolving names with `names`.
+pub fn parse(args: &[String], names: &dyn Names) -> Result<Parsed, UsageError> {
     if args.is_empty() {
         return Ok(Parsed::Run(Invocation {
             cmd: Cmd::List,
@@ -200,12 +214,13 @@ pub fn parse(args: &[String]) -> Result<Parsed, UsageError> {
             format: ListFormat::default(),
         }));
     }
-    parse_args(args, false)
+    parse_args(args, false, names)
 }
 
-/// Parse one line of `-R` input (the words of one command, as `-S` writes them) into a change.
-pub fn parse_restore_line(words: &[String]) -> Result<Change, UsageError> {
-    match parse_args(words, true)? {
+/// Parse one line of `-R` input (the words of one command, as `-S` writes them, with or
+/// without `-n`) into a change, resolving names with `names`.
+pub fn parse_restore_line(words: &[String], names: &dyn Names) -> Result<Change, UsageError> {
+    match parse_args(words, true, names)? {
         Parsed::Run(Invocation {
             action: Action::Apply(change),
             ..
@@ -216,7 +231,7 @@ pub fn parse_restore_line(words: &[String]) -> Result<Change, UsageError> {
     }
 }
 
-fn parse_args(args: &[String], restoring: bool) -> Result<Parsed, UsageError> {
+fn parse_args(args: &[String], restoring: bool, names: &dyn Names) -> Result<Parsed, UsageError> {
     let mut cmd: Option<Cmd> = None;
     let mut values = Values::default();
     let mut positional: Vec<&str> = Vec::new();
@@ -227,7 +242,7 @@ fn parse_args(args: &[String], restoring: bool) -> Result<Parsed, UsageError> {
         i += 1;
         if only_positional || word == "-" || !word.starts_with('-') {
             if cmd.is_none() {
-                return Err(UsageError::try_help());
+                return Err(UsageError::before_command(word));
             }
             positional.push(word);
             continue;
@@ -248,7 +263,7 @@ fn parse_args(args: &[String], restoring: bool) -> Result<Parsed, UsageError> {
             }
             let Some((arg, tok)) = long_spec(name) else {
                 return Err(if cmd.is_none() {
-                    UsageError::try_help()
+                    UsageError::unknown(word)
                 } else {
                     UsageError::popt(word, "unknown option")
                 });
@@ -269,7 +284,7 @@ fn parse_args(args: &[String], restoring: bool) -> Result<Parsed, UsageError> {
                         .any(|f| matches!(f.2, Tok::Command(c) if c.is_real()));
                 let Some((arg, tok)) = short_spec(c, real_cmd) else {
                     return Err(if cmd.is_none() && found.is_empty() {
-                        UsageError::try_help()
+                        UsageError::unknown(&format!("-{c}"))
                     } else {
                         UsageError::popt(word, "unknown option")
                     });
@@ -314,19 +329,21 @@ fn parse_args(args: &[String], restoring: bool) -> Result<Parsed, UsageError> {
                     return Err(UsageError::fail("multiple commands specified"))
                 }
                 (Tok::Refused(why), _) => return Err(UsageError::fail(why)),
-                (_, None) => return Err(UsageError::try_help()),
+                (_, None) => return Err(UsageError::before_command(&text)),
                 (Tok::Help | Tok::Version, Some(_)) => {
                     return Err(UsageError::fail(format!("invalid option `{text}'")))
                 }
                 (Tok::Forward(f), Some(_)) => {
-                    values.set(Opt::Forward, None)?;
+                    values.set(Opt::Forward, None, names)?;
                     values.forward = Some(f);
                 }
                 (Tok::Service(proto), Some(_)) => {
-                    values.set(Opt::Service, value.as_deref())?;
+                    // A port name is looked up for the service's protocol.
+                    values.proto.get_or_insert(proto);
+                    values.set(Opt::Service, value.as_deref(), names)?;
                     values.proto = Some(proto);
                 }
-                (Tok::Option(opt), Some(_)) => values.set(opt, value.as_deref())?,
+                (Tok::Option(opt), Some(_)) => values.set(opt, value.as_deref(), names)?,
             }
         }
     }

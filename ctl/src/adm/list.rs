@@ -1,7 +1,7 @@
 //! ipvsadm 1.31's listings, byte for byte: `-L` in its default, `--stats`, `--rate`
 //! (with `--exact`), `--thresholds` and `--persistent-conn` forms, `-L --timeout`, `-L -c`
 //! (plus a local-address column when FULLNAT connections are listed, as DPVS prints it) and
-//! DPVS's `-G`. Addresses are always numeric: rvs does no name resolution.
+//! DPVS's `-G`. Addresses are always numeric, with or without `-n`.
 
 use std::cmp::Ordering;
 use std::fmt::Write as _;

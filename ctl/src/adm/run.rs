@@ -6,6 +6,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use crate::adm::address::SystemNames;
 use crate::adm::args::{self, Action, Cmd, Invocation, Parsed};
 use crate::adm::errors::ipvsadm_message;
 use crate::adm::restore::parse_restore;
@@ -87,8 +88,12 @@ Options:
   --nosort                      keep the daemon's order
   --socket PATH                 the daemon's socket (else $RVS_SOCKET, else /run/rvs/rvsd.sock)
 
-Hosts and ports must be numeric: rvs resolves no names, and prints addresses numerically
-with or without -n. Not supported: firewall-mark services (-f, -6), one-packet scheduling
+Host and port names are resolved as ipvsadm resolves them (a host to its first IPv4
+address, a port from /etc/services for the service's protocol); IPv6 addresses must be
+numeric. Listings and -S are numeric with or without -n. -S writes every configured real
+with its configured weight (those a health check took out too); it cannot carry health
+checks or the other settings ipvsadm has no option for: `rvsctl config save` writes them
+all. Not supported: firewall-mark services (-f, -6), one-packet scheduling
 (-o), persistence engines (--pe), SCTP, the --tun-* options and the sync daemon options
 (rvs configures sync in its configuration file).
 ";
@@ -108,13 +113,21 @@ enum Failure {
     /// Reading or parsing `-R` input.
     #[error("{0}")]
     Input(String),
+    /// The daemon refused the change of `-R` input line `line`.
+    #[error("line {line}: {}", reply.message)]
+    RestoreLine {
+        /// The input line.
+        line: usize,
+        /// The daemon's refusal.
+        reply: crate::proto::ErrorReply,
+    },
 }
 
 impl Failure {
     fn status(&self) -> u8 {
         match self {
             Failure::Client(e) => e.exit_status(),
-            Failure::Missing(_) => 1,
+            Failure::Missing(_) | Failure::RestoreLine { .. } => 1,
             Failure::Unexpected(_) | Failure::Input(_) => 2,
         }
     }
@@ -148,7 +161,8 @@ pub fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let parsed = take_socket(&mut args).and_then(|socket| Ok((socket, args::parse(&args)?)));
+    let parsed =
+        take_socket(&mut args).and_then(|socket| Ok((socket, args::parse(&args, &SystemNames)?)));
     let (socket, invocation) = match parsed {
         Ok((_, Parsed::Help)) => {
             let _ = out.write_all(USAGE.as_bytes());
@@ -250,17 +264,30 @@ fn execute(path: &Path, inv: &Invocation, stdin: &mut dyn Read) -> Result<Output
             Response::Timeouts(t) => list::timeouts(&t),
             _ => return Err(Failure::Unexpected("a timeout listing")),
         },
-        Action::Save => save::save(&services(path, None)?),
+        Action::Save => match client::call(path, Request::ConfiguredServices)? {
+            Response::Services(list) => save::save(&list),
+            _ => return Err(Failure::Unexpected("a service listing")),
+        },
         Action::Restore => {
             let mut text = String::new();
             stdin
                 .read_to_string(&mut text)
                 .map_err(|e| Failure::Input(format!("reading stdin: {e}")))?;
-            let changes = parse_restore(&text).map_err(|e| Failure::Input(e.to_string()))?;
-            if changes.is_empty() {
+            let restore =
+                parse_restore(&text, &SystemNames).map_err(|e| Failure::Input(e.to_string()))?;
+            if restore.changes.is_empty() {
                 String::new()
             } else {
-                done(path, Request::Apply { changes })?
+                let changes = restore.changes;
+                done(path, Request::Apply { changes }).map_err(|f| match f {
+                    Failure::Client(ClientError::Refused(reply)) => {
+                        match reply.change.and_then(|i| restore.lines.get(i)) {
+                            Some(&line) => Failure::RestoreLine { line, reply },
+                            None => Failure::Client(ClientError::Refused(reply)),
+                        }
+                    }
+                    other => other,
+                })?
             }
         }
         Action::Zero(service) => done(path, Request::Zero { service: *service })?,

@@ -34,6 +34,26 @@ impl UsageError {
         }
     }
 
+    /// An unknown option where the command should be: named, then ipvsadm's line
+    /// (ipvsadm prints only the line).
+    pub(super) fn unknown(option: &str) -> Self {
+        Self {
+            message: format!("{option}: unknown option\n{TRY_HELP}"),
+            status: EXIT_TRY_HELP,
+        }
+    }
+
+    /// An option or word where the command should be: named, then ipvsadm's line.
+    pub(super) fn before_command(word: &str) -> Self {
+        Self {
+            message: format!(
+                "{word}: the command comes first (-A -E -D -C -R -S -a -e -d -L -Z --set -P -Q \
+                 -G -h -v)\n{TRY_HELP}"
+            ),
+            status: EXIT_TRY_HELP,
+        }
+    }
+
     pub(super) fn try_help() -> Self {
         Self {
             message: TRY_HELP.to_string(),

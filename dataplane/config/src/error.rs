@@ -194,6 +194,42 @@ pub enum Problem {
     /// More ports than a port index can count.
     #[error("too many ports (at most 65535)")]
     TooManyPorts,
+    /// A port address written without its prefix length.
+    #[error(
+        "address {0} needs the prefix length of its segment, as in \"{0}/24\" (without one \
+         the director cannot reach its neighbours there; write /32 or /128 for the address alone)"
+    )]
+    AddressWithoutPrefix(IpAddr),
+    /// Two ports with addresses in one prefix: one connected route would replace the other.
+    #[error(
+        "prefix {prefix} is already connected to port {other:?}: two ports cannot share a \
+         connected route (the second would replace the first)"
+    )]
+    PrefixOnTwoPorts {
+        /// The shared prefix.
+        prefix: IpNet,
+        /// The port that has it first.
+        other: String,
+    },
+    /// Two ports that open one DPDK device.
+    #[error("device {name:?} is already opened by the port at line {first_line}")]
+    DuplicateDevice {
+        /// The DPDK device name (or PCI address).
+        name: String,
+        /// Line of the first port's device.
+        first_line: usize,
+    },
+    /// Two ports attached to one kernel interface.
+    #[error(
+        "interface {iface:?} is already the port at line {first_line}'s: two ports on one \
+         interface would each receive every frame"
+    )]
+    SharedInterface {
+        /// The kernel interface.
+        iface: String,
+        /// Line of the first port's device.
+        first_line: usize,
+    },
     /// One director address on two ports, or twice on one.
     #[error("address {0} is configured twice")]
     DuplicatePortAddress(IpAddr),
@@ -207,6 +243,17 @@ pub enum Problem {
         prefix: IpNet,
         /// The next hop.
         via: IpAddr,
+    },
+    /// A next hop on none of the route port's networks.
+    #[error(
+        "next hop {via} is on no network of port {port:?} (its addresses' prefixes and its \
+         on-link routes): the director could not reach it"
+    )]
+    ViaNotOnLink {
+        /// The next hop.
+        via: IpAddr,
+        /// The route's port.
+        port: String,
     },
     /// Two routes for one prefix.
     #[error("duplicate route (first at line {first_line})")]
@@ -259,6 +306,20 @@ pub enum Problem {
     /// Port 0 on a service without persistence (IPVS refuses it too).
     #[error("port 0 needs persistence (a port-less service must be persistent)")]
     ZeroPortNeedsPersistence,
+    /// A VIP no client can reach (unspecified, broadcast, multicast, loopback).
+    #[error("VIP {vip} is {what}, which cannot be a service's address")]
+    BadVip {
+        /// The VIP.
+        vip: IpAddr,
+        /// What kind of address it is.
+        what: &'static str,
+    },
+    /// A FULLNAT local address equal to the service's VIP.
+    #[error(
+        "local address {0} is the service's VIP: the connections to the reals need another \
+         address of the director"
+    )]
+    LaddrIsVip(IpAddr),
     /// Two services with one protocol, VIP and port.
     #[error("duplicate service (first at line {first_line})")]
     DuplicateService {

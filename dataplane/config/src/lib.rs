@@ -89,6 +89,7 @@
 
 mod check;
 mod checker;
+pub mod device;
 pub mod diff;
 mod error;
 mod forward;

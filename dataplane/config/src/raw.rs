@@ -58,7 +58,7 @@ pub(super) struct RawDpdk {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPort {
     pub name: SStr,
-    pub device: String,
+    pub device: SStr,
     pub mac: Option<SStr>,
     #[serde(default)]
     pub addresses: Vec<SStr>,

@@ -1,6 +1,6 @@
 //! Semantic checks of `[[service]]` and `[[service.real]]`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use hashbrown::HashMap;
 use rvs_conntrack::{ForwardMode, Proto};
@@ -49,6 +49,19 @@ pub(super) fn services(
     Ok(out)
 }
 
+/// Why `vip` cannot be a service's address (no client can reach it through a port),
+/// or `None` when it can.
+fn unusable_vip(vip: IpAddr) -> Option<&'static str> {
+    match vip {
+        IpAddr::V4(v4) if v4.is_unspecified() => Some("the unspecified address"),
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("the broadcast address"),
+        IpAddr::V6(v6) if v6.is_unspecified() => Some("the unspecified address"),
+        ip if ip.is_multicast() => Some("a multicast address"),
+        ip if ip.is_loopback() => Some("a loopback address"),
+        _ => None,
+    }
+}
+
 fn service_context(s: &ServiceConfig) -> String {
     let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
     format!("service {}/{proto}: ", SocketAddr::new(s.vip, s.port))
@@ -87,6 +100,9 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         synproxy_wscale: DEFAULT_SYNPROXY_WSCALE,
     };
     let context = service_context(&svc);
+    if let Some(what) = unusable_vip(vip) {
+        return Err(ck.err(s.vip.span(), &context, Problem::BadVip { vip, what }));
+    }
     if svc.port == 0 && svc.persistence == 0 {
         return Err(ck.err(s.port.span(), &context, Problem::ZeroPortNeedsPersistence));
     }
@@ -120,6 +136,9 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         }
         if svc.laddrs.contains(&laddr) {
             return Err(ck.err(l.span(), &context, Problem::DuplicateLaddr(laddr)));
+        }
+        if laddr == vip {
+            return Err(ck.err(l.span(), &context, Problem::LaddrIsVip(laddr)));
         }
         svc.laddrs.push(laddr);
     }

@@ -398,6 +398,159 @@ fn top_level_refusals() {
     }
 }
 
+/// Mistakes the parser once took without a word (each made a director that could not
+/// work as meant): refused at their line.
+#[test]
+fn silent_mistakes_are_refused_at_their_line() {
+    let port = |name: &str, device: &str, addresses: &str| {
+        format!("[[port]]\nname = \"{name}\"\ndevice = \"{device}\"\naddresses = [{addresses}]\n")
+    };
+    let wan = port("wan0", "net_af_packet0,iface=veth-wan", "\"10.0.0.1/24\"");
+    let cases: Vec<(String, Problem, usize)> = vec![
+        (
+            port("wan0", "x", "\"10.0.0.1/24\", \"10.0.0.2\""),
+            Problem::AddressWithoutPrefix(ip("10.0.0.2")),
+            4,
+        ),
+        (
+            format!("{wan}{}", port("lan0", "y", "\"10.0.0.5/24\"")),
+            Problem::PrefixOnTwoPorts {
+                prefix: "10.0.0.0/24".parse().unwrap(),
+                other: "wan0".into(),
+            },
+            8,
+        ),
+        (
+            format!(
+                "{wan}{}",
+                port("lan0", "net_af_xdp1,iface=veth-wan,queue_count=1", "")
+            ),
+            Problem::SharedInterface {
+                iface: "veth-wan".into(),
+                first_line: 3,
+            },
+            7,
+        ),
+        (
+            format!("{wan}{}", port("lan0", "net_af_packet0,iface=veth-lan", "")),
+            Problem::DuplicateDevice {
+                name: "net_af_packet0".into(),
+                first_line: 3,
+            },
+            7,
+        ),
+        (
+            format!(
+                "{}{}",
+                port("a", "0000:03:00.0", ""),
+                port("b", "0000:03:00.0,txq_inline=1", "")
+            ),
+            Problem::DuplicateDevice {
+                name: "0000:03:00.0".into(),
+                first_line: 3,
+            },
+            7,
+        ),
+        (
+            format!(
+                "{wan}[[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"192.168.5.1\"\nport = \"wan0\"\n"
+            ),
+            Problem::ViaNotOnLink {
+                via: ip("192.168.5.1"),
+                port: "wan0".into(),
+            },
+            7,
+        ),
+        (
+            svc("0.0.0.0", 80, ""),
+            Problem::BadVip {
+                vip: ip("0.0.0.0"),
+                what: "the unspecified address",
+            },
+            3,
+        ),
+        (
+            svc("255.255.255.255", 80, ""),
+            Problem::BadVip {
+                vip: ip("255.255.255.255"),
+                what: "the broadcast address",
+            },
+            3,
+        ),
+        (
+            svc("224.0.0.1", 80, ""),
+            Problem::BadVip {
+                vip: ip("224.0.0.1"),
+                what: "a multicast address",
+            },
+            3,
+        ),
+        (
+            svc("ff02::1", 80, ""),
+            Problem::BadVip {
+                vip: ip("ff02::1"),
+                what: "a multicast address",
+            },
+            3,
+        ),
+        (
+            svc("::", 80, ""),
+            Problem::BadVip {
+                vip: ip("::"),
+                what: "the unspecified address",
+            },
+            3,
+        ),
+        (
+            svc("127.0.0.1", 80, ""),
+            Problem::BadVip {
+                vip: ip("127.0.0.1"),
+                what: "a loopback address",
+            },
+            3,
+        ),
+        (
+            svc(
+                "10.0.0.100",
+                80,
+                "laddrs = [\"10.1.0.2\", \"10.0.0.100\"]\n",
+            ),
+            Problem::LaddrIsVip(ip("10.0.0.100")),
+            5,
+        ),
+    ];
+    for (text, want, line) in cases {
+        assert_eq!(problem(&text), (want, line), "{text}");
+    }
+    assert_eq!(
+        refused(&port("wan0", "x", "\"10.0.0.2\"")).to_string(),
+        "rvs.toml:4:14: port wan0: address 10.0.0.2 needs the prefix length of its segment, \
+         as in \"10.0.0.2/24\" (without one the director cannot reach its neighbours there; \
+         write /32 or /128 for the address alone)"
+    );
+}
+
+/// What the checks above must still let through.
+#[test]
+fn what_the_mistake_checks_accept() {
+    let text = "[[port]]\nname = \"wan0\"\ndevice = \"net_af_packet0,iface=a\"\n\
+        addresses = [\"10.0.0.1/16\", \"10.0.0.2/16\", \"10.9.9.9/32\", \"fe80::1/64\"]\n\
+        [[port]]\nname = \"lan0\"\ndevice = \"net_af_packet1,iface=b\"\n\
+        addresses = [\"10.0.5.1/24\", \"fe80::1:1/64\"]\n\
+        [[route]]\nprefix = \"10.8.0.0/16\"\nport = \"lan0\"\n\
+        [[route]]\nprefix = \"10.7.0.0/16\"\nvia = \"10.8.0.1\"\nport = \"lan0\"\n\
+        [[route]]\nprefix = \"0.0.0.0/0\"\nvia = \"10.0.0.254\"\nport = \"wan0\"\n\
+        [[route]]\nprefix = \"::/0\"\nvia = \"fe80::ff\"\nport = \"wan0\"\n\
+        [[service]]\nproto = \"tcp\"\nvip = \"10.0.0.1\"\nport = 80\nladdrs = [\"10.0.5.1\"]\n";
+    let c = Config::parse(text, "t").unwrap();
+    assert_eq!(c.ports.len(), 2);
+    assert_eq!(c.routes.len(), 4);
+    // Devices the parser does not know are not compared (replay and tests name them freely).
+    let same =
+        "[[port]]\nname = \"a\"\ndevice = \"mem\"\n[[port]]\nname = \"b\"\ndevice = \"mem\"\n";
+    assert!(Config::parse(same, "t").is_ok());
+}
+
 /// A service header, then `extra` lines.
 fn svc(vip: &str, port: u16, extra: &str) -> String {
     format!("[[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = {port}\n{extra}")
@@ -460,7 +613,11 @@ fn service_refusals() {
             5,
         ),
         (
-            svc("::1", 80, "persistence_mask = \"255.255.255.0\"\n"),
+            svc(
+                "2001:db8::100",
+                80,
+                "persistence_mask = \"255.255.255.0\"\n",
+            ),
             Problem::BadPersistenceMask {
                 value: "255.255.255.0".into(),
                 reason: MaskError::DottedForIpv6,
@@ -468,7 +625,7 @@ fn service_refusals() {
             5,
         ),
         (
-            svc("::1", 80, "persistence_mask = \"/129\"\n"),
+            svc("2001:db8::100", 80, "persistence_mask = \"/129\"\n"),
             Problem::BadPersistenceMask {
                 value: "/129".into(),
                 reason: MaskError::TooLong,
@@ -512,7 +669,7 @@ fn service_refusals() {
         ),
         (
             svc(
-                "::1",
+                "2001:db8::100",
                 80,
                 &format!("laddrs = [\"::2\"]\n{real}forward = \"fullnat\"\n"),
             ),
@@ -520,12 +677,16 @@ fn service_refusals() {
             9,
         ),
         (
-            svc("::1", 80, &format!("{real}forward = \"nat\"\n")),
+            svc("2001:db8::100", 80, &format!("{real}forward = \"nat\"\n")),
             Problem::RealFamily("nat"),
             8,
         ),
         (
-            svc("::1", 80, "[[service.real]]\nip = \"10.1.0.11\"\n"),
+            svc(
+                "2001:db8::100",
+                80,
+                "[[service.real]]\nip = \"10.1.0.11\"\n",
+            ),
             Problem::RealFamily("dr"),
             6,
         ),
@@ -619,7 +780,7 @@ fn client_address_holds_the_reals_to_fullnat() {
 fn service_acceptances() {
     // tun may cross families; port 0 with persistence; weight 65535 and 0; upper without lower.
     let text = svc(
-        "::1",
+        "2001:db8::100",
         0,
         "persistence = 60\n[[service.real]]\nip = \"10.1.0.11\"\nforward = \"tun\"\nweight = 65535\n[[service.real]]\nip = \"::5\"\nforward = \"nat\"\nweight = 0\nupper = 10\n",
     );

@@ -2,7 +2,7 @@
 //! neighbours, timeouts, behaviour, ctl, announce) here, `[ha]` in `ha.rs` and services
 //! in `service.rs`. Nothing else in the configuration code imports this module.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,12 +12,13 @@ use toml::Spanned;
 
 use super::checker::Checker;
 use super::error::{ConfigError, Problem};
+use super::net::IpNet;
 use super::raw::{
     RawAnnounce, RawBehaviour, RawConfig, RawCtl, RawDataplane, RawNeighbor, RawPort, RawRoute,
-    RawService, RawTimeouts,
+    RawService, RawTimeouts, SStr,
 };
 use super::{
-    ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
+    device, ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
     IdlePolicy, NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, ServiceConfig,
     DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
 };
@@ -43,7 +44,7 @@ fn positive<T: Copy + Default + PartialEq>(
 pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigError> {
     let dataplane = dataplane(&raw.dataplane, ck)?;
     let (ports, names) = ports(&raw.port, ck)?;
-    let routes = routes(&raw.route, &names, ck)?;
+    let routes = routes(&raw.route, &names, &ports, ck)?;
     let neighbors = neighbors(&raw.neighbor, &names, ck)?;
     let announce = raw.announce.as_ref().map(|a| announce(a, ck)).transpose()?;
     if announce.as_ref().and_then(|a| a.asn).is_none() {
@@ -150,6 +151,8 @@ fn ports(
     let mut first_seen = HashMap::new();
     let mut addrs = HashMap::new();
     let mut kernels = HashMap::new();
+    let mut devices = DeviceClaims::default();
+    let mut connected: HashMap<IpNet, &str> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for (i, p) in raw.iter().enumerate() {
         let name = p.name.get_ref();
@@ -172,14 +175,34 @@ fn ports(
         names.insert(name.clone(), id);
         let mac = p.mac.as_ref().map(|m| ck.mac(m, &context)).transpose()?;
         let mut addresses = Vec::with_capacity(p.addresses.len());
+        devices.claim(&p.device, &context, ck)?;
         for a in &p.addresses {
             let net = ck.net(a, &context)?;
+            if !a.get_ref().contains('/') {
+                let problem = Problem::AddressWithoutPrefix(net.addr());
+                return Err(ck.err(a.span(), &context, problem));
+            }
             if addrs.insert(net.addr(), ()).is_some() {
                 return Err(ck.err(
                     a.span(),
                     &context,
                     Problem::DuplicatePortAddress(net.addr()),
                 ));
+            }
+            // IPv6 link-local prefixes are on every link: ports may share them.
+            if !is_link_local(net.addr()) {
+                match connected.get(&net.network()) {
+                    Some(&other) if other != name.as_str() => {
+                        let problem = Problem::PrefixOnTwoPorts {
+                            prefix: net.network(),
+                            other: other.to_owned(),
+                        };
+                        return Err(ck.err(a.span(), &context, problem));
+                    }
+                    _ => {
+                        connected.insert(net.network(), name.as_str());
+                    }
+                }
             }
             addresses.push(net);
         }
@@ -204,7 +227,7 @@ fn ports(
         };
         out.push(PortConfig {
             name: name.clone(),
-            device: p.device.clone(),
+            device: p.device.get_ref().clone(),
             mac,
             addresses,
             kernel,
@@ -212,6 +235,49 @@ fn ports(
         });
     }
     Ok((out, names))
+}
+
+/// True for an IPv6 link-local address (fe80::/10), on-link on every port.
+fn is_link_local(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+}
+
+/// The devices and kernel interfaces the ports seen so far open, with where each was
+/// first named: two ports may not open one device, nor attach to one interface (each
+/// would receive a copy of every frame).
+#[derive(Default)]
+struct DeviceClaims {
+    names: HashMap<String, usize>,
+    interfaces: HashMap<String, usize>,
+}
+
+impl DeviceClaims {
+    fn claim(&mut self, device: &SStr, context: &str, ck: &Checker<'_>) -> Result<(), ConfigError> {
+        let text = device.get_ref();
+        let at = device.span().start;
+        let name = device::device_name(text);
+        if device::is_pci_address(text) || device::needs_no_pci(text) {
+            if let Some(&first) = self.names.get(name) {
+                let problem = Problem::DuplicateDevice {
+                    name: name.to_owned(),
+                    first_line: ck.line_at(first),
+                };
+                return Err(ck.err(device.span(), context, problem));
+            }
+            self.names.insert(name.to_owned(), at);
+        }
+        for iface in device::kernel_interfaces(text) {
+            if let Some(&first) = self.interfaces.get(iface) {
+                let problem = Problem::SharedInterface {
+                    iface: iface.to_owned(),
+                    first_line: ck.line_at(first),
+                };
+                return Err(ck.err(device.span(), context, problem));
+            }
+            self.interfaces.insert(iface.to_owned(), at);
+        }
+        Ok(())
+    }
 }
 
 /// A Linux interface name: 1 to 15 bytes of letters, digits, `-`, `_` and `.`.
@@ -225,10 +291,25 @@ fn valid_interface_name(name: &str) -> bool {
 fn routes(
     raw: &[RawRoute],
     names: &HashMap<String, PortId>,
+    ports: &[PortConfig],
     ck: &Checker<'_>,
 ) -> Result<Vec<RouteConfig>, ConfigError> {
     let mut seen = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
+    // On-link prefixes per port: the ports' own (connected) and the on-link routes'.
+    let mut on_link: Vec<Vec<IpNet>> = ports
+        .iter()
+        .map(|p| p.addresses.iter().map(IpNet::network).collect())
+        .collect();
+    for r in raw {
+        if let (None, Ok(prefix), Some(port)) = (
+            &r.via,
+            r.prefix.get_ref().parse::<IpNet>(),
+            names.get(r.port.get_ref()),
+        ) {
+            on_link[port.index()].push(prefix);
+        }
+    }
     for r in raw {
         let context = format!("route {}: ", r.prefix.get_ref());
         let prefix = ck.net(&r.prefix, &context)?;
@@ -247,10 +328,25 @@ fn routes(
                     let problem = Problem::RouteFamily { prefix, via };
                     return Err(ck.err(v.span(), &context, problem));
                 }
-                Some(via)
+                Some((via, v.span()))
             }
         };
         let port = ck.port(&r.port, names, &context)?;
+        let via = match via {
+            None => None,
+            Some((via, span)) => {
+                let reachable =
+                    is_link_local(via) || on_link[port.index()].iter().any(|n| n.contains(via));
+                if !reachable {
+                    let problem = Problem::ViaNotOnLink {
+                        via,
+                        port: r.port.get_ref().clone(),
+                    };
+                    return Err(ck.err(span, &context, problem));
+                }
+                Some(via)
+            }
+        };
         if let Some(&first) = seen.get(&prefix) {
             let first_line = ck.line_at(first);
             return Err(ck.err(

@@ -12,27 +12,100 @@ use rvs_ctl::proto::{
 };
 use rvs_schedulers::{SchedFlags, SchedKind};
 
-use rvs_config::{ClientAddress, Config, ConfigError, RealConfig, ServiceConfig};
+use rvs_config::{ClientAddress, Config, ConfigError, Problem, RealConfig, ServiceConfig};
 
-/// Apply `changes` to `config` in order; the first refusal stops (the caller discards
-/// `config` then).
+/// Apply `changes` to `config` in order; the first refusal stops, naming its change's
+/// index (the caller discards `config` then).
 pub fn apply(config: &mut Config, changes: &[Change]) -> Result<(), ErrorReply> {
-    for change in changes {
-        apply_one(config, change)?;
+    for (i, change) in changes.iter().enumerate() {
+        apply_one(config, change).map_err(|e| e.at_change(i))?;
     }
     Ok(())
 }
 
-/// Check `config` as if it were read from a file: every rule of the file format holds.
-pub fn validate(config: &Config) -> Result<Config, ErrorReply> {
+/// Check `config`, the result of `changes`, as if it were read from a file: every rule of
+/// the file format holds. A refusal names the change it comes from, when one of
+/// `changes` touched the service (and real) the problem is in: the last such change.
+pub fn validate(config: &Config, changes: &[Change]) -> Result<Config, ErrorReply> {
     config
         .revalidate("running configuration")
         .map_err(|e| match e {
             ConfigError::Invalid {
                 context, problem, ..
-            } => ErrorReply::new(ErrorKind::Invalid, format!("{context}{problem}")),
+            } => {
+                let culprit = culprit(changes, &context);
+                let mut message = format!("{context}{problem}");
+                if let (Problem::FullnatNeedsLaddrs, Some(i)) = (&problem, culprit) {
+                    if let Some(service) = changed_service(&changes[i]) {
+                        message += &format!(
+                            ": add one with rvsadm -P {} -z ADDRESS",
+                            service_arg(service)
+                        );
+                    }
+                }
+                let reply = ErrorReply::new(ErrorKind::Invalid, message);
+                match culprit {
+                    Some(i) => reply.at_change(i),
+                    None => reply,
+                }
+            }
             other => ErrorReply::new(ErrorKind::Internal, other.to_string()),
         })
+}
+
+/// The service a change names, if any.
+fn changed_service(change: &Change) -> Option<&ServiceKey> {
+    match change {
+        Change::AddService(spec) | Change::EditService(spec) => Some(&spec.key),
+        Change::DeleteService(key) => Some(key),
+        Change::AddReal { service, .. }
+        | Change::EditReal { service, .. }
+        | Change::DeleteReal { service, .. }
+        | Change::AddLaddr { service, .. }
+        | Change::DeleteLaddr { service, .. } => Some(service),
+        Change::Clear | Change::SetTimeouts(_) => None,
+    }
+}
+
+/// The real a change names, if any.
+fn changed_real(change: &Change) -> Option<SocketAddr> {
+    match change {
+        Change::AddReal { real, .. } | Change::EditReal { real, .. } => Some(real.addr),
+        Change::DeleteReal { addr, .. } => Some(*addr),
+        _ => None,
+    }
+}
+
+/// `-t VIP:PORT` (`-u` for UDP) as rvsadm takes it.
+fn service_arg(key: &ServiceKey) -> String {
+    let opt = match key.proto {
+        Protocol::Tcp => "-t",
+        Protocol::Udp => "-u",
+    };
+    format!("{opt} {}", key.addr)
+}
+
+/// The change a validation problem in `context` comes from: the last change of the
+/// service it names, preferring the last one of the real it names. `context` is the
+/// configuration's object description (`service 10.0.0.100:80/tcp: real 10.1.0.11:8080: `).
+fn culprit(changes: &[Change], context: &str) -> Option<usize> {
+    let service_of = |key: &ServiceKey| {
+        let proto = match key.proto {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        format!("service {}/{proto}: ", key.addr)
+    };
+    let touches_service =
+        |c: &Change| changed_service(c).is_some_and(|key| context.starts_with(&service_of(key)));
+    let touches_real = |c: &Change| {
+        touches_service(c)
+            && changed_real(c).is_some_and(|addr| context.contains(&format!("real {addr}: ")))
+    };
+    changes
+        .iter()
+        .rposition(touches_real)
+        .or_else(|| changes.iter().rposition(touches_service))
 }
 
 fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {

@@ -243,7 +243,7 @@ impl Control {
             Request::Apply { changes } => {
                 let mut config = self.config.clone();
                 edit::apply(&mut config, &changes)?;
-                let config = edit::validate(&config)?;
+                let config = edit::validate(&config, &changes)?;
                 let diff = ConfigDiff::between(&self.config, &config);
                 self.publish(config)?;
                 log_diff(
@@ -267,6 +267,7 @@ impl Control {
                 self.reload(&path, how).map(Response::Reloaded)
             }
             Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
+            Request::ConfiguredServices => Ok(Response::Services(views::configured(&self.config))),
         }
     }
 

@@ -4,13 +4,13 @@ use std::net::SocketAddr;
 
 use rvs_conntrack::{DestLoad, Proto};
 use rvs_ctl::proto::{
-    ConnInfo, ErrorKind, ErrorReply, NeighborInfo, Protocol, RealInfo, RealSpec, Response,
+    ConnInfo, ErrorKind, ErrorReply, NeighborInfo, Protocol, Rates, RealInfo, RealSpec, Response,
     RouteInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo, TimeoutsInfo, WorkerInfo,
 };
 
 use super::edit::{forward, key_text};
 use super::{lock, Control, StatKey, MAX_CONNS_LISTED};
-use rvs_config::flag_names;
+use rvs_config::{flag_names, Config};
 use rvs_packet::drop::DropReason;
 use rvs_packet::wire::MacAddr;
 use rvs_pipeline::neigh::NeighState;
@@ -285,6 +285,53 @@ pub(super) fn routes(snap: &Snapshot) -> Vec<RouteInfo> {
                 RouteKind::Static => "static",
             }
             .to_owned(),
+        })
+        .collect()
+}
+
+/// Every service of `config` as configured (`rvsadm -S`): each real with its configured
+/// weight, whatever the health checks decided, and no sorry server; no counters.
+pub(super) fn configured(config: &Config) -> Vec<ServiceInfo> {
+    config
+        .services
+        .iter()
+        .filter_map(|c| {
+            let key = ServiceKey {
+                proto: protocol(c.proto)?,
+                addr: SocketAddr::new(c.vip, c.port),
+            };
+            let reals = c
+                .reals
+                .iter()
+                .map(|r| RealInfo {
+                    spec: RealSpec {
+                        addr: SocketAddr::new(r.ip, r.port),
+                        forward: forward(r.forward),
+                        weight: r.weight,
+                        upper: r.upper,
+                        lower: r.lower,
+                    },
+                    active: 0,
+                    inactive: 0,
+                    persistent: 0,
+                    overloaded: false,
+                    stats: Stats::default(),
+                    rates: Rates::default(),
+                })
+                .collect();
+            Some(ServiceInfo {
+                spec: ServiceSpec {
+                    key,
+                    scheduler: c.scheduler.name().to_owned(),
+                    flags: flag_names(c),
+                    persistence: c.persistence,
+                    netmask: c.persistence_prefix,
+                },
+                laddrs: c.laddrs.clone(),
+                stats: Stats::default(),
+                rates: Rates::default(),
+                reals,
+            })
         })
         .collect()
 }

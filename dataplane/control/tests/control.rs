@@ -64,12 +64,18 @@ struct Harness {
 
 impl Harness {
     fn new(probe: IpAddr) -> Self {
+        Self::with(&config(), probe)
+    }
+
+    /// A control core over configuration `text` (its first service's local addresses
+    /// are watched for `probe`).
+    fn with(text: &str, probe: IpAddr) -> Self {
         // One file per harness: tests run in parallel and some rewrite theirs.
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let file =
             std::env::temp_dir().join(format!("rvs-control-test-{}-{n}.toml", std::process::id()));
-        std::fs::write(&file, config()).expect("config file");
+        std::fs::write(&file, text).expect("config file");
         let config = Config::from_file(&file).expect("config");
         let mut ids = IdRegistry::default();
         let snap = Arc::new(Snapshot::build(&config, &[], &[], &mut ids).expect("snapshot"));
@@ -98,7 +104,12 @@ impl Harness {
             while !stop2.load(Ordering::Relaxed) {
                 if let Some(u) = mailbox.take() {
                     let steered = u.snap.services.is_laddr(probe);
-                    let handed = u.snap.services.list()[0].laddrs.contains(&probe);
+                    let handed = u
+                        .snap
+                        .services
+                        .list()
+                        .first()
+                        .is_some_and(|s| s.laddrs.contains(&probe));
                     seen2.lock().unwrap().push((u.generation, steered, handed));
                     mailbox.taken(u.generation, Garbage::default());
                 }
@@ -374,6 +385,190 @@ fn a_reload_of_another_file_makes_it_the_one_later_reloads_read() {
     assert!(h.control.handle(reload(None, false, false)).is_ok());
     assert!(h.saved().contains("scheduler = \"sh\""));
     std::fs::remove_file(&other).unwrap();
+}
+
+/// A refusal names the change of the batch it comes from (rvsadm -R prints its line):
+/// changes refused as they are applied, and problems found in the whole result, blamed on
+/// the last change of the service (and real) they are in.
+#[test]
+fn a_refusal_names_the_change_it_comes_from() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let spec = |vip: &str, scheduler: &str| ServiceSpec {
+        key: key(vip),
+        scheduler: scheduler.into(),
+        flags: vec![],
+        persistence: 0,
+        netmask: 32,
+    };
+    let add = |vip: &str, rip: &str, forward| Change::AddReal {
+        service: key(vip),
+        real: real(rip, forward),
+    };
+    let cases: Vec<(Vec<Change>, usize, &str)> = vec![
+        (
+            vec![
+                Change::AddService(spec("10.0.0.120", "rr")),
+                add("10.0.0.120", "10.1.0.21:80", Forward::Nat),
+                add("10.0.0.120", "10.1.0.21:80", Forward::Nat),
+            ],
+            2,
+            "real 10.1.0.21:80 already exists in tcp 10.0.0.120:80",
+        ),
+        (
+            vec![
+                Change::AddService(spec("10.0.0.120", "rr")),
+                add("10.0.0.121", "10.1.0.21:80", Forward::Nat),
+            ],
+            1,
+            "no service tcp 10.0.0.121:80",
+        ),
+        (
+            vec![Change::AddService(spec("10.0.0.120", "bogus"))],
+            0,
+            "unknown scheduler \"bogus\"",
+        ),
+        (
+            vec![
+                Change::AddService(spec("10.0.0.120", "rr")),
+                add("10.0.0.120", "10.1.0.21:80", Forward::FullNat),
+                Change::AddService(spec("10.0.0.122", "rr")),
+                add("10.0.0.122", "10.1.0.22:80", Forward::Nat),
+            ],
+            1,
+            "service 10.0.0.120:80/tcp: real 10.1.0.21:80: forward \"fullnat\" needs laddrs \
+             in the service: add one with rvsadm -P -t 10.0.0.120:80 -z ADDRESS",
+        ),
+        (
+            vec![
+                Change::AddService(spec("10.0.0.122", "rr")),
+                Change::AddService(spec("224.0.0.1", "rr")),
+            ],
+            1,
+            "service 224.0.0.1:80/tcp: VIP 224.0.0.1 is a multicast address, which cannot be \
+             a service's address",
+        ),
+        (
+            vec![Change::AddLaddr {
+                service: key("10.0.0.100"),
+                addr: "10.0.0.100".parse().unwrap(),
+            }],
+            0,
+            "service 10.0.0.100:80/tcp: local address 10.0.0.100 is the service's VIP: the \
+             connections to the reals need another address of the director",
+        ),
+    ];
+    for (batch, index, message) in cases {
+        let e = h.apply(batch.clone()).unwrap_err();
+        assert_eq!(
+            (e.change, e.message.as_str()),
+            (Some(index), message),
+            "{batch:?}"
+        );
+    }
+    for vip in ["0.0.0.0", "255.255.255.255", "224.0.0.1"] {
+        let e = h
+            .apply(vec![Change::AddService(spec(vip, "rr"))])
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid, "{vip}");
+        assert!(e.message.contains(&format!("VIP {vip} is")), "{e:?}");
+    }
+}
+
+/// `rvsadm -S` saves what is configured: a real a health check took out is saved with its
+/// configured weight, so that save, clear and restore bring it back.
+#[test]
+fn save_clear_restore_keeps_a_real_a_health_check_took_out() {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let up = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let text = TwoPortDirector::new("mem", 1024).to_toml()
+        + &format!(
+            r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 80
+scheduler = "wrr"
+
+[service.check]
+kind = "tcp"
+interval = 0.05
+timeout = 0.04
+rise = 1
+fall = 1
+sorry = "127.0.0.2:{up_port}"
+
+[[service.real]]
+ip = "127.0.0.1"
+port = {closed}
+forward = "nat"
+weight = 3
+
+[[service.real]]
+ip = "127.0.0.1"
+port = {up_port}
+forward = "nat"
+weight = 2
+"#
+        );
+    let mut h = Harness::with(&text, "10.1.0.3".parse().unwrap());
+    let down = format!("127.0.0.1:{closed}");
+    let start = std::time::Instant::now();
+    loop {
+        h.control.tick_health();
+        let Ok(Response::Health(list)) = h.control.handle(Request::Health) else {
+            panic!("no health listing");
+        };
+        if list.iter().any(|r| r.real.to_string() == down && !r.up) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{list:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let reals = |h: &mut Harness, request| match h.control.handle(request) {
+        Ok(Response::Services(list)) => list[0]
+            .reals
+            .iter()
+            .map(|r| (r.spec.addr.to_string(), r.spec.weight))
+            .collect::<Vec<_>>(),
+        other => panic!("not a listing: {other:?}"),
+    };
+    let configured = vec![(down.clone(), 3), (format!("127.0.0.1:{up_port}"), 2)];
+    assert_eq!(
+        reals(&mut h, Request::Services { service: None }),
+        [(format!("127.0.0.1:{up_port}"), 2)],
+        "-Ln hides the real that is down"
+    );
+    assert_eq!(reals(&mut h, Request::ConfiguredServices), configured);
+    let Ok(Response::Services(table)) = h.control.handle(Request::ConfiguredServices) else {
+        panic!("no configured listing");
+    };
+    let saved = rvs_ctl::adm::save::save(&table);
+    assert!(
+        saved.contains(&format!("-a -t 10.0.0.100:80 -r {down} -m -w 3")),
+        "{saved}"
+    );
+    assert_eq!(h.apply(vec![Change::Clear]), Ok(Response::Done));
+    assert_eq!(reals_count(&mut h), 0);
+    let restore = rvs_ctl::adm::restore::parse_restore(&saved, &rvs_ctl::adm::address::NumericOnly)
+        .expect("-S output restores");
+    assert_eq!(h.apply(restore.changes), Ok(Response::Done));
+    // -S writes reals in ipvsadm's order (by address and port).
+    let mut back = reals(&mut h, Request::ConfiguredServices);
+    back.sort();
+    let mut want = configured;
+    want.sort();
+    assert_eq!(back, want, "the real is back");
+}
+
+fn reals_count(h: &mut Harness) -> usize {
+    match h.control.handle(Request::ConfiguredServices) {
+        Ok(Response::Services(list)) => list.iter().map(|s| s.reals.len()).sum(),
+        other => panic!("not a listing: {other:?}"),
+    }
 }
 
 #[test]

@@ -264,10 +264,17 @@ fn resolve(device: &str) -> Result<u16> {
     // valid and copied by DPDK.
     let rc = unsafe { ffi::rte_dev_probe(cdev.as_ptr()) };
     if rc < 0 {
+        // Some drivers fail their probe with a bare -1, which is no errno: shown as one
+        // it would read "Operation not permitted".
+        let reason = if rc == -1 {
+            "the driver's probe failed (DPDK's messages above say why)".to_owned()
+        } else {
+            strerror(rc)
+        };
         return Err(Error::PortNotFound {
             device: device.to_owned(),
             code: rc,
-            reason: strerror(rc),
+            reason,
         });
     }
     port_by_name(&cname).ok_or_else(|| Error::PortNotFound {

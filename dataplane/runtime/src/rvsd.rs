@@ -1,6 +1,7 @@
 //! The `rvsd` command line: a live director, or `--replay` over captures.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,9 +14,50 @@ use rvs_config::{Config, IdlePolicy};
 use rvs_replay::pcap::ReplayInput;
 use rvs_replay::ReplayPlan;
 
+/// What `rvsd --help` says before the options.
+const ABOUT: &str = "rvsd: the rvs director, a layer-4 load balancer (IPVS's \
+services, reals and schedulers) on DPDK ports.";
+
+/// The rest of `rvsd --help`: how a running director is operated.
+const LONG_ABOUT: &str = "\
+rvsd: the rvs director, a layer-4 load balancer (IPVS's services, reals and schedulers)
+on DPDK ports.
+
+It reads the configuration file (docs/config.md), refuses it whole with FILE:LINE:COLUMN
+when anything is wrong, opens the [[port]] devices, and forwards on one worker lcore per
+[dataplane] workers until it is stopped. With --replay it runs the same pipeline over
+packet captures instead, without DPDK.";
+
+/// After the options in `rvsd --help`.
+const AFTER_HELP: &str = "\
+Signals:
+  SIGTERM, SIGINT  stop: the workers finish their burst, the ports stop, the counters are
+                   printed; a second signal exits at once (status 1)
+  SIGHUP           reload the configuration file (as `rvsctl config reload`); a refused
+                   file changes nothing and is logged
+
+Control: rvsadm (ipvsadm's commands) and rvsctl talk to rvsd on the Unix socket
+[ctl] socket (default /run/rvs/rvsd.sock); Prometheus metrics are served on
+[ctl] metrics (default 127.0.0.1:9779/metrics).
+
+Logs: one line per event on stderr, each starting with `rvsd: `. At the end the counters
+go to stdout as JSON.
+
+Exit status: 0 stopped as asked; 1 the configuration or the start failed, or a worker
+died; 2 a usage error; 3 stopped as asked but the final report could not be written.";
+
+/// Exit status when rvsd stopped as asked but could not write its final report.
+pub const EXIT_REPORT_UNWRITTEN: u8 = 3;
+
 /// rvsd: the rvs load-balancer daemon.
 #[derive(Debug, Parser)]
-#[command(name = "rvsd", version, about)]
+#[command(
+    name = "rvsd",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
+)]
 pub struct Args {
     /// The configuration file (TOML).
     #[arg(long, short = 'c', value_name = "FILE")]
@@ -55,7 +97,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(2);
+            // 0 for --help and --version, 2 for a usage error.
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     if args.replay.is_empty() {
@@ -118,16 +161,69 @@ fn run_live(args: &Args) -> ExitCode {
     }
 }
 
-/// Print `value` as pretty JSON on stdout.
+/// Print `value` as pretty JSON on stdout. A stdout that cannot take it (a closed pipe,
+/// a full disk) is said on stderr and gives [`EXIT_REPORT_UNWRITTEN`].
 fn print_json(value: &impl Serialize) -> ExitCode {
-    match serde_json::to_string_pretty(value) {
-        Ok(json) => {
-            println!("{json}");
-            ExitCode::SUCCESS
-        }
+    match write_json(&mut std::io::stdout().lock(), value) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rvsd: printing the summary: {e}");
-            ExitCode::FAILURE
+            eprintln!("rvsd: writing the final report to stdout: {e}");
+            ExitCode::from(EXIT_REPORT_UNWRITTEN)
+        }
+    }
+}
+
+/// Write `value` to `out` as pretty JSON and a newline, flushed.
+fn write_json(out: &mut impl Write, value: &impl Serialize) -> std::io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    out.write_all(b"\n")?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that fails as a closed pipe does.
+    struct Closed;
+
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn a_report_that_cannot_be_written_is_an_error_not_a_panic() {
+        let err = write_json(&mut Closed, &[1, 2, 3]).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+        let mut out = Vec::new();
+        write_json(&mut out, &[1, 2]).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "[\n  1,\n  2\n]\n");
+    }
+
+    #[test]
+    fn help_and_version_are_not_errors() {
+        for flag in ["--help", "-h", "--version", "-V"] {
+            let e = Args::try_parse_from(["rvsd", flag]).unwrap_err();
+            assert_eq!(e.exit_code(), 0, "{flag}");
+        }
+        let e = Args::try_parse_from(["rvsd", "--bogus"]).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let help = Args::try_parse_from(["rvsd", "--help"])
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "SIGHUP",
+            "SIGTERM",
+            "/run/rvs/rvsd.sock",
+            "stderr",
+            "Exit status",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
         }
     }
 }

@@ -8,6 +8,33 @@ pub enum LiveError {
     /// The configuration file is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The configuration has no `[[port]]`: such a director could serve nothing.
+    #[error(
+        "the configuration has no [[port]]: a director needs at least one port to serve \
+         anything (see docs/config.md)"
+    )]
+    NoPorts,
+    /// A port's device attaches to a kernel interface this network namespace lacks.
+    #[error(
+        "port {port:?} (device {device:?}): there is no interface {iface:?} in rvsd's \
+         network namespace (see `ip link`)"
+    )]
+    NoInterface {
+        /// The port's configured name.
+        port: String,
+        /// Its device string.
+        device: String,
+        /// The missing interface.
+        iface: String,
+    },
+    /// The kernel's list of interfaces could not be read.
+    #[error("reading {file}: {source}")]
+    Interfaces {
+        /// The file.
+        file: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// A kernel mirror could not be brought up.
     #[error("kernel interface {iface:?}: {what}")]
     Kernel {

@@ -27,6 +27,7 @@ mod kernel;
 mod plan;
 mod poll;
 mod ports;
+mod preflight;
 mod report;
 mod stop;
 
@@ -100,11 +101,24 @@ pub fn init_eal(
     options: &LiveOptions,
     extra_mbufs: u32,
 ) -> Result<Eal, LiveError> {
+    preflight::check(config)?;
     let workers = config.dataplane.workers;
-    let mbufs = pool_size(config, extra_mbufs);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let args = plan::eal_args(&config.dpdk.eal_args, workers, options.no_huge, cpus, mbufs);
+    let plan = plan::EalPlan {
+        workers,
+        no_huge: options.no_huge,
+        vdevs_only: config
+            .ports
+            .iter()
+            .all(|p| rvs_config::device::needs_no_pci(&p.device)),
+        cpus,
+        mbufs: pool_size(config, extra_mbufs),
+    };
+    let args = plan::eal_args(&config.dpdk.eal_args, plan);
     eprintln!("rvsd: EAL arguments: {}", args.join(" "));
+    if let Some(warning) = plan::cpu_shortfall(&config.dpdk.eal_args, workers, cpus) {
+        eprintln!("{warning}");
+    }
     Eal::init(args).map_err(|source| LiveError::Eal { source })
 }
 

@@ -6,6 +6,11 @@
 //! `[dpdk] eal_args` as configured, then:
 //! - `--no-huge --no-shconf` when rvsd runs with `--no-huge` (development: no hugepages,
 //!   no shared runtime files);
+//! - `--no-pci` when every port is a virtual device that uses no PCI device (af_packet,
+//!   af_xdp, pcap, tap, ring, ...) and the arguments choose no PCI devices themselves
+//!   (`--no-pci`, `-a`/`--allow`, `-b`/`--block`): such a director leaves the host's NICs
+//!   alone (the EAL would otherwise probe every one, and some PMDs drive NICs bound to
+//!   their kernel driver);
 //! - when the arguments give no lcores (`-l`, `--lcores`, `-c`): one lcore for the control
 //!   core plus one per worker, `-l 0-N` when the process may use more than N CPUs, else
 //!   `--lcores (0-N)@(0-M)` (all lcores float over the M+1 CPUs there are: a development
@@ -94,26 +99,62 @@ fn has_lcores(args: &[String]) -> bool {
     })
 }
 
+/// True when `args` already choose which PCI devices the EAL probes (`--no-pci`, an
+/// allow or block list).
+fn has_pci_choice(args: &[String]) -> bool {
+    args.iter().any(|a| {
+        [
+            "--no-pci",
+            "--allow",
+            "--block",
+            "--pci-whitelist",
+            "--pci-blacklist",
+        ]
+        .iter()
+        .any(|o| a == o || a.starts_with(&format!("{o}=")))
+            || (a.starts_with("-a") || a.starts_with("-b") || a.starts_with("-w"))
+                && !a.starts_with("--")
+    })
+}
+
 /// True when `args` already size the memory (`-m`, `--socket-mem`).
 fn has_memory(args: &[String]) -> bool {
     args.iter()
         .any(|a| a == "--socket-mem" || a.starts_with("--socket-mem=") || a.starts_with("-m"))
 }
 
-/// The EAL command line for `workers` workers (see the module documentation). `cpus` is
-/// how many CPUs the process may use; `mbufs` the pool size.
-pub fn eal_args(
-    configured: &[String],
-    workers: u16,
-    no_huge: bool,
-    cpus: usize,
-    mbufs: u32,
-) -> Vec<String> {
+/// How the director's devices and machine shape its EAL command line.
+#[derive(Clone, Copy, Debug)]
+pub struct EalPlan {
+    /// Workers configured.
+    pub workers: u16,
+    /// rvsd runs with `--no-huge`.
+    pub no_huge: bool,
+    /// Every port is a virtual device that uses no PCI device.
+    pub vdevs_only: bool,
+    /// CPUs the process may use.
+    pub cpus: usize,
+    /// Mbufs of the pool.
+    pub mbufs: u32,
+}
+
+/// The EAL command line (see the module documentation).
+pub fn eal_args(configured: &[String], plan: EalPlan) -> Vec<String> {
+    let EalPlan {
+        workers,
+        no_huge,
+        vdevs_only,
+        cpus,
+        mbufs,
+    } = plan;
     let mut args = configured.to_vec();
     for flag in ["--no-huge", "--no-shconf"] {
         if no_huge && !args.iter().any(|a| a == flag) {
             args.push(flag.to_owned());
         }
+    }
+    if vdevs_only && !has_pci_choice(&args) {
+        args.push("--no-pci".to_owned());
     }
     if !has_lcores(&args) {
         let last = workers;
@@ -129,6 +170,36 @@ pub fn eal_args(
         args.extend(["-m".to_owned(), mb.to_string()]);
     }
     args
+}
+
+/// The warning for EAL arguments `args` that float `workers` busy-polling workers and
+/// the control core over `cpus` CPUs (no lcores configured and too few CPUs).
+pub fn cpu_shortfall(configured: &[String], workers: u16, cpus: usize) -> Option<String> {
+    (!has_lcores(configured) && cpus <= usize::from(workers)).then(|| {
+        format!(
+            "rvsd: warning: {workers} worker(s) and the control core share {cpus} CPU(s): \
+             workers that poll without pause take turns on them (a development machine, not \
+             a director; give the EAL -l with a CPU per worker, or fewer workers)"
+        )
+    })
+}
+
+/// The warning for port `name`, opened with `rx_queues` receive queues for `workers`
+/// workers, when some workers have no queue there.
+pub fn queue_shortfall(name: &str, workers: u16, rx_queues: u16) -> Option<String> {
+    (rx_queues < workers).then(|| {
+        let idle = if workers - rx_queues == 1 {
+            format!("worker {rx_queues} receives")
+        } else {
+            format!("workers {rx_queues}-{} receive", workers - 1)
+        };
+        format!(
+            "rvsd: warning: port {name}: {rx_queues} receive queue(s) for {workers} workers: \
+             {idle} nothing from it, only what the others hand over (give the device more \
+             queues, e.g. net_af_packet's qpairs=N or net_af_xdp's queue_count=N, or run \
+             fewer workers)"
+        )
+    })
 }
 
 /// The receive queue worker `worker` polls on a port with `rx_queues` queues: its own
@@ -167,6 +238,68 @@ mod tests {
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn eal_args(
+        configured: &[String],
+        workers: u16,
+        no_huge: bool,
+        cpus: usize,
+        mbufs: u32,
+    ) -> Vec<String> {
+        let plan = EalPlan {
+            workers,
+            no_huge,
+            vdevs_only: false,
+            cpus,
+            mbufs,
+        };
+        super::eal_args(configured, plan)
+    }
+
+    #[test]
+    fn vdev_only_directors_probe_no_pci_device() {
+        let plan = EalPlan {
+            workers: 1,
+            no_huge: false,
+            vdevs_only: true,
+            cpus: 4,
+            mbufs: 1000,
+        };
+        let a = super::eal_args(&strings(&["--no-shconf"]), plan);
+        assert_eq!(a, strings(&["--no-shconf", "--no-pci", "-l", "0-1"]));
+        for chosen in [
+            &["--no-pci"][..],
+            &["-a", "0000:03:00.0"],
+            &["--allow=0000:03:00.0"],
+            &["-b0000:00:03.0"],
+        ] {
+            let a = super::eal_args(&strings(chosen), plan);
+            assert_eq!(
+                a.iter().filter(|a| *a == "--no-pci").count(),
+                usize::from(chosen[0] == "--no-pci"),
+                "{a:?}"
+            );
+        }
+        let pci = EalPlan {
+            vdevs_only: false,
+            ..plan
+        };
+        assert!(!super::eal_args(&[], pci).contains(&"--no-pci".to_owned()));
+    }
+
+    #[test]
+    fn shortfalls_of_cpus_and_queues_are_warned() {
+        assert!(cpu_shortfall(&[], 3, 2)
+            .unwrap()
+            .contains("3 worker(s) and the control core share 2 CPU(s)"));
+        assert_eq!(cpu_shortfall(&[], 1, 2), None);
+        assert_eq!(cpu_shortfall(&strings(&["-l", "0-3"]), 3, 2), None);
+        let w = queue_shortfall("wan0", 3, 1).unwrap();
+        assert!(w.starts_with("rvsd: warning: port wan0: 1 receive queue(s) for 3 workers: workers 1-2 receive nothing"), "{w}");
+        let w = queue_shortfall("wan0", 2, 1).unwrap();
+        assert!(w.contains("worker 1 receives nothing"), "{w}");
+        assert_eq!(queue_shortfall("wan0", 2, 2), None);
     }
 
     #[test]

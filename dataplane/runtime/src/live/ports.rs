@@ -9,7 +9,7 @@ use rvs_dpdk::{Eal, Mempool, Port, PortConfig as DevConfig};
 
 use super::error::LiveError;
 use super::kernel;
-use super::plan::{rss_alignable, rss_model, RX_DESC, TX_DESC};
+use super::plan::{queue_shortfall, rss_alignable, rss_model, RX_DESC, TX_DESC};
 use rvs_config::{Config, RssMode};
 use rvs_control::PortSource;
 use rvs_packet::wire::MacAddr;
@@ -49,6 +49,9 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
         }
         port.start().map_err(fail)?;
         log_port(&p.name, &port);
+        if let Some(warning) = queue_shortfall(&p.name, workers, port.rx_queue_count()) {
+            eprintln!("{warning}");
+        }
         ports.push(port);
     }
     for (k, (main, _, p)) in config.kernel_mirrors().enumerate() {
