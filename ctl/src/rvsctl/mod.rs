@@ -139,6 +139,10 @@ impl From<String> for Report {
     }
 }
 
+/// Counts by label, shown in JSON as one object (as the daemon sends them).
+#[derive(Serialize)]
+struct Labelled(#[serde(with = "crate::labelled")] Vec<(String, u64)>);
+
 /// The data as pretty JSON, or the table.
 fn show<T: Serialize + ?Sized>(json: bool, data: &T, table: impl FnOnce(&T) -> String) -> String {
     if json {
@@ -178,7 +182,7 @@ fn execute(path: &Path, command: Command, json: bool) -> Result<Report, Failure>
             _ => return Err(Failure::Unexpected("routes")),
         },
         Command::Drops => match client::call(path, Request::Drops)? {
-            Response::Drops(list) => show(json, &list, |l| table::drops(l)),
+            Response::Drops(list) => show(json, &Labelled(list), |l| table::drops(&l.0)),
             _ => return Err(Failure::Unexpected("drops")),
         },
         Command::Health => match client::call(path, Request::Health)? {
