@@ -200,7 +200,7 @@ impl HaRunner {
     /// A received frame as an advert of our virtual router, or `None` (counted by
     /// reason): the workers' checks again ([`VrrpFilter::check`]), so that nothing
     /// they would refuse is taken whatever put it in the queue.
-    fn accept(&mut self, frame: &HaFrame) -> Option<Advert> {
+    fn accept(&self, frame: &HaFrame) -> Option<Advert> {
         let checked = parse_frame(frame.data())
             .ok()
             .and_then(|info| info.ip)

@@ -3,7 +3,7 @@
 //! worker's own tables: nothing shared on the way), then queued, each kind in its own
 //! queue. Every refusal is a counted drop and a refusal by reason.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
 use super::Worker;
 use crate::ha::rate_limit::{Limit, SourceLimiter, SYNC_LIMIT};
@@ -38,7 +38,7 @@ fn within_rate(limiter: &mut SourceLimiter, link: &HaLink, source: IpAddr, now_m
     let IpAddr::V4(source) = source else {
         return false;
     };
-    let verdict = limiter.admit(Ipv4Addr::from(source), now_ms);
+    let verdict = limiter.admit(source, now_ms);
     if verdict.overflow {
         link.count_rate_table_full();
     }
