@@ -399,10 +399,20 @@ pub struct HaStatus {
     pub adverts_sent: u64,
     /// Adverts of this virtual router taken in.
     pub adverts_received: u64,
-    /// Received VRRP frames refused (bad checksum, TTL, version, or our own).
+    /// Received VRRP frames refused for any reason but another virtual router's (by
+    /// reason in `refused`).
     pub adverts_refused: u64,
-    /// Adverts of other virtual routers on the segment.
+    /// Adverts of other virtual routers on the segment (`vrid` in `refused`).
     pub other_vrid: u64,
+    /// Received VRRP frames refused, by reason: `(label, count)` for every reason, in
+    /// a fixed order (see `docs/config.md`, `[ha]`). Empty from a director before this
+    /// field.
+    #[serde(default)]
+    pub refused: Vec<(String, u64)>,
+    /// Sources the workers' per-source rate limits had no place for (adverts and sync
+    /// together); such sources share one further limit.
+    #[serde(default)]
+    pub rate_table_full: u64,
     /// Adverts of another master with a weaker claim while master (split brain).
     pub split_brain: u64,
     /// Frames that found the send queue full.

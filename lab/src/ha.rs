@@ -21,7 +21,8 @@
 //! on them too, behind a PROXY protocol listener on [`PROXY_PORT`]
 //! ([`HaLab::start_nginx`]), watch the real segment for TOA ([`HaLab::watch_toa`]),
 //! capture frames on the client segment and send its own from the client
-//! ([`HaLab::capture_udp`], [`HaLab::send_frames`]). Everything is named with the process
+//! ([`HaLab::capture_udp`], [`HaLab::send_frames`]), or flood raw IPv4 packets from any
+//! of its namespaces ([`HaLab::flood`]). Everything is named with the process
 //! id and a tag, removed on drop; the lab lock is held for its life.
 
 use std::path::{Path, PathBuf};
@@ -35,9 +36,11 @@ use crate::netns;
 use crate::rvsd::Rvsd;
 use crate::topology::HTTP_PORT;
 
+mod flood;
 mod frames;
 mod proxy;
 
+pub use flood::{Flood, FloodReport};
 pub use frames::sent_counts;
 pub use proxy::{ToaWatch, PROXY_PORT, SLOW_RATE};
 

@@ -74,10 +74,18 @@ pub fn status(s: &StatusInfo) -> String {
                     ha.adverts_sent, ha.adverts_received, ha.adverts_refused, ha.other_vrid
                 ),
             ),
+            ("ha refused", nonzero(&ha.refused)),
             ("ha split brain", ha.split_brain.to_string()),
         ];
         for (name, value) in ha_fields {
             let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
+        }
+        if ha.rate_table_full > 0 {
+            let _ = writeln!(
+                out,
+                "{:<18}{} frames from sources beyond the per-source rate tables",
+                "ha rate table:", ha.rate_table_full
+            );
         }
         if let Some(y) = &ha.sync {
             let _ = writeln!(
@@ -101,18 +109,7 @@ pub fn status(s: &StatusInfo) -> String {
                 "none (insecure)"
             };
             let _ = writeln!(out, "{:<18}{auth}", "ha sync auth:");
-            let refused: Vec<String> = y
-                .refused
-                .iter()
-                .filter(|(_, n)| *n > 0)
-                .map(|(reason, n)| format!("{reason} {n}"))
-                .collect();
-            let refused = if refused.is_empty() {
-                "none".to_owned()
-            } else {
-                refused.join(", ")
-            };
-            let _ = writeln!(out, "{:<18}{refused}", "ha sync refused:");
+            let _ = writeln!(out, "{:<18}{}", "ha sync refused:", nonzero(&y.refused));
             if y.timeouts_clamped > 0 {
                 let _ = writeln!(
                     out,
@@ -334,6 +331,20 @@ pub fn reload(r: &ReloadReport) -> String {
     out
 }
 
+/// The reasons of `refused` with a count, `reason n, ...`; `none` when none has one.
+fn nonzero(refused: &[(String, u64)]) -> String {
+    let said: Vec<String> = refused
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect();
+    if said.is_empty() {
+        "none".to_owned()
+    } else {
+        said.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn the_sync_section_names_refusals_and_peers() {
+    fn the_ha_sections_name_refusals_and_peers() {
         use crate::proto::{HaStatus, HaSyncPeer, HaSyncStatus};
         let sync = HaSyncStatus {
             messages_received: 10,
@@ -372,11 +383,15 @@ mod tests {
         let info = StatusInfo {
             ha: Some(Box::new(HaStatus {
                 sync: Some(sync),
+                refused: vec![("ttl".into(), 3), ("vrid".into(), 0), ("rate".into(), 5)],
+                rate_table_full: 2,
                 ..HaStatus::default()
             })),
             ..StatusInfo::default()
         };
         let text = status(&info);
+        assert!(text.contains("ha refused:       ttl 3, rate 5\n"), "{text}");
+        assert!(text.contains("ha rate table:    2 frames"), "{text}");
         assert!(
             text.contains("ha sync auth:     HMAC-SHA256 (key_file)\n"),
             "{text}"

@@ -128,7 +128,7 @@ impl Lab {
         // whose worker takes each into the queue to its control core (its bound applies).
         for (_, buf) in self.master.io.sent.drain(..) {
             if self.connected {
-                match self.backup.link.deliver(PortId(0), buf.data()) {
+                match self.backup.link.queue_sync_message(PortId(0), buf.data()) {
                     Ok(()) => self.delivered += 1,
                     Err(_) => self.lost_frames += 1,
                 }
@@ -136,7 +136,7 @@ impl Lab {
         }
         if now % POLL_MS == POLL_MS / 2 {
             let start = Instant::now();
-            while let Some(f) = self.backup.link.take_received() {
+            while let Some(f) = self.backup.link.take_sync_message() {
                 let (link, own) = (&self.backup.link, &self.ownership);
                 self.backup.runner.receive(&f, false, link, own, unix);
             }

@@ -13,21 +13,14 @@ use rvs_ctl::proto::HaStatus;
 use super::ha_sync::{unix_ms, SyncRunner};
 use crate::vrrp::{Action, Advert, Machine, Params, State};
 use rvs_config::{Config, HaConfig, PortId};
-use rvs_packet::wire::vrrp::{GROUP_V4, PROTOCOL, TTL};
-use rvs_packet::wire::{parse_frame, MacAddr, VrrpPacket, VrrpRepr};
+use rvs_packet::wire::vrrp::GROUP_V4;
+use rvs_packet::wire::{parse_frame, MacAddr, VrrpRepr};
 use rvs_pipeline::ha::frames;
+use rvs_pipeline::ha::refusal::VrrpRefusal;
 use rvs_pipeline::ha::sync_wire::SchemeTag;
+use rvs_pipeline::ha::vrrp_filter::VrrpFilter;
 use rvs_pipeline::ha::{HaFrame, HaLink};
 use rvs_pipeline::ownership::Ownership;
-
-/// Received frames refused before the state machine, by why.
-#[derive(Clone, Copy, Debug, Default)]
-struct Refused {
-    /// Not a valid VRRPv3 advert (lengths, version, checksum, TTL not 255).
-    invalid: u64,
-    /// Another virtual router's advert.
-    other_vrid: u64,
-}
 
 /// One director's part in the virtual router.
 pub struct HaRunner {
@@ -44,7 +37,9 @@ pub struct HaRunner {
     announced: Vec<(PortId, MacAddr, IpAddr)>,
     actions: Vec<Action>,
     ident: u16,
-    refused: Refused,
+    /// The adverts this director takes: the workers' filter, checked again here (the
+    /// refusals are counted in the link, with the workers').
+    filter: VrrpFilter,
     since: Instant,
     notifying: Vec<Child>,
     started: Instant,
@@ -99,7 +94,7 @@ impl HaRunner {
             announced,
             actions: Vec::new(),
             ident: 0,
-            refused: Refused::default(),
+            filter: VrrpFilter::of(ha),
             since: Instant::now(),
             notifying: Vec::new(),
             started: Instant::now(),
@@ -134,17 +129,18 @@ impl HaRunner {
             self.actions = out;
         }
         let unix_ms = (self.clock)();
-        while let Some(frame) = self.link.take_received() {
-            if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
-                let master = self.machine.state() == State::Master;
-                sync.receive(&frame, master, &self.link, ownership, unix_ms);
-                continue;
-            }
+        while let Some(frame) = self.link.take_advert() {
             if let Some(adv) = self.accept(&frame) {
                 let mut out = std::mem::take(&mut self.actions);
                 self.machine.on_advert(now, adv, &mut out);
                 self.carry_out(&mut out);
                 self.actions = out;
+            }
+        }
+        while let Some(frame) = self.link.take_sync_message() {
+            if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
+                let master = self.machine.state() == State::Master;
+                sync.receive(&frame, master, &self.link, ownership, unix_ms);
             }
         }
         let mut out = std::mem::take(&mut self.actions);
@@ -177,6 +173,7 @@ impl HaRunner {
     /// The state for `rvsctl status` and the metrics.
     pub fn status(&self) -> HaStatus {
         let stats = self.machine.stats();
+        let refusals = self.link.advert_refusals();
         HaStatus {
             state: self.machine.state().name().to_owned(),
             state_code: self.machine.state().gauge(),
@@ -187,44 +184,39 @@ impl HaRunner {
             transitions: stats.transitions,
             adverts_sent: stats.adverts_sent,
             adverts_received: stats.adverts_received,
-            adverts_refused: self.refused.invalid,
-            other_vrid: self.refused.other_vrid,
+            adverts_refused: refused_where(&refusals, VrrpRefusal::is_invalid),
+            other_vrid: refusals[VrrpRefusal::Vrid.index()],
+            refused: VrrpRefusal::ALL
+                .iter()
+                .map(|r| (r.label().to_owned(), refusals[r.index()]))
+                .collect(),
+            rate_table_full: self.link.rate_table_full(),
             split_brain: stats.split_brain,
             send_queue_full: self.link.outbound_dropped(),
             sync: self.sync.as_ref().map(|s| s.status(&self.link)),
         }
     }
 
-    /// A received frame as an advert of our virtual router, or `None` (counted).
-    fn accept(&mut self, frame: &HaFrame) -> Option<Advert> {
-        let parsed = parse_frame(frame.data()).ok().and_then(|info| info.ip);
-        let Some(ip) = parsed.filter(|ip| ip.protocol == PROTOCOL && ip.ttl == TTL) else {
-            self.refused.invalid += 1;
-            return None;
-        };
-        let (IpAddr::V4(src), IpAddr::V4(dst)) = (ip.src, ip.dst) else {
-            self.refused.invalid += 1;
-            return None;
-        };
-        let body = frame
-            .data()
-            .get(ip.l4_offset..ip.l4_offset + ip.payload_len)?;
-        let p = match VrrpPacket::new_checked(body) {
-            Ok(p) if p.verify_checksum(src, dst) && src != self.config.source => p,
-            _ => {
-                self.refused.invalid += 1;
-                return None;
+    /// A received frame as an advert of our virtual router, or `None` (counted by
+    /// reason): the workers' checks again ([`VrrpFilter::check`]), so that nothing
+    /// they would refuse is taken whatever put it in the queue.
+    fn accept(&self, frame: &HaFrame) -> Option<Advert> {
+        let checked = parse_frame(frame.data())
+            .ok()
+            .and_then(|info| info.ip)
+            .ok_or(VrrpRefusal::Malformed)
+            .and_then(|ip| self.filter.check(frame.port(), frame.data(), &ip));
+        match checked {
+            Ok(seen) => Some(Advert {
+                priority: seen.priority,
+                max_adver_int: seen.max_adver_int,
+                src: seen.src,
+            }),
+            Err(reason) => {
+                self.link.refuse_advert(reason);
+                None
             }
-        };
-        if p.vrid() != self.config.vrid {
-            self.refused.other_vrid += 1;
-            return None;
         }
-        Some(Advert {
-            priority: p.priority(),
-            max_adver_int: p.max_adver_int(),
-            src,
-        })
     }
 
     fn carry_out(&mut self, actions: &mut Vec<Action>) {
@@ -296,6 +288,15 @@ impl HaRunner {
             }
         }
     }
+}
+
+/// The sum of the `refusals` (by [`VrrpRefusal::index`]) whose reason is `which`.
+fn refused_where(refusals: &[u64], which: fn(VrrpRefusal) -> bool) -> u64 {
+    VrrpRefusal::ALL
+        .iter()
+        .filter(|r| which(**r))
+        .map(|r| refusals[r.index()])
+        .sum()
 }
 
 #[cfg(test)]

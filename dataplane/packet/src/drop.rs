@@ -63,11 +63,15 @@ pub enum DropReason {
     /// queueing it: another port than `[ha.sync] port`, a source that is not a peer, or
     /// a bad UDP checksum (counted by reason with the other sync refusals).
     HaSyncRefused,
+    /// A VRRP frame refused before queueing it: not an advert of this director's virtual
+    /// router that `[ha]` takes (port, TTL, destination, format, checksum, VRID, source),
+    /// or over its source's rate (counted by reason in `rvs_ha_vrrp_refused_total`).
+    HaVrrpRefused,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 25] = [
+    pub const ALL: [DropReason; 26] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -93,6 +97,7 @@ impl DropReason {
         DropReason::HaBackup,
         DropReason::HaQueueFull,
         DropReason::HaSyncRefused,
+        DropReason::HaVrrpRefused,
     ];
 
     /// The metric label (snake case).
@@ -123,6 +128,7 @@ impl DropReason {
             DropReason::HaBackup => "ha_backup",
             DropReason::HaQueueFull => "ha_queue_full",
             DropReason::HaSyncRefused => "ha_sync_refused",
+            DropReason::HaVrrpRefused => "ha_vrrp_refused",
         }
     }
 

@@ -9,7 +9,7 @@
 //! This file holds the worker itself: its state, construction, configuration updates
 //! and the tick. The pipeline is in the submodules: the forwarding path (`forward`), the
 //! director's own traffic (`own_traffic`), the I/O glue (`io`), bursts (`burst`), next-hop
-//! hints (`next_hop`), the SYN proxy (`syn_proxy`) and `[ha]` (`ha`).
+//! hints (`next_hop`), the SYN proxy (`syn_proxy`) and `[ha]` (`ha`, `ha_intake`).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -31,6 +31,7 @@ use rvs_packet::packet::PacketBuf;
 mod burst;
 mod forward;
 mod ha;
+mod ha_intake;
 mod io;
 mod next_hop;
 mod own_traffic;
@@ -74,6 +75,8 @@ pub struct Worker<B: PacketBuf> {
     /// Whether this director serves the virtual router's addresses (read from `ha` at
     /// each tick; always true without `[ha]`).
     serving: bool,
+    /// Per-source rate limits on what goes to the control core under `[ha]`.
+    intake: ha_intake::HaIntake,
     /// What connection sync sends as master (`[ha.sync]`).
     sync: sync_send::SyncSender,
     /// Client segments of SYN-proxied connections waiting for the real, with the port
@@ -103,6 +106,9 @@ impl<B: PacketBuf> Worker<B> {
             staged: Vec::with_capacity(MAX_STAGED),
             ha: None,
             serving: true,
+            intake: ha_intake::HaIntake::new(crate::ha::rate_limit::Limit::adverts(
+                rvs_config::DEFAULT_ADVERT_INTERVAL,
+            )),
             sync: sync_send::SyncSender::default(),
             held: crate::synproxy::HeldSegments::new(snap.conn_capacity),
             snap: snap.clone(),

@@ -365,7 +365,7 @@ impl Director {
 
     /// Frames the link queued for the control core.
     fn queued(&self) -> usize {
-        std::iter::from_fn(|| self.link.take_received()).count()
+        std::iter::from_fn(|| self.link.take_sync_message()).count()
     }
 
     /// Install `records` at `now` (worker 0's tick).
@@ -413,6 +413,48 @@ fn a_worker_queues_only_a_peers_sync_datagram() {
     backup.packet(&lan, 7);
     assert_eq!(backup.queued(), 0);
     assert_eq!(backup.link.refusals().iter().sum::<u64>(), 4);
+}
+
+/// A genuine master at the most its worker 0 sends (64 frames a millisecond) passes
+/// whole; the same source beyond its rate is refused (`rate`), counted, and takes no
+/// place; the queue's own bound is counted as `queue_full`.
+#[test]
+fn a_sync_source_is_held_to_its_rate_and_a_full_queue_is_counted() {
+    use rvs_pipeline::ha::rate_limit::{SYNC_FRAMES_PER_SECOND, SYNC_LIMIT};
+    use rvs_pipeline::ha::SYNC_FRAMES;
+    let mut backup = Director::new(false);
+    let from_peer = datagram([10, 0, 0, 9], [10, 0, 0, 1], 8848, b"RVSS");
+    let per_ms = (SYNC_FRAMES_PER_SECOND / 1000) as usize;
+    // Two seconds at full rate, the control core taking what came every 20 ms.
+    let mut taken = 0;
+    for ms in 1..=2000 {
+        for _ in 0..per_ms {
+            backup.packet(&from_peer, ms);
+        }
+        if ms % 20 == 0 {
+            taken += backup.queued();
+        }
+    }
+    assert_eq!(taken, 2000 * per_ms, "the genuine stream passes whole");
+    assert_eq!(backup.link.refusals().iter().sum::<u64>(), 0);
+    // Ten times that in one millisecond: the bucket's burst passes, the rest is refused.
+    let burst = SYNC_LIMIT.burst as usize;
+    for _ in 0..10 * burst {
+        backup.packet(&from_peer, 2200);
+    }
+    assert_eq!(backup.refused(SyncRefusal::Rate), (9 * burst) as u64);
+    assert_eq!(backup.queued(), burst.min(SYNC_FRAMES));
+    // A queue the control core does not empty fills up: counted by reason and as a drop.
+    for ms in 0..4 {
+        for _ in 0..SYNC_FRAMES {
+            backup.packet(&from_peer, 3000 + ms * 1000);
+        }
+    }
+    assert_eq!(backup.queued(), SYNC_FRAMES);
+    let full = backup.refused(SyncRefusal::QueueFull);
+    assert_eq!(full, (3 * SYNC_FRAMES) as u64);
+    let drops = backup.worker.counters().drops[DropReason::HaQueueFull.index()];
+    assert_eq!(drops, full);
 }
 
 /// A FULLNAT connection record of the master, for `client_port`.

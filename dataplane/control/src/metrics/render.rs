@@ -362,7 +362,7 @@ fn render_ha(out: &mut String, ha: &rvs_ctl::proto::HaStatus) {
         "VRRP state of this director: 0 init, 1 backup, 2 master.",
     );
     write_family(out, st, |s| s.add(vrid(), u64::from(ha.state_code)));
-    let counters: [(&'static str, &'static str, u64); 5] = [
+    let counters: [(&'static str, &'static str, u64); 6] = [
         (
             "rvs_ha_transitions_total",
             "VRRP state changes since start.",
@@ -380,8 +380,13 @@ fn render_ha(out: &mut String, ha: &rvs_ctl::proto::HaStatus) {
         ),
         (
             "rvs_ha_adverts_refused_total",
-            "VRRP frames refused: bad checksum, TTL or version, another virtual router.",
+            "VRRP frames refused, for any reason (rvs_ha_vrrp_refused_total says which).",
             ha.adverts_refused + ha.other_vrid,
+        ),
+        (
+            "rvs_ha_rate_table_full_total",
+            "Frames from sources the workers' per-source rate tables had no place for (they share one limit).",
+            ha.rate_table_full,
         ),
         (
             "rvs_ha_split_brain_total",
@@ -394,6 +399,16 @@ fn render_ha(out: &mut String, ha: &rvs_ctl::proto::HaStatus) {
             s.add(vrid(), value)
         });
     }
+    let refused = counter(
+        "rvs_ha_vrrp_refused_total",
+        &["vrid", "reason"],
+        "VRRP frames refused, by reason (see docs/config.md, [ha]).",
+    );
+    write_family(out, refused, |s| {
+        for (reason, n) in &ha.refused {
+            s.add(vec![ha.vrid.to_string(), reason.clone()], *n);
+        }
+    });
     if let Some(sync) = &ha.sync {
         render_ha_sync(out, sync);
     }
@@ -1205,9 +1220,26 @@ mod ha_tests {
             state_code: 2,
             vrid: 51,
             transitions: 3,
+            adverts_refused: 7,
+            other_vrid: 2,
+            refused: vec![("ttl".into(), 7), ("vrid".into(), 2), ("rate".into(), 0)],
+            rate_table_full: 4,
             ..HaStatus::default()
         }));
         let text = render(&input);
+        assert!(
+            text.contains("rvs_ha_adverts_refused_total{vrid=\"51\"} 9"),
+            "{text}"
+        );
+        for (reason, n) in [("ttl", 7), ("vrid", 2), ("rate", 0)] {
+            let series =
+                format!("rvs_ha_vrrp_refused_total{{vrid=\"51\",reason=\"{reason}\"}} {n}");
+            assert!(text.contains(&series), "{series}: {text}");
+        }
+        assert!(
+            text.contains("rvs_ha_rate_table_full_total{vrid=\"51\"} 4"),
+            "{text}"
+        );
         assert!(text.contains("rvs_ha_state{vrid=\"51\"} 2"), "{text}");
         assert!(
             text.contains("rvs_ha_transitions_total{vrid=\"51\"} 3"),

@@ -3,8 +3,10 @@
 //! [`HaLink`] between the workers and the control core.
 //!
 //! The control core runs the state machine (`rvs_control::ha`). Workers never block on it:
-//! a worker that receives a VRRP frame copies it into a bounded lock-free queue
-//! ([`HaLink::deliver`]); the control core queues the frames it sends (adverts,
+//! a worker that receives a VRRP frame checks it ([`vrrp_filter`]), limits its source's
+//! rate ([`rate_limit`]) and copies it into a bounded lock-free queue of its own
+//! ([`HaLink::queue_advert`]), so that neither junk nor sync traffic can take an
+//! advert's place; the control core queues the frames it sends (adverts,
 //! gratuitous ARP, unsolicited NA) in another, which worker 0 drains at its millisecond
 //! tick. Whether this director serves the virtual router's addresses is one atomic flag
 //! that each worker reads at its tick: while it is down the worker answers no ARP/ND
@@ -16,17 +18,20 @@
 //! [`SyncRecord`]s of what changed ([`change_log`]) and of their passes over the table
 //! for the control core, which batches them into UDP
 //! messages ([`sync_wire`]) that worker 0 sends; a backup's worker hands the messages it
-//! receives to the control core ([`sync_filter`] says which), which checks and queues
+//! receives to the control core ([`sync_filter`] says which, [`rate_limit`] how many
+//! from each source, through a queue of their own), which checks and queues
 //! each record for the worker that owns the connection; that worker checks it against
 //! its configuration ([`sync_check`]) and installs it at its tick. Every refusal on the
-//! way is counted here by reason ([`SyncRefusal`]).
+//! way is counted here by reason ([`SyncRefusal`], [`VrrpRefusal`]).
 
 pub mod change_log;
 pub mod frames;
+pub mod rate_limit;
 pub mod refusal;
 pub mod sync_check;
 pub mod sync_filter;
 pub mod sync_wire;
+pub mod vrrp_filter;
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,18 +39,24 @@ use std::time::Duration;
 
 use crossbeam_queue::ArrayQueue;
 
-use refusal::SyncRefusal;
+use rate_limit::Limit;
+use refusal::{SyncRefusal, VrrpRefusal};
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::wire::IpInfo;
 use sync_filter::SyncFilter;
 use sync_wire::SyncRecord;
+use vrrp_filter::VrrpFilter;
 
 /// Largest frame the link carries: a full-size Ethernet frame (sync messages).
 pub const MAX_FRAME: usize = 1514;
-/// VRRP and sync frames waiting for the control core (it takes them every 20 ms): what a
+/// VRRP adverts waiting for the control core (it takes them every 20 ms): a peer sends
+/// one an advert interval (10 ms at the least), each source is held to its rate
+/// ([`Limit::adverts`]), and the filter lets only this virtual router's through.
+pub const ADVERT_FRAMES: usize = 256;
+/// Sync datagrams waiting for the control core (it takes them every 20 ms): what a
 /// master's worker 0 sends meanwhile (64 frames a millisecond at most), and more.
-pub const INBOUND_FRAMES: usize = 2048;
+pub const SYNC_FRAMES: usize = 2048;
 /// Sync records waiting for the control core (master), and for each worker (backup):
 /// at a 20 ms control poll, room for 800 000 records a second.
 pub const SYNC_RECORDS: usize = 16384;
@@ -110,9 +121,20 @@ impl HaFrame {
 #[derive(Debug)]
 pub struct HaLink {
     serving: AtomicBool,
-    inbound: ArrayQueue<HaFrame>,
+    /// Received adverts, checked by `vrrp`.
+    adverts: ArrayQueue<HaFrame>,
+    /// Received sync datagrams, checked by `sync`.
+    sync_in: ArrayQueue<HaFrame>,
     outbound: ArrayQueue<HaFrame>,
     outbound_dropped: AtomicU64,
+    /// `[ha]`: the adverts VRRP takes (none without it).
+    vrrp: Option<VrrpFilter>,
+    /// Each source's advert rate, in each worker.
+    advert_limit: Limit,
+    /// VRRP frames refused, by [`VrrpRefusal::index`].
+    vrrp_refused: [AtomicU64; VrrpRefusal::ALL.len()],
+    /// Sources the workers' rate limits had no place for (see [`rate_limit`]).
+    rate_table_full: AtomicU64,
     /// `[ha.sync]`: the datagrams sync takes.
     sync: Option<SyncFilter>,
     /// Master: records from the workers to the control core.
@@ -137,14 +159,20 @@ pub struct HaLink {
 impl HaLink {
     /// A link; `serving` is where the workers start (false for a director under `[ha]`:
     /// it starts as backup). With `sync` (from `[ha.sync]`), the link carries
-    /// connection sync for `workers` workers.
+    /// connection sync for `workers` workers. It takes no VRRP frame until it has a
+    /// filter ([`with_vrrp`](Self::with_vrrp)).
     pub fn new(serving: bool, workers: u16, sync: Option<SyncFilter>) -> Self {
         let queues = if sync.is_some() { workers } else { 0 };
         Self {
             serving: AtomicBool::new(serving),
-            inbound: ArrayQueue::new(INBOUND_FRAMES),
+            adverts: ArrayQueue::new(ADVERT_FRAMES),
+            sync_in: ArrayQueue::new(if sync.is_some() { SYNC_FRAMES } else { 1 }),
             outbound: ArrayQueue::new(OUTBOUND_FRAMES),
             outbound_dropped: AtomicU64::new(0),
+            vrrp: None,
+            advert_limit: Limit::adverts(rvs_config::DEFAULT_ADVERT_INTERVAL),
+            vrrp_refused: std::array::from_fn(|_| AtomicU64::new(0)),
+            rate_table_full: AtomicU64::new(0),
             sync,
             records: ArrayQueue::new(if queues > 0 { SYNC_RECORDS } else { 1 }),
             installs: (0..queues).map(|_| ArrayQueue::new(SYNC_RECORDS)).collect(),
@@ -158,13 +186,38 @@ impl HaLink {
     }
 
     /// The link of a director under `ha` with `workers` workers, as it starts: backup,
-    /// with `[ha.sync]`'s filter and refresh period when sync is on.
+    /// with `[ha]`'s advert filter and rate, and `[ha.sync]`'s filter and refresh period
+    /// when sync is on.
     pub fn of_config(ha: &rvs_config::HaConfig, workers: u16) -> Self {
-        let link = Self::new(false, workers, ha.sync.as_ref().map(SyncFilter::of));
+        let link = Self::new(false, workers, ha.sync.as_ref().map(SyncFilter::of))
+            .with_vrrp(VrrpFilter::of(ha))
+            .with_advert_limit(Limit::adverts(ha.advert_interval));
         match &ha.sync {
             Some(s) => link.with_sync_refresh(s.refresh),
             None => link,
         }
+    }
+
+    /// The same link taking the adverts `filter` takes.
+    pub fn with_vrrp(mut self, filter: VrrpFilter) -> Self {
+        self.vrrp = Some(filter);
+        self
+    }
+
+    /// The same link with `limit` as each source's advert rate in each worker.
+    pub fn with_advert_limit(mut self, limit: Limit) -> Self {
+        self.advert_limit = limit;
+        self
+    }
+
+    /// The adverts VRRP takes (`[ha]`), when the link has a filter.
+    pub fn vrrp_filter(&self) -> Option<&VrrpFilter> {
+        self.vrrp.as_ref()
+    }
+
+    /// Each source's advert rate in each worker.
+    pub fn advert_limit(&self) -> Limit {
+        self.advert_limit
     }
 
     /// The same link with `refresh` (`[ha.sync] refresh`) as the period of the
@@ -209,17 +262,51 @@ impl HaLink {
         self.sync.as_ref().map(SyncFilter::target)
     }
 
-    /// Worker side: hand a datagram to the sync target to the control core, if
-    /// [`SyncFilter::admit`] takes it (a refusal is counted by reason).
-    pub fn deliver_sync(&self, port: PortId, frame: &[u8], ip: &IpInfo) -> Result<(), DropReason> {
+    /// Worker side: whether a datagram to the sync target passes
+    /// [`SyncFilter::admit`] (a refusal is counted by reason).
+    pub fn admit_sync(&self, port: PortId, frame: &[u8], ip: &IpInfo) -> Result<(), DropReason> {
         let Some(filter) = &self.sync else {
             return Err(DropReason::NotForUs);
         };
-        if let Err(reason) = filter.admit(port, frame, ip) {
+        filter.admit(port, frame, ip).map_err(|reason| {
             self.refuse(reason);
-            return Err(DropReason::HaSyncRefused);
-        }
-        self.deliver(port, frame)
+            DropReason::HaSyncRefused
+        })
+    }
+
+    /// Worker side: queue a sync datagram for the control core (a full queue is counted,
+    /// as a refusal of reason [`SyncRefusal::QueueFull`] too).
+    pub fn queue_sync_message(&self, port: PortId, frame: &[u8]) -> Result<(), DropReason> {
+        let f = HaFrame::new(port, false, frame).ok_or(DropReason::Malformed)?;
+        self.sync_in.push(f).map_err(|_| {
+            self.refuse(SyncRefusal::QueueFull);
+            DropReason::HaQueueFull
+        })
+    }
+
+    /// Control side: the next sync datagram received.
+    pub fn take_sync_message(&self) -> Option<HaFrame> {
+        self.sync_in.pop()
+    }
+
+    /// Count a VRRP frame refused for `reason`.
+    pub fn refuse_advert(&self, reason: VrrpRefusal) {
+        self.vrrp_refused[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// VRRP frames refused, by [`VrrpRefusal::index`].
+    pub fn advert_refusals(&self) -> [u64; VrrpRefusal::ALL.len()] {
+        std::array::from_fn(|i| self.vrrp_refused[i].load(Ordering::Relaxed))
+    }
+
+    /// Worker side: count a source that found no place in a rate limit's table.
+    pub fn count_rate_table_full(&self) {
+        self.rate_table_full.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sources the workers' rate limits had no place for (both queues).
+    pub fn rate_table_full(&self) -> u64 {
+        self.rate_table_full.load(Ordering::Relaxed)
     }
 
     /// Count a sync message or record refused for `reason`.
@@ -345,15 +432,19 @@ impl HaLink {
         self.serving.store(serving, Ordering::Relaxed);
     }
 
-    /// Worker side: hand a received VRRP frame to the control core.
-    pub fn deliver(&self, port: PortId, frame: &[u8]) -> Result<(), DropReason> {
+    /// Worker side: queue a received advert for the control core (a full queue is
+    /// counted, as a refusal of reason [`VrrpRefusal::QueueFull`] too).
+    pub fn queue_advert(&self, port: PortId, frame: &[u8]) -> Result<(), DropReason> {
         let f = HaFrame::new(port, false, frame).ok_or(DropReason::Malformed)?;
-        self.inbound.push(f).map_err(|_| DropReason::HaQueueFull)
+        self.adverts.push(f).map_err(|_| {
+            self.refuse_advert(VrrpRefusal::QueueFull);
+            DropReason::HaQueueFull
+        })
     }
 
-    /// Control side: the next received frame.
-    pub fn take_received(&self) -> Option<HaFrame> {
-        self.inbound.pop()
+    /// Control side: the next advert received.
+    pub fn take_advert(&self) -> Option<HaFrame> {
+        self.adverts.pop()
     }
 
     /// Control side: queue a frame for worker 0 to send; counted and false when full.
@@ -412,24 +503,39 @@ mod tests {
 
     #[test]
     fn frames_cross_in_order_and_a_full_queue_is_counted() {
-        let link = HaLink::new(false, 1, None);
+        let peers = ["10.0.0.9".parse().unwrap()];
+        let filter = SyncFilter::new(PortId(0), "10.0.0.1".parse().unwrap(), 8848, &peers);
+        let link = HaLink::new(false, 1, Some(filter));
         assert!(!link.serving());
         link.set_serving(true);
         assert!(link.serving());
-        for i in 0..INBOUND_FRAMES {
-            link.deliver(PortId(1), &[i as u8; 60]).unwrap();
+        // Each queue has its own room: a full one takes nothing from the other.
+        for i in 0..ADVERT_FRAMES {
+            link.queue_advert(PortId(1), &[i as u8; 60]).unwrap();
         }
         assert_eq!(
-            link.deliver(PortId(1), &[0; 60]),
+            link.queue_advert(PortId(1), &[0; 60]),
+            Err(DropReason::HaQueueFull)
+        );
+        for i in 0..SYNC_FRAMES {
+            link.queue_sync_message(PortId(0), &[i as u8; 80]).unwrap();
+        }
+        assert_eq!(
+            link.queue_sync_message(PortId(0), &[0; 80]),
             Err(DropReason::HaQueueFull)
         );
         assert_eq!(
-            link.deliver(PortId(1), &[0; MAX_FRAME + 1]),
+            link.queue_advert(PortId(1), &[0; MAX_FRAME + 1]),
             Err(DropReason::Malformed)
         );
-        let first = link.take_received().unwrap();
+        assert_eq!(link.advert_refusals()[VrrpRefusal::QueueFull.index()], 1);
+        assert_eq!(link.refusals()[SyncRefusal::QueueFull.index()], 1);
+        let first = link.take_advert().unwrap();
         assert_eq!((first.port(), first.data()), (PortId(1), &[0u8; 60][..]));
-        assert_eq!(link.take_received().unwrap().data()[0], 1);
+        assert_eq!(link.take_advert().unwrap().data()[0], 1);
+        let sync = link.take_sync_message().unwrap();
+        assert_eq!((sync.port(), sync.data()), (PortId(0), &[0u8; 80][..]));
+        assert_eq!(link.take_sync_message().unwrap().data()[0], 1);
 
         let f = HaFrame::new(PortId(0), true, &[7; 42]).unwrap();
         for _ in 0..OUTBOUND_FRAMES {

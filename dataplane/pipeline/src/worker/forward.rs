@@ -75,7 +75,7 @@ impl<B: PacketBuf> Worker<B> {
         let backup_drops = self.withheld(ip.dst);
         match ip.l4 {
             L4Info::Udp { dport, .. } if self.is_sync(ip.dst, dport) => {
-                self.take_sync(port, &buf, ip)
+                self.take_sync(port, &buf, ip, now_ms)
             }
             L4Info::Tcp { .. } | L4Info::Udp { .. } | L4Info::IcmpError { .. } if backup_drops => {
                 Err(DropReason::HaBackup)

@@ -20,10 +20,9 @@ use rvs_conntrack::Conn;
 
 use super::{Io, Worker};
 use crate::ha::HaLink;
-use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
-use rvs_packet::wire::{parse_frame, IpInfo};
+use rvs_packet::wire::parse_frame;
 
 /// Most VRRP frames worker 0 sends per tick (a takeover's announcements spread over a
 /// few milliseconds).
@@ -51,6 +50,7 @@ impl<B: PacketBuf> Worker<B> {
     /// (worker 0) send the frames it queues.
     pub fn attach_ha(&mut self, link: Arc<HaLink>) {
         self.serving = link.serving();
+        self.intake = super::ha_intake::HaIntake::new(link.advert_limit());
         self.set_sync_role(&link);
         self.ha = Some(link);
     }
@@ -98,23 +98,6 @@ impl<B: PacketBuf> Worker<B> {
             if let Err(reason) = sent {
                 self.counters.drop(reason);
             }
-        }
-    }
-
-    /// True for connection sync messages to this director (`[ha.sync]`).
-    #[inline]
-    pub(super) fn is_sync(&self, dst: IpAddr, dport: u16) -> bool {
-        self.ha
-            .as_ref()
-            .is_some_and(|l| l.sync_target() == Some((dst, dport)))
-    }
-
-    /// Hands a sync message to the control core, if it came in on the sync port from a
-    /// peer with a valid checksum ([`HaLink::deliver_sync`]).
-    pub(super) fn take_sync(&self, port: PortId, buf: &B, ip: &IpInfo) -> Result<(), DropReason> {
-        match &self.ha {
-            Some(link) => link.deliver_sync(port, buf.data(), ip),
-            None => Err(DropReason::NotForUs),
         }
     }
 

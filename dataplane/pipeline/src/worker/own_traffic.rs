@@ -131,10 +131,8 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        if ip.protocol == rvs_packet::wire::vrrp::PROTOCOL {
-            if let Some(link) = &self.ha {
-                return link.deliver(port, buf.data());
-            }
+        if ip.protocol == rvs_packet::wire::vrrp::PROTOCOL && self.ha.is_some() {
+            return self.take_advert(port, &buf, ip, now_ms);
         }
         if !self.serving && self.snap.moves(ip.dst) {
             return Err(DropReason::HaBackup);

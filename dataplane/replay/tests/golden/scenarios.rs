@@ -417,13 +417,17 @@ fn without_a_mirror_traffic_for_the_director_itself_is_dropped() {
     no_kernel_mirror();
 }
 
-/// An HA backup forwards nothing for the VIP (`ha_backup`) and hands VRRP to the
-/// control core until its queue is full (`ha_queue_full`); as master it forwards, and
-/// the control core taking the frames makes room again. A sync datagram goes to the
-/// control core only from the peer (`ha_sync_refused` otherwise).
+/// An HA backup forwards nothing for the VIP (`ha_backup`) and hands VRRP adverts to
+/// the control core until their queue is full (`ha_queue_full`), refusing a frame that
+/// is no advert it takes (`ha_vrrp_refused`); as master it forwards, and the control
+/// core taking the frames makes room again. A sync datagram goes to the control core
+/// only from the peer (`ha_sync_refused` otherwise).
 pub fn ha_backup() -> BTreeSet<DropReason> {
+    use rvs_packet::wire::VrrpRepr;
+    use rvs_pipeline::ha::rate_limit::Limit;
     use rvs_pipeline::ha::sync_filter::SyncFilter;
-    use rvs_pipeline::ha::{HaLink, INBOUND_FRAMES};
+    use rvs_pipeline::ha::vrrp_filter::VrrpFilter;
+    use rvs_pipeline::ha::{HaLink, ADVERT_FRAMES};
     let mut lab = Lab::new(4);
     let peers = ["10.0.0.9".parse().unwrap()];
     let sync = SyncFilter::new(
@@ -432,7 +436,16 @@ pub fn ha_backup() -> BTreeSet<DropReason> {
         8848,
         &peers,
     );
-    let link = std::sync::Arc::new(HaLink::new(false, 1, Some(sync)));
+    // A burst of the whole queue and more from one source, to fill it.
+    let limit = Limit {
+        per_second: 50,
+        burst: ADVERT_FRAMES as u32 + 2,
+    };
+    let vrrp_filter = VrrpFilter::new(rvs_config::PortId(0), 51, WAN_IP.into(), &[]);
+    let link = HaLink::new(false, 1, Some(sync))
+        .with_vrrp(vrrp_filter)
+        .with_advert_limit(limit);
+    let link = std::sync::Arc::new(link);
     lab.attach_ha(std::sync::Arc::clone(&link));
     let syn = v4_tcp(GW, WAN, C1, VIP, 40000, 80, SYN, 64);
     assert!(
@@ -440,21 +453,36 @@ pub fn ha_backup() -> BTreeSet<DropReason> {
         "a backup forwards nothing"
     );
     assert_eq!(lab.drop_count(DropReason::HaBackup), 1);
-    let mut vrrp = Vec::new();
-    etherparse::PacketBuilder::ethernet2(GW, [1, 0, 0x5e, 0, 0, 0x12])
-        .ipv4([10, 0, 0, 9], [224, 0, 0, 18], 255)
-        .write(
-            &mut vrrp,
-            etherparse::IpNumber(112),
-            &[0x31, 51, 100, 0, 0, 100, 0, 0],
-        )
-        .unwrap();
-    assert_eq!(lab.send_burst("wan0", &vrrp, INBOUND_FRAMES + 1), 0);
+    let advert = |ttl: u8| {
+        let repr = VrrpRepr {
+            vrid: 51,
+            priority: 100,
+            max_adver_int: 100,
+            addresses: &[],
+        };
+        let mut msg = vec![0; repr.len()];
+        let (src, dst) = ([10, 0, 0, 9], [224, 0, 0, 18]);
+        repr.emit(&mut msg, src.into(), dst.into()).unwrap();
+        let mut frame = Vec::new();
+        etherparse::PacketBuilder::ethernet2(GW, [1, 0, 0x5e, 0, 0, 0x12])
+            .ipv4(src, dst, ttl)
+            .write(&mut frame, etherparse::IpNumber(112), &msg)
+            .unwrap();
+        frame
+    };
+    let vrrp = advert(255);
+    assert_eq!(lab.send_burst("wan0", &vrrp, ADVERT_FRAMES + 1), 0);
     assert_eq!(lab.drop_count(DropReason::HaQueueFull), 1);
-    while link.take_received().is_some() {}
+    while link.take_advert().is_some() {}
     assert_eq!(lab.send_burst("wan0", &vrrp, 1), 0);
     assert_eq!(lab.drop_count(DropReason::HaQueueFull), 1, "room again");
-    while link.take_received().is_some() {}
+    while link.take_advert().is_some() {}
+    assert!(
+        lab.send("wan0", &advert(64)).is_empty(),
+        "it crossed a router"
+    );
+    assert!(link.take_advert().is_none());
+    assert_eq!(lab.drop_count(DropReason::HaVrrpRefused), 1);
     let sync_from = |src: [u8; 4]| {
         let mut frame = Vec::new();
         etherparse::PacketBuilder::ethernet2(GW, WAN)
@@ -466,11 +494,11 @@ pub fn ha_backup() -> BTreeSet<DropReason> {
     };
     assert!(lab.send("wan0", &sync_from([10, 0, 0, 9])).is_empty());
     assert!(
-        link.take_received().is_some(),
+        link.take_sync_message().is_some(),
         "the peer's, to the control core"
     );
     assert!(lab.send("wan0", &sync_from([10, 0, 0, 8])).is_empty());
-    assert!(link.take_received().is_none(), "not a peer's");
+    assert!(link.take_sync_message().is_none(), "not a peer's");
     assert_eq!(lab.drop_count(DropReason::HaSyncRefused), 1);
     link.set_serving(true);
     assert_eq!(lab.send("wan0", &syn).len(), 1, "a master forwards");
