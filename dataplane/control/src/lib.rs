@@ -47,6 +47,7 @@ pub mod ha;
 pub mod ha_sync;
 pub mod health;
 pub mod metrics;
+mod no_real_log;
 pub mod server;
 mod views;
 pub mod vrrp;
@@ -125,6 +126,8 @@ pub struct Control {
     announcer: Option<Announcer>,
     health: Health,
     ha: Option<ha::HaRunner>,
+    /// The "no destination available" lines already logged.
+    no_real_log: no_real_log::NoRealLog,
 }
 
 impl Control {
@@ -158,6 +161,7 @@ impl Control {
             zeroed: TrafficTable::default(),
             announcer,
             ha: None,
+            no_real_log: no_real_log::NoRealLog::default(),
         };
         control.refresh_announcements();
         control
@@ -289,6 +293,10 @@ impl Control {
                     .or_default()
                     .update(&now);
             }
+        }
+        let services = &self.snap.services;
+        for line in self.no_real_log.lines(&traffic, services, Instant::now()) {
+            eprintln!("rvsd: {line}");
         }
         self.collect_garbage();
     }

@@ -151,6 +151,10 @@ impl ConnectCtx<'_> {
         if svc.config.synproxy && !cookie_passed {
             self.check_source(t.key.src)?;
             let f = t.flags;
+            if f.syn && !f.ack && !svc.has_usable_real() {
+                // No cookie for a handshake no real could finish.
+                return Err(DropReason::NoReal);
+            }
             return if !f.rst && f.syn != f.ack {
                 Ok(Connected::Cookie(
                     svc.config.client_address,

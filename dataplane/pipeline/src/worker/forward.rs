@@ -110,6 +110,7 @@ impl<B: PacketBuf> Worker<B> {
                             DropReason::NotForUs,
                         );
                     }
+                    Err(DropReason::NoReal) => return self.no_real(buf, info, ip, now_ms, io),
                     Err(reason) => return Err(reason),
                 };
                 // The SYN proxy: a SYN is answered with a cookie; an ACK with a valid
