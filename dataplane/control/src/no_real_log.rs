@@ -35,7 +35,7 @@ impl NoRealLog {
                 .services
                 .get(svc.id as usize)
                 .map_or(0, |t| t.no_real);
-            let (reported, at) = self.seen.entry(svc.id).or_insert((count, None));
+            let (reported, at) = self.seen.entry(svc.id).or_insert((0, None));
             if count <= *reported {
                 // Nothing new (or the counters were zeroed).
                 *reported = (*reported).min(count);

@@ -207,7 +207,7 @@ fn run(synproxy: bool, rtt: usize) -> Outcome {
     let mut io = Sent::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut now = 1_000u64;
-    let mut send = |w: &mut Worker<HeapBuf>, io: &mut Sent, port, frame: &[u8], now| {
+    let send = |w: &mut Worker<HeapBuf>, io: &mut Sent, port, frame: &[u8], now| {
         io.frames.clear();
         w.process(port, HeapBuf::from_frame(frame).expect("fits"), now, io);
     };
