@@ -126,7 +126,11 @@ impl Bench {
         self.worker
             .process(PortId(0), buf, self.now_ms, &mut self.io);
         // Toward a real on lan0 (a service with no real left answers the client on wan0).
-        let (_, buf) = self.io.sent.drain(..).find(|(port, _)| *port == PortId(1))?;
+        let (_, buf) = self
+            .io
+            .sent
+            .drain(..)
+            .find(|(port, _)| *port == PortId(1))?;
         match SlicedPacket::from_ethernet(buf.data()).expect("parses").net {
             Some(etherparse::NetSlice::Ipv4(v4)) => Some(v4.header().destination()[3]),
             other => panic!("not IPv4: {other:?}"),

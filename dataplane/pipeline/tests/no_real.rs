@@ -274,3 +274,44 @@ fn a_syn_proxied_service_with_no_real_answers_the_syn_instead_of_a_cookie() {
     assert_eq!(w.counters().syn_cookies_sent, 0);
     assert_eq!(no_real_drops(&w), 1);
 }
+
+#[test]
+fn a_good_cookie_ack_when_no_real_is_left_is_reset() {
+    // Two workers with one seed make the same cookies: the first, whose real is up,
+    // answers the SYN; the second, whose real is quiesced, gets the ACK.
+    let text = config("");
+    let mut up = common::worker(&text.replace("weight = 0", "weight = 1"), 3);
+    let mut gone = common::worker(&text, 3);
+    let out = send(&mut up, &syn(CLIENT, 81), 1_000);
+    let p = SlicedPacket::from_ethernet(&out[0].1).expect("parses");
+    let Some(TransportSlice::Tcp(synack)) = &p.transport else {
+        panic!("no SYN-ACK: {:?}", p.transport)
+    };
+    assert!(synack.syn() && synack.ack());
+    let cookie = synack.sequence_number();
+    let mut ack = Vec::new();
+    PacketBuilder::ethernet2(GATEWAY_MAC, WAN_MAC)
+        .ipv4(CLIENT, VIP, 64)
+        .tcp(40000, 81, 1001, 64240)
+        .ack(cookie.wrapping_add(1))
+        .write(&mut ack, &[])
+        .expect("ack");
+    let out = send(&mut gone, &ack, 1_001);
+    assert_eq!(out.len(), 1, "one answer");
+    let p = SlicedPacket::from_ethernet(&out[0].1).expect("parses");
+    let (Some(NetSlice::Ipv4(ip)), Some(TransportSlice::Tcp(tcp))) = (&p.net, &p.transport) else {
+        panic!("not TCP over IPv4: {p:?}")
+    };
+    let (h, t) = (ip.header().to_header(), tcp.to_header());
+    assert_eq!((h.source, h.destination), (VIP, CLIENT));
+    assert!(t.rst && !t.ack && !t.syn, "a bare RST: {t:?}");
+    assert_eq!(
+        t.sequence_number,
+        cookie.wrapping_add(1),
+        "the ACK's number"
+    );
+    assert_eq!(t.checksum, t.calc_checksum_ipv4(&h, &[]).expect("checksum"));
+    assert_eq!(gone.counters().syn_cookies_accepted, 0);
+    assert_eq!(no_real_drops(&gone), 1);
+    assert_eq!(gone.conns().len(), 0);
+}

@@ -2,7 +2,10 @@
 //! IPVS answers it (`ip_vs_leave` in the Linux kernel's
 //! `net/netfilter/ipvs/ip_vs_core.c`: ICMP port unreachable, ICMPv6 port unreachable for
 //! IPv6, for TCP and UDP alike), or with a TCP RST, or not at all, as
-//! `[behaviour] no_real` says; the packet itself is counted as dropped (`no_real`).
+//! `[behaviour] no_real` says; the packet itself is counted as dropped (`no_real`). The
+//! ACK that completes a SYN-proxied handshake when no real is left gets a RST whatever
+//! the answer but `drop`: its client holds an established connection, which ICMP would
+//! not end.
 //!
 //! Answers come from a per-worker token bucket (no lock, no allocation, no system
 //! call), so a flood toward a service without reals cannot become a flood of answers;
@@ -71,11 +74,39 @@ impl<B: PacketBuf> Worker<B> {
     /// documentation); returns [`DropReason::NoReal`] for the packet in every case.
     pub(super) fn no_real<I: Io<Buf = B>>(
         &mut self,
+        buf: B,
+        info: &FrameInfo,
+        ip: &IpInfo,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        self.refuse(buf, info, ip, now_ms, io, false)
+    }
+
+    /// [`no_real`](Self::no_real) for the ACK that completes a SYN-proxied handshake
+    /// (its cookie is good) when no real is left: the client holds an established
+    /// connection, which ICMP would not end, so it gets a RST unless `no_real` is `drop`.
+    pub(super) fn no_real_after_cookie<I: Io<Buf = B>>(
+        &mut self,
+        buf: B,
+        info: &FrameInfo,
+        ip: &IpInfo,
+        now_ms: u64,
+        io: &mut I,
+    ) -> Result<(), DropReason> {
+        self.refuse(buf, info, ip, now_ms, io, true)
+    }
+
+    /// Count, and answer within the bucket: a RST when `no_real` says so or `rst`, else
+    /// ICMP; [`DropReason::NoReal`] in every case.
+    fn refuse<I: Io<Buf = B>>(
+        &mut self,
         mut buf: B,
         info: &FrameInfo,
         ip: &IpInfo,
         now_ms: u64,
         io: &mut I,
+        rst: bool,
     ) -> Result<(), DropReason> {
         if let Some(key) = ip.conn_key() {
             if let Some((_, svc)) = self.snap.services.find(key.proto, key.dst, key.dport) {
@@ -93,7 +124,7 @@ impl<B: PacketBuf> Worker<B> {
             self.counters.no_real_limited += 1;
             return Err(DropReason::NoReal);
         }
-        let rst = answer == NoRealAnswer::Rst && matches!(ip.l4, L4Info::Tcp { .. });
+        let rst = (rst || answer == NoRealAnswer::Rst) && matches!(ip.l4, L4Info::Tcp { .. });
         let built = if rst {
             duties::reset_reply(&mut buf, info)
         } else {
