@@ -38,10 +38,14 @@
 //!   [`PathHint`]s in the next line of the same page, and the rest (IPv6 addresses,
 //!   template key) in a parallel array that IPv4 packets never touch (see `entry`).
 //!
+//! - **Eviction** (`table_full_evict`): the embryonic connections (TCP in NONE, SYN_RECV
+//!   or SYN_SENT) are kept in the order they became embryonic (`embryos`, an intrusive
+//!   list), and [`ConnTable::evict_embryonic`] takes the oldest, in O(1).
+//!
 //! Modules: [`tcp_state`] (the IPVS transition table), [`timeout`] (per-state and
 //! per-protocol timeouts), `wheel` (the timer wheel, granularity [`TICK_MS`]), `index`
-//! (the open-addressed key index), `entry` (the connection slots in hot, warm and cold
-//! parts), `slab` (preallocated slots of templates), [`template`]
+//! (the open-addressed key index), `embryos` (the eviction order), `entry` (the
+//! connection slots in hot, warm and cold parts), `slab` (preallocated slots of templates), [`template`]
 //! (persistence templates and the refresh rule), [`dest_load`] (per-real counts and the
 //! overload flag, as IPVS keeps them) and `table` ([`ConnTable`]).
 
@@ -50,6 +54,7 @@ use std::net::{IpAddr, SocketAddr};
 pub use rvs_schedulers::{DestId, LoadView, RealLoad};
 
 pub mod dest_load;
+mod embryos;
 mod entry;
 mod index;
 mod slab;

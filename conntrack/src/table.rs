@@ -3,6 +3,7 @@
 use rvs_schedulers::DestId;
 
 use crate::dest_load::{Count, DestLoad, DestLoads};
+use crate::embryos::Embryos;
 use crate::entry::{ConnView, Hot, Slots, BOUND, INACTIVE, NO_OUTPUT, NO_TEMPLATE};
 use crate::index::{Index, KeyHasher};
 use crate::tcp_state::TableDir;
@@ -53,12 +54,24 @@ fn decode(value: u32) -> (u32, Direction) {
     (value >> 1, dir)
 }
 
-/// Moves TCP entry `e` to `state`, its real's active/inactive count following (IPVS
-/// counts ESTABLISHED as active, every other state as inactive).
+/// Moves TCP entry `e` (slot `slot`) to `state`, its real's active/inactive count
+/// following (IPVS counts ESTABLISHED as active, every other state as inactive), and its
+/// place among the embryonic connections too.
 #[inline]
-fn set_tcp_state(e: &mut Hot, state: TcpState, loads: &mut DestLoads) {
+fn set_tcp_state(
+    e: &mut Hot,
+    slot: u32,
+    state: TcpState,
+    loads: &mut DestLoads,
+    embryos: &mut Embryos,
+) {
     if state == e.state {
         return;
+    }
+    match (e.state.is_embryonic(), state.is_embryonic()) {
+        (true, false) => embryos.unlink(slot),
+        (false, true) => embryos.push_back(slot),
+        _ => {}
     }
     let active = state.is_active();
     if e.has(INACTIVE) == active {
@@ -92,8 +105,8 @@ pub struct ConnTable {
     timeouts: Timeouts,
     templates: Templates,
     loads: DestLoads,
-    /// Where the next search for an embryonic connection to evict starts (a clock hand).
-    evict_hand: u32,
+    /// The embryonic connections, oldest first (the eviction order).
+    embryos: Embryos,
 }
 
 impl ConnTable {
@@ -123,39 +136,27 @@ impl ConnTable {
             timeouts: Timeouts::default().updated(timeouts),
             templates: Templates::new(template_capacity),
             loads: DestLoads::default(),
-            evict_hand: 0,
+            embryos: Embryos::new(capacity),
         }
     }
 
-    /// Evicts one embryonic connection (TCP that never finished its handshake: NONE,
-    /// SYN_RECV or SYN_SENT) to make room, looking at up to `probes` slots from where the
-    /// last search stopped (a clock hand sweeping the slab); `on_evicted` sees it just
-    /// before it goes. Established, closing and UDP connections are never evicted.
-    /// Returns whether one was. Never allocates.
-    pub fn evict_embryonic(&mut self, probes: usize, on_evicted: impl FnOnce(&Conn)) -> bool {
-        let cap = self.slab.capacity() as u32;
-        if cap == 0 {
+    /// Evicts the oldest embryonic connection (TCP that never finished its handshake:
+    /// NONE, SYN_RECV or SYN_SENT; the one that entered such a state longest ago) to make
+    /// room; `on_evicted` sees it just before it goes. Established, closing and UDP
+    /// connections are never evicted. Returns whether one was. O(1), never allocates.
+    pub fn evict_embryonic(&mut self, on_evicted: impl FnOnce(&Conn)) -> bool {
+        let Some(slot) = self.embryos.front() else {
             return false;
+        };
+        debug_assert!(self
+            .slab
+            .hot(slot)
+            .is_some_and(|h| h.proto() == Proto::Tcp && h.state.is_embryonic()));
+        self.wheel.unlink(slot);
+        if let Some(conn) = self.release(slot) {
+            on_evicted(&conn);
         }
-        for _ in 0..probes {
-            let slot = self.evict_hand;
-            self.evict_hand = (slot + 1) % cap;
-            let embryonic = self.slab.hot(slot).is_some_and(|h| {
-                h.proto() == Proto::Tcp
-                    && matches!(
-                        h.state,
-                        TcpState::None | TcpState::SynRecv | TcpState::SynSent
-                    )
-            });
-            if embryonic {
-                self.wheel.unlink(slot);
-                if let Some(conn) = self.release(slot) {
-                    on_evicted(&conn);
-                }
-                return true;
-            }
-        }
-        false
+        true
     }
 
     /// Number of live connections.
@@ -175,14 +176,18 @@ impl ConnTable {
 
     /// Memory held by the whole table (connections, index, wheels, templates), in bytes.
     pub fn memory_bytes(&self) -> usize {
-        self.slab.bytes() + self.index.bytes() + self.wheel.bytes() + self.templates.bytes()
+        self.slab.bytes()
+            + self.index.bytes()
+            + self.wheel.bytes()
+            + self.templates.bytes()
+            + self.embryos.bytes()
     }
 
     /// Memory per connection slot excluding the index (slot, free-list entry, timer
-    /// links), in bytes. The index adds 8 bytes per bucket, with between 4 and 8 buckets
+    /// links, eviction-order links), in bytes. The index adds 8 bytes per bucket, with between 4 and 8 buckets
     /// per connection depending on power-of-two rounding.
     pub const fn slot_bytes() -> usize {
-        Slots::bytes_per_slot() + Wheel::bytes_per_entry()
+        Slots::bytes_per_slot() + Wheel::bytes_per_entry() + Embryos::bytes_per_entry()
     }
 
     fn find(&self, hash: u32, key: &ConnKey) -> Option<u32> {
@@ -414,6 +419,10 @@ impl ConnTable {
             .insert(h_original, encode(slot, Direction::Original));
         self.index.insert(h_reply, encode(slot, Direction::Reply));
         self.wheel.schedule(slot, expires_ms);
+        if conn.proto == Proto::Tcp {
+            // TCP starts in NONE: embryonic, the youngest.
+            self.embryos.push_back(slot);
+        }
         debug_assert_eq!(self.index.len(), 2 * self.slab.len());
         Ok(ConnId(slot))
     }
@@ -455,7 +464,7 @@ impl ConnTable {
         };
         if e.proto() == Proto::Tcp {
             let new = e.state.next(table, flags);
-            set_tcp_state(e, new, &mut self.loads);
+            set_tcp_state(e, id.0, new, &mut self.loads, &mut self.embryos);
         }
         let old = e.expires_ms;
         let expires = now_ms + ms(self.timeouts.for_conn(e.proto(), e.state));
@@ -475,7 +484,7 @@ impl ConnTable {
             return;
         };
         if e.proto() == Proto::Tcp {
-            set_tcp_state(e, state, &mut self.loads);
+            set_tcp_state(e, id.0, state, &mut self.loads, &mut self.embryos);
         }
         let old = e.expires_ms;
         e.expires_ms = expires_ms;
@@ -502,6 +511,7 @@ impl ConnTable {
         let conn = self.slab.view(slot)?.to_conn();
         let e = *self.slab.hot(slot)?;
         self.slab.remove(slot);
+        self.embryos.unlink(slot);
         let had_original = self
             .index
             .remove(original, encode(slot, Direction::Original));

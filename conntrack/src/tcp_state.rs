@@ -150,6 +150,12 @@ impl TcpState {
         self == Self::Established
     }
 
+    /// Whether a connection in this state has not finished its handshake (NONE, SYN_SENT,
+    /// SYN_RECV): what a full table may evict (`table_full_evict`).
+    pub fn is_embryonic(self) -> bool {
+        matches!(self, Self::None | Self::SynSent | Self::SynRecv)
+    }
+
     /// The state after a segment with `flags` seen through transition row `dir`.
     pub fn next(self, dir: TableDir, flags: TcpFlags) -> TcpState {
         let Some(event) = Event::of(flags) else {

@@ -689,9 +689,9 @@ fn only_embryonic_connections_are_evicted_and_their_room_is_reused() {
     let fresh = t.insert(tcp_nat(4), 0).unwrap();
     assert_eq!(t.insert(tcp_nat(5), 0), Err(InsertError::TableFull));
     let mut gone = Vec::new();
-    assert!(t.evict_embryonic(4, |c| gone.push(c.client)));
-    assert!(t.evict_embryonic(4, |c| gone.push(c.client)));
-    assert!(!t.evict_embryonic(8, |_| panic!("nothing embryonic is left")));
+    assert!(t.evict_embryonic(|c| gone.push(c.client)));
+    assert!(t.evict_embryonic(|c| gone.push(c.client)));
+    assert!(!t.evict_embryonic(|_| panic!("nothing embryonic is left")));
     assert_eq!(gone, vec![t_client(3), t_client(4)]);
     assert!(t.try_get(syn).is_none() && t.try_get(fresh).is_none());
     assert_eq!(t.get(est).state, TcpState::Established);
@@ -702,6 +702,30 @@ fn only_embryonic_connections_are_evicted_and_their_room_is_reused() {
         "the evicted ones left the real's counts"
     );
     t.insert(tcp_nat(5), 0).expect("room again");
+}
+
+/// Eviction goes by age, not by slot: the connection that became embryonic longest ago
+/// goes first, wherever the free list put it, and one that leaves the handshake states
+/// and comes back (a new SYN on a closed connection) counts as new.
+#[test]
+fn the_oldest_embryonic_connection_is_evicted_wherever_its_slot() {
+    let mut gone = Vec::new();
+    let mut t = ConnTable::new(4, Timeouts::default());
+    t.set_dest_thresholds(0, 0, 0);
+    let ids: Vec<ConnId> = (1..=4).map(|c| t.insert(tcp_nat(c), 0).unwrap()).collect();
+    t.remove(ids[0]);
+    let young = t.insert(tcp_nat(5), 1).unwrap();
+    assert_eq!(young, ids[0], "slot 0 holds the youngest");
+    step(&mut t, ids[1], IN, SYN, 2, TcpState::SynRecv, 60);
+    step(&mut t, ids[1], IN, ACK, 2, TcpState::Established, 900);
+    step(&mut t, ids[1], IN, RST, 3, TcpState::Close, 10);
+    step(&mut t, ids[1], IN, SYN, 4, TcpState::SynRecv, 60);
+    while t.evict_embryonic(|c| gone.push(c.client)) {}
+    assert_eq!(
+        gone,
+        [3, 4, 5, 2].map(t_client),
+        "oldest first: 3 and 4 from the start, 5, then 2 that opened again"
+    );
 }
 
 fn t_client(client: u16) -> std::net::SocketAddr {

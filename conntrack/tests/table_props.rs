@@ -2,6 +2,7 @@
 //! connection path makes them), lookups, packets, removals, template use and clock
 //! advances (plain or batched expiry) keeps both keys of every live connection pointing at it, keeps the
 //! per-real counts equal to what the live connections say, never expires anything early,
+//! evicts (`table_full_evict`) the connection that became embryonic longest ago,
 //! and leaves nothing behind once everything has expired.
 
 mod common;
@@ -64,6 +65,7 @@ enum Op {
         tcpfin: u16,
         udp: u16,
     },
+    Evict,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -82,6 +84,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u16..6).prop_map(|client| Op::TemplateLookup { client }),
         1 => (0u16..400, 0u16..400, 0u16..400)
             .prop_map(|(tcp, tcpfin, udp)| Op::SetTimeouts { tcp, tcpfin, udp }),
+        1 => Just(Op::Evict),
     ]
 }
 
@@ -159,6 +162,9 @@ proptest! {
         let mut now = 0u64;
         let mut seen = HashSet::new();
         let mut early = Vec::new();
+        // The model of the eviction order: the embryonic connections' original keys,
+        // in the order they became embryonic.
+        let mut embryos: Vec<ConnKey> = Vec::new();
         for op in ops {
             match op {
                 Op::Insert { proto, mode, client, port, dest, template, after_miss } => {
@@ -235,6 +241,26 @@ proptest! {
                 }
                 Op::SetTimeouts { tcp, tcpfin, udp } => {
                     t.set_timeouts(Timeouts { tcp: tcp.into(), tcpfin: tcpfin.into(), udp: udp.into() });
+                }
+                Op::Evict => {
+                    let mut gone = None;
+                    let evicted = t.evict_embryonic(|c| gone = Some(c.original_key()));
+                    prop_assert_eq!(evicted, !embryos.is_empty());
+                    prop_assert_eq!(gone, embryos.first().copied(), "not the oldest embryonic");
+                    prop_assert!(gone.map_or(true, |k| t.lookup(&k).is_none()));
+                }
+            }
+            // Follow the model: those no longer embryonic leave it, new ones join at the
+            // back (an operation makes at most one connection embryonic).
+            let now_embryonic: Vec<ConnKey> = t
+                .iter()
+                .filter(|(_, c)| c.proto == Proto::Tcp && c.state.is_embryonic())
+                .map(|(_, c)| c.original_key())
+                .collect();
+            embryos.retain(|k| now_embryonic.contains(k));
+            for k in now_embryonic {
+                if !embryos.contains(&k) {
+                    embryos.push(k);
                 }
             }
             check(&t, &seen)?;

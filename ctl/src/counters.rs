@@ -130,6 +130,19 @@ macro_rules! worker_counters {
                         "rvs_worker_icmp_errors_sent_total",
                         "ICMP errors the worker sent itself (fragmentation needed, too big)."
                     );
+                /// ICMP port unreachable or TCP RST answers to packets that would open a
+                /// connection to a service with no usable real (`[behaviour] no_real`).
+                no_real_answered => no_real_answered:
+                    no_real_answered (
+                        "rvs_worker_no_real_answers_total",
+                        "ICMP port unreachable or RST answers to packets for a service with no usable real."
+                    );
+                /// Such answers the worker's rate limit withheld.
+                no_real_limited => no_real_limited:
+                    no_real_limited (
+                        "rvs_worker_no_real_answers_limited_total",
+                        "Answers to packets for a service with no usable real the rate limit withheld."
+                    );
                 /// Frames handed to the kernel exception path.
                 kernel_sent => kernel_sent:
                     kernel_sent (

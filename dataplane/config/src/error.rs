@@ -335,6 +335,9 @@ pub enum Problem {
     /// Not one of nat, fullnat, dr, tun.
     #[error("unknown forward mode {0:?} (expected \"nat\", \"fullnat\", \"dr\" or \"tun\")")]
     UnknownForward(String),
+    /// A `no_real` answer other than icmp, rst and drop.
+    #[error("unknown no_real answer {0:?} (expected \"icmp\", \"rst\" or \"drop\")")]
+    UnknownNoReal(String),
     /// An `idle` policy other than busy and backoff.
     #[error("unknown idle policy {0:?} (expected \"busy\" or \"backoff\")")]
     UnknownIdle(String),

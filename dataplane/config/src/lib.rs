@@ -81,11 +81,17 @@
 //!   same for every client.
 //! - `table_full_evict`: rvs's answer to IPVS's `drop_entry` (a defence against a table
 //!   filled by a SYN flood). When set, a new connection that finds its worker's table
-//!   full evicts a connection that never finished its handshake (TCP in NONE, SYN_RECV
-//!   or SYN_SENT), found by probing a few random slots, and takes its place
-//!   (`embryonic_evicted`); established connections are never evicted. When unset, or
-//!   when the probes find none, the new connection is refused (`table_full`). IPVS's
-//!   `drop_entry` instead drops embryonic entries at random under memory pressure.
+//!   full evicts the connection that became embryonic (TCP in NONE, SYN_RECV or
+//!   SYN_SENT) longest ago, and takes its place (`embryonic_evicted`): a client whose
+//!   handshake completes before a flood has turned the table over survives it.
+//!   Established connections are never evicted. When unset, or when no connection is
+//!   embryonic, the new connection is refused (`table_full`). IPVS's `drop_entry`
+//!   instead drops embryonic entries at random under memory pressure.
+//! - `no_real` (`"icmp"`, `"rst"`, `"drop"`): the answer to a packet that would open a
+//!   connection to a service with no usable real. `"icmp"` (the default) is IPVS's
+//!   `ip_vs_leave`: ICMP port unreachable (ICMPv6 port unreachable), for TCP and UDP.
+//!   `"rst"` answers TCP with a RST instead. Answers are rate-limited per worker and never
+//!   sent toward a martian, broadcast or multicast source.
 
 mod check;
 mod checker;
@@ -295,6 +301,33 @@ pub struct Behaviour {
     pub sloppy_tcp: bool,
     /// When the table is full, a new connection evicts an embryonic one.
     pub table_full_evict: bool,
+    /// What a packet that would open a connection to a service with no usable real is
+    /// answered with (IPVS: ICMP port unreachable).
+    pub no_real: NoRealAnswer,
+}
+
+/// `[behaviour] no_real`: the answer to a packet that would open a connection to a
+/// service with no usable real (IPVS's `ip_vs_leave`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum NoRealAnswer {
+    /// ICMP (ICMPv6) destination unreachable, port unreachable, for TCP and UDP: IPVS.
+    #[default]
+    Icmp,
+    /// A TCP RST for TCP (UDP is still answered with ICMP).
+    Rst,
+    /// Nothing: the packet is dropped (counted as `no_real`).
+    Drop,
+}
+
+impl NoRealAnswer {
+    /// The spelling in the configuration file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Icmp => "icmp",
+            Self::Rst => "rst",
+            Self::Drop => "drop",
+        }
+    }
 }
 
 impl Behaviour {
@@ -315,6 +348,7 @@ impl Default for Behaviour {
             expire_quiescent_template: false,
             sloppy_tcp: false,
             table_full_evict: false,
+            no_real: NoRealAnswer::Icmp,
         }
     }
 }

@@ -102,6 +102,7 @@ pub(super) struct RawBehaviour {
     pub expire_quiescent_template: Option<bool>,
     pub sloppy_tcp: Option<bool>,
     pub table_full_evict: Option<bool>,
+    pub no_real: Option<SStr>,
 }
 
 /// `[ctl]`.

@@ -255,13 +255,14 @@ fn an_empty_file_takes_the_defaults() {
             expire_quiescent_template: false,
             sloppy_tcp: false,
             table_full_evict: false,
+            no_real: NoRealAnswer::Icmp,
         }
     );
 }
 
 #[test]
 fn behaviour_takes_ipvs_sysctls() {
-    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\nsloppy_tcp = true\ntable_full_evict = true\n";
+    let text = "[behaviour]\nconn_reuse_mode = 3\nexpire_nodest_conn = true\nexpire_quiescent_template = true\nsloppy_tcp = true\ntable_full_evict = true\nno_real = \"rst\"\n";
     let c = Config::parse(text, "b.toml").unwrap();
     assert_eq!(
         c.behaviour,
@@ -271,6 +272,7 @@ fn behaviour_takes_ipvs_sysctls() {
             expire_quiescent_template: true,
             sloppy_tcp: true,
             table_full_evict: true,
+            no_real: NoRealAnswer::Rst,
         }
     );
     let c = Config::parse("[behaviour]\nconn_reuse_mode = 0\n", "b.toml").unwrap();
@@ -351,6 +353,7 @@ fn top_level_refusals() {
         ("[behaviour]\nexpire_nodest_conn = true\nconn_reuse_mode = 4\n".into(),
             Problem::BadConnReuseMode(4), 3),
         ("[behaviour]\nconn_reuse_mode = 255\n".into(), Problem::BadConnReuseMode(255), 2),
+        ("[behaviour]\nno_real = \"reject\"\n".into(), Problem::UnknownNoReal("reject".into()), 2),
         ("[ctl]\nsocket = \"\"\n".into(), Problem::EmptySocketPath, 2),
         ("[ctl]\nmetrics = \"localhost:1\"\n".into(), Problem::BadSocketAddr("localhost:1".into()), 2),
         ("[ctl]\nshutdown_timeout = 0.0\n".into(), Problem::BadShutdownTimeout, 2),

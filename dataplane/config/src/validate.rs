@@ -19,8 +19,9 @@ use super::raw::{
 };
 use super::{
     device, ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
-    IdlePolicy, NeighborConfig, PortConfig, PortId, RouteConfig, RssMode, ServiceConfig,
-    DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET, DEFAULT_WORKERS,
+    IdlePolicy, NeighborConfig, NoRealAnswer, PortConfig, PortId, RouteConfig, RssMode,
+    ServiceConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET,
+    DEFAULT_WORKERS,
 };
 
 /// A positive count: the value or its default; 0 is refused.
@@ -407,6 +408,20 @@ fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigEr
         }
         Some(m) => *m.get_ref(),
     };
+    let no_real = match raw
+        .no_real
+        .as_ref()
+        .map(|s| (s.get_ref().as_str(), s.span()))
+    {
+        None => d.no_real,
+        Some(("icmp", _)) => NoRealAnswer::Icmp,
+        Some(("rst", _)) => NoRealAnswer::Rst,
+        Some(("drop", _)) => NoRealAnswer::Drop,
+        Some((other, span)) => {
+            let problem = Problem::UnknownNoReal(other.to_owned());
+            return Err(ck.err(span, "behaviour: ", problem));
+        }
+    };
     Ok(Behaviour {
         conn_reuse_mode,
         expire_nodest_conn: raw.expire_nodest_conn.unwrap_or(d.expire_nodest_conn),
@@ -415,6 +430,7 @@ fn behaviour(raw: &RawBehaviour, ck: &Checker<'_>) -> Result<Behaviour, ConfigEr
             .unwrap_or(d.expire_quiescent_template),
         sloppy_tcp: raw.sloppy_tcp.unwrap_or(d.sloppy_tcp),
         table_full_evict: raw.table_full_evict.unwrap_or(d.table_full_evict),
+        no_real,
     })
 }
 

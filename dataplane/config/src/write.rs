@@ -80,6 +80,7 @@ pub fn to_toml(config: &Config) -> String {
     );
     let _ = writeln!(w, "sloppy_tcp = {}", b.sloppy_tcp);
     let _ = writeln!(w, "table_full_evict = {}", b.table_full_evict);
+    let _ = writeln!(w, "no_real = {}", quote(b.no_real.name()));
     let _ = writeln!(w, "\n[ctl]");
     let socket = config.ctl.socket.display().to_string();
     let _ = writeln!(w, "socket = {}", quote(&socket));

@@ -49,6 +49,7 @@ pub mod health;
 mod last_real;
 pub mod log;
 pub mod metrics;
+mod no_real_log;
 mod retire;
 pub mod server;
 pub mod stopping;
@@ -138,6 +139,8 @@ pub struct Control {
     ha: Option<ha::HaRunner>,
     /// Services without a usable real, for the log.
     last_real: LastReal,
+    /// The "no destination available" lines already logged.
+    no_real_log: no_real_log::NoRealLog,
 }
 
 impl Control {
@@ -173,6 +176,7 @@ impl Control {
             announcer,
             ha: None,
             last_real: LastReal::default(),
+            no_real_log: no_real_log::NoRealLog::default(),
         };
         control.log_services_without_reals();
         control.refresh_announcements();
@@ -378,6 +382,10 @@ impl Control {
                     .or_default()
                     .update(&now);
             }
+        }
+        let services = &self.snap.services;
+        for line in self.no_real_log.lines(&traffic, services, Instant::now()) {
+            eprintln!("rvsd: {line}");
         }
         self.collect_garbage();
     }

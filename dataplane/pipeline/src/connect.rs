@@ -90,11 +90,6 @@ impl Connected {
     }
 }
 
-/// Slots looked at for an embryonic connection to evict from a full table: enough to
-/// find one when a flood fills the table with them, few enough to bound the work a
-/// refused connection costs when established ones fill it.
-const EVICT_PROBES: usize = 64;
-
 /// True for a source address no host can send from: unspecified, loopback, multicast,
 /// broadcast and reserved (IPv4 `0/8`, `127/8`, `224/4`, `240/4`; IPv6 `::`, `::1`,
 /// `ff00::/8`, and IPv4-mapped martians).
@@ -156,6 +151,10 @@ impl ConnectCtx<'_> {
         if svc.config.synproxy && !cookie_passed {
             self.check_source(t.key.src)?;
             let f = t.flags;
+            if f.syn && !f.ack && !svc.has_usable_real() {
+                // No cookie for a handshake no real could finish.
+                return Err(DropReason::NoReal);
+            }
             return if !f.rst && f.syn != f.ack {
                 Ok(Connected::Cookie(
                     svc.config.client_address,
@@ -217,7 +216,7 @@ impl ConnectCtx<'_> {
             .insert_after_miss(new, t.hash, reply_hash, now_ms);
         if matches!(inserted, Err(InsertError::TableFull)) && self.behaviour.table_full_evict {
             let (lports, expiries) = (&mut *self.lports, self.expiries);
-            let evicted = self.conns.evict_embryonic(EVICT_PROBES, |c| {
+            let evicted = self.conns.evict_embryonic(|c| {
                 if let Some(l) = c.local {
                     lports.release(l.ip(), l.port());
                 }

@@ -152,6 +152,15 @@ impl Service {
         mask_addr(client, self.persistence_prefix)
     }
 
+    /// Whether a real could take a new connection: one is available with a weight above
+    /// zero (a scheduler may still refuse them all, overloaded).
+    pub fn has_usable_real(&self) -> bool {
+        self.sched
+            .reals()
+            .iter()
+            .any(|r| r.available && r.weight > 0)
+    }
+
     /// The index of real `dest` in `sched.reals()`.
     pub fn real_index(&self, dest: DestId) -> Option<usize> {
         self.sched.reals().iter().position(|r| r.id == dest)

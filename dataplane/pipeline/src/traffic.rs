@@ -21,6 +21,9 @@ pub struct Traffic {
     pub inbytes: u64,
     /// Bytes toward the client.
     pub outbytes: u64,
+    /// Packets that would have opened a connection but found no usable real (services
+    /// only; the control core logs "no destination available" from it).
+    pub no_real: u64,
 }
 
 impl Traffic {
@@ -31,6 +34,7 @@ impl Traffic {
         self.outpkts += other.outpkts;
         self.inbytes += other.inbytes;
         self.outbytes += other.outbytes;
+        self.no_real += other.no_real;
     }
 
     /// `self - base`, saturating (counters zeroed with `-Z` keep a base).
@@ -41,6 +45,7 @@ impl Traffic {
             outpkts: self.outpkts.saturating_sub(base.outpkts),
             inbytes: self.inbytes.saturating_sub(base.inbytes),
             outbytes: self.outbytes.saturating_sub(base.outbytes),
+            no_real: self.no_real.saturating_sub(base.no_real),
         }
     }
 
@@ -117,6 +122,15 @@ impl TrafficTable {
         }
         if let Some(d) = self.dests.get_mut(dest as usize) {
             d.count(dir, len, new);
+        }
+    }
+
+    /// Count a packet toward `service` that no real could take (ids beyond the capacity
+    /// are not counted).
+    #[inline]
+    pub fn count_no_real(&mut self, service: ServiceId) {
+        if let Some(s) = self.services.get_mut(service as usize) {
+            s.no_real += 1;
         }
     }
 

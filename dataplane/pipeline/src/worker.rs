@@ -34,6 +34,7 @@ mod ha;
 mod ha_intake;
 mod io;
 mod next_hop;
+mod no_real;
 mod own_traffic;
 mod syn_proxy;
 mod sync_install;
@@ -42,6 +43,7 @@ mod sync_walk;
 
 pub use burst::MAX_STAGED;
 pub use io::{CollectIo, Io};
+pub use no_real::{NO_REAL_ANSWERS_PER_SECOND, NO_REAL_ANSWER_BURST};
 use own_traffic::{IcmpBudget, KernelBudget};
 pub use own_traffic::{ICMP_ERRORS_PER_SECOND, KERNEL_FRAMES_PER_SECOND};
 pub use sync_send::{BULK_SLOTS_PER_TICK, CHANGES_PER_TICK};
@@ -57,6 +59,8 @@ pub struct Worker<B: PacketBuf> {
     laddr_cursor: usize,
     neigh: NeighTable<B>,
     icmp_budget: IcmpBudget,
+    /// Answers to packets for a service with no usable real (`[behaviour] no_real`).
+    no_real_bucket: no_real::AnswerBucket,
     kernel_budget: KernelBudget,
     counters: WorkerCounters,
     traffic: TrafficTable,
@@ -96,6 +100,7 @@ impl<B: PacketBuf> Worker<B> {
             laddr_cursor: 0,
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),
+            no_real_bucket: no_real::AnswerBucket::default(),
             kernel_budget: KernelBudget::default(),
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),

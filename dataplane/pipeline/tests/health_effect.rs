@@ -125,7 +125,12 @@ impl Bench {
         let buf = HeapBuf::from_frame(&frame).expect("fits");
         self.worker
             .process(PortId(0), buf, self.now_ms, &mut self.io);
-        let (_, buf) = self.io.sent.drain(..).next()?;
+        // Toward a real on lan0 (a service with no real left answers the client on wan0).
+        let (_, buf) = self
+            .io
+            .sent
+            .drain(..)
+            .find(|(port, _)| *port == PortId(1))?;
         match SlicedPacket::from_ethernet(buf.data()).expect("parses").net {
             Some(etherparse::NetSlice::Ipv4(v4)) => Some(v4.header().destination()[3]),
             other => panic!("not IPv4: {other:?}"),

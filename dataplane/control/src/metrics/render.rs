@@ -58,6 +58,8 @@
 //! | `rvs_worker_neighbor_requests_total` | counter | `worker` | ARP requests and neighbour solicitations sent |
 //! | `rvs_worker_neighbors_learned_total` | counter | `worker` | neighbours learned from replies |
 //! | `rvs_worker_icmp_errors_sent_total` | counter | `worker` | ICMP errors the director sent itself (fragmentation needed, packet too big) |
+//! | `rvs_worker_no_real_answers_total` | counter | `worker` | ICMP port unreachable or TCP RST answers to packets for a service with no usable real (`[behaviour] no_real`) |
+//! | `rvs_worker_no_real_answers_limited_total` | counter | `worker` | such answers the worker's rate limit withheld |
 //! | `rvs_worker_kernel_sent_packets_total` | counter | `worker` | frames handed to the kernel exception path |
 //! | `rvs_worker_kernel_received_packets_total` | counter | `worker` | frames from the kernel sent out through a port |
 //! | `rvs_worker_proxy_headers_sent_total` | counter | `worker` | PROXY protocol headers sent toward reals (retransmissions included) |

@@ -3,7 +3,7 @@
 use super::{be16, put16};
 use crate::drop::DropReason;
 
-mod field {
+pub(crate) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const SEQ: usize = 4;

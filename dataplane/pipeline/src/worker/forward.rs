@@ -110,6 +110,7 @@ impl<B: PacketBuf> Worker<B> {
                             DropReason::NotForUs,
                         );
                     }
+                    Err(DropReason::NoReal) => return self.no_real(buf, info, ip, now_ms, io),
                     Err(reason) => return Err(reason),
                 };
                 // The SYN proxy: a SYN is answered with a cookie; an ACK with a valid
@@ -129,6 +130,11 @@ impl<B: PacketBuf> Worker<B> {
                         &self.cookie_key,
                         now_ms,
                     )?;
+                    let services = &self.snap.services;
+                    let service = services.find(key.proto, key.dst, key.dport);
+                    if service.is_some_and(|(_, s)| !s.has_usable_real()) {
+                        return self.no_real_after_cookie(buf, info, ip, now_ms, io);
+                    }
                     // Its data waits in a copy for the real's handshake.
                     if ack.carries_data {
                         held_copy = syn_proxy::copy_frame(&buf, io);

@@ -651,11 +651,18 @@ fn drops() -> Vec<Case> {
             syn4(9999, 40000),
             DropReason::NoService,
         ),
-        drop_case(
-            "A service whose only real is quiesced",
+        case(
+            "A service whose only real is quiesced: port unreachable, as IPVS's ip_vs_leave",
             vec![],
             syn4(84, 40000),
-            DropReason::NoReal,
+            Verdict::Drop(DropReason::NoReal),
+            |_| {
+                let syn = syn4(84, 40000).1;
+                vec![(
+                    "wan0",
+                    v4_icmp_error(WAN, GW, VIP, C1, 64, port_unreachable(), &ip_of(&syn)),
+                )]
+            },
         ),
         drop_case(
             "A mid-stream ACK with no connection",

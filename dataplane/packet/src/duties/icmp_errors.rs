@@ -1,5 +1,7 @@
-//! "Fragmentation needed" (ICMP) and "packet too big" (ICMPv6) for packets that outgrew
-//! the path, built in place over the packet that could not be sent.
+//! The ICMP errors the director sends itself, built in place over the packet they
+//! answer: "fragmentation needed" (ICMP) and "packet too big" (ICMPv6) for packets that
+//! outgrew the path, and "port unreachable" (both) for packets toward a service with no
+//! usable real (IPVS's `ip_vs_leave`).
 
 use std::net::IpAddr;
 
@@ -7,7 +9,7 @@ use super::echo::OWN_TTL;
 use crate::checksum::{fold, internet_checksum};
 use crate::drop::DropReason;
 use crate::packet::PacketBuf;
-use crate::wire::icmpv6::{icmpv6_sum, PACKET_TOO_BIG};
+use crate::wire::icmpv6::{self, icmpv6_sum, PACKET_TOO_BIG};
 use crate::wire::{icmpv4, ip_proto, FrameInfo, IpVersion};
 
 /// Most of the packet an ICMP error quotes: 576-byte messages (RFC 1812 4.3.2.3).
@@ -16,6 +18,19 @@ const QUOTE_V4: usize = 576 - 20 - 8;
 const QUOTE_V6: usize = 1280 - 40 - 8;
 /// The smallest MTU an IPv6 link may have.
 const MIN_MTU_V6: u32 = 1280;
+/// ICMP destination unreachable's code "port unreachable" (RFC 792).
+pub const CODE_PORT_UNREACH_V4: u8 = 3;
+/// ICMPv6 destination unreachable's code "port unreachable" (RFC 4443).
+pub const CODE_PORT_UNREACH_V6: u8 = 4;
+
+/// An error message's first 8 bytes but the checksum: type, code, and the 4-byte word
+/// after the checksum.
+#[derive(Clone, Copy)]
+struct Message {
+    msg_type: u8,
+    code: u8,
+    word: [u8; 4],
+}
 
 /// Turn the packet in `buf`, which may not be fragmented and is larger than the path can
 /// carry, into the error that tells its sender the MTU `mtu`: ICMP destination unreachable
@@ -30,6 +45,50 @@ pub fn too_big_reply<B: PacketBuf>(
     buf: &mut B,
     info: &FrameInfo,
     mtu: u32,
+) -> Result<(), DropReason> {
+    let v4_mtu = (mtu.min(u32::from(u16::MAX)) as u16).to_be_bytes();
+    let v4 = Message {
+        msg_type: icmpv4::DEST_UNREACH,
+        code: icmpv4::CODE_FRAG_NEEDED,
+        word: [0, 0, v4_mtu[0], v4_mtu[1]],
+    };
+    let v6 = Message {
+        msg_type: PACKET_TOO_BIG,
+        code: 0,
+        word: mtu.max(MIN_MTU_V6).to_be_bytes(),
+    };
+    error_reply(buf, info, v4, v6)
+}
+
+/// Turn the packet in `buf` into ICMP destination unreachable / port unreachable (ICMPv6
+/// destination unreachable / port unreachable for IPv6), from the packet's destination
+/// (a VIP) to its source, quoting the start of the packet, as IPVS answers a packet for a
+/// service with no usable real. Built in place as [`too_big_reply`].
+///
+/// [`DropReason::Malformed`] for a frame that is not IP (buffer untouched).
+pub fn port_unreachable_reply<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+) -> Result<(), DropReason> {
+    let v4 = Message {
+        msg_type: icmpv4::DEST_UNREACH,
+        code: CODE_PORT_UNREACH_V4,
+        word: [0; 4],
+    };
+    let v6 = Message {
+        msg_type: icmpv6::DEST_UNREACH,
+        code: CODE_PORT_UNREACH_V6,
+        word: [0; 4],
+    };
+    error_reply(buf, info, v4, v6)
+}
+
+/// Build the error `v4` (`v6` for IPv6) in place over the packet it answers.
+fn error_reply<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+    v4: Message,
+    v6: Message,
 ) -> Result<(), DropReason> {
     let ip = info.ip.as_ref().ok_or(DropReason::Malformed)?;
     let l3 = ip.l3_offset;
@@ -60,10 +119,8 @@ pub fn too_big_reply<B: PacketBuf>(
             let c = internet_checksum(h);
             h[10..12].copy_from_slice(&c.to_be_bytes());
             let m = &mut frame[l3 + 20..l3 + hdr + quote];
-            m[..8].fill(0);
-            m[0] = icmpv4::DEST_UNREACH;
-            m[1] = icmpv4::CODE_FRAG_NEEDED;
-            m[6..8].copy_from_slice(&(mtu.min(u32::from(u16::MAX)) as u16).to_be_bytes());
+            m[..4].copy_from_slice(&[v4.msg_type, v4.code, 0, 0]);
+            m[4..8].copy_from_slice(&v4.word);
             let c = internet_checksum(m);
             m[2..4].copy_from_slice(&c.to_be_bytes());
         }
@@ -74,8 +131,8 @@ pub fn too_big_reply<B: PacketBuf>(
             h[8..24].copy_from_slice(&from.octets());
             h[24..40].copy_from_slice(&to.octets());
             let m = &mut frame[l3 + 40..l3 + hdr + quote];
-            m[..4].copy_from_slice(&[PACKET_TOO_BIG, 0, 0, 0]); // type, code, checksum
-            m[4..8].copy_from_slice(&mtu.max(MIN_MTU_V6).to_be_bytes());
+            m[..4].copy_from_slice(&[v6.msg_type, v6.code, 0, 0]);
+            m[4..8].copy_from_slice(&v6.word);
             let c = !fold(icmpv6_sum(from, to, m));
             m[2..4].copy_from_slice(&c.to_be_bytes());
         }
