@@ -55,6 +55,14 @@ pub fn status(s: &StatusInfo) -> String {
     for (name, value) in fields {
         let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
     }
+    if let Some(a) = &s.announce {
+        let state = if a.pending { "pending" } else { "done" };
+        let _ = writeln!(
+            out,
+            "{:<18}{state}, {} failed reloads",
+            "announce reload:", a.reload_failures
+        );
+    }
     if let Some(ha) = &s.ha {
         let master = ha.master.as_deref().unwrap_or("-");
         let ha_fields = [

@@ -348,6 +348,20 @@ fn render_status(out: &mut String, status: &StatusInfo) {
         "Configuration generation: 1 at start, +1 per applied change batch or reload.",
     );
     write_family(out, generation, |s| s.add(vec![], status.generation));
+    if let Some(a) = &status.announce {
+        let pending = gauge(
+            "rvs_announce_pending",
+            &[],
+            "1 while an [announce] change is not yet taken by the routing daemon (running, or failed and waiting to be retried).",
+        );
+        write_family(out, pending, |s| s.add(vec![], u64::from(a.pending)));
+        let failures = counter(
+            "rvs_announce_reload_failures_total",
+            &[],
+            "[announce] file writes and reload commands that failed (each is retried).",
+        );
+        write_family(out, failures, |s| s.add(vec![], a.reload_failures));
+    }
     if let Some(ha) = &status.ha {
         render_ha(out, ha);
     }

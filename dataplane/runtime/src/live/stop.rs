@@ -93,8 +93,9 @@ pub fn stop_core(core: ControlCore, log: &StopLog, began: Instant, bound: Durati
     let share = bound - bound / RESERVE_PART;
     let (done, finished) = mpsc::channel::<()>();
     let steps = log.clone();
+    let deadline = began + share;
     std::thread::spawn(move || {
-        core.stop(&steps);
+        core.stop(&steps, deadline);
         let _ = done.send(());
     });
     let left = share.saturating_sub(began.elapsed());
