@@ -401,4 +401,19 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn status_shows_the_announce_reload_when_configured() {
+        let mut info = StatusInfo::default();
+        assert!(!status(&info).contains("announce reload"));
+        info.announce = Some(crate::proto::AnnounceStatus {
+            pending: true,
+            reload_failures: 2,
+        });
+        let text = status(&info);
+        assert!(
+            text.contains("announce reload:  pending, 2 failed reloads\n"),
+            "{text}"
+        );
+    }
 }

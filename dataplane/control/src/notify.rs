@@ -2,7 +2,8 @@
 //! time; a transition while one runs queues the newest state only (an older queued one
 //! is dropped and logged), so a flapping virtual router never piles up processes. A
 //! command still running after [`NOTIFY_TIMEOUT`] is killed (SIGKILL) and reaped; every
-//! failure is logged.
+//! failure is logged. The command of the last transition (to `init` when rvsd stops)
+//! is left to finish on its own.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,15 +96,6 @@ impl Notifier {
         {
             Ok(child) => self.running = Some((child, now + self.timeout, state)),
             Err(e) => eprintln!("rvsd: ha: notify {program}: {e}"),
-        }
-    }
-}
-
-impl Drop for Notifier {
-    fn drop(&mut self) {
-        if let Some((child, ..)) = self.running.as_mut() {
-            let _ = child.kill();
-            let _ = child.wait();
         }
     }
 }

@@ -1266,4 +1266,30 @@ mod ha_tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn announce_series_are_rendered_only_when_configured() {
+        let mut input = MetricsInput {
+            status: StatusInfo::default(),
+            workers: vec![],
+            services: vec![],
+            ports: vec![],
+            health: vec![],
+        };
+        assert!(!render(&input).contains("rvs_announce_"));
+        input.status.announce = Some(rvs_ctl::proto::AnnounceStatus {
+            pending: true,
+            reload_failures: 3,
+        });
+        let text = render(&input);
+        assert!(text.contains("rvs_announce_pending 1"), "{text}");
+        assert!(
+            text.contains("# TYPE rvs_announce_reload_failures_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rvs_announce_reload_failures_total 3"),
+            "{text}"
+        );
+    }
 }
