@@ -1448,8 +1448,8 @@ fn lab_ha_a_failing_announce_reload_is_retried_until_the_routes_converge() {
     );
     let (a1, file) = announce_section(&lab, 1, &format!("[\"sh\", \"-c\", {script:?}]"));
     let c1 = lab.write_config(1, 150, PAIR_INTERVAL, &a1, &[nat_service()]);
-    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
-    // rvsd wrote the (empty) file before it said it runs: BIRD can include it.
+    // BIRD runs first, with no route: what it gets, it gets through a reload.
+    std::fs::write(&file, "").expect("the announce file");
     let bird = rvs_lab::Bird::start(
         &lab.ns("d1"),
         lab.dir(),
@@ -1459,6 +1459,7 @@ fn lab_ha_a_failing_announce_reload_is_retried_until_the_routes_converge() {
             file.display()
         ),
     );
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
     let became = wait_rvsd(
         &socket,
         "master",
