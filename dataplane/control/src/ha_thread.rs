@@ -17,6 +17,12 @@ use crate::ha::HaRunner;
 /// How often the VRRP thread runs the machine and empties the received queue.
 pub const HA_POLL: Duration = Duration::from_millis(5);
 
+/// The VRRP runner, shared by its thread and the status readers.
+pub type SharedRunner = Arc<Mutex<HaRunner>>;
+
+/// The snapshot the workers run, as the control core publishes it.
+pub type RunningSnapshot = Arc<ArcSwap<Snapshot>>;
+
 /// The running VRRP thread.
 pub struct HaThread {
     stop: Arc<AtomicBool>,
@@ -25,10 +31,7 @@ pub struct HaThread {
 
 impl HaThread {
     /// Start ticking `runner` with the snapshot `running` holds.
-    pub fn spawn(
-        runner: Arc<Mutex<HaRunner>>,
-        running: Arc<ArcSwap<Snapshot>>,
-    ) -> std::io::Result<Self> {
+    pub fn spawn(runner: SharedRunner, running: RunningSnapshot) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let handle = std::thread::Builder::new()

@@ -147,8 +147,8 @@ pub struct Control {
     last_real: LastReal,
     /// The snapshot the workers run, for the VRRP thread (which never takes this
     /// structure's lock).
-    running: Arc<ArcSwap<Snapshot>>,
-    ha: Option<Arc<Mutex<ha::HaRunner>>>,
+    running: ha_thread::RunningSnapshot,
+    ha: Option<ha_thread::SharedRunner>,
     ha_link: Option<Arc<rvs_pipeline::ha::HaLink>>,
 }
 
@@ -281,7 +281,7 @@ impl Control {
     }
 
     /// The VRRP runner and the running snapshot it reads, under `[ha]` once attached.
-    pub fn ha_runner(&self) -> Option<(Arc<Mutex<ha::HaRunner>>, Arc<ArcSwap<Snapshot>>)> {
+    pub fn ha_runner(&self) -> Option<(ha_thread::SharedRunner, ha_thread::RunningSnapshot)> {
         self.ha
             .as_ref()
             .map(|h| (Arc::clone(h), Arc::clone(&self.running)))
