@@ -210,11 +210,16 @@ impl Control {
     /// beside the control core: [`Control::tick_announce`] carries it on).
     fn refresh_announcements(&mut self) {
         if self.config.announce != self.announcer.as_ref().map(|a| a.config().clone()) {
+            let new = self.config.announce.clone().map(Announcer::new);
             if let Some(mut old) = self.announcer.take() {
-                old.want(announce::Routes::new());
-                self.retiring.push(old);
+                // Files the new settings keep are rewritten by them: only others are
+                // withdrawn by the old settings.
+                if new.as_ref().map(|n| &n.config().file) != Some(&old.config().file) {
+                    old.want(announce::Routes::new());
+                    self.retiring.push(old);
+                }
             }
-            self.announcer = self.config.announce.clone().map(Announcer::new);
+            self.announcer = new;
         }
         self.announcing_as_master = self.serving();
         if let Some(a) = self.announcer.as_mut() {
