@@ -133,8 +133,9 @@ impl ControlCore {
     /// (a failed withdrawal is retried until [`WITHDRAW_GRACE`] and [`CLOSE_RESERVE`]
     /// before `deadline`, so that it still leaves through the workers), then stop
     /// serving the socket (removing it) and the metrics endpoint; each step goes in
-    /// `log`, so that a bound over the stop can name the one that hangs.
-    pub fn stop(mut self, log: &StopLog, deadline: Instant) {
+    /// `log`, so that a bound over the stop can name the one that hangs. Returns what
+    /// could not be done (a withdrawal the routing daemon did not confirm).
+    pub fn stop(mut self, log: &StopLog, deadline: Instant) -> Vec<String> {
         if let Some(ha) = self.ha.take() {
             log.step("leaving VRRP (the priority-0 advert)", || ha.stop());
             // The priority-0 advert leaves through worker 0 at its next tick.
@@ -143,7 +144,7 @@ impl ControlCore {
         let withdraw_by = deadline
             .checked_sub(WITHDRAW_GRACE + CLOSE_RESERVE)
             .unwrap_or_else(Instant::now);
-        let withdrew = {
+        let (withdrew, failed) = {
             let mut control = log.step("taking the control lock from a request under way", || {
                 self.lock()
             });
@@ -161,6 +162,10 @@ impl ControlCore {
         log.step("closing the metrics endpoint", || {
             let _ = self.metrics_server.join();
         });
+        failed
+            .into_iter()
+            .map(|e| format!("withdrawing the announced routes: {e}"))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {

@@ -250,20 +250,22 @@ impl Control {
     }
 
     /// Withdraw every announced route (the director stops), trying again until
-    /// `deadline`; true when a route was withdrawn. What could not be withdrawn is
-    /// logged.
-    pub fn shutdown(&mut self, deadline: Instant) -> bool {
-        let mut withdrew = false;
+    /// `deadline`: whether a route was withdrawn, and what could not be (also logged).
+    pub fn shutdown(&mut self, deadline: Instant) -> (bool, Vec<String>) {
+        let (mut withdrew, mut failed) = (false, Vec::new());
         for a in self.announcer.iter_mut().chain(&mut self.retiring) {
             match a.withdraw_all(deadline) {
                 Ok(t) => {
                     withdrew |= !t.withdrawn.is_empty();
                     log_event(announce::Event::Done(t));
                 }
-                Err(e) => eprintln!("rvsd: announce: {e}"),
+                Err(e) => {
+                    eprintln!("rvsd: announce: {e}");
+                    failed.push(e);
+                }
             }
         }
-        withdrew
+        (withdrew, failed)
     }
 
     /// Run `[ha]` through `link` (shared with the workers); `macs` are the ports' MACs,
