@@ -1562,3 +1562,259 @@ fn lab_ha_pair_withstands_a_vrrp_and_sync_flood() {
         }
     }
 }
+
+/// `rvsadm ARGS` (next to `rvsd`, built with the workspace) on director `socket`.
+fn rvsadm(socket: &Path, args: &str) {
+    let bin = bin().with_file_name("rvsadm");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace (scripts/test does)",
+        bin.display()
+    );
+    let out = std::process::Command::new(&bin)
+        .arg("--socket")
+        .arg(socket)
+        .args(args.split_whitespace())
+        .output()
+        .expect("run rvsadm");
+    assert!(
+        out.status.success(),
+        "rvsadm {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Adds the NAT service on [`HA_VIP2`] over both reals to director `socket` with rvsadm.
+fn add_vip2(socket: &Path) {
+    let vip = format!("{HA_VIP2}:{HTTP_PORT}");
+    rvsadm(socket, &format!("-A -t {vip} -s rr"));
+    for i in 1..=2 {
+        rvsadm(
+            socket,
+            &format!("-a -t {vip} -r {}:{HTTP_PORT} -m", ha_real(i)),
+        );
+    }
+}
+
+/// The MAC the client's neighbour table holds for `ip`, if any.
+fn client_neighbour(lab: &HaLab, ip: &str) -> Option<String> {
+    let out = lab.exec("c", &["ip", "-j", "neigh", "show", ip]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    json.get(0)?.get("lladdr")?.as_str().map(str::to_owned)
+}
+
+/// Issue 22, acceptance 2: a VIP added with rvsadm on both directors moves with
+/// mastership. The client's ARP entry for it points at the master's MAC; the master is
+/// SIGKILLed; the new master announces the added VIP (gratuitous ARP), and the client
+/// reaches it within 3 x advert interval + 1 s without its ARP cache being flushed.
+#[test]
+fn lab_ha_a_vip_added_at_runtime_moves_with_mastership() {
+    preflight();
+    let lab = HaLab::new('v');
+    let macs = [lab.mac("d1", "w1"), lab.mac("d2", "w2")];
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let c1 = lab.write_config(1, 150, PAIR_INTERVAL, "", &[nat_service()]);
+    let c2 = lab.write_config(2, 100, PAIR_INTERVAL, "", &[nat_service()]);
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+    for socket in &sockets {
+        add_vip2(socket);
+    }
+    for _ in 0..3 {
+        assert!(
+            lab.get_from(HA_VIP2, 2.0).is_some(),
+            "{}",
+            diagnose(&sockets[0])
+        );
+    }
+    assert_eq!(
+        client_neighbour(&lab, HA_VIP2).as_deref(),
+        Some(macs[0].as_str()),
+        "the client's ARP entry for the added VIP points at the master"
+    );
+
+    let killed = Instant::now();
+    rvsd1.kill();
+    // Each try at most 0.2 s, so the first success is seen within 0.2 s of being possible.
+    let limit = Duration::from_secs(10);
+    while lab.get_from(HA_VIP2, 0.2).is_none() {
+        assert!(
+            killed.elapsed() < limit,
+            "the added VIP unreachable {limit:?} after the kill:\n{}\n{}",
+            diagnose(&sockets[1]),
+            rvsd2.log()
+        );
+    }
+    let reached = killed.elapsed();
+    let bound = Duration::from_secs_f64(3.0 * PAIR_INTERVAL + 1.0);
+    eprintln!(
+        "lab: master SIGKILLed: the client reached the VIP added at run time after {reached:?} \
+         (bound 3 x {PAIR_INTERVAL} s + 1 s = {bound:?})"
+    );
+    assert!(reached <= bound, "{reached:?} > {bound:?}\n{}", rvsd2.log());
+    assert_eq!(
+        client_neighbour(&lab, HA_VIP2).as_deref(),
+        Some(macs[1].as_str()),
+        "the new master's announcement moved the client's entry"
+    );
+    assert_eq!(ha_status(&sockets[1]).state, "master");
+}
+
+/// `[announce]` for director `i`: the VIP files in the lab directory, `reload` the argv
+/// given (TOML array text).
+fn announce_section(lab: &HaLab, i: usize, reload: &str) -> (String, PathBuf) {
+    let file = lab.dir().join(format!("d{i}-vips.conf"));
+    (
+        format!(
+            "[announce]\nfile = \"{}\"\nreload = {reload}\n",
+            file.display()
+        ),
+        file,
+    )
+}
+
+/// The director's `[announce]` status: (pending, failed reloads, announced VIPs).
+fn announce_status(socket: &Path) -> (bool, u64, Vec<String>) {
+    match client::call(socket, Request::Status).expect("status") {
+        Response::Status(s) => {
+            let a = s.announce.expect("an [announce] status");
+            (a.pending, a.reload_failures, s.announced)
+        }
+        other => panic!("status answered {other:?}"),
+    }
+}
+
+/// Issue 22, acceptance 3: an `[announce] reload` that hangs for 10 s (a script that
+/// sleeps) holds up no advert: while VIP changes on the master wait for it, the backup
+/// stays backup and receives the master's adverts at their pace.
+#[test]
+fn lab_ha_a_hanging_announce_reload_holds_up_no_advert() {
+    preflight();
+    let lab = HaLab::new('h');
+    let sockets = [lab.socket(1), lab.socket(2)];
+    let slack = Duration::from_secs(2);
+    let hang = r#"["sh", "-c", "sleep 10"]"#;
+    let (a1, _) = announce_section(&lab, 1, hang);
+    let (a2, backup_file) = announce_section(&lab, 2, hang);
+    let c1 = lab.write_config(1, 150, PAIR_INTERVAL, &a1, &[nat_service()]);
+    let c2 = lab.write_config(2, 100, PAIR_INTERVAL, &a2, &[nat_service()]);
+    let mut rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let mut rvsd2 = lab.start_rvsd(2, bin(), &c2);
+    wait_rvsd(
+        &sockets[0],
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + slack,
+    );
+    wait_rvsd(&sockets[1], "backup", slack);
+
+    let start = Instant::now();
+    let received = ha_status(&sockets[1]).adverts_received;
+    // Two VIP changes on the master, each a rewrite and a reload that hangs.
+    let change = Instant::now();
+    add_vip2(&sockets[0]);
+    let applied = change.elapsed();
+    let mut pending_seen = false;
+    let mut removed = false;
+    let watch = Duration::from_secs(12);
+    while start.elapsed() < watch {
+        let (s1, s2) = (ha_status(&sockets[0]), ha_status(&sockets[1]));
+        assert_eq!(
+            (s1.state.as_str(), s2.state.as_str()),
+            ("master", "backup"),
+            "after {:?}:\n{}\n{}",
+            start.elapsed(),
+            rvsd1.log(),
+            rvsd2.log()
+        );
+        pending_seen |= announce_status(&sockets[0]).0;
+        if !removed && start.elapsed() > Duration::from_secs(2) {
+            rvsadm(&sockets[0], &format!("-D -t {HA_VIP2}:{HTTP_PORT}"));
+            removed = true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let elapsed = start.elapsed();
+    let got = ha_status(&sockets[1]).adverts_received - received;
+    let expected = (elapsed.as_secs_f64() / PAIR_INTERVAL) as u64;
+    eprintln!(
+        "lab: announce reload hanging 10 s: rvsadm -A/-a answered in {applied:?}; the backup \
+         received {got} adverts in {elapsed:?} (one per {PAIR_INTERVAL} s: {expected})"
+    );
+    assert!(pending_seen, "the master's reload was seen pending");
+    // A stalled master would miss 20 of them; allow the edges of the window.
+    assert!(got + 2 >= expected, "{got} adverts, {expected} expected");
+    assert!(
+        applied < Duration::from_secs(5),
+        "a change waited for the reload: {applied:?}"
+    );
+    // Under [ha], only the master announces.
+    let backup_routes = std::fs::read_to_string(&backup_file).expect("the backup's file");
+    assert!(!backup_routes.contains("route "), "{backup_routes}");
+}
+
+/// Issue 22, acceptance 3: an `[announce] reload` that fails, then recovers: the change
+/// stays pending, is retried, and BIRD (the real routing daemon) ends up with the VIP
+/// routes; a VIP added later follows at once; at shutdown they are withdrawn.
+#[test]
+fn lab_ha_a_failing_announce_reload_is_retried_until_the_routes_converge() {
+    preflight();
+    let lab = HaLab::new('r');
+    let socket = lab.socket(1);
+    let bird_ctl = rvs_lab::Bird::socket_in(lab.dir(), "d1");
+    let tries = lab.dir().join("reload-tries");
+    // Fails the first three times (a routing daemon restarting), then reloads BIRD.
+    let script = format!(
+        "n=$(cat {0} 2>/dev/null || echo 0); echo $((n+1)) > {0}; [ $n -ge 3 ] && birdc -s {1} configure",
+        tries.display(),
+        bird_ctl.display()
+    );
+    let (a1, file) = announce_section(&lab, 1, &format!("[\"sh\", \"-c\", {script:?}]"));
+    let c1 = lab.write_config(1, 150, PAIR_INTERVAL, &a1, &[nat_service()]);
+    // BIRD runs first, with no route: what it gets, it gets through a reload.
+    std::fs::write(&file, "").expect("the announce file");
+    let bird = rvs_lab::Bird::start(
+        &lab.ns("d1"),
+        lab.dir(),
+        "d1",
+        &format!(
+            "router id 10.50.0.1;\nprotocol device {{}}\nprotocol static rvs_vips {{\n  ipv4;\n  include \"{}\";\n}}\n",
+            file.display()
+        ),
+    );
+    let rvsd1 = lab.start_rvsd(1, bin(), &c1);
+    let became = wait_rvsd(
+        &socket,
+        "master",
+        master_down_at(150, PAIR_INTERVAL) + Duration::from_secs(2),
+    );
+    let took = bird.wait_route(&format!("{HA_VIP}/32"), true);
+    // rvsd reaps the reload at its next control poll.
+    wait_for("the reload reaped", Duration::from_secs(5), || {
+        !announce_status(&socket).0
+    });
+    let (_, failures, announced) = announce_status(&socket);
+    eprintln!(
+        "lab: failing reload: master after {became:?}, BIRD had the VIP route {took:?} later \
+         after {failures} failed reloads"
+    );
+    assert!(failures >= 3, "{failures} failures");
+    assert_eq!(announced, [HA_VIP]);
+    // Recovered: the next change is taken at once.
+    add_vip2(&socket);
+    bird.wait_route(&format!("{HA_VIP2}/32"), true);
+    wait_for("nothing pending", Duration::from_secs(5), || {
+        !announce_status(&socket).0
+    });
+    assert_eq!(announce_status(&socket).1, failures, "no new failure");
+    // SIGTERM: every route is withdrawn.
+    rvsd1.stop();
+    bird.wait_route(&format!("{HA_VIP}/32"), false);
+    bird.wait_route(&format!("{HA_VIP2}/32"), false);
+}

@@ -373,9 +373,22 @@ pub struct StatusInfo {
     /// VIP announcements and withdrawals since start.
     #[serde(default)]
     pub announce_transitions: u64,
+    /// The routing daemon's side of `[announce]`, when configured.
+    #[serde(default)]
+    pub announce: Option<AnnounceStatus>,
     /// The director's part in its VRRP virtual router (`[ha]`), when configured.
     #[serde(default)]
     pub ha: Option<Box<HaStatus>>,
+}
+
+/// `[announce]`: whether the routing daemon took the last change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnnounceStatus {
+    /// A change (file write and reload) not yet done: running, or failed and waiting to
+    /// be tried again.
+    pub pending: bool,
+    /// Failed file writes and reloads since start.
+    pub reload_failures: u64,
 }
 
 /// `[ha]`: this director's VRRP state.

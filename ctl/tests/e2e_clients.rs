@@ -443,6 +443,7 @@ fn status() -> StatusInfo {
         dropped: 1,
         announced: vec!["10.0.0.100".into()],
         announce_transitions: 1,
+        announce: None,
         ha: None,
     }
 }

@@ -55,6 +55,14 @@ pub fn status(s: &StatusInfo) -> String {
     for (name, value) in fields {
         let _ = writeln!(out, "{:<18}{value}", format!("{name}:"));
     }
+    if let Some(a) = &s.announce {
+        let state = if a.pending { "pending" } else { "done" };
+        let _ = writeln!(
+            out,
+            "{:<18}{state}, {} failed reloads",
+            "announce reload:", a.reload_failures
+        );
+    }
     if let Some(ha) = &s.ha {
         let master = ha.master.as_deref().unwrap_or("-");
         let ha_fields = [
@@ -405,6 +413,21 @@ mod tests {
             text.contains(
                 "ha sync peer:     10.0.0.9: epoch 0x00000abc, sequence 8, 7 messages taken, 1 lost\n"
             ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn status_shows_the_announce_reload_when_configured() {
+        let mut info = StatusInfo::default();
+        assert!(!status(&info).contains("announce reload"));
+        info.announce = Some(crate::proto::AnnounceStatus {
+            pending: true,
+            reload_failures: 2,
+        });
+        let text = status(&info);
+        assert!(
+            text.contains("announce reload:  pending, 2 failed reloads\n"),
             "{text}"
         );
     }

@@ -456,6 +456,12 @@ pub enum Problem {
     /// An IPv6 sync address (connection sync runs over IPv4; it carries IPv6 connections).
     #[error("address {0}: connection sync runs over IPv4 (it carries IPv6 connections too)")]
     HaSyncFamily(IpAddr),
+    /// A `[ha] garp_master_*repeat` outside 1..=its maximum.
+    #[error("{0} {1} must be 1..={2}")]
+    HaGarpRepeat(&'static str, u8, u8),
+    /// A `[ha] garp_master_delay` or `garp_master_refresh` above its maximum.
+    #[error("{0} {1} must be 0..={2} seconds")]
+    HaGarpSeconds(&'static str, u64, u64),
     /// `[ha.sync] refresh` outside 1..=3600 seconds.
     #[error("refresh {0} must be 1..=3600 seconds")]
     HaSyncRefresh(u64),

@@ -9,7 +9,8 @@ use super::checker::Checker;
 use super::error::{ConfigError, Problem};
 use super::raw::{RawHa, RawHaSync};
 use super::sync_key::read_key_file;
-use super::{HaConfig, HaSyncConfig, PortConfig, PortId};
+use super::{GarpConfig, HaConfig, HaSyncConfig, PortConfig, PortId};
+use toml::Spanned;
 
 /// Default VRRP priority (keepalived's).
 pub const DEFAULT_PRIORITY: u8 = 100;
@@ -22,6 +23,15 @@ pub const DEFAULT_SYNC_PORT: u16 = 8848;
 /// 120 s, UDP's 300 s, ESTABLISHED's 900 s by default), so that a backup's entry never
 /// ends before the master's does.
 pub const DEFAULT_SYNC_REFRESH: Duration = Duration::from_secs(30);
+/// Default `[ha] garp_master_repeat`: announcements sent at once on becoming master
+/// (keepalived's default).
+pub const DEFAULT_GARP_MASTER_REPEAT: u8 = 5;
+/// Default `[ha] garp_master_delay`: when the second burst follows (keepalived's).
+pub const DEFAULT_GARP_MASTER_DELAY: Duration = Duration::from_secs(5);
+/// Most announcements of one address in one burst.
+const MAX_GARP_REPEAT: u8 = 100;
+/// Longest `[ha] garp_master_delay` and `garp_master_refresh`, in seconds.
+const MAX_GARP_SECONDS: u64 = 86_400;
 /// Longest `[ha.sync] refresh`, in seconds.
 const MAX_SYNC_REFRESH_S: u64 = 3600;
 /// Longest advertisement interval VRRPv3 can carry: 4095 centiseconds.
@@ -98,6 +108,7 @@ pub(super) fn ha(
                 Problem::HaPortWithoutIpv4(raw.port.get_ref().clone()),
             )
         })?;
+    let garp = garp(raw, ck)?;
     let sync = raw
         .sync
         .as_ref()
@@ -114,6 +125,51 @@ pub(super) fn ha(
         notify: raw.notify.clone(),
         floating,
         sync,
+        garp,
+    })
+}
+
+/// `[ha] garp_master_*`.
+fn garp(raw: &RawHa, ck: &Checker<'_>) -> Result<GarpConfig, ConfigError> {
+    let err = |span, problem| ck.err(span, "ha: ", problem);
+    let repeat = |v: &Option<Spanned<u8>>, key: &'static str, default: u8| match v {
+        None => Ok(default),
+        Some(n) if !(1..=MAX_GARP_REPEAT).contains(n.get_ref()) => Err(err(
+            n.span(),
+            Problem::HaGarpRepeat(key, *n.get_ref(), MAX_GARP_REPEAT),
+        )),
+        Some(n) => Ok(*n.get_ref()),
+    };
+    let seconds = |v: &Option<Spanned<u64>>, key: &'static str, default: Duration| match v {
+        None => Ok(default),
+        Some(s) if *s.get_ref() > MAX_GARP_SECONDS => Err(err(
+            s.span(),
+            Problem::HaGarpSeconds(key, *s.get_ref(), MAX_GARP_SECONDS),
+        )),
+        Some(s) => Ok(Duration::from_secs(*s.get_ref())),
+    };
+    let defaults = GarpConfig::default();
+    Ok(GarpConfig {
+        master_repeat: repeat(
+            &raw.garp_master_repeat,
+            "garp_master_repeat",
+            defaults.master_repeat,
+        )?,
+        master_delay: seconds(
+            &raw.garp_master_delay,
+            "garp_master_delay",
+            defaults.master_delay,
+        )?,
+        master_refresh: seconds(
+            &raw.garp_master_refresh,
+            "garp_master_refresh",
+            defaults.master_refresh,
+        )?,
+        master_refresh_repeat: repeat(
+            &raw.garp_master_refresh_repeat,
+            "garp_master_refresh_repeat",
+            defaults.master_refresh_repeat,
+        )?,
     })
 }
 

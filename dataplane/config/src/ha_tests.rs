@@ -45,6 +45,16 @@ fn defaults_and_every_key() {
     );
     assert_eq!(ha.advert_interval, DEFAULT_ADVERT_INTERVAL);
     assert!(ha.unicast_peers.is_empty() && ha.floating.is_empty() && ha.sync.is_none());
+    // keepalived's defaults: a burst of 5, a second one 5 s later, no refresh.
+    assert_eq!(
+        ha.garp,
+        crate::GarpConfig {
+            master_repeat: 5,
+            master_delay: Duration::from_secs(5),
+            master_refresh: Duration::ZERO,
+            master_refresh_repeat: 1,
+        }
+    );
 
     let text = with_ha(
         r#"[ha]
@@ -56,6 +66,10 @@ preempt = false
 unicast_peers = ["10.0.0.3"]
 notify = ["/bin/echo", "{state}"]
 floating = ["10.0.0.2/24", "10.1.0.1/24"]
+garp_master_repeat = 3
+garp_master_delay = 0
+garp_master_refresh = 60
+garp_master_refresh_repeat = 2
 
 [ha.sync]
 port = "lan0"
@@ -72,6 +86,15 @@ insecure = true
     assert!(!ha.preempt);
     assert_eq!(ha.unicast_peers, [Ipv4Addr::new(10, 0, 0, 3)]);
     assert_eq!(ha.notify, ["/bin/echo", "{state}"]);
+    assert_eq!(
+        ha.garp,
+        crate::GarpConfig {
+            master_repeat: 3,
+            master_delay: Duration::ZERO,
+            master_refresh: Duration::from_secs(60),
+            master_refresh_repeat: 2,
+        }
+    );
     let sync = ha.sync.unwrap();
     assert_eq!(sync.port, PortId(1));
     assert_eq!(sync.udp_port, DEFAULT_SYNC_PORT);
@@ -112,6 +135,17 @@ fn refusals_name_their_line() {
         }),
         ("vrid = 1\nunicast_peers = [\"224.0.0.18\"]", "unicast_peers", |p| {
             matches!(p, Problem::HaBadPeer(_))
+        }),
+        ("vrid = 1\ngarp_master_repeat = 0", "garp_master_repeat", |p| {
+            *p == Problem::HaGarpRepeat("garp_master_repeat", 0, 100)
+        }),
+        (
+            "vrid = 1\ngarp_master_refresh_repeat = 101",
+            "garp_master_refresh_repeat",
+            |p| *p == Problem::HaGarpRepeat("garp_master_refresh_repeat", 101, 100),
+        ),
+        ("vrid = 1\ngarp_master_delay = 86401", "garp_master_delay", |p| {
+            *p == Problem::HaGarpSeconds("garp_master_delay", 86401, 86400)
         }),
         ("vrid = 1\nfloating = [\"10.0.0.9/24\"]", "floating", |p| {
             matches!(p, Problem::HaFloating(_))

@@ -30,6 +30,8 @@
 //! | `behaviour` | IPVS's sysctls: `conn_reuse_mode` 1, `expire_nodest_conn` and `expire_quiescent_template` false; `table_full_evict` false |
 //! | `ha.priority`, `ha.advert_interval`, `ha.preempt` | 100, 1.0 s, true |
 //! | `ha.unicast_peers`, `ha.notify`, `ha.floating`, `ha.sync` | empty / none |
+//! | `ha.garp_master_repeat`, `ha.garp_master_delay` | 5, 5 s (keepalived's) |
+//! | `ha.garp_master_refresh`, `ha.garp_master_refresh_repeat` | 0 (off), 1 |
 //! | `ha.sync.udp_port` | 8848 |
 //! | `ha.sync.key_file`, `ha.sync.insecure` | none, false: one of them must be set |
 //! | `ctl.socket`, `ctl.metrics`, `ctl.shutdown_timeout` | [`DEFAULT_SOCKET`], [`DEFAULT_METRICS`], [`DEFAULT_SHUTDOWN_TIMEOUT`] |
@@ -124,7 +126,10 @@ use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
 pub use error::{ConfigError, Location, Origin, Problem};
 pub use forward::forward_name;
-pub use ha::{DEFAULT_ADVERT_INTERVAL, DEFAULT_PRIORITY, DEFAULT_SYNC_PORT, DEFAULT_SYNC_REFRESH};
+pub use ha::{
+    DEFAULT_ADVERT_INTERVAL, DEFAULT_GARP_MASTER_DELAY, DEFAULT_GARP_MASTER_REPEAT,
+    DEFAULT_PRIORITY, DEFAULT_SYNC_PORT, DEFAULT_SYNC_REFRESH,
+};
 pub use net::{mask_addr, IpNet, IpNetError, MaskError};
 pub use write::{flag_names, to_toml};
 
@@ -417,6 +422,36 @@ pub struct HaConfig {
     pub floating: Vec<IpNet>,
     /// `[ha.sync]`: connection sync, when set.
     pub sync: Option<HaSyncConfig>,
+    /// How a new master repeats its gratuitous ARPs and unsolicited NAs.
+    pub garp: GarpConfig,
+}
+
+/// `[ha] garp_master_*`: how a new master repeats its announcements (gratuitous ARP,
+/// unsolicited NA), as keepalived's settings of the same names do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GarpConfig {
+    /// How many of each announcement go out at once on becoming master, 1..=100
+    /// (default [`DEFAULT_GARP_MASTER_REPEAT`]).
+    pub master_repeat: u8,
+    /// When a second such burst follows; zero: none (default
+    /// [`DEFAULT_GARP_MASTER_DELAY`]).
+    pub master_delay: Duration,
+    /// How often a master announces again while it stays master; zero: never (the
+    /// default).
+    pub master_refresh: Duration,
+    /// How many of each announcement go out at once on each refresh, 1..=100 (default 1).
+    pub master_refresh_repeat: u8,
+}
+
+impl Default for GarpConfig {
+    fn default() -> Self {
+        Self {
+            master_repeat: DEFAULT_GARP_MASTER_REPEAT,
+            master_delay: DEFAULT_GARP_MASTER_DELAY,
+            master_refresh: Duration::ZERO,
+            master_refresh_repeat: 1,
+        }
+    }
 }
 
 /// `[ha.sync]`: connection sync from the master to the backups.

@@ -199,6 +199,10 @@ pub(super) struct RawHa {
     pub notify: Vec<String>,
     #[serde(default)]
     pub floating: Vec<SStr>,
+    pub garp_master_repeat: Option<Spanned<u8>>,
+    pub garp_master_delay: Option<Spanned<u64>>,
+    pub garp_master_refresh: Option<Spanned<u64>>,
+    pub garp_master_refresh_repeat: Option<Spanned<u8>>,
     pub sync: Option<RawHaSync>,
 }
 

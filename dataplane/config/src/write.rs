@@ -121,6 +121,18 @@ fn high_availability(w: &mut String, config: &Config, ha: &HaConfig) {
     let _ = writeln!(w, "notify = {}", strings(&ha.notify));
     let floating: Vec<String> = ha.floating.iter().map(|f| f.to_string()).collect();
     let _ = writeln!(w, "floating = {}", strings(&floating));
+    let _ = writeln!(w, "garp_master_repeat = {}", ha.garp.master_repeat);
+    let _ = writeln!(w, "garp_master_delay = {}", ha.garp.master_delay.as_secs());
+    let _ = writeln!(
+        w,
+        "garp_master_refresh = {}",
+        ha.garp.master_refresh.as_secs()
+    );
+    let _ = writeln!(
+        w,
+        "garp_master_refresh_repeat = {}",
+        ha.garp.master_refresh_repeat
+    );
     if let Some(s) = &ha.sync {
         let _ = writeln!(w, "\n[ha.sync]");
         let _ = writeln!(w, "port = {}", port_name(s.port));

@@ -1,6 +1,7 @@
 //! The control core as rvsd runs it: the control socket, the Prometheus endpoint, SIGHUP
-//! reloads, the VRRP and health ticks and the rate estimator. The runtime starts it with
-//! a [`Control`] (whose port listings it supplies) and ticks it from its main thread.
+//! reloads, the health and announcement ticks and the rate estimator, and VRRP on its
+//! own thread ([`crate::ha_thread`]). The runtime starts it with a [`Control`] (whose
+//! port listings it supplies) and ticks it from its main thread.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::metrics::{http, render};
 
+use crate::ha_thread::HaThread;
 use crate::server::{self, Server, ServerError};
 use crate::stopping::StopLog;
 use crate::Control;
@@ -24,6 +26,10 @@ const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
 
 /// How long a stopping director waits for its priority-0 advert to leave.
 const HA_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// What [`ControlCore::stop`] keeps of its deadline for closing the socket and the
+/// metrics endpoint.
+const CLOSE_RESERVE: Duration = Duration::from_millis(100);
 
 /// Why the control core could not start. Every variant says what the operator can do.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,9 @@ pub enum StartError {
     /// The SIGHUP handler could not be installed.
     #[error("installing the SIGHUP handler: {0}")]
     Sighup(std::io::Error),
+    /// The VRRP thread could not be started.
+    #[error("starting the VRRP thread: {0}")]
+    HaThread(std::io::Error),
 }
 
 /// The running control core.
@@ -52,6 +61,7 @@ pub struct ControlCore {
     server_stop: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
     next_estimate: Instant,
+    ha: Option<HaThread>,
 }
 
 impl ControlCore {
@@ -66,6 +76,11 @@ impl ControlCore {
             source,
         };
         let listener = TcpListener::bind(metrics).map_err(metrics_err)?;
+        let ha = control
+            .ha_runner()
+            .map(|(runner, running)| HaThread::spawn(runner, running))
+            .transpose()
+            .map_err(StartError::HaThread)?;
         let control = Arc::new(Mutex::new(control));
         let server_stop = Arc::new(AtomicBool::new(false));
         let server = server::spawn(socket, Arc::clone(&control))?;
@@ -90,14 +105,15 @@ impl ControlCore {
             server_stop,
             hup,
             next_estimate: Instant::now() + ESTIMATOR_PERIOD,
+            ha,
         })
     }
 
-    /// Called every control poll: SIGHUP reloads, health check results, the estimator
-    /// every 2 seconds.
+    /// Called every control poll: SIGHUP reloads, health check results, the
+    /// announcements, the estimator every 2 seconds. (VRRP runs on its own thread.)
     pub fn tick(&mut self) {
-        self.lock().tick_ha();
         self.lock().tick_health();
+        self.lock().tick_announce();
         if self.hup.swap(false, Ordering::SeqCst) {
             let mut control = self.lock();
             let file = control.config_file().to_path_buf();
@@ -113,23 +129,30 @@ impl ControlCore {
         }
     }
 
-    /// Withdraw the announced routes, then stop serving the socket (removing it) and the
-    /// metrics endpoint; each step goes in `log`, so that a bound over the stop can name
-    /// the one that hangs.
-    pub fn stop(self, log: &StopLog) {
-        let (withdrew, ha) = {
+    /// Stop VRRP (a master sends its priority-0 advert), withdraw the announced routes
+    /// (a failed withdrawal is retried until [`WITHDRAW_GRACE`] and [`CLOSE_RESERVE`]
+    /// before `deadline`, so that it still leaves through the workers), then stop
+    /// serving the socket (removing it) and the metrics endpoint; each step goes in
+    /// `log`, so that a bound over the stop can name the one that hangs. Returns what
+    /// could not be done (a withdrawal the routing daemon did not confirm).
+    pub fn stop(mut self, log: &StopLog, deadline: Instant) -> Vec<String> {
+        if let Some(ha) = self.ha.take() {
+            log.step("leaving VRRP (the priority-0 advert)", || ha.stop());
+            // The priority-0 advert leaves through worker 0 at its next tick.
+            std::thread::sleep(HA_GRACE);
+        }
+        let withdraw_by = deadline
+            .checked_sub(WITHDRAW_GRACE + CLOSE_RESERVE)
+            .unwrap_or_else(Instant::now);
+        let (withdrew, failed) = {
             let mut control = log.step("taking the control lock from a request under way", || {
                 self.lock()
             });
             log.step(
-                "leaving VRRP and withdrawing the announced routes ([announce] reload)",
-                || (control.shutdown(), control.ha_attached()),
+                "withdrawing the announced routes ([announce] reload)",
+                || control.shutdown(withdraw_by),
             )
         };
-        if ha {
-            // The priority-0 advert leaves through worker 0 at its next tick.
-            std::thread::sleep(HA_GRACE);
-        }
         if withdrew {
             // The workers still run: give the routing daemon time to send the withdrawal.
             std::thread::sleep(WITHDRAW_GRACE);
@@ -139,6 +162,10 @@ impl ControlCore {
         log.step("closing the metrics endpoint", || {
             let _ = self.metrics_server.join();
         });
+        failed
+            .into_iter()
+            .map(|e| format!("withdrawing the announced routes: {e}"))
+            .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Control> {

@@ -2,15 +2,22 @@
 //! sends adverts and announcements through the [`HaLink`], flips the workers' serving
 //! flag, empties connection sync's queues, runs the `notify` command and logs each
 //! transition.
+//!
+//! rvsd runs it on a thread of its own ([`crate::ha_thread`]) that never waits for the
+//! control core: it reads the running configuration from the snapshot the control core
+//! publishes. The adverts' addresses and the addresses announced on takeover come from
+//! that snapshot when they are sent, so a VIP or local address added at run time (rvsadm,
+//! reload) is carried and announced; one added while master is announced at once.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
 use rvs_ctl::proto::HaStatus;
 
 use super::ha_sync::{unix_ms, SyncRunner};
+use crate::garp::GarpSchedule;
+use crate::notify::Notifier;
 use crate::vrrp::{Action, Advert, Machine, Params, State};
 use rvs_config::{Config, HaConfig, PortId};
 use rvs_packet::wire::vrrp::GROUP_V4;
@@ -20,28 +27,44 @@ use rvs_pipeline::ha::refusal::VrrpRefusal;
 use rvs_pipeline::ha::sync_wire::SchemeTag;
 use rvs_pipeline::ha::vrrp_filter::VrrpFilter;
 use rvs_pipeline::ha::{HaFrame, HaLink};
-use rvs_pipeline::ownership::Ownership;
+use rvs_pipeline::snapshot::Snapshot;
+
+/// One address announced on takeover: the port (and its MAC) it is announced on.
+type Announced = (PortId, MacAddr, IpAddr);
+
+/// Called with `true` when the director becomes master and `false` when it stops being
+/// master (the runtime moves the floating addresses on the kernel's side of the ports).
+pub type MasterHook = Box<dyn FnMut(bool) + Send>;
 
 /// One director's part in the virtual router.
 pub struct HaRunner {
     config: HaConfig,
     machine: Machine,
     link: Arc<HaLink>,
+    /// The ports' MACs, by port index.
+    macs: Vec<MacAddr>,
     /// The HA port's MAC (adverts' source).
     mac: MacAddr,
+    /// The floating addresses, each on the port that holds it.
+    floating: Vec<Announced>,
+    /// The snapshot `vips` and `announced` were made from.
+    seen: Option<Arc<Snapshot>>,
     /// The IPv4 VIPs, carried in adverts.
     vips: Vec<Ipv4Addr>,
     /// Every address announced on takeover, with the port (and its MAC) it is announced
     /// on: VIPs on the HA port, floating addresses on the port that holds them, local
     /// addresses on every port (reals answer them on whichever faces them).
-    announced: Vec<(PortId, MacAddr, IpAddr)>,
+    announced: Vec<Announced>,
+    /// When the announcements are repeated.
+    garp: GarpSchedule,
     actions: Vec<Action>,
     ident: u16,
     /// The adverts this director takes: the workers' filter, checked again here (the
     /// refusals are counted in the link, with the workers').
     filter: VrrpFilter,
     since: Instant,
-    notifying: Vec<Child>,
+    notifier: Notifier,
+    on_master: Option<MasterHook>,
     started: Instant,
     /// Connection sync, under `[ha.sync]`.
     sync: Option<SyncRunner>,
@@ -58,52 +81,46 @@ impl HaRunner {
             preempt: ha.preempt,
             address: ha.source,
         };
-        let on = |port: PortId| (port, MacAddr(macs[port.index()]));
-        let mut vips: Vec<Ipv4Addr> = Vec::new();
-        let mut announced: Vec<(PortId, MacAddr, IpAddr)> = Vec::new();
-        let mut add = |(port, mac): (PortId, MacAddr), addr: IpAddr| {
-            if !announced.contains(&(port, mac, addr)) {
-                announced.push((port, mac, addr));
-            }
-        };
-        for s in &config.services {
-            if let IpAddr::V4(v) = s.vip {
-                if !vips.contains(&v) {
-                    vips.push(v);
-                }
-            }
-            add(on(ha.port), s.vip);
-            for (i, a) in (0..config.ports.len()).flat_map(|i| s.laddrs.iter().map(move |a| (i, a)))
-            {
-                add(on(PortId(i as u16)), *a);
-            }
-        }
-        for f in &ha.floating {
-            let holder = config.ports.iter().position(|p| p.addresses.contains(f));
-            add(
-                on(PortId(holder.unwrap_or(ha.port.index()) as u16)),
-                f.addr(),
-            );
-        }
+        let macs: Vec<MacAddr> = macs.iter().map(|m| MacAddr(*m)).collect();
+        let floating = ha
+            .floating
+            .iter()
+            .map(|f| {
+                let holder = config.ports.iter().position(|p| p.addresses.contains(f));
+                let port = PortId(holder.unwrap_or(ha.port.index()) as u16);
+                (port, macs[port.index()], f.addr())
+            })
+            .collect();
+        let sync = ha
+            .sync
+            .as_ref()
+            .map(|s| SyncRunner::new(s, config.dataplane.workers, macs[s.port.index()].0));
         Self {
             config: ha.clone(),
             machine: Machine::new(params),
             link,
-            mac: on(ha.port).1,
-            vips,
-            announced,
+            mac: macs[ha.port.index()],
+            macs,
+            floating,
+            seen: None,
+            vips: Vec::new(),
+            announced: Vec::new(),
+            garp: GarpSchedule::new(ha.garp),
             actions: Vec::new(),
             ident: 0,
             filter: VrrpFilter::of(ha),
             since: Instant::now(),
-            notifying: Vec::new(),
+            notifier: Notifier::new(ha.notify.clone()),
+            on_master: None,
             started: Instant::now(),
-            sync: ha
-                .sync
-                .as_ref()
-                .map(|s| SyncRunner::new(s, config.dataplane.workers, macs[s.port.index()])),
+            sync,
             clock: unix_ms,
         }
+    }
+
+    /// Call `hook` on entering and on leaving master.
+    pub fn on_master(&mut self, hook: MasterHook) {
+        self.on_master = Some(hook);
     }
 
     /// The same runner with sync's clock read from `clock` (Unix milliseconds; tests).
@@ -118,14 +135,21 @@ impl HaRunner {
     }
 
     /// Take the received adverts, fire the timers and carry out what follows. Call often
-    /// (every control poll); the first call starts the machine. Synced connections go to
-    /// the workers `ownership` (the running snapshot's) names.
-    pub fn tick(&mut self, ownership: &Ownership) {
-        let now = self.now_ms();
+    /// (every few milliseconds); the first call starts the machine. `snap` is the
+    /// running snapshot: synced connections go to the workers its ownership names, and
+    /// adverts and announcements carry its addresses.
+    pub fn tick(&mut self, snap: &Arc<Snapshot>) {
+        self.tick_at(self.now_ms(), snap);
+    }
+
+    /// [`tick`](Self::tick) at `now` on the machine's clock (ms; tests give their own).
+    fn tick_at(&mut self, now: u64, snap: &Arc<Snapshot>) {
+        self.observe(snap);
+        let ownership = &snap.ownership;
         if self.machine.state() == State::Init {
             let mut out = std::mem::take(&mut self.actions);
             self.machine.start(now, &mut out);
-            self.carry_out(&mut out);
+            self.carry_out(&mut out, now);
             self.actions = out;
         }
         let unix_ms = (self.clock)();
@@ -133,7 +157,7 @@ impl HaRunner {
             if let Some(adv) = self.accept(&frame) {
                 let mut out = std::mem::take(&mut self.actions);
                 self.machine.on_advert(now, adv, &mut out);
-                self.carry_out(&mut out);
+                self.carry_out(&mut out, now);
                 self.actions = out;
             }
         }
@@ -145,10 +169,10 @@ impl HaRunner {
         }
         let mut out = std::mem::take(&mut self.actions);
         self.machine.on_timer(now, &mut out);
-        self.carry_out(&mut out);
+        self.carry_out(&mut out, now);
         self.actions = out;
-        self.notifying
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        self.send_announcements(now);
+        self.notifier.poll(Instant::now());
         if let Some(sync) = self.sync.as_mut() {
             let scheme = SchemeTag::of_ownership(ownership);
             if self.machine.state() == State::Master {
@@ -161,13 +185,87 @@ impl HaRunner {
         }
     }
 
+    /// Take the addresses of `snap` when it is new: the adverts carry its IPv4 VIPs; a
+    /// master announces the addresses it did not have at once, in a burst.
+    fn observe(&mut self, snap: &Arc<Snapshot>) {
+        if self.seen.as_ref().is_some_and(|s| Arc::ptr_eq(s, snap)) {
+            return;
+        }
+        self.seen = Some(Arc::clone(snap));
+        self.vips.clear();
+        let mut announced = Vec::with_capacity(self.announced.len());
+        let mut add = |a: Announced| {
+            if !announced.contains(&a) {
+                announced.push(a);
+            }
+        };
+        let ha_port = (self.config.port, self.mac);
+        for s in snap.services.list() {
+            let vip = s.vip.ip();
+            if let IpAddr::V4(v) = vip {
+                if !self.vips.contains(&v) {
+                    self.vips.push(v);
+                }
+            }
+            add((ha_port.0, ha_port.1, vip));
+            for (i, mac) in self.macs.iter().enumerate() {
+                for laddr in &s.laddrs {
+                    add((PortId(i as u16), *mac, *laddr));
+                }
+            }
+        }
+        for f in &self.floating {
+            add(*f);
+        }
+        let new: Vec<Announced> = announced
+            .iter()
+            .filter(|a| !self.announced.contains(a))
+            .copied()
+            .collect();
+        self.announced = announced;
+        if self.machine.state() == State::Master && !new.is_empty() {
+            for _ in 0..self.garp.burst() {
+                self.announce(&new);
+            }
+        }
+    }
+
+    /// Send the announcement rounds that are due, as many as the send queue has room for
+    /// (the rest stay due).
+    fn send_announcements(&mut self, now: u64) {
+        let due = self.garp.due(now);
+        let mut sent = 0;
+        while sent < due && self.link.outbound_room() >= self.announced.len() {
+            let list = std::mem::take(&mut self.announced);
+            self.announce(&list);
+            self.announced = list;
+            sent += 1;
+        }
+        self.garp.sent(sent);
+    }
+
+    /// One gratuitous ARP or unsolicited NA for each of `list`.
+    fn announce(&self, list: &[Announced]) {
+        for &(port, mac, addr) in list {
+            if let Some(f) = frames::announce(port, mac, addr) {
+                self.link.queue_send(f);
+            }
+        }
+    }
+
     /// Stop: a master sends priority 0 so a backup takes over at once; the workers stop
     /// serving.
     pub fn shutdown(&mut self) {
+        let now = self.now_ms();
         let mut out = std::mem::take(&mut self.actions);
         self.machine.shutdown(&mut out);
-        self.carry_out(&mut out);
+        self.carry_out(&mut out, now);
         self.actions = out;
+    }
+
+    /// True while master.
+    pub fn is_master(&self) -> bool {
+        self.machine.state() == State::Master
     }
 
     /// The state for `rvsctl status` and the metrics.
@@ -219,16 +317,13 @@ impl HaRunner {
         }
     }
 
-    fn carry_out(&mut self, actions: &mut Vec<Action>) {
+    fn carry_out(&mut self, actions: &mut Vec<Action>, now: u64) {
         for a in actions.drain(..) {
             match a {
                 Action::Advertise { priority } => self.advertise(priority),
                 Action::Announce => {
-                    for &(port, mac, addr) in &self.announced {
-                        if let Some(f) = frames::announce(port, mac, addr) {
-                            self.link.queue_send(f);
-                        }
-                    }
+                    self.garp.start(now);
+                    self.send_announcements(now);
                 }
                 Action::Transition { from, to } => self.transition(from, to),
             }
@@ -267,6 +362,9 @@ impl HaRunner {
                 sync.request_everything();
             }
         }
+        if from == State::Master {
+            self.garp.stop();
+        }
         self.since = Instant::now();
         eprintln!(
             "rvsd: ha: vrid {} {} -> {} (priority {})",
@@ -275,18 +373,14 @@ impl HaRunner {
             to.name(),
             self.config.priority
         );
-        if let Some((program, args)) = self.config.notify.split_first() {
-            let state = to.name();
-            let args = args.iter().map(|a| a.replace("{state}", state));
-            match Command::new(program.replace("{state}", state))
-                .args(args)
-                .stdin(Stdio::null())
-                .spawn()
-            {
-                Ok(child) => self.notifying.push(child),
-                Err(e) => eprintln!("rvsd: ha: notify {program}: {e}"),
+        if let Some(hook) = self.on_master.as_mut() {
+            if to == State::Master {
+                hook(true);
+            } else if from == State::Master {
+                hook(false);
             }
         }
+        self.notifier.notify(to.name(), Instant::now());
     }
 }
 
@@ -333,11 +427,33 @@ port = 80
 forward = "fullnat"
 "#;
 
-    /// Announced address -> (port, source MAC) of each gratuitous ARP, read by etherparse.
-    fn announcements(link: &HaLink) -> Vec<(Ipv4Addr, PortId, [u8; 6])> {
-        let mut out = Vec::new();
+    /// One gratuitous ARP: announced address, port, source MAC.
+    type Garp = (Ipv4Addr, PortId, [u8; 6]);
+
+    /// What the runner queued, read by etherparse: the gratuitous ARPs (sorted), and the
+    /// addresses each advert carried (VRRPv3: count at byte 3, addresses from byte 8).
+    fn sent(link: &HaLink) -> (Vec<Garp>, Vec<Vec<Ipv4Addr>>) {
+        let (mut garps, mut adverts) = (Vec::new(), Vec::new());
         while let Some(f) = link.next_to_send() {
             let eth = Ethernet2Slice::from_slice_without_fcs(f.data()).expect("Ethernet II");
+            if eth.ether_type() == EtherType::IPV4 {
+                let ip = etherparse::Ipv4Slice::from_slice(eth.payload_slice()).expect("IPv4");
+                assert_eq!(
+                    ip.header().protocol(),
+                    etherparse::IpNumber(rvs_packet::wire::vrrp::PROTOCOL)
+                );
+                let vrrp = ip.payload().payload;
+                let count = usize::from(vrrp[3]);
+                adverts.push(
+                    (0..count)
+                        .map(|i| {
+                            let at = 8 + 4 * i;
+                            Ipv4Addr::from(<[u8; 4]>::try_from(&vrrp[at..at + 4]).unwrap())
+                        })
+                        .collect(),
+                );
+                continue;
+            }
             assert_eq!(eth.destination(), [0xff; 6], "broadcast");
             assert_eq!(eth.ether_type(), EtherType::ARP);
             // ARP for IPv4 over Ethernet: sender MAC at 8, sender IP at 14, target IP at 24.
@@ -349,10 +465,30 @@ forward = "fullnat"
                 "gratuitous: sender and target alike"
             );
             let spa: [u8; 4] = arp[14..18].try_into().unwrap();
-            out.push((Ipv4Addr::from(spa), f.port(), eth.source()));
+            garps.push((Ipv4Addr::from(spa), f.port(), eth.source()));
         }
-        out.sort();
-        out
+        garps.sort();
+        (garps, adverts)
+    }
+
+    /// Each gratuitous ARP once (the rounds of a burst are alike), and how many rounds.
+    fn rounds(garps: &[Garp]) -> (Vec<Garp>, usize) {
+        let mut one = garps.to_vec();
+        one.dedup();
+        let n = if one.is_empty() {
+            0
+        } else {
+            garps.len() / one.len()
+        };
+        assert_eq!(n * one.len(), garps.len(), "whole rounds: {garps:?}");
+        (one, n)
+    }
+
+    /// The running snapshot of `text`.
+    fn snapshot(text: &str) -> Arc<Snapshot> {
+        let config = Config::parse(text, "rvs.toml").unwrap();
+        let mut ids = rvs_pipeline::service::IdRegistry::default();
+        Arc::new(Snapshot::build(&config, &[], &[], &mut ids).unwrap())
     }
 
     /// Every transition empties sync's queues both ways: what was queued in one role
@@ -363,7 +499,6 @@ forward = "fullnat"
         use rvs_conntrack::{ForwardMode, Proto, StreamAdjust, TcpState};
         use rvs_pipeline::ha::sync_filter::SyncFilter;
         use rvs_pipeline::ha::sync_wire::{RecordKind, SyncRecord};
-        use rvs_pipeline::service::Services;
         let text = format!(
             "{CONFIG}\n[ha.sync]\nport = \"wan\"\naddress = \"10.0.0.2\"\npeers = [\"10.0.0.3\"]\ninsecure = true\n"
         );
@@ -403,10 +538,18 @@ forward = "fullnat"
         }
         // A backup's poll drops records a worker queued late; its installs stay. (The
         // first poll starts the machine: a transition to backup.)
-        let ownership = Ownership::by_hash(2, &Services::default());
-        runner.tick(&ownership);
+        let snap = Arc::new(
+            Snapshot::build(
+                &config,
+                &[],
+                &[],
+                &mut rvs_pipeline::service::IdRegistry::default(),
+            )
+            .unwrap(),
+        );
+        runner.tick(&snap);
         assert!(link.push_record(r) && link.push_install(0, r));
-        runner.tick(&ownership);
+        runner.tick(&snap);
         assert!(link.take_record().is_none());
         assert!(link.take_install(0).is_some());
     }
@@ -418,17 +561,99 @@ forward = "fullnat"
         let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
         let ha = config.ha.clone().unwrap();
         let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);
-        runner.carry_out(&mut vec![Action::Announce]);
+        runner.observe(&snapshot(CONFIG));
+        runner.carry_out(&mut vec![Action::Announce], 0);
         let (wan, lan) = ((PortId(0), macs[0]), (PortId(1), macs[1]));
         let at = |ip: [u8; 4], (port, mac): (PortId, [u8; 6])| (Ipv4Addr::from(ip), port, mac);
+        let (garps, _) = sent(&link);
         assert_eq!(
-            announcements(&link),
-            [
-                at([10, 0, 0, 10], wan),
-                at([10, 1, 0, 1], lan),
-                at([10, 9, 0, 1], wan),
-                at([10, 9, 0, 1], lan),
-            ]
+            rounds(&garps),
+            (
+                vec![
+                    at([10, 0, 0, 10], wan),
+                    at([10, 1, 0, 1], lan),
+                    at([10, 9, 0, 1], wan),
+                    at([10, 9, 0, 1], lan),
+                ],
+                5
+            ),
+            "keepalived's burst of 5"
         );
+    }
+
+    /// A VIP and a local address added to the running configuration (rvsadm, reload)
+    /// after start are carried in the adverts and announced: at once when added while
+    /// master, and in the second burst after `garp_master_delay`; leaving master stops
+    /// the announcements. The machine runs on a test clock.
+    #[test]
+    fn the_announcements_follow_the_running_configuration() {
+        let config = Config::parse(CONFIG, "rvs.toml").unwrap();
+        let link = Arc::new(HaLink::new(false, 1, None));
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
+        let ha = config.ha.clone().unwrap();
+        let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);
+        let first = snapshot(CONFIG);
+        runner.tick_at(0, &first);
+        assert!(sent(&link).0.is_empty(), "a backup announces nothing");
+        let down = runner.machine.master_down_ms();
+        runner.tick_at(down, &first);
+        assert!(runner.is_master());
+        let (garps, adverts) = sent(&link);
+        assert_eq!(rounds(&garps).1, 5);
+        assert_eq!(adverts, [vec![Ipv4Addr::new(10, 0, 0, 10)]]);
+
+        // rvsadm adds a service with a new VIP and a new local address.
+        let added = CONFIG.to_owned()
+            + r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.20"
+port = 80
+scheduler = "rr"
+laddrs = ["10.9.0.2"]
+
+[[service.real]]
+ip = "10.1.0.12"
+port = 80
+forward = "fullnat"
+"#;
+        let second = snapshot(&added);
+        runner.tick_at(down + 5, &second);
+        let (wan, lan) = ((PortId(0), macs[0]), (PortId(1), macs[1]));
+        let at = |ip: [u8; 4], (port, mac): (PortId, [u8; 6])| (Ipv4Addr::from(ip), port, mac);
+        let (garps, _) = sent(&link);
+        assert_eq!(
+            rounds(&garps),
+            (
+                vec![
+                    at([10, 0, 0, 20], wan),
+                    at([10, 9, 0, 2], wan),
+                    at([10, 9, 0, 2], lan)
+                ],
+                5
+            ),
+            "only the new addresses, at once"
+        );
+        // The next advert carries both VIPs.
+        runner.tick_at(down + 1_000, &second);
+        let (garps, adverts) = sent(&link);
+        assert!(garps.is_empty());
+        assert_eq!(
+            adverts,
+            [vec![
+                Ipv4Addr::new(10, 0, 0, 10),
+                Ipv4Addr::new(10, 0, 0, 20)
+            ]]
+        );
+        // The second burst, 5 s after becoming master: every address.
+        runner.tick_at(down + 4_999, &second);
+        assert!(sent(&link).0.is_empty());
+        runner.tick_at(down + 5_000, &second);
+        let (one, n) = rounds(&sent(&link).0);
+        assert_eq!((one.len(), n), (7, 5), "{one:?}");
+        // A master that stops announces nothing more.
+        runner.shutdown();
+        runner.tick_at(down + 100_000, &second);
+        assert!(sent(&link).0.is_empty());
     }
 }

@@ -43,13 +43,16 @@ mod announce;
 pub mod daemon;
 mod edit;
 mod estimator;
+mod garp;
 pub mod ha;
 pub mod ha_sync;
+pub mod ha_thread;
 pub mod health;
 mod last_real;
 pub mod log;
 pub mod metrics;
 mod no_real_log;
+mod notify;
 mod retire;
 pub mod server;
 pub mod stopping;
@@ -63,6 +66,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::metrics::MetricsInput;
+use arc_swap::ArcSwap;
 use hashbrown::HashSet;
 use rvs_ctl::proto::{
     ErrorKind, ErrorReply, PortInfo, ReloadReport, Request, Response, ServiceKey,
@@ -135,12 +139,20 @@ pub struct Control {
     estimates: HashMap<StatKey, Estimate>,
     zeroed: TrafficTable,
     announcer: Option<Announcer>,
+    /// Announcers of an `[announce]` a reload replaced, withdrawing what they announced.
+    retiring: Vec<Announcer>,
+    /// Whether the announcements last asked for were a master's.
+    announcing_as_master: bool,
     health: Health,
-    ha: Option<ha::HaRunner>,
     /// Services without a usable real, for the log.
     last_real: LastReal,
     /// The "no destination available" lines already logged.
     no_real_log: no_real_log::NoRealLog,
+    /// The snapshot the workers run, for the VRRP thread (which never takes this
+    /// structure's lock).
+    running: ha_thread::RunningSnapshot,
+    ha: Option<ha_thread::SharedRunner>,
+    ha_link: Option<Arc<rvs_pipeline::ha::HaLink>>,
 }
 
 impl Control {
@@ -166,6 +178,7 @@ impl Control {
             config,
             file,
             ids,
+            running: Arc::new(ArcSwap::new(Arc::clone(&snap))),
             snap,
             generation: 1,
             workers,
@@ -174,59 +187,122 @@ impl Control {
             estimates: HashMap::new(),
             zeroed: TrafficTable::default(),
             announcer,
+            retiring: Vec::new(),
+            announcing_as_master: false,
             ha: None,
             last_real: LastReal::default(),
             no_real_log: no_real_log::NoRealLog::default(),
+            ha_link: None,
         };
         control.log_services_without_reals();
         control.refresh_announcements();
         control
     }
 
-    /// Bring the announced VIP routes in line with the running state.
-    fn refresh_announcements(&mut self) {
-        if self.config.announce != self.announcer.as_ref().map(|a| a.config().clone()) {
-            if let Some(old) = self.announcer.as_mut() {
-                log_transition(old.withdraw_all());
-            }
-            self.announcer = self.config.announce.clone().map(Announcer::new);
-        }
-        if let Some(a) = self.announcer.as_mut() {
-            log_transition(a.update(&self.snap, true));
+    /// True when this director serves its VIPs: without `[ha]` always, under `[ha]`
+    /// while VRRP has it master.
+    fn serving(&self) -> bool {
+        match (&self.config.ha, &self.ha_link) {
+            (None, _) => true,
+            (Some(_), Some(link)) => link.serving(),
+            // VRRP has not started yet: the director is not master.
+            (Some(_), None) => false,
         }
     }
 
-    /// Withdraw every announced route (the director stops); true when one was.
-    pub fn shutdown(&mut self) -> bool {
-        if let Some(ha) = self.ha.as_mut() {
-            ha.shutdown();
+    /// Bring the announced VIP routes in line with the running state (the reload runs
+    /// beside the control core: [`Control::tick_announce`] carries it on).
+    fn refresh_announcements(&mut self) {
+        if self.config.announce != self.announcer.as_ref().map(|a| a.config().clone()) {
+            let new = self.config.announce.clone().map(Announcer::new);
+            if let Some(mut old) = self.announcer.take() {
+                // Files the new settings keep are rewritten by them: only others are
+                // withdrawn by the old settings.
+                if new.as_ref().map(|n| &n.config().file) != Some(&old.config().file) {
+                    old.want(announce::Routes::new());
+                    self.retiring.push(old);
+                }
+            }
+            self.announcer = new;
         }
-        let Some(a) = self.announcer.as_mut() else {
-            return false;
-        };
-        let result = a.withdraw_all();
-        let withdrew = result.as_ref().is_ok_and(|t| !t.withdrawn.is_empty());
-        log_transition(result);
-        withdrew
+        self.announcing_as_master = self.serving();
+        if let Some(a) = self.announcer.as_mut() {
+            a.update(&self.snap, self.announcing_as_master);
+        }
+        self.poll_announcements();
+    }
+
+    /// Carry the announcements on (every control poll): follow a VRRP transition, reap a
+    /// finished reload, start one that is due. Never waits for the reload command.
+    pub fn tick_announce(&mut self) {
+        if self.serving() != self.announcing_as_master {
+            // A transition: routes follow mastership.
+            self.refresh_announcements();
+        } else {
+            self.poll_announcements();
+        }
+    }
+
+    fn poll_announcements(&mut self) {
+        let now = Instant::now();
+        for a in self.announcer.iter_mut().chain(&mut self.retiring) {
+            while let Some(event) = a.poll(now) {
+                log_event(event);
+            }
+        }
+        self.retiring.retain(Announcer::pending);
+    }
+
+    /// Withdraw every announced route (the director stops), trying again until
+    /// `deadline`: whether a route was withdrawn, and what could not be (also logged).
+    pub fn shutdown(&mut self, deadline: Instant) -> (bool, Vec<String>) {
+        let (mut withdrew, mut failed) = (false, Vec::new());
+        for a in self.announcer.iter_mut().chain(&mut self.retiring) {
+            match a.withdraw_all(deadline) {
+                Ok(t) => {
+                    withdrew |= !t.withdrawn.is_empty();
+                    log_event(announce::Event::Done(t));
+                }
+                Err(e) => {
+                    eprintln!("rvsd: announce: {e}");
+                    failed.push(e);
+                }
+            }
+        }
+        (withdrew, failed)
     }
 
     /// Run `[ha]` through `link` (shared with the workers); `macs` are the ports' MACs,
-    /// by port index.
+    /// by port index. rvsd's control core runs it on a thread of its own
+    /// ([`Control::ha_runner`]); tests call [`Control::tick_ha`].
     pub fn attach_ha(&mut self, link: Arc<rvs_pipeline::ha::HaLink>, macs: &[[u8; 6]]) {
         if let Some(ha) = &self.config.ha {
-            self.ha = Some(ha::HaRunner::new(&self.config, ha, link, macs));
+            let runner = ha::HaRunner::new(&self.config, ha, Arc::clone(&link), macs);
+            self.ha = Some(Arc::new(Mutex::new(runner)));
+            self.ha_link = Some(link);
         }
     }
 
-    /// True when the director runs `[ha]`.
-    pub fn ha_attached(&self) -> bool {
-        self.ha.is_some()
+    /// Call `hook` when the director becomes master (`true`) and when it stops being
+    /// master (`false`); after [`Control::attach_ha`].
+    pub fn on_master_change(&mut self, hook: ha::MasterHook) {
+        if let Some(ha) = &self.ha {
+            ha_thread::lock(ha).on_master(hook);
+        }
     }
 
-    /// Run VRRP: received adverts, timers, transitions (every control poll).
+    /// The VRRP runner and the running snapshot it reads, under `[ha]` once attached.
+    pub fn ha_runner(&self) -> Option<(ha_thread::SharedRunner, ha_thread::RunningSnapshot)> {
+        self.ha
+            .as_ref()
+            .map(|h| (Arc::clone(h), Arc::clone(&self.running)))
+    }
+
+    /// Run VRRP once: received adverts, timers, transitions (what the VRRP thread does
+    /// every few milliseconds).
     pub fn tick_ha(&mut self) {
-        if let Some(ha) = self.ha.as_mut() {
-            ha.tick(&self.snap.ownership);
+        if let Some(ha) = &self.ha {
+            ha_thread::tick(ha, &self.running);
         }
     }
 
@@ -460,6 +536,7 @@ impl Control {
         }
         self.hand_out(Arc::new(snap));
         self.log_services_without_reals();
+        self.running.store(Arc::clone(&self.snap));
         self.config = config;
         self.health.configure(&self.config);
         self.refresh_announcements();
@@ -623,10 +700,10 @@ fn first_lines(lines: &[String], n: usize) -> String {
     text
 }
 
-/// Log what an announcement update did.
-fn log_transition(result: Result<announce::Transition, String>) {
-    match result {
-        Ok(t) => {
+/// Log what the announcer did.
+fn log_event(event: announce::Event) {
+    match event {
+        announce::Event::Done(t) => {
             for vip in t.announced {
                 eprintln!("rvsd: announce: {vip} announced");
             }
@@ -634,7 +711,14 @@ fn log_transition(result: Result<announce::Transition, String>) {
                 eprintln!("rvsd: announce: {vip} withdrawn");
             }
         }
-        Err(e) => eprintln!("rvsd: announce: {e}"),
+        announce::Event::Failed {
+            error,
+            in_a_row,
+            retry_in,
+        } => eprintln!(
+            "rvsd: announce: {error} (failure {in_a_row} in a row; the change stays pending, \
+             tried again in {retry_in:?})"
+        ),
     }
 }
 

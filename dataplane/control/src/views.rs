@@ -4,8 +4,9 @@ use std::net::SocketAddr;
 
 use rvs_conntrack::{DestLoad, Proto};
 use rvs_ctl::proto::{
-    ConnInfo, ErrorKind, ErrorReply, NeighborInfo, Protocol, Rates, RealInfo, RealSpec, Response,
-    RouteInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo, TimeoutsInfo, WorkerInfo,
+    AnnounceStatus, ConnInfo, ErrorKind, ErrorReply, NeighborInfo, Protocol, Rates, RealInfo,
+    RealSpec, Response, RouteInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo,
+    TimeoutsInfo, WorkerInfo,
 };
 
 use super::edit::{forward, key_text};
@@ -48,7 +49,14 @@ impl Control {
                 .map(|a| a.announced().iter().map(ToString::to_string).collect())
                 .unwrap_or_default(),
             announce_transitions: self.announcer.as_ref().map_or(0, |a| a.transitions()),
-            ha: self.ha.as_ref().map(|h| Box::new(h.status())),
+            announce: self.announcer.as_ref().map(|a| AnnounceStatus {
+                pending: a.pending(),
+                reload_failures: a.failures(),
+            }),
+            ha: self
+                .ha
+                .as_ref()
+                .map(|h| Box::new(crate::ha_thread::lock(h).status())),
         }
     }
 

@@ -12,8 +12,8 @@ use rvs_config::{Config, PortId};
 use rvs_control::ha::HaRunner;
 use rvs_packet::wire::VrrpRepr;
 use rvs_pipeline::ha::HaLink;
-use rvs_pipeline::ownership::Ownership;
-use rvs_pipeline::service::Services;
+use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::snapshot::Snapshot;
 
 const CONFIG: &str = r#"
 [[port]]
@@ -58,8 +58,9 @@ fn the_control_core_takes_only_what_the_workers_filter_would() {
     let link = Arc::new(HaLink::of_config(&ha, 1));
     let macs = [[2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 4]];
     let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);
-    let ownership = Ownership::by_hash(1, &Services::default());
-    runner.tick(&ownership);
+    let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+    let snap = Arc::new(snap);
+    runner.tick(&snap);
     const US: [u8; 4] = [10, 0, 0, 2];
     const PEER: [u8; 4] = [10, 0, 0, 3];
     let junk = [
@@ -77,7 +78,7 @@ fn the_control_core_takes_only_what_the_workers_filter_would() {
     for (port, frame, _) in &junk {
         link.queue_advert(*port, frame).unwrap();
     }
-    runner.tick(&ownership);
+    runner.tick(&snap);
     let s = runner.status();
     assert_eq!(s.state, "backup", "{s:?}");
     assert_eq!(
@@ -93,7 +94,7 @@ fn the_control_core_takes_only_what_the_workers_filter_would() {
     // The peer's advert is taken.
     link.queue_advert(PortId(0), &advert(PEER, US, 255, 51))
         .unwrap();
-    runner.tick(&ownership);
+    runner.tick(&snap);
     let s = runner.status();
     assert_eq!(s.adverts_received, 1, "{s:?}");
     assert_eq!(s.master.as_deref(), Some("10.0.0.3"), "{s:?}");

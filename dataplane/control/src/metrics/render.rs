@@ -350,6 +350,20 @@ fn render_status(out: &mut String, status: &StatusInfo) {
         "Configuration generation: 1 at start, +1 per applied change batch or reload.",
     );
     write_family(out, generation, |s| s.add(vec![], status.generation));
+    if let Some(a) = &status.announce {
+        let pending = gauge(
+            "rvs_announce_pending",
+            &[],
+            "1 while an [announce] change is not yet taken by the routing daemon (running, or failed and waiting to be retried).",
+        );
+        write_family(out, pending, |s| s.add(vec![], u64::from(a.pending)));
+        let failures = counter(
+            "rvs_announce_reload_failures_total",
+            &[],
+            "[announce] file writes and reload commands that failed (each is retried).",
+        );
+        write_family(out, failures, |s| s.add(vec![], a.reload_failures));
+    }
     if let Some(ha) = &status.ha {
         render_ha(out, ha);
     }
@@ -1283,6 +1297,32 @@ mod ha_tests {
         );
         assert!(
             text.contains("# TYPE rvs_ha_sync_records_sent_total counter"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn announce_series_are_rendered_only_when_configured() {
+        let mut input = MetricsInput {
+            status: StatusInfo::default(),
+            workers: vec![],
+            services: vec![],
+            ports: vec![],
+            health: vec![],
+        };
+        assert!(!render(&input).contains("rvs_announce_"));
+        input.status.announce = Some(rvs_ctl::proto::AnnounceStatus {
+            pending: true,
+            reload_failures: 3,
+        });
+        let text = render(&input);
+        assert!(text.contains("rvs_announce_pending 1"), "{text}");
+        assert!(
+            text.contains("# TYPE rvs_announce_reload_failures_total counter"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rvs_announce_reload_failures_total 3"),
             "{text}"
         );
     }

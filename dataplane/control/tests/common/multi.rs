@@ -244,6 +244,12 @@ impl Director {
         self.control.tick_ha();
     }
 
+    /// The control core's poll of `[announce]`: it follows the VRRP state and carries
+    /// the routing daemon's reload on.
+    pub fn tick_announce(&mut self) {
+        self.control.tick_announce();
+    }
+
     /// Every worker's tick (a backup's workers install what sync queued for them); what
     /// they sent is dropped.
     pub fn tick_workers(&mut self) {

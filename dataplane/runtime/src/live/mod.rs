@@ -241,6 +241,9 @@ fn run_with(
                     .map(|i| snap.port(PortId(i as u16)).mac)
                     .collect();
                 control.attach_ha(Arc::clone(link), &macs);
+                if let Some(hook) = kernel::floating_hook(config) {
+                    control.on_master_change(hook);
+                }
             }
             match ControlCore::start(control, &config.ctl.socket, config.ctl.metrics) {
                 Ok(core) => Some(core),

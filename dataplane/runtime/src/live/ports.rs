@@ -78,7 +78,7 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
         let mac = ports[main.index()].mac().map_err(fail)?;
         port.set_mac(mac).map_err(fail)?;
         port.start().map_err(fail)?;
-        kernel::bring_up(iface, &p.addresses)?;
+        kernel::bring_up(iface, &kernel::fixed_addresses(config, p))?;
         log_port(iface, &port);
         ports.push(port);
     }

@@ -88,18 +88,25 @@ impl Watchdog {
 
 /// Stop `core` on its own thread and wait for it until its share of `bound` (counted
 /// from `began`) has passed; what of it still runs then is logged as abandoned, one line
-/// each (and stays in `log` as unfinished). Returns the failures: a stop that panicked.
+/// each (and stays in `log` as unfinished). Returns the failures: a stop that panicked,
+/// or what the control core could not do (a withdrawal not confirmed), each logged.
 pub fn stop_core(core: ControlCore, log: &StopLog, began: Instant, bound: Duration) -> Vec<String> {
     let share = bound - bound / RESERVE_PART;
-    let (done, finished) = mpsc::channel::<()>();
+    let (done, finished) = mpsc::channel::<Vec<String>>();
     let steps = log.clone();
+    let deadline = began + share;
     std::thread::spawn(move || {
-        core.stop(&steps);
-        let _ = done.send(());
+        let failed = core.stop(&steps, deadline);
+        let _ = done.send(failed);
     });
     let left = share.saturating_sub(began.elapsed());
     match finished.recv_timeout(left) {
-        Ok(()) => Vec::new(),
+        Ok(failed) => {
+            for what in &failed {
+                eprintln!("rvsd: stop: failed: {what}");
+            }
+            failed
+        }
         Err(RecvTimeoutError::Disconnected) => {
             let what = "stopping the control core (it panicked)".to_owned();
             eprintln!("rvsd: stop: failed: {what}");
