@@ -1265,9 +1265,10 @@ mod control_lab {
     fn listings_follow_ipvsadm(lab: &Lab) {
         let list = rvsadm(lab, &["-L", "-n"], None);
         let mut lines = list.lines();
+        // The size is the director's connection capacity: 2 workers x 4096.
         assert_eq!(
             lines.next(),
-            Some("IP Virtual Server version 1.2.1 (size=4096)")
+            Some("IP Virtual Server version 1.2.1 (size=8192)")
         );
         assert_eq!(lines.next(), Some("Prot LocalAddress:Port Scheduler Flags"));
         assert!(
