@@ -25,14 +25,16 @@ on DPDK ports.
 
 It reads the configuration file (docs/config.md), refuses it whole with FILE:LINE:COLUMN
 when anything is wrong, opens the [[port]] devices, and forwards on one worker lcore per
-[dataplane] workers until it is stopped. With --replay it runs the same pipeline over
-packet captures instead, without DPDK.";
+[dataplane] workers until it is stopped. With --check it only checks the file (no DPDK,
+no hugepages). With --replay it runs the same pipeline over packet captures instead,
+without DPDK.";
 
 /// After the options in `rvsd --help`.
 const AFTER_HELP: &str = "\
 Signals:
-  SIGTERM, SIGINT  stop: the workers finish their burst, the ports stop, the counters are
-                   printed; a second signal exits at once (status 1)
+  SIGTERM, SIGINT  stop: the workers finish their burst, the ports stop, one log line sums
+                   up the run and the counters are written as JSON; a second signal exits
+                   at once (status 1)
   SIGHUP           reload the configuration file (as `rvsctl config reload`); a refused
                    file changes nothing and is logged
 
