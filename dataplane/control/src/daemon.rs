@@ -130,7 +130,7 @@ impl ControlCore {
     }
 
     /// Stop VRRP (a master sends its priority-0 advert), withdraw the announced routes
-    /// (a failed withdrawal is retried until [`WITHDRAW_GRACE`] and [`CLOSE_RESERVE`]
+    /// (a failed withdrawal is retried until `WITHDRAW_GRACE` and `CLOSE_RESERVE`
     /// before `deadline`, so that it still leaves through the workers), then stop
     /// serving the socket (removing it) and the metrics endpoint; each step goes in
     /// `log`, so that a bound over the stop can name the one that hangs. Returns what

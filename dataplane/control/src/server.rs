@@ -61,7 +61,7 @@ pub struct Server {
 
 impl Server {
     /// Stop accepting, remove the socket file (when it is still ours) and wait for the
-    /// accept loop, which sees the flag within [`ACCEPT_POLL`] (clients being served
+    /// accept loop, which sees the flag within `ACCEPT_POLL` (clients being served
     /// finish on their own, within [`CLIENT_TIMEOUT`]).
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);

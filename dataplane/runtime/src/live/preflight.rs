@@ -35,7 +35,7 @@ pub fn check(config: &Config) -> Result<(), LiveError> {
 }
 
 /// Every check rvsd makes of `config` before the EAL starts and that needs no device:
-/// the [`check`] above, the pipeline's own tables built from it (ports, routes, services,
+/// `check` above, the pipeline's own tables built from it (ports, routes, services,
 /// schedulers), and the warning for more workers than CPUs. Returns the warnings.
 pub fn check_file(config: &Config) -> Result<Vec<String>, LiveError> {
     check(config)?;
