@@ -188,11 +188,6 @@ pub fn log_parts(line: &str) -> Option<(&str, &str)> {
     (stamped && ["INFO", "WARN", "ERROR"].contains(&level)).then_some((level, message))
 }
 
-/// The messages of rvsd's log `log` (lines of another form left out).
-pub fn log_messages(log: &str) -> impl Iterator<Item = &str> {
-    log.lines().filter_map(log_message)
-}
-
 impl Drop for Rvsd {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
