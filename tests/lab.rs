@@ -168,10 +168,12 @@ fn lab_run(pmd: Pmd, tag: char) {
     // One queue per veth for two workers: said at start, per port.
     let log = rvsd.log();
     assert!(
-        log.contains(
-            "rvsd: warning: port wan: 1 receive queue(s) for 2 workers: worker 1 receives \
-             nothing from it"
-        ),
+        log.lines()
+            .filter_map(rvs_lab::log_parts)
+            .any(|(level, m)| level == "WARN"
+                && m.starts_with(
+                    "port wan: 1 receive queue(s) for 2 workers: worker 1 receives nothing from it"
+                )),
         "{pmd:?}: no warning of the shared queue:\n{log}"
     );
     let report = rvsd.stop();
@@ -602,7 +604,7 @@ fn rvsd_with_hugepages_maps_its_connection_tables_from_the_pool() {
     let mut seen = Vec::new();
     let mut during = None;
     while let Ok(l) = lines.recv_timeout(Duration::from_secs(60)) {
-        let tables = l.starts_with("rvsd: connection tables:");
+        let tables = rvs_lab::log_message(&l).is_some_and(|m| m.starts_with("connection tables:"));
         seen.push(l);
         if tables {
             during = Some(free());
@@ -618,7 +620,7 @@ fn rvsd_with_hugepages_maps_its_connection_tables_from_the_pool() {
     let during = during.unwrap_or_else(|| panic!("no connection tables line:\n{stderr}"));
     let line = seen
         .iter()
-        .find(|l| l.starts_with("rvsd: connection tables:"))
+        .find(|l| rvs_lab::log_message(l).is_some_and(|m| m.starts_with("connection tables:")))
         .expect("the line sampled above");
     let mib: Vec<u64> = line
         .split_whitespace()
@@ -1263,9 +1265,10 @@ mod control_lab {
     fn listings_follow_ipvsadm(lab: &Lab) {
         let list = rvsadm(lab, &["-L", "-n"], None);
         let mut lines = list.lines();
+        // The size is the director's connection capacity: 2 workers x 4096.
         assert_eq!(
             lines.next(),
-            Some("IP Virtual Server version 1.2.1 (size=4096)")
+            Some("IP Virtual Server version 1.2.1 (size=8192)")
         );
         assert_eq!(lines.next(), Some("Prot LocalAddress:Port Scheduler Flags"));
         assert!(
@@ -1659,13 +1662,19 @@ mod health_lab {
             "{served:?}"
         );
         let log = rvsd.log();
-        for line in [
-            "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 down (http: connect",
-            "rvsd: health: service tcp 10.0.0.100:80: no real up, sorry server 10.1.2.11:8081 in use",
-            "rvsd: health: service tcp 10.0.0.100:80: a real is up, sorry server 10.1.2.11:8081 out of use",
-            "rvsd: health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 up (ok)",
+        // Each transition once, at its level (a loss a warning).
+        for (level, line) in [
+            ("WARN", "health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 down (http: connect"),
+            ("WARN", "health: service tcp 10.0.0.100:80: no real up, sorry server 10.1.2.11:8081 in use"),
+            ("INFO", "health: service tcp 10.0.0.100:80: a real is up, sorry server 10.1.2.11:8081 out of use"),
+            ("INFO", "health: service tcp 10.0.0.100:80 real 10.1.1.11:8080 up (ok)"),
         ] {
-            assert!(log.contains(line), "{line}\n{log}");
+            assert!(
+                log.lines()
+                    .filter_map(rvs_lab::log_parts)
+                    .any(|(l, m)| l == level && m.starts_with(line)),
+                "{level} {line}\n{log}"
+            );
         }
         assert!(
             health(&lab).iter().all(|h| h.transitions == 2),

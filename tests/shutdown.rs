@@ -146,8 +146,10 @@ fn lab_sigterm_with_the_run_directory_gone_and_the_reload_failing_stops_within_t
     // everything else stops in order.
     let (code, log) = stop_with(&lab, Case::RunDirectoryGone);
     assert!(
-        log.lines()
-            .any(|l| l.starts_with("rvsd: announce") && l.contains("vips.conf")),
+        log.lines().any(
+            |l| rvs_lab::log_message(l).is_some_and(|m| m.starts_with("announce"))
+                && l.contains("vips.conf")
+        ),
         "the failed withdrawal is reported:\n{log}"
     );
     // 0 when the failed withdrawal gave up at once, 3 when it was still retrying at the
@@ -184,6 +186,8 @@ fn lab_sigterm_with_the_run_directory_gone_and_the_reload_failing_stops_within_t
 /// A log line that names a withdrawal given up at the stop: failed before the control
 /// core's deadline, or abandoned at the bound.
 fn given_up_withdrawal(line: &str) -> bool {
-    (line.starts_with("rvsd: stop: failed:") || line.starts_with("rvsd: stop: abandoned after"))
-        && line.contains("withdrawing the announced routes")
+    rvs_lab::log_message(line).is_some_and(|m| {
+        (m.starts_with("stop: failed:") || m.starts_with("stop: abandoned after"))
+            && m.contains("withdrawing the announced routes")
+    })
 }

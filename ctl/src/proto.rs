@@ -361,6 +361,10 @@ pub struct StatusInfo {
     pub reals: usize,
     /// Connection entries over all workers.
     pub connections: u64,
+    /// Connection entries the workers' tables hold, all workers (`[dataplane] workers`
+    /// x `conn_capacity`); rvsadm's listings print it as IPVS's table size.
+    #[serde(default)]
+    pub conn_capacity: u64,
     /// Frames received, all workers.
     pub rx_packets: u64,
     /// Frames transmitted, all workers.

@@ -191,10 +191,10 @@ fn real_server_forms() {
         change("--add-server -t 10.0.0.100:80 --real-server 192.168.1.2:8080 --fullnat --weight 0"),
         add(real("192.168.1.2:8080", Forward::FullNat, 0, 0, 0))
     );
-    // FULLNAT may translate between families.
+    // A tunnel may cross families (a FULLNAT real may not: the refusals below).
     assert_eq!(
-        change("-a -t 10.0.0.100:80 -r [2001:db8::2]:80 -b"),
-        add(real("[2001:db8::2]:80", Forward::FullNat, 1, 0, 0))
+        change("-a -t 10.0.0.100:80 -r [2001:db8::2]:80 -i"),
+        add(real("[2001:db8::2]:80", Forward::Tun, 1, 0, 0))
     );
     assert_eq!(
         change("-e -t 10.0.0.100:80 -r 192.168.1.2 -m -w 0"),
@@ -438,6 +438,11 @@ const REFUSED: &[(&str, &str, u8)] = &[
     ("-A -D", "multiple commands specified", 2),
     (
         "-a -t 10.0.0.1:80 -r [2001:db8::1]:80 -m",
+        "Different address family is allowed only for tunneling servers",
+        2,
+    ),
+    (
+        "-a -t 10.0.0.1:80 -r [2001:db8::1]:80 -b",
         "Different address family is allowed only for tunneling servers",
         2,
     ),

@@ -187,7 +187,7 @@ const LADDRS: &str = concat!(
 
 #[test]
 fn list_numeric() {
-    assert_eq!(list::services(&common::table(), &fmt(), true), LN);
+    assert_eq!(list::services(&common::table(), &fmt(), Some(4096)), LN);
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn list_stats_suffixes() {
         stats: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), STATS);
+    assert_eq!(list::services(&common::table(), &f, Some(4096)), STATS);
 }
 
 #[test]
@@ -206,7 +206,10 @@ fn list_stats_exact() {
         exact: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), STATS_EXACT);
+    assert_eq!(
+        list::services(&common::table(), &f, Some(4096)),
+        STATS_EXACT
+    );
 }
 
 #[test]
@@ -215,7 +218,7 @@ fn list_rate() {
         rate: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), RATE);
+    assert_eq!(list::services(&common::table(), &f, Some(4096)), RATE);
 }
 
 #[test]
@@ -225,7 +228,7 @@ fn list_rate_exact() {
         exact: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), RATE_EXACT);
+    assert_eq!(list::services(&common::table(), &f, Some(4096)), RATE_EXACT);
 }
 
 #[test]
@@ -235,7 +238,7 @@ fn stats_win_over_rate_as_in_ipvsadm() {
         rate: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), STATS);
+    assert_eq!(list::services(&common::table(), &f, Some(4096)), STATS);
 }
 
 #[test]
@@ -244,7 +247,7 @@ fn list_thresholds() {
         thresholds: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), THRESHOLDS);
+    assert_eq!(list::services(&common::table(), &f, Some(4096)), THRESHOLDS);
 }
 
 #[test]
@@ -253,7 +256,10 @@ fn list_persistent_conn() {
         persistent_conn: true,
         ..fmt()
     };
-    assert_eq!(list::services(&common::table(), &f, true), PERSISTENT_CONN);
+    assert_eq!(
+        list::services(&common::table(), &f, Some(4096)),
+        PERSISTENT_CONN
+    );
 }
 
 /// `-L -t VIP:PORT` prints the title and the one service, without the version line.
@@ -271,7 +277,7 @@ fn list_one_service() {
         "UDP  10.0.0.100:53 rr\n",
         "  -> 192.168.1.3:53               Route   0      0          7         \n",
     );
-    assert_eq!(list::services(&one, &fmt(), false), expected);
+    assert_eq!(list::services(&one, &fmt(), None), expected);
 }
 
 /// `--nosort` keeps the daemon's order.
@@ -281,7 +287,7 @@ fn list_nosort() {
         nosort: true,
         ..fmt()
     };
-    let text = list::services(&common::table(), &f, true);
+    let text = list::services(&common::table(), &f, Some(4096));
     let services: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("TCP") || l.starts_with("UDP"))
@@ -305,7 +311,10 @@ fn list_empty_table() {
         "Prot LocalAddress:Port Scheduler Flags\n",
         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
     );
-    assert_eq!(list::services(&[], &fmt(), true), expected);
+    assert_eq!(list::services(&[], &fmt(), Some(4096)), expected);
+    // The size is the director's connection capacity, whatever it is.
+    assert!(list::services(&[], &fmt(), Some(2 * 1_048_576))
+        .starts_with("IP Virtual Server version 1.2.1 (size=2097152)\n"));
 }
 
 /// "Timeout (tcp tcpfin udp): %d %d %d\n"

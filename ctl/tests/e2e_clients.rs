@@ -118,6 +118,10 @@ fn text(bytes: &[u8]) -> &str {
 
 fn services_daemon() -> FakeDaemon {
     FakeDaemon::start(Box::new(|request| match request {
+        Request::Status => ok(Response::Status(StatusInfo {
+            conn_capacity: 4096,
+            ..status()
+        })),
         Request::Services { service: None } => ok(Response::Services(common::table())),
         Request::Services { service: Some(key) } => ok(Response::Services(
             common::table()
@@ -143,7 +147,10 @@ fn rvsadm_lists_the_table() {
         "  -> 192.168.1.20:443             FullNat 1      0          0         \n",
     )));
     assert_eq!(stdout.lines().count(), 13);
-    assert_eq!(daemon.requests(), [Request::Services { service: None }]);
+    assert_eq!(
+        daemon.requests(),
+        [Request::Status, Request::Services { service: None }]
+    );
 }
 
 #[test]
@@ -365,6 +372,7 @@ fn rvsadm_usage_errors_do_not_need_a_daemon() {
     let out = run(env!("CARGO_BIN_EXE_rvsadm"), &["-h"], "");
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("/etc/services"));
+    assert!(text(&out.stdout).contains("docs/rvsadm.md"));
 }
 
 #[test]
@@ -438,6 +446,7 @@ fn status() -> StatusInfo {
         services: 4,
         reals: 6,
         connections: 1000,
+        conn_capacity: 2 * 65536,
         rx_packets: 5,
         tx_packets: 4,
         dropped: 1,

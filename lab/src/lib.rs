@@ -69,5 +69,5 @@ pub use cmd::{must, preflight, run};
 pub use config::{Pmd, Service};
 pub use mgmt::{Mgmt, MGMT_DIRECTOR, MGMT_HOST};
 pub use probe::DIRECTOR_DIRECT;
-pub use rvsd::Rvsd;
+pub use rvsd::{log_message, log_parts, Rvsd};
 pub use topology::{Lab, HTTP_PORT, UDP_PORT};

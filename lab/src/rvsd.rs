@@ -72,7 +72,7 @@ impl Rvsd {
             let left = deadline.saturating_duration_since(Instant::now());
             match rvsd.stderr.recv_timeout(left) {
                 Ok(line) => {
-                    let ready = line.starts_with("rvsd: running");
+                    let ready = log_message(&line).is_some_and(|m| m.starts_with("running"));
                     rvsd.log.push(line);
                     if ready {
                         return rvsd;
@@ -166,6 +166,26 @@ impl Rvsd {
         serde_json::from_str(&out)
             .unwrap_or_else(|e| panic!("rvsd printed no JSON report ({e}):\n{out}\n{}", self.log()))
     }
+}
+
+/// The message of one rvsd log line (`2026-12-07T15:40:00.123Z rvsd INFO message`): what
+/// follows the timestamp, the program and the level; `None` for a line of another form.
+pub fn log_message(line: &str) -> Option<&str> {
+    log_parts(line).map(|(_, message)| message)
+}
+
+/// The level (`INFO`, `WARN`, `ERROR`) and the message of one rvsd log line.
+pub fn log_parts(line: &str) -> Option<(&str, &str)> {
+    let (stamp, rest) = line.split_once(' ')?;
+    let b = stamp.as_bytes();
+    let stamped = b.len() == 24
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && b[23] == b'Z'
+        && stamp[..4].bytes().all(|c| c.is_ascii_digit());
+    let (level, message) = rest.strip_prefix("rvsd ")?.split_once(' ')?;
+    (stamped && ["INFO", "WARN", "ERROR"].contains(&level)).then_some((level, message))
 }
 
 impl Drop for Rvsd {

@@ -474,10 +474,9 @@ fn real_spec(values: &Values, service: &ServiceKey) -> Result<RealSpec, UsageErr
         (Forward::Dr | Forward::Tun, _) | (_, None) => service.addr.port(),
         (_, Some(port)) => port,
     };
-    // ipvsadm allows another address family only for tunnels; FULLNAT translates both.
-    if real.ip.is_ipv6() != service.addr.is_ipv6()
-        && !matches!(forward, Forward::Tun | Forward::FullNat)
-    {
+    // ipvsadm allows another address family only for tunnels; so does rvsd (a FULLNAT
+    // real is of the VIP's family too), refused here before the daemon is asked.
+    if real.ip.is_ipv6() != service.addr.is_ipv6() && forward != Forward::Tun {
         return Err(UsageError::fail(
             "Different address family is allowed only for tunneling servers",
         ));

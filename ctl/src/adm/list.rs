@@ -11,9 +11,13 @@ use crate::adm::args::ListFormat;
 use crate::adm::sched_flags;
 use crate::proto::{ConnInfo, RealInfo, ServiceInfo, TimeoutsInfo};
 
-/// The first line of a full listing. rvs reports the IPVS version and table size its
-/// behaviour follows, so scripts that read them keep working.
-pub const VERSION_LINE: &str = "IP Virtual Server version 1.2.1 (size=4096)\n";
+/// The first line of a full listing, ipvsadm's `IP Virtual Server version 1.2.1
+/// (size=N)`: the IPVS version whose behaviour rvs follows, so scripts that read it keep
+/// working, and for N the director's connection capacity (every worker's table), where
+/// ipvsadm prints the size of the kernel's connection hash table.
+pub fn version_line(conn_capacity: u64) -> String {
+    format!("IP Virtual Server version 1.2.1 (size={conn_capacity})\n")
+}
 
 /// A counter as ipvsadm's `print_largenum` prints it: `%9llu` below 10^8, then
 /// `%8lluK`/`M`/`G`/`T` (thousands, millions, ...); with `exact`, the whole number
@@ -97,11 +101,12 @@ fn title(format: &ListFormat) -> String {
     }
 }
 
-/// `-L` of every service (`all`: with the version line first) or of one.
-pub fn services(services: &[ServiceInfo], format: &ListFormat, all: bool) -> String {
+/// `-L` of every service (`banner`: the director's connection capacity, for the version
+/// line first) or of one (`None`).
+pub fn services(services: &[ServiceInfo], format: &ListFormat, banner: Option<u64>) -> String {
     let mut out = String::new();
-    if all {
-        out.push_str(VERSION_LINE);
+    if let Some(capacity) = banner {
+        out.push_str(&version_line(capacity));
     }
     out.push_str(&title(format));
     for service in sorted_services(services, format.nosort) {

@@ -13,7 +13,7 @@ use crate::adm::restore::parse_restore;
 use crate::adm::usage::{UsageError, EXIT_TRY_HELP};
 use crate::adm::{list, save};
 use crate::client::{self, ClientError};
-use crate::proto::{Request, Response, ServiceInfo, ServiceKey};
+use crate::proto::{Request, Response, ServiceInfo, ServiceKey, StatusInfo};
 
 /// Most connection entries `-L -c` asks for; the daemon says when there were more.
 pub const CONN_LIMIT: usize = 100_000;
@@ -95,7 +95,10 @@ with its configured weight (those a health check took out too); it cannot carry 
 checks or the other settings ipvsadm has no option for: `rvsctl config save` writes them
 all. Not supported: firewall-mark services (-f, -6), one-packet scheduling
 (-o), persistence engines (--pe), SCTP, the --tun-* options and the sync daemon options
-(rvs configures sync in its configuration file).
+(rvs configures sync in its configuration file). The size in the first line of -L is
+the director's connection capacity (all workers' tables).
+
+Where rvsadm differs from ipvsadm, and why: docs/rvsadm.md in the rvs sources.
 ";
 
 /// Why a command failed after parsing, with its exit status.
@@ -225,6 +228,13 @@ fn services(path: &Path, service: Option<ServiceKey>) -> Result<Vec<ServiceInfo>
     }
 }
 
+fn status(path: &Path) -> Result<StatusInfo, Failure> {
+    match client::call(path, Request::Status)? {
+        Response::Status(info) => Ok(info),
+        _ => Err(Failure::Unexpected("the status")),
+    }
+}
+
 fn done(path: &Path, request: Request) -> Result<String, Failure> {
     match client::call(path, request)? {
         Response::Done => Ok(String::new()),
@@ -241,13 +251,16 @@ fn execute(path: &Path, inv: &Invocation, stdin: &mut dyn Read) -> Result<Output
                 changes: vec![change.clone()],
             },
         )?,
-        Action::ListServices(None) => list::services(&services(path, None)?, format, true),
+        Action::ListServices(None) => {
+            let capacity = status(path)?.conn_capacity;
+            list::services(&services(path, None)?, format, Some(capacity))
+        }
         Action::ListServices(Some(key)) => {
             let found = services(path, Some(*key))?;
             if found.is_empty() {
                 return Err(Failure::Missing("No such service"));
             }
-            list::services(&found, format, false)
+            list::services(&found, format, None)
         }
         Action::ListConns => match client::call(path, Request::Conns { limit: CONN_LIMIT })? {
             Response::Conns { conns, truncated } => {

@@ -39,7 +39,7 @@ fn the_example_parses() {
     let c = Config::parse(EXAMPLE, "rvs.toml").unwrap();
     assert_eq!(c.dataplane.workers, 2);
     assert_eq!(c.dataplane.conn_capacity, 1_048_576);
-    assert_eq!(c.dpdk.eal_args, ["--no-huge", "--no-shconf"]);
+    assert!(c.dpdk.eal_args.is_empty(), "{:?}", c.dpdk.eal_args);
     assert_eq!(c.ports.len(), 2);
     assert_eq!(c.ports[0].mac, Some([2, 0, 0, 0, 0, 1]));
     assert_eq!(c.ports[1].mac, None);

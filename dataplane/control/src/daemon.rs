@@ -94,8 +94,8 @@ impl ControlCore {
         });
         let metrics_server =
             http::spawn(listener, text, Arc::clone(&server_stop)).map_err(metrics_err)?;
-        eprintln!(
-            "rvsd: control socket {}, metrics http://{metrics}/metrics",
+        crate::info!(
+            "control socket {}, metrics http://{metrics}/metrics",
             socket.display()
         );
         Ok(Self {
@@ -119,7 +119,7 @@ impl ControlCore {
             let file = control.config_file().to_path_buf();
             // An applied reload logs what it changed.
             if let Err(e) = control.reload(&file, crate::ReloadHow::default()) {
-                eprintln!("rvsd: SIGHUP: reload refused: {e}");
+                crate::warn!("SIGHUP: reload refused: {e}");
             }
         }
         if Instant::now() >= self.next_estimate {

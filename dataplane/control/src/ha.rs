@@ -366,8 +366,8 @@ impl HaRunner {
             self.garp.stop();
         }
         self.since = Instant::now();
-        eprintln!(
-            "rvsd: ha: vrid {} {} -> {} (priority {})",
+        crate::info!(
+            "ha: vrid {} {} -> {} (priority {})",
             self.config.vrid,
             from.name(),
             to.name(),

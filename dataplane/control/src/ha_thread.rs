@@ -52,7 +52,7 @@ impl HaThread {
     pub fn stop(self) {
         self.stop.store(true, Ordering::SeqCst);
         if self.handle.join().is_err() {
-            eprintln!("rvsd: ha: the VRRP thread panicked");
+            crate::error!("ha: the VRRP thread panicked");
         }
     }
 }

@@ -8,6 +8,8 @@ use std::net::SocketAddr;
 use rvs_conntrack::Proto;
 use rvs_pipeline::snapshot::Snapshot;
 
+use crate::log::Level;
+
 /// What a service's new connections go to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Serving {
@@ -27,8 +29,10 @@ pub struct LastReal {
 
 impl LastReal {
     /// Note `snap`; returns a log line for each service whose state changed since the
-    /// last call (a service new in `snap` is reported only when it has no usable real).
-    pub fn update(&mut self, snap: &Snapshot) -> Vec<String> {
+    /// last call (a service new in `snap` is reported only when it has no usable real),
+    /// with its level: a warning when a service loses its last real, information when
+    /// one comes back.
+    pub fn update(&mut self, snap: &Snapshot) -> Vec<(Level, String)> {
         let mut lines = Vec::new();
         let mut now = HashMap::new();
         for svc in snap.services.list() {
@@ -63,13 +67,13 @@ impl LastReal {
             let total = total.count();
             match (before, state) {
                 (a, b) if a == b => {}
-                (_, Serving::Nothing) => lines.push(format!(
+                (_, Serving::Nothing) => lines.push((Level::Warn, format!(
                     "{name}: no real left to schedule ({total} configured, all down or of weight 0): new connections are refused"
-                )),
-                (_, Serving::Sorry) => lines.push(format!(
+                ))),
+                (_, Serving::Sorry) => lines.push((Level::Warn, format!(
                     "{name}: no real left to schedule ({total} configured, all down or of weight 0): the sorry server takes new connections"
-                )),
-                (_, Serving::Reals) => lines.push(format!("{name}: a real takes new connections again")),
+                ))),
+                (_, Serving::Reals) => lines.push((Level::Info, format!("{name}: a real takes new connections again"))),
             }
             if state != Serving::Reals {
                 now.insert(key, state);
@@ -112,12 +116,15 @@ mod tests {
         assert!(last.update(&snap(&config(&[0, 1]))).is_empty());
         assert_eq!(
             last.update(&snap(&config(&[0, 0]))),
-            ["service tcp 10.0.0.10:80: no real left to schedule (2 configured, all down or of weight 0): new connections are refused"]
+            [(Level::Warn, "service tcp 10.0.0.10:80: no real left to schedule (2 configured, all down or of weight 0): new connections are refused".to_owned())]
         );
         assert!(last.update(&snap(&config(&[0, 0]))).is_empty(), "said once");
         assert_eq!(
             last.update(&snap(&config(&[0, 2]))),
-            ["service tcp 10.0.0.10:80: a real takes new connections again"]
+            [(
+                Level::Info,
+                "service tcp 10.0.0.10:80: a real takes new connections again".to_owned()
+            )]
         );
         // A service added without a real is reported at once.
         let mut fresh = LastReal::default();

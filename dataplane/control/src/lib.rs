@@ -264,7 +264,7 @@ impl Control {
                     log_event(announce::Event::Done(t));
                 }
                 Err(e) => {
-                    eprintln!("rvsd: announce: {e}");
+                    crate::error!("announce: {e}");
                     failed.push(e);
                 }
             }
@@ -419,19 +419,21 @@ impl Control {
         self.file = path.to_path_buf();
         report.applied = true;
         report.generation = self.generation;
-        eprintln!(
-            "rvsd: reloaded {} (generation {}): {}",
-            report.file, report.generation, report.summary
+        crate::info!(
+            "reloaded {} (generation {}): {}",
+            report.file,
+            report.generation,
+            report.summary
         );
         for line in report.changes.iter().take(LOGGED_CHANGES) {
-            eprintln!("rvsd:   {line}");
+            crate::info!("  {line}");
         }
         for line in report.runtime_undone.iter().take(LOGGED_CHANGES) {
-            eprintln!("rvsd:   runtime change undone: {line}");
+            crate::info!("  runtime change undone: {line}");
         }
         let more = report.changes.len() + report.runtime_undone.len();
         if more > 2 * LOGGED_CHANGES {
-            eprintln!("rvsd:   (rvsctl config reload --dry-run lists every change)");
+            crate::info!("  (rvsctl config reload --dry-run lists every change)");
         }
         Ok(report)
     }
@@ -461,7 +463,7 @@ impl Control {
         }
         let services = &self.snap.services;
         for line in self.no_real_log.lines(&traffic, services, Instant::now()) {
-            eprintln!("rvsd: {line}");
+            crate::warn!("{line}");
         }
         self.collect_garbage();
     }
@@ -471,7 +473,7 @@ impl Control {
     pub fn tick_health(&mut self) {
         if self.health.poll(&self.config) {
             if let Err(e) = self.publish(self.config.clone()) {
-                eprintln!("rvsd: health: the new state was not applied: {e}");
+                crate::error!("health: the new state was not applied: {e}");
             }
         }
     }
@@ -545,8 +547,8 @@ impl Control {
 
     /// Log each service that lost its last usable real, or got one back.
     fn log_services_without_reals(&mut self) {
-        for line in self.last_real.update(&self.snap) {
-            eprintln!("rvsd: {line}");
+        for (level, line) in self.last_real.update(&self.snap) {
+            log::write(level, format_args!("{line}"));
         }
     }
 
@@ -593,9 +595,10 @@ impl Control {
             }
             std::thread::sleep(Duration::from_micros(200));
         }
-        eprintln!(
-            "rvsd: a worker has not taken configuration generation {} after {:?}",
-            self.generation, TAKE_TIMEOUT
+        crate::warn!(
+            "a worker has not taken configuration generation {} after {:?}",
+            self.generation,
+            TAKE_TIMEOUT
         );
     }
 
@@ -679,15 +682,12 @@ pub struct ReloadHow {
 
 /// Log `diff` under `what`: its summary, then one line per difference (bounded).
 fn log_diff(what: &str, diff: &ConfigDiff) {
-    eprintln!("rvsd: {what}: {}", diff.summary());
+    crate::info!("{what}: {}", diff.summary());
     for d in diff.differences.iter().take(LOGGED_CHANGES) {
-        eprintln!("rvsd:   {d}");
+        crate::info!("  {d}");
     }
     if diff.differences.len() > LOGGED_CHANGES {
-        eprintln!(
-            "rvsd:   and {} more",
-            diff.differences.len() - LOGGED_CHANGES
-        );
+        crate::info!("  and {} more", diff.differences.len() - LOGGED_CHANGES);
     }
 }
 
@@ -705,18 +705,18 @@ fn log_event(event: announce::Event) {
     match event {
         announce::Event::Done(t) => {
             for vip in t.announced {
-                eprintln!("rvsd: announce: {vip} announced");
+                crate::info!("announce: {vip} announced");
             }
             for vip in t.withdrawn {
-                eprintln!("rvsd: announce: {vip} withdrawn");
+                crate::info!("announce: {vip} withdrawn");
             }
         }
         announce::Event::Failed {
             error,
             in_a_row,
             retry_in,
-        } => eprintln!(
-            "rvsd: announce: {error} (failure {in_a_row} in a row; the change stays pending, \
+        } => crate::warn!(
+            "announce: {error} (failure {in_a_row} in a row; the change stays pending, \
              tried again in {retry_in:?})"
         ),
     }

@@ -2,14 +2,19 @@
 //!
 //! `2026-12-07T15:40:00.123Z rvsd INFO health: service tcp 10.0.0.100:80 real ... down`
 //!
-//! Under systemd (`JOURNAL_STREAM` set, stderr the journal's stream) the journal stamps
-//! each line itself, so rvsd writes the level as a syslog priority prefix instead
-//! (`<6>rvsd: ...`), which journald reads as the entry's priority (`journalctl -p warning`).
+//! Under systemd, when stderr is the journal's stream (`JOURNAL_STREAM` names the device
+//! and inode of rvsd's stderr, see `systemd.exec(5)`), the journal stamps each line
+//! itself, so rvsd writes the level as a syslog priority prefix instead (`<6>rvsd: ...`),
+//! which journald reads as the entry's priority (`journalctl -p warning`). A
+//! `JOURNAL_STREAM` inherited by a process whose stderr was redirected elsewhere is
+//! ignored.
 //! Use the macros [`info!`](crate::info), [`warn!`](crate::warn) and
 //! [`error!`](crate::error).
 
 use std::fmt;
 use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -46,7 +51,25 @@ impl Level {
 /// True when stderr goes to the journal.
 fn journal() -> bool {
     static JOURNAL: OnceLock<bool> = OnceLock::new();
-    *JOURNAL.get_or_init(|| std::env::var_os("JOURNAL_STREAM").is_some())
+    *JOURNAL.get_or_init(|| {
+        let Some(var) = std::env::var_os("JOURNAL_STREAM") else {
+            return false;
+        };
+        let stderr = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::fs::File::from)
+            .and_then(|f| f.metadata());
+        stderr.is_ok_and(|m| names_stream(&var.to_string_lossy(), m.dev(), m.ino()))
+    })
+}
+
+/// True when `journal_stream` (`DEVICE:INODE`, both decimal) names the file `dev`, `ino`.
+fn names_stream(journal_stream: &str, dev: u64, ino: u64) -> bool {
+    journal_stream
+        .split_once(':')
+        .and_then(|(d, i)| Some((d.parse::<u64>().ok()?, i.parse::<u64>().ok()?)))
+        == Some((dev, ino))
 }
 
 /// Write one line at `level` (the macros call this).
@@ -125,5 +148,15 @@ mod tests {
         // 2026-12-07T15:21:49Z.
         assert_eq!(utc_text(1_796_656_909, 5), "2026-12-07T15:21:49.005Z");
         assert_eq!(utc_text(4_102_444_800, 0), "2100-01-01T00:00:00.000Z");
+    }
+
+    #[test]
+    fn the_journal_is_stderr_only_when_journal_stream_names_it() {
+        assert!(names_stream("8:12345", 8, 12345));
+        assert!(!names_stream("8:12345", 8, 12346));
+        assert!(!names_stream("9:12345", 8, 12345));
+        assert!(!names_stream("", 8, 12345));
+        assert!(!names_stream("8", 8, 12345));
+        assert!(!names_stream("x:12345", 8, 12345));
     }
 }

@@ -45,7 +45,7 @@ impl Notifier {
         }
         if self.running.is_some() {
             if let Some(old) = self.queued.replace(state) {
-                eprintln!("rvsd: ha: notify for {old} skipped: {state} came before it could run");
+                crate::warn!("ha: notify for {old} skipped: {state} came before it could run");
             }
             return;
         }
@@ -60,16 +60,13 @@ impl Notifier {
                 Ok(None) => {
                     let _ = child.kill();
                     let _ = child.wait();
-                    eprintln!(
-                        "rvsd: ha: notify for {state} killed after {:?}",
-                        self.timeout
-                    );
+                    crate::warn!("ha: notify for {state} killed after {:?}", self.timeout);
                 }
                 Ok(Some(status)) if !status.success() => {
-                    eprintln!("rvsd: ha: notify for {state} exited with {status}");
+                    crate::warn!("ha: notify for {state} exited with {status}");
                 }
                 Ok(Some(_)) => {}
-                Err(e) => eprintln!("rvsd: ha: notify for {state}: {e}"),
+                Err(e) => crate::warn!("ha: notify for {state}: {e}"),
             }
             self.running = None;
         }
@@ -95,7 +92,7 @@ impl Notifier {
             .spawn()
         {
             Ok(child) => self.running = Some((child, now + self.timeout, state)),
-            Err(e) => eprintln!("rvsd: ha: notify {program}: {e}"),
+            Err(e) => crate::warn!("ha: notify {program}: {e}"),
         }
     }
 }

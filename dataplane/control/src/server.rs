@@ -100,7 +100,7 @@ pub fn spawn(path: &Path, control: Arc<Mutex<Control>>) -> Result<Server, Server
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(ACCEPT_POLL),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    eprintln!("rvsd: control socket: accept: {e}");
+                    crate::warn!("control socket: accept: {e}");
                     std::thread::sleep(ACCEPT_PAUSE);
                 }
             }
@@ -144,7 +144,7 @@ fn remove_if_ours(path: &Path, bound: &std::fs::Metadata) {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() && m.ino() == bound.ino() && m.dev() == bound.dev() => {
             if let Err(e) = std::fs::remove_file(path) {
-                eprintln!("rvsd: control socket {}: removing: {e}", path.display());
+                crate::warn!("control socket {}: removing: {e}", path.display());
             }
         }
         _ => {}

@@ -37,6 +37,8 @@ impl Control {
             services: self.config.services.len(),
             reals: self.config.services.iter().map(|s| s.reals.len()).sum(),
             connections: workers.iter().map(|w| w.conns).sum(),
+            conn_capacity: u64::from(self.snap.workers)
+                * self.config.dataplane.conn_capacity as u64,
             rx_packets: workers.iter().map(|w| w.rx_packets).sum(),
             tx_packets: workers.iter().map(|w| w.tx_packets).sum(),
             dropped: workers

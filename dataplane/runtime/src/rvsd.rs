@@ -2,14 +2,14 @@
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
 use serde::Serialize;
 
-use crate::live::{self, LiveOptions};
+use crate::live::{self, LiveOptions, LiveReport};
 use rvs_config::{Config, IdlePolicy};
 use rvs_replay::pcap::ReplayInput;
 use rvs_replay::ReplayPlan;
@@ -25,14 +25,16 @@ on DPDK ports.
 
 It reads the configuration file (docs/config.md), refuses it whole with FILE:LINE:COLUMN
 when anything is wrong, opens the [[port]] devices, and forwards on one worker lcore per
-[dataplane] workers until it is stopped. With --replay it runs the same pipeline over
-packet captures instead, without DPDK.";
+[dataplane] workers until it is stopped. With --check it only checks the file (no DPDK,
+no hugepages). With --replay it runs the same pipeline over packet captures instead,
+without DPDK.";
 
 /// After the options in `rvsd --help`.
 const AFTER_HELP: &str = "\
 Signals:
-  SIGTERM, SIGINT  stop: the workers finish their burst, the ports stop, the counters are
-                   printed; a second signal exits at once (status 1)
+  SIGTERM, SIGINT  stop: the workers finish their burst, the ports stop, one log line sums
+                   up the run and the counters are written as JSON; a second signal exits
+                   at once (status 1)
   SIGHUP           reload the configuration file (as `rvsctl config reload`); a refused
                    file changes nothing and is logged
 
@@ -40,11 +42,14 @@ Control: rvsadm (ipvsadm's commands) and rvsctl talk to rvsd on the Unix socket
 [ctl] socket (default /run/rvs/rvsd.sock); Prometheus metrics are served on
 [ctl] metrics (default 127.0.0.1:9779/metrics).
 
-Logs: one line per event on stderr, each starting with `rvsd: `. At the end the counters
-go to stdout as JSON.
+Logs: one line per event on stderr: `2026-12-07T15:40:00.123Z rvsd INFO message` (UTC,
+levels INFO, WARN, ERROR); under systemd, whose journal stamps lines itself, `<6>rvsd:
+message` (the level as a syslog priority). On stop, one line sums up the run and the
+counters go to stdout (or --report FILE) as one line of JSON.
 
 Exit status: 0 stopped as asked; 1 the configuration or the start failed, or a worker
-died; 2 a usage error; 3 stopped as asked but the final report could not be written.";
+died, or --check refused the file; 2 a usage error; 3 stopped as asked but part of the stop
+was given up, or the final report could not be written.";
 
 /// Exit status when rvsd stopped as asked but could not write its final report.
 pub const EXIT_REPORT_UNWRITTEN: u8 = 3;
@@ -60,8 +65,22 @@ pub const EXIT_REPORT_UNWRITTEN: u8 = 3;
 )]
 pub struct Args {
     /// The configuration file (TOML).
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: PathBuf,
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        required_unless_present = "check"
+    )]
+    pub config: Option<PathBuf>,
+    /// Check FILE as rvsd would before starting (syntax, every rule, the interfaces its
+    /// ports attach to), print `FILE: ok` or what is wrong, and exit (0 ok, 1 refused).
+    /// Starts no DPDK and needs no hugepages.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["config", "replay", "report"])]
+    pub check: Option<PathBuf>,
+    /// Write the final report (the counters as one line of JSON) to FILE instead of
+    /// stdout.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Replay a capture as received on a port: `PORT=FILE.pcap` (repeatable). No DPDK.
     #[arg(long, value_name = "PORT=FILE")]
     pub replay: Vec<ReplayInput>,
@@ -101,30 +120,65 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    if let Some(file) = &args.check {
+        return check(file);
+    }
+    let Some(config) = args.config.clone() else {
+        // clap requires --config unless --check is given.
+        return ExitCode::from(2);
+    };
     if args.replay.is_empty() {
-        return run_live(&args);
+        return run_live(&args, config);
     }
     let plan = ReplayPlan {
-        config: args.config,
-        inputs: args.replay,
-        out: args.out.unwrap_or_else(|| PathBuf::from(".")),
+        config,
+        inputs: args.replay.clone(),
+        out: args.out.clone().unwrap_or_else(|| PathBuf::from(".")),
         seed: args.seed.unwrap_or(0),
     };
     match rvs_replay::run(&plan) {
-        Ok(summary) => print_json(&summary),
+        Ok(summary) => write_report(args.report.as_deref(), &summary),
         Err(e) => {
-            eprintln!("rvsd: {e}");
+            rvs_control::error!("{e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// A live director until SIGINT/SIGTERM; prints the counters as JSON at the end.
-fn run_live(args: &Args) -> ExitCode {
-    let config = match Config::from_file(&args.config) {
+/// `rvsd --check FILE`: validate `file` as a live director would before DPDK starts;
+/// `FILE: ok` on stdout (after any warnings on stderr) and 0, or the error on stderr and
+/// 1.
+fn check(file: &Path) -> ExitCode {
+    let shown = file.display();
+    let checked = Config::from_file(file)
+        .map_err(live::LiveError::from)
+        .and_then(|config| live::check_file(&config));
+    match checked {
+        Ok(warnings) => {
+            for w in warnings {
+                eprintln!("{shown}: warning: {w}");
+            }
+            println!("{shown}: ok");
+            ExitCode::SUCCESS
+        }
+        // A configuration error names the file and its line already.
+        Err(e @ live::LiveError::Config(_)) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("{shown}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A live director until SIGINT/SIGTERM; writes the counters as JSON at the end.
+fn run_live(args: &Args, file: PathBuf) -> ExitCode {
+    let config = match Config::from_file(&file) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("rvsd: {e}");
+            rvs_control::error!("{e}");
             return ExitCode::FAILURE;
         }
     };
@@ -132,7 +186,7 @@ fn run_live(args: &Args) -> ExitCode {
         None => None,
         Some(Ok(d)) => Some(d),
         Some(Err(_)) => {
-            eprintln!("rvsd: --duration must be a non-negative number of seconds");
+            rvs_control::error!("--duration must be a non-negative number of seconds");
             return ExitCode::from(2);
         }
     };
@@ -141,41 +195,82 @@ fn run_live(args: &Args) -> ExitCode {
         run_for,
         seed: args.seed,
         stop: None,
-        control_file: Some(args.config.clone()),
+        control_file: Some(file),
         idle: (args.idle_sleep_us > 0).then_some(IdlePolicy::Backoff {
             max_sleep_us: args.idle_sleep_us,
         }),
     };
     match live::run(&config, &options) {
-        // Printed either way; the status says the stop was not clean (each step given
-        // up was logged).
-        Ok(report) if !report.stop_abandoned.is_empty() => {
-            let _ = print_json(&report);
-            ExitCode::from(live::EXIT_STOP_TIMEOUT)
+        Ok(report) => {
+            let summary = summary(&report);
+            let written = write_report(args.report.as_deref(), &report);
+            if report.stop_abandoned.is_empty() {
+                rvs_control::info!("{summary}");
+                written
+            } else {
+                // Written either way; the status says the stop was not clean (each step
+                // given up was logged).
+                rvs_control::warn!(
+                    "{summary}; {} stop step(s) given up",
+                    report.stop_abandoned.len()
+                );
+                ExitCode::from(live::EXIT_STOP_TIMEOUT)
+            }
         }
-        Ok(report) => print_json(&report),
         Err(e) => {
-            eprintln!("rvsd: {e}");
+            rvs_control::error!("{e}");
             ExitCode::FAILURE
         }
     }
 }
 
-/// Print `value` as pretty JSON on stdout. A stdout that cannot take it (a closed pipe,
-/// a full disk) is said on stderr and gives [`EXIT_REPORT_UNWRITTEN`].
-fn print_json(value: &impl Serialize) -> ExitCode {
-    match write_json(&mut std::io::stdout().lock(), value) {
+/// The one log line that sums up a live run when it stops.
+fn summary(report: &LiveReport) -> String {
+    let t = &report.total;
+    let drops: u64 = t.dropped.values().sum();
+    let reasons = t
+        .dropped
+        .iter()
+        .map(|(reason, n)| format!("{reason} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "stopped after {:.1} s: {} packets in, {} out, {} connections, drops {drops}{}",
+        report.elapsed_seconds,
+        t.received.packets,
+        t.transmitted.packets,
+        t.connections_created,
+        if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" ({reasons})")
+        }
+    )
+}
+
+/// Write `value` as one line of JSON to `file`, or to stdout without one. A report that
+/// cannot be written (a closed pipe, a full disk, a file that cannot be created) is
+/// logged and gives [`EXIT_REPORT_UNWRITTEN`].
+fn write_report(file: Option<&Path>, value: &impl Serialize) -> ExitCode {
+    let written = match file {
+        Some(path) => std::fs::File::create(path)
+            .and_then(|f| write_json(&mut std::io::BufWriter::new(f), value))
+            .map_err(|e| format!("writing the final report to {}: {e}", path.display())),
+        None => write_json(&mut std::io::stdout().lock(), value)
+            .map_err(|e| format!("writing the final report to stdout: {e}")),
+    };
+    match written {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rvsd: writing the final report to stdout: {e}");
+            rvs_control::error!("{e}");
             ExitCode::from(EXIT_REPORT_UNWRITTEN)
         }
     }
 }
 
-/// Write `value` to `out` as pretty JSON and a newline, flushed.
+/// Write `value` to `out` as one line of JSON, flushed.
 fn write_json(out: &mut impl Write, value: &impl Serialize) -> std::io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, value)?;
+    serde_json::to_writer(&mut *out, value)?;
     out.write_all(b"\n")?;
     out.flush()
 }
@@ -202,7 +297,39 @@ mod tests {
         assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
         let mut out = Vec::new();
         write_json(&mut out, &[1, 2]).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "[\n  1,\n  2\n]\n");
+        assert_eq!(String::from_utf8(out).unwrap(), "[1,2]\n");
+    }
+
+    #[test]
+    fn the_stop_is_summed_up_in_one_line() {
+        let mut report = LiveReport::new(&[], Vec::new(), 12.34);
+        report.total.received.packets = 1000;
+        report.total.transmitted.packets = 990;
+        report.total.connections_created = 40;
+        assert_eq!(
+            summary(&report),
+            "stopped after 12.3 s: 1000 packets in, 990 out, 40 connections, drops 0"
+        );
+        report.total.dropped.insert("not_for_us", 2);
+        report.total.dropped.insert("neighbor_unresolved", 8);
+        assert_eq!(
+            summary(&report),
+            "stopped after 12.3 s: 1000 packets in, 990 out, 40 connections, drops 10 \
+             (neighbor_unresolved 8, not_for_us 2)"
+        );
+    }
+
+    #[test]
+    fn check_needs_no_config_and_excludes_running() {
+        let args = Args::try_parse_from(["rvsd", "--check", "rvs.toml"]).unwrap();
+        assert_eq!(args.check.as_deref(), Some(Path::new("rvs.toml")));
+        for bad in [
+            &["rvsd"][..],
+            &["rvsd", "--check", "a.toml", "--config", "b.toml"],
+        ] {
+            let e = Args::try_parse_from(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

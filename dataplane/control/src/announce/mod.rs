@@ -252,7 +252,7 @@ impl Announcer {
         loop {
             let now = Instant::now();
             if let Some(Event::Failed { error, .. }) = self.poll(now) {
-                eprintln!("rvsd: announce: withdrawal failed: {error}");
+                crate::error!("announce: withdrawal failed: {error}");
                 last = Some(error);
                 // Within the deadline, a shorter back-off than a running director's.
                 self.retry_at = Some(now + FIRST_RETRY);

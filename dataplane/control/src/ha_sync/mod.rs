@@ -353,7 +353,7 @@ impl SyncRunner {
     ) {
         link.refuse(reason);
         if self.last_refusal != Some(reason) {
-            eprintln!("rvsd: ha.sync: message from {from}: {why}");
+            crate::warn!("ha.sync: message from {from}: {why}");
             self.last_refusal = Some(reason);
         }
     }

@@ -76,6 +76,6 @@ fn kill_group(pgid: u32) {
         .stderr(Stdio::null())
         .status();
     if let Err(e) = spawned {
-        eprintln!("rvsd: health: cannot kill timed-out check command group {pgid}: {e}");
+        crate::warn!("health: cannot kill timed-out check command group {pgid}: {e}");
     }
 }

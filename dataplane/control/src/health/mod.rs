@@ -224,7 +224,7 @@ impl Health {
         if self.prober.is_none() && !targets.is_empty() {
             match Prober::start() {
                 Ok(p) => self.prober = Some(p),
-                Err(e) => eprintln!("rvsd: health: cannot start the prober: {e}"),
+                Err(e) => crate::error!("health: cannot start the prober: {e}"),
             }
         }
         if let Some((prober, _)) = &self.prober {
@@ -259,11 +259,14 @@ impl Health {
             };
             let weight = state.dynamic_weight;
             if state.record(report.result, report.took, check.rise, check.fall, now) {
-                let word = if state.up { "up" } else { "down" };
-                eprintln!("rvsd: health: {} {word} ({reason})", report.key);
+                if state.up {
+                    crate::info!("health: {} up ({reason})", report.key);
+                } else {
+                    crate::warn!("health: {} down ({reason})", report.key);
+                }
             }
             if let Some(w) = state.dynamic_weight.filter(|&w| Some(w) != weight) {
-                eprintln!("rvsd: health: {} weight {w} (misc_dynamic)", report.key);
+                crate::info!("health: {} weight {w} (misc_dynamic)", report.key);
             }
         }
         let after = self.overlay(config);
@@ -279,12 +282,12 @@ impl Health {
                 "tcp"
             };
             match (self.sorry.contains(&key), sorry.contains(&key)) {
-                (false, true) => eprintln!(
-                    "rvsd: health: service {proto} {}: no real up, sorry server {addr} in use",
+                (false, true) => crate::warn!(
+                    "health: service {proto} {}: no real up, sorry server {addr} in use",
                     key.1
                 ),
-                (true, false) => eprintln!(
-                    "rvsd: health: service {proto} {}: a real is up, sorry server {addr} out of use",
+                (true, false) => crate::info!(
+                    "health: service {proto} {}: a real is up, sorry server {addr} out of use",
                     key.1
                 ),
                 _ => {}

@@ -243,7 +243,7 @@ impl Scheduler {
                 true
             }
             Err(e) => {
-                eprintln!("rvsd: health: cannot start a probe thread: {e}");
+                crate::error!("health: cannot start a probe thread: {e}");
                 false
             }
         }

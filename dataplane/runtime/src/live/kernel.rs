@@ -70,7 +70,7 @@ pub fn floating_hook(config: &Config) -> Option<MasterHook> {
                         ip(iface, &["addr", "del", &addr, "dev", iface])
                     };
                     if let Err(e) = result {
-                        eprintln!("rvsd: ha: floating {addr} on {iface}: {e}");
+                        rvs_control::warn!("ha: floating {addr} on {iface}: {e}");
                     }
                 }
             }
@@ -80,7 +80,7 @@ pub fn floating_hook(config: &Config) -> Option<MasterHook> {
             let _ = tx.send(master);
         })),
         Err(e) => {
-            eprintln!("rvsd: ha: the kernel interfaces keep no floating address: {e}");
+            rvs_control::error!("ha: the kernel interfaces keep no floating address: {e}");
             None
         }
     }
@@ -104,7 +104,7 @@ fn add(iface: &str, net: &IpNet) -> Result<(), LiveError> {
         ip(iface, &["addr", "replace", &addr, "dev", iface])
     } else {
         if let Err(e) = ip(iface, &["addr", "replace", &addr, "dev", iface, "nodad"]) {
-            eprintln!("rvsd: {e}; the kernel side of the port has no IPv6 address {addr}");
+            rvs_control::warn!("{e}; the kernel side of the port has no IPv6 address {addr}");
         }
         Ok(())
     }

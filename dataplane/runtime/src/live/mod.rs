@@ -40,6 +40,7 @@ use rvs_dpdk::{ring, Eal, Mempool, Port};
 
 pub use buf::MbufBuf;
 pub use error::LiveError;
+pub use preflight::check_file;
 pub use report::{LiveReport, PortReport, WorkerReport};
 pub use stop::EXIT_STOP_TIMEOUT;
 
@@ -115,9 +116,9 @@ pub fn init_eal(
         mbufs: pool_size(config, extra_mbufs),
     };
     let args = plan::eal_args(&config.dpdk.eal_args, plan);
-    eprintln!("rvsd: EAL arguments: {}", args.join(" "));
+    rvs_control::info!("EAL arguments: {}", args.join(" "));
     if let Some(warning) = plan::cpu_shortfall(&config.dpdk.eal_args, workers, cpus) {
-        eprintln!("{warning}");
+        rvs_control::warn!("{warning}");
     }
     Eal::init(args).map_err(|source| LiveError::Eal { source })
 }
@@ -178,8 +179,8 @@ fn run_with(
     let idle = options.idle.unwrap_or(config.dataplane.idle);
     let mut loops = build_loops(eal, &pool, &ports, &snap, &halt, seed, idle)?;
     let tables = rvs_dpdk::table_memory();
-    eprintln!(
-        "rvsd: connection tables: {} MiB from the hugepage pool, {} MiB in pages advised for transparent hugepages",
+    rvs_control::info!(
+        "connection tables: {} MiB from the hugepage pool, {} MiB in pages advised for transparent hugepages",
         tables.hugetlb_bytes >> 20,
         tables.transparent_bytes >> 20
     );
@@ -257,8 +258,8 @@ fn run_with(
         None => None,
     };
     // Said once the control socket answers too: clients may talk to rvsd from here on.
-    eprintln!(
-        "rvsd: running {workers} worker(s) on lcores {:?}; stop with SIGINT or SIGTERM",
+    rvs_control::info!(
+        "running {workers} worker(s) on lcores {:?}; stop with SIGINT or SIGTERM",
         &lcores[..usize::from(workers)]
     );
     let mut core = core;
@@ -290,14 +291,14 @@ fn run_with(
         .collect();
     for (p, port) in config.ports.iter().zip(&ports) {
         if let Err(e) = log.step(format!("stopping port {}", p.name), || port.stop()) {
-            eprintln!("rvsd: port {}: stopping: {e}", p.name);
+            rvs_control::warn!("port {}: stopping: {e}", p.name);
         }
     }
     watchdog.disarm();
     let tables = rvs_dpdk::table_memory();
     if tables.unmap_failures > 0 {
-        eprintln!(
-            "rvsd: connection tables: the kernel refused to unmap {} table(s); {} MiB stay mapped",
+        rvs_control::warn!(
+            "connection tables: the kernel refused to unmap {} table(s); {} MiB stay mapped",
             tables.unmap_failures,
             tables.leaked_bytes >> 20
         );

@@ -177,7 +177,7 @@ pub fn eal_args(configured: &[String], plan: EalPlan) -> Vec<String> {
 pub fn cpu_shortfall(configured: &[String], workers: u16, cpus: usize) -> Option<String> {
     (!has_lcores(configured) && cpus <= usize::from(workers)).then(|| {
         format!(
-            "rvsd: warning: {workers} worker(s) and the control core share {cpus} CPU(s): \
+            "{workers} worker(s) and the control core share {cpus} CPU(s): \
              workers that poll without pause take turns on them (a development machine, not \
              a director; give the EAL -l with a CPU per worker, or fewer workers)"
         )
@@ -194,7 +194,7 @@ pub fn queue_shortfall(name: &str, workers: u16, rx_queues: u16) -> Option<Strin
             format!("workers {rx_queues}-{} receive", workers - 1)
         };
         format!(
-            "rvsd: warning: port {name}: {rx_queues} receive queue(s) for {workers} workers: \
+            "port {name}: {rx_queues} receive queue(s) for {workers} workers: \
              {idle} nothing from it, only what the others hand over (give the device more \
              queues, e.g. net_af_packet's qpairs=N or net_af_xdp's queue_count=N, or run \
              fewer workers)"
@@ -296,7 +296,12 @@ mod tests {
         assert_eq!(cpu_shortfall(&[], 1, 2), None);
         assert_eq!(cpu_shortfall(&strings(&["-l", "0-3"]), 3, 2), None);
         let w = queue_shortfall("wan0", 3, 1).unwrap();
-        assert!(w.starts_with("rvsd: warning: port wan0: 1 receive queue(s) for 3 workers: workers 1-2 receive nothing"), "{w}");
+        assert!(
+            w.starts_with(
+                "port wan0: 1 receive queue(s) for 3 workers: workers 1-2 receive nothing"
+            ),
+            "{w}"
+        );
         let w = queue_shortfall("wan0", 2, 1).unwrap();
         assert!(w.contains("worker 1 receives nothing"), "{w}");
         assert_eq!(queue_shortfall("wan0", 2, 2), None);

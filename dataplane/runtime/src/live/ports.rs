@@ -50,7 +50,7 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
         port.start().map_err(fail)?;
         log_port(&p.name, &port);
         if let Some(warning) = queue_shortfall(&p.name, workers, port.rx_queue_count()) {
-            eprintln!("{warning}");
+            rvs_control::warn!("{warning}");
         }
         ports.push(port);
     }
@@ -112,14 +112,14 @@ pub fn align_rss(ports: &[Port], config: &Config) -> Option<Reta> {
         match port.set_rss_key(&key).and_then(|()| port.set_reta(&table)) {
             Ok(()) => {
                 aligned += 1;
-                eprintln!(
-                    "rvsd: port {name}: rss aligned with flow ownership (symmetric key, \
+                rvs_control::info!(
+                    "port {name}: rss aligned with flow ownership (symmetric key, \
                      {} entries round-robin over {workers} queues)",
                     model.len()
                 );
             }
-            Err(e) => eprintln!(
-                "rvsd: port {name}: rss not aligned ({e}); steering rings carry its flows"
+            Err(e) => rvs_control::warn!(
+                "port {name}: rss not aligned ({e}); steering rings carry its flows"
             ),
         }
     }
@@ -137,8 +137,8 @@ const SYMMETRIC_KEY_MIN: usize = 40;
 fn set_mac(name: &str, port: &Port, mac: [u8; 6]) -> Result<(), rvs_dpdk::Error> {
     match port.set_mac(mac) {
         Err(rvs_dpdk::Error::Port { code: ENOTSUP, .. }) => {
-            eprintln!(
-                "rvsd: port {name}: the device cannot change its MAC; relying on promiscuous mode"
+            rvs_control::warn!(
+                "port {name}: the device cannot change its MAC; relying on promiscuous mode"
             );
             Ok(())
         }
@@ -192,8 +192,8 @@ fn log_port(name: &str, port: &Port) {
     } else {
         "off".to_owned()
     };
-    eprintln!(
-        "rvsd: port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {rss}, \
+    rvs_control::info!(
+        "port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {rss}, \
          software checksums {}, link {link}",
         port.name(),
         info.driver,

@@ -1,12 +1,16 @@
 //! What a live director checks before the EAL starts, so that a mistake is named in
 //! rvsd's words instead of surfacing as a DPDK probe failure: the configuration has ports,
 //! and every kernel interface a port's device attaches to (`iface=` of `net_af_packet`,
-//! `net_af_xdp`, `net_pcap`) exists in rvsd's network namespace.
+//! `net_af_xdp`, `net_pcap`) exists in rvsd's network namespace. [`check_file`] adds what
+//! else can be known without DPDK, for `rvsd --check`.
 
 use std::collections::BTreeSet;
 
 use super::error::LiveError;
+use super::plan;
 use rvs_config::{device, Config};
+use rvs_pipeline::service::IdRegistry;
+use rvs_pipeline::snapshot::Snapshot;
 
 /// The interfaces of the calling process's network namespace, as the kernel lists them.
 const NET_DEV: &str = "/proc/self/net/dev";
@@ -28,6 +32,20 @@ pub fn check(config: &Config) -> Result<(), LiveError> {
         source,
     })?;
     missing_interface(config, &interfaces(&text))
+}
+
+/// Every check rvsd makes of `config` before the EAL starts and that needs no device:
+/// `check` above, the pipeline's own tables built from it (ports, routes, services,
+/// schedulers), and the warning for more workers than CPUs. Returns the warnings.
+pub fn check_file(config: &Config) -> Result<Vec<String>, LiveError> {
+    check(config)?;
+    Snapshot::build(config, &[], &[], &mut IdRegistry::default())?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Ok(
+        plan::cpu_shortfall(&config.dpdk.eal_args, config.dataplane.workers, cpus)
+            .into_iter()
+            .collect(),
+    )
 }
 
 /// The first interface a port's device names that is not in `present`, as an error.

@@ -61,7 +61,7 @@ impl PortReport {
     /// The report of `port`, configured as `name`.
     pub fn new(name: &str, port: &Port) -> Self {
         let stats = port.stats().unwrap_or_else(|e| {
-            eprintln!("rvsd: port {name}: reading device counters: {e}");
+            rvs_control::warn!("port {name}: reading device counters: {e}");
             PortStats::default()
         });
         Self {

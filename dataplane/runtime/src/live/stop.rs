@@ -65,8 +65,8 @@ impl Watchdog {
                     )]);
                 }
                 abandon(&unfinished);
-                eprintln!(
-                    "rvsd: stop: not done within shutdown_timeout ({:.1} s): exiting with status {EXIT_STOP_TIMEOUT}",
+                rvs_control::error!(
+                    "stop: not done within shutdown_timeout ({:.1} s): exiting with status {EXIT_STOP_TIMEOUT}",
                     bound.as_secs_f64()
                 );
                 std::process::exit(i32::from(EXIT_STOP_TIMEOUT));
@@ -103,13 +103,13 @@ pub fn stop_core(core: ControlCore, log: &StopLog, began: Instant, bound: Durati
     match finished.recv_timeout(left) {
         Ok(failed) => {
             for what in &failed {
-                eprintln!("rvsd: stop: failed: {what}");
+                rvs_control::warn!("stop: failed: {what}");
             }
             failed
         }
         Err(RecvTimeoutError::Disconnected) => {
             let what = "stopping the control core (it panicked)".to_owned();
-            eprintln!("rvsd: stop: failed: {what}");
+            rvs_control::warn!("stop: failed: {what}");
             vec![what]
         }
         Err(RecvTimeoutError::Timeout) => {
@@ -122,9 +122,6 @@ pub fn stop_core(core: ControlCore, log: &StopLog, began: Instant, bound: Durati
 /// One line per step given up.
 fn abandon(steps: &[(String, Duration)]) {
     for (what, ran) in steps {
-        eprintln!(
-            "rvsd: stop: abandoned after {:.1} s: {what}",
-            ran.as_secs_f64()
-        );
+        rvs_control::warn!("stop: abandoned after {:.1} s: {what}", ran.as_secs_f64());
     }
 }
