@@ -962,6 +962,17 @@ mod control_lab {
             ),
             other => panic!("reload: {other:?}"),
         }
+        // The log says what the reload changed and which runtime changes it undid, and
+        // each rvsadm change before it.
+        let log = rvsd.log();
+        for line in [
+            "runtime change by rvsadm (generation",
+            "real 10.1.1.11:8080 of tcp 10.0.0.100:80 added",
+            "reloaded ",
+            "runtime change undone: service tcp",
+        ] {
+            assert!(log.contains(line), "{line:?} not in the log:\n{log}");
+        }
         for _ in 0..4 {
             let body = lab.get(FULLNAT_VIP).expect("FULLNAT request after reload");
             assert!(

@@ -327,7 +327,7 @@ impl Control {
                 let diff = ConfigDiff::between(&self.config, &config);
                 self.publish(config)?;
                 log_diff(
-                    &format!("runtime change (generation {})", self.generation),
+                    &format!("runtime change by rvsadm (generation {})", self.generation),
                     &diff,
                 );
                 Ok(Response::Done)
