@@ -66,6 +66,7 @@ mod topology;
 pub use bird::Bird;
 pub use client::spread;
 pub use cmd::{must, preflight, run};
+pub use lock::LabLock;
 pub use config::{Pmd, Service};
 pub use mgmt::{Mgmt, MGMT_DIRECTOR, MGMT_HOST};
 pub use probe::DIRECTOR_DIRECT;

@@ -64,9 +64,8 @@ impl NeighLog {
                 let note = self.notes.entry((e.port, e.ip)).or_default();
                 let port = port_name(e.port);
                 if e.failed {
-                    let due = note
-                        .logged_at
-                        .is_none_or(|at| now.duration_since(at) >= NEIGH_LOG_INTERVAL);
+                    let due = !matches!(note.logged_at,
+                        Some(at) if now.duration_since(at) < NEIGH_LOG_INTERVAL);
                     if due {
                         note.logged_at = Some(now);
                         note.reported = true;
