@@ -1412,7 +1412,10 @@ mod control_lab {
         let config = lab.write_config("AfPacket", Pmd::AfPacket, None, &services);
         let mut rvsd = start_rvsd(&lab, &config);
         // The director asks for its next hops at start; a connection adds waiting packets.
-        let out = lab.exec("c", &["curl", "-s", "-m", "2", &format!("http://{NAT_VIP}/")]);
+        let out = lab.exec(
+            "c",
+            &["curl", "-s", "-m", "2", &format!("http://{NAT_VIP}/")],
+        );
         assert!(!out.status.success(), "nobody answers for 10.1.1.99");
         // 3 s to fail, then the control core's next look (every second).
         wait_for_log(

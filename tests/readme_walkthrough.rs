@@ -149,7 +149,9 @@ fn the_readme_walkthrough_serves_a_request_through_the_vip() {
     });
     assert!(conn, "-Lnc lists the connection:\n{context}");
     assert!(
-        stdout.lines().any(|l| l.starts_with("10.1.0.11 ") && l.contains("reachable")),
+        stdout
+            .lines()
+            .any(|l| l.starts_with("10.1.0.11 ") && l.contains("reachable")),
         "rvsctl neighbors shows the real:\n{context}"
     );
 

@@ -84,10 +84,7 @@ mod tests {
         );
         assert!(log.lines(&[lan(true), wan(false)]).is_empty());
         let lines = log.lines(&[lan(false), wan(false)]);
-        assert_eq!(
-            texts(lines.clone()),
-            ["port lan0 (veth-lan): link down"]
-        );
+        assert_eq!(texts(lines.clone()), ["port lan0 (veth-lan): link down"]);
         assert!(!lines[0].up);
         assert_eq!(
             texts(log.lines(&[lan(true), wan(true)])),

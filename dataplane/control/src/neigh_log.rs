@@ -125,7 +125,10 @@ mod tests {
         let lines = log.lines([&w0, &w1], name, t0);
         assert_eq!(texts(lines.clone()), [failed]);
         assert!(lines[0].failed);
-        assert!(log.lines([&w0, &w1], name, t0).is_empty(), "events are read once");
+        assert!(
+            log.lines([&w0, &w1], name, t0).is_empty(),
+            "events are read once"
+        );
         // Failing again within the minute: nothing; another neighbour has its own budget.
         w0.push(event("10.1.0.99", true));
         w0.push(event("10.1.0.98", true));

@@ -846,7 +846,11 @@ mod tests {
         assert_eq!(events, [event(true), event(true), event(false)]);
         assert_eq!(t.events().since(2).collect::<Vec<_>>(), [event(false)]);
         t.learn(P0, a, MAC, |_| {});
-        assert_eq!(t.events().total(), 3, "a learned neighbour answering is no event");
+        assert_eq!(
+            t.events().total(),
+            3,
+            "a learned neighbour answering is no event"
+        );
     }
 
     #[test]
@@ -857,15 +861,23 @@ mod tests {
         t.poll(3000, |_| {}, |_, _| true);
         assert_eq!(state(&t, P0, a), Some(NeighState::Failed));
         t.learn(P0, a, MAC, |_| panic!("nothing waits"));
-        assert!(matches!(t.resolve(P0, a, pkt(1), 3001), Resolution::Ready(MAC, _)));
-        assert_eq!(t.events().since(0).map(|e| e.failed).collect::<Vec<_>>(), [true, false]);
+        assert!(matches!(
+            t.resolve(P0, a, pkt(1), 3001),
+            Resolution::Ready(MAC, _)
+        ));
+        assert_eq!(
+            t.events().since(0).map(|e| e.failed).collect::<Vec<_>>(),
+            [true, false]
+        );
     }
 
     #[test]
     fn a_full_table_makes_room_from_its_oldest_failed_entry_first() {
         let mut t = table(limits(8, 4, 3));
-        let [a, b, c, d, e, f] =
-            ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6"].map(ip);
+        let [a, b, c, d, e, f] = [
+            "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5", "10.0.0.6",
+        ]
+        .map(ip);
         t.watch(P0, a, 0);
         t.watch(P0, b, 1000);
         t.watch(P0, c, 2000);
@@ -881,7 +893,10 @@ mod tests {
         assert_eq!(state(&t, P0, b), None);
         assert!(state(&t, P0, c).is_some());
         // No failed entry left: a new neighbour is refused, statics still resolve.
-        assert!(matches!(t.resolve(P0, f, pkt(2), 4003), Resolution::Full(_)));
+        assert!(matches!(
+            t.resolve(P0, f, pkt(2), 4003),
+            Resolution::Full(_)
+        ));
         assert!(matches!(
             t.resolve(P1, ip("10.1.0.11"), pkt(3), 4003),
             Resolution::Ready(..)
