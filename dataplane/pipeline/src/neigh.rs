@@ -14,7 +14,8 @@
 //!
 //! A failed neighbour's packets are dropped at once ([`Resolution::Unresolved`], counted
 //! as unresolved) until a request interval has passed since it failed: then the next
-//! packet, request or watch makes it pending again. Failed entries count in
+//! packet, request or watch makes it pending again; one left alone for
+//! [`NeighLimits::failed_keep_ms`] is forgotten. Failed entries count in
 //! [`NeighLimits::max_entries`]; when the table is full the oldest failed entry makes
 //! room for a new neighbour. Each failure and each answer from a neighbour that had
 //! failed goes into a small ring of recent events ([`NeighEvents`]) that the worker
@@ -48,15 +49,18 @@ pub struct NeighLimits {
     pub queue_per_neighbor: usize,
     /// Time between two requests for one unanswered neighbour.
     pub request_interval_ms: u64,
-    /// A pending neighbour unanswered this long is forgotten, its packets dropped.
+    /// A pending neighbour unanswered this long fails, its packets dropped.
     pub pending_timeout_ms: u64,
+    /// A failed neighbour nothing made pending again for this long is forgotten.
+    pub failed_keep_ms: u64,
 }
 
 impl Default for NeighLimits {
     /// 4096 entries; 1024 waiting packets, 16 per neighbour (Linux's `unres_qlen` order
     /// of magnitude); a request every 200 ms until answered, 3 s to answer (Linux: 3
     /// probes 1 s apart; more often here, so that one lost request or answer costs a
-    /// waiting SYN 200 ms instead of a TCP retransmission).
+    /// waiting SYN 200 ms instead of a TCP retransmission); a failed neighbour is
+    /// forgotten after a minute (Linux's `gc_stale_time` order of magnitude).
     fn default() -> Self {
         Self {
             max_entries: 4096,
@@ -64,6 +68,7 @@ impl Default for NeighLimits {
             queue_per_neighbor: 16,
             request_interval_ms: 200,
             pending_timeout_ms: 3000,
+            failed_keep_ms: 60_000,
         }
     }
 }
@@ -282,8 +287,8 @@ pub struct NeighTable<B: PacketBuf> {
     pool: Pool<B>,
     counters: NeighCounters,
     /// The earliest time [`poll`](Self::poll) has anything to do (a pending entry's
-    /// request or deadline comes due); `u64::MAX` with nothing pending. Lets the periodic
-    /// poll skip its scan of the table.
+    /// request or deadline comes due, a failed entry is to be forgotten); `u64::MAX` with
+    /// nothing pending or failed. Lets the periodic poll skip its scan of the table.
     next_poll_ms: u64,
     /// How many times a resolved neighbour's MAC changed (see [`changes`](Self::changes)).
     changes: u64,
@@ -499,31 +504,42 @@ impl<B: PacketBuf> NeighTable<B> {
 
     /// The periodic work: fail pending neighbours unanswered for
     /// [`NeighLimits::pending_timeout_ms`] (an event each), their packets going to
-    /// `dropped` (counted as unresolved); for every other pending neighbour whose last request is
-    /// [`NeighLimits::request_interval_ms`] old, call `ask`, which sends a request now
-    /// and says so (counted), or returns false to be asked at the next call. Scans the table
-    /// only when some pending entry's request or deadline has come (so a call every
-    /// millisecond costs nothing while nothing is pending); never call it per packet.
-    /// Returns the entries that failed.
+    /// `dropped` (counted as unresolved); for every other pending neighbour whose last
+    /// request is [`NeighLimits::request_interval_ms`] old, call `ask`, which sends a
+    /// request now and says so (counted), or returns false to be asked at the next call;
+    /// forget failed neighbours left alone for [`NeighLimits::failed_keep_ms`]. Scans the
+    /// table only when one of these comes due (so a call every millisecond costs nothing
+    /// meanwhile); never call it per packet. Returns the entries that failed.
     pub fn poll(
         &mut self,
         now_ms: u64,
         mut dropped: impl FnMut(B),
         mut ask: impl FnMut(PortId, IpAddr) -> bool,
     ) -> usize {
-        let (timeout, interval) = (
+        let (timeout, interval, keep) = (
             self.limits.pending_timeout_ms,
             self.limits.request_interval_ms,
+            self.limits.failed_keep_ms,
         );
         if now_ms < self.next_poll_ms {
             return 0;
         }
         let (pool, counters, events) = (&mut self.pool, &mut self.counters, &mut self.events);
         let mut next = u64::MAX;
-        let mut failed = 0;
-        for (&(port, ip), e) in self.entries.iter_mut() {
-            if !matches!(e.kind, Kind::Pending) {
-                continue;
+        let (mut failed, mut forgotten) = (0, 0);
+        self.entries.retain(|&(port, ip), e| {
+            match e.kind {
+                Kind::Pending => {}
+                Kind::Failed => {
+                    let until = e.since_ms.saturating_add(keep);
+                    if now_ms >= until {
+                        forgotten += 1;
+                        return false;
+                    }
+                    next = next.min(until);
+                    return true;
+                }
+                Kind::Static(_) | Kind::Learned(_) => return true,
             }
             let deadline = e.since_ms.saturating_add(timeout);
             if now_ms >= deadline {
@@ -535,7 +551,8 @@ impl<B: PacketBuf> NeighTable<B> {
                     failed: true,
                 });
                 failed += 1;
-                continue;
+                next = next.min(now_ms.saturating_add(keep));
+                return true;
             }
             let due = match e.last_request_ms {
                 None => true,
@@ -553,9 +570,10 @@ impl<B: PacketBuf> NeighTable<B> {
                 None => now_ms,
             };
             next = next.min(deadline).min(next_request);
-        }
+            true
+        });
         self.next_poll_ms = next;
-        self.failed += failed;
+        self.failed = self.failed + failed - forgotten;
         counters.expired += failed as u64;
         failed
     }
@@ -902,6 +920,30 @@ mod tests {
             Resolution::Ready(..)
         ));
         assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn a_failed_neighbour_left_alone_is_forgotten_after_a_while() {
+        let mut t = table(NeighLimits::default());
+        let (a, b) = (ip("10.1.0.98"), ip("10.1.0.99"));
+        t.watch(P0, a, 0);
+        t.watch(P0, b, 30_000);
+        t.poll(3000, |_| {}, |_, _| true);
+        t.poll(33_000, |_| {}, |_, _| true);
+        assert_eq!(state(&t, P0, a), Some(NeighState::Failed));
+        assert_eq!(state(&t, P0, b), Some(NeighState::Failed));
+        t.poll(62_999, |_| {}, |_, _| panic!("nothing to ask"));
+        assert_eq!(t.len(), 3);
+        t.poll(63_000, |_| {}, |_, _| panic!("nothing to ask"));
+        assert_eq!(
+            (state(&t, P0, a), t.len()),
+            (None, 2),
+            "a forgotten, b kept"
+        );
+        t.poll(93_000, |_| {}, |_, _| panic!("nothing to ask"));
+        assert_eq!(t.len(), 1, "the static entry");
+        // Forgotten is new again: the next packet asks at once.
+        assert!(is_queued(&t.resolve(P0, a, pkt(1), 93_001), true));
     }
 
     #[test]
