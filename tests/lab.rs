@@ -1388,6 +1388,96 @@ mod control_lab {
         assert_eq!(report["connections_created"].as_u64(), Some(CONNS as u64));
     }
 
+    /// Wait up to `limit` for `text` in rvsd's log; the log at that time.
+    fn wait_for_log(rvsd: &mut Rvsd, text: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let log = rvsd.log();
+            if log.contains(text) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} after {limit:?}:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The `rvsctl ports` row of `port`: its LINK column.
+    fn link_of(lab: &Lab, port: &str) -> String {
+        let table = client(lab, "rvsctl", &["ports"], None);
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(port))
+            .unwrap_or_else(|| panic!("no port {port}:\n{table}"));
+        row.split_whitespace().nth(3).expect("LINK").to_owned()
+    }
+
+    /// A real that never answers ARP is listed as a `failed` neighbour and logged, its
+    /// packets counted as `neighbor_unresolved`; a port whose peer veth goes down is
+    /// listed with its link down and logged, and up again when the peer comes back.
+    #[test]
+    fn lab_af_packet_unanswered_neighbour_and_link_changes_are_listed_and_logged() {
+        preflight();
+        let lab = Lab::new('N');
+        // 10.1.1.99 is on lan1's segment, and nobody has it.
+        let services = [Service::new("tcp", NAT_VIP, 80, "rr").real("10.1.1.99", 8080, "nat", 1)];
+        let config = lab.write_config("AfPacket", Pmd::AfPacket, None, &services);
+        let mut rvsd = start_rvsd(&lab, &config);
+        // The director asks for its next hops at start; a connection adds waiting packets.
+        let out = lab.exec(
+            "c",
+            &["curl", "-s", "-m", "2", &format!("http://{NAT_VIP}/")],
+        );
+        assert!(!out.status.success(), "nobody answers for 10.1.1.99");
+        // 3 s to fail, then the control core's next look (every second).
+        wait_for_log(
+            &mut rvsd,
+            "neighbour 10.1.1.99 on port lan1 did not answer for 3 s: packets to it are \
+             dropped (neighbor_unresolved)",
+            Duration::from_secs(15),
+        );
+        let neighbors = client(&lab, "rvsctl", &["neighbors"], None);
+        assert!(
+            neighbors.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.len() >= 4 && f[0] == "10.1.1.99" && f[2] == "lan1" && f[3] == "failed"
+            }),
+            "{neighbors}"
+        );
+        let drops = client(&lab, "rvsctl", &["drops"], None);
+        let unresolved: u64 = drops
+            .lines()
+            .find_map(|l| l.strip_prefix("neighbor_unresolved"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no neighbor_unresolved count:\n{drops}"));
+        assert!(unresolved >= 1, "{drops}");
+
+        // Real 2's end of lan2's veth goes down, then up.
+        let (r2, peer) = (lab.ns("r2"), lab.iface("r2"));
+        let dev = lab.iface("d2");
+        assert_eq!(link_of(&lab, "lan2"), "up");
+        must(&["ip", "-n", &r2, "link", "set", &peer, "down"]);
+        let down = format!("port lan2 ({dev}): link down");
+        wait_for_log(&mut rvsd, &down, Duration::from_secs(10));
+        assert_eq!(link_of(&lab, "lan2"), "down");
+        assert_eq!(link_of(&lab, "lan1"), "up", "other ports are not affected");
+        must(&["ip", "-n", &r2, "link", "set", &peer, "up"]);
+        let log = wait_for_log(
+            &mut rvsd,
+            &format!("port lan2 ({dev}): link up"),
+            Duration::from_secs(10),
+        );
+        assert_eq!(link_of(&lab, "lan2"), "up");
+        assert_eq!(log.matches(&down).count(), 1, "one line per change:\n{log}");
+        let report = rvsd.stop();
+        assert!(
+            report["dropped"]["neighbor_unresolved"].as_u64() >= Some(1),
+            "{report:#}"
+        );
+    }
+
     /// `rvsadm` next to `rvsd` (built by `cargo test --workspace`).
     fn rvsadm(lab: &Lab, args: &[&str], stdin: Option<&str>) -> String {
         client(lab, "rvsadm", args, stdin)

@@ -625,7 +625,7 @@ pub struct NeighborInfo {
     pub mac: String,
     /// Port name.
     pub port: String,
-    /// `static`, `reachable` or `incomplete`.
+    /// `static`, `reachable`, `incomplete` or `failed` (did not answer in time).
     pub state: String,
     /// The worker whose table holds it.
     pub worker: u16,

@@ -67,6 +67,7 @@ pub use bird::Bird;
 pub use client::spread;
 pub use cmd::{must, preflight, run};
 pub use config::{Pmd, Service};
+pub use lock::LabLock;
 pub use mgmt::{Mgmt, MGMT_DIRECTOR, MGMT_HOST};
 pub use probe::DIRECTOR_DIRECT;
 pub use rvsd::{log_message, log_parts, Rvsd};

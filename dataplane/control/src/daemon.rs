@@ -23,6 +23,8 @@ const WITHDRAW_GRACE: Duration = Duration::from_millis(500);
 
 /// Seconds between rate estimator runs (IPVS's 2-second estimator).
 const ESTIMATOR_PERIOD: Duration = Duration::from_secs(2);
+/// How often the neighbour failures and the ports' links are looked at.
+const WATCH_PERIOD: Duration = Duration::from_secs(1);
 
 /// How long a stopping director waits for its priority-0 advert to leave.
 const HA_GRACE: std::time::Duration = std::time::Duration::from_millis(20);
@@ -61,6 +63,7 @@ pub struct ControlCore {
     server_stop: Arc<AtomicBool>,
     hup: Arc<AtomicBool>,
     next_estimate: Instant,
+    next_watch: Instant,
     ha: Option<HaThread>,
 }
 
@@ -105,6 +108,7 @@ impl ControlCore {
             server_stop,
             hup,
             next_estimate: Instant::now() + ESTIMATOR_PERIOD,
+            next_watch: Instant::now() + WATCH_PERIOD,
             ha,
         })
     }
@@ -126,6 +130,10 @@ impl ControlCore {
             self.next_estimate += ESTIMATOR_PERIOD;
             self.lock().tick_estimator();
             self.lock().retire_ids();
+        }
+        if Instant::now() >= self.next_watch {
+            self.next_watch = Instant::now() + WATCH_PERIOD;
+            self.lock().tick_watch();
         }
     }
 

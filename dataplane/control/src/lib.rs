@@ -49,8 +49,10 @@ pub mod ha_sync;
 pub mod ha_thread;
 pub mod health;
 mod last_real;
+mod link_log;
 pub mod log;
 pub mod metrics;
+mod neigh_log;
 mod no_real_log;
 mod notify;
 mod retire;
@@ -74,7 +76,7 @@ use rvs_ctl::proto::{
 
 use crate::health::Health;
 use rvs_config::diff::ConfigDiff;
-use rvs_config::{to_toml, Config};
+use rvs_config::{to_toml, Config, PortId};
 use rvs_pipeline::laddr::PortPool;
 use rvs_pipeline::service::IdRegistry;
 use rvs_pipeline::snapshot::Snapshot;
@@ -148,6 +150,10 @@ pub struct Control {
     last_real: LastReal,
     /// The "no destination available" lines already logged.
     no_real_log: no_real_log::NoRealLog,
+    /// The neighbour failures already logged.
+    neigh_log: neigh_log::NeighLog,
+    /// The ports' link states already logged.
+    link_log: link_log::LinkLog,
     /// The snapshot the workers run, for the VRRP thread (which never takes this
     /// structure's lock).
     running: ha_thread::RunningSnapshot,
@@ -192,6 +198,8 @@ impl Control {
             ha: None,
             last_real: LastReal::default(),
             no_real_log: no_real_log::NoRealLog::default(),
+            neigh_log: neigh_log::NeighLog::default(),
+            link_log: link_log::LinkLog::default(),
             ha_link: None,
         };
         control.log_services_without_reals();
@@ -466,6 +474,32 @@ impl Control {
             crate::warn!("{line}");
         }
         self.collect_garbage();
+    }
+
+    /// Log what changed on the wire (call about once a second): neighbours the workers
+    /// could not resolve (or that answer again), and the ports' link changes.
+    pub fn tick_watch(&mut self) {
+        let events: Vec<_> = self
+            .workers
+            .iter()
+            .map(|w| lock(&w.published).neigh_events)
+            .collect();
+        let snap = &self.snap;
+        let name = |p: PortId| snap.port(p).name.clone();
+        for line in self.neigh_log.lines(&events, name, Instant::now()) {
+            if line.failed {
+                crate::warn!("{}", line.text);
+            } else {
+                crate::info!("{}", line.text);
+            }
+        }
+        for line in self.link_log.lines(&(self.ports)()) {
+            if line.up {
+                crate::info!("{}", line.text);
+            } else {
+                crate::warn!("{}", line.text);
+            }
+        }
     }
 
     /// Take the health checks' results (call every control poll); a transition publishes

@@ -201,6 +201,7 @@ impl Control {
                     NeighState::Static(m) => (MacAddr(m).to_string(), "static"),
                     NeighState::Learned(m) => (MacAddr(m).to_string(), "reachable"),
                     NeighState::Pending { .. } => (String::new(), "incomplete"),
+                    NeighState::Failed => (String::new(), "failed"),
                 };
                 out.push(NeighborInfo {
                     ip,

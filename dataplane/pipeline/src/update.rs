@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rvs_conntrack::{Conn, DestLoad, DestLoads};
 use rvs_schedulers::SchedState;
 
-use crate::neigh::NeighState;
+use crate::neigh::{NeighEvents, NeighState};
 use rvs_config::PortId;
 
 use crate::counters::{IoCounters, WorkerCounters};
@@ -288,4 +288,6 @@ pub struct Published {
     pub busy_rounds: u64,
     /// The configuration generation the worker forwarded with when it published.
     pub generation: u64,
+    /// Its neighbour table's most recent failures and recoveries (for the log).
+    pub neigh_events: NeighEvents,
 }

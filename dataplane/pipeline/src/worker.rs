@@ -240,7 +240,8 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// Copy what the control core reads of this worker into `slot`: its counters, its
-    /// per-service and per-real counters and loads, and its table's fill. The slot's
+    /// per-service and per-real counters and loads, its table's fill and its recent
+    /// neighbour failures. The slot's
     /// vectors are reused, so this allocates only when the tables grew since the last
     /// copy.
     pub fn publish_to(&self, slot: &mut Published) {
@@ -250,6 +251,7 @@ impl<B: PacketBuf> Worker<B> {
         slot.conns = self.conns.len() as u64;
         slot.conn_capacity = self.conns.capacity() as u64;
         slot.generation = self.generation();
+        slot.neigh_events = *self.neigh.events();
     }
 
     /// The connection table (read-only: listings and tests).

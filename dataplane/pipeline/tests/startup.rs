@@ -7,7 +7,8 @@
 //! window spanning the retransmission cost it altogether: two requests (at the SYN and
 //! at its retransmission, "twice the expected"), then the 3 s deadline dropped every
 //! parked packet, and the next retransmission got through. These tests model that
-//! window exactly: the peer answers only the requests sent from `ready` on.
+//! window exactly: the peer answers only the requests sent from `ready` on. The last
+//! test follows a real that does not answer at all (the failed state).
 
 mod common;
 
@@ -219,4 +220,70 @@ fn next_hops_resolved_at_start_let_the_first_syn_through_at_once() {
     let mut seen = Seen::default();
     seen.take(&mut io, T0 + 2);
     assert_eq!((seen.requests.len(), seen.syns.len()), (0, 1));
+}
+
+/// A real that never answers: at its deadline its parked SYN is dropped and it becomes
+/// failed (an event the worker publishes); a SYN within the next request interval is
+/// dropped at once as `neighbor_unresolved` without a request; a later one asks again,
+/// and an answer then forwards it and publishes the recovery.
+#[test]
+fn a_real_that_never_answers_fails_then_is_asked_again_after_an_interval() {
+    use rvs_pipeline::neigh::NeighEvent;
+    use rvs_pipeline::update::Published;
+
+    let mut w = worker();
+    let mut io = CollectIo::default();
+    let mut seen = Seen::default();
+    let unresolved =
+        |w: &Worker<HeapBuf>| w.counters().drops[DropReason::NeighborUnresolved.index()];
+    let send_syn = |w: &mut Worker<HeapBuf>, io: &mut CollectIo, now| {
+        w.process(PortId(0), HeapBuf::from_frame(&syn()).unwrap(), now, io)
+    };
+    send_syn(&mut w, &mut io, T0);
+    seen.take(&mut io, T0);
+    for step in 1..=300u64 {
+        w.tick(T0 + step * 10, &mut io);
+        seen.take(&mut io, T0 + step * 10);
+    }
+    assert!(seen.syns.is_empty(), "{seen:?}");
+    assert_eq!(unresolved(&w), 1, "the parked SYN, at the deadline");
+    let asked = seen.requests.len();
+    assert!(asked >= 10, "asked every 200 ms: {seen:?}");
+    let mut published = Published::default();
+    w.publish_to(&mut published);
+    let real = NeighEvent {
+        port: PortId(1),
+        ip: Ipv4Addr::from(REAL).into(),
+        failed: true,
+    };
+    assert_eq!(published.neigh_events.since(0).collect::<Vec<_>>(), [real]);
+
+    // Within the interval after the failure: dropped at once, nothing asked.
+    send_syn(&mut w, &mut io, T0 + 3100);
+    seen.take(&mut io, T0 + 3100);
+    assert_eq!(unresolved(&w), 2);
+    assert_eq!(seen.requests.len(), asked, "{seen:?}");
+    // After it: parked and asked again; the answer sends it.
+    send_syn(&mut w, &mut io, T0 + 3250);
+    seen.take(&mut io, T0 + 3250);
+    assert_eq!(seen.requests.len(), asked + 1, "{seen:?}");
+    assert!(seen.syns.is_empty());
+    w.process(
+        PortId(1),
+        HeapBuf::from_frame(&arp_reply()).unwrap(),
+        T0 + 3251,
+        &mut io,
+    );
+    seen.take(&mut io, T0 + 3251);
+    assert_eq!(seen.syns, [3251], "{seen:?}");
+    assert_eq!(unresolved(&w), 2);
+    w.publish_to(&mut published);
+    let events: Vec<_> = published.neigh_events.since(1).collect();
+    assert_eq!(
+        events,
+        [NeighEvent {
+            failed: false,
+            ..real
+        }]
+    );
 }

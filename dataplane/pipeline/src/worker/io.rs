@@ -77,6 +77,7 @@ impl<B: PacketBuf> Worker<B> {
                 Ok(None)
             }
             Resolution::Full(_) => Err(DropReason::NeighborQueueFull),
+            Resolution::Unresolved(_) => Err(DropReason::NeighborUnresolved),
         }
     }
 

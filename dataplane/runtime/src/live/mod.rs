@@ -24,6 +24,7 @@ mod buf;
 mod error;
 mod io;
 mod kernel;
+mod link;
 mod plan;
 mod poll;
 mod ports;

@@ -2,6 +2,7 @@
 //! device has them, RSS when it can (aligned with flow ownership where the port allows,
 //! see [`super::plan`]), promiscuous, started, link state logged.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rvs_ctl::proto::PortInfo;
@@ -9,7 +10,9 @@ use rvs_dpdk::{Eal, Mempool, Port, PortConfig as DevConfig};
 
 use super::error::LiveError;
 use super::kernel;
+use super::link::{kernel_link_up, SYS_CLASS_NET};
 use super::plan::{queue_shortfall, rss_alignable, rss_model, RX_DESC, TX_DESC};
+use rvs_config::device::kernel_interfaces;
 use rvs_config::{Config, RssMode};
 use rvs_control::PortSource;
 use rvs_packet::wire::MacAddr;
@@ -203,22 +206,31 @@ fn log_port(name: &str, port: &Port) {
     );
 }
 
-/// Port listings from the devices themselves.
+/// One port as [`port_source`] lists it: name, device, addresses, the kernel interfaces
+/// the device attaches to, and the device.
+type NamedPort = (String, String, Vec<String>, Vec<String>, Port);
+
+/// Port listings from the devices themselves; the link of a port whose device attaches
+/// to kernel interfaces is up only while the kernel has each of them up too.
 pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSource {
-    let named: Vec<(String, String, Vec<String>, Port)> = config
+    let named: Vec<NamedPort> = config
         .ports
         .iter()
         .zip(ports)
         .map(|(c, p)| {
             let addrs = c.addresses.iter().map(ToString::to_string).collect();
-            (c.name.clone(), c.device.clone(), addrs, p.clone())
+            let ifaces = kernel_interfaces(&c.device)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            (c.name.clone(), c.device.clone(), addrs, ifaces, p.clone())
         })
         .collect();
     let pool = pool.clone();
     Box::new(move || {
         named
             .iter()
-            .map(|(name, device, addresses, port)| {
+            .map(|(name, device, addresses, ifaces, port)| {
                 let stats = port.stats().unwrap_or_default();
                 let tables = rvs_dpdk::table_memory();
                 PortInfo {
@@ -229,7 +241,10 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                         .map(|m| MacAddr(m).to_string())
                         .unwrap_or_default(),
                     addresses: addresses.clone(),
-                    link_up: port.link().is_ok_and(|l| l.up),
+                    link_up: port.link().is_ok_and(|l| l.up)
+                        && ifaces
+                            .iter()
+                            .all(|i| kernel_link_up(Path::new(SYS_CLASS_NET), i)),
                     rx_packets: stats.ipackets,
                     tx_packets: stats.opackets,
                     rx_missed: stats.imissed,
