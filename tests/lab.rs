@@ -964,13 +964,19 @@ mod control_lab {
         }
         // The log says what the reload changed and which runtime changes it undid, and
         // each rvsadm change before it.
-        let log = rvsd.log();
-        for line in [
+        // (rvsd's stderr reaches the harness through a pipe: give it a moment.)
+        let said = [
             "runtime change by rvsadm (generation",
             "real 10.1.1.11:8080 of tcp 10.0.0.100:80 added",
             "reloaded ",
             "runtime change undone: service tcp",
-        ] {
+        ];
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !said.iter().all(|l| rvsd.log().contains(l)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = rvsd.log();
+        for line in said {
             assert!(log.contains(line), "{line:?} not in the log:\n{log}");
         }
         for _ in 0..4 {
