@@ -217,111 +217,74 @@ fn same_item(item: Item, a: &Config, b: &Config) -> bool {
 }
 
 fn service_change(a: Option<&ServiceConfig>, b: Option<&ServiceConfig>) -> Option<Change> {
-    let (a, b) = match (a, b) {
-        (None, None) => return None,
-        (None, Some(_)) => return Some(Change::Added),
-        (Some(_), None) => return Some(Change::Removed),
-        (Some(a), Some(b)) => (a, b),
-    };
-    let mut fields = Vec::new();
-    let mut field = |name: &str, old: String, new: String| {
-        if old != new {
-            fields.push(format!("{name} {old} -> {new}"));
-        }
-    };
-    field(
-        "scheduler",
-        a.scheduler.name().to_owned(),
-        b.scheduler.name().to_owned(),
-    );
-    field("flags", a.flags.to_string(), b.flags.to_string());
-    field(
-        "persistence",
-        a.persistence.to_string(),
-        b.persistence.to_string(),
-    );
-    field(
-        "persistence_prefix",
-        a.persistence_prefix.to_string(),
-        b.persistence_prefix.to_string(),
-    );
-    field(
-        "laddrs",
-        format!("{:?}", a.laddrs),
-        format!("{:?}", b.laddrs),
-    );
-    field(
-        "announce",
-        format!(
-            "{:?}",
-            (
-                a.announce,
-                a.announce_med,
-                a.announce_prepend,
-                &a.announce_communities
-            )
-        ),
-        format!(
-            "{:?}",
-            (
-                b.announce,
-                b.announce_med,
-                b.announce_prepend,
-                &b.announce_communities
-            )
-        ),
-    );
-    field("check", format!("{:?}", a.check), format!("{:?}", b.check));
-    field(
-        "client_address",
-        format!("{:?}", a.client_address),
-        format!("{:?}", b.client_address),
-    );
-    field(
-        "synproxy",
-        format!("{:?}", (a.synproxy, a.synproxy_wscale)),
-        format!("{:?}", (b.synproxy, b.synproxy_wscale)),
-    );
-    // A field the list above does not name still counts.
+    // A field `service_fields` does not name still counts.
     let own = |s: &ServiceConfig| ServiceConfig {
         reals: Vec::new(),
         ..s.clone()
     };
-    if fields.is_empty() && own(a) != own(b) {
-        fields.push("settings".to_owned());
-    }
-    (!fields.is_empty()).then_some(Change::Changed(fields))
+    change_of(a, b, service_fields, |a, b| own(a) == own(b))
 }
 
 fn real_change(a: Option<&RealConfig>, b: Option<&RealConfig>) -> Option<Change> {
+    change_of(a, b, real_fields, |a, b| a == b)
+}
+
+/// How `b` differs from `a` (either absent): added, removed, or changed in the fields
+/// `fields` names (`name old -> new`), or in `settings` when only others differ (`same`
+/// compares everything).
+fn change_of<T>(
+    a: Option<&T>,
+    b: Option<&T>,
+    fields: fn(&T) -> Vec<(&'static str, String)>,
+    same: impl Fn(&T, &T) -> bool,
+) -> Option<Change> {
     let (a, b) = match (a, b) {
         (None, None) => return None,
         (None, Some(_)) => return Some(Change::Added),
         (Some(_), None) => return Some(Change::Removed),
         (Some(a), Some(b)) => (a, b),
     };
-    let mut fields = Vec::new();
-    let mut field = |name: &str, old: String, new: String| {
-        if old != new {
-            fields.push(format!("{name} {old} -> {new}"));
-        }
-    };
-    field("weight", a.weight.to_string(), b.weight.to_string());
-    field(
-        "forward",
-        forward_name(a.forward).to_owned(),
-        forward_name(b.forward).to_owned(),
-    );
-    field(
-        "thresholds",
-        format!("{}/{}", a.upper, a.lower),
-        format!("{}/{}", b.upper, b.lower),
-    );
-    field("check", a.check.to_string(), b.check.to_string());
-    if fields.is_empty() && a != b {
-        fields.push("settings".to_owned());
+    let named: Vec<String> = fields(a)
+        .into_iter()
+        .zip(fields(b))
+        .filter(|((_, old), (_, new))| old != new)
+        .map(|((name, old), (_, new))| format!("{name} {old} -> {new}"))
+        .collect();
+    if !named.is_empty() {
+        return Some(Change::Changed(named));
     }
-    (!fields.is_empty()).then_some(Change::Changed(fields))
+    (!same(a, b)).then(|| Change::Changed(vec!["settings".to_owned()]))
+}
+
+/// A service's own settings as a diff names them.
+fn service_fields(s: &ServiceConfig) -> Vec<(&'static str, String)> {
+    let announce = (
+        s.announce,
+        s.announce_med,
+        s.announce_prepend,
+        &s.announce_communities,
+    );
+    vec![
+        ("scheduler", s.scheduler.name().to_owned()),
+        ("flags", s.flags.to_string()),
+        ("persistence", s.persistence.to_string()),
+        ("persistence_prefix", s.persistence_prefix.to_string()),
+        ("laddrs", format!("{:?}", s.laddrs)),
+        ("announce", format!("{announce:?}")),
+        ("check", format!("{:?}", s.check)),
+        ("client_address", format!("{:?}", s.client_address)),
+        ("synproxy", format!("{:?}", (s.synproxy, s.synproxy_wscale))),
+    ]
+}
+
+/// A real's settings as a diff names them.
+fn real_fields(r: &RealConfig) -> Vec<(&'static str, String)> {
+    vec![
+        ("weight", r.weight.to_string()),
+        ("forward", forward_name(r.forward).to_owned()),
+        ("thresholds", format!("{}/{}", r.upper, r.lower)),
+        ("check", r.check.to_string()),
+    ]
 }
 
 #[cfg(test)]
