@@ -7,7 +7,9 @@
 //!  director dN   wN (rvsd port wan, 10.50.0.N) ------------- cb      (N = 1, 2)
 //!                lN (rvsd port lan, 10.60.0.N + floating 10.60.0.254) -- rb
 //!  keepalived k  k0 10.50.0.3 (the VIP on it while master) -- cb
-//!  real ns rM    rM 10.60.0.1M, default via 10.60.0.254 ---- rb      (M = 1, 2)
+//!  real ns rM    rM 10.60.0.1M, default via 10.60.0.254 ---- rb      (M = 1, 2; more
+//!                                                                     with_reals)
+//!  probe path    pN 10.60.0.3N (director N's kernel) -------- rb      (add_probe_path)
 //! ```
 //!
 //! - The VIP [`HA_VIP`] is on the client segment: the client reaches it by ARP, so
@@ -42,7 +44,7 @@ mod proxy;
 
 pub use flood::{Flood, FloodReport};
 pub use frames::sent_counts;
-pub use proxy::{ToaWatch, PROXY_PORT, SLOW_RATE};
+pub use proxy::{ToaWatch, PLAIN_PORT, PROXY_PORT, SLOW_RATE};
 
 /// The VIP of the virtual router (on the client segment).
 pub const HA_VIP: &str = "10.50.0.10";
@@ -60,7 +62,7 @@ pub const KEEPALIVED_ADDR: &str = "10.50.0.3";
 pub const VRID: u8 = 51;
 /// Directors in the lab.
 pub const HA_DIRECTORS: usize = 2;
-/// Reals in the lab.
+/// Reals in the lab ([`HaLab::new`]; [`HaLab::with_reals`] builds more).
 pub const HA_REALS: usize = 2;
 /// How long keepalived may take to start.
 const KEEPALIVED_START: Duration = Duration::from_secs(10);
@@ -73,6 +75,11 @@ pub fn ha_director(i: usize) -> String {
 /// Real `i`'s address.
 pub fn ha_real(i: usize) -> String {
     format!("10.60.0.1{i}")
+}
+
+/// Director `i`'s kernel address on the real segment ([`HaLab::add_probe_path`]).
+pub fn probe_addr(i: usize) -> String {
+    format!("10.60.0.3{i}")
 }
 
 /// Chunks a slow download carries ([`HaLab::slow_download`]).
@@ -189,6 +196,7 @@ pub struct HaLab {
     namespaces: Vec<String>,
     servers: Vec<(String, Child)>,
     dir: PathBuf,
+    reals: usize,
     _lock: LabLock,
 }
 
@@ -196,6 +204,12 @@ impl HaLab {
     /// Builds the lab (tag: one character) once no other lab runs, and starts the
     /// reals' HTTP servers.
     pub fn new(tag: char) -> HaLab {
+        HaLab::with_reals(tag, HA_REALS)
+    }
+
+    /// [`HaLab::new`] with `reals` reals (`r1` .. `rN`, at most 9).
+    pub fn with_reals(tag: char, reals: usize) -> HaLab {
+        assert!((1..=9).contains(&reals), "1 to 9 reals");
         let lock = LabLock::acquire();
         let prefix = format!("rv{:x}{tag}", std::process::id());
         let dir = std::env::temp_dir().join(format!("rvs-lab-{prefix}"));
@@ -206,6 +220,7 @@ impl HaLab {
             namespaces: Vec::new(),
             servers: Vec::new(),
             dir,
+            reals,
             _lock: lock,
         };
         for (name, text) in [("real_http.py", REAL_HTTP), ("arp_who.py", ARP_WHO)] {
@@ -217,10 +232,10 @@ impl HaLab {
             lab.director_links(i);
         }
         lab.keepalived_host();
-        for i in 1..=HA_REALS {
+        for i in 1..=reals {
             lab.real(i);
         }
-        for i in 1..=HA_REALS {
+        for i in 1..=reals {
             lab.start_http(i);
         }
         lab
@@ -242,6 +257,11 @@ impl HaLab {
         &self.dir
     }
 
+    /// Reals in this lab.
+    pub fn reals(&self) -> usize {
+        self.reals
+    }
+
     /// Director `i`'s control socket.
     pub fn socket(&self, i: usize) -> PathBuf {
         self.dir.join(format!("rvsd-d{i}.sock"))
@@ -260,7 +280,7 @@ impl HaLab {
     fn add_namespaces(&mut self) {
         let mut roles = vec!["b".to_owned(), "c".to_owned(), "k".to_owned()];
         roles.extend((1..=HA_DIRECTORS).map(|i| format!("d{i}")));
-        roles.extend((1..=HA_REALS).map(|i| format!("r{i}")));
+        roles.extend((1..=self.reals).map(|i| format!("r{i}")));
         for role in roles {
             let ns = self.ns(&role);
             let mut sysctls = vec![
@@ -324,6 +344,19 @@ impl HaLab {
         let (ns, dev) = (self.ns(&r), self.iface(&r));
         must_line(&format!("ip -n {ns} addr add {}/24 dev {dev}", ha_real(i)));
         must_line(&format!("ip -n {ns} route add default via {FLOATING}"));
+    }
+
+    /// Gives director `i`'s kernel (not its DPDK ports) an address on the real segment,
+    /// [`probe_addr`]: the path its health checks' probes take to the reals.
+    pub fn add_probe_path(&self, i: usize) {
+        let d = format!("d{i}");
+        let p = format!("p{i}");
+        self.bridged(&d, &p, &format!("bp{i}"), "rb");
+        let (ns, dev) = (self.ns(&d), self.iface(&p));
+        must_line(&format!(
+            "ip -n {ns} addr add {}/24 dev {dev}",
+            probe_addr(i)
+        ));
     }
 
     /// Starts real `i`'s HTTP server and waits until it answers.

@@ -61,6 +61,7 @@ mod netns;
 mod probe;
 mod rvsd;
 pub mod scripts;
+pub mod soak;
 mod topology;
 
 pub use bird::Bird;

@@ -3,6 +3,10 @@
 //! VIP and shows what the director did; then one real fails and leaves rotation. Exits
 //! non-zero when anything did not work; the lab is removed in every case.
 //!
+//! `rvs-lab soak --minutes N [--seed S]`: everything at once on the HA lab
+//! (`rvs_lab::soak`); prints its summary, exits non-zero on a lost connection or any
+//! other failure.
+//!
 //! `rvs-lab compare`: rvsd side by side with nftables DNAT, HAProxy and the client
 //! straight to the reals, under wrk (`rvs_lab::compare`); prints Markdown tables.
 
@@ -12,10 +16,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use rvs_lab::compare::{self, Load, Options, Scenario, Wrk};
+use rvs_lab::soak;
 
 const USAGE: &str = "usage (as root; rvsd and rvsadm next to rvs-lab):
   rvs-lab --help | --version
   rvs-lab demo
+  rvs-lab soak --minutes N [--seed S]
   rvs-lab compare [--rounds N] [--seconds S] [--connections C] [--threads T]
                   [--scenarios direct,rvsd-af_xdp,rvsd-af_packet,nftables,haproxy]
                   [--loads keep-alive,close]";
@@ -36,6 +42,21 @@ fn main() -> ExitCode {
             Err(e) => {
                 eprintln!("demo: FAILED: {e}");
                 ExitCode::FAILURE
+            }
+        },
+        Some("soak") => match soak_options(&args[1..]) {
+            Ok(options) => {
+                let summary = soak::run(&options);
+                println!("{}", summary.render());
+                if summary.passed() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("rvs-lab soak: {e}\n{USAGE}");
+                ExitCode::from(2)
             }
         },
         Some("compare") => match compare_options(&args[1..]) {
@@ -59,18 +80,59 @@ fn main() -> ExitCode {
     }
 }
 
+/// The soak's options from the command line (`--minutes` required, fractions allowed;
+/// `--seed` 1 by default).
+fn soak_options(args: &[String]) -> Result<soak::Options, String> {
+    let rvsd = next_to_me("rvsd")?;
+    let (mut minutes, mut seed) = (None, 1u64);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--minutes" => {
+                minutes = Some(
+                    value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|m| *m > 0.0 && *m <= 24.0 * 60.0)
+                        .ok_or_else(|| format!("--minutes: {value:?} is not 0 < N <= 1440"))?,
+                )
+            }
+            "--seed" => {
+                seed = value
+                    .parse()
+                    .map_err(|_| format!("--seed: {value:?} is not a number"))?
+            }
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    let minutes = minutes.ok_or("--minutes is required")?;
+    Ok(soak::Options {
+        duration: std::time::Duration::from_secs_f64(minutes * 60.0),
+        seed,
+        rvsd,
+    })
+}
+
+/// The binary `name` next to this one (built with the workspace).
+fn next_to_me(name: &str) -> Result<std::path::PathBuf, String> {
+    let path = std::env::current_exe()
+        .map_err(|e| e.to_string())?
+        .with_file_name(name);
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing: cargo build --release",
+            path.display()
+        ))
+    }
+}
+
 /// The comparison's options from the command line (defaults: 3 rounds of 10 s, 3 wrk
 /// threads with 48 connections, every scenario, both loads).
 fn compare_options(args: &[String]) -> Result<Options, String> {
-    let rvsd = std::env::current_exe()
-        .map_err(|e| e.to_string())?
-        .with_file_name("rvsd");
-    if !rvsd.exists() {
-        return Err(format!(
-            "{} is missing: cargo build --release",
-            rvsd.display()
-        ));
-    }
+    let rvsd = next_to_me("rvsd")?;
     let mut o = Options {
         rounds: 3,
         scenarios: Scenario::ALL.to_vec(),

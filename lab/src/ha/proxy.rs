@@ -17,6 +17,8 @@ use crate::topology::HTTP_PORT;
 
 /// The port nginx listens on in each real, PROXY protocol (v1 or v2) required.
 pub const PROXY_PORT: u16 = 8081;
+/// The port nginx also listens on in each real, without the PROXY protocol.
+pub const PLAIN_PORT: u16 = 8082;
 /// Bytes a second nginx sends each response under `/slow/` at.
 pub const SLOW_RATE: usize = 256 * 1024;
 /// How long nginx may take to answer its first request.
@@ -34,6 +36,7 @@ fn nginx_conf(dir: &str, name: &str) -> String {
            client_body_temp_path {dir}/nginx-{name}-body;\n\
            server {{\n\
              listen {PROXY_PORT} proxy_protocol;\n\
+             listen {PLAIN_PORT};\n\
              root {dir}/www;\n\
              location /slow/ {{ alias {dir}/www/; limit_rate {SLOW_RATE}; }}\n\
              location / {{ }}\n\
@@ -171,6 +174,17 @@ impl HaLab {
             }
             assert!(Instant::now() < deadline, "nginx in {name} did not answer");
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops (SIGKILL) the nginx of real `i` that [`HaLab::start_nginx`] started: both
+    /// its listeners go, what a health check notices.
+    pub fn stop_nginx(&mut self, i: usize) {
+        let name = format!("r{i}/nginx");
+        if let Some(at) = self.servers.iter().position(|(n, _)| *n == name) {
+            let (_, mut child) = self.servers.remove(at);
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 

@@ -1,0 +1,230 @@
+//! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
+//! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
+//! af_packet) in front of three reals running nginx, with health checks on every
+//! service: NAT, FULLNAT, and FULLNAT with the PROXY protocol v2. The client keeps up
+//! keep-alive and `Connection: close` requests and byte-checked downloads
+//! ([`load`]) while events ([`events`]) change weights, quiesce, remove and add reals,
+//! reload an edited configuration, flap a backend, flood junk and fail the master over.
+//!
+//! Every failed connection is classified: within a flapping real's window it is a
+//! killed real's, within a removed real's window a removed real's, otherwise it is
+//! **lost**. The run also checks that neither rvsd panicked, that each director's
+//! per-service connection counts add up to its workers' totals, and that director 2
+//! (never restarted) grew its resident memory by at most [`RSS_GROWTH_BOUND_KIB`].
+//! [`Summary::render`] ends with `soak: C connections, L lost, F failovers, RSS A -> B
+//! KiB` (director 2's memory after the warm-up and at the end).
+
+mod events;
+mod load;
+mod pair;
+mod report;
+mod rng;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rvs_ctl::proto::{Forward, Request, Response};
+
+use crate::config::Service;
+use crate::ha::{ha_real, HaLab, HA_LADDR, HA_VIP, HA_VIP2, PLAIN_PORT, PROXY_PORT};
+pub use report::{Class, Summary};
+
+/// Reals in the soak's lab.
+pub const REALS: usize = 3;
+/// How much director 2's resident memory may grow from the warm-up to the end: its
+/// tables and pools are sized at start, so growth beyond this is a leak.
+pub const RSS_GROWTH_BOUND_KIB: u64 = 16 * 1024;
+/// The load runs this long before memory is first sampled and events begin.
+const WARM_UP: Duration = Duration::from_secs(10);
+/// Bytes of each download (nginx sends them at [`crate::ha::SLOW_RATE`]: 4 s).
+const DOWNLOAD_BYTES: usize = 1 << 20;
+/// The load's seed is the run's, changed by this (two streams from one seed).
+const LOAD_SEED: u64 = 0x5eed_10ad;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long the load and the events run.
+    pub duration: Duration,
+    /// The schedule's seed.
+    pub seed: u64,
+    /// The rvsd binary (rvsadm's changes go through its control socket).
+    pub rvsd: PathBuf,
+}
+
+/// One of the soak's services: its VIP (port 80), how its reals are reached and on
+/// which port.
+#[derive(Clone, Copy, Debug)]
+pub struct Svc {
+    /// The VIP.
+    pub vip: &'static str,
+    /// The forwarding method of every real.
+    pub forward: Forward,
+    /// The reals' port.
+    pub real_port: u16,
+    /// The scheduler.
+    scheduler: &'static str,
+    /// Local address and further keys (FULLNAT).
+    fullnat: Option<(&'static str, &'static str)>,
+}
+
+/// The services: NAT, FULLNAT, FULLNAT with PROXY v2 (to nginx's PROXY listener).
+const SERVICES: [Svc; 3] = [
+    Svc {
+        vip: HA_VIP,
+        forward: Forward::Nat,
+        real_port: PLAIN_PORT,
+        scheduler: "rr",
+        fullnat: None,
+    },
+    Svc {
+        vip: HA_VIP2,
+        forward: Forward::FullNat,
+        real_port: PLAIN_PORT,
+        scheduler: "wlc",
+        fullnat: Some((HA_LADDR, "")),
+    },
+    Svc {
+        vip: "10.50.0.12",
+        forward: Forward::FullNat,
+        real_port: PROXY_PORT,
+        scheduler: "rr",
+        fullnat: Some(("10.60.0.201", "client_address = \"proxy-v2\"")),
+    },
+];
+
+impl Svc {
+    /// Its `[[service]]` table: every real at weight 1, an HTTP check on nginx's plain
+    /// port (down after 2 failures 0.5 s apart, up after 1 success).
+    fn service(&self) -> Service {
+        let forward = match self.forward {
+            Forward::Nat => "nat",
+            Forward::FullNat => "fullnat",
+            Forward::Dr => "dr",
+            Forward::Tun => "tun",
+        };
+        let mut s = Service::new("tcp", self.vip, 80, self.scheduler).check(&format!(
+            "kind = \"http\"\ninterval = 0.5\ntimeout = 0.4\nrise = 1\nfall = 2\nport = {PLAIN_PORT}\npath = \"/\"\n"
+        ));
+        if let Some((laddr, keys)) = self.fullnat {
+            s = s.laddrs(&[laddr]);
+            if !keys.is_empty() {
+                s = s.keys(keys);
+            }
+        }
+        (1..=REALS).fold(s, |s, i| s.real(&ha_real(i), self.real_port, forward, 1))
+    }
+}
+
+/// Runs the soak: builds the lab (waiting for the lab lock), runs, and says what
+/// happened. Panics only where the lab itself cannot be built.
+pub fn run(o: &Options) -> Summary {
+    crate::preflight();
+    let mut lab = HaLab::with_reals('z', REALS);
+    let mut rng = rng::Rng::new(o.seed);
+    let expected = rng.bytes(DOWNLOAD_BYTES);
+    std::fs::write(lab.www().join("soak.bin"), &expected).expect("the download file");
+    std::fs::write(lab.www().join("index.html"), "ok\n").expect("the index file");
+    for i in 1..=REALS {
+        lab.start_nginx(i);
+    }
+    let mut summary = Summary::new(o);
+    let defs: Vec<Service> = SERVICES.iter().map(Svc::service).collect();
+    let mut pair = match pair::Pair::start(&lab, &o.rvsd, &defs) {
+        Ok(p) => p,
+        Err(e) => {
+            summary
+                .problems
+                .push(format!("the pair did not start: {e}"));
+            return summary;
+        }
+    };
+    for s in &SERVICES {
+        if let Err(e) = pair::wait_for(
+            &format!("{} answers", s.vip),
+            Duration::from_secs(15),
+            || answers(&lab, s.vip),
+        ) {
+            summary.problems.push(e);
+            return summary;
+        }
+    }
+    let client = load::Client {
+        ns: lab.ns("c"),
+        dir: lab.dir().to_owned(),
+        vips: SERVICES.iter().map(|s| (s.vip, "/slow/soak.bin")).collect(),
+        expected,
+    };
+    let start = Instant::now();
+    let until = start + o.duration;
+    let max_requests = o.duration.as_secs() as usize * 50 + 100;
+    let (attempts, measures) = std::thread::scope(|scope| {
+        let load = scope.spawn(|| client.run(o.seed ^ LOAD_SEED, until, max_requests));
+        std::thread::sleep(WARM_UP);
+        summary.rss_start = [pair.rss_kib(1), pair.rss_kib(2)];
+        let measures = events::Ctx {
+            lab: &mut lab,
+            pair: &mut pair,
+            services: &SERVICES,
+            start,
+        }
+        .run(&mut rng, until);
+        (load.join().expect("the load thread"), measures)
+    });
+    summary.rss_end = [pair.rss_kib(1), pair.rss_kib(2)];
+    for i in 1..=2 {
+        summary.counters.push(counters(&pair, i));
+        summary.drops.push(drops(&pair, i));
+    }
+    summary.panics = pair
+        .logs()
+        .lines()
+        .filter(|l| l.contains("panicked"))
+        .map(str::to_owned)
+        .collect();
+    summary.add(&attempts, measures);
+    summary
+}
+
+/// Whether `vip` answers a request from the client.
+fn answers(lab: &HaLab, vip: &str) -> bool {
+    Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("c"),
+            "curl",
+            "-s",
+            "-m",
+            "2",
+            "-o",
+            "/dev/null",
+        ])
+        .args(["-w", "%{http_code}", &format!("http://{vip}/")])
+        .stdin(Stdio::null())
+        .output()
+        .is_ok_and(|o| o.stdout == b"200")
+}
+
+/// Director `i`'s connections scheduled by its services (their sum) and created by its
+/// workers (their sum).
+fn counters(pair: &pair::Pair, i: usize) -> Result<(u64, u64), String> {
+    let services = match pair.call(i, Request::Services { service: None })? {
+        Response::Services(all) => all.iter().map(|s| s.stats.conns).sum(),
+        other => return Err(format!("services answered {other:?}")),
+    };
+    let workers = match pair.call(i, Request::Workers)? {
+        Response::Workers(all) => all.iter().map(|w| w.conns_created).sum(),
+        other => return Err(format!("workers answered {other:?}")),
+    };
+    Ok((services, workers))
+}
+
+/// Director `i`'s drops by reason, those not zero.
+fn drops(pair: &pair::Pair, i: usize) -> Vec<(String, u64)> {
+    match pair.call(i, Request::Drops) {
+        Ok(Response::Drops(d)) => d.into_iter().filter(|(_, n)| *n > 0).collect(),
+        other => vec![(format!("{other:?}"), 0)],
+    }
+}

@@ -1,0 +1,243 @@
+//! The soak's summary: every connection classified, what the events measured, memory,
+//! counters and panics; whether the run passed.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::events::{Logged, Measures};
+use super::load::Attempt;
+use super::pair::{master_down, BACKUP_PRIORITY};
+use super::{Options, RSS_GROWTH_BOUND_KIB};
+
+/// Why a connection failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Its real's server was stopped (a flap) while it ran.
+    KilledReal,
+    /// A real of its service was removed while it ran.
+    RemovedReal,
+    /// By design for another reason (none of the current events has one).
+    Expected,
+    /// None of the above: lost.
+    Lost,
+}
+
+/// Failed connections listed in full, at most.
+const LISTED: usize = 20;
+
+/// What a soak run saw.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// The seed.
+    pub seed: u64,
+    /// How long it ran.
+    pub duration: Duration,
+    /// Connections started (a keep-alive attempt is one connection).
+    pub connections: u64,
+    /// Those that completed.
+    pub completed: u64,
+    /// Failed ones by class: killed real, removed real, expected, lost.
+    pub failed: [u64; 4],
+    /// The first failed ones, with their class.
+    pub failures: Vec<String>,
+    /// Downloaded bytes checked against what the reals serve.
+    pub bytes_verified: u64,
+    /// Keep-alive, close and download connections started.
+    pub by_kind: [u64; 3],
+    /// The event log.
+    pub events: Vec<Logged>,
+    /// Failover takeover times.
+    pub takeovers: Vec<Duration>,
+    /// Preemption times (director 1 back to master after its start).
+    pub preemptions: Vec<Duration>,
+    /// Health check detection times (server stopped -> real down).
+    pub detections: Vec<Duration>,
+    /// Junk packets flooded.
+    pub flooded: u64,
+    /// Each director's RSS (KiB) after the warm-up and at the end.
+    pub rss_start: [u64; 2],
+    /// See [`Summary::rss_start`].
+    pub rss_end: [u64; 2],
+    /// Each director's (services' connections, workers' connections created).
+    pub counters: Vec<Result<(u64, u64), String>>,
+    /// Each director's non-zero drops by reason.
+    pub drops: Vec<Vec<(String, u64)>>,
+    /// Log lines that say `panicked`.
+    pub panics: Vec<String>,
+    /// Everything else that went wrong.
+    pub problems: Vec<String>,
+}
+
+impl Summary {
+    /// An empty summary of a run with options `o`.
+    pub fn new(o: &Options) -> Summary {
+        Summary {
+            seed: o.seed,
+            duration: o.duration,
+            ..Summary::default()
+        }
+    }
+
+    /// Takes in the load's attempts and the events' measures.
+    pub(super) fn add(&mut self, attempts: &[Attempt], m: Measures) {
+        for a in attempts {
+            self.connections += 1;
+            self.by_kind[a.kind as usize] += 1;
+            self.bytes_verified += a.bytes;
+            let Some(error) = &a.error else {
+                self.completed += 1;
+                continue;
+            };
+            let class = classify(a, &m.log);
+            self.failed[class as usize] += 1;
+            if self.failures.len() < LISTED {
+                self.failures.push(format!(
+                    "{class:?}: {:?} to {} ({:.1} s): {error}",
+                    a.kind,
+                    a.vip,
+                    (a.span.1 - a.span.0).as_secs_f64()
+                ));
+            }
+        }
+        self.events = m.log;
+        self.takeovers = m.takeovers;
+        self.preemptions = m.preemptions;
+        self.detections = m.detections;
+        self.flooded = m.flooded;
+        self.problems.extend(m.problems);
+    }
+
+    /// Connections lost.
+    pub fn lost(&self) -> u64 {
+        self.failed[Class::Lost as usize]
+    }
+
+    /// Director 2's memory growth, when it is beyond [`RSS_GROWTH_BOUND_KIB`].
+    fn rss_problem(&self) -> Option<String> {
+        let [a, b] = [self.rss_start[1], self.rss_end[1]];
+        (a == 0 || b == 0 || b > a + RSS_GROWTH_BOUND_KIB).then(|| {
+            format!("director 2's RSS {a} -> {b} KiB (bound: +{RSS_GROWTH_BOUND_KIB} KiB)")
+        })
+    }
+
+    /// Counters that do not add up.
+    fn counter_problems(&self) -> Vec<String> {
+        self.counters
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c {
+                Ok((s, w)) if s == w => None,
+                Ok((s, w)) => Some(format!(
+                    "director {}: services scheduled {s} connections, workers created {w}",
+                    i + 1
+                )),
+                Err(e) => Some(format!("director {}: counters: {e}", i + 1)),
+            })
+            .collect()
+    }
+
+    /// Everything that makes the run fail, lost connections aside.
+    pub fn all_problems(&self) -> Vec<String> {
+        let mut all = self.problems.clone();
+        all.extend(self.rss_problem());
+        all.extend(self.counter_problems());
+        all.extend(self.panics.iter().map(|p| format!("panic: {p}")));
+        if self.connections == 0 {
+            all.push("no connection was started".into());
+        }
+        all
+    }
+
+    /// Whether the run passed: nothing lost, nothing else wrong.
+    pub fn passed(&self) -> bool {
+        self.lost() == 0 && self.all_problems().is_empty()
+    }
+
+    /// The summary as printed; its last line is `soak: C connections, L lost, F
+    /// failovers, RSS A -> B KiB`.
+    pub fn render(&self) -> String {
+        let mut t = String::new();
+        let secs = |d: &[Duration]| {
+            d.iter()
+                .map(|d| format!("{:.2}", d.as_secs_f64()))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let _ = writeln!(
+            t,
+            "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
+             services NAT, FULLNAT, FULLNAT + PROXY v2, HTTP checks on all",
+            self.seed,
+            self.duration.as_secs()
+        );
+        let _ = writeln!(t, "events:");
+        for e in &self.events {
+            let _ = writeln!(t, "  +{:7.1}s {}", e.at.as_secs_f64(), e.what);
+        }
+        let [ka, close, dl] = self.by_kind;
+        let [killed, removed, expected, lost] = self.failed;
+        let _ = writeln!(
+            t,
+            "connections: {} started ({ka} keep-alive x5 requests, {close} close, {dl} downloads), \
+             {} completed, failed: {killed} killed real, {removed} removed real, {expected} expected, {lost} lost",
+            self.connections, self.completed
+        );
+        for f in &self.failures {
+            let _ = writeln!(t, "  {f}");
+        }
+        let _ = writeln!(t, "bytes verified: {}", self.bytes_verified);
+        let bound = master_down(BACKUP_PRIORITY);
+        let _ = writeln!(
+            t,
+            "failovers: {} (takeover s from the SIGKILL: {}, each within 3 x advert interval + skew = {:.2} s: {}; \
+             preemption s after the restart: {})",
+            self.takeovers.len(),
+            secs(&self.takeovers),
+            bound.as_secs_f64(),
+            if self.takeovers.iter().all(|t| *t <= bound) { "yes" } else { "NO" },
+            secs(&self.preemptions)
+        );
+        let _ = writeln!(t, "health detection s: {}", secs(&self.detections));
+        let _ = writeln!(t, "junk flooded: {} packets", self.flooded);
+        let _ = writeln!(
+            t,
+            "rss KiB: director 1 {} -> {} (restarted at each failover), director 2 {} -> {} (bound +{RSS_GROWTH_BOUND_KIB})",
+            self.rss_start[0], self.rss_end[0], self.rss_start[1], self.rss_end[1]
+        );
+        for (i, c) in self.counters.iter().enumerate() {
+            let _ = writeln!(
+                t,
+                "counters director {}: {}",
+                i + 1,
+                match c {
+                    Ok((s, w)) => format!("services' connections {s}, workers' created {w}"),
+                    Err(e) => e.clone(),
+                }
+            );
+        }
+        for (i, d) in self.drops.iter().enumerate() {
+            let _ = writeln!(t, "drops director {}: {d:?}", i + 1);
+        }
+        for p in self.all_problems() {
+            let _ = writeln!(t, "PROBLEM: {p}");
+        }
+        let _ = write!(
+            t,
+            "soak: {} connections, {} lost, {} failovers, RSS {} -> {} KiB",
+            self.connections,
+            self.lost(),
+            self.takeovers.len(),
+            self.rss_start[1],
+            self.rss_end[1]
+        );
+        t
+    }
+}
+
+/// The class of failed attempt `a`: that of the first by-design window it overlaps.
+fn classify(a: &Attempt, log: &[Logged]) -> Class {
+    log.iter()
+        .filter_map(|e| e.window)
+        .find(|(from, to, _)| a.span.0 <= *to && *from <= a.span.1)
+        .map_or(Class::Lost, |(_, _, class)| class)
+}
