@@ -2,8 +2,8 @@
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
 //! service: NAT, FULLNAT, and FULLNAT with the PROXY protocol v2. The client keeps up
-//! keep-alive and `Connection: close` requests and byte-checked downloads
-//! ([`load`]) while events ([`events`]) change weights, quiesce, remove and add reals,
+//! keep-alive and `Connection: close` requests and byte-checked downloads (module
+//! `load`) while events (module `events`) change weights, quiesce, remove and add reals,
 //! reload an edited configuration, flap a backend, flood junk and fail the master over.
 //!
 //! Every failed connection is classified: within a flapping real's window it is a

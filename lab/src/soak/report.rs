@@ -241,3 +241,94 @@ fn classify(a: &Attempt, log: &[Logged]) -> Class {
         .find(|(from, to, _)| a.span.0 <= *to && *from <= a.span.1)
         .map_or(Class::Lost, |(_, _, class)| class)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{Class, Summary};
+    use crate::soak::events::{Logged, Measures};
+    use crate::soak::load::{Attempt, Kind};
+
+    /// An attempt from `from` to `to` seconds after `t0`, failed when `error`.
+    fn attempt(t0: Instant, from: u64, to: u64, error: bool) -> Attempt {
+        Attempt {
+            kind: Kind::Close,
+            vip: "10.50.0.10",
+            span: (t0 + Duration::from_secs(from), t0 + Duration::from_secs(to)),
+            bytes: if error { 0 } else { 10 },
+            error: error.then(|| "curl exit status: 7".to_owned()),
+        }
+    }
+
+    /// A summary with 100 s of clean memory and counters, and `attempts` against one
+    /// flap window from 10 to 20 s.
+    fn summary(attempts: &[Attempt], t0: Instant) -> Summary {
+        let mut s = Summary {
+            rss_start: [1000, 1000],
+            rss_end: [1000, 1100],
+            counters: vec![Ok((5, 5)), Ok((1, 1))],
+            ..Summary::default()
+        };
+        let log = vec![Logged {
+            at: Duration::from_secs(10),
+            what: "flap".into(),
+            window: Some((
+                t0 + Duration::from_secs(10),
+                t0 + Duration::from_secs(20),
+                Class::KilledReal,
+            )),
+        }];
+        s.add(
+            attempts,
+            Measures {
+                log,
+                takeovers: vec![Duration::from_millis(1500)],
+                ..Measures::default()
+            },
+        );
+        s
+    }
+
+    #[test]
+    fn a_failure_within_a_flap_is_a_killed_reals_and_outside_it_is_lost() {
+        let t0 = Instant::now();
+        let within = [attempt(t0, 1, 2, false), attempt(t0, 19, 25, true)];
+        let s = summary(&within, t0);
+        assert_eq!((s.connections, s.completed, s.failed), (2, 1, [1, 0, 0, 0]));
+        assert_eq!(s.bytes_verified, 10);
+        assert!(s.passed(), "{}", s.render());
+        assert_eq!(
+            s.render().lines().last(),
+            Some("soak: 2 connections, 0 lost, 1 failovers, RSS 1000 -> 1100 KiB")
+        );
+
+        let outside = [attempt(t0, 21, 22, true)];
+        let s = summary(&outside, t0);
+        assert_eq!(s.lost(), 1);
+        assert!(!s.passed());
+        assert!(s
+            .render()
+            .ends_with("soak: 1 connections, 1 lost, 1 failovers, RSS 1000 -> 1100 KiB"));
+    }
+
+    #[test]
+    fn counters_that_differ_memory_growth_and_a_panic_each_fail_the_run() {
+        let t0 = Instant::now();
+        let ok = [attempt(t0, 1, 2, false)];
+        let mut s = summary(&ok, t0);
+        s.counters[1] = Ok((2, 1));
+        assert!(!s.passed());
+        assert!(s
+            .render()
+            .contains("PROBLEM: director 2: services scheduled 2"));
+
+        let mut s = summary(&ok, t0);
+        s.rss_end[1] = 1000 + super::RSS_GROWTH_BOUND_KIB + 1;
+        assert!(!s.passed());
+
+        let mut s = summary(&ok, t0);
+        s.panics.push("thread 'w0' panicked at".into());
+        assert!(!s.passed());
+    }
+}
