@@ -1,9 +1,9 @@
 //! The soak's events, one at a time on the seed's schedule, each one undone before the
 //! next: weight changes and quiescing, a real removed and added back, a configuration
-//! reload of an edited file (and back), a backend flap under health checks, a failover
-//! (SIGKILL of the master, its restart, preemption back) and a bounded junk flood. Each
-//! is logged with its time; those whose failures are by design leave a window that
-//! classifies the failed connections within it.
+//! reload of an edited file (rvsctl or SIGHUP, and back), a backend flap under health
+//! checks, a failover (SIGKILL of the master, its restart, preemption back) and a
+//! bounded junk flood. Each is logged with its time; those whose failures are by design
+//! leave a window that classifies the failed connections within it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -211,15 +211,18 @@ impl Ctx<'_> {
             }
             Event::Reload => {
                 let w = rng.between(2, 5);
-                self.reload_both(|text| {
+                let sighup = rng.below(2) == 1;
+                self.reload_both(sighup, |text| {
                     text.replacen("weight = 1\n", &format!("weight = {w}\n"), 1)
                 })?;
                 std::thread::sleep(HOLD);
-                self.reload_both(|text| text)?;
-                Ok((
-                    format!("config reload: first real's weight {w}, then back"),
-                    None,
-                ))
+                self.reload_both(sighup, |text| text)?;
+                let how = if sighup {
+                    "SIGHUP"
+                } else {
+                    "rvsctl config reload"
+                };
+                Ok((format!("{how}: first real's weight {w}, then back"), None))
             }
             Event::Flap => {
                 let from = Instant::now();
@@ -299,27 +302,60 @@ impl Ctx<'_> {
         }
     }
 
-    /// Writes each director's file as `edit` makes it and reloads it there.
-    fn reload_both(&self, edit: impl Fn(String) -> String) -> Result<(), String> {
+    /// Writes each director's file as `edit` makes it and reloads it there (`sighup`:
+    /// by SIGHUP, seen applied when the configuration generation moves; otherwise as
+    /// `rvsctl config reload` does); the file is then put back as it was.
+    fn reload_both(&self, sighup: bool, edit: impl Fn(String) -> String) -> Result<(), String> {
         for i in 1..=2 {
             let path = self.pair.config(i);
             let base = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
             std::fs::write(path, edit(base.clone())).map_err(|e| e.to_string())?;
-            match self.pair.call(
-                i,
-                Request::ConfigReload {
-                    path: None,
-                    dry_run: false,
-                    discard_runtime: false,
-                },
-            )? {
-                Response::Reloaded(_) => {}
-                other => return Err(format!("director {i}: reload answered {other:?}")),
-            }
+            let reloaded = if sighup {
+                self.sighup(i)
+            } else {
+                match self.pair.call(
+                    i,
+                    Request::ConfigReload {
+                        path: None,
+                        dry_run: false,
+                        discard_runtime: false,
+                    },
+                )? {
+                    Response::Reloaded(_) => Ok(()),
+                    other => Err(format!("director {i}: reload answered {other:?}")),
+                }
+            };
             // The file as it was: what director 1 starts from after a failover.
             std::fs::write(path, base).map_err(|e| e.to_string())?;
+            reloaded?;
         }
         Ok(())
+    }
+
+    /// SIGHUP to director `i`, and a wait until its configuration generation moves.
+    fn sighup(&self, i: usize) -> Result<(), String> {
+        let generation = || match self.pair.call(i, Request::Status) {
+            Ok(Response::Status(s)) => s.generation,
+            _ => 0,
+        };
+        let before = generation();
+        let pid = self.pair.pid(i).ok_or("not running")?.to_string();
+        let out = std::process::Command::new("sh")
+            .args(["-c", "kill -HUP \"$1\"", "sh", &pid])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "kill -HUP {pid}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        wait_for(
+            &format!("director {i} applies the file on SIGHUP"),
+            Duration::from_secs(5),
+            || generation() > before,
+        )
+        .map(|_| ())
     }
 }
 

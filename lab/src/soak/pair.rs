@@ -146,6 +146,11 @@ impl Pair {
         self.rvsd[i - 1] = Some(r);
     }
 
+    /// Director `i`'s process id, while it runs.
+    pub fn pid(&self, i: usize) -> Option<u32> {
+        self.rvsd[i - 1].as_ref().map(Rvsd::pid)
+    }
+
     /// Director `i`'s resident memory in KiB (0 when it is not running).
     pub fn rss_kib(&self, i: usize) -> u64 {
         self.rvsd[i - 1]
