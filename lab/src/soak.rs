@@ -1,10 +1,11 @@
 //! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
-//! service: NAT, FULLNAT, and FULLNAT with the PROXY protocol v2. The client keeps up
-//! keep-alive and `Connection: close` requests and byte-checked downloads (module
-//! `load`) while events (module `events`) change weights, quiesce, remove and add reals,
-//! reload an edited configuration, flap a backend, flood junk and fail the master over.
+//! service: NAT, FULLNAT with persistence, and FULLNAT with the PROXY protocol v2. The
+//! client keeps up keep-alive and `Connection: close` requests and byte-checked
+//! downloads (module `load`) while events (module `events`) change weights, quiesce,
+//! remove and add reals, reload an edited configuration (rvsctl or SIGHUP), flap a
+//! backend, flood junk and fail the master over.
 //!
 //! Every failed connection is classified: within a flapping real's window it is a
 //! killed real's, within a removed real's window a removed real's, otherwise it is
@@ -67,9 +68,12 @@ pub struct Svc {
     scheduler: &'static str,
     /// Local address and further keys (FULLNAT).
     fullnat: Option<(&'static str, &'static str)>,
+    /// Persistence in seconds (0: none).
+    persistence: u32,
 }
 
-/// The services: NAT, FULLNAT, FULLNAT with PROXY v2 (to nginx's PROXY listener).
+/// The services: NAT, FULLNAT with persistence (the client's one address: every
+/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener).
 const SERVICES: [Svc; 3] = [
     Svc {
         vip: HA_VIP,
@@ -77,6 +81,7 @@ const SERVICES: [Svc; 3] = [
         real_port: PLAIN_PORT,
         scheduler: "rr",
         fullnat: None,
+        persistence: 0,
     },
     Svc {
         vip: HA_VIP2,
@@ -84,6 +89,7 @@ const SERVICES: [Svc; 3] = [
         real_port: PLAIN_PORT,
         scheduler: "wlc",
         fullnat: Some((HA_LADDR, "")),
+        persistence: 30,
     },
     Svc {
         vip: "10.50.0.12",
@@ -91,6 +97,7 @@ const SERVICES: [Svc; 3] = [
         real_port: PROXY_PORT,
         scheduler: "rr",
         fullnat: Some(("10.60.0.201", "client_address = \"proxy-v2\"")),
+        persistence: 0,
     },
 ];
 
@@ -104,7 +111,9 @@ impl Svc {
             Forward::Dr => "dr",
             Forward::Tun => "tun",
         };
-        let mut s = Service::new("tcp", self.vip, 80, self.scheduler).check(&format!(
+        let mut s = Service::new("tcp", self.vip, 80, self.scheduler)
+            .persistence(self.persistence)
+            .check(&format!(
             "kind = \"http\"\ninterval = 0.5\ntimeout = 0.4\nrise = 1\nfall = 2\nport = {PLAIN_PORT}\npath = \"/\"\n"
         ));
         if let Some((laddr, keys)) = self.fullnat {

@@ -166,7 +166,7 @@ impl Summary {
         let _ = writeln!(
             t,
             "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
-             services NAT, FULLNAT, FULLNAT + PROXY v2, HTTP checks on all",
+             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, HTTP checks on all",
             self.seed,
             self.duration.as_secs()
         );
