@@ -766,7 +766,7 @@ fn established_through(socket: &Path, vip: &str) -> usize {
     }
 }
 
-/// Issue 21, acceptance 1: with connection sync, long FULLNAT downloads through a PROXY
+/// With connection sync, long FULLNAT downloads through a PROXY
 /// v2 service, a SYN-proxied PROXY v1 service (both to nginx) and a TOA service survive
 /// SIGKILL of the master byte for byte, and the reals learn the client's address for
 /// new connections before and after the takeover (nginx's log, the TOA option).
@@ -1018,7 +1018,7 @@ fn refusals(socket: &Path) -> std::collections::BTreeMap<String, u64> {
     sync_status(socket).refused.into_iter().collect()
 }
 
-/// Issue 21, acceptance 2: while the pair serves traffic, 10 s of junk at the backup's
+/// While the pair serves traffic, 10 s of junk at the backup's
 /// sync address and port from the client's namespace (from a non-peer, bad and missing
 /// UDP checksums, messages signed with another key or not at all, garbage, format 1,
 /// replays of the master's genuine messages) install nothing, are counted by reason,
@@ -1235,7 +1235,7 @@ fn lab_ha_sync_backup_withstands_a_hostile_sync_stream() {
 }
 
 /// Packets a second the flood at the pair aims for, from the client's namespace
-/// (issue 22: 50 kpps for 30 s, here with the real segment's share).
+/// (50 kpps for 30 s in all, with the real segment's share).
 const FLOOD_CLIENT_RATE: u32 = 45_000;
 /// Packets a second of the flood from a real's namespace (VRRP on the wrong port).
 const FLOOD_REAL_RATE: u32 = 5_000;
@@ -1397,7 +1397,7 @@ fn all_refusals(socket: &Path) -> std::collections::BTreeMap<Refused, u64> {
         .collect()
 }
 
-/// Issue 22, acceptance 1: a synced pair in unicast mode under client traffic while a
+/// A synced pair in unicast mode under client traffic while a
 /// bounded flood (30 s, aiming at 45 000 packets a second from the client's namespace and
 /// 5 000 from a real's) hits both directors: protocol-112 junk, adverts that would win
 /// (priority 254) but are to the group, from a stranger, from the director's own
@@ -1603,7 +1603,7 @@ fn client_neighbour(lab: &HaLab, ip: &str) -> Option<String> {
     json.get(0)?.get("lladdr")?.as_str().map(str::to_owned)
 }
 
-/// Issue 22, acceptance 2: a VIP added with rvsadm on both directors moves with
+/// A VIP added with rvsadm on both directors moves with
 /// mastership. The client's ARP entry for it points at the master's MAC; the master is
 /// SIGKILLed; the new master announces the added VIP (gratuitous ARP), and the client
 /// reaches it within 3 x advert interval + 1 s without its ARP cache being flushed.
@@ -1691,7 +1691,7 @@ fn announce_status(socket: &Path) -> (bool, u64, Vec<String>) {
     }
 }
 
-/// Issue 22, acceptance 3: an `[announce] reload` that hangs for 10 s (a script that
+/// An `[announce] reload` that hangs for 10 s (a script that
 /// sleeps) holds up no advert: while VIP changes on the master wait for it, the backup
 /// stays backup and receives the master's adverts at their pace.
 #[test]
@@ -1759,7 +1759,7 @@ fn lab_ha_a_hanging_announce_reload_holds_up_no_advert() {
     assert!(!backup_routes.contains("route "), "{backup_routes}");
 }
 
-/// Issue 22, acceptance 3: an `[announce] reload` that fails, then recovers: the change
+/// An `[announce] reload` that fails, then recovers: the change
 /// stays pending, is retried, and BIRD (the real routing daemon) ends up with the VIP
 /// routes; a VIP added later follows at once; at shutdown they are withdrawn.
 #[test]

@@ -1,4 +1,4 @@
-//! The short soak (issue 23): `rvs_lab::soak` for two minutes, everything at once on the
+//! The short soak: `rvs_lab::soak` for two minutes, everything at once on the
 //! HA lab. The long one is `scripts/soak --minutes N` (see the README). Needs root and
 //! the tools `scripts/setup` installs (nginx among them).
 //!
