@@ -2,8 +2,8 @@
 //! HA lab. The long one is `scripts/soak --minutes N` (see the README). Needs root and
 //! the tools `scripts/setup` installs (nginx among them).
 //!
-//! Not yet part of `scripts/test` (ignored until it has run green several times): run it
-//! with `cargo test --test soak -- --ignored` (`RVS_SOAK_SEED` picks another schedule).
+//! Part of `scripts/test`; alone: `cargo test --test soak -- --nocapture` (prints the
+//! summary; `RVS_SOAK_SEED` picks another schedule).
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,7 +13,6 @@ use rvs_lab::soak::{self, Options};
 /// Two minutes of load, reconfiguration, a flap, junk and one failover: no connection
 /// lost, no panic, counters that add up, memory within its bound.
 #[test]
-#[ignore = "the short soak joins scripts/test once it has run green several times"]
 fn lab_soak_short_loses_no_connection() {
     rvs_lab::preflight();
     let rvsd = Path::new(env!("CARGO_BIN_EXE_rvsd")).to_owned();
