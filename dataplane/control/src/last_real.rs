@@ -36,13 +36,10 @@ impl LastReal {
         let mut lines = Vec::new();
         let mut now = HashMap::new();
         for svc in snap.services.list() {
-            let sorry = svc.config.check.as_ref().and_then(|c| c.sorry);
+            let sorry = svc.sorry();
             let usable = |addr: SocketAddr| Some(addr) != sorry;
             let reals = svc.sched.reals();
-            let state = if reals
-                .iter()
-                .any(|r| r.available && r.weight > 0 && usable(SocketAddr::new(r.addr, r.port)))
-            {
+            let state = if svc.has_real_up() {
                 Serving::Reals
             } else if sorry.is_some()
                 && reals

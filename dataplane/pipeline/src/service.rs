@@ -161,6 +161,21 @@ impl Service {
             .any(|r| r.available && r.weight > 0)
     }
 
+    /// The sorry server of its health check, when it has one.
+    pub fn sorry(&self) -> Option<SocketAddr> {
+        self.config.check.as_ref().and_then(|c| c.sorry)
+    }
+
+    /// Whether a real other than the sorry server could take a new connection (the
+    /// service is up: its VIP is announced; a sorry server stands in while it is down).
+    pub fn has_real_up(&self) -> bool {
+        let sorry = self.sorry();
+        self.sched
+            .reals()
+            .iter()
+            .any(|r| r.available && r.weight > 0 && Some(SocketAddr::new(r.addr, r.port)) != sorry)
+    }
+
     /// The index of real `dest` in `sched.reals()`.
     pub fn real_index(&self, dest: DestId) -> Option<usize> {
         self.sched.reals().iter().position(|r| r.id == dest)

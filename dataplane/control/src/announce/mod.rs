@@ -39,7 +39,7 @@ mod reload;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use rvs_config::AnnounceConfig;
@@ -314,12 +314,7 @@ pub fn wanted(snap: &Snapshot, asn: Option<u32>) -> BTreeMap<IpAddr, RouteAttrs>
     let mut out = BTreeMap::new();
     for svc in snap.services.list() {
         // A sorry server stands in while every real is down: it does not keep the VIP up.
-        let sorry = svc.config.check.as_ref().and_then(|c| c.sorry);
-        let up =
-            svc.sched.reals().iter().any(|r| {
-                r.available && r.weight > 0 && Some(SocketAddr::new(r.addr, r.port)) != sorry
-            });
-        if svc.config.announce && up {
+        if svc.config.announce && svc.has_real_up() {
             out.entry(svc.vip.ip()).or_insert_with(|| RouteAttrs {
                 med: svc.config.announce_med,
                 communities: svc.config.announce_communities.clone(),
