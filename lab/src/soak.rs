@@ -20,12 +20,13 @@ mod load;
 mod pair;
 mod report;
 mod rng;
+mod runtime;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rvs_ctl::proto::{Forward, Request, Response};
+use rvs_ctl::proto::{Forward, Request, Response, WorkerInfo};
 
 use crate::config::Service;
 use crate::ha::{ha_real, HaLab, HA_LADDR, HA_VIP, HA_VIP2, PLAIN_PORT, PROXY_PORT};
@@ -185,6 +186,7 @@ pub fn run(o: &Options) -> Summary {
     for i in 1..=2 {
         summary.counters.push(counters(&pair, i));
         summary.drops.push(drops(&pair, i));
+        summary.counts.push(counts(&pair, i));
     }
     summary.panics = pair
         .logs()
@@ -216,11 +218,11 @@ fn answers(lab: &HaLab, vip: &str) -> bool {
         .is_ok_and(|o| o.stdout == b"200")
 }
 
-/// Director `i`'s connections scheduled by its services (their sum) and created by its
-/// workers (their sum).
+/// Director `i`'s connections scheduled by its services (their sum, with those of
+/// services removed since it started) and created by its workers (their sum).
 fn counters(pair: &pair::Pair, i: usize) -> Result<(u64, u64), String> {
     let services = match pair.call(i, Request::Services { service: None })? {
-        Response::Services(all) => all.iter().map(|s| s.stats.conns).sum(),
+        Response::Services(all) => all.iter().map(|s| s.stats.conns).sum::<u64>() + pair.retired(i),
         other => return Err(format!("services answered {other:?}")),
     };
     let workers = match pair.call(i, Request::Workers)? {
@@ -228,6 +230,31 @@ fn counters(pair: &pair::Pair, i: usize) -> Result<(u64, u64), String> {
         other => return Err(format!("workers answered {other:?}")),
     };
     Ok((services, workers))
+}
+
+/// Director `i`'s counters that are not zero: its workers' (summed), and its VRRP and
+/// sync refusals by reason (`ha_refused_*`, `sync_refused_*`).
+fn counts(pair: &pair::Pair, i: usize) -> Vec<(String, u64)> {
+    let mut all = Vec::new();
+    match pair.call(i, Request::Workers) {
+        Ok(Response::Workers(workers)) => {
+            for c in WorkerInfo::COUNTERS {
+                all.push((c.name.to_owned(), workers.iter().map(|w| (c.get)(w)).sum()));
+            }
+        }
+        other => all.push((format!("workers: {other:?}"), 1)),
+    }
+    if let Ok(ha) = pair.ha(i) {
+        all.extend(
+            ha.refused
+                .iter()
+                .map(|(r, n)| (format!("ha_refused_{r}"), *n)),
+        );
+        let sync = ha.sync.iter().flat_map(|s| s.refused.iter());
+        all.extend(sync.map(|(r, n)| (format!("sync_refused_{r}"), *n)));
+    }
+    all.retain(|(_, n)| *n > 0);
+    all
 }
 
 /// Director `i`'s drops by reason, those not zero.

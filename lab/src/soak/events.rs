@@ -1,16 +1,17 @@
 //! The soak's events, one at a time on the seed's schedule, each one undone before the
 //! next: weight changes and quiescing, a real removed and added back, a configuration
 //! reload of an edited file (rvsctl or SIGHUP, and back), a backend flap under health
-//! checks, a failover (SIGKILL of the master, its restart, preemption back) and a
+//! checks, a whole service added and removed and a scheduler changed (module
+//! `runtime`), a failover (SIGKILL of the master, its restart, preemption back) and a
 //! bounded junk flood. Each is logged with its time; those whose failures are by design
 //! leave a window that classifies the failed connections within it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rvs_ctl::proto::{Change, Protocol, RealSpec, Request, Response, ServiceKey};
+use rvs_ctl::proto::{Change, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec};
 
-use super::pair::{takeover_bound, wait_for, Pair};
+use super::pair::{self, takeover_bound, wait_for, Pair};
 use super::rng::Rng;
 use super::{Class, Svc};
 use crate::ha::{ha_director, ha_real, HaLab, HA_CLIENT, HA_VIP, VRID};
@@ -70,16 +71,20 @@ enum Event {
     Reload,
     Flap,
     Flood,
+    Service,
+    Scheduler,
     Failover,
 }
 
-const DRAWN: [Event; 6] = [
+const DRAWN: [Event; 8] = [
     Event::Weight,
     Event::Quiesce,
     Event::Remove,
     Event::Reload,
     Event::Flap,
     Event::Flood,
+    Event::Service,
+    Event::Scheduler,
 ];
 
 /// What the events work on.
@@ -268,11 +273,26 @@ impl Ctx<'_> {
                     None,
                 ))
             }
+            Event::Service => self.add_and_remove_service(),
+            Event::Scheduler => self.change_scheduler(svc),
             Event::Failover => {
                 let killed = Instant::now();
+                let killed_at = pair::day_ms_now();
                 self.pair.kill(1);
                 self.pair.wait_state(2, "master", takeover_bound())?;
-                let took = killed.elapsed();
+                // Director 2's own log says when it took over (to the millisecond);
+                // polling its status would add up to a poll's worth.
+                let polled = killed.elapsed();
+                let mut took = None;
+                let _ = wait_for("director 2's log line", Duration::from_secs(2), || {
+                    took = self
+                        .pair
+                        .became_master_ms(2)
+                        .map(|at| pair::day_ms_between(killed_at, at))
+                        .filter(|t| *t <= polled);
+                    took.is_some()
+                });
+                let took = took.unwrap_or(polled);
                 m.takeovers.push(took);
                 std::thread::sleep(Duration::from_secs(2));
                 let lab: &HaLab = self.lab;
@@ -360,6 +380,17 @@ impl Ctx<'_> {
 }
 
 impl Svc {
+    /// The service as rvsadm's `-A`/`-E` give it, with `scheduler`.
+    pub fn spec(&self, scheduler: &str) -> ServiceSpec {
+        ServiceSpec {
+            key: self.key(),
+            scheduler: scheduler.to_owned(),
+            flags: Vec::new(),
+            persistence: self.persistence,
+            netmask: 32,
+        }
+    }
+
     /// The service's key.
     pub fn key(&self) -> ServiceKey {
         ServiceKey {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rvs_ctl::client;
-use rvs_ctl::proto::{Change, HaStatus, Request, Response};
+use rvs_ctl::proto::{Change, HaStatus, Request, Response, ServiceKey};
 
 use crate::config::Service;
 use crate::ha::HaLab;
@@ -16,6 +16,8 @@ use crate::rvsd::Rvsd;
 pub const ADVERT_INTERVAL: f64 = 0.5;
 /// Director 2's priority (the backup's).
 pub const BACKUP_PRIORITY: u8 = 100;
+/// Connection entries each director's worker holds (about 19 MiB of table).
+const CONN_CAPACITY: u32 = 65_536;
 /// Directors' priorities.
 const PRIORITY: [u8; 2] = [150, BACKUP_PRIORITY];
 
@@ -31,6 +33,30 @@ pub fn takeover_bound() -> Duration {
     master_down(PRIORITY[1]) + Duration::from_secs(2)
 }
 
+/// Milliseconds a day has.
+const DAY_MS: u64 = 86_400_000;
+
+/// Now, as milliseconds since midnight UTC (the clock rvsd's log lines are stamped with).
+pub fn day_ms_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64 % DAY_MS)
+}
+
+/// From `from` to `to`, both milliseconds since midnight UTC, across midnight too.
+pub fn day_ms_between(from: u64, to: u64) -> Duration {
+    Duration::from_millis((to + DAY_MS - from) % DAY_MS)
+}
+
+/// The time of day (milliseconds since midnight UTC) of an rvsd log line's timestamp
+/// (`2026-12-07T15:40:00.123Z ...`).
+fn stamp_day_ms(line: &str) -> Option<u64> {
+    let clock = line.get(11..23)?;
+    let field = |range: std::ops::Range<usize>| clock.get(range)?.parse::<u64>().ok();
+    let (h, m, s, ms) = (field(0..2)?, field(3..5)?, field(6..8)?, field(9..12)?);
+    Some(((h * 60 + m) * 60 + s) * 1000 + ms)
+}
+
 /// The pair; its rvsd processes are killed on drop.
 pub struct Pair {
     bin: PathBuf,
@@ -39,6 +65,9 @@ pub struct Pair {
     rvsd: [Option<Rvsd>; 2],
     /// The logs of rvsd processes that were killed.
     past_logs: Vec<String>,
+    /// Connections each running director scheduled for services since removed (their
+    /// counters went with them).
+    retired: [u64; 2],
 }
 
 /// Waits (at most `limit`, polling every 10 ms) until `done` holds: how long it took.
@@ -64,7 +93,18 @@ impl Pair {
         let configs = [1, 2].map(|i| {
             lab.add_probe_path(i);
             let sync = lab.sync_section(i);
-            lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &sync, services)
+            let path = lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &sync, services);
+            // The HA lab's tables are sized for its short tests; the soak's load keeps
+            // thousands of entries (TIME_WAIT included) and must never fill them.
+            let text = std::fs::read_to_string(&path).expect("the configuration written");
+            let sized = text.replacen(
+                "conn_capacity = 4096\n",
+                &format!("conn_capacity = {CONN_CAPACITY}\n"),
+                1,
+            );
+            assert_ne!(sized, text, "the HA lab's conn_capacity line moved");
+            std::fs::write(&path, sized).expect("the configuration");
+            path
         });
         let mut pair = Pair {
             bin: bin.to_owned(),
@@ -72,6 +112,7 @@ impl Pair {
             configs,
             rvsd: [None, None],
             past_logs: Vec::new(),
+            retired: [0, 0],
         };
         for i in 1..=2 {
             pair.rvsd[i - 1] = Some(lab.start_rvsd(i, &pair.bin, &pair.configs[i - 1]));
@@ -132,6 +173,28 @@ impl Pair {
         Ok(())
     }
 
+    /// Removes the service `key` from both directors (`rvsadm -D`), keeping the count
+    /// of connections each scheduled for it in [`Pair::retired`].
+    pub fn delete_service(&mut self, key: ServiceKey) -> Result<(), String> {
+        // Workers publish their counters every 100 ms: the service's last connections
+        // are in its count once a few of those have passed.
+        std::thread::sleep(Duration::from_millis(500));
+        for i in 1..=2 {
+            match self.call(i, Request::Services { service: Some(key) })? {
+                Response::Services(s) => {
+                    self.retired[i - 1] += s.iter().map(|s| s.stats.conns).sum::<u64>();
+                }
+                other => return Err(format!("director {i}: services answered {other:?}")),
+            }
+        }
+        self.apply(&[Change::DeleteService(key)])
+    }
+
+    /// Connections the running director `i` scheduled for services it no longer has.
+    pub fn retired(&self, i: usize) -> u64 {
+        self.retired[i - 1]
+    }
+
     /// SIGKILL of director `i` (its log kept).
     pub fn kill(&mut self, i: usize) {
         if let Some(mut r) = self.rvsd[i - 1].take() {
@@ -144,6 +207,7 @@ impl Pair {
     pub fn restart(&mut self, lab: &HaLab, i: usize) {
         let r = lab.start_rvsd(i, &self.bin, &self.configs[i - 1]);
         self.rvsd[i - 1] = Some(r);
+        self.retired[i - 1] = 0;
     }
 
     /// Director `i`'s process id, while it runs.
@@ -159,6 +223,16 @@ impl Pair {
             .unwrap_or(0)
     }
 
+    /// When (milliseconds since midnight UTC, from its log) the running director `i`
+    /// last became master.
+    pub fn became_master_ms(&mut self, i: usize) -> Option<u64> {
+        let log = self.rvsd[i - 1].as_mut()?.log();
+        log.lines()
+            .rev()
+            .find(|l| l.contains(" ha: vrid ") && l.contains("-> master"))
+            .and_then(stamp_day_ms)
+    }
+
     /// Every log of every rvsd the pair ran, killed ones included.
     pub fn logs(&mut self) -> String {
         let mut all = self.past_logs.clone();
@@ -166,5 +240,24 @@ impl Pair {
             all.push(r.log());
         }
         all.join("\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{day_ms_between, stamp_day_ms};
+
+    #[test]
+    fn log_stamps_give_the_time_of_day_and_spans_cross_midnight() {
+        let line = "2026-12-07T15:40:00.123Z rvsd INFO ha: vrid 51 backup -> master (priority 100)";
+        assert_eq!(stamp_day_ms(line), Some(((15 * 60 + 40) * 60) * 1000 + 123));
+        assert_eq!(stamp_day_ms("ha: vrid 51"), None);
+        assert_eq!(day_ms_between(1_000, 2_500), Duration::from_millis(1_500));
+        assert_eq!(
+            day_ms_between(86_399_500, 700),
+            Duration::from_millis(1_200)
+        );
     }
 }
