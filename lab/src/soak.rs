@@ -1,7 +1,11 @@
 //! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
-//! service: NAT, FULLNAT with persistence, and FULLNAT with the PROXY protocol v2. The
+//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2, DR and
+//! TUN (the reals answer those straight to the client through the hub:
+//! [`HaLab::add_direct_return`]). Each director announces its VIPs through BIRD over BGP
+//! to a router namespace while it is master (module `routes`); after each takeover and
+//! preemption the soak waits until the router's routes follow the new master. The
 //! client keeps up keep-alive and `Connection: close` requests and byte-checked
 //! downloads (module `load`) while events (module `events`) change weights, quiesce,
 //! remove and add reals, reload an edited configuration (rvsctl or SIGHUP), flap a
@@ -20,6 +24,7 @@ mod load;
 mod pair;
 mod report;
 mod rng;
+mod routes;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -54,12 +59,16 @@ pub struct Options {
     pub rvsd: PathBuf,
 }
 
-/// One of the soak's services: its VIP (port 80), how its reals are reached and on
+/// One of the soak's services: its VIP and port, how its reals are reached and on
 /// which port.
 #[derive(Clone, Copy, Debug)]
 pub struct Svc {
     /// The VIP.
     pub vip: &'static str,
+    /// The service's port.
+    pub port: u16,
+    /// Where the client's requests go: the VIP, with `:PORT` when the port is not 80.
+    pub target: &'static str,
     /// The forwarding method of every real.
     pub forward: Forward,
     /// The reals' port.
@@ -73,10 +82,13 @@ pub struct Svc {
 }
 
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
-/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener).
-const SERVICES: [Svc; 3] = [
+/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener),
+/// DR and TUN (on nginx's plain port: neither changes the destination port).
+const SERVICES: [Svc; 5] = [
     Svc {
         vip: HA_VIP,
+        port: 80,
+        target: HA_VIP,
         forward: Forward::Nat,
         real_port: PLAIN_PORT,
         scheduler: "rr",
@@ -85,6 +97,8 @@ const SERVICES: [Svc; 3] = [
     },
     Svc {
         vip: HA_VIP2,
+        port: 80,
+        target: HA_VIP2,
         forward: Forward::FullNat,
         real_port: PLAIN_PORT,
         scheduler: "wlc",
@@ -93,13 +107,40 @@ const SERVICES: [Svc; 3] = [
     },
     Svc {
         vip: "10.50.0.12",
+        port: 80,
+        target: "10.50.0.12",
         forward: Forward::FullNat,
         real_port: PROXY_PORT,
         scheduler: "rr",
         fullnat: Some(("10.60.0.201", "client_address = \"proxy-v2\"")),
         persistence: 0,
     },
+    Svc {
+        vip: DR_VIP,
+        port: PLAIN_PORT,
+        target: "10.50.0.20:8082",
+        forward: Forward::Dr,
+        real_port: PLAIN_PORT,
+        scheduler: "wrr",
+        fullnat: None,
+        persistence: 0,
+    },
+    Svc {
+        vip: TUN_VIP,
+        port: PLAIN_PORT,
+        target: "10.50.0.21:8082",
+        forward: Forward::Tun,
+        real_port: PLAIN_PORT,
+        scheduler: "lc",
+        fullnat: None,
+        persistence: 0,
+    },
 ];
+
+/// The DR service's VIP (on every real's `lo`).
+const DR_VIP: &str = "10.50.0.20";
+/// The TUN service's VIP (on every real's `lo`).
+const TUN_VIP: &str = "10.50.0.21";
 
 impl Svc {
     /// Its `[[service]]` table: every real at weight 1, an HTTP check on nginx's plain
@@ -111,7 +152,7 @@ impl Svc {
             Forward::Dr => "dr",
             Forward::Tun => "tun",
         };
-        let mut s = Service::new("tcp", self.vip, 80, self.scheduler)
+        let mut s = Service::new("tcp", self.vip, self.port, self.scheduler)
             .persistence(self.persistence)
             .check(&format!(
             "kind = \"http\"\ninterval = 0.5\ntimeout = 0.4\nrise = 1\nfall = 2\nport = {PLAIN_PORT}\npath = \"/\"\n"
@@ -131,6 +172,13 @@ impl Svc {
 pub fn run(o: &Options) -> Summary {
     crate::preflight();
     let mut lab = HaLab::with_reals('z', REALS);
+    let direct: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| matches!(s.forward, Forward::Dr | Forward::Tun))
+        .map(|s| s.vip)
+        .collect();
+    lab.add_direct_return(&direct);
+    lab.add_router();
     let mut rng = rng::Rng::new(o.seed);
     let expected = rng.bytes(DOWNLOAD_BYTES);
     std::fs::write(lab.www().join("soak.bin"), &expected).expect("the download file");
@@ -151,9 +199,9 @@ pub fn run(o: &Options) -> Summary {
     };
     for s in &SERVICES {
         if let Err(e) = pair::wait_for(
-            &format!("{} answers", s.vip),
+            &format!("{} answers", s.target),
             Duration::from_secs(15),
-            || answers(&lab, s.vip),
+            || answers(&lab, s.target),
         ) {
             summary.problems.push(e);
             return summary;
@@ -162,7 +210,10 @@ pub fn run(o: &Options) -> Summary {
     let client = load::Client {
         ns: lab.ns("c"),
         dir: lab.dir().to_owned(),
-        vips: SERVICES.iter().map(|s| (s.vip, "/slow/soak.bin")).collect(),
+        vips: SERVICES
+            .iter()
+            .map(|s| (s.target, "/slow/soak.bin"))
+            .collect(),
         expected,
     };
     let start = Instant::now();
@@ -181,11 +232,21 @@ pub fn run(o: &Options) -> Summary {
         .run(&mut rng, until);
         (load.join().expect("the load thread"), measures)
     });
+    for a in attempts.iter().filter(|a| a.error.is_some()) {
+        eprintln!(
+            "DEBUG failed {:?} {} from +{:.2}s to +{:.2}s",
+            a.kind,
+            a.vip,
+            (a.span.0 - start).as_secs_f64(),
+            (a.span.1 - start).as_secs_f64()
+        );
+    }
     summary.rss_end = [pair.rss_kib(1), pair.rss_kib(2)];
     for i in 1..=2 {
         summary.counters.push(counters(&pair, i));
         summary.drops.push(drops(&pair, i));
     }
+    let _ = std::fs::write("/tmp/h-soak-topo-rvsd.log", pair.logs());
     summary.panics = pair
         .logs()
         .lines()
@@ -196,8 +257,20 @@ pub fn run(o: &Options) -> Summary {
     summary
 }
 
-/// Whether `vip` answers a request from the client.
-fn answers(lab: &HaLab, vip: &str) -> bool {
+impl events::Ctx<'_> {
+    /// After director `i` became master: waits until the router's routes for every
+    /// service's VIP go via it, and records the time (or the problem).
+    fn converge(&self, i: usize, m: &mut events::Measures) {
+        let vips: Vec<&str> = self.services.iter().map(|s| s.vip).collect();
+        match self.pair.routes().wait_via(i, &vips) {
+            Ok(took) => m.routes.push((i, took)),
+            Err(e) => m.problems.push(format!("route convergence: {e}")),
+        }
+    }
+}
+
+/// Whether `target` (`VIP` or `VIP:PORT`) answers a request from the client.
+fn answers(lab: &HaLab, target: &str) -> bool {
     Command::new("ip")
         .args([
             "netns",
@@ -210,7 +283,7 @@ fn answers(lab: &HaLab, vip: &str) -> bool {
             "-o",
             "/dev/null",
         ])
-        .args(["-w", "%{http_code}", &format!("http://{vip}/")])
+        .args(["-w", "%{http_code}", &format!("http://{target}/")])
         .stdin(Stdio::null())
         .output()
         .is_ok_and(|o| o.stdout == b"200")
@@ -235,5 +308,22 @@ fn drops(pair: &pair::Pair, i: usize) -> Vec<(String, u64)> {
     match pair.call(i, Request::Drops) {
         Ok(Response::Drops(d)) => d.into_iter().filter(|(_, n)| *n > 0).collect(),
         other => vec![(format!("{other:?}"), 0)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SERVICES;
+
+    #[test]
+    fn each_services_target_is_its_vip_and_its_port_off_80() {
+        for s in &SERVICES {
+            let want = if s.port == 80 {
+                s.vip.to_owned()
+            } else {
+                format!("{}:{}", s.vip, s.port)
+            };
+            assert_eq!(s.target, want);
+        }
     }
 }
