@@ -232,21 +232,11 @@ pub fn run(o: &Options) -> Summary {
         .run(&mut rng, until);
         (load.join().expect("the load thread"), measures)
     });
-    for a in attempts.iter().filter(|a| a.error.is_some()) {
-        eprintln!(
-            "DEBUG failed {:?} {} from +{:.2}s to +{:.2}s",
-            a.kind,
-            a.vip,
-            (a.span.0 - start).as_secs_f64(),
-            (a.span.1 - start).as_secs_f64()
-        );
-    }
     summary.rss_end = [pair.rss_kib(1), pair.rss_kib(2)];
     for i in 1..=2 {
         summary.counters.push(counters(&pair, i));
         summary.drops.push(drops(&pair, i));
     }
-    let _ = std::fs::write("/tmp/h-soak-topo-rvsd.log", pair.logs());
     summary.panics = pair
         .logs()
         .lines()
