@@ -24,8 +24,11 @@
 //! ([`HaLab::start_nginx`]), watch the real segment for TOA ([`HaLab::watch_toa`]),
 //! capture frames on the client segment and send its own from the client
 //! ([`HaLab::capture_udp`], [`HaLab::send_frames`]), or flood raw IPv4 packets from any
-//! of its namespaces ([`HaLab::flood`]). Everything is named with the process
-//! id and a tag, removed on drop; the lab lock is held for its life.
+//! of its namespaces ([`HaLab::flood`]). Two additions are opt-in: a direct return
+//! path through the hub for DR and TUN services ([`HaLab::add_direct_return`]), and a
+//! BGP router namespace linked to each director's kernel ([`HaLab::add_router`]).
+//! Everything is named with the process id and a tag, removed on drop; the lab lock is
+//! held for its life.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -38,13 +41,17 @@ use crate::netns;
 use crate::rvsd::Rvsd;
 use crate::topology::HTTP_PORT;
 
+mod direct;
 mod flood;
 mod frames;
 mod proxy;
+mod router;
 
+pub use direct::{HUB_CLIENT_SIDE, HUB_REAL_SIDE};
 pub use flood::{Flood, FloodReport};
 pub use frames::sent_counts;
 pub use proxy::{ToaWatch, PLAIN_PORT, PROXY_PORT, SLOW_RATE};
+pub use router::{router_addr, uplink_addr};
 
 /// The VIP of the virtual router (on the client segment).
 pub const HA_VIP: &str = "10.50.0.10";

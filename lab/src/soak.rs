@@ -1,7 +1,11 @@
 //! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
-//! service: NAT, FULLNAT with persistence, and FULLNAT with the PROXY protocol v2. The
+//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2 and DR
+//! (the reals answer it straight to the client through the hub:
+//! [`HaLab::add_direct_return`]). Each director announces its VIPs through BIRD over BGP
+//! to a router namespace while it is master (module `routes`); after each takeover and
+//! preemption the soak waits until the router's routes follow the new master. The
 //! client keeps up keep-alive and `Connection: close` requests and byte-checked
 //! downloads (module `load`) while events (module `events`) change weights, quiesce,
 //! remove and add reals, reload an edited configuration (rvsctl or SIGHUP), flap a
@@ -20,6 +24,7 @@ mod load;
 mod pair;
 mod report;
 mod rng;
+mod routes;
 mod runtime;
 
 use std::path::PathBuf;
@@ -55,12 +60,16 @@ pub struct Options {
     pub rvsd: PathBuf,
 }
 
-/// One of the soak's services: its VIP (port 80), how its reals are reached and on
+/// One of the soak's services: its VIP and port, how its reals are reached and on
 /// which port.
 #[derive(Clone, Copy, Debug)]
 pub struct Svc {
     /// The VIP.
     pub vip: &'static str,
+    /// The service's port.
+    pub port: u16,
+    /// Where the client's requests go: the VIP, with `:PORT` when the port is not 80.
+    pub target: &'static str,
     /// The forwarding method of every real.
     pub forward: Forward,
     /// The reals' port.
@@ -74,10 +83,13 @@ pub struct Svc {
 }
 
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
-/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener).
-const SERVICES: [Svc; 3] = [
+/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener),
+/// DR (on nginx's plain port: DR does not change the destination port).
+const SERVICES: [Svc; 4] = [
     Svc {
         vip: HA_VIP,
+        port: 80,
+        target: HA_VIP,
         forward: Forward::Nat,
         real_port: PLAIN_PORT,
         scheduler: "rr",
@@ -86,6 +98,8 @@ const SERVICES: [Svc; 3] = [
     },
     Svc {
         vip: HA_VIP2,
+        port: 80,
+        target: HA_VIP2,
         forward: Forward::FullNat,
         real_port: PLAIN_PORT,
         scheduler: "wlc",
@@ -94,13 +108,28 @@ const SERVICES: [Svc; 3] = [
     },
     Svc {
         vip: "10.50.0.12",
+        port: 80,
+        target: "10.50.0.12",
         forward: Forward::FullNat,
         real_port: PROXY_PORT,
         scheduler: "rr",
         fullnat: Some(("10.60.0.201", "client_address = \"proxy-v2\"")),
         persistence: 0,
     },
+    Svc {
+        vip: DR_VIP,
+        port: PLAIN_PORT,
+        target: "10.50.0.20:8082",
+        forward: Forward::Dr,
+        real_port: PLAIN_PORT,
+        scheduler: "wrr",
+        fullnat: None,
+        persistence: 0,
+    },
 ];
+
+/// The DR service's VIP (on every real's `lo`).
+const DR_VIP: &str = "10.50.0.20";
 
 impl Svc {
     /// Its `[[service]]` table: every real at weight 1, an HTTP check on nginx's plain
@@ -112,7 +141,7 @@ impl Svc {
             Forward::Dr => "dr",
             Forward::Tun => "tun",
         };
-        let mut s = Service::new("tcp", self.vip, 80, self.scheduler)
+        let mut s = Service::new("tcp", self.vip, self.port, self.scheduler)
             .persistence(self.persistence)
             .check(&format!(
             "kind = \"http\"\ninterval = 0.5\ntimeout = 0.4\nrise = 1\nfall = 2\nport = {PLAIN_PORT}\npath = \"/\"\n"
@@ -132,6 +161,13 @@ impl Svc {
 pub fn run(o: &Options) -> Summary {
     crate::preflight();
     let mut lab = HaLab::with_reals('z', REALS);
+    let direct: Vec<&str> = SERVICES
+        .iter()
+        .filter(|s| matches!(s.forward, Forward::Dr | Forward::Tun))
+        .map(|s| s.vip)
+        .collect();
+    lab.add_direct_return(&direct);
+    lab.add_router();
     let mut rng = rng::Rng::new(o.seed);
     let expected = rng.bytes(DOWNLOAD_BYTES);
     std::fs::write(lab.www().join("soak.bin"), &expected).expect("the download file");
@@ -152,9 +188,9 @@ pub fn run(o: &Options) -> Summary {
     };
     for s in &SERVICES {
         if let Err(e) = pair::wait_for(
-            &format!("{} answers", s.vip),
+            &format!("{} answers", s.target),
             Duration::from_secs(15),
-            || answers(&lab, s.vip),
+            || answers(&lab, s.target),
         ) {
             summary.problems.push(e);
             return summary;
@@ -163,7 +199,10 @@ pub fn run(o: &Options) -> Summary {
     let client = load::Client {
         ns: lab.ns("c"),
         dir: lab.dir().to_owned(),
-        vips: SERVICES.iter().map(|s| (s.vip, "/slow/soak.bin")).collect(),
+        vips: SERVICES
+            .iter()
+            .map(|s| (s.target, "/slow/soak.bin"))
+            .collect(),
         expected,
     };
     let start = Instant::now();
@@ -198,8 +237,20 @@ pub fn run(o: &Options) -> Summary {
     summary
 }
 
-/// Whether `vip` answers a request from the client.
-fn answers(lab: &HaLab, vip: &str) -> bool {
+impl events::Ctx<'_> {
+    /// After director `i` became master: waits until the router's routes for every
+    /// service's VIP go via it, and records the time (or the problem).
+    fn converge(&self, i: usize, m: &mut events::Measures) {
+        let vips: Vec<&str> = self.services.iter().map(|s| s.vip).collect();
+        match self.pair.routes().wait_via(i, &vips) {
+            Ok(took) => m.routes.push((i, took)),
+            Err(e) => m.problems.push(format!("route convergence: {e}")),
+        }
+    }
+}
+
+/// Whether `target` (`VIP` or `VIP:PORT`) answers a request from the client.
+fn answers(lab: &HaLab, target: &str) -> bool {
     Command::new("ip")
         .args([
             "netns",
@@ -212,7 +263,7 @@ fn answers(lab: &HaLab, vip: &str) -> bool {
             "-o",
             "/dev/null",
         ])
-        .args(["-w", "%{http_code}", &format!("http://{vip}/")])
+        .args(["-w", "%{http_code}", &format!("http://{target}/")])
         .stdin(Stdio::null())
         .output()
         .is_ok_and(|o| o.stdout == b"200")
@@ -262,5 +313,22 @@ fn drops(pair: &pair::Pair, i: usize) -> Vec<(String, u64)> {
     match pair.call(i, Request::Drops) {
         Ok(Response::Drops(d)) => d.into_iter().filter(|(_, n)| *n > 0).collect(),
         other => vec![(format!("{other:?}"), 0)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SERVICES;
+
+    #[test]
+    fn each_services_target_is_its_vip_and_its_port_off_80() {
+        for s in &SERVICES {
+            let want = if s.port == 80 {
+                s.vip.to_owned()
+            } else {
+                format!("{}:{}", s.vip, s.port)
+            };
+            assert_eq!(s.target, want);
+        }
     }
 }

@@ -54,6 +54,9 @@ pub struct Measures {
     pub takeovers: Vec<Duration>,
     /// Time from director 1's restart (its `running` line) to it being master again.
     pub preemptions: Vec<Duration>,
+    /// After each takeover and preemption: the new master, and the time from its
+    /// mastership to the router's route for every VIP via it only.
+    pub routes: Vec<(usize, Duration)>,
     /// Time from a real's server stopping to every check of it down.
     pub detections: Vec<Duration>,
     /// Junk packets the floods sent.
@@ -294,6 +297,7 @@ impl Ctx<'_> {
                 });
                 let took = took.unwrap_or(polled);
                 m.takeovers.push(took);
+                self.converge(2, m);
                 std::thread::sleep(Duration::from_secs(2));
                 let lab: &HaLab = self.lab;
                 self.pair.restart(lab, 1);
@@ -301,6 +305,7 @@ impl Ctx<'_> {
                     self.pair
                         .wait_state(1, "master", takeover_bound() + Duration::from_secs(3))?;
                 m.preemptions.push(back);
+                self.converge(1, m);
                 self.pair.wait_state(2, "backup", Duration::from_secs(3))?;
                 Ok((
                     format!("failover: director 1 SIGKILLed, director 2 master after {took:?}; director 1 back, master again {back:?} after its start ({:?} in all)", killed.elapsed()),
@@ -395,7 +400,7 @@ impl Svc {
     pub fn key(&self) -> ServiceKey {
         ServiceKey {
             proto: Protocol::Tcp,
-            addr: SocketAddr::new(self.vip.parse().expect("IPv4"), 80),
+            addr: SocketAddr::new(self.vip.parse().expect("IPv4"), self.port),
         }
     }
 

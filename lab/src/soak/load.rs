@@ -36,7 +36,7 @@ pub enum Kind {
 pub struct Attempt {
     /// What it was.
     pub kind: Kind,
-    /// The VIP it went to.
+    /// The service it went to: `VIP`, or `VIP:PORT` off port 80.
     pub vip: &'static str,
     /// When it started and ended.
     pub span: (Instant, Instant),
@@ -53,7 +53,7 @@ pub struct Client {
     pub ns: String,
     /// Where downloads are written (and removed once checked).
     pub dir: PathBuf,
-    /// Each VIP with its download path.
+    /// Each service (`VIP`, or `VIP:PORT` off port 80) with its download path.
     pub vips: Vec<(&'static str, &'static str)>,
     /// What every download must receive.
     pub expected: Vec<u8>,

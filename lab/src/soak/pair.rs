@@ -1,6 +1,7 @@
 //! The soak's two directors: one VRRP virtual router (director 1 at priority 150, the
 //! master; director 2 at 100) with connection sync, one worker each on af_packet, and a
-//! probe path each for their health checks. Runtime changes go to both.
+//! probe path each for their health checks, announcing their VIPs through BIRD (module
+//! `routes`). Runtime changes go to both.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,6 +12,8 @@ use rvs_ctl::proto::{Change, HaStatus, Request, Response, ServiceKey};
 use crate::config::Service;
 use crate::ha::HaLab;
 use crate::rvsd::Rvsd;
+
+use super::routes::Routes;
 
 /// Both directors' advert interval, in seconds.
 pub const ADVERT_INTERVAL: f64 = 0.5;
@@ -68,6 +71,8 @@ pub struct Pair {
     /// Connections each running director scheduled for services since removed (their
     /// counters went with them).
     retired: [u64; 2],
+    /// The routing daemons.
+    routes: Routes,
 }
 
 /// Waits (at most `limit`, polling every 10 ms) until `done` holds: how long it took.
@@ -87,13 +92,15 @@ pub fn wait_for(
 }
 
 impl Pair {
-    /// Writes both configurations (`services`), starts both directors with the rvsd at
-    /// `bin` and waits until director 1 is master and director 2 backup.
+    /// Writes both configurations (`services`), starts the routing daemons (the lab has
+    /// [`HaLab::add_router`]'s links) and both directors with the rvsd at `bin`, and
+    /// waits until director 1 is master and director 2 backup.
     pub fn start(lab: &HaLab, bin: &Path, services: &[Service]) -> Result<Pair, String> {
+        let routes = Routes::start(lab);
         let configs = [1, 2].map(|i| {
             lab.add_probe_path(i);
-            let sync = lab.sync_section(i);
-            let path = lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &sync, services);
+            let extra = lab.sync_section(i) + &routes.announce_section(i);
+            let path = lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &extra, services);
             // The HA lab's tables are sized for its short tests; the soak's load keeps
             // thousands of entries (TIME_WAIT included) and must never fill them.
             let text = std::fs::read_to_string(&path).expect("the configuration written");
@@ -113,6 +120,7 @@ impl Pair {
             rvsd: [None, None],
             past_logs: Vec::new(),
             retired: [0, 0],
+            routes,
         };
         for i in 1..=2 {
             pair.rvsd[i - 1] = Some(lab.start_rvsd(i, &pair.bin, &pair.configs[i - 1]));
@@ -195,19 +203,26 @@ impl Pair {
         self.retired[i - 1]
     }
 
-    /// SIGKILL of director `i` (its log kept).
+    /// SIGKILL of director `i` (its log kept) and of its BIRD: its host went down.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut r) = self.rvsd[i - 1].take() {
             self.past_logs.push(r.log());
             r.kill();
         }
+        self.routes.crash(i);
     }
 
-    /// Starts director `i` again from its configuration file.
+    /// Starts director `i` again from its configuration file, its BIRD first.
     pub fn restart(&mut self, lab: &HaLab, i: usize) {
+        self.routes.restart(i);
         let r = lab.start_rvsd(i, &self.bin, &self.configs[i - 1]);
         self.rvsd[i - 1] = Some(r);
         self.retired[i - 1] = 0;
+    }
+
+    /// The routing daemons.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
     }
 
     /// Director `i`'s process id, while it runs.

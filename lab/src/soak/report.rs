@@ -55,6 +55,9 @@ pub struct Summary {
     pub takeovers: Vec<Duration>,
     /// Preemption times (director 1 back to master after its start).
     pub preemptions: Vec<Duration>,
+    /// Route convergence after each takeover and preemption: the new master, and the
+    /// time from its mastership to the router's route for every VIP via it only.
+    pub routes: Vec<(usize, Duration)>,
     /// Health check detection times (server stopped -> real down).
     pub detections: Vec<Duration>,
     /// Junk packets flooded.
@@ -110,6 +113,7 @@ impl Summary {
         self.events = m.log;
         self.takeovers = m.takeovers;
         self.preemptions = m.preemptions;
+        self.routes = m.routes;
         self.detections = m.detections;
         self.flooded = m.flooded;
         self.problems.extend(m.problems);
@@ -183,7 +187,8 @@ impl Summary {
         let _ = writeln!(
             t,
             "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
-             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, HTTP checks on all",
+             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, DR, HTTP checks on all; \
+             VIPs announced by BIRD over BGP to a router",
             self.seed,
             self.duration.as_secs()
         );
@@ -214,6 +219,16 @@ impl Summary {
             IN_FLIGHT.as_millis(),
             if self.takeovers.iter().all(|t| *t <= bound + IN_FLIGHT) { "yes" } else { "NO" },
             secs(&self.preemptions)
+        );
+        let routes: Vec<String> = self
+            .routes
+            .iter()
+            .map(|(i, d)| format!("d{i} {:.2}", d.as_secs_f64()))
+            .collect();
+        let _ = writeln!(
+            t,
+            "route convergence s (the router's route for every VIP via the new master, from its mastership): {}",
+            routes.join(" ")
         );
         let _ = writeln!(t, "health detection s: {}", secs(&self.detections));
         let _ = writeln!(t, "junk flooded: {} packets", self.flooded);
