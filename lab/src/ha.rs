@@ -44,7 +44,7 @@ mod proxy;
 
 pub use flood::{Flood, FloodReport};
 pub use frames::sent_counts;
-pub use proxy::{ToaWatch, PLAIN_PORT, PROXY_PORT, SLOW_RATE};
+pub use proxy::{ToaWatch, PLAIN_PORT, PROXY_PORT, SLOW_RATE, UPLOAD_PORT};
 
 /// The VIP of the virtual router (on the client segment).
 pub const HA_VIP: &str = "10.50.0.10";

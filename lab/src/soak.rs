@@ -20,6 +20,9 @@ mod load;
 mod pair;
 mod report;
 mod rng;
+mod synflood;
+mod upload;
+mod wrk;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -42,6 +45,8 @@ const WARM_UP: Duration = Duration::from_secs(10);
 const DOWNLOAD_BYTES: usize = 1 << 20;
 /// The load's seed is the run's, changed by this (two streams from one seed).
 const LOAD_SEED: u64 = 0x5eed_10ad;
+/// The uploads' seed is the run's, changed by this.
+const UPLOAD_SEED: u64 = 0x5eed_0b0d;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -73,8 +78,10 @@ pub struct Svc {
 }
 
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
-/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener).
-const SERVICES: [Svc; 3] = [
+/// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener),
+/// FULLNAT with TOA (nginx's plain listener: its kernel ignores the option), FULLNAT
+/// with the SYN proxy.
+const SERVICES: [Svc; 5] = [
     Svc {
         vip: HA_VIP,
         forward: Forward::Nat,
@@ -99,9 +106,33 @@ const SERVICES: [Svc; 3] = [
         fullnat: Some(("10.60.0.201", "client_address = \"proxy-v2\"")),
         persistence: 0,
     },
+    Svc {
+        vip: "10.50.0.20",
+        forward: Forward::FullNat,
+        real_port: PLAIN_PORT,
+        scheduler: "rr",
+        fullnat: Some(("10.60.0.220", "client_address = \"toa\"")),
+        persistence: 0,
+    },
+    Svc {
+        vip: "10.50.0.21",
+        forward: Forward::FullNat,
+        real_port: PLAIN_PORT,
+        scheduler: "rr",
+        fullnat: Some(("10.60.0.221", SYNPROXY)),
+        persistence: 0,
+    },
 ];
 
+/// The keys of a service with the SYN proxy.
+const SYNPROXY: &str = "synproxy = true";
+
 impl Svc {
+    /// Whether the service has the SYN proxy on.
+    fn synproxy(&self) -> bool {
+        self.fullnat.is_some_and(|(_, keys)| keys == SYNPROXY)
+    }
+
     /// Its `[[service]]` table: every real at weight 1, an HTTP check on nginx's plain
     /// port (down after 2 failures 0.5 s apart, up after 1 success).
     fn service(&self) -> Service {
@@ -165,11 +196,32 @@ pub fn run(o: &Options) -> Summary {
         vips: SERVICES.iter().map(|s| (s.vip, "/slow/soak.bin")).collect(),
         expected,
     };
+    let bodies = match upload::bodies(lab.dir(), &mut rng) {
+        Ok(b) => b,
+        Err(e) => {
+            summary.problems.push(format!("the upload bodies: {e}"));
+            return summary;
+        }
+    };
+    let uploads = match upload::Servers::start(&lab) {
+        Ok(s) => s,
+        Err(e) => {
+            summary.problems.push(e);
+            return summary;
+        }
+    };
+    let vips: Vec<&'static str> = SERVICES.iter().map(|s| s.vip).collect();
+    let wrk_script = lab.dir().join("soak-wrk.lua");
     let start = Instant::now();
     let until = start + o.duration;
     let max_requests = o.duration.as_secs() as usize * 50 + 100;
+    let max_runs = o.duration.as_secs() as usize + 10;
     let (attempts, measures) = std::thread::scope(|scope| {
         let load = scope.spawn(|| client.run(o.seed ^ LOAD_SEED, until, max_requests));
+        let wrk = scope.spawn(|| wrk::run(&client.ns, &wrk_script, &vips, until, max_runs));
+        let posts = scope.spawn(|| {
+            upload::run(&client.ns, &vips, &bodies, o.seed ^ UPLOAD_SEED, until, max_runs)
+        });
         std::thread::sleep(WARM_UP);
         summary.rss_start = [pair.rss_kib(1), pair.rss_kib(2)];
         let measures = events::Ctx {
@@ -179,12 +231,19 @@ pub fn run(o: &Options) -> Summary {
             start,
         }
         .run(&mut rng, until);
-        (load.join().expect("the load thread"), measures)
+        let mut attempts = load.join().expect("the load thread");
+        let (runs, totals) = wrk.join().expect("the wrk thread");
+        attempts.extend(runs);
+        attempts.extend(posts.join().expect("the upload thread"));
+        summary.wrk = totals;
+        (attempts, measures)
     });
+    drop(uploads);
     summary.rss_end = [pair.rss_kib(1), pair.rss_kib(2)];
     for i in 1..=2 {
         summary.counters.push(counters(&pair, i));
         summary.drops.push(drops(&pair, i));
+        summary.synproxy.push(synflood::synproxy_counts(&pair, i));
     }
     summary.panics = pair
         .logs()

@@ -16,6 +16,10 @@ use crate::rvsd::Rvsd;
 pub const ADVERT_INTERVAL: f64 = 0.5;
 /// Director 2's priority (the backup's).
 pub const BACKUP_PRIORITY: u8 = 100;
+/// Connection entries of each director's worker: room for the load's closed
+/// connections (120 s in TIME_WAIT) and the SYN flood's embryonic ones (60 s in
+/// SYN_RECV) at once, with a margin.
+pub const CONN_CAPACITY: u32 = 16384;
 /// Directors' priorities.
 const PRIORITY: [u8; 2] = [150, BACKUP_PRIORITY];
 
@@ -64,7 +68,15 @@ impl Pair {
         let configs = [1, 2].map(|i| {
             lab.add_probe_path(i);
             let sync = lab.sync_section(i);
-            lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &sync, services)
+            let path = lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &sync, services);
+            let text = std::fs::read_to_string(&path).expect("the configuration");
+            let text = text.replacen(
+                "conn_capacity = 4096\n",
+                &format!("conn_capacity = {CONN_CAPACITY}\n"),
+                1,
+            );
+            std::fs::write(&path, text).expect("the configuration");
+            path
         });
         let mut pair = Pair {
             bin: bin.to_owned(),
