@@ -1,11 +1,15 @@
 //! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
-//! service: NAT, FULLNAT with persistence, and FULLNAT with the PROXY protocol v2. The
-//! client keeps up keep-alive and `Connection: close` requests and byte-checked
-//! downloads (module `load`) while events (module `events`) change weights, quiesce,
-//! remove and add reals, reload an edited configuration (rvsctl or SIGHUP), flap a
-//! backend, flood junk and fail the master over.
+//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2, FULLNAT
+//! with TOA and FULLNAT with the SYN proxy. The client keeps up keep-alive and
+//! `Connection: close` requests and byte-checked downloads (module `load`), paced wrk
+//! runs keep-alive and `Connection: close` (module `wrk`) and uploads checked by length
+//! and SHA-256 by an upload server on every real (module `upload`), while events
+//! (module `events`) change weights, quiesce, remove and add reals, reload an edited
+//! configuration (rvsctl or SIGHUP), flap a backend, flood junk with spoofed SYNs at
+//! the SYN-proxy and a NAT service beside it (module `synflood`) and fail the master
+//! over. The summary also gives wrk's counts and the directors' SYN-proxy counters.
 //!
 //! Every failed connection is classified: within a flapping real's window it is a
 //! killed real's, within a removed real's window a removed real's, otherwise it is
@@ -220,7 +224,14 @@ pub fn run(o: &Options) -> Summary {
         let load = scope.spawn(|| client.run(o.seed ^ LOAD_SEED, until, max_requests));
         let wrk = scope.spawn(|| wrk::run(&client.ns, &wrk_script, &vips, until, max_runs));
         let posts = scope.spawn(|| {
-            upload::run(&client.ns, &vips, &bodies, o.seed ^ UPLOAD_SEED, until, max_runs)
+            upload::run(
+                &client.ns,
+                &vips,
+                &bodies,
+                o.seed ^ UPLOAD_SEED,
+                until,
+                max_runs,
+            )
         });
         std::thread::sleep(WARM_UP);
         summary.rss_start = [pair.rss_kib(1), pair.rss_kib(2)];

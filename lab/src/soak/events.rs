@@ -60,6 +60,8 @@ pub struct Measures {
     pub flooded: u64,
     /// SYNs the SYN floods sent (module `synflood`).
     pub syn_flooded: u64,
+    /// What director 1 (the master) counted over each flood.
+    pub syn_counted: Vec<String>,
     /// What went wrong in the events themselves.
     pub problems: Vec<String>,
 }
@@ -251,6 +253,7 @@ impl Ctx<'_> {
                 ))
             }
             Event::Flood => {
+                let before = synflood::Snapshot::take(self.pair, 1)?;
                 let syn = self.lab.flood(
                     "c",
                     HA_CLIENT.parse().expect("IPv4"),
@@ -271,9 +274,12 @@ impl Ctx<'_> {
                 m.flooded += report.total();
                 let syn = syn.wait();
                 m.syn_flooded += syn.total();
+                let counted = synflood::Snapshot::take(self.pair, 1)?.since(&before);
+                m.syn_counted.push(counted.clone());
                 Ok((
                     format!(
-                        "junk flood: {} packets at {:.0}/s; SYN flood: {} SYNs at {:.0}/s to {:?}",
+                        "junk flood: {} packets at {:.0}/s; SYN flood: {} SYNs at {:.0}/s to {:?}; \
+                         director 1 counted: {counted}",
                         report.total(),
                         report.rate(),
                         syn.total(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use super::events::{Logged, Measures};
 use super::load::Attempt;
-use super::wrk::Totals;
 use super::pair::{master_down, BACKUP_PRIORITY};
+use super::wrk::Totals;
 use super::{Options, RSS_GROWTH_BOUND_KIB};
 
 /// Why a connection failed.
@@ -50,8 +50,10 @@ pub struct Summary {
     pub wrk: Totals,
     /// SYNs the SYN floods sent.
     pub syn_flooded: u64,
+    /// What the master counted over each flood (junk and SYNs).
+    pub syn_counted: Vec<String>,
     /// Each director's SYN cookies sent and accepted, SYN-proxy segments held and
-    /// released.
+    /// released, at the end (director 1's since its last restart).
     pub synproxy: Vec<Result<[u64; 4], String>>,
     /// The event log.
     pub events: Vec<Logged>,
@@ -114,6 +116,7 @@ impl Summary {
         self.detections = m.detections;
         self.flooded = m.flooded;
         self.syn_flooded = m.syn_flooded;
+        self.syn_counted = m.syn_counted;
         self.problems.extend(m.problems);
     }
 
@@ -220,6 +223,9 @@ impl Summary {
         let _ = writeln!(t, "health detection s: {}", secs(&self.detections));
         let _ = writeln!(t, "junk flooded: {} packets", self.flooded);
         let _ = writeln!(t, "SYN flooded: {} SYNs", self.syn_flooded);
+        for c in &self.syn_counted {
+            let _ = writeln!(t, "  the master over a flood: {c}");
+        }
         for (i, c) in self.synproxy.iter().enumerate() {
             let _ = writeln!(
                 t,

@@ -88,6 +88,64 @@ pub fn synproxy_counts(pair: &Pair, i: usize) -> Result<[u64; 4], String> {
     }
 }
 
+/// What a director had counted at one moment: its drops by reason, its SYN-proxy
+/// counts ([`synproxy_counts`]) and the connections its workers created.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    drops: Vec<(String, u64)>,
+    synproxy: [u64; 4],
+    created: u64,
+}
+
+impl Snapshot {
+    /// Director `i`'s counts now.
+    pub fn take(pair: &Pair, i: usize) -> Result<Snapshot, String> {
+        let drops = match pair.call(i, Request::Drops)? {
+            Response::Drops(d) => d,
+            other => return Err(format!("drops answered {other:?}")),
+        };
+        let created = match pair.call(i, Request::Workers)? {
+            Response::Workers(all) => all.iter().map(|w| w.conns_created).sum(),
+            other => return Err(format!("workers answered {other:?}")),
+        };
+        Ok(Snapshot {
+            drops,
+            synproxy: synproxy_counts(pair, i)?,
+            created,
+        })
+    }
+
+    /// What was counted from `before` to this snapshot, drop reasons that did not move
+    /// left out.
+    pub fn since(&self, before: &Snapshot) -> String {
+        let d = |now: u64, then: u64| now.saturating_sub(then);
+        let [sent, accepted, held, released] =
+            [0, 1, 2, 3].map(|k| d(self.synproxy[k], before.synproxy[k]));
+        let drops: Vec<String> = self
+            .drops
+            .iter()
+            .filter_map(|(reason, n)| {
+                let then = before
+                    .drops
+                    .iter()
+                    .find(|(r, _)| r == reason)
+                    .map_or(0, |(_, n)| *n);
+                (*n > then).then(|| format!("{reason} {}", n - then))
+            })
+            .collect();
+        format!(
+            "connections created {}, SYN cookies sent {sent}, accepted {accepted}, \
+             segments held {held}, released {released}; drops: {}",
+            d(self.created, before.created),
+            if drops.is_empty() {
+                "none".to_owned()
+            } else {
+                drops.join(", ")
+            }
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;

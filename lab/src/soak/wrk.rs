@@ -87,8 +87,10 @@ pub fn run(
 ) -> (Vec<Attempt>, Totals) {
     let mut attempts = Vec::new();
     let mut totals = Totals::default();
-    if let Err(e) = std::fs::write(script, format!("function delay()\n  return {DELAY_MS}\nend\n"))
-    {
+    if let Err(e) = std::fs::write(
+        script,
+        format!("function delay()\n  return {DELAY_MS}\nend\n"),
+    ) {
         attempts.push(Attempt {
             kind: Kind::Wrk,
             vip: vips[0],
