@@ -9,7 +9,7 @@ use rvs_ctl::client;
 use rvs_ctl::proto::{Change, HaStatus, Request, Response};
 
 use crate::config::Service;
-use crate::ha::HaLab;
+use crate::ha::{HaLab, HA_CLIENT};
 use crate::rvsd::Rvsd;
 
 /// Both directors' advert interval, in seconds.
@@ -20,6 +20,10 @@ pub const BACKUP_PRIORITY: u8 = 100;
 /// connections (120 s in TIME_WAIT) and the SYN flood's embryonic ones (60 s in
 /// SYN_RECV) at once, with a margin.
 pub const CONN_CAPACITY: u32 = 16384;
+/// A prefix both directors route to the client, whose kernel (not a router) drops what
+/// comes for it: the SYN flood's spoofed sources, so that the answers to them (SYN
+/// cookies, the reals' SYN-ACKs) are sent and counted rather than dropped unrouted.
+pub const SINK: &str = "198.18.0.0/15";
 /// Directors' priorities.
 const PRIORITY: [u8; 2] = [150, BACKUP_PRIORITY];
 
@@ -67,7 +71,10 @@ impl Pair {
     pub fn start(lab: &HaLab, bin: &Path, services: &[Service]) -> Result<Pair, String> {
         let configs = [1, 2].map(|i| {
             lab.add_probe_path(i);
-            let sync = lab.sync_section(i);
+            let sync = format!(
+                "{}\n[[route]]\nprefix = \"{SINK}\"\nvia = \"{HA_CLIENT}\"\nport = \"wan\"\n",
+                lab.sync_section(i)
+            );
             let path = lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &sync, services);
             let text = std::fs::read_to_string(&path).expect("the configuration");
             let text = text.replacen(

@@ -1,6 +1,6 @@
 //! The soak's SYN flood, sent with the junk flood (module `events`): TCP SYNs from
-//! [`SOURCES`] spoofed sources (198.18.0.0/15, no route back: nobody answers the
-//! directors' or reals' SYN-ACKs), alternately at the SYN-proxy service and at a plain
+//! [`SOURCES`] spoofed sources (in 198.18.0.0/15, which the directors route to the
+//! client's kernel, where the SYN-ACKs end unanswered), alternately at the SYN-proxy service and at a plain
 //! NAT service, at [`RATE`] a second for [`FOR`]. No window is open for it: the
 //! legitimate load must lose nothing. The summary says what each director counted
 //! ([`synproxy_counts`]) besides its drops by reason.
@@ -167,6 +167,13 @@ mod tests {
             };
             let h = ip.header();
             assert_eq!(h.destination_addr(), targets[k % 2]);
+            let o = h.source_addr().octets();
+            assert_eq!(
+                (o[0], o[1] & 0xfe),
+                (198, 18),
+                "in {}",
+                super::super::pair::SINK
+            );
             sources.insert(h.source_addr());
             let Some(TransportSlice::Tcp(tcp)) = s.transport else {
                 panic!("not TCP")
