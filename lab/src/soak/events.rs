@@ -2,8 +2,9 @@
 //! next: weight changes and quiescing, a real removed and added back, a configuration
 //! reload of an edited file (rvsctl or SIGHUP, and back), a backend flap under health
 //! checks, a failover (SIGKILL of the master, its restart, preemption back) and a
-//! bounded junk flood with a SYN flood beside it (module `synflood`). Each is logged with its time; those whose failures are by design
-//! leave a window that classifies the failed connections within it.
+//! bounded junk flood with a SYN flood beside it (module `synflood`). Each is logged
+//! with its time; those whose failures are by design leave a window that classifies the
+//! failed connections within it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

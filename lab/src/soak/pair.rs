@@ -1,6 +1,8 @@
 //! The soak's two directors: one VRRP virtual router (director 1 at priority 150, the
 //! master; director 2 at 100) with connection sync, one worker each on af_packet, and a
-//! probe path each for their health checks. Runtime changes go to both.
+//! probe path each for their health checks, [`CONN_CAPACITY`] connection entries each,
+//! and a route for the SYN flood's spoofed sources ([`SINK`]). Runtime changes go to
+//! both.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,7 +21,7 @@ pub const BACKUP_PRIORITY: u8 = 100;
 /// Connection entries of each director's worker: room for the load's closed
 /// connections (120 s in TIME_WAIT) and the SYN flood's embryonic ones (60 s in
 /// SYN_RECV) at once, with a margin.
-pub const CONN_CAPACITY: u32 = 16384;
+const CONN_CAPACITY: u32 = 16384;
 /// A prefix both directors route to the client, whose kernel (not a router) drops what
 /// comes for it: the SYN flood's spoofed sources, so that the answers to them (SYN
 /// cookies, the reals' SYN-ACKs) are sent and counted rather than dropped unrouted.
