@@ -50,7 +50,7 @@ mod router;
 pub use direct::{HUB_CLIENT_SIDE, HUB_REAL_SIDE};
 pub use flood::{Flood, FloodReport};
 pub use frames::sent_counts;
-pub use proxy::{ToaWatch, PLAIN_PORT, PROXY_PORT, SLOW_RATE};
+pub use proxy::{ToaWatch, PLAIN_PORT, PROXY_PORT, SLOW_RATE, UPLOAD_PORT};
 pub use router::{router_addr, uplink_addr};
 
 /// The VIP of the virtual router (on the client segment).

@@ -1,15 +1,20 @@
 //! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
-//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2 and DR
-//! (the reals answer it straight to the client through the hub:
-//! [`HaLab::add_direct_return`]). Each director announces its VIPs through BIRD over BGP
-//! to a router namespace while it is master (module `routes`); after each takeover and
-//! preemption the soak waits until the router's routes follow the new master. The
-//! client keeps up keep-alive and `Connection: close` requests and byte-checked
-//! downloads (module `load`) while events (module `events`) change weights, quiesce,
-//! remove and add reals, reload an edited configuration (rvsctl or SIGHUP), flap a
-//! backend, flood junk and fail the master over.
+//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2, FULLNAT
+//! with TOA, FULLNAT with the SYN proxy and DR (the reals answer it straight to the
+//! client through the hub: [`HaLab::add_direct_return`]). Each director announces its
+//! VIPs through BIRD over BGP to a router namespace while it is master (module
+//! `routes`); after each takeover and preemption the soak waits until the router's
+//! routes follow the new master. The client keeps up keep-alive and `Connection: close`
+//! requests and byte-checked downloads (module `load`), paced wrk runs keep-alive and
+//! `Connection: close` (module `wrk`) and uploads checked by length and SHA-256 by an
+//! upload server on every real (module `upload`), while events (module `events`)
+//! change weights, quiesce, remove and add reals, add and remove a whole service and
+//! change a scheduler (module `runtime`), reload an edited configuration (rvsctl or
+//! SIGHUP), flap a backend, flood junk with spoofed SYNs at the SYN-proxy and a NAT
+//! service beside it (module `synflood`) and fail the master over. The summary also
+//! gives wrk's counts and the directors' SYN-proxy counters.
 //!
 //! Every failed connection is classified: within a flapping real's window it is a
 //! killed real's, within a removed real's window a removed real's, otherwise it is
@@ -26,6 +31,9 @@ mod report;
 mod rng;
 mod routes;
 mod runtime;
+mod synflood;
+mod upload;
+mod wrk;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -48,6 +56,8 @@ const WARM_UP: Duration = Duration::from_secs(10);
 const DOWNLOAD_BYTES: usize = 1 << 20;
 /// The load's seed is the run's, changed by this (two streams from one seed).
 const LOAD_SEED: u64 = 0x5eed_10ad;
+/// The uploads' seed is the run's, changed by this.
+const UPLOAD_SEED: u64 = 0x5eed_0b0d;
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -84,8 +94,10 @@ pub struct Svc {
 
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
 /// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener),
-/// DR (on nginx's plain port: DR does not change the destination port).
-const SERVICES: [Svc; 4] = [
+/// FULLNAT with TOA (nginx's plain listener: its kernel ignores the option), FULLNAT
+/// with the SYN proxy, DR (on nginx's plain port: DR does not change the destination
+/// port).
+const SERVICES: [Svc; 6] = [
     Svc {
         vip: HA_VIP,
         port: 80,
@@ -117,9 +129,29 @@ const SERVICES: [Svc; 4] = [
         persistence: 0,
     },
     Svc {
+        vip: "10.50.0.20",
+        port: 80,
+        target: "10.50.0.20",
+        forward: Forward::FullNat,
+        real_port: PLAIN_PORT,
+        scheduler: "rr",
+        fullnat: Some(("10.60.0.220", "client_address = \"toa\"")),
+        persistence: 0,
+    },
+    Svc {
+        vip: "10.50.0.21",
+        port: 80,
+        target: "10.50.0.21",
+        forward: Forward::FullNat,
+        real_port: PLAIN_PORT,
+        scheduler: "rr",
+        fullnat: Some(("10.60.0.221", SYNPROXY)),
+        persistence: 0,
+    },
+    Svc {
         vip: DR_VIP,
         port: PLAIN_PORT,
-        target: "10.50.0.20:8082",
+        target: "10.50.0.22:8082",
         forward: Forward::Dr,
         real_port: PLAIN_PORT,
         scheduler: "wrr",
@@ -129,9 +161,16 @@ const SERVICES: [Svc; 4] = [
 ];
 
 /// The DR service's VIP (on every real's `lo`).
-const DR_VIP: &str = "10.50.0.20";
+const DR_VIP: &str = "10.50.0.22";
+/// The keys of a service with the SYN proxy.
+const SYNPROXY: &str = "synproxy = true";
 
 impl Svc {
+    /// Whether the service has the SYN proxy on.
+    fn synproxy(&self) -> bool {
+        self.fullnat.is_some_and(|(_, keys)| keys == SYNPROXY)
+    }
+
     /// Its `[[service]]` table: every real at weight 1, an HTTP check on nginx's plain
     /// port (down after 2 failures 0.5 s apart, up after 1 success).
     fn service(&self) -> Service {
@@ -205,11 +244,39 @@ pub fn run(o: &Options) -> Summary {
             .collect(),
         expected,
     };
+    let bodies = match upload::bodies(lab.dir(), &mut rng) {
+        Ok(b) => b,
+        Err(e) => {
+            summary.problems.push(format!("the upload bodies: {e}"));
+            return summary;
+        }
+    };
+    let uploads = match upload::Servers::start(&lab) {
+        Ok(s) => s,
+        Err(e) => {
+            summary.problems.push(e);
+            return summary;
+        }
+    };
+    let vips: Vec<&'static str> = SERVICES.iter().map(|s| s.vip).collect();
+    let wrk_script = lab.dir().join("soak-wrk.lua");
     let start = Instant::now();
     let until = start + o.duration;
     let max_requests = o.duration.as_secs() as usize * 50 + 100;
+    let max_runs = o.duration.as_secs() as usize + 10;
     let (attempts, measures) = std::thread::scope(|scope| {
         let load = scope.spawn(|| client.run(o.seed ^ LOAD_SEED, until, max_requests));
+        let wrk = scope.spawn(|| wrk::run(&client.ns, &wrk_script, &vips, until, max_runs));
+        let posts = scope.spawn(|| {
+            upload::run(
+                &client.ns,
+                &vips,
+                &bodies,
+                o.seed ^ UPLOAD_SEED,
+                until,
+                max_runs,
+            )
+        });
         std::thread::sleep(WARM_UP);
         summary.rss_start = [pair.rss_kib(1), pair.rss_kib(2)];
         let measures = events::Ctx {
@@ -219,13 +286,20 @@ pub fn run(o: &Options) -> Summary {
             start,
         }
         .run(&mut rng, until);
-        (load.join().expect("the load thread"), measures)
+        let mut attempts = load.join().expect("the load thread");
+        let (runs, totals) = wrk.join().expect("the wrk thread");
+        attempts.extend(runs);
+        attempts.extend(posts.join().expect("the upload thread"));
+        summary.wrk = totals;
+        (attempts, measures)
     });
+    drop(uploads);
     summary.rss_end = [pair.rss_kib(1), pair.rss_kib(2)];
     for i in 1..=2 {
         summary.counters.push(counters(&pair, i));
         summary.drops.push(drops(&pair, i));
         summary.counts.push(counts(&pair, i));
+        summary.synproxy.push(synflood::synproxy_counts(&pair, i));
     }
     summary.panics = pair
         .logs()

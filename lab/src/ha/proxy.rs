@@ -5,7 +5,8 @@
 //! nginx serves the files of [`HaLab::www`] on [`PROXY_PORT`]; under `/slow/` it sends
 //! them at [`SLOW_RATE`] bytes a second, so that a download of a few MiB outlives a
 //! failover. Each request is logged as `CLIENT:PORT LOCAL METHOD URI STATUS BYTES`, the
-//! client's endpoint being what the PROXY header said ([`HaLab::nginx_log`]).
+//! client's endpoint being what the PROXY header said ([`HaLab::nginx_log`]). It passes
+//! `POST /upload` to [`UPLOAD_PORT`] on the real's loopback (502 when nothing listens).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -19,6 +20,9 @@ use crate::topology::HTTP_PORT;
 pub const PROXY_PORT: u16 = 8081;
 /// The port nginx also listens on in each real, without the PROXY protocol.
 pub const PLAIN_PORT: u16 = 8082;
+/// The port of a real's upload server on its loopback, to which nginx passes
+/// `POST /upload` (bodies up to 4 MiB); started by whoever needs it (the soak).
+pub const UPLOAD_PORT: u16 = 8083;
 /// Bytes a second nginx sends each response under `/slow/` at.
 pub const SLOW_RATE: usize = 256 * 1024;
 /// How long nginx may take to answer its first request.
@@ -34,12 +38,14 @@ fn nginx_conf(dir: &str, name: &str) -> String {
            log_format pp '$proxy_protocol_addr:$proxy_protocol_port $remote_addr $request_method $uri $status $body_bytes_sent';\n\
            access_log {dir}/nginx-{name}.access pp;\n\
            client_body_temp_path {dir}/nginx-{name}-body;\n\
+           client_max_body_size 4m;\n\
            server {{\n\
              listen {PROXY_PORT} proxy_protocol;\n\
              listen {PLAIN_PORT};\n\
              root {dir}/www;\n\
              location /slow/ {{ alias {dir}/www/; limit_rate {SLOW_RATE}; }}\n\
              location / {{ }}\n\
+             location = /upload {{ proxy_pass http://127.0.0.1:{UPLOAD_PORT}; }}\n\
            }}\n\
          }}\n"
     )

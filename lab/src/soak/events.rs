@@ -3,16 +3,20 @@
 //! reload of an edited file (rvsctl or SIGHUP, and back), a backend flap under health
 //! checks, a whole service added and removed and a scheduler changed (module
 //! `runtime`), a failover (SIGKILL of the master, its restart, preemption back) and a
-//! bounded junk flood. Each is logged with its time; those whose failures are by design
-//! leave a window that classifies the failed connections within it.
+//! bounded junk flood with a SYN flood beside it (module `synflood`). Each is logged
+//! with its time; those whose failures are by design leave a window that classifies the
+//! failed connections within it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use rvs_ctl::proto::{Change, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec};
+use rvs_ctl::proto::{
+    Change, Forward, Protocol, RealSpec, Request, Response, ServiceKey, ServiceSpec,
+};
 
 use super::pair::{self, takeover_bound, wait_for, Pair};
 use super::rng::Rng;
+use super::synflood;
 use super::{Class, Svc};
 use crate::ha::{ha_director, ha_real, HaLab, HA_CLIENT, HA_VIP, VRID};
 
@@ -61,6 +65,10 @@ pub struct Measures {
     pub detections: Vec<Duration>,
     /// Junk packets the floods sent.
     pub flooded: u64,
+    /// SYNs the SYN floods sent (module `synflood`).
+    pub syn_flooded: u64,
+    /// What director 1 (the master) counted over each flood.
+    pub syn_counted: Vec<String>,
     /// What went wrong in the events themselves.
     pub problems: Vec<String>,
 }
@@ -256,6 +264,14 @@ impl Ctx<'_> {
                 ))
             }
             Event::Flood => {
+                let before = synflood::Snapshot::take(self.pair, 1)?;
+                let syn = self.lab.flood(
+                    "c",
+                    HA_CLIENT.parse().expect("IPv4"),
+                    synflood::packets(&self.syn_targets()),
+                    synflood::RATE,
+                    synflood::FOR,
+                );
                 let report = self
                     .lab
                     .flood(
@@ -267,11 +283,19 @@ impl Ctx<'_> {
                     )
                     .wait();
                 m.flooded += report.total();
+                let syn = syn.wait();
+                m.syn_flooded += syn.total();
+                let counted = synflood::Snapshot::take(self.pair, 1)?.since(&before);
+                m.syn_counted.push(counted.clone());
                 Ok((
                     format!(
-                        "junk flood: {} packets at {:.0}/s",
+                        "junk flood: {} packets at {:.0}/s; SYN flood: {} SYNs at {:.0}/s to {:?}; \
+                         director 1 counted: {counted}",
                         report.total(),
-                        report.rate()
+                        report.rate(),
+                        syn.total(),
+                        syn.rate(),
+                        self.syn_targets()
                     ),
                     None,
                 ))
@@ -313,6 +337,16 @@ impl Ctx<'_> {
                 ))
             }
         }
+    }
+
+    /// The SYN flood's targets: the SYN-proxy services' VIPs and the first NAT service's.
+    fn syn_targets(&self) -> Vec<Ipv4Addr> {
+        let proxied = self.services.iter().filter(|s| s.synproxy());
+        let nat = self.services.iter().find(|s| s.forward == Forward::Nat);
+        proxied
+            .chain(nat)
+            .map(|s| s.vip.parse().expect("IPv4"))
+            .collect()
     }
 
     /// Whether every check of real `r` (on the master) is up (`up`) or down.

@@ -29,6 +29,12 @@ pub enum Kind {
     Close,
     /// A byte-checked download.
     Download,
+    /// A keep-alive wrk run (module `wrk`).
+    Wrk,
+    /// A wrk run with `Connection: close`.
+    WrkClose,
+    /// A byte-checked upload (module `upload`).
+    Upload,
 }
 
 /// One connection the client tried, and how it went.

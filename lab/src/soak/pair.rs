@@ -1,7 +1,8 @@
 //! The soak's two directors: one VRRP virtual router (director 1 at priority 150, the
 //! master; director 2 at 100) with connection sync, one worker each on af_packet, and a
 //! probe path each for their health checks, announcing their VIPs through BIRD (module
-//! `routes`). Runtime changes go to both.
+//! `routes`), [`CONN_CAPACITY`] connection entries each, and a route for the SYN
+//! flood's spoofed sources ([`SINK`]). Runtime changes go to both.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use rvs_ctl::client;
 use rvs_ctl::proto::{Change, HaStatus, Request, Response, ServiceKey};
 
 use crate::config::Service;
-use crate::ha::HaLab;
+use crate::ha::{HaLab, HA_CLIENT};
 use crate::rvsd::Rvsd;
 
 use super::routes::Routes;
@@ -19,8 +20,14 @@ use super::routes::Routes;
 pub const ADVERT_INTERVAL: f64 = 0.5;
 /// Director 2's priority (the backup's).
 pub const BACKUP_PRIORITY: u8 = 100;
-/// Connection entries each director's worker holds (about 19 MiB of table).
+/// Connection entries of each director's worker: room for the load's closed
+/// connections (120 s in TIME_WAIT) and the SYN flood's embryonic ones (60 s in
+/// SYN_RECV) at once, with a wide margin (about 19 MiB of table).
 const CONN_CAPACITY: u32 = 65_536;
+/// A prefix both directors route to the client, whose kernel (not a router) drops what
+/// comes for it: the SYN flood's spoofed sources, so that the answers to them (SYN
+/// cookies, the reals' SYN-ACKs) are sent and counted rather than dropped unrouted.
+pub const SINK: &str = "198.18.0.0/15";
 /// Directors' priorities.
 const PRIORITY: [u8; 2] = [150, BACKUP_PRIORITY];
 
@@ -99,7 +106,11 @@ impl Pair {
         let routes = Routes::start(lab);
         let configs = [1, 2].map(|i| {
             lab.add_probe_path(i);
-            let extra = lab.sync_section(i) + &routes.announce_section(i);
+            let extra = format!(
+                "{}{}\n[[route]]\nprefix = \"{SINK}\"\nvia = \"{HA_CLIENT}\"\nport = \"wan\"\n",
+                lab.sync_section(i),
+                routes.announce_section(i)
+            );
             let path = lab.write_config(i, PRIORITY[i - 1], ADVERT_INTERVAL, &extra, services);
             // The HA lab's tables are sized for its short tests; the soak's load keeps
             // thousands of entries (TIME_WAIT included) and must never fill them.

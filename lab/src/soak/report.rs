@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::events::{Logged, Measures};
 use super::load::Attempt;
 use super::pair::{master_down, BACKUP_PRIORITY};
+use super::wrk::Totals;
 use super::{Options, RSS_GROWTH_BOUND_KIB};
 
 /// Why a connection failed.
@@ -47,8 +48,18 @@ pub struct Summary {
     pub failures: Vec<String>,
     /// Downloaded bytes checked against what the reals serve.
     pub bytes_verified: u64,
-    /// Keep-alive, close and download connections started.
-    pub by_kind: [u64; 3],
+    /// Attempts by kind (`load::Kind`'s order): keep-alive, close and download
+    /// connections, wrk runs keep-alive and close, uploads.
+    pub by_kind: [u64; 6],
+    /// What wrk counted over its runs.
+    pub wrk: Totals,
+    /// SYNs the SYN floods sent.
+    pub syn_flooded: u64,
+    /// What the master counted over each flood (junk and SYNs).
+    pub syn_counted: Vec<String>,
+    /// Each director's SYN cookies sent and accepted, SYN-proxy segments held and
+    /// released, at the end (director 1's since its last restart).
+    pub synproxy: Vec<Result<[u64; 4], String>>,
     /// The event log.
     pub events: Vec<Logged>,
     /// Failover takeover times.
@@ -116,6 +127,8 @@ impl Summary {
         self.routes = m.routes;
         self.detections = m.detections;
         self.flooded = m.flooded;
+        self.syn_flooded = m.syn_flooded;
+        self.syn_counted = m.syn_counted;
         self.problems.extend(m.problems);
     }
 
@@ -187,8 +200,8 @@ impl Summary {
         let _ = writeln!(
             t,
             "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
-             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, DR, HTTP checks on all; \
-             VIPs announced by BIRD over BGP to a router",
+             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, FULLNAT + TOA, FULLNAT + SYN proxy, \
+             DR, HTTP checks on all; wrk, uploads and downloads; VIPs announced by BIRD over BGP to a router",
             self.seed,
             self.duration.as_secs()
         );
@@ -196,13 +209,22 @@ impl Summary {
         for e in &self.events {
             let _ = writeln!(t, "  +{:7.1}s {}", e.at.as_secs_f64(), e.what);
         }
-        let [ka, close, dl] = self.by_kind;
+        let [ka, close, dl, wrk_ka, wrk_close, up] = self.by_kind;
         let [killed, removed, expected, lost] = self.failed;
         let _ = writeln!(
             t,
-            "connections: {} started ({ka} keep-alive x5 requests, {close} close, {dl} downloads), \
+            "connections: {} started ({ka} keep-alive x5 requests, {close} close, {dl} downloads, \
+             {wrk_ka} wrk keep-alive runs, {wrk_close} wrk close runs, {up} uploads), \
              {} completed, failed: {killed} killed real, {removed} removed real, {expected} expected, {lost} lost",
             self.connections, self.completed
+        );
+        let w = &self.wrk;
+        let [connect, read, write, timeout] = w.errors;
+        let _ = writeln!(
+            t,
+            "wrk: {} runs keep-alive, {} close; {} requests; socket errors: connect {connect}, \
+             read {read}, write {write}, timeout {timeout}; non-2xx/3xx {}",
+            w.runs[0], w.runs[1], w.requests, w.non_2xx
         );
         for f in &self.failures {
             let _ = writeln!(t, "  {f}");
@@ -232,6 +254,23 @@ impl Summary {
         );
         let _ = writeln!(t, "health detection s: {}", secs(&self.detections));
         let _ = writeln!(t, "junk flooded: {} packets", self.flooded);
+        let _ = writeln!(t, "SYN flooded: {} SYNs", self.syn_flooded);
+        for c in &self.syn_counted {
+            let _ = writeln!(t, "  the master over a flood: {c}");
+        }
+        for (i, c) in self.synproxy.iter().enumerate() {
+            let _ = writeln!(
+                t,
+                "synproxy director {}: {}",
+                i + 1,
+                match c {
+                    Ok([sent, accepted, held, released]) => format!(
+                        "cookies sent {sent}, accepted {accepted}; segments held {held}, released {released}"
+                    ),
+                    Err(e) => e.clone(),
+                }
+            );
+        }
         let _ = writeln!(
             t,
             "rss KiB: director 1 {} -> {} (restarted at each failover), director 2 {} -> {} (bound +{RSS_GROWTH_BOUND_KIB})",
