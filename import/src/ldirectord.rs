@@ -54,6 +54,7 @@ struct Settings {
     failurecount: Option<u64>,
     quiescent: Option<bool>,
     fallback: Option<(Loc, String)>,
+    fallback6: Option<(Loc, String)>,
 }
 
 impl Settings {
@@ -68,6 +69,7 @@ impl Settings {
             failurecount: self.failurecount.or(outer.failurecount),
             quiescent: self.quiescent.or(outer.quiescent),
             fallback: self.fallback.clone().or_else(|| outer.fallback.clone()),
+            fallback6: self.fallback6.clone().or_else(|| outer.fallback6.clone()),
         }
     }
 }
@@ -99,6 +101,7 @@ struct Virtual {
     checkport: Option<u16>,
     request: Option<String>,
     receive: Option<String>,
+    receive_loc: Option<Loc>,
     scheduler: Option<(Loc, String)>,
     persistent: u32,
     netmask: Option<(Loc, String)>,
@@ -287,7 +290,8 @@ impl Cx {
             "negotiatetimeout" => g.negotiatetimeout = Some(positive(loc, key, value)?),
             "failurecount" => g.failurecount = Some(positive(loc, key, value)?),
             "quiescent" => g.quiescent = Some(yes_no(loc, key, value)?),
-            "fallback" | "fallback6" => g.fallback = Some((loc.clone(), value.to_string())),
+            "fallback" => g.fallback = Some((loc.clone(), value.to_string())),
+            "fallback6" => g.fallback6 = Some((loc.clone(), value.to_string())),
             "connecttimeout" => {
                 return Err(ImportError::at(
                     loc,
@@ -331,6 +335,7 @@ impl Cx {
             checkport: None,
             request: None,
             receive: None,
+            receive_loc: None,
             scheduler: None,
             persistent: 0,
             netmask: None,
@@ -381,7 +386,10 @@ impl Cx {
                     format!("/{r}")
                 });
             }
-            "receive" => v.receive = Some(quoted()?),
+            "receive" => {
+                v.receive = Some(quoted()?);
+                v.receive_loc = Some(loc.clone());
+            }
             "checktype" => {
                 let ok = words::uint(value).is_some()
                     || matches!(
@@ -710,7 +718,12 @@ impl Cx {
                 r.check = false;
             }
         }
-        if let Some((loc, text)) = &settings.fallback {
+        let fallback = if vip.is_ipv6() {
+            &settings.fallback6
+        } else {
+            &settings.fallback
+        };
+        if let Some((loc, text)) = fallback {
             let sorry = self.fallback(
                 loc,
                 text,
@@ -911,7 +924,8 @@ impl Cx {
                 "http" => {
                     let plain = !receive.chars().any(|c| "\\^$.|?*+()[]{}".contains(c));
                     if !plain {
-                        self.drop(&svc_loc, format!("receive {receive:?} is a regular expression: rvs looks for a plain substring, so no body is required"));
+                        let at = v.receive_loc.clone().unwrap_or_else(|| svc_loc.clone());
+                        self.drop(&at, format!("receive {receive:?} is a regular expression: rvs looks for a plain substring, so no body is required"));
                     }
                     let body = if plain {
                         receive.clone()

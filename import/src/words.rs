@@ -69,12 +69,13 @@ pub(crate) fn addresses(text: &str) -> Result<Vec<IpAddr>, String> {
     if first.is_ipv4() != last.is_ipv4() || to_int(first) > to_int(last) {
         return Err(bad());
     }
-    let count = to_int(last) - to_int(first) + 1;
-    if count > MAX_RANGE {
+    let span = to_int(last) - to_int(first);
+    if span >= MAX_RANGE {
         return Err(format!(
-            "{text:?} holds {count} addresses; at most {MAX_RANGE} are expanded"
+            "{text:?} holds more than {MAX_RANGE} addresses; at most {MAX_RANGE} are expanded"
         ));
     }
+    let count = span + 1;
     Ok((0..count)
         .map(|i| from_int(first, to_int(first) + i))
         .collect())
