@@ -28,7 +28,7 @@ pub struct ImportArgs {
     #[arg(long = "port", value_name = "IFACE=NAME")]
     pub ports: Vec<String>,
     /// The director's own address on an interface, with its length (keepalived reads it
-    /// from the kernel); needed for [ha].
+    /// from the kernel); needed for `[ha]`.
     #[arg(long = "address", value_name = "IFACE=PREFIX")]
     pub addresses: Vec<String>,
     /// The DPDK device of an interface's port (default: the interface through

@@ -106,7 +106,7 @@ impl Cx<'_> {
                             IpAddr::V4(v4) => peers.push(v4),
                             IpAddr::V6(_) => self.drop(peer, "an IPv6 unicast peer: rvs runs VRRP over IPv4".to_string()),
                         }
-                        if peer.args().len() > 0 {
+                        if !peer.args().is_empty() {
                             self.drop(peer, "`min_ttl`/`max_ttl`: rvs takes adverts with TTL 255 only".to_string());
                         }
                     }
