@@ -1,7 +1,8 @@
-//! A keepalived.conf imported with `rvs_import` (what `rvsctl import keepalived` prints)
-//! runs rvsd in the HA lab: it forms a VRRP pair with a real keepalived, serves the
+//! Configurations imported with `rvs_import` (what `rvsctl import` prints) run rvsd in the
+//! HA lab. From a keepalived.conf: it forms a VRRP pair with a real keepalived, serves the
 //! virtual server, takes a real whose server died out of service, and sends clients to
-//! the sorry server when no real is left, as the file describes.
+//! the sorry server when no real is left, as the file describes. From an ldirectord.cf:
+//! the same service, health behaviour and fallback on a lone director.
 //!
 //! Needs root and the tools `scripts/setup` installs (keepalived among them).
 
@@ -121,24 +122,72 @@ fn lab_import_keepalived_conf_runs_a_vrrp_pair_and_serves() {
     });
     eprintln!("lab: the imported director is master, keepalived backup");
 
-    // Both reals serve; the sorry server does not.
-    wait_answers(&lab, &["r1", "r2"], "both reals answering");
-    let seen = answers(&lab, 6).unwrap_or_else(|| panic!("{}", rvsd.log()));
+    serves_and_follows_health(&mut lab, &mut rvsd);
+}
+
+/// Both reals serve; a real whose server dies goes out; with none left the sorry server
+/// (r3) answers; a real back is used again.
+fn serves_and_follows_health(lab: &mut HaLab, rvsd: &mut rvs_lab::Rvsd) {
+    wait_answers(lab, &["r1", "r2"], "both reals answering");
+    let seen = answers(lab, 6).unwrap_or_else(|| panic!("{}", rvsd.log()));
     assert!(
         seen.iter().any(|n| n == "r1") && seen.iter().any(|n| n == "r2"),
         "{seen:?}"
     );
-
-    // r1's server dies: its TCP check takes it out, r2 alone serves.
     lab.stop_http(1);
-    wait_answers(&lab, &["r2"], "r1 out of service");
+    wait_answers(lab, &["r2"], "r1 out of service");
     eprintln!("lab: r1 killed: r2 alone answers");
-    // r2 dies too: the sorry server (r3) answers.
     lab.stop_http(2);
-    wait_answers(&lab, &["r3"], "the sorry server");
+    wait_answers(lab, &["r3"], "the sorry server");
     eprintln!("lab: r1 and r2 killed: the sorry server r3 answers");
-    // r1 comes back: the sorry server is left.
     lab.start_http(1);
-    wait_answers(&lab, &["r1"], "r1 back");
+    wait_answers(lab, &["r1"], "r1 back");
     eprintln!("lab: r1 back: it answers again, not the sorry server");
+}
+
+#[test]
+fn lab_import_ldirectord_cf_serves_with_its_checks_and_fallback() {
+    preflight();
+    let mut lab = HaLab::with_reals('j', 3);
+    lab.add_probe_path(1);
+    // An HTTP negotiate check whose answer must hold "r" (each real answers `rN CLIENT`),
+    // reals removed when down (quiescent = no), r3 as the fallback.
+    let cf = format!(
+        "checkinterval=1\nchecktimeout=1\nfailurecount=1\nquiescent=no\n\n\
+         virtual={HA_VIP}:{HTTP_PORT}\n\
+         \treal={r1}:{HTTP_PORT} masq\n\
+         \treal={r2}:{HTTP_PORT} masq 1\n\
+         \tfallback={r3}:{HTTP_PORT} masq\n\
+         \tservice=http\n\trequest=\"/\"\n\treceive=\"r\"\n\
+         \tnegotiatetimeout=1\n\tscheduler=rr\n\tprotocol=tcp\n\tchecktype=negotiate\n",
+        r1 = ha_real(1),
+        r2 = ha_real(2),
+        r3 = ha_real(3),
+    );
+    let cf_path = lab.dir().join("ldirectord.cf");
+    std::fs::write(&cf_path, &cf).unwrap();
+    let import = rvs_import::ldirectord::import(&cf_path, &Options::default()).unwrap();
+    assert!(
+        import.dropped.is_empty(),
+        "everything of this file carries over: {:?}",
+        import.dropped
+    );
+    // An ldirectord.cf names no interface: the ports come from the operator.
+    let socket = lab.socket(1);
+    let text = format!(
+        "[dataplane]\nworkers = 1\nconn_capacity = 4096\n\n\
+         [dpdk]\neal_args = [\"--no-pci\", \"--no-telemetry\"]\n\n\
+         [ctl]\nsocket = \"{}\"\n\n\
+         [[port]]\nname = \"wan\"\ndevice = \"net_af_packet0,iface={}\"\naddresses = [\"{}/24\"]\n\n\
+         [[port]]\nname = \"lan\"\ndevice = \"net_af_packet1,iface={}\"\naddresses = [\"10.60.0.1/24\", \"{FLOATING}/24\"]\n\n{}",
+        socket.display(),
+        lab.iface("w1"),
+        ha_director(1),
+        lab.iface("l1"),
+        import.toml
+    );
+    let config = lab.dir().join("d1.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut rvsd = lab.start_rvsd(1, bin(), &config);
+    serves_and_follows_health(&mut lab, &mut rvsd);
 }
