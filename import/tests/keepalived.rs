@@ -338,18 +338,28 @@ fn dr_port_and_mixed_checks() {
         real_server 10.1.0.13 80 {\n\
         }\n\
         }\n";
-    let (c, dropped) = keepalived(text);
+    let (c, dropped) =
+        keepalived(&text.replace("lb_kind DR\n", "lb_kind DR\nsorry_server 10.1.0.99 8080\n"));
     let s = &c.services[0];
     assert_eq!(s.reals[0].port, 80);
+    assert_eq!(
+        s.check.as_ref().unwrap().sorry,
+        Some("10.1.0.99:80".parse().unwrap())
+    );
+    assert!(
+        dropped_at(&dropped, 3, "sorry_server port 8080"),
+        "{:?}",
+        lines(&dropped)
+    );
     assert!(!s.reals[2].check);
     assert!(s.reals[1].check);
     assert_eq!(s.check.as_ref().unwrap().kind, CheckKind::Tcp);
     let got = lines(&dropped);
     for (line, words) in [
-        (3, "keeps the service port"),
-        (8, "differs"),
-        (11, "status_code"),
-        (13, "further `url`"),
+        (4, "keeps the service port"),
+        (9, "differs"),
+        (12, "status_code"),
+        (14, "further `url`"),
     ] {
         assert!(
             dropped_at(&dropped, line, words),

@@ -34,7 +34,7 @@ struct Settings {
     laddrs: Vec<IpAddr>,
     synproxy: bool,
     inhibit: bool,
-    sorry: Option<(IpAddr, Option<u16>)>,
+    sorry: Option<(Loc, IpAddr, Option<u16>)>,
     reals: Vec<RealServer>,
     timers: Timers,
 }
@@ -180,9 +180,10 @@ impl Cx<'_> {
                     }
                 },
                 "sorry_server" => {
+                    let loc = child.loc.clone();
                     s.sorry = Some(match args {
-                        [ip] => (parse_ip(child, ip)?, None),
-                        [ip, port] => (parse_ip(child, ip)?, Some(parse_port(child, port)?)),
+                        [ip] => (loc, parse_ip(child, ip)?, None),
+                        [ip, port] => (loc, parse_ip(child, ip)?, Some(parse_port(child, port)?)),
                         _ => {
                             return Err(ImportError::at(
                                 &child.loc,
@@ -431,8 +432,19 @@ impl Cx<'_> {
                 check: checked,
             });
         }
-        if let Some((ip, sorry_port)) = s.sorry {
-            let sorry = SocketAddr::new(ip, sorry_port.unwrap_or(port));
+        if let Some((sorry_loc, ip, sorry_port)) = &s.sorry {
+            let ip = *ip;
+            // rvs reaches the sorry server like the first real; DR and TUN keep the port.
+            let via = reals.first().map_or(s.forward, |r| r.forward);
+            let mut sorry_port = sorry_port.unwrap_or(port);
+            let sorry_loc = sorry_loc.clone();
+            if via.keeps_port() && sorry_port != port {
+                if single {
+                    self.drop_at(&sorry_loc, format!("sorry_server port {sorry_port}: reached by {} like the first real, it keeps the service port {port}, which is used", via.name().to_uppercase()));
+                }
+                sorry_port = port;
+            }
+            let sorry = SocketAddr::new(ip, sorry_port);
             match &mut check {
                 Some(c) => c.sorry = Some(sorry),
                 None => {
