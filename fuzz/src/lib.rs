@@ -2,5 +2,6 @@
 //! one definition of the configured director and the input format.
 
 pub mod config;
+pub mod import;
 pub mod pipeline;
 pub mod rvsadm;

@@ -396,6 +396,17 @@ impl HaLab {
         }
     }
 
+    /// Stops real `i`'s HTTP server (started by [`HaLab::start_http`]): its port then
+    /// refuses connections, as a real whose service died.
+    pub fn stop_http(&mut self, i: usize) {
+        let name = format!("r{i}/http");
+        if let Some(at) = self.servers.iter().position(|(n, _)| *n == name) {
+            let (_, mut child) = self.servers.remove(at);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Runs `args` in namespace `role`.
     pub fn exec(&self, role: &str, args: &[&str]) -> std::process::Output {
         let ns = self.ns(role);

@@ -2,9 +2,11 @@
 //! ports, neighbours, routes, drops, health checks, connections, the configuration file).
 //!
 //! Exit status: 0 done; 1 the daemon refused (its reason on stderr) or a file could not be
-//! written; 2 the daemon cannot be reached or understood, or a usage error.
+//! written (for `import`: the file is malformed, or items were not carried over without
+//! `--allow-partial`); 2 the daemon cannot be reached or understood, or a usage error.
 
 pub mod counters;
+pub mod import;
 pub mod table;
 
 use std::io::Write;
@@ -63,6 +65,9 @@ pub enum Command {
     /// The configuration file.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print an rvsd configuration for a keepalived or ldirectord file (no daemon needed).
+    #[command(subcommand)]
+    Import(import::ImportCommand),
 }
 
 /// `rvsctl config ...`.
@@ -111,6 +116,9 @@ impl Failure {
 
 /// Run `cli`, printing to `out` and `err`; returns the exit status.
 pub fn run(cli: Cli, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    if let Command::Import(command) = cli.command {
+        return import::run(command, out, err);
+    }
     let path = client::socket_path(cli.socket.as_deref());
     match execute(&path, cli.command, cli.json) {
         Ok(report) => {
@@ -228,6 +236,9 @@ fn execute(path: &Path, command: Command, json: bool) -> Result<Report, Failure>
                 Response::Reloaded(report) => table::reload(&report),
                 _ => return Err(Failure::Unexpected("config reload")),
             }
+        }
+        Command::Import(_) => {
+            return Err(Failure::Local("import runs without the daemon".to_string()))
         }
     };
     Ok(text.into())

@@ -130,7 +130,7 @@ pub use ha::{
     DEFAULT_ADVERT_INTERVAL, DEFAULT_GARP_MASTER_DELAY, DEFAULT_GARP_MASTER_REPEAT,
     DEFAULT_PRIORITY, DEFAULT_SYNC_PORT, DEFAULT_SYNC_REFRESH,
 };
-pub use net::{mask_addr, IpNet, IpNetError, MaskError};
+pub use net::{mask_addr, parse_persistence_mask, IpNet, IpNetError, MaskError};
 pub use write::{flag_names, to_toml};
 
 /// Default number of workers.

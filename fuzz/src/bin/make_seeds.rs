@@ -184,6 +184,9 @@ fn main() -> std::io::Result<()> {
             config_text(Mode::Tun).into_bytes(),
         ],
     )?;
+    for (target, seeds) in rvs_fuzz::import::seeds() {
+        write(dir, target, &seeds)?;
+    }
     let words = |s: &str| s.split(' ').collect::<Vec<_>>().join("\0").into_bytes();
     write(
         dir,

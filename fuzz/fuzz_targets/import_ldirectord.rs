@@ -1,0 +1,4 @@
+//! The ldirectord importer: any text is imported or refused with its line, never a panic.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rvs_fuzz::import::ldirectord(data));
