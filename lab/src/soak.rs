@@ -258,7 +258,7 @@ pub fn run(o: &Options) -> Summary {
             return summary;
         }
     };
-    let vips: Vec<&'static str> = SERVICES.iter().map(|s| s.vip).collect();
+    let vips: Vec<&'static str> = SERVICES.iter().map(|s| s.target).collect();
     let wrk_script = lab.dir().join("soak-wrk.lua");
     let start = Instant::now();
     let until = start + o.duration;

@@ -76,7 +76,7 @@ fn parse(out: &str) -> Option<Totals> {
     seen.then_some(t)
 }
 
-/// Runs wrk from namespace `ns` at `vips` in turn until `until` (at most `max` runs);
+/// Runs wrk from namespace `ns` at `vips` (each `VIP` or `VIP:PORT`) in turn until `until` (at most `max` runs);
 /// `script` is where its Lua script is written. Every run as an attempt, and the totals.
 pub fn run(
     ns: &str,
@@ -107,7 +107,10 @@ pub fn run(
         let vip = vips[(n / 2) % vips.len()];
         let close = n % 2 == 1;
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", ns, "wrk", "-t1"])
+        // wrk's first connection is a blocking connect(2), which the kernel retries
+        // for minutes when nothing answers: the whole run is bounded from outside.
+        let limit = (RUN + TIMEOUT * 2).as_secs().to_string();
+        c.args(["netns", "exec", ns, "timeout", "-k", "5", &limit, "wrk", "-t1"])
             .arg(format!("-c{CONNECTIONS}"))
             .arg(format!("-d{}s", RUN.as_secs()))
             .arg(format!("--timeout={}s", TIMEOUT.as_secs()))
