@@ -37,7 +37,15 @@ done
 {body}"#
     );
     let out = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "bash", "-c", &text, "bash"])
+        .args([
+            "-m",
+            "--propagation",
+            "private",
+            "bash",
+            "-c",
+            &text,
+            "bash",
+        ])
         .arg(&top)
         .arg(&script)
         .arg(&rvsadm)
@@ -103,7 +111,11 @@ grep -q "cannot reach rvsd at /run/mine.sock" <<<"$out"
 grep -qx "/sbin/ipvsadm: ipvsadm" <<<"$("$S" status)"
 "#,
     );
-    assert_eq!(machine_state(), before, "the machine's /sbin/ipvsadm changed");
+    assert_eq!(
+        machine_state(),
+        before,
+        "the machine's /sbin/ipvsadm changed"
+    );
 }
 
 #[test]
@@ -120,7 +132,11 @@ fn install_and_remove_without_the_ipvsadm_binary() {
 [ -z "$(dpkg-divert --listpackage /sbin/ipvsadm)" ]
 "#,
     );
-    assert_eq!(machine_state(), before, "the machine's /sbin/ipvsadm changed");
+    assert_eq!(
+        machine_state(),
+        before,
+        "the machine's /sbin/ipvsadm changed"
+    );
 }
 
 #[test]

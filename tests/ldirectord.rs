@@ -158,7 +158,11 @@ impl Ldirectord {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait ldirectord") {
-                assert!(status.success(), "ldirectord exited {status}:\n{}", self.log());
+                assert!(
+                    status.success(),
+                    "ldirectord exited {status}:\n{}",
+                    self.log()
+                );
                 return self.log();
             }
             assert!(
@@ -241,7 +245,9 @@ fn client_loop(ns: String, targets: Vec<String>, stop: Arc<AtomicBool>) -> Vec<S
         let at = Instant::now();
         let url = format!("http://{target}/");
         let limit = REQUEST_LIMIT_SECS.to_string();
-        let out = rvs_lab::run(&["ip", "netns", "exec", &ns, "curl", "-sS", "-m", &limit, &url]);
+        let out = rvs_lab::run(&[
+            "ip", "netns", "exec", &ns, "curl", "-sS", "-m", &limit, &url,
+        ]);
         let answer = out
             .status
             .success()

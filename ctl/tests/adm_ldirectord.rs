@@ -93,10 +93,7 @@ fn virtual_service_commands() {
         Change::EditService(spec)
     );
     // Stopping, or a virtual service gone from the configuration.
-    assert_eq!(
-        change("-D -t 10.0.0.100:80"),
-        Change::DeleteService(web)
-    );
+    assert_eq!(change("-D -t 10.0.0.100:80"), Change::DeleteService(web));
 }
 
 /// ldirectord's real-server commands: restore (`-x U -y L` before `-r`, then the
@@ -168,7 +165,11 @@ fn real_server_commands() {
 /// (`protocol = fwm`, `-f MARK` and `-f MARK -6`) and one-packet scheduling (`ops = yes`).
 #[test]
 fn fwmark_and_ops_are_refused_clearly() {
-    for line in ["-A -f 1 -s rr ", "-A -f 1 -6 -s rr ", "-a -f 1 -r 10.1.1.11 -g -w 1"] {
+    for line in [
+        "-A -f 1 -s rr ",
+        "-A -f 1 -6 -s rr ",
+        "-a -f 1 -r 10.1.1.11 -g -w 1",
+    ] {
         let (message, status) = refusal(line);
         assert_eq!(status, 2, "{line}");
         assert!(message.contains("firewall-mark"), "{line}: {message}");
