@@ -13,7 +13,9 @@
 //! server stops and ldirectord takes it out of the NAT service and quiesces it (weight
 //! 0) in the DR service; it comes back in both; a client is served throughout but in
 //! the window between the stop and rvsd's table saying so. With every real down the NAT
-//! service serves from the fallback; on SIGTERM ldirectord deletes what it added.
+//! service serves from the fallback. rvsd's file reloaded with `--discard-runtime` drops
+//! ldirectord's services; ldirectord's reload (SIGHUP) adds them back. On SIGTERM
+//! ldirectord deletes what it added.
 //! Every ipvsadm call ldirectord made succeeded (it logs those that did not).
 //!
 //! Needs root and the tools `scripts/setup` installs; one lab at a time on the machine.
@@ -150,11 +152,18 @@ impl Ldirectord {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Sends `signal` (`HUP`: reload the configuration, `TERM`: stop).
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIG{signal} to ldirectord");
+    }
+
     /// Sends SIGTERM and waits (bounded) for ldirectord to exit: its log.
     fn stop(mut self) -> String {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM to ldirectord");
+        self.signal("TERM");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(status) = self.child.try_wait().expect("wait ldirectord") {
@@ -224,10 +233,11 @@ fn ldirectord_cf() -> String {
     )
 }
 
-/// One client request: when it was sent, to which VIP, and the answer (`None`: failed,
-/// with curl's exit status and message in `error`).
+/// One client request: when it was sent and answered (or given up), to which VIP, and the
+/// answer (`None`: failed, with curl's exit status and message in `error`).
 struct Sent {
     at: Instant,
+    done: Instant,
     target: String,
     answer: Option<String>,
     error: String,
@@ -259,6 +269,7 @@ fn client_loop(ns: String, targets: Vec<String>, stop: Arc<AtomicBool>) -> Vec<S
         );
         sent.push(Sent {
             at,
+            done: Instant::now(),
             target,
             answer,
             error,
@@ -322,7 +333,8 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
     stop.store(true, Ordering::SeqCst);
     let sent = client.join().expect("client thread");
 
-    // Failures only between the stop and the table saying so (plus a request's limit).
+    // Failures only of requests in flight at the stop or sent between the stop and the
+    // table saying so (plus a request's limit).
     let window_end = detected + Duration::from_secs(REQUEST_LIMIT_SECS + 1);
     let failed: Vec<(f64, &str, &str)> = sent
         .iter()
@@ -334,7 +346,7 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
         .collect();
     let outside = sent
         .iter()
-        .filter(|s| s.answer.is_none() && (s.at < stopped || s.at > window_end))
+        .filter(|s| s.answer.is_none() && (s.done < stopped || s.at > window_end))
         .count();
     assert_eq!(
         outside,
@@ -392,6 +404,29 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
     wait_for(&lab, &ld, "every real back", |t| {
         reals(t, &nat) == all_nat.as_slice() && reals(t, &dr) == dr_weights(1).as_slice()
     });
+
+    // rvsd's file reloaded without ldirectord's services (the README's advice for an
+    // edited file): ldirectord's reload adds them back, and every real once checked.
+    let rvsctl = Path::new(env!("CARGO_BIN_EXE_rvsd")).with_file_name("rvsctl");
+    let reload = Command::new(&rvsctl)
+        .arg("--socket")
+        .arg(lab.socket())
+        .args(["config", "reload", "--discard-runtime"])
+        .output()
+        .expect("run rvsctl");
+    assert!(
+        reload.status.success(),
+        "rvsctl config reload --discard-runtime: {}",
+        String::from_utf8_lossy(&reload.stderr)
+    );
+    assert_eq!(table(&lab), Table::new(), "the file has no service");
+    ld.signal("HUP");
+    wait_for(
+        &lab,
+        &ld,
+        "every service and real again after its reload",
+        |t| reals(t, &nat) == all_nat.as_slice() && reals(t, &dr) == dr_weights(1).as_slice(),
+    );
 
     // ldirectord deletes what it added when it stops.
     let log = ld.stop();
