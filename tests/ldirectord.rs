@@ -8,11 +8,12 @@
 //! are never touched and everything is gone when ldirectord exits. ldirectord's checks
 //! leave through the director's kernel (the lab's probe path).
 //!
-//! Two virtual services: HTTP through NAT (`quiescent = no`, a fallback server) and
-//! HTTP through DR (`quiescent = yes`, weights). ldirectord adds the reals; a real's
-//! server stops and ldirectord takes it out of the NAT service and quiesces it (weight
-//! 0) in the DR service; it comes back in both; a client is served throughout but in
-//! the window between the stop and rvsd's table saying so. With every real down the NAT
+//! Three virtual services: HTTP through NAT (`quiescent = no`, a fallback server), HTTP
+//! through DR (`quiescent = yes`, weights) and HTTP through an IPIP tunnel (`quiescent =
+//! yes`, `persistent` with a `netmask`). ldirectord adds the reals; a real's server stops
+//! and ldirectord takes it out of the NAT service and quiesces it (weight 0) in the
+//! others; it comes back in all; a client is served throughout but for requests in flight
+//! at the stop or sent before rvsd's table said so. With every real down the NAT
 //! service serves from the fallback. rvsd's file reloaded with `--discard-runtime` drops
 //! ldirectord's services; ldirectord's reload (SIGHUP) adds them back. On SIGTERM
 //! ldirectord deletes what it added.
@@ -41,6 +42,8 @@ const DETECT_LIMIT: Duration = Duration::from_secs(30);
 /// A request's time limit (curl `-m`): a request sent just before rvsd's table changed
 /// may fail up to this late.
 const REQUEST_LIMIT_SECS: u64 = 2;
+/// The tunnel service's persistence, seconds.
+const TUN_PERSISTENCE: u32 = 300;
 /// Most requests the client sends.
 const MAX_REQUESTS: usize = 3000;
 
@@ -204,6 +207,7 @@ fn ldirectord_cf() -> String {
         let weight = if i == 2 { 2 } else { 1 };
         format!("{}:{HTTP_PORT} gate {weight}", addr::real(i))
     });
+    let tun_reals = reals(&|i| format!("{}:{HTTP_PORT} ipip", addr::real(i)));
     format!(
         "# Written by rvs's ldirectord lab test.\n\
          checktimeout = {CHECK_SECONDS}\n\
@@ -227,9 +231,18 @@ fn ldirectord_cf() -> String {
          {dr_reals}\
          \tchecktype = connect\n\
          \tscheduler = wrr\n\
+         \tprotocol = tcp\n\
+         \n\
+         virtual = {}:{HTTP_PORT}\n\
+         {tun_reals}\
+         \tchecktype = connect\n\
+         \tscheduler = rr\n\
+         \tpersistent = {TUN_PERSISTENCE}\n\
+         \tnetmask = 255.255.255.0\n\
          \tprotocol = tcp\n",
         addr::real(1),
         addr::DR_VIP,
+        addr::TUN_VIP,
     )
 }
 
@@ -294,6 +307,11 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
         &["real_http.py", "fallback", &FALLBACK_PORT.to_string()],
     );
     let rvsd_config = lab.write_config("ldirectord", Pmd::AfPacket, None, &[]);
+    // The client's persistence template on a quiesced real is given up at its next use
+    // (IPVS's sysctl of the same name), as the README advises with `quiescent = yes`.
+    let mut text = std::fs::read_to_string(&rvsd_config).expect("rvsd config");
+    text.push_str("\n[behaviour]\nexpire_quiescent_template = true\n");
+    std::fs::write(&rvsd_config, text).expect("rvsd config");
     let rvsd = Rvsd::start(&lab, Path::new(env!("CARGO_BIN_EXE_rvsd")), &rvsd_config);
     let cf = lab.dir().join("rvs-lab.cf");
     std::fs::write(&cf, ldirectord_cf()).expect("write ldirectord.cf");
@@ -304,31 +322,44 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
     let fallback = format!("{}:{FALLBACK_PORT}", addr::real(1));
     let all_nat: Vec<(String, u32)> = (1..=addr::REALS).map(|i| (real(i), 1)).collect();
     let dr_weights = |w3: u32| vec![(real(1), 1), (real(2), 2), (real(3), w3)];
+    let tun = format!("{}:{HTTP_PORT}", addr::TUN_VIP);
+    let tun_weights = |w3: u32| vec![(real(1), 1), (real(2), 1), (real(3), w3)];
+    let all_up = |t: &Table| {
+        reals(t, &nat) == all_nat.as_slice()
+            && reals(t, &dr) == dr_weights(1).as_slice()
+            && reals(t, &tun) == tun_weights(1).as_slice()
+    };
 
     let ld = Ldirectord::start(&lab, &cf);
-    wait_for(&lab, &ld, "both services with every real", |t| {
-        reals(t, &nat) == all_nat.as_slice() && reals(t, &dr) == dr_weights(1).as_slice()
-    });
+    wait_for(&lab, &ld, "every service with every real", all_up);
+    let persistence = match client::call(&lab.socket(), Request::Services { service: None }) {
+        Ok(Response::Services(s)) => s
+            .iter()
+            .find(|s| s.spec.key.addr.to_string() == tun)
+            .map(|s| (s.spec.persistence, s.spec.netmask)),
+        other => panic!("listing services: {other:?}"),
+    };
+    assert_eq!(persistence, Some((TUN_PERSISTENCE, 24)), "-p and -M");
 
     // A client on both services while real 3's server stops and comes back.
     let stop = Arc::new(AtomicBool::new(false));
     let client = {
         let (ns, stop) = (lab.ns("c"), Arc::clone(&stop));
-        let targets = vec![NAT_VIP.to_owned(), dr.clone()];
+        let targets = vec![NAT_VIP.to_owned(), dr.clone(), tun.clone()];
         std::thread::spawn(move || client_loop(ns, targets, stop))
     };
     std::thread::sleep(Duration::from_secs(2));
     let stopped = Instant::now();
     lab.stop_server("r3", "http");
     let without_r3: Vec<(String, u32)> = all_nat[..2].to_vec();
-    let detected = wait_for(&lab, &ld, "real 3 out (NAT) and quiesced (DR)", |t| {
-        reals(t, &nat) == without_r3.as_slice() && reals(t, &dr) == dr_weights(0).as_slice()
+    let detected = wait_for(&lab, &ld, "real 3 out (NAT) and quiesced (DR, TUN)", |t| {
+        reals(t, &nat) == without_r3.as_slice()
+            && reals(t, &dr) == dr_weights(0).as_slice()
+            && reals(t, &tun) == tun_weights(0).as_slice()
     });
     std::thread::sleep(Duration::from_secs(2));
     lab.start_http(3);
-    let back = wait_for(&lab, &ld, "real 3 back in both services", |t| {
-        reals(t, &nat) == all_nat.as_slice() && reals(t, &dr) == dr_weights(1).as_slice()
-    });
+    let back = wait_for(&lab, &ld, "real 3 back in every service", all_up);
     std::thread::sleep(Duration::from_secs(3));
     stop.store(true, Ordering::SeqCst);
     let sent = client.join().expect("client thread");
@@ -365,6 +396,24 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
             .count()
     };
     let end = Instant::now();
+    // The tunnel service is persistent: one real answers the client before the stop, and
+    // one (another if its real was real 3: the quiesced template is given up) after.
+    let tun_answered_by = |from: Instant, until: Instant| {
+        let names: std::collections::BTreeSet<&str> = sent
+            .iter()
+            .filter(|s| s.at > from && s.at < until && s.target == tun)
+            .filter_map(|s| s.answer.as_deref()?.split_whitespace().next())
+            .collect();
+        names
+    };
+    for (from, until) in [(sent[0].at, stopped), (window_end, end)] {
+        let names = tun_answered_by(from, until);
+        assert_eq!(
+            names.len(),
+            1,
+            "{tun}: persistent, yet answered by {names:?}"
+        );
+    }
     for target in [NAT_VIP, dr.as_str()] {
         assert!(
             served_by(sent[0].at, stopped, target, "r3") > 0,
@@ -401,9 +450,7 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
     for i in 2..=addr::REALS {
         lab.start_http(i);
     }
-    wait_for(&lab, &ld, "every real back", |t| {
-        reals(t, &nat) == all_nat.as_slice() && reals(t, &dr) == dr_weights(1).as_slice()
-    });
+    wait_for(&lab, &ld, "every real back", all_up);
 
     // rvsd's file reloaded without ldirectord's services (the README's advice for an
     // edited file): ldirectord's reload adds them back, and every real once checked.
@@ -421,12 +468,7 @@ fn lab_ldirectord_drives_rvsd_through_rvsadm() {
     );
     assert_eq!(table(&lab), Table::new(), "the file has no service");
     ld.signal("HUP");
-    wait_for(
-        &lab,
-        &ld,
-        "every service and real again after its reload",
-        |t| reals(t, &nat) == all_nat.as_slice() && reals(t, &dr) == dr_weights(1).as_slice(),
-    );
+    wait_for(&lab, &ld, "every service and real after its reload", all_up);
 
     // ldirectord deletes what it added when it stops.
     let log = ld.stop();
