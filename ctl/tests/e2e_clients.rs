@@ -703,3 +703,66 @@ fn rvsctl_config_save_and_reload() {
         }
     );
 }
+
+/// rvsadm in ipvsadm's place as ldirectord runs it: through a shell (`system()`), as a
+/// program named `ipvsadm` given no socket option (`RVS_SOCKET` set, as the wrapper
+/// `scripts/ipvsadm-alternative install --socket` writes sets it), its listings read with
+/// stderr joined. Each change is one batch; success exits 0, and a refusal exits non-zero
+/// with ipvsadm's message (ldirectord logs the call as failed).
+#[test]
+fn rvsadm_as_ipvsadm_takes_ldirectords_calls() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::Apply { changes } => match changes[..] {
+            [Change::DeleteReal { .. }] => refused(ErrorKind::NoReal, "no such real"),
+            _ => ok(Response::Done),
+        },
+        Request::Status => ok(Response::Status(StatusInfo {
+            conn_capacity: 4096,
+            ..status()
+        })),
+        Request::Services { service: None } => ok(Response::Services(Vec::new())),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let ipvsadm = daemon.dir.join("ipvsadm");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_rvsadm"), &ipvsadm).unwrap();
+    let system = |line: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("{} {line} 2>&1", ipvsadm.display()))
+            .env("RVS_SOCKET", &daemon.socket)
+            .output()
+            .unwrap()
+    };
+    let listing = system("-L -n");
+    assert_eq!(listing.status.code(), Some(0));
+    assert_eq!(
+        text(&listing.stdout),
+        concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        )
+    );
+    for line in [
+        "-A -t 10.0.0.100:80 -s rr -p 300 -M 255.255.255.0 ",
+        "-a -t 10.0.0.100:80 -x 0 -y 0 -r 10.1.1.11:8080 -m -w 1",
+        "-e -t 10.0.0.100:80 -r 10.1.1.11:8080 -m -w 0",
+        "-D -t 10.0.0.100:80",
+    ] {
+        let out = system(line);
+        assert_eq!(out.status.code(), Some(0), "{line}: {}", text(&out.stdout));
+        assert_eq!(text(&out.stdout), "", "{line}");
+    }
+    let out = system("-d -t 10.0.0.100:80 -r 10.1.1.11:8080");
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "No such destination\n");
+    let applied: Vec<Request> = daemon
+        .requests()
+        .into_iter()
+        .filter(|r| matches!(r, Request::Apply { .. }))
+        .collect();
+    assert_eq!(applied.len(), 5);
+    assert!(applied
+        .iter()
+        .all(|r| matches!(r, Request::Apply { changes } if changes.len() == 1)));
+}
