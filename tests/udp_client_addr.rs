@@ -80,7 +80,7 @@ impl Ends {
     }
 
     /// The same flow from another client port.
-    fn from_port(self, port: u16) -> Self {
+    fn with_client_port(self, port: u16) -> Self {
         Self {
             client: (self.client.0, port),
             ..self
@@ -243,7 +243,7 @@ fn frames(records: &[Record]) -> Vec<Vec<u8>> {
 /// the answer reaches the client as the real sent it.
 fn every_datagram_case(e: Ends, name: &str) {
     let cfg = config("proxy-v2");
-    let other = e.from_port(40001);
+    let other = e.with_client_port(40001);
     let client_in = [
         (e, b"query one".to_vec()),
         (e, Vec::new()),
