@@ -18,9 +18,11 @@ const UDP_HEADER_LEN: usize = UdpPacket::<&[u8]>::HEADER_LEN;
 
 /// Insert `bytes` at the start of the payload of the UDP datagram in `buf` (parsed as
 /// `info`, whose offsets still hold: a rewrite that changed addresses and ports only),
-/// whose addresses are now `src` and `dst`. Ethernet padding is dropped first; the UDP
-/// checksum is computed afresh over the grown datagram (a datagram that had none gets
-/// one). [`DropReason::Malformed`] for a frame that is not one whole UDP datagram,
+/// whose addresses are now `src` and `dst` (and whose checksum is whole: finished
+/// beforehand where the port left it partial). Ethernet padding is dropped first. The
+/// UDP checksum is updated for the inserted bytes and the new length (computed afresh
+/// for an odd count of bytes); an IPv4 datagram sent without one stays without.
+/// [`DropReason::Malformed`] for a frame that is not one whole UDP datagram,
 /// [`DropReason::TooBig`] when the lengths or the buffer have no room (frame untouched
 /// but for padding).
 pub fn prepend_payload<B: PacketBuf>(
@@ -64,14 +66,26 @@ pub fn prepend_payload<B: PacketBuf>(
             put16(f, l3 + 4, old + grown);
         }
     }
-    let dgram = &mut f[l4..end + n];
-    put16(dgram, UDP_LENGTH_OFFSET, udp_len as u16);
-    put16(dgram, UDP_CHECKSUM_OFFSET, 0);
-    let mut c = !fold(pseudo_header(src, dst, 17, udp_len as u32) + sum(dgram));
-    if c == 0 {
-        c = 0xffff;
+    let old_len = be16(f, l4 + UDP_LENGTH_OFFSET);
+    put16(f, l4 + UDP_LENGTH_OFFSET, udp_len as u16);
+    let old_sum = be16(f, l4 + UDP_CHECKSUM_OFFSET);
+    if old_sum == 0 && ip.version == IpVersion::V4 {
+        // No checksum (RFC 768, IPv4 only): none after either.
+    } else if n % 2 == 0 {
+        // The inserted words, and the length in the pseudo-header and the header. The
+        // payload moved by an even count: its words, and the odd tail's padding, are
+        // the same words (RFC 1624).
+        let delta = sum(bytes) + 2 * delta_u16(old_len, udp_len as u16);
+        fix_checksum(f, l4 + UDP_CHECKSUM_OFFSET, delta, true);
+    } else {
+        let dgram = &mut f[l4..end + n];
+        put16(dgram, UDP_CHECKSUM_OFFSET, 0);
+        let mut c = !fold(pseudo_header(src, dst, 17, udp_len as u32) + sum(dgram));
+        if c == 0 {
+            c = 0xffff;
+        }
+        put16(dgram, UDP_CHECKSUM_OFFSET, c);
     }
-    put16(dgram, UDP_CHECKSUM_OFFSET, c);
     Ok(())
 }
 
@@ -94,31 +108,84 @@ mod tests {
 
     #[test]
     fn bytes_go_before_the_payload_and_checksums_hold() {
-        for pad in [0, 6] {
+        for (pad, insert) in [(0, &b"HEAD"[..]), (6, b"HEAD"), (0, b"ODD"), (6, b"ODD")] {
             let f = v4_frame(b"query", pad);
             let info = parse_frame(&f).unwrap();
             let mut buf = HeapBuf::from_frame(&f).unwrap();
             let src = "10.0.0.2".parse().unwrap();
             let dst = "10.0.0.100".parse().unwrap();
-            prepend_payload(&mut buf, &info, b"HEAD", src, dst).unwrap();
+            prepend_payload(&mut buf, &info, insert, src, dst).unwrap();
             let p = SlicedPacket::from_ethernet(buf.data()).unwrap();
             let Some(TransportSlice::Udp(udp)) = p.transport else {
                 panic!("not UDP")
             };
-            assert_eq!(udp.payload(), b"HEADquery");
-            assert_eq!(udp.length(), 8 + 9);
+            assert_eq!(udp.payload(), [insert, b"query"].concat());
+            let grown = 5 + insert.len();
+            assert_eq!(usize::from(udp.length()), 8 + grown);
             let h = udp.to_header();
             let Some(etherparse::InternetSlice::Ipv4(ip)) = &p.net else {
                 panic!("not IPv4")
             };
             let iph = ip.header().to_header();
-            assert_eq!(iph.total_len, 20 + 17);
+            assert_eq!(usize::from(iph.total_len), 20 + 8 + grown);
             assert_eq!(iph.header_checksum, iph.calc_header_checksum());
             assert_eq!(
                 h.checksum,
                 h.calc_checksum_ipv4(&iph, udp.payload()).unwrap()
             );
         }
+    }
+
+    /// Checks the UDP checksum of an IPv6 frame against etherparse's.
+    fn v6_checksum_ok(f: &[u8]) -> bool {
+        let p = SlicedPacket::from_ethernet(f).unwrap();
+        let (Some(etherparse::InternetSlice::Ipv6(ip)), Some(TransportSlice::Udp(udp))) =
+            (&p.net, &p.transport)
+        else {
+            panic!("not UDP over IPv6")
+        };
+        let h = udp.to_header();
+        h.checksum
+            == h.calc_checksum_ipv6(&ip.header().to_header(), udp.payload())
+                .unwrap()
+    }
+
+    #[test]
+    fn ipv6_odd_payloads_and_odd_inserts_keep_the_checksum() {
+        let (s6, d6) = (
+            [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+            [0xfd; 16],
+        );
+        for payload in [&b""[..], b"q", b"odd", b"even"] {
+            for insert in [&b"HEAD"[..], b"ODD", b"x"] {
+                let b = PacketBuilder::ethernet2([2; 6], [4; 6])
+                    .ipv6(s6, d6, 64)
+                    .udp(40000, 53);
+                let mut f = Vec::new();
+                b.write(&mut f, payload).unwrap();
+                let info = parse_frame(&f).unwrap();
+                let mut buf = HeapBuf::from_frame(&f).unwrap();
+                let (src, dst) = (IpAddr::from(s6), IpAddr::from(d6));
+                prepend_payload(&mut buf, &info, insert, src, dst).unwrap();
+                assert!(v6_checksum_ok(buf.data()), "{payload:?} after {insert:?}");
+                let p = SlicedPacket::from_ethernet(buf.data()).unwrap();
+                let Some(TransportSlice::Udp(udp)) = p.transport else {
+                    panic!("not UDP")
+                };
+                assert_eq!(udp.payload(), [insert, payload].concat());
+            }
+        }
+    }
+
+    #[test]
+    fn an_ipv4_datagram_without_checksum_stays_without() {
+        let mut f = v4_frame(b"odd", 0);
+        f[14 + 20 + 6..14 + 20 + 8].copy_from_slice(&[0, 0]);
+        let info = parse_frame(&f).unwrap();
+        let mut buf = HeapBuf::from_frame(&f).unwrap();
+        let a = "10.0.0.2".parse().unwrap();
+        prepend_payload(&mut buf, &info, b"HEAD", a, a).unwrap();
+        assert_eq!(&buf.data()[14 + 20 + 4..14 + 20 + 8], &[0, 8 + 7, 0, 0]);
     }
 
     #[test]
