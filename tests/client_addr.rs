@@ -380,7 +380,7 @@ fn client_address_needs_a_fullnat_tcp_service() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("client_address \"proxy-v2\" needs a TCP service"),
+        err.contains("client_address \"proxy-v2\" needs a service whose reals are all"),
         "{err}"
     );
     assert!(

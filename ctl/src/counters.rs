@@ -155,11 +155,11 @@ macro_rules! worker_counters {
                         "rvs_worker_kernel_received_packets_total",
                         "Frames from the kernel the worker sent out through a port."
                     );
-                /// PROXY protocol headers sent toward reals (retransmissions included).
+                /// PROXY protocol headers sent toward reals (TCP retransmissions included; one per UDP datagram).
                 proxy_headers_sent => proxy_headers_sent:
                     proxy_headers_sent (
                         "rvs_worker_proxy_headers_sent_total",
-                        "PROXY protocol headers sent toward reals (retransmissions included)."
+                        "PROXY protocol headers sent toward reals (TCP retransmissions included; one per UDP datagram)."
                     );
                 /// Client segments that carried the TOA option to a real.
                 toa_added => toa_added:

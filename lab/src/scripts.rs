@@ -48,6 +48,47 @@ while True:
     s.sendto(("%s %s %s" % (name, client, data.decode(errors="replace"))).encode(), addr)
 "#;
 
+/// UDP server of a real behind `client_address = "proxy-v2"`: `real_pp2_udp.py NAME PORT
+/// LOG` reads the PROXY protocol v2 header (HAProxy's `doc/proxy-protocol.txt`, section
+/// 2.2) in front of every datagram: the signature, version 2 with command PROXY, UDP over
+/// IPv4 (`0x12`) or IPv6 (`0x22`), the length and the address block. It answers
+/// `NAME CLIENT CLIENT_PORT PAYLOAD` with the client the header names, and appends
+/// `SOURCE CLIENT CLIENT_PORT` to LOG (`SOURCE` the datagram's sender: the director's local
+/// address). A datagram without a valid header is logged as `SOURCE bad` and not answered.
+pub const PP2_UDP_SERVER: &str = r#"
+import ipaddress, os, socket, struct, sys, threading
+name, port, log = sys.argv[1], int(sys.argv[2]), open(sys.argv[3], "a", buffering=1)
+SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+def header(d):
+    if len(d) < 16 or d[:12] != SIG or d[12] != 0x21:
+        return None
+    fam, n = d[13], struct.unpack("!H", d[14:16])[0]
+    size = {0x12: 4, 0x22: 16}.get(fam)
+    if size is None or n < 2 * size + 4 or len(d) < 16 + n:
+        return None
+    a = d[16:16 + n]
+    client = ipaddress.ip_address(a[:size])
+    cport = struct.unpack("!H", a[2 * size:2 * size + 2])[0]
+    return str(client), cport, d[16 + n:]
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
+while True:
+    data, addr = s.recvfrom(65535)
+    source = addr[0].removeprefix("::ffff:")
+    h = header(data)
+    if h is None:
+        log.write("%s bad\n" % source)
+        continue
+    client, cport, payload = h
+    log.write("%s %s %d\n" % (source, client, cport))
+    s.sendto(("%s %s %d %s" % (name, client, cport, payload.decode(errors="replace"))).encode(), addr)
+"#;
+
 /// UDP client: `udp_client.py HOST PORT COUNT` sends COUNT datagrams, each from a fresh
 /// socket (a new source port, so a new connection for the director), and prints each
 /// answer on a line, or `-` when none came within a second.

@@ -50,6 +50,7 @@ impl Lab {
         for (name, text) in [
             ("real_http.py", scripts::HTTP_SERVER),
             ("real_udp.py", scripts::UDP_SERVER),
+            ("real_pp2_udp.py", scripts::PP2_UDP_SERVER),
             ("udp_client.py", scripts::UDP_CLIENT),
             ("tun_decap.py", scripts::TUN_DECAP),
         ] {

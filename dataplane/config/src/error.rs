@@ -150,9 +150,12 @@ pub enum Problem {
     /// A `client_address` value that is not one of the known ones.
     #[error("unknown client_address {0:?} (none, toa, proxy-v1, proxy-v2)")]
     UnknownClientAddress(String),
-    /// `client_address` on a service that is not TCP with only FULLNAT reals.
-    #[error("client_address {0:?} needs a TCP service whose reals are all forward = \"fullnat\"")]
+    /// `client_address` on a service with a real that is not FULLNAT.
+    #[error("client_address {0:?} needs a service whose reals are all forward = \"fullnat\"")]
     ClientAddressNeedsFullnat(&'static str),
+    /// A TCP-only `client_address` (`toa`, `proxy-v1`) on a UDP service.
+    #[error("client_address {0:?} is for TCP services only; a UDP service takes \"proxy-v2\" (or \"none\")")]
+    ClientAddressTcpOnly(&'static str),
     /// `synproxy = true` on a service that is not TCP with only FULLNAT reals.
     #[error("synproxy needs a TCP service whose reals are all forward = \"fullnat\"")]
     SynproxyNeedsFullnat,

@@ -528,11 +528,12 @@ pub enum ClientAddress {
     /// The real sees the local address only.
     #[default]
     None,
-    /// TCP option 254 in the client's first segments.
+    /// TCP option 254 in the client's first segments (TCP only).
     Toa,
-    /// PROXY protocol version 1 (a text line) in front of the client's bytes.
+    /// PROXY protocol version 1 (a text line) in front of the client's bytes (TCP only).
     ProxyV1,
-    /// PROXY protocol version 2 (binary) in front of the client's bytes.
+    /// PROXY protocol version 2 (binary) in front of the client's bytes (TCP), or of
+    /// every datagram's payload (UDP).
     ProxyV2,
 }
 
@@ -545,6 +546,12 @@ impl ClientAddress {
         ("proxy-v2", ClientAddress::ProxyV2),
     ];
 
+    /// Whether a UDP service may use it: PROXY protocol version 2 (or nothing); TOA is a
+    /// TCP option and version 1 has no UDP form.
+    pub fn fits_udp(self) -> bool {
+        matches!(self, ClientAddress::None | ClientAddress::ProxyV2)
+    }
+
     /// The name the file uses.
     pub fn name(self) -> &'static str {
         Self::NAMES
@@ -555,11 +562,15 @@ impl ClientAddress {
 }
 
 impl ServiceConfig {
-    /// Whether `client_address` may be other than `none`: a TCP service whose reals are
-    /// all FULLNAT (a service with no reals yet may have it: reals added later are held
-    /// to it).
-    pub fn client_address_allowed(&self) -> bool {
-        self.proto == Proto::Tcp && self.reals.iter().all(|r| r.forward == ForwardMode::FullNat)
+    /// Whether every real is FULLNAT (true for a service with no reals yet: reals added
+    /// later are held to what needs it).
+    pub fn reals_all_fullnat(&self) -> bool {
+        self.reals.iter().all(|r| r.forward == ForwardMode::FullNat)
+    }
+
+    /// Whether `synproxy` may be on: a TCP service whose reals are all FULLNAT.
+    pub fn synproxy_allowed(&self) -> bool {
+        self.proto == Proto::Tcp && self.reals_all_fullnat()
     }
 
     /// The scheduler build parameters of this service (its flags, default table sizes).

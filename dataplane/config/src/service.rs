@@ -176,7 +176,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         svc.client_address = client_address(c, &svc, &context, ck)?;
     }
     if let Some(on) = &s.synproxy {
-        if *on.get_ref() && !svc.client_address_allowed() {
+        if *on.get_ref() && !svc.synproxy_allowed() {
             return Err(ck.err(on.span(), &context, Problem::SynproxyNeedsFullnat));
         }
         svc.synproxy = *on.get_ref();
@@ -194,8 +194,8 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
     Ok(svc)
 }
 
-/// `client_address`: a known name, and anything but `none` only on a TCP service whose
-/// reals are all FULLNAT.
+/// `client_address`: a known name; anything but `none` only on a service whose reals are
+/// all FULLNAT, and on a UDP service only `proxy-v2`.
 fn client_address(
     c: &SStr,
     svc: &ServiceConfig,
@@ -213,7 +213,11 @@ fn client_address(
                 Problem::UnknownClientAddress(c.get_ref().clone()),
             )
         })?;
-    if value != ClientAddress::None && !svc.client_address_allowed() {
+    if svc.proto == Proto::Udp && !value.fits_udp() {
+        let problem = Problem::ClientAddressTcpOnly(value.name());
+        return Err(ck.err(c.span(), context, problem));
+    }
+    if value != ClientAddress::None && !svc.reals_all_fullnat() {
         let problem = Problem::ClientAddressNeedsFullnat(value.name());
         return Err(ck.err(c.span(), context, problem));
     }

@@ -780,6 +780,43 @@ fn client_address_holds_the_reals_to_fullnat() {
 }
 
 #[test]
+fn udp_services_take_proxy_v2_only() {
+    let udp = |extra: &str| {
+        format!("[[service]]\nproto = \"udp\"\nvip = \"10.0.0.1\"\nport = 53\nladdrs = [\"10.1.0.2\"]\n{extra}")
+    };
+    let fullnat = "[[service.real]]\nip = \"10.1.0.11\"\nforward = \"fullnat\"\n";
+    let c = Config::parse(
+        &udp(&format!("client_address = \"proxy-v2\"\n{fullnat}")),
+        "t",
+    )
+    .unwrap();
+    assert_eq!(c.services[0].client_address, ClientAddress::ProxyV2);
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+    // TOA and version 1 have no UDP form: refused at the key's line, saying what fits.
+    for (name, how) in [("toa", "toa"), ("proxy-v1", "proxy-v1")] {
+        let text = udp(&format!("client_address = \"{name}\"\n{fullnat}"));
+        assert_eq!(problem(&text), (Problem::ClientAddressTcpOnly(how), 6));
+        let msg = refused(&text).to_string();
+        assert!(
+            msg.contains("TCP services only") && msg.contains("proxy-v2"),
+            "{msg}"
+        );
+    }
+    // proxy-v2 still needs FULLNAT reals, and the SYN proxy stays TCP-only.
+    let nat = udp(
+        "client_address = \"proxy-v2\"\n[[service.real]]\nip = \"10.1.0.11\"\nforward = \"nat\"\n",
+    );
+    assert_eq!(
+        problem(&nat),
+        (Problem::ClientAddressNeedsFullnat("proxy-v2"), 6)
+    );
+    assert_eq!(
+        problem(&udp(&format!("synproxy = true\n{fullnat}"))),
+        (Problem::SynproxyNeedsFullnat, 6)
+    );
+}
+
+#[test]
 fn service_acceptances() {
     // tun may cross families; port 0 with persistence; weight 65535 and 0; upper without lower.
     let text = svc(

@@ -2,7 +2,8 @@
 //! rewritten by FULLNAT: the PROXY sequence shift each way (SACK included on the way
 //! out), the PROXY v2 header insertion (first segment), and the TOA option insertion;
 //! and the SYN proxy's: a cookie made and checked, a client SYN turned into the cookie
-//! SYN-ACK, and the sequence shift each way once both halves are open. Each iteration
+//! SYN-ACK, and the sequence shift each way once both halves are open; and the PROXY v2
+//! datagram header put in front of a 64-byte UDP datagram. Each iteration
 //! but the cookie ones copies the frame into a fresh buffer; `copy_only` is that cost
 //! alone.
 
@@ -18,7 +19,7 @@ use rvs_conntrack::{
 };
 use rvs_packet::packet::{HeapBuf, PacketBuf};
 use rvs_packet::wire::{parse_frame, FrameInfo};
-use rvs_pipeline::client_addr::on_segment;
+use rvs_pipeline::client_addr::{on_datagram, on_segment};
 use rvs_pipeline::synproxy::{self, CookieKey};
 
 const MTU: usize = 1500;
@@ -133,9 +134,48 @@ fn bench(cr: &mut Criterion) {
         });
     }
     syn_proxy(cr, &mut buf);
+    udp_datagram(cr, &mut buf);
     cr.bench_function("client_addr/copy_only", |b| {
         b.iter(|| {
             refill(&mut buf, &later);
+            black_box(buf.data());
+        })
+    });
+}
+
+/// The PROXY v2 header in front of a UDP datagram of a `proxy-v2` FULLNAT connection.
+fn udp_datagram(cr: &mut Criterion, buf: &mut HeapBuf) {
+    let mut t = ConnTable::new(16, Timeouts::default());
+    let id = t
+        .insert(
+            NewConn {
+                proto: Proto::Udp,
+                client: sa("192.0.2.10:40000"),
+                vip: sa("10.0.0.100:53"),
+                local: Some(sa("10.1.0.2:5001")),
+                real: sa("10.1.0.11:5353"),
+                mode: ForwardMode::FullNat,
+                service: 1,
+                dest: 1,
+                template: None,
+            },
+            0,
+        )
+        .unwrap();
+    rvs_pipeline::client_addr::init(&mut t, id, ClientAddress::ProxyV2);
+    let c = t.view(id);
+    let mut f = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+        .ipv4([10, 1, 0, 2], [10, 1, 0, 11], 63)
+        .udp(5001, 5353)
+        .write(&mut f, &[0x5a; 64])
+        .unwrap();
+    let info = parse_frame(&f).unwrap();
+    let st = c.stream();
+    cr.bench_function("client_addr/proxy-v2/udp_datagram", |b| {
+        b.iter(|| {
+            refill(buf, &f);
+            on_datagram(buf, &info, &c, &st, Direction::Original).unwrap();
             black_box(buf.data());
         })
     });

@@ -12,18 +12,27 @@
 //!
 //! Both clamp the MSS the real offers in its SYN-ACK by the bytes they add, so that the
 //! client's segments leave room for them (as DPVS does).
+//!
+//! - PROXY protocol v2 over UDP ([`on_datagram`]): the specification's datagram form, a
+//!   header with transport UDP (`0x12` IPv4, `0x22` IPv6) in front of the payload of
+//!   **every** datagram from the client, since each datagram stands alone (the real may
+//!   miss, reorder or receive any of them first). The real's answers carry none and pass
+//!   as they are. A datagram the header would take past the egress MTU is dropped
+//!   ([`DropReason::TooBig`]; the worker tells a client that set DF the MTU less the
+//!   header): no clamp can make UDP senders leave room.
 
 use std::net::SocketAddr;
 
-use rvs_conntrack::{ConnId, ConnTable, ConnView, Direction, StreamAdjust};
+use rvs_conntrack::{ConnId, ConnTable, ConnView, Direction, Proto, StreamAdjust};
 
 use rvs_config::ClientAddress;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
-use rvs_packet::rewrite::proxy_protocol::ProxyHeader;
+use rvs_packet::rewrite::proxy_protocol::{v2_len, ProxyHeader};
 use rvs_packet::rewrite::seq_shift::{at_or_after, toward_client, toward_real};
 use rvs_packet::rewrite::tcp_edit::{Segment, ACK, MAX_TCP_HEADER, RST, SYN};
 use rvs_packet::rewrite::toa;
+use rvs_packet::rewrite::udp_edit;
 use rvs_packet::wire::FrameInfo;
 
 /// Codes of [`StreamAdjust::kind`].
@@ -89,12 +98,48 @@ pub fn max_growth(how: ClientAddress, v6: bool) -> u16 {
     }
 }
 
+/// The bytes a PROXY header adds to a datagram of UDP connection `conn` (with state
+/// `stream`) travelling `dir`; 0 for one that gets none (a reply, a TCP connection, a
+/// service without `proxy-v2`). What the egress MTU must leave room for.
+pub fn datagram_growth(conn: &ConnView<'_>, stream: &StreamAdjust, dir: Direction) -> usize {
+    if stream.kind == KIND_PROXY_V2 && dir == Direction::Original && conn.proto() == Proto::Udp {
+        v2_len(conn.client().is_ipv6())
+    } else {
+        0
+    }
+}
+
+/// Put the PROXY v2 datagram header (client, VIP) in front of the payload of a UDP
+/// datagram of FULLNAT connection `conn` travelling `dir`, already rewritten by
+/// [`rvs_packet::rewrite::fullnat_in`] (`info` parsed before that). Nothing for a reply
+/// or a connection without `proxy-v2`. The caller has checked the room
+/// ([`datagram_growth`]).
+///
+/// # Errors
+/// [`DropReason::Malformed`] for a frame that is not a UDP datagram;
+/// [`DropReason::TooBig`] when the buffer has no room.
+pub fn on_datagram<B: PacketBuf>(
+    buf: &mut B,
+    info: &FrameInfo,
+    conn: &ConnView<'_>,
+    stream: &StreamAdjust,
+    dir: Direction,
+) -> Result<Edit, DropReason> {
+    if datagram_growth(conn, stream, dir) == 0 {
+        return Ok(Edit::Nothing);
+    }
+    let local = conn.local().ok_or(DropReason::NoLocalPort)?;
+    let h = ProxyHeader::v2_dgram(conn.client(), conn.vip()).ok_or(DropReason::Malformed)?;
+    udp_edit::prepend_payload(buf, info, h.as_bytes(), local.ip(), conn.real().ip())?;
+    Ok(Edit::HeaderSent)
+}
+
 /// What [`on_segment`] did, for the worker's counters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Edit {
     /// Nothing to count (numbers may have shifted).
     Nothing,
-    /// A PROXY header went toward the real.
+    /// A PROXY header went toward the real (in a segment or a datagram).
     HeaderSent,
     /// The TOA option went toward the real.
     ToaAdded,

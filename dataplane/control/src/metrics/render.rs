@@ -62,7 +62,7 @@
 //! | `rvs_worker_no_real_answers_limited_total` | counter | `worker` | such answers the worker's rate limit withheld |
 //! | `rvs_worker_kernel_sent_packets_total` | counter | `worker` | frames handed to the kernel exception path |
 //! | `rvs_worker_kernel_received_packets_total` | counter | `worker` | frames from the kernel sent out through a port |
-//! | `rvs_worker_proxy_headers_sent_total` | counter | `worker` | PROXY protocol headers sent toward reals (retransmissions included) |
+//! | `rvs_worker_proxy_headers_sent_total` | counter | `worker` | PROXY protocol headers sent toward reals (TCP retransmissions included; one per UDP datagram) |
 //! | `rvs_worker_toa_added_segments_total` | counter | `worker` | client segments given the TOA option toward a real |
 //! | `rvs_worker_toa_skipped_segments_total` | counter | `worker` | client segments sent without the TOA option (no room in the options or the MTU) |
 //! | `rvs_worker_syn_cookies_sent_total` | counter | `worker` | SYN-ACKs with a cookie the SYN proxy sent to client SYNs |

@@ -11,6 +11,7 @@
 //! | TUN | [`tun_encap`], then [`set_macs`] |
 //! | ICMP error quoting a connection | [`icmp_error`] |
 //! | FULLNAT TCP, after the above, client address (TOA, PROXY) | `rvs_pipeline::client_addr::on_segment` (it keeps per-connection state) |
+//! | FULLNAT UDP, after the above, client address (PROXY v2) | `rvs_pipeline::client_addr::on_datagram` ([`udp_edit::prepend_payload`]) |
 //!
 //! All of them take the [`FrameInfo`](crate::wire::FrameInfo) that
 //! [`parse_frame`](crate::wire::parse_frame) returned for the same bytes; the info is stale
@@ -34,6 +35,7 @@ pub mod seq_shift;
 pub mod tcp_edit;
 pub mod toa;
 mod tun;
+pub mod udp_edit;
 
 pub use icmp_error::icmp_error;
 pub use l2::set_macs;

@@ -1,7 +1,7 @@
 //! The forwarding path: a received frame through parsing, the connection lookup or
 //! scheduling, the rewrite for the connection's mode, and the route toward its peer.
 
-use rvs_conntrack::{ConnId, ConnView, Direction, ForwardMode, KeyHash, TcpFlags};
+use rvs_conntrack::{ConnId, ConnView, Direction, ForwardMode, KeyHash, Proto, TcpFlags};
 
 use crate::connect::{ConnectCtx, Connected, PacketTuple};
 use crate::route::RouteHit;
@@ -272,14 +272,25 @@ impl<B: PacketBuf> Worker<B> {
         let out_port = path.port();
         match carried {
             Carried::Segment { in_port, id } => {
+                let before = conn.stream();
+                let grow = crate::client_addr::datagram_growth(&conn, &before, dir);
+                if grow > 0 {
+                    let mtu = self.snap.port(out_port).mtu;
+                    if info.ip.map_or(0, |ip| ip.l3_len) + grow > mtu {
+                        self.refuse_too_big(buf, info, mtu - grow, now_ms, io);
+                        return Err(DropReason::TooBig);
+                    }
+                }
                 // Finish the checksum before the rewrite, which then updates it
                 // incrementally (`info` holds the addresses as received).
                 if self.needs_sw_checksum(in_port, out_port) {
                     fill_l4_checksum(buf.data_mut(), info)?;
                 }
                 rewrite_segment(buf.data_mut(), info, &conn, dir)?;
-                let before = conn.stream();
-                if crate::client_addr::active(&before) {
+                if grow > 0 {
+                    let edit = crate::client_addr::on_datagram(&mut buf, info, &conn, &before, dir);
+                    self.counters.count_client_addr(edit?);
+                } else if conn.proto() == Proto::Tcp && crate::client_addr::active(&before) {
                     let mtu = self.snap.port(out_port).mtu;
                     let mut stream = before;
                     let edit = crate::client_addr::on_segment(
@@ -325,6 +336,21 @@ impl<B: PacketBuf> Worker<B> {
             }
         }
         Ok(())
+    }
+
+    /// Drop a datagram that has no room for what the director adds: a sender that
+    /// forbade fragmentation is told `mtu`, the size that leaves the room.
+    fn refuse_too_big<I: Io<Buf = B>>(
+        &mut self,
+        buf: B,
+        info: &FrameInfo,
+        mtu: usize,
+        now_ms: u64,
+        io: &mut I,
+    ) {
+        if info.ip.is_some_and(|ip| ip.dont_frag) {
+            self.tell_too_big(buf, info, mtu as u32, now_ms, io);
+        }
     }
 
     /// True when frames between these ports need their L4 checksum finished in software.
