@@ -1,8 +1,8 @@
 //! `rvs-lab soak`: everything at once on the HA lab, for a given time, on a seeded
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
-//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2 and DR
-//! (the reals answer it straight to the client through the hub:
+//! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2, DR and
+//! TUN (the reals answer those straight to the client through the hub:
 //! [`HaLab::add_direct_return`]). Each director announces its VIPs through BIRD over BGP
 //! to a router namespace while it is master (module `routes`); after each takeover and
 //! preemption the soak waits until the router's routes follow the new master. The
@@ -84,8 +84,8 @@ pub struct Svc {
 
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
 /// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener),
-/// DR (on nginx's plain port: DR does not change the destination port).
-const SERVICES: [Svc; 4] = [
+/// DR and TUN (on nginx's plain port: neither changes the destination port).
+const SERVICES: [Svc; 5] = [
     Svc {
         vip: HA_VIP,
         port: 80,
@@ -126,10 +126,22 @@ const SERVICES: [Svc; 4] = [
         fullnat: None,
         persistence: 0,
     },
+    Svc {
+        vip: TUN_VIP,
+        port: PLAIN_PORT,
+        target: "10.50.0.21:8082",
+        forward: Forward::Tun,
+        real_port: PLAIN_PORT,
+        scheduler: "lc",
+        fullnat: None,
+        persistence: 0,
+    },
 ];
 
 /// The DR service's VIP (on every real's `lo`).
 const DR_VIP: &str = "10.50.0.20";
+/// The TUN service's VIP (on every real's `lo`).
+const TUN_VIP: &str = "10.50.0.21";
 
 impl Svc {
     /// Its `[[service]]` table: every real at weight 1, an HTTP check on nginx's plain

@@ -187,7 +187,7 @@ impl Summary {
         let _ = writeln!(
             t,
             "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
-             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, DR, HTTP checks on all; \
+             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, DR, TUN, HTTP checks on all; \
              VIPs announced by BIRD over BGP to a router",
             self.seed,
             self.duration.as_secs()
