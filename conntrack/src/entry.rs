@@ -227,6 +227,10 @@ impl Hot {
         match dir {
             Direction::Original => (CLIENT, VIP),
             Direction::Reply if self.has(HAS_LOCAL) => (REAL, LOCAL),
+            // DR and TUN: the real answers from the VIP (`NewConn::reply_key`).
+            Direction::Reply if matches!(self.mode(), ForwardMode::Dr | ForwardMode::Tun) => {
+                (VIP, CLIENT)
+            }
             Direction::Reply => (REAL, CLIENT),
         }
     }

@@ -224,9 +224,36 @@ impl NewConn {
         endpoints_key(self.proto, self.client, self.vip)
     }
 
-    /// The key of packets from the real: `real -> local` (FULLNAT) or `real -> client`.
+    /// The key of packets from the real: `real -> local` (FULLNAT), `real -> client`
+    /// (NAT), `vip -> client` (DR and TUN: the real answers from the VIP straight to the
+    /// client, so `real -> client` is no tuple of theirs, and claiming it would refuse a
+    /// NAT connection of the same client port to the same real, or be refused by one).
     pub fn reply_key(&self) -> ConnKey {
-        endpoints_key(self.proto, self.real, self.local.unwrap_or(self.client))
+        reply_key(
+            self.proto,
+            self.mode,
+            self.real,
+            self.local,
+            self.client,
+            self.vip,
+        )
+    }
+}
+
+/// The reply key of a connection (see [`NewConn::reply_key`]).
+fn reply_key(
+    proto: Proto,
+    mode: ForwardMode,
+    real: SocketAddr,
+    local: Option<SocketAddr>,
+    client: SocketAddr,
+    vip: SocketAddr,
+) -> ConnKey {
+    match mode {
+        ForwardMode::Dr | ForwardMode::Tun => endpoints_key(proto, vip, client),
+        ForwardMode::Nat | ForwardMode::FullNat => {
+            endpoints_key(proto, real, local.unwrap_or(client))
+        }
     }
 }
 
@@ -340,8 +367,15 @@ impl Conn {
         endpoints_key(self.proto, self.client, self.vip)
     }
 
-    /// The key of packets from the real: `real -> local` (FULLNAT) or `real -> client`.
+    /// The key of packets from the real: see [`NewConn::reply_key`].
     pub fn reply_key(&self) -> ConnKey {
-        endpoints_key(self.proto, self.real, self.local.unwrap_or(self.client))
+        reply_key(
+            self.proto,
+            self.mode,
+            self.real,
+            self.local,
+            self.client,
+            self.vip,
+        )
     }
 }

@@ -310,6 +310,40 @@ fn insert_after_lookup(t: &mut ConnTable, conn: NewConn) -> Result<ConnId, Inser
     t.insert_after_miss(conn, original, reply, 0)
 }
 
+/// A NAT connection and a DR or TUN connection from the same client port to the same
+/// real (behind two VIPs) are two connections on the real too (the DR/TUN one is to the
+/// VIP): both go in, in either order, and each packet finds its own. DR and TUN replies
+/// come from the VIP, never as `real -> client`.
+#[test]
+fn dr_and_tun_leave_real_to_client_to_a_nat_connection_of_the_same_client_port() {
+    for direct in [ForwardMode::Dr, ForwardMode::Tun] {
+        let nat = tcp_nat(1);
+        let mut other = conn(Proto::Tcp, direct, 1, 40000);
+        other.vip = v4(10, 0, 0, 101, 8080);
+        assert_eq!(other.reply_key().src, other.vip.ip());
+        assert_eq!(other.reply_key().dst, other.client.ip());
+        for first_nat in [true, false] {
+            let mut t = table();
+            let (a, b) = if first_nat {
+                (nat, other)
+            } else {
+                (other, nat)
+            };
+            let ida = insert_after_lookup(&mut t, a).unwrap();
+            let idb = insert_after_lookup(&mut t, b).unwrap();
+            assert_eq!(t.len(), 2);
+            for (c, id) in [(a, ida), (b, idb)] {
+                assert_eq!(t.lookup(&c.original_key()), Some((id, IN)));
+                assert_eq!(t.lookup(&c.reply_key()), Some((id, OUT)));
+                assert_eq!(t.get(id).reply_key(), c.reply_key());
+            }
+            let real_to_client = nat.reply_key();
+            let id_nat = if first_nat { ida } else { idb };
+            assert_eq!(t.lookup(&real_to_client), Some((id_nat, OUT)));
+        }
+    }
+}
+
 #[test]
 fn insert_after_a_miss_files_both_keys_and_still_refuses_a_taken_reply_key() {
     let mut t = table();

@@ -2,8 +2,8 @@
 //! schedule. Two rvsd directors in a VRRP pair with connection sync (one worker each,
 //! af_packet) in front of three reals running nginx, with health checks on every
 //! service: NAT, FULLNAT with persistence, FULLNAT with the PROXY protocol v2, FULLNAT
-//! with TOA, FULLNAT with the SYN proxy and DR (the reals answer it straight to the
-//! client through the hub: [`HaLab::add_direct_return`]). Each director announces its
+//! with TOA, FULLNAT with the SYN proxy, DR and TUN (the reals answer those straight to
+//! the client through the hub: [`HaLab::add_direct_return`]). Each director announces its
 //! VIPs through BIRD over BGP to a router namespace while it is master (module
 //! `routes`); after each takeover and preemption the soak waits until the router's
 //! routes follow the new master. The client keeps up keep-alive and `Connection: close`
@@ -95,9 +95,9 @@ pub struct Svc {
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
 /// connection follows its template), FULLNAT with PROXY v2 (to nginx's PROXY listener),
 /// FULLNAT with TOA (nginx's plain listener: its kernel ignores the option), FULLNAT
-/// with the SYN proxy, DR (on nginx's plain port: DR does not change the destination
-/// port).
-const SERVICES: [Svc; 6] = [
+/// with the SYN proxy, DR and TUN (on nginx's plain port: neither changes the
+/// destination port).
+const SERVICES: [Svc; 7] = [
     Svc {
         vip: HA_VIP,
         port: 80,
@@ -158,12 +158,24 @@ const SERVICES: [Svc; 6] = [
         fullnat: None,
         persistence: 0,
     },
+    Svc {
+        vip: TUN_VIP,
+        port: PLAIN_PORT,
+        target: "10.50.0.23:8082",
+        forward: Forward::Tun,
+        real_port: PLAIN_PORT,
+        scheduler: "lc",
+        fullnat: None,
+        persistence: 0,
+    },
 ];
 
 /// The DR service's VIP (on every real's `lo`).
 const DR_VIP: &str = "10.50.0.22";
 /// The keys of a service with the SYN proxy.
 const SYNPROXY: &str = "synproxy = true";
+/// The TUN service's VIP (on every real's `lo`).
+const TUN_VIP: &str = "10.50.0.23";
 
 impl Svc {
     /// Whether the service has the SYN proxy on.

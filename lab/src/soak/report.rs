@@ -201,7 +201,7 @@ impl Summary {
             t,
             "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
              services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, FULLNAT + TOA, FULLNAT + SYN proxy, \
-             DR, HTTP checks on all; wrk, uploads and downloads; VIPs announced by BIRD over BGP to a router",
+             DR, TUN, HTTP checks on all; wrk, uploads and downloads; VIPs announced by BIRD over BGP to a router",
             self.seed,
             self.duration.as_secs()
         );

@@ -110,12 +110,14 @@ pub fn run(
         // wrk's first connection is a blocking connect(2), which the kernel retries
         // for minutes when nothing answers: the whole run is bounded from outside.
         let limit = (RUN + TIMEOUT * 2).as_secs().to_string();
-        c.args(["netns", "exec", ns, "timeout", "-k", "5", &limit, "wrk", "-t1"])
-            .arg(format!("-c{CONNECTIONS}"))
-            .arg(format!("-d{}s", RUN.as_secs()))
-            .arg(format!("--timeout={}s", TIMEOUT.as_secs()))
-            .arg("-s")
-            .arg(script);
+        c.args([
+            "netns", "exec", ns, "timeout", "-k", "5", &limit, "wrk", "-t1",
+        ])
+        .arg(format!("-c{CONNECTIONS}"))
+        .arg(format!("-d{}s", RUN.as_secs()))
+        .arg(format!("--timeout={}s", TIMEOUT.as_secs()))
+        .arg("-s")
+        .arg(script);
         if close {
             c.args(["-H", "Connection: close"]);
         }
