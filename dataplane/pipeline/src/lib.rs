@@ -20,6 +20,7 @@ pub mod connect;
 pub mod counters;
 pub mod draining;
 pub mod flow_hash;
+pub mod guard;
 pub mod ha;
 pub mod laddr;
 pub mod neigh;

@@ -18,6 +18,7 @@ use rvs_conntrack::{Conn, ConnTable};
 use rvs_schedulers::SchedState;
 
 use crate::counters::WorkerCounters;
+use crate::guard::Limiter;
 use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable};
@@ -36,6 +37,7 @@ mod io;
 mod next_hop;
 mod no_real;
 mod own_traffic;
+mod refused;
 mod syn_proxy;
 mod sync_install;
 mod sync_send;
@@ -54,6 +56,8 @@ pub struct Worker<B: PacketBuf> {
     id: u16,
     snap: Arc<Snapshot>,
     sched_states: Vec<SchedState>,
+    /// Parallel to the snapshot's services: each one's limits on this worker.
+    limiters: Vec<Option<Box<Limiter>>>,
     conns: ConnTable,
     lports: LocalPorts,
     laddr_cursor: usize,
@@ -61,6 +65,8 @@ pub struct Worker<B: PacketBuf> {
     icmp_budget: IcmpBudget,
     /// Answers to packets for a service with no usable real (`[behaviour] no_real`).
     no_real_bucket: no_real::AnswerBucket,
+    /// RSTs to SYNs a service's guard refused (`limit_reset`).
+    refusal_bucket: no_real::AnswerBucket,
     kernel_budget: KernelBudget,
     counters: WorkerCounters,
     traffic: TrafficTable,
@@ -95,12 +101,14 @@ impl<B: PacketBuf> Worker<B> {
         let mut w = Self {
             id,
             sched_states: Vec::new(),
+            limiters: Vec::new(),
             conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
             lports: LocalPorts::with_scheme(id, snap.port_scheme(), seed),
             laddr_cursor: 0,
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),
             no_real_bucket: no_real::AnswerBucket::default(),
+            refusal_bucket: no_real::AnswerBucket::default(),
             kernel_budget: KernelBudget::default(),
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),
@@ -160,6 +168,21 @@ impl<B: PacketBuf> Worker<B> {
                 std::mem::swap(old, new);
             }
         }
+        for (i, svc) in new_list.iter().enumerate() {
+            if !update.keep_limiter.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let j = match old_list.get(i) {
+                Some(o) if o.id == svc.id => Some(i),
+                _ => old_list.iter().position(|o| o.id == svc.id),
+            };
+            let kept = j.and_then(|j| self.limiters.get_mut(j));
+            if let (Some(old), Some(new)) = (kept, update.limiters.get_mut(i)) {
+                std::mem::swap(old, new);
+            }
+        }
+        garbage.limiters =
+            std::mem::replace(&mut self.limiters, std::mem::take(&mut update.limiters));
         garbage.sched_states = std::mem::replace(
             &mut self.sched_states,
             std::mem::take(&mut update.sched_states),
@@ -273,7 +296,8 @@ impl<B: PacketBuf> Worker<B> {
     /// the next ticks); ask unanswered neighbours again and forget those past their
     /// deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
-        let lports = &mut self.lports;
+        let (lports, limiters) = (&mut self.lports, &mut self.limiters);
+        let services = &self.snap.services;
         let sync = ha::expiry_sink(&self.ha, self.serving);
         let expired =
             self.conns
@@ -281,6 +305,7 @@ impl<B: PacketBuf> Worker<B> {
                     if let Some(l) = c.local {
                         lports.release(l.ip(), l.port());
                     }
+                    crate::guard::conn_ended(services, limiters, c);
                     ha::send_expiry(sync, c);
                 });
         self.counters.conns_expired += expired as u64;
