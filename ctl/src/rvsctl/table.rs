@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use crate::adm::address::format_addr;
 use crate::proto::{
-    ConnInfo, HealthInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo, StatusInfo, WorkerInfo,
+    ConnInfo, GuardInfo, HealthInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo, StatusInfo,
+    WorkerInfo,
 };
 
 /// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
@@ -311,6 +312,69 @@ pub fn health(list: &[HealthInfo]) -> String {
         ],
         &rows,
     )
+}
+
+/// `rvsctl guards`: one block per service: its lists (shortened), limits, refusals and
+/// most limited clients.
+pub fn guards(list: &[GuardInfo]) -> String {
+    let mut out = String::new();
+    for g in list {
+        let none = |n: u32| {
+            if n == 0 {
+                "-".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
+        let shown = |l: &[String], len: usize| {
+            if len == 0 {
+                "-".to_owned()
+            } else if l.len() < len {
+                format!("{} ... ({len} in all)", l.join(" "))
+            } else {
+                l.join(" ")
+            }
+        };
+        let _ = writeln!(out, "{} {}", g.key.proto.upper(), format_addr(&g.key.addr));
+        let _ = writeln!(out, "  allow  {}", shown(&g.allow, g.allow_len));
+        let _ = writeln!(
+            out,
+            "  deny   {}{}",
+            shown(&g.deny, g.deny_len),
+            if g.acl_drop_established {
+                " (drops established)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  limits new/s per client {}, open per client {}, new/s {}; client /{} /{}; \
+             table {} ({}); reset {}",
+            none(g.limit_new_per_client),
+            none(g.limit_conns_per_client),
+            none(g.limit_new),
+            g.client_prefix_v4,
+            g.client_prefix_v6,
+            g.limit_clients,
+            g.limit_overflow,
+            if g.limit_reset { "on" } else { "off" },
+        );
+        let _ = writeln!(
+            out,
+            "  refused acl_denied {}, rate_limited {}, conn_limited {}",
+            g.refused.acl_denied, g.refused.rate_limited, g.refused.conn_limited
+        );
+        if !g.top_limited.is_empty() {
+            let top: Vec<String> = g
+                .top_limited
+                .iter()
+                .map(|c| format!("{} ({})", c.client, c.refused))
+                .collect();
+            let _ = writeln!(out, "  most limited {}", top.join(", "));
+        }
+    }
+    out
 }
 
 /// `rvsctl config reload`: the summary, each change, and the runtime changes undone.

@@ -287,7 +287,11 @@ fn guard_settings(g: &crate::GuardConfig) -> String {
         (
             g.acl_drop_established,
             (g.client_prefix_v4, g.client_prefix_v6),
-            (g.limit_new_per_client, g.limit_conns_per_client, g.limit_new),
+            (
+                g.limit_new_per_client,
+                g.limit_conns_per_client,
+                g.limit_new
+            ),
             (g.limit_reset, g.limit_clients, g.limit_overflow),
         )
     )

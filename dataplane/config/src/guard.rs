@@ -150,7 +150,11 @@ pub(super) fn guard(
     g.limit_reset = s.limit_reset.unwrap_or(false);
     if let Some(n) = &s.limit_clients {
         if *n.get_ref() == 0 || *n.get_ref() > MAX_LIMIT_CLIENTS {
-            return Err(ck.err(n.span(), context, Problem::BadLimitClients(MAX_LIMIT_CLIENTS)));
+            return Err(ck.err(
+                n.span(),
+                context,
+                Problem::BadLimitClients(MAX_LIMIT_CLIENTS),
+            ));
         }
         g.limit_clients = *n.get_ref();
     }

@@ -11,9 +11,8 @@ use rvs_conntrack::Proto;
 use super::forward::forward_name;
 use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
-    GuardConfig,
-    CheckConfig, CheckKind, ClientAddress, Config, HaConfig, IdlePolicy, OnFail, RealConfig,
-    RssMode, ServiceConfig,
+    CheckConfig, CheckKind, ClientAddress, Config, GuardConfig, HaConfig, IdlePolicy, OnFail,
+    RealConfig, RssMode, ServiceConfig,
 };
 use rvs_packet::wire::MacAddr;
 
@@ -212,8 +211,16 @@ fn guard(w: &mut String, g: &GuardConfig) {
         let _ = writeln!(w, "acl_drop_established = true");
     }
     let numbers = [
-        ("client_prefix_v4", g.client_prefix_v4.into(), d.client_prefix_v4.into()),
-        ("client_prefix_v6", g.client_prefix_v6.into(), d.client_prefix_v6.into()),
+        (
+            "client_prefix_v4",
+            g.client_prefix_v4.into(),
+            d.client_prefix_v4.into(),
+        ),
+        (
+            "client_prefix_v6",
+            g.client_prefix_v6.into(),
+            d.client_prefix_v6.into(),
+        ),
         ("limit_new_per_client", g.limit_new_per_client, 0),
         ("limit_conns_per_client", g.limit_conns_per_client, 0),
         ("limit_new", g.limit_new, 0),

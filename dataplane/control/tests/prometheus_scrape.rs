@@ -126,6 +126,7 @@ fn input(tick: u64) -> MetricsInput {
             weight: 0,
             sorry: None,
         }],
+        guards: vec![],
     }
 }
 

@@ -306,9 +306,7 @@ impl ConnectCtx<'_> {
             return true;
         }
         match self.services.find(t.key.proto, t.key.dst, t.key.dport) {
-            Some((_, svc)) if svc.config.guard.acl_drop_established => {
-                !svc.acl.refuses(t.key.src)
-            }
+            Some((_, svc)) if svc.config.guard.acl_drop_established => !svc.acl.refuses(t.key.src),
             _ => true,
         }
     }

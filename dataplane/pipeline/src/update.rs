@@ -15,13 +15,14 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rvs_conntrack::{Conn, DestLoad, DestLoads};
+use rvs_conntrack::{Conn, DestLoad, DestLoads, ServiceId};
 use rvs_schedulers::SchedState;
 
 use crate::neigh::{NeighEvents, NeighState};
 use rvs_config::PortId;
 
 use crate::counters::{IoCounters, WorkerCounters};
+use crate::guard::limits::LimitedClient;
 use crate::guard::Limiter;
 use crate::laddr::PortPool;
 use crate::snapshot::Snapshot;
@@ -327,4 +328,7 @@ pub struct Published {
     pub generation: u64,
     /// Its neighbour table's most recent failures and recoveries (for the log).
     pub neigh_events: NeighEvents,
+    /// Each limited service's most limited clients on this worker
+    /// ([`Limiter::most_limited`]).
+    pub limited: Vec<(ServiceId, LimitedClient)>,
 }

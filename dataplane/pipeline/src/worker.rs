@@ -275,6 +275,12 @@ impl<B: PacketBuf> Worker<B> {
         slot.conn_capacity = self.conns.capacity() as u64;
         slot.generation = self.generation();
         slot.neigh_events = *self.neigh.events();
+        slot.limited.clear();
+        for (svc, limiter) in self.snap.services.list().iter().zip(&self.limiters) {
+            if let Some(l) = limiter {
+                l.most_limited(|c| slot.limited.push((svc.id, c)));
+            }
+        }
     }
 
     /// The connection table (read-only: listings and tests).

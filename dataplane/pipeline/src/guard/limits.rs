@@ -17,6 +17,9 @@ use rvs_packet::drop::DropReason;
 
 use crate::flow_hash::mix64;
 
+/// The most limited clients a limiter reports ([`Limiter::most_limited`]).
+pub const TOP: usize = 10;
+
 /// Places a client may take, from its hash on (one set; 8 places of 48 bytes are six
 /// cache lines).
 pub const WAYS: usize = 8;
@@ -121,6 +124,8 @@ pub struct Limiter {
     slots: Vec<ClientSlot>,
     /// What the table was sized for, to tell whether a new configuration can keep it.
     shape: (u32, u8, u8),
+    /// The clients refused most: (refusals, client key), unordered; 0 refusals: empty.
+    top: [(u32, u128); TOP],
 }
 
 impl Limiter {
@@ -139,6 +144,7 @@ impl Limiter {
             service: Bucket::default(),
             slots: vec![ClientSlot::default(); slots],
             shape: Self::shape_of(g),
+            top: [(0, 0); TOP],
         }))
     }
 
@@ -197,15 +203,16 @@ impl Limiter {
             }
         };
         if let Some(i) = place {
-            let slot = &mut self.slots[i as usize];
+            let i = i as usize;
+            let slot = &mut self.slots[i];
             if g.limit_conns_per_client > 0 && slot.conns >= g.limit_conns_per_client {
-                slot.refused = slot.refused.saturating_add(1);
+                self.note_refused(i);
                 return Admission::Refused(DropReason::ConnLimited, place);
             }
             if g.limit_new_per_client > 0 {
                 slot.bucket.fill(g.limit_new_per_client, now_ms);
                 if !slot.bucket.has() {
-                    slot.refused = slot.refused.saturating_add(1);
+                    self.note_refused(i);
                     return Admission::Refused(DropReason::RateLimited, place);
                 }
                 slot.bucket.spend();
@@ -250,8 +257,7 @@ impl Limiter {
             if slot.used && slot.client == key {
                 return Some((set + i) as u32);
             }
-            let reusable =
-                !slot.used || (slot.conns == 0 && slot.bucket.full_at(rate, now_ms));
+            let reusable = !slot.used || (slot.conns == 0 && slot.bucket.full_at(rate, now_ms));
             if free.is_none() && reusable {
                 free = Some(set + i);
             }
@@ -274,21 +280,35 @@ impl Limiter {
         (h as usize & (self.slots.len() - 1)) & !(WAYS - 1)
     }
 
-    /// The clients a limit refused most, at most `n`, most refused first (control core:
-    /// a scan of the table).
-    pub fn most_limited(&self, n: usize) -> Vec<LimitedClient> {
-        let mut top: Vec<LimitedClient> = self
-            .slots
-            .iter()
-            .filter(|s| s.used && s.refused > 0)
-            .map(|s| LimitedClient {
-                client: addr_of(s.client),
-                refused: s.refused,
-            })
-            .collect();
-        top.sort_unstable_by(|a, b| b.refused.cmp(&a.refused).then(a.client.cmp(&b.client)));
-        top.truncate(n);
-        top
+    /// The clients a limit refused most, at most [`TOP`], most refused first, handed
+    /// to `each` (without allocating: the worker publishes them).
+    pub fn most_limited(&self, mut each: impl FnMut(LimitedClient)) {
+        let mut top = self.top;
+        top.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for &(refused, key) in top.iter().take_while(|(n, _)| *n > 0) {
+            each(LimitedClient {
+                client: addr_of(key),
+                refused,
+            });
+        }
+    }
+
+    /// Note a refusal of the client in place `i`: it joins the most limited when it was
+    /// refused more than the least of them (O([`TOP`]) per refusal).
+    #[inline]
+    fn note_refused(&mut self, i: usize) {
+        let slot = &mut self.slots[i];
+        slot.refused = slot.refused.saturating_add(1);
+        let (n, key) = (slot.refused, slot.client);
+        if let Some(t) = self.top.iter_mut().find(|t| t.0 > 0 && t.1 == key) {
+            t.0 = n;
+            return;
+        }
+        if let Some(least) = self.top.iter_mut().min_by_key(|t| t.0) {
+            if n > least.0 {
+                *least = (n, key);
+            }
+        }
     }
 
     /// Open connections counted for `client` (already masked; tests and listings).
@@ -400,7 +420,15 @@ mod tests {
         l.closed(c);
         assert_eq!(l.open_of(c), Some(1));
         assert!(matches!(l.admit(&g, 0, c, 2), Admission::Admitted(Some(_))));
-        assert_eq!(l.most_limited(4), vec![LimitedClient { client: c, refused: 1 }]);
+        let mut top = Vec::new();
+        l.most_limited(|c| top.push(c));
+        assert_eq!(
+            top,
+            vec![LimitedClient {
+                client: c,
+                refused: 1
+            }]
+        );
     }
 
     #[test]
@@ -428,7 +456,33 @@ mod tests {
         );
         // A client whose connection ended, with a full bucket, gives its place up.
         l.closed(IpAddr::V4([10, 0, 0, 3].into()));
-        assert!(matches!(l.admit(&g, 0, ninth, 1), Admission::Admitted(Some(_))));
+        assert!(matches!(
+            l.admit(&g, 0, ninth, 1),
+            Admission::Admitted(Some(_))
+        ));
+    }
+
+    #[test]
+    fn the_most_limited_come_first_and_are_bounded() {
+        let g = GuardConfig {
+            limit_new_per_client: 1,
+            limit_clients: 1024,
+            ..GuardConfig::default()
+        };
+        let mut l = Limiter::for_service(&g).unwrap();
+        // Client i is refused i times (its first attempt is admitted).
+        for i in 1..=30u8 {
+            for _ in 0..=i {
+                l.admit(&g, 0, IpAddr::V4([10, 0, 0, i].into()), 7);
+            }
+        }
+        let mut top = Vec::new();
+        l.most_limited(|c| top.push((c.client, c.refused)));
+        let want: Vec<(IpAddr, u32)> = (21..=30u8)
+            .rev()
+            .map(|i| (IpAddr::V4([10, 0, 0, i].into()), u32::from(i)))
+            .collect();
+        assert_eq!(top, want);
     }
 
     #[test]

@@ -32,8 +32,7 @@ impl<B: PacketBuf> Worker<B> {
         self.traffic.count_refused(svc.id, reason);
         let tcp = matches!(ip.l4, L4Info::Tcp { .. });
         let flags = ip.tcp_flags();
-        if !svc.config.guard.limit_reset || !tcp || flags.rst || crate::connect::martian(ip.src)
-        {
+        if !svc.config.guard.limit_reset || !tcp || flags.rst || crate::connect::martian(ip.src) {
             return Err(reason);
         }
         let Some(hit) = self.snap.routes.lookup(ip.src) else {
@@ -42,7 +41,8 @@ impl<B: PacketBuf> Worker<B> {
         if !self.refusal_bucket.take(now_ms) {
             return Err(reason);
         }
-        if duties::reset_reply(&mut buf, info).is_ok() && self.transmit(hit, buf, now_ms, io).is_ok()
+        if duties::reset_reply(&mut buf, info).is_ok()
+            && self.transmit(hit, buf, now_ms, io).is_ok()
         {
             self.counters.refused_reset += 1;
         }

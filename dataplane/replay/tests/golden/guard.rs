@@ -26,7 +26,10 @@ const FIRST_ADDED: usize = 15;
 /// The fixture with a NAT service on port 90 of both VIPs, `keys` added to each.
 fn with_guard(keys: &str) -> String {
     let mut text = lab::config_text(lab::DEFAULT_CAPACITY);
-    for (vip, real) in [("10.0.0.100", "10.1.0.11"), ("2001:db8::100", "2001:db8:1::11")] {
+    for (vip, real) in [
+        ("10.0.0.100", "10.1.0.11"),
+        ("2001:db8::100", "2001:db8:1::11"),
+    ] {
         text.push_str(&format!(
             "\n[[service]]\nproto = \"tcp\"\nvip = \"{vip}\"\nport = 90\nscheduler = \"rr\"\n\
              {keys}\n[[service.real]]\nip = \"{real}\"\nport = 8080\nforward = \"nat\"\n"
@@ -84,10 +87,15 @@ deny = ["198.51.100.16/28", "198.51.100.20/30", "2001:db8::c0/124", "2001:db8::/
     assert_eq!(lab.drop_count(DropReason::AclDenied), 5 + 3);
     let t = lab.service_traffic();
     assert_eq!((t[FIRST_ADDED].acl_denied, t[FIRST_ADDED].conns), (5, 3));
-    assert_eq!((t[FIRST_ADDED + 1].acl_denied, t[FIRST_ADDED + 1].conns), (3, 2));
+    assert_eq!(
+        (t[FIRST_ADDED + 1].acl_denied, t[FIRST_ADDED + 1].conns),
+        (3, 2)
+    );
     // A SYN refused under `limit_reset` is answered by a RST from the VIP's port.
     let mut rst = Lab::new(lab::DEFAULT_CAPACITY);
-    rst.reconfigure(&with_guard("deny = [\"198.51.100.0/24\"]\nlimit_reset = true"));
+    rst.reconfigure(&with_guard(
+        "deny = [\"198.51.100.0/24\"]\nlimit_reset = true",
+    ));
     let out = rst.send("wan0", &v4_syn(C1, 40000));
     assert_eq!(out.len(), 1, "{out:?}");
     assert_eq!(out[0].0, "wan0");
@@ -107,7 +115,10 @@ deny = ["198.51.100.16/28", "198.51.100.20/30", "2001:db8::c0/124", "2001:db8::/
     assert_eq!(tcp.acknowledgment_number(), 1000 + 1 + 5);
     assert_eq!(rst.counters().refused_reset, 1);
     assert_eq!(rst.drop_count(DropReason::AclDenied), 1);
-    [&lab, &rst].iter().flat_map(|l| l.drops().into_keys()).collect()
+    [&lab, &rst]
+        .iter()
+        .flat_map(|l| l.drops().into_keys())
+        .collect()
 }
 
 /// A client sending 200 SYNs a second for three seconds against a limit of 20 a second
@@ -170,21 +181,29 @@ pub fn open_conns_and_overflow() -> BTreeSet<DropReason> {
     // A table of one set of 8 places: 8 clients with an open connection fill it.
     let fill = |lab: &mut Lab| {
         for i in 0..8u8 {
-            assert!(forwarded(&lab.send("wan0", &v4_syn([198, 51, 100, 100 + i], 40000))));
+            assert!(forwarded(
+                &lab.send("wan0", &v4_syn([198, 51, 100, 100 + i], 40000))
+            ));
         }
     };
     let ninth = [198, 51, 100, 200];
     let mut open = Lab::new(lab::DEFAULT_CAPACITY);
     open.reconfigure(&with_guard("limit_conns_per_client = 2\nlimit_clients = 8"));
     fill(&mut open);
-    assert!(forwarded(&open.send("wan0", &v4_syn(ninth, 40000))), "fails open");
+    assert!(
+        forwarded(&open.send("wan0", &v4_syn(ninth, 40000))),
+        "fails open"
+    );
     assert_eq!(open.counters().limit_table_full, 1);
     let mut closed = Lab::new(lab::DEFAULT_CAPACITY);
     closed.reconfigure(&with_guard(
         "limit_conns_per_client = 2\nlimit_clients = 8\nlimit_overflow = \"refuse\"",
     ));
     fill(&mut closed);
-    assert!(closed.send("wan0", &v4_syn(ninth, 40000)).is_empty(), "fails closed");
+    assert!(
+        closed.send("wan0", &v4_syn(ninth, 40000)).is_empty(),
+        "fails closed"
+    );
     assert_eq!(closed.counters().limit_table_full, 1);
     assert_eq!(closed.drop_count(DropReason::RateLimited), 1);
     [&lab, &open, &closed]
@@ -200,9 +219,14 @@ pub fn reload() -> BTreeSet<DropReason> {
     lab.reconfigure(&with_guard("limit_new_per_client = 5"));
     assert!(forwarded(&lab.send("wan0", &v4_syn(C1, 40000))));
     let ack = v4_tcp(GW, WAN, C1, VIP, 40000, 90, ACK, 64);
-    lab.reconfigure(&with_guard("deny = [\"198.51.100.0/24\"]\nlimit_new_per_client = 5"));
+    lab.reconfigure(&with_guard(
+        "deny = [\"198.51.100.0/24\"]\nlimit_new_per_client = 5",
+    ));
     assert!(forwarded(&lab.send("wan0", &ack)), "established: kept");
-    assert!(lab.send("wan0", &v4_syn(C1, 40001)).is_empty(), "new: denied");
+    assert!(
+        lab.send("wan0", &v4_syn(C1, 40001)).is_empty(),
+        "new: denied"
+    );
     assert_eq!(lab.drop_count(DropReason::AclDenied), 1);
     lab.reconfigure(&with_guard(
         "deny = [\"198.51.100.0/24\"]\nacl_drop_established = true",
