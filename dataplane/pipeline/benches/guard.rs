@@ -141,7 +141,7 @@ fn first_packet(c: &mut Criterion) {
                     left -= n;
                     // Untimed: every connection made expires (SYN_RECV, 60 s).
                     now_ms += 3_600_000;
-                    while w.conns().len() > 0 {
+                    while !w.conns().is_empty() {
                         w.tick(now_ms, &mut io);
                         now_ms += 1;
                     }

@@ -281,7 +281,7 @@ impl ConnectCtx<'_> {
             return Ok(None);
         };
         let g = &svc.config.guard;
-        let rate = crate::worker::worker_share(g.limit_new, self.workers);
+        let rate = crate::share::worker_share(g.limit_new, self.workers);
         match limiter.admit(g, rate, g.client_of(src), now_ms) {
             Admission::Admitted(place) => Ok(place),
             Admission::Overflowed => {

@@ -30,6 +30,7 @@ pub mod ownership;
 pub mod route;
 pub mod rss;
 pub mod service;
+pub mod share;
 pub mod snapshot;
 pub mod steer;
 pub mod synproxy;

@@ -12,7 +12,7 @@ use rvs_conntrack::{DestId, ForwardMode, Proto, ServiceId};
 use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
 use crate::draining::Draining;
-use crate::guard::RefusedSet;
+use crate::guard::prefix_set::RefusedSet;
 use crate::overlay::{sorry_in_use, Overlay, RealEffect};
 use rvs_config::{mask_addr, ServiceConfig};
 

@@ -22,6 +22,7 @@ use crate::guard::Limiter;
 use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable};
+use crate::share::worker_share;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Published, Update};
@@ -347,18 +348,6 @@ impl<B: PacketBuf> Worker<B> {
     }
 }
 
-/// One worker's share of a real's `-x`/`-y` threshold: each worker counts only its own
-/// connections, so a threshold is split evenly (rounded up, at least 1; 0 stays "none").
-/// IPVS counts one global number; rvs keeps counts per worker so that no new connection
-/// touches a shared cache line, and a real is held overloaded a little early or late when
-/// connections are spread unevenly over the workers.
-pub fn worker_share(threshold: u32, workers: u16) -> u32 {
-    match threshold {
-        0 => 0,
-        t => t.div_ceil(u32::from(workers.max(1))).max(1),
-    }
-}
-
 /// Most connections one tick expires: a poll loop ticks every millisecond, so up to
 /// about 2M expiries a second, while a timeout that ends for a million connections at
 /// once stalls no round by more than a few hundred microseconds.
@@ -389,18 +378,3 @@ impl rvs_conntrack::Prefetch for CpuPrefetch {
 
 /// Most neighbour requests one tick sends again (the others are due at the next tick).
 const ASKS_PER_TICK: usize = 64;
-
-#[cfg(test)]
-mod tests {
-    use super::worker_share;
-
-    #[test]
-    fn thresholds_split_over_workers() {
-        assert_eq!(worker_share(0, 4), 0);
-        assert_eq!(worker_share(100, 1), 100);
-        assert_eq!(worker_share(100, 2), 50);
-        assert_eq!(worker_share(101, 2), 51);
-        assert_eq!(worker_share(1, 4), 1);
-        assert_eq!(worker_share(7, 0), 7);
-    }
-}

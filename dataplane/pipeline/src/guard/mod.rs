@@ -10,7 +10,7 @@
 //! SYN is answered by a RST under `limit_reset` (within the worker's answer budget).
 //!
 //! Limits are kept per worker, as the connection counts of `-x`/`-y` are: the service's
-//! rate is split evenly over the workers ([`crate::worker::worker_share`]); a client's
+//! rate is split evenly over the workers ([`crate::share::worker_share`]); a client's
 //! rate and open connections are counted on each worker its connections reach, which is
 //! one worker for a service owned by client address (persistent or NAT, see
 //! [`crate::owner_class`]) and may be several otherwise.

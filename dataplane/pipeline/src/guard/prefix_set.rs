@@ -92,8 +92,11 @@ impl Bits for u128 {
     }
 }
 
+/// Inclusive address ranges of one family.
+type Spans<T> = Vec<(T, T)>;
+
 /// The prefixes of `list` as inclusive address ranges, per family.
-fn split(list: &[IpNet]) -> (Vec<(u32, u32)>, Vec<(u128, u128)>) {
+fn split(list: &[IpNet]) -> (Spans<u32>, Spans<u128>) {
     let (mut v4, mut v6) = (Vec::new(), Vec::new());
     for net in list {
         match net.addr() {
