@@ -495,4 +495,45 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn guards_show_lists_shortened_limits_refusals_and_the_most_limited() {
+        use crate::proto::{LimitedClientInfo, Protocol, Refused, ServiceKey};
+        let g = GuardInfo {
+            key: ServiceKey {
+                proto: Protocol::Tcp,
+                addr: "10.0.0.100:80".parse().unwrap(),
+            },
+            allow: vec!["10.0.0.0/8".into()],
+            allow_len: 1,
+            deny: vec!["192.0.2.0/24".into(), "198.51.100.0/24".into()],
+            deny_len: 1000,
+            acl_drop_established: true,
+            client_prefix_v4: 32,
+            client_prefix_v6: 64,
+            limit_new_per_client: 20,
+            limit_conns_per_client: 0,
+            limit_new: 0,
+            limit_reset: true,
+            limit_clients: 16384,
+            limit_overflow: "admit".into(),
+            refused: Refused {
+                acl_denied: 3,
+                rate_limited: 341,
+                conn_limited: 0,
+            },
+            top_limited: vec![LimitedClientInfo {
+                client: "10.0.0.2".parse().unwrap(),
+                refused: 341,
+            }],
+        };
+        let text = guards(&[g]);
+        assert_eq!(
+            text,
+            "TCP 10.0.0.100:80\n  allow  10.0.0.0/8\n  deny   192.0.2.0/24 198.51.100.0/24 ... \
+             (1000 in all) (drops established)\n  limits new/s per client 20, open per client -, \
+             new/s -; client /32 /64; table 16384 (admit); reset on\n  refused acl_denied 3, \
+             rate_limited 341, conn_limited 0\n  most limited 10.0.0.2 (341)\n"
+        );
+    }
 }

@@ -213,14 +213,25 @@ pub fn open_conns_and_overflow() -> BTreeSet<DropReason> {
 }
 
 /// A reload that denies a client with an established connection leaves the connection
-/// alone; with `acl_drop_established = true` its next packet ends it.
+/// alone, and a reload that keeps a service's limit table keeps its counts; with
+/// `acl_drop_established = true` the next packet of a refused client's connection ends it.
 pub fn reload() -> BTreeSet<DropReason> {
     let mut lab = Lab::new(lab::DEFAULT_CAPACITY);
-    lab.reconfigure(&with_guard("limit_new_per_client = 5"));
+    lab.reconfigure(&with_guard("limit_conns_per_client = 1"));
     assert!(forwarded(&lab.send("wan0", &v4_syn(C1, 40000))));
     let ack = v4_tcp(GW, WAN, C1, VIP, 40000, 90, ACK, 64);
+    // Another client denied, the same limits: C1's open connection still counts.
     lab.reconfigure(&with_guard(
-        "deny = [\"198.51.100.0/24\"]\nlimit_new_per_client = 5",
+        "deny = [\"198.51.100.20/32\"]\nlimit_conns_per_client = 1",
+    ));
+    assert!(forwarded(&lab.send("wan0", &ack)), "established: kept");
+    assert!(
+        lab.send("wan0", &v4_syn(C1, 40001)).is_empty(),
+        "over its one connection"
+    );
+    assert_eq!(lab.drop_count(DropReason::ConnLimited), 1);
+    lab.reconfigure(&with_guard(
+        "deny = [\"198.51.100.0/24\"]\nlimit_conns_per_client = 1",
     ));
     assert!(forwarded(&lab.send("wan0", &ack)), "established: kept");
     assert!(
