@@ -284,17 +284,15 @@ impl ConnectCtx<'_> {
         let rate = crate::share::worker_share(g.limit_new, self.workers);
         match limiter.admit(g, rate, g.client_of(src), now_ms) {
             Admission::Admitted(place) => Ok(place),
-            Admission::Overflowed => {
+            Admission::Overflowed(admitted) => {
                 self.counters.limit_table_full += 1;
-                Ok(None)
-            }
-            Admission::Refused(reason, place) => {
-                if place.is_none() && reason == DropReason::RateLimited && rate == 0 {
-                    // Only a full table refuses without a place or a service rate.
-                    self.counters.limit_table_full += 1;
+                if admitted {
+                    Ok(None)
+                } else {
+                    Err(DropReason::RateLimited)
                 }
-                Err(reason)
             }
+            Admission::Refused(reason) => Err(reason),
         }
     }
 

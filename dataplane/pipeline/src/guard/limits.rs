@@ -97,12 +97,12 @@ pub enum Admission {
     /// Admitted; the client's place, to count the connection in once it is made
     /// ([`Limiter::opened`]), when the client is tracked.
     Admitted(Option<u32>),
-    /// Admitted although the table had no room for the client (`limit_overflow =
-    /// "admit"`).
-    Overflowed,
+    /// The table had no room for the client: admitted unlimited (`limit_overflow =
+    /// "admit"`, `true`) or refused as [`DropReason::RateLimited`] (`false`).
+    Overflowed(bool),
     /// Refused for this reason ([`DropReason::RateLimited`] or
-    /// [`DropReason::ConnLimited`]), the client's place when it has one.
-    Refused(DropReason, Option<u32>),
+    /// [`DropReason::ConnLimited`]).
+    Refused(DropReason),
 }
 
 /// A client among the most limited: its masked address and how many of its connections
@@ -122,8 +122,6 @@ pub struct Limiter {
     service: Bucket,
     /// `len` is a power of two, a multiple of [`WAYS`].
     slots: Vec<ClientSlot>,
-    /// What the table was sized for, to tell whether a new configuration can keep it.
-    shape: (u32, u8, u8),
     /// The clients refused most: (refusals, client key), unordered; 0 refusals: empty.
     top: [(u32, u128); TOP],
 }
@@ -143,13 +141,13 @@ impl Limiter {
         Some(Box::new(Self {
             service: Bucket::default(),
             slots: vec![ClientSlot::default(); slots],
-            shape: Self::shape_of(g),
             top: [(0, 0); TOP],
         }))
     }
 
     /// What a limiter for `g` is sized by: the table's size and the client prefixes
-    /// (all 0 without a per-client limit).
+    /// (all 0 without a per-client limit). A new configuration of the same shape keeps
+    /// the worker's limiter, counts included.
     pub fn shape_of(g: &GuardConfig) -> (u32, u8, u8) {
         if g.limits_clients() {
             (g.limit_clients, g.client_prefix_v4, g.client_prefix_v6)
@@ -158,14 +156,9 @@ impl Limiter {
         }
     }
 
-    /// Whether this limiter can go on under `g` (same table, same notion of a client):
-    /// a new configuration then keeps its counts.
-    pub fn fits(&self, g: &GuardConfig) -> bool {
-        g.has_limits() && self.shape == Self::shape_of(g)
-    }
-
     /// Places in the client table.
-    pub fn capacity(&self) -> usize {
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
         self.slots.len()
     }
 
@@ -183,7 +176,7 @@ impl Limiter {
         if service_rate > 0 {
             self.service.fill(service_rate, now_ms);
             if !self.service.has() {
-                return Admission::Refused(DropReason::RateLimited, None);
+                return Admission::Refused(DropReason::RateLimited);
             }
         }
         let place = if self.slots.is_empty() {
@@ -192,13 +185,13 @@ impl Limiter {
             match self.place(key_of(client), g.limit_new_per_client, now_ms) {
                 Some(i) => Some(i),
                 None if g.limit_overflow == LimitOverflow::Refuse => {
-                    return Admission::Refused(DropReason::RateLimited, None);
+                    return Admission::Overflowed(false);
                 }
                 None => {
                     if service_rate > 0 {
                         self.service.spend();
                     }
-                    return Admission::Overflowed;
+                    return Admission::Overflowed(true);
                 }
             }
         };
@@ -207,13 +200,13 @@ impl Limiter {
             let slot = &mut self.slots[i];
             if g.limit_conns_per_client > 0 && slot.conns >= g.limit_conns_per_client {
                 self.note_refused(i);
-                return Admission::Refused(DropReason::ConnLimited, place);
+                return Admission::Refused(DropReason::ConnLimited);
             }
             if g.limit_new_per_client > 0 {
                 slot.bucket.fill(g.limit_new_per_client, now_ms);
                 if !slot.bucket.has() {
                     self.note_refused(i);
-                    return Admission::Refused(DropReason::RateLimited, place);
+                    return Admission::Refused(DropReason::RateLimited);
                 }
                 slot.bucket.spend();
             }
@@ -311,8 +304,9 @@ impl Limiter {
         }
     }
 
-    /// Open connections counted for `client` (already masked; tests and listings).
-    pub fn open_of(&self, client: IpAddr) -> Option<u32> {
+    /// Open connections counted for `client` (already masked).
+    #[cfg(test)]
+    fn open_of(&self, client: IpAddr) -> Option<u32> {
         let key = key_of(client);
         let set = self.set_of(key);
         self.slots[set..set + WAYS]
@@ -357,7 +351,7 @@ mod tests {
     }
 
     fn admitted(a: Admission) -> bool {
-        matches!(a, Admission::Admitted(_) | Admission::Overflowed)
+        matches!(a, Admission::Admitted(_) | Admission::Overflowed(true))
     }
 
     #[test]
@@ -415,7 +409,7 @@ mod tests {
         }
         assert!(matches!(
             l.admit(&g, 0, c, 1),
-            Admission::Refused(DropReason::ConnLimited, Some(_))
+            Admission::Refused(DropReason::ConnLimited)
         ));
         l.closed(c);
         assert_eq!(l.open_of(c), Some(1));
@@ -448,12 +442,9 @@ mod tests {
             l.opened(p);
         }
         let ninth = IpAddr::V4([10, 0, 0, 9].into());
-        assert_eq!(l.admit(&g, 0, ninth, 1), Admission::Overflowed);
+        assert_eq!(l.admit(&g, 0, ninth, 1), Admission::Overflowed(true));
         g.limit_overflow = LimitOverflow::Refuse;
-        assert_eq!(
-            l.admit(&g, 0, ninth, 1),
-            Admission::Refused(DropReason::RateLimited, None)
-        );
+        assert_eq!(l.admit(&g, 0, ninth, 1), Admission::Overflowed(false));
         // A client whose connection ended, with a full bucket, gives its place up.
         l.closed(IpAddr::V4([10, 0, 0, 3].into()));
         assert!(matches!(
@@ -486,18 +477,19 @@ mod tests {
     }
 
     #[test]
-    fn a_limiter_is_kept_while_its_table_fits() {
+    fn a_table_is_shaped_by_its_size_and_client_prefixes_not_by_rates() {
         let g = guard();
-        let l = Limiter::for_service(&g).unwrap();
-        assert!(l.fits(&GuardConfig {
+        let shape = Limiter::shape_of(&g);
+        let faster = GuardConfig {
             limit_new_per_client: 50,
             ..g.clone()
-        }));
-        assert!(!l.fits(&GuardConfig {
+        };
+        assert_eq!(Limiter::shape_of(&faster), shape);
+        let wider = GuardConfig {
             client_prefix_v4: 24,
             ..g.clone()
-        }));
-        assert!(!l.fits(&GuardConfig::default()));
+        };
+        assert_ne!(Limiter::shape_of(&wider), shape);
         assert!(Limiter::for_service(&GuardConfig::default()).is_none());
     }
 }

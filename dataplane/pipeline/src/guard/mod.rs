@@ -31,8 +31,9 @@ use crate::service::Services;
 
 /// Each service's limiter for one worker, parallel to `services.list()`: the one to use
 /// from now on (`None` for a service without limits, and where `keep` is set), and
-/// whether the worker keeps the one it has for that service (same id, a table that
-/// [`fits`](Limiter::fits) the new configuration). Allocates: control core.
+/// whether the worker keeps the one it has for that service: the service was limited in
+/// `current`, the worker's configuration, with a table of the same shape
+/// ([`Limiter::shape_of`]). Allocates: control core.
 pub fn limiters_for(
     services: &Services,
     current: &Services,
@@ -43,24 +44,20 @@ pub fn limiters_for(
         .iter()
         .map(|svc| {
             let g = &svc.config.guard;
-            // The control core cannot see a worker's limiters: a service whose limits
-            // kept their table shape keeps its limiter (the worker has one for it
-            // exactly when the current configuration limits it).
             let keep = !fresh_all
+                && g.has_limits()
                 && current
-                    .list()
-                    .iter()
-                    .any(|o| o.id == svc.id && o.config.guard.has_limits() && shape_same(o, svc));
+                    .find(svc.proto, svc.vip.ip(), svc.vip.port())
+                    .is_some_and(|(_, old)| {
+                        let o = &old.config.guard;
+                        old.id == svc.id
+                            && o.has_limits()
+                            && Limiter::shape_of(o) == Limiter::shape_of(g)
+                    });
             let fresh = if keep { None } else { Limiter::for_service(g) };
             (fresh, keep)
         })
         .unzip()
-}
-
-/// Whether two configurations of a service size their limiters alike.
-fn shape_same(a: &crate::service::Service, b: &crate::service::Service) -> bool {
-    Limiter::shape_of(&a.config.guard) == Limiter::shape_of(&b.config.guard)
-        && b.config.guard.has_limits()
 }
 
 /// Count connection `c` out of its client's open connections, when its service (by the

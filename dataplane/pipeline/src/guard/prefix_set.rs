@@ -45,7 +45,8 @@ impl RefusedSet {
     }
 
     /// How many ranges the lookup bisects (IPv4, IPv6).
-    pub fn ranges(&self) -> (usize, usize) {
+    #[cfg(test)]
+    fn ranges(&self) -> (usize, usize) {
         (self.v4.starts.len(), self.v6.starts.len())
     }
 }
