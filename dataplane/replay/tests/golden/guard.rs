@@ -115,7 +115,23 @@ deny = ["198.51.100.16/28", "198.51.100.20/30", "2001:db8::c0/124", "2001:db8::/
     assert_eq!(tcp.acknowledgment_number(), 1000 + 1 + 5);
     assert_eq!(rst.counters().refused_reset, 1);
     assert_eq!(rst.drop_count(DropReason::AclDenied), 1);
-    [&lab, &rst]
+    // A UDP service's first datagram is checked alike; a refused one is only dropped,
+    // `limit_reset` or not.
+    let mut udp = Lab::new(lab::DEFAULT_CAPACITY);
+    let mut text = lab::config_text(lab::DEFAULT_CAPACITY);
+    text.push_str(
+        "\n[[service]]\nproto = \"udp\"\nvip = \"10.0.0.100\"\nport = 91\nscheduler = \"rr\"\n\
+         deny = [\"198.51.100.10/32\"]\nlimit_reset = true\n\
+         [[service.real]]\nip = \"10.1.0.11\"\nport = 5353\nforward = \"nat\"\n",
+    );
+    udp.reconfigure(&text);
+    let denied = v4_udp(GW, WAN, C1, VIP, 5000, 91, 64);
+    assert!(udp.send("wan0", &denied).is_empty());
+    assert_eq!(udp.drop_count(DropReason::AclDenied), 1);
+    assert_eq!(udp.counters().refused_reset, 0);
+    let admitted = v4_udp(GW, WAN, C2, VIP, 5000, 91, 64);
+    assert!(forwarded(&udp.send("wan0", &admitted)));
+    [&lab, &rst, &udp]
         .iter()
         .flat_map(|l| l.drops().into_keys())
         .collect()
