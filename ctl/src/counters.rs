@@ -143,6 +143,19 @@ macro_rules! worker_counters {
                         "rvs_worker_no_real_answers_limited_total",
                         "Answers to packets for a service with no usable real the rate limit withheld."
                     );
+                /// New connections of a client a service's full limit table had no room
+                /// for (admitted or refused as `limit_overflow` says).
+                limit_table_full => limit_table_full:
+                    limit_table_full (
+                        "rvs_worker_limit_table_full_total",
+                        "New connections of clients a service's full limit table had no room for."
+                    );
+                /// RSTs answering TCP SYNs a service's guard refused (`limit_reset`).
+                refused_reset => refused_reset:
+                    refused_reset (
+                        "rvs_worker_refused_resets_total",
+                        "RSTs answering TCP SYNs refused by a service's allow/deny lists or limits."
+                    );
                 /// Frames handed to the kernel exception path.
                 kernel_sent => kernel_sent:
                     kernel_sent (

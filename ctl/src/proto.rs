@@ -88,6 +88,8 @@ pub enum Request {
     },
     /// The health state of every checked real.
     Health,
+    /// Every service's allow and deny lists, limits, refusals and most limited clients.
+    Guards,
     /// Every service as configured, for `rvsadm -S`: all its reals with their configured
     /// weights, those a health check took out included, and no sorry server (answered
     /// with [`Response::Services`], counters and rates zero).
@@ -679,6 +681,72 @@ pub enum Response {
     Health(Vec<HealthInfo>),
     /// [`Request::ConfigReload`]: what the reload changed (or would change).
     Reloaded(ReloadReport),
+    /// [`Request::Guards`]: every service, in configuration order.
+    Guards(Vec<GuardInfo>),
+}
+
+/// The most list entries of each kind a [`GuardInfo`] carries.
+pub const GUARD_LIST_SHOWN: usize = 32;
+
+/// The most limited clients a [`GuardInfo`] carries.
+pub const TOP_LIMITED: usize = 10;
+
+/// A service's allow and deny lists, limits and refusals (`rvsctl guards`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardInfo {
+    /// Which service.
+    pub key: ServiceKey,
+    /// Its allow list's first [`GUARD_LIST_SHOWN`] prefixes.
+    pub allow: Vec<String>,
+    /// How many prefixes the allow list has.
+    pub allow_len: usize,
+    /// Its deny list's first [`GUARD_LIST_SHOWN`] prefixes.
+    pub deny: Vec<String>,
+    /// How many prefixes the deny list has.
+    pub deny_len: usize,
+    /// `acl_drop_established`.
+    pub acl_drop_established: bool,
+    /// `client_prefix_v4`.
+    pub client_prefix_v4: u8,
+    /// `client_prefix_v6`.
+    pub client_prefix_v6: u8,
+    /// `limit_new_per_client` (0: none).
+    pub limit_new_per_client: u32,
+    /// `limit_conns_per_client` (0: none).
+    pub limit_conns_per_client: u32,
+    /// `limit_new` (0: none).
+    pub limit_new: u32,
+    /// `limit_reset`.
+    pub limit_reset: bool,
+    /// `limit_clients`.
+    pub limit_clients: u32,
+    /// `limit_overflow`: `admit` or `refuse`.
+    pub limit_overflow: String,
+    /// First packets refused, by reason, summed over the workers.
+    pub refused: Refused,
+    /// The clients a limit refused most (summed over the workers, at most
+    /// [`TOP_LIMITED`]), most refused first.
+    pub top_limited: Vec<LimitedClientInfo>,
+}
+
+/// First packets a service's guard refused, by reason.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refused {
+    /// By the allow and deny lists.
+    pub acl_denied: u64,
+    /// By a rate limit, or a full limit table with `limit_overflow = "refuse"`.
+    pub rate_limited: u64,
+    /// By `limit_conns_per_client`.
+    pub conn_limited: u64,
+}
+
+/// A client a service's limits refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitedClientInfo {
+    /// The client: its address masked by the service's client prefix.
+    pub client: IpAddr,
+    /// Its connections refused by a limit (among those the workers still track).
+    pub refused: u64,
 }
 
 /// What a reload changed, or with `dry_run` would change.

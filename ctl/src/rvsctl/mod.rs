@@ -1,5 +1,6 @@
 //! rvsctl: what ipvsadm has no word for (daemon status, workers and every worker counter,
-//! ports, neighbours, routes, drops, health checks, connections, the configuration file).
+//! ports, neighbours, routes, drops, health checks, guarded services, connections, the
+//! configuration file).
 //!
 //! Exit status: 0 done; 1 the daemon refused (its reason on stderr) or a file could not be
 //! written (for `import`: the file is malformed, or items were not carried over without
@@ -56,6 +57,8 @@ pub enum Command {
     Drops,
     /// The health state of every checked real.
     Health,
+    /// Each service's allow and deny lists, limits, refusals and most limited clients.
+    Guards,
     /// Connection entries.
     Conns {
         /// Most entries to list.
@@ -196,6 +199,10 @@ fn execute(path: &Path, command: Command, json: bool) -> Result<Report, Failure>
         Command::Health => match client::call(path, Request::Health)? {
             Response::Health(list) => show(json, &list, |l| table::health(l)),
             _ => return Err(Failure::Unexpected("health")),
+        },
+        Command::Guards => match client::call(path, Request::Guards)? {
+            Response::Guards(list) => show(json, &list, |l| table::guards(l)),
+            _ => return Err(Failure::Unexpected("guards")),
         },
         Command::Conns { limit } => match client::call(path, Request::Conns { limit })? {
             Response::Conns { conns, truncated } => {

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use crate::adm::address::format_addr;
 use crate::proto::{
-    ConnInfo, HealthInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo, StatusInfo, WorkerInfo,
+    ConnInfo, GuardInfo, HealthInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo, StatusInfo,
+    WorkerInfo,
 };
 
 /// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
@@ -313,6 +314,69 @@ pub fn health(list: &[HealthInfo]) -> String {
     )
 }
 
+/// `rvsctl guards`: one block per service: its lists (shortened), limits, refusals and
+/// most limited clients.
+pub fn guards(list: &[GuardInfo]) -> String {
+    let mut out = String::new();
+    for g in list {
+        let none = |n: u32| {
+            if n == 0 {
+                "-".to_owned()
+            } else {
+                n.to_string()
+            }
+        };
+        let shown = |l: &[String], len: usize| {
+            if len == 0 {
+                "-".to_owned()
+            } else if l.len() < len {
+                format!("{} ... ({len} in all)", l.join(" "))
+            } else {
+                l.join(" ")
+            }
+        };
+        let _ = writeln!(out, "{} {}", g.key.proto.upper(), format_addr(&g.key.addr));
+        let _ = writeln!(out, "  allow  {}", shown(&g.allow, g.allow_len));
+        let _ = writeln!(
+            out,
+            "  deny   {}{}",
+            shown(&g.deny, g.deny_len),
+            if g.acl_drop_established {
+                " (drops established)"
+            } else {
+                ""
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  limits new/s per client {}, open per client {}, new/s {}; client /{} /{}; \
+             table {} ({}); reset {}",
+            none(g.limit_new_per_client),
+            none(g.limit_conns_per_client),
+            none(g.limit_new),
+            g.client_prefix_v4,
+            g.client_prefix_v6,
+            g.limit_clients,
+            g.limit_overflow,
+            if g.limit_reset { "on" } else { "off" },
+        );
+        let _ = writeln!(
+            out,
+            "  refused acl_denied {}, rate_limited {}, conn_limited {}",
+            g.refused.acl_denied, g.refused.rate_limited, g.refused.conn_limited
+        );
+        if !g.top_limited.is_empty() {
+            let top: Vec<String> = g
+                .top_limited
+                .iter()
+                .map(|c| format!("{} ({})", c.client, c.refused))
+                .collect();
+            let _ = writeln!(out, "  most limited {}", top.join(", "));
+        }
+    }
+    out
+}
+
 /// `rvsctl config reload`: the summary, each change, and the runtime changes undone.
 pub fn reload(r: &ReloadReport) -> String {
     let mut out = String::new();
@@ -429,6 +493,47 @@ mod tests {
         assert!(
             text.contains("announce reload:  pending, 2 failed reloads\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn guards_show_lists_shortened_limits_refusals_and_the_most_limited() {
+        use crate::proto::{LimitedClientInfo, Protocol, Refused, ServiceKey};
+        let g = GuardInfo {
+            key: ServiceKey {
+                proto: Protocol::Tcp,
+                addr: "10.0.0.100:80".parse().unwrap(),
+            },
+            allow: vec!["10.0.0.0/8".into()],
+            allow_len: 1,
+            deny: vec!["192.0.2.0/24".into(), "198.51.100.0/24".into()],
+            deny_len: 1000,
+            acl_drop_established: true,
+            client_prefix_v4: 32,
+            client_prefix_v6: 64,
+            limit_new_per_client: 20,
+            limit_conns_per_client: 0,
+            limit_new: 0,
+            limit_reset: true,
+            limit_clients: 16384,
+            limit_overflow: "admit".into(),
+            refused: Refused {
+                acl_denied: 3,
+                rate_limited: 341,
+                conn_limited: 0,
+            },
+            top_limited: vec![LimitedClientInfo {
+                client: "10.0.0.2".parse().unwrap(),
+                refused: 341,
+            }],
+        };
+        let text = guards(&[g]);
+        assert_eq!(
+            text,
+            "TCP 10.0.0.100:80\n  allow  10.0.0.0/8\n  deny   192.0.2.0/24 198.51.100.0/24 ... \
+             (1000 in all) (drops established)\n  limits new/s per client 20, open per client -, \
+             new/s -; client /32 /64; table 16384 (admit); reset on\n  refused acl_denied 3, \
+             rate_limited 341, conn_limited 0\n  most limited 10.0.0.2 (341)\n"
         );
     }
 }

@@ -274,7 +274,27 @@ fn service_fields(s: &ServiceConfig) -> Vec<(&'static str, String)> {
         ("check", format!("{:?}", s.check)),
         ("client_address", format!("{:?}", s.client_address)),
         ("synproxy", format!("{:?}", (s.synproxy, s.synproxy_wscale))),
+        ("allow", format!("{} prefixes", s.guard.allow.len())),
+        ("deny", format!("{} prefixes", s.guard.deny.len())),
+        ("guard", guard_settings(&s.guard)),
     ]
+}
+
+/// A guard's settings but its lists, as a diff names them.
+fn guard_settings(g: &crate::GuardConfig) -> String {
+    format!(
+        "{:?}",
+        (
+            g.acl_drop_established,
+            (g.client_prefix_v4, g.client_prefix_v6),
+            (
+                g.limit_new_per_client,
+                g.limit_conns_per_client,
+                g.limit_new
+            ),
+            (g.limit_reset, g.limit_clients, g.limit_overflow),
+        )
+    )
 }
 
 /// A real's settings as a diff names them.

@@ -162,6 +162,15 @@ pub enum Problem {
     /// `synproxy_wscale` above the largest window scale.
     #[error("synproxy_wscale must be at most {0}")]
     SynproxyWscaleTooLarge(u8),
+    /// `client_prefix_v4`/`_v6` longer than the address.
+    #[error("the client prefix length must be at most {0}")]
+    ClientPrefixTooLong(u8),
+    /// `limit_clients` zero or above the most a worker tracks.
+    #[error("limit_clients must be 1 to {0}")]
+    BadLimitClients(u32),
+    /// A `limit_overflow` value that is not one of the known ones.
+    #[error("unknown limit_overflow {0:?} (admit, refuse)")]
+    UnknownLimitOverflow(String),
     /// `announce_prepend` above the limit.
     #[error("announce_prepend must be at most {0}")]
     PrependTooLong(u8),

@@ -101,6 +101,7 @@ pub mod device;
 pub mod diff;
 mod error;
 mod forward;
+mod guard;
 mod ha;
 #[cfg(test)]
 mod ha_tests;
@@ -126,6 +127,10 @@ use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
 pub use error::{ConfigError, Location, Origin, Problem};
 pub use forward::forward_name;
+pub use guard::{
+    GuardConfig, LimitOverflow, DEFAULT_CLIENT_PREFIX_V4, DEFAULT_CLIENT_PREFIX_V6,
+    DEFAULT_LIMIT_CLIENTS, MAX_LIMIT_CLIENTS,
+};
 pub use ha::{
     DEFAULT_ADVERT_INTERVAL, DEFAULT_GARP_MASTER_DELAY, DEFAULT_GARP_MASTER_REPEAT,
     DEFAULT_PRIORITY, DEFAULT_SYNC_PORT, DEFAULT_SYNC_REFRESH,
@@ -519,6 +524,8 @@ pub struct ServiceConfig {
     /// (`synproxy_wscale`, default 7): it must equal what the reals announce (their
     /// `tcp_window_scaling` result), as with Linux's nft synproxy `wscale`.
     pub synproxy_wscale: u8,
+    /// Allow and deny lists and limits (`allow`, `deny`, `limit_*`, ...).
+    pub guard: GuardConfig,
 }
 
 /// How a FULLNAT real learns the client's address (`client_address`, see `docs/config.md`):

@@ -149,6 +149,19 @@ pub(super) struct RawService {
     pub client_address: Option<SStr>,
     pub synproxy: Option<Spanned<bool>>,
     pub synproxy_wscale: Option<Spanned<u8>>,
+    #[serde(default)]
+    pub allow: Vec<SStr>,
+    #[serde(default)]
+    pub deny: Vec<SStr>,
+    pub acl_drop_established: Option<bool>,
+    pub client_prefix_v4: Option<Spanned<u8>>,
+    pub client_prefix_v6: Option<Spanned<u8>>,
+    pub limit_new_per_client: Option<u32>,
+    pub limit_conns_per_client: Option<u32>,
+    pub limit_new: Option<u32>,
+    pub limit_reset: Option<bool>,
+    pub limit_clients: Option<Spanned<u32>>,
+    pub limit_overflow: Option<SStr>,
 }
 
 /// `[service.check]`.

@@ -12,7 +12,7 @@ use super::error::{ConfigError, Problem};
 use super::forward::{forward_name, parse_forward};
 use super::net::{max_len, parse_persistence_mask};
 use super::raw::{RawReal, RawService, SStr};
-use super::{ClientAddress, RealConfig, ServiceConfig};
+use super::{ClientAddress, GuardConfig, RealConfig, ServiceConfig};
 
 /// The most times a service's route may repeat the director's AS (`announce_prepend`).
 const MAX_PREPEND: u8 = 16;
@@ -98,6 +98,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         client_address: ClientAddress::None,
         synproxy: false,
         synproxy_wscale: DEFAULT_SYNPROXY_WSCALE,
+        guard: GuardConfig::default(),
     };
     let context = service_context(&svc);
     if let Some(what) = unusable_vip(vip) {
@@ -191,6 +192,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         }
         svc.synproxy_wscale = *w.get_ref();
     }
+    svc.guard = super::guard::guard(s, &context, ck)?;
     Ok(svc)
 }
 

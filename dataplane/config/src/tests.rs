@@ -924,3 +924,57 @@ fn idle_backoff_parses_and_is_written_back() {
     assert_eq!(c.dataplane.idle, IdlePolicy::Backoff { max_sleep_us: 250 });
     assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
 }
+
+#[test]
+fn guard_keys_parse_write_back_and_refuse_bad_values() {
+    let keys = "allow = [\"10.0.0.7/8\", \"2001:db8::/32\"]\ndeny = [\"192.0.2.0/24\"]\n\
+                acl_drop_established = true\nclient_prefix_v4 = 24\nclient_prefix_v6 = 56\n\
+                limit_new_per_client = 100\nlimit_conns_per_client = 1000\nlimit_new = 100000\n\
+                limit_reset = true\nlimit_clients = 4096\nlimit_overflow = \"refuse\"\n";
+    let c = Config::parse(&svc("10.0.0.1", 80, keys), "t").unwrap();
+    let g = &c.services[0].guard;
+    // Host bits are cleared.
+    assert_eq!(g.allow[0].to_string(), "10.0.0.0/8");
+    assert_eq!(g.deny.len(), 1);
+    assert!(g.acl_drop_established && g.limit_reset);
+    assert_eq!((g.client_prefix_v4, g.client_prefix_v6), (24, 56));
+    assert_eq!(
+        (
+            g.limit_new_per_client,
+            g.limit_conns_per_client,
+            g.limit_new
+        ),
+        (100, 1000, 100000)
+    );
+    assert_eq!(
+        (g.limit_clients, g.limit_overflow),
+        (4096, LimitOverflow::Refuse)
+    );
+    assert_eq!(g.client_of(ip("10.9.8.7")), ip("10.9.8.0"));
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+    // Absent: nothing guarded, nothing written.
+    let plain = Config::parse(&svc("10.0.0.1", 80, ""), "t").unwrap();
+    assert_eq!(plain.services[0].guard, GuardConfig::default());
+    assert!(!to_toml(&plain).contains("limit_"));
+
+    let (p, _) = problem(&svc("10.0.0.1", 80, "deny = [\"10.0.0.0/33\"]\n"));
+    assert!(matches!(p, Problem::BadPrefix { .. }), "{p:?}");
+    let (p, _) = problem(&svc("10.0.0.1", 80, "allow = [\"example.org\"]\n"));
+    assert!(matches!(p, Problem::BadPrefix { .. }), "{p:?}");
+    assert_eq!(
+        problem(&svc("10.0.0.1", 80, "client_prefix_v4 = 33\n")).0,
+        Problem::ClientPrefixTooLong(32)
+    );
+    assert_eq!(
+        problem(&svc("10.0.0.1", 80, "client_prefix_v6 = 129\n")).0,
+        Problem::ClientPrefixTooLong(128)
+    );
+    assert_eq!(
+        problem(&svc("10.0.0.1", 80, "limit_clients = 0\n")).0,
+        Problem::BadLimitClients(MAX_LIMIT_CLIENTS)
+    );
+    assert_eq!(
+        problem(&svc("10.0.0.1", 80, "limit_overflow = \"open\"\n")).0,
+        Problem::UnknownLimitOverflow("open".into())
+    );
+}

@@ -11,8 +11,8 @@ use rvs_conntrack::Proto;
 use super::forward::forward_name;
 use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
-    CheckConfig, CheckKind, ClientAddress, Config, HaConfig, IdlePolicy, OnFail, RealConfig,
-    RssMode, ServiceConfig,
+    CheckConfig, CheckKind, ClientAddress, Config, GuardConfig, HaConfig, IdlePolicy, OnFail,
+    RealConfig, RssMode, ServiceConfig,
 };
 use rvs_packet::wire::MacAddr;
 
@@ -188,11 +188,54 @@ fn service(w: &mut String, s: &ServiceConfig) {
     if s.synproxy_wscale != DEFAULT_SYNPROXY_WSCALE {
         let _ = writeln!(w, "synproxy_wscale = {}", s.synproxy_wscale);
     }
+    guard(w, &s.guard);
     if let Some(c) = &s.check {
         check(w, c);
     }
     for r in &s.reals {
         real(w, r);
+    }
+}
+
+/// The guard keys that differ from their defaults.
+fn guard(w: &mut String, g: &GuardConfig) {
+    let d = GuardConfig::default();
+    let nets = |l: &[crate::IpNet]| strings(&l.iter().map(ToString::to_string).collect::<Vec<_>>());
+    if !g.allow.is_empty() {
+        let _ = writeln!(w, "allow = {}", nets(&g.allow));
+    }
+    if !g.deny.is_empty() {
+        let _ = writeln!(w, "deny = {}", nets(&g.deny));
+    }
+    if g.acl_drop_established {
+        let _ = writeln!(w, "acl_drop_established = true");
+    }
+    let numbers = [
+        (
+            "client_prefix_v4",
+            g.client_prefix_v4.into(),
+            d.client_prefix_v4.into(),
+        ),
+        (
+            "client_prefix_v6",
+            g.client_prefix_v6.into(),
+            d.client_prefix_v6.into(),
+        ),
+        ("limit_new_per_client", g.limit_new_per_client, 0),
+        ("limit_conns_per_client", g.limit_conns_per_client, 0),
+        ("limit_new", g.limit_new, 0),
+        ("limit_clients", g.limit_clients, d.limit_clients),
+    ];
+    for (key, value, default) in numbers {
+        if value != default {
+            let _ = writeln!(w, "{key} = {value}");
+        }
+    }
+    if g.limit_reset {
+        let _ = writeln!(w, "limit_reset = true");
+    }
+    if g.limit_overflow != d.limit_overflow {
+        let _ = writeln!(w, "limit_overflow = {}", quote(g.limit_overflow.name()));
     }
 }
 

@@ -135,6 +135,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 client_address: ClientAddress::None,
                 synproxy: false,
                 synproxy_wscale: rvs_config::DEFAULT_SYNPROXY_WSCALE,
+                guard: rvs_config::GuardConfig::default(),
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);

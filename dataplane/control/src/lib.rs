@@ -44,6 +44,7 @@ pub mod daemon;
 mod edit;
 mod estimator;
 mod garp;
+mod guard_view;
 pub mod ha;
 pub mod ha_sync;
 pub mod ha_thread;
@@ -355,6 +356,7 @@ impl Control {
                 self.reload(&path, how).map(Response::Reloaded)
             }
             Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
+            Request::Guards => Ok(Response::Guards(self.guards())),
             Request::ConfiguredServices => Ok(Response::Services(views::configured(&self.config))),
         }
     }
@@ -528,6 +530,7 @@ impl Control {
             services: self.services(None).unwrap_or_default(),
             ports: (self.ports)(),
             health: self.health.infos(&self.config),
+            guards: self.guards(),
         }
     }
 

@@ -347,7 +347,7 @@ pub(super) fn configured(config: &Config) -> Vec<ServiceInfo> {
         .collect()
 }
 
-fn service_key(svc: &Service) -> ServiceKey {
+pub(super) fn service_key(svc: &Service) -> ServiceKey {
     ServiceKey {
         proto: protocol(svc.proto).unwrap_or(Protocol::Tcp),
         addr: svc.vip,

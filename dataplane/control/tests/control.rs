@@ -665,7 +665,7 @@ fn a_real_added_again_after_its_id_was_freed_starts_its_statistics_at_zero() {
             outpkts: 40,
             inbytes: 5000,
             outbytes: 4000,
-            no_real: 0,
+            ..Traffic::default()
         };
         p.generation = h.control.generation();
     }

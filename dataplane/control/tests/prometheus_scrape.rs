@@ -12,8 +12,8 @@ use std::time::Duration;
 use rvs_control::metrics::http::{self, Source};
 use rvs_control::metrics::{render, MetricsInput};
 use rvs_ctl::proto::{
-    Forward, HealthInfo, PortInfo, Protocol, RealInfo, RealSpec, ServiceInfo, ServiceKey,
-    ServiceSpec, Stats, StatusInfo, WorkerInfo,
+    Forward, GuardInfo, HealthInfo, PortInfo, Protocol, RealInfo, RealSpec, Refused, ServiceInfo,
+    ServiceKey, ServiceSpec, Stats, StatusInfo, WorkerInfo,
 };
 use support::prometheus::{Prometheus, Sample};
 
@@ -125,6 +125,27 @@ fn input(tick: u64) -> MetricsInput {
             configured_weight: 1,
             weight: 0,
             sorry: None,
+        }],
+        guards: vec![GuardInfo {
+            key: ServiceKey {
+                proto: Protocol::Tcp,
+                addr: "10.0.0.100:80".parse().unwrap(),
+            },
+            allow: vec![],
+            allow_len: 0,
+            deny: vec![],
+            deny_len: 0,
+            acl_drop_established: false,
+            client_prefix_v4: 32,
+            client_prefix_v6: 64,
+            limit_new_per_client: 0,
+            limit_conns_per_client: 0,
+            limit_new: 0,
+            limit_reset: false,
+            limit_clients: 16384,
+            limit_overflow: "admit".into(),
+            refused: Refused::default(),
+            top_limited: vec![],
         }],
     }
 }

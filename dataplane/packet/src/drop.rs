@@ -67,11 +67,20 @@ pub enum DropReason {
     /// router that `[ha]` takes (port, TTL, destination, format, checksum, VRID, source),
     /// or over its source's rate (counted by reason in `rvs_ha_vrrp_refused_total`).
     HaVrrpRefused,
+    /// A first packet from a client the service's allow and deny lists refuse (or, with
+    /// `acl_drop_established`, a packet of a connection they refuse since a change).
+    AclDenied,
+    /// A first packet over its client's or its service's rate of new connections
+    /// (`limit_new_per_client`, `limit_new`), or from a client the full limit table has
+    /// no room for (`limit_overflow = "refuse"`).
+    RateLimited,
+    /// A first packet from a client with `limit_conns_per_client` connections open.
+    ConnLimited,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 26] = [
+    pub const ALL: [DropReason; 29] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -98,6 +107,9 @@ impl DropReason {
         DropReason::HaQueueFull,
         DropReason::HaSyncRefused,
         DropReason::HaVrrpRefused,
+        DropReason::AclDenied,
+        DropReason::RateLimited,
+        DropReason::ConnLimited,
     ];
 
     /// The metric label (snake case).
@@ -129,6 +141,9 @@ impl DropReason {
             DropReason::HaQueueFull => "ha_queue_full",
             DropReason::HaSyncRefused => "ha_sync_refused",
             DropReason::HaVrrpRefused => "ha_vrrp_refused",
+            DropReason::AclDenied => "acl_denied",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::ConnLimited => "conn_limited",
         }
     }
 

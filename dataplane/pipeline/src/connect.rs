@@ -24,6 +24,7 @@ use rvs_dpdk_burst::prefetch;
 use rvs_schedulers::{Flow, SchedState};
 
 use crate::counters::WorkerCounters;
+use crate::guard::{Admission, Limiter};
 use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::service::{Service, Services};
@@ -51,6 +52,10 @@ pub struct ConnectCtx<'a> {
     /// Where a connection removed here (port reuse, its real gone, evicted) is
     /// reported: the `[ha.sync]` link while this director is master, else `None`.
     pub expiries: Option<&'a HaLink>,
+    /// Per-service limits on this worker, parallel to `services.list()`.
+    pub limiters: &'a mut [Option<Box<Limiter>>],
+    /// The number of workers (the service's rate is split over them).
+    pub workers: u16,
 }
 
 /// A packet's tuple and what the state machine needs of it.
@@ -150,6 +155,9 @@ impl ConnectCtx<'_> {
         };
         if svc.config.synproxy && !cookie_passed {
             self.check_source(t.key.src)?;
+            if svc.acl.refuses(t.key.src) {
+                return Err(DropReason::AclDenied);
+            }
             let f = t.flags;
             if f.syn && !f.ack && !svc.has_usable_real() {
                 // No cookie for a handshake no real could finish.
@@ -168,6 +176,7 @@ impl ConnectCtx<'_> {
             return Err(DropReason::NoConnection);
         }
         self.check_source(t.key.src)?;
+        let place = self.guard(idx, svc, t.key.src, now_ms)?;
         let (real_idx, template) = self.choose_real(idx, svc, t, now_ms)?;
         let real = &svc.sched.reals()[real_idx];
         let mode = svc.modes[real_idx];
@@ -216,10 +225,12 @@ impl ConnectCtx<'_> {
             .insert_after_miss(new, t.hash, reply_hash, now_ms);
         if matches!(inserted, Err(InsertError::TableFull)) && self.behaviour.table_full_evict {
             let (lports, expiries) = (&mut *self.lports, self.expiries);
+            let limiters = &mut *self.limiters;
             let evicted = self.conns.evict_embryonic(|c| {
                 if let Some(l) = c.local {
                     lports.release(l.ip(), l.port());
                 }
+                crate::guard::conn_ended(services, limiters, c);
                 if let Some(link) = expiries {
                     link.push_expiry(c);
                 }
@@ -246,7 +257,56 @@ impl ConnectCtx<'_> {
         if mode == ForwardMode::FullNat {
             crate::client_addr::init(self.conns, id, svc.config.client_address);
         }
+        if let (Some(p), Some(Some(l))) = (place, self.limiters.get_mut(idx)) {
+            l.opened(p);
+        }
         Ok(Connected::New(id))
+    }
+
+    /// The service's guard on a new connection from `src`: its allow and deny lists,
+    /// then its limits. `Ok` with the client's place in the limit table when its open
+    /// connections are counted.
+    #[inline]
+    fn guard(
+        &mut self,
+        idx: usize,
+        svc: &Service,
+        src: IpAddr,
+        now_ms: u64,
+    ) -> Result<Option<u32>, DropReason> {
+        if svc.acl.refuses(src) {
+            return Err(DropReason::AclDenied);
+        }
+        let Some(Some(limiter)) = self.limiters.get_mut(idx) else {
+            return Ok(None);
+        };
+        let g = &svc.config.guard;
+        let rate = crate::share::worker_share(g.limit_new, self.workers);
+        match limiter.admit(g, rate, g.client_of(src), now_ms) {
+            Admission::Admitted(place) => Ok(place),
+            Admission::Overflowed(admitted) => {
+                self.counters.limit_table_full += 1;
+                if admitted {
+                    Ok(None)
+                } else {
+                    Err(DropReason::RateLimited)
+                }
+            }
+            Admission::Refused(reason) => Err(reason),
+        }
+    }
+
+    /// With `acl_drop_established`, a client packet of an established connection of a
+    /// service whose lists now refuse its client ends the connection.
+    #[inline]
+    fn acl_still_admits(&self, t: &PacketTuple) -> bool {
+        if !self.services.any_acl_drop_established() {
+            return true;
+        }
+        match self.services.find(t.key.proto, t.key.dst, t.key.dport) {
+            Some((_, svc)) if svc.config.guard.acl_drop_established => !svc.acl.refuses(t.key.src),
+            _ => true,
+        }
     }
 
     /// `sloppy_tcp`: any TCP segment but a RST opens a connection (IPVS's sysctl of that
@@ -281,6 +341,10 @@ impl ConnectCtx<'_> {
             self.counters.conns_reused += 1;
             return Ok(None);
         }
+        if !self.acl_still_admits(t) {
+            self.expire_now(id);
+            return Err(DropReason::AclDenied);
+        }
         if self.behaviour.expire_nodest_conn && !self.services.has_dest(self.conns.view(id).dest())
         {
             self.expire_now(id);
@@ -313,6 +377,7 @@ impl ConnectCtx<'_> {
             if let Some(link) = self.expiries {
                 link.push_expiry(&c);
             }
+            crate::guard::conn_ended(self.services, self.limiters, &c);
             self.counters.conns_expired += 1;
         }
     }

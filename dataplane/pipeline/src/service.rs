@@ -12,6 +12,7 @@ use rvs_conntrack::{DestId, ForwardMode, Proto, ServiceId};
 use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
 use crate::draining::Draining;
+use crate::guard::prefix_set::RefusedSet;
 use crate::overlay::{sorry_in_use, Overlay, RealEffect};
 use rvs_config::{mask_addr, ServiceConfig};
 
@@ -142,6 +143,9 @@ pub struct Service {
     pub persistence_prefix: u8,
     /// FULLNAT local addresses.
     pub laddrs: Vec<IpAddr>,
+    /// The addresses its allow and deny lists refuse, compiled (shared with the
+    /// previous table while the lists are unchanged).
+    pub acl: Arc<RefusedSet>,
     /// The configuration it was built from.
     pub config: ServiceConfig,
 }
@@ -250,6 +254,11 @@ pub struct Services {
     /// Indexed by [`DestId`]: whether the real is in this table (ids are dense and each
     /// belongs to one service, so this says "still among its service's reals").
     dests: Vec<bool>,
+    /// Whether a service checks its lists on every client packet
+    /// (`acl_drop_established` with a list).
+    acl_drop_established: bool,
+    /// Whether a service counts its clients' open connections (a per-client limit).
+    conns_per_client: bool,
 }
 
 impl Services {
@@ -285,6 +294,19 @@ impl Services {
                         && old.config.flags == spec.flags
                         && old.sched.reals() == reals.as_slice()
                 });
+            let same_lists = previous
+                .and_then(|p| p.find(spec.proto, spec.vip, spec.port))
+                .map(|(_, old)| old)
+                .filter(|old| {
+                    old.config.guard.allow == spec.guard.allow
+                        && old.config.guard.deny == spec.guard.deny
+                });
+            let acl = match same_lists {
+                Some(old) => Arc::clone(&old.acl),
+                None => Arc::new(RefusedSet::build(&spec.guard.allow, &spec.guard.deny)),
+            };
+            out.acl_drop_established |= spec.guard.acl_drop_established && !acl.is_empty();
+            out.conns_per_client |= spec.guard.limits_clients();
             let sched = match unchanged {
                 Some(old) => Arc::clone(&old.sched),
                 None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
@@ -309,6 +331,7 @@ impl Services {
                 persistence_s: spec.persistence,
                 persistence_prefix: spec.persistence_prefix,
                 laddrs: spec.laddrs.clone(),
+                acl,
                 config: spec.clone(),
             });
         }
@@ -354,6 +377,20 @@ impl Services {
     #[inline]
     pub fn has_dest(&self, dest: DestId) -> bool {
         self.dests.get(dest as usize).copied().unwrap_or(false)
+    }
+
+    /// Whether some service checks its allow and deny lists on every client packet of
+    /// its connections (`acl_drop_established`).
+    #[inline]
+    pub fn any_acl_drop_established(&self) -> bool {
+        self.acl_drop_established
+    }
+
+    /// Whether some service counts its clients' open connections (a per-client limit):
+    /// the worker then counts each ended connection out.
+    #[inline]
+    pub fn any_client_limit(&self) -> bool {
+        self.conns_per_client
     }
 
     /// All services in configuration order.

@@ -7,6 +7,7 @@
 //! worker copies its counts over, so the worker never allocates for them.
 
 use rvs_conntrack::{DestId, Direction, ServiceId};
+use rvs_packet::drop::DropReason;
 
 /// Connections, packets and bytes of one service or real.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -24,6 +25,12 @@ pub struct Traffic {
     /// Packets that would have opened a connection but found no usable real (services
     /// only; the control core logs "no destination available" from it).
     pub no_real: u64,
+    /// First packets the service's allow and deny lists refused (services only).
+    pub acl_denied: u64,
+    /// First packets over a rate limit or refused by a full limit table (services only).
+    pub rate_limited: u64,
+    /// First packets over the per-client limit of open connections (services only).
+    pub conn_limited: u64,
 }
 
 impl Traffic {
@@ -35,6 +42,9 @@ impl Traffic {
         self.inbytes += other.inbytes;
         self.outbytes += other.outbytes;
         self.no_real += other.no_real;
+        self.acl_denied += other.acl_denied;
+        self.rate_limited += other.rate_limited;
+        self.conn_limited += other.conn_limited;
     }
 
     /// `self - base`, saturating (counters zeroed with `-Z` keep a base).
@@ -46,6 +56,9 @@ impl Traffic {
             inbytes: self.inbytes.saturating_sub(base.inbytes),
             outbytes: self.outbytes.saturating_sub(base.outbytes),
             no_real: self.no_real.saturating_sub(base.no_real),
+            acl_denied: self.acl_denied.saturating_sub(base.acl_denied),
+            rate_limited: self.rate_limited.saturating_sub(base.rate_limited),
+            conn_limited: self.conn_limited.saturating_sub(base.conn_limited),
         }
     }
 
@@ -131,6 +144,21 @@ impl TrafficTable {
     pub fn count_no_real(&mut self, service: ServiceId) {
         if let Some(s) = self.services.get_mut(service as usize) {
             s.no_real += 1;
+        }
+    }
+
+    /// Count a first packet toward `service` that its guard refused for `reason`
+    /// (`acl_denied`, `rate_limited`, `conn_limited`; any other reason is not counted
+    /// here, nor are ids beyond the capacity).
+    #[inline]
+    pub fn count_refused(&mut self, service: ServiceId, reason: DropReason) {
+        if let Some(s) = self.services.get_mut(service as usize) {
+            match reason {
+                DropReason::AclDenied => s.acl_denied += 1,
+                DropReason::RateLimited => s.rate_limited += 1,
+                DropReason::ConnLimited => s.conn_limited += 1,
+                _ => {}
+            }
         }
     }
 

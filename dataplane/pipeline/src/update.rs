@@ -15,13 +15,15 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rvs_conntrack::{Conn, DestLoad, DestLoads};
+use rvs_conntrack::{Conn, DestLoad, DestLoads, ServiceId};
 use rvs_schedulers::SchedState;
 
 use crate::neigh::{NeighEvents, NeighState};
 use rvs_config::PortId;
 
 use crate::counters::{IoCounters, WorkerCounters};
+use crate::guard::limits::LimitedClient;
+use crate::guard::Limiter;
 use crate::laddr::PortPool;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
@@ -46,6 +48,11 @@ pub struct Update {
     pub traffic: Option<TrafficTable>,
     /// Room for the per-real loads of as many reals, given with a larger counter table.
     pub dest_room: Option<Vec<DestLoad>>,
+    /// Parallel to `snap.services.list()`: each service's limiter from now on (`None`
+    /// without limits, and where `keep_limiter` is set).
+    pub limiters: Vec<Option<Box<Limiter>>>,
+    /// Parallel to `limiters`: the worker keeps the limiter it has for that service.
+    pub keep_limiter: Vec<bool>,
 }
 
 impl Update {
@@ -103,7 +110,11 @@ impl Update {
             )
         });
         let dest_room = traffic.as_ref().map(|t| Vec::with_capacity(t.capacity().1));
+        let (limiters, keep_limiter) =
+            crate::guard::limiters_for(&snap.services, &current.services, fresh_all);
         Self {
+            limiters,
+            keep_limiter,
             generation,
             snap,
             sched_states,
@@ -111,6 +122,30 @@ impl Update {
             pools,
             traffic,
             dest_room,
+        }
+    }
+}
+
+/// A limiter `replaced` (an update the worker never took) brought for a service that
+/// `update` says to keep goes on in `update`: the worker never had it.
+fn carry_limiters(
+    update: &mut Update,
+    replaced: &[crate::service::Service],
+    mut limiters: Vec<Option<Box<Limiter>>>,
+) {
+    let list = update.snap.services.list();
+    for (i, svc) in list.iter().enumerate() {
+        if !update.keep_limiter.get(i).copied().unwrap_or(false) {
+            continue;
+        }
+        let brought = replaced
+            .iter()
+            .position(|o| o.id == svc.id)
+            .and_then(|j| limiters.get_mut(j))
+            .and_then(Option::take);
+        if let (Some(l), Some(slot)) = (brought, update.limiters.get_mut(i)) {
+            *slot = Some(l);
+            update.keep_limiter[i] = false;
         }
     }
 }
@@ -126,6 +161,8 @@ pub struct Garbage {
     pub traffic: Option<TrafficTable>,
     /// The previous storage of the per-real loads.
     pub dest_room: Option<Vec<DestLoad>>,
+    /// Limiters of services whose limits changed shape or went away.
+    pub limiters: Vec<Option<Box<Limiter>>>,
 }
 
 /// A copy of a worker's connection and neighbour tables, bounded by the capacity of
@@ -195,6 +232,7 @@ impl Mailbox {
                 update.traffic = old.traffic;
                 update.dest_room = old.dest_room;
             }
+            carry_limiters(&mut update, old.snap.services.list(), old.limiters);
         }
         *slot = Some(update);
         self.pending.store(true, Ordering::Release);
@@ -290,4 +328,7 @@ pub struct Published {
     pub generation: u64,
     /// Its neighbour table's most recent failures and recoveries (for the log).
     pub neigh_events: NeighEvents,
+    /// Each limited service's most limited clients on this worker
+    /// ([`Limiter::most_limited`]).
+    pub limited: Vec<(ServiceId, LimitedClient)>,
 }

@@ -18,9 +18,11 @@ use rvs_conntrack::{Conn, ConnTable};
 use rvs_schedulers::SchedState;
 
 use crate::counters::WorkerCounters;
+use crate::guard::Limiter;
 use crate::ha::HaLink;
 use crate::laddr::LocalPorts;
 use crate::neigh::{NeighLimits, NeighTable};
+use crate::share::worker_share;
 use crate::snapshot::Snapshot;
 use crate::traffic::TrafficTable;
 use crate::update::{Dump, Garbage, Published, Update};
@@ -36,6 +38,7 @@ mod io;
 mod next_hop;
 mod no_real;
 mod own_traffic;
+mod refused;
 mod syn_proxy;
 mod sync_install;
 mod sync_send;
@@ -54,6 +57,8 @@ pub struct Worker<B: PacketBuf> {
     id: u16,
     snap: Arc<Snapshot>,
     sched_states: Vec<SchedState>,
+    /// Parallel to the snapshot's services: each one's limits on this worker.
+    limiters: Vec<Option<Box<Limiter>>>,
     conns: ConnTable,
     lports: LocalPorts,
     laddr_cursor: usize,
@@ -61,6 +66,8 @@ pub struct Worker<B: PacketBuf> {
     icmp_budget: IcmpBudget,
     /// Answers to packets for a service with no usable real (`[behaviour] no_real`).
     no_real_bucket: no_real::AnswerBucket,
+    /// RSTs to SYNs a service's guard refused (`limit_reset`).
+    refusal_bucket: no_real::AnswerBucket,
     kernel_budget: KernelBudget,
     counters: WorkerCounters,
     traffic: TrafficTable,
@@ -95,12 +102,14 @@ impl<B: PacketBuf> Worker<B> {
         let mut w = Self {
             id,
             sched_states: Vec::new(),
+            limiters: Vec::new(),
             conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
             lports: LocalPorts::with_scheme(id, snap.port_scheme(), seed),
             laddr_cursor: 0,
             neigh: NeighTable::new(NeighLimits::default(), &snap.neighbors),
             icmp_budget: IcmpBudget::default(),
             no_real_bucket: no_real::AnswerBucket::default(),
+            refusal_bucket: no_real::AnswerBucket::default(),
             kernel_budget: KernelBudget::default(),
             counters: WorkerCounters::default(),
             traffic: TrafficTable::default(),
@@ -160,6 +169,21 @@ impl<B: PacketBuf> Worker<B> {
                 std::mem::swap(old, new);
             }
         }
+        for (i, svc) in new_list.iter().enumerate() {
+            if !update.keep_limiter.get(i).copied().unwrap_or(false) {
+                continue;
+            }
+            let j = match old_list.get(i) {
+                Some(o) if o.id == svc.id => Some(i),
+                _ => old_list.iter().position(|o| o.id == svc.id),
+            };
+            let kept = j.and_then(|j| self.limiters.get_mut(j));
+            if let (Some(old), Some(new)) = (kept, update.limiters.get_mut(i)) {
+                std::mem::swap(old, new);
+            }
+        }
+        garbage.limiters =
+            std::mem::replace(&mut self.limiters, std::mem::take(&mut update.limiters));
         garbage.sched_states = std::mem::replace(
             &mut self.sched_states,
             std::mem::take(&mut update.sched_states),
@@ -252,6 +276,12 @@ impl<B: PacketBuf> Worker<B> {
         slot.conn_capacity = self.conns.capacity() as u64;
         slot.generation = self.generation();
         slot.neigh_events = *self.neigh.events();
+        slot.limited.clear();
+        for (svc, limiter) in self.snap.services.list().iter().zip(&self.limiters) {
+            if let Some(l) = limiter {
+                l.most_limited(|c| slot.limited.push((svc.id, c)));
+            }
+        }
     }
 
     /// The connection table (read-only: listings and tests).
@@ -273,7 +303,8 @@ impl<B: PacketBuf> Worker<B> {
     /// the next ticks); ask unanswered neighbours again and forget those past their
     /// deadline (see [`crate::neigh`]).
     pub fn tick<I: Io<Buf = B>>(&mut self, now_ms: u64, io: &mut I) {
-        let lports = &mut self.lports;
+        let (lports, limiters) = (&mut self.lports, &mut self.limiters);
+        let services = &self.snap.services;
         let sync = ha::expiry_sink(&self.ha, self.serving);
         let expired =
             self.conns
@@ -281,6 +312,7 @@ impl<B: PacketBuf> Worker<B> {
                     if let Some(l) = c.local {
                         lports.release(l.ip(), l.port());
                     }
+                    crate::guard::conn_ended(services, limiters, c);
                     ha::send_expiry(sync, c);
                 });
         self.counters.conns_expired += expired as u64;
@@ -316,18 +348,6 @@ impl<B: PacketBuf> Worker<B> {
     }
 }
 
-/// One worker's share of a real's `-x`/`-y` threshold: each worker counts only its own
-/// connections, so a threshold is split evenly (rounded up, at least 1; 0 stays "none").
-/// IPVS counts one global number; rvs keeps counts per worker so that no new connection
-/// touches a shared cache line, and a real is held overloaded a little early or late when
-/// connections are spread unevenly over the workers.
-pub fn worker_share(threshold: u32, workers: u16) -> u32 {
-    match threshold {
-        0 => 0,
-        t => t.div_ceil(u32::from(workers.max(1))).max(1),
-    }
-}
-
 /// Most connections one tick expires: a poll loop ticks every millisecond, so up to
 /// about 2M expiries a second, while a timeout that ends for a million connections at
 /// once stalls no round by more than a few hundred microseconds.
@@ -358,18 +378,3 @@ impl rvs_conntrack::Prefetch for CpuPrefetch {
 
 /// Most neighbour requests one tick sends again (the others are due at the next tick).
 const ASKS_PER_TICK: usize = 64;
-
-#[cfg(test)]
-mod tests {
-    use super::worker_share;
-
-    #[test]
-    fn thresholds_split_over_workers() {
-        assert_eq!(worker_share(0, 4), 0);
-        assert_eq!(worker_share(100, 1), 100);
-        assert_eq!(worker_share(100, 2), 50);
-        assert_eq!(worker_share(101, 2), 51);
-        assert_eq!(worker_share(1, 4), 1);
-        assert_eq!(worker_share(7, 0), 7);
-    }
-}

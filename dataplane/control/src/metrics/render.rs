@@ -42,6 +42,7 @@
 //! | `rvs_service_outgoing_packets_total` | counter | service | packets real to client through the service |
 //! | `rvs_service_incoming_bytes_total` | counter | service | bytes client to real through the service |
 //! | `rvs_service_outgoing_bytes_total` | counter | service | bytes real to client through the service |
+//! | `rvs_service_refused_total` | counter | service, `reason` | first packets the service's allow and deny lists (`acl_denied`) or limits (`rate_limited`, `conn_limited`) refused |
 //! | `rvs_worker_rx_packets_total` | counter | `worker` | frames the worker received |
 //! | `rvs_worker_rx_bytes_total` | counter | `worker` | bytes the worker received |
 //! | `rvs_worker_tx_packets_total` | counter | `worker` | frames the worker transmitted |
@@ -60,6 +61,8 @@
 //! | `rvs_worker_icmp_errors_sent_total` | counter | `worker` | ICMP errors the director sent itself (fragmentation needed, packet too big) |
 //! | `rvs_worker_no_real_answers_total` | counter | `worker` | ICMP port unreachable or TCP RST answers to packets for a service with no usable real (`[behaviour] no_real`) |
 //! | `rvs_worker_no_real_answers_limited_total` | counter | `worker` | such answers the worker's rate limit withheld |
+//! | `rvs_worker_limit_table_full_total` | counter | `worker` | new connections of clients a service's full limit table had no room for (`limit_overflow`) |
+//! | `rvs_worker_refused_resets_total` | counter | `worker` | RSTs answering TCP SYNs a service's lists or limits refused (`limit_reset`) |
 //! | `rvs_worker_kernel_sent_packets_total` | counter | `worker` | frames handed to the kernel exception path |
 //! | `rvs_worker_kernel_received_packets_total` | counter | `worker` | frames from the kernel sent out through a port |
 //! | `rvs_worker_proxy_headers_sent_total` | counter | `worker` | PROXY protocol headers sent toward reals (TCP retransmissions included; one per UDP datagram) |
@@ -98,7 +101,9 @@
 //! The director-wide counters are the sums over the services present, as IPVS's own totals
 //! are; deleting a service lowers them, which Prometheus reads as a counter reset.
 
-use rvs_ctl::proto::{HealthInfo, PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo};
+use rvs_ctl::proto::{
+    GuardInfo, HealthInfo, PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo,
+};
 
 use super::exposition::{write_family, Family, Kind, Merge};
 
@@ -116,6 +121,8 @@ pub struct MetricsInput {
     pub ports: Vec<PortInfo>,
     /// Checked reals ([`rvs_ctl::proto::Request::Health`]).
     pub health: Vec<HealthInfo>,
+    /// Guarded services' refusals ([`rvs_ctl::proto::Request::Guards`]).
+    pub guards: Vec<GuardInfo>,
 }
 
 /// Label names node_exporter's IPVS collector puts on backend series, in its order.
@@ -271,6 +278,7 @@ pub fn render(input: &MetricsInput) -> String {
     let mut out = String::with_capacity(4096 + 2048 * input.services.len());
     render_status(&mut out, &input.status);
     render_services(&mut out, &input.services);
+    render_guards(&mut out, &input.guards);
     render_workers(&mut out, &input.workers);
     render_ports(&mut out, &input.ports);
     render_health(&mut out, &input.health);
@@ -593,6 +601,34 @@ fn render_services(out: &mut String, services: &[ServiceInfo]) {
                 .for_each(|svc| s.add(service_labels(svc), get(&svc.stats)))
         });
     }
+}
+
+/// Refused first packets per service and reason.
+fn render_guards(out: &mut String, guards: &[GuardInfo]) {
+    let family = counter(
+        "rvs_service_refused_total",
+        &["local_address", "local_port", "proto", "reason"],
+        "First packets the service's allow/deny lists or limits refused, by reason.",
+    );
+    write_family(out, family, |s| {
+        for g in guards {
+            let r = g.refused;
+            for (reason, n) in [
+                ("acl_denied", r.acl_denied),
+                ("rate_limited", r.rate_limited),
+                ("conn_limited", r.conn_limited),
+            ] {
+                let vip = g.key.addr;
+                let labels = vec![
+                    vip.ip().to_string(),
+                    vip.port().to_string(),
+                    g.key.proto.upper().to_string(),
+                    reason.to_owned(),
+                ];
+                s.add(labels, n);
+            }
+        }
+    });
 }
 
 /// Defines the per-worker counter families, taken from the list of worker counters.
@@ -926,6 +962,42 @@ mod tests {
                 weight: 1,
                 sorry: None,
             }],
+            guards: vec![GuardInfo {
+                key: ServiceKey {
+                    proto: Protocol::Tcp,
+                    addr: "10.0.0.100:80".parse().unwrap(),
+                },
+                allow: vec![],
+                allow_len: 0,
+                deny: vec!["192.0.2.0/24".into()],
+                deny_len: 1,
+                acl_drop_established: false,
+                client_prefix_v4: 32,
+                client_prefix_v6: 64,
+                limit_new_per_client: 20,
+                limit_conns_per_client: 0,
+                limit_new: 0,
+                limit_reset: false,
+                limit_clients: 16384,
+                limit_overflow: "admit".into(),
+                refused: rvs_ctl::proto::Refused {
+                    acl_denied: 4,
+                    rate_limited: 9,
+                    conn_limited: 0,
+                },
+                top_limited: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn refusals_are_rendered_per_service_and_reason() {
+        let text = render(&sample_input());
+        for line in [
+            "rvs_service_refused_total{local_address=\"10.0.0.100\",local_port=\"80\",proto=\"TCP\",reason=\"acl_denied\"} 4",
+            "rvs_service_refused_total{local_address=\"10.0.0.100\",local_port=\"80\",proto=\"TCP\",reason=\"rate_limited\"} 9",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
         }
     }
 
@@ -1229,6 +1301,7 @@ mod ha_tests {
             services: vec![],
             ports: vec![],
             health: vec![],
+            guards: vec![],
         };
         assert!(!render(&input).contains("rvs_ha_"));
         input.status.ha = Some(Box::new(HaStatus {
@@ -1309,6 +1382,7 @@ mod ha_tests {
             services: vec![],
             ports: vec![],
             health: vec![],
+            guards: vec![],
         };
         assert!(!render(&input).contains("rvs_announce_"));
         input.status.announce = Some(rvs_ctl::proto::AnnounceStatus {

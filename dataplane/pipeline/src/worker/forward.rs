@@ -97,6 +97,8 @@ impl<B: PacketBuf> Worker<B> {
                     counters: &mut self.counters,
                     own: &self.snap.own,
                     expiries: super::ha::expiry_sink(&self.ha, self.serving),
+                    limiters: &mut self.limiters,
+                    workers: self.snap.workers,
                 };
                 let mut connected = match ctx.connect(&tuple, now_ms) {
                     Ok(c) => c,
@@ -111,6 +113,11 @@ impl<B: PacketBuf> Worker<B> {
                         );
                     }
                     Err(DropReason::NoReal) => return self.no_real(buf, info, ip, now_ms, io),
+                    Err(
+                        reason @ (DropReason::AclDenied
+                        | DropReason::RateLimited
+                        | DropReason::ConnLimited),
+                    ) => return self.guard_refused(buf, info, ip, reason, now_ms, io),
                     Err(reason) => return Err(reason),
                 };
                 // The SYN proxy: a SYN is answered with a cookie; an ACK with a valid
@@ -146,7 +153,19 @@ impl<B: PacketBuf> Worker<B> {
                         syn: true,
                         ..TcpFlags::default()
                     };
-                    connected = ctx.open_by_cookie(&tuple, now_ms)?;
+                    connected = match ctx.open_by_cookie(&tuple, now_ms) {
+                        Ok(c) => c,
+                        Err(
+                            reason @ (DropReason::AclDenied
+                            | DropReason::RateLimited
+                            | DropReason::ConnLimited),
+                        ) => {
+                            // The client holds an established connection: a RST, not
+                            // silence, ends it.
+                            return self.guard_refused(buf, info, ip, reason, now_ms, io);
+                        }
+                        Err(reason) => return Err(reason),
+                    };
                     self.counters.syn_cookies_accepted += 1;
                     cookie_ack = Some(ack);
                 }
@@ -243,6 +262,7 @@ impl<B: PacketBuf> Worker<B> {
             if let Some(l) = c.local {
                 self.lports.release(l.ip(), l.port());
             }
+            crate::guard::conn_ended(&self.snap.services, &mut self.limiters, &c);
             self.counters.conns_created -= 1;
         }
     }

@@ -376,6 +376,13 @@ impl Lab {
         self.worker.counters()
     }
 
+    /// The per-service counters, indexed by service id.
+    pub fn service_traffic(&self) -> Vec<rvs_pipeline::traffic::Traffic> {
+        let mut p = rvs_pipeline::update::Published::default();
+        self.worker.publish_to(&mut p);
+        p.traffic.services
+    }
+
     /// Live connections.
     pub fn conns_len(&self) -> usize {
         self.worker.conns().len()

@@ -6,6 +6,7 @@
 //! every field and checksum. Outputs are also re-parsed and their checksums re-verified.
 
 mod frames;
+mod guard;
 mod hostile;
 mod lab;
 mod no_panic;
@@ -190,7 +191,7 @@ fn every_drop_reason_is_covered_by_a_fixture_or_a_scenario() {
             Verdict::Send => None,
         })
         .collect();
-    for (_, scenario) in scenarios::ALL {
+    for (_, scenario) in scenarios::ALL.iter().chain(&guard::ALL) {
         covered.extend(scenario());
     }
     for r in DropReason::ALL {
