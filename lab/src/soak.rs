@@ -13,8 +13,9 @@
 //! change weights, quiesce, remove and add reals, add and remove a whole service and
 //! change a scheduler (module `runtime`), reload an edited configuration (rvsctl or
 //! SIGHUP), flap a backend, flood junk with spoofed SYNs at the SYN-proxy and a NAT
-//! service beside it (module `synflood`) and fail the master over. The summary also
-//! gives wrk's counts and the directors' SYN-proxy counters.
+//! service beside it (module `synflood`; the SYN-proxy service denies half of its
+//! sources, the NAT service limits them as one client) and fail the master over. The
+//! summary also gives wrk's counts and the directors' SYN-proxy counters.
 //!
 //! Every failed connection is classified: within a flapping real's window it is a
 //! killed real's, within a removed real's window a removed real's, otherwise it is
@@ -90,6 +91,8 @@ pub struct Svc {
     fullnat: Option<(&'static str, &'static str)>,
     /// Persistence in seconds (0: none).
     persistence: u32,
+    /// Allow and deny lists and limits (`docs/config.md`, "Guarding a service").
+    guard: &'static str,
 }
 
 /// The services: NAT, FULLNAT with persistence (the client's one address: every
@@ -107,6 +110,7 @@ const SERVICES: [Svc; 7] = [
         scheduler: "rr",
         fullnat: None,
         persistence: 0,
+        guard: NAT_GUARD,
     },
     Svc {
         vip: HA_VIP2,
@@ -117,6 +121,7 @@ const SERVICES: [Svc; 7] = [
         scheduler: "wlc",
         fullnat: Some((HA_LADDR, "")),
         persistence: 30,
+        guard: "",
     },
     Svc {
         vip: "10.50.0.12",
@@ -127,6 +132,7 @@ const SERVICES: [Svc; 7] = [
         scheduler: "rr",
         fullnat: Some(("10.60.0.201", "client_address = \"proxy-v2\"")),
         persistence: 0,
+        guard: "",
     },
     Svc {
         vip: "10.50.0.20",
@@ -137,6 +143,7 @@ const SERVICES: [Svc; 7] = [
         scheduler: "rr",
         fullnat: Some(("10.60.0.220", "client_address = \"toa\"")),
         persistence: 0,
+        guard: "",
     },
     Svc {
         vip: "10.50.0.21",
@@ -147,6 +154,7 @@ const SERVICES: [Svc; 7] = [
         scheduler: "rr",
         fullnat: Some(("10.60.0.221", SYNPROXY)),
         persistence: 0,
+        guard: SYNPROXY_GUARD,
     },
     Svc {
         vip: DR_VIP,
@@ -157,6 +165,7 @@ const SERVICES: [Svc; 7] = [
         scheduler: "wrr",
         fullnat: None,
         persistence: 0,
+        guard: "",
     },
     Svc {
         vip: TUN_VIP,
@@ -167,11 +176,19 @@ const SERVICES: [Svc; 7] = [
         scheduler: "lc",
         fullnat: None,
         persistence: 0,
+        guard: "",
     },
 ];
 
 /// The DR service's VIP (on every real's `lo`).
 const DR_VIP: &str = "10.50.0.22";
+/// The NAT service's limit: the SYN flood's spoofed sources (all in 198.18.0.0/16) are
+/// one client by their /16 and get 200 new connections a second between them, while
+/// the load's client (in 10.50.0.0/16) keeps a bucket of its own and never comes near it.
+const NAT_GUARD: &str = "client_prefix_v4 = 16\nlimit_new_per_client = 200";
+/// The SYN-proxy service's deny list: the upper half of the SYN flood's sources (module
+/// `synflood`) gets no cookie.
+const SYNPROXY_GUARD: &str = "deny = [\"198.18.8.0/21\"]";
 /// The keys of a service with the SYN proxy.
 const SYNPROXY: &str = "synproxy = true";
 /// The TUN service's VIP (on every real's `lo`).
@@ -197,6 +214,9 @@ impl Svc {
             .check(&format!(
             "kind = \"http\"\ninterval = 0.5\ntimeout = 0.4\nrise = 1\nfall = 2\nport = {PLAIN_PORT}\npath = \"/\"\n"
         ));
+        if !self.guard.is_empty() {
+            s = s.keys(self.guard);
+        }
         if let Some((laddr, keys)) = self.fullnat {
             s = s.laddrs(&[laddr]);
             if !keys.is_empty() {

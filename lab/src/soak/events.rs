@@ -285,8 +285,16 @@ impl Ctx<'_> {
                 m.flooded += report.total();
                 let syn = syn.wait();
                 m.syn_flooded += syn.total();
-                let counted = synflood::Snapshot::take(self.pair, 1)?.since(&before);
+                let after = synflood::Snapshot::take(self.pair, 1)?;
+                let counted = after.since(&before);
                 m.syn_counted.push(counted.clone());
+                // The guards met the flood: the SYN-proxy service's deny list and the NAT
+                // service's per-client limit each refused part of it.
+                for reason in ["acl_denied", "rate_limited"] {
+                    if after.dropped_since(&before, reason) == 0 {
+                        return Err(format!("the SYN flood met no {reason} refusal: {counted}"));
+                    }
+                }
                 Ok((
                     format!(
                         "junk flood: {} packets at {:.0}/s; SYN flood: {} SYNs at {:.0}/s to {:?}; \

@@ -200,7 +200,7 @@ impl Summary {
         let _ = writeln!(
             t,
             "soak: seed {}, {} s; 2 directors (VRRP + sync, 1 worker each, af_packet), 3 nginx reals; \
-             services NAT, FULLNAT + persistence, FULLNAT + PROXY v2, FULLNAT + TOA, FULLNAT + SYN proxy, \
+             services NAT + per-client limit, FULLNAT + persistence, FULLNAT + PROXY v2, FULLNAT + TOA, FULLNAT + SYN proxy + deny list, \
              DR, TUN, HTTP checks on all; wrk, uploads and downloads; VIPs announced by BIRD over BGP to a router",
             self.seed,
             self.duration.as_secs()

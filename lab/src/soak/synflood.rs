@@ -115,6 +115,17 @@ impl Snapshot {
         })
     }
 
+    /// Drops for `reason` from `before` to this snapshot.
+    pub fn dropped_since(&self, before: &Snapshot, reason: &str) -> u64 {
+        let count = |s: &Snapshot| {
+            s.drops
+                .iter()
+                .find(|(r, _)| r == reason)
+                .map_or(0, |(_, n)| *n)
+        };
+        count(self).saturating_sub(count(before))
+    }
+
     /// What was counted from `before` to this snapshot, drop reasons that did not move
     /// left out.
     pub fn since(&self, before: &Snapshot) -> String {
