@@ -895,6 +895,7 @@ mod control_lab {
                     flags: vec![],
                     persistence: 0,
                     netmask: 32,
+                    one_packet: false,
                 }),
                 Change::EditReal {
                     service: fullnat,

@@ -71,6 +71,14 @@ macro_rules! worker_counters {
                         "rvs_worker_connections_created_total",
                         "Connection entries the worker created."
                     );
+                /// UDP datagrams of one-packet services (`one_packet`, `-o`): each scheduled
+                /// afresh and forwarded, its connection entry removed with it (also counted
+                /// in `conns_created`).
+                one_packet => one_packet_datagrams:
+                    one_packet (
+                        "rvs_worker_one_packet_datagrams_total",
+                        "UDP datagrams of one-packet services, each scheduled afresh with no entry kept."
+                    );
                 /// Connections expired (timed out, or taken out by the three below).
                 conns_expired => connections_expired:
                     conns_expired (

@@ -227,6 +227,9 @@ pub struct ServiceSpec {
     pub persistence: u32,
     /// Persistence netmask as a prefix length (32 or 128 = the whole address).
     pub netmask: u8,
+    /// One-packet scheduling (`-o`): every UDP datagram scheduled afresh, no entry kept.
+    #[serde(default)]
+    pub one_packet: bool,
 }
 
 /// A real as `-a`/`-e` give it.

@@ -56,6 +56,7 @@ fn spec(
         flags: flags.iter().map(|f| f.to_string()).collect(),
         persistence,
         netmask,
+        one_packet: false,
     }
 }
 
@@ -133,6 +134,27 @@ fn long_forms_and_sched_flags() {
         change("-At 10.0.0.1:80 -srr"),
         Change::AddService(spec(tcp("10.0.0.1:80"), "rr", &[], 0, 32))
     );
+}
+
+/// `-o`/`--ops` marks a service one-packet; `-s twos` is taken as any scheduler name.
+#[test]
+fn one_packet_and_twos_are_accepted() {
+    let mut want = spec(key(Protocol::Udp, "10.0.0.1:53"), "twos", &[], 0, 32);
+    want.one_packet = true;
+    for line in [
+        "-A -u 10.0.0.1:53 -s twos -o",
+        "-A -u 10.0.0.1:53 --ops -s twos",
+    ] {
+        assert_eq!(change(line), Change::AddService(want.clone()), "{line}");
+    }
+    want.persistence = 300;
+    assert_eq!(
+        change("-E -u 10.0.0.1:53 -s twos -p 300 -o"),
+        Change::EditService(want)
+    );
+    // Not a real-server option, nor given twice.
+    assert_eq!(error("-a -u 10.0.0.1:53 -r 10.1.0.1 -o").status, 2);
+    assert_eq!(error("-A -u 10.0.0.1:53 -o -o").status, 2);
 }
 
 #[test]
@@ -523,7 +545,6 @@ fn unsupported_features_are_refused_clearly() {
     for line in [
         "-A -f 1",
         "-A --fwmark-service 7 -6",
-        "-A -u 1.1.1.1:53 -o",
         "-A -t 1.1.1.1:80 --pe sip",
         "-A --sctp-service 1.1.1.1:80",
         "--start-daemon master",

@@ -45,6 +45,7 @@ fn svc(key: ServiceKey, scheduler: &str, flags: &[&str], persistence: u32, mask:
         flags: flags.iter().map(|f| f.to_string()).collect(),
         persistence,
         netmask: mask,
+        one_packet: false,
     })
 }
 
@@ -162,9 +163,10 @@ fn real_server_commands() {
 }
 
 /// What rvs cannot do yet, refused with a message (exit status 2): firewall-mark services
-/// (`protocol = fwm`, `-f MARK` and `-f MARK -6`) and one-packet scheduling (`ops = yes`).
+/// (`protocol = fwm`, `-f MARK` and `-f MARK -6`). One-packet scheduling (`ops = yes`) is
+/// taken.
 #[test]
-fn fwmark_and_ops_are_refused_clearly() {
+fn fwmark_is_refused_clearly_and_ops_taken() {
     for line in [
         "-A -f 1 -s rr ",
         "-A -f 1 -6 -s rr ",
@@ -174,9 +176,10 @@ fn fwmark_and_ops_are_refused_clearly() {
         assert_eq!(status, 2, "{line}");
         assert!(message.contains("firewall-mark"), "{line}: {message}");
     }
-    let (message, status) = refusal("-A -u 10.0.0.100:53 -o -s rr ");
-    assert_eq!(status, 2);
-    assert!(message.contains("one-packet"), "{message}");
+    let Change::AddService(spec) = change("-A -u 10.0.0.100:53 -o -s rr ") else {
+        panic!("not an added service");
+    };
+    assert!(spec.one_packet && spec.scheduler == "rr");
 }
 
 /// A service as ldirectord reads it from `-L -n` and `-L -n --thresholds`.

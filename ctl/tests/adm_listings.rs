@@ -280,6 +280,38 @@ fn list_one_service() {
     assert_eq!(list::services(&one, &fmt(), None), expected);
 }
 
+/// A one-packet service lists " ops" after the persistence, as ipvsadm 1.31's
+/// `if (flags & IP_VS_SVC_F_ONEPACKET) printf(" ops")`; `twos` is listed by name.
+#[test]
+fn list_one_packet_twos_service() {
+    let mut table = common::table();
+    let udp = table
+        .iter_mut()
+        .find(|s| s.spec.key == common::key(Protocol::Udp, "10.0.0.100:53"))
+        .unwrap();
+    udp.spec.scheduler = "twos".into();
+    udp.spec.one_packet = true;
+    let one = vec![udp.clone()];
+    let expected = concat!(
+        "Prot LocalAddress:Port Scheduler Flags\n",
+        "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n",
+        "UDP  10.0.0.100:53 twos ops\n",
+        "  -> 192.168.1.3:53               Route   0      0          7         \n",
+    );
+    assert_eq!(list::services(&one, &fmt(), None), expected);
+    let udp = &mut table
+        .iter_mut()
+        .find(|s| s.spec.key == common::key(Protocol::Udp, "10.0.0.100:53"))
+        .unwrap()
+        .spec;
+    (udp.persistence, udp.netmask) = (60, 16);
+    let text = list::services(&table, &fmt(), Some(4096));
+    assert!(
+        text.contains("UDP  10.0.0.100:53 twos persistent 60 mask 255.255.0.0 ops\n"),
+        "{text}"
+    );
+}
+
 /// `--nosort` keeps the daemon's order.
 #[test]
 fn list_nosort() {

@@ -62,6 +62,52 @@ fn rebuild(table: &[ServiceInfo]) -> Vec<Change> {
     changes
 }
 
+/// A one-packet service: ipvsadm 1.31's rule format writes its listing word, `" ops"`,
+/// after the persistence and before `-b`; rvsadm's `-R` takes the word back as `-o`.
+#[test]
+fn one_packet_twos_service_saves_and_restores() {
+    let mut svc = common::service(
+        common::key(rvs_ctl::proto::Protocol::Udp, "10.0.0.100:53"),
+        "twos",
+        &[],
+        300,
+        24,
+        &[],
+        [0; 5],
+        [0; 5],
+        &[common::R::new(
+            "192.168.1.3:53",
+            rvs_ctl::proto::Forward::Dr,
+            2,
+        )],
+    );
+    svc.spec.one_packet = true;
+    let table = vec![svc];
+    let saved = save(&table);
+    assert_eq!(
+        saved,
+        concat!(
+            "-A -u 10.0.0.100:53 -s twos -p 300 -M 255.255.255.0 ops\n",
+            "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -g -w 2\n",
+        )
+    );
+    let restored = parse_restore(&saved, &SystemNames)
+        .expect("-S output must restore")
+        .changes;
+    assert_eq!(restored, rebuild(&table));
+    // Without persistence the word follows the scheduler.
+    let mut plain = table;
+    plain[0].spec.persistence = 0;
+    plain[0].spec.netmask = 32;
+    let saved = save(&plain);
+    assert!(
+        saved.starts_with("-A -u 10.0.0.100:53 -s twos ops\n"),
+        "{saved}"
+    );
+    let restored = parse_restore(&saved, &SystemNames).unwrap().changes;
+    assert_eq!(restored, rebuild(&plain));
+}
+
 #[test]
 fn save_then_restore_gives_the_same_changes() {
     let table = common::table();

@@ -30,6 +30,7 @@ mod sed;
 mod select;
 mod sh;
 mod state;
+mod twos;
 mod wlc;
 mod wrr;
 
@@ -139,6 +140,8 @@ pub enum SchedKind {
     Mh,
     /// Consistent hashing on the client address (ketama-style).
     Conhash,
+    /// Weighted random of two choices (the lighter per weight of two weighted draws).
+    Twos,
 }
 
 /// Scheduler flags (`-b` in a service command).
@@ -188,7 +191,7 @@ pub trait Scheduler: Send + Sync + std::fmt::Debug {
 
 impl SchedKind {
     /// Every scheduler, in ipvsadm's documentation order.
-    pub const ALL: [SchedKind; 14] = [
+    pub const ALL: [SchedKind; 15] = [
         SchedKind::Rr,
         SchedKind::Wrr,
         SchedKind::Lc,
@@ -203,6 +206,7 @@ impl SchedKind {
         SchedKind::Ovf,
         SchedKind::Mh,
         SchedKind::Conhash,
+        SchedKind::Twos,
     ];
 
     /// IPVS name (`"wlc"`, `"mh"`, ...).
@@ -222,6 +226,7 @@ impl SchedKind {
             SchedKind::Ovf => "ovf",
             SchedKind::Mh => "mh",
             SchedKind::Conhash => "conhash",
+            SchedKind::Twos => "twos",
         }
     }
 }
@@ -312,7 +317,7 @@ impl FromStr for SchedFlags {
 pub enum BuildError {
     /// Unknown scheduler name.
     #[error(
-        "unknown scheduler {0:?} (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash)"
+        "unknown scheduler {0:?} (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash twos)"
     )]
     UnknownScheduler(String),
     /// Unknown scheduler flag.
@@ -370,6 +375,7 @@ pub fn build(
         SchedKind::Ovf => Arc::new(LoadTable::<ovf::Ovf>::new(reals)),
         SchedKind::Mh => Arc::new(mh::Mh::new(reals, params)?),
         SchedKind::Conhash => Arc::new(conhash::Conhash::new(reals)),
+        SchedKind::Twos => Arc::new(twos::Twos::new(reals)),
     })
 }
 

@@ -30,6 +30,9 @@ pub struct SchedState {
     cw: i64,
     /// lblc/lblcr: destination address -> real(s).
     locality: Option<Locality>,
+    /// twos: the worker's random stream (SplitMix64; every value, 0 included, is a good
+    /// state, so a default state draws too). Not reset on a table change.
+    rng: u64,
 }
 
 /// The locality cache of lblc or lblcr.
@@ -57,6 +60,31 @@ impl SchedState {
             cw: mw,
             ..Self::default()
         }
+    }
+
+    /// State for twos, its random stream seeded with `seed`.
+    pub(crate) fn with_seed(table: u64, seed: u64) -> Self {
+        Self {
+            table,
+            rng: seed,
+            ..Self::default()
+        }
+    }
+
+    /// The next number of the state's random stream (SplitMix64: a Weyl sequence through
+    /// an avalanche finaliser). No allocation, no lock.
+    pub(crate) fn next_random(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// A uniform number in `0..bound` (`bound` above zero), by Lemire's multiply-shift:
+    /// the bias is below `bound / 2^64`.
+    pub(crate) fn random_below(&mut self, bound: u64) -> u64 {
+        ((u128::from(self.next_random()) * u128::from(bound)) >> 64) as u64
     }
 
     /// State for lblc/lblcr.

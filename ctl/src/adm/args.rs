@@ -14,7 +14,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::adm::address::{self, AddrError, HostPort, Names};
 pub use crate::adm::options::Cmd;
-use crate::adm::options::{check_options, long_spec, short_spec, Arg, Opt, Tok, SORT_NOOP};
+use crate::adm::options::{
+    check_options, long_spec, short_spec, Arg, Opt, Tok, SAVED_OPS, SORT_NOOP,
+};
 use crate::adm::sched_flags;
 use crate::adm::usage::UsageError;
 use crate::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
@@ -101,6 +103,7 @@ struct Values {
     upper: Option<u32>,
     lower: Option<u32>,
     sched_flags: Option<String>,
+    one_packet: bool,
     laddr: Option<IpAddr>,
     format: ListFormat,
 }
@@ -178,6 +181,7 @@ impl Values {
                 )
             }
             Opt::SchedFlags => self.sched_flags = Some(value.to_string()),
+            Opt::Ops => self.one_packet = true,
             Opt::LocalAddress => {
                 self.laddr = Some(address::parse_ip(value).ok_or_else(|| {
                     UsageError::fail(format!("illegal local address `{value}' specified"))
@@ -240,6 +244,13 @@ fn parse_args(args: &[String], restoring: bool, names: &dyn Names) -> Result<Par
     while i < args.len() {
         let word = args[i].as_str();
         i += 1;
+        // ipvsadm's -S writes one-packet scheduling as a bare ` ops` (its listing's word),
+        // which its own -R refuses; rvsadm -R takes it back as -o.
+        if restoring && word == SAVED_OPS && matches!(cmd, Some(Cmd::AddService | Cmd::EditService))
+        {
+            values.set(Opt::Ops, None, names)?;
+            continue;
+        }
         if only_positional || word == "-" || !word.starts_with('-') {
             if cmd.is_none() {
                 return Err(UsageError::before_command(word));
@@ -400,6 +411,7 @@ fn finish(cmd: Cmd, values: Values, positional: &[&str]) -> Result<Parsed, Usage
                 flags,
                 persistence,
                 netmask: netmask(&key.addr.ip(), values.netmask.as_deref())?,
+                one_packet: values.one_packet,
             };
             Action::Apply(if cmd == Cmd::AddService {
                 Change::AddService(spec)

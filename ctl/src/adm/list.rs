@@ -137,7 +137,8 @@ fn service_entry(out: &mut String, service: &ServiceInfo, format: &ListFormat) {
             out.push_str(&largenum(n, format.exact));
         }
     } else {
-        // "%s %s", then " (%s)" flags, " persistent %u", " mask %s" (IPv4 dotted, IPv6 "%i").
+        // "%s %s", then " (%s)" flags, " persistent %u", " mask %s" (IPv4 dotted, IPv6 "%i"),
+        // " ops".
         let _ = write!(out, "{name} {}", spec.scheduler);
         let flags = sched_flags::canonical(&spec.scheduler, &spec.flags);
         if !flags.is_empty() {
@@ -148,6 +149,9 @@ fn service_entry(out: &mut String, service: &ServiceInfo, format: &ListFormat) {
             if let Some(mask) = mask_text(service) {
                 let _ = write!(out, " mask {mask}");
             }
+        }
+        if spec.one_packet {
+            out.push_str(" ops");
         }
     }
     out.push('\n');

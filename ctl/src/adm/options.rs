@@ -89,12 +89,13 @@ pub(super) enum Opt {
     PersistentConn,
     NoSort,
     Exact,
+    Ops,
     SchedFlags,
     LocalAddress,
     Ifname,
 }
 
-pub(super) const OPTS: [Opt; 21] = [
+pub(super) const OPTS: [Opt; 22] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -113,6 +114,7 @@ pub(super) const OPTS: [Opt; 21] = [
     Opt::PersistentConn,
     Opt::NoSort,
     Opt::Exact,
+    Opt::Ops,
     Opt::SchedFlags,
     Opt::LocalAddress,
     Opt::Ifname,
@@ -139,6 +141,7 @@ impl Opt {
             Opt::PersistentConn => "persistent-conn",
             Opt::NoSort => "nosort",
             Opt::Exact => "exact",
+            Opt::Ops => "ops",
             Opt::SchedFlags => "sched-flags",
             Opt::LocalAddress => "local-address",
             Opt::Ifname => "ifname",
@@ -165,7 +168,7 @@ fn rule(cmd: Cmd, opt: Opt) -> Rule {
     match cmd {
         Cmd::AddService | Cmd::EditService => match opt {
             Service => Required,
-            Scheduler | Persistent | Netmask | SchedFlags => Optional,
+            Scheduler | Persistent | Netmask | Ops | SchedFlags => Optional,
             _ => Illegal,
         },
         Cmd::DeleteService => match opt {
@@ -261,7 +264,6 @@ pub(super) enum Arg {
 }
 
 const NO_FWMARK: &str = "rvs does not support firewall-mark services (-f, -6): use -t or -u";
-const NO_OPS: &str = "rvs does not support one-packet scheduling (-o)";
 const NO_PE: &str = "rvs has no alternate persistence engines (--pe)";
 const NO_SCTP: &str = "rvs does not support SCTP services";
 const NO_SYNC: &str = "rvs configures connection sync in the [ha.sync] section of the rvsd \
@@ -326,7 +328,7 @@ const LONG: &[(&str, Arg, Tok)] = &[
     ("ifname", Arg::Required, Tok::Option(Opt::Ifname)),
     ("fwmark-service", Arg::Required, Tok::Refused(NO_FWMARK)),
     ("ipv6", Arg::None, Tok::Refused(NO_FWMARK)),
-    ("ops", Arg::None, Tok::Refused(NO_OPS)),
+    ("ops", Arg::None, Tok::Option(Opt::Ops)),
     ("pe", Arg::Required, Tok::Refused(NO_PE)),
     ("sctp-service", Arg::Required, Tok::Refused(NO_SCTP)),
     ("start-daemon", Arg::Required, Tok::Refused(NO_SYNC)),
@@ -345,6 +347,9 @@ const LONG: &[(&str, Arg, Tok)] = &[
     ("tun-csum", Arg::None, Tok::Refused(NO_TUN)),
     ("tun-remcsum", Arg::None, Tok::Refused(NO_TUN)),
 ];
+
+/// The word ipvsadm's `-S` writes for one-packet scheduling (taken back by `-R`).
+pub(super) const SAVED_OPS: &str = "ops";
 
 /// `--sort` is accepted and does nothing, as in ipvsadm.
 pub(super) const SORT_NOOP: &str = "sort";

@@ -62,7 +62,7 @@ virtual-service:
   --udp-service|-u address:port
 
 Options:
-  --scheduler      -s name      rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash
+  --scheduler      -s name      rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash twos
                                 (default wlc; the daemon checks the name)
   --persistent     -p [timeout] persistent service (default timeout 360 s)
   --netmask        -M netmask   persistence granularity: a.b.c.d for IPv4, 1-128 for IPv6

@@ -1,7 +1,7 @@
 //! `-S`: the table as rvsadm commands, one per line, in the form ipvsadm writes them, so that
 //! `-R` rebuilds it.
 //!
-//! Per service, sorted as ipvsadm sorts: `-A -t VIP:PORT -s SCHED [-p N [-M MASK]] [-b FLAGS]`,
+//! Per service, sorted as ipvsadm sorts: `-A -t VIP:PORT -s SCHED [-p N [-M MASK]] [ops] [-b FLAGS]`,
 //! then rvs's additions: a `-P -t VIP:PORT -z LADDR` line per local address (before the reals,
 //! so FULLNAT reals find them), then `-a -t VIP:PORT -r RIP:PORT -g|-i|-m|-b -w W`, with
 //! ` -x U -y L` when a threshold is set (ipvsadm drops thresholds here; rvs keeps them).
@@ -35,6 +35,10 @@ pub fn save(services: &[ServiceInfo]) -> String {
             if let Some(mask) = mask_text(service) {
                 let _ = write!(out, " -M {mask}");
             }
+        }
+        // ipvsadm 1.31 writes its listing's word here, not the option.
+        if spec.one_packet {
+            out.push_str(" ops");
         }
         let flags = sched_flags::canonical(&spec.scheduler, &spec.flags);
         if !flags.is_empty() {

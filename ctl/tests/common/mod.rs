@@ -102,6 +102,7 @@ pub fn service(
             flags: flags.iter().map(|f| f.to_string()).collect(),
             persistence,
             netmask,
+            one_packet: false,
         },
         laddrs: laddrs.iter().map(|a| a.parse().unwrap()).collect(),
         stats: stats(s),

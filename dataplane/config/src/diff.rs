@@ -274,6 +274,7 @@ fn service_fields(s: &ServiceConfig) -> Vec<(&'static str, String)> {
         ("check", format!("{:?}", s.check)),
         ("client_address", format!("{:?}", s.client_address)),
         ("synproxy", format!("{:?}", (s.synproxy, s.synproxy_wscale))),
+        ("one_packet", s.one_packet.to_string()),
         ("allow", format!("{} prefixes", s.guard.allow.len())),
         ("deny", format!("{} prefixes", s.guard.deny.len())),
         ("guard", guard_settings(&s.guard)),

@@ -156,6 +156,12 @@ pub enum Problem {
     /// A TCP-only `client_address` (`toa`, `proxy-v1`) on a UDP service.
     #[error("client_address {0:?} is for TCP services only; a UDP service takes \"proxy-v2\" (or \"none\")")]
     ClientAddressTcpOnly(&'static str),
+    /// `one_packet = true` on a service that is not UDP with only DR and TUN reals.
+    #[error(
+        "one_packet needs a UDP service whose reals are all forward = \"dr\" or \"tun\" \
+         (a NAT or FULLNAT reply needs the connection entry one-packet scheduling does not keep)"
+    )]
+    OnePacketNeedsUdpDirect,
     /// `synproxy = true` on a service that is not TCP with only FULLNAT reals.
     #[error("synproxy needs a TCP service whose reals are all forward = \"fullnat\"")]
     SynproxyNeedsFullnat,
@@ -293,7 +299,7 @@ pub enum Problem {
     UnknownProto(String),
     /// Not a scheduler rvs knows.
     #[error(
-        "unknown scheduler {0:?} (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash)"
+        "unknown scheduler {0:?} (known: rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh conhash twos)"
     )]
     UnknownScheduler(String),
     /// Not a scheduler flag.

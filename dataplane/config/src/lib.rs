@@ -526,6 +526,9 @@ pub struct ServiceConfig {
     pub synproxy_wscale: u8,
     /// Allow and deny lists and limits (`allow`, `deny`, `limit_*`, ...).
     pub guard: GuardConfig,
+    /// One-packet scheduling (`one_packet`, ipvsadm's `-o`): every datagram scheduled
+    /// afresh and no connection entry kept (UDP, DR and TUN reals only).
+    pub one_packet: bool,
 }
 
 /// How a FULLNAT real learns the client's address (`client_address`, see `docs/config.md`):
@@ -573,6 +576,17 @@ impl ServiceConfig {
     /// later are held to what needs it).
     pub fn reals_all_fullnat(&self) -> bool {
         self.reals.iter().all(|r| r.forward == ForwardMode::FullNat)
+    }
+
+    /// Whether `one_packet` may be on: a UDP service whose reals all answer clients
+    /// directly (DR or TUN), since a NAT or FULLNAT reply needs the entry the director
+    /// does not keep.
+    pub fn one_packet_allowed(&self) -> bool {
+        self.proto == Proto::Udp
+            && self
+                .reals
+                .iter()
+                .all(|r| matches!(r.forward, ForwardMode::Dr | ForwardMode::Tun))
     }
 
     /// Whether `synproxy` may be on: a TCP service whose reals are all FULLNAT.

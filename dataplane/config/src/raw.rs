@@ -148,6 +148,7 @@ pub(super) struct RawService {
     pub check: Option<RawCheck>,
     pub client_address: Option<SStr>,
     pub synproxy: Option<Spanned<bool>>,
+    pub one_packet: Option<Spanned<bool>>,
     pub synproxy_wscale: Option<Spanned<u8>>,
     #[serde(default)]
     pub allow: Vec<SStr>,

@@ -99,6 +99,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         synproxy: false,
         synproxy_wscale: DEFAULT_SYNPROXY_WSCALE,
         guard: GuardConfig::default(),
+        one_packet: false,
     };
     let context = service_context(&svc);
     if let Some(what) = unusable_vip(vip) {
@@ -181,6 +182,12 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
             return Err(ck.err(on.span(), &context, Problem::SynproxyNeedsFullnat));
         }
         svc.synproxy = *on.get_ref();
+    }
+    if let Some(on) = &s.one_packet {
+        if *on.get_ref() && !svc.one_packet_allowed() {
+            return Err(ck.err(on.span(), &context, Problem::OnePacketNeedsUdpDirect));
+        }
+        svc.one_packet = *on.get_ref();
     }
     if let Some(w) = &s.synproxy_wscale {
         if *w.get_ref() > MAX_WSCALE {

@@ -816,6 +816,42 @@ fn udp_services_take_proxy_v2_only() {
     );
 }
 
+/// `one_packet`: UDP with DR and TUN reals only, refused at the key's line otherwise;
+/// written back by `config save`; `scheduler = "twos"` is known.
+#[test]
+fn one_packet_takes_udp_with_direct_reals() {
+    let udp = |extra: &str| {
+        format!("[[service]]\nproto = \"udp\"\nvip = \"10.0.0.1\"\nport = 53\nscheduler = \"twos\"\n{extra}")
+    };
+    let real =
+        |forward: &str| format!("[[service.real]]\nip = \"10.1.0.11\"\nforward = \"{forward}\"\n");
+    let text = udp(&format!(
+        "one_packet = true\n{}{}",
+        real("dr"),
+        real("tun").replace("10.1.0.11", "10.1.0.12")
+    ));
+    let c = Config::parse(&text, "t").unwrap();
+    assert!(c.services[0].one_packet);
+    assert_eq!(c.services[0].scheduler, SchedKind::Twos);
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+    assert!(!Config::parse(&udp(&real("dr")), "t").unwrap().services[0].one_packet);
+    for forward in ["nat", "fullnat"] {
+        let text = udp(&format!(
+            "laddrs = [\"10.1.0.2\"]\none_packet = true\n{}",
+            real(forward)
+        ));
+        assert_eq!(
+            problem(&text),
+            (Problem::OnePacketNeedsUdpDirect, 7),
+            "{forward}"
+        );
+    }
+    let tcp = svc("10.0.0.1", 80, "one_packet = true\n");
+    assert_eq!(problem(&tcp).0, Problem::OnePacketNeedsUdpDirect);
+    let msg = refused(&tcp).to_string();
+    assert!(msg.contains("one_packet needs a UDP service"), "{msg}");
+}
+
 #[test]
 fn service_acceptances() {
     // tun may cross families; port 0 with persistence; weight 65535 and 0; upper without lower.

@@ -185,6 +185,9 @@ fn service(w: &mut String, s: &ServiceConfig) {
     if s.synproxy {
         let _ = writeln!(w, "synproxy = true");
     }
+    if s.one_packet {
+        let _ = writeln!(w, "one_packet = true");
+    }
     if s.synproxy_wscale != DEFAULT_SYNPROXY_WSCALE {
         let _ = writeln!(w, "synproxy_wscale = {}", s.synproxy_wscale);
     }

@@ -136,6 +136,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 synproxy: false,
                 synproxy_wscale: rvs_config::DEFAULT_SYNPROXY_WSCALE,
                 guard: rvs_config::GuardConfig::default(),
+                one_packet: false,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);
@@ -231,6 +232,7 @@ fn set_scheduling(svc: &mut ServiceConfig, spec: &ServiceSpec) -> Result<(), Err
     svc.flags = flags;
     svc.persistence = spec.persistence;
     svc.persistence_prefix = spec.netmask;
+    svc.one_packet = spec.one_packet;
     Ok(())
 }
 

@@ -219,6 +219,7 @@ fn ipvsadm_refusals_have_their_kinds() {
         flags: vec![],
         persistence: 0,
         netmask: 32,
+        one_packet: false,
     };
     assert_eq!(
         h.apply(vec![Change::AddService(spec("10.0.0.100"))])
@@ -273,6 +274,7 @@ fn runtime_changes(h: &mut Harness) {
         flags: vec![],
         persistence: 0,
         netmask: 32,
+        one_packet: false,
     };
     h.apply(vec![
         Change::AddService(extra),
@@ -399,6 +401,7 @@ fn a_refusal_names_the_change_it_comes_from() {
         flags: vec![],
         persistence: 0,
         netmask: 32,
+        one_packet: false,
     };
     let add = |vip: &str, rip: &str, forward| Change::AddReal {
         service: key(vip),

@@ -342,6 +342,7 @@ fn connections_synced_to_a_service_added_at_runtime_count_their_traffic() {
             flags: vec![],
             persistence: 0,
             netmask: 32,
+            one_packet: false,
         }),
         Change::AddLaddr {
             service,

@@ -85,6 +85,7 @@ fn input(tick: u64) -> MetricsInput {
                 flags: vec![],
                 persistence: 0,
                 netmask: 32,
+                one_packet: false,
             },
             laddrs: vec![],
             stats: Stats {

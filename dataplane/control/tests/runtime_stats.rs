@@ -62,6 +62,7 @@ fn add_service(port: u16) -> Vec<Change> {
         flags: vec![],
         persistence: 0,
         netmask: 32,
+        one_packet: false,
     };
     let reals = REALS.map(|host| Change::AddReal {
         service: key(port),

@@ -4,7 +4,9 @@
 //! A miss toward a service opens a connection when the packet may open one (a TCP SYN
 //! without ACK or RST, any UDP datagram): the persistence template is consulted first,
 //! then the scheduler; FULLNAT takes a local port from the worker's pool; the connection
-//! and, for persistent services, the template are inserted into the worker's table.
+//! and, for persistent services, the template are inserted into the worker's table. A
+//! datagram of a one-packet service gets a connection that lives only while the worker
+//! forwards it ([`Connected::OnePacket`]), as IPVS frees its one-packet connections.
 //!
 //! A hit from the client side is first held against `[behaviour]` (IPVS's sysctls, see
 //! [`rvs_config`]): a new SYN on a closing connection expires it and is scheduled
@@ -76,6 +78,10 @@ pub enum Connected {
     Existing(ConnId, Direction),
     /// A new connection was made (its direction is `Original`).
     New(ConnId),
+    /// A connection made for this one datagram of a one-packet service (`one_packet`,
+    /// IPVS's `IP_VS_CONN_F_ONE_PACKET`): the worker forwards the datagram and removes
+    /// the entry with it, so the flow's next datagram is scheduled afresh.
+    OnePacket(ConnId),
     /// No connection: a SYN or an ACK toward a SYN-proxied service (`synproxy`), for
     /// the worker to answer with a cookie or to check the cookie of
     /// ([`crate::synproxy`]), then [`ConnectCtx::open_by_cookie`]. Carries the service's
@@ -89,7 +95,7 @@ impl Connected {
     pub fn id_dir(self) -> Option<(ConnId, Direction)> {
         match self {
             Connected::Existing(id, dir) => Some((id, dir)),
-            Connected::New(id) => Some((id, Direction::Original)),
+            Connected::New(id) | Connected::OnePacket(id) => Some((id, Direction::Original)),
             Connected::Cookie(..) => None,
         }
     }
@@ -260,7 +266,11 @@ impl ConnectCtx<'_> {
         if let (Some(p), Some(Some(l))) = (place, self.limiters.get_mut(idx)) {
             l.opened(p);
         }
-        Ok(Connected::New(id))
+        Ok(if svc.config.one_packet && t.key.proto == Proto::Udp {
+            Connected::OnePacket(id)
+        } else {
+            Connected::New(id)
+        })
     }
 
     /// The service's guard on a new connection from `src`: its allow and deny lists,

@@ -435,6 +435,7 @@ impl Svc {
             flags: Vec::new(),
             persistence: self.persistence,
             netmask: 32,
+            one_packet: false,
         }
     }
 

@@ -49,6 +49,7 @@ impl Ctx<'_> {
             flags: Vec::new(),
             persistence: 0,
             netmask: 32,
+            one_packet: false,
         })];
         for r in 1..=self.lab.reals() {
             add.push(Change::AddReal {

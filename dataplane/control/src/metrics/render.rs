@@ -864,6 +864,7 @@ mod tests {
                 flags: vec![],
                 persistence: 0,
                 netmask: 32,
+                one_packet: false,
             },
             laddrs: vec![],
             stats: stats(base),

@@ -169,11 +169,14 @@ impl<B: PacketBuf> Worker<B> {
                     self.counters.syn_cookies_accepted += 1;
                     cookie_ack = Some(ack);
                 }
-                let new = matches!(connected, Connected::New(_));
+                let one_packet = matches!(connected, Connected::OnePacket(_));
+                let new = one_packet || matches!(connected, Connected::New(_));
                 self.counters.conns_created += u64::from(new);
                 let (id, mut dir) = connected.id_dir().ok_or(DropReason::NoConnection)?;
                 // Connection sync (master): the state before this packet.
-                let state_before = self.sync.recording().then(|| self.conns.view(id).state());
+                // A one-packet entry is gone before the sync tick could send it.
+                let state_before =
+                    (self.sync.recording() && !one_packet).then(|| self.conns.view(id).state());
                 let mut release = None;
                 if dir == Direction::Original && cookie_ack.is_none() {
                     if let Some(cookie) = self.waits_with_data(id, &buf, info) {
@@ -222,6 +225,8 @@ impl<B: PacketBuf> Worker<B> {
                     // The packet that made it went nowhere (TTL 1, no route, too big):
                     // keep no entry for it, so such packets cannot fill the table.
                     self.unmake(id);
+                } else if one_packet {
+                    self.one_packet_sent(id);
                 } else if let Some(ack) = cookie_ack {
                     self.syn_proxy_sent(id, &ack);
                     if let Some(copy) = held_copy {
@@ -264,6 +269,16 @@ impl<B: PacketBuf> Worker<B> {
             }
             crate::guard::conn_ended(&self.snap.services, &mut self.limiters, &c);
             self.counters.conns_created -= 1;
+        }
+    }
+
+    /// Remove the entry a one-packet datagram was forwarded with (it stays counted as
+    /// created, as IPVS counts its one-packet connections), its guard's count of open
+    /// connections given back.
+    fn one_packet_sent(&mut self, id: ConnId) {
+        if let Some(c) = self.conns.remove(id) {
+            crate::guard::conn_ended(&self.snap.services, &mut self.limiters, &c);
+            self.counters.one_packet += 1;
         }
     }
 
