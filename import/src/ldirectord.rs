@@ -498,7 +498,10 @@ impl Cx {
                 if yes_no(loc, key, value)? {
                     self.drop(
                         loc,
-                        "`ops = yes`: rvs has no one-packet scheduling".to_string(),
+                        "`ops = yes`: one-packet scheduling is not carried over; set \
+                         `one_packet = true` on the service by hand (UDP with DR or TUN \
+                         reals only)"
+                            .to_string(),
                     );
                 }
             }

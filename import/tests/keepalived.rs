@@ -188,7 +188,7 @@ virtual_server 10.0.0.100 0
 }
 virtual_server 10.0.0.101 53 {
     protocol UDP
-    lb_algo p2c
+    lb_algo random
     sorry_server 10.1.0.99
     real_server 10.1.0.11 53 {
         weight 70000
@@ -270,7 +270,7 @@ virtual_server 10.0.0.103 80 {
         (29, "alpha"),
         (32, "SSL_GET"),
         (33, "url"),
-        (41, "p2c"),
+        (41, "random"),
         (44, "weight"),
         (45, "notify_up"),
         (46, "SMTP_CHECK"),

@@ -155,7 +155,7 @@ fn approximations_listed() {
         virtual=10.0.0.102:81\n\
         \treal=10.1.0.21:81 gate\n\
         \tchecktype=off\n\
-        \tscheduler=p2c\n";
+        \tscheduler=random\n";
     let (c, dropped) = ldirectord(text);
     let got = lines(&dropped);
     for (line, words) in [
@@ -170,7 +170,7 @@ fn approximations_listed() {
         (10, "longer than checkinterval"),
         (13, "ICMP"),
         (16, "off"),
-        (17, "p2c"),
+        (17, "random"),
     ] {
         assert!(
             dropped_at(&dropped, line, words),

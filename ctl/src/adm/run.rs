@@ -23,7 +23,7 @@ pub const USAGE: &str = "\
 rvsadm: ipvsadm for rvs (ipvsadm 1.31 syntax and listings, DPVS's FULLNAT local addresses)
 
 Usage:
-  rvsadm -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags]
+  rvsadm -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [-b sched-flags] [-o]
   rvsadm -D virtual-service
   rvsadm -C
   rvsadm -R
@@ -67,6 +67,7 @@ Options:
   --persistent     -p [timeout] persistent service (default timeout 360 s)
   --netmask        -M netmask   persistence granularity: a.b.c.d for IPv4, 1-128 for IPv6
   --sched-flags    -b flags     on a service: sh-fallback,sh-port,mh-fallback,mh-port
+  --ops            -o           one-packet scheduling: each UDP datagram scheduled afresh
   --real-server    -r address[:port]  the real server (port: the service's when absent)
   --gatewaying     -g           direct routing (default)
   --ipip           -i           IPIP tunnel
@@ -93,10 +94,10 @@ address, a port from /etc/services for the service's protocol); IPv6 addresses m
 numeric. Listings and -S are numeric with or without -n. -S writes every configured real
 with its configured weight (those a health check took out too); it cannot carry health
 checks or the other settings ipvsadm has no option for: `rvsctl config save` writes them
-all. Not supported: firewall-mark services (-f, -6), one-packet scheduling
-(-o), persistence engines (--pe), SCTP, the --tun-* options and the sync daemon options
-(rvs configures sync in its configuration file). The size in the first line of -L is
-the director's connection capacity (all workers' tables).
+all. Not supported: firewall-mark services (-f, -6), persistence engines (--pe), SCTP,
+the --tun-* options and the sync daemon options (rvs configures sync in its
+configuration file). The size in the first line of -L is the director's connection
+capacity (all workers' tables).
 
 Where rvsadm differs from ipvsadm, and why: docs/rvsadm.md in the rvs sources.
 ";

@@ -50,6 +50,7 @@
 //! | `rvs_worker_drops_total` | counter | `worker`, `reason` | frames the worker dropped, by drop reason (a fixed set) |
 //! | `rvs_worker_redirected_packets_total` | counter | `worker` | frames the worker handed to the worker that owns their flow |
 //! | `rvs_worker_connections_created_total` | counter | `worker` | connection entries the worker created |
+//! | `rvs_worker_one_packet_datagrams_total` | counter | `worker` | UDP datagrams of one-packet services, each scheduled afresh with no entry kept (`one_packet`) |
 //! | `rvs_worker_connections_expired_total` | counter | `worker` | connection entries that expired in the worker's table |
 //! | `rvs_worker_connections_reused_total` | counter | `worker` | closing connections expired for a new SYN on their tuple, which was scheduled afresh (`conn_reuse_mode`) |
 //! | `rvs_worker_nodest_connections_expired_total` | counter | `worker` | connections expired because their real was removed (`expire_nodest_conn`) |

@@ -10,6 +10,7 @@ mod guard;
 mod hostile;
 mod lab;
 mod no_panic;
+mod one_packet;
 mod scenarios;
 
 use std::collections::BTreeSet;
