@@ -49,27 +49,37 @@ impl Twos {
     }
 }
 
-/// The real the draw `r` (in `0..=total weight`) falls on: the first usable real where the
-/// running remainder reaches zero or below.
-fn walk(reals: &[RealServer], loads: &dyn LoadView, mut r: u64) -> Option<usize> {
+/// The reals the two draws (each in `0..=total weight`) fall on, in one walk: for each,
+/// the first usable real where its running remainder reaches zero or below.
+fn walk(reals: &[RealServer], loads: &dyn LoadView, mut r: [u64; 2]) -> [Option<usize>; 2] {
+    let mut found = [None; 2];
     for (i, real) in reals.iter().enumerate() {
         if !usable(real, &loads.load(real.id)) {
             continue;
         }
         let w = u64::from(real.weight);
-        if r <= w {
-            return Some(i);
+        for k in 0..2 {
+            if found[k].is_none() {
+                if r[k] <= w {
+                    found[k] = Some(i);
+                } else {
+                    r[k] -= w;
+                }
+            }
         }
-        r -= w;
+        if found[1].is_some() && found[0].is_some() {
+            break;
+        }
     }
-    None
+    found
 }
 
 /// The choice between the draws `r1` and `r2` (each in `0..=total weight`): the second only
 /// when it is strictly lighter per weight.
 fn choose(reals: &[RealServer], loads: &dyn LoadView, r1: u64, r2: u64) -> Option<usize> {
-    let first = walk(reals, loads, r1)?;
-    let Some(second) = walk(reals, loads, r2) else {
+    let [first, second] = walk(reals, loads, [r1, r2]);
+    let first = first?;
+    let Some(second) = second else {
         return Some(first);
     };
     let (a, b) = (&reals[first], &reals[second]);
@@ -128,7 +138,9 @@ mod tests {
     fn draws_walk_the_weights() {
         let rs = reals(&[0, 2, 3, 1]);
         let l = vec![RealLoad::default(); 4];
-        let got: Vec<_> = (0..=6).map(|r| walk(&rs, &l, r)).collect();
+        let got: Vec<_> = (0..=6).map(|r| walk(&rs, &l, [r, 6 - r])[0]).collect();
+        let back: Vec<_> = (0..=6).map(|r| walk(&rs, &l, [6 - r, r])[1]).collect();
+        assert_eq!(got, back, "both draws walk alike");
         assert_eq!(
             got,
             [1, 1, 1, 2, 2, 2, 3].map(Some).to_vec(),
