@@ -692,3 +692,57 @@ fn a_real_added_again_after_its_id_was_freed_starts_its_statistics_at_zero() {
     h.published.lock().unwrap().traffic.dests[id].conns += 1;
     assert_eq!(real_stats(&mut h, "10.0.0.101", "10.1.0.13:8080").conns, 1);
 }
+
+/// `rvsadm -A -u VIP:53 -s twos -o`: taken on a UDP service, listed back with its flag and
+/// written by `config save`; rvsd refuses it on a TCP service and refuses a NAT real on
+/// a one-packet service, changing nothing.
+#[test]
+fn one_packet_from_rvsadm_is_held_to_udp_and_direct_reals() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let udp = ServiceKey {
+        proto: Protocol::Udp,
+        addr: "10.0.0.110:53".parse().unwrap(),
+    };
+    let spec = ServiceSpec {
+        key: udp,
+        scheduler: "twos".into(),
+        flags: vec![],
+        persistence: 0,
+        netmask: 32,
+        one_packet: true,
+    };
+    h.apply(vec![
+        Change::AddService(spec.clone()),
+        Change::AddReal {
+            service: udp,
+            real: real("10.1.0.21:53", Forward::Dr),
+        },
+    ])
+    .unwrap();
+    let listed = match h.control.handle(Request::Services { service: Some(udp) }) {
+        Ok(Response::Services(s)) => s,
+        other => panic!("not services: {other:?}"),
+    };
+    assert_eq!(listed[0].spec, spec);
+    let saved = h.saved();
+    assert!(saved.contains("scheduler = \"twos\""), "{saved}");
+    assert!(saved.contains("one_packet = true"), "{saved}");
+    let nat = Change::AddReal {
+        service: udp,
+        real: real("10.1.0.22:53", Forward::Nat),
+    };
+    let e = h.apply(vec![nat]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(
+        e.message.contains("one_packet needs a UDP service"),
+        "{e:?}"
+    );
+    let tcp = ServiceSpec {
+        key: key("10.0.0.111"),
+        ..spec
+    };
+    let e = h.apply(vec![Change::AddService(tcp)]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(e.message.contains("one_packet"), "{e:?}");
+    assert_eq!(h.saved(), saved, "refused changes left nothing behind");
+}
