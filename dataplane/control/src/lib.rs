@@ -573,6 +573,25 @@ impl Control {
             steer_first.services.also_steer(&new_laddrs);
             self.hand_out(Arc::new(steer_first));
         }
+        // A service added again while connections of its earlier self still hold its id
+        // gets that id back: its statistics start from 0 all the same, as a new IPVS
+        // service's do.
+        let before: std::collections::HashSet<u32> =
+            self.snap.services.list().iter().map(|s| s.id).collect();
+        let added: Vec<u32> = snap
+            .services
+            .list()
+            .iter()
+            .map(|s| s.id)
+            .filter(|id| !before.contains(id))
+            .collect();
+        if !added.is_empty() {
+            let traffic = self.traffic();
+            for id in added {
+                let now = traffic.services.get(id as usize).copied();
+                self.rebase(StatKey::Service(id), now.unwrap_or_default());
+            }
+        }
         self.hand_out(Arc::new(snap));
         self.log_services_without_reals();
         self.running.store(Arc::clone(&self.snap));

@@ -51,7 +51,7 @@ impl Control {
     }
 
     /// Make `now` the zero of `key`'s statistics and rates (as `rvsadm -Z` does).
-    fn rebase(&mut self, key: StatKey, now: Traffic) {
+    pub(crate) fn rebase(&mut self, key: StatKey, now: Traffic) {
         let (table, i) = match key {
             StatKey::Service(id) => (&mut self.zeroed.services, id as usize),
             StatKey::Dest(id) => (&mut self.zeroed.dests, id as usize),

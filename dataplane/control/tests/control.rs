@@ -693,6 +693,55 @@ fn a_real_added_again_after_its_id_was_freed_starts_its_statistics_at_zero() {
     assert_eq!(real_stats(&mut h, "10.0.0.101", "10.1.0.13:8080").conns, 1);
 }
 
+/// The statistics `rvsadm -Ln --stats` shows for service `vip`.
+fn service_stats(h: &mut Harness, vip: &str) -> Stats {
+    match h.control.handle(Request::Services {
+        service: Some(key(vip)),
+    }) {
+        Ok(Response::Services(list)) => list[0].stats,
+        other => panic!("not a service listing: {other:?}"),
+    }
+}
+
+/// A service removed and added again before its id is freed (its connections still
+/// hold it) gets the same id back, yet shows no count of its earlier self, as a new
+/// IPVS service starts at 0.
+#[test]
+fn a_service_added_again_while_its_id_is_held_starts_its_statistics_at_zero() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let spec = ServiceSpec {
+        key: key("10.0.0.120"),
+        scheduler: "rr".into(),
+        flags: vec![],
+        persistence: 0,
+        netmask: 32,
+        one_packet: false,
+    };
+    let add = vec![
+        Change::AddService(spec.clone()),
+        Change::AddReal {
+            service: spec.key,
+            real: real("10.1.0.13:8080", Forward::Nat),
+        },
+    ];
+    h.apply(add.clone()).unwrap();
+    // Ids are handed out lowest first: the two configured services have 0 and 1.
+    let id = 2;
+    {
+        let mut p = h.published.lock().unwrap();
+        p.traffic = TrafficTable::with_capacity(64, 256);
+        p.traffic.services[id].conns = 11;
+        p.generation = h.control.generation();
+    }
+    assert_eq!(service_stats(&mut h, "10.0.0.120").conns, 11);
+    h.apply(vec![Change::DeleteService(spec.key)]).unwrap();
+    // No retire_ids: the id stays held, as connections of the service would hold it.
+    h.apply(add).unwrap();
+    assert_eq!(service_stats(&mut h, "10.0.0.120"), Stats::default());
+    h.published.lock().unwrap().traffic.services[id].conns += 1;
+    assert_eq!(service_stats(&mut h, "10.0.0.120").conns, 1);
+}
+
 /// `rvsadm -A -u VIP:53 -s twos -o`: taken on a UDP service, listed back with its flag and
 /// written by `config save`; rvsd refuses it on a TCP service and refuses a NAT real on
 /// a one-packet service, changing nothing.
