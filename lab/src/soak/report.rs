@@ -28,7 +28,7 @@ pub enum Class {
 /// next 5 ms tick after the intake queue, and restarts the interval only then.
 const IN_FLIGHT: Duration = Duration::from_millis(50);
 
-/// Failed connections listed in full, at most.
+/// Failed connections listed in full, at most (twice as many when lost).
 const LISTED: usize = 20;
 
 /// What a soak run saw.
@@ -112,7 +112,13 @@ impl Summary {
             };
             let class = classify(a, &m.log);
             self.failed[class as usize] += 1;
-            if self.failures.len() < LISTED {
+            // Lost ones are what a reader needs: they get room beyond the first few.
+            let room = if class == Class::Lost {
+                2 * LISTED
+            } else {
+                LISTED
+            };
+            if self.failures.len() < room {
                 self.failures.push(format!(
                     "{class:?}: {:?} to {} ({:.1} s): {error}",
                     a.kind,
