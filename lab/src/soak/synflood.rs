@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use rvs_ctl::proto::{Request, Response};
+use rvs_ctl::proto::{Request, Response, WorkerInfo};
 
 use super::pair::Pair;
 
@@ -75,17 +75,27 @@ pub fn packets(targets: &[Ipv4Addr]) -> Vec<Vec<u8>> {
 /// Director `i`'s SYN cookies sent and accepted and SYN-proxy segments held and
 /// released, summed over its workers.
 pub fn synproxy_counts(pair: &Pair, i: usize) -> Result<[u64; 4], String> {
+    workers(pair, i).map(|all| synproxy_of(&all))
+}
+
+/// Director `i`'s workers.
+fn workers(pair: &Pair, i: usize) -> Result<Vec<WorkerInfo>, String> {
     match pair.call(i, Request::Workers)? {
-        Response::Workers(all) => Ok(all.iter().fold([0; 4], |s, w| {
-            [
-                s[0] + w.syn_cookies_sent,
-                s[1] + w.syn_cookies_accepted,
-                s[2] + w.synproxy_held,
-                s[3] + w.synproxy_released,
-            ]
-        })),
+        Response::Workers(all) => Ok(all),
         other => Err(format!("workers answered {other:?}")),
     }
+}
+
+/// The SYN-proxy counts of `workers`, summed.
+fn synproxy_of(workers: &[WorkerInfo]) -> [u64; 4] {
+    workers.iter().fold([0; 4], |s, w| {
+        [
+            s[0] + w.syn_cookies_sent,
+            s[1] + w.syn_cookies_accepted,
+            s[2] + w.synproxy_held,
+            s[3] + w.synproxy_released,
+        ]
+    })
 }
 
 /// What a director had counted at one moment: its drops by reason, its SYN-proxy
@@ -104,14 +114,13 @@ impl Snapshot {
             Response::Drops(d) => d,
             other => return Err(format!("drops answered {other:?}")),
         };
-        let created = match pair.call(i, Request::Workers)? {
-            Response::Workers(all) => all.iter().map(|w| w.conns_created).sum(),
-            other => return Err(format!("workers answered {other:?}")),
-        };
+        // One listing of the workers gives both their SYN-proxy counts and their
+        // connections.
+        let all = workers(pair, i)?;
         Ok(Snapshot {
             drops,
-            synproxy: synproxy_counts(pair, i)?,
-            created,
+            synproxy: synproxy_of(&all),
+            created: all.iter().map(|w| w.conns_created).sum(),
         })
     }
 
@@ -135,13 +144,9 @@ impl Snapshot {
         let drops: Vec<String> = self
             .drops
             .iter()
-            .filter_map(|(reason, n)| {
-                let then = before
-                    .drops
-                    .iter()
-                    .find(|(r, _)| r == reason)
-                    .map_or(0, |(_, n)| *n);
-                (*n > then).then(|| format!("{reason} {}", n - then))
+            .filter_map(|(reason, _)| {
+                let n = self.dropped_since(before, reason);
+                (n > 0).then(|| format!("{reason} {n}"))
             })
             .collect();
         format!(
