@@ -65,7 +65,13 @@ pub struct PortConfig {
     pub mac: Option<[u8; 6]>,
     /// Enable the IPv4/TCP/UDP checksum offloads the device has.
     pub checksum_offload: bool,
+    /// The MTU to give the device (the largest IP packet it receives and sends; frames
+    /// carry the Ethernet header beyond it). The pool's data room must hold such a frame.
+    pub mtu: u16,
 }
+
+/// Ethernet's MTU, which devices start with (`RTE_ETHER_MTU`).
+pub const ETHER_MTU: u16 = 1500;
 
 impl Default for PortConfig {
     fn default() -> Self {
@@ -78,6 +84,7 @@ impl Default for PortConfig {
             promiscuous: true,
             mac: None,
             checksum_offload: true,
+            mtu: ETHER_MTU,
         }
     }
 }
@@ -350,10 +357,29 @@ impl Port {
             ChecksumOffloads::default()
         };
         (conf.rxmode.offloads, conf.txmode.offloads) = offloads.bits();
+        if !(raw.min_mtu..=raw.max_mtu).contains(&config.mtu) {
+            return Err(Error::Mtu {
+                port: name,
+                mtu: config.mtu,
+                min: raw.min_mtu,
+                max: raw.max_mtu,
+            });
+        }
+        // Devices that size their receive path at start read the MTU given here.
+        conf.rxmode.mtu = u32::from(config.mtu);
         // SAFETY: `id` is a valid, stopped port; `conf` is a fully initialised config.
         check(&name, "rte_eth_dev_configure", unsafe {
             ffi::rte_eth_dev_configure(id, rxq, txq, &conf)
         })?;
+        if config.mtu != ETHER_MTU {
+            // Devices over a kernel interface (af_packet, TAP) set its MTU here; a device
+            // without the operation took the MTU at configure.
+            // SAFETY: `id` is a valid, configured, stopped port.
+            let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, config.mtu) };
+            if rc != -(ENOTSUP) {
+                check(&name, "rte_eth_dev_set_mtu", rc)?;
+            }
+        }
 
         let (mut nb_rx, mut nb_tx) = (config.rx_desc, config.tx_desc);
         // SAFETY: valid port and out-pointers.

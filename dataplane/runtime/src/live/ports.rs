@@ -45,6 +45,7 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             // The pipeline does its own checksum work (incremental, or complete on ports
             // marked sw_checksum); it requests no offload per packet.
             checksum_offload: false,
+            mtu: p.mtu,
         };
         let port = Port::open(eal, &p.device, pool, &dev).map_err(fail)?;
         if let Some(mac) = p.mac {
@@ -75,6 +76,8 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             promiscuous: false,
             mac: None,
             checksum_offload: false,
+            // The kernel interface carries what the port does.
+            mtu: p.mtu,
         };
         let port = Port::open(eal, &device, pool, &dev).map_err(fail)?;
         // The kernel interface answers with the port's MAC, so frames to either reach both.
@@ -208,7 +211,7 @@ fn log_port(name: &str, port: &Port) {
 
 /// One port as [`port_source`] lists it: name, device, addresses, the kernel interfaces
 /// the device attaches to, and the device.
-type NamedPort = (String, String, Vec<String>, Vec<String>, Port);
+type NamedPort = (String, String, Vec<String>, Vec<String>, u16, Port);
 
 /// Port listings from the devices themselves; the link of a port whose device attaches
 /// to kernel interfaces is up only while the kernel has each of them up too.
@@ -223,14 +226,14 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            (c.name.clone(), c.device.clone(), addrs, ifaces, p.clone())
+            (c.name.clone(), c.device.clone(), addrs, ifaces, c.mtu, p.clone())
         })
         .collect();
     let pool = pool.clone();
     Box::new(move || {
         named
             .iter()
-            .map(|(name, device, addresses, ifaces, port)| {
+            .map(|(name, device, addresses, ifaces, mtu, port)| {
                 let stats = port.stats().unwrap_or_default();
                 let tables = rvs_dpdk::table_memory();
                 PortInfo {
@@ -241,6 +244,7 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                         .map(|m| MacAddr(m).to_string())
                         .unwrap_or_default(),
                     addresses: addresses.clone(),
+                    mtu: *mtu,
                     link_up: port.link().is_ok_and(|l| l.up)
                         && ifaces
                             .iter()
