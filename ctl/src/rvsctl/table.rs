@@ -443,7 +443,9 @@ mod tests {
             ..PortInfo::default()
         };
         let table = ports(&[port]);
-        let mut lines = table.lines().map(|l| l.split_whitespace().collect::<Vec<_>>());
+        let mut lines = table
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>());
         let (head, row) = (lines.next().unwrap(), lines.next().unwrap());
         assert_eq!((head[3], head[4]), ("LINK", "MTU"), "{table}");
         assert_eq!((row[3], row[4]), ("up", "9000"), "{table}");

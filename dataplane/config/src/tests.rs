@@ -995,7 +995,9 @@ fn port_mtu_defaults_to_1500_and_takes_its_range() {
 #[test]
 fn a_port_mtu_out_of_range_is_refused_at_its_line() {
     let v4 = |mtu: &str| {
-        format!("[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/24\"]\nmtu = {mtu}\n")
+        format!(
+            "[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/24\"]\nmtu = {mtu}\n"
+        )
     };
     let bad = |mtu: u32, min: u16, why: &'static str| Problem::BadMtu {
         mtu,

@@ -20,8 +20,8 @@ use super::raw::{
 use super::{
     device, ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
     IdlePolicy, NeighborConfig, NoRealAnswer, PortConfig, PortId, RouteConfig, RssMode,
-    ServiceConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET,
-    DEFAULT_MTU, DEFAULT_WORKERS, MAX_MTU, MIN_MTU_V4, MIN_MTU_V6,
+    ServiceConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_MTU,
+    DEFAULT_SOCKET, DEFAULT_WORKERS, MAX_MTU, MIN_MTU_V4, MIN_MTU_V6,
 };
 
 /// A positive count: the value or its default; 0 is refused.

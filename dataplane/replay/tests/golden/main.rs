@@ -10,6 +10,7 @@ mod guard;
 mod hostile;
 mod lab;
 mod no_panic;
+mod port_mtu;
 mod scenarios;
 
 use std::collections::BTreeSet;

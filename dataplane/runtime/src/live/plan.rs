@@ -360,7 +360,9 @@ mod tests {
             data_room: jumbo,
         };
         let a = super::eal_args(&[], plan);
-        let mb: u64 = a[a.iter().position(|x| x == "-m").unwrap() + 1].parse().unwrap();
+        let mb: u64 = a[a.iter().position(|x| x == "-m").unwrap() + 1]
+            .parse()
+            .unwrap();
         assert_eq!(mb, 8192 * (u64::from(jumbo) + 384) / (1 << 20) + 128);
     }
 

@@ -226,7 +226,14 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            (c.name.clone(), c.device.clone(), addrs, ifaces, c.mtu, p.clone())
+            (
+                c.name.clone(),
+                c.device.clone(),
+                addrs,
+                ifaces,
+                c.mtu,
+                p.clone(),
+            )
         })
         .collect();
     let pool = pool.clone();
