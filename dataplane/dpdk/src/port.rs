@@ -692,6 +692,17 @@ impl Port {
         )
     }
 
+    /// The device's MTU now (`rte_eth_dev_get_mtu`).
+    pub fn mtu(&self) -> Result<u16> {
+        let _ctl = self.lock();
+        let mut mtu = 0u16;
+        // SAFETY: valid port and out-pointer.
+        check(&self.inner.name, "rte_eth_dev_get_mtu", unsafe {
+            ffi::rte_eth_dev_get_mtu(self.inner.id, &mut mtu)
+        })?;
+        Ok(mtu)
+    }
+
     /// Link state now, without waiting.
     pub fn link(&self) -> Result<Link> {
         let _ctl = self.lock();

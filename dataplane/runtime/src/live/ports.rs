@@ -198,9 +198,12 @@ fn log_port(name: &str, port: &Port) {
     } else {
         "off".to_owned()
     };
+    let mtu = port
+        .mtu()
+        .map_or_else(|e| format!("unknown ({e})"), |m| m.to_string());
     rvs_control::info!(
-        "port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {rss}, \
-         software checksums {}, link {link}",
+        "port {name}: device {} (driver {}), mac {mac}, mtu {mtu}, {} rx / {} tx queue(s), \
+         rss {rss}, software checksums {}, link {link}",
         port.name(),
         info.driver,
         port.rx_queue_count(),
