@@ -66,8 +66,9 @@ pub struct PortConfig {
     /// Enable the IPv4/TCP/UDP checksum offloads the device has.
     pub checksum_offload: bool,
     /// The MTU to give the device (the largest IP packet it receives and sends; frames
-    /// carry the Ethernet header beyond it). The pool's data room must hold such a frame.
-    pub mtu: u16,
+    /// carry the Ethernet header beyond it), or `None` to leave the device's own. The
+    /// pool's data room must hold such a frame.
+    pub mtu: Option<u16>,
 }
 
 /// Ethernet's MTU, which devices start with (`RTE_ETHER_MTU`).
@@ -84,7 +85,7 @@ impl Default for PortConfig {
             promiscuous: true,
             mac: None,
             checksum_offload: true,
-            mtu: ETHER_MTU,
+            mtu: None,
         }
     }
 }
@@ -357,25 +358,27 @@ impl Port {
             ChecksumOffloads::default()
         };
         (conf.rxmode.offloads, conf.txmode.offloads) = offloads.bits();
-        if !(raw.min_mtu..=raw.max_mtu).contains(&config.mtu) {
-            return Err(Error::Mtu {
-                port: name,
-                mtu: config.mtu,
-                min: raw.min_mtu,
-                max: raw.max_mtu,
-            });
+        if let Some(mtu) = config.mtu {
+            if !(raw.min_mtu..=raw.max_mtu).contains(&mtu) {
+                return Err(Error::Mtu {
+                    port: name,
+                    mtu,
+                    min: raw.min_mtu,
+                    max: raw.max_mtu,
+                });
+            }
+            // Devices that size their receive path at start read the MTU given here.
+            conf.rxmode.mtu = u32::from(mtu);
         }
-        // Devices that size their receive path at start read the MTU given here.
-        conf.rxmode.mtu = u32::from(config.mtu);
         // SAFETY: `id` is a valid, stopped port; `conf` is a fully initialised config.
         check(&name, "rte_eth_dev_configure", unsafe {
             ffi::rte_eth_dev_configure(id, rxq, txq, &conf)
         })?;
-        if config.mtu != ETHER_MTU {
-            // Devices over a kernel interface (af_packet, TAP) set its MTU here; a device
-            // without the operation took the MTU at configure.
+        if let Some(mtu) = config.mtu.filter(|&m| m != ETHER_MTU) {
+            // A device with the operation applies the MTU here; one without it took the
+            // MTU at configure.
             // SAFETY: `id` is a valid, configured, stopped port.
-            let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, config.mtu) };
+            let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
             if rc != -(ENOTSUP) {
                 check(&name, "rte_eth_dev_set_mtu", rc)?;
             }

@@ -307,14 +307,14 @@ fn jumbo_mtu(eal: &Eal) {
     let pool = Mempool::with_data_room(eal, "jumbo_pool", 255, HEADROOM + 9000 + 22)
         .expect("jumbo mempool");
     let config = PortConfig {
-        mtu: 9000,
+        mtu: Some(9000),
         ..PortConfig::default()
     };
     let port = Port::open(eal, "net_null2", &pool, &config).expect("open with mtu 9000");
     assert_eq!(port.mtu().expect("mtu"), 9000);
     drop(port);
     let small = PortConfig {
-        mtu: 60,
+        mtu: Some(60),
         ..PortConfig::default()
     };
     match Port::open(eal, "net_null3", &pool, &small) {

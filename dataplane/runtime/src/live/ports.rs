@@ -45,7 +45,9 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             // The pipeline does its own checksum work (incremental, or complete on ports
             // marked sw_checksum); it requests no offload per packet.
             checksum_offload: false,
-            mtu: p.mtu,
+            // A device over a kernel interface carries what that interface does (its
+            // MTU is the operator's, checked before start); others are given the MTU.
+            mtu: kernel_interfaces(&p.device).is_empty().then_some(p.mtu),
         };
         let port = Port::open(eal, &p.device, pool, &dev).map_err(fail)?;
         if let Some(mac) = p.mac {
@@ -76,15 +78,15 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             promiscuous: false,
             mac: None,
             checksum_offload: false,
-            // The kernel interface carries what the port does.
-            mtu: p.mtu,
+            // Set on the kernel interface below.
+            mtu: None,
         };
         let port = Port::open(eal, &device, pool, &dev).map_err(fail)?;
         // The kernel interface answers with the port's MAC, so frames to either reach both.
         let mac = ports[main.index()].mac().map_err(fail)?;
         port.set_mac(mac).map_err(fail)?;
         port.start().map_err(fail)?;
-        kernel::bring_up(iface, &kernel::fixed_addresses(config, p))?;
+        kernel::bring_up(iface, p.mtu, &kernel::fixed_addresses(config, p))?;
         log_port(iface, &port);
         ports.push(port);
     }
