@@ -84,11 +84,22 @@ pub fn pool_mbufs(ports: usize, workers: u16, held: usize, extra: usize) -> u32 
 }
 
 /// The data room of every mbuf (headroom included) for ports whose largest MTU is `mtu`:
-/// a whole frame in one buffer, never less than DPDK's default. The pipeline works on
-/// single-buffer frames, so a jumbo frame must not be scattered over several.
+/// a whole frame in one buffer (the pipeline works on single-buffer frames, so a jumbo
+/// frame must not be scattered over several), rounded up to [`DATA_ROOM_STEP`] after the
+/// headroom: DPDK's default (2048) for 1500, 9216 for 9000. The rounding leaves drivers
+/// that copy into the buffer through frames of their own (`net_af_packet`'s `framesz`,
+/// which must hold the frame and its ring header but not exceed the buffer) a size that
+/// fits both.
 pub fn data_room(mtu: u16) -> u16 {
-    DEFAULT_DATA_ROOM.max(HEADROOM.saturating_add(mtu).saturating_add(FRAME_OVERHEAD))
+    let frame = mtu.saturating_add(FRAME_OVERHEAD);
+    let data = frame
+        .div_ceil(DATA_ROOM_STEP)
+        .saturating_mul(DATA_ROOM_STEP);
+    DEFAULT_DATA_ROOM.max(HEADROOM.saturating_add(data))
 }
+
+/// The packet buffers' data room (after the headroom) is a multiple of this.
+pub const DATA_ROOM_STEP: u16 = 1024;
 
 /// Mbufs one `net_af_xdp` queue holds beyond the receive and transmit descriptors asked
 /// for: the PMD sizes its own rings (2048 descriptors each in DPDK 22.11), keeps its umem
@@ -348,8 +359,10 @@ mod tests {
         // Ethernet's MTU fits DPDK's default buffer; a jumbo frame gets one of its own.
         assert_eq!(data_room(1500), DEFAULT_DATA_ROOM);
         assert_eq!(data_room(68), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room(2026), DEFAULT_DATA_ROOM, "2048 bytes of frame");
+        assert_eq!(data_room(2027), HEADROOM + 3072);
         let jumbo = data_room(9000);
-        assert_eq!(jumbo, HEADROOM + 9000 + 14 + 4 + 4);
+        assert_eq!(jumbo, HEADROOM + 9216);
         // The memory asked for without hugepages grows with the buffers.
         let plan = EalPlan {
             workers: 1,
