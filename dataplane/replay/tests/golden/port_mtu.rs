@@ -1,7 +1,7 @@
-//! Port MTU: packets through NAT and FULLNAT fit the egress port's `mtu` or are refused
-//! with ICMP fragmentation needed / packet too big carrying that MTU, whatever it is (a
-//! jumbo 9000 or a small 1400), checked byte for byte against etherparse and by reading
-//! the MTU field back with etherparse.
+//! Port MTU: packets through NAT, FULLNAT and TUN fit the egress port's `mtu` (less the
+//! tunnel header) or are refused with ICMP fragmentation needed / packet too big carrying
+//! it, whatever it is (a jumbo 9000 or a small 1400), checked byte for byte against
+//! etherparse and by reading the MTU field back with etherparse.
 
 use etherparse::{
     icmpv4, IpHeaders, IpNumber, Ipv4Header, Ipv6Header, NetSlice, PacketBuilder, SlicedPacket,
@@ -237,4 +237,20 @@ fn a_packet_past_the_mtu_without_df_is_dropped_untold() {
     let out = lab.send("wan0", &over);
     assert!(out.is_empty(), "no ICMP error without DF: {out:?}");
     assert_eq!(lab.drop_count(DropReason::TooBig), before + 1);
+}
+
+#[test]
+fn the_tunnel_room_check_follows_the_port_mtu() {
+    // TUN (service port 83): the outer IPv4 header takes 20 bytes of a 1400 MTU.
+    let mut lab = lab_with_mtu(1400);
+    let fits = v4_frame((GW, WAN), C1, VIP, (40000, 83), true, 64, 1380);
+    let out = lab.send("wan0", &fits);
+    assert!(
+        matches!(out.as_slice(), [("lan0", f)] if f.len() == 14 + 1400),
+        "{out:?}"
+    );
+    let over = v4_frame((GW, WAN), C1, VIP, (40001, 83), true, 64, 1381);
+    let quoted = &ip_of(&over)[..576 - 28];
+    let icmp = v4_icmp_error(WAN, GW, VIP, C1, 64, frag_needed(1380), quoted);
+    refused(&mut lab, &over, icmp, 1380);
 }
