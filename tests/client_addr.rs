@@ -12,7 +12,12 @@ const REAL_MAC: &str = "02:00:00:00:01:11";
 
 /// One port toward clients, one toward the real, one FULLNAT service of each family.
 fn config(client_address: &str) -> String {
-    replay_director(1024).real(11).to_toml()
+    config_at(client_address, 1500)
+}
+
+/// [`config`] with both ports at `mtu`.
+fn config_at(client_address: &str, mtu: u16) -> String {
+    replay_director(1024).real(11).mtu(mtu).to_toml()
         + &format!(
             r#"
 [[service]]
@@ -281,6 +286,49 @@ fn proxy_case(version: u8, e: Ends, name: &str) {
     assert_eq!(run.summary["proxy_headers_sent"], 3, "{}", run.summary);
 }
 
+/// The PROXY header's room check follows `[[port]] mtu`: at 1400, first data that fills
+/// the MTU with the header goes with it; one byte more is dropped (`too_big`), where a
+/// 1500 MTU would have carried it.
+fn proxy_room_case(e: Ends, name: &str) {
+    let mtu = 1400usize;
+    let cfg = config_at("proxy-v2", 1400);
+    let lport = local_port(&format!("{name}-port"), &cfg, e);
+    let h = proxy_header(2, e);
+    let ip_hdr = if e.client.0.contains(':') { 40 } else { 20 };
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let fits = vec![b'f'; mtu - ip_hdr - 20 - h.len()];
+    let over = vec![b'o'; fits.len() + 1];
+    let client_in = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &over),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &fits),
+    ];
+    let real_in = [syn(r_isn, Some(c_isn + 1), 1460)];
+    let wan: Vec<Record> = [0, 2, 3]
+        .iter()
+        .zip(&client_in)
+        .map(|(&i, s)| (secs(1.0 + f64::from(i) * 0.01), from_client(e, s)))
+        .collect();
+    let lan = vec![(secs(1.01), from_real(e, lport, &real_in[0]))];
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let with_header = [h.as_slice(), &fits].concat();
+    let want_real = [
+        syn(c_isn, None, 1460),
+        seg(c_isn + 1, Some(r_isn + 1), &[], &with_header),
+    ]
+    .map(|s| to_real(e, lport, &s));
+    let got = frames(&run.out["lan0"]);
+    assert_frames(&got, &want_real, "toward the real");
+    assert_eq!(got[1].len(), 14 + mtu, "the header fills the MTU");
+    assert_eq!(run.summary["dropped"]["too_big"], 1, "{}", run.summary);
+}
+
+#[test]
+fn proxy_header_room_follows_the_port_mtu_v4_v6() {
+    proxy_room_case(V4, "proxy-mtu1400-v4");
+    proxy_room_case(V6, "proxy-mtu1400-v6");
+}
+
 #[test]
 fn proxy_v1_header_shift_sack_and_retransmission_v4_v6() {
     proxy_case(1, V4, "pp1-v4");
@@ -305,9 +353,10 @@ fn toa_option(e: Ends) -> Vec<u8> {
 }
 
 /// One TOA connection: the option rides in the third ACK and the client's segments until
-/// the real sends data; a segment with full options and one at the MTU go without it.
-fn toa_case(e: Ends, name: &str) {
-    let cfg = config("toa");
+/// the real sends data; a segment with full options and one at the port's MTU go without
+/// it.
+fn toa_case(e: Ends, name: &str, mtu: u16) {
+    let cfg = config_at("toa", mtu);
     let lport = local_port(&format!("{name}-port"), &cfg, e);
     let toa = toa_option(e);
     let with_toa = |opts: &[u8]| [opts, toa.as_slice()].concat();
@@ -315,8 +364,8 @@ fn toa_case(e: Ends, name: &str) {
     let v6 = e.client.0.contains(':');
     // 40 option bytes (timestamps padded with NOPs up to the limit).
     let full_opts: Vec<u8> = [vec![1u8; 30], vec![8, 10, 0, 0, 0, 1, 0, 0, 0, 2]].concat();
-    // A segment exactly at the 1500-byte MTU.
-    let at_mtu = vec![b'x'; 1500 - if v6 { 40 } else { 20 } - 20];
+    // A segment exactly at the MTU.
+    let at_mtu = vec![b'x'; usize::from(mtu) - if v6 { 40 } else { 20 } - 20];
     let client_in = [
         syn(c_isn, None, 1460),
         seg(c_isn + 1, Some(r_isn + 1), &[], b""),
@@ -361,8 +410,16 @@ fn toa_case(e: Ends, name: &str) {
 
 #[test]
 fn toa_v4_v6_placement_and_no_room() {
-    toa_case(V4, "toa-v4");
-    toa_case(V6, "toa-v6");
+    toa_case(V4, "toa-v4", 1500);
+    toa_case(V6, "toa-v6", 1500);
+}
+
+/// The TOA room check follows `[[port]] mtu`: at 1400 a 1400-byte segment goes without
+/// the option (it would have fit under 1500).
+#[test]
+fn toa_room_follows_the_port_mtu_v4_v6() {
+    toa_case(V4, "toa-mtu1400-v4", 1400);
+    toa_case(V6, "toa-mtu1400-v6", 1400);
 }
 
 #[test]

@@ -16,12 +16,14 @@ use etherparse::{
 
 /// The MAC the configuration gives real .11 (`testbed::real_mac`).
 const REAL_MAC: &str = "02:00:00:00:01:11";
-/// The ports' MTU in the replay director.
-const MTU: usize = 1500;
-
 /// One FULLNAT UDP service of each family, with `client_address`.
 fn config(client_address: &str) -> String {
-    replay_director(1024).real(11).to_toml()
+    config_at(client_address, 1500)
+}
+
+/// [`config`] with both ports at `mtu`.
+fn config_at(client_address: &str, mtu: u16) -> String {
+    replay_director(1024).real(11).mtu(mtu).to_toml()
         + &format!(
             r#"
 [[service]]
@@ -329,14 +331,15 @@ fn proxy_v2_header_on_every_datagram_v4_v6() {
     every_datagram_case(V6, "udp-pp2-v6");
 }
 
-/// A datagram that fills the MTU once the header is in passes; one byte more is dropped
-/// (`too_big`) and its sender, which set DF (IPv6: always), told the MTU less the header;
-/// an IPv4 sender without DF is not told.
-fn mtu_case(e: Ends, name: &str) {
-    let cfg = config("proxy-v2");
+/// A datagram that fills the port's MTU once the header is in passes; one byte more is
+/// dropped (`too_big`) and its sender, which set DF (IPv6: always), told the MTU less the
+/// header; an IPv4 sender without DF is not told.
+fn mtu_case(e: Ends, name: &str, mtu: u16) {
+    let cfg = config_at("proxy-v2", mtu);
+    let mtu = usize::from(mtu);
     let hl = spec_header(e).len();
     let ip_hdr = if e.v6() { 40 } else { 20 };
-    let fits = vec![b'f'; MTU - hl - ip_hdr - 8];
+    let fits = vec![b'f'; mtu - hl - ip_hdr - 8];
     let over = vec![b'o'; fits.len() + 1];
     let mut wan = vec![
         (secs(1.0), from_client(e, &fits)),
@@ -349,7 +352,7 @@ fn mtu_case(e: Ends, name: &str) {
     let run = replay(name, &cfg, &[("wan0", wan)], &[]);
     let lan = frames(&run.out["lan0"]);
     assert_eq!(lan.len(), 1, "only the datagram that fits");
-    assert_eq!(lan[0].len(), 14 + MTU, "it fills the MTU");
+    assert_eq!(lan[0].len(), 14 + mtu, "it fills the MTU");
     let seen = verify(&lan[0]);
     assert_eq!(&seen.payload[..hl], &spec_header(e)[..]);
     assert_eq!(&seen.payload[hl..], &fits[..]);
@@ -370,7 +373,7 @@ fn mtu_case(e: Ends, name: &str) {
         },
         other => panic!("not ICMP: {other:?}"),
     };
-    assert_eq!(told, MTU - hl, "the MTU less the header");
+    assert_eq!(told, mtu - hl, "the MTU less the header");
     let drops = if e.v6() { 1 } else { 2 };
     assert_eq!(run.summary["dropped"]["too_big"], drops, "{}", run.summary);
     assert_eq!(run.summary["proxy_headers_sent"], 1, "{}", run.summary);
@@ -378,8 +381,16 @@ fn mtu_case(e: Ends, name: &str) {
 
 #[test]
 fn proxy_v2_datagram_without_room_under_the_mtu_is_dropped_v4_v6() {
-    mtu_case(V4, "udp-pp2-mtu-v4");
-    mtu_case(V6, "udp-pp2-mtu-v6");
+    mtu_case(V4, "udp-pp2-mtu-v4", 1500);
+    mtu_case(V6, "udp-pp2-mtu-v6", 1500);
+}
+
+/// The room check follows `[[port]] mtu`: at 1400 a datagram that would fit 1500 is
+/// refused and its sender told 1400 less the header.
+#[test]
+fn proxy_v2_datagram_room_follows_the_port_mtu_v4_v6() {
+    mtu_case(V4, "udp-pp2-mtu1400-v4", 1400);
+    mtu_case(V6, "udp-pp2-mtu1400-v6", 1400);
 }
 
 /// Without `client_address` the same datagrams pass untouched (the test above would

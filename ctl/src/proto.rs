@@ -601,6 +601,9 @@ pub struct PortInfo {
     pub mac: String,
     /// Addresses with prefix length.
     pub addresses: Vec<String>,
+    /// The port's MTU (`[[port]] mtu`).
+    #[serde(default = "ethernet_mtu")]
+    pub mtu: u16,
     /// Link up (live only).
     pub link_up: bool,
     /// Device counters: frames received.
@@ -619,6 +622,11 @@ pub struct PortInfo {
     /// Bytes of the workers' tables in pages advised for transparent hugepages.
     #[serde(default)]
     pub table_transparent_bytes: u64,
+}
+
+/// The MTU of a port listed by a director that does not send one: Ethernet's.
+fn ethernet_mtu() -> u16 {
+    1500
 }
 
 /// One neighbour entry of one worker.

@@ -181,6 +181,7 @@ pub fn ports(list: &[PortInfo]) -> String {
                 p.device.clone(),
                 p.mac.clone(),
                 if p.link_up { "up" } else { "down" }.to_string(),
+                p.mtu.to_string(),
                 p.addresses.join(","),
                 p.rx_packets.to_string(),
                 p.tx_packets.to_string(),
@@ -195,6 +196,7 @@ pub fn ports(list: &[PortInfo]) -> String {
             "DEVICE",
             "MAC",
             "LINK",
+            "MTU",
             "ADDRESSES",
             "RX_PKTS",
             "TX_PKTS",
@@ -428,6 +430,33 @@ mod tests {
             vec!["long".to_string(), "22".to_string()],
         ];
         assert_eq!(render(&["K", "V"], &rows), "K     V\na     1\nlong  22\n");
+    }
+
+    #[test]
+    fn ports_show_the_mtu_after_the_link() {
+        let port = PortInfo {
+            name: "lan0".into(),
+            device: "net_null0".into(),
+            mac: "02:00:00:00:00:02".into(),
+            mtu: 9000,
+            link_up: true,
+            ..PortInfo::default()
+        };
+        let table = ports(&[port]);
+        let mut lines = table
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>());
+        let (head, row) = (lines.next().unwrap(), lines.next().unwrap());
+        assert_eq!((head[3], head[4]), ("LINK", "MTU"), "{table}");
+        assert_eq!((row[3], row[4]), ("up", "9000"), "{table}");
+    }
+
+    #[test]
+    fn a_port_listing_without_an_mtu_reads_as_ethernets() {
+        let json = r#"{"name":"a","device":"d","mac":"m","addresses":[],"link_up":true,
+            "rx_packets":0,"tx_packets":0,"rx_missed":0,"mempool_in_use":0,"mempool_size":0}"#;
+        let port: PortInfo = serde_json::from_str(json).unwrap();
+        assert_eq!(port.mtu, 1500);
     }
 
     #[test]

@@ -362,6 +362,18 @@ pub enum Problem {
     /// A port `rss` setting other than auto and off.
     #[error("unknown rss setting {0:?} (expected \"auto\" or \"off\")")]
     UnknownRss(String),
+    /// A port `mtu` out of its range (the lower bound is higher with IPv6 addresses).
+    #[error("`mtu` {mtu} out of range: {min} to {max}{why}")]
+    BadMtu {
+        /// The value given.
+        mtu: u32,
+        /// Smallest allowed.
+        min: u16,
+        /// Largest allowed.
+        max: u16,
+        /// Why the lower bound is what it is, when IPv6 raises it.
+        why: &'static str,
+    },
     /// Two reals with one address and port in a service.
     #[error("duplicate real (first at line {first_line})")]
     DuplicateReal {

@@ -250,7 +250,19 @@ pub struct PortConfig {
     pub kernel: Option<String>,
     /// Whether the device spreads flows over the workers' queues by RSS.
     pub rss: RssMode,
+    /// Largest IP packet the port sends and receives, in bytes ([`DEFAULT_MTU`] unless
+    /// set; [`MIN_MTU_V4`] or [`MIN_MTU_V6`] to [`MAX_MTU`]).
+    pub mtu: u16,
 }
+
+/// The MTU of a port whose `mtu` is not set (Ethernet's).
+pub const DEFAULT_MTU: u16 = 1500;
+/// The smallest MTU of a port with IPv4 addresses only (RFC 791).
+pub const MIN_MTU_V4: u16 = 68;
+/// The smallest MTU of a port with an IPv6 address (RFC 8200).
+pub const MIN_MTU_V6: u16 = 1280;
+/// The largest MTU of a port (jumbo frames).
+pub const MAX_MTU: u16 = 9000;
 
 /// `[[port]] rss`: receive-side scaling on a port.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

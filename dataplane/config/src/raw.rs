@@ -64,6 +64,7 @@ pub(super) struct RawPort {
     pub addresses: Vec<SStr>,
     pub kernel: Option<SStr>,
     pub rss: Option<SStr>,
+    pub mtu: Option<Spanned<u32>>,
 }
 
 /// `[[route]]`.

@@ -62,6 +62,7 @@ pub struct TwoPortDirector {
     lan_extra: Vec<String>,
     default_routes: bool,
     neighbors: Vec<Neighbor>,
+    mtu: Option<u16>,
 }
 
 impl TwoPortDirector {
@@ -75,6 +76,7 @@ impl TwoPortDirector {
             lan_extra: Vec::new(),
             default_routes: false,
             neighbors: Vec::new(),
+            mtu: None,
         }
     }
 
@@ -126,6 +128,12 @@ impl TwoPortDirector {
         } else {
             with_v4
         }
+    }
+
+    /// Both ports at `mtu` (`[[port]] mtu`; unset, the default).
+    pub fn mtu(mut self, mtu: u16) -> Self {
+        self.mtu = Some(mtu);
+        self
     }
 
     /// Any static neighbour.
@@ -190,6 +198,9 @@ impl TwoPortDirector {
             MacAddr(mac),
             addresses.join(", ")
         );
+        if let Some(mtu) = self.mtu {
+            let _ = writeln!(t, "mtu = {mtu}");
+        }
     }
 }
 
@@ -232,6 +243,16 @@ mod tests {
             ]
         );
         assert!(c.routes.is_empty() && c.neighbors.is_empty());
+    }
+
+    #[test]
+    fn mtu_sets_both_ports() {
+        let mtus = |d: &TwoPortDirector| parse(d).ports.iter().map(|p| p.mtu).collect::<Vec<_>>();
+        assert_eq!(mtus(&TwoPortDirector::new("mem", 8)), [1500, 1500]);
+        assert_eq!(
+            mtus(&TwoPortDirector::new("mem", 8).mtu(1400)),
+            [1400, 1400]
+        );
     }
 
     #[test]

@@ -1014,3 +1014,47 @@ fn guard_keys_parse_write_back_and_refuse_bad_values() {
         Problem::UnknownLimitOverflow("open".into())
     );
 }
+
+#[test]
+fn port_mtu_defaults_to_1500_and_takes_its_range() {
+    let port = |extra: &str| {
+        format!("[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/24\"]\n{extra}")
+    };
+    let mtu = |text: &str| Config::parse(text, "rvs.toml").unwrap().ports[0].mtu;
+    assert_eq!(mtu(&port("")), DEFAULT_MTU);
+    assert_eq!(mtu(&port("mtu = 68\n")), 68);
+    assert_eq!(mtu(&port("mtu = 9000\n")), 9000);
+    let v6 = "[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/24\", \"fd00::1/64\"]\nmtu = 1280\n";
+    assert_eq!(mtu(v6), 1280);
+}
+
+#[test]
+fn a_port_mtu_out_of_range_is_refused_at_its_line() {
+    let v4 = |mtu: &str| {
+        format!(
+            "[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"10.0.0.1/24\"]\nmtu = {mtu}\n"
+        )
+    };
+    let bad = |mtu: u32, min: u16, why: &'static str| Problem::BadMtu {
+        mtu,
+        min,
+        max: MAX_MTU,
+        why,
+    };
+    assert_eq!(problem(&v4("67")), (bad(67, 68, ""), 5));
+    assert_eq!(problem(&v4("9001")), (bad(9001, 68, ""), 5));
+    assert_eq!(problem(&v4("70000")), (bad(70000, 68, ""), 5));
+    let v6 = "[[port]]\nname = \"p\"\ndevice = \"y\"\naddresses = [\"fd00::1/64\"]\nmtu = 1279\n";
+    assert_eq!(
+        problem(v6),
+        (bad(1279, 1280, " (the port has IPv6 addresses)"), 5)
+    );
+    assert_eq!(
+        refused(v6).to_string(),
+        "rvs.toml:5:7: port p: `mtu` 1279 out of range: 1280 to 9000 (the port has IPv6 addresses)"
+    );
+    // Not a number, or negative: a type error with its position.
+    for text in [v4("\"big\""), v4("-1")] {
+        assert_eq!(refused(&text).location().expect("a position").line, 5);
+    }
+}

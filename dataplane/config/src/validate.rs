@@ -20,8 +20,8 @@ use super::raw::{
 use super::{
     device, ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
     IdlePolicy, NeighborConfig, NoRealAnswer, PortConfig, PortId, RouteConfig, RssMode,
-    ServiceConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_SOCKET,
-    DEFAULT_WORKERS,
+    ServiceConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_MTU,
+    DEFAULT_SOCKET, DEFAULT_WORKERS, MAX_MTU, MIN_MTU_V4, MIN_MTU_V6,
 };
 
 /// A positive count: the value or its default; 0 is refused.
@@ -226,6 +226,7 @@ fn ports(
                 return Err(ck.err(span, &context, Problem::UnknownRss(other.to_owned())))
             }
         };
+        let mtu = port_mtu(p.mtu.as_ref(), &addresses, &context, ck)?;
         out.push(PortConfig {
             name: name.clone(),
             device: p.device.get_ref().clone(),
@@ -233,9 +234,41 @@ fn ports(
             addresses,
             kernel,
             rss,
+            mtu,
         });
     }
     Ok((out, names))
+}
+
+/// A port's `mtu`: [`DEFAULT_MTU`] when not set; from [`MIN_MTU_V4`] (or [`MIN_MTU_V6`]
+/// when the port has an IPv6 address) to [`MAX_MTU`].
+fn port_mtu(
+    raw: Option<&Spanned<u32>>,
+    addresses: &[IpNet],
+    context: &str,
+    ck: &Checker<'_>,
+) -> Result<u16, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_MTU);
+    };
+    let v6 = addresses.iter().any(|a| a.addr().is_ipv6());
+    let (min, why) = if v6 {
+        (MIN_MTU_V6, " (the port has IPv6 addresses)")
+    } else {
+        (MIN_MTU_V4, "")
+    };
+    match u16::try_from(*raw.get_ref()) {
+        Ok(mtu) if (min..=MAX_MTU).contains(&mtu) => Ok(mtu),
+        _ => {
+            let problem = Problem::BadMtu {
+                mtu: *raw.get_ref(),
+                min,
+                max: MAX_MTU,
+                why,
+            };
+            Err(ck.err(raw.span(), context, problem))
+        }
+    }
 }
 
 /// True for an IPv6 link-local address (fe80::/10), on-link on every port.

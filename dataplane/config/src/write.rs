@@ -12,7 +12,7 @@ use super::forward::forward_name;
 use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
     CheckConfig, CheckKind, ClientAddress, Config, GuardConfig, HaConfig, IdlePolicy, OnFail,
-    RealConfig, RssMode, ServiceConfig,
+    RealConfig, RssMode, ServiceConfig, DEFAULT_MTU,
 };
 use rvs_packet::wire::MacAddr;
 
@@ -51,6 +51,9 @@ pub fn to_toml(config: &Config) -> String {
             RssMode::Off => "off",
         };
         let _ = writeln!(w, "rss = {}", quote(rss));
+        if p.mtu != DEFAULT_MTU {
+            let _ = writeln!(w, "mtu = {}", p.mtu);
+        }
     }
     for r in &config.routes {
         let _ = writeln!(w, "\n[[route]]");
@@ -339,6 +342,16 @@ mod tests {
         assert_eq!(config.ports[0].rss, RssMode::Auto);
         assert_eq!(config.ports[1].rss, RssMode::Off);
         assert_eq!(Config::parse(&to_toml(&config), "saved").unwrap(), config);
+    }
+
+    #[test]
+    fn a_port_mtu_round_trips_and_the_default_is_not_written() {
+        let text = "[[port]]\nname = \"a\"\ndevice = \"x\"\nmtu = 9000\n[[port]]\nname = \"b\"\ndevice = \"y\"\n";
+        let config = Config::parse(text, "m.toml").unwrap();
+        let saved = to_toml(&config);
+        assert_eq!(Config::parse(&saved, "saved").unwrap(), config);
+        assert_eq!(saved.matches("mtu = ").count(), 1, "{saved}");
+        assert!(saved.contains("mtu = 9000\n"), "{saved}");
     }
 
     #[test]

@@ -60,6 +60,7 @@ mod tests {
             device: device.into(),
             mac: String::new(),
             addresses: Vec::new(),
+            mtu: 1500,
             link_up: up,
             rx_packets: 0,
             tx_packets: 0,

@@ -606,6 +606,30 @@ fn a_reload_applies_services_and_refuses_what_needs_a_restart() {
     assert!(e.message.contains(":2:"), "the file's line is named: {e:?}");
 }
 
+/// A port's MTU is given to its device and sizes the packet buffers at start: a reload
+/// that changes it is refused, naming `[[port]]`, and nothing is applied.
+#[test]
+fn a_reload_that_changes_a_port_mtu_needs_a_restart() {
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let jumbo = TwoPortDirector::new("mem", 1024).mtu(9000).to_toml();
+    let text = config().replace(&TwoPortDirector::new("mem", 1024).to_toml(), &jumbo);
+    assert!(text.contains("mtu = 9000"), "{text}");
+    std::fs::write(
+        &h.file,
+        text.replace("scheduler = \"rr\"", "scheduler = \"wrr\""),
+    )
+    .unwrap();
+    let e = h.control.handle(reload(None, false, false)).unwrap_err();
+    assert!(
+        e.message.contains("[[port]]") && e.message.contains("nothing was applied"),
+        "{e:?}"
+    );
+    assert!(
+        !h.saved().contains("wrr") && !h.saved().contains("mtu"),
+        "a refused reload changed the state"
+    );
+}
+
 #[test]
 fn the_saved_state_reads_back_as_the_same_configuration() {
     let mut h = Harness::new("10.1.0.3".parse().unwrap());

@@ -72,6 +72,18 @@ pub enum Error {
         /// Its description.
         reason: String,
     },
+    /// The device cannot take the MTU asked for.
+    #[error("port {port:?}: the device takes an MTU from {min} to {max}, not {mtu}")]
+    Mtu {
+        /// The port's device name.
+        port: String,
+        /// The MTU asked for.
+        mtu: u16,
+        /// The device's smallest MTU.
+        min: u16,
+        /// The device's largest MTU.
+        max: u16,
+    },
     /// The device is already open through another `Port`.
     #[error("DPDK device {0:?} is already open")]
     PortInUse(String),

@@ -30,7 +30,9 @@ pub use error::{Error, Result};
 pub use lcore::current as current_lcore;
 pub use mbuf::{BadTxOffload, L4Cksum, Mbuf, NoRoom, TxOffload, MAX_BURST};
 pub use mempool::{Mempool, DEFAULT_DATA_ROOM, HEADROOM, POOL_OPS};
-pub use port::{ChecksumOffloads, Link, Port, PortConfig, PortInfo, PortStats, MAX_QUEUES};
+pub use port::{
+    ChecksumOffloads, Link, Port, PortConfig, PortInfo, PortStats, ETHER_MTU, MAX_QUEUES,
+};
 pub use queue::{RxQueue, TxQueue};
 pub use rvs_dpdk_burst::prefetch;
 pub use table_memory::{prefer_hugetlb, table_memory, tables, TableAlloc, TableMemory, TABLE_PAGE};

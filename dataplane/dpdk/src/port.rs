@@ -65,7 +65,14 @@ pub struct PortConfig {
     pub mac: Option<[u8; 6]>,
     /// Enable the IPv4/TCP/UDP checksum offloads the device has.
     pub checksum_offload: bool,
+    /// The MTU to give the device (the largest IP packet it receives and sends; frames
+    /// carry the Ethernet header beyond it), or `None` to leave the device's own. The
+    /// pool's data room must hold such a frame.
+    pub mtu: Option<u16>,
 }
+
+/// Ethernet's MTU, which devices start with (`RTE_ETHER_MTU`).
+pub const ETHER_MTU: u16 = 1500;
 
 impl Default for PortConfig {
     fn default() -> Self {
@@ -78,6 +85,7 @@ impl Default for PortConfig {
             promiscuous: true,
             mac: None,
             checksum_offload: true,
+            mtu: None,
         }
     }
 }
@@ -350,10 +358,31 @@ impl Port {
             ChecksumOffloads::default()
         };
         (conf.rxmode.offloads, conf.txmode.offloads) = offloads.bits();
+        if let Some(mtu) = config.mtu {
+            if !(raw.min_mtu..=raw.max_mtu).contains(&mtu) {
+                return Err(Error::Mtu {
+                    port: name,
+                    mtu,
+                    min: raw.min_mtu,
+                    max: raw.max_mtu,
+                });
+            }
+            // Devices that size their receive path at start read the MTU given here.
+            conf.rxmode.mtu = u32::from(mtu);
+        }
         // SAFETY: `id` is a valid, stopped port; `conf` is a fully initialised config.
         check(&name, "rte_eth_dev_configure", unsafe {
             ffi::rte_eth_dev_configure(id, rxq, txq, &conf)
         })?;
+        if let Some(mtu) = config.mtu.filter(|&m| m != ETHER_MTU) {
+            // A device with the operation applies the MTU here; one without it took the
+            // MTU at configure.
+            // SAFETY: `id` is a valid, configured, stopped port.
+            let rc = unsafe { ffi::rte_eth_dev_set_mtu(id, mtu) };
+            if rc != -(ENOTSUP) {
+                check(&name, "rte_eth_dev_set_mtu", rc)?;
+            }
+        }
 
         let (mut nb_rx, mut nb_tx) = (config.rx_desc, config.tx_desc);
         // SAFETY: valid port and out-pointers.
@@ -664,6 +693,17 @@ impl Port {
             "rte_eth_dev_default_mac_addr_set",
             unsafe { ffi::rte_eth_dev_default_mac_addr_set(self.inner.id, &mut addr) },
         )
+    }
+
+    /// The device's MTU now (`rte_eth_dev_get_mtu`).
+    pub fn mtu(&self) -> Result<u16> {
+        let _ctl = self.lock();
+        let mut mtu = 0u16;
+        // SAFETY: valid port and out-pointer.
+        check(&self.inner.name, "rte_eth_dev_get_mtu", unsafe {
+            ffi::rte_eth_dev_get_mtu(self.inner.id, &mut mtu)
+        })?;
+        Ok(mtu)
     }
 
     /// Link state now, without waiting.

@@ -73,6 +73,7 @@ fn dpdk_layer_on_null_and_ring_pmds() {
     null_port(&eal, &pool);
     ring_port(&eal, &pool);
     hotplug(&eal, &pool);
+    jumbo_mtu(&eal);
     steering_and_workers(&eal, &pool);
     pool_outlived_by_mbuf(&eal);
     assert_eq!(pool.in_use(), 0, "every mbuf went back to the pool");
@@ -298,6 +299,37 @@ fn hotplug(eal: &Eal, pool: &Mempool) {
         Port::open(eal, "net_nosuchdriver0", pool, &PortConfig::default()),
         Err(Error::PortNotFound { .. })
     ));
+}
+
+/// A port opened with a jumbo MTU has it; one below the device's range is refused,
+/// naming the range; a pool with a jumbo data room holds a whole 9000-MTU frame.
+fn jumbo_mtu(eal: &Eal) {
+    let pool = Mempool::with_data_room(eal, "jumbo_pool", 255, HEADROOM + 9000 + 22)
+        .expect("jumbo mempool");
+    let config = PortConfig {
+        mtu: Some(9000),
+        ..PortConfig::default()
+    };
+    let port = Port::open(eal, "net_null2", &pool, &config).expect("open with mtu 9000");
+    assert_eq!(port.mtu().expect("mtu"), 9000);
+    drop(port);
+    // DPDK's floor when a driver gives none: 64-byte frames less header and CRC, 46.
+    let small = PortConfig {
+        mtu: Some(40),
+        ..PortConfig::default()
+    };
+    match Port::open(eal, "net_null3", &pool, &small) {
+        Err(Error::Mtu {
+            mtu: 40, min, max, ..
+        }) => assert!(min > 40 && max >= 9000, "{min}..{max}"),
+        other => panic!("{other:?}"),
+    }
+    let mut m = pool.alloc().expect("alloc");
+    m.set_frame(&vec![0x5a; 14 + 9000])
+        .expect("a whole jumbo frame in one mbuf");
+    let default = Mempool::new(eal, "small_pool", 63).expect("mempool");
+    let mut s = default.alloc().expect("alloc");
+    assert_eq!(s.set_frame(&vec![0x5a; 14 + 9000]), Err(NoRoom));
 }
 
 fn steering_and_workers(eal: &Eal, pool: &Mempool) {

@@ -26,8 +26,9 @@ pub enum DropReason {
     NoRoute,
     /// The queue of packets waiting for neighbour resolution is full.
     NeighborQueueFull,
-    /// The packet grew past the egress MTU and may not be fragmented (its sender is told
-    /// the path MTU with ICMP fragmentation needed / packet too big).
+    /// The packet does not fit the egress port's MTU, as it came or with what the
+    /// director adds (a sender that forbade fragmentation is told the path MTU with ICMP
+    /// fragmentation needed / packet too big).
     TooBig,
     /// No buffer was available to build a packet.
     NoBuffer,

@@ -190,6 +190,7 @@ mod tests {
             addresses: addrs.iter().map(|a| a.parse().unwrap()).collect(),
             kernel: None,
             rss: Default::default(),
+            mtu: rvs_config::DEFAULT_MTU,
         }
     }
 

@@ -30,7 +30,8 @@ pub struct PortView {
     /// Finish L4 checksums in software on frames received or sent here (a port without
     /// checksum offload fed by a kernel that hands out partial checksums, such as veth).
     pub sw_checksum: bool,
-    /// Largest IP packet the port sends (tunnel encapsulation checks against it).
+    /// Largest IP packet the port sends (`[[port]] mtu`): what grown packets (tunnel
+    /// headers, TOA, PROXY) are checked against.
     pub mtu: usize,
     /// The kernel interface mirroring this port (the exception path), as a port.
     pub kernel: Option<PortId>,
@@ -120,9 +121,6 @@ pub enum RebuildError {
     Ownership(#[from] OwnershipError),
 }
 
-/// Ethernet MTU assumed for every port until ports carry their own.
-pub const DEFAULT_MTU: usize = 1500;
-
 impl Snapshot {
     /// Build from `config`. `device_macs[i]`, when given, is port `i`'s device MAC (used
     /// unless the configuration sets one); `sw_checksum[i]` says port `i` lacks offload.
@@ -144,7 +142,7 @@ impl Snapshot {
                     .unwrap_or_else(|| default_mac(PortId(i as u16))),
                 addresses: p.addresses.clone(),
                 sw_checksum: sw_checksum.get(i).copied().unwrap_or(false),
-                mtu: DEFAULT_MTU,
+                mtu: usize::from(p.mtu),
                 kernel: None,
                 mirror_of: None,
             })
@@ -157,7 +155,8 @@ impl Snapshot {
                 mac: ports[main.index()].mac,
                 addresses: Vec::new(),
                 sw_checksum: sw_checksum.get(mirror.index()).copied().unwrap_or(false),
-                mtu: DEFAULT_MTU,
+                // The kernel interface is created with the port's MTU.
+                mtu: usize::from(p.mtu),
                 kernel: None,
                 mirror_of: Some(main),
             });

@@ -900,6 +900,7 @@ mod tests {
             device: "net_null0".into(),
             mac: "02:00:00:00:00:01".into(),
             addresses: vec![],
+            mtu: 1500,
             link_up: up,
             rx_packets: 1000,
             tx_packets: 900,

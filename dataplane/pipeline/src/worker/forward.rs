@@ -308,13 +308,13 @@ impl<B: PacketBuf> Worker<B> {
         match carried {
             Carried::Segment { in_port, id } => {
                 let before = conn.stream();
+                // What leaves must fit the egress port's MTU, with what the director adds
+                // (the tunnel header is checked by the encapsulation).
                 let grow = crate::client_addr::datagram_growth(&conn, &before, dir);
-                if grow > 0 {
-                    let mtu = self.snap.port(out_port).mtu;
-                    if info.ip.map_or(0, |ip| ip.l3_len) + grow > mtu {
-                        self.refuse_too_big(buf, info, mtu - grow, now_ms, io);
-                        return Err(DropReason::TooBig);
-                    }
+                let mtu = self.snap.port(out_port).mtu;
+                if info.ip.map_or(0, |ip| ip.l3_len) + grow > mtu {
+                    self.refuse_too_big(buf, info, mtu.saturating_sub(grow), now_ms, io);
+                    return Err(DropReason::TooBig);
                 }
                 // Finish the checksum before the rewrite, which then updates it
                 // incrementally (`info` holds the addresses as received).
@@ -326,7 +326,6 @@ impl<B: PacketBuf> Worker<B> {
                     let edit = crate::client_addr::on_datagram(&mut buf, info, &conn, &before, dir);
                     self.counters.count_client_addr(edit?);
                 } else if conn.proto() == Proto::Tcp && crate::client_addr::active(&before) {
-                    let mtu = self.snap.port(out_port).mtu;
                     let mut stream = before;
                     let edit = crate::client_addr::on_segment(
                         &mut buf,
@@ -373,8 +372,10 @@ impl<B: PacketBuf> Worker<B> {
         Ok(())
     }
 
-    /// Drop a datagram that has no room for what the director adds: a sender that
-    /// forbade fragmentation is told `mtu`, the size that leaves the room.
+    /// Drop a packet too big for the egress port, or with no room for what the director
+    /// adds: a sender that forbade fragmentation is told `mtu`, the size that fits. An
+    /// IPv4 packet that allows fragmentation is dropped all the same (the director does
+    /// not fragment).
     fn refuse_too_big<I: Io<Buf = B>>(
         &mut self,
         buf: B,

@@ -11,6 +11,7 @@ mod hostile;
 mod lab;
 mod no_panic;
 mod one_packet;
+mod port_mtu;
 mod scenarios;
 
 use std::collections::BTreeSet;

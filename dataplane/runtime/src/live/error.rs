@@ -27,6 +27,22 @@ pub enum LiveError {
         /// The missing interface.
         iface: String,
     },
+    /// A port's device attaches to a kernel interface whose MTU is below the port's:
+    /// the kernel would drop what rvs sends at the port's MTU.
+    #[error(
+        "port {port:?}: interface {iface:?} has MTU {have}, below the port's mtu {want} \
+         (raise it: ip link set dev {iface} mtu {want}; or lower the port's `mtu`)"
+    )]
+    InterfaceMtu {
+        /// The port's configured name.
+        port: String,
+        /// The interface.
+        iface: String,
+        /// The interface's MTU.
+        have: u16,
+        /// The port's `mtu`.
+        want: u16,
+    },
     /// The kernel's list of interfaces could not be read.
     #[error("reading {file}: {source}")]
     Interfaces {

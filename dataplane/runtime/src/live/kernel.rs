@@ -86,11 +86,13 @@ pub fn floating_hook(config: &Config) -> Option<MasterHook> {
     }
 }
 
-/// Bring `iface` up and give it `addresses` (IPv6 ones without duplicate detection: the
-/// address is the port's, already in use on the wire by rvs itself). A host whose kernel
-/// has IPv6 disabled keeps the IPv4 ones only, with a warning.
-pub fn bring_up(iface: &str, addresses: &[IpNet]) -> Result<(), LiveError> {
-    ip(iface, &["link", "set", "dev", iface, "up"])?;
+/// Bring `iface` up with `mtu` (its port's) and give it `addresses` (IPv6 ones without
+/// duplicate detection: the address is the port's, already in use on the wire by rvs
+/// itself). A host whose kernel has IPv6 disabled keeps the IPv4 ones only, with a
+/// warning.
+pub fn bring_up(iface: &str, mtu: u16, addresses: &[IpNet]) -> Result<(), LiveError> {
+    let mtu = mtu.to_string();
+    ip(iface, &["link", "set", "dev", iface, "mtu", &mtu, "up"])?;
     for net in addresses {
         add(iface, net)?;
     }

@@ -115,6 +115,7 @@ pub fn init_eal(
             .all(|p| rvs_config::device::needs_no_pci(&p.device)),
         cpus,
         mbufs: pool_size(config, extra_mbufs),
+        data_room: data_room(config),
     };
     let args = plan::eal_args(&config.dpdk.eal_args, plan);
     rvs_control::info!("EAL arguments: {}", args.join(" "));
@@ -130,6 +131,12 @@ pub fn run_on(eal: &Eal, config: &Config, options: &LiveOptions) -> Result<LiveR
     let stop = options.stop.clone().unwrap_or_default();
     install_signals(&stop)?;
     run_with(eal, &stop, config, options)
+}
+
+/// The data room of the director's mbufs: a whole frame of its largest port MTU.
+fn data_room(config: &Config) -> u16 {
+    let mtu = config.ports.iter().map(|p| p.mtu).max();
+    plan::data_room(mtu.unwrap_or(rvs_dpdk::ETHER_MTU))
 }
 
 /// Mbufs of the director's pool for `config`, plus `extra` (the memory `init_eal` asks
@@ -161,7 +168,7 @@ fn run_with(
             found: lcores.len(),
         });
     }
-    let pool = Mempool::new(eal, "rvs_mbufs", mbufs)
+    let pool = Mempool::with_data_room(eal, "rvs_mbufs", mbufs, data_room(config))
         .map_err(|source| LiveError::Pool { mbufs, source })?;
     let ports = ports::open(eal, &pool, config)?;
     let macs: Vec<_> = ports.iter().map(|p| p.mac().ok()).collect();

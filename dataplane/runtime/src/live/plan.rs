@@ -44,6 +44,7 @@
 //! of the smallest aligned port's table, so that every aligned port delivers a flow to
 //! the same worker and the snapshot can own flows by that queue ([`rss_model`]).
 
+use rvs_dpdk::{DEFAULT_DATA_ROOM, HEADROOM};
 use rvs_pipeline::neigh::NeighLimits;
 use rvs_pipeline::rss::Reta;
 
@@ -59,8 +60,12 @@ pub const TX_DESC: u16 = 1024;
 pub const RING_SIZE: u32 = 1024;
 /// Per-lcore mempool cache DPDK keeps for a big pool.
 pub const POOL_CACHE: u32 = 256;
-/// Bytes of memory one mbuf takes, data room and headers included (rounded up).
-const MBUF_FOOTPRINT: u64 = 2560;
+/// Bytes of memory one mbuf takes beyond its data room (its header and the pool's
+/// per-object overhead, rounded up).
+const MBUF_OVERHEAD: u64 = 384;
+/// What a received frame may carry beyond its port's MTU: the Ethernet header, one VLAN
+/// tag and the CRC (a device that keeps it).
+const FRAME_OVERHEAD: u16 = 14 + 4 + 4;
 /// DPDK memory beyond the pool (rings, device structures, heap), in MiB.
 const EAL_BASE_MB: u64 = 128;
 
@@ -77,6 +82,24 @@ pub fn pool_mbufs(ports: usize, workers: u16, held: usize, extra: usize) -> u32 
     let total = descriptors + per_worker + rings + parked + held + extra as u64;
     u32::try_from(total).unwrap_or(u32::MAX)
 }
+
+/// The data room of every mbuf (headroom included) for ports whose largest MTU is `mtu`:
+/// a whole frame in one buffer (the pipeline works on single-buffer frames, so a jumbo
+/// frame must not be scattered over several), rounded up to [`DATA_ROOM_STEP`] after the
+/// headroom: DPDK's default (2048) for 1500, 9216 for 9000. The rounding leaves drivers
+/// that copy into the buffer through frames of their own (`net_af_packet`'s `framesz`,
+/// which must hold the frame and its ring header but not exceed the buffer) a size that
+/// fits both.
+pub fn data_room(mtu: u16) -> u16 {
+    let frame = mtu.saturating_add(FRAME_OVERHEAD);
+    let data = frame
+        .div_ceil(DATA_ROOM_STEP)
+        .saturating_mul(DATA_ROOM_STEP);
+    DEFAULT_DATA_ROOM.max(HEADROOM.saturating_add(data))
+}
+
+/// The packet buffers' data room (after the headroom) is a multiple of this.
+pub const DATA_ROOM_STEP: u16 = 1024;
 
 /// Mbufs one `net_af_xdp` queue holds beyond the receive and transmit descriptors asked
 /// for: the PMD sizes its own rings (2048 descriptors each in DPDK 22.11), keeps its umem
@@ -136,6 +159,8 @@ pub struct EalPlan {
     pub cpus: usize,
     /// Mbufs of the pool.
     pub mbufs: u32,
+    /// Data room of each mbuf ([`data_room`]).
+    pub data_room: u16,
 }
 
 /// The EAL command line (see the module documentation).
@@ -146,6 +171,7 @@ pub fn eal_args(configured: &[String], plan: EalPlan) -> Vec<String> {
         vdevs_only,
         cpus,
         mbufs,
+        data_room,
     } = plan;
     let mut args = configured.to_vec();
     for flag in ["--no-huge", "--no-shconf"] {
@@ -166,7 +192,8 @@ pub fn eal_args(configured: &[String], plan: EalPlan) -> Vec<String> {
         }
     }
     if args.iter().any(|a| a == "--no-huge") && !has_memory(&args) {
-        let mb = u64::from(mbufs) * MBUF_FOOTPRINT / (1 << 20) + EAL_BASE_MB;
+        let footprint = u64::from(data_room) + MBUF_OVERHEAD;
+        let mb = u64::from(mbufs) * footprint / (1 << 20) + EAL_BASE_MB;
         args.extend(["-m".to_owned(), mb.to_string()]);
     }
     args
@@ -253,6 +280,7 @@ mod tests {
             vdevs_only: false,
             cpus,
             mbufs,
+            data_room: DEFAULT_DATA_ROOM,
         };
         super::eal_args(configured, plan)
     }
@@ -265,6 +293,7 @@ mod tests {
             vdevs_only: true,
             cpus: 4,
             mbufs: 1000,
+            data_room: DEFAULT_DATA_ROOM,
         };
         let a = super::eal_args(&strings(&["--no-shconf"]), plan);
         assert_eq!(a, strings(&["--no-shconf", "--no-pci", "-l", "0-1"]));
@@ -323,6 +352,31 @@ mod tests {
     fn too_few_cpus_float_the_lcores() {
         let a = eal_args(&[], 2, false, 2, 1000);
         assert_eq!(a, strings(&["--lcores", "(0-2)@(0-1)"]));
+    }
+
+    #[test]
+    fn the_data_room_holds_a_whole_frame_of_the_largest_mtu() {
+        // Ethernet's MTU fits DPDK's default buffer; a jumbo frame gets one of its own.
+        assert_eq!(data_room(1500), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room(68), DEFAULT_DATA_ROOM);
+        assert_eq!(data_room(2026), DEFAULT_DATA_ROOM, "2048 bytes of frame");
+        assert_eq!(data_room(2027), HEADROOM + 3072);
+        let jumbo = data_room(9000);
+        assert_eq!(jumbo, HEADROOM + 9216);
+        // The memory asked for without hugepages grows with the buffers.
+        let plan = EalPlan {
+            workers: 1,
+            no_huge: true,
+            vdevs_only: false,
+            cpus: 4,
+            mbufs: 8192,
+            data_room: jumbo,
+        };
+        let a = super::eal_args(&[], plan);
+        let mb: u64 = a[a.iter().position(|x| x == "-m").unwrap() + 1]
+            .parse()
+            .unwrap();
+        assert_eq!(mb, 8192 * (u64::from(jumbo) + 384) / (1 << 20) + 128);
     }
 
     #[test]

@@ -45,6 +45,9 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             // The pipeline does its own checksum work (incremental, or complete on ports
             // marked sw_checksum); it requests no offload per packet.
             checksum_offload: false,
+            // A device over a kernel interface carries what that interface does (its
+            // MTU is the operator's, checked before start); others are given the MTU.
+            mtu: kernel_interfaces(&p.device).is_empty().then_some(p.mtu),
         };
         let port = Port::open(eal, &p.device, pool, &dev).map_err(fail)?;
         if let Some(mac) = p.mac {
@@ -75,13 +78,15 @@ pub fn open(eal: &Eal, pool: &Mempool, config: &Config) -> Result<Vec<Port>, Liv
             promiscuous: false,
             mac: None,
             checksum_offload: false,
+            // Set on the kernel interface below.
+            mtu: None,
         };
         let port = Port::open(eal, &device, pool, &dev).map_err(fail)?;
         // The kernel interface answers with the port's MAC, so frames to either reach both.
         let mac = ports[main.index()].mac().map_err(fail)?;
         port.set_mac(mac).map_err(fail)?;
         port.start().map_err(fail)?;
-        kernel::bring_up(iface, &kernel::fixed_addresses(config, p))?;
+        kernel::bring_up(iface, p.mtu, &kernel::fixed_addresses(config, p))?;
         log_port(iface, &port);
         ports.push(port);
     }
@@ -195,9 +200,12 @@ fn log_port(name: &str, port: &Port) {
     } else {
         "off".to_owned()
     };
+    let mtu = port
+        .mtu()
+        .map_or_else(|e| format!("unknown ({e})"), |m| m.to_string());
     rvs_control::info!(
-        "port {name}: device {} (driver {}), mac {mac}, {} rx / {} tx queue(s), rss {rss}, \
-         software checksums {}, link {link}",
+        "port {name}: device {} (driver {}), mac {mac}, mtu {mtu}, {} rx / {} tx queue(s), \
+         rss {rss}, software checksums {}, link {link}",
         port.name(),
         info.driver,
         port.rx_queue_count(),
@@ -208,7 +216,7 @@ fn log_port(name: &str, port: &Port) {
 
 /// One port as [`port_source`] lists it: name, device, addresses, the kernel interfaces
 /// the device attaches to, and the device.
-type NamedPort = (String, String, Vec<String>, Vec<String>, Port);
+type NamedPort = (String, String, Vec<String>, Vec<String>, u16, Port);
 
 /// Port listings from the devices themselves; the link of a port whose device attaches
 /// to kernel interfaces is up only while the kernel has each of them up too.
@@ -223,14 +231,21 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            (c.name.clone(), c.device.clone(), addrs, ifaces, p.clone())
+            (
+                c.name.clone(),
+                c.device.clone(),
+                addrs,
+                ifaces,
+                c.mtu,
+                p.clone(),
+            )
         })
         .collect();
     let pool = pool.clone();
     Box::new(move || {
         named
             .iter()
-            .map(|(name, device, addresses, ifaces, port)| {
+            .map(|(name, device, addresses, ifaces, mtu, port)| {
                 let stats = port.stats().unwrap_or_default();
                 let tables = rvs_dpdk::table_memory();
                 PortInfo {
@@ -241,6 +256,7 @@ pub fn port_source(config: &Config, ports: &[Port], pool: &Mempool) -> PortSourc
                         .map(|m| MacAddr(m).to_string())
                         .unwrap_or_default(),
                     addresses: addresses.clone(),
+                    mtu: *mtu,
                     link_up: port.link().is_ok_and(|l| l.up)
                         && ifaces
                             .iter()

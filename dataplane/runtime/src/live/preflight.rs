@@ -1,8 +1,10 @@
 //! What a live director checks before the EAL starts, so that a mistake is named in
 //! rvsd's words instead of surfacing as a DPDK probe failure: the configuration has ports,
 //! and every kernel interface a port's device attaches to (`iface=` of `net_af_packet`,
-//! `net_af_xdp`, `net_pcap`) exists in rvsd's network namespace. [`check_file`] adds what
-//! else can be known without DPDK, for `rvsd --check`.
+//! `net_af_xdp`, `net_pcap`) exists in rvsd's network namespace, with an MTU no lower than
+//! the port's `mtu` (such devices carry what the interface does; rvs does not change an
+//! interface it does not own). [`check_file`] adds what else can be known without DPDK,
+//! for `rvsd --check`.
 
 use std::collections::BTreeSet;
 
@@ -31,7 +33,44 @@ pub fn check(config: &Config) -> Result<(), LiveError> {
         file: NET_DEV,
         source,
     })?;
-    missing_interface(config, &interfaces(&text))
+    missing_interface(config, &interfaces(&text))?;
+    short_interface_mtu(config, |iface| {
+        let path = format!("{SYS_CLASS_NET}/{iface}/mtu");
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    })
+}
+
+/// Where the kernel shows each interface's attributes.
+const SYS_CLASS_NET: &str = "/sys/class/net";
+
+/// The first interface a port's device names whose MTU (`mtu_of`; an interface whose
+/// MTU cannot be read is let through) is below the port's, as an error.
+fn short_interface_mtu(
+    config: &Config,
+    mtu_of: impl Fn(&str) -> Option<u16>,
+) -> Result<(), LiveError> {
+    for p in &config.ports {
+        for iface in device::kernel_interfaces(&p.device) {
+            match mtu_of(iface) {
+                Some(have) if have < p.mtu => {
+                    return Err(LiveError::InterfaceMtu {
+                        port: p.name.clone(),
+                        iface: iface.to_owned(),
+                        have,
+                        want: p.mtu,
+                    })
+                }
+                Some(have) if have > p.mtu => rvs_control::warn!(
+                    "port {}: interface {iface} has MTU {have}, above the port's mtu {}: \
+                     the packet buffers are sized for the port's",
+                    p.name,
+                    p.mtu
+                ),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Every check rvsd makes of `config` before the EAL starts and that needs no device:
@@ -113,6 +152,24 @@ veth-wan:       0       0    0    0    0     0          0         0        0    
             err.to_string(),
             "port \"p1\" (device \"net_af_xdp1,iface=veth-lan\"): there is no interface \
              \"veth-lan\" in rvsd's network namespace (see `ip link`)"
+        );
+    }
+
+    #[test]
+    fn an_interface_mtu_below_the_ports_is_named() {
+        let text =
+            "[[port]]\nname = \"wan0\"\ndevice = \"net_af_packet0,iface=veth-wan\"\nmtu = 9000\n\
+                    [[port]]\nname = \"lan0\"\ndevice = \"0000:03:00.0\"\nmtu = 9000\n";
+        let config = Config::parse(text, "t.toml").expect("config");
+        let at = |mtu: u16| move |iface: &str| (iface == "veth-wan").then_some(mtu);
+        assert!(short_interface_mtu(&config, at(9000)).is_ok());
+        assert!(short_interface_mtu(&config, at(9216)).is_ok());
+        assert!(short_interface_mtu(&config, |_| None).is_ok());
+        let err = short_interface_mtu(&config, at(1500)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "port \"wan0\": interface \"veth-wan\" has MTU 1500, below the port's mtu 9000 \
+             (raise it: ip link set dev veth-wan mtu 9000; or lower the port's `mtu`)"
         );
     }
 
