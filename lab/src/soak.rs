@@ -339,7 +339,7 @@ pub fn run(o: &Options) -> Summary {
         .filter(|l| l.contains("panicked"))
         .map(str::to_owned)
         .collect();
-    summary.add(&attempts, measures);
+    summary.add(&attempts, measures, start);
     summary
 }
 

@@ -2,7 +2,7 @@
 //! counters and panics; whether the run passed.
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::events::{Logged, Measures};
 use super::load::Attempt;
@@ -100,8 +100,9 @@ impl Summary {
         }
     }
 
-    /// Takes in the load's attempts and the events' measures.
-    pub(super) fn add(&mut self, attempts: &[Attempt], m: Measures) {
+    /// Takes in the load's attempts (`start` when the run started) and the events'
+    /// measures.
+    pub(super) fn add(&mut self, attempts: &[Attempt], m: Measures, start: Instant) {
         for a in attempts {
             self.connections += 1;
             self.by_kind[a.kind as usize] += 1;
@@ -120,9 +121,10 @@ impl Summary {
             };
             if self.failures.len() < room {
                 self.failures.push(format!(
-                    "{class:?}: {:?} to {} ({:.1} s): {error}",
+                    "{class:?}: {:?} to {} at {:.1} s ({:.1} s long): {error}",
                     a.kind,
                     a.vip,
+                    a.span.0.saturating_duration_since(start).as_secs_f64(),
                     (a.span.1 - a.span.0).as_secs_f64()
                 ));
             }
@@ -377,6 +379,7 @@ mod tests {
                 takeovers: vec![Duration::from_millis(1500)],
                 ..Measures::default()
             },
+            t0,
         );
         s
     }
