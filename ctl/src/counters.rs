@@ -219,6 +219,15 @@ macro_rules! worker_counters {
                         "rvs_worker_synproxy_released_segments_total",
                         "Held client segments sent on after the real's handshake."
                     );
+                /// Entries of a backup that a synced connection took the place of: the
+                /// master gave the client's tuple to another real or local endpoint, or
+                /// handed out again the FULLNAT local port an older entry here still held
+                /// (the master's word on its own ports is final).
+                sync_superseded => sync_superseded:
+                    sync_superseded (
+                        "rvs_worker_sync_superseded_connections_total",
+                        "Backup entries a synced connection took the place of (tuple or local port reused by the master)."
+                    );
                 /// Live I/O: copies of ARP replies and neighbour advertisements sent to
                 /// the other workers (each keeps its own neighbour table).
                 neighbor_copies => neighbor_copies:

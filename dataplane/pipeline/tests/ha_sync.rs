@@ -547,16 +547,51 @@ fn a_record_is_checked_against_the_configuration_before_anything_is_installed() 
     assert_eq!(backup.refused(SyncRefusal::Service), 2);
     assert_eq!(backup.link.installs(), (0, 7));
 
-    // The good record goes in; another naming its local port is refused.
-    let same_port = SyncRecord {
-        client: "10.0.0.3:40009".parse().unwrap(),
-        ..good
-    };
-    backup.install(&[good, same_port], 20);
+    // The good record goes in, holding its local port and building no pool.
+    backup.install(&[good], 20);
     assert_eq!(backup.conns().len(), 1);
-    assert_eq!(backup.refused(SyncRefusal::LocalPort), 2);
     assert_eq!(backup.worker.local_ports().held(local.ip()), Some(1));
     assert_eq!(backup.worker.local_ports().pools(), pools);
+}
+
+/// The master hands out a FULLNAT local port again only once its connection ended
+/// there: a backup entry still holding it (the end never arrived: the master was
+/// killed, or the record was lost) is stale, and the new connection takes its place
+/// instead of being refused and then lost at the next takeover.
+#[test]
+fn a_record_naming_a_local_port_an_older_entry_holds_takes_its_place() {
+    let mut master = Director::new(true);
+    let old = fullnat_record(&mut master, 40001);
+    let local = old.local.expect("a FULLNAT local endpoint");
+    let mut backup = Director::new(false);
+    backup.install(&[old], 10);
+    assert_eq!(backup.conns().len(), 1);
+
+    let reused = SyncRecord {
+        client: "10.0.0.3:40009".parse().unwrap(),
+        ..old
+    };
+    backup.install(&[reused], 20);
+    assert_eq!(backup.refused(SyncRefusal::LocalPort), 0);
+    let got = backup.conns();
+    assert_eq!(got.len(), 1, "the older entry is gone");
+    assert_eq!(got[0].client, reused.client, "the new connection is in");
+    assert_eq!(got[0].local, Some(local));
+    assert_eq!(backup.worker.counters().sync_superseded, 1);
+    assert_eq!(
+        backup.worker.local_ports().held(local.ip()),
+        Some(1),
+        "the port is held once, by the new entry"
+    );
+
+    // The new entry's end gives the port back: nothing is left held.
+    let ended = SyncRecord {
+        kind: RecordKind::Expire,
+        ..reused
+    };
+    backup.install(&[ended], 30);
+    assert!(backup.conns().is_empty());
+    assert_eq!(backup.worker.local_ports().held(local.ip()), Some(0));
 }
 
 /// A time left of 49 days is cut to the timeout of the state (`[timeouts] tcp`,
@@ -725,6 +760,7 @@ fn a_record_for_a_held_tuple_with_new_endpoints_replaces_the_entry() {
     };
     backup.install(&[moved], 20);
     assert_eq!(backup.refused(SyncRefusal::Conflict), 0);
+    assert_eq!(backup.worker.counters().sync_superseded, 1);
     let got = backup.conns();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].local, moved.local, "the new local endpoint");

@@ -6,7 +6,7 @@
 //! nothing here allocates: the table, the templates and the held-port sets are
 //! preallocated.
 
-use rvs_conntrack::{Conn, ConnKey, InsertError, NewConn};
+use rvs_conntrack::{Conn, ConnKey, Direction, InsertError, NewConn};
 
 use super::Worker;
 use crate::ha::refusal::SyncRefusal;
@@ -73,9 +73,15 @@ impl<B: PacketBuf> Worker<B> {
             // The master gave the client's tuple to another real or local endpoint (a
             // reused client port): the new connection, checked above, takes the old
             // one's place, whose local port goes back.
-            self.remove_synced(id);
+            self.supersede(id);
         }
         if let Some(l) = r.local {
+            // The master handed this local port out again: an entry here that still
+            // has it (its end never reached this director, or it was made while this
+            // one was master) is stale, and would refuse the new connection.
+            if let Some(stale) = self.local_port_holder(r.proto, l) {
+                self.supersede(stale);
+            }
             let real = (r.real.ip(), r.real.port());
             self.lports
                 .hold(l.ip(), l.port(), real)
@@ -110,6 +116,41 @@ impl<B: PacketBuf> Worker<B> {
         self.conns.restore(id, r.state, expires);
         self.conns.set_stream(id, &r.stream);
         Ok(())
+    }
+
+    /// Removes entry `id`, which a synced connection takes the place of.
+    fn supersede(&mut self, id: rvs_conntrack::ConnId) {
+        self.remove_synced(id);
+        self.counters.sync_superseded += 1;
+    }
+
+    /// The entry whose replies come to FULLNAT local endpoint `local`: found by the
+    /// reply key of each real of the services that use `local`'s address (bounded by
+    /// the configuration; run only for records with a local endpoint).
+    fn local_port_holder(
+        &self,
+        proto: rvs_conntrack::Proto,
+        local: std::net::SocketAddr,
+    ) -> Option<rvs_conntrack::ConnId> {
+        self.snap
+            .services
+            .list()
+            .iter()
+            .filter(|s| s.proto == proto && s.laddrs.contains(&local.ip()))
+            .flat_map(|s| s.config.reals.iter())
+            .find_map(|real| {
+                let key = ConnKey {
+                    proto,
+                    src: real.ip,
+                    sport: real.port,
+                    dst: local.ip(),
+                    dport: local.port(),
+                };
+                match self.conns.lookup(&key)? {
+                    (id, Direction::Reply) => Some(id),
+                    (_, Direction::Original) => None,
+                }
+            })
     }
 
     /// Installs or updates a persistence template: the client (masked) keeps its real
