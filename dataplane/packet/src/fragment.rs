@@ -64,11 +64,11 @@ pub struct Piece {
     /// first fragment (Ethernet, the IP header, IPv6's extension headers before the
     /// fragment header).
     pub header: Range<usize>,
-    /// IPv6: the offset in `header` of the byte naming the fragment header, which names
-    /// `next` in the reassembled datagram (0 for IPv4).
-    pub next_at: usize,
-    /// IPv6: the fragment header's next header (the protocol for IPv4).
-    pub next: u8,
+    /// The offset of the IP header in `header`.
+    pub l3: usize,
+    /// IPv6: the offset in `header` of the byte naming the fragment header, and the
+    /// fragment header's next header, which that byte names in the reassembled datagram.
+    pub v6_next: Option<(usize, u8)>,
     /// The fragment's IP length (header included): the largest one bounds the fragments
     /// the director sends for the datagram, as Linux's `frag_max_size` does.
     pub ip_len: usize,
@@ -133,12 +133,8 @@ pub fn piece(frame: &[u8], info: &FrameInfo) -> Result<Piece, DropReason> {
         data: data_start..end,
         more,
         header: 0..header_end,
-        next_at: if ip.version == IpVersion::V6 {
-            next_at
-        } else {
-            0
-        },
-        next,
+        l3,
+        v6_next: (ip.version == IpVersion::V6).then_some((next_at, next)),
         ip_len: ip.l3_len,
         dont_frag: ip.version == IpVersion::V4 && ip.dont_frag,
     })
@@ -148,7 +144,12 @@ pub fn piece(frame: &[u8], info: &FrameInfo) -> Result<Piece, DropReason> {
 /// reassembly buffer) the header of the whole datagram of `payload` bytes: IPv4 with MF
 /// and offset clear (DF as received), its length and checksum; IPv6 with the fragment
 /// header left out and its payload length.
-pub fn finish_header(header: &mut [u8], l3: usize, v6_next_at: Option<(usize, u8)>, payload: usize) {
+pub fn finish_header(
+    header: &mut [u8],
+    l3: usize,
+    v6_next_at: Option<(usize, u8)>,
+    payload: usize,
+) {
     match v6_next_at {
         None => {
             let mut v4 = Ipv4Packet::new_unchecked(&mut header[l3..]);
@@ -430,15 +431,18 @@ mod tests {
         let mut out = [0u8; 40];
         assert_eq!(copied_options(&opts, &mut out), 4);
         assert_eq!(out[..4], [0x82, 4, 1, 2]);
-        assert_eq!(copied_options(&[1, 1, 0x44, 8, 5, 0, 0, 0, 0, 0], &mut out), 0);
+        assert_eq!(
+            copied_options(&[1, 1, 0x44, 8, 5, 0, 0, 0, 0, 0], &mut out),
+            0
+        );
     }
 
     #[test]
     fn malformed_fragments_are_refused() {
         // A middle fragment of 13 bytes, and one ending past 65,535.
         let h = |off: u16, more: bool, len: usize| {
-            let mut h = Ipv4Header::new(len as u16, 64, IpNumber::UDP, [1, 1, 1, 1], [2, 2, 2, 2])
-                .unwrap();
+            let mut h =
+                Ipv4Header::new(len as u16, 64, IpNumber::UDP, [1, 1, 1, 1], [2, 2, 2, 2]).unwrap();
             h.more_fragments = more;
             h.fragment_offset = IpFragOffset::try_new(off).unwrap();
             let mut out = Vec::new();
@@ -449,9 +453,15 @@ mod tests {
             out
         };
         let f = h(10, true, 13);
-        assert_eq!(piece(&f, &parse_frame(&f).unwrap()), Err(DropReason::Malformed));
+        assert_eq!(
+            piece(&f, &parse_frame(&f).unwrap()),
+            Err(DropReason::Malformed)
+        );
         let f = h(8189, false, 100);
-        assert_eq!(piece(&f, &parse_frame(&f).unwrap()), Err(DropReason::Malformed));
+        assert_eq!(
+            piece(&f, &parse_frame(&f).unwrap()),
+            Err(DropReason::Malformed)
+        );
         let f = h(8188, false, 8);
         assert!(piece(&f, &parse_frame(&f).unwrap()).is_ok());
         // IPv6: the fragment header's fields are read.
@@ -473,7 +483,7 @@ mod tests {
         f.extend([0x86, 0xdd]);
         f.extend(out);
         let p = piece(&f, &parse_frame(&f).unwrap()).unwrap();
-        assert_eq!((p.offset, p.more, p.key.id, p.next), (24, true, 77, 17));
-        assert_eq!((p.header.end, p.next_at), (54, 20));
+        assert_eq!((p.offset, p.more, p.key.id), (24, true, 77));
+        assert_eq!((p.header.end, p.v6_next), (54, Some((20, 17))));
     }
 }

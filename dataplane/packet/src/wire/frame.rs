@@ -274,7 +274,11 @@ fn parse_v4(frame: &[u8], l3: usize) -> Result<IpInfo, DropReason> {
         dont_frag: ip.dont_frag(),
         is_fragment,
         non_first_fragment: frag_off != 0,
-        frag_id: if is_fragment { u32::from(ip.ident()) } else { 0 },
+        frag_id: if is_fragment {
+            u32::from(ip.ident())
+        } else {
+            0
+        },
         l4,
     })
 }
