@@ -286,9 +286,14 @@ impl<B: PacketBuf> Worker<B> {
                 v6.set_payload_len((l3_len - 40) as u16);
             }
         }
-        if let Ok(quoted) = parse_frame(buf.data()) {
-            self.tell_too_big(buf, &quoted, mtu, now_ms, io);
+        // The quote is the datagram's first bytes: its IP length says so (the UDP or TCP
+        // header inside still gives the whole datagram's).
+        let mut quoted = *info;
+        if let Some(q) = quoted.ip.as_mut() {
+            q.l3_len = l3_len;
+            q.payload_len = keep - q.l4_offset;
         }
+        self.tell_too_big(buf, &quoted, mtu, now_ms, io);
     }
 
     /// A fresh fragment identification (this worker's counter, stepping by the worker
