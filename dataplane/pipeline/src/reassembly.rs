@@ -426,3 +426,108 @@ impl Reassembly {
 fn refused(reason: DropReason, fragments: u64) -> Added {
     Added::Refused { reason, fragments }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    /// A frame of 34 bytes of headers (a plain IPv4 header at 14) and `len` bytes of data.
+    fn frame(len: usize) -> Vec<u8> {
+        let mut f = vec![0u8; 34 + len];
+        f[14] = 0x45;
+        for (i, b) in f[34..].iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        f
+    }
+
+    fn piece(id: u32, offset: usize, len: usize, more: bool) -> Piece {
+        Piece {
+            key: FragKey {
+                src: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+                dst: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 100)),
+                id,
+                proto: 17,
+            },
+            offset,
+            data: 34..34 + len,
+            more,
+            header: 0..34,
+            l3: 14,
+            v6_next: None,
+            ip_len: 20 + len,
+            dont_frag: false,
+        }
+    }
+
+    fn limits(memory: usize, datagrams: usize, fragments: usize) -> FragLimits {
+        FragLimits {
+            memory,
+            datagrams,
+            fragments,
+            timeout_s: 30,
+        }
+    }
+
+    #[test]
+    fn the_oldest_datagram_gives_way_and_the_others_complete() {
+        let mut r = Reassembly::new(limits(64 * 1024, 2, 8));
+        let f = frame(2000);
+        let p = PortId(0);
+        assert_eq!(r.add(&piece(1, 0, 1000, true), &f, p, 1), Added::Held);
+        assert_eq!(r.add(&piece(2, 0, 1000, true), &f, p, 2), Added::Held);
+        assert_eq!(r.add(&piece(3, 0, 1000, true), &f, p, 3), Added::Held);
+        assert_eq!(r.take_evicted(), 1, "datagram 1, the oldest, gave way");
+        assert_eq!(r.in_progress(), 2);
+        let Added::Whole(w) = r.add(&piece(2, 1000, 500, false), &f, p, 4) else {
+            panic!("datagram 2 is whole");
+        };
+        let (buf, len) = r.take_whole(w);
+        assert_eq!(len, 34 + 1500);
+        assert_eq!(&buf[34..34 + 1000], &f[34..1034]);
+        assert_eq!(&buf[34 + 1000..len], &f[34..534]);
+        assert_eq!(u16::from_be_bytes([buf[16], buf[17]]), 1520, "total length");
+        r.give_back(buf);
+        // Datagram 1 starts afresh: its first piece alone is not whole.
+        assert_eq!(r.add(&piece(1, 1000, 500, false), &f, p, 5), Added::Held);
+        assert_eq!(r.take_evicted(), 0, "the slot datagram 2 left");
+        assert_eq!(r.in_progress(), 2);
+    }
+
+    #[test]
+    fn memory_and_slots_stay_within_their_caps_and_expire_frees_everything() {
+        let mut r = Reassembly::new(limits(8 * BLOCK, 4, 16));
+        let f = frame(8000);
+        let mut x: u32 = 12345;
+        for i in 0..10_000u64 {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let id = x >> 28;
+            let offset = ((x >> 8) % 7) as usize * 1024;
+            let len = 8 * (1 + (x >> 16) as usize % 200);
+            if let Added::Whole(w) = r.add(&piece(id, offset, len, x & 1 == 1), &f, PortId(0), i) {
+                let (buf, _) = r.take_whole(w);
+                r.give_back(buf);
+            }
+            assert!(r.in_progress() <= 4);
+            assert!(r.blocks_used() <= 8);
+        }
+        r.expire(u64::MAX / 2, usize::MAX);
+        assert_eq!((r.in_progress(), r.blocks_used()), (0, 0));
+        assert!(r.index.is_empty());
+    }
+
+    #[test]
+    fn off_refuses_every_fragment() {
+        let mut r = Reassembly::new(limits(0, 4, 16));
+        assert!(!r.enabled());
+        let f = frame(100);
+        assert_eq!(
+            r.add(&piece(1, 0, 96, true), &f, PortId(0), 1),
+            Added::Refused {
+                reason: DropReason::Fragment,
+                fragments: 1
+            }
+        );
+    }
+}
