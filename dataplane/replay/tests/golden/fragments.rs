@@ -474,3 +474,49 @@ pub fn off() -> BTreeSet<DropReason> {
     assert_eq!(lab.drop_count(DropReason::Fragment), 3);
     lab.drops().into_keys().collect()
 }
+
+/// A TCP SYN of `ip_len` bytes of IP (patterned data) in an Ethernet frame.
+fn syn4(s: [u8; 4], d: [u8; 4], ports: (u16, u16), ip_len: usize) -> Vec<u8> {
+    let data: Vec<u8> = (0..ip_len - 40).map(|i| (i * 11) as u8).collect();
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(GW, WAN)
+        .ipv4(s, d, 64)
+        .tcp(ports.0, ports.1, 1, 64240)
+        .syn()
+        .write(&mut out, &data)
+        .expect("build");
+    out
+}
+
+#[test]
+fn dr_and_tun_reals_get_the_whole_segment() {
+    let mut lab = fresh_lab("", 1280);
+    // DR: the segment as it came (addresses and ports kept), to the real's MAC.
+    let syn = syn4(C1, VIP, (41000, 82), 4000);
+    let out = send_in(&mut lab, &frags4(&syn, 1480, 21), &[1, 2, 0]);
+    for (_, f) in &out {
+        assert_eq!(f[..6], real_mac(13));
+    }
+    let (h, payload) = glue4(&out, "lan0", 1280);
+    assert_eq!((h.source, h.destination), (C1, VIP));
+    assert_eq!(payload, syn[34..], "the segment, byte for byte");
+
+    // TUN: each fragment of the segment inside its own IPIP packet to the real, the
+    // whole within lan0's MTU.
+    let syn = syn4(C1, VIP, (41001, 83), 4000);
+    let out = send_in(&mut lab, &frags4(&syn, 1480, 22), &[0, 2, 1]);
+    let mut inner = Vec::new();
+    for (port, f) in &out {
+        assert!(f.len() - 14 <= 1280, "the IPIP packet fits lan0");
+        let (outer, _) = Ipv4Header::from_slice(&f[14..]).expect("outer");
+        assert_eq!(outer.protocol, IpNumber::IPV4);
+        assert_eq!((outer.source, outer.destination), (LAN_IP, r4(14)));
+        let mut frame = f[..14].to_vec();
+        frame.extend_from_slice(&f[34..]);
+        inner.push((*port, frame));
+    }
+    let (h, payload) = glue4(&inner, "lan0", 1260);
+    assert_eq!((h.source, h.destination), (C1, VIP));
+    assert_eq!(payload, syn[34..]);
+    assert!(lab.drops().is_empty(), "{:?}", lab.drops());
+}
