@@ -183,8 +183,7 @@ impl<B: PacketBuf> Worker<B> {
         let (mode, toward) = (conn.mode(), conn.peer_ip(dir));
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
         let out = self.snap.port(hit.port);
-        let (port_mtu, tun_src) = (out.mtu, out.address_like(toward));
-        let out_mtu = usize::from(port_mtu);
+        let (out_mtu, tun_src) = (out.mtu, out.address_like(toward));
         let outer = match (mode, toward.is_ipv4()) {
             (ForwardMode::Tun, true) => 20,
             (ForwardMode::Tun, false) => 40,
@@ -221,7 +220,7 @@ impl<B: PacketBuf> Worker<B> {
             if mode == ForwardMode::Tun {
                 let piece_info = parse_frame(buf.data())?;
                 let src = tun_src.ok_or(DropReason::NoRoute)?;
-                rewrite::tun_encap(&mut buf, &piece_info, src, toward, port_mtu)?;
+                rewrite::tun_encap(&mut buf, &piece_info, src, toward, out_mtu)?;
             }
             self.counters.fragments_made += u64::from(!whole_fits);
             self.transmit(hit, buf, now_ms, io)?;
@@ -239,7 +238,7 @@ impl<B: PacketBuf> Worker<B> {
         info: &FrameInfo,
         io: &mut I,
     ) -> Result<(), DropReason> {
-        let mtu = usize::from(self.snap.port(w.in_port).mtu);
+        let mtu = self.snap.port(w.in_port).mtu;
         let cut = Cut::new(frame, info, mtu.min(w.max_ip_len), self.next_frag_id())?;
         for k in 0..cut.count() {
             let mut buf = io.alloc().ok_or(DropReason::NoBuffer)?;
