@@ -1,6 +1,8 @@
 //! Cost of IP fragment reassembly, per fragment received:
 //! - `fragments/table`: the reassembly table alone (file a fragment, put the datagram
 //!   together when whole), 4,000-byte datagrams in three fragments;
+//! - `fragments/table_flood`: the table under a flood of first fragments that never
+//!   complete, every slot taken: each one gives up the oldest datagram for itself;
 //! - `fragments/nat_udp_4000`: the same datagrams through the whole worker (NAT, an
 //!   established UDP connection): parse, file, put together, look up, rewrite, cut into
 //!   three fragments again and transmit;
@@ -126,6 +128,22 @@ fn table(c: &mut Criterion) {
                 black_box(buf[len - 1]);
                 r.give_back(buf);
             }
+        })
+    });
+    // A flood: first fragments only, each of a new datagram.
+    let firsts: Vec<usize> = (0..frames.len()).step_by(3).collect();
+    let mut r = Reassembly::new(FragLimits::default());
+    let mut at = 0;
+    let mut id = 0u32;
+    g.bench_function("table_flood", |b| {
+        b.iter(|| {
+            let k = firsts[at];
+            at = (at + 1) % firsts.len();
+            id = id.wrapping_add(1);
+            let mut p = piece(&frames[k], &infos[k]).expect("a fragment");
+            p.key.id = id;
+            black_box(r.add(&p, &frames[k], WAN, 1));
+            black_box(r.take_evicted());
         })
     });
     g.finish();

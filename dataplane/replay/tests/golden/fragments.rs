@@ -314,17 +314,21 @@ fn a_4000_byte_udp_datagram_through_fullnat_arrives_whole() {
 #[test]
 fn an_ipv6_datagram_through_nat_arrives_whole_and_one_too_big_is_refused_with_its_mtu() {
     let mut lab = fresh_lab("", 1280);
-    let dgram = udp6((C6_MAC, WAN), C6, VIP6, (7000, 53), 64, 4000);
-    let frags = frags6(&dgram, 1232, 0x0102_0304);
-    assert_eq!(frags.len(), 4);
-    let out = send_in(&mut lab, &frags, &[3, 1, 0, 2]);
-    let (h, next, payload) = glue6(&out, "lan0", 1280);
-    let want = udp6((LAN, real_mac(11)), C6, r6(11), (7000, 5353), 63, 4000);
-    assert_eq!(
-        (h.source, h.destination, h.hop_limit, next),
-        (C6, r6(11), 63, 17)
-    );
-    assert_eq!(payload, want[54..]);
+    for (n, order) in orders(4).iter().enumerate() {
+        let cport = 7100 + n as u16;
+        let dgram = udp6((C6_MAC, WAN), C6, VIP6, (cport, 53), 64, 4000);
+        let frags = frags6(&dgram, 1232, 0x0102_0000 + n as u32);
+        assert_eq!(frags.len(), 4);
+        let out = send_in(&mut lab, &frags, order);
+        let (h, next, payload) = glue6(&out, "lan0", 1280);
+        let want = udp6((LAN, real_mac(11)), C6, r6(11), (cport, 5353), 63, 4000);
+        assert_eq!(
+            (h.source, h.destination, h.hop_limit, next),
+            (C6, r6(11), 63, 17)
+        );
+        assert_eq!(payload, want[54..], "order {order:?}");
+    }
+    assert_eq!(lab.counters().datagrams_reassembled, 24);
 
     // Fragments of 1448 bytes do not fit lan0's 1280: only the source may fragment, so
     // it is told lan0's MTU.
@@ -519,4 +523,33 @@ fn dr_and_tun_reals_get_the_whole_segment() {
     assert_eq!((h.source, h.destination), (C1, VIP));
     assert_eq!(payload, syn[34..]);
     assert!(lab.drops().is_empty(), "{:?}", lab.drops());
+}
+
+#[test]
+fn ipv4_fragments_sent_with_df_and_larger_than_the_egress_mtu_get_fragmentation_needed() {
+    let mut lab = fresh_lab("", 1280);
+    let dgram = udp4((GW, WAN), C1, VIP, (5700, 53), 64, 4000);
+    let mut frags = frags4(&dgram, 1480, 31);
+    for f in &mut frags {
+        // DF on each fragment (a sender probing its path), header checksum made again.
+        let (mut h, _) = Ipv4Header::from_slice(&f[14..]).expect("ipv4");
+        h.dont_fragment = true;
+        h.header_checksum = h.calc_header_checksum();
+        let mut bytes = Vec::new();
+        h.write(&mut bytes).expect("header");
+        f[14..34].copy_from_slice(&bytes);
+    }
+    let out = send_in(&mut lab, &frags, &[0, 1, 2]);
+    assert_eq!(lab.drop_count(DropReason::TooBig), 1);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, "wan0");
+    check_frame(&out[0].1).expect("a valid ICMP error");
+    let p = etherparse::SlicedPacket::from_ethernet(&out[0].1).expect("parse");
+    match p.transport {
+        Some(etherparse::TransportSlice::Icmpv4(i)) => assert_eq!(i.icmp_type(), frag_needed(1280)),
+        other => panic!("not ICMP: {other:?}"),
+    }
+    // Without DF the same fragments are cut again at 1280.
+    let out = send_in(&mut lab, &frags4(&dgram, 1480, 32), &[0, 1, 2]);
+    assert_eq!(out.len(), 4);
 }
