@@ -38,6 +38,9 @@ pub const FRAG_EXPIRE_PER_TICK: usize = 256;
 
 impl<B: PacketBuf> Worker<B> {
     /// A fragment received on `port`: filed, and its datagram forwarded once whole.
+    /// Out of line and cold: unfragmented packets' path stays as compact as before.
+    #[cold]
+    #[inline(never)]
     pub(super) fn fragment<I: Io<Buf = B>>(
         &mut self,
         port: PortId,
