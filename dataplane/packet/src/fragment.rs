@@ -258,9 +258,11 @@ impl Cut {
         (self.end - self.payload).div_ceil(self.step).max(1)
     }
 
-    /// Write fragment `k` (`0..count()`) of `frame` into `out`, an empty buffer. The
-    /// Ethernet header is copied as it is.
+    /// Write fragment `k` (`0..count()`) of `frame` into `out`, replacing what it held.
+    /// The Ethernet header is copied as it is.
     pub fn write<B: PacketBuf>(&self, frame: &[u8], k: usize, out: &mut B) -> Result<(), NoRoom> {
+        let held = out.len();
+        out.trim(held);
         let start = self.payload + k * self.step;
         let stop = (start + self.step).min(self.end);
         let more = stop < self.end;
@@ -421,6 +423,18 @@ mod tests {
         let (n, whole) = cut_and_glue(&frame, 1280);
         assert_eq!(n, 4);
         assert_eq!(whole, frame[54..]);
+    }
+
+    #[test]
+    fn a_fragment_replaces_what_its_buffer_held() {
+        let frame = udp_v4(3000);
+        let info = parse_frame(&frame).unwrap();
+        let cut = Cut::new(&frame, &info, 1500, 1).unwrap();
+        let mut b = HeapBuf::from_frame(&[7; 5000]).unwrap();
+        cut.write(&frame, 1, &mut b).unwrap();
+        let mut fresh = HeapBuf::new();
+        cut.write(&frame, 1, &mut fresh).unwrap();
+        assert_eq!(b.data(), fresh.data());
     }
 
     #[test]

@@ -213,9 +213,7 @@ impl<B: PacketBuf> Worker<B> {
         for k in 0..count {
             let mut buf = io.alloc().ok_or(DropReason::NoBuffer)?;
             let written = if whole_fits {
-                buf.append(frame.len()).map(|()| {
-                    buf.data_mut().copy_from_slice(frame);
-                })
+                refill(&mut buf, frame)
             } else {
                 cut.write(frame, k, &mut buf)
             };
@@ -271,10 +269,9 @@ impl<B: PacketBuf> Worker<B> {
             return;
         };
         let keep = frame.len().min(ip.l3_offset + QUOTE_LEN);
-        if buf.append(keep).is_err() {
+        if refill(&mut buf, &frame[..keep]).is_err() {
             return;
         }
-        buf.data_mut().copy_from_slice(&frame[..keep]);
         let l3_len = keep - ip.l3_offset;
         let b = buf.data_mut();
         match ip.version {
@@ -293,7 +290,7 @@ impl<B: PacketBuf> Worker<B> {
         let mut quoted = *info;
         if let Some(q) = quoted.ip.as_mut() {
             q.l3_len = l3_len;
-            q.payload_len = keep - q.l4_offset;
+            q.payload_len = keep.saturating_sub(q.l4_offset);
         }
         self.tell_too_big(buf, &quoted, mtu, now_ms, io);
     }
@@ -305,6 +302,15 @@ impl<B: PacketBuf> Worker<B> {
         self.frag_id = self.frag_id.wrapping_add(workers);
         self.frag_id
     }
+}
+
+/// Make `buf` hold a copy of `bytes`, whatever it held before.
+fn refill<B: PacketBuf>(buf: &mut B, bytes: &[u8]) -> Result<(), rvs_packet::packet::NoRoom> {
+    let held = buf.len();
+    buf.trim(held);
+    buf.append(bytes.len())?;
+    buf.data_mut().copy_from_slice(bytes);
+    Ok(())
 }
 
 /// Bytes of a too-big datagram's IP packet an ICMP error quotes at most: the minimum
