@@ -65,6 +65,20 @@ macro_rules! worker_counters {
                         "rvs_worker_redirected_packets_total",
                         "Frames the worker handed to the worker that owns their flow."
                     );
+                /// IP datagrams put together from their fragments (each then forwarded, or
+                /// handed whole to the worker that owns its flow).
+                datagrams_reassembled => datagrams_reassembled:
+                    datagrams_reassembled (
+                        "rvs_worker_reassembled_datagrams_total",
+                        "IP datagrams the worker put together from their fragments."
+                    );
+                /// Fragments the worker made of reassembled datagrams, to fit the egress
+                /// port's MTU or to hand them to the worker that owns their flow.
+                fragments_made => fragments_made:
+                    fragments_made (
+                        "rvs_worker_made_fragments_total",
+                        "Fragments the worker cut reassembled datagrams into."
+                    );
                 /// Connections created.
                 conns_created => connections_created:
                     conns_created (

@@ -362,6 +362,18 @@ pub enum Problem {
     /// A port `rss` setting other than auto and off.
     #[error("unknown rss setting {0:?} (expected \"auto\" or \"off\")")]
     UnknownRss(String),
+    /// A `[dataplane] frag_*` key out of its range.
+    #[error("`{key}` {value} out of range: {min} to {max}")]
+    FragOutOfRange {
+        /// The key.
+        key: &'static str,
+        /// The value given.
+        value: u64,
+        /// Smallest allowed.
+        min: u64,
+        /// Largest allowed.
+        max: u64,
+    },
     /// A port `mtu` out of its range (the lower bound is higher with IPv6 addresses).
     #[error("`mtu` {mtu} out of range: {min} to {max}{why}")]
     BadMtu {

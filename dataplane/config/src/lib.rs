@@ -23,6 +23,7 @@
 //! | `dataplane.workers` | [`DEFAULT_WORKERS`] |
 //! | `dataplane.conn_capacity` | [`DEFAULT_CONN_CAPACITY`] |
 //! | `dataplane.idle`, `dataplane.idle_max_us` | `busy`, [`DEFAULT_IDLE_MAX_US`] |
+//! | `dataplane.frag_memory`, `frag_datagrams`, `frag_fragments`, `frag_timeout` | [`DEFAULT_FRAG_MEMORY`], [`DEFAULT_FRAG_DATAGRAMS`], [`DEFAULT_FRAG_FRAGMENTS`], [`DEFAULT_FRAG_TIMEOUT`] |
 //! | `dpdk.eal_args`, `port.addresses`, routes, neighbours, services | empty |
 //! | `port.mac` | none: the device's own MAC |
 //! | `port.rss` | `auto` (see [`RssMode`]) |
@@ -202,7 +203,54 @@ pub struct DataplaneConfig {
     pub conn_capacity: usize,
     /// What a worker does when its queues are empty.
     pub idle: IdlePolicy,
+    /// Each worker's IP fragment reassembly (`frag_*`).
+    pub fragments: FragLimits,
 }
+
+/// `[dataplane] frag_*`: the bounds of each worker's IP fragment reassembly, all of it
+/// allocated when rvsd starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragLimits {
+    /// Bytes of fragment data a worker holds at most (`frag_memory`); 0 turns
+    /// reassembly off (fragments are dropped).
+    pub memory: usize,
+    /// Datagrams a worker reassembles at once (`frag_datagrams`).
+    pub datagrams: usize,
+    /// Fragments one datagram may have (`frag_fragments`).
+    pub fragments: usize,
+    /// Seconds a datagram may take to arrive whole (`frag_timeout`, Linux's
+    /// `ipfrag_time`).
+    pub timeout_s: u32,
+}
+
+impl Default for FragLimits {
+    fn default() -> Self {
+        Self {
+            memory: DEFAULT_FRAG_MEMORY,
+            datagrams: DEFAULT_FRAG_DATAGRAMS,
+            fragments: DEFAULT_FRAG_FRAGMENTS,
+            timeout_s: DEFAULT_FRAG_TIMEOUT,
+        }
+    }
+}
+
+/// `[dataplane] frag_memory` unless set: 4 MiB per worker, Linux's `ipfrag_high_thresh`.
+pub const DEFAULT_FRAG_MEMORY: usize = 4 << 20;
+/// `[dataplane] frag_memory` at most: 1 GiB per worker.
+pub const MAX_FRAG_MEMORY: usize = 1 << 30;
+/// `[dataplane] frag_datagrams` unless set.
+pub const DEFAULT_FRAG_DATAGRAMS: usize = 256;
+/// `[dataplane] frag_datagrams` at most.
+pub const MAX_FRAG_DATAGRAMS: usize = 65_536;
+/// `[dataplane] frag_fragments` unless set: a 64 KiB datagram in 1500-byte fragments
+/// takes 45.
+pub const DEFAULT_FRAG_FRAGMENTS: usize = 64;
+/// `[dataplane] frag_fragments` at most.
+pub const MAX_FRAG_FRAGMENTS: usize = 1024;
+/// `[dataplane] frag_timeout` unless set: 30 seconds, Linux's `ipfrag_time`.
+pub const DEFAULT_FRAG_TIMEOUT: u32 = 30;
+/// `[dataplane] frag_timeout` at most.
+pub const MAX_FRAG_TIMEOUT: u32 = 3600;
 
 /// `[dataplane] idle`: what a worker does when its queues are empty.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -43,6 +43,10 @@ pub(super) struct RawDataplane {
     pub conn_capacity: Option<Spanned<u32>>,
     pub idle: Option<SStr>,
     pub idle_max_us: Option<Spanned<u32>>,
+    pub frag_memory: Option<Spanned<u64>>,
+    pub frag_datagrams: Option<Spanned<u64>>,
+    pub frag_fragments: Option<Spanned<u64>>,
+    pub frag_timeout: Option<Spanned<u64>>,
 }
 
 /// `[dpdk]`.

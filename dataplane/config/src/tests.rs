@@ -349,6 +349,14 @@ fn top_level_refusals() {
         ("[dataplane]\nidle = \"sleep\"\n".into(), Problem::UnknownIdle("sleep".into()), 2),
         ("[dataplane]\nidle = \"backoff\"\nidle_max_us = 0\n".into(),
             Problem::Zero("idle_max_us"), 3),
+        ("[dataplane]\nfrag_timeout = 0\n".into(),
+            Problem::FragOutOfRange { key: "frag_timeout", value: 0, min: 1, max: 3600 }, 2),
+        ("[dataplane]\nworkers = 2\nfrag_fragments = 1\n".into(),
+            Problem::FragOutOfRange { key: "frag_fragments", value: 1, min: 2, max: 1024 }, 3),
+        ("[dataplane]\nfrag_datagrams = 65537\n".into(),
+            Problem::FragOutOfRange { key: "frag_datagrams", value: 65537, min: 1, max: 65536 }, 2),
+        ("[dataplane]\nfrag_memory = 1073741825\n".into(),
+            Problem::FragOutOfRange { key: "frag_memory", value: 1 << 30 | 1, min: 0, max: 1 << 30 }, 2),
         ("[timeouts]\ntcp = 1\nudp = 0\n".into(), Problem::Zero("udp"), 3),
         ("[behaviour]\nexpire_nodest_conn = true\nconn_reuse_mode = 4\n".into(),
             Problem::BadConnReuseMode(4), 3),
@@ -958,6 +966,24 @@ fn idle_backoff_parses_and_is_written_back() {
     let text = "[dataplane]\nidle = \"backoff\"\nidle_max_us = 250\n";
     let c = Config::parse(text, "idle.toml").unwrap();
     assert_eq!(c.dataplane.idle, IdlePolicy::Backoff { max_sleep_us: 250 });
+    assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+}
+
+#[test]
+fn fragment_keys_parse_and_are_written_back() {
+    let c = Config::parse("", "frag.toml").unwrap();
+    assert_eq!(c.dataplane.fragments, FragLimits::default());
+    assert_eq!(c.dataplane.fragments.timeout_s, 30, "Linux's ipfrag_time");
+    let text =
+        "[dataplane]\nfrag_memory = 0\nfrag_datagrams = 9\nfrag_fragments = 5\nfrag_timeout = 7\n";
+    let c = Config::parse(text, "frag.toml").unwrap();
+    let want = FragLimits {
+        memory: 0,
+        datagrams: 9,
+        fragments: 5,
+        timeout_s: 7,
+    };
+    assert_eq!(c.dataplane.fragments, want);
     assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
 }
 

@@ -19,9 +19,10 @@ use super::raw::{
 };
 use super::{
     device, ha, service, AnnounceConfig, Behaviour, Config, CtlConfig, DataplaneConfig, DpdkConfig,
-    IdlePolicy, NeighborConfig, NoRealAnswer, PortConfig, PortId, RouteConfig, RssMode,
+    FragLimits, IdlePolicy, NeighborConfig, NoRealAnswer, PortConfig, PortId, RouteConfig, RssMode,
     ServiceConfig, DEFAULT_CONN_CAPACITY, DEFAULT_IDLE_MAX_US, DEFAULT_METRICS, DEFAULT_MTU,
-    DEFAULT_SOCKET, DEFAULT_WORKERS, MAX_MTU, MIN_MTU_V4, MIN_MTU_V6,
+    DEFAULT_SOCKET, DEFAULT_WORKERS, MAX_FRAG_DATAGRAMS, MAX_FRAG_FRAGMENTS, MAX_FRAG_MEMORY,
+    MAX_FRAG_TIMEOUT, MAX_MTU, MIN_MTU_V4, MIN_MTU_V6,
 };
 
 /// A positive count: the value or its default; 0 is refused.
@@ -131,6 +132,59 @@ fn dataplane(raw: &RawDataplane, ck: &Checker<'_>) -> Result<DataplaneConfig, Co
         // u32 always fits in usize on the 32- and 64-bit targets rvs supports.
         conn_capacity: capacity as usize,
         idle,
+        fragments: frag_limits(raw, ck)?,
+    })
+}
+
+/// `[dataplane] frag_*`, each within its range.
+fn frag_limits(raw: &RawDataplane, ck: &Checker<'_>) -> Result<FragLimits, ConfigError> {
+    let d = FragLimits::default();
+    let within =
+        |v: &Option<Spanned<u64>>, key: &'static str, default: usize, min: u64, max: u64| {
+            let Some(s) = v else {
+                return Ok(default);
+            };
+            let value = *s.get_ref();
+            if !(min..=max).contains(&value) {
+                let problem = Problem::FragOutOfRange {
+                    key,
+                    value,
+                    min,
+                    max,
+                };
+                return Err(ck.err(s.span(), "dataplane: ", problem));
+            }
+            Ok(value as usize)
+        };
+    Ok(FragLimits {
+        memory: within(
+            &raw.frag_memory,
+            "frag_memory",
+            d.memory,
+            0,
+            MAX_FRAG_MEMORY as u64,
+        )?,
+        datagrams: within(
+            &raw.frag_datagrams,
+            "frag_datagrams",
+            d.datagrams,
+            1,
+            MAX_FRAG_DATAGRAMS as u64,
+        )?,
+        fragments: within(
+            &raw.frag_fragments,
+            "frag_fragments",
+            d.fragments,
+            2,
+            MAX_FRAG_FRAGMENTS as u64,
+        )?,
+        timeout_s: within(
+            &raw.frag_timeout,
+            "frag_timeout",
+            d.timeout_s as usize,
+            1,
+            u64::from(MAX_FRAG_TIMEOUT),
+        )? as u32,
     })
 }
 

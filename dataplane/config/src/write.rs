@@ -32,6 +32,11 @@ pub fn to_toml(config: &Config) -> String {
     if let IdlePolicy::Backoff { max_sleep_us } = config.dataplane.idle {
         let _ = writeln!(w, "idle_max_us = {max_sleep_us}");
     }
+    let f = config.dataplane.fragments;
+    let _ = writeln!(w, "frag_memory = {}", f.memory);
+    let _ = writeln!(w, "frag_datagrams = {}", f.datagrams);
+    let _ = writeln!(w, "frag_fragments = {}", f.fragments);
+    let _ = writeln!(w, "frag_timeout = {}", f.timeout_s);
     let _ = writeln!(w, "\n[dpdk]");
     let _ = writeln!(w, "eal_args = {}", strings(&config.dpdk.eal_args));
     for p in &config.ports {

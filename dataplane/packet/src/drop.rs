@@ -34,7 +34,9 @@ pub enum DropReason {
     NoBuffer,
     /// An ICMP error whose quoted packet matches no connection.
     IcmpNoConnection,
-    /// An IP fragment (reassembly is not supported yet).
+    /// An IP fragment not reassembled: reassembly is off (`[dataplane] frag_memory = 0`),
+    /// or the reassembled datagram is not one the director forwards (neither TCP nor UDP,
+    /// or for the director itself).
     Fragment,
     /// The next hop never answered resolution; its waiting packets were dropped.
     NeighborUnresolved,
@@ -77,11 +79,25 @@ pub enum DropReason {
     RateLimited,
     /// A first packet from a client with `limit_conns_per_client` connections open.
     ConnLimited,
+    /// A fragment overlapping another of its datagram (not an exact duplicate): the
+    /// whole datagram is discarded, its fragments counted here (RFC 5722 for IPv6; rvs
+    /// refuses IPv4 overlaps too, as Linux does since 4.19).
+    FragmentOverlap,
+    /// An exact duplicate of a fragment already held (RFC 8200 section 4.5): dropped,
+    /// the datagram kept.
+    FragmentDuplicate,
+    /// A datagram of more fragments than `[dataplane] frag_fragments`: discarded.
+    FragmentTooMany,
+    /// Fragments of a datagram given up for a newer one when the worker's datagrams in
+    /// progress (`frag_datagrams`) or reassembly memory (`frag_memory`) ran out.
+    FragmentEvicted,
+    /// Fragments of a datagram not complete within `[dataplane] frag_timeout`.
+    FragmentTimeout,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 34] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -111,6 +127,11 @@ impl DropReason {
         DropReason::AclDenied,
         DropReason::RateLimited,
         DropReason::ConnLimited,
+        DropReason::FragmentOverlap,
+        DropReason::FragmentDuplicate,
+        DropReason::FragmentTooMany,
+        DropReason::FragmentEvicted,
+        DropReason::FragmentTimeout,
     ];
 
     /// The metric label (snake case).
@@ -145,6 +166,11 @@ impl DropReason {
             DropReason::AclDenied => "acl_denied",
             DropReason::RateLimited => "rate_limited",
             DropReason::ConnLimited => "conn_limited",
+            DropReason::FragmentOverlap => "fragment_overlap",
+            DropReason::FragmentDuplicate => "fragment_duplicate",
+            DropReason::FragmentTooMany => "fragment_too_many",
+            DropReason::FragmentEvicted => "fragment_evicted",
+            DropReason::FragmentTimeout => "fragment_timeout",
         }
     }
 

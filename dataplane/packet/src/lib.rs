@@ -16,6 +16,7 @@
 pub mod checksum;
 pub mod drop;
 pub mod duties;
+pub mod fragment;
 pub mod packet;
 pub mod rewrite;
 pub mod wire;

@@ -66,7 +66,7 @@ macro_rules! define_worker_counters {
             $(#[doc = $drops_doc])*
             ///
             /// Indexed by [`DropReason::index`].
-            pub $drops: [u64; DropReason::ALL.len()],
+            pub $drops: DropCounts,
             $(
                 $(#[doc = $count_doc])*
                 pub $count: u64,
@@ -137,6 +137,31 @@ macro_rules! define_worker_counters {
 }
 
 rvs_ctl::worker_counters!(define_worker_counters);
+
+/// One count per [`DropReason`], indexed by [`DropReason::index`] (an array that is
+/// `Default` whatever its length).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DropCounts(pub [u64; DropReason::ALL.len()]);
+
+impl Default for DropCounts {
+    fn default() -> Self {
+        Self([0; DropReason::ALL.len()])
+    }
+}
+
+impl std::ops::Deref for DropCounts {
+    type Target = [u64; DropReason::ALL.len()];
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DropCounts {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
 
 impl WorkerCounters {
     /// Count what giving a FULLNAT real the client's address did to a segment.

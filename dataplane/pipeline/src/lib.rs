@@ -27,6 +27,7 @@ pub mod neigh;
 pub mod overlay;
 pub mod owner_class;
 pub mod ownership;
+pub mod reassembly;
 pub mod route;
 pub mod rss;
 pub mod service;

@@ -82,6 +82,8 @@ pub struct Snapshot {
     pub workers: u16,
     /// Connections per worker.
     pub conn_capacity: usize,
+    /// Each worker's fragment reassembly bounds (allocated when the worker is made).
+    pub fragments: rvs_config::FragLimits,
     /// Who owns each flow (see [`crate::steer`]).
     pub ownership: Ownership,
 }
@@ -180,6 +182,7 @@ impl Snapshot {
             behaviour: config.behaviour,
             workers: config.dataplane.workers,
             conn_capacity: config.dataplane.conn_capacity,
+            fragments: config.dataplane.fragments,
             ports,
             ownership,
         })
@@ -224,6 +227,7 @@ impl Snapshot {
             behaviour: config.behaviour,
             workers: self.workers,
             conn_capacity: self.conn_capacity,
+            fragments: self.fragments,
             ports: self.ports.clone(),
             ownership,
         })

@@ -42,6 +42,9 @@ use rvs_packet::wire::{ip_proto, FrameInfo, L4Info};
 /// neighbour discovery, echo: the director's own traffic, answered where received).
 pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
     let ip = info.ip.as_ref()?;
+    if ip.is_fragment {
+        return Some(fragment_owner(ip, snap.workers));
+    }
     let services = &snap.services;
     let own = &snap.ownership;
     match ip.l4 {
@@ -78,6 +81,20 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
         }
         _ => None,
     }
+}
+
+/// The worker that reassembles a fragment: every fragment of one datagram, the first
+/// (which carries the ports) and the others (which do not) alike, by the hash of the
+/// datagram's key (source, destination, identification, protocol). The whole datagram
+/// then goes to the worker that owns its flow ([`owner`] of the reassembled packet).
+pub fn fragment_owner(ip: &rvs_packet::wire::IpInfo, workers: u16) -> u16 {
+    if workers <= 1 {
+        return 0;
+    }
+    let key = crate::flow_hash::addr_bits(ip.src).rotate_left(17)
+        ^ crate::flow_hash::addr_bits(ip.dst)
+        ^ (u64::from(ip.frag_id) << 8 | u64::from(ip.protocol));
+    ((crate::flow_hash::mix64(key) >> 32) % u64::from(workers)) as u16
 }
 
 #[cfg(test)]

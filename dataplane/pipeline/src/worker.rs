@@ -32,6 +32,7 @@ use rvs_packet::packet::PacketBuf;
 
 mod burst;
 mod forward;
+mod fragments;
 mod ha;
 mod ha_intake;
 mod io;
@@ -45,6 +46,7 @@ mod sync_send;
 mod sync_walk;
 
 pub use burst::MAX_STAGED;
+pub use fragments::FRAG_EXPIRE_PER_TICK;
 pub use io::{CollectIo, Io};
 pub use no_real::{NO_REAL_ANSWERS_PER_SECOND, NO_REAL_ANSWER_BURST};
 use own_traffic::{IcmpBudget, KernelBudget};
@@ -93,6 +95,10 @@ pub struct Worker<B: PacketBuf> {
     /// Client segments of SYN-proxied connections waiting for the real, with the port
     /// they came in by (preallocated).
     held: crate::synproxy::HeldSegments<(PortId, B)>,
+    /// IP fragments being put together (`[dataplane] frag_*`).
+    frags: crate::reassembly::Reassembly,
+    /// The identification of the last fragmented datagram this worker sent.
+    frag_id: u32,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -125,6 +131,8 @@ impl<B: PacketBuf> Worker<B> {
             )),
             sync: sync_send::SyncSender::default(),
             held: crate::synproxy::HeldSegments::new(snap.conn_capacity),
+            frags: crate::reassembly::Reassembly::new(snap.fragments),
+            frag_id: u32::from(id),
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -317,6 +325,7 @@ impl<B: PacketBuf> Worker<B> {
                 });
         self.counters.conns_expired += expired as u64;
         self.sweep_held();
+        self.expire_fragments(now_ms);
         let (counters, asks) = (&mut self.counters, &mut self.asks);
         self.neigh.poll(
             now_ms,

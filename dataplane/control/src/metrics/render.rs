@@ -49,6 +49,8 @@
 //! | `rvs_worker_tx_bytes_total` | counter | `worker` | bytes the worker transmitted |
 //! | `rvs_worker_drops_total` | counter | `worker`, `reason` | frames the worker dropped, by drop reason (a fixed set) |
 //! | `rvs_worker_redirected_packets_total` | counter | `worker` | frames the worker handed to the worker that owns their flow |
+//! | `rvs_worker_reassembled_datagrams_total` | counter | `worker` | IP datagrams the worker put together from their fragments |
+//! | `rvs_worker_made_fragments_total` | counter | `worker` | fragments the worker cut reassembled datagrams into |
 //! | `rvs_worker_connections_created_total` | counter | `worker` | connection entries the worker created |
 //! | `rvs_worker_one_packet_datagrams_total` | counter | `worker` | UDP datagrams of one-packet services, each scheduled afresh with no entry kept (`one_packet`) |
 //! | `rvs_worker_connections_expired_total` | counter | `worker` | connection entries that expired in the worker's table |

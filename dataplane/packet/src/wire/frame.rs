@@ -63,6 +63,9 @@ pub struct IpInfo {
     pub is_fragment: bool,
     /// A fragment other than the first: it has no L4 header and `l4` is [`L4Info::Other`].
     pub non_first_fragment: bool,
+    /// The fragment identification (IPv4's 16 bits, or the IPv6 fragment header's 32),
+    /// when `is_fragment`; 0 otherwise.
+    pub frag_id: u32,
     /// The upper layer.
     pub l4: L4Info,
 }
@@ -271,6 +274,11 @@ fn parse_v4(frame: &[u8], l3: usize) -> Result<IpInfo, DropReason> {
         dont_frag: ip.dont_frag(),
         is_fragment,
         non_first_fragment: frag_off != 0,
+        frag_id: if is_fragment {
+            u32::from(ip.ident())
+        } else {
+            0
+        },
         l4,
     })
 }
@@ -310,6 +318,7 @@ fn parse_v6(frame: &[u8], l3: usize) -> Result<IpInfo, DropReason> {
         dont_frag: true,
         is_fragment: up.fragmented,
         non_first_fragment: non_first,
+        frag_id: up.frag_ident,
         l4,
     })
 }

@@ -34,6 +34,8 @@ pub struct UpperLayer {
     pub frag_offset: u16,
     /// The fragment header's M flag.
     pub more_frags: bool,
+    /// The fragment header's identification (0 without one).
+    pub frag_ident: u32,
 }
 
 /// Walk extension headers in `b[start..end]` beginning with next header `next`.
@@ -53,6 +55,7 @@ pub(crate) fn walk_ext(
         fragmented: false,
         frag_offset: 0,
         more_frags: false,
+        frag_ident: 0,
     };
     for _ in 0..MAX_EXT_HEADERS {
         match next {
@@ -72,6 +75,7 @@ pub(crate) fn walk_ext(
                 up.fragmented = true;
                 up.frag_offset = fo & 0xfff8;
                 up.more_frags = fo & 1 == 1;
+                up.frag_ident = u32::from_be_bytes(array(b, off + 4));
                 next = b[off];
                 off += 8;
             }

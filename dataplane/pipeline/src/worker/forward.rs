@@ -70,7 +70,7 @@ impl<B: PacketBuf> Worker<B> {
         io: &mut I,
     ) -> Result<(), DropReason> {
         if ip.is_fragment {
-            return Err(DropReason::Fragment);
+            return self.fragment(port, buf, info, now_ms, io);
         }
         let backup_drops = self.withheld(ip.dst);
         match ip.l4 {
@@ -262,7 +262,7 @@ impl<B: PacketBuf> Worker<B> {
     /// sends a connection's records only from the worker's tick, so one taken back
     /// within the packet that made it never reached them (and a flood of such packets
     /// costs the sync link nothing).
-    fn unmake(&mut self, id: ConnId) {
+    pub(super) fn unmake(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             if let Some(l) = c.local {
                 self.lports.release(l.ip(), l.port());
@@ -275,7 +275,7 @@ impl<B: PacketBuf> Worker<B> {
     /// Remove the entry a one-packet datagram was forwarded with (it stays counted as
     /// created, as IPVS counts its one-packet connections), its guard's count of open
     /// connections given back.
-    fn one_packet_sent(&mut self, id: ConnId) {
+    pub(super) fn one_packet_sent(&mut self, id: ConnId) {
         if let Some(c) = self.conns.remove(id) {
             crate::guard::conn_ended(&self.snap.services, &mut self.limiters, &c);
             self.counters.one_packet += 1;
@@ -390,7 +390,7 @@ impl<B: PacketBuf> Worker<B> {
     }
 
     /// True when frames between these ports need their L4 checksum finished in software.
-    fn needs_sw_checksum(&self, a: PortId, b: PortId) -> bool {
+    pub(super) fn needs_sw_checksum(&self, a: PortId, b: PortId) -> bool {
         self.snap.port(a).sw_checksum || self.snap.port(b).sw_checksum
     }
 }
@@ -425,7 +425,7 @@ impl Path {
 }
 
 /// Rewrite a TCP/UDP packet of `conn` travelling `dir` for the connection's mode.
-fn rewrite_segment(
+pub(super) fn rewrite_segment(
     frame: &mut [u8],
     info: &FrameInfo,
     conn: &ConnView<'_>,

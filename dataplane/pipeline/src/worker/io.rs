@@ -19,6 +19,12 @@ pub trait Io {
     fn alloc(&mut self) -> Option<Self::Buf>;
     /// Queue `buf` for transmission on `port`.
     fn send(&mut self, port: PortId, buf: Self::Buf);
+    /// Hand `buf`, received on `port`, to worker `to`, which processes it as received
+    /// (a fragment of a datagram whose flow that worker owns). An I/O of one worker
+    /// never has to: the default drops the frame.
+    fn hand_over(&mut self, to: u16, port: PortId, buf: Self::Buf) {
+        let _ = (to, port, buf);
+    }
 }
 
 /// An [`Io`] that keeps every frame the worker sends, with fresh heap buffers: tests
@@ -27,6 +33,8 @@ pub trait Io {
 pub struct CollectIo {
     /// The frames sent, in order, with their port.
     pub sent: Vec<(PortId, rvs_packet::packet::HeapBuf)>,
+    /// The frames handed to other workers, in order: (worker, port received on, frame).
+    pub handed: Vec<(u16, PortId, rvs_packet::packet::HeapBuf)>,
 }
 
 impl Io for CollectIo {
@@ -38,6 +46,10 @@ impl Io for CollectIo {
 
     fn send(&mut self, port: PortId, buf: Self::Buf) {
         self.sent.push((port, buf));
+    }
+
+    fn hand_over(&mut self, to: u16, port: PortId, buf: Self::Buf) {
+        self.handed.push((to, port, buf));
     }
 }
 

@@ -604,8 +604,9 @@ fn duties() -> Vec<Case> {
 
 fn drops() -> Vec<Case> {
     let queue: Vec<_> = (0..16).map(|i| syn4(86, 41000 + i)).collect();
+    // A fragment that would end past 65,535 bytes cannot be one.
     let mut fragment = v4_udp(GW, WAN, C1, VIP, 5000, 53, 64);
-    fragment[14 + 6] |= 0x20; // more fragments
+    fragment[14 + 6..14 + 8].copy_from_slice(&0x3fffu16.to_be_bytes()); // MF, offset 65528
     let mut lldp = v4_udp(GW, WAN, C1, VIP, 5000, 53, 64);
     lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
     vec![
@@ -732,10 +733,10 @@ fn drops() -> Vec<Case> {
             DropReason::IcmpNoConnection,
         ),
         drop_case(
-            "An IPv4 fragment",
+            "An IPv4 fragment ending past 65,535 bytes",
             vec![],
             ("wan0", fragment),
-            DropReason::Fragment,
+            DropReason::Malformed,
         ),
         drop_case(
             "A SYN from a broadcast source",

@@ -199,9 +199,10 @@ fn long_ipv6_extension_chains_are_refused() {
 }
 
 #[test]
-fn fragments_of_a_tracked_flow_are_dropped_never_sent_elsewhere() {
-    // Policy: no reassembly; every fragment is dropped as `fragment`, so none can reach
-    // a real other than its connection's.
+fn fragments_of_a_tracked_flow_reach_only_its_real() {
+    // Policy: fragments are reassembled. One that cannot be part of a datagram (data not
+    // a multiple of 8 bytes before the last) is malformed; a whole datagram goes through
+    // its connection, to its real and nowhere else.
     let mut lab = lab_with_flow();
     let ack = v4_tcp(GW, WAN, C1, VIP, 40000, 80, ACK, 64);
     let with_frag = |flags_offset: u16| {
@@ -214,22 +215,15 @@ fn fragments_of_a_tracked_flow_are_dropped_never_sent_elsewhere() {
         &mut lab,
         "wan0",
         &with_frag(0x2000),
-        DropReason::Fragment,
-        "first (MF)",
-    );
-    assert_dropped(
-        &mut lab,
-        "wan0",
-        &with_frag(0x0003),
-        DropReason::Fragment,
-        "last",
+        DropReason::Malformed,
+        "first (MF) of 25 bytes",
     );
     assert_dropped(
         &mut lab,
         "wan0",
         &with_frag(0x2001),
-        DropReason::Fragment,
-        "middle",
+        DropReason::Malformed,
+        "middle of 25 bytes",
     );
     // IPv6: a fragment header in front of the TCP header.
     let v6 = v6_tcp(C6_MAC, WAN, C6, VIP6, 40000, 80, ACK, 64);
@@ -243,9 +237,28 @@ fn fragments_of_a_tracked_flow_are_dropped_never_sent_elsewhere() {
         &mut lab,
         "wan0",
         &f,
-        DropReason::Fragment,
-        "IPv6 first fragment",
+        DropReason::Malformed,
+        "IPv6 first fragment of 25 bytes",
     );
+    // The ACK in two fragments: 24 bytes (MF), then its last byte at offset 24.
+    let mut first = ack[..14 + 20 + 24].to_vec();
+    first[16..18].copy_from_slice(&44u16.to_be_bytes());
+    first[20..22].copy_from_slice(&0x2000u16.to_be_bytes());
+    fix_ipv4_checksum(&mut first);
+    let mut last = ack[..14 + 20].to_vec();
+    last.push(ack[14 + 20 + 24]);
+    last[16..18].copy_from_slice(&21u16.to_be_bytes());
+    last[20..22].copy_from_slice(&0x0003u16.to_be_bytes());
+    fix_ipv4_checksum(&mut last);
+    assert!(lab.send("wan0", &last).is_empty(), "held");
+    let out = lab.send("wan0", &first);
+    assert_eq!(out.len(), 2, "cut again no larger than it came: {out:?}");
+    for (port, frame) in &out {
+        assert_eq!(*port, "lan0");
+        assert_eq!(frame[..6], real_mac(11), "to the connection's real");
+        assert_eq!(frame[14 + 16..14 + 20], r4(11));
+        check_frame(frame).expect("valid fragments");
+    }
     assert_flows(&mut lab);
 }
 

@@ -286,6 +286,20 @@ impl Lab {
         }
     }
 
+    /// A lab whose worker is made from the configuration `text` (what is fixed when a
+    /// worker is made, as its fragment reassembly, is taken from it).
+    pub fn from_text(text: &str) -> Self {
+        let config = Config::parse(text, "golden.toml").expect("fixture config");
+        let mut ids = IdRegistry::default();
+        let snap = Snapshot::build(&config, &[], &[false; 2], &mut ids).expect("snapshot");
+        Self {
+            worker: Worker::new(0, Arc::new(snap), 0),
+            io: TestIo::default(),
+            now_ms: 1_000_000,
+            ids,
+        }
+    }
+
     /// Hand the worker a new snapshot of `text` (the fixture configuration changed), as
     /// the control plane will between bursts.
     pub fn reconfigure(&mut self, text: &str) {

@@ -5,6 +5,7 @@
 //! every checksum itself), so an output equal to its expectation byte for byte is right in
 //! every field and checksum. Outputs are also re-parsed and their checksums re-verified.
 
+mod fragments;
 mod frames;
 mod guard;
 mod hostile;
@@ -193,7 +194,11 @@ fn every_drop_reason_is_covered_by_a_fixture_or_a_scenario() {
             Verdict::Send => None,
         })
         .collect();
-    for (_, scenario) in scenarios::ALL.iter().chain(&guard::ALL) {
+    for (_, scenario) in scenarios::ALL
+        .iter()
+        .chain(&guard::ALL)
+        .chain(&fragments::ALL)
+    {
         covered.extend(scenario());
     }
     for r in DropReason::ALL {

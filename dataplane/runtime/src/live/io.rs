@@ -230,6 +230,10 @@ impl Io for LiveIo {
     fn send(&mut self, port: PortId, buf: MbufBuf) {
         self.transmit(port, buf.0);
     }
+
+    fn hand_over(&mut self, to: u16, port: PortId, buf: MbufBuf) {
+        self.steer(to, Tag::Rx(port), buf.0);
+    }
 }
 
 #[cfg(test)]
