@@ -396,6 +396,31 @@ pub enum Problem {
         /// The service's port.
         service_port: u16,
     },
+    /// A tunnel key on a real that is not `forward = "tun"`.
+    #[error("`{0}` is for tunnel reals (forward = \"tun\")")]
+    TunnelKeyNotTun(&'static str),
+    /// Not one of ipip, gue, gre.
+    #[error("unknown tun_type {0:?} (expected \"ipip\", \"gue\" or \"gre\")")]
+    UnknownTunType(String),
+    /// Not one of nocsum, csum, remcsum.
+    #[error("unknown tun_csum {0:?} (expected \"nocsum\", \"csum\" or \"remcsum\")")]
+    UnknownTunCsum(String),
+    /// A GUE real without `tun_port`.
+    #[error("tun_type \"gue\" needs `tun_port` (the real's GUE UDP port)")]
+    TunPortMissing,
+    /// `tun_port = 0`.
+    #[error("`tun_port` must be 1 to 65535")]
+    TunPortZero,
+    /// `tun_port` or `tun_csum` (or its value) with a tunnel type that has no use for it.
+    #[error("`{key}`{} does not apply to tun_type {tun_type:?}", if value.is_empty() { String::new() } else { format!(" {value:?}") })]
+    TunnelKeyNotForType {
+        /// The key.
+        key: &'static str,
+        /// Its value, when that is what does not apply ("" for the key itself).
+        value: &'static str,
+        /// The tunnel type.
+        tun_type: &'static str,
+    },
     /// Weight above ipvsadm's limit.
     #[error("weight {0} is above the limit 65535")]
     WeightTooLarge(u32),

@@ -6,13 +6,13 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use rvs_conntrack::Proto;
+use rvs_conntrack::{ForwardMode, Proto};
 
 use super::forward::forward_name;
 use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
     CheckConfig, CheckKind, ClientAddress, Config, GuardConfig, HaConfig, IdlePolicy, OnFail,
-    RealConfig, RssMode, ServiceConfig, DEFAULT_MTU,
+    RealConfig, RssMode, ServiceConfig, Tunnel, TunnelKind, DEFAULT_MTU,
 };
 use rvs_packet::wire::MacAddr;
 
@@ -287,6 +287,14 @@ fn real(w: &mut String, r: &RealConfig) {
     let _ = writeln!(w, "forward = {}", quote(forward_name(r.forward)));
     let _ = writeln!(w, "upper = {}\nlower = {}", r.upper, r.lower);
     let _ = writeln!(w, "check = {}", r.check);
+    if r.forward == ForwardMode::Tun && r.tunnel != Tunnel::IPIP {
+        let t = &r.tunnel;
+        let _ = writeln!(w, "tun_type = {}", quote(t.kind.name()));
+        if t.kind == TunnelKind::Gue {
+            let _ = writeln!(w, "tun_port = {}", t.port);
+        }
+        let _ = writeln!(w, "tun_csum = {}", quote(t.csum.name()));
+    }
 }
 
 /// The scheduler flags of `s` as the file names them (`SchedFlags`' own names).
