@@ -499,6 +499,7 @@ fn real_spec(values: &Values, service: &ServiceKey) -> Result<RealSpec, UsageErr
         weight: values.weight.unwrap_or(1),
         upper: values.upper.unwrap_or(0),
         lower: values.lower.unwrap_or(0),
+        tunnel: Default::default(),
     })
 }
 

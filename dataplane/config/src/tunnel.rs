@@ -31,14 +31,22 @@ pub(super) fn tunnel(
     let kind = match &r.tun_type {
         None => TunnelKind::Ipip,
         Some(t) => TunnelKind::parse(t.get_ref()).ok_or_else(|| {
-            ck.err(t.span(), context, Problem::UnknownTunType(t.get_ref().clone()))
+            ck.err(
+                t.span(),
+                context,
+                Problem::UnknownTunType(t.get_ref().clone()),
+            )
         })?,
     };
     let csum = match &r.tun_csum {
         None => TunnelCsum::NoCsum,
         Some(c) => {
             let csum = TunnelCsum::parse(c.get_ref()).ok_or_else(|| {
-                ck.err(c.span(), context, Problem::UnknownTunCsum(c.get_ref().clone()))
+                ck.err(
+                    c.span(),
+                    context,
+                    Problem::UnknownTunCsum(c.get_ref().clone()),
+                )
             })?;
             let fits = match kind {
                 TunnelKind::Ipip => false,

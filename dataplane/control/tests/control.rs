@@ -162,6 +162,7 @@ fn real(addr: &str, forward: Forward) -> RealSpec {
         weight: 1,
         upper: 0,
         lower: 0,
+        tunnel: Default::default(),
     }
 }
 
