@@ -371,7 +371,6 @@ mod tests {
                     assert_eq!(usize::from(o.payload_length), 8 + 4 + inner.len());
                     assert_eq!(o.hop_limit, spec.ttl);
                 }
-                _ => panic!(),
             }
             let (udp, rest) = etherparse::UdpHeader::from_slice(&payload).unwrap();
             assert_eq!((udp.source_port, udp.destination_port), (40123, 6080));
@@ -396,7 +395,6 @@ mod tests {
             let want = match net {
                 NetHeaders::Ipv4(o, _) => udp.calc_checksum_ipv4(&o, rest).unwrap(),
                 NetHeaders::Ipv6(o, _) => udp.calc_checksum_ipv6(&o, rest).unwrap(),
-                _ => panic!(),
             };
             assert_ne!(udp.checksum, 0);
             assert_eq!(udp.checksum, want);
@@ -421,7 +419,6 @@ mod tests {
             let want = match net {
                 NetHeaders::Ipv4(o, _) => udp.calc_checksum_ipv4(&o, rest).unwrap(),
                 NetHeaders::Ipv6(o, _) => udp.calc_checksum_ipv6(&o, rest).unwrap(),
-                _ => panic!(),
             };
             assert_eq!(udp.checksum, want, "the outer checksum covers what is sent");
             assert_eq!(usize::from(udp.length), 8 + 12 + inner.len());
