@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::net::{IpNet, IpNetError, MaskError};
 use super::sync_key::{KeyFileProblem, MIN_SYNC_KEY_LEN};
+use rvs_packet::rewrite::{TunnelCsum, TunnelKind};
 
 /// A 1-based line and column (the column counts characters, not bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -411,15 +412,16 @@ pub enum Problem {
     /// `tun_port = 0`.
     #[error("`tun_port` must be 1 to 65535")]
     TunPortZero,
-    /// `tun_port` or `tun_csum` (or its value) with a tunnel type that has no use for it.
-    #[error("`{key}`{} does not apply to tun_type {tun_type:?}", if value.is_empty() { String::new() } else { format!(" {value:?}") })]
-    TunnelKeyNotForType {
-        /// The key.
-        key: &'static str,
-        /// Its value, when that is what does not apply ("" for the key itself).
-        value: &'static str,
+    /// `tun_port` with a tunnel type other than gue.
+    #[error("`tun_port` does not apply to tun_type {:?}", .0.name())]
+    TunPortNotForType(TunnelKind),
+    /// A `tun_csum` value the tunnel type does not take.
+    #[error("`tun_csum` {:?} does not apply to tun_type {:?}", csum.name(), tun_type.name())]
+    TunCsumNotForType {
+        /// The value.
+        csum: TunnelCsum,
         /// The tunnel type.
-        tun_type: &'static str,
+        tun_type: TunnelKind,
     },
     /// Weight above ipvsadm's limit.
     #[error("weight {0} is above the limit 65535")]

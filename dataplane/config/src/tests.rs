@@ -1124,38 +1124,28 @@ fn bad_tunnel_keys_are_refused_at_their_line() {
         // A checksum choice on IPIP (named or by default).
         (
             "forward = \"tun\"\ntun_csum = \"csum\"",
-            Problem::TunnelKeyNotForType {
-                key: "tun_csum",
-                value: "csum",
-                tun_type: "ipip",
+            Problem::TunCsumNotForType {
+                csum: TunnelCsum::Csum,
+                tun_type: TunnelKind::Ipip,
             },
             8,
         ),
         (
             "forward = \"tun\"\ntun_type = \"ipip\"\ntun_port = 6080",
-            Problem::TunnelKeyNotForType {
-                key: "tun_port",
-                value: "",
-                tun_type: "ipip",
-            },
+            Problem::TunPortNotForType(TunnelKind::Ipip),
             9,
         ),
         (
             "forward = \"tun\"\ntun_type = \"gre\"\ntun_csum = \"remcsum\"",
-            Problem::TunnelKeyNotForType {
-                key: "tun_csum",
-                value: "remcsum",
-                tun_type: "gre",
+            Problem::TunCsumNotForType {
+                csum: TunnelCsum::RemCsum,
+                tun_type: TunnelKind::Gre,
             },
             9,
         ),
         (
             "forward = \"tun\"\ntun_type = \"gre\"\ntun_port = 1",
-            Problem::TunnelKeyNotForType {
-                key: "tun_port",
-                value: "",
-                tun_type: "gre",
-            },
+            Problem::TunPortNotForType(TunnelKind::Gre),
             9,
         ),
         // Tunnel keys on a real that is not a tunnel.

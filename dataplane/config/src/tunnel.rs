@@ -54,10 +54,9 @@ pub(super) fn tunnel(
                 TunnelKind::Gre => csum != TunnelCsum::RemCsum,
             };
             if !fits {
-                let problem = Problem::TunnelKeyNotForType {
-                    key: "tun_csum",
-                    value: csum.name(),
-                    tun_type: kind.name(),
+                let problem = Problem::TunCsumNotForType {
+                    csum,
+                    tun_type: kind,
                 };
                 return Err(ck.err(c.span(), context, problem));
             }
@@ -75,12 +74,7 @@ pub(super) fn tunnel(
             return Err(ck.err(span, context, Problem::TunPortMissing));
         }
         (Some(p), _) => {
-            let problem = Problem::TunnelKeyNotForType {
-                key: "tun_port",
-                value: "",
-                tun_type: kind.name(),
-            };
-            return Err(ck.err(p.span(), context, problem));
+            return Err(ck.err(p.span(), context, Problem::TunPortNotForType(kind)));
         }
         (None, _) => 0,
     };
