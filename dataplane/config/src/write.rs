@@ -290,7 +290,8 @@ fn real(w: &mut String, r: &RealConfig) {
     if r.forward == ForwardMode::Tun && r.tunnel != Tunnel::IPIP {
         let t = &r.tunnel;
         let _ = writeln!(w, "tun_type = {}", quote(t.kind.name()));
-        if t.kind == TunnelKind::Gue {
+        // A port only GUE takes is written all the same, for the parser to refuse.
+        if t.kind == TunnelKind::Gue || t.port != 0 {
             let _ = writeln!(w, "tun_port = {}", t.port);
         }
         let _ = writeln!(w, "tun_csum = {}", quote(t.csum.name()));

@@ -8,7 +8,7 @@ use crate::route::RouteHit;
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
-use rvs_packet::rewrite;
+use rvs_packet::rewrite::{self, TunnelKind};
 use rvs_packet::wire::fill_l4_checksum;
 use rvs_packet::wire::{parse_frame, EthernetFrame, FrameInfo, IpInfo, L4Info};
 
@@ -305,10 +305,15 @@ impl<B: PacketBuf> Worker<B> {
             None => Path::Route(self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?),
         };
         let out_port = path.port();
-        // A tunnel real's encapsulation, read before the rewrite may update the entry.
+        // A tunnel real's encapsulation (and GUE's source port), read before the rewrite
+        // may update the entry.
         let tunnel = (mode == ForwardMode::Tun).then(|| {
-            let sport = tunnel_source_port(conn.client(), conn.vip());
-            (self.snap.services.tunnel(conn.dest()), sport)
+            let tunnel = self.snap.services.tunnel(conn.dest());
+            let sport = match tunnel.kind {
+                TunnelKind::Gue => tunnel_source_port(conn.client(), conn.vip()),
+                _ => 0,
+            };
+            (tunnel, sport)
         });
         match carried {
             Carried::Segment { in_port, id } => {
