@@ -12,7 +12,7 @@ use super::forward::forward_name;
 use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
     CheckConfig, CheckKind, ClientAddress, Config, GuardConfig, HaConfig, IdlePolicy, OnFail,
-    RealConfig, RssMode, ServiceConfig, Tunnel, TunnelKind, DEFAULT_MTU,
+    RealConfig, RssMode, ServiceConfig, Tunnel, TunnelCsum, TunnelKind, DEFAULT_MTU,
 };
 use rvs_packet::wire::MacAddr;
 
@@ -294,7 +294,9 @@ fn real(w: &mut String, r: &RealConfig) {
         if t.kind == TunnelKind::Gue || t.port != 0 {
             let _ = writeln!(w, "tun_port = {}", t.port);
         }
-        let _ = writeln!(w, "tun_csum = {}", quote(t.csum.name()));
+        if t.kind != TunnelKind::Ipip || t.csum != TunnelCsum::NoCsum {
+            let _ = writeln!(w, "tun_csum = {}", quote(t.csum.name()));
+        }
     }
 }
 
