@@ -474,4 +474,39 @@ mod tests {
         assert_ne!(ids.service(Proto::Udp, vip), s);
         assert_eq!(ids.dest(s, r2), d2);
     }
+
+    #[test]
+    fn a_removed_tunnel_real_keeps_its_tunnel_for_its_connections() {
+        let text = |reals: &str| {
+            format!("[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n{reals}")
+        };
+        let gue = "[[service.real]]\nip = \"10.1.0.11\"\nforward = \"tun\"\n\
+                   tun_type = \"gue\"\ntun_port = 6080\ntun_csum = \"csum\"\n";
+        let gre = "[[service.real]]\nip = \"10.1.0.12\"\nforward = \"tun\"\ntun_type = \"gre\"\n";
+        let parse = |t: &str| rvs_config::Config::parse(t, "t.toml").unwrap().services;
+        let mut ids = IdRegistry::default();
+        let first = Services::build(&parse(&text(&format!("{gue}{gre}"))), &mut ids).unwrap();
+        let svc = &first.list()[0];
+        let (d1, d2) = (svc.sched.reals()[0].id, svc.sched.reals()[1].id);
+        assert_eq!(first.tunnel(d1).kind, rvs_config::TunnelKind::Gue);
+        assert_eq!(first.tunnel(d1).port, 6080);
+        assert_eq!(first.tunnel(d2).kind, rvs_config::TunnelKind::Gre);
+        assert_eq!(svc.tunnels, [first.tunnel(d1), first.tunnel(d2)]);
+        // The GUE real removed: its id still held by connections, its tunnel kept.
+        let second = Services::rebuild(
+            &parse(&text(gre)),
+            &mut ids,
+            Some(&first),
+            &Overlay::default(),
+        )
+        .unwrap();
+        assert!(!second.has_dest(d1));
+        assert_eq!(second.tunnel(d1), first.tunnel(d1));
+        assert_eq!(second.tunnel(d2).kind, rvs_config::TunnelKind::Gre);
+        assert_eq!(
+            second.tunnel(u32::MAX),
+            Tunnel::IPIP,
+            "an id never configured"
+        );
+    }
 }
