@@ -700,6 +700,7 @@ mod control_lab {
             weight,
             upper: 0,
             lower: 0,
+            tunnel: Default::default(),
         }
     }
 

@@ -214,6 +214,76 @@ impl Forward {
     }
 }
 
+/// A tunnel real's encapsulation (ipvsadm's `--tun-type`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunType {
+    /// IP in IP (the default).
+    #[default]
+    Ipip,
+    /// Generic UDP Encapsulation.
+    Gue,
+    /// Generic Routing Encapsulation.
+    Gre,
+}
+
+impl TunType {
+    /// ipvsadm's name: `ipip`, `gue`, `gre`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TunType::Ipip => "ipip",
+            TunType::Gue => "gue",
+            TunType::Gre => "gre",
+        }
+    }
+}
+
+/// A GUE or GRE tunnel's checksum (ipvsadm's `--tun-nocsum`, `--tun-csum`,
+/// `--tun-remcsum`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TunCsum {
+    /// No checksum (the default).
+    #[default]
+    Nocsum,
+    /// The tunnel checksum.
+    Csum,
+    /// GUE's remote checksum offload.
+    Remcsum,
+}
+
+impl TunCsum {
+    /// ipvsadm's option for it: `--tun-nocsum`, `--tun-csum`, `--tun-remcsum`.
+    pub fn option(self) -> &'static str {
+        match self {
+            TunCsum::Nocsum => "--tun-nocsum",
+            TunCsum::Csum => "--tun-csum",
+            TunCsum::Remcsum => "--tun-remcsum",
+        }
+    }
+
+    /// ipvsadm's `--tun-info` flag text: `-c`, `+c`, `r+c`.
+    pub fn info(self) -> &'static str {
+        match self {
+            TunCsum::Nocsum => "-c",
+            TunCsum::Csum => "+c",
+            TunCsum::Remcsum => "r+c",
+        }
+    }
+}
+
+/// How a tunnel real is reached; IPIP for every other real.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TunnelSpec {
+    /// The encapsulation.
+    #[serde(rename = "type")]
+    pub kind: TunType,
+    /// GUE's UDP port (0 otherwise).
+    pub port: u16,
+    /// The checksum choice.
+    pub csum: TunCsum,
+}
+
 /// A service as `-A`/`-E` give it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSpec {
@@ -245,6 +315,10 @@ pub struct RealSpec {
     pub upper: u32,
     /// Lower connection threshold (`-y`), 0 = none.
     pub lower: u32,
+    /// A tunnel real's encapsulation (`--tun-type`, `--tun-port`, `--tun-*csum`); absent
+    /// from older clients' requests, which mean IPIP.
+    #[serde(default)]
+    pub tunnel: TunnelSpec,
 }
 
 /// Cumulative counters (ipvsadm `--stats`).

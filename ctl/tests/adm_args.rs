@@ -5,7 +5,10 @@
 use rvs_ctl::adm::address::Names;
 use rvs_ctl::adm::args::{self, Action, Cmd, Invocation, ListFormat, Parsed};
 use rvs_ctl::adm::usage::UsageError;
-use rvs_ctl::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
+use rvs_ctl::proto::{
+    Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo, TunCsum, TunType,
+    TunnelSpec,
+};
 
 fn words(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()
@@ -67,6 +70,7 @@ fn real(addr: &str, forward: Forward, weight: u32, upper: u32, lower: u32) -> Re
         weight,
         upper,
         lower,
+        tunnel: Default::default(),
     }
 }
 
@@ -549,12 +553,141 @@ fn unsupported_features_are_refused_clearly() {
         "-A --sctp-service 1.1.1.1:80",
         "--start-daemon master",
         "-L --daemon",
-        "-a -t 1.1.1.1:80 -r 2.2.2.2 -i --tun-type gue",
     ] {
         let e = error(line);
         assert_eq!(e.status, 2, "{line}");
         assert!(e.message.starts_with("rvs "), "{line}: {}", e.message);
     }
+}
+
+/// The real a tunnel command adds, with `tunnel`.
+fn tunnel_real(addr: &str, tunnel: TunnelSpec) -> Change {
+    Change::AddReal {
+        service: tcp("10.0.0.100:80"),
+        real: RealSpec {
+            tunnel,
+            ..real(addr, Forward::Tun, 1, 0, 0)
+        },
+    }
+}
+
+#[test]
+fn tunnel_options_as_ipvsadm_takes_them() {
+    let t = |kind, port, csum| TunnelSpec { kind, port, csum };
+    let cases = [
+        ("-i", t(TunType::Ipip, 0, TunCsum::Nocsum)),
+        ("-i --tun-type ipip", t(TunType::Ipip, 0, TunCsum::Nocsum)),
+        (
+            "-i --tun-type gue --tun-port 6080",
+            t(TunType::Gue, 6080, TunCsum::Nocsum),
+        ),
+        (
+            "--tun-type=gue --tun-port=6079 --tun-nocsum -i",
+            t(TunType::Gue, 6079, TunCsum::Nocsum),
+        ),
+        (
+            "-i --tun-type gue --tun-port 6080 --tun-csum",
+            t(TunType::Gue, 6080, TunCsum::Csum),
+        ),
+        (
+            "-i --tun-type gue --tun-port 6080 --tun-remcsum",
+            t(TunType::Gue, 6080, TunCsum::Remcsum),
+        ),
+        ("-i --tun-type gre", t(TunType::Gre, 0, TunCsum::Nocsum)),
+        (
+            "-i --tun-type gre --tun-csum",
+            t(TunType::Gre, 0, TunCsum::Csum),
+        ),
+    ];
+    for (opts, want) in cases {
+        let line = format!("-a -t 10.0.0.100:80 -r 10.1.0.11 {opts}");
+        assert_eq!(change(&line), tunnel_real("10.1.0.11:80", want), "{line}");
+    }
+    // -e carries the tunnel too (and, as ipvsadm's, resets it to ipip when not given).
+    assert_eq!(
+        change("-e -t 10.0.0.100:80 -r 10.1.0.11 -i --tun-type gre --tun-nocsum"),
+        Change::EditReal {
+            service: tcp("10.0.0.100:80"),
+            real: RealSpec {
+                tunnel: t(TunType::Gre, 0, TunCsum::Nocsum),
+                ..real("10.1.0.11:80", Forward::Tun, 1, 0, 0)
+            },
+        }
+    );
+    let inv = run("-L -n --tun-info");
+    assert!(inv.format.tun_info);
+    assert_eq!(inv.action, Action::ListServices(None));
+}
+
+#[test]
+fn tunnel_refusals_match_ipvsadm() {
+    let refused = [
+        (
+            "-i --tun-type gue",
+            "You need to supply the 'tun-port' option for the 'gue' tunnel type",
+        ),
+        (
+            "-i --tun-csum",
+            "Illegal 'tun-csum' option with the 'ipip' tunnel type",
+        ),
+        (
+            "-i --tun-type ipip --tun-port 5",
+            "Illegal 'tun-port' option with the 'ipip' tunnel type",
+        ),
+        (
+            "-i --tun-type gre --tun-port 6080",
+            "Illegal 'tun-port' option with the 'gre' tunnel type",
+        ),
+        (
+            "-i --tun-type gre --tun-remcsum",
+            "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+        ),
+        (
+            "-i --tun-type gue --tun-port 1 --tun-csum --tun-nocsum",
+            "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type",
+        ),
+        (
+            "-i --tun-type gre --tun-remcsum --tun-csum",
+            "Illegal 'tun-remcsum' option with the 'gre' tunnel type",
+        ),
+        (
+            "-m --tun-type gue --tun-port 6080",
+            "Tunnel options conflict with forward method",
+        ),
+        ("--tun-csum", "Tunnel options conflict with forward method"),
+        ("-i --tun-type vxlan", "illegal tunnel type specified"),
+        (
+            "-i --tun-type gue --tun-port 0",
+            "illegal tunnel port specified",
+        ),
+        (
+            "-i --tun-type gue --tun-port 65536",
+            "illegal tunnel port specified",
+        ),
+        (
+            "-i --tun-type gue --tun-type gre",
+            "multiple 'tun-type' options specified",
+        ),
+        (
+            "-i --tun-info",
+            "Illegal 'tun-info' option with the 'add-server' command",
+        ),
+    ];
+    for (opts, message) in refused {
+        let line = format!("-a -t 10.0.0.100:80 -r 10.1.0.11 {opts}");
+        let e = error(&line);
+        assert_eq!((e.message.as_str(), e.status), (message, 2), "{line}");
+    }
+    let e = error("-A -t 10.0.0.100:80 --tun-type gue");
+    assert_eq!(
+        e.message,
+        "Illegal 'tun-type' option with the 'add-service' command"
+    );
+    let e = error("-d -t 10.0.0.100:80 -r 10.1.0.11 --tun-csum");
+    assert_eq!(
+        e.message,
+        "Illegal 'tun-csum' option with the 'delete-server' command"
+    );
 }
 
 /// `web1` is 10.1.0.11, `http` 80 over TCP and `domain` 53 over UDP; nothing else

@@ -56,6 +56,7 @@ fn real(addr: &str, forward: Forward, weight: u32, upper: u32, lower: u32) -> Re
         weight,
         upper,
         lower,
+        tunnel: Default::default(),
     }
 }
 

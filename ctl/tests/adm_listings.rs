@@ -410,3 +410,57 @@ fn largenum_boundaries() {
     assert_eq!(list::largenum(123_456_789, true), " 123456789");
     assert_eq!(list::largenum(u64::MAX, true), " 18446744073709551615");
 }
+
+/// `-Ln --tun-info`: title "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port
+/// Forward TunnelInfo    Weight ActiveConn InActConn\n"; real "  -> %-28s %-7s %-13s %-6d
+/// %-10u %-10u\n" with `fwd_tun_info`: "ipip", "gue:%d:%s", "gre:%s" (flags "-c", "+c",
+/// "r+c"), "n/a" for a real that is not a tunnel.
+#[test]
+fn tun_info_listing() {
+    use rvs_ctl::proto::{Forward, TunCsum, TunType, TunnelSpec};
+    let mut svc = common::service(
+        common::key(Protocol::Tcp, "10.0.0.100:80"),
+        "rr",
+        &[],
+        0,
+        32,
+        &[],
+        [0; 5],
+        [0; 5],
+        &[
+            common::R::new("10.1.0.11:80", Forward::Tun, 1),
+            common::R::new("10.1.0.12:80", Forward::Tun, 2),
+            common::R::new("10.1.0.13:80", Forward::Tun, 3),
+            common::R::new("10.1.0.14:80", Forward::Tun, 4),
+            common::R::new("10.1.0.15:8080", Forward::Nat, 5),
+        ],
+    );
+    let t = |kind, port, csum| TunnelSpec { kind, port, csum };
+    svc.reals[1].spec.tunnel = t(TunType::Gue, 6080, TunCsum::Nocsum);
+    svc.reals[2].spec.tunnel = t(TunType::Gue, 65535, TunCsum::Remcsum);
+    svc.reals[3].spec.tunnel = t(TunType::Gre, 0, TunCsum::Csum);
+    svc.reals[3].active = 12;
+    let format = ListFormat {
+        tun_info: true,
+        ..fmt()
+    };
+    assert_eq!(
+        list::services(&[svc.clone()], &format, Some(4096)),
+        concat!(
+            "IP Virtual Server version 1.2.1 (size=4096)\n",
+            "Prot LocalAddress:Port Scheduler Flags\n",
+            "  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n",
+            "TCP  10.0.0.100:80 rr\n",
+            "  -> 10.1.0.11:80                 Tunnel  ipip          1      0          0         \n",
+            "  -> 10.1.0.12:80                 Tunnel  gue:6080:-c   2      0          0         \n",
+            "  -> 10.1.0.13:80                 Tunnel  gue:65535:r+c 3      0          0         \n",
+            "  -> 10.1.0.14:80                 Tunnel  gre:+c        4      12         0         \n",
+            "  -> 10.1.0.15:8080               Masq    n/a           5      0          0         \n",
+        )
+    );
+    // Without --tun-info the listing is ipvsadm's plain one.
+    let plain = list::services(&[svc], &fmt(), None);
+    assert!(
+        plain.contains("  -> 10.1.0.12:80                 Tunnel  2      0          0         \n")
+    );
+}

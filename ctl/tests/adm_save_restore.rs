@@ -1,6 +1,6 @@
 //! `-S` output pinned to ipvsadm's save formats, and `-S` fed back through the `-R` parser
 //! giving the changes that rebuild the same table (IPv4 and IPv6, persistence and masks,
-//! scheduler flags, thresholds, FULLNAT local addresses).
+//! scheduler flags, thresholds, FULLNAT local addresses, tunnels).
 
 mod common;
 
@@ -15,7 +15,9 @@ use rvs_ctl::proto::{Change, ServiceInfo};
 /// IPv6) when persistent, " -b %s" scheduler flags; reals "-a %s -r %s %s -w %d"; service
 /// as "-t|-u addr:port" ([addr]:port for IPv6). rvs's additions: "-P %s -z %s" per local
 /// address between the service and its reals, " -x %u -y %u" when a threshold is set, and
-/// "-b" for a FULLNAT real.
+/// "-b" for a FULLNAT real. A tunnel real as ipvsadm 1.31's `print_tunnel_rule` writes it:
+/// " --tun-type %s" always (ipip too), then for gue " --tun-port %d %s" and for gre " %s"
+/// with the checksum option.
 const SAVED: &str = concat!(
     "-A -t 10.0.0.5:443 -s mh -b mh-fallback,mh-port\n",
     "-P -t 10.0.0.5:443 -z 10.1.0.9\n",
@@ -29,7 +31,7 @@ const SAVED: &str = concat!(
     "-a -u 10.0.0.100:53 -r 192.168.1.3:53 -g -w 0\n",
     "-A -t [2001:db8::100]:443 -s sh -p 1800 -M 64 -b sh-fallback,sh-port\n",
     "-a -t [2001:db8::100]:443 -r [2001:db8::11]:443 -g -w 2\n",
-    "-a -t [2001:db8::100]:443 -r [2001:db8::12]:443 -i -w 3\n",
+    "-a -t [2001:db8::100]:443 -r [2001:db8::12]:443 -i -w 3 --tun-type ipip\n",
 );
 
 #[test]
@@ -172,4 +174,56 @@ fn restore_names_the_bad_line() {
             "{text:?}"
         );
     }
+}
+
+/// A service of tunnel reals of every kind, and a NAT real beside them.
+fn tunnel_table() -> Vec<ServiceInfo> {
+    use rvs_ctl::proto::{Forward, TunCsum, TunType, TunnelSpec};
+    let mut svc = common::service(
+        common::key(rvs_ctl::proto::Protocol::Tcp, "10.0.0.100:80"),
+        "rr",
+        &[],
+        0,
+        32,
+        &[],
+        [0; 5],
+        [0; 5],
+        &[
+            common::R::new("10.1.0.11:80", Forward::Tun, 1),
+            common::R::new("10.1.0.12:80", Forward::Tun, 2),
+            common::R::new("10.1.0.13:80", Forward::Tun, 3),
+            common::R::new("[2001:db8::14]:80", Forward::Tun, 4),
+            common::R::new("10.1.0.15:8080", Forward::Nat, 5),
+        ],
+    );
+    let t = |kind, port, csum| TunnelSpec { kind, port, csum };
+    svc.reals[1].spec.tunnel = t(TunType::Gue, 6080, TunCsum::Nocsum);
+    svc.reals[2].spec.tunnel = t(TunType::Gue, 6081, TunCsum::Remcsum);
+    svc.reals[3].spec.tunnel = t(TunType::Gre, 0, TunCsum::Csum);
+    svc.reals[4].spec.upper = 7;
+    vec![svc]
+}
+
+/// ipvsadm 1.31's `print_tunnel_rule`: "-a %s -r %s %s -w %d --tun-type %s" for ipip,
+/// "... --tun-type %s --tun-port %d %s" for gue, "... --tun-type %s %s" for gre, the last
+/// `%s` being `--tun-nocsum`, `--tun-csum` or `--tun-remcsum`; other reals unchanged.
+#[test]
+fn tunnel_reals_save_as_ipvsadm_and_restore() {
+    let table = tunnel_table();
+    let saved = save(&table);
+    assert_eq!(
+        saved,
+        concat!(
+            "-A -t 10.0.0.100:80 -s rr\n",
+            "-a -t 10.0.0.100:80 -r 10.1.0.11:80 -i -w 1 --tun-type ipip\n",
+            "-a -t 10.0.0.100:80 -r 10.1.0.12:80 -i -w 2 --tun-type gue --tun-port 6080 --tun-nocsum\n",
+            "-a -t 10.0.0.100:80 -r 10.1.0.13:80 -i -w 3 --tun-type gue --tun-port 6081 --tun-remcsum\n",
+            "-a -t 10.0.0.100:80 -r 10.1.0.15:8080 -m -w 5 -x 7 -y 0\n",
+            "-a -t 10.0.0.100:80 -r [2001:db8::14]:80 -i -w 4 --tun-type gre --tun-csum\n",
+        )
+    );
+    let restored = parse_restore(&saved, &SystemNames)
+        .expect("-S output must restore")
+        .changes;
+    assert_eq!(restored, rebuild(&table));
 }

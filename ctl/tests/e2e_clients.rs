@@ -193,6 +193,7 @@ fn rvsadm_prints_ipvsadm_messages_for_refusals() {
         weight: 1,
         upper: 0,
         lower: 0,
+        tunnel: Default::default(),
     };
     let service = common::key(Protocol::Tcp, "10.0.0.1:80");
     assert_eq!(
@@ -292,6 +293,7 @@ fn rvsadm_restores_ipvsadm_output_with_names() {
                 weight: 1,
                 upper: 0,
                 lower: 0,
+                tunnel: Default::default(),
             }
         }
     );

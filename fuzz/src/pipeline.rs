@@ -24,7 +24,8 @@ pub enum Mode {
     FullNat,
     /// Direct routing (`-g`).
     Dr,
-    /// IP-in-IP tunnelling (`-i`).
+    /// Tunnelling (`-i`): the first real by IPIP, the second by GUE with remote checksum
+    /// offload, the third by GRE with its checksum.
     Tun,
 }
 
@@ -58,7 +59,8 @@ pub mod addr {
 }
 
 /// The configuration of a director whose services all forward by `mode`: TCP 80 and
-/// UDP 53 on an IPv4 and an IPv6 VIP, two reals each.
+/// UDP 53 on an IPv4 and an IPv6 VIP, two reals each (three for TUN, one per tunnel
+/// type).
 pub fn config_text(mode: Mode) -> String {
     let fwd = mode.word();
     let (rport, laddrs4, laddrs6) = match mode {
@@ -82,7 +84,20 @@ pub fn config_text(mode: Mode) -> String {
         .neighbor(GATEWAY, GATEWAY_MAC, "wan0")
         .real(11)
         .real(12)
+        .real(13)
         .to_toml();
+    let hosts: &[(u8, &str)] = if mode == Mode::Tun {
+        &[
+            (11, ""),
+            (
+                12,
+                "tun_type = \"gue\"\ntun_port = 6080\ntun_csum = \"remcsum\"\n",
+            ),
+            (13, "tun_type = \"gre\"\ntun_csum = \"csum\"\n"),
+        ]
+    } else {
+        &[(11, ""), (12, "")]
+    };
     for (vip, net, laddrs) in [
         ("10.0.0.100", "10.1.0.", laddrs4),
         ("2001:db8::100", "2001:db8:1::", laddrs6),
@@ -91,9 +106,10 @@ pub fn config_text(mode: Mode) -> String {
             text += &format!(
                 "[[service]]\nproto = \"{proto}\"\nvip = \"{vip}\"\nport = {port}\nscheduler = \"rr\"\npersistence = 0\n{laddrs}"
             );
-            for h in [11, 12] {
-                text +=
-                    &format!("[[service.real]]\nip = \"{net}{h}\"\n{rport}forward = \"{fwd}\"\n");
+            for (h, tunnel) in hosts {
+                text += &format!(
+                    "[[service.real]]\nip = \"{net}{h}\"\n{rport}forward = \"{fwd}\"\n{tunnel}"
+                );
             }
         }
     }

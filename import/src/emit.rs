@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::model::{Check, CheckKind, Model};
+use crate::model::{Check, CheckKind, Forward, Model, Tunnel};
 
 /// A TOML string literal.
 fn q(s: &str) -> String {
@@ -102,6 +102,15 @@ pub(crate) fn to_toml(model: &Model, header: &[String]) -> String {
                 r.weight,
                 q(r.forward.name())
             );
+            if let Forward::Tun(t) = r.forward {
+                if t != Tunnel::IPIP {
+                    let _ = writeln!(out, "tun_type = {}", q(t.kind));
+                    if t.port != 0 {
+                        let _ = writeln!(out, "tun_port = {}", t.port);
+                    }
+                    let _ = writeln!(out, "tun_csum = {}", q(t.csum));
+                }
+            }
             if r.upper > 0 {
                 let _ = writeln!(out, "upper = {}", r.upper);
             }

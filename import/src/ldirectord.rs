@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use crate::error::{Dropped, ImportError, Loc};
-use crate::model::{Check, CheckKind, Forward, Model, Real, Service};
+use crate::model::{Check, CheckKind, Forward, Model, Real, Service, Tunnel};
 use crate::words::{self, SCHEDULERS};
 use crate::{finish, Import, Options};
 
@@ -581,7 +581,7 @@ impl Cx {
         let forward = match method {
             "gate" => Forward::Dr,
             "masq" => Forward::Nat,
-            "ipip" => Forward::Tun,
+            "ipip" => Forward::Tun(Tunnel::IPIP),
             _ => {
                 return Err(ImportError::at(
                     loc,
@@ -792,7 +792,7 @@ impl Cx {
         let method = match parts.next() {
             None | Some("gate") => Forward::Dr,
             Some("masq") => Forward::Nat,
-            Some("ipip") => Forward::Tun,
+            Some("ipip") => Forward::Tun(Tunnel::IPIP),
             Some(_) => {
                 return Err(ImportError::at(
                     loc,
@@ -803,7 +803,7 @@ impl Cx {
         if first.is_some_and(|f| f != method) {
             self.drop(loc, format!("fallback forwarding {}: rvs reaches the sorry server like the service's first real ({})", method.name(), first.map_or("", Forward::name)));
         }
-        let p = if matches!(first.unwrap_or(method), Forward::Dr | Forward::Tun) {
+        let p = if matches!(first.unwrap_or(method), Forward::Dr | Forward::Tun(_)) {
             port
         } else {
             p

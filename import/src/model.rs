@@ -87,7 +87,24 @@ pub(crate) enum Forward {
     Nat,
     FullNat,
     Dr,
-    Tun,
+    Tun(Tunnel),
+}
+
+/// A tunnel real's `tun_type`, `tun_port` and `tun_csum`, as the file spells them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tunnel {
+    pub kind: &'static str,
+    pub port: u16,
+    pub csum: &'static str,
+}
+
+impl Tunnel {
+    /// IPIP, what a tunnel real gets when nothing else is said.
+    pub const IPIP: Tunnel = Tunnel {
+        kind: "ipip",
+        port: 0,
+        csum: "nocsum",
+    };
 }
 
 impl Forward {
@@ -97,13 +114,13 @@ impl Forward {
             Forward::Nat => "nat",
             Forward::FullNat => "fullnat",
             Forward::Dr => "dr",
-            Forward::Tun => "tun",
+            Forward::Tun(_) => "tun",
         }
     }
 
     /// Whether the real's port must be the service's.
     pub fn keeps_port(self) -> bool {
-        matches!(self, Forward::Dr | Forward::Tun)
+        matches!(self, Forward::Dr | Forward::Tun(_))
     }
 }
 

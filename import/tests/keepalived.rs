@@ -450,6 +450,11 @@ fn malformed_files() {
         ("global_defs {\nlvs_timeouts tcp 0\n}\n", 2, "lvs_timeouts"),
         ("virtual_server_group g {\n::/0 80\n}\nvirtual_server group g {\n}\n", 2, "at most"),
         ("include\n", 1, "one file name"),
+        ("virtual_server 10.0.0.1 80 {\nlb_kind TUN type gue\n}\n", 2, "needs a port"),
+        ("virtual_server 10.0.0.1 80 {\nlb_kind TUN type gre remcsum\n}\n", 2, "remote checksum"),
+        ("virtual_server 10.0.0.1 80 {\nlb_kind TUN csum\n}\n", 2, "ipip tunnel takes no checksum"),
+        ("virtual_server 10.0.0.1 80 {\nlb_kind TUN type vxlan\n}\n", 2, "unknown tunnel type"),
+        ("virtual_server 10.0.0.1 80 {\nlb_kind TUN type gue port 0\n}\n", 2, "1..65535"),
     ];
     for (text, line, words) in cases {
         let err = keepalived_err(text);
@@ -554,4 +559,43 @@ fn port_options() {
     o.ports = vec![("eth0".into(), "bad name".into())];
     let err = keepalived::import_text(text, "k", &o, Includes::Skip).unwrap_err();
     assert!(matches!(err, ImportError::Option(_)), "{err}");
+}
+
+/// `lvs_method TUN type gue port N csum` (keepalived 2.1+, on a virtual server or a real)
+/// becomes the real's `tun_type`, `tun_port` and `tun_csum`.
+#[test]
+fn tunnel_types_are_carried() {
+    use rvs_config::{Tunnel, TunnelCsum, TunnelKind};
+    let text = r#"
+virtual_server 10.0.0.100 80 {
+    lvs_method TUN type gue port 6080 remcsum
+    real_server 10.1.0.11 80 {
+    }
+    real_server 10.1.0.12 80 {
+        lvs_method TUN type gre csum
+    }
+    real_server 10.1.0.13 80 {
+        lb_kind TUN type ipip
+    }
+}
+"#;
+    let (c, dropped) = keepalived(text);
+    assert!(dropped.is_empty(), "{dropped:?}");
+    let tunnels: Vec<Tunnel> = c.services[0].reals.iter().map(|r| r.tunnel).collect();
+    assert_eq!(
+        tunnels,
+        [
+            Tunnel {
+                kind: TunnelKind::Gue,
+                port: 6080,
+                csum: TunnelCsum::RemCsum
+            },
+            Tunnel {
+                kind: TunnelKind::Gre,
+                port: 0,
+                csum: TunnelCsum::Csum
+            },
+            Tunnel::IPIP,
+        ]
+    );
 }

@@ -15,11 +15,14 @@ use std::net::{IpAddr, SocketAddr};
 use crate::adm::address::{self, AddrError, HostPort, Names};
 pub use crate::adm::options::Cmd;
 use crate::adm::options::{
-    check_options, long_spec, short_spec, Arg, Opt, Tok, SAVED_OPS, SORT_NOOP,
+    check_options, check_tunnel_options, long_spec, short_spec, Arg, Opt, Tok, SAVED_OPS, SORT_NOOP,
 };
 use crate::adm::sched_flags;
 use crate::adm::usage::UsageError;
-use crate::proto::{Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo};
+use crate::proto::{
+    Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo, TunCsum, TunType,
+    TunnelSpec,
+};
 
 /// The default scheduler.
 pub const DEFAULT_SCHEDULER: &str = "wlc";
@@ -43,6 +46,8 @@ pub struct ListFormat {
     pub exact: bool,
     /// `--nosort`: keep the daemon's order.
     pub nosort: bool,
+    /// `--tun-info`: a TunnelInfo column.
+    pub tun_info: bool,
 }
 
 /// What rvsadm does for a parsed command line.
@@ -104,6 +109,9 @@ struct Values {
     lower: Option<u32>,
     sched_flags: Option<String>,
     one_packet: bool,
+    tun_type: Option<TunType>,
+    tun_port: Option<u16>,
+    tun_csum: Option<TunCsum>,
     laddr: Option<IpAddr>,
     format: ListFormat,
 }
@@ -181,6 +189,24 @@ impl Values {
                 )
             }
             Opt::SchedFlags => self.sched_flags = Some(value.to_string()),
+            Opt::TunType => {
+                let kind = [TunType::Ipip, TunType::Gue, TunType::Gre]
+                    .into_iter()
+                    .find(|k| k.name() == value)
+                    .ok_or_else(|| UsageError::fail("illegal tunnel type specified"))?;
+                self.tun_type = Some(kind);
+            }
+            Opt::TunPort => {
+                self.tun_port = Some(
+                    number(value, 1, 65535)
+                        .ok_or_else(|| UsageError::fail("illegal tunnel port specified"))?
+                        as u16,
+                )
+            }
+            Opt::TunNoCsum => self.tun_csum = Some(TunCsum::Nocsum),
+            Opt::TunCsum => self.tun_csum = Some(TunCsum::Csum),
+            Opt::TunRemCsum => self.tun_csum = Some(TunCsum::Remcsum),
+            Opt::TunInfo => self.format.tun_info = true,
             Opt::Ops => self.one_packet = true,
             Opt::LocalAddress => {
                 self.laddr = Some(address::parse_ip(value).ok_or_else(|| {
@@ -493,12 +519,32 @@ fn real_spec(values: &Values, service: &ServiceKey) -> Result<RealSpec, UsageErr
             "Different address family is allowed only for tunneling servers",
         ));
     }
+    // Only tunnel reals take tunnel options, each type its own (ipvsadm's order).
+    let tunnel_opts = [
+        Opt::TunType,
+        Opt::TunPort,
+        Opt::TunNoCsum,
+        Opt::TunCsum,
+        Opt::TunRemCsum,
+    ];
+    if tunnel_opts.iter().any(|o| values.given & o.bit() != 0) && forward != Forward::Tun {
+        return Err(UsageError::fail(
+            "Tunnel options conflict with forward method",
+        ));
+    }
+    let kind = values.tun_type.unwrap_or_default();
+    check_tunnel_options(kind, values.given)?;
     Ok(RealSpec {
         addr: SocketAddr::new(real.ip, port),
         forward,
         weight: values.weight.unwrap_or(1),
         upper: values.upper.unwrap_or(0),
         lower: values.lower.unwrap_or(0),
+        tunnel: TunnelSpec {
+            kind,
+            port: values.tun_port.unwrap_or(0),
+            csum: values.tun_csum.unwrap_or_default(),
+        },
     })
 }
 

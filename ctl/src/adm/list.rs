@@ -1,5 +1,5 @@
 //! ipvsadm 1.31's listings, byte for byte: `-L` in its default, `--stats`, `--rate`
-//! (with `--exact`), `--thresholds` and `--persistent-conn` forms, `-L --timeout`, `-L -c`
+//! (with `--exact`), `--thresholds`, `--persistent-conn` and `--tun-info` forms, `-L --timeout`, `-L -c`
 //! (plus a local-address column when FULLNAT connections are listed, as DPVS prints it) and
 //! DPVS's `-G`. Addresses are always numeric, with or without `-n`.
 
@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use crate::adm::address::{self, cmp_addr, format_addr};
 use crate::adm::args::ListFormat;
 use crate::adm::sched_flags;
-use crate::proto::{ConnInfo, RealInfo, ServiceInfo, TimeoutsInfo};
+use crate::proto::{ConnInfo, Forward, RealInfo, RealSpec, ServiceInfo, TimeoutsInfo, TunType};
 
 /// The first line of a full listing, ipvsadm's `IP Virtual Server version 1.2.1
 /// (size=N)`: the IPVS version whose behaviour rvs follows, so scripts that read it keep
@@ -96,6 +96,8 @@ fn title(format: &ListFormat) -> String {
             "{SVC:<33} {:<9} {:<11} {:<10} {:<10}\n{REAL}",
             "Weight", "PersistConn", "ActiveConn", "InActConn"
         )
+    } else if format.tun_info {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n".to_string()
     } else {
         "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n".to_string()
     }
@@ -209,6 +211,17 @@ fn real_entry(out: &mut String, real: &RealInfo, format: &ListFormat) {
             "  -> {name:<28} {:<9} {:<11} {:<10} {:<10}",
             real.spec.weight, real.persistent, real.active, real.inactive
         );
+    } else if format.tun_info {
+        // "  -> %-28s %-7s %-13s %-6d %-10u %-10u\n", the tunnel as `fwd_tun_info` says it.
+        let _ = writeln!(
+            out,
+            "  -> {name:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+            real.spec.forward.ipvsadm_name(),
+            tunnel_info(&real.spec),
+            real.spec.weight,
+            real.active,
+            real.inactive
+        );
     } else {
         // "  -> %-28s %-7s %-6d %-10u %-10u\n"
         let _ = writeln!(
@@ -219,6 +232,18 @@ fn real_entry(out: &mut String, real: &RealInfo, format: &ListFormat) {
             real.active,
             real.inactive
         );
+    }
+}
+
+/// ipvsadm's `fwd_tun_info`: `ipip`, `gue:PORT:FLAG`, `gre:FLAG` (FLAG `-c`, `+c`,
+/// `r+c`) for a tunnel real, `n/a` for any other.
+pub fn tunnel_info(real: &RealSpec) -> String {
+    let t = &real.tunnel;
+    match (real.forward, t.kind) {
+        (Forward::Tun, TunType::Ipip) => "ipip".to_string(),
+        (Forward::Tun, TunType::Gue) => format!("gue:{}:{}", t.port, t.csum.info()),
+        (Forward::Tun, TunType::Gre) => format!("gre:{}", t.csum.info()),
+        _ => "n/a".to_string(),
     }
 }
 

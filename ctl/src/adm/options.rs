@@ -4,7 +4,7 @@
 //! are refused with a reason rather than as unknown.
 
 use crate::adm::usage::UsageError;
-use crate::proto::{Forward, Protocol};
+use crate::proto::{Forward, Protocol, TunType};
 
 /// An ipvsadm command (the first option), named in messages as ipvsadm names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,11 +91,17 @@ pub(super) enum Opt {
     Exact,
     Ops,
     SchedFlags,
+    TunInfo,
+    TunType,
+    TunPort,
+    TunNoCsum,
+    TunCsum,
+    TunRemCsum,
     LocalAddress,
     Ifname,
 }
 
-pub(super) const OPTS: [Opt; 22] = [
+pub(super) const OPTS: [Opt; 28] = [
     Opt::Numeric,
     Opt::Connection,
     Opt::Service,
@@ -116,6 +122,12 @@ pub(super) const OPTS: [Opt; 22] = [
     Opt::Exact,
     Opt::Ops,
     Opt::SchedFlags,
+    Opt::TunInfo,
+    Opt::TunType,
+    Opt::TunPort,
+    Opt::TunNoCsum,
+    Opt::TunCsum,
+    Opt::TunRemCsum,
     Opt::LocalAddress,
     Opt::Ifname,
 ];
@@ -143,6 +155,12 @@ impl Opt {
             Opt::Exact => "exact",
             Opt::Ops => "ops",
             Opt::SchedFlags => "sched-flags",
+            Opt::TunInfo => "tun-info",
+            Opt::TunType => "tun-type",
+            Opt::TunPort => "tun-port",
+            Opt::TunNoCsum => "tun-nocsum",
+            Opt::TunCsum => "tun-csum",
+            Opt::TunRemCsum => "tun-remcsum",
             Opt::LocalAddress => "local-address",
             Opt::Ifname => "ifname",
         }
@@ -178,12 +196,15 @@ fn rule(cmd: Cmd, opt: Opt) -> Rule {
         Cmd::Clear | Cmd::SetTimeouts | Cmd::Restore => Illegal,
         Cmd::List => match opt {
             Connection | Service | Timeout => Exclusive,
-            Numeric | Stats | Rate | Thresholds | PersistentConn | NoSort | Exact => Optional,
+            Numeric | Stats | Rate | Thresholds | PersistentConn | NoSort | Exact | TunInfo => {
+                Optional
+            }
             _ => Illegal,
         },
         Cmd::AddReal | Cmd::EditReal => match opt {
             Service | RealServer => Required,
-            Forward | Weight | UThreshold | LThreshold => Optional,
+            Forward | Weight | UThreshold | LThreshold | TunType | TunPort | TunNoCsum
+            | TunCsum | TunRemCsum => Optional,
             _ => Illegal,
         },
         Cmd::DeleteReal => match opt {
@@ -204,6 +225,55 @@ fn rule(cmd: Cmd, opt: Opt) -> Rule {
             _ => Illegal,
         },
     }
+}
+
+/// How a tunnel type treats a tunnel option (ipvsadm's `tunnel_types_v_options`).
+fn tunnel_rule(kind: TunType, opt: Opt) -> Rule {
+    match (kind, opt) {
+        (TunType::Ipip, _) => Rule::Illegal,
+        (TunType::Gue, Opt::TunPort) => Rule::Required,
+        (TunType::Gue, _) => Rule::Exclusive,
+        (TunType::Gre, Opt::TunNoCsum | Opt::TunCsum) => Rule::Exclusive,
+        (TunType::Gre, _) => Rule::Illegal,
+    }
+}
+
+/// ipvsadm's `tunnel_opt_check`: the tunnel options a tunnel type requires, refuses or
+/// takes one of, with its messages.
+pub(super) fn check_tunnel_options(kind: TunType, given: u32) -> Result<(), UsageError> {
+    let mut exclusive: Option<Opt> = None;
+    for opt in [Opt::TunPort, Opt::TunNoCsum, Opt::TunCsum, Opt::TunRemCsum] {
+        let present = given & opt.bit() != 0;
+        match (tunnel_rule(kind, opt), present) {
+            (Rule::Required, false) => {
+                return Err(UsageError::fail(format!(
+                    "You need to supply the '{}' option for the '{}' tunnel type",
+                    opt.name(),
+                    kind.name()
+                )))
+            }
+            (Rule::Illegal, true) => {
+                return Err(UsageError::fail(format!(
+                    "Illegal '{}' option with the '{}' tunnel type",
+                    opt.name(),
+                    kind.name()
+                )))
+            }
+            (Rule::Exclusive, true) => match exclusive {
+                None => exclusive = Some(opt),
+                Some(first) => {
+                    return Err(UsageError::fail(format!(
+                        "The option '{}' conflicts with the '{}' option in the '{}' tunnel type",
+                        opt.name(),
+                        first.name(),
+                        kind.name()
+                    )))
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// ipvsadm's `generic_opt_check`: required, illegal and mutually exclusive options.
@@ -268,7 +338,6 @@ const NO_PE: &str = "rvs has no alternate persistence engines (--pe)";
 const NO_SCTP: &str = "rvs does not support SCTP services";
 const NO_SYNC: &str = "rvs configures connection sync in the [ha.sync] section of the rvsd \
                        configuration file, not with rvsadm";
-const NO_TUN: &str = "rvs tunnels with IPIP only: the --tun-* options are not supported";
 
 /// Long options: name, argument, meaning.
 const LONG: &[(&str, Arg, Tok)] = &[
@@ -340,12 +409,12 @@ const LONG: &[(&str, Arg, Tok)] = &[
     ("mcast-ttl", Arg::Required, Tok::Refused(NO_SYNC)),
     ("sync-maxlen", Arg::Required, Tok::Refused(NO_SYNC)),
     ("syncid", Arg::Required, Tok::Refused(NO_SYNC)),
-    ("tun-info", Arg::None, Tok::Refused(NO_TUN)),
-    ("tun-type", Arg::Required, Tok::Refused(NO_TUN)),
-    ("tun-port", Arg::Required, Tok::Refused(NO_TUN)),
-    ("tun-nocsum", Arg::None, Tok::Refused(NO_TUN)),
-    ("tun-csum", Arg::None, Tok::Refused(NO_TUN)),
-    ("tun-remcsum", Arg::None, Tok::Refused(NO_TUN)),
+    ("tun-info", Arg::None, Tok::Option(Opt::TunInfo)),
+    ("tun-type", Arg::Required, Tok::Option(Opt::TunType)),
+    ("tun-port", Arg::Required, Tok::Option(Opt::TunPort)),
+    ("tun-nocsum", Arg::None, Tok::Option(Opt::TunNoCsum)),
+    ("tun-csum", Arg::None, Tok::Option(Opt::TunCsum)),
+    ("tun-remcsum", Arg::None, Tok::Option(Opt::TunRemCsum)),
 ];
 
 /// The word ipvsadm's `-S` writes for one-packet scheduling (taken back by `-R`).

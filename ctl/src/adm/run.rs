@@ -70,7 +70,12 @@ Options:
   --ops            -o           one-packet scheduling: each UDP datagram scheduled afresh
   --real-server    -r address[:port]  the real server (port: the service's when absent)
   --gatewaying     -g           direct routing (default)
-  --ipip           -i           IPIP tunnel
+  --ipip           -i           tunnel (IPIP unless --tun-type says otherwise)
+  --tun-type       type         with -i: ipip (default), gue or gre
+  --tun-port       port         with --tun-type gue: the real's GUE UDP port
+  --tun-nocsum                  with gue or gre: no tunnel checksum (default)
+  --tun-csum                    with gue or gre: the UDP or GRE checksum
+  --tun-remcsum                 with gue: remote checksum offload
   --masquerading   -m           NAT
   --fullnat        -b           on a real server: FULLNAT
   --weight         -w weight    0-65535 (default 1; 0 quiesces)
@@ -86,6 +91,7 @@ Options:
   --exact                       print numbers whole
   --thresholds                  list thresholds
   --persistent-conn             list persistence templates per real
+  --tun-info                    list each real's tunnel
   --nosort                      keep the daemon's order
   --socket PATH                 the daemon's socket (else $RVS_SOCKET, else /run/rvs/rvsd.sock)
 
@@ -94,9 +100,8 @@ address, a port from /etc/services for the service's protocol); IPv6 addresses m
 numeric. Listings and -S are numeric with or without -n. -S writes every configured real
 with its configured weight (those a health check took out too); it cannot carry health
 checks or the other settings ipvsadm has no option for: `rvsctl config save` writes them
-all. Not supported: firewall-mark services (-f, -6), persistence engines (--pe), SCTP,
-the --tun-* options and the sync daemon options (rvs configures sync in its
-configuration file). The size in the first line of -L is the director's connection
+all. Not supported: firewall-mark services (-f, -6), persistence engines (--pe), SCTP
+and the sync daemon options (rvs configures sync in its configuration file). The size in the first line of -L is the director's connection
 capacity (all workers' tables).
 
 Where rvsadm differs from ipvsadm, and why: docs/rvsadm.md in the rvs sources.

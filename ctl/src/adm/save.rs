@@ -3,8 +3,9 @@
 //!
 //! Per service, sorted as ipvsadm sorts: `-A -t VIP:PORT -s SCHED [-p N [-M MASK]] [ops] [-b FLAGS]`,
 //! then rvs's additions: a `-P -t VIP:PORT -z LADDR` line per local address (before the reals,
-//! so FULLNAT reals find them), then `-a -t VIP:PORT -r RIP:PORT -g|-i|-m|-b -w W`, with
-//! ` -x U -y L` when a threshold is set (ipvsadm drops thresholds here; rvs keeps them).
+//! so FULLNAT reals find them), then `-a -t VIP:PORT -r RIP:PORT -g|-i|-m|-b -w W`, a
+//! tunnel real's ` --tun-type T [--tun-port P] [--tun-*csum]` as ipvsadm 1.31 writes them,
+//! and ` -x U -y L` when a threshold is set (ipvsadm drops thresholds here; rvs keeps them).
 //! Addresses are always numeric, with or without `-n`.
 
 use std::fmt::Write as _;
@@ -12,7 +13,7 @@ use std::fmt::Write as _;
 use crate::adm::address::format_addr;
 use crate::adm::list::{mask_text, sorted_reals, sorted_services};
 use crate::adm::sched_flags;
-use crate::proto::{Protocol, ServiceInfo, ServiceKey};
+use crate::proto::{Forward, Protocol, ServiceInfo, ServiceKey, TunType};
 
 /// `-t ADDR` or `-u ADDR`.
 fn service_arg(key: &ServiceKey) -> String {
@@ -57,6 +58,20 @@ pub fn save(services: &[ServiceInfo]) -> String {
                 r.forward.ipvsadm_flag(),
                 r.weight
             );
+            // ipvsadm 1.31's `print_tunnel_rule`: every tunnel real names its type.
+            if r.forward == Forward::Tun {
+                let t = &r.tunnel;
+                let _ = write!(out, " --tun-type {}", t.kind.name());
+                match t.kind {
+                    TunType::Ipip => {}
+                    TunType::Gue => {
+                        let _ = write!(out, " --tun-port {} {}", t.port, t.csum.option());
+                    }
+                    TunType::Gre => {
+                        let _ = write!(out, " {}", t.csum.option());
+                    }
+                }
+            }
             if r.upper != 0 || r.lower != 0 {
                 let _ = write!(out, " -x {} -y {}", r.upper, r.lower);
             }

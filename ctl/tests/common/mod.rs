@@ -72,6 +72,7 @@ impl R {
                 weight: self.weight,
                 upper: self.upper,
                 lower: self.lower,
+                tunnel: Default::default(),
             },
             active: self.active,
             inactive: self.inactive,

@@ -305,7 +305,17 @@ fn real_fields(r: &RealConfig) -> Vec<(&'static str, String)> {
         ("forward", forward_name(r.forward).to_owned()),
         ("thresholds", format!("{}/{}", r.upper, r.lower)),
         ("check", r.check.to_string()),
+        ("tunnel", tunnel_text(&r.tunnel)),
     ]
+}
+
+/// A real's tunnel as a diff names it: `ipip`, `gue:6080:csum`, `gre:nocsum`.
+fn tunnel_text(t: &super::Tunnel) -> String {
+    match t.kind {
+        super::TunnelKind::Ipip => "ipip".to_owned(),
+        super::TunnelKind::Gue => format!("gue:{}:{}", t.port, t.csum.name()),
+        super::TunnelKind::Gre => format!("gre:{}", t.csum.name()),
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::ops::Range;
 
 use super::net::{IpNet, IpNetError, MaskError};
 use super::sync_key::{KeyFileProblem, MIN_SYNC_KEY_LEN};
+use rvs_packet::rewrite::{TunnelCsum, TunnelKind};
 
 /// A 1-based line and column (the column counts characters, not bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -407,6 +408,32 @@ pub enum Problem {
         real_port: u16,
         /// The service's port.
         service_port: u16,
+    },
+    /// A tunnel key on a real that is not `forward = "tun"`.
+    #[error("`{0}` is for tunnel reals (forward = \"tun\")")]
+    TunnelKeyNotTun(&'static str),
+    /// Not one of ipip, gue, gre.
+    #[error("unknown tun_type {0:?} (expected \"ipip\", \"gue\" or \"gre\")")]
+    UnknownTunType(String),
+    /// Not one of nocsum, csum, remcsum.
+    #[error("unknown tun_csum {0:?} (expected \"nocsum\", \"csum\" or \"remcsum\")")]
+    UnknownTunCsum(String),
+    /// A GUE real without `tun_port`.
+    #[error("tun_type \"gue\" needs `tun_port` (the real's GUE UDP port)")]
+    TunPortMissing,
+    /// `tun_port = 0`.
+    #[error("`tun_port` must be 1 to 65535")]
+    TunPortZero,
+    /// `tun_port` with a tunnel type other than gue.
+    #[error("`tun_port` does not apply to tun_type {:?}", .0.name())]
+    TunPortNotForType(TunnelKind),
+    /// A `tun_csum` value the tunnel type does not take.
+    #[error("`tun_csum` {:?} does not apply to tun_type {:?}", csum.name(), tun_type.name())]
+    TunCsumNotForType {
+        /// The value.
+        csum: TunnelCsum,
+        /// The tunnel type.
+        tun_type: TunnelKind,
     },
     /// Weight above ipvsadm's limit.
     #[error("weight {0} is above the limit 65535")]

@@ -111,6 +111,7 @@ mod raw;
 mod service;
 pub use service::DEFAULT_SYNPROXY_WSCALE;
 mod sync_key;
+mod tunnel;
 pub use sync_key::{read_key_file, KeyFileProblem, SyncKey, MAX_SYNC_KEY_FILE, MIN_SYNC_KEY_LEN};
 pub mod testbed;
 #[cfg(test)]
@@ -123,6 +124,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rvs_conntrack::{ForwardMode, Proto, Timeouts};
+pub use rvs_packet::rewrite::{Tunnel, TunnelCsum, TunnelKind};
 use rvs_schedulers::{SchedFlags, SchedKind, SchedParams};
 
 pub use check::{DEFAULT_EXPECT, DEFAULT_INTERVAL, DEFAULT_RISE_FALL, DEFAULT_TIMEOUT};
@@ -696,6 +698,9 @@ pub struct RealConfig {
     pub lower: u32,
     /// Probed by the service's check (`check = false` leaves it out; it then counts as up).
     pub check: bool,
+    /// How a `tun` real is reached: IPIP (the default), GUE or GRE (`tun_type`,
+    /// `tun_port`, `tun_csum`); IPIP for every other mode.
+    pub tunnel: Tunnel,
 }
 
 /// What a health check probes with.

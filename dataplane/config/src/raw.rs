@@ -201,6 +201,9 @@ pub(super) struct RawReal {
     pub upper: Option<Spanned<u32>>,
     pub lower: Option<Spanned<u32>>,
     pub check: Option<bool>,
+    pub tun_type: Option<SStr>,
+    pub tun_port: Option<Spanned<u16>>,
+    pub tun_csum: Option<SStr>,
 }
 
 /// `[ha]`.

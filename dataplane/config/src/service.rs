@@ -318,6 +318,7 @@ fn real(
         let span = r.upper.as_ref().map_or(r.ip.span(), |u| u.span());
         return Err(ck.err(span, &context, Problem::UpperBelowLower { upper, lower }));
     }
+    let tunnel = super::tunnel::tunnel(r, forward, &context, ck)?;
     Ok(RealConfig {
         ip,
         port,
@@ -326,5 +327,6 @@ fn real(
         upper,
         lower,
         check: r.check.unwrap_or(true),
+        tunnel,
     })
 }

@@ -1084,3 +1084,125 @@ fn a_port_mtu_out_of_range_is_refused_at_its_line() {
         assert_eq!(refused(&text).location().expect("a position").line, 5);
     }
 }
+
+/// A TCP service on 10.0.0.100:80 with one real (from line 5) whose lines after `ip`
+/// are `real` (from line 7).
+fn with_real(real: &str) -> String {
+    format!(
+        "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n\
+         [[service.real]]\nip = \"10.1.0.11\"\n{real}\n"
+    )
+}
+
+#[test]
+fn tunnel_reals_take_their_type_port_and_checksum() {
+    let cases = [
+        ("forward = \"tun\"", Tunnel::IPIP),
+        ("forward = \"tun\"\ntun_type = \"ipip\"", Tunnel::IPIP),
+        (
+            "forward = \"tun\"\ntun_type = \"gue\"\ntun_port = 6080",
+            Tunnel {
+                kind: TunnelKind::Gue,
+                port: 6080,
+                csum: TunnelCsum::NoCsum,
+            },
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"gue\"\ntun_port = 5555\ntun_csum = \"remcsum\"",
+            Tunnel {
+                kind: TunnelKind::Gue,
+                port: 5555,
+                csum: TunnelCsum::RemCsum,
+            },
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"gre\"\ntun_csum = \"csum\"",
+            Tunnel {
+                kind: TunnelKind::Gre,
+                port: 0,
+                csum: TunnelCsum::Csum,
+            },
+        ),
+        ("forward = \"nat\"", Tunnel::IPIP),
+    ];
+    for (lines, want) in cases {
+        let c = Config::parse(&with_real(lines), "t.toml").unwrap();
+        assert_eq!(c.services[0].reals[0].tunnel, want, "{lines}");
+        let back = Config::parse(&to_toml(&c), "saved.toml").unwrap();
+        assert_eq!(back, c, "written back: {lines}");
+    }
+}
+
+#[test]
+fn bad_tunnel_keys_are_refused_at_their_line() {
+    let cases = [
+        // GUE without its port: at tun_type.
+        (
+            "forward = \"tun\"\ntun_type = \"gue\"",
+            Problem::TunPortMissing,
+            8,
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"gue\"\ntun_port = 0",
+            Problem::TunPortZero,
+            9,
+        ),
+        // A checksum choice on IPIP (named or by default).
+        (
+            "forward = \"tun\"\ntun_csum = \"csum\"",
+            Problem::TunCsumNotForType {
+                csum: TunnelCsum::Csum,
+                tun_type: TunnelKind::Ipip,
+            },
+            8,
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"ipip\"\ntun_port = 6080",
+            Problem::TunPortNotForType(TunnelKind::Ipip),
+            9,
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"gre\"\ntun_csum = \"remcsum\"",
+            Problem::TunCsumNotForType {
+                csum: TunnelCsum::RemCsum,
+                tun_type: TunnelKind::Gre,
+            },
+            9,
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"gre\"\ntun_port = 1",
+            Problem::TunPortNotForType(TunnelKind::Gre),
+            9,
+        ),
+        // Tunnel keys on a real that is not a tunnel.
+        (
+            "forward = \"nat\"\ntun_type = \"gue\"\ntun_port = 6080",
+            Problem::TunnelKeyNotTun("tun_type"),
+            8,
+        ),
+        (
+            "tun_csum = \"csum\"",
+            Problem::TunnelKeyNotTun("tun_csum"),
+            7,
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"vxlan\"",
+            Problem::UnknownTunType("vxlan".into()),
+            8,
+        ),
+        (
+            "forward = \"tun\"\ntun_type = \"gre\"\ntun_csum = \"yes\"",
+            Problem::UnknownTunCsum("yes".into()),
+            9,
+        ),
+    ];
+    for (lines, want, line) in cases {
+        assert_eq!(problem(&with_real(lines)), (want, line), "{lines}");
+    }
+    let e = refused(&with_real("forward = \"tun\"\ntun_type = \"gue\""));
+    assert_eq!(
+        e.to_string(),
+        "rvs.toml:8:12: service 10.0.0.100:80/tcp: real 10.1.0.11:80: tun_type \"gue\" needs \
+         `tun_port` (the real's GUE UDP port)"
+    );
+}

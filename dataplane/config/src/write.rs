@@ -6,13 +6,13 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use rvs_conntrack::Proto;
+use rvs_conntrack::{ForwardMode, Proto};
 
 use super::forward::forward_name;
 use super::service::DEFAULT_SYNPROXY_WSCALE;
 use super::{
     CheckConfig, CheckKind, ClientAddress, Config, GuardConfig, HaConfig, IdlePolicy, OnFail,
-    RealConfig, RssMode, ServiceConfig, DEFAULT_MTU,
+    RealConfig, RssMode, ServiceConfig, Tunnel, TunnelCsum, TunnelKind, DEFAULT_MTU,
 };
 use rvs_packet::wire::MacAddr;
 
@@ -292,6 +292,17 @@ fn real(w: &mut String, r: &RealConfig) {
     let _ = writeln!(w, "forward = {}", quote(forward_name(r.forward)));
     let _ = writeln!(w, "upper = {}\nlower = {}", r.upper, r.lower);
     let _ = writeln!(w, "check = {}", r.check);
+    if r.forward == ForwardMode::Tun && r.tunnel != Tunnel::IPIP {
+        let t = &r.tunnel;
+        let _ = writeln!(w, "tun_type = {}", quote(t.kind.name()));
+        // A port only GUE takes is written all the same, for the parser to refuse.
+        if t.kind == TunnelKind::Gue || t.port != 0 {
+            let _ = writeln!(w, "tun_port = {}", t.port);
+        }
+        if t.kind != TunnelKind::Ipip || t.csum != TunnelCsum::NoCsum {
+            let _ = writeln!(w, "tun_csum = {}", quote(t.csum.name()));
+        }
+    }
 }
 
 /// The scheduler flags of `s` as the file names them (`SchedFlags`' own names).

@@ -162,6 +162,7 @@ fn round_trips(c: &mut Criterion) {
                 weight,
                 upper: 0,
                 lower: 0,
+                tunnel: Default::default(),
             };
             client::call(
                 &socket,

@@ -8,11 +8,15 @@ use std::net::SocketAddr;
 
 use rvs_conntrack::{ForwardMode, Proto, Timeouts};
 use rvs_ctl::proto::{
-    Change, ErrorKind, ErrorReply, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec,
+    Change, ErrorKind, ErrorReply, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TunCsum,
+    TunType, TunnelSpec,
 };
 use rvs_schedulers::{SchedFlags, SchedKind};
 
-use rvs_config::{ClientAddress, Config, ConfigError, Problem, RealConfig, ServiceConfig};
+use rvs_config::{
+    ClientAddress, Config, ConfigError, Problem, RealConfig, ServiceConfig, Tunnel, TunnelCsum,
+    TunnelKind,
+};
 
 /// Apply `changes` to `config` in order; the first refusal stops, naming its change's
 /// index (the caller discards `config` then).
@@ -272,6 +276,41 @@ fn real_config(r: &RealSpec) -> RealConfig {
         upper: r.upper,
         lower: r.lower,
         check: true,
+        tunnel: tunnel_config(&r.tunnel),
+    }
+}
+
+/// The configuration's tunnel for a protocol's tunnel spec.
+fn tunnel_config(t: &TunnelSpec) -> Tunnel {
+    Tunnel {
+        kind: match t.kind {
+            TunType::Ipip => TunnelKind::Ipip,
+            TunType::Gue => TunnelKind::Gue,
+            TunType::Gre => TunnelKind::Gre,
+        },
+        port: t.port,
+        csum: match t.csum {
+            TunCsum::Nocsum => TunnelCsum::NoCsum,
+            TunCsum::Csum => TunnelCsum::Csum,
+            TunCsum::Remcsum => TunnelCsum::RemCsum,
+        },
+    }
+}
+
+/// The protocol's tunnel spec for a configured tunnel.
+pub fn tunnel_spec(t: &Tunnel) -> TunnelSpec {
+    TunnelSpec {
+        kind: match t.kind {
+            TunnelKind::Ipip => TunType::Ipip,
+            TunnelKind::Gue => TunType::Gue,
+            TunnelKind::Gre => TunType::Gre,
+        },
+        port: t.port,
+        csum: match t.csum {
+            TunnelCsum::NoCsum => TunCsum::Nocsum,
+            TunnelCsum::Csum => TunCsum::Csum,
+            TunnelCsum::RemCsum => TunCsum::Remcsum,
+        },
     }
 }
 

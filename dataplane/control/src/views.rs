@@ -9,7 +9,7 @@ use rvs_ctl::proto::{
     TimeoutsInfo, WorkerInfo,
 };
 
-use super::edit::{forward, key_text};
+use super::edit::{forward, key_text, tunnel_spec};
 use super::{lock, Control, StatKey, MAX_CONNS_LISTED};
 use rvs_config::{flag_names, Config};
 use rvs_packet::drop::DropReason;
@@ -115,9 +115,9 @@ impl Control {
                     .sched
                     .reals()
                     .iter()
-                    .zip(&svc.modes)
+                    .zip(svc.modes.iter().zip(&svc.tunnels))
                     .filter(|(rs, _)| rs.available)
-                    .map(|(rs, &mode)| {
+                    .map(|(rs, (&mode, tunnel))| {
                         let l = loads.get(rs.id as usize).copied().unwrap_or_default();
                         let (stats, rates) = stats(
                             StatKey::Dest(rs.id),
@@ -131,6 +131,7 @@ impl Control {
                                 weight: rs.weight,
                                 upper: rs.upper,
                                 lower: rs.lower,
+                                tunnel: tunnel_spec(tunnel),
                             },
                             active: u64::from(l.active),
                             inactive: u64::from(l.inactive),
@@ -322,6 +323,7 @@ pub(super) fn configured(config: &Config) -> Vec<ServiceInfo> {
                         weight: r.weight,
                         upper: r.upper,
                         lower: r.lower,
+                        tunnel: tunnel_spec(&r.tunnel),
                     },
                     active: 0,
                     inactive: 0,

@@ -162,6 +162,7 @@ fn real(addr: &str, forward: Forward) -> RealSpec {
         weight: 1,
         upper: 0,
         lower: 0,
+        tunnel: Default::default(),
     }
 }
 
@@ -818,4 +819,95 @@ fn one_packet_from_rvsadm_is_held_to_udp_and_direct_reals() {
     assert_eq!(e.kind, ErrorKind::Invalid);
     assert!(e.message.contains("one_packet"), "{e:?}");
     assert_eq!(h.saved(), saved, "refused changes left nothing behind");
+}
+
+#[test]
+fn tunnel_reals_from_rvsadm_are_listed_saved_and_checked() {
+    use rvs_ctl::proto::{TunCsum, TunType, TunnelSpec};
+    let mut h = Harness::new("10.1.0.3".parse().unwrap());
+    let svc = ServiceKey {
+        proto: Protocol::Tcp,
+        addr: "10.0.0.112:80".parse().unwrap(),
+    };
+    let gue = TunnelSpec {
+        kind: TunType::Gue,
+        port: 6080,
+        csum: TunCsum::Remcsum,
+    };
+    let gue_real = RealSpec {
+        tunnel: gue,
+        ..real("10.1.0.21:80", Forward::Tun)
+    };
+    h.apply(vec![
+        Change::AddService(ServiceSpec {
+            key: svc,
+            scheduler: "rr".into(),
+            flags: vec![],
+            persistence: 0,
+            netmask: 32,
+            one_packet: false,
+        }),
+        Change::AddReal {
+            service: svc,
+            real: gue_real,
+        },
+    ])
+    .unwrap();
+    let listed = match h.control.handle(Request::Services { service: Some(svc) }) {
+        Ok(Response::Services(s)) => s,
+        other => panic!("not services: {other:?}"),
+    };
+    assert_eq!(listed[0].reals[0].spec, gue_real, "listed as given");
+    let saved = h.saved();
+    assert!(
+        saved.contains("tun_type = \"gue\"\ntun_port = 6080\ntun_csum = \"remcsum\""),
+        "{saved}"
+    );
+    // -e without tunnel options makes the real IPIP again, as ipvsadm's -e does.
+    h.apply(vec![Change::EditReal {
+        service: svc,
+        real: real("10.1.0.21:80", Forward::Tun),
+    }])
+    .unwrap();
+    assert!(!h.saved().contains("tun_type"), "{}", h.saved());
+    // What the file refuses, the protocol refuses too (a client other than rvsadm).
+    let before = h.saved();
+    for (tunnel, words) in [
+        (
+            TunnelSpec {
+                kind: TunType::Gue,
+                port: 0,
+                csum: TunCsum::Nocsum,
+            },
+            "tun_port",
+        ),
+        (
+            TunnelSpec {
+                kind: TunType::Gre,
+                port: 0,
+                csum: TunCsum::Remcsum,
+            },
+            "remcsum",
+        ),
+        (
+            TunnelSpec {
+                kind: TunType::Ipip,
+                port: 6080,
+                csum: TunCsum::Nocsum,
+            },
+            "tun_port",
+        ),
+    ] {
+        let bad = Change::EditReal {
+            service: svc,
+            real: RealSpec {
+                tunnel,
+                ..real("10.1.0.21:80", Forward::Tun)
+            },
+        };
+        let e = h.apply(vec![bad]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Invalid);
+        assert!(e.message.contains(words), "{e:?}");
+    }
+    assert_eq!(h.saved(), before, "refused changes left nothing behind");
 }

@@ -356,6 +356,7 @@ fn connections_synced_to_a_service_added_at_runtime_count_their_traffic() {
                 weight: 1,
                 upper: 0,
                 lower: 0,
+                tunnel: Default::default(),
             },
         },
     ]);

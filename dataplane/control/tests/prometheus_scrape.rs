@@ -29,6 +29,7 @@ fn real(addr: &str, active: u64, inactive: u64, weight: u32) -> RealInfo {
             weight,
             upper: 0,
             lower: 0,
+            tunnel: Default::default(),
         },
         active,
         inactive,

@@ -72,6 +72,7 @@ fn add_service(port: u16) -> Vec<Change> {
             weight: 1,
             upper: 0,
             lower: 0,
+            tunnel: Default::default(),
         },
     });
     std::iter::once(Change::AddService(spec))

@@ -14,7 +14,7 @@ use rvs_schedulers::{BuildError, RealServer, Scheduler};
 use crate::draining::Draining;
 use crate::guard::prefix_set::RefusedSet;
 use crate::overlay::{sorry_in_use, Overlay, RealEffect};
-use rvs_config::{mask_addr, ServiceConfig};
+use rvs_config::{mask_addr, ServiceConfig, Tunnel};
 
 /// Hands out stable service and real ids, remembered across rebuilds while they are
 /// configured or referenced, and reused once neither ([`IdRegistry::retire`]).
@@ -137,6 +137,8 @@ pub struct Service {
     pub sched: Arc<dyn Scheduler>,
     /// Forwarding mode of each real, parallel to `sched.reals()`.
     pub modes: Vec<ForwardMode>,
+    /// Tunnel of each real, parallel to `sched.reals()` (what a `tun` real receives).
+    pub tunnels: Vec<Tunnel>,
     /// Persistence timeout in seconds, 0 = off.
     pub persistence_s: u32,
     /// Persistence netmask as a prefix length.
@@ -186,8 +188,8 @@ impl Service {
     }
 }
 
-/// The reals of `spec` as scheduled under `overlay`, with their forwarding modes, ids
-/// assigned through `ids` (service `id`): a removed real is unavailable, an inhibited one
+/// The reals of `spec` as scheduled under `overlay`, with their forwarding modes and
+/// tunnels, ids assigned through `ids` (service `id`): a removed real is unavailable, an inhibited one
 /// has weight 0, a dynamic misc check sets the weight. While no real is up and the
 /// service has a sorry server, every real has weight 0 (so hashing schedulers hand all
 /// their buckets to it) and the sorry server is appended with weight 1.
@@ -196,7 +198,7 @@ fn scheduled_reals(
     id: ServiceId,
     ids: &mut IdRegistry,
     overlay: &Overlay,
-) -> (Vec<RealServer>, Vec<ForwardMode>) {
+) -> (Vec<RealServer>, Vec<ForwardMode>, Vec<Tunnel>) {
     let vip = SocketAddr::new(spec.vip, spec.port);
     let effects: Vec<Option<RealEffect>> = spec
         .reals
@@ -227,6 +229,7 @@ fn scheduled_reals(
         })
         .collect();
     let mut modes: Vec<ForwardMode> = spec.reals.iter().map(|r| r.forward).collect();
+    let mut tunnels: Vec<Tunnel> = spec.reals.iter().map(|r| r.tunnel).collect();
     if let Some(addr) = sorry {
         reals.push(RealServer {
             id: ids.dest(id, addr),
@@ -238,8 +241,10 @@ fn scheduled_reals(
             available: true,
         });
         modes.push(spec.sorry_forward());
+        // The sorry server is reached as the first real is (`sorry_forward`).
+        tunnels.push(spec.reals.first().map_or(Tunnel::IPIP, |r| r.tunnel));
     }
-    (reals, modes)
+    (reals, modes, tunnels)
 }
 
 /// Every service, indexed for the per-packet lookup.
@@ -254,6 +259,10 @@ pub struct Services {
     /// Indexed by [`DestId`]: whether the real is in this table (ids are dense and each
     /// belongs to one service, so this says "still among its service's reals").
     dests: Vec<bool>,
+    /// Indexed by [`DestId`]: how a tunnel real is reached. A real no longer configured
+    /// keeps its last tunnel while its id is held, so its connections go on as they
+    /// went (IPVS keeps a removed real, tunnel included, while connections use it).
+    tunnels: Vec<Tunnel>,
     /// Whether a service checks its lists on every client packet
     /// (`acl_drop_established` with a list).
     acl_drop_established: bool,
@@ -281,11 +290,19 @@ impl Services {
         // steered by its port, so the connections that use it can finish.
         if let Some(p) = previous {
             out.laddrs.extend(p.laddrs.iter().copied());
+            out.tunnels.clone_from(&p.tunnels);
         }
         for spec in specs {
             let vip = SocketAddr::new(spec.vip, spec.port);
             let id = ids.service(spec.proto, vip);
-            let (reals, modes) = scheduled_reals(spec, id, ids, overlay);
+            let (reals, modes, tunnels) = scheduled_reals(spec, id, ids, overlay);
+            for (r, t) in reals.iter().zip(&tunnels) {
+                let i = r.id as usize;
+                if i >= out.tunnels.len() {
+                    out.tunnels.resize(i + 1, Tunnel::IPIP);
+                }
+                out.tunnels[i] = *t;
+            }
             let unchanged = previous
                 .and_then(|p| p.find(spec.proto, spec.vip, spec.port))
                 .map(|(_, old)| old)
@@ -328,6 +345,7 @@ impl Services {
                 vip,
                 sched,
                 modes,
+                tunnels,
                 persistence_s: spec.persistence,
                 persistence_prefix: spec.persistence_prefix,
                 laddrs: spec.laddrs.clone(),
@@ -377,6 +395,16 @@ impl Services {
     #[inline]
     pub fn has_dest(&self, dest: DestId) -> bool {
         self.dests.get(dest as usize).copied().unwrap_or(false)
+    }
+
+    /// How real `dest` is reached when it is a tunnel real (IPIP for an id never
+    /// configured).
+    #[inline]
+    pub fn tunnel(&self, dest: DestId) -> Tunnel {
+        self.tunnels
+            .get(dest as usize)
+            .copied()
+            .unwrap_or(Tunnel::IPIP)
     }
 
     /// Whether some service checks its allow and deny lists on every client packet of
@@ -445,5 +473,40 @@ mod tests {
         assert_eq!(ids.service(Proto::Tcp, vip), s);
         assert_ne!(ids.service(Proto::Udp, vip), s);
         assert_eq!(ids.dest(s, r2), d2);
+    }
+
+    #[test]
+    fn a_removed_tunnel_real_keeps_its_tunnel_for_its_connections() {
+        let text = |reals: &str| {
+            format!("[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n{reals}")
+        };
+        let gue = "[[service.real]]\nip = \"10.1.0.11\"\nforward = \"tun\"\n\
+                   tun_type = \"gue\"\ntun_port = 6080\ntun_csum = \"csum\"\n";
+        let gre = "[[service.real]]\nip = \"10.1.0.12\"\nforward = \"tun\"\ntun_type = \"gre\"\n";
+        let parse = |t: &str| rvs_config::Config::parse(t, "t.toml").unwrap().services;
+        let mut ids = IdRegistry::default();
+        let first = Services::build(&parse(&text(&format!("{gue}{gre}"))), &mut ids).unwrap();
+        let svc = &first.list()[0];
+        let (d1, d2) = (svc.sched.reals()[0].id, svc.sched.reals()[1].id);
+        assert_eq!(first.tunnel(d1).kind, rvs_config::TunnelKind::Gue);
+        assert_eq!(first.tunnel(d1).port, 6080);
+        assert_eq!(first.tunnel(d2).kind, rvs_config::TunnelKind::Gre);
+        assert_eq!(svc.tunnels, [first.tunnel(d1), first.tunnel(d2)]);
+        // The GUE real removed: its id still held by connections, its tunnel kept.
+        let second = Services::rebuild(
+            &parse(&text(gre)),
+            &mut ids,
+            Some(&first),
+            &Overlay::default(),
+        )
+        .unwrap();
+        assert!(!second.has_dest(d1));
+        assert_eq!(second.tunnel(d1), first.tunnel(d1));
+        assert_eq!(second.tunnel(d2).kind, rvs_config::TunnelKind::Gre);
+        assert_eq!(
+            second.tunnel(u32::MAX),
+            Tunnel::IPIP,
+            "an id never configured"
+        );
     }
 }

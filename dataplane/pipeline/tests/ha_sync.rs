@@ -1039,3 +1039,79 @@ fn a_role_change_drops_the_changes_and_a_new_master_sends_everything() {
     assert_eq!(sent, [40001, 40002], "the bulk pass, each once");
     assert!(conn_ports(&mut master, 13).is_empty());
 }
+
+/// [`config`] with a TCP service on 10.0.0.106:80 whose real 10.1.0.12 is reached by
+/// GUE (port 6080, with its checksum) and one on 10.0.0.107:80 whose real 10.1.0.11 is
+/// reached by GRE.
+fn tunnel_config() -> String {
+    config()
+        + r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.106"
+port = 80
+scheduler = "rr"
+
+[[service.real]]
+ip = "10.1.0.12"
+forward = "tun"
+tun_type = "gue"
+tun_port = 6080
+tun_csum = "csum"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.107"
+port = 80
+scheduler = "rr"
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "tun"
+tun_type = "gre"
+"#
+}
+
+#[test]
+fn a_synced_connection_to_a_tunnel_real_is_encapsulated_alike_on_the_backup() {
+    let text = tunnel_config();
+    let mut master = Director::with_config(true, &text);
+    let mut backup = Director::with_config(false, &text);
+    let t0 = 1_000;
+    for vip in [[10, 0, 0, 106], [10, 0, 0, 107]] {
+        assert_eq!(master.packet(&segment(2, 40000, vip, true), t0).len(), 1);
+    }
+    master.worker.tick(t0 + 1, &mut master.io);
+    let mut records = Vec::new();
+    while let Some(r) = master.link.take_record() {
+        records.push(r);
+    }
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        assert!(backup.link.push_install(0, *r));
+    }
+    backup.worker.tick(t0 + 2, &mut backup.io);
+    assert_eq!(backup.link.installs(), (2, 0));
+    backup.link.set_serving(true);
+    backup.worker.tick(t0 + 3, &mut backup.io);
+    // The client's next segment: the backup sends what the master sends, byte for
+    // byte: the same real, encapsulation, port and checksum (the tunnel comes from the
+    // backup's own configuration of the real, the source port from the connection).
+    for (vip, outer_proto) in [([10, 0, 0, 106], 17), ([10, 0, 0, 107], 47)] {
+        let ack = segment(2, 40000, vip, false);
+        let from_master = master.packet(&ack, t0 + 4);
+        let from_backup = backup.packet(&ack, t0 + 4);
+        assert_eq!(from_backup.len(), 1, "forwarded, not scheduled afresh");
+        assert_eq!(from_backup, from_master);
+        let p = SlicedPacket::from_ethernet(&from_backup[0].1).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+            panic!("not IPv4")
+        };
+        assert_eq!(ip.header().protocol().0, outer_proto);
+    }
+    assert_eq!(
+        backup.worker.counters().conns_created,
+        0,
+        "nothing scheduled"
+    );
+}

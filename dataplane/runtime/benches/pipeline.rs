@@ -30,7 +30,10 @@
 //! room, else in transparent hugepages (`RVS_TABLE_PAGES=normal` for ordinary 4 KiB
 //! pages, `transparent` to skip the pool); each mode's set-up prints which.
 //!
-//! `cargo bench -p rvs-runtime --bench pipeline` (about 2 minutes; each mode's set-up
+//! The tunnel modes: `tun` (IPIP), `gue` (GUE without checksum), `gue_csum` (GUE with
+//! the UDP checksum computed in software over the whole datagram) and `gre`.
+//!
+//! `cargo bench -p rvs-runtime --bench pipeline` (about 3 minutes; each mode's set-up
 //! builds and preloads 1M connections). Filter with a mode name:
 //! `cargo bench -p rvs-runtime --bench pipeline -- fullnat`.
 
@@ -129,6 +132,39 @@ scheduler = "wrr"
 [[service.real]]
 ip = "10.1.0.11"
 forward = "tun"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 84
+scheduler = "wrr"
+[[service.real]]
+ip = "10.1.0.11"
+forward = "tun"
+tun_type = "gue"
+tun_port = 6080
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 85
+scheduler = "wrr"
+[[service.real]]
+ip = "10.1.0.11"
+forward = "tun"
+tun_type = "gue"
+tun_port = 6080
+tun_csum = "csum"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.100"
+port = 86
+scheduler = "wrr"
+[[service.real]]
+ip = "10.1.0.11"
+forward = "tun"
+tun_type = "gre"
 "#,
             laddrs = laddrs.join(", ")
         )
@@ -244,7 +280,7 @@ struct Mode {
     new_conns: bool,
 }
 
-const MODES: [Mode; 5] = [
+const MODES: [Mode; 8] = [
     Mode {
         name: "nat",
         udp: false,
@@ -270,6 +306,27 @@ const MODES: [Mode; 5] = [
         name: "tun",
         udp: false,
         vport: 83,
+        replies: false,
+        new_conns: false,
+    },
+    Mode {
+        name: "gue",
+        udp: false,
+        vport: 84,
+        replies: false,
+        new_conns: false,
+    },
+    Mode {
+        name: "gue_csum",
+        udp: false,
+        vport: 85,
+        replies: false,
+        new_conns: false,
+    },
+    Mode {
+        name: "gre",
+        udp: false,
+        vport: 86,
         replies: false,
         new_conns: false,
     },

@@ -7,8 +7,52 @@ use super::check::{Timers, CHECKERS};
 use super::tree::Node;
 use super::{arg_bool, arg_uint, Cx};
 use crate::error::{ImportError, Loc};
-use crate::model::{Check, CheckKind, Forward, Real, Service};
+use crate::model::{Check, CheckKind, Forward, Real, Service, Tunnel};
 use crate::words::{self, SCHEDULERS};
+
+/// The tunnel of `lvs_method TUN [type ipip|gue|gre] [port N] [nocsum|csum|remcsum]`,
+/// refused where keepalived refuses it (a port exactly with gue, no checksum choice with
+/// ipip, no remote checksum offload with gre).
+fn tunnel(node: &Node, args: &[String]) -> Result<Tunnel, ImportError> {
+    let err = |m: String| ImportError::at(&node.loc, format!("`{}` TUN: {m}", node.key()));
+    let mut t = Tunnel::IPIP;
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "type" => {
+                t.kind = match words.next().map(String::as_str) {
+                    Some("ipip") => "ipip",
+                    Some("gue") => "gue",
+                    Some("gre") => "gre",
+                    Some(other) => return Err(err(format!("unknown tunnel type {other:?}"))),
+                    None => return Err(err("a tunnel type after `type`".into())),
+                }
+            }
+            "port" => {
+                t.port = match words.next().map(|p| p.parse::<u16>()) {
+                    Some(Ok(p)) if p > 0 => p,
+                    _ => return Err(err("a port 1..65535 after `port`".into())),
+                }
+            }
+            "nocsum" => t.csum = "nocsum",
+            "csum" => t.csum = "csum",
+            "remcsum" => t.csum = "remcsum",
+            other => return Err(err(format!("invalid tunnel option {other:?}"))),
+        }
+    }
+    if (t.kind == "gue") != (t.port != 0) {
+        return Err(err(
+            "a gue tunnel needs a port, and only a gue tunnel takes one".into(),
+        ));
+    }
+    if t.kind == "ipip" && t.csum != "nocsum" {
+        return Err(err("an ipip tunnel takes no checksum option".into()));
+    }
+    if t.kind == "gre" && t.csum == "remcsum" {
+        return Err(err("a gre tunnel takes no remote checksum offload".into()));
+    }
+    Ok(t)
+}
 
 /// One `real_server` as read.
 struct RealServer {
@@ -249,7 +293,7 @@ impl Cx<'_> {
         let forward = match args.first().map(|m| m.to_ascii_uppercase()).as_deref() {
             Some("NAT") => Forward::Nat,
             Some("DR") => Forward::Dr,
-            Some("TUN") => Forward::Tun,
+            Some("TUN") => Forward::Tun(tunnel(node, &args[1..])?),
             Some("FNAT") => Forward::FullNat,
             _ => {
                 return Err(ImportError::at(
@@ -258,19 +302,15 @@ impl Cx<'_> {
                 ))
             }
         };
-        if args.len() > 1 {
-            if forward == Forward::Tun && !args[1..].iter().any(|a| a != "type" && a != "ipip") {
-                // `type ipip` is the default tunnel.
-            } else {
-                self.drop(
-                    node,
-                    format!(
-                        "`{}` options {:?}: rvs tunnels by IPIP only",
-                        node.key(),
-                        args[1..].join(" ")
-                    ),
-                );
-            }
+        if args.len() > 1 && !matches!(forward, Forward::Tun(_)) {
+            self.drop(
+                node,
+                format!(
+                    "`{}` options {:?}: only TUN takes options (its tunnel)",
+                    node.key(),
+                    args[1..].join(" ")
+                ),
+            );
         }
         Ok(forward)
     }

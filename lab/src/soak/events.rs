@@ -455,6 +455,7 @@ impl Svc {
             weight,
             upper: 0,
             lower: 0,
+            tunnel: Default::default(),
         }
     }
 }

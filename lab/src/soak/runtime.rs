@@ -60,6 +60,7 @@ impl Ctx<'_> {
                     weight: 1,
                     upper: 0,
                     lower: 0,
+                    tunnel: Default::default(),
                 },
             });
         }

@@ -847,6 +847,7 @@ mod tests {
                 weight,
                 upper: 0,
                 lower: 0,
+                tunnel: Default::default(),
             },
             active,
             inactive: active + 1,

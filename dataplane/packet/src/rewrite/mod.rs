@@ -8,7 +8,7 @@
 //! | FULLNAT in | [`fullnat_in`]: source -> local, destination -> real |
 //! | FULLNAT out | [`fullnat_out`]: source -> VIP, destination -> client |
 //! | DR | nothing but [`set_macs`] |
-//! | TUN | [`tun_encap`], then [`set_macs`] |
+//! | TUN (IPIP, GUE, GRE: [`Tunnel`]) | [`tun_encap`], then [`set_macs`] |
 //! | ICMP error quoting a connection | [`icmp_error`] |
 //! | FULLNAT TCP, after the above, client address (TOA, PROXY) | `rvs_pipeline::client_addr::on_segment` (it keeps per-connection state) |
 //! | FULLNAT UDP, after the above, client address (PROXY v2) | `rvs_pipeline::client_addr::on_datagram` ([`udp_edit::prepend_payload`]) |
@@ -35,9 +35,11 @@ pub mod seq_shift;
 pub mod tcp_edit;
 pub mod toa;
 mod tun;
+mod tunnel;
 pub mod udp_edit;
 
 pub use icmp_error::icmp_error;
 pub use l2::set_macs;
 pub use nat::{fullnat_in, fullnat_out, nat_in, nat_l3l4, nat_out};
 pub use tun::tun_encap;
+pub use tunnel::{Tunnel, TunnelCsum, TunnelKind, IPPROTO_GRE};

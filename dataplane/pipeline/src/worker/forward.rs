@@ -8,7 +8,7 @@ use crate::route::RouteHit;
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
 use rvs_packet::packet::PacketBuf;
-use rvs_packet::rewrite;
+use rvs_packet::rewrite::{self, TunnelKind};
 use rvs_packet::wire::fill_l4_checksum;
 use rvs_packet::wire::{parse_frame, EthernetFrame, FrameInfo, IpInfo, L4Info};
 
@@ -305,6 +305,16 @@ impl<B: PacketBuf> Worker<B> {
             None => Path::Route(self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?),
         };
         let out_port = path.port();
+        // A tunnel real's encapsulation (and GUE's source port), read before the rewrite
+        // may update the entry.
+        let tunnel = (mode == ForwardMode::Tun).then(|| {
+            let tunnel = self.snap.services.tunnel(conn.dest());
+            let sport = match tunnel.kind {
+                TunnelKind::Gue => tunnel_source_port(conn.client(), conn.vip()),
+                _ => 0,
+            };
+            (tunnel, sport)
+        });
         match carried {
             Carried::Segment { in_port, id } => {
                 let before = conn.stream();
@@ -343,12 +353,13 @@ impl<B: PacketBuf> Worker<B> {
             }
             Carried::IcmpError => rewrite_icmp_error(buf.data_mut(), info, &conn, dir)?,
         }
-        if mode == ForwardMode::Tun {
+        if let Some((tunnel, sport)) = tunnel {
             let out = self.snap.port(out_port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
             let outer = if toward.is_ipv4() { 20 } else { 40 };
-            let path_mtu = out.mtu.saturating_sub(outer) as u32;
-            if let Err(reason) = rewrite::tun_encap(&mut buf, info, src, toward, out.mtu) {
+            let path_mtu = out.mtu.saturating_sub(outer + tunnel.max_header_len()) as u32;
+            let encap = rewrite::tun_encap(&mut buf, info, src, toward, &tunnel, sport, out.mtu);
+            if let Err(reason) = encap {
                 // Tell the sender its path MTU (never about an ICMP error: RFC 1122).
                 if reason == DropReason::TooBig && matches!(carried, Carried::Segment { .. }) {
                     self.tell_too_big(buf, info, path_mtu, now_ms, io);
@@ -402,6 +413,16 @@ fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
         return Err(DropReason::MartianSource);
     }
     Ok(())
+}
+
+/// The UDP source port of a GUE packet of the connection between `client` and `vip`:
+/// one per connection, so the real's receive side hashes its flows apart, in the range
+/// the kernel picks it from (`udp_flow_src_port`: 32768..60999).
+fn tunnel_source_port(client: std::net::SocketAddr, vip: std::net::SocketAddr) -> u16 {
+    use crate::flow_hash::{addr_bits, mix64};
+    let h = mix64(addr_bits(client.ip()) ^ (u64::from(client.port()) << 48) ^ addr_bits(vip.ip()))
+        as u32;
+    (32768 + ((u64::from(h) * (61000 - 32768)) >> 32)) as u16
 }
 
 /// Where a forwarded packet goes: a next hop its connection remembers, or a route to

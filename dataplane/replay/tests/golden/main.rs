@@ -14,6 +14,7 @@ mod no_panic;
 mod one_packet;
 mod port_mtu;
 mod scenarios;
+mod tunnels;
 
 use std::collections::BTreeSet;
 
