@@ -297,7 +297,6 @@ impl<B: PacketBuf> Worker<B> {
         io: &mut I,
     ) -> Result<(), DropReason> {
         let conn = self.conns.view(id);
-        let mode = conn.mode();
         let toward = conn.peer_ip(dir);
         let stamp = self.path_stamp();
         let path = match next_hop::cached(conn.path_hint(dir), stamp) {
@@ -307,14 +306,7 @@ impl<B: PacketBuf> Worker<B> {
         let out_port = path.port();
         // A tunnel real's encapsulation (and GUE's source port), read before the rewrite
         // may update the entry.
-        let tunnel = (mode == ForwardMode::Tun).then(|| {
-            let tunnel = self.snap.services.tunnel(conn.dest());
-            let sport = match tunnel.kind {
-                TunnelKind::Gue => tunnel_source_port(conn.client(), conn.vip()),
-                _ => 0,
-            };
-            (tunnel, sport)
-        });
+        let tunnel = self.tunnel_of(&conn);
         match carried {
             Carried::Segment { in_port, id } => {
                 let before = conn.stream();
@@ -413,6 +405,24 @@ fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
         return Err(DropReason::MartianSource);
     }
     Ok(())
+}
+
+impl<B: PacketBuf> Worker<B> {
+    /// The encapsulation of a TUN connection's packets toward its real (and GUE's UDP
+    /// source port); `None` for the other modes.
+    pub(super) fn tunnel_of(
+        &self,
+        conn: &ConnView<'_>,
+    ) -> Option<(rvs_packet::rewrite::Tunnel, u16)> {
+        (conn.mode() == ForwardMode::Tun).then(|| {
+            let tunnel = self.snap.services.tunnel(conn.dest());
+            let sport = match tunnel.kind {
+                TunnelKind::Gue => tunnel_source_port(conn.client(), conn.vip()),
+                _ => 0,
+            };
+            (tunnel, sport)
+        })
+    }
 }
 
 /// The UDP source port of a GUE packet of the connection between `client` and `vip`:

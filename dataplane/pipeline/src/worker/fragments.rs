@@ -20,7 +20,7 @@
 //! larger than the source did). Datagrams whose connection has its byte stream edited
 //! (TOA, the PROXY protocol, the SYN proxy) are not forwarded from fragments.
 
-use rvs_conntrack::{ConnId, Direction, ForwardMode};
+use rvs_conntrack::{ConnId, Direction};
 
 use crate::connect::{ConnectCtx, Connected, PacketTuple};
 use crate::reassembly::{Added, Whole};
@@ -183,14 +183,15 @@ impl<B: PacketBuf> Worker<B> {
         io: &mut I,
     ) -> Result<(), DropReason> {
         let conn = self.conns.view(id);
-        let (mode, toward) = (conn.mode(), conn.peer_ip(dir));
+        let toward = conn.peer_ip(dir);
         let hit = self.snap.routes.lookup(toward).ok_or(DropReason::NoRoute)?;
         let out = self.snap.port(hit.port);
         let (out_mtu, tun_src) = (out.mtu, out.address_like(toward));
-        let outer = match (mode, toward.is_ipv4()) {
-            (ForwardMode::Tun, true) => 20,
-            (ForwardMode::Tun, false) => 40,
-            _ => 0,
+        let tunnel = self.tunnel_of(&conn);
+        let outer = match tunnel {
+            Some((t, _)) if toward.is_ipv4() => 20 + t.max_header_len(),
+            Some((t, _)) => 40 + t.max_header_len(),
+            None => 0,
         };
         let mtu = out_mtu.saturating_sub(outer);
         let limit = mtu.min(w.max_ip_len);
@@ -218,10 +219,10 @@ impl<B: PacketBuf> Worker<B> {
                 cut.write(frame, k, &mut buf)
             };
             written.map_err(|_| DropReason::NoBuffer)?;
-            if mode == ForwardMode::Tun {
+            if let Some((tunnel, sport)) = &tunnel {
                 let piece_info = parse_frame(buf.data())?;
                 let src = tun_src.ok_or(DropReason::NoRoute)?;
-                rewrite::tun_encap(&mut buf, &piece_info, src, toward, out_mtu)?;
+                rewrite::tun_encap(&mut buf, &piece_info, src, toward, tunnel, *sport, out_mtu)?;
             }
             self.counters.fragments_made += u64::from(!whole_fits);
             self.transmit(hit, buf, now_ms, io)?;
