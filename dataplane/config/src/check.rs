@@ -94,6 +94,9 @@ pub(super) fn check(
     if let Some(p) = c.port.as_ref().filter(|p| *p.get_ref() == 0) {
         return Err(err(p.span(), Problem::Zero("port")));
     }
+    if c.port.is_none() && kind != CheckKind::Misc && svc.reals.iter().any(|r| r.port == 0) {
+        return Err(err(c.kind.span(), Problem::CheckNeedsPort));
+    }
     let on_fail = match c.on_fail.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
         None | Some(("remove", _)) => OnFail::Remove,
         Some(("inhibit", _)) => OnFail::Inhibit,
