@@ -164,7 +164,7 @@ impl HaRunner {
         while let Some(frame) = self.link.take_sync_message() {
             if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
                 let master = self.machine.state() == State::Master;
-                sync.receive(&frame, master, &self.link, ownership, unix_ms);
+                sync.receive(&frame, master, &self.link, ownership, &snap.services, unix_ms);
             }
         }
         let mut out = std::mem::take(&mut self.actions);

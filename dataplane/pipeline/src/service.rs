@@ -13,8 +13,9 @@ use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
 use crate::draining::Draining;
 use crate::guard::prefix_set::RefusedSet;
+use crate::mark::MarkTable;
 use crate::overlay::{sorry_in_use, Overlay, RealEffect};
-use rvs_config::{mask_addr, ServiceConfig};
+use rvs_config::{mask_addr, MarkRule, ServiceConfig};
 
 /// Hands out stable service and real ids, remembered across rebuilds while they are
 /// configured or referenced, and reused once neither ([`IdRegistry::retire`]).
@@ -184,6 +185,24 @@ impl Service {
     pub fn real_index(&self, dest: DestId) -> Option<usize> {
         self.sched.reals().iter().position(|r| r.id == dest)
     }
+
+    /// Whether it is a mark service (`fwmark`): its `vip` is the key address holding
+    /// its mark, never a destination.
+    pub fn is_mark(&self) -> bool {
+        self.config.fwmark().is_some()
+    }
+}
+
+/// The port a connection to real `real_port` uses for a packet to `dport`: the real's
+/// own, or the packet's when the real's is 0 (IPVS: a real on port 0 keeps the
+/// destination port, as the reals of mark and port-0 services do).
+#[inline]
+pub fn real_port(real_port: u16, dport: u16) -> u16 {
+    if real_port == 0 {
+        dport
+    } else {
+        real_port
+    }
 }
 
 /// The reals of `spec` as scheduled under `overlay`, with their forwarding modes, ids
@@ -246,7 +265,16 @@ fn scheduled_reals(
 #[derive(Debug, Default)]
 pub struct Services {
     list: Vec<Service>,
+    /// Addressed services by protocol, VIP and port.
     by_key: HashMap<(Proto, IpAddr, u16), usize>,
+    /// Mark services by their key address ([`rvs_config::mark_vip`]).
+    by_mark: HashMap<IpAddr, usize>,
+    /// `[[mark]]`, compiled.
+    marks: MarkTable,
+    /// Whether an addressed service has port 0 (then a miss on a port looks for it).
+    any_port_zero: bool,
+    /// Index in `list` by service id (`u32::MAX`: none).
+    by_id: Vec<u32>,
     vips: HashSet<IpAddr>,
     /// VIPs no service has any more, steered as VIPs so their connections can finish.
     former_vips: Draining<IpAddr>,
@@ -264,14 +292,15 @@ pub struct Services {
 impl Services {
     /// Build all services, assigning ids through `ids`.
     pub fn build(specs: &[ServiceConfig], ids: &mut IdRegistry) -> Result<Self, BuildError> {
-        Self::rebuild(specs, ids, None, &Overlay::default())
+        Self::rebuild(specs, &[], ids, None, &Overlay::default())
     }
 
-    /// Build all services under the health `overlay`, reusing the scheduler table of
-    /// each service of `previous` whose scheduler, flags and scheduled reals are unchanged
-    /// (so workers keep its state).
+    /// Build all services and the `[[mark]]` rules `marks` under the health `overlay`,
+    /// reusing the scheduler table of each service of `previous` whose scheduler, flags
+    /// and scheduled reals are unchanged (so workers keep its state).
     pub fn rebuild(
         specs: &[ServiceConfig],
+        marks: &[MarkRule],
         ids: &mut IdRegistry,
         previous: Option<&Services>,
         overlay: &Overlay,
@@ -311,9 +340,19 @@ impl Services {
                 Some(old) => Arc::clone(&old.sched),
                 None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
             };
-            out.by_key
-                .insert((spec.proto, spec.vip, spec.port), out.list.len());
-            out.vips.insert(spec.vip);
+            if spec.fwmark().is_some() {
+                out.by_mark.insert(spec.vip, out.list.len());
+            } else {
+                out.by_key
+                    .insert((spec.proto, spec.vip, spec.port), out.list.len());
+                out.vips.insert(spec.vip);
+                out.any_port_zero |= spec.port == 0;
+            }
+            let slot = id as usize;
+            if slot >= out.by_id.len() {
+                out.by_id.resize(slot + 1, u32::MAX);
+            }
+            out.by_id[slot] = out.list.len() as u32;
             out.laddrs.extend(spec.laddrs.iter().copied());
             for r in sched.reals() {
                 let i = r.id as usize;
@@ -335,20 +374,95 @@ impl Services {
                 config: spec.clone(),
             });
         }
+        let by_mark = &out.by_mark;
+        out.marks = MarkTable::build(marks, |mark, v6| {
+            by_mark.get(&rvs_config::mark_vip(mark, v6)).copied()
+        });
         // A VIP whose last service was deleted is still steered as a VIP (not answered
         // for), so the connections made to it reach the worker that holds them.
         if let Some(p) = previous {
-            let before = p.list.iter().map(|s| s.vip.ip());
+            let before = p.list.iter().filter(|s| !s.is_mark()).map(|s| s.vip.ip());
             out.former_vips = p.former_vips.after_edit(before, |a| out.vips.contains(a));
         }
         Ok(out)
     }
 
-    /// The service listening on `(proto, addr, port)`, with its index.
+    /// The service keyed `(proto, addr, port)`, with its index: an addressed service,
+    /// or a mark service by its key address (TCP, port 0). Not for packets: see
+    /// [`Services::resolve`].
     #[inline]
     pub fn find(&self, proto: Proto, addr: IpAddr, port: u16) -> Option<(usize, &Service)> {
-        let &i = self.by_key.get(&(proto, addr, port))?;
+        let i = match self.by_key.get(&(proto, addr, port)) {
+            Some(&i) => i,
+            None if proto == Proto::Tcp && port == 0 => *self.by_mark.get(&addr)?,
+            None => return None,
+        };
         Some((i, &self.list[i]))
+    }
+
+    /// The service a packet of `proto` from `src` to `dst:dport` goes to, with its
+    /// index, as IPVS looks it up: the mark service of the first `[[mark]]` rule that
+    /// matches (IPVS looks a marked packet's mark up first), else the service on
+    /// `dst:dport`, else the one on `dst` port 0.
+    #[inline]
+    pub fn resolve(
+        &self,
+        proto: Proto,
+        src: IpAddr,
+        dst: IpAddr,
+        dport: u16,
+    ) -> Option<(usize, &Service)> {
+        if !self.marks.is_empty() {
+            if let Some(i) = self.marks.lookup(proto, src, dst, dport) {
+                return Some((i, &self.list[i]));
+            }
+        }
+        let i = match self.by_key.get(&(proto, dst, dport)) {
+            Some(&i) => i,
+            None if self.any_port_zero => *self.by_key.get(&(proto, dst, 0))?,
+            None => return None,
+        };
+        Some((i, &self.list[i]))
+    }
+
+    /// Whether a packet's service may be another than the one on its own destination
+    /// and port (there are `[[mark]]` rules, or a service on port 0): steering then
+    /// resolves it ([`Services::resolve`]).
+    #[inline]
+    pub fn resolves(&self) -> bool {
+        self.any_port_zero || !self.marks.is_empty()
+    }
+
+    /// The key of the service whose class owns a packet of `proto` from `src` to `dst`
+    /// ([`crate::ownership::Ownership::toward_vip`]): the resolved service's
+    /// ([`Services::resolve`]) when some packet may go to another service than the one
+    /// on its destination, else that destination's (no lookup).
+    #[inline]
+    pub fn owner_key(&self, proto: Proto, src: IpAddr, dst: (IpAddr, u16)) -> (Proto, IpAddr, u16) {
+        if self.resolves() {
+            if let Some((_, svc)) = self.resolve(proto, src, dst.0, dst.1) {
+                return (svc.proto, svc.vip.ip(), svc.vip.port());
+            }
+        }
+        (proto, dst.0, dst.1)
+    }
+
+    /// The service with id `id` in this table, with its index.
+    #[inline]
+    pub fn by_id(&self, id: ServiceId) -> Option<(usize, &Service)> {
+        let &i = self.by_id.get(id as usize)?;
+        (i != u32::MAX).then(|| (i as usize, &self.list[i as usize]))
+    }
+
+    /// True when a `[[mark]]` rule names `addr` as a destination.
+    #[inline]
+    pub fn marks_cover(&self, addr: IpAddr) -> bool {
+        !self.marks.is_empty() && self.marks.covers(addr)
+    }
+
+    /// The compiled `[[mark]]` rules.
+    pub fn marks(&self) -> &MarkTable {
+        &self.marks
     }
 
     /// True when `addr` is a VIP of some service.
@@ -363,7 +477,7 @@ impl Services {
     /// for a former VIP nor opens connections to it.
     #[inline]
     pub fn steered_as_vip(&self, addr: IpAddr) -> bool {
-        self.vips.contains(&addr) || self.former_vips.contains(&addr)
+        self.vips.contains(&addr) || self.former_vips.contains(&addr) || self.marks_cover(addr)
     }
 
     /// True when `addr` is a FULLNAT local address of some service.

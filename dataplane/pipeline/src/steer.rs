@@ -54,7 +54,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             Some(if services.is_laddr(ip.dst) {
                 own.to_local(dst, src)
             } else if services.steered_as_vip(ip.dst) {
-                own.toward_vip(proto, src, dst)
+                own.toward_vip(services.owner_key(proto, src.0, dst), src, dst)
             } else {
                 own.nat_reply(dst)
             })
@@ -71,7 +71,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             Some(if services.is_laddr(q.src) {
                 own.to_local(src, dst)
             } else if services.steered_as_vip(q.src) {
-                own.toward_vip(proto, dst, src)
+                own.toward_vip(services.owner_key(proto, dst.0, src), dst, src)
             } else {
                 own.nat_reply(src)
             })
@@ -564,7 +564,7 @@ mod rss_sorry_tests {
                 assert_eq!(owner_of("10.1.0.99:80", &c), hashed, "sorry reply");
                 assert_eq!(owner_of("10.1.0.11:80", &c), hashed, "real reply");
                 snap.ownership.toward_vip(
-                    Proto::Tcp,
+                    (Proto::Tcp, "10.0.0.100".parse().unwrap(), 82),
                     (format!("198.51.100.{i}").parse().unwrap(), 30000 + i),
                     ("10.0.0.100".parse().unwrap(), 82),
                 ) != hashed
@@ -720,7 +720,7 @@ mod rss_edit_tests {
     fn to_vip(snap: &Snapshot, client: (&str, u16), port: u16) -> u16 {
         let vip = (VIP.parse().unwrap(), port);
         snap.ownership
-            .toward_vip(Proto::Tcp, (client.0.parse().unwrap(), client.1), vip)
+            .toward_vip((Proto::Tcp, vip.0, vip.1), (client.0.parse().unwrap(), client.1), vip)
     }
 
     /// Clients of which `forward_owner` and `owner_by_client_addr` disagree on the VIP's

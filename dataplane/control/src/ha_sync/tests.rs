@@ -119,7 +119,7 @@ fn a_batch_crosses_from_master_to_backup() {
     let own = Ownership::by_hash(2, &Services::default());
     for f in &frames {
         assert!(backup.is_sync(f));
-        backup.receive(f, false, &backup_link, &own, NOW + 5);
+        backup.receive(f, false, &backup_link, &own, &Services::default(), NOW + 5);
     }
     assert_eq!(backup.counters().records_received, MAX_RECORDS as u64 + 3);
     let mut got = 0;
@@ -155,7 +155,7 @@ fn a_wrong_key_or_none_is_refused_and_nothing_queued() {
     ] {
         let frames = master_frames(sender, 1, 1, 3, NOW);
         let (mut backup, link) = backup(Some(KEY), 1);
-        backup.receive(&frames[0], false, &link, &own, NOW);
+        backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
         assert_eq!(queued(&link, 1), 0, "{reason_text}");
         let s = backup.status(&link);
         assert_eq!(refused(&s, SyncRefusal::Auth), 1);
@@ -165,7 +165,7 @@ fn a_wrong_key_or_none_is_refused_and_nothing_queued() {
     // A backup without a key (insecure) takes a signed message without checking it.
     let frames = master_frames(Some(KEY), 1, 1, 3, NOW);
     let (mut backup, link) = backup(None, 1);
-    backup.receive(&frames[0], false, &link, &own, NOW);
+    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
     assert_eq!(queued(&link, 1), 3);
     assert!(!backup.status(&link).authenticated);
 }
@@ -175,7 +175,7 @@ fn a_replayed_message_is_refused() {
     let own = Ownership::by_hash(1, &Services::default());
     let frames = master_frames(Some(KEY), 1, 7, 3, NOW);
     let (mut backup, link) = backup(Some(KEY), 1);
-    backup.receive(&frames[0], false, &link, &own, NOW);
+    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
     assert_eq!(queued(&link, 1), 3);
     // The same datagram again, a second later: refused, nothing queued.
     backup.receive(&frames[0], false, &link, &own, NOW + 1_000);
@@ -254,7 +254,7 @@ fn losses_are_counted_per_peer() {
         frames.extend(std::iter::from_fn(|| master_link.next_to_send()));
     }
     let (mut backup, link) = backup(Some(KEY), 1);
-    backup.receive(&frames[0], false, &link, &own, NOW);
+    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
     backup.receive(&frames[2], false, &link, &own, NOW);
     let s = backup.status(&link);
     assert_eq!((s.messages_lost, s.peers[0].messages_lost), (1, 1));
