@@ -169,12 +169,57 @@ impl Protocol {
 }
 
 /// Identifies a virtual service.
+///
+/// A firewall-mark service (`-f N`) is keyed as the daemon keys it ([`ServiceKey::fwmark`]):
+/// TCP, port 0, and an address that holds its mark and family (`0.0.0.0/8` plus the mark
+/// for IPv4, `100::/64` plus the mark for IPv6), which no service may have as its VIP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// Protocol.
     pub proto: Protocol,
     /// VIP and port.
     pub addr: SocketAddr,
+}
+
+/// The largest firewall mark rvs takes (24 bits).
+pub const MAX_FWMARK: u32 = 0x00FF_FFFF;
+
+/// The first 64 bits of an IPv6 mark service's key address (`100::/64`).
+const V6_MARK_PREFIX: u128 = 0x0100_u128 << 112;
+
+impl ServiceKey {
+    /// The key of mark service `mark` (1..=[`MAX_FWMARK`]) of one family (`-f N`, with
+    /// `-6` for IPv6).
+    pub fn fwmark(mark: u32, ipv6: bool) -> Self {
+        let mark = mark & MAX_FWMARK;
+        let ip = if ipv6 {
+            IpAddr::V6(std::net::Ipv6Addr::from(V6_MARK_PREFIX | u128::from(mark)))
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::from(mark))
+        };
+        Self {
+            proto: Protocol::Tcp,
+            addr: SocketAddr::new(ip, 0),
+        }
+    }
+
+    /// The mark of a mark service's key, `None` for an addressed service.
+    pub fn mark(&self) -> Option<u32> {
+        if self.proto != Protocol::Tcp || self.addr.port() != 0 {
+            return None;
+        }
+        let mark = match self.addr.ip() {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                (bits >> 24 == 0).then_some(bits)?
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                (bits & !u128::from(MAX_FWMARK) == V6_MARK_PREFIX).then_some(bits as u32)?
+            }
+        };
+        (mark != 0).then_some(mark)
+    }
 }
 
 /// How a real is reached.

@@ -337,7 +337,14 @@ pub fn guards(list: &[GuardInfo]) -> String {
                 l.join(" ")
             }
         };
-        let _ = writeln!(out, "{} {}", g.key.proto.upper(), format_addr(&g.key.addr));
+        match g.key.mark() {
+            Some(_) => {
+                let _ = writeln!(out, "{}", crate::adm::list::service_name(&g.key));
+            }
+            None => {
+                let _ = writeln!(out, "{} {}", g.key.proto.upper(), format_addr(&g.key.addr));
+            }
+        }
         let _ = writeln!(out, "  allow  {}", shown(&g.allow, g.allow_len));
         let _ = writeln!(
             out,

@@ -78,6 +78,9 @@ fn changed_real(change: &Change) -> Option<SocketAddr> {
 
 /// `-t VIP:PORT` (`-u` for UDP) as rvsadm takes it.
 fn service_arg(key: &ServiceKey) -> String {
+    if let Some(mark) = key.mark() {
+        return format!("-f {mark}");
+    }
     let opt = match key.proto {
         Protocol::Tcp => "-t",
         Protocol::Udp => "-u",
@@ -90,6 +93,9 @@ fn service_arg(key: &ServiceKey) -> String {
 /// configuration's object description (`service 10.0.0.100:80/tcp: real 10.1.0.11:8080: `).
 fn culprit(changes: &[Change], context: &str) -> Option<usize> {
     let service_of = |key: &ServiceKey| {
+        if let Some(mark) = key.mark() {
+            return format!("service fwmark {mark}: ");
+        }
         let proto = match key.proto {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -277,6 +283,9 @@ fn real_config(r: &RealSpec) -> RealConfig {
 
 /// `tcp 10.0.0.100:80` for messages.
 pub fn key_text(key: &ServiceKey) -> String {
+    if let Some(mark) = key.mark() {
+        return format!("fwmark {mark}");
+    }
     let p = match key.proto {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",
