@@ -90,10 +90,30 @@ pub enum Request {
     Health,
     /// Every service's allow and deny lists, limits, refusals and most limited clients.
     Guards,
+    /// The `[[mark]]` rules (`rvsctl marks`).
+    Marks,
     /// Every service as configured, for `rvsadm -S`: all its reals with their configured
     /// weights, those a health check took out included, and no sorry server (answered
     /// with [`Response::Services`], counters and rates zero).
     ConfiguredServices,
+}
+
+/// A `[[mark]]` rule as `rvsctl marks` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkInfo {
+    /// The mark.
+    pub mark: u32,
+    /// `tcp`, `udp` or `any`.
+    pub proto: String,
+    /// Destination prefixes.
+    pub dst: Vec<String>,
+    /// Destination ports and ranges; empty: every port.
+    pub ports: Vec<String>,
+    /// Source prefixes; empty: every source.
+    pub src: Vec<String>,
+    /// The mark services of its mark (one per family at most); empty: packets it marks
+    /// go to an addressed service, if one matches.
+    pub services: Vec<ServiceKey>,
 }
 
 /// One change to the running state (an ipvsadm command).
@@ -739,6 +759,8 @@ pub enum Response {
     Reloaded(ReloadReport),
     /// [`Request::Guards`]: every service, in configuration order.
     Guards(Vec<GuardInfo>),
+    /// [`Request::Marks`]: the rules, in file order.
+    Marks(Vec<MarkInfo>),
 }
 
 /// The most list entries of each kind a [`GuardInfo`] carries.

@@ -101,7 +101,10 @@ fn mark_services_list_byte_exact() {
         "  -> 10.1.1.11:0                  Masq    2      0          0         \n",
         "  -> 10.1.1.12:0                  Masq    1      3          0         \n",
     );
-    assert_eq!(list::services(&table(), &ListFormat::default(), None), expected);
+    assert_eq!(
+        list::services(&table(), &ListFormat::default(), None),
+        expected
+    );
     // --stats pads the name to 33 columns as for an address.
     let stats = ListFormat {
         stats: true,
@@ -148,9 +151,13 @@ fn mark_services_save_and_restore() {
 #[test]
 fn every_command_takes_a_mark() {
     let k = ServiceKey::fwmark(7, false);
-    assert!(matches!(change("-E -f 7 -s rr -p"), Change::EditService(s) if s.key == k && s.persistence == 360));
+    assert!(
+        matches!(change("-E -f 7 -s rr -p"), Change::EditService(s) if s.key == k && s.persistence == 360)
+    );
     assert_eq!(change("-D -f 7"), Change::DeleteService(k));
-    assert!(matches!(change("-e -f 7 -r 10.1.0.11:80 -m -w 3"), Change::EditReal { service, real } if service == k && real.weight == 3));
+    assert!(
+        matches!(change("-e -f 7 -r 10.1.0.11:80 -m -w 3"), Change::EditReal { service, real } if service == k && real.weight == 3)
+    );
     assert_eq!(
         change("-d -f 7 -r 10.1.0.11"),
         Change::DeleteReal {
@@ -158,9 +165,13 @@ fn every_command_takes_a_mark() {
             addr: "10.1.0.11:0".parse().unwrap()
         }
     );
-    assert!(matches!(change("--add-service --fwmark-service=16777215"), Change::AddService(s) if s.key.mark() == Some(16_777_215)));
+    assert!(
+        matches!(change("--add-service --fwmark-service=16777215"), Change::AddService(s) if s.key.mark() == Some(16_777_215))
+    );
     // A port-0 service needs no persistence in rvs (ipvsadm refuses it without -p).
-    assert!(matches!(change("-A -t 10.0.0.1:0"), Change::AddService(s) if s.key.addr.port() == 0 && s.persistence == 0));
+    assert!(
+        matches!(change("-A -t 10.0.0.1:0"), Change::AddService(s) if s.key.addr.port() == 0 && s.persistence == 0)
+    );
 }
 
 #[test]

@@ -105,9 +105,9 @@ mod guard;
 mod ha;
 #[cfg(test)]
 mod ha_tests;
+mod mark;
 #[cfg(test)]
 mod mark_tests;
-mod mark;
 pub use mark::{mark_vip, parse_port_range, vip_mark, MarkProto, MarkRule, MAX_MARK};
 mod net;
 mod raw;

@@ -150,8 +150,13 @@ fn mark(r: &RawMark, ck: &Checker<'_>) -> Result<MarkRule, ConfigError> {
     let src = prefixes(&r.src, &context, ck)?;
     let mut ports = Vec::with_capacity(r.ports.len());
     for p in &r.ports {
-        let range = parse_port_range(p.get_ref())
-            .ok_or_else(|| ck.err(p.span(), &context, Problem::BadPortRange(p.get_ref().clone())))?;
+        let range = parse_port_range(p.get_ref()).ok_or_else(|| {
+            ck.err(
+                p.span(),
+                &context,
+                Problem::BadPortRange(p.get_ref().clone()),
+            )
+        })?;
         ports.push(range);
     }
     Ok(MarkRule {
@@ -205,7 +210,15 @@ mod tests {
                 assert_eq!(vip_mark(vip), Some(m));
             }
         }
-        for vip in ["10.0.0.1", "1.0.0.0", "0.0.0.0", "::", "::1", "2001:db8::1", "100:0:0:1::5"] {
+        for vip in [
+            "10.0.0.1",
+            "1.0.0.0",
+            "0.0.0.0",
+            "::",
+            "::1",
+            "2001:db8::1",
+            "100:0:0:1::5",
+        ] {
             assert_eq!(vip_mark(vip.parse().unwrap()), None, "{vip}");
         }
     }

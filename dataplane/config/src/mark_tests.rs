@@ -56,7 +56,10 @@ fn rules_and_mark_services_parse_and_round_trip() {
     assert_eq!(m.ports, [(80, 80), (443, 443), (8000, 8099)]);
     assert_eq!(m.dst[1].to_string(), "10.0.5.0/28");
     assert_eq!(m.src[0].to_string(), "192.0.2.0/24");
-    assert_eq!((c.marks[1].proto, c.marks[1].ports.len()), (MarkProto::Any, 0));
+    assert_eq!(
+        (c.marks[1].proto, c.marks[1].ports.len()),
+        (MarkProto::Any, 0)
+    );
     let s = &c.services[0];
     assert_eq!(s.fwmark(), Some(1));
     assert!(s.vip.is_ipv4());

@@ -116,7 +116,11 @@ fn addressing(s: &RawService, ck: &Checker<'_>) -> Result<(Proto, IpAddr, u16), 
         }
     };
     let addr = ck.addr(vip, "service: ")?;
-    let context = format!("service {}/{}: ", SocketAddr::new(addr, *port.get_ref()), vip_proto(proto));
+    let context = format!(
+        "service {}/{}: ",
+        SocketAddr::new(addr, *port.get_ref()),
+        vip_proto(proto)
+    );
     if let Some(what) = unusable_vip(addr) {
         return Err(ck.err(vip.span(), &context, Problem::BadVip { vip: addr, what }));
     }

@@ -152,9 +152,14 @@ impl Lab {
             // at its next poll; it is one frame, taken here).
             while let Some(f) = self.backup.link.next_to_send() {
                 let link = &self.master.link;
-                self.master
-                    .runner
-                    .receive(&f, true, link, &self.ownership, &Services::default(), unix);
+                self.master.runner.receive(
+                    &f,
+                    true,
+                    link,
+                    &self.ownership,
+                    &Services::default(),
+                    unix,
+                );
             }
         }
         self.backup.tick(now);

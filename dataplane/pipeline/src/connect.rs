@@ -154,11 +154,13 @@ impl ConnectCtx<'_> {
         let services = self.services;
         let Some((idx, svc)) = services.resolve(t.key.proto, t.key.src, t.key.dst, t.key.dport)
         else {
-            return Err(if services.is_vip(t.key.dst) || services.marks_cover(t.key.dst) {
-                DropReason::NoService
-            } else {
-                DropReason::NotForUs
-            });
+            return Err(
+                if services.is_vip(t.key.dst) || services.marks_cover(t.key.dst) {
+                    DropReason::NoService
+                } else {
+                    DropReason::NotForUs
+                },
+            );
         };
         if svc.config.synproxy && !cookie_passed {
             self.check_source(t.key.src)?;

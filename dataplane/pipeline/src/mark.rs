@@ -91,7 +91,9 @@ impl Key for u32 {
         let IpAddr::V4(a) = net.addr() else {
             return None;
         };
-        let host = u32::MAX.checked_shr(u32::from(net.prefix_len())).unwrap_or(0);
+        let host = u32::MAX
+            .checked_shr(u32::from(net.prefix_len()))
+            .unwrap_or(0);
         let a = u32::from(a);
         Some((a & !host, a | host))
     }
@@ -106,7 +108,9 @@ impl Key for u128 {
         let IpAddr::V6(a) = net.addr() else {
             return None;
         };
-        let host = u128::MAX.checked_shr(u32::from(net.prefix_len())).unwrap_or(0);
+        let host = u128::MAX
+            .checked_shr(u32::from(net.prefix_len()))
+            .unwrap_or(0);
         let a = u128::from(a);
         Some((a & !host, a | host))
     }
@@ -197,7 +201,11 @@ impl<K: Key> FamilyTable<K> {
         let dst_spans: Vec<(K, K, u32)> = rules
             .iter()
             .enumerate()
-            .flat_map(|(i, r)| r.dst.iter().filter_map(move |n| K::span(n).map(|(lo, hi)| (lo, hi, i as u32))))
+            .flat_map(|(i, r)| {
+                r.dst
+                    .iter()
+                    .filter_map(move |n| K::span(n).map(|(lo, hi)| (lo, hi, i as u32)))
+            })
             .collect();
         if dst_spans.is_empty() {
             return t;
@@ -217,7 +225,10 @@ impl<K: Key> FamilyTable<K> {
                 let of_proto: Vec<u32> = set
                     .iter()
                     .copied()
-                    .filter(|&r| matches!(rules[r as usize].proto, MarkProto::Any) || rules[r as usize].proto == proto)
+                    .filter(|&r| {
+                        matches!(rules[r as usize].proto, MarkProto::Any)
+                            || rules[r as usize].proto == proto
+                    })
                     .collect();
                 if of_proto.is_empty() {
                     continue;
@@ -227,8 +238,14 @@ impl<K: Key> FamilyTable<K> {
                         .iter()
                         .flat_map(|&r| {
                             let rule = &rules[r as usize];
-                            let all: &[(u16, u16)] = if rule.ports.is_empty() { &[(0, u16::MAX)] } else { &rule.ports };
-                            all.iter().map(move |&(lo, hi)| (lo, hi, r)).collect::<Vec<_>>()
+                            let all: &[(u16, u16)] = if rule.ports.is_empty() {
+                                &[(0, u16::MAX)]
+                            } else {
+                                &rule.ports
+                            };
+                            all.iter()
+                                .map(move |&(lo, hi)| (lo, hi, r))
+                                .collect::<Vec<_>>()
                         })
                         .collect();
                     let table = Intervals::sweep(&spans, |matching| {
@@ -305,7 +322,10 @@ fn src_table<K: Key>(
             let spans: Vec<(K, K, u32)> = if rule.src.is_empty() {
                 vec![(K::default(), K::MAX, r)]
             } else {
-                rule.src.iter().filter_map(|n| K::span(n).map(|(lo, hi)| (lo, hi, r))).collect()
+                rule.src
+                    .iter()
+                    .filter_map(|n| K::span(n).map(|(lo, hi)| (lo, hi, r)))
+                    .collect()
             };
             spans
         })
@@ -368,8 +388,16 @@ dst = ["2001:db8::/64"]
         let l = |p, s: &str, d: &str, port| t.lookup(p, ip(s), ip(d), port);
         // Rule 1: its ports of its addresses, TCP only.
         for port in [80, 443, 8000, 8050, 8099] {
-            assert_eq!(t.lookup(Proto::Tcp, c, ip("10.0.0.100"), port), Some(0), "{port}");
-            assert_eq!(t.lookup(Proto::Tcp, c, ip("10.0.5.15"), port), Some(0), "{port}");
+            assert_eq!(
+                t.lookup(Proto::Tcp, c, ip("10.0.0.100"), port),
+                Some(0),
+                "{port}"
+            );
+            assert_eq!(
+                t.lookup(Proto::Tcp, c, ip("10.0.5.15"), port),
+                Some(0),
+                "{port}"
+            );
         }
         // Past rule 1's ports and protocol: rule 3 (the /16), or rule 2 for its sources.
         assert_eq!(l(Proto::Tcp, "198.51.100.7", "10.0.0.100", 8100), Some(2));
@@ -403,7 +431,8 @@ dst = ["2001:db8::/64"]
                 };
                 proto
                     && r.dst.iter().any(|n| n.contains(dst))
-                    && (r.ports.is_empty() || r.ports.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)))
+                    && (r.ports.is_empty()
+                        || r.ports.iter().any(|&(lo, hi)| (lo..=hi).contains(&port)))
                     && (r.src.is_empty() || r.src.iter().any(|n| n.contains(src)))
             })?;
             match (r.mark, dst.is_ipv6()) {
@@ -413,13 +442,30 @@ dst = ["2001:db8::/64"]
             }
         };
         let srcs = ["192.0.2.0", "192.0.2.255", "192.0.3.0", "198.51.100.7"];
-        let dsts = ["10.0.0.0", "10.0.0.99", "10.0.0.100", "10.0.0.101", "10.0.0.255", "10.0.1.0", "10.0.5.0", "10.0.5.15", "10.0.5.16", "10.0.255.255", "10.1.0.0", "9.255.255.255"];
+        let dsts = [
+            "10.0.0.0",
+            "10.0.0.99",
+            "10.0.0.100",
+            "10.0.0.101",
+            "10.0.0.255",
+            "10.0.1.0",
+            "10.0.5.0",
+            "10.0.5.15",
+            "10.0.5.16",
+            "10.0.255.255",
+            "10.1.0.0",
+            "9.255.255.255",
+        ];
         for p in [Proto::Tcp, Proto::Udp] {
             for s in srcs {
                 for d in dsts {
                     for port in [0, 22, 53, 79, 80, 81, 443, 7999, 8000, 8099, 8100, 65535] {
                         let (s, d) = (ip(s), ip(d));
-                        assert_eq!(t.lookup(p, s, d, port), scan(p, s, d, port), "{p:?} {s} {d} {port}");
+                        assert_eq!(
+                            t.lookup(p, s, d, port),
+                            scan(p, s, d, port),
+                            "{p:?} {s} {d} {port}"
+                        );
                     }
                 }
             }
@@ -431,14 +477,22 @@ dst = ["2001:db8::/64"]
         let t = MarkTable::build(&[], |_, _| Some(0));
         assert!(t.is_empty());
         assert!(!t.covers(ip("10.0.0.1")));
-        assert_eq!(t.lookup(Proto::Tcp, ip("1.2.3.4"), ip("10.0.0.1"), 80), None);
+        assert_eq!(
+            t.lookup(Proto::Tcp, ip("1.2.3.4"), ip("10.0.0.1"), 80),
+            None
+        );
     }
 
     #[test]
     fn equal_rule_sets_share_their_tables() {
         // 1,000 addresses of one rule with two ports: one cell, one port table.
-        let dst: Vec<String> = (0..1000).map(|i| format!("\"10.{}.{}.1/32\"", i / 250, i % 250)).collect();
-        let text = format!("[[mark]]\nmark = 1\nproto = \"tcp\"\ndst = [{}]\nports = [\"80\", \"443\"]\n", dst.join(","));
+        let dst: Vec<String> = (0..1000)
+            .map(|i| format!("\"10.{}.{}.1/32\"", i / 250, i % 250))
+            .collect();
+        let text = format!(
+            "[[mark]]\nmark = 1\nproto = \"tcp\"\ndst = [{}]\nports = [\"80\", \"443\"]\n",
+            dst.join(",")
+        );
         let t = table(&text);
         let (d, p, s) = t.size();
         assert_eq!((d, p, s), (2001, 5, 1));

@@ -271,6 +271,8 @@ pub struct Services {
     by_mark: HashMap<IpAddr, usize>,
     /// `[[mark]]`, compiled.
     marks: MarkTable,
+    /// `[[mark]]` as configured (for the control core: announcements, ARP on takeover).
+    mark_rules: Vec<MarkRule>,
     /// Whether an addressed service has port 0 (then a miss on a port looks for it).
     any_port_zero: bool,
     /// Index in `list` by service id (`u32::MAX`: none).
@@ -378,6 +380,7 @@ impl Services {
         out.marks = MarkTable::build(marks, |mark, v6| {
             by_mark.get(&rvs_config::mark_vip(mark, v6)).copied()
         });
+        out.mark_rules = marks.to_vec();
         // A VIP whose last service was deleted is still steered as a VIP (not answered
         // for), so the connections made to it reach the worker that holds them.
         if let Some(p) = previous {
@@ -463,6 +466,11 @@ impl Services {
     /// The compiled `[[mark]]` rules.
     pub fn marks(&self) -> &MarkTable {
         &self.marks
+    }
+
+    /// The `[[mark]]` rules as configured.
+    pub fn mark_rules(&self) -> &[MarkRule] {
+        &self.mark_rules
     }
 
     /// True when `addr` is a VIP of some service.

@@ -165,8 +165,13 @@ impl Snapshot {
             .iter()
             .flat_map(|p| p.addresses.iter().map(|n| n.addr()))
             .collect();
-        let services =
-            Services::rebuild(&config.services, &config.marks, ids, None, &Overlay::default())?;
+        let services = Services::rebuild(
+            &config.services,
+            &config.marks,
+            ids,
+            None,
+            &Overlay::default(),
+        )?;
         let routes = RouteTable::from_config(config);
         let next_hops = next_hops(config, &services, &routes);
         let ownership = Ownership::by_hash(config.dataplane.workers, &services);

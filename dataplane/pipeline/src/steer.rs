@@ -719,8 +719,11 @@ mod rss_edit_tests {
 
     fn to_vip(snap: &Snapshot, client: (&str, u16), port: u16) -> u16 {
         let vip = (VIP.parse().unwrap(), port);
-        snap.ownership
-            .toward_vip((Proto::Tcp, vip.0, vip.1), (client.0.parse().unwrap(), client.1), vip)
+        snap.ownership.toward_vip(
+            (Proto::Tcp, vip.0, vip.1),
+            (client.0.parse().unwrap(), client.1),
+            vip,
+        )
     }
 
     /// Clients of which `forward_owner` and `owner_by_client_addr` disagree on the VIP's

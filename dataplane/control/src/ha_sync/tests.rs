@@ -178,13 +178,27 @@ fn a_replayed_message_is_refused() {
     backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
     assert_eq!(queued(&link, 1), 3);
     // The same datagram again, a second later: refused, nothing queued.
-    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW + 1_000);
+    backup.receive(
+        &frames[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 1_000,
+    );
     assert_eq!(queued(&link, 1), 0);
     let s = backup.status(&link);
     assert_eq!(refused(&s, SyncRefusal::Replay), 1);
     assert_eq!(s.peers[0].messages_accepted, 1);
     // Replayed 31 s later: refused for its age before its number is looked at.
-    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW + 31_000);
+    backup.receive(
+        &frames[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 31_000,
+    );
     assert_eq!(queued(&link, 1), 0);
     assert_eq!(refused(&backup.status(&link), SyncRefusal::Clock), 1);
 }
@@ -196,10 +210,24 @@ fn an_old_epochs_message_is_refused_after_a_restart() {
     let after = master_frames(Some(KEY), 1, 2, 2, NOW + 2_000);
     let (mut backup, link) = backup(Some(KEY), 1);
     backup.receive(&before[0], false, &link, &own, &Services::default(), NOW);
-    backup.receive(&after[0], false, &link, &own, &Services::default(), NOW + 2_000);
+    backup.receive(
+        &after[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 2_000,
+    );
     assert_eq!(queued(&link, 1), 4);
     // The first epoch's message, captured and sent again within the 30 s.
-    backup.receive(&before[0], false, &link, &own, &Services::default(), NOW + 3_000);
+    backup.receive(
+        &before[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 3_000,
+    );
     assert_eq!(queued(&link, 1), 0);
     let s = backup.status(&link);
     assert_eq!(refused(&s, SyncRefusal::Epoch), 1);
@@ -285,10 +313,24 @@ fn a_new_backups_request_starts_a_full_pass_on_the_master() {
     let master_link = link(true, 1, "10.50.0.1", "10.50.0.2");
     let own = Ownership::by_hash(1, &Services::default());
     assert!(master.is_sync(&frames[0]));
-    master.receive(&frames[0], true, &master_link, &own, &Services::default(), NOW + 5);
+    master.receive(
+        &frames[0],
+        true,
+        &master_link,
+        &own,
+        &Services::default(),
+        NOW + 5,
+    );
     assert_eq!(master_link.bulk_requests(), 1);
     assert_eq!(master.counters().requests_received, 1);
-    master.receive(&frames[0], true, &master_link, &own, &Services::default(), NOW + 6);
+    master.receive(
+        &frames[0],
+        true,
+        &master_link,
+        &own,
+        &Services::default(),
+        NOW + 6,
+    );
     assert_eq!(master_link.bulk_requests(), 1, "a replay is refused");
     assert_eq!(
         refused(&master.status(&master_link), SyncRefusal::Replay),
@@ -300,7 +342,14 @@ fn a_new_backups_request_starts_a_full_pass_on_the_master() {
     keyless.request_everything();
     keyless.send_request(&keyless_link, SchemeTag::LowBits, NOW);
     let unsigned = keyless_link.next_to_send().unwrap();
-    master.receive(&unsigned, true, &master_link, &own, &Services::default(), NOW + 7);
+    master.receive(
+        &unsigned,
+        true,
+        &master_link,
+        &own,
+        &Services::default(),
+        NOW + 7,
+    );
     assert_eq!(master_link.bulk_requests(), 1);
     assert_eq!(refused(&master.status(&master_link), SyncRefusal::Auth), 1);
 
@@ -310,7 +359,14 @@ fn a_new_backups_request_starts_a_full_pass_on_the_master() {
     let again = asking_link.next_to_send().unwrap();
     let mut other = SyncRunner::new(&config, 1, [2, 0, 0, 0, 0, 1]);
     let other_link = link(false, 1, "10.50.0.1", "10.50.0.2");
-    other.receive(&again, false, &other_link, &own, &Services::default(), NOW + 11);
+    other.receive(
+        &again,
+        false,
+        &other_link,
+        &own,
+        &Services::default(),
+        NOW + 11,
+    );
     assert_eq!(other_link.bulk_requests(), 0);
     assert_eq!(other.counters().requests_received, 0);
 }

@@ -118,12 +118,21 @@ fn a_marked_port_reaches_a_real_on_port_0_keeping_the_destination_port() {
     let out = lab.send("wan0", &syn(C1, [10, 0, 0, 175], 40004, 443));
     assert_eq!(out, to_real(C1, 12, 40004, 443));
     // Another client is scheduled afresh (rr: the next real) and keeps it too.
-    assert_eq!(lab.send("wan0", &syn(C2, M150, 50000, 443)), to_real(C2, 13, 50000, 443));
-    assert_eq!(lab.send("wan0", &syn(C2, M150, 50001, 80)), to_real(C2, 13, 50001, 80));
+    assert_eq!(
+        lab.send("wan0", &syn(C2, M150, 50000, 443)),
+        to_real(C2, 13, 50000, 443)
+    );
+    assert_eq!(
+        lab.send("wan0", &syn(C2, M150, 50001, 80)),
+        to_real(C2, 13, 50001, 80)
+    );
     // The real's answer leaves from the address and port the client used.
     let reply = v4_tcp(real_mac(12), LAN, r4(12), C1, 443, 40001, SYNACK, 64);
     let out = lab.send("lan0", &reply);
-    assert_eq!(out, vec![("wan0", v4_tcp(WAN, GW, M150, C1, 443, 40001, SYNACK, 63))]);
+    assert_eq!(
+        out,
+        vec![("wan0", v4_tcp(WAN, GW, M150, C1, 443, 40001, SYNACK, 63))]
+    );
 }
 
 #[test]
@@ -132,10 +141,21 @@ fn what_no_rule_matches_is_not_marked() {
     // Not one of rule 1's ports, not its protocol, not its addresses.
     dropped(&mut lab, &syn(C1, M150, 40000, 8100), DropReason::NoService);
     dropped(&mut lab, &syn(C1, M150, 40001, 79), DropReason::NoService);
-    dropped(&mut lab, &v4_udp(GW, WAN, C1, M150, 40002, 80, 64), DropReason::NoService);
-    dropped(&mut lab, &syn(C1, [10, 0, 0, 176], 40003, 80), DropReason::NotForUs);
+    dropped(
+        &mut lab,
+        &v4_udp(GW, WAN, C1, M150, 40002, 80, 64),
+        DropReason::NoService,
+    );
+    dropped(
+        &mut lab,
+        &syn(C1, [10, 0, 0, 176], 40003, 80),
+        DropReason::NotForUs,
+    );
     // Rule 2 takes its sources only: C1 (198.51.100.10) is in the /28, C2 (.20) is not.
-    assert_eq!(lab.send("wan0", &syn(C1, M151, 40004, 22)), to_real(C1, 14, 40004, 8080));
+    assert_eq!(
+        lab.send("wan0", &syn(C1, M151, 40004, 22)),
+        to_real(C1, 14, 40004, 8080)
+    );
     dropped(&mut lab, &syn(C2, M151, 40005, 22), DropReason::NoService);
 }
 
@@ -144,10 +164,16 @@ fn a_rule_on_an_ordinary_services_port_takes_its_packets_as_in_ipvs() {
     let mut lab = lab_with(MARKS);
     // IPVS looks a marked packet's mark up first: VIP:80 goes to the mark 3 service
     // (10.1.0.14 on port 0, so port 80), not to the service on 10.0.0.100:80.
-    assert_eq!(lab.send("wan0", &syn(C1, VIP, 40000, 80)), to_real(C1, 14, 40000, 80));
+    assert_eq!(
+        lab.send("wan0", &syn(C1, VIP, 40000, 80)),
+        to_real(C1, 14, 40000, 80)
+    );
     // Without the rule, the ordinary service (10.1.0.11:8080).
     let mut plain = lab_with("");
-    assert_eq!(plain.send("wan0", &syn(C1, VIP, 40000, 80)), to_real(C1, 11, 40000, 8080));
+    assert_eq!(
+        plain.send("wan0", &syn(C1, VIP, 40000, 80)),
+        to_real(C1, 11, 40000, 8080)
+    );
 }
 
 #[test]
@@ -155,7 +181,13 @@ fn the_director_answers_arp_for_every_address_a_rule_names() {
     let mut lab = lab_with(MARKS);
     const BCAST: Mac = [0xff; 6];
     const GW_IP: [u8; 4] = [10, 0, 0, 254];
-    for target in [M150, M151, [10, 0, 0, 160], [10, 0, 0, 167], [10, 0, 0, 175]] {
+    for target in [
+        M150,
+        M151,
+        [10, 0, 0, 160],
+        [10, 0, 0, 167],
+        [10, 0, 0, 175],
+    ] {
         let ask = arp(1, GW, BCAST, (GW, GW_IP), ([0; 6], target));
         let out = lab.send("wan0", &ask);
         assert_eq!(
@@ -179,19 +211,32 @@ fn a_port_0_service_takes_every_port_but_those_with_a_service() {
         assert_eq!(out, vec![("lan0", want)], "port {dport}");
     }
     let out = lab.send("wan0", &v4_udp(GW, WAN, C1, ALL_PORTS, 5001, 53, 64));
-    assert_eq!(out, vec![("lan0", v4_udp(LAN, real_mac(13), C1, r4(13), 5001, 53, 63))]);
+    assert_eq!(
+        out,
+        vec![("lan0", v4_udp(LAN, real_mac(13), C1, r4(13), 5001, 53, 63))]
+    );
     // No TCP service there.
-    dropped(&mut lab, &syn(C1, ALL_PORTS, 5002, 80), DropReason::NoService);
+    dropped(
+        &mut lab,
+        &syn(C1, ALL_PORTS, 5002, 80),
+        DropReason::NoService,
+    );
     // The real's reply leaves from the port the client used.
     let reply = v4_udp(real_mac(11), LAN, r4(11), C1, 4444, 5000, 64);
     let out = lab.send("lan0", &reply);
-    assert_eq!(out, vec![("wan0", v4_udp(WAN, GW, ALL_PORTS, C1, 4444, 5000, 63))]);
+    assert_eq!(
+        out,
+        vec![("wan0", v4_udp(WAN, GW, ALL_PORTS, C1, 4444, 5000, 63))]
+    );
 }
 
 #[test]
 fn a_reload_changing_the_rules_keeps_established_connections() {
     let mut lab = lab_with(MARKS);
-    assert_eq!(lab.send("wan0", &syn(C1, M150, 40000, 80)), to_real(C1, 12, 40000, 80));
+    assert_eq!(
+        lab.send("wan0", &syn(C1, M150, 40000, 80)),
+        to_real(C1, 12, 40000, 80)
+    );
     // Rule 1 no longer marks port 80, nor anything of 10.0.0.150.
     let changed = MARKS.replace(
         "dst = [\"10.0.0.150/32\", \"10.0.0.160/28\"]\nports = [\"80\", \"443\", \"8000-8099\"]",
