@@ -321,7 +321,7 @@ pub enum Problem {
         /// Why.
         reason: MaskError,
     },
-    /// A probe without `port` of a service with a real on port 0 (the packet's port).
+    /// A probe without `port` of a mark service with a real on port 0 (the packet's port).
     #[error("a real keeps the packet's port (port 0), so the check needs its own `port`")]
     CheckNeedsPort,
     /// A mark outside 1..=16777215.
