@@ -220,6 +220,77 @@ forward = "nat"
         );
     }
 
+    /// With four workers, every packet of a client to a persistent mark service (any
+    /// port and address the rules name) and to a persistent port-0 service goes to the
+    /// worker of its masked address, where its one template lives; the service of a
+    /// plain port keeps its own class.
+    #[test]
+    fn a_clients_packets_to_a_mark_or_port_0_service_meet_on_one_worker() {
+        let text = r#"
+[dataplane]
+workers = 4
+[[port]]
+name = "p0"
+device = "mem"
+addresses = ["10.0.0.1/24"]
+[[mark]]
+mark = 1
+proto = "tcp"
+dst = ["10.0.0.150/32", "10.0.0.160/28"]
+ports = ["80", "443", "8000-8099"]
+[[service]]
+fwmark = 1
+persistence = 300
+persistence_mask = "255.255.255.0"
+[[service.real]]
+ip = "10.0.0.11"
+forward = "dr"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.120"
+port = 0
+persistence = 300
+[[service.real]]
+ip = "10.0.0.12"
+forward = "dr"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.120"
+port = 22
+[[service.real]]
+ip = "10.0.0.12"
+forward = "dr"
+"#;
+        let config = Config::parse(text, "marks.toml").unwrap();
+        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+        let mut spread = std::collections::BTreeSet::new();
+        for i in 0..64u32 {
+            let host = format!("198.51.{}.{}", 100 + i % 8, i);
+            let net = format!("198.51.{}.0", 100 + i % 8).parse().unwrap();
+            let want = Some(crate::ownership::owner_by_client_addr(net, WORKERS));
+            for dst in ["10.0.0.150:80", "10.0.0.150:443", "10.0.0.165:8042"] {
+                let f = tcp(&format!("{host}:{}", 30000 + i), dst);
+                assert_eq!(owner_of(&snap, &f), want, "{host} -> {dst}");
+            }
+            let host_only = Some(crate::ownership::owner_by_client_addr(
+                host.parse().unwrap(),
+                WORKERS,
+            ));
+            for dst in ["10.0.0.120:80", "10.0.0.120:5000"] {
+                let f = tcp(&format!("{host}:{}", 30000 + i), dst);
+                assert_eq!(owner_of(&snap, &f), host_only, "{host} -> {dst}");
+            }
+            spread.insert(owner_of(
+                &snap,
+                &tcp(&format!("{host}:{}", 30000 + i), "10.0.0.120:22"),
+            ));
+        }
+        assert!(
+            spread.len() > 1,
+            "port 22 has its own service, owned per connection"
+        );
+    }
+
     #[test]
     fn a_former_vip_is_steered_as_a_vip_but_not_answered_for() {
         let snap = snapshot();
