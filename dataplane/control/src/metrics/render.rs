@@ -1115,6 +1115,37 @@ mod tests {
         }
     }
 
+    /// A mark service's backends are labelled as node_exporter labels them: no local
+    /// address, port 0, `FWM`, the mark; its service series carry the mark as the port.
+    #[test]
+    fn mark_services_are_labelled_by_their_mark() {
+        let mut svc = service(
+            Protocol::Tcp,
+            "0.0.0.0:0",
+            vec![real("10.1.0.13:0", 1, 4, 2)],
+            3,
+        );
+        svc.spec.key = ServiceKey::fwmark(7, false);
+        let input = MetricsInput {
+            services: vec![svc],
+            ..MetricsInput::default()
+        };
+        let text = render(&input);
+        let labels = "local_address=\"\",local_port=\"0\",remote_address=\"10.1.0.13\",\
+                      remote_port=\"0\",proto=\"FWM\",local_mark=\"7\"";
+        assert_eq!(
+            value(
+                &text,
+                &format!("rvs_backend_connections_active{{{labels}}}")
+            ),
+            "4"
+        );
+        assert!(
+            text.contains("local_address=\"\",local_port=\"7\",proto=\"FWM\""),
+            "{text}"
+        );
+    }
+
     #[test]
     fn node_exporter_backend_series_carry_input_values() {
         let text = render(&sample_input());
