@@ -261,6 +261,16 @@ fn scheduled_reals(
     (reals, modes)
 }
 
+/// How many earlier rule sets steering remembers ([`Services::owner_key`]).
+pub const MAX_FORMER_MARKS: usize = 4;
+
+/// An earlier snapshot's compiled rules, with the key of each service they named.
+#[derive(Clone, Debug)]
+struct FormerMarks {
+    table: Arc<MarkTable>,
+    keys: Arc<Vec<(Proto, IpAddr, u16)>>,
+}
+
 /// Every service, indexed for the per-packet lookup.
 #[derive(Debug, Default)]
 pub struct Services {
@@ -270,7 +280,11 @@ pub struct Services {
     /// Mark services by their key address ([`rvs_config::mark_vip`]).
     by_mark: HashMap<IpAddr, usize>,
     /// `[[mark]]`, compiled.
-    marks: MarkTable,
+    marks: Arc<MarkTable>,
+    /// The compiled rules of the last snapshots whose rules differed, newest first, at
+    /// most [`MAX_FORMER_MARKS`]: steering only, so the connections they made keep
+    /// reaching their worker.
+    former_marks: Vec<FormerMarks>,
     /// `[[mark]]` as configured (for the control core: announcements, ARP on takeover).
     mark_rules: Vec<MarkRule>,
     /// Whether an addressed service has port 0 (then a miss on a port looks for it).
@@ -377,10 +391,25 @@ impl Services {
             });
         }
         let by_mark = &out.by_mark;
-        out.marks = MarkTable::build(marks, |mark, v6| {
+        out.marks = Arc::new(MarkTable::build(marks, |mark, v6| {
             by_mark.get(&rvs_config::mark_vip(mark, v6)).copied()
-        });
+        }));
         out.mark_rules = marks.to_vec();
+        // Rules that changed leave their table behind for the connections they made:
+        // with several workers, a packet of one whose rule is gone is still steered by
+        // the class of the service it was made for.
+        if let Some(p) = previous {
+            out.former_marks = p.former_marks.clone();
+            if p.mark_rules != marks && !p.marks.is_empty() {
+                let keys = p.list.iter().map(|s| (s.proto, s.vip.ip(), s.vip.port()));
+                let former = FormerMarks {
+                    table: Arc::clone(&p.marks),
+                    keys: Arc::new(keys.collect()),
+                };
+                out.former_marks.insert(0, former);
+                out.former_marks.truncate(MAX_FORMER_MARKS);
+            }
+        }
         // A VIP whose last service was deleted is still steered as a VIP (not answered
         // for), so the connections made to it reach the worker that holds them.
         if let Some(p) = previous {
@@ -433,7 +462,7 @@ impl Services {
     /// resolves it ([`Services::resolve`]).
     #[inline]
     pub fn resolves(&self) -> bool {
-        self.any_port_zero || !self.marks.is_empty()
+        self.any_port_zero || !self.marks.is_empty() || !self.former_marks.is_empty()
     }
 
     /// The key of the service whose class owns a packet of `proto` from `src` to `dst`
@@ -445,6 +474,12 @@ impl Services {
         if self.resolves() {
             if let Some((_, svc)) = self.resolve(proto, src, dst.0, dst.1) {
                 return (svc.proto, svc.vip.ip(), svc.vip.port());
+            }
+            // A connection an earlier rule made, whose rule is gone or changed.
+            for f in &self.former_marks {
+                if let Some(i) = f.table.lookup(proto, src, dst.0, dst.1) {
+                    return f.keys[i];
+                }
             }
         }
         (proto, dst.0, dst.1)
@@ -485,7 +520,10 @@ impl Services {
     /// for a former VIP nor opens connections to it.
     #[inline]
     pub fn steered_as_vip(&self, addr: IpAddr) -> bool {
-        self.vips.contains(&addr) || self.former_vips.contains(&addr) || self.marks_cover(addr)
+        self.vips.contains(&addr)
+            || self.former_vips.contains(&addr)
+            || self.marks_cover(addr)
+            || self.former_marks.iter().any(|f| f.table.covers(addr))
     }
 
     /// True when `addr` is a FULLNAT local address of some service.

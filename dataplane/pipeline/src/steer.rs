@@ -289,6 +289,28 @@ forward = "dr"
             spread.len() > 1,
             "port 22 has its own service, owned per connection"
         );
+        // A reload takes port 80 and the /28 out of the rule: the connections made
+        // under the old rule are still steered to the worker of their client.
+        let narrowed = text.replace(
+            "dst = [\"10.0.0.150/32\", \"10.0.0.160/28\"]\nports = [\"80\", \"443\", \"8000-8099\"]",
+            "dst = [\"10.0.0.150/32\"]\nports = [\"443\"]",
+        );
+        assert_ne!(narrowed, text);
+        let config = Config::parse(&narrowed, "narrowed.toml").unwrap();
+        let after = snap
+            .rebuild(&config, &Default::default(), &mut IdRegistry::default())
+            .unwrap();
+        for i in 0..64u32 {
+            let host = format!("198.51.{}.{}", 100 + i % 8, i);
+            for dst in ["10.0.0.150:80", "10.0.0.165:8042", "10.0.0.150:443"] {
+                let f = tcp(&format!("{host}:{}", 30000 + i), dst);
+                assert_eq!(owner_of(&after, &f), owner_of(&snap, &f), "{host} -> {dst}");
+            }
+        }
+        assert!(
+            !after.answers_for("10.0.0.165".parse().unwrap()),
+            "no ARP any more"
+        );
     }
 
     #[test]
