@@ -254,3 +254,56 @@ fn a_reload_changing_the_rules_keeps_established_connections() {
     // A new one is not marked any more.
     dropped(&mut lab, &syn(C1, M150, 40001, 80), DropReason::NotForUs);
 }
+
+/// IPv6: a rule's /124 leads to the mark's IPv6 service (`ipv6 = true`), whose real on
+/// port 0 keeps the destination port; neighbour solicitations for the prefix's
+/// addresses are answered, for others not.
+#[test]
+fn an_ipv6_rule_leads_to_the_marks_ipv6_service() {
+    let m6 = v6(0, 0x155);
+    let mut lab = lab_with(
+        r#"
+[[mark]]
+mark = 5
+proto = "tcp"
+dst = ["2001:db8::150/124"]
+ports = ["443"]
+
+[[service]]
+fwmark = 5
+ipv6 = true
+[[service.real]]
+ip = "2001:db8:1::12"
+forward = "nat"
+"#,
+    );
+    let syn = v6_tcp(C6_MAC, WAN, C6, m6, 41000, 443, SYN, 64);
+    let out = lab.send("wan0", &syn);
+    let want = v6_tcp(LAN, real_mac(12), C6, r6(12), 41000, 443, SYN, 63);
+    assert_eq!(out, vec![("lan0", want)]);
+    let reply = v6_tcp(real_mac(12), LAN, r6(12), C6, 443, 41000, SYNACK, 64);
+    let out = lab.send("lan0", &reply);
+    assert_eq!(
+        out,
+        vec![("wan0", v6_tcp(WAN, C6_MAC, m6, C6, 443, 41000, SYNACK, 63))]
+    );
+    // Not its port.
+    dropped(
+        &mut lab,
+        &v6_tcp(C6_MAC, WAN, C6, m6, 41001, 80, SYN, 64),
+        DropReason::NoService,
+    );
+    for (target, answered) in [
+        (v6(0, 0x150), true),
+        (v6(0, 0x15f), true),
+        (v6(0, 0x160), false),
+    ] {
+        let out = lab.send("wan0", &v6_ns(C6_MAC, C6, target));
+        let want = if answered {
+            vec![("wan0", v6_na(WAN, C6_MAC, target, C6))]
+        } else {
+            vec![]
+        };
+        assert_eq!(out, want, "{target:?}");
+    }
+}
