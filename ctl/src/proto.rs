@@ -90,10 +90,30 @@ pub enum Request {
     Health,
     /// Every service's allow and deny lists, limits, refusals and most limited clients.
     Guards,
+    /// The `[[mark]]` rules (`rvsctl marks`).
+    Marks,
     /// Every service as configured, for `rvsadm -S`: all its reals with their configured
     /// weights, those a health check took out included, and no sorry server (answered
     /// with [`Response::Services`], counters and rates zero).
     ConfiguredServices,
+}
+
+/// A `[[mark]]` rule as `rvsctl marks` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkInfo {
+    /// The mark.
+    pub mark: u32,
+    /// `tcp`, `udp` or `any`.
+    pub proto: String,
+    /// Destination prefixes.
+    pub dst: Vec<String>,
+    /// Destination ports and ranges; empty: every port.
+    pub ports: Vec<String>,
+    /// Source prefixes; empty: every source.
+    pub src: Vec<String>,
+    /// The mark services of its mark (one per family at most); empty: packets it marks
+    /// go to an addressed service, if one matches.
+    pub services: Vec<ServiceKey>,
 }
 
 /// One change to the running state (an ipvsadm command).
@@ -169,12 +189,57 @@ impl Protocol {
 }
 
 /// Identifies a virtual service.
+///
+/// A firewall-mark service (`-f N`) is keyed as the daemon keys it ([`ServiceKey::fwmark`]):
+/// TCP, port 0, and an address that holds its mark and family (`0.0.0.0/8` plus the mark
+/// for IPv4, `100::/64` plus the mark for IPv6), which no service may have as its VIP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServiceKey {
     /// Protocol.
     pub proto: Protocol,
     /// VIP and port.
     pub addr: SocketAddr,
+}
+
+/// The largest firewall mark rvs takes (24 bits).
+pub const MAX_FWMARK: u32 = 0x00FF_FFFF;
+
+/// The first 64 bits of an IPv6 mark service's key address (`100::/64`).
+const V6_MARK_PREFIX: u128 = 0x0100_u128 << 112;
+
+impl ServiceKey {
+    /// The key of mark service `mark` (1..=[`MAX_FWMARK`]) of one family (`-f N`, with
+    /// `-6` for IPv6).
+    pub fn fwmark(mark: u32, ipv6: bool) -> Self {
+        let mark = mark & MAX_FWMARK;
+        let ip = if ipv6 {
+            IpAddr::V6(std::net::Ipv6Addr::from(V6_MARK_PREFIX | u128::from(mark)))
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::from(mark))
+        };
+        Self {
+            proto: Protocol::Tcp,
+            addr: SocketAddr::new(ip, 0),
+        }
+    }
+
+    /// The mark of a mark service's key, `None` for an addressed service.
+    pub fn mark(&self) -> Option<u32> {
+        if self.proto != Protocol::Tcp || self.addr.port() != 0 {
+            return None;
+        }
+        let mark = match self.addr.ip() {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                (bits >> 24 == 0).then_some(bits)?
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                (bits & !u128::from(MAX_FWMARK) == V6_MARK_PREFIX).then_some(bits as u32)?
+            }
+        };
+        (mark != 0).then_some(mark)
+    }
 }
 
 /// How a real is reached.
@@ -768,6 +833,8 @@ pub enum Response {
     Reloaded(ReloadReport),
     /// [`Request::Guards`]: every service, in configuration order.
     Guards(Vec<GuardInfo>),
+    /// [`Request::Marks`]: the rules, in file order.
+    Marks(Vec<MarkInfo>),
 }
 
 /// The most list entries of each kind a [`GuardInfo`] carries.

@@ -397,11 +397,6 @@ const REFUSED: &[(&str, &str, u8)] = &[
         2,
     ),
     (
-        "-A -t 1.2.3.4:0",
-        "Zero port specified for non-persistent service",
-        2,
-    ),
-    (
         "-A -t 1.2.3.4:80 -b sh-port",
         "incompatible scheduler flag `sh-port'",
         2,
@@ -547,8 +542,6 @@ fn refusals_match_ipvsadm() {
 #[test]
 fn unsupported_features_are_refused_clearly() {
     for line in [
-        "-A -f 1",
-        "-A --fwmark-service 7 -6",
         "-A -t 1.1.1.1:80 --pe sip",
         "-A --sctp-service 1.1.1.1:80",
         "--start-daemon master",

@@ -163,20 +163,26 @@ fn real_server_commands() {
     );
 }
 
-/// What rvs cannot do yet, refused with a message (exit status 2): firewall-mark services
-/// (`protocol = fwm`, `-f MARK` and `-f MARK -6`). One-packet scheduling (`ops = yes`) is
-/// taken.
+/// Firewall-mark services as ldirectord writes them (`protocol = fwm`: `-f MARK`, with
+/// `-6` for IPv6) and one-packet scheduling (`ops = yes`) are taken.
 #[test]
-fn fwmark_is_refused_clearly_and_ops_taken() {
-    for line in [
-        "-A -f 1 -s rr ",
-        "-A -f 1 -6 -s rr ",
-        "-a -f 1 -r 10.1.1.11 -g -w 1",
-    ] {
-        let (message, status) = refusal(line);
-        assert_eq!(status, 2, "{line}");
-        assert!(message.contains("firewall-mark"), "{line}: {message}");
-    }
+fn fwmark_and_ops_are_taken() {
+    let Change::AddService(spec) = change("-A -f 1 -s rr ") else {
+        panic!("not an added service");
+    };
+    assert_eq!(spec.key, ServiceKey::fwmark(1, false));
+    let Change::AddService(spec) = change("-A -f 1 -6 -s rr ") else {
+        panic!("not an added service");
+    };
+    assert_eq!((spec.key, spec.netmask), (ServiceKey::fwmark(1, true), 128));
+    let Change::AddReal { service, real } = change("-a -f 1 -r 10.1.1.11 -g -w 1") else {
+        panic!("not an added real");
+    };
+    assert_eq!(service.mark(), Some(1));
+    assert_eq!(real.addr, "10.1.1.11:0".parse().unwrap());
+    let (message, status) = refusal("-A -6 -f 1 -s rr ");
+    assert_eq!((message.as_str(), status), ("-6 used before -f", 2));
+
     let Change::AddService(spec) = change("-A -u 10.0.0.100:53 -o -s rr ") else {
         panic!("not an added service");
     };

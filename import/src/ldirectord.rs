@@ -319,7 +319,7 @@ impl Cx {
     fn virtual_header(&mut self, loc: &Loc, value: &str, v6: bool) -> Result<Virtual, ImportError> {
         let first = value.split_whitespace().next().unwrap_or("");
         let addr = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_digit()) {
-            self.drop(loc, format!("`virtual = {first}` (a firewall mark): rvs has no firewall-mark services; this section is left out"));
+            self.drop(loc, format!("`virtual = {first}` (a firewall mark): rvs marks packets with its own [[mark]] rules, which this file does not hold; this section is left out"));
             None
         } else {
             Some(addr_port(loc, first, v6)?)

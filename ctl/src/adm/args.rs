@@ -21,7 +21,7 @@ use crate::adm::sched_flags;
 use crate::adm::usage::UsageError;
 use crate::proto::{
     Change, Forward, Protocol, RealSpec, ServiceKey, ServiceSpec, TimeoutsInfo, TunCsum, TunType,
-    TunnelSpec,
+    TunnelSpec, MAX_FWMARK,
 };
 
 /// The default scheduler.
@@ -99,6 +99,8 @@ struct Values {
     given: u32,
     proto: Option<Protocol>,
     service: Option<HostPort>,
+    fwmark: Option<u32>,
+    ipv6: bool,
     scheduler: Option<String>,
     persistence: Option<u32>,
     netmask: Option<String>,
@@ -124,6 +126,22 @@ fn number(text: &str, min: u32, max: u32) -> Option<u32> {
         .then_some(n as u32)
 }
 
+/// ipvsadm's `parse_fwmark`: a whole decimal number above 0; rvs takes marks up to
+/// [`MAX_FWMARK`].
+fn fwmark(text: &str) -> Result<u32, UsageError> {
+    let n: u64 = text
+        .parse()
+        .ok()
+        .filter(|&n| n > 0 && n <= u64::from(u32::MAX))
+        .ok_or_else(|| UsageError::fail(format!("invalid fwmark value `{text}' specified")))?;
+    if n > u64::from(MAX_FWMARK) {
+        return Err(UsageError::fail(format!(
+            "rvs takes firewall marks 1..={MAX_FWMARK}, not {n}"
+        )));
+    }
+    Ok(n as u32)
+}
+
 fn timeout(text: &str, min: u32) -> Result<u32, UsageError> {
     number(text, min, MAX_TIMEOUT)
         .ok_or_else(|| UsageError::fail(format!("invalid timeout value `{text}' specified")))
@@ -140,7 +158,8 @@ fn bad_address(what: &str, e: AddrError) -> UsageError {
 }
 
 impl Values {
-    fn set(&mut self, opt: Opt, arg: Option<&str>, names: &dyn Names) -> Result<(), UsageError> {
+    /// Note `opt` as given (ipvsadm refuses an option given twice).
+    fn give(&mut self, opt: Opt) -> Result<(), UsageError> {
         if self.given & opt.bit() != 0 {
             return Err(UsageError::fail(format!(
                 "multiple '{}' options specified",
@@ -148,6 +167,11 @@ impl Values {
             )));
         }
         self.given |= opt.bit();
+        Ok(())
+    }
+
+    fn set(&mut self, opt: Opt, arg: Option<&str>, names: &dyn Names) -> Result<(), UsageError> {
+        self.give(opt)?;
         let value = arg.unwrap_or_default();
         match opt {
             Opt::Service => {
@@ -226,6 +250,9 @@ impl Values {
     }
 
     fn service_key(&self) -> Option<ServiceKey> {
+        if let Some(mark) = self.fwmark {
+            return Some(ServiceKey::fwmark(mark, self.ipv6));
+        }
         let hp = self.service?;
         Some(ServiceKey {
             proto: self.proto?,
@@ -374,6 +401,19 @@ fn parse_args(args: &[String], restoring: bool, names: &dyn Names) -> Result<Par
                     values.set(Opt::Forward, None, names)?;
                     values.forward = Some(f);
                 }
+                (Tok::Fwmark, Some(_)) => {
+                    // ipvsadm sets TCP, "a sane value even though it is not used": a
+                    // real's port name is looked up for TCP.
+                    values.give(Opt::Service)?;
+                    values.proto = Some(Protocol::Tcp);
+                    values.fwmark = Some(fwmark(value.as_deref().unwrap_or_default())?);
+                }
+                (Tok::Ipv6, Some(_)) => {
+                    if values.fwmark.is_none() {
+                        return Err(UsageError::fail("-6 used before -f"));
+                    }
+                    values.ipv6 = true;
+                }
                 (Tok::Service(proto), Some(_)) => {
                     // A port name is looked up for the service's protocol.
                     values.proto.get_or_insert(proto);
@@ -425,12 +465,9 @@ fn finish(cmd: Cmd, values: Values, positional: &[&str]) -> Result<Parsed, Usage
     let action = match cmd {
         Cmd::AddService | Cmd::EditService => {
             let key = need_key()?;
+            // ipvsadm refuses port 0 without -p ("Zero port specified for
+            // non-persistent service"); rvs serves every port of the VIP either way.
             let persistence = values.persistence.unwrap_or(0);
-            if key.addr.port() == 0 && persistence == 0 {
-                return Err(UsageError::fail(
-                    "Zero port specified for non-persistent service",
-                ));
-            }
             let spec = ServiceSpec {
                 key,
                 scheduler,

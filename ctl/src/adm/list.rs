@@ -9,7 +9,9 @@ use std::fmt::Write as _;
 use crate::adm::address::{self, cmp_addr, format_addr};
 use crate::adm::args::ListFormat;
 use crate::adm::sched_flags;
-use crate::proto::{ConnInfo, Forward, RealInfo, RealSpec, ServiceInfo, TimeoutsInfo, TunType};
+use crate::proto::{
+    ConnInfo, Forward, RealInfo, RealSpec, ServiceInfo, ServiceKey, TimeoutsInfo, TunType,
+};
 
 /// The first line of a full listing, ipvsadm's `IP Virtual Server version 1.2.1
 /// (size=N)`: the IPVS version whose behaviour rvs follows, so scripts that read it keep
@@ -41,12 +43,15 @@ pub fn largenum(n: u64, exact: bool) -> String {
     }
 }
 
-/// ipvsadm's service order: IPv4 before IPv6, TCP before UDP, then address and port.
+/// ipvsadm's service order (libipvs's `ipvs_cmp_services`): by mark (addressed
+/// services, mark 0, first), then IPv4 before IPv6, TCP before UDP, then address and
+/// port.
 fn cmp_service(a: &ServiceInfo, b: &ServiceInfo) -> Ordering {
     let (a, b) = (&a.spec.key, &b.spec.key);
-    a.addr
-        .is_ipv6()
-        .cmp(&b.addr.is_ipv6())
+    a.mark()
+        .unwrap_or(0)
+        .cmp(&b.mark().unwrap_or(0))
+        .then_with(|| a.addr.is_ipv6().cmp(&b.addr.is_ipv6()))
         .then_with(|| a.proto.cmp(&b.proto))
         .then_with(|| cmp_addr(&a.addr, &b.addr))
 }
@@ -119,13 +124,7 @@ pub fn services(services: &[ServiceInfo], format: &ListFormat, banner: Option<u6
 
 fn service_entry(out: &mut String, service: &ServiceInfo, format: &ListFormat) {
     let spec = &service.spec;
-    // "%-4s %s": protocol and address (ipvsadm cuts IPv4 names at 33 characters, which a
-    // numeric IPv4 address never reaches).
-    let name = format!(
-        "{:<4} {}",
-        spec.key.proto.upper(),
-        format_addr(&spec.key.addr)
-    );
+    let name = service_name(&spec.key);
     if format.stats {
         let s = &service.stats;
         let _ = write!(out, "{name:<33}");
@@ -159,6 +158,25 @@ fn service_entry(out: &mut String, service: &ServiceInfo, format: &ListFormat) {
     out.push('\n');
     for real in sorted_reals(service, format.nosort) {
         real_entry(out, real, format);
+    }
+}
+
+/// A service as a listing names it: `FWM  N` (`FWM  N IPv6`) for a mark service, else
+/// "%-4s %s", protocol and address (ipvsadm cuts IPv4 names at 33 characters, which a
+/// numeric IPv4 address never reaches).
+pub fn service_name(key: &ServiceKey) -> String {
+    match key.mark() {
+        Some(mark) if key.addr.is_ipv6() => format!("FWM  {mark} IPv6"),
+        Some(mark) => format!("FWM  {mark}"),
+        None => format!("{:<4} {}", key.proto.upper(), format_addr(&key.addr)),
+    }
+}
+
+/// A service in the `-G` listing: `VIP:VPORT`, or `FWM  N` for a mark service.
+fn laddr_service(key: &ServiceKey) -> String {
+    match key.mark() {
+        Some(_) => service_name(key),
+        None => format_addr(&key.addr),
     }
 }
 
@@ -321,7 +339,7 @@ pub fn laddrs(services: &[ServiceInfo], nosort: bool) -> String {
         let _ = writeln!(
             out,
             "{:<20} {:<8} ",
-            format_addr(&service.spec.key.addr),
+            laddr_service(&service.spec.key),
             service.laddrs.len()
         );
         for laddr in &service.laddrs {

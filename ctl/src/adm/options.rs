@@ -319,6 +319,10 @@ pub(super) enum Tok {
     Command(Cmd),
     Option(Opt),
     Service(Protocol),
+    /// `-f MARK`: a firewall-mark service.
+    Fwmark,
+    /// `-6`: the mark service is IPv6 (after `-f`).
+    Ipv6,
     Forward(Forward),
     Help,
     Version,
@@ -333,7 +337,6 @@ pub(super) enum Arg {
     Optional,
 }
 
-const NO_FWMARK: &str = "rvs does not support firewall-mark services (-f, -6): use -t or -u";
 const NO_PE: &str = "rvs has no alternate persistence engines (--pe)";
 const NO_SCTP: &str = "rvs does not support SCTP services";
 const NO_SYNC: &str = "rvs configures connection sync in the [ha.sync] section of the rvsd \
@@ -395,8 +398,8 @@ const LONG: &[(&str, Arg, Tok)] = &[
         Tok::Option(Opt::LocalAddress),
     ),
     ("ifname", Arg::Required, Tok::Option(Opt::Ifname)),
-    ("fwmark-service", Arg::Required, Tok::Refused(NO_FWMARK)),
-    ("ipv6", Arg::None, Tok::Refused(NO_FWMARK)),
+    ("fwmark-service", Arg::Required, Tok::Fwmark),
+    ("ipv6", Arg::None, Tok::Ipv6),
     ("ops", Arg::None, Tok::Option(Opt::Ops)),
     ("pe", Arg::Required, Tok::Refused(NO_PE)),
     ("sctp-service", Arg::Required, Tok::Refused(NO_SCTP)),

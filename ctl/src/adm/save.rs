@@ -15,8 +15,13 @@ use crate::adm::list::{mask_text, sorted_reals, sorted_services};
 use crate::adm::sched_flags;
 use crate::proto::{Forward, Protocol, ServiceInfo, ServiceKey, TunType};
 
-/// `-t ADDR` or `-u ADDR`.
+/// `-t ADDR`, `-u ADDR`, or `-f MARK` (`-f MARK -6`).
 fn service_arg(key: &ServiceKey) -> String {
+    match key.mark() {
+        Some(mark) if key.addr.is_ipv6() => return format!("-f {mark} -6"),
+        Some(mark) => return format!("-f {mark}"),
+        None => {}
+    }
     let opt = match key.proto {
         Protocol::Tcp => "-t",
         Protocol::Udp => "-u",

@@ -59,6 +59,9 @@ pub enum Command {
     Health,
     /// Each service's allow and deny lists, limits, refusals and most limited clients.
     Guards,
+    /// The `[[mark]]` rules, in the order they are tried, with the mark services they
+    /// lead to.
+    Marks,
     /// Connection entries.
     Conns {
         /// Most entries to list.
@@ -203,6 +206,10 @@ fn execute(path: &Path, command: Command, json: bool) -> Result<Report, Failure>
         Command::Guards => match client::call(path, Request::Guards)? {
             Response::Guards(list) => show(json, &list, |l| table::guards(l)),
             _ => return Err(Failure::Unexpected("guards")),
+        },
+        Command::Marks => match client::call(path, Request::Marks)? {
+            Response::Marks(list) => show(json, &list, |l| table::marks(l)),
+            _ => return Err(Failure::Unexpected("marks")),
         },
         Command::Conns { limit } => match client::call(path, Request::Conns { limit })? {
             Response::Conns { conns, truncated } => {

@@ -4,8 +4,8 @@ use std::fmt::Write as _;
 
 use crate::adm::address::format_addr;
 use crate::proto::{
-    ConnInfo, GuardInfo, HealthInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo, StatusInfo,
-    WorkerInfo,
+    ConnInfo, GuardInfo, HealthInfo, MarkInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo,
+    StatusInfo, WorkerInfo,
 };
 
 /// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
@@ -316,6 +316,42 @@ pub fn health(list: &[HealthInfo]) -> String {
     )
 }
 
+/// `rvsctl marks`: one line per rule, in the order they are tried: mark, protocol,
+/// destinations, ports (`*`: all), sources (`*`: any), and the mark services it leads to
+/// (`-`: none, so the packets it marks go to an addressed service if one matches).
+pub fn marks(list: &[MarkInfo]) -> String {
+    let mut out = String::from("MARK     PROTO MATCH -> SERVICE\n");
+    let join = |v: &[String]| {
+        if v.is_empty() {
+            "*".to_owned()
+        } else {
+            v.join(",")
+        }
+    };
+    for m in list {
+        let services: Vec<String> = m
+            .services
+            .iter()
+            .map(crate::adm::list::service_name)
+            .collect();
+        let services = if services.is_empty() {
+            "-".to_owned()
+        } else {
+            services.join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "{:<8} {:<5} dst {} ports {} src {} -> {services}",
+            m.mark,
+            m.proto,
+            join(&m.dst),
+            join(&m.ports),
+            join(&m.src)
+        );
+    }
+    out
+}
+
 /// `rvsctl guards`: one block per service: its lists (shortened), limits, refusals and
 /// most limited clients.
 pub fn guards(list: &[GuardInfo]) -> String {
@@ -337,7 +373,14 @@ pub fn guards(list: &[GuardInfo]) -> String {
                 l.join(" ")
             }
         };
-        let _ = writeln!(out, "{} {}", g.key.proto.upper(), format_addr(&g.key.addr));
+        match g.key.mark() {
+            Some(_) => {
+                let _ = writeln!(out, "{}", crate::adm::list::service_name(&g.key));
+            }
+            None => {
+                let _ = writeln!(out, "{} {}", g.key.proto.upper(), format_addr(&g.key.addr));
+            }
+        }
         let _ = writeln!(out, "  allow  {}", shown(&g.allow, g.allow_len));
         let _ = writeln!(
             out,

@@ -94,6 +94,12 @@ pub(super) fn check(
     if let Some(p) = c.port.as_ref().filter(|p| *p.get_ref() == 0) {
         return Err(err(p.span(), Problem::Zero("port")));
     }
+    // A mark service's reals on port 0 take many ports: the probe needs one. (An
+    // addressed port-0 service's keepalived import probes the real's port 0, as before.)
+    let many_ports = svc.fwmark().is_some() && svc.reals.iter().any(|r| r.port == 0);
+    if c.port.is_none() && kind != CheckKind::Misc && many_ports {
+        return Err(err(c.kind.span(), Problem::CheckNeedsPort));
+    }
     let on_fail = match c.on_fail.as_ref().map(|o| (o.get_ref().as_str(), o.span())) {
         None | Some(("remove", _)) => OnFail::Remove,
         Some(("inhibit", _)) => OnFail::Inhibit,

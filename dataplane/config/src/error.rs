@@ -322,9 +322,36 @@ pub enum Problem {
         /// Why.
         reason: MaskError,
     },
-    /// Port 0 on a service without persistence (IPVS refuses it too).
-    #[error("port 0 needs persistence (a port-less service must be persistent)")]
-    ZeroPortNeedsPersistence,
+    /// A probe without `port` of a mark service with a real on port 0 (the packet's port).
+    #[error("a real keeps the packet's port (port 0), so the check needs its own `port`")]
+    CheckNeedsPort,
+    /// A mark outside 1..=16777215.
+    #[error("mark {0} is out of range (expected 1..=16777215)")]
+    BadMark(u32),
+    /// A `[[mark]]` protocol other than tcp, udp and any.
+    #[error("unknown protocol {0:?} (expected \"tcp\", \"udp\" or \"any\")")]
+    UnknownMarkProto(String),
+    /// A `[[mark]]` with an empty `dst`.
+    #[error("`dst` must name at least one destination prefix")]
+    MarkWithoutDst,
+    /// Not `PORT` or `LOW-HIGH`.
+    #[error("bad port range {0:?} (expected \"80\" or \"8000-8099\", low not above high)")]
+    BadPortRange(String),
+    /// Two identical `[[mark]]` rules.
+    #[error("duplicate mark rule (first at line {first_line})")]
+    DuplicateMarkRule {
+        /// Line of the first definition.
+        first_line: usize,
+    },
+    /// A service with neither `fwmark` nor all of `proto`, `vip` and `port`, or with both.
+    #[error("a service has either `fwmark` or `proto`, `vip` and `port`{0}")]
+    ServiceAddressing(&'static str),
+    /// `ipv6` on a service that is not a mark service.
+    #[error("`ipv6` applies to a mark service only (its VIP gives an addressed service's family)")]
+    Ipv6WithoutFwmark,
+    /// A VIP in a range that keys mark services.
+    #[error("VIP {0} is in a range reserved for mark services (0.0.0.0/8, 100::/64)")]
+    ReservedVip(IpAddr),
     /// A VIP no client can reach (unspecified, broadcast, multicast, loopback).
     #[error("VIP {vip} is {what}, which cannot be a service's address")]
     BadVip {

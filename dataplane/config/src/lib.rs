@@ -106,6 +106,10 @@ mod guard;
 mod ha;
 #[cfg(test)]
 mod ha_tests;
+mod mark;
+#[cfg(test)]
+mod mark_tests;
+pub use mark::{mark_vip, parse_port_range, vip_mark, MarkProto, MarkRule, MAX_MARK};
 mod net;
 mod raw;
 mod service;
@@ -192,6 +196,8 @@ pub struct Config {
     pub announce: Option<AnnounceConfig>,
     /// `[ha]`: VRRP between directors, when set.
     pub ha: Option<HaConfig>,
+    /// `[[mark]]`, in file order (the first that matches a packet gives its mark).
+    pub marks: Vec<MarkRule>,
     /// `[[service]]`, in file order.
     pub services: Vec<ServiceConfig>,
 }
@@ -550,9 +556,11 @@ pub struct HaSyncConfig {
 pub struct ServiceConfig {
     /// [`Proto::Tcp`] or [`Proto::Udp`].
     pub proto: Proto,
-    /// Virtual address.
+    /// Virtual address; for a mark service (`fwmark`), the key address holding its mark
+    /// ([`mark_vip`]), TCP and port 0.
     pub vip: IpAddr,
-    /// Virtual port (0 only for a persistent, port-less service).
+    /// Virtual port; 0: every port of the VIP (a packet to a port with a service of
+    /// its own goes to that one).
     pub port: u16,
     /// Scheduler.
     pub scheduler: SchedKind,
@@ -634,6 +642,12 @@ impl ClientAddress {
 }
 
 impl ServiceConfig {
+    /// The mark of a mark service (`fwmark = N`, ipvsadm's `-f N`), `None` for a
+    /// service with an address.
+    pub fn fwmark(&self) -> Option<u32> {
+        vip_mark(self.vip)
+    }
+
     /// Whether every real is FULLNAT (true for a service with no reals yet: reals added
     /// later are held to what needs it).
     pub fn reals_all_fullnat(&self) -> bool {

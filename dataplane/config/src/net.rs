@@ -9,7 +9,7 @@ use std::str::FromStr;
 /// Port addresses keep their host bits (`10.0.0.1/24` is "10.0.0.1 on 10.0.0.0/24");
 /// route prefixes are validated to have none. Written without `/len`, an address is a
 /// host prefix (/32 or /128).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IpNet {
     addr: IpAddr,
     len: u8,

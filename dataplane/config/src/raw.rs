@@ -32,7 +32,22 @@ pub(super) struct RawConfig {
     pub announce: Option<RawAnnounce>,
     pub ha: Option<RawHa>,
     #[serde(default)]
+    pub mark: Vec<RawMark>,
+    #[serde(default)]
     pub service: Vec<RawService>,
+}
+
+/// `[[mark]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawMark {
+    pub mark: Spanned<u32>,
+    pub proto: Option<SStr>,
+    pub dst: Spanned<Vec<SStr>>,
+    #[serde(default)]
+    pub ports: Vec<SStr>,
+    #[serde(default)]
+    pub src: Vec<SStr>,
 }
 
 /// `[dataplane]`.
@@ -133,9 +148,11 @@ pub(super) struct RawAnnounce {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawService {
-    pub proto: SStr,
-    pub vip: SStr,
-    pub port: Spanned<u16>,
+    pub proto: Option<SStr>,
+    pub vip: Option<SStr>,
+    pub port: Option<Spanned<u16>>,
+    pub fwmark: Option<Spanned<u32>>,
+    pub ipv6: Option<Spanned<bool>>,
     pub scheduler: Option<SStr>,
     pub persistence: Option<u32>,
     pub persistence_mask: Option<SStr>,

@@ -1,6 +1,7 @@
 //! Semantic checks of `[[service]]` and `[[service.real]]`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
 
 use hashbrown::HashMap;
 use rvs_conntrack::{ForwardMode, Proto};
@@ -10,6 +11,7 @@ use super::check::check;
 use super::checker::Checker;
 use super::error::{ConfigError, Problem};
 use super::forward::{forward_name, parse_forward};
+use super::mark::{mark_vip, vip_mark, MAX_MARK};
 use super::net::{max_len, parse_persistence_mask};
 use super::raw::{RawReal, RawService, SStr};
 use super::{ClientAddress, GuardConfig, RealConfig, ServiceConfig};
@@ -24,7 +26,7 @@ const MAX_WSCALE: u8 = 14;
 /// ipvsadm's weight limit (`-w 0..65535`).
 const MAX_WEIGHT: u32 = 65535;
 
-/// Validate every service; (proto, vip, port) is unique.
+/// Validate every service; (proto, vip, port) is unique, and so is a mark of one family.
 pub(super) fn services(
     raw: &[RawService],
     ck: &Checker<'_>,
@@ -34,19 +36,29 @@ pub(super) fn services(
     for s in raw {
         let svc = service(s, ck)?;
         let key = (svc.proto, svc.vip, svc.port);
+        let span = service_span(s);
         if let Some(&first) = seen.get(&key) {
             let first_line = ck.line_at(first);
             let context = service_context(&svc);
-            return Err(ck.err(
-                s.vip.span(),
-                &context,
-                Problem::DuplicateService { first_line },
-            ));
+            return Err(ck.err(span, &context, Problem::DuplicateService { first_line }));
         }
-        seen.insert(key, s.vip.span().start);
+        seen.insert(key, span.start);
         out.push(svc);
     }
     Ok(out)
+}
+
+/// Where a service's errors about its identity point: its `fwmark`, else its `vip`,
+/// `port` or `proto`.
+fn service_span(s: &RawService) -> Range<usize> {
+    s.fwmark
+        .as_ref()
+        .map(|m| m.span())
+        .or_else(|| s.vip.as_ref().map(|v| v.span()))
+        .or_else(|| s.port.as_ref().map(|p| p.span()))
+        .or_else(|| s.proto.as_ref().map(|p| p.span()))
+        .or_else(|| s.scheduler.as_ref().map(|p| p.span()))
+        .unwrap_or(0..0)
 }
 
 /// Why `vip` cannot be a service's address (no client can reach it through a port),
@@ -63,27 +75,75 @@ fn unusable_vip(vip: IpAddr) -> Option<&'static str> {
 }
 
 fn service_context(s: &ServiceConfig) -> String {
-    let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
+    if let Some(mark) = s.fwmark() {
+        return format!("service fwmark {mark}: ");
+    }
+    let proto = vip_proto(s.proto);
     format!("service {}/{proto}: ", SocketAddr::new(s.vip, s.port))
 }
 
-fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigError> {
-    let proto = match s.proto.get_ref().as_str() {
+/// The protocol, VIP and port of a service: its own, or its mark's key ([`mark_vip`]).
+fn addressing(s: &RawService, ck: &Checker<'_>) -> Result<(Proto, IpAddr, u16), ConfigError> {
+    let span = service_span(s);
+    if let Some(m) = &s.fwmark {
+        if s.proto.is_some() || s.vip.is_some() || s.port.is_some() {
+            let problem = Problem::ServiceAddressing(", not both");
+            return Err(ck.err(span, "service: ", problem));
+        }
+        let mark = *m.get_ref();
+        if mark == 0 || mark > MAX_MARK {
+            return Err(ck.err(m.span(), "service: ", Problem::BadMark(mark)));
+        }
+        let ipv6 = s.ipv6.as_ref().is_some_and(|v| *v.get_ref());
+        return Ok((Proto::Tcp, mark_vip(mark, ipv6), 0));
+    }
+    if let Some(v) = &s.ipv6 {
+        return Err(ck.err(v.span(), "service: ", Problem::Ipv6WithoutFwmark));
+    }
+    let (Some(proto), Some(vip), Some(port)) = (&s.proto, &s.vip, &s.port) else {
+        let problem = Problem::ServiceAddressing(" (one is missing)");
+        return Err(ck.err(span, "service: ", problem));
+    };
+    let proto = match proto.get_ref().as_str() {
         "tcp" => Proto::Tcp,
         "udp" => Proto::Udp,
         other => {
             return Err(ck.err(
-                s.proto.span(),
+                proto.span(),
                 "service: ",
                 Problem::UnknownProto(other.to_owned()),
             ))
         }
     };
-    let vip = ck.addr(&s.vip, "service: ")?;
+    let addr = ck.addr(vip, "service: ")?;
+    let context = format!(
+        "service {}/{}: ",
+        SocketAddr::new(addr, *port.get_ref()),
+        vip_proto(proto)
+    );
+    if let Some(what) = unusable_vip(addr) {
+        return Err(ck.err(vip.span(), &context, Problem::BadVip { vip: addr, what }));
+    }
+    if vip_mark(addr).is_some() {
+        return Err(ck.err(vip.span(), &context, Problem::ReservedVip(addr)));
+    }
+    Ok((proto, addr, *port.get_ref()))
+}
+
+fn vip_proto(p: Proto) -> &'static str {
+    if p == Proto::Udp {
+        "udp"
+    } else {
+        "tcp"
+    }
+}
+
+fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigError> {
+    let (proto, vip, port) = addressing(s, ck)?;
     let mut svc = ServiceConfig {
         proto,
         vip,
-        port: *s.port.get_ref(),
+        port,
         scheduler: SchedKind::Wlc,
         flags: SchedFlags::default(),
         persistence: s.persistence.unwrap_or(0),
@@ -102,12 +162,6 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         one_packet: false,
     };
     let context = service_context(&svc);
-    if let Some(what) = unusable_vip(vip) {
-        return Err(ck.err(s.vip.span(), &context, Problem::BadVip { vip, what }));
-    }
-    if svc.port == 0 && svc.persistence == 0 {
-        return Err(ck.err(s.port.span(), &context, Problem::ZeroPortNeedsPersistence));
-    }
     if let Some(n) = &s.scheduler {
         svc.scheduler = n.get_ref().parse().map_err(|_| {
             ck.err(

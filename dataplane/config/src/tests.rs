@@ -643,7 +643,6 @@ fn service_refusals() {
             },
             5,
         ),
-        (svc("10.0.0.1", 0, ""), Problem::ZeroPortNeedsPersistence, 4),
         (
             svc("10.0.0.1", 80, "laddrs = [\"10.1.0.2\", \"fd00::2\"]\n"),
             Problem::LaddrFamily(ip("fd00::2")),

@@ -63,6 +63,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         .as_ref()
         .map(|h| ha::ha(h, &ports, &names, ck))
         .transpose()?;
+    let marks = super::mark::marks(&raw.mark, ck)?;
     let services = service::services(&raw.service, ck)?;
     if dataplane.workers > 1 {
         nat_persistence_per_address(&raw.service, &services, ck)?;
@@ -80,6 +81,7 @@ pub(super) fn build(raw: RawConfig, ck: &Checker<'_>) -> Result<Config, ConfigEr
         ctl: ctl(&raw.ctl, ck)?,
         announce,
         ha,
+        marks,
         services,
     })
 }

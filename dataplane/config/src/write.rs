@@ -109,6 +109,9 @@ pub fn to_toml(config: &Config) -> String {
     if let Some(ha) = &config.ha {
         high_availability(w, config, ha);
     }
+    for m in &config.marks {
+        mark(w, m);
+    }
     for s in &config.services {
         service(w, s);
     }
@@ -158,12 +161,33 @@ fn high_availability(w: &mut String, config: &Config, ha: &HaConfig) {
     }
 }
 
+fn mark(w: &mut String, m: &crate::MarkRule) {
+    let nets = |l: &[crate::IpNet]| strings(&l.iter().map(ToString::to_string).collect::<Vec<_>>());
+    let _ = writeln!(w, "\n[[mark]]");
+    let _ = writeln!(w, "mark = {}", m.mark);
+    let _ = writeln!(w, "proto = {}", quote(m.proto.name()));
+    let _ = writeln!(w, "dst = {}", nets(&m.dst));
+    if !m.ports.is_empty() {
+        let _ = writeln!(w, "ports = {}", strings(&m.port_names()));
+    }
+    if !m.src.is_empty() {
+        let _ = writeln!(w, "src = {}", nets(&m.src));
+    }
+}
+
 fn service(w: &mut String, s: &ServiceConfig) {
     let _ = writeln!(w, "\n[[service]]");
-    let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
-    let _ = writeln!(w, "proto = {}", quote(proto));
-    let _ = writeln!(w, "vip = {}", quote(&s.vip.to_string()));
-    let _ = writeln!(w, "port = {}", s.port);
+    if let Some(mark) = s.fwmark() {
+        let _ = writeln!(w, "fwmark = {mark}");
+        if s.vip.is_ipv6() {
+            let _ = writeln!(w, "ipv6 = true");
+        }
+    } else {
+        let proto = if s.proto == Proto::Udp { "udp" } else { "tcp" };
+        let _ = writeln!(w, "proto = {}", quote(proto));
+        let _ = writeln!(w, "vip = {}", quote(&s.vip.to_string()));
+        let _ = writeln!(w, "port = {}", s.port);
+    }
     let _ = writeln!(w, "scheduler = {}", quote(s.scheduler.name()));
     let _ = writeln!(w, "persistence = {}", s.persistence);
     let _ = writeln!(

@@ -29,6 +29,7 @@ use rvs_packet::packet::{HeapBuf, PacketBuf};
 use rvs_pipeline::ha::sync_wire::SchemeTag;
 use rvs_pipeline::ha::HaLink;
 use rvs_pipeline::ownership::Ownership;
+use rvs_pipeline::service::Services;
 use rvs_pipeline::worker::{CollectIo, Worker};
 
 use sync_lab::*;
@@ -138,7 +139,10 @@ impl Lab {
             let start = Instant::now();
             while let Some(f) = self.backup.link.take_sync_message() {
                 let (link, own) = (&self.backup.link, &self.ownership);
-                self.backup.runner.receive(&f, false, link, own, unix);
+                let services = &Services::default();
+                self.backup
+                    .runner
+                    .receive(&f, false, link, own, services, unix);
             }
             self.backup
                 .runner
@@ -148,9 +152,14 @@ impl Lab {
             // at its next poll; it is one frame, taken here).
             while let Some(f) = self.backup.link.next_to_send() {
                 let link = &self.master.link;
-                self.master
-                    .runner
-                    .receive(&f, true, link, &self.ownership, unix);
+                self.master.runner.receive(
+                    &f,
+                    true,
+                    link,
+                    &self.ownership,
+                    &Services::default(),
+                    unix,
+                );
             }
         }
         self.backup.tick(now);

@@ -82,6 +82,9 @@ fn changed_real(change: &Change) -> Option<SocketAddr> {
 
 /// `-t VIP:PORT` (`-u` for UDP) as rvsadm takes it.
 fn service_arg(key: &ServiceKey) -> String {
+    if let Some(mark) = key.mark() {
+        return format!("-f {mark}");
+    }
     let opt = match key.proto {
         Protocol::Tcp => "-t",
         Protocol::Udp => "-u",
@@ -94,6 +97,9 @@ fn service_arg(key: &ServiceKey) -> String {
 /// configuration's object description (`service 10.0.0.100:80/tcp: real 10.1.0.11:8080: `).
 fn culprit(changes: &[Change], context: &str) -> Option<usize> {
     let service_of = |key: &ServiceKey| {
+        if let Some(mark) = key.mark() {
+            return format!("service fwmark {mark}: ");
+        }
         let proto = match key.proto {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -316,6 +322,9 @@ pub fn tunnel_spec(t: &Tunnel) -> TunnelSpec {
 
 /// `tcp 10.0.0.100:80` for messages.
 pub fn key_text(key: &ServiceKey) -> String {
+    if let Some(mark) = key.mark() {
+        return format!("fwmark {mark}");
+    }
     let p = match key.proto {
         Protocol::Tcp => "tcp",
         Protocol::Udp => "udp",

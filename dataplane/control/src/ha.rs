@@ -32,6 +32,26 @@ use rvs_pipeline::snapshot::Snapshot;
 /// One address announced on takeover: the port (and its MAC) it is announced on.
 type Announced = (PortId, MacAddr, IpAddr);
 
+/// The longest IPv4 `[[mark]]` prefix announced address by address on takeover (/24: 256
+/// gratuitous ARPs); the routers of a wider prefix, or of an IPv6 prefix, learn its
+/// addresses when they ask (the master answers; a backup does not).
+const LONGEST_ANNOUNCED_V4: u8 = 24;
+
+/// The addresses of a `[[mark]]` destination prefix announced on takeover: each address
+/// of an IPv4 prefix of /24 or longer, an IPv6 host address; nothing for others.
+fn announced_addresses(net: &rvs_config::IpNet) -> Vec<IpAddr> {
+    match net.network().addr() {
+        IpAddr::V4(a) if net.prefix_len() >= LONGEST_ANNOUNCED_V4 => {
+            let count = 1u32 << (32 - u32::from(net.prefix_len()));
+            (0..count)
+                .map(|i| IpAddr::V4(Ipv4Addr::from(u32::from(a) + i)))
+                .collect()
+        }
+        a @ IpAddr::V6(_) if net.prefix_len() == 128 => vec![a],
+        _ => Vec::new(),
+    }
+}
+
 /// Called with `true` when the director becomes master and `false` when it stops being
 /// master (the runtime moves the floating addresses on the kernel's side of the ports).
 pub type MasterHook = Box<dyn FnMut(bool) + Send>;
@@ -164,7 +184,14 @@ impl HaRunner {
         while let Some(frame) = self.link.take_sync_message() {
             if let Some(sync) = self.sync.as_mut().filter(|s| s.is_sync(&frame)) {
                 let master = self.machine.state() == State::Master;
-                sync.receive(&frame, master, &self.link, ownership, unix_ms);
+                sync.receive(
+                    &frame,
+                    master,
+                    &self.link,
+                    ownership,
+                    &snap.services,
+                    unix_ms,
+                );
             }
         }
         let mut out = std::mem::take(&mut self.actions);
@@ -200,14 +227,32 @@ impl HaRunner {
             }
         };
         let ha_port = (self.config.port, self.mac);
-        for s in snap.services.list() {
-            let vip = s.vip.ip();
+        let marked = snap
+            .services
+            .mark_rules()
+            .iter()
+            .flat_map(|r| r.dst.iter())
+            .flat_map(announced_addresses);
+        let vips = snap
+            .services
+            .list()
+            .iter()
+            .filter(|s| !s.is_mark())
+            .map(|s| s.vip.ip());
+        // The adverts carry the services' VIPs; the rules' addresses are announced on
+        // takeover only (a /24 alone would pass the 255 addresses an advert holds).
+        for vip in vips {
             if let IpAddr::V4(v) = vip {
                 if !self.vips.contains(&v) {
                     self.vips.push(v);
                 }
             }
             add((ha_port.0, ha_port.1, vip));
+        }
+        for addr in marked {
+            add((ha_port.0, ha_port.1, addr));
+        }
+        for s in snap.services.list() {
             for (i, mac) in self.macs.iter().enumerate() {
                 for laddr in &s.laddrs {
                     add((PortId(i as u16), *mac, *laddr));
@@ -579,6 +624,54 @@ forward = "fullnat"
             ),
             "keepalived's burst of 5"
         );
+    }
+
+    /// The addresses `[[mark]]` rules name are announced on takeover (each address of a
+    /// /30, a /32), a mark service's key address never; the adverts carry the services'
+    /// VIPs only.
+    #[test]
+    fn the_addresses_of_mark_rules_are_announced() {
+        let text = CONFIG.to_owned()
+            + r#"
+[[mark]]
+mark = 1
+dst = ["10.0.0.40/30", "10.0.0.50/32", "10.8.0.0/16"]
+
+[[service]]
+fwmark = 1
+[[service.real]]
+ip = "10.1.0.12"
+forward = "nat"
+"#;
+        let config = Config::parse(&text, "rvs.toml").unwrap();
+        let link = Arc::new(HaLink::new(false, 1, None));
+        let macs = [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]];
+        let ha = config.ha.clone().unwrap();
+        let mut runner = HaRunner::new(&config, &ha, Arc::clone(&link), &macs);
+        runner.observe(&snapshot(&text));
+        runner.carry_out(&mut vec![Action::Announce], 0);
+        let wan = (PortId(0), macs[0]);
+        let (garps, _) = sent(&link);
+        let (one, _) = rounds(&garps);
+        let on_wan: Vec<Ipv4Addr> = one
+            .iter()
+            .filter(|(_, p, m)| (*p, *m) == wan)
+            .map(|(a, _, _)| *a)
+            .collect();
+        let want: Vec<Ipv4Addr> = [
+            "10.0.0.10",
+            "10.0.0.40",
+            "10.0.0.41",
+            "10.0.0.42",
+            "10.0.0.43",
+            "10.0.0.50",
+            "10.9.0.1",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        assert_eq!(on_wan, want);
+        assert_eq!(runner.vips, [Ipv4Addr::new(10, 0, 0, 10)]);
     }
 
     /// A VIP and a local address added to the running configuration (rvsadm, reload)

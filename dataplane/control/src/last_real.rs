@@ -57,7 +57,10 @@ impl LastReal {
             } else {
                 "tcp"
             };
-            let name = format!("service {proto} {}", svc.vip);
+            let name = match svc.config.fwmark() {
+                Some(mark) => format!("service fwmark {mark}"),
+                None => format!("service {proto} {}", svc.vip),
+            };
             let total = reals
                 .iter()
                 .filter(|r| usable(SocketAddr::new(r.addr, r.port)));

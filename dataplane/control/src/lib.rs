@@ -357,6 +357,7 @@ impl Control {
             }
             Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
             Request::Guards => Ok(Response::Guards(self.guards())),
+            Request::Marks => Ok(Response::Marks(views::marks(&self.config))),
             Request::ConfiguredServices => Ok(Response::Services(views::configured(&self.config))),
         }
     }
@@ -395,6 +396,7 @@ impl Control {
             ("[[route]]", self.config.routes != new.routes),
             ("[behaviour]", self.config.behaviour != new.behaviour),
             ("[announce]", self.config.announce != new.announce),
+            ("[[mark]]", self.config.marks != new.marks),
         ];
         changes.extend(
             sections

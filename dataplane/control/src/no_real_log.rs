@@ -44,15 +44,21 @@ impl NoRealLog {
             if at.is_some_and(|at| now.duration_since(at) < NO_REAL_LOG_INTERVAL) {
                 continue;
             }
+            // The kernel's `ip_vs_scheduler_err`: "FWM %u 0x%08X" for a mark service.
+            let service = match svc.config.fwmark() {
+                Some(mark) => format!("FWM {mark} 0x{mark:08X}"),
+                None => {
+                    let proto = match svc.proto {
+                        Proto::Tcp => "TCP",
+                        Proto::Udp => "UDP",
+                        Proto::Icmp => "ICMP",
+                    };
+                    format!("{proto} {}", svc.vip)
+                }
+            };
             out.push(format!(
-                "{}: {} {} - no destination available ({} packets refused)",
+                "{}: {service} - no destination available ({} packets refused)",
                 svc.sched.name(),
-                match svc.proto {
-                    Proto::Tcp => "TCP",
-                    Proto::Udp => "UDP",
-                    Proto::Icmp => "ICMP",
-                },
-                svc.vip,
                 count - *reported
             ));
             (*reported, *at) = (count, Some(now));

@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 
 use rvs_conntrack::{DestLoad, Proto};
 use rvs_ctl::proto::{
-    AnnounceStatus, ConnInfo, ErrorKind, ErrorReply, NeighborInfo, Protocol, Rates, RealInfo,
-    RealSpec, Response, RouteInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo,
-    TimeoutsInfo, WorkerInfo,
+    AnnounceStatus, ConnInfo, ErrorKind, ErrorReply, MarkInfo, NeighborInfo, Protocol, Rates,
+    RealInfo, RealSpec, Response, RouteInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats,
+    StatusInfo, TimeoutsInfo, WorkerInfo,
 };
 
 use super::edit::{forward, key_text, tunnel_spec};
@@ -48,7 +48,7 @@ impl Control {
             announced: self
                 .announcer
                 .as_ref()
-                .map(|a| a.announced().iter().map(ToString::to_string).collect())
+                .map(|a| a.announced().iter().map(announced_text).collect())
                 .unwrap_or_default(),
             announce_transitions: self.announcer.as_ref().map_or(0, |a| a.transitions()),
             announce: self.announcer.as_ref().map(|a| AnnounceStatus {
@@ -347,6 +347,39 @@ pub(super) fn configured(config: &Config) -> Vec<ServiceInfo> {
                 rates: Rates::default(),
                 reals,
             })
+        })
+        .collect()
+}
+
+/// An announced prefix as status shows it: a VIP by its address, a `[[mark]]` prefix
+/// as `address/length`.
+fn announced_text(net: &rvs_config::IpNet) -> String {
+    let host = if net.is_ipv4() { 32 } else { 128 };
+    if net.prefix_len() == host {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+/// The `[[mark]]` rules, each with whether a mark service of its mark exists.
+pub(super) fn marks(config: &Config) -> Vec<MarkInfo> {
+    let strings = |nets: &[rvs_config::IpNet]| nets.iter().map(ToString::to_string).collect();
+    config
+        .marks
+        .iter()
+        .map(|m| MarkInfo {
+            mark: m.mark,
+            proto: m.proto.name().to_owned(),
+            dst: strings(&m.dst),
+            ports: m.port_names(),
+            src: strings(&m.src),
+            services: config
+                .services
+                .iter()
+                .filter(|s| s.fwmark() == Some(m.mark))
+                .map(|s| ServiceKey::fwmark(m.mark, s.vip.is_ipv6()))
+                .collect(),
         })
         .collect()
 }

@@ -911,3 +911,76 @@ fn tunnel_reals_from_rvsadm_are_listed_saved_and_checked() {
     }
     assert_eq!(h.saved(), before, "refused changes left nothing behind");
 }
+
+/// Mark services through the control core as rvsadm makes them: added with their reals,
+/// listed by their key, saved as `fwmark = N`, their rules shown by `rvsctl marks`; a
+/// reload that changes the rules is applied and reported.
+#[test]
+fn mark_services_are_added_listed_saved_and_their_rules_reloaded() {
+    let rules = "\n[[mark]]\nmark = 1\nproto = \"tcp\"\ndst = [\"10.0.0.150/32\"]\nports = [\"80\", \"443\"]\n";
+    let text = config() + rules;
+    let mut h = Harness::with(&text, "10.1.0.3".parse().unwrap());
+    let k = ServiceKey::fwmark(1, false);
+    h.apply(vec![
+        Change::AddService(ServiceSpec {
+            key: k,
+            scheduler: "rr".into(),
+            flags: vec![],
+            persistence: 300,
+            netmask: 32,
+            one_packet: false,
+        }),
+        Change::AddReal {
+            service: k,
+            real: real("10.1.0.13:0", Forward::Nat),
+        },
+    ])
+    .unwrap();
+    let Ok(Response::Services(list)) = h.control.handle(Request::Services { service: Some(k) })
+    else {
+        panic!("no listing");
+    };
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].spec.key.mark(), Some(1));
+    assert_eq!(list[0].spec.persistence, 300);
+    assert_eq!(list[0].reals[0].spec.addr, "10.1.0.13:0".parse().unwrap());
+    let saved = h.saved();
+    assert!(saved.contains("[[mark]]\nmark = 1\nproto = \"tcp\"\ndst = [\"10.0.0.150/32\"]\nports = [\"80\", \"443\"]\n"), "{saved}");
+    assert!(
+        saved.contains("[[service]]\nfwmark = 1\nscheduler = \"rr\"\npersistence = 300\n"),
+        "{saved}"
+    );
+    let Ok(Response::Marks(marks)) = h.control.handle(Request::Marks) else {
+        panic!("no marks");
+    };
+    assert_eq!(marks.len(), 1);
+    assert_eq!(
+        (marks[0].mark, marks[0].services.as_slice()),
+        (1, [k].as_slice())
+    );
+    // The file, with the runtime changes saved into it, then the rule widened.
+    std::fs::write(
+        &h.file,
+        saved.replace(
+            "ports = [\"80\", \"443\"]",
+            "ports = [\"80\", \"443\", \"8000-8099\"]",
+        ),
+    )
+    .unwrap();
+    let Ok(Response::Reloaded(report)) = h.control.handle(reload(None, false, false)) else {
+        panic!("not reloaded");
+    };
+    assert!(report.applied);
+    assert!(
+        report.changes.iter().any(|c| c == "[[mark]] changed"),
+        "{:?}",
+        report.changes
+    );
+    let Ok(Response::Marks(marks)) = h.control.handle(Request::Marks) else {
+        panic!("no marks");
+    };
+    assert_eq!(marks[0].ports, ["80", "443", "8000-8099"]);
+    // A mark service is deleted by its mark.
+    h.apply(vec![Change::DeleteService(k)]).unwrap();
+    assert!(!h.saved().contains("fwmark = 1"));
+}

@@ -278,8 +278,14 @@ fn synced_templates_and_connections_land_where_their_clients_go() {
                         [10, 0, 0, host]
                     };
                     let template = std::net::SocketAddr::from((masked, 0));
-                    let at =
-                        own.of_connection(rvs_conntrack::Proto::Tcp, template, vip, real, None);
+                    let at = own.of_connection(
+                        &d.snap.services,
+                        rvs_conntrack::Proto::Tcp,
+                        template,
+                        vip,
+                        real,
+                        None,
+                    );
                     for port in [20000u16, 20001, 33333] {
                         let client = ([10, 0, 0, host], port);
                         let syn = segment(
@@ -292,6 +298,7 @@ fn synced_templates_and_connections_land_where_their_clients_go() {
                         );
                         assert_eq!(d.owner(&syn), at, "{svc:?} {client:?}");
                         let synced = own.of_connection(
+                            &d.snap.services,
                             rvs_conntrack::Proto::Tcp,
                             client.into(),
                             vip,

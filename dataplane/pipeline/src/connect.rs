@@ -152,12 +152,15 @@ impl ConnectCtx<'_> {
         cookie_passed: bool,
     ) -> Result<Connected, DropReason> {
         let services = self.services;
-        let Some((idx, svc)) = services.find(t.key.proto, t.key.dst, t.key.dport) else {
-            return Err(if services.is_vip(t.key.dst) {
-                DropReason::NoService
-            } else {
-                DropReason::NotForUs
-            });
+        let Some((idx, svc)) = services.resolve(t.key.proto, t.key.src, t.key.dst, t.key.dport)
+        else {
+            return Err(
+                if services.is_vip(t.key.dst) || services.marks_cover(t.key.dst) {
+                    DropReason::NoService
+                } else {
+                    DropReason::NotForUs
+                },
+            );
         };
         if svc.config.synproxy && !cookie_passed {
             self.check_source(t.key.src)?;
@@ -185,13 +188,14 @@ impl ConnectCtx<'_> {
         let place = self.guard(idx, svc, t.key.src, now_ms)?;
         let (real_idx, template) = self.choose_real(idx, svc, t, now_ms)?;
         let real = &svc.sched.reals()[real_idx];
+        let real_port = crate::service::real_port(real.port, t.key.dport);
         let mode = svc.modes[real_idx];
         let local = if mode == ForwardMode::FullNat {
             let start = *self.laddr_cursor;
             *self.laddr_cursor = self.laddr_cursor.wrapping_add(1);
             let (addr, port) = self
                 .lports
-                .alloc(&svc.laddrs, start, (real.addr, real.port))
+                .alloc(&svc.laddrs, start, (real.addr, real_port))
                 .ok_or(DropReason::NoLocalPort)?;
             Some(SocketAddr::new(addr, port))
         } else {
@@ -202,7 +206,7 @@ impl ConnectCtx<'_> {
             client: SocketAddr::new(t.key.src, t.key.sport),
             vip: SocketAddr::new(t.key.dst, t.key.dport),
             local,
-            real: SocketAddr::new(real.addr, real.port),
+            real: SocketAddr::new(real.addr, real_port),
             mode,
             service: svc.id,
             dest: real.id,
@@ -313,7 +317,10 @@ impl ConnectCtx<'_> {
         if !self.services.any_acl_drop_established() {
             return true;
         }
-        match self.services.find(t.key.proto, t.key.dst, t.key.dport) {
+        match self
+            .services
+            .resolve(t.key.proto, t.key.src, t.key.dst, t.key.dport)
+        {
             Some((_, svc)) if svc.config.guard.acl_drop_established => !svc.acl.refuses(t.key.src),
             _ => true,
         }

@@ -2,7 +2,7 @@
 //!
 //! The worker ([`worker`]) takes bursts of frames through steering ([`steer`]: which
 //! worker owns a frame, with [`rss`], [`owner_class`] and [`draining`]), connection
-//! lookup or scheduling and insertion ([`connect`], FULLNAT local ports from [`laddr`]),
+//! lookup or scheduling and insertion ([`connect`]; [`mark`] for the `[[mark]]` rules), FULLNAT local ports from [`laddr`]),
 //! the rewrites of `rvs-packet`, the client's address for FULLNAT reals
 //! ([`client_addr`]), the SYN proxy ([`synproxy`]), next hops ([`route`], [`neigh`]) and
 //! its counters ([`counters`], [`traffic`]). It forwards with an immutable [`snapshot`]
@@ -23,6 +23,7 @@ pub mod flow_hash;
 pub mod guard;
 pub mod ha;
 pub mod laddr;
+pub mod mark;
 pub mod neigh;
 pub mod overlay;
 pub mod owner_class;

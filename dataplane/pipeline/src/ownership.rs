@@ -10,7 +10,7 @@ use rvs_conntrack::Proto;
 
 use crate::flow_hash::{addr_bits, mix64};
 use crate::laddr::{worker_mask, PortScheme};
-use crate::owner_class::{OwnershipError, ServiceClasses};
+use crate::owner_class::{OwnershipError, ServiceClasses, ServiceKey};
 use crate::rss::{forward_owner, symmetric_hash, Reta};
 use crate::service::Services;
 
@@ -46,10 +46,11 @@ impl Ownership {
         }
     }
 
-    /// A frame from `client` to `vip`.
+    /// A frame from `client` to `vip`, of the service keyed `key` (the one on `vip`, or
+    /// the one [`Services::resolve`] finds: [`Services::owner_key`]).
     #[inline]
-    pub fn toward_vip(&self, proto: Proto, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
-        if let Some(prefix) = self.classes.per_client_prefix((proto, vip.0, vip.1)) {
+    pub fn toward_vip(&self, key: ServiceKey, client: (IpAddr, u16), vip: (IpAddr, u16)) -> u16 {
+        if let Some(prefix) = self.classes.per_client_prefix(key) {
             return owner_by_client_addr(mask_addr(client.0, prefix), self.workers);
         }
         match &self.rss {
@@ -81,15 +82,17 @@ impl Ownership {
     /// client's frames toward the VIP.
     pub fn of_connection(
         &self,
+        services: &Services,
         proto: Proto,
         client: SocketAddr,
         vip: SocketAddr,
         real: SocketAddr,
         local: Option<SocketAddr>,
     ) -> u16 {
+        let (client, vip) = ((client.ip(), client.port()), (vip.ip(), vip.port()));
         match local {
             Some(l) => self.to_local((l.ip(), l.port()), (real.ip(), real.port())),
-            None => self.toward_vip(proto, (client.ip(), client.port()), (vip.ip(), vip.port())),
+            None => self.toward_vip(services.owner_key(proto, client.0, vip), client, vip),
         }
     }
 

@@ -13,8 +13,9 @@ use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
 use crate::draining::Draining;
 use crate::guard::prefix_set::RefusedSet;
+use crate::mark::MarkTable;
 use crate::overlay::{sorry_in_use, Overlay, RealEffect};
-use rvs_config::{mask_addr, ServiceConfig, Tunnel};
+use rvs_config::{mask_addr, MarkRule, ServiceConfig, Tunnel};
 
 /// Hands out stable service and real ids, remembered across rebuilds while they are
 /// configured or referenced, and reused once neither ([`IdRegistry::retire`]).
@@ -186,6 +187,24 @@ impl Service {
     pub fn real_index(&self, dest: DestId) -> Option<usize> {
         self.sched.reals().iter().position(|r| r.id == dest)
     }
+
+    /// Whether it is a mark service (`fwmark`): its `vip` is the key address holding
+    /// its mark, never a destination.
+    pub fn is_mark(&self) -> bool {
+        self.config.fwmark().is_some()
+    }
+}
+
+/// The port a connection to real `real_port` uses for a packet to `dport`: the real's
+/// own, or the packet's when the real's is 0 (IPVS: a real on port 0 keeps the
+/// destination port, as the reals of mark and port-0 services do).
+#[inline]
+pub fn real_port(real_port: u16, dport: u16) -> u16 {
+    if real_port == 0 {
+        dport
+    } else {
+        real_port
+    }
 }
 
 /// The reals of `spec` as scheduled under `overlay`, with their forwarding modes and
@@ -247,11 +266,36 @@ fn scheduled_reals(
     (reals, modes, tunnels)
 }
 
+/// How many earlier rule sets steering remembers ([`Services::owner_key`]).
+pub const MAX_FORMER_MARKS: usize = 4;
+
+/// An earlier snapshot's compiled rules, with the key of each service they named.
+#[derive(Clone, Debug)]
+struct FormerMarks {
+    table: Arc<MarkTable>,
+    keys: Arc<Vec<(Proto, IpAddr, u16)>>,
+}
+
 /// Every service, indexed for the per-packet lookup.
 #[derive(Debug, Default)]
 pub struct Services {
     list: Vec<Service>,
+    /// Addressed services by protocol, VIP and port.
     by_key: HashMap<(Proto, IpAddr, u16), usize>,
+    /// Mark services by their key address ([`rvs_config::mark_vip`]).
+    by_mark: HashMap<IpAddr, usize>,
+    /// `[[mark]]`, compiled.
+    marks: Arc<MarkTable>,
+    /// The compiled rules of the last snapshots whose rules differed, newest first, at
+    /// most [`MAX_FORMER_MARKS`]: steering only, so the connections they made keep
+    /// reaching their worker.
+    former_marks: Vec<FormerMarks>,
+    /// `[[mark]]` as configured (for the control core: announcements, ARP on takeover).
+    mark_rules: Vec<MarkRule>,
+    /// Whether an addressed service has port 0 (then a miss on a port looks for it).
+    any_port_zero: bool,
+    /// Index in `list` by service id (`u32::MAX`: none).
+    by_id: Vec<u32>,
     vips: HashSet<IpAddr>,
     /// VIPs no service has any more, steered as VIPs so their connections can finish.
     former_vips: Draining<IpAddr>,
@@ -273,14 +317,15 @@ pub struct Services {
 impl Services {
     /// Build all services, assigning ids through `ids`.
     pub fn build(specs: &[ServiceConfig], ids: &mut IdRegistry) -> Result<Self, BuildError> {
-        Self::rebuild(specs, ids, None, &Overlay::default())
+        Self::rebuild(specs, &[], ids, None, &Overlay::default())
     }
 
-    /// Build all services under the health `overlay`, reusing the scheduler table of
-    /// each service of `previous` whose scheduler, flags and scheduled reals are unchanged
-    /// (so workers keep its state).
+    /// Build all services and the `[[mark]]` rules `marks` under the health `overlay`,
+    /// reusing the scheduler table of each service of `previous` whose scheduler, flags
+    /// and scheduled reals are unchanged (so workers keep its state).
     pub fn rebuild(
         specs: &[ServiceConfig],
+        marks: &[MarkRule],
         ids: &mut IdRegistry,
         previous: Option<&Services>,
         overlay: &Overlay,
@@ -328,9 +373,19 @@ impl Services {
                 Some(old) => Arc::clone(&old.sched),
                 None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
             };
-            out.by_key
-                .insert((spec.proto, spec.vip, spec.port), out.list.len());
-            out.vips.insert(spec.vip);
+            if spec.fwmark().is_some() {
+                out.by_mark.insert(spec.vip, out.list.len());
+            } else {
+                out.by_key
+                    .insert((spec.proto, spec.vip, spec.port), out.list.len());
+                out.vips.insert(spec.vip);
+                out.any_port_zero |= spec.port == 0;
+            }
+            let slot = id as usize;
+            if slot >= out.by_id.len() {
+                out.by_id.resize(slot + 1, u32::MAX);
+            }
+            out.by_id[slot] = out.list.len() as u32;
             out.laddrs.extend(spec.laddrs.iter().copied());
             for r in sched.reals() {
                 let i = r.id as usize;
@@ -353,20 +408,122 @@ impl Services {
                 config: spec.clone(),
             });
         }
+        let by_mark = &out.by_mark;
+        out.marks = Arc::new(MarkTable::build(marks, |mark, v6| {
+            by_mark.get(&rvs_config::mark_vip(mark, v6)).copied()
+        }));
+        out.mark_rules = marks.to_vec();
+        // Rules that changed leave their table behind for the connections they made:
+        // with several workers, a packet of one whose rule is gone is still steered by
+        // the class of the service it was made for.
+        if let Some(p) = previous {
+            out.former_marks = p.former_marks.clone();
+            if p.mark_rules != marks && !p.marks.is_empty() {
+                let keys = p.list.iter().map(|s| (s.proto, s.vip.ip(), s.vip.port()));
+                let former = FormerMarks {
+                    table: Arc::clone(&p.marks),
+                    keys: Arc::new(keys.collect()),
+                };
+                out.former_marks.insert(0, former);
+                out.former_marks.truncate(MAX_FORMER_MARKS);
+            }
+        }
         // A VIP whose last service was deleted is still steered as a VIP (not answered
         // for), so the connections made to it reach the worker that holds them.
         if let Some(p) = previous {
-            let before = p.list.iter().map(|s| s.vip.ip());
+            let before = p.list.iter().filter(|s| !s.is_mark()).map(|s| s.vip.ip());
             out.former_vips = p.former_vips.after_edit(before, |a| out.vips.contains(a));
         }
         Ok(out)
     }
 
-    /// The service listening on `(proto, addr, port)`, with its index.
+    /// The service keyed `(proto, addr, port)`, with its index: an addressed service,
+    /// or a mark service by its key address (TCP, port 0). Not for packets: see
+    /// [`Services::resolve`].
     #[inline]
     pub fn find(&self, proto: Proto, addr: IpAddr, port: u16) -> Option<(usize, &Service)> {
-        let &i = self.by_key.get(&(proto, addr, port))?;
+        let i = match self.by_key.get(&(proto, addr, port)) {
+            Some(&i) => i,
+            None if proto == Proto::Tcp && port == 0 => *self.by_mark.get(&addr)?,
+            None => return None,
+        };
         Some((i, &self.list[i]))
+    }
+
+    /// The service a packet of `proto` from `src` to `dst:dport` goes to, with its
+    /// index, as IPVS looks it up: the mark service of the first `[[mark]]` rule that
+    /// matches (IPVS looks a marked packet's mark up first), else the service on
+    /// `dst:dport`, else the one on `dst` port 0.
+    #[inline]
+    pub fn resolve(
+        &self,
+        proto: Proto,
+        src: IpAddr,
+        dst: IpAddr,
+        dport: u16,
+    ) -> Option<(usize, &Service)> {
+        if !self.marks.is_empty() {
+            if let Some(i) = self.marks.lookup(proto, src, dst, dport) {
+                return Some((i, &self.list[i]));
+            }
+        }
+        let i = match self.by_key.get(&(proto, dst, dport)) {
+            Some(&i) => i,
+            None if self.any_port_zero => *self.by_key.get(&(proto, dst, 0))?,
+            None => return None,
+        };
+        Some((i, &self.list[i]))
+    }
+
+    /// Whether a packet's service may be another than the one on its own destination
+    /// and port (there are `[[mark]]` rules, or a service on port 0): steering then
+    /// resolves it ([`Services::resolve`]).
+    #[inline]
+    pub fn resolves(&self) -> bool {
+        self.any_port_zero || !self.marks.is_empty() || !self.former_marks.is_empty()
+    }
+
+    /// The key of the service whose class owns a packet of `proto` from `src` to `dst`
+    /// ([`crate::ownership::Ownership::toward_vip`]): the resolved service's
+    /// ([`Services::resolve`]) when some packet may go to another service than the one
+    /// on its destination, else that destination's (no lookup).
+    #[inline]
+    pub fn owner_key(&self, proto: Proto, src: IpAddr, dst: (IpAddr, u16)) -> (Proto, IpAddr, u16) {
+        if self.resolves() {
+            if let Some((_, svc)) = self.resolve(proto, src, dst.0, dst.1) {
+                return (svc.proto, svc.vip.ip(), svc.vip.port());
+            }
+            // A connection an earlier rule made, whose rule is gone or changed.
+            for f in &self.former_marks {
+                if let Some(i) = f.table.lookup(proto, src, dst.0, dst.1) {
+                    return f.keys[i];
+                }
+            }
+        }
+        (proto, dst.0, dst.1)
+    }
+
+    /// The service with id `id` in this table, with its index.
+    #[inline]
+    pub fn by_id(&self, id: ServiceId) -> Option<(usize, &Service)> {
+        let &i = self.by_id.get(id as usize)?;
+        (i != u32::MAX).then(|| (i as usize, &self.list[i as usize]))
+    }
+
+    /// True when a `[[mark]]` rule names `addr` as a destination.
+    #[inline]
+    pub fn marks_cover(&self, addr: IpAddr) -> bool {
+        !self.marks.is_empty() && self.marks.covers(addr)
+    }
+
+    /// The compiled `[[mark]]` rules.
+    pub fn marks(&self) -> &MarkTable {
+        &self.marks
+    }
+
+    /// The `[[mark]]` rules as configured.
+    pub fn mark_rules(&self) -> &[MarkRule] {
+        &self.mark_rules
     }
 
     /// True when `addr` is a VIP of some service.
@@ -381,7 +538,10 @@ impl Services {
     /// for a former VIP nor opens connections to it.
     #[inline]
     pub fn steered_as_vip(&self, addr: IpAddr) -> bool {
-        self.vips.contains(&addr) || self.former_vips.contains(&addr)
+        self.vips.contains(&addr)
+            || self.former_vips.contains(&addr)
+            || self.marks_cover(addr)
+            || self.former_marks.iter().any(|f| f.table.covers(addr))
     }
 
     /// True when `addr` is a FULLNAT local address of some service.
@@ -495,6 +655,7 @@ mod tests {
         // The GUE real removed: its id still held by connections, its tunnel kept.
         let second = Services::rebuild(
             &parse(&text(gre)),
+            &[],
             &mut ids,
             Some(&first),
             &Overlay::default(),

@@ -167,7 +167,13 @@ impl Snapshot {
             .iter()
             .flat_map(|p| p.addresses.iter().map(|n| n.addr()))
             .collect();
-        let services = Services::build(&config.services, ids)?;
+        let services = Services::rebuild(
+            &config.services,
+            &config.marks,
+            ids,
+            None,
+            &Overlay::default(),
+        )?;
         let routes = RouteTable::from_config(config);
         let next_hops = next_hops(config, &services, &routes);
         let ownership = Ownership::by_hash(config.dataplane.workers, &services);
@@ -212,7 +218,13 @@ impl Snapshot {
         overlay: &Overlay,
         ids: &mut IdRegistry,
     ) -> Result<Self, RebuildError> {
-        let services = Services::rebuild(&config.services, ids, Some(&self.services), overlay)?;
+        let services = Services::rebuild(
+            &config.services,
+            &config.marks,
+            ids,
+            Some(&self.services),
+            overlay,
+        )?;
         let routes = RouteTable::from_config(config);
         // Every service keeps the ownership its open connections have.
         let ownership = self.ownership.rebuilt(&services)?;
@@ -248,10 +260,14 @@ impl Snapshot {
     }
 
     /// True for the virtual router's addresses under `[ha]`, which only a master serves:
-    /// VIPs, FULLNAT local addresses and floating addresses.
+    /// VIPs, addresses `[[mark]]` rules name, FULLNAT local addresses and floating
+    /// addresses.
     #[inline]
     pub fn moves(&self, addr: IpAddr) -> bool {
-        self.services.is_vip(addr) || self.services.is_laddr(addr) || self.floating.contains(&addr)
+        self.services.is_vip(addr)
+            || self.services.is_laddr(addr)
+            || self.floating.contains(&addr)
+            || self.services.marks_cover(addr)
     }
 
     /// True for the director's own addresses that stay with it whatever its `[ha]` state.
@@ -261,10 +277,14 @@ impl Snapshot {
     }
 
     /// True when the director answers ARP, neighbour solicitations and echo for `addr`:
-    /// its own addresses, VIPs, and FULLNAT local addresses (reals reply to those).
+    /// its own addresses, VIPs, every address a `[[mark]]` rule's destinations hold, and
+    /// FULLNAT local addresses (reals reply to those).
     #[inline]
     pub fn answers_for(&self, addr: IpAddr) -> bool {
-        self.own.contains(&addr) || self.services.is_vip(addr) || self.services.is_laddr(addr)
+        self.own.contains(&addr)
+            || self.services.is_vip(addr)
+            || self.services.is_laddr(addr)
+            || self.services.marks_cover(addr)
     }
 }
 

@@ -57,7 +57,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             Some(if services.is_laddr(ip.dst) {
                 own.to_local(dst, src)
             } else if services.steered_as_vip(ip.dst) {
-                own.toward_vip(proto, src, dst)
+                own.toward_vip(services.owner_key(proto, src.0, dst), src, dst)
             } else {
                 own.nat_reply(dst)
             })
@@ -74,7 +74,7 @@ pub fn owner(snap: &Snapshot, info: &FrameInfo) -> Option<u16> {
             Some(if services.is_laddr(q.src) {
                 own.to_local(src, dst)
             } else if services.steered_as_vip(q.src) {
-                own.toward_vip(proto, dst, src)
+                own.toward_vip(services.owner_key(proto, dst.0, src), dst, src)
             } else {
                 own.nat_reply(src)
             })
@@ -234,6 +234,99 @@ forward = "nat"
             owner_of(&snap, &arp_like),
             None,
             "the director's own traffic is anyone's"
+        );
+    }
+
+    /// With four workers, every packet of a client to a persistent mark service (any
+    /// port and address the rules name) and to a persistent port-0 service goes to the
+    /// worker of its masked address, where its one template lives; the service of a
+    /// plain port keeps its own class.
+    #[test]
+    fn a_clients_packets_to_a_mark_or_port_0_service_meet_on_one_worker() {
+        let text = r#"
+[dataplane]
+workers = 4
+[[port]]
+name = "p0"
+device = "mem"
+addresses = ["10.0.0.1/24"]
+[[mark]]
+mark = 1
+proto = "tcp"
+dst = ["10.0.0.150/32", "10.0.0.160/28"]
+ports = ["80", "443", "8000-8099"]
+[[service]]
+fwmark = 1
+persistence = 300
+persistence_mask = "255.255.255.0"
+[[service.real]]
+ip = "10.0.0.11"
+forward = "dr"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.120"
+port = 0
+persistence = 300
+[[service.real]]
+ip = "10.0.0.12"
+forward = "dr"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.120"
+port = 22
+[[service.real]]
+ip = "10.0.0.12"
+forward = "dr"
+"#;
+        let config = Config::parse(text, "marks.toml").unwrap();
+        let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+        let mut spread = std::collections::BTreeSet::new();
+        for i in 0..64u32 {
+            let host = format!("198.51.{}.{}", 100 + i % 8, i);
+            let net = format!("198.51.{}.0", 100 + i % 8).parse().unwrap();
+            let want = Some(crate::ownership::owner_by_client_addr(net, WORKERS));
+            for dst in ["10.0.0.150:80", "10.0.0.150:443", "10.0.0.165:8042"] {
+                let f = tcp(&format!("{host}:{}", 30000 + i), dst);
+                assert_eq!(owner_of(&snap, &f), want, "{host} -> {dst}");
+            }
+            let host_only = Some(crate::ownership::owner_by_client_addr(
+                host.parse().unwrap(),
+                WORKERS,
+            ));
+            for dst in ["10.0.0.120:80", "10.0.0.120:5000"] {
+                let f = tcp(&format!("{host}:{}", 30000 + i), dst);
+                assert_eq!(owner_of(&snap, &f), host_only, "{host} -> {dst}");
+            }
+            spread.insert(owner_of(
+                &snap,
+                &tcp(&format!("{host}:{}", 30000 + i), "10.0.0.120:22"),
+            ));
+        }
+        assert!(
+            spread.len() > 1,
+            "port 22 has its own service, owned per connection"
+        );
+        // A reload takes port 80 and the /28 out of the rule: the connections made
+        // under the old rule are still steered to the worker of their client.
+        let narrowed = text.replace(
+            "dst = [\"10.0.0.150/32\", \"10.0.0.160/28\"]\nports = [\"80\", \"443\", \"8000-8099\"]",
+            "dst = [\"10.0.0.150/32\"]\nports = [\"443\"]",
+        );
+        assert_ne!(narrowed, text);
+        let config = Config::parse(&narrowed, "narrowed.toml").unwrap();
+        let after = snap
+            .rebuild(&config, &Default::default(), &mut IdRegistry::default())
+            .unwrap();
+        for i in 0..64u32 {
+            let host = format!("198.51.{}.{}", 100 + i % 8, i);
+            for dst in ["10.0.0.150:80", "10.0.0.165:8042", "10.0.0.150:443"] {
+                let f = tcp(&format!("{host}:{}", 30000 + i), dst);
+                assert_eq!(owner_of(&after, &f), owner_of(&snap, &f), "{host} -> {dst}");
+            }
+        }
+        assert!(
+            !after.answers_for("10.0.0.165".parse().unwrap()),
+            "no ARP any more"
         );
     }
 
@@ -581,7 +674,7 @@ mod rss_sorry_tests {
                 assert_eq!(owner_of("10.1.0.99:80", &c), hashed, "sorry reply");
                 assert_eq!(owner_of("10.1.0.11:80", &c), hashed, "real reply");
                 snap.ownership.toward_vip(
-                    Proto::Tcp,
+                    (Proto::Tcp, "10.0.0.100".parse().unwrap(), 82),
                     (format!("198.51.100.{i}").parse().unwrap(), 30000 + i),
                     ("10.0.0.100".parse().unwrap(), 82),
                 ) != hashed
@@ -736,8 +829,11 @@ mod rss_edit_tests {
 
     fn to_vip(snap: &Snapshot, client: (&str, u16), port: u16) -> u16 {
         let vip = (VIP.parse().unwrap(), port);
-        snap.ownership
-            .toward_vip(Proto::Tcp, (client.0.parse().unwrap(), client.1), vip)
+        snap.ownership.toward_vip(
+            (Proto::Tcp, vip.0, vip.1),
+            (client.0.parse().unwrap(), client.1),
+            vip,
+        )
     }
 
     /// Clients of which `forward_owner` and `owner_by_client_addr` disagree on the VIP's

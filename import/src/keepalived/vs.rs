@@ -90,7 +90,7 @@ impl Cx<'_> {
         }
         let addresses: Vec<(Loc, IpAddr, u16)> = match node.args() {
             [kw, _] if kw == "fwmark" => {
-                self.drop(node, "`virtual_server fwmark`: rvs has no firewall-mark services; this virtual server is left out".to_string());
+                self.drop(node, "`virtual_server fwmark`: rvs marks packets with its own [[mark]] rules, which this file does not hold; this virtual server is left out".to_string());
                 return Ok(());
             }
             [kw, name] if kw == "group" => self.group_members(node, name)?,
@@ -136,7 +136,7 @@ impl Cx<'_> {
                 [kw, ..] if kw == "fwmark" => {
                     self.drop(
                         entry,
-                        "`fwmark` in virtual_server_group: rvs has no firewall-mark services"
+                        "`fwmark` in virtual_server_group: rvs marks packets with its own [[mark]] rules, which this file does not hold"
                             .to_string(),
                     );
                     continue;

@@ -39,10 +39,12 @@ mod reload;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use rvs_config::AnnounceConfig;
+use rvs_config::mark_vip;
+use rvs_config::{AnnounceConfig, IpNet};
+use rvs_conntrack::Proto;
+use rvs_pipeline::service::Service;
 use rvs_pipeline::snapshot::Snapshot;
 
 use reload::Reload;
@@ -56,8 +58,8 @@ pub const LAST_RETRY: Duration = Duration::from_secs(30);
 /// How often [`Announcer::withdraw_all`] polls while it waits.
 const WITHDRAW_POLL: Duration = Duration::from_millis(10);
 
-/// The routes of every announced VIP.
-pub type Routes = BTreeMap<IpAddr, RouteAttrs>;
+/// The routes of every announced VIP (a host prefix) and `[[mark]]` destination prefix.
+pub type Routes = BTreeMap<IpNet, RouteAttrs>;
 
 /// The BGP attributes of one announced VIP.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,10 +75,10 @@ pub struct RouteAttrs {
 /// What a successful reload changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Transition {
-    /// VIPs newly announced.
-    pub announced: Vec<IpAddr>,
-    /// VIPs withdrawn.
-    pub withdrawn: Vec<IpAddr>,
+    /// Prefixes newly announced.
+    pub announced: Vec<IpNet>,
+    /// Prefixes withdrawn.
+    pub withdrawn: Vec<IpNet>,
 }
 
 impl Transition {
@@ -161,8 +163,8 @@ impl Announcer {
         &self.config
     }
 
-    /// The VIPs announced now (the routing daemon took them).
-    pub fn announced(&self) -> Vec<IpAddr> {
+    /// The prefixes announced now (the routing daemon took them).
+    pub fn announced(&self) -> Vec<IpNet> {
         self.current
             .as_ref()
             .map(|c| c.keys().copied().collect())
@@ -308,31 +310,48 @@ impl Announcer {
     }
 }
 
-/// Every VIP with a service that may be announced and has a real taking connections;
-/// `asn` is what `announce_prepend` repeats (configuration checks it is there when used).
-pub fn wanted(snap: &Snapshot, asn: Option<u32>) -> BTreeMap<IpAddr, RouteAttrs> {
+/// Every VIP with a service that may be announced and has a real taking connections,
+/// and every destination prefix of a `[[mark]]` rule whose mark service (of the prefix's
+/// family) is such a service, with that service's attributes; `asn` is what
+/// `announce_prepend` repeats (configuration checks it is there when used).
+pub fn wanted(snap: &Snapshot, asn: Option<u32>) -> Routes {
     let mut out = BTreeMap::new();
-    for svc in snap.services.list() {
-        // A sorry server stands in while every real is down: it does not keep the VIP up.
-        if svc.config.announce && svc.has_real_up() {
-            out.entry(svc.vip.ip()).or_insert_with(|| RouteAttrs {
-                med: svc.config.announce_med,
-                communities: svc.config.announce_communities.clone(),
-                prepend: asn
-                    .map(|a| vec![a; usize::from(svc.config.announce_prepend)])
-                    .unwrap_or_default(),
-            });
+    let attrs = |svc: &Service| RouteAttrs {
+        med: svc.config.announce_med,
+        communities: svc.config.announce_communities.clone(),
+        prepend: asn
+            .map(|a| vec![a; usize::from(svc.config.announce_prepend)])
+            .unwrap_or_default(),
+    };
+    // A sorry server stands in while every real is down: it does not keep the VIP up.
+    let up = |svc: &&Service| svc.config.announce && svc.has_real_up();
+    for svc in snap.services.list().iter().filter(up) {
+        if svc.is_mark() {
+            continue;
+        }
+        let host = IpNet::new(svc.vip.ip(), if svc.vip.is_ipv4() { 32 } else { 128 });
+        if let Some(host) = host {
+            out.entry(host).or_insert_with(|| attrs(svc));
+        }
+    }
+    for rule in snap.services.mark_rules() {
+        for net in &rule.dst {
+            let key = mark_vip(rule.mark, !net.is_ipv4());
+            let found = snap.services.find(Proto::Tcp, key, 0).map(|(_, s)| s);
+            if let Some(svc) = found.filter(up) {
+                out.entry(*net).or_insert_with(|| attrs(svc));
+            }
         }
     }
     out
 }
 
 /// The static routes of one family, in BIRD 2's syntax.
-pub fn routes_text(routes: &BTreeMap<IpAddr, RouteAttrs>, v4: bool) -> String {
+pub fn routes_text(routes: &Routes, v4: bool) -> String {
     let mut text =
         String::from("# Written by rvsd: the VIPs this director announces. Do not edit.\n");
-    for (vip, attrs) in routes.iter().filter(|(v, _)| v.is_ipv4() == v4) {
-        let len = if v4 { 32 } else { 128 };
+    for (net, attrs) in routes.iter().filter(|(v, _)| v.is_ipv4() == v4) {
+        let (vip, len) = (net.addr(), net.prefix_len());
         let mut cmds = String::new();
         if let Some(med) = attrs.med {
             let _ = write!(cmds, " bgp_med = {med};");
@@ -377,6 +396,45 @@ mod tests {
         assert!(v4.contains("route 10.0.0.101/32 blackhole;\n"));
         assert!(!v4.contains("2001:db8"));
         assert!(routes_text(&routes, false).contains("route 2001:db8::100/128 blackhole;\n"));
+    }
+
+    /// A `[[mark]]` rule's prefixes are announced while its mark service has a real up,
+    /// with that service's attributes; the mark service's key address never is.
+    #[test]
+    fn mark_prefixes_are_announced_with_their_service() {
+        let text = rvs_config::testbed::TwoPortDirector::new("mem", 64).to_toml()
+            + r#"
+[[mark]]
+mark = 1
+dst = ["10.0.5.0/28", "10.0.0.150/32", "2001:db8:5::/64"]
+
+[[mark]]
+mark = 2
+dst = ["10.0.6.0/24"]
+
+[[service]]
+fwmark = 1
+announce_med = 7
+[[service.real]]
+ip = "10.1.0.12"
+forward = "nat"
+
+[[service]]
+fwmark = 2
+"#;
+        let config = rvs_config::Config::parse(&text, "t").unwrap();
+        let mut ids = rvs_pipeline::service::IdRegistry::default();
+        let snap = Snapshot::build(&config, &[], &[], &mut ids).unwrap();
+        let routes = wanted(&snap, None);
+        let nets: Vec<String> = routes.keys().map(ToString::to_string).collect();
+        // Mark 2's service has no real; mark 1 has no IPv6 service.
+        assert_eq!(nets, ["10.0.0.150/32", "10.0.5.0/28"]);
+        assert!(routes.values().all(|a| a.med == Some(7)));
+        let v4 = routes_text(&routes, true);
+        assert!(
+            v4.contains("route 10.0.5.0/28 blackhole { bgp_med = 7; };\n"),
+            "{v4}"
+        );
     }
 
     /// A scratch directory and an `[announce]` whose reload runs `script` (sh) there.
@@ -498,7 +556,7 @@ mod tests {
         assert!(matches!(settle(&mut a), Some(Event::Done(_))));
         assert!(!a.pending());
         assert_eq!(a.failures(), 2);
-        assert_eq!(a.announced(), ["10.0.0.100".parse::<IpAddr>().unwrap()]);
+        assert_eq!(a.announced(), ["10.0.0.100".parse::<IpNet>().unwrap()]);
         let taken = std::fs::read_to_string(dir.join("taken.conf")).unwrap();
         assert!(taken.contains("route 10.0.0.100/32 blackhole;"), "{taken}");
         let _ = std::fs::remove_dir_all(&dir);

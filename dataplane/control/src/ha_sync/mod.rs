@@ -24,6 +24,7 @@ use rvs_pipeline::ha::sync_wire::{
 };
 use rvs_pipeline::ha::{HaFrame, HaLink, MAX_FRAME};
 use rvs_pipeline::ownership::Ownership;
+use rvs_pipeline::service::Services;
 
 use replay::PeerWindow;
 
@@ -281,8 +282,8 @@ impl SyncRunner {
     }
 
     /// Backup: check a received message and queue its records for the workers that own
-    /// them under `ownership` (the running snapshot's, as steering uses it: templates
-    /// land where their clients' frames go). `now_ms` is the Unix clock in milliseconds.
+    /// them under `ownership` (the running snapshot's, as steering uses it, with its
+    /// `services`: templates land where their clients' frames go). `now_ms` is the Unix clock in milliseconds.
     /// A master refuses every message but a backup's request for everything, which
     /// starts a full pass on its workers (after the same checks); each refusal is
     /// counted in `link` by reason, and logged once until another reason comes.
@@ -292,6 +293,7 @@ impl SyncRunner {
         master: bool,
         link: &HaLink,
         ownership: &Ownership,
+        services: &Services,
         now_ms: u64,
     ) {
         let Some(ip) = parse_frame(frame.data()).ok().and_then(|i| i.ip) else {
@@ -334,7 +336,7 @@ impl SyncRunner {
         for r in sync_wire::records(msg, header) {
             match r {
                 Ok(r) => {
-                    if link.push_install(owner(&r, ownership), r) {
+                    if link.push_install(owner(&r, ownership, services), r) {
                         self.counters.records_received += 1;
                     }
                 }
@@ -368,8 +370,8 @@ fn udp_payload(frame: &[u8], l4_offset: usize) -> Option<&[u8]> {
 }
 
 /// The worker that owns a synced connection or template.
-fn owner(r: &SyncRecord, ownership: &Ownership) -> u16 {
-    ownership.of_connection(r.proto, r.client, r.vip, r.real, r.local)
+fn owner(r: &SyncRecord, ownership: &Ownership, services: &Services) -> u16 {
+    ownership.of_connection(services, r.proto, r.client, r.vip, r.real, r.local)
 }
 
 /// A random epoch for this start, from the kernel's random source; should that fail,

@@ -119,13 +119,13 @@ fn a_batch_crosses_from_master_to_backup() {
     let own = Ownership::by_hash(2, &Services::default());
     for f in &frames {
         assert!(backup.is_sync(f));
-        backup.receive(f, false, &backup_link, &own, NOW + 5);
+        backup.receive(f, false, &backup_link, &own, &Services::default(), NOW + 5);
     }
     assert_eq!(backup.counters().records_received, MAX_RECORDS as u64 + 3);
     let mut got = 0;
     for w in 0..2u16 {
         while let Some(r) = backup_link.take_install(w) {
-            assert_eq!(owner(&r, &own), w);
+            assert_eq!(owner(&r, &own, &Services::default()), w);
             assert_eq!(owner_by_client(r.client.ip(), r.client.port(), 2), w);
             got += 1;
         }
@@ -155,7 +155,7 @@ fn a_wrong_key_or_none_is_refused_and_nothing_queued() {
     ] {
         let frames = master_frames(sender, 1, 1, 3, NOW);
         let (mut backup, link) = backup(Some(KEY), 1);
-        backup.receive(&frames[0], false, &link, &own, NOW);
+        backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
         assert_eq!(queued(&link, 1), 0, "{reason_text}");
         let s = backup.status(&link);
         assert_eq!(refused(&s, SyncRefusal::Auth), 1);
@@ -165,7 +165,7 @@ fn a_wrong_key_or_none_is_refused_and_nothing_queued() {
     // A backup without a key (insecure) takes a signed message without checking it.
     let frames = master_frames(Some(KEY), 1, 1, 3, NOW);
     let (mut backup, link) = backup(None, 1);
-    backup.receive(&frames[0], false, &link, &own, NOW);
+    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
     assert_eq!(queued(&link, 1), 3);
     assert!(!backup.status(&link).authenticated);
 }
@@ -175,16 +175,30 @@ fn a_replayed_message_is_refused() {
     let own = Ownership::by_hash(1, &Services::default());
     let frames = master_frames(Some(KEY), 1, 7, 3, NOW);
     let (mut backup, link) = backup(Some(KEY), 1);
-    backup.receive(&frames[0], false, &link, &own, NOW);
+    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
     assert_eq!(queued(&link, 1), 3);
     // The same datagram again, a second later: refused, nothing queued.
-    backup.receive(&frames[0], false, &link, &own, NOW + 1_000);
+    backup.receive(
+        &frames[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 1_000,
+    );
     assert_eq!(queued(&link, 1), 0);
     let s = backup.status(&link);
     assert_eq!(refused(&s, SyncRefusal::Replay), 1);
     assert_eq!(s.peers[0].messages_accepted, 1);
     // Replayed 31 s later: refused for its age before its number is looked at.
-    backup.receive(&frames[0], false, &link, &own, NOW + 31_000);
+    backup.receive(
+        &frames[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 31_000,
+    );
     assert_eq!(queued(&link, 1), 0);
     assert_eq!(refused(&backup.status(&link), SyncRefusal::Clock), 1);
 }
@@ -195,11 +209,25 @@ fn an_old_epochs_message_is_refused_after_a_restart() {
     let before = master_frames(Some(KEY), 1, 1, 2, NOW);
     let after = master_frames(Some(KEY), 1, 2, 2, NOW + 2_000);
     let (mut backup, link) = backup(Some(KEY), 1);
-    backup.receive(&before[0], false, &link, &own, NOW);
-    backup.receive(&after[0], false, &link, &own, NOW + 2_000);
+    backup.receive(&before[0], false, &link, &own, &Services::default(), NOW);
+    backup.receive(
+        &after[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 2_000,
+    );
     assert_eq!(queued(&link, 1), 4);
     // The first epoch's message, captured and sent again within the 30 s.
-    backup.receive(&before[0], false, &link, &own, NOW + 3_000);
+    backup.receive(
+        &before[0],
+        false,
+        &link,
+        &own,
+        &Services::default(),
+        NOW + 3_000,
+    );
     assert_eq!(queued(&link, 1), 0);
     let s = backup.status(&link);
     assert_eq!(refused(&s, SyncRefusal::Epoch), 1);
@@ -215,6 +243,7 @@ fn another_worker_count_or_port_scheme_or_a_master_refuses() {
         false,
         &link,
         &Ownership::by_hash(3, &Services::default()),
+        &Services::default(),
         NOW,
     );
     assert_eq!(queued(&link, 3), 0);
@@ -222,13 +251,13 @@ fn another_worker_count_or_port_scheme_or_a_master_refuses() {
     // Two workers, but local ports by RSS class.
     let (mut rss, link) = backup(Some(KEY), 2);
     let by_rss = Ownership::by_rss(Reta::round_robin(128, 2), 2, &Services::default());
-    rss.receive(&frames[0], false, &link, &by_rss, NOW);
+    rss.receive(&frames[0], false, &link, &by_rss, &Services::default(), NOW);
     assert_eq!(queued(&link, 2), 0);
     assert_eq!(refused(&rss.status(&link), SyncRefusal::Scheme), 1);
     // The same director as master.
     let (mut master, link) = backup(Some(KEY), 2);
     let own = Ownership::by_hash(2, &Services::default());
-    master.receive(&frames[0], true, &link, &own, NOW);
+    master.receive(&frames[0], true, &link, &own, &Services::default(), NOW);
     assert_eq!(queued(&link, 2), 0);
     let s = master.status(&link);
     assert_eq!(refused(&s, SyncRefusal::Master), 1);
@@ -254,12 +283,12 @@ fn losses_are_counted_per_peer() {
         frames.extend(std::iter::from_fn(|| master_link.next_to_send()));
     }
     let (mut backup, link) = backup(Some(KEY), 1);
-    backup.receive(&frames[0], false, &link, &own, NOW);
-    backup.receive(&frames[2], false, &link, &own, NOW);
+    backup.receive(&frames[0], false, &link, &own, &Services::default(), NOW);
+    backup.receive(&frames[2], false, &link, &own, &Services::default(), NOW);
     let s = backup.status(&link);
     assert_eq!((s.messages_lost, s.peers[0].messages_lost), (1, 1));
     // It comes late after all: no longer lost.
-    backup.receive(&frames[1], false, &link, &own, NOW);
+    backup.receive(&frames[1], false, &link, &own, &Services::default(), NOW);
     assert_eq!(backup.status(&link).messages_lost, 0);
     assert_eq!(queued(&link, 1), 3);
 }
@@ -284,10 +313,24 @@ fn a_new_backups_request_starts_a_full_pass_on_the_master() {
     let master_link = link(true, 1, "10.50.0.1", "10.50.0.2");
     let own = Ownership::by_hash(1, &Services::default());
     assert!(master.is_sync(&frames[0]));
-    master.receive(&frames[0], true, &master_link, &own, NOW + 5);
+    master.receive(
+        &frames[0],
+        true,
+        &master_link,
+        &own,
+        &Services::default(),
+        NOW + 5,
+    );
     assert_eq!(master_link.bulk_requests(), 1);
     assert_eq!(master.counters().requests_received, 1);
-    master.receive(&frames[0], true, &master_link, &own, NOW + 6);
+    master.receive(
+        &frames[0],
+        true,
+        &master_link,
+        &own,
+        &Services::default(),
+        NOW + 6,
+    );
     assert_eq!(master_link.bulk_requests(), 1, "a replay is refused");
     assert_eq!(
         refused(&master.status(&master_link), SyncRefusal::Replay),
@@ -299,7 +342,14 @@ fn a_new_backups_request_starts_a_full_pass_on_the_master() {
     keyless.request_everything();
     keyless.send_request(&keyless_link, SchemeTag::LowBits, NOW);
     let unsigned = keyless_link.next_to_send().unwrap();
-    master.receive(&unsigned, true, &master_link, &own, NOW + 7);
+    master.receive(
+        &unsigned,
+        true,
+        &master_link,
+        &own,
+        &Services::default(),
+        NOW + 7,
+    );
     assert_eq!(master_link.bulk_requests(), 1);
     assert_eq!(refused(&master.status(&master_link), SyncRefusal::Auth), 1);
 
@@ -309,7 +359,14 @@ fn a_new_backups_request_starts_a_full_pass_on_the_master() {
     let again = asking_link.next_to_send().unwrap();
     let mut other = SyncRunner::new(&config, 1, [2, 0, 0, 0, 0, 1]);
     let other_link = link(false, 1, "10.50.0.1", "10.50.0.2");
-    other.receive(&again, false, &other_link, &own, NOW + 11);
+    other.receive(
+        &again,
+        false,
+        &other_link,
+        &own,
+        &Services::default(),
+        NOW + 11,
+    );
     assert_eq!(other_link.bulk_requests(), 0);
     assert_eq!(other.counters().requests_received, 0);
 }

@@ -5,8 +5,10 @@
 //! `rvs_` for `node_`ipvs: dashboards and queries written for node_exporter carry over.
 //! Their labels are set as node_exporter sets them: `local_address` and `local_port` are the
 //! service's VIP and port, `remote_address` and `remote_port` the real's, `proto` is `TCP`
-//! or `UDP`, and `local_mark` (the firewall mark of a fwmark service) is empty, which
-//! Prometheus stores as no label at all. Addresses print as `10.1.0.11` or `2001:db8::11`.
+//! or `UDP`, and `local_mark` is empty, which Prometheus stores as no label at all. A
+//! firewall-mark service's backend series are labelled as node_exporter labels them:
+//! `local_address` empty, `local_port` 0, `proto` `FWM` and `local_mark` its mark; its
+//! per-service series (which have no `local_mark`) carry the mark as `local_port`. Addresses print as `10.1.0.11` or `2001:db8::11`.
 //!
 //! Rates (ipvsadm `--rate`) are not exported: Prometheus computes them with `rate()`.
 //! Series with equal labels are combined (counts summed, as node_exporter does), so no input
@@ -798,23 +800,34 @@ fn render_ports(out: &mut String, ports: &[PortInfo]) {
 fn backend_labels(svc: &ServiceInfo, real: &RealInfo) -> Vec<String> {
     let vip = svc.spec.key.addr;
     let rip = real.spec.addr;
+    let (local_address, proto, mark) = match svc.spec.key.mark() {
+        Some(mark) => (String::new(), "FWM", mark.to_string()),
+        None => (
+            vip.ip().to_string(),
+            svc.spec.key.proto.upper(),
+            String::new(),
+        ),
+    };
     vec![
-        vip.ip().to_string(),
+        local_address,
         vip.port().to_string(),
         rip.ip().to_string(),
         rip.port().to_string(),
-        svc.spec.key.proto.upper().to_string(),
-        String::new(),
+        proto.to_string(),
+        mark,
     ]
 }
 
 fn service_labels(svc: &ServiceInfo) -> Vec<String> {
     let vip = svc.spec.key.addr;
-    vec![
-        vip.ip().to_string(),
-        vip.port().to_string(),
-        svc.spec.key.proto.upper().to_string(),
-    ]
+    match svc.spec.key.mark() {
+        Some(mark) => vec![String::new(), mark.to_string(), "FWM".to_string()],
+        None => vec![
+            vip.ip().to_string(),
+            vip.port().to_string(),
+            svc.spec.key.proto.upper().to_string(),
+        ],
+    }
 }
 
 fn worker_labels(w: &WorkerInfo) -> Vec<String> {
@@ -1104,6 +1117,37 @@ mod tests {
                 "{name}"
             );
         }
+    }
+
+    /// A mark service's backends are labelled as node_exporter labels them: no local
+    /// address, port 0, `FWM`, the mark; its service series carry the mark as the port.
+    #[test]
+    fn mark_services_are_labelled_by_their_mark() {
+        let mut svc = service(
+            Protocol::Tcp,
+            "0.0.0.0:0",
+            vec![real("10.1.0.13:0", 1, 4, 2)],
+            3,
+        );
+        svc.spec.key = ServiceKey::fwmark(7, false);
+        let input = MetricsInput {
+            services: vec![svc],
+            ..MetricsInput::default()
+        };
+        let text = render(&input);
+        let labels = "local_address=\"\",local_port=\"0\",remote_address=\"10.1.0.13\",\
+                      remote_port=\"0\",proto=\"FWM\",local_mark=\"7\"";
+        assert_eq!(
+            value(
+                &text,
+                &format!("rvs_backend_connections_active{{{labels}}}")
+            ),
+            "4"
+        );
+        assert!(
+            text.contains("local_address=\"\",local_port=\"7\",proto=\"FWM\""),
+            "{text}"
+        );
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn conn_ended(services: &Services, limiters: &mut [Option<Box<Limiter>>], c:
     if !services.any_client_limit() {
         return;
     }
-    if let Some((i, svc)) = services.find(c.proto, c.vip.ip(), c.vip.port()) {
+    if let Some((i, svc)) = services.by_id(c.service) {
         if let Some(Some(l)) = limiters.get_mut(i) {
             l.closed(svc.config.guard.client_of(c.client.ip()));
         }

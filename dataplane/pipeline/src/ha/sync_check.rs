@@ -98,20 +98,35 @@ pub fn template(r: &SyncRecord, snap: &Snapshot) -> Result<Checked, SyncRefusal>
     })
 }
 
-/// The service the record names.
+/// The service the record names: a template's by its key (a mark service's is its key
+/// address), a connection's as its packets find it ([`Services::resolve`]: a
+/// connection of a mark or port-0 service names the packet's destination, and the rules
+/// are the same on every director of the pair).
+///
+/// [`Services::resolve`]: crate::service::Services::resolve
 fn service<'s>(r: &SyncRecord, snap: &'s Snapshot) -> Result<&'s Service, SyncRefusal> {
-    snap.services
-        .find(r.proto, r.vip.ip(), r.vip.port())
-        .map(|(_, svc)| svc)
-        .ok_or(SyncRefusal::Service)
+    let found = match r.kind {
+        RecordKind::Template => snap.services.find(r.proto, r.vip.ip(), r.vip.port()),
+        RecordKind::Conn | RecordKind::Expire => {
+            snap.services
+                .resolve(r.proto, r.client.ip(), r.vip.ip(), r.vip.port())
+        }
+    };
+    found.map(|(_, svc)| svc).ok_or(SyncRefusal::Service)
 }
 
-/// The record's real among the service's, with the record's forwarding mode.
+/// The record's real among the service's, with the record's forwarding mode. A real on
+/// port 0 is the record's real on the connection's destination port (a template names
+/// it with port 0 itself).
 fn real(r: &SyncRecord, svc: &Service) -> Result<DestId, SyncRefusal> {
     let reals = svc.sched.reals();
+    let port_of = |d: u16| match r.kind {
+        RecordKind::Conn | RecordKind::Expire => crate::service::real_port(d, r.vip.port()),
+        RecordKind::Template => d,
+    };
     let at = reals
         .iter()
-        .position(|d| d.addr == r.real.ip() && d.port == r.real.port())
+        .position(|d| d.addr == r.real.ip() && port_of(d.port) == r.real.port())
         .ok_or(SyncRefusal::Real)?;
     if svc.modes.get(at) != Some(&r.mode) {
         return Err(SyncRefusal::ForwardMode);

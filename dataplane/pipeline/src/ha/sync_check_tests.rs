@@ -275,3 +275,59 @@ fn each_bad_record_is_refused_by_its_reason() {
         assert_eq!(template(&r, &snap), Err(want), "{r:?}");
     }
 }
+
+/// A connection of a persistent mark service whose real is on port 0, synced with the
+/// address and port its client used, finds the mark service through the rules (as its
+/// packets do) and its real on that port; its template names the mark's key address. A
+/// connection the rules do not take (another port) is refused for its service.
+#[test]
+fn a_mark_connection_and_its_template_find_their_service_through_the_rules() {
+    let text = TwoPortDirector::new("mem", 64).client().real(11).to_toml()
+        + r#"
+[[mark]]
+mark = 1
+proto = "tcp"
+dst = ["10.0.0.150/32"]
+ports = ["80", "443"]
+
+[[service]]
+fwmark = 1
+persistence = 300
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+"#;
+    let config = Config::parse(&text, "mark.toml").unwrap();
+    let snap = Snapshot::build(&config, &[], &[], &mut IdRegistry::default()).unwrap();
+    let svc = snap.services.list()[0].id;
+    let r = SyncRecord {
+        vip: addr("10.0.0.150:443"),
+        real: addr("10.1.0.11:443"),
+        ..nat()
+    };
+    let checked = conn(&r, &snap).expect("a mark connection");
+    assert_eq!(checked.service, svc);
+    assert_eq!(checked.template.map(|t| t.port), Some(0));
+    let wrong_port = SyncRecord {
+        real: addr("10.1.0.11:80"),
+        ..r
+    };
+    assert_eq!(conn(&wrong_port, &snap), Err(SyncRefusal::Real));
+    let unmarked = SyncRecord {
+        vip: addr("10.0.0.150:22"),
+        real: addr("10.1.0.11:22"),
+        ..r
+    };
+    assert_eq!(conn(&unmarked, &snap), Err(SyncRefusal::Service));
+    let t = SyncRecord {
+        kind: RecordKind::Template,
+        state: TcpState::None,
+        client: addr("10.0.0.2:0"),
+        vip: SocketAddr::new(rvs_config::mark_vip(1, false), 0),
+        real: addr("10.1.0.11:0"),
+        template: None,
+        ..r
+    };
+    assert_eq!(template(&t, &snap).expect("its template").service, svc);
+}

@@ -138,7 +138,7 @@ impl<B: PacketBuf> Worker<B> {
                         now_ms,
                     )?;
                     let services = &self.snap.services;
-                    let service = services.find(key.proto, key.dst, key.dport);
+                    let service = services.resolve(key.proto, key.src, key.dst, key.dport);
                     if service.is_some_and(|(_, s)| !s.has_usable_real()) {
                         return self.no_real_after_cookie(buf, info, ip, now_ms, io);
                     }

@@ -109,7 +109,8 @@ impl<B: PacketBuf> Worker<B> {
         rst: bool,
     ) -> Result<(), DropReason> {
         if let Some(key) = ip.conn_key() {
-            if let Some((_, svc)) = self.snap.services.find(key.proto, key.dst, key.dport) {
+            let services = &self.snap.services;
+            if let Some((_, svc)) = services.resolve(key.proto, key.src, key.dst, key.dport) {
                 self.traffic.count_no_real(svc.id);
             }
         }

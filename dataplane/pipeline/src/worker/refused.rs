@@ -26,7 +26,8 @@ impl<B: PacketBuf> Worker<B> {
         let Some(key) = ip.conn_key() else {
             return Err(reason);
         };
-        let Some((_, svc)) = self.snap.services.find(key.proto, key.dst, key.dport) else {
+        let services = &self.snap.services;
+        let Some((_, svc)) = services.resolve(key.proto, key.src, key.dst, key.dport) else {
             return Err(reason);
         };
         self.traffic.count_refused(svc.id, reason);

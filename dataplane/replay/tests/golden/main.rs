@@ -10,6 +10,7 @@ mod frames;
 mod guard;
 mod hostile;
 mod lab;
+mod marks;
 mod no_panic;
 mod one_packet;
 mod port_mtu;
