@@ -6,7 +6,7 @@
 //!   reals all fail withdraws and traffic moves to the other; SIGTERM withdraws at once.
 //! - Geo: two sites (ASes) announce the VIP, the backup one with its AS prepended; the
 //!   client reaches the preferred site, fails over when its reals die or its director is
-//!   killed (BGP hold time), and comes back when it recovers.
+//!   killed (within the BGP hold time), and comes back when it recovers.
 //! - Flow takeover: with `mh` and `sloppy_tcp` on both directors, established DR
 //!   connections carried by a director that is killed continue through the other.
 //!
@@ -173,7 +173,7 @@ fn wait_site(lab: &GeoLab, director: usize, real: &str) -> (Duration, Duration) 
 
 /// Acceptance 2: site A (AS 65001, real r1) and site B (AS 65002, real r2, its AS
 /// prepended twice) announce one VIP; the router prefers A. A's reals fail: the client
-/// moves to B, and back when they recover; A's director is killed: B after the hold time,
+/// moves to B, and back when they recover; A's director is killed: B within the hold time,
 /// A again once it restarts; A's director stops (SIGTERM): B at once.
 #[test]
 fn lab_geo_preferred_site_fails_over_and_back() {
@@ -218,7 +218,8 @@ fn lab_geo_preferred_site_fails_over_and_back() {
     );
     assert!(routed < bound && reached < bound, "{routed:?} {reached:?}");
 
-    // Site A's director dies (SIGKILL): nothing withdraws, the router waits out the hold time.
+    // Site A's director dies (SIGKILL): rvsd withdraws nothing; the router moves when the
+    // BGP session ends.
     rvsd_a.kill();
     let (routed, reached) = wait_site(&lab, 2, "r2");
     eprintln!(
@@ -231,10 +232,9 @@ fn lab_geo_preferred_site_fails_over_and_back() {
         reached <= routed + Duration::from_secs(2),
         "{routed:?} {reached:?}"
     );
-    assert!(
-        routed >= hold / 2,
-        "moved before the hold time could expire: {routed:?}"
-    );
+    // No later than the hold time (with a margin for a loaded machine). It may come
+    // sooner: site A's BIRD, still running, can close the session itself when it sees
+    // the dead director's kernel mirror go, and the router then moves at once.
     assert!(routed < hold + Duration::from_secs(3), "{routed:?}");
 
     // It restarts: its BIRD (still running) peers again over the new kernel mirror.
