@@ -90,6 +90,14 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    /// The name the configuration gives it (`l7 = "http"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Tls => "tls",
+        }
+    }
+
     /// The protocol's parser over `data` (every byte held so far), reading at most
     /// `limit` bytes.
     pub fn parse(self, data: &[u8], limit: usize) -> Verdict<'_> {
