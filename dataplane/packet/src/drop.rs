@@ -77,11 +77,24 @@ pub enum DropReason {
     RateLimited,
     /// A first packet from a client with `limit_conns_per_client` connections open.
     ConnLimited,
+    /// Content switching (`l7`): the client's first bytes cannot decide (not an
+    /// HTTP/1.x request or a TLS ClientHello, or a malformed one); the connection is
+    /// reset.
+    L7Malformed,
+    /// Content switching: the client's first bytes did not decide within the bound
+    /// (bytes read or segments held); the connection is reset.
+    L7Oversized,
+    /// Content switching: the client did not send what decides within `l7_timeout`;
+    /// the connection is reset.
+    L7Timeout,
+    /// Content switching: a new connection found the worker's table of connections
+    /// waiting for their first bytes full (the client sends again).
+    L7WaitingFull,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 29] = [
+    pub const ALL: [DropReason; 33] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -111,6 +124,10 @@ impl DropReason {
         DropReason::AclDenied,
         DropReason::RateLimited,
         DropReason::ConnLimited,
+        DropReason::L7Malformed,
+        DropReason::L7Oversized,
+        DropReason::L7Timeout,
+        DropReason::L7WaitingFull,
     ];
 
     /// The metric label (snake case).
@@ -145,6 +162,10 @@ impl DropReason {
             DropReason::AclDenied => "acl_denied",
             DropReason::RateLimited => "rate_limited",
             DropReason::ConnLimited => "conn_limited",
+            DropReason::L7Malformed => "l7_malformed",
+            DropReason::L7Oversized => "l7_oversized",
+            DropReason::L7Timeout => "l7_timeout",
+            DropReason::L7WaitingFull => "l7_waiting_full",
         }
     }
 

@@ -56,7 +56,7 @@ macro_rules! define_worker_counters {
         )* }
     ) => {
         /// Everything one worker counts. Aligned to a cache line so workers never share one.
-        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[derive(Clone, Debug, PartialEq, Eq)]
         #[repr(align(64))]
         pub struct WorkerCounters {
             $(
@@ -71,6 +71,17 @@ macro_rules! define_worker_counters {
                 $(#[doc = $count_doc])*
                 pub $count: u64,
             )*
+        }
+
+        // By hand: arrays of more than 32 elements have no derived `Default`.
+        impl Default for WorkerCounters {
+            fn default() -> Self {
+                Self {
+                    $( $frame: PacketBytes::default(), )*
+                    $drops: [0; DropReason::ALL.len()],
+                    $( $count: 0, )*
+                }
+            }
         }
 
         impl WorkerCounters {

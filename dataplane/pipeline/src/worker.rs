@@ -35,6 +35,7 @@ mod forward;
 mod ha;
 mod ha_intake;
 mod io;
+mod l7;
 mod next_hop;
 mod no_real;
 mod own_traffic;
@@ -57,6 +58,9 @@ pub struct Worker<B: PacketBuf> {
     id: u16,
     snap: Arc<Snapshot>,
     sched_states: Vec<SchedState>,
+    /// The content-switching groups' scheduler states
+    /// ([`crate::service::Services::groups`]).
+    group_states: Vec<SchedState>,
     /// Parallel to the snapshot's services: each one's limits on this worker.
     limiters: Vec<Option<Box<Limiter>>>,
     conns: ConnTable,
@@ -93,6 +97,11 @@ pub struct Worker<B: PacketBuf> {
     /// Client segments of SYN-proxied connections waiting for the real, with the port
     /// they came in by (preallocated).
     held: crate::synproxy::HeldSegments<(PortId, B)>,
+    /// Connections of content-switching services waiting for their first bytes to
+    /// decide (preallocated).
+    waiting: crate::l7::WaitingTable<B>,
+    /// Where a waiting connection's bytes are put together to be read (preallocated).
+    l7_scratch: Vec<u8>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -102,6 +111,7 @@ impl<B: PacketBuf> Worker<B> {
         let mut w = Self {
             id,
             sched_states: Vec::new(),
+            group_states: Vec::new(),
             limiters: Vec::new(),
             conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
             lports: LocalPorts::with_scheme(id, snap.port_scheme(), seed),
@@ -125,6 +135,8 @@ impl<B: PacketBuf> Worker<B> {
             )),
             sync: sync_send::SyncSender::default(),
             held: crate::synproxy::HeldSegments::new(snap.conn_capacity),
+            waiting: crate::l7::WaitingTable::new(snap.conn_capacity),
+            l7_scratch: vec![0; crate::l7::waiting::LIMIT],
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -187,6 +199,10 @@ impl<B: PacketBuf> Worker<B> {
         garbage.sched_states = std::mem::replace(
             &mut self.sched_states,
             std::mem::take(&mut update.sched_states),
+        );
+        garbage.group_states = std::mem::replace(
+            &mut self.group_states,
+            std::mem::take(&mut update.group_states),
         );
         for (laddr, pool) in update.pools.drain(..) {
             self.lports.adopt(laddr, pool);
@@ -317,6 +333,7 @@ impl<B: PacketBuf> Worker<B> {
                 });
         self.counters.conns_expired += expired as u64;
         self.sweep_held();
+        self.sweep_waiting(now_ms, io);
         let (counters, asks) = (&mut self.counters, &mut self.asks);
         self.neigh.poll(
             now_ms,
