@@ -73,9 +73,9 @@
 //! | `rvs_worker_syn_cookies_accepted_total` | counter | `worker` | ACKs with a valid cookie: connections the SYN proxy opened |
 //! | `rvs_worker_synproxy_held_segments_total` | counter | `worker` | client segments the SYN proxy held until the real answered |
 //! | `rvs_worker_synproxy_released_segments_total` | counter | `worker` | held client segments sent on after the real's handshake |
-//! | `rvs_worker_l7_rule_matches_total` | counter | `worker` | content-switched connections whose first bytes matched a rule |
-//! | `rvs_worker_l7_default_matches_total` | counter | `worker` | content-switched connections that matched no rule |
-//! | `rvs_worker_l7_resets_total` | counter | `worker` | RSTs to content-switched clients whose first bytes could not decide, or not in time |
+//! | `rvs_worker_content_rule_matches_total` | counter | `worker` | content-switched connections whose first bytes matched a rule |
+//! | `rvs_worker_content_default_matches_total` | counter | `worker` | content-switched connections that matched no rule |
+//! | `rvs_worker_content_resets_total` | counter | `worker` | RSTs to content-switched clients whose first bytes could not decide, or not in time |
 //! | `rvs_worker_neighbor_copies_total` | counter | `worker` | live I/O: copies of ARP replies and neighbour advertisements sent to the other workers |
 //! | `rvs_worker_tx_handoff_packets_total` | counter | `worker` | live I/O: frames handed to the worker that holds the port's transmit queue |
 //! | `rvs_worker_tx_refused_packets_total` | counter | `worker` | live I/O: frames the device refused to transmit (freed) |
