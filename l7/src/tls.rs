@@ -54,31 +54,53 @@ impl Records<'_> {
             .ok_or_else(|| ran_out(self.data, self.limit))
     }
 
+    /// Step over the next record's header when the current record is used up.
+    fn next_record(&mut self) -> Result<(), Stop> {
+        if self.left > 0 {
+            return Ok(());
+        }
+        let not_tls = Stop::Refused(Refusal::NotTls);
+        // Each header byte is checked as soon as it is there.
+        if self.at(self.pos)? != HANDSHAKE
+            || self.at(self.pos + 1)? != 3
+            || self.at(self.pos + 2)? > 4
+        {
+            return Err(not_tls);
+        }
+        let len = usize::from(u16::from_be_bytes([
+            self.at(self.pos + 3)?,
+            self.at(self.pos + 4)?,
+        ]));
+        if len == 0 || len > MAX_RECORD {
+            return Err(not_tls);
+        }
+        self.pos += 5;
+        self.left = len;
+        Ok(())
+    }
+
     /// The next handshake byte, stepping over a record header.
     fn byte(&mut self) -> Result<u8, Stop> {
-        if self.left == 0 {
-            let not_tls = Stop::Refused(Refusal::NotTls);
-            // Each header byte is checked as soon as it is there.
-            if self.at(self.pos)? != HANDSHAKE
-                || self.at(self.pos + 1)? != 3
-                || self.at(self.pos + 2)? > 4
-            {
-                return Err(not_tls);
-            }
-            let len = usize::from(u16::from_be_bytes([
-                self.at(self.pos + 3)?,
-                self.at(self.pos + 4)?,
-            ]));
-            if len == 0 || len > MAX_RECORD {
-                return Err(not_tls);
-            }
-            self.pos += 5;
-            self.left = len;
-        }
+        self.next_record()?;
         let b = self.at(self.pos)?;
         self.pos += 1;
         self.left -= 1;
         Ok(b)
+    }
+
+    /// Step over `n` handshake bytes (a record's worth at a time).
+    fn skip(&mut self, mut n: usize) -> Result<(), Stop> {
+        while n > 0 {
+            self.next_record()?;
+            let take = n.min(self.left);
+            if self.pos + take > self.data.len() {
+                return Err(ran_out(self.data, self.limit));
+            }
+            self.pos += take;
+            self.left -= take;
+            n -= take;
+        }
+        Ok(())
     }
 }
 
@@ -103,7 +125,11 @@ impl Bounded<'_, '_> {
     }
 
     fn skip(&mut self, n: usize) -> Result<(), Stop> {
-        (0..n).try_for_each(|_| self.u8().map(|_| ()))
+        if n > self.left {
+            return Err(Stop::Refused(Refusal::BadHello));
+        }
+        self.left -= n;
+        self.r.skip(n)
     }
 
     /// A length-prefixed field's length, refused unless it fits what is left.
