@@ -102,3 +102,48 @@ impl L7Plan {
         (rule, rule.map_or(0, |r| self.rule_group[r]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rvs_config::Config;
+    use rvs_l7::Name;
+
+    #[test]
+    fn groups_hold_their_reals_and_rules_name_them() {
+        let text = "[[service]]\nproto = \"tcp\"\nvip = \"10.0.0.100\"\nport = 80\n\
+            laddrs = [\"10.0.1.1\"]\nl7 = \"http\"\n\
+            [[service.rule]]\nhost = \"b.example\"\ngroup = \"b\"\n\
+            [[service.rule]]\nhost = \"a.example\"\ngroup = \"a\"\n\
+            [[service.real]]\nip = \"10.1.0.1\"\nforward = \"fullnat\"\ngroup = \"a\"\n\
+            [[service.real]]\nip = \"10.1.0.2\"\nforward = \"fullnat\"\n\
+            [[service.real]]\nip = \"10.1.0.3\"\nforward = \"fullnat\"\ngroup = \"b\"\n\
+            [[service.real]]\nip = \"10.1.0.4\"\nforward = \"fullnat\"\ngroup = \"a\"\n";
+        let c = Config::parse(text, "t").unwrap();
+        let spec = &c.services[0];
+        let mut ids = crate::service::IdRegistry::default();
+        let services = crate::service::Services::build(&c.services, &mut ids).unwrap();
+        let svc = &services.list()[0];
+        let plan = svc.l7.as_ref().unwrap();
+        let names: Vec<_> = plan.groups.iter().map(|g| g.name.as_deref()).collect();
+        assert_eq!(names, [None, Some("a"), Some("b")]);
+        assert_eq!(plan.groups[0].reals, [1]);
+        assert_eq!(plan.groups[1].reals, [0, 3]);
+        assert_eq!(plan.groups[2].reals, [2]);
+        for g in &plan.groups {
+            for (i, r) in g.reals.iter().enumerate() {
+                assert_eq!(g.sched.reals()[i].id, svc.sched.reals()[*r].id);
+            }
+        }
+        assert_eq!(plan.rule_group, [2, 1]);
+        assert_eq!(plan.timeout_ms, 5000);
+        assert_eq!(services.groups().count(), 3);
+        let host = |h: &str| Decision::Http {
+            host: Name::parse(h.as_bytes()),
+            path: b"/",
+        };
+        assert_eq!(plan.choose(&host("A.example")), (Some(1), 1));
+        assert_eq!(plan.choose(&host("c.example")), (None, 0));
+        assert_eq!(spec.reals.len(), 4);
+    }
+}
