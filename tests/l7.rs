@@ -441,16 +441,26 @@ fn garbage_oversized_and_slow_clients_are_reset_and_counted() {
             80,
             vec![b"GET / HTTP/1.1\r\nHost: img.example.com\r\n\r\n".to_vec()],
         ),
+        // Slow, then gone: its RST frees its place, and no reset follows.
+        Conn::new(22007, 80, vec![b"GET / HT".to_vec()]),
     ];
+    let gone = &conns[7];
+    let rst = {
+        let b = PacketBuilder::ethernet2(mac(GW_MAC), mac(WAN_MAC))
+            .ipv4(CLIENT, VIP, 64)
+            .tcp(gone.sport, 80, gone.isn() + 9, 0)
+            .rst();
+        let mut out = Vec::new();
+        b.write(&mut out, b"").unwrap();
+        out
+    };
     // SYNs of other clients, past the slow one's l7_timeout (2 s here): the clock moves
     // on and the worker's ticks sweep the waiting table.
-    let later = (0..80)
-        .map(|i| {
-            (
-                secs(4.0 + f64::from(i) * 0.01),
-                client_seg(30000 + i, 80, 1, None, true, b""),
-            )
-        })
+    let later = std::iter::once((secs(2.5), rst))
+        .chain((0..80).map(|i| {
+            let syn = client_seg(30000 + i, 80, 1, None, true, b"");
+            (secs(4.0 + f64::from(i) * 0.01), syn)
+        }))
         .collect();
     let (outcomes, summary) = run("l7-refused", &config("l7_timeout = 2.0"), &conns, later);
     assert_eq!(
@@ -463,8 +473,10 @@ fn garbage_oversized_and_slow_clients_are_reset_and_counted() {
             Outcome::Reset,
             Outcome::Reset,
             real(GROUP_REAL),
+            Outcome::Nothing,
         ]
     );
+    assert_eq!(dropped(&summary, "no_connection"), 1, "the RST: {summary}");
     assert_eq!(dropped(&summary, "l7_malformed"), 3, "{summary}");
     assert_eq!(dropped(&summary, "l7_oversized"), 2, "{summary}");
     assert_eq!(dropped(&summary, "l7_timeout"), 1, "{summary}");

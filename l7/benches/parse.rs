@@ -10,7 +10,7 @@ User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128
 Accept: */*\r\nAccept-Language: en-US,en;q=0.5\r\nAccept-Encoding: gzip, deflate, br\r\n\
 Host: img.example.com\r\nConnection: keep-alive\r\nCookie: session=0123456789abcdef\r\n\r\n";
 
-/// A ClientHello of a usual size (about 520 bytes) with the server name after three
+/// A ClientHello record of a usual size (488 bytes) with the server name after three
 /// other extensions.
 fn hello() -> Vec<u8> {
     let mut ext = Vec::new();

@@ -184,7 +184,10 @@ impl ConnectCtx<'_> {
                 // No cookie for a handshake no real could finish.
                 return Err(DropReason::NoReal);
             }
-            return if !f.rst && f.syn != f.ack {
+            // A content-switching service's worker also takes the RST of a connection
+            // still waiting for its first bytes (it frees the connection's place).
+            let waiting_rst = f.rst && !f.syn && svc.l7.is_some();
+            return if (!f.rst && f.syn != f.ack) || waiting_rst {
                 Ok(Connected::Cookie(
                     svc.config.client_address,
                     svc.config.synproxy_wscale,

@@ -24,7 +24,8 @@ const SWEEP_PER_TICK: usize = 16;
 
 impl<B: PacketBuf> Worker<B> {
     /// A client segment (not a SYN) toward content-switching service `key` names that
-    /// matched no connection.
+    /// matched no connection: a cookie ACK (or the first data segment, when that ACK was
+    /// lost) starts a waiting connection, a segment with data joins one, a RST ends one.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn l7_segment<I: Io<Buf = B>>(
         &mut self,
@@ -38,6 +39,9 @@ impl<B: PacketBuf> Worker<B> {
         io: &mut I,
     ) -> Result<(), DropReason> {
         let Some(slot) = self.waiting.find(key) else {
+            if flags.rst {
+                return Err(DropReason::NoConnection);
+            }
             let ack = crate::synproxy::check_ack(buf.data(), info, key, &self.cookie_key, now_ms)?;
             let w = Waiting::new(*key, port, ack, now_ms + timeout_ms, buf);
             let slot = self
