@@ -88,7 +88,8 @@ pub enum DropReason {
     /// the connection is reset.
     L7Timeout,
     /// Content switching: a new connection found the worker's table of connections
-    /// waiting for their first bytes full (the client sends again).
+    /// waiting for their first bytes full; the one waiting longest gave way to it (it
+    /// is reset).
     L7WaitingFull,
 }
 

@@ -20,7 +20,7 @@ pub const FRAMES: usize = 4;
 /// The most bytes of a connection's stream read to decide.
 pub const LIMIT: usize = 4096;
 /// The most connections one worker holds waiting.
-pub const MAX_SLOTS: usize = 1024;
+pub const MAX_SLOTS: usize = 256;
 
 /// Waiting connections of a worker of `conn_capacity` connections: as many, at least
 /// one, at most [`MAX_SLOTS`]. With [`FRAMES`], what the packet-buffer pool counts.
@@ -176,6 +176,19 @@ impl<B> WaitingTable<B> {
         self.index.insert(w.key, i);
         self.slots[i] = Some(w);
         Ok(i)
+    }
+
+    /// Take out the connection nearest its deadline (the one waiting longest, for
+    /// services of one `l7_timeout`), when any waits.
+    pub fn take_oldest(&mut self) -> Option<Waiting<B>> {
+        let i = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, w)| w.as_ref().map(|w| (w.deadline_ms, i)))
+            .min()?
+            .1;
+        self.take(i)
     }
 
     /// Take the connection out of slot `i`.

@@ -44,10 +44,20 @@ impl<B: PacketBuf> Worker<B> {
             }
             let ack = crate::synproxy::check_ack(buf.data(), info, key, &self.cookie_key, now_ms)?;
             let w = Waiting::new(*key, port, ack, now_ms + timeout_ms, buf);
-            let slot = self
-                .waiting
-                .insert(w)
-                .map_err(|_| DropReason::L7WaitingFull)?;
+            let slot = match self.waiting.insert(w) {
+                Ok(slot) => slot,
+                Err(w) => {
+                    // Every place is taken: the connection waiting longest gives way, so
+                    // slow clients cannot keep new ones out.
+                    if let Some(old) = self.waiting.take_oldest() {
+                        self.counters.drop(DropReason::L7WaitingFull);
+                        self.l7_reset(old, now_ms, io);
+                    }
+                    self.waiting
+                        .insert(w)
+                        .map_err(|_| DropReason::L7WaitingFull)?
+                }
+            };
             self.counters.syn_cookies_accepted += 1;
             return self.l7_try(slot, now_ms, io);
         };

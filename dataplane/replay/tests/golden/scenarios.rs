@@ -299,9 +299,10 @@ pub fn syn_proxy() -> BTreeSet<DropReason> {
 /// Content switching on the FULLNAT service (port 81, `l7 = "http"`, a worker of 8
 /// connections: 8 waiting places): bytes that are not a request are `l7_malformed`,
 /// more segments than a waiting connection holds without a decision `l7_oversized`, a
-/// client silent past `l7_timeout` `l7_timeout` (each answered by a RST), a new
-/// connection with every place taken `l7_waiting_full`; a request that decides opens
-/// the connection (its SYN to the real).
+/// client silent past `l7_timeout` `l7_timeout` (each answered by a RST); a new
+/// connection with every place taken makes the one waiting longest give way
+/// (`l7_waiting_full`, reset); a request that decides opens the connection (its SYN to
+/// the real).
 pub fn content_switching() -> BTreeSet<DropReason> {
     const CAPACITY: usize = 8;
     let base = lab::config_text(CAPACITY);
@@ -363,13 +364,19 @@ pub fn content_switching() -> BTreeSet<DropReason> {
     let out = lab.send("wan0", &data(41001, c, 6, b"HT"));
     assert!(is_rst_to_client(&out), "{out:?}");
     assert_eq!(lab.drop_count(DropReason::L7Oversized), 1);
-    // Every place taken: 8 connections wait (one of them slow), a ninth is refused.
+    // Every place taken: 8 connections wait; a ninth takes the place of the first.
     for sport in 42000..42008 {
         let c = handshake(&mut lab, sport);
         assert!(lab.send("wan0", &data(sport, c, 0, b"GET / HT")).is_empty());
     }
     let c = handshake(&mut lab, 42008);
-    assert!(lab.send("wan0", &data(42008, c, 0, b"GET / HT")).is_empty());
+    let out = lab.send("wan0", &data(42008, c, 0, b"GET / HT"));
+    assert!(is_rst_to_client(&out), "{out:?}");
+    let reset_port = match etherparse::SlicedPacket::from_ethernet(&out[0].1).map(|p| p.transport) {
+        Ok(Some(etherparse::TransportSlice::Tcp(t))) => t.destination_port(),
+        other => panic!("not TCP: {other:?}"),
+    };
+    assert_eq!(reset_port, 42000, "the one waiting longest");
     assert_eq!(lab.drop_count(DropReason::L7WaitingFull), 1);
     // Past l7_timeout the waiting ones are reset; then a request decides.
     lab.advance_ms(1_500);
@@ -384,7 +391,7 @@ pub fn content_switching() -> BTreeSet<DropReason> {
         .all(|o| is_rst_to_client(std::slice::from_ref(o))));
     let c = cookie_of(&out);
     assert_eq!(lab.drop_count(DropReason::L7Timeout), 8);
-    assert_eq!(lab.counters().l7_resets, 10);
+    assert_eq!(lab.counters().l7_resets, 11);
     let out = lab.send("wan0", &data(43000, c, 0, b"GET / HTTP/1.0\r\n\r\n"));
     assert_eq!(out.len(), 1, "the SYN to the real");
     assert_eq!(out[0].0, "lan0");
