@@ -242,6 +242,26 @@ macro_rules! worker_counters {
                         "rvs_worker_sync_superseded_connections_total",
                         "Backup entries a synced connection took the place of (tuple or local port reused by the master)."
                     );
+                /// Content switching: connections whose first bytes matched a rule.
+                l7_by_rule => l7_by_rule:
+                    l7_by_rule (
+                        "rvs_worker_content_rule_matches_total",
+                        "Content-switched connections whose first bytes matched a rule."
+                    );
+                /// Content switching: connections whose first bytes matched no rule (the
+                /// reals without a group took them).
+                l7_by_default => l7_by_default:
+                    l7_by_default (
+                        "rvs_worker_content_default_matches_total",
+                        "Content-switched connections that matched no rule (the reals without a group)."
+                    );
+                /// Content switching: RSTs sent to clients whose first bytes could not
+                /// decide, or did not in time.
+                l7_resets => l7_resets:
+                    l7_resets (
+                        "rvs_worker_content_resets_total",
+                        "RSTs sent to content-switched clients whose first bytes could not decide, or not in time."
+                    );
                 /// Live I/O: copies of ARP replies and neighbour advertisements sent to
                 /// the other workers (each keeps its own neighbour table).
                 neighbor_copies => neighbor_copies:

@@ -3,5 +3,6 @@
 
 pub mod config;
 pub mod import;
+pub mod l7;
 pub mod pipeline;
 pub mod rvsadm;

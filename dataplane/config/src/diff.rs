@@ -275,10 +275,25 @@ fn service_fields(s: &ServiceConfig) -> Vec<(&'static str, String)> {
         ("client_address", format!("{:?}", s.client_address)),
         ("synproxy", format!("{:?}", (s.synproxy, s.synproxy_wscale))),
         ("one_packet", s.one_packet.to_string()),
+        ("l7", l7_settings(s.l7.as_ref())),
         ("allow", format!("{} prefixes", s.guard.allow.len())),
         ("deny", format!("{} prefixes", s.guard.deny.len())),
         ("guard", guard_settings(&s.guard)),
     ]
+}
+
+/// Content switching as a diff names it: protocol, timeout and rules in order.
+fn l7_settings(l7: Option<&crate::L7Config>) -> String {
+    let Some(l) = l7 else {
+        return "off".to_owned();
+    };
+    let rules: Vec<String> = l.rules.iter().map(crate::write::rule_text).collect();
+    format!(
+        "{} {:?} [{}]",
+        l.protocol.name(),
+        l.timeout.as_secs_f64(),
+        rules.join(", ")
+    )
 }
 
 /// A guard's settings but its lists, as a diff names them.
@@ -306,6 +321,7 @@ fn real_fields(r: &RealConfig) -> Vec<(&'static str, String)> {
         ("thresholds", format!("{}/{}", r.upper, r.lower)),
         ("check", r.check.to_string()),
         ("tunnel", tunnel_text(&r.tunnel)),
+        ("group", format!("{:?}", r.group)),
     ]
 }
 

@@ -166,6 +166,42 @@ pub enum Problem {
     /// `synproxy = true` on a service that is not TCP with only FULLNAT reals.
     #[error("synproxy needs a TCP service whose reals are all forward = \"fullnat\"")]
     SynproxyNeedsFullnat,
+    /// `l7` not `http` nor `tls`.
+    #[error("unknown l7 {0:?} (http, tls)")]
+    UnknownL7(String),
+    /// `l7` on a service the SYN proxy cannot hold (not TCP, or a real not FULLNAT).
+    #[error(
+        "l7 needs a TCP service whose reals are all forward = \"fullnat\" (the SYN proxy \
+         holds the client's first bytes until the real is chosen)"
+    )]
+    L7NeedsSynproxy,
+    /// `l7` with `synproxy = false`.
+    #[error("l7 turns the SYN proxy on: synproxy = false cannot go with it")]
+    L7WithoutSynproxy,
+    /// `l7_timeout`, a `[[service.rule]]` or a real's `group` on a service without `l7`.
+    #[error("{0} needs l7 = \"http\" or \"tls\" on the service")]
+    NeedsL7(&'static str),
+    /// `l7_timeout` out of its range.
+    #[error("l7_timeout must be a number of seconds from 0.1 to 60")]
+    BadL7Timeout,
+    /// More rules than a service may have.
+    #[error("a service has at most {0} rules")]
+    TooManyRules(usize),
+    /// A rule with a condition of the other protocol, or none.
+    #[error("{0}")]
+    BadRule(&'static str),
+    /// A host or server name pattern that is not one.
+    #[error("{0}")]
+    BadHostPattern(String),
+    /// A `path_prefix` not starting with `/`.
+    #[error("path_prefix must start with \"/\" (or be \"*\") and hold no spaces nor control characters, got {0:?}")]
+    BadPathPrefix(String),
+    /// A group name that is not letters, digits, `-`, `_`, `.` (1 to 32).
+    #[error("group {0:?} must be 1 to 32 letters, digits, '-', '_' or '.'")]
+    BadGroupName(String),
+    /// A rule naming a group no real serves.
+    #[error("rule sends to group {0:?}, which no real of the service has")]
+    EmptyGroup(String),
     /// `synproxy_wscale` above the largest window scale.
     #[error("synproxy_wscale must be at most {0}")]
     SynproxyWscaleTooLarge(u8),

@@ -110,6 +110,9 @@ mod mark;
 #[cfg(test)]
 mod mark_tests;
 pub use mark::{mark_vip, parse_port_range, vip_mark, MarkProto, MarkRule, MAX_MARK};
+mod l7;
+#[cfg(test)]
+mod l7_tests;
 mod net;
 mod raw;
 mod service;
@@ -143,7 +146,7 @@ pub use ha::{
     DEFAULT_PRIORITY, DEFAULT_SYNC_PORT, DEFAULT_SYNC_REFRESH,
 };
 pub use net::{mask_addr, parse_persistence_mask, IpNet, IpNetError, MaskError};
-pub use write::{flag_names, to_toml};
+pub use write::{flag_names, rule_text, to_toml};
 
 /// Default number of workers.
 pub const DEFAULT_WORKERS: u16 = 1;
@@ -599,7 +602,38 @@ pub struct ServiceConfig {
     /// One-packet scheduling (`one_packet`, ipvsadm's `-o`): every datagram scheduled
     /// afresh and no connection entry kept (UDP, DR and TUN reals only).
     pub one_packet: bool,
+    /// Content switching (`l7`, `l7_timeout`, `[[service.rule]]`): the real is chosen
+    /// from the client's first bytes, among the reals of the group the first matching
+    /// rule names (those without a group when none matches). Implies `synproxy`.
+    pub l7: Option<L7Config>,
 }
+
+/// A service's content switching (see [`ServiceConfig::l7`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L7Config {
+    /// What is read: an HTTP/1.x request's line and `Host`, or a TLS ClientHello's
+    /// server name.
+    pub protocol: rvs_l7::Protocol,
+    /// How long a client may take to send what decides (`l7_timeout`, default
+    /// [`DEFAULT_L7_TIMEOUT`]).
+    pub timeout: Duration,
+    /// The rules in file order: the first that matches names the group.
+    pub rules: Vec<L7Rule>,
+}
+
+/// `[[service.rule]]`: a content rule and the group of reals it sends to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct L7Rule {
+    /// What must match.
+    pub rule: rvs_l7::Rule,
+    /// The group of reals (their `group`).
+    pub group: String,
+}
+
+/// `l7_timeout` unless configured.
+pub const DEFAULT_L7_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most `[[service.rule]]` entries of one service.
+pub const MAX_L7_RULES: usize = 64;
 
 /// How a FULLNAT real learns the client's address (`client_address`, see `docs/config.md`):
 /// not at all, the TOA TCP option, or a PROXY protocol header.
@@ -715,6 +749,8 @@ pub struct RealConfig {
     /// How a `tun` real is reached: IPIP (the default), GUE or GRE (`tun_type`,
     /// `tun_port`, `tun_csum`); IPIP for every other mode.
     pub tunnel: Tunnel,
+    /// The content-switching group it serves (`group`; `None`: what no rule matches).
+    pub group: Option<String>,
 }
 
 /// What a health check probes with.

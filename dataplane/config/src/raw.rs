@@ -185,6 +185,20 @@ pub(super) struct RawService {
     pub limit_reset: Option<bool>,
     pub limit_clients: Option<Spanned<u32>>,
     pub limit_overflow: Option<SStr>,
+    pub l7: Option<SStr>,
+    pub l7_timeout: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub rule: Vec<RawRule>,
+}
+
+/// `[[service.rule]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRule {
+    pub host: Option<SStr>,
+    pub path_prefix: Option<SStr>,
+    pub sni: Option<SStr>,
+    pub group: SStr,
 }
 
 /// `[service.check]`.
@@ -221,6 +235,7 @@ pub(super) struct RawReal {
     pub tun_type: Option<SStr>,
     pub tun_port: Option<Spanned<u16>>,
     pub tun_csum: Option<SStr>,
+    pub group: Option<SStr>,
 }
 
 /// `[ha]`.

@@ -160,6 +160,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         synproxy_wscale: DEFAULT_SYNPROXY_WSCALE,
         guard: GuardConfig::default(),
         one_packet: false,
+        l7: None,
     };
     let context = service_context(&svc);
     if let Some(n) = &s.scheduler {
@@ -254,6 +255,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
         svc.synproxy_wscale = *w.get_ref();
     }
     svc.guard = super::guard::guard(s, &context, ck)?;
+    super::l7::l7(s, &mut svc, &context, ck)?;
     Ok(svc)
 }
 
@@ -382,5 +384,9 @@ fn real(
         lower,
         check: r.check.unwrap_or(true),
         tunnel,
+        group: match &r.group {
+            None => None,
+            Some(g) => Some(super::l7::group_name(g, &context, ck)?),
+        },
     })
 }

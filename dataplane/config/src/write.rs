@@ -223,9 +223,18 @@ fn service(w: &mut String, s: &ServiceConfig) {
     if s.synproxy_wscale != DEFAULT_SYNPROXY_WSCALE {
         let _ = writeln!(w, "synproxy_wscale = {}", s.synproxy_wscale);
     }
+    if let Some(l) = &s.l7 {
+        let _ = writeln!(w, "l7 = {}", quote(l.protocol.name()));
+        if l.timeout != crate::DEFAULT_L7_TIMEOUT {
+            let _ = writeln!(w, "l7_timeout = {:?}", l.timeout.as_secs_f64());
+        }
+    }
     guard(w, &s.guard);
     if let Some(c) = &s.check {
         check(w, c);
+    }
+    for r in s.l7.iter().flat_map(|l| &l.rules) {
+        rule(w, r);
     }
     for r in &s.reals {
         real(w, r);
@@ -327,6 +336,39 @@ fn real(w: &mut String, r: &RealConfig) {
             let _ = writeln!(w, "tun_csum = {}", quote(t.csum.name()));
         }
     }
+    if let Some(g) = &r.group {
+        let _ = writeln!(w, "group = {}", quote(g));
+    }
+}
+
+fn rule(w: &mut String, r: &crate::L7Rule) {
+    let _ = writeln!(w, "\n[[service.rule]]");
+    if let Some(h) = &r.rule.host {
+        let _ = writeln!(w, "host = {}", quote(&h.to_string()));
+    }
+    if let Some(p) = &r.rule.path_prefix {
+        let _ = writeln!(w, "path_prefix = {}", quote(p));
+    }
+    if let Some(s) = &r.rule.sni {
+        let _ = writeln!(w, "sni = {}", quote(&s.to_string()));
+    }
+    let _ = writeln!(w, "group = {}", quote(&r.group));
+}
+
+/// A rule as one line (`host=img.example.com path_prefix=/static/ -> img`), as diffs
+/// and `rvsctl` show it.
+pub fn rule_text(r: &crate::L7Rule) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = &r.rule.host {
+        parts.push(format!("host={h}"));
+    }
+    if let Some(p) = &r.rule.path_prefix {
+        parts.push(format!("path_prefix={p}"));
+    }
+    if let Some(s) = &r.rule.sni {
+        parts.push(format!("sni={s}"));
+    }
+    format!("{} -> {}", parts.join(" "), r.group)
 }
 
 /// The scheduler flags of `s` as the file names them (`SchedFlags`' own names).

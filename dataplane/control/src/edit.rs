@@ -147,6 +147,7 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
                 synproxy_wscale: rvs_config::DEFAULT_SYNPROXY_WSCALE,
                 guard: rvs_config::GuardConfig::default(),
                 one_packet: false,
+                l7: None,
             };
             set_scheduling(&mut svc, spec)?;
             config.services.push(svc);
@@ -175,10 +176,12 @@ fn apply_one(config: &mut Config, change: &Change) -> Result<(), ErrorReply> {
             let i = find(config, service)?;
             let svc = &mut config.services[i];
             let j = real_index(svc, real.addr).ok_or_else(|| no_real(service, real.addr))?;
-            // `-e` changes what ipvsadm knows of; whether the real is probed stays.
-            let check = svc.reals[j].check;
+            // `-e` changes what ipvsadm knows of; whether the real is probed and the
+            // content-switching group it serves stay.
+            let (check, group) = (svc.reals[j].check, svc.reals[j].group.take());
             svc.reals[j] = RealConfig {
                 check,
+                group,
                 ..real_config(real)
             };
         }
@@ -282,6 +285,7 @@ fn real_config(r: &RealSpec) -> RealConfig {
         upper: r.upper,
         lower: r.lower,
         check: true,
+        group: None,
         tunnel: tunnel_config(&r.tunnel),
     }
 }

@@ -93,11 +93,25 @@ pub enum DropReason {
     FragmentEvicted,
     /// Fragments of a datagram not complete within `[dataplane] frag_timeout`.
     FragmentTimeout,
+    /// Content switching (`l7`): the client's first bytes cannot decide (not an
+    /// HTTP/1.x request or a TLS ClientHello, or a malformed one); the connection is
+    /// reset.
+    L7Malformed,
+    /// Content switching: the client's first bytes did not decide within the bound
+    /// (bytes read or segments held); the connection is reset.
+    L7Oversized,
+    /// Content switching: the client did not send what decides within `l7_timeout`;
+    /// the connection is reset.
+    L7Timeout,
+    /// Content switching: a new connection found the worker's table of connections
+    /// waiting for their first bytes full; the one waiting longest gave way to it (it
+    /// is reset).
+    L7WaitingFull,
 }
 
 impl DropReason {
     /// Every reason, in label order.
-    pub const ALL: [DropReason; 34] = [
+    pub const ALL: [DropReason; 38] = [
         DropReason::Malformed,
         DropReason::UnsupportedProtocol,
         DropReason::NotForUs,
@@ -132,6 +146,10 @@ impl DropReason {
         DropReason::FragmentTooMany,
         DropReason::FragmentEvicted,
         DropReason::FragmentTimeout,
+        DropReason::L7Malformed,
+        DropReason::L7Oversized,
+        DropReason::L7Timeout,
+        DropReason::L7WaitingFull,
     ];
 
     /// The metric label (snake case).
@@ -171,6 +189,10 @@ impl DropReason {
             DropReason::FragmentTooMany => "fragment_too_many",
             DropReason::FragmentEvicted => "fragment_evicted",
             DropReason::FragmentTimeout => "fragment_timeout",
+            DropReason::L7Malformed => "l7_malformed",
+            DropReason::L7Oversized => "l7_oversized",
+            DropReason::L7Timeout => "l7_timeout",
+            DropReason::L7WaitingFull => "l7_waiting_full",
         }
     }
 

@@ -228,7 +228,8 @@ fn syn_proxy(cr: &mut Criterion, buf: &mut HeapBuf) {
         let mut held = synproxy::HeldSegments::new(1024);
         b.iter(|| {
             let id = rvs_conntrack::ConnId(black_box(77));
-            held.hold(id, 5, 1usize, |_, _| true, |_| ()).unwrap();
+            held.hold(id, 5, synproxy::held::PER_CONN, 1usize, |_, _| true, |_| ())
+                .unwrap();
             held.release(id, 5, |x| {
                 black_box(x);
             });

@@ -39,6 +39,8 @@ pub struct ConnectCtx<'a> {
     pub services: &'a Services,
     /// Per-service scheduler state, parallel to `services.list()`.
     pub sched_states: &'a mut [SchedState],
+    /// Per content-switching group scheduler state ([`Services::groups`]).
+    pub group_states: &'a mut [SchedState],
     /// The worker's connection table.
     pub conns: &'a mut ConnTable,
     /// The worker's FULLNAT local ports.
@@ -131,7 +133,7 @@ impl ConnectCtx<'_> {
                 return Ok(existing);
             }
         }
-        self.open(t, now_ms, false)
+        self.open(t, now_ms, false, None)
     }
 
     /// Open the connection of a client SYN made from an ACK whose SYN cookie was valid
@@ -141,7 +143,19 @@ impl ConnectCtx<'_> {
         t: &PacketTuple,
         now_ms: u64,
     ) -> Result<Connected, DropReason> {
-        self.open(t, now_ms, true)
+        self.open(t, now_ms, true, None)
+    }
+
+    /// Open the connection of a content-switching service's client SYN, made from its
+    /// cookie ACK once its first bytes decided: the real is one of `group`'s
+    /// ([`crate::l7::L7Plan::groups`]).
+    pub fn open_in_group(
+        &mut self,
+        t: &PacketTuple,
+        now_ms: u64,
+        group: usize,
+    ) -> Result<Connected, DropReason> {
+        self.open(t, now_ms, true, Some(group))
     }
 
     /// A miss: schedule and insert a connection for a packet that may open one.
@@ -150,6 +164,7 @@ impl ConnectCtx<'_> {
         t: &PacketTuple,
         now_ms: u64,
         cookie_passed: bool,
+        group: Option<usize>,
     ) -> Result<Connected, DropReason> {
         let services = self.services;
         let Some((idx, svc)) = services.resolve(t.key.proto, t.key.src, t.key.dst, t.key.dport)
@@ -172,7 +187,10 @@ impl ConnectCtx<'_> {
                 // No cookie for a handshake no real could finish.
                 return Err(DropReason::NoReal);
             }
-            return if !f.rst && f.syn != f.ack {
+            // A content-switching service's worker also takes the RST of a connection
+            // still waiting for its first bytes (it frees the connection's place).
+            let waiting_rst = f.rst && !f.syn && svc.l7.is_some();
+            return if (!f.rst && f.syn != f.ack) || waiting_rst {
                 Ok(Connected::Cookie(
                     svc.config.client_address,
                     svc.config.synproxy_wscale,
@@ -186,7 +204,7 @@ impl ConnectCtx<'_> {
         }
         self.check_source(t.key.src)?;
         let place = self.guard(idx, svc, t.key.src, now_ms)?;
-        let (real_idx, template) = self.choose_real(idx, svc, t, now_ms)?;
+        let (real_idx, template) = self.choose_real(idx, svc, t, now_ms, group)?;
         let real = &svc.sched.reals()[real_idx];
         let real_port = crate::service::real_port(real.port, t.key.dport);
         let mode = svc.modes[real_idx];
@@ -399,25 +417,33 @@ impl ConnectCtx<'_> {
         }
     }
 
-    /// The real for a new connection, and the persistence template (with whether it
-    /// already existed).
+    /// The real for a new connection (among `group`'s reals for a content-switching
+    /// service), and the persistence template (with whether it already existed). A
+    /// group's templates are its own (their port is the group's number plus one).
     fn choose_real(
         &mut self,
         idx: usize,
         svc: &Service,
         t: &PacketTuple,
         now_ms: u64,
+        group: Option<usize>,
     ) -> Result<(usize, Option<(TemplateKey, bool)>), DropReason> {
+        let in_group = group.and_then(|g| svc.l7.as_ref().map(|p| (p, g)));
         let template = (svc.persistence_s > 0).then(|| TemplateKey {
             service: svc.id,
             client: svc.mask_client(t.key.src),
-            port: 0,
+            port: in_group.map_or(0, |(_, g)| g as u16 + 1),
         });
         if let Some(key) = template {
             let known = self
                 .conns
                 .template_lookup(&key, now_ms)
-                .and_then(|dest| svc.real_index(dest));
+                .and_then(|dest| svc.real_index(dest))
+                .filter(|i| {
+                    in_group.map_or(true, |(p, g)| {
+                        p.groups.get(g).is_some_and(|gr| gr.reals.contains(i))
+                    })
+                });
             if let Some(i) = known {
                 let real = &svc.sched.reals()[i];
                 if self.behaviour.expire_quiescent_template && real.weight == 0 {
@@ -435,10 +461,24 @@ impl ConnectCtx<'_> {
             dest_port: t.key.dport,
             now_ms,
         };
-        let picked = svc
-            .sched
-            .pick(&mut self.sched_states[idx], &flow, self.conns.loads())
-            .ok_or(DropReason::NoReal)?;
+        let picked = match in_group {
+            Some((plan, g)) => {
+                let group = plan.groups.get(g).ok_or(DropReason::NoReal)?;
+                let state = self
+                    .group_states
+                    .get_mut(plan.state_base + g)
+                    .ok_or(DropReason::NoReal)?;
+                let i = group
+                    .sched
+                    .pick(state, &flow, self.conns.loads())
+                    .ok_or(DropReason::NoReal)?;
+                group.reals[i]
+            }
+            None => svc
+                .sched
+                .pick(&mut self.sched_states[idx], &flow, self.conns.loads())
+                .ok_or(DropReason::NoReal)?,
+        };
         Ok((picked, template.map(|k| (k, false))))
     }
 }

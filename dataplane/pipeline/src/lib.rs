@@ -22,6 +22,7 @@ pub mod draining;
 pub mod flow_hash;
 pub mod guard;
 pub mod ha;
+pub mod l7;
 pub mod laddr;
 pub mod mark;
 pub mod neigh;

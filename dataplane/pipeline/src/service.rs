@@ -151,6 +151,8 @@ pub struct Service {
     pub acl: Arc<RefusedSet>,
     /// The configuration it was built from.
     pub config: ServiceConfig,
+    /// Content switching's groups and rules (`l7`).
+    pub l7: Option<crate::l7::L7Plan>,
 }
 
 impl Service {
@@ -312,6 +314,9 @@ pub struct Services {
     acl_drop_established: bool,
     /// Whether a service counts its clients' open connections (a per-client limit).
     conns_per_client: bool,
+    /// The content-switching groups of every service (each worker keeps a scheduler
+    /// state per group).
+    groups: usize,
 }
 
 impl Services {
@@ -369,6 +374,8 @@ impl Services {
             };
             out.acl_drop_established |= spec.guard.acl_drop_established && !acl.is_empty();
             out.conns_per_client |= spec.guard.limits_clients();
+            let l7 = crate::l7::L7Plan::build(spec, &reals, out.groups)?;
+            out.groups += l7.as_ref().map_or(0, |p| p.groups.len());
             let sched = match unchanged {
                 Some(old) => Arc::clone(&old.sched),
                 None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
@@ -406,6 +413,7 @@ impl Services {
                 laddrs: spec.laddrs.clone(),
                 acl,
                 config: spec.clone(),
+                l7,
             });
         }
         let by_mark = &out.by_mark;
@@ -579,6 +587,14 @@ impl Services {
     #[inline]
     pub fn any_client_limit(&self) -> bool {
         self.conns_per_client
+    }
+
+    /// Every content-switching group, in service then group order (the order of the
+    /// workers' group states).
+    pub fn groups(&self) -> impl Iterator<Item = &crate::l7::Group> {
+        self.list
+            .iter()
+            .flat_map(|s| s.l7.iter().flat_map(|p| &p.groups))
     }
 
     /// All services in configuration order.

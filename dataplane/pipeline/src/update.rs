@@ -42,6 +42,9 @@ pub struct Update {
     /// Parallel to `sched_states`: the worker keeps the state it has for that service
     /// (same id, same scheduler table) instead of the placeholder.
     pub keep_state: Vec<bool>,
+    /// Fresh scheduler states of every content-switching group
+    /// ([`crate::service::Services::groups`]).
+    pub group_states: Vec<SchedState>,
     /// Local-port pools for local addresses the worker has no pool for.
     pub pools: Vec<(IpAddr, PortPool)>,
     /// A larger counter table, when the new ids do not fit the current one.
@@ -92,6 +95,11 @@ impl Update {
                 }
             })
             .collect();
+        let group_states = snap
+            .services
+            .groups()
+            .map(|g| g.sched.new_state())
+            .collect();
         let pools = snap
             .services
             .laddrs()
@@ -119,6 +127,7 @@ impl Update {
             snap,
             sched_states,
             keep_state,
+            group_states,
             pools,
             traffic,
             dest_room,
@@ -157,6 +166,8 @@ pub struct Garbage {
     pub snap: Option<Arc<Snapshot>>,
     /// Scheduler states of services that changed or went away.
     pub sched_states: Vec<SchedState>,
+    /// The content-switching groups' previous states.
+    pub group_states: Vec<SchedState>,
     /// The previous counter table, when it was replaced by a larger one.
     pub traffic: Option<TrafficTable>,
     /// The previous storage of the per-real loads.

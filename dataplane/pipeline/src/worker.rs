@@ -36,6 +36,7 @@ mod fragments;
 mod ha;
 mod ha_intake;
 mod io;
+mod l7;
 mod next_hop;
 mod no_real;
 mod own_traffic;
@@ -59,6 +60,9 @@ pub struct Worker<B: PacketBuf> {
     id: u16,
     snap: Arc<Snapshot>,
     sched_states: Vec<SchedState>,
+    /// The content-switching groups' scheduler states
+    /// ([`crate::service::Services::groups`]).
+    group_states: Vec<SchedState>,
     /// Parallel to the snapshot's services: each one's limits on this worker.
     limiters: Vec<Option<Box<Limiter>>>,
     conns: ConnTable,
@@ -99,6 +103,11 @@ pub struct Worker<B: PacketBuf> {
     frags: crate::reassembly::Reassembly,
     /// The identification of the last fragmented datagram this worker sent.
     frag_id: u32,
+    /// Connections of content-switching services waiting for their first bytes to
+    /// decide (preallocated).
+    waiting: crate::l7::WaitingTable<B>,
+    /// Where a waiting connection's bytes are put together to be read (preallocated).
+    l7_scratch: Vec<u8>,
 }
 
 impl<B: PacketBuf> Worker<B> {
@@ -108,6 +117,7 @@ impl<B: PacketBuf> Worker<B> {
         let mut w = Self {
             id,
             sched_states: Vec::new(),
+            group_states: Vec::new(),
             limiters: Vec::new(),
             conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
             lports: LocalPorts::with_scheme(id, snap.port_scheme(), seed),
@@ -133,6 +143,8 @@ impl<B: PacketBuf> Worker<B> {
             held: crate::synproxy::HeldSegments::new(snap.conn_capacity),
             frags: crate::reassembly::Reassembly::new(snap.fragments),
             frag_id: u32::from(id),
+            waiting: crate::l7::WaitingTable::new(snap.conn_capacity),
+            l7_scratch: vec![0; crate::l7::waiting::LIMIT],
             snap: snap.clone(),
         };
         w.take_snapshot(snap);
@@ -195,6 +207,10 @@ impl<B: PacketBuf> Worker<B> {
         garbage.sched_states = std::mem::replace(
             &mut self.sched_states,
             std::mem::take(&mut update.sched_states),
+        );
+        garbage.group_states = std::mem::replace(
+            &mut self.group_states,
+            std::mem::take(&mut update.group_states),
         );
         for (laddr, pool) in update.pools.drain(..) {
             self.lports.adopt(laddr, pool);
@@ -326,6 +342,7 @@ impl<B: PacketBuf> Worker<B> {
         self.counters.conns_expired += expired as u64;
         self.sweep_held();
         self.expire_fragments(now_ms);
+        self.sweep_waiting(now_ms, io);
         let (counters, asks) = (&mut self.counters, &mut self.asks);
         self.neigh.poll(
             now_ms,

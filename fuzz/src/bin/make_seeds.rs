@@ -184,6 +184,7 @@ fn main() -> std::io::Result<()> {
             config_text(Mode::Tun).into_bytes(),
         ],
     )?;
+    write(dir, "l7_parse", &rvs_fuzz::l7::seeds())?;
     for (target, seeds) in rvs_fuzz::import::seeds() {
         write(dir, target, &seeds)?;
     }

@@ -78,6 +78,9 @@
 //! | `rvs_worker_synproxy_held_segments_total` | counter | `worker` | client segments the SYN proxy held until the real answered |
 //! | `rvs_worker_synproxy_released_segments_total` | counter | `worker` | held client segments sent on after the real's handshake |
 //! | `rvs_worker_sync_superseded_connections_total` | counter | `worker` | backup entries a synced connection took the place of: the master gave the client's tuple to another endpoint, or handed out again a FULLNAT local port an older entry still held |
+//! | `rvs_worker_content_rule_matches_total` | counter | `worker` | content-switched connections whose first bytes matched a rule |
+//! | `rvs_worker_content_default_matches_total` | counter | `worker` | content-switched connections that matched no rule |
+//! | `rvs_worker_content_resets_total` | counter | `worker` | RSTs to content-switched clients whose first bytes could not decide, or not in time |
 //! | `rvs_worker_neighbor_copies_total` | counter | `worker` | live I/O: copies of ARP replies and neighbour advertisements sent to the other workers |
 //! | `rvs_worker_tx_handoff_packets_total` | counter | `worker` | live I/O: frames handed to the worker that holds the port's transmit queue |
 //! | `rvs_worker_tx_refused_packets_total` | counter | `worker` | live I/O: frames the device refused to transmit (freed) |

@@ -10,10 +10,10 @@
 
 use rvs_conntrack::ConnId;
 
-/// The most segments held for one connection.
+/// The most segments held for one connection, unless it asks for more.
 pub const PER_CONN: usize = 2;
-/// Slots probed for one connection.
-const WAYS: usize = 4;
+/// Slots probed for one connection: the most segments one may ask to hold.
+pub const WAYS: usize = 4;
 /// The largest table (slots per worker).
 pub const MAX_SLOTS: usize = 1024;
 
@@ -64,11 +64,13 @@ impl<B> HeldSegments<B> {
     /// Hold `buf` for connection `id` (waiting, its cookie ISN `cookie`). `live` tells
     /// whether a held entry's connection still waits with that cookie; dead entries met
     /// on the way are freed and counted by `dropped`. Gives `buf` back when the
-    /// connection already has [`PER_CONN`] segments held or no slot is free.
+    /// connection already has `most` segments held (at most [`WAYS`]) or no slot is free.
+    #[allow(clippy::too_many_arguments)]
     pub fn hold(
         &mut self,
         id: ConnId,
         cookie: u32,
+        most: usize,
         buf: B,
         live: impl Fn(ConnId, u32) -> bool,
         mut dropped: impl FnMut(B),
@@ -89,7 +91,7 @@ impl<B> HeldSegments<B> {
             }
         }
         match free {
-            Some(i) if mine < PER_CONN => {
+            Some(i) if mine < most => {
                 self.stamp = self.stamp.wrapping_add(1);
                 self.slots[i] = Some(Held {
                     id,
@@ -166,10 +168,10 @@ mod tests {
     fn holds_per_connection_in_order_and_releases_only_its_own() {
         let mut t = HeldSegments::new(16);
         let live = |_, _| true;
-        assert!(t.hold(ConnId(3), 7, "a", live, |_| ()).is_ok());
-        assert!(t.hold(ConnId(19), 9, "x", live, |_| ()).is_ok());
-        assert!(t.hold(ConnId(3), 7, "b", live, |_| ()).is_ok());
-        assert_eq!(t.hold(ConnId(3), 7, "c", live, |_| ()), Err("c"));
+        assert!(t.hold(ConnId(3), 7, PER_CONN, "a", live, |_| ()).is_ok());
+        assert!(t.hold(ConnId(19), 9, PER_CONN, "x", live, |_| ()).is_ok());
+        assert!(t.hold(ConnId(3), 7, PER_CONN, "b", live, |_| ()).is_ok());
+        assert_eq!(t.hold(ConnId(3), 7, PER_CONN, "c", live, |_| ()), Err("c"));
         let mut out = Vec::new();
         t.release(ConnId(3), 8, |b| out.push(b));
         assert!(out.is_empty(), "another cookie: another connection");
@@ -182,13 +184,19 @@ mod tests {
     fn dead_entries_are_freed_when_met_or_swept() {
         let mut t = HeldSegments::new(4);
         for id in 0..4 {
-            assert!(t.hold(ConnId(id), 1, id, |_, _| true, |_| ()).is_ok());
+            assert!(t
+                .hold(ConnId(id), 1, PER_CONN, id, |_, _| true, |_| ())
+                .is_ok());
         }
-        assert_eq!(t.hold(ConnId(0), 2, 9, |_, _| true, |_| ()), Err(9), "full");
+        assert_eq!(
+            t.hold(ConnId(0), 2, PER_CONN, 9, |_, _| true, |_| ()),
+            Err(9),
+            "full"
+        );
         let mut dropped = Vec::new();
         let dead_one = |id: ConnId, _| id != ConnId(1);
         assert!(t
-            .hold(ConnId(0), 2, 9, dead_one, |b| dropped.push(b))
+            .hold(ConnId(0), 2, PER_CONN, 9, dead_one, |b| dropped.push(b))
             .is_ok());
         assert_eq!(dropped, [1]);
         t.sweep(2, |id, c| id != ConnId(0) || c == 2, |b| dropped.push(b));

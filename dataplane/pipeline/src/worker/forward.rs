@@ -90,6 +90,7 @@ impl<B: PacketBuf> Worker<B> {
                 let mut ctx = ConnectCtx {
                     services: &self.snap.services,
                     sched_states: &mut self.sched_states,
+                    group_states: &mut self.group_states,
                     conns: &mut self.conns,
                     lports: &mut self.lports,
                     laddr_cursor: &mut self.laddr_cursor,
@@ -129,6 +130,17 @@ impl<B: PacketBuf> Worker<B> {
                 if let Connected::Cookie(how, wscale) = connected {
                     if tuple.flags.syn {
                         return self.answer_syn(port, buf, info, &key, (how, wscale), now_ms, io);
+                    }
+                    let l7_timeout = self
+                        .snap
+                        .services
+                        .find(key.proto, key.dst, key.dport)
+                        .and_then(|(_, s)| s.l7.as_ref())
+                        .map(|p| p.timeout_ms);
+                    if let Some(timeout_ms) = l7_timeout {
+                        let flags = tuple.flags;
+                        return self
+                            .l7_segment(port, buf, info, &key, flags, timeout_ms, now_ms, io);
                     }
                     let ack = crate::synproxy::check_ack(
                         buf.data(),

@@ -152,6 +152,7 @@ impl<B: PacketBuf> Worker<B> {
         let mut ctx = ConnectCtx {
             services: &self.snap.services,
             sched_states: &mut self.sched_states,
+            group_states: &mut self.group_states,
             conns: &mut self.conns,
             lports: &mut self.lports,
             laddr_cursor: &mut self.laddr_cursor,

@@ -101,6 +101,19 @@ impl<B: PacketBuf> Worker<B> {
         port: PortId,
         buf: B,
     ) -> Result<(), DropReason> {
+        self.hold_up_to(id, cookie, held::PER_CONN, port, buf)
+    }
+
+    /// [`Worker::hold`], up to `most` segments for the connection (at most
+    /// [`held::WAYS`]).
+    pub(super) fn hold_up_to(
+        &mut self,
+        id: ConnId,
+        cookie: u32,
+        most: usize,
+        port: PortId,
+        buf: B,
+    ) -> Result<(), DropReason> {
         let (conns, counters) = (&self.conns, &mut self.counters);
         let live = |id, cookie| {
             conns
@@ -108,7 +121,7 @@ impl<B: PacketBuf> Worker<B> {
                 .is_some_and(|c| synproxy::waiting_with(&c.stream(), cookie))
         };
         let dropped = |_| counters.drop(DropReason::SynproxyWaiting);
-        match self.held.hold(id, cookie, (port, buf), live, dropped) {
+        match self.held.hold(id, cookie, most, (port, buf), live, dropped) {
             Ok(()) => {
                 self.counters.synproxy_held += 1;
                 Ok(())
@@ -126,7 +139,7 @@ impl<B: PacketBuf> Worker<B> {
         now_ms: u64,
         io: &mut I,
     ) {
-        let mut out: [Option<(PortId, B)>; held::PER_CONN] = Default::default();
+        let mut out: [Option<(PortId, B)>; held::WAYS] = Default::default();
         let mut n = 0;
         self.held.release(id, cookie, |b| {
             out[n] = Some(b);

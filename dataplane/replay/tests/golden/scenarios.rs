@@ -15,7 +15,7 @@ use super::lab::{self, Lab};
 pub type Scenario = fn() -> BTreeSet<DropReason>;
 
 /// Every scenario, by name.
-pub const ALL: [(&str, Scenario); 12] = [
+pub const ALL: [(&str, Scenario); 13] = [
     ("full table", full_table),
     ("local ports used up", local_ports_used_up),
     (
@@ -27,6 +27,7 @@ pub const ALL: [(&str, Scenario); 12] = [
     ("too-big rate limit", too_big_rate_limit),
     ("removed real", removed_real),
     ("syn proxy", syn_proxy),
+    ("content switching", content_switching),
     ("kernel exception path", kernel_exception_path),
     ("kernel exception budget", kernel_exception_budget),
     ("no kernel mirror", no_kernel_mirror),
@@ -293,6 +294,114 @@ pub fn syn_proxy() -> BTreeSet<DropReason> {
     assert!(lab.send("wan0", &ack(b"")).is_empty());
     assert_eq!(lab.drop_count(DropReason::SynproxyWaiting), 1);
     counted(&[&lab])
+}
+
+/// Content switching on the FULLNAT service (port 81, `l7 = "http"`, a worker of 8
+/// connections: 8 waiting places): bytes that are not a request are `l7_malformed`,
+/// more segments than a waiting connection holds without a decision `l7_oversized`, a
+/// client silent past `l7_timeout` `l7_timeout` (each answered by a RST); a new
+/// connection with every place taken makes the one waiting longest give way
+/// (`l7_waiting_full`, reset); a request that decides opens the connection (its SYN to
+/// the real).
+pub fn content_switching() -> BTreeSet<DropReason> {
+    const CAPACITY: usize = 8;
+    let base = lab::config_text(CAPACITY);
+    let on = base.replacen(
+        "port = 81\nscheduler = \"rr\"\n",
+        "port = 81\nscheduler = \"rr\"\nl7 = \"http\"\nl7_timeout = 1.0\n",
+        1,
+    );
+    assert_ne!(on, base);
+    let mut lab = Lab::new(CAPACITY);
+    lab.reconfigure(&on);
+    // The cookie of the SYN-ACK `out` ends with.
+    let cookie_of = |out: &[(&str, Vec<u8>)]| {
+        let last = out.last().expect("the cookie SYN-ACK");
+        match etherparse::SlicedPacket::from_ethernet(&last.1)
+            .expect("a frame")
+            .transport
+        {
+            Some(etherparse::TransportSlice::Tcp(t)) => t.sequence_number(),
+            other => panic!("not TCP: {other:?}"),
+        }
+    };
+    // The handshake of client port `sport`: its cookie.
+    let handshake = |lab: &mut Lab, sport: u16| {
+        let out = lab.send("wan0", &v4_tcp(GW, WAN, C1, VIP, sport, 81, SYN, 64));
+        assert_eq!(out.len(), 1, "the cookie SYN-ACK");
+        cookie_of(&out)
+    };
+    // A client segment at stream offset `at` (the SYN's sequence number is 1000).
+    let data = |sport: u16, cookie: u32, at: u32, payload: &[u8]| {
+        let t = etherparse::PacketBuilder::ethernet2(GW, WAN)
+            .ipv4(C1, VIP, 64)
+            .tcp(sport, 81, 1001 + at, 64240)
+            .ack(cookie.wrapping_add(1));
+        let mut f = Vec::new();
+        t.write(&mut f, payload).expect("tcp");
+        f
+    };
+    let is_rst_to_client = |out: &[(&str, Vec<u8>)]| {
+        out.len() == 1
+            && out[0].0 == "wan0"
+            && matches!(
+                etherparse::SlicedPacket::from_ethernet(&out[0].1).map(|p| p.transport),
+                Ok(Some(etherparse::TransportSlice::Tcp(t))) if t.rst()
+            )
+    };
+    // Garbage.
+    let c = handshake(&mut lab, 41000);
+    let out = lab.send("wan0", &data(41000, c, 0, b"\x16\x03\x01 not http"));
+    assert!(is_rst_to_client(&out), "{out:?}");
+    assert_eq!(lab.drop_count(DropReason::L7Malformed), 1);
+    // Too many segments.
+    let c = handshake(&mut lab, 41001);
+    for (i, part) in [b"GE", b"T ", b"/ "].iter().enumerate() {
+        assert!(lab
+            .send("wan0", &data(41001, c, 2 * i as u32, *part))
+            .is_empty());
+    }
+    let out = lab.send("wan0", &data(41001, c, 6, b"HT"));
+    assert!(is_rst_to_client(&out), "{out:?}");
+    assert_eq!(lab.drop_count(DropReason::L7Oversized), 1);
+    // Every place taken: 8 connections wait; a ninth takes the place of the first.
+    for sport in 42000..42008 {
+        let c = handshake(&mut lab, sport);
+        assert!(lab.send("wan0", &data(sport, c, 0, b"GET / HT")).is_empty());
+    }
+    let c = handshake(&mut lab, 42008);
+    let out = lab.send("wan0", &data(42008, c, 0, b"GET / HT"));
+    assert!(is_rst_to_client(&out), "{out:?}");
+    let reset_port = match etherparse::SlicedPacket::from_ethernet(&out[0].1).map(|p| p.transport) {
+        Ok(Some(etherparse::TransportSlice::Tcp(t))) => t.destination_port(),
+        other => panic!("not TCP: {other:?}"),
+    };
+    assert_eq!(reset_port, 42000, "the one waiting longest");
+    assert_eq!(lab.drop_count(DropReason::L7WaitingFull), 1);
+    // Past l7_timeout the waiting ones are reset; then a request decides.
+    lab.advance_ms(1_500);
+    let out = lab.send("wan0", &v4_tcp(GW, WAN, C1, VIP, 43000, 81, SYN, 64));
+    assert_eq!(
+        out.len(),
+        9,
+        "8 resets at the tick, then the cookie SYN-ACK"
+    );
+    assert!(out[..8]
+        .iter()
+        .all(|o| is_rst_to_client(std::slice::from_ref(o))));
+    let c = cookie_of(&out);
+    assert_eq!(lab.drop_count(DropReason::L7Timeout), 8);
+    assert_eq!(lab.counters().l7_resets, 11);
+    let out = lab.send("wan0", &data(43000, c, 0, b"GET / HTTP/1.0\r\n\r\n"));
+    assert_eq!(out.len(), 1, "the SYN to the real");
+    assert_eq!(out[0].0, "lan0");
+    assert_eq!(lab.counters().l7_by_default, 1);
+    counted(&[&lab])
+}
+
+#[test]
+fn content_switching_refuses_and_counts_what_cannot_decide() {
+    content_switching();
 }
 
 #[test]

@@ -148,7 +148,9 @@ fn pool_size(config: &Config, extra: u32) -> u32 {
         .iter()
         .filter(|p| p.device.starts_with("net_af_xdp"))
         .count();
-    let held = rvs_pipeline::synproxy::held::slots(config.dataplane.conn_capacity);
+    let held = rvs_pipeline::synproxy::held::slots(config.dataplane.conn_capacity)
+        + rvs_pipeline::l7::waiting::slots(config.dataplane.conn_capacity)
+            * rvs_pipeline::l7::waiting::FRAMES;
     plan::pool_mbufs(devices, config.dataplane.workers, held, extra as usize)
         .saturating_add(plan::af_xdp_mbufs(af_xdp))
 }

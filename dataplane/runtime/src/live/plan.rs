@@ -30,7 +30,9 @@
 //!       + workers × (workers − 1) × RING_SIZE             full steering rings
 //!       + workers × NEIGH_QUEUE                           frames parked for ARP/ND
 //!       + workers × held                                  SYN-proxy client segments held
-//!                                                         (one per slot, `held::slots`)
+//!                                                         (one per slot, `held::slots`), and
+//!                                                         content switching's waiting ones
+//!                                                         (`waiting::slots` × `waiting::FRAMES`)
 //!       + extra                                           the caller's own pools (pps harness's feeder; memory only)
 //!       + af_xdp ports × AF_XDP_HELD                      what net_af_xdp holds beyond its descriptors
 //! ```
