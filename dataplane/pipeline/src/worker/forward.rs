@@ -87,21 +87,7 @@ impl<B: PacketBuf> Worker<B> {
                     flags: ip.tcp_flags(),
                     hash: hash.unwrap_or_else(|| self.conns.hash(&key)),
                 };
-                let mut ctx = ConnectCtx {
-                    services: &self.snap.services,
-                    sched_states: &mut self.sched_states,
-                    group_states: &mut self.group_states,
-                    conns: &mut self.conns,
-                    lports: &mut self.lports,
-                    laddr_cursor: &mut self.laddr_cursor,
-                    behaviour: self.snap.behaviour,
-                    counters: &mut self.counters,
-                    own: &self.snap.own,
-                    expiries: super::ha::expiry_sink(&self.ha, self.serving),
-                    limiters: &mut self.limiters,
-                    workers: self.snap.workers,
-                };
-                let mut connected = match ctx.connect(&tuple, now_ms) {
+                let mut connected = match self.connect_ctx().connect(&tuple, now_ms) {
                     Ok(c) => c,
                     Err(DropReason::NotForUs) if self.snap.own.contains(&ip.dst) => {
                         return self.hand_to_kernel(
@@ -165,7 +151,7 @@ impl<B: PacketBuf> Worker<B> {
                         syn: true,
                         ..TcpFlags::default()
                     };
-                    connected = match ctx.open_by_cookie(&tuple, now_ms) {
+                    connected = match self.connect_ctx().open_by_cookie(&tuple, now_ms) {
                         Ok(c) => c,
                         Err(
                             reason @ (DropReason::AclDenied
@@ -420,6 +406,24 @@ fn check_source_mac(frame: &[u8]) -> Result<(), DropReason> {
 }
 
 impl<B: PacketBuf> Worker<B> {
+    /// What finds or makes connections, over this worker's tables and the snapshot.
+    pub(super) fn connect_ctx(&mut self) -> ConnectCtx<'_> {
+        ConnectCtx {
+            services: &self.snap.services,
+            sched_states: &mut self.sched_states,
+            group_states: &mut self.group_states,
+            conns: &mut self.conns,
+            lports: &mut self.lports,
+            laddr_cursor: &mut self.laddr_cursor,
+            behaviour: self.snap.behaviour,
+            counters: &mut self.counters,
+            own: &self.snap.own,
+            expiries: super::ha::expiry_sink(&self.ha, self.serving),
+            limiters: &mut self.limiters,
+            workers: self.snap.workers,
+        }
+    }
+
     /// The encapsulation of a TUN connection's packets toward its real (and GUE's UDP
     /// source port); `None` for the other modes.
     pub(super) fn tunnel_of(

@@ -22,7 +22,7 @@
 
 use rvs_conntrack::{ConnId, Direction};
 
-use crate::connect::{ConnectCtx, Connected, PacketTuple};
+use crate::connect::{Connected, PacketTuple};
 use crate::reassembly::{Added, Whole};
 use rvs_config::PortId;
 use rvs_packet::drop::DropReason;
@@ -149,20 +149,7 @@ impl<B: PacketBuf> Worker<B> {
         tuple: &PacketTuple,
         now_ms: u64,
     ) -> Result<Connected, DropReason> {
-        let mut ctx = ConnectCtx {
-            services: &self.snap.services,
-            sched_states: &mut self.sched_states,
-            group_states: &mut self.group_states,
-            conns: &mut self.conns,
-            lports: &mut self.lports,
-            laddr_cursor: &mut self.laddr_cursor,
-            behaviour: self.snap.behaviour,
-            counters: &mut self.counters,
-            own: &self.snap.own,
-            expiries: super::ha::expiry_sink(&self.ha, self.serving),
-            limiters: &mut self.limiters,
-            workers: self.snap.workers,
-        };
+        let mut ctx = self.connect_ctx();
         match ctx.connect(tuple, now_ms)? {
             Connected::Cookie(..) => Err(DropReason::Fragment),
             c => Ok(c),

@@ -15,7 +15,7 @@ use rvs_packet::rewrite::tcp_edit::Segment;
 use rvs_packet::wire::{parse_frame, FrameInfo};
 
 use super::{syn_proxy, Carried, Io, Worker};
-use crate::connect::{ConnectCtx, Connected, PacketTuple};
+use crate::connect::{Connected, PacketTuple};
 use crate::l7::waiting::{self, Waiting};
 use rvs_config::PortId;
 
@@ -201,20 +201,7 @@ impl<B: PacketBuf> Worker<B> {
             flags,
             hash: self.conns.hash(&key),
         };
-        let mut ctx = ConnectCtx {
-            services: &self.snap.services,
-            sched_states: &mut self.sched_states,
-            group_states: &mut self.group_states,
-            conns: &mut self.conns,
-            lports: &mut self.lports,
-            laddr_cursor: &mut self.laddr_cursor,
-            behaviour: self.snap.behaviour,
-            counters: &mut self.counters,
-            own: &self.snap.own,
-            expiries: super::ha::expiry_sink(&self.ha, self.serving),
-            limiters: &mut self.limiters,
-            workers: self.snap.workers,
-        };
+        let mut ctx = self.connect_ctx();
         let id = match ctx.open_in_group(&tuple, now_ms, group) {
             Ok(Connected::New(id)) => id,
             Ok(_) => return Err(DropReason::NoConnection),
