@@ -81,10 +81,28 @@ impl Service {
     }
 
     /// Adds real `ip:port` forwarded by `forward` (`nat`, `fullnat`, `dr`, `tun`).
-    pub fn real(mut self, ip: &str, port: u16, forward: &str, weight: u32) -> Service {
-        self.reals.push(format!(
+    pub fn real(self, ip: &str, port: u16, forward: &str, weight: u32) -> Service {
+        self.real_with(ip, port, forward, weight, "")
+    }
+
+    /// [`Service::real`] with more `key = value` lines of the real's table (`tun_type =
+    /// "gue"`, ...).
+    pub fn real_with(
+        mut self,
+        ip: &str,
+        port: u16,
+        forward: &str,
+        weight: u32,
+        lines: &str,
+    ) -> Service {
+        let mut real = format!(
             "[[service.real]]\nip = \"{ip}\"\nport = {port}\nforward = \"{forward}\"\nweight = {weight}\n"
-        ));
+        );
+        if !lines.trim().is_empty() {
+            real.push_str(lines.trim_end());
+            real.push('\n');
+        }
+        self.reals.push(real);
         self
     }
 

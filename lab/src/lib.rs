@@ -22,7 +22,8 @@
 //! - **TUN**: the director encapsulates in IPIP toward the real. The kernel here has no
 //!   `ipip` module, so each real runs a decapsulator ([`scripts::TUN_DECAP`]: a raw socket
 //!   for IP protocol 4, the inner packet written into the TUN device `tN`); the VIP
-//!   ([`addr::TUN_VIP`]) is on `lo`, and answers take the direct segment as DR's do.
+//!   ([`addr::TUN_VIP`]) is on `lo`, and answers take the direct segment as DR's do. A
+//!   test may run the decapsulator in its GUE or GRE mode instead, for `tun_type` reals.
 //! - Reverse-path filtering is off in the client and the reals (answers and TUN packets
 //!   arrive on other interfaces than the routes back); the director's kernel has IPv6
 //!   disabled, its ports are DPDK's. TSO, GSO and GRO are off on every veth: the director

@@ -107,10 +107,27 @@ for i in range(count):
     s.close()
 "#;
 
-/// The TUN real's decapsulator, for kernels without the `ipip` module: `tun_decap.py TUN`
-/// receives IPIP packets (IP protocol 4) on a raw socket and writes the inner packet into
-/// the TUN device `TUN` (made beforehand with `ip tuntap`), whose kernel then receives it
-/// as if it had arrived on that interface.
+/// The TUN real's decapsulator, for kernels without the `ipip`, `fou` and `gre` modules:
+/// `tun_decap.py TUN [MODE]` unwraps what the director's tunnel sends and writes the inner
+/// packet into the TUN device `TUN` (made beforehand with `ip tuntap`), whose kernel then
+/// receives it as if it had arrived on that interface. IPv4 outer headers only. `MODE`:
+///
+/// - `ipip` (the default): a raw socket for IP protocol 4; the inner packet follows the
+///   outer IP header.
+/// - `gue PORT`: a UDP socket on `PORT` (the kernel checks the UDP checksum); the GUE
+///   header (variant 0, data only) and its `hlen` option words are stripped. With Linux's
+///   private remote checksum offload option (flag bit 0, private flags word with its top
+///   bit, then where the inner checksum's coverage starts and where the checksum sits,
+///   from the start of the inner packet), the inner checksum is finished as the kernel's
+///   `remcsum_adjust` does: the field, which holds the pseudo-header sum, becomes the
+///   complement of the sum from the start to the end of the inner packet.
+/// - `gre`: a raw socket for IP protocol 47; GRE version 0 without key or sequence (RFC
+///   2784), its checksum checked when the C bit is set (a bad one is dropped).
+///
+/// In the `gue` and `gre` modes it keeps its counts in `TUN.counts` in its working
+/// directory, one `name value` per line, rewritten after each packet: `packets` written
+/// to the TUN device, `remcsum` of them finished by remote checksum offload, `checked`
+/// GRE checksums found right, `dropped` packets not written (bad checksum, unknown header).
 pub const TUN_DECAP: &str = r#"
 import fcntl, os, socket, struct, sys, threading
 def orphaned():
@@ -118,12 +135,71 @@ def orphaned():
     os._exit(0)
 threading.Thread(target=orphaned, daemon=True).start()
 TUNSETIFF, IFF_TUN, IFF_NO_PI = 0x400454CA, 0x0001, 0x1000
+name = sys.argv[1]
+mode = sys.argv[2] if len(sys.argv) > 2 else "ipip"
 tun = os.open("/dev/net/tun", os.O_RDWR)
-fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", sys.argv[1].encode(), IFF_TUN | IFF_NO_PI))
-raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+fcntl.ioctl(tun, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+counts = {"packets": 0, "remcsum": 0, "checked": 0, "dropped": 0}
+def folded_sum(data):
+    if len(data) % 2:
+        data = data + b"\0"
+    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
+    while s > 0xFFFF:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+def ipip(outer):
+    return outer[(outer[0] & 0x0F) * 4:]
+def gue(payload):
+    if len(payload) < 4 or payload[0] >> 5 != 0:
+        return None
+    hlen = 4 + (payload[0] & 0x1F) * 4
+    flags = struct.unpack("!H", payload[2:4])[0]
+    if len(payload) < hlen:
+        return None
+    inner = bytearray(payload[hlen:])
+    if flags & 1 and hlen >= 8 and struct.unpack("!I", payload[4:8])[0] & 0x80000000:
+        if hlen < 12:
+            return None
+        start, field = struct.unpack("!HH", payload[8:12])
+        if start > field or field + 2 > len(inner):
+            return None
+        inner[field:field + 2] = struct.pack("!H", ~folded_sum(bytes(inner[start:])) & 0xFFFF)
+        counts["remcsum"] += 1
+    return bytes(inner)
+def gre(outer):
+    g = outer[(outer[0] & 0x0F) * 4:]
+    if len(g) < 4:
+        return None
+    flags = struct.unpack("!H", g[0:2])[0]
+    if flags & 0x7FFF:
+        return None
+    if not flags & 0x8000:
+        return g[4:]
+    if len(g) < 8 or folded_sum(g) != 0xFFFF:
+        return None
+    counts["checked"] += 1
+    return g[8:]
+if mode == "gue":
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("0.0.0.0", int(sys.argv[3])))
+    unwrap = gue
+elif mode == "gre":
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, 47)
+    unwrap = gre
+else:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, 4)
+    unwrap = ipip
 while True:
-    outer = raw.recv(65535)
-    os.write(tun, outer[(outer[0] & 0x0F) * 4:])
+    inner = unwrap(sock.recv(65535))
+    if inner is None:
+        counts["dropped"] += 1
+    else:
+        os.write(tun, inner)
+        counts["packets"] += 1
+    if mode != "ipip":
+        with open(name + ".counts.tmp", "w") as f:
+            f.write("".join("%s %d\n" % kv for kv in counts.items()))
+        os.replace(name + ".counts.tmp", name + ".counts")
 "#;
 
 /// Line echo server of a real: `real_echo.py NAME PORT` answers every line of a
