@@ -92,6 +92,8 @@ pub enum Request {
     Guards,
     /// The `[[mark]]` rules (`rvsctl marks`).
     Marks,
+    /// Every content-switching service's rules with their match counts (`rvsctl rules`).
+    Rules,
     /// Every service as configured, for `rvsadm -S`: all its reals with their configured
     /// weights, those a health check took out included, and no sorry server (answered
     /// with [`Response::Services`], counters and rates zero).
@@ -114,6 +116,38 @@ pub struct MarkInfo {
     /// The mark services of its mark (one per family at most); empty: packets it marks
     /// go to an addressed service, if one matches.
     pub services: Vec<ServiceKey>,
+}
+
+/// A content-switching service's rules as `rvsctl rules` shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RulesInfo {
+    /// The service.
+    pub key: ServiceKey,
+    /// What it reads: `http` or `tls`.
+    pub l7: String,
+    /// Its rules in the order they are tried (the first that matches wins).
+    pub rules: Vec<RuleInfo>,
+    /// Connections no rule matched, sent to the reals without a group.
+    pub default_matches: u64,
+}
+
+/// One `[[service.rule]]` with its match count.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleInfo {
+    /// `host`: a name or `*.suffix` (HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// `path_prefix` (HTTP).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+    /// `sni`: a name or `*.suffix` (TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// The group of reals it sends to.
+    pub group: String,
+    /// Connections whose first bytes it matched, summed over the workers since the
+    /// service's rules last changed.
+    pub matches: u64,
 }
 
 /// One change to the running state (an ipvsadm command).
@@ -835,6 +869,8 @@ pub enum Response {
     Guards(Vec<GuardInfo>),
     /// [`Request::Marks`]: the rules, in file order.
     Marks(Vec<MarkInfo>),
+    /// [`Request::Rules`]: every content-switching service, in configuration order.
+    Rules(Vec<RulesInfo>),
 }
 
 /// The most list entries of each kind a [`GuardInfo`] carries.

@@ -768,3 +768,74 @@ fn rvsadm_as_ipvsadm_takes_ldirectords_calls() {
         .iter()
         .all(|r| matches!(r, Request::Apply { changes } if changes.len() == 1)));
 }
+
+fn content_rules() -> Vec<rvs_ctl::proto::RulesInfo> {
+    let rule =
+        |host: Option<&str>, path: Option<&str>, group: &str, matches| rvs_ctl::proto::RuleInfo {
+            host: host.map(Into::into),
+            path_prefix: path.map(Into::into),
+            sni: None,
+            group: group.into(),
+            matches,
+        };
+    vec![rvs_ctl::proto::RulesInfo {
+        key: rvs_ctl::proto::ServiceKey {
+            proto: Protocol::Tcp,
+            addr: "10.0.0.100:80".parse().unwrap(),
+        },
+        l7: "http".into(),
+        rules: vec![
+            rule(Some("img.example.com"), Some("/static/"), "img", 12),
+            rule(Some("*.example.com"), None, "web", 7),
+        ],
+        default_matches: 3,
+    }]
+}
+
+#[test]
+fn rvsctl_rules_json_and_table() {
+    let daemon = FakeDaemon::start(Box::new(|request| match request {
+        Request::Rules => ok(Response::Rules(content_rules())),
+        _ => refused(ErrorKind::Internal, "unexpected"),
+    }));
+    let out = rvsctl(&daemon, &["rules", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let parsed: Vec<rvs_ctl::proto::RulesInfo> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(parsed, content_rules());
+    let out = rvsctl(&daemon, &["rules"]);
+    let table = text(&out.stdout);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            vec!["SERVICE", "L7", "RULE", "MATCH", "GROUP", "MATCHES"],
+            vec![
+                "TCP 10.0.0.100:80",
+                "http",
+                "0",
+                "host img.example.com path_prefix /static/",
+                "img",
+                "12"
+            ],
+            vec![
+                "TCP 10.0.0.100:80",
+                "http",
+                "1",
+                "host *.example.com",
+                "web",
+                "7"
+            ],
+            vec!["TCP 10.0.0.100:80", "http", "default", "-", "-", "3"],
+        ],
+        "{table}"
+    );
+    assert_eq!(daemon.requests(), [Request::Rules, Request::Rules]);
+}

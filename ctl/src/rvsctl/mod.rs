@@ -62,6 +62,9 @@ pub enum Command {
     /// The `[[mark]]` rules, in the order they are tried, with the mark services they
     /// lead to.
     Marks,
+    /// Each content-switching service's rules in the order they are tried, with their
+    /// groups and match counts, and the count of what no rule matched.
+    Rules,
     /// Connection entries.
     Conns {
         /// Most entries to list.
@@ -210,6 +213,10 @@ fn execute(path: &Path, command: Command, json: bool) -> Result<Report, Failure>
         Command::Marks => match client::call(path, Request::Marks)? {
             Response::Marks(list) => show(json, &list, |l| table::marks(l)),
             _ => return Err(Failure::Unexpected("marks")),
+        },
+        Command::Rules => match client::call(path, Request::Rules)? {
+            Response::Rules(list) => show(json, &list, |l| table::rules(l)),
+            _ => return Err(Failure::Unexpected("rules")),
         },
         Command::Conns { limit } => match client::call(path, Request::Conns { limit })? {
             Response::Conns { conns, truncated } => {

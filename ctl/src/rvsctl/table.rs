@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use crate::adm::address::format_addr;
 use crate::proto::{
     ConnInfo, GuardInfo, HealthInfo, MarkInfo, NeighborInfo, PortInfo, ReloadReport, RouteInfo,
-    StatusInfo, WorkerInfo,
+    RulesInfo, StatusInfo, WorkerInfo,
 };
 
 /// Columns left-aligned to their widest cell, two spaces apart, no trailing blanks.
@@ -350,6 +350,52 @@ pub fn marks(list: &[MarkInfo]) -> String {
         );
     }
     out
+}
+
+/// `rvsctl rules`: one line per rule of each content-switching service, in the order
+/// they are tried: the service, what it reads (`http`, `tls`), the rule's number (from 0, as the metrics label it),
+/// what it matches, its group and match count; then the service's `default` line (what
+/// no rule matched, sent to the reals without a group).
+pub fn rules(list: &[RulesInfo]) -> String {
+    let mut rows = Vec::new();
+    for s in list {
+        let service = match s.key.mark() {
+            Some(_) => crate::adm::list::service_name(&s.key),
+            None => format!("{} {}", s.key.proto.upper(), format_addr(&s.key.addr)),
+        };
+        for (i, r) in s.rules.iter().enumerate() {
+            let mut matched = Vec::new();
+            if let Some(h) = &r.host {
+                matched.push(format!("host {h}"));
+            }
+            if let Some(p) = &r.path_prefix {
+                matched.push(format!("path_prefix {p}"));
+            }
+            if let Some(n) = &r.sni {
+                matched.push(format!("sni {n}"));
+            }
+            rows.push(vec![
+                service.clone(),
+                s.l7.clone(),
+                i.to_string(),
+                matched.join(" "),
+                r.group.clone(),
+                r.matches.to_string(),
+            ]);
+        }
+        rows.push(vec![
+            service,
+            s.l7.clone(),
+            "default".to_owned(),
+            "-".to_owned(),
+            "-".to_owned(),
+            s.default_matches.to_string(),
+        ]);
+    }
+    render(
+        &["SERVICE", "L7", "RULE", "MATCH", "GROUP", "MATCHES"],
+        &rows,
+    )
 }
 
 /// `rvsctl guards`: one block per service: its lists (shortened), limits, refusals and

@@ -358,6 +358,7 @@ impl Control {
             Request::Health => Ok(Response::Health(self.health.infos(&self.config))),
             Request::Guards => Ok(Response::Guards(self.guards())),
             Request::Marks => Ok(Response::Marks(views::marks(&self.config))),
+            Request::Rules => Ok(Response::Rules(self.rules())),
             Request::ConfiguredServices => Ok(Response::Services(views::configured(&self.config))),
         }
     }
@@ -533,6 +534,7 @@ impl Control {
             ports: (self.ports)(),
             health: self.health.infos(&self.config),
             guards: self.guards(),
+            rules: self.rules(),
         }
     }
 
@@ -658,6 +660,29 @@ impl Control {
             self.generation,
             TAKE_TIMEOUT
         );
+    }
+
+    /// Every content-switching service's rules with their match counts.
+    fn rules(&self) -> Vec<rvs_ctl::proto::RulesInfo> {
+        views::rules(&self.snap, &self.rule_matches())
+    }
+
+    /// Every worker's content-switching match counts, summed, laid out by the current
+    /// snapshot. A worker that has not published since it took the current generation
+    /// is left out until it does (its counts are laid out by the previous snapshot):
+    /// that lasts a poll round after a change.
+    fn rule_matches(&self) -> Vec<u64> {
+        let mut sum = vec![0; self.snap.services.match_counters()];
+        for w in &self.workers {
+            let published = lock(&w.published);
+            if published.generation != self.generation {
+                continue;
+            }
+            for (a, b) in sum.iter_mut().zip(&published.rule_matches) {
+                *a += b;
+            }
+        }
+        sum
     }
 
     /// Every worker's published counters, summed.

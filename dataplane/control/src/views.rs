@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use rvs_conntrack::{DestLoad, Proto};
 use rvs_ctl::proto::{
     AnnounceStatus, ConnInfo, ErrorKind, ErrorReply, MarkInfo, NeighborInfo, Protocol, Rates,
-    RealInfo, RealSpec, Response, RouteInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats,
-    StatusInfo, TimeoutsInfo, WorkerInfo,
+    RealInfo, RealSpec, Response, RouteInfo, RuleInfo, RulesInfo, ServiceInfo, ServiceKey,
+    ServiceSpec, Stats, StatusInfo, TimeoutsInfo, WorkerInfo,
 };
 
 use super::edit::{forward, key_text, tunnel_spec};
@@ -380,6 +380,37 @@ pub(super) fn marks(config: &Config) -> Vec<MarkInfo> {
                 .filter(|s| s.fwmark() == Some(m.mark))
                 .map(|s| ServiceKey::fwmark(m.mark, s.vip.is_ipv6()))
                 .collect(),
+        })
+        .collect()
+}
+
+/// Every content-switching service of `snap` with its rules and their counts from
+/// `matches` (laid out by `snap`).
+pub(super) fn rules(snap: &Snapshot, matches: &[u64]) -> Vec<RulesInfo> {
+    let count = |i: usize| matches.get(i).copied().unwrap_or(0);
+    snap.services
+        .list()
+        .iter()
+        .filter_map(|svc| {
+            let plan = svc.l7.as_ref()?;
+            let rules = plan
+                .rules
+                .iter()
+                .enumerate()
+                .map(|(i, r)| RuleInfo {
+                    host: r.host.map(|h| h.to_string()),
+                    path_prefix: r.path_prefix.clone(),
+                    sni: r.sni.map(|h| h.to_string()),
+                    group: plan.rule_group_name(i).unwrap_or_default().to_owned(),
+                    matches: count(plan.counter(Some(i))),
+                })
+                .collect();
+            Some(RulesInfo {
+                key: service_key(svc),
+                l7: plan.protocol.name().to_owned(),
+                rules,
+                default_matches: count(plan.counter(None)),
+            })
         })
         .collect()
 }

@@ -984,3 +984,119 @@ fn mark_services_are_added_listed_saved_and_their_rules_reloaded() {
     h.apply(vec![Change::DeleteService(k)]).unwrap();
     assert!(!h.saved().contains("fwmark = 1"));
 }
+
+/// A content-switching service on the two-port director: rule 0 by host, rule 1 by path.
+const L7_SERVICE: &str = r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.102"
+port = 80
+scheduler = "rr"
+laddrs = ["10.1.0.2"]
+l7 = "http"
+[[service.rule]]
+host = "img.example.com"
+group = "img"
+[[service.rule]]
+path_prefix = "/api/"
+group = "api"
+[[service.real]]
+ip = "10.1.0.11"
+port = 8080
+forward = "fullnat"
+[[service.real]]
+ip = "10.1.0.12"
+port = 8080
+forward = "fullnat"
+group = "img"
+[[service.real]]
+ip = "10.1.0.13"
+port = 8080
+forward = "fullnat"
+group = "api"
+"#;
+
+fn rules(h: &mut Harness) -> Vec<rvs_ctl::proto::RulesInfo> {
+    match h.control.handle(Request::Rules) {
+        Ok(Response::Rules(list)) => list,
+        other => panic!("no rules: {other:?}"),
+    }
+}
+
+/// `rvsctl rules` lists each content-switching service's rules in order with their
+/// groups and the workers' match counts of the current generation, which the metrics
+/// export too; a reload that changes the rules lists the new ones.
+#[test]
+fn content_rules_are_listed_with_their_match_counts_and_reloaded() {
+    let text = config() + L7_SERVICE;
+    let mut h = Harness::with(&text, "10.1.0.3".parse().unwrap());
+    let list = rules(&mut h);
+    assert_eq!(
+        list.len(),
+        1,
+        "only the content-switching service: {list:?}"
+    );
+    let s = &list[0];
+    assert_eq!(s.key.addr, "10.0.0.102:80".parse().unwrap());
+    assert_eq!(s.l7, "http");
+    let shown: Vec<_> = s
+        .rules
+        .iter()
+        .map(|r| {
+            (
+                r.host.as_deref(),
+                r.path_prefix.as_deref(),
+                r.group.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (Some("img.example.com"), None, "img"),
+            (None, Some("/api/"), "api")
+        ]
+    );
+    assert!(s.rules.iter().all(|r| r.matches == 0) && s.default_matches == 0);
+
+    // The worker's counts (rule 0, rule 1, default) of the current generation.
+    {
+        let mut p = h.published.lock().unwrap();
+        p.generation = h.control.generation();
+        p.rule_matches = vec![5, 1, 2];
+    }
+    let list = rules(&mut h);
+    let counts: Vec<u64> = list[0].rules.iter().map(|r| r.matches).collect();
+    assert_eq!(
+        (counts.as_slice(), list[0].default_matches),
+        (&[5, 1][..], 2)
+    );
+    assert_eq!(h.control.metrics_input().rules, list);
+    let text = rvs_control::metrics::render::render(&h.control.metrics_input());
+    assert!(
+        text.contains(
+            "rvs_service_content_rule_matches_total{local_address=\"10.0.0.102\",\
+             local_port=\"80\",proto=\"TCP\",rule=\"0\",group=\"img\"} 5"
+        ),
+        "{text}"
+    );
+
+    // The rules changed by a reload: the new ones are listed; the worker's counts,
+    // laid out by the previous generation, are not read until it publishes again.
+    std::fs::write(&h.file, text_with_rule(&text_of(&h), "*.example.com")).unwrap();
+    let Ok(Response::Reloaded(report)) = h.control.handle(reload(None, false, false)) else {
+        panic!("not reloaded");
+    };
+    assert!(report.applied, "{report:?}");
+    let list = rules(&mut h);
+    assert_eq!(list[0].rules[0].host.as_deref(), Some("*.example.com"));
+    assert!(list[0].rules.iter().all(|r| r.matches == 0) && list[0].default_matches == 0);
+}
+
+fn text_of(h: &Harness) -> String {
+    std::fs::read_to_string(&h.file).unwrap()
+}
+
+fn text_with_rule(text: &str, host: &str) -> String {
+    text.replace("host = \"img.example.com\"", &format!("host = \"{host}\""))
+}

@@ -12,8 +12,8 @@ use std::time::Duration;
 use rvs_control::metrics::http::{self, Source};
 use rvs_control::metrics::{render, MetricsInput};
 use rvs_ctl::proto::{
-    Forward, GuardInfo, HealthInfo, PortInfo, Protocol, RealInfo, RealSpec, Refused, ServiceInfo,
-    ServiceKey, ServiceSpec, Stats, StatusInfo, WorkerInfo,
+    Forward, GuardInfo, HealthInfo, PortInfo, Protocol, RealInfo, RealSpec, Refused, RuleInfo,
+    RulesInfo, ServiceInfo, ServiceKey, ServiceSpec, Stats, StatusInfo, WorkerInfo,
 };
 use support::prometheus::{Prometheus, Sample};
 
@@ -149,6 +149,21 @@ fn input(tick: u64) -> MetricsInput {
             refused: Refused::default(),
             top_limited: vec![],
         }],
+        rules: vec![RulesInfo {
+            key: ServiceKey {
+                proto: Protocol::Tcp,
+                addr: "10.0.0.100:80".parse().unwrap(),
+            },
+            l7: "http".into(),
+            rules: vec![RuleInfo {
+                host: Some("img.example.com".into()),
+                path_prefix: None,
+                sni: None,
+                group: "img".into(),
+                matches: 3,
+            }],
+            default_matches: 1,
+        }],
     }
 }
 
@@ -240,6 +255,15 @@ fn prometheus_scrapes_the_exposition_and_promql_sees_the_input() {
     check(r#"rvs_backend_up{remote_address="10.1.0.12"}"#, 0.0);
     check("sum(rvs_backend_health_transitions_total)", 3.0);
     check("rvs_backend_health_check_duration_seconds", 0.0025);
+    check(
+        r#"rvs_service_content_rule_matches_total{rule="0",group="img"}"#,
+        3.0,
+    );
+    // The default's empty group is no label at all.
+    check(
+        r#"rvs_service_content_rule_matches_total{rule="default",group=""}"#,
+        1.0,
+    );
 
     // The escaped label value arrives as it was.
     let info = prom.query("rvs_build_info").expect("build info");

@@ -317,6 +317,9 @@ pub struct Services {
     /// The content-switching groups of every service (each worker keeps a scheduler
     /// state per group).
     groups: usize,
+    /// The content-switching match counters of every service (each worker keeps them:
+    /// one per rule and one per service for what no rule matched).
+    matches: usize,
 }
 
 impl Services {
@@ -374,8 +377,9 @@ impl Services {
             };
             out.acl_drop_established |= spec.guard.acl_drop_established && !acl.is_empty();
             out.conns_per_client |= spec.guard.limits_clients();
-            let l7 = crate::l7::L7Plan::build(spec, &reals, out.groups)?;
+            let l7 = crate::l7::L7Plan::build(spec, &reals, out.groups, out.matches)?;
             out.groups += l7.as_ref().map_or(0, |p| p.groups.len());
+            out.matches += l7.as_ref().map_or(0, crate::l7::L7Plan::counters);
             let sched = match unchanged {
                 Some(old) => Arc::clone(&old.sched),
                 None => rvs_schedulers::build(spec.scheduler, reals, &spec.sched_params())?,
@@ -595,6 +599,12 @@ impl Services {
         self.list
             .iter()
             .flat_map(|s| s.l7.iter().flat_map(|p| &p.groups))
+    }
+
+    /// How many content-switching match counters the services have (each worker's
+    /// counters, [`crate::l7::L7Plan::counter`]).
+    pub fn match_counters(&self) -> usize {
+        self.matches
     }
 
     /// All services in configuration order.

@@ -45,6 +45,10 @@ pub struct Update {
     /// Fresh scheduler states of every content-switching group
     /// ([`crate::service::Services::groups`]).
     pub group_states: Vec<SchedState>,
+    /// Zeroed content-switching match counters of every service
+    /// ([`crate::service::Services::match_counters`]): the worker copies over the
+    /// counts of each service whose rules are unchanged.
+    pub rule_matches: Vec<u64>,
     /// Local-port pools for local addresses the worker has no pool for.
     pub pools: Vec<(IpAddr, PortPool)>,
     /// A larger counter table, when the new ids do not fit the current one.
@@ -100,6 +104,7 @@ impl Update {
             .groups()
             .map(|g| g.sched.new_state())
             .collect();
+        let rule_matches = vec![0; snap.services.match_counters()];
         let pools = snap
             .services
             .laddrs()
@@ -128,6 +133,7 @@ impl Update {
             sched_states,
             keep_state,
             group_states,
+            rule_matches,
             pools,
             traffic,
             dest_room,
@@ -168,6 +174,8 @@ pub struct Garbage {
     pub sched_states: Vec<SchedState>,
     /// The content-switching groups' previous states.
     pub group_states: Vec<SchedState>,
+    /// The previous content-switching match counters.
+    pub rule_matches: Vec<u64>,
     /// The previous counter table, when it was replaced by a larger one.
     pub traffic: Option<TrafficTable>,
     /// The previous storage of the per-real loads.
@@ -325,6 +333,9 @@ pub struct Published {
     pub io: IoCounters,
     /// Per-service and per-real counters.
     pub traffic: TrafficTable,
+    /// Content-switching match counters, laid out by the snapshot of `generation`
+    /// ([`crate::l7::L7Plan::counter`]).
+    pub rule_matches: Vec<u64>,
     /// Per-real connection counts.
     pub loads: DestLoads,
     /// Connection entries in its table.

@@ -63,6 +63,9 @@ pub struct Worker<B: PacketBuf> {
     /// The content-switching groups' scheduler states
     /// ([`crate::service::Services::groups`]).
     group_states: Vec<SchedState>,
+    /// Content-switching connections by the rule they matched (or none), laid out by
+    /// the snapshot ([`crate::l7::L7Plan::counter`]).
+    rule_matches: Vec<u64>,
     /// Parallel to the snapshot's services: each one's limits on this worker.
     limiters: Vec<Option<Box<Limiter>>>,
     conns: ConnTable,
@@ -118,6 +121,7 @@ impl<B: PacketBuf> Worker<B> {
             id,
             sched_states: Vec::new(),
             group_states: Vec::new(),
+            rule_matches: Vec::new(),
             limiters: Vec::new(),
             conns: ConnTable::new(snap.conn_capacity, snap.timeouts),
             lports: LocalPorts::with_scheme(id, snap.port_scheme(), seed),
@@ -212,6 +216,16 @@ impl<B: PacketBuf> Worker<B> {
             &mut self.group_states,
             std::mem::take(&mut update.group_states),
         );
+        crate::l7::plan::carry_matches(
+            &self.snap.services,
+            &update.snap.services,
+            &self.rule_matches,
+            &mut update.rule_matches,
+        );
+        garbage.rule_matches = std::mem::replace(
+            &mut self.rule_matches,
+            std::mem::take(&mut update.rule_matches),
+        );
         for (laddr, pool) in update.pools.drain(..) {
             self.lports.adopt(laddr, pool);
         }
@@ -295,6 +309,7 @@ impl<B: PacketBuf> Worker<B> {
     pub fn publish_to(&self, slot: &mut Published) {
         slot.pipeline = self.counters();
         slot.traffic.clone_from(&self.traffic);
+        slot.rule_matches.clone_from(&self.rule_matches);
         slot.loads.clone_from(self.conns.loads());
         slot.conns = self.conns.len() as u64;
         slot.conn_capacity = self.conns.capacity() as u64;
@@ -306,6 +321,12 @@ impl<B: PacketBuf> Worker<B> {
                 l.most_limited(|c| slot.limited.push((svc.id, c)));
             }
         }
+    }
+
+    /// Content-switching connections by the rule they matched, laid out by the snapshot
+    /// ([`crate::l7::L7Plan::counter`]).
+    pub fn rule_matches(&self) -> &[u64] {
+        &self.rule_matches
     }
 
     /// The connection table (read-only: listings and tests).

@@ -45,6 +45,7 @@
 //! | `rvs_service_incoming_bytes_total` | counter | service | bytes client to real through the service |
 //! | `rvs_service_outgoing_bytes_total` | counter | service | bytes real to client through the service |
 //! | `rvs_service_refused_total` | counter | service, `reason` | first packets the service's allow and deny lists (`acl_denied`) or limits (`rate_limited`, `conn_limited`) refused |
+//! | `rvs_service_content_rule_matches_total` | counter | service, `rule`, `group` | content switching: connections whose first bytes matched rule `rule` (its number in the service's rules, from 0) and went to its `group`; `rule="default"` (no `group`): those no rule matched |
 //! | `rvs_worker_rx_packets_total` | counter | `worker` | frames the worker received |
 //! | `rvs_worker_rx_bytes_total` | counter | `worker` | bytes the worker received |
 //! | `rvs_worker_tx_packets_total` | counter | `worker` | frames the worker transmitted |
@@ -109,9 +110,14 @@
 //!
 //! The director-wide counters are the sums over the services present, as IPVS's own totals
 //! are; deleting a service lowers them, which Prometheus reads as a counter reset.
+//!
+//! A service's content rule counts carry over a reload or change that keeps its rules
+//! (the same rules sending to the same groups, in the same order) and start again from
+//! zero when its rules change, which Prometheus reads as a counter reset.
 
 use rvs_ctl::proto::{
-    GuardInfo, HealthInfo, PortInfo, RealInfo, ServiceInfo, Stats, StatusInfo, WorkerInfo,
+    GuardInfo, HealthInfo, PortInfo, RealInfo, RulesInfo, ServiceInfo, ServiceKey, Stats,
+    StatusInfo, WorkerInfo,
 };
 
 use super::exposition::{write_family, Family, Kind, Merge};
@@ -132,6 +138,8 @@ pub struct MetricsInput {
     pub health: Vec<HealthInfo>,
     /// Guarded services' refusals ([`rvs_ctl::proto::Request::Guards`]).
     pub guards: Vec<GuardInfo>,
+    /// Content-switching services' rule matches ([`rvs_ctl::proto::Request::Rules`]).
+    pub rules: Vec<RulesInfo>,
 }
 
 /// Label names node_exporter's IPVS collector puts on backend series, in its order.
@@ -288,6 +296,7 @@ pub fn render(input: &MetricsInput) -> String {
     render_status(&mut out, &input.status);
     render_services(&mut out, &input.services);
     render_guards(&mut out, &input.guards);
+    render_rules(&mut out, &input.rules);
     render_workers(&mut out, &input.workers);
     render_ports(&mut out, &input.ports);
     render_health(&mut out, &input.health);
@@ -640,6 +649,29 @@ fn render_guards(out: &mut String, guards: &[GuardInfo]) {
     });
 }
 
+/// Content-switching matches per service and rule, and of no rule (`default`).
+fn render_rules(out: &mut String, list: &[RulesInfo]) {
+    let family = counter(
+        "rvs_service_content_rule_matches_total",
+        &["local_address", "local_port", "proto", "rule", "group"],
+        "Content-switched connections by the rule their first bytes matched (default: none).",
+    );
+    write_family(out, family, |s| {
+        for svc in list {
+            let labels = |rule: String, group: &str| {
+                let mut l = key_labels(&svc.key);
+                l.push(rule);
+                l.push(group.to_owned());
+                l
+            };
+            for (i, r) in svc.rules.iter().enumerate() {
+                s.add(labels(i.to_string(), &r.group), r.matches);
+            }
+            s.add(labels("default".to_owned(), ""), svc.default_matches);
+        }
+    });
+}
+
 /// Defines the per-worker counter families, taken from the list of worker counters.
 macro_rules! worker_families {
     (
@@ -822,13 +854,18 @@ fn backend_labels(svc: &ServiceInfo, real: &RealInfo) -> Vec<String> {
 }
 
 fn service_labels(svc: &ServiceInfo) -> Vec<String> {
-    let vip = svc.spec.key.addr;
-    match svc.spec.key.mark() {
+    key_labels(&svc.spec.key)
+}
+
+/// The service labels of the service `key` names.
+fn key_labels(key: &ServiceKey) -> Vec<String> {
+    let vip = key.addr;
+    match key.mark() {
         Some(mark) => vec![String::new(), mark.to_string(), "FWM".to_string()],
         None => vec![
             vip.ip().to_string(),
             vip.port().to_string(),
-            svc.spec.key.proto.upper().to_string(),
+            key.proto.upper().to_string(),
         ],
     }
 }
@@ -1010,7 +1047,40 @@ mod tests {
                 },
                 top_limited: vec![],
             }],
+            rules: vec![RulesInfo {
+                key: ServiceKey {
+                    proto: Protocol::Tcp,
+                    addr: "10.0.0.100:80".parse().unwrap(),
+                },
+                l7: "http".into(),
+                rules: vec![rule("img", 6), rule("api", 0)],
+                default_matches: 2,
+            }],
         }
+    }
+
+    fn rule(group: &str, matches: u64) -> rvs_ctl::proto::RuleInfo {
+        rvs_ctl::proto::RuleInfo {
+            host: Some(format!("{group}.example.com")),
+            path_prefix: None,
+            sni: None,
+            group: group.into(),
+            matches,
+        }
+    }
+
+    #[test]
+    fn content_rule_matches_are_rendered_per_rule_and_default() {
+        let text = render(&sample_input());
+        let series = |rule: &str, group: &str| {
+            format!(
+                "rvs_service_content_rule_matches_total{{local_address=\"10.0.0.100\",\
+                 local_port=\"80\",proto=\"TCP\",rule=\"{rule}\",group=\"{group}\"}}"
+            )
+        };
+        assert_eq!(value(&text, &series("0", "img")), "6");
+        assert_eq!(value(&text, &series("1", "api")), "0");
+        assert_eq!(value(&text, &series("default", "")), "2");
     }
 
     #[test]
@@ -1356,6 +1426,7 @@ mod ha_tests {
             ports: vec![],
             health: vec![],
             guards: vec![],
+            rules: vec![],
         };
         assert!(!render(&input).contains("rvs_ha_"));
         input.status.ha = Some(Box::new(HaStatus {
@@ -1437,6 +1508,7 @@ mod ha_tests {
             ports: vec![],
             health: vec![],
             guards: vec![],
+            rules: vec![],
         };
         assert!(!render(&input).contains("rvs_announce_"));
         input.status.announce = Some(rvs_ctl::proto::AnnounceStatus {

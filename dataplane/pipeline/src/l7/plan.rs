@@ -6,6 +6,8 @@ use rvs_config::ServiceConfig;
 use rvs_l7::{first_match, Decision, Protocol, Rule};
 use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
+use crate::service::Services;
+
 /// One group of reals: scheduled by the service's scheduler with its own table and
 /// per-worker state.
 #[derive(Debug)]
@@ -34,12 +36,16 @@ pub struct L7Plan {
     pub groups: Vec<Group>,
     /// Where this service's groups' states start among the worker's group states.
     pub state_base: usize,
+    /// Where this service's match counters start among the worker's: one per rule in
+    /// order, then one for what no rule matched ([`L7Plan::counter`]).
+    pub match_base: usize,
 }
 
 impl L7Plan {
     /// The plan of `spec` (which has `l7`), over the service's scheduled `reals`
     /// (parallel to `spec.reals`, then the sorry server while it is in use: every
-    /// group has it then). `state_base`: the groups' first state slot.
+    /// group has it then). `state_base`: the groups' first state slot; `match_base`:
+    /// the first match counter.
     ///
     /// # Errors
     /// When a group's scheduler table cannot be built.
@@ -47,6 +53,7 @@ impl L7Plan {
         spec: &ServiceConfig,
         reals: &[RealServer],
         state_base: usize,
+        match_base: usize,
     ) -> Result<Option<Self>, BuildError> {
         let Some(l7) = &spec.l7 else {
             return Ok(None);
@@ -93,13 +100,70 @@ impl L7Plan {
             rule_group,
             groups,
             state_base,
+            match_base,
         }))
+    }
+
+    /// How many match counters the service has: one per rule, then the default's.
+    pub fn counters(&self) -> usize {
+        self.rules.len() + 1
+    }
+
+    /// The worker's match counter of `rule` (`None`: no rule matched).
+    #[inline]
+    pub fn counter(&self, rule: Option<usize>) -> usize {
+        self.match_base + rule.unwrap_or(self.rules.len())
+    }
+
+    /// The name of the group rule `rule` sends to (`None`: the reals without a group).
+    pub fn rule_group_name(&self, rule: usize) -> Option<&str> {
+        self.rule_group
+            .get(rule)
+            .and_then(|&g| self.groups.get(g))
+            .and_then(|g| g.name.as_deref())
+    }
+
+    /// Whether `other` has the same rules sending to the same group names, in the same
+    /// order: its match counts then carry over to this plan.
+    pub fn same_rules(&self, other: &L7Plan) -> bool {
+        self.rules == other.rules
+            && (0..self.rules.len()).all(|r| self.rule_group_name(r) == other.rule_group_name(r))
     }
 
     /// The rule that matches `d` (`None`: none does) and the group it sends to.
     pub fn choose(&self, d: &Decision<'_>) -> (Option<usize>, usize) {
         let rule = first_match(&self.rules, d);
         (rule, rule.map_or(0, |r| self.rule_group[r]))
+    }
+}
+
+/// Copy the match counts `counts` (laid out by `old`) of every content-switching
+/// service of `new` that `old` has under the same id with the same rules into `into`
+/// (laid out by `new`, zeroed); the counts of a service whose rules changed start again
+/// from zero. Allocates nothing (a worker taking up a configuration).
+pub fn carry_matches(old: &Services, new: &Services, counts: &[u64], into: &mut [u64]) {
+    let old_list = old.list();
+    for (i, svc) in new.list().iter().enumerate() {
+        let Some(plan) = &svc.l7 else {
+            continue;
+        };
+        // Services usually keep their place: look there first, then search.
+        let same = |o: &&crate::service::Service| o.id == svc.id;
+        let before = old_list
+            .get(i)
+            .filter(same)
+            .or_else(|| old_list.iter().find(same))
+            .and_then(|o| o.l7.as_ref())
+            .filter(|p| p.same_rules(plan));
+        let Some(before) = before else {
+            continue;
+        };
+        let n = plan.counters();
+        let from = counts.get(before.match_base..before.match_base + n);
+        let to = into.get_mut(plan.match_base..plan.match_base + n);
+        if let (Some(from), Some(to)) = (from, to) {
+            to.copy_from_slice(from);
+        }
     }
 }
 
@@ -136,6 +200,10 @@ mod tests {
             }
         }
         assert_eq!(plan.rule_group, [2, 1]);
+        assert_eq!((plan.match_base, plan.counters()), (0, 3));
+        assert_eq!((plan.counter(Some(1)), plan.counter(None)), (1, 2));
+        assert_eq!(plan.rule_group_name(0), Some("b"));
+        assert!(plan.same_rules(plan));
         assert_eq!(plan.timeout_ms, 5000);
         assert_eq!(services.groups().count(), 3);
         let host = |h: &str| Decision::Http {

@@ -122,6 +122,9 @@ impl<B: PacketBuf> Worker<B> {
             Verdict::Refused(_) => self.l7_refuse(slot, DropReason::L7Malformed, now_ms, io),
             Verdict::Decided(d) => {
                 let (rule, group) = plan.choose(&d);
+                if let Some(n) = self.rule_matches.get_mut(plan.counter(rule)) {
+                    *n += 1;
+                }
                 match rule {
                     Some(_) => self.counters.l7_by_rule += 1,
                     None => self.counters.l7_by_default += 1,
