@@ -224,3 +224,19 @@ while True:
     conn, _ = s.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 "#;
+
+/// UDP echo server of a real: `real_udp_echo.py PORT` answers every datagram with itself,
+/// byte for byte, sent with the kernel's default path MTU discovery (no DF on a datagram
+/// larger than the interface's MTU), so a large answer leaves in fragments.
+pub const UDP_ECHO_SERVER: &str = r#"
+import os, socket, sys, threading
+def orphaned():
+    sys.stdin.read()
+    os._exit(0)
+threading.Thread(target=orphaned, daemon=True).start()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+while True:
+    data, addr = s.recvfrom(65535)
+    s.sendto(data, addr)
+"#;
