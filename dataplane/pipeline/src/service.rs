@@ -593,6 +593,36 @@ impl Services {
         self.conns_per_client
     }
 
+    /// Copy the rule match counts `counts` (laid out by `old`) of every content-switching
+    /// service here that `old` has under the same id with the same rules into `into`
+    /// (laid out by these services, zeroed); the counts of a service whose rules changed
+    /// start again from zero. Allocates nothing (a worker taking up a configuration).
+    pub fn carry_l7_matches(&self, old: &Services, counts: &[u64], into: &mut [u64]) {
+        let old_list = old.list();
+        for (i, svc) in self.list().iter().enumerate() {
+            let Some(plan) = &svc.l7 else {
+                continue;
+            };
+            // Services usually keep their place: look there first, then search.
+            let same = |o: &&Service| o.id == svc.id;
+            let before = old_list
+                .get(i)
+                .filter(same)
+                .or_else(|| old_list.iter().find(same))
+                .and_then(|o| o.l7.as_ref())
+                .filter(|p| p.same_rules(plan));
+            let Some(before) = before else {
+                continue;
+            };
+            let n = plan.counters();
+            let from = counts.get(before.match_base..before.match_base + n);
+            let to = into.get_mut(plan.match_base..plan.match_base + n);
+            if let (Some(from), Some(to)) = (from, to) {
+                to.copy_from_slice(from);
+            }
+        }
+    }
+
     /// Every content-switching group, in service then group order (the order of the
     /// workers' group states).
     pub fn groups(&self) -> impl Iterator<Item = &crate::l7::Group> {

@@ -216,9 +216,8 @@ impl<B: PacketBuf> Worker<B> {
             &mut self.group_states,
             std::mem::take(&mut update.group_states),
         );
-        crate::l7::plan::carry_matches(
+        update.snap.services.carry_l7_matches(
             &self.snap.services,
-            &update.snap.services,
             &self.rule_matches,
             &mut update.rule_matches,
         );

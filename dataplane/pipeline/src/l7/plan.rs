@@ -6,8 +6,6 @@ use rvs_config::ServiceConfig;
 use rvs_l7::{first_match, Decision, Protocol, Rule};
 use rvs_schedulers::{BuildError, RealServer, Scheduler};
 
-use crate::service::Services;
-
 /// One group of reals: scheduled by the service's scheduler with its own table and
 /// per-worker state.
 #[derive(Debug)]
@@ -134,36 +132,6 @@ impl L7Plan {
     pub fn choose(&self, d: &Decision<'_>) -> (Option<usize>, usize) {
         let rule = first_match(&self.rules, d);
         (rule, rule.map_or(0, |r| self.rule_group[r]))
-    }
-}
-
-/// Copy the match counts `counts` (laid out by `old`) of every content-switching
-/// service of `new` that `old` has under the same id with the same rules into `into`
-/// (laid out by `new`, zeroed); the counts of a service whose rules changed start again
-/// from zero. Allocates nothing (a worker taking up a configuration).
-pub fn carry_matches(old: &Services, new: &Services, counts: &[u64], into: &mut [u64]) {
-    let old_list = old.list();
-    for (i, svc) in new.list().iter().enumerate() {
-        let Some(plan) = &svc.l7 else {
-            continue;
-        };
-        // Services usually keep their place: look there first, then search.
-        let same = |o: &&crate::service::Service| o.id == svc.id;
-        let before = old_list
-            .get(i)
-            .filter(same)
-            .or_else(|| old_list.iter().find(same))
-            .and_then(|o| o.l7.as_ref())
-            .filter(|p| p.same_rules(plan));
-        let Some(before) = before else {
-            continue;
-        };
-        let n = plan.counters();
-        let from = counts.get(before.match_base..before.match_base + n);
-        let to = into.get_mut(plan.match_base..plan.match_base + n);
-        if let (Some(from), Some(to)) = (from, to) {
-            to.copy_from_slice(from);
-        }
     }
 }
 
