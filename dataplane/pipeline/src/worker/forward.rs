@@ -1,6 +1,8 @@
 //! The forwarding path: a received frame through parsing, the connection lookup or
 //! scheduling, the rewrite for the connection's mode, and the route toward its peer.
 
+use std::net::IpAddr;
+
 use rvs_conntrack::{ConnId, ConnView, Direction, ForwardMode, KeyHash, Proto, TcpFlags};
 
 use crate::connect::{ConnectCtx, Connected, PacketTuple};
@@ -346,8 +348,7 @@ impl<B: PacketBuf> Worker<B> {
         if let Some((tunnel, sport)) = tunnel {
             let out = self.snap.port(out_port);
             let src = out.address_like(toward).ok_or(DropReason::NoRoute)?;
-            let outer = if toward.is_ipv4() { 20 } else { 40 };
-            let path_mtu = out.mtu.saturating_sub(outer + tunnel.max_header_len()) as u32;
+            let path_mtu = out.mtu.saturating_sub(tunnel_overhead(&tunnel, toward)) as u32;
             let encap = rewrite::tun_encap(&mut buf, info, src, toward, &tunnel, sport, out.mtu);
             if let Err(reason) = encap {
                 // Tell the sender its path MTU (never about an ICMP error: RFC 1122).
@@ -439,6 +440,13 @@ impl<B: PacketBuf> Worker<B> {
             (tunnel, sport)
         })
     }
+}
+
+/// The most bytes `tunnel` adds to a packet sent to `toward`: the outer IP header and
+/// the tunnel's own header (ICMP tells a sender the port MTU less this).
+pub(super) fn tunnel_overhead(tunnel: &rvs_packet::rewrite::Tunnel, toward: IpAddr) -> usize {
+    let outer = if toward.is_ipv4() { 20 } else { 40 };
+    outer + tunnel.max_header_len()
 }
 
 /// The UDP source port of a GUE packet of the connection between `client` and `vip`:

@@ -176,11 +176,7 @@ impl<B: PacketBuf> Worker<B> {
         let out = self.snap.port(hit.port);
         let (out_mtu, tun_src) = (out.mtu, out.address_like(toward));
         let tunnel = self.tunnel_of(&conn);
-        let outer = match tunnel {
-            Some((t, _)) if toward.is_ipv4() => 20 + t.max_header_len(),
-            Some((t, _)) => 40 + t.max_header_len(),
-            None => 0,
-        };
+        let outer = tunnel.map_or(0, |(t, _)| super::forward::tunnel_overhead(&t, toward));
         let mtu = out_mtu.saturating_sub(outer);
         let limit = mtu.min(w.max_ip_len);
         let too_big = match ip.version {
