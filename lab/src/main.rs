@@ -9,6 +9,8 @@
 //!
 //! `rvs-lab compare`: rvsd side by side with nftables DNAT, HAProxy and the client
 //! straight to the reals, under wrk (`rvs_lab::compare`); prints Markdown tables.
+//! `--scenarios content-switching` runs rvsd's content switching by `Host` against its
+//! plain FULLNAT service and HAProxy in HTTP mode instead.
 
 mod demo;
 
@@ -23,8 +25,10 @@ const USAGE: &str = "usage (as root; rvsd and rvsadm next to rvs-lab):
   rvs-lab demo
   rvs-lab soak --minutes N [--seed S]
   rvs-lab compare [--rounds N] [--seconds S] [--connections C] [--threads T]
-                  [--scenarios direct,rvsd-af_xdp,rvsd-af_packet,nftables,haproxy]
-                  [--loads keep-alive,close]";
+                  [--scenarios direct,rvsd-af_xdp,rvsd-af_packet,nftables,haproxy,
+                               rvsd-l7,rvsd-fullnat,haproxy-http | content-switching]
+                  [--loads keep-alive,close]
+  (default: the L4 scenarios; content-switching = rvsd-l7,rvsd-fullnat,haproxy-http)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -130,12 +134,12 @@ fn next_to_me(name: &str) -> Result<std::path::PathBuf, String> {
 }
 
 /// The comparison's options from the command line (defaults: 3 rounds of 10 s, 3 wrk
-/// threads with 48 connections, every scenario, both loads).
+/// threads with 48 connections, the L4 scenarios, both loads).
 fn compare_options(args: &[String]) -> Result<Options, String> {
     let rvsd = next_to_me("rvsd")?;
     let mut o = Options {
         rounds: 3,
-        scenarios: Scenario::ALL.to_vec(),
+        scenarios: Scenario::L4.to_vec(),
         loads: vec![Load::KeepAlive, Load::Close],
         wrk: Wrk {
             threads: 3,
@@ -165,10 +169,16 @@ fn compare_options(args: &[String]) -> Result<Options, String> {
             "--connections" => o.wrk.connections = number()?,
             "--threads" => o.wrk.threads = number()?,
             "--scenarios" => {
-                o.scenarios = value
-                    .split(',')
-                    .map(|n| Scenario::from_name(n).ok_or_else(|| format!("no scenario {n:?}")))
-                    .collect::<Result<_, _>>()?
+                o.scenarios = Vec::new();
+                for n in value.split(',') {
+                    if n == "content-switching" {
+                        o.scenarios.extend(Scenario::CONTENT_SWITCHING);
+                    } else {
+                        o.scenarios.push(
+                            Scenario::from_name(n).ok_or_else(|| format!("no scenario {n:?}"))?,
+                        );
+                    }
+                }
             }
             "--loads" => {
                 o.loads = value

@@ -8,6 +8,11 @@
 //! records requests/s, the 99th percentile latency, errors, and the whole machine's CPU
 //! time per request (the client's, the reals' and the director's together: what the
 //! balancer adds shows as the difference to the ceiling).
+//!
+//! The content-switching scenarios ([`Scenario::CONTENT_SWITCHING`]) send every wrk
+//! thread's requests with one of two `Host` headers (the threads take them in turn), to
+//! two of the reals: an rvsd L7 service with a rule per host, the same reals behind a
+//! plain FULLNAT service, and HAProxy in HTTP mode choosing a backend per host.
 
 mod cpu;
 mod report;
@@ -38,17 +43,50 @@ pub enum Scenario {
     Nftables,
     /// HAProxy 2.6 in TCP mode, round robin, in the director's kernel stack.
     Haproxy,
+    /// rvsd (one worker, `net_af_xdp`): an `l7 = "http"` FULLNAT service with a rule per
+    /// `Host` (`a.example`, `b.example`), each to a group of one real.
+    RvsdL7,
+    /// rvsd (one worker, `net_af_xdp`): the same two reals behind a plain FULLNAT
+    /// service (rr, no SYN proxy), blind to the host.
+    RvsdFullnat,
+    /// HAProxy 2.6 in HTTP mode choosing a backend (one real each) by `Host`.
+    HaproxyHttp,
 }
 
 impl Scenario {
     /// Every scenario, the ceiling first.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 8] = [
+        Scenario::Direct,
+        Scenario::RvsdAfXdp,
+        Scenario::RvsdAfPacket,
+        Scenario::Nftables,
+        Scenario::Haproxy,
+        Scenario::RvsdL7,
+        Scenario::RvsdFullnat,
+        Scenario::HaproxyHttp,
+    ];
+
+    /// The layer-4 comparison (what `rvs-lab compare` runs by default), the ceiling first.
+    pub const L4: [Scenario; 5] = [
         Scenario::Direct,
         Scenario::RvsdAfXdp,
         Scenario::RvsdAfPacket,
         Scenario::Nftables,
         Scenario::Haproxy,
     ];
+
+    /// Content switching by `Host`: rvsd's L7 service against the same reals behind its
+    /// plain FULLNAT service and behind HAProxy in HTTP mode.
+    pub const CONTENT_SWITCHING: [Scenario; 3] = [
+        Scenario::RvsdL7,
+        Scenario::RvsdFullnat,
+        Scenario::HaproxyHttp,
+    ];
+
+    /// True when its requests carry the two `Host` headers of content switching.
+    pub fn by_host(self) -> bool {
+        Scenario::CONTENT_SWITCHING.contains(&self)
+    }
 
     /// The name in tables and on the command line.
     pub fn name(self) -> &'static str {
@@ -58,6 +96,9 @@ impl Scenario {
             Scenario::RvsdAfPacket => "rvsd-af_packet",
             Scenario::Nftables => "nftables",
             Scenario::Haproxy => "haproxy",
+            Scenario::RvsdL7 => "rvsd-l7",
+            Scenario::RvsdFullnat => "rvsd-fullnat",
+            Scenario::HaproxyHttp => "haproxy-http",
         }
     }
 
@@ -151,6 +192,15 @@ pub fn run(options: &Options, mut progress: impl FnMut(&Sample)) -> Vec<Sample> 
     samples
 }
 
+/// Starts rvsd (one worker) on `pmd` ports with `service` and waits until the VIP
+/// answers (a request for the first of [`servers::HOSTS`]).
+fn start_rvsd(lab: &Lab, options: &Options, pmd: Pmd, service: Service) -> Rvsd {
+    let config = lab.write_config_sized("compare", pmd, (1, 1 << 20), None, &[service]);
+    let rvsd = Rvsd::start(lab, &options.rvsd, &config);
+    servers::wait_http_as(lab, "c", servers::VIP, Some(servers::HOSTS[0]));
+    rvsd
+}
+
 /// One run in a lab of its own.
 fn run_one(options: &Options, round: usize, scenario: Scenario, load: Load, ticks: f64) -> Sample {
     let mut lab = Lab::new('q');
@@ -172,10 +222,11 @@ fn run_one(options: &Options, round: usize, scenario: Scenario, load: Load, tick
             };
             let service =
                 Service::new("tcp", servers::VIP, 80, "rr").all_reals(servers::NGINX_PORT, "nat");
-            let config = lab.write_config_sized("compare", pmd, (1, 1 << 20), None, &[service]);
-            let rvsd = Rvsd::start(&lab, &options.rvsd, &config);
-            servers::wait_http(&lab, "c", servers::VIP);
-            Some(rvsd)
+            Some(start_rvsd(&lab, options, pmd, service))
+        }
+        Scenario::RvsdL7 | Scenario::RvsdFullnat => {
+            let service = servers::by_host_service(scenario == Scenario::RvsdL7);
+            Some(start_rvsd(&lab, options, Pmd::AfXdp, service))
         }
         Scenario::Nftables => {
             servers::kernel_director(&lab);
@@ -188,12 +239,24 @@ fn run_one(options: &Options, round: usize, scenario: Scenario, load: Load, tick
             servers::start_haproxy(&mut lab);
             None
         }
+        Scenario::HaproxyHttp => {
+            servers::kernel_director(&lab);
+            servers::start_haproxy_http(&mut lab);
+            None
+        }
     };
-    if scenario != Scenario::Direct {
+    if scenario.by_host() {
+        servers::check_hosts_reach_their_reals(&lab, scenario != Scenario::RvsdFullnat);
+    } else if scenario != Scenario::Direct {
         servers::check_every_real_answers(&lab);
     }
+    let host_headers: &[&str] = if scenario.by_host() {
+        &servers::HOSTS
+    } else {
+        &[]
+    };
     let before = cpu::CpuTimes::now();
-    let result = options.wrk.run(&lab, &target, &hosts, load);
+    let result = options.wrk.run(&lab, &target, &hosts, host_headers, load);
     let after = cpu::CpuTimes::now();
     if let Some(rvsd) = rvsd {
         let report = rvsd.stop();

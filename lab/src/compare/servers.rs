@@ -5,12 +5,20 @@ use std::time::{Duration, Instant};
 
 use crate::addr::{self, REALS};
 use crate::cmd::must;
+use crate::config::Service;
 use crate::topology::Lab;
 
 /// The VIP every balancing scenario serves on port 80.
 pub const VIP: &str = "10.0.0.100";
 /// The port nginx listens on in every real.
 pub const NGINX_PORT: u16 = 80;
+/// The two `Host` headers of the content-switching scenarios: the first goes to real 1,
+/// the second to real 2.
+pub const HOSTS: [&str; 2] = ["a.example", "b.example"];
+/// The reals [`HOSTS`] go to, in order.
+const HOST_REALS: [usize; 2] = [1, 2];
+/// FULLNAT local addresses of the content-switching scenarios' rvsd services.
+const LADDRS: [&str; 4] = ["10.9.0.1", "10.9.0.2", "10.9.0.3", "10.9.0.4"];
 
 /// Starts nginx in every real, one process each (no master, so that stopping it leaves
 /// nothing behind), answering `rN` from memory without logging; waits until each answers.
@@ -158,15 +166,121 @@ pub fn start_haproxy(lab: &mut Lab) {
     wait_http(lab, "c", VIP);
 }
 
+/// The content-switching scenarios' rvsd service: with `l7`, an `l7 = "http"` service
+/// whose rules send each of [`HOSTS`] to a group of one real (no real without a group:
+/// another host is reset); without, a plain FULLNAT service over the same reals.
+pub fn by_host_service(l7: bool) -> Service {
+    let mut s = Service::new("tcp", VIP, 80, "rr").laddrs(&LADDRS);
+    if l7 {
+        let mut keys = "l7 = \"http\"\n".to_owned();
+        for (host, i) in HOSTS.iter().zip(HOST_REALS) {
+            keys += &format!("[[service.rule]]\nhost = \"{host}\"\ngroup = \"r{i}\"\n");
+        }
+        s = s.keys(&keys);
+    }
+    for i in HOST_REALS {
+        let group = if l7 {
+            format!("group = \"r{i}\"")
+        } else {
+            String::new()
+        };
+        s = s.real_with(&addr::real(i), NGINX_PORT, "fullnat", 1, &group);
+    }
+    s
+}
+
+/// HAProxy in HTTP mode in the director's namespace: a backend of one real per host of
+/// [`HOSTS`], chosen by the `Host` header (any other host gets a 503); waits until it
+/// answers.
+pub fn start_haproxy_http(lab: &mut Lab) {
+    let mut frontend = String::new();
+    let mut backends = String::new();
+    for (host, i) in HOSTS.iter().zip(HOST_REALS) {
+        let name = addr::real_name(i);
+        frontend += &format!(
+            "  acl host_{name} hdr(host) -i {host}\n  use_backend {name} if host_{name}\n"
+        );
+        backends += &format!(
+            "\nbackend {name}\n  server {name} {}:{NGINX_PORT}\n",
+            addr::real(i)
+        );
+    }
+    let conf = lab.dir().join("haproxy.cfg");
+    std::fs::write(
+        &conf,
+        format!(
+            "global\n  maxconn 9000\n\ndefaults\n  mode http\n  timeout connect 5s\n  \
+             timeout client 30s\n  timeout server 30s\n\n\
+             frontend vip\n  bind {VIP}:80\n{frontend}{backends}"
+        ),
+    )
+    .expect("haproxy config");
+    let conf = conf.display().to_string();
+    lab.spawn_command("d", "haproxy", &["haproxy", "-db", "-f", &conf]);
+    wait_http_as(lab, "c", VIP, Some(HOSTS[0]));
+}
+
+/// Asks the VIP for each of [`HOSTS`] 4 times, one connection each, and panics unless
+/// each host's real answered all of them (`routed`) or, for a balancer blind to the
+/// host, both reals answered.
+pub fn check_hosts_reach_their_reals(lab: &Lab, routed: bool) {
+    let mut all = Vec::new();
+    for (host, i) in HOSTS.iter().zip(HOST_REALS) {
+        let url = format!("http://{VIP}/?[1-4]");
+        let header = format!("Host: {host}");
+        let out = lab.exec(
+            "c",
+            &[
+                "curl",
+                "-s",
+                "-m",
+                "2",
+                "-H",
+                "Connection: close",
+                "-H",
+                &header,
+                &url,
+            ],
+        );
+        let bodies: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let name = addr::real_name(i);
+        assert!(
+            bodies.len() == 4 && (!routed || bodies.iter().all(|b| *b == name)),
+            "{host} through {VIP}: {bodies:?}, not 4 answers{}",
+            if routed {
+                format!(" of {name}")
+            } else {
+                String::new()
+            }
+        );
+        all.extend(bodies);
+    }
+    let spread = crate::client::spread(&all);
+    assert!(
+        HOST_REALS.iter().all(|i| spread[i - 1] > 0),
+        "not both reals answered through {VIP}: {spread:?}"
+    );
+}
+
 /// Waits (at most 20 s) until `http://TARGET/` answers from namespace `role`.
 pub fn wait_http(lab: &Lab, role: &str, target: &str) {
+    wait_http_as(lab, role, target, None);
+}
+
+/// [`wait_http`] with the `Host` header `host` when given.
+pub fn wait_http_as(lab: &Lab, role: &str, target: &str, host: Option<&str>) {
     let url = format!("http://{target}/");
+    let header = host.map(|h| format!("Host: {h}"));
+    let mut argv = vec!["curl", "-s", "-f", "-m", "1"];
+    if let Some(h) = &header {
+        argv.extend(["-H", h.as_str()]);
+    }
+    argv.push(&url);
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !lab
-        .exec(role, &["curl", "-s", "-f", "-m", "1", &url])
-        .status
-        .success()
-    {
+    while !lab.exec(role, &argv).status.success() {
         assert!(
             Instant::now() < deadline,
             "{url} did not answer from {role}"

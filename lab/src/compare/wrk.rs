@@ -1,7 +1,5 @@
 //! wrk, the HTTP load generator, run in the client's namespace; and what it printed.
 
-use std::path::Path;
-
 use crate::cmd::run;
 use crate::topology::Lab;
 
@@ -51,8 +49,17 @@ pub struct WrkResult {
 impl Wrk {
     /// Runs wrk from the client to `http://TARGET/`; with `hosts`, each thread instead
     /// connects to one of them in turn (a Lua `setup` sets the thread's address), which
-    /// is how the ceiling reaches every real directly with the same client load.
-    pub fn run(&self, lab: &Lab, target: &str, hosts: &[String], load: Load) -> WrkResult {
+    /// is how the ceiling reaches every real directly with the same client load; with
+    /// `host_headers`, each thread sends one of them as its `Host`, in turn (set before
+    /// the thread makes its request, which wrk then sends unchanged: no Lua per request).
+    pub fn run(
+        &self,
+        lab: &Lab,
+        target: &str,
+        hosts: &[String],
+        host_headers: &[&str],
+        load: Load,
+    ) -> WrkResult {
         let mut args: Vec<String> = [
             "wrk",
             "--latency",
@@ -71,9 +78,9 @@ impl Wrk {
         if load == Load::Close {
             args.extend(["-H".to_owned(), "Connection: close".to_owned()]);
         }
-        if !hosts.is_empty() {
+        if !hosts.is_empty() || !host_headers.is_empty() {
             let script = lab.dir().join("hosts.lua");
-            write_hosts_script(&script, hosts);
+            std::fs::write(&script, hosts_script(hosts, host_headers)).expect("wrk script");
             args.extend(["-s".to_owned(), script.display().to_string()]);
         }
         args.push(format!("http://{target}/"));
@@ -89,16 +96,21 @@ impl Wrk {
     }
 }
 
-/// A wrk script whose threads take the hosts in turn (port 80).
-fn write_hosts_script(path: &Path, hosts: &[String]) {
-    let list: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
-    let text = format!(
-        "local hosts = {{{}}}\nlocal n = 0\n\
+/// A wrk script whose threads take the `hosts` (addresses, port 80) in turn, and the
+/// `host_headers` in turn; either list may be empty.
+fn hosts_script(hosts: &[String], host_headers: &[&str]) -> String {
+    let quoted = |v: &mut dyn Iterator<Item = &str>| {
+        v.map(|h| format!("\"{h}\"")).collect::<Vec<_>>().join(", ")
+    };
+    format!(
+        "local hosts = {{{}}}\nlocal names = {{{}}}\nlocal n = 0\n\
          function setup(thread)\n  n = n + 1\n  \
-         thread.addr = wrk.lookup(hosts[(n - 1) % #hosts + 1], \"80\")[1]\nend\n",
-        list.join(", ")
-    );
-    std::fs::write(path, text).expect("wrk script");
+         if #hosts > 0 then thread.addr = wrk.lookup(hosts[(n - 1) % #hosts + 1], \"80\")[1] end\n  \
+         if #names > 0 then thread:set(\"host_header\", names[(n - 1) % #names + 1]) end\nend\n\
+         function init(args)\n  if host_header then wrk.headers[\"Host\"] = host_header end\nend\n",
+        quoted(&mut hosts.iter().map(String::as_str)),
+        quoted(&mut host_headers.iter().copied()),
+    )
 }
 
 /// Reads wrk's report: `N requests in Ts`, the `99%` latency line, socket errors and
@@ -178,6 +190,18 @@ Transfer/sec:      2.00MB
         assert_eq!(r.seconds, 2.0);
         assert_eq!(r.p99_us, 820.5);
         assert_eq!(r.errors, 10);
+    }
+
+    #[test]
+    fn the_script_gives_threads_addresses_and_host_headers_in_turn() {
+        let both = hosts_script(&["10.2.0.11".to_owned()], &["a.example", "b.example"]);
+        assert!(both.contains("local hosts = {\"10.2.0.11\"}"), "{both}");
+        assert!(
+            both.contains("local names = {\"a.example\", \"b.example\"}"),
+            "{both}"
+        );
+        let none = hosts_script(&[], &["a.example"]);
+        assert!(none.contains("local hosts = {}"), "{none}");
     }
 
     #[test]
