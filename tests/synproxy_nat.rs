@@ -327,6 +327,144 @@ fn nat_real_handshake_data_sack_and_fin_both_ways_v4_v6() {
     handshake_and_shift_case(V6, "synnat-v6");
 }
 
+/// Timestamps option with NOP NOP in front.
+fn ts_opt(val: u32, ecr: u32) -> Vec<u8> {
+    let mut o = vec![1, 1, 8, 10];
+    o.extend(val.to_be_bytes());
+    o.extend(ecr.to_be_bytes());
+    o
+}
+
+/// The handshake options Linux sends: MSS, SACK-permitted, timestamps, window scale.
+fn handshake_opts(mss: u16, ts: (u32, u32), wscale: u8) -> Vec<u8> {
+    let mut o = vec![2, 4];
+    o.extend(mss.to_be_bytes());
+    o.extend([4, 2, 8, 10]);
+    o.extend(ts.0.to_be_bytes());
+    o.extend(ts.1.to_be_bytes());
+    o.extend([1, 3, 3, wscale]);
+    o
+}
+
+/// The cookie SYN-ACK's sequence number and timestamps (TSval, TSecr), by etherparse.
+fn seq_and_ts(f: &[u8]) -> (u32, (u32, u32)) {
+    let Some(TransportSlice::Tcp(t)) = SlicedPacket::from_ethernet(f).unwrap().transport else {
+        panic!("not TCP")
+    };
+    let ts = t.options_iterator().find_map(|o| match o {
+        Ok(etherparse::TcpOptionElement::Timestamp(v, e)) => Some((v, e)),
+        _ => None,
+    });
+    (t.sequence_number(), ts.expect("timestamps offered back"))
+}
+
+/// A client offering timestamps, SACK and window scale 8 to a NAT real: the SYN to the
+/// real (from the client's address) offers the client's own options, the ACK made from
+/// the real's SYN-ACK echoes the real's TSval, and afterwards the real's TSval moves to
+/// the cookie's clock toward the client and the client's TSecr back, as with FULLNAT.
+fn timestamps_case(e: Ends, name: &str) {
+    let cfg = config();
+    let (c_isn, r_isn) = (1000u32, 5000u32);
+    let (c_ts, r_ts) = (111_111u32, 900_000u32);
+    let client_syn = with(
+        Kind::Syn,
+        seg(c_isn, None, &handshake_opts(1460, (c_ts, 0), 8), b""),
+    );
+    let run = replay(
+        &format!("{name}-cookie"),
+        &cfg,
+        &[("wan0", vec![(secs(1.0), from_client(e, &client_syn))])],
+        &[],
+    );
+    let (cookie, (t, echo)) = seq_and_ts(&run.out["wan0"][0].1);
+    assert_eq!(echo, c_ts, "the client's TSval echoed");
+    let reply = b"HTTP/1.0 200 OK\r\n".to_vec();
+    let r_next = r_isn + 1 + reply.len() as u32;
+    let wan = vec![
+        (secs(1.0), from_client(e, &client_syn)),
+        (
+            secs(1.01),
+            from_client(
+                e,
+                &seg(c_isn + 1, Some(cookie + 1), &ts_opt(c_ts + 1, t), b""),
+            ),
+        ),
+        (
+            secs(1.04),
+            from_client(
+                e,
+                &seg(
+                    c_isn + 1,
+                    Some(cookie + 1 + reply.len() as u32),
+                    &ts_opt(c_ts + 9, t + 10),
+                    b"",
+                ),
+            ),
+        ),
+    ];
+    let real_syn_ack = with(
+        Kind::Syn,
+        seg(
+            r_isn,
+            Some(c_isn + 1),
+            &handshake_opts(1460, (r_ts, c_ts + 1), 7),
+            b"",
+        ),
+    );
+    let lan = vec![
+        (secs(1.02), from_real(e, &real_syn_ack)),
+        (
+            secs(1.03),
+            from_real(
+                e,
+                &seg(
+                    r_isn + 1,
+                    Some(c_isn + 1),
+                    &ts_opt(r_ts + 10, c_ts + 1),
+                    &reply,
+                ),
+            ),
+        ),
+    ];
+    let run = replay(name, &cfg, &[("wan0", wan), ("lan0", lan)], &[]);
+    let want_real = [
+        with(
+            Kind::Syn,
+            made(seg(
+                c_isn,
+                None,
+                &handshake_opts(1460, (c_ts + 1, 0), 8),
+                b"",
+            )),
+        ),
+        // The made-up ACK's window: 65535 in the client's scale (8).
+        Seg {
+            window: 65535 >> 8,
+            ..seg(c_isn + 1, Some(r_isn + 1), &ts_opt(c_ts + 1, r_ts), b"")
+        },
+        seg(c_isn + 1, Some(r_next), &ts_opt(c_ts + 9, r_ts + 10), b""),
+    ]
+    .map(|s| to_real(e, &s));
+    assert_frames(&frames(&run.out["lan0"]), &want_real, "toward the real");
+    let want_reply = to_client(
+        e,
+        &seg(
+            cookie + 1,
+            Some(c_isn + 1),
+            &ts_opt(t + 10, c_ts + 1),
+            &reply,
+        ),
+    );
+    let wan_out = frames(&run.out["wan0"]);
+    assert_frames(&wan_out[1..], &[want_reply], "toward the client");
+}
+
+#[test]
+fn nat_real_timestamps_shift_v4_v6() {
+    timestamps_case(V4, "synnat-ts-v4");
+    timestamps_case(V6, "synnat-ts-v6");
+}
+
 /// A NAT real that refuses the connection (a RST to the client's address): the client
 /// hears it in its own numbers (the cookie's), from the VIP.
 #[test]
