@@ -756,16 +756,32 @@ fn synproxy_drops_invalid_cookies_and_keeps_no_state_for_syns() {
     assert_eq!(run.out["lan0"].len(), 1, "the SYN to the real");
 }
 
+/// The SYN proxy takes NAT reals as well as FULLNAT ones (their replies come back
+/// through the director), but not a DR real, whose replies it never sees: refused at the
+/// key's line, naming the real.
 #[test]
-fn synproxy_needs_a_fullnat_tcp_service() {
-    let cfg = synproxy_config("none").replace("forward = \"fullnat\"", "forward = \"nat\"");
-    let dir = test_dir("synproxy-nat");
+fn synproxy_needs_reals_whose_replies_come_back() {
+    let nat = synproxy_config("none").replace("forward = \"fullnat\"", "forward = \"nat\"");
+    let run = replay("synproxy-nat", &nat, &[("wan0", Vec::new())], &[]);
+    assert_eq!(run.summary["connections_created"], 0, "{}", run.summary);
+    let dr = synproxy_config("none").replace(
+        "port = 8080\nforward = \"fullnat\"",
+        "port = 80\nforward = \"dr\"",
+    );
+    let line = dr.lines().position(|l| l == "synproxy = true").unwrap() + 1;
+    let dir = test_dir("synproxy-dr");
     let path = dir.join("rvs.toml");
-    std::fs::write(&path, cfg).unwrap();
+    std::fs::write(&path, dr).unwrap();
     let out = rvsd_replay(&path, "wan0=none.pcap", &dir.join("out"));
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("synproxy needs a TCP service"), "{err}");
+    assert!(
+        err.contains(&format!("rvs.toml:{line}:"))
+            && err.contains("synproxy needs reals with forward = \"nat\" or \"fullnat\"")
+            && err.contains("real 10.1.0.11:80 is forward = \"dr\"")
+            && err.contains("never sees its replies"),
+        "{err}"
+    );
 }
 
 /// The SYN proxy with TOA: the cookie SYN-ACK's MSS leaves room for the option, and the

@@ -6,7 +6,13 @@ use std::ops::Range;
 
 use super::net::{IpNet, IpNetError, MaskError};
 use super::sync_key::{KeyFileProblem, MIN_SYNC_KEY_LEN};
+use rvs_conntrack::ForwardMode;
 use rvs_packet::rewrite::{TunnelCsum, TunnelKind};
+
+/// The file's name of a forwarding mode, for messages.
+fn mode_name(mode: &ForwardMode) -> &'static str {
+    super::forward::forward_name(*mode)
+}
 
 /// A 1-based line and column (the column counts characters, not bytes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,18 +169,28 @@ pub enum Problem {
          (a NAT or FULLNAT reply needs the connection entry one-packet scheduling does not keep)"
     )]
     OnePacketNeedsUdpDirect,
-    /// `synproxy = true` on a service that is not TCP with only FULLNAT reals.
-    #[error("synproxy needs a TCP service whose reals are all forward = \"fullnat\"")]
-    SynproxyNeedsFullnat,
+    /// `synproxy = true` or `l7` (named) on a service that is not TCP.
+    #[error("{0} is for TCP services only: the SYN proxy completes TCP handshakes")]
+    SynproxyTcpOnly(&'static str),
+    /// `synproxy = true` or `l7` (`key`) on a service with a real that answers clients
+    /// directly (`dr`, `tun`).
+    #[error(
+        "{key} needs reals with forward = \"nat\" or \"fullnat\": real {real} is forward = \
+         \"{}\", which answers clients directly, so the director never sees its replies \
+         and cannot shift their sequence numbers",
+        mode_name(.forward)
+    )]
+    SynproxyDirectReal {
+        /// `synproxy` or `l7`.
+        key: &'static str,
+        /// The real's address and port (`10.1.0.11:80`).
+        real: String,
+        /// Its forwarding mode.
+        forward: ForwardMode,
+    },
     /// `l7` not `http` nor `tls`.
     #[error("unknown l7 {0:?} (http, tls)")]
     UnknownL7(String),
-    /// `l7` on a service the SYN proxy cannot hold (not TCP, or a real not FULLNAT).
-    #[error(
-        "l7 needs a TCP service whose reals are all forward = \"fullnat\" (the SYN proxy \
-         holds the client's first bytes until the real is chosen)"
-    )]
-    L7NeedsSynproxy,
     /// `l7` with `synproxy = false`.
     #[error("l7 turns the SYN proxy on: synproxy = false cannot go with it")]
     L7WithoutSynproxy,

@@ -46,8 +46,8 @@ pub(super) fn l7(
             return Err(ck.err(name.span(), context, problem));
         }
     };
-    if !svc.synproxy_allowed() {
-        return Err(ck.err(name.span(), context, Problem::L7NeedsSynproxy));
+    if let Some(problem) = super::service::synproxy_refusal(svc, "l7") {
+        return Err(ck.err(name.span(), context, problem));
     }
     if let Some(off) = s.synproxy.as_ref().filter(|on| !*on.get_ref()) {
         return Err(ck.err(off.span(), context, Problem::L7WithoutSynproxy));

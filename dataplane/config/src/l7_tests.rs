@@ -166,17 +166,34 @@ fn refusals_name_the_line() {
     for (text, want, line) in cases {
         assert_eq!(problem(&text), (want, line), "{text}");
     }
-    // The SYN proxy's reach: TCP with FULLNAT reals only.
-    let nat = "[[service.real]]\nip = \"10.1.1.11\"\nport = 8080\nforward = \"nat\"\n";
-    assert_eq!(
-        problem(&service("l7 = \"http\"\n", "", nat)),
-        (Problem::L7NeedsSynproxy, 6)
-    );
-    let msg = Config::parse(&service("l7 = \"http\"\n", "", nat), "rvs.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("rvs.toml:6") && msg.contains("fullnat"),
-        "{msg}"
-    );
+    // The SYN proxy's reach: TCP with NAT or FULLNAT reals, mixed or not; a DR or TUN
+    // real is refused at the key's line, named.
+    let with = |forward: &str| real("10.1.1.11", None).replace("fullnat", forward);
+    let mixed = with("nat") + &real("10.1.1.12", Some("img"));
+    let rules = rule("host = \"img\"\ngroup = \"img\"\n");
+    let c = Config::parse(&service("l7 = \"http\"\n", &rules, &mixed), "rvs.toml").unwrap();
+    assert!(c.services[0].synproxy && c.services[0].l7.is_some());
+    assert_eq!(c.revalidate("running").unwrap(), c);
+    for (forward, mode) in [("dr", ForwardMode::Dr), ("tun", ForwardMode::Tun)] {
+        // A direct real keeps the service's port.
+        let text = service("l7 = \"http\"\n", "", &with(forward).replace("8080", "80"));
+        assert_eq!(
+            problem(&text),
+            (
+                Problem::SynproxyDirectReal {
+                    key: "l7",
+                    real: "10.1.1.11:80".into(),
+                    forward: mode,
+                },
+                6
+            )
+        );
+        let msg = Config::parse(&text, "rvs.toml").unwrap_err().to_string();
+        assert!(
+            msg.contains("rvs.toml:6") && msg.contains("l7 needs reals") && msg.contains(forward),
+            "{msg}"
+        );
+    }
+    let udp = service("l7 = \"http\"\n", "", "").replace("\"tcp\"", "\"udp\"");
+    assert_eq!(problem(&udp), (Problem::SynproxyTcpOnly("l7"), 6));
 }

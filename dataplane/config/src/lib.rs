@@ -591,7 +591,7 @@ pub struct ServiceConfig {
     /// How a FULLNAT real learns the client's address (`client_address`).
     pub client_address: ClientAddress,
     /// Answer the client's SYN with a cookie SYN-ACK and open the connection to the real
-    /// only on a valid ACK (`synproxy`; TCP, FULLNAT reals only).
+    /// only on a valid ACK (`synproxy`; TCP, NAT and FULLNAT reals only).
     pub synproxy: bool,
     /// The window scale the SYN proxy announces to clients that offer timestamps
     /// (`synproxy_wscale`, default 7): it must equal what the reals announce (their
@@ -699,9 +699,13 @@ impl ServiceConfig {
                 .all(|r| matches!(r.forward, ForwardMode::Dr | ForwardMode::Tun))
     }
 
-    /// Whether `synproxy` may be on: a TCP service whose reals are all FULLNAT.
-    pub fn synproxy_allowed(&self) -> bool {
-        self.proto == Proto::Tcp && self.reals_all_fullnat()
+    /// The first real that answers clients directly (`dr` or `tun`): the director never
+    /// sees its replies. The SYN proxy needs none (a service whose reals are all NAT or
+    /// FULLNAT, in any mix: each connection is shifted alike whatever its real's mode).
+    pub fn direct_real(&self) -> Option<&RealConfig> {
+        self.reals
+            .iter()
+            .find(|r| matches!(r.forward, ForwardMode::Dr | ForwardMode::Tun))
     }
 
     /// The scheduler build parameters of this service (its flags, default table sizes).

@@ -819,8 +819,53 @@ fn udp_services_take_proxy_v2_only() {
     );
     assert_eq!(
         problem(&udp(&format!("synproxy = true\n{fullnat}"))),
-        (Problem::SynproxyNeedsFullnat, 6)
+        (Problem::SynproxyTcpOnly("synproxy"), 6)
     );
+}
+
+/// `synproxy`: TCP services whose reals are NAT or FULLNAT, mixed or not (each
+/// connection is shifted by itself), written back; a DR or TUN real is refused at the
+/// key's line, the message naming the real and why (the director never sees its
+/// replies).
+#[test]
+fn synproxy_takes_nat_and_fullnat_reals_and_refuses_direct_ones() {
+    let real = |ip: &str, forward: &str| {
+        format!("[[service.real]]\nip = \"{ip}\"\nport = 8080\nforward = \"{forward}\"\n")
+    };
+    let keys = "laddrs = [\"10.1.0.2\"]\nsynproxy = true\n";
+    for reals in [
+        real("10.1.0.11", "nat"),
+        real("10.1.0.11", "nat") + &real("10.1.0.12", "nat"),
+        real("10.1.0.11", "nat") + &real("10.1.0.12", "fullnat"),
+        real("10.1.0.11", "fullnat"),
+    ] {
+        let c = Config::parse(&svc("10.0.0.1", 80, &format!("{keys}{reals}")), "t").unwrap();
+        assert!(c.services[0].synproxy, "{reals}");
+        assert_eq!(Config::parse(&to_toml(&c), "saved.toml").unwrap(), c);
+        assert_eq!(c.revalidate("running").unwrap(), c);
+    }
+    for (forward, mode) in [("dr", ForwardMode::Dr), ("tun", ForwardMode::Tun)] {
+        // A direct real keeps the service's port.
+        let reals = real("10.1.0.11", "nat") + &real("10.1.0.12", forward).replace("8080", "80");
+        let text = svc("10.0.0.1", 80, &format!("{keys}{reals}"));
+        let e = refused(&text);
+        assert_eq!(
+            e.problem(),
+            Some(&Problem::SynproxyDirectReal {
+                key: "synproxy",
+                real: "10.1.0.12:80".into(),
+                forward: mode,
+            })
+        );
+        assert_eq!(e.location().map(|l| l.line), Some(6));
+        let msg = e.to_string();
+        assert!(
+            msg.contains("rvs.toml:6")
+                && msg.contains("10.1.0.12:80 ")
+                && msg.contains("never sees its replies"),
+            "{msg}"
+        );
+    }
 }
 
 /// `one_packet`: UDP with DR and TUN reals only, refused at the key's line otherwise;

@@ -821,6 +821,47 @@ fn one_packet_from_rvsadm_is_held_to_udp_and_direct_reals() {
     assert_eq!(h.saved(), saved, "refused changes left nothing behind");
 }
 
+/// A SYN-proxied service with a NAT real (`synproxy = true` in the file): rvsadm adds
+/// another NAT real and a FULLNAT one (each connection takes its real's mode); a DR real
+/// is refused, the message naming it and why, and nothing changes.
+#[test]
+fn rvsadm_adds_nat_reals_to_a_syn_proxied_service_but_not_direct_ones() {
+    let text = config().replace(
+        "vip = \"10.0.0.101\"\nport = 80\nscheduler = \"rr\"\n",
+        "vip = \"10.0.0.101\"\nport = 80\nscheduler = \"rr\"\nladdrs = [\"10.1.0.3\"]\nsynproxy = true\n",
+    );
+    let mut h = Harness::with(&text, "10.1.0.3".parse().unwrap());
+    let svc = key("10.0.0.101");
+    h.apply(vec![
+        Change::AddReal {
+            service: svc,
+            real: real("10.1.0.13:8080", Forward::Nat),
+        },
+        Change::AddReal {
+            service: svc,
+            real: real("10.1.0.14:8080", Forward::FullNat),
+        },
+    ])
+    .unwrap();
+    let saved = h.saved();
+    assert!(saved.contains("synproxy = true"), "{saved}");
+    assert!(saved.contains("ip = \"10.1.0.14\""), "{saved}");
+    let dr = Change::AddReal {
+        service: svc,
+        real: real("10.1.0.15:80", Forward::Dr),
+    };
+    let e = h.apply(vec![dr]).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Invalid);
+    assert!(
+        e.message
+            .contains("synproxy needs reals with forward = \"nat\" or \"fullnat\"")
+            && e.message.contains("10.1.0.15:80")
+            && e.message.contains("never sees its replies"),
+        "{e:?}"
+    );
+    assert_eq!(h.saved(), saved, "the refused real left nothing behind");
+}
+
 #[test]
 fn tunnel_reals_from_rvsadm_are_listed_saved_and_checked() {
     use rvs_ctl::proto::{TunCsum, TunType, TunnelSpec};

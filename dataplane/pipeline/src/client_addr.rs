@@ -147,9 +147,10 @@ pub enum Edit {
     ToaSkipped,
 }
 
-/// Edit a TCP segment of FULLNAT connection `conn` travelling `dir`, already rewritten
-/// by [`rvs_packet::rewrite::fullnat_in`] / [`rvs_packet::rewrite::fullnat_out`] (`info` parsed before that: its
-/// offsets still hold). `stream` is the connection's state, updated here; `mtu` that of
+/// Edit a TCP segment of FULLNAT connection `conn` travelling `dir` (or of a NAT one the
+/// SYN proxy opened: its shift only), already rewritten by
+/// [`rvs_packet::rewrite::fullnat_in`] / [`rvs_packet::rewrite::fullnat_out`] (or the
+/// NAT ones) (`info` parsed before that: its offsets still hold). `stream` is the connection's state, updated here; `mtu` that of
 /// the port the segment leaves by.
 ///
 /// # Errors

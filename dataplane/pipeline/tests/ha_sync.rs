@@ -1115,3 +1115,160 @@ fn a_synced_connection_to_a_tunnel_real_is_encapsulated_alike_on_the_backup() {
         "nothing scheduled"
     );
 }
+
+/// [`config`] with a SYN-proxied TCP service on 10.0.0.108:80 whose real 10.1.0.12 is
+/// NAT (it sees the client's own address; its replies come back through the director).
+fn nat_synproxy_config() -> String {
+    config()
+        + r#"
+[[service]]
+proto = "tcp"
+vip = "10.0.0.108"
+port = 80
+synproxy = true
+
+[[service.real]]
+ip = "10.1.0.12"
+forward = "nat"
+"#
+}
+
+/// The TCP segment in `frame` with its checksum checked by etherparse: (source,
+/// destination, sequence, acknowledgement, payload).
+fn checked_tcp(
+    frame: &[u8],
+) -> (
+    std::net::SocketAddr,
+    std::net::SocketAddr,
+    u32,
+    u32,
+    Vec<u8>,
+) {
+    let p = SlicedPacket::from_ethernet(frame).unwrap();
+    let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
+        panic!("not IPv4")
+    };
+    let h = ip.header();
+    assert_eq!(
+        h.to_header().calc_header_checksum(),
+        h.header_checksum(),
+        "IPv4 checksum"
+    );
+    let Some(TransportSlice::Tcp(t)) = p.transport else {
+        panic!("not TCP")
+    };
+    let (src, dst) = (h.source(), h.destination());
+    assert_eq!(
+        t.calc_checksum_ipv4(src, dst).unwrap(),
+        t.checksum(),
+        "TCP checksum"
+    );
+    (
+        (std::net::Ipv4Addr::from(src), t.source_port()).into(),
+        (std::net::Ipv4Addr::from(dst), t.destination_port()).into(),
+        t.sequence_number(),
+        t.acknowledgment_number(),
+        t.payload().to_vec(),
+    )
+}
+
+/// A SYN-proxied connection to a NAT real: the SYN goes to the real from the client's
+/// own address, the real's SYN-ACK (to the client's address) becomes the ACK that
+/// completes its handshake, and the connection with its sequence shift crosses to the
+/// backup, which then forwards both ways exactly as the master does: the client's
+/// acknowledgments moved into the real's numbers, the real's sequence numbers into the
+/// cookie's, only the destination (toward the real) or source (toward the client)
+/// rewritten.
+#[test]
+fn a_syn_proxied_nat_connection_continues_on_the_backup() {
+    const VIP: [u8; 4] = [10, 0, 0, 108];
+    let text = nat_synproxy_config();
+    let mut master = Director::with_config(true, &text);
+    let mut backup = Director::with_config(false, &text);
+    let client: std::net::SocketAddr = "10.0.0.2:40010".parse().unwrap();
+    let (vip, real): (std::net::SocketAddr, std::net::SocketAddr) = (
+        "10.0.0.108:80".parse().unwrap(),
+        "10.1.0.12:80".parse().unwrap(),
+    );
+    let out = master.packet(&segment(2, 40010, VIP, true), 0);
+    assert_eq!(out.len(), 1, "the cookie SYN-ACK");
+    let (_, _, cookie, _, _) = checked_tcp(&out[0].1);
+    let out = master.packet(
+        &client_segment(VIP, 40010, 2, cookie.wrapping_add(1), b""),
+        1,
+    );
+    assert_eq!(out.len(), 1, "the SYN to the real");
+    assert_eq!(out[0].0, PortId(1));
+    let to_real = out[0].1.clone();
+    assert_eq!(checked_tcp(&to_real), (client, real, 1, 0, Vec::new()));
+
+    // The real's SYN-ACK, to the client's address through its default gateway.
+    let real_isn = 0x8000_0000u32;
+    let (dst_mac, src_mac): ([u8; 6], [u8; 6]) = (
+        to_real[6..12].try_into().unwrap(),
+        to_real[0..6].try_into().unwrap(),
+    );
+    let from_real = |seq: u32, ack: u32, syn: bool, payload: &[u8]| {
+        let b = PacketBuilder::ethernet2(src_mac, dst_mac)
+            .ipv4([10, 1, 0, 12], [10, 0, 0, 2], 64)
+            .tcp(80, 40010, seq, 64240);
+        let b = if syn { b.syn() } else { b };
+        let mut f = Vec::new();
+        b.ack(ack).write(&mut f, payload).unwrap();
+        f
+    };
+    let out = master.packet_on(PortId(1), &from_real(real_isn, 2, true, b""), 3);
+    assert_eq!(
+        out.len(),
+        1,
+        "the handshake-completing ACK, nothing to the client"
+    );
+    assert_eq!(out[0].0, PortId(1));
+    assert_eq!(
+        checked_tcp(&out[0].1),
+        (client, real, 2, real_isn.wrapping_add(1), Vec::new())
+    );
+    let had = master.conns()[0];
+    assert_ne!(had.stream.syn_proxy, 0);
+    assert_eq!(had.stream.server_shift, real_isn.wrapping_sub(cookie));
+
+    let sent = conn_records(&mut master, 800);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].stream, had.stream, "the shift crosses");
+    backup.install(&sent, 900);
+    assert_eq!(backup.link.installs(), (1, 0));
+    backup.link.set_serving(true);
+    backup.worker.tick(901, &mut backup.io);
+
+    // Data both ways on the backup, byte for byte what the master sends.
+    let get = client_segment(VIP, 40010, 2, cookie.wrapping_add(1), b"GET /");
+    let from_master = master.packet(&get, 1000);
+    let from_backup = backup.packet(&get, 1000);
+    assert_eq!(from_backup, from_master);
+    assert_eq!(from_backup.len(), 1);
+    assert_eq!(
+        checked_tcp(&from_backup[0].1),
+        (client, real, 2, real_isn.wrapping_add(1), b"GET /".to_vec())
+    );
+    let reply = from_real(real_isn.wrapping_add(1), 7, false, b"HTTP/1.0 200");
+    let from_master = master.packet_on(PortId(1), &reply, 1001);
+    let from_backup = backup.packet_on(PortId(1), &reply, 1001);
+    assert_eq!(from_backup, from_master);
+    assert_eq!(from_backup.len(), 1);
+    assert_eq!(from_backup[0].0, PortId(0), "toward the client");
+    assert_eq!(
+        checked_tcp(&from_backup[0].1),
+        (
+            vip,
+            client,
+            cookie.wrapping_add(1),
+            7,
+            b"HTTP/1.0 200".to_vec()
+        )
+    );
+    assert_eq!(
+        backup.worker.counters().conns_created,
+        0,
+        "nothing scheduled"
+    );
+}

@@ -134,17 +134,31 @@ fn real(r: &SyncRecord, svc: &Service) -> Result<DestId, SyncRefusal> {
     Ok(reals[at].id)
 }
 
-/// Stream state only a TCP FULLNAT connection of a service with the feature has: the
-/// client address kind the service gives its reals, and the SYN proxy's.
+/// Stream state only a TCP connection of a service with the feature has: the client
+/// address kind the service gives its reals (FULLNAT only), and the SYN proxy's shifts
+/// (NAT or FULLNAT, on a SYN-proxied service).
 fn stream(r: &SyncRecord, svc: &Service) -> Result<(), SyncRefusal> {
     let s = &r.stream;
     if *s == StreamAdjust::default() {
         return Ok(());
     }
-    let tcp_fullnat = r.proto == Proto::Tcp && r.mode == ForwardMode::FullNat;
-    let kind_ok = s.kind == 0 || s.kind == stream_kind(svc.config.client_address);
     let proxy_ok = s.syn_proxy == 0 || svc.config.synproxy;
-    if tcp_fullnat && kind_ok && proxy_ok {
+    let fits = match r.mode {
+        ForwardMode::FullNat => s.kind == 0 || s.kind == stream_kind(svc.config.client_address),
+        // Only the SYN proxy's part: a NAT real is given nothing.
+        ForwardMode::Nat => {
+            s.syn_proxy != 0
+                && *s
+                    == StreamAdjust {
+                        syn_proxy: s.syn_proxy,
+                        server_shift: s.server_shift,
+                        ts_shift: s.ts_shift,
+                        ..StreamAdjust::default()
+                    }
+        }
+        ForwardMode::Dr | ForwardMode::Tun => false,
+    };
+    if r.proto == Proto::Tcp && fits && proxy_ok {
         Ok(())
     } else {
         Err(SyncRefusal::Stream)

@@ -11,7 +11,8 @@ use super::*;
 use crate::service::IdRegistry;
 
 /// A persistent NAT service (.100, 300 s), a FULLNAT one with TOA (.101, local address
-/// 10.1.0.200), a UDP NAT one (.102:53); `[timeouts] tcp = 600`.
+/// 10.1.0.200), a UDP NAT one (.102:53), a SYN-proxied NAT one (.103);
+/// `[timeouts] tcp = 600`.
 fn snapshot() -> Snapshot {
     let text = TwoPortDirector::new("mem", 64)
         .client()
@@ -51,6 +52,16 @@ forward = "fullnat"
 proto = "udp"
 vip = "10.0.0.102"
 port = 53
+
+[[service.real]]
+ip = "10.1.0.11"
+forward = "nat"
+
+[[service]]
+proto = "tcp"
+vip = "10.0.0.103"
+port = 80
+synproxy = true
 
 [[service.real]]
 ip = "10.1.0.11"
@@ -96,6 +107,22 @@ fn fullnat() -> SyncRecord {
     }
 }
 
+/// A connection of the SYN-proxied NAT service, its real answered (sequence and clock
+/// shifts).
+fn nat_proxied() -> SyncRecord {
+    SyncRecord {
+        vip: addr("10.0.0.103:80"),
+        template: None,
+        stream: StreamAdjust {
+            syn_proxy: 6,
+            server_shift: 0x1234_5678,
+            ts_shift: 99,
+            ..StreamAdjust::default()
+        },
+        ..nat()
+    }
+}
+
 fn tpl() -> SyncRecord {
     SyncRecord {
         kind: RecordKind::Template,
@@ -115,6 +142,10 @@ fn good_records_pass_with_their_time_left() {
     assert!(c.template.is_some());
     let c = conn(&fullnat(), &snap).unwrap();
     assert_eq!(c.template, None);
+    assert!(
+        conn(&nat_proxied(), &snap).is_ok(),
+        "SYN proxy shifts on NAT"
+    );
     let t = template(&tpl(), &snap).unwrap();
     assert_eq!((t.timeout_ms, t.clamped), (200_000, false));
     let udp = SyncRecord {
@@ -231,6 +262,36 @@ fn each_bad_record_is_refused_by_its_reason() {
             SyncRecord {
                 stream: fullnat().stream,
                 ..nat()
+            },
+            SyncRefusal::Stream,
+        ),
+        // SYN proxy shifts on a NAT service without the proxy.
+        (
+            SyncRecord {
+                stream: nat_proxied().stream,
+                ..nat()
+            },
+            SyncRefusal::Stream,
+        ),
+        // A client address kind on a SYN-proxied NAT connection: its real gets none.
+        (
+            SyncRecord {
+                stream: StreamAdjust {
+                    kind: stream_kind(rvs_config::ClientAddress::Toa),
+                    ..nat_proxied().stream
+                },
+                ..nat_proxied()
+            },
+            SyncRefusal::Stream,
+        ),
+        // Shifts without the SYN proxy's progress.
+        (
+            SyncRecord {
+                stream: StreamAdjust {
+                    syn_proxy: 0,
+                    ..nat_proxied().stream
+                },
+                ..nat_proxied()
             },
             SyncRefusal::Stream,
         ),

@@ -1,7 +1,10 @@
-//! The SYN proxy (`synproxy = true`, FULLNAT TCP services): the director completes the
-//! client's handshake itself with a SYN cookie ([`cookie`]) and keeps no state for a SYN;
-//! only an ACK with a valid cookie opens a connection, and then the director makes the
-//! real's handshake:
+//! The SYN proxy (`synproxy = true`, TCP services with NAT or FULLNAT reals): the
+//! director completes the client's handshake itself with a SYN cookie ([`cookie`]) and
+//! keeps no state for a SYN; only an ACK with a valid cookie opens a connection, and
+//! then the director makes the real's handshake. Nothing here depends on the real's
+//! mode: a NAT real gets the SYN from the client's own address and its replies come
+//! back through the director addressed to the client, a FULLNAT real's to a local
+//! address; either way the rewrite for the mode runs, then the shift.
 //!
 //! 1. client SYN -> [`answer_syn`]: the same frame turned into the cookie SYN-ACK.
 //!    Without client timestamps it offers the MSS only (the client then uses no window
@@ -327,7 +330,7 @@ pub fn ack_from_synack<B: PacketBuf>(
 }
 
 /// Shift a segment of a [`proxied`] connection travelling `dir` (already rewritten by
-/// FULLNAT; checksums kept right).
+/// NAT or FULLNAT; checksums kept right).
 ///
 /// # Errors
 /// [`DropReason::SynproxyWaiting`] for a client segment, or a real's segment other
