@@ -1928,6 +1928,81 @@ fn lab_af_packet_no_real_refuses_the_connection_at_once() {
     }
 }
 
+/// The SYN proxy with NAT reals, end to end: curl's connections through the director's
+/// cookie handshake reach both reals, which see the client's own address (NAT) and
+/// answer through the director, whose sequence (and timestamp) shifts the client's
+/// kernel takes; with content switching over NAT reals (`l7 = "http"`, port 81), the
+/// Host header chooses the real.
+#[test]
+fn lab_af_packet_syn_proxy_and_content_switching_with_nat_reals() {
+    preflight();
+    let lab = Lab::new('t');
+    let services = [
+        Service::new("tcp", NAT_VIP, 80, "rr")
+            .real("10.1.1.11", 8080, "nat", 1)
+            .real("10.1.2.11", 8080, "nat", 1)
+            .keys("synproxy = true"),
+        Service::new("tcp", NAT_VIP, 81, "rr")
+            .keys("l7 = \"http\"\n[[service.rule]]\nhost = \"two.example\"\ngroup = \"two\"")
+            .real("10.1.1.11", 8080, "nat", 1)
+            .real_with("10.1.2.11", 8080, "nat", 1, "group = \"two\""),
+    ];
+    let config = lab.write_config("AfPacket", Pmd::AfPacket, None, &services);
+    let mut rvsd = start_rvsd(&lab, &config);
+    let mut seen = Vec::new();
+    for _ in 0..CONNECTIONS {
+        match lab.get(NAT_VIP) {
+            Some(body) => seen.push(body),
+            None => panic!("a SYN-proxied connection failed:\n{}", rvsd.log()),
+        }
+    }
+    for real in ["r1", "r2"] {
+        assert!(
+            seen.iter().any(|b| b.starts_with(&format!("{real} "))),
+            "{real} served no connection: {seen:?}"
+        );
+    }
+    for body in &seen {
+        assert!(
+            body.ends_with(" 10.0.0.2"),
+            "NAT keeps the client address: {body}"
+        );
+    }
+    let mut by_host = |host: &str| {
+        let url = format!("http://{NAT_VIP}:81/");
+        let header = format!("Host: {host}");
+        let out = lab.exec("c", &["curl", "-s", "-m", "5", "-H", &header, &url]);
+        assert!(out.status.success(), "{host}: {out:?}\n{}", rvsd.log());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    for _ in 0..2 {
+        assert_eq!(by_host("two.example"), "r2 10.0.0.2", "the rule's group");
+        assert_eq!(
+            by_host("one.example"),
+            "r1 10.0.0.2",
+            "no rule: the default"
+        );
+    }
+    let report = rvsd.stop();
+    let n = CONNECTIONS as u64 + 4;
+    assert_eq!(
+        report["syn_cookies_accepted"].as_u64(),
+        Some(n),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["connections_created"].as_u64(),
+        Some(n),
+        "{report:#}"
+    );
+    assert_eq!(report["l7_by_rule"].as_u64(), Some(2), "{report:#}");
+    assert_eq!(report["l7_by_default"].as_u64(), Some(2), "{report:#}");
+    assert!(
+        report["dropped"]["synproxy_bad_cookie"].is_null(),
+        "{report:#}"
+    );
+}
+
 /// Spoofed SYNs from the client namespace: `argv[1]` interface, `argv[2]` destination
 /// MAC, `argv[3]` how many; sources random in 100.64.0.0/10, toward the NAT VIP port 80.
 const SYN_FLOOD: &str = r#"
