@@ -1,8 +1,10 @@
 //! Semantic checks of content switching: `l7`, `l7_timeout`, `[[service.rule]]` and the
 //! reals' `group`.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use rvs_conntrack::Proto;
 use rvs_l7::{HostPattern, Protocol, Rule};
 
 use super::checker::Checker;
@@ -46,7 +48,7 @@ pub(super) fn l7(
             return Err(ck.err(name.span(), context, problem));
         }
     };
-    if let Some(problem) = super::service::synproxy_refusal(svc, "l7") {
+    if let Some(problem) = synproxy_refusal(svc, "l7") {
         return Err(ck.err(name.span(), context, problem));
     }
     if let Some(off) = s.synproxy.as_ref().filter(|on| !*on.get_ref()) {
@@ -156,4 +158,19 @@ pub(super) fn group_name(g: &SStr, context: &str, ck: &Checker<'_>) -> Result<St
         return Err(ck.err(g.span(), context, Problem::BadGroupName(name.clone())));
     }
     Ok(name.clone())
+}
+
+/// Why the SYN proxy (turned on by `key`: `synproxy` or `l7`) cannot hold `svc`: not
+/// TCP, or a real that answers clients directly (the director never sees its replies,
+/// whose sequence numbers it would shift). `None`: it can (reals NAT or FULLNAT, mixed
+/// or not, or none yet).
+pub(super) fn synproxy_refusal(svc: &ServiceConfig, key: &'static str) -> Option<Problem> {
+    if svc.proto != Proto::Tcp {
+        return Some(Problem::SynproxyTcpOnly(key));
+    }
+    svc.direct_real().map(|r| Problem::SynproxyDirectReal {
+        key,
+        real: SocketAddr::new(r.ip, r.port).to_string(),
+        forward: r.forward,
+    })
 }

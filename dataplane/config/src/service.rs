@@ -234,7 +234,7 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
     }
     if let Some(on) = &s.synproxy {
         if *on.get_ref() {
-            if let Some(problem) = synproxy_refusal(&svc, "synproxy") {
+            if let Some(problem) = super::l7::synproxy_refusal(&svc, "synproxy") {
                 return Err(ck.err(on.span(), &context, problem));
             }
         }
@@ -259,21 +259,6 @@ fn service(s: &RawService, ck: &Checker<'_>) -> Result<ServiceConfig, ConfigErro
     svc.guard = super::guard::guard(s, &context, ck)?;
     super::l7::l7(s, &mut svc, &context, ck)?;
     Ok(svc)
-}
-
-/// Why the SYN proxy (turned on by `key`: `synproxy` or `l7`) cannot hold `svc`: not
-/// TCP, or a real that answers clients directly (the director never sees its replies,
-/// whose sequence numbers it would shift). `None`: it can (reals NAT or FULLNAT, mixed
-/// or not, or none yet).
-pub(super) fn synproxy_refusal(svc: &ServiceConfig, key: &'static str) -> Option<Problem> {
-    if svc.proto != Proto::Tcp {
-        return Some(Problem::SynproxyTcpOnly(key));
-    }
-    svc.direct_real().map(|r| Problem::SynproxyDirectReal {
-        key,
-        real: SocketAddr::new(r.ip, r.port).to_string(),
-        forward: r.forward,
-    })
 }
 
 /// `client_address`: a known name; anything but `none` only on a service whose reals are
