@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use etherparse::PacketBuilder;
 
 /// The MAC the configuration gives real .11 (`testbed::real_mac`).
 const REAL_MAC: &str = "02:00:00:00:01:11";
@@ -70,60 +69,6 @@ const V6: Ends = Ends {
     real: ("2001:db8:1::11", 8080),
 };
 
-/// A TCP segment: sequence, acknowledgment (none for a SYN), raw options, payload.
-#[derive(Clone)]
-struct Seg {
-    seq: u32,
-    ack: Option<u32>,
-    syn: bool,
-    opts: Vec<u8>,
-    payload: Vec<u8>,
-    window: u16,
-}
-
-fn seg(seq: u32, ack: Option<u32>, opts: &[u8], payload: &[u8]) -> Seg {
-    Seg {
-        seq,
-        ack,
-        syn: false,
-        opts: opts.to_vec(),
-        payload: payload.to_vec(),
-        window: 64240,
-    }
-}
-
-fn syn(seq: u32, ack: Option<u32>, mss: u16) -> Seg {
-    let m = mss.to_be_bytes();
-    Seg {
-        syn: true,
-        ..seg(seq, ack, &[2, 4, m[0], m[1]], b"")
-    }
-}
-
-/// The frame of `s` from `src` to `dst` between the MACs, with `ttl`.
-fn frame(macs: (&str, &str), src: (&str, u16), dst: (&str, u16), ttl: u8, s: &Seg) -> Vec<u8> {
-    let eth = PacketBuilder::ethernet2(mac(macs.0), mac(macs.1));
-    let ip = match (
-        src.0.parse::<std::net::IpAddr>().unwrap(),
-        dst.0.parse::<std::net::IpAddr>().unwrap(),
-    ) {
-        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => eth.ipv4(a.octets(), b.octets(), ttl),
-        (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), ttl),
-        _ => panic!("mixed families"),
-    };
-    let mut t = ip.tcp(src.1, dst.1, s.seq, s.window);
-    if s.syn {
-        t = t.syn();
-    }
-    if let Some(a) = s.ack {
-        t = t.ack(a);
-    }
-    let t = t.options_raw(&s.opts).expect("options fit");
-    let mut out = Vec::new();
-    t.write(&mut out, &s.payload).expect("build");
-    out
-}
-
 fn from_client(e: Ends, s: &Seg) -> Vec<u8> {
     frame((GW_MAC, WAN_MAC), e.client, e.vip, 64, s)
 }
@@ -149,27 +94,6 @@ fn local_port(name: &str, cfg: &str, e: Ends) -> u16 {
         &[],
     );
     verify(&run.out["lan0"][0].1).sport
-}
-
-fn frames(records: &[Record]) -> Vec<Vec<u8>> {
-    records.iter().map(|(_, f)| f.clone()).collect()
-}
-
-/// Compare frame by frame, naming the first that differs.
-fn assert_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        verify(g);
-        assert_eq!(g, w, "{what}: frame {i} differs");
-    }
-    assert_eq!(got.len(), want.len(), "{what}: frame count");
-}
-
-/// SACK option (NOP NOP SACK) with one block.
-fn sack(l: u32, r: u32) -> Vec<u8> {
-    let mut o = vec![1, 1, 5, 10];
-    o.extend(l.to_be_bytes());
-    o.extend(r.to_be_bytes());
-    o
 }
 
 /// SACK option with one block whose edges sit at odd offsets in the header
@@ -921,7 +845,7 @@ fn synproxy_options_case(e: Ends, name: &str) {
     let (c_isn, r_isn) = (1000u32, 5000u32);
     let (c_ts, r_ts) = (111_111u32, 900_000u32);
     let client_syn = Seg {
-        syn: true,
+        kind: Kind::Syn,
         ..seg(c_isn, None, &handshake_opts(1460, (c_ts, 0), 8), b"")
     };
     let answer = syn_ack_to(&format!("{name}-cookie"), &cfg, e, &client_syn);
@@ -935,7 +859,7 @@ fn synproxy_options_case(e: Ends, name: &str) {
     );
     let mss = 1500 - if v6 { 60 } else { 40 };
     let want = Seg {
-        syn: true,
+        kind: Kind::Syn,
         ..proxy_made(seg(
             cookie,
             Some(c_isn + 1),
@@ -974,7 +898,7 @@ fn synproxy_options_case(e: Ends, name: &str) {
         ),
     ];
     let real_syn_ack = Seg {
-        syn: true,
+        kind: Kind::Syn,
         ..seg(
             r_isn,
             Some(c_isn + 1),
@@ -1002,7 +926,7 @@ fn synproxy_options_case(e: Ends, name: &str) {
     let to_real_syn = handshake_opts(1460, (c_ts + 1, 0), 8);
     let want_real = [
         Seg {
-            syn: true,
+            kind: Kind::Syn,
             ..proxy_made(seg(c_isn, None, &to_real_syn, b""))
         },
         // The made-up ACK's window: 65535 in the client's scale (8).
@@ -1032,7 +956,7 @@ fn synproxy_options_case(e: Ends, name: &str) {
     let mut no_ts = vec![2, 4, 5, 180, 1, 1, 4, 2, 1, 3, 3, 8];
     no_ts.extend([1, 1, 1, 1]);
     let plain = Seg {
-        syn: true,
+        kind: Kind::Syn,
         ..seg(c_isn, None, &no_ts, b"")
     };
     let answer = syn_ack_to(&format!("{name}-plain"), &cfg, e, &plain);
@@ -1060,7 +984,7 @@ fn synproxy_wscale_is_configured_per_service() {
     let cfg =
         synproxy_config("none").replace("synproxy = true", "synproxy = true\nsynproxy_wscale = 9");
     let client_syn = Seg {
-        syn: true,
+        kind: Kind::Syn,
         ..seg(1000, None, &handshake_opts(1460, (5, 0), 2), b"")
     };
     let answer = syn_ack_to("syn-wscale", &cfg, e, &client_syn);

@@ -9,7 +9,7 @@
 mod common;
 
 use common::*;
-use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+use etherparse::{SlicedPacket, TransportSlice};
 
 /// The MAC the configuration gives real `host` (`testbed::real_mac`: the host's
 /// decimal digits as its last byte's hex digits).
@@ -66,47 +66,6 @@ const V6: Ends = Ends {
     real: ("2001:db8:1::11", 8080),
 };
 
-/// TCP flags of a [`Seg`] (ACK is set by its acknowledgment number).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Plain,
-    Syn,
-    Fin,
-    Rst,
-}
-
-/// A TCP segment: flags, sequence, acknowledgment (none: ACK off), raw options,
-/// payload, window.
-#[derive(Clone)]
-struct Seg {
-    kind: Kind,
-    seq: u32,
-    ack: Option<u32>,
-    opts: Vec<u8>,
-    payload: Vec<u8>,
-    window: u16,
-}
-
-fn seg(seq: u32, ack: Option<u32>, opts: &[u8], payload: &[u8]) -> Seg {
-    Seg {
-        kind: Kind::Plain,
-        seq,
-        ack,
-        opts: opts.to_vec(),
-        payload: payload.to_vec(),
-        window: 64240,
-    }
-}
-
-/// A SYN (a SYN-ACK with `ack`) offering `mss`.
-fn syn(seq: u32, ack: Option<u32>, mss: u16) -> Seg {
-    let m = mss.to_be_bytes();
-    Seg {
-        kind: Kind::Syn,
-        ..seg(seq, ack, &[2, 4, m[0], m[1]], b"")
-    }
-}
-
 fn with(kind: Kind, s: Seg) -> Seg {
     Seg { kind, ..s }
 }
@@ -114,33 +73,6 @@ fn with(kind: Kind, s: Seg) -> Seg {
 /// What the SYN proxy makes up announces this window.
 fn made(s: Seg) -> Seg {
     Seg { window: 65535, ..s }
-}
-
-/// The frame of `s` from `src` to `dst` between the MACs, with `ttl`.
-fn frame(macs: (&str, &str), src: (&str, u16), dst: (&str, u16), ttl: u8, s: &Seg) -> Vec<u8> {
-    let eth = PacketBuilder::ethernet2(mac(macs.0), mac(macs.1));
-    let ip = match (
-        src.0.parse::<std::net::IpAddr>().unwrap(),
-        dst.0.parse::<std::net::IpAddr>().unwrap(),
-    ) {
-        (std::net::IpAddr::V4(a), std::net::IpAddr::V4(b)) => eth.ipv4(a.octets(), b.octets(), ttl),
-        (std::net::IpAddr::V6(a), std::net::IpAddr::V6(b)) => eth.ipv6(a.octets(), b.octets(), ttl),
-        _ => panic!("mixed families"),
-    };
-    let mut t = ip.tcp(src.1, dst.1, s.seq, s.window);
-    t = match s.kind {
-        Kind::Plain => t,
-        Kind::Syn => t.syn(),
-        Kind::Fin => t.fin(),
-        Kind::Rst => t.rst(),
-    };
-    if let Some(a) = s.ack {
-        t = t.ack(a);
-    }
-    let t = t.options_raw(&s.opts).expect("options fit");
-    let mut out = Vec::new();
-    t.write(&mut out, &s.payload).expect("build");
-    out
 }
 
 fn from_client(e: Ends, s: &Seg) -> Vec<u8> {
@@ -156,28 +88,6 @@ fn to_real(e: Ends, s: &Seg) -> Vec<u8> {
 }
 fn to_client(e: Ends, s: &Seg) -> Vec<u8> {
     frame((WAN_MAC, GW_MAC), e.vip, e.client, 63, s)
-}
-
-fn frames(records: &[Record]) -> Vec<Vec<u8>> {
-    records.iter().map(|(_, f)| f.clone()).collect()
-}
-
-/// Compare frame by frame (each one's checksums verified), naming the first that
-/// differs.
-fn assert_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        verify(g);
-        assert_eq!(g, w, "{what}: frame {i} differs");
-    }
-    assert_eq!(got.len(), want.len(), "{what}: frame count");
-}
-
-/// SACK option (NOP NOP SACK) with one block.
-fn sack(l: u32, r: u32) -> Vec<u8> {
-    let mut o = vec![1, 1, 5, 10];
-    o.extend(l.to_be_bytes());
-    o.extend(r.to_be_bytes());
-    o
 }
 
 /// The sequence number of the TCP segment in `f`.

@@ -227,19 +227,6 @@ fn sa((a, p): (&str, u16)) -> SocketAddr {
     SocketAddr::new(ip(a), p)
 }
 
-/// Compare frame by frame, naming the first that differs.
-fn assert_frames(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        verify(g);
-        assert_eq!(g, w, "{what}: frame {i} differs");
-    }
-    assert_eq!(got.len(), want.len(), "{what}: frame count");
-}
-
-fn frames(records: &[Record]) -> Vec<Vec<u8>> {
-    records.iter().map(|(_, f)| f.clone()).collect()
-}
-
 /// Three datagrams of one flow (one of them empty) and one of a second flow of the same
 /// client, then the real's answer: each datagram reaches the real as header + payload,
 /// the answer reaches the client as the real sent it.

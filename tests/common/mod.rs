@@ -14,6 +14,10 @@ use etherparse::{NetSlice, PacketBuilder, SlicedPacket, TransportSlice};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use rvs_config::testbed::TwoPortDirector;
 
+mod segment;
+#[allow(unused_imports)] // each test binary uses its own subset
+pub use segment::*;
+
 /// A fresh, empty directory for one test.
 pub fn test_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("rvs-test-{}-{name}", std::process::id()));
